@@ -1,0 +1,1 @@
+//! percore-client: HTTP/1.1, HTTP/2 and WebSocket client (not yet implemented).

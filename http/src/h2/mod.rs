@@ -1,0 +1,1 @@
+//! HTTP/2: sans-IO frame codec, HPACK, connection state machine.

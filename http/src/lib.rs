@@ -1,0 +1,10 @@
+//! percore-http: HTTP/1.1 and HTTP/2 for percore.
+//!
+//! The protocol cores (`h1`, `h2`) are sans-IO: bytes in, events and bytes out.
+//! The connection drivers that run them on the percore runtime are thin glue.
+
+pub mod h1;
+pub mod h2;
+mod limits;
+
+pub use limits::Limits;

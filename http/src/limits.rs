@@ -1,0 +1,96 @@
+//! Every limit and timeout of the HTTP layer, in one place, on by default.
+//!
+//! ```
+//! use percore_http::Limits;
+//! let limits = Limits { max_body_size: 1 << 20, ..Limits::default() };
+//! assert_eq!(limits.max_headers, 100);
+//! ```
+
+use std::time::Duration;
+
+/// Limits and timeouts for HTTP/1.1 and HTTP/2 connections.
+///
+/// Defaults are safe for a server exposed to the internet; raise them only
+/// where an application needs it.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Largest request head (request line + headers) in bytes. Over it: 431.
+    pub max_head_size: usize,
+    /// Most header fields in one request head. Over it: 431.
+    pub max_headers: usize,
+    /// Longest request target in bytes. Over it: 414.
+    pub max_uri_len: usize,
+    /// Largest request body in bytes (declared or streamed). Over it: 413.
+    pub max_body_size: u64,
+    /// Time allowed to receive a complete request head. Over it: 408 + close.
+    pub header_read_timeout: Duration,
+    /// Time allowed between two reads of a request body that is still arriving.
+    pub body_read_timeout: Duration,
+    /// Minimum body data rate in bytes per second, checked once the body has
+    /// taken longer than `body_read_timeout`.
+    pub min_body_rate: u64,
+    /// Idle time allowed between two requests on a keep-alive connection.
+    pub keep_alive_timeout: Duration,
+    /// Most requests parsed ahead of the one being answered (pipelining).
+    pub max_pipelined_requests: usize,
+    /// Bytes of an unread request body the server drains before reusing the
+    /// connection; beyond it, the connection is closed instead.
+    pub max_drain_size: u64,
+    /// Largest single chunk-extension / trailer section in bytes.
+    pub max_chunk_ext_size: usize,
+
+    /// HTTP/2: most concurrent streams opened by the peer (REFUSED_STREAM beyond).
+    pub h2_max_concurrent_streams: u32,
+    /// HTTP/2: largest decoded header list (SETTINGS_MAX_HEADER_LIST_SIZE).
+    pub h2_max_header_list_size: u32,
+    /// HTTP/2: HPACK decoder dynamic table size (SETTINGS_HEADER_TABLE_SIZE).
+    pub h2_header_table_size: u32,
+    /// HTTP/2: largest HPACK encoder dynamic table this side keeps.
+    pub h2_max_encoder_table_size: u32,
+    /// HTTP/2: most CONTINUATION frames in one header block.
+    pub h2_max_continuation_frames: u32,
+    /// HTTP/2: stream resets caused by the peer before GOAWAY ENHANCE_YOUR_CALM.
+    pub h2_max_pending_resets: u32,
+    /// HTTP/2: locally caused error resets before the connection is closed.
+    pub h2_max_local_error_resets: u32,
+    /// HTTP/2: empty DATA frames tolerated on a connection.
+    pub h2_max_empty_data_frames: u32,
+    /// HTTP/2: SETTINGS or PING frames awaiting our ACK before the peer is cut off.
+    pub h2_max_pending_acks: u32,
+    /// HTTP/2: initial stream receive window we advertise.
+    pub h2_initial_window_size: u32,
+    /// HTTP/2: largest frame payload we accept (SETTINGS_MAX_FRAME_SIZE).
+    pub h2_max_frame_size: u32,
+    /// HTTP/2: how long output may stay blocked on a peer's closed window.
+    pub h2_send_window_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_head_size: 64 * 1024,
+            max_headers: 100,
+            max_uri_len: 8 * 1024,
+            max_body_size: 16 * 1024 * 1024,
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(30),
+            min_body_rate: 1024,
+            keep_alive_timeout: Duration::from_secs(30),
+            max_pipelined_requests: 128,
+            max_drain_size: 256 * 1024,
+            max_chunk_ext_size: 4 * 1024,
+            h2_max_concurrent_streams: 200,
+            h2_max_header_list_size: 16 * 1024,
+            h2_header_table_size: 4096,
+            h2_max_encoder_table_size: 4096,
+            h2_max_continuation_frames: 5,
+            h2_max_pending_resets: 20,
+            h2_max_local_error_resets: 1024,
+            h2_max_empty_data_frames: 100,
+            h2_max_pending_acks: 16,
+            h2_initial_window_size: 1024 * 1024,
+            h2_max_frame_size: 16 * 1024,
+            h2_send_window_timeout: Duration::from_secs(30),
+        }
+    }
+}

@@ -1,0 +1,1 @@
+pub mod rt { pub use percore_runtime::*; }

@@ -1,0 +1,1 @@
+//! percore-ws: WebSocket for percore (RFC 6455, RFC 7692).
