@@ -1,0 +1,217 @@
+//! epoll driver (through mio): readiness tracking for non-blocking sockets.
+//!
+//! Sockets are registered edge-triggered for both directions. Each keeps a
+//! readiness bit per direction: an operation tries its syscall while the bit
+//! is set, clears it on `EWOULDBLOCK` and parks its waker until the next event.
+
+use std::io;
+use std::os::fd::RawFd;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll as MioPoll, Token};
+use slab::Slab;
+
+use super::Unparker;
+use crate::driver::Driver;
+use crate::runtime::{context, with_context};
+
+const WAKER_TOKEN: Token = Token(usize::MAX);
+
+/// Direction of interest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Direction {
+    Read,
+    Write,
+}
+
+#[derive(Default)]
+struct IoState {
+    readable: bool,
+    writable: bool,
+    read_waker: Option<Waker>,
+    write_waker: Option<Waker>,
+}
+
+pub(crate) struct Epoll {
+    poll: MioPoll,
+    events: Events,
+    sources: Slab<IoState>,
+    waker: Arc<mio::Waker>,
+}
+
+impl Epoll {
+    pub(crate) fn new() -> io::Result<Epoll> {
+        let poll = MioPoll::new()?;
+        let waker = Arc::new(mio::Waker::new(poll.registry(), WAKER_TOKEN)?);
+        Ok(Epoll {
+            poll,
+            events: Events::with_capacity(1024),
+            sources: Slab::with_capacity(1024),
+            waker,
+        })
+    }
+
+    pub(crate) fn unparker(&self) -> Unparker {
+        Unparker::Mio(self.waker.clone())
+    }
+
+    pub(crate) fn park(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        match self.poll.poll(&mut self.events, timeout) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(()),
+            Err(e) => return Err(e),
+        }
+        for event in self.events.iter() {
+            let token = event.token();
+            if token == WAKER_TOKEN {
+                continue;
+            }
+            let Some(state) = self.sources.get_mut(token.0) else {
+                continue;
+            };
+            let closed = event.is_error() || event.is_read_closed() || event.is_write_closed();
+            if event.is_readable() || closed {
+                state.readable = true;
+                if let Some(w) = state.read_waker.take() {
+                    w.wake();
+                }
+            }
+            if event.is_writable() || closed {
+                state.writable = true;
+                if let Some(w) = state.write_waker.take() {
+                    w.wake();
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn tracked_sources(&self) -> usize {
+        self.sources.len()
+    }
+
+    fn register(&mut self, fd: RawFd) -> io::Result<usize> {
+        let entry = self.sources.vacant_entry();
+        let key = entry.key();
+        self.poll.registry().register(
+            &mut SourceFd(&fd),
+            Token(key),
+            Interest::READABLE | Interest::WRITABLE,
+        )?;
+        entry.insert(IoState {
+            readable: true,
+            writable: true,
+            ..IoState::default()
+        });
+        Ok(key)
+    }
+
+    fn deregister(&mut self, key: usize, fd: RawFd) {
+        let _ = self.poll.registry().deregister(&mut SourceFd(&fd));
+        self.sources.try_remove(key);
+    }
+}
+
+/// A file descriptor registered with the current thread's epoll driver.
+/// Deregisters on drop; the owner closes the descriptor afterwards.
+pub(crate) struct Registration {
+    key: usize,
+    fd: RawFd,
+}
+
+impl Registration {
+    /// Registers `fd` (which must be non-blocking) with the current runtime.
+    pub(crate) fn new(fd: RawFd) -> io::Result<Registration> {
+        let key = context(|cx| match &mut *cx.driver.borrow_mut() {
+            Driver::Epoll(ep) => ep.register(fd),
+            Driver::Uring(_) => Err(io::Error::other(
+                "epoll registration on an io_uring runtime",
+            )),
+        })?;
+        Ok(Registration { key, fd })
+    }
+
+    /// Runs the non-blocking syscall `op` until it does not return
+    /// `WouldBlock`, parking the task on readiness in between.
+    pub(crate) fn poll_io<R>(
+        &self,
+        dir: Direction,
+        cx: &mut Context<'_>,
+        mut op: impl FnMut() -> io::Result<R>,
+    ) -> Poll<io::Result<R>> {
+        loop {
+            let ready = context(|rt| match &mut *rt.driver.borrow_mut() {
+                Driver::Epoll(ep) => {
+                    let Some(state) = ep.sources.get_mut(self.key) else {
+                        return Err(io::Error::other("socket deregistered"));
+                    };
+                    let (ready, waker) = match dir {
+                        Direction::Read => (state.readable, &mut state.read_waker),
+                        Direction::Write => (state.writable, &mut state.write_waker),
+                    };
+                    if !ready {
+                        match waker {
+                            Some(w) if w.will_wake(cx.waker()) => {}
+                            _ => *waker = Some(cx.waker().clone()),
+                        }
+                    }
+                    Ok(ready)
+                }
+                Driver::Uring(_) => Err(io::Error::other("epoll socket on an io_uring runtime")),
+            });
+            match ready {
+                Err(e) => return Poll::Ready(Err(e)),
+                Ok(false) => return Poll::Pending,
+                Ok(true) => {}
+            }
+            match op() {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.clear(dir),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                other => return Poll::Ready(other),
+            }
+        }
+    }
+
+    fn clear(&self, dir: Direction) {
+        context(|rt| {
+            if let Driver::Epoll(ep) = &mut *rt.driver.borrow_mut() {
+                if let Some(state) = ep.sources.get_mut(self.key) {
+                    match dir {
+                        Direction::Read => state.readable = false,
+                        Direction::Write => state.writable = false,
+                    }
+                }
+            }
+        });
+    }
+
+    /// Waits until the direction is ready, without doing any I/O.
+    pub(crate) async fn ready(&self, dir: Direction) -> io::Result<()> {
+        let mut first = true;
+        std::future::poll_fn(|cx| {
+            self.poll_io(dir, cx, || {
+                if std::mem::take(&mut first) {
+                    Err(io::ErrorKind::WouldBlock.into())
+                } else {
+                    Ok(())
+                }
+            })
+        })
+        .await
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        with_context(|cx| {
+            if let Ok(mut driver) = cx.driver.try_borrow_mut() {
+                if let Driver::Epoll(ep) = &mut *driver {
+                    ep.deregister(self.key, self.fd);
+                }
+            }
+        });
+    }
+}

@@ -1,0 +1,305 @@
+//! io_uring driver: submission, completion routing, orphaned operations.
+//!
+//! Each operation occupies a slab slot whose key is the SQE's `user_data`.
+//! When an operation's future is dropped before its completion arrives, the
+//! future hands its buffers to the slot (`Orphaned`) and an `AsyncCancel` is
+//! queued; the buffers are freed, and a file descriptor the operation still
+//! produced is closed, only when the completion arrives.
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use io_uring::{opcode, squeue, types, IoUring};
+use slab::Slab;
+
+use super::Unparker;
+
+/// `user_data` of the eventfd read that wakes a parked ring.
+const EVENTFD_KEY: u64 = u64::MAX;
+/// `user_data` of fire-and-forget operations (cancel, close).
+const IGNORE_KEY: u64 = u64::MAX - 1;
+
+/// Work to run when an orphaned operation completes: frees its buffers and
+/// releases what it produced.
+pub(crate) type Orphan = Box<dyn FnOnce(i32)>;
+
+enum OpState {
+    Pending(Option<Waker>),
+    Done { result: i32, flags: u32 },
+    Orphaned(Orphan),
+}
+
+pub(crate) struct Uring {
+    ring: IoUring,
+    ops: Slab<OpState>,
+    eventfd: Arc<OwnedFd>,
+    /// Target of the eventfd read; heap-stable while the read is in flight.
+    eventfd_buf: Box<[u8; 8]>,
+    eventfd_armed: bool,
+}
+
+impl Uring {
+    pub(crate) fn new(entries: u32) -> io::Result<Uring> {
+        let ring = IoUring::builder()
+            .setup_single_issuer()
+            .setup_coop_taskrun()
+            .setup_taskrun_flag()
+            .build(entries)
+            .or_else(|e| match e.raw_os_error() {
+                // Older kernels reject the optional flags: try without them.
+                Some(libc::EINVAL) => IoUring::new(entries),
+                _ => Err(e),
+            })?;
+        // SAFETY: eventfd has no memory-safety preconditions; we check the result.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `fd` is a freshly created descriptor that nothing else owns.
+        let eventfd = Arc::new(unsafe { OwnedFd::from_raw_fd(fd) });
+        Ok(Uring {
+            ring,
+            ops: Slab::with_capacity(1024),
+            eventfd,
+            eventfd_buf: Box::new([0; 8]),
+            eventfd_armed: false,
+        })
+    }
+
+    pub(crate) fn unparker(&self) -> Unparker {
+        Unparker::Eventfd(self.eventfd.clone())
+    }
+
+    /// Pushes an SQE, flushing the queue to the kernel if it is full.
+    ///
+    /// # Safety
+    /// Every pointer in `entry` must stay valid until its completion arrives.
+    unsafe fn push(&mut self, entry: &squeue::Entry) {
+        loop {
+            // SAFETY: forwarded from the caller.
+            if unsafe { self.ring.submission().push(entry) }.is_ok() {
+                return;
+            }
+            if let Err(e) = self.ring.submit() {
+                if e.raw_os_error() == Some(libc::EBUSY) {
+                    self.reap();
+                } else {
+                    tracing::error!("io_uring submit failed: {e}");
+                }
+            }
+        }
+    }
+
+    /// Queues an operation and returns its key.
+    ///
+    /// # Safety
+    /// Every pointer in `entry` must stay valid until the operation completes:
+    /// the caller keeps the memory in its `Op` and, if the `Op` is dropped
+    /// early, hands it to [`Uring::orphan`].
+    pub(crate) unsafe fn submit(&mut self, entry: squeue::Entry) -> usize {
+        let key = self.ops.insert(OpState::Pending(None));
+        let entry = entry.user_data(key as u64);
+        // SAFETY: forwarded from the caller.
+        unsafe { self.push(&entry) };
+        key
+    }
+
+    /// Checks whether operation `key` completed; registers the waker if not.
+    pub(crate) fn poll_op(&mut self, key: usize, cx: &mut Context<'_>) -> Poll<(i32, u32)> {
+        match self.ops.get_mut(key) {
+            Some(OpState::Done { result, flags }) => {
+                let out = (*result, *flags);
+                self.ops.remove(key);
+                Poll::Ready(out)
+            }
+            Some(OpState::Pending(waker)) => {
+                match waker {
+                    Some(w) if w.will_wake(cx.waker()) => {}
+                    _ => *waker = Some(cx.waker().clone()),
+                }
+                Poll::Pending
+            }
+            _ => Poll::Ready((-libc::ECANCELED, 0)),
+        }
+    }
+
+    /// The future of operation `key` was dropped: keep `orphan` (which owns
+    /// the buffers) until the completion arrives, and ask the kernel to cancel.
+    pub(crate) fn orphan(&mut self, key: usize, orphan: Orphan) {
+        match self.ops.get_mut(key) {
+            Some(OpState::Done { result, .. }) => {
+                let result = *result;
+                self.ops.remove(key);
+                orphan(result);
+            }
+            Some(state @ OpState::Pending(_)) => {
+                *state = OpState::Orphaned(orphan);
+                let cancel = opcode::AsyncCancel::new(key as u64)
+                    .build()
+                    .user_data(IGNORE_KEY);
+                // SAFETY: a cancel request carries no pointers.
+                unsafe { self.push(&cancel) };
+            }
+            _ => {}
+        }
+    }
+
+    /// Closes `fd` through the ring, after every operation queued before it
+    /// has been issued, so no queued operation can hit a reused fd number.
+    pub(crate) fn close(&mut self, fd: OwnedFd) {
+        let raw = fd.into_raw_fd();
+        let entry = opcode::Close::new(types::Fd(raw))
+            .build()
+            .user_data(IGNORE_KEY);
+        // SAFETY: a close request carries no pointers.
+        unsafe { self.push(&entry) };
+    }
+
+    fn arm_eventfd(&mut self) {
+        if self.eventfd_armed {
+            return;
+        }
+        let entry = opcode::Read::new(
+            types::Fd(self.eventfd.as_raw_fd()),
+            self.eventfd_buf.as_mut_ptr(),
+            8,
+        )
+        .build()
+        .user_data(EVENTFD_KEY);
+        // SAFETY: `eventfd_buf` is boxed and owned by the driver, which waits
+        // for this read to complete (or be cancelled) before dropping it.
+        unsafe { self.push(&entry) };
+        self.eventfd_armed = true;
+    }
+
+    pub(crate) fn park(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        self.arm_eventfd();
+        let result = match timeout {
+            Some(d) if d.is_zero() => {
+                let sq_empty = self.ring.submission().is_empty();
+                let taskrun = self.ring.submission().taskrun();
+                if sq_empty && !taskrun {
+                    Ok(0)
+                } else {
+                    self.ring.submit()
+                }
+            }
+            Some(d) => {
+                let ts = types::Timespec::new()
+                    .sec(d.as_secs())
+                    .nsec(d.subsec_nanos());
+                let args = types::SubmitArgs::new().timespec(&ts);
+                self.ring.submitter().submit_with_args(1, &args)
+            }
+            None => self.ring.submit_and_wait(1),
+        };
+        match result {
+            Ok(_) => {}
+            Err(e) => match e.raw_os_error() {
+                Some(libc::ETIME) | Some(libc::EINTR) | Some(libc::EBUSY) => {}
+                _ => return Err(e),
+            },
+        }
+        self.reap();
+        Ok(())
+    }
+
+    /// Routes every available completion to its operation.
+    fn reap(&mut self) {
+        let mut finished_orphans: Vec<(Orphan, i32)> = Vec::new();
+        let Uring {
+            ring,
+            ops,
+            eventfd_armed,
+            ..
+        } = self;
+        for cqe in ring.completion() {
+            match cqe.user_data() {
+                EVENTFD_KEY => *eventfd_armed = false,
+                IGNORE_KEY => {}
+                key => {
+                    let key = key as usize;
+                    let Some(state) = ops.get_mut(key) else {
+                        continue;
+                    };
+                    match state {
+                        OpState::Pending(waker) => {
+                            let waker = waker.take();
+                            *state = OpState::Done {
+                                result: cqe.result(),
+                                flags: cqe.flags(),
+                            };
+                            if let Some(w) = waker {
+                                w.wake();
+                            }
+                        }
+                        OpState::Orphaned(_) => {
+                            if let OpState::Orphaned(orphan) = ops.remove(key) {
+                                finished_orphans.push((orphan, cqe.result()));
+                            }
+                        }
+                        OpState::Done { .. } => {}
+                    }
+                }
+            }
+        }
+        for (orphan, result) in finished_orphans {
+            orphan(result);
+        }
+    }
+
+    /// Cancels everything in flight and waits (bounded) until the kernel has
+    /// released every buffer. Buffers of operations that still did not
+    /// complete are leaked rather than freed under the kernel's feet.
+    pub(crate) fn shutdown(&mut self) {
+        let keys: Vec<usize> = self.ops.iter().map(|(k, _)| k).collect();
+        for key in keys {
+            match self.ops.get(key) {
+                Some(OpState::Pending(_)) => self.ops[key] = OpState::Orphaned(Box::new(|_| {})),
+                Some(OpState::Orphaned(_)) => {}
+                _ => continue,
+            }
+            let cancel = opcode::AsyncCancel::new(key as u64)
+                .build()
+                .user_data(IGNORE_KEY);
+            // SAFETY: a cancel request carries no pointers.
+            unsafe { self.push(&cancel) };
+        }
+        if self.eventfd_armed {
+            let cancel = opcode::AsyncCancel::new(EVENTFD_KEY)
+                .build()
+                .user_data(IGNORE_KEY);
+            // SAFETY: a cancel request carries no pointers.
+            unsafe { self.push(&cancel) };
+        }
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while (self.has_pending() || self.eventfd_armed) && Instant::now() < deadline {
+            let ts = types::Timespec::new().nsec(10_000_000);
+            let args = types::SubmitArgs::new().timespec(&ts);
+            let _ = self.ring.submitter().submit_with_args(1, &args);
+            self.reap();
+        }
+        if self.eventfd_armed {
+            // The kernel may still write here: never free it.
+            std::mem::forget(std::mem::replace(&mut self.eventfd_buf, Box::new([0; 8])));
+        }
+        for state in self.ops.drain() {
+            std::mem::forget(state);
+        }
+        // Queued closes must reach the kernel before the ring goes away.
+        let _ = self.ring.submit();
+    }
+
+    pub(crate) fn tracked_ops(&self) -> usize {
+        self.ops.len()
+    }
+
+    fn has_pending(&self) -> bool {
+        self.ops
+            .iter()
+            .any(|(_, s)| matches!(s, OpState::Pending(_) | OpState::Orphaned(_)))
+    }
+}

@@ -1,0 +1,171 @@
+//! Files with positional reads and writes: native on io_uring, on the
+//! blocking pool under epoll.
+//!
+//! ```
+//! use percore_runtime::{Runtime, fs::File};
+//! let path = std::env::temp_dir().join(format!("percore-fs-doc-{}", std::process::id()));
+//! Runtime::new().unwrap().block_on(async {
+//!     let f = File::create(&path).await.unwrap();
+//!     f.write_all_at(b"hello world".to_vec(), 0).await.0.unwrap();
+//!     let (n, buf) = f.read_at(Vec::with_capacity(5), 6).await;
+//!     assert_eq!(n.unwrap(), 5);
+//!     assert_eq!(buf, b"world");
+//! });
+//! std::fs::remove_file(&path).unwrap();
+//! ```
+
+use std::fs::OpenOptions;
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::Path;
+use std::sync::Arc;
+
+use io_uring::{opcode, types};
+
+use crate::blocking::spawn_blocking;
+use crate::buf::{IoBuf, IoBufMut, Slice};
+use crate::driver::op::Op;
+use crate::driver::DriverKind;
+use crate::runtime::context;
+
+/// An open file.
+pub struct File {
+    fd: Arc<OwnedFd>,
+}
+
+fn join_err(e: crate::task::JoinError) -> io::Error {
+    io::Error::other(e.to_string())
+}
+
+impl File {
+    /// Opens an existing file for reading.
+    pub async fn open(path: impl AsRef<Path>) -> io::Result<File> {
+        File::open_with(path.as_ref(), OpenOptions::new().read(true).clone()).await
+    }
+
+    /// Creates (or truncates) a file for reading and writing.
+    pub async fn create(path: impl AsRef<Path>) -> io::Result<File> {
+        let mut opts = OpenOptions::new();
+        opts.read(true).write(true).create(true).truncate(true);
+        File::open_with(path.as_ref(), opts).await
+    }
+
+    /// Opens with explicit options (on the blocking pool).
+    pub async fn open_with(path: &Path, opts: OpenOptions) -> io::Result<File> {
+        let path = path.to_owned();
+        let file = spawn_blocking(move || opts.open(path))
+            .await
+            .map_err(join_err)??;
+        Ok(File {
+            fd: Arc::new(file.into()),
+        })
+    }
+
+    /// Reads at `offset` into `buf`'s read target.
+    pub async fn read_at<B: IoBufMut>(&self, mut buf: B, offset: u64) -> (io::Result<usize>, B) {
+        let (ptr, len) = buf.read_target();
+        let len = len.min(i32::MAX as usize);
+        if context(|cx| cx.driver.borrow().kind()) == DriverKind::Uring {
+            let entry = opcode::Read::new(types::Fd(self.fd.as_raw_fd()), ptr, len as u32)
+                .offset(offset)
+                .build();
+            // SAFETY: the pointer targets `buf`'s heap storage, owned by the
+            // Op together with a reference that keeps the fd open.
+            let done = unsafe { Op::submit(entry, (buf, self.fd.clone())) }.await;
+            let (mut buf, _) = done.data;
+            let result = done.result.map(|n| n as usize);
+            if let Ok(n) = result {
+                // SAFETY: the kernel wrote `n` bytes at the read target.
+                unsafe { buf.advance_written(n) };
+            }
+            return (result, buf);
+        }
+        let fd = self.fd.clone();
+        let ptr = ptr as usize;
+        let job = spawn_blocking(move || {
+            // SAFETY: `buf` is moved into this closure and kept alive until
+            // pread returns; `ptr` targets its heap storage.
+            let n = unsafe { libc::pread(fd.as_raw_fd(), ptr as *mut _, len, offset as i64) };
+            let result = if n < 0 {
+                Err(io::Error::last_os_error())
+            } else {
+                // SAFETY: pread wrote `n` bytes at the read target.
+                unsafe { buf.advance_written(n as usize) };
+                Ok(n as usize)
+            };
+            (result, buf)
+        });
+        match job.await {
+            Ok(out) => out,
+            Err(e) => panic!("percore: blocking read lost its buffer: {e}"),
+        }
+    }
+
+    /// Writes `buf` at `offset`; returns how many bytes were written.
+    pub async fn write_at<B: IoBuf>(&self, buf: B, offset: u64) -> (io::Result<usize>, B) {
+        let (ptr, len) = buf.write_source();
+        let len = len.min(i32::MAX as usize);
+        if context(|cx| cx.driver.borrow().kind()) == DriverKind::Uring {
+            let entry = opcode::Write::new(types::Fd(self.fd.as_raw_fd()), ptr, len as u32)
+                .offset(offset)
+                .build();
+            // SAFETY: the pointer targets `buf`'s stable storage, owned by the Op.
+            let done = unsafe { Op::submit(entry, (buf, self.fd.clone())) }.await;
+            return (done.result.map(|n| n as usize), done.data.0);
+        }
+        let fd = self.fd.clone();
+        let ptr = ptr as usize;
+        let job = spawn_blocking(move || {
+            // SAFETY: `buf` lives in this closure until pwrite returns.
+            let n = unsafe { libc::pwrite(fd.as_raw_fd(), ptr as *const _, len, offset as i64) };
+            let result = if n < 0 {
+                Err(io::Error::last_os_error())
+            } else {
+                Ok(n as usize)
+            };
+            (result, buf)
+        });
+        match job.await {
+            Ok(out) => out,
+            Err(e) => panic!("percore: blocking write lost its buffer: {e}"),
+        }
+    }
+
+    /// Writes all of `buf` starting at `offset`.
+    pub async fn write_all_at<B: IoBuf>(&self, buf: B, offset: u64) -> (io::Result<()>, B) {
+        let total = buf.as_bytes().len();
+        let mut slice = Slice::new(buf, 0);
+        let mut done = 0;
+        while done < total {
+            let (res, s) = self.write_at(slice, offset + done as u64).await;
+            match res {
+                Ok(0) => return (Err(io::ErrorKind::WriteZero.into()), s.into_inner()),
+                Ok(n) => {
+                    done += n;
+                    slice = Slice::new(s.into_inner(), done);
+                }
+                Err(e) => return (Err(e), s.into_inner()),
+            }
+        }
+        (Ok(()), slice.into_inner())
+    }
+
+    /// The file's metadata (on the blocking pool).
+    pub async fn metadata(&self) -> io::Result<std::fs::Metadata> {
+        let fd = self.fd.clone();
+        spawn_blocking(move || {
+            let file = std::fs::File::from(fd.try_clone()?);
+            file.metadata()
+        })
+        .await
+        .map_err(join_err)?
+    }
+
+    /// Flushes data and metadata to storage (on the blocking pool).
+    pub async fn sync_all(&self) -> io::Result<()> {
+        let fd = self.fd.clone();
+        spawn_blocking(move || std::fs::File::from(fd.try_clone()?).sync_all())
+            .await
+            .map_err(join_err)?
+    }
+}

@@ -1,0 +1,211 @@
+//! Stream traits for owned-buffer I/O and a buffered layer with the familiar
+//! borrowed-slice form.
+//!
+//! ```
+//! use percore_runtime::{Runtime, spawn_local, io::BufStream, net::UnixStream};
+//! Runtime::new().unwrap().block_on(async {
+//!     let (a, b) = UnixStream::pair().unwrap();
+//!     spawn_local(async move {
+//!         let mut a = BufStream::new(a);
+//!         a.write_all(b"first line\nsecond").await.unwrap();
+//!         a.flush().await.unwrap();
+//!     });
+//!     let mut b = BufStream::new(b);
+//!     let mut line = String::new();
+//!     b.read_line(&mut line).await.unwrap();
+//!     assert_eq!(line, "first line\n");
+//!     let mut rest = [0u8; 6];
+//!     b.read_exact(&mut rest).await.unwrap();
+//!     assert_eq!(&rest, b"second");
+//! });
+//! ```
+
+use std::future::Future;
+use std::io;
+
+use crate::buf::{IoBuf, IoBufMut, Slice};
+
+/// A stream that reads into owned buffers.
+pub trait OwnedRead {
+    /// Reads into `buf`'s read target; `Ok(0)` is end of stream.
+    fn read<B: IoBufMut>(&self, buf: B) -> impl Future<Output = (io::Result<usize>, B)>;
+}
+
+/// A stream that writes owned buffers.
+pub trait OwnedWrite {
+    /// Writes some of `buf`; returns how many bytes.
+    fn write<B: IoBuf>(&self, buf: B) -> impl Future<Output = (io::Result<usize>, B)>;
+
+    /// Writes some of the bytes of `bufs`, in order, in one call.
+    fn writev<B: IoBuf>(&self, bufs: Vec<B>) -> impl Future<Output = (io::Result<usize>, Vec<B>)>;
+}
+
+/// Writes every byte of `buf` to `stream`.
+pub async fn write_all<S: OwnedWrite + ?Sized, B: IoBuf>(
+    stream: &S,
+    buf: B,
+) -> (io::Result<()>, B) {
+    let total = buf.as_bytes().len();
+    let mut slice = Slice::new(buf, 0);
+    let mut written = 0;
+    while written < total {
+        let (res, s) = stream.write(slice).await;
+        match res {
+            Ok(0) => return (Err(io::ErrorKind::WriteZero.into()), s.into_inner()),
+            Ok(n) => {
+                written += n;
+                slice = Slice::new(s.into_inner(), written);
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => slice = s,
+            Err(e) => return (Err(e), s.into_inner()),
+        }
+    }
+    (Ok(()), slice.into_inner())
+}
+
+/// Buffers reads and writes over an owned-buffer stream, for code that
+/// prefers `read_exact(&mut [u8])`, `read_line` and `write_all(&[u8])`.
+pub struct BufStream<S> {
+    inner: S,
+    rbuf: Vec<u8>,
+    rpos: usize,
+    wbuf: Vec<u8>,
+    capacity: usize,
+}
+
+impl<S: OwnedRead + OwnedWrite> BufStream<S> {
+    /// Wraps `inner` with 8 KiB buffers.
+    pub fn new(inner: S) -> BufStream<S> {
+        BufStream::with_capacity(8 * 1024, inner)
+    }
+
+    /// Wraps `inner` with buffers of `capacity` bytes.
+    pub fn with_capacity(capacity: usize, inner: S) -> BufStream<S> {
+        let capacity = capacity.max(64);
+        BufStream {
+            inner,
+            rbuf: Vec::with_capacity(capacity),
+            rpos: 0,
+            wbuf: Vec::with_capacity(capacity),
+            capacity,
+        }
+    }
+
+    /// The wrapped stream.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// Unwraps the stream; buffered data is lost (flush first).
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+
+    /// Reads more bytes into the read buffer; returns how many (0 at EOF).
+    async fn fill(&mut self) -> io::Result<usize> {
+        if self.rpos == self.rbuf.len() {
+            self.rbuf.clear();
+            self.rpos = 0;
+        } else if self.rpos > 0 {
+            self.rbuf.drain(..self.rpos);
+            self.rpos = 0;
+        }
+        if self.rbuf.capacity() - self.rbuf.len() < self.capacity / 2 {
+            self.rbuf.reserve(self.capacity);
+        }
+        let buf = std::mem::take(&mut self.rbuf);
+        let (res, buf) = self.inner.read(buf).await;
+        self.rbuf = buf;
+        res
+    }
+
+    fn buffered(&self) -> &[u8] {
+        &self.rbuf[self.rpos..]
+    }
+
+    /// Reads exactly `out.len()` bytes; `UnexpectedEof` if the stream ends first.
+    pub async fn read_exact(&mut self, out: &mut [u8]) -> io::Result<()> {
+        let mut filled = 0;
+        while filled < out.len() {
+            if self.buffered().is_empty() && self.fill().await? == 0 {
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+            let n = self.buffered().len().min(out.len() - filled);
+            out[filled..filled + n].copy_from_slice(&self.rbuf[self.rpos..self.rpos + n]);
+            self.rpos += n;
+            filled += n;
+        }
+        Ok(())
+    }
+
+    /// Reads into `out` until `delim` (included) or EOF; returns the count.
+    pub async fn read_until(&mut self, delim: u8, out: &mut Vec<u8>) -> io::Result<usize> {
+        let mut total = 0;
+        loop {
+            if self.buffered().is_empty() && self.fill().await? == 0 {
+                return Ok(total);
+            }
+            let avail = self.buffered();
+            match avail.iter().position(|&b| b == delim) {
+                Some(i) => {
+                    out.extend_from_slice(&avail[..=i]);
+                    self.rpos += i + 1;
+                    return Ok(total + i + 1);
+                }
+                None => {
+                    let n = avail.len();
+                    out.extend_from_slice(avail);
+                    self.rpos += n;
+                    total += n;
+                }
+            }
+        }
+    }
+
+    /// Reads a line (up to and including `\n`) and appends it to `line`.
+    /// Returns 0 at EOF; `InvalidData` if the line is not UTF-8.
+    pub async fn read_line(&mut self, line: &mut String) -> io::Result<usize> {
+        let mut bytes = Vec::new();
+        let n = self.read_until(b'\n', &mut bytes).await?;
+        let text =
+            String::from_utf8(bytes).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        line.push_str(&text);
+        Ok(n)
+    }
+
+    /// Reads whatever is available into `out`; 0 at EOF.
+    pub async fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if self.buffered().is_empty() && self.fill().await? == 0 {
+            return Ok(0);
+        }
+        let n = self.buffered().len().min(out.len());
+        out[..n].copy_from_slice(&self.rbuf[self.rpos..self.rpos + n]);
+        self.rpos += n;
+        Ok(n)
+    }
+
+    /// Buffers `data`, writing the buffer out whenever it fills.
+    pub async fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
+        if self.wbuf.len() + data.len() > self.capacity {
+            self.flush().await?;
+        }
+        if data.len() >= self.capacity {
+            let (res, _) = write_all(&self.inner, data.to_vec()).await;
+            return res;
+        }
+        self.wbuf.extend_from_slice(data);
+        Ok(())
+    }
+
+    /// Writes out everything buffered.
+    pub async fn flush(&mut self) -> io::Result<()> {
+        if self.wbuf.is_empty() {
+            return Ok(());
+        }
+        let buf = std::mem::take(&mut self.wbuf);
+        let (res, mut buf) = write_all(&self.inner, buf).await;
+        buf.clear();
+        self.wbuf = buf;
+        res
+    }
+}

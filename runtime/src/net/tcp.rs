@@ -1,0 +1,161 @@
+//! TCP listener and stream.
+
+use std::io;
+use std::net::{SocketAddr, ToSocketAddrs};
+
+use socket2::{Domain, Protocol, SockAddr, Socket as RawSocket, Type};
+
+use super::socket::Socket;
+use super::stream_io;
+
+/// Options for [`TcpListener::bind_with`].
+///
+/// ```
+/// use percore_runtime::net::ListenOptions;
+/// let opts = ListenOptions { reuse_port: true, ..ListenOptions::default() };
+/// assert_eq!(opts.backlog, 1024);
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct ListenOptions {
+    /// Set SO_REUSEPORT, so that one listener per core can share the port.
+    pub reuse_port: bool,
+    /// Set SO_REUSEADDR (default true).
+    pub reuse_addr: bool,
+    /// Listen backlog.
+    pub backlog: i32,
+}
+
+impl Default for ListenOptions {
+    fn default() -> Self {
+        ListenOptions {
+            reuse_port: false,
+            reuse_addr: true,
+            backlog: 1024,
+        }
+    }
+}
+
+/// A TCP listening socket.
+///
+/// ```
+/// use percore_runtime::{Runtime, spawn_local, net::{TcpListener, TcpStream}};
+/// Runtime::new().unwrap().block_on(async {
+///     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+///     let addr = listener.local_addr().unwrap();
+///     spawn_local(async move {
+///         let (stream, _) = listener.accept().await.unwrap();
+///         let (n, buf) = stream.read(Vec::with_capacity(16)).await;
+///         stream.write_all(buf).await.0.unwrap();
+///         assert_eq!(n.unwrap(), 4);
+///     });
+///     let client = TcpStream::connect(addr).await.unwrap();
+///     client.write_all(b"ping".to_vec()).await.0.unwrap();
+///     let (_, echoed) = client.read(Vec::with_capacity(16)).await;
+///     assert_eq!(echoed, b"ping");
+/// });
+/// ```
+pub struct TcpListener {
+    inner: Socket,
+}
+
+fn resolve(addr: impl ToSocketAddrs) -> io::Result<SocketAddr> {
+    addr.to_socket_addrs()?
+        .next()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address to bind"))
+}
+
+impl TcpListener {
+    /// Binds with default options (SO_REUSEADDR, backlog 1024).
+    pub fn bind(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
+        TcpListener::bind_with(addr, ListenOptions::default())
+    }
+
+    /// Binds with explicit options.
+    pub fn bind_with(addr: impl ToSocketAddrs, opts: ListenOptions) -> io::Result<TcpListener> {
+        let addr = resolve(addr)?;
+        let socket = RawSocket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+        if opts.reuse_addr {
+            socket.set_reuse_address(true)?;
+        }
+        if opts.reuse_port {
+            socket.set_reuse_port(true)?;
+        }
+        if addr.is_ipv6() {
+            socket.set_only_v6(false).ok();
+        }
+        socket.bind(&addr.into())?;
+        socket.listen(opts.backlog)?;
+        Ok(TcpListener {
+            inner: Socket::new(socket)?,
+        })
+    }
+
+    /// Waits for a connection. The accepted stream has TCP_NODELAY unset;
+    /// servers usually call [`TcpStream::set_nodelay`].
+    pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
+        let (socket, addr) = self.inner.accept().await?;
+        let peer = addr.as_socket().unwrap_or_else(|| ([0, 0, 0, 0], 0).into());
+        Ok((
+            TcpStream {
+                inner: Socket::new(socket)?,
+            },
+            peer,
+        ))
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        sock_to_std(self.inner.with_raw(|s| s.local_addr())?)
+    }
+}
+
+impl std::os::fd::AsRawFd for TcpListener {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.inner.raw()
+    }
+}
+
+fn sock_to_std(addr: SockAddr) -> io::Result<SocketAddr> {
+    addr.as_socket()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "not an IP address"))
+}
+
+/// A TCP connection. See [`TcpListener`] for an example.
+pub struct TcpStream {
+    inner: Socket,
+}
+
+stream_io!(TcpStream);
+
+impl TcpStream {
+    /// Connects to `addr` (an IP address and port; resolve names with
+    /// [`crate::spawn_blocking`] first, as resolution blocks).
+    pub async fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
+        let socket = RawSocket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+        let stream = TcpStream {
+            inner: Socket::new(socket)?,
+        };
+        stream.inner.connect(&addr.into()).await?;
+        Ok(stream)
+    }
+
+    /// Enables or disables Nagle's algorithm (TCP_NODELAY).
+    pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
+        self.inner.with_raw(|s| s.set_nodelay(nodelay))
+    }
+
+    /// Whether TCP_NODELAY is set.
+    pub fn nodelay(&self) -> io::Result<bool> {
+        self.inner.with_raw(|s| s.nodelay())
+    }
+
+    /// The local address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        sock_to_std(self.inner.with_raw(|s| s.local_addr())?)
+    }
+
+    /// The peer's address.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        sock_to_std(self.inner.with_raw(|s| s.peer_addr())?)
+    }
+}

@@ -1,0 +1,86 @@
+//! Unix-domain stream sockets.
+
+use std::io;
+use std::path::Path;
+
+use socket2::{Domain, SockAddr, Socket as RawSocket, Type};
+
+use super::socket::Socket;
+use super::stream_io;
+
+/// A Unix-domain listening socket.
+///
+/// ```
+/// use percore_runtime::{Runtime, spawn_local, net::{UnixListener, UnixStream}};
+/// let dir = std::env::temp_dir().join(format!("percore-doc-{}", std::process::id()));
+/// let _ = std::fs::remove_file(&dir);
+/// Runtime::new().unwrap().block_on(async {
+///     let listener = UnixListener::bind(&dir).unwrap();
+///     spawn_local(async move {
+///         let (s, _) = listener.accept().await.unwrap();
+///         s.write_all(b"hi".to_vec()).await.0.unwrap();
+///     });
+///     let c = UnixStream::connect(&dir).await.unwrap();
+///     let (_, buf) = c.read(Vec::with_capacity(8)).await;
+///     assert_eq!(buf, b"hi");
+/// });
+/// let _ = std::fs::remove_file(&dir);
+/// ```
+pub struct UnixListener {
+    inner: Socket,
+}
+
+impl UnixListener {
+    /// Binds to a filesystem path (which must not exist).
+    pub fn bind(path: impl AsRef<Path>) -> io::Result<UnixListener> {
+        let socket = RawSocket::new(Domain::UNIX, Type::STREAM, None)?;
+        socket.bind(&SockAddr::unix(path)?)?;
+        socket.listen(1024)?;
+        Ok(UnixListener {
+            inner: Socket::new(socket)?,
+        })
+    }
+
+    /// Waits for a connection; returns the stream and the peer's address.
+    pub async fn accept(&self) -> io::Result<(UnixStream, SockAddr)> {
+        let (socket, addr) = self.inner.accept().await?;
+        Ok((
+            UnixStream {
+                inner: Socket::new(socket)?,
+            },
+            addr,
+        ))
+    }
+}
+
+/// A Unix-domain stream connection.
+pub struct UnixStream {
+    inner: Socket,
+}
+
+stream_io!(UnixStream);
+
+impl UnixStream {
+    /// Connects to the socket at `path`.
+    pub async fn connect(path: impl AsRef<Path>) -> io::Result<UnixStream> {
+        let socket = RawSocket::new(Domain::UNIX, Type::STREAM, None)?;
+        let stream = UnixStream {
+            inner: Socket::new(socket)?,
+        };
+        stream.inner.connect(&SockAddr::unix(path)?).await?;
+        Ok(stream)
+    }
+
+    /// A connected pair of streams.
+    pub fn pair() -> io::Result<(UnixStream, UnixStream)> {
+        let (a, b) = RawSocket::pair(Domain::UNIX, Type::STREAM, None)?;
+        Ok((
+            UnixStream {
+                inner: Socket::new(a)?,
+            },
+            UnixStream {
+                inner: Socket::new(b)?,
+            },
+        ))
+    }
+}

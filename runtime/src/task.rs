@@ -1,0 +1,235 @@
+//! Tasks: `spawn_local`, `JoinHandle`, and the wakers that reach a core from
+//! any thread.
+
+use std::any::Any;
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+
+use crate::runtime::{with_context, Shared};
+
+/// A spawned future, boxed, as the executor stores it.
+pub(crate) type LocalFuture = Pin<Box<dyn Future<Output = ()>>>;
+
+/// Slab slot of a task.
+pub(crate) struct Task {
+    /// `None` while the executor is polling the future (it is taken out so the
+    /// future may spawn or abort tasks) or once it finished.
+    pub(crate) future: Option<LocalFuture>,
+    pub(crate) waker: Waker,
+    pub(crate) state: Arc<TaskWaker>,
+    /// Reports a panic or an abort to the `JoinHandle`.
+    pub(crate) notify: Rc<dyn JoinNotify>,
+    /// Set by `abort()` while the task is being polled: drop it afterwards.
+    pub(crate) aborted: bool,
+}
+
+/// Waker state shared with other threads.
+pub(crate) struct TaskWaker {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) key: usize,
+    /// Set while the task sits in a run queue, so a burst of wakes queues it once.
+    pub(crate) scheduled: AtomicBool,
+}
+
+impl Wake for TaskWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        if !self.scheduled.swap(true, Ordering::AcqRel) {
+            self.shared.schedule(self.key);
+        }
+    }
+}
+
+/// Why a task produced no output.
+#[derive(Debug)]
+pub enum JoinError {
+    /// The task was aborted with [`JoinHandle::abort`] or its runtime shut down.
+    Cancelled,
+    /// The task panicked; the payload is the panic's.
+    Panicked(Box<dyn Any + Send>),
+}
+
+impl fmt::Display for JoinError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            JoinError::Cancelled => f.write_str("task was cancelled"),
+            JoinError::Panicked(p) => {
+                let msg = p
+                    .downcast_ref::<&str>()
+                    .copied()
+                    .or_else(|| p.downcast_ref::<String>().map(String::as_str))
+                    .unwrap_or("(non-string payload)");
+                write!(f, "task panicked: {msg}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for JoinError {}
+
+impl JoinError {
+    /// Whether the task panicked.
+    pub fn is_panic(&self) -> bool {
+        matches!(self, JoinError::Panicked(_))
+    }
+}
+
+/// Lets the executor complete a `JoinHandle` without knowing its type.
+pub(crate) trait JoinNotify {
+    fn fail(&self, err: JoinError);
+}
+
+struct JoinState<T> {
+    result: RefCell<Option<Result<T, JoinError>>>,
+    waiter: RefCell<Option<Waker>>,
+    finished: Cell<bool>,
+}
+
+impl<T> JoinState<T> {
+    fn complete(&self, result: Result<T, JoinError>) {
+        if self.finished.replace(true) {
+            return;
+        }
+        *self.result.borrow_mut() = Some(result);
+        if let Some(w) = self.waiter.borrow_mut().take() {
+            w.wake();
+        }
+    }
+}
+
+impl<T> JoinNotify for JoinState<T> {
+    fn fail(&self, err: JoinError) {
+        self.complete(Err(err));
+    }
+}
+
+/// An owned permission to await a spawned task's output.
+///
+/// Dropping the handle detaches the task: it keeps running.
+///
+/// ```
+/// use percore_runtime::{Runtime, spawn_local};
+/// let rt = Runtime::new().unwrap();
+/// let out = rt.block_on(async { spawn_local(async { 40 + 2 }).await.unwrap() });
+/// assert_eq!(out, 42);
+/// ```
+pub struct JoinHandle<T> {
+    state: Rc<JoinState<T>>,
+    key: usize,
+    shared_id: usize,
+}
+
+impl<T> JoinHandle<T> {
+    /// Cancels the task: its future is dropped at once (or right after its
+    /// current poll, when it aborts itself) and awaiting the handle gives
+    /// [`JoinError::Cancelled`]. No effect on a finished task.
+    pub fn abort(&self) {
+        if self.state.finished.get() {
+            return;
+        }
+        self.state.complete(Err(JoinError::Cancelled));
+        let _ = with_context(|cx| {
+            if cx.shared.id == self.shared_id {
+                cx.abort_task(self.key);
+            }
+        });
+    }
+
+    /// Whether the task has finished (completed, panicked or been aborted).
+    pub fn is_finished(&self) -> bool {
+        self.state.finished.get()
+    }
+}
+
+impl<T> Future for JoinHandle<T> {
+    type Output = Result<T, JoinError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if let Some(result) = self.state.result.borrow_mut().take() {
+            return Poll::Ready(result);
+        }
+        if self.state.finished.get() {
+            // The result was taken by an earlier poll.
+            return Poll::Ready(Err(JoinError::Cancelled));
+        }
+        *self.state.waiter.borrow_mut() = Some(cx.waker().clone());
+        Poll::Pending
+    }
+}
+
+impl<T> fmt::Debug for JoinHandle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JoinHandle")
+            .field("finished", &self.is_finished())
+            .finish()
+    }
+}
+
+/// Spawns a `!Send` future on the current thread's runtime.
+///
+/// # Panics
+/// When called outside a runtime.
+///
+/// ```
+/// use percore_runtime::{Runtime, spawn_local};
+/// use std::rc::Rc;
+/// Runtime::new().unwrap().block_on(async {
+///     let shared = Rc::new(5); // Rc is fine: tasks never leave their core
+///     let s = shared.clone();
+///     assert_eq!(spawn_local(async move { *s * 2 }).await.unwrap(), 10);
+/// });
+/// ```
+pub fn spawn_local<F>(future: F) -> JoinHandle<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    with_context(|cx| {
+        let state = Rc::new(JoinState {
+            result: RefCell::new(None),
+            waiter: RefCell::new(None),
+            finished: Cell::new(false),
+        });
+        let completer = state.clone();
+        let wrapped: LocalFuture = Box::pin(async move {
+            let out = future.await;
+            completer.complete(Ok(out));
+        });
+        let key = cx.insert_task(wrapped, state.clone());
+        JoinHandle {
+            state,
+            key,
+            shared_id: cx.shared.id,
+        }
+    })
+    .expect("spawn_local called outside of a percore runtime")
+}
+
+/// Yields once to the scheduler, letting other tasks and I/O run.
+///
+/// ```
+/// use percore_runtime::{Runtime, yield_now};
+/// Runtime::new().unwrap().block_on(async { yield_now().await });
+/// ```
+pub async fn yield_now() {
+    let mut yielded = false;
+    std::future::poll_fn(|cx| {
+        if yielded {
+            Poll::Ready(())
+        } else {
+            yielded = true;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    })
+    .await
+}
