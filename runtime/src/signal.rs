@@ -1,14 +1,49 @@
 //! SIGINT/SIGTERM turned into a graceful-shutdown signal.
+//!
+//! One process-wide thread waits for the signals and raises every
+//! [`Shutdown`] registered with [`shutdown_on_signals`]. A signal that finds
+//! nothing left to shut down gracefully (a second Ctrl-C) exits the process
+//! at once with status 128 + signal.
 
 use std::io;
+use std::sync::{Mutex, OnceLock};
 
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
-use crate::sync::Shutdown;
+use crate::sync::{lock, Shutdown};
 
-/// Raises `shutdown` on the first SIGINT or SIGTERM. A second signal of
-/// either kind exits the process at once (status 130), for impatient users.
+fn registered() -> &'static Mutex<Vec<Shutdown>> {
+    static REGISTERED: Mutex<Vec<Shutdown>> = Mutex::new(Vec::new());
+    &REGISTERED
+}
+
+fn start_listener() -> io::Result<()> {
+    static STARTED: OnceLock<Result<(), String>> = OnceLock::new();
+    let started = STARTED.get_or_init(|| {
+        let mut signals = Signals::new([SIGINT, SIGTERM]).map_err(|e| e.to_string())?;
+        std::thread::Builder::new()
+            .name("percore-signals".into())
+            .spawn(move || {
+                for sig in signals.forever() {
+                    let pending = std::mem::take(&mut *lock(registered()));
+                    let live: Vec<_> = pending.into_iter().filter(|s| !s.is_triggered()).collect();
+                    if live.is_empty() {
+                        std::process::exit(128 + sig);
+                    }
+                    tracing::info!("signal {sig}: shutting down gracefully");
+                    for s in live {
+                        s.trigger();
+                    }
+                }
+            })
+            .map(drop)
+            .map_err(|e| e.to_string())
+    });
+    started.clone().map_err(io::Error::other)
+}
+
+/// Raises `shutdown` on the next SIGINT or SIGTERM.
 ///
 /// ```no_run
 /// use percore_runtime::{signal::shutdown_on_signals, sync::Shutdown};
@@ -16,19 +51,7 @@ use crate::sync::Shutdown;
 /// shutdown_on_signals(shutdown.clone()).unwrap();
 /// ```
 pub fn shutdown_on_signals(shutdown: Shutdown) -> io::Result<()> {
-    let mut signals = Signals::new([SIGINT, SIGTERM])?;
-    std::thread::Builder::new()
-        .name("percore-signals".into())
-        .spawn(move || {
-            let mut seen = 0;
-            for sig in signals.forever() {
-                seen += 1;
-                if seen > 1 {
-                    std::process::exit(128 + sig);
-                }
-                tracing::info!("signal {sig}: shutting down gracefully");
-                shutdown.trigger();
-            }
-        })?;
+    start_listener()?;
+    lock(registered()).push(shutdown);
     Ok(())
 }

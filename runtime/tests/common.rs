@@ -15,14 +15,23 @@ macro_rules! both_drivers {
             use super::*;
             #[test]
             fn uring() {
+                let _serial = $crate::common::serial();
                 ($body)(percore_runtime::DriverChoice::Uring)
             }
             #[test]
             fn epoll() {
+                let _serial = $crate::common::serial();
                 ($body)(percore_runtime::DriverChoice::Epoll)
             }
         }
     };
+}
+
+/// Serialises the tests of one binary: some count the process's file
+/// descriptors or open thousands of sockets.
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 pub fn runtime(choice: DriverChoice) -> Runtime {

@@ -51,7 +51,7 @@ impl std::str::FromStr for DriverChoice {
 }
 
 /// The driver a runtime actually got.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum DriverKind {
     /// io_uring.
     Uring,

@@ -40,13 +40,33 @@ impl<T> fmt::Display for SendError<T> {
 impl<T> std::error::Error for SendError<T> {}
 
 /// Why `try_send` failed; the value comes back.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(PartialEq, Eq)]
 pub enum TrySendError<T> {
     /// The channel is at capacity.
     Full(T),
     /// The receiver is gone.
     Closed(T),
 }
+
+impl<T> fmt::Debug for TrySendError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TrySendError::Full(_) => "Full(..)",
+            TrySendError::Closed(_) => "Closed(..)",
+        })
+    }
+}
+
+impl<T> fmt::Display for TrySendError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TrySendError::Full(_) => "channel full",
+            TrySendError::Closed(_) => "channel closed",
+        })
+    }
+}
+
+impl<T> std::error::Error for TrySendError<T> {}
 
 /// Sending half; clone it for more producers. `Send`: give it to other cores.
 pub struct Sender<T> {

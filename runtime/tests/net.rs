@@ -1,0 +1,443 @@
+//! Networking on both drivers: TCP echo at scale, cancellation safety, Unix,
+//! UDP, files, the buffered layer.
+
+mod common;
+use common::*;
+
+use std::cell::Cell;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::Duration;
+
+use percore_runtime::io::BufStream;
+use percore_runtime::net::{ListenOptions, TcpListener, TcpStream, UdpSocket, UnixStream};
+use percore_runtime::time::{sleep, timeout};
+use percore_runtime::{debug_tracked_ops, spawn_local, yield_now, DriverChoice};
+
+/// Echoes every byte on each accepted connection until EOF.
+fn spawn_echo_server(listener: TcpListener) {
+    spawn_local(async move {
+        loop {
+            let stream = match listener.accept().await {
+                Ok((stream, _)) => stream,
+                Err(e) => panic!("accept failed: {e}"),
+            };
+            spawn_local(async move {
+                let mut buf = Vec::with_capacity(4096);
+                loop {
+                    buf.clear();
+                    let (res, b) = stream.read(buf).await;
+                    match res {
+                        Ok(0) | Err(_) => return,
+                        Ok(_) => {}
+                    }
+                    let (res, b) = stream.write_all(b).await;
+                    if res.is_err() {
+                        return;
+                    }
+                    buf = b;
+                }
+            });
+        }
+    });
+}
+
+async fn echo_once(stream: &TcpStream, payload: Vec<u8>) -> Vec<u8> {
+    let want = payload.len();
+    let (res, _) = stream.write_all(payload).await;
+    res.unwrap();
+    let mut got = Vec::with_capacity(want);
+    while got.len() < want {
+        let (res, b) = stream.read(got).await;
+        assert!(res.unwrap() > 0, "unexpected EOF");
+        got = b;
+    }
+    got
+}
+
+/// 10 000 concurrent connections need 20 000 descriptors, more than one
+/// process may open here (RLIMIT_NOFILE 20000, not raisable without
+/// CAP_SYS_RESOURCE): the clients run in a child process (this same test
+/// binary, re-executed), the server in this one.
+both_drivers!(tcp_echo_10k_concurrent_connections, |d: DriverChoice| {
+    const CONNS: usize = 10_000;
+    raise_nofile(CONNS as u64 + 1000);
+    if let Ok(addr) = std::env::var("PERCORE_10K_ADDR") {
+        run_10k_clients(d, addr.parse().unwrap(), CONNS);
+        return;
+    }
+    let name = match d {
+        DriverChoice::Uring => "tcp_echo_10k_concurrent_connections::uring",
+        _ => "tcp_echo_10k_concurrent_connections::epoll",
+    };
+    block_on(d, async move {
+        let listener = TcpListener::bind_with(
+            "127.0.0.1:0",
+            ListenOptions {
+                backlog: 4096,
+                ..ListenOptions::default()
+            },
+        )
+        .unwrap();
+        let addr = listener.local_addr().unwrap();
+        spawn_echo_server(listener);
+        let child = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([name, "--exact", "--nocapture", "--test-threads", "1"])
+            .env("PERCORE_10K_ADDR", addr.to_string())
+            .spawn()
+            .unwrap();
+        let status = percore_runtime::spawn_blocking(move || {
+            let mut child = child;
+            child.wait()
+        })
+        .await
+        .unwrap()
+        .unwrap();
+        assert!(status.success(), "client process failed: {status}");
+    });
+});
+
+fn run_10k_clients(d: DriverChoice, addr: SocketAddr, conns: usize) {
+    block_on(d, async move {
+        let clients: Vec<_> = (0..conns)
+            .map(|i| {
+                spawn_local(async move {
+                    let s = TcpStream::connect(addr).await.unwrap();
+                    let msg = format!("hello from {i:05}").into_bytes();
+                    assert_eq!(echo_once(&s, msg.clone()).await, msg);
+                    s
+                })
+            })
+            .collect();
+        // All connections are open at the same time here.
+        let mut streams = Vec::with_capacity(conns);
+        for c in clients {
+            streams.push(Rc::new(c.await.unwrap()));
+        }
+        assert_eq!(streams.len(), conns);
+        let second: Vec<_> = streams
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let s = s.clone();
+                spawn_local(async move {
+                    let msg = vec![(i % 251) as u8; 100];
+                    assert_eq!(echo_once(&s, msg.clone()).await, msg);
+                })
+            })
+            .collect();
+        for h in second {
+            h.await.unwrap();
+        }
+    });
+}
+
+both_drivers!(large_transfer_intact, |d: DriverChoice| {
+    block_on(d, async {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        spawn_echo_server(listener);
+        let s = Rc::new(TcpStream::connect(addr).await.unwrap());
+        let data: Vec<u8> = (0..8 * 1024 * 1024u32).map(|i| (i % 253) as u8).collect();
+        let expected = data.clone();
+        let w = s.clone();
+        let writer = spawn_local(async move { w.write_all(data).await.0.unwrap() });
+        let mut got = Vec::with_capacity(expected.len());
+        while got.len() < expected.len() {
+            got.reserve(64 * 1024);
+            let (res, b) = s.read(got).await;
+            assert!(res.unwrap() > 0);
+            got = b;
+        }
+        writer.await.unwrap();
+        assert!(got == expected, "8 MiB echo corrupted");
+    });
+});
+
+/// Byte `p` of the pattern stream: consecutive big-endian u64 counters.
+fn pattern_byte(p: u64) -> u8 {
+    (p / 8).to_be_bytes()[(p % 8) as usize]
+}
+
+/// Finds where in the pattern stream `chunk` starts (chunk must be ≥ 16 bytes).
+fn locate(chunk: &[u8]) -> Option<u64> {
+    for align in 0..8usize {
+        if chunk.len() < align + 8 {
+            return None;
+        }
+        let word = u64::from_be_bytes(chunk[align..align + 8].try_into().unwrap());
+        let start = (word * 8).checked_sub(align as u64)?;
+        if chunk
+            .iter()
+            .enumerate()
+            .all(|(i, &b)| b == pattern_byte(start + i as u64))
+        {
+            return Some(start);
+        }
+    }
+    None
+}
+
+both_drivers!(
+    dropping_in_flight_reads_corrupts_and_leaks_nothing,
+    |d: DriverChoice| {
+        let fds_before = open_fds();
+        block_on(d, async {
+            let (reader, writer) = UnixStream::pair().unwrap();
+            let stop = Rc::new(Cell::new(false));
+            let stop_w = stop.clone();
+            let writer_task = spawn_local(async move {
+                let mut pos = 0u64;
+                while !stop_w.get() {
+                    let chunk: Vec<u8> = (pos..pos + 4096).map(pattern_byte).collect();
+                    let (res, _) = writer.write_all(chunk).await;
+                    if res.is_err() {
+                        return;
+                    }
+                    pos += 4096;
+                }
+            });
+            let mut last_end = 0u64;
+            let mut completed = 0;
+            for round in 0..5_000u32 {
+                let buf = Vec::with_capacity(1024);
+                if round % 3 == 0 {
+                    // Complete a read and check its bytes.
+                    let (res, buf) = reader.read(buf).await;
+                    let n = res.unwrap();
+                    if n >= 16 {
+                        let start = locate(&buf).expect("read returned bytes not in the stream");
+                        assert!(start >= last_end, "data went backwards");
+                        last_end = start + n as u64;
+                        completed += 1;
+                    }
+                } else {
+                    // Start a read and drop it: sometimes before submission,
+                    // sometimes after the kernel has it.
+                    let fut = reader.read(buf);
+                    let yields = round % 3;
+                    let _ = timeout(Duration::ZERO, async {
+                        for _ in 0..yields {
+                            yield_now().await;
+                        }
+                        fut.await
+                    })
+                    .await;
+                    // Churn the allocator so a freed buffer would be reused.
+                    let junk = vec![0xEEu8; 1024];
+                    std::hint::black_box(&junk);
+                }
+            }
+            assert!(completed > 1000);
+            stop.set(true);
+            drop(reader);
+            let _ = writer_task.await;
+            sleep(Duration::from_millis(20)).await;
+            assert_eq!(
+                debug_tracked_ops(),
+                0,
+                "operations or buffers still tracked"
+            );
+        });
+        assert!(open_fds() <= fds_before, "file descriptors leaked");
+    }
+);
+
+both_drivers!(
+    dropping_in_flight_writes_sends_no_foreign_bytes,
+    |d: DriverChoice| {
+        let fds_before = open_fds();
+        block_on(d, async {
+            let (a, b) = UnixStream::pair().unwrap();
+            let reader = spawn_local(async move {
+                let mut total = 0usize;
+                loop {
+                    let (res, buf) = b.read(Vec::with_capacity(65536)).await;
+                    match res {
+                        Ok(0) | Err(_) => return total,
+                        Ok(n) => {
+                            assert!(buf.iter().all(|&x| x == 0xAB), "foreign bytes were sent");
+                            total += n;
+                        }
+                    }
+                }
+            });
+            for round in 0..3_000u32 {
+                let data = vec![0xABu8; 8192];
+                let fut = a.write(data);
+                let _ = timeout(Duration::ZERO, async {
+                    for _ in 0..round % 3 {
+                        yield_now().await;
+                    }
+                    fut.await
+                })
+                .await;
+                let junk = vec![0x00u8; 8192];
+                std::hint::black_box(&junk);
+            }
+            drop(a);
+            let total = reader.await.unwrap();
+            assert!(total > 0);
+            sleep(Duration::from_millis(20)).await;
+            assert_eq!(debug_tracked_ops(), 0);
+        });
+        assert!(open_fds() <= fds_before, "file descriptors leaked");
+    }
+);
+
+both_drivers!(cancelled_accepts_leak_no_descriptors, |d: DriverChoice| {
+    block_on(d, async {
+        let listener = Rc::new(TcpListener::bind("127.0.0.1:0").unwrap());
+        let addr = listener.local_addr().unwrap();
+        let fds_before = open_fds();
+        for _ in 0..200 {
+            let l = listener.clone();
+            let _ = timeout(Duration::ZERO, async move { l.accept().await }).await;
+            // A connection arrives while the cancelled accept may still be in flight.
+            let c = TcpStream::connect(addr).await.unwrap();
+            drop(c);
+        }
+        // Connections that a cancelled accept did not take are still queued.
+        let mut taken = 0;
+        while let Ok(Ok(_)) = timeout(Duration::from_millis(20), listener.accept()).await {
+            taken += 1;
+        }
+        sleep(Duration::from_millis(20)).await;
+        assert!(taken <= 200);
+        assert!(open_fds() <= fds_before + 2, "accepted descriptors leaked");
+    });
+});
+
+both_drivers!(read_timeout_leaves_stream_usable, |d: DriverChoice| {
+    block_on(d, async {
+        let (a, b) = UnixStream::pair().unwrap();
+        let r = timeout(Duration::from_millis(10), a.read(Vec::with_capacity(16))).await;
+        assert!(r.is_err());
+        b.write_all(b"later".to_vec()).await.0.unwrap();
+        let mut got = Vec::with_capacity(16);
+        // A cancelled io_uring read may have consumed data before the cancel;
+        // here no data was in flight, so everything arrives.
+        while got.len() < 5 {
+            let (res, buf) = a.read(got).await;
+            res.unwrap();
+            got = buf;
+        }
+        assert_eq!(got, b"later");
+    });
+});
+
+both_drivers!(writev_sends_in_order, |d: DriverChoice| {
+    block_on(d, async {
+        let (a, b) = UnixStream::pair().unwrap();
+        let bufs = vec![b"one ".to_vec(), b"two ".to_vec(), b"three".to_vec()];
+        let (res, back) = a.writev(bufs).await;
+        assert_eq!(res.unwrap(), 13);
+        assert_eq!(back.len(), 3);
+        let (_, got) = b.read(Vec::with_capacity(64)).await;
+        assert_eq!(got, b"one two three");
+    });
+});
+
+both_drivers!(tcp_options_and_addresses, |d: DriverChoice| {
+    block_on(d, async {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let accept = spawn_local(async move { listener.accept().await.unwrap() });
+        let c = TcpStream::connect(addr).await.unwrap();
+        let (s, peer) = accept.await.unwrap();
+        assert_eq!(peer, c.local_addr().unwrap());
+        assert_eq!(c.peer_addr().unwrap(), addr);
+        s.set_nodelay(true).unwrap();
+        assert!(s.nodelay().unwrap());
+        c.shutdown(std::net::Shutdown::Write).unwrap();
+        let (res, _) = s.read(Vec::with_capacity(8)).await;
+        assert_eq!(res.unwrap(), 0, "shutdown(Write) must give the peer EOF");
+    });
+});
+
+both_drivers!(connect_refused_is_an_error, |d: DriverChoice| {
+    block_on(d, async {
+        // Bind then drop to get a port nobody listens on.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        let err = TcpStream::connect(addr)
+            .await
+            .err()
+            .expect("connect must fail");
+        assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused);
+    });
+});
+
+both_drivers!(reuse_port_listeners_share_a_port, |d: DriverChoice| {
+    block_on(d, async {
+        let opts = ListenOptions {
+            reuse_port: true,
+            ..ListenOptions::default()
+        };
+        let a = TcpListener::bind_with("127.0.0.1:0", opts).unwrap();
+        let addr = a.local_addr().unwrap();
+        let b = TcpListener::bind_with(addr, opts).unwrap();
+        assert_eq!(b.local_addr().unwrap(), addr);
+    });
+});
+
+both_drivers!(udp_round_trip, |d: DriverChoice| {
+    block_on(d, async {
+        let a = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let b = UdpSocket::bind("127.0.0.1:0").unwrap();
+        for i in 0..100u8 {
+            let (res, _) = a.send_to(vec![i; 10], b.local_addr().unwrap()).await;
+            assert_eq!(res.unwrap(), 10);
+            let (res, buf) = b.recv_from(Vec::with_capacity(64)).await;
+            let (n, from) = res.unwrap();
+            assert_eq!((n, from), (10, a.local_addr().unwrap()));
+            assert_eq!(buf, vec![i; 10]);
+        }
+    });
+});
+
+both_drivers!(buffered_layer_lines_and_exact, |d: DriverChoice| {
+    block_on(d, async {
+        let (a, b) = UnixStream::pair().unwrap();
+        let w = spawn_local(async move {
+            let mut a = BufStream::new(a);
+            for i in 0..1000 {
+                a.write_all(format!("line {i}\n").as_bytes()).await.unwrap();
+            }
+            a.write_all(&[7u8; 20_000]).await.unwrap();
+            a.flush().await.unwrap();
+        });
+        let mut b = BufStream::with_capacity(100, b);
+        for i in 0..1000 {
+            let mut line = String::new();
+            b.read_line(&mut line).await.unwrap();
+            assert_eq!(line, format!("line {i}\n"));
+        }
+        let mut big = vec![0u8; 20_000];
+        b.read_exact(&mut big).await.unwrap();
+        assert!(big.iter().all(|&x| x == 7));
+        w.await.unwrap();
+        let mut one = [0u8; 1];
+        let err = b.read_exact(&mut one).await.unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::UnexpectedEof);
+    });
+});
+
+both_drivers!(file_positional_io, |d: DriverChoice| {
+    let path = std::env::temp_dir().join(format!("percore-file-{}-{:?}", std::process::id(), d));
+    block_on(d, async {
+        let f = percore_runtime::fs::File::create(&path).await.unwrap();
+        let data: Vec<u8> = (0..100_000u32).map(|i| (i % 256) as u8).collect();
+        f.write_all_at(data.clone(), 10).await.0.unwrap();
+        let (res, buf) = f.read_at(Vec::with_capacity(1000), 5000).await;
+        assert_eq!(res.unwrap(), 1000);
+        assert_eq!(&buf[..], &data[4990..5990]);
+        assert_eq!(f.metadata().await.unwrap().len(), 100_010);
+        f.sync_all().await.unwrap();
+    });
+    std::fs::remove_file(&path).unwrap();
+});

@@ -1,0 +1,225 @@
+//! Timers, cross-core channels, workers and shutdown, on both drivers.
+
+mod common;
+use common::*;
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use percore_runtime::sync::{mpsc, oneshot, Shutdown};
+use percore_runtime::time::{interval, sleep, sleep_until, timeout};
+use percore_runtime::{spawn_local, DriverChoice, Workers};
+
+/// Slack allowed past a deadline on this shared, noisy machine.
+const LATE: Duration = Duration::from_millis(250);
+
+both_drivers!(timers_fire_in_order_and_on_time, |d: DriverChoice| {
+    block_on(d, async {
+        let start = Instant::now();
+        let fired: Rc<RefCell<Vec<(u64, Instant)>>> = Rc::default();
+        // A scrambled set of deadlines 0..100 ms.
+        let delays: Vec<u64> = (0..200u64).map(|i| (i * 37) % 100).collect();
+        let tasks: Vec<_> = delays
+            .iter()
+            .map(|&ms| {
+                let fired = fired.clone();
+                spawn_local(async move {
+                    sleep_until(start + Duration::from_millis(ms)).await;
+                    fired.borrow_mut().push((ms, Instant::now()));
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let fired = fired.borrow();
+        assert_eq!(fired.len(), 200);
+        for w in fired.windows(2) {
+            assert!(w[0].0 <= w[1].0, "timer {} fired after {}", w[0].0, w[1].0);
+        }
+        for &(ms, at) in fired.iter() {
+            let deadline = start + Duration::from_millis(ms);
+            assert!(at >= deadline, "timer {ms} fired early");
+            assert!(
+                at <= deadline + LATE,
+                "timer {ms} fired {:?} late",
+                at - deadline
+            );
+        }
+    });
+});
+
+both_drivers!(timeout_cancels_the_inner_future, |d: DriverChoice| {
+    struct Guard(Rc<RefCell<bool>>);
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            *self.0.borrow_mut() = true;
+        }
+    }
+    block_on(d, async {
+        let dropped = Rc::new(RefCell::new(false));
+        let g = Guard(dropped.clone());
+        let t0 = Instant::now();
+        let r = timeout(Duration::from_millis(20), async move {
+            let _g = g;
+            sleep(Duration::from_secs(30)).await;
+        })
+        .await;
+        assert!(r.is_err());
+        assert!(*dropped.borrow(), "the timed-out future must be dropped");
+        assert!(t0.elapsed() >= Duration::from_millis(20));
+        assert!(t0.elapsed() < Duration::from_millis(20) + LATE);
+        // A future that finishes in time gives its output.
+        assert_eq!(timeout(Duration::from_secs(5), async { 8 }).await, Ok(8));
+    });
+});
+
+both_drivers!(many_live_timers_and_cancels, |d: DriverChoice| {
+    block_on(d, async {
+        // 100k timers armed at once, most cancelled before they fire.
+        let mut sleeps: Vec<_> = (0..100_000u64)
+            .map(|i| Box::pin(sleep(Duration::from_millis(50 + i % 1000))))
+            .collect();
+        for s in sleeps.iter_mut().take(100_000) {
+            let _ = timeout(Duration::ZERO, s.as_mut()).await;
+        }
+        sleeps.truncate(10);
+        for s in sleeps {
+            s.await;
+        }
+    });
+});
+
+both_drivers!(interval_ticks, |d: DriverChoice| {
+    block_on(d, async {
+        let t0 = Instant::now();
+        let mut every = interval(Duration::from_millis(10));
+        for _ in 0..5 {
+            every.tick().await;
+        }
+        assert!(t0.elapsed() >= Duration::from_millis(40));
+    });
+});
+
+both_drivers!(channels_across_cores_under_load, |d: DriverChoice| {
+    const PER_PRODUCER: u64 = 50_000;
+    let (tx, mut rx) = mpsc::channel::<u64>(64);
+    let (done_tx, done_rx) = oneshot::channel();
+    let consumer = std::thread::spawn(move || {
+        block_on(d, async move {
+            let (mut n, mut sum) = (0u64, 0u64);
+            while let Some(v) = rx.recv().await {
+                n += 1;
+                sum += v;
+            }
+            done_tx.send((n, sum)).unwrap();
+        })
+    });
+    let producers: Vec<_> = (0..3u64)
+        .map(|p| {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                block_on(d, async move {
+                    for i in 0..PER_PRODUCER {
+                        tx.send(p * PER_PRODUCER + i).await.unwrap();
+                    }
+                })
+            })
+        })
+        .collect();
+    drop(tx);
+    let (n, sum) = block_on(d, done_rx).unwrap();
+    for p in producers {
+        p.join().unwrap();
+    }
+    consumer.join().unwrap();
+    assert_eq!(n, 3 * PER_PRODUCER);
+    assert_eq!(sum, (0..3 * PER_PRODUCER).sum::<u64>());
+});
+
+both_drivers!(ping_pong_between_cores, |d: DriverChoice| {
+    let (to_b, mut b_rx) = mpsc::unbounded::<oneshot::Sender<u32>>();
+    let b = std::thread::spawn(move || {
+        block_on(d, async move {
+            let mut i = 0;
+            while let Some(reply) = b_rx.recv().await {
+                reply.send(i).unwrap();
+                i += 1;
+            }
+        })
+    });
+    block_on(d, async move {
+        for want in 0..10_000u32 {
+            let (tx, rx) = oneshot::channel();
+            to_b.try_send(tx).unwrap();
+            assert_eq!(rx.await.unwrap(), want);
+        }
+    });
+    b.join().unwrap();
+});
+
+both_drivers!(shutdown_reaches_every_core, |d: DriverChoice| {
+    let shutdown = Shutdown::new();
+    let started = Arc::new(AtomicUsize::new(0));
+    let stopped = Arc::new(AtomicUsize::new(0));
+    let trigger = {
+        let shutdown = shutdown.clone();
+        let started = started.clone();
+        std::thread::spawn(move || {
+            while started.load(Ordering::SeqCst) < 4 {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            shutdown.trigger();
+        })
+    };
+    let (s, st) = (started.clone(), stopped.clone());
+    Workers::new()
+        .cores(4)
+        .driver(d)
+        .handle_signals(false)
+        .shutdown_signal(shutdown)
+        .run(move |w| {
+            let (s, st) = (s.clone(), st.clone());
+            async move {
+                s.fetch_add(1, Ordering::SeqCst);
+                // Parked in the kernel until the other thread raises the flag.
+                w.shutdown.wait().await;
+                st.fetch_add(1, Ordering::SeqCst);
+            }
+        })
+        .unwrap();
+    trigger.join().unwrap();
+    assert_eq!(stopped.load(Ordering::SeqCst), 4);
+});
+
+both_drivers!(workers_are_pinned_to_distinct_cpus, |d: DriverChoice| {
+    let cpus = percore_runtime::allowed_cpus();
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let s = seen.clone();
+    Workers::new()
+        .cores(cpus.len())
+        .driver(d)
+        .handle_signals(false)
+        .run(move |w| {
+            let s = s.clone();
+            async move {
+                // SAFETY: sched_getcpu has no preconditions.
+                let now_on = unsafe { libc::sched_getcpu() };
+                s.lock()
+                    .unwrap()
+                    .push((w.index, w.cpu, now_on as usize, w.driver.kind));
+            }
+        })
+        .unwrap();
+    let mut seen = seen.lock().unwrap().clone();
+    seen.sort();
+    assert_eq!(seen.len(), cpus.len());
+    for (i, (index, cpu, on, _)) in seen.iter().enumerate() {
+        assert_eq!(*index, i);
+        assert_eq!(*cpu, Some(cpus[i]));
+        assert_eq!(*on, cpus[i], "worker {i} runs on the wrong cpu");
+    }
+});
