@@ -1,1 +1,18 @@
-pub mod rt { pub use percore_runtime::*; }
+//! percore: a thread-per-core async runtime for Linux (io_uring, with an
+//! epoll fallback) with HTTP/1.1, HTTP/2 and WebSocket, and an
+//! aiohttp-style web layer.
+//!
+//! ```
+//! use percore::rt::{Runtime, spawn_local};
+//! let rt = Runtime::new().unwrap();
+//! assert_eq!(rt.block_on(async { spawn_local(async { 1 + 1 }).await.unwrap() }), 2);
+//! ```
+
+pub mod cli;
+
+/// The runtime: executor, drivers, net, time, channels, workers.
+pub mod rt {
+    pub use percore_runtime::*;
+}
+
+pub use percore_runtime::{available_cores, DriverChoice};

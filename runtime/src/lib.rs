@@ -34,6 +34,7 @@ pub mod blocking;
 pub mod buf;
 mod driver;
 pub mod fs;
+pub mod future;
 pub mod io;
 pub mod net;
 mod runtime;

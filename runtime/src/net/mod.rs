@@ -9,7 +9,7 @@ mod tcp;
 mod udp;
 mod unix;
 
-pub use tcp::{ListenOptions, TcpListener, TcpStream};
+pub use tcp::{reserve_port, ListenOptions, PortReservation, TcpListener, TcpStream};
 pub use udp::UdpSocket;
 pub use unix::{UnixListener, UnixStream};
 

@@ -159,3 +159,29 @@ impl TcpStream {
         sock_to_std(self.inner.with_raw(|s| s.peer_addr())?)
     }
 }
+
+/// Holds a port bound with SO_REUSEPORT (but not listening, so it receives
+/// no connections) until every core has bound its own listener to it.
+pub struct PortReservation {
+    _socket: RawSocket,
+}
+
+/// Resolves `addr` to one concrete address that N per-core listeners can
+/// share: port 0 becomes a free port, reserved until the guard drops.
+///
+/// ```
+/// use percore_runtime::net::reserve_port;
+/// let (addr, _guard) = reserve_port("127.0.0.1:0".parse().unwrap()).unwrap();
+/// assert_ne!(addr.port(), 0);
+/// ```
+pub fn reserve_port(addr: SocketAddr) -> io::Result<(SocketAddr, PortReservation)> {
+    let socket = RawSocket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(false).ok();
+    }
+    socket.bind(&addr.into())?;
+    let bound = sock_to_std(socket.local_addr()?)?;
+    Ok((bound, PortReservation { _socket: socket }))
+}
