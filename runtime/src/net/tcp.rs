@@ -72,7 +72,19 @@ impl TcpListener {
 
     /// Binds with explicit options.
     pub fn bind_with(addr: impl ToSocketAddrs, opts: ListenOptions) -> io::Result<TcpListener> {
-        let addr = resolve(addr)?;
+        TcpListener::from_std(TcpListener::bind_std(resolve(addr)?, opts)?)
+    }
+
+    /// Adopts a listening socket created elsewhere (for example on the main
+    /// thread, so that bind errors surface before the workers start).
+    pub fn from_std(listener: std::net::TcpListener) -> io::Result<TcpListener> {
+        Ok(TcpListener {
+            inner: Socket::new(RawSocket::from(listener))?,
+        })
+    }
+
+    /// Creates a bound, listening std socket without a runtime, with `opts`.
+    pub fn bind_std(addr: SocketAddr, opts: ListenOptions) -> io::Result<std::net::TcpListener> {
         let socket = RawSocket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
         if opts.reuse_addr {
             socket.set_reuse_address(true)?;
@@ -85,9 +97,7 @@ impl TcpListener {
         }
         socket.bind(&addr.into())?;
         socket.listen(opts.backlog)?;
-        Ok(TcpListener {
-            inner: Socket::new(socket)?,
-        })
+        Ok(socket.into())
     }
 
     /// Waits for a connection. The accepted stream has TCP_NODELAY unset;
