@@ -9,10 +9,19 @@
 //! ```
 
 pub mod cli;
+mod server;
+pub mod web;
 
 /// The runtime: executor, drivers, net, time, channels, workers.
 pub mod rt {
     pub use percore_runtime::*;
 }
 
+/// HTTP protocol layer: bodies, limits, the `Service` trait, connection drivers.
+pub mod http {
+    pub use percore_http::*;
+}
+
+pub use percore_http::Limits;
 pub use percore_runtime::{available_cores, DriverChoice};
+pub use server::{ReadyInfo, Server};

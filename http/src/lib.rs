@@ -3,8 +3,13 @@
 //! The protocol cores (`h1`, `h2`) are sans-IO: bytes in, events and bytes out.
 //! The connection drivers that run them on the percore runtime are thin glue.
 
+mod body;
 pub mod h1;
 pub mod h2;
 mod limits;
+pub mod server;
+mod service;
 
+pub use body::{Body, BodyError, BodySender, BodyStream, RequestBody};
 pub use limits::Limits;
+pub use service::{FnService, Request, Response, Service};

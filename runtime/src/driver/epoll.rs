@@ -40,7 +40,13 @@ pub(crate) struct Epoll {
     events: Events,
     sources: Slab<IoState>,
     waker: Arc<mio::Waker>,
+    /// Zero-timeout polls skipped since the last real one.
+    skipped_polls: u32,
 }
+
+/// While tasks are runnable, epoll is asked for events only every this many
+/// loop turns: a busy core should not pay one epoll_wait per turn.
+const BUSY_POLL_INTERVAL: u32 = 61;
 
 impl Epoll {
     pub(crate) fn new() -> io::Result<Epoll> {
@@ -51,6 +57,7 @@ impl Epoll {
             events: Events::with_capacity(1024),
             sources: Slab::with_capacity(1024),
             waker,
+            skipped_polls: 0,
         })
     }
 
@@ -59,6 +66,11 @@ impl Epoll {
     }
 
     pub(crate) fn park(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        if timeout == Some(Duration::ZERO) && self.skipped_polls < BUSY_POLL_INTERVAL {
+            self.skipped_polls += 1;
+            return Ok(());
+        }
+        self.skipped_polls = 0;
         match self.poll.poll(&mut self.events, timeout) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(()),

@@ -1,0 +1,408 @@
+//! Message bodies: the request body a handler reads and the response body it
+//! returns. The same types serve HTTP/1.1 and HTTP/2.
+//!
+//! ```
+//! use percore_http::Body;
+//! use bytes::Bytes;
+//! let b = Body::from("hello");
+//! assert_eq!(b.size_hint(), Some(5));
+//! assert!(Body::empty().is_empty());
+//! let _ = Bytes::new();
+//! ```
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::fmt;
+use std::future::{poll_fn, Future};
+use std::io;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+
+use bytes::{Bytes, BytesMut};
+use http::StatusCode;
+
+/// Why a request body could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BodyError {
+    /// The body exceeded the configured limit (413).
+    TooLarge,
+    /// The body was malformed (400): bad chunk framing, short body.
+    Malformed(String),
+    /// The client was too slow sending the body (408).
+    Timeout,
+    /// The connection failed or closed early.
+    Io(String),
+}
+
+impl BodyError {
+    /// The status to answer with when this error ends a request.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            BodyError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            BodyError::Malformed(_) => StatusCode::BAD_REQUEST,
+            BodyError::Timeout => StatusCode::REQUEST_TIMEOUT,
+            BodyError::Io(_) => StatusCode::BAD_REQUEST,
+        }
+    }
+}
+
+impl fmt::Display for BodyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BodyError::TooLarge => f.write_str("request body too large"),
+            BodyError::Malformed(m) => write!(f, "malformed request body: {m}"),
+            BodyError::Timeout => f.write_str("request body timed out"),
+            BodyError::Io(e) => write!(f, "connection error while reading the body: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for BodyError {}
+
+impl From<BodyError> for io::Error {
+    fn from(e: BodyError) -> io::Error {
+        io::Error::other(e)
+    }
+}
+
+/// Where a streamed request body comes from (a protocol connection).
+pub(crate) trait BodySource {
+    /// The next chunk, `None` at the end.
+    fn poll_chunk(&self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, BodyError>>>;
+    /// Bytes still expected, if known.
+    fn remaining_hint(&self) -> Option<u64>;
+}
+
+enum RequestInner {
+    Empty,
+    Full(Option<Bytes>),
+    Source(Rc<dyn BodySource>),
+}
+
+/// The body of a request, read in chunks as the client sends it (with
+/// back-pressure: nothing is read from the socket until the handler asks).
+///
+/// ```
+/// use percore_http::RequestBody;
+/// use percore_runtime::Runtime;
+/// Runtime::new().unwrap().block_on(async {
+///     let body = RequestBody::from_bytes("abc");
+///     assert_eq!(body.bytes(1024).await.unwrap(), "abc");
+/// });
+/// ```
+pub struct RequestBody {
+    inner: RequestInner,
+}
+
+impl Default for RequestBody {
+    fn default() -> Self {
+        RequestBody::empty()
+    }
+}
+
+impl fmt::Debug for RequestBody {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RequestBody")
+    }
+}
+
+impl RequestBody {
+    /// A body with no bytes.
+    pub fn empty() -> RequestBody {
+        RequestBody {
+            inner: RequestInner::Empty,
+        }
+    }
+
+    /// A body already in memory (tests, HTTP/2 small bodies).
+    pub fn from_bytes(bytes: impl Into<Bytes>) -> RequestBody {
+        RequestBody {
+            inner: RequestInner::Full(Some(bytes.into())),
+        }
+    }
+
+    pub(crate) fn from_source(source: Rc<dyn BodySource>) -> RequestBody {
+        RequestBody {
+            inner: RequestInner::Source(source),
+        }
+    }
+
+    /// Polls for the next chunk.
+    pub fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, BodyError>>> {
+        match &mut self.inner {
+            RequestInner::Empty => Poll::Ready(None),
+            RequestInner::Full(b) => Poll::Ready(b.take().filter(|b| !b.is_empty()).map(Ok)),
+            RequestInner::Source(s) => s.poll_chunk(cx),
+        }
+    }
+
+    /// The next chunk of the body; `None` at its end.
+    pub async fn chunk(&mut self) -> Option<Result<Bytes, BodyError>> {
+        poll_fn(|cx| self.poll_chunk(cx)).await
+    }
+
+    /// Reads the whole body, failing with [`BodyError::TooLarge`] beyond `limit` bytes.
+    pub async fn bytes(mut self, limit: usize) -> Result<Bytes, BodyError> {
+        if let RequestInner::Full(b) = &mut self.inner {
+            let b = b.take().unwrap_or_default();
+            return if b.len() > limit {
+                Err(BodyError::TooLarge)
+            } else {
+                Ok(b)
+            };
+        }
+        let mut first: Option<Bytes> = None;
+        let mut buf = BytesMut::new();
+        while let Some(chunk) = self.chunk().await {
+            let chunk = chunk?;
+            let have = first.as_ref().map_or(0, Bytes::len) + buf.len();
+            if have + chunk.len() > limit {
+                return Err(BodyError::TooLarge);
+            }
+            match &first {
+                None if buf.is_empty() => first = Some(chunk),
+                _ => {
+                    if let Some(f) = first.take() {
+                        buf.extend_from_slice(&f);
+                    }
+                    buf.extend_from_slice(&chunk);
+                }
+            }
+        }
+        Ok(first.unwrap_or_else(|| buf.freeze()))
+    }
+
+    /// Bytes still expected, if known (Content-Length).
+    pub fn size_hint(&self) -> Option<u64> {
+        match &self.inner {
+            RequestInner::Empty => Some(0),
+            RequestInner::Full(b) => Some(b.as_ref().map_or(0, |b| b.len() as u64)),
+            RequestInner::Source(s) => s.remaining_hint(),
+        }
+    }
+}
+
+/// A stream of response body chunks.
+pub trait BodyStream {
+    /// The next chunk; `None` at the end.
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<io::Result<Bytes>>>;
+
+    /// The total length, if known up front (sent as Content-Length).
+    fn size_hint(&self) -> Option<u64> {
+        None
+    }
+}
+
+impl BodyStream for RequestBody {
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<io::Result<Bytes>>> {
+        self.get_mut()
+            .poll_chunk(cx)
+            .map(|c| c.map(|r| r.map_err(io::Error::from)))
+    }
+}
+
+/// The body of a response.
+pub enum Body {
+    /// No body.
+    Empty,
+    /// Bytes in memory (sent with Content-Length).
+    Full(Bytes),
+    /// A stream of chunks (Content-Length if its size is known, else chunked).
+    Stream(Pin<Box<dyn BodyStream>>),
+}
+
+impl fmt::Debug for Body {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Body::Empty => f.write_str("Body::Empty"),
+            Body::Full(b) => write!(f, "Body::Full({} bytes)", b.len()),
+            Body::Stream(_) => f.write_str("Body::Stream"),
+        }
+    }
+}
+
+impl Default for Body {
+    fn default() -> Self {
+        Body::Empty
+    }
+}
+
+impl Body {
+    /// No body.
+    pub fn empty() -> Body {
+        Body::Empty
+    }
+
+    /// A streamed body.
+    pub fn stream(s: impl BodyStream + 'static) -> Body {
+        Body::Stream(Box::pin(s))
+    }
+
+    /// A body fed through a bounded channel by another task: the sender's
+    /// `send` waits while `capacity` chunks are queued.
+    pub fn channel(capacity: usize) -> (BodySender, Body) {
+        let shared = Rc::new(RefCell::new(ChannelState {
+            queue: VecDeque::new(),
+            capacity: capacity.max(1),
+            closed: false,
+            sender_alive: true,
+            rx_waker: None,
+            tx_waker: None,
+        }));
+        (
+            BodySender {
+                shared: shared.clone(),
+            },
+            Body::stream(ChannelBody { shared }),
+        )
+    }
+
+    /// The length, if known.
+    pub fn size_hint(&self) -> Option<u64> {
+        match self {
+            Body::Empty => Some(0),
+            Body::Full(b) => Some(b.len() as u64),
+            Body::Stream(s) => s.size_hint(),
+        }
+    }
+
+    /// Whether the body is known to be empty.
+    pub fn is_empty(&self) -> bool {
+        self.size_hint() == Some(0)
+    }
+
+    /// Collects the body into memory (for tests and small bodies).
+    pub async fn collect(self) -> io::Result<Bytes> {
+        match self {
+            Body::Empty => Ok(Bytes::new()),
+            Body::Full(b) => Ok(b),
+            Body::Stream(mut s) => {
+                let mut buf = BytesMut::new();
+                while let Some(chunk) = poll_fn(|cx| s.as_mut().poll_next(cx)).await {
+                    buf.extend_from_slice(&chunk?);
+                }
+                Ok(buf.freeze())
+            }
+        }
+    }
+}
+
+impl From<Bytes> for Body {
+    fn from(b: Bytes) -> Body {
+        Body::Full(b)
+    }
+}
+impl From<Vec<u8>> for Body {
+    fn from(b: Vec<u8>) -> Body {
+        Body::Full(b.into())
+    }
+}
+impl From<String> for Body {
+    fn from(s: String) -> Body {
+        Body::Full(s.into())
+    }
+}
+impl From<&'static str> for Body {
+    fn from(s: &'static str) -> Body {
+        Body::Full(Bytes::from_static(s.as_bytes()))
+    }
+}
+impl From<&'static [u8]> for Body {
+    fn from(s: &'static [u8]) -> Body {
+        Body::Full(Bytes::from_static(s))
+    }
+}
+impl From<RequestBody> for Body {
+    fn from(b: RequestBody) -> Body {
+        Body::stream(b)
+    }
+}
+
+struct ChannelState {
+    queue: VecDeque<Bytes>,
+    capacity: usize,
+    closed: bool,
+    sender_alive: bool,
+    rx_waker: Option<Waker>,
+    tx_waker: Option<Waker>,
+}
+
+/// Sends chunks of a [`Body::channel`] body.
+pub struct BodySender {
+    shared: Rc<RefCell<ChannelState>>,
+}
+
+impl BodySender {
+    /// Queues a chunk, waiting while the channel is full. Fails if the
+    /// response was abandoned (client gone).
+    pub async fn send(&self, chunk: impl Into<Bytes>) -> io::Result<()> {
+        let mut chunk = Some(chunk.into());
+        poll_fn(|cx| {
+            let mut st = self.shared.borrow_mut();
+            if st.closed {
+                return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
+            }
+            if st.queue.len() >= st.capacity {
+                st.tx_waker = Some(cx.waker().clone());
+                return Poll::Pending;
+            }
+            if let Some(c) = chunk.take() {
+                st.queue.push_back(c);
+            }
+            if let Some(w) = st.rx_waker.take() {
+                w.wake();
+            }
+            Poll::Ready(Ok(()))
+        })
+        .await
+    }
+}
+
+impl Drop for BodySender {
+    fn drop(&mut self) {
+        let mut st = self.shared.borrow_mut();
+        st.sender_alive = false;
+        if let Some(w) = st.rx_waker.take() {
+            w.wake();
+        }
+    }
+}
+
+struct ChannelBody {
+    shared: Rc<RefCell<ChannelState>>,
+}
+
+impl BodyStream for ChannelBody {
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<io::Result<Bytes>>> {
+        let mut st = self.shared.borrow_mut();
+        if let Some(c) = st.queue.pop_front() {
+            if let Some(w) = st.tx_waker.take() {
+                w.wake();
+            }
+            return Poll::Ready(Some(Ok(c)));
+        }
+        if !st.sender_alive {
+            return Poll::Ready(None);
+        }
+        st.rx_waker = Some(cx.waker().clone());
+        Poll::Pending
+    }
+}
+
+impl Drop for ChannelBody {
+    fn drop(&mut self) {
+        let mut st = self.shared.borrow_mut();
+        st.closed = true;
+        if let Some(w) = st.tx_waker.take() {
+            w.wake();
+        }
+    }
+}
+
+/// Polls a boxed response stream once (helper for connection drivers).
+pub(crate) fn next_chunk(
+    s: &mut Pin<Box<dyn BodyStream>>,
+) -> impl Future<Output = Option<io::Result<Bytes>>> + '_ {
+    poll_fn(move |cx| s.as_mut().poll_next(cx))
+}

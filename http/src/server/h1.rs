@@ -1,0 +1,565 @@
+//! The HTTP/1.1 server connection: reads request heads, runs the service,
+//! writes responses (batched for pipelined requests), streams bodies with
+//! back-pressure, enforces the limits and timeouts of [`crate::Limits`].
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use http::header::{HeaderValue, CONNECTION, CONTENT_TYPE};
+use http::{Method, StatusCode, Version};
+use percore_runtime::future::{race, Either};
+use percore_runtime::net::TcpStream;
+use percore_runtime::time::{timeout, timeout_at, Elapsed};
+
+use super::date::with_date;
+use super::write::write_all_vectored;
+use super::ConnConfig;
+use crate::body::{next_chunk, Body, BodyError, BodySource, RequestBody};
+use crate::h1::{self, BodyDecoder, BodyEvent, BodyKind, ResponseBody};
+use crate::service::{catch_unwind_future, Request, Response, Service};
+use crate::Limits;
+
+/// Full bodies up to this size are copied next to the head (one write);
+/// larger ones are sent as their own iovec.
+const COPY_BODY_MAX: usize = 8 * 1024;
+/// Buffered response bytes that force a flush even when more pipelined
+/// requests are waiting.
+const FLUSH_AT: usize = 64 * 1024;
+/// Read-buffer growth step.
+const READ_CHUNK: usize = 16 * 1024;
+
+type ReadOutcome = Result<(io::Result<usize>, BytesMut), Elapsed>;
+
+/// Read side of a connection, shared with the request body reader.
+struct ReadState {
+    buf: BytesMut,
+    /// Body of the current request, while unread bytes remain.
+    decoder: Option<BodyDecoder>,
+    /// Identifies the current request's body; stale readers get nothing.
+    body_id: u64,
+    continue_pending: bool,
+    in_flight: Option<Pin<Box<dyn Future<Output = ReadOutcome>>>>,
+    error: Option<BodyError>,
+    body_started: Instant,
+    body_received: u64,
+}
+
+struct Conn {
+    stream: Rc<TcpStream>,
+    read: RefCell<ReadState>,
+    limits: Rc<Limits>,
+}
+
+fn reserve_for_read(buf: &mut BytesMut) {
+    if buf.capacity() - buf.len() < READ_CHUNK / 4 {
+        buf.reserve(READ_CHUNK);
+    }
+}
+
+/// Reads a request body out of the connection's buffer and socket.
+struct H1Body {
+    conn: Rc<Conn>,
+    id: u64,
+}
+
+impl BodySource for H1Body {
+    fn poll_chunk(&self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, BodyError>>> {
+        let mut guard = self.conn.read.borrow_mut();
+        let st = &mut *guard;
+        if st.body_id != self.id {
+            return Poll::Ready(None);
+        }
+        loop {
+            if let Some(fut) = st.in_flight.as_mut() {
+                let outcome = match fut.as_mut().poll(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(o) => o,
+                };
+                st.in_flight = None;
+                match outcome {
+                    Err(Elapsed) => st.error = Some(BodyError::Timeout),
+                    Ok((Err(e), _)) => st.error = Some(BodyError::Io(e.to_string())),
+                    Ok((Ok(0), buf)) => {
+                        st.buf = buf;
+                        st.error = Some(BodyError::Io("connection closed mid-body".into()));
+                    }
+                    Ok((Ok(_), buf)) => st.buf = buf,
+                }
+            }
+            if let Some(e) = &st.error {
+                return Poll::Ready(Some(Err(e.clone())));
+            }
+            let Some(decoder) = st.decoder.as_mut() else {
+                return Poll::Ready(None);
+            };
+            match decoder.decode(&mut st.buf) {
+                Ok(BodyEvent::Data(data)) => {
+                    st.body_received += data.len() as u64;
+                    if too_slow(st, &self.conn.limits) {
+                        st.error = Some(BodyError::Timeout);
+                        continue;
+                    }
+                    return Poll::Ready(Some(Ok(data)));
+                }
+                Ok(BodyEvent::End { .. }) => {
+                    st.decoder = None;
+                    return Poll::Ready(None);
+                }
+                Ok(BodyEvent::NeedMore) => {
+                    let mut buf = std::mem::take(&mut st.buf);
+                    reserve_for_read(&mut buf);
+                    let stream = self.conn.stream.clone();
+                    let send_continue = std::mem::take(&mut st.continue_pending);
+                    let wait = self.conn.limits.body_read_timeout;
+                    st.in_flight = Some(Box::pin(async move {
+                        if send_continue {
+                            let (res, _) = stream.write_all(h1::CONTINUE_100).await;
+                            if let Err(e) = res {
+                                return Ok((Err(e), buf));
+                            }
+                        }
+                        timeout(wait, stream.read(buf)).await
+                    }));
+                }
+                Err(e) => {
+                    st.error = Some(if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                        BodyError::TooLarge
+                    } else {
+                        BodyError::Malformed(e.to_string())
+                    });
+                }
+            }
+        }
+    }
+
+    fn remaining_hint(&self) -> Option<u64> {
+        let st = self.conn.read.borrow();
+        if st.body_id != self.id {
+            return Some(0);
+        }
+        st.decoder.as_ref().and_then(BodyDecoder::remaining)
+    }
+}
+
+/// A body trickling in below `min_body_rate` once `body_read_timeout` has
+/// passed is cut off (slow-body attacks).
+fn too_slow(st: &ReadState, limits: &Limits) -> bool {
+    let elapsed = st.body_started.elapsed();
+    if elapsed <= limits.body_read_timeout {
+        return false;
+    }
+    let min = limits.min_body_rate as f64 * elapsed.as_secs_f64();
+    (st.body_received as f64) < min
+}
+
+/// Response bytes waiting to be written.
+struct Output {
+    buf: BytesMut,
+    chunks: Vec<Bytes>,
+}
+
+impl Output {
+    fn new() -> Output {
+        Output {
+            buf: BytesMut::with_capacity(8 * 1024),
+            chunks: Vec::new(),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.buf.len() + self.chunks.iter().map(Bytes::len).sum::<usize>()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.buf.is_empty() && self.chunks.is_empty()
+    }
+
+    fn push_body(&mut self, body: Bytes) {
+        if body.len() <= COPY_BODY_MAX {
+            self.buf.extend_from_slice(&body);
+        } else {
+            if !self.buf.is_empty() {
+                self.chunks.push(self.buf.split().freeze());
+            }
+            self.chunks.push(body);
+        }
+    }
+
+    async fn flush(&mut self, stream: &TcpStream) -> io::Result<()> {
+        if !self.buf.is_empty() {
+            self.chunks.push(self.buf.split().freeze());
+        }
+        if self.chunks.is_empty() {
+            return Ok(());
+        }
+        let chunks = std::mem::take(&mut self.chunks);
+        let (res, mut back) = write_all_vectored(stream, chunks).await;
+        back.clear();
+        self.chunks = back;
+        if self.buf.capacity() < 4096 {
+            self.buf.reserve(8 * 1024);
+        }
+        res
+    }
+
+    /// A short plain-text response for protocol errors; always closes.
+    fn error_response(&mut self, status: StatusCode) {
+        let reason = status.canonical_reason().unwrap_or("Error");
+        let body = Bytes::from(format!("{} {}\n", status.as_u16(), reason));
+        let mut headers = http::HeaderMap::new();
+        headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        with_date(|date| {
+            h1::encode_response_head(
+                &mut self.buf,
+                Version::HTTP_11,
+                status,
+                &headers,
+                ResponseBody::Length(body.len() as u64),
+                date,
+                true,
+            )
+        });
+        self.push_body(body);
+    }
+}
+
+enum ReadMore {
+    Data,
+    Eof,
+    TimedOut,
+    Failed,
+}
+
+async fn read_more(conn: &Conn, deadline: Instant) -> ReadMore {
+    let mut buf = std::mem::take(&mut conn.read.borrow_mut().buf);
+    reserve_for_read(&mut buf);
+    match timeout_at(deadline, conn.stream.read(buf)).await {
+        Err(Elapsed) => ReadMore::TimedOut,
+        Ok((res, buf)) => {
+            conn.read.borrow_mut().buf = buf;
+            match res {
+                Ok(0) => ReadMore::Eof,
+                Ok(_) => ReadMore::Data,
+                Err(_) => ReadMore::Failed,
+            }
+        }
+    }
+}
+
+/// Closes after a final response: stop writing, then read and discard what
+/// the client still sends for a moment, so that unread input does not make
+/// the kernel reset the connection before the client has read our response.
+async fn linger_close(conn: &Conn) {
+    let _ = conn.stream.shutdown(std::net::Shutdown::Write);
+    let deadline = Instant::now() + Duration::from_millis(500);
+    let mut discarded = 0usize;
+    while discarded < 256 * 1024 {
+        let buf = BytesMut::with_capacity(READ_CHUNK);
+        match timeout_at(deadline, conn.stream.read(buf)).await {
+            Ok((Ok(n), _)) if n > 0 => discarded += n,
+            _ => return,
+        }
+    }
+}
+
+fn internal_error() -> Response {
+    let mut resp = Response::new(Body::from("500 Internal Server Error\n"));
+    *resp.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+    resp.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    resp
+}
+
+fn wants_close(headers: &http::HeaderMap) -> bool {
+    headers.get_all(CONNECTION).iter().any(|v| {
+        v.to_str()
+            .map(|s| s.split(',').any(|t| t.trim().eq_ignore_ascii_case("close")))
+            .unwrap_or(false)
+    })
+}
+
+/// Serves HTTP/1.1 (and 1.0) on `stream` until the client leaves, an error
+/// closes the connection, or the server shuts down.
+pub async fn serve_h1<S: Service>(stream: TcpStream, service: Rc<S>, cfg: ConnConfig) {
+    let _ = stream.set_nodelay(true);
+    let conn = Rc::new(Conn {
+        stream: Rc::new(stream),
+        read: RefCell::new(ReadState {
+            buf: BytesMut::with_capacity(READ_CHUNK),
+            decoder: None,
+            body_id: 0,
+            continue_pending: false,
+            in_flight: None,
+            error: None,
+            body_started: Instant::now(),
+            body_received: 0,
+        }),
+        limits: cfg.limits.clone(),
+    });
+    let limits = cfg.limits.clone();
+    let mut out = Output::new();
+    loop {
+        // Read one request head.
+        let mut head_deadline: Option<Instant> = None;
+        let head = loop {
+            let parsed = h1::parse_request_head(&mut conn.read.borrow_mut().buf, &limits);
+            match parsed {
+                Ok(Some(head)) => break head,
+                Ok(None) => {}
+                Err(e) => {
+                    out.error_response(e.status());
+                    let _ = out.flush(&conn.stream).await;
+                    linger_close(&conn).await;
+                    return;
+                }
+            }
+            // Nothing complete is buffered: send pending responses first.
+            if !out.is_empty() && out.flush(&conn.stream).await.is_err() {
+                return;
+            }
+            let partial = !conn.read.borrow().buf.is_empty();
+            let outcome = if partial {
+                let deadline = *head_deadline
+                    .get_or_insert_with(|| Instant::now() + limits.header_read_timeout);
+                read_more(&conn, deadline).await
+            } else {
+                if cfg.shutdown.is_triggered() {
+                    return;
+                }
+                let deadline = Instant::now() + limits.keep_alive_timeout;
+                match race(read_more(&conn, deadline), cfg.shutdown.wait()).await {
+                    Either::Left(outcome) => outcome,
+                    Either::Right(()) => return,
+                }
+            };
+            match outcome {
+                ReadMore::Data => {
+                    head_deadline
+                        .get_or_insert_with(|| Instant::now() + limits.header_read_timeout);
+                }
+                ReadMore::TimedOut if partial => {
+                    out.error_response(StatusCode::REQUEST_TIMEOUT);
+                    let _ = out.flush(&conn.stream).await;
+                    linger_close(&conn).await;
+                    return;
+                }
+                ReadMore::TimedOut | ReadMore::Eof | ReadMore::Failed => return,
+            }
+        };
+
+        // Build the request, with a body reader when a body follows.
+        let body = {
+            let mut st = conn.read.borrow_mut();
+            st.body_id += 1;
+            st.error = None;
+            st.continue_pending = false;
+            match head.body {
+                BodyKind::Empty => {
+                    st.decoder = None;
+                    RequestBody::empty()
+                }
+                kind => {
+                    st.decoder = Some(BodyDecoder::new(kind, &limits));
+                    st.continue_pending = head.expect_continue && head.version == Version::HTTP_11;
+                    st.body_started = Instant::now();
+                    st.body_received = 0;
+                    RequestBody::from_source(Rc::new(H1Body {
+                        conn: conn.clone(),
+                        id: st.body_id,
+                    }))
+                }
+            }
+        };
+        let version = head.version;
+        let is_head = head.method == Method::HEAD;
+        let mut keep_alive = head.keep_alive;
+        let mut req = Request::new(body);
+        *req.method_mut() = head.method;
+        *req.uri_mut() = head.uri;
+        *req.version_mut() = head.version;
+        *req.headers_mut() = head.headers;
+
+        let resp = match catch_unwind_future(service.call(req)).await {
+            Ok(resp) => resp,
+            Err(panic) => {
+                tracing::error!("handler panicked: {panic}");
+                keep_alive = false;
+                internal_error()
+            }
+        };
+        if cfg.shutdown.is_triggered() || wants_close(resp.headers()) {
+            keep_alive = false;
+        }
+        if write_response(&conn, &mut out, version, resp, is_head, &mut keep_alive)
+            .await
+            .is_err()
+        {
+            return;
+        }
+
+        // The request body must be consumed before the next request.
+        if !finish_body(&conn).await {
+            keep_alive = false;
+        }
+        if !keep_alive {
+            if out.flush(&conn.stream).await.is_ok() {
+                linger_close(&conn).await;
+            }
+            return;
+        }
+        if out.len() >= FLUSH_AT && out.flush(&conn.stream).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Reads and discards what the handler left of the request body, up to
+/// `max_drain_size`. Returns whether the connection can be reused.
+async fn finish_body(conn: &Rc<Conn>) -> bool {
+    let (id, pending) = {
+        let st = conn.read.borrow();
+        (st.body_id, st.decoder.is_some() || st.in_flight.is_some())
+    };
+    if !pending {
+        return conn.read.borrow().error.is_none();
+    }
+    // A fresh reader for the same body (the handler's may be gone).
+    let mut body = RequestBody::from_source(Rc::new(H1Body {
+        conn: conn.clone(),
+        id,
+    }));
+    // Never send 100 Continue just to drain a body nobody wanted.
+    if conn.read.borrow().continue_pending {
+        return false;
+    }
+    let mut drained = 0u64;
+    let limit = conn.limits.max_drain_size;
+    while let Some(chunk) = body.chunk().await {
+        match chunk {
+            Ok(c) => {
+                drained += c.len() as u64;
+                if drained > limit {
+                    return false;
+                }
+            }
+            Err(_) => return false,
+        }
+    }
+    let st = conn.read.borrow();
+    st.error.is_none() && st.decoder.is_none()
+}
+
+/// Encodes the response head and body into `out`, flushing as a streamed
+/// body produces chunks.
+async fn write_response(
+    conn: &Conn,
+    out: &mut Output,
+    req_version: Version,
+    resp: Response,
+    is_head: bool,
+    keep_alive: &mut bool,
+) -> io::Result<()> {
+    let (parts, body) = resp.into_parts();
+    let status = parts.status;
+    let no_body = is_head
+        || status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED;
+    let version = if req_version == Version::HTTP_10 {
+        Version::HTTP_10
+    } else {
+        Version::HTTP_11
+    };
+    let mut body = match body {
+        Body::Stream(s) if version == Version::HTTP_10 && s.size_hint().is_none() => {
+            // HTTP/1.0 has no chunked encoding: collect the body to size it.
+            Body::Full(Body::Stream(s).collect().await?)
+        }
+        b => b,
+    };
+    let framing = match &body {
+        Body::Empty => ResponseBody::Length(0),
+        Body::Full(b) => ResponseBody::Length(b.len() as u64),
+        Body::Stream(s) => match s.size_hint() {
+            Some(n) => ResponseBody::Length(n),
+            None => ResponseBody::Chunked,
+        },
+    };
+    let close = !*keep_alive;
+    with_date(|date| {
+        h1::encode_response_head(
+            &mut out.buf,
+            version,
+            status,
+            &parts.headers,
+            framing,
+            date,
+            close,
+        )
+    });
+    if no_body {
+        return Ok(());
+    }
+    match &mut body {
+        Body::Empty => Ok(()),
+        Body::Full(b) => {
+            out.push_body(std::mem::take(b));
+            Ok(())
+        }
+        Body::Stream(s) => {
+            let declared = match framing {
+                ResponseBody::Length(n) => Some(n),
+                _ => None,
+            };
+            let mut sent = 0u64;
+            while let Some(chunk) = next_chunk(s).await {
+                let chunk = match chunk {
+                    Ok(c) => c,
+                    Err(e) => {
+                        // Mid-body failure: the only honest signal left is to close.
+                        *keep_alive = false;
+                        let _ = out.flush(&conn.stream).await;
+                        return Err(e);
+                    }
+                };
+                if chunk.is_empty() {
+                    continue;
+                }
+                sent += chunk.len() as u64;
+                if declared.is_some_and(|n| sent > n) {
+                    *keep_alive = false;
+                    return Err(io::Error::other("response body longer than its length"));
+                }
+                if declared.is_none() {
+                    h1::encode_chunk_header(&mut out.buf, chunk.len());
+                    out.push_body(chunk);
+                    out.buf.extend_from_slice(b"\r\n");
+                } else {
+                    out.push_body(chunk);
+                }
+                out.flush(&conn.stream).await?;
+            }
+            match declared {
+                None => h1::encode_last_chunk(&mut out.buf, None),
+                Some(n) if sent < n => {
+                    *keep_alive = false;
+                    let _ = out.flush(&conn.stream).await;
+                    return Err(io::Error::other("response body shorter than its length"));
+                }
+                Some(_) => {}
+            }
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,224 @@
+//! `Server`: one pinned worker per core, each with its own listener
+//! (SO_REUSEPORT), its own app instance and its own connections.
+
+use std::cell::Cell;
+use std::io;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::rc::Rc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use percore_http::server::{serve_h1, ConnConfig};
+use percore_http::{Limits, Service};
+use percore_runtime::future::{race, Either};
+use percore_runtime::net::{reserve_port, ListenOptions, TcpListener};
+use percore_runtime::sync::Shutdown;
+use percore_runtime::time::sleep;
+use percore_runtime::{available_cores, spawn_local, DriverChoice, DriverInfo, Workers};
+
+/// What [`Server::on_ready`] learns once every core is listening.
+#[derive(Debug, Clone)]
+pub struct ReadyInfo {
+    /// The bound address (with the real port when 0 was asked).
+    pub addr: SocketAddr,
+    /// Number of worker cores.
+    pub cores: usize,
+    /// The driver of the first core (all cores choose the same way).
+    pub driver: DriverInfo,
+}
+
+type ReadyCallback = Box<dyn FnOnce(&ReadyInfo) + Send>;
+
+/// An HTTP server running one app instance per core.
+///
+/// ```no_run
+/// use percore::web::{App, Request, get};
+/// async fn hello(_req: Request) -> &'static str { "Hello, World!" }
+/// percore::Server::new(|| App::new().route("/", get(hello)))
+///     .bind("127.0.0.1:8080").unwrap()
+///     .cores(percore::available_cores())
+///     .run()
+///     .unwrap();
+/// ```
+pub struct Server<F> {
+    factory: Arc<F>,
+    addr: Option<SocketAddr>,
+    cores: usize,
+    driver: DriverChoice,
+    limits: Limits,
+    shutdown: Shutdown,
+    handle_signals: bool,
+    grace: Duration,
+    on_ready: Option<ReadyCallback>,
+}
+
+impl<F, S> Server<F>
+where
+    F: Fn() -> S + Send + Sync + 'static,
+    S: Service,
+{
+    /// A server whose cores each build their service with `factory`.
+    pub fn new(factory: F) -> Server<F> {
+        Server {
+            factory: Arc::new(factory),
+            addr: None,
+            cores: available_cores(),
+            driver: DriverChoice::Auto,
+            limits: Limits::default(),
+            shutdown: Shutdown::new(),
+            handle_signals: true,
+            grace: Duration::from_secs(10),
+            on_ready: None,
+        }
+    }
+
+    /// The address to listen on (port 0 picks a free port).
+    pub fn bind(mut self, addr: impl ToSocketAddrs) -> io::Result<Server<F>> {
+        self.addr = addr.to_socket_addrs()?.next();
+        if self.addr.is_none() {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "no address"));
+        }
+        Ok(self)
+    }
+
+    /// Number of worker cores (default: every core this process may use).
+    pub fn cores(mut self, n: usize) -> Server<F> {
+        self.cores = n.max(1);
+        self
+    }
+
+    /// The I/O driver (default: io_uring with epoll fallback).
+    pub fn driver(mut self, driver: DriverChoice) -> Server<F> {
+        self.driver = driver;
+        self
+    }
+
+    /// Limits and timeouts.
+    pub fn limits(mut self, limits: Limits) -> Server<F> {
+        self.limits = limits;
+        self
+    }
+
+    /// The shutdown signal (raise it to stop the server gracefully).
+    pub fn shutdown_signal(mut self, shutdown: Shutdown) -> Server<F> {
+        self.shutdown = shutdown;
+        self
+    }
+
+    /// Whether SIGINT/SIGTERM stop the server gracefully (default true).
+    pub fn handle_signals(mut self, on: bool) -> Server<F> {
+        self.handle_signals = on;
+        self
+    }
+
+    /// How long in-flight requests may run after shutdown starts (default 10 s).
+    pub fn shutdown_timeout(mut self, grace: Duration) -> Server<F> {
+        self.grace = grace;
+        self
+    }
+
+    /// Called once, when every core listens.
+    pub fn on_ready(mut self, f: impl FnOnce(&ReadyInfo) + Send + 'static) -> Server<F> {
+        self.on_ready = Some(Box::new(f));
+        self
+    }
+
+    /// Runs until shutdown. Bind errors are returned before any worker starts.
+    pub fn run(self) -> io::Result<()> {
+        let requested = self
+            .addr
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
+        let (addr, reservation) = reserve_port(requested)?;
+        let opts = ListenOptions {
+            reuse_port: true,
+            backlog: 4096,
+            ..ListenOptions::default()
+        };
+        let listeners: Vec<std::net::TcpListener> = (0..self.cores)
+            .map(|_| TcpListener::bind_std(addr, opts))
+            .collect::<io::Result<_>>()?;
+        drop(reservation);
+        let listeners = Arc::new(Mutex::new(
+            listeners.into_iter().map(Some).collect::<Vec<_>>(),
+        ));
+        let ready = Arc::new(Mutex::new(self.on_ready));
+        let limits = Arc::new(self.limits);
+        let factory = self.factory;
+        let grace = self.grace;
+        let cores = self.cores;
+        Workers::new()
+            .cores(cores)
+            .driver(self.driver)
+            .handle_signals(self.handle_signals)
+            .shutdown_signal(self.shutdown)
+            .run(move |w| {
+                let std_listener = listeners.lock().ok().and_then(|mut l| l[w.index].take());
+                let service = Rc::new(factory());
+                let limits = Rc::new((*limits).clone());
+                let ready = ready.clone();
+                async move {
+                    let Some(std_listener) = std_listener else {
+                        return;
+                    };
+                    let listener = match TcpListener::from_std(std_listener) {
+                        Ok(l) => l,
+                        Err(e) => {
+                            tracing::error!("core {}: cannot adopt listener: {e}", w.index);
+                            return;
+                        }
+                    };
+                    if w.index == 0 {
+                        if let Some(cb) = ready.lock().ok().and_then(|mut r| r.take()) {
+                            cb(&ReadyInfo {
+                                addr,
+                                cores,
+                                driver: w.driver.clone(),
+                            });
+                        }
+                    }
+                    serve_core(listener, service, limits, w.shutdown.clone(), grace).await;
+                }
+            })
+    }
+}
+
+/// Accepts connections on one core until shutdown, then waits (up to
+/// `grace`) for the open connections to finish.
+async fn serve_core<S: Service>(
+    listener: TcpListener,
+    service: Rc<S>,
+    limits: Rc<Limits>,
+    shutdown: Shutdown,
+    grace: Duration,
+) {
+    let open = Rc::new(Cell::new(0usize));
+    let cfg = ConnConfig {
+        limits,
+        shutdown: shutdown.clone(),
+    };
+    loop {
+        match race(listener.accept(), shutdown.wait()).await {
+            Either::Left(Ok((stream, _peer))) => {
+                let service = service.clone();
+                let cfg = cfg.clone();
+                let open = open.clone();
+                open.set(open.get() + 1);
+                spawn_local(async move {
+                    serve_h1(stream, service, cfg).await;
+                    open.set(open.get() - 1);
+                });
+            }
+            Either::Left(Err(e)) => {
+                // EMFILE and friends: back off instead of spinning.
+                tracing::warn!("accept failed: {e}");
+                sleep(Duration::from_millis(10)).await;
+            }
+            Either::Right(()) => break,
+        }
+    }
+    drop(listener);
+    let deadline = Instant::now() + grace;
+    while open.get() > 0 && Instant::now() < deadline {
+        sleep(Duration::from_millis(10)).await;
+    }
+}

@@ -1,0 +1,173 @@
+//! `App`: routes, state and middleware, served on one core.
+
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+
+use http::header::{HeaderValue, ALLOW};
+use http::StatusCode;
+use percore_http::{Request as HttpRequest, Service};
+
+use super::handler::BoxFuture;
+use super::router::{Match, MethodRouter, Router};
+use super::{IntoResponse, Request, Response};
+
+/// Typed values shared by the handlers of one core.
+#[derive(Default)]
+pub(crate) struct AppState {
+    values: HashMap<TypeId, Box<dyn Any>>,
+}
+
+impl AppState {
+    pub(crate) fn get<T: 'static>(&self) -> Option<&T> {
+        self.values
+            .get(&TypeId::of::<T>())
+            .and_then(|v| v.downcast_ref::<T>())
+    }
+}
+
+/// The rest of the chain, as seen by a middleware.
+pub struct Next<'a> {
+    app: &'a App,
+    index: usize,
+}
+
+impl Next<'_> {
+    /// Runs the remaining middleware and the handler.
+    pub async fn run(self, req: Request) -> Response {
+        self.app.dispatch(req, self.index).await
+    }
+}
+
+type Middleware =
+    Rc<dyn for<'a> Fn(Request, Next<'a>) -> Pin<Box<dyn Future<Output = Response> + 'a>>>;
+
+/// A web application: routes, state and middleware. Build one per core
+/// (the server calls your factory on each core).
+///
+/// ```
+/// use percore::web::{App, Request, get};
+/// async fn hi(req: Request) -> String {
+///     format!("hi from core state {}", req.state::<u32>().unwrap())
+/// }
+/// let app = App::new().state(7u32).route("/", get(hi));
+/// # let _ = app;
+/// ```
+pub struct App {
+    router: Router,
+    state: Rc<AppState>,
+    middleware: Vec<Middleware>,
+    body_limit: usize,
+}
+
+impl Default for App {
+    fn default() -> Self {
+        App::new()
+    }
+}
+
+impl App {
+    /// An empty app.
+    pub fn new() -> App {
+        App {
+            router: Router::default(),
+            state: Rc::new(AppState::default()),
+            middleware: Vec::new(),
+            body_limit: 16 * 1024 * 1024,
+        }
+    }
+
+    /// Adds a route: `pattern` is a path with optional `{name}` segments.
+    pub fn route(mut self, pattern: &str, methods: MethodRouter) -> App {
+        self.router.add(pattern, methods);
+        self
+    }
+
+    /// Registers a state value, available to handlers as `req.state::<T>()`.
+    pub fn state<T: 'static>(mut self, value: T) -> App {
+        Rc::get_mut(&mut self.state)
+            .expect("state is added while building the app")
+            .values
+            .insert(TypeId::of::<T>(), Box::new(value));
+        self
+    }
+
+    /// Largest body that `Request::bytes/text/json` will collect.
+    pub fn body_limit(mut self, bytes: usize) -> App {
+        self.body_limit = bytes;
+        self
+    }
+
+    /// Adds a middleware, run in the order added: it gets the request and the
+    /// rest of the chain, and returns the response.
+    ///
+    /// ```
+    /// use percore::web::{App, Request, Response, get};
+    /// use percore::web::Next;
+    /// let app = App::new()
+    ///     .middleware(|req: Request, next: Next<'_>| Box::pin(async move {
+    ///         let mut resp: Response = next.run(req).await;
+    ///         resp.headers_mut().insert("x-served-by", "percore".parse().unwrap());
+    ///         resp
+    ///     }))
+    ///     .route("/", get(|_r: Request| async { "ok" }));
+    /// # let _ = app;
+    /// ```
+    pub fn middleware<F>(mut self, f: F) -> App
+    where
+        F: for<'a> Fn(Request, Next<'a>) -> Pin<Box<dyn Future<Output = Response> + 'a>> + 'static,
+    {
+        self.middleware.push(Rc::new(f));
+        self
+    }
+
+    fn dispatch(&self, req: Request, index: usize) -> Pin<Box<dyn Future<Output = Response> + '_>> {
+        if let Some(mw) = self.middleware.get(index) {
+            return mw(
+                req,
+                Next {
+                    app: self,
+                    index: index + 1,
+                },
+            );
+        }
+        Box::pin(self.route_request(req))
+    }
+
+    fn route_request(&self, req: Request) -> BoxFuture {
+        match self.router.find(req.method(), req.path()) {
+            Match::Found(handler, params) => {
+                let handler = handler.clone();
+                let req = Request::with_route(
+                    req.into_http(),
+                    params,
+                    self.state.clone(),
+                    self.body_limit,
+                );
+                handler.call(req)
+            }
+            Match::MethodNotAllowed(allow) => {
+                let mut resp = StatusCode::METHOD_NOT_ALLOWED.into_response();
+                if let Ok(v) = HeaderValue::from_str(&allow) {
+                    resp.headers_mut().insert(ALLOW, v);
+                }
+                Box::pin(async move { resp })
+            }
+            Match::NotFound => Box::pin(async { StatusCode::NOT_FOUND.into_response() }),
+        }
+    }
+
+    /// Handles one request (what the server calls; also handy in tests).
+    pub async fn handle(&self, req: HttpRequest) -> Response {
+        let req = Request::with_route(req, Vec::new(), self.state.clone(), self.body_limit);
+        self.dispatch(req, 0).await
+    }
+}
+
+impl Service for App {
+    fn call(&self, req: HttpRequest) -> impl Future<Output = Response> {
+        self.handle(req)
+    }
+}

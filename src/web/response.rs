@@ -1,0 +1,143 @@
+//! Responses and the conversions handlers return.
+
+use bytes::Bytes;
+use http::header::{HeaderValue, CONTENT_TYPE};
+use http::StatusCode;
+use percore_http::{Body, BodyError};
+use serde::Serialize;
+
+/// A response.
+pub type Response = http::Response<Body>;
+
+/// Anything a handler may return.
+///
+/// ```
+/// use percore::web::IntoResponse;
+/// use http::StatusCode;
+/// let r = (StatusCode::CREATED, "made").into_response();
+/// assert_eq!(r.status(), StatusCode::CREATED);
+/// ```
+pub trait IntoResponse {
+    /// Converts into a response.
+    fn into_response(self) -> Response;
+}
+
+fn with_type(body: Body, content_type: &'static str) -> Response {
+    let mut r = Response::new(body);
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r
+}
+
+const TEXT: &str = "text/plain; charset=utf-8";
+
+impl IntoResponse for Response {
+    fn into_response(self) -> Response {
+        self
+    }
+}
+
+impl IntoResponse for &'static str {
+    fn into_response(self) -> Response {
+        with_type(Body::from(self), TEXT)
+    }
+}
+
+impl IntoResponse for String {
+    fn into_response(self) -> Response {
+        with_type(Body::from(self), TEXT)
+    }
+}
+
+impl IntoResponse for Bytes {
+    fn into_response(self) -> Response {
+        with_type(Body::from(self), "application/octet-stream")
+    }
+}
+
+impl IntoResponse for Vec<u8> {
+    fn into_response(self) -> Response {
+        with_type(Body::from(self), "application/octet-stream")
+    }
+}
+
+impl IntoResponse for Body {
+    fn into_response(self) -> Response {
+        Response::new(self)
+    }
+}
+
+impl IntoResponse for () {
+    fn into_response(self) -> Response {
+        Response::new(Body::Empty)
+    }
+}
+
+impl IntoResponse for StatusCode {
+    fn into_response(self) -> Response {
+        let text = match self.canonical_reason() {
+            Some(reason) => format!("{} {}\n", self.as_u16(), reason),
+            None => format!("{}\n", self.as_u16()),
+        };
+        let mut r = with_type(Body::from(text), TEXT);
+        *r.status_mut() = self;
+        r
+    }
+}
+
+impl<T: IntoResponse> IntoResponse for (StatusCode, T) {
+    fn into_response(self) -> Response {
+        let mut r = self.1.into_response();
+        *r.status_mut() = self.0;
+        r
+    }
+}
+
+impl<T: IntoResponse, E: IntoResponse> IntoResponse for Result<T, E> {
+    fn into_response(self) -> Response {
+        match self {
+            Ok(v) => v.into_response(),
+            Err(e) => e.into_response(),
+        }
+    }
+}
+
+impl IntoResponse for BodyError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        (status, format!("{}: {self}\n", status.as_u16())).into_response()
+    }
+}
+
+/// A JSON response (`application/json`), or a JSON body to send.
+///
+/// ```
+/// use percore::web::{IntoResponse, Json};
+/// let r = Json(serde_json::json!({"ok": true})).into_response();
+/// assert_eq!(r.headers()["content-type"], "application/json");
+/// ```
+#[derive(Debug, Clone)]
+pub struct Json<T>(pub T);
+
+impl<T: Serialize> IntoResponse for Json<T> {
+    fn into_response(self) -> Response {
+        match serde_json::to_vec(&self.0) {
+            Ok(v) => with_type(Body::from(v), "application/json"),
+            Err(e) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("JSON serialisation failed: {e}\n"),
+            )
+                .into_response(),
+        }
+    }
+}
+
+/// An HTML response (`text/html; charset=utf-8`).
+#[derive(Debug, Clone)]
+pub struct Html<T>(pub T);
+
+impl<T: Into<Body>> IntoResponse for Html<T> {
+    fn into_response(self) -> Response {
+        with_type(self.0.into(), "text/html; charset=utf-8")
+    }
+}

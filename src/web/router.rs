@@ -1,0 +1,270 @@
+//! Path routing with static and `{param}` segments; 404 and 405 with Allow.
+
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use http::Method;
+
+use super::Handler;
+
+/// The handlers of one path, by method.
+///
+/// ```
+/// use percore::web::{get, Request};
+/// async fn read(_r: Request) -> &'static str { "read" }
+/// async fn write(_r: Request) -> &'static str { "write" }
+/// let both = get(read).post(write);
+/// assert_eq!(both.allowed(), "GET, HEAD, POST");
+/// ```
+#[derive(Clone, Default)]
+pub struct MethodRouter {
+    handlers: Vec<(Method, Rc<dyn Handler>)>,
+    fallback: Option<Rc<dyn Handler>>,
+}
+
+macro_rules! method_fns {
+    ($($fname:ident => $method:expr),*) => {
+        $(
+            /// A route for this method.
+            pub fn $fname<H: Handler>(handler: H) -> MethodRouter {
+                MethodRouter::default().on($method, handler)
+            }
+        )*
+        impl MethodRouter {
+            $(
+                /// Adds a handler for this method.
+                pub fn $fname<H: Handler>(self, handler: H) -> MethodRouter {
+                    self.on($method, handler)
+                }
+            )*
+        }
+    };
+}
+
+method_fns!(
+    get => Method::GET,
+    post => Method::POST,
+    put => Method::PUT,
+    delete => Method::DELETE,
+    patch => Method::PATCH,
+    head => Method::HEAD,
+    options => Method::OPTIONS
+);
+
+/// A route that answers every method.
+pub fn any<H: Handler>(handler: H) -> MethodRouter {
+    MethodRouter {
+        handlers: Vec::new(),
+        fallback: Some(Rc::new(handler)),
+    }
+}
+
+impl MethodRouter {
+    /// Adds a handler for `method`.
+    pub fn on<H: Handler>(mut self, method: Method, handler: H) -> MethodRouter {
+        self.handlers.retain(|(m, _)| *m != method);
+        self.handlers.push((method, Rc::new(handler)));
+        self
+    }
+
+    /// The handler for `method` (GET also answers HEAD).
+    pub(crate) fn find(&self, method: &Method) -> Option<&Rc<dyn Handler>> {
+        let exact = self.handlers.iter().find(|(m, _)| m == method);
+        let head_via_get = || {
+            (*method == Method::HEAD)
+                .then(|| self.handlers.iter().find(|(m, _)| *m == Method::GET))
+                .flatten()
+        };
+        exact
+            .or_else(head_via_get)
+            .map(|(_, h)| h)
+            .or(self.fallback.as_ref())
+    }
+
+    /// The `Allow` header value for this route.
+    pub fn allowed(&self) -> String {
+        let mut names: Vec<&str> = self.handlers.iter().map(|(m, _)| m.as_str()).collect();
+        if names.contains(&"GET") && !names.contains(&"HEAD") {
+            names.push("HEAD");
+        }
+        names.sort_unstable();
+        names.join(", ")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Segment {
+    Static(String),
+    Param(String),
+}
+
+struct Route {
+    segments: Vec<Segment>,
+    methods: MethodRouter,
+}
+
+/// What matching a path found.
+pub(crate) enum Match<'a> {
+    Found(&'a Rc<dyn Handler>, Vec<(String, String)>),
+    MethodNotAllowed(String),
+    NotFound,
+}
+
+/// Routes by path, then by method.
+#[derive(Default)]
+pub(crate) struct Router {
+    exact: HashMap<String, MethodRouter>,
+    patterns: Vec<Route>,
+}
+
+fn parse_pattern(pattern: &str) -> Vec<Segment> {
+    pattern
+        .trim_start_matches('/')
+        .split('/')
+        .map(
+            |s| match s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                Some(name) => Segment::Param(name.to_string()),
+                None => Segment::Static(s.to_string()),
+            },
+        )
+        .collect()
+}
+
+/// Decodes `%XX` escapes; invalid escapes are kept as they are.
+fn percent_decode(s: &str) -> String {
+    if !s.contains('%') {
+        return s.to_string();
+    }
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+impl Router {
+    pub(crate) fn add(&mut self, pattern: &str, methods: MethodRouter) {
+        assert!(
+            pattern.starts_with('/'),
+            "route {pattern:?} must start with '/'"
+        );
+        if pattern.contains('{') {
+            let segments = parse_pattern(pattern);
+            if let Some(existing) = self.patterns.iter_mut().find(|r| r.segments == segments) {
+                merge(&mut existing.methods, methods);
+            } else {
+                self.patterns.push(Route { segments, methods });
+            }
+        } else {
+            match self.exact.get_mut(pattern) {
+                Some(existing) => merge(existing, methods),
+                None => {
+                    self.exact.insert(pattern.to_string(), methods);
+                }
+            }
+        }
+    }
+
+    pub(crate) fn find(&self, method: &Method, path: &str) -> Match<'_> {
+        if let Some(m) = self.exact.get(path) {
+            return match m.find(method) {
+                Some(h) => Match::Found(h, Vec::new()),
+                None => Match::MethodNotAllowed(m.allowed()),
+            };
+        }
+        let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        let mut allowed: Option<String> = None;
+        for route in &self.patterns {
+            if route.segments.len() != parts.len() {
+                continue;
+            }
+            let mut params = Vec::new();
+            let matched = route
+                .segments
+                .iter()
+                .zip(&parts)
+                .all(|(seg, part)| match seg {
+                    Segment::Static(s) => s == part,
+                    Segment::Param(name) => {
+                        if part.is_empty() {
+                            return false;
+                        }
+                        params.push((name.clone(), percent_decode(part)));
+                        true
+                    }
+                });
+            if !matched {
+                continue;
+            }
+            match route.methods.find(method) {
+                Some(h) => return Match::Found(h, params),
+                None => allowed = allowed.or_else(|| Some(route.methods.allowed())),
+            }
+        }
+        match allowed {
+            Some(a) => Match::MethodNotAllowed(a),
+            None => Match::NotFound,
+        }
+    }
+}
+
+fn merge(into: &mut MethodRouter, from: MethodRouter) {
+    for (m, h) in from.handlers {
+        into.handlers.retain(|(x, _)| *x != m);
+        into.handlers.push((m, h));
+    }
+    if from.fallback.is_some() {
+        into.fallback = from.fallback;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::web::Request;
+
+    async fn h(_r: Request) -> &'static str {
+        "x"
+    }
+
+    #[test]
+    fn static_param_404_405() {
+        let mut r = Router::default();
+        r.add("/", get(h));
+        r.add("/users/{id}", get(h).delete(h));
+        r.add("/users/{id}/posts/{post}", get(h));
+        assert!(matches!(r.find(&Method::GET, "/"), Match::Found(_, p) if p.is_empty()));
+        match r.find(&Method::GET, "/users/a%20b/posts/7") {
+            Match::Found(_, p) => assert_eq!(
+                p,
+                vec![("id".into(), "a b".into()), ("post".into(), "7".into())]
+            ),
+            _ => panic!("no match"),
+        }
+        assert!(matches!(r.find(&Method::GET, "/nope"), Match::NotFound));
+        assert!(matches!(r.find(&Method::GET, "/users/"), Match::NotFound));
+        match r.find(&Method::POST, "/users/1") {
+            Match::MethodNotAllowed(a) => assert_eq!(a, "DELETE, GET, HEAD"),
+            _ => panic!("expected 405"),
+        }
+        assert!(matches!(r.find(&Method::HEAD, "/"), Match::Found(..)));
+    }
+
+    #[test]
+    fn percent_decoding_is_lenient() {
+        assert_eq!(percent_decode("a%2Fb"), "a/b");
+        assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(percent_decode("%zz%4"), "%zz%4");
+    }
+}
