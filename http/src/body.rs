@@ -200,6 +200,10 @@ impl BodyStream for RequestBody {
             .poll_chunk(cx)
             .map(|c| c.map(|r| r.map_err(io::Error::from)))
     }
+
+    fn size_hint(&self) -> Option<u64> {
+        RequestBody::size_hint(self)
+    }
 }
 
 /// The body of a response.

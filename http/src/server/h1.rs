@@ -496,6 +496,24 @@ async fn write_response(
             None => ResponseBody::Chunked,
         },
     };
+    // A streamed body that fails before its first byte (a malformed request
+    // body being echoed, say) still gets an honest status.
+    let mut first_poll: Option<Option<io::Result<Bytes>>> = None;
+    if let Body::Stream(s) = &mut body {
+        match race(next_chunk(s), std::future::ready(())).await {
+            Either::Left(Some(Err(e))) => {
+                *keep_alive = false;
+                let status = e
+                    .get_ref()
+                    .and_then(|inner| inner.downcast_ref::<BodyError>())
+                    .map_or(StatusCode::INTERNAL_SERVER_ERROR, BodyError::status);
+                out.error_response(status);
+                return Ok(());
+            }
+            Either::Left(polled) => first_poll = Some(polled),
+            Either::Right(()) => {}
+        }
+    }
     let close = !*keep_alive;
     with_date(|date| {
         h1::encode_response_head(
@@ -523,7 +541,12 @@ async fn write_response(
                 _ => None,
             };
             let mut sent = 0u64;
-            while let Some(chunk) = next_chunk(s).await {
+            loop {
+                let chunk = match first_poll.take() {
+                    Some(polled) => polled,
+                    None => next_chunk(s).await,
+                };
+                let Some(chunk) = chunk else { break };
                 let chunk = match chunk {
                     Ok(c) => c,
                     Err(e) => {

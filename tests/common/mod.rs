@@ -1,0 +1,182 @@
+//! Shared helpers of the integration tests: a demo server on a background
+//! thread (both drivers), and running real peers (curl, Python, wrk).
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Command, Output};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use percore::rt::sync::Shutdown;
+use percore::web::{get, post, App, Request};
+use percore::{DriverChoice, Limits, Server};
+
+#[path = "../../examples/demo/app.rs"]
+mod demo_app;
+
+/// Declares `mod $name { #[test] fn uring(); #[test] fn epoll(); }`.
+#[macro_export]
+macro_rules! both_drivers {
+    ($name:ident, $body:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            #[test]
+            fn uring() {
+                ($body)(percore::DriverChoice::Uring)
+            }
+            #[test]
+            fn epoll() {
+                ($body)(percore::DriverChoice::Epoll)
+            }
+        }
+    };
+}
+
+/// The demo app plus routes that only tests need.
+pub fn test_app() -> App {
+    demo_app::app()
+        .route(
+            "/panic",
+            get(|_r: Request| async {
+                if true {
+                    panic!("handler exploded");
+                }
+                "unreachable"
+            }),
+        )
+        .route(
+            "/slow",
+            get(|_r: Request| async {
+                percore::rt::time::sleep(Duration::from_millis(300)).await;
+                "slow done"
+            }),
+        )
+        .route(
+            "/count",
+            post(|mut r: Request| async move {
+                match r.bytes().await {
+                    Ok(b) => b.len().to_string(),
+                    Err(e) => format!("error: {e}"),
+                }
+            }),
+        )
+}
+
+/// A server running the test app on one core of its own thread.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    shutdown: Shutdown,
+    thread: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl TestServer {
+    pub fn start(driver: DriverChoice) -> TestServer {
+        TestServer::with_limits(driver, Limits::default())
+    }
+
+    pub fn with_limits(driver: DriverChoice, limits: Limits) -> TestServer {
+        let shutdown = Shutdown::new();
+        let (tx, rx) = mpsc::channel();
+        let s = shutdown.clone();
+        let thread = std::thread::spawn(move || {
+            Server::new(test_app)
+                .bind("127.0.0.1:0")?
+                .cores(1)
+                .driver(driver)
+                .limits(limits)
+                .handle_signals(false)
+                .shutdown_signal(s)
+                .shutdown_timeout(Duration::from_secs(5))
+                .on_ready(move |info| {
+                    let _ = tx.send(info.addr);
+                })
+                .run()
+        });
+        let addr = rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("server did not start");
+        TestServer {
+            addr,
+            shutdown,
+            thread: Some(thread),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// Stops the server gracefully and waits for it.
+    pub fn stop(&mut self) {
+        self.shutdown.trigger();
+        if let Some(t) = self.thread.take() {
+            t.join()
+                .expect("server thread panicked")
+                .expect("server failed");
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.shutdown.trigger();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Runs a command and fails the test, with its output, if it fails.
+pub fn run(cmd: &mut Command) -> Output {
+    let out = cmd.output().unwrap_or_else(|e| {
+        panic!("cannot run {cmd:?}: {e} (run .ci/run to install the test peers)")
+    });
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Sends raw bytes and reads until the server closes (or `timeout`).
+pub fn raw_exchange(addr: SocketAddr, request: &[u8], timeout: Duration) -> Vec<u8> {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(timeout)).unwrap();
+    s.write_all(request).unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    out
+}
+
+/// A temporary file with `data`, removed on drop.
+pub struct TempFile(pub std::path::PathBuf);
+
+impl TempFile {
+    pub fn new(name: &str, data: &[u8]) -> TempFile {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!("percore-{}-{n}-{name}", std::process::id()));
+        std::fs::write(&path, data).unwrap();
+        TempFile(path)
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}

@@ -1,0 +1,380 @@
+//! HTTP/1.1 against real clients (curl, Python httpx, wrk) and raw sockets,
+//! on both drivers.
+
+mod common;
+use common::*;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use percore::{DriverChoice, Limits};
+
+both_drivers!(curl_routes_and_keep_alive, |d: DriverChoice| {
+    let srv = TestServer::start(d);
+    let out = run(Command::new("curl").args(["-sv", &srv.url("/plaintext"), &srv.url("/json")]));
+    assert_eq!(stdout(&out), "Hello, World!{\"message\":\"Hello, World!\"}");
+    let err = stderr(&out);
+    assert!(
+        err.contains("Re-using existing connection") || err.contains("Reusing existing"),
+        "no keep-alive: {err}"
+    );
+    let page = run(Command::new("curl").args(["-s", &srv.url("/")]));
+    assert!(stdout(&page).contains("percore demo server"));
+});
+
+both_drivers!(curl_head_has_length_but_no_body, |d: DriverChoice| {
+    let srv = TestServer::start(d);
+    let out = run(Command::new("curl").args(["-sI", &srv.url("/plaintext")]));
+    let text = stdout(&out).to_ascii_lowercase();
+    assert!(text.starts_with("http/1.1 200"), "{text}");
+    assert!(text.contains("content-length: 13"), "{text}");
+    // Raw check: nothing after the head.
+    let raw = raw_exchange(
+        srv.addr,
+        b"HEAD /plaintext HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        Duration::from_secs(5),
+    );
+    let raw = String::from_utf8(raw).unwrap();
+    assert!(
+        raw.ends_with("\r\n\r\n"),
+        "HEAD response carried a body: {raw:?}"
+    );
+});
+
+both_drivers!(curl_chunked_upload_is_echoed, |d: DriverChoice| {
+    let srv = TestServer::start(d);
+    let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    let file = TempFile::new("chunked-up", &data);
+    let out = run(Command::new("curl").args([
+        "-s",
+        "-H",
+        "Transfer-Encoding: chunked",
+        "-H",
+        "Content-Type: application/x-test",
+        "--data-binary",
+        &format!("@{}", file.0.display()),
+        &srv.url("/echo"),
+    ]));
+    assert!(out.stdout == data, "chunked upload came back different");
+});
+
+both_drivers!(curl_expect_100_continue, |d: DriverChoice| {
+    let srv = TestServer::start(d);
+    let data = vec![b'x'; 2 * 1024 * 1024];
+    let file = TempFile::new("expect", &data);
+    let out = run(Command::new("curl").args([
+        "-sv",
+        "-H",
+        "Expect: 100-continue",
+        "--data-binary",
+        &format!("@{}", file.0.display()),
+        &srv.url("/count"),
+    ]));
+    assert_eq!(stdout(&out), (2 * 1024 * 1024).to_string());
+    assert!(
+        stderr(&out).contains("HTTP/1.1 100 Continue"),
+        "{}",
+        stderr(&out)
+    );
+});
+
+both_drivers!(
+    declared_body_too_large_gets_413_before_upload,
+    |d: DriverChoice| {
+        let limits = Limits {
+            max_body_size: 1000,
+            ..Limits::default()
+        };
+        let srv = TestServer::with_limits(d, limits);
+        let raw = raw_exchange(
+        srv.addr,
+        b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\nExpect: 100-continue\r\n\r\n",
+        Duration::from_secs(5),
+    );
+        let text = String::from_utf8_lossy(&raw);
+        assert!(text.starts_with("HTTP/1.1 413"), "{text}");
+        assert!(!text.contains("100 Continue"));
+    }
+);
+
+both_drivers!(curl_8mib_echo_intact, |d: DriverChoice| {
+    let srv = TestServer::start(d);
+    let data: Vec<u8> = (0..8 * 1024 * 1024u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 24) as u8)
+        .collect();
+    let file = TempFile::new("8mib", &data);
+    let out = run(Command::new("curl").args([
+        "-s",
+        "--data-binary",
+        &format!("@{}", file.0.display()),
+        &srv.url("/echo"),
+    ]));
+    assert_eq!(out.stdout.len(), data.len());
+    assert!(out.stdout == data, "8 MiB echo corrupted");
+});
+
+both_drivers!(python_httpx_client, |d: DriverChoice| {
+    let srv = TestServer::start(d);
+    let script = r#"
+import sys, httpx
+base = sys.argv[1]
+with httpx.Client(base_url=base) as c:
+    r = c.get("/json")
+    assert r.status_code == 200 and r.json() == {"message": "Hello, World!"}, r.text
+    assert r.headers["content-type"] == "application/json"
+    r = c.post("/echo", content=b"abc" * 1000, headers={"content-type": "text/x"})
+    assert r.status_code == 200 and r.content == b"abc" * 1000 and r.headers["content-type"] == "text/x"
+    def gen():
+        for i in range(50):
+            yield b"%d," % i
+    r = c.post("/echo", content=gen())
+    assert r.content == b"".join(b"%d," % i for i in range(50)), r.content
+    r = c.get("/missing")
+    assert r.status_code == 404
+    r = c.delete("/json")
+    assert r.status_code == 405 and "GET" in r.headers["allow"]
+print("ok")
+"#;
+    let out = run(Command::new("python3").args(["-c", script, &srv.url("")]));
+    assert_eq!(stdout(&out).trim(), "ok");
+});
+
+both_drivers!(python_h11_http10_and_close, |d: DriverChoice| {
+    let srv = TestServer::start(d);
+    // HTTP/1.0 without keep-alive: the server answers and closes.
+    let raw = raw_exchange(
+        srv.addr,
+        b"GET /plaintext HTTP/1.0\r\n\r\n",
+        Duration::from_secs(5),
+    );
+    let text = String::from_utf8_lossy(&raw);
+    assert!(text.starts_with("HTTP/1.0 200 OK"), "{text}");
+    assert!(text.ends_with("Hello, World!"));
+    assert!(text.to_ascii_lowercase().contains("connection: close"));
+    // h11 as a strict client parser.
+    let script = r#"
+import socket, sys, h11
+host, port = sys.argv[1], int(sys.argv[2])
+s = socket.create_connection((host, port))
+c = h11.Connection(h11.CLIENT)
+for path in ["/plaintext", "/json"]:
+    s.sendall(c.send(h11.Request(method="GET", target=path, headers=[("Host", "x")])))
+    s.sendall(c.send(h11.EndOfMessage()))
+    body = b""
+    while True:
+        e = c.next_event()
+        if e is h11.NEED_DATA:
+            c.receive_data(s.recv(65536))
+            continue
+        if isinstance(e, h11.Response):
+            assert e.status_code == 200
+        elif isinstance(e, h11.Data):
+            body += e.data
+        elif isinstance(e, h11.EndOfMessage):
+            break
+    c.start_next_cycle()
+print("ok")
+"#;
+    let out = run(Command::new("python3").args([
+        "-c",
+        script,
+        "127.0.0.1",
+        &srv.addr.port().to_string(),
+    ]));
+    assert_eq!(stdout(&out).trim(), "ok");
+});
+
+both_drivers!(pipelining_100_requests_in_one_write, |d: DriverChoice| {
+    let srv = TestServer::start(d);
+    let mut s = TcpStream::connect(srv.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut batch = Vec::new();
+    for i in 0..100 {
+        if i % 2 == 0 {
+            batch.extend_from_slice(b"GET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n");
+        } else {
+            batch.extend_from_slice(
+                b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello",
+            );
+        }
+    }
+    s.write_all(&batch).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 65536];
+    while count(&got, b"HTTP/1.1 200 OK") < 100 || !got.ends_with(b"hello") {
+        let n = s.read(&mut buf).unwrap();
+        assert!(n > 0, "server closed early");
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert_eq!(count(&got, b"HTTP/1.1 200 OK"), 100);
+    assert_eq!(count(&got, b"Hello, World!"), 50);
+    assert_eq!(count(&got, b"\r\n\r\nhello"), 50);
+});
+
+fn count(hay: &[u8], needle: &[u8]) -> usize {
+    hay.windows(needle.len()).filter(|w| *w == needle).count()
+}
+
+both_drivers!(malformed_requests_get_400_and_close, |d: DriverChoice| {
+    let srv = TestServer::start(d);
+    let cases: &[(&[u8], &str)] = &[
+        (
+            b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "400",
+        ),
+        (b"GET / HTTP/1.1\r\n\r\n", "400"),
+        (b"GET / HTTP/2.0\r\nHost: x\r\n\r\n", "505"),
+        (
+            b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+            "400",
+        ),
+    ];
+    for (req, status) in cases {
+        let t0 = Instant::now();
+        let raw = raw_exchange(srv.addr, req, Duration::from_secs(5));
+        let text = String::from_utf8_lossy(&raw);
+        assert!(
+            text.starts_with(&format!("HTTP/1.1 {status}")),
+            "{:?} → {text}",
+            String::from_utf8_lossy(req)
+        );
+        assert!(
+            t0.elapsed() < Duration::from_secs(3),
+            "server did not close"
+        );
+    }
+});
+
+both_drivers!(slowloris_head_is_cut_off_with_408, |d: DriverChoice| {
+    let limits = Limits {
+        header_read_timeout: Duration::from_millis(500),
+        ..Limits::default()
+    };
+    let srv = TestServer::with_limits(d, limits);
+    let mut s = TcpStream::connect(srv.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let t0 = Instant::now();
+    // One byte every 100 ms: never completes the head.
+    let mut out = Vec::new();
+    for b in b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaaaaaaaaaaa".iter() {
+        if s.write_all(&[*b]).is_err() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        if t0.elapsed() > Duration::from_secs(2) {
+            break;
+        }
+    }
+    let _ = s.read_to_end(&mut out);
+    let text = String::from_utf8_lossy(&out);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(t0.elapsed() < Duration::from_secs(4));
+});
+
+both_drivers!(slow_body_is_cut_off, |d: DriverChoice| {
+    let limits = Limits {
+        body_read_timeout: Duration::from_millis(500),
+        min_body_rate: 1000,
+        ..Limits::default()
+    };
+    let srv = TestServer::with_limits(d, limits);
+    let mut s = TcpStream::connect(srv.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(8))).unwrap();
+    s.write_all(b"POST /count HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n")
+        .unwrap();
+    let t0 = Instant::now();
+    // One byte every 50 ms: well under 1000 B/s.
+    while t0.elapsed() < Duration::from_secs(5) {
+        if s.write_all(b"x").is_err() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        let mut probe = [0u8; 1];
+        s.set_nonblocking(true).unwrap();
+        let r = s.read(&mut probe);
+        s.set_nonblocking(false).unwrap();
+        if matches!(r, Ok(_)) {
+            break;
+        }
+    }
+    assert!(
+        t0.elapsed() < Duration::from_secs(4),
+        "a trickled body held the connection"
+    );
+});
+
+both_drivers!(
+    handler_panic_is_500_and_server_survives,
+    |d: DriverChoice| {
+        let srv = TestServer::start(d);
+        let out = run(Command::new("curl").args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            &srv.url("/panic"),
+        ]));
+        assert_eq!(stdout(&out), "500");
+        let out = run(Command::new("curl").args(["-s", &srv.url("/plaintext")]));
+        assert_eq!(stdout(&out), "Hello, World!");
+    }
+);
+
+both_drivers!(two_thousand_concurrent_connections, |d: DriverChoice| {
+    let srv = TestServer::start(d);
+    let addr = srv.addr;
+    let rt = percore::rt::Builder::new().driver(d).build().unwrap();
+    rt.block_on(async move {
+        let tasks: Vec<_> = (0..2000)
+            .map(|_| {
+                percore::rt::spawn_local(async move {
+                    let s = percore::rt::net::TcpStream::connect(addr).await.unwrap();
+                    let req = b"GET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n".to_vec();
+                    s.write_all(req).await.0.unwrap();
+                    let mut got = Vec::with_capacity(1024);
+                    while !got.ends_with(b"Hello, World!") {
+                        let (res, b) = s.read(got).await;
+                        assert!(res.unwrap() > 0);
+                        got = b;
+                    }
+                    s
+                })
+            })
+            .collect();
+        let mut open = Vec::new();
+        for t in tasks {
+            open.push(t.await.unwrap());
+        }
+        assert_eq!(open.len(), 2000);
+    });
+});
+
+both_drivers!(wrk_smoke, |d: DriverChoice| {
+    let srv = TestServer::start(d);
+    let out = run(Command::new("wrk").args(["-t1", "-c20", "-d1s", &srv.url("/plaintext")]));
+    let text = stdout(&out);
+    assert!(!text.contains("Socket errors"), "{text}");
+    assert!(!text.contains("Non-2xx"), "{text}");
+    let rate: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Requests/sec:"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("no rate in wrk output");
+    assert!(rate > 100.0, "{text}");
+});
+
+both_drivers!(
+    graceful_shutdown_finishes_in_flight_requests,
+    |d: DriverChoice| {
+        let mut srv = TestServer::start(d);
+        let url = srv.url("/slow");
+        let client = std::thread::spawn(move || run(Command::new("curl").args(["-s", &url])));
+        std::thread::sleep(Duration::from_millis(100));
+        srv.stop();
+        let out = client.join().unwrap();
+        assert_eq!(stdout(&out), "slow done");
+    }
+);
