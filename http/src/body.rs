@@ -207,8 +207,10 @@ impl BodyStream for RequestBody {
 }
 
 /// The body of a response.
+#[derive(Default)]
 pub enum Body {
     /// No body.
+    #[default]
     Empty,
     /// Bytes in memory (sent with Content-Length).
     Full(Bytes),
@@ -223,12 +225,6 @@ impl fmt::Debug for Body {
             Body::Full(b) => write!(f, "Body::Full({} bytes)", b.len()),
             Body::Stream(_) => f.write_str("Body::Stream"),
         }
-    }
-}
-
-impl Default for Body {
-    fn default() -> Self {
-        Body::Empty
     }
 }
 

@@ -12,8 +12,14 @@ use percore_runtime::{spawn_local, yield_now, Builder, DriverChoice, Runtime};
 
 fn runtimes() -> Vec<(&'static str, Runtime)> {
     vec![
-        ("uring", Builder::new().driver(DriverChoice::Uring).build().unwrap()),
-        ("epoll", Builder::new().driver(DriverChoice::Epoll).build().unwrap()),
+        (
+            "uring",
+            Builder::new().driver(DriverChoice::Uring).build().unwrap(),
+        ),
+        (
+            "epoll",
+            Builder::new().driver(DriverChoice::Epoll).build().unwrap(),
+        ),
     ]
 }
 
@@ -22,7 +28,8 @@ fn spawn_and_join(c: &mut Criterion) {
         c.bench_function(&format!("spawn_join_100/{name}"), |b| {
             b.iter(|| {
                 rt.block_on(async {
-                    let handles: Vec<_> = (0..100u32).map(|i| spawn_local(async move { i })).collect();
+                    let handles: Vec<_> =
+                        (0..100u32).map(|i| spawn_local(async move { i })).collect();
                     let mut sum = 0;
                     for h in handles {
                         sum += h.await.unwrap();

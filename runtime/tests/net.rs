@@ -55,10 +55,10 @@ async fn echo_once(stream: &TcpStream, payload: Vec<u8>) -> Vec<u8> {
     got
 }
 
-/// 10 000 concurrent connections need 20 000 descriptors, more than one
-/// process may open here (RLIMIT_NOFILE 20000, not raisable without
-/// CAP_SYS_RESOURCE): the clients run in a child process (this same test
-/// binary, re-executed), the server in this one.
+// 10 000 concurrent connections need 20 000 descriptors, more than one
+// process may open here (RLIMIT_NOFILE 20000, not raisable without
+// CAP_SYS_RESOURCE): the clients run in a child process (this same test
+// binary, re-executed), the server in this one.
 both_drivers!(tcp_echo_10k_concurrent_connections, |d: DriverChoice| {
     const CONNS: usize = 10_000;
     raise_nofile(CONNS as u64 + 1000);

@@ -229,12 +229,11 @@ GET /3 HTTP/1.1\r\nHost: a\r\n\r\nGET"[..],
     assert_eq!(&buf[..], b"GET");
 }
 
+/// Body, trailers and leftover bytes of a decoded chunked body.
+type Decoded = (Vec<u8>, Option<http::HeaderMap>, Vec<u8>);
+
 /// Decodes `input` as a chunked body, feeding it in pieces of `step` bytes.
-fn decode_chunked(
-    input: &[u8],
-    step: usize,
-    limits: &Limits,
-) -> Result<(Vec<u8>, Option<http::HeaderMap>, Vec<u8>), DecodeError> {
+fn decode_chunked(input: &[u8], step: usize, limits: &Limits) -> Result<Decoded, DecodeError> {
     let mut dec = BodyDecoder::new(BodyKind::Chunked, limits);
     let mut buf = BytesMut::new();
     let mut body = Vec::new();

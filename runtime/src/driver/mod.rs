@@ -110,6 +110,7 @@ impl Unparker {
     }
 }
 
+#[allow(clippy::large_enum_variant)] // one per thread, never moved after creation
 pub(crate) enum Driver {
     Uring(uring::Uring),
     Epoll(epoll::Epoll),

@@ -5,7 +5,7 @@
 //! use percore_runtime::{Runtime, sync::mpsc};
 //! let (tx, mut rx) = mpsc::unbounded::<u32>();
 //! let other = std::thread::spawn(move || {
-//!     Runtime::new().unwrap().block_on(async move { tx.send(7).unwrap() })
+//!     Runtime::new().unwrap().block_on(async move { tx.send(7).await.unwrap() })
 //! });
 //! let got = Runtime::new().unwrap().block_on(async move { rx.recv().await });
 //! other.join().unwrap();
