@@ -1,0 +1,275 @@
+#!/usr/bin/env python3
+"""Side-by-side benchmark of percore against tokio stacks, in one run.
+
+Builds every server, then for each scenario and round runs the servers one
+after the other (interleaved), each pinned to the server CPUs with `taskset`,
+loaded from the load CPUs, stopped by PID. Reports per scenario and server the
+median and spread (min-max) over rounds of: requests (or messages) per
+second, p50/p99 latency, server CPU-seconds per 100k requests (utime+stime of
+the server process from /proc, the headline on a 2-core machine where the
+load generator saturates its core first), peak RSS, and ratios to hyper.
+
+    python3 benches/compare.py                      # everything, defaults fit 2 cores
+    python3 benches/compare.py --scenarios plaintext,pipelined --rounds 3 --markdown
+"""
+import argparse, json, os, re, shutil, signal, socket, statistics, subprocess, sys, time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PEERS = os.path.join(ROOT, "benches", "peers")
+REL = os.path.join(ROOT, "target", "release", "examples")
+PREL = os.path.join(PEERS, "target", "release")
+LUA = os.path.join(ROOT, "benches", "lua")
+TICK = os.sysconf("SC_CLK_TCK")
+
+HTTP_SCENARIOS = ["plaintext", "pipelined", "json", "echo4k"]
+SERVERS = {
+    # name: (command builder, scenarios it serves)
+    "percore-uring": (lambda a, n: [f"{REL}/demo", "--listen", a, "--cores", str(n), "--driver", "uring"], HTTP_SCENARIOS),
+    "percore-epoll": (lambda a, n: [f"{REL}/demo", "--listen", a, "--cores", str(n), "--driver", "epoll"], HTTP_SCENARIOS),
+    "hyper": (lambda a, n: [f"{PREL}/hyper-server", "--listen", a, "--cores", str(n)], HTTP_SCENARIOS),
+    "hyper-mt": (lambda a, n: [f"{PREL}/hyper-server", "--listen", a, "--cores", str(n), "--multi-thread"], HTTP_SCENARIOS),
+    "percore-echo-uring": (lambda a, n: [f"{REL}/echo", "--listen", a, "--cores", str(n), "--driver", "uring"], ["tcp-echo"]),
+    "percore-echo-epoll": (lambda a, n: [f"{REL}/echo", "--listen", a, "--cores", str(n), "--driver", "epoll"], ["tcp-echo"]),
+    "tokio-echo": (lambda a, n: [f"{PREL}/tokio-echo", "--listen", a, "--cores", str(n)], ["tcp-echo"]),
+}
+BASELINE = {"tcp-echo": "tokio-echo"}  # others: "hyper"
+
+
+def log(*a):
+    print(*a, file=sys.stderr, flush=True)
+
+
+def sh(cmd, **kw):
+    log("+", " ".join(cmd))
+    return subprocess.run(cmd, check=True, **kw)
+
+
+def ensure_tools():
+    missing = [p for t, p in (("wrk", "wrk"), ("h2load", "nghttp2-client")) if not shutil.which(t)]
+    if missing:
+        sh(["apt-get", "update", "-qq"])
+        sh(["apt-get", "install", "-y", "-qq"] + missing)
+
+
+def build():
+    sh(["cargo", "build", "--release", "--example", "demo", "--example", "echo"], cwd=ROOT)
+    sh(["cargo", "build", "--release"], cwd=PEERS)
+
+
+def cpu_ticks(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime (all threads)
+
+
+def peak_rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        m = re.search(r"VmHWM:\s+(\d+)", f.read())
+    return int(m.group(1)) if m else 0
+
+
+def wait_port(port, timeout=10):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def parse_duration_us(text):
+    m = re.match(r"([\d.]+)(us|ms|s)", text)
+    if not m:
+        return None
+    v, unit = float(m.group(1)), m.group(2)
+    return v * {"us": 1, "ms": 1000, "s": 1_000_000}[unit]
+
+
+def run_load(scenario, port, opts):
+    """Runs the load generator; returns (requests, seconds, p50_us, p99_us, load_cpu_fraction)."""
+    url = f"http://127.0.0.1:{port}"
+    d = str(opts.duration)
+    c = str(opts.connections)
+    if scenario == "tcp-echo":
+        cmd = [f"{PREL}/loadgen", "tcp-echo", "--addr", f"127.0.0.1:{port}", "--conns", "64", "--size", "64", "--duration", d]
+    else:
+        base = ["wrk", "-t1", f"-c{c}", f"-d{d}s", "--latency"]
+        cmd = {
+            "plaintext": base + [f"{url}/plaintext"],
+            "json": base + [f"{url}/json"],
+            "pipelined": base + ["-s", f"{LUA}/pipeline.lua", f"{url}/plaintext", "--", "/plaintext", "16"],
+            "echo4k": base + ["-s", f"{LUA}/post4k.lua", f"{url}/echo"],
+        }[scenario]
+    cmd = ["taskset", "-c", opts.load_cpus] + cmd
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    t0 = time.time()
+    ticks0 = None
+    time.sleep(0.2)
+    try:
+        ticks0 = cpu_ticks(p.pid)
+    except OSError:
+        pass
+    ticks1, last = ticks0, time.time()
+    while p.poll() is None:
+        try:
+            ticks1, last = cpu_ticks(p.pid), time.time()
+        except OSError:
+            break
+        time.sleep(0.2)
+    out, err = p.communicate()
+    elapsed = time.time() - t0
+    load_cpu = ((ticks1 - ticks0) / TICK) / max(last - t0 - 0.2, 0.01) if ticks0 is not None else 0.0
+    if scenario == "tcp-echo":
+        data = json.loads(out.strip().splitlines()[-1])
+        return data["messages"], opts.duration, data["p50_us"], data["p99_us"], load_cpu
+    m = re.search(r"(\d+) requests in ([\d.]+)(s|m)", out)
+    if not m:
+        raise RuntimeError(f"wrk output not understood: {out} {err}")
+    reqs = int(m.group(1))
+    if scenario == "pipelined":
+        pass  # wrk counts every pipelined response
+    secs = float(m.group(2)) * (60 if m.group(3) == "m" else 1)
+    p50 = re.search(r"50%\s+(\S+)", out)
+    p99 = re.search(r"99%\s+(\S+)", out)
+    errs = re.search(r"Socket errors: (.*)", out)
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if non2xx:
+        raise RuntimeError(f"{non2xx.group(1)} non-2xx responses")
+    if errs:
+        log("  socket errors:", errs.group(1))
+    return reqs, secs, parse_duration_us(p50.group(1)) if p50 else None, parse_duration_us(p99.group(1)) if p99 else None, load_cpu
+
+
+def measure(server, scenario, opts):
+    port = free_port()
+    cmd = ["taskset", "-c", opts.server_cpus] + SERVERS[server][0](f"127.0.0.1:{port}", opts.server_cores)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        if not wait_port(port):
+            raise RuntimeError("server did not start")
+        # warm-up
+        subprocess.run(["curl", "-s", "-o", "/dev/null", f"http://127.0.0.1:{port}/plaintext"], timeout=5)
+        t0 = cpu_ticks(proc.pid)
+        reqs, secs, p50, p99, load_cpu = run_load(scenario, port, opts)
+        t1 = cpu_ticks(proc.pid)
+        rss = peak_rss_kib(proc.pid)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    cpu_s = (t1 - t0) / TICK
+    return {
+        "rate": reqs / secs,
+        "p50_us": p50,
+        "p99_us": p99,
+        "cpu_s_per_100k": cpu_s / max(reqs, 1) * 100_000,
+        "rss_kib": rss,
+        "load_saturated": load_cpu >= 0.95,
+    }
+
+
+def fmt_spread(vals, fmt):
+    vals = [v for v in vals if v is not None]
+    if not vals:
+        return "-"
+    med = statistics.median(vals)
+    if len(vals) == 1:
+        return fmt.format(med)
+    return f"{fmt.format(med)} ({fmt.format(min(vals))}–{fmt.format(max(vals))})"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--servers", default=",".join(SERVERS))
+    ap.add_argument("--scenarios", default=",".join(HTTP_SCENARIOS + ["tcp-echo"]))
+    ap.add_argument("--server-cpus", default="0")
+    ap.add_argument("--load-cpus", default="1")
+    ap.add_argument("--server-cores", type=int, default=1)
+    ap.add_argument("--duration", type=int, default=10)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--connections", type=int, default=64)
+    ap.add_argument("--json", help="write raw results here")
+    ap.add_argument("--markdown", action="store_true")
+    ap.add_argument("--no-build", action="store_true")
+    opts = ap.parse_args()
+    ensure_tools()
+    if not opts.no_build:
+        build()
+    servers = opts.servers.split(",")
+    scenarios = opts.scenarios.split(",")
+    results = {}  # (scenario, server) -> list of runs
+    for r in range(opts.rounds):
+        for scenario in scenarios:
+            for server in servers:
+                if scenario not in SERVERS[server][1]:
+                    continue
+                log(f"round {r + 1}/{opts.rounds}: {scenario} on {server}")
+                try:
+                    res = measure(server, scenario, opts)
+                except Exception as e:  # a failing server is reported, never fatal
+                    res = {"error": str(e)}
+                    log("  n/a:", e)
+                results.setdefault((scenario, server), []).append(res)
+    if opts.json:
+        with open(opts.json, "w") as f:
+            json.dump({f"{k[0]}/{k[1]}": v for k, v in results.items()}, f, indent=1)
+    print_table(results, scenarios, servers, opts)
+
+
+def print_table(results, scenarios, servers, opts):
+    md = opts.markdown
+    if md:
+        print(f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {os.cpu_count()} CPUs, kernel {os.uname().release}; "
+              f"server on CPU {opts.server_cpus} ({opts.server_cores} core), load on CPU {opts.load_cpus}, "
+              f"{opts.duration} s per run, {opts.rounds} rounds, median (min–max).\n")
+        print("Command: `python3 benches/compare.py " + " ".join(sys.argv[1:]) + "`\n")
+        print("`*`: the load generator used ≥95% of its core, so the rate is the load generator's ceiling; compare CPU per 100k there.\n")
+        print("| scenario | server | req/s | p50 | p99 | CPU-s / 100k req | peak RSS | req/s vs base | CPU vs base |")
+        print("|---|---|---|---|---|---|---|---|---|")
+    for scenario in scenarios:
+        base_name = BASELINE.get(scenario, "hyper")
+        base = [x for x in results.get((scenario, base_name), []) if "error" not in x]
+        base_rate = statistics.median([x["rate"] for x in base]) if base else None
+        base_cpu = statistics.median([x["cpu_s_per_100k"] for x in base]) if base else None
+        for server in servers:
+            runs = results.get((scenario, server))
+            if not runs:
+                continue
+            ok = [x for x in runs if "error" not in x]
+            if not ok:
+                row = [scenario, server, "n/a: " + runs[0]["error"], "", "", "", "", "", ""]
+            else:
+                rate = statistics.median([x["rate"] for x in ok])
+                cpu = statistics.median([x["cpu_s_per_100k"] for x in ok])
+                star = "*" if any(x["load_saturated"] for x in ok) else ""
+                row = [
+                    scenario, server,
+                    fmt_spread([x["rate"] for x in ok], "{:.0f}") + star,
+                    fmt_spread([x["p50_us"] for x in ok], "{:.0f}µs"),
+                    fmt_spread([x["p99_us"] for x in ok], "{:.0f}µs"),
+                    fmt_spread([x["cpu_s_per_100k"] for x in ok], "{:.2f}"),
+                    f"{statistics.median([x['rss_kib'] for x in ok]) / 1024:.1f} MiB",
+                    f"{rate / base_rate:.2f}×" if base_rate else "-",
+                    f"{cpu / base_cpu:.2f}×" if base_cpu else "-",
+                ]
+            if md:
+                print("| " + " | ".join(row) + " |")
+            else:
+                print("  ".join(f"{c:>14}" for c in row))
+
+
+if __name__ == "__main__":
+    main()
