@@ -93,24 +93,51 @@ fn format_imf_fixdate(secs: u64) -> [u8; 29] {
 
 #[cfg(test)]
 mod tests {
-    use super::format_imf_fixdate;
+    use super::{format_imf_fixdate, DateCache};
+    use std::time::{Duration, UNIX_EPOCH};
 
     #[test]
     fn known_dates() {
-        let cases: [(u64, &str); 6] = [
+        let cases: &[(u64, &str)] = &[
             (0, "Thu, 01 Jan 1970 00:00:00 GMT"),
+            (86_399, "Thu, 01 Jan 1970 23:59:59 GMT"),
+            (86_400, "Fri, 02 Jan 1970 00:00:00 GMT"),
+            (68_169_600, "Tue, 29 Feb 1972 00:00:00 GMT"),
             (784_111_777, "Sun, 06 Nov 1994 08:49:37 GMT"),
+            (946_684_799, "Fri, 31 Dec 1999 23:59:59 GMT"),
             (951_782_400, "Tue, 29 Feb 2000 00:00:00 GMT"),
+            (951_868_800, "Wed, 01 Mar 2000 00:00:00 GMT"),
             (1_709_251_199, "Thu, 29 Feb 2024 23:59:59 GMT"),
-            (4_107_542_400, "Mon, 01 Mar 2100 00:00:00 GMT"),
             (1_798_761_599, "Thu, 31 Dec 2026 23:59:59 GMT"),
+            (4_107_456_000, "Sun, 28 Feb 2100 00:00:00 GMT"),
+            (4_107_542_400, "Mon, 01 Mar 2100 00:00:00 GMT"),
+            (13_574_563_200, "Tue, 29 Feb 2400 00:00:00 GMT"),
+            (253_402_300_799, "Fri, 31 Dec 9999 23:59:59 GMT"),
         ];
-        for (secs, want) in cases {
+        for &(secs, want) in cases {
             assert_eq!(
                 std::str::from_utf8(&format_imf_fixdate(secs)).unwrap(),
                 want,
                 "{secs}"
             );
         }
+    }
+
+    #[test]
+    fn cache_reformats_only_on_a_new_second() {
+        let mut d = DateCache::new();
+        let t = UNIX_EPOCH + Duration::from_secs(784_111_777);
+        d.update(t);
+        assert_eq!(d.get(), b"Sun, 06 Nov 1994 08:49:37 GMT");
+        d.update(t + Duration::from_millis(999));
+        assert_eq!(d.get(), b"Sun, 06 Nov 1994 08:49:37 GMT");
+        d.update(t + Duration::from_secs(1));
+        assert_eq!(d.get(), b"Sun, 06 Nov 1994 08:49:38 GMT");
+        // Before the epoch: clamped to it rather than panicking.
+        d.update(UNIX_EPOCH - Duration::from_secs(5));
+        assert_eq!(d.get(), b"Thu, 01 Jan 1970 00:00:00 GMT");
+        // Far future: year clamped to four digits.
+        d.update(UNIX_EPOCH + Duration::from_secs(u64::MAX / 4));
+        assert_eq!(d.get().len(), 29);
     }
 }

@@ -1,51 +1,49 @@
-//! Response encoding: status line, headers, framing, chunks.
+//! Response encoding: status line, headers, framing, chunks. No `format!`
+//! and no allocation besides the growth of `dst`.
 
 use bytes::BytesMut;
 use http::header::{CONNECTION, CONTENT_LENGTH, DATE, TRANSFER_ENCODING};
 use http::{HeaderMap, StatusCode, Version};
 
-/// What the caller will send after the head.
+use super::status::status_line_11;
+
+/// How the body that follows a response head is framed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ResponseBody {
+    /// No body: written as `content-length: 0` (so the connection can be
+    /// reused), like `Length(0)`.
+    Empty,
     /// Exactly this many bytes (`content-length`). For a HEAD request pass
     /// the length of the body a GET would get, and send no body.
     Length(u64),
-    /// Chunks of unknown total length (`transfer-encoding: chunked`).
+    /// Chunks of unknown total length (`transfer-encoding: chunked`); write
+    /// them with [`encode_chunk`] and end with [`encode_last_chunk`].
     Chunked,
 }
 
 /// The interim response sent before reading an `Expect: 100-continue` body.
 pub const CONTINUE_100: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 
-fn status_line(version: Version, status: StatusCode) -> Option<&'static [u8]> {
-    if version != Version::HTTP_11 {
-        return None;
-    }
-    Some(match status.as_u16() {
-        200 => b"HTTP/1.1 200 OK\r\n",
-        201 => b"HTTP/1.1 201 Created\r\n",
-        204 => b"HTTP/1.1 204 No Content\r\n",
-        301 => b"HTTP/1.1 301 Moved Permanently\r\n",
-        302 => b"HTTP/1.1 302 Found\r\n",
-        304 => b"HTTP/1.1 304 Not Modified\r\n",
-        400 => b"HTTP/1.1 400 Bad Request\r\n",
-        404 => b"HTTP/1.1 404 Not Found\r\n",
-        405 => b"HTTP/1.1 405 Method Not Allowed\r\n",
-        413 => b"HTTP/1.1 413 Payload Too Large\r\n",
-        500 => b"HTTP/1.1 500 Internal Server Error\r\n",
-        _ => return None,
-    })
-}
-
 /// Writes a response head into `dst`.
 ///
-/// The encoder owns the framing: any `content-length`, `transfer-encoding`
-/// or `date` in `headers` is ignored and replaced by the values derived from
-/// `body` and `date`. A `connection` header from the caller is kept as is
-/// (e.g. `upgrade` on a 101); otherwise `connection: close` is written when
-/// `close` is set, and `connection: keep-alive` for a kept-alive HTTP/1.0
-/// exchange. Responses that cannot have a body (1xx, 204) get no framing
-/// headers, and neither does 304.
+/// The status line says `HTTP/1.0` when `version` is HTTP/1.0 and
+/// `HTTP/1.1` otherwise. Fields are written in this order:
+///
+/// 1. `date: <date>` (pass [`DateCache::get`](super::DateCache::get));
+/// 2. the caller's `headers`, in order, except `content-length`,
+///    `transfer-encoding` and `date`, which the encoder owns, and except
+///    `connection` when `close` is set;
+/// 3. the framing: `content-length: N` for [`ResponseBody::Length`] (and
+///    `0` for [`ResponseBody::Empty`]), `transfer-encoding: chunked` for
+///    [`ResponseBody::Chunked`]; none at all for 1xx, 204 and 304, which
+///    cannot have a body (the caller must not send one either);
+/// 4. `connection: close` when `close` is set; otherwise the caller's
+///    `connection` field, if any, stands (e.g. `upgrade` on a 101), and an
+///    HTTP/1.0 response without one gets `connection: keep-alive`. A caller
+///    that puts `close` in its own `connection` field must also close.
+///
+/// For a HEAD request, pass the framing the GET response would have and
+/// write no body.
 ///
 /// ```
 /// use bytes::BytesMut;
@@ -65,21 +63,8 @@ pub fn encode_response_head(
     date: &[u8],
     close: bool,
 ) {
-    dst.reserve(128 + headers.len() * 32);
-    match status_line(version, status) {
-        Some(line) => dst.extend_from_slice(line),
-        None => {
-            dst.extend_from_slice(if version == Version::HTTP_10 {
-                b"HTTP/1.0 "
-            } else {
-                b"HTTP/1.1 "
-            });
-            dst.extend_from_slice(status.as_str().as_bytes());
-            dst.extend_from_slice(b" ");
-            dst.extend_from_slice(status.canonical_reason().unwrap_or("Unknown").as_bytes());
-            dst.extend_from_slice(b"\r\n");
-        }
-    }
+    dst.reserve(96 + date.len() + headers.len() * 32);
+    write_status_line(dst, version, status);
     dst.extend_from_slice(b"date: ");
     dst.extend_from_slice(date);
     dst.extend_from_slice(b"\r\n");
@@ -89,17 +74,17 @@ pub fn encode_response_head(
             continue;
         }
         if name == CONNECTION {
+            if close {
+                continue;
+            }
             user_connection = true;
         }
-        dst.extend_from_slice(name.as_str().as_bytes());
-        dst.extend_from_slice(b": ");
-        dst.extend_from_slice(value.as_bytes());
-        dst.extend_from_slice(b"\r\n");
+        write_field(dst, name.as_str().as_bytes(), value.as_bytes());
     }
     let code = status.as_u16();
-    let framing_allowed = !(status.is_informational() || code == 204 || code == 304);
-    if framing_allowed {
+    if !(status.is_informational() || code == 204 || code == 304) {
         match body {
+            ResponseBody::Empty => dst.extend_from_slice(b"content-length: 0\r\n"),
             ResponseBody::Length(n) => {
                 dst.extend_from_slice(b"content-length: ");
                 dst.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
@@ -108,19 +93,51 @@ pub fn encode_response_head(
             ResponseBody::Chunked => dst.extend_from_slice(b"transfer-encoding: chunked\r\n"),
         }
     }
-    if !user_connection {
-        if close {
-            dst.extend_from_slice(b"connection: close\r\n");
-        } else if version == Version::HTTP_10 {
-            dst.extend_from_slice(b"connection: keep-alive\r\n");
-        }
+    if close {
+        dst.extend_from_slice(b"connection: close\r\n");
+    } else if version == Version::HTTP_10 && !user_connection {
+        dst.extend_from_slice(b"connection: keep-alive\r\n");
     }
     dst.extend_from_slice(b"\r\n");
 }
 
-/// Writes the size line of a chunk of `len` bytes.
+fn write_status_line(dst: &mut BytesMut, version: Version, status: StatusCode) {
+    let http10 = version == Version::HTTP_10;
+    match status_line_11(status) {
+        Some(line) if !http10 => dst.extend_from_slice(line),
+        Some(line) => {
+            dst.extend_from_slice(b"HTTP/1.0");
+            dst.extend_from_slice(line.get(8..).unwrap_or_default());
+        }
+        None => {
+            dst.extend_from_slice(if http10 { b"HTTP/1.0 " } else { b"HTTP/1.1 " });
+            dst.extend_from_slice(status.as_str().as_bytes());
+            dst.extend_from_slice(b" ");
+            // RFC 9112 §4: the reason phrase may be empty.
+            dst.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
+            dst.extend_from_slice(b"\r\n");
+        }
+    }
+}
+
+fn write_field(dst: &mut BytesMut, name: &[u8], value: &[u8]) {
+    dst.extend_from_slice(name);
+    dst.extend_from_slice(b": ");
+    dst.extend_from_slice(value);
+    dst.extend_from_slice(b"\r\n");
+}
+
+/// Writes the size line of a chunk of `len` bytes (lowercase hex, `CRLF`).
+/// The caller writes the data and the `CRLF` after it; `len` must not be 0,
+/// which would end the body.
+///
+/// ```
+/// let mut dst = bytes::BytesMut::new();
+/// percore_http::h1::encode_chunk_header(&mut dst, 300);
+/// assert_eq!(&dst[..], b"12c\r\n");
+/// ```
 pub fn encode_chunk_header(dst: &mut BytesMut, len: usize) {
-    let mut hex = [0u8; 16];
+    let mut hex = [0u8; 2 * std::mem::size_of::<usize>()];
     let mut i = hex.len();
     let mut n = len;
     loop {
@@ -131,31 +148,45 @@ pub fn encode_chunk_header(dst: &mut BytesMut, len: usize) {
             break;
         }
     }
+    dst.reserve(hex.len() - i + 2);
     dst.extend_from_slice(&hex[i..]);
     dst.extend_from_slice(b"\r\n");
 }
 
 /// Writes one chunk (size line, data, CRLF). Empty data writes nothing:
 /// an empty chunk would end the body.
+///
+/// ```
+/// let mut dst = bytes::BytesMut::new();
+/// percore_http::h1::encode_chunk(&mut dst, b"hello");
+/// assert_eq!(&dst[..], b"5\r\nhello\r\n");
+/// ```
 pub fn encode_chunk(dst: &mut BytesMut, data: &[u8]) {
     if data.is_empty() {
         return;
     }
+    dst.reserve(data.len() + 20);
     encode_chunk_header(dst, data.len());
     dst.extend_from_slice(data);
     dst.extend_from_slice(b"\r\n");
 }
 
-/// Writes the last chunk and optional trailer fields.
+/// Writes the last chunk and the trailer fields, if any. Framing fields
+/// (`content-length`, `transfer-encoding`) in `trailers` are skipped: they
+/// are not allowed in a trailer section.
+///
+/// ```
+/// let mut dst = bytes::BytesMut::new();
+/// percore_http::h1::encode_last_chunk(&mut dst, None);
+/// assert_eq!(&dst[..], b"0\r\n\r\n");
+/// ```
 pub fn encode_last_chunk(dst: &mut BytesMut, trailers: Option<&HeaderMap>) {
     dst.extend_from_slice(b"0\r\n");
-    if let Some(t) = trailers {
-        for (name, value) in t {
-            dst.extend_from_slice(name.as_str().as_bytes());
-            dst.extend_from_slice(b": ");
-            dst.extend_from_slice(value.as_bytes());
-            dst.extend_from_slice(b"\r\n");
+    for (name, value) in trailers.into_iter().flatten() {
+        if name == CONTENT_LENGTH || name == TRANSFER_ENCODING {
+            continue;
         }
+        write_field(dst, name.as_str().as_bytes(), value.as_bytes());
     }
     dst.extend_from_slice(b"\r\n");
 }

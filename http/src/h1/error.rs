@@ -5,19 +5,30 @@ use std::fmt;
 use http::StatusCode;
 
 /// Why a request head was rejected.
+///
+/// Every variant maps to the status the server should answer with before
+/// closing the connection:
+///
+/// ```
+/// use percore_http::h1::ParseError;
+/// assert_eq!(ParseError::UriTooLong.status().as_u16(), 414);
+/// assert_eq!(ParseError::BadRequest("x").to_string(), "bad request: x");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ParseError {
-    /// Malformed or forbidden syntax (400).
+    /// Malformed or forbidden syntax or framing (400).
     BadRequest(&'static str),
-    /// The head is larger than `max_head_size`, or has too many fields (431).
-    HeadersTooLarge,
-    /// The request target is longer than `max_uri_len` (414).
+    /// The head is larger than `Limits::max_head_size` (431).
+    HeadTooLarge,
+    /// The head has more fields than `Limits::max_headers` (431).
+    TooManyHeaders,
+    /// The request target is longer than `Limits::max_uri_len` (414).
     UriTooLong,
-    /// The declared body is larger than `max_body_size` (413).
+    /// The declared `Content-Length` exceeds `Limits::max_body_size` (413).
     BodyTooLarge,
-    /// A transfer coding we do not implement (501).
+    /// A transfer coding this codec does not implement (501).
     NotImplemented(&'static str),
-    /// An HTTP version other than 1.0 and 1.1 (505).
+    /// A well-formed HTTP version other than 1.0 and 1.1 (505).
     VersionNotSupported,
 }
 
@@ -26,7 +37,9 @@ impl ParseError {
     pub fn status(&self) -> StatusCode {
         match self {
             ParseError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ParseError::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            ParseError::HeadTooLarge | ParseError::TooManyHeaders => {
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+            }
             ParseError::UriTooLong => StatusCode::URI_TOO_LONG,
             ParseError::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ParseError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
@@ -39,9 +52,10 @@ impl fmt::Display for ParseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ParseError::BadRequest(why) => write!(f, "bad request: {why}"),
-            ParseError::HeadersTooLarge => f.write_str("request header fields too large"),
-            ParseError::UriTooLong => f.write_str("request target too long"),
-            ParseError::BodyTooLarge => f.write_str("declared body too large"),
+            ParseError::HeadTooLarge => f.write_str("request head larger than max_head_size"),
+            ParseError::TooManyHeaders => f.write_str("more header fields than max_headers"),
+            ParseError::UriTooLong => f.write_str("request target longer than max_uri_len"),
+            ParseError::BodyTooLarge => f.write_str("declared body larger than max_body_size"),
             ParseError::NotImplemented(why) => write!(f, "not implemented: {why}"),
             ParseError::VersionNotSupported => f.write_str("HTTP version not supported"),
         }
@@ -51,13 +65,22 @@ impl fmt::Display for ParseError {
 impl std::error::Error for ParseError {}
 
 /// Why a request body could not be decoded.
+///
+/// ```
+/// use percore_http::h1::DecodeError;
+/// assert_eq!(DecodeError::TooLarge.status().as_u16(), 413);
+/// assert_eq!(DecodeError::BadChunk("x").status().as_u16(), 400);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DecodeError {
-    /// Bad chunked framing (400).
+    /// Bad chunked framing: size line, extension or CRLF (400).
     BadChunk(&'static str),
     /// Malformed trailer section (400).
     BadTrailers(&'static str),
-    /// The body exceeds `max_body_size` (413).
+    /// The trailer section is larger than `Limits::max_head_size` or has
+    /// more fields than `Limits::max_headers` (431).
+    TrailersTooLarge,
+    /// The body exceeds `Limits::max_body_size` (413).
     TooLarge,
 }
 
@@ -65,8 +88,9 @@ impl DecodeError {
     /// The status code to answer with.
     pub fn status(&self) -> StatusCode {
         match self {
+            DecodeError::BadChunk(_) | DecodeError::BadTrailers(_) => StatusCode::BAD_REQUEST,
+            DecodeError::TrailersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             DecodeError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            _ => StatusCode::BAD_REQUEST,
         }
     }
 }
@@ -75,8 +99,11 @@ impl fmt::Display for DecodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             DecodeError::BadChunk(why) => write!(f, "bad chunked encoding: {why}"),
-            DecodeError::BadTrailers(why) => write!(f, "bad trailers: {why}"),
-            DecodeError::TooLarge => f.write_str("body too large"),
+            DecodeError::BadTrailers(why) => write!(f, "bad trailer section: {why}"),
+            DecodeError::TrailersTooLarge => {
+                f.write_str("trailer section larger than max_head_size or max_headers")
+            }
+            DecodeError::TooLarge => f.write_str("body larger than max_body_size"),
         }
     }
 }

@@ -1,20 +1,40 @@
 //! HTTP/1.1 sans-IO codec: request heads in, body bytes in, response bytes
 //! out. No sockets here; `crate::server::h1` drives it.
 //!
+//! A connection loop owns one `BytesMut` read buffer and:
+//!
+//! 1. calls [`parse_request_head`] until it returns a head (reading more on
+//!    `Ok(None)`; answering `err.status()` and closing on `Err`);
+//! 2. builds a [`BodyDecoder`] from `head.body` and calls
+//!    [`BodyDecoder::decode`] until `End` (reading more on `NeedMore`);
+//! 3. writes the response with [`encode_response_head`] (and
+//!    [`encode_chunk`] / [`encode_last_chunk`] for chunked bodies), using a
+//!    per-core [`DateCache`];
+//! 4. loops: whatever is left in the buffer is the next pipelined request.
+//!
 //! ```
 //! use bytes::BytesMut;
 //! use percore_http::{h1, Limits};
-//! let mut buf = BytesMut::from(&b"GET /hi HTTP/1.1\r\nHost: x\r\n\r\nnext"[..]);
-//! let head = h1::parse_request_head(&mut buf, &Limits::default()).unwrap().unwrap();
+//! let limits = Limits::default();
+//! let mut buf = BytesMut::from(&b"POST /hi HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabcGET"[..]);
+//! let head = h1::parse_request_head(&mut buf, &limits).unwrap().unwrap();
 //! assert_eq!(head.uri.path(), "/hi");
-//! assert_eq!(&buf[..], b"next"); // the head was split off
+//! let mut body = h1::BodyDecoder::new(head.body, &limits);
+//! assert_eq!(body.decode(&mut buf).unwrap(), h1::BodyEvent::Data("abc".into()));
+//! assert_eq!(body.decode(&mut buf).unwrap(), h1::BodyEvent::End { trailers: None });
+//! assert_eq!(&buf[..], b"GET"); // the start of the next request
 //! ```
 
 mod body;
+mod chunked;
 mod date;
 mod encode;
 mod error;
+mod fields;
 mod parse;
+mod status;
+mod target;
+mod trailers;
 
 pub use body::{BodyDecoder, BodyEvent};
 pub use date::DateCache;

@@ -1,11 +1,19 @@
-//! Request heads: httparse for the syntax, then the RFC 9112/9110 rules
-//! httparse leaves to us (framing, Host, versions, limits).
+//! Request heads: httparse for the syntax, then the RFC 9112 / RFC 9110
+//! rules httparse leaves to us (line endings, targets, framing, Host,
+//! versions, limits).
+//!
+//! Results never depend on how the bytes were split across reads: every
+//! limit is applied to a window of the buffer that only grows with it, so a
+//! head fed one byte at a time yields `Ok(None)` until it yields exactly
+//! what the whole head yields at once.
 
 use bytes::{Bytes, BytesMut};
 use http::header::{HeaderName, HeaderValue};
 use http::{HeaderMap, Method, Uri, Version};
 
 use super::error::ParseError;
+use super::fields::Facts;
+use super::target::parse_target;
 use crate::Limits;
 
 /// How the request body is framed.
@@ -13,14 +21,14 @@ use crate::Limits;
 pub enum BodyKind {
     /// No body.
     Empty,
-    /// Exactly this many bytes.
+    /// Exactly this many bytes (`Content-Length`, never 0).
     Length(u64),
     /// Chunked transfer coding.
     Chunked,
 }
 
 /// A parsed request head.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct RequestHead {
     /// The method.
     pub method: Method,
@@ -28,295 +36,308 @@ pub struct RequestHead {
     pub uri: Uri,
     /// HTTP/1.0 or HTTP/1.1.
     pub version: Version,
-    /// The header fields (values share the head's buffer).
+    /// The header fields, in order; values share the head's buffer.
     pub headers: HeaderMap,
     /// Body framing.
     pub body: BodyKind,
-    /// Whether the connection may stay open after this exchange.
+    /// Whether the connection may stay open after this exchange: HTTP/1.1
+    /// unless `Connection: close`; HTTP/1.0 only with `Connection: keep-alive`.
     pub keep_alive: bool,
-    /// `Expect: 100-continue` was sent.
+    /// `Expect: 100-continue` was sent (any version; the caller decides
+    /// whether to send `100 Continue`, which HTTP/1.0 clients do not expect).
     pub expect_continue: bool,
-    /// The `Upgrade` value, when `Connection` lists `upgrade`.
+    /// The first `Upgrade` value, when `Connection` lists `upgrade`.
     pub upgrade: Option<HeaderValue>,
 }
 
-/// Headers parsed on the stack before falling back to the heap.
+/// Header slots tried on the stack before falling back to the heap.
 const STACK_HEADERS: usize = 64;
+
+/// Where one field lives in the head.
+#[derive(Debug, Clone, Copy, Default)]
+struct FieldPos {
+    name: (usize, usize),
+    value: (usize, usize),
+}
+
+/// What httparse found in a complete head.
+#[derive(Debug)]
+struct Scanned {
+    head_len: usize,
+    method: (usize, usize),
+    target: (usize, usize),
+    minor: u8,
+    fields: usize,
+}
+
+/// The part of the buffer handed to httparse, and why it was cut.
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    len: usize,
+    /// Cut one byte past `max_uri_len` bytes of request target.
+    uri_cut: bool,
+    /// Cut at `max_head_size`.
+    head_cut: bool,
+}
 
 /// Parses one request head from the front of `buf`.
 ///
-/// Returns `Ok(None)` when more bytes are needed, and on success splits the
-/// head off `buf` (which then starts at the body or the next request).
+/// Returns `Ok(None)` when more bytes are needed. On success the head is
+/// split off `buf`, which then starts at the body (or the next request);
+/// header values and the target share the head's memory.
+///
+/// Empty lines (`CRLF`) before the request line are discarded as they
+/// arrive (RFC 9112 §2.2), so they never count against a limit nor stay in
+/// the buffer; the connection's idle timeout bounds a peer that sends only
+/// those. Line endings must be `CRLF`: a bare LF or bare CR is a 400.
+///
+/// On `Err`, the buffer's contents are unspecified: answer with
+/// [`ParseError::status`] and close the connection.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use percore_http::{h1::{parse_request_head, BodyKind}, Limits};
+/// let limits = Limits::default();
+/// let mut buf = BytesMut::from(&b"POST /u HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nhi"[..]);
+/// let head = parse_request_head(&mut buf, &limits).unwrap().unwrap();
+/// assert_eq!(head.body, BodyKind::Length(2));
+/// assert_eq!(&buf[..], b"hi");
+///
+/// let mut partial = BytesMut::from(&b"GET / HTTP/1.1\r\nHo"[..]);
+/// assert!(parse_request_head(&mut partial, &limits).unwrap().is_none());
+///
+/// let mut bad = BytesMut::from(&b"GET / HTTP/2.0\r\n\r\n"[..]);
+/// let err = parse_request_head(&mut bad, &limits).unwrap_err();
+/// assert_eq!(err.status().as_u16(), 505);
+/// ```
 pub fn parse_request_head(
     buf: &mut BytesMut,
     limits: &Limits,
 ) -> Result<Option<RequestHead>, ParseError> {
-    // RFC 9112 §2.2: ignore empty lines before the request line.
-    let leading = buf
-        .iter()
-        .position(|&b| b != b'\r' && b != b'\n')
-        .unwrap_or(buf.len());
-    if leading > 0 {
-        let _ = buf.split_to(leading);
-    }
+    skip_empty_lines(buf);
     if buf.is_empty() {
         return Ok(None);
     }
-    let max_headers = limits.max_headers.max(1);
-    let mut stack = [httparse::EMPTY_HEADER; STACK_HEADERS];
-    let mut heap;
-    let slots: &mut [httparse::Header<'_>] = if max_headers <= STACK_HEADERS {
-        &mut stack[..max_headers]
+    let window = window(buf, limits);
+    let data = buf.get(..window.len).unwrap_or_default();
+    let mut slots = [httparse::EMPTY_HEADER; STACK_HEADERS];
+    let mut pos = [FieldPos::default(); STACK_HEADERS];
+    let first_try = limits.max_headers.min(STACK_HEADERS);
+    let scanned = match scan(data, &mut slots[..first_try], &mut pos[..first_try]) {
+        Err(ParseError::TooManyHeaders) if limits.max_headers > STACK_HEADERS => {
+            // A field line takes at least 3 bytes ("a:\n"): no need for more
+            // slots than the window could hold, whatever the limit says.
+            let most = limits.max_headers.min(window.len / 3 + 1);
+            let mut slots = vec![httparse::EMPTY_HEADER; most];
+            let mut heap_pos = vec![FieldPos::default(); most];
+            let scanned = scan(data, &mut slots, &mut heap_pos);
+            return match scanned? {
+                Some(s) => build(buf, &s, &heap_pos, limits).map(Some),
+                None => incomplete(window),
+            };
+        }
+        other => other?,
+    };
+    match scanned {
+        Some(s) => build(buf, &s, &pos, limits).map(Some),
+        None => incomplete(window),
+    }
+}
+
+/// Drops complete `CRLF` pairs from the front of `buf`.
+fn skip_empty_lines(buf: &mut BytesMut) {
+    let pairs = buf
+        .chunks_exact(2)
+        .take_while(|pair| *pair == b"\r\n")
+        .count();
+    if pairs > 0 {
+        let _ = buf.split_to(pairs * 2);
+    }
+}
+
+/// The verdict on a head httparse found incomplete in its window.
+fn incomplete(window: Window) -> Result<Option<RequestHead>, ParseError> {
+    if window.uri_cut {
+        Err(ParseError::UriTooLong)
+    } else if window.head_cut {
+        Err(ParseError::HeadTooLarge)
     } else {
-        heap = vec![httparse::EMPTY_HEADER; max_headers];
-        &mut heap
+        Ok(None)
+    }
+}
+
+/// Start of the request line: past any empty lines httparse would skip.
+fn line_start(data: &[u8]) -> usize {
+    data.iter()
+        .position(|&b| b != b'\r' && b != b'\n')
+        .unwrap_or(data.len())
+}
+
+/// The bytes httparse may look at: at most `max_head_size`, and no more
+/// than one byte of request target past `max_uri_len`.
+fn window(buf: &[u8], limits: &Limits) -> Window {
+    let mut w = Window {
+        len: buf.len(),
+        uri_cut: false,
+        head_cut: false,
+    };
+    if w.len > limits.max_head_size {
+        w.len = limits.max_head_size;
+        w.head_cut = true;
+    }
+    if w.len <= limits.max_uri_len {
+        return w; // the target cannot be too long yet
+    }
+    let data = buf.get(..w.len).unwrap_or_default();
+    let start = line_start(data);
+    let line = data.get(start..).unwrap_or_default();
+    let ends_token = |b: &u8| matches!(b, b' ' | b'\r' | b'\n');
+    let Some(sp) = line.iter().position(ends_token) else {
+        return w;
+    };
+    if line.get(sp) != Some(&b' ') {
+        return w;
+    }
+    let target = line.get(sp + 1..).unwrap_or_default();
+    let target_len = target.iter().position(ends_token).unwrap_or(target.len());
+    if target_len > limits.max_uri_len {
+        // start + sp + 1 + max_uri_len + 1 <= w.len, as the target is longer.
+        w.len = start + sp + 2 + limits.max_uri_len;
+        w.uri_cut = true;
+        w.head_cut = false;
+    }
+    w
+}
+
+/// Runs httparse over `data`, recording where each field lives.
+fn scan<'b>(
+    data: &'b [u8],
+    slots: &mut [httparse::Header<'b>],
+    pos: &mut [FieldPos],
+) -> Result<Option<Scanned>, ParseError> {
+    let base = data.as_ptr() as usize;
+    let offset = |s: &[u8]| (s.as_ptr() as usize).wrapping_sub(base);
+    let range = |s: &[u8]| {
+        if s.is_empty() {
+            (0, 0)
+        } else {
+            (offset(s), offset(s).saturating_add(s.len()))
+        }
     };
     let mut req = httparse::Request::new(slots);
-    let status = match req.parse(buf) {
-        Ok(s) => s,
-        Err(httparse::Error::TooManyHeaders) => return Err(ParseError::HeadersTooLarge),
-        Err(httparse::Error::Version) => return Err(version_error(buf)),
-        Err(httparse::Error::HeaderName) => {
-            return Err(ParseError::BadRequest("invalid header name"))
-        }
-        Err(httparse::Error::HeaderValue) => {
-            return Err(ParseError::BadRequest("invalid header value"))
-        }
-        Err(httparse::Error::Token) => return Err(ParseError::BadRequest("invalid token")),
-        Err(httparse::Error::NewLine) => return Err(ParseError::BadRequest("invalid line ending")),
-        Err(_) => return Err(ParseError::BadRequest("malformed request head")),
+    let head_len = match req.parse(data) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(e) => return Err(map_httparse_error(e, data)),
     };
-    let head_len = match status {
-        httparse::Status::Partial => {
-            if buf.len() > limits.max_head_size {
-                return Err(ParseError::HeadersTooLarge);
-            }
-            if !buf.contains(&b'\n') && buf.len() > limits.max_uri_len + 32 {
-                return Err(ParseError::UriTooLong);
-            }
-            return Ok(None);
-        }
-        httparse::Status::Complete(n) => n,
+    let (Some(method), Some(path), Some(minor)) = (req.method, req.path, req.version) else {
+        return Err(ParseError::BadRequest("malformed request line"));
     };
-    if head_len > limits.max_head_size {
-        return Err(ParseError::HeadersTooLarge);
-    }
-    let method_str = req.method.unwrap_or("");
-    let path = req.path.unwrap_or("");
-    if path.len() > limits.max_uri_len {
-        return Err(ParseError::UriTooLong);
-    }
-    let version = match req.version {
-        Some(0) => Version::HTTP_10,
-        Some(1) => Version::HTTP_11,
-        _ => return Err(ParseError::VersionNotSupported),
-    };
-    let method = Method::from_bytes(method_str.as_bytes())
-        .map_err(|_| ParseError::BadRequest("invalid method"))?;
-
-    // Remember where each piece lives, then take the head out of `buf`
-    // so that header values can share its memory.
-    let base = buf.as_ptr() as usize;
-    let offset = |s: &[u8]| s.as_ptr() as usize - base;
-    let path_range = (offset(path.as_bytes()), path.len());
-    let fields: Vec<(usize, usize, usize, usize)> = req
-        .headers
-        .iter()
-        .map(|h| {
-            (
-                offset(h.name.as_bytes()),
-                h.name.len(),
-                offset(h.value),
-                h.value.len(),
-            )
-        })
-        .collect();
-    let head: Bytes = buf.split_to(head_len).freeze();
-
-    let uri = parse_target(
-        &method,
-        head.slice(path_range.0..path_range.0 + path_range.1),
-    )?;
-    let mut headers = HeaderMap::with_capacity(fields.len());
-    for (no, nl, vo, vl) in fields {
-        let name = HeaderName::from_bytes(&head[no..no + nl])
-            .map_err(|_| ParseError::BadRequest("invalid header name"))?;
-        let value = HeaderValue::from_maybe_shared(head.slice(vo..vo + vl))
-            .map_err(|_| ParseError::BadRequest("invalid header value"))?;
-        headers.append(name, value);
-    }
-    finish_head(method, uri, version, headers, limits).map(Some)
-}
-
-/// 505 for a well-formed `HTTP/x.y` version we do not speak, 400 otherwise.
-fn version_error(buf: &[u8]) -> ParseError {
-    let line_end = buf
-        .iter()
-        .position(|&b| b == b'\r' || b == b'\n')
-        .unwrap_or(buf.len());
-    let line = &buf[..line_end];
-    let version = line.rsplit(|&b| b == b' ').next().unwrap_or(b"");
-    let well_formed = version.len() >= 6
-        && version.starts_with(b"HTTP/")
-        && version[5..]
-            .iter()
-            .all(|b| b.is_ascii_digit() || *b == b'.')
-        && version[5].is_ascii_digit();
-    if well_formed {
-        ParseError::VersionNotSupported
-    } else {
-        ParseError::BadRequest("malformed request line")
-    }
-}
-
-fn parse_target(method: &Method, target: Bytes) -> Result<Uri, ParseError> {
-    if target.is_empty() {
-        return Err(ParseError::BadRequest("empty request target"));
-    }
-    if &target[..] == b"*" {
-        return if method == Method::OPTIONS {
-            Ok(Uri::from_static("*"))
-        } else {
-            Err(ParseError::BadRequest("asterisk-form is only for OPTIONS"))
+    let mut fields = 0;
+    for (h, p) in req.headers.iter().zip(pos.iter_mut()) {
+        *p = FieldPos {
+            name: range(h.name.as_bytes()),
+            value: range(h.value),
         };
+        fields += 1;
     }
-    let first = target[0];
-    let uri = Uri::from_maybe_shared(target)
-        .map_err(|_| ParseError::BadRequest("invalid request target"))?;
-    if method == Method::CONNECT {
-        // authority-form only.
-        if uri.scheme().is_some() || uri.authority().is_none() || first == b'/' {
-            return Err(ParseError::BadRequest("CONNECT needs authority-form"));
-        }
-        return Ok(uri);
-    }
-    if first == b'/' || uri.scheme().is_some() && uri.authority().is_some() {
-        Ok(uri)
-    } else {
-        Err(ParseError::BadRequest("invalid request target form"))
+    Ok(Some(Scanned {
+        head_len,
+        method: range(method.as_bytes()),
+        target: range(path.as_bytes()),
+        minor,
+        fields,
+    }))
+}
+
+fn map_httparse_error(e: httparse::Error, data: &[u8]) -> ParseError {
+    match e {
+        httparse::Error::TooManyHeaders => ParseError::TooManyHeaders,
+        httparse::Error::Version => version_error(data),
+        httparse::Error::HeaderName => ParseError::BadRequest("invalid header name"),
+        httparse::Error::HeaderValue => ParseError::BadRequest("invalid header value"),
+        httparse::Error::Token => ParseError::BadRequest("invalid method or request target"),
+        httparse::Error::NewLine => ParseError::BadRequest("invalid line ending"),
+        httparse::Error::Status => ParseError::BadRequest("malformed request line"),
     }
 }
 
-/// Iterates the comma-separated tokens of every `name` field.
-fn tokens<'a>(headers: &'a HeaderMap, name: &'static str) -> impl Iterator<Item = &'a [u8]> + 'a {
-    headers.get_all(name).iter().flat_map(|v| {
-        v.as_bytes()
-            .split(|&b| b == b',')
-            .map(|t| t.trim_ascii())
-            .filter(|t| !t.is_empty())
-    })
-}
-
-fn parse_content_length(headers: &HeaderMap) -> Result<Option<u64>, ParseError> {
-    let mut found: Option<u64> = None;
-    for value in headers.get_all(http::header::CONTENT_LENGTH) {
-        for part in value.as_bytes().split(|&b| b == b',') {
-            let part = part.trim_ascii();
-            if part.is_empty() || part.len() > 19 || !part.iter().all(u8::is_ascii_digit) {
-                return Err(ParseError::BadRequest("invalid Content-Length"));
-            }
-            let n = part
-                .iter()
-                .try_fold(0u64, |acc, d| {
-                    acc.checked_mul(10)?.checked_add(u64::from(d - b'0'))
-                })
-                .ok_or(ParseError::BadRequest("Content-Length overflows"))?;
-            match found {
-                Some(prev) if prev != n => {
-                    return Err(ParseError::BadRequest("conflicting Content-Length values"))
-                }
-                _ => found = Some(n),
-            }
-        }
+/// 505 for a version that looks like `HTTP/<digit>` but is not 1.0 or 1.1,
+/// 400 otherwise.
+///
+/// httparse reports a version error as soon as the first wrong byte of the
+/// version arrives, so the verdict looks only at the first six bytes: it
+/// must be the same whether it sees `HTTP/2` or `HTTP/2.0\r\n`.
+fn version_error(data: &[u8]) -> ParseError {
+    let line = data.get(line_start(data)..).unwrap_or_default();
+    let mut parts = line.splitn(3, |&b| b == b' ');
+    let version = parts.nth(2).unwrap_or_default();
+    let six = version.get(..6).unwrap_or(version);
+    match six {
+        [b'H', b'T', b'T', b'P', b'/', d] if d.is_ascii_digit() => ParseError::VersionNotSupported,
+        _ => ParseError::BadRequest("malformed HTTP version"),
     }
-    Ok(found)
 }
 
-fn finish_head(
-    method: Method,
-    uri: Uri,
-    version: Version,
-    headers: HeaderMap,
+/// Checks a complete head, splits it off `buf` and builds the `RequestHead`.
+fn build(
+    buf: &mut BytesMut,
+    s: &Scanned,
+    pos: &[FieldPos],
     limits: &Limits,
 ) -> Result<RequestHead, ParseError> {
-    let hosts = headers.get_all(http::header::HOST).iter().count();
-    if version == Version::HTTP_11 && hosts == 0 {
-        return Err(ParseError::BadRequest("missing Host header"));
+    let head_bytes = buf.get(..s.head_len).unwrap_or_default();
+    // httparse rejects a CR not followed by LF, so equal counts mean every
+    // LF is preceded by a CR.
+    let (cr, lf) = head_bytes.iter().fold((0usize, 0usize), |(cr, lf), &b| {
+        (cr + usize::from(b == b'\r'), lf + usize::from(b == b'\n'))
+    });
+    if cr != lf {
+        return Err(ParseError::BadRequest("bare LF line ending"));
     }
-    if hosts > 1 {
-        return Err(ParseError::BadRequest("more than one Host header"));
+    if s.target.1.saturating_sub(s.target.0) > limits.max_uri_len {
+        return Err(ParseError::UriTooLong);
     }
+    let version = match s.minor {
+        0 => Version::HTTP_10,
+        1 => Version::HTTP_11,
+        _ => return Err(ParseError::VersionNotSupported),
+    };
+    let method_bytes = head_bytes
+        .get(s.method.0..s.method.1)
+        .ok_or(ParseError::BadRequest("malformed request line"))?;
+    let method =
+        Method::from_bytes(method_bytes).map_err(|_| ParseError::BadRequest("invalid method"))?;
 
-    let content_length = parse_content_length(&headers)?;
-    let has_te = headers.contains_key(http::header::TRANSFER_ENCODING);
-    let body = if has_te {
-        if version == Version::HTTP_10 {
-            return Err(ParseError::BadRequest(
-                "Transfer-Encoding in an HTTP/1.0 request",
-            ));
-        }
-        if content_length.is_some() {
-            return Err(ParseError::BadRequest(
-                "both Content-Length and Transfer-Encoding",
-            ));
-        }
-        let codings: Vec<&[u8]> = tokens(&headers, "transfer-encoding").collect();
-        let chunked_at: Vec<usize> = codings
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| c.eq_ignore_ascii_case(b"chunked"))
-            .map(|(i, _)| i)
-            .collect();
-        match (codings.len(), chunked_at.as_slice()) {
-            (1, [0]) => BodyKind::Chunked,
-            (n, [last]) if *last + 1 == n => {
-                return Err(ParseError::NotImplemented(
-                    "transfer codings other than chunked",
-                ))
-            }
-            _ => {
-                return Err(ParseError::BadRequest(
-                    "chunked must be the final transfer coding, once",
-                ))
-            }
-        }
-    } else {
-        match content_length {
-            Some(n) if n > limits.max_body_size => return Err(ParseError::BodyTooLarge),
-            Some(0) | None => BodyKind::Empty,
-            Some(n) => BodyKind::Length(n),
+    let head: Bytes = buf.split_to(s.head_len).freeze();
+    let slice = |(start, end): (usize, usize)| -> Result<Bytes, ParseError> {
+        if start <= end && end <= head.len() {
+            Ok(head.slice(start..end))
+        } else {
+            Err(ParseError::BadRequest("malformed request head"))
         }
     };
-
-    let mut close = false;
-    let mut keep_alive_token = false;
-    let mut upgrade_token = false;
-    for t in tokens(&headers, "connection") {
-        if t.eq_ignore_ascii_case(b"close") {
-            close = true;
-        } else if t.eq_ignore_ascii_case(b"keep-alive") {
-            keep_alive_token = true;
-        } else if t.eq_ignore_ascii_case(b"upgrade") {
-            upgrade_token = true;
-        }
+    let uri = parse_target(&method, slice(s.target)?)?;
+    let mut headers = HeaderMap::with_capacity(s.fields);
+    let mut facts = Facts::default();
+    for p in pos.iter().take(s.fields) {
+        let name_bytes = head.get(p.name.0..p.name.1).unwrap_or_default();
+        let name = HeaderName::from_bytes(name_bytes)
+            .map_err(|_| ParseError::BadRequest("invalid header name"))?;
+        let value = HeaderValue::from_maybe_shared(slice(p.value)?)
+            .map_err(|_| ParseError::BadRequest("invalid header value"))?;
+        facts.observe(&name, &value)?;
+        headers.append(name, value);
     }
-    let keep_alive = !close && (version == Version::HTTP_11 || keep_alive_token);
-    let expect_continue = headers
-        .get(http::header::EXPECT)
-        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
-    let upgrade = if upgrade_token {
-        headers.get(http::header::UPGRADE).cloned()
-    } else {
-        None
-    };
+    let outcome = facts.finish(version, limits)?;
     Ok(RequestHead {
         method,
         uri,
         version,
         headers,
-        body,
-        keep_alive,
-        expect_continue,
-        upgrade,
+        body: outcome.body,
+        keep_alive: outcome.keep_alive,
+        expect_continue: outcome.expect_continue,
+        upgrade: outcome.upgrade,
     })
 }

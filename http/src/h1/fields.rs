@@ -1,0 +1,170 @@
+//! The header fields that decide framing and connection handling
+//! (RFC 9112 §6, §9.3; RFC 9110 §7.2, §7.6.1, §10.1.1), gathered in one pass
+//! while the header map is built.
+
+use http::header::{self, HeaderName, HeaderValue};
+use http::Version;
+
+use super::error::ParseError;
+use super::parse::BodyKind;
+use super::target::valid_host;
+use crate::Limits;
+
+/// What the framing and connection fields said, before the final verdict.
+#[derive(Debug, Default)]
+pub(super) struct Facts {
+    hosts: usize,
+    content_length: Option<u64>,
+    transfer_encoding: bool,
+    /// Transfer codings seen, in order.
+    codings: usize,
+    chunked: usize,
+    last_is_chunked: bool,
+    close: bool,
+    keep_alive: bool,
+    upgrade_token: bool,
+    expect_continue: bool,
+    upgrade: Option<HeaderValue>,
+}
+
+/// The verdict on a head's fields.
+#[derive(Debug)]
+pub(super) struct Outcome {
+    pub body: BodyKind,
+    pub keep_alive: bool,
+    pub expect_continue: bool,
+    pub upgrade: Option<HeaderValue>,
+}
+
+/// The comma-separated, trimmed, non-empty elements of a list field.
+fn elements(value: &HeaderValue) -> impl Iterator<Item = &[u8]> {
+    value
+        .as_bytes()
+        .split(|&b| b == b',')
+        .map(<[u8]>::trim_ascii)
+        .filter(|t| !t.is_empty())
+}
+
+/// `1*DIGIT` as a u64; `None` on anything else or on overflow.
+fn parse_decimal(digits: &[u8]) -> Option<u64> {
+    if digits.is_empty() {
+        return None;
+    }
+    digits.iter().try_fold(0u64, |acc, &d| {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        acc.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+    })
+}
+
+impl Facts {
+    /// Looks at one field; fails early on values that are wrong on their own.
+    pub(super) fn observe(
+        &mut self,
+        name: &HeaderName,
+        value: &HeaderValue,
+    ) -> Result<(), ParseError> {
+        if name == header::HOST {
+            self.hosts += 1;
+            if !valid_host(value.as_bytes()) {
+                return Err(ParseError::BadRequest("invalid Host value"));
+            }
+        } else if name == header::CONTENT_LENGTH {
+            // RFC 9110 §8.6: a list of identical values may be taken as one.
+            for part in value.as_bytes().split(|&b| b == b',') {
+                let n = parse_decimal(part.trim_ascii())
+                    .ok_or(ParseError::BadRequest("invalid Content-Length"))?;
+                match self.content_length {
+                    Some(prev) if prev != n => {
+                        return Err(ParseError::BadRequest("conflicting Content-Length values"))
+                    }
+                    _ => self.content_length = Some(n),
+                }
+            }
+        } else if name == header::TRANSFER_ENCODING {
+            self.transfer_encoding = true;
+            for coding in elements(value) {
+                self.codings += 1;
+                self.last_is_chunked = coding.eq_ignore_ascii_case(b"chunked");
+                if self.last_is_chunked {
+                    self.chunked += 1;
+                }
+            }
+        } else if name == header::CONNECTION {
+            for option in elements(value) {
+                if option.eq_ignore_ascii_case(b"close") {
+                    self.close = true;
+                } else if option.eq_ignore_ascii_case(b"keep-alive") {
+                    self.keep_alive = true;
+                } else if option.eq_ignore_ascii_case(b"upgrade") {
+                    self.upgrade_token = true;
+                }
+            }
+        } else if name == header::EXPECT {
+            if value.as_bytes().eq_ignore_ascii_case(b"100-continue") {
+                self.expect_continue = true;
+            }
+        } else if name == header::UPGRADE && self.upgrade.is_none() {
+            self.upgrade = Some(value.clone());
+        }
+        Ok(())
+    }
+
+    /// The verdict once every field has been seen.
+    pub(super) fn finish(self, version: Version, limits: &Limits) -> Result<Outcome, ParseError> {
+        if version == Version::HTTP_11 && self.hosts == 0 {
+            return Err(ParseError::BadRequest("missing Host header"));
+        }
+        if self.hosts > 1 {
+            return Err(ParseError::BadRequest("more than one Host header"));
+        }
+        let body = if self.transfer_encoding {
+            self.transfer_coding(version)?
+        } else {
+            match self.content_length {
+                Some(n) if n > limits.max_body_size => return Err(ParseError::BodyTooLarge),
+                Some(0) | None => BodyKind::Empty,
+                Some(n) => BodyKind::Length(n),
+            }
+        };
+        let keep_alive = !self.close && (version == Version::HTTP_11 || self.keep_alive);
+        Ok(Outcome {
+            body,
+            keep_alive,
+            expect_continue: self.expect_continue,
+            upgrade: if self.upgrade_token {
+                self.upgrade
+            } else {
+                None
+            },
+        })
+    }
+
+    /// RFC 9112 §6.1 and §6.3: `chunked` must be the final coding, once.
+    /// Codings before it (`gzip, chunked`) are well-formed but not
+    /// implemented: 501.
+    fn transfer_coding(&self, version: Version) -> Result<BodyKind, ParseError> {
+        if version == Version::HTTP_10 {
+            return Err(ParseError::BadRequest(
+                "Transfer-Encoding in an HTTP/1.0 request",
+            ));
+        }
+        if self.content_length.is_some() {
+            return Err(ParseError::BadRequest(
+                "both Content-Length and Transfer-Encoding",
+            ));
+        }
+        if self.chunked != 1 || !self.last_is_chunked {
+            return Err(ParseError::BadRequest(
+                "chunked must be the final transfer coding, once",
+            ));
+        }
+        if self.codings > 1 {
+            return Err(ParseError::NotImplemented(
+                "transfer codings other than chunked",
+            ));
+        }
+        Ok(BodyKind::Chunked)
+    }
+}

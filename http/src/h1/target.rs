@@ -1,0 +1,188 @@
+//! Request-target forms (RFC 9112 §3.2) and `Host` values (RFC 9110 §7.2).
+
+use bytes::Bytes;
+use http::{Method, Uri};
+
+use super::error::ParseError;
+
+/// Turns the raw request target into a `Uri`, checking that its form fits
+/// the method:
+///
+/// - origin-form (`/path?query`) for every method but CONNECT;
+/// - absolute-form (`http://host/path`) for every method but CONNECT;
+/// - authority-form (`host:port`, port required, no userinfo) only for CONNECT;
+/// - asterisk-form (`*`) only for OPTIONS.
+///
+/// Bytes outside ASCII and a fragment (`#`) are rejected: neither may appear
+/// in a request target.
+pub(super) fn parse_target(method: &Method, target: Bytes) -> Result<Uri, ParseError> {
+    let first = match target.first() {
+        Some(&b) => b,
+        None => return Err(ParseError::BadRequest("empty request target")),
+    };
+    if target.iter().any(|&b| b == b'#' || !b.is_ascii()) {
+        return Err(ParseError::BadRequest(
+            "request target has a fragment or non-ASCII bytes",
+        ));
+    }
+    if &target[..] == b"*" {
+        return if method == Method::OPTIONS {
+            Ok(Uri::from_static("*"))
+        } else {
+            Err(ParseError::BadRequest("asterisk-form is only for OPTIONS"))
+        };
+    }
+    if method == Method::CONNECT {
+        if first == b'/' || target.contains(&b'@') {
+            return Err(ParseError::BadRequest("CONNECT needs authority-form"));
+        }
+        let uri = Uri::from_maybe_shared(target)
+            .map_err(|_| ParseError::BadRequest("invalid request target"))?;
+        let authority_only = uri.scheme().is_none()
+            && uri.path_and_query().is_none()
+            && uri.authority().is_some_and(|a| a.port().is_some());
+        return if authority_only {
+            Ok(uri)
+        } else {
+            Err(ParseError::BadRequest(
+                "CONNECT needs authority-form host:port",
+            ))
+        };
+    }
+    let uri = Uri::from_maybe_shared(target)
+        .map_err(|_| ParseError::BadRequest("invalid request target"))?;
+    if first == b'/' || (uri.scheme().is_some() && uri.authority().is_some()) {
+        Ok(uri)
+    } else {
+        Err(ParseError::BadRequest(
+            "request target is neither origin- nor absolute-form",
+        ))
+    }
+}
+
+/// Whether `value` is a valid `Host` field value: empty, or
+/// `uri-host [ ":" port ]` without userinfo.
+pub(super) fn valid_host(value: &[u8]) -> bool {
+    let (host, port) = if let Some(rest) = value.strip_prefix(b"[") {
+        // IP-literal: "[" ( IPv6address / IPvFuture ) "]"
+        let Some(close) = rest.iter().position(|&b| b == b']') else {
+            return false;
+        };
+        let (inside, after) = rest.split_at(close);
+        let after = after.get(1..).unwrap_or_default();
+        let inside_ok = !inside.is_empty()
+            && inside
+                .iter()
+                .all(|&b| b.is_ascii_hexdigit() || b == b':' || b == b'.' || is_reg_name(b));
+        if !inside_ok {
+            return false;
+        }
+        match after.split_first() {
+            None => (&b""[..], None),
+            Some((b':', port)) => (&b""[..], Some(port)),
+            Some(_) => return false,
+        }
+    } else {
+        match value.iter().rposition(|&b| b == b':') {
+            Some(colon) => {
+                let (host, port) = value.split_at(colon);
+                (host, port.get(1..))
+            }
+            None => (value, None),
+        }
+    };
+    host.iter().all(|&b| is_reg_name(b)) && port.unwrap_or_default().iter().all(u8::is_ascii_digit)
+}
+
+/// unreserved / sub-delims / "%" (pct-encoded, loosely).
+fn is_reg_name(b: u8) -> bool {
+    b.is_ascii_alphanumeric()
+        || matches!(
+            b,
+            b'-' | b'.'
+                | b'_'
+                | b'~'
+                | b'!'
+                | b'$'
+                | b'&'
+                | b'\''
+                | b'('
+                | b')'
+                | b'*'
+                | b'+'
+                | b','
+                | b';'
+                | b'='
+                | b'%'
+        )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_values() {
+        for ok in [
+            &b""[..],
+            b"example.com",
+            b"example.com:8080",
+            b"example.com:",
+            b"127.0.0.1",
+            b"[::1]",
+            b"[::1]:443",
+            b"xn--bcher-kva.example",
+        ] {
+            assert!(valid_host(ok), "{:?}", String::from_utf8_lossy(ok));
+        }
+        for bad in [
+            &b"a b"[..],
+            b"u@example.com",
+            b"example.com/x",
+            b"example.com:8o",
+            b"[::1",
+            b"[::1]x",
+            b"[]",
+            b"a:1:2",
+            b"a?b",
+        ] {
+            assert!(!valid_host(bad), "{:?}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
+    fn target_forms() {
+        let t = |m: Method, s: &'static str| parse_target(&m, Bytes::from_static(s.as_bytes()));
+        assert_eq!(t(Method::GET, "/a?b").unwrap(), "/a?b");
+        assert_eq!(t(Method::GET, "//a").unwrap().path(), "//a");
+        assert_eq!(t(Method::GET, "http://x/y").unwrap().host(), Some("x"));
+        assert_eq!(t(Method::OPTIONS, "*").unwrap(), "*");
+        assert_eq!(
+            t(Method::CONNECT, "x.org:443").unwrap().port_u16(),
+            Some(443)
+        );
+        assert_eq!(
+            t(Method::CONNECT, "[::1]:443").unwrap().port_u16(),
+            Some(443)
+        );
+        for (m, s) in [
+            (Method::GET, ""),
+            (Method::GET, "*"),
+            (Method::GET, "x.org:443"),
+            (Method::GET, "a/b"),
+            (Method::GET, "/a#b"),
+            (Method::GET, "/\u{e9}"),
+            (Method::GET, "http:/x"),
+            (Method::CONNECT, "x.org"),
+            (Method::CONNECT, "/x"),
+            (Method::CONNECT, "http://x.org:443/"),
+            (Method::CONNECT, "u@x.org:443"),
+            (Method::CONNECT, "x.org:443/p"),
+        ] {
+            assert!(
+                matches!(t(m.clone(), s), Err(ParseError::BadRequest(_))),
+                "{m} {s:?}"
+            );
+        }
+    }
+}
