@@ -31,6 +31,9 @@ pub(crate) enum Direction {
 struct IoState {
     readable: bool,
     writable: bool,
+    /// The peer closed a direction or the socket has an error: both stay
+    /// ready for good (edge-triggered epoll reports that state once only).
+    closed: bool,
     read_waker: Option<Waker>,
     write_waker: Option<Waker>,
 }
@@ -85,6 +88,7 @@ impl Epoll {
                 continue;
             };
             let closed = event.is_error() || event.is_read_closed() || event.is_write_closed();
+            state.closed |= closed;
             if event.is_readable() || closed {
                 state.readable = true;
                 if let Some(w) = state.read_waker.take() {
@@ -152,7 +156,22 @@ impl Registration {
         &self,
         dir: Direction,
         cx: &mut Context<'_>,
+        op: impl FnMut() -> io::Result<R>,
+    ) -> Poll<io::Result<R>> {
+        self.poll_io_drained(dir, cx, op, |_| false)
+    }
+
+    /// Like [`Registration::poll_io`]; `drained(&result)` tells whether the
+    /// call emptied the socket buffer (a short read or write), in which case
+    /// the readiness bit is cleared at once: edge-triggered epoll reports the
+    /// next arrival, and the next operation skips a syscall bound to fail
+    /// with `EAGAIN`.
+    pub(crate) fn poll_io_drained<R>(
+        &self,
+        dir: Direction,
+        cx: &mut Context<'_>,
         mut op: impl FnMut() -> io::Result<R>,
+        drained: impl Fn(&R) -> bool,
     ) -> Poll<io::Result<R>> {
         loop {
             let ready = context(|rt| match &mut *rt.driver.borrow_mut() {
@@ -180,17 +199,28 @@ impl Registration {
                 Ok(true) => {}
             }
             match op() {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.clear(dir),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.clear(dir, false),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Ok(r) => {
+                    if drained(&r) {
+                        self.clear(dir, true);
+                    }
+                    return Poll::Ready(Ok(r));
+                }
                 other => return Poll::Ready(other),
             }
         }
     }
 
-    fn clear(&self, dir: Direction) {
+    fn clear(&self, dir: Direction, drained_only: bool) {
         context(|rt| {
             if let Driver::Epoll(ep) = &mut *rt.driver.borrow_mut() {
                 if let Some(state) = ep.sources.get_mut(self.key) {
+                    if drained_only && state.closed {
+                        // After a hang-up or error no further edge will come:
+                        // only a `WouldBlock` may clear readiness then.
+                        return;
+                    }
                     match dir {
                         Direction::Read => state.readable = false,
                         Direction::Write => state.writable = false,

@@ -93,10 +93,16 @@ impl Socket {
             Some(reg) => {
                 let fd = self.raw();
                 let result = poll_fn(|cx| {
-                    reg.poll_io(Direction::Read, cx, || {
-                        // SAFETY: `ptr` is valid for `len` writable bytes of `buf`.
-                        cvt(unsafe { libc::recv(fd, ptr.cast(), len, 0) })
-                    })
+                    reg.poll_io_drained(
+                        Direction::Read,
+                        cx,
+                        || {
+                            // SAFETY: `ptr` is valid for `len` writable bytes of `buf`.
+                            cvt(unsafe { libc::recv(fd, ptr.cast(), len, 0) })
+                        },
+                        // A short read emptied the receive buffer (0 is EOF: keep it readable).
+                        |&n| n > 0 && n < len,
+                    )
                 })
                 .await;
                 if let Ok(n) = result {
@@ -124,10 +130,16 @@ impl Socket {
             Some(reg) => {
                 let fd = self.raw();
                 let result = poll_fn(|cx| {
-                    reg.poll_io(Direction::Write, cx, || {
-                        // SAFETY: `ptr` is valid for `len` initialised bytes of `buf`.
-                        cvt(unsafe { libc::send(fd, ptr.cast(), len, libc::MSG_NOSIGNAL) })
-                    })
+                    reg.poll_io_drained(
+                        Direction::Write,
+                        cx,
+                        || {
+                            // SAFETY: `ptr` is valid for `len` initialised bytes of `buf`.
+                            cvt(unsafe { libc::send(fd, ptr.cast(), len, libc::MSG_NOSIGNAL) })
+                        },
+                        // A short write filled the send buffer.
+                        |&n| n < len,
+                    )
                 })
                 .await;
                 (result, buf)
