@@ -378,3 +378,66 @@ both_drivers!(
         assert_eq!(stdout(&out), "slow done");
     }
 );
+
+/// Reads from `s` until `want` has been seen at the end of what arrived.
+fn read_until(s: &mut TcpStream, want: &[u8]) -> Vec<u8> {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !got.ends_with(want) {
+        let n = s.read(&mut buf).expect("read");
+        assert!(
+            n > 0,
+            "closed early; got {:?}",
+            String::from_utf8_lossy(&got)
+        );
+        got.extend_from_slice(&buf[..n]);
+    }
+    got
+}
+
+both_drivers!(
+    upgrade_hands_over_the_connection_with_early_bytes,
+    |d: DriverChoice| {
+        let srv = TestServer::start(d);
+        let mut s = TcpStream::connect(srv.addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        // A pipelined plain request first, then the upgrade with bytes right behind its head.
+        s.write_all(
+        b"GET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n\
+          GET /upgrade-echo HTTP/1.1\r\nHost: x\r\nConnection: keep-alive, Upgrade\r\nUpgrade: shout\r\n\r\nhello",
+    )
+    .unwrap();
+        let got = String::from_utf8(read_until(&mut s, b"HELLO")).unwrap();
+        let first = got.find("Hello, World!").expect("pipelined response first");
+        let switch = got
+            .find("HTTP/1.1 101 Switching Protocols\r\n")
+            .expect(&got);
+        assert!(first < switch, "{got}");
+        let head = &got[switch..];
+        assert!(
+            head.to_ascii_lowercase().contains("upgrade: shout"),
+            "{got}"
+        );
+        assert!(
+            !head.to_ascii_lowercase().contains("content-length"),
+            "{got}"
+        );
+        s.write_all(b"more").unwrap();
+        read_until(&mut s, b"MORE");
+    }
+);
+
+both_drivers!(upgrade_refused_keeps_http1, |d: DriverChoice| {
+    let srv = TestServer::start(d);
+    // No Connection: upgrade → the handler sees no OnUpgrade and answers 400,
+    // and the connection goes on serving HTTP/1.1.
+    let raw = raw_exchange(
+        srv.addr,
+        b"GET /upgrade-echo HTTP/1.1\r\nHost: x\r\nUpgrade: shout\r\n\r\n\
+          GET /plaintext HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        Duration::from_secs(5),
+    );
+    let raw = String::from_utf8(raw).unwrap();
+    assert!(raw.starts_with("HTTP/1.1 400"), "{raw}");
+    assert!(raw.ends_with("Hello, World!"), "{raw}");
+});

@@ -9,6 +9,7 @@ pub mod h2;
 mod limits;
 pub mod server;
 mod service;
+pub mod upgrade;
 
 pub use body::{Body, BodyError, BodySender, BodyStream, RequestBody};
 pub use limits::Limits;

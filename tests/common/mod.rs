@@ -54,6 +54,7 @@ pub fn test_app() -> App {
                 "slow done"
             }),
         )
+        .route("/upgrade-echo", get(upgrade_echo))
         .route(
             "/count",
             post(|mut r: Request| async move {
@@ -63,6 +64,47 @@ pub fn test_app() -> App {
                 }
             }),
         )
+}
+
+/// Upgrades to a toy protocol that echoes every byte back, upper-cased.
+async fn upgrade_echo(mut req: Request) -> percore::web::Response {
+    use percore::web::IntoResponse;
+    let Some(on_upgrade) = req
+        .extensions_mut()
+        .remove::<percore::http::upgrade::OnUpgrade>()
+    else {
+        return (http::StatusCode::BAD_REQUEST, "not an upgrade").into_response();
+    };
+    percore::rt::spawn_local(async move {
+        let Ok(upgraded) = on_upgrade.await else {
+            return;
+        };
+        let (stream, mut pending) = upgraded.into_parts();
+        loop {
+            if !pending.is_empty() {
+                let out = pending.split().to_ascii_uppercase();
+                if stream.write_all(out).await.0.is_err() {
+                    return;
+                }
+            }
+            let (res, buf) = stream.read(pending).await;
+            pending = buf;
+            if !matches!(res, Ok(n) if n > 0) {
+                return;
+            }
+        }
+    });
+    let mut resp = percore::web::Response::new(percore::http::Body::empty());
+    *resp.status_mut() = http::StatusCode::SWITCHING_PROTOCOLS;
+    resp.headers_mut().insert(
+        http::header::UPGRADE,
+        http::HeaderValue::from_static("shout"),
+    );
+    resp.headers_mut().insert(
+        http::header::CONNECTION,
+        http::HeaderValue::from_static("upgrade"),
+    );
+    resp
 }
 
 /// A server running the test app on one core of its own thread.

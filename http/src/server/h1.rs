@@ -11,7 +11,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use http::header::{HeaderValue, CONNECTION, CONTENT_TYPE};
+use http::header::{HeaderValue, CONTENT_TYPE};
 use http::{Method, StatusCode, Version};
 use percore_runtime::future::{race, Either};
 use percore_runtime::net::TcpStream;
@@ -23,6 +23,7 @@ use super::ConnConfig;
 use crate::body::{next_chunk, Body, BodyError, BodySource, RequestBody};
 use crate::h1::{self, BodyDecoder, BodyEvent, BodyKind, ResponseBody};
 use crate::service::{catch_unwind_future, Request, Response, Service};
+use crate::upgrade;
 use crate::Limits;
 
 /// Full bodies up to this size are copied next to the head (one write);
@@ -282,11 +283,32 @@ fn internal_error() -> Response {
 }
 
 fn wants_close(headers: &http::HeaderMap) -> bool {
-    headers.get_all(CONNECTION).iter().any(|v| {
-        v.to_str()
-            .map(|s| s.split(',').any(|t| t.trim().eq_ignore_ascii_case("close")))
-            .unwrap_or(false)
-    })
+    upgrade::connection_has(headers, "close")
+}
+
+/// Writes a 101 response and hands the connection, with the bytes read past
+/// the request head, to the handler's [`upgrade::OnUpgrade`].
+async fn switch_protocols(
+    conn: &Conn,
+    out: &mut Output,
+    resp: Response,
+    pending: upgrade::PendingUpgrade,
+) {
+    with_date(|date| {
+        h1::encode_response_head(
+            &mut out.buf,
+            Version::HTTP_11,
+            StatusCode::SWITCHING_PROTOCOLS,
+            resp.headers(),
+            ResponseBody::Empty,
+            date,
+            false,
+        )
+    });
+    if out.flush(&conn.stream).await.is_ok() {
+        let read_buf = std::mem::take(&mut conn.read.borrow_mut().buf);
+        pending.fulfil(conn.stream.clone(), read_buf);
+    }
 }
 
 /// Serves HTTP/1.1 (and 1.0) on `stream` until the client leaves, an error
@@ -389,8 +411,17 @@ pub async fn serve_h1<S: Service>(stream: TcpStream, service: Rc<S>, cfg: ConnCo
         *req.uri_mut() = head.uri;
         *req.version_mut() = head.version;
         *req.headers_mut() = head.headers;
+        let mut pending_upgrade = None;
+        if version == Version::HTTP_11
+            && matches!(head.body, BodyKind::Empty)
+            && upgrade::wants_upgrade(req.headers())
+        {
+            let (pending, on_upgrade) = upgrade::pending();
+            req.extensions_mut().insert(on_upgrade);
+            pending_upgrade = Some(pending);
+        }
 
-        let resp = match catch_unwind_future(service.call(req)).await {
+        let mut resp = match catch_unwind_future(service.call(req)).await {
             Ok(resp) => resp,
             Err(panic) => {
                 tracing::error!("handler panicked: {panic}");
@@ -398,6 +429,21 @@ pub async fn serve_h1<S: Service>(stream: TcpStream, service: Rc<S>, cfg: ConnCo
                 internal_error()
             }
         };
+        if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
+            match pending_upgrade.take() {
+                Some(pending) => {
+                    switch_protocols(&conn, &mut out, resp, pending).await;
+                    return;
+                }
+                None => {
+                    tracing::error!("handler answered 101 to a request that cannot be upgraded");
+                    keep_alive = false;
+                    resp = internal_error();
+                }
+            }
+        }
+        // Any other answer keeps the connection on HTTP/1.1.
+        drop(pending_upgrade);
         if cfg.shutdown.is_triggered() || wants_close(resp.headers()) {
             keep_alive = false;
         }
