@@ -137,7 +137,13 @@ impl CloseFrame {
 }
 
 /// Whether `code` may appear in a Close frame on the wire: 1000-1003,
-/// 1007-1011 and 3000-4999.
+/// 1007-1014 and 3000-4999.
+///
+/// 1012-1014 (Service Restart, Try Again Later, Bad Gateway) are not in RFC
+/// 6455 but are registered with IANA and accepted by current Autobahn
+/// TestSuite versions. 1004 (reserved), 1005, 1006 and 1015 (never sent on
+/// the wire), the rest of 1016-2999 (unassigned) and codes below 1000 or
+/// from 5000 are invalid.
 ///
 /// ```
 /// use percore_ws::is_valid_close_code;
@@ -145,7 +151,7 @@ impl CloseFrame {
 /// assert!(!is_valid_close_code(1005) && !is_valid_close_code(2999));
 /// ```
 pub fn is_valid_close_code(code: u16) -> bool {
-    matches!(code, 1000..=1003 | 1007..=1011 | 3000..=4999)
+    matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999)
 }
 
 /// A complete WebSocket message, or a control frame.
