@@ -223,3 +223,93 @@ both_drivers!(workers_are_pinned_to_distinct_cpus, |d: DriverChoice| {
         assert_eq!(*on, cpus[i], "worker {i} runs on the wrong cpu");
     }
 });
+
+both_drivers!(
+    broadcast_reaches_subscribers_on_every_core,
+    |d: DriverChoice| {
+        use percore_runtime::sync::broadcast::Hub;
+        const CORES: usize = 3;
+        const SUBS: usize = 5;
+        const MSGS: u32 = 200;
+        let hub = Hub::<(usize, u32)>::new();
+        let subscribed = Arc::new(AtomicUsize::new(0));
+        let verified = Arc::new(AtomicUsize::new(0));
+        let (h, s, v) = (hub.clone(), subscribed.clone(), verified.clone());
+        Workers::new()
+            .cores(CORES)
+            .pin(false)
+            .driver(d)
+            .handle_signals(false)
+            .run(move |w| {
+                let (hub, subscribed, verified) = (h.clone(), s.clone(), v.clone());
+                async move {
+                    let readers: Vec<_> = (0..SUBS)
+                        .map(|_| {
+                            let mut sub = hub.subscribe();
+                            spawn_local(async move {
+                                let mut next = [0u32; CORES];
+                                for _ in 0..CORES as u32 * MSGS {
+                                    let (from, i) = sub.recv().await.unwrap().unwrap();
+                                    assert_eq!(i, next[from], "order from core {from}");
+                                    next[from] += 1;
+                                }
+                            })
+                        })
+                        .collect();
+                    subscribed.fetch_add(SUBS, Ordering::SeqCst);
+                    while subscribed.load(Ordering::SeqCst) < CORES * SUBS {
+                        sleep(Duration::from_millis(1)).await;
+                    }
+                    for i in 0..MSGS {
+                        hub.send((w.index, i));
+                        if i % 50 == 0 {
+                            percore_runtime::yield_now().await;
+                        }
+                    }
+                    for r in readers {
+                        r.await.unwrap();
+                        verified.fetch_add(1, Ordering::SeqCst);
+                    }
+                }
+            })
+            .unwrap();
+        assert_eq!(verified.load(Ordering::SeqCst), CORES * SUBS);
+    }
+);
+
+both_drivers!(
+    broadcast_slow_subscriber_lags_instead_of_growing,
+    |d: DriverChoice| {
+        use percore_runtime::sync::broadcast::{Hub, Lagged};
+        block_on(d, async {
+            let hub = Hub::<u32>::with_capacity(4);
+            let mut slow = hub.subscribe();
+            for i in 0..10 {
+                hub.send(i);
+            }
+            // Let the core's fan-out task move the messages to the subscriber.
+            percore_runtime::yield_now().await;
+            percore_runtime::yield_now().await;
+            assert_eq!(slow.recv().await, Some(Err(Lagged(6))));
+            for i in 6..10 {
+                assert_eq!(slow.recv().await, Some(Ok(i)));
+            }
+        });
+    }
+);
+
+both_drivers!(
+    broadcast_hub_outlives_a_runtime_on_the_same_thread,
+    |d: DriverChoice| {
+        use percore_runtime::sync::broadcast::Hub;
+        let hub = Hub::<u32>::new();
+        for round in 0..2 {
+            let hub = hub.clone();
+            block_on(d, async move {
+                let mut sub = hub.subscribe();
+                hub.send(round);
+                assert_eq!(sub.recv().await, Some(Ok(round)));
+            });
+        }
+    }
+);

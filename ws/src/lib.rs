@@ -1,8 +1,11 @@
 //! percore-ws: WebSocket for percore (RFC 6455, RFC 7692).
 //!
-//! A sans-IO implementation: the [`Codec`] turns bytes into [`Message`]s and
-//! back, the [`handshake`] module validates and builds the HTTP upgrade, and
-//! [`deflate`] negotiates permessage-deflate. No I/O, no async, no runtime.
+//! The protocol core is sans-IO: the [`Codec`] turns bytes into
+//! [`Message`]s and back, the [`handshake`] module validates and builds the
+//! HTTP upgrade, and [`deflate`] negotiates permessage-deflate. On top, for
+//! the percore runtime: [`WebSocketUpgrade`] accepts an upgrade in an HTTP
+//! handler and [`WebSocket`] is the async socket (`recv`, `send`, `split`,
+//! heartbeat).
 //!
 //! Modules, one job each:
 //! * [`mask`]: payload masking;
@@ -35,9 +38,13 @@ pub mod handshake;
 pub mod mask;
 mod message;
 mod rng;
+mod server;
+mod socket;
 pub mod utf8;
 
 pub use codec::{CloseState, Codec, Config, Role};
 pub use deflate::DeflateConfig;
 pub use error::{EncodeError, ProtocolError};
 pub use message::{is_valid_close_code, CloseFrame, Message, Utf8Bytes};
+pub use server::WebSocketUpgrade;
+pub use socket::{WebSocket, WsError, WsReader, WsWriter};

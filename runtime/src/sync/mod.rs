@@ -12,6 +12,7 @@
 //! assert_eq!(got, Some(7));
 //! ```
 
+pub mod broadcast;
 pub mod mpsc;
 pub mod oneshot;
 mod shutdown;

@@ -1,0 +1,194 @@
+//! Server side: accept a WebSocket upgrade in an HTTP handler.
+
+use std::future::Future;
+use std::rc::Rc;
+use std::time::Duration;
+
+use http::header::{HeaderValue, CONTENT_TYPE};
+use http::{Extensions, HeaderMap, Method, StatusCode, Version};
+use percore_http::upgrade::OnUpgrade;
+use percore_http::{Body, Response};
+use percore_runtime::spawn_local;
+
+use crate::handshake::{self, HandshakeError, UpgradeRequest};
+use crate::{Codec, Config, DeflateConfig, Role, WebSocket};
+
+/// A validated WebSocket upgrade request, to be accepted with
+/// [`on_upgrade`](Self::on_upgrade).
+///
+/// ```no_run
+/// use percore_http::{Request, Response};
+/// use percore_ws::{Message, WebSocketUpgrade};
+///
+/// async fn ws_handler(mut req: Request) -> Response {
+///     let (parts, _body) = req.into_parts();
+///     let mut parts = parts;
+///     match WebSocketUpgrade::from_parts(&parts.method, parts.version, &parts.headers, &mut parts.extensions) {
+///         Ok(upgrade) => upgrade.deflate(true).on_upgrade(|mut ws| async move {
+///             while let Some(Ok(msg)) = ws.recv().await {
+///                 if matches!(msg, Message::Text(_) | Message::Binary(_)) {
+///                     let _ = ws.send(msg).await;
+///                 }
+///             }
+///         }),
+///         Err(refusal) => refusal,
+///     }
+/// }
+/// ```
+pub struct WebSocketUpgrade {
+    request: UpgradeRequest,
+    on_upgrade: OnUpgrade,
+    protocols: Vec<String>,
+    deflate: Option<DeflateConfig>,
+    config: Config,
+    heartbeat: Option<Duration>,
+}
+
+impl std::fmt::Debug for WebSocketUpgrade {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebSocketUpgrade")
+            .field("request", &self.request)
+            .finish_non_exhaustive()
+    }
+}
+
+impl WebSocketUpgrade {
+    /// Validates the upgrade request. On failure, the response to send:
+    /// 400 for a malformed upgrade, 426 (with `Sec-WebSocket-Version: 13`)
+    /// for an unsupported version.
+    pub fn from_parts(
+        method: &Method,
+        version: Version,
+        headers: &HeaderMap,
+        extensions: &mut Extensions,
+    ) -> Result<WebSocketUpgrade, Response> {
+        let request = handshake::validate_upgrade(method, version, headers).map_err(refusal)?;
+        let Some(on_upgrade) = extensions.remove::<OnUpgrade>() else {
+            // A request with a body, or one that did not come over HTTP/1.1.
+            return Err(plain(
+                StatusCode::BAD_REQUEST,
+                "this request cannot be upgraded",
+            ));
+        };
+        Ok(WebSocketUpgrade {
+            request,
+            on_upgrade,
+            protocols: Vec::new(),
+            deflate: None,
+            config: Config::default(),
+            heartbeat: None,
+        })
+    }
+
+    /// The `Origin` the browser sent, for an origin check.
+    pub fn origin(&self) -> Option<&str> {
+        self.request.origin.as_deref()
+    }
+
+    /// The subprotocols the client offered, in its order.
+    pub fn offered_protocols(&self) -> &[String] {
+        &self.request.protocols
+    }
+
+    /// The subprotocols this server speaks, in preference order; the first
+    /// one the client offered is selected.
+    pub fn protocols<S: Into<String>>(mut self, protocols: impl IntoIterator<Item = S>) -> Self {
+        self.protocols = protocols.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Accepts permessage-deflate when the client offers it.
+    pub fn deflate(mut self, enable: bool) -> Self {
+        self.deflate = enable.then(DeflateConfig::default);
+        self
+    }
+
+    /// Accepts permessage-deflate with these preferences.
+    pub fn deflate_config(mut self, prefs: DeflateConfig) -> Self {
+        self.deflate = Some(prefs);
+        self
+    }
+
+    /// Largest incoming message (after decompression) and frame; beyond
+    /// them the connection is closed with 1009.
+    pub fn max_message_size(mut self, message: usize, frame: usize) -> Self {
+        self.config.max_message_size = message;
+        self.config.max_frame_size = frame;
+        self
+    }
+
+    /// Splits outgoing messages into frames of at most `size` bytes.
+    pub fn auto_fragment(mut self, size: Option<usize>) -> Self {
+        self.config.auto_fragment_size = size;
+        self
+    }
+
+    /// Pings after `interval` without input; closes when the pong is late.
+    pub fn heartbeat(mut self, interval: Duration) -> Self {
+        self.heartbeat = Some(interval);
+        self
+    }
+
+    /// Refuses with 403 unless `allowed(origin)` holds (`None`: no `Origin`
+    /// header, as from non-browser clients).
+    pub fn check_origin(
+        self,
+        allowed: impl FnOnce(Option<&str>) -> bool,
+    ) -> Result<Self, Response> {
+        if allowed(self.origin()) {
+            Ok(self)
+        } else {
+            Err(plain(StatusCode::FORBIDDEN, "origin not allowed"))
+        }
+    }
+
+    /// Answers 101 and runs `handler` with the WebSocket, as a task on this
+    /// core, once the 101 is written.
+    pub fn on_upgrade<F, Fut>(self, handler: F) -> Response
+    where
+        F: FnOnce(WebSocket) -> Fut + 'static,
+        Fut: Future<Output = ()> + 'static,
+    {
+        let supported: Vec<&str> = self.protocols.iter().map(String::as_str).collect();
+        let accepted = handshake::accept(&self.request, &supported, self.deflate.as_ref());
+        let mut config = self.config;
+        config.deflate = accepted.deflate;
+        let protocol = accepted.protocol;
+        let heartbeat = self.heartbeat;
+        let on_upgrade = self.on_upgrade;
+        spawn_local(async move {
+            let Ok(upgraded) = on_upgrade.await else {
+                return;
+            };
+            let (stream, read_buf): (Rc<_>, _) = upgraded.into_parts();
+            let mut ws = WebSocket::new(stream, read_buf, Codec::new(Role::Server, config));
+            ws.set_protocol(protocol);
+            ws.set_heartbeat(heartbeat);
+            handler(ws).await;
+        });
+        let mut resp = Response::new(Body::empty());
+        *resp.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+        *resp.headers_mut() = accepted.headers;
+        resp
+    }
+}
+
+fn plain(status: StatusCode, text: &str) -> Response {
+    let mut resp = Response::new(Body::from(format!("{text}\n")));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    resp
+}
+
+fn refusal(e: HandshakeError) -> Response {
+    let mut resp = plain(e.status(), e.reason());
+    for (name, value) in e.response_headers() {
+        if let Some(name) = name {
+            resp.headers_mut().insert(name, value);
+        }
+    }
+    resp
+}

@@ -1,0 +1,422 @@
+//! The async WebSocket on the percore runtime: [`WebSocket`] drives a
+//! [`Codec`] over a TCP stream, answers pings, runs the close handshake and
+//! an optional heartbeat; [`WebSocket::split`] gives a reader and a writer
+//! for two tasks.
+
+use std::cell::RefCell;
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Poll, Waker};
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use percore_runtime::net::TcpStream;
+use percore_runtime::time::timeout_at;
+
+use crate::{CloseFrame, CloseState, Codec, EncodeError, Message, ProtocolError};
+
+/// Read-buffer growth step.
+const READ_CHUNK: usize = 16 * 1024;
+
+/// Why a WebSocket operation failed.
+#[derive(Debug)]
+pub enum WsError {
+    /// The peer broke the protocol; a Close with the matching code (1002,
+    /// 1007, 1009) was sent and the connection closed.
+    Protocol(ProtocolError),
+    /// The heartbeat's ping got no pong in time; the connection was closed.
+    HeartbeatTimeout,
+    /// The socket is closing or closed: no more messages can be sent.
+    Closed,
+    /// A control frame that cannot be sent (payload over 125 bytes, invalid
+    /// close code).
+    Invalid(EncodeError),
+    /// The connection failed.
+    Io(io::Error),
+}
+
+impl fmt::Display for WsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WsError::Protocol(e) => e.fmt(f),
+            WsError::HeartbeatTimeout => f.write_str("websocket heartbeat: no pong in time"),
+            WsError::Closed => f.write_str("websocket is closed"),
+            WsError::Invalid(e) => e.fmt(f),
+            WsError::Io(e) => write!(f, "websocket i/o: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for WsError {}
+
+impl From<io::Error> for WsError {
+    fn from(e: io::Error) -> Self {
+        WsError::Io(e)
+    }
+}
+
+type ReadFuture = Pin<Box<dyn Future<Output = (io::Result<usize>, BytesMut)>>>;
+
+/// State shared by the reader and the writer halves.
+struct Shared {
+    stream: Rc<TcpStream>,
+    codec: Codec,
+    /// Received bytes not yet decoded.
+    read_buf: BytesMut,
+    /// A read kept alive across cancelled `recv` calls (it owns `read_buf`).
+    read_in_flight: Option<ReadFuture>,
+    /// Encoded bytes not yet handed to the kernel.
+    out: BytesMut,
+    /// Bytes ever encoded / ever written: a sender waits until `written`
+    /// passes the end of its message.
+    encoded: u64,
+    written: u64,
+    /// A task is writing `out`; the others wait for it.
+    writing: bool,
+    write_waiters: Vec<Waker>,
+    write_error: Option<io::ErrorKind>,
+    /// TCP closed by us.
+    shut: bool,
+    heartbeat: Option<Duration>,
+    /// A heartbeat ping is unanswered since this instant.
+    ping_sent: Option<Instant>,
+    protocol: Option<String>,
+}
+
+/// A WebSocket connection: `recv` messages, `send` messages.
+///
+/// Pings are answered automatically (and still returned by `recv`); a Close
+/// from the peer is answered and the TCP connection closed, then `recv`
+/// returns `None`. A protocol violation sends the matching Close code and
+/// closes. With a heartbeat, a ping goes out after that long without input
+/// and the connection is closed if no pong follows within the same time.
+///
+/// ```no_run
+/// use percore_ws::{Message, WebSocket};
+/// async fn echo(mut ws: WebSocket) {
+///     while let Some(Ok(msg)) = ws.recv().await {
+///         if matches!(msg, Message::Text(_) | Message::Binary(_)) && ws.send(msg).await.is_err() {
+///             break;
+///         }
+///     }
+/// }
+/// ```
+pub struct WebSocket {
+    reader: WsReader,
+    writer: WsWriter,
+}
+
+/// The receiving half of a [`WebSocket`].
+pub struct WsReader {
+    shared: Rc<RefCell<Shared>>,
+}
+
+/// The sending half of a [`WebSocket`]; clones send on the same connection.
+#[derive(Clone)]
+pub struct WsWriter {
+    shared: Rc<RefCell<Shared>>,
+}
+
+impl WebSocket {
+    /// A WebSocket speaking on `stream` with `codec`, starting with the
+    /// bytes already read from it (`read_buf`).
+    pub fn new(stream: Rc<TcpStream>, read_buf: BytesMut, codec: Codec) -> WebSocket {
+        let shared = Rc::new(RefCell::new(Shared {
+            stream,
+            codec,
+            read_buf,
+            read_in_flight: None,
+            out: BytesMut::new(),
+            encoded: 0,
+            written: 0,
+            writing: false,
+            write_waiters: Vec::new(),
+            write_error: None,
+            shut: false,
+            heartbeat: None,
+            ping_sent: None,
+            protocol: None,
+        }));
+        WebSocket {
+            reader: WsReader {
+                shared: shared.clone(),
+            },
+            writer: WsWriter { shared },
+        }
+    }
+
+    /// Sends a ping after `interval` without input, and closes the
+    /// connection if no pong arrives within another `interval`. The
+    /// heartbeat runs while a task waits in `recv`.
+    pub fn set_heartbeat(&mut self, interval: Option<Duration>) {
+        self.reader.shared.borrow_mut().heartbeat = interval;
+    }
+
+    pub(crate) fn set_protocol(&mut self, protocol: Option<String>) {
+        self.reader.shared.borrow_mut().protocol = protocol;
+    }
+
+    /// The subprotocol chosen in the handshake.
+    pub fn protocol(&self) -> Option<String> {
+        self.reader.shared.borrow().protocol.clone()
+    }
+
+    /// The next message; `None` once the connection is closed.
+    pub async fn recv(&mut self) -> Option<Result<Message, WsError>> {
+        self.reader.recv().await
+    }
+
+    /// Sends `msg` and waits until it is written to the socket (the
+    /// back-pressure: a slow reader slows the sender down).
+    pub async fn send(&mut self, msg: Message) -> Result<(), WsError> {
+        self.writer.send(msg).await
+    }
+
+    /// Starts the close handshake with `code` and `reason`; keep calling
+    /// `recv` until `None` to finish it.
+    pub async fn close(&mut self, code: u16, reason: &str) -> Result<(), WsError> {
+        self.writer.close(code, reason).await
+    }
+
+    /// The close handshake's progress.
+    pub fn close_state(&self) -> CloseState {
+        self.reader.shared.borrow().codec.close_state()
+    }
+
+    /// Splits into a reader and a writer, for two tasks.
+    pub fn split(self) -> (WsReader, WsWriter) {
+        (self.reader, self.writer)
+    }
+}
+
+impl WsReader {
+    /// The next message; `None` once the connection is closed. Cancel-safe:
+    /// a dropped `recv` loses no data.
+    pub async fn recv(&mut self) -> Option<Result<Message, WsError>> {
+        loop {
+            let decoded = {
+                let mut guard = self.shared.borrow_mut();
+                let s = &mut *guard;
+                if s.shut && s.read_buf.is_empty() {
+                    return None;
+                }
+                s.codec.decode(&mut s.read_buf)
+            };
+            match decoded {
+                Ok(Some(msg)) => return Some(self.handle(msg).await),
+                Ok(None) => {}
+                Err(e) => {
+                    let close = e.close_message();
+                    let _ = enqueue_and_flush(&self.shared, &close).await;
+                    shut(&self.shared);
+                    return Some(Err(WsError::Protocol(e)));
+                }
+            }
+            if self.shared.borrow().shut {
+                return None;
+            }
+            match self.read_more().await {
+                Ok(true) => {}
+                Ok(false) => {
+                    // EOF without a closing handshake (code 1006).
+                    shut(&self.shared);
+                    return None;
+                }
+                Err(e) => {
+                    shut(&self.shared);
+                    return Some(Err(e));
+                }
+            }
+        }
+    }
+
+    /// Reacts to a decoded message: pong for ping, close reply for close.
+    async fn handle(&mut self, msg: Message) -> Result<Message, WsError> {
+        match &msg {
+            Message::Ping(_) => {
+                if let Some(pong) = msg.pong_reply() {
+                    // A ping during our own close gets no pong: that is fine.
+                    match enqueue_and_flush(&self.shared, &pong).await {
+                        Ok(()) | Err(WsError::Closed) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+            Message::Pong(_) => self.shared.borrow_mut().ping_sent = None,
+            Message::Close(_) => {
+                let reply = self.shared.borrow().codec.close_reply();
+                if let Some(reply) = reply {
+                    let _ = enqueue_and_flush(&self.shared, &reply).await;
+                }
+                // Both Close frames exchanged (or the peer answered ours).
+                shut(&self.shared);
+            }
+            _ => {}
+        }
+        Ok(msg)
+    }
+
+    /// Reads more input; `Ok(false)` at EOF. Runs the heartbeat.
+    async fn read_more(&mut self) -> Result<bool, WsError> {
+        loop {
+            let mut fut = {
+                let mut s = self.shared.borrow_mut();
+                match s.read_in_flight.take() {
+                    Some(f) => f,
+                    None => {
+                        let mut buf = std::mem::take(&mut s.read_buf);
+                        if buf.capacity() - buf.len() < READ_CHUNK / 4 {
+                            buf.reserve(READ_CHUNK);
+                        }
+                        let stream = s.stream.clone();
+                        Box::pin(async move { stream.read(buf).await })
+                    }
+                }
+            };
+            let deadline = self.heartbeat_deadline();
+            let outcome = match deadline {
+                None => Some(fut.as_mut().await),
+                Some(d) => timeout_at(d, fut.as_mut()).await.ok(),
+            };
+            match outcome {
+                Some((res, buf)) => {
+                    self.shared.borrow_mut().read_buf = buf;
+                    return match res {
+                        Ok(0) => Ok(false),
+                        Ok(_) => Ok(true),
+                        Err(e) => Err(WsError::Io(e)),
+                    };
+                }
+                None => {
+                    // Keep the read (and the buffer it owns) for later.
+                    self.shared.borrow_mut().read_in_flight = Some(fut);
+                    self.heartbeat_tick().await?;
+                }
+            }
+        }
+    }
+
+    fn heartbeat_deadline(&self) -> Option<Instant> {
+        let s = self.shared.borrow();
+        let interval = s.heartbeat?;
+        Some(s.ping_sent.unwrap_or_else(Instant::now) + interval)
+    }
+
+    /// The heartbeat deadline passed: ping, or give up if a ping is unanswered.
+    async fn heartbeat_tick(&mut self) -> Result<(), WsError> {
+        let unanswered = self.shared.borrow().ping_sent.is_some();
+        if unanswered {
+            shut(&self.shared);
+            return Err(WsError::HeartbeatTimeout);
+        }
+        self.shared.borrow_mut().ping_sent = Some(Instant::now());
+        enqueue_and_flush(&self.shared, &Message::Ping(Bytes::new())).await
+    }
+}
+
+impl WsWriter {
+    /// Sends `msg` and waits until it is written to the socket.
+    pub async fn send(&self, msg: Message) -> Result<(), WsError> {
+        enqueue_and_flush(&self.shared, &msg).await
+    }
+
+    /// Sends a Close with `code` and `reason` (the reader then finishes the
+    /// handshake).
+    pub async fn close(&self, code: u16, reason: &str) -> Result<(), WsError> {
+        let msg = Message::Close(Some(CloseFrame::new(code, reason)));
+        enqueue_and_flush(&self.shared, &msg).await
+    }
+}
+
+/// Encodes `msg` behind what is queued and waits until it is written.
+async fn enqueue_and_flush(shared: &Rc<RefCell<Shared>>, msg: &Message) -> Result<(), WsError> {
+    let end = {
+        let mut guard = shared.borrow_mut();
+        let s = &mut *guard;
+        if s.shut {
+            return Err(WsError::Closed);
+        }
+        let before = s.out.len();
+        s.codec.encode(msg, &mut s.out).map_err(|e| match e {
+            EncodeError::Closed => WsError::Closed,
+            other => WsError::Invalid(other),
+        })?;
+        s.encoded += (s.out.len() - before) as u64;
+        s.encoded
+    };
+    flush_to(shared, end).await
+}
+
+/// Resets `writing` if the task writing is dropped mid-write: the peer then
+/// sees a broken frame, so the connection is failed for everyone.
+struct WritingGuard<'a> {
+    shared: &'a Rc<RefCell<Shared>>,
+    done: bool,
+}
+
+impl Drop for WritingGuard<'_> {
+    fn drop(&mut self) {
+        let mut s = self.shared.borrow_mut();
+        s.writing = false;
+        if !self.done && s.write_error.is_none() {
+            s.write_error = Some(io::ErrorKind::Interrupted);
+        }
+        for w in s.write_waiters.drain(..) {
+            w.wake();
+        }
+    }
+}
+
+/// Waits until every byte up to `end` is written, writing them itself when
+/// no other task is.
+async fn flush_to(shared: &Rc<RefCell<Shared>>, end: u64) -> Result<(), WsError> {
+    loop {
+        let batch = std::future::poll_fn(|cx| {
+            let mut s = shared.borrow_mut();
+            if let Some(kind) = s.write_error {
+                return Poll::Ready(Err(WsError::Io(io::Error::from(kind))));
+            }
+            if s.written >= end {
+                return Poll::Ready(Ok(None));
+            }
+            if s.writing {
+                s.write_waiters.push(cx.waker().clone());
+                return Poll::Pending;
+            }
+            s.writing = true;
+            Poll::Ready(Ok(Some((s.out.split(), s.stream.clone()))))
+        })
+        .await?;
+        let Some((bytes, stream)) = batch else {
+            return Ok(());
+        };
+        let mut guard = WritingGuard {
+            shared,
+            done: false,
+        };
+        let len = bytes.len() as u64;
+        let (res, _) = stream.write_all(bytes.freeze()).await;
+        guard.done = true;
+        {
+            let mut s = shared.borrow_mut();
+            match res {
+                Ok(()) => s.written += len,
+                Err(e) => s.write_error = Some(e.kind()),
+            }
+        }
+        drop(guard);
+    }
+}
+
+/// Closes the TCP connection (once).
+fn shut(shared: &Rc<RefCell<Shared>>) {
+    let mut s = shared.borrow_mut();
+    if !s.shut {
+        s.shut = true;
+        s.read_buf.clear();
+        let _ = s.stream.shutdown(std::net::Shutdown::Both);
+    }
+}
