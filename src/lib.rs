@@ -22,6 +22,11 @@ pub mod http {
     pub use percore_http::*;
 }
 
+/// WebSocket: the codec, the async socket, upgrades in handlers.
+pub mod ws {
+    pub use percore_ws::*;
+}
+
 pub use percore_http::Limits;
 pub use percore_runtime::{available_cores, DriverChoice};
 pub use server::{ReadyInfo, Server};

@@ -5,7 +5,9 @@
 //! ```
 //!
 //! Routes: `GET /` (this demo's page), `GET /plaintext`, `GET /json`,
-//! `POST /echo` (the request body streamed back with its Content-Type).
+//! `POST /echo` (the request body streamed back with its Content-Type),
+//! `GET /ws` (WebSocket echo), `GET /chat` (a WebSocket chat room shared by
+//! every core).
 
 use std::io;
 
@@ -14,11 +16,12 @@ use percore::Server;
 
 mod app;
 
-use app::app;
+use app::{app_with_room, ChatRoom};
 
 fn main() -> io::Result<()> {
     let args = ServerArgs::from_env("127.0.0.1:8080");
-    Server::new(app)
+    let room = ChatRoom::new();
+    Server::new(move || app_with_room(&room))
         .bind(args.listen)?
         .cores(args.cores)
         .driver(args.driver)

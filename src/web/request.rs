@@ -145,6 +145,43 @@ impl Request {
             .map_err(|e| BodyError::Malformed(format!("invalid JSON: {e}")))
     }
 
+    /// Validates a WebSocket upgrade; accept it with
+    /// [`WebSocketUpgrade::on_upgrade`](percore_ws::WebSocketUpgrade::on_upgrade).
+    /// On failure, the refusal to return (400, or 426 for a wrong version).
+    ///
+    /// ```no_run
+    /// use percore::web::{Request, Response};
+    /// use percore::ws::Message;
+    ///
+    /// async fn ws_echo(mut req: Request) -> Response {
+    ///     match req.websocket() {
+    ///         Ok(upgrade) => upgrade.deflate(true).on_upgrade(|mut ws| async move {
+    ///             while let Some(Ok(msg)) = ws.recv().await {
+    ///                 if matches!(msg, Message::Text(_) | Message::Binary(_)) {
+    ///                     let _ = ws.send(msg).await;
+    ///                 }
+    ///             }
+    ///         }),
+    ///         Err(refusal) => refusal,
+    ///     }
+    /// }
+    /// ```
+    #[allow(clippy::result_large_err)] // the refusal is the response to return
+    pub fn websocket(
+        &mut self,
+    ) -> Result<percore_ws::WebSocketUpgrade, http::Response<percore_http::Body>> {
+        // Take the extensions out so the headers can be borrowed beside them.
+        let mut extensions = std::mem::take(self.inner.extensions_mut());
+        let result = percore_ws::WebSocketUpgrade::from_parts(
+            self.inner.method(),
+            self.inner.version(),
+            self.inner.headers(),
+            &mut extensions,
+        );
+        *self.inner.extensions_mut() = extensions;
+        result
+    }
+
     /// The underlying `http::Request`.
     pub fn into_http(self) -> http::Request<RequestBody> {
         self.inner

@@ -36,8 +36,8 @@ macro_rules! both_drivers {
 }
 
 /// The demo app plus routes that only tests need.
-pub fn test_app() -> App {
-    demo_app::app()
+pub fn test_app(room: &demo_app::ChatRoom) -> App {
+    demo_app::app_with_room(room)
         .route(
             "/panic",
             get(|_r: Request| async {
@@ -55,6 +55,20 @@ pub fn test_app() -> App {
             }),
         )
         .route("/upgrade-echo", get(upgrade_echo))
+        .route(
+            "/ws-heartbeat",
+            get(|mut r: Request| async move {
+                match r.websocket() {
+                    Ok(up) => {
+                        up.heartbeat(Duration::from_millis(200))
+                            .on_upgrade(|mut ws| async move {
+                                while let Some(Ok(_)) = ws.recv().await {}
+                            })
+                    }
+                    Err(refusal) => refusal,
+                }
+            }),
+        )
         .route(
             "/count",
             post(|mut r: Request| async move {
@@ -120,13 +134,23 @@ impl TestServer {
     }
 
     pub fn with_limits(driver: DriverChoice, limits: Limits) -> TestServer {
+        TestServer::with_options(driver, limits, 1)
+    }
+
+    /// A server on `cores` worker threads (not pinned: tests run side by side).
+    pub fn with_cores(driver: DriverChoice, cores: usize) -> TestServer {
+        TestServer::with_options(driver, Limits::default(), cores)
+    }
+
+    fn with_options(driver: DriverChoice, limits: Limits, cores: usize) -> TestServer {
         let shutdown = Shutdown::new();
         let (tx, rx) = mpsc::channel();
         let s = shutdown.clone();
         let thread = std::thread::spawn(move || {
-            Server::new(test_app)
+            let room = demo_app::ChatRoom::new();
+            Server::new(move || test_app(&room))
                 .bind("127.0.0.1:0")?
-                .cores(1)
+                .cores(cores)
                 .driver(driver)
                 .limits(limits)
                 .handle_signals(false)

@@ -56,6 +56,9 @@ impl WebSocketUpgrade {
     /// Validates the upgrade request. On failure, the response to send:
     /// 400 for a malformed upgrade, 426 (with `Sec-WebSocket-Version: 13`)
     /// for an unsupported version.
+    // The refusal is the response itself, so a handler can return it as is;
+    // its size only matters on this cold path.
+    #[allow(clippy::result_large_err)]
     pub fn from_parts(
         method: &Method,
         version: Version,
@@ -131,6 +134,7 @@ impl WebSocketUpgrade {
 
     /// Refuses with 403 unless `allowed(origin)` holds (`None`: no `Origin`
     /// header, as from non-browser clients).
+    #[allow(clippy::result_large_err)] // the refusal is a response, as above
     pub fn check_origin(
         self,
         allowed: impl FnOnce(Option<&str>) -> bool,

@@ -1,0 +1,227 @@
+//! WebSocket against real clients (Python `websockets`, Node's `ws`) and
+//! raw sockets, on both drivers.
+
+mod common;
+use common::*;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use percore::DriverChoice;
+
+fn python_ws(srv: &TestServer, args: &[&str]) {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/ws_client.py");
+    let url = srv.url("");
+    let mut all = vec![script, url.as_str()];
+    all.extend_from_slice(args);
+    let out = run(Command::new("python3").args(&all));
+    assert_eq!(stdout(&out).trim(), "ok");
+}
+
+fn node_ws(srv: &TestServer, mode: &str) {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/node");
+    let out = run(Command::new("node")
+        .current_dir(dir)
+        .args(["ws_client.js", &srv.url(""), mode]));
+    assert_eq!(stdout(&out).trim(), "ok");
+}
+
+both_drivers!(python_websockets_echo_with_deflate, |d: DriverChoice| {
+    let srv = TestServer::start(d);
+    python_ws(&srv, &["echo", "compress"]);
+});
+
+both_drivers!(python_websockets_echo_without_deflate, |d: DriverChoice| {
+    let srv = TestServer::start(d);
+    python_ws(&srv, &["echo", "plain"]);
+});
+
+both_drivers!(node_ws_echo_with_deflate, |d: DriverChoice| {
+    let srv = TestServer::start(d);
+    node_ws(&srv, "compress");
+});
+
+both_drivers!(node_ws_echo_without_deflate, |d: DriverChoice| {
+    let srv = TestServer::start(d);
+    node_ws(&srv, "plain");
+});
+
+both_drivers!(chat_room_spans_cores, |d: DriverChoice| {
+    // Two workers: the 12 members land on both (SO_REUSEPORT hashing), and
+    // every line reaches every member.
+    let srv = TestServer::with_cores(d, 2);
+    python_ws(&srv, &["chat", "12"]);
+});
+
+const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
+
+/// Opens a WebSocket by hand on `path`; returns the stream after the 101.
+fn raw_ws(srv: &TestServer, path: &str) -> TcpStream {
+    let mut s = TcpStream::connect(srv.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        s.read_exact(&mut byte).unwrap();
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8(head).unwrap();
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    assert!(head.contains("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="), "{head}");
+    s
+}
+
+/// A masked client frame.
+fn frame(fin_op: u8, payload: &[u8]) -> Vec<u8> {
+    let key = [0x12, 0x34, 0x56, 0x78];
+    let mut f = vec![fin_op];
+    match payload.len() {
+        n if n < 126 => f.push(0x80 | n as u8),
+        n if n < 65536 => {
+            f.push(0x80 | 126);
+            f.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            f.push(0x80 | 127);
+            f.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    f.extend_from_slice(&key);
+    f.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
+    f
+}
+
+/// Reads what the server sends until it closes; returns the bytes.
+fn read_to_close(s: &mut TcpStream) -> Vec<u8> {
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    out
+}
+
+/// The close code in the first Close frame of `bytes` (server frames are unmasked).
+fn close_code(bytes: &[u8]) -> Option<u16> {
+    let mut i = 0;
+    while i + 2 <= bytes.len() {
+        let op = bytes[i] & 0x0f;
+        let len = (bytes[i + 1] & 0x7f) as usize;
+        let (start, len) = match len {
+            126 => (
+                i + 4,
+                u16::from_be_bytes([bytes[i + 2], bytes[i + 3]]) as usize,
+            ),
+            127 => (
+                i + 10,
+                u64::from_be_bytes(bytes[i + 2..i + 10].try_into().ok()?) as usize,
+            ),
+            n => (i + 2, n),
+        };
+        if op == 0x8 {
+            return Some(u16::from_be_bytes([bytes[start], bytes[start + 1]]));
+        }
+        i = start + len;
+    }
+    None
+}
+
+both_drivers!(handshake_refusals, |d: DriverChoice| {
+    let srv = TestServer::start(d);
+    let ask = |extra: &str| {
+        let raw = raw_exchange(
+            srv.addr,
+            format!("GET /ws HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{extra}\r\n").as_bytes(),
+            Duration::from_secs(5),
+        );
+        String::from_utf8(raw).unwrap()
+    };
+    // Not an upgrade at all.
+    assert!(ask("").starts_with("HTTP/1.1 400"));
+    // Wrong version: 426 with the version we speak.
+    let r = ask(&format!(
+        "Upgrade: websocket\r\nConnection: close, Upgrade\r\nSec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 8\r\n"
+    ));
+    assert!(r.starts_with("HTTP/1.1 426"), "{r}");
+    assert!(
+        r.to_ascii_lowercase().contains("sec-websocket-version: 13"),
+        "{r}"
+    );
+    // Bad key.
+    let r = ask("Upgrade: websocket\r\nConnection: close, Upgrade\r\nSec-WebSocket-Key: short\r\nSec-WebSocket-Version: 13\r\n");
+    assert!(r.starts_with("HTTP/1.1 400"), "{r}");
+});
+
+both_drivers!(
+    protocol_violations_get_their_close_codes,
+    |d: DriverChoice| {
+        let srv = TestServer::start(d);
+        // Unmasked frame from a client → 1002.
+        let mut s = raw_ws(&srv, "/ws");
+        s.write_all(&[0x81, 0x02, b'h', b'i']).unwrap();
+        assert_eq!(close_code(&read_to_close(&mut s)), Some(1002));
+        // Invalid UTF-8 in a text message → 1007.
+        let mut s = raw_ws(&srv, "/ws");
+        s.write_all(&frame(0x81, &[0xff, 0xfe])).unwrap();
+        assert_eq!(close_code(&read_to_close(&mut s)), Some(1007));
+        // Reserved opcode → 1002.
+        let mut s = raw_ws(&srv, "/ws");
+        s.write_all(&frame(0x83, b"x")).unwrap();
+        assert_eq!(close_code(&read_to_close(&mut s)), Some(1002));
+        // A chat line over the room's 4 KiB limit → 1009.
+        let mut s = raw_ws(&srv, "/chat");
+        s.write_all(&frame(0x81, &[b'a'; 5000])).unwrap();
+        assert_eq!(close_code(&read_to_close(&mut s)), Some(1009));
+        // A valid close code is echoed, then the server closes TCP.
+        let mut s = raw_ws(&srv, "/ws");
+        s.write_all(&frame(0x88, &4321u16.to_be_bytes())).unwrap();
+        assert_eq!(close_code(&read_to_close(&mut s)), Some(4321));
+        // An invalid close code → 1002.
+        let mut s = raw_ws(&srv, "/ws");
+        s.write_all(&frame(0x88, &1005u16.to_be_bytes())).unwrap();
+        assert_eq!(close_code(&read_to_close(&mut s)), Some(1002));
+    }
+);
+
+both_drivers!(
+    bytes_pipelined_behind_the_handshake_are_kept,
+    |d: DriverChoice| {
+        let srv = TestServer::start(d);
+        let mut s = TcpStream::connect(srv.addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut req = format!(
+            "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
+        .into_bytes();
+        req.extend(frame(0x81, b"early"));
+        s.write_all(&req).unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !got.ends_with(b"\x81\x05early") {
+            let n = s.read(&mut buf).unwrap();
+            assert!(n > 0, "{:?}", String::from_utf8_lossy(&got));
+            got.extend_from_slice(&buf[..n]);
+        }
+    }
+);
+
+both_drivers!(heartbeat_closes_a_silent_peer, |d: DriverChoice| {
+    let srv = TestServer::start(d);
+    let mut s = raw_ws(&srv, "/ws-heartbeat");
+    let start = Instant::now();
+    // We never answer: the server pings after 200 ms, then gives up.
+    let bytes = read_to_close(&mut s);
+    let waited = start.elapsed();
+    assert!(
+        bytes.starts_with(&[0x89, 0x00]),
+        "expected a ping first: {bytes:?}"
+    );
+    assert!(waited >= Duration::from_millis(350), "{waited:?}");
+    assert!(waited < Duration::from_secs(3), "{waited:?}");
+});
