@@ -114,7 +114,10 @@ impl FrameDecoder {
     /// Checks everything that the 9 header octets alone decide.
     fn check_header(&self, h: &FrameHeader) -> Result<(), H2Error> {
         if h.length > self.max_frame_size {
-            return Err(conn(ErrorCode::FrameSizeError, "frame larger than max frame size"));
+            return Err(conn(
+                ErrorCode::FrameSizeError,
+                "frame larger than max frame size",
+            ));
         }
         match self.open_block {
             Some((id, _)) if h.kind != FrameType::CONTINUATION || h.stream_id != id => {
@@ -142,19 +145,24 @@ impl FrameDecoder {
             | FrameType::CONTINUATION
                 if zero =>
             {
-                Err(conn(ErrorCode::ProtocolError, "frame type not allowed on stream 0"))
+                Err(conn(
+                    ErrorCode::ProtocolError,
+                    "frame type not allowed on stream 0",
+                ))
             }
             FrameType::SETTINGS | FrameType::PING | FrameType::GOAWAY if !zero => Err(conn(
                 ErrorCode::ProtocolError,
                 "connection frame on a non-zero stream",
             )),
-            FrameType::PUSH_PROMISE if self.role == Role::Server => {
-                Err(conn(ErrorCode::ProtocolError, "PUSH_PROMISE sent to a server"))
-            }
-            FrameType::SETTINGS if h.has(flags::ACK) && len != 0 => {
-                Err(conn(ErrorCode::FrameSizeError, "SETTINGS ACK with a payload"))
-            }
-            FrameType::SETTINGS if len % 6 != 0 => Err(conn(
+            FrameType::PUSH_PROMISE if self.role == Role::Server => Err(conn(
+                ErrorCode::ProtocolError,
+                "PUSH_PROMISE sent to a server",
+            )),
+            FrameType::SETTINGS if h.has(flags::ACK) && len != 0 => Err(conn(
+                ErrorCode::FrameSizeError,
+                "SETTINGS ACK with a payload",
+            )),
+            FrameType::SETTINGS if !len.is_multiple_of(6) => Err(conn(
                 ErrorCode::FrameSizeError,
                 "SETTINGS length not a multiple of 6",
             )),
@@ -164,19 +172,20 @@ impl FrameDecoder {
             FrameType::GOAWAY if len < 8 => {
                 Err(conn(ErrorCode::FrameSizeError, "GOAWAY shorter than 8"))
             }
-            FrameType::RST_STREAM if len != 4 => {
-                Err(conn(ErrorCode::FrameSizeError, "RST_STREAM length is not 4"))
-            }
-            FrameType::WINDOW_UPDATE if len != 4 => {
-                Err(conn(ErrorCode::FrameSizeError, "WINDOW_UPDATE length is not 4"))
-            }
-            FrameType::DATA | FrameType::PUSH_PROMISE if h.has(flags::PADDED) && len < 1 => {
-                Err(conn(ErrorCode::FrameSizeError, "padded frame without pad length"))
-            }
-            FrameType::PUSH_PROMISE if len < 4 + u32::from(h.has(flags::PADDED)) => Err(conn(
+            FrameType::RST_STREAM if len != 4 => Err(conn(
                 ErrorCode::FrameSizeError,
-                "PUSH_PROMISE too short",
+                "RST_STREAM length is not 4",
             )),
+            FrameType::WINDOW_UPDATE if len != 4 => Err(conn(
+                ErrorCode::FrameSizeError,
+                "WINDOW_UPDATE length is not 4",
+            )),
+            FrameType::DATA | FrameType::PUSH_PROMISE if h.has(flags::PADDED) && len < 1 => Err(
+                conn(ErrorCode::FrameSizeError, "padded frame without pad length"),
+            ),
+            FrameType::PUSH_PROMISE if len < 4 + u32::from(h.has(flags::PADDED)) => {
+                Err(conn(ErrorCode::FrameSizeError, "PUSH_PROMISE too short"))
+            }
             FrameType::HEADERS
                 if len
                     < u32::from(h.has(flags::PADDED)) + 5 * u32::from(h.has(flags::PRIORITY)) =>

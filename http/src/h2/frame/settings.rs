@@ -58,7 +58,7 @@ impl Settings {
     /// INITIAL_WINDOW_SIZE > 2^31-1 → FLOW_CONTROL_ERROR; MAX_FRAME_SIZE
     /// outside 16384..=16777215 → PROTOCOL_ERROR.
     pub fn parse(payload: &[u8]) -> Result<Settings, H2Error> {
-        if payload.len() % 6 != 0 {
+        if !payload.len().is_multiple_of(6) {
             return Err(H2Error::connection(
                 ErrorCode::FrameSizeError,
                 "SETTINGS length not a multiple of 6",

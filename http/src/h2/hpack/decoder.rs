@@ -171,7 +171,10 @@ impl Decoder {
             0 => Err(HpackError::InvalidIndex),
             1..=61 => {
                 let (n, v) = STATIC_TABLE[index - 1];
-                Ok((Bytes::from_static(n.as_bytes()), Bytes::from_static(v.as_bytes())))
+                Ok((
+                    Bytes::from_static(n.as_bytes()),
+                    Bytes::from_static(v.as_bytes()),
+                ))
             }
             _ => self
                 .table

@@ -24,7 +24,10 @@ use super::HpackError;
 
 /// The length in octets of the Huffman encoding of `src`.
 pub fn encoded_len(src: &[u8]) -> usize {
-    let bits: usize = src.iter().map(|&b| usize::from(CODES[usize::from(b)].1)).sum();
+    let bits: usize = src
+        .iter()
+        .map(|&b| usize::from(CODES[usize::from(b)].1))
+        .sum();
     bits.div_ceil(8)
 }
 

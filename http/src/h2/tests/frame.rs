@@ -57,7 +57,9 @@ fn conn_err(bytes: &[u8], code: ErrorCode) {
 
 fn stream_err(bytes: &[u8], id: u32, code: ErrorCode) {
     match one(bytes) {
-        Err(H2Error::Stream { stream_id, code: c, .. }) => assert_eq!((stream_id, c), (id, code)),
+        Err(H2Error::Stream {
+            stream_id, code: c, ..
+        }) => assert_eq!((stream_id, c), (id, code)),
         other => panic!("{bytes:02x?}: {other:?}"),
     }
 }
@@ -67,7 +69,15 @@ fn every_frame_type_round_trips() {
     let mut buf = BytesMut::new();
     frame::encode_data(1, b"body", false, &mut buf);
     frame::encode_headers(3, b"\x82\x84", true, 16_384, &mut buf);
-    frame::encode_priority(5, PrioritySpec { exclusive: true, dependency: 3, weight: 15 }, &mut buf);
+    frame::encode_priority(
+        5,
+        PrioritySpec {
+            exclusive: true,
+            dependency: 3,
+            weight: 15,
+        },
+        &mut buf,
+    );
     frame::encode_rst_stream(1, ErrorCode::Cancel, &mut buf);
     let settings = Settings {
         header_table_size: Some(0),
@@ -86,9 +96,17 @@ fn every_frame_type_round_trips() {
     frame::encode_window_update(1, 1, &mut buf);
     buf.extend_from_slice(&raw(0xfa, 0xff, 9, b"whatever")); // unknown type
     let mut dec = server();
-    let got: Vec<Frame> = decode_all(&mut dec, &buf).into_iter().map(Result::unwrap).collect();
+    let got: Vec<Frame> = decode_all(&mut dec, &buf)
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
     let want = vec![
-        Frame::Data(frame::Data { stream_id: 1, end_stream: false, data: Bytes::from_static(b"body"), flow_len: 4 }),
+        Frame::Data(frame::Data {
+            stream_id: 1,
+            end_stream: false,
+            data: Bytes::from_static(b"body"),
+            flow_len: 4,
+        }),
         Frame::Headers(frame::Headers {
             stream_id: 3,
             end_stream: true,
@@ -96,19 +114,59 @@ fn every_frame_type_round_trips() {
             priority: None,
             fragment: Bytes::from_static(b"\x82\x84"),
         }),
-        Frame::Priority(frame::Priority { stream_id: 5, spec: PrioritySpec { exclusive: true, dependency: 3, weight: 15 } }),
-        Frame::RstStream(frame::RstStream { stream_id: 1, code: ErrorCode::Cancel }),
-        Frame::Settings(frame::SettingsFrame { ack: false, settings }),
-        Frame::Settings(frame::SettingsFrame { ack: true, settings: Settings::default() }),
-        Frame::Ping(frame::Ping { ack: false, payload: *b"abcdefgh" }),
-        Frame::Ping(frame::Ping { ack: true, payload: *b"abcdefgh" }),
-        Frame::GoAway(frame::GoAway { last_stream_id: 7, code: ErrorCode::Unknown(0xff), debug_data: Bytes::from_static(b"bye") }),
-        Frame::WindowUpdate(frame::WindowUpdate { stream_id: 0, increment: 0x7fff_ffff }),
-        Frame::WindowUpdate(frame::WindowUpdate { stream_id: 1, increment: 1 }),
-        Frame::Unknown(frame::FrameHeader { length: 8, kind: 0xfa, flags: 0xff, stream_id: 9 }),
+        Frame::Priority(frame::Priority {
+            stream_id: 5,
+            spec: PrioritySpec {
+                exclusive: true,
+                dependency: 3,
+                weight: 15,
+            },
+        }),
+        Frame::RstStream(frame::RstStream {
+            stream_id: 1,
+            code: ErrorCode::Cancel,
+        }),
+        Frame::Settings(frame::SettingsFrame {
+            ack: false,
+            settings,
+        }),
+        Frame::Settings(frame::SettingsFrame {
+            ack: true,
+            settings: Settings::default(),
+        }),
+        Frame::Ping(frame::Ping {
+            ack: false,
+            payload: *b"abcdefgh",
+        }),
+        Frame::Ping(frame::Ping {
+            ack: true,
+            payload: *b"abcdefgh",
+        }),
+        Frame::GoAway(frame::GoAway {
+            last_stream_id: 7,
+            code: ErrorCode::Unknown(0xff),
+            debug_data: Bytes::from_static(b"bye"),
+        }),
+        Frame::WindowUpdate(frame::WindowUpdate {
+            stream_id: 0,
+            increment: 0x7fff_ffff,
+        }),
+        Frame::WindowUpdate(frame::WindowUpdate {
+            stream_id: 1,
+            increment: 1,
+        }),
+        Frame::Unknown(frame::FrameHeader {
+            length: 8,
+            kind: 0xfa,
+            flags: 0xff,
+            stream_id: 9,
+        }),
     ];
     assert_eq!(got, want);
-    assert_eq!(got.iter().map(Frame::stream_id).collect::<Vec<_>>(), [1, 3, 5, 1, 0, 0, 0, 0, 0, 0, 1, 9]);
+    assert_eq!(
+        got.iter().map(Frame::stream_id).collect::<Vec<_>>(),
+        [1, 3, 5, 1, 0, 0, 0, 0, 0, 0, 1, 9]
+    );
 }
 
 #[test]
@@ -128,23 +186,51 @@ fn push_promise_client_only() {
     conn_err(&buf, ErrorCode::ProtocolError);
     // Padded, and too short.
     let mut dec = FrameDecoder::new(Role::Client, 16_384);
-    let f = raw(FrameType::PUSH_PROMISE, flags::PADDED | flags::END_HEADERS, 1, b"\x02\x00\x00\x00\x04\x82\x00\x00");
-    let Ok(Some(Frame::PushPromise(p))) = dec.decode(&mut BytesMut::from(&f[..])) else { panic!() };
+    let f = raw(
+        FrameType::PUSH_PROMISE,
+        flags::PADDED | flags::END_HEADERS,
+        1,
+        b"\x02\x00\x00\x00\x04\x82\x00\x00",
+    );
+    let Ok(Some(Frame::PushPromise(p))) = dec.decode(&mut BytesMut::from(&f[..])) else {
+        panic!()
+    };
     assert_eq!((p.promised_stream_id, &p.fragment[..]), (4, &b"\x82"[..]));
     let mut dec = FrameDecoder::new(Role::Client, 16_384);
-    let f = raw(FrameType::PUSH_PROMISE, flags::END_HEADERS, 1, b"\x00\x00\x04");
-    assert_eq!(dec.decode(&mut BytesMut::from(&f[..])).unwrap_err().code(), ErrorCode::FrameSizeError);
+    let f = raw(
+        FrameType::PUSH_PROMISE,
+        flags::END_HEADERS,
+        1,
+        b"\x00\x00\x04",
+    );
+    assert_eq!(
+        dec.decode(&mut BytesMut::from(&f[..])).unwrap_err().code(),
+        ErrorCode::FrameSizeError
+    );
     let mut dec = FrameDecoder::new(Role::Client, 16_384);
-    let f = raw(FrameType::PUSH_PROMISE, flags::PADDED | flags::END_HEADERS, 1, b"\x02\x00\x00\x00\x04");
-    assert_eq!(dec.decode(&mut BytesMut::from(&f[..])).unwrap_err().code(), ErrorCode::ProtocolError);
+    let f = raw(
+        FrameType::PUSH_PROMISE,
+        flags::PADDED | flags::END_HEADERS,
+        1,
+        b"\x02\x00\x00\x00\x04",
+    );
+    assert_eq!(
+        dec.decode(&mut BytesMut::from(&f[..])).unwrap_err().code(),
+        ErrorCode::ProtocolError
+    );
 }
 
 #[test]
 fn header_fields_of_the_frame_header() {
     // Reserved bit ignored; unknown flags ignored.
     let f = raw(FrameType::DATA, 0xf6, 0x8000_0001, b"x");
-    let Ok(Frame::Data(d)) = one(&f) else { panic!() };
-    assert_eq!((d.stream_id, d.end_stream, &d.data[..]), (1, false, &b"x"[..]));
+    let Ok(Frame::Data(d)) = one(&f) else {
+        panic!()
+    };
+    assert_eq!(
+        (d.stream_id, d.end_stream, &d.data[..]),
+        (1, false, &b"x"[..])
+    );
     let f = raw(FrameType::PING, 0xfe, 0x8000_0000, b"12345678");
     assert!(matches!(one(&f), Ok(Frame::Ping(p)) if !p.ack));
 }
@@ -152,16 +238,35 @@ fn header_fields_of_the_frame_header() {
 #[test]
 fn padding() {
     // DATA: pad length 2 of a 5-octet payload → 2 octets of data.
-    let f = raw(FrameType::DATA, flags::PADDED | flags::END_STREAM, 1, b"\x02ab\0\0");
-    let Ok(Frame::Data(d)) = one(&f) else { panic!() };
-    assert_eq!((&d.data[..], d.flow_len, d.end_stream), (&b"ab"[..], 5, true));
+    let f = raw(
+        FrameType::DATA,
+        flags::PADDED | flags::END_STREAM,
+        1,
+        b"\x02ab\0\0",
+    );
+    let Ok(Frame::Data(d)) = one(&f) else {
+        panic!()
+    };
+    assert_eq!(
+        (&d.data[..], d.flow_len, d.end_stream),
+        (&b"ab"[..], 5, true)
+    );
     // Pad length = payload length - 1: empty data, fine.
     let f = raw(FrameType::DATA, flags::PADDED, 1, b"\x02\0\0");
     assert!(matches!(one(&f), Ok(Frame::Data(d)) if d.data.is_empty() && d.flow_len == 3));
     // Pad length ≥ payload length.
-    conn_err(&raw(FrameType::DATA, flags::PADDED, 1, b"\x03\0\0"), ErrorCode::ProtocolError);
-    conn_err(&raw(FrameType::DATA, flags::PADDED, 1, b"\xff"), ErrorCode::ProtocolError);
-    conn_err(&raw(FrameType::DATA, flags::PADDED, 1, b""), ErrorCode::FrameSizeError);
+    conn_err(
+        &raw(FrameType::DATA, flags::PADDED, 1, b"\x03\0\0"),
+        ErrorCode::ProtocolError,
+    );
+    conn_err(
+        &raw(FrameType::DATA, flags::PADDED, 1, b"\xff"),
+        ErrorCode::ProtocolError,
+    );
+    conn_err(
+        &raw(FrameType::DATA, flags::PADDED, 1, b""),
+        ErrorCode::FrameSizeError,
+    );
     // HEADERS with padding and priority.
     let f = raw(
         FrameType::HEADERS,
@@ -169,50 +274,126 @@ fn padding() {
         3,
         b"\x01\x80\x00\x00\x01\x10\x82\x00",
     );
-    let Ok(Frame::Headers(h)) = one(&f) else { panic!() };
-    assert_eq!(h.priority, Some(PrioritySpec { exclusive: true, dependency: 1, weight: 16 }));
+    let Ok(Frame::Headers(h)) = one(&f) else {
+        panic!()
+    };
+    assert_eq!(
+        h.priority,
+        Some(PrioritySpec {
+            exclusive: true,
+            dependency: 1,
+            weight: 16
+        })
+    );
     assert_eq!(&h.fragment[..], b"\x82");
     // Padding eating into the priority fields.
-    let f = raw(FrameType::HEADERS, flags::PADDED | flags::PRIORITY, 3, b"\x02\0\0\0\x01\x10\0");
+    let f = raw(
+        FrameType::HEADERS,
+        flags::PADDED | flags::PRIORITY,
+        3,
+        b"\x02\0\0\0\x01\x10\0",
+    );
     conn_err(&f, ErrorCode::ProtocolError);
-    conn_err(&raw(FrameType::HEADERS, flags::PADDED, 3, b"\x01"), ErrorCode::ProtocolError);
-    conn_err(&raw(FrameType::HEADERS, flags::PRIORITY, 3, b"\0\0\0"), ErrorCode::FrameSizeError);
-    conn_err(&raw(FrameType::HEADERS, flags::PADDED, 3, b""), ErrorCode::FrameSizeError);
+    conn_err(
+        &raw(FrameType::HEADERS, flags::PADDED, 3, b"\x01"),
+        ErrorCode::ProtocolError,
+    );
+    conn_err(
+        &raw(FrameType::HEADERS, flags::PRIORITY, 3, b"\0\0\0"),
+        ErrorCode::FrameSizeError,
+    );
+    conn_err(
+        &raw(FrameType::HEADERS, flags::PADDED, 3, b""),
+        ErrorCode::FrameSizeError,
+    );
 }
 
 #[test]
 fn stream_zero_rules() {
-    for kind in [FrameType::DATA, FrameType::HEADERS, FrameType::PRIORITY, FrameType::RST_STREAM, FrameType::CONTINUATION] {
+    for kind in [
+        FrameType::DATA,
+        FrameType::HEADERS,
+        FrameType::PRIORITY,
+        FrameType::RST_STREAM,
+        FrameType::CONTINUATION,
+    ] {
         let payload: &[u8] = match kind {
             FrameType::PRIORITY => b"\0\0\0\x01\x10",
             FrameType::RST_STREAM => b"\0\0\0\0",
             _ => b"",
         };
-        conn_err(&raw(kind, flags::END_HEADERS, 0, payload), ErrorCode::ProtocolError);
+        conn_err(
+            &raw(kind, flags::END_HEADERS, 0, payload),
+            ErrorCode::ProtocolError,
+        );
     }
     let mut dec = FrameDecoder::new(Role::Client, 16_384);
     let f = raw(FrameType::PUSH_PROMISE, 0, 0, b"\0\0\0\x02");
-    assert_eq!(dec.decode(&mut BytesMut::from(&f[..])).unwrap_err().code(), ErrorCode::ProtocolError);
-    conn_err(&raw(FrameType::SETTINGS, 0, 1, b""), ErrorCode::ProtocolError);
-    conn_err(&raw(FrameType::PING, 0, 1, b"12345678"), ErrorCode::ProtocolError);
-    conn_err(&raw(FrameType::GOAWAY, 0, 1, b"\0\0\0\0\0\0\0\0"), ErrorCode::ProtocolError);
+    assert_eq!(
+        dec.decode(&mut BytesMut::from(&f[..])).unwrap_err().code(),
+        ErrorCode::ProtocolError
+    );
+    conn_err(
+        &raw(FrameType::SETTINGS, 0, 1, b""),
+        ErrorCode::ProtocolError,
+    );
+    conn_err(
+        &raw(FrameType::PING, 0, 1, b"12345678"),
+        ErrorCode::ProtocolError,
+    );
+    conn_err(
+        &raw(FrameType::GOAWAY, 0, 1, b"\0\0\0\0\0\0\0\0"),
+        ErrorCode::ProtocolError,
+    );
 }
 
 #[test]
 fn length_rules() {
-    conn_err(&raw(FrameType::PING, 0, 0, b"1234567"), ErrorCode::FrameSizeError);
-    conn_err(&raw(FrameType::PING, 0, 0, b"123456789"), ErrorCode::FrameSizeError);
-    conn_err(&raw(FrameType::GOAWAY, 0, 0, b"\0\0\0\0\0\0\0"), ErrorCode::FrameSizeError);
-    conn_err(&raw(FrameType::RST_STREAM, 0, 1, b"\0\0\0"), ErrorCode::FrameSizeError);
-    conn_err(&raw(FrameType::WINDOW_UPDATE, 0, 1, b"\0\0\0\x01\0"), ErrorCode::FrameSizeError);
-    conn_err(&raw(FrameType::SETTINGS, 0, 0, b"\0\x01\0\0\0"), ErrorCode::FrameSizeError);
-    conn_err(&raw(FrameType::SETTINGS, flags::ACK, 0, b"\0\x01\0\0\0\0"), ErrorCode::FrameSizeError);
-    stream_err(&raw(FrameType::PRIORITY, 0, 3, b"\0\0\0\x01"), 3, ErrorCode::FrameSizeError);
-    stream_err(&raw(FrameType::PRIORITY, 0, 3, b"\0\0\0\x03\x10"), 3, ErrorCode::ProtocolError);
+    conn_err(
+        &raw(FrameType::PING, 0, 0, b"1234567"),
+        ErrorCode::FrameSizeError,
+    );
+    conn_err(
+        &raw(FrameType::PING, 0, 0, b"123456789"),
+        ErrorCode::FrameSizeError,
+    );
+    conn_err(
+        &raw(FrameType::GOAWAY, 0, 0, b"\0\0\0\0\0\0\0"),
+        ErrorCode::FrameSizeError,
+    );
+    conn_err(
+        &raw(FrameType::RST_STREAM, 0, 1, b"\0\0\0"),
+        ErrorCode::FrameSizeError,
+    );
+    conn_err(
+        &raw(FrameType::WINDOW_UPDATE, 0, 1, b"\0\0\0\x01\0"),
+        ErrorCode::FrameSizeError,
+    );
+    conn_err(
+        &raw(FrameType::SETTINGS, 0, 0, b"\0\x01\0\0\0"),
+        ErrorCode::FrameSizeError,
+    );
+    conn_err(
+        &raw(FrameType::SETTINGS, flags::ACK, 0, b"\0\x01\0\0\0\0"),
+        ErrorCode::FrameSizeError,
+    );
+    stream_err(
+        &raw(FrameType::PRIORITY, 0, 3, b"\0\0\0\x01"),
+        3,
+        ErrorCode::FrameSizeError,
+    );
+    stream_err(
+        &raw(FrameType::PRIORITY, 0, 3, b"\0\0\0\x03\x10"),
+        3,
+        ErrorCode::ProtocolError,
+    );
     // Larger than our max frame size: refused on the header alone.
     let mut dec = server();
     let mut buf = BytesMut::from(&[0, 0x40, 0x01, 0, 0, 0, 0, 0, 1][..]);
-    assert_eq!(dec.decode(&mut buf).unwrap_err().code(), ErrorCode::FrameSizeError);
+    assert_eq!(
+        dec.decode(&mut buf).unwrap_err().code(),
+        ErrorCode::FrameSizeError
+    );
     // ... and accepted once the limit is raised.
     let mut dec = server();
     dec.set_max_frame_size(1 << 20);
@@ -235,7 +416,16 @@ fn settings_validation() {
     conn_err(&s(4, 0x8000_0000), ErrorCode::FlowControlError);
     conn_err(&s(5, 16_383), ErrorCode::ProtocolError);
     conn_err(&s(5, 16_777_216), ErrorCode::ProtocolError);
-    for (id, v) in [(2, 0), (2, 1), (4, 0x7fff_ffff), (5, 16_384), (5, 16_777_215), (1, u32::MAX), (3, 0), (6, 1)] {
+    for (id, v) in [
+        (2, 0),
+        (2, 1),
+        (4, 0x7fff_ffff),
+        (5, 16_384),
+        (5, 16_777_215),
+        (1, u32::MAX),
+        (3, 0),
+        (6, 1),
+    ] {
         assert!(one(&s(id, v)).is_ok(), "{id} {v}");
     }
     // Unknown ids are ignored; the last value of a repeated id wins.
@@ -244,16 +434,35 @@ fn settings_validation() {
         p.extend_from_slice(&id.to_be_bytes());
         p.extend_from_slice(&v.to_be_bytes());
     }
-    let Ok(Frame::Settings(f)) = one(&raw(FrameType::SETTINGS, 0, 0, &p)) else { panic!() };
-    assert_eq!(f.settings, Settings { max_concurrent_streams: Some(20), ..Settings::default() });
+    let Ok(Frame::Settings(f)) = one(&raw(FrameType::SETTINGS, 0, 0, &p)) else {
+        panic!()
+    };
+    assert_eq!(
+        f.settings,
+        Settings {
+            max_concurrent_streams: Some(20),
+            ..Settings::default()
+        }
+    );
 }
 
 #[test]
 fn window_update_zero() {
-    conn_err(&raw(FrameType::WINDOW_UPDATE, 0, 0, b"\0\0\0\0"), ErrorCode::ProtocolError);
-    stream_err(&raw(FrameType::WINDOW_UPDATE, 0, 5, b"\0\0\0\0"), 5, ErrorCode::ProtocolError);
+    conn_err(
+        &raw(FrameType::WINDOW_UPDATE, 0, 0, b"\0\0\0\0"),
+        ErrorCode::ProtocolError,
+    );
+    stream_err(
+        &raw(FrameType::WINDOW_UPDATE, 0, 5, b"\0\0\0\0"),
+        5,
+        ErrorCode::ProtocolError,
+    );
     // Reserved bit of the increment is ignored: 0x80000000 is an increment of 0.
-    stream_err(&raw(FrameType::WINDOW_UPDATE, 0, 5, b"\x80\0\0\0"), 5, ErrorCode::ProtocolError);
+    stream_err(
+        &raw(FrameType::WINDOW_UPDATE, 0, 5, b"\x80\0\0\0"),
+        5,
+        ErrorCode::ProtocolError,
+    );
 }
 
 #[test]
@@ -272,13 +481,25 @@ fn stream_errors_consume_the_frame_connection_errors_stick() {
     let e = r[3].clone().unwrap_err();
     assert!(e.is_connection());
     // The decoder keeps failing.
-    assert_eq!(dec.decode(&mut BytesMut::from(&raw(FrameType::PING, 0, 0, b"12345678")[..])), Err(e));
+    assert_eq!(
+        dec.decode(&mut BytesMut::from(
+            &raw(FrameType::PING, 0, 0, b"12345678")[..]
+        )),
+        Err(e)
+    );
 }
 
 #[test]
 fn header_block_sequencing() {
     let open = raw(FrameType::HEADERS, 0, 1, b"\x82");
-    let cont = |id: u32, end: bool| raw(FrameType::CONTINUATION, if end { flags::END_HEADERS } else { 0 }, id, b"\x84");
+    let cont = |id: u32, end: bool| {
+        raw(
+            FrameType::CONTINUATION,
+            if end { flags::END_HEADERS } else { 0 },
+            id,
+            b"\x84",
+        )
+    };
     // Fine: HEADERS, CONTINUATION, CONTINUATION + END_HEADERS, then anything.
     let mut ok = open.clone();
     ok.extend(cont(1, false));
@@ -308,7 +529,10 @@ fn header_block_sequencing() {
     // CONTINUATION with no open block.
     conn_err(&cont(1, true), ErrorCode::ProtocolError);
     // Too many CONTINUATION frames.
-    let limits = Limits { h2_max_continuation_frames: 2, ..Limits::default() };
+    let limits = Limits {
+        h2_max_continuation_frames: 2,
+        ..Limits::default()
+    };
     let mut bytes = open.clone();
     for _ in 0..3 {
         bytes.extend(cont(1, false));
@@ -316,7 +540,10 @@ fn header_block_sequencing() {
     let mut dec = FrameDecoder::with_limits(Role::Server, &limits);
     let r = decode_all(&mut dec, &bytes);
     assert_eq!(r.len(), 4);
-    assert_eq!(r[3].as_ref().unwrap_err().code(), ErrorCode::EnhanceYourCalm);
+    assert_eq!(
+        r[3].as_ref().unwrap_err().code(),
+        ErrorCode::EnhanceYourCalm
+    );
 }
 
 /// A stream of frames (valid, then a stream error, then valid, then a
@@ -324,7 +551,13 @@ fn header_block_sequencing() {
 fn sample_stream() -> Vec<u8> {
     let mut buf = BytesMut::new();
     buf.extend_from_slice(frame::PREFACE);
-    frame::encode_settings(&Settings { max_concurrent_streams: Some(10), ..Settings::default() }, &mut buf);
+    frame::encode_settings(
+        &Settings {
+            max_concurrent_streams: Some(10),
+            ..Settings::default()
+        },
+        &mut buf,
+    );
     frame::encode_headers(1, &[0x82; 40], false, 16_384, &mut buf);
     buf.extend_from_slice(&raw(FrameType::DATA, flags::PADDED, 1, b"\x03abc\0\0\0"));
     frame::encode_data(1, b"", true, &mut buf);
@@ -397,12 +630,22 @@ fn split_at_every_position_and_byte_by_byte() {
 
 #[test]
 fn continuation_split_round_trip() {
-    for (len, max) in [(0usize, 16_384u32), (16_384, 16_384), (16_385, 16_384), (40_000, 16_384), (40_000, 0), (70_000, 20_000)] {
+    for (len, max) in [
+        (0usize, 16_384u32),
+        (16_384, 16_384),
+        (16_385, 16_384),
+        (40_000, 16_384),
+        (40_000, 0),
+        (70_000, 20_000),
+    ] {
         let block: Vec<u8> = (0..len).map(|i| i as u8).collect();
         let mut buf = BytesMut::new();
         frame::encode_headers(7, &block, true, max, &mut buf);
         let mut dec = FrameDecoder::new(Role::Server, max.max(16_384));
-        let frames: Vec<Frame> = decode_all(&mut dec, &buf).into_iter().map(Result::unwrap).collect();
+        let frames: Vec<Frame> = decode_all(&mut dec, &buf)
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
         let max = max.max(16_384) as usize;
         assert_eq!(frames.len(), 1 + len.saturating_sub(1) / max);
         let mut joined = Vec::new();
@@ -441,7 +684,10 @@ fn big_header_block_through_hpack_and_frames() {
     let mut headers = http::HeaderMap::new();
     for i in 0..40 {
         let name = http::HeaderName::from_bytes(format!("x-big-{i}").as_bytes()).unwrap();
-        headers.insert(name, http::HeaderValue::from_str(&"v".repeat(1000)).unwrap());
+        headers.insert(
+            name,
+            http::HeaderValue::from_str(&"v".repeat(1000)).unwrap(),
+        );
     }
     let mut block = BytesMut::new();
     enc.encode_response(http::StatusCode::OK, &headers, &mut block);
@@ -457,7 +703,9 @@ fn big_header_block_through_hpack_and_frames() {
             other => panic!("{other:?}"),
         }
     }
-    let fields = hpack::Decoder::new(4096).decode(&joined.freeze(), 1 << 20).unwrap();
+    let fields = hpack::Decoder::new(4096)
+        .decode(&joined.freeze(), 1 << 20)
+        .unwrap();
     assert_eq!(fields.len(), 41);
     assert_eq!(&fields[40].value[..], "v".repeat(1000).as_bytes());
 }
@@ -469,5 +717,8 @@ fn error_code_values() {
     }
     assert_eq!(ErrorCode::from(0xe), ErrorCode::Unknown(0xe));
     assert_eq!(ErrorCode::Http11Required.to_string(), "HTTP_1_1_REQUIRED");
-    assert_eq!(H2Error::connection(ErrorCode::NoError, "x").to_string(), "connection error NO_ERROR: x");
+    assert_eq!(
+        H2Error::connection(ErrorCode::NoError, "x").to_string(),
+        "connection error NO_ERROR: x"
+    );
 }

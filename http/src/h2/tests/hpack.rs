@@ -48,13 +48,28 @@ fn huffman_rejections() {
     assert_eq!(huffman::decode(&[0b0001_1111], &mut out), Ok(()));
     assert_eq!(out, b"a");
     // Padding not all ones.
-    assert_eq!(huffman::decode(&[0b0001_1000], &mut out), Err(HpackError::InvalidHuffman));
-    assert_eq!(huffman::decode(&[0b0001_1110], &mut out), Err(HpackError::InvalidHuffman));
+    assert_eq!(
+        huffman::decode(&[0b0001_1000], &mut out),
+        Err(HpackError::InvalidHuffman)
+    );
+    assert_eq!(
+        huffman::decode(&[0b0001_1110], &mut out),
+        Err(HpackError::InvalidHuffman)
+    );
     // Padding longer than 7 bits (a whole octet of ones after 'a').
-    assert_eq!(huffman::decode(&[0b0001_1111, 0xff], &mut out), Err(HpackError::InvalidHuffman));
-    assert_eq!(huffman::decode(&[0xff], &mut out), Err(HpackError::InvalidHuffman));
+    assert_eq!(
+        huffman::decode(&[0b0001_1111, 0xff], &mut out),
+        Err(HpackError::InvalidHuffman)
+    );
+    assert_eq!(
+        huffman::decode(&[0xff], &mut out),
+        Err(HpackError::InvalidHuffman)
+    );
     // EOS (30 ones) in the data.
-    assert_eq!(huffman::decode(&[0xff, 0xff, 0xff, 0xff], &mut out), Err(HpackError::InvalidHuffman));
+    assert_eq!(
+        huffman::decode(&[0xff, 0xff, 0xff, 0xff], &mut out),
+        Err(HpackError::InvalidHuffman)
+    );
     assert_eq!(
         huffman::decode(&[0b0001_1111, 0xff, 0xff, 0xff, 0xfc], &mut out),
         Err(HpackError::InvalidHuffman)
@@ -64,20 +79,29 @@ fn huffman_rejections() {
 #[test]
 fn decoder_rejections() {
     let cases: &[(&[u8], HpackError)] = &[
-        (&[0x80], HpackError::InvalidIndex),                       // index 0
-        (&[0xbe], HpackError::InvalidIndex),                       // 62, empty dynamic table
-        (&[0xff, 0x80, 0x01], HpackError::InvalidIndex),           // 255
-        (&[0x7f, 0x00, 0x01, b'a'], HpackError::InvalidIndex),     // literal name index 63
-        (&[0x0f, 0x30, 0x01, b'a'], HpackError::InvalidIndex),     // literal name index 63 (no indexing)
-        (&[0xff], HpackError::Truncated),                          // integer ends
-        (&[0xff, 0x80], HpackError::Truncated),                    // continuation ends
-        (&[0xff, 0xff, 0xff, 0xff, 0xff, 0x0f], HpackError::IntegerOverflow),
-        (&[0xff, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00], HpackError::IntegerOverflow),
-        (&[0x40, 0x05, b'a'], HpackError::Truncated),               // string ends
-        (&[0x40], HpackError::Truncated),                          // name length missing
-        (&[0x40, 0x81, 0x18, 0x00], HpackError::InvalidHuffman),   // bad padding in a name
-        (&[0x41, 0x84, 0xff, 0xff, 0xff, 0xff], HpackError::InvalidHuffman), // EOS in a value
-        (&[0x3f, 0xe2, 0x1f], HpackError::SizeUpdateTooLarge),     // 4097
+        (&[0x80], HpackError::InvalidIndex),                   // index 0
+        (&[0xbe], HpackError::InvalidIndex),                   // 62, empty dynamic table
+        (&[0xff, 0x80, 0x01], HpackError::InvalidIndex),       // 255
+        (&[0x7f, 0x00, 0x01, b'a'], HpackError::InvalidIndex), // literal name index 63
+        (&[0x0f, 0x30, 0x01, b'a'], HpackError::InvalidIndex), // literal name index 63 (no indexing)
+        (&[0xff], HpackError::Truncated),                      // integer ends
+        (&[0xff, 0x80], HpackError::Truncated),                // continuation ends
+        (
+            &[0xff, 0xff, 0xff, 0xff, 0xff, 0x0f],
+            HpackError::IntegerOverflow,
+        ),
+        (
+            &[0xff, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00],
+            HpackError::IntegerOverflow,
+        ),
+        (&[0x40, 0x05, b'a'], HpackError::Truncated), // string ends
+        (&[0x40], HpackError::Truncated),             // name length missing
+        (&[0x40, 0x81, 0x18, 0x00], HpackError::InvalidHuffman), // bad padding in a name
+        (
+            &[0x41, 0x84, 0xff, 0xff, 0xff, 0xff],
+            HpackError::InvalidHuffman,
+        ), // EOS in a value
+        (&[0x3f, 0xe2, 0x1f], HpackError::SizeUpdateTooLarge), // 4097
         (&[0x82, 0x20], HpackError::SizeUpdateNotAtStart),
         (&[0x82, 0x3f, 0x01], HpackError::SizeUpdateNotAtStart),
     ];
@@ -93,23 +117,37 @@ fn string_longer_than_the_list_limit() {
     let mut dec = Decoder::new(4096);
     let mut block = vec![0x40, 0x7f, 0x00];
     block.extend_from_slice(&[b'a'; 127]);
-    assert_eq!(dec.decode(&Bytes::from(block), 100), Err(HpackError::StringTooLong));
+    assert_eq!(
+        dec.decode(&Bytes::from(block), 100),
+        Err(HpackError::StringTooLong)
+    );
 }
 
 #[test]
 fn size_updates() {
     let mut dec = Decoder::new(4096);
     // Two updates at the start are fine (shrink, then grow back).
-    assert_eq!(decode(&mut dec, &[0x20, 0x3f, 0xe1, 0x1f, 0x82]).unwrap().len(), 1);
+    assert_eq!(
+        decode(&mut dec, &[0x20, 0x3f, 0xe1, 0x1f, 0x82])
+            .unwrap()
+            .len(),
+        1
+    );
     assert_eq!(dec.table().max_size(), 4096);
     // A shrunken SETTINGS value requires an update at the next block start.
     decode(&mut dec, &[0x41, 0x01, b'x']).unwrap();
     dec.set_max_allowed_size(100);
-    assert_eq!(decode(&mut dec, &[0x82]), Err(HpackError::SizeUpdateMissing));
+    assert_eq!(
+        decode(&mut dec, &[0x82]),
+        Err(HpackError::SizeUpdateMissing)
+    );
     let mut dec2 = Decoder::new(4096);
     decode(&mut dec2, &[0x41, 0x01, b'x']).unwrap();
     dec2.set_max_allowed_size(100);
-    assert_eq!(decode(&mut dec2, &[0x3f, 0x46, 0x82]), Err(HpackError::SizeUpdateTooLarge)); // 101
+    assert_eq!(
+        decode(&mut dec2, &[0x3f, 0x46, 0x82]),
+        Err(HpackError::SizeUpdateTooLarge)
+    ); // 101
     let mut dec3 = Decoder::new(4096);
     decode(&mut dec3, &[0x41, 0x01, b'x']).unwrap();
     dec3.set_max_allowed_size(100);
@@ -130,7 +168,9 @@ fn header_list_too_large_keeps_the_table_in_sync() {
     let r = dec.decode_with(&block.freeze(), 1000, |f| seen.push(f));
     assert_eq!(r, Err(HpackError::HeaderListTooLarge));
     assert_eq!(seen.len(), 1); // the first fits: 3 + 600 + 32
-    assert!(!HpackError::HeaderListTooLarge.into_h2_error(3).is_connection());
+    assert!(!HpackError::HeaderListTooLarge
+        .into_h2_error(3)
+        .is_connection());
     // Both were indexed: the next block refers to them.
     let mut block = BytesMut::new();
     enc.encode_fields(fields.iter().copied(), &mut block);
@@ -172,7 +212,10 @@ fn encoder_policy() {
     h.insert(header::CONTENT_LENGTH, HeaderValue::from_static("1234"));
     h.insert(header::SET_COOKIE, HeaderValue::from_static("id=1"));
     h.insert(header::CONNECTION, HeaderValue::from_static("close"));
-    h.insert(header::TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
+    h.insert(
+        header::TRANSFER_ENCODING,
+        HeaderValue::from_static("chunked"),
+    );
     let mut a = BytesMut::new();
     enc.encode_response(StatusCode::NOT_FOUND, &h, &mut a);
     let mut b = BytesMut::new();
@@ -206,7 +249,14 @@ fn encode_request_round_trip() {
     h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer x"));
     for _ in 0..3 {
         let mut block = BytesMut::new();
-        enc.encode_request(&Method::POST, "https", Some("example.com"), "/a?b", &h, &mut block);
+        enc.encode_request(
+            &Method::POST,
+            "https",
+            Some("example.com"),
+            "/a?b",
+            &h,
+            &mut block,
+        );
         let got = dec.decode(&block.freeze(), 16 * 1024).unwrap();
         assert_eq!(
             pairs(&got),
@@ -238,9 +288,9 @@ fn encode_decode_random_fields_small_table() {
                 .map(|_| {
                     let name = if rng.below(4) == 0 {
                         {
-                        let l = rng.below(10);
-                        rng.bytes(l)
-                    }
+                            let l = rng.below(10);
+                            rng.bytes(l)
+                        }
                     } else {
                         names[rng.below(8)].clone()
                     };

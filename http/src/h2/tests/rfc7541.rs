@@ -14,17 +14,26 @@ type Fields = &'static [(&'static str, &'static str)];
 fn check(dec: &mut Decoder, block: &str, fields: Fields, table: Fields, size: usize) {
     let got = dec.decode(&Bytes::from(hex(block)), 16 * 1024).unwrap();
     let got: Vec<(&[u8], &[u8])> = got.iter().map(|f| (&f.name[..], &f.value[..])).collect();
-    let want: Vec<(&[u8], &[u8])> = fields.iter().map(|(n, v)| (n.as_bytes(), v.as_bytes())).collect();
+    let want: Vec<(&[u8], &[u8])> = fields
+        .iter()
+        .map(|(n, v)| (n.as_bytes(), v.as_bytes()))
+        .collect();
     assert_eq!(got, want);
     let t: Vec<(&[u8], &[u8])> = dec.table().iter().map(|(n, v)| (&n[..], &v[..])).collect();
-    let want: Vec<(&[u8], &[u8])> = table.iter().map(|(n, v)| (n.as_bytes(), v.as_bytes())).collect();
+    let want: Vec<(&[u8], &[u8])> = table
+        .iter()
+        .map(|(n, v)| (n.as_bytes(), v.as_bytes()))
+        .collect();
     assert_eq!(t, want);
     assert_eq!(dec.table().size(), size);
 }
 
 fn encode(enc: &mut Encoder, fields: Fields) -> Vec<u8> {
     let mut out = BytesMut::new();
-    enc.encode_fields(fields.iter().map(|(n, v)| (n.as_bytes(), v.as_bytes())), &mut out);
+    enc.encode_fields(
+        fields.iter().map(|(n, v)| (n.as_bytes(), v.as_bytes())),
+        &mut out,
+    );
     out.to_vec()
 }
 
@@ -61,18 +70,35 @@ fn c2_field_representations() {
         55,
     );
     let mut dec = Decoder::new(4096);
-    check(&mut dec, "040c 2f73 616d 706c 652f 7061 7468", &[(":path", "/sample/path")], &[], 0);
+    check(
+        &mut dec,
+        "040c 2f73 616d 706c 652f 7061 7468",
+        &[(":path", "/sample/path")],
+        &[],
+        0,
+    );
     let mut dec = Decoder::new(4096);
     let f = dec
-        .decode(&Bytes::from(hex("1008 7061 7373 776f 7264 0673 6563 7265 74")), 1024)
+        .decode(
+            &Bytes::from(hex("1008 7061 7373 776f 7264 0673 6563 7265 74")),
+            1024,
+        )
         .unwrap();
-    assert_eq!((&f[0].name[..], &f[0].value[..], f[0].sensitive), (&b"password"[..], &b"secret"[..], true));
+    assert_eq!(
+        (&f[0].name[..], &f[0].value[..], f[0].sensitive),
+        (&b"password"[..], &b"secret"[..], true)
+    );
     assert!(dec.table().is_empty());
     let mut dec = Decoder::new(4096);
     check(&mut dec, "82", &[(":method", "GET")], &[], 0);
 }
 
-const REQ1: Fields = &[(":method", "GET"), (":scheme", "http"), (":path", "/"), (":authority", "www.example.com")];
+const REQ1: Fields = &[
+    (":method", "GET"),
+    (":scheme", "http"),
+    (":path", "/"),
+    (":authority", "www.example.com"),
+];
 const REQ2: Fields = &[
     (":method", "GET"),
     (":scheme", "http"),
@@ -88,7 +114,10 @@ const REQ3: Fields = &[
     ("custom-key", "custom-value"),
 ];
 const REQ_T1: Fields = &[(":authority", "www.example.com")];
-const REQ_T2: Fields = &[("cache-control", "no-cache"), (":authority", "www.example.com")];
+const REQ_T2: Fields = &[
+    ("cache-control", "no-cache"),
+    (":authority", "www.example.com"),
+];
 const REQ_T3: Fields = &[
     ("custom-key", "custom-value"),
     ("cache-control", "no-cache"),
@@ -147,7 +176,10 @@ const RESP3: Fields = &[
     ("date", "Mon, 21 Oct 2013 20:13:22 GMT"),
     ("location", "https://www.example.com"),
     ("content-encoding", "gzip"),
-    ("set-cookie", "foo=ASDJKHQKBZXOQWEOPIUAXQWEOIU; max-age=3600; version=1"),
+    (
+        "set-cookie",
+        "foo=ASDJKHQKBZXOQWEOPIUAXQWEOIU; max-age=3600; version=1",
+    ),
 ];
 const RESP_T1: Fields = &[
     ("location", "https://www.example.com"),
@@ -162,7 +194,10 @@ const RESP_T2: Fields = &[
     ("cache-control", "private"),
 ];
 const RESP_T3: Fields = &[
-    ("set-cookie", "foo=ASDJKHQKBZXOQWEOPIUAXQWEOIU; max-age=3600; version=1"),
+    (
+        "set-cookie",
+        "foo=ASDJKHQKBZXOQWEOPIUAXQWEOIU; max-age=3600; version=1",
+    ),
     ("content-encoding", "gzip"),
     ("date", "Mon, 21 Oct 2013 20:13:22 GMT"),
 ];
@@ -211,7 +246,10 @@ fn responses(blocks: [&str; 3], huffman: bool) {
     for (block, fields) in [(first, RESP1), (second, RESP2), (third, RESP3)] {
         let got = dec.decode(&Bytes::from(block), 16 * 1024).unwrap();
         let got: Vec<(&[u8], &[u8])> = got.iter().map(|f| (&f.name[..], &f.value[..])).collect();
-        let want: Vec<(&[u8], &[u8])> = fields.iter().map(|(n, v)| (n.as_bytes(), v.as_bytes())).collect();
+        let want: Vec<(&[u8], &[u8])> = fields
+            .iter()
+            .map(|(n, v)| (n.as_bytes(), v.as_bytes()))
+            .collect();
         assert_eq!(got, want);
     }
     assert_eq!(dec.table().size(), enc.table().size());
@@ -231,5 +269,8 @@ fn c6_responses_with_huffman() {
 fn c5_size_256_is_enforced() {
     // A decoder limited to 256 refuses a size update to 257.
     let mut dec = Decoder::new(256);
-    assert_eq!(dec.decode(&Bytes::from_static(&[0x3f, 0xe2, 0x01]), 1024), Err(HpackError::SizeUpdateTooLarge));
+    assert_eq!(
+        dec.decode(&Bytes::from_static(&[0x3f, 0xe2, 0x01]), 1024),
+        Err(HpackError::SizeUpdateTooLarge)
+    );
 }
