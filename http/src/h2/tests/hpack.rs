@@ -1,0 +1,310 @@
+//! HPACK: Huffman round trips and rejections, decoder rejections, encoder
+//! policy and encode → decode round trips.
+
+use bytes::{Bytes, BytesMut};
+use http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+
+use super::Rng;
+use crate::h2::hpack::{huffman, Decoder, Encoder, HeaderField, HpackError};
+
+fn decode(dec: &mut Decoder, block: &[u8]) -> Result<Vec<HeaderField>, HpackError> {
+    dec.decode(&Bytes::copy_from_slice(block), 16 * 1024)
+}
+
+fn pairs(fields: &[HeaderField]) -> Vec<(&[u8], &[u8])> {
+    fields.iter().map(|f| (&f.name[..], &f.value[..])).collect()
+}
+
+#[test]
+fn huffman_round_trip_random() {
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    for _ in 0..2000 {
+        let len = rng.below(64);
+        let s = rng.bytes(len);
+        let mut enc = Vec::new();
+        huffman::encode(&s, &mut enc);
+        assert_eq!(enc.len(), huffman::encoded_len(&s));
+        let mut dec = Vec::new();
+        huffman::decode(&enc, &mut dec).unwrap();
+        assert_eq!(dec, s);
+    }
+    // Every symbol alone, and all 256 in a row.
+    let all: Vec<u8> = (0..=255).collect();
+    for s in all.chunks(1).chain([&all[..]]) {
+        let mut enc = Vec::new();
+        huffman::encode(s, &mut enc);
+        let mut dec = Vec::new();
+        huffman::decode(&enc, &mut dec).unwrap();
+        assert_eq!(dec, s);
+    }
+}
+
+#[test]
+fn huffman_rejections() {
+    let mut out = Vec::new();
+    // Empty is fine.
+    assert_eq!(huffman::decode(&[], &mut out), Ok(()));
+    // 'a' = 00011 + 3 bits of padding.
+    assert_eq!(huffman::decode(&[0b0001_1111], &mut out), Ok(()));
+    assert_eq!(out, b"a");
+    // Padding not all ones.
+    assert_eq!(
+        huffman::decode(&[0b0001_1000], &mut out),
+        Err(HpackError::InvalidHuffman)
+    );
+    assert_eq!(
+        huffman::decode(&[0b0001_1110], &mut out),
+        Err(HpackError::InvalidHuffman)
+    );
+    // Padding longer than 7 bits (a whole octet of ones after 'a').
+    assert_eq!(
+        huffman::decode(&[0b0001_1111, 0xff], &mut out),
+        Err(HpackError::InvalidHuffman)
+    );
+    assert_eq!(
+        huffman::decode(&[0xff], &mut out),
+        Err(HpackError::InvalidHuffman)
+    );
+    // EOS (30 ones) in the data.
+    assert_eq!(
+        huffman::decode(&[0xff, 0xff, 0xff, 0xff], &mut out),
+        Err(HpackError::InvalidHuffman)
+    );
+    assert_eq!(
+        huffman::decode(&[0b0001_1111, 0xff, 0xff, 0xff, 0xfc], &mut out),
+        Err(HpackError::InvalidHuffman)
+    );
+}
+
+#[test]
+fn decoder_rejections() {
+    let cases: &[(&[u8], HpackError)] = &[
+        (&[0x80], HpackError::InvalidIndex),                   // index 0
+        (&[0xbe], HpackError::InvalidIndex),                   // 62, empty dynamic table
+        (&[0xff, 0x80, 0x01], HpackError::InvalidIndex),       // 255
+        (&[0x7f, 0x00, 0x01, b'a'], HpackError::InvalidIndex), // literal name index 63
+        (&[0x0f, 0x30, 0x01, b'a'], HpackError::InvalidIndex), // literal name index 63 (no indexing)
+        (&[0xff], HpackError::Truncated),                      // integer ends
+        (&[0xff, 0x80], HpackError::Truncated),                // continuation ends
+        (
+            &[0xff, 0xff, 0xff, 0xff, 0xff, 0x0f],
+            HpackError::IntegerOverflow,
+        ),
+        (
+            &[0xff, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00],
+            HpackError::IntegerOverflow,
+        ),
+        (&[0x40, 0x05, b'a'], HpackError::Truncated), // string ends
+        (&[0x40], HpackError::Truncated),             // name length missing
+        (&[0x40, 0x81, 0x18, 0x00], HpackError::InvalidHuffman), // bad padding in a name
+        (
+            &[0x41, 0x84, 0xff, 0xff, 0xff, 0xff],
+            HpackError::InvalidHuffman,
+        ), // EOS in a value
+        (&[0x3f, 0xe2, 0x1f], HpackError::SizeUpdateTooLarge), // 4097
+        (&[0x82, 0x20], HpackError::SizeUpdateNotAtStart),
+        (&[0x82, 0x3f, 0x01], HpackError::SizeUpdateNotAtStart),
+    ];
+    for (block, err) in cases {
+        let mut dec = Decoder::new(4096);
+        assert_eq!(decode(&mut dec, block), Err(*err), "{block:02x?}");
+        assert!(err.into_h2_error(1).is_connection());
+    }
+}
+
+#[test]
+fn string_longer_than_the_list_limit() {
+    let mut dec = Decoder::new(4096);
+    let mut block = vec![0x40, 0x7f, 0x00];
+    block.extend_from_slice(&[b'a'; 127]);
+    assert_eq!(
+        dec.decode(&Bytes::from(block), 100),
+        Err(HpackError::StringTooLong)
+    );
+}
+
+#[test]
+fn size_updates() {
+    let mut dec = Decoder::new(4096);
+    // Two updates at the start are fine (shrink, then grow back).
+    assert_eq!(
+        decode(&mut dec, &[0x20, 0x3f, 0xe1, 0x1f, 0x82])
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(dec.table().max_size(), 4096);
+    // A shrunken SETTINGS value requires an update at the next block start.
+    decode(&mut dec, &[0x41, 0x01, b'x']).unwrap();
+    dec.set_max_allowed_size(100);
+    assert_eq!(
+        decode(&mut dec, &[0x82]),
+        Err(HpackError::SizeUpdateMissing)
+    );
+    let mut dec2 = Decoder::new(4096);
+    decode(&mut dec2, &[0x41, 0x01, b'x']).unwrap();
+    dec2.set_max_allowed_size(100);
+    assert_eq!(
+        decode(&mut dec2, &[0x3f, 0x46, 0x82]),
+        Err(HpackError::SizeUpdateTooLarge)
+    ); // 101
+    let mut dec3 = Decoder::new(4096);
+    decode(&mut dec3, &[0x41, 0x01, b'x']).unwrap();
+    dec3.set_max_allowed_size(100);
+    assert_eq!(decode(&mut dec3, &[0x3f, 0x45, 0x82]).unwrap().len(), 1); // 100
+    assert_eq!(dec3.table().max_size(), 100);
+    assert_eq!(dec3.table().len(), 1); // :authority x = 42 octets still fits
+}
+
+#[test]
+fn header_list_too_large_keeps_the_table_in_sync() {
+    let mut enc = Encoder::new(4096);
+    let mut dec = Decoder::new(4096);
+    let big = vec![b'v'; 600];
+    let fields: Vec<(&[u8], &[u8])> = vec![(b"x-a", &big), (b"x-b", &big)];
+    let mut block = BytesMut::new();
+    enc.encode_fields(fields.iter().copied(), &mut block);
+    let mut seen = Vec::new();
+    let r = dec.decode_with(&block.freeze(), 1000, |f| seen.push(f));
+    assert_eq!(r, Err(HpackError::HeaderListTooLarge));
+    assert_eq!(seen.len(), 1); // the first fits: 3 + 600 + 32
+    assert!(!HpackError::HeaderListTooLarge
+        .into_h2_error(3)
+        .is_connection());
+    // Both were indexed: the next block refers to them.
+    let mut block = BytesMut::new();
+    enc.encode_fields(fields.iter().copied(), &mut block);
+    assert_eq!(&block[..], &[0xbf, 0xbe]);
+    let got = dec.decode(&block.freeze(), 16 * 1024).unwrap();
+    assert_eq!(pairs(&got), fields);
+}
+
+#[test]
+fn encoder_size_update_sequence() {
+    let mut enc = Encoder::new(4096);
+    enc.set_max_table_size(100);
+    enc.set_max_table_size(8192); // capped at 4096
+    let mut block = BytesMut::new();
+    enc.encode_fields([], &mut block);
+    // min (100) then final (4096).
+    assert_eq!(&block[..], &[0x3f, 0x45, 0x3f, 0xe1, 0x1f]);
+    let mut dec = Decoder::new(4096);
+    decode(&mut dec, &block).unwrap();
+    // No change → no update.
+    enc.set_max_table_size(4096);
+    let mut block = BytesMut::new();
+    enc.encode_fields([], &mut block);
+    assert!(block.is_empty());
+    // To zero: table emptied.
+    enc.encode_fields([(&b"x-a"[..], &b"1"[..])], &mut block);
+    enc.set_max_table_size(0);
+    let mut block = BytesMut::new();
+    enc.encode_fields([(&b"x-a"[..], &b"1"[..])], &mut block);
+    assert_eq!(block[0], 0x20);
+    assert!(enc.table().is_empty());
+}
+
+#[test]
+fn encoder_policy() {
+    let mut enc = Encoder::new(4096);
+    let mut h = HeaderMap::new();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from_static("1234"));
+    h.insert(header::SET_COOKIE, HeaderValue::from_static("id=1"));
+    h.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    h.insert(
+        header::TRANSFER_ENCODING,
+        HeaderValue::from_static("chunked"),
+    );
+    let mut a = BytesMut::new();
+    enc.encode_response(StatusCode::NOT_FOUND, &h, &mut a);
+    let mut b = BytesMut::new();
+    enc.encode_response(StatusCode::NOT_FOUND, &h, &mut b);
+    // content-type indexed, content-length not, set-cookie never-indexed.
+    assert_eq!(enc.table().len(), 1);
+    assert!(b.len() < a.len());
+    let mut dec = Decoder::new(4096);
+    for block in [a, b] {
+        let got = dec.decode(&block.freeze(), 16 * 1024).unwrap();
+        assert_eq!(
+            pairs(&got),
+            vec![
+                (&b":status"[..], &b"404"[..]),
+                (b"content-type", b"text/html"),
+                (b"content-length", b"1234"),
+                (b"set-cookie", b"id=1"),
+            ]
+        );
+        assert!(got[3].sensitive && !got[1].sensitive);
+    }
+}
+
+#[test]
+fn encode_request_round_trip() {
+    let mut enc = Encoder::new(4096);
+    let mut dec = Decoder::new(4096);
+    let mut h = HeaderMap::new();
+    h.append(header::ACCEPT, HeaderValue::from_static("text/html"));
+    h.append(header::ACCEPT, HeaderValue::from_static("*/*"));
+    h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer x"));
+    for _ in 0..3 {
+        let mut block = BytesMut::new();
+        enc.encode_request(
+            &Method::POST,
+            "https",
+            Some("example.com"),
+            "/a?b",
+            &h,
+            &mut block,
+        );
+        let got = dec.decode(&block.freeze(), 16 * 1024).unwrap();
+        assert_eq!(
+            pairs(&got),
+            vec![
+                (&b":method"[..], &b"POST"[..]),
+                (b":scheme", b"https"),
+                (b":authority", b"example.com"),
+                (b":path", b"/a?b"),
+                (b"accept", b"text/html"),
+                (b"accept", b"*/*"),
+                (b"authorization", b"Bearer x"),
+            ]
+        );
+    }
+    assert_eq!(dec.table().size(), enc.table().size());
+}
+
+#[test]
+fn encode_decode_random_fields_small_table() {
+    let mut rng = Rng(42);
+    for table in [0usize, 64, 256, 4096] {
+        let mut enc = Encoder::new(table);
+        let mut dec = Decoder::new(4096);
+        dec.set_max_allowed_size(table);
+        let names: Vec<Vec<u8>> = (0..8).map(|i| format!("x-name-{i}").into_bytes()).collect();
+        for _ in 0..200 {
+            let n = rng.below(6);
+            let fields: Vec<(Vec<u8>, Vec<u8>)> = (0..n)
+                .map(|_| {
+                    let name = if rng.below(4) == 0 {
+                        {
+                            let l = rng.below(10);
+                            rng.bytes(l)
+                        }
+                    } else {
+                        names[rng.below(8)].clone()
+                    };
+                    let len = rng.below(3) * 20;
+                    (name, rng.bytes(len))
+                })
+                .collect();
+            let mut block = BytesMut::new();
+            enc.encode_fields(fields.iter().map(|(n, v)| (&n[..], &v[..])), &mut block);
+            let got = dec.decode(&block.freeze(), 16 * 1024).unwrap();
+            let want: Vec<(&[u8], &[u8])> = fields.iter().map(|(n, v)| (&n[..], &v[..])).collect();
+            assert_eq!(pairs(&got), want);
+            assert_eq!(dec.table().size(), enc.table().size());
+            assert!(enc.table().size() <= table);
+        }
+    }
+}
