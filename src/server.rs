@@ -195,6 +195,7 @@ async fn serve_core<S: Service>(
     let cfg = ConnConfig {
         limits,
         shutdown: shutdown.clone(),
+        http2: true,
     };
     loop {
         match race(listener.accept(), shutdown.wait()).await {

@@ -25,6 +25,7 @@
 //! assert_eq!((&fields[0].name[..], &fields[0].value[..]), (&b":status"[..], &b"200"[..]));
 //! ```
 
+pub mod conn;
 mod error;
 pub mod frame;
 pub mod hpack;

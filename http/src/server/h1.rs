@@ -18,13 +18,18 @@ use percore_runtime::net::TcpStream;
 use percore_runtime::time::{timeout, timeout_at, Elapsed};
 
 use super::date::with_date;
+use super::h2::serve_h2;
 use super::write::write_all_vectored;
 use super::ConnConfig;
 use crate::body::{next_chunk, Body, BodyError, BodySource, RequestBody};
 use crate::h1::{self, BodyDecoder, BodyEvent, BodyKind, ResponseBody};
+use crate::h2::conn::ServerConnection;
+use crate::h2::frame::PREFACE;
 use crate::service::{catch_unwind_future, Request, Response, Service};
 use crate::upgrade;
 use crate::Limits;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 
 /// Full bodies up to this size are copied next to the head (one write);
 /// larger ones are sent as their own iovec.
@@ -282,6 +287,54 @@ fn internal_error() -> Response {
     resp
 }
 
+enum Preface {
+    Complete,
+    Partial,
+    No,
+}
+
+/// Whether `buf` starts with (a prefix of) the HTTP/2 client preface.
+fn h2_preface(buf: &[u8]) -> Preface {
+    let n = buf.len().min(PREFACE.len());
+    if n == 0 || buf[..n] != PREFACE[..n] {
+        Preface::No
+    } else if n == PREFACE.len() {
+        Preface::Complete
+    } else {
+        Preface::Partial
+    }
+}
+
+/// The decoded `HTTP2-Settings` of an `Upgrade: h2c` request (RFC 7540
+/// §3.2), if the request asks for h2c properly.
+fn h2c_upgrade_settings(headers: &http::HeaderMap) -> Option<Vec<u8>> {
+    let upgrade = headers.get(http::header::UPGRADE)?.to_str().ok()?;
+    if !upgrade
+        .split(',')
+        .any(|t| t.trim().eq_ignore_ascii_case("h2c"))
+    {
+        return None;
+    }
+    if !upgrade::connection_has(headers, "upgrade")
+        || !upgrade::connection_has(headers, "http2-settings")
+    {
+        return None;
+    }
+    let mut values = headers.get_all("http2-settings").iter();
+    let (Some(value), None) = (values.next(), values.next()) else {
+        return None;
+    };
+    URL_SAFE_NO_PAD
+        .decode(
+            value
+                .as_bytes()
+                .trim_ascii_end()
+                .strip_suffix(b"=")
+                .unwrap_or(value.as_bytes()),
+        )
+        .ok()
+}
+
 fn wants_close(headers: &http::HeaderMap) -> bool {
     upgrade::connection_has(headers, "close")
 }
@@ -331,10 +384,32 @@ pub async fn serve_h1<S: Service>(stream: TcpStream, service: Rc<S>, cfg: ConnCo
     });
     let limits = cfg.limits.clone();
     let mut out = Output::new();
+    let mut first_request = true;
     loop {
         // Read one request head.
         let mut head_deadline: Option<Instant> = None;
         let head = loop {
+            if first_request && cfg.http2 {
+                let preface = h2_preface(&conn.read.borrow().buf);
+                match preface {
+                    Preface::Complete => {
+                        let read_buf = std::mem::take(&mut conn.read.borrow_mut().buf);
+                        let h2 = ServerConnection::new(&limits);
+                        serve_h2(conn.stream.clone(), read_buf, service, cfg, h2, None).await;
+                        return;
+                    }
+                    Preface::Partial => {
+                        // Wait for the rest of the preface (the parser would call it HTTP/2.0).
+                        let deadline = *head_deadline
+                            .get_or_insert_with(|| Instant::now() + limits.header_read_timeout);
+                        match read_more(&conn, deadline).await {
+                            ReadMore::Data => continue,
+                            _ => return,
+                        }
+                    }
+                    Preface::No => {}
+                }
+            }
             let parsed = h1::parse_request_head(&mut conn.read.borrow_mut().buf, &limits);
             match parsed {
                 Ok(Some(head)) => break head,
@@ -411,6 +486,25 @@ pub async fn serve_h1<S: Service>(stream: TcpStream, service: Rc<S>, cfg: ConnCo
         *req.uri_mut() = head.uri;
         *req.version_mut() = head.version;
         *req.headers_mut() = head.headers;
+        first_request = false;
+        if cfg.http2 && version == Version::HTTP_11 && matches!(head.body, BodyKind::Empty) {
+            if let Some(settings) = h2c_upgrade_settings(req.headers()) {
+                // RFC 7540 §3.2: 101, then HTTP/2 with this request as stream 1.
+                out.buf.extend_from_slice(
+                    b"HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: h2c\r\n\r\n",
+                );
+                if out.flush(&conn.stream).await.is_err() {
+                    return;
+                }
+                let Ok(h2) = ServerConnection::new_upgraded(&limits, &settings) else {
+                    return;
+                };
+                *req.version_mut() = Version::HTTP_2;
+                let read_buf = std::mem::take(&mut conn.read.borrow_mut().buf);
+                serve_h2(conn.stream.clone(), read_buf, service, cfg, h2, Some(req)).await;
+                return;
+            }
+        }
         let mut pending_upgrade = None;
         if version == Version::HTTP_11
             && matches!(head.body, BodyKind::Empty)

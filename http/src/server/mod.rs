@@ -3,6 +3,7 @@
 
 mod date;
 pub mod h1;
+mod h2;
 mod write;
 
 pub use h1::serve_h1;
@@ -20,4 +21,7 @@ pub struct ConnConfig {
     /// Raised when the server shuts down: idle connections close, busy ones
     /// finish their request and then close.
     pub shutdown: Shutdown,
+    /// Serve HTTP/2 too: h2c with prior knowledge (detected by the client
+    /// preface) and via `Upgrade: h2c`.
+    pub http2: bool,
 }

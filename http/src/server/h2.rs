@@ -1,0 +1,543 @@
+//! The HTTP/2 server connection: runs [`ServerConnection`] on a socket and
+//! each stream's request through the service as its own task on this core.
+//!
+//! One task owns the socket: it reads, feeds the connection, dispatches
+//! events, and writes what the connection produces. Stream tasks queue
+//! response heads and data into the connection and wake the socket task;
+//! they wait while their stream has [`STREAM_HIGH_WATER`] bytes queued
+//! (back-pressure from the peer's flow-control window).
+
+use std::cell::RefCell;
+use std::collections::{HashMap, VecDeque};
+use std::future::{poll_fn, Future};
+use std::io;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+use http::header::{
+    HeaderValue, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, DATE, TRANSFER_ENCODING, UPGRADE,
+};
+use http::{HeaderMap, Method, StatusCode};
+use percore_runtime::future::{race, Either};
+use percore_runtime::net::TcpStream;
+use percore_runtime::time::{timeout_at, Elapsed};
+use percore_runtime::{spawn_local, JoinHandle};
+
+use super::date::with_date;
+use super::ConnConfig;
+use crate::body::{next_chunk, Body, BodyError, BodySource, RequestBody};
+use crate::h2::conn::{Event, ServerConnection, STREAM_HIGH_WATER};
+use crate::h2::ErrorCode;
+use crate::service::{catch_unwind_future, Request, Response, Service};
+use crate::Limits;
+
+/// Output written per socket write, at most (then input gets a turn).
+const WRITE_BATCH: usize = 256 * 1024;
+/// Read-buffer growth step.
+const READ_CHUNK: usize = 32 * 1024;
+
+type ReadFuture = Pin<Box<dyn Future<Output = (io::Result<usize>, BytesMut)>>>;
+
+/// A request body arriving as DATA frames.
+#[derive(Default)]
+struct BodyQueue {
+    chunks: VecDeque<Bytes>,
+    end: bool,
+    error: Option<BodyError>,
+    waker: Option<Waker>,
+    received: u64,
+    /// The handler dropped its reader: further data is released at once.
+    abandoned: bool,
+}
+
+/// The driver's view of a stream.
+#[derive(Default)]
+struct StreamTask {
+    body: Option<Rc<RefCell<BodyQueue>>>,
+    task: Option<JoinHandle<()>>,
+    /// The response writer waits for queue space.
+    writer: Option<Waker>,
+}
+
+struct Shared {
+    conn: ServerConnection,
+    streams: HashMap<u32, StreamTask>,
+    io_waker: Option<Waker>,
+    io_notified: bool,
+    limits: Rc<Limits>,
+}
+
+impl Shared {
+    /// Wakes the socket task: there is output, or a window to give back.
+    fn notify(&mut self) {
+        self.io_notified = true;
+        if let Some(w) = self.io_waker.take() {
+            w.wake();
+        }
+    }
+}
+
+type SharedRef = Rc<RefCell<Shared>>;
+
+/// Serves HTTP/2 on `stream`. `read_buf` holds bytes already read (the
+/// preface, or what followed an h2c upgrade request); `upgraded` is the
+/// HTTP/1.1 request that asked for h2c, answered as stream 1.
+pub(crate) async fn serve_h2<S: Service>(
+    stream: Rc<TcpStream>,
+    mut read_buf: BytesMut,
+    service: Rc<S>,
+    cfg: ConnConfig,
+    mut conn: ServerConnection,
+    upgraded: Option<Request>,
+) {
+    let limits = cfg.limits.clone();
+    let mut out = BytesMut::new();
+    conn.poll_output(&mut out, usize::MAX);
+    let shared: SharedRef = Rc::new(RefCell::new(Shared {
+        conn,
+        streams: HashMap::new(),
+        io_waker: None,
+        io_notified: false,
+        limits: limits.clone(),
+    }));
+    if let Some(req) = upgraded {
+        start_stream(&shared, &service, 1, req, None);
+    }
+    let mut read: Option<ReadFuture> = None;
+    let mut shutting_down = false;
+    let mut input_closed = false;
+    loop {
+        // Input already buffered, then events.
+        let failed = shared.borrow_mut().conn.recv(&mut read_buf).is_err();
+        dispatch(&shared, &service);
+        // Output.
+        loop {
+            shared.borrow_mut().conn.poll_output(&mut out, WRITE_BATCH);
+            if out.is_empty() {
+                break;
+            }
+            let (res, buf) = stream.write_all(std::mem::take(&mut out)).await;
+            out = buf;
+            out.clear();
+            if res.is_err() {
+                abort_all(&shared);
+                return;
+            }
+            wake_writers(&shared);
+            // Writing may have taken a while: new events may be queued.
+            dispatch(&shared, &service);
+        }
+        if failed || shared.borrow().conn.is_done() || input_closed {
+            break;
+        }
+        if cfg.shutdown.is_triggered() && !shutting_down {
+            shutting_down = true;
+            shared.borrow_mut().conn.go_away();
+            continue;
+        }
+        // Wait for input, a stream's output, or shutdown.
+        let fut = read.get_or_insert_with(|| {
+            let mut buf = std::mem::take(&mut read_buf);
+            if buf.capacity() - buf.len() < READ_CHUNK / 4 {
+                buf.reserve(READ_CHUNK);
+            }
+            let stream = stream.clone();
+            Box::pin(async move { stream.read(buf).await })
+        });
+        let idle = shared.borrow().conn.active_streams() == 0;
+        let deadline = Instant::now() + limits.keep_alive_timeout;
+        let wait = race(fut.as_mut(), race(notified(&shared), cfg.shutdown.wait()));
+        let outcome = if idle {
+            match timeout_at(deadline, wait).await {
+                Ok(o) => o,
+                Err(Elapsed) => {
+                    // Idle too long: say goodbye politely.
+                    shared.borrow_mut().conn.go_away();
+                    continue;
+                }
+            }
+        } else {
+            wait.await
+        };
+        match outcome {
+            Either::Left((res, buf)) => {
+                read = None;
+                read_buf = buf;
+                match res {
+                    Ok(n) if n > 0 => {}
+                    _ => input_closed = true,
+                }
+            }
+            Either::Right(_) => {}
+        }
+    }
+    abort_all(&shared);
+}
+
+/// Resolves when a stream task asked the socket task to write.
+fn notified(shared: &SharedRef) -> impl Future<Output = ()> + '_ {
+    poll_fn(move |cx| {
+        let mut s = shared.borrow_mut();
+        if std::mem::take(&mut s.io_notified) {
+            return Poll::Ready(());
+        }
+        s.io_waker = Some(cx.waker().clone());
+        Poll::Pending
+    })
+}
+
+fn abort_all(shared: &SharedRef) {
+    let tasks: Vec<StreamTask> = shared
+        .borrow_mut()
+        .streams
+        .drain()
+        .map(|(_, t)| t)
+        .collect();
+    for t in tasks {
+        if let Some(task) = t.task {
+            task.abort();
+        }
+        if let Some(body) = t.body {
+            fail_body(&body, BodyError::Io("connection closed".into()));
+        }
+    }
+}
+
+fn fail_body(body: &Rc<RefCell<BodyQueue>>, error: BodyError) {
+    let mut b = body.borrow_mut();
+    if !b.end {
+        b.error = Some(error);
+    }
+    if let Some(w) = b.waker.take() {
+        w.wake();
+    }
+}
+
+fn wake_writers(shared: &SharedRef) {
+    let wakers: Vec<Waker> = shared
+        .borrow_mut()
+        .streams
+        .values_mut()
+        .filter_map(|t| t.writer.take())
+        .collect();
+    for w in wakers {
+        w.wake();
+    }
+}
+
+/// Hands the connection's events to the stream tasks.
+fn dispatch<S: Service>(shared: &SharedRef, service: &Rc<S>) {
+    loop {
+        let event = shared.borrow_mut().conn.poll_event();
+        let Some(event) = event else { return };
+        match event {
+            Event::Request {
+                stream_id,
+                request,
+                end_stream,
+            } => {
+                let (parts, ()) = request.into_parts();
+                let body = if end_stream {
+                    None
+                } else {
+                    Some(Rc::new(RefCell::new(BodyQueue::default())))
+                };
+                let req_body = match &body {
+                    None => RequestBody::empty(),
+                    Some(queue) => RequestBody::from_source(Rc::new(H2Body {
+                        shared: shared.clone(),
+                        id: stream_id,
+                        queue: queue.clone(),
+                    })),
+                };
+                let req = Request::from_parts(parts, req_body);
+                start_stream(shared, service, stream_id, req, body);
+            }
+            Event::Data {
+                stream_id,
+                data,
+                end_stream,
+            } => {
+                let mut s = shared.borrow_mut();
+                let limit = s.limits.max_body_size;
+                let queue = s.streams.get(&stream_id).and_then(|t| t.body.clone());
+                let Some(queue) = queue else {
+                    s.conn.release(stream_id, data.len());
+                    continue;
+                };
+                let mut q = queue.borrow_mut();
+                if q.abandoned || q.error.is_some() {
+                    s.conn.release(stream_id, data.len());
+                } else {
+                    q.received += data.len() as u64;
+                    if q.received > limit {
+                        q.error = Some(BodyError::TooLarge);
+                        s.conn.release(stream_id, data.len());
+                    } else if !data.is_empty() {
+                        q.chunks.push_back(data);
+                    }
+                }
+                q.end |= end_stream;
+                if let Some(w) = q.waker.take() {
+                    w.wake();
+                }
+            }
+            Event::Trailers { stream_id, .. } => {
+                let s = shared.borrow();
+                if let Some(queue) = s.streams.get(&stream_id).and_then(|t| t.body.clone()) {
+                    let mut q = queue.borrow_mut();
+                    q.end = true;
+                    if let Some(w) = q.waker.take() {
+                        w.wake();
+                    }
+                }
+            }
+            Event::Reset { stream_id, .. } => {
+                let task = shared.borrow_mut().streams.remove(&stream_id);
+                if let Some(t) = task {
+                    if let Some(body) = &t.body {
+                        fail_body(body, BodyError::Io("stream reset".into()));
+                    }
+                    if let Some(task) = t.task {
+                        task.abort();
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn start_stream<S: Service>(
+    shared: &SharedRef,
+    service: &Rc<S>,
+    id: u32,
+    req: Request,
+    body: Option<Rc<RefCell<BodyQueue>>>,
+) {
+    let is_head = req.method() == Method::HEAD;
+    let service = service.clone();
+    let task_shared = shared.clone();
+    let task = spawn_local(async move {
+        let resp = match catch_unwind_future(service.call(req)).await {
+            Ok(resp) => resp,
+            Err(panic) => {
+                tracing::error!("handler panicked: {panic}");
+                internal_error()
+            }
+        };
+        respond(&task_shared, id, resp, is_head).await;
+        let mut s = task_shared.borrow_mut();
+        s.streams.remove(&id);
+        s.notify();
+    });
+    shared.borrow_mut().streams.insert(
+        id,
+        StreamTask {
+            body,
+            task: Some(task),
+            writer: None,
+        },
+    );
+}
+
+fn internal_error() -> Response {
+    let mut resp = Response::new(Body::from("500 Internal Server Error\n"));
+    *resp.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+    resp.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    resp
+}
+
+/// Prepares HTTP/1.1-minded response headers for HTTP/2: a date, the
+/// content-length when known, and no connection-specific fields.
+fn h2_headers(headers: &mut HeaderMap, length: Option<u64>) {
+    for name in [CONNECTION, TRANSFER_ENCODING, UPGRADE] {
+        headers.remove(name);
+    }
+    headers.remove("keep-alive");
+    headers.remove("proxy-connection");
+    if !headers.contains_key(DATE) {
+        if let Ok(v) = with_date(HeaderValue::from_bytes) {
+            headers.insert(DATE, v);
+        }
+    }
+    if let Some(n) = length {
+        headers.insert(CONTENT_LENGTH, HeaderValue::from(n));
+    }
+}
+
+/// Sends the response of stream `id`.
+async fn respond(shared: &SharedRef, id: u32, resp: Response, is_head: bool) {
+    let (mut parts, body) = resp.into_parts();
+    let status = parts.status;
+    let no_body = is_head || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED;
+    let mut body = body;
+    // A streamed body that fails before its first byte still gets an honest status.
+    let mut first: Option<Option<io::Result<Bytes>>> = None;
+    if let Body::Stream(s) = &mut body {
+        if let Either::Left(polled) = race(next_chunk(s), std::future::ready(())).await {
+            if let Some(Err(e)) = &polled {
+                let status = e
+                    .get_ref()
+                    .and_then(|inner| inner.downcast_ref::<BodyError>())
+                    .map_or(StatusCode::INTERNAL_SERVER_ERROR, BodyError::status);
+                let mut h = HeaderMap::new();
+                h2_headers(&mut h, Some(0));
+                let mut s = shared.borrow_mut();
+                let _ = s.conn.send_response(id, status, &h, true);
+                s.notify();
+                return;
+            }
+            first = Some(polled);
+        }
+    }
+    let length = match &body {
+        Body::Empty => Some(0),
+        Body::Full(b) => Some(b.len() as u64),
+        Body::Stream(s) => s.size_hint(),
+    };
+    h2_headers(
+        &mut parts.headers,
+        if status == StatusCode::NOT_MODIFIED {
+            None
+        } else {
+            length
+        },
+    );
+    let empty =
+        no_body || matches!(&body, Body::Empty) || matches!(&body, Body::Full(b) if b.is_empty());
+    {
+        let mut s = shared.borrow_mut();
+        if s.conn
+            .send_response(id, status, &parts.headers, empty)
+            .is_err()
+        {
+            return;
+        }
+        s.notify();
+    }
+    if empty {
+        return;
+    }
+    match body {
+        Body::Empty => {}
+        Body::Full(b) => {
+            let mut s = shared.borrow_mut();
+            let _ = s.conn.send_data(id, b, true);
+            s.notify();
+        }
+        Body::Stream(mut stream) => loop {
+            let chunk = match first.take() {
+                Some(polled) => polled,
+                None => next_chunk(&mut stream).await,
+            };
+            let (data, end) = match chunk {
+                None => (Bytes::new(), true),
+                Some(Ok(c)) if c.is_empty() => continue,
+                Some(Ok(c)) => (c, false),
+                Some(Err(e)) => {
+                    tracing::debug!("response body failed mid-stream: {e}");
+                    let mut s = shared.borrow_mut();
+                    s.conn.reset(id, ErrorCode::InternalError);
+                    s.notify();
+                    return;
+                }
+            };
+            if !wait_for_room(shared, id).await {
+                return;
+            }
+            let mut s = shared.borrow_mut();
+            if s.conn.send_data(id, data, end).is_err() {
+                return;
+            }
+            s.notify();
+            if end {
+                return;
+            }
+        },
+    }
+}
+
+/// Waits until stream `id` has room in its queue. False if the stream is
+/// gone, or the peer kept its window shut past `h2_send_window_timeout`
+/// (then the stream is reset).
+async fn wait_for_room(shared: &SharedRef, id: u32) -> bool {
+    let timeout = shared.borrow().limits.h2_send_window_timeout;
+    let deadline = Instant::now() + timeout;
+    let room = poll_fn(|cx| {
+        let mut s = shared.borrow_mut();
+        match s.conn.queued(id) {
+            None => Poll::Ready(false),
+            Some(n) if n < STREAM_HIGH_WATER => Poll::Ready(true),
+            Some(_) => {
+                if let Some(t) = s.streams.get_mut(&id) {
+                    t.writer = Some(cx.waker().clone());
+                }
+                Poll::Pending
+            }
+        }
+    });
+    match timeout_at(deadline, room).await {
+        Ok(ok) => ok,
+        Err(Elapsed) => {
+            let mut s = shared.borrow_mut();
+            s.conn.reset(id, ErrorCode::Cancel);
+            s.notify();
+            false
+        }
+    }
+}
+
+/// The request body of one stream, read by its handler.
+struct H2Body {
+    shared: SharedRef,
+    id: u32,
+    queue: Rc<RefCell<BodyQueue>>,
+}
+
+impl BodySource for H2Body {
+    fn poll_chunk(&self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, BodyError>>> {
+        let mut q = self.queue.borrow_mut();
+        if let Some(chunk) = q.chunks.pop_front() {
+            drop(q);
+            // Consumed: give the window back.
+            let mut s = self.shared.borrow_mut();
+            s.conn.release(self.id, chunk.len());
+            s.notify();
+            return Poll::Ready(Some(Ok(chunk)));
+        }
+        if let Some(e) = &q.error {
+            return Poll::Ready(Some(Err(e.clone())));
+        }
+        if q.end {
+            return Poll::Ready(None);
+        }
+        q.waker = Some(cx.waker().clone());
+        Poll::Pending
+    }
+
+    fn remaining_hint(&self) -> Option<u64> {
+        None
+    }
+}
+
+impl Drop for H2Body {
+    fn drop(&mut self) {
+        // Whatever is queued or still arriving is given back unread.
+        let mut q = self.queue.borrow_mut();
+        q.abandoned = true;
+        let unread: usize = q.chunks.drain(..).map(|c| c.len()).sum();
+        drop(q);
+        if let Ok(mut s) = self.shared.try_borrow_mut() {
+            if unread > 0 {
+                s.conn.release(self.id, unread);
+                s.notify();
+            }
+        }
+    }
+}
