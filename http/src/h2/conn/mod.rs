@@ -119,6 +119,9 @@ enum Phase {
 struct HeaderBlock {
     stream_id: u32,
     end_stream: bool,
+    /// The HEADERS named its own stream as dependency: a stream error,
+    /// raised after decoding so the HPACK state stays in step.
+    self_dependent: bool,
     fragments: BytesMut,
 }
 
@@ -155,7 +158,8 @@ pub struct ServerConnection {
     local_error_resets: u32,
     empty_data_frames: u32,
     acks_queued: u32,
-    recently_reset: VecDeque<u32>,
+    /// Recently closed streams, and whether we reset them (bounded).
+    recently_closed: VecDeque<(u32, bool)>,
     /// The GOAWAY was written and all that remains is to flush it.
     goaway_sent: bool,
 }
@@ -202,7 +206,7 @@ impl ServerConnection {
             local_error_resets: 0,
             empty_data_frames: 0,
             acks_queued: 0,
-            recently_reset: VecDeque::new(),
+            recently_closed: VecDeque::new(),
             goaway_sent: false,
         };
         let ours = Settings {
@@ -372,10 +376,23 @@ impl ServerConnection {
     /// Frames the peer sent before it saw our RST_STREAM are ignored
     /// (RFC 9113 §5.4.2); a bounded memory of our recent resets.
     fn remember_reset(&mut self, stream_id: u32) {
-        if self.recently_reset.len() == RECENT_RESETS {
-            self.recently_reset.pop_front();
+        self.remember_closed(stream_id, true);
+    }
+
+    fn remember_closed(&mut self, stream_id: u32, reset_by_us: bool) {
+        if self.recently_closed.len() == RECENT_RESETS {
+            self.recently_closed.pop_front();
         }
-        self.recently_reset.push_back(stream_id);
+        self.recently_closed.push_back((stream_id, reset_by_us));
+    }
+
+    /// `Some(reset_by_us)` if `id` closed recently.
+    fn closed_recently(&self, id: u32) -> Option<bool> {
+        self.recently_closed
+            .iter()
+            .rev()
+            .find(|(s, _)| *s == id)
+            .map(|(_, by_us)| *by_us)
     }
 
     /// The application consumed `len` body bytes of `stream_id`: give the
@@ -568,18 +585,10 @@ impl ServerConnection {
             Frame::WindowUpdate(w) => self.on_window_update(w.stream_id, w.increment),
             Frame::Headers(h) => {
                 self.check_new_or_trailers(h.stream_id, h.end_stream)?;
-                if let Some(p) = h.priority {
-                    if p.dependency == h.stream_id {
-                        return Err(H2Error::stream(
-                            h.stream_id,
-                            ErrorCode::ProtocolError,
-                            "stream depends on itself",
-                        ));
-                    }
-                }
                 let block = HeaderBlock {
                     stream_id: h.stream_id,
                     end_stream: h.end_stream,
+                    self_dependent: h.priority.is_some_and(|p| p.dependency == h.stream_id),
                     fragments: BytesMut::from(&h.fragment[..]),
                 };
                 if h.end_headers {
@@ -735,6 +744,7 @@ impl ServerConnection {
                 }
             }
             self.events.push_back(Event::Reset { stream_id, code });
+            self.remember_closed(stream_id, false);
         }
         Ok(())
     }
@@ -762,11 +772,19 @@ impl ServerConnection {
                 "client stream id is even",
             ));
         }
-        if stream_id <= self.last_peer_stream && !self.recently_reset.contains(&stream_id) {
-            return Err(H2Error::connection(
-                ErrorCode::StreamClosed,
-                "HEADERS on a closed stream",
-            ));
+        if stream_id <= self.last_peer_stream {
+            return match self.closed_recently(stream_id) {
+                // Late frames after our RST_STREAM are ignored.
+                Some(true) => Ok(()),
+                Some(false) => Err(H2Error::connection(
+                    ErrorCode::StreamClosed,
+                    "HEADERS on a closed stream",
+                )),
+                None => Err(H2Error::connection(
+                    ErrorCode::ProtocolError,
+                    "stream id lower than a previous one",
+                )),
+            };
         }
         Ok(())
     }
@@ -794,6 +812,13 @@ impl ServerConnection {
             Err(e) if e.is_stream_error() => Err(e),
             Err(e) => return Err(e.into_h2_error(id)),
         };
+        if block.self_dependent {
+            return Err(H2Error::stream(
+                id,
+                ErrorCode::ProtocolError,
+                "stream depends on itself",
+            ));
+        }
         if let Some(stream) = self.streams.get_mut(&id) {
             // Trailers.
             let trailers = fields
@@ -914,7 +939,7 @@ impl ServerConnection {
         let Some(stream) = self.streams.get_mut(&id) else {
             // Closed or reset: give the connection window back at once.
             self.release_connection(d.flow_len);
-            if self.recently_reset.contains(&id) {
+            if self.closed_recently(id) == Some(true) {
                 return Ok(());
             }
             return Err(H2Error::stream(
@@ -1061,6 +1086,7 @@ impl ServerConnection {
     /// Both sides are done with `id`.
     fn finish_stream(&mut self, id: u32) {
         self.streams.remove(&id);
+        self.remember_closed(id, false);
         // A completed stream earns back one rapid-reset credit.
         self.peer_resets_pending = self.peer_resets_pending.saturating_sub(1);
     }

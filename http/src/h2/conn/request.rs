@@ -143,7 +143,7 @@ pub(crate) fn request_from_fields(fields: Vec<HeaderField>) -> Result<RequestHea
         if &path[..] == b"*" && method != Method::OPTIONS {
             return Err(":path * outside OPTIONS");
         }
-        uri = uri.scheme(Scheme::try_from(&scheme[..]).map_err(|_| "bad :scheme")?);
+        let scheme = Scheme::try_from(&scheme[..]).map_err(|_| "bad :scheme")?;
         let authority = match authority {
             Some(a) => Some(a),
             // Without :authority, Host names the target (RFC 9113 §8.3.1).
@@ -151,8 +151,12 @@ pub(crate) fn request_from_fields(fields: Vec<HeaderField>) -> Result<RequestHea
                 .get(HOST)
                 .map(|h| Bytes::copy_from_slice(h.as_bytes())),
         };
+        // A URI has a scheme only together with an authority; without
+        // either it is origin-form, as HTTP/1.1 requests usually are.
         if let Some(a) = authority {
-            uri = uri.authority(Authority::from_maybe_shared(a).map_err(|_| "bad :authority")?);
+            uri = uri
+                .scheme(scheme)
+                .authority(Authority::from_maybe_shared(a).map_err(|_| "bad :authority")?);
         }
         let pq = if &path[..] == b"*" {
             PathAndQuery::from_static("*")

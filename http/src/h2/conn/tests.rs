@@ -1,1 +1,758 @@
+//! State-machine tests of the server connection: every error case of RFC
+//! 9113 §5–§8 we handle, flow control, the attack limits, graceful
+//! shutdown. A scripted client writes frames with the codec's encoders
+//! and reads the server's output with a client-role decoder.
 
+use bytes::{Bytes, BytesMut};
+use http::{HeaderMap, Method, StatusCode};
+
+use super::{Event, ServerConnection};
+use crate::h2::frame::{self, Frame, FrameDecoder, Role, Settings};
+use crate::h2::hpack;
+use crate::h2::ErrorCode;
+use crate::Limits;
+
+struct Client {
+    conn: ServerConnection,
+    enc: hpack::Encoder,
+    dec: hpack::Decoder,
+    frames: FrameDecoder,
+    result: Result<(), crate::h2::H2Error>,
+}
+
+impl Client {
+    fn new() -> Client {
+        Client::with_limits(Limits::default())
+    }
+
+    /// Connected: preface and SETTINGS exchanged, server output drained.
+    fn with_limits(limits: Limits) -> Client {
+        let mut c = Client::raw(limits);
+        let mut buf = BytesMut::from(&frame::PREFACE[..]);
+        frame::encode_settings(&Settings::default(), &mut buf);
+        frame::encode_settings_ack(&mut buf);
+        c.feed(buf);
+        let out = c.output();
+        assert!(
+            matches!(out[0], Frame::Settings(ref s) if !s.ack),
+            "{out:?}"
+        );
+        assert!(out.iter().any(|f| matches!(f, Frame::Settings(s) if s.ack)));
+        c
+    }
+
+    fn raw(limits: Limits) -> Client {
+        Client {
+            conn: ServerConnection::new(&limits),
+            enc: hpack::Encoder::new(4096),
+            dec: hpack::Decoder::new(4096),
+            frames: FrameDecoder::new(Role::Client, frame::MAX_MAX_FRAME_SIZE),
+            result: Ok(()),
+        }
+    }
+
+    fn feed(&mut self, mut buf: BytesMut) {
+        self.result = self.conn.recv(&mut buf);
+    }
+
+    fn output(&mut self) -> Vec<Frame> {
+        let mut out = BytesMut::new();
+        self.conn.poll_output(&mut out, usize::MAX);
+        let mut frames = Vec::new();
+        while let Some(f) = self.frames.decode(&mut out).expect("server output decodes") {
+            frames.push(f);
+        }
+        assert!(out.is_empty());
+        frames
+    }
+
+    fn block(&mut self, fields: &[(&str, &str)]) -> BytesMut {
+        let mut block = BytesMut::new();
+        self.enc.encode_fields(
+            fields.iter().map(|(n, v)| (n.as_bytes(), v.as_bytes())),
+            &mut block,
+        );
+        block
+    }
+
+    fn headers(&mut self, id: u32, fields: &[(&str, &str)], end_stream: bool) {
+        let block = self.block(fields);
+        let mut buf = BytesMut::new();
+        frame::encode_headers(id, &block, end_stream, 16_384, &mut buf);
+        self.feed(buf);
+    }
+
+    fn get(&mut self, id: u32, path: &str) {
+        self.headers(
+            id,
+            &[
+                (":method", "GET"),
+                (":scheme", "http"),
+                (":authority", "x"),
+                (":path", path),
+            ],
+            true,
+        );
+    }
+
+    fn post(&mut self, id: u32, extra: &[(&str, &str)]) {
+        let mut fields = vec![
+            (":method", "POST"),
+            (":scheme", "http"),
+            (":authority", "x"),
+            (":path", "/echo"),
+        ];
+        fields.extend_from_slice(extra);
+        self.headers(id, &fields, false);
+    }
+
+    fn data(&mut self, id: u32, data: &[u8], end: bool) {
+        let mut buf = BytesMut::new();
+        frame::encode_data(id, data, end, &mut buf);
+        self.feed(buf);
+    }
+
+    fn events(&mut self) -> Vec<Event> {
+        std::iter::from_fn(|| self.conn.poll_event()).collect()
+    }
+
+    fn goaway_code(&mut self) -> Option<ErrorCode> {
+        self.output().into_iter().find_map(|f| match f {
+            Frame::GoAway(g) => Some(g.code),
+            _ => None,
+        })
+    }
+
+    fn rst_code(&mut self, id: u32) -> Option<ErrorCode> {
+        self.output().into_iter().find_map(|f| match f {
+            Frame::RstStream(r) if r.stream_id == id => Some(r.code),
+            _ => None,
+        })
+    }
+
+    fn respond(&mut self, id: u32, body: &'static [u8]) {
+        self.conn
+            .send_response(id, StatusCode::OK, &HeaderMap::new(), body.is_empty())
+            .unwrap();
+        if !body.is_empty() {
+            self.conn
+                .send_data(id, Bytes::from_static(body), true)
+                .unwrap();
+        }
+    }
+
+    fn decode_status(&mut self, block: &Bytes) -> String {
+        let fields = self.dec.decode(block, 1 << 20).unwrap();
+        String::from_utf8(fields[0].value.to_vec()).unwrap()
+    }
+}
+
+#[test]
+fn bad_preface_is_a_protocol_error() {
+    let mut c = Client::raw(Limits::default());
+    c.feed(BytesMut::from(&b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"[..]));
+    assert!(c.result.is_err());
+    assert_eq!(c.goaway_code(), Some(ErrorCode::ProtocolError));
+}
+
+#[test]
+fn first_frame_must_be_settings() {
+    let mut c = Client::raw(Limits::default());
+    let mut buf = BytesMut::from(&frame::PREFACE[..]);
+    frame::encode_ping(*b"12345678", &mut buf);
+    c.feed(buf);
+    assert_eq!(c.goaway_code(), Some(ErrorCode::ProtocolError));
+    assert!(c.conn.is_done());
+}
+
+#[test]
+fn get_and_response_round_trip() {
+    let mut c = Client::new();
+    c.get(1, "/plaintext?x=1");
+    let events = c.events();
+    let Event::Request {
+        stream_id: 1,
+        request,
+        end_stream: true,
+    } = &events[0]
+    else {
+        panic!("{events:?}")
+    };
+    assert_eq!(request.method(), Method::GET);
+    assert_eq!(request.uri().path_and_query().unwrap(), "/plaintext?x=1");
+    assert_eq!(request.uri().authority().unwrap(), "x");
+    assert_eq!(request.version(), http::Version::HTTP_2);
+    c.respond(1, b"Hello");
+    let out = c.output();
+    let Frame::Headers(h) = &out[0] else {
+        panic!("{out:?}")
+    };
+    assert!(!h.end_stream);
+    assert_eq!(c.decode_status(&h.fragment), "200");
+    assert!(matches!(&out[1], Frame::Data(d) if d.end_stream && &d.data[..] == b"Hello"));
+    assert_eq!(c.conn.active_streams(), 0);
+}
+
+#[test]
+fn ping_and_settings_are_acknowledged() {
+    let mut c = Client::new();
+    let mut buf = BytesMut::new();
+    frame::encode_ping(*b"abcdefgh", &mut buf);
+    frame::encode_settings(
+        &Settings {
+            header_table_size: Some(0),
+            ..Settings::default()
+        },
+        &mut buf,
+    );
+    c.feed(buf);
+    let out = c.output();
+    assert!(out
+        .iter()
+        .any(|f| matches!(f, Frame::Ping(p) if p.ack && &p.payload == b"abcdefgh")));
+    assert!(out.iter().any(|f| matches!(f, Frame::Settings(s) if s.ack)));
+}
+
+#[test]
+fn stream_id_rules() {
+    // Even id.
+    let mut c = Client::new();
+    c.get(2, "/");
+    assert_eq!(c.goaway_code(), Some(ErrorCode::ProtocolError));
+    // Lower than a previous one.
+    let mut c = Client::new();
+    c.get(5, "/");
+    c.get(3, "/");
+    assert_eq!(c.goaway_code(), Some(ErrorCode::ProtocolError));
+    // DATA, WINDOW_UPDATE, RST_STREAM on an idle stream.
+    for f in [
+        (|b: &mut BytesMut| frame::encode_data(7, b"x", false, b)) as fn(&mut BytesMut),
+        |b| frame::encode_window_update(7, 1, b),
+        |b| frame::encode_rst_stream(7, ErrorCode::Cancel, b),
+    ] {
+        let mut c = Client::new();
+        let mut buf = BytesMut::new();
+        f(&mut buf);
+        c.feed(buf);
+        assert_eq!(c.goaway_code(), Some(ErrorCode::ProtocolError));
+    }
+}
+
+#[test]
+fn closed_and_half_closed_streams() {
+    // HEADERS again after END_STREAM (half-closed remote): STREAM_CLOSED.
+    let mut c = Client::new();
+    c.get(1, "/");
+    c.get(1, "/");
+    assert_eq!(c.goaway_code(), Some(ErrorCode::StreamClosed));
+    // DATA after END_STREAM: stream error STREAM_CLOSED.
+    let mut c = Client::new();
+    c.get(1, "/");
+    c.data(1, b"late", false);
+    assert_eq!(c.rst_code(1), Some(ErrorCode::StreamClosed));
+    // DATA on a finished stream.
+    let mut c = Client::new();
+    c.get(1, "/");
+    c.respond(1, b"ok");
+    c.output();
+    c.data(1, b"late", false);
+    assert_eq!(c.rst_code(1), Some(ErrorCode::StreamClosed));
+    // Frames that follow our RST_STREAM are ignored.
+    let mut c = Client::new();
+    c.post(1, &[]);
+    c.conn.reset(1, ErrorCode::Cancel);
+    c.output();
+    c.data(1, b"in flight", false);
+    assert!(c.result.is_ok());
+    assert!(c.output().is_empty());
+}
+
+#[test]
+fn malformed_requests_are_stream_errors() {
+    let cases: &[&[(&str, &str)]] = &[
+        &[(":method", "GET"), (":scheme", "http"), (":authority", "x")],
+        &[
+            (":method", "GET"),
+            (":scheme", "http"),
+            (":path", "/"),
+            (":path", "/"),
+        ],
+        &[
+            (":method", "GET"),
+            (":scheme", "http"),
+            (":path", "/"),
+            (":foo", "bar"),
+        ],
+        &[
+            (":method", "GET"),
+            (":scheme", "http"),
+            (":path", "/"),
+            (":status", "200"),
+        ],
+        &[
+            (":method", "GET"),
+            ("accept", "*/*"),
+            (":scheme", "http"),
+            (":path", "/"),
+        ],
+        &[
+            (":method", "GET"),
+            (":scheme", "http"),
+            (":path", "/"),
+            ("Accept", "*/*"),
+        ],
+        &[
+            (":method", "GET"),
+            (":scheme", "http"),
+            (":path", "/"),
+            ("connection", "keep-alive"),
+        ],
+        &[
+            (":method", "GET"),
+            (":scheme", "http"),
+            (":path", "/"),
+            ("transfer-encoding", "chunked"),
+        ],
+        &[
+            (":method", "GET"),
+            (":scheme", "http"),
+            (":path", "/"),
+            ("te", "gzip"),
+        ],
+        &[(":method", "GET"), (":scheme", "http"), (":path", "")],
+        &[
+            (":method", "GET"),
+            (":scheme", "http"),
+            (":path", "/"),
+            ("x", " padded"),
+        ],
+    ];
+    for fields in cases {
+        let mut c = Client::new();
+        c.headers(1, fields, true);
+        assert!(c.result.is_ok(), "{fields:?}");
+        assert_eq!(c.rst_code(1), Some(ErrorCode::ProtocolError), "{fields:?}");
+        assert!(c.events().is_empty(), "{fields:?}");
+    }
+    // `te: trailers` is fine, and cookies are joined.
+    let mut c = Client::new();
+    c.headers(
+        1,
+        &[
+            (":method", "GET"),
+            (":scheme", "http"),
+            (":path", "/"),
+            ("te", "trailers"),
+            ("cookie", "a=1"),
+            ("cookie", "b=2"),
+        ],
+        true,
+    );
+    let events = c.events();
+    let Event::Request { request, .. } = &events[0] else {
+        panic!()
+    };
+    assert_eq!(request.headers()["cookie"], "a=1; b=2");
+}
+
+#[test]
+fn content_length_is_checked_against_data() {
+    let mut c = Client::new();
+    c.post(1, &[("content-length", "5")]);
+    c.data(1, b"abc", true);
+    assert_eq!(c.rst_code(1), Some(ErrorCode::ProtocolError));
+    let mut c = Client::new();
+    c.post(1, &[("content-length", "2")]);
+    c.data(1, b"abc", false);
+    assert_eq!(c.rst_code(1), Some(ErrorCode::ProtocolError));
+    let mut c = Client::new();
+    c.post(1, &[("content-length", "3")]);
+    c.data(1, b"abc", true);
+    assert!(c.rst_code(1).is_none());
+}
+
+#[test]
+fn request_body_and_trailers() {
+    let mut c = Client::new();
+    c.post(1, &[]);
+    c.data(1, b"part1", false);
+    let block = c.block(&[("x-checksum", "abc")]);
+    let mut buf = BytesMut::new();
+    frame::encode_headers(1, &block, true, 16_384, &mut buf);
+    c.feed(buf);
+    let events = c.events();
+    assert!(
+        matches!(&events[1], Event::Data { data, end_stream: false, .. } if &data[..] == b"part1")
+    );
+    assert!(
+        matches!(&events[2], Event::Trailers { trailers, .. } if trailers["x-checksum"] == "abc")
+    );
+    // Trailers without END_STREAM.
+    let mut c = Client::new();
+    c.post(1, &[]);
+    let block = c.block(&[("x", "y")]);
+    let mut buf = BytesMut::new();
+    frame::encode_headers(1, &block, false, 16_384, &mut buf);
+    c.feed(buf);
+    assert_eq!(c.goaway_code(), Some(ErrorCode::ProtocolError));
+}
+
+#[test]
+fn receive_flow_control() {
+    let limits = Limits {
+        h2_initial_window_size: 65_535,
+        ..Limits::default()
+    };
+    // The stream window is exceeded: FLOW_CONTROL_ERROR on the stream.
+    let mut c = Client::with_limits(limits.clone());
+    c.post(1, &[]);
+    let chunk = vec![0u8; 16_383];
+    for _ in 0..4 {
+        c.data(1, &chunk, false);
+    }
+    c.data(1, b"abc", false);
+    assert!(c.rst_code(1).is_none(), "exactly the window is fine");
+    c.data(1, b"x", false);
+    assert_eq!(c.rst_code(1), Some(ErrorCode::FlowControlError));
+    // Consumed bytes are given back with WINDOW_UPDATE.
+    let mut c = Client::with_limits(limits);
+    c.post(1, &[]);
+    for _ in 0..3 {
+        c.data(1, &chunk, false);
+    }
+    c.conn.release(1, 10_000);
+    assert!(c.output().is_empty(), "updates wait for half a window");
+    c.conn.release(1, 39_149);
+    let out = c.output();
+    assert!(
+        out.iter().any(
+            |f| matches!(f, Frame::WindowUpdate(w) if w.stream_id == 1 && w.increment == 49_149)
+        ),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn send_flow_control_and_initial_window_changes() {
+    let mut c = Client::new();
+    // The client allows 10 bytes per stream.
+    let mut buf = BytesMut::new();
+    frame::encode_settings(
+        &Settings {
+            initial_window_size: Some(10),
+            ..Settings::default()
+        },
+        &mut buf,
+    );
+    c.feed(buf);
+    c.output();
+    c.get(1, "/");
+    c.conn
+        .send_response(1, StatusCode::OK, &HeaderMap::new(), false)
+        .unwrap();
+    c.conn
+        .send_data(1, Bytes::from(vec![b'a'; 25]), true)
+        .unwrap();
+    let out = c.output();
+    let sent: usize = out
+        .iter()
+        .map(|f| {
+            if let Frame::Data(d) = f {
+                d.data.len()
+            } else {
+                0
+            }
+        })
+        .sum();
+    assert_eq!(sent, 10);
+    assert!(c.conn.is_blocked_on_window(1));
+    // A larger initial window applies to the open stream.
+    let mut buf = BytesMut::new();
+    frame::encode_settings(
+        &Settings {
+            initial_window_size: Some(20),
+            ..Settings::default()
+        },
+        &mut buf,
+    );
+    c.feed(buf);
+    let out = c.output();
+    let sent: usize = out
+        .iter()
+        .map(|f| {
+            if let Frame::Data(d) = f {
+                d.data.len()
+            } else {
+                0
+            }
+        })
+        .sum();
+    assert_eq!(sent, 10);
+    // WINDOW_UPDATE releases the rest.
+    let mut buf = BytesMut::new();
+    frame::encode_window_update(1, 100, &mut buf);
+    c.feed(buf);
+    let out = c.output();
+    assert!(
+        matches!(out.last(), Some(Frame::Data(d)) if d.end_stream && d.data.len() == 5),
+        "{out:?}"
+    );
+    // Window overflow.
+    let mut buf = BytesMut::new();
+    frame::encode_window_update(0, frame::MAX_WINDOW_SIZE, &mut buf);
+    c.feed(buf);
+    assert_eq!(c.goaway_code(), Some(ErrorCode::FlowControlError));
+}
+
+#[test]
+fn streams_share_the_connection_fairly() {
+    let mut c = Client::new();
+    c.get(1, "/");
+    c.get(3, "/");
+    for id in [1, 3] {
+        c.conn
+            .send_response(id, StatusCode::OK, &HeaderMap::new(), false)
+            .unwrap();
+        c.conn
+            .send_data(id, Bytes::from(vec![0u8; 40_000]), true)
+            .unwrap();
+    }
+    let out = c.output();
+    let order: Vec<u32> = out
+        .iter()
+        .filter_map(|f| {
+            if let Frame::Data(d) = f {
+                Some(d.stream_id)
+            } else {
+                None
+            }
+        })
+        .collect();
+    // 65535 bytes of connection window: frames alternate 1, 3, 1, 3...
+    assert!(order.len() >= 4, "{order:?}");
+    assert_eq!(&order[..4], &[1, 3, 1, 3]);
+}
+
+#[test]
+fn concurrent_stream_limit_refuses() {
+    let mut c = Client::with_limits(Limits {
+        h2_max_concurrent_streams: 2,
+        ..Limits::default()
+    });
+    c.get(1, "/");
+    c.get(3, "/");
+    c.get(5, "/");
+    assert_eq!(c.rst_code(5), Some(ErrorCode::RefusedStream));
+    assert_eq!(c.events().len(), 2);
+}
+
+#[test]
+fn rapid_reset_gets_enhance_your_calm() {
+    let mut c = Client::new();
+    let mut id = 1;
+    for _ in 0..20 {
+        c.get(id, "/");
+        let mut buf = BytesMut::new();
+        frame::encode_rst_stream(id, ErrorCode::Cancel, &mut buf);
+        c.feed(buf);
+        id += 2;
+    }
+    assert!(c.result.is_ok());
+    c.get(id, "/");
+    let mut buf = BytesMut::new();
+    frame::encode_rst_stream(id, ErrorCode::Cancel, &mut buf);
+    c.feed(buf);
+    assert_eq!(c.goaway_code(), Some(ErrorCode::EnhanceYourCalm));
+}
+
+#[test]
+fn continuation_flood_is_cut_off() {
+    let mut c = Client::new();
+    let block = c.block(&[(":method", "GET"), (":scheme", "http"), (":path", "/")]);
+    let mut buf = BytesMut::new();
+    // HEADERS without END_HEADERS, then CONTINUATION frames that never end.
+    let mut head = BytesMut::new();
+    frame::encode_headers(1, &block, true, 16_384, &mut head);
+    head[4] &= !0x4; // clear END_HEADERS
+    buf.extend_from_slice(&head);
+    for _ in 0..100 {
+        frame::encode_continuation(1, &[0x40, 0x01, b'a', 0x01, b'b'], false, &mut buf);
+    }
+    c.feed(buf);
+    assert_eq!(c.goaway_code(), Some(ErrorCode::EnhanceYourCalm));
+}
+
+#[test]
+fn empty_data_and_ping_floods() {
+    let mut c = Client::new();
+    c.post(1, &[]);
+    let mut buf = BytesMut::new();
+    for _ in 0..101 {
+        frame::encode_data(1, b"", false, &mut buf);
+    }
+    c.feed(buf);
+    assert_eq!(c.goaway_code(), Some(ErrorCode::EnhanceYourCalm));
+
+    let mut c = Client::new();
+    let mut buf = BytesMut::new();
+    for _ in 0..100 {
+        frame::encode_ping(*b"flooding", &mut buf);
+    }
+    c.feed(buf);
+    assert_eq!(c.goaway_code(), Some(ErrorCode::EnhanceYourCalm));
+}
+
+#[test]
+fn too_large_header_list_gets_431() {
+    let mut c = Client::with_limits(Limits {
+        h2_max_header_list_size: 200,
+        ..Limits::default()
+    });
+    // Many small fields (name + value + 32 each) add up past the limit.
+    let mut fields = vec![(":method", "GET"), (":scheme", "http"), (":path", "/")];
+    fields.extend(std::iter::repeat_n(("x-field", "some value"), 10));
+    c.headers(1, &fields, true);
+    assert!(c.result.is_ok());
+    let out = c.output();
+    let Frame::Headers(h) = &out[0] else {
+        panic!("{out:?}")
+    };
+    assert_eq!(c.decode_status(&h.fragment.clone()), "431");
+    // The connection goes on.
+    c.get(3, "/");
+    assert_eq!(c.events().len(), 1);
+}
+
+#[test]
+fn bad_hpack_is_a_compression_error() {
+    let mut c = Client::new();
+    let mut buf = BytesMut::new();
+    frame::encode_headers(
+        1,
+        &[0xff, 0xff, 0xff, 0xff, 0xff, 0xff],
+        true,
+        16_384,
+        &mut buf,
+    );
+    c.feed(buf);
+    assert_eq!(c.goaway_code(), Some(ErrorCode::CompressionError));
+}
+
+#[test]
+fn graceful_goaway_finishes_open_streams() {
+    let mut c = Client::new();
+    c.get(1, "/");
+    c.conn.go_away();
+    let out = c.output();
+    assert!(out.iter().any(
+        |f| matches!(f, Frame::GoAway(g) if g.last_stream_id == 1 && g.code == ErrorCode::NoError)
+    ));
+    assert!(!c.conn.is_done());
+    // A new stream is refused; the open one still gets its answer.
+    c.get(3, "/");
+    assert_eq!(c.rst_code(3), Some(ErrorCode::RefusedStream));
+    c.respond(1, b"bye");
+    assert!(c
+        .output()
+        .iter()
+        .any(|f| matches!(f, Frame::Data(d) if d.stream_id == 1 && d.end_stream)));
+    assert!(c.conn.is_done());
+}
+
+#[test]
+fn upgraded_connection_answers_stream_one() {
+    let settings = {
+        let mut b = BytesMut::new();
+        Settings {
+            initial_window_size: Some(100),
+            ..Settings::default()
+        }
+        .encode_payload(&mut b);
+        b
+    };
+    let mut conn = ServerConnection::new_upgraded(&Limits::default(), &settings).unwrap();
+    conn.send_response(1, StatusCode::OK, &HeaderMap::new(), false)
+        .unwrap();
+    conn.send_data(1, Bytes::from(vec![1u8; 150]), true)
+        .unwrap();
+    let mut out = BytesMut::new();
+    conn.poll_output(&mut out, usize::MAX);
+    let mut dec = FrameDecoder::new(Role::Client, 16_384);
+    let mut data = 0;
+    while let Some(f) = dec.decode(&mut out).unwrap() {
+        if let Frame::Data(d) = f {
+            data += d.data.len();
+        }
+    }
+    // The HTTP2-Settings window of 100 applies.
+    assert_eq!(data, 100);
+}
+
+#[test]
+fn input_split_anywhere_gives_the_same_events() {
+    let mut whole = Client::new();
+    let mut script = BytesMut::new();
+    let block = whole.block(&[(":method", "POST"), (":scheme", "http"), (":path", "/a")]);
+    frame::encode_headers(1, &block, false, 16_384, &mut script);
+    frame::encode_data(1, b"hello", true, &mut script);
+    whole.feed(script.clone());
+    let expected = format!("{:?}", whole.events());
+    for cut in 1..script.len() {
+        let mut c = Client::new();
+        c.enc = hpack::Encoder::new(4096);
+        let mut first = script.clone();
+        let second = first.split_off(cut);
+        let mut buf = first;
+        c.result = c.conn.recv(&mut buf);
+        buf.extend_from_slice(&second);
+        c.result = c.conn.recv(&mut buf);
+        assert_eq!(format!("{:?}", c.events()), expected, "cut at {cut}");
+    }
+}
+
+#[test]
+fn self_dependency_resets_the_stream_but_keeps_hpack_in_step() {
+    let mut c = Client::new();
+    let block = c.block(&[
+        (":method", "GET"),
+        (":scheme", "http"),
+        (":path", "/"),
+        ("x-indexed", "v"),
+    ]);
+    let mut buf = BytesMut::new();
+    frame::encode_headers(1, &block, true, 16_384, &mut buf);
+    // Set PRIORITY with stream 1 depending on itself.
+    let mut framed = BytesMut::new();
+    let len = block.len() + 5;
+    framed.extend_from_slice(&[
+        (len >> 16) as u8,
+        (len >> 8) as u8,
+        len as u8,
+        0x1,
+        0x4 | 0x1 | 0x20,
+        0,
+        0,
+        0,
+        1,
+    ]);
+    framed.extend_from_slice(&[0, 0, 0, 1, 16]);
+    framed.extend_from_slice(&block);
+    c.feed(framed);
+    assert_eq!(c.rst_code(1), Some(ErrorCode::ProtocolError));
+    // The next block refers to the entry the first one indexed.
+    c.headers(
+        3,
+        &[
+            (":method", "GET"),
+            (":scheme", "http"),
+            (":path", "/"),
+            ("x-indexed", "v"),
+        ],
+        true,
+    );
+    let events = c.events();
+    assert!(
+        matches!(&events[..], [Event::Request { stream_id: 3, request, .. }] if request.headers()["x-indexed"] == "v"),
+        "{events:?}"
+    );
+}
