@@ -8,7 +8,7 @@ use std::io;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use http::header::{HeaderValue, CONTENT_TYPE};
@@ -19,6 +19,7 @@ use percore_runtime::time::{timeout, timeout_at, Elapsed};
 
 use super::date::with_date;
 use super::h2::serve_h2;
+use super::linger_close;
 use super::write::write_all_vectored;
 use super::ConnConfig;
 use crate::body::{next_chunk, Body, BodyError, BodySource, RequestBody};
@@ -261,22 +262,6 @@ async fn read_more(conn: &Conn, deadline: Instant) -> ReadMore {
     }
 }
 
-/// Closes after a final response: stop writing, then read and discard what
-/// the client still sends for a moment, so that unread input does not make
-/// the kernel reset the connection before the client has read our response.
-async fn linger_close(conn: &Conn) {
-    let _ = conn.stream.shutdown(std::net::Shutdown::Write);
-    let deadline = Instant::now() + Duration::from_millis(500);
-    let mut discarded = 0usize;
-    while discarded < 256 * 1024 {
-        let buf = BytesMut::with_capacity(READ_CHUNK);
-        match timeout_at(deadline, conn.stream.read(buf)).await {
-            Ok((Ok(n), _)) if n > 0 => discarded += n,
-            _ => return,
-        }
-    }
-}
-
 fn internal_error() -> Response {
     let mut resp = Response::new(Body::from("500 Internal Server Error\n"));
     *resp.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
@@ -417,7 +402,7 @@ pub async fn serve_h1<S: Service>(stream: TcpStream, service: Rc<S>, cfg: ConnCo
                 Err(e) => {
                     out.error_response(e.status());
                     let _ = out.flush(&conn.stream).await;
-                    linger_close(&conn).await;
+                    linger_close(&conn.stream).await;
                     return;
                 }
             }
@@ -448,7 +433,7 @@ pub async fn serve_h1<S: Service>(stream: TcpStream, service: Rc<S>, cfg: ConnCo
                 ReadMore::TimedOut if partial => {
                     out.error_response(StatusCode::REQUEST_TIMEOUT);
                     let _ = out.flush(&conn.stream).await;
-                    linger_close(&conn).await;
+                    linger_close(&conn.stream).await;
                     return;
                 }
                 ReadMore::TimedOut | ReadMore::Eof | ReadMore::Failed => return,
@@ -554,7 +539,7 @@ pub async fn serve_h1<S: Service>(stream: TcpStream, service: Rc<S>, cfg: ConnCo
         }
         if !keep_alive {
             if out.flush(&conn.stream).await.is_ok() {
-                linger_close(&conn).await;
+                linger_close(&conn.stream).await;
             }
             return;
         }

@@ -27,7 +27,7 @@ use percore_runtime::time::{timeout_at, Elapsed};
 use percore_runtime::{spawn_local, JoinHandle};
 
 use super::date::with_date;
-use super::ConnConfig;
+use super::{linger_close, ConnConfig};
 use crate::body::{next_chunk, Body, BodyError, BodySource, RequestBody};
 use crate::h2::conn::{Event, ServerConnection, STREAM_HIGH_WATER};
 use crate::h2::ErrorCode;
@@ -131,6 +131,10 @@ pub(crate) async fn serve_h2<S: Service>(
             dispatch(&shared, &service);
         }
         if failed || shared.borrow().conn.is_done() || input_closed {
+            if !input_closed {
+                // Our GOAWAY is out: let the client read it before the close.
+                linger_close(&stream).await;
+            }
             break;
         }
         if cfg.shutdown.is_triggered() && !shutting_down {

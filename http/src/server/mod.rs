@@ -25,3 +25,20 @@ pub struct ConnConfig {
     /// preface) and via `Upgrade: h2c`.
     pub http2: bool,
 }
+
+/// Closes after a final response: stop writing, then read and discard what
+/// the client still sends for a moment, so that unread input does not make
+/// the kernel reset the connection before the client has read our answer.
+pub(crate) async fn linger_close(stream: &percore_runtime::net::TcpStream) {
+    use std::time::{Duration, Instant};
+    let _ = stream.shutdown(std::net::Shutdown::Write);
+    let deadline = Instant::now() + Duration::from_millis(500);
+    let mut discarded = 0usize;
+    while discarded < 256 * 1024 {
+        let buf = bytes::BytesMut::with_capacity(16 * 1024);
+        match percore_runtime::time::timeout_at(deadline, stream.read(buf)).await {
+            Ok((Ok(n), _)) if n > 0 => discarded += n,
+            _ => return,
+        }
+    }
+}

@@ -212,7 +212,7 @@ impl ServerConnection {
         let ours = Settings {
             header_table_size: (limits.h2_header_table_size != 4096)
                 .then_some(limits.h2_header_table_size),
-            enable_push: Some(false),
+            enable_push: None,
             max_concurrent_streams: Some(limits.h2_max_concurrent_streams),
             initial_window_size: Some(our_window as u32),
             max_frame_size: Some(conn.decoder.max_frame_size()),

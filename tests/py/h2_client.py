@@ -1,0 +1,170 @@
+"""HTTP/2 interop and attack client (Python `h2`, `httpx`) for percore's tests.
+
+usage: h2_client.py BASE_URL MODE
+Prints "ok" and exits 0 when every check of MODE passes.
+"""
+import socket
+import sys
+import time
+
+import h2.config
+import h2.connection
+import h2.events
+import h2.exceptions
+import httpx
+
+
+def connect(base):
+    host, port = base.replace("http://", "").split(":")
+    sock = socket.create_connection((host, int(port)))
+    sock.settimeout(5)
+    conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
+    conn.initiate_connection()
+    sock.sendall(conn.data_to_send())
+    return sock, conn
+
+
+def read_events(sock, conn, until, limit=5.0):
+    """Reads until `until(events_so_far)` holds; returns all events."""
+    events = []
+    deadline = time.time() + limit
+    while time.time() < deadline:
+        try:
+            data = sock.recv(65536)
+        except socket.timeout:
+            break
+        if not data:
+            break
+        try:
+            events += conn.receive_data(data)
+        except h2.exceptions.ProtocolError:
+            break
+        out = conn.data_to_send()
+        if out:
+            try:
+                sock.sendall(out)
+            except OSError:
+                pass
+        if until(events):
+            break
+    return events
+
+
+def req_headers(base, method, path, extra=()):
+    return [(":method", method), (":scheme", "http"), (":authority", base.replace("http://", "")), (":path", path)] + list(extra)
+
+
+def basic(base):
+    sock, conn = connect(base)
+    # Many concurrent streams, bodies, flow control.
+    bodies = {}
+    for i in range(20):
+        sid = conn.get_next_available_stream_id()
+        conn.send_headers(sid, req_headers(base, "GET", "/plaintext"), end_stream=True)
+    payload = bytes(range(256)) * 1024  # 256 KiB: needs WINDOW_UPDATEs both ways
+    echo_id = conn.get_next_available_stream_id()
+    conn.send_headers(echo_id, req_headers(base, "POST", "/echo", [("content-type", "application/x-test")]))
+    sock.sendall(conn.data_to_send())
+    sent = 0
+    done = set()
+    statuses = {}
+    while len(done) < 21:
+        while sent < len(payload) and conn.local_flow_control_window(echo_id) > 0:
+            n = min(conn.local_flow_control_window(echo_id), conn.max_outbound_frame_size, len(payload) - sent)
+            conn.send_data(echo_id, payload[sent:sent + n], end_stream=(sent + n == len(payload)))
+            sent += n
+        sock.sendall(conn.data_to_send())
+        data = sock.recv(65536)
+        assert data, "server closed early"
+        for ev in conn.receive_data(data):
+            if isinstance(ev, h2.events.ResponseReceived):
+                statuses[ev.stream_id] = dict(ev.headers)[":status"]
+            elif isinstance(ev, h2.events.DataReceived):
+                bodies.setdefault(ev.stream_id, bytearray()).extend(ev.data)
+                conn.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
+            elif isinstance(ev, h2.events.StreamEnded):
+                done.add(ev.stream_id)
+        sock.sendall(conn.data_to_send())
+    assert all(s == "200" for s in statuses.values()), statuses
+    assert bytes(bodies[echo_id]) == payload, len(bodies[echo_id])
+    assert all(bytes(b) == b"Hello, World!" for sid, b in bodies.items() if sid != echo_id)
+    # Graceful close.
+    conn.close_connection()
+    sock.sendall(conn.data_to_send())
+    sock.close()
+    # httpx with HTTP/2 (prior knowledge).
+    with httpx.Client(http1=False, http2=True) as client:
+        r = client.get(base + "/json")
+        assert r.http_version == "HTTP/2", r.http_version
+        assert r.json() == {"message": "Hello, World!"}
+        r = client.post(base + "/echo", content=b"x" * 100000, headers={"content-type": "text/plain"})
+        assert r.content == b"x" * 100000 and r.headers["content-type"] == "text/plain"
+        assert client.get(base + "/nope").status_code == 404
+
+
+def goaway_code(events):
+    for ev in events:
+        if isinstance(ev, h2.events.ConnectionTerminated):
+            return ev.error_code
+    return None
+
+
+def rapid_reset(base):
+    sock, conn = connect(base)
+    for _ in range(200):
+        sid = conn.get_next_available_stream_id()
+        conn.send_headers(sid, req_headers(base, "GET", "/slow"), end_stream=True)
+        conn.reset_stream(sid)
+    sock.sendall(conn.data_to_send())
+    events = read_events(sock, conn, lambda evs: goaway_code(evs) is not None)
+    code = goaway_code(events)
+    assert code == h2.errors.ErrorCodes.ENHANCE_YOUR_CALM, code
+
+
+def settings_flood(base):
+    sock, conn = connect(base)
+    frame = b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"  # empty SETTINGS
+    sock.sendall(frame * 10000)
+    events = read_events(sock, conn, lambda evs: goaway_code(evs) is not None)
+    code = goaway_code(events)
+    assert code == h2.errors.ErrorCodes.ENHANCE_YOUR_CALM, code
+
+
+def continuation_flood(base):
+    sock, conn = connect(base)
+    # HEADERS without END_HEADERS on stream 1, then endless CONTINUATION frames.
+    block = b"\x82\x86\x84"  # :method GET, :scheme http, :path /
+    headers = len(block).to_bytes(3, "big") + b"\x01\x00" + (1).to_bytes(4, "big") + block
+    cont = b"\x00\x00\x05\x09\x00" + (1).to_bytes(4, "big") + b"\x40\x01a\x01b"
+    try:
+        sock.sendall(headers + cont * 5000)
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    events = read_events(sock, conn, lambda evs: goaway_code(evs) is not None)
+    code = goaway_code(events)
+    assert code == h2.errors.ErrorCodes.ENHANCE_YOUR_CALM, code
+
+
+def stream_limit(base):
+    sock, conn = connect(base)
+    ids = []
+    for _ in range(210):
+        sid = conn.get_next_available_stream_id()
+        conn.send_headers(sid, req_headers(base, "GET", "/slow"), end_stream=True)
+        ids.append(sid)
+    sock.sendall(conn.data_to_send())
+    events = read_events(sock, conn, lambda evs: sum(isinstance(e, h2.events.StreamEnded) for e in evs) >= 200, limit=10)
+    refused = [e for e in events if isinstance(e, h2.events.StreamReset) and e.error_code == h2.errors.ErrorCodes.REFUSED_STREAM]
+    ended = [e for e in events if isinstance(e, h2.events.StreamEnded)]
+    assert len(refused) == 10, len(refused)
+    assert len(ended) == 200, len(ended)
+
+
+def main():
+    base, mode = sys.argv[1], sys.argv[2]
+    {"basic": basic, "rapid-reset": rapid_reset, "settings-flood": settings_flood,
+     "continuation-flood": continuation_flood, "stream-limit": stream_limit}[mode](base)
+    print("ok")
+
+
+main()
