@@ -766,7 +766,7 @@ impl ServerConnection {
             }
             return Ok(());
         }
-        if stream_id % 2 == 0 {
+        if stream_id.is_multiple_of(2) {
             return Err(H2Error::connection(
                 ErrorCode::ProtocolError,
                 "client stream id is even",
