@@ -23,7 +23,11 @@ fn utf8(c: &mut Criterion) {
     let mut g = c.benchmark_group("utf8");
     let ascii = "a".repeat(16 * 1024);
     let mixed: String = "aé€𝄞 κόσμε ".chars().cycle().take(6000).collect();
-    let mixed = &mixed[..mixed.char_indices().take_while(|(i, _)| *i < 16 * 1024).last().map_or(0, |x| x.0)];
+    let mixed = &mixed[..mixed
+        .char_indices()
+        .take_while(|(i, _)| *i < 16 * 1024)
+        .last()
+        .map_or(0, |x| x.0)];
     for (name, s) in [("ascii_16K", ascii.as_str()), ("mixed_16K", mixed)] {
         g.throughput(Throughput::Bytes(s.len() as u64));
         g.bench_function(name, |b| {
@@ -43,7 +47,10 @@ fn codec(c: &mut Criterion) {
     // A 32-byte masked text frame, as a server receives it.
     let mut frame = BytesMut::new();
     Codec::new(Role::Client, Config::default())
-        .encode(&Message::text(String::from_utf8(payload.clone()).unwrap()), &mut frame)
+        .encode(
+            &Message::text(String::from_utf8(payload.clone()).unwrap()),
+            &mut frame,
+        )
         .unwrap();
     let frame = frame.freeze();
     g.throughput(Throughput::Bytes(frame.len() as u64));

@@ -73,7 +73,12 @@ fn wire(receiver: Role, frames: &[F]) -> Vec<u8> {
         }
         let mut p = f.payload.clone();
         if masked {
-            let key = [0x11u8.wrapping_mul((i as u8).wrapping_add(1)), 0x5a, 0xc3, i as u8];
+            let key = [
+                0x11u8.wrapping_mul((i as u8).wrapping_add(1)),
+                0x5a,
+                0xc3,
+                i as u8,
+            ];
             out.extend_from_slice(&key);
             apply_mask(&mut p, key, 0);
         }
