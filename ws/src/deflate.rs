@@ -357,7 +357,7 @@ impl Inflater {
                 return Err(InflateError::TooBig);
             }
             let pos = out.len();
-            let allowed = limit - pos + 1; // +1 detects overflow
+            let allowed = (limit - pos).saturating_add(1); // +1 detects overflow
             let want = ((input.len() - consumed).saturating_mul(4)).clamp(4096, 256 * 1024);
             let room = want.min(allowed);
             if out.capacity() - pos < room {
