@@ -381,6 +381,13 @@ impl Codec {
                 return Err(ProtocolError::InvalidUtf8);
             }
         } else if !(h.fin && m.frames == 1) {
+            let need = self.assembly.len() + payload.len();
+            if need > self.assembly.capacity() {
+                // Geometric growth capped at the message limit (m.wire_len,
+                // checked against it, bounds `need`).
+                let target = (self.assembly.capacity() * 2).clamp(need, max.max(need));
+                self.assembly.reserve_exact(target - self.assembly.len());
+            }
             self.assembly.extend_from_slice(&payload);
         }
         if !h.fin {

@@ -73,9 +73,12 @@ pub struct Offer {
     pub client_max_window_bits: Option<u8>,
 }
 
+/// Extension parameters: lower-cased name and optional (unquoted) value.
+type Params = Vec<(String, Option<String>)>;
+
 /// Splits a `Sec-WebSocket-Extensions` value into extensions, each a name and
 /// its `(param, value)` list. Quoted values are unquoted.
-fn parse_extensions(value: &str) -> Vec<(String, Vec<(String, Option<String>)>)> {
+fn parse_extensions(value: &str) -> Vec<(String, Params)> {
     let mut out = Vec::new();
     for ext in value.split(',') {
         let mut parts = ext.split(';');
@@ -354,7 +357,7 @@ impl Inflater {
                 return Err(InflateError::TooBig);
             }
             let pos = out.len();
-            let allowed = limit - pos + 1; // +1 detects overflow
+            let allowed = (limit - pos).saturating_add(1); // +1 detects overflow
             let want = ((input.len() - consumed).saturating_mul(4)).clamp(4096, 256 * 1024);
             let room = want.min(allowed);
             if out.capacity() - pos < room {

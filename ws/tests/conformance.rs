@@ -861,9 +861,8 @@ fn c10_auto_fragmentation() {
                 tx.encode(&b(s.as_bytes()), &mut out).unwrap();
                 let (msgs, err) = run_split(peer(role), &cfg(), &out, &[]);
                 assert_eq!((msgs, err), (vec![t(&s), b(s.as_bytes())], None));
-                // Count frames: each frame header starts with FIN/opcode.
+                // Count the frames by walking the headers.
                 let expected_frames = s.len().div_ceil(frag).max(1);
-                let mut rx = Codec::new(peer(role), cfg());
                 let mut buf = out.clone();
                 let mut n = 0;
                 while !buf.is_empty() {
@@ -871,8 +870,7 @@ fn c10_auto_fragmentation() {
                         percore_ws::frame::FrameHeader::decode(&buf, peer(role), usize::MAX)
                             .unwrap()
                             .unwrap();
-                    let _ = &mut rx;
-                    let _ = bytes::Buf::advance(&mut buf, hl + h.payload_len as usize);
+                    bytes::Buf::advance(&mut buf, hl + h.payload_len as usize);
                     n += 1;
                 }
                 assert_eq!(n, 2 * expected_frames);
@@ -1123,4 +1121,86 @@ fn c13_negotiation_answers() {
     );
     assert_eq!(answer("permessage-deflate; server_max_window_bits=8, permessage-deflate; server_no_context_takeover").as_deref(), Some("permessage-deflate; server_no_context_takeover"));
     assert_eq!(answer("deflate-frame"), None);
+}
+
+// ------------------------------------------------------------ misc
+
+#[test]
+fn client_mask_source_and_key_variety() {
+    let mut keys = Vec::new();
+    let mut c = Codec::new(Role::Client, cfg());
+    for _ in 0..16 {
+        let mut out = BytesMut::new();
+        c.encode(&b(b"abcd"), &mut out).unwrap();
+        keys.push([out[2], out[3], out[4], out[5]]);
+    }
+    keys.sort_unstable();
+    keys.dedup();
+    assert!(keys.len() > 12, "masking keys repeat: {keys:?}");
+    let mut c = Codec::new(Role::Client, cfg()).with_mask_source(|| [9, 8, 7, 6]);
+    let mut out = BytesMut::new();
+    c.encode(&b(b""), &mut out).unwrap();
+    assert_eq!(&out[..], &[0x82, 0x80, 9, 8, 7, 6]);
+}
+
+#[test]
+fn unlimited_message_size_with_deflate() {
+    let c = Config {
+        deflate: Some(DeflateConfig::default()),
+        max_message_size: usize::MAX,
+        max_frame_size: usize::MAX,
+        ..cfg()
+    };
+    let mut tx = Codec::new(Role::Client, c.clone());
+    let mut out = BytesMut::new();
+    tx.encode(&t("hello hello hello"), &mut out).unwrap();
+    assert_eq!(
+        run(Role::Server, &c, &out),
+        (vec![t("hello hello hello")], None)
+    );
+}
+
+#[test]
+fn handshake_to_codec_with_deflate() {
+    use percore_ws::handshake::{
+        accept, client_request_headers, validate_upgrade, verify_response,
+    };
+    let prefs = DeflateConfig {
+        client_no_context_takeover: true,
+        ..Default::default()
+    };
+    let (key, req) = client_request_headers("example.com", &[], Some(&prefs)).unwrap();
+    let up = validate_upgrade(&http::Method::GET, http::Version::HTTP_11, &req).unwrap();
+    let acc = accept(&up, &[], Some(&DeflateConfig::default()));
+    let neg = verify_response(
+        http::StatusCode::SWITCHING_PROTOCOLS,
+        &acc.headers,
+        &key,
+        &[],
+        Some(&prefs),
+    )
+    .unwrap();
+    assert_eq!(neg.deflate, acc.deflate);
+    let mut client = Codec::new(
+        Role::Client,
+        Config {
+            deflate: neg.deflate,
+            ..cfg()
+        },
+    );
+    let mut server = Codec::new(
+        Role::Server,
+        Config {
+            deflate: acc.deflate,
+            ..cfg()
+        },
+    );
+    let mut wire = BytesMut::new();
+    for i in 0..5 {
+        let m = t(&format!("message {i} message {i} message {i}"));
+        client.encode(&m, &mut wire).unwrap();
+        assert_eq!(server.decode(&mut wire).unwrap(), Some(m.clone()));
+        server.encode(&m, &mut wire).unwrap();
+        assert_eq!(client.decode(&mut wire).unwrap(), Some(m));
+    }
 }
