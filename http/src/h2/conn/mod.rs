@@ -22,7 +22,7 @@
 //! let mut input = BytesMut::from(&frame::PREFACE[..]);
 //! frame::encode_settings(&Default::default(), &mut input);
 //! let mut block = BytesMut::new();
-//! hpack::Encoder::new(4096).encode_request(&http::Method::GET, "http", "example.com", "/", &http::HeaderMap::new(), &mut block);
+//! hpack::Encoder::new(4096).encode_request(&http::Method::GET, "http", Some("example.com"), "/", &http::HeaderMap::new(), &mut block);
 //! frame::encode_headers(1, &block, true, 16_384, &mut input);
 //! conn.recv(&mut input).unwrap();
 //! let Some(Event::Request { stream_id: 1, request, end_stream: true }) = conn.poll_event() else { panic!() };
