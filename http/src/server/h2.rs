@@ -30,7 +30,7 @@ use super::date::with_date;
 use super::{linger_close, ConnConfig};
 use crate::body::{next_chunk, Body, BodyError, BodySource, RequestBody};
 use crate::h2::conn::{Event, ServerConnection, STREAM_HIGH_WATER};
-use crate::h2::ErrorCode;
+use crate::h2::{ErrorCode, StreamIdHasher};
 use crate::service::{catch_unwind_future, Request, Response, Service};
 use crate::Limits;
 
@@ -64,7 +64,7 @@ struct StreamTask {
 
 struct Shared {
     conn: ServerConnection,
-    streams: HashMap<u32, StreamTask>,
+    streams: HashMap<u32, StreamTask, StreamIdHasher>,
     io_waker: Option<Waker>,
     io_notified: bool,
     limits: Rc<Limits>,
@@ -98,7 +98,7 @@ pub(crate) async fn serve_h2<S: Service>(
     conn.poll_output(&mut out, usize::MAX);
     let shared: SharedRef = Rc::new(RefCell::new(Shared {
         conn,
-        streams: HashMap::new(),
+        streams: HashMap::default(),
         io_waker: None,
         io_notified: false,
         limits: limits.clone(),
@@ -357,6 +357,27 @@ fn internal_error() -> Response {
     resp
 }
 
+thread_local! {
+    /// The current date as a header value, rebuilt when the text changes.
+    static DATE_VALUE: RefCell<(Vec<u8>, HeaderValue)> =
+        const { RefCell::new((Vec::new(), HeaderValue::from_static(""))) };
+}
+
+/// The cached `date` value (a cheap clone of shared bytes).
+fn date_value() -> HeaderValue {
+    DATE_VALUE.with(|cell| {
+        let mut cached = cell.borrow_mut();
+        with_date(|now| {
+            if cached.0 != now {
+                if let Ok(v) = HeaderValue::from_bytes(now) {
+                    *cached = (now.to_vec(), v);
+                }
+            }
+        });
+        cached.1.clone()
+    })
+}
+
 /// Prepares HTTP/1.1-minded response headers for HTTP/2: a date, the
 /// content-length when known, and no connection-specific fields.
 fn h2_headers(headers: &mut HeaderMap, length: Option<u64>) {
@@ -366,9 +387,7 @@ fn h2_headers(headers: &mut HeaderMap, length: Option<u64>) {
     headers.remove("keep-alive");
     headers.remove("proxy-connection");
     if !headers.contains_key(DATE) {
-        if let Ok(v) = with_date(HeaderValue::from_bytes) {
-            headers.insert(DATE, v);
-        }
+        headers.insert(DATE, date_value());
     }
     if let Some(n) = length {
         headers.insert(CONTENT_LENGTH, HeaderValue::from(n));

@@ -42,6 +42,8 @@ mod tests;
 
 use std::collections::{HashMap, VecDeque};
 
+use crate::h2::StreamIdHasher;
+
 use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, Request, StatusCode};
 
@@ -122,7 +124,9 @@ struct HeaderBlock {
     /// The HEADERS named its own stream as dependency: a stream error,
     /// raised after decoding so the HPACK state stays in step.
     self_dependent: bool,
-    fragments: BytesMut,
+    /// The block so far: the HEADERS payload itself (no copy) until a
+    /// CONTINUATION makes it grow.
+    fragments: Bytes,
 }
 
 /// The server end of one HTTP/2 connection.
@@ -132,7 +136,7 @@ pub struct ServerConnection {
     decoder: FrameDecoder,
     hpack_decoder: hpack::Decoder,
     hpack_encoder: hpack::Encoder,
-    streams: HashMap<u32, Stream>,
+    streams: HashMap<u32, Stream, StreamIdHasher>,
     /// Highest stream id the client opened (or tried to).
     last_peer_stream: u32,
     /// Streams above this id are refused (set by GOAWAY).
@@ -160,6 +164,8 @@ pub struct ServerConnection {
     acks_queued: u32,
     /// Recently closed streams, and whether we reset them (bounded).
     recently_closed: VecDeque<(u32, bool)>,
+    /// Reused for encoding header blocks.
+    scratch: BytesMut,
     /// The GOAWAY was written and all that remains is to flush it.
     goaway_sent: bool,
 }
@@ -187,7 +193,7 @@ impl ServerConnection {
             decoder: FrameDecoder::with_limits(Role::Server, limits),
             hpack_decoder: hpack::Decoder::new(limits.h2_header_table_size as usize),
             hpack_encoder: hpack::Encoder::new(4096.min(limits.h2_max_encoder_table_size as usize)),
-            streams: HashMap::new(),
+            streams: HashMap::default(),
             last_peer_stream: 0,
             accept_limit: u32::MAX,
             block: None,
@@ -207,6 +213,7 @@ impl ServerConnection {
             empty_data_frames: 0,
             acks_queued: 0,
             recently_closed: VecDeque::new(),
+            scratch: BytesMut::new(),
             goaway_sent: false,
         };
         let ours = Settings {
@@ -310,6 +317,7 @@ impl ServerConnection {
             self.peer_max_frame_size as u32,
             &mut self.out,
         );
+        self.scratch = block;
         if end_stream {
             self.close_local(stream_id);
         }
@@ -589,7 +597,7 @@ impl ServerConnection {
                     stream_id: h.stream_id,
                     end_stream: h.end_stream,
                     self_dependent: h.priority.is_some_and(|p| p.dependency == h.stream_id),
-                    fragments: BytesMut::from(&h.fragment[..]),
+                    fragments: h.fragment,
                 };
                 if h.end_headers {
                     self.on_header_block(block)
@@ -605,7 +613,10 @@ impl ServerConnection {
                         "CONTINUATION without HEADERS",
                     ));
                 };
-                block.fragments.extend_from_slice(&c.fragment);
+                let mut joined = BytesMut::with_capacity(block.fragments.len() + c.fragment.len());
+                joined.extend_from_slice(&block.fragments);
+                joined.extend_from_slice(&c.fragment);
+                block.fragments = joined.freeze();
                 self.check_block_size()?;
                 if c.end_headers {
                     let block = self.block.take().expect("checked above");
@@ -805,7 +816,7 @@ impl ServerConnection {
     fn on_header_block(&mut self, block: HeaderBlock) -> Result<(), H2Error> {
         let id = block.stream_id;
         let fields = match self.hpack_decoder.decode(
-            &block.fragments.freeze(),
+            &block.fragments,
             self.limits.h2_max_header_list_size as usize,
         ) {
             Ok(fields) => Ok(fields),
