@@ -22,17 +22,33 @@ LUA = os.path.join(ROOT, "benches", "lua")
 TICK = os.sysconf("SC_CLK_TCK")
 
 HTTP_SCENARIOS = ["plaintext", "pipelined", "json", "echo4k"]
+H2 = ["h2c"]
+WS = ["ws-echo", "ws-echo-1m"]
+IDLE = ["idle-10k", "idle-50k"]
+IDLE_COUNTS = {"idle-10k": 10_000, "idle-50k": 50_000}
+ALL_SCENARIOS = HTTP_SCENARIOS + H2 + WS + IDLE + ["tcp-echo"]
+
+
+def demo(driver):
+    return lambda a, n: [f"{REL}/demo", "--listen", a, "--cores", str(n), "--driver", driver]
+
+
 SERVERS = {
     # name: (command builder, scenarios it serves)
-    "percore-uring": (lambda a, n: [f"{REL}/demo", "--listen", a, "--cores", str(n), "--driver", "uring"], HTTP_SCENARIOS),
-    "percore-epoll": (lambda a, n: [f"{REL}/demo", "--listen", a, "--cores", str(n), "--driver", "epoll"], HTTP_SCENARIOS),
-    "hyper": (lambda a, n: [f"{PREL}/hyper-server", "--listen", a, "--cores", str(n)], HTTP_SCENARIOS),
-    "hyper-mt": (lambda a, n: [f"{PREL}/hyper-server", "--listen", a, "--cores", str(n), "--multi-thread"], HTTP_SCENARIOS),
+    "percore-uring": (demo("uring"), HTTP_SCENARIOS + H2 + WS + IDLE),
+    "percore-epoll": (demo("epoll"), HTTP_SCENARIOS + H2 + WS + IDLE),
+    "hyper": (lambda a, n: [f"{PREL}/hyper-server", "--listen", a, "--cores", str(n)], HTTP_SCENARIOS + H2 + WS + IDLE),
+    "hyper-mt": (lambda a, n: [f"{PREL}/hyper-server", "--listen", a, "--cores", str(n), "--multi-thread"], HTTP_SCENARIOS + H2 + WS + IDLE),
+    "axum": (lambda a, n: [f"{PREL}/axum-server", "--listen", a, "--cores", str(n)], HTTP_SCENARIOS + H2 + WS + IDLE),
+    "actix-web": (lambda a, n: [f"{PREL}/actix-server", "--listen", a, "--cores", str(n)], HTTP_SCENARIOS + H2 + WS + IDLE),
+    "may-minihttp": (lambda a, n: [f"{PREL}/may-minihttp-server", "--listen", a, "--cores", str(n)], HTTP_SCENARIOS + IDLE),
+    # The floor: same runtime, a fixed response per request head, no parsing.
+    "percore-canned": (lambda a, n: [f"{REL}/echo", "--listen", a, "--cores", str(n), "--driver", "uring", "--canned"], ["plaintext", "pipelined"]),
     "percore-echo-uring": (lambda a, n: [f"{REL}/echo", "--listen", a, "--cores", str(n), "--driver", "uring"], ["tcp-echo"]),
     "percore-echo-epoll": (lambda a, n: [f"{REL}/echo", "--listen", a, "--cores", str(n), "--driver", "epoll"], ["tcp-echo"]),
     "tokio-echo": (lambda a, n: [f"{PREL}/tokio-echo", "--listen", a, "--cores", str(n)], ["tcp-echo"]),
 }
-BASELINE = {"tcp-echo": "tokio-echo"}  # others: "hyper"
+BASELINE = {"tcp-echo": "tokio-echo"}  # others: "hyper" (tokio-tungstenite on hyper for ws-*)
 
 
 def log(*a):
@@ -100,8 +116,16 @@ def run_load(scenario, port, opts):
     url = f"http://127.0.0.1:{port}"
     d = str(opts.duration)
     c = str(opts.connections)
+    h2log = None
     if scenario == "tcp-echo":
         cmd = [f"{PREL}/loadgen", "tcp-echo", "--addr", f"127.0.0.1:{port}", "--conns", "64", "--size", "64", "--duration", d]
+    elif scenario == "ws-echo":
+        cmd = [f"{PREL}/loadgen", "ws-echo", "--addr", f"127.0.0.1:{port}", "--conns", "64", "--size", "32", "--duration", d]
+    elif scenario == "ws-echo-1m":
+        cmd = [f"{PREL}/loadgen", "ws-echo", "--addr", f"127.0.0.1:{port}", "--conns", "8", "--size", str(1 << 20), "--duration", d]
+    elif scenario == "h2c":
+        h2log = f"/tmp/compare-h2load-{port}.log"
+        cmd = ["h2load", "-c", "16", "-m", "100", "-t", "1", "-D", d, "--log-file", h2log, f"{url}/plaintext"]
     else:
         base = ["wrk", "-t1", f"-c{c}", f"-d{d}s", "--latency"]
         cmd = {
@@ -129,15 +153,21 @@ def run_load(scenario, port, opts):
     out, err = p.communicate()
     elapsed = time.time() - t0
     load_cpu = ((ticks1 - ticks0) / TICK) / max(last - t0 - 0.2, 0.01) if ticks0 is not None else 0.0
-    if scenario == "tcp-echo":
+    if scenario in ("tcp-echo", "ws-echo", "ws-echo-1m"):
+        if p.returncode != 0:
+            raise RuntimeError(f"loadgen failed: {err.strip()[-300:]}")
         data = json.loads(out.strip().splitlines()[-1])
         return data["messages"], opts.duration, data["p50_us"], data["p99_us"], load_cpu
+    if scenario == "h2c":
+        return parse_h2load(out, err, h2log) + (load_cpu,)
     m = re.search(r"(\d+) requests in ([\d.]+)(s|m)", out)
     if not m:
         raise RuntimeError(f"wrk output not understood: {out} {err}")
     reqs = int(m.group(1))
     if scenario == "pipelined":
-        pass  # wrk counts every pipelined response
+        # wrk counts every pipelined response but times only the first of each
+        # batch (its distribution shows zeros): no latency figures here.
+        return reqs, float(m.group(2)) * (60 if m.group(3) == "m" else 1), None, None, load_cpu
     secs = float(m.group(2)) * (60 if m.group(3) == "m" else 1)
     p50 = re.search(r"50%\s+(\S+)", out)
     p99 = re.search(r"99%\s+(\S+)", out)
@@ -150,7 +180,87 @@ def run_load(scenario, port, opts):
     return reqs, secs, parse_duration_us(p50.group(1)) if p50 else None, parse_duration_us(p99.group(1)) if p99 else None, load_cpu
 
 
+def parse_h2load(out, err, log_path):
+    """(requests, seconds, p50_us, p99_us) from h2load's summary and its per-request log."""
+    m = re.search(r"finished in ([\d.]+)s", out)
+    done = re.search(r"requests: \d+ total, \d+ started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored", out)
+    if not m or not done:
+        raise RuntimeError(f"h2load output not understood: {out[-500:]} {err[-300:]}")
+    if int(done.group(3)) or int(done.group(4)):
+        raise RuntimeError(f"h2load: {done.group(3)} failed, {done.group(4)} errored")
+    lat = []
+    try:
+        with open(log_path) as f:
+            for line in f:
+                parts = line.split("\t")
+                if len(parts) >= 3:
+                    lat.append(int(parts[2]))
+        os.unlink(log_path)
+    except OSError:
+        pass
+    lat.sort()
+    pct = lambda q: lat[min(int(len(lat) * q), len(lat) - 1)] if lat else None
+    return int(done.group(2)), float(m.group(1)), pct(0.50), pct(0.99)
+
+
+def current_rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        m = re.search(r"VmRSS:\s+(\d+)", f.read())
+    return int(m.group(1)) if m else 0
+
+
+def raise_nofile():
+    """Children inherit the raised soft limit (up to the hard limit)."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def measure_idle(server, scenario, opts):
+    """Opens N keep-alive connections (one request each) and reports the server's RSS per connection."""
+    import resource
+    want = IDLE_COUNTS[scenario]
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if hard != resource.RLIM_INFINITY and want + 64 > hard:
+        raise RuntimeError(f"RLIMIT_NOFILE hard limit {hard} < {want} connections on this machine")
+    port = free_port()
+    cmd = ["taskset", "-c", opts.server_cpus] + SERVERS[server][0](f"127.0.0.1:{port}", opts.server_cores)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=raise_nofile)
+    try:
+        if not wait_port(port):
+            raise RuntimeError("server did not start")
+        subprocess.run(["curl", "-s", "-o", "/dev/null", f"http://127.0.0.1:{port}/plaintext"], timeout=5)
+        time.sleep(0.2)
+        before = current_rss_kib(proc.pid)
+        load = subprocess.Popen(
+            ["taskset", "-c", opts.load_cpus, f"{PREL}/loadgen", "idle", "--addr", f"127.0.0.1:{port}", "--conns", str(want), "--hold", "60"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=raise_nofile)
+        line = load.stdout.readline()
+        time.sleep(0.5)
+        after = current_rss_kib(proc.pid)
+        load.stdin.close()
+        load.wait(timeout=30)
+        data = json.loads(line) if line.strip() else {"open": 0, "failed": want}
+        if data["open"] == 0:
+            raise RuntimeError(f"no connection opened: {load.stderr.read()[-300:]}")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return {
+        "open": data["open"],
+        "failed": data["failed"],
+        "rss_kib": after,
+        "kib_per_conn": (after - before) / data["open"],
+    }
+
+
 def measure(server, scenario, opts):
+    if scenario in IDLE_COUNTS:
+        return measure_idle(server, scenario, opts)
     port = free_port()
     cmd = ["taskset", "-c", opts.server_cpus] + SERVERS[server][0](f"127.0.0.1:{port}", opts.server_cores)
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -194,7 +304,7 @@ def fmt_spread(vals, fmt):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--servers", default=",".join(SERVERS))
-    ap.add_argument("--scenarios", default=",".join(HTTP_SCENARIOS + ["tcp-echo"]))
+    ap.add_argument("--scenarios", default=",".join(ALL_SCENARIOS))
     ap.add_argument("--server-cpus", default="0")
     ap.add_argument("--load-cpus", default="1")
     ap.add_argument("--server-cores", type=int, default=1)
@@ -240,6 +350,8 @@ def print_table(results, scenarios, servers, opts):
         print("| scenario | server | req/s | p50 | p99 | CPU-s / 100k req | peak RSS | req/s vs base | CPU vs base |")
         print("|---|---|---|---|---|---|---|---|---|")
     for scenario in scenarios:
+        if scenario in IDLE_COUNTS:
+            continue
         base_name = BASELINE.get(scenario, "hyper")
         base = [x for x in results.get((scenario, base_name), []) if "error" not in x]
         base_rate = statistics.median([x["rate"] for x in base]) if base else None
@@ -265,10 +377,44 @@ def print_table(results, scenarios, servers, opts):
                     f"{rate / base_rate:.2f}×" if base_rate else "-",
                     f"{cpu / base_cpu:.2f}×" if base_cpu else "-",
                 ]
-            if md:
-                print("| " + " | ".join(row) + " |")
-            else:
-                print("  ".join(f"{c:>14}" for c in row))
+            emit(row, md)
+    print_idle_table(results, [s for s in scenarios if s in IDLE_COUNTS], servers, md)
+
+
+def emit(row, md):
+    if md:
+        print("| " + " | ".join(row) + " |")
+    else:
+        print("  ".join(f"{c:>14}" for c in row))
+
+
+def print_idle_table(results, scenarios, servers, md):
+    if not scenarios:
+        return
+    print()
+    if md:
+        print("Idle keep-alive connections (one request each, then held): server RSS growth per connection.\n")
+        print("| scenario | server | open | RSS | KiB / connection | vs hyper |")
+        print("|---|---|---|---|---|---|")
+    for scenario in scenarios:
+        base = [x for x in results.get((scenario, "hyper"), []) if "error" not in x]
+        base_kib = statistics.median([x["kib_per_conn"] for x in base]) if base else None
+        for server in servers:
+            runs = results.get((scenario, server))
+            if not runs:
+                continue
+            ok = [x for x in runs if "error" not in x]
+            if not ok:
+                emit([scenario, server, "n/a: " + runs[0]["error"], "", "", ""], md)
+                continue
+            kib = statistics.median([x["kib_per_conn"] for x in ok])
+            emit([
+                scenario, server,
+                f"{min(x['open'] for x in ok)}" + (f" ({max(x['failed'] for x in ok)} failed)" if any(x["failed"] for x in ok) else ""),
+                f"{statistics.median([x['rss_kib'] for x in ok]) / 1024:.1f} MiB",
+                fmt_spread([x["kib_per_conn"] for x in ok], "{:.1f}"),
+                f"{kib / base_kib:.2f}×" if base_kib else "-",
+            ], md)
 
 
 if __name__ == "__main__":

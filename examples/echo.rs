@@ -4,6 +4,11 @@
 //! ```text
 //! cargo run --release --example echo -- --listen 127.0.0.1:7000 --cores 2 --driver uring
 //! ```
+//!
+//! With `--canned` it is the benchmarks' floor for HTTP/1.1 instead: for
+//! every `\r\n\r\n` it reads it writes one fixed `200 OK` response, with no
+//! parsing at all, so the gap between it and the demo's `/plaintext` is what
+//! the HTTP layer costs.
 
 use std::io;
 
@@ -29,8 +34,61 @@ async fn echo(stream: TcpStream) {
     }
 }
 
+const CANNED: &[u8] =
+    b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n\r\nHello, World!";
+
+/// Counts request-head terminators in `bytes`, given the state left by the
+/// previous read (how many bytes of `\r\n\r\n` were already matched).
+fn count_terminators(bytes: &[u8], matched: &mut usize) -> usize {
+    const END: &[u8; 4] = b"\r\n\r\n";
+    let mut count = 0;
+    for &b in bytes {
+        *matched = if b == END[*matched] {
+            *matched + 1
+        } else if b == b'\r' {
+            1
+        } else {
+            0
+        };
+        if *matched == END.len() {
+            count += 1;
+            *matched = 0;
+        }
+    }
+    count
+}
+
+async fn canned(stream: TcpStream) {
+    let mut buf = Vec::with_capacity(16 * 1024);
+    let mut out = Vec::with_capacity(16 * CANNED.len());
+    let mut matched = 0;
+    loop {
+        buf.clear();
+        let (res, b) = stream.read(buf).await;
+        buf = b;
+        match res {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        let n = count_terminators(&buf, &mut matched);
+        if n == 0 {
+            continue;
+        }
+        out.clear();
+        for _ in 0..n {
+            out.extend_from_slice(CANNED);
+        }
+        let (res, o) = stream.write_all(out).await;
+        if res.is_err() {
+            return;
+        }
+        out = o;
+    }
+}
+
 fn main() -> io::Result<()> {
     let args = ServerArgs::from_env("127.0.0.1:7000");
+    let canned_mode = args.rest.iter().any(|a| a == "--canned");
     let (addr, reservation) = reserve_port(args.listen)?;
     let cores = args.cores;
     let bound = std::sync::Arc::new(std::sync::Barrier::new(cores));
@@ -60,7 +118,11 @@ fn main() -> io::Result<()> {
                     match race(listener.accept(), w.shutdown.wait()).await {
                         Either::Left(Ok((stream, _))) => {
                             let _ = stream.set_nodelay(true);
-                            spawn_local(echo(stream));
+                            if canned_mode {
+                                spawn_local(canned(stream));
+                            } else {
+                                spawn_local(echo(stream));
+                            }
                         }
                         Either::Left(Err(e)) => eprintln!("accept: {e}"),
                         Either::Right(()) => return,
@@ -68,4 +130,21 @@ fn main() -> io::Result<()> {
                 }
             }
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::count_terminators;
+
+    #[test]
+    fn terminators_are_counted_across_reads() {
+        let mut m = 0;
+        assert_eq!(
+            count_terminators(b"GET / HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n\r", &mut m),
+            1
+        );
+        assert_eq!(count_terminators(b"\n", &mut m), 1);
+        assert_eq!(count_terminators(b"\r\r\n\r\n", &mut m), 1);
+        assert_eq!(count_terminators(b"a\r\nb\r\n", &mut m), 0);
+    }
 }

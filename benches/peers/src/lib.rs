@@ -37,7 +37,9 @@ pub fn allowed_cpus() -> Vec<usize> {
         if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
             return vec![0];
         }
-        (0..libc::CPU_SETSIZE as usize).filter(|&c| libc::CPU_ISSET(c, &set)).collect()
+        (0..libc::CPU_SETSIZE as usize)
+            .filter(|&c| libc::CPU_ISSET(c, &set))
+            .collect()
     }
 }
 
@@ -53,7 +55,12 @@ pub fn pin(cpu: usize) {
 
 /// A non-blocking SO_REUSEPORT listener for one core.
 pub fn reuseport_listener(addr: SocketAddr) -> std::net::TcpListener {
-    let s = socket2::Socket::new(socket2::Domain::for_address(addr), socket2::Type::STREAM, None).unwrap();
+    let s = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        None,
+    )
+    .unwrap();
     s.set_reuse_address(true).unwrap();
     s.set_reuse_port(true).unwrap();
     s.bind(&addr.into()).unwrap();

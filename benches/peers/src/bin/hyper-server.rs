@@ -1,10 +1,12 @@
 //! hyper 1.x serving the demo's routes (HTTP/1.1 and h2c prior knowledge),
 //! one pinned current_thread runtime per core with SO_REUSEPORT — hyper's
-//! best per-core form.
+//! best per-core form. `/ws` echoes with tokio-tungstenite on hyper's
+//! upgrade, as hyper users serve WebSocket.
 
 use std::convert::Infallible;
 
 use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
 use http_body_util::{combinators::BoxBody, BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, CONTENT_TYPE};
@@ -15,18 +17,74 @@ use hyper_util::server::conn::auto;
 type Body = BoxBody<Bytes, hyper::Error>;
 
 fn full(b: &'static [u8], ct: &'static str) -> Response<Body> {
-    let mut r = Response::new(Full::new(Bytes::from_static(b)).map_err(|e: Infallible| match e {}).boxed());
-    r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(ct));
+    let mut r = Response::new(
+        Full::new(Bytes::from_static(b))
+            .map_err(|e: Infallible| match e {})
+            .boxed(),
+    );
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(ct));
+    r
+}
+
+/// Answers a WebSocket upgrade with 101 and echoes on the upgraded stream.
+fn websocket(mut req: Request<Incoming>) -> Response<Body> {
+    use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+    use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+    let Some(key) = req.headers().get("sec-websocket-key") else {
+        let mut r = full(b"not a websocket request", "text/plain");
+        *r.status_mut() = StatusCode::BAD_REQUEST;
+        return r;
+    };
+    let accept = derive_accept_key(key.as_bytes());
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    tokio::spawn(async move {
+        let Ok(upgraded) = on_upgrade.await else {
+            return;
+        };
+        let config = WebSocketConfig::default().max_message_size(Some(64 << 20));
+        let mut ws = tokio_tungstenite::WebSocketStream::from_raw_socket(
+            TokioIo::new(upgraded),
+            Role::Server,
+            Some(config),
+        )
+        .await;
+        while let Some(Ok(msg)) = ws.next().await {
+            if (msg.is_text() || msg.is_binary()) && ws.send(msg).await.is_err() {
+                return;
+            }
+        }
+    });
+    let mut r = Response::new(
+        Full::new(Bytes::new())
+            .map_err(|e: Infallible| match e {})
+            .boxed(),
+    );
+    *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let h = r.headers_mut();
+    h.insert("upgrade", HeaderValue::from_static("websocket"));
+    h.insert("connection", HeaderValue::from_static("upgrade"));
+    h.insert(
+        "sec-websocket-accept",
+        HeaderValue::from_str(&accept).unwrap(),
+    );
     r
 }
 
 async fn route(req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
     Ok(match (req.method(), req.uri().path()) {
+        (&Method::GET, "/ws") => websocket(req),
         (&Method::GET, "/plaintext") => full(b"Hello, World!", "text/plain"),
         (&Method::GET, "/json") => {
-            let body = serde_json::to_vec(&serde_json::json!({"message": "Hello, World!"})).unwrap();
-            let mut r = Response::new(Full::new(Bytes::from(body)).map_err(|e: Infallible| match e {}).boxed());
-            r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            let body =
+                serde_json::to_vec(&serde_json::json!({"message": "Hello, World!"})).unwrap();
+            let mut r = Response::new(
+                Full::new(Bytes::from(body))
+                    .map_err(|e: Infallible| match e {})
+                    .boxed(),
+            );
+            r.headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
             r
         }
         (&Method::POST, "/echo") => {
@@ -65,7 +123,10 @@ fn main() {
             .enable_all()
             .build()
             .unwrap();
-        println!("listening on {addr} (cores: {}, hyper multi-thread)", a.cores);
+        println!(
+            "listening on {addr} (cores: {}, hyper multi-thread)",
+            a.cores
+        );
         rt.block_on(async move {
             let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
             loop {
@@ -73,26 +134,37 @@ fn main() {
                 s.set_nodelay(true).unwrap();
                 tokio::spawn(async move {
                     let _ = auto::Builder::new(TokioExecutor::new())
-                        .serve_connection(TokioIo::new(s), hyper::service::service_fn(route))
+                        .serve_connection_with_upgrades(
+                            TokioIo::new(s),
+                            hyper::service::service_fn(route),
+                        )
                         .await;
                 });
             }
         });
         return;
     }
-    println!("listening on {addr} (cores: {}, hyper per-core current_thread)", a.cores);
+    println!(
+        "listening on {addr} (cores: {}, hyper per-core current_thread)",
+        a.cores
+    );
     percore_bench_peers::per_core(a.cores, move |_| async move {
         let local = tokio::task::LocalSet::new();
         local
             .run_until(async move {
-                let listener =
-                    tokio::net::TcpListener::from_std(percore_bench_peers::reuseport_listener(addr)).unwrap();
+                let listener = tokio::net::TcpListener::from_std(
+                    percore_bench_peers::reuseport_listener(addr),
+                )
+                .unwrap();
                 loop {
                     let (s, _) = listener.accept().await.unwrap();
                     s.set_nodelay(true).unwrap();
                     tokio::task::spawn_local(async move {
                         let _ = auto::Builder::new(LocalExec)
-                            .serve_connection(TokioIo::new(s), hyper::service::service_fn(route))
+                            .serve_connection_with_upgrades(
+                                TokioIo::new(s),
+                                hyper::service::service_fn(route),
+                            )
                             .await;
                     });
                 }

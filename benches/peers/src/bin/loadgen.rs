@@ -2,6 +2,14 @@
 //!
 //! `loadgen tcp-echo --addr 127.0.0.1:7000 --conns 64 --size 64 --duration 10`
 //! prints one JSON line: messages/s and p50/p99 round-trip latency (µs).
+//!
+//! `loadgen ws-echo --addr 127.0.0.1:8080 --conns 64 --size 32 --duration 10`
+//! does the same over WebSocket (`GET /ws`, binary messages, tokio-tungstenite).
+//!
+//! `loadgen idle --addr 127.0.0.1:8080 --conns 10000 --hold 5` opens that many
+//! keep-alive connections, sends one `GET /plaintext` on each, prints
+//! `{"open": N, "failed": F}` once they are all answered, then holds them for
+//! `--hold` seconds (or until stdin closes) and exits.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -26,14 +34,26 @@ fn main() {
     let threads: usize = flag(&args, "--threads", "1").parse().unwrap();
     match mode.as_str() {
         "tcp-echo" => tcp_echo(addr, conns, size, duration, threads),
+        "ws-echo" => ws_echo(addr, conns, size, duration, threads),
+        "idle" => idle(
+            addr,
+            conns,
+            Duration::from_secs_f64(flag(&args, "--hold", "5").parse().unwrap()),
+        ),
         _ => {
-            eprintln!("usage: loadgen tcp-echo --addr A --conns N --size B --duration S [--threads T]");
+            eprintln!("usage: loadgen tcp-echo|ws-echo|idle --addr A --conns N --size B --duration S [--threads T] [--hold S]");
             std::process::exit(2);
         }
     }
 }
 
-fn tcp_echo(addr: std::net::SocketAddr, conns: usize, size: usize, duration: Duration, threads: usize) {
+fn tcp_echo(
+    addr: std::net::SocketAddr,
+    conns: usize,
+    size: usize,
+    duration: Duration,
+    threads: usize,
+) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads.max(1))
         .enable_all()
@@ -67,14 +87,146 @@ fn tcp_echo(addr: std::net::SocketAddr, conns: usize, size: usize, duration: Dur
         }
         all
     });
-    let mut lat = results;
+    report(results, duration);
+}
+
+/// Prints messages/s and p50/p99 of the round-trip latencies as one JSON line.
+fn report(mut lat: Vec<u32>, duration: Duration) {
     lat.sort_unstable();
     let n = lat.len();
-    let pct = |p: f64| lat.get(((n as f64 * p) as usize).min(n.saturating_sub(1))).copied().unwrap_or(0);
+    let pct = |p: f64| {
+        lat.get(((n as f64 * p) as usize).min(n.saturating_sub(1)))
+            .copied()
+            .unwrap_or(0)
+    };
     println!(
         "{{\"messages\": {n}, \"messages_per_sec\": {:.0}, \"p50_us\": {}, \"p99_us\": {}}}",
         n as f64 / duration.as_secs_f64(),
         pct(0.50),
         pct(0.99)
     );
+}
+
+fn runtime(threads: usize) -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads.max(1))
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn ws_echo(
+    addr: std::net::SocketAddr,
+    conns: usize,
+    size: usize,
+    duration: Duration,
+    threads: usize,
+) {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+    use tokio_tungstenite::tungstenite::Message;
+    let rt = runtime(threads);
+    let stop = Arc::new(AtomicBool::new(false));
+    let results = rt.block_on(async {
+        let mut tasks = Vec::new();
+        for _ in 0..conns {
+            let stop = stop.clone();
+            tasks.push(tokio::spawn(async move {
+                let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+                tcp.set_nodelay(true).unwrap();
+                let config = WebSocketConfig::default().max_message_size(Some(64 << 20));
+                let (mut ws, _) = tokio_tungstenite::client_async_with_config(
+                    format!("ws://{addr}/ws"),
+                    tcp,
+                    Some(config),
+                )
+                .await
+                .expect("websocket handshake");
+                let msg = bytes::Bytes::from(vec![b'x'; size]);
+                let mut lat = Vec::with_capacity(100_000);
+                while !stop.load(Ordering::Relaxed) {
+                    let t0 = Instant::now();
+                    ws.send(Message::Binary(msg.clone())).await.unwrap();
+                    loop {
+                        match ws.next().await {
+                            Some(Ok(Message::Binary(b))) => {
+                                assert_eq!(b.len(), size, "echo has the sent length");
+                                break;
+                            }
+                            Some(Ok(_)) => continue,
+                            other => panic!("connection ended: {other:?}"),
+                        }
+                    }
+                    lat.push(t0.elapsed().as_micros() as u32);
+                }
+                let _ = ws.close(None).await;
+                lat
+            }));
+        }
+        tokio::time::sleep(duration).await;
+        stop.store(true, Ordering::Relaxed);
+        let mut all = Vec::new();
+        for t in tasks {
+            all.extend(t.await.unwrap());
+        }
+        all
+    });
+    report(results, duration);
+}
+
+/// Raises this process's open-file limit to its hard limit.
+fn raise_nofile() {
+    // SAFETY: getrlimit/setrlimit on a local struct.
+    unsafe {
+        let mut lim: libc::rlimit = std::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 {
+            lim.rlim_cur = lim.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
+}
+
+fn idle(addr: std::net::SocketAddr, conns: usize, hold: Duration) {
+    use std::net::{IpAddr, Ipv4Addr};
+    raise_nofile();
+    let rt = runtime(1);
+    rt.block_on(async move {
+        let gate = Arc::new(tokio::sync::Semaphore::new(256));
+        let mut tasks = Vec::with_capacity(conns);
+        for i in 0..conns {
+            let gate = gate.clone();
+            // 20k connections per source address keeps clear of the
+            // ephemeral-port range (32768-60999) of one address.
+            let source = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1 + (i / 20_000) as u8));
+            tasks.push(tokio::spawn(async move {
+                let permit = gate.acquire_owned().await.unwrap();
+                let sock = tokio::net::TcpSocket::new_v4().ok()?;
+                sock.bind((source, 0).into()).ok()?;
+                let mut s = sock.connect(addr).await.ok()?;
+                s.set_nodelay(true).ok()?;
+                s.write_all(b"GET /plaintext HTTP/1.1\r\nHost: bench\r\n\r\n")
+                    .await
+                    .ok()?;
+                let mut buf = [0u8; 1024];
+                let n = s.read(&mut buf).await.ok()?;
+                drop(permit);
+                buf[..n].starts_with(b"HTTP/1.1 200").then_some(s)
+            }));
+        }
+        let mut open = Vec::with_capacity(conns);
+        let mut failed = 0;
+        for t in tasks {
+            match t.await.unwrap() {
+                Some(s) => open.push(s),
+                None => failed += 1,
+            }
+        }
+        println!("{{\"open\": {}, \"failed\": {failed}}}", open.len());
+        let stdin_closed = tokio::task::spawn_blocking(|| {
+            let mut sink = String::new();
+            let _ = std::io::stdin().read_line(&mut sink);
+        });
+        let _ = tokio::time::timeout(hold, stdin_closed).await;
+        drop(open);
+    });
 }

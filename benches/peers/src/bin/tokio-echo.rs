@@ -5,9 +5,14 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 fn main() {
     let a = percore_bench_peers::args("127.0.0.1:7000");
     let addr = a.listen;
-    println!("listening on {addr} (cores: {}, tokio current_thread)", a.cores);
+    println!(
+        "listening on {addr} (cores: {}, tokio current_thread)",
+        a.cores
+    );
     percore_bench_peers::per_core(a.cores, move |_| async move {
-        let listener = tokio::net::TcpListener::from_std(percore_bench_peers::reuseport_listener(addr)).unwrap();
+        let listener =
+            tokio::net::TcpListener::from_std(percore_bench_peers::reuseport_listener(addr))
+                .unwrap();
         loop {
             let (mut s, _) = listener.accept().await.unwrap();
             s.set_nodelay(true).unwrap();
