@@ -1,14 +1,13 @@
 //! `Server`: one pinned worker per core, each with its own listener
 //! (SO_REUSEPORT), its own app instance and its own connections.
 
-use std::cell::Cell;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use percore_http::server::{serve_h1, ConnConfig};
+use percore_http::server::{serve_h1, ConnConfig, OpenConnections};
 use percore_http::{Limits, Service};
 use percore_runtime::future::{race, Either};
 use percore_runtime::net::{reserve_port, ListenOptions, TcpListener};
@@ -191,23 +190,17 @@ async fn serve_core<S: Service>(
     shutdown: Shutdown,
     grace: Duration,
 ) {
-    let open = Rc::new(Cell::new(0usize));
     let cfg = ConnConfig {
         limits,
         shutdown: shutdown.clone(),
         http2: true,
+        connections: OpenConnections::default(),
     };
     loop {
         match race(listener.accept(), shutdown.wait()).await {
             Either::Left(Ok((stream, _peer))) => {
                 let service = service.clone();
-                let cfg = cfg.clone();
-                let open = open.clone();
-                open.set(open.get() + 1);
-                spawn_local(async move {
-                    serve_h1(stream, service, cfg).await;
-                    open.set(open.get() - 1);
-                });
+                spawn_local(serve_h1(stream, service, cfg.clone()));
             }
             Either::Left(Err(e)) => {
                 // EMFILE and friends: back off instead of spinning.
@@ -219,7 +212,7 @@ async fn serve_core<S: Service>(
     }
     drop(listener);
     let deadline = Instant::now() + grace;
-    while open.get() > 0 && Instant::now() < deadline {
+    while cfg.connections.count() > 0 && Instant::now() < deadline {
         sleep(Duration::from_millis(10)).await;
     }
 }

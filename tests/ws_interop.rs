@@ -225,3 +225,45 @@ both_drivers!(heartbeat_closes_a_silent_peer, |d: DriverChoice| {
     assert!(waited >= Duration::from_millis(350), "{waited:?}");
     assert!(waited < Duration::from_secs(3), "{waited:?}");
 });
+
+both_drivers!(one_mebibyte_messages_echo_intact, |d: DriverChoice| {
+    let srv = TestServer::start(d);
+    let mut s = raw_ws(&srv, "/ws");
+    for round in 0..3u8 {
+        let data: Vec<u8> = (0..1usize << 20).map(|i| (i % 253) as u8 ^ round).collect();
+        s.write_all(&frame(0x82, &data)).unwrap();
+        let mut head = [0u8; 10];
+        s.read_exact(&mut head).unwrap();
+        assert_eq!(&head[..2], &[0x82, 0x7f]);
+        assert_eq!(u64::from_be_bytes(head[2..].try_into().unwrap()), 1 << 20);
+        let mut echoed = vec![0u8; 1 << 20];
+        s.read_exact(&mut echoed).unwrap();
+        assert!(echoed == data, "round {round}: echo differs");
+    }
+});
+
+both_drivers!(server_shutdown_says_going_away, |d: DriverChoice| {
+    let mut srv = TestServer::start(d);
+    let mut s = raw_ws(&srv, "/ws");
+    s.write_all(&frame(0x82, b"hi")).unwrap();
+    let mut echo = [0u8; 4];
+    s.read_exact(&mut echo).unwrap();
+    assert_eq!(&echo, b"\x82\x02hi");
+    let stopper = std::thread::spawn(move || {
+        let started = Instant::now();
+        srv.stop();
+        started.elapsed()
+    });
+    // The server says goodbye with 1001 ...
+    let mut close = [0u8; 4];
+    s.read_exact(&mut close).unwrap();
+    assert_eq!(close[0], 0x88, "{close:?}");
+    let mut reason = vec![0u8; (close[1] & 0x7f) as usize - 2];
+    s.read_exact(&mut reason).unwrap();
+    assert_eq!(close_code(&[&close[..], &reason[..]].concat()), Some(1001));
+    // ... we answer, it closes TCP, and the shutdown finishes well before its deadline.
+    s.write_all(&frame(0x88, &1001u16.to_be_bytes())).unwrap();
+    assert!(read_to_close(&mut s).is_empty());
+    let took = stopper.join().unwrap();
+    assert!(took < Duration::from_secs(3), "{took:?}");
+});

@@ -45,20 +45,51 @@ use std::task::{Context, Poll, Waker};
 use bytes::BytesMut;
 use http::header::{CONNECTION, UPGRADE};
 use percore_runtime::net::TcpStream;
+use percore_runtime::sync::Shutdown;
 
+use crate::server::ConnGuard;
 use crate::service::Request;
 
 /// A connection handed over by the HTTP/1.1 server after a 101 response.
 pub struct Upgraded {
     stream: Rc<TcpStream>,
     read_buf: BytesMut,
+    shutdown: Shutdown,
+    guard: ConnGuard,
 }
 
 impl Upgraded {
+    pub(crate) fn new(
+        stream: Rc<TcpStream>,
+        read_buf: BytesMut,
+        shutdown: Shutdown,
+        guard: ConnGuard,
+    ) -> Upgraded {
+        Upgraded {
+            stream,
+            read_buf,
+            shutdown,
+            guard,
+        }
+    }
+
+    /// The server's graceful-shutdown signal: a long-lived protocol should
+    /// say goodbye to its peer (WebSocket: Close 1001) when it is raised.
+    pub fn shutdown_signal(&self) -> Shutdown {
+        self.shutdown.clone()
+    }
+
     /// The stream, and the bytes the client sent after the upgrade request
     /// that the server had already read: the new protocol starts with them.
     pub fn into_parts(self) -> (Rc<TcpStream>, BytesMut) {
         (self.stream, self.read_buf)
+    }
+
+    /// As [`into_parts`](Self::into_parts), plus the guard that keeps the
+    /// connection counted as open: a graceful shutdown waits (up to its
+    /// deadline) until it is dropped.
+    pub fn into_guarded_parts(self) -> (Rc<TcpStream>, BytesMut, ConnGuard) {
+        (self.stream, self.read_buf, self.guard)
     }
 }
 
@@ -173,8 +204,8 @@ pub(crate) struct PendingUpgrade {
 }
 
 impl PendingUpgrade {
-    pub(crate) fn fulfil(self, stream: Rc<TcpStream>, read_buf: BytesMut) {
-        self.settle(Slot::Ready(Upgraded { stream, read_buf }));
+    pub(crate) fn fulfil(self, upgraded: Upgraded) {
+        self.settle(Slot::Ready(upgraded));
     }
 
     /// Replaces the slot's state (if the `OnUpgrade` still exists) and wakes its task.

@@ -23,6 +23,8 @@
 use std::future::Future;
 use std::io;
 
+use bytes::{Buf, Bytes};
+
 use crate::buf::{IoBuf, IoBufMut, Slice};
 
 /// A stream that reads into owned buffers.
@@ -61,6 +63,62 @@ pub async fn write_all<S: OwnedWrite + ?Sized, B: IoBuf>(
         }
     }
     (Ok(()), slice.into_inner())
+}
+
+/// Writes every byte of `chunks`, in order, with vectored writes (one
+/// syscall per call when the kernel takes it all); returns the emptied
+/// vector so its allocation can be reused.
+///
+/// ```
+/// use bytes::Bytes;
+/// use percore_runtime::{Runtime, io::write_all_vectored, net::UnixStream};
+/// Runtime::new().unwrap().block_on(async {
+///     let (a, b) = UnixStream::pair().unwrap();
+///     let chunks = vec![Bytes::from_static(b"head "), Bytes::from_static(b"body")];
+///     let (res, left) = write_all_vectored(&a, chunks).await;
+///     res.unwrap();
+///     assert!(left.is_empty());
+///     let (n, buf) = b.read(Vec::with_capacity(16)).await;
+///     assert_eq!(&buf[..n.unwrap()], b"head body");
+/// });
+/// ```
+pub async fn write_all_vectored<S: OwnedWrite + ?Sized>(
+    stream: &S,
+    mut chunks: Vec<Bytes>,
+) -> (io::Result<()>, Vec<Bytes>) {
+    chunks.retain(|c| !c.is_empty());
+    while !chunks.is_empty() {
+        let (res, back) = if chunks.len() == 1 {
+            let only = chunks.pop().unwrap_or_default();
+            let (res, b) = stream.write(only).await;
+            chunks.push(b);
+            (res, chunks)
+        } else {
+            stream.writev(chunks).await
+        };
+        chunks = back;
+        let mut n = match res {
+            Ok(0) => return (Err(io::ErrorKind::WriteZero.into()), chunks),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return (Err(e), chunks),
+        };
+        // Drop what was written, keep the rest in order.
+        let mut done = 0;
+        for c in chunks.iter_mut() {
+            if n == 0 {
+                break;
+            }
+            let take = n.min(c.len());
+            c.advance(take);
+            n -= take;
+            if c.is_empty() {
+                done += 1;
+            }
+        }
+        chunks.drain(..done);
+    }
+    (Ok(()), chunks)
 }
 
 /// Buffers reads and writes over an owned-buffer stream, for code that

@@ -10,6 +10,11 @@ use crate::utf8::Utf8Validator;
 use crate::{EncodeError, ProtocolError};
 use bytes::{Buf, Bytes, BytesMut};
 
+/// Outgoing payloads at least this long are handed to the driver uncopied by
+/// [`Codec::encode_vectored`]; shorter ones are cheaper to copy than to send
+/// as a separate buffer.
+const ZERO_COPY_MIN: usize = 16 * 1024;
+
 /// Which end of the connection this codec is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
@@ -210,6 +215,27 @@ impl Codec {
             CloseState::CloseReceived => Some(Message::Close(self.close_reply.clone())),
             _ => None,
         }
+    }
+
+    /// How many more bytes the frame being received needs beyond the
+    /// `buffered` bytes already in the decode buffer (0 between frames): a
+    /// driver reserves that much room so a large frame is read without
+    /// repeated buffer growth.
+    ///
+    /// ```
+    /// use bytes::BytesMut;
+    /// use percore_ws::{Codec, Config, Message, Role};
+    /// let mut client = Codec::new(Role::Client, Config::default());
+    /// let mut server = Codec::new(Role::Server, Config::default());
+    /// let mut wire = BytesMut::new();
+    /// client.encode(&Message::binary(vec![0u8; 1000]), &mut wire).unwrap();
+    /// let mut partial = wire.split_to(108); // 8 header bytes + 100 payload bytes
+    /// assert_eq!(server.decode(&mut partial).unwrap(), None);
+    /// assert_eq!(server.frame_bytes_wanted(partial.len()), 900);
+    /// ```
+    pub fn frame_bytes_wanted(&self, buffered: usize) -> usize {
+        self.frame
+            .map_or(0, |h| (h.payload_len as usize).saturating_sub(buffered))
     }
 
     fn fail(&mut self, e: ProtocolError) -> ProtocolError {
@@ -497,6 +523,45 @@ impl Codec {
         }
     }
 
+    /// Like [`encode`](Self::encode), but a large data message that needs
+    /// no masking, compression or fragmentation (a server without
+    /// permessage-deflate) gets only its frame header written to `out`; its
+    /// payload is returned, uncopied, to be written right after `out`.
+    ///
+    /// ```
+    /// use bytes::{Bytes, BytesMut};
+    /// use percore_ws::{Codec, Config, Message, Role};
+    /// let mut server = Codec::new(Role::Server, Config::default());
+    /// let mut out = BytesMut::new();
+    /// let big = Bytes::from(vec![7u8; 1 << 20]);
+    /// let payload = server.encode_vectored(&Message::Binary(big.clone()), &mut out).unwrap();
+    /// assert_eq!(&out[..], b"\x82\x7f\0\0\0\0\0\x10\0\0");
+    /// assert_eq!(payload, Some(big));
+    /// ```
+    pub fn encode_vectored(
+        &mut self,
+        msg: &Message,
+        out: &mut BytesMut,
+    ) -> Result<Option<Bytes>, EncodeError> {
+        let (op, payload) = match msg {
+            Message::Binary(b) => (OpCode::Binary, b.clone()),
+            Message::Text(t) => (OpCode::Text, t.clone().into_bytes()),
+            _ => return self.encode(msg, out).map(|()| None),
+        };
+        let single_frame = self
+            .config
+            .auto_fragment_size
+            .is_none_or(|max| max >= payload.len());
+        let plain = self.role == Role::Server && self.deflater.is_none() && single_frame;
+        if !plain || payload.len() < ZERO_COPY_MIN || self.close != CloseState::Open {
+            return self.encode(msg, out).map(|()| None);
+        }
+        let header = self.header(op, true, false, payload.len());
+        out.reserve(header.encoded_len());
+        header.encode(out);
+        Ok(Some(payload))
+    }
+
     fn after_close_sent(&mut self) {
         self.close = match self.close {
             CloseState::CloseReceived => CloseState::Closed,
@@ -566,11 +631,25 @@ impl Codec {
         out: &mut BytesMut,
     ) {
         let len: usize = parts.iter().map(|p| p.len()).sum();
+        let header = self.header(opcode, fin, rsv1, len);
+        out.reserve(header.encoded_len() + len);
+        header.encode(out);
+        let start = out.len();
+        for p in parts {
+            out.extend_from_slice(p);
+        }
+        if let Some(key) = header.mask {
+            apply_mask(&mut out[start..], key, 0);
+        }
+    }
+
+    /// The header of an outgoing frame (masked when we are the client).
+    fn header(&mut self, opcode: OpCode, fin: bool, rsv1: bool, len: usize) -> FrameHeader {
         let mask = match self.role {
             Role::Client => Some(self.mask.next_key()),
             Role::Server => None,
         };
-        let header = FrameHeader {
+        FrameHeader {
             fin,
             rsv1,
             rsv2: false,
@@ -578,15 +657,6 @@ impl Codec {
             opcode,
             mask,
             payload_len: len as u64,
-        };
-        out.reserve(header.encoded_len() + len);
-        header.encode(out);
-        let start = out.len();
-        for p in parts {
-            out.extend_from_slice(p);
-        }
-        if let Some(key) = mask {
-            apply_mask(&mut out[start..], key, 0);
         }
     }
 }

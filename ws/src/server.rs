@@ -164,8 +164,10 @@ impl WebSocketUpgrade {
             let Ok(upgraded) = on_upgrade.await else {
                 return;
             };
-            let (stream, read_buf): (Rc<_>, _) = upgraded.into_parts();
+            let shutdown = upgraded.shutdown_signal();
+            let (stream, read_buf, guard): (Rc<_>, _, _) = upgraded.into_guarded_parts();
             let mut ws = WebSocket::new(stream, read_buf, Codec::new(Role::Server, config));
+            ws.attach_to_server(shutdown, guard);
             ws.set_protocol(protocol);
             ws.set_heartbeat(heartbeat);
             handler(ws).await;

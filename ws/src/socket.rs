@@ -13,13 +13,24 @@ use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
+use percore_http::server::ConnGuard;
+use percore_runtime::future::{race, Either};
 use percore_runtime::net::TcpStream;
+use percore_runtime::sync::Shutdown;
 use percore_runtime::time::timeout_at;
 
 use crate::{CloseFrame, CloseState, Codec, EncodeError, Message, ProtocolError};
 
 /// Read-buffer growth step.
 const READ_CHUNK: usize = 16 * 1024;
+
+/// Most room reserved ahead for a large frame whose header has arrived (its
+/// payload is read into place without repeated growth; the frame-size limit
+/// still bounds what can actually be buffered).
+const FRAME_PREALLOC_MAX: usize = 4 << 20;
+
+/// How long the peer has to answer our Close 1001 when the server shuts down.
+const GOING_AWAY_GRACE: Duration = Duration::from_secs(5);
 
 /// Why a WebSocket operation failed.
 #[derive(Debug)]
@@ -68,7 +79,9 @@ struct Shared {
     read_buf: BytesMut,
     /// A read kept alive across cancelled `recv` calls (it owns `read_buf`).
     read_in_flight: Option<ReadFuture>,
-    /// Encoded bytes not yet handed to the kernel.
+    /// Encoded bytes not yet handed to the kernel: `chunks` first (frame
+    /// headers and large payloads sent uncopied), then `out`.
+    chunks: Vec<Bytes>,
     out: BytesMut,
     /// Bytes ever encoded / ever written: a sender waits until `written`
     /// passes the end of its message.
@@ -84,6 +97,13 @@ struct Shared {
     /// A heartbeat ping is unanswered since this instant.
     ping_sent: Option<Instant>,
     protocol: Option<String>,
+    /// The server's shutdown signal: when raised, a Close 1001 goes out.
+    server_shutdown: Option<Shutdown>,
+    /// Keeps the connection counted as open by the server until dropped.
+    _guard: Option<ConnGuard>,
+    /// Our Close 1001 went out; the connection closes at this instant if the
+    /// peer has not answered.
+    going_away_until: Option<Instant>,
 }
 
 /// A WebSocket connection: `recv` messages, `send` messages.
@@ -129,6 +149,7 @@ impl WebSocket {
             codec,
             read_buf,
             read_in_flight: None,
+            chunks: Vec::new(),
             out: BytesMut::new(),
             encoded: 0,
             written: 0,
@@ -139,6 +160,9 @@ impl WebSocket {
             heartbeat: None,
             ping_sent: None,
             protocol: None,
+            server_shutdown: None,
+            _guard: None,
+            going_away_until: None,
         }));
         WebSocket {
             reader: WsReader {
@@ -153,6 +177,15 @@ impl WebSocket {
     /// heartbeat runs while a task waits in `recv`.
     pub fn set_heartbeat(&mut self, interval: Option<Duration>) {
         self.reader.shared.borrow_mut().heartbeat = interval;
+    }
+
+    /// Ties the socket to the server: on its shutdown signal the peer gets
+    /// a Close 1001 ("going away"), and the server counts the connection as
+    /// open until the socket is dropped.
+    pub(crate) fn attach_to_server(&mut self, shutdown: Shutdown, guard: ConnGuard) {
+        let mut s = self.reader.shared.borrow_mut();
+        s.server_shutdown = Some(shutdown);
+        s._guard = Some(guard);
     }
 
     pub(crate) fn set_protocol(&mut self, protocol: Option<String>) {
@@ -268,18 +301,35 @@ impl WsReader {
                     Some(f) => f,
                     None => {
                         let mut buf = std::mem::take(&mut s.read_buf);
-                        if buf.capacity() - buf.len() < READ_CHUNK / 4 {
-                            buf.reserve(READ_CHUNK);
+                        let wanted = s
+                            .codec
+                            .frame_bytes_wanted(buf.len())
+                            .clamp(READ_CHUNK / 4, FRAME_PREALLOC_MAX);
+                        if buf.capacity() - buf.len() < wanted {
+                            buf.reserve(wanted.max(READ_CHUNK));
                         }
                         let stream = s.stream.clone();
                         Box::pin(async move { stream.read(buf).await })
                     }
                 }
             };
-            let deadline = self.heartbeat_deadline();
-            let outcome = match deadline {
-                None => Some(fut.as_mut().await),
-                Some(d) => timeout_at(d, fut.as_mut()).await.ok(),
+            let deadline = self.wake_deadline();
+            let read = async {
+                match deadline {
+                    None => Some(fut.as_mut().await),
+                    Some(d) => timeout_at(d, fut.as_mut()).await.ok(),
+                }
+            };
+            let outcome = match self.unanswered_shutdown() {
+                None => read.await,
+                Some(shutdown) => match race(read, shutdown.wait()).await {
+                    Either::Left(outcome) => outcome,
+                    Either::Right(()) => {
+                        self.shared.borrow_mut().read_in_flight = Some(fut);
+                        self.go_away().await;
+                        continue;
+                    }
+                },
             };
             match outcome {
                 Some((res, buf)) => {
@@ -293,16 +343,50 @@ impl WsReader {
                 None => {
                     // Keep the read (and the buffer it owns) for later.
                     self.shared.borrow_mut().read_in_flight = Some(fut);
+                    let gone = self.shared.borrow().going_away_until;
+                    if gone.is_some_and(|until| Instant::now() >= until) {
+                        // The peer never answered our Close 1001.
+                        shut(&self.shared);
+                        return Ok(false);
+                    }
                     self.heartbeat_tick().await?;
                 }
             }
         }
     }
 
-    fn heartbeat_deadline(&self) -> Option<Instant> {
+    /// When `read_more` must wake up without input: the heartbeat, or the
+    /// end of the wait for the answer to our Close 1001.
+    fn wake_deadline(&self) -> Option<Instant> {
         let s = self.shared.borrow();
-        let interval = s.heartbeat?;
-        Some(s.ping_sent.unwrap_or_else(Instant::now) + interval)
+        let heartbeat = s
+            .heartbeat
+            .map(|interval| s.ping_sent.unwrap_or_else(Instant::now) + interval);
+        match (heartbeat, s.going_away_until) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The server's shutdown signal, while we have not said goodbye yet.
+    fn unanswered_shutdown(&self) -> Option<Shutdown> {
+        let s = self.shared.borrow();
+        let open = s.codec.close_state() == CloseState::Open && !s.shut;
+        if open && s.going_away_until.is_none() {
+            s.server_shutdown.clone()
+        } else {
+            None
+        }
+    }
+
+    /// The server is shutting down: send Close 1001 and give the peer a
+    /// moment to answer it (its Close ends the connection as usual).
+    async fn go_away(&mut self) {
+        self.shared.borrow_mut().going_away_until = Some(Instant::now() + GOING_AWAY_GRACE);
+        let bye = Message::Close(Some(CloseFrame::new(1001, "server shutting down")));
+        if enqueue_and_flush(&self.shared, &bye).await.is_err() {
+            shut(&self.shared);
+        }
     }
 
     /// The heartbeat deadline passed: ping, or give up if a ping is unanswered.
@@ -340,11 +424,20 @@ async fn enqueue_and_flush(shared: &Rc<RefCell<Shared>>, msg: &Message) -> Resul
             return Err(WsError::Closed);
         }
         let before = s.out.len();
-        s.codec.encode(msg, &mut s.out).map_err(|e| match e {
-            EncodeError::Closed => WsError::Closed,
-            other => WsError::Invalid(other),
-        })?;
+        let payload = s
+            .codec
+            .encode_vectored(msg, &mut s.out)
+            .map_err(|e| match e {
+                EncodeError::Closed => WsError::Closed,
+                other => WsError::Invalid(other),
+            })?;
         s.encoded += (s.out.len() - before) as u64;
+        if let Some(payload) = payload {
+            let head = s.out.split().freeze();
+            s.chunks.push(head);
+            s.encoded += payload.len() as u64;
+            s.chunks.push(payload);
+        }
         s.encoded
     };
     flush_to(shared, end).await
@@ -387,7 +480,9 @@ async fn flush_to(shared: &Rc<RefCell<Shared>>, end: u64) -> Result<(), WsError>
                 return Poll::Pending;
             }
             s.writing = true;
-            Poll::Ready(Ok(Some((s.out.split(), s.stream.clone()))))
+            let mut batch = std::mem::take(&mut s.chunks);
+            batch.push(s.out.split().freeze());
+            Poll::Ready(Ok(Some((batch, s.stream.clone()))))
         })
         .await?;
         let Some((bytes, stream)) = batch else {
@@ -397,8 +492,8 @@ async fn flush_to(shared: &Rc<RefCell<Shared>>, end: u64) -> Result<(), WsError>
             shared,
             done: false,
         };
-        let len = bytes.len() as u64;
-        let (res, _) = stream.write_all(bytes.freeze()).await;
+        let len: u64 = bytes.iter().map(|b| b.len() as u64).sum();
+        let (res, _) = stream.write_all_vectored(bytes).await;
         guard.done = true;
         {
             let mut s = shared.borrow_mut();

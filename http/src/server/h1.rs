@@ -20,8 +20,8 @@ use percore_runtime::time::{timeout, timeout_at, Elapsed};
 use super::date::with_date;
 use super::h2::serve_h2;
 use super::linger_close;
-use super::write::write_all_vectored;
-use super::ConnConfig;
+
+use super::{ConnConfig, ConnGuard};
 use crate::body::{next_chunk, Body, BodyError, BodySource, RequestBody};
 use crate::h1::{self, BodyDecoder, BodyEvent, BodyKind, ResponseBody};
 use crate::h2::conn::ServerConnection;
@@ -206,7 +206,7 @@ impl Output {
             return Ok(());
         }
         let chunks = std::mem::take(&mut self.chunks);
-        let (res, mut back) = write_all_vectored(stream, chunks).await;
+        let (res, mut back) = stream.write_all_vectored(chunks).await;
         back.clear();
         self.chunks = back;
         if self.buf.capacity() < 4096 {
@@ -331,6 +331,8 @@ async fn switch_protocols(
     out: &mut Output,
     resp: Response,
     pending: upgrade::PendingUpgrade,
+    cfg: &ConnConfig,
+    guard: ConnGuard,
 ) {
     with_date(|date| {
         h1::encode_response_head(
@@ -345,13 +347,19 @@ async fn switch_protocols(
     });
     if out.flush(&conn.stream).await.is_ok() {
         let read_buf = std::mem::take(&mut conn.read.borrow_mut().buf);
-        pending.fulfil(conn.stream.clone(), read_buf);
+        pending.fulfil(upgrade::Upgraded::new(
+            conn.stream.clone(),
+            read_buf,
+            cfg.shutdown.clone(),
+            guard,
+        ));
     }
 }
 
 /// Serves HTTP/1.1 (and 1.0) on `stream` until the client leaves, an error
 /// closes the connection, or the server shuts down.
 pub async fn serve_h1<S: Service>(stream: TcpStream, service: Rc<S>, cfg: ConnConfig) {
+    let guard = cfg.connections.enter();
     let _ = stream.set_nodelay(true);
     let conn = Rc::new(Conn {
         stream: Rc::new(stream),
@@ -511,7 +519,7 @@ pub async fn serve_h1<S: Service>(stream: TcpStream, service: Rc<S>, cfg: ConnCo
         if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
             match pending_upgrade.take() {
                 Some(pending) => {
-                    switch_protocols(&conn, &mut out, resp, pending).await;
+                    switch_protocols(&conn, &mut out, resp, pending, &cfg, guard).await;
                     return;
                 }
                 None => {

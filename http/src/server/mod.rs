@@ -4,14 +4,52 @@
 mod date;
 pub mod h1;
 mod h2;
-mod write;
 
 pub use h1::serve_h1;
 
+use std::cell::Cell;
 use std::rc::Rc;
 
 use crate::Limits;
 use percore_runtime::sync::Shutdown;
+
+/// Counts a server's open connections, upgraded ones included: each holds
+/// a [`ConnGuard`] while it is open, so a graceful shutdown can wait for
+/// them.
+///
+/// ```
+/// use percore_http::server::OpenConnections;
+/// let open = OpenConnections::default();
+/// let guard = open.enter();
+/// assert_eq!(open.count(), 1);
+/// drop(guard);
+/// assert_eq!(open.count(), 0);
+/// ```
+#[derive(Clone, Default, Debug)]
+pub struct OpenConnections(Rc<Cell<usize>>);
+
+impl OpenConnections {
+    /// Counts one more open connection until the guard is dropped.
+    pub fn enter(&self) -> ConnGuard {
+        self.0.set(self.0.get() + 1);
+        ConnGuard(self.0.clone())
+    }
+
+    /// Connections open now.
+    pub fn count(&self) -> usize {
+        self.0.get()
+    }
+}
+
+/// Keeps a connection counted in its [`OpenConnections`] until dropped.
+#[derive(Debug)]
+pub struct ConnGuard(Rc<Cell<usize>>);
+
+impl Drop for ConnGuard {
+    fn drop(&mut self) {
+        self.0.set(self.0.get() - 1);
+    }
+}
 
 /// What a connection needs besides its socket and service.
 #[derive(Clone)]
@@ -24,6 +62,8 @@ pub struct ConnConfig {
     /// Serve HTTP/2 too: h2c with prior knowledge (detected by the client
     /// preface) and via `Upgrade: h2c`.
     pub http2: bool,
+    /// The server's open connections (this one is counted while served).
+    pub connections: OpenConnections,
 }
 
 /// Closes after a final response: stop writing, then read and discard what

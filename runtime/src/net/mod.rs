@@ -53,6 +53,15 @@ macro_rules! stream_io {
                 self.inner.writev(bufs).await
             }
 
+            /// Writes every byte of `chunks`, in order, with vectored writes;
+            /// returns the emptied vector for reuse.
+            pub async fn write_all_vectored(
+                &self,
+                chunks: Vec<bytes::Bytes>,
+            ) -> (std::io::Result<()>, Vec<bytes::Bytes>) {
+                $crate::io::write_all_vectored(self, chunks).await
+            }
+
             /// Shuts down the read, write or both halves.
             pub fn shutdown(&self, how: std::net::Shutdown) -> std::io::Result<()> {
                 self.inner.shutdown(how)
