@@ -133,7 +133,7 @@ impl App {
                 },
             );
         }
-        Box::pin(self.route_request(req))
+        self.route_request(req)
     }
 
     fn route_request(&self, req: Request) -> BoxFuture {

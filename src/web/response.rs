@@ -22,14 +22,17 @@ pub trait IntoResponse {
     fn into_response(self) -> Response;
 }
 
-fn with_type(body: Body, content_type: &'static str) -> Response {
+fn with_type(body: Body, content_type: HeaderValue) -> Response {
     let mut r = Response::new(body);
-    r.headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r.headers_mut().insert(CONTENT_TYPE, content_type);
     r
 }
 
-const TEXT: &str = "text/plain; charset=utf-8";
+// Validated at compile time, not per response.
+const TEXT: HeaderValue = HeaderValue::from_static("text/plain; charset=utf-8");
+const OCTET_STREAM: HeaderValue = HeaderValue::from_static("application/octet-stream");
+const JSON: HeaderValue = HeaderValue::from_static("application/json");
+const HTML: HeaderValue = HeaderValue::from_static("text/html; charset=utf-8");
 
 impl IntoResponse for Response {
     fn into_response(self) -> Response {
@@ -51,13 +54,13 @@ impl IntoResponse for String {
 
 impl IntoResponse for Bytes {
     fn into_response(self) -> Response {
-        with_type(Body::from(self), "application/octet-stream")
+        with_type(Body::from(self), OCTET_STREAM)
     }
 }
 
 impl IntoResponse for Vec<u8> {
     fn into_response(self) -> Response {
-        with_type(Body::from(self), "application/octet-stream")
+        with_type(Body::from(self), OCTET_STREAM)
     }
 }
 
@@ -122,7 +125,7 @@ pub struct Json<T>(pub T);
 impl<T: Serialize> IntoResponse for Json<T> {
     fn into_response(self) -> Response {
         match serde_json::to_vec(&self.0) {
-            Ok(v) => with_type(Body::from(v), "application/json"),
+            Ok(v) => with_type(Body::from(v), JSON),
             Err(e) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 format!("JSON serialisation failed: {e}\n"),
@@ -138,6 +141,6 @@ pub struct Html<T>(pub T);
 
 impl<T: Into<Body>> IntoResponse for Html<T> {
     fn into_response(self) -> Response {
-        with_type(self.0.into(), "text/html; charset=utf-8")
+        with_type(self.0.into(), HTML)
     }
 }

@@ -390,8 +390,29 @@ fn h2_headers(headers: &mut HeaderMap, length: Option<u64>) {
         headers.insert(DATE, date_value());
     }
     if let Some(n) = length {
-        headers.insert(CONTENT_LENGTH, HeaderValue::from(n));
+        headers.insert(CONTENT_LENGTH, length_value(n));
     }
+}
+
+thread_local! {
+    /// The last content-length value built on this core: responses of one
+    /// route tend to repeat their length, and a clone is a reference count.
+    static LAST_LENGTH: RefCell<Option<(u64, HeaderValue)>> = const { RefCell::new(None) };
+}
+
+/// `n` as a header value, reusing the previous one when the length repeats.
+fn length_value(n: u64) -> HeaderValue {
+    LAST_LENGTH.with(|cell| {
+        let mut last = cell.borrow_mut();
+        match &*last {
+            Some((m, v)) if *m == n => v.clone(),
+            _ => {
+                let v = HeaderValue::from(n);
+                *last = Some((n, v.clone()));
+                v
+            }
+        }
+    })
 }
 
 /// Sends the response of stream `id`.

@@ -6,6 +6,10 @@ use super::primitive::{decode_integer, decode_string};
 use super::table::{DynamicTable, STATIC_TABLE};
 use super::{entry_size, HpackError};
 
+/// Fields a decoded block is expected to hold (a browser request has
+/// about a dozen).
+const TYPICAL_FIELDS: usize = 12;
+
 /// One decoded header field. Names are not validated (the connection
 /// checks them); `sensitive` is set for never-indexed literals, which an
 /// intermediary must re-encode as never-indexed.
@@ -85,7 +89,9 @@ impl Decoder {
         block: &Bytes,
         max_header_list_size: usize,
     ) -> Result<Vec<HeaderField>, HpackError> {
-        let mut out = Vec::new();
+        // Room for a typical request's fields up front: growing from empty
+        // costs a reallocation and a copy per block.
+        let mut out = Vec::with_capacity(TYPICAL_FIELDS);
         self.decode_with(block, max_header_list_size, |f| out.push(f))?;
         Ok(out)
     }

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# User-space instructions per request under callgrind: a figure that does not
+# move with the machine's noise (the kernel's share is not counted).
+#
+#   bash benches/callgrind.sh MODE N SERVER [ARGS...]
+#   bash benches/callgrind.sh h1pipe 50000 target/release/examples/demo --cores 1 --driver epoll
+#   bash benches/callgrind.sh h2 50000 benches/peers/target/release/hyper-server --cores 1
+#
+# MODE: h1 (keep-alive, 16 connections), h1pipe (16 connections, 16 requests
+# in flight on each), h2 (h2c prior knowledge, 16 connections x 100 streams).
+# Needs valgrind and h2load (nghttp2-client). The server is started with
+# `--listen 127.0.0.1:8096` plus ARGS and loaded on GET /plaintext.
+set -euo pipefail
+mode=$1 n=$2 server=$3
+shift 3
+out=$(mktemp /tmp/callgrind.XXXXXX)
+valgrind --tool=callgrind --callgrind-out-file="$out" "$server" --listen 127.0.0.1:8096 "$@" >/dev/null 2>&1 &
+vg=$!
+for _ in $(seq 100); do
+  curl -s -o /dev/null http://127.0.0.1:8096/plaintext && break
+  sleep 0.3
+done
+case $mode in
+  h1) h2load --h1 -n "$n" -c 16 -m 1 -t 1 http://127.0.0.1:8096/plaintext | grep '^requests:' ;;
+  h1pipe) h2load --h1 -n "$n" -c 16 -m 16 -t 1 http://127.0.0.1:8096/plaintext | grep '^requests:' ;;
+  h2) h2load -n "$n" -c 16 -m 100 -t 1 http://127.0.0.1:8096/plaintext | grep '^requests:' ;;
+  *) echo "unknown mode $mode" >&2; kill "$vg"; exit 2 ;;
+esac
+kill -INT "$vg"; sleep 0.5; kill -TERM "$vg" 2>/dev/null || true
+wait "$vg" 2>/dev/null || true
+ir=$(grep -E '^(summary|totals):' "$out" | head -1 | awk '{print $2}')
+rm -f "$out"
+echo "$(basename "$server") $mode: $((ir / n)) instructions/request (user space, startup included)"
