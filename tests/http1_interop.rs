@@ -318,6 +318,15 @@ both_drivers!(
             &srv.url("/panic"),
         ]));
         assert_eq!(stdout(&out), "500");
+        for http2 in [false, true] {
+            let mut curl = Command::new("curl");
+            curl.args(["-s", "-o", "/dev/null", "-w", "%{http_code}"]);
+            if http2 {
+                curl.arg("--http2-prior-knowledge");
+            }
+            let out = run(curl.arg(srv.url("/panic-sync")));
+            assert_eq!(stdout(&out), "500", "http2: {http2}");
+        }
         let out = run(Command::new("curl").args(["-s", &srv.url("/plaintext")]));
         assert_eq!(stdout(&out), "Hello, World!");
     }

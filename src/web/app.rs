@@ -3,6 +3,7 @@
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::future::Future;
+use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
 use std::rc::Rc;
 
@@ -168,6 +169,14 @@ impl App {
 
 impl Service for App {
     fn call(&self, req: HttpRequest) -> impl Future<Output = Response> {
-        self.handle(req)
+        // Routing runs now, so the request moves straight into the handler's
+        // boxed future: the future returned here is one pointer, which keeps
+        // the connection's (and every HTTP/2 stream's) task small.
+        let req = Request::with_route(req, Vec::new(), self.state.clone(), self.body_limit);
+        // Middleware and handlers may panic before they return a future; the
+        // panic is replayed when the future is polled, where the server turns
+        // it into a 500 like any other handler panic.
+        let dispatched = panic::catch_unwind(AssertUnwindSafe(|| self.dispatch(req, 0)));
+        dispatched.unwrap_or_else(|payload| Box::pin(async move { panic::resume_unwind(payload) }))
     }
 }

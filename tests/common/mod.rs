@@ -35,6 +35,14 @@ macro_rules! both_drivers {
     };
 }
 
+/// A handler that panics while making its future, not while running it.
+fn panics_before_its_future(_r: Request) -> std::future::Ready<&'static str> {
+    if true {
+        panic!("handler exploded early");
+    }
+    std::future::ready("unreachable")
+}
+
 /// The demo app plus routes that only tests need.
 pub fn test_app(room: &demo_app::ChatRoom) -> App {
     demo_app::app_with_room(room)
@@ -47,6 +55,7 @@ pub fn test_app(room: &demo_app::ChatRoom) -> App {
                 "unreachable"
             }),
         )
+        .route("/panic-sync", get(panics_before_its_future))
         .route(
             "/slow",
             get(|_r: Request| async {

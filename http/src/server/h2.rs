@@ -332,7 +332,11 @@ fn start_stream<S: Service>(
                 internal_error()
             }
         };
-        respond(&task_shared, id, resp, is_head).await;
+        if let Some(streamed) = respond_in_memory(&task_shared, id, resp, is_head) {
+            // Streaming needs a large future; boxing it keeps every other
+            // stream's task small (a small allocation stays on malloc's fast path).
+            Box::pin(respond_streamed(&task_shared, id, streamed, is_head)).await;
+        }
         let mut s = task_shared.borrow_mut();
         s.streams.remove(&id);
         s.notify();
@@ -415,46 +419,75 @@ fn length_value(n: u64) -> HeaderValue {
     })
 }
 
-/// Sends the response of stream `id`.
-async fn respond(shared: &SharedRef, id: u32, resp: Response, is_head: bool) {
+/// Sends a response whose body is already in memory, without waiting;
+/// hands a streamed response back for [`respond_streamed`].
+fn respond_in_memory(
+    shared: &SharedRef,
+    id: u32,
+    resp: Response,
+    is_head: bool,
+) -> Option<Response> {
+    if matches!(resp.body(), Body::Stream(_)) {
+        return Some(resp);
+    }
     let (mut parts, body) = resp.into_parts();
+    let data = match body {
+        Body::Full(b) => b,
+        _ => Bytes::new(),
+    };
     let status = parts.status;
-    let no_body = is_head || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED;
-    let mut body = body;
+    let length = (status != StatusCode::NOT_MODIFIED).then_some(data.len() as u64);
+    h2_headers(&mut parts.headers, length);
+    let empty = no_body(status, is_head) || data.is_empty();
+    let mut s = shared.borrow_mut();
+    if s.conn
+        .send_response(id, status, &parts.headers, empty)
+        .is_ok()
+        && !empty
+    {
+        let _ = s.conn.send_data(id, data, true);
+    }
+    s.notify();
+    None
+}
+
+/// True when the response carries no body whatever its framing says.
+fn no_body(status: StatusCode, is_head: bool) -> bool {
+    is_head || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED
+}
+
+/// Sends a streamed response of stream `id`, chunk by chunk, with
+/// back-pressure from the stream's queue.
+async fn respond_streamed(shared: &SharedRef, id: u32, resp: Response, is_head: bool) {
+    let (mut parts, body) = resp.into_parts();
+    let Body::Stream(mut stream) = body else {
+        return;
+    };
+    let status = parts.status;
     // A streamed body that fails before its first byte still gets an honest status.
     let mut first: Option<Option<io::Result<Bytes>>> = None;
-    if let Body::Stream(s) = &mut body {
-        if let Either::Left(polled) = race(next_chunk(s), std::future::ready(())).await {
-            if let Some(Err(e)) = &polled {
-                let status = e
-                    .get_ref()
-                    .and_then(|inner| inner.downcast_ref::<BodyError>())
-                    .map_or(StatusCode::INTERNAL_SERVER_ERROR, BodyError::status);
-                let mut h = HeaderMap::new();
-                h2_headers(&mut h, Some(0));
-                let mut s = shared.borrow_mut();
-                let _ = s.conn.send_response(id, status, &h, true);
-                s.notify();
-                return;
-            }
-            first = Some(polled);
+    if let Either::Left(polled) = race(next_chunk(&mut stream), std::future::ready(())).await {
+        if let Some(Err(e)) = &polled {
+            let status = e
+                .get_ref()
+                .and_then(|inner| inner.downcast_ref::<BodyError>())
+                .map_or(StatusCode::INTERNAL_SERVER_ERROR, BodyError::status);
+            let mut h = HeaderMap::new();
+            h2_headers(&mut h, Some(0));
+            let mut s = shared.borrow_mut();
+            let _ = s.conn.send_response(id, status, &h, true);
+            s.notify();
+            return;
         }
+        first = Some(polled);
     }
-    let length = match &body {
-        Body::Empty => Some(0),
-        Body::Full(b) => Some(b.len() as u64),
-        Body::Stream(s) => s.size_hint(),
+    let length = if status == StatusCode::NOT_MODIFIED {
+        None
+    } else {
+        stream.size_hint()
     };
-    h2_headers(
-        &mut parts.headers,
-        if status == StatusCode::NOT_MODIFIED {
-            None
-        } else {
-            length
-        },
-    );
-    let empty =
-        no_body || matches!(&body, Body::Empty) || matches!(&body, Body::Full(b) if b.is_empty());
+    h2_headers(&mut parts.headers, length);
+    let empty = no_body(status, is_head);
     {
         let mut s = shared.borrow_mut();
         if s.conn
@@ -468,42 +501,34 @@ async fn respond(shared: &SharedRef, id: u32, resp: Response, is_head: bool) {
     if empty {
         return;
     }
-    match body {
-        Body::Empty => {}
-        Body::Full(b) => {
-            let mut s = shared.borrow_mut();
-            let _ = s.conn.send_data(id, b, true);
-            s.notify();
+    loop {
+        let chunk = match first.take() {
+            Some(polled) => polled,
+            None => next_chunk(&mut stream).await,
+        };
+        let (data, end) = match chunk {
+            None => (Bytes::new(), true),
+            Some(Ok(c)) if c.is_empty() => continue,
+            Some(Ok(c)) => (c, false),
+            Some(Err(e)) => {
+                tracing::debug!("response body failed mid-stream: {e}");
+                let mut s = shared.borrow_mut();
+                s.conn.reset(id, ErrorCode::InternalError);
+                s.notify();
+                return;
+            }
+        };
+        if !wait_for_room(shared, id).await {
+            return;
         }
-        Body::Stream(mut stream) => loop {
-            let chunk = match first.take() {
-                Some(polled) => polled,
-                None => next_chunk(&mut stream).await,
-            };
-            let (data, end) = match chunk {
-                None => (Bytes::new(), true),
-                Some(Ok(c)) if c.is_empty() => continue,
-                Some(Ok(c)) => (c, false),
-                Some(Err(e)) => {
-                    tracing::debug!("response body failed mid-stream: {e}");
-                    let mut s = shared.borrow_mut();
-                    s.conn.reset(id, ErrorCode::InternalError);
-                    s.notify();
-                    return;
-                }
-            };
-            if !wait_for_room(shared, id).await {
-                return;
-            }
-            let mut s = shared.borrow_mut();
-            if s.conn.send_data(id, data, end).is_err() {
-                return;
-            }
-            s.notify();
-            if end {
-                return;
-            }
-        },
+        let mut s = shared.borrow_mut();
+        if s.conn.send_data(id, data, end).is_err() {
+            return;
+        }
+        s.notify();
+        if end {
+            return;
+        }
     }
 }
 
