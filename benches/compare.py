@@ -244,18 +244,23 @@ def measure_idle(server, scenario, opts):
         if data["open"] == 0:
             raise RuntimeError(f"no connection opened: {load.stderr.read()[-300:]}")
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_server(proc)
     return {
         "open": data["open"],
         "failed": data["failed"],
         "rss_kib": after,
         "kib_per_conn": (after - before) / data["open"],
     }
+
+
+def stop_server(proc):
+    """Stops a server by its PID: SIGTERM, then SIGKILL after 5 s."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def measure(server, scenario, opts):
@@ -274,12 +279,7 @@ def measure(server, scenario, opts):
         t1 = cpu_ticks(proc.pid)
         rss = peak_rss_kib(proc.pid)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_server(proc)
     cpu_s = (t1 - t0) / TICK
     return {
         "rate": reqs / secs,

@@ -79,15 +79,24 @@ fn tcp_echo(
                 lat
             }));
         }
-        tokio::time::sleep(duration).await;
-        stop.store(true, Ordering::Relaxed);
-        let mut all = Vec::new();
-        for t in tasks {
-            all.extend(t.await.unwrap());
-        }
-        all
+        gather_after(duration, &stop, tasks).await
     });
     report(results, duration);
+}
+
+/// Lets the clients run for `duration`, stops them and gathers their latencies.
+async fn gather_after(
+    duration: Duration,
+    stop: &AtomicBool,
+    tasks: Vec<tokio::task::JoinHandle<Vec<u32>>>,
+) -> Vec<u32> {
+    tokio::time::sleep(duration).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    all
 }
 
 /// Prints messages/s and p50/p99 of the round-trip latencies as one JSON line.
@@ -163,13 +172,7 @@ fn ws_echo(
                 lat
             }));
         }
-        tokio::time::sleep(duration).await;
-        stop.store(true, Ordering::Relaxed);
-        let mut all = Vec::new();
-        for t in tasks {
-            all.extend(t.await.unwrap());
-        }
-        all
+        gather_after(duration, &stop, tasks).await
     });
     report(results, duration);
 }
