@@ -356,11 +356,7 @@ def print_table(results, scenarios, servers, opts):
         base = [x for x in results.get((scenario, base_name), []) if "error" not in x]
         base_rate = statistics.median([x["rate"] for x in base]) if base else None
         base_cpu = statistics.median([x["cpu_s_per_100k"] for x in base]) if base else None
-        for server in servers:
-            runs = results.get((scenario, server))
-            if not runs:
-                continue
-            ok = [x for x in runs if "error" not in x]
+        for server, runs, ok in measured(results, scenario, servers):
             if not ok:
                 row = [scenario, server, "n/a: " + runs[0]["error"], "", "", "", "", "", ""]
             else:
@@ -381,6 +377,14 @@ def print_table(results, scenarios, servers, opts):
     print_idle_table(results, [s for s in scenarios if s in IDLE_COUNTS], servers, md)
 
 
+def measured(results, scenario, servers):
+    """(server, all runs, successful runs) for each server that ran `scenario`."""
+    for server in servers:
+        runs = results.get((scenario, server))
+        if runs:
+            yield server, runs, [x for x in runs if "error" not in x]
+
+
 def emit(row, md):
     if md:
         print("| " + " | ".join(row) + " |")
@@ -399,11 +403,7 @@ def print_idle_table(results, scenarios, servers, md):
     for scenario in scenarios:
         base = [x for x in results.get((scenario, "hyper"), []) if "error" not in x]
         base_kib = statistics.median([x["kib_per_conn"] for x in base]) if base else None
-        for server in servers:
-            runs = results.get((scenario, server))
-            if not runs:
-                continue
-            ok = [x for x in runs if "error" not in x]
+        for server, runs, ok in measured(results, scenario, servers):
             if not ok:
                 emit([scenario, server, "n/a: " + runs[0]["error"], "", "", ""], md)
                 continue

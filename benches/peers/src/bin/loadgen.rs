@@ -54,11 +54,7 @@ fn tcp_echo(
     duration: Duration,
     threads: usize,
 ) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(threads.max(1))
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = runtime(threads);
     let stop = Arc::new(AtomicBool::new(false));
     let results = rt.block_on(async {
         let mut tasks = Vec::new();
