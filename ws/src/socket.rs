@@ -113,6 +113,10 @@ struct Shared {
 /// returns `None`. A protocol violation sends the matching Close code and
 /// closes. With a heartbeat, a ping goes out after that long without input
 /// and the connection is closed if no pong follows within the same time.
+/// When the server that accepted it shuts down gracefully, a task waiting
+/// in `recv` sends Close 1001 ("going away"), waits up to 5 s for the peer's
+/// Close and then sees `None`; the server waits for the socket to be
+/// dropped (up to its shutdown deadline).
 ///
 /// ```no_run
 /// use percore_ws::{Message, WebSocket};

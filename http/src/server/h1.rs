@@ -20,7 +20,6 @@ use percore_runtime::time::{timeout, timeout_at, Elapsed};
 use super::date::with_date;
 use super::h2::serve_h2;
 use super::linger_close;
-
 use super::{ConnConfig, ConnGuard};
 use crate::body::{next_chunk, Body, BodyError, BodySource, RequestBody};
 use crate::h1::{self, BodyDecoder, BodyEvent, BodyKind, ResponseBody};
