@@ -162,8 +162,7 @@ impl App {
 
     /// Handles one request (what the server calls; also handy in tests).
     pub async fn handle(&self, req: HttpRequest) -> Response {
-        let req = Request::with_route(req, Vec::new(), self.state.clone(), self.body_limit);
-        self.dispatch(req, 0).await
+        Service::call(self, req).await
     }
 }
 

@@ -543,20 +543,22 @@ impl Codec {
         msg: &Message,
         out: &mut BytesMut,
     ) -> Result<Option<Bytes>, EncodeError> {
+        let len = match msg {
+            Message::Binary(b) => b.len(),
+            Message::Text(t) => t.len(),
+            _ => 0,
+        };
+        let single_frame = self.config.auto_fragment_size.is_none_or(|max| max >= len);
+        let plain = self.role == Role::Server && self.deflater.is_none() && single_frame;
         let (op, payload) = match msg {
+            _ if !plain || len < ZERO_COPY_MIN || self.close != CloseState::Open => {
+                return self.encode(msg, out).map(|()| None)
+            }
             Message::Binary(b) => (OpCode::Binary, b.clone()),
             Message::Text(t) => (OpCode::Text, t.clone().into_bytes()),
             _ => return self.encode(msg, out).map(|()| None),
         };
-        let single_frame = self
-            .config
-            .auto_fragment_size
-            .is_none_or(|max| max >= payload.len());
-        let plain = self.role == Role::Server && self.deflater.is_none() && single_frame;
-        if !plain || payload.len() < ZERO_COPY_MIN || self.close != CloseState::Open {
-            return self.encode(msg, out).map(|()| None);
-        }
-        let header = self.header(op, true, false, payload.len());
+        let header = self.header(op, true, false, len);
         out.reserve(header.encoded_len());
         header.encode(out);
         Ok(Some(payload))

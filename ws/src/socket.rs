@@ -97,8 +97,6 @@ struct Shared {
     /// A heartbeat ping is unanswered since this instant.
     ping_sent: Option<Instant>,
     protocol: Option<String>,
-    /// The server's shutdown signal: when raised, a Close 1001 goes out.
-    server_shutdown: Option<Shutdown>,
     /// Keeps the connection counted as open by the server until dropped.
     _guard: Option<ConnGuard>,
     /// Our Close 1001 went out; the connection closes at this instant if the
@@ -136,6 +134,9 @@ pub struct WebSocket {
 /// The receiving half of a [`WebSocket`].
 pub struct WsReader {
     shared: Rc<RefCell<Shared>>,
+    /// The server's shutdown signal: when raised, a waiting `recv` sends
+    /// Close 1001. Held here, by the only half that waits for input.
+    server_shutdown: Option<Shutdown>,
 }
 
 /// The sending half of a [`WebSocket`]; clones send on the same connection.
@@ -164,13 +165,13 @@ impl WebSocket {
             heartbeat: None,
             ping_sent: None,
             protocol: None,
-            server_shutdown: None,
             _guard: None,
             going_away_until: None,
         }));
         WebSocket {
             reader: WsReader {
                 shared: shared.clone(),
+                server_shutdown: None,
             },
             writer: WsWriter { shared },
         }
@@ -187,9 +188,8 @@ impl WebSocket {
     /// a Close 1001 ("going away"), and the server counts the connection as
     /// open until the socket is dropped.
     pub(crate) fn attach_to_server(&mut self, shutdown: Shutdown, guard: ConnGuard) {
-        let mut s = self.reader.shared.borrow_mut();
-        s.server_shutdown = Some(shutdown);
-        s._guard = Some(guard);
+        self.reader.server_shutdown = Some(shutdown);
+        self.reader.shared.borrow_mut()._guard = Some(guard);
     }
 
     pub(crate) fn set_protocol(&mut self, protocol: Option<String>) {
@@ -305,12 +305,9 @@ impl WsReader {
                     Some(f) => f,
                     None => {
                         let mut buf = std::mem::take(&mut s.read_buf);
-                        let wanted = s
-                            .codec
-                            .frame_bytes_wanted(buf.len())
-                            .clamp(READ_CHUNK / 4, FRAME_PREALLOC_MAX);
-                        if buf.capacity() - buf.len() < wanted {
-                            buf.reserve(wanted.max(READ_CHUNK));
+                        let wanted = s.codec.frame_bytes_wanted(buf.len());
+                        if let Some(room) = room_to_reserve(buf.capacity() - buf.len(), wanted) {
+                            buf.reserve(room);
                         }
                         let stream = s.stream.clone();
                         Box::pin(async move { stream.read(buf).await })
@@ -373,11 +370,11 @@ impl WsReader {
     }
 
     /// The server's shutdown signal, while we have not said goodbye yet.
-    fn unanswered_shutdown(&self) -> Option<Shutdown> {
+    fn unanswered_shutdown(&self) -> Option<&Shutdown> {
         let s = self.shared.borrow();
         let open = s.codec.close_state() == CloseState::Open && !s.shut;
         if open && s.going_away_until.is_none() {
-            s.server_shutdown.clone()
+            self.server_shutdown.as_ref()
         } else {
             None
         }
@@ -385,7 +382,7 @@ impl WsReader {
 
     /// The server is shutting down: send Close 1001 and give the peer a
     /// moment to answer it (its Close ends the connection as usual).
-    async fn go_away(&mut self) {
+    async fn go_away(&self) {
         self.shared.borrow_mut().going_away_until = Some(Instant::now() + GOING_AWAY_GRACE);
         let bye = Message::Close(Some(CloseFrame::new(1001, "server shutting down")));
         if enqueue_and_flush(&self.shared, &bye).await.is_err() {
@@ -510,6 +507,15 @@ async fn flush_to(shared: &Rc<RefCell<Shared>>, end: u64) -> Result<(), WsError>
     }
 }
 
+/// How much room to add to a read buffer with `spare` free bytes when the
+/// frame being received still needs `wanted` bytes (0 between frames):
+/// enough for the whole frame, at most [`FRAME_PREALLOC_MAX`] ahead of what
+/// has arrived, and at least [`READ_CHUNK`]; `None` when `spare` will do.
+fn room_to_reserve(spare: usize, wanted: usize) -> Option<usize> {
+    let wanted = wanted.clamp(READ_CHUNK / 4, FRAME_PREALLOC_MAX);
+    (spare < wanted).then(|| wanted.max(READ_CHUNK))
+}
+
 /// Closes the TCP connection (once).
 fn shut(shared: &Rc<RefCell<Shared>>) {
     let mut s = shared.borrow_mut();
@@ -517,5 +523,22 @@ fn shut(shared: &Rc<RefCell<Shared>>) {
         s.shut = true;
         s.read_buf.clear();
         let _ = s.stream.shutdown(std::net::Shutdown::Both);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{room_to_reserve, FRAME_PREALLOC_MAX, READ_CHUNK};
+
+    #[test]
+    fn read_room_follows_the_frame_within_bounds() {
+        // Between frames: grow by a chunk only when little room is left.
+        assert_eq!(room_to_reserve(READ_CHUNK, 0), None);
+        assert_eq!(room_to_reserve(100, 0), Some(READ_CHUNK));
+        // A 1 MiB frame whose header arrived: room for all of it at once.
+        assert_eq!(room_to_reserve(READ_CHUNK, 1 << 20), Some(1 << 20));
+        assert_eq!(room_to_reserve(1 << 20, 1 << 20), None);
+        // A peer declaring a 16 MiB frame gets at most 4 MiB reserved ahead.
+        assert_eq!(room_to_reserve(0, 16 << 20), Some(FRAME_PREALLOC_MAX));
     }
 }

@@ -20,6 +20,7 @@ use bytes::{Bytes, BytesMut};
 use http::header::{
     HeaderValue, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, DATE, TRANSFER_ENCODING, UPGRADE,
 };
+use http::response::Parts;
 use http::{HeaderMap, Method, StatusCode};
 use percore_runtime::future::{race, Either};
 use percore_runtime::net::TcpStream;
@@ -28,7 +29,7 @@ use percore_runtime::{spawn_local, JoinHandle};
 
 use super::date::with_date;
 use super::{linger_close, ConnConfig};
-use crate::body::{next_chunk, Body, BodyError, BodySource, RequestBody};
+use crate::body::{next_chunk, Body, BodyError, BodySource, BodyStream, RequestBody};
 use crate::h2::conn::{Event, ServerConnection, STREAM_HIGH_WATER};
 use crate::h2::{ErrorCode, StreamIdHasher};
 use crate::service::{catch_unwind_future, Request, Response, Service};
@@ -332,10 +333,10 @@ fn start_stream<S: Service>(
                 internal_error()
             }
         };
-        if let Some(streamed) = respond_in_memory(&task_shared, id, resp, is_head) {
+        if let Some((parts, stream)) = respond_in_memory(&task_shared, id, resp, is_head) {
             // Streaming needs a large future; boxing it keeps every other
             // stream's task small (a small allocation stays on malloc's fast path).
-            Box::pin(respond_streamed(&task_shared, id, streamed, is_head)).await;
+            Box::pin(respond_streamed(&task_shared, id, parts, stream, is_head)).await;
         }
         let mut s = task_shared.borrow_mut();
         s.streams.remove(&id);
@@ -420,20 +421,18 @@ fn length_value(n: u64) -> HeaderValue {
 }
 
 /// Sends a response whose body is already in memory, without waiting;
-/// hands a streamed response back for [`respond_streamed`].
+/// hands a streamed body back, with its head, for [`respond_streamed`].
 fn respond_in_memory(
     shared: &SharedRef,
     id: u32,
     resp: Response,
     is_head: bool,
-) -> Option<Response> {
-    if matches!(resp.body(), Body::Stream(_)) {
-        return Some(resp);
-    }
+) -> Option<(Parts, Pin<Box<dyn BodyStream>>)> {
     let (mut parts, body) = resp.into_parts();
     let data = match body {
         Body::Full(b) => b,
-        _ => Bytes::new(),
+        Body::Empty => Bytes::new(),
+        Body::Stream(stream) => return Some((parts, stream)),
     };
     let status = parts.status;
     let length = (status != StatusCode::NOT_MODIFIED).then_some(data.len() as u64);
@@ -458,11 +457,13 @@ fn no_body(status: StatusCode, is_head: bool) -> bool {
 
 /// Sends a streamed response of stream `id`, chunk by chunk, with
 /// back-pressure from the stream's queue.
-async fn respond_streamed(shared: &SharedRef, id: u32, resp: Response, is_head: bool) {
-    let (mut parts, body) = resp.into_parts();
-    let Body::Stream(mut stream) = body else {
-        return;
-    };
+async fn respond_streamed(
+    shared: &SharedRef,
+    id: u32,
+    mut parts: Parts,
+    mut stream: Pin<Box<dyn BodyStream>>,
+    is_head: bool,
+) {
     let status = parts.status;
     // A streamed body that fails before its first byte still gets an honest status.
     let mut first: Option<Option<io::Result<Bytes>>> = None;
@@ -607,6 +608,18 @@ impl Drop for H2Body {
                 s.conn.release(self.id, unread);
                 s.notify();
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::length_value;
+
+    #[test]
+    fn cached_length_value_follows_the_length() {
+        for n in [13u64, 13, 0, 13, 1 << 40, 1 << 40, 7] {
+            assert_eq!(length_value(n), n.to_string().as_str());
         }
     }
 }

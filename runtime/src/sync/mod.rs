@@ -17,7 +17,7 @@ pub mod mpsc;
 pub mod oneshot;
 mod shutdown;
 
-pub use shutdown::Shutdown;
+pub use shutdown::{Shutdown, Wait};
 
 use std::sync::{Mutex, MutexGuard};
 

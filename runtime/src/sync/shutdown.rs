@@ -1,15 +1,21 @@
 //! A graceful-shutdown signal shared by every core.
 
-use std::future::poll_fn;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Poll, Waker};
+use std::task::{Context, Poll, Waker};
+
+use slab::Slab;
 
 use super::lock;
 
 struct Inner {
     triggered: AtomicBool,
-    wakers: Mutex<Vec<Waker>>,
+    /// The tasks waiting now: one entry per pending [`Wait`], removed when
+    /// it is dropped, so connections that wait on every read cost O(1) and
+    /// leave nothing behind.
+    wakers: Mutex<Slab<Waker>>,
 }
 
 /// A one-way flag that any thread can raise and any task on any core can
@@ -40,7 +46,7 @@ impl Shutdown {
         Shutdown {
             inner: Arc::new(Inner {
                 triggered: AtomicBool::new(false),
-                wakers: Mutex::new(Vec::new()),
+                wakers: Mutex::new(Slab::new()),
             }),
         }
     }
@@ -49,7 +55,7 @@ impl Shutdown {
     pub fn trigger(&self) {
         self.inner.triggered.store(true, Ordering::Release);
         let wakers = std::mem::take(&mut *lock(&self.inner.wakers));
-        for w in wakers {
+        for (_, w) in wakers {
             w.wake();
         }
     }
@@ -60,20 +66,102 @@ impl Shutdown {
     }
 
     /// Waits until the flag is raised.
-    pub async fn wait(&self) {
-        poll_fn(|cx| {
-            if self.is_triggered() {
-                return Poll::Ready(());
+    pub fn wait(&self) -> Wait<'_> {
+        Wait {
+            shutdown: self,
+            key: None,
+        }
+    }
+}
+
+/// Future of [`Shutdown::wait`].
+pub struct Wait<'a> {
+    shutdown: &'a Shutdown,
+    /// This waiter's entry among the registered wakers.
+    key: Option<usize>,
+}
+
+impl Future for Wait<'_> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        if this.shutdown.is_triggered() {
+            return Poll::Ready(());
+        }
+        let mut wakers = lock(&this.shutdown.inner.wakers);
+        if this.shutdown.is_triggered() {
+            return Poll::Ready(());
+        }
+        match this.key.and_then(|k| wakers.get_mut(k)) {
+            Some(w) => {
+                if !w.will_wake(cx.waker()) {
+                    *w = cx.waker().clone();
+                }
             }
-            let mut wakers = lock(&self.inner.wakers);
-            if self.is_triggered() {
-                return Poll::Ready(());
-            }
-            if !wakers.iter().any(|w| w.will_wake(cx.waker())) {
-                wakers.push(cx.waker().clone());
-            }
-            Poll::Pending
-        })
-        .await
+            None => this.key = Some(wakers.insert(cx.waker().clone())),
+        }
+        Poll::Pending
+    }
+}
+
+impl Drop for Wait<'_> {
+    fn drop(&mut self) {
+        if let Some(key) = self.key {
+            // After a trigger the slab was emptied (and nothing registers
+            // again), so the key may be gone.
+            lock(&self.shutdown.inner.wakers).try_remove(key);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::task::Wake;
+
+    struct Count(std::sync::atomic::AtomicUsize);
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn registered(s: &Shutdown) -> usize {
+        lock(&s.inner.wakers).len()
+    }
+
+    #[test]
+    fn dropped_waits_leave_no_waker_behind() {
+        let shutdown = Shutdown::new();
+        let count = Arc::new(Count(Default::default()));
+        let waker = Waker::from(count.clone());
+        let mut cx = Context::from_waker(&waker);
+        for _ in 0..1000 {
+            let mut w = std::pin::pin!(shutdown.wait());
+            assert!(w.as_mut().poll(&mut cx).is_pending());
+            assert!(w.as_mut().poll(&mut cx).is_pending());
+            assert_eq!(registered(&shutdown), 1, "one entry per waiter");
+        }
+        assert_eq!(registered(&shutdown), 0);
+    }
+
+    #[test]
+    fn trigger_wakes_every_pending_waiter_once() {
+        let shutdown = Shutdown::new();
+        let count = Arc::new(Count(Default::default()));
+        let waker = Waker::from(count.clone());
+        let mut cx = Context::from_waker(&waker);
+        let mut a = Box::pin(shutdown.wait());
+        let mut b = Box::pin(shutdown.wait());
+        assert!(a.as_mut().poll(&mut cx).is_pending());
+        assert!(b.as_mut().poll(&mut cx).is_pending());
+        shutdown.trigger();
+        assert_eq!(count.0.load(Ordering::SeqCst), 2);
+        assert!(a.as_mut().poll(&mut cx).is_ready());
+        drop(b); // its key is gone with the emptied slab: no panic
+        let mut late = std::pin::pin!(shutdown.wait());
+        assert!(late.as_mut().poll(&mut cx).is_ready());
+        assert_eq!(registered(&shutdown), 0);
     }
 }

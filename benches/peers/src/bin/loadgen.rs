@@ -54,27 +54,35 @@ fn tcp_echo(
     duration: Duration,
     threads: usize,
 ) {
+    run_clients(threads, conns, duration, move |stop| async move {
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        s.set_nodelay(true).unwrap();
+        let msg = vec![b'x'; size];
+        let mut back = vec![0u8; size];
+        let mut lat = Vec::with_capacity(100_000);
+        while !stop.load(Ordering::Relaxed) {
+            let t0 = Instant::now();
+            s.write_all(&msg).await.unwrap();
+            s.read_exact(&mut back).await.unwrap();
+            lat.push(t0.elapsed().as_micros() as u32);
+        }
+        lat
+    });
+}
+
+/// Runs `conns` copies of `client` (each returns its round-trip latencies)
+/// for `duration`, then stops them and prints the report.
+fn run_clients<F, Fut>(threads: usize, conns: usize, duration: Duration, client: F)
+where
+    F: Fn(Arc<AtomicBool>) -> Fut,
+    Fut: std::future::Future<Output = Vec<u32>> + Send + 'static,
+{
     let rt = runtime(threads);
     let stop = Arc::new(AtomicBool::new(false));
     let results = rt.block_on(async {
-        let mut tasks = Vec::new();
-        for _ in 0..conns {
-            let stop = stop.clone();
-            tasks.push(tokio::spawn(async move {
-                let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-                s.set_nodelay(true).unwrap();
-                let msg = vec![b'x'; size];
-                let mut back = vec![0u8; size];
-                let mut lat = Vec::with_capacity(100_000);
-                while !stop.load(Ordering::Relaxed) {
-                    let t0 = Instant::now();
-                    s.write_all(&msg).await.unwrap();
-                    s.read_exact(&mut back).await.unwrap();
-                    lat.push(t0.elapsed().as_micros() as u32);
-                }
-                lat
-            }));
-        }
+        let tasks = (0..conns)
+            .map(|_| tokio::spawn(client(stop.clone())))
+            .collect();
         gather_after(duration, &stop, tasks).await
     });
     report(results, duration);
@@ -130,47 +138,37 @@ fn ws_echo(
     use futures_util::{SinkExt, StreamExt};
     use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
     use tokio_tungstenite::tungstenite::Message;
-    let rt = runtime(threads);
-    let stop = Arc::new(AtomicBool::new(false));
-    let results = rt.block_on(async {
-        let mut tasks = Vec::new();
-        for _ in 0..conns {
-            let stop = stop.clone();
-            tasks.push(tokio::spawn(async move {
-                let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-                tcp.set_nodelay(true).unwrap();
-                let config = WebSocketConfig::default().max_message_size(Some(64 << 20));
-                let (mut ws, _) = tokio_tungstenite::client_async_with_config(
-                    format!("ws://{addr}/ws"),
-                    tcp,
-                    Some(config),
-                )
-                .await
-                .expect("websocket handshake");
-                let msg = bytes::Bytes::from(vec![b'x'; size]);
-                let mut lat = Vec::with_capacity(100_000);
-                while !stop.load(Ordering::Relaxed) {
-                    let t0 = Instant::now();
-                    ws.send(Message::Binary(msg.clone())).await.unwrap();
-                    loop {
-                        match ws.next().await {
-                            Some(Ok(Message::Binary(b))) => {
-                                assert_eq!(b.len(), size, "echo has the sent length");
-                                break;
-                            }
-                            Some(Ok(_)) => continue,
-                            other => panic!("connection ended: {other:?}"),
-                        }
+    run_clients(threads, conns, duration, move |stop| async move {
+        let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        tcp.set_nodelay(true).unwrap();
+        let config = WebSocketConfig::default().max_message_size(Some(64 << 20));
+        let (mut ws, _) = tokio_tungstenite::client_async_with_config(
+            format!("ws://{addr}/ws"),
+            tcp,
+            Some(config),
+        )
+        .await
+        .expect("websocket handshake");
+        let msg = bytes::Bytes::from(vec![b'x'; size]);
+        let mut lat = Vec::with_capacity(100_000);
+        while !stop.load(Ordering::Relaxed) {
+            let t0 = Instant::now();
+            ws.send(Message::Binary(msg.clone())).await.unwrap();
+            loop {
+                match ws.next().await {
+                    Some(Ok(Message::Binary(b))) => {
+                        assert_eq!(b.len(), size, "echo has the sent length");
+                        break;
                     }
-                    lat.push(t0.elapsed().as_micros() as u32);
+                    Some(Ok(_)) => continue,
+                    other => panic!("connection ended: {other:?}"),
                 }
-                let _ = ws.close(None).await;
-                lat
-            }));
+            }
+            lat.push(t0.elapsed().as_micros() as u32);
         }
-        gather_after(duration, &stop, tasks).await
+        let _ = ws.close(None).await;
+        lat
     });
-    report(results, duration);
 }
 
 /// Raises this process's open-file limit to its hard limit.
