@@ -29,24 +29,31 @@ IDLE_COUNTS = {"idle-10k": 10_000, "idle-50k": 50_000}
 ALL_SCENARIOS = HTTP_SCENARIOS + H2 + WS + IDLE + ["tcp-echo"]
 
 
-def demo(driver):
-    return lambda a, n: [f"{REL}/demo", "--listen", a, "--cores", str(n), "--driver", driver]
+def example(name, driver, *extra):
+    return lambda a, n: [f"{REL}/{name}", "--listen", a, "--cores", str(n), "--driver", driver, *extra]
+
+
+def peer(binary, *extra):
+    return lambda a, n: [f"{PREL}/{binary}", "--listen", a, "--cores", str(n), *extra]
+
+
+EVERYTHING = HTTP_SCENARIOS + H2 + WS + IDLE
 
 
 SERVERS = {
     # name: (command builder, scenarios it serves)
-    "percore-uring": (demo("uring"), HTTP_SCENARIOS + H2 + WS + IDLE),
-    "percore-epoll": (demo("epoll"), HTTP_SCENARIOS + H2 + WS + IDLE),
-    "hyper": (lambda a, n: [f"{PREL}/hyper-server", "--listen", a, "--cores", str(n)], HTTP_SCENARIOS + H2 + WS + IDLE),
-    "hyper-mt": (lambda a, n: [f"{PREL}/hyper-server", "--listen", a, "--cores", str(n), "--multi-thread"], HTTP_SCENARIOS + H2 + WS + IDLE),
-    "axum": (lambda a, n: [f"{PREL}/axum-server", "--listen", a, "--cores", str(n)], HTTP_SCENARIOS + H2 + WS + IDLE),
-    "actix-web": (lambda a, n: [f"{PREL}/actix-server", "--listen", a, "--cores", str(n)], HTTP_SCENARIOS + H2 + WS + IDLE),
-    "may-minihttp": (lambda a, n: [f"{PREL}/may-minihttp-server", "--listen", a, "--cores", str(n)], HTTP_SCENARIOS + IDLE),
+    "percore-uring": (example("demo", "uring"), EVERYTHING),
+    "percore-epoll": (example("demo", "epoll"), EVERYTHING),
+    "hyper": (peer("hyper-server"), EVERYTHING),
+    "hyper-mt": (peer("hyper-server", "--multi-thread"), EVERYTHING),
+    "axum": (peer("axum-server"), EVERYTHING),
+    "actix-web": (peer("actix-server"), EVERYTHING),
+    "may-minihttp": (peer("may-minihttp-server"), HTTP_SCENARIOS + IDLE),
     # The floor: same runtime, a fixed response per request head, no parsing.
-    "percore-canned": (lambda a, n: [f"{REL}/echo", "--listen", a, "--cores", str(n), "--driver", "uring", "--canned"], ["plaintext", "pipelined"]),
-    "percore-echo-uring": (lambda a, n: [f"{REL}/echo", "--listen", a, "--cores", str(n), "--driver", "uring"], ["tcp-echo"]),
-    "percore-echo-epoll": (lambda a, n: [f"{REL}/echo", "--listen", a, "--cores", str(n), "--driver", "epoll"], ["tcp-echo"]),
-    "tokio-echo": (lambda a, n: [f"{PREL}/tokio-echo", "--listen", a, "--cores", str(n)], ["tcp-echo"]),
+    "percore-canned": (example("echo", "uring", "--canned"), ["plaintext", "pipelined"]),
+    "percore-echo-uring": (example("echo", "uring"), ["tcp-echo"]),
+    "percore-echo-epoll": (example("echo", "epoll"), ["tcp-echo"]),
+    "tokio-echo": (peer("tokio-echo"), ["tcp-echo"]),
 }
 BASELINE = {"tcp-echo": "tokio-echo"}  # others: "hyper" (tokio-tungstenite on hyper for ws-*)
 
