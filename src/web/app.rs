@@ -137,16 +137,10 @@ impl App {
         self.route_request(req)
     }
 
-    fn route_request(&self, req: Request) -> BoxFuture {
+    fn route_request(&self, mut req: Request) -> BoxFuture {
         match self.router.find(req.method(), req.path()) {
             Match::Found(handler, params) => {
-                let handler = handler.clone();
-                let req = Request::with_route(
-                    req.into_http(),
-                    params,
-                    self.state.clone(),
-                    self.body_limit,
-                );
+                req.set_route(params, &self.state, self.body_limit);
                 handler.call(req)
             }
             Match::MethodNotAllowed(allow) => {

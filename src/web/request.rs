@@ -52,6 +52,21 @@ impl Request {
         }
     }
 
+    /// Gives the request what routing found: its path parameters, and the
+    /// app's state and body limit (middleware may have built a fresh request).
+    pub(crate) fn set_route(
+        &mut self,
+        params: Vec<(String, String)>,
+        state: &Rc<AppState>,
+        body_limit: usize,
+    ) {
+        self.params = params;
+        if !self.state.as_ref().is_some_and(|s| Rc::ptr_eq(s, state)) {
+            self.state = Some(state.clone());
+        }
+        self.body_limit = body_limit;
+    }
+
     /// The method.
     pub fn method(&self) -> &Method {
         self.inner.method()

@@ -52,14 +52,16 @@ pub struct RequestHead {
     pub upgrade: Option<HeaderValue>,
 }
 
-/// Header slots tried on the stack before falling back to the heap.
-const STACK_HEADERS: usize = 64;
+/// Header slots tried on the stack before falling back to the heap: more
+/// than browsers send, few enough that clearing them costs little.
+const STACK_HEADERS: usize = 32;
 
-/// Where one field lives in the head.
+/// Where one field lives in the head (offsets; a head never nears 4 GiB, and
+/// one that did would fail the bounds check in `build`, not wrap).
 #[derive(Debug, Clone, Copy, Default)]
 struct FieldPos {
-    name: (usize, usize),
-    value: (usize, usize),
+    name: (u32, u32),
+    value: (u32, u32),
 }
 
 /// What httparse found in a complete head.
@@ -239,8 +241,8 @@ fn scan<'b>(
     let mut fields = 0;
     for (h, p) in req.headers.iter().zip(pos.iter_mut()) {
         *p = FieldPos {
-            name: range(h.name.as_bytes()),
-            value: range(h.value),
+            name: narrow(range(h.name.as_bytes())),
+            value: narrow(range(h.value)),
         };
         fields += 1;
     }
@@ -251,6 +253,18 @@ fn scan<'b>(
         minor,
         fields,
     }))
+}
+
+/// A field's offsets as `u32`; one past `u32::MAX` saturates, which the
+/// bounds check in `build` then rejects.
+fn narrow((start, end): (usize, usize)) -> (u32, u32) {
+    let to_u32 = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+    (to_u32(start), to_u32(end))
+}
+
+/// The offsets `narrow` stored, back as `usize`.
+fn widen((start, end): (u32, u32)) -> (usize, usize) {
+    (start as usize, end as usize)
 }
 
 fn map_httparse_error(e: httparse::Error, data: &[u8]) -> ParseError {
@@ -282,20 +296,19 @@ fn version_error(data: &[u8]) -> ParseError {
     }
 }
 
-/// Whether every LF in `head` is preceded by a CR, given that httparse
-/// already rejected any CR not followed by LF: then the counts are equal.
-/// Counted in byte lanes, 128 bytes at a time, so that it vectorizes.
-fn crlf_only(head: &[u8]) -> bool {
-    let mut balance = 0isize;
-    for chunk in head.chunks(128) {
-        let (mut cr, mut lf) = (0u8, 0u8);
-        for &b in chunk {
-            cr += u8::from(b == b'\r');
-            lf += u8::from(b == b'\n');
-        }
-        balance += isize::from(cr) - isize::from(lf);
+/// Whether every line of `head` ends in `CRLF`, checked only where lines
+/// end: httparse ends a line at any LF (and rejects a CR not followed by
+/// one), so the line breaks are exactly those before each field name and
+/// the two that close the head. Anything left before the request line
+/// (`skip_empty_lines` removed the `CRLF` pairs) is a stray line break.
+fn crlf_only(head: &[u8], s: &Scanned, pos: &[FieldPos]) -> bool {
+    if s.method.0 != 0 || !head.ends_with(b"\r\n\r\n") {
+        return false;
     }
-    balance == 0
+    pos.iter().take(s.fields).all(|p| {
+        let name_start = widen(p.name).0;
+        name_start >= 2 && head.get(name_start - 2..name_start) == Some(&b"\r\n"[..])
+    })
 }
 
 /// Checks a complete head, splits it off `buf` and builds the `RequestHead`.
@@ -306,7 +319,7 @@ fn build(
     limits: &Limits,
 ) -> Result<RequestHead, ParseError> {
     let head_bytes = buf.get(..s.head_len).unwrap_or_default();
-    if !crlf_only(head_bytes) {
+    if !crlf_only(head_bytes, s, pos) {
         return Err(ParseError::BadRequest("bare LF line ending"));
     }
     if s.target.1.saturating_sub(s.target.0) > limits.max_uri_len {
@@ -335,10 +348,11 @@ fn build(
     let mut headers = HeaderMap::with_capacity(s.fields);
     let mut facts = Facts::default();
     for p in pos.iter().take(s.fields) {
-        let name_bytes = head.get(p.name.0..p.name.1).unwrap_or_default();
+        let (name_start, name_end) = widen(p.name);
+        let name_bytes = head.get(name_start..name_end).unwrap_or_default();
         let name = HeaderName::from_bytes(name_bytes)
             .map_err(|_| ParseError::BadRequest("invalid header name"))?;
-        let value = HeaderValue::from_maybe_shared(slice(p.value)?)
+        let value = HeaderValue::from_maybe_shared(slice(widen(p.value))?)
             .map_err(|_| ParseError::BadRequest("invalid header value"))?;
         facts.observe(&name, &value)?;
         headers.append(name, value);

@@ -472,6 +472,11 @@ pub async fn serve_h1<S: Service>(stream: TcpStream, service: Rc<S>, cfg: ConnCo
         };
         let version = head.version;
         let is_head = head.method == Method::HEAD;
+        // `Connection: upgrade` with an `Upgrade` field, as the parser saw it:
+        // the only requests the header lookups below can apply to.
+        let may_upgrade = version == Version::HTTP_11
+            && matches!(head.body, BodyKind::Empty)
+            && head.upgrade.is_some();
         let mut keep_alive = head.keep_alive;
         let mut req = Request::new(body);
         *req.method_mut() = head.method;
@@ -479,7 +484,7 @@ pub async fn serve_h1<S: Service>(stream: TcpStream, service: Rc<S>, cfg: ConnCo
         *req.version_mut() = head.version;
         *req.headers_mut() = head.headers;
         first_request = false;
-        if cfg.http2 && version == Version::HTTP_11 && matches!(head.body, BodyKind::Empty) {
+        if cfg.http2 && may_upgrade {
             if let Some(settings) = h2c_upgrade_settings(req.headers()) {
                 // RFC 7540 §3.2: 101, then HTTP/2 with this request as stream 1.
                 out.buf.extend_from_slice(
@@ -498,10 +503,7 @@ pub async fn serve_h1<S: Service>(stream: TcpStream, service: Rc<S>, cfg: ConnCo
             }
         }
         let mut pending_upgrade = None;
-        if version == Version::HTTP_11
-            && matches!(head.body, BodyKind::Empty)
-            && upgrade::wants_upgrade(req.headers())
-        {
+        if may_upgrade && upgrade::wants_upgrade(req.headers()) {
             let (pending, on_upgrade) = upgrade::pending();
             req.extensions_mut().insert(on_upgrade);
             pending_upgrade = Some(pending);

@@ -229,6 +229,12 @@ fn malformed_heads() {
         (b"GET / HTTP/1.1\r\nHost: a\n\r\n", BadRequest("bare LF line ending")),
         (b"GET / HTTP/1.1\r\nHost: a\r\n\n", BadRequest("bare LF line ending")),
         (b"\nGET / HTTP/1.1\r\nHost: a\r\n\r\n", BadRequest("bare LF line ending")),
+        (b"\r\n\nGET / HTTP/1.1\r\nHost: a\r\n\r\n", BadRequest("bare LF line ending")),
+        (b"GET / HTTP/1.1\r\nHost: a\r\nX: b\nY: c\r\n\r\n", BadRequest("bare LF line ending")),
+        (b"GET / HTTP/1.1\r\nHost: a\r\nX: b \nY: c\r\n\r\n", BadRequest("bare LF line ending")),
+        (b"GET / HTTP/1.0\n\r\n", BadRequest("bare LF line ending")),
+        (b"GET / HTTP/1.0\r\n\n", BadRequest("bare LF line ending")),
+        (b"GET / HTTP/1.0\n\n", BadRequest("bare LF line ending")),
         (b"\rGET / HTTP/1.1\r\nHost: a\r\n\r\n", BadRequest("invalid line ending")),
         (b"GET / HTTP/1.1\rHost: a\r\n\r\n", BadRequest("invalid line ending")),
         // Request line
