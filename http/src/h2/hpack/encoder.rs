@@ -4,7 +4,7 @@ use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, Method, StatusCode};
 
 use super::primitive::{encode_integer, encode_string, encode_string_plain};
-use super::table::{DynamicTable, STATIC_TABLE};
+use super::table::{static_entries_named, DynamicTable, STATIC_TABLE};
 use super::{entry_size, DEFAULT_TABLE_SIZE};
 
 /// Encodes header blocks; one per connection, blocks sent in the order
@@ -215,13 +215,15 @@ impl Encoder {
     /// (index of an exact match, index of a name match), static table first.
     fn find(&self, name: &[u8], value: &[u8]) -> (Option<usize>, Option<usize>) {
         let mut name_index = None;
-        for (i, (n, v)) in STATIC_TABLE.iter().enumerate() {
-            if n.as_bytes() == name {
-                if v.as_bytes() == value {
-                    return (Some(i + 1), Some(i + 1));
-                }
-                name_index.get_or_insert(i + 1);
+        if let Some((first, count)) = static_entries_named(name) {
+            let same_name = STATIC_TABLE.iter().skip(first - 1).take(count);
+            if let Some(offset) = same_name
+                .into_iter()
+                .position(|(_, v)| v.as_bytes() == value)
+            {
+                return (Some(first + offset), Some(first));
             }
+            name_index = Some(first);
         }
         for (i, (n, v)) in self.table.iter().enumerate() {
             if &n[..] == name {

@@ -73,6 +73,67 @@ pub static STATIC_TABLE: [(&str, &str); 61] = [
     ("www-authenticate", ""),
 ];
 
+/// The static entries named `name`, as (first HPACK index, count): a
+/// `match` on the name instead of a scan comparing all 61 names.
+pub(crate) fn static_entries_named(name: &[u8]) -> Option<(usize, usize)> {
+    let found = match name {
+        b":authority" => (1, 1),
+        b":method" => (2, 2),
+        b":path" => (4, 2),
+        b":scheme" => (6, 2),
+        b":status" => (8, 7),
+        b"accept-charset" => (15, 1),
+        b"accept-encoding" => (16, 1),
+        b"accept-language" => (17, 1),
+        b"accept-ranges" => (18, 1),
+        b"accept" => (19, 1),
+        b"access-control-allow-origin" => (20, 1),
+        b"age" => (21, 1),
+        b"allow" => (22, 1),
+        b"authorization" => (23, 1),
+        b"cache-control" => (24, 1),
+        b"content-disposition" => (25, 1),
+        b"content-encoding" => (26, 1),
+        b"content-language" => (27, 1),
+        b"content-length" => (28, 1),
+        b"content-location" => (29, 1),
+        b"content-range" => (30, 1),
+        b"content-type" => (31, 1),
+        b"cookie" => (32, 1),
+        b"date" => (33, 1),
+        b"etag" => (34, 1),
+        b"expect" => (35, 1),
+        b"expires" => (36, 1),
+        b"from" => (37, 1),
+        b"host" => (38, 1),
+        b"if-match" => (39, 1),
+        b"if-modified-since" => (40, 1),
+        b"if-none-match" => (41, 1),
+        b"if-range" => (42, 1),
+        b"if-unmodified-since" => (43, 1),
+        b"last-modified" => (44, 1),
+        b"link" => (45, 1),
+        b"location" => (46, 1),
+        b"max-forwards" => (47, 1),
+        b"proxy-authenticate" => (48, 1),
+        b"proxy-authorization" => (49, 1),
+        b"range" => (50, 1),
+        b"referer" => (51, 1),
+        b"refresh" => (52, 1),
+        b"retry-after" => (53, 1),
+        b"server" => (54, 1),
+        b"set-cookie" => (55, 1),
+        b"strict-transport-security" => (56, 1),
+        b"transfer-encoding" => (57, 1),
+        b"user-agent" => (58, 1),
+        b"vary" => (59, 1),
+        b"via" => (60, 1),
+        b"www-authenticate" => (61, 1),
+        _ => return None,
+    };
+    Some(found)
+}
+
 /// The dynamic table. Entry 0 is the newest (HPACK index 62).
 ///
 /// ```
@@ -162,6 +223,39 @@ impl DynamicTable {
                     break;
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn static_entries_named_matches_a_scan_of_the_table() {
+        for (i, (name, _)) in STATIC_TABLE.iter().enumerate() {
+            let indices: Vec<usize> = STATIC_TABLE
+                .iter()
+                .enumerate()
+                .filter(|(_, (n, _))| n == name)
+                .map(|(j, _)| j + 1)
+                .collect();
+            let (first, count) = static_entries_named(name.as_bytes())
+                .unwrap_or_else(|| panic!("entry {} ({name}) not found", i + 1));
+            assert_eq!(
+                (first..first + count).collect::<Vec<_>>(),
+                indices,
+                "{name}"
+            );
+        }
+        for unknown in [
+            &b""[..],
+            b"x-custom",
+            b":statu",
+            b"content-typ",
+            b"Content-Type",
+        ] {
+            assert_eq!(static_entries_named(unknown), None);
         }
     }
 }
