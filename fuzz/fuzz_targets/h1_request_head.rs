@@ -1,6 +1,6 @@
 //! Arbitrary bytes into `parse_request_head`, then into the body decoder of
 //! whatever head came out. Checks: no panic; the head is taken off the front
-//! of the buffer; body data never exceeds the input nor the declared length;
+//! of the buffer and has no bare LF; body data never exceeds the input nor the declared length;
 //! the verdict does not depend on where the input is split.
 #![no_main]
 use bytes::BytesMut;
@@ -44,6 +44,11 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(Some(head)) = result {
         // The head came off the front; the rest is untouched.
         assert!(data.ends_with(&buf));
+        // Every line of an accepted head ends in CRLF: no bare LF anywhere.
+        let head_bytes = &data[..data.len() - buf.len()];
+        for (i, &b) in head_bytes.iter().enumerate() {
+            assert!(b != b'\n' || (i > 0 && head_bytes[i - 1] == b'\r'));
+        }
         let available = buf.len();
         let mut decoder = BodyDecoder::new(head.body, &limits);
         let mut total = 0usize;

@@ -424,3 +424,57 @@ fn values_share_the_head_buffer() {
     let v = h.headers["x-long"].as_bytes().as_ptr() as usize;
     assert!((start..end).contains(&v), "value was copied");
 }
+
+/// Every LF in `bytes` follows a CR.
+fn crlf_everywhere(bytes: &[u8]) -> bool {
+    bytes
+        .iter()
+        .enumerate()
+        .all(|(i, &b)| b != b'\n' || (i > 0 && bytes[i - 1] == b'\r'))
+}
+
+#[test]
+fn no_accepted_head_has_a_bare_lf() {
+    // The parser checks line endings only where httparse ended lines; this
+    // drops or inserts CR and LF bytes all over valid heads and checks, byte
+    // by byte, that whatever is accepted ends every line in CRLF.
+    let bases: [&[u8]; 3] = [
+        b"GET /a?b=c HTTP/1.1\r\nHost: h\r\nX-A: 1 2\r\nX-B:\r\n\r\n",
+        b"\r\n\r\nPOST /u HTTP/1.1\r\nHost: h:80\r\nContent-Length: 2\r\n\r\nhi",
+        b"GET / HTTP/1.0\r\n\r\n",
+    ];
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let mut accepted = 0;
+    for _ in 0..20_000 {
+        let base = bases[(next() % 3) as usize];
+        let mut input = base.to_vec();
+        for _ in 0..1 + next() % 3 {
+            let at = (next() % input.len() as u64) as usize;
+            match next() % 4 {
+                0 => input[at] = b'\n',
+                1 => input.insert(at, b'\n'),
+                2 if input[at] == b'\r' => {
+                    input.remove(at);
+                }
+                _ => input.insert(at, b'\r'),
+            }
+        }
+        let mut buf = BytesMut::from(&input[..]);
+        if let Ok(Some(_)) = parse_request_head(&mut buf, &Limits::default()) {
+            let head_len = input.len() - buf.len();
+            assert!(
+                crlf_everywhere(&input[..head_len]),
+                "accepted a bare LF: {:?}",
+                String::from_utf8_lossy(&input)
+            );
+            accepted += 1;
+        }
+    }
+    assert!(accepted > 0, "the mutations left nothing to accept");
+}
