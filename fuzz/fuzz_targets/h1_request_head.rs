@@ -1,7 +1,8 @@
 //! Arbitrary bytes into `parse_request_head`, then into the body decoder of
 //! whatever head came out. Checks: no panic; the head is taken off the front
-//! of the buffer and has no bare LF; body data never exceeds the input nor the declared length;
-//! the verdict does not depend on where the input is split.
+//! of the buffer and has no bare LF; body data never exceeds the input nor
+//! the declared length; the verdict does not depend on where the input is
+//! split.
 #![no_main]
 use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
