@@ -5,8 +5,9 @@ mod common;
 use common::*;
 
 use std::process::Command;
+use std::time::Duration;
 
-use percore::DriverChoice;
+use percore::{DriverChoice, Limits};
 
 fn python_h2(srv: &TestServer, mode: &str) {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/h2_client.py");
@@ -128,6 +129,15 @@ both_drivers!(continuation_flood_is_cut_off, |d: DriverChoice| {
 both_drivers!(streams_beyond_the_limit_are_refused, |d: DriverChoice| {
     let srv = TestServer::start(d);
     python_h2(&srv, "stream-limit");
+});
+
+both_drivers!(a_window_kept_shut_resets_the_stream, |d: DriverChoice| {
+    let limits = Limits {
+        h2_send_window_timeout: Duration::from_secs(1),
+        ..Limits::default()
+    };
+    let srv = TestServer::with_limits(d, limits);
+    python_h2(&srv, "window-stall");
 });
 
 both_drivers!(http1_still_works_beside_h2, |d: DriverChoice| {

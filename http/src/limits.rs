@@ -61,7 +61,10 @@ pub struct Limits {
     pub h2_initial_window_size: u32,
     /// HTTP/2: largest frame payload we accept (SETTINGS_MAX_FRAME_SIZE).
     pub h2_max_frame_size: u32,
-    /// HTTP/2: how long output may stay blocked on a peer's closed window.
+    /// HTTP/2: how long a stream's response may wait for a peer that keeps
+    /// its flow-control window shut (no DATA sent meanwhile) before the
+    /// stream is reset with CANCEL; streamed bodies are also held back at
+    /// 64 KiB queued, so the memory a stalled peer holds stays bounded.
     pub h2_send_window_timeout: Duration,
 }
 

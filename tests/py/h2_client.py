@@ -11,6 +11,7 @@ import h2.config
 import h2.connection
 import h2.events
 import h2.exceptions
+import h2.settings
 import httpx
 
 
@@ -160,10 +161,36 @@ def stream_limit(base):
     assert len(ended) == 200, len(ended)
 
 
+def window_stall(base):
+    """A client that never opens its window: the server resets the stream
+    (CANCEL) after its send-window timeout and keeps the connection."""
+    sock, conn = connect(base)
+    conn.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 0})
+    sid = conn.get_next_available_stream_id()
+    conn.send_headers(sid, req_headers(base, "GET", "/plaintext"), end_stream=True)
+    sock.sendall(conn.data_to_send())
+    started = time.time()
+    events = read_events(sock, conn, lambda evs: any(isinstance(e, h2.events.StreamReset) for e in evs), limit=10)
+    waited = time.time() - started
+    resets = [e for e in events if isinstance(e, h2.events.StreamReset)]
+    assert [(e.stream_id, e.error_code) for e in resets] == [(sid, h2.errors.ErrorCodes.CANCEL)], events
+    assert not any(isinstance(e, h2.events.DataReceived) for e in events), events
+    assert 0.5 <= waited < 5, waited
+    # The connection still serves a stream the client lets through.
+    conn.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 65535})
+    sid = conn.get_next_available_stream_id()
+    conn.send_headers(sid, req_headers(base, "GET", "/plaintext"), end_stream=True)
+    sock.sendall(conn.data_to_send())
+    events = read_events(sock, conn, lambda evs: any(isinstance(e, h2.events.StreamEnded) for e in evs))
+    body = b"".join(e.data for e in events if isinstance(e, h2.events.DataReceived) and e.stream_id == sid)
+    assert body == b"Hello, World!", events
+
+
 def main():
     base, mode = sys.argv[1], sys.argv[2]
     {"basic": basic, "rapid-reset": rapid_reset, "settings-flood": settings_flood,
-     "continuation-flood": continuation_flood, "stream-limit": stream_limit}[mode](base)
+     "continuation-flood": continuation_flood, "stream-limit": stream_limit,
+     "window-stall": window_stall}[mode](base)
     print("ok")
 
 

@@ -114,6 +114,12 @@ pub(crate) async fn serve_h2<S: Service>(
         // Input already buffered, then events.
         let failed = shared.borrow_mut().conn.recv(&mut read_buf).is_err();
         dispatch(&shared, &service);
+        // Streams whose peer kept the window shut too long are reset now;
+        // the others are checked again by this deadline.
+        let stall_deadline = shared
+            .borrow_mut()
+            .conn
+            .expire_window_stalls(Instant::now(), limits.h2_send_window_timeout);
         // Output.
         loop {
             shared.borrow_mut().conn.poll_output(&mut out, WRITE_BATCH);
@@ -163,6 +169,11 @@ pub(crate) async fn serve_h2<S: Service>(
                     shared.borrow_mut().conn.go_away();
                     continue;
                 }
+            }
+        } else if let Some(stall_deadline) = stall_deadline {
+            match timeout_at(stall_deadline, wait).await {
+                Ok(o) => o,
+                Err(Elapsed) => continue, // expire the stalled streams
             }
         } else {
             wait.await

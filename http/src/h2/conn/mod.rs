@@ -41,6 +41,7 @@ mod stream;
 mod tests;
 
 use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
 
 use crate::h2::StreamIdHasher;
 
@@ -371,6 +372,37 @@ impl ServerConnection {
         self.streams.get(&stream_id).is_some_and(|s| {
             s.pending_len > 0 && (s.send_window <= 0 || self.conn_send_window <= 0)
         })
+    }
+
+    /// Resets with CANCEL every stream whose queued response data has waited
+    /// `timeout` or longer for the peer to open its flow-control window:
+    /// a peer that never opens it must not hold the stream, and the data
+    /// queued on it, forever. Sending any DATA on a stream restarts its
+    /// clock. Returns when the next stream still waiting would expire.
+    ///
+    /// The caller passes the time, so the connection stays sans-IO; call
+    /// this whenever the connection is about to wait for input.
+    pub fn expire_window_stalls(&mut self, now: Instant, timeout: Duration) -> Option<Instant> {
+        let conn_shut = self.conn_send_window <= 0;
+        let mut expired = Vec::new();
+        let mut next: Option<Instant> = None;
+        for (&id, stream) in self.streams.iter_mut() {
+            let blocked = stream.pending_len > 0 && (stream.send_window <= 0 || conn_shut);
+            if !blocked {
+                stream.window_wait_since = None;
+                continue;
+            }
+            let deadline = *stream.window_wait_since.get_or_insert(now) + timeout;
+            if deadline <= now {
+                expired.push(id);
+            } else {
+                next = Some(next.map_or(deadline, |n| n.min(deadline)));
+            }
+        }
+        for id in expired {
+            self.reset(id, ErrorCode::Cancel);
+        }
+        next
     }
 
     /// Resets `stream_id` from our side (handler failure, abandoned body).
@@ -1062,6 +1094,7 @@ impl ServerConnection {
             stream.pending_len -= n;
             stream.send_window -= n as i64;
             self.conn_send_window -= n as i64;
+            stream.window_wait_since = None;
             let end = stream.pending_len == 0 && stream.end_queued;
             frame::encode_data(id, &data, end, dst);
             if end {

@@ -1,6 +1,7 @@
 //! One stream's state (RFC 9113 §5.1) and its queued response data.
 
 use std::collections::VecDeque;
+use std::time::Instant;
 
 use bytes::Bytes;
 use http::HeaderMap;
@@ -69,6 +70,9 @@ pub(crate) struct Stream {
     pub response_started: bool,
     /// In the round-robin queue of streams with data to send.
     pub scheduled: bool,
+    /// Since when queued data has waited for a window with no DATA sent
+    /// (see `ServerConnection::expire_window_stalls`).
+    pub window_wait_since: Option<Instant>,
 }
 
 impl Stream {
@@ -90,6 +94,7 @@ impl Stream {
             trailers: None,
             response_started: false,
             scheduled: false,
+            window_wait_since: None,
         }
     }
 

@@ -756,3 +756,55 @@ fn self_dependency_resets_the_stream_but_keeps_hpack_in_step() {
         "{events:?}"
     );
 }
+
+#[test]
+fn a_window_kept_shut_expires_the_stream() {
+    use std::time::{Duration, Instant};
+    let timeout = Duration::from_secs(30);
+    let mut c = Client::new();
+    // The client allows no DATA at all on new streams.
+    let mut buf = BytesMut::new();
+    frame::encode_settings(
+        &Settings {
+            initial_window_size: Some(0),
+            ..Settings::default()
+        },
+        &mut buf,
+    );
+    c.feed(buf);
+    c.output();
+    c.get(1, "/");
+    c.get(3, "/");
+    for id in [1, 3] {
+        c.conn
+            .send_response(id, StatusCode::OK, &HeaderMap::new(), false)
+            .unwrap();
+        c.conn
+            .send_data(id, Bytes::from_static(b"hello"), true)
+            .unwrap();
+    }
+    c.output();
+    let t0 = Instant::now();
+    assert_eq!(c.conn.expire_window_stalls(t0, timeout), Some(t0 + timeout));
+    // Stream 3 gets a little window: its DATA goes out and its clock restarts.
+    let mut buf = BytesMut::new();
+    frame::encode_window_update(3, 2, &mut buf);
+    c.feed(buf);
+    c.output();
+    let t1 = t0 + Duration::from_secs(10);
+    assert_eq!(c.conn.expire_window_stalls(t1, timeout), Some(t0 + timeout));
+    // Just before its deadline stream 1 is still there.
+    let almost = t0 + timeout - Duration::from_millis(1);
+    assert_eq!(
+        c.conn.expire_window_stalls(almost, timeout),
+        Some(t0 + timeout)
+    );
+    assert_eq!(c.conn.active_streams(), 2);
+    // At the deadline it is reset with CANCEL; stream 3 waits until t1 + timeout.
+    let at = t0 + timeout;
+    assert_eq!(c.conn.expire_window_stalls(at, timeout), Some(t1 + timeout));
+    assert_eq!(c.rst_code(1), Some(ErrorCode::Cancel));
+    assert_eq!(c.conn.active_streams(), 1);
+    assert_eq!(c.conn.expire_window_stalls(t1 + timeout, timeout), None);
+    assert_eq!(c.conn.active_streams(), 0);
+}
