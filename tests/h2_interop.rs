@@ -131,6 +131,11 @@ both_drivers!(streams_beyond_the_limit_are_refused, |d: DriverChoice| {
     python_h2(&srv, "stream-limit");
 });
 
+both_drivers!(python_h2_trailers_both_ways, |d: DriverChoice| {
+    let srv = TestServer::start(d);
+    python_h2(&srv, "trailers");
+});
+
 both_drivers!(a_window_kept_shut_resets_the_stream, |d: DriverChoice| {
     let limits = Limits {
         h2_send_window_timeout: Duration::from_secs(1),

@@ -186,6 +186,45 @@ print("ok")
     assert_eq!(stdout(&out).trim(), "ok");
 });
 
+both_drivers!(python_h11_trailers_both_ways, |d: DriverChoice| {
+    let srv = TestServer::start(d);
+    // A chunked upload ending in trailers; /echo streams the body back and
+    // forwards the trailers, which h11 reads from the response's last chunk.
+    let script = r#"
+import socket, sys, h11
+host, port = sys.argv[1], int(sys.argv[2])
+s = socket.create_connection((host, port))
+s.settimeout(5)
+c = h11.Connection(h11.CLIENT)
+s.sendall(c.send(h11.Request(method="POST", target="/echo", headers=[
+    ("Host", "x"), ("Transfer-Encoding", "chunked"), ("Content-Type", "text/plain")])))
+s.sendall(c.send(h11.Data(data=b"hello ")))
+s.sendall(c.send(h11.Data(data=b"trailers")))
+s.sendall(c.send(h11.EndOfMessage(headers=[("X-Checksum", "abc"), ("X-Count", "2")])))
+body, trailers = b"", None
+while trailers is None:
+    e = c.next_event()
+    if e is h11.NEED_DATA:
+        c.receive_data(s.recv(65536))
+    elif isinstance(e, h11.Response):
+        assert e.status_code == 200, e
+    elif isinstance(e, h11.Data):
+        body += e.data
+    elif isinstance(e, h11.EndOfMessage):
+        trailers = [(bytes(k), bytes(v)) for k, v in e.headers]
+assert body == b"hello trailers", body
+assert trailers == [(b"x-checksum", b"abc"), (b"x-count", b"2")], trailers
+print("ok")
+"#;
+    let out = run(Command::new("python3").args([
+        "-c",
+        script,
+        "127.0.0.1",
+        &srv.addr.port().to_string(),
+    ]));
+    assert_eq!(stdout(&out).trim(), "ok", "{}", stderr(&out));
+});
+
 both_drivers!(pipelining_100_requests_in_one_write, |d: DriverChoice| {
     let srv = TestServer::start(d);
     let mut s = TcpStream::connect(srv.addr).unwrap();

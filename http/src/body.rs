@@ -20,7 +20,8 @@ use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
 use bytes::{Bytes, BytesMut};
-use http::StatusCode;
+use http::header::HeaderName;
+use http::{HeaderMap, StatusCode};
 
 /// Why a request body could not be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,6 +73,10 @@ pub(crate) trait BodySource {
     fn poll_chunk(&self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, BodyError>>>;
     /// Bytes still expected, if known.
     fn remaining_hint(&self) -> Option<u64>;
+    /// The trailer fields that ended the body, once it has ended.
+    fn trailers(&self) -> Option<HeaderMap> {
+        None
+    }
 }
 
 enum RequestInner {
@@ -181,6 +186,24 @@ impl RequestBody {
             RequestInner::Source(s) => s.remaining_hint(),
         }
     }
+
+    /// The trailer fields the client sent after the body (HTTP/1.1 chunked
+    /// trailers, HTTP/2 trailing HEADERS), once [`chunk`](Self::chunk) has
+    /// returned `None`; `None` before that or when there were none.
+    /// Framing and routing fields never appear here: the protocol layers
+    /// reject or drop them.
+    ///
+    /// ```
+    /// use percore_http::RequestBody;
+    /// let body = RequestBody::from_bytes("no trailers here");
+    /// assert!(body.trailers().is_none());
+    /// ```
+    pub fn trailers(&self) -> Option<HeaderMap> {
+        match &self.inner {
+            RequestInner::Source(s) => s.trailers(),
+            _ => None,
+        }
+    }
 }
 
 /// A stream of response body chunks.
@@ -190,6 +213,14 @@ pub trait BodyStream {
 
     /// The total length, if known up front (sent as Content-Length).
     fn size_hint(&self) -> Option<u64> {
+        None
+    }
+
+    /// Trailer fields to send after the last chunk; asked once, after
+    /// `poll_next` returned `None`. HTTP/2 sends them as a trailing HEADERS
+    /// frame, HTTP/1.1 in the chunked encoding's trailer section (a body of
+    /// known length has no room for them there, so they are dropped).
+    fn take_trailers(self: Pin<&mut Self>) -> Option<HeaderMap> {
         None
     }
 }
@@ -203,6 +234,11 @@ impl BodyStream for RequestBody {
 
     fn size_hint(&self) -> Option<u64> {
         RequestBody::size_hint(self)
+    }
+
+    /// A request body streamed back as a response forwards its trailers.
+    fn take_trailers(self: Pin<&mut Self>) -> Option<HeaderMap> {
+        self.trailers()
     }
 }
 
@@ -247,6 +283,7 @@ impl Body {
             capacity: capacity.max(1),
             closed: false,
             sender_alive: true,
+            trailers: None,
             rx_waker: None,
             tx_waker: None,
         }));
@@ -324,6 +361,7 @@ struct ChannelState {
     capacity: usize,
     closed: bool,
     sender_alive: bool,
+    trailers: Option<HeaderMap>,
     rx_waker: Option<Waker>,
     tx_waker: Option<Waker>,
 }
@@ -359,6 +397,27 @@ impl BodySender {
     }
 }
 
+impl BodySender {
+    /// Ends the body with trailer fields (see [`BodyStream::take_trailers`]).
+    ///
+    /// ```
+    /// use http::{HeaderMap, HeaderValue};
+    /// use percore_http::Body;
+    /// use percore_runtime::Runtime;
+    /// Runtime::new().unwrap().block_on(async {
+    ///     let (tx, body) = Body::channel(4);
+    ///     tx.send("data").await.unwrap();
+    ///     let mut trailers = HeaderMap::new();
+    ///     trailers.insert("x-checksum", HeaderValue::from_static("abc"));
+    ///     tx.finish_with_trailers(trailers);
+    ///     assert_eq!(body.collect().await.unwrap(), "data");
+    /// });
+    /// ```
+    pub fn finish_with_trailers(self, trailers: HeaderMap) {
+        self.shared.borrow_mut().trailers = Some(trailers);
+    }
+}
+
 impl Drop for BodySender {
     fn drop(&mut self) {
         let mut st = self.shared.borrow_mut();
@@ -388,6 +447,10 @@ impl BodyStream for ChannelBody {
         st.rx_waker = Some(cx.waker().clone());
         Poll::Pending
     }
+
+    fn take_trailers(self: Pin<&mut Self>) -> Option<HeaderMap> {
+        self.shared.borrow_mut().trailers.take()
+    }
 }
 
 impl Drop for ChannelBody {
@@ -400,9 +463,80 @@ impl Drop for ChannelBody {
     }
 }
 
+/// Whether a field may travel in a trailer section (RFC 9110 §6.5.1): not
+/// framing, routing, connection management, authentication, nor anything
+/// that decides how the content is processed.
+pub(crate) fn allowed_in_trailers(name: &HeaderName) -> bool {
+    !matches!(
+        name.as_str(),
+        "content-length"
+            | "transfer-encoding"
+            | "trailer"
+            | "host"
+            | "te"
+            | "connection"
+            | "keep-alive"
+            | "proxy-connection"
+            | "upgrade"
+            | "content-encoding"
+            | "content-type"
+            | "content-range"
+            | "authorization"
+            | "proxy-authorization"
+            | "cookie"
+            | "set-cookie"
+            | "cache-control"
+            | "expect"
+            | "max-forwards"
+            | "range"
+    )
+}
+
+/// `trailers` without the fields [`allowed_in_trailers`] refuses; `None`
+/// when nothing is left.
+pub(crate) fn allowed_trailers(trailers: HeaderMap) -> Option<HeaderMap> {
+    let mut kept = HeaderMap::new();
+    let mut last: Option<HeaderName> = None;
+    for (name, value) in trailers {
+        // `HeaderMap`'s owning iterator names only the first of repeated values.
+        if let Some(name) = name {
+            last = Some(name);
+        }
+        if let Some(name) = last.as_ref().filter(|n| allowed_in_trailers(n)) {
+            kept.append(name.clone(), value);
+        }
+    }
+    (!kept.is_empty()).then_some(kept)
+}
+
 /// Polls a boxed response stream once (helper for connection drivers).
 pub(crate) fn next_chunk(
     s: &mut Pin<Box<dyn BodyStream>>,
 ) -> impl Future<Output = Option<io::Result<Bytes>>> + '_ {
     poll_fn(move |cx| s.as_mut().poll_next(cx))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    #[test]
+    fn trailers_keep_only_what_a_trailer_section_may_carry() {
+        let mut t = HeaderMap::new();
+        t.append("x-checksum", HeaderValue::from_static("a"));
+        t.append("x-checksum", HeaderValue::from_static("b"));
+        t.append("content-length", HeaderValue::from_static("5"));
+        t.append("host", HeaderValue::from_static("evil"));
+        t.append("server-timing", HeaderValue::from_static("db;dur=53"));
+        t.append("transfer-encoding", HeaderValue::from_static("chunked"));
+        let kept = allowed_trailers(t).expect("two fields survive");
+        let checksums: Vec<_> = kept.get_all("x-checksum").iter().collect();
+        assert_eq!(checksums, ["a", "b"]);
+        assert_eq!(kept["server-timing"], "db;dur=53");
+        assert_eq!(kept.len(), 3);
+        let mut only_framing = HeaderMap::new();
+        only_framing.insert("content-length", HeaderValue::from_static("1"));
+        assert!(allowed_trailers(only_framing).is_none());
+    }
 }

@@ -186,11 +186,26 @@ def window_stall(base):
     assert body == b"Hello, World!", events
 
 
+def trailers(base):
+    """Request trailers reach the handler; /echo sends them back as response trailers."""
+    sock, conn = connect(base)
+    sid = conn.get_next_available_stream_id()
+    conn.send_headers(sid, req_headers(base, "POST", "/echo", [("content-type", "text/plain")]))
+    conn.send_data(sid, b"hello trailers")
+    conn.send_headers(sid, [("x-checksum", "abc"), ("x-count", "2")], end_stream=True)
+    sock.sendall(conn.data_to_send())
+    events = read_events(sock, conn, lambda evs: any(isinstance(e, h2.events.StreamEnded) for e in evs))
+    body = b"".join(e.data for e in events if isinstance(e, h2.events.DataReceived))
+    got = [e.headers for e in events if isinstance(e, h2.events.TrailersReceived)]
+    assert body == b"hello trailers", events
+    assert got == [[("x-checksum", "abc"), ("x-count", "2")]], events
+
+
 def main():
     base, mode = sys.argv[1], sys.argv[2]
     {"basic": basic, "rapid-reset": rapid_reset, "settings-flood": settings_flood,
      "continuation-flood": continuation_flood, "stream-limit": stream_limit,
-     "window-stall": window_stall}[mode](base)
+     "window-stall": window_stall, "trailers": trailers}[mode](base)
     print("ok")
 
 

@@ -171,9 +171,9 @@ pub fn encode_chunk(dst: &mut BytesMut, data: &[u8]) {
     dst.extend_from_slice(b"\r\n");
 }
 
-/// Writes the last chunk and the trailer fields, if any. Framing fields
-/// (`content-length`, `transfer-encoding`) in `trailers` are skipped: they
-/// are not allowed in a trailer section.
+/// Writes the last chunk and the trailer fields, if any. Fields a trailer
+/// section may not carry (framing, routing, connection management,
+/// authentication, content processing: RFC 9110 §6.5.1) are skipped.
 ///
 /// ```
 /// let mut dst = bytes::BytesMut::new();
@@ -183,7 +183,7 @@ pub fn encode_chunk(dst: &mut BytesMut, data: &[u8]) {
 pub fn encode_last_chunk(dst: &mut BytesMut, trailers: Option<&HeaderMap>) {
     dst.extend_from_slice(b"0\r\n");
     for (name, value) in trailers.into_iter().flatten() {
-        if name == CONTENT_LENGTH || name == TRANSFER_ENCODING {
+        if !crate::body::allowed_in_trailers(name) {
             continue;
         }
         write_field(dst, name.as_str().as_bytes(), value.as_bytes());

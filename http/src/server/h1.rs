@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use http::header::{HeaderValue, CONTENT_TYPE};
-use http::{Method, StatusCode, Version};
+use http::{HeaderMap, Method, StatusCode, Version};
 use percore_runtime::future::{race, Either};
 use percore_runtime::net::TcpStream;
 use percore_runtime::time::{timeout, timeout_at, Elapsed};
@@ -21,7 +21,7 @@ use super::date::with_date;
 use super::h2::serve_h2;
 use super::linger_close;
 use super::{ConnConfig, ConnGuard};
-use crate::body::{next_chunk, Body, BodyError, BodySource, RequestBody};
+use crate::body::{allowed_trailers, next_chunk, Body, BodyError, BodySource, RequestBody};
 use crate::h1::{self, BodyDecoder, BodyEvent, BodyKind, ResponseBody};
 use crate::h2::conn::ServerConnection;
 use crate::h2::frame::PREFACE;
@@ -54,6 +54,8 @@ struct ReadState {
     error: Option<BodyError>,
     body_started: Instant,
     body_received: u64,
+    /// The trailer fields that ended the current body, once it ended.
+    trailers: Option<HeaderMap>,
 }
 
 struct Conn {
@@ -113,8 +115,9 @@ impl BodySource for H1Body {
                     }
                     return Poll::Ready(Some(Ok(data)));
                 }
-                Ok(BodyEvent::End { .. }) => {
+                Ok(BodyEvent::End { trailers }) => {
                     st.decoder = None;
+                    st.trailers = trailers.and_then(allowed_trailers);
                     return Poll::Ready(None);
                 }
                 Ok(BodyEvent::NeedMore) => {
@@ -150,6 +153,11 @@ impl BodySource for H1Body {
             return Some(0);
         }
         st.decoder.as_ref().and_then(BodyDecoder::remaining)
+    }
+
+    fn trailers(&self) -> Option<HeaderMap> {
+        let st = self.conn.read.borrow();
+        st.trailers.clone().filter(|_| st.body_id == self.id)
     }
 }
 
@@ -371,6 +379,7 @@ pub async fn serve_h1<S: Service>(stream: TcpStream, service: Rc<S>, cfg: ConnCo
             error: None,
             body_started: Instant::now(),
             body_received: 0,
+            trailers: None,
         }),
         limits: cfg.limits.clone(),
     });
@@ -452,6 +461,7 @@ pub async fn serve_h1<S: Service>(stream: TcpStream, service: Rc<S>, cfg: ConnCo
             let mut st = conn.read.borrow_mut();
             st.body_id += 1;
             st.error = None;
+            st.trailers = None;
             st.continue_pending = false;
             match head.body {
                 BodyKind::Empty => {
@@ -708,7 +718,10 @@ async fn write_response(
                 out.flush(&conn.stream).await?;
             }
             match declared {
-                None => h1::encode_last_chunk(&mut out.buf, None),
+                None => {
+                    let trailers = s.as_mut().take_trailers();
+                    h1::encode_last_chunk(&mut out.buf, trailers.as_ref());
+                }
                 Some(n) if sent < n => {
                     *keep_alive = false;
                     let _ = out.flush(&conn.stream).await;

@@ -29,7 +29,9 @@ use percore_runtime::{spawn_local, JoinHandle};
 
 use super::date::with_date;
 use super::{linger_close, ConnConfig};
-use crate::body::{next_chunk, Body, BodyError, BodySource, BodyStream, RequestBody};
+use crate::body::{
+    allowed_trailers, next_chunk, Body, BodyError, BodySource, BodyStream, RequestBody,
+};
 use crate::h2::conn::{Event, ServerConnection, STREAM_HIGH_WATER};
 use crate::h2::{ErrorCode, StreamIdHasher};
 use crate::service::{catch_unwind_future, Request, Response, Service};
@@ -52,6 +54,8 @@ struct BodyQueue {
     received: u64,
     /// The handler dropped its reader: further data is released at once.
     abandoned: bool,
+    /// The trailing HEADERS that ended the body.
+    trailers: Option<HeaderMap>,
 }
 
 /// The driver's view of a stream.
@@ -301,11 +305,15 @@ fn dispatch<S: Service>(shared: &SharedRef, service: &Rc<S>) {
                     w.wake();
                 }
             }
-            Event::Trailers { stream_id, .. } => {
+            Event::Trailers {
+                stream_id,
+                trailers,
+            } => {
                 let s = shared.borrow();
                 if let Some(queue) = s.streams.get(&stream_id).and_then(|t| t.body.clone()) {
                     let mut q = queue.borrow_mut();
                     q.end = true;
+                    q.trailers = allowed_trailers(trailers);
                     if let Some(w) = q.waker.take() {
                         w.wake();
                     }
@@ -519,7 +527,15 @@ async fn respond_streamed(
             None => next_chunk(&mut stream).await,
         };
         let (data, end) = match chunk {
-            None => (Bytes::new(), true),
+            None => {
+                if let Some(trailers) = stream.as_mut().take_trailers().and_then(allowed_trailers) {
+                    let mut s = shared.borrow_mut();
+                    let _ = s.conn.send_trailers(id, trailers);
+                    s.notify();
+                    return;
+                }
+                (Bytes::new(), true)
+            }
             Some(Ok(c)) if c.is_empty() => continue,
             Some(Ok(c)) => (c, false),
             Some(Err(e)) => {
@@ -604,6 +620,11 @@ impl BodySource for H2Body {
 
     fn remaining_hint(&self) -> Option<u64> {
         None
+    }
+
+    fn trailers(&self) -> Option<HeaderMap> {
+        let q = self.queue.borrow();
+        q.trailers.clone().filter(|_| q.end && q.chunks.is_empty())
     }
 }
 

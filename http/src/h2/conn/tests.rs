@@ -808,3 +808,51 @@ fn a_window_kept_shut_expires_the_stream() {
     assert_eq!(c.conn.expire_window_stalls(t1 + timeout, timeout), None);
     assert_eq!(c.conn.active_streams(), 0);
 }
+
+#[test]
+fn response_trailers_follow_the_data() {
+    let mut c = Client::new();
+    c.get(1, "/");
+    c.conn
+        .send_response(1, StatusCode::OK, &HeaderMap::new(), false)
+        .unwrap();
+    c.conn
+        .send_data(1, Bytes::from_static(b"body"), false)
+        .unwrap();
+    let mut trailers = HeaderMap::new();
+    trailers.insert("x-checksum", http::HeaderValue::from_static("abc"));
+    trailers.insert("connection", http::HeaderValue::from_static("close"));
+    c.conn.send_trailers(1, trailers).unwrap();
+    // Nothing more may be sent on the stream once its trailers are queued.
+    assert!(c
+        .conn
+        .send_data(1, Bytes::from_static(b"late"), true)
+        .is_err());
+    let out = c.output();
+    let kinds: Vec<(&str, bool)> = out
+        .iter()
+        .filter_map(|f| match f {
+            Frame::Headers(h) => Some(("headers", h.end_stream)),
+            Frame::Data(d) => Some(("data", d.end_stream)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [("headers", false), ("data", false), ("headers", true)]
+    );
+    let Some(Frame::Headers(last)) = out.iter().rev().find(|f| matches!(f, Frame::Headers(_)))
+    else {
+        unreachable!()
+    };
+    let status = out.iter().find_map(|f| match f {
+        Frame::Headers(h) if !h.end_stream => Some(h.fragment.clone()),
+        _ => None,
+    });
+    assert_eq!(c.decode_status(&status.unwrap()), "200");
+    let fields = c.dec.decode(&last.fragment, 1 << 20).unwrap();
+    let fields: Vec<(&[u8], &[u8])> = fields.iter().map(|f| (&f.name[..], &f.value[..])).collect();
+    // Connection-specific fields never reach HTTP/2.
+    assert_eq!(fields, [(&b"x-checksum"[..], &b"abc"[..])]);
+    assert_eq!(c.conn.active_streams(), 0);
+}
