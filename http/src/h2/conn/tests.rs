@@ -856,3 +856,27 @@ fn response_trailers_follow_the_data() {
     assert_eq!(fields, [(&b"x-checksum"[..], &b"abc"[..])]);
     assert_eq!(c.conn.active_streams(), 0);
 }
+
+#[test]
+fn too_many_stream_errors_close_the_connection() {
+    let mut c = Client::with_limits(Limits {
+        h2_max_local_error_resets: 3,
+        ..Limits::default()
+    });
+    let uppercase = [
+        (":method", "GET"),
+        (":scheme", "http"),
+        (":path", "/"),
+        ("X-Upper", "1"),
+    ];
+    // Each malformed request costs the peer one RST_STREAM...
+    for id in [1, 3, 5] {
+        c.headers(id, &uppercase, true);
+        assert_eq!(c.rst_code(id), Some(ErrorCode::ProtocolError));
+        assert!(c.result.is_ok());
+    }
+    // ...and one more than the limit costs it the connection.
+    c.headers(7, &uppercase, true);
+    assert!(c.result.is_err());
+    assert_eq!(c.goaway_code(), Some(ErrorCode::EnhanceYourCalm));
+}
