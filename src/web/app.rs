@@ -124,6 +124,7 @@ impl App {
         self
     }
 
+    #[inline]
     fn dispatch(&self, req: Request, index: usize) -> Pin<Box<dyn Future<Output = Response> + '_>> {
         if let Some(mw) = self.middleware.get(index) {
             return mw(
@@ -137,6 +138,7 @@ impl App {
         self.route_request(req)
     }
 
+    #[inline]
     fn route_request(&self, mut req: Request) -> BoxFuture {
         match self.router.find(req.method(), req.path()) {
             Match::Found(handler, params) => {
