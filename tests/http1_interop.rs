@@ -11,6 +11,12 @@ use std::time::{Duration, Instant};
 
 use percore::{DriverChoice, Limits};
 
+/// Runs a Python script with the server's host and port as arguments.
+fn python_with_addr(script: &str, srv: &TestServer) -> std::process::Output {
+    let port = srv.addr.port().to_string();
+    run(Command::new("python3").args(["-c", script, "127.0.0.1", &port]))
+}
+
 both_drivers!(curl_routes_and_keep_alive, |d: DriverChoice| {
     let srv = TestServer::start(d);
     let out = run(Command::new("curl").args(["-sv", &srv.url("/plaintext"), &srv.url("/json")]));
@@ -177,12 +183,7 @@ for path in ["/plaintext", "/json"]:
     c.start_next_cycle()
 print("ok")
 "#;
-    let out = run(Command::new("python3").args([
-        "-c",
-        script,
-        "127.0.0.1",
-        &srv.addr.port().to_string(),
-    ]));
+    let out = python_with_addr(script, &srv);
     assert_eq!(stdout(&out).trim(), "ok");
 });
 
@@ -216,12 +217,7 @@ assert body == b"hello trailers", body
 assert trailers == [(b"x-checksum", b"abc"), (b"x-count", b"2")], trailers
 print("ok")
 "#;
-    let out = run(Command::new("python3").args([
-        "-c",
-        script,
-        "127.0.0.1",
-        &srv.addr.port().to_string(),
-    ]));
+    let out = python_with_addr(script, &srv);
     assert_eq!(stdout(&out).trim(), "ok", "{}", stderr(&out));
 });
 

@@ -112,6 +112,19 @@ impl Client {
         self.feed(buf);
     }
 
+    /// Sends SETTINGS with this SETTINGS_INITIAL_WINDOW_SIZE.
+    fn set_initial_window(&mut self, size: u32) {
+        let mut buf = BytesMut::new();
+        frame::encode_settings(
+            &Settings {
+                initial_window_size: Some(size),
+                ..Settings::default()
+            },
+            &mut buf,
+        );
+        self.feed(buf);
+    }
+
     fn events(&mut self) -> Vec<Event> {
         std::iter::from_fn(|| self.conn.poll_event()).collect()
     }
@@ -436,15 +449,7 @@ fn receive_flow_control() {
 fn send_flow_control_and_initial_window_changes() {
     let mut c = Client::new();
     // The client allows 10 bytes per stream.
-    let mut buf = BytesMut::new();
-    frame::encode_settings(
-        &Settings {
-            initial_window_size: Some(10),
-            ..Settings::default()
-        },
-        &mut buf,
-    );
-    c.feed(buf);
+    c.set_initial_window(10);
     c.output();
     c.get(1, "/");
     c.conn
@@ -467,15 +472,7 @@ fn send_flow_control_and_initial_window_changes() {
     assert_eq!(sent, 10);
     assert!(c.conn.is_blocked_on_window(1));
     // A larger initial window applies to the open stream.
-    let mut buf = BytesMut::new();
-    frame::encode_settings(
-        &Settings {
-            initial_window_size: Some(20),
-            ..Settings::default()
-        },
-        &mut buf,
-    );
-    c.feed(buf);
+    c.set_initial_window(20);
     let out = c.output();
     let sent: usize = out
         .iter()
@@ -763,15 +760,7 @@ fn a_window_kept_shut_expires_the_stream() {
     let timeout = Duration::from_secs(30);
     let mut c = Client::new();
     // The client allows no DATA at all on new streams.
-    let mut buf = BytesMut::new();
-    frame::encode_settings(
-        &Settings {
-            initial_window_size: Some(0),
-            ..Settings::default()
-        },
-        &mut buf,
-    );
-    c.feed(buf);
+    c.set_initial_window(0);
     c.output();
     c.get(1, "/");
     c.get(3, "/");
