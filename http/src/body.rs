@@ -191,7 +191,8 @@ impl RequestBody {
     /// trailers, HTTP/2 trailing HEADERS), once [`chunk`](Self::chunk) has
     /// returned `None`; `None` before that or when there were none.
     /// Framing and routing fields never appear here: the protocol layers
-    /// reject or drop them.
+    /// reject or drop them. [`bytes`](Self::bytes) consumes the body, and
+    /// its trailers with it: read with `chunk` to keep them.
     ///
     /// ```
     /// use percore_http::RequestBody;
