@@ -396,9 +396,7 @@ impl BodySender {
         })
         .await
     }
-}
 
-impl BodySender {
     /// Ends the body with trailer fields (see [`BodyStream::take_trailers`]).
     ///
     /// ```
