@@ -187,6 +187,36 @@ print("ok")
     assert_eq!(stdout(&out).trim(), "ok");
 });
 
+both_drivers!(curl_downloads_a_file_body, |d: DriverChoice| {
+    let srv = TestServer::start(d);
+    let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 253) as u8).collect();
+    let file = TempFile::new("download.bin", &data);
+    let name = file.0.file_name().unwrap().to_str().unwrap().to_string();
+    let url = srv.url(&format!("/file/{name}"));
+    for http in ["--http1.1", "--http2-prior-knowledge"] {
+        let out = run(Command::new("curl").args(["-s", "-D", "/dev/stderr", http, &url]));
+        assert!(out.stdout == data, "{http}: {} bytes", out.stdout.len());
+        let head = stderr(&out).to_ascii_lowercase();
+        assert!(head.contains("content-length: 3000000"), "{http}: {head}");
+        assert!(
+            head.contains("content-type: application/octet-stream"),
+            "{head}"
+        );
+    }
+    let head = run(Command::new("curl").args(["-s", "-I", &url]));
+    let head = stdout(&head).to_ascii_lowercase();
+    assert!(head.contains("content-length: 3000000"), "{head}");
+    let missing = run(Command::new("curl").args([
+        "-s",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        &srv.url("/file/percore-no-such-file"),
+    ]));
+    assert_eq!(stdout(&missing), "404");
+});
+
 both_drivers!(python_h11_trailers_both_ways, |d: DriverChoice| {
     let srv = TestServer::start(d);
     // A chunked upload ending in trailers; /echo streams the body back and

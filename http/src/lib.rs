@@ -4,6 +4,7 @@
 //! The connection drivers that run them on the percore runtime are thin glue.
 
 mod body;
+mod file_body;
 pub mod h1;
 pub mod h2;
 mod limits;
@@ -12,5 +13,6 @@ mod service;
 pub mod upgrade;
 
 pub use body::{Body, BodyError, BodySender, BodyStream, RequestBody};
+pub use file_body::FileBody;
 pub use limits::Limits;
 pub use service::{FnService, Request, Response, Service};

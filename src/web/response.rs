@@ -3,7 +3,7 @@
 use bytes::Bytes;
 use http::header::{HeaderValue, CONTENT_TYPE};
 use http::StatusCode;
-use percore_http::{Body, BodyError};
+use percore_http::{Body, BodyError, FileBody};
 use serde::Serialize;
 
 /// A response.
@@ -33,6 +33,14 @@ const TEXT: HeaderValue = HeaderValue::from_static("text/plain; charset=utf-8");
 const OCTET_STREAM: HeaderValue = HeaderValue::from_static("application/octet-stream");
 const JSON: HeaderValue = HeaderValue::from_static("application/json");
 const HTML: HeaderValue = HeaderValue::from_static("text/html; charset=utf-8");
+
+/// A file, streamed with its length, as `application/octet-stream` (set
+/// another `Content-Type` on the response to name the file's type).
+impl IntoResponse for FileBody {
+    fn into_response(self) -> Response {
+        with_type(Body::from(self), OCTET_STREAM)
+    }
+}
 
 impl IntoResponse for Response {
     fn into_response(self) -> Response {

@@ -43,6 +43,20 @@ fn panics_before_its_future(_r: Request) -> std::future::Ready<&'static str> {
     std::future::ready("unreachable")
 }
 
+/// A file of this process's temporary directory (tests only: names from
+/// `TempFile`, which all start with "percore-").
+async fn serve_temp_file(req: Request) -> percore::web::Response {
+    use percore::web::IntoResponse;
+    let name = req.param("name").unwrap_or_default();
+    if !name.starts_with("percore-") || name.contains('/') {
+        return http::StatusCode::FORBIDDEN.into_response();
+    }
+    match percore::http::FileBody::open(std::env::temp_dir().join(name)).await {
+        Ok(file) => file.into_response(),
+        Err(_) => http::StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
 /// The demo app plus routes that only tests need.
 pub fn test_app(room: &demo_app::ChatRoom) -> App {
     demo_app::app_with_room(room)
@@ -56,6 +70,7 @@ pub fn test_app(room: &demo_app::ChatRoom) -> App {
             }),
         )
         .route("/panic-sync", get(panics_before_its_future))
+        .route("/file/{name}", get(serve_temp_file))
         .route(
             "/slow",
             get(|_r: Request| async {
