@@ -89,8 +89,10 @@ impl Trailers {
                 .map_err(|_| malformed.clone())?;
             map.append(name, value);
         }
+        // Fields a trailer section may not carry are dropped here, once,
+        // for every user of the decoder.
         Ok(BodyEvent::End {
-            trailers: Some(map),
+            trailers: crate::body::allowed_trailers(map),
         })
     }
 }

@@ -20,8 +20,8 @@ use percore_runtime::time::{timeout, timeout_at, Elapsed};
 use super::date::with_date;
 use super::h2::serve_h2;
 use super::linger_close;
-use super::{ConnConfig, ConnGuard};
-use crate::body::{allowed_trailers, next_chunk, Body, BodyError, BodySource, RequestBody};
+use super::{has_no_body, internal_error, ConnConfig, ConnGuard};
+use crate::body::{next_chunk, Body, BodyError, BodySource, RequestBody};
 use crate::h1::{self, BodyDecoder, BodyEvent, BodyKind, ResponseBody};
 use crate::h2::conn::ServerConnection;
 use crate::h2::frame::PREFACE;
@@ -117,7 +117,7 @@ impl BodySource for H1Body {
                 }
                 Ok(BodyEvent::End { trailers }) => {
                     st.decoder = None;
-                    st.trailers = trailers.and_then(allowed_trailers);
+                    st.trailers = trailers;
                     return Poll::Ready(None);
                 }
                 Ok(BodyEvent::NeedMore) => {
@@ -267,16 +267,6 @@ async fn read_more(conn: &Conn, deadline: Instant) -> ReadMore {
             }
         }
     }
-}
-
-fn internal_error() -> Response {
-    let mut resp = Response::new(Body::from("500 Internal Server Error\n"));
-    *resp.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
-    resp.headers_mut().insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    resp
 }
 
 enum Preface {
@@ -616,10 +606,7 @@ async fn write_response(
 ) -> io::Result<()> {
     let (parts, body) = resp.into_parts();
     let status = parts.status;
-    let no_body = is_head
-        || status.is_informational()
-        || status == StatusCode::NO_CONTENT
-        || status == StatusCode::NOT_MODIFIED;
+    let no_body = has_no_body(status, is_head);
     let version = if req_version == Version::HTTP_10 {
         Version::HTTP_10
     } else {

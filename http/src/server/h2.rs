@@ -17,9 +17,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
-use http::header::{
-    HeaderValue, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, DATE, TRANSFER_ENCODING, UPGRADE,
-};
+use http::header::{HeaderValue, CONNECTION, CONTENT_LENGTH, DATE, TRANSFER_ENCODING, UPGRADE};
 use http::response::Parts;
 use http::{HeaderMap, Method, StatusCode};
 use percore_runtime::future::{race, Either};
@@ -28,10 +26,8 @@ use percore_runtime::time::{timeout_at, Elapsed};
 use percore_runtime::{spawn_local, JoinHandle};
 
 use super::date::with_date;
-use super::{linger_close, ConnConfig};
-use crate::body::{
-    allowed_trailers, next_chunk, Body, BodyError, BodySource, BodyStream, RequestBody,
-};
+use super::{has_no_body, internal_error, linger_close, ConnConfig};
+use crate::body::{next_chunk, Body, BodyError, BodySource, BodyStream, RequestBody};
 use crate::h2::conn::{Event, ServerConnection, STREAM_HIGH_WATER};
 use crate::h2::{ErrorCode, StreamIdHasher};
 use crate::service::{catch_unwind_future, Request, Response, Service};
@@ -313,7 +309,7 @@ fn dispatch<S: Service>(shared: &SharedRef, service: &Rc<S>) {
                 if let Some(queue) = s.streams.get(&stream_id).and_then(|t| t.body.clone()) {
                     let mut q = queue.borrow_mut();
                     q.end = true;
-                    q.trailers = allowed_trailers(trailers);
+                    q.trailers = Some(trailers).filter(|t| !t.is_empty());
                     if let Some(w) = q.waker.take() {
                         w.wake();
                     }
@@ -369,16 +365,6 @@ fn start_stream<S: Service>(
             writer: None,
         },
     );
-}
-
-fn internal_error() -> Response {
-    let mut resp = Response::new(Body::from("500 Internal Server Error\n"));
-    *resp.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
-    resp.headers_mut().insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    resp
 }
 
 thread_local! {
@@ -456,7 +442,7 @@ fn respond_in_memory(
     let status = parts.status;
     let length = (status != StatusCode::NOT_MODIFIED).then_some(data.len() as u64);
     h2_headers(&mut parts.headers, length);
-    let empty = no_body(status, is_head) || data.is_empty();
+    let empty = has_no_body(status, is_head) || data.is_empty();
     let mut s = shared.borrow_mut();
     if s.conn
         .send_response(id, status, &parts.headers, empty)
@@ -467,11 +453,6 @@ fn respond_in_memory(
     }
     s.notify();
     None
-}
-
-/// True when the response carries no body whatever its framing says.
-fn no_body(status: StatusCode, is_head: bool) -> bool {
-    is_head || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED
 }
 
 /// Sends a streamed response of stream `id`, chunk by chunk, with
@@ -507,7 +488,7 @@ async fn respond_streamed(
         stream.size_hint()
     };
     h2_headers(&mut parts.headers, length);
-    let empty = no_body(status, is_head);
+    let empty = has_no_body(status, is_head);
     {
         let mut s = shared.borrow_mut();
         if s.conn
@@ -528,7 +509,9 @@ async fn respond_streamed(
         };
         let (data, end) = match chunk {
             None => {
-                if let Some(trailers) = stream.as_mut().take_trailers().and_then(allowed_trailers) {
+                // The encoder drops fields a trailer may not carry.
+                let trailers = stream.as_mut().take_trailers();
+                if let Some(trailers) = trailers.filter(|t| !t.is_empty()) {
                     let mut s = shared.borrow_mut();
                     let _ = s.conn.send_trailers(id, trailers);
                     s.notify();

@@ -474,3 +474,25 @@ fn encoded_chunks_decode_back() {
         Decoded::Complete(want, Some(two_fields()), Vec::new())
     );
 }
+
+#[test]
+fn trailer_fields_a_trailer_may_not_carry_are_dropped() {
+    let limits = Limits::default();
+    let Decoded::Complete(_, Some(t), _) = decode_every_way(
+        BodyKind::Chunked,
+        b"0\r\nContent-Length: 5\r\nHost: evil\r\nX-Sum: 1\r\n\r\n",
+        &limits,
+    ) else {
+        panic!("no trailers");
+    };
+    assert_eq!(t.len(), 1);
+    assert_eq!(t["x-sum"], "1");
+    let Decoded::Complete(_, none, _) = decode_every_way(
+        BodyKind::Chunked,
+        b"0\r\nTransfer-Encoding: chunked\r\n\r\n",
+        &limits,
+    ) else {
+        panic!("incomplete");
+    };
+    assert!(none.is_none(), "{none:?}");
+}

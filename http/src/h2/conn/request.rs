@@ -234,5 +234,6 @@ pub(crate) fn trailers_from_fields(fields: Vec<HeaderField>) -> Result<HeaderMap
         regular_field(&mut headers, &mut cookies, field)?;
     }
     join_cookies(&mut headers, cookies)?;
-    Ok(headers)
+    // Fields a trailer section may not carry are dropped, as HTTP/1.1 does.
+    Ok(crate::body::allowed_trailers(headers).unwrap_or_default())
 }

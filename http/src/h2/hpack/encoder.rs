@@ -138,10 +138,15 @@ impl Encoder {
         self.encode_map(headers, dst);
     }
 
-    /// Encodes a trailer block (no pseudo-headers).
+    /// Encodes a trailer block (no pseudo-headers); fields a trailer
+    /// section may not carry (RFC 9110 §6.5.1) are skipped.
     pub fn encode_trailers(&mut self, headers: &HeaderMap, dst: &mut BytesMut) {
         self.begin_block(dst);
-        self.encode_map(headers, dst);
+        for (name, value) in headers {
+            if crate::body::allowed_in_trailers(name) {
+                self.encode_field(name.as_str().as_bytes(), value.as_bytes(), dst);
+            }
+        }
     }
 
     /// Encodes raw `(name, value)` pairs as one block, as given (names
@@ -216,11 +221,8 @@ impl Encoder {
     fn find(&self, name: &[u8], value: &[u8]) -> (Option<usize>, Option<usize>) {
         let mut name_index = None;
         if let Some((first, count)) = static_entries_named(name) {
-            let same_name = STATIC_TABLE.iter().skip(first - 1).take(count);
-            if let Some(offset) = same_name
-                .into_iter()
-                .position(|(_, v)| v.as_bytes() == value)
-            {
+            let mut same_name = STATIC_TABLE.iter().skip(first - 1).take(count);
+            if let Some(offset) = same_name.position(|(_, v)| v.as_bytes() == value) {
                 return (Some(first + offset), Some(first));
             }
             name_index = Some(first);
