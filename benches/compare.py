@@ -125,11 +125,11 @@ def run_load(scenario, port, opts):
     c = str(opts.connections)
     h2log = None
     if scenario == "tcp-echo":
-        cmd = [f"{PREL}/loadgen", "tcp-echo", "--addr", f"127.0.0.1:{port}", "--conns", "64", "--size", "64", "--duration", d]
+        cmd = [f"{PREL}/loadgen", "tcp-echo", "--addr", f"127.0.0.1:{port}", "--conns", "64", "--size", "64", "--duration", d, "--engine", opts.loadgen]
     elif scenario == "ws-echo":
-        cmd = [f"{PREL}/loadgen", "ws-echo", "--addr", f"127.0.0.1:{port}", "--conns", "64", "--size", "32", "--duration", d]
+        cmd = [f"{PREL}/loadgen", "ws-echo", "--addr", f"127.0.0.1:{port}", "--conns", "64", "--size", "32", "--duration", d, "--engine", opts.loadgen]
     elif scenario == "ws-echo-1m":
-        cmd = [f"{PREL}/loadgen", "ws-echo", "--addr", f"127.0.0.1:{port}", "--conns", "8", "--size", str(1 << 20), "--duration", d]
+        cmd = [f"{PREL}/loadgen", "ws-echo", "--addr", f"127.0.0.1:{port}", "--conns", "8", "--size", str(1 << 20), "--duration", d, "--engine", opts.loadgen]
     elif scenario == "h2c":
         h2log = f"/tmp/compare-h2load-{port}.log"
         cmd = ["h2load", "-c", "16", "-m", "100", "-t", "1", "-D", d, "--log-file", h2log, f"{url}/plaintext"]
@@ -318,6 +318,8 @@ def main():
     ap.add_argument("--duration", type=int, default=10)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--connections", type=int, default=64)
+    ap.add_argument("--loadgen", choices=["uring", "tokio"], default="uring",
+                    help="engine of loadgen for tcp-echo and ws-*: a lean raw io_uring client (default) or tokio/tokio-tungstenite")
     ap.add_argument("--json", help="write raw results here")
     ap.add_argument("--markdown", action="store_true")
     ap.add_argument("--no-build", action="store_true")

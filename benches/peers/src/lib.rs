@@ -1,5 +1,7 @@
 //! Shared bits of the benchmark peers: argument parsing, pinning, listeners.
 
+pub mod uring_load;
+
 use std::net::SocketAddr;
 
 /// `--listen ADDR --cores N` (the same flags as percore's examples).

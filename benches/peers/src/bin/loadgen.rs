@@ -6,6 +6,10 @@
 //! `loadgen ws-echo --addr 127.0.0.1:8080 --conns 64 --size 32 --duration 10`
 //! does the same over WebSocket (`GET /ws`, binary messages, tokio-tungstenite).
 //!
+//! With `--engine uring` the echo modes run on `percore_bench_peers::uring_load`
+//! instead: one thread, one raw io_uring, far less CPU per message than the
+//! tokio client, so the server rather than the generator saturates first.
+//!
 //! `loadgen idle --addr 127.0.0.1:8080 --conns 10000 --hold 5` opens that many
 //! keep-alive connections, sends one `GET /plaintext` on each, prints
 //! `{"open": N, "failed": F}` once they are all answered, then holds them for
@@ -15,6 +19,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use percore_bench_peers::uring_load;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn flag(args: &[String], name: &str, default: &str) -> String {
@@ -32,16 +37,34 @@ fn main() {
     let size: usize = flag(&args, "--size", "64").parse().unwrap();
     let duration = Duration::from_secs_f64(flag(&args, "--duration", "10").parse().unwrap());
     let threads: usize = flag(&args, "--threads", "1").parse().unwrap();
-    match mode.as_str() {
-        "tcp-echo" => tcp_echo(addr, conns, size, duration, threads),
-        "ws-echo" => ws_echo(addr, conns, size, duration, threads),
-        "idle" => idle(
+    let engine = flag(&args, "--engine", "tokio");
+    match (mode.as_str(), engine.as_str()) {
+        ("tcp-echo", "uring") => report(
+            uring_load::run(addr, conns, duration, |_| Ok(uring_load::TcpEcho::new(size)))
+                .expect("tcp-echo load"),
+            duration,
+        ),
+        ("ws-echo", "uring") => report(
+            uring_load::run(addr, conns, duration, |s| {
+                uring_load::ws_handshake(s, addr)?;
+                Ok(uring_load::WsEcho::new(size))
+            })
+            .expect("ws-echo load"),
+            duration,
+        ),
+        (_, "uring") => {
+            eprintln!("--engine uring drives tcp-echo and ws-echo only");
+            std::process::exit(2);
+        }
+        ("tcp-echo", _) => tcp_echo(addr, conns, size, duration, threads),
+        ("ws-echo", _) => ws_echo(addr, conns, size, duration, threads),
+        ("idle", _) => idle(
             addr,
             conns,
             Duration::from_secs_f64(flag(&args, "--hold", "5").parse().unwrap()),
         ),
         _ => {
-            eprintln!("usage: loadgen tcp-echo|ws-echo|idle --addr A --conns N --size B --duration S [--threads T] [--hold S]");
+            eprintln!("usage: loadgen tcp-echo|ws-echo|idle --addr A --conns N --size B --duration S [--threads T] [--hold S] [--engine tokio|uring]");
             std::process::exit(2);
         }
     }
