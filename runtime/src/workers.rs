@@ -39,13 +39,13 @@ pub fn allowed_cpus() -> Vec<usize> {
 pub fn pin_current_thread(cpu: usize) -> io::Result<()> {
     // SAFETY: cpu_set_t is plain data.
     let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    // SAFETY: CPU_SET on a valid set; `cpu` is checked against CPU_SETSIZE.
     if cpu >= libc::CPU_SETSIZE as usize {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             "cpu out of range",
         ));
     }
+    // SAFETY: CPU_SET on a valid set; `cpu` is below CPU_SETSIZE (checked above).
     unsafe { libc::CPU_SET(cpu, &mut set) };
     // SAFETY: passes a valid set of the right size for the calling thread.
     let rc = unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) };

@@ -178,6 +178,29 @@ fn locate(chunk: &[u8]) -> Option<u64> {
     None
 }
 
+/// Polls `fut` `polls` times, yielding to the runtime between polls (so its
+/// loop turn hands the operation to the kernel), then drops it unless it
+/// finished: the output if it did.
+async fn drop_after_polls<F: std::future::Future>(fut: F, polls: u32) -> Option<F::Output> {
+    let mut fut = std::pin::pin!(fut);
+    for i in 0..polls {
+        let polled = std::future::poll_fn(|cx| std::task::Poll::Ready(fut.as_mut().poll(cx))).await;
+        if let std::task::Poll::Ready(out) = polled {
+            return Some(out);
+        }
+        if i + 1 < polls {
+            yield_now().await;
+        }
+    }
+    None
+}
+
+/// Whether the runtime's driver is io_uring (where a dropped operation is
+/// really in the kernel's hands).
+fn on_uring(d: DriverChoice) -> bool {
+    matches!(d, DriverChoice::Uring)
+}
+
 both_drivers!(
     dropping_in_flight_reads_corrupts_and_leaks_nothing,
     |d: DriverChoice| {
@@ -198,37 +221,46 @@ both_drivers!(
                 }
             });
             let mut last_end = 0u64;
-            let mut completed = 0;
+            let mut checked = 0;
+            let mut dropped_in_flight = 0;
+            // Every read that returns is checked: its bytes are a piece of the
+            // stream, later than every piece seen before (a read dropped in
+            // flight may have consumed bytes: those are skipped, never reused
+            // or corrupted).
+            let mut check = |buf: &[u8]| {
+                if buf.len() >= 16 {
+                    let start = locate(buf).expect("read returned bytes not in the stream");
+                    assert!(start >= last_end, "data went backwards");
+                    last_end = start + buf.len() as u64;
+                    checked += 1;
+                }
+            };
             for round in 0..5_000u32 {
                 let buf = Vec::with_capacity(1024);
-                if round % 3 == 0 {
-                    // Complete a read and check its bytes.
-                    let (res, buf) = reader.read(buf).await;
-                    let n = res.unwrap();
-                    if n >= 16 {
-                        let start = locate(&buf).expect("read returned bytes not in the stream");
-                        assert!(start >= last_end, "data went backwards");
-                        last_end = start + n as u64;
-                        completed += 1;
+                // 1 poll: dropped before the kernel saw it; 2 or 3 polls with
+                // loop turns between: dropped while the kernel has it, as
+                // data keeps arriving.
+                let polls = 1 + round % 3;
+                let before = debug_tracked_ops();
+                match drop_after_polls(reader.read(buf), polls).await {
+                    Some((res, buf)) => {
+                        res.unwrap();
+                        check(&buf);
                     }
-                } else {
-                    // Start a read and drop it: sometimes before submission,
-                    // sometimes after the kernel has it.
-                    let fut = reader.read(buf);
-                    let yields = round % 3;
-                    let _ = timeout(Duration::ZERO, async {
-                        for _ in 0..yields {
-                            yield_now().await;
-                        }
-                        fut.await
-                    })
-                    .await;
-                    // Churn the allocator so a freed buffer would be reused.
-                    let junk = vec![0xEEu8; 1024];
-                    std::hint::black_box(&junk);
+                    None if debug_tracked_ops() > before => dropped_in_flight += 1,
+                    None => {}
                 }
+                // Churn the allocator so a freed buffer would be reused.
+                let junk = vec![0xEEu8; 1024];
+                std::hint::black_box(&junk);
             }
-            assert!(completed > 1000);
+            assert!(checked > 1000, "only {checked} reads completed");
+            if on_uring(d) {
+                assert!(
+                    dropped_in_flight > 100,
+                    "only {dropped_in_flight} reads were dropped while in flight"
+                );
+            }
             stop.set(true);
             drop(reader);
             let _ = writer_task.await;
@@ -262,18 +294,25 @@ both_drivers!(
                     }
                 }
             });
+            let mut dropped_in_flight = 0;
             for round in 0..3_000u32 {
                 let data = vec![0xABu8; 8192];
-                let fut = a.write(data);
-                let _ = timeout(Duration::ZERO, async {
-                    for _ in 0..round % 3 {
-                        yield_now().await;
-                    }
-                    fut.await
-                })
-                .await;
+                let before = debug_tracked_ops();
+                if drop_after_polls(a.write(data), 1 + round % 3)
+                    .await
+                    .is_none()
+                    && debug_tracked_ops() > before
+                {
+                    dropped_in_flight += 1;
+                }
                 let junk = vec![0x00u8; 8192];
                 std::hint::black_box(&junk);
+            }
+            if on_uring(d) {
+                assert!(
+                    dropped_in_flight > 100,
+                    "only {dropped_in_flight} writes were dropped while in flight"
+                );
             }
             drop(a);
             let total = reader.await.unwrap();

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use io_uring::{opcode, squeue, types, IoUring};
+use io_uring::{opcode, squeue, types, IoUring, Probe};
 use slab::Slab;
 
 use super::Unparker;
@@ -30,6 +30,35 @@ enum OpState {
     Pending(Option<Waker>),
     Done { result: i32, flags: u32 },
     Orphaned(Orphan),
+}
+
+/// Operations the runtime submits, by name for the error message.
+const REQUIRED_OPS: [(u8, &str); 10] = [
+    (opcode::Read::CODE, "READ"),
+    (opcode::Write::CODE, "WRITE"),
+    (opcode::Recv::CODE, "RECV"),
+    (opcode::Send::CODE, "SEND"),
+    (opcode::RecvMsg::CODE, "RECVMSG"),
+    (opcode::SendMsg::CODE, "SENDMSG"),
+    (opcode::Accept::CODE, "ACCEPT"),
+    (opcode::Connect::CODE, "CONNECT"),
+    (opcode::Close::CODE, "CLOSE"),
+    (opcode::AsyncCancel::CODE, "ASYNC_CANCEL"),
+];
+
+/// What a ring lacks that the runtime needs, if anything: timed waits
+/// (`IORING_FEAT_EXT_ARG`, Linux 5.11) and every opcode it submits. A kernel
+/// that sets up a ring but lacks these gets epoll instead of a failure later.
+fn missing_capability(ext_arg: bool, supported: impl Fn(u8) -> bool) -> Option<String> {
+    if !ext_arg {
+        return Some("the kernel lacks IORING_FEAT_EXT_ARG (timed waits, Linux 5.11+)".into());
+    }
+    let missing: Vec<&str> = REQUIRED_OPS
+        .iter()
+        .filter(|(code, _)| !supported(*code))
+        .map(|(_, name)| *name)
+        .collect();
+    (!missing.is_empty()).then(|| format!("the kernel lacks io_uring {}", missing.join(", ")))
 }
 
 pub(crate) struct Uring {
@@ -53,6 +82,13 @@ impl Uring {
                 Some(libc::EINVAL) => IoUring::new(entries),
                 _ => Err(e),
             })?;
+        let mut probe = Probe::new();
+        ring.submitter().register_probe(&mut probe)?;
+        if let Some(missing) = missing_capability(ring.params().is_feature_ext_arg(), |op| {
+            probe.is_supported(op)
+        }) {
+            return Err(io::Error::new(io::ErrorKind::Unsupported, missing));
+        }
         // SAFETY: eventfd has no memory-safety preconditions; we check the result.
         let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
         if fd < 0 {
@@ -301,5 +337,32 @@ impl Uring {
         self.ops
             .iter()
             .any(|(_, s)| matches!(s, OpState::Pending(_) | OpState::Orphaned(_)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_ring_without_timed_waits_or_an_opcode_is_refused() {
+        assert_eq!(missing_capability(true, |_| true), None);
+        let no_ext_arg = missing_capability(false, |_| true).unwrap();
+        assert!(no_ext_arg.contains("EXT_ARG"), "{no_ext_arg}");
+        let no_recv = missing_capability(true, |op| op != opcode::Recv::CODE).unwrap();
+        assert_eq!(no_recv, "the kernel lacks io_uring RECV");
+    }
+
+    #[test]
+    fn this_kernel_has_what_the_runtime_needs() {
+        if let Ok(ring) = IoUring::new(8) {
+            let mut probe = Probe::new();
+            ring.submitter().register_probe(&mut probe).unwrap();
+            assert_eq!(
+                missing_capability(ring.params().is_feature_ext_arg(), |op| probe
+                    .is_supported(op)),
+                None
+            );
+        }
     }
 }
