@@ -59,4 +59,14 @@ pub fn debug_tracked_ops() -> usize {
     })
     .unwrap_or(0)
 }
+/// This thread's timers: (live timers, heap slots including cancelled ones
+/// not yet compacted). For tests of the timer structure's bounds.
+#[doc(hidden)]
+pub fn debug_timers() -> (usize, usize) {
+    runtime::with_context(|cx| {
+        let timers = cx.timers.borrow();
+        (timers.len(), timers.heap_len())
+    })
+    .unwrap_or((0, 0))
+}
 pub use workers::{allowed_cpus, available_cores, pin_current_thread, WorkerContext, Workers};

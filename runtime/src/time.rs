@@ -112,9 +112,13 @@ impl Timers {
         }
     }
 
-    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.entries.len()
+    }
+
+    /// Heap slots, cancelled ones not yet compacted away included.
+    pub(crate) fn heap_len(&self) -> usize {
+        self.heap.len()
     }
 }
 

@@ -7,6 +7,7 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use percore_runtime::net::UnixStream;
 use percore_runtime::sync::{mpsc, oneshot};
 use percore_runtime::time::sleep;
 use percore_runtime::{spawn_local, yield_now, DriverChoice, JoinError};
@@ -81,6 +82,19 @@ both_drivers!(panic_is_contained, |d: DriverChoice| {
     });
 });
 
+both_drivers!(a_dropped_handle_detaches_the_task, |d: DriverChoice| {
+    block_on(d, async {
+        let (tx, rx) = oneshot::channel();
+        let handle = spawn_local(async move {
+            sleep(Duration::from_millis(10)).await;
+            tx.send(7u32).unwrap();
+        });
+        drop(handle);
+        // The task runs to completion without anyone holding its handle.
+        assert_eq!(rx.await, Ok(7));
+    });
+});
+
 both_drivers!(busy_task_cannot_starve_others, |d: DriverChoice| {
     block_on(d, async {
         let stop = Rc::new(Cell::new(false));
@@ -90,10 +104,23 @@ both_drivers!(busy_task_cannot_starve_others, |d: DriverChoice| {
                 yield_now().await;
             }
         });
-        // A timer and another task must make progress while the spinner spins.
+        // A timer, I/O and another task must make progress while the spinner
+        // spins.
         let t0 = Instant::now();
         sleep(Duration::from_millis(20)).await;
         assert!(t0.elapsed() < Duration::from_secs(2));
+        let (a, b) = UnixStream::pair().unwrap();
+        let echo = spawn_local(async move {
+            let (res, buf) = b.read(Vec::with_capacity(16)).await;
+            res.unwrap();
+            b.write_all(buf).await.0.unwrap();
+        });
+        a.write_all(b"ping".to_vec()).await.0.unwrap();
+        let (res, got) = a.read(Vec::with_capacity(16)).await;
+        res.unwrap();
+        assert_eq!(got, b"ping");
+        echo.await.unwrap();
+        assert!(!stop.get(), "the spinner is still spinning");
         stop.set(true);
         spinner.await.unwrap();
     });

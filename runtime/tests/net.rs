@@ -10,7 +10,9 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use percore_runtime::io::BufStream;
-use percore_runtime::net::{ListenOptions, TcpListener, TcpStream, UdpSocket, UnixStream};
+use percore_runtime::net::{
+    ListenOptions, TcpListener, TcpStream, UdpSocket, UnixListener, UnixStream,
+};
 use percore_runtime::time::{sleep, timeout};
 use percore_runtime::{debug_tracked_ops, spawn_local, yield_now, DriverChoice};
 
@@ -345,6 +347,58 @@ both_drivers!(cancelled_accepts_leak_no_descriptors, |d: DriverChoice| {
         assert!(taken <= 200);
         assert!(open_fds() <= fds_before + 2, "accepted descriptors leaked");
     });
+});
+
+both_drivers!(cancelled_connects_leak_no_descriptors, |d: DriverChoice| {
+    block_on(d, async {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let fds_before = open_fds();
+        let mut connected = 0;
+        for round in 0..300u32 {
+            // Dropped before the kernel saw it, or while the kernel connects.
+            if let Some(res) = drop_after_polls(TcpStream::connect(addr), 1 + round % 3).await {
+                res.unwrap();
+                connected += 1;
+            }
+        }
+        // Let every cancelled connect complete and its socket be closed.
+        sleep(Duration::from_millis(50)).await;
+        assert!(connected < 300, "no connect was ever dropped in flight");
+        assert!(
+            open_fds() <= fds_before,
+            "sockets of cancelled connects leaked: {} open, {fds_before} before",
+            open_fds()
+        );
+        drop(listener);
+    });
+});
+
+both_drivers!(unix_listener_accepts_and_echoes, |d: DriverChoice| {
+    let dir = std::env::temp_dir().join(format!("percore-unix-{}-{d:?}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("echo.sock");
+    block_on(d, async {
+        let listener = UnixListener::bind(&path).unwrap();
+        let server = spawn_local(async move {
+            let (stream, _) = listener.accept().await.unwrap();
+            let (res, buf) = stream.read(Vec::with_capacity(64)).await;
+            res.unwrap();
+            stream.write_all(buf).await.0.unwrap();
+        });
+        let client = UnixStream::connect(&path).await.unwrap();
+        client.write_all(b"over a path".to_vec()).await.0.unwrap();
+        let mut got = Vec::with_capacity(64);
+        while got.len() < 11 {
+            let (res, buf) = client.read(got).await;
+            assert!(res.unwrap() > 0, "unexpected EOF");
+            got = buf;
+        }
+        assert_eq!(got, b"over a path");
+        server.await.unwrap();
+    });
+    std::fs::remove_dir_all(&dir).unwrap();
 });
 
 both_drivers!(read_timeout_leaves_stream_usable, |d: DriverChoice| {

@@ -1,5 +1,5 @@
-//! SIGTERM becomes a graceful shutdown on every core (own test binary: the
-//! signal handler is process-wide).
+//! SIGTERM and SIGINT become a graceful shutdown on every core (own test
+//! binary: the signal handler is process-wide).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -8,8 +8,11 @@ use std::time::Duration;
 use percore_runtime::{DriverChoice, Workers};
 
 #[test]
-fn sigterm_shuts_down_every_core_on_both_drivers() {
-    for driver in [DriverChoice::Uring, DriverChoice::Epoll] {
+fn sigterm_and_sigint_shut_down_every_core_on_both_drivers() {
+    let cases = [libc::SIGTERM, libc::SIGINT]
+        .into_iter()
+        .flat_map(|sig| [(sig, DriverChoice::Uring), (sig, DriverChoice::Epoll)]);
+    for (signal, driver) in cases {
         let stopped = Arc::new(AtomicUsize::new(0));
         let started = Arc::new(AtomicUsize::new(0));
         let (st, sd) = (started.clone(), stopped.clone());
@@ -18,7 +21,7 @@ fn sigterm_shuts_down_every_core_on_both_drivers() {
                 std::thread::sleep(Duration::from_millis(5));
             }
             // SAFETY: sends a signal to our own process.
-            unsafe { libc::kill(libc::getpid(), libc::SIGTERM) };
+            unsafe { libc::kill(libc::getpid(), signal) };
         });
         let s = started.clone();
         Workers::new()
@@ -34,6 +37,10 @@ fn sigterm_shuts_down_every_core_on_both_drivers() {
             })
             .unwrap();
         killer.join().unwrap();
-        assert_eq!(stopped.load(Ordering::SeqCst), 3, "{driver:?}");
+        assert_eq!(
+            stopped.load(Ordering::SeqCst),
+            3,
+            "{driver:?}, signal {signal}"
+        );
     }
 }

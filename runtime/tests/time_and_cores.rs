@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use percore_runtime::sync::{mpsc, oneshot, Shutdown};
 use percore_runtime::time::{interval, sleep, sleep_until, timeout};
-use percore_runtime::{spawn_local, DriverChoice, Workers};
+use percore_runtime::{debug_timers, spawn_local, DriverChoice, Workers};
 
 /// Slack allowed past a deadline on this shared, noisy machine.
 const LATE: Duration = Duration::from_millis(250);
@@ -80,16 +80,30 @@ both_drivers!(timeout_cancels_the_inner_future, |d: DriverChoice| {
 both_drivers!(many_live_timers_and_cancels, |d: DriverChoice| {
     block_on(d, async {
         // 100k timers armed at once, most cancelled before they fire.
+        // The 10 kept are due soon; the rest far enough out that none is
+        // due before it is polled and armed, however slow the machine.
         let mut sleeps: Vec<_> = (0..100_000u64)
-            .map(|i| Box::pin(sleep(Duration::from_millis(50 + i % 1000))))
+            .map(|i| match i {
+                0..10 => Box::pin(sleep(Duration::from_millis(200 + i))),
+                _ => Box::pin(sleep(
+                    Duration::from_secs(60) + Duration::from_millis(i % 1000),
+                )),
+            })
             .collect();
         for s in sleeps.iter_mut().take(100_000) {
             let _ = timeout(Duration::ZERO, s.as_mut()).await;
         }
+        assert_eq!(debug_timers().0, 100_000, "every polled sleep is armed");
         sleeps.truncate(10);
+        // Cancelling is removal from the slab; the heap's stale slots are
+        // compacted away as they come to outnumber the live ones.
+        let (live, heap) = debug_timers();
+        assert_eq!(live, 10);
+        assert!(heap <= 64, "{heap} heap slots left for 10 live timers");
         for s in sleeps {
             s.await;
         }
+        assert_eq!(debug_timers().0, 0, "fired timers are released");
     });
 });
 
