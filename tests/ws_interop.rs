@@ -99,10 +99,24 @@ fn frame(fin_op: u8, payload: &[u8]) -> Vec<u8> {
     f
 }
 
-/// Reads what the server sends until it closes; returns the bytes.
+/// How soon the server must close TCP once it has said goodbye.
+const TCP_CLOSE_WITHIN: Duration = Duration::from_secs(2);
+
+/// Reads what the server sends until it closes TCP; returns the bytes.
+/// Fails unless the connection reaches EOF within [`TCP_CLOSE_WITHIN`]
+/// (a timeout or a reset is a failure).
 fn read_to_close(s: &mut TcpStream) -> Vec<u8> {
+    let start = Instant::now();
+    s.set_read_timeout(Some(TCP_CLOSE_WITHIN)).unwrap();
     let mut out = Vec::new();
-    let _ = s.read_to_end(&mut out);
+    if let Err(e) = s.read_to_end(&mut out) {
+        panic!(
+            "no TCP close after {:?} ({e}); got {out:?}",
+            start.elapsed()
+        );
+    }
+    let took = start.elapsed();
+    assert!(took < TCP_CLOSE_WITHIN, "TCP closed only after {took:?}");
     out
 }
 
