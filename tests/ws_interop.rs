@@ -57,14 +57,15 @@ both_drivers!(chat_room_spans_cores, |d: DriverChoice| {
 
 const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
 
-/// Opens a WebSocket by hand on `path`; returns the stream after the 101.
-fn raw_ws(srv: &TestServer, path: &str) -> TcpStream {
+/// Sends a WebSocket upgrade request for `path` with `extra` header lines
+/// (each ending in CRLF); returns the stream and the response head.
+fn ws_request(srv: &TestServer, path: &str, extra: &str) -> (TcpStream, String) {
     let mut s = TcpStream::connect(srv.addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     write!(
         s,
         "GET {path} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+         Sec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n{extra}\r\n"
     )
     .unwrap();
     let mut head = Vec::new();
@@ -73,10 +74,52 @@ fn raw_ws(srv: &TestServer, path: &str) -> TcpStream {
         s.read_exact(&mut byte).unwrap();
         head.push(byte[0]);
     }
-    let head = String::from_utf8(head).unwrap();
+    (s, String::from_utf8(head).unwrap())
+}
+
+/// Opens a WebSocket by hand on `path` with `extra` header lines; returns
+/// the stream and the 101's head.
+fn raw_ws_with(srv: &TestServer, path: &str, extra: &str) -> (TcpStream, String) {
+    let (s, head) = ws_request(srv, path, extra);
     assert!(head.starts_with("HTTP/1.1 101"), "{head}");
     assert!(head.contains("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="), "{head}");
-    s
+    (s, head)
+}
+
+/// Opens a WebSocket by hand on `path`; returns the stream after the 101.
+fn raw_ws(srv: &TestServer, path: &str) -> TcpStream {
+    raw_ws_with(srv, path, "").0
+}
+
+/// Reads one server frame (unmasked): its first byte and its payload.
+fn read_frame(s: &mut TcpStream) -> (u8, Vec<u8>) {
+    let mut head = [0u8; 2];
+    s.read_exact(&mut head).unwrap();
+    assert_eq!(head[1] & 0x80, 0, "server frames are not masked");
+    let len = match head[1] & 0x7f {
+        126 => {
+            let mut n = [0u8; 2];
+            s.read_exact(&mut n).unwrap();
+            u16::from_be_bytes(n) as usize
+        }
+        127 => {
+            let mut n = [0u8; 8];
+            s.read_exact(&mut n).unwrap();
+            u64::from_be_bytes(n) as usize
+        }
+        n => n as usize,
+    };
+    let mut payload = vec![0u8; len];
+    s.read_exact(&mut payload).unwrap();
+    (head[0], payload)
+}
+
+/// The value of header `name` in a response head (case-insensitive name).
+fn header<'h>(head: &'h str, name: &str) -> Option<&'h str> {
+    head.lines().find_map(|line| {
+        let (n, v) = line.split_once(':')?;
+        n.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+    })
 }
 
 /// A masked client frame.
@@ -280,4 +323,44 @@ both_drivers!(server_shutdown_says_going_away, |d: DriverChoice| {
     assert!(read_to_close(&mut s).is_empty());
     let took = stopper.join().unwrap();
     assert!(took < Duration::from_secs(3), "{took:?}");
+});
+
+both_drivers!(origin_check_refuses_other_origins, |d: DriverChoice| {
+    let srv = TestServer::start(d);
+    // Another site's page, and a client that sends no Origin: 403.
+    for extra in ["Origin: https://evil.example\r\n", ""] {
+        let (_s, head) = ws_request(&srv, "/ws-origin", extra);
+        assert!(head.starts_with("HTTP/1.1 403"), "{extra:?}: {head}");
+    }
+    // The allowed origin gets its WebSocket, which works.
+    let (mut s, _) = raw_ws_with(&srv, "/ws-origin", &format!("Origin: {ALLOWED_ORIGIN}\r\n"));
+    s.write_all(&frame(0x81, b"hello")).unwrap();
+    assert_eq!(read_frame(&mut s), (0x81, b"hello".to_vec()));
+});
+
+both_drivers!(subprotocol_is_negotiated, |d: DriverChoice| {
+    let srv = TestServer::start(d);
+    // (offered, the server's choice): the server prefers chat.v2 over chat.v1.
+    let cases = [
+        ("bogus, chat.v1", Some("chat.v1")),
+        ("chat.v1, chat.v2", Some("chat.v2")),
+        ("bogus", None),
+    ];
+    for (offered, chosen) in cases {
+        let (mut s, head) = raw_ws_with(
+            &srv,
+            "/ws-protocol",
+            &format!("Sec-WebSocket-Protocol: {offered}\r\n"),
+        );
+        assert_eq!(header(&head, "sec-websocket-protocol"), chosen, "{head}");
+        // The handler sees the same choice, and what was offered.
+        let (op, said) = read_frame(&mut s);
+        assert_eq!(op, 0x81);
+        let want = format!(
+            "{} of {}",
+            chosen.unwrap_or("none"),
+            offered.replace(' ', "")
+        );
+        assert_eq!(String::from_utf8(said).unwrap(), want);
+    }
 });

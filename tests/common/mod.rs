@@ -79,6 +79,8 @@ pub fn test_app(room: &demo_app::ChatRoom) -> App {
             }),
         )
         .route("/upgrade-echo", get(upgrade_echo))
+        .route("/ws-origin", get(ws_origin_checked))
+        .route("/ws-protocol", get(ws_protocol))
         .route(
             "/ws-heartbeat",
             get(|mut r: Request| async move {
@@ -102,6 +104,55 @@ pub fn test_app(room: &demo_app::ChatRoom) -> App {
                 }
             }),
         )
+}
+
+/// The only `Origin` that `/ws-origin` accepts.
+pub const ALLOWED_ORIGIN: &str = "https://allowed.example";
+
+/// Echoes every text and binary message.
+async fn ws_echo_messages(mut ws: percore::ws::WebSocket) {
+    use percore::ws::Message;
+    while let Some(Ok(msg)) = ws.recv().await {
+        if matches!(msg, Message::Text(_) | Message::Binary(_)) && ws.send(msg).await.is_err() {
+            break;
+        }
+    }
+}
+
+/// A WebSocket echo for pages from [`ALLOWED_ORIGIN`] only: any other
+/// `Origin`, or none, gets 403.
+async fn ws_origin_checked(mut req: Request) -> percore::web::Response {
+    let upgrade = match req.websocket() {
+        Ok(up) => up,
+        Err(refusal) => return refusal,
+    };
+    match upgrade.check_origin(|origin| origin == Some(ALLOWED_ORIGIN)) {
+        Ok(up) => up.on_upgrade(ws_echo_messages),
+        Err(refusal) => refusal,
+    }
+}
+
+/// Speaks subprotocols `chat.v2` and `chat.v1` (preferring v2); the first
+/// message says what the handler sees: "<chosen or none> of <offered>".
+async fn ws_protocol(mut req: Request) -> percore::web::Response {
+    use percore::ws::Message;
+    let upgrade = match req.websocket() {
+        Ok(up) => up,
+        Err(refusal) => return refusal,
+    };
+    let offered = upgrade.offered_protocols().join(",");
+    upgrade
+        .protocols(["chat.v2", "chat.v1"])
+        .on_upgrade(move |mut ws| async move {
+            let chosen = ws.protocol().unwrap_or_else(|| "none".into());
+            if ws
+                .send(Message::text(format!("{chosen} of {offered}")))
+                .await
+                .is_ok()
+            {
+                ws_echo_messages(ws).await;
+            }
+        })
 }
 
 /// Upgrades to a toy protocol that echoes every byte back, upper-cased.
