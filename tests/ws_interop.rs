@@ -364,3 +364,22 @@ both_drivers!(subprotocol_is_negotiated, |d: DriverChoice| {
         assert_eq!(String::from_utf8(said).unwrap(), want);
     }
 });
+
+both_drivers!(heartbeat_keeps_a_peer_that_answers, |d: DriverChoice| {
+    let srv = TestServer::start(d);
+    let mut s = raw_ws(&srv, "/ws-heartbeat");
+    let start = Instant::now();
+    // The server pings after 200 ms without input and gives up 200 ms after
+    // an unanswered ping; each pong counts as input. Answer four pings: that
+    // takes at least 800 ms, twice as long as a silent peer lasts.
+    for _ in 0..4 {
+        let (op, payload) = read_frame(&mut s);
+        assert_eq!(op, 0x89, "expected a ping, got {op:#x} {payload:?}");
+        s.write_all(&frame(0x8a, &payload)).unwrap();
+    }
+    let alive = start.elapsed();
+    assert!(alive >= Duration::from_millis(800), "{alive:?}");
+    // Still open: the closing handshake completes normally.
+    s.write_all(&frame(0x88, &1000u16.to_be_bytes())).unwrap();
+    assert_eq!(close_code(&read_to_close(&mut s)), Some(1000));
+});
