@@ -383,3 +383,75 @@ both_drivers!(heartbeat_keeps_a_peer_that_answers, |d: DriverChoice| {
     s.write_all(&frame(0x88, &1000u16.to_be_bytes())).unwrap();
     assert_eq!(close_code(&read_to_close(&mut s)), Some(1000));
 });
+
+/// Bytes that surely exceed what a connection's kernel buffers can hold:
+/// the largest send buffer plus the largest receive buffer, and 1 MiB.
+fn more_than_socket_buffers() -> usize {
+    let max = |knob: &str| -> usize {
+        std::fs::read_to_string(format!("/proc/sys/net/ipv4/{knob}"))
+            .ok()
+            .and_then(|v| v.split_whitespace().last()?.parse().ok())
+            .unwrap_or(32 << 20)
+    };
+    max("tcp_wmem") + max("tcp_rmem") + (1 << 20)
+}
+
+both_drivers!(
+    send_waits_while_the_peer_does_not_read,
+    |d: DriverChoice| {
+        use bytes::{Bytes, BytesMut};
+        use percore::rt::net::TcpListener;
+        use percore::rt::{spawn_local, time::sleep, Builder};
+        use percore::ws::{Codec, Config, Message, Role, WebSocket};
+        use std::rc::Rc;
+
+        let rt = Builder::new().driver(d).build().unwrap();
+        let want_kind = match d {
+            DriverChoice::Uring => percore::rt::DriverKind::Uring,
+            _ => percore::rt::DriverKind::Epoll,
+        };
+        assert_eq!(rt.driver().kind, want_kind);
+        rt.block_on(async {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            // The peer connects (the backlog completes it) and reads nothing yet.
+            let mut peer = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+            peer.set_read_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
+            let (stream, _) = listener.accept().await.unwrap();
+            let ws = WebSocket::new(
+                Rc::new(stream),
+                BytesMut::new(),
+                Codec::new(Role::Server, Config::default()),
+            );
+            let (_reader, writer) = ws.split();
+            let len = more_than_socket_buffers();
+            let big = Bytes::from((0..len).map(|i| (i % 251) as u8).collect::<Vec<u8>>());
+            let w = writer.clone();
+            let data = big.clone();
+            let big_send = spawn_local(async move { w.send(Message::Binary(data)).await });
+            // A second sender queues behind the first.
+            let small_send = spawn_local(async move { writer.send(Message::text("after")).await });
+            sleep(Duration::from_millis(300)).await;
+            assert!(
+                !big_send.is_finished(),
+                "send finished with the peer not reading"
+            );
+            assert!(!small_send.is_finished(), "queued send finished early");
+            // The peer reads: both sends complete, the bytes arrive in order.
+            let reader = std::thread::spawn(move || {
+                let (op, payload) = read_frame(&mut peer);
+                assert_eq!(op, 0x82);
+                assert!(payload == big, "big message differs");
+                assert_eq!(read_frame(&mut peer), (0x81, b"after".to_vec()));
+            });
+            let sent = (big_send.await.unwrap(), small_send.await.unwrap());
+            // A failing reader drops its socket, which fails the sends: its
+            // panic says more.
+            if let Err(panic) = reader.join() {
+                std::panic::resume_unwind(panic);
+            }
+            sent.0.unwrap();
+            sent.1.unwrap();
+        });
+    }
+);
