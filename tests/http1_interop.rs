@@ -26,8 +26,22 @@ both_drivers!(curl_routes_and_keep_alive, |d: DriverChoice| {
         err.contains("Re-using existing connection") || err.contains("Reusing existing"),
         "no keep-alive: {err}"
     );
-    let page = run(Command::new("curl").args(["-s", &srv.url("/")]));
-    assert!(stdout(&page).contains("percore demo server"));
+    let page = stdout(&run(Command::new("curl").args(["-s", &srv.url("/")])));
+    assert!(page.contains("percore demo server"));
+    // The chat client: a WebSocket to /chat on this host, a form with the
+    // name and line inputs, and the code that sends a line and shows what arrives.
+    for part in [
+        "new WebSocket(scheme + location.host + '/chat')",
+        "ws.onmessage = ",
+        r#"<form id="form">"#,
+        r#"<input id="name""#,
+        r#"<input id="line""#,
+        r#"<input type="submit" value="Send">"#,
+        "document.getElementById('form').onsubmit",
+        "ws.send(name + ': ' + line.value)",
+    ] {
+        assert!(page.contains(part), "no {part:?} in the page");
+    }
 });
 
 both_drivers!(curl_head_has_length_but_no_body, |d: DriverChoice| {
