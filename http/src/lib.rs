@@ -7,6 +7,7 @@ mod body;
 mod file_body;
 pub mod h1;
 pub mod h2;
+pub mod header_pool;
 mod limits;
 pub mod server;
 mod service;

@@ -198,7 +198,14 @@ impl Request {
     }
 
     /// The underlying `http::Request`.
-    pub fn into_http(self) -> http::Request<RequestBody> {
-        self.inner
+    pub fn into_http(mut self) -> http::Request<RequestBody> {
+        std::mem::take(&mut self.inner)
+    }
+}
+
+/// The header map goes back to this core's pool for the next request.
+impl Drop for Request {
+    fn drop(&mut self) {
+        percore_http::header_pool::recycle(std::mem::take(self.inner.headers_mut()));
     }
 }

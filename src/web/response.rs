@@ -24,6 +24,7 @@ pub trait IntoResponse {
 
 fn with_type(body: Body, content_type: HeaderValue) -> Response {
     let mut r = Response::new(body);
+    *r.headers_mut() = percore_http::header_pool::take();
     r.headers_mut().insert(CONTENT_TYPE, content_type);
     r
 }

@@ -345,7 +345,8 @@ fn build(
         }
     };
     let uri = parse_target(&method, slice(s.target)?)?;
-    let mut headers = HeaderMap::with_capacity(s.fields);
+    let mut headers = crate::header_pool::take();
+    headers.reserve(s.fields);
     let mut facts = Facts::default();
     for p in pos.iter().take(s.fields) {
         let (name_start, name_end) = widen(p.name);

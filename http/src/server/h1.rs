@@ -657,6 +657,7 @@ async fn write_response(
             close,
         )
     });
+    crate::header_pool::recycle(parts.headers);
     if no_body {
         return Ok(());
     }
