@@ -25,10 +25,17 @@ fuzz_target!(|data: &[u8]| {
         while let Some(ev) = conn.poll_event() {
             match ev {
                 Event::Request { stream_id, .. } => {
-                    let _ = conn.send_response(stream_id, http::StatusCode::OK, &http::HeaderMap::new(), false);
+                    let _ = conn.send_response(
+                        stream_id,
+                        http::StatusCode::OK,
+                        &http::HeaderMap::new(),
+                        false,
+                    );
                     let _ = conn.send_data(stream_id, Bytes::from_static(b"fuzz"), true);
                 }
-                Event::Data { stream_id, data, .. } => conn.release(stream_id, data.len()),
+                Event::Data {
+                    stream_id, data, ..
+                } => conn.release(stream_id, data.len()),
                 Event::Trailers { .. } | Event::Reset { .. } => {}
             }
         }

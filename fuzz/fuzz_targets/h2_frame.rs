@@ -55,7 +55,11 @@ fuzz_target!(|data: &[u8]| {
     let Some((&seed, input)) = data.split_first() else {
         return;
     };
-    let role = if seed & 1 == 0 { Role::Server } else { Role::Client };
+    let role = if seed & 1 == 0 {
+        Role::Server
+    } else {
+        Role::Client
+    };
     let whole = decode(input, role, 0);
     let pieces = decode(input, role, u32::from(seed) | 1);
     assert_eq!(pieces, whole);

@@ -33,7 +33,10 @@ fuzz_target!(|data: &[u8]| {
         input = &tail[n..];
         match dec.decode(&block, list_limit) {
             Ok(fields) => {
-                let size: usize = fields.iter().map(|f| f.name.len() + f.value.len() + 32).sum();
+                let size: usize = fields
+                    .iter()
+                    .map(|f| f.name.len() + f.value.len() + 32)
+                    .sum();
                 assert!(size <= list_limit);
                 let mut re = BytesMut::new();
                 enc.encode_fields(fields.iter().map(|f| (&f.name[..], &f.value[..])), &mut re);
