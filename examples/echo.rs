@@ -5,6 +5,10 @@
 //! cargo run --release --example echo -- --listen 127.0.0.1:7000 --cores 2 --driver uring
 //! ```
 //!
+//! `--buffer BYTES` sets the read buffer (16 KiB by default): with 1 MiB it
+//! is the floor for large WebSocket messages, every byte crossing the kernel
+//! twice and nothing else.
+//!
 //! With `--canned` it is the benchmarks' floor for HTTP/1.1 instead: for
 //! every `\r\n\r\n` it reads it writes one fixed `200 OK` response, with no
 //! parsing at all, so the gap between it and the demo's `/plaintext` is what
@@ -17,8 +21,8 @@ use percore::rt::future::{race, Either};
 use percore::rt::net::{reserve_port, ListenOptions, TcpListener, TcpStream};
 use percore::rt::{spawn_local, Workers};
 
-async fn echo(stream: TcpStream) {
-    let mut buf = Vec::with_capacity(16 * 1024);
+async fn echo(stream: TcpStream, buffer: usize) {
+    let mut buf = Vec::with_capacity(buffer);
     loop {
         buf.clear();
         let (res, b) = stream.read(buf).await;
@@ -89,6 +93,12 @@ async fn canned(stream: TcpStream) {
 fn main() -> io::Result<()> {
     let args = ServerArgs::from_env("127.0.0.1:7000");
     let canned_mode = args.rest.iter().any(|a| a == "--canned");
+    let buffer = args
+        .rest
+        .iter()
+        .position(|a| a == "--buffer")
+        .and_then(|i| args.rest.get(i + 1)?.parse().ok())
+        .unwrap_or(16 * 1024);
     let (addr, reservation) = reserve_port(args.listen)?;
     let cores = args.cores;
     let bound = std::sync::Arc::new(std::sync::Barrier::new(cores));
@@ -121,7 +131,7 @@ fn main() -> io::Result<()> {
                             if canned_mode {
                                 spawn_local(canned(stream));
                             } else {
-                                spawn_local(echo(stream));
+                                spawn_local(echo(stream, buffer));
                             }
                         }
                         Either::Left(Err(e)) => eprintln!("accept: {e}"),
