@@ -31,7 +31,10 @@ pub struct Limits {
     pub min_body_rate: u64,
     /// Idle time allowed between two requests on a keep-alive connection.
     pub keep_alive_timeout: Duration,
-    /// Most requests parsed ahead of the one being answered (pipelining).
+    /// Most pipelined requests answered before their responses are written
+    /// out (responses are also written at 64 KiB). A client that pipelines
+    /// without reading then fills the socket and the server stops reading,
+    /// so its memory stays bounded.
     pub max_pipelined_requests: usize,
     /// Bytes of an unread request body the server drains before reusing the
     /// connection; beyond it, the connection is closed instead.

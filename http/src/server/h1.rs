@@ -97,7 +97,15 @@ impl BodySource for H1Body {
                         st.buf = buf;
                         st.error = Some(BodyError::Io("connection closed mid-body".into()));
                     }
-                    Ok((Ok(_), buf)) => st.buf = buf,
+                    Ok((Ok(n), buf)) => {
+                        st.buf = buf;
+                        // Chunk-size lines, extensions and trailers count as
+                        // body bytes here: trickling framing is a slow body too.
+                        st.body_received += n as u64;
+                        if too_slow(st, &self.conn.limits) {
+                            st.error = Some(BodyError::Timeout);
+                        }
+                    }
                 }
             }
             if let Some(e) = &st.error {
@@ -107,14 +115,7 @@ impl BodySource for H1Body {
                 return Poll::Ready(None);
             };
             match decoder.decode(&mut st.buf) {
-                Ok(BodyEvent::Data(data)) => {
-                    st.body_received += data.len() as u64;
-                    if too_slow(st, &self.conn.limits) {
-                        st.error = Some(BodyError::Timeout);
-                        continue;
-                    }
-                    return Poll::Ready(Some(Ok(data)));
-                }
+                Ok(BodyEvent::Data(data)) => return Poll::Ready(Some(Ok(data))),
                 Ok(BodyEvent::End { trailers }) => {
                     st.decoder = None;
                     st.trailers = trailers;
@@ -161,8 +162,9 @@ impl BodySource for H1Body {
     }
 }
 
-/// A body trickling in below `min_body_rate` once `body_read_timeout` has
-/// passed is cut off (slow-body attacks).
+/// A body whose bytes (data and chunked framing, as read from the socket)
+/// trickle in below `min_body_rate` once `body_read_timeout` has passed is
+/// cut off (slow-body attacks).
 fn too_slow(st: &ReadState, limits: &Limits) -> bool {
     let elapsed = st.body_started.elapsed();
     if elapsed <= limits.body_read_timeout {
@@ -170,6 +172,15 @@ fn too_slow(st: &ReadState, limits: &Limits) -> bool {
     }
     let min = limits.min_body_rate as f64 * elapsed.as_secs_f64();
     (st.body_received as f64) < min
+}
+
+/// Whether the responses batched in `out` go to the socket now, before the
+/// next pipelined request is read: at [`FLUSH_AT`] bytes or after
+/// `max_pipelined_requests` responses. A client that pipelines without
+/// reading then fills the socket, the flush waits, and the server reads no
+/// more: its memory stays bounded.
+fn must_flush(out: &Output, batched: usize, limits: &Limits) -> bool {
+    out.len() >= FLUSH_AT || batched >= limits.max_pipelined_requests.max(1)
 }
 
 /// Response bytes waiting to be written.
@@ -375,6 +386,8 @@ pub async fn serve_h1<S: Service>(stream: TcpStream, service: Rc<S>, cfg: ConnCo
     });
     let limits = cfg.limits.clone();
     let mut out = Output::new();
+    // Responses written into `out` since its last flush.
+    let mut batched = 0usize;
     let mut first_request = true;
     loop {
         // Read one request head.
@@ -413,10 +426,15 @@ pub async fn serve_h1<S: Service>(stream: TcpStream, service: Rc<S>, cfg: ConnCo
                 }
             }
             // Nothing complete is buffered: send pending responses first.
-            if !out.is_empty() && out.flush(&conn.stream).await.is_err() {
-                return;
+            if !out.is_empty() {
+                batched = 0;
+                if out.flush(&conn.stream).await.is_err() {
+                    return;
+                }
             }
-            let partial = !conn.read.borrow().buf.is_empty();
+            // Bytes of this request arrived (perhaps only empty lines the
+            // parser discarded): the header-read deadline runs, not the idle one.
+            let partial = !conn.read.borrow().buf.is_empty() || head_deadline.is_some();
             let outcome = if partial {
                 let deadline = *head_deadline
                     .get_or_insert_with(|| Instant::now() + limits.header_read_timeout);
@@ -552,8 +570,12 @@ pub async fn serve_h1<S: Service>(stream: TcpStream, service: Rc<S>, cfg: ConnCo
             }
             return;
         }
-        if out.len() >= FLUSH_AT && out.flush(&conn.stream).await.is_err() {
-            return;
+        batched += 1;
+        if must_flush(&out, batched, &limits) {
+            batched = 0;
+            if out.flush(&conn.stream).await.is_err() {
+                return;
+            }
         }
     }
 }
@@ -719,5 +741,32 @@ async fn write_response(
             }
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batched_responses_are_flushed_by_count_and_by_size() {
+        let limits = Limits {
+            max_pipelined_requests: 4,
+            ..Limits::default()
+        };
+        let mut out = Output::new();
+        out.buf.extend_from_slice(b"HTTP/1.1 200 OK\r\n\r\n");
+        assert!(!must_flush(&out, 3, &limits));
+        assert!(must_flush(&out, 4, &limits));
+        out.push_body(Bytes::from(vec![b'x'; FLUSH_AT]));
+        assert!(must_flush(&out, 1, &limits), "64 KiB waiting is flushed");
+        let zero = Limits {
+            max_pipelined_requests: 0,
+            ..Limits::default()
+        };
+        assert!(
+            must_flush(&Output::new(), 1, &zero),
+            "0 means every response"
+        );
     }
 }
