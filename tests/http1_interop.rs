@@ -4,12 +4,15 @@
 mod common;
 use common::*;
 
-use std::io::{Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use percore::{DriverChoice, Limits};
+
+/// How soon the server must close a connection it has answered for the last time.
+const CLOSE_WITHIN: Duration = Duration::from_secs(2);
 
 /// Runs a Python script with the server's host and port as arguments.
 fn python_with_addr(script: &str, srv: &TestServer) -> std::process::Output {
@@ -54,7 +57,7 @@ both_drivers!(curl_head_has_length_but_no_body, |d: DriverChoice| {
     let raw = raw_exchange(
         srv.addr,
         b"HEAD /plaintext HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-        Duration::from_secs(5),
+        CLOSE_WITHIN,
     );
     let raw = String::from_utf8(raw).unwrap();
     assert!(
@@ -111,11 +114,15 @@ both_drivers!(
         let raw = raw_exchange(
         srv.addr,
         b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\nExpect: 100-continue\r\n\r\n",
-        Duration::from_secs(5),
+        CLOSE_WITHIN,
     );
         let text = String::from_utf8_lossy(&raw);
         assert!(text.starts_with("HTTP/1.1 413"), "{text}");
         assert!(!text.contains("100 Continue"));
+        assert!(
+            text.to_ascii_lowercase().contains("connection: close"),
+            "{text}"
+        );
     }
 );
 
@@ -164,11 +171,7 @@ print("ok")
 both_drivers!(python_h11_http10_and_close, |d: DriverChoice| {
     let srv = TestServer::start(d);
     // HTTP/1.0 without keep-alive: the server answers and closes.
-    let raw = raw_exchange(
-        srv.addr,
-        b"GET /plaintext HTTP/1.0\r\n\r\n",
-        Duration::from_secs(5),
-    );
+    let raw = raw_exchange(srv.addr, b"GET /plaintext HTTP/1.0\r\n\r\n", CLOSE_WITHIN);
     let text = String::from_utf8_lossy(&raw);
     assert!(text.starts_with("HTTP/1.0 200 OK"), "{text}");
     assert!(text.ends_with("Hello, World!"));
@@ -269,31 +272,46 @@ both_drivers!(pipelining_100_requests_in_one_write, |d: DriverChoice| {
     let srv = TestServer::start(d);
     let mut s = TcpStream::connect(srv.addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    // GETs and POSTs alternate; each answer's body names its request.
+    let names: Vec<String> = (0..100)
+        .map(|i| match i % 2 {
+            0 => format!("get-{i:02}"),
+            _ => format!("post-{i:02}"),
+        })
+        .collect();
     let mut batch = Vec::new();
-    for i in 0..100 {
-        if i % 2 == 0 {
-            batch.extend_from_slice(b"GET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n");
+    for name in &names {
+        if name.starts_with("get") {
+            write!(batch, "GET /say/{name} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
         } else {
-            batch.extend_from_slice(
-                b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello",
-            );
+            let len = name.len();
+            write!(
+                batch,
+                "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: {len}\r\n\r\n{name}"
+            )
+            .unwrap();
         }
     }
     s.write_all(&batch).unwrap();
-    let mut got = Vec::new();
-    let mut buf = [0u8; 65536];
-    while count(&got, b"HTTP/1.1 200 OK") < 100 || !got.ends_with(b"hello") {
-        let n = s.read(&mut buf).unwrap();
-        assert!(n > 0, "server closed early");
-        got.extend_from_slice(&buf[..n]);
+    let got = read_until(&mut s, names.last().unwrap().as_bytes());
+    // 100 answers back to back, each a 200 whose body is its request's name.
+    let mut rest = got.as_slice();
+    for (i, name) in names.iter().enumerate() {
+        let body_at = find(rest, b"\r\n\r\n").map(|end| end + 4);
+        assert!(
+            rest.starts_with(b"HTTP/1.1 200 OK\r\n")
+                && body_at.is_some_and(|at| rest[at..].starts_with(name.as_bytes())),
+            "answer {i} is not a 200 to {name}: {}",
+            String::from_utf8_lossy(rest)
+        );
+        rest = &rest[body_at.unwrap() + name.len()..];
     }
-    assert_eq!(count(&got, b"HTTP/1.1 200 OK"), 100);
-    assert_eq!(count(&got, b"Hello, World!"), 50);
-    assert_eq!(count(&got, b"\r\n\r\nhello"), 50);
+    assert!(rest.is_empty(), "{}", String::from_utf8_lossy(rest));
 });
 
-fn count(hay: &[u8], needle: &[u8]) -> usize {
-    hay.windows(needle.len()).filter(|w| *w == needle).count()
+/// Where `needle` first occurs in `hay`.
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
 }
 
 both_drivers!(malformed_requests_get_400_and_close, |d: DriverChoice| {
@@ -311,17 +329,12 @@ both_drivers!(malformed_requests_get_400_and_close, |d: DriverChoice| {
         ),
     ];
     for (req, status) in cases {
-        let t0 = Instant::now();
-        let raw = raw_exchange(srv.addr, req, Duration::from_secs(5));
+        let raw = raw_exchange(srv.addr, req, CLOSE_WITHIN);
         let text = String::from_utf8_lossy(&raw);
         assert!(
             text.starts_with(&format!("HTTP/1.1 {status}")),
             "{:?} → {text}",
             String::from_utf8_lossy(req)
-        );
-        assert!(
-            t0.elapsed() < Duration::from_secs(3),
-            "server did not close"
         );
     }
 });
@@ -360,28 +373,32 @@ both_drivers!(slow_body_is_cut_off, |d: DriverChoice| {
     };
     let srv = TestServer::with_limits(d, limits);
     let mut s = TcpStream::connect(srv.addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(8))).unwrap();
     s.write_all(b"POST /count HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n")
         .unwrap();
+    // One byte every 50 ms (well under 1000 B/s) until the answer starts.
+    s.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
     let t0 = Instant::now();
-    // One byte every 50 ms: well under 1000 B/s.
-    while t0.elapsed() < Duration::from_secs(5) {
-        if s.write_all(b"x").is_err() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-        let mut probe = [0u8; 1];
-        s.set_nonblocking(true).unwrap();
-        let r = s.read(&mut probe);
-        s.set_nonblocking(false).unwrap();
-        if r.is_ok() {
-            break;
+    let mut first = [0u8; 1];
+    loop {
+        assert!(
+            t0.elapsed() < Duration::from_secs(3),
+            "a trickled body held the connection"
+        );
+        s.write_all(b"x").expect("closed without an answer");
+        match s.read(&mut first) {
+            Ok(n) => {
+                assert_eq!(n, 1, "closed without an answer");
+                break;
+            }
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Err(e) => panic!("no answer: {e}"),
         }
     }
-    assert!(
-        t0.elapsed() < Duration::from_secs(4),
-        "a trickled body held the connection"
-    );
+    let mut got = first.to_vec();
+    got.extend(read_to_eof(&mut s, CLOSE_WITHIN));
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(text.ends_with("request body timed out\n"), "{text}");
 });
 
 both_drivers!(
@@ -472,7 +489,13 @@ fn read_until(s: &mut TcpStream, want: &[u8]) -> Vec<u8> {
     let mut got = Vec::new();
     let mut buf = [0u8; 4096];
     while !got.ends_with(want) {
-        let n = s.read(&mut buf).expect("read");
+        let n = s.read(&mut buf).unwrap_or_else(|e| {
+            panic!(
+                "{e} before {:?}; got {:?}",
+                String::from_utf8_lossy(want),
+                String::from_utf8_lossy(&got)
+            )
+        });
         assert!(
             n > 0,
             "closed early; got {:?}",
@@ -523,7 +546,7 @@ both_drivers!(upgrade_refused_keeps_http1, |d: DriverChoice| {
         srv.addr,
         b"GET /upgrade-echo HTTP/1.1\r\nHost: x\r\nUpgrade: shout\r\n\r\n\
           GET /plaintext HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-        Duration::from_secs(5),
+        CLOSE_WITHIN,
     );
     let raw = String::from_utf8(raw).unwrap();
     assert!(raw.starts_with("HTTP/1.1 400"), "{raw}");

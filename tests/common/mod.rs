@@ -7,7 +7,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::process::{Command, Output};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use percore::rt::sync::Shutdown;
 use percore::web::{get, post, App, Request};
@@ -72,6 +72,10 @@ pub fn test_app(room: &demo_app::ChatRoom) -> App {
         .route("/panic-sync", get(panics_before_its_future))
         .route("/file/{name}", get(serve_temp_file))
         .route(
+            "/say/{word}",
+            get(|r: Request| async move { r.param("word").unwrap_or_default().to_string() }),
+        )
+        .route(
             "/slow",
             get(|_r: Request| async {
                 percore::rt::time::sleep(Duration::from_millis(300)).await;
@@ -97,12 +101,8 @@ pub fn test_app(room: &demo_app::ChatRoom) -> App {
         )
         .route(
             "/count",
-            post(|mut r: Request| async move {
-                match r.bytes().await {
-                    Ok(b) => b.len().to_string(),
-                    Err(e) => format!("error: {e}"),
-                }
-            }),
+            // A body error answers with its own status (408 for a slow body).
+            post(|mut r: Request| async move { r.bytes().await.map(|b| b.len().to_string()) }),
         )
 }
 
@@ -212,7 +212,9 @@ impl TestServer {
         TestServer::with_options(driver, limits, 1)
     }
 
-    /// A server on `cores` worker threads (not pinned: tests run side by side).
+    /// A server on `cores` worker threads, pinned as every `Server` is (worker
+    /// i to the i-th allowed CPU), so the servers of tests running side by
+    /// side share those CPUs.
     pub fn with_cores(driver: DriverChoice, cores: usize) -> TestServer {
         TestServer::with_options(driver, Limits::default(), cores)
     }
@@ -293,13 +295,30 @@ pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-/// Sends raw bytes and reads until the server closes (or `timeout`).
-pub fn raw_exchange(addr: SocketAddr, request: &[u8], timeout: Duration) -> Vec<u8> {
+/// Sends raw bytes and reads everything up to the server's close, failing
+/// the test unless the server closes within `close_within`: for requests
+/// whose last answer must end the connection.
+pub fn raw_exchange(addr: SocketAddr, request: &[u8], close_within: Duration) -> Vec<u8> {
     let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(timeout)).unwrap();
     s.write_all(request).unwrap();
+    read_to_eof(&mut s, close_within)
+}
+
+/// Reads what `s` still brings up to EOF, failing the test unless the peer
+/// closes within `within`.
+pub fn read_to_eof(s: &mut TcpStream, within: Duration) -> Vec<u8> {
+    let start = Instant::now();
+    s.set_read_timeout(Some(within)).unwrap();
     let mut out = Vec::new();
-    let _ = s.read_to_end(&mut out);
+    if let Err(e) = s.read_to_end(&mut out) {
+        panic!(
+            "no close after {:?} ({e}); got {:?}",
+            start.elapsed(),
+            String::from_utf8_lossy(&out)
+        );
+    }
+    let took = start.elapsed();
+    assert!(took < within, "closed only after {took:?}");
     out
 }
 
