@@ -399,6 +399,8 @@ both_drivers!(slow_body_is_cut_off, |d: DriverChoice| {
     let text = String::from_utf8_lossy(&got);
     assert!(text.starts_with("HTTP/1.1 408"), "{text}");
     assert!(text.ends_with("request body timed out\n"), "{text}");
+    // The body failed before the answer: the answer says the connection ends.
+    assert!(text.contains("\r\nconnection: close\r\n"), "{text}");
 });
 
 both_drivers!(

@@ -667,6 +667,11 @@ async fn write_response(
             Either::Right(()) => {}
         }
     }
+    // A request body that already failed (malformed, too large, too slow)
+    // leaves the connection unusable: say so in this response's head.
+    if conn.read.borrow().error.is_some() {
+        *keep_alive = false;
+    }
     let close = !*keep_alive;
     with_date(|date| {
         h1::encode_response_head(
