@@ -1,0 +1,788 @@
+//! HTTP/1.1 server rules checked from raw sockets, on both drivers: draining
+//! a body the handler did not read, `Expect: 100-continue` to a handler that
+//! ignores the body, the keep-alive timeout, `Connection: close` from a
+//! handler, graceful shutdown, the head and body limits at server level,
+//! bodiless 204 and 304 answers, and the demo binary itself.
+
+mod common;
+use common::*;
+
+use std::io::{self, BufRead, BufReader, ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use http::StatusCode;
+use percore::http::Body;
+use percore::rt::sync::Shutdown;
+use percore::web::{get, App, IntoResponse, Request, Response};
+use percore::{DriverChoice, Limits, Server};
+
+/// How soon the server must close a connection it has decided to close.
+const CLOSE_WITHIN: Duration = Duration::from_secs(2);
+
+/// One response as it came off the wire.
+#[derive(Debug)]
+struct Resp {
+    status: u16,
+    /// Status line and fields, as sent.
+    head: String,
+    /// Field names lower-cased.
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Resp {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn count(&self, name: &str) -> usize {
+        self.headers.iter().filter(|(n, _)| n == name).count()
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// A raw HTTP/1.1 client on one connection: it writes bytes and reads the
+/// responses one by one, framed as RFC 9112 says (no body for 1xx, 204 and
+/// 304, else Content-Length or chunked).
+struct Client {
+    s: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Client {
+    fn connect(addr: SocketAddr) -> Client {
+        let s = TcpStream::connect(addr).unwrap();
+        s.set_nodelay(true).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        Client { s, buf: Vec::new() }
+    }
+
+    fn send(&mut self, bytes: &[u8]) {
+        self.s.write_all(bytes).unwrap();
+    }
+
+    fn request(&mut self, bytes: &[u8]) -> Resp {
+        self.send(bytes);
+        self.response()
+    }
+
+    /// Reads more bytes into the buffer; the connection must stay open.
+    fn fill(&mut self) {
+        let mut chunk = [0u8; 16 * 1024];
+        match self.s.read(&mut chunk) {
+            Ok(0) => panic!("closed mid-response; got {:?}", self.got()),
+            Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+            Err(e) => panic!("{e} mid-response; got {:?}", self.got()),
+        }
+    }
+
+    fn got(&self) -> String {
+        String::from_utf8_lossy(&self.buf).into_owned()
+    }
+
+    fn take(&mut self, n: usize) -> Vec<u8> {
+        while self.buf.len() < n {
+            self.fill();
+        }
+        self.buf.drain(..n).collect()
+    }
+
+    /// Takes bytes up to and including the next `delim`.
+    fn take_through(&mut self, delim: &[u8]) -> Vec<u8> {
+        loop {
+            if let Some(at) = self.buf.windows(delim.len()).position(|w| w == delim) {
+                return self.take(at + delim.len());
+            }
+            self.fill();
+        }
+    }
+
+    fn response(&mut self) -> Resp {
+        let raw = self.take_through(b"\r\n\r\n");
+        let head = String::from_utf8(raw).expect("response head is not UTF-8");
+        assert!(
+            head.starts_with("HTTP/1.1 "),
+            "not a response head (bytes of a body before it?): {head:?}"
+        );
+        let mut lines = head.trim_end().split("\r\n");
+        let status: u16 = lines.next().unwrap()[9..12].parse().unwrap();
+        let headers: Vec<(String, String)> = lines
+            .map(|l| {
+                let (n, v) = l.split_once(':').expect(&head);
+                (n.to_ascii_lowercase(), v.trim().to_string())
+            })
+            .collect();
+        let mut resp = Resp {
+            status,
+            head,
+            headers,
+            body: Vec::new(),
+        };
+        if (100..200).contains(&status) || status == 204 || status == 304 {
+            return resp;
+        }
+        if resp.header("transfer-encoding") == Some("chunked") {
+            loop {
+                let line = String::from_utf8(self.take_through(b"\r\n")).unwrap();
+                let size = line.trim_end().split(';').next().unwrap();
+                let size = usize::from_str_radix(size, 16).expect(&line);
+                if size == 0 {
+                    // Trailer fields, up to the empty line.
+                    while self.take_through(b"\r\n") != b"\r\n" {}
+                    return resp;
+                }
+                resp.body.extend(self.take(size));
+                assert_eq!(self.take(2), b"\r\n", "chunk not ended by CRLF");
+            }
+        }
+        let len = resp
+            .header("content-length")
+            .unwrap_or_else(|| panic!("neither chunked nor sized: {resp:?}"));
+        resp.body = self.take(len.parse().unwrap());
+        resp
+    }
+
+    /// The server closes within `within`, sending nothing more.
+    fn expect_close(&mut self, within: Duration) {
+        let mut rest = std::mem::take(&mut self.buf);
+        rest.extend(read_to_eof(&mut self.s, within));
+        assert!(
+            rest.is_empty(),
+            "bytes after the last response: {:?}",
+            String::from_utf8_lossy(&rest)
+        );
+    }
+
+    /// Nothing arrives and the connection stays open for `quiet`.
+    fn expect_open(&mut self, quiet: Duration) {
+        self.s.set_read_timeout(Some(quiet)).unwrap();
+        let mut byte = [0u8; 1];
+        match self.s.read(&mut byte) {
+            Ok(0) => panic!("closed within {quiet:?}"),
+            Ok(_) => panic!("unexpected bytes within {quiet:?}"),
+            Err(e) => assert!(
+                matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut),
+                "{e} within {quiet:?}"
+            ),
+        }
+        self.s
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+    }
+}
+
+/// `GET /plaintext` (a handler that never reads the body) carrying a body of
+/// `len` bytes, with Content-Length or in 1 KiB chunks.
+fn plaintext_with_body(len: usize, chunked: bool) -> Vec<u8> {
+    let mut req = b"GET /plaintext HTTP/1.1\r\nHost: x\r\n".to_vec();
+    if chunked {
+        req.extend_from_slice(b"Transfer-Encoding: chunked\r\n\r\n");
+        let mut left = len;
+        while left > 0 {
+            let n = left.min(1024);
+            req.extend_from_slice(format!("{n:x}\r\n").as_bytes());
+            req.resize(req.len() + n, b'b');
+            req.extend_from_slice(b"\r\n");
+            left -= n;
+        }
+        req.extend_from_slice(b"0\r\n\r\n");
+    } else {
+        req.extend_from_slice(format!("Content-Length: {len}\r\n\r\n").as_bytes());
+        req.resize(req.len() + len, b'b');
+    }
+    req
+}
+
+const GET_JSON: &[u8] = b"GET /json HTTP/1.1\r\nHost: x\r\n\r\n";
+
+fn assert_hello(resp: &Resp) {
+    assert_eq!(resp.status, 200, "{resp:?}");
+    assert_eq!(resp.text(), "Hello, World!", "{resp:?}");
+}
+
+fn assert_json(resp: &Resp) {
+    assert_eq!(resp.status, 200, "{resp:?}");
+    assert_eq!(resp.text(), r#"{"message":"Hello, World!"}"#, "{resp:?}");
+}
+
+const DRAIN: u64 = 4096;
+
+fn drain_limits() -> Limits {
+    Limits {
+        max_drain_size: DRAIN,
+        ..Limits::default()
+    }
+}
+
+both_drivers!(
+    unread_body_up_to_max_drain_size_is_drained_and_the_connection_reused,
+    |d: DriverChoice| {
+        let srv = TestServer::with_limits(d, drain_limits());
+        let mut c = Client::connect(srv.addr);
+        // Exactly max_drain_size bytes, sized then chunked: each is skipped,
+        // so the next request on the connection is read at the right place.
+        assert_hello(&c.request(&plaintext_with_body(DRAIN as usize, false)));
+        assert_hello(&c.request(&plaintext_with_body(DRAIN as usize, true)));
+        assert_json(&c.request(GET_JSON));
+        c.expect_open(Duration::from_millis(100));
+    }
+);
+
+both_drivers!(
+    unread_body_over_max_drain_size_closes_after_the_response,
+    |d: DriverChoice| {
+        let srv = TestServer::with_limits(d, drain_limits());
+        for chunked in [false, true] {
+            let mut c = Client::connect(srv.addr);
+            // One byte over the limit, with a request pipelined behind it
+            // that must not be answered.
+            let mut req = plaintext_with_body(DRAIN as usize + 1, chunked);
+            req.extend_from_slice(GET_JSON);
+            assert_hello(&c.request(&req));
+            c.expect_close(CLOSE_WITHIN);
+        }
+    }
+);
+
+both_drivers!(
+    expect_continue_to_a_handler_that_ignores_the_body_gets_no_100_and_a_close,
+    |d: DriverChoice| {
+        let srv = TestServer::start(d);
+        let mut c = Client::connect(srv.addr);
+        // The body is never sent: the client waits for a 100 that must not come.
+        let resp = c.request(
+            b"GET /plaintext HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n",
+        );
+        assert_hello(&resp);
+        // The body is still owed, so the connection cannot carry another request.
+        c.expect_close(CLOSE_WITHIN);
+    }
+);
+
+both_drivers!(
+    expect_continue_to_a_handler_that_reads_gets_100_then_the_answer,
+    |d: DriverChoice| {
+        // The control for the test above: the same server does send 100
+        // when the handler wants the body, and keeps the connection.
+        let srv = TestServer::start(d);
+        let mut c = Client::connect(srv.addr);
+        let interim = c.request(
+            b"POST /count HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n",
+        );
+        assert_eq!(interim.status, 100, "{interim:?}");
+        let resp = c.request(b"hello");
+        assert_eq!((resp.status, resp.text().as_str()), (200, "5"), "{resp:?}");
+        assert_json(&c.request(GET_JSON));
+    }
+);
+
+both_drivers!(
+    idle_keep_alive_connection_closes_at_keep_alive_timeout,
+    |d: DriverChoice| {
+        let idle = Duration::from_millis(800);
+        let limits = Limits {
+            keep_alive_timeout: idle,
+            ..Limits::default()
+        };
+        let srv = TestServer::with_limits(d, limits);
+        let mut c = Client::connect(srv.addr);
+        assert_hello(&c.request(b"GET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n"));
+        // Idle for half the timeout: still open, and still served.
+        c.expect_open(idle / 2);
+        assert_json(&c.request(GET_JSON));
+        // Then idle for good: closed, without a word, once the timeout passed.
+        let t0 = Instant::now();
+        c.expect_close(idle + CLOSE_WITHIN);
+        let took = t0.elapsed();
+        assert!(took >= idle * 3 / 4, "closed after {took:?} of {idle:?}");
+
+        // A connection that never sends a byte gets the same timeout.
+        let mut silent = Client::connect(srv.addr);
+        let t0 = Instant::now();
+        silent.expect_close(idle + CLOSE_WITHIN);
+        let took = t0.elapsed();
+        assert!(took >= idle * 3 / 4, "closed after {took:?} of {idle:?}");
+    }
+);
+
+/// A server of [`rules_app`] on one core, whose shutdown a test starts
+/// without waiting for it.
+struct RulesServer {
+    addr: SocketAddr,
+    shutdown: Shutdown,
+    thread: Option<JoinHandle<io::Result<()>>>,
+}
+
+/// Routes whose answers the server must police, and handlers that take
+/// their time.
+fn rules_app() -> App {
+    App::new()
+        .route("/hello", get(|_r: Request| async { "Hello, World!" }))
+        .route(
+            "/no-content",
+            get(|_r: Request| async { (StatusCode::NO_CONTENT, "a 204 has no body") }),
+        )
+        .route("/not-modified", get(not_modified_streamed))
+        .route("/close", get(close_after_this))
+        .route(
+            "/slow",
+            get(|_r: Request| async {
+                percore::rt::time::sleep(Duration::from_millis(300)).await;
+                "slow done"
+            }),
+        )
+        .route(
+            "/hang",
+            get(|_r: Request| std::future::pending::<&'static str>()),
+        )
+}
+
+/// A 304 whose handler streams a body of unknown length anyway.
+async fn not_modified_streamed(_r: Request) -> Response {
+    let (tx, body) = Body::channel(1);
+    percore::rt::spawn_local(async move {
+        let _ = tx.send("a 304 has no body").await;
+    });
+    let mut resp = Response::new(body);
+    *resp.status_mut() = StatusCode::NOT_MODIFIED;
+    resp
+}
+
+/// An answer whose handler asks for the connection to close.
+async fn close_after_this(_r: Request) -> Response {
+    let mut resp = "closing".into_response();
+    resp.headers_mut().insert(
+        http::header::CONNECTION,
+        http::HeaderValue::from_static("close"),
+    );
+    resp
+}
+
+impl RulesServer {
+    fn start(driver: DriverChoice, grace: Duration) -> RulesServer {
+        let shutdown = Shutdown::new();
+        let (tx, rx) = mpsc::channel();
+        let s = shutdown.clone();
+        let thread = std::thread::spawn(move || {
+            Server::new(rules_app)
+                .bind("127.0.0.1:0")?
+                .cores(1)
+                .driver(driver)
+                .handle_signals(false)
+                .shutdown_signal(s)
+                .shutdown_timeout(grace)
+                .on_ready(move |info| {
+                    let _ = tx.send(info.addr);
+                })
+                .run()
+        });
+        let addr = rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("server did not start");
+        RulesServer {
+            addr,
+            shutdown,
+            thread: Some(thread),
+        }
+    }
+
+    /// Waits for the server to stop, failing the test unless it does within `within`.
+    fn join(&mut self, within: Duration) {
+        let t = self.thread.take().expect("joined twice");
+        assert!(
+            ends_within(&t, within),
+            "server still running after {within:?}"
+        );
+        t.join()
+            .expect("server thread panicked")
+            .expect("server failed");
+    }
+}
+
+/// Whether the thread `t` ends within `within`.
+fn ends_within<T>(t: &JoinHandle<T>, within: Duration) -> bool {
+    let t0 = Instant::now();
+    while !t.is_finished() {
+        if t0.elapsed() >= within {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    true
+}
+
+impl Drop for RulesServer {
+    /// Stops the server; one that does not stop in time is left behind
+    /// rather than hanging the test.
+    fn drop(&mut self) {
+        self.shutdown.trigger();
+        if let Some(t) = self.thread.take() {
+            if ends_within(&t, Duration::from_secs(10)) {
+                let _ = t.join();
+            }
+        }
+    }
+}
+
+both_drivers!(
+    handler_connection_close_ends_the_connection,
+    |d: DriverChoice| {
+        let srv = RulesServer::start(d, Duration::from_secs(1));
+        let mut c = Client::connect(srv.addr);
+        assert_hello(&c.request(b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n"));
+        // A request pipelined behind the closing answer is never served.
+        let resp = c.request(
+            b"GET /close HTTP/1.1\r\nHost: x\r\n\r\nGET /hello HTTP/1.1\r\nHost: x\r\n\r\n",
+        );
+        assert_eq!((resp.status, resp.text().as_str()), (200, "closing"));
+        assert_eq!(resp.header("connection"), Some("close"), "{}", resp.head);
+        assert_eq!(resp.count("connection"), 1, "{}", resp.head);
+        c.expect_close(CLOSE_WITHIN);
+    }
+);
+
+both_drivers!(
+    no_content_and_not_modified_answers_carry_no_body,
+    |d: DriverChoice| {
+        let srv = RulesServer::start(d, Duration::from_secs(1));
+        let mut c = Client::connect(srv.addr);
+        // Pipelined: any byte of a body would be read as the next status line.
+        c.send(
+            b"GET /no-content HTTP/1.1\r\nHost: x\r\n\r\n\
+              GET /not-modified HTTP/1.1\r\nHost: x\r\n\r\n\
+              GET /hello HTTP/1.1\r\nHost: x\r\n\r\n",
+        );
+        for status in [204, 304] {
+            let resp = c.response();
+            assert_eq!(resp.status, status, "{}", resp.head);
+            for framing in ["content-length", "transfer-encoding"] {
+                assert_eq!(resp.header(framing), None, "{}", resp.head);
+            }
+        }
+        assert_hello(&c.response());
+        // Nothing else follows, and the connection is still usable.
+        c.expect_open(Duration::from_millis(200));
+        assert_hello(&c.request(b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n"));
+    }
+);
+
+/// Connects until the port refuses, failing the test unless it does within
+/// `within`; a connection the kernel still completes meanwhile must never
+/// be served.
+fn expect_refused(addr: SocketAddr, within: Duration) {
+    let t0 = Instant::now();
+    loop {
+        match TcpStream::connect(addr) {
+            Err(e) if e.kind() == ErrorKind::ConnectionRefused => return,
+            Err(e) => panic!("connect failed with {e}, not refused"),
+            Ok(mut s) => {
+                s.set_read_timeout(Some(CLOSE_WITHIN)).unwrap();
+                let _ = s.write_all(b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
+                let mut got = Vec::new();
+                let _ = s.read_to_end(&mut got);
+                assert!(
+                    got.is_empty(),
+                    "served after shutdown: {:?}",
+                    String::from_utf8_lossy(&got)
+                );
+            }
+        }
+        assert!(t0.elapsed() < within, "still accepting after {within:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+both_drivers!(
+    shutdown_closes_idle_connections_and_refuses_new_ones,
+    |d: DriverChoice| {
+        let grace = Duration::from_secs(4);
+        let srv = RulesServer::start(d, grace);
+        let mut idle = Client::connect(srv.addr);
+        assert_hello(&idle.request(b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n"));
+        // A request in flight keeps the server in its grace period.
+        let mut busy = Client::connect(srv.addr);
+        busy.send(b"GET /hang HTTP/1.1\r\nHost: x\r\n\r\n");
+        busy.expect_open(Duration::from_millis(100));
+
+        let t0 = Instant::now();
+        srv.shutdown.trigger();
+        idle.expect_close(CLOSE_WITHIN);
+        expect_refused(srv.addr, Duration::from_secs(1));
+        let took = t0.elapsed();
+        assert!(took < grace * 3 / 4, "took {took:?} of the {grace:?} grace");
+        // The grace period is still running: the busy connection is open.
+        busy.expect_open(Duration::from_millis(100));
+    }
+);
+
+both_drivers!(
+    shutdown_deadline_cuts_a_request_that_never_finishes,
+    |d: DriverChoice| {
+        let grace = Duration::from_secs(1);
+        let mut srv = RulesServer::start(d, grace);
+        let mut hung = Client::connect(srv.addr);
+        hung.send(b"GET /hang HTTP/1.1\r\nHost: x\r\n\r\n");
+        let mut slow = Client::connect(srv.addr);
+        slow.send(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n");
+        hung.expect_open(Duration::from_millis(100));
+
+        let t0 = Instant::now();
+        srv.shutdown.trigger();
+        // A request that finishes within the grace period is answered, and
+        // its connection closed.
+        let resp = slow.response();
+        assert_eq!((resp.status, resp.text().as_str()), (200, "slow done"));
+        assert_eq!(resp.header("connection"), Some("close"), "{}", resp.head);
+        slow.expect_close(CLOSE_WITHIN);
+        // The one that never finishes is cut at the deadline, not before.
+        hung.expect_close(grace + CLOSE_WITHIN);
+        let took = t0.elapsed();
+        assert!(took >= grace * 9 / 10, "cut after {took:?} of {grace:?}");
+        srv.join(CLOSE_WITHIN);
+    }
+);
+
+/// Limits small enough to hit with a few KiB.
+fn small_limits() -> Limits {
+    Limits {
+        max_head_size: 2048,
+        max_headers: 16,
+        max_uri_len: 512,
+        max_body_size: 1024,
+        ..Limits::default()
+    }
+}
+
+/// The status a raw request gets, after checking the server closes.
+fn status_then_close(addr: SocketAddr, request: &[u8]) -> String {
+    let got = raw_exchange(addr, request, CLOSE_WITHIN);
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+both_drivers!(
+    oversized_heads_and_targets_get_431_or_414_and_a_close,
+    |d: DriverChoice| {
+        let srv = TestServer::with_limits(d, small_limits());
+        // Just inside every limit: served.
+        let fields: String = (0..14).map(|i| format!("X-F{i}: v\r\n")).collect();
+        let within = format!(
+            "GET /plaintext?{} HTTP/1.1\r\nHost: x\r\n{fields}\r\n",
+            "q".repeat(512 - "/plaintext?".len())
+        );
+        assert_hello(&Client::connect(srv.addr).request(within.as_bytes()));
+
+        let big_field = format!(
+            "GET /plaintext HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+            "v".repeat(4000)
+        );
+        let many_fields = format!(
+            "GET /plaintext HTTP/1.1\r\nHost: x\r\n{}\r\n",
+            (0..20)
+                .map(|i| format!("X-F{i}: v\r\n"))
+                .collect::<String>()
+        );
+        let long_target = format!(
+            "GET /plaintext?{} HTTP/1.1\r\nHost: x\r\n\r\n",
+            "q".repeat(600)
+        );
+        for (request, status) in [
+            (big_field, "431 Request Header Fields Too Large"),
+            (many_fields, "431 Request Header Fields Too Large"),
+            (long_target, "414 URI Too Long"),
+        ] {
+            let got = status_then_close(srv.addr, request.as_bytes());
+            assert!(got.starts_with(&format!("HTTP/1.1 {status}\r\n")), "{got}");
+            assert!(got.contains("\r\nconnection: close\r\n"), "{got}");
+            assert_eq!(got.matches("HTTP/1.1 ").count(), 1, "{got}");
+        }
+    }
+);
+
+/// A chunked `POST` of `chunks` chunks of 512 bytes.
+fn chunked_post(path: &str, chunks: usize) -> Vec<u8> {
+    let mut req = format!(
+        "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n"
+    )
+    .into_bytes();
+    for _ in 0..chunks {
+        req.extend_from_slice(b"200\r\n");
+        req.resize(req.len() + 512, b'c');
+        req.extend_from_slice(b"\r\n");
+    }
+    req.extend_from_slice(b"0\r\n\r\n");
+    req
+}
+
+both_drivers!(
+    streamed_body_over_max_body_size_gets_413_and_a_close,
+    |d: DriverChoice| {
+        let srv = TestServer::with_limits(d, small_limits());
+        // max_body_size exactly, streamed: counted and kept alive.
+        let mut c = Client::connect(srv.addr);
+        let resp = c.request(&chunked_post("/count", 2));
+        assert_eq!(
+            (resp.status, resp.text().as_str()),
+            (200, "1024"),
+            "{resp:?}"
+        );
+        assert_json(&c.request(GET_JSON));
+
+        // One chunk more: the handler's read fails with 413, which says the
+        // connection closes, and it does (the rest of the body is not read).
+        let mut c = Client::connect(srv.addr);
+        let resp = c.request(&chunked_post("/count", 3));
+        assert_eq!(resp.status, 413, "{resp:?}");
+        assert_eq!(resp.header("connection"), Some("close"), "{}", resp.head);
+        c.expect_close(CLOSE_WITHIN);
+
+        // /echo streams the body back: a first chunk already over the
+        // limit is a 413 before any byte of the echo.
+        let mut big =
+            b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n801\r\n".to_vec();
+        big.resize(big.len() + 0x801, b'c');
+        big.extend_from_slice(b"\r\n0\r\n\r\n");
+        let mut c = Client::connect(srv.addr);
+        let resp = c.request(&big);
+        assert_eq!(resp.status, 413, "{resp:?}");
+        assert_eq!(resp.header("connection"), Some("close"), "{}", resp.head);
+        c.expect_close(CLOSE_WITHIN);
+    }
+);
+
+/// The demo example, as `cargo test` builds it next to the test binaries.
+fn demo_binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    // target/<profile>/deps/<this test> → target/<profile>/examples/demo
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("test binary outside target/<profile>/deps");
+    let demo = profile_dir.join("examples").join("demo");
+    assert!(
+        demo.is_file(),
+        "{} is missing: run `cargo test` (which builds the examples) or \
+         `cargo build --example demo` first",
+        demo.display()
+    );
+    demo
+}
+
+/// A running demo process, killed on drop.
+struct Demo(Child);
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts the demo on a free port and returns it with its `listening on` line.
+fn start_demo(driver: &str) -> (Demo, String) {
+    let mut child = Command::new(demo_binary())
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--cores",
+            "1",
+            "--driver",
+            driver,
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cannot start the demo");
+    let stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let demo = Demo(child);
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) if line.contains("listening on") => return (demo, line),
+            Ok(_) => {}
+            Err(e) => {
+                drop(demo);
+                let mut err = String::new();
+                let _ = stderr.read_to_string(&mut err);
+                panic!("no `listening on` line from the demo ({e}); stderr: {err}");
+            }
+        }
+    }
+}
+
+/// `http://ADDR` in the demo's `listening on` line.
+fn listening_addr(line: &str) -> SocketAddr {
+    let url = line
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("http://"))
+        .unwrap_or_else(|| panic!("no URL in {line:?}"));
+    url.trim_end_matches('/')
+        .parse()
+        .unwrap_or_else(|e| panic!("{e}: {line:?}"))
+}
+
+fn demo_serves_its_routes(driver: &str, driver_name: &str) {
+    let (_demo, line) = start_demo(driver);
+    let addr = listening_addr(&line);
+    assert_eq!(addr.ip().to_string(), "127.0.0.1", "{line}");
+    assert_ne!(addr.port(), 0, "the line names the real port: {line}");
+    assert!(line.contains("cores: 1"), "{line}");
+    assert!(line.contains(&format!("driver: {driver_name} ")), "{line}");
+
+    let mut c = Client::connect(addr);
+    let plain = c.request(b"GET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_hello(&plain);
+    let ct = plain.header("content-type").unwrap_or_default();
+    assert!(ct.starts_with("text/plain"), "{}", plain.head);
+
+    let json = c.request(GET_JSON);
+    assert_json(&json);
+    assert_eq!(
+        json.header("content-type"),
+        Some("application/json"),
+        "{}",
+        json.head
+    );
+
+    let echo = c.request(
+        b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-demo-test\r\nContent-Length: 9\r\n\r\nping pong",
+    );
+    assert_eq!((echo.status, echo.text().as_str()), (200, "ping pong"));
+    assert_eq!(
+        echo.header("content-type"),
+        Some("application/x-demo-test"),
+        "{}",
+        echo.head
+    );
+}
+
+#[test]
+fn demo_binary_on_io_uring() {
+    demo_serves_its_routes("uring", "io_uring");
+}
+
+#[test]
+fn demo_binary_on_epoll() {
+    demo_serves_its_routes("epoll", "epoll");
+}
