@@ -232,7 +232,9 @@ both_drivers!(
         let mut c = Client::connect(srv.addr);
         // Exactly max_drain_size bytes, sized then chunked: each is skipped,
         // so the next request on the connection is read at the right place.
-        assert_hello(&c.request(&plaintext_with_body(DRAIN as usize, false)));
+        let sized = c.request(&plaintext_with_body(DRAIN as usize, false));
+        assert_hello(&sized);
+        assert_eq!(sized.header("connection"), None, "{sized:?}");
         assert_hello(&c.request(&plaintext_with_body(DRAIN as usize, true)));
         assert_json(&c.request(GET_JSON));
         c.expect_open(Duration::from_millis(100));
@@ -249,9 +251,37 @@ both_drivers!(
             // that must not be answered.
             let mut req = plaintext_with_body(DRAIN as usize + 1, chunked);
             req.extend_from_slice(GET_JSON);
-            assert_hello(&c.request(&req));
+            let resp = c.request(&req);
+            assert_hello(&resp);
+            if !chunked {
+                // A declared length over the limit is known before the
+                // answer: the answer says the connection ends.
+                assert_eq!(resp.header("connection"), Some("close"), "{resp:?}");
+            }
             c.expect_close(CLOSE_WITHIN);
         }
+    }
+);
+
+both_drivers!(
+    a_large_body_the_handler_streams_back_keeps_the_connection,
+    |d: DriverChoice| {
+        // /echo reads its body while its response streams: however far the
+        // body is beyond max_drain_size when the head is written, nothing is
+        // left to drain, so the connection stays for the next request.
+        let srv = TestServer::with_limits(d, drain_limits());
+        let mut c = Client::connect(srv.addr);
+        let len = 1 << 20;
+        let mut req = format!(
+            "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-test\r\nContent-Length: {len}\r\n\r\n"
+        )
+        .into_bytes();
+        req.resize(req.len() + len, b'e');
+        let resp = c.request(&req);
+        assert_eq!(resp.status, 200, "{resp:?}");
+        assert_eq!(resp.body.len(), len);
+        assert_eq!(resp.header("connection"), None, "{resp:?}");
+        assert_json(&c.request(GET_JSON));
     }
 );
 
@@ -265,7 +295,9 @@ both_drivers!(
             b"GET /plaintext HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n",
         );
         assert_hello(&resp);
-        // The body is still owed, so the connection cannot carry another request.
+        // The body is still owed, so the connection cannot carry another
+        // request, and the answer says so.
+        assert_eq!(resp.header("connection"), Some("close"), "{resp:?}");
         c.expect_close(CLOSE_WITHIN);
     }
 );

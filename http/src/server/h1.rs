@@ -174,6 +174,22 @@ fn too_slow(st: &ReadState, limits: &Limits) -> bool {
     (st.body_received as f64) < min
 }
 
+/// Whether the request body already decides that the connection ends after
+/// this response, so its head can say `Connection: close`: the body failed
+/// (malformed, too large, too slow); or the response is complete in memory
+/// (nothing will read the body any more) while the client still waits for a
+/// `100 Continue` nobody asked for, or more of the body is left than
+/// `max_drain_size` allows to drain — what [`finish_body`] would find later.
+/// A streamed response may still read the body (an echo does), so only a
+/// failed body counts then.
+fn unread_body_ends_connection(st: &ReadState, limits: &Limits, streamed: bool) -> bool {
+    st.error.is_some()
+        || (!streamed
+            && st.decoder.as_ref().is_some_and(|d| {
+                st.continue_pending || d.remaining().is_some_and(|n| n > limits.max_drain_size)
+            }))
+}
+
 /// Whether the responses batched in `out` go to the socket now, before the
 /// next pipelined request is read: at [`FLUSH_AT`] bytes or after
 /// `max_pipelined_requests` responses. A client that pipelines without
@@ -667,9 +683,8 @@ async fn write_response(
             Either::Right(()) => {}
         }
     }
-    // A request body that already failed (malformed, too large, too slow)
-    // leaves the connection unusable: say so in this response's head.
-    if conn.read.borrow().error.is_some() {
+    let streamed = matches!(body, Body::Stream(_));
+    if unread_body_ends_connection(&conn.read.borrow(), &conn.limits, streamed) {
         *keep_alive = false;
     }
     let close = !*keep_alive;
