@@ -286,6 +286,28 @@ both_drivers!(
 );
 
 both_drivers!(
+    an_answer_given_before_the_body_is_read_is_sent_at_once,
+    |d: DriverChoice| {
+        // The handler answers without reading the body; the client holds the
+        // body back until it sees the answer. The answer must not wait for
+        // the body to be drained.
+        let srv = TestServer::with_limits(d, drain_limits());
+        let mut c = Client::connect(srv.addr);
+        let started = Instant::now();
+        let resp = c.request(b"GET /plaintext HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n");
+        assert_hello(&resp);
+        let took = started.elapsed();
+        assert!(
+            took < Duration::from_secs(2),
+            "the answer waited {took:?} for the body"
+        );
+        // The body follows; it is drained and the connection serves on.
+        c.send(&[b'b'; 1000]);
+        assert_json(&c.request(GET_JSON));
+    }
+);
+
+both_drivers!(
     expect_continue_to_a_handler_that_ignores_the_body_gets_no_100_and_a_close,
     |d: DriverChoice| {
         let srv = TestServer::start(d);

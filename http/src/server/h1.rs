@@ -576,6 +576,15 @@ pub async fn serve_h1<S: Service>(stream: TcpStream, service: Rc<S>, cfg: ConnCo
             return;
         }
 
+        // An answer given before its request body was read goes out before
+        // the rest of the body is drained: a client uploading to a handler
+        // that already answered (401, 413, a redirect) learns of it now.
+        if body_unfinished(&conn) && !out.is_empty() {
+            batched = 0;
+            if out.flush(&conn.stream).await.is_err() {
+                return;
+            }
+        }
         // The request body must be consumed before the next request.
         if !finish_body(&conn).await {
             keep_alive = false;
@@ -598,12 +607,15 @@ pub async fn serve_h1<S: Service>(stream: TcpStream, service: Rc<S>, cfg: ConnCo
 
 /// Reads and discards what the handler left of the request body, up to
 /// `max_drain_size`. Returns whether the connection can be reused.
+/// Whether some of the current request body is still to be read.
+fn body_unfinished(conn: &Conn) -> bool {
+    let st = conn.read.borrow();
+    st.decoder.is_some() || st.in_flight.is_some()
+}
+
 async fn finish_body(conn: &Rc<Conn>) -> bool {
-    let (id, pending) = {
-        let st = conn.read.borrow();
-        (st.body_id, st.decoder.is_some() || st.in_flight.is_some())
-    };
-    if !pending {
+    let id = conn.read.borrow().body_id;
+    if !body_unfinished(conn) {
         return conn.read.borrow().error.is_none();
     }
     // A fresh reader for the same body (the handler's may be gone).
