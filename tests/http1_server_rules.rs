@@ -7,19 +7,17 @@
 mod common;
 use common::*;
 
-use std::io::{self, BufRead, BufReader, ErrorKind, Read, Write};
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use http::StatusCode;
 use percore::http::Body;
-use percore::rt::sync::Shutdown;
 use percore::web::{get, App, IntoResponse, Request, Response};
-use percore::{DriverChoice, Limits, Server};
+use percore::{DriverChoice, Limits};
 
 /// How soon the server must close a connection it has decided to close.
 const CLOSE_WITHIN: Duration = Duration::from_secs(2);
@@ -370,14 +368,6 @@ both_drivers!(
     }
 );
 
-/// A server of [`rules_app`] on one core, whose shutdown a test starts
-/// without waiting for it.
-struct RulesServer {
-    addr: SocketAddr,
-    shutdown: Shutdown,
-    thread: Option<JoinHandle<io::Result<()>>>,
-}
-
 /// Routes whose answers the server must police, and handlers that take
 /// their time.
 fn rules_app() -> App {
@@ -423,76 +413,16 @@ async fn close_after_this(_r: Request) -> Response {
     resp
 }
 
-impl RulesServer {
-    fn start(driver: DriverChoice, grace: Duration) -> RulesServer {
-        let shutdown = Shutdown::new();
-        let (tx, rx) = mpsc::channel();
-        let s = shutdown.clone();
-        let thread = std::thread::spawn(move || {
-            Server::new(rules_app)
-                .bind("127.0.0.1:0")?
-                .cores(1)
-                .driver(driver)
-                .handle_signals(false)
-                .shutdown_signal(s)
-                .shutdown_timeout(grace)
-                .on_ready(move |info| {
-                    let _ = tx.send(info.addr);
-                })
-                .run()
-        });
-        let addr = rx
-            .recv_timeout(Duration::from_secs(10))
-            .expect("server did not start");
-        RulesServer {
-            addr,
-            shutdown,
-            thread: Some(thread),
-        }
-    }
-
-    /// Waits for the server to stop, failing the test unless it does within `within`.
-    fn join(&mut self, within: Duration) {
-        let t = self.thread.take().expect("joined twice");
-        assert!(
-            ends_within(&t, within),
-            "server still running after {within:?}"
-        );
-        t.join()
-            .expect("server thread panicked")
-            .expect("server failed");
-    }
-}
-
-/// Whether the thread `t` ends within `within`.
-fn ends_within<T>(t: &JoinHandle<T>, within: Duration) -> bool {
-    let t0 = Instant::now();
-    while !t.is_finished() {
-        if t0.elapsed() >= within {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    true
-}
-
-impl Drop for RulesServer {
-    /// Stops the server; one that does not stop in time is left behind
-    /// rather than hanging the test.
-    fn drop(&mut self) {
-        self.shutdown.trigger();
-        if let Some(t) = self.thread.take() {
-            if ends_within(&t, Duration::from_secs(10)) {
-                let _ = t.join();
-            }
-        }
-    }
+/// A server of [`rules_app`] on one core with `grace` as its shutdown
+/// deadline.
+fn rules_server(driver: DriverChoice, grace: Duration) -> TestServer {
+    TestServer::serve(driver, 1, Limits::default(), grace, || rules_app)
 }
 
 both_drivers!(
     handler_connection_close_ends_the_connection,
     |d: DriverChoice| {
-        let srv = RulesServer::start(d, Duration::from_secs(1));
+        let srv = rules_server(d, Duration::from_secs(1));
         let mut c = Client::connect(srv.addr);
         assert_hello(&c.request(b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n"));
         // A request pipelined behind the closing answer is never served.
@@ -509,7 +439,7 @@ both_drivers!(
 both_drivers!(
     no_content_and_not_modified_answers_carry_no_body,
     |d: DriverChoice| {
-        let srv = RulesServer::start(d, Duration::from_secs(1));
+        let srv = rules_server(d, Duration::from_secs(1));
         let mut c = Client::connect(srv.addr);
         // Pipelined: any byte of a body would be read as the next status line.
         c.send(
@@ -561,7 +491,7 @@ both_drivers!(
     shutdown_closes_idle_connections_and_refuses_new_ones,
     |d: DriverChoice| {
         let grace = Duration::from_secs(4);
-        let srv = RulesServer::start(d, grace);
+        let srv = rules_server(d, grace);
         let mut idle = Client::connect(srv.addr);
         assert_hello(&idle.request(b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n"));
         // A request in flight keeps the server in its grace period.
@@ -570,7 +500,7 @@ both_drivers!(
         busy.expect_open(Duration::from_millis(100));
 
         let t0 = Instant::now();
-        srv.shutdown.trigger();
+        srv.trigger_shutdown();
         idle.expect_close(CLOSE_WITHIN);
         expect_refused(srv.addr, Duration::from_secs(1));
         let took = t0.elapsed();
@@ -584,7 +514,7 @@ both_drivers!(
     shutdown_deadline_cuts_a_request_that_never_finishes,
     |d: DriverChoice| {
         let grace = Duration::from_secs(1);
-        let mut srv = RulesServer::start(d, grace);
+        let mut srv = rules_server(d, grace);
         let mut hung = Client::connect(srv.addr);
         hung.send(b"GET /hang HTTP/1.1\r\nHost: x\r\n\r\n");
         let mut slow = Client::connect(srv.addr);
@@ -592,7 +522,7 @@ both_drivers!(
         hung.expect_open(Duration::from_millis(100));
 
         let t0 = Instant::now();
-        srv.shutdown.trigger();
+        srv.trigger_shutdown();
         // A request that finishes within the grace period is answered, and
         // its connection closed.
         let resp = slow.response();

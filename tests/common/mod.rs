@@ -220,19 +220,38 @@ impl TestServer {
     }
 
     fn with_options(driver: DriverChoice, limits: Limits, cores: usize) -> TestServer {
+        TestServer::serve(driver, cores, limits, Duration::from_secs(5), || {
+            let room = demo_app::ChatRoom::new();
+            move || test_app(&room)
+        })
+    }
+
+    /// A server on `cores` cores of its own thread, each core serving the
+    /// app that the factory returned by `make` builds (`make` runs on that
+    /// thread), with `grace` as its shutdown deadline.
+    pub fn serve<M, F>(
+        driver: DriverChoice,
+        cores: usize,
+        limits: Limits,
+        grace: Duration,
+        make: M,
+    ) -> TestServer
+    where
+        M: FnOnce() -> F + Send + 'static,
+        F: Fn() -> App + Send + Sync + 'static,
+    {
         let shutdown = Shutdown::new();
         let (tx, rx) = mpsc::channel();
         let s = shutdown.clone();
         let thread = std::thread::spawn(move || {
-            let room = demo_app::ChatRoom::new();
-            Server::new(move || test_app(&room))
+            Server::new(make())
                 .bind("127.0.0.1:0")?
                 .cores(cores)
                 .driver(driver)
                 .limits(limits)
                 .handle_signals(false)
                 .shutdown_signal(s)
-                .shutdown_timeout(Duration::from_secs(5))
+                .shutdown_timeout(grace)
                 .on_ready(move |info| {
                     let _ = tx.send(info.addr);
                 })
@@ -246,6 +265,24 @@ impl TestServer {
             shutdown,
             thread: Some(thread),
         }
+    }
+
+    /// Starts a graceful shutdown without waiting for it.
+    pub fn trigger_shutdown(&self) {
+        self.shutdown.trigger();
+    }
+
+    /// Waits for the server to stop, failing the test unless it does within
+    /// `within`.
+    pub fn join(&mut self, within: Duration) {
+        let t = self.thread.take().expect("joined twice");
+        assert!(
+            ends_within(&t, within),
+            "server still running after {within:?}"
+        );
+        t.join()
+            .expect("server thread panicked")
+            .expect("server failed");
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -264,12 +301,28 @@ impl TestServer {
 }
 
 impl Drop for TestServer {
+    /// Stops the server; one that does not stop in time is left behind
+    /// rather than hanging the test.
     fn drop(&mut self) {
         self.shutdown.trigger();
         if let Some(t) = self.thread.take() {
-            let _ = t.join();
+            if ends_within(&t, Duration::from_secs(10)) {
+                let _ = t.join();
+            }
         }
     }
+}
+
+/// Whether the thread `t` ends within `within`.
+fn ends_within<T>(t: &JoinHandle<T>, within: Duration) -> bool {
+    let t0 = Instant::now();
+    while !t.is_finished() {
+        if t0.elapsed() >= within {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    true
 }
 
 /// Runs a command and fails the test, with its output, if it fails.
