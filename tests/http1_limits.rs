@@ -63,7 +63,9 @@ both_drivers!(empty_lines_do_not_hold_a_connection, |d: DriverChoice| {
         closed < Duration::from_secs(3),
         "closed only after {closed:?}"
     );
-    assert!(text.starts_with("HTTP/1.1 408"), "{text:?}");
+    // No request ever started (a stray CRLF after a body is legal): the close
+    // is quiet, with no 408 a client could take for its next answer.
+    assert!(got.is_empty(), "{text:?}");
 });
 
 both_drivers!(trickled_chunk_framing_is_cut_off, |d: DriverChoice| {

@@ -358,8 +358,9 @@ both_drivers!(subprotocol_is_negotiated, |d: DriverChoice| {
 
 both_drivers!(heartbeat_keeps_a_peer_that_answers, |d: DriverChoice| {
     let srv = TestServer::start(d);
-    let mut s = raw_ws(&srv, "/ws-heartbeat");
+    // The server's clock starts at the upgrade, before the 101 reaches us.
     let start = Instant::now();
+    let mut s = raw_ws(&srv, "/ws-heartbeat");
     // The server pings after 200 ms without input and gives up 200 ms after
     // an unanswered ping; each pong counts as input. Answer four pings: that
     // takes at least 800 ms, twice as long as a silent peer lasts.

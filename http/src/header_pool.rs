@@ -45,7 +45,9 @@ pub fn take() -> HeaderMap {
 #[inline]
 pub fn recycle(mut map: HeaderMap) {
     let capacity = map.capacity();
-    if capacity == 0 || capacity > MAX_CAPACITY {
+    // `len` counts every value, those of repeated names included, which
+    // `capacity` (the index table) does not see.
+    if capacity == 0 || capacity > MAX_CAPACITY || map.len() > MAX_CAPACITY {
         return;
     }
     map.clear();
@@ -89,6 +91,12 @@ mod tests {
         let mut big = HeaderMap::with_capacity(MAX_CAPACITY * 4);
         big.insert(HOST, "a".parse().unwrap());
         recycle(big);
+        let mut repeated = HeaderMap::with_capacity(4);
+        for _ in 0..MAX_CAPACITY * 4 {
+            repeated.append(http::header::SET_COOKIE, "a=b".parse().unwrap());
+        }
+        assert!(repeated.capacity() <= MAX_CAPACITY, "one name, many values");
+        recycle(repeated);
         assert_eq!(pooled(), before);
     }
 

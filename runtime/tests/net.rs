@@ -4,7 +4,6 @@
 mod common;
 use common::*;
 
-use std::cell::Cell;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Duration;
@@ -13,6 +12,7 @@ use percore_runtime::io::BufStream;
 use percore_runtime::net::{
     ListenOptions, TcpListener, TcpStream, UdpSocket, UnixListener, UnixStream,
 };
+use percore_runtime::sync::mpsc;
 use percore_runtime::time::{sleep, timeout};
 use percore_runtime::{debug_tracked_ops, spawn_local, yield_now, DriverChoice};
 
@@ -209,17 +209,20 @@ both_drivers!(
         let fds_before = open_fds();
         block_on(d, async {
             let (reader, writer) = UnixStream::pair().unwrap();
-            let stop = Rc::new(Cell::new(false));
-            let stop_w = stop.clone();
+            // The writer sends 1 KiB of the stream per token, so the rounds
+            // below decide when data arrives: some reads find it, others wait
+            // in the kernel on an empty socket and are dropped there, and
+            // data keeps coming behind the orphans they leave.
+            let (tokens, mut wanted) = mpsc::unbounded::<()>();
             let writer_task = spawn_local(async move {
                 let mut pos = 0u64;
-                while !stop_w.get() {
-                    let chunk: Vec<u8> = (pos..pos + 4096).map(pattern_byte).collect();
+                while wanted.recv().await.is_some() {
+                    let chunk: Vec<u8> = (pos..pos + 1024).map(pattern_byte).collect();
                     let (res, _) = writer.write_all(chunk).await;
                     if res.is_err() {
                         return;
                     }
-                    pos += 4096;
+                    pos += 1024;
                 }
             });
             let mut last_end = 0u64;
@@ -237,19 +240,33 @@ both_drivers!(
                     checked += 1;
                 }
             };
-            for round in 0..5_000u32 {
+            for round in 0..8_000u32 {
                 let buf = Vec::with_capacity(1024);
-                // 1 poll: dropped before the kernel saw it; 2 or 3 polls with
-                // loop turns between: dropped while the kernel has it, as
-                // data keeps arriving.
-                let polls = 1 + round % 3;
-                let before = debug_tracked_ops();
+                // Of every four rounds: data is sent and read (3 polls); a
+                // read is dropped before the kernel saw it (1 poll); one is
+                // dropped while it waits in the kernel (2 polls); and one
+                // waits while data is sent behind it (2 polls).
+                let polls = match round % 4 {
+                    0 | 3 => {
+                        tokens.try_send(()).unwrap();
+                        if round % 4 == 0 {
+                            3
+                        } else {
+                            2
+                        }
+                    }
+                    1 => 1,
+                    _ => 2,
+                };
                 match drop_after_polls(reader.read(buf), polls).await {
                     Some((res, buf)) => {
                         res.unwrap();
                         check(&buf);
                     }
-                    None if debug_tracked_ops() > before => dropped_in_flight += 1,
+                    // Polled again after a loop turn (which submits what is
+                    // queued) and still pending: on io_uring the kernel holds
+                    // it. With one poll it was queued but never submitted.
+                    None if polls > 1 => dropped_in_flight += 1,
                     None => {}
                 }
                 // Churn the allocator so a freed buffer would be reused.
@@ -263,7 +280,7 @@ both_drivers!(
                     "only {dropped_in_flight} reads were dropped while in flight"
                 );
             }
-            stop.set(true);
+            drop(tokens);
             drop(reader);
             let _ = writer_task.await;
             sleep(Duration::from_millis(20)).await;
@@ -283,10 +300,13 @@ both_drivers!(
         let fds_before = open_fds();
         block_on(d, async {
             let (a, b) = UnixStream::pair().unwrap();
+            // The reader is slower than the writer (4 KiB per three loop
+            // turns), so the socket fills and writes wait in the kernel,
+            // where the drops below catch them.
             let reader = spawn_local(async move {
                 let mut total = 0usize;
                 loop {
-                    let (res, buf) = b.read(Vec::with_capacity(65536)).await;
+                    let (res, buf) = b.read(Vec::with_capacity(4096)).await;
                     match res {
                         Ok(0) | Err(_) => return total,
                         Ok(n) => {
@@ -294,17 +314,16 @@ both_drivers!(
                             total += n;
                         }
                     }
+                    yield_now().await;
+                    yield_now().await;
                 }
             });
             let mut dropped_in_flight = 0;
             for round in 0..3_000u32 {
                 let data = vec![0xABu8; 8192];
-                let before = debug_tracked_ops();
-                if drop_after_polls(a.write(data), 1 + round % 3)
-                    .await
-                    .is_none()
-                    && debug_tracked_ops() > before
-                {
+                let polls = 1 + round % 3;
+                // As for reads: pending after a loop turn means submitted.
+                if drop_after_polls(a.write(data), polls).await.is_none() && polls > 1 {
                     dropped_in_flight += 1;
                 }
                 let junk = vec![0x00u8; 8192];

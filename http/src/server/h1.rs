@@ -37,6 +37,9 @@ const COPY_BODY_MAX: usize = 8 * 1024;
 /// Buffered response bytes that force a flush even when more pipelined
 /// requests are waiting.
 const FLUSH_AT: usize = 64 * 1024;
+/// Largest answer written before the unread rest of its request body is
+/// drained (small enough for any socket send buffer to take at once).
+const EARLY_ANSWER_MAX: usize = 8 * 1024;
 /// Read-buffer growth step.
 const READ_CHUNK: usize = 16 * 1024;
 
@@ -448,9 +451,11 @@ pub async fn serve_h1<S: Service>(stream: TcpStream, service: Rc<S>, cfg: ConnCo
                     return;
                 }
             }
+            // Part of a request head is buffered.
+            let head_started = !conn.read.borrow().buf.is_empty();
             // Bytes of this request arrived (perhaps only empty lines the
             // parser discarded): the header-read deadline runs, not the idle one.
-            let partial = !conn.read.borrow().buf.is_empty() || head_deadline.is_some();
+            let partial = head_started || head_deadline.is_some();
             let outcome = if partial {
                 let deadline = *head_deadline
                     .get_or_insert_with(|| Instant::now() + limits.header_read_timeout);
@@ -470,7 +475,10 @@ pub async fn serve_h1<S: Service>(stream: TcpStream, service: Rc<S>, cfg: ConnCo
                     head_deadline
                         .get_or_insert_with(|| Instant::now() + limits.header_read_timeout);
                 }
-                ReadMore::TimedOut if partial => {
+                // Only empty lines came (some clients send a stray CRLF after
+                // a body): close quietly, as when idle, rather than answer a
+                // request that never started.
+                ReadMore::TimedOut if head_started => {
                     out.error_response(StatusCode::REQUEST_TIMEOUT);
                     let _ = out.flush(&conn.stream).await;
                     linger_close(&conn.stream).await;
@@ -576,10 +584,20 @@ pub async fn serve_h1<S: Service>(stream: TcpStream, service: Rc<S>, cfg: ConnCo
             return;
         }
 
-        // An answer given before its request body was read goes out before
-        // the rest of the body is drained: a client uploading to a handler
-        // that already answered (401, 413, a redirect) learns of it now.
-        if body_unfinished(&conn) && !out.is_empty() {
+        // The connection ends after this answer: nothing to drain first (the
+        // lingering close reads what the client still sends).
+        if !keep_alive {
+            if out.flush(&conn.stream).await.is_ok() {
+                linger_close(&conn.stream).await;
+            }
+            return;
+        }
+        // A small answer given before its request body was read goes out
+        // before the rest of the body is drained: a client uploading to a
+        // handler that already answered (401, 413, a redirect) learns of it
+        // now. A large one waits for the drain, so that a client sending its
+        // whole body before reading cannot block the server's write.
+        if body_unfinished(&conn) && !out.is_empty() && out.len() <= EARLY_ANSWER_MAX {
             batched = 0;
             if out.flush(&conn.stream).await.is_err() {
                 return;
@@ -605,14 +623,14 @@ pub async fn serve_h1<S: Service>(stream: TcpStream, service: Rc<S>, cfg: ConnCo
     }
 }
 
-/// Reads and discards what the handler left of the request body, up to
-/// `max_drain_size`. Returns whether the connection can be reused.
 /// Whether some of the current request body is still to be read.
 fn body_unfinished(conn: &Conn) -> bool {
     let st = conn.read.borrow();
     st.decoder.is_some() || st.in_flight.is_some()
 }
 
+/// Reads and discards what the handler left of the request body, up to
+/// `max_drain_size`. Returns whether the connection can be reused.
 async fn finish_body(conn: &Rc<Conn>) -> bool {
     let id = conn.read.borrow().body_id;
     if !body_unfinished(conn) {
