@@ -382,16 +382,43 @@ fn rules_app() -> App {
         .route("/not-modified", get(not_modified_streamed))
         .route("/close", get(close_after_this))
         .route(
-            "/slow",
-            get(|_r: Request| async {
-                percore::rt::time::sleep(Duration::from_millis(300)).await;
-                "slow done"
+            "/slow/{id}",
+            get(|r: Request| {
+                started(&r);
+                async {
+                    percore::rt::time::sleep(Duration::from_millis(300)).await;
+                    "slow done"
+                }
             }),
         )
         .route(
-            "/hang",
-            get(|_r: Request| std::future::pending::<&'static str>()),
+            "/hang/{id}",
+            get(|r: Request| {
+                started(&r);
+                std::future::pending::<&'static str>()
+            }),
         )
+}
+
+/// The `{id}`s of the `/slow` and `/hang` requests whose handlers have begun.
+static STARTED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+fn started(r: &Request) {
+    let id = r.param("id").unwrap_or_default().to_string();
+    STARTED.lock().unwrap().push(id);
+}
+
+/// Waits until the handler of the request with `id` has begun (the server
+/// read and routed it), so a test's next step cannot overtake it.
+fn wait_started(id: &str) {
+    let t0 = Instant::now();
+    while !STARTED.lock().unwrap().iter().any(|s| s == id) {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "request {id} never started"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
 
 /// A 304 whose handler streams a body of unknown length anyway.
@@ -498,8 +525,9 @@ both_drivers!(
         assert_hello(&idle.request(b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n"));
         // A request in flight keeps the server in its grace period.
         let mut busy = Client::connect(srv.addr);
-        busy.send(b"GET /hang HTTP/1.1\r\nHost: x\r\n\r\n");
-        busy.expect_open(Duration::from_millis(100));
+        let id = format!("busy-{d:?}");
+        busy.send(format!("GET /hang/{id} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes());
+        wait_started(&id);
 
         let t0 = Instant::now();
         srv.trigger_shutdown();
@@ -518,10 +546,12 @@ both_drivers!(
         let grace = Duration::from_secs(1);
         let mut srv = rules_server(d, grace);
         let mut hung = Client::connect(srv.addr);
-        hung.send(b"GET /hang HTTP/1.1\r\nHost: x\r\n\r\n");
+        let (hung_id, slow_id) = (format!("hung-{d:?}"), format!("slow-{d:?}"));
+        hung.send(format!("GET /hang/{hung_id} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes());
         let mut slow = Client::connect(srv.addr);
-        slow.send(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n");
-        hung.expect_open(Duration::from_millis(100));
+        slow.send(format!("GET /slow/{slow_id} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes());
+        wait_started(&hung_id);
+        wait_started(&slow_id);
 
         let t0 = Instant::now();
         srv.trigger_shutdown();
