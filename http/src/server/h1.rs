@@ -193,19 +193,12 @@ fn unread_body_ends_connection(st: &ReadState, limits: &Limits, streamed: bool) 
             }))
 }
 
-/// Whether the responses batched in `out` go to the socket now, before the
-/// next pipelined request is read: at [`FLUSH_AT`] bytes or after
-/// `max_pipelined_requests` responses. A client that pipelines without
-/// reading then fills the socket, the flush waits, and the server reads no
-/// more: its memory stays bounded.
-fn must_flush(out: &Output, batched: usize, limits: &Limits) -> bool {
-    out.len() >= FLUSH_AT || batched >= limits.max_pipelined_requests.max(1)
-}
-
 /// Response bytes waiting to be written.
 struct Output {
     buf: BytesMut,
     chunks: Vec<Bytes>,
+    /// Responses completed in `buf`/`chunks` since the last flush.
+    responses: usize,
 }
 
 impl Output {
@@ -213,6 +206,7 @@ impl Output {
         Output {
             buf: BytesMut::with_capacity(8 * 1024),
             chunks: Vec::new(),
+            responses: 0,
         }
     }
 
@@ -236,6 +230,7 @@ impl Output {
     }
 
     async fn flush(&mut self, stream: &TcpStream) -> io::Result<()> {
+        self.responses = 0;
         if !self.buf.is_empty() {
             self.chunks.push(self.buf.split().freeze());
         }
@@ -250,6 +245,15 @@ impl Output {
             self.buf.reserve(8 * 1024);
         }
         res
+    }
+
+    /// Whether the batched responses go to the socket now, before the next
+    /// pipelined request is read: at [`FLUSH_AT`] bytes or after
+    /// `max_pipelined_requests` responses. A client that pipelines without
+    /// reading then fills the socket, the flush waits, and the server reads
+    /// no more: its memory stays bounded.
+    fn must_flush(&self, limits: &Limits) -> bool {
+        self.len() >= FLUSH_AT || self.responses >= limits.max_pipelined_requests.max(1)
     }
 
     /// A short plain-text response for protocol errors; always closes.
@@ -405,8 +409,6 @@ pub async fn serve_h1<S: Service>(stream: TcpStream, service: Rc<S>, cfg: ConnCo
     });
     let limits = cfg.limits.clone();
     let mut out = Output::new();
-    // Responses written into `out` since its last flush.
-    let mut batched = 0usize;
     let mut first_request = true;
     loop {
         // Read one request head.
@@ -445,11 +447,8 @@ pub async fn serve_h1<S: Service>(stream: TcpStream, service: Rc<S>, cfg: ConnCo
                 }
             }
             // Nothing complete is buffered: send pending responses first.
-            if !out.is_empty() {
-                batched = 0;
-                if out.flush(&conn.stream).await.is_err() {
-                    return;
-                }
+            if !out.is_empty() && out.flush(&conn.stream).await.is_err() {
+                return;
             }
             // Part of a request head is buffered.
             let head_started = !conn.read.borrow().buf.is_empty();
@@ -584,41 +583,33 @@ pub async fn serve_h1<S: Service>(stream: TcpStream, service: Rc<S>, cfg: ConnCo
             return;
         }
 
-        // The connection ends after this answer: nothing to drain first (the
+        // The request body must be consumed before the next request; a
+        // connection that ends after this answer is not drained (the
         // lingering close reads what the client still sends).
+        if keep_alive {
+            // A small answer given before its request body was read goes out
+            // before the rest of the body is drained: a client uploading to a
+            // handler that already answered (401, 413, a redirect) learns of
+            // it now. A large one waits for the drain, so that a client
+            // sending its whole body before reading cannot block our write.
+            if body_unfinished(&conn)
+                && !out.is_empty()
+                && out.len() <= EARLY_ANSWER_MAX
+                && out.flush(&conn.stream).await.is_err()
+            {
+                return;
+            }
+            keep_alive = finish_body(&conn).await;
+        }
         if !keep_alive {
             if out.flush(&conn.stream).await.is_ok() {
                 linger_close(&conn.stream).await;
             }
             return;
         }
-        // A small answer given before its request body was read goes out
-        // before the rest of the body is drained: a client uploading to a
-        // handler that already answered (401, 413, a redirect) learns of it
-        // now. A large one waits for the drain, so that a client sending its
-        // whole body before reading cannot block the server's write.
-        if body_unfinished(&conn) && !out.is_empty() && out.len() <= EARLY_ANSWER_MAX {
-            batched = 0;
-            if out.flush(&conn.stream).await.is_err() {
-                return;
-            }
-        }
-        // The request body must be consumed before the next request.
-        if !finish_body(&conn).await {
-            keep_alive = false;
-        }
-        if !keep_alive {
-            if out.flush(&conn.stream).await.is_ok() {
-                linger_close(&conn.stream).await;
-            }
+        out.responses += 1;
+        if out.must_flush(&limits) && out.flush(&conn.stream).await.is_err() {
             return;
-        }
-        batched += 1;
-        if must_flush(&out, batched, &limits) {
-            batched = 0;
-            if out.flush(&conn.stream).await.is_err() {
-                return;
-            }
         }
     }
 }
@@ -806,17 +797,19 @@ mod tests {
         };
         let mut out = Output::new();
         out.buf.extend_from_slice(b"HTTP/1.1 200 OK\r\n\r\n");
-        assert!(!must_flush(&out, 3, &limits));
-        assert!(must_flush(&out, 4, &limits));
+        out.responses = 3;
+        assert!(!out.must_flush(&limits));
+        out.responses = 4;
+        assert!(out.must_flush(&limits));
+        out.responses = 1;
         out.push_body(Bytes::from(vec![b'x'; FLUSH_AT]));
-        assert!(must_flush(&out, 1, &limits), "64 KiB waiting is flushed");
+        assert!(out.must_flush(&limits), "64 KiB waiting is flushed");
         let zero = Limits {
             max_pipelined_requests: 0,
             ..Limits::default()
         };
-        assert!(
-            must_flush(&Output::new(), 1, &zero),
-            "0 means every response"
-        );
+        let mut one = Output::new();
+        one.responses = 1;
+        assert!(one.must_flush(&zero), "0 means every response");
     }
 }
