@@ -29,5 +29,5 @@ esac
 kill -INT "$vg"; sleep 0.5; kill -TERM "$vg" 2>/dev/null || true
 wait "$vg" 2>/dev/null || true
 ir=$(grep -E '^(summary|totals):' "$out" | head -1 | awk '{print $2}')
-rm -f "$out"
+[ -n "${KEEP_CALLGRIND:-}" ] && cp "$out" "$KEEP_CALLGRIND"; rm -f "$out"
 echo "$(basename "$server") $mode: $((ir / n)) instructions/request (user space, startup included)"

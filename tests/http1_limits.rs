@@ -97,6 +97,25 @@ both_drivers!(slow_body_is_cut_off, |d: DriverChoice| {
     assert!(text.contains("\r\nconnection: close\r\n"), "{text:?}");
 });
 
+both_drivers!(
+    a_handler_working_before_it_reads_is_not_a_slow_body,
+    |d: DriverChoice| {
+        // The handler works for 800 ms before reading; the client sends its body
+        // 100 ms after the head, at once. The server waited on the client for
+        // 100 ms at most, far under the 500 ms after which the rate counts.
+        let srv = TestServer::with_limits(d, slow_body_limits());
+        let mut s = TcpStream::connect(srv.addr).unwrap();
+        s.set_nodelay(true).unwrap();
+        s.write_all(b"POST /think-then-count HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 10\r\n\r\n")
+        .unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        s.write_all(b"0123456789").unwrap();
+        let text = String::from_utf8_lossy(&read_to_eof(&mut s, CUT_OFF_WITHIN)).into_owned();
+        assert!(text.starts_with("HTTP/1.1 200"), "{text:?}");
+        assert!(text.ends_with("\r\n\r\n10"), "{text:?}");
+    }
+);
+
 both_drivers!(trickled_chunk_framing_is_cut_off, |d: DriverChoice| {
     // A chunk-size line whose extension arrives a byte at a time carries no
     // data at all: it is still a body trickling below the minimum rate.

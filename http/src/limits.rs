@@ -26,8 +26,9 @@ pub struct Limits {
     pub header_read_timeout: Duration,
     /// Time allowed between two reads of a request body that is still arriving.
     pub body_read_timeout: Duration,
-    /// Minimum body data rate in bytes per second, checked once the body has
-    /// taken longer than `body_read_timeout`.
+    /// Minimum body data rate in bytes per second, checked once the server
+    /// has spent longer than `body_read_timeout` waiting for body bytes (time
+    /// the handler spends between its reads does not count).
     pub min_body_rate: u64,
     /// Idle time allowed between two requests on a keep-alive connection.
     pub keep_alive_timeout: Duration,

@@ -104,6 +104,14 @@ pub fn test_app(room: &demo_app::ChatRoom) -> App {
             // A body error answers with its own status (408 for a slow body).
             post(|mut r: Request| async move { r.bytes().await.map(|b| b.len().to_string()) }),
         )
+        .route(
+            "/think-then-count",
+            // Works for 800 ms before it reads its body.
+            post(|mut r: Request| async move {
+                percore::rt::time::sleep(Duration::from_millis(800)).await;
+                r.bytes().await.map(|b| b.len().to_string())
+            }),
+        )
 }
 
 /// The only `Origin` that `/ws-origin` accepts.

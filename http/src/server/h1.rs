@@ -8,7 +8,7 @@ use std::io;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use http::header::{HeaderValue, CONTENT_TYPE};
@@ -55,7 +55,12 @@ struct ReadState {
     continue_pending: bool,
     in_flight: Option<Pin<Box<dyn Future<Output = ReadOutcome>>>>,
     error: Option<BodyError>,
-    body_started: Instant,
+    /// Time the current body has kept the server waiting: reads in flight
+    /// count, the handler's own work between reads does not.
+    body_waited: Duration,
+    /// When the body read now in flight was submitted.
+    body_wait_started: Option<Instant>,
+    /// Bytes read from the socket for the current body (framing included).
     body_received: u64,
     /// The trailer fields that ended the current body, once it ended.
     trailers: Option<HeaderMap>,
@@ -93,6 +98,9 @@ impl BodySource for H1Body {
                     Poll::Ready(o) => o,
                 };
                 st.in_flight = None;
+                if let Some(started) = st.body_wait_started.take() {
+                    st.body_waited += started.elapsed();
+                }
                 match outcome {
                     Err(Elapsed) => st.error = Some(BodyError::Timeout),
                     Ok((Err(e), _)) => st.error = Some(BodyError::Io(e.to_string())),
@@ -130,6 +138,7 @@ impl BodySource for H1Body {
                     let stream = self.conn.stream.clone();
                     let send_continue = std::mem::take(&mut st.continue_pending);
                     let wait = self.conn.limits.body_read_timeout;
+                    st.body_wait_started = Some(Instant::now());
                     st.in_flight = Some(Box::pin(async move {
                         if send_continue {
                             let (res, _) = stream.write_all(h1::CONTINUE_100).await;
@@ -166,14 +175,16 @@ impl BodySource for H1Body {
 }
 
 /// A body whose bytes (data and chunked framing, as read from the socket)
-/// trickle in below `min_body_rate` once `body_read_timeout` has passed is
-/// cut off (slow-body attacks).
+/// trickle in below `min_body_rate` once the server has waited on them for
+/// longer than `body_read_timeout` is cut off (slow-body attacks). Only time
+/// spent waiting for the client counts: a handler that works before (or
+/// between) its reads is not the client's fault.
 fn too_slow(st: &ReadState, limits: &Limits) -> bool {
-    let elapsed = st.body_started.elapsed();
-    if elapsed <= limits.body_read_timeout {
+    let waited = st.body_waited;
+    if waited <= limits.body_read_timeout {
         return false;
     }
-    let min = limits.min_body_rate as f64 * elapsed.as_secs_f64();
+    let min = limits.min_body_rate as f64 * waited.as_secs_f64();
     (st.body_received as f64) < min
 }
 
@@ -401,7 +412,8 @@ pub async fn serve_h1<S: Service>(stream: TcpStream, service: Rc<S>, cfg: ConnCo
             continue_pending: false,
             in_flight: None,
             error: None,
-            body_started: Instant::now(),
+            body_waited: Duration::ZERO,
+            body_wait_started: None,
             body_received: 0,
             trailers: None,
         }),
@@ -502,7 +514,8 @@ pub async fn serve_h1<S: Service>(stream: TcpStream, service: Rc<S>, cfg: ConnCo
                 kind => {
                     st.decoder = Some(BodyDecoder::new(kind, &limits));
                     st.continue_pending = head.expect_continue && head.version == Version::HTTP_11;
-                    st.body_started = Instant::now();
+                    st.body_waited = Duration::ZERO;
+                    st.body_wait_started = None;
                     st.body_received = 0;
                     RequestBody::from_source(Rc::new(H1Body {
                         conn: conn.clone(),
