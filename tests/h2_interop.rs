@@ -145,6 +145,17 @@ both_drivers!(a_window_kept_shut_resets_the_stream, |d: DriverChoice| {
     python_h2(&srv, "window-stall");
 });
 
+both_drivers!(slow_and_unfinished_request_bodies_end, |d: DriverChoice| {
+    let limits = Limits {
+        body_read_timeout: Duration::from_millis(500),
+        min_body_rate: 1000,
+        keep_alive_timeout: Duration::from_secs(1),
+        ..Limits::default()
+    };
+    let srv = TestServer::with_limits(d, limits);
+    python_h2(&srv, "slow-bodies");
+});
+
 both_drivers!(http1_still_works_beside_h2, |d: DriverChoice| {
     let srv = TestServer::start(d);
     let out = run(Command::new("curl").args(["-s", "--http1.1", &srv.url("/plaintext")]));

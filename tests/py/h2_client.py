@@ -201,11 +201,97 @@ def trailers(base):
     assert got == [[("x-checksum", "abc"), ("x-count", "2")]], events
 
 
+def status_of(events, sid):
+    for e in events:
+        if isinstance(e, h2.events.ResponseReceived) and e.stream_id == sid:
+            return dict(e.headers).get(":status")
+    return None
+
+
+def body_of(events, sid):
+    return b"".join(e.data for e in events if isinstance(e, h2.events.DataReceived) and e.stream_id == sid)
+
+
+def closed(events):
+    return any(isinstance(e, h2.events.ConnectionTerminated) for e in events)
+
+
+def slow_bodies(base):
+    """Run with body_read_timeout 500 ms, min_body_rate 1000 B/s and a 1 s
+    keep-alive timeout. A request body that never comes, or trickles, ends
+    in 408; a stream the server has answered is reset with NO_ERROR, so a
+    client that never ends its request cannot keep the connection busy; and
+    a handler that works before it reads is not a slow body."""
+    ended = lambda sid: lambda evs: any(isinstance(e, h2.events.StreamEnded) and e.stream_id == sid for e in evs)
+
+    # A body that never comes.
+    sock, conn = connect(base)
+    sid = conn.get_next_available_stream_id()
+    conn.send_headers(sid, req_headers(base, "POST", "/count"))
+    sock.sendall(conn.data_to_send())
+    started = time.time()
+    events = read_events(sock, conn, ended(sid), limit=5)
+    assert status_of(events, sid) == "408", events
+    assert time.time() - started < 3, time.time() - started
+    # The server then asks the client to stop sending, and the idle
+    # connection goes away on its keep-alive timeout.
+    events += read_events(sock, conn, closed, limit=5)
+    resets = [(e.stream_id, e.error_code) for e in events if isinstance(e, h2.events.StreamReset)]
+    assert resets == [(sid, h2.errors.ErrorCodes.NO_ERROR)], events
+    assert closed(events), events
+    assert time.time() - started < 5, time.time() - started
+
+    # A body that trickles a byte every 100 ms (10 B/s).
+    sock, conn = connect(base)
+    sid = conn.get_next_available_stream_id()
+    conn.send_headers(sid, req_headers(base, "POST", "/count"))
+    sock.sendall(conn.data_to_send())
+    started = time.time()
+    events = []
+    sock.settimeout(0.1)
+    while not ended(sid)(events) and time.time() - started < 5:
+        try:
+            conn.send_data(sid, b"x")
+            sock.sendall(conn.data_to_send())
+        except (h2.exceptions.StreamClosedError, h2.exceptions.ProtocolError, OSError):
+            pass
+        events += read_events(sock, conn, ended(sid), limit=0.1)
+    assert status_of(events, sid) == "408", events
+    assert time.time() - started < 3, time.time() - started
+
+    # An answer that does not read the body (405 for POST /plaintext): the
+    # client never ends its request, yet the connection still goes idle.
+    sock, conn = connect(base)
+    sid = conn.get_next_available_stream_id()
+    conn.send_headers(sid, req_headers(base, "POST", "/plaintext"))
+    conn.send_data(sid, b"unread")
+    sock.sendall(conn.data_to_send())
+    started = time.time()
+    events = read_events(sock, conn, closed, limit=5)
+    assert status_of(events, sid) == "405", events
+    resets = [(e.stream_id, e.error_code) for e in events if isinstance(e, h2.events.StreamReset)]
+    assert resets == [(sid, h2.errors.ErrorCodes.NO_ERROR)], events
+    assert closed(events), events
+    assert time.time() - started < 4, time.time() - started
+
+    # A handler that works 800 ms before reading a body sent at once.
+    sock, conn = connect(base)
+    sid = conn.get_next_available_stream_id()
+    conn.send_headers(sid, req_headers(base, "POST", "/think-then-count"))
+    sock.sendall(conn.data_to_send())
+    time.sleep(0.1)
+    conn.send_data(sid, b"0123456789", end_stream=True)
+    sock.sendall(conn.data_to_send())
+    events = read_events(sock, conn, ended(sid), limit=5)
+    assert status_of(events, sid) == "200", events
+    assert body_of(events, sid) == b"10", events
+
+
 def main():
     base, mode = sys.argv[1], sys.argv[2]
     {"basic": basic, "rapid-reset": rapid_reset, "settings-flood": settings_flood,
      "continuation-flood": continuation_flood, "stream-limit": stream_limit,
-     "window-stall": window_stall, "trailers": trailers}[mode](base)
+     "window-stall": window_stall, "trailers": trailers, "slow-bodies": slow_bodies}[mode](base)
     print("ok")
 
 

@@ -14,7 +14,7 @@ use std::io;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use http::header::{HeaderValue, CONNECTION, CONTENT_LENGTH, DATE, TRANSFER_ENCODING, UPGRADE};
@@ -22,7 +22,7 @@ use http::response::Parts;
 use http::{HeaderMap, Method, StatusCode};
 use percore_runtime::future::{race, Either};
 use percore_runtime::net::TcpStream;
-use percore_runtime::time::{timeout_at, Elapsed};
+use percore_runtime::time::{sleep_until, timeout_at, Elapsed, Sleep};
 use percore_runtime::{spawn_local, JoinHandle};
 
 use super::date::with_date;
@@ -52,6 +52,52 @@ struct BodyQueue {
     abandoned: bool,
     /// The trailing HEADERS that ended the body.
     trailers: Option<HeaderMap>,
+    /// Time the handler has spent waiting on the client for body bytes.
+    waited: Duration,
+    /// When the handler's current wait (nothing queued) began.
+    wait_started: Option<Instant>,
+    /// Ends the current wait once the client has been too slow.
+    wait_timer: Option<Sleep>,
+}
+
+impl BodyQueue {
+    /// The handler got what it waited for.
+    fn stop_waiting(&mut self) {
+        if let Some(started) = self.wait_started.take() {
+            self.waited += started.elapsed();
+        }
+        self.wait_timer = None;
+    }
+
+    /// Whether the client has kept the handler waiting too long, by the
+    /// rules of HTTP/1.1 bodies: no single wait longer than
+    /// `body_read_timeout`, and once the waits add up past it, at least
+    /// `min_body_rate` bytes per second of waiting. Otherwise arms a timer
+    /// that wakes `cx` when the current wait would become too long.
+    fn waited_too_long(&mut self, limits: &Limits, cx: &mut Context<'_>) -> bool {
+        let now = Instant::now();
+        let started = *self.wait_started.get_or_insert(now);
+        let allowed_in_all = match limits.min_body_rate {
+            0 => Duration::MAX,
+            rate => limits
+                .body_read_timeout
+                .max(Duration::from_secs_f64(self.received as f64 / rate as f64)),
+        };
+        let allowed_now = allowed_in_all
+            .saturating_sub(self.waited)
+            .min(limits.body_read_timeout);
+        let Some(deadline) = started.checked_add(allowed_now) else {
+            return false;
+        };
+        if now >= deadline {
+            return true;
+        }
+        let timer = self.wait_timer.get_or_insert_with(|| sleep_until(deadline));
+        if timer.deadline() != deadline {
+            timer.reset(deadline);
+        }
+        Pin::new(timer).poll(cx).is_ready()
+    }
 }
 
 /// The driver's view of a stream.
@@ -353,9 +399,20 @@ fn start_stream<S: Service>(
             // stream's task small (a small allocation stays on malloc's fast path).
             Box::pin(respond_streamed(&task_shared, id, parts, stream, is_head)).await;
         }
-        let mut s = task_shared.borrow_mut();
-        s.streams.remove(&id);
-        s.notify();
+        let finished = {
+            let mut s = task_shared.borrow_mut();
+            s.notify();
+            s.streams.remove(&id)
+        };
+        // The exchange is over (the connection resets a request still
+        // arriving once the response ends): a reader left behind, in a task
+        // the handler spawned, must not wait for the rest.
+        if let Some(body) = finished.and_then(|t| t.body) {
+            fail_body(
+                &body,
+                BodyError::Io("the response ended before the request body".into()),
+            );
+        }
     });
     shared.borrow_mut().streams.insert(
         id,
@@ -584,6 +641,7 @@ impl BodySource for H2Body {
     fn poll_chunk(&self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, BodyError>>> {
         let mut q = self.queue.borrow_mut();
         if let Some(chunk) = q.chunks.pop_front() {
+            q.stop_waiting();
             drop(q);
             // Consumed: give the window back.
             let mut s = self.shared.borrow_mut();
@@ -595,7 +653,15 @@ impl BodySource for H2Body {
             return Poll::Ready(Some(Err(e.clone())));
         }
         if q.end {
+            q.stop_waiting();
             return Poll::Ready(None);
+        }
+        // Nothing queued: the client keeps the handler waiting.
+        let limits = self.shared.borrow().limits.clone();
+        if q.waited_too_long(&limits, cx) {
+            q.stop_waiting();
+            q.error = Some(BodyError::Timeout);
+            return Poll::Ready(Some(Err(BodyError::Timeout)));
         }
         q.waker = Some(cx.waker().clone());
         Poll::Pending

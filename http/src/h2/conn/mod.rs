@@ -1119,11 +1119,19 @@ impl ServerConnection {
         false
     }
 
-    /// We sent END_STREAM on `id`.
+    /// We sent END_STREAM on `id`. A response is complete then: a request
+    /// still arriving is not wanted any more, so the client is asked to stop
+    /// sending it with RST_STREAM(NO_ERROR) (RFC 9113 §8.1), queued after
+    /// the END_STREAM. Otherwise a client that never ends its request would
+    /// keep the stream, and the connection, busy forever.
     fn close_local(&mut self, id: u32) {
-        let closed = self.streams.get_mut(&id).is_some_and(|s| s.close_local());
-        if closed {
+        let Some(stream) = self.streams.get_mut(&id) else {
+            return;
+        };
+        if stream.close_local() {
             self.finish_stream(id);
+        } else {
+            self.reset(id, ErrorCode::NoError);
         }
     }
 
