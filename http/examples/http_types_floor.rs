@@ -51,7 +51,9 @@ fn parse(buf: &mut BytesMut) -> http::Request<()> {
 }
 
 fn main() {
-    let n: usize = std::env::args().nth(1).map_or(100_000, |s| s.parse().unwrap());
+    let n: usize = std::env::args()
+        .nth(1)
+        .map_or(100_000, |s| s.parse().unwrap());
     // What h2load sends in `benches/callgrind.sh`.
     let wire = b"GET /plaintext HTTP/1.1\r\nHost: 127.0.0.1:8096\r\nuser-agent: h2load nghttp2/1.52.0\r\n\r\n";
     let mut buf = BytesMut::with_capacity(wire.len() * 16);
