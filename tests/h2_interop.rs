@@ -156,6 +156,15 @@ both_drivers!(slow_and_unfinished_request_bodies_end, |d: DriverChoice| {
     python_h2(&srv, "slow-bodies");
 });
 
+both_drivers!(a_client_that_stops_reading_is_cut_off, |d: DriverChoice| {
+    let limits = Limits {
+        write_timeout: Duration::from_millis(500),
+        ..Limits::default()
+    };
+    let srv = TestServer::with_limits(d, limits);
+    python_h2(&srv, "stops-reading");
+});
+
 both_drivers!(http1_still_works_beside_h2, |d: DriverChoice| {
     let srv = TestServer::start(d);
     let out = run(Command::new("curl").args(["-s", "--http1.1", &srv.url("/plaintext")]));

@@ -130,6 +130,79 @@ both_drivers!(trickled_chunk_framing_is_cut_off, |d: DriverChoice| {
     assert!(!text.ends_with("0\r\n\r\n"), "{text:?}");
 });
 
+/// Reads until the server ends the connection (EOF or reset) or `within`
+/// passes; returns the bytes read and whether the connection ended.
+fn read_until_closed(s: &mut TcpStream, within: Duration) -> (usize, bool) {
+    let t0 = Instant::now();
+    s.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let mut total = 0;
+    let mut buf = vec![0u8; 256 * 1024];
+    while t0.elapsed() < within {
+        match s.read(&mut buf) {
+            Ok(0) => return (total, true),
+            Ok(n) => total += n,
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Err(_) => return (total, true),
+        }
+    }
+    (total, false)
+}
+
+/// A client must accept response bytes at least every 500 ms.
+fn write_timeout_limits() -> Limits {
+    Limits {
+        write_timeout: Duration::from_millis(500),
+        ..Limits::default()
+    }
+}
+
+both_drivers!(a_client_that_stops_reading_is_cut_off, |d: DriverChoice| {
+    let srv = TestServer::with_limits(d, write_timeout_limits());
+    let mut s = TcpStream::connect(srv.addr).unwrap();
+    s.write_all(b"GET /big/32 HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    // Read nothing while the socket buffers fill and the server's write stalls.
+    std::thread::sleep(Duration::from_millis(2500));
+    let (got, ended) = read_until_closed(&mut s, Duration::from_secs(10));
+    assert!(ended, "still open after the stall, {got} bytes read");
+    assert!(
+        got < 32 << 20,
+        "the whole response came: the server never gave up"
+    );
+});
+
+both_drivers!(
+    a_slow_reader_that_keeps_reading_gets_everything,
+    |d: DriverChoice| {
+        // The kernel wakes a blocked writer only once a good part of the send
+        // buffer (MiBs on loopback) has drained, so the timeout here is 2 s.
+        let limits = Limits {
+            write_timeout: Duration::from_secs(2),
+            ..Limits::default()
+        };
+        let srv = TestServer::with_limits(d, limits);
+        let mut s = TcpStream::connect(srv.addr).unwrap();
+        s.write_all(b"GET /big/8 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        // 64 KiB every 20 ms (3.2 MB/s): the whole response takes seconds, far
+        // longer than the timeout, and the server's writes keep progressing.
+        let mut total = 0;
+        let mut buf = vec![0u8; 64 * 1024];
+        let t0 = Instant::now();
+        loop {
+            assert!(t0.elapsed() < Duration::from_secs(20), "too slow to finish");
+            std::thread::sleep(Duration::from_millis(20));
+            match s.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => total += n,
+                Err(e) => panic!("cut off after {total} bytes: {e}"),
+            }
+        }
+        assert!(total > 8 << 20, "{total} bytes");
+    }
+);
+
 both_drivers!(pipelining_without_reading_is_bounded, |d: DriverChoice| {
     // The client writes requests and never reads a response. Once the
     // server's responses fill the sockets, the server must stop reading, so

@@ -32,6 +32,14 @@ pub struct Limits {
     pub min_body_rate: u64,
     /// Idle time allowed between two requests on a keep-alive connection.
     pub keep_alive_timeout: Duration,
+    /// Time a client may go without accepting a single byte while the
+    /// server has output for it (HTTP/1.1 responses, HTTP/2 frames). Over
+    /// it the connection is closed: a client that never reads cannot hold a
+    /// connection, its task and its buffers forever. The wait restarts with
+    /// every write that makes progress; as the kernel wakes a blocked writer
+    /// only once a good part of the send buffer (up to a few MiB) is free,
+    /// keep it well above the time a slow client takes to read that much.
+    pub write_timeout: Duration,
     /// Most pipelined requests answered before their responses are written
     /// out (responses are also written at 64 KiB). A client that pipelines
     /// without reading then fills the socket and the server stops reading,
@@ -83,6 +91,7 @@ impl Default for Limits {
             body_read_timeout: Duration::from_secs(30),
             min_body_rate: 1024,
             keep_alive_timeout: Duration::from_secs(30),
+            write_timeout: Duration::from_secs(30),
             max_pipelined_requests: 128,
             max_drain_size: 256 * 1024,
             max_chunk_ext_size: 4 * 1024,

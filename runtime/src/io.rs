@@ -22,10 +22,12 @@
 
 use std::future::Future;
 use std::io;
+use std::time::Duration;
 
 use bytes::{Buf, Bytes};
 
 use crate::buf::{IoBuf, IoBufMut, Slice};
+use crate::time::{timeout, Elapsed};
 
 /// A stream that reads into owned buffers.
 pub trait OwnedRead {
@@ -84,17 +86,61 @@ pub async fn write_all<S: OwnedWrite + ?Sized, B: IoBuf>(
 /// ```
 pub async fn write_all_vectored<S: OwnedWrite + ?Sized>(
     stream: &S,
+    chunks: Vec<Bytes>,
+) -> (io::Result<()>, Vec<Bytes>) {
+    write_all_vectored_within(stream, chunks, None).await
+}
+
+/// [`write_all_vectored`] for a peer that may stop reading: fails with
+/// [`io::ErrorKind::TimedOut`] when the peer accepts no byte for `stall`
+/// (each write that makes progress starts the wait anew, so a slow reader
+/// that keeps reading is never cut off). On a timeout the unwritten chunks
+/// are gone with the cancelled write, and the stream's output is
+/// incomplete: close it.
+///
+/// ```
+/// use std::time::Duration;
+/// use bytes::Bytes;
+/// use percore_runtime::{Runtime, io::write_all_vectored_timeout, net::UnixStream};
+/// Runtime::new().unwrap().block_on(async {
+///     let (a, _b) = UnixStream::pair().unwrap();
+///     // `_b` never reads: 64 MiB cannot all fit in the socket buffers.
+///     let chunks = vec![Bytes::from(vec![0u8; 64 << 20])];
+///     let (res, _) = write_all_vectored_timeout(&a, chunks, Duration::from_millis(50)).await;
+///     assert_eq!(res.unwrap_err().kind(), std::io::ErrorKind::TimedOut);
+/// });
+/// ```
+pub async fn write_all_vectored_timeout<S: OwnedWrite + ?Sized>(
+    stream: &S,
+    chunks: Vec<Bytes>,
+    stall: Duration,
+) -> (io::Result<()>, Vec<Bytes>) {
+    write_all_vectored_within(stream, chunks, Some(stall)).await
+}
+
+async fn write_all_vectored_within<S: OwnedWrite + ?Sized>(
+    stream: &S,
     mut chunks: Vec<Bytes>,
+    stall: Option<Duration>,
 ) -> (io::Result<()>, Vec<Bytes>) {
     chunks.retain(|c| !c.is_empty());
     while !chunks.is_empty() {
-        let (res, back) = if chunks.len() == 1 {
-            let only = chunks.pop().unwrap_or_default();
-            let (res, b) = stream.write(only).await;
-            chunks.push(b);
-            (res, chunks)
-        } else {
-            stream.writev(chunks).await
+        let write = async {
+            if chunks.len() == 1 {
+                let only = chunks.pop().unwrap_or_default();
+                let (res, b) = stream.write(only).await;
+                chunks.push(b);
+                (res, chunks)
+            } else {
+                stream.writev(chunks).await
+            }
+        };
+        let (res, back) = match stall {
+            None => write.await,
+            Some(stall) => match timeout(stall, write).await {
+                Ok(done) => done,
+                Err(Elapsed) => return (Err(io::ErrorKind::TimedOut.into()), Vec::new()),
+            },
         };
         chunks = back;
         let mut n = match res {

@@ -156,6 +156,46 @@ both_drivers!(large_transfer_intact, |d: DriverChoice| {
     });
 });
 
+both_drivers!(
+    a_stalled_peer_times_out_a_vectored_write,
+    |d: DriverChoice| {
+        block_on(d, async {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = listener.local_addr().unwrap();
+            let client = TcpStream::connect(addr).await.unwrap();
+            let (server, _) = listener.accept().await.unwrap();
+            // The client reads nothing: 64 MiB cannot all fit in the buffers.
+            let chunks = vec![bytes::Bytes::from(vec![7u8; 32 << 20]); 2];
+            let started = std::time::Instant::now();
+            let (res, _) = server
+                .write_all_vectored_timeout(chunks, Duration::from_millis(200))
+                .await;
+            assert_eq!(res.unwrap_err().kind(), std::io::ErrorKind::TimedOut);
+            assert!(started.elapsed() < Duration::from_secs(5));
+            // A reader that keeps reading gets everything through the same call.
+            let reader = spawn_local(async move {
+                let mut total = 0usize;
+                loop {
+                    let (res, _) = client.read(Vec::with_capacity(1 << 20)).await;
+                    match res.unwrap() {
+                        0 => return total,
+                        n => total += n,
+                    }
+                }
+            });
+            let chunks = vec![bytes::Bytes::from(vec![7u8; 4 << 20]); 2];
+            let (res, left) = server
+                .write_all_vectored_timeout(chunks, Duration::from_secs(5))
+                .await;
+            res.unwrap();
+            assert!(left.is_empty());
+            server.shutdown(std::net::Shutdown::Write).unwrap();
+            // What the stalled write left in the buffers comes first.
+            assert!(reader.await.unwrap() >= 8 << 20);
+        });
+    }
+);
+
 /// Byte `p` of the pattern stream: consecutive big-endian u64 counters.
 fn pattern_byte(p: u64) -> u8 {
     (p / 8).to_be_bytes()[(p % 8) as usize]

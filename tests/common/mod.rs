@@ -105,6 +105,14 @@ pub fn test_app(room: &demo_app::ChatRoom) -> App {
             post(|mut r: Request| async move { r.bytes().await.map(|b| b.len().to_string()) }),
         )
         .route(
+            "/big/{mib}",
+            // `mib` MiB of zeros in one in-memory body.
+            get(|r: Request| async move {
+                let mib: usize = r.param("mib").and_then(|m| m.parse().ok()).unwrap_or(1);
+                vec![0u8; mib << 20]
+            }),
+        )
+        .route(
             "/think-then-count",
             // Works for 800 ms before it reads its body.
             post(|mut r: Request| async move {

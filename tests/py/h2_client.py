@@ -287,11 +287,50 @@ def slow_bodies(base):
     assert body_of(events, sid) == b"10", events
 
 
+def stops_reading(base):
+    """Run with a 500 ms write timeout. The client opens every window wide,
+    asks for 32 MiB and reads nothing for 2.5 s: the server's socket write
+    stalls and the server closes the connection, so reading afterwards ends
+    early instead of delivering the whole response."""
+    sock, conn = connect(base)
+    conn.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 2**31 - 1})
+    conn.increment_flow_control_window(2**31 - 1 - 65535)
+    sid = conn.get_next_available_stream_id()
+    conn.send_headers(sid, req_headers(base, "GET", "/big/32"), end_stream=True)
+    sock.sendall(conn.data_to_send())
+    time.sleep(2.5)
+    got = 0
+    ended = False
+    started = time.time()
+    sock.settimeout(0.5)
+    while time.time() - started < 10:
+        try:
+            data = sock.recv(1 << 20)
+        except socket.timeout:
+            continue
+        except OSError:
+            ended = True
+            break
+        if not data:
+            ended = True
+            break
+        try:
+            events = conn.receive_data(data)
+        except h2.exceptions.ProtocolError:
+            continue
+        got += sum(len(e.data) for e in events if isinstance(e, h2.events.DataReceived))
+        if any(isinstance(e, h2.events.StreamEnded) for e in events):
+            break
+    assert ended, "the connection is still open after %d bytes" % got
+    assert got < 32 << 20, got
+
+
 def main():
     base, mode = sys.argv[1], sys.argv[2]
     {"basic": basic, "rapid-reset": rapid_reset, "settings-flood": settings_flood,
      "continuation-flood": continuation_flood, "stream-limit": stream_limit,
-     "window-stall": window_stall, "trailers": trailers, "slow-bodies": slow_bodies}[mode](base)
+     "window-stall": window_stall, "trailers": trailers, "slow-bodies": slow_bodies,
+     "stops-reading": stops_reading}[mode](base)
     print("ok")
 
 

@@ -210,14 +210,17 @@ struct Output {
     chunks: Vec<Bytes>,
     /// Responses completed in `buf`/`chunks` since the last flush.
     responses: usize,
+    /// How long the client may accept nothing while output waits.
+    write_timeout: Duration,
 }
 
 impl Output {
-    fn new() -> Output {
+    fn new(write_timeout: Duration) -> Output {
         Output {
             buf: BytesMut::with_capacity(8 * 1024),
             chunks: Vec::new(),
             responses: 0,
+            write_timeout,
         }
     }
 
@@ -249,7 +252,9 @@ impl Output {
             return Ok(());
         }
         let chunks = std::mem::take(&mut self.chunks);
-        let (res, mut back) = stream.write_all_vectored(chunks).await;
+        let (res, mut back) = stream
+            .write_all_vectored_timeout(chunks, self.write_timeout)
+            .await;
         back.clear();
         self.chunks = back;
         if self.buf.capacity() < 4096 {
@@ -420,7 +425,7 @@ pub async fn serve_h1<S: Service>(stream: TcpStream, service: Rc<S>, cfg: ConnCo
         limits: cfg.limits.clone(),
     });
     let limits = cfg.limits.clone();
-    let mut out = Output::new();
+    let mut out = Output::new(limits.write_timeout);
     let mut first_request = true;
     loop {
         // Read one request head.
@@ -808,7 +813,7 @@ mod tests {
             max_pipelined_requests: 4,
             ..Limits::default()
         };
-        let mut out = Output::new();
+        let mut out = Output::new(limits.write_timeout);
         out.buf.extend_from_slice(b"HTTP/1.1 200 OK\r\n\r\n");
         out.responses = 3;
         assert!(!out.must_flush(&limits));
@@ -821,7 +826,7 @@ mod tests {
             max_pipelined_requests: 0,
             ..Limits::default()
         };
-        let mut one = Output::new();
+        let mut one = Output::new(zero.write_timeout);
         one.responses = 1;
         assert!(one.must_flush(&zero), "0 means every response");
     }

@@ -154,6 +154,8 @@ pub(crate) async fn serve_h2<S: Service>(
         start_stream(&shared, &service, 1, req, None);
     }
     let mut read: Option<ReadFuture> = None;
+    // The vector that carries `out` to the socket, kept for reuse.
+    let mut batch: Vec<Bytes> = Vec::with_capacity(1);
     let mut shutting_down = false;
     let mut input_closed = false;
     loop {
@@ -172,9 +174,14 @@ pub(crate) async fn serve_h2<S: Service>(
             if out.is_empty() {
                 break;
             }
-            let (res, buf) = stream.write_all(std::mem::take(&mut out)).await;
-            out = buf;
-            out.clear();
+            batch.push(out.split().freeze());
+            let (res, back) = stream
+                .write_all_vectored_timeout(std::mem::take(&mut batch), limits.write_timeout)
+                .await;
+            // Dropping the written bytes lets `out` take its memory back
+            // when it next grows.
+            batch = back;
+            batch.clear();
             if res.is_err() {
                 abort_all(&shared);
                 return;

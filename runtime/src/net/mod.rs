@@ -62,6 +62,16 @@ macro_rules! stream_io {
                 $crate::io::write_all_vectored(self, chunks).await
             }
 
+            /// [`write_all_vectored`](Self::write_all_vectored), failing with
+            /// `TimedOut` when the peer accepts no byte for `stall`.
+            pub async fn write_all_vectored_timeout(
+                &self,
+                chunks: Vec<bytes::Bytes>,
+                stall: std::time::Duration,
+            ) -> (std::io::Result<()>, Vec<bytes::Bytes>) {
+                $crate::io::write_all_vectored_timeout(self, chunks, stall).await
+            }
+
             /// Shuts down the read, write or both halves.
             pub fn shutdown(&self, how: std::net::Shutdown) -> std::io::Result<()> {
                 self.inner.shutdown(how)
