@@ -9,7 +9,7 @@ use std::net::TcpStream;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use percore::DriverChoice;
+use percore::{DriverChoice, Limits};
 
 fn python_ws(srv: &TestServer, args: &[&str]) {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/ws_client.py");
@@ -447,3 +447,37 @@ both_drivers!(
         });
     }
 );
+
+both_drivers!(a_peer_that_stops_reading_is_cut_off, |d: DriverChoice| {
+    // The server inherits its HTTP write timeout (500 ms here) for the
+    // WebSocket. /ws-flood sends 1 MiB messages forever; the client reads
+    // nothing for 2.5 s, then reads until the server ends the connection.
+    let limits = Limits {
+        write_timeout: Duration::from_millis(500),
+        ..Limits::default()
+    };
+    let srv = TestServer::with_limits(d, limits);
+    let mut s = raw_ws(&srv, "/ws-flood");
+    std::thread::sleep(Duration::from_millis(2500));
+    s.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let t0 = Instant::now();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut got = 0usize;
+    let ended = loop {
+        if t0.elapsed() > Duration::from_secs(10) {
+            break false;
+        }
+        match s.read(&mut buf) {
+            Ok(0) => break true,
+            Ok(n) => got += n,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => break true,
+        }
+    };
+    assert!(ended, "still flooding after {got} bytes read");
+});

@@ -41,6 +41,7 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll, Waker};
+use std::time::Duration;
 
 use bytes::BytesMut;
 use http::header::{CONNECTION, UPGRADE};
@@ -56,6 +57,7 @@ pub struct Upgraded {
     read_buf: BytesMut,
     shutdown: Shutdown,
     guard: ConnGuard,
+    write_timeout: Duration,
 }
 
 impl Upgraded {
@@ -64,13 +66,22 @@ impl Upgraded {
         read_buf: BytesMut,
         shutdown: Shutdown,
         guard: ConnGuard,
+        write_timeout: Duration,
     ) -> Upgraded {
         Upgraded {
             stream,
             read_buf,
             shutdown,
             guard,
+            write_timeout,
         }
+    }
+
+    /// The server's [`Limits::write_timeout`](crate::Limits::write_timeout):
+    /// how long the peer may accept no byte while output waits. The new
+    /// protocol should apply it to its own writes.
+    pub fn write_timeout(&self) -> Duration {
+        self.write_timeout
     }
 
     /// The server's graceful-shutdown signal: a long-lived protocol should

@@ -83,6 +83,23 @@ pub fn test_app(room: &demo_app::ChatRoom) -> App {
             }),
         )
         .route("/upgrade-echo", get(upgrade_echo))
+        .route(
+            "/ws-flood",
+            // Sends 1 MiB messages until a send fails.
+            get(|mut r: Request| async move {
+                match r.websocket() {
+                    Ok(up) => up.on_upgrade(|mut ws| async move {
+                        let message = bytes::Bytes::from(vec![0u8; 1 << 20]);
+                        while ws
+                            .send(percore::ws::Message::Binary(message.clone()))
+                            .await
+                            .is_ok()
+                        {}
+                    }),
+                    Err(refusal) => refusal,
+                }
+            }),
+        )
         .route("/ws-origin", get(ws_origin_checked))
         .route("/ws-protocol", get(ws_protocol))
         .route(

@@ -165,11 +165,13 @@ impl WebSocketUpgrade {
                 return;
             };
             let shutdown = upgraded.shutdown_signal();
+            let write_timeout = upgraded.write_timeout();
             let (stream, read_buf, guard): (Rc<_>, _, _) = upgraded.into_guarded_parts();
             let mut ws = WebSocket::new(stream, read_buf, Codec::new(Role::Server, config));
             ws.attach_to_server(shutdown, guard);
             ws.set_protocol(protocol);
             ws.set_heartbeat(heartbeat);
+            ws.set_write_timeout(Some(write_timeout));
             handler(ws).await;
         });
         let mut resp = Response::new(Body::empty());

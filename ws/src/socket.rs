@@ -31,6 +31,9 @@ const FRAME_PREALLOC_MAX: usize = 4 << 20;
 
 /// How long the peer has to answer our Close 1001 when the server shuts down.
 const GOING_AWAY_GRACE: Duration = Duration::from_secs(5);
+/// How long a peer may accept no byte while a message waits, by default
+/// (the HTTP server's `Limits::write_timeout` replaces it on upgrades).
+const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Why a WebSocket operation failed.
 #[derive(Debug)]
@@ -94,6 +97,9 @@ struct Shared {
     /// TCP closed by us.
     shut: bool,
     heartbeat: Option<Duration>,
+    /// How long the peer may accept no byte while a message waits to be
+    /// written; then the connection is closed.
+    write_timeout: Option<Duration>,
     /// A heartbeat ping is unanswered since this instant.
     ping_sent: Option<Instant>,
     protocol: Option<String>,
@@ -163,6 +169,7 @@ impl WebSocket {
             write_error: None,
             shut: false,
             heartbeat: None,
+            write_timeout: Some(DEFAULT_WRITE_TIMEOUT),
             ping_sent: None,
             protocol: None,
             _guard: None,
@@ -182,6 +189,14 @@ impl WebSocket {
     /// heartbeat runs while a task waits in `recv`.
     pub fn set_heartbeat(&mut self, interval: Option<Duration>) {
         self.reader.shared.borrow_mut().heartbeat = interval;
+    }
+
+    /// Closes the connection when the peer accepts no byte for `timeout`
+    /// while a message waits to be written (default 30 s; `None`: wait
+    /// forever). A peer that stops reading cannot hold the connection and
+    /// its queued messages forever.
+    pub fn set_write_timeout(&mut self, timeout: Option<Duration>) {
+        self.reader.shared.borrow_mut().write_timeout = timeout;
     }
 
     /// Ties the socket to the server: on its shutdown signal the peer gets
@@ -483,10 +498,10 @@ async fn flush_to(shared: &Rc<RefCell<Shared>>, end: u64) -> Result<(), WsError>
             s.writing = true;
             let mut batch = std::mem::take(&mut s.chunks);
             batch.push(s.out.split().freeze());
-            Poll::Ready(Ok(Some((batch, s.stream.clone()))))
+            Poll::Ready(Ok(Some((batch, s.stream.clone(), s.write_timeout))))
         })
         .await?;
-        let Some((bytes, stream)) = batch else {
+        let Some((bytes, stream, write_timeout)) = batch else {
             return Ok(());
         };
         let mut guard = WritingGuard {
@@ -494,8 +509,12 @@ async fn flush_to(shared: &Rc<RefCell<Shared>>, end: u64) -> Result<(), WsError>
             done: false,
         };
         let len: u64 = bytes.iter().map(|b| b.len() as u64).sum();
-        let (res, _) = stream.write_all_vectored(bytes).await;
+        let (res, _) = match write_timeout {
+            Some(stall) => stream.write_all_vectored_timeout(bytes, stall).await,
+            None => stream.write_all_vectored(bytes).await,
+        };
         guard.done = true;
+        let stalled = matches!(&res, Err(e) if e.kind() == io::ErrorKind::TimedOut);
         {
             let mut s = shared.borrow_mut();
             match res {
@@ -504,6 +523,10 @@ async fn flush_to(shared: &Rc<RefCell<Shared>>, end: u64) -> Result<(), WsError>
             }
         }
         drop(guard);
+        if stalled {
+            // The peer stopped reading: end the connection, reads included.
+            shut(shared);
+        }
     }
 }
 

@@ -399,6 +399,7 @@ async fn switch_protocols(
             read_buf,
             cfg.shutdown.clone(),
             guard,
+            cfg.limits.write_timeout,
         ));
     }
 }
