@@ -216,6 +216,23 @@ def closed(events):
     return any(isinstance(e, h2.events.ConnectionTerminated) for e in events)
 
 
+def open_stream(base, method, path):
+    """A new connection with one request whose body is still to come."""
+    sock, conn = connect(base)
+    sid = conn.get_next_available_stream_id()
+    conn.send_headers(sid, req_headers(base, method, path))
+    sock.sendall(conn.data_to_send())
+    return sock, conn, sid
+
+
+def asked_to_stop_then_closed(events, sid):
+    """The server reset the unfinished request with NO_ERROR, then closed
+    the idle connection."""
+    resets = [(e.stream_id, e.error_code) for e in events if isinstance(e, h2.events.StreamReset)]
+    assert resets == [(sid, h2.errors.ErrorCodes.NO_ERROR)], events
+    assert closed(events), events
+
+
 def slow_bodies(base):
     """Run with body_read_timeout 500 ms, min_body_rate 1000 B/s and a 1 s
     keep-alive timeout. A request body that never comes, or trickles, ends
@@ -225,10 +242,7 @@ def slow_bodies(base):
     ended = lambda sid: lambda evs: any(isinstance(e, h2.events.StreamEnded) and e.stream_id == sid for e in evs)
 
     # A body that never comes.
-    sock, conn = connect(base)
-    sid = conn.get_next_available_stream_id()
-    conn.send_headers(sid, req_headers(base, "POST", "/count"))
-    sock.sendall(conn.data_to_send())
+    sock, conn, sid = open_stream(base, "POST", "/count")
     started = time.time()
     events = read_events(sock, conn, ended(sid), limit=5)
     assert status_of(events, sid) == "408", events
@@ -236,16 +250,11 @@ def slow_bodies(base):
     # The server then asks the client to stop sending, and the idle
     # connection goes away on its keep-alive timeout.
     events += read_events(sock, conn, closed, limit=5)
-    resets = [(e.stream_id, e.error_code) for e in events if isinstance(e, h2.events.StreamReset)]
-    assert resets == [(sid, h2.errors.ErrorCodes.NO_ERROR)], events
-    assert closed(events), events
+    asked_to_stop_then_closed(events, sid)
     assert time.time() - started < 5, time.time() - started
 
     # A body that trickles a byte every 100 ms (10 B/s).
-    sock, conn = connect(base)
-    sid = conn.get_next_available_stream_id()
-    conn.send_headers(sid, req_headers(base, "POST", "/count"))
-    sock.sendall(conn.data_to_send())
+    sock, conn, sid = open_stream(base, "POST", "/count")
     started = time.time()
     events = []
     sock.settimeout(0.1)
@@ -261,24 +270,17 @@ def slow_bodies(base):
 
     # An answer that does not read the body (405 for POST /plaintext): the
     # client never ends its request, yet the connection still goes idle.
-    sock, conn = connect(base)
-    sid = conn.get_next_available_stream_id()
-    conn.send_headers(sid, req_headers(base, "POST", "/plaintext"))
+    sock, conn, sid = open_stream(base, "POST", "/plaintext")
     conn.send_data(sid, b"unread")
     sock.sendall(conn.data_to_send())
     started = time.time()
     events = read_events(sock, conn, closed, limit=5)
     assert status_of(events, sid) == "405", events
-    resets = [(e.stream_id, e.error_code) for e in events if isinstance(e, h2.events.StreamReset)]
-    assert resets == [(sid, h2.errors.ErrorCodes.NO_ERROR)], events
-    assert closed(events), events
+    asked_to_stop_then_closed(events, sid)
     assert time.time() - started < 4, time.time() - started
 
     # A handler that works 800 ms before reading a body sent at once.
-    sock, conn = connect(base)
-    sid = conn.get_next_available_stream_id()
-    conn.send_headers(sid, req_headers(base, "POST", "/think-then-count"))
-    sock.sendall(conn.data_to_send())
+    sock, conn, sid = open_stream(base, "POST", "/think-then-count")
     time.sleep(0.1)
     conn.send_data(sid, b"0123456789", end_stream=True)
     sock.sendall(conn.data_to_send())
