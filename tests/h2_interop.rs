@@ -165,6 +165,23 @@ both_drivers!(a_client_that_stops_reading_is_cut_off, |d: DriverChoice| {
     python_h2(&srv, "stops-reading");
 });
 
+both_drivers!(pings_do_not_keep_an_idle_connection, |d: DriverChoice| {
+    let limits = Limits {
+        keep_alive_timeout: Duration::from_secs(1),
+        ..Limits::default()
+    };
+    let srv = TestServer::with_limits(d, limits);
+    python_h2(&srv, "pings-do-not-hold");
+});
+
+both_drivers!(
+    a_client_that_half_closes_gets_its_answer,
+    |d: DriverChoice| {
+        let srv = TestServer::start(d);
+        python_h2(&srv, "half-close");
+    }
+);
+
 both_drivers!(http1_still_works_beside_h2, |d: DriverChoice| {
     let srv = TestServer::start(d);
     let out = run(Command::new("curl").args(["-s", "--http1.1", &srv.url("/plaintext")]));

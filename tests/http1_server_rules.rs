@@ -569,6 +569,29 @@ both_drivers!(
     }
 );
 
+both_drivers!(shutdown_lets_http2_streams_finish, |d: DriverChoice| {
+    // The same rules over HTTP/2 (curl, prior knowledge): the stream in
+    // flight is answered, then the server stops well before its grace
+    // deadline.
+    let grace = Duration::from_secs(4);
+    let mut srv = rules_server(d, grace);
+    let id = format!("h2-slow-{d:?}");
+    let curl = Command::new("curl")
+        .args(["-s", "--http2-prior-knowledge", "--max-time", "10"])
+        .arg(srv.url(&format!("/slow/{id}")))
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_started(&id);
+    let t0 = Instant::now();
+    srv.trigger_shutdown();
+    let out = curl.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "slow done");
+    srv.join(CLOSE_WITHIN);
+    let took = t0.elapsed();
+    assert!(took < grace / 2, "took {took:?} of the {grace:?} grace");
+});
+
 /// Limits small enough to hit with a few KiB.
 fn small_limits() -> Limits {
     Limits {

@@ -327,12 +327,44 @@ def stops_reading(base):
     assert got < 32 << 20, got
 
 
+def pings_do_not_hold(base):
+    """Run with a 1 s keep-alive timeout: a client that opens no stream but
+    pings every 300 ms still gets GOAWAY and a close."""
+    sock, conn = connect(base)
+    sock.settimeout(0.1)  # so that a ping really goes out every 300 ms
+    started = time.time()
+    events = []
+    while time.time() - started < 5 and not closed(events):
+        conn.ping(b"12345678")
+        try:
+            sock.sendall(conn.data_to_send())
+        except OSError:
+            break
+        events += read_events(sock, conn, closed, limit=0.3)
+    assert closed(events), events
+    assert time.time() - started < 3, time.time() - started
+
+
+def half_close(base):
+    """A client that sends its request and then shuts its side of the TCP
+    connection still gets the answer."""
+    sock, conn = connect(base)
+    sid = conn.get_next_available_stream_id()
+    conn.send_headers(sid, req_headers(base, "GET", "/slow"), end_stream=True)
+    sock.sendall(conn.data_to_send())
+    sock.shutdown(socket.SHUT_WR)
+    events = read_events(sock, conn, lambda evs: any(isinstance(e, h2.events.StreamEnded) for e in evs))
+    assert status_of(events, sid) == "200", events
+    assert body_of(events, sid) == b"slow done", events
+
+
 def main():
     base, mode = sys.argv[1], sys.argv[2]
     {"basic": basic, "rapid-reset": rapid_reset, "settings-flood": settings_flood,
      "continuation-flood": continuation_flood, "stream-limit": stream_limit,
      "window-stall": window_stall, "trailers": trailers, "slow-bodies": slow_bodies,
-     "stops-reading": stops_reading}[mode](base)
+     "stops-reading": stops_reading, "pings-do-not-hold": pings_do_not_hold,
+     "half-close": half_close}[mode](base)
     print("ok")
 
 

@@ -158,6 +158,8 @@ pub(crate) async fn serve_h2<S: Service>(
     let mut batch: Vec<Bytes> = Vec::with_capacity(1);
     let mut shutting_down = false;
     let mut input_closed = false;
+    // Since when the connection has had no stream.
+    let mut idle_since: Option<Instant> = None;
     loop {
         // Input already buffered, then events.
         let failed = shared.borrow_mut().conn.recv(&mut read_buf).is_err();
@@ -190,7 +192,8 @@ pub(crate) async fn serve_h2<S: Service>(
             // Writing may have taken a while: new events may be queued.
             dispatch(&shared, &service);
         }
-        if failed || shared.borrow().conn.is_done() || input_closed {
+        let active = shared.borrow().conn.active_streams();
+        if failed || shared.borrow().conn.is_done() || (input_closed && active == 0) {
             if !input_closed {
                 // Our GOAWAY is out: let the client read it before the close.
                 linger_close(&stream).await;
@@ -202,20 +205,40 @@ pub(crate) async fn serve_h2<S: Service>(
             shared.borrow_mut().conn.go_away();
             continue;
         }
-        // Wait for input, a stream's output, or shutdown.
-        let fut = read.get_or_insert_with(|| {
+        // The idle clock runs from the moment no stream is left: frames
+        // that open no stream (PING, WINDOW_UPDATE, a header block trickled
+        // forever) do not restart it.
+        if active == 0 {
+            idle_since.get_or_insert_with(Instant::now);
+        } else {
+            idle_since = None;
+        }
+        // Wait for input (until the client's side is closed), a stream's
+        // output, or the shutdown signal (until it has been seen).
+        if !input_closed && read.is_none() {
             let mut buf = std::mem::take(&mut read_buf);
             if buf.capacity() - buf.len() < READ_CHUNK / 4 {
                 buf.reserve(READ_CHUNK);
             }
             let stream = stream.clone();
-            Box::pin(async move { stream.read(buf).await })
-        });
-        let idle = shared.borrow().conn.active_streams() == 0;
-        let deadline = Instant::now() + limits.keep_alive_timeout;
-        let wait = race(fut.as_mut(), race(notified(&shared), cfg.shutdown.wait()));
-        let outcome = if idle {
-            match timeout_at(deadline, wait).await {
+            read = Some(Box::pin(async move { stream.read(buf).await }));
+        }
+        let reading = async {
+            match read.as_mut() {
+                Some(fut) => fut.as_mut().await,
+                None => std::future::pending().await,
+            }
+        };
+        let stop = async {
+            if shutting_down {
+                std::future::pending().await
+            } else {
+                cfg.shutdown.wait().await
+            }
+        };
+        let wait = race(reading, race(notified(&shared), stop));
+        let outcome = if let Some(since) = idle_since {
+            match timeout_at(since + limits.keep_alive_timeout, wait).await {
                 Ok(o) => o,
                 Err(Elapsed) => {
                     // Idle too long: say goodbye politely.
@@ -237,13 +260,31 @@ pub(crate) async fn serve_h2<S: Service>(
                 read_buf = buf;
                 match res {
                     Ok(n) if n > 0 => {}
-                    _ => input_closed = true,
+                    _ => {
+                        // The client sent all it will: requests still
+                        // running are answered, bodies still arriving fail.
+                        input_closed = true;
+                        fail_unfinished_bodies(&shared);
+                    }
                 }
             }
             Either::Right(_) => {}
         }
     }
     abort_all(&shared);
+}
+
+/// The connection's input ended: no request body still arriving ever will.
+fn fail_unfinished_bodies(shared: &SharedRef) {
+    let bodies: Vec<Rc<RefCell<BodyQueue>>> = shared
+        .borrow()
+        .streams
+        .values()
+        .filter_map(|t| t.body.clone())
+        .collect();
+    for body in bodies {
+        fail_body(&body, BodyError::Io("connection closed mid-body".into()));
+    }
 }
 
 /// Resolves when a stream task asked the socket task to write.
