@@ -342,6 +342,29 @@ both_drivers!(
 );
 
 both_drivers!(
+    a_100_continue_never_overtakes_earlier_pipelined_answers,
+    |d: DriverChoice| {
+        let srv = TestServer::start(d);
+        let mut c = Client::connect(srv.addr);
+        // One write: a GET, then a POST that waits for its 100.
+        c.send(
+            b"GET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n\
+              POST /count HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n",
+        );
+        let first = c.response();
+        assert_eq!(
+            (first.status, first.text().as_str()),
+            (200, "Hello, World!"),
+            "{first:?}"
+        );
+        let interim = c.response();
+        assert_eq!(interim.status, 100, "{interim:?}");
+        let resp = c.request(b"hello");
+        assert_eq!((resp.status, resp.text().as_str()), (200, "5"), "{resp:?}");
+    }
+);
+
+both_drivers!(
     idle_keep_alive_connection_closes_at_keep_alive_timeout,
     |d: DriverChoice| {
         let idle = Duration::from_millis(800);

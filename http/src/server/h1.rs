@@ -138,10 +138,14 @@ impl BodySource for H1Body {
                     let stream = self.conn.stream.clone();
                     let send_continue = std::mem::take(&mut st.continue_pending);
                     let wait = self.conn.limits.body_read_timeout;
+                    let write_timeout = self.conn.limits.write_timeout;
                     st.body_wait_started = Some(Instant::now());
                     st.in_flight = Some(Box::pin(async move {
                         if send_continue {
-                            let (res, _) = stream.write_all(h1::CONTINUE_100).await;
+                            let continue_100 = vec![Bytes::from_static(h1::CONTINUE_100)];
+                            let (res, _) = stream
+                                .write_all_vectored_timeout(continue_100, write_timeout)
+                                .await;
                             if let Err(e) = res {
                                 return Ok((Err(e), buf));
                             }
@@ -530,6 +534,15 @@ pub async fn serve_h1<S: Service>(stream: TcpStream, service: Rc<S>, cfg: ConnCo
                 }
             }
         };
+        // The handler's first read of this body sends `100 Continue`
+        // straight to the socket: answers to earlier pipelined requests
+        // must be out before it.
+        if conn.read.borrow().continue_pending
+            && !out.is_empty()
+            && out.flush(&conn.stream).await.is_err()
+        {
+            return;
+        }
         let version = head.version;
         let is_head = head.method == Method::HEAD;
         // `Connection: upgrade` with an `Upgrade` field, as the parser saw it:
