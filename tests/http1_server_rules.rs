@@ -365,6 +365,30 @@ both_drivers!(
 );
 
 both_drivers!(
+    http10_gets_a_stream_of_unknown_length_as_it_comes,
+    |d: DriverChoice| {
+        // HTTP/1.0 has no chunked coding: the body is sent as it is made,
+        // with no framing field, and the close ends it. A body that never
+        // ends must not be gathered in memory first.
+        let srv = rules_server(d, Duration::from_secs(1));
+        let got = raw_exchange(srv.addr, b"GET /abc HTTP/1.0\r\n\r\n", CLOSE_WITHIN);
+        let text = String::from_utf8_lossy(&got);
+        assert!(text.starts_with("HTTP/1.0 200 OK\r\n"), "{text}");
+        assert!(text.ends_with("\r\n\r\nabc"), "{text}");
+        assert!(text.contains("\r\nconnection: close\r\n"), "{text}");
+        for framing in ["content-length", "transfer-encoding"] {
+            assert!(!text.contains(framing), "{text}");
+        }
+
+        let mut c = Client::connect(srv.addr);
+        c.send(b"GET /endless HTTP/1.0\r\n\r\n");
+        let head = c.take_through(b"\r\n\r\n");
+        assert!(head.starts_with(b"HTTP/1.0 200 OK\r\n"));
+        assert_eq!(c.take(1 << 20), vec![b'x'; 1 << 20]);
+    }
+);
+
+both_drivers!(
     idle_keep_alive_connection_closes_at_keep_alive_timeout,
     |d: DriverChoice| {
         let idle = Duration::from_millis(800);
@@ -398,6 +422,11 @@ both_drivers!(
 fn rules_app() -> App {
     App::new()
         .route("/hello", get(|_r: Request| async { "Hello, World!" }))
+        .route("/endless", get(endless))
+        .route(
+            "/abc",
+            get(|_r: Request| async { streamed(&["a", "b", "c"]) }),
+        )
         .route(
             "/no-content",
             get(|_r: Request| async { (StatusCode::NO_CONTENT, "a 204 has no body") }),
@@ -442,6 +471,27 @@ fn wait_started(id: &str) {
         );
         std::thread::sleep(Duration::from_millis(5));
     }
+}
+
+/// A body of unknown length that never ends.
+async fn endless(_r: Request) -> Response {
+    let (tx, body) = Body::channel(1);
+    percore::rt::spawn_local(async move { while tx.send(vec![b'x'; 16 * 1024]).await.is_ok() {} });
+    Response::new(body)
+}
+
+/// `parts`, streamed one by one (length unknown).
+fn streamed(parts: &[&'static str]) -> Response {
+    let (tx, body) = Body::channel(1);
+    let parts = parts.to_vec();
+    percore::rt::spawn_local(async move {
+        for part in parts {
+            if tx.send(part).await.is_err() {
+                return;
+            }
+        }
+    });
+    Response::new(body)
 }
 
 /// A 304 whose handler streams a body of unknown length anyway.

@@ -19,6 +19,10 @@ pub enum ResponseBody {
     /// Chunks of unknown total length (`transfer-encoding: chunked`); write
     /// them with [`encode_chunk`] and end with [`encode_last_chunk`].
     Chunked,
+    /// Bytes of unknown total length, ended by closing the connection (no
+    /// framing field): for HTTP/1.0, which has no chunked coding. Pass
+    /// `close = true` with it, and close once the body is written.
+    CloseDelimited,
 }
 
 /// The interim response sent before reading an `Expect: 100-continue` body.
@@ -35,8 +39,9 @@ pub const CONTINUE_100: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 ///    `connection` when `close` is set;
 /// 3. the framing: `content-length: N` for [`ResponseBody::Length`] (and
 ///    `0` for [`ResponseBody::Empty`]), `transfer-encoding: chunked` for
-///    [`ResponseBody::Chunked`]; none at all for 1xx, 204 and 304, which
-///    cannot have a body (the caller must not send one either);
+///    [`ResponseBody::Chunked`], nothing for
+///    [`ResponseBody::CloseDelimited`]; none at all for 1xx, 204 and 304,
+///    which cannot have a body (the caller must not send one either);
 /// 4. `connection: close` when `close` is set; otherwise the caller's
 ///    `connection` field, if any, stands (e.g. `upgrade` on a 101), and an
 ///    HTTP/1.0 response without one gets `connection: keep-alive`. A caller
@@ -91,6 +96,7 @@ pub fn encode_response_head(
                 dst.extend_from_slice(b"\r\n");
             }
             ResponseBody::Chunked => dst.extend_from_slice(b"transfer-encoding: chunked\r\n"),
+            ResponseBody::CloseDelimited => {}
         }
     }
     if close {

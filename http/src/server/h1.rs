@@ -703,18 +703,17 @@ async fn write_response(
     } else {
         Version::HTTP_11
     };
-    let mut body = match body {
-        Body::Stream(s) if version == Version::HTTP_10 && s.size_hint().is_none() => {
-            // HTTP/1.0 has no chunked encoding: collect the body to size it.
-            Body::Full(Body::Stream(s).collect().await?)
-        }
-        b => b,
-    };
+    let mut body = body;
     let framing = match &body {
         Body::Empty => ResponseBody::Length(0),
         Body::Full(b) => ResponseBody::Length(b.len() as u64),
         Body::Stream(s) => match s.size_hint() {
             Some(n) => ResponseBody::Length(n),
+            // HTTP/1.0 has no chunked coding: the close ends the body.
+            None if version == Version::HTTP_10 => {
+                *keep_alive = false;
+                ResponseBody::CloseDelimited
+            }
             None => ResponseBody::Chunked,
         },
     };
@@ -791,7 +790,7 @@ async fn write_response(
                     *keep_alive = false;
                     return Err(io::Error::other("response body longer than its length"));
                 }
-                if declared.is_none() {
+                if framing == ResponseBody::Chunked {
                     h1::encode_chunk_header(&mut out.buf, chunk.len());
                     out.push_body(chunk);
                     out.buf.extend_from_slice(b"\r\n");
@@ -801,10 +800,11 @@ async fn write_response(
                 out.flush(&conn.stream).await?;
             }
             match declared {
-                None => {
+                None if framing == ResponseBody::Chunked => {
                     let trailers = s.as_mut().take_trailers();
                     h1::encode_last_chunk(&mut out.buf, trailers.as_ref());
                 }
+                None => {} // close-delimited: the close ends it
                 Some(n) if sent < n => {
                     *keep_alive = false;
                     let _ = out.flush(&conn.stream).await;

@@ -174,3 +174,18 @@ fn chunks() {
     );
     assert_eq!(CONTINUE_100, b"HTTP/1.1 100 Continue\r\n\r\n");
 }
+
+#[test]
+fn a_close_delimited_body_has_no_framing_field_and_closes() {
+    let h = map(&[(CONTENT_LENGTH, "5"), (CONTENT_TYPE, "a/b")]);
+    assert_eq!(
+        encode(
+            Version::HTTP_10,
+            200,
+            &h,
+            ResponseBody::CloseDelimited,
+            true
+        ),
+        format!("HTTP/1.0 200 OK\r\n{D}content-type: a/b\r\nconnection: close\r\n\r\n")
+    );
+}
