@@ -203,6 +203,23 @@ both_drivers!(
     }
 );
 
+both_drivers!(
+    chunk_extensions_do_not_count_as_body_data,
+    |d: DriverChoice| {
+        // 20 KiB/s on the wire, but each 1 KiB chunk carries one byte of data in
+        // a kilobyte of extension: 20 B/s of body, far under the minimum rate.
+        let srv = TestServer::with_limits(d, slow_body_limits());
+        let mut s = TcpStream::connect(srv.addr).unwrap();
+        s.write_all(b"POST /count HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+            .unwrap();
+        let mut piece = b"1;pad=".to_vec();
+        piece.extend(std::iter::repeat_n(b'e', 1000));
+        piece.extend_from_slice(b"\r\nx\r\n");
+        let text = trickle_until_closed(&mut s, &piece, Duration::from_millis(50));
+        assert!(text.starts_with("HTTP/1.1 408"), "{text:?}");
+    }
+);
+
 both_drivers!(pipelining_without_reading_is_bounded, |d: DriverChoice| {
     // The client writes requests and never reads a response. Once the
     // server's responses fill the sockets, the server must stop reading, so

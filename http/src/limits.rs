@@ -28,7 +28,8 @@ pub struct Limits {
     pub body_read_timeout: Duration,
     /// Minimum body data rate in bytes per second, checked once the server
     /// has spent longer than `body_read_timeout` waiting for body bytes (time
-    /// the handler spends between its reads does not count).
+    /// the handler spends between its reads does not count). Only data
+    /// counts: chunked framing sent in its place does not.
     pub min_body_rate: u64,
     /// Idle time allowed between two requests on a keep-alive connection.
     pub keep_alive_timeout: Duration,

@@ -60,7 +60,7 @@ struct ReadState {
     body_waited: Duration,
     /// When the body read now in flight was submitted.
     body_wait_started: Option<Instant>,
-    /// Bytes read from the socket for the current body (framing included).
+    /// Data bytes of the current body handed out so far.
     body_received: u64,
     /// The trailer fields that ended the current body, once it ended.
     trailers: Option<HeaderMap>,
@@ -108,15 +108,7 @@ impl BodySource for H1Body {
                         st.buf = buf;
                         st.error = Some(BodyError::Io("connection closed mid-body".into()));
                     }
-                    Ok((Ok(n), buf)) => {
-                        st.buf = buf;
-                        // Chunk-size lines, extensions and trailers count as
-                        // body bytes here: trickling framing is a slow body too.
-                        st.body_received += n as u64;
-                        if too_slow(st, &self.conn.limits) {
-                            st.error = Some(BodyError::Timeout);
-                        }
-                    }
+                    Ok((Ok(_), buf)) => st.buf = buf,
                 }
             }
             if let Some(e) = &st.error {
@@ -126,11 +118,20 @@ impl BodySource for H1Body {
                 return Poll::Ready(None);
             };
             match decoder.decode(&mut st.buf) {
-                Ok(BodyEvent::Data(data)) => return Poll::Ready(Some(Ok(data))),
+                Ok(BodyEvent::Data(data)) => {
+                    st.body_received += data.len() as u64;
+                    return Poll::Ready(Some(Ok(data)));
+                }
                 Ok(BodyEvent::End { trailers }) => {
                     st.decoder = None;
                     st.trailers = trailers;
                     return Poll::Ready(None);
+                }
+                // Everything buffered is decoded: judge the rate before
+                // waiting again. Only data counts, so framing (chunk
+                // extensions, size lines) trickled in its place does not.
+                Ok(BodyEvent::NeedMore) if too_slow(st, &self.conn.limits) => {
+                    st.error = Some(BodyError::Timeout);
                 }
                 Ok(BodyEvent::NeedMore) => {
                     let mut buf = std::mem::take(&mut st.buf);
@@ -178,11 +179,11 @@ impl BodySource for H1Body {
     }
 }
 
-/// A body whose bytes (data and chunked framing, as read from the socket)
-/// trickle in below `min_body_rate` once the server has waited on them for
-/// longer than `body_read_timeout` is cut off (slow-body attacks). Only time
-/// spent waiting for the client counts: a handler that works before (or
-/// between) its reads is not the client's fault.
+/// A body whose data trickles in below `min_body_rate` once the server has
+/// waited on it for longer than `body_read_timeout` is cut off (slow-body
+/// attacks). Only data bytes count, not chunked framing, and only time
+/// spent waiting for the client: a handler that works before (or between)
+/// its reads is not the client's fault.
 fn too_slow(st: &ReadState, limits: &Limits) -> bool {
     let waited = st.body_waited;
     if waited <= limits.body_read_timeout {
