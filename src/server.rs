@@ -196,6 +196,10 @@ async fn serve_core<S: Service>(
         http2: true,
         connections: OpenConnections::default(),
     };
+    // Accept failures (EMFILE and friends) come in floods: one warning a
+    // second, with the count of those not logged.
+    let mut last_warning: Option<Instant> = None;
+    let mut unlogged = 0u64;
     loop {
         match race(listener.accept(), shutdown.wait()).await {
             Either::Left(Ok((stream, _peer))) => {
@@ -203,8 +207,14 @@ async fn serve_core<S: Service>(
                 spawn_local(serve_h1(stream, service, cfg.clone()));
             }
             Either::Left(Err(e)) => {
-                // EMFILE and friends: back off instead of spinning.
-                tracing::warn!("accept failed: {e}");
+                if last_warning.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+                    tracing::warn!("accept failed: {e} ({unlogged} more since the last warning)");
+                    last_warning = Some(Instant::now());
+                    unlogged = 0;
+                } else {
+                    unlogged += 1;
+                }
+                // Back off instead of spinning.
                 sleep(Duration::from_millis(10)).await;
             }
             Either::Right(()) => break,
