@@ -15,8 +15,9 @@ use http::header::{HeaderValue, CONTENT_TYPE};
 use http::{HeaderMap, Method, StatusCode, Version};
 use percore_runtime::future::{race, Either};
 use percore_runtime::net::TcpStream;
-use percore_runtime::time::{timeout, timeout_at, Elapsed};
+use percore_runtime::time::{timeout_at, Elapsed};
 
+use super::body_pace::BodyPace;
 use super::date::with_date;
 use super::h2::serve_h2;
 use super::linger_close;
@@ -55,13 +56,8 @@ struct ReadState {
     continue_pending: bool,
     in_flight: Option<Pin<Box<dyn Future<Output = ReadOutcome>>>>,
     error: Option<BodyError>,
-    /// Time the current body has kept the server waiting: reads in flight
-    /// count, the handler's own work between reads does not.
-    body_waited: Duration,
-    /// When the body read now in flight was submitted.
-    body_wait_started: Option<Instant>,
-    /// Data bytes of the current body handed out so far.
-    body_received: u64,
+    /// How the current body has kept its handler waiting.
+    pace: BodyPace,
     /// The trailer fields that ended the current body, once it ended.
     trailers: Option<HeaderMap>,
 }
@@ -98,9 +94,7 @@ impl BodySource for H1Body {
                     Poll::Ready(o) => o,
                 };
                 st.in_flight = None;
-                if let Some(started) = st.body_wait_started.take() {
-                    st.body_waited += started.elapsed();
-                }
+                st.pace.stop_waiting();
                 match outcome {
                     Err(Elapsed) => st.error = Some(BodyError::Timeout),
                     Ok((Err(e), _)) => st.error = Some(BodyError::Io(e.to_string())),
@@ -119,7 +113,7 @@ impl BodySource for H1Body {
             };
             match decoder.decode(&mut st.buf) {
                 Ok(BodyEvent::Data(data)) => {
-                    st.body_received += data.len() as u64;
+                    st.pace.received(data.len());
                     return Poll::Ready(Some(Ok(data)));
                 }
                 Ok(BodyEvent::End { trailers }) => {
@@ -127,20 +121,20 @@ impl BodySource for H1Body {
                     st.trailers = trailers;
                     return Poll::Ready(None);
                 }
-                // Everything buffered is decoded: judge the rate before
-                // waiting again. Only data counts, so framing (chunk
-                // extensions, size lines) trickled in its place does not.
-                Ok(BodyEvent::NeedMore) if too_slow(st, &self.conn.limits) => {
-                    st.error = Some(BodyError::Timeout);
-                }
                 Ok(BodyEvent::NeedMore) => {
+                    // Everything buffered is decoded: the client has until
+                    // this deadline to send more data.
+                    let deadline = st.pace.wait(&self.conn.limits);
+                    if deadline.is_some_and(|d| d <= Instant::now()) {
+                        st.pace.stop_waiting();
+                        st.error = Some(BodyError::Timeout);
+                        continue;
+                    }
                     let mut buf = std::mem::take(&mut st.buf);
                     reserve_for_read(&mut buf);
                     let stream = self.conn.stream.clone();
                     let send_continue = std::mem::take(&mut st.continue_pending);
-                    let wait = self.conn.limits.body_read_timeout;
                     let write_timeout = self.conn.limits.write_timeout;
-                    st.body_wait_started = Some(Instant::now());
                     st.in_flight = Some(Box::pin(async move {
                         if send_continue {
                             let continue_100 = vec![Bytes::from_static(h1::CONTINUE_100)];
@@ -151,7 +145,10 @@ impl BodySource for H1Body {
                                 return Ok((Err(e), buf));
                             }
                         }
-                        timeout(wait, stream.read(buf)).await
+                        match deadline {
+                            Some(deadline) => timeout_at(deadline, stream.read(buf)).await,
+                            None => Ok(stream.read(buf).await),
+                        }
                     }));
                 }
                 Err(e) => {
@@ -177,20 +174,6 @@ impl BodySource for H1Body {
         let st = self.conn.read.borrow();
         st.trailers.clone().filter(|_| st.body_id == self.id)
     }
-}
-
-/// A body whose data trickles in below `min_body_rate` once the server has
-/// waited on it for longer than `body_read_timeout` is cut off (slow-body
-/// attacks). Only data bytes count, not chunked framing, and only time
-/// spent waiting for the client: a handler that works before (or between)
-/// its reads is not the client's fault.
-fn too_slow(st: &ReadState, limits: &Limits) -> bool {
-    let waited = st.body_waited;
-    if waited <= limits.body_read_timeout {
-        return false;
-    }
-    let min = limits.min_body_rate as f64 * waited.as_secs_f64();
-    (st.body_received as f64) < min
 }
 
 /// Whether the request body already decides that the connection ends after
@@ -423,9 +406,7 @@ pub async fn serve_h1<S: Service>(stream: TcpStream, service: Rc<S>, cfg: ConnCo
             continue_pending: false,
             in_flight: None,
             error: None,
-            body_waited: Duration::ZERO,
-            body_wait_started: None,
-            body_received: 0,
+            pace: BodyPace::default(),
             trailers: None,
         }),
         limits: cfg.limits.clone(),
@@ -525,9 +506,7 @@ pub async fn serve_h1<S: Service>(stream: TcpStream, service: Rc<S>, cfg: ConnCo
                 kind => {
                     st.decoder = Some(BodyDecoder::new(kind, &limits));
                     st.continue_pending = head.expect_continue && head.version == Version::HTTP_11;
-                    st.body_waited = Duration::ZERO;
-                    st.body_wait_started = None;
-                    st.body_received = 0;
+                    st.pace = BodyPace::default();
                     RequestBody::from_source(Rc::new(H1Body {
                         conn: conn.clone(),
                         id: st.body_id,

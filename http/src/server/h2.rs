@@ -14,7 +14,7 @@ use std::io;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use http::header::{HeaderValue, CONNECTION, CONTENT_LENGTH, DATE, TRANSFER_ENCODING, UPGRADE};
@@ -25,6 +25,7 @@ use percore_runtime::net::TcpStream;
 use percore_runtime::time::{sleep_until, timeout_at, Elapsed, Sleep};
 use percore_runtime::{spawn_local, JoinHandle};
 
+use super::body_pace::BodyPace;
 use super::date::with_date;
 use super::{has_no_body, internal_error, linger_close, ConnConfig};
 use crate::body::{next_chunk, Body, BodyError, BodySource, BodyStream, RequestBody};
@@ -47,15 +48,12 @@ struct BodyQueue {
     end: bool,
     error: Option<BodyError>,
     waker: Option<Waker>,
-    received: u64,
     /// The handler dropped its reader: further data is released at once.
     abandoned: bool,
     /// The trailing HEADERS that ended the body.
     trailers: Option<HeaderMap>,
-    /// Time the handler has spent waiting on the client for body bytes.
-    waited: Duration,
-    /// When the handler's current wait (nothing queued) began.
-    wait_started: Option<Instant>,
+    /// How the body has kept its handler waiting (the slow-body rule).
+    pace: BodyPace,
     /// Ends the current wait once the client has been too slow.
     wait_timer: Option<Sleep>,
 }
@@ -63,33 +61,17 @@ struct BodyQueue {
 impl BodyQueue {
     /// The handler got what it waited for.
     fn stop_waiting(&mut self) {
-        if let Some(started) = self.wait_started.take() {
-            self.waited += started.elapsed();
-        }
+        self.pace.stop_waiting();
         self.wait_timer = None;
     }
 
-    /// Whether the client has kept the handler waiting too long, by the
-    /// rules of HTTP/1.1 bodies: no single wait longer than
-    /// `body_read_timeout`, and once the waits add up past it, at least
-    /// `min_body_rate` bytes per second of waiting. Otherwise arms a timer
-    /// that wakes `cx` when the current wait would become too long.
+    /// Whether the client has kept the handler waiting too long
+    /// ([`BodyPace`]); otherwise arms a timer that wakes `cx` when it will.
     fn waited_too_long(&mut self, limits: &Limits, cx: &mut Context<'_>) -> bool {
-        let now = Instant::now();
-        let started = *self.wait_started.get_or_insert(now);
-        let allowed_in_all = match limits.min_body_rate {
-            0 => Duration::MAX,
-            rate => limits
-                .body_read_timeout
-                .max(Duration::from_secs_f64(self.received as f64 / rate as f64)),
-        };
-        let allowed_now = allowed_in_all
-            .saturating_sub(self.waited)
-            .min(limits.body_read_timeout);
-        let Some(deadline) = started.checked_add(allowed_now) else {
+        let Some(deadline) = self.pace.wait(limits) else {
             return false;
         };
-        if now >= deadline {
+        if Instant::now() >= deadline {
             return true;
         }
         let timer = self.wait_timer.get_or_insert_with(|| sleep_until(deadline));
@@ -382,8 +364,8 @@ fn dispatch<S: Service>(shared: &SharedRef, service: &Rc<S>) {
                 if q.abandoned || q.error.is_some() {
                     s.conn.release(stream_id, data.len());
                 } else {
-                    q.received += data.len() as u64;
-                    if q.received > limit {
+                    q.pace.received(data.len());
+                    if q.pace.data_received() > limit {
                         q.error = Some(BodyError::TooLarge);
                         s.conn.release(stream_id, data.len());
                     } else if !data.is_empty() {

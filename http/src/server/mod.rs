@@ -1,6 +1,7 @@
 //! Connection drivers: the thin glue that runs the sans-IO protocol cores on
 //! percore sockets and calls a [`crate::Service`] for each request.
 
+mod body_pace;
 mod date;
 pub mod h1;
 mod h2;
