@@ -22,14 +22,12 @@
 
 use std::future::Future;
 use std::io;
-use std::pin::Pin;
-use std::task::Poll;
 use std::time::Duration;
 
 use bytes::{Buf, Bytes};
 
 use crate::buf::{IoBuf, IoBufMut, Slice};
-use crate::time::{sleep, Sleep};
+use crate::time::{timeout, Elapsed};
 
 /// A stream that reads into owned buffers.
 pub trait OwnedRead {
@@ -94,11 +92,12 @@ pub async fn write_all_vectored<S: OwnedWrite + ?Sized>(
 }
 
 /// [`write_all_vectored`] for a peer that may stop reading: fails with
-/// [`io::ErrorKind::TimedOut`] when the peer accepts no byte for `stall`
-/// (each write that makes progress starts the wait anew, so a slow reader
-/// that keeps reading is never cut off). On a timeout the unwritten chunks
-/// are gone with the cancelled write, and the stream's output is
-/// incomplete: close it.
+/// [`io::ErrorKind::TimedOut`] when the peer accepts no byte for `stall`.
+/// Each write that makes progress starts the wait anew; the kernel wakes a
+/// blocked writer only once a good part of the send buffer is free, so
+/// `stall` must exceed the time a slow peer takes to read that much. On a
+/// timeout the unwritten chunks are gone with the cancelled write, and the
+/// stream's output is incomplete: close it.
 ///
 /// ```
 /// use std::time::Duration;
@@ -139,9 +138,9 @@ async fn write_all_vectored_within<S: OwnedWrite + ?Sized>(
         };
         let (res, back) = match stall {
             None => write.await,
-            Some(stall) => match unless_stalled(stall, write).await {
-                Some(done) => done,
-                None => return (Err(io::ErrorKind::TimedOut.into()), Vec::new()),
+            Some(stall) => match timeout(stall, write).await {
+                Ok(done) => done,
+                Err(Elapsed) => return (Err(io::ErrorKind::TimedOut.into()), Vec::new()),
             },
         };
         chunks = back;
@@ -167,25 +166,6 @@ async fn write_all_vectored_within<S: OwnedWrite + ?Sized>(
         chunks.drain(..done);
     }
     (Ok(()), chunks)
-}
-
-/// Runs `op`, giving up (`None`) once it has been pending for `stall`. The
-/// clock starts only when `op` does not finish at once, so a write the
-/// kernel takes whole costs no timer.
-async fn unless_stalled<F: Future>(stall: Duration, op: F) -> Option<F::Output> {
-    let mut op = std::pin::pin!(op);
-    let mut timer: Option<Sleep> = None;
-    std::future::poll_fn(|cx| {
-        if let Poll::Ready(out) = op.as_mut().poll(cx) {
-            return Poll::Ready(Some(out));
-        }
-        let timer = timer.get_or_insert_with(|| sleep(stall));
-        match Pin::new(timer).poll(cx) {
-            Poll::Ready(()) => Poll::Ready(None),
-            Poll::Pending => Poll::Pending,
-        }
-    })
-    .await
 }
 
 /// Buffers reads and writes over an owned-buffer stream, for code that

@@ -675,7 +675,7 @@ async fn write_response(
     is_head: bool,
     keep_alive: &mut bool,
 ) -> io::Result<()> {
-    let (parts, body) = resp.into_parts();
+    let (parts, mut body) = resp.into_parts();
     let status = parts.status;
     let no_body = has_no_body(status, is_head);
     let version = if req_version == Version::HTTP_10 {
@@ -683,7 +683,6 @@ async fn write_response(
     } else {
         Version::HTTP_11
     };
-    let mut body = body;
     let framing = match &body {
         Body::Empty => ResponseBody::Length(0),
         Body::Full(b) => ResponseBody::Length(b.len() as u64),
