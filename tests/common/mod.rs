@@ -130,6 +130,30 @@ pub fn test_app(room: &demo_app::ChatRoom) -> App {
             }),
         )
         .route(
+            "/answer-then-read",
+            // Answers at once and leaves a task reading the body behind;
+            // `/left-behind` tells what that reader ended with.
+            post(|mut r: Request| async move {
+                let mut body = r.take_body();
+                LEFT_BEHIND.with(|l| *l.borrow_mut() = "reading".into());
+                percore::rt::spawn_local(async move {
+                    let outcome = loop {
+                        match body.chunk().await {
+                            Some(Ok(_)) => continue,
+                            Some(Err(e)) => break format!("error: {e}"),
+                            None => break "ended".to_string(),
+                        }
+                    };
+                    LEFT_BEHIND.with(|l| *l.borrow_mut() = outcome);
+                });
+                "answered"
+            }),
+        )
+        .route(
+            "/left-behind",
+            get(|_r: Request| async { LEFT_BEHIND.with(|l| l.borrow().clone()) }),
+        )
+        .route(
             "/think-then-count",
             // Works for 800 ms before it reads its body.
             post(|mut r: Request| async move {
@@ -137,6 +161,11 @@ pub fn test_app(room: &demo_app::ChatRoom) -> App {
                 r.bytes().await.map(|b| b.len().to_string())
             }),
         )
+}
+
+thread_local! {
+    /// What the body reader `/answer-then-read` left behind ended with.
+    static LEFT_BEHIND: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
 }
 
 /// The only `Origin` that `/ws-origin` accepts.

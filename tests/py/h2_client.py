@@ -279,6 +279,18 @@ def slow_bodies(base):
     asked_to_stop_then_closed(events, sid)
     assert time.time() - started < 4, time.time() - started
 
+    # A handler that answers at once and leaves a task reading the body:
+    # once the answer is out and the request reset, that reader gets an
+    # error instead of waiting forever.
+    sock, conn, sid = open_stream(base, "POST", "/answer-then-read")
+    events = read_events(sock, conn, ended(sid), limit=5)
+    assert body_of(events, sid) == b"answered", events
+    sid2 = conn.get_next_available_stream_id()
+    conn.send_headers(sid2, req_headers(base, "GET", "/left-behind"), end_stream=True)
+    sock.sendall(conn.data_to_send())
+    events = read_events(sock, conn, ended(sid2), limit=5)
+    assert body_of(events, sid2).startswith(b"error: "), events
+
     # A handler that works 800 ms before reading a body sent at once.
     sock, conn, sid = open_stream(base, "POST", "/think-then-count")
     time.sleep(0.1)

@@ -33,11 +33,11 @@ impl BodyPace {
         self.received
     }
 
-    /// The handler starts (or goes on) waiting for data; returns when the
-    /// wait becomes too long, `None` if never. A deadline already past means
-    /// the client is too slow now.
-    pub(crate) fn wait(&mut self, limits: &Limits) -> Option<Instant> {
-        let started = *self.wait_started.get_or_insert_with(Instant::now);
+    /// The handler starts (or goes on) waiting for data at `now`; returns
+    /// when the wait becomes too long, `None` if never. A deadline not after
+    /// `now` means the client is too slow already.
+    pub(crate) fn wait(&mut self, limits: &Limits, now: Instant) -> Option<Instant> {
+        let started = *self.wait_started.get_or_insert(now);
         let allowed_in_all = match limits.min_body_rate {
             0 => Duration::MAX,
             rate => limits
@@ -75,12 +75,12 @@ mod tests {
         let l = limits(500, 1000);
         let mut pace = BodyPace::default();
         let before = Instant::now();
-        let deadline = pace.wait(&l).unwrap();
+        let deadline = pace.wait(&l, Instant::now()).unwrap();
         let after = Instant::now();
         assert!(deadline - before >= Duration::from_millis(500));
         assert!(deadline - after <= Duration::from_millis(500));
         // The same wait, asked again, keeps its deadline.
-        assert_eq!(pace.wait(&l), Some(deadline));
+        assert_eq!(pace.wait(&l, Instant::now()), Some(deadline));
     }
 
     #[test]
@@ -91,13 +91,13 @@ mod tests {
             ..BodyPace::default()
         };
         // 2 s waited and nothing received: over the budget, due at once.
-        assert!(pace.wait(&l).unwrap() <= Instant::now());
+        assert!(pace.wait(&l, Instant::now()).unwrap() <= Instant::now());
         pace.stop_waiting();
         // 2 500 bytes pay for 2.5 s of waiting in all: 0.5 s are left
         // (less the instant the first wait lasted).
         pace.received(2500);
         let before = Instant::now();
-        let deadline = pace.wait(&l).unwrap();
+        let deadline = pace.wait(&l, Instant::now()).unwrap();
         let after = Instant::now();
         assert!(deadline - before >= Duration::from_millis(490));
         assert!(deadline - after <= Duration::from_millis(500));
@@ -111,7 +111,7 @@ mod tests {
             ..BodyPace::default()
         };
         let before = Instant::now();
-        let deadline = pace.wait(&l).unwrap();
+        let deadline = pace.wait(&l, Instant::now()).unwrap();
         assert!(deadline - before >= Duration::from_millis(500));
     }
 }

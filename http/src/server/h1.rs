@@ -124,8 +124,9 @@ impl BodySource for H1Body {
                 Ok(BodyEvent::NeedMore) => {
                     // Everything buffered is decoded: the client has until
                     // this deadline to send more data.
-                    let deadline = st.pace.wait(&self.conn.limits);
-                    if deadline.is_some_and(|d| d <= Instant::now()) {
+                    let now = Instant::now();
+                    let deadline = st.pace.wait(&self.conn.limits, now);
+                    if deadline.is_some_and(|d| d <= now) {
                         st.pace.stop_waiting();
                         st.error = Some(BodyError::Timeout);
                         continue;

@@ -68,10 +68,11 @@ impl BodyQueue {
     /// Whether the client has kept the handler waiting too long
     /// ([`BodyPace`]); otherwise arms a timer that wakes `cx` when it will.
     fn waited_too_long(&mut self, limits: &Limits, cx: &mut Context<'_>) -> bool {
-        let Some(deadline) = self.pace.wait(limits) else {
+        let now = Instant::now();
+        let Some(deadline) = self.pace.wait(limits, now) else {
             return false;
         };
-        if Instant::now() >= deadline {
+        if now >= deadline {
             return true;
         }
         let timer = self.wait_timer.get_or_insert_with(|| sleep_until(deadline));

@@ -918,14 +918,14 @@ impl ServerConnection {
                     block.end_stream,
                 );
                 self.streams.insert(id, stream);
+                // A body would not be read: the response's END_STREAM
+                // resets a request still arriving (`close_local`).
                 let _ = self.send_response(
                     id,
                     StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
                     &HeaderMap::new(),
                     true,
                 );
-                // A body would not be read: tell the client to stop.
-                self.reset(id, ErrorCode::NoError);
                 return Ok(());
             }
         };
