@@ -369,44 +369,25 @@ fn exchange(addr: std::net::SocketAddr, request: &[u8], expected_len: usize) -> 
     got
 }
 
+/// The echo server on one core of `driver`, on a free port, with `extra` flags.
+fn start_echo(driver: &str, extra: &[&str]) -> (Running, std::net::SocketAddr) {
+    let driver = format!("--driver={driver}");
+    let mut args = vec!["--listen=127.0.0.1:0", "--cores=1", &driver];
+    args.extend_from_slice(extra);
+    let (running, line) = start_listening(&mut command("echo", &args, None));
+    (running, listening_addr(&line))
+}
+
 #[test]
 fn echo_flags_reach_the_server_on_both_drivers() {
     let payload: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
     for driver in ["uring", "epoll"] {
         // A 7-byte buffer and the unmask pass still echo every byte.
-        let (_echo, line) = start_listening(&mut command(
-            "echo",
-            &[
-                "--listen",
-                "127.0.0.1:0",
-                "--cores",
-                "1",
-                "--driver",
-                driver,
-                "--buffer",
-                "7",
-                "--unmask",
-            ],
-            None,
-        ));
-        let addr = listening_addr(&line);
+        let (_echo, addr) = start_echo(driver, &["--buffer", "7", "--unmask"]);
         assert_eq!(exchange(addr, &payload, payload.len()), payload, "{driver}");
 
         // --canned answers each request head with one fixed response.
-        let (_canned, line) = start_listening(&mut command(
-            "echo",
-            &[
-                "--listen",
-                "127.0.0.1:0",
-                "--cores",
-                "1",
-                "--driver",
-                driver,
-                "--canned",
-            ],
-            None,
-        ));
-        let addr = listening_addr(&line);
+        let (_canned, addr) = start_echo(driver, &["--canned"]);
         const OK: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n\r\nHello, World!";
         let two = exchange(
             addr,
