@@ -1,4 +1,5 @@
-//! Path routing with static and `{param}` segments; 404 and 405 with Allow.
+//! Path routing with static and `{param}` segments and a `{*tail}` last
+//! segment; 404 and 405 with Allow.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -97,6 +98,9 @@ impl MethodRouter {
 enum Segment {
     Static(String),
     Param(String),
+    /// `{*name}`, last only: the rest of the path, possibly empty, as sent
+    /// (not percent-decoded: a decoded `/` could not be told from a separator).
+    Tail(String),
 }
 
 struct Route {
@@ -151,11 +155,36 @@ fn parse_pattern(pattern: &str) -> Vec<Segment> {
         .split('/')
         .map(
             |s| match s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
-                Some(name) => Segment::Param(name.to_string()),
+                Some(name) => match name.strip_prefix('*') {
+                    Some(tail) => Segment::Tail(tail.to_string()),
+                    None => Segment::Param(name.to_string()),
+                },
                 None => Segment::Static(s.to_string()),
             },
         )
         .collect()
+}
+
+/// Matches `path` against a route ending in a `{*tail}` segment.
+fn match_tail(segments: &[Segment], path: &str) -> Option<Vec<(String, String)>> {
+    let (Segment::Tail(tail), head) = segments.split_last()? else {
+        return None;
+    };
+    let mut rest = path.strip_prefix('/')?;
+    let mut params = Vec::new();
+    for seg in head {
+        let (part, after) = rest.split_once('/')?;
+        match seg {
+            Segment::Static(s) if s == part => {}
+            Segment::Param(name) if !part.is_empty() => {
+                params.push((name.clone(), percent_decode(part)))
+            }
+            _ => return None,
+        }
+        rest = after;
+    }
+    params.push((tail.clone(), rest.to_string()));
+    Some(params)
 }
 
 /// Decodes `%XX` escapes; invalid escapes are kept as they are.
@@ -214,6 +243,16 @@ impl Router {
         let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
         let mut allowed: Option<String> = None;
         for route in &self.patterns {
+            if matches!(route.segments.last(), Some(Segment::Tail(_))) {
+                let Some(params) = match_tail(&route.segments, path) else {
+                    continue;
+                };
+                match route.methods.find(method) {
+                    Some(h) => return Match::Found(h, params),
+                    None => allowed = allowed.or_else(|| Some(route.methods.allowed())),
+                }
+                continue;
+            }
             if route.segments.len() != parts.len() {
                 continue;
             }
@@ -224,6 +263,7 @@ impl Router {
                 .zip(&parts)
                 .all(|(seg, part)| match seg {
                     Segment::Static(s) => s == part,
+                    Segment::Tail(_) => false,
                     Segment::Param(name) => {
                         if part.is_empty() {
                             return false;
@@ -287,6 +327,34 @@ mod tests {
             _ => panic!("expected 405"),
         }
         assert!(matches!(r.find(&Method::HEAD, "/"), Match::Found(..)));
+    }
+
+    #[test]
+    fn a_tail_segment_takes_the_rest_of_the_path_as_sent() {
+        let mut r = Router::default();
+        r.add("/static/{*path}", get(h));
+        r.add("/u/{id}/files/{*rest}", get(h));
+        let found = |path: &str| match r.find(&Method::GET, path) {
+            Match::Found(_, p) => Some(p),
+            _ => None,
+        };
+        let tail = |v: &str| vec![("path".to_string(), v.to_string())];
+        assert_eq!(found("/static/a/b%2Fc.css"), Some(tail("a/b%2Fc.css")));
+        assert_eq!(found("/static/"), Some(tail("")));
+        assert_eq!(found("/static"), None);
+        assert_eq!(found("/staticx/a"), None);
+        assert_eq!(
+            found("/u/a%20b/files/x/y"),
+            Some(vec![
+                ("id".to_string(), "a b".to_string()),
+                ("rest".to_string(), "x/y".to_string())
+            ])
+        );
+        assert_eq!(found("/u//files/x"), None);
+        assert!(matches!(
+            r.find(&Method::POST, "/static/x"),
+            Match::MethodNotAllowed(a) if a == "GET, HEAD"
+        ));
     }
 
     #[test]
