@@ -221,7 +221,10 @@ mod tests {
             eval(&[(IF_NONE_MATCH, "\"old\""), (IF_MODIFIED_SINCE, DATE)]),
             Precondition::Proceed
         );
-        assert_eq!(eval(&[(IF_MODIFIED_SINCE, DATE)]), Precondition::NotModified);
+        assert_eq!(
+            eval(&[(IF_MODIFIED_SINCE, DATE)]),
+            Precondition::NotModified
+        );
         assert_eq!(eval(&[(IF_MODIFIED_SINCE, EARLIER)]), Precondition::Proceed);
         assert_eq!(
             eval(&[(IF_MODIFIED_SINCE, "Sunday, 06-Nov-94 08:49:37 GMT")]),
@@ -238,7 +241,10 @@ mod tests {
         let weak = format!("W/{}", v.etag);
         assert_eq!(eval(&[(IF_MATCH, &weak)]), Precondition::Failed);
         assert_eq!(eval(&[(IF_MATCH, "\"other\"")]), Precondition::Failed);
-        assert_eq!(eval(&[(IF_UNMODIFIED_SINCE, EARLIER)]), Precondition::Failed);
+        assert_eq!(
+            eval(&[(IF_UNMODIFIED_SINCE, EARLIER)]),
+            Precondition::Failed
+        );
         assert_eq!(eval(&[(IF_UNMODIFIED_SINCE, DATE)]), Precondition::Proceed);
     }
 
@@ -256,10 +262,18 @@ mod tests {
             "W/",
             many.as_str(),
         ] {
-            assert_eq!(eval(&[(IF_NONE_MATCH, bad)]), Precondition::Proceed, "{bad}");
+            assert_eq!(
+                eval(&[(IF_NONE_MATCH, bad)]),
+                Precondition::Proceed,
+                "{bad}"
+            );
             assert_eq!(eval(&[(IF_MATCH, bad)]), Precondition::Failed, "{bad}");
         }
-        for bad in ["yesterday", "Sun, 06 Nov 1994 25:49:37 GMT", "99999999999999"] {
+        for bad in [
+            "yesterday",
+            "Sun, 06 Nov 1994 25:49:37 GMT",
+            "99999999999999",
+        ] {
             assert_eq!(eval(&[(IF_MODIFIED_SINCE, bad)]), Precondition::Proceed);
             assert_eq!(eval(&[(IF_UNMODIFIED_SINCE, bad)]), Precondition::Proceed);
         }

@@ -38,7 +38,9 @@ pub(crate) fn acceptable(accept: &str) -> Vec<Coding> {
         let q = parts
             .find_map(|p| {
                 let (k, v) = p.split_once('=')?;
-                k.trim().eq_ignore_ascii_case("q").then(|| quality(v.trim()))
+                k.trim()
+                    .eq_ignore_ascii_case("q")
+                    .then(|| quality(v.trim()))
             })
             .unwrap_or(Some(1000));
         let Some(q) = q else { continue };
@@ -104,7 +106,14 @@ mod tests {
 
     #[test]
     fn malformed_q_values_are_not_acceptance() {
-        for bad in ["br;q=2", "br;q=1.5", "br;q=0.5555", "br;q=x", "br;q=-1", "br;q="] {
+        for bad in [
+            "br;q=2",
+            "br;q=1.5",
+            "br;q=0.5555",
+            "br;q=x",
+            "br;q=-1",
+            "br;q=",
+        ] {
             assert_eq!(acceptable(bad), [], "{bad}");
         }
         assert_eq!(quality("0.25"), Some(250));

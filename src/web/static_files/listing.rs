@@ -63,7 +63,10 @@ pub(crate) fn render(url_path: &str, entries: &[Entry], truncated: bool) -> Stri
     }
     page.push_str("</ul>\n");
     if truncated {
-        let _ = writeln!(page, "<p>Only the first {MAX_ENTRIES} entries are listed.</p>");
+        let _ = writeln!(
+            page,
+            "<p>Only the first {MAX_ENTRIES} entries are listed.</p>"
+        );
     }
     page.push_str("</body></html>\n");
     page

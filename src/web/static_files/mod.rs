@@ -413,8 +413,8 @@ impl BodyStream for LengthOnly {
 /// `Content-Type` from the extension; text types say they are UTF-8.
 fn content_type(path: &Path) -> HeaderValue {
     let mime = mime_guess::from_path(path).first_or_octet_stream();
-    let text = mime.type_() == mime_guess::mime::TEXT
-        || mime.essence_str() == "application/javascript";
+    let text =
+        mime.type_() == mime_guess::mime::TEXT || mime.essence_str() == "application/javascript";
     let value = if text && mime.get_param("charset").is_none() {
         format!("{}; charset=utf-8", mime.essence_str())
     } else {

@@ -55,7 +55,11 @@ impl MultipartBody {
             );
             len += head.len() as u64 + r.len();
             pieces.push_back(Piece::Text(head.into()));
-            pieces.push_back(Piece::File(FileBody::shared(file.clone(), r.start, r.len())));
+            pieces.push_back(Piece::File(FileBody::shared(
+                file.clone(),
+                r.start,
+                r.len(),
+            )));
         }
         let tail = format!("\r\n--{boundary}--\r\n");
         len += tail.len() as u64;

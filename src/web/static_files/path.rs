@@ -30,7 +30,10 @@ impl SafePath {
         };
         let mut segments = Vec::new();
         if body.is_empty() {
-            return raw.is_empty().then_some(SafePath { segments, wants_dir });
+            return raw.is_empty().then_some(SafePath {
+                segments,
+                wants_dir,
+            });
         }
         for part in body.split('/') {
             if segments.len() == MAX_SEGMENTS {
@@ -38,7 +41,10 @@ impl SafePath {
             }
             segments.push(decode_segment(part)?);
         }
-        Some(SafePath { segments, wants_dir })
+        Some(SafePath {
+            segments,
+            wants_dir,
+        })
     }
 }
 

@@ -33,7 +33,11 @@ pub(crate) fn canonical_root(root: &Path) -> io::Result<PathBuf> {
 
 /// Resolves `segments` (already checked by `SafePath`) below the canonical
 /// `root`.
-pub(crate) fn resolve(root: &Path, segments: &[String], follow_symlinks: bool) -> io::Result<Found> {
+pub(crate) fn resolve(
+    root: &Path,
+    segments: &[String],
+    follow_symlinks: bool,
+) -> io::Result<Found> {
     let mut candidate = root.to_path_buf();
     candidate.extend(segments);
     resolve_candidate(root, candidate, follow_symlinks)
@@ -41,7 +45,12 @@ pub(crate) fn resolve(root: &Path, segments: &[String], follow_symlinks: bool) -
 
 /// The sibling of the canonical `file` with `suffix` appended (`a.css.br`),
 /// if it is a regular file inside `root`.
-pub(crate) fn sibling(root: &Path, file: &Path, suffix: &str, follow_symlinks: bool) -> Option<PathBuf> {
+pub(crate) fn sibling(
+    root: &Path,
+    file: &Path,
+    suffix: &str,
+    follow_symlinks: bool,
+) -> Option<PathBuf> {
     let mut name = OsString::from(file.as_os_str());
     name.push(suffix);
     match resolve_candidate(root, PathBuf::from(name), follow_symlinks) {
@@ -75,7 +84,8 @@ mod tests {
     use std::os::unix::fs::symlink;
 
     fn tree(name: &str) -> (PathBuf, PathBuf) {
-        let base = std::env::temp_dir().join(format!("percore-resolve-{name}-{}", std::process::id()));
+        let base =
+            std::env::temp_dir().join(format!("percore-resolve-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&base);
         let root = base.join("root");
         std::fs::create_dir_all(root.join("sub")).unwrap();
@@ -94,8 +104,14 @@ mod tests {
     #[test]
     fn links_out_of_the_root_are_refused_links_inside_only_when_allowed() {
         let (base, root) = tree("links");
-        assert!(matches!(resolve(&root, &seg(&["sub", "a.txt"]), false), Ok(Found::File(_))));
-        assert!(matches!(resolve(&root, &seg(&["sub"]), false), Ok(Found::Dir(_))));
+        assert!(matches!(
+            resolve(&root, &seg(&["sub", "a.txt"]), false),
+            Ok(Found::File(_))
+        ));
+        assert!(matches!(
+            resolve(&root, &seg(&["sub"]), false),
+            Ok(Found::Dir(_))
+        ));
         assert!(matches!(resolve(&root, &[], false), Ok(Found::Dir(_))));
         for follow in [false, true] {
             assert!(resolve(&root, &seg(&["out"]), follow).is_err());
@@ -116,7 +132,10 @@ mod tests {
         let file = root.join("sub/a.txt");
         std::fs::write(root.join("sub/a.txt.gz"), "gz").unwrap();
         std::fs::create_dir(root.join("sub/a.txt.br")).unwrap();
-        assert_eq!(sibling(&root, &file, ".gz", false), Some(root.join("sub/a.txt.gz")));
+        assert_eq!(
+            sibling(&root, &file, ".gz", false),
+            Some(root.join("sub/a.txt.gz"))
+        );
         assert_eq!(sibling(&root, &file, ".br", false), None);
         symlink(base.join("secret.txt"), root.join("sub/a.txt.zst")).unwrap();
         assert_eq!(sibling(&root, &file, ".zst", true), None);
