@@ -94,6 +94,8 @@ fn app(root: &Path) -> App {
         .static_dir("/list", StaticDir::new(root.join("list")).listing(true))
         .static_dir("/pre", StaticDir::new(root).precompressed(true))
         .static_file("/one", root.join("hello.txt"))
+        .static_file("/one-link", root.join("in"))
+        .static_file("/one-dir", root.join("sub"))
 }
 
 /// An answer: status, lower-cased header names with their values, body.

@@ -147,6 +147,8 @@ impl Hasher for PathHasher {
 pub(crate) struct Router {
     exact: HashMap<String, MethodRouter, BuildHasherDefault<PathHasher>>,
     patterns: Vec<Route>,
+    /// Routes ending in `{*tail}`: tried after every other route, longest first.
+    tails: Vec<Route>,
 }
 
 fn parse_pattern(pattern: &str) -> Vec<Segment> {
@@ -218,10 +220,19 @@ impl Router {
         );
         if pattern.contains('{') {
             let segments = parse_pattern(pattern);
-            if let Some(existing) = self.patterns.iter_mut().find(|r| r.segments == segments) {
+            let is_tail = matches!(segments.last(), Some(Segment::Tail(_)));
+            let routes = if is_tail {
+                &mut self.tails
+            } else {
+                &mut self.patterns
+            };
+            if let Some(existing) = routes.iter_mut().find(|r| r.segments == segments) {
                 merge(&mut existing.methods, methods);
             } else {
-                self.patterns.push(Route { segments, methods });
+                routes.push(Route { segments, methods });
+                if is_tail {
+                    routes.sort_by_key(|r| std::cmp::Reverse(r.segments.len()));
+                }
             }
         } else {
             match self.exact.get_mut(pattern) {
@@ -243,16 +254,6 @@ impl Router {
         let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
         let mut allowed: Option<String> = None;
         for route in &self.patterns {
-            if matches!(route.segments.last(), Some(Segment::Tail(_))) {
-                let Some(params) = match_tail(&route.segments, path) else {
-                    continue;
-                };
-                match route.methods.find(method) {
-                    Some(h) => return Match::Found(h, params),
-                    None => allowed = allowed.or_else(|| Some(route.methods.allowed())),
-                }
-                continue;
-            }
             if route.segments.len() != parts.len() {
                 continue;
             }
@@ -275,6 +276,15 @@ impl Router {
             if !matched {
                 continue;
             }
+            match route.methods.find(method) {
+                Some(h) => return Match::Found(h, params),
+                None => allowed = allowed.or_else(|| Some(route.methods.allowed())),
+            }
+        }
+        for route in &self.tails {
+            let Some(params) = match_tail(&route.segments, path) else {
+                continue;
+            };
             match route.methods.find(method) {
                 Some(h) => return Match::Found(h, params),
                 None => allowed = allowed.or_else(|| Some(route.methods.allowed())),
@@ -334,27 +344,39 @@ mod tests {
         let mut r = Router::default();
         r.add("/static/{*path}", get(h));
         r.add("/u/{id}/files/{*rest}", get(h));
-        let found = |path: &str| match r.find(&Method::GET, path) {
+        let found = |r: &Router, path: &str| match r.find(&Method::GET, path) {
             Match::Found(_, p) => Some(p),
             _ => None,
         };
         let tail = |v: &str| vec![("path".to_string(), v.to_string())];
-        assert_eq!(found("/static/a/b%2Fc.css"), Some(tail("a/b%2Fc.css")));
-        assert_eq!(found("/static/"), Some(tail("")));
-        assert_eq!(found("/static"), None);
-        assert_eq!(found("/staticx/a"), None);
+        assert_eq!(found(&r, "/static/a/b%2Fc.css"), Some(tail("a/b%2Fc.css")));
+        assert_eq!(found(&r, "/static/"), Some(tail("")));
+        assert_eq!(found(&r, "/static"), None);
+        assert_eq!(found(&r, "/staticx/a"), None);
         assert_eq!(
-            found("/u/a%20b/files/x/y"),
+            found(&r, "/u/a%20b/files/x/y"),
             Some(vec![
                 ("id".to_string(), "a b".to_string()),
                 ("rest".to_string(), "x/y".to_string())
             ])
         );
-        assert_eq!(found("/u//files/x"), None);
+        assert_eq!(found(&r, "/u//files/x"), None);
         assert!(matches!(
             r.find(&Method::POST, "/static/x"),
             Match::MethodNotAllowed(a) if a == "GET, HEAD"
         ));
+        // A tail route never hides a more specific one, whatever the order.
+        r.add("/{*all}", get(h));
+        r.add("/static/special/{name}", get(h));
+        assert_eq!(found(&r, "/static/a"), Some(tail("a")));
+        assert_eq!(
+            found(&r, "/static/special/x"),
+            Some(vec![("name".to_string(), "x".to_string())])
+        );
+        assert_eq!(
+            found(&r, "/other/x"),
+            Some(vec![("all".to_string(), "other/x".to_string())])
+        );
     }
 
     #[test]

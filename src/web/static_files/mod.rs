@@ -190,6 +190,7 @@ impl Handler for StaticFile {
                 path: path.to_path_buf(),
                 coding: None,
                 vary: false,
+                checked: false,
             };
             serve_file(&req, located).await
         })
@@ -205,6 +206,9 @@ struct Located {
     content_type: HeaderValue,
     /// Whether the answer depends on `Accept-Encoding`.
     vary: bool,
+    /// Whether `path` was resolved inside a root (then it is canonical and
+    /// opened without following a link), or is the app's own.
+    checked: bool,
 }
 
 /// Where a request to a directory leads.
@@ -286,24 +290,25 @@ fn locate(config: &DirConfig, path: &SafePath, codings: &[Coding], url_path: &st
             coding: Some(coding),
             content_type,
             vary,
+            checked: true,
         },
         None => Located {
             path: file,
             coding: None,
             content_type,
             vary,
+            checked: true,
         },
     })
 }
 
 /// Opens the located file and answers from it.
 async fn serve_file(req: &Request, located: Located) -> Response {
-    // O_NOFOLLOW: the path is canonical, so a link here was swapped in after
-    // it was checked; O_NONBLOCK: a FIFO swapped in cannot stall the open.
+    // O_NOFOLLOW: a checked path is canonical, so a link there was swapped
+    // in after the check; O_NONBLOCK: a FIFO cannot stall the open.
+    let nofollow = if located.checked { libc::O_NOFOLLOW } else { 0 };
     let mut options = OpenOptions::new();
-    options
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+    options.read(true).custom_flags(nofollow | libc::O_NONBLOCK);
     let opened = async {
         let file = File::open_with(&located.path, options).await?;
         let meta = file.metadata().await?;
