@@ -15,14 +15,53 @@
 //! With `--canned` it is the benchmarks' floor for HTTP/1.1 instead: for
 //! every `\r\n\r\n` it reads it writes one fixed `200 OK` response, with no
 //! parsing at all, so the gap between it and the demo's `/plaintext` is what
-//! the HTTP layer costs.
+//! the HTTP layer costs. `--help` lists the options.
 
 use std::io;
+use std::net::SocketAddr;
 
-use percore::cli::ServerArgs;
+use clap::builder::RangedU64ValueParser;
+use clap::Parser;
 use percore::rt::future::{race, Either};
 use percore::rt::net::{reserve_port, ListenOptions, TcpListener, TcpStream};
 use percore::rt::{spawn_local, Workers};
+use percore_cli::RuntimeArgs;
+
+/// A TCP echo server on every core.
+///
+/// One pinned worker per core, the port shared with SO_REUSEPORT: the floor
+/// the benchmarks compare percore's servers with. Prints `listening on ADDR
+/// (cores: N, driver: D)` once it accepts connections.
+#[derive(Parser)]
+#[command(name = "echo", version)]
+struct Args {
+    /// Address to listen on, IP:PORT (port 0: any free port)
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7000")]
+    listen: SocketAddr,
+
+    #[command(flatten)]
+    runtime: RuntimeArgs,
+
+    /// Read buffer per connection, in bytes (1 MiB: the floor for large
+    /// WebSocket messages)
+    #[arg(
+        long,
+        value_name = "BYTES",
+        default_value_t = 16 * 1024,
+        value_parser = RangedU64ValueParser::<usize>::new().range(1..=1 << 30)
+    )]
+    buffer: usize,
+
+    /// XOR every read in place with an all-zero WebSocket masking key: the
+    /// one pass over the bytes every WebSocket server makes
+    #[arg(long)]
+    unmask: bool,
+
+    /// Answer every request head (each `\r\n\r\n`) with one fixed `200 OK`,
+    /// parsing nothing: the HTTP/1.1 floor
+    #[arg(long, conflicts_with_all = ["buffer", "unmask"])]
+    canned: bool,
+}
 
 async fn echo(stream: TcpStream, buffer: usize, unmask_key: Option<[u8; 4]>) {
     let mut buf = Vec::with_capacity(buffer);
@@ -97,27 +136,18 @@ async fn canned(stream: TcpStream) {
 }
 
 fn main() -> io::Result<()> {
-    let args = ServerArgs::from_env("127.0.0.1:7000");
-    let canned_mode = args.rest.iter().any(|a| a == "--canned");
+    let args: Args = percore_cli::parse();
+    let canned_mode = args.canned;
+    let buffer = args.buffer;
     // Zero, but opaque to the compiler, which cannot drop the pass.
-    let unmask_key = args
-        .rest
-        .iter()
-        .any(|a| a == "--unmask")
-        .then_some(std::hint::black_box([0u8; 4]));
-    let buffer = args
-        .rest
-        .iter()
-        .position(|a| a == "--buffer")
-        .and_then(|i| args.rest.get(i + 1)?.parse().ok())
-        .unwrap_or(16 * 1024);
+    let unmask_key = args.unmask.then_some(std::hint::black_box([0u8; 4]));
     let (addr, reservation) = reserve_port(args.listen)?;
-    let cores = args.cores;
+    let cores = args.runtime.cores;
     let bound = std::sync::Arc::new(std::sync::Barrier::new(cores));
     let reservation = std::sync::Mutex::new(Some(reservation));
     Workers::new()
         .cores(cores)
-        .driver(args.driver)
+        .driver(args.runtime.driver.into())
         .run(move |w| {
             let bound = bound.clone();
             let first = w.index == 0;

@@ -8,7 +8,6 @@
 //! assert_eq!(rt.block_on(async { spawn_local(async { 1 + 1 }).await.unwrap() }), 2);
 //! ```
 
-pub mod cli;
 mod server;
 pub mod web;
 

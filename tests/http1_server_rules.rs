@@ -7,11 +7,9 @@
 mod common;
 use common::*;
 
-use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use http::StatusCode;
@@ -772,86 +770,16 @@ both_drivers!(
     }
 );
 
-/// The demo example, as `cargo test` builds it next to the test binaries.
-fn demo_binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    // target/<profile>/deps/<this test> → target/<profile>/examples/demo
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("test binary outside target/<profile>/deps");
-    let demo = profile_dir.join("examples").join("demo");
-    assert!(
-        demo.is_file(),
-        "{} is missing: run `cargo test` (which builds the examples) or \
-         `cargo build --example demo` first",
-        demo.display()
-    );
-    demo
-}
-
-/// A running demo process, killed on drop.
-struct Demo(Child);
-
-impl Drop for Demo {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Starts the demo on a free port and returns it with its `listening on` line.
-fn start_demo(driver: &str) -> (Demo, String) {
-    let mut child = Command::new(demo_binary())
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--cores",
-            "1",
-            "--driver",
-            driver,
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("cannot start the demo");
-    let stdout = child.stdout.take().unwrap();
-    let mut stderr = child.stderr.take().unwrap();
-    let demo = Demo(child);
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(line) if line.contains("listening on") => return (demo, line),
-            Ok(_) => {}
-            Err(e) => {
-                drop(demo);
-                let mut err = String::new();
-                let _ = stderr.read_to_string(&mut err);
-                panic!("no `listening on` line from the demo ({e}); stderr: {err}");
-            }
-        }
-    }
-}
-
-/// `http://ADDR` in the demo's `listening on` line.
-fn listening_addr(line: &str) -> SocketAddr {
-    let url = line
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("http://"))
-        .unwrap_or_else(|| panic!("no URL in {line:?}"));
-    url.trim_end_matches('/')
-        .parse()
-        .unwrap_or_else(|e| panic!("{e}: {line:?}"))
+fn start_demo(driver: &str) -> (Running, String) {
+    start_listening(Command::new(example_binary("demo")).args([
+        "--listen",
+        "127.0.0.1:0",
+        "--cores",
+        "1",
+        "--driver",
+        driver,
+    ]))
 }
 
 fn demo_serves_its_routes(driver: &str, driver_name: &str) {

@@ -455,3 +455,81 @@ impl Drop for TempFile {
         let _ = std::fs::remove_file(&self.0);
     }
 }
+
+/// An example program (`examples/NAME.rs` or `examples/NAME/main.rs`), as
+/// `cargo test` builds it next to the test binaries.
+pub fn example_binary(name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    // target/<profile>/deps/<this test> → target/<profile>/examples/<name>
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("test binary outside target/<profile>/deps");
+    let binary = profile_dir.join("examples").join(name);
+    assert!(
+        binary.is_file(),
+        "{} is missing: run `cargo test` (which builds the examples) or \
+         `cargo build --example {name}` first",
+        binary.display()
+    );
+    binary
+}
+
+/// A running program, killed on drop.
+pub struct Running(pub std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `cmd` and waits (10 s at most) for its `listening on` line; returns
+/// the running program and that line. Its later output is read and dropped.
+pub fn start_listening(cmd: &mut Command) -> (Running, String) {
+    use std::io::BufRead;
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
+    let stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let running = Running(child);
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) if line.contains("listening on") => return (running, line),
+            Ok(_) => {}
+            Err(e) => {
+                drop(running);
+                let mut err = String::new();
+                let _ = stderr.read_to_string(&mut err);
+                panic!("no `listening on` line from {cmd:?} ({e}); stderr: {err}");
+            }
+        }
+    }
+}
+
+/// The address of a `listening on ADDR` or `listening on http://ADDR` line.
+pub fn listening_addr(line: &str) -> SocketAddr {
+    let word = line
+        .split_once("listening on ")
+        .and_then(|(_, rest)| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no address in {line:?}"));
+    let addr = word.strip_prefix("http://").unwrap_or(word);
+    addr.trim_end_matches('/')
+        .parse()
+        .unwrap_or_else(|e| panic!("{e}: {line:?}"))
+}
