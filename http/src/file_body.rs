@@ -52,8 +52,14 @@ impl FileBody {
     /// `len` bytes of `file` starting at `offset` (all of it, or a range).
     /// A file that turns out shorter fails the body with `UnexpectedEof`.
     pub fn new(file: File, offset: u64, len: u64) -> FileBody {
+        FileBody::shared(Rc::new(file), offset, len)
+    }
+
+    /// Like [`new`](Self::new), on a file other bodies read too (the parts
+    /// of a multi-range response, say).
+    pub fn shared(file: Rc<File>, offset: u64, len: u64) -> FileBody {
         FileBody {
-            file: Rc::new(file),
+            file,
             offset,
             remaining: len,
             len,

@@ -86,6 +86,31 @@ impl App {
         self
     }
 
+    /// Serves the files below `dir` (a path, or a configured
+    /// [`StaticDir`](super::StaticDir)) at `prefix`, for GET and HEAD.
+    ///
+    /// ```
+    /// use percore::web::App;
+    /// let app = App::new().static_dir("/static", "./public");
+    /// # let _ = app;
+    /// ```
+    pub fn static_dir(self, prefix: &str, dir: impl Into<super::StaticDir>) -> App {
+        let prefix = prefix.trim_end_matches('/');
+        let dir = dir.into().mount_at(prefix);
+        self.route(&format!("{prefix}/{{*path}}"), super::get(dir))
+    }
+
+    /// Serves the file `file` at `path`, for GET and HEAD.
+    ///
+    /// ```
+    /// use percore::web::App;
+    /// let app = App::new().static_file("/favicon.ico", "./public/favicon.ico");
+    /// # let _ = app;
+    /// ```
+    pub fn static_file(self, path: &str, file: impl AsRef<std::path::Path>) -> App {
+        self.route(path, super::get(super::StaticFile::new(file)))
+    }
+
     /// Registers a state value, available to handlers as `req.state::<T>()`.
     pub fn state<T: 'static>(mut self, value: T) -> App {
         Rc::get_mut(&mut self.state)

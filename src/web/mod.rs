@@ -18,9 +18,11 @@ mod handler;
 mod request;
 mod response;
 mod router;
+pub mod static_files;
 
 pub use app::{App, Next};
 pub use handler::Handler;
 pub use request::Request;
 pub use response::{Html, IntoResponse, Json, Response};
 pub use router::{any, delete, get, head, options, patch, post, put, MethodRouter};
+pub use static_files::{StaticDir, StaticFile};

@@ -1,4 +1,5 @@
-//! Path routing with static and `{param}` segments; 404 and 405 with Allow.
+//! Path routing with static and `{param}` segments and a `{*tail}` last
+//! segment; 404 and 405 with Allow.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -97,6 +98,9 @@ impl MethodRouter {
 enum Segment {
     Static(String),
     Param(String),
+    /// `{*name}`, last only: the rest of the path, possibly empty, as sent
+    /// (not percent-decoded: a decoded `/` could not be told from a separator).
+    Tail(String),
 }
 
 struct Route {
@@ -143,6 +147,8 @@ impl Hasher for PathHasher {
 pub(crate) struct Router {
     exact: HashMap<String, MethodRouter, BuildHasherDefault<PathHasher>>,
     patterns: Vec<Route>,
+    /// Routes ending in `{*tail}`: tried after every other route, longest first.
+    tails: Vec<Route>,
 }
 
 fn parse_pattern(pattern: &str) -> Vec<Segment> {
@@ -151,11 +157,36 @@ fn parse_pattern(pattern: &str) -> Vec<Segment> {
         .split('/')
         .map(
             |s| match s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
-                Some(name) => Segment::Param(name.to_string()),
+                Some(name) => match name.strip_prefix('*') {
+                    Some(tail) => Segment::Tail(tail.to_string()),
+                    None => Segment::Param(name.to_string()),
+                },
                 None => Segment::Static(s.to_string()),
             },
         )
         .collect()
+}
+
+/// Matches `path` against a route ending in a `{*tail}` segment.
+fn match_tail(segments: &[Segment], path: &str) -> Option<Vec<(String, String)>> {
+    let (Segment::Tail(tail), head) = segments.split_last()? else {
+        return None;
+    };
+    let mut rest = path.strip_prefix('/')?;
+    let mut params = Vec::new();
+    for seg in head {
+        let (part, after) = rest.split_once('/')?;
+        match seg {
+            Segment::Static(s) if s == part => {}
+            Segment::Param(name) if !part.is_empty() => {
+                params.push((name.clone(), percent_decode(part)))
+            }
+            _ => return None,
+        }
+        rest = after;
+    }
+    params.push((tail.clone(), rest.to_string()));
+    Some(params)
 }
 
 /// Decodes `%XX` escapes; invalid escapes are kept as they are.
@@ -189,10 +220,19 @@ impl Router {
         );
         if pattern.contains('{') {
             let segments = parse_pattern(pattern);
-            if let Some(existing) = self.patterns.iter_mut().find(|r| r.segments == segments) {
+            let is_tail = matches!(segments.last(), Some(Segment::Tail(_)));
+            let routes = if is_tail {
+                &mut self.tails
+            } else {
+                &mut self.patterns
+            };
+            if let Some(existing) = routes.iter_mut().find(|r| r.segments == segments) {
                 merge(&mut existing.methods, methods);
             } else {
-                self.patterns.push(Route { segments, methods });
+                routes.push(Route { segments, methods });
+                if is_tail {
+                    routes.sort_by_key(|r| std::cmp::Reverse(r.segments.len()));
+                }
             }
         } else {
             match self.exact.get_mut(pattern) {
@@ -224,6 +264,7 @@ impl Router {
                 .zip(&parts)
                 .all(|(seg, part)| match seg {
                     Segment::Static(s) => s == part,
+                    Segment::Tail(_) => false,
                     Segment::Param(name) => {
                         if part.is_empty() {
                             return false;
@@ -235,6 +276,15 @@ impl Router {
             if !matched {
                 continue;
             }
+            match route.methods.find(method) {
+                Some(h) => return Match::Found(h, params),
+                None => allowed = allowed.or_else(|| Some(route.methods.allowed())),
+            }
+        }
+        for route in &self.tails {
+            let Some(params) = match_tail(&route.segments, path) else {
+                continue;
+            };
             match route.methods.find(method) {
                 Some(h) => return Match::Found(h, params),
                 None => allowed = allowed.or_else(|| Some(route.methods.allowed())),
@@ -287,6 +337,46 @@ mod tests {
             _ => panic!("expected 405"),
         }
         assert!(matches!(r.find(&Method::HEAD, "/"), Match::Found(..)));
+    }
+
+    #[test]
+    fn a_tail_segment_takes_the_rest_of_the_path_as_sent() {
+        let mut r = Router::default();
+        r.add("/static/{*path}", get(h));
+        r.add("/u/{id}/files/{*rest}", get(h));
+        let found = |r: &Router, path: &str| match r.find(&Method::GET, path) {
+            Match::Found(_, p) => Some(p),
+            _ => None,
+        };
+        let tail = |v: &str| vec![("path".to_string(), v.to_string())];
+        assert_eq!(found(&r, "/static/a/b%2Fc.css"), Some(tail("a/b%2Fc.css")));
+        assert_eq!(found(&r, "/static/"), Some(tail("")));
+        assert_eq!(found(&r, "/static"), None);
+        assert_eq!(found(&r, "/staticx/a"), None);
+        assert_eq!(
+            found(&r, "/u/a%20b/files/x/y"),
+            Some(vec![
+                ("id".to_string(), "a b".to_string()),
+                ("rest".to_string(), "x/y".to_string())
+            ])
+        );
+        assert_eq!(found(&r, "/u//files/x"), None);
+        assert!(matches!(
+            r.find(&Method::POST, "/static/x"),
+            Match::MethodNotAllowed(a) if a == "GET, HEAD"
+        ));
+        // A tail route never hides a more specific one, whatever the order.
+        r.add("/{*all}", get(h));
+        r.add("/static/special/{name}", get(h));
+        assert_eq!(found(&r, "/static/a"), Some(tail("a")));
+        assert_eq!(
+            found(&r, "/static/special/x"),
+            Some(vec![("name".to_string(), "x".to_string())])
+        );
+        assert_eq!(
+            found(&r, "/other/x"),
+            Some(vec![("all".to_string(), "other/x".to_string())])
+        );
     }
 
     #[test]

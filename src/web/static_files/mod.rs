@@ -1,0 +1,466 @@
+//! Static files: a directory ([`StaticDir`]) or one file ([`StaticFile`])
+//! served with GET and HEAD, `Content-Type` from the extension, validators
+//! (`ETag`, `Last-Modified`) and the conditional requests they answer (304,
+//! 412), byte ranges (206, `multipart/byteranges` for several, 416 with
+//! `Content-Range: bytes */len`), `If-Range`, and precompressed `.br` /
+//! `.gz` siblings chosen by `Accept-Encoding` (with `Vary`).
+//!
+//! Files stream through [`FileBody`]: positional reads on io_uring, the
+//! blocking pool under epoll, one 64 KiB chunk at a time, so a 1 GiB file
+//! costs no more memory than a small one.
+//!
+//! Nothing outside the root is ever opened: see `path` (what a request path
+//! may say) and `resolve` (where it leads on disk). Refusals answer 404.
+//!
+//! ```
+//! use percore::web::{App, StaticDir};
+//! let app = App::new()
+//!     .static_dir("/static", "./public")
+//!     .static_dir("/docs", StaticDir::new("./docs").index_file("index.html").listing(true))
+//!     .static_file("/favicon.ico", "./public/favicon.ico");
+//! # let _ = app;
+//! ```
+
+mod conditional;
+mod encoding;
+mod listing;
+mod multipart;
+mod path;
+pub mod range;
+mod resolve;
+
+use std::fs::{Metadata, OpenOptions};
+use std::io;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http::header::{
+    ACCEPT_ENCODING, ACCEPT_RANGES, ALLOW, CONTENT_ENCODING, CONTENT_RANGE, CONTENT_TYPE, ETAG,
+    LAST_MODIFIED, LOCATION, RANGE, VARY,
+};
+use http::{HeaderValue, Method, StatusCode};
+use percore_http::{Body, BodyStream, FileBody};
+use percore_runtime::fs::File;
+use percore_runtime::spawn_blocking;
+
+use super::handler::BoxFuture;
+use super::{Handler, Html, IntoResponse, Request, Response};
+use conditional::{Precondition, Validators};
+use encoding::Coding;
+use multipart::MultipartBody;
+use path::SafePath;
+use range::{parse_range, RangeRequest};
+use resolve::Found;
+
+/// Serves the files below a directory: a [`Handler`] for a route ending in
+/// a `{*tail}` segment, most simply through
+/// [`App::static_dir`](super::App::static_dir).
+///
+/// Off by default: directory listings, an index file, symbolic links
+/// (followed only when enabled, and never out of the root), precompressed
+/// siblings.
+///
+/// ```
+/// use percore::web::{get, App, StaticDir};
+/// let assets = StaticDir::new("./public")
+///     .index_file("index.html")
+///     .precompressed(true)
+///     .mount_at("/assets");
+/// let app = App::new().route("/assets/{*path}", get(assets));
+/// # let _ = app;
+/// ```
+#[derive(Clone)]
+pub struct StaticDir {
+    config: Arc<DirConfig>,
+}
+
+#[derive(Clone)]
+struct DirConfig {
+    root: PathBuf,
+    mount: String,
+    index: Option<String>,
+    listing: bool,
+    follow_symlinks: bool,
+    precompressed: bool,
+}
+
+impl StaticDir {
+    /// Serves `root`, with every option off, mounted at `/`.
+    pub fn new(root: impl AsRef<Path>) -> StaticDir {
+        StaticDir {
+            config: Arc::new(DirConfig {
+                root: root.as_ref().to_path_buf(),
+                mount: String::new(),
+                index: None,
+                listing: false,
+                follow_symlinks: false,
+                precompressed: false,
+            }),
+        }
+    }
+
+    fn config(&mut self) -> &mut DirConfig {
+        Arc::make_mut(&mut self.config)
+    }
+
+    /// The URL path the directory is served at (`/static`): the part of a
+    /// request's path after it names the file. `App::static_dir` sets it.
+    pub fn mount_at(mut self, prefix: &str) -> StaticDir {
+        self.config().mount = prefix.trim_end_matches('/').to_string();
+        self
+    }
+
+    /// The file a directory's URL serves (`index.html`), if it has one.
+    pub fn index_file(mut self, name: &str) -> StaticDir {
+        self.config().index = Some(name.to_string());
+        self
+    }
+
+    /// Whether a directory without an index file gets an HTML listing
+    /// (default: no, 404).
+    pub fn listing(mut self, on: bool) -> StaticDir {
+        self.config().listing = on;
+        self
+    }
+
+    /// Whether symbolic links inside the root are followed (default: no).
+    /// A link that leads out of the root is refused either way.
+    pub fn follow_symlinks(mut self, on: bool) -> StaticDir {
+        self.config().follow_symlinks = on;
+        self
+    }
+
+    /// Whether `name.br` / `name.gz` beside a file are sent instead of it to
+    /// clients that accept that coding (default: no).
+    pub fn precompressed(mut self, on: bool) -> StaticDir {
+        self.config().precompressed = on;
+        self
+    }
+}
+
+impl<P: AsRef<Path>> From<P> for StaticDir {
+    fn from(root: P) -> StaticDir {
+        StaticDir::new(root)
+    }
+}
+
+impl Handler for StaticDir {
+    fn call(&self, req: Request) -> BoxFuture {
+        let config = self.config.clone();
+        Box::pin(async move { serve_dir(config, req).await })
+    }
+}
+
+/// Serves one file (its path is the app's, not the request's: symbolic
+/// links are followed), most simply through
+/// [`App::static_file`](super::App::static_file).
+///
+/// ```
+/// use percore::web::{get, App, StaticFile};
+/// let app = App::new().route("/robots.txt", get(StaticFile::new("./public/robots.txt")));
+/// # let _ = app;
+/// ```
+#[derive(Clone)]
+pub struct StaticFile {
+    path: Arc<PathBuf>,
+}
+
+impl StaticFile {
+    /// Serves the file at `path`.
+    pub fn new(path: impl AsRef<Path>) -> StaticFile {
+        StaticFile {
+            path: Arc::new(path.as_ref().to_path_buf()),
+        }
+    }
+}
+
+impl Handler for StaticFile {
+    fn call(&self, req: Request) -> BoxFuture {
+        let path = self.path.clone();
+        Box::pin(async move {
+            if let Some(refusal) = refuse_method(&req) {
+                return refusal;
+            }
+            let located = Located {
+                content_type: content_type(&path),
+                path: path.to_path_buf(),
+                coding: None,
+                vary: false,
+                checked: false,
+            };
+            serve_file(&req, located).await
+        })
+    }
+}
+
+/// A file chosen to answer a request.
+struct Located {
+    path: PathBuf,
+    /// The coding of a precompressed sibling, if one was chosen.
+    coding: Option<Coding>,
+    /// The type of the file asked for (not of its `.br` sibling).
+    content_type: HeaderValue,
+    /// Whether the answer depends on `Accept-Encoding`.
+    vary: bool,
+    /// Whether `path` was resolved inside a root (then it is canonical and
+    /// opened without following a link), or is the app's own.
+    checked: bool,
+}
+
+/// Where a request to a directory leads.
+enum Target {
+    File(Located),
+    /// A directory asked for without its trailing `/`.
+    AddSlash,
+    Listing(String),
+    NotFound,
+}
+
+async fn serve_dir(config: Arc<DirConfig>, req: Request) -> Response {
+    if let Some(refusal) = refuse_method(&req) {
+        return refusal;
+    }
+    let rest = req
+        .path()
+        .strip_prefix(config.mount.as_str())
+        .and_then(|rest| rest.strip_prefix('/'));
+    let Some(path) = rest.and_then(SafePath::parse) else {
+        return not_found();
+    };
+    let codings = match (config.precompressed, req.headers().get(ACCEPT_ENCODING)) {
+        (true, Some(accept)) => encoding::acceptable(accept.to_str().unwrap_or("")),
+        _ => Vec::new(),
+    };
+    let url_path = req.path().to_string();
+    let target = spawn_blocking(move || locate(&config, &path, &codings, &url_path)).await;
+    match target {
+        Ok(Target::File(located)) => serve_file(&req, located).await,
+        Ok(Target::AddSlash) => add_slash(&req),
+        Ok(Target::Listing(page)) => Html(page).into_response(),
+        Ok(Target::NotFound) | Err(_) => not_found(),
+    }
+}
+
+/// Finds what `path` names below the root (blocking).
+fn locate(config: &DirConfig, path: &SafePath, codings: &[Coding], url_path: &str) -> Target {
+    let Ok(root) = resolve::canonical_root(&config.root) else {
+        return Target::NotFound;
+    };
+    let follow = config.follow_symlinks;
+    let file = match resolve::resolve(&root, &path.segments, follow) {
+        Ok(Found::File(_)) if path.wants_dir => return Target::NotFound,
+        Ok(Found::File(file)) => file,
+        Ok(Found::Dir(_)) if !path.wants_dir => return Target::AddSlash,
+        Ok(Found::Dir(dir)) => {
+            let index = config.index.as_ref().and_then(|name| {
+                let mut segments = path.segments.clone();
+                segments.push(name.clone());
+                match resolve::resolve(&root, &segments, follow) {
+                    Ok(Found::File(file)) => Some(file),
+                    _ => None,
+                }
+            });
+            match index {
+                Some(file) => file,
+                None if config.listing => {
+                    return match listing::read_entries(&dir, follow) {
+                        Ok((entries, truncated)) => {
+                            Target::Listing(listing::render(url_path, &entries, truncated))
+                        }
+                        Err(_) => Target::NotFound,
+                    }
+                }
+                None => return Target::NotFound,
+            }
+        }
+        Err(_) => return Target::NotFound,
+    };
+    let chosen = codings.iter().find_map(|&coding| {
+        resolve::sibling(&root, &file, coding.suffix(), follow).map(|path| (path, coding))
+    });
+    let content_type = content_type(&file);
+    let vary = config.precompressed;
+    Target::File(match chosen {
+        Some((path, coding)) => Located {
+            path,
+            coding: Some(coding),
+            content_type,
+            vary,
+            checked: true,
+        },
+        None => Located {
+            path: file,
+            coding: None,
+            content_type,
+            vary,
+            checked: true,
+        },
+    })
+}
+
+/// Opens the located file and answers from it.
+async fn serve_file(req: &Request, located: Located) -> Response {
+    // O_NOFOLLOW: a checked path is canonical, so a link there was swapped
+    // in after the check; O_NONBLOCK: a FIFO cannot stall the open.
+    let nofollow = if located.checked { libc::O_NOFOLLOW } else { 0 };
+    let mut options = OpenOptions::new();
+    options.read(true).custom_flags(nofollow | libc::O_NONBLOCK);
+    let opened = async {
+        let file = File::open_with(&located.path, options).await?;
+        let meta = file.metadata().await?;
+        if !meta.is_file() {
+            return Err(io::Error::from(io::ErrorKind::NotFound));
+        }
+        Ok((file, meta))
+    };
+    match opened.await {
+        Ok((file, meta)) => file_response(req, file, &meta, &located),
+        Err(_) => not_found(),
+    }
+}
+
+/// The answer from an open file: 200, 206, 304, 412 or 416.
+fn file_response(req: &Request, file: File, meta: &Metadata, located: &Located) -> Response {
+    let len = meta.len();
+    let coding = located.coding.map_or("", Coding::token);
+    let validators = Validators::new(len, meta.modified().ok(), coding);
+    let mut resp = Response::new(Body::Empty);
+    let headers = resp.headers_mut();
+    headers.insert(ETAG, header(&validators.etag));
+    if let Some(date) = validators.last_modified() {
+        headers.insert(LAST_MODIFIED, header(&date));
+    }
+    if located.vary {
+        headers.insert(VARY, HeaderValue::from_static("accept-encoding"));
+    }
+    match conditional::evaluate(req.headers(), &validators) {
+        Precondition::Proceed => {}
+        Precondition::NotModified => {
+            *resp.status_mut() = StatusCode::NOT_MODIFIED;
+            return resp;
+        }
+        Precondition::Failed => {
+            *resp.status_mut() = StatusCode::PRECONDITION_FAILED;
+            return resp;
+        }
+    }
+    let headers = resp.headers_mut();
+    headers.insert(ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    if !coding.is_empty() {
+        headers.insert(CONTENT_ENCODING, HeaderValue::from_static(coding));
+    }
+    // Ranges apply to GET only (RFC 9110 §14.2); HEAD describes the whole.
+    let range = match req.headers().get(RANGE) {
+        Some(range) if req.method() == Method::GET => {
+            if conditional::if_range_allows(req.headers(), &validators) {
+                parse_range(range.to_str().unwrap_or(""), len)
+            } else {
+                RangeRequest::Full
+            }
+        }
+        _ => RangeRequest::Full,
+    };
+    let content_type = located.content_type.clone();
+    let (status, body) = match range {
+        RangeRequest::Full => {
+            headers.insert(CONTENT_TYPE, content_type);
+            let body = if req.method() == Method::HEAD {
+                Body::stream(LengthOnly(len))
+            } else {
+                FileBody::new(file, 0, len).into()
+            };
+            (StatusCode::OK, body)
+        }
+        RangeRequest::Unsatisfiable => {
+            headers.insert(CONTENT_RANGE, header(&format!("bytes */{len}")));
+            (StatusCode::RANGE_NOT_SATISFIABLE, Body::Empty)
+        }
+        RangeRequest::Partial(ranges) => match ranges.as_slice() {
+            [one] => {
+                headers.insert(CONTENT_TYPE, content_type);
+                let value = format!("bytes {}-{}/{len}", one.start, one.end);
+                headers.insert(CONTENT_RANGE, header(&value));
+                let body = FileBody::new(file, one.start, one.len()).into();
+                (StatusCode::PARTIAL_CONTENT, body)
+            }
+            many => {
+                let boundary = multipart::boundary();
+                let kind = format!("multipart/byteranges; boundary={boundary}");
+                headers.insert(CONTENT_TYPE, header(&kind));
+                let part_type = content_type.to_str().unwrap_or("application/octet-stream");
+                let body = MultipartBody::new(file, len, many, part_type, &boundary);
+                (StatusCode::PARTIAL_CONTENT, Body::stream(body))
+            }
+        },
+    };
+    *resp.status_mut() = status;
+    *resp.body_mut() = body;
+    resp
+}
+
+/// The body of a HEAD answer: no bytes, but the length a GET would send.
+struct LengthOnly(u64);
+
+impl BodyStream for LengthOnly {
+    fn poll_next(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Option<io::Result<Bytes>>> {
+        Poll::Ready(None)
+    }
+
+    fn size_hint(&self) -> Option<u64> {
+        Some(self.0)
+    }
+}
+
+/// `Content-Type` from the extension; text types say they are UTF-8.
+fn content_type(path: &Path) -> HeaderValue {
+    let mime = mime_guess::from_path(path).first_or_octet_stream();
+    let text =
+        mime.type_() == mime_guess::mime::TEXT || mime.essence_str() == "application/javascript";
+    let value = if text && mime.get_param("charset").is_none() {
+        format!("{}; charset=utf-8", mime.essence_str())
+    } else {
+        mime.to_string()
+    };
+    header(&value)
+}
+
+/// A header value from text this module built (always valid).
+fn header(value: &str) -> HeaderValue {
+    HeaderValue::from_str(value).unwrap_or(HeaderValue::from_static("invalid"))
+}
+
+fn not_found() -> Response {
+    StatusCode::NOT_FOUND.into_response()
+}
+
+/// 405 for anything but GET and HEAD (for routes that take every method).
+fn refuse_method(req: &Request) -> Option<Response> {
+    if matches!(*req.method(), Method::GET | Method::HEAD) {
+        return None;
+    }
+    let mut resp = StatusCode::METHOD_NOT_ALLOWED.into_response();
+    resp.headers_mut()
+        .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
+    Some(resp)
+}
+
+/// 301 to the directory's URL with its trailing slash (relative links in
+/// its index page resolve against it).
+fn add_slash(req: &Request) -> Response {
+    let location = match req.query_string() {
+        Some(query) => format!("{}/?{query}", req.path()),
+        None => format!("{}/", req.path()),
+    };
+    match HeaderValue::from_str(&location) {
+        Ok(location) => {
+            let mut resp = StatusCode::MOVED_PERMANENTLY.into_response();
+            resp.headers_mut().insert(LOCATION, location);
+            resp
+        }
+        Err(_) => not_found(),
+    }
+}
