@@ -1,4 +1,5 @@
-//! One stream's state (RFC 9113 §5.1) and its queued response data.
+//! One stream's state (RFC 9113 §5.1), its windows and its queued
+//! outgoing data; and the bounded memory of recently closed streams.
 
 use std::collections::VecDeque;
 use std::time::Instant;
@@ -6,15 +7,17 @@ use std::time::Instant;
 use bytes::Bytes;
 use http::HeaderMap;
 
-/// The states a server stream passes through once the request HEADERS
-/// arrived (idle and reserved states never reach the stream table).
+use super::flow_control::{RecvWindow, SendWindow};
+
+/// The states a stream in the table passes through (idle and reserved
+/// states never reach the table: a stream enters it open or half-closed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum State {
     /// Both sides may send.
     Open,
-    /// The client sent END_STREAM; we are still answering.
+    /// The peer sent END_STREAM; we are still sending.
     HalfClosedRemote,
-    /// We sent END_STREAM; the client is still sending its body.
+    /// We sent END_STREAM; the peer is still sending.
     HalfClosedLocal,
 }
 
@@ -53,21 +56,29 @@ impl ChunkQueue {
 pub(crate) struct Stream {
     pub state: State,
     /// What we may still send (the peer's window for this stream).
-    pub send_window: i64,
-    /// What the peer may still send before our next WINDOW_UPDATE.
-    pub recv_window: i64,
-    /// Bytes the application consumed that we have not yet given back.
-    pub recv_unreleased: u32,
+    pub send_window: SendWindow,
+    /// What the peer may still send, and what we owe it back.
+    pub recv_window: RecvWindow,
+    /// The peer's declared content-length, checked against its DATA.
     pub content_length: Option<u64>,
+    /// DATA bytes received (padding excluded).
     pub received: u64,
-    /// Response data waiting for window or for the writer.
+    /// The peer's head arrived: HEADERS from now on are trailers. A server
+    /// stream starts with the request head; a client stream waits for the
+    /// final response head.
+    pub head_received: bool,
+    /// Our head went out: DATA and trailers may follow.
+    pub head_sent: bool,
+    /// A client stream carrying a HEAD request: the response's
+    /// content-length describes no body (RFC 9110 §9.3.2).
+    pub head_request: bool,
+    /// Outgoing data waiting for window or for the writer.
     pub pending: ChunkQueue,
     pub pending_len: usize,
     /// END_STREAM goes out with (or after) the last queued data.
     pub end_queued: bool,
     /// Trailers go out after the queued data.
     pub trailers: Option<HeaderMap>,
-    pub response_started: bool,
     /// In the round-robin queue of streams with data to send.
     pub scheduled: bool,
     /// Since when queued data has waited for a window with no DATA sent
@@ -76,29 +87,28 @@ pub(crate) struct Stream {
 }
 
 impl Stream {
-    pub fn new(send_window: i64, recv_window: i64, end_stream: bool) -> Stream {
+    /// A stream entering the table in `state`, with the peer's initial
+    /// window `send_window` and ours, `recv_window`.
+    pub fn new(send_window: i64, recv_window: i64, state: State) -> Stream {
         Stream {
-            state: if end_stream {
-                State::HalfClosedRemote
-            } else {
-                State::Open
-            },
-            send_window,
-            recv_window,
-            recv_unreleased: 0,
+            state,
+            send_window: SendWindow::new(send_window),
+            recv_window: RecvWindow::new(recv_window),
             content_length: None,
             received: 0,
+            head_received: false,
+            head_sent: false,
+            head_request: false,
             pending: ChunkQueue::default(),
             pending_len: 0,
             end_queued: false,
             trailers: None,
-            response_started: false,
             scheduled: false,
             window_wait_since: None,
         }
     }
 
-    /// The client may still send on this stream.
+    /// The peer may still send on this stream.
     pub fn remote_open(&self) -> bool {
         matches!(self.state, State::Open | State::HalfClosedLocal)
     }
@@ -130,6 +140,44 @@ impl Stream {
     /// Whether anything is left to send (data, END_STREAM or trailers).
     pub fn has_output(&self) -> bool {
         self.pending_len > 0 || self.end_queued || self.trailers.is_some()
+    }
+
+    /// Whether the stream still takes DATA or trailers from us.
+    pub fn accepts_output(&self) -> bool {
+        self.head_sent && !self.end_queued && self.trailers.is_none()
+    }
+
+    /// Whether queued data waits for a window (the stream's, or the
+    /// connection's when `conn_window_open` is false).
+    pub fn blocked_on_window(&self, conn_window_open: bool) -> bool {
+        self.pending_len > 0 && (!self.send_window.is_open() || !conn_window_open)
+    }
+}
+
+/// Streams we reset whose late frames are still ignored.
+const RECENTLY_CLOSED: usize = 128;
+
+/// The last streams that closed, and whether we reset them: frames the
+/// peer sent before it saw our RST_STREAM are ignored (RFC 9113 §5.4.2).
+/// Bounded, so a peer cannot grow it.
+#[derive(Debug, Default)]
+pub(crate) struct RecentlyClosed(VecDeque<(u32, bool)>);
+
+impl RecentlyClosed {
+    pub fn remember(&mut self, stream_id: u32, reset_by_us: bool) {
+        if self.0.len() == RECENTLY_CLOSED {
+            self.0.pop_front();
+        }
+        self.0.push_back((stream_id, reset_by_us));
+    }
+
+    /// `Some(reset_by_us)` if `stream_id` closed recently.
+    pub fn get(&self, stream_id: u32) -> Option<bool> {
+        self.0
+            .iter()
+            .rev()
+            .find(|(s, _)| *s == stream_id)
+            .map(|(_, by_us)| *by_us)
     }
 }
 
