@@ -1,4 +1,5 @@
-//! HTTP/2 connections, sans-IO (RFC 9113 §3–§8): [`ServerConnection`].
+//! HTTP/2 connections, sans-IO (RFC 9113 §3–§8): [`ServerConnection`]
+//! and [`ClientConnection`].
 //!
 //! Both are one core, generic over the role, split the way h2's
 //! `proto/streams` is:
@@ -42,6 +43,7 @@
 //! assert!(!out.is_empty());
 //! ```
 
+mod client;
 mod counts;
 mod fields;
 mod flow_control;
@@ -69,6 +71,7 @@ use flow_control::{RecvWindow, SendWindow, DEFAULT_WINDOW};
 use role::Role;
 use stream::{RecentlyClosed, Stream};
 
+pub use client::{ClientConnection, ClientEvent, OpenError};
 pub use server::{Event, ServerConnection};
 
 /// Outgoing bytes a stream may queue before its writer is held back.

@@ -54,7 +54,7 @@ pub(crate) fn response_from_fields(fields: Vec<HeaderField>) -> Result<ResponseH
 
 /// `:status` is exactly three digits, 100–599.
 fn parse_status(value: &[u8]) -> Result<StatusCode, Malformed> {
-    if value.len() != 3 || !value.iter().all(u8::is_ascii_digit) {
+    if value.len() != 3 || !value.iter().all(u8::is_ascii_digit) || value[0] > b'5' {
         return Err("bad :status");
     }
     StatusCode::from_bytes(value).map_err(|_| "bad :status")
@@ -99,6 +99,7 @@ mod tests {
             &[(":status", "2000")],
             &[(":status", "+20")],
             &[(":status", "099")],
+            &[(":status", "600")],
             &[(":status", "200"), (":status", "200")],
             &[(":status", "200"), (":path", "/")],
             &[("server", "x"), (":status", "200")],
