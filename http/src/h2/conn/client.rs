@@ -13,7 +13,7 @@ use super::response;
 use super::role::Role;
 use super::stream::{State, Stream};
 use super::{Connection, HeaderBlock, Phase, StreamGone};
-use crate::h2::frame::{self, GoAway, Settings, PREFACE};
+use crate::h2::frame::{self, GoAway, Settings};
 use crate::h2::hpack::HeaderField;
 use crate::h2::{ErrorCode, H2Error};
 use crate::Limits;
@@ -369,7 +369,7 @@ impl ClientConnection {
         };
         let role = Client { next_stream_id: 1 };
         ClientConnection {
-            core: Connection::new(limits, Phase::FirstSettings, role, PREFACE, ours),
+            core: Connection::new(limits, role, ours),
         }
     }
 

@@ -33,7 +33,7 @@ fn calm_down(reason: &'static str) -> H2Error {
 }
 
 impl Counts {
-    pub fn new(limits: &Limits) -> Counts {
+    pub(super) fn new(limits: &Limits) -> Counts {
         Counts {
             limits: CountLimits {
                 pending_resets: limits.h2_max_pending_resets,
@@ -49,7 +49,7 @@ impl Counts {
     }
 
     /// The peer reset a stream we had not finished answering.
-    pub fn peer_reset(&mut self) -> Result<(), H2Error> {
+    pub(super) fn peer_reset(&mut self) -> Result<(), H2Error> {
         self.peer_resets_pending += 1;
         if self.peer_resets_pending > self.limits.pending_resets {
             return Err(calm_down("too many streams reset"));
@@ -58,12 +58,12 @@ impl Counts {
     }
 
     /// A stream completed: it earns back one rapid-reset credit.
-    pub fn stream_completed(&mut self) {
+    pub(super) fn stream_completed(&mut self) {
         self.peer_resets_pending = self.peer_resets_pending.saturating_sub(1);
     }
 
     /// We answer a stream error with RST_STREAM.
-    pub fn local_error_reset(&mut self) -> Result<(), H2Error> {
+    pub(super) fn local_error_reset(&mut self) -> Result<(), H2Error> {
         self.local_error_resets += 1;
         if self.local_error_resets > self.limits.local_error_resets {
             return Err(calm_down("too many stream errors"));
@@ -72,7 +72,7 @@ impl Counts {
     }
 
     /// A DATA frame carried nothing and did not end its stream.
-    pub fn empty_data_frame(&mut self) -> Result<(), H2Error> {
+    pub(super) fn empty_data_frame(&mut self) -> Result<(), H2Error> {
         self.empty_data_frames += 1;
         if self.empty_data_frames > self.limits.empty_data_frames {
             return Err(calm_down("too many empty DATA frames"));
@@ -81,7 +81,7 @@ impl Counts {
     }
 
     /// A SETTINGS ACK or PING ACK is owed: refuse a flood of them.
-    pub fn ack_owed(&mut self) -> Result<(), H2Error> {
+    pub(super) fn ack_owed(&mut self) -> Result<(), H2Error> {
         self.acks_queued += 1;
         if self.acks_queued > self.limits.pending_acks {
             return Err(calm_down("too many unanswered SETTINGS/PING"));
@@ -90,7 +90,7 @@ impl Counts {
     }
 
     /// The output was handed to the driver: the owed ACKs are on their way.
-    pub fn output_drained(&mut self) {
+    pub(super) fn output_drained(&mut self) {
         self.acks_queued = 0;
     }
 }

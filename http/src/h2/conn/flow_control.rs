@@ -19,28 +19,28 @@ pub(super) struct SendWindow(i64);
 
 impl SendWindow {
     /// A window of `size` bytes.
-    pub fn new(size: i64) -> SendWindow {
+    pub(super) fn new(size: i64) -> SendWindow {
         SendWindow(size)
     }
 
     /// The bytes we may send now (zero or less: none).
-    pub fn available(self) -> i64 {
+    pub(super) fn available(self) -> i64 {
         self.0
     }
 
     /// Whether at least one byte may be sent.
-    pub fn is_open(self) -> bool {
+    pub(super) fn is_open(self) -> bool {
         self.0 > 0
     }
 
     /// `n` bytes of DATA went out.
-    pub fn consume(&mut self, n: usize) {
+    pub(super) fn consume(&mut self, n: usize) {
         self.0 -= n as i64;
     }
 
     /// Adds `delta` (a WINDOW_UPDATE increment, or the change of the
     /// peer's initial window, which may be negative).
-    pub fn grow(&mut self, delta: i64) -> Result<(), WindowOverflow> {
+    pub(super) fn grow(&mut self, delta: i64) -> Result<(), WindowOverflow> {
         self.0 += delta;
         if self.0 > i64::from(MAX_WINDOW_SIZE) {
             return Err(WindowOverflow);
@@ -64,7 +64,7 @@ pub(super) struct RecvWindow {
 
 impl RecvWindow {
     /// A window open to `target` bytes.
-    pub fn new(target: i64) -> RecvWindow {
+    pub(super) fn new(target: i64) -> RecvWindow {
         RecvWindow {
             window: target,
             unreleased: 0,
@@ -75,14 +75,14 @@ impl RecvWindow {
     /// The peer sent `n` flow-controlled bytes. Returns `false` when they
     /// overran the window by more than `allowance` (the bytes a peer may
     /// still send under the default window before it saw our SETTINGS).
-    pub fn consume(&mut self, n: u32, allowance: i64) -> bool {
+    pub(super) fn consume(&mut self, n: u32, allowance: i64) -> bool {
         self.window -= i64::from(n);
         self.window + allowance >= 0
     }
 
     /// `n` consumed bytes are given back: the WINDOW_UPDATE increment to
     /// send once half of the target window is due, else `None`.
-    pub fn release(&mut self, n: u32) -> Option<u32> {
+    pub(super) fn release(&mut self, n: u32) -> Option<u32> {
         self.unreleased += n;
         if i64::from(self.unreleased) < self.target / 2 {
             return None;

@@ -43,6 +43,8 @@
 //! assert!(!out.is_empty());
 //! ```
 
+#![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
+
 mod client;
 mod counts;
 mod fields;
@@ -152,10 +154,15 @@ struct Connection<R: Role> {
 }
 
 impl<R: Role> Connection<R> {
-    /// A connection in `phase` whose first output is `preface` (if any),
-    /// our SETTINGS (`ours`, with the window and frame size of `limits`
-    /// filled in) and the connection window's first WINDOW_UPDATE.
-    fn new(limits: &Limits, phase: Phase, role: R, preface: &[u8], mut ours: Settings) -> Self {
+    /// A new connection. A server waits for the client preface; a client
+    /// sends it. The first output is then our SETTINGS (`ours`, with the
+    /// window, frame and header-list sizes of `limits` filled in) and the
+    /// connection window's first WINDOW_UPDATE.
+    fn new(limits: &Limits, role: R, mut ours: Settings) -> Self {
+        let (phase, preface): (Phase, &[u8]) = match R::SIDE {
+            frame::Role::Server => (Phase::Preface, b""),
+            frame::Role::Client => (Phase::FirstSettings, frame::PREFACE),
+        };
         let our_window = i64::from(limits.h2_initial_window_size.min(MAX_WINDOW_SIZE));
         let conn_target = our_window.max(DEFAULT_WINDOW) * 2;
         let conn_target = conn_target.min(i64::from(MAX_WINDOW_SIZE));

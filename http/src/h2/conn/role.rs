@@ -1,8 +1,10 @@
 //! What differs between the two ends of a connection. The core
-//! (`Connection<R>`) asks its role who may open which streams, which
-//! stream ids are still idle, what a stream's head means, and how events
-//! are shaped; everything else — frames, HPACK, flow control, stream
-//! states, limits — is shared.
+//! (`Connection<R>`) asks its role which end it is (who sends the
+//! preface, which frames its decoder refuses), who may open which
+//! streams, which stream ids are still idle, what a stream's head means
+//! (request or response validation), how GOAWAY and PING answers are
+//! handled, and how events are shaped; everything else — frames, HPACK,
+//! flow control, stream states, limits — is shared.
 
 use std::fmt;
 
@@ -17,7 +19,8 @@ use crate::h2::{ErrorCode, H2Error};
 /// One end of a connection: [`super::server::Server`] or
 /// [`super::client::Client`].
 pub(super) trait Role: Sized + fmt::Debug {
-    /// Which end this is (the frame decoder's rules depend on it).
+    /// Which end this is: a client sends the connection preface, a
+    /// server expects it; the frame decoder's rules depend on it too.
     const SIDE: frame::Role;
     /// What the connection tells its driver.
     type Event: fmt::Debug;

@@ -244,7 +244,7 @@ impl ServerConnection {
             ..Settings::default()
         };
         ServerConnection {
-            core: Connection::new(limits, Phase::Preface, Server, b"", ours),
+            core: Connection::new(limits, Server, ours),
         }
     }
 

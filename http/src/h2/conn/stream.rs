@@ -12,7 +12,7 @@ use super::flow_control::{RecvWindow, SendWindow};
 /// The states a stream in the table passes through (idle and reserved
 /// states never reach the table: a stream enters it open or half-closed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum State {
+pub(super) enum State {
     /// Both sides may send.
     Open,
     /// The peer sent END_STREAM; we are still sending.
@@ -25,14 +25,14 @@ pub(crate) enum State {
 /// inline: most responses are one chunk, and a queue allocation per stream
 /// was a measurable share of an HTTP/2 request's cost.
 #[derive(Debug, Default)]
-pub(crate) struct ChunkQueue {
+pub(super) struct ChunkQueue {
     /// The oldest chunk; `None` only when `rest` is empty too.
     head: Option<Bytes>,
     rest: VecDeque<Bytes>,
 }
 
 impl ChunkQueue {
-    pub fn push_back(&mut self, chunk: Bytes) {
+    pub(super) fn push_back(&mut self, chunk: Bytes) {
         if self.head.is_none() {
             self.head = Some(chunk);
         } else {
@@ -40,11 +40,11 @@ impl ChunkQueue {
         }
     }
 
-    pub fn front_mut(&mut self) -> Option<&mut Bytes> {
+    pub(super) fn front_mut(&mut self) -> Option<&mut Bytes> {
         self.head.as_mut()
     }
 
-    pub fn pop_front(&mut self) -> Option<Bytes> {
+    pub(super) fn pop_front(&mut self) -> Option<Bytes> {
         let oldest = self.head.take();
         self.head = self.rest.pop_front();
         oldest
@@ -53,43 +53,43 @@ impl ChunkQueue {
 
 /// A stream in the table.
 #[derive(Debug)]
-pub(crate) struct Stream {
-    pub state: State,
+pub(super) struct Stream {
+    pub(super) state: State,
     /// What we may still send (the peer's window for this stream).
-    pub send_window: SendWindow,
+    pub(super) send_window: SendWindow,
     /// What the peer may still send, and what we owe it back.
-    pub recv_window: RecvWindow,
+    pub(super) recv_window: RecvWindow,
     /// The peer's declared content-length, checked against its DATA.
-    pub content_length: Option<u64>,
+    pub(super) content_length: Option<u64>,
     /// DATA bytes received (padding excluded).
-    pub received: u64,
+    pub(super) received: u64,
     /// The peer's head arrived: HEADERS from now on are trailers. A server
     /// stream starts with the request head; a client stream waits for the
     /// final response head.
-    pub head_received: bool,
+    pub(super) head_received: bool,
     /// Our head went out: DATA and trailers may follow.
-    pub head_sent: bool,
+    pub(super) head_sent: bool,
     /// A client stream carrying a HEAD request: the response's
     /// content-length describes no body (RFC 9110 §9.3.2).
-    pub head_request: bool,
+    pub(super) head_request: bool,
     /// Outgoing data waiting for window or for the writer.
-    pub pending: ChunkQueue,
-    pub pending_len: usize,
+    pub(super) pending: ChunkQueue,
+    pub(super) pending_len: usize,
     /// END_STREAM goes out with (or after) the last queued data.
-    pub end_queued: bool,
+    pub(super) end_queued: bool,
     /// Trailers go out after the queued data.
-    pub trailers: Option<HeaderMap>,
+    pub(super) trailers: Option<HeaderMap>,
     /// In the round-robin queue of streams with data to send.
-    pub scheduled: bool,
+    pub(super) scheduled: bool,
     /// Since when queued data has waited for a window with no DATA sent
     /// (see `ServerConnection::expire_window_stalls`).
-    pub window_wait_since: Option<Instant>,
+    pub(super) window_wait_since: Option<Instant>,
 }
 
 impl Stream {
     /// A stream entering the table in `state`, with the peer's initial
     /// window `send_window` and ours, `recv_window`.
-    pub fn new(send_window: i64, recv_window: i64, state: State) -> Stream {
+    pub(super) fn new(send_window: i64, recv_window: i64, state: State) -> Stream {
         Stream {
             state,
             send_window: SendWindow::new(send_window),
@@ -109,13 +109,13 @@ impl Stream {
     }
 
     /// The peer may still send on this stream.
-    pub fn remote_open(&self) -> bool {
+    pub(super) fn remote_open(&self) -> bool {
         matches!(self.state, State::Open | State::HalfClosedLocal)
     }
 
     /// Marks the remote side finished; returns whether the stream is now
     /// fully closed.
-    pub fn close_remote(&mut self) -> bool {
+    pub(super) fn close_remote(&mut self) -> bool {
         match self.state {
             State::Open => {
                 self.state = State::HalfClosedRemote;
@@ -127,7 +127,7 @@ impl Stream {
 
     /// Marks the local side finished; returns whether the stream is now
     /// fully closed.
-    pub fn close_local(&mut self) -> bool {
+    pub(super) fn close_local(&mut self) -> bool {
         match self.state {
             State::Open => {
                 self.state = State::HalfClosedLocal;
@@ -138,18 +138,18 @@ impl Stream {
     }
 
     /// Whether anything is left to send (data, END_STREAM or trailers).
-    pub fn has_output(&self) -> bool {
+    pub(super) fn has_output(&self) -> bool {
         self.pending_len > 0 || self.end_queued || self.trailers.is_some()
     }
 
     /// Whether the stream still takes DATA or trailers from us.
-    pub fn accepts_output(&self) -> bool {
+    pub(super) fn accepts_output(&self) -> bool {
         self.head_sent && !self.end_queued && self.trailers.is_none()
     }
 
     /// Whether queued data waits for a window (the stream's, or the
     /// connection's when `conn_window_open` is false).
-    pub fn blocked_on_window(&self, conn_window_open: bool) -> bool {
+    pub(super) fn blocked_on_window(&self, conn_window_open: bool) -> bool {
         self.pending_len > 0 && (!self.send_window.is_open() || !conn_window_open)
     }
 }
@@ -161,10 +161,10 @@ const RECENTLY_CLOSED: usize = 128;
 /// peer sent before it saw our RST_STREAM are ignored (RFC 9113 §5.4.2).
 /// Bounded, so a peer cannot grow it.
 #[derive(Debug, Default)]
-pub(crate) struct RecentlyClosed(VecDeque<(u32, bool)>);
+pub(super) struct RecentlyClosed(VecDeque<(u32, bool)>);
 
 impl RecentlyClosed {
-    pub fn remember(&mut self, stream_id: u32, reset_by_us: bool) {
+    pub(super) fn remember(&mut self, stream_id: u32, reset_by_us: bool) {
         if self.0.len() == RECENTLY_CLOSED {
             self.0.pop_front();
         }
@@ -172,7 +172,7 @@ impl RecentlyClosed {
     }
 
     /// `Some(reset_by_us)` if `stream_id` closed recently.
-    pub fn get(&self, stream_id: u32) -> Option<bool> {
+    pub(super) fn get(&self, stream_id: u32) -> Option<bool> {
         self.0
             .iter()
             .rev()
