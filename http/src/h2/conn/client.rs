@@ -200,7 +200,7 @@ impl Role for Client {
         stream.head_received = true;
         // A HEAD request's response, 204 and 304 carry no body whatever
         // their content-length says (RFC 9110 §6.4.1).
-        let no_body = stream.head_request
+        let no_body = stream.method_is_head
             || status == StatusCode::NO_CONTENT
             || status == StatusCode::NOT_MODIFIED;
         stream.content_length = if no_body {
@@ -406,7 +406,7 @@ impl ClientConnection {
             State::Open,
         );
         stream.head_sent = true;
-        stream.head_request = request.method() == Method::HEAD;
+        stream.method_is_head = request.method() == Method::HEAD;
         core.streams.insert(id, stream);
         let mut block = BytesMut::new();
         core.hpack_encoder.encode_request(

@@ -71,7 +71,7 @@ pub(super) struct Stream {
     pub(super) head_sent: bool,
     /// A client stream carrying a HEAD request: the response's
     /// content-length describes no body (RFC 9110 §9.3.2).
-    pub(super) head_request: bool,
+    pub(super) method_is_head: bool,
     /// Outgoing data waiting for window or for the writer.
     pub(super) pending: ChunkQueue,
     pub(super) pending_len: usize,
@@ -98,7 +98,7 @@ impl Stream {
             received: 0,
             head_received: false,
             head_sent: false,
-            head_request: false,
+            method_is_head: false,
             pending: ChunkQueue::default(),
             pending_len: 0,
             end_queued: false,
