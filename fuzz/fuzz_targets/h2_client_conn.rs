@@ -8,6 +8,7 @@
 use bytes::{Bytes, BytesMut};
 use libfuzzer_sys::fuzz_target;
 use percore_http::h2::conn::{ClientConnection, ClientEvent};
+use percore_http::h2::frame;
 use percore_http::Limits;
 
 fuzz_target!(|data: &[u8]| {
@@ -24,7 +25,10 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(id) = conn.send_request(&post, false) {
         let _ = conn.send_data(id, Bytes::from(vec![b'x'; 100_000]), true);
     }
+    // The server's first frame must be SETTINGS: start with an empty one,
+    // so the input reaches the streams (later SETTINGS are fuzzed).
     let mut buf = BytesMut::new();
+    frame::encode_settings(&Default::default(), &mut buf);
     let mut out = BytesMut::new();
     // The most streams the server ever allowed (three were open before
     // its SETTINGS could say anything).

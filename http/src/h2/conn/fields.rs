@@ -117,6 +117,7 @@ pub(crate) fn join_cookies(headers: &mut HeaderMap, cookies: Vec<Bytes>) -> Resu
 
 /// The content-length of a head: `None` without one; malformed when
 /// repeated with different values or not a decimal number.
+#[inline(always)]
 pub(crate) fn content_length(headers: &HeaderMap) -> Result<Option<u64>, Malformed> {
     match headers.get(CONTENT_LENGTH) {
         None => Ok(None),
