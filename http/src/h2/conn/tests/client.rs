@@ -876,3 +876,58 @@ impl Scripted {
         })
     }
 }
+
+/// The same server bytes, fed whole or in pieces of any size, give the
+/// same events.
+#[test]
+fn input_split_anywhere_gives_the_same_events() {
+    let mut enc = hpack::Encoder::new(4096);
+    let mut wire = BytesMut::new();
+    frame::encode_settings(&Settings::default(), &mut wire);
+    let mut block = BytesMut::new();
+    enc.encode_fields([(&b":status"[..], &b"103"[..])], &mut block);
+    frame::encode_headers(1, &block, false, 16_384, &mut wire);
+    block.clear();
+    let long = "x".repeat(40);
+    enc.encode_fields(
+        [(&b":status"[..], &b"200"[..]), (b"x-long", long.as_bytes())],
+        &mut block,
+    );
+    // Small frames: the head arrives in CONTINUATION frames.
+    let (first, rest) = block.split_at(10);
+    let mut headers = BytesMut::new();
+    frame::encode_headers(1, first, false, 16_384, &mut headers);
+    // Clear END_HEADERS (flags byte 4 of the header): CONTINUATION follows.
+    headers[4] &= !frame::flags::END_HEADERS;
+    wire.extend_from_slice(&headers);
+    frame::encode_continuation(1, rest, true, &mut wire);
+    frame::encode_data(1, b"hello ", false, &mut wire);
+    frame::encode_data(1, b"world", false, &mut wire);
+    block.clear();
+    enc.encode_fields([(&b"x-trailer"[..], &b"t"[..])], &mut block);
+    frame::encode_headers(1, &block, true, 16_384, &mut wire);
+    frame::encode_ping(*b"pingpong", &mut wire);
+
+    let run = |step: usize| -> String {
+        let mut client = ClientConnection::new(&Limits::default());
+        client.send_request(&get("http://x/"), true).unwrap();
+        let mut buf = BytesMut::new();
+        for piece in wire.chunks(step) {
+            buf.extend_from_slice(piece);
+            client.recv(&mut buf).unwrap();
+        }
+        assert!(buf.is_empty());
+        format!(
+            "{:?}",
+            std::iter::from_fn(|| client.poll_event()).collect::<Vec<_>>()
+        )
+    };
+    let whole = run(wire.len());
+    assert!(
+        whole.contains("Informational") && whole.contains("Trailers"),
+        "{whole}"
+    );
+    for step in 1..40 {
+        assert_eq!(run(step), whole, "pieces of {step}");
+    }
+}
