@@ -1,0 +1,357 @@
+//! percore's HTTP client against hostile and broken servers (raw sockets in
+//! the test), on both drivers: every failure is a clear error of the right
+//! kind, never a panic, a hang or a short success.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use percore::client::{Body, Client, ErrorKind, TimeoutKind};
+use percore::rt::Runtime;
+use percore::DriverChoice;
+
+pub fn runtime(d: DriverChoice) -> Runtime {
+    Runtime::builder().driver(d).build().expect("runtime")
+}
+
+/// A raw HTTP/1.1 server: one thread per connection; `answer` gets each
+/// request head (and the stream) and says whether to keep the connection.
+pub struct RawServer {
+    pub addr: SocketAddr,
+    pub accepted: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl RawServer {
+    pub fn start<F>(answer: F) -> RawServer
+    where
+        F: Fn(&mut TcpStream, &str) -> bool + Send + Sync + 'static,
+    {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let answer = Arc::new(answer);
+        let (acc, st) = (accepted.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if st.load(Ordering::SeqCst) {
+                    return;
+                }
+                let Ok(mut conn) = conn else { continue };
+                acc.fetch_add(1, Ordering::SeqCst);
+                let answer = answer.clone();
+                std::thread::spawn(move || {
+                    while let Some(head) = read_head(&mut conn) {
+                        if !answer(&mut conn, &head) {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        RawServer {
+            addr,
+            accepted,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+}
+
+impl Drop for RawServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(self.addr);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Reads one request head (and a `content-length` body, discarded).
+pub fn read_head(conn: &mut TcpStream) -> Option<String> {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        match conn.read(&mut byte) {
+            Ok(1) => head.push(byte[0]),
+            _ => return None,
+        }
+    }
+    let head = String::from_utf8_lossy(&head).into_owned();
+    let length = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse::<usize>().ok())?
+        })
+        .unwrap_or(0);
+    if head.to_ascii_lowercase().contains("expect: 100-continue") {
+        return Some(head); // the answer decides whether to read the body
+    }
+    let mut body = vec![0u8; length];
+    conn.read_exact(&mut body).ok()?;
+    Some(head)
+}
+
+fn quick_client() -> Client {
+    Client::builder()
+        .read_timeout(Duration::from_millis(500))
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
+}
+
+both_drivers!(stale_keep_alive_retried_for_get, |d| {
+    // Answers with keep-alive, then closes the connection at once.
+    let srv = RawServer::start(|c, _| {
+        let _ = c.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
+        false
+    });
+    runtime(d).block_on(async {
+        let client = quick_client();
+        for round in 0..5 {
+            let resp = client.get(srv.url("/")).send().await.unwrap();
+            assert_eq!(resp.text().await.unwrap(), "ok", "round {round}");
+            // Let the server's FIN arrive while the connection sits idle.
+            percore::rt::time::sleep(Duration::from_millis(30)).await;
+        }
+    });
+    assert_eq!(srv.accepted.load(Ordering::SeqCst), 5);
+});
+
+both_drivers!(stale_keep_alive_reported_for_streamed_post, |d| {
+    let srv = RawServer::start(|c, _| {
+        let _ = c.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
+        false
+    });
+    runtime(d).block_on(async {
+        let client = quick_client();
+        let resp = client.get(srv.url("/")).send().await.unwrap();
+        assert_eq!(resp.text().await.unwrap(), "ok");
+        percore::rt::time::sleep(Duration::from_millis(30)).await;
+        let (tx, body) = Body::channel(4);
+        percore::rt::spawn_local(async move {
+            let _ = tx.send("not replayable").await;
+        });
+        let err = client
+            .post(srv.url("/"))
+            .body(body)
+            .send()
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err.kind(), ErrorKind::Protocol | ErrorKind::Io),
+            "{err}"
+        );
+    });
+    // No second connection: the POST was not retried.
+    assert_eq!(srv.accepted.load(Ordering::SeqCst), 1);
+});
+
+both_drivers!(malformed_status_line, |d| {
+    let srv = RawServer::start(|c, _| {
+        let _ = c.write_all(b"HTTP/1.1 OK 200\r\ncontent-length: 0\r\n\r\n");
+        false
+    });
+    runtime(d).block_on(async {
+        let err = quick_client().get(srv.url("/")).send().await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Protocol, "{err}");
+    });
+});
+
+both_drivers!(too_many_header_lines, |d| {
+    let srv = RawServer::start(|c, _| {
+        let mut resp = b"HTTP/1.1 200 OK\r\n".to_vec();
+        for i in 0..200 {
+            resp.extend_from_slice(format!("x-{i}: v\r\n").as_bytes());
+        }
+        resp.extend_from_slice(b"content-length: 0\r\n\r\n");
+        let _ = c.write_all(&resp);
+        false
+    });
+    runtime(d).block_on(async {
+        let err = quick_client().get(srv.url("/")).send().await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Protocol, "{err}");
+        assert!(err.to_string().contains("max_headers"), "{err}");
+    });
+});
+
+both_drivers!(short_body_then_close_is_an_error, |d| {
+    let srv = RawServer::start(|c, _| {
+        let _ = c.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n0123456789");
+        false
+    });
+    runtime(d).block_on(async {
+        let resp = quick_client().get(srv.url("/")).send().await.unwrap();
+        let err = resp.bytes().await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Protocol, "{err}");
+        assert!(
+            err.to_string().contains("before the end of the body"),
+            "{err}"
+        );
+    });
+});
+
+both_drivers!(endless_chunked_body_hits_the_limit, |d| {
+    let srv = RawServer::start(|c, _| {
+        let _ = c.write_all(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n");
+        let chunk = format!("4000\r\n{}\r\n", "x".repeat(0x4000));
+        while c.write_all(chunk.as_bytes()).is_ok() {}
+        false
+    });
+    runtime(d).block_on(async {
+        let client = Client::builder().max_body(1 << 20).build().unwrap();
+        let resp = client.get(srv.url("/")).send().await.unwrap();
+        let err = resp.bytes().await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::BodyTooLarge, "{err}");
+    });
+});
+
+both_drivers!(silent_server_hits_the_read_timeout, |d| {
+    let srv = RawServer::start(|_, _| {
+        std::thread::sleep(Duration::from_secs(3));
+        false
+    });
+    runtime(d).block_on(async {
+        let t0 = Instant::now();
+        let err = quick_client().get(srv.url("/")).send().await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Timeout(TimeoutKind::Read), "{err}");
+        assert!(t0.elapsed() < Duration::from_secs(2));
+    });
+});
+
+both_drivers!(trickling_body_hits_the_total_timeout, |d| {
+    // A byte every 50 ms: the read timeout never expires, the total does.
+    let srv = RawServer::start(|c, _| {
+        let _ = c.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\n");
+        for _ in 0..100 {
+            std::thread::sleep(Duration::from_millis(50));
+            if c.write_all(b"x").is_err() {
+                break;
+            }
+        }
+        false
+    });
+    runtime(d).block_on(async {
+        let client = Client::builder()
+            .read_timeout(Duration::from_millis(400))
+            .build()
+            .unwrap();
+        let t0 = Instant::now();
+        let resp = client
+            .get(srv.url("/"))
+            .timeout(Duration::from_millis(600))
+            .send()
+            .await
+            .unwrap();
+        let err = resp.bytes().await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Timeout(TimeoutKind::Total), "{err}");
+        assert!(t0.elapsed() < Duration::from_secs(2));
+    });
+});
+
+both_drivers!(redirect_loop_is_reported, |d| {
+    let srv = RawServer::start(|c, head| {
+        let next = if head.starts_with("GET /a ") {
+            "/b"
+        } else {
+            "/a"
+        };
+        let resp = format!("HTTP/1.1 302 Found\r\nlocation: {next}\r\ncontent-length: 0\r\n\r\n");
+        c.write_all(resp.as_bytes()).is_ok()
+    });
+    runtime(d).block_on(async {
+        let client = quick_client();
+        let err = client.get(srv.url("/a")).send().await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::RedirectLoop, "{err}");
+        // The chain ran on one keep-alive connection.
+        assert_eq!(client.pool_stats().connections, 1);
+    });
+    assert_eq!(srv.accepted.load(Ordering::SeqCst), 1);
+});
+
+both_drivers!(early_close_without_answer, |d| {
+    // A fresh connection closed before any answer is reported, not retried.
+    let srv = RawServer::start(|_, _| false);
+    runtime(d).block_on(async {
+        let err = quick_client().get(srv.url("/")).send().await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Protocol, "{err}");
+    });
+    assert_eq!(srv.accepted.load(Ordering::SeqCst), 1);
+});
+
+both_drivers!(bad_framing_and_lengths_are_refused, |d| {
+    let answers: &[&[u8]] = &[
+        b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\ntransfer-encoding: chunked\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\ncontent-length: 6\r\n\r\nhello",
+        b"HTTP/1.1 200 OK\ncontent-length: 0\n\n",
+        b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n",
+        b"HTTP/2 200\r\n\r\n",
+    ];
+    for answer in answers {
+        let srv = RawServer::start(move |c, _| {
+            let _ = c.write_all(answer);
+            false
+        });
+        runtime(d).block_on(async {
+            let result = match quick_client().get(srv.url("/")).send().await {
+                Ok(resp) => resp.bytes().await.map(|_| ()),
+                Err(e) => Err(e),
+            };
+            let err = result.expect_err(&String::from_utf8_lossy(answer));
+            assert_eq!(err.kind(), ErrorKind::Protocol, "{err}");
+        });
+    }
+});
+
+both_drivers!(expect_continue_waits_then_sends, |d| {
+    // The first server never sends 100: the body goes out after the
+    // continue timeout. The second answers 417 at once: no body is sent.
+    let srv = RawServer::start(|c, head| {
+        if head.contains("/refuse") {
+            let _ = c.write_all(b"HTTP/1.1 417 Expectation Failed\r\ncontent-length: 0\r\n\r\n");
+            return false;
+        }
+        let mut body = [0u8; 4];
+        if c.read_exact(&mut body).is_err() {
+            return false;
+        }
+        let _ = c.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
+        true
+    });
+    runtime(d).block_on(async {
+        let client = Client::builder()
+            .continue_timeout(Duration::from_millis(100))
+            .build()
+            .unwrap();
+        let resp = client
+            .post(srv.url("/"))
+            .header("expect", "100-continue")
+            .body("data")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.text().await.unwrap(), "ok");
+        let resp = client
+            .post(srv.url("/refuse"))
+            .header("expect", "100-continue")
+            .body("data")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 417);
+    });
+});
