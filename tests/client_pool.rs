@@ -77,7 +77,11 @@ both_drivers!(waiters_time_out_with_the_pool_wait_error, |d| {
         sleep(Duration::from_millis(50)).await;
         let t0 = Instant::now();
         let err = client.get(srv.url("/")).send().await.unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::Timeout(TimeoutKind::PoolWait), "{err}");
+        assert_eq!(
+            err.kind(),
+            ErrorKind::Timeout(TimeoutKind::PoolWait),
+            "{err}"
+        );
         assert!(t0.elapsed() < Duration::from_millis(700));
         assert_eq!(client.pool_stats().waiting, 0);
         assert_eq!(slow.await.unwrap().unwrap(), "ok");

@@ -117,4 +117,3 @@ pub fn read_head(conn: &mut TcpStream) -> Option<String> {
     conn.read_exact(&mut body).ok()?;
     Some(head)
 }
-
