@@ -75,9 +75,9 @@ impl Decoder {
             let cmf = input[0];
             let zlib = cmf & 0x0f == 8
                 && cmf >> 4 <= 7
-                && input.get(1).map_or(true, |&flg| {
-                    (u16::from(cmf) * 256 + u16::from(flg)) % 31 == 0
-                });
+                && input
+                    .get(1)
+                    .is_none_or(|&flg| (u16::from(cmf) * 256 + u16::from(flg)) % 31 == 0);
             self.inner = if zlib {
                 Inner::Zlib(ZlibDecoder::new(Vec::new()))
             } else {
@@ -133,5 +133,78 @@ impl Decoder {
             }
         }
         Ok(Bytes::from(out))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    fn decode_in_pieces(coding: Coding, coded: &[u8], piece: usize) -> io::Result<Vec<u8>> {
+        let mut d = Decoder::new(coding);
+        let mut out = Vec::new();
+        for p in coded.chunks(piece) {
+            out.extend_from_slice(&d.feed(p)?);
+        }
+        out.extend_from_slice(&d.finish()?);
+        Ok(out)
+    }
+
+    fn text() -> Vec<u8> {
+        (0..50_000u32).flat_map(|i| i.to_le_bytes()).collect()
+    }
+
+    #[test]
+    fn gzip_zlib_and_raw_deflate_round_trip() {
+        let plain = text();
+        let level = flate2::Compression::default();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), level);
+        gz.write_all(&plain).unwrap();
+        let mut zlib = flate2::write::ZlibEncoder::new(Vec::new(), level);
+        zlib.write_all(&plain).unwrap();
+        let mut raw = flate2::write::DeflateEncoder::new(Vec::new(), level);
+        raw.write_all(&plain).unwrap();
+        let cases = [
+            (Coding::Gzip, gz.finish().unwrap()),
+            (Coding::Deflate, zlib.finish().unwrap()),
+            (Coding::Deflate, raw.finish().unwrap()),
+        ];
+        for (coding, coded) in &cases {
+            for piece in [1, 7, 4096, coded.len()] {
+                assert_eq!(decode_in_pieces(*coding, coded, piece).unwrap(), plain);
+            }
+        }
+    }
+
+    #[test]
+    fn truncated_or_corrupt_streams_fail() {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(&text()).unwrap();
+        let coded = gz.finish().unwrap();
+        assert!(decode_in_pieces(Coding::Gzip, &coded[..coded.len() / 2], 100).is_err());
+        assert!(decode_in_pieces(Coding::Gzip, b"not gzip at all", 100).is_err());
+    }
+
+    #[test]
+    fn brotli_uncompressed_meta_block() {
+        // WBITS 16, one uncompressed meta-block of 5 bytes, then ISLAST +
+        // ISLASTEMPTY (RFC 7932 §9.2), written bit by bit.
+        let coded = [0x40, 0x00, 0x10, b'h', b'e', b'l', b'l', b'o', 0x03];
+        assert_eq!(
+            decode_in_pieces(Coding::Brotli, &coded, 1).unwrap(),
+            b"hello"
+        );
+        assert!(decode_in_pieces(Coding::Brotli, &coded[..6], 3).is_err());
+    }
+
+    #[test]
+    fn codings_by_name() {
+        assert_eq!(Coding::from_header(b" GZIP "), Some(Coding::Gzip));
+        assert_eq!(Coding::from_header(b"x-gzip"), Some(Coding::Gzip));
+        assert_eq!(Coding::from_header(b"br"), Some(Coding::Brotli));
+        assert_eq!(Coding::from_header(b"gzip, br"), None);
+        assert_eq!(Coding::from_header(b"identity"), None);
     }
 }

@@ -90,6 +90,11 @@ impl fmt::Display for ErrorKind {
 /// ```
 #[derive(Debug)]
 pub struct Error {
+    inner: Box<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
     kind: ErrorKind,
     detail: String,
     url: Option<Url>,
@@ -99,10 +104,12 @@ pub struct Error {
 impl Error {
     pub(crate) fn new(kind: ErrorKind, detail: impl Into<String>) -> Error {
         Error {
-            kind,
-            detail: detail.into(),
-            url: None,
-            source: None,
+            inner: Box::new(Inner {
+                kind,
+                detail: detail.into(),
+                url: None,
+                source: None,
+            }),
         }
     }
 
@@ -111,10 +118,9 @@ impl Error {
         detail: impl Into<String>,
         source: impl std::error::Error + Send + Sync + 'static,
     ) -> Error {
-        Error {
-            source: Some(Box::new(source)),
-            ..Error::new(kind, detail)
-        }
+        let mut e = Error::new(kind, detail);
+        e.inner.source = Some(Box::new(source));
+        e
     }
 
     pub(crate) fn timeout(which: TimeoutKind) -> Error {
@@ -126,38 +132,39 @@ impl Error {
     }
 
     pub(crate) fn at(mut self, url: &Url) -> Error {
-        if self.url.is_none() {
-            self.url = Some(url.clone());
+        if self.inner.url.is_none() {
+            self.inner.url = Some(url.clone());
         }
         self
     }
 
     /// What went wrong.
     pub fn kind(&self) -> ErrorKind {
-        self.kind
+        self.inner.kind
     }
 
     /// Whether a timeout expired (any of them).
     pub fn is_timeout(&self) -> bool {
-        matches!(self.kind, ErrorKind::Timeout(_))
+        matches!(self.inner.kind, ErrorKind::Timeout(_))
     }
 
     /// The URL of the request that failed, when known.
     pub fn url(&self) -> Option<&Url> {
-        self.url.as_ref()
+        self.inner.url.as_ref()
     }
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.kind)?;
-        if !self.detail.is_empty() {
-            write!(f, ": {}", self.detail)?;
+        let e = &self.inner;
+        write!(f, "{}", e.kind)?;
+        if !e.detail.is_empty() {
+            write!(f, ": {}", e.detail)?;
         }
-        if let Some(source) = &self.source {
+        if let Some(source) = &e.source {
             write!(f, ": {source}")?;
         }
-        if let Some(url) = &self.url {
+        if let Some(url) = &e.url {
             write!(f, " ({url})")?;
         }
         Ok(())
@@ -166,7 +173,8 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.source
+        self.inner
+            .source
             .as_deref()
             .map(|s| s as &(dyn std::error::Error + 'static))
     }
