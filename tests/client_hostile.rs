@@ -262,3 +262,72 @@ both_drivers!(expect_continue_waits_then_sends, |d| {
         assert_eq!(resp.status(), 417);
     });
 });
+
+both_drivers!(request_head_on_the_wire, |d| {
+    // Echoes the request head as the body; 307 for /again.
+    let srv = RawServer::start(|c, head| {
+        if head.starts_with("POST /again") || head.starts_with("PUT /again") {
+            let resp =
+                "HTTP/1.1 307 Temporary Redirect\r\nlocation: /\r\ncontent-length: 0\r\n\r\n";
+            return c.write_all(resp.as_bytes()).is_ok();
+        }
+        let resp = format!(
+            "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{head}",
+            head.len()
+        );
+        c.write_all(resp.as_bytes()).is_ok()
+    });
+    runtime(d).block_on(async {
+        let client = Client::builder()
+            .default_header("x-default", "d")
+            .build()
+            .unwrap();
+        let head = client
+            .get(srv.url("/p?q=1"))
+            .header("x-a", "1")
+            .header("x-a", "2")
+            .header("user-agent", "mine")
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let lines: Vec<&str> = head.lines().collect();
+        assert_eq!(lines[0], "GET /p?q=1 HTTP/1.1");
+        assert_eq!(lines[1], format!("host: {}", srv.addr));
+        for want in ["x-a: 1", "x-a: 2", "user-agent: mine", "x-default: d"] {
+            assert!(lines.contains(&want), "{want} missing in {head}");
+        }
+        assert_eq!(head.matches("user-agent").count(), 1, "{head}");
+        assert!(
+            lines.contains(&"accept-encoding: gzip, deflate, br"),
+            "{head}"
+        );
+        // A 307 keeps method and body: in memory it is sent again...
+        let head = client
+            .put(srv.url("/again"))
+            .body("abc")
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(head.starts_with("PUT / HTTP/1.1\r\n"), "{head}");
+        assert!(head.contains("content-length: 3\r\n"), "{head}");
+        // ...a stream cannot be, so the 307 is the answer.
+        let (tx, body) = Body::channel(1);
+        percore::rt::spawn_local(async move {
+            let _ = tx.send("once").await;
+        });
+        let resp = client
+            .post(srv.url("/again"))
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 307);
+        assert!(resp.redirects().is_empty());
+    });
+});

@@ -397,3 +397,87 @@ both_drivers!(unix_socket_service, |d| {
     let head = server.join().unwrap();
     assert!(head.contains("host: svc.local\r\n"), "{head}");
 });
+
+both_drivers!(early_answer_to_a_refused_body, |d| {
+    let limits = percore::Limits {
+        max_body_size: 1 << 20,
+        ..percore::Limits::default()
+    };
+    let srv = TestServer::with_limits(d, limits);
+    runtime(d).block_on(async {
+        let client = Client::new();
+        // Declared too large: the server answers 413 from the head and
+        // closes while the body is still going out.
+        let big = Bytes::from(vec![1u8; 20 << 20]);
+        let resp = client
+            .post(srv.url("/count"))
+            .body(big)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 413);
+        // Streamed, chunked: found too large while it arrives.
+        let (tx, body) = Body::channel(2);
+        percore::rt::spawn_local(async move {
+            let chunk = Bytes::from(vec![2u8; 64 << 10]);
+            for _ in 0..320 {
+                if tx.send(chunk.clone()).await.is_err() {
+                    return;
+                }
+            }
+        });
+        let resp = client
+            .post(srv.url("/count"))
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 413);
+        // The client goes on with a new connection.
+        let resp = client.get(srv.url("/plaintext")).send().await.unwrap();
+        assert_eq!(resp.text().await.unwrap(), "Hello, World!");
+    });
+});
+
+thread_local! {
+    /// The client of a handler's core.
+    static HANDLER_CLIENT: Client = Client::new();
+}
+
+both_drivers!(client_inside_a_handler, |d| {
+    // A handler (on the server's core) calls another server with the
+    // client of its core: `!Send` tasks and all.
+    let upstream = TestServer::start(d);
+    let target = upstream.url("/json");
+    let proxy = TestServer::serve(
+        d,
+        1,
+        percore::Limits::default(),
+        Duration::from_secs(5),
+        move || {
+            move || {
+                let target = target.clone();
+                percore::web::App::new().route(
+                    "/proxy",
+                    percore::web::get(move |_r: percore::web::Request| {
+                        let target = target.clone();
+                        async move {
+                            let client = HANDLER_CLIENT.with(Client::clone);
+                            match client.get(target).send().await {
+                                Ok(resp) => resp.text().await.unwrap_or_else(|e| e.to_string()),
+                                Err(e) => e.to_string(),
+                            }
+                        }
+                    }),
+                )
+            }
+        },
+    );
+    runtime(d).block_on(async {
+        let client = Client::new();
+        for _ in 0..3 {
+            let resp = client.get(proxy.url("/proxy")).send().await.unwrap();
+            assert_eq!(resp.text().await.unwrap(), r#"{"message":"Hello, World!"}"#);
+        }
+    });
+});

@@ -308,6 +308,8 @@ pub(crate) struct Prepared {
     pub url: Url,
     pub headers: HeaderMap,
     pub body: Body,
+    /// The body is a stream: it can be sent only once.
+    pub streamed: bool,
     pub timeout: Option<Duration>,
 }
 
@@ -425,13 +427,13 @@ impl Client {
             .url
             .join(location)
             .map_err(|e| Error::with_source(ErrorKind::Protocol, "invalid Location", e))?;
-        if keeps_method {
-            if matches!(req.body, Body::Stream(_)) {
-                return Ok(None); // a streamed body cannot be sent again
-            }
-        } else if req.method != Method::HEAD
-            && (status == StatusCode::SEE_OTHER || req.method == Method::POST)
-        {
+        let to_get = !keeps_method
+            && req.method != Method::HEAD
+            && (status == StatusCode::SEE_OTHER || req.method == Method::POST);
+        if !to_get && matches!(req.body, Body::Stream(_) | Body::Empty) && req.streamed {
+            return Ok(None); // a streamed body cannot be sent again
+        }
+        if to_get {
             req.method = Method::GET;
             req.body = Body::Empty;
             for name in [
@@ -465,8 +467,11 @@ impl Client {
         let cfg = &self.inner.cfg;
         let origin = Origin::of(&req.url)?;
         let mut headers = cfg.default_headers.clone();
+        for name in req.headers.keys() {
+            headers.remove(name);
+        }
         for (name, value) in &req.headers {
-            headers.insert(name.clone(), value.clone());
+            headers.append(name.clone(), value.clone());
         }
         let decode = cfg.decompress && !req.headers.contains_key(header::ACCEPT_ENCODING);
         if decode {
@@ -498,7 +503,11 @@ impl Client {
             read_timeout: cfg.timeouts.read,
             continue_timeout: cfg.continue_timeout,
         };
-        let replayable = !matches!(req.body, Body::Stream(_));
+        let replayable = !req.streamed;
+        let close_asked = headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .any(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
         let mut fresh_only = false;
         loop {
             let mut conn = self.connection(&origin, fresh_only).await?;
@@ -509,7 +518,8 @@ impl Client {
                 Body::Stream(_) => std::mem::take(&mut req.body),
             };
             match exchange(&mut conn, &out, &mut body).await {
-                Ok(answer) => {
+                Ok(mut answer) => {
+                    answer.must_close |= close_asked;
                     if cfg.cookies {
                         self.inner
                             .jar

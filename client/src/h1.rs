@@ -97,10 +97,12 @@ pub(crate) async fn exchange(
     let Conn { stream, buf, .. } = conn;
     if let (false, Body::Full(b)) = (req.expect_continue && with_body, &*body) {
         // Head and body in one write.
-        write_all(stream, vec![head.freeze(), b.clone()], &mut sent)
-            .await
-            .map_err(|e| stale(sent, e))?;
-        return read_final_head(stream, buf, req).await;
+        let written = write_all(stream, vec![head.freeze(), b.clone()], &mut sent).await;
+        return match written {
+            Ok(()) => read_final_head(stream, buf, req).await,
+            Err(e) if !sent => Err(stale(false, e)),
+            Err(e) => early_answer(stream, buf, req, stale(true, e)).await,
+        };
     }
     write_all(stream, vec![head.freeze()], &mut sent)
         .await
@@ -109,8 +111,11 @@ pub(crate) async fn exchange(
         return read_final_head(stream, buf, req).await;
     }
     if !req.expect_continue {
-        send_body(stream, std::mem::take(body), framing).await?;
-        return read_final_head(stream, buf, req).await;
+        return match send_body(stream, std::mem::take(body), framing).await {
+            Ok(()) => read_final_head(stream, buf, req).await,
+            Err(SendError::Socket(failed)) => early_answer(stream, buf, req, failed).await,
+            Err(SendError::Body(failed)) => Err(failed),
+        };
     }
     // Expect: 100-continue: wait for the 100 (or a final answer, which
     // means the body is not wanted) at most `continue_timeout`, reading
@@ -153,6 +158,25 @@ pub(crate) async fn exchange(
     }
     send_body(stream, std::mem::take(body), framing).await?;
     read_final_head(stream, buf, req).await
+}
+
+/// The request could not be sent in full: a server that refuses a body
+/// (413, 401, ...) answers and closes while it is still arriving. Its
+/// answer, if one comes, is the outcome (and the connection closes);
+/// otherwise the send's failure is.
+async fn early_answer(
+    stream: &Stream,
+    buf: &mut BytesMut,
+    req: &Outgoing<'_>,
+    failed: Failure,
+) -> Result<Answer, Failure> {
+    match read_final_head(stream, buf, req).await {
+        Ok(answer) => Ok(Answer {
+            must_close: true,
+            ..answer
+        }),
+        Err(_) => Err(failed),
+    }
 }
 
 /// Parses a head from the buffer, if a complete one is there.
@@ -276,11 +300,29 @@ async fn write_all(stream: &Stream, mut chunks: Vec<Bytes>, sent: &mut bool) -> 
     Ok(())
 }
 
+/// Why a request body was not sent in full.
+enum SendError {
+    /// The socket failed: the server may have answered early.
+    Socket(Failure),
+    /// The body itself failed (its stream, or its length).
+    Body(Failure),
+}
+
+impl From<SendError> for Failure {
+    fn from(e: SendError) -> Failure {
+        match e {
+            SendError::Socket(f) | SendError::Body(f) => f,
+        }
+    }
+}
+
 /// Sends a request body after its head: in memory, or a stream with its
 /// declared length or chunked (with its trailers).
-async fn send_body(stream: &Stream, body: Body, framing: RequestFraming) -> Result<(), Failure> {
+async fn send_body(stream: &Stream, body: Body, framing: RequestFraming) -> Result<(), SendError> {
     let mut sent = true;
-    let io_err = |e: io::Error| Failure::Fatal(Error::io("cannot send the request body", e));
+    let io_err = |e: io::Error| {
+        SendError::Socket(Failure::Fatal(Error::io("cannot send the request body", e)))
+    };
     let mut s = match body {
         Body::Empty => return Ok(()),
         Body::Full(b) => return write_all(stream, vec![b], &mut sent).await.map_err(io_err),
@@ -289,11 +331,11 @@ async fn send_body(stream: &Stream, body: Body, framing: RequestFraming) -> Resu
     let mut written = 0u64;
     while let Some(chunk) = poll_fn(|cx| s.as_mut().poll_next(cx)).await {
         let chunk = chunk.map_err(|e| {
-            Failure::Fatal(Error::with_source(
+            SendError::Body(Failure::Fatal(Error::with_source(
                 ErrorKind::Io,
                 "the request body stream failed",
                 e,
-            ))
+            )))
         })?;
         if chunk.is_empty() {
             continue;
@@ -301,10 +343,10 @@ async fn send_body(stream: &Stream, body: Body, framing: RequestFraming) -> Resu
         written += chunk.len() as u64;
         match framing {
             RequestFraming::Length(n) if written > n => {
-                return Err(Failure::Fatal(Error::new(
+                return Err(SendError::Body(Failure::Fatal(Error::new(
                     ErrorKind::Builder,
                     "the request body stream is longer than its size hint",
-                )))
+                ))))
             }
             RequestFraming::Chunked => {
                 let mut size = BytesMut::with_capacity(20);
@@ -325,10 +367,12 @@ async fn send_body(stream: &Stream, body: Body, framing: RequestFraming) -> Resu
                 .await
                 .map_err(io_err)
         }
-        RequestFraming::Length(n) if written < n => Err(Failure::Fatal(Error::new(
-            ErrorKind::Builder,
-            "the request body stream is shorter than its size hint",
-        ))),
+        RequestFraming::Length(n) if written < n => {
+            Err(SendError::Body(Failure::Fatal(Error::new(
+                ErrorKind::Builder,
+                "the request body stream is shorter than its size hint",
+            ))))
+        }
         _ => Ok(()),
     }
 }

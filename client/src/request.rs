@@ -216,6 +216,7 @@ impl RequestBuilder {
             method: self.method,
             url,
             headers: self.headers,
+            streamed: matches!(self.body, Body::Stream(_)),
             body: self.body,
             timeout: self.timeout,
         };
