@@ -481,3 +481,61 @@ both_drivers!(client_inside_a_handler, |d| {
         }
     });
 });
+
+/// The `fetch` example, which `cargo test` builds next to the tests.
+fn fetch_example() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
+    dir.join("examples").join("fetch")
+}
+
+/// Runs `cmd` to its end, whatever its exit status.
+fn output(cmd: &mut Command) -> std::process::Output {
+    cmd.output().expect("spawn")
+}
+
+#[test]
+fn fetch_example_prints_and_fails_clearly() {
+    let fetch = fetch_example();
+    if !fetch.exists() {
+        panic!("{} not built (cargo test builds examples)", fetch.display());
+    }
+    let srv = TestServer::start(percore::DriverChoice::Auto);
+    let out = common::run(Command::new(&fetch).args([
+        "-X",
+        "POST",
+        "-d",
+        "ping",
+        "-H",
+        "content-type: text/x-test",
+        &srv.url("/echo"),
+    ]));
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    assert_eq!(common::stdout(&out), "ping");
+    let err = common::stderr(&out);
+    assert!(err.starts_with("HTTP/1.1 200 OK\n"), "{err}");
+    assert!(err.contains("content-type: text/x-test\n"), "{err}");
+    // Too large a body: one line naming the kind, exit 1.
+    let out = output(Command::new(&fetch).args(["--max-body", "5", &srv.url("/big/1")]));
+    assert_eq!(out.status.code(), Some(1));
+    let last = common::stderr(&out)
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .to_string();
+    assert!(last.starts_with("error: body too large"), "{last}");
+    // A server that never answers: the timeout, not a hang.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/", silent.local_addr().unwrap());
+    let t0 = Instant::now();
+    let out = output(Command::new(&fetch).args(["--timeout", "0.5", &url]));
+    assert!(t0.elapsed() < Duration::from_secs(5));
+    assert_eq!(out.status.code(), Some(1));
+    let err = common::stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with("error: total timeout"), "{err}");
+    // Not a URL this client takes.
+    let out = output(Command::new(&fetch).arg("https://example.com/"));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(common::stderr(&out).starts_with("error: invalid URL"));
+}

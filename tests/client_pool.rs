@@ -132,3 +132,59 @@ both_drivers!(total_limit_closes_another_origins_idle_connection, |d| {
     assert_eq!(a.accepted.load(Ordering::SeqCst), 2);
     assert_eq!(b.accepted.load(Ordering::SeqCst), 1);
 });
+
+both_drivers!(max_idle_per_host_closes_the_surplus, |d| {
+    let srv = ok_server();
+    runtime(d).block_on(async {
+        let client = Client::builder().max_idle_per_host(1).build().unwrap();
+        let tasks: Vec<_> = (0..3)
+            .map(|_| {
+                let (client, url) = (client.clone(), srv.url("/slow"));
+                spawn_local(async move { client.get(url).send().await?.text().await })
+            })
+            .collect();
+        for t in tasks {
+            assert_eq!(t.await.unwrap().unwrap(), "ok");
+        }
+        let stats = client.pool_stats();
+        assert_eq!((stats.connections, stats.idle), (1, 1));
+    });
+    assert_eq!(srv.accepted.load(Ordering::SeqCst), 3);
+});
+
+both_drivers!(connect_timeout_on_a_full_backlog, |d| {
+    // A listener that never accepts, its backlog full: SYNs go unanswered.
+    let opts = percore::rt::net::ListenOptions {
+        backlog: 0,
+        ..Default::default()
+    };
+    let listener =
+        percore::rt::net::TcpListener::bind_std("127.0.0.1:0".parse().unwrap(), opts).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut fillers = Vec::new();
+    for _ in 0..4 {
+        if let Ok(s) = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(100)) {
+            fillers.push(s);
+        }
+    }
+    runtime(d).block_on(async {
+        let client = Client::builder()
+            .connect_timeout(Duration::from_millis(300))
+            .build()
+            .unwrap();
+        let t0 = Instant::now();
+        let err = client
+            .get(format!("http://{addr}/"))
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.kind(),
+            ErrorKind::Timeout(TimeoutKind::Connect),
+            "{err}"
+        );
+        assert!(t0.elapsed() < Duration::from_secs(2));
+        assert_eq!(client.pool_stats().connections, 0);
+    });
+    drop(listener);
+});
