@@ -248,6 +248,10 @@ both_drivers!(percore_server_bodies_both_ways, |d| {
         let resp = client.get(srv.url("/big/20")).send().await.unwrap();
         let err = resp.bytes().await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::BodyTooLarge);
+        // HEAD: the length of the GET's body, but no body to refuse.
+        let resp = client.head(srv.url("/big/20")).send().await.unwrap();
+        assert_eq!(resp.headers()["content-length"], (20 << 20).to_string());
+        assert!(resp.bytes().await.unwrap().is_empty());
         let mut resp = client.get(srv.url("/big/20")).send().await.unwrap();
         resp.set_max_body(32 << 20);
         assert_eq!(resp.bytes().await.unwrap().len(), 20 << 20);

@@ -418,6 +418,11 @@ impl BodyReader {
         self.trailers.as_ref()
     }
 
+    /// Whether the body has been read to its end (or had none, or failed).
+    pub(crate) fn is_finished(&self) -> bool {
+        self.conn.is_none()
+    }
+
     fn finish(&mut self) {
         if let Some(conn) = self.conn.take() {
             if self.keep_alive && conn.buf.is_empty() {

@@ -166,7 +166,8 @@ impl Response {
                 format!("response body larger than {limit} bytes"),
             )
         };
-        if declared.is_some_and(|n| n > limit) {
+        let unread = self.body.as_ref().is_some_and(|b| !b.is_finished());
+        if unread && declared.is_some_and(|n| n > limit) {
             return Err(too_large().at(&self.url));
         }
         let (mut first, mut all, mut total) = (None::<Bytes>, BytesMut::new(), 0u64);
