@@ -331,3 +331,38 @@ both_drivers!(request_head_on_the_wire, |d| {
         assert!(resp.redirects().is_empty());
     });
 });
+
+both_drivers!(connection_close_is_honoured, |d| {
+    let srv = RawServer::start(|c, _| {
+        let _ = c.write_all(b"HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 2\r\n\r\nok");
+        true // the server would read on: only the client's close ends it
+    });
+    runtime(d).block_on(async {
+        let client = quick_client();
+        for _ in 0..3 {
+            let resp = client.get(srv.url("/")).send().await.unwrap();
+            assert_eq!(resp.text().await.unwrap(), "ok");
+            assert_eq!(client.pool_stats().connections, 0);
+        }
+    });
+    assert_eq!(srv.accepted.load(Ordering::SeqCst), 3);
+});
+
+both_drivers!(corrupt_gzip_body_is_a_decode_error, |d| {
+    let srv = RawServer::start(|c, _| {
+        let body = b"\x1f\x8b\x08\x00garbage that is not deflate";
+        let head = format!(
+            "HTTP/1.1 200 OK\r\ncontent-encoding: gzip\r\ncontent-length: {}\r\n\r\n",
+            body.len()
+        );
+        let _ = c.write_all(head.as_bytes());
+        let _ = c.write_all(body);
+        true
+    });
+    runtime(d).block_on(async {
+        let resp = quick_client().get(srv.url("/")).send().await.unwrap();
+        assert!(resp.headers().get("content-encoding").is_none());
+        let err = resp.bytes().await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Decode, "{err}");
+    });
+});

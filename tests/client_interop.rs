@@ -202,6 +202,18 @@ both_drivers!(percore_server_bodies_both_ways, |d| {
             .unwrap();
         assert_eq!(resp.headers()["content-type"], "application/json");
         assert_eq!(resp.text().await.unwrap(), r#"{"k":[1,2]}"#);
+        // A form.
+        let resp = client
+            .post(srv.url("/echo"))
+            .form(&[("name", "per core"), ("n", "1")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            resp.headers()["content-type"],
+            "application/x-www-form-urlencoded"
+        );
+        assert_eq!(resp.text().await.unwrap(), "name=per+core&n=1");
         // A file, streamed with its length.
         let body = FileBody::open(&file.0).await.unwrap();
         let resp = client
