@@ -356,6 +356,19 @@ both_drivers!(aiohttp_server_codings_streams_redirects_cookies, |d| {
             .await
             .unwrap();
         assert_eq!(resp.text().await.unwrap(), "POST abc");
+        // A streamed body is gone after the 303, the GET needs none.
+        let (tx, body) = Body::channel(1);
+        percore::rt::spawn_local(async move {
+            let _ = tx.send("streamed").await;
+        });
+        let resp = client
+            .post(url("/see-other"))
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.redirects().len(), 1);
+        assert_eq!(resp.text().await.unwrap(), "GET ");
         // Credentials do not follow a redirect to another origin.
         let resp = client
             .get(url("/cross"))

@@ -430,12 +430,13 @@ impl Client {
         let to_get = !keeps_method
             && req.method != Method::HEAD
             && (status == StatusCode::SEE_OTHER || req.method == Method::POST);
-        if !to_get && matches!(req.body, Body::Stream(_) | Body::Empty) && req.streamed {
+        if !to_get && req.streamed {
             return Ok(None); // a streamed body cannot be sent again
         }
         if to_get {
             req.method = Method::GET;
             req.body = Body::Empty;
+            req.streamed = false;
             for name in [
                 header::CONTENT_TYPE,
                 header::CONTENT_LENGTH,

@@ -134,8 +134,7 @@ pub(crate) async fn exchange(
                 must_close: true,
             });
         }
-        let read = pin!(read_some(stream, std::mem::take(buf)));
-        let mut read = read;
+        let mut read = pin!(read_some(stream, std::mem::take(buf)));
         match race(read.as_mut(), waited.as_mut()).await {
             Either::Left((res, back)) => {
                 *buf = back;
