@@ -154,7 +154,7 @@ both_drivers!(trickling_body_hits_the_total_timeout, |d| {
     });
     runtime(d).block_on(async {
         let client = Client::builder()
-            .read_timeout(Duration::from_millis(400))
+            .read_timeout(Duration::from_millis(1500))
             .build()
             .unwrap();
         let t0 = Instant::now();
