@@ -366,3 +366,27 @@ both_drivers!(corrupt_gzip_body_is_a_decode_error, |d| {
         assert_eq!(err.kind(), ErrorKind::Decode, "{err}");
     });
 });
+
+both_drivers!(interim_responses_skipped_but_bounded, |d| {
+    let srv = RawServer::start(|c, head| {
+        let endless = head.starts_with("GET /endless");
+        let n = if endless { 10_000 } else { 3 };
+        for _ in 0..n {
+            if c.write_all(b"HTTP/1.1 102 Processing\r\nx: y\r\n\r\n")
+                .is_err()
+            {
+                return false;
+            }
+        }
+        c.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+            .is_ok()
+    });
+    runtime(d).block_on(async {
+        let client = quick_client();
+        let resp = client.get(srv.url("/")).send().await.unwrap();
+        assert_eq!(resp.text().await.unwrap(), "ok");
+        let err = client.get(srv.url("/endless")).send().await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Protocol, "{err}");
+        assert!(err.to_string().contains("interim"), "{err}");
+    });
+});

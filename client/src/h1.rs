@@ -29,6 +29,18 @@ use crate::pool::{Conn, Pool};
 /// Bytes the read buffer gains before a read when it has less room.
 const READ_RESERVE: usize = 16 * 1024;
 
+/// Most interim (1xx) responses accepted before the final one: a server
+/// that sends them forever is cut off rather than waited on until the
+/// total timeout.
+const MAX_INTERIM: usize = 32;
+
+fn too_many_interim() -> Failure {
+    Failure::Fatal(Error::new(
+        ErrorKind::Protocol,
+        "more than 32 interim (1xx) responses",
+    ))
+}
+
 /// How an exchange failed.
 pub(crate) enum Failure {
     /// The connection failed or closed before any byte of a response came
@@ -121,12 +133,17 @@ pub(crate) async fn exchange(
     // means the body is not wanted) at most `continue_timeout`, reading
     // on while the body goes out once that passes.
     let mut waited = pin!(sleep(req.continue_timeout));
+    let mut interim = 0;
     loop {
         if let Some(head) = parse_head(buf, req)? {
             if head.status == http::StatusCode::CONTINUE {
                 break;
             }
             if head.status.is_informational() {
+                interim += 1;
+                if interim > MAX_INTERIM {
+                    return Err(too_many_interim());
+                }
                 continue;
             }
             return Ok(Answer {
@@ -190,7 +207,7 @@ async fn read_final_head(
     buf: &mut BytesMut,
     req: &Outgoing<'_>,
 ) -> Result<Answer, Failure> {
-    let mut first = true;
+    let (mut first, mut interim) = (true, 0);
     loop {
         if let Some(head) = parse_head(buf, req)? {
             if head.status == http::StatusCode::SWITCHING_PROTOCOLS {
@@ -200,6 +217,10 @@ async fn read_final_head(
                 )));
             }
             if head.status.is_informational() {
+                interim += 1;
+                if interim > MAX_INTERIM {
+                    return Err(too_many_interim());
+                }
                 first = false;
                 continue;
             }
