@@ -188,3 +188,41 @@ both_drivers!(connect_timeout_on_a_full_backlog, |d| {
     });
     drop(listener);
 });
+
+both_drivers!(waiters_are_served_in_arrival_order, |d| {
+    let srv = RawServer::start(|c, head| {
+        if head.starts_with("GET /slow ") {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let path = head.split(' ').nth(1).unwrap_or("").to_string();
+        let resp = format!(
+            "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{path}",
+            path.len()
+        );
+        c.write_all(resp.as_bytes()).is_ok()
+    });
+    runtime(d).block_on(async {
+        let client = Client::builder().limit_per_host(1).build().unwrap();
+        let order = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+        let mut tasks = Vec::new();
+        for i in 0..6 {
+            let (client, order) = (client.clone(), order.clone());
+            let url = if i == 0 {
+                srv.url("/slow")
+            } else {
+                srv.url(&format!("/{i}"))
+            };
+            tasks.push(spawn_local(async move {
+                let body = client.get(url).send().await.unwrap().text().await.unwrap();
+                order.borrow_mut().push(body);
+            }));
+            // Each request joins the line after the one before it.
+            sleep(Duration::from_millis(10)).await;
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        assert_eq!(*order.borrow(), ["/slow", "/1", "/2", "/3", "/4", "/5"]);
+    });
+    assert_eq!(srv.accepted.load(Ordering::SeqCst), 1);
+});
