@@ -62,7 +62,10 @@ async fn fetch(args: &Args) -> Result<(), Error> {
         .timeout(timeout)
         .max_body(args.max_body)
         .build()?;
-    let method = http::Method::from_bytes(args.method.as_bytes()).unwrap_or(http::Method::GET);
+    let Ok(method) = http::Method::from_bytes(args.method.as_bytes()) else {
+        eprintln!("error: invalid method {:?}", args.method);
+        std::process::exit(1);
+    };
     let mut req = client.request(method, args.url.as_str());
     for h in &args.headers {
         let (name, value) = h.split_once(':').unwrap_or((h, ""));
