@@ -1,1 +1,44 @@
-//! percore-client: HTTP/1.1, HTTP/2 and WebSocket client (not yet implemented).
+//! percore-client: an HTTP/1.1 client for percore's runtime, shaped like
+//! aiohttp's `ClientSession` and reqwest: one [`Client`] per core (it is
+//! `!Send`, like a handler), a pool per origin with total and per-host
+//! limits, timeouts like aiohttp's `ClientTimeout`, redirects, content
+//! decoding, an optional cookie jar, and a Unix-socket connector.
+//!
+//! ```no_run
+//! use percore_client::Client;
+//! percore_runtime::Runtime::new().unwrap().block_on(async {
+//!     let client = Client::builder().limit_per_host(4).build().unwrap();
+//!     let resp = client.get("http://127.0.0.1:8080/hello").send().await.unwrap();
+//!     assert!(resp.status().is_success());
+//!     println!("{}", resp.text().await.unwrap());
+//! });
+//! ```
+//!
+//! The HTTP/1.1 wire format lives in `percore_http::h1` (sans-IO: the
+//! response parser and request encoder beside the server's codec); this
+//! crate is the I/O around it: connections, the pool, the send path.
+//!
+//! A stale keep-alive connection — one the server closed while it was idle
+//! in the pool — is the classic pool bug: the request fails with
+//! "server disconnected" before any answer. Here such a failure, before
+//! any response byte, is retried once on a new connection when that is
+//! safe: the method is idempotent and the body can be sent again, or no
+//! byte of the request went out. Other failures are reported.
+
+mod client;
+mod connect;
+mod cookies;
+mod decode;
+mod error;
+mod h1;
+mod pool;
+mod request;
+mod response;
+
+pub use client::{Client, ClientBuilder, Timeouts};
+pub use error::{Error, ErrorKind, TimeoutKind};
+pub use percore_http::{Body, BodyStream, FileBody};
+pub use pool::PoolStats;
+pub use request::{IntoUrl, RequestBuilder};
+pub use response::Response;
+pub use url::Url;

@@ -168,3 +168,40 @@ impl Facts {
         Ok(BodyKind::Chunked)
     }
 }
+
+/// The verdict on a response head's fields (RFC 9112 §6.3), for the client.
+#[derive(Debug)]
+pub(super) struct ResponseOutcome {
+    pub content_length: Option<u64>,
+    /// `Some(true)`: chunked is the final coding; `Some(false)`: another
+    /// coding is (the body runs until the connection closes).
+    pub chunked: Option<bool>,
+    pub keep_alive: bool,
+}
+
+impl Facts {
+    /// The framing and connection verdict on a response's fields: `Host`
+    /// plays no part; `Transfer-Encoding` with `Content-Length`, or
+    /// `chunked` more than once, is refused as a smuggling attempt.
+    pub(super) fn finish_response(self, version: Version) -> Result<ResponseOutcome, &'static str> {
+        let chunked = if self.transfer_encoding {
+            if version == Version::HTTP_10 {
+                return Err("Transfer-Encoding in an HTTP/1.0 response");
+            }
+            if self.content_length.is_some() {
+                return Err("both Content-Length and Transfer-Encoding");
+            }
+            if self.chunked > 1 || (self.chunked == 1 && !self.last_is_chunked) {
+                return Err("chunked must be the final transfer coding, once");
+            }
+            Some(self.last_is_chunked)
+        } else {
+            None
+        };
+        Ok(ResponseOutcome {
+            content_length: self.content_length,
+            chunked,
+            keep_alive: !self.close && (version == Version::HTTP_11 || self.keep_alive),
+        })
+    }
+}

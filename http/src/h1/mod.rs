@@ -32,6 +32,8 @@ mod encode;
 mod error;
 mod fields;
 mod parse;
+mod request_encode;
+mod response;
 mod status;
 mod target;
 mod trailers;
@@ -44,6 +46,10 @@ pub use encode::{
 };
 pub use error::{DecodeError, ParseError};
 pub use parse::{parse_request_head, BodyKind, RequestHead};
+pub use request_encode::{encode_request_head, RequestFraming};
+pub use response::{
+    parse_response_head, ResponseDecoder, ResponseError, ResponseFraming, ResponseHead,
+};
 
 #[cfg(test)]
 mod tests;

@@ -1,0 +1,502 @@
+//! One HTTP/1.1 exchange on a pooled connection: the request out (head,
+//! body in memory or streamed, `Expect: 100-continue`), the final response
+//! head in (1xx skipped); and reading the response body.
+//!
+//! Failures before the first response byte are told apart ([`Failure::Stale`]):
+//! on a reused connection they are what a server closing an idle
+//! keep-alive connection looks like, and the caller may retry them.
+
+use std::future::poll_fn;
+use std::io;
+use std::pin::pin;
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, Bytes, BytesMut};
+use http::{HeaderMap, Method};
+use percore_http::h1::{
+    encode_chunk_header, encode_last_chunk, encode_request_head, parse_response_head, BodyEvent,
+    DecodeError, RequestFraming, ResponseDecoder, ResponseHead,
+};
+use percore_http::{Body, Limits};
+use percore_runtime::future::{race, Either};
+use percore_runtime::io::{OwnedRead, OwnedWrite};
+use percore_runtime::time::{sleep, timeout_at};
+
+use crate::connect::Stream;
+use crate::error::{Error, ErrorKind, TimeoutKind};
+use crate::pool::{Conn, Pool};
+
+/// Bytes the read buffer gains before a read when it has less room.
+const READ_RESERVE: usize = 16 * 1024;
+
+/// Most interim (1xx) responses accepted before the final one: a server
+/// that sends them forever is cut off rather than waited on until the
+/// total timeout.
+const MAX_INTERIM: usize = 32;
+
+fn too_many_interim() -> Failure {
+    Failure::Fatal(Error::new(
+        ErrorKind::Protocol,
+        "more than 32 interim (1xx) responses",
+    ))
+}
+
+/// How an exchange failed.
+pub(crate) enum Failure {
+    /// The connection failed or closed before any byte of a response came
+    /// back; `sent` says whether any byte of the request went out.
+    Stale { sent: bool, err: Error },
+    /// Anything else: report it.
+    Fatal(Error),
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Failure {
+        Failure::Fatal(e)
+    }
+}
+
+/// What an exchange needs besides the connection.
+pub(crate) struct Outgoing<'a> {
+    pub method: &'a Method,
+    pub target: &'a str,
+    pub host: &'a str,
+    pub headers: &'a HeaderMap,
+    pub expect_continue: bool,
+    pub limits: &'a Limits,
+    pub read_timeout: Option<Duration>,
+    pub continue_timeout: Duration,
+}
+
+/// The final response head, and whether the connection must close after
+/// it even if the head allows reuse (a body skipped after an early answer).
+pub(crate) struct Answer {
+    pub head: ResponseHead,
+    pub must_close: bool,
+}
+
+/// Sends the request and reads the final response head.
+pub(crate) async fn exchange(
+    conn: &mut Conn,
+    req: &Outgoing<'_>,
+    body: &mut Body,
+) -> Result<Answer, Failure> {
+    let framing = match &*body {
+        Body::Empty => RequestFraming::Empty,
+        Body::Full(b) if b.is_empty() => RequestFraming::Empty,
+        Body::Full(b) => RequestFraming::Length(b.len() as u64),
+        Body::Stream(s) => match s.size_hint() {
+            Some(0) => RequestFraming::Empty,
+            Some(n) => RequestFraming::Length(n),
+            None => RequestFraming::Chunked,
+        },
+    };
+    let mut head = BytesMut::new();
+    encode_request_head(
+        &mut head,
+        req.method,
+        req.target,
+        req.host,
+        req.headers,
+        framing,
+    );
+    let mut sent = false;
+    let stale = |sent: bool, e: io::Error| Failure::Stale {
+        sent,
+        err: Error::io("cannot send the request", e),
+    };
+    let with_body = framing != RequestFraming::Empty;
+    let Conn { stream, buf, .. } = conn;
+    if let (false, Body::Full(b)) = (req.expect_continue && with_body, &*body) {
+        // Head and body in one write.
+        let written = write_all(stream, vec![head.freeze(), b.clone()], &mut sent).await;
+        return match written {
+            Ok(()) => read_final_head(stream, buf, req).await,
+            Err(e) if !sent => Err(stale(false, e)),
+            Err(e) => early_answer(stream, buf, req, stale(true, e)).await,
+        };
+    }
+    write_all(stream, vec![head.freeze()], &mut sent)
+        .await
+        .map_err(|e| stale(sent, e))?;
+    if !with_body {
+        return read_final_head(stream, buf, req).await;
+    }
+    if !req.expect_continue {
+        return match send_body(stream, std::mem::take(body), framing).await {
+            Ok(()) => read_final_head(stream, buf, req).await,
+            Err(SendError::Socket(failed)) => early_answer(stream, buf, req, failed).await,
+            Err(SendError::Body(failed)) => Err(failed),
+        };
+    }
+    // Expect: 100-continue: wait for the 100 (or a final answer, which
+    // means the body is not wanted) at most `continue_timeout`, reading
+    // on while the body goes out once that passes.
+    let mut waited = pin!(sleep(req.continue_timeout));
+    let mut interim = 0;
+    loop {
+        if let Some(head) = parse_head(buf, req)? {
+            if head.status == http::StatusCode::CONTINUE {
+                break;
+            }
+            if head.status.is_informational() {
+                interim += 1;
+                if interim > MAX_INTERIM {
+                    return Err(too_many_interim());
+                }
+                continue;
+            }
+            return Ok(Answer {
+                head,
+                must_close: true,
+            });
+        }
+        let mut read = pin!(read_some(stream, std::mem::take(buf)));
+        match race(read.as_mut(), waited.as_mut()).await {
+            Either::Left((res, back)) => {
+                *buf = back;
+                check_read(res, buf, true)?;
+            }
+            Either::Right(()) => {
+                // No 100 in time: send the body with the read in flight.
+                send_body(stream, std::mem::take(body), framing).await?;
+                let (res, back) = match req.read_timeout {
+                    Some(d) => timeout_at(Instant::now() + d, read)
+                        .await
+                        .map_err(|_| Error::timeout(TimeoutKind::Read))?,
+                    None => read.await,
+                };
+                *buf = back;
+                check_read(res, buf, true)?;
+                return read_final_head(stream, buf, req).await;
+            }
+        }
+    }
+    send_body(stream, std::mem::take(body), framing).await?;
+    read_final_head(stream, buf, req).await
+}
+
+/// The request could not be sent in full: a server that refuses a body
+/// (413, 401, ...) answers and closes while it is still arriving. Its
+/// answer, if one comes, is the outcome (and the connection closes);
+/// otherwise the send's failure is.
+async fn early_answer(
+    stream: &Stream,
+    buf: &mut BytesMut,
+    req: &Outgoing<'_>,
+    failed: Failure,
+) -> Result<Answer, Failure> {
+    match read_final_head(stream, buf, req).await {
+        Ok(answer) => Ok(Answer {
+            must_close: true,
+            ..answer
+        }),
+        Err(_) => Err(failed),
+    }
+}
+
+/// Parses a head from the buffer, if a complete one is there.
+fn parse_head(buf: &mut BytesMut, req: &Outgoing<'_>) -> Result<Option<ResponseHead>, Failure> {
+    parse_response_head(buf, req.method, req.limits)
+        .map_err(|e| Failure::Fatal(Error::with_source(ErrorKind::Protocol, "", e)))
+}
+
+/// Reads until a final (non-1xx) response head.
+async fn read_final_head(
+    stream: &Stream,
+    buf: &mut BytesMut,
+    req: &Outgoing<'_>,
+) -> Result<Answer, Failure> {
+    let (mut first, mut interim) = (true, 0);
+    loop {
+        if let Some(head) = parse_head(buf, req)? {
+            if head.status == http::StatusCode::SWITCHING_PROTOCOLS {
+                return Err(Failure::Fatal(Error::new(
+                    ErrorKind::Protocol,
+                    "101 Switching Protocols to a request that asked for no upgrade",
+                )));
+            }
+            if head.status.is_informational() {
+                interim += 1;
+                if interim > MAX_INTERIM {
+                    return Err(too_many_interim());
+                }
+                first = false;
+                continue;
+            }
+            return Ok(Answer {
+                head,
+                must_close: false,
+            });
+        }
+        let (res, back) = read_with(stream, std::mem::take(buf), req.read_timeout, None).await?;
+        *buf = back;
+        check_read(res, buf, first && buf.is_empty())?;
+        first = false;
+    }
+}
+
+/// The verdict on a read while waiting for a head: end of stream or an
+/// error before any response byte is `Stale` when `nothing_yet`.
+fn check_read(res: io::Result<usize>, buf: &BytesMut, nothing_yet: bool) -> Result<(), Failure> {
+    let nothing_yet = nothing_yet && buf.is_empty();
+    match res {
+        Ok(0) if nothing_yet => Err(Failure::Stale {
+            sent: true,
+            err: Error::new(
+                ErrorKind::Protocol,
+                "server closed the connection without answering",
+            ),
+        }),
+        Ok(0) => Err(Failure::Fatal(Error::new(
+            ErrorKind::Protocol,
+            "server closed the connection inside the response head",
+        ))),
+        Ok(_) => Ok(()),
+        Err(e) if nothing_yet => Err(Failure::Stale {
+            sent: true,
+            err: Error::io("cannot read the response", e),
+        }),
+        Err(e) => Err(Failure::Fatal(Error::io("cannot read the response", e))),
+    }
+}
+
+/// One read into `buf`'s spare room.
+async fn read_some(stream: &Stream, mut buf: BytesMut) -> (io::Result<usize>, BytesMut) {
+    if buf.capacity() - buf.len() < READ_RESERVE / 2 {
+        buf.reserve(READ_RESERVE);
+    }
+    stream.read(buf).await
+}
+
+/// One read, bounded by the read timeout and the total deadline; a
+/// timeout loses the buffer, and the connection must close.
+pub(crate) async fn read_with(
+    stream: &Stream,
+    buf: BytesMut,
+    read_timeout: Option<Duration>,
+    total: Option<Instant>,
+) -> Result<(io::Result<usize>, BytesMut), Error> {
+    let read_at = read_timeout.map(|d| Instant::now() + d);
+    let (at, which) = match (read_at, total) {
+        (Some(r), Some(t)) if t < r => (Some(t), TimeoutKind::Total),
+        (Some(r), _) => (Some(r), TimeoutKind::Read),
+        (None, Some(t)) => (Some(t), TimeoutKind::Total),
+        (None, None) => (None, TimeoutKind::Read),
+    };
+    match at {
+        Some(at) => timeout_at(at, read_some(stream, buf))
+            .await
+            .map_err(|_| Error::timeout(which)),
+        None => Ok(read_some(stream, buf).await),
+    }
+}
+
+/// Writes every byte of `chunks`; `sent` turns true once any byte went out.
+async fn write_all(stream: &Stream, mut chunks: Vec<Bytes>, sent: &mut bool) -> io::Result<()> {
+    chunks.retain(|c| !c.is_empty());
+    while !chunks.is_empty() {
+        let (res, back) = stream.writev(chunks).await;
+        chunks = back;
+        let mut n = match res {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        *sent = true;
+        while n > 0 {
+            let Some(first) = chunks.first_mut() else {
+                break;
+            };
+            let take = n.min(first.len());
+            first.advance(take);
+            n -= take;
+            if first.is_empty() {
+                chunks.remove(0);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Why a request body was not sent in full.
+enum SendError {
+    /// The socket failed: the server may have answered early.
+    Socket(Failure),
+    /// The body itself failed (its stream, or its length).
+    Body(Failure),
+}
+
+impl From<SendError> for Failure {
+    fn from(e: SendError) -> Failure {
+        match e {
+            SendError::Socket(f) | SendError::Body(f) => f,
+        }
+    }
+}
+
+/// Sends a request body after its head: in memory, or a stream with its
+/// declared length or chunked (with its trailers).
+async fn send_body(stream: &Stream, body: Body, framing: RequestFraming) -> Result<(), SendError> {
+    let mut sent = true;
+    let io_err = |e: io::Error| {
+        SendError::Socket(Failure::Fatal(Error::io("cannot send the request body", e)))
+    };
+    let mut s = match body {
+        Body::Empty => return Ok(()),
+        Body::Full(b) => return write_all(stream, vec![b], &mut sent).await.map_err(io_err),
+        Body::Stream(s) => s,
+    };
+    let mut written = 0u64;
+    while let Some(chunk) = poll_fn(|cx| s.as_mut().poll_next(cx)).await {
+        let chunk = chunk.map_err(|e| {
+            SendError::Body(Failure::Fatal(Error::with_source(
+                ErrorKind::Io,
+                "the request body stream failed",
+                e,
+            )))
+        })?;
+        if chunk.is_empty() {
+            continue;
+        }
+        written += chunk.len() as u64;
+        match framing {
+            RequestFraming::Length(n) if written > n => {
+                return Err(SendError::Body(Failure::Fatal(Error::new(
+                    ErrorKind::Builder,
+                    "the request body stream is longer than its size hint",
+                ))))
+            }
+            RequestFraming::Chunked => {
+                let mut size = BytesMut::with_capacity(20);
+                encode_chunk_header(&mut size, chunk.len());
+                let parts = vec![size.freeze(), chunk, Bytes::from_static(b"\r\n")];
+                write_all(stream, parts, &mut sent).await.map_err(io_err)?;
+            }
+            _ => write_all(stream, vec![chunk], &mut sent)
+                .await
+                .map_err(io_err)?,
+        }
+    }
+    match framing {
+        RequestFraming::Chunked => {
+            let mut last = BytesMut::new();
+            encode_last_chunk(&mut last, s.as_mut().take_trailers().as_ref());
+            write_all(stream, vec![last.freeze()], &mut sent)
+                .await
+                .map_err(io_err)
+        }
+        RequestFraming::Length(n) if written < n => {
+            Err(SendError::Body(Failure::Fatal(Error::new(
+                ErrorKind::Builder,
+                "the request body stream is shorter than its size hint",
+            ))))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// A response body read from its connection; the connection goes back to
+/// the pool once the body has been read to its end (and closes otherwise).
+pub(crate) struct BodyReader {
+    conn: Option<Conn>,
+    decoder: ResponseDecoder,
+    keep_alive: bool,
+    pool: Pool,
+    read_timeout: Option<Duration>,
+    total: Option<Instant>,
+    trailers: Option<HeaderMap>,
+}
+
+impl BodyReader {
+    pub(crate) fn new(
+        conn: Conn,
+        decoder: ResponseDecoder,
+        keep_alive: bool,
+        pool: Pool,
+        read_timeout: Option<Duration>,
+        total: Option<Instant>,
+    ) -> BodyReader {
+        let mut reader = BodyReader {
+            conn: Some(conn),
+            decoder,
+            keep_alive,
+            pool,
+            read_timeout,
+            total,
+            trailers: None,
+        };
+        if reader.decoder.is_done() {
+            reader.finish();
+        }
+        reader
+    }
+
+    /// The trailer fields, once the body has been read to its end.
+    pub(crate) fn trailers(&self) -> Option<&HeaderMap> {
+        self.trailers.as_ref()
+    }
+
+    /// Whether the body has been read to its end (or had none, or failed).
+    pub(crate) fn is_finished(&self) -> bool {
+        self.conn.is_none()
+    }
+
+    fn finish(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            if self.keep_alive && conn.buf.is_empty() {
+                self.pool.release(conn);
+            }
+        }
+    }
+
+    /// The next piece of body, `None` at its end.
+    pub(crate) async fn next(&mut self) -> Result<Option<Bytes>, Error> {
+        let result = self.next_inner().await;
+        if result.is_err() {
+            self.conn = None;
+        }
+        result
+    }
+
+    async fn next_inner(&mut self) -> Result<Option<Bytes>, Error> {
+        loop {
+            let Some(conn) = self.conn.as_mut() else {
+                return Ok(None);
+            };
+            match self.decoder.decode(&mut conn.buf) {
+                Ok(BodyEvent::Data(b)) => return Ok(Some(b)),
+                Ok(BodyEvent::End { trailers }) => {
+                    self.trailers = trailers;
+                    self.finish();
+                    return Ok(None);
+                }
+                Ok(BodyEvent::NeedMore) => {}
+                Err(DecodeError::TooLarge) => {
+                    return Err(Error::new(ErrorKind::BodyTooLarge, "response body"))
+                }
+                Err(e) => return Err(Error::with_source(ErrorKind::Protocol, "", e)),
+            }
+            let buf = std::mem::take(&mut conn.buf);
+            let (res, back) = read_with(&conn.stream, buf, self.read_timeout, self.total).await?;
+            conn.buf = back;
+            match res {
+                Ok(0) => {
+                    return match self.decoder.decode_eof() {
+                        Some(_) => {
+                            self.conn = None;
+                            Ok(None)
+                        }
+                        None => Err(Error::new(
+                            ErrorKind::Protocol,
+                            "server closed the connection before the end of the body",
+                        )),
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => return Err(Error::io("cannot read the response body", e)),
+            }
+        }
+    }
+}

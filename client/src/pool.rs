@@ -1,0 +1,402 @@
+//! The connection pool of one client (one core): connections per origin,
+//! a total and a per-host limit, FIFO waiters, idle connections kept for
+//! reuse until their idle timeout, most recently used first.
+//!
+//! Every connection — connecting, in use or idle — holds a [`Permit`]: one
+//! unit of both limits, given back when the connection closes. A freed
+//! permit or a connection put back goes to the oldest waiter that can use
+//! it, so waiters are served in arrival order and a newcomer never
+//! overtakes one that waits for the same origin.
+
+use std::cell::RefCell;
+use std::collections::{HashMap, VecDeque};
+use std::future::poll_fn;
+use std::rc::{Rc, Weak};
+use std::task::{Poll, Waker};
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+
+use crate::connect::Stream;
+
+/// Where connections go: scheme, host and port.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct Origin {
+    pub scheme: String,
+    pub host: String,
+    pub port: u16,
+}
+
+/// The pool's limits.
+#[derive(Debug, Clone)]
+pub(crate) struct PoolConfig {
+    pub limit: usize,
+    pub limit_per_host: usize,
+    pub idle_timeout: Duration,
+    pub max_idle_per_host: usize,
+}
+
+/// An open connection and its read buffer.
+pub(crate) struct Conn {
+    pub stream: Stream,
+    pub buf: BytesMut,
+    /// Whether it carried a request before this one.
+    pub reused: bool,
+    permit: Permit,
+}
+
+impl Conn {
+    /// A new connection, counted under `permit`.
+    pub(crate) fn new(stream: Stream, permit: Permit) -> Conn {
+        Conn {
+            stream,
+            buf: BytesMut::with_capacity(16 * 1024),
+            reused: false,
+            permit,
+        }
+    }
+
+    fn origin(&self) -> &Origin {
+        &self.permit.origin
+    }
+}
+
+/// One unit of the pool's limits; given back when dropped.
+pub(crate) struct Permit {
+    pool: Weak<RefCell<State>>,
+    origin: Origin,
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        let Some(shared) = self.pool.upgrade() else {
+            return;
+        };
+        {
+            let mut st = shared.borrow_mut();
+            st.total -= 1;
+            if let Some(n) = st.per_host.get_mut(&self.origin) {
+                *n -= 1;
+                if *n == 0 {
+                    st.per_host.remove(&self.origin);
+                }
+            }
+        }
+        dispatch(&shared);
+    }
+}
+
+/// What [`Pool::acquire`] hands out.
+pub(crate) enum Acquired {
+    /// An idle connection to reuse.
+    Reused(Conn),
+    /// Room for a new connection: open it under this permit.
+    Slot(Permit),
+}
+
+/// Counts for tests and monitoring.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PoolStats {
+    /// Connections open or being opened (idle ones included).
+    pub connections: usize,
+    /// Connections idle, waiting for reuse.
+    pub idle: usize,
+    /// Requests waiting for a connection.
+    pub waiting: usize,
+}
+
+struct Idle {
+    conn: Conn,
+    since: Instant,
+}
+
+struct Waiter {
+    origin: Origin,
+    fresh_only: bool,
+    grant: RefCell<Option<Acquired>>,
+    waker: RefCell<Option<Waker>>,
+}
+
+struct State {
+    cfg: PoolConfig,
+    total: usize,
+    per_host: HashMap<Origin, usize>,
+    idle: HashMap<Origin, VecDeque<Idle>>,
+    waiters: VecDeque<Rc<Waiter>>,
+    reaper: bool,
+}
+
+/// The pool; clones share it.
+#[derive(Clone)]
+pub(crate) struct Pool {
+    shared: Rc<RefCell<State>>,
+}
+
+impl Pool {
+    pub(crate) fn new(cfg: PoolConfig) -> Pool {
+        Pool {
+            shared: Rc::new(RefCell::new(State {
+                cfg,
+                total: 0,
+                per_host: HashMap::new(),
+                idle: HashMap::new(),
+                waiters: VecDeque::new(),
+                reaper: false,
+            })),
+        }
+    }
+
+    pub(crate) fn stats(&self) -> PoolStats {
+        let st = self.shared.borrow();
+        PoolStats {
+            connections: st.total,
+            idle: st.idle.values().map(VecDeque::len).sum(),
+            waiting: st.waiters.len(),
+        }
+    }
+
+    /// An idle connection to `origin` (unless `fresh_only`) or room for a
+    /// new one, waiting in line while the limits are reached.
+    pub(crate) async fn acquire(&self, origin: &Origin, fresh_only: bool) -> Acquired {
+        loop {
+            let mut evicted = Vec::new();
+            let got = {
+                let mut st = self.shared.borrow_mut();
+                if st.waiters.iter().any(|w| w.origin == *origin) {
+                    None
+                } else {
+                    st.grant(&self.shared, origin, fresh_only, &mut evicted)
+                }
+            };
+            if let Some(got) = got {
+                return got;
+            }
+            if evicted.is_empty() {
+                break;
+            }
+            drop(evicted); // frees room; try again
+        }
+        let waiter = Rc::new(Waiter {
+            origin: origin.clone(),
+            fresh_only,
+            grant: RefCell::new(None),
+            waker: RefCell::new(None),
+        });
+        self.shared.borrow_mut().waiters.push_back(waiter.clone());
+        let guard = WaitGuard {
+            pool: self.clone(),
+            waiter,
+        };
+        poll_fn(|cx| match guard.waiter.grant.borrow_mut().take() {
+            Some(got) => Poll::Ready(got),
+            None => {
+                *guard.waiter.waker.borrow_mut() = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        })
+        .await
+    }
+
+    /// Puts a connection whose exchange ended cleanly back for reuse: to
+    /// the oldest waiter for its origin, else into the idle list (closed
+    /// instead when that list is full).
+    pub(crate) fn release(&self, mut conn: Conn) {
+        conn.reused = true;
+        let surplus = {
+            let mut st = self.shared.borrow_mut();
+            let origin = conn.origin().clone();
+            let waiting = st
+                .waiters
+                .iter()
+                .position(|w| w.origin == origin && !w.fresh_only);
+            if let Some(i) = waiting {
+                if let Some(w) = st.waiters.remove(i) {
+                    w.give(Acquired::Reused(conn));
+                }
+                return;
+            }
+            let max_idle = st.cfg.max_idle_per_host;
+            let list = st.idle.entry(origin).or_default();
+            if list.len() >= max_idle {
+                Some(conn)
+            } else {
+                list.push_back(Idle {
+                    conn,
+                    since: Instant::now(),
+                });
+                if !st.reaper && percore_runtime::in_runtime() {
+                    st.reaper = true;
+                    percore_runtime::spawn_local(reap(Rc::downgrade(&self.shared)));
+                }
+                None
+            }
+        };
+        drop(surplus);
+    }
+}
+
+impl Waiter {
+    fn give(&self, got: Acquired) {
+        *self.grant.borrow_mut() = Some(got);
+        if let Some(w) = self.waker.borrow_mut().take() {
+            w.wake();
+        }
+    }
+}
+
+/// Leaves the line when the wait ends or is cancelled (pool-wait timeout),
+/// handing back anything granted meanwhile.
+struct WaitGuard {
+    pool: Pool,
+    waiter: Rc<Waiter>,
+}
+
+impl Drop for WaitGuard {
+    fn drop(&mut self) {
+        self.pool
+            .shared
+            .borrow_mut()
+            .waiters
+            .retain(|w| !Rc::ptr_eq(w, &self.waiter));
+        let granted = self.waiter.grant.borrow_mut().take();
+        match granted {
+            Some(Acquired::Reused(conn)) => self.pool.release(conn),
+            Some(Acquired::Slot(permit)) => drop(permit),
+            None => {}
+        }
+    }
+}
+
+impl State {
+    /// What `origin` can have now, if anything. Idle connections of any
+    /// origin that stand in the way of the total limit are moved to
+    /// `evicted` (the caller drops them, outside the borrow, and retries).
+    fn grant(
+        &mut self,
+        shared: &Rc<RefCell<State>>,
+        origin: &Origin,
+        fresh_only: bool,
+        evicted: &mut Vec<Conn>,
+    ) -> Option<Acquired> {
+        let now = Instant::now();
+        self.prune(now, evicted);
+        if !fresh_only {
+            if let Some(idle) = self.idle.get_mut(origin).and_then(VecDeque::pop_back) {
+                return Some(Acquired::Reused(idle.conn));
+            }
+        }
+        let host = self.per_host.get(origin).copied().unwrap_or(0);
+        if host >= self.cfg.limit_per_host {
+            if fresh_only {
+                // Make room among this origin's own idle connections.
+                if let Some(idle) = self.idle.get_mut(origin).and_then(VecDeque::pop_front) {
+                    evicted.push(idle.conn);
+                }
+            }
+            return None;
+        }
+        if self.total < self.cfg.limit {
+            self.total += 1;
+            *self.per_host.entry(origin.clone()).or_insert(0) += 1;
+            return Some(Acquired::Slot(Permit {
+                pool: Rc::downgrade(shared),
+                origin: origin.clone(),
+            }));
+        }
+        if let Some(oldest) = self.oldest_idle() {
+            if let Some(idle) = self.idle.get_mut(&oldest).and_then(VecDeque::pop_front) {
+                evicted.push(idle.conn);
+            }
+        }
+        None
+    }
+
+    /// The origin of the idle connection idle the longest.
+    fn oldest_idle(&self) -> Option<Origin> {
+        self.idle
+            .iter()
+            .filter_map(|(o, list)| list.front().map(|i| (i.since, o)))
+            .min_by_key(|(since, _)| *since)
+            .map(|(_, o)| o.clone())
+    }
+
+    /// Moves idle connections past their idle timeout to `expired`.
+    fn prune(&mut self, now: Instant, expired: &mut Vec<Conn>) {
+        let timeout = self.cfg.idle_timeout;
+        self.idle.retain(|_, list| {
+            while list
+                .front()
+                .is_some_and(|i| now.saturating_duration_since(i.since) >= timeout)
+            {
+                if let Some(i) = list.pop_front() {
+                    expired.push(i.conn);
+                }
+            }
+            !list.is_empty()
+        });
+    }
+
+    /// When the next idle connection expires.
+    fn next_expiry(&self) -> Option<Instant> {
+        self.idle
+            .values()
+            .filter_map(|list| list.front().map(|i| i.since + self.cfg.idle_timeout))
+            .min()
+    }
+}
+
+/// Serves waiters, oldest first, with whatever is free now.
+fn dispatch(shared: &Rc<RefCell<State>>) {
+    loop {
+        let mut evicted = Vec::new();
+        {
+            let mut st = shared.borrow_mut();
+            let mut i = 0;
+            while i < st.waiters.len() {
+                let Some(w) = st.waiters.get(i).cloned() else {
+                    break;
+                };
+                match st.grant(shared, &w.origin, w.fresh_only, &mut evicted) {
+                    Some(got) => {
+                        st.waiters.remove(i);
+                        w.give(got);
+                    }
+                    None => i += 1,
+                }
+            }
+        }
+        if evicted.is_empty() {
+            return;
+        }
+        drop(evicted); // each permit given back dispatches again
+    }
+}
+
+/// Closes idle connections when their idle timeout passes; runs while the
+/// pool has idle connections and the pool lives.
+async fn reap(pool: Weak<RefCell<State>>) {
+    loop {
+        let next = {
+            let Some(shared) = pool.upgrade() else {
+                return;
+            };
+            let mut st = shared.borrow_mut();
+            let next = st.next_expiry();
+            if next.is_none() {
+                st.reaper = false;
+            }
+            next
+        };
+        let Some(at) = next else {
+            return;
+        };
+        percore_runtime::time::sleep_until(at).await;
+        let Some(shared) = pool.upgrade() else {
+            return;
+        };
+        let mut expired = Vec::new();
+        shared.borrow_mut().prune(Instant::now(), &mut expired);
+        drop(shared);
+        drop(expired);
+    }
+}

@@ -1,0 +1,219 @@
+//! The response a client gets: status, headers, the redirect chain, and
+//! the body — streamed with [`Response::chunk`] or collected under a size
+//! limit with [`Response::bytes`], [`Response::text`], [`Response::json`].
+
+use bytes::{Bytes, BytesMut};
+use http::{HeaderMap, StatusCode, Version};
+use serde::de::DeserializeOwned;
+use url::Url;
+
+use crate::decode::Decoder;
+use crate::error::{Error, ErrorKind};
+use crate::h1::BodyReader;
+
+/// Bytes of an unwanted body (a redirect's) read so that its connection
+/// can be reused; a longer one closes the connection instead.
+const DISCARD_LIMIT: usize = 64 * 1024;
+
+/// An HTTP response whose head has arrived; the body is read on demand.
+///
+/// Dropping a response before its body is read to the end closes its
+/// connection (a connection is reused only after a complete body).
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), percore_client::Error> {
+/// let client = percore_client::Client::new();
+/// let mut resp = client.get("http://127.0.0.1:8080/big").send().await?;
+/// while let Some(chunk) = resp.chunk().await? {
+///     println!("{} bytes", chunk.len());
+/// }
+/// # Ok(()) }
+/// ```
+pub struct Response {
+    status: StatusCode,
+    version: Version,
+    headers: HeaderMap,
+    url: Url,
+    redirects: Vec<Url>,
+    body: Option<BodyReader>,
+    decoder: Option<Decoder>,
+    max_body: u64,
+}
+
+impl std::fmt::Debug for Response {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Response")
+            .field("status", &self.status)
+            .field("version", &self.version)
+            .field("url", &self.url.as_str())
+            .field("headers", &self.headers)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Response {
+    pub(crate) fn new(
+        status: StatusCode,
+        version: Version,
+        headers: HeaderMap,
+        url: Url,
+        body: Option<BodyReader>,
+        decoder: Option<Decoder>,
+        max_body: u64,
+    ) -> Response {
+        Response {
+            status,
+            version,
+            headers,
+            url,
+            redirects: Vec::new(),
+            body,
+            decoder,
+            max_body,
+        }
+    }
+
+    /// The status code.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The HTTP version the server answered with.
+    pub fn version(&self) -> Version {
+        self.version
+    }
+
+    /// The header fields. When the client decoded the body's content
+    /// coding, `content-encoding` and `content-length` are removed.
+    pub fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+
+    /// The URL this response came from (after redirects).
+    pub fn url(&self) -> &Url {
+        &self.url
+    }
+
+    /// The URLs that redirected, in order, before [`Response::url`].
+    pub fn redirects(&self) -> &[Url] {
+        &self.redirects
+    }
+
+    pub(crate) fn set_redirects(&mut self, chain: Vec<Url>) {
+        self.redirects = chain;
+    }
+
+    /// The limit [`Response::bytes`], [`Response::text`] and
+    /// [`Response::json`] apply (the client's `max_body`, 16 MiB by
+    /// default).
+    pub fn max_body(&self) -> u64 {
+        self.max_body
+    }
+
+    /// Changes the limit of [`Response::bytes`] and friends.
+    pub fn set_max_body(&mut self, limit: u64) {
+        self.max_body = limit;
+    }
+
+    /// The trailer fields of a chunked body, once it has been read to its
+    /// end.
+    pub fn trailers(&self) -> Option<&HeaderMap> {
+        self.body.as_ref().and_then(BodyReader::trailers)
+    }
+
+    /// The next piece of the body (decoded), `None` at its end. Not
+    /// limited by `max_body`: a stream's reader decides how much it takes.
+    pub async fn chunk(&mut self) -> Result<Option<Bytes>, Error> {
+        loop {
+            let Some(body) = self.body.as_mut() else {
+                return Ok(None);
+            };
+            let raw = match body.next().await {
+                Ok(raw) => raw,
+                Err(e) => return Err(e.at(&self.url)),
+            };
+            let Some(decoder) = self.decoder.as_mut() else {
+                return Ok(raw);
+            };
+            let out = match raw {
+                Some(raw) => decoder.feed(&raw),
+                None => {
+                    let rest = decoder.finish();
+                    self.decoder = None;
+                    rest
+                }
+            };
+            let out = out.map_err(|e| {
+                Error::with_source(ErrorKind::Decode, "content coding", e).at(&self.url)
+            })?;
+            if !out.is_empty() {
+                return Ok(Some(out));
+            }
+        }
+    }
+
+    /// The whole body, failing with [`ErrorKind::BodyTooLarge`] beyond
+    /// [`Response::max_body`] bytes.
+    pub async fn bytes(mut self) -> Result<Bytes, Error> {
+        let limit = self.max_body;
+        let declared = self
+            .headers
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+        let too_large = || {
+            Error::new(
+                ErrorKind::BodyTooLarge,
+                format!("response body larger than {limit} bytes"),
+            )
+        };
+        let unread = self.body.as_ref().is_some_and(|b| !b.is_finished());
+        if unread && declared.is_some_and(|n| n > limit) {
+            return Err(too_large().at(&self.url));
+        }
+        let (mut first, mut all, mut total) = (None::<Bytes>, BytesMut::new(), 0u64);
+        while let Some(chunk) = self.chunk().await? {
+            total += chunk.len() as u64;
+            if total > limit {
+                return Err(too_large().at(&self.url));
+            }
+            match first.take() {
+                None if all.is_empty() => first = Some(chunk), // maybe the only one: no copy
+                Some(f) => {
+                    all.extend_from_slice(&f);
+                    all.extend_from_slice(&chunk);
+                }
+                None => all.extend_from_slice(&chunk),
+            }
+        }
+        Ok(first.unwrap_or_else(|| all.freeze()))
+    }
+
+    /// The whole body as text (UTF-8; invalid sequences replaced).
+    pub async fn text(self) -> Result<String, Error> {
+        let bytes = self.bytes().await?;
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    /// The whole body parsed as JSON.
+    pub async fn json<T: DeserializeOwned>(self) -> Result<T, Error> {
+        let url = self.url.clone();
+        let bytes = self.bytes().await?;
+        serde_json::from_slice(&bytes)
+            .map_err(|e| Error::with_source(ErrorKind::Decode, "JSON body", e).at(&url))
+    }
+
+    /// Reads a small unwanted body so the connection can be reused; a
+    /// larger one, or one that fails, just closes the connection.
+    pub(crate) async fn discard(mut self) {
+        let mut read = 0usize;
+        while read <= DISCARD_LIMIT {
+            match self.body.as_mut() {
+                Some(body) => match body.next().await {
+                    Ok(Some(b)) => read += b.len(),
+                    _ => return,
+                },
+                None => return,
+            }
+        }
+    }
+}

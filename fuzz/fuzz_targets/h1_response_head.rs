@@ -1,0 +1,89 @@
+//! Arbitrary bytes into the client's response parser and body decoder, in
+//! arbitrary pieces (the first byte seeds the piece sizes and picks the
+//! request method). Checks: no panic; the outcome (head, body, trailers or
+//! error) is the same as when the input arrives at once; a body never
+//! yields more bytes than it was given.
+#![no_main]
+use bytes::BytesMut;
+use http::Method;
+use libfuzzer_sys::fuzz_target;
+use percore_http::h1::{parse_response_head, BodyEvent, ResponseDecoder};
+use percore_http::Limits;
+
+fn limits() -> Limits {
+    Limits {
+        max_head_size: 512,
+        max_headers: 8,
+        max_body_size: 1 << 16,
+        max_chunk_ext_size: 32,
+        ..Limits::default()
+    }
+}
+
+/// Feeds the next piece of `input` into `buf`; false when it is all fed.
+fn feed(buf: &mut BytesMut, input: &[u8], fed: &mut usize, seed: &mut u32) -> bool {
+    if *fed == input.len() {
+        return false;
+    }
+    let step = if *seed == 0 {
+        input.len()
+    } else {
+        *seed ^= *seed << 13;
+        *seed ^= *seed >> 17;
+        *seed ^= *seed << 5;
+        (*seed % 16 + 1) as usize
+    };
+    let end = fed.saturating_add(step).min(input.len());
+    buf.extend_from_slice(&input[*fed..end]);
+    *fed = end;
+    true
+}
+
+fn run(input: &[u8], mut seed: u32, method: &Method) -> String {
+    let limits = limits();
+    let mut buf = BytesMut::new();
+    let mut fed = 0;
+    let head = loop {
+        match parse_response_head(&mut buf, method, &limits) {
+            Ok(Some(head)) if head.status.is_informational() => continue,
+            Ok(Some(head)) => break head,
+            Ok(None) => {
+                if !feed(&mut buf, input, &mut fed, &mut seed) {
+                    return "head incomplete".into();
+                }
+            }
+            Err(e) => return format!("head error {e:?}"),
+        }
+    };
+    let mut decoder = ResponseDecoder::new(head.body, &limits);
+    let mut body = Vec::new();
+    loop {
+        match decoder.decode(&mut buf) {
+            Ok(BodyEvent::Data(d)) => {
+                assert!(!d.is_empty());
+                body.extend_from_slice(&d);
+                assert!(body.len() <= input.len());
+            }
+            Ok(BodyEvent::End { trailers }) => {
+                buf.extend_from_slice(&input[fed..]);
+                return format!("{:?} {:?} {body:?} {trailers:?} {:?}", head.status, head.headers, &buf[..]);
+            }
+            Ok(BodyEvent::NeedMore) => {
+                if !feed(&mut buf, input, &mut fed, &mut seed) {
+                    return format!("eof {:?} {body:?}", decoder.decode_eof());
+                }
+            }
+            Err(e) => return format!("body error {body:?} {e:?}"),
+        }
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&seed, input)) = data.split_first() else {
+        return;
+    };
+    let method = if seed & 1 == 0 { Method::GET } else { Method::HEAD };
+    let whole = run(input, 0, &method);
+    let pieces = run(input, u32::from(seed) | 1, &method);
+    assert_eq!(pieces, whole);
+});

@@ -1,0 +1,327 @@
+//! Response heads and bodies, for the client role: httparse for the syntax,
+//! then the same RFC 9112 rules the server applies to requests (strict
+//! `CRLF`, framing conflicts, limits), and the response-only framing of
+//! RFC 9112 §6.3 (HEAD, 1xx, 204 and 304 have no body; a body without
+//! framing runs until the connection closes).
+
+use std::fmt;
+
+use bytes::{Bytes, BytesMut};
+use http::header::{HeaderName, HeaderValue};
+use http::{HeaderMap, Method, StatusCode, Version};
+
+use super::body::{BodyDecoder, BodyEvent};
+use super::error::DecodeError;
+use super::fields::Facts;
+use super::parse::BodyKind;
+use crate::Limits;
+
+/// How a response body is framed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponseFraming {
+    /// No body (HEAD, 1xx, 204, 304, or `Content-Length: 0`).
+    Empty,
+    /// Exactly this many bytes.
+    Length(u64),
+    /// Chunked transfer coding.
+    Chunked,
+    /// Every byte until the server closes the connection.
+    UntilClose,
+}
+
+/// A parsed response head.
+#[derive(Debug, Clone)]
+pub struct ResponseHead {
+    /// HTTP/1.0 or HTTP/1.1.
+    pub version: Version,
+    /// The status code (100–999).
+    pub status: StatusCode,
+    /// The header fields, in order; values share the head's buffer.
+    pub headers: HeaderMap,
+    /// Body framing, given the request's method.
+    pub body: ResponseFraming,
+    /// Whether the connection may carry another request once the body is
+    /// read: HTTP/1.1 unless `Connection: close`, HTTP/1.0 only with
+    /// `Connection: keep-alive`, never for a close-delimited body.
+    pub keep_alive: bool,
+}
+
+/// Why a response head was rejected. The connection cannot be used again.
+///
+/// ```
+/// use percore_http::h1::ResponseError;
+/// assert_eq!(ResponseError::Malformed("x").to_string(), "malformed response: x");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ResponseError {
+    /// Malformed syntax or framing.
+    Malformed(&'static str),
+    /// The head is larger than `Limits::max_head_size`.
+    HeadTooLarge,
+    /// The head has more fields than `Limits::max_headers`.
+    TooManyHeaders,
+}
+
+impl fmt::Display for ResponseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ResponseError::Malformed(why) => write!(f, "malformed response: {why}"),
+            ResponseError::HeadTooLarge => f.write_str("response head larger than max_head_size"),
+            ResponseError::TooManyHeaders => {
+                f.write_str("response head has more fields than max_headers")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ResponseError {}
+
+/// Parses one response head from the front of `buf`, for a request made
+/// with `method`.
+///
+/// Returns `Ok(None)` when more bytes are needed. On success the head is
+/// split off `buf`, which then starts at the body. Interim (1xx) heads are
+/// returned like any other: the caller skips them and parses again.
+/// Complete `CRLF` pairs before the status line are dropped; every line
+/// must end in `CRLF`.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use http::Method;
+/// use percore_http::{h1::{parse_response_head, ResponseFraming}, Limits};
+/// let limits = Limits::default();
+/// let mut buf = BytesMut::from(&b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi"[..]);
+/// let head = parse_response_head(&mut buf, &Method::GET, &limits).unwrap().unwrap();
+/// assert_eq!(head.status, 200);
+/// assert_eq!(head.body, ResponseFraming::Length(2));
+/// assert_eq!(&buf[..], b"hi");
+///
+/// let mut head_req = BytesMut::from(&b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n"[..]);
+/// let head = parse_response_head(&mut head_req, &Method::HEAD, &limits).unwrap().unwrap();
+/// assert_eq!(head.body, ResponseFraming::Empty);
+/// ```
+pub fn parse_response_head(
+    buf: &mut BytesMut,
+    method: &Method,
+    limits: &Limits,
+) -> Result<Option<ResponseHead>, ResponseError> {
+    skip_empty_lines(buf);
+    if buf.is_empty() {
+        return Ok(None);
+    }
+    let cut = buf.len() > limits.max_head_size;
+    let window = buf
+        .get(..buf.len().min(limits.max_head_size))
+        .unwrap_or_default();
+    // A field line takes at least 3 bytes: no more slots than that.
+    let slots = limits.max_headers.min(window.len() / 3 + 1);
+    let mut fields = vec![httparse::EMPTY_HEADER; slots];
+    let mut res = httparse::Response::new(&mut fields);
+    let head_len = match res.parse(window) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) if cut => return Err(ResponseError::HeadTooLarge),
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(httparse::Error::TooManyHeaders) if slots < limits.max_headers => {
+            // Too few slots only because the window is short: wait for more.
+            return if cut {
+                Err(ResponseError::HeadTooLarge)
+            } else {
+                Ok(None)
+            };
+        }
+        Err(e) => return Err(map_httparse_error(e)),
+    };
+    let head_bytes = window.get(..head_len).unwrap_or_default();
+    if !crlf_only(head_bytes) {
+        return Err(ResponseError::Malformed("bare LF line ending"));
+    }
+    let version = match res.version {
+        Some(0) => Version::HTTP_10,
+        Some(1) => Version::HTTP_11,
+        _ => return Err(ResponseError::Malformed("unsupported HTTP version")),
+    };
+    let status = res
+        .code
+        .and_then(|c| StatusCode::from_u16(c).ok())
+        .ok_or(ResponseError::Malformed("invalid status code"))?;
+    let positions: Vec<_> = res
+        .headers
+        .iter()
+        .map(|h| {
+            (
+                offset_in(head_bytes, h.name.as_bytes()),
+                offset_in(head_bytes, h.value),
+            )
+        })
+        .collect();
+    let head: Bytes = buf.split_to(head_len).freeze();
+    let mut headers = HeaderMap::with_capacity(positions.len());
+    let mut facts = Facts::default();
+    for (name, value) in positions {
+        let name = HeaderName::from_bytes(head.get(name.0..name.1).unwrap_or_default())
+            .map_err(|_| ResponseError::Malformed("invalid header name"))?;
+        let value = HeaderValue::from_maybe_shared(head.slice(value.0..value.1))
+            .map_err(|_| ResponseError::Malformed("invalid header value"))?;
+        if name != http::header::HOST {
+            facts.observe(&name, &value).map_err(|e| match e {
+                super::ParseError::BadRequest(why) => ResponseError::Malformed(why),
+                _ => ResponseError::Malformed("invalid framing field"),
+            })?;
+        }
+        headers.append(name, value);
+    }
+    let outcome = facts
+        .finish_response(version)
+        .map_err(ResponseError::Malformed)?;
+    let no_body = method == Method::HEAD
+        || status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED;
+    let body = match (no_body, outcome.chunked, outcome.content_length) {
+        (true, _, _) => ResponseFraming::Empty,
+        (false, Some(true), _) => ResponseFraming::Chunked,
+        (false, Some(false), _) => ResponseFraming::UntilClose,
+        (false, None, Some(0)) => ResponseFraming::Empty,
+        (false, None, Some(n)) => ResponseFraming::Length(n),
+        (false, None, None) => ResponseFraming::UntilClose,
+    };
+    Ok(Some(ResponseHead {
+        version,
+        status,
+        headers,
+        body,
+        keep_alive: outcome.keep_alive && body != ResponseFraming::UntilClose,
+    }))
+}
+
+/// Drops complete `CRLF` pairs from the front of `buf`.
+fn skip_empty_lines(buf: &mut BytesMut) {
+    let pairs = buf
+        .chunks_exact(2)
+        .take_while(|pair| *pair == b"\r\n")
+        .count();
+    if pairs > 0 {
+        let _ = buf.split_to(pairs * 2);
+    }
+}
+
+/// Whether every LF in `head` follows a CR.
+fn crlf_only(head: &[u8]) -> bool {
+    head.first() != Some(&b'\n')
+        && head
+            .windows(2)
+            .all(|pair| pair[1] != b'\n' || pair[0] == b'\r')
+}
+
+/// Where `part` (a sub-slice of `whole`) lies in `whole`.
+fn offset_in(whole: &[u8], part: &[u8]) -> (usize, usize) {
+    if part.is_empty() {
+        return (0, 0);
+    }
+    let start = (part.as_ptr() as usize).wrapping_sub(whole.as_ptr() as usize);
+    (start, start.saturating_add(part.len()))
+}
+
+fn map_httparse_error(e: httparse::Error) -> ResponseError {
+    ResponseError::Malformed(match e {
+        httparse::Error::TooManyHeaders => return ResponseError::TooManyHeaders,
+        httparse::Error::HeaderName => "invalid header name",
+        httparse::Error::HeaderValue => "invalid header value",
+        httparse::Error::NewLine => "invalid line ending",
+        httparse::Error::Status => "malformed status line",
+        httparse::Error::Version => "malformed HTTP version",
+        httparse::Error::Token => "invalid token",
+    })
+}
+
+/// Decodes one response body from the connection's read buffer: the
+/// server's [`BodyDecoder`] for `Content-Length` and chunked bodies (same
+/// strict chunk rules, trailer limits), plus close-delimited bodies.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use percore_http::{h1::{BodyEvent, ResponseDecoder, ResponseFraming}, Limits};
+/// let mut d = ResponseDecoder::new(ResponseFraming::UntilClose, &Limits::default());
+/// let mut buf = BytesMut::from(&b"all of it"[..]);
+/// assert_eq!(d.decode(&mut buf).unwrap(), BodyEvent::Data("all of it".into()));
+/// assert_eq!(d.decode(&mut buf).unwrap(), BodyEvent::NeedMore);
+/// // the server closed the connection:
+/// assert_eq!(d.decode_eof(), Some(BodyEvent::End { trailers: None }));
+/// ```
+#[derive(Debug)]
+pub struct ResponseDecoder {
+    inner: Inner,
+}
+
+#[derive(Debug)]
+enum Inner {
+    Framed(BodyDecoder),
+    UntilClose { received: u64, max: u64, done: bool },
+}
+
+impl ResponseDecoder {
+    /// A decoder for a body framed as `framing`; bodies larger than
+    /// `limits.max_body_size` fail with [`DecodeError::TooLarge`].
+    pub fn new(framing: ResponseFraming, limits: &Limits) -> ResponseDecoder {
+        let kind = match framing {
+            ResponseFraming::Empty => BodyKind::Empty,
+            ResponseFraming::Length(n) => BodyKind::Length(n),
+            ResponseFraming::Chunked => BodyKind::Chunked,
+            ResponseFraming::UntilClose => {
+                return ResponseDecoder {
+                    inner: Inner::UntilClose {
+                        received: 0,
+                        max: limits.max_body_size,
+                        done: false,
+                    },
+                }
+            }
+        };
+        ResponseDecoder {
+            inner: Inner::Framed(BodyDecoder::new(kind, limits)),
+        }
+    }
+
+    /// Whether the whole body has been decoded.
+    pub fn is_done(&self) -> bool {
+        match &self.inner {
+            Inner::Framed(d) => d.is_done(),
+            Inner::UntilClose { done, .. } => *done,
+        }
+    }
+
+    /// Decodes the next piece of body from the front of `buf`.
+    pub fn decode(&mut self, buf: &mut BytesMut) -> Result<BodyEvent, DecodeError> {
+        match &mut self.inner {
+            Inner::Framed(d) => d.decode(buf),
+            Inner::UntilClose { done: true, .. } => Ok(BodyEvent::End { trailers: None }),
+            Inner::UntilClose { received, max, .. } => {
+                if buf.is_empty() {
+                    return Ok(BodyEvent::NeedMore);
+                }
+                *received = received.saturating_add(buf.len() as u64);
+                if *received > *max {
+                    return Err(DecodeError::TooLarge);
+                }
+                Ok(BodyEvent::Data(buf.split().freeze()))
+            }
+        }
+    }
+
+    /// The connection reached end of stream with the buffer empty: the end
+    /// of a close-delimited body, `None` (a truncated body) otherwise.
+    pub fn decode_eof(&mut self) -> Option<BodyEvent> {
+        match &mut self.inner {
+            Inner::Framed(d) if d.is_done() => Some(BodyEvent::End { trailers: None }),
+            Inner::Framed(_) => None,
+            Inner::UntilClose { done, .. } => {
+                *done = true;
+                Some(BodyEvent::End { trailers: None })
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "response_tests.rs"]
+mod tests;

@@ -1,0 +1,262 @@
+//! Table tests of the client codec: response heads (good, malformed, over
+//! the limits, split at every byte), response bodies and request heads.
+
+use bytes::BytesMut;
+use http::{HeaderMap, Method, StatusCode, Version};
+
+use super::*;
+use crate::h1::{encode_request_head, RequestFraming};
+
+fn parse(input: &[u8], method: &Method) -> Result<Option<ResponseHead>, ResponseError> {
+    parse_response_head(&mut BytesMut::from(input), method, &Limits::default())
+}
+
+fn framing(input: &str) -> Result<ResponseFraming, ResponseError> {
+    Ok(parse(input.as_bytes(), &Method::GET)?
+        .expect("complete")
+        .body)
+}
+
+#[test]
+fn framing_rules() {
+    use ResponseFraming::*;
+    let cases: &[(&str, ResponseFraming)] = &[
+        ("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", Length(5)),
+        ("HTTP/1.1 200 OK\r\nContent-Length: 5, 5\r\n\r\n", Length(5)),
+        ("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", Empty),
+        (
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+            Chunked,
+        ),
+        (
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+            Chunked,
+        ),
+        (
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n",
+            UntilClose,
+        ),
+        ("HTTP/1.1 200 OK\r\n\r\n", UntilClose),
+        ("HTTP/1.0 200 OK\r\n\r\n", UntilClose),
+        (
+            "HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n",
+            Empty,
+        ),
+        (
+            "HTTP/1.1 304 Not Modified\r\nTransfer-Encoding: chunked\r\n\r\n",
+            Empty,
+        ),
+        ("HTTP/1.1 100 Continue\r\n\r\n", Empty),
+        (
+            "HTTP/1.1 200 OK\r\nHost: not a host?\r\nContent-Length: 1\r\n\r\n",
+            Length(1),
+        ),
+    ];
+    for (input, want) in cases {
+        assert_eq!(framing(input), Ok(*want), "{input:?}");
+    }
+    let head = parse(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n",
+        &Method::HEAD,
+    );
+    assert_eq!(head.unwrap().unwrap().body, Empty);
+}
+
+#[test]
+fn malformed_heads_are_refused() {
+    let bad: &[&str] = &[
+        "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999999\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, chunked\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
+        "HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+        "HTTP/1.1 200 OK\nContent-Length: 0\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nContent-Length: 0\n\r\n",
+        "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\n",
+        "HTTP/2.0 200 OK\r\n\r\n",
+        "HTTP/1.1 2000 OK\r\n\r\n",
+        "HTTP/1.1 099 Low\r\n\r\n",
+        "HTTP/1.1 abc OK\r\n\r\n",
+        "HTPT/1.1 200 OK\r\n\r\n",
+        "garbage\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nBad Name: x\r\n\r\n",
+        "HTTP/1.1 200 OK\r\n folded: x\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nX: a\0b\r\n\r\n",
+    ];
+    for input in bad {
+        let got = parse(input.as_bytes(), &Method::GET);
+        assert!(
+            matches!(got, Err(ResponseError::Malformed(_))),
+            "{input:?} gave {got:?}"
+        );
+    }
+}
+
+#[test]
+fn limits_hold() {
+    let limits = Limits {
+        max_head_size: 64,
+        max_headers: 3,
+        ..Limits::default()
+    };
+    let many = "HTTP/1.1 200 OK\r\na: 1\r\nb: 2\r\nc: 3\r\nd: 4\r\n\r\n";
+    let got = parse_response_head(&mut BytesMut::from(many), &Method::GET, &limits);
+    assert_eq!(got.unwrap_err(), ResponseError::TooManyHeaders);
+    let big = format!("HTTP/1.1 200 OK\r\nx: {}\r\n\r\n", "a".repeat(100));
+    let got = parse_response_head(&mut BytesMut::from(big.as_str()), &Method::GET, &limits);
+    assert_eq!(got.unwrap_err(), ResponseError::HeadTooLarge);
+    // An endless head without its end is refused once it passes the limit.
+    let endless = "HTTP/1.1 200 OK\r\n".to_string() + &"x".repeat(80);
+    let got = parse_response_head(&mut BytesMut::from(endless.as_str()), &Method::GET, &limits);
+    assert_eq!(got.unwrap_err(), ResponseError::HeadTooLarge);
+}
+
+#[test]
+fn any_split_gives_the_same_head() {
+    let input = b"\r\nHTTP/1.1 404 Not Found\r\nServer: x\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc";
+    let whole = parse(input, &Method::GET).unwrap().unwrap();
+    assert_eq!(whole.status, StatusCode::NOT_FOUND);
+    assert!(!whole.keep_alive);
+    for cut in 0..input.len() - 3 {
+        let mut buf = BytesMut::from(&input[..cut]);
+        let limits = Limits::default();
+        assert!(parse_response_head(&mut buf, &Method::GET, &limits)
+            .unwrap()
+            .is_none());
+        buf.extend_from_slice(&input[cut..]);
+        let head = parse_response_head(&mut buf, &Method::GET, &limits)
+            .unwrap()
+            .unwrap();
+        assert_eq!(head.headers, whole.headers);
+        assert_eq!(&buf[..], b"abc");
+    }
+}
+
+#[test]
+fn keep_alive_rules() {
+    let ka = |s: &str| {
+        parse(s.as_bytes(), &Method::GET)
+            .unwrap()
+            .unwrap()
+            .keep_alive
+    };
+    assert!(ka("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"));
+    assert!(!ka(
+        "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+    ));
+    assert!(!ka("HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n"));
+    assert!(ka(
+        "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n"
+    ));
+    assert!(!ka("HTTP/1.1 200 OK\r\n\r\n"));
+    let head = parse(b"HTTP/1.0 200 OK\r\n\r\n", &Method::GET)
+        .unwrap()
+        .unwrap();
+    assert_eq!(head.version, Version::HTTP_10);
+}
+
+fn decode_all(framing: ResponseFraming, input: &[u8], eof: bool) -> Result<Vec<u8>, String> {
+    let mut d = ResponseDecoder::new(framing, &Limits::default());
+    let mut buf = BytesMut::from(input);
+    let mut out = Vec::new();
+    loop {
+        match d.decode(&mut buf).map_err(|e| e.to_string())? {
+            BodyEvent::Data(b) => out.extend_from_slice(&b),
+            BodyEvent::End { .. } => return Ok(out),
+            BodyEvent::NeedMore if eof => {
+                return match d.decode_eof() {
+                    Some(_) => Ok(out),
+                    None => Err("truncated".into()),
+                }
+            }
+            BodyEvent::NeedMore => return Err("need more".into()),
+        }
+    }
+}
+
+#[test]
+fn bodies_decode_or_fail() {
+    use ResponseFraming::*;
+    assert_eq!(decode_all(Length(3), b"abcdef", false).unwrap(), b"abc");
+    assert_eq!(
+        decode_all(Length(5), b"abc", true).unwrap_err(),
+        "truncated"
+    );
+    assert_eq!(
+        decode_all(Chunked, b"3\r\nabc\r\n0\r\n\r\n", false).unwrap(),
+        b"abc"
+    );
+    assert_eq!(
+        decode_all(Chunked, b"3\r\nabc\r\n", true).unwrap_err(),
+        "truncated"
+    );
+    assert!(decode_all(Chunked, b"zz\r\n", false).is_err());
+    assert!(decode_all(Chunked, b"3\nabc\r\n0\r\n\r\n", false).is_err());
+    assert_eq!(decode_all(UntilClose, b"rest", true).unwrap(), b"rest");
+    assert_eq!(decode_all(Empty, b"", true).unwrap(), b"");
+    let limits = Limits {
+        max_body_size: 4,
+        ..Limits::default()
+    };
+    let mut d = ResponseDecoder::new(UntilClose, &limits);
+    assert!(d.decode(&mut BytesMut::from(&b"12345"[..])).is_err());
+    let mut d = ResponseDecoder::new(Chunked, &limits);
+    assert!(d.decode(&mut BytesMut::from(&b"5\r\n"[..])).is_err());
+}
+
+#[test]
+fn trailers_come_through() {
+    let mut d = ResponseDecoder::new(ResponseFraming::Chunked, &Limits::default());
+    let mut buf = BytesMut::from(&b"1\r\na\r\n0\r\nx-sum: 1\r\ncontent-length: 9\r\n\r\n"[..]);
+    assert_eq!(d.decode(&mut buf).unwrap(), BodyEvent::Data("a".into()));
+    let BodyEvent::End { trailers: Some(t) } = d.decode(&mut buf).unwrap() else {
+        panic!("no trailers");
+    };
+    assert_eq!(t["x-sum"], "1");
+    assert!(t.get("content-length").is_none());
+}
+
+#[test]
+fn request_heads() {
+    let mut h = HeaderMap::new();
+    h.insert("x-a", "1".parse().unwrap());
+    h.insert("content-length", "99".parse().unwrap());
+    let mut dst = BytesMut::new();
+    encode_request_head(&mut dst, &Method::GET, "", "h", &h, RequestFraming::Empty);
+    assert_eq!(&dst[..], b"GET / HTTP/1.1\r\nhost: h\r\nx-a: 1\r\n\r\n");
+    dst.clear();
+    encode_request_head(
+        &mut dst,
+        &Method::PUT,
+        "/p",
+        "h",
+        &HeaderMap::new(),
+        RequestFraming::Empty,
+    );
+    assert_eq!(
+        &dst[..],
+        b"PUT /p HTTP/1.1\r\nhost: h\r\ncontent-length: 0\r\n\r\n"
+    );
+    dst.clear();
+    h.insert("host", "other".parse().unwrap());
+    encode_request_head(
+        &mut dst,
+        &Method::POST,
+        "/",
+        "h",
+        &h,
+        RequestFraming::Chunked,
+    );
+    assert_eq!(
+        &dst[..],
+        b"POST / HTTP/1.1\r\nx-a: 1\r\nhost: other\r\ntransfer-encoding: chunked\r\n\r\n"
+    );
+    // What the encoder writes, the server's parser reads back.
+    let mut buf = dst.clone();
+    let head = crate::h1::parse_request_head(&mut buf, &Limits::default())
+        .unwrap()
+        .unwrap();
+    assert_eq!(head.body, crate::h1::BodyKind::Chunked);
+}

@@ -1,0 +1,392 @@
+//! percore's HTTP client against hostile and broken servers (raw sockets in
+//! the test), on both drivers: every failure is a clear error of the right
+//! kind, never a panic, a hang or a short success.
+
+mod common;
+#[path = "client_raw/mod.rs"]
+mod raw;
+use raw::{runtime, RawServer};
+
+use std::io::{Read, Write};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use percore::client::{Body, Client, ErrorKind, TimeoutKind};
+
+fn quick_client() -> Client {
+    Client::builder()
+        .read_timeout(Duration::from_millis(500))
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
+}
+
+both_drivers!(stale_keep_alive_retried_for_get, |d| {
+    // Answers with keep-alive, then closes the connection at once.
+    let srv = RawServer::start(|c, _| {
+        let _ = c.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
+        false
+    });
+    runtime(d).block_on(async {
+        let client = quick_client();
+        for round in 0..5 {
+            let resp = client.get(srv.url("/")).send().await.unwrap();
+            assert_eq!(resp.text().await.unwrap(), "ok", "round {round}");
+            // Let the server's FIN arrive while the connection sits idle.
+            percore::rt::time::sleep(Duration::from_millis(30)).await;
+        }
+    });
+    assert_eq!(srv.accepted.load(Ordering::SeqCst), 5);
+});
+
+both_drivers!(stale_keep_alive_reported_for_streamed_post, |d| {
+    let srv = RawServer::start(|c, _| {
+        let _ = c.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
+        false
+    });
+    runtime(d).block_on(async {
+        let client = quick_client();
+        let resp = client.get(srv.url("/")).send().await.unwrap();
+        assert_eq!(resp.text().await.unwrap(), "ok");
+        percore::rt::time::sleep(Duration::from_millis(30)).await;
+        let (tx, body) = Body::channel(4);
+        percore::rt::spawn_local(async move {
+            let _ = tx.send("not replayable").await;
+        });
+        let err = client
+            .post(srv.url("/"))
+            .body(body)
+            .send()
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err.kind(), ErrorKind::Protocol | ErrorKind::Io),
+            "{err}"
+        );
+    });
+    // No second connection: the POST was not retried.
+    assert_eq!(srv.accepted.load(Ordering::SeqCst), 1);
+});
+
+both_drivers!(malformed_status_line, |d| {
+    let srv = RawServer::start(|c, _| {
+        let _ = c.write_all(b"HTTP/1.1 OK 200\r\ncontent-length: 0\r\n\r\n");
+        false
+    });
+    runtime(d).block_on(async {
+        let err = quick_client().get(srv.url("/")).send().await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Protocol, "{err}");
+    });
+});
+
+both_drivers!(too_many_header_lines, |d| {
+    let srv = RawServer::start(|c, _| {
+        let mut resp = b"HTTP/1.1 200 OK\r\n".to_vec();
+        for i in 0..200 {
+            resp.extend_from_slice(format!("x-{i}: v\r\n").as_bytes());
+        }
+        resp.extend_from_slice(b"content-length: 0\r\n\r\n");
+        let _ = c.write_all(&resp);
+        false
+    });
+    runtime(d).block_on(async {
+        let err = quick_client().get(srv.url("/")).send().await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Protocol, "{err}");
+        assert!(err.to_string().contains("max_headers"), "{err}");
+    });
+});
+
+both_drivers!(short_body_then_close_is_an_error, |d| {
+    let srv = RawServer::start(|c, _| {
+        let _ = c.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n0123456789");
+        false
+    });
+    runtime(d).block_on(async {
+        let resp = quick_client().get(srv.url("/")).send().await.unwrap();
+        let err = resp.bytes().await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Protocol, "{err}");
+        assert!(
+            err.to_string().contains("before the end of the body"),
+            "{err}"
+        );
+    });
+});
+
+both_drivers!(endless_chunked_body_hits_the_limit, |d| {
+    let srv = RawServer::start(|c, _| {
+        let _ = c.write_all(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n");
+        let chunk = format!("4000\r\n{}\r\n", "x".repeat(0x4000));
+        while c.write_all(chunk.as_bytes()).is_ok() {}
+        false
+    });
+    runtime(d).block_on(async {
+        let client = Client::builder().max_body(1 << 20).build().unwrap();
+        let resp = client.get(srv.url("/")).send().await.unwrap();
+        let err = resp.bytes().await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::BodyTooLarge, "{err}");
+    });
+});
+
+both_drivers!(silent_server_hits_the_read_timeout, |d| {
+    let srv = RawServer::start(|_, _| {
+        std::thread::sleep(Duration::from_secs(3));
+        false
+    });
+    runtime(d).block_on(async {
+        let t0 = Instant::now();
+        let err = quick_client().get(srv.url("/")).send().await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Timeout(TimeoutKind::Read), "{err}");
+        assert!(t0.elapsed() < Duration::from_secs(2));
+    });
+});
+
+both_drivers!(trickling_body_hits_the_total_timeout, |d| {
+    // A byte every 50 ms: the read timeout never expires, the total does.
+    let srv = RawServer::start(|c, _| {
+        let _ = c.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\n");
+        for _ in 0..100 {
+            std::thread::sleep(Duration::from_millis(50));
+            if c.write_all(b"x").is_err() {
+                break;
+            }
+        }
+        false
+    });
+    runtime(d).block_on(async {
+        let client = Client::builder()
+            .read_timeout(Duration::from_millis(1500))
+            .build()
+            .unwrap();
+        let t0 = Instant::now();
+        let resp = client
+            .get(srv.url("/"))
+            .timeout(Duration::from_millis(600))
+            .send()
+            .await
+            .unwrap();
+        let err = resp.bytes().await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Timeout(TimeoutKind::Total), "{err}");
+        assert!(t0.elapsed() < Duration::from_secs(2));
+    });
+});
+
+both_drivers!(redirect_loop_is_reported, |d| {
+    let srv = RawServer::start(|c, head| {
+        let next = if head.starts_with("GET /a ") {
+            "/b"
+        } else {
+            "/a"
+        };
+        let resp = format!("HTTP/1.1 302 Found\r\nlocation: {next}\r\ncontent-length: 0\r\n\r\n");
+        c.write_all(resp.as_bytes()).is_ok()
+    });
+    runtime(d).block_on(async {
+        let client = quick_client();
+        let err = client.get(srv.url("/a")).send().await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::RedirectLoop, "{err}");
+        // The chain ran on one keep-alive connection.
+        assert_eq!(client.pool_stats().connections, 1);
+    });
+    assert_eq!(srv.accepted.load(Ordering::SeqCst), 1);
+});
+
+both_drivers!(early_close_without_answer, |d| {
+    // A fresh connection closed before any answer is reported, not retried.
+    let srv = RawServer::start(|_, _| false);
+    runtime(d).block_on(async {
+        let err = quick_client().get(srv.url("/")).send().await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Protocol, "{err}");
+    });
+    assert_eq!(srv.accepted.load(Ordering::SeqCst), 1);
+});
+
+both_drivers!(bad_framing_and_lengths_are_refused, |d| {
+    let answers: &[&[u8]] = &[
+        b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\ntransfer-encoding: chunked\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\ncontent-length: 6\r\n\r\nhello",
+        b"HTTP/1.1 200 OK\ncontent-length: 0\n\n",
+        b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n",
+        b"HTTP/2 200\r\n\r\n",
+    ];
+    for answer in answers {
+        let srv = RawServer::start(move |c, _| {
+            let _ = c.write_all(answer);
+            false
+        });
+        runtime(d).block_on(async {
+            let result = match quick_client().get(srv.url("/")).send().await {
+                Ok(resp) => resp.bytes().await.map(|_| ()),
+                Err(e) => Err(e),
+            };
+            let err = result.expect_err(&String::from_utf8_lossy(answer));
+            assert_eq!(err.kind(), ErrorKind::Protocol, "{err}");
+        });
+    }
+});
+
+both_drivers!(expect_continue_waits_then_sends, |d| {
+    // The first server never sends 100: the body goes out after the
+    // continue timeout. The second answers 417 at once: no body is sent.
+    let srv = RawServer::start(|c, head| {
+        if head.contains("/refuse") {
+            let _ = c.write_all(b"HTTP/1.1 417 Expectation Failed\r\ncontent-length: 0\r\n\r\n");
+            return false;
+        }
+        let mut body = [0u8; 4];
+        if c.read_exact(&mut body).is_err() {
+            return false;
+        }
+        let _ = c.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
+        true
+    });
+    runtime(d).block_on(async {
+        let client = Client::builder()
+            .continue_timeout(Duration::from_millis(100))
+            .build()
+            .unwrap();
+        let resp = client
+            .post(srv.url("/"))
+            .header("expect", "100-continue")
+            .body("data")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.text().await.unwrap(), "ok");
+        let resp = client
+            .post(srv.url("/refuse"))
+            .header("expect", "100-continue")
+            .body("data")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 417);
+    });
+});
+
+both_drivers!(request_head_on_the_wire, |d| {
+    // Echoes the request head as the body; 307 for /again.
+    let srv = RawServer::start(|c, head| {
+        if head.starts_with("POST /again") || head.starts_with("PUT /again") {
+            let resp =
+                "HTTP/1.1 307 Temporary Redirect\r\nlocation: /\r\ncontent-length: 0\r\n\r\n";
+            return c.write_all(resp.as_bytes()).is_ok();
+        }
+        let resp = format!(
+            "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{head}",
+            head.len()
+        );
+        c.write_all(resp.as_bytes()).is_ok()
+    });
+    runtime(d).block_on(async {
+        let client = Client::builder()
+            .default_header("x-default", "d")
+            .build()
+            .unwrap();
+        let head = client
+            .get(srv.url("/p?q=1"))
+            .header("x-a", "1")
+            .header("x-a", "2")
+            .header("user-agent", "mine")
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let lines: Vec<&str> = head.lines().collect();
+        assert_eq!(lines[0], "GET /p?q=1 HTTP/1.1");
+        assert_eq!(lines[1], format!("host: {}", srv.addr));
+        for want in ["x-a: 1", "x-a: 2", "user-agent: mine", "x-default: d"] {
+            assert!(lines.contains(&want), "{want} missing in {head}");
+        }
+        assert_eq!(head.matches("user-agent").count(), 1, "{head}");
+        assert!(
+            lines.contains(&"accept-encoding: gzip, deflate, br"),
+            "{head}"
+        );
+        // A 307 keeps method and body: in memory it is sent again...
+        let head = client
+            .put(srv.url("/again"))
+            .body("abc")
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(head.starts_with("PUT / HTTP/1.1\r\n"), "{head}");
+        assert!(head.contains("content-length: 3\r\n"), "{head}");
+        // ...a stream cannot be, so the 307 is the answer.
+        let (tx, body) = Body::channel(1);
+        percore::rt::spawn_local(async move {
+            let _ = tx.send("once").await;
+        });
+        let resp = client
+            .post(srv.url("/again"))
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 307);
+        assert!(resp.redirects().is_empty());
+    });
+});
+
+both_drivers!(connection_close_is_honoured, |d| {
+    let srv = RawServer::start(|c, _| {
+        let _ = c.write_all(b"HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 2\r\n\r\nok");
+        true // the server would read on: only the client's close ends it
+    });
+    runtime(d).block_on(async {
+        let client = quick_client();
+        for _ in 0..3 {
+            let resp = client.get(srv.url("/")).send().await.unwrap();
+            assert_eq!(resp.text().await.unwrap(), "ok");
+            assert_eq!(client.pool_stats().connections, 0);
+        }
+    });
+    assert_eq!(srv.accepted.load(Ordering::SeqCst), 3);
+});
+
+both_drivers!(corrupt_gzip_body_is_a_decode_error, |d| {
+    let srv = RawServer::start(|c, _| {
+        let body = b"\x1f\x8b\x08\x00garbage that is not deflate";
+        let head = format!(
+            "HTTP/1.1 200 OK\r\ncontent-encoding: gzip\r\ncontent-length: {}\r\n\r\n",
+            body.len()
+        );
+        let _ = c.write_all(head.as_bytes());
+        let _ = c.write_all(body);
+        true
+    });
+    runtime(d).block_on(async {
+        let resp = quick_client().get(srv.url("/")).send().await.unwrap();
+        assert!(resp.headers().get("content-encoding").is_none());
+        let err = resp.bytes().await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Decode, "{err}");
+    });
+});
+
+both_drivers!(interim_responses_skipped_but_bounded, |d| {
+    let srv = RawServer::start(|c, head| {
+        let endless = head.starts_with("GET /endless");
+        let n = if endless { 10_000 } else { 3 };
+        for _ in 0..n {
+            if c.write_all(b"HTTP/1.1 102 Processing\r\nx: y\r\n\r\n")
+                .is_err()
+            {
+                return false;
+            }
+        }
+        c.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+            .is_ok()
+    });
+    runtime(d).block_on(async {
+        let client = quick_client();
+        let resp = client.get(srv.url("/")).send().await.unwrap();
+        assert_eq!(resp.text().await.unwrap(), "ok");
+        let err = client.get(srv.url("/endless")).send().await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Protocol, "{err}");
+        assert!(err.to_string().contains("interim"), "{err}");
+    });
+});
