@@ -165,7 +165,11 @@ impl<S: OwnedRead + OwnedWrite + 'static> TlsStream<S> {
 
     /// The application protocol ALPN chose (`b"h2"`, `b"http/1.1"`), if any.
     pub fn negotiated_alpn(&self) -> Option<Vec<u8>> {
-        self.engine.borrow().conn.alpn_protocol().map(<[u8]>::to_vec)
+        self.engine
+            .borrow()
+            .conn
+            .alpn_protocol()
+            .map(<[u8]>::to_vec)
     }
 
     /// The TLS version in use (1.2 or 1.3).
@@ -194,10 +198,7 @@ impl<S: OwnedRead + OwnedWrite + 'static> TlsStream<S> {
     pub fn is_resumed(&self) -> bool {
         use rustls::HandshakeKind;
         let engine = self.engine.borrow();
-        matches!(
-            engine.conn.handshake_kind(),
-            Some(HandshakeKind::Resumed)
-        )
+        matches!(engine.conn.handshake_kind(), Some(HandshakeKind::Resumed))
     }
 
     /// The wrapped stream (for its addresses or a TCP half-close).
@@ -436,7 +437,10 @@ impl<S> std::fmt::Debug for TlsStream<S> {
         f.debug_struct("TlsStream")
             .field("server", &matches!(engine.conn, Connection::Server(_)))
             .field("version", &engine.conn.protocol_version())
-            .field("alpn", &engine.conn.alpn_protocol().map(String::from_utf8_lossy))
+            .field(
+                "alpn",
+                &engine.conn.alpn_protocol().map(String::from_utf8_lossy),
+            )
             .finish_non_exhaustive()
     }
 }

@@ -42,7 +42,11 @@ impl SharedWaker {
 
     /// Adds `waker` to the tasks woken when the operation makes progress.
     pub(crate) fn register(&self, waker: &Waker) {
-        let mut waiting = self.waiters.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut waiting = self
+            .waiters
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         if !waiting.iter().any(|w| w.will_wake(waker)) {
             waiting.push(waker.clone());
         }

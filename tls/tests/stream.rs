@@ -6,9 +6,9 @@ mod common;
 
 use std::future::Future;
 use std::io::{Read, Write};
-use std::task::{Context, Poll, Wake, Waker};
 use std::rc::Rc;
 use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -24,7 +24,8 @@ const LIMIT: Duration = Duration::from_secs(5);
 fn echo_server(driver: percore_runtime::DriverChoice) -> (Pki, CertFiles, TlsServer) {
     let pki = Pki::new("test CA");
     let leaf = pki.server_cert("localhost", &["localhost"]);
-    let acceptor = TlsAcceptor::new(TlsConfig::from_pem_files(&leaf.cert, &leaf.key).unwrap()).unwrap();
+    let acceptor =
+        TlsAcceptor::new(TlsConfig::from_pem_files(&leaf.cert, &leaf.key).unwrap()).unwrap();
     let server = TlsServer::start(driver, acceptor, LIMIT, Behavior::Echo);
     (pki, leaf, server)
 }
@@ -55,7 +56,9 @@ impl Wake for Noop {
 
 /// `len` bytes that differ from any shifted copy of themselves.
 fn pattern(len: usize) -> Vec<u8> {
-    (0..len).map(|i| (i % 251) as u8 ^ (i / 251) as u8).collect()
+    (0..len)
+        .map(|i| (i % 251) as u8 ^ (i / 251) as u8)
+        .collect()
 }
 
 async fn read_exactly(tls: &TlsStream, len: usize) -> Vec<u8> {
@@ -75,7 +78,10 @@ both_drivers!(echo_with_alpn_sni_and_close_notify, |driver| {
     run(driver, async {
         let tls = connect(&connector, &server, "localhost").await.unwrap();
         assert_eq!(tls.negotiated_alpn().as_deref(), Some(&b"h2"[..]));
-        assert_eq!(tls.protocol_version(), Some(rustls::ProtocolVersion::TLSv1_3));
+        assert_eq!(
+            tls.protocol_version(),
+            Some(rustls::ProtocolVersion::TLSv1_3)
+        );
         let chain = tls.peer_certificates().unwrap();
         assert_eq!(chain[0].as_ref(), cert_der(&leaf.cert).as_slice());
         // Many buffers per writev, more than one TLS record's worth.
@@ -108,7 +114,11 @@ both_drivers!(echo_with_alpn_sni_and_close_notify, |driver| {
         assert!(echoed == data, "echo differs");
         tls.shutdown().await.unwrap();
         let (res, _) = tls.read(Vec::with_capacity(16)).await;
-        assert_eq!(res.unwrap(), 0, "the server answers close_notify with close_notify");
+        assert_eq!(
+            res.unwrap(),
+            0,
+            "the server answers close_notify with close_notify"
+        );
     });
     let seen = server.accepted(1);
     let session = seen[0].result.as_ref().unwrap();
@@ -120,7 +130,9 @@ both_drivers!(echo_with_alpn_sni_and_close_notify, |driver| {
 both_drivers!(tls12_only_client_is_served, |driver| {
     let (pki, _leaf, server) = echo_server(driver);
     let mut roots = RootCertStore::empty();
-    roots.add(CertificateDer::from(cert_der(&pki.ca_file()))).unwrap();
+    roots
+        .add(CertificateDer::from(cert_der(&pki.ca_file())))
+        .unwrap();
     #[allow(deprecated)]
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = ClientConfig::builder_with_provider(provider)
@@ -132,13 +144,19 @@ both_drivers!(tls12_only_client_is_served, |driver| {
     let connector = TlsConnector::from_client_config(Arc::new(config));
     run(driver, async {
         let tls = connect(&connector, &server, "localhost").await.unwrap();
-        assert_eq!(tls.protocol_version(), Some(rustls::ProtocolVersion::TLSv1_2));
+        assert_eq!(
+            tls.protocol_version(),
+            Some(rustls::ProtocolVersion::TLSv1_2)
+        );
         assert_eq!(tls.negotiated_alpn().as_deref(), Some(&b"http/1.1"[..]));
         let data = pattern(100_000);
         tls.write_all(data.clone()).await.0.unwrap();
         assert!(read_exactly(&tls, data.len()).await == data);
     });
-    assert_eq!(server.accepted(1)[0].result.as_ref().unwrap().version, "TLSv1_2");
+    assert_eq!(
+        server.accepted(1)[0].result.as_ref().unwrap().version,
+        "TLSv1_2"
+    );
 });
 
 both_drivers!(wrong_ca_and_wrong_name_are_refused, |driver| {
@@ -176,7 +194,12 @@ both_drivers!(mutual_tls_needs_a_client_certificate, |driver| {
         .unwrap()
         .client_ca_pem_file(pki.ca_file())
         .unwrap();
-    let server = TlsServer::start(driver, TlsAcceptor::new(config).unwrap(), LIMIT, Behavior::Echo);
+    let server = TlsServer::start(
+        driver,
+        TlsAcceptor::new(config).unwrap(),
+        LIMIT,
+        Behavior::Echo,
+    );
     let with_cert = TlsConnector::builder()
         .without_webpki_roots()
         .root_ca_pem_file(pki.ca_file())
@@ -196,11 +219,17 @@ both_drivers!(mutual_tls_needs_a_client_certificate, |driver| {
             Err(e) => e,
             Ok(tls) => tls.read(Vec::with_capacity(16)).await.0.unwrap_err(),
         };
-        assert!(refused.to_string().contains("CertificateRequired"), "{refused}");
+        assert!(
+            refused.to_string().contains("CertificateRequired"),
+            "{refused}"
+        );
     });
     let seen = server.accepted(2);
     let good = seen.iter().find_map(|a| a.result.as_ref().ok()).unwrap();
-    assert_eq!(good.client_cert.as_deref(), Some(cert_der(&client.cert).as_slice()));
+    assert_eq!(
+        good.client_cert.as_deref(),
+        Some(cert_der(&client.cert).as_slice())
+    );
     let bad = seen.iter().find_map(|a| a.result.as_ref().err()).unwrap();
     assert!(bad.contains("peer sent no certificates"), "{bad}");
 });
@@ -222,7 +251,10 @@ both_drivers!(sessions_resume_with_tickets, |driver| {
         }
     });
     let seen = server.accepted(3);
-    let resumed: Vec<bool> = seen.iter().map(|a| a.result.as_ref().unwrap().resumed).collect();
+    let resumed: Vec<bool> = seen
+        .iter()
+        .map(|a| a.result.as_ref().unwrap().resumed)
+        .collect();
     assert_eq!(resumed, [false, true, true]);
 });
 
@@ -239,12 +271,17 @@ both_drivers!(reload_reaches_new_connections_only, |driver| {
         old.write_all(b"before".to_vec()).await.0.unwrap();
         assert_eq!(read_exactly(&old, 6).await, b"before");
 
-        acceptor.reload_from_pem_files(&second.cert, &second.key).unwrap();
+        acceptor
+            .reload_from_pem_files(&second.cert, &second.key)
+            .unwrap();
         // A fresh connector: one that resumes the old session would see no
         // certificate at all (tickets outlive reloads, on purpose).
         let new = connect(&fresh(&pki), &server, "localhost").await.unwrap();
         assert!(!new.is_resumed());
-        assert_eq!(new.peer_certificates().unwrap()[0].as_ref(), cert_der(&second.cert));
+        assert_eq!(
+            new.peer_certificates().unwrap()[0].as_ref(),
+            cert_der(&second.cert)
+        );
 
         // A key that does not match its certificate is refused and the
         // running configuration stays.
@@ -253,12 +290,18 @@ both_drivers!(reload_reaches_new_connections_only, |driver| {
             .unwrap_err();
         assert!(err.to_string().contains("certificate and key"), "{err}");
         let newer = connect(&fresh(&pki), &server, "localhost").await.unwrap();
-        assert_eq!(newer.peer_certificates().unwrap()[0].as_ref(), cert_der(&second.cert));
+        assert_eq!(
+            newer.peer_certificates().unwrap()[0].as_ref(),
+            cert_der(&second.cert)
+        );
 
         // The old connection still works, on its old certificate.
         old.write_all(b"after".to_vec()).await.0.unwrap();
         assert_eq!(read_exactly(&old, 5).await, b"after");
-        assert_eq!(old.peer_certificates().unwrap()[0].as_ref(), cert_der(&first.cert));
+        assert_eq!(
+            old.peer_certificates().unwrap()[0].as_ref(),
+            cert_der(&first.cert)
+        );
     });
 });
 
@@ -288,7 +331,7 @@ both_drivers!(dropped_reads_lose_and_duplicate_nothing, |driver| {
         while got.len() < data.len() {
             attempt += 1;
             let buf = Vec::with_capacity(1 + (attempt as usize * 7919) % 20_000);
-            let outcome = if attempt % 3 != 0 {
+            let outcome = if !attempt.is_multiple_of(3) {
                 // Polled once, then dropped if not ready: the socket read it
                 // started stays with the stream.
                 let mut read = std::pin::pin!(tls.read(buf));
@@ -309,7 +352,7 @@ both_drivers!(dropped_reads_lose_and_duplicate_nothing, |driver| {
                     got.extend_from_slice(&buf);
                 }
             }
-            if attempt % 3 != 0 {
+            if !attempt.is_multiple_of(3) {
                 // Let the socket read complete now and then.
                 percore_runtime::yield_now().await;
             }
@@ -317,7 +360,10 @@ both_drivers!(dropped_reads_lose_and_duplicate_nothing, |driver| {
         writer.await.unwrap();
         assert_eq!(got.len(), data.len());
         assert!(got == data, "bytes lost, duplicated or reordered");
-        assert!(dropped > 20, "only {dropped} reads were dropped: the test did not test");
+        assert!(
+            dropped > 20,
+            "only {dropped} reads were dropped: the test did not test"
+        );
     });
 });
 
@@ -385,14 +431,21 @@ fn send_and_wait_for_close(server: &TlsServer, bytes: &[u8]) -> (Vec<u8>, Durati
 both_drivers!(stalled_handshakes_are_closed_after_the_timeout, |driver| {
     let pki = Pki::new("test CA");
     let leaf = pki.server_cert("localhost", &["localhost"]);
-    let acceptor = TlsAcceptor::new(TlsConfig::from_pem_files(&leaf.cert, &leaf.key).unwrap()).unwrap();
+    let acceptor =
+        TlsAcceptor::new(TlsConfig::from_pem_files(&leaf.cert, &leaf.key).unwrap()).unwrap();
     let limit = Duration::from_millis(400);
     let server = TlsServer::start(driver, acceptor, limit, Behavior::Echo);
     let hello = client_hello();
     for sent in [&[][..], &hello[..hello.len() / 2]] {
         let (_, took) = send_and_wait_for_close(&server, sent);
-        assert!(took >= limit - Duration::from_millis(50), "closed after {took:?}");
-        assert!(took < limit + Duration::from_secs(3), "closed after {took:?}");
+        assert!(
+            took >= limit - Duration::from_millis(50),
+            "closed after {took:?}"
+        );
+        assert!(
+            took < limit + Duration::from_secs(3),
+            "closed after {took:?}"
+        );
     }
     for accepted in server.accepted(2) {
         let err = accepted.result.unwrap_err();
@@ -400,24 +453,28 @@ both_drivers!(stalled_handshakes_are_closed_after_the_timeout, |driver| {
     }
 });
 
-both_drivers!(garbage_instead_of_a_client_hello_is_closed_at_once, |driver| {
-    let pki = Pki::new("test CA");
-    let leaf = pki.server_cert("localhost", &["localhost"]);
-    let acceptor = TlsAcceptor::new(TlsConfig::from_pem_files(&leaf.cert, &leaf.key).unwrap()).unwrap();
-    let server = TlsServer::start(driver, acceptor, Duration::from_secs(30), Behavior::Echo);
-    for garbage in [
-        &b"GET / HTTP/1.1\r\nHost: example.com\r\n\r\n"[..],
-        &[0x16, 0x03, 0x01, 0xff, 0xff, 0x01, 0, 0, 0][..],
-        &[0u8; 64][..],
-    ] {
-        let (answer, took) = send_and_wait_for_close(&server, garbage);
-        assert!(took < Duration::from_secs(2), "closed after {took:?}");
-        // What comes back, if anything, is an alert record.
-        assert!(answer.is_empty() || answer[0] == 0x15, "{answer:?}");
+both_drivers!(
+    garbage_instead_of_a_client_hello_is_closed_at_once,
+    |driver| {
+        let pki = Pki::new("test CA");
+        let leaf = pki.server_cert("localhost", &["localhost"]);
+        let acceptor =
+            TlsAcceptor::new(TlsConfig::from_pem_files(&leaf.cert, &leaf.key).unwrap()).unwrap();
+        let server = TlsServer::start(driver, acceptor, Duration::from_secs(30), Behavior::Echo);
+        for garbage in [
+            &b"GET / HTTP/1.1\r\nHost: example.com\r\n\r\n"[..],
+            &[0x16, 0x03, 0x01, 0xff, 0xff, 0x01, 0, 0, 0][..],
+            &[0u8; 64][..],
+        ] {
+            let (answer, took) = send_and_wait_for_close(&server, garbage);
+            assert!(took < Duration::from_secs(2), "closed after {took:?}");
+            // What comes back, if anything, is an alert record.
+            assert!(answer.is_empty() || answer[0] == 0x15, "{answer:?}");
+        }
+        for accepted in server.accepted(3) {
+            let err = accepted.result.unwrap_err();
+            assert!(err.starts_with("InvalidData"), "{err}");
+            assert!(accepted.elapsed < Duration::from_secs(2));
+        }
     }
-    for accepted in server.accepted(3) {
-        let err = accepted.result.unwrap_err();
-        assert!(err.starts_with("InvalidData"), "{err}");
-        assert!(accepted.elapsed < Duration::from_secs(2));
-    }
-});
+);

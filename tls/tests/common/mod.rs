@@ -360,8 +360,18 @@ fn wait_peer(mut child: Child, program: &str) -> PeerOutput {
         std::thread::sleep(Duration::from_millis(10));
     };
     let mut text = String::new();
-    child.stdout.take().unwrap().read_to_string(&mut text).unwrap();
-    child.stderr.take().unwrap().read_to_string(&mut text).unwrap();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut text)
+        .unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut text)
+        .unwrap();
     PeerOutput {
         success: status.success(),
         text,
