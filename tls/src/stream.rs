@@ -313,26 +313,8 @@ impl<S: OwnedRead + OwnedWrite + 'static> TlsStream<S> {
         let mut guard = self.engine.borrow_mut();
         let engine = &mut *guard;
         loop {
-            let (target, room) = buf.read_target();
-            if room == 0 {
-                return Poll::Ready(Ok(0));
-            }
-            let mut reader = engine.conn.reader();
-            match reader.fill_buf() {
-                Ok(plain) => {
-                    let n = plain.len().min(room);
-                    // SAFETY: `target` points to `room` writable bytes of
-                    // `buf` (IoBufMut's contract) and `n <= room`; `plain` is
-                    // rustls's own buffer, so the regions do not overlap.
-                    unsafe { std::ptr::copy_nonoverlapping(plain.as_ptr(), target, n) };
-                    reader.consume(n);
-                    // SAFETY: the copy above initialised those `n` bytes.
-                    unsafe { buf.advance_written(n) };
-                    // n == 0 here is a clean close_notify.
-                    return Poll::Ready(Ok(n));
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) => return Poll::Ready(Err(e)),
+            if let Some(done) = Self::take_plaintext(engine, buf) {
+                return Poll::Ready(done);
             }
             if let Some(e) = &engine.read_error {
                 return Poll::Ready(Err(e.to_io()));
@@ -346,8 +328,82 @@ impl<S: OwnedRead + OwnedWrite + 'static> TlsStream<S> {
             if engine.writing.is_some() || engine.conn.wants_write() {
                 let _ = Self::flush_engine(&self.io, engine, cx);
             }
-            ready!(self.poll_ingest(engine, cx))?;
+            if let Err(e) = ready!(self.poll_ingest(engine, cx)) {
+                // The alert rustls queued for a protocol error goes out if
+                // the socket takes it now.
+                let _ = Self::flush_engine(&self.io, engine, cx);
+                return Poll::Ready(Err(e));
+            }
         }
+    }
+
+    /// Copies decrypted bytes into `buf`, decrypting more of the ciphertext
+    /// already read while room remains (no syscall). `None`: nothing to
+    /// give yet; `Some(Ok(0))`: a clean close_notify or no room in `buf`.
+    fn take_plaintext<B: IoBufMut>(engine: &mut Engine, buf: &mut B) -> Option<io::Result<usize>> {
+        let mut copied = 0;
+        loop {
+            let (target, room) = buf.read_target();
+            if room == 0 {
+                return Some(Ok(copied));
+            }
+            let mut reader = engine.conn.reader();
+            match reader.fill_buf() {
+                // Empty: the peer's close_notify, after all its data.
+                Ok([]) => return Some(Ok(copied)),
+                Ok(plain) => {
+                    let n = plain.len().min(room);
+                    // SAFETY: `target` points to `room` writable bytes of
+                    // `buf` (IoBufMut's contract) and `n <= room`; `plain` is
+                    // rustls's own buffer, so the regions do not overlap.
+                    unsafe { std::ptr::copy_nonoverlapping(plain.as_ptr(), target, n) };
+                    reader.consume(n);
+                    // SAFETY: the copy above initialised those `n` bytes.
+                    unsafe { buf.advance_written(n) };
+                    copied += n;
+                    continue;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) if copied == 0 => return Some(Err(e)),
+                Err(_) => return Some(Ok(copied)),
+            }
+            if copied == 0 {
+                return None;
+            }
+            // More records of the last socket read fit: decrypt them now. A
+            // protocol error here is sticky and reported by the next read.
+            match Self::feed_buffered(engine) {
+                Some(Ok(())) => {}
+                Some(Err(_)) | None => return Some(Ok(copied)),
+            }
+        }
+    }
+
+    /// Hands rustls ciphertext read earlier and lets it process that;
+    /// `None` when there is none.
+    fn feed_buffered(engine: &mut Engine) -> Option<io::Result<()>> {
+        if engine.rx_pos == engine.rx.len() || engine.read_error.is_some() {
+            return None;
+        }
+        let mut pending = &engine.rx[engine.rx_pos..];
+        match engine.conn.read_tls(&mut pending) {
+            // rustls takes nothing more once close_notify came: the rest
+            // is dropped and nothing more is read.
+            Ok(0) => {
+                engine.eof = true;
+                engine.rx.clear();
+                engine.rx_pos = 0;
+            }
+            Ok(n) => engine.rx_pos += n,
+            // Received plaintext is full: the reader drains it first.
+            Err(e) if e.kind() == io::ErrorKind::Other => return Some(Ok(())),
+            Err(e) => return Some(Err(e)),
+        }
+        if engine.rx_pos == engine.rx.len() {
+            engine.rx.clear();
+            engine.rx_pos = 0;
+        }
+        Some(Self::process(engine))
     }
 
     /// Gives rustls more ciphertext: what is left of the last socket read,
@@ -355,19 +411,11 @@ impl<S: OwnedRead + OwnedWrite + 'static> TlsStream<S> {
     /// rustls processed something or learned of end of stream.
     fn poll_ingest(&self, engine: &mut Engine, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         loop {
-            if engine.rx_pos < engine.rx.len() {
-                let mut pending = &engine.rx[engine.rx_pos..];
-                match engine.conn.read_tls(&mut pending) {
-                    Ok(n) => engine.rx_pos += n,
-                    // Received plaintext is full: the reader drains it first.
-                    Err(e) if e.kind() == io::ErrorKind::Other => return Poll::Ready(Ok(())),
-                    Err(e) => return Poll::Ready(Err(e)),
-                }
-                if engine.rx_pos == engine.rx.len() {
-                    engine.rx.clear();
-                    engine.rx_pos = 0;
-                }
-                return Poll::Ready(self.process(engine));
+            if let Some(fed) = Self::feed_buffered(engine) {
+                return Poll::Ready(fed);
+            }
+            if let Some(e) = &engine.read_error {
+                return Poll::Ready(Err(e.to_io()));
             }
             if engine.eof {
                 return Poll::Ready(Ok(()));
@@ -390,7 +438,7 @@ impl<S: OwnedRead + OwnedWrite + 'static> TlsStream<S> {
                     engine.eof = true;
                     // An empty reader tells rustls the transport ended.
                     engine.conn.read_tls(&mut io::empty())?;
-                    return Poll::Ready(self.process(engine));
+                    return Poll::Ready(Self::process(engine));
                 }
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -403,7 +451,7 @@ impl<S: OwnedRead + OwnedWrite + 'static> TlsStream<S> {
     }
 
     /// Lets rustls process what it was given; a protocol error is sticky.
-    fn process(&self, engine: &mut Engine) -> io::Result<()> {
+    fn process(engine: &mut Engine) -> io::Result<()> {
         match engine.conn.process_new_packets() {
             Ok(_) => Ok(()),
             Err(e) => {

@@ -12,7 +12,9 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
 use common::*;
-use percore_runtime::net::TcpStream;
+use percore_runtime::buf::{IoBuf, IoBufMut};
+use percore_runtime::io::{OwnedRead, OwnedWrite};
+use percore_runtime::net::{TcpStream, UnixStream};
 use percore_runtime::spawn_local;
 use percore_runtime::time::timeout;
 use percore_tls::rustls::{self, pki_types::CertificateDer, ClientConfig, RootCertStore};
@@ -465,16 +467,202 @@ both_drivers!(
             &b"GET / HTTP/1.1\r\nHost: example.com\r\n\r\n"[..],
             &[0x16, 0x03, 0x01, 0xff, 0xff, 0x01, 0, 0, 0][..],
             &[0u8; 64][..],
+            // A fatal alert where the ClientHello belongs.
+            &[0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x28][..],
         ] {
             let (answer, took) = send_and_wait_for_close(&server, garbage);
             assert!(took < Duration::from_secs(2), "closed after {took:?}");
             // What comes back, if anything, is an alert record.
             assert!(answer.is_empty() || answer[0] == 0x15, "{answer:?}");
         }
-        for accepted in server.accepted(3) {
+        let seen = server.accepted(4);
+        assert_eq!(seen.len(), 4, "{seen:?}");
+        for accepted in seen {
             let err = accepted.result.unwrap_err();
             assert!(err.starts_with("InvalidData"), "{err}");
             assert!(accepted.elapsed < Duration::from_secs(2));
         }
     }
 );
+
+/// An owned-buffer stream that records each write it passes on.
+struct Counting<S> {
+    inner: S,
+    writes: Rc<std::cell::RefCell<Vec<Vec<u8>>>>,
+}
+
+impl<S: OwnedRead> OwnedRead for Counting<S> {
+    async fn read<B: IoBufMut>(&self, buf: B) -> (std::io::Result<usize>, B) {
+        self.inner.read(buf).await
+    }
+}
+
+impl<S: OwnedWrite> OwnedWrite for Counting<S> {
+    async fn write<B: IoBuf>(&self, buf: B) -> (std::io::Result<usize>, B) {
+        let (res, buf) = self.inner.write(buf).await;
+        if let Ok(n) = res {
+            self.writes.borrow_mut().push(buf.as_bytes()[..n].to_vec());
+        }
+        (res, buf)
+    }
+
+    async fn writev<B: IoBuf>(&self, bufs: Vec<B>) -> (std::io::Result<usize>, Vec<B>) {
+        let (res, bufs) = self.inner.writev(bufs).await;
+        if let Ok(n) = &res {
+            let all: Vec<u8> = bufs.iter().flat_map(|b| b.as_bytes().to_vec()).collect();
+            self.writes.borrow_mut().push(all[..*n].to_vec());
+        }
+        (res, bufs)
+    }
+}
+
+/// The lengths of the TLS records in `bytes` (whole records only).
+fn record_lengths(bytes: &[u8]) -> Vec<usize> {
+    let mut lengths = Vec::new();
+    let mut rest = bytes;
+    while rest.len() >= 5 {
+        let len = u16::from_be_bytes([rest[3], rest[4]]) as usize;
+        lengths.push(len);
+        rest = &rest[(5 + len).min(rest.len())..];
+    }
+    lengths
+}
+
+both_drivers!(one_socket_write_per_writev_with_full_records, |driver| {
+    let pki = Pki::new("test CA");
+    let leaf = pki.server_cert("localhost", &["localhost"]);
+    let acceptor =
+        TlsAcceptor::new(TlsConfig::from_pem_files(&leaf.cert, &leaf.key).unwrap()).unwrap();
+    let connector = connector(&pki, &[]);
+    run(driver, async move {
+        let (server_io, client_io) = UnixStream::pair().unwrap();
+        let server = spawn_local(async move {
+            let tls = acceptor.accept(server_io, LIMIT).await.unwrap();
+            read_exactly_from(&tls, 30_000 + 60_000).await
+        });
+        let writes = Rc::new(std::cell::RefCell::new(Vec::new()));
+        let counted = Counting {
+            inner: client_io,
+            writes: writes.clone(),
+        };
+        let tls = connector
+            .connect("localhost", counted, LIMIT)
+            .await
+            .unwrap();
+        writes.borrow_mut().clear();
+
+        // 50 small buffers: one socket write of two full-size records, not
+        // fifty small ones.
+        let parts: Vec<Vec<u8>> = (0..50).map(|i| vec![i as u8; 600]).collect();
+        let (res, _) = tls.writev(parts).await;
+        assert_eq!(res.unwrap(), 30_000);
+        assert_eq!(writes.borrow().len(), 1);
+        assert_eq!(record_lengths(&writes.borrow()[0]).len(), 2);
+
+        // One large buffer: one socket write too.
+        let (res, _) = tls.write(vec![7u8; 60_000]).await;
+        assert_eq!(res.unwrap(), 60_000);
+        assert_eq!(writes.borrow().len(), 2);
+        assert_eq!(record_lengths(&writes.borrow()[1]).len(), 4);
+
+        let received = server.await.unwrap();
+        let mut expected: Vec<u8> = (0..50).flat_map(|i| vec![i as u8; 600]).collect();
+        expected.extend(vec![7u8; 60_000]);
+        assert!(received == expected);
+    });
+});
+
+async fn read_exactly_from<S: OwnedRead + OwnedWrite + 'static>(
+    tls: &TlsStream<S>,
+    len: usize,
+) -> Vec<u8> {
+    let mut got = Vec::with_capacity(len);
+    while got.len() < len {
+        got.reserve(16 * 1024);
+        let (res, buf) = tls.read(got).await;
+        got = buf;
+        assert!(res.unwrap() > 0, "early end of stream at {}", got.len());
+    }
+    got
+}
+
+/// A 100-byte message carrying `seq`, recognisable when cut or shifted.
+fn message(seq: u32) -> Vec<u8> {
+    let mut m = seq.to_be_bytes().to_vec();
+    m.extend((0..96u32).map(|i| (seq.wrapping_mul(31) ^ i) as u8));
+    m
+}
+
+both_drivers!(dropped_writes_keep_the_record_layer_in_order, |driver| {
+    let pki = Pki::new("test CA");
+    let leaf = pki.server_cert("localhost", &["localhost"]);
+    let acceptor =
+        TlsAcceptor::new(TlsConfig::from_pem_files(&leaf.cert, &leaf.key).unwrap()).unwrap();
+    let connector = connector(&pki, &[]);
+    run(driver, async move {
+        let (server_io, client_io) = UnixStream::pair().unwrap();
+        let server = spawn_local(async move {
+            let tls = acceptor.accept(server_io, LIMIT).await.unwrap();
+            // Reading slowly keeps the socket buffers full, so writes are
+            // pending (and dropped) on either driver.
+            let mut got = Vec::new();
+            while !got.ends_with(&message(u32::MAX)) {
+                percore_runtime::time::sleep(Duration::from_millis(1)).await;
+                got.reserve(4 * 1024);
+                let (res, buf) = tls.read(got).await;
+                got = buf;
+                assert!(res.unwrap() > 0);
+            }
+            got
+        });
+        let tls = connector
+            .connect("localhost", client_io, LIMIT)
+            .await
+            .unwrap();
+        let noop = Waker::from(Arc::new(Noop));
+        let mut completed = Vec::new();
+        let mut dropped = 0;
+        for seq in 0..5000u32 {
+            // A pseudo-random mix, so that either kind meets a full socket.
+            if (seq.wrapping_mul(2_654_435_761) >> 16) & 1 == 0 {
+                // Polled once and dropped: its message may or may not go
+                // out, but never in part and never out of order.
+                let mut write = std::pin::pin!(tls.write(message(seq)));
+                match write.as_mut().poll(&mut Context::from_waker(&noop)) {
+                    Poll::Ready((res, _)) => {
+                        assert_eq!(res.unwrap(), 100);
+                        completed.push(seq);
+                    }
+                    Poll::Pending => dropped += 1,
+                }
+            } else {
+                let mut write = std::pin::pin!(tls.write(message(seq)));
+                let (res, _) = match write.as_mut().poll(&mut Context::from_waker(&noop)) {
+                    Poll::Ready(done) => done,
+                    Poll::Pending => write.await,
+                };
+                assert_eq!(res.unwrap(), 100, "a write after a dropped one");
+                completed.push(seq);
+            }
+        }
+        tls.write_all(message(u32::MAX)).await.0.unwrap();
+        let received = server.await.unwrap();
+        assert_eq!(received.len() % 100, 0, "a message went out in part");
+        let seqs: Vec<u32> = received
+            .chunks(100)
+            .map(|m| {
+                let seq = u32::from_be_bytes([m[0], m[1], m[2], m[3]]);
+                assert_eq!(m, message(seq).as_slice(), "a message was corrupted");
+                seq
+            })
+            .collect();
+        assert!(seqs.windows(2).all(|w| w[0] < w[1]), "out of order");
+        for seq in completed {
+            assert!(
+                seqs.binary_search(&seq).is_ok(),
+                "completed write {seq} lost"
+            );
+        }
+        assert!(dropped > 10, "only {dropped} writes were dropped in flight");
+    });
+});

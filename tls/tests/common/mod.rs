@@ -213,14 +213,19 @@ impl TlsServer {
         self.addr.port()
     }
 
-    /// Waits until `n` handshakes ended (up to 10 s) and returns them all.
+    /// Waits until `n` handshakes ended (fails after 10 s) and returns them all.
     pub fn accepted(&self, n: usize) -> Vec<Accepted> {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let seen = self.accepted.lock().unwrap().clone();
-            if seen.len() >= n || Instant::now() > deadline {
+            if seen.len() >= n {
                 return seen;
             }
+            assert!(
+                Instant::now() < deadline,
+                "{} handshakes, not {n}: {seen:?}",
+                seen.len()
+            );
             std::thread::sleep(Duration::from_millis(10));
         }
     }
