@@ -59,6 +59,8 @@
 //! never in the accept loop), choose the HTTP driver by
 //! [`TlsStream::negotiated_alpn`], and hand it the stream.
 
+#![warn(missing_docs)]
+
 mod client;
 mod pem;
 mod server;

@@ -163,6 +163,18 @@ impl<S: OwnedRead + OwnedWrite + 'static> TlsStream<S> {
         poll_fn(|cx| self.poll_flush(cx)).await
     }
 
+    /// TLS 1.3: sends fresh traffic keys (a KeyUpdate that asks the peer
+    /// for its own); for connections that carry very much data or live
+    /// very long. An error on TLS 1.2.
+    pub async fn refresh_traffic_keys(&self) -> io::Result<()> {
+        self.engine
+            .borrow_mut()
+            .conn
+            .refresh_traffic_keys()
+            .map_err(tls_error)?;
+        poll_fn(|cx| self.poll_flush(cx)).await
+    }
+
     /// The application protocol ALPN chose (`b"h2"`, `b"http/1.1"`), if any.
     pub fn negotiated_alpn(&self) -> Option<Vec<u8>> {
         self.engine
