@@ -259,30 +259,26 @@ impl<S: OwnedRead + OwnedWrite + 'static> TlsStream<S> {
         if let Some(e) = &engine.write_error {
             return Err(e.to_io());
         }
-        let non_empty: Vec<&[u8]> = bufs
-            .iter()
-            .map(IoBuf::as_bytes)
-            .filter(|b| !b.is_empty())
-            .collect();
-        match non_empty.as_slice() {
-            [] => Ok(0),
-            [only] => engine.conn.writer().write(only),
-            several => {
-                // One plaintext run makes full-size records, not one small
-                // record per buffer.
-                engine.gather.clear();
-                for b in several {
-                    let room = GATHER_MAX.saturating_sub(engine.gather.len());
-                    if room == 0 {
-                        break;
-                    }
-                    engine.gather.extend_from_slice(&b[..b.len().min(room)]);
-                }
-                let taken = engine.conn.writer().write(&engine.gather);
-                engine.gather.clear();
-                taken
+        let mut parts = bufs.iter().map(IoBuf::as_bytes).filter(|b| !b.is_empty());
+        let Some(first) = parts.next() else {
+            return Ok(0);
+        };
+        let Some(second) = parts.next() else {
+            return engine.conn.writer().write(first);
+        };
+        // One plaintext run makes full-size records, not one small record
+        // per buffer.
+        engine.gather.clear();
+        for part in [first, second].into_iter().chain(parts) {
+            let room = GATHER_MAX - engine.gather.len();
+            engine.gather.extend_from_slice(&part[..part.len().min(room)]);
+            if engine.gather.len() == GATHER_MAX {
+                break;
             }
         }
+        let taken = engine.conn.writer().write(&engine.gather);
+        engine.gather.clear();
+        taken
     }
 
     /// Drives the write in flight and starts the next one while rustls has
