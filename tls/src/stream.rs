@@ -271,7 +271,9 @@ impl<S: OwnedRead + OwnedWrite + 'static> TlsStream<S> {
         engine.gather.clear();
         for part in [first, second].into_iter().chain(parts) {
             let room = GATHER_MAX - engine.gather.len();
-            engine.gather.extend_from_slice(&part[..part.len().min(room)]);
+            engine
+                .gather
+                .extend_from_slice(&part[..part.len().min(room)]);
             if engine.gather.len() == GATHER_MAX {
                 break;
             }
