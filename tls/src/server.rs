@@ -229,6 +229,8 @@ struct Shared {
 /// Clones share the configuration, so one reload reaches every core: each
 /// accept reads the current configuration once (a mutex held for an `Arc`
 /// clone), new connections get the new one, established ones keep theirs.
+/// The acceptor is `Send + Sync`: reload it from any thread (a SIGHUP
+/// watcher, an admin endpoint).
 ///
 /// ```no_run
 /// use std::time::Duration;

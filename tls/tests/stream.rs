@@ -279,6 +279,68 @@ both_drivers!(sessions_resume_with_tickets, |driver| {
     assert_eq!(resumed, [false, true, true]);
 });
 
+both_drivers!(optional_client_certificates_are_still_checked, |driver| {
+    let pki = Pki::new("test CA");
+    let leaf = pki.server_cert("localhost", &["localhost"]);
+    let client = pki.client_cert("client", "service-a");
+    let other = Pki::new("other CA");
+    let stranger = other.client_cert("stranger", "intruder");
+    let config = TlsConfig::from_pem_files(&leaf.cert, &leaf.key)
+        .unwrap()
+        .client_ca_pem_file(pki.ca_file())
+        .unwrap()
+        .client_cert_optional();
+    let server = TlsServer::start(
+        driver,
+        TlsAcceptor::new(config).unwrap(),
+        LIMIT,
+        Behavior::Echo,
+    );
+    let presenting = |cert: &CertFiles| {
+        TlsConnector::builder()
+            .without_webpki_roots()
+            .root_ca_pem_file(pki.ca_file())
+            .unwrap()
+            .client_cert_pem_files(&cert.cert, &cert.key)
+            .unwrap()
+            .build()
+            .unwrap()
+    };
+    run(driver, async {
+        for connector in [connector(&pki, &[]), presenting(&client)] {
+            let tls = connect(&connector, &server, "localhost").await.unwrap();
+            tls.write_all(b"in".to_vec()).await.0.unwrap();
+            assert_eq!(read_exactly(&tls, 2).await, b"in");
+        }
+        let refused = match connect(&presenting(&stranger), &server, "localhost").await {
+            Err(e) => e,
+            Ok(tls) => tls.read(Vec::with_capacity(16)).await.0.unwrap_err(),
+        };
+        assert!(refused.to_string().contains("UnknownCA"), "{refused}");
+    });
+    let seen = server.accepted(3);
+    assert!(seen[0].result.as_ref().unwrap().client_cert.is_none());
+    assert!(seen[1].result.as_ref().unwrap().client_cert.is_some());
+    assert!(
+        seen[2]
+            .result
+            .as_ref()
+            .unwrap_err()
+            .contains("UnknownIssuer"),
+        "{seen:?}"
+    );
+});
+
+#[test]
+fn acceptor_and_connector_cross_threads() {
+    // One acceptor for every core, reloaded from any thread (a SIGHUP
+    // handler, an admin endpoint).
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<TlsAcceptor>();
+    send_sync::<TlsConfig>();
+    send_sync::<TlsConnector>();
+}
+
 both_drivers!(reload_reaches_new_connections_only, |driver| {
     let pki = Pki::new("test CA");
     let first = pki.server_cert("first", &["localhost"]);
