@@ -1,0 +1,87 @@
+//! One waker that wakes every task that polled a shared in-flight operation.
+//!
+//! A [`TlsStream`](crate::TlsStream) keeps its socket read and its socket
+//! write inside the stream, and more than one task may drive them (a reader
+//! flushes a protocol answer that a writer then waits on). The inner future
+//! remembers only the last waker it was polled with, so it is polled with
+//! this set's waker instead, and every task that waited is woken.
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Wake, Waker};
+
+#[derive(Default)]
+struct Waiters(Mutex<Vec<Waker>>);
+
+impl Wake for Waiters {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        let waiting = std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner));
+        for waker in waiting {
+            waker.wake();
+        }
+    }
+}
+
+/// The waiters of one in-flight operation and the waker that wakes them all.
+pub(crate) struct SharedWaker {
+    waiters: Arc<Waiters>,
+    waker: Waker,
+}
+
+impl SharedWaker {
+    pub(crate) fn new() -> SharedWaker {
+        let waiters = Arc::new(Waiters::default());
+        SharedWaker {
+            waker: Waker::from(waiters.clone()),
+            waiters,
+        }
+    }
+
+    /// Adds `waker` to the tasks woken when the operation makes progress.
+    pub(crate) fn register(&self, waker: &Waker) {
+        let mut waiting = self
+            .waiters
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if !waiting.iter().any(|w| w.will_wake(waker)) {
+            waiting.push(waker.clone());
+        }
+    }
+
+    /// The waker to poll the shared operation with.
+    pub(crate) fn waker(&self) -> &Waker {
+        &self.waker
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    struct Count(AtomicUsize);
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn wakes_every_registered_task_once() {
+        let shared = SharedWaker::new();
+        let a = Arc::new(Count(AtomicUsize::new(0)));
+        let b = Arc::new(Count(AtomicUsize::new(0)));
+        let (wa, wb) = (Waker::from(a.clone()), Waker::from(b.clone()));
+        shared.register(&wa);
+        shared.register(&wa);
+        shared.register(&wb);
+        shared.waker().wake_by_ref();
+        shared.waker().wake_by_ref();
+        assert_eq!(a.0.load(Ordering::SeqCst), 1);
+        assert_eq!(b.0.load(Ordering::SeqCst), 1);
+    }
+}
