@@ -17,7 +17,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
-use http::header::{HeaderValue, CONNECTION, CONTENT_LENGTH, DATE, TRANSFER_ENCODING, UPGRADE};
+use http::header::{CONNECTION, CONTENT_LENGTH, DATE, TRANSFER_ENCODING, UPGRADE};
 use http::response::Parts;
 use http::{HeaderMap, Method, StatusCode};
 use percore_runtime::future::{race, Either};
@@ -26,12 +26,13 @@ use percore_runtime::time::{sleep_until, timeout_at, Elapsed, Sleep};
 use percore_runtime::{spawn_local, JoinHandle};
 
 use super::body_pace::BodyPace;
-use super::date::with_date;
-use super::{has_no_body, internal_error, linger_close, ConnConfig};
-use crate::body::{next_chunk, Body, BodyError, BodySource, BodyStream, RequestBody};
+use super::exchange::{call_handler, has_no_body, PeekedBody};
+use super::header_cache::{date_value, length_value};
+use super::{linger_close, ConnConfig};
+use crate::body::{Body, BodyError, BodySource, BodyStream, RequestBody};
 use crate::h2::conn::{Event, ServerConnection, STREAM_HIGH_WATER};
 use crate::h2::{ErrorCode, StreamIdHasher};
-use crate::service::{catch_unwind_future, Request, Response, Service};
+use crate::service::{Request, Response, Service};
 use crate::Limits;
 
 /// Output written per socket write, at most (then input gets a turn).
@@ -418,13 +419,7 @@ fn start_stream<S: Service>(
     let service = service.clone();
     let task_shared = shared.clone();
     let task = spawn_local(async move {
-        let resp = match catch_unwind_future(service.call(req)).await {
-            Ok(resp) => resp,
-            Err(panic) => {
-                tracing::error!("handler panicked: {panic}");
-                internal_error()
-            }
-        };
+        let resp = call_handler(service.as_ref(), req).await.response;
         if let Some((parts, stream)) = respond_in_memory(&task_shared, id, resp, is_head) {
             // Streaming needs a large future; boxing it keeps every other
             // stream's task small (a small allocation stays on malloc's fast path).
@@ -455,27 +450,6 @@ fn start_stream<S: Service>(
     );
 }
 
-thread_local! {
-    /// The current date as a header value, rebuilt when the text changes.
-    static DATE_VALUE: RefCell<(Vec<u8>, HeaderValue)> =
-        const { RefCell::new((Vec::new(), HeaderValue::from_static(""))) };
-}
-
-/// The cached `date` value (a cheap clone of shared bytes).
-fn date_value() -> HeaderValue {
-    DATE_VALUE.with(|cell| {
-        let mut cached = cell.borrow_mut();
-        with_date(|now| {
-            if cached.0 != now {
-                if let Ok(v) = HeaderValue::from_bytes(now) {
-                    *cached = (now.to_vec(), v);
-                }
-            }
-        });
-        cached.1.clone()
-    })
-}
-
 /// Prepares HTTP/1.1-minded response headers for HTTP/2: a date, the
 /// content-length when known, and no connection-specific fields.
 fn h2_headers(headers: &mut HeaderMap, length: Option<u64>) {
@@ -490,27 +464,6 @@ fn h2_headers(headers: &mut HeaderMap, length: Option<u64>) {
     if let Some(n) = length {
         headers.insert(CONTENT_LENGTH, length_value(n));
     }
-}
-
-thread_local! {
-    /// The last content-length value built on this core: responses of one
-    /// route tend to repeat their length, and a clone is a reference count.
-    static LAST_LENGTH: RefCell<Option<(u64, HeaderValue)>> = const { RefCell::new(None) };
-}
-
-/// `n` as a header value, reusing the previous one when the length repeats.
-fn length_value(n: u64) -> HeaderValue {
-    LAST_LENGTH.with(|cell| {
-        let mut last = cell.borrow_mut();
-        match &*last {
-            Some((m, v)) if *m == n => v.clone(),
-            _ => {
-                let v = HeaderValue::from(n);
-                *last = Some((n, v.clone()));
-                v
-            }
-        }
-    })
 }
 
 /// Sends a response whose body is already in memory, without waiting;
@@ -553,14 +506,9 @@ async fn respond_streamed(
     is_head: bool,
 ) {
     let status = parts.status;
-    // A streamed body that fails before its first byte still gets an honest status.
-    let mut first: Option<Option<io::Result<Bytes>>> = None;
-    if let Either::Left(polled) = race(next_chunk(&mut stream), std::future::ready(())).await {
-        if let Some(Err(e)) = &polled {
-            let status = e
-                .get_ref()
-                .and_then(|inner| inner.downcast_ref::<BodyError>())
-                .map_or(StatusCode::INTERNAL_SERVER_ERROR, BodyError::status);
+    let mut stream = match PeekedBody::peek(&mut stream).await {
+        Ok(peeked) => peeked,
+        Err(status) => {
             let mut h = HeaderMap::new();
             h2_headers(&mut h, Some(0));
             let mut s = shared.borrow_mut();
@@ -568,8 +516,7 @@ async fn respond_streamed(
             s.notify();
             return;
         }
-        first = Some(polled);
-    }
+    };
     let length = if status == StatusCode::NOT_MODIFIED {
         None
     } else {
@@ -591,14 +538,10 @@ async fn respond_streamed(
         return;
     }
     loop {
-        let chunk = match first.take() {
-            Some(polled) => polled,
-            None => next_chunk(&mut stream).await,
-        };
-        let (data, end) = match chunk {
+        let (data, end) = match stream.next().await {
             None => {
                 // The encoder drops fields a trailer may not carry.
-                let trailers = stream.as_mut().take_trailers();
+                let trailers = stream.take_trailers();
                 if let Some(trailers) = trailers.filter(|t| !t.is_empty()) {
                     let mut s = shared.borrow_mut();
                     let _ = s.conn.send_trailers(id, trailers);
@@ -720,18 +663,6 @@ impl Drop for H2Body {
                 s.conn.release(self.id, unread);
                 s.notify();
             }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::length_value;
-
-    #[test]
-    fn cached_length_value_follows_the_length() {
-        for n in [13u64, 13, 0, 13, 1 << 40, 1 << 40, 7] {
-            assert_eq!(length_value(n), n.to_string().as_str());
         }
     }
 }

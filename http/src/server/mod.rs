@@ -2,17 +2,18 @@
 //! percore sockets and calls a [`crate::Service`] for each request.
 
 mod body_pace;
-mod date;
-pub mod h1;
+mod exchange;
+mod h1;
 mod h2;
+mod header_cache;
+mod start;
 
-pub use h1::serve_h1;
+pub use start::serve;
 
 use std::cell::Cell;
 use std::rc::Rc;
 
 use crate::Limits;
-use http::StatusCode;
 use percore_runtime::sync::Shutdown;
 
 /// Counts a server's open connections, upgraded ones included: each holds
@@ -83,24 +84,4 @@ pub(crate) async fn linger_close(stream: &percore_runtime::net::TcpStream) {
             _ => return,
         }
     }
-}
-
-/// The answer to a request whose handler panicked (both protocols).
-pub(crate) fn internal_error() -> crate::Response {
-    let mut resp = crate::Response::new(crate::Body::from("500 Internal Server Error\n"));
-    *resp.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
-    resp.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    resp
-}
-
-/// Whether a response carries no body whatever its framing says: the answer
-/// to HEAD, and 1xx, 204 and 304 (RFC 9110 §6.4.1). Both protocols ask.
-pub(crate) fn has_no_body(status: StatusCode, is_head: bool) -> bool {
-    is_head
-        || status.is_informational()
-        || status == StatusCode::NO_CONTENT
-        || status == StatusCode::NOT_MODIFIED
 }
