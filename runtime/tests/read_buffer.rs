@@ -123,3 +123,23 @@ both_drivers!(
         })
     }
 );
+
+both_drivers!(
+    dropping_it_mid_read_cancels_the_read,
+    |choice: DriverChoice| {
+        block_on(choice, async {
+            let (a, b) = UnixStream::pair().unwrap();
+            let mut input = ReadBuffer::new(Rc::new(b), BytesMut::new(), 64);
+            // Start a read and leave it in flight across a loop turn.
+            let waited = race(input.fill(None), sleep(Duration::from_millis(5))).await;
+            assert!(matches!(waited, Either::Right(())));
+            assert!(input.is_reading());
+            drop(input);
+            a.write_all(b"after".to_vec()).await.0.ok();
+            drop(a);
+            sleep(Duration::from_millis(20)).await;
+            // The read was cancelled and its buffer released: nothing tracked.
+            assert_eq!(percore_runtime::debug_tracked_ops(), 0, "nothing leaked");
+        })
+    }
+);

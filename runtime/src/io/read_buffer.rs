@@ -1,6 +1,7 @@
 //! [`ReadBuffer`]: a connection's input buffer whose read survives
 //! cancelled calls.
 
+use std::cell::Cell;
 use std::fmt;
 use std::future::{poll_fn, Future};
 use std::io;
@@ -14,7 +15,37 @@ use bytes::BytesMut;
 use super::OwnedRead;
 use crate::time::{sleep_until, Sleep};
 
-type ReadFuture = Pin<Box<dyn Future<Output = (io::Result<usize>, BytesMut)>>>;
+/// A finished read: its result and the buffer it filled.
+type ReadDone = (io::Result<usize>, BytesMut);
+
+/// Where a [`ReadBuffer`] hands buffers to its reader and takes them back.
+#[derive(Default)]
+struct Handover {
+    /// A buffer to read into, waiting for the reader.
+    request: Cell<Option<BytesMut>>,
+    /// The reader's last read, done.
+    done: Cell<Option<ReadDone>>,
+}
+
+/// Reads into each buffer handed over, one after another, for as long as
+/// the [`ReadBuffer`] lives: one allocation per connection, not per read.
+/// It is polled only with a buffer handed over or a read in flight.
+fn reader<S: OwnedRead + 'static>(
+    stream: Rc<S>,
+    handover: Rc<Handover>,
+) -> Pin<Box<dyn Future<Output = ()>>> {
+    Box::pin(async move {
+        loop {
+            let buf = poll_fn(|_| match handover.request.take() {
+                Some(buf) => Poll::Ready(buf),
+                None => Poll::Pending,
+            })
+            .await;
+            let done = stream.read(buf).await;
+            handover.done.set(Some(done));
+        }
+    })
+}
 
 /// The input side of a connection: the bytes received and not yet consumed,
 /// the read that fills them, how the buffer grows, and a deadline.
@@ -47,15 +78,19 @@ pub struct ReadBuffer<S> {
     stream: Rc<S>,
     /// Received bytes not yet consumed; empty while a read owns them.
     buf: BytesMut,
-    /// The read in flight, owning `buf`.
-    in_flight: Option<ReadFuture>,
+    /// Runs the reads; created by the first one.
+    reader: Option<Pin<Box<dyn Future<Output = ()>>>>,
+    handover: Rc<Handover>,
+    /// A read is in flight, owning the buffer.
+    reading: bool,
     /// Growth step.
     chunk: usize,
     /// Most room reserved ahead for an expected large piece of input.
     max_ahead: usize,
     /// Bytes the next read should have room for (0: no particular need).
     expected: usize,
-    /// The deadline's timer, kept between waits (moved, not rebuilt).
+    /// The deadline's timer, while a read waits (moved, not rebuilt,
+    /// when a later call brings another deadline).
     timer: Option<Sleep>,
 }
 
@@ -63,7 +98,7 @@ impl<S> fmt::Debug for ReadBuffer<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ReadBuffer")
             .field("buffered", &self.buf.len())
-            .field("reading", &self.in_flight.is_some())
+            .field("reading", &self.reading)
             .field("chunk", &self.chunk)
             .finish()
     }
@@ -76,7 +111,9 @@ impl<S: OwnedRead + 'static> ReadBuffer<S> {
         ReadBuffer {
             stream,
             buf,
-            in_flight: None,
+            reader: None,
+            handover: Rc::default(),
+            reading: false,
             chunk: chunk.max(1),
             max_ahead: chunk.max(1),
             expected: 0,
@@ -109,7 +146,7 @@ impl<S: OwnedRead + 'static> ReadBuffer<S> {
 
     /// Whether a read is in flight (started and not yet completed).
     pub fn is_reading(&self) -> bool {
-        self.in_flight.is_some()
+        self.reading
     }
 
     /// Says that the input being received still needs `bytes` more (0
@@ -123,11 +160,12 @@ impl<S: OwnedRead + 'static> ReadBuffer<S> {
     /// same stream. A read in flight is cancelled (and what it would have
     /// read is lost): call it between reads.
     pub fn take_buffer(&mut self) -> BytesMut {
-        debug_assert!(
-            self.in_flight.is_none(),
-            "taking the buffer of a read in flight"
-        );
-        self.in_flight = None;
+        debug_assert!(!self.reading, "taking the buffer of a read in flight");
+        if self.reading {
+            self.reader = None;
+            self.handover = Rc::default();
+            self.reading = false;
+        }
         std::mem::take(&mut self.buf)
     }
 
@@ -145,7 +183,7 @@ impl<S: OwnedRead + 'static> ReadBuffer<S> {
         cx: &mut Context<'_>,
         deadline: Option<Instant>,
     ) -> Poll<io::Result<usize>> {
-        let read = self.in_flight.get_or_insert_with(|| {
+        if !self.reading {
             let mut buf = std::mem::take(&mut self.buf);
             if let Some(room) = room_to_reserve(
                 buf.capacity() - buf.len(),
@@ -155,12 +193,21 @@ impl<S: OwnedRead + 'static> ReadBuffer<S> {
             ) {
                 buf.reserve(room);
             }
-            let stream = self.stream.clone();
-            Box::pin(async move { stream.read(buf).await })
-        });
-        if let Poll::Ready((res, buf)) = read.as_mut().poll(cx) {
-            self.in_flight = None;
+            self.handover.request.set(Some(buf));
+            self.reading = true;
+        }
+        let handover = &self.handover;
+        let reader = self
+            .reader
+            .get_or_insert_with(|| reader(self.stream.clone(), handover.clone()));
+        // The reader never finishes: it waits for the next buffer.
+        let _ = reader.as_mut().poll(cx);
+        if let Some((res, buf)) = self.handover.done.take() {
+            self.reading = false;
             self.buf = buf;
+            // The next wait has a deadline of its own (an armed timer
+            // would only wake the task for nothing).
+            self.timer = None;
             return Poll::Ready(res);
         }
         let Some(deadline) = deadline else {

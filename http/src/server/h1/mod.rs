@@ -25,7 +25,7 @@ use output::Output;
 use super::exchange::{call_handler, internal_error};
 use super::start::h2c_upgrade_settings;
 use super::{linger_close, ConnConfig};
-use crate::h1::{BodyKind, RequestHead, ResponseBody};
+use crate::h1::{BodyKind, ResponseBody};
 use crate::service::{Request, Response, Service};
 use crate::upgrade;
 
@@ -56,20 +56,33 @@ pub(super) enum Handoff {
 
 /// Serves HTTP/1.1 (and 1.0) requests from `input` until the client
 /// leaves, an error closes the connection, the server shuts down or the
-/// connection switches protocols. `head_deadline`: bytes of the first
-/// request head have already arrived, and the rest must by then.
+/// connection switches protocols. `first_head_deadline`: bytes of the
+/// first request head have already arrived, and the rest must by then.
 pub(super) async fn serve<S: Service>(
     input: Rc<RequestInput>,
     service: &Rc<S>,
     cfg: &ConnConfig,
-    mut head_deadline: Option<Instant>,
+    mut first_head_deadline: Option<Instant>,
 ) -> Handoff {
     let limits = cfg.limits.clone();
     let stream = input.stream();
     let mut out = Output::new(stream.clone(), limits.write_timeout);
     loop {
-        let Some(head) = read_head(&input, &mut out, cfg, head_deadline.take()).await else {
-            return Handoff::Closed;
+        // Read one request head (kept in this frame: a head is large, and
+        // handing it out of a helper future would copy it).
+        let mut head_deadline = first_head_deadline.take();
+        let head = loop {
+            match input.parse_head() {
+                Ok(Some(head)) => break head,
+                Ok(None) => {}
+                Err(e) => {
+                    reject(&input, &mut out, e.status()).await;
+                    return Handoff::Closed;
+                }
+            }
+            if !wait_for_head(&input, &mut out, cfg, &mut head_deadline).await {
+                return Handoff::Closed;
+            }
         };
         let version = head.version;
         let is_head = head.method == Method::HEAD;
@@ -174,66 +187,61 @@ pub(super) async fn serve<S: Service>(
     }
 }
 
-/// Reads the next request head, flushing batched answers before it waits.
-/// `None`: the connection is over (the client left or was too slow, the
-/// head was bad and answered, or the server shuts down).
-async fn read_head(
+/// Waits for more of a request head, after sending the answers batched so
+/// far. False: the connection is over (the client left or was too slow,
+/// or the server shuts down).
+async fn wait_for_head(
     input: &RequestInput,
     out: &mut Output,
     cfg: &ConnConfig,
-    mut head_deadline: Option<Instant>,
-) -> Option<RequestHead> {
+    head_deadline: &mut Option<Instant>,
+) -> bool {
     let limits = &cfg.limits;
-    loop {
-        match input.parse_head() {
-            Ok(Some(head)) => return Some(head),
-            Ok(None) => {}
-            Err(e) => {
-                out.error_response(e.status());
-                let _ = out.flush().await;
-                linger_close(&input.stream()).await;
-                return None;
-            }
-        }
-        // Nothing complete is buffered: send pending responses first.
-        if !out.is_empty() && out.flush().await.is_err() {
-            return None;
-        }
-        // Part of a request head is buffered.
-        let head_started = !input.is_empty();
-        // Bytes of this request arrived (perhaps only empty lines the
-        // parser discarded): the header-read deadline runs, not the idle one.
-        let partial = head_started || head_deadline.is_some();
-        let outcome = if partial {
-            let deadline =
-                *head_deadline.get_or_insert_with(|| Instant::now() + limits.header_read_timeout);
-            input.read_more(deadline).await
-        } else {
-            if cfg.shutdown.is_triggered() {
-                return None;
-            }
-            let deadline = Instant::now() + limits.keep_alive_timeout;
-            match race(input.read_more(deadline), cfg.shutdown.wait()).await {
-                Either::Left(outcome) => outcome,
-                Either::Right(()) => return None,
-            }
-        };
-        match outcome {
-            ReadMore::Data => {
-                head_deadline.get_or_insert_with(|| Instant::now() + limits.header_read_timeout);
-            }
-            // Only empty lines came (some clients send a stray CRLF after
-            // a body): close quietly, as when idle, rather than answer a
-            // request that never started.
-            ReadMore::TimedOut if head_started => {
-                out.error_response(StatusCode::REQUEST_TIMEOUT);
-                let _ = out.flush().await;
-                linger_close(&input.stream()).await;
-                return None;
-            }
-            ReadMore::TimedOut | ReadMore::Eof | ReadMore::Failed => return None,
-        }
+    // Nothing complete is buffered: send pending responses first.
+    if !out.is_empty() && out.flush().await.is_err() {
+        return false;
     }
+    // Part of a request head is buffered.
+    let head_started = !input.is_empty();
+    // Bytes of this request arrived (perhaps only empty lines the
+    // parser discarded): the header-read deadline runs, not the idle one.
+    let partial = head_started || head_deadline.is_some();
+    let outcome = if partial {
+        let deadline =
+            *head_deadline.get_or_insert_with(|| Instant::now() + limits.header_read_timeout);
+        input.read_more(deadline).await
+    } else {
+        if cfg.shutdown.is_triggered() {
+            return false;
+        }
+        let deadline = Instant::now() + limits.keep_alive_timeout;
+        match race(input.read_more(deadline), cfg.shutdown.wait()).await {
+            Either::Left(outcome) => outcome,
+            Either::Right(()) => return false,
+        }
+    };
+    match outcome {
+        ReadMore::Data => {
+            head_deadline.get_or_insert_with(|| Instant::now() + limits.header_read_timeout);
+            true
+        }
+        // Only empty lines came (some clients send a stray CRLF after
+        // a body): close quietly, as when idle, rather than answer a
+        // request that never started.
+        ReadMore::TimedOut if head_started => {
+            reject(input, out, StatusCode::REQUEST_TIMEOUT).await;
+            false
+        }
+        ReadMore::TimedOut | ReadMore::Eof | ReadMore::Failed => false,
+    }
+}
+
+/// Answers a request that cannot be served (a bad head, one too slow to
+/// arrive) with `status`, and closes.
+async fn reject(input: &RequestInput, out: &mut Output, status: StatusCode) {
+    out.error_response(status);
+    let _ = out.flush().await;
+    linger_close(&input.stream()).await;
 }
 
 fn wants_close(headers: &http::HeaderMap) -> bool {
