@@ -1,5 +1,15 @@
 //! Connection drivers: the thin glue that runs the sans-IO protocol cores on
 //! percore sockets and calls a [`crate::Service`] for each request.
+//!
+//! - `start`: where a connection starts; protocol detection (the HTTP/2
+//!   preface, `Upgrade: h2c`) picks the driver. [`serve`] is the entry.
+//! - `h1`: the HTTP/1.1 driver: read side (`input`), write side (`output`)
+//!   and the dispatch loop.
+//! - `h2`: the HTTP/2 driver: socket loop, request bodies, stream tasks.
+//! - `exchange`: what both drivers do per request (the handler call, a
+//!   panic answered with 500, the first-chunk peek, bodiless responses).
+//! - `header_cache`: the per-core `Date` and `content-length` values.
+//! - `body_pace`: the slow-request-body rule both drivers apply.
 
 mod body_pace;
 mod exchange;
@@ -8,51 +18,13 @@ mod h2;
 mod header_cache;
 mod start;
 
+pub use crate::connections::{ConnGuard, OpenConnections};
 pub use start::serve;
 
-use std::cell::Cell;
 use std::rc::Rc;
 
 use crate::Limits;
 use percore_runtime::sync::Shutdown;
-
-/// Counts a server's open connections, upgraded ones included: each holds
-/// a [`ConnGuard`] while it is open, so a graceful shutdown can wait for
-/// them.
-///
-/// ```
-/// use percore_http::server::OpenConnections;
-/// let open = OpenConnections::default();
-/// let guard = open.enter();
-/// assert_eq!(open.count(), 1);
-/// drop(guard);
-/// assert_eq!(open.count(), 0);
-/// ```
-#[derive(Clone, Default, Debug)]
-pub struct OpenConnections(Rc<Cell<usize>>);
-
-impl OpenConnections {
-    /// Counts one more open connection until the guard is dropped.
-    pub fn enter(&self) -> ConnGuard {
-        self.0.set(self.0.get() + 1);
-        ConnGuard(self.0.clone())
-    }
-
-    /// Connections open now.
-    pub fn count(&self) -> usize {
-        self.0.get()
-    }
-}
-
-/// Keeps a connection counted in its [`OpenConnections`] until dropped.
-#[derive(Debug)]
-pub struct ConnGuard(Rc<Cell<usize>>);
-
-impl Drop for ConnGuard {
-    fn drop(&mut self) {
-        self.0.set(self.0.get() - 1);
-    }
-}
 
 /// What a connection needs besides its socket and service.
 #[derive(Clone)]

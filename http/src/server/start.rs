@@ -20,7 +20,7 @@ use super::ConnConfig;
 use crate::h2::conn::ServerConnection;
 use crate::h2::frame::PREFACE;
 use crate::service::Service;
-use crate::upgrade;
+use crate::{field_list, upgrade};
 
 /// Serves one accepted connection: HTTP/1.1 (and 1.0), and with
 /// [`ConnConfig::http2`] also h2c, by prior knowledge (the client preface)
@@ -142,10 +142,7 @@ fn h2_preface(buf: &[u8]) -> Preface {
 /// §3.2), if the request asks for h2c properly.
 pub(super) fn h2c_upgrade_settings(headers: &HeaderMap) -> Option<Vec<u8>> {
     let upgrade = headers.get(http::header::UPGRADE)?.to_str().ok()?;
-    if !upgrade
-        .split(',')
-        .any(|t| t.trim().eq_ignore_ascii_case("h2c"))
-    {
+    if !field_list::contains(upgrade.as_bytes(), "h2c") {
         return None;
     }
     if !upgrade::connection_has(headers, "upgrade")
