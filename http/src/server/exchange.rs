@@ -6,7 +6,6 @@
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::task::{ready, Context, Poll};
 
 use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
@@ -15,60 +14,22 @@ use percore_runtime::future::{race, Either};
 use crate::body::{next_chunk, BodyError, BodyStream};
 use crate::service::{catch_unwind_future, CatchUnwind, Request, Response, Service};
 
-/// The outcome of one handler call.
-#[derive(Debug)]
-pub(crate) struct Answer {
-    /// What to send.
-    pub(crate) response: Response,
-    /// The handler panicked: `response` is a 500 (an HTTP/1.1 connection
-    /// closes after it).
-    pub(crate) panicked: bool,
-}
-
-/// Calls `service` with `req`; a panic is logged and answered with 500.
+/// Calls `service` with `req`, catching a panic: `Err` carries its
+/// message, for [`answer_panic`].
+#[inline]
 pub(crate) fn call_handler<S: Service>(
     service: &S,
     req: Request,
-) -> HandlerCall<impl Future<Output = Response> + '_> {
-    HandlerCall {
-        call: catch_unwind_future(service.call(req)),
-    }
+) -> CatchUnwind<impl Future<Output = Response> + '_> {
+    catch_unwind_future(service.call(req))
 }
 
-pin_project_lite::pin_project! {
-    /// A handler call: its response, or a 500 if it panicked. A plain
-    /// future rather than an `async fn`: the handler's future is not moved
-    /// into one more state machine for every request.
-    pub(crate) struct HandlerCall<F> {
-        #[pin]
-        call: CatchUnwind<F>,
-    }
-}
-
-impl<F> std::fmt::Debug for HandlerCall<F> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("HandlerCall")
-    }
-}
-
-impl<F: Future<Output = Response>> Future for HandlerCall<F> {
-    type Output = Answer;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Answer> {
-        Poll::Ready(match ready!(self.project().call.poll(cx)) {
-            Ok(response) => Answer {
-                response,
-                panicked: false,
-            },
-            Err(panic) => {
-                tracing::error!("handler panicked: {panic}");
-                Answer {
-                    response: internal_error(),
-                    panicked: true,
-                }
-            }
-        })
-    }
+/// Logs a handler's panic and gives the 500 that answers it (an HTTP/1.1
+/// connection closes after it).
+#[cold]
+pub(crate) fn answer_panic(message: &str) -> Response {
+    tracing::error!("handler panicked: {message}");
+    internal_error()
 }
 
 /// The answer to a request whose handler panicked or misbehaved (both

@@ -89,8 +89,7 @@ pub struct ReadBuffer<S> {
     max_ahead: usize,
     /// Bytes the next read should have room for (0: no particular need).
     expected: usize,
-    /// The deadline's timer, while a read waits (moved, not rebuilt,
-    /// when a later call brings another deadline).
+    /// The deadline's timer, kept between waits.
     timer: Option<Sleep>,
 }
 
@@ -205,21 +204,26 @@ impl<S: OwnedRead + 'static> ReadBuffer<S> {
         if let Some((res, buf)) = self.handover.done.take() {
             self.reading = false;
             self.buf = buf;
-            // The next wait has a deadline of its own (an armed timer
-            // would only wake the task for nothing).
-            self.timer = None;
             return Poll::Ready(res);
         }
         let Some(deadline) = deadline else {
             return Poll::Pending;
         };
+        // The timer stays armed between waits. A later deadline leaves it
+        // as it is: it wakes us early, and is moved on then (one timer
+        // operation per deadline that passes, not two per wait).
         let timer = self.timer.get_or_insert_with(|| sleep_until(deadline));
-        if timer.deadline() != deadline {
+        if timer.deadline() > deadline {
             timer.reset(deadline);
         }
-        match Pin::new(timer).poll(cx) {
-            Poll::Ready(()) => Poll::Ready(Err(io::ErrorKind::TimedOut.into())),
-            Poll::Pending => Poll::Pending,
+        loop {
+            match Pin::new(&mut *timer).poll(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(()) if timer.deadline() >= deadline => {
+                    return Poll::Ready(Err(io::ErrorKind::TimedOut.into()))
+                }
+                Poll::Ready(()) => timer.reset(deadline),
+            }
         }
     }
 }

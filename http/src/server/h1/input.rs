@@ -131,6 +131,7 @@ impl RequestInput {
     /// Starts the body of a new request; stale readers of the previous one
     /// get nothing more. `expect_continue`: the client waits for
     /// `100 Continue`, sent by the body's first read.
+    #[inline]
     pub(super) fn start_body(
         self: &Rc<Self>,
         kind: BodyKind,

@@ -22,7 +22,7 @@ use input::ReadMore;
 pub(super) use input::{RequestInput, READ_CHUNK};
 use output::Output;
 
-use super::exchange::{call_handler, internal_error};
+use super::exchange::{answer_panic, call_handler, internal_error};
 use super::start::h2c_upgrade_settings;
 use super::{linger_close, ConnConfig};
 use crate::h1::{BodyKind, ResponseBody};
@@ -127,9 +127,13 @@ pub(super) async fn serve<S: Service>(
             pending_upgrade = Some(pending);
         }
 
-        let answer = call_handler(service.as_ref(), req).await;
-        keep_alive &= !answer.panicked;
-        let mut resp = answer.response;
+        let mut resp = match call_handler(service.as_ref(), req).await {
+            Ok(resp) => resp,
+            Err(panic) => {
+                keep_alive = false;
+                answer_panic(&panic)
+            }
+        };
         if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
             match pending_upgrade.take() {
                 Some(pending) => {

@@ -20,7 +20,7 @@ use super::body::{fail_body, BodyQueue};
 use super::{ConnRef, StreamEntry, STREAM_HIGH_WATER};
 use crate::body::{Body, BodyError, BodyStream};
 use crate::h2::ErrorCode;
-use crate::server::exchange::{call_handler, has_no_body, PeekedBody};
+use crate::server::exchange::{answer_panic, call_handler, has_no_body, PeekedBody};
 use crate::server::header_cache::{date_value, length_value};
 use crate::service::{Request, Response, Service};
 
@@ -37,7 +37,10 @@ pub(super) fn start_stream<S: Service>(
     let service = service.clone();
     let task_shared = shared.clone();
     let task = spawn_local(async move {
-        let resp = call_handler(service.as_ref(), req).await.response;
+        let resp = match call_handler(service.as_ref(), req).await {
+            Ok(resp) => resp,
+            Err(panic) => answer_panic(&panic),
+        };
         if let Some((parts, stream)) = respond_in_memory(&task_shared, id, resp, is_head) {
             // Streaming needs a large future; boxing it keeps every other
             // stream's task small (a small allocation stays on malloc's fast path).
