@@ -311,6 +311,14 @@ struct H1BodyReader {
     id: u64,
 }
 
+impl fmt::Debug for H1BodyReader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("H1BodyReader")
+            .field("body", &self.id)
+            .finish()
+    }
+}
+
 impl BodySource for H1BodyReader {
     fn poll_chunk(&self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, BodyError>>> {
         self.input.poll_body(self.id, cx)
