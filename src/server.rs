@@ -7,7 +7,7 @@ use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use percore_http::server::{serve_h1, ConnConfig, OpenConnections};
+use percore_http::server::{serve, ConnConfig, OpenConnections};
 use percore_http::{Limits, Service};
 use percore_runtime::future::{race, Either};
 use percore_runtime::net::{reserve_port, ListenOptions, TcpListener};
@@ -204,7 +204,7 @@ async fn serve_core<S: Service>(
         match race(listener.accept(), shutdown.wait()).await {
             Either::Left(Ok((stream, _peer))) => {
                 let service = service.clone();
-                spawn_local(serve_h1(stream, service, cfg.clone()));
+                spawn_local(serve(stream, service, cfg.clone()));
             }
             Either::Left(Err(e)) => {
                 if last_warning.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {

@@ -4,6 +4,8 @@
 //! The connection drivers that run them on the percore runtime are thin glue.
 
 mod body;
+mod connections;
+pub mod field_list;
 mod file_body;
 pub mod h1;
 pub mod h2;

@@ -48,7 +48,7 @@ use http::header::{CONNECTION, UPGRADE};
 use percore_runtime::net::TcpStream;
 use percore_runtime::sync::Shutdown;
 
-use crate::server::ConnGuard;
+use crate::connections::ConnGuard;
 use crate::service::Request;
 
 /// A connection handed over by the HTTP/1.1 server after a 101 response.
@@ -276,11 +276,7 @@ pub fn wants_upgrade(headers: &http::HeaderMap) -> bool {
 
 /// Whether a `Connection` field lists `option` (case-insensitive).
 pub fn connection_has(headers: &http::HeaderMap, option: &str) -> bool {
-    headers.get_all(CONNECTION).iter().any(|v| {
-        v.to_str()
-            .map(|s| s.split(',').any(|t| t.trim().eq_ignore_ascii_case(option)))
-            .unwrap_or(false)
-    })
+    crate::field_list::text_contains(headers, CONNECTION, option)
 }
 
 #[cfg(test)]

@@ -29,6 +29,9 @@ use bytes::{Buf, Bytes};
 use crate::buf::{IoBuf, IoBufMut, Slice};
 use crate::time::{timeout, Elapsed};
 
+mod read_buffer;
+pub use read_buffer::ReadBuffer;
+
 /// A stream that reads into owned buffers.
 pub trait OwnedRead {
     /// Reads into `buf`'s read target; `Ok(0)` is end of stream.

@@ -11,6 +11,7 @@ use http::header::{
     UPGRADE,
 };
 use http::{HeaderMap, Method, StatusCode, Version};
+use percore_http::field_list;
 use sha1::{Digest, Sha1};
 use std::fmt;
 
@@ -86,17 +87,11 @@ impl std::error::Error for HandshakeError {}
 
 /// Iterates the comma-separated tokens of every value of header `name`.
 fn tokens<'a>(headers: &'a HeaderMap, name: &HeaderName) -> impl Iterator<Item = &'a str> {
-    headers
-        .get_all(name)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
+    field_list::text_elements(headers, name.clone())
 }
 
 fn has_token(headers: &HeaderMap, name: &HeaderName, token: &str) -> bool {
-    tokens(headers, name).any(|t| t.eq_ignore_ascii_case(token))
+    field_list::text_contains(headers, name, token)
 }
 
 /// A valid WebSocket upgrade request.

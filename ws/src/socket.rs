@@ -5,9 +5,8 @@
 
 use std::cell::RefCell;
 use std::fmt;
-use std::future::Future;
+use std::future::poll_fn;
 use std::io;
-use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
@@ -15,9 +14,9 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use percore_http::server::ConnGuard;
 use percore_runtime::future::{race, Either};
+use percore_runtime::io::ReadBuffer;
 use percore_runtime::net::TcpStream;
 use percore_runtime::sync::Shutdown;
-use percore_runtime::time::timeout_at;
 
 use crate::{CloseFrame, CloseState, Codec, EncodeError, Message, ProtocolError};
 
@@ -26,7 +25,7 @@ const READ_CHUNK: usize = 16 * 1024;
 
 /// Most room reserved ahead for a large frame whose header has arrived (its
 /// payload is read into place without repeated growth; the frame-size limit
-/// still bounds what can actually be buffered).
+/// still bounds what can actually be buffered). See [`ReadBuffer::expect`].
 const FRAME_PREALLOC_MAX: usize = 4 << 20;
 
 /// How long the peer has to answer our Close 1001 when the server shuts down.
@@ -72,16 +71,13 @@ impl From<io::Error> for WsError {
     }
 }
 
-type ReadFuture = Pin<Box<dyn Future<Output = (io::Result<usize>, BytesMut)>>>;
-
 /// State shared by the reader and the writer halves.
-struct Shared {
+struct SocketState {
     stream: Rc<TcpStream>,
     codec: Codec,
-    /// Received bytes not yet decoded.
-    read_buf: BytesMut,
-    /// A read kept alive across cancelled `recv` calls (it owns `read_buf`).
-    read_in_flight: Option<ReadFuture>,
+    /// Received bytes not yet decoded, and the read that brings more (kept
+    /// alive across cancelled `recv` calls).
+    input: ReadBuffer<TcpStream>,
     /// Encoded bytes not yet handed to the kernel: `chunks` first (frame
     /// headers and large payloads sent uncopied), then `out`.
     chunks: Vec<Bytes>,
@@ -139,7 +135,7 @@ pub struct WebSocket {
 
 /// The receiving half of a [`WebSocket`].
 pub struct WsReader {
-    shared: Rc<RefCell<Shared>>,
+    shared: Rc<RefCell<SocketState>>,
     /// The server's shutdown signal: when raised, a waiting `recv` sends
     /// Close 1001. Held here, by the only half that waits for input.
     server_shutdown: Option<Shutdown>,
@@ -148,18 +144,18 @@ pub struct WsReader {
 /// The sending half of a [`WebSocket`]; clones send on the same connection.
 #[derive(Clone)]
 pub struct WsWriter {
-    shared: Rc<RefCell<Shared>>,
+    shared: Rc<RefCell<SocketState>>,
 }
 
 impl WebSocket {
     /// A WebSocket speaking on `stream` with `codec`, starting with the
     /// bytes already read from it (`read_buf`).
     pub fn new(stream: Rc<TcpStream>, read_buf: BytesMut, codec: Codec) -> WebSocket {
-        let shared = Rc::new(RefCell::new(Shared {
+        let shared = Rc::new(RefCell::new(SocketState {
+            input: ReadBuffer::new(stream.clone(), read_buf, READ_CHUNK)
+                .with_max_ahead(FRAME_PREALLOC_MAX),
             stream,
             codec,
-            read_buf,
-            read_in_flight: None,
             chunks: Vec::new(),
             out: BytesMut::new(),
             encoded: 0,
@@ -252,10 +248,10 @@ impl WsReader {
             let decoded = {
                 let mut guard = self.shared.borrow_mut();
                 let s = &mut *guard;
-                if s.shut && s.read_buf.is_empty() {
+                if s.shut && s.input.buffer().is_empty() {
                     return None;
                 }
-                s.codec.decode(&mut s.read_buf)
+                s.codec.decode(s.input.buffer_mut())
             };
             match decoded {
                 Ok(Some(msg)) => return Some(self.handle(msg).await),
@@ -311,54 +307,35 @@ impl WsReader {
         Ok(msg)
     }
 
-    /// Reads more input; `Ok(false)` at EOF. Runs the heartbeat.
+    /// Reads more input; `Ok(false)` at EOF. Runs the heartbeat. A read
+    /// cut short (by the heartbeat, the shutdown signal or a cancelled
+    /// `recv`) stays in flight for the next call.
     async fn read_more(&mut self) -> Result<bool, WsError> {
         loop {
-            let mut fut = {
-                let mut s = self.shared.borrow_mut();
-                match s.read_in_flight.take() {
-                    Some(f) => f,
-                    None => {
-                        let mut buf = std::mem::take(&mut s.read_buf);
-                        let wanted = s.codec.frame_bytes_wanted(buf.len());
-                        if let Some(room) = room_to_reserve(buf.capacity() - buf.len(), wanted) {
-                            buf.reserve(room);
-                        }
-                        let stream = s.stream.clone();
-                        Box::pin(async move { stream.read(buf).await })
-                    }
-                }
-            };
+            {
+                let mut guard = self.shared.borrow_mut();
+                let s = &mut *guard;
+                // Room for the rest of a large frame whose header arrived.
+                let wanted = s.codec.frame_bytes_wanted(s.input.buffer().len());
+                s.input.expect(wanted);
+            }
             let deadline = self.wake_deadline();
-            let read = async {
-                match deadline {
-                    None => Some(fut.as_mut().await),
-                    Some(d) => timeout_at(d, fut.as_mut()).await.ok(),
-                }
-            };
+            let shared = &self.shared;
+            let read = poll_fn(|cx| shared.borrow_mut().input.poll_fill(cx, deadline));
             let outcome = match self.unanswered_shutdown() {
                 None => read.await,
                 Some(shutdown) => match race(read, shutdown.wait()).await {
                     Either::Left(outcome) => outcome,
                     Either::Right(()) => {
-                        self.shared.borrow_mut().read_in_flight = Some(fut);
                         self.go_away().await;
                         continue;
                     }
                 },
             };
             match outcome {
-                Some((res, buf)) => {
-                    self.shared.borrow_mut().read_buf = buf;
-                    return match res {
-                        Ok(0) => Ok(false),
-                        Ok(_) => Ok(true),
-                        Err(e) => Err(WsError::Io(e)),
-                    };
-                }
-                None => {
-                    // Keep the read (and the buffer it owns) for later.
-                    self.shared.borrow_mut().read_in_flight = Some(fut);
+                Ok(0) => return Ok(false),
+                Ok(_) => return Ok(true),
+                Err(e) if e.kind() == io::ErrorKind::TimedOut => {
                     let gone = self.shared.borrow().going_away_until;
                     if gone.is_some_and(|until| Instant::now() >= until) {
                         // The peer never answered our Close 1001.
@@ -367,6 +344,7 @@ impl WsReader {
                     }
                     self.heartbeat_tick().await?;
                 }
+                Err(e) => return Err(WsError::Io(e)),
             }
         }
     }
@@ -432,7 +410,10 @@ impl WsWriter {
 }
 
 /// Encodes `msg` behind what is queued and waits until it is written.
-async fn enqueue_and_flush(shared: &Rc<RefCell<Shared>>, msg: &Message) -> Result<(), WsError> {
+async fn enqueue_and_flush(
+    shared: &Rc<RefCell<SocketState>>,
+    msg: &Message,
+) -> Result<(), WsError> {
     let end = {
         let mut guard = shared.borrow_mut();
         let s = &mut *guard;
@@ -462,7 +443,7 @@ async fn enqueue_and_flush(shared: &Rc<RefCell<Shared>>, msg: &Message) -> Resul
 /// Resets `writing` if the task writing is dropped mid-write: the peer then
 /// sees a broken frame, so the connection is failed for everyone.
 struct WritingGuard<'a> {
-    shared: &'a Rc<RefCell<Shared>>,
+    shared: &'a Rc<RefCell<SocketState>>,
     done: bool,
 }
 
@@ -481,7 +462,7 @@ impl Drop for WritingGuard<'_> {
 
 /// Waits until every byte up to `end` is written, writing them itself when
 /// no other task is.
-async fn flush_to(shared: &Rc<RefCell<Shared>>, end: u64) -> Result<(), WsError> {
+async fn flush_to(shared: &Rc<RefCell<SocketState>>, end: u64) -> Result<(), WsError> {
     loop {
         let batch = std::future::poll_fn(|cx| {
             let mut s = shared.borrow_mut();
@@ -530,38 +511,12 @@ async fn flush_to(shared: &Rc<RefCell<Shared>>, end: u64) -> Result<(), WsError>
     }
 }
 
-/// How much room to add to a read buffer with `spare` free bytes when the
-/// frame being received still needs `wanted` bytes (0 between frames):
-/// enough for the whole frame, at most [`FRAME_PREALLOC_MAX`] ahead of what
-/// has arrived, and at least [`READ_CHUNK`]; `None` when `spare` will do.
-fn room_to_reserve(spare: usize, wanted: usize) -> Option<usize> {
-    let wanted = wanted.clamp(READ_CHUNK / 4, FRAME_PREALLOC_MAX);
-    (spare < wanted).then(|| wanted.max(READ_CHUNK))
-}
-
 /// Closes the TCP connection (once).
-fn shut(shared: &Rc<RefCell<Shared>>) {
+fn shut(shared: &Rc<RefCell<SocketState>>) {
     let mut s = shared.borrow_mut();
     if !s.shut {
         s.shut = true;
-        s.read_buf.clear();
+        s.input.buffer_mut().clear();
         let _ = s.stream.shutdown(std::net::Shutdown::Both);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{room_to_reserve, FRAME_PREALLOC_MAX, READ_CHUNK};
-
-    #[test]
-    fn read_room_follows_the_frame_within_bounds() {
-        // Between frames: grow by a chunk only when little room is left.
-        assert_eq!(room_to_reserve(READ_CHUNK, 0), None);
-        assert_eq!(room_to_reserve(100, 0), Some(READ_CHUNK));
-        // A 1 MiB frame whose header arrived: room for all of it at once.
-        assert_eq!(room_to_reserve(READ_CHUNK, 1 << 20), Some(1 << 20));
-        assert_eq!(room_to_reserve(1 << 20, 1 << 20), None);
-        // A peer declaring a 16 MiB frame gets at most 4 MiB reserved ahead.
-        assert_eq!(room_to_reserve(0, 16 << 20), Some(FRAME_PREALLOC_MAX));
     }
 }

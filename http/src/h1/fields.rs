@@ -8,6 +8,7 @@ use http::Version;
 use super::error::ParseError;
 use super::parse::BodyKind;
 use super::target::valid_host;
+use crate::field_list::elements;
 use crate::Limits;
 
 /// What the framing and connection fields said, before the final verdict.
@@ -34,15 +35,6 @@ pub(super) struct Outcome {
     pub keep_alive: bool,
     pub expect_continue: bool,
     pub upgrade: Option<HeaderValue>,
-}
-
-/// The comma-separated, trimmed, non-empty elements of a list field.
-fn elements(value: &HeaderValue) -> impl Iterator<Item = &[u8]> {
-    value
-        .as_bytes()
-        .split(|&b| b == b',')
-        .map(<[u8]>::trim_ascii)
-        .filter(|t| !t.is_empty())
 }
 
 /// `1*DIGIT` as a u64; `None` on anything else or on overflow.
@@ -84,7 +76,7 @@ impl Facts {
             }
         } else if name == header::TRANSFER_ENCODING {
             self.transfer_encoding = true;
-            for coding in elements(value) {
+            for coding in elements(value.as_bytes()) {
                 self.codings += 1;
                 self.last_is_chunked = coding.eq_ignore_ascii_case(b"chunked");
                 if self.last_is_chunked {
@@ -92,7 +84,7 @@ impl Facts {
                 }
             }
         } else if name == header::CONNECTION {
-            for option in elements(value) {
+            for option in elements(value.as_bytes()) {
                 if option.eq_ignore_ascii_case(b"close") {
                     self.close = true;
                 } else if option.eq_ignore_ascii_case(b"keep-alive") {

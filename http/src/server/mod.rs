@@ -1,57 +1,30 @@
 //! Connection drivers: the thin glue that runs the sans-IO protocol cores on
 //! percore sockets and calls a [`crate::Service`] for each request.
+//!
+//! - `start`: where a connection starts; protocol detection (the HTTP/2
+//!   preface, `Upgrade: h2c`) picks the driver. [`serve`] is the entry.
+//! - `h1`: the HTTP/1.1 driver: read side (`input`), write side (`output`)
+//!   and the dispatch loop.
+//! - `h2`: the HTTP/2 driver: socket loop, request bodies, stream tasks.
+//! - `exchange`: what both drivers do per request (the handler call, a
+//!   panic answered with 500, the first-chunk peek, bodiless responses).
+//! - `header_cache`: the per-core `Date` and `content-length` values.
+//! - `body_pace`: the slow-request-body rule both drivers apply.
 
 mod body_pace;
-mod date;
-pub mod h1;
+mod exchange;
+mod h1;
 mod h2;
+mod header_cache;
+mod start;
 
-pub use h1::serve_h1;
+pub use crate::connections::{ConnGuard, OpenConnections};
+pub use start::serve;
 
-use std::cell::Cell;
 use std::rc::Rc;
 
 use crate::Limits;
-use http::StatusCode;
 use percore_runtime::sync::Shutdown;
-
-/// Counts a server's open connections, upgraded ones included: each holds
-/// a [`ConnGuard`] while it is open, so a graceful shutdown can wait for
-/// them.
-///
-/// ```
-/// use percore_http::server::OpenConnections;
-/// let open = OpenConnections::default();
-/// let guard = open.enter();
-/// assert_eq!(open.count(), 1);
-/// drop(guard);
-/// assert_eq!(open.count(), 0);
-/// ```
-#[derive(Clone, Default, Debug)]
-pub struct OpenConnections(Rc<Cell<usize>>);
-
-impl OpenConnections {
-    /// Counts one more open connection until the guard is dropped.
-    pub fn enter(&self) -> ConnGuard {
-        self.0.set(self.0.get() + 1);
-        ConnGuard(self.0.clone())
-    }
-
-    /// Connections open now.
-    pub fn count(&self) -> usize {
-        self.0.get()
-    }
-}
-
-/// Keeps a connection counted in its [`OpenConnections`] until dropped.
-#[derive(Debug)]
-pub struct ConnGuard(Rc<Cell<usize>>);
-
-impl Drop for ConnGuard {
-    fn drop(&mut self) {
-        self.0.set(self.0.get() - 1);
-    }
-}
 
 /// What a connection needs besides its socket and service.
 #[derive(Clone)]
@@ -83,24 +56,4 @@ pub(crate) async fn linger_close(stream: &percore_runtime::net::TcpStream) {
             _ => return,
         }
     }
-}
-
-/// The answer to a request whose handler panicked (both protocols).
-pub(crate) fn internal_error() -> crate::Response {
-    let mut resp = crate::Response::new(crate::Body::from("500 Internal Server Error\n"));
-    *resp.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
-    resp.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    resp
-}
-
-/// Whether a response carries no body whatever its framing says: the answer
-/// to HEAD, and 1xx, 204 and 304 (RFC 9110 §6.4.1). Both protocols ask.
-pub(crate) fn has_no_body(status: StatusCode, is_head: bool) -> bool {
-    is_head
-        || status.is_informational()
-        || status == StatusCode::NO_CONTENT
-        || status == StatusCode::NOT_MODIFIED
 }

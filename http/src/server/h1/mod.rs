@@ -1,0 +1,280 @@
+//! The HTTP/1.1 server driver: reads request heads, runs the service,
+//! writes responses (batched for pipelined requests), streams bodies with
+//! back-pressure, enforces the limits and timeouts of [`crate::Limits`].
+//!
+//! The read side ([`input`]: heads, the request body, the drain and the
+//! keep-alive verdict) and the write side ([`output`]: encoding and
+//! batching responses) each have their module; this one is the dispatch:
+//! one request after another, until the connection ends or switches
+//! protocols.
+
+mod input;
+mod output;
+
+use std::rc::Rc;
+use std::time::Instant;
+
+use bytes::BytesMut;
+use http::{Method, StatusCode, Version};
+use percore_runtime::future::{race, Either};
+
+use input::ReadMore;
+pub(super) use input::{RequestInput, READ_CHUNK};
+use output::Output;
+
+use super::exchange::{answer_panic, call_handler, internal_error};
+use super::start::h2c_upgrade_settings;
+use super::{linger_close, ConnConfig};
+use crate::h1::{BodyKind, ResponseBody};
+use crate::service::{Request, Response, Service};
+use crate::upgrade;
+
+/// Largest answer written before the unread rest of its request body is
+/// drained (small enough for any socket send buffer to take at once).
+const EARLY_ANSWER_MAX: usize = 8 * 1024;
+
+/// The answer to `Upgrade: h2c` (RFC 7540 §3.2).
+const SWITCHING_TO_H2C: &[u8] =
+    b"HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: h2c\r\n\r\n";
+
+/// How an HTTP/1.1 connection ended.
+#[derive(Debug)]
+pub(super) enum Handoff {
+    /// It is closed, or handed to the handler of a protocol upgrade.
+    Closed,
+    /// The client asked for h2c and got `101`: HTTP/2 continues on the
+    /// connection, answering `request` as stream 1.
+    H2c {
+        /// The request that asked for the upgrade.
+        request: Box<Request>,
+        /// Its decoded `HTTP2-Settings`.
+        settings: Vec<u8>,
+        /// The bytes read past the request.
+        read_buf: BytesMut,
+    },
+}
+
+/// Serves HTTP/1.1 (and 1.0) requests from `input` until the client
+/// leaves, an error closes the connection, the server shuts down or the
+/// connection switches protocols. `first_head_deadline`: bytes of the
+/// first request head have already arrived, and the rest must by then.
+pub(super) async fn serve<S: Service>(
+    input: Rc<RequestInput>,
+    service: &Rc<S>,
+    cfg: &ConnConfig,
+    mut first_head_deadline: Option<Instant>,
+) -> Handoff {
+    let limits = cfg.limits.clone();
+    let stream = input.stream();
+    let mut out = Output::new(stream.clone(), limits.write_timeout);
+    loop {
+        // Read one request head (kept in this frame: a head is large, and
+        // handing it out of a helper future would copy it).
+        let mut head_deadline = first_head_deadline.take();
+        let head = loop {
+            match input.parse_head() {
+                Ok(Some(head)) => break head,
+                Ok(None) => {}
+                Err(e) => {
+                    reject(&input, &mut out, e.status()).await;
+                    return Handoff::Closed;
+                }
+            }
+            if !wait_for_head(&input, &mut out, cfg, &mut head_deadline).await {
+                return Handoff::Closed;
+            }
+        };
+        let version = head.version;
+        let is_head = head.method == Method::HEAD;
+        // `Connection: upgrade` with an `Upgrade` field, as the parser saw it:
+        // the only requests the header lookups below can apply to.
+        let may_upgrade = version == Version::HTTP_11
+            && matches!(head.body, BodyKind::Empty)
+            && head.upgrade.is_some();
+        let mut keep_alive = head.keep_alive;
+        let body = input.start_body(
+            head.body,
+            head.expect_continue && version == Version::HTTP_11,
+        );
+        // The handler's first read of this body sends `100 Continue`
+        // straight to the socket: answers to earlier pipelined requests
+        // must be out before it.
+        if input.continue_pending() && !out.is_empty() && out.flush().await.is_err() {
+            return Handoff::Closed;
+        }
+        let mut req = Request::new(body);
+        *req.method_mut() = head.method;
+        *req.uri_mut() = head.uri;
+        *req.version_mut() = version;
+        *req.headers_mut() = head.headers;
+        if cfg.http2 && may_upgrade {
+            if let Some(settings) = h2c_upgrade_settings(req.headers()) {
+                out.extend_from_slice(SWITCHING_TO_H2C);
+                if out.flush().await.is_err() {
+                    return Handoff::Closed;
+                }
+                return Handoff::H2c {
+                    request: Box::new(req),
+                    settings,
+                    read_buf: input.take_buffer(),
+                };
+            }
+        }
+        let mut pending_upgrade = None;
+        if may_upgrade && upgrade::wants_upgrade(req.headers()) {
+            let (pending, on_upgrade) = upgrade::pending();
+            req.extensions_mut().insert(on_upgrade);
+            pending_upgrade = Some(pending);
+        }
+
+        let mut resp = match call_handler(service.as_ref(), req).await {
+            Ok(resp) => resp,
+            Err(panic) => {
+                keep_alive = false;
+                answer_panic(&panic)
+            }
+        };
+        if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
+            match pending_upgrade.take() {
+                Some(pending) => {
+                    switch_protocols(&input, &mut out, resp, pending, cfg).await;
+                    return Handoff::Closed;
+                }
+                None => {
+                    tracing::error!("handler answered 101 to a request that cannot be upgraded");
+                    keep_alive = false;
+                    resp = internal_error();
+                }
+            }
+        }
+        // Any other answer keeps the connection on HTTP/1.1.
+        drop(pending_upgrade);
+        if cfg.shutdown.is_triggered() || wants_close(resp.headers()) {
+            keep_alive = false;
+        }
+        if out
+            .write_response(&input, version, resp, is_head, &mut keep_alive)
+            .await
+            .is_err()
+        {
+            return Handoff::Closed;
+        }
+
+        // The request body must be consumed before the next request; a
+        // connection that ends after this answer is not drained (the
+        // lingering close reads what the client still sends).
+        if keep_alive {
+            // A small answer given before its request body was read goes out
+            // before the rest of the body is drained: a client uploading to a
+            // handler that already answered (401, 413, a redirect) learns of
+            // it now. A large one waits for the drain, so that a client
+            // sending its whole body before reading cannot block our write.
+            if input.body_unfinished()
+                && !out.is_empty()
+                && out.len() <= EARLY_ANSWER_MAX
+                && out.flush().await.is_err()
+            {
+                return Handoff::Closed;
+            }
+            keep_alive = input.finish_body().await;
+        }
+        if !keep_alive {
+            if out.flush().await.is_ok() {
+                linger_close(&stream).await;
+            }
+            return Handoff::Closed;
+        }
+        out.responses += 1;
+        if out.must_flush(&limits) && out.flush().await.is_err() {
+            return Handoff::Closed;
+        }
+    }
+}
+
+/// Waits for more of a request head, after sending the answers batched so
+/// far. False: the connection is over (the client left or was too slow,
+/// or the server shuts down).
+async fn wait_for_head(
+    input: &RequestInput,
+    out: &mut Output,
+    cfg: &ConnConfig,
+    head_deadline: &mut Option<Instant>,
+) -> bool {
+    let limits = &cfg.limits;
+    // Nothing complete is buffered: send pending responses first.
+    if !out.is_empty() && out.flush().await.is_err() {
+        return false;
+    }
+    // Part of a request head is buffered.
+    let head_started = !input.is_empty();
+    // Bytes of this request arrived (perhaps only empty lines the
+    // parser discarded): the header-read deadline runs, not the idle one.
+    let partial = head_started || head_deadline.is_some();
+    let outcome = if partial {
+        let deadline =
+            *head_deadline.get_or_insert_with(|| Instant::now() + limits.header_read_timeout);
+        input.read_more(deadline).await
+    } else {
+        if cfg.shutdown.is_triggered() {
+            return false;
+        }
+        let deadline = Instant::now() + limits.keep_alive_timeout;
+        match race(input.read_more(deadline), cfg.shutdown.wait()).await {
+            Either::Left(outcome) => outcome,
+            Either::Right(()) => return false,
+        }
+    };
+    match outcome {
+        ReadMore::Data => {
+            head_deadline.get_or_insert_with(|| Instant::now() + limits.header_read_timeout);
+            true
+        }
+        // Only empty lines came (some clients send a stray CRLF after
+        // a body): close quietly, as when idle, rather than answer a
+        // request that never started.
+        ReadMore::TimedOut if head_started => {
+            reject(input, out, StatusCode::REQUEST_TIMEOUT).await;
+            false
+        }
+        ReadMore::TimedOut | ReadMore::Eof | ReadMore::Failed => false,
+    }
+}
+
+/// Answers a request that cannot be served (a bad head, one too slow to
+/// arrive) with `status`, and closes.
+async fn reject(input: &RequestInput, out: &mut Output, status: StatusCode) {
+    out.error_response(status);
+    let _ = out.flush().await;
+    linger_close(&input.stream()).await;
+}
+
+fn wants_close(headers: &http::HeaderMap) -> bool {
+    upgrade::connection_has(headers, "close")
+}
+
+/// Writes a 101 response and hands the connection, with the bytes read past
+/// the request head, to the handler's [`upgrade::OnUpgrade`].
+async fn switch_protocols(
+    input: &RequestInput,
+    out: &mut Output,
+    resp: Response,
+    pending: upgrade::PendingUpgrade,
+    cfg: &ConnConfig,
+) {
+    out.head(
+        Version::HTTP_11,
+        StatusCode::SWITCHING_PROTOCOLS,
+        resp.headers(),
+        ResponseBody::Empty,
+        false,
+    );
+    if out.flush().await.is_ok() {
+        pending.fulfil(upgrade::Upgraded::new(
+            input.stream(),
+            input.take_buffer(),
+            cfg.shutdown.clone(),
+            cfg.connections.enter(),
+            cfg.limits.write_timeout,
+        ));
+    }
+}

@@ -1,0 +1,320 @@
+//! The write side of an HTTP/1.1 connection: responses are encoded into
+//! [`Output`], small bodies copied next to their head and large ones queued
+//! uncopied, and written in batches (pipelined answers go out together).
+
+use std::fmt;
+use std::io;
+use std::rc::Rc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use http::header::{HeaderValue, CONTENT_TYPE};
+use http::{HeaderMap, StatusCode, Version};
+use percore_runtime::net::TcpStream;
+
+use super::input::RequestInput;
+use crate::body::Body;
+use crate::h1::{self, ResponseBody};
+use crate::server::exchange::{has_no_body, PeekedBody};
+use crate::server::header_cache::with_date;
+use crate::service::Response;
+use crate::Limits;
+
+/// Full bodies up to this size are copied next to the head (one write);
+/// larger ones are sent as their own iovec.
+const COPY_BODY_MAX: usize = 8 * 1024;
+/// Buffered response bytes that force a flush even when more pipelined
+/// requests are waiting.
+pub(super) const FLUSH_AT: usize = 64 * 1024;
+
+/// Response bytes waiting to be written to the connection.
+pub(super) struct Output {
+    stream: Rc<TcpStream>,
+    buf: BytesMut,
+    chunks: Vec<Bytes>,
+    /// Responses completed in `buf`/`chunks` since the last flush.
+    pub(super) responses: usize,
+    /// How long the client may accept nothing while output waits.
+    write_timeout: Duration,
+}
+
+impl fmt::Debug for Output {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Output")
+            .field("len", &self.len())
+            .field("responses", &self.responses)
+            .finish()
+    }
+}
+
+impl Output {
+    /// Output to `stream`, failing a write that makes no progress for
+    /// `write_timeout`.
+    pub(super) fn new(stream: Rc<TcpStream>, write_timeout: Duration) -> Output {
+        Output {
+            stream,
+            buf: BytesMut::with_capacity(8 * 1024),
+            chunks: Vec::new(),
+            responses: 0,
+            write_timeout,
+        }
+    }
+
+    /// Bytes waiting.
+    pub(super) fn len(&self) -> usize {
+        self.buf.len() + self.chunks.iter().map(Bytes::len).sum::<usize>()
+    }
+
+    /// Whether nothing waits.
+    pub(super) fn is_empty(&self) -> bool {
+        self.buf.is_empty() && self.chunks.is_empty()
+    }
+
+    /// Appends body bytes: copied when small (flattened next to the head),
+    /// queued as their own buffer when large.
+    fn push_body(&mut self, body: Bytes) {
+        if body.len() <= COPY_BODY_MAX {
+            self.buf.extend_from_slice(&body);
+        } else {
+            if !self.buf.is_empty() {
+                self.chunks.push(self.buf.split().freeze());
+            }
+            self.chunks.push(body);
+        }
+    }
+
+    /// Writes everything waiting.
+    pub(super) async fn flush(&mut self) -> io::Result<()> {
+        self.responses = 0;
+        if !self.buf.is_empty() {
+            self.chunks.push(self.buf.split().freeze());
+        }
+        if self.chunks.is_empty() {
+            return Ok(());
+        }
+        let chunks = std::mem::take(&mut self.chunks);
+        let (res, mut back) = self
+            .stream
+            .write_all_vectored_timeout(chunks, self.write_timeout)
+            .await;
+        back.clear();
+        self.chunks = back;
+        if self.buf.capacity() < 4096 {
+            self.buf.reserve(8 * 1024);
+        }
+        res
+    }
+
+    /// Whether the batched responses go to the socket now, before the next
+    /// pipelined request is read: at [`FLUSH_AT`] bytes or after
+    /// `max_pipelined_requests` responses. A client that pipelines without
+    /// reading then fills the socket, the flush waits, and the server reads
+    /// no more: its memory stays bounded.
+    pub(super) fn must_flush(&self, limits: &Limits) -> bool {
+        self.len() >= FLUSH_AT || self.responses >= limits.max_pipelined_requests.max(1)
+    }
+
+    /// A short plain-text response for protocol errors; always closes.
+    pub(super) fn error_response(&mut self, status: StatusCode) {
+        let reason = status.canonical_reason().unwrap_or("Error");
+        let body = Bytes::from(format!("{} {}\n", status.as_u16(), reason));
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        self.head(
+            Version::HTTP_11,
+            status,
+            &headers,
+            ResponseBody::Length(body.len() as u64),
+            true,
+        );
+        self.push_body(body);
+    }
+
+    /// Encodes a response head.
+    pub(super) fn head(
+        &mut self,
+        version: Version,
+        status: StatusCode,
+        headers: &HeaderMap,
+        framing: ResponseBody,
+        close: bool,
+    ) {
+        with_date(|date| {
+            h1::encode_response_head(
+                &mut self.buf,
+                version,
+                status,
+                headers,
+                framing,
+                date,
+                close,
+            )
+        });
+    }
+
+    /// Appends bytes already encoded (a fixed response head).
+    pub(super) fn extend_from_slice(&mut self, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// Encodes `resp`, the answer to a request of `req_version`, flushing
+    /// as a streamed body produces chunks. Clears `keep_alive` when the
+    /// connection must end after it (the body's framing, a failed body, or
+    /// what `input` says of the request body).
+    pub(super) async fn write_response(
+        &mut self,
+        input: &RequestInput,
+        req_version: Version,
+        resp: Response,
+        is_head: bool,
+        keep_alive: &mut bool,
+    ) -> io::Result<()> {
+        let (parts, mut body) = resp.into_parts();
+        let status = parts.status;
+        let no_body = has_no_body(status, is_head);
+        let version = if req_version == Version::HTTP_10 {
+            Version::HTTP_10
+        } else {
+            Version::HTTP_11
+        };
+        let framing = match &body {
+            Body::Empty => ResponseBody::Length(0),
+            Body::Full(b) => ResponseBody::Length(b.len() as u64),
+            Body::Stream(s) => match s.size_hint() {
+                Some(n) => ResponseBody::Length(n),
+                // HTTP/1.0 has no chunked coding: the close ends the body.
+                None if version == Version::HTTP_10 => {
+                    *keep_alive = false;
+                    ResponseBody::CloseDelimited
+                }
+                None => ResponseBody::Chunked,
+            },
+        };
+        let full = match &mut body {
+            Body::Full(b) => std::mem::take(b),
+            _ => Bytes::new(),
+        };
+        let streamed = match &mut body {
+            Body::Stream(s) => match PeekedBody::peek(s).await {
+                Ok(peeked) => Some(peeked),
+                Err(status) => {
+                    *keep_alive = false;
+                    self.error_response(status);
+                    return Ok(());
+                }
+            },
+            _ => None,
+        };
+        if input.body_ends_connection(streamed.is_some()) {
+            *keep_alive = false;
+        }
+        self.head(version, status, &parts.headers, framing, !*keep_alive);
+        crate::header_pool::recycle(parts.headers);
+        if no_body {
+            return Ok(());
+        }
+        match streamed {
+            None => {
+                if !full.is_empty() {
+                    self.push_body(full);
+                }
+                Ok(())
+            }
+            Some(body) => self.stream_body(body, framing, keep_alive).await,
+        }
+    }
+
+    /// Writes a streamed body chunk by chunk, in `framing`.
+    async fn stream_body(
+        &mut self,
+        mut body: PeekedBody<'_>,
+        framing: ResponseBody,
+        keep_alive: &mut bool,
+    ) -> io::Result<()> {
+        let declared = match framing {
+            ResponseBody::Length(n) => Some(n),
+            _ => None,
+        };
+        let mut sent = 0u64;
+        while let Some(chunk) = body.next().await {
+            let chunk = match chunk {
+                Ok(c) => c,
+                Err(e) => {
+                    // Mid-body failure: the only honest signal left is to close.
+                    *keep_alive = false;
+                    let _ = self.flush().await;
+                    return Err(e);
+                }
+            };
+            if chunk.is_empty() {
+                continue;
+            }
+            sent += chunk.len() as u64;
+            if declared.is_some_and(|n| sent > n) {
+                *keep_alive = false;
+                return Err(io::Error::other("response body longer than its length"));
+            }
+            if framing == ResponseBody::Chunked {
+                h1::encode_chunk_header(&mut self.buf, chunk.len());
+                self.push_body(chunk);
+                self.buf.extend_from_slice(b"\r\n");
+            } else {
+                self.push_body(chunk);
+            }
+            self.flush().await?;
+        }
+        match declared {
+            None if framing == ResponseBody::Chunked => {
+                let trailers = body.take_trailers();
+                h1::encode_last_chunk(&mut self.buf, trailers.as_ref());
+            }
+            None => {} // close-delimited: the close ends it
+            Some(n) if sent < n => {
+                *keep_alive = false;
+                let _ = self.flush().await;
+                return Err(io::Error::other("response body shorter than its length"));
+            }
+            Some(_) => {}
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batched_responses_are_flushed_by_count_and_by_size() {
+        percore_runtime::Runtime::new().unwrap().block_on(async {
+            use percore_runtime::net::{TcpListener, TcpStream};
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = listener.local_addr().unwrap();
+            let a = TcpStream::connect(addr).await.unwrap();
+            let limits = Limits {
+                max_pipelined_requests: 4,
+                ..Limits::default()
+            };
+            let stream = Rc::new(a);
+            let mut out = Output::new(stream.clone(), limits.write_timeout);
+            out.buf.extend_from_slice(b"HTTP/1.1 200 OK\r\n\r\n");
+            out.responses = 3;
+            assert!(!out.must_flush(&limits));
+            out.responses = 4;
+            assert!(out.must_flush(&limits));
+            out.responses = 1;
+            out.push_body(Bytes::from(vec![b'x'; FLUSH_AT]));
+            assert!(out.must_flush(&limits), "64 KiB waiting is flushed");
+            let zero = Limits {
+                max_pipelined_requests: 0,
+                ..Limits::default()
+            };
+            let mut one = Output::new(stream, zero.write_timeout);
+            one.responses = 1;
+            assert!(one.must_flush(&zero), "0 means every response");
+        });
+    }
+}

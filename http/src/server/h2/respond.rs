@@ -1,0 +1,226 @@
+//! Stream tasks: each request's handler runs as its own task, and its
+//! response goes into the connection, at once when it is in memory, chunk
+//! by chunk with back-pressure when it streams.
+
+use std::cell::RefCell;
+use std::future::poll_fn;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::Poll;
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::header::{CONNECTION, CONTENT_LENGTH, DATE, TRANSFER_ENCODING, UPGRADE};
+use http::response::Parts;
+use http::{HeaderMap, Method, StatusCode};
+use percore_runtime::spawn_local;
+use percore_runtime::time::{timeout_at, Elapsed};
+
+use super::body::{fail_body, BodyQueue};
+use super::{ConnRef, StreamEntry, STREAM_HIGH_WATER};
+use crate::body::{Body, BodyError, BodyStream};
+use crate::h2::ErrorCode;
+use crate::server::exchange::{answer_panic, call_handler, has_no_body, PeekedBody};
+use crate::server::header_cache::{date_value, length_value};
+use crate::service::{Request, Response, Service};
+
+/// Runs the handler of stream `id` as its own task, and answers with
+/// what it returns.
+pub(super) fn start_stream<S: Service>(
+    shared: &ConnRef,
+    service: &Rc<S>,
+    id: u32,
+    req: Request,
+    body: Option<Rc<RefCell<BodyQueue>>>,
+) {
+    let is_head = req.method() == Method::HEAD;
+    let service = service.clone();
+    let task_shared = shared.clone();
+    let task = spawn_local(async move {
+        let resp = match call_handler(service.as_ref(), req).await {
+            Ok(resp) => resp,
+            Err(panic) => answer_panic(&panic),
+        };
+        if let Some((parts, stream)) = respond_in_memory(&task_shared, id, resp, is_head) {
+            // Streaming needs a large future; boxing it keeps every other
+            // stream's task small (a small allocation stays on malloc's fast path).
+            Box::pin(respond_streamed(&task_shared, id, parts, stream, is_head)).await;
+        }
+        let finished = {
+            let mut s = task_shared.borrow_mut();
+            s.notify();
+            s.streams.remove(&id)
+        };
+        // The exchange is over (the connection resets a request still
+        // arriving once the response ends): a reader left behind, in a task
+        // the handler spawned, must not wait for the rest.
+        if let Some(body) = finished.and_then(|t| t.body) {
+            fail_body(
+                &body,
+                BodyError::Io("the response ended before the request body".into()),
+            );
+        }
+    });
+    shared.borrow_mut().streams.insert(
+        id,
+        StreamEntry {
+            body,
+            task: Some(task),
+            writer: None,
+        },
+    );
+}
+
+/// Prepares HTTP/1.1-minded response headers for HTTP/2: a date, the
+/// content-length when known, and no connection-specific fields.
+fn h2_headers(headers: &mut HeaderMap, length: Option<u64>) {
+    for name in [CONNECTION, TRANSFER_ENCODING, UPGRADE] {
+        headers.remove(name);
+    }
+    headers.remove("keep-alive");
+    headers.remove("proxy-connection");
+    if !headers.contains_key(DATE) {
+        headers.insert(DATE, date_value());
+    }
+    if let Some(n) = length {
+        headers.insert(CONTENT_LENGTH, length_value(n));
+    }
+}
+
+/// Sends a response whose body is already in memory, without waiting;
+/// hands a streamed body back, with its head, for [`respond_streamed`].
+fn respond_in_memory(
+    shared: &ConnRef,
+    id: u32,
+    resp: Response,
+    is_head: bool,
+) -> Option<(Parts, Pin<Box<dyn BodyStream>>)> {
+    let (mut parts, body) = resp.into_parts();
+    let data = match body {
+        Body::Full(b) => b,
+        Body::Empty => Bytes::new(),
+        Body::Stream(stream) => return Some((parts, stream)),
+    };
+    let status = parts.status;
+    let length = (status != StatusCode::NOT_MODIFIED).then_some(data.len() as u64);
+    h2_headers(&mut parts.headers, length);
+    let empty = has_no_body(status, is_head) || data.is_empty();
+    let mut s = shared.borrow_mut();
+    if s.conn
+        .send_response(id, status, &parts.headers, empty)
+        .is_ok()
+        && !empty
+    {
+        let _ = s.conn.send_data(id, data, true);
+    }
+    s.notify();
+    None
+}
+
+/// Sends a streamed response of stream `id`, chunk by chunk, with
+/// back-pressure from the stream's queue.
+async fn respond_streamed(
+    shared: &ConnRef,
+    id: u32,
+    mut parts: Parts,
+    mut stream: Pin<Box<dyn BodyStream>>,
+    is_head: bool,
+) {
+    let status = parts.status;
+    let mut stream = match PeekedBody::peek(&mut stream).await {
+        Ok(peeked) => peeked,
+        Err(status) => {
+            let mut h = HeaderMap::new();
+            h2_headers(&mut h, Some(0));
+            let mut s = shared.borrow_mut();
+            let _ = s.conn.send_response(id, status, &h, true);
+            s.notify();
+            return;
+        }
+    };
+    let length = if status == StatusCode::NOT_MODIFIED {
+        None
+    } else {
+        stream.size_hint()
+    };
+    h2_headers(&mut parts.headers, length);
+    let empty = has_no_body(status, is_head);
+    {
+        let mut s = shared.borrow_mut();
+        if s.conn
+            .send_response(id, status, &parts.headers, empty)
+            .is_err()
+        {
+            return;
+        }
+        s.notify();
+    }
+    if empty {
+        return;
+    }
+    loop {
+        let (data, end) = match stream.next().await {
+            None => {
+                // The encoder drops fields a trailer may not carry.
+                let trailers = stream.take_trailers();
+                if let Some(trailers) = trailers.filter(|t| !t.is_empty()) {
+                    let mut s = shared.borrow_mut();
+                    let _ = s.conn.send_trailers(id, trailers);
+                    s.notify();
+                    return;
+                }
+                (Bytes::new(), true)
+            }
+            Some(Ok(c)) if c.is_empty() => continue,
+            Some(Ok(c)) => (c, false),
+            Some(Err(e)) => {
+                tracing::debug!("response body failed mid-stream: {e}");
+                let mut s = shared.borrow_mut();
+                s.conn.reset(id, ErrorCode::InternalError);
+                s.notify();
+                return;
+            }
+        };
+        if !wait_for_room(shared, id).await {
+            return;
+        }
+        let mut s = shared.borrow_mut();
+        if s.conn.send_data(id, data, end).is_err() {
+            return;
+        }
+        s.notify();
+        if end {
+            return;
+        }
+    }
+}
+
+/// Waits until stream `id` has room in its queue. False if the stream is
+/// gone, or the peer kept its window shut past `h2_send_window_timeout`
+/// (then the stream is reset).
+async fn wait_for_room(shared: &ConnRef, id: u32) -> bool {
+    let timeout = shared.borrow().limits.h2_send_window_timeout;
+    let deadline = Instant::now() + timeout;
+    let room = poll_fn(|cx| {
+        let mut s = shared.borrow_mut();
+        match s.conn.queued(id) {
+            None => Poll::Ready(false),
+            Some(n) if n < STREAM_HIGH_WATER => Poll::Ready(true),
+            Some(_) => {
+                if let Some(t) = s.streams.get_mut(&id) {
+                    t.writer = Some(cx.waker().clone());
+                }
+                Poll::Pending
+            }
+        }
+    });
+    match timeout_at(deadline, room).await {
+        Ok(ok) => ok,
+        Err(Elapsed) => {
+            let mut s = shared.borrow_mut();
+            s.conn.reset(id, ErrorCode::Cancel);
+            s.notify();
+            false
+        }
+    }
+}

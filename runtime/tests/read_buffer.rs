@@ -1,0 +1,145 @@
+//! `io::ReadBuffer` on both drivers: cancelled reads lose no byte, the
+//! deadline ends a wait and not the read, the buffer grows as asked.
+
+mod common;
+use common::*;
+
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use percore_runtime::future::{race, Either};
+use percore_runtime::io::ReadBuffer;
+use percore_runtime::net::UnixStream;
+use percore_runtime::time::sleep;
+use percore_runtime::{spawn_local, DriverChoice};
+
+both_drivers!(cancelled_reads_lose_no_byte, |choice: DriverChoice| {
+    block_on(choice, async {
+        let (a, b) = UnixStream::pair().unwrap();
+        let mut input = ReadBuffer::new(Rc::new(b), BytesMut::new(), 64);
+        // The writer sends 200 numbered pieces, pausing now and then, while
+        // the reader cancels its wait again and again.
+        let writer = spawn_local(async move {
+            for i in 0..200u32 {
+                a.write_all(i.to_be_bytes().to_vec()).await.0.unwrap();
+                if i % 7 == 0 {
+                    sleep(Duration::from_millis(1)).await;
+                }
+            }
+        });
+        let mut cancelled = 0;
+        while input.buffer().len() < 800 {
+            match race(input.fill(None), std::future::ready(())).await {
+                Either::Left(res) => assert!(res.unwrap() > 0, "early end of stream"),
+                Either::Right(()) => {
+                    cancelled += 1;
+                    // Let the read in flight take what arrives meanwhile.
+                    sleep(Duration::from_micros(200)).await;
+                }
+            }
+        }
+        writer.await.unwrap();
+        assert!(cancelled > 0, "no wait was cancelled");
+        let got: Vec<u32> = input
+            .buffer()
+            .chunks(4)
+            .map(|c| u32::from_be_bytes(c.try_into().unwrap()))
+            .collect();
+        assert_eq!(got, (0..200).collect::<Vec<u32>>());
+    })
+});
+
+both_drivers!(
+    a_deadline_ends_the_wait_not_the_read,
+    |choice: DriverChoice| {
+        block_on(choice, async {
+            let (a, b) = UnixStream::pair().unwrap();
+            let mut input = ReadBuffer::new(Rc::new(b), BytesMut::from(&b"kept "[..]), 64);
+            let start = Instant::now();
+            let err = input
+                .fill(Some(start + Duration::from_millis(20)))
+                .await
+                .unwrap_err();
+            assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
+            assert!(start.elapsed() >= Duration::from_millis(20));
+            assert!(input.is_reading(), "the read stays in flight");
+            a.write_all(b"late".to_vec()).await.0.unwrap();
+            // A deadline already past still lets a completed read through.
+            let mut n = 0;
+            while n == 0 {
+                match input
+                    .fill(Some(Instant::now() + Duration::from_secs(5)))
+                    .await
+                {
+                    Ok(got) => n = got,
+                    Err(e) => panic!("{e}"),
+                }
+            }
+            assert!(!input.is_reading());
+            assert_eq!(&input.buffer()[..], b"kept late");
+            // And a later wait with a new deadline times out again.
+            let err = input
+                .fill(Some(Instant::now() + Duration::from_millis(5)))
+                .await
+                .unwrap_err();
+            assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
+            drop(a);
+            assert_eq!(input.fill(None).await.unwrap(), 0, "end of stream");
+            assert_eq!(&input.buffer()[..], b"kept late");
+        })
+    }
+);
+
+both_drivers!(
+    the_buffer_grows_for_expected_input,
+    |choice: DriverChoice| {
+        block_on(choice, async {
+            let (a, b) = UnixStream::pair().unwrap();
+            let mut input =
+                ReadBuffer::new(Rc::new(b), BytesMut::new(), 1024).with_max_ahead(64 * 1024);
+            a.write_all(vec![7u8; 10]).await.0.unwrap();
+            input.fill(None).await.unwrap();
+            assert!(input.buffer().capacity() >= 1024, "one chunk at least");
+            assert!(input.buffer().capacity() < 32 * 1024);
+            input.expect(40 * 1024);
+            a.write_all(vec![8u8; 10]).await.0.unwrap();
+            input.fill(None).await.unwrap();
+            assert!(
+                input.buffer().capacity() >= 40 * 1024,
+                "room for what is expected"
+            );
+            input.buffer_mut().clear();
+            input.expect(1 << 30);
+            a.write_all(vec![9u8; 10]).await.0.unwrap();
+            input.fill(None).await.unwrap();
+            assert!(
+                input.buffer().capacity() <= 128 * 1024,
+                "never more than max_ahead reserved at once"
+            );
+            let taken = input.take_buffer();
+            assert_eq!(&taken[..], &[9u8; 10]);
+            assert!(input.buffer().is_empty());
+        })
+    }
+);
+
+both_drivers!(
+    dropping_it_mid_read_cancels_the_read,
+    |choice: DriverChoice| {
+        block_on(choice, async {
+            let (a, b) = UnixStream::pair().unwrap();
+            let mut input = ReadBuffer::new(Rc::new(b), BytesMut::new(), 64);
+            // Start a read and leave it in flight across a loop turn.
+            let waited = race(input.fill(None), sleep(Duration::from_millis(5))).await;
+            assert!(matches!(waited, Either::Right(())));
+            assert!(input.is_reading());
+            drop(input);
+            a.write_all(b"after".to_vec()).await.0.ok();
+            drop(a);
+            sleep(Duration::from_millis(20)).await;
+            // The read was cancelled and its buffer released: nothing tracked.
+            assert_eq!(percore_runtime::debug_tracked_ops(), 0, "nothing leaked");
+        })
+    }
+);
