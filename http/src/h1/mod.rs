@@ -30,20 +30,23 @@ mod chunked;
 mod date;
 mod encode;
 mod error;
+mod event;
 mod fields;
 mod parse;
 mod status;
 mod target;
 mod trailers;
 
-pub use body::{BodyDecoder, BodyEvent};
+pub use body::BodyDecoder;
 pub use date::DateCache;
 pub use encode::{
     encode_chunk, encode_chunk_header, encode_last_chunk, encode_response_head, ResponseBody,
     CONTINUE_100,
 };
 pub use error::{DecodeError, ParseError};
-pub use parse::{parse_request_head, BodyKind, RequestHead};
+pub use event::BodyEvent;
+pub use fields::BodyKind;
+pub use parse::{parse_request_head, RequestHead};
 
 #[cfg(test)]
 mod tests;
