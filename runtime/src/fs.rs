@@ -29,6 +29,7 @@ use crate::driver::DriverKind;
 use crate::runtime::context;
 
 /// An open file.
+#[derive(Debug)]
 pub struct File {
     fd: Arc<OwnedFd>,
 }

@@ -518,8 +518,7 @@ both_drivers!(connect_refused_is_an_error, |d: DriverChoice| {
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
         let err = TcpStream::connect(addr)
             .await
-            .err()
-            .expect("connect must fail");
+            .expect_err("connect must fail");
         assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused);
     });
 });

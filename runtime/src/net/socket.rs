@@ -27,6 +27,15 @@ pub(crate) struct Socket {
     fd: Option<OwnedFd>,
 }
 
+impl std::fmt::Debug for Socket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Socket")
+            .field("fd", &self.raw())
+            .field("epoll", &self.reg.is_some())
+            .finish()
+    }
+}
+
 fn current_kind() -> DriverKind {
     context(|cx| cx.driver.borrow().kind())
 }
