@@ -1,8 +1,9 @@
 //! Every I/O operation, one file each, saying how it runs on each driver.
 //!
 //! An operation is a value that owns everything the kernel touches: a clone
-//! of its descriptor ([`SharedFd`]), its buffers, its addresses. It says how
-//! it runs on io_uring ([`Operation::uring_entry`]) and how elsewhere
+//! of its descriptor ([`SharedFd`](super::fd::SharedFd)), its buffers, its
+//! addresses. It says how it runs on io_uring ([`Operation::uring_entry`])
+//! and how elsewhere
 //! ([`Operation::call`]: the syscall, non-blocking when epoll reported
 //! readiness, blocking on the blocking pool for files). [`run`] is the one
 //! place that tells the drivers apart; its caller says how the descriptor is
@@ -46,9 +47,6 @@ use super::epoll::{Direction, Registration};
 use super::Driver;
 use crate::blocking::spawn_blocking;
 use crate::runtime::{context, with_context};
-
-#[allow(unused_imports)] // named in the docs above
-use super::fd::SharedFd;
 
 /// Largest single transfer handed to the kernel.
 const MAX_IO: usize = i32::MAX as usize;

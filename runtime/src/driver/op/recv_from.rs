@@ -14,7 +14,7 @@ use crate::driver::fd::SharedFd;
 
 pub(crate) struct RecvFrom<B> {
     fd: SharedFd,
-    msg: Box<MsgHeader>,
+    msg: MsgHeader,
     buf: B,
 }
 
@@ -27,7 +27,7 @@ impl<B: IoBufMut> RecvFrom<B> {
         };
         RecvFrom {
             fd,
-            msg: MsgHeader::boxed(iov, None),
+            msg: MsgHeader::new(iov, None),
             buf,
         }
     }
@@ -40,28 +40,26 @@ impl<B: IoBufMut> RecvFrom<B> {
             Ok(n) => {
                 // SAFETY: the kernel wrote `n` bytes at the read target.
                 unsafe { buf.advance_written(n as usize) };
-                let mut addr = msg.addr;
-                addr.len = msg.hdr.msg_namelen;
-                (Ok((n as usize, addr.into_sockaddr())), buf)
+                (Ok((n as usize, msg.name())), buf)
             }
             Err(e) => (Err(e), buf),
         }
     }
 }
 
-// SAFETY: the boxed msghdr points at its own iovec and address buffer and at
+// SAFETY: the msghdr (on the heap) points at its own iovec and address buffer and at
 // `buf`'s read target (heap, by IoBufMut's contract), all owned by the
 // operation.
 unsafe impl<B: IoBufMut> Operation for RecvFrom<B> {
     const DIRECTION: Direction = Direction::Read;
 
     fn uring_entry(&mut self) -> squeue::Entry {
-        opcode::RecvMsg::new(types::Fd(self.fd.raw()), &mut self.msg.hdr).build()
+        opcode::RecvMsg::new(types::Fd(self.fd.raw()), self.msg.hdr_mut()).build()
     }
 
     fn call(&mut self) -> io::Result<u32> {
-        self.msg.hdr.msg_namelen = self.msg.addr.len;
+        self.msg.reset_name_len();
         // SAFETY: the msghdr points to live, writable memory.
-        cvt(unsafe { libc::recvmsg(self.fd.raw(), &mut self.msg.hdr, 0) })
+        cvt(unsafe { libc::recvmsg(self.fd.raw(), self.msg.hdr_mut(), 0) })
     }
 }

@@ -14,7 +14,7 @@ use crate::driver::fd::SharedFd;
 
 pub(crate) struct SendTo<B> {
     fd: SharedFd,
-    msg: Box<MsgHeader>,
+    msg: MsgHeader,
     pub(crate) buf: B,
 }
 
@@ -27,23 +27,23 @@ impl<B: IoBuf> SendTo<B> {
         };
         SendTo {
             fd,
-            msg: MsgHeader::boxed(iov, Some(addr)),
+            msg: MsgHeader::new(iov, Some(addr)),
             buf,
         }
     }
 }
 
-// SAFETY: the boxed msghdr points at its own iovec and address and at the
+// SAFETY: the msghdr (on the heap) points at its own iovec and address and at the
 // bytes of `buf` (stable by IoBuf's contract), all owned by the operation.
 unsafe impl<B: IoBuf> Operation for SendTo<B> {
     const DIRECTION: Direction = Direction::Write;
 
     fn uring_entry(&mut self) -> squeue::Entry {
-        opcode::SendMsg::new(types::Fd(self.fd.raw()), &self.msg.hdr).build()
+        opcode::SendMsg::new(types::Fd(self.fd.raw()), self.msg.hdr()).build()
     }
 
     fn call(&mut self) -> io::Result<u32> {
         // SAFETY: the msghdr points to live memory.
-        cvt(unsafe { libc::sendmsg(self.fd.raw(), &self.msg.hdr, libc::MSG_NOSIGNAL) })
+        cvt(unsafe { libc::sendmsg(self.fd.raw(), self.msg.hdr(), libc::MSG_NOSIGNAL) })
     }
 }

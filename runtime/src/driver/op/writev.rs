@@ -16,7 +16,7 @@ const MAX_IOVECS: usize = 1024;
 
 pub(crate) struct Writev<B> {
     fd: SharedFd,
-    msg: Box<MsgHeader>,
+    msg: MsgHeader,
     _iovecs: IoVecs,
     pub(crate) bufs: Vec<B>,
 }
@@ -36,17 +36,7 @@ impl<B: IoBuf> Writev<B> {
                 })
                 .collect(),
         );
-        let mut msg = MsgHeader::boxed(
-            libc::iovec {
-                iov_base: std::ptr::null_mut(),
-                iov_len: 0,
-            },
-            None,
-        );
-        msg.hdr.msg_name = std::ptr::null_mut();
-        msg.hdr.msg_namelen = 0;
-        msg.hdr.msg_iov = iovecs.0.as_ptr() as *mut libc::iovec;
-        msg.hdr.msg_iovlen = iovecs.0.len();
+        let msg = MsgHeader::vectored(&iovecs);
         Writev {
             fd,
             msg,
@@ -56,20 +46,20 @@ impl<B: IoBuf> Writev<B> {
     }
 }
 
-// SAFETY: the msghdr is boxed; it points at the iovec array (heap, owned
+// SAFETY: the msghdr is on the heap; it points at the iovec array (heap, owned
 // here), whose entries point at the bytes of `bufs` (stable by IoBuf's
 // contract), all owned by the operation.
 unsafe impl<B: IoBuf> Operation for Writev<B> {
     const DIRECTION: Direction = Direction::Write;
 
     fn uring_entry(&mut self) -> squeue::Entry {
-        opcode::SendMsg::new(types::Fd(self.fd.raw()), &self.msg.hdr)
+        opcode::SendMsg::new(types::Fd(self.fd.raw()), self.msg.hdr())
             .flags(libc::MSG_NOSIGNAL as u32)
             .build()
     }
 
     fn call(&mut self) -> io::Result<u32> {
         // SAFETY: the msghdr points to live iovecs over live buffers.
-        cvt(unsafe { libc::sendmsg(self.fd.raw(), &self.msg.hdr, libc::MSG_NOSIGNAL) })
+        cvt(unsafe { libc::sendmsg(self.fd.raw(), self.msg.hdr(), libc::MSG_NOSIGNAL) })
     }
 }
