@@ -668,3 +668,46 @@ both_drivers!(
         });
     }
 );
+
+both_drivers!(
+    completions_reach_a_loop_that_never_idles,
+    |d: DriverChoice| {
+        // A task that only yields keeps the loop busy, so it never parks to
+        // wait; bytes that another thread sends complete reads the kernel
+        // already holds. Those completions must still arrive (on io_uring
+        // with deferred task work, only when the loop enters the ring to run
+        // that work).
+        block_on(d, async {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = listener.local_addr().unwrap();
+            let writer = std::thread::spawn(move || {
+                use std::io::Write;
+                let mut s = std::net::TcpStream::connect(addr).unwrap();
+                for i in 0..50u8 {
+                    std::thread::sleep(Duration::from_millis(2));
+                    s.write_all(&[i]).unwrap();
+                }
+            });
+            let (stream, _) = listener.accept().await.unwrap();
+            let received = Rc::new(std::cell::Cell::new(0usize));
+            let count = received.clone();
+            let reader = spawn_local(async move {
+                while count.get() < 50 {
+                    let (res, _) = stream.read(Vec::with_capacity(64)).await;
+                    count.set(count.get() + res.unwrap());
+                }
+            });
+            let started = std::time::Instant::now();
+            while received.get() < 50 {
+                assert!(
+                    started.elapsed() < Duration::from_secs(10),
+                    "completions stopped reaching the busy loop after {} bytes",
+                    received.get()
+                );
+                yield_now().await;
+            }
+            reader.await.unwrap();
+            writer.join().unwrap();
+        });
+    }
+);
