@@ -36,16 +36,16 @@ pub(crate) use send_to::SendTo;
 pub(crate) use write_at::WriteAt;
 pub(crate) use writev::Writev;
 
-use std::future::{poll_fn, Future};
+use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 
 use io_uring::squeue;
 
 use super::epoll::{Direction, Registration};
 use super::Driver;
-use crate::blocking::spawn_blocking;
+use crate::blocking::{spawn_blocking, BlockingHandle};
 use crate::runtime::{context, with_context};
 
 /// Largest single transfer handed to the kernel.
@@ -111,35 +111,66 @@ impl Driven<'_> {
     }
 }
 
-/// Runs `op` as `driven` says; returns the result (a count, or a new
+/// Runs `op` as `driven` says; resolves to the result (a count, or a new
 /// descriptor) and the operation with its buffers.
-pub(crate) async fn run<T: Operation>(mut op: T, driven: Driven<'_>) -> (io::Result<u32>, T) {
+pub(crate) fn run<T: Operation>(op: T, driven: Driven<'_>) -> Run<'_, T> {
     match driven {
         Driven::Ring => match Op::submit(op) {
-            Ok(op) => op.await,
-            Err(refused) => refused,
+            Ok(op) => Run::Ring(op),
+            Err(refused) => Run::Refused(Some(refused)),
         },
-        Driven::Readiness(reg) => {
-            let result = poll_fn(|cx| {
-                reg.poll_io(T::DIRECTION, cx, || op.call().map(|n| (n, op.drained(n))))
-            })
-            .await;
+        Driven::Readiness(reg) => Run::Readiness { reg, op: Some(op) },
+        Driven::BlockingPool => Run::BlockingPool(spawn_blocking(move || {
+            let mut op = op;
+            let result = loop {
+                match op.call() {
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    other => break other,
+                }
+            };
             (result, op)
-        }
-        Driven::BlockingPool => {
-            let job = spawn_blocking(move || {
-                let result = loop {
-                    match op.call() {
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                        other => break other,
-                    }
-                };
-                (result, op)
-            });
-            match job.await {
-                Ok(out) => out,
-                Err(e) => panic!("percore: a blocking operation lost its buffers: {e}"),
+        })),
+    }
+}
+
+/// The future of [`run`]: a plain enum, so that the socket and file methods
+/// awaiting it carry (and move) no more than the operation itself.
+pub(crate) enum Run<'a, T: Operation> {
+    Ring(Op<T>),
+    Readiness {
+        reg: &'a Registration,
+        op: Option<T>,
+    },
+    BlockingPool(BlockingHandle<(io::Result<u32>, T)>),
+    Refused(Option<(io::Result<u32>, T)>),
+}
+
+// Nothing in a `Run` is pinned: the kernel sees only memory the operation owns.
+impl<T: Operation> Unpin for Run<'_, T> {}
+
+impl<T: Operation> Future for Run<'_, T> {
+    type Output = (io::Result<u32>, T);
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match &mut *self {
+            Run::Ring(op) => Pin::new(op).poll(cx),
+            Run::Readiness { reg, op } => {
+                let operation = op
+                    .as_mut()
+                    .expect("percore: operation polled after completion");
+                let result = ready!(reg.poll_io(T::DIRECTION, cx, || {
+                    operation.call().map(|n| (n, operation.drained(n)))
+                }));
+                Poll::Ready((result, op.take().expect("present until done")))
             }
+            Run::BlockingPool(job) => match ready!(Pin::new(job).poll(cx)) {
+                Ok(out) => Poll::Ready(out),
+                Err(e) => panic!("percore: a blocking operation lost its buffers: {e}"),
+            },
+            Run::Refused(out) => Poll::Ready(
+                out.take()
+                    .expect("percore: operation polled after completion"),
+            ),
         }
     }
 }
