@@ -91,6 +91,12 @@ pub struct BlockingHandle<T> {
     rx: oneshot::Receiver<std::thread::Result<T>>,
 }
 
+impl<T> std::fmt::Debug for BlockingHandle<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlockingHandle").finish_non_exhaustive()
+    }
+}
+
 impl<T> Future for BlockingHandle<T> {
     type Output = Result<T, JoinError>;
 

@@ -168,6 +168,7 @@ unsafe impl IoBuf for String {
 /// assert_eq!(s.as_bytes(), b"llo");
 /// assert_eq!(s.into_inner(), b"hello");
 /// ```
+#[derive(Debug)]
 pub struct Slice<B> {
     buf: B,
     begin: usize,

@@ -16,21 +16,17 @@
 
 use std::fs::OpenOptions;
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
-use std::sync::Arc;
-
-use io_uring::{opcode, types};
 
 use crate::blocking::spawn_blocking;
 use crate::buf::{IoBuf, IoBufMut, Slice};
-use crate::driver::op::Op;
-use crate::driver::DriverKind;
-use crate::runtime::context;
+use crate::driver::fd::SharedFd;
+use crate::driver::op::{self, Driven, ReadAt, WriteAt};
 
 /// An open file.
+#[derive(Debug)]
 pub struct File {
-    fd: Arc<OwnedFd>,
+    fd: SharedFd,
 }
 
 fn join_err(e: crate::task::JoinError) -> io::Error {
@@ -57,78 +53,23 @@ impl File {
             .await
             .map_err(join_err)??;
         Ok(File {
-            fd: Arc::new(file.into()),
+            fd: SharedFd::new(file.into()),
         })
     }
 
     /// Reads at `offset` into `buf`'s read target.
-    pub async fn read_at<B: IoBufMut>(&self, mut buf: B, offset: u64) -> (io::Result<usize>, B) {
-        let (ptr, len) = buf.read_target();
-        let len = len.min(i32::MAX as usize);
-        if context(|cx| cx.driver.borrow().kind()) == DriverKind::Uring {
-            let entry = opcode::Read::new(types::Fd(self.fd.as_raw_fd()), ptr, len as u32)
-                .offset(offset)
-                .build();
-            // SAFETY: the pointer targets `buf`'s heap storage, owned by the
-            // Op together with a reference that keeps the fd open.
-            let done = unsafe { Op::submit(entry, (buf, self.fd.clone())) }.await;
-            let (mut buf, _) = done.data;
-            let result = done.result.map(|n| n as usize);
-            if let Ok(n) = result {
-                // SAFETY: the kernel wrote `n` bytes at the read target.
-                unsafe { buf.advance_written(n) };
-            }
-            return (result, buf);
-        }
-        let fd = self.fd.clone();
-        let ptr = ptr as usize;
-        let job = spawn_blocking(move || {
-            // SAFETY: `buf` is moved into this closure and kept alive until
-            // pread returns; `ptr` targets its heap storage.
-            let n = unsafe { libc::pread(fd.as_raw_fd(), ptr as *mut _, len, offset as i64) };
-            let result = if n < 0 {
-                Err(io::Error::last_os_error())
-            } else {
-                // SAFETY: pread wrote `n` bytes at the read target.
-                unsafe { buf.advance_written(n as usize) };
-                Ok(n as usize)
-            };
-            (result, buf)
-        });
-        match job.await {
-            Ok(out) => out,
-            Err(e) => panic!("percore: blocking read lost its buffer: {e}"),
-        }
+    pub async fn read_at<B: IoBufMut>(&self, buf: B, offset: u64) -> (io::Result<usize>, B) {
+        let read = ReadAt::new(self.fd.clone(), buf, offset);
+        let (result, op) = op::run(read, Driven::file()).await;
+        let buf = op.into_buf(&result);
+        (result.map(|n| n as usize), buf)
     }
 
     /// Writes `buf` at `offset`; returns how many bytes were written.
     pub async fn write_at<B: IoBuf>(&self, buf: B, offset: u64) -> (io::Result<usize>, B) {
-        let (ptr, len) = buf.write_source();
-        let len = len.min(i32::MAX as usize);
-        if context(|cx| cx.driver.borrow().kind()) == DriverKind::Uring {
-            let entry = opcode::Write::new(types::Fd(self.fd.as_raw_fd()), ptr, len as u32)
-                .offset(offset)
-                .build();
-            // SAFETY: the pointer targets `buf`'s stable storage, owned by the Op.
-            let done = unsafe { Op::submit(entry, (buf, self.fd.clone())) }.await;
-            return (done.result.map(|n| n as usize), done.data.0);
-        }
-        let fd = self.fd.clone();
-        let ptr = ptr as usize;
-        let job = spawn_blocking(move || {
-            // SAFETY: `buf` lives in this closure until pwrite returns.
-            let n = unsafe { libc::pwrite(fd.as_raw_fd(), ptr as *const _, len, offset as i64) };
-            let result = if n < 0 {
-                Err(io::Error::last_os_error())
-            } else {
-                Ok(n as usize)
-            };
-            (result, buf)
-        });
-        match job.await {
-            Ok(out) => out,
-            Err(e) => panic!("percore: blocking write lost its buffer: {e}"),
-        }
+        let write = WriteAt::new(self.fd.clone(), buf, offset);
+        let (result, op) = op::run(write, Driven::file()).await;
+        (result.map(|n| n as usize), op.buf)
     }
 
     /// Writes all of `buf` starting at `offset`.
@@ -154,7 +95,7 @@ impl File {
     pub async fn metadata(&self) -> io::Result<std::fs::Metadata> {
         let fd = self.fd.clone();
         spawn_blocking(move || {
-            let file = std::fs::File::from(fd.try_clone()?);
+            let file = std::fs::File::from(fd.borrowed().try_clone_to_owned()?);
             file.metadata()
         })
         .await
@@ -164,7 +105,7 @@ impl File {
     /// Flushes data and metadata to storage (on the blocking pool).
     pub async fn sync_all(&self) -> io::Result<()> {
         let fd = self.fd.clone();
-        spawn_blocking(move || std::fs::File::from(fd.try_clone()?).sync_all())
+        spawn_blocking(move || std::fs::File::from(fd.borrowed().try_clone_to_owned()?).sync_all())
             .await
             .map_err(join_err)?
     }

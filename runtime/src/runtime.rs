@@ -237,6 +237,14 @@ pub struct Runtime {
     cx: Rc<Context>,
 }
 
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("driver", self.driver())
+            .finish_non_exhaustive()
+    }
+}
+
 /// Configures a [`Runtime`].
 ///
 /// ```

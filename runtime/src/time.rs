@@ -123,6 +123,7 @@ impl Timers {
 }
 
 /// A future that completes at a deadline. Created by [`sleep`] and [`sleep_until`].
+#[derive(Debug)]
 pub struct Sleep {
     deadline: Instant,
     key: Option<usize>,
@@ -268,6 +269,7 @@ impl<F: Future> Future for Timeout<F> {
 }
 
 /// Ticks at a fixed period. Created by [`interval`].
+#[derive(Debug)]
 pub struct Interval {
     period: Duration,
     sleep: Sleep,

@@ -56,7 +56,7 @@ pub fn pin_current_thread(cpu: usize) -> io::Result<()> {
 }
 
 /// What a worker's closure learns about its core.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct WorkerContext {
     /// Worker index, 0..cores.
     pub index: usize,
@@ -85,6 +85,7 @@ pub struct WorkerContext {
 /// }).unwrap();
 /// assert_eq!(ran.load(Ordering::SeqCst), 3);
 /// ```
+#[derive(Debug)]
 pub struct Workers {
     cores: usize,
     driver: DriverChoice,

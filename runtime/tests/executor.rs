@@ -221,9 +221,16 @@ fn env_var_selects_the_driver() {
 
 /// io_uring made unavailable with a seccomp filter (as Docker's default
 /// profile does): the automatic choice must fall back to epoll and say why.
+/// The check runs in a child process without `PERCORE_DRIVER`, so that the
+/// caller's environment cannot turn `Auto` into an explicit choice.
 #[test]
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 fn falls_back_to_epoll_when_io_uring_is_blocked() {
+    const TEST: &str = "falls_back_to_epoll_when_io_uring_is_blocked";
+    if std::env::var("PERCORE_FALLBACK_CHILD").is_err() {
+        run_in_child_without_driver_env(TEST, "PERCORE_FALLBACK_CHILD");
+        return;
+    }
     let handle = std::thread::spawn(|| {
         deny_io_uring_setup();
         let rt = percore_runtime::Builder::new()
@@ -251,6 +258,23 @@ fn falls_back_to_epoll_when_io_uring_is_blocked() {
         explicit,
         Some(Some(libc::EPERM)),
         "explicit uring must fail, not fall back"
+    );
+}
+
+/// Runs test `name` of this binary again in a child process with `marker`
+/// set and `PERCORE_DRIVER` removed, and fails unless the child passes.
+fn run_in_child_without_driver_env(name: &str, marker: &str) {
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([name, "--exact", "--nocapture", "--test-threads=1"])
+        .env(marker, "1")
+        .env_remove("PERCORE_DRIVER")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("1 passed"),
+        "child {name} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
     );
 }
 

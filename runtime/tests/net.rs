@@ -518,8 +518,7 @@ both_drivers!(connect_refused_is_an_error, |d: DriverChoice| {
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
         let err = TcpStream::connect(addr)
             .await
-            .err()
-            .expect("connect must fail");
+            .expect_err("connect must fail");
         assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused);
     });
 });
@@ -593,3 +592,122 @@ both_drivers!(file_positional_io, |d: DriverChoice| {
     });
     std::fs::remove_file(&path).unwrap();
 });
+
+both_drivers!(
+    dropping_in_flight_file_operations_leaks_nothing,
+    |d: DriverChoice| {
+        let path =
+            std::env::temp_dir().join(format!("percore-drop-{}-{:?}", std::process::id(), d));
+        let fds_before = open_fds();
+        block_on(d, async {
+            let f = percore_runtime::fs::File::create(&path).await.unwrap();
+            let data = vec![0x5Au8; 64 << 10];
+            f.write_all_at(data, 0).await.0.unwrap();
+            for round in 0..600u32 {
+                // Dropped before it was issued, or while the ring or the
+                // blocking pool works on it: each operation holds the file
+                // open until it is done, whatever happens to its future.
+                let polls = 1 + round % 3;
+                let offset = u64::from(round % 16) * 4096;
+                if round % 2 == 0 {
+                    if let Some((res, buf)) =
+                        drop_after_polls(f.read_at(Vec::with_capacity(4096), offset), polls).await
+                    {
+                        res.unwrap();
+                        assert!(buf.iter().all(|&b| b == 0x5A), "foreign bytes read");
+                    }
+                } else if let Some((res, _)) =
+                    drop_after_polls(f.write_at(vec![0x5Au8; 4096], offset), polls).await
+                {
+                    assert_eq!(res.unwrap(), 4096);
+                }
+            }
+            // Operations that are waited for still work.
+            let (res, buf) = f.read_at(Vec::with_capacity(4096), 4096).await;
+            assert_eq!(res.unwrap(), 4096);
+            assert!(buf.iter().all(|&b| b == 0x5A));
+            // The file goes while blocking-pool jobs may still hold it.
+            drop(f);
+            let deadline = std::time::Instant::now() + Duration::from_secs(5);
+            while debug_tracked_ops() > 0 && std::time::Instant::now() < deadline {
+                sleep(Duration::from_millis(5)).await;
+            }
+            assert_eq!(debug_tracked_ops(), 0, "operations still tracked");
+        });
+        // Blocking jobs close their handle when they finish.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while open_fds() > fds_before && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(open_fds() <= fds_before, "file descriptors leaked");
+        let left = std::fs::read(&path).unwrap();
+        assert_eq!(left.len(), 64 << 10);
+        assert!(
+            left.iter().all(|&b| b == 0x5A),
+            "a dropped write wrote foreign bytes"
+        );
+        std::fs::remove_file(&path).unwrap();
+    }
+);
+
+both_drivers!(
+    a_socket_used_on_another_driver_fails_cleanly,
+    |d: DriverChoice| {
+        // A socket belongs to the driver of the runtime that made it: on a
+        // runtime with the other driver its operations fail, never panic.
+        let (a, b) = block_on(d, async { UnixStream::pair().unwrap() });
+        let other = match d {
+            DriverChoice::Uring => DriverChoice::Epoll,
+            _ => DriverChoice::Uring,
+        };
+        block_on(other, async move {
+            let (res, _) = a.write(b"x".to_vec()).await;
+            assert!(res.is_err(), "write on a foreign driver must fail");
+            let (res, _) = b.read(Vec::with_capacity(8)).await;
+            assert!(res.is_err(), "read on a foreign driver must fail");
+        });
+    }
+);
+
+both_drivers!(
+    completions_reach_a_loop_that_never_idles,
+    |d: DriverChoice| {
+        // A task that only yields keeps the loop busy, so it never parks to
+        // wait; bytes that another thread sends complete reads the kernel
+        // already holds. Those completions must still arrive (on io_uring
+        // with deferred task work, only when the loop enters the ring to run
+        // that work).
+        block_on(d, async {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = listener.local_addr().unwrap();
+            let writer = std::thread::spawn(move || {
+                use std::io::Write;
+                let mut s = std::net::TcpStream::connect(addr).unwrap();
+                for i in 0..50u8 {
+                    std::thread::sleep(Duration::from_millis(2));
+                    s.write_all(&[i]).unwrap();
+                }
+            });
+            let (stream, _) = listener.accept().await.unwrap();
+            let received = Rc::new(std::cell::Cell::new(0usize));
+            let count = received.clone();
+            let reader = spawn_local(async move {
+                while count.get() < 50 {
+                    let (res, _) = stream.read(Vec::with_capacity(64)).await;
+                    count.set(count.get() + res.unwrap());
+                }
+            });
+            let started = std::time::Instant::now();
+            while received.get() < 50 {
+                assert!(
+                    started.elapsed() < Duration::from_secs(10),
+                    "completions stopped reaching the busy loop after {} bytes",
+                    received.get()
+                );
+                yield_now().await;
+            }
+            reader.await.unwrap();
+            writer.join().unwrap();
+        });
+    }
+);

@@ -1,28 +1,12 @@
 //! Request body decoding: `Content-Length` and chunked (RFC 9112 §6, §7.1).
 
-use bytes::{Bytes, BytesMut};
-use http::HeaderMap;
+use bytes::BytesMut;
 
 use super::chunked::Chunked;
 use super::error::DecodeError;
-use super::parse::BodyKind;
+use super::event::BodyEvent;
+use super::fields::BodyKind;
 use crate::Limits;
-
-/// What the decoder produced.
-#[derive(Debug, PartialEq, Eq)]
-pub enum BodyEvent {
-    /// Body bytes, split off the input buffer (no copy). Never empty.
-    Data(Bytes),
-    /// The input holds no complete next piece: read more into the buffer
-    /// and call again.
-    NeedMore,
-    /// The body is complete; bytes after it stay in the buffer (they are
-    /// the next pipelined request).
-    End {
-        /// Trailer fields of a chunked body, when it had any.
-        trailers: Option<HeaderMap>,
-    },
-}
 
 #[derive(Debug)]
 enum State {

@@ -3,8 +3,8 @@
 
 use bytes::{Buf, BytesMut};
 
-use super::body::BodyEvent;
 use super::error::DecodeError;
+use super::event::BodyEvent;
 use super::trailers::Trailers;
 use crate::Limits;
 

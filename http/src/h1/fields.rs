@@ -6,10 +6,20 @@ use http::header::{self, HeaderName, HeaderValue};
 use http::Version;
 
 use super::error::ParseError;
-use super::parse::BodyKind;
 use super::target::valid_host;
 use crate::field_list::elements;
 use crate::Limits;
+
+/// How the request body is framed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyKind {
+    /// No body.
+    Empty,
+    /// Exactly this many bytes (`Content-Length`, never 0).
+    Length(u64),
+    /// Chunked transfer coding.
+    Chunked,
+}
 
 /// What the framing and connection fields said, before the final verdict.
 #[derive(Debug, Default)]

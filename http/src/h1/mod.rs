@@ -30,6 +30,7 @@ mod chunked;
 mod date;
 mod encode;
 mod error;
+mod event;
 mod fields;
 mod parse;
 mod request_encode;
@@ -38,14 +39,16 @@ mod status;
 mod target;
 mod trailers;
 
-pub use body::{BodyDecoder, BodyEvent};
+pub use body::BodyDecoder;
 pub use date::DateCache;
 pub use encode::{
     encode_chunk, encode_chunk_header, encode_last_chunk, encode_response_head, ResponseBody,
     CONTINUE_100,
 };
 pub use error::{DecodeError, ParseError};
-pub use parse::{parse_request_head, BodyKind, RequestHead};
+pub use event::BodyEvent;
+pub use fields::BodyKind;
+pub use parse::{parse_request_head, RequestHead};
 pub use request_encode::{encode_request_head, RequestFraming};
 pub use response::{
     parse_response_head, ResponseDecoder, ResponseError, ResponseFraming, ResponseHead,

@@ -14,20 +14,9 @@ use http::header::{HeaderName, HeaderValue};
 use http::{HeaderMap, Method, Uri, Version};
 
 use super::error::ParseError;
-use super::fields::Facts;
+use super::fields::{BodyKind, Facts};
 use super::target::parse_target;
 use crate::Limits;
-
-/// How the request body is framed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BodyKind {
-    /// No body.
-    Empty,
-    /// Exactly this many bytes (`Content-Length`, never 0).
-    Length(u64),
-    /// Chunked transfer coding.
-    Chunked,
-}
 
 /// A parsed request head.
 #[derive(Debug, Clone)]

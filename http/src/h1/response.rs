@@ -10,10 +10,11 @@ use bytes::{Bytes, BytesMut};
 use http::header::{HeaderName, HeaderValue};
 use http::{HeaderMap, Method, StatusCode, Version};
 
-use super::body::{BodyDecoder, BodyEvent};
+use super::body::BodyDecoder;
 use super::error::DecodeError;
+use super::event::BodyEvent;
+use super::fields::BodyKind;
 use super::fields::Facts;
-use super::parse::BodyKind;
 use crate::Limits;
 
 /// How a response body is framed.

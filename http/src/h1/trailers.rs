@@ -8,8 +8,8 @@ use bytes::{Bytes, BytesMut};
 use http::header::{HeaderName, HeaderValue};
 use http::HeaderMap;
 
-use super::body::BodyEvent;
 use super::error::DecodeError;
+use super::event::BodyEvent;
 
 /// Scanner state of a trailer section. Between calls the caller may only
 /// append to the buffer: `scanned` counts bytes already looked at.

@@ -133,6 +133,7 @@ impl Epoll {
 
 /// A file descriptor registered with the current thread's epoll driver.
 /// Deregisters on drop; the owner closes the descriptor afterwards.
+#[derive(Debug)]
 pub(crate) struct Registration {
     key: usize,
     fd: RawFd,
@@ -151,27 +152,16 @@ impl Registration {
     }
 
     /// Runs the non-blocking syscall `op` until it does not return
-    /// `WouldBlock`, parking the task on readiness in between.
+    /// `WouldBlock`, parking the task on readiness in between. `op` returns
+    /// its result and whether it emptied the socket buffer (a short read or
+    /// write): then the readiness bit is cleared at once, since edge-triggered
+    /// epoll reports the next arrival, and the next operation skips a syscall
+    /// bound to fail with `EAGAIN`.
     pub(crate) fn poll_io<R>(
         &self,
         dir: Direction,
         cx: &mut Context<'_>,
-        op: impl FnMut() -> io::Result<R>,
-    ) -> Poll<io::Result<R>> {
-        self.poll_io_drained(dir, cx, op, |_| false)
-    }
-
-    /// Like [`Registration::poll_io`]; `drained(&result)` tells whether the
-    /// call emptied the socket buffer (a short read or write), in which case
-    /// the readiness bit is cleared at once: edge-triggered epoll reports the
-    /// next arrival, and the next operation skips a syscall bound to fail
-    /// with `EAGAIN`.
-    pub(crate) fn poll_io_drained<R>(
-        &self,
-        dir: Direction,
-        cx: &mut Context<'_>,
-        mut op: impl FnMut() -> io::Result<R>,
-        drained: impl Fn(&R) -> bool,
+        mut op: impl FnMut() -> io::Result<(R, bool)>,
     ) -> Poll<io::Result<R>> {
         loop {
             let ready = context(|rt| match &mut *rt.driver.borrow_mut() {
@@ -201,13 +191,13 @@ impl Registration {
             match op() {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.clear(dir, false),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Ok(r) => {
-                    if drained(&r) {
+                Ok((r, drained)) => {
+                    if drained {
                         self.clear(dir, true);
                     }
                     return Poll::Ready(Ok(r));
                 }
-                other => return Poll::Ready(other),
+                Err(e) => return Poll::Ready(Err(e)),
             }
         }
     }
@@ -228,21 +218,6 @@ impl Registration {
                 }
             }
         });
-    }
-
-    /// Waits until the direction is ready, without doing any I/O.
-    pub(crate) async fn ready(&self, dir: Direction) -> io::Result<()> {
-        let mut first = true;
-        std::future::poll_fn(|cx| {
-            self.poll_io(dir, cx, || {
-                if std::mem::take(&mut first) {
-                    Err(io::ErrorKind::WouldBlock.into())
-                } else {
-                    Ok(())
-                }
-            })
-        })
-        .await
     }
 }
 

@@ -7,6 +7,7 @@
 //! the automatic choice.
 
 pub(crate) mod epoll;
+pub(crate) mod fd;
 pub(crate) mod op;
 pub(crate) mod uring;
 
@@ -188,13 +189,6 @@ impl Driver {
     pub(crate) fn shutdown(&mut self) {
         if let Driver::Uring(d) = self {
             d.shutdown();
-        }
-    }
-
-    pub(crate) fn kind(&self) -> DriverKind {
-        match self {
-            Driver::Uring(_) => DriverKind::Uring,
-            Driver::Epoll(_) => DriverKind::Epoll,
         }
     }
 }

@@ -70,18 +70,60 @@ pub(crate) struct Uring {
     eventfd_armed: bool,
 }
 
+/// How a ring is set up, best first. Each runtime's ring is used by its own
+/// thread only, which every setup below relies on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Setup {
+    /// `SINGLE_ISSUER | DEFER_TASKRUN | TASKRUN_FLAG` (Linux 6.1): completion
+    /// work runs only when the thread enters the ring to reap, never by
+    /// interrupting it; `TASKRUN_FLAG` tells a busy loop when to enter.
+    DeferTaskrun,
+    /// `SINGLE_ISSUER | COOP_TASKRUN | TASKRUN_FLAG` (Linux 6.0): completion
+    /// work runs at the next syscall instead of an interrupt.
+    CoopTaskrun,
+    /// No optional flags.
+    Plain,
+}
+
+impl Setup {
+    const BEST_FIRST: [Setup; 3] = [Setup::DeferTaskrun, Setup::CoopTaskrun, Setup::Plain];
+
+    fn build(self, entries: u32) -> io::Result<IoUring> {
+        let mut builder = IoUring::builder();
+        match self {
+            Setup::DeferTaskrun => builder
+                .setup_single_issuer()
+                .setup_defer_taskrun()
+                .setup_taskrun_flag(),
+            Setup::CoopTaskrun => builder
+                .setup_single_issuer()
+                .setup_coop_taskrun()
+                .setup_taskrun_flag(),
+            Setup::Plain => &mut builder,
+        };
+        builder.build(entries)
+    }
+}
+
+/// Builds a ring with the best setup `build` accepts: a kernel too old for a
+/// setup's flags refuses it with `EINVAL`, and the next is tried; any other
+/// error (no io_uring at all) is returned.
+fn build_best<R>(mut build: impl FnMut(Setup) -> io::Result<R>) -> io::Result<(R, Setup)> {
+    let mut refused = None;
+    for setup in Setup::BEST_FIRST {
+        match build(setup) {
+            Ok(ring) => return Ok((ring, setup)),
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => refused = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(refused.expect("at least one setup"))
+}
+
 impl Uring {
     pub(crate) fn new(entries: u32) -> io::Result<Uring> {
-        let ring = IoUring::builder()
-            .setup_single_issuer()
-            .setup_coop_taskrun()
-            .setup_taskrun_flag()
-            .build(entries)
-            .or_else(|e| match e.raw_os_error() {
-                // Older kernels reject the optional flags: try without them.
-                Some(libc::EINVAL) => IoUring::new(entries),
-                _ => Err(e),
-            })?;
+        let (ring, setup) = build_best(|setup| setup.build(entries))?;
+        tracing::debug!("io_uring ring set up with {setup:?}");
         let mut probe = Probe::new();
         ring.submitter().register_probe(&mut probe)?;
         if let Some(missing) = missing_capability(ring.params().is_feature_ext_arg(), |op| {
@@ -351,6 +393,48 @@ mod tests {
         assert!(no_ext_arg.contains("EXT_ARG"), "{no_ext_arg}");
         let no_recv = missing_capability(true, |op| op != opcode::Recv::CODE).unwrap();
         assert_eq!(no_recv, "the kernel lacks io_uring RECV");
+    }
+
+    #[test]
+    fn the_best_setup_the_kernel_accepts_is_used() {
+        let einval = || io::Error::from_raw_os_error(libc::EINVAL);
+        let all = build_best(Ok::<_, io::Error>).unwrap();
+        assert_eq!(all, (Setup::DeferTaskrun, Setup::DeferTaskrun));
+        let no_defer = build_best(|s| match s {
+            Setup::DeferTaskrun => Err(einval()),
+            s => Ok(s),
+        });
+        assert_eq!(no_defer.unwrap().1, Setup::CoopTaskrun);
+        let only_plain = build_best(|s| match s {
+            Setup::Plain => Ok(s),
+            _ => Err(einval()),
+        });
+        assert_eq!(only_plain.unwrap().1, Setup::Plain);
+        let none = build_best(|_| Err::<Setup, _>(einval())).unwrap_err();
+        assert_eq!(none.raw_os_error(), Some(libc::EINVAL));
+        // No io_uring at all (seccomp, disabled): no fallback within io_uring.
+        let mut tried = Vec::new();
+        let denied = build_best(|s| {
+            tried.push(s);
+            Err::<Setup, _>(io::Error::from_raw_os_error(libc::EPERM))
+        });
+        assert_eq!(denied.unwrap_err().raw_os_error(), Some(libc::EPERM));
+        assert_eq!(tried, [Setup::DeferTaskrun]);
+    }
+
+    #[test]
+    fn this_kernel_defers_task_work_from_linux_6_1() {
+        let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+        let mut parts = release
+            .trim()
+            .split(['.', '-'])
+            .map(|p| p.parse::<u32>().unwrap_or(0));
+        let version = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+        // Where io_uring is available at all (not blocked by seccomp).
+        if IoUring::new(8).is_ok() && version >= (6, 1) {
+            let (_, setup) = build_best(|s| s.build(8)).unwrap();
+            assert_eq!(setup, Setup::DeferTaskrun, "Linux {release}");
+        }
     }
 
     #[test]

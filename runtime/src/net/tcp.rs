@@ -54,6 +54,7 @@ impl Default for ListenOptions {
 ///     assert_eq!(echoed, b"ping");
 /// });
 /// ```
+#[derive(Debug)]
 pub struct TcpListener {
     inner: Socket,
 }
@@ -131,6 +132,7 @@ fn sock_to_std(addr: SockAddr) -> io::Result<SocketAddr> {
 }
 
 /// A TCP connection. See [`TcpListener`] for an example.
+#[derive(Debug)]
 pub struct TcpStream {
     inner: Socket,
 }
@@ -172,6 +174,7 @@ impl TcpStream {
 
 /// Holds a port bound with SO_REUSEPORT (but not listening, so it receives
 /// no connections) until every core has bound its own listener to it.
+#[derive(Debug)]
 pub struct PortReservation {
     _socket: RawSocket,
 }

@@ -22,6 +22,7 @@ use crate::buf::{IoBuf, IoBufMut};
 ///     assert_eq!(buf, b"hey");
 /// });
 /// ```
+#[derive(Debug)]
 pub struct UdpSocket {
     inner: Socket,
 }

@@ -26,6 +26,7 @@ use super::stream_io;
 /// });
 /// let _ = std::fs::remove_file(&dir);
 /// ```
+#[derive(Debug)]
 pub struct UnixListener {
     inner: Socket,
 }
@@ -54,6 +55,7 @@ impl UnixListener {
 }
 
 /// A Unix-domain stream connection.
+#[derive(Debug)]
 pub struct UnixStream {
     inner: Socket,
 }

@@ -73,9 +73,21 @@ pub struct Sender<T> {
     chan: Arc<Chan<T>>,
 }
 
+impl<T> std::fmt::Debug for Sender<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sender").finish_non_exhaustive()
+    }
+}
+
 /// Receiving half.
 pub struct Receiver<T> {
     chan: Arc<Chan<T>>,
+}
+
+impl<T> std::fmt::Debug for Receiver<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Receiver").finish_non_exhaustive()
+    }
 }
 
 fn new_chan<T>(capacity: Option<usize>) -> (Sender<T>, Receiver<T>) {

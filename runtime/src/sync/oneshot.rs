@@ -28,9 +28,21 @@ pub struct Sender<T> {
     state: Arc<Mutex<State<T>>>,
 }
 
+impl<T> std::fmt::Debug for Sender<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sender").finish_non_exhaustive()
+    }
+}
+
 /// Receiving half: a future of the value.
 pub struct Receiver<T> {
     state: Arc<Mutex<State<T>>>,
+}
+
+impl<T> std::fmt::Debug for Receiver<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Receiver").finish_non_exhaustive()
+    }
 }
 
 /// The sender was dropped without sending.

@@ -34,6 +34,14 @@ pub struct Shutdown {
     inner: Arc<Inner>,
 }
 
+impl std::fmt::Debug for Shutdown {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shutdown")
+            .field("triggered", &self.is_triggered())
+            .finish_non_exhaustive()
+    }
+}
+
 impl Default for Shutdown {
     fn default() -> Self {
         Shutdown::new()
@@ -75,6 +83,7 @@ impl Shutdown {
 }
 
 /// Future of [`Shutdown::wait`].
+#[derive(Debug)]
 pub struct Wait<'a> {
     shutdown: &'a Shutdown,
     /// This waiter's entry among the registered wakers.

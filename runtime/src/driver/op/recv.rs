@@ -1,0 +1,57 @@
+//! `recv`: read into a buffer's read target.
+//! io_uring: `IORING_OP_RECV`. epoll: `recv(2)` on read readiness.
+
+use std::io;
+
+use io_uring::{opcode, squeue, types};
+
+use super::{cvt, Operation, MAX_IO};
+use crate::buf::IoBufMut;
+use crate::driver::epoll::Direction;
+use crate::driver::fd::SharedFd;
+
+pub(crate) struct Recv<B> {
+    fd: SharedFd,
+    pub(crate) buf: B,
+    len: usize,
+}
+
+impl<B: IoBufMut> Recv<B> {
+    pub(crate) fn new(fd: SharedFd, mut buf: B) -> Recv<B> {
+        let len = buf.read_target().1.min(MAX_IO);
+        Recv { fd, buf, len }
+    }
+
+    /// The buffer, with the `n` bytes a successful read wrote marked initialised.
+    pub(crate) fn into_buf(self, result: &io::Result<u32>) -> B {
+        let mut buf = self.buf;
+        if let Ok(n) = *result {
+            // SAFETY: the kernel wrote `n` bytes at the read target.
+            unsafe { buf.advance_written(n as usize) };
+        }
+        buf
+    }
+}
+
+// SAFETY: the entry points at `buf`'s read target, heap memory (IoBufMut's
+// contract) owned by the operation.
+unsafe impl<B: IoBufMut> Operation for Recv<B> {
+    const DIRECTION: Direction = Direction::Read;
+
+    fn uring_entry(&mut self) -> squeue::Entry {
+        let ptr = self.buf.read_target().0;
+        opcode::Recv::new(types::Fd(self.fd.raw()), ptr, self.len as u32).build()
+    }
+
+    fn call(&mut self) -> io::Result<u32> {
+        let ptr = self.buf.read_target().0;
+        // SAFETY: `ptr` is valid for `len` writable bytes of `buf`.
+        cvt(unsafe { libc::recv(self.fd.raw(), ptr.cast(), self.len, 0) })
+    }
+
+    /// A short read emptied the receive buffer (0 is end of stream: the
+    /// socket stays readable).
+    fn drained(&self, n: u32) -> bool {
+        n > 0 && (n as usize) < self.len
+    }
+}

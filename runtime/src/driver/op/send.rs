@@ -1,0 +1,48 @@
+//! `send`: write some of a buffer's bytes.
+//! io_uring: `IORING_OP_SEND`. epoll: `send(2)` on write readiness.
+
+use std::io;
+
+use io_uring::{opcode, squeue, types};
+
+use super::{cvt, Operation, MAX_IO};
+use crate::buf::IoBuf;
+use crate::driver::epoll::Direction;
+use crate::driver::fd::SharedFd;
+
+pub(crate) struct Send<B> {
+    fd: SharedFd,
+    pub(crate) buf: B,
+    len: usize,
+}
+
+impl<B: IoBuf> Send<B> {
+    pub(crate) fn new(fd: SharedFd, buf: B) -> Send<B> {
+        let len = buf.write_source().1.min(MAX_IO);
+        Send { fd, buf, len }
+    }
+}
+
+// SAFETY: the entry points at `buf`'s bytes, stable memory (IoBuf's
+// contract) owned by the operation.
+unsafe impl<B: IoBuf> Operation for Send<B> {
+    const DIRECTION: Direction = Direction::Write;
+
+    fn uring_entry(&mut self) -> squeue::Entry {
+        let ptr = self.buf.write_source().0;
+        opcode::Send::new(types::Fd(self.fd.raw()), ptr, self.len as u32)
+            .flags(libc::MSG_NOSIGNAL)
+            .build()
+    }
+
+    fn call(&mut self) -> io::Result<u32> {
+        let ptr = self.buf.write_source().0;
+        // SAFETY: `ptr` is valid for `len` initialised bytes of `buf`.
+        cvt(unsafe { libc::send(self.fd.raw(), ptr.cast(), self.len, libc::MSG_NOSIGNAL) })
+    }
+
+    /// A short write filled the send buffer.
+    fn drained(&self, n: u32) -> bool {
+        (n as usize) < self.len
+    }
+}
