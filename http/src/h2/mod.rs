@@ -1,10 +1,12 @@
-//! HTTP/2: sans-IO frame codec, HPACK, connection state machine.
+//! HTTP/2: sans-IO frame codec, HPACK, connection state machines.
 //!
 //! * [`frame`]: the frame layer (RFC 9113 §4–6): [`frame::FrameDecoder`]
 //!   turns a read buffer into validated [`frame::Frame`]s; `frame::encode_*`
 //!   write frames.
 //! * [`hpack`]: header compression (RFC 7541): [`hpack::Decoder`] and
 //!   [`hpack::Encoder`].
+//! * [`conn`]: the connection state machine, one core for both roles:
+//!   [`conn::ServerConnection`] and [`conn::ClientConnection`].
 //! * [`ErrorCode`] and [`H2Error`]: what to answer when the peer misbehaves
 //!   (GOAWAY for connection errors, RST_STREAM for stream errors).
 //!

@@ -1,4 +1,5 @@
-//! One stream's state (RFC 9113 §5.1) and its queued response data.
+//! One stream's state (RFC 9113 §5.1), its windows and its queued
+//! outgoing data; and the bounded memory of recently closed streams.
 
 use std::collections::VecDeque;
 use std::time::Instant;
@@ -6,15 +7,17 @@ use std::time::Instant;
 use bytes::Bytes;
 use http::HeaderMap;
 
-/// The states a server stream passes through once the request HEADERS
-/// arrived (idle and reserved states never reach the stream table).
+use super::flow_control::{RecvWindow, SendWindow};
+
+/// The states a stream in the table passes through (idle and reserved
+/// states never reach the table: a stream enters it open or half-closed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum State {
+pub(super) enum State {
     /// Both sides may send.
     Open,
-    /// The client sent END_STREAM; we are still answering.
+    /// The peer sent END_STREAM; we are still sending.
     HalfClosedRemote,
-    /// We sent END_STREAM; the client is still sending its body.
+    /// We sent END_STREAM; the peer is still sending.
     HalfClosedLocal,
 }
 
@@ -22,14 +25,14 @@ pub(crate) enum State {
 /// inline: most responses are one chunk, and a queue allocation per stream
 /// was a measurable share of an HTTP/2 request's cost.
 #[derive(Debug, Default)]
-pub(crate) struct ChunkQueue {
+pub(super) struct ChunkQueue {
     /// The oldest chunk; `None` only when `rest` is empty too.
     head: Option<Bytes>,
     rest: VecDeque<Bytes>,
 }
 
 impl ChunkQueue {
-    pub fn push_back(&mut self, chunk: Bytes) {
+    pub(super) fn push_back(&mut self, chunk: Bytes) {
         if self.head.is_none() {
             self.head = Some(chunk);
         } else {
@@ -37,11 +40,11 @@ impl ChunkQueue {
         }
     }
 
-    pub fn front_mut(&mut self) -> Option<&mut Bytes> {
+    pub(super) fn front_mut(&mut self) -> Option<&mut Bytes> {
         self.head.as_mut()
     }
 
-    pub fn pop_front(&mut self) -> Option<Bytes> {
+    pub(super) fn pop_front(&mut self) -> Option<Bytes> {
         let oldest = self.head.take();
         self.head = self.rest.pop_front();
         oldest
@@ -50,62 +53,69 @@ impl ChunkQueue {
 
 /// A stream in the table.
 #[derive(Debug)]
-pub(crate) struct Stream {
-    pub state: State,
+pub(super) struct Stream {
+    pub(super) state: State,
     /// What we may still send (the peer's window for this stream).
-    pub send_window: i64,
-    /// What the peer may still send before our next WINDOW_UPDATE.
-    pub recv_window: i64,
-    /// Bytes the application consumed that we have not yet given back.
-    pub recv_unreleased: u32,
-    pub content_length: Option<u64>,
-    pub received: u64,
-    /// Response data waiting for window or for the writer.
-    pub pending: ChunkQueue,
-    pub pending_len: usize,
+    pub(super) send_window: SendWindow,
+    /// What the peer may still send, and what we owe it back.
+    pub(super) recv_window: RecvWindow,
+    /// The peer's declared content-length, checked against its DATA.
+    pub(super) content_length: Option<u64>,
+    /// DATA bytes received (padding excluded).
+    pub(super) received: u64,
+    /// The peer's head arrived: HEADERS from now on are trailers. A server
+    /// stream starts with the request head; a client stream waits for the
+    /// final response head.
+    pub(super) head_received: bool,
+    /// Our head went out: DATA and trailers may follow.
+    pub(super) head_sent: bool,
+    /// A client stream carrying a HEAD request: the response's
+    /// content-length describes no body (RFC 9110 §9.3.2).
+    pub(super) method_is_head: bool,
+    /// Outgoing data waiting for window or for the writer.
+    pub(super) pending: ChunkQueue,
+    pub(super) pending_len: usize,
     /// END_STREAM goes out with (or after) the last queued data.
-    pub end_queued: bool,
+    pub(super) end_queued: bool,
     /// Trailers go out after the queued data.
-    pub trailers: Option<HeaderMap>,
-    pub response_started: bool,
+    pub(super) trailers: Option<HeaderMap>,
     /// In the round-robin queue of streams with data to send.
-    pub scheduled: bool,
+    pub(super) scheduled: bool,
     /// Since when queued data has waited for a window with no DATA sent
     /// (see `ServerConnection::expire_window_stalls`).
-    pub window_wait_since: Option<Instant>,
+    pub(super) window_wait_since: Option<Instant>,
 }
 
 impl Stream {
-    pub fn new(send_window: i64, recv_window: i64, end_stream: bool) -> Stream {
+    /// A stream entering the table in `state`, with the peer's initial
+    /// window `send_window` and ours, `recv_window`.
+    pub(super) fn new(send_window: i64, recv_window: i64, state: State) -> Stream {
         Stream {
-            state: if end_stream {
-                State::HalfClosedRemote
-            } else {
-                State::Open
-            },
-            send_window,
-            recv_window,
-            recv_unreleased: 0,
+            state,
+            send_window: SendWindow::new(send_window),
+            recv_window: RecvWindow::new(recv_window),
             content_length: None,
             received: 0,
+            head_received: false,
+            head_sent: false,
+            method_is_head: false,
             pending: ChunkQueue::default(),
             pending_len: 0,
             end_queued: false,
             trailers: None,
-            response_started: false,
             scheduled: false,
             window_wait_since: None,
         }
     }
 
-    /// The client may still send on this stream.
-    pub fn remote_open(&self) -> bool {
+    /// The peer may still send on this stream.
+    pub(super) fn remote_open(&self) -> bool {
         matches!(self.state, State::Open | State::HalfClosedLocal)
     }
 
     /// Marks the remote side finished; returns whether the stream is now
     /// fully closed.
-    pub fn close_remote(&mut self) -> bool {
+    pub(super) fn close_remote(&mut self) -> bool {
         match self.state {
             State::Open => {
                 self.state = State::HalfClosedRemote;
@@ -117,7 +127,7 @@ impl Stream {
 
     /// Marks the local side finished; returns whether the stream is now
     /// fully closed.
-    pub fn close_local(&mut self) -> bool {
+    pub(super) fn close_local(&mut self) -> bool {
         match self.state {
             State::Open => {
                 self.state = State::HalfClosedLocal;
@@ -128,8 +138,46 @@ impl Stream {
     }
 
     /// Whether anything is left to send (data, END_STREAM or trailers).
-    pub fn has_output(&self) -> bool {
+    pub(super) fn has_output(&self) -> bool {
         self.pending_len > 0 || self.end_queued || self.trailers.is_some()
+    }
+
+    /// Whether the stream still takes DATA or trailers from us.
+    pub(super) fn accepts_output(&self) -> bool {
+        self.head_sent && !self.end_queued && self.trailers.is_none()
+    }
+
+    /// Whether queued data waits for a window (the stream's, or the
+    /// connection's when `conn_window_open` is false).
+    pub(super) fn blocked_on_window(&self, conn_window_open: bool) -> bool {
+        self.pending_len > 0 && (!self.send_window.is_open() || !conn_window_open)
+    }
+}
+
+/// Streams we reset whose late frames are still ignored.
+const RECENTLY_CLOSED: usize = 128;
+
+/// The last streams that closed, and whether we reset them: frames the
+/// peer sent before it saw our RST_STREAM are ignored (RFC 9113 §5.4.2).
+/// Bounded, so a peer cannot grow it.
+#[derive(Debug, Default)]
+pub(super) struct RecentlyClosed(VecDeque<(u32, bool)>);
+
+impl RecentlyClosed {
+    pub(super) fn remember(&mut self, stream_id: u32, reset_by_us: bool) {
+        if self.0.len() == RECENTLY_CLOSED {
+            self.0.pop_front();
+        }
+        self.0.push_back((stream_id, reset_by_us));
+    }
+
+    /// `Some(reset_by_us)` if `stream_id` closed recently.
+    pub(super) fn get(&self, stream_id: u32) -> Option<bool> {
+        self.0
+            .iter()
+            .rev()
+            .find(|(s, _)| *s == stream_id)
+            .map(|(_, by_us)| *by_us)
     }
 }
 

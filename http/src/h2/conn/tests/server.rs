@@ -6,7 +6,7 @@
 use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, Method, StatusCode};
 
-use super::{Event, ServerConnection};
+use crate::h2::conn::{Event, ServerConnection};
 use crate::h2::frame::{self, Frame, FrameDecoder, Role, Settings};
 use crate::h2::hpack;
 use crate::h2::ErrorCode;

@@ -1,0 +1,276 @@
+//! The send side: heads, DATA and trailers queued per stream, written
+//! round-robin within the flow-control windows by `poll_output`; resets;
+//! and the expiry of streams whose data waits on a window the peer keeps
+//! shut.
+
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use http::HeaderMap;
+
+use super::role::Role;
+use super::{Connection, StreamGone};
+use crate::h2::frame;
+use crate::h2::ErrorCode;
+
+impl<R: Role> Connection<R> {
+    /// Frames the head block `block` of `stream_id` (HEADERS, split into
+    /// CONTINUATION frames if the peer's frame size asks for it).
+    pub(super) fn write_head(&mut self, stream_id: u32, block: &[u8], end_stream: bool) {
+        frame::encode_headers(
+            stream_id,
+            block,
+            end_stream,
+            self.peer.max_frame_size as u32,
+            &mut self.out,
+        );
+        if end_stream {
+            self.close_local(stream_id);
+        }
+    }
+
+    /// Queues body bytes for `stream_id` (sent as the windows allow);
+    /// `end_stream` ends our side of the stream.
+    pub(super) fn send_data(
+        &mut self,
+        stream_id: u32,
+        data: Bytes,
+        end_stream: bool,
+    ) -> Result<(), StreamGone> {
+        let Some(stream) = self.streams.get_mut(&stream_id) else {
+            return Err(StreamGone);
+        };
+        if !stream.accepts_output() {
+            return Err(StreamGone);
+        }
+        if !data.is_empty() {
+            stream.pending_len += data.len();
+            stream.pending.push_back(data);
+        }
+        stream.end_queued = end_stream;
+        self.schedule(stream_id);
+        Ok(())
+    }
+
+    /// Ends our side of `stream_id` with trailers (after queued data).
+    pub(super) fn send_trailers(
+        &mut self,
+        stream_id: u32,
+        trailers: HeaderMap,
+    ) -> Result<(), StreamGone> {
+        let Some(stream) = self.streams.get_mut(&stream_id) else {
+            return Err(StreamGone);
+        };
+        if !stream.accepts_output() {
+            return Err(StreamGone);
+        }
+        stream.trailers = Some(trailers);
+        self.schedule(stream_id);
+        Ok(())
+    }
+
+    /// Bytes of `stream_id` queued and not yet written; `None` when the
+    /// stream is gone.
+    pub(super) fn queued(&self, stream_id: u32) -> Option<usize> {
+        self.streams.get(&stream_id).map(|s| s.pending_len)
+    }
+
+    /// Whether `stream_id` has queued data but no send window to carry it.
+    pub(super) fn is_blocked_on_window(&self, stream_id: u32) -> bool {
+        self.streams
+            .get(&stream_id)
+            .is_some_and(|s| s.blocked_on_window(self.send_window.is_open()))
+    }
+
+    /// Resets with CANCEL every stream whose queued data has waited
+    /// `timeout` or longer for a window; returns when the next stream
+    /// still waiting would expire. Sending any DATA restarts a stream's
+    /// clock.
+    pub(super) fn expire_window_stalls(
+        &mut self,
+        now: Instant,
+        timeout: Duration,
+    ) -> Option<Instant> {
+        let conn_open = self.send_window.is_open();
+        let mut expired = Vec::new();
+        let mut next: Option<Instant> = None;
+        for (&id, stream) in self.streams.iter_mut() {
+            if !stream.blocked_on_window(conn_open) {
+                stream.window_wait_since = None;
+                continue;
+            }
+            let deadline = *stream.window_wait_since.get_or_insert(now) + timeout;
+            if deadline <= now {
+                expired.push(id);
+            } else {
+                next = Some(next.map_or(deadline, |n| n.min(deadline)));
+            }
+        }
+        for id in expired {
+            self.reset(id, ErrorCode::Cancel);
+        }
+        next
+    }
+
+    /// Resets `stream_id` from our side.
+    pub(super) fn reset(&mut self, stream_id: u32, code: ErrorCode) {
+        if self.streams.remove(&stream_id).is_some() {
+            frame::encode_rst_stream(stream_id, code, &mut self.out);
+            self.recently_closed.remember(stream_id, true);
+        }
+    }
+
+    /// Moves pending output into `dst`: control frames and headers first,
+    /// then DATA frames of the streams in turn, one frame per stream per
+    /// round, while the windows allow and `dst` holds less than `max` bytes.
+    pub(super) fn poll_output(&mut self, dst: &mut BytesMut, max: usize) {
+        if !self.out.is_empty() {
+            if dst.is_empty() {
+                std::mem::swap(dst, &mut self.out);
+            } else {
+                dst.extend_from_slice(&self.out);
+                self.out.clear();
+            }
+        }
+        self.counts.output_drained();
+        let mut rounds_without_progress = 0;
+        while dst.len() < max
+            && !self.ready.is_empty()
+            && rounds_without_progress < self.ready.len()
+        {
+            let Some(id) = self.ready.pop_front() else {
+                break;
+            };
+            let progressed = self.write_stream_frame(id, dst);
+            let keep = self.streams.get(&id).is_some_and(|s| s.has_output());
+            if keep {
+                self.ready.push_back(id);
+            } else if let Some(s) = self.streams.get_mut(&id) {
+                s.scheduled = false;
+            }
+            if progressed {
+                rounds_without_progress = 0;
+            } else {
+                rounds_without_progress += 1;
+            }
+        }
+        if !self.out.is_empty() {
+            // Resets queued while sending data.
+            dst.extend_from_slice(&self.out);
+            self.out.clear();
+        }
+    }
+
+    /// Whether output is waiting (frames, or data the windows allow).
+    pub(super) fn has_output(&self) -> bool {
+        let conn_open = self.send_window.is_open();
+        !self.out.is_empty()
+            || self.ready.iter().any(|id| {
+                self.streams.get(id).is_some_and(|s| {
+                    (s.pending_len == 0 && (s.end_queued || s.trailers.is_some()))
+                        || (s.send_window.is_open() && conn_open)
+                })
+            })
+    }
+
+    pub(super) fn schedule(&mut self, id: u32) {
+        if let Some(s) = self.streams.get_mut(&id) {
+            if !s.scheduled {
+                s.scheduled = true;
+                self.ready.push_back(id);
+            }
+        }
+    }
+
+    /// Writes at most one DATA frame (or the END_STREAM / trailers) of
+    /// stream `id` into `dst`. Returns whether anything was written.
+    fn write_stream_frame(&mut self, id: u32, dst: &mut BytesMut) -> bool {
+        let max_frame = self.peer.max_frame_size;
+        let conn_window = self.send_window.available();
+        let Some(stream) = self.streams.get_mut(&id) else {
+            return false;
+        };
+        if stream.pending_len > 0 {
+            let allowed = stream
+                .send_window
+                .available()
+                .min(conn_window)
+                .min(max_frame as i64);
+            if allowed <= 0 {
+                return false;
+            }
+            let data = take_front(stream, allowed as usize);
+            let n = data.len();
+            stream.send_window.consume(n);
+            self.send_window.consume(n);
+            stream.window_wait_since = None;
+            let end = stream.pending_len == 0 && stream.end_queued;
+            frame::encode_data(id, &data, end, dst);
+            if end {
+                stream.end_queued = false;
+                self.close_local(id);
+            }
+            return true;
+        }
+        if stream.end_queued {
+            stream.end_queued = false;
+            frame::encode_data(id, &[], true, dst);
+            self.close_local(id);
+            return true;
+        }
+        if let Some(trailers) = stream.trailers.take() {
+            let mut block = BytesMut::new();
+            self.hpack_encoder.encode_trailers(&trailers, &mut block);
+            frame::encode_headers(id, &block, true, max_frame as u32, dst);
+            self.close_local(id);
+            return true;
+        }
+        false
+    }
+
+    /// We sent END_STREAM on `id`. On a server a response is complete
+    /// then: a request still arriving is not wanted any more, so the
+    /// client is asked to stop sending it with RST_STREAM(NO_ERROR) (RFC
+    /// 9113 §8.1), queued after the END_STREAM. Otherwise a client that
+    /// never ends its request would keep the stream, and the connection,
+    /// busy forever. A client waits for its response instead.
+    fn close_local(&mut self, id: u32) {
+        let Some(stream) = self.streams.get_mut(&id) else {
+            return;
+        };
+        if stream.close_local() {
+            self.finish_stream(id);
+        } else if R::RESET_AFTER_LOCAL_END {
+            self.reset(id, ErrorCode::NoError);
+        }
+    }
+}
+
+/// Takes up to `limit` queued bytes off the front of `stream`'s queue:
+/// the chunk itself when one chunk covers them (no copy), else the
+/// pieces joined.
+fn take_front(stream: &mut super::stream::Stream, limit: usize) -> Bytes {
+    let mut take = limit.min(stream.pending_len);
+    let mut payload = BytesMut::with_capacity(0);
+    let mut single: Option<Bytes> = None;
+    while take > 0 {
+        let front = stream.pending.front_mut().expect("pending_len > 0");
+        let n = take.min(front.len());
+        let piece = front.split_to(n);
+        if front.is_empty() {
+            stream.pending.pop_front();
+        }
+        if single.is_none() && payload.is_empty() && n == take {
+            single = Some(piece);
+        } else {
+            if let Some(s) = single.take() {
+                payload.extend_from_slice(&s);
+            }
+            payload.extend_from_slice(&piece);
+        }
+        take -= n;
+    }
+    let data = single.unwrap_or_else(|| payload.freeze());
+    stream.pending_len -= data.len();
+    data
+}
