@@ -14,13 +14,13 @@ use crate::h1::BodyReader;
 
 /// A response body over HTTP/1.1 or HTTP/2.
 pub(crate) enum AnyBody {
-    H1(BodyReader),
+    H1(Box<BodyReader>),
     H2(H2Body),
 }
 
 impl From<BodyReader> for AnyBody {
     fn from(b: BodyReader) -> AnyBody {
-        AnyBody::H1(b)
+        AnyBody::H1(Box::new(b))
     }
 }
 

@@ -364,36 +364,9 @@ async fn send_body(
             poll_fn(|cx| s.as_mut().poll_next(cx)),
         )
         .await?;
-        let mut st = shared.st.borrow_mut();
-        if st.slots.get(&id).is_some_and(|s| s.reset.is_some()) {
-            return Ok(true); // the head wait reports it
+        if queue(shared, id, next, &mut s)? {
+            return Ok(true);
         }
-        match next {
-            Some(Ok(chunk)) => {
-                if chunk.is_empty() {
-                    continue;
-                }
-                st.conn.send_data(id, chunk, false).map_err(|_| gone())?;
-                st.kick();
-            }
-            Some(Err(e)) => {
-                return Err(Error::with_source(
-                    ErrorKind::Io,
-                    "the request body stream failed",
-                    e,
-                ))
-            }
-            None => {
-                match s.as_mut().take_trailers() {
-                    Some(t) => st.conn.send_trailers(id, t),
-                    None => st.conn.send_data(id, Bytes::new(), true),
-                }
-                .map_err(|_| gone())?;
-                st.kick();
-                return Ok(true);
-            }
-        }
-        drop(st);
         // Back-pressure: wait for the writer while the server's window
         // keeps too much queued; a server that stops reading ends in the
         // read timeout.
@@ -411,6 +384,48 @@ async fn send_body(
             }),
         )
         .await?;
+    }
+}
+
+/// Queues one piece of a streamed request body (`None`: its end, with
+/// its trailers); true once the body is over (ended, or the stream reset).
+fn queue(
+    shared: &Shared,
+    id: u32,
+    next: Option<Result<Bytes, std::io::Error>>,
+    s: &mut std::pin::Pin<Box<dyn percore_http::BodyStream>>,
+) -> Result<bool, Error> {
+    let gone = || {
+        Error::new(
+            ErrorKind::Protocol,
+            "the HTTP/2 stream ended before its request body",
+        )
+    };
+    let mut st = shared.st.borrow_mut();
+    if st.slots.get(&id).is_some_and(|s| s.reset.is_some()) {
+        return Ok(true); // the head wait reports it
+    }
+    match next {
+        Some(Ok(chunk)) if chunk.is_empty() => Ok(false),
+        Some(Ok(chunk)) => {
+            st.conn.send_data(id, chunk, false).map_err(|_| gone())?;
+            st.kick();
+            Ok(false)
+        }
+        Some(Err(e)) => Err(Error::with_source(
+            ErrorKind::Io,
+            "the request body stream failed",
+            e,
+        )),
+        None => {
+            match s.as_mut().take_trailers() {
+                Some(t) => st.conn.send_trailers(id, t),
+                None => st.conn.send_data(id, Bytes::new(), true),
+            }
+            .map_err(|_| gone())?;
+            st.kick();
+            Ok(true)
+        }
     }
 }
 
