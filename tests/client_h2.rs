@@ -6,10 +6,10 @@
 //! server that stops reading, a silent body, a response dropped mid-body).
 
 mod common;
-#[path = "client_raw/mod.rs"]
-mod raw;
 #[path = "client_h2_peers/mod.rs"]
 mod peers;
+#[path = "client_raw/mod.rs"]
+mod raw;
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -48,7 +48,12 @@ both_drivers!(percore_server_bodies_both_ways, |d| {
 
         // 1 MiB up: far past the initial 64 KiB window.
         let body = vec![7u8; 1 << 20];
-        let resp = client.post(srv.url("/count")).body(body).send().await.unwrap();
+        let resp = client
+            .post(srv.url("/count"))
+            .body(body)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(resp.text().await.unwrap(), "1048576");
 
         // A streamed body of unknown length.
@@ -58,7 +63,12 @@ both_drivers!(percore_server_bodies_both_ways, |d| {
                 tx.send(Bytes::from(vec![1u8; 10_000])).await.unwrap();
             }
         });
-        let resp = client.post(srv.url("/count")).body(body).send().await.unwrap();
+        let resp = client
+            .post(srv.url("/count"))
+            .body(body)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(resp.text().await.unwrap(), "640000");
         sender.await.unwrap();
 
@@ -203,7 +213,12 @@ both_drivers!(refused_stream_is_retried_once, |d| {
     });
     runtime(d).block_on(async {
         let client = h2_client();
-        let resp = client.post(srv.url("/once")).body("data").send().await.unwrap();
+        let resp = client
+            .post(srv.url("/once"))
+            .body("data")
+            .send()
+            .await
+            .unwrap();
         assert_eq!(resp.text().await.unwrap(), "ok");
         assert_eq!(*count.lock().unwrap(), 2);
         let err = client.get(srv.url("/always")).send().await.unwrap_err();
@@ -380,7 +395,11 @@ both_drivers!(dropped_response_cancels_its_stream_only, |d| {
     // to the connection window, or the fourth answer could not arrive.
     assert_eq!(
         *resets.lock().unwrap(),
-        [(1, ErrorCode::Cancel), (3, ErrorCode::Cancel), (5, ErrorCode::Cancel)]
+        [
+            (1, ErrorCode::Cancel),
+            (3, ErrorCode::Cancel),
+            (5, ErrorCode::Cancel)
+        ]
     );
     assert_eq!(srv.accepted.load(Ordering::SeqCst), 1);
 });
@@ -405,3 +424,24 @@ both_drivers!(connect_failure_is_a_connect_error, |d| {
         assert_eq!(client.pool_stats().connections, 0);
     });
 });
+
+#[test]
+fn fetch_example_speaks_h2_with_the_flag() {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
+    let fetch = dir.join("examples").join("fetch");
+    assert!(fetch.exists(), "{} not built", fetch.display());
+    let srv = TestServer::start(percore::DriverChoice::Auto);
+    let out = common::run(std::process::Command::new(&fetch).args([
+        "--h2",
+        "-X",
+        "POST",
+        "-d",
+        "ping",
+        &srv.url("/echo"),
+    ]));
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    assert_eq!(common::stdout(&out), "ping");
+    let err = common::stderr(&out);
+    assert!(err.starts_with("HTTP/2.0 200 OK\n"), "{err}");
+}

@@ -245,8 +245,17 @@ impl ClientBuilder {
     }
 
     /// Speaks HTTP/2 without negotiation (h2c prior knowledge) to every
-    /// origin: requests multiplex over few connections (see
-    /// [`RequestBuilder::http2_prior_knowledge`] for one request).
+    /// origin: requests multiplex over few connections, a new one opening
+    /// when the server's SETTINGS_MAX_CONCURRENT_STREAMS is reached on
+    /// all (see [`RequestBuilder::http2_prior_knowledge`] for one request).
+    ///
+    /// ```no_run
+    /// percore_runtime::Runtime::new().unwrap().block_on(async {
+    ///     let client = percore_client::Client::builder().http2_prior_knowledge().build().unwrap();
+    ///     let resp = client.get("http://127.0.0.1:8080/").send().await.unwrap();
+    ///     assert_eq!(resp.version(), http::Version::HTTP_2);
+    /// });
+    /// ```
     pub fn http2_prior_knowledge(mut self) -> Self {
         self.cfg.http2_prior_knowledge = true;
         self

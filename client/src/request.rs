@@ -210,6 +210,14 @@ impl RequestBuilder {
     /// Sends this request over HTTP/2 without negotiation (h2c prior
     /// knowledge), multiplexed with the client's other HTTP/2 requests
     /// to the same origin.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), percore_client::Error> {
+    /// let client = percore_client::Client::new();
+    /// let resp = client.get("http://127.0.0.1:8080/").http2_prior_knowledge().send().await?;
+    /// assert_eq!(resp.version(), http::Version::HTTP_2);
+    /// # Ok(()) }
+    /// ```
     pub fn http2_prior_knowledge(mut self) -> Self {
         self.http2 = true;
         self

@@ -86,7 +86,9 @@ where
         }
         while let Some(event) = conn.poll_event() {
             if let Event::Data {
-                stream_id, ref data, ..
+                stream_id,
+                ref data,
+                ..
             } = event
             {
                 conn.release(stream_id, data.len());
