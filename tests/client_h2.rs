@@ -445,3 +445,69 @@ fn fetch_example_speaks_h2_with_the_flag() {
     let err = common::stderr(&out);
     assert!(err.starts_with("HTTP/2.0 200 OK\n"), "{err}");
 }
+
+both_drivers!(http1_only_server_fails_fast_without_reconnecting, |d| {
+    // Answers the preface's "PRI * HTTP/2.0" head with an HTTP/1.1 400.
+    let srv = raw::RawServer::start(|c, _head| {
+        use std::io::Write;
+        let _ = c.write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n");
+        false
+    });
+    runtime(d).block_on(async {
+        let client = h2_client();
+        let t0 = Instant::now();
+        let tasks: Vec<_> = (0..3)
+            .map(|_| {
+                let (client, url) = (client.clone(), srv.url("/"));
+                spawn_local(async move { client.get(url).send().await.map(|_| ()) })
+            })
+            .collect();
+        for t in tasks {
+            assert_eq!(t.await.unwrap().unwrap_err().kind(), ErrorKind::Protocol);
+        }
+        assert!(t0.elapsed() < Duration::from_secs(2));
+    });
+    assert_eq!(srv.accepted.load(Ordering::SeqCst), 1);
+});
+
+both_drivers!(
+    connection_closed_under_a_request_is_retried_once_when_idempotent,
+    |d| {
+        // Connection 0 closes (no GOAWAY) under its second stream; connection
+        // 1 closes under any POST. A GET is sent again on a new connection,
+        // a POST is reported.
+        let srv = ScriptedServer::start(Limits::default(), |conn, event, extra| {
+            if let Event::Request {
+                stream_id, request, ..
+            } = event
+            {
+                extra.close = match extra.conn_index {
+                    0 => stream_id > 1,
+                    _ => request.method() == http::Method::POST,
+                };
+                if !extra.close {
+                    answer(conn, stream_id, "ok");
+                }
+            }
+        });
+        runtime(d).block_on(async {
+            let client = h2_client();
+            for _ in 0..2 {
+                let resp = client.get(srv.url("/")).send().await.unwrap();
+                assert_eq!(resp.text().await.unwrap(), "ok");
+            }
+            assert_eq!(srv.accepted.load(Ordering::SeqCst), 2);
+            let err = client
+                .post(srv.url("/"))
+                .body("x")
+                .send()
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(err.kind(), ErrorKind::Protocol | ErrorKind::Io),
+                "{err}"
+            );
+        });
+        assert_eq!(srv.accepted.load(Ordering::SeqCst), 2);
+    }
+);

@@ -317,7 +317,7 @@ impl std::fmt::Debug for Client {
 }
 
 /// Methods whose repetition has the effect of one (RFC 9110 §9.2.2).
-fn idempotent(m: &Method) -> bool {
+pub(crate) fn idempotent(m: &Method) -> bool {
     matches!(
         *m,
         Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS | Method::TRACE

@@ -21,6 +21,8 @@ pub struct Extra {
     pub raw: BytesMut,
     /// Which connection this is (0 for the first accepted).
     pub conn_index: usize,
+    /// Close the connection now (no GOAWAY).
+    pub close: bool,
 }
 
 /// An h2c server whose answers are written by the test.
@@ -65,6 +67,7 @@ where
     let mut extra = Extra {
         raw: BytesMut::new(),
         conn_index: index,
+        close: false,
     };
     loop {
         let mut out = BytesMut::new();
@@ -94,6 +97,9 @@ where
                 conn.release(stream_id, data.len());
             }
             handler(&mut conn, event, &mut extra);
+            if extra.close {
+                return;
+            }
         }
     }
 }

@@ -86,8 +86,6 @@ pub(super) struct State {
     pub ready: bool,
     /// Why the connection failed (its streams fail with it).
     pub failure: Option<(ErrorKind, String)>,
-    /// The failure happened while connecting.
-    pub connect_failed: bool,
     pub slots: HashMap<u32, Slot>,
     writer: Option<Waker>,
     kicked: bool,
@@ -158,7 +156,6 @@ impl Shared {
                 conn: ClientConnection::new(limits),
                 ready: false,
                 failure: None,
-                connect_failed: false,
                 slots: HashMap::new(),
                 writer: None,
                 kicked: false,
@@ -207,7 +204,6 @@ pub(super) async fn run(
         }
         Err(e) => {
             let mut st = shared.st.borrow_mut();
-            st.connect_failed = true;
             st.fail(e.kind(), e.to_string());
         }
     }

@@ -31,7 +31,7 @@ use percore_http::{Body, Limits};
 use percore_runtime::future::{race, Either};
 use percore_runtime::time::timeout_at;
 
-use crate::client::Prepared;
+use crate::client::{idempotent, Prepared};
 use crate::connect::connect;
 use crate::decode::{Coding, Decoder};
 use crate::error::{Error, ErrorKind, TimeoutKind};
@@ -84,7 +84,11 @@ impl Drop for StreamRef {
 /// How waiting for a response head ended.
 enum Head {
     Ready(http::Response<()>),
+    /// The server refused the stream: it did not process the request.
     Refused,
+    /// The connection failed before the head: the request may or may not
+    /// have been processed.
+    Lost(Error),
 }
 
 impl H2Pool {
@@ -109,11 +113,13 @@ impl H2Pool {
         loop {
             let conns = self.list(origin);
             if let Some(w) = &waited_on {
+                // The connection we waited for failed before the server's
+                // SETTINGS (it could not connect, or does not speak h2c).
                 let st = w.st.borrow();
-                if st.connect_failed {
-                    return Err(st
-                        .error()
-                        .unwrap_or_else(|| Error::new(ErrorKind::Connect, "")));
+                if !st.ready {
+                    if let Some(e) = st.error() {
+                        return Err(e);
+                    }
                 }
             }
             let mut connecting = None;
@@ -194,12 +200,6 @@ impl H2Pool {
             .get(origin)
             .map(|c| c.list.clone())
             .unwrap_or_default()
-    }
-
-    /// Connections open (or opening) to all origins.
-    #[cfg(test)]
-    pub(crate) fn connections(&self) -> usize {
-        self.origins.borrow().values().map(|c| c.list.len()).sum()
     }
 }
 
@@ -314,6 +314,13 @@ pub(crate) async fn send(
                 }
                 retried = true;
             }
+            // Like a stale HTTP/1.1 connection: a server that closed the
+            // connection (without GOAWAY) under a new stream.
+            Head::Lost(e) if !retried && idempotent(&req.method) && !req.streamed => {
+                tracing::debug!("HTTP/2 connection lost before the answer ({e}); retrying");
+                retried = true;
+            }
+            Head::Lost(e) => return Err(e),
             Head::Refused => {
                 return Err(Error::new(
                     ErrorKind::Protocol,
@@ -459,7 +466,7 @@ async fn wait_head(
                 None => {}
             }
             if let Some(e) = st.error() {
-                return Poll::Ready(Err(e));
+                return Poll::Ready(Ok(Head::Lost(e)));
             }
             st.wait_slot(id, cx.waker());
             Poll::Pending
