@@ -335,6 +335,41 @@ both_drivers!(server_that_stops_reading_times_out, |d| {
     });
 });
 
+both_drivers!(
+    streamed_body_to_a_server_that_stops_reading_times_out,
+    |d| {
+        let addr = deaf_server(Duration::from_secs(5));
+        runtime(d).block_on(async {
+            let client = Client::builder()
+                .http2_prior_knowledge()
+                .read_timeout(Duration::from_millis(400))
+                .build()
+                .unwrap();
+            let (tx, body) = Body::channel(2);
+            let sent = std::rc::Rc::new(std::cell::Cell::new(0usize));
+            let count = sent.clone();
+            let feeder = spawn_local(async move {
+                while tx.send(Bytes::from(vec![0u8; 16 * 1024])).await.is_ok() {
+                    count.set(count.get() + 1);
+                }
+            });
+            let t0 = Instant::now();
+            let err = client
+                .post(format!("http://{addr}/upload"))
+                .body(body)
+                .send()
+                .await
+                .unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Timeout(TimeoutKind::Read), "{err}");
+            assert!(t0.elapsed() < Duration::from_secs(3));
+            // Back-pressure held: the window (64 KiB) and the send queue
+            // (64 KiB) took the stream's chunks, not all it could make.
+            assert!(sent.get() < 16, "{} chunks taken", sent.get());
+            feeder.await.unwrap();
+        });
+    }
+);
+
 both_drivers!(silent_body_hits_the_read_timeout, |d| {
     let srv = ScriptedServer::start(Limits::default(), |conn, event, _| {
         if let Event::Request { stream_id, .. } = event {

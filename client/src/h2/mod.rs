@@ -10,7 +10,18 @@
 //! to end or a connection to open. A stream the server refused —
 //! RST_STREAM(REFUSED_STREAM), or above the last stream id of a GOAWAY —
 //! was not processed and is sent again once, on a connection that takes
-//! streams. An idle connection closes (GOAWAY) after the idle timeout.
+//! streams; an idempotent request with a replayable body whose
+//! connection closed under it (no GOAWAY) is sent again once too. An idle
+//! connection closes (GOAWAY) after the idle timeout.
+//!
+//! Timeouts are HTTP/1.1's: connect, total, read (the response head,
+//! each body chunk, and a request body stalled on the server's window),
+//! pool wait. Dropping a response before its end resets its stream
+//! (CANCEL) and gives its unread bytes back to the connection window.
+//!
+//! TLS hook: [`conn::run`] takes the connecting future; once the
+//! connector negotiates ALPN, a TLS stream that chose `h2` goes there
+//! instead of [`connect`]'s plain one.
 
 mod body;
 mod conn;
