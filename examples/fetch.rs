@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! cargo run --release --example fetch -- [-X METHOD] [-d BODY] [-H 'k: v']... \
-//!     [--max-body BYTES] [--timeout SECS] URL
+//!     [--max-body BYTES] [--timeout SECS] [--h2] URL
 //! ```
 //!
 //! The status line and headers go to stderr, the body to stdout. On
@@ -34,6 +34,9 @@ struct Args {
     /// Total timeout in seconds (connection, answer and body).
     #[arg(long = "timeout", default_value_t = 30.0)]
     timeout: f64,
+    /// Speak HTTP/2 without negotiation (h2c prior knowledge).
+    #[arg(long = "h2")]
+    h2: bool,
     /// The URL (http:// only).
     url: String,
 }
@@ -67,6 +70,9 @@ async fn fetch(args: &Args) -> Result<(), Error> {
         std::process::exit(1);
     };
     let mut req = client.request(method, args.url.as_str());
+    if args.h2 {
+        req = req.http2_prior_knowledge();
+    }
     for h in &args.headers {
         let (name, value) = h.split_once(':').unwrap_or((h, ""));
         req = req.header(name.trim(), value.trim());

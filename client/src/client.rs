@@ -18,6 +18,7 @@ use crate::cookies::Jar;
 use crate::decode::{Coding, Decoder, ACCEPT_ENCODING};
 use crate::error::{Error, ErrorKind, TimeoutKind};
 use crate::h1::{exchange, BodyReader, Failure, Outgoing};
+use crate::h2::{self, H2Pool};
 use crate::pool::{Acquired, Conn, Origin, Pool, PoolConfig, PoolStats};
 use crate::request::{IntoUrl, RequestBuilder};
 use crate::response::Response;
@@ -68,6 +69,7 @@ pub(crate) struct Config {
     pub unix_socket: Option<PathBuf>,
     pub continue_timeout: Duration,
     pub cookies: bool,
+    pub http2_prior_knowledge: bool,
 }
 
 /// Builds a [`Client`].
@@ -115,6 +117,7 @@ impl Default for ClientBuilder {
                 unix_socket: None,
                 continue_timeout: Duration::from_secs(1),
                 cookies: false,
+                http2_prior_knowledge: false,
             },
             error: None,
         }
@@ -241,6 +244,23 @@ impl ClientBuilder {
         self
     }
 
+    /// Speaks HTTP/2 without negotiation (h2c prior knowledge) to every
+    /// origin: requests multiplex over few connections, a new one opening
+    /// when the server's SETTINGS_MAX_CONCURRENT_STREAMS is reached on
+    /// all (see [`RequestBuilder::http2_prior_knowledge`] for one request).
+    ///
+    /// ```no_run
+    /// percore_runtime::Runtime::new().unwrap().block_on(async {
+    ///     let client = percore_client::Client::builder().http2_prior_knowledge().build().unwrap();
+    ///     let resp = client.get("http://127.0.0.1:8080/").send().await.unwrap();
+    ///     assert_eq!(resp.version(), http::Version::HTTP_2);
+    /// });
+    /// ```
+    pub fn http2_prior_knowledge(mut self) -> Self {
+        self.cfg.http2_prior_knowledge = true;
+        self
+    }
+
     /// The client.
     pub fn build(self) -> Result<Client, Error> {
         if let Some(e) = self.error {
@@ -250,6 +270,7 @@ impl ClientBuilder {
             inner: Rc::new(Inner {
                 pool: Pool::new(self.cfg.pool.clone()),
                 jar: RefCell::new(Jar::default()),
+                h2: H2Pool::default(),
                 cfg: self.cfg,
             }),
         })
@@ -260,6 +281,7 @@ struct Inner {
     cfg: Config,
     pool: Pool,
     jar: RefCell<Jar>,
+    h2: H2Pool,
 }
 
 /// An HTTP client for one core: a connection pool and its settings.
@@ -295,7 +317,7 @@ impl std::fmt::Debug for Client {
 }
 
 /// Methods whose repetition has the effect of one (RFC 9110 §9.2.2).
-fn idempotent(m: &Method) -> bool {
+pub(crate) fn idempotent(m: &Method) -> bool {
     matches!(
         *m,
         Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS | Method::TRACE
@@ -311,6 +333,8 @@ pub(crate) struct Prepared {
     /// The body is a stream: it can be sent only once.
     pub streamed: bool,
     pub timeout: Option<Duration>,
+    /// Sent over HTTP/2 with prior knowledge.
+    pub http2: bool,
 }
 
 impl Client {
@@ -486,6 +510,9 @@ impl Client {
                 headers.insert(header::COOKIE, cookie);
             }
         }
+        if req.http2 || cfg.http2_prior_knowledge {
+            return self.send_h2(req, &headers, decode, deadline).await;
+        }
         let expect_continue = headers
             .get(header::EXPECT)
             .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
@@ -543,6 +570,32 @@ impl Client {
                 Err(Failure::Stale { err, .. } | Failure::Fatal(err)) => return Err(err),
             }
         }
+    }
+
+    /// One request over HTTP/2 (see [`crate::h2`]).
+    async fn send_h2(
+        &self,
+        req: &mut Prepared,
+        headers: &HeaderMap,
+        decode: bool,
+        deadline: Option<Instant>,
+    ) -> Result<Response, Error> {
+        let cfg = &self.inner.cfg;
+        let ctx = h2::Ctx {
+            pool: &self.inner.pool,
+            limits: &cfg.limits,
+            unix_socket: cfg.unix_socket.as_deref(),
+            connect_timeout: cfg.timeouts.connect,
+            read_timeout: cfg.timeouts.read,
+            pool_wait: cfg.timeouts.pool_wait,
+            idle_timeout: cfg.pool.idle_timeout,
+            max_body: cfg.max_body,
+        };
+        let resp = h2::send(&self.inner.h2, &ctx, req, headers, decode, deadline).await?;
+        if cfg.cookies {
+            self.inner.jar.borrow_mut().store(&req.url, resp.headers());
+        }
+        Ok(resp)
     }
 
     /// A pooled connection, or a new one.
@@ -603,7 +656,7 @@ impl Client {
             head.version,
             headers,
             req.url.clone(),
-            Some(body),
+            Some(body.into()),
             decoder,
             cfg.max_body,
         )

@@ -31,6 +31,7 @@ mod cookies;
 mod decode;
 mod error;
 mod h1;
+mod h2;
 mod pool;
 mod request;
 mod response;

@@ -83,6 +83,7 @@ pub struct RequestBuilder {
     body: Body,
     timeout: Option<Duration>,
     error: Option<Error>,
+    http2: bool,
 }
 
 impl std::fmt::Debug for RequestBuilder {
@@ -105,6 +106,7 @@ impl RequestBuilder {
             body: Body::Empty,
             timeout: None,
             error: None,
+            http2: false,
         }
     }
 
@@ -205,6 +207,22 @@ impl RequestBuilder {
         self
     }
 
+    /// Sends this request over HTTP/2 without negotiation (h2c prior
+    /// knowledge), multiplexed with the client's other HTTP/2 requests
+    /// to the same origin.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), percore_client::Error> {
+    /// let client = percore_client::Client::new();
+    /// let resp = client.get("http://127.0.0.1:8080/").http2_prior_knowledge().send().await?;
+    /// assert_eq!(resp.version(), http::Version::HTTP_2);
+    /// # Ok(()) }
+    /// ```
+    pub fn http2_prior_knowledge(mut self) -> Self {
+        self.http2 = true;
+        self
+    }
+
     /// Sends the request; the response's head has arrived when this
     /// returns, its body is read from the [`Response`].
     pub async fn send(self) -> Result<Response, Error> {
@@ -219,6 +237,7 @@ impl RequestBuilder {
             streamed: matches!(self.body, Body::Stream(_)),
             body: self.body,
             timeout: self.timeout,
+            http2: self.http2,
         };
         self.client.execute(req).await
     }

@@ -9,7 +9,7 @@ use url::Url;
 
 use crate::decode::Decoder;
 use crate::error::{Error, ErrorKind};
-use crate::h1::BodyReader;
+use crate::h2::AnyBody;
 
 /// Bytes of an unwanted body (a redirect's) read so that its connection
 /// can be reused; a longer one closes the connection instead.
@@ -35,7 +35,7 @@ pub struct Response {
     headers: HeaderMap,
     url: Url,
     redirects: Vec<Url>,
-    body: Option<BodyReader>,
+    body: Option<AnyBody>,
     decoder: Option<Decoder>,
     max_body: u64,
 }
@@ -57,7 +57,7 @@ impl Response {
         version: Version,
         headers: HeaderMap,
         url: Url,
-        body: Option<BodyReader>,
+        body: Option<AnyBody>,
         decoder: Option<Decoder>,
         max_body: u64,
     ) -> Response {
@@ -118,7 +118,7 @@ impl Response {
     /// The trailer fields of a chunked body, once it has been read to its
     /// end.
     pub fn trailers(&self) -> Option<&HeaderMap> {
-        self.body.as_ref().and_then(BodyReader::trailers)
+        self.body.as_ref().and_then(AnyBody::trailers)
     }
 
     /// The next piece of the body (decoded), `None` at its end. Not
