@@ -10,6 +10,7 @@
 
 pub mod cli;
 mod server;
+pub mod test;
 pub mod web;
 
 /// The runtime: executor, drivers, net, time, channels, workers.

@@ -174,14 +174,11 @@ impl App {
             prefix.starts_with('/') && !prefix.ends_with('/'),
             "nest prefix {prefix:?} must start with '/' and not end with it"
         );
-        let names: Vec<(String, String)> = sub
-            .state_mut()
-            .names
-            .drain()
-            .map(|(name, pattern)| (name, format!("{prefix}{pattern}")))
-            .collect();
-        sub.state_mut().names.extend(names.iter().cloned());
-        self.state_mut().names.extend(names);
+        let names = std::mem::take(&mut sub.state_mut().names);
+        let prefixed = names
+            .into_iter()
+            .map(|(name, pattern)| (name, format!("{prefix}{pattern}")));
+        self.state_mut().names.extend(prefixed);
         let Ok(sub) = Rc::try_unwrap(sub.core) else {
             unreachable!("the sub-app is being built, not served");
         };

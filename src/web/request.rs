@@ -152,8 +152,11 @@ impl Request {
         name: &str,
         params: impl IntoIterator<Item = (&'a str, &'a str)>,
     ) -> Result<String, HttpError> {
+        // The outermost app knows every route with its full prefix.
         let pattern = self
-            .states()
+            .state
+            .iter()
+            .chain(&self.nested)
             .find_map(|s| s.route_pattern(name))
             .ok_or_else(|| HttpError::internal(format!("url_for: no route named {name:?}")))?;
         url::fill(pattern, params)
