@@ -129,6 +129,14 @@ impl App {
         self
     }
 
+    /// The key of signed and private cookies (and of the cookie session
+    /// store). Every core must use the same key: make it once, outside
+    /// the server's factory (`Key::generate()`, or `Key::derive_from`
+    /// a secret of at least 32 bytes so cookies outlive a restart).
+    pub fn cookie_key(self, key: cookie::Key) -> App {
+        self.state(key)
+    }
+
     /// Adds a middleware, run in the order added: a plain
     /// `async fn(Request, Next) -> impl IntoResponse` that gets the request
     /// and the rest of the chain.
@@ -152,6 +160,11 @@ impl App {
             .middleware
             .push(middleware.into_middleware());
         self
+    }
+
+    /// Installs a [`Plugin`](super::Plugin): its routes, middleware, state and hooks.
+    pub fn plugin(self, plugin: impl super::Plugin) -> App {
+        plugin.install(self)
     }
 
     /// Mounts `sub`'s routes under `prefix` (`"/api"` + `"/users"` =

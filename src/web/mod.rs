@@ -24,22 +24,32 @@
 //! ```
 
 mod app;
+mod cookies;
 mod error;
 mod extract;
 mod handler;
 mod middleware;
+mod plugin;
 mod request;
 mod response;
 mod router;
+mod session;
 pub(crate) mod testing;
 mod url;
 
 pub use app::App;
+pub use cookies::ResponseCookies;
 pub use error::HttpError;
 pub use handler::{BoxFuture, Handler};
 pub use middleware::{IntoMiddleware, Next};
+pub use plugin::Plugin;
 pub use request::Request;
 pub use response::{Html, IntoResponse, Json, Response};
 pub use router::{any, delete, get, head, options, patch, post, put, MethodRouter};
+pub use session::{CookieStore, Session, SessionData, SessionStore, Sessions, StoreFuture};
 
 pub use http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
+
+/// The `cookie` crate (cookie building, jars, keys, `time` for `Max-Age`).
+pub use ::cookie;
+pub use ::cookie::{Cookie, CookieJar, Key, SameSite};

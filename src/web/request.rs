@@ -1,14 +1,16 @@
 //! The request a handler receives.
 
+use std::cell::OnceCell;
 use std::rc::Rc;
 
 use bytes::Bytes;
+use cookie::{Cookie, CookieJar, Key};
 use http::{HeaderMap, Method, Uri, Version};
 use percore_http::RequestBody;
 use serde::de::DeserializeOwned;
 
 use super::app::AppState;
-use super::{extract, url, HttpError};
+use super::{cookies, extract, url, HttpError, Session};
 
 /// An HTTP request with the route's path parameters and the app's state.
 ///
@@ -25,6 +27,8 @@ pub struct Request {
     /// Nested apps' states, innermost last (empty outside nested apps).
     nested: Vec<Rc<AppState>>,
     body_read: bool,
+    cookies: OnceCell<CookieJar>,
+    session: Option<Session>,
 }
 
 impl Request {
@@ -36,6 +40,8 @@ impl Request {
             state: None,
             nested: Vec::new(),
             body_read: false,
+            cookies: OnceCell::new(),
+            session: None,
         }
     }
 
@@ -103,6 +109,74 @@ impl Request {
         self.inner.headers().get(name).and_then(|v| v.to_str().ok())
     }
 
+    /// The request's cookies (parsed once, on first use; malformed pairs
+    /// and values over 4 KiB are left out).
+    pub fn cookies(&self) -> &CookieJar {
+        self.cookies.get_or_init(|| cookies::parse(self.headers()))
+    }
+
+    /// The value of the cookie `name`, as the client sent it.
+    ///
+    /// ```
+    /// use percore::web::Request;
+    /// let req = Request::from_http(http::Request::get("/").header("cookie", "theme=dark; lang=en")
+    ///     .body(Default::default()).unwrap());
+    /// assert_eq!(req.cookie("lang"), Some("en"));
+    /// assert_eq!(req.cookie("nope"), None);
+    /// ```
+    pub fn cookie(&self, name: &str) -> Option<&str> {
+        self.cookies().get(name).map(|c| c.value())
+    }
+
+    /// The session, loaded by the [`Sessions`](crate::web::Sessions)
+    /// middleware (a 500 without it: install it with `App::plugin`).
+    pub fn session(&self) -> Result<&Session, HttpError> {
+        self.session
+            .as_ref()
+            .ok_or_else(|| HttpError::internal("req.session() needs the Sessions middleware"))
+    }
+
+    pub(crate) fn set_session(&mut self, session: Session) {
+        self.session = Some(session);
+    }
+
+    /// The app's cookie key ([`App::cookie_key`](crate::web::App::cookie_key)).
+    pub fn cookie_key(&self) -> Option<&Key> {
+        self.state::<Key>()
+    }
+
+    /// The value of the signed cookie `name`, if its signature holds under
+    /// the app's key (`None` when tampered with, or without a key).
+    pub fn signed_cookie(&self, name: &str) -> Option<String> {
+        let key = self.cookie_key()?;
+        self.cookies()
+            .signed(key)
+            .get(name)
+            .map(|c| c.value().to_string())
+    }
+
+    /// The value of the private (encrypted) cookie `name`, if it decrypts
+    /// and authenticates under the app's key.
+    pub fn private_cookie(&self, name: &str) -> Option<String> {
+        let key = self.cookie_key()?;
+        self.cookies()
+            .private(key)
+            .get(name)
+            .map(|c| c.value().to_string())
+    }
+
+    /// `cookie` signed with the app's key, to set on a response (`None`
+    /// without a key).
+    pub fn seal_signed(&self, cookie: Cookie<'static>) -> Option<Cookie<'static>> {
+        Some(cookies::sign(self.cookie_key()?, cookie))
+    }
+
+    /// `cookie` encrypted with the app's key, to set on a response (`None`
+    /// without a key).
+    pub fn seal_private(&self, cookie: Cookie<'static>) -> Option<Cookie<'static>> {
+        Some(cookies::encrypt(self.cookie_key()?, cookie))
+    }
+
     /// A path parameter captured by `{name}` in the route.
     pub fn param(&self, name: &str) -> Option<&str> {
         self.params
@@ -121,7 +195,7 @@ impl Request {
     /// let req = Request::from_http(http::Request::get("/?page=2").body(Default::default()).unwrap());
     /// assert_eq!(req.query::<Page>().unwrap().page, 2);
     /// let bad = Request::from_http(http::Request::get("/?page=two").body(Default::default()).unwrap());
-    /// assert_eq!(bad.query::<Page>().unwrap_err().status(), 400);
+    /// assert_eq!(bad.query::<Page>().err().unwrap().status(), 400);
     /// ```
     pub fn query<T: DeserializeOwned>(&self) -> Result<T, HttpError> {
         extract::query(self.query_string().unwrap_or(""))
