@@ -11,6 +11,7 @@ use http::header::ALLOW;
 use percore_http::{Request as HttpRequest, RequestBody, Service};
 
 use super::handler::{BoxFuture, Handler};
+use super::lifecycle::{AppStateRef, Hooks, Started};
 use super::middleware::{wrap, Chain, IntoMiddleware, Middleware, Next};
 use super::router::{Match, MethodRouter, Router};
 use super::{HttpError, IntoResponse, Request, Response};
@@ -40,6 +41,7 @@ struct Core {
     router: Router,
     state: Rc<AppState>,
     middleware: Vec<Middleware>,
+    hooks: Hooks,
 }
 
 impl Chain for Core {
@@ -101,6 +103,7 @@ impl App {
                 router: Router::default(),
                 state: Rc::new(AppState::default()),
                 middleware: Vec::new(),
+                hooks: Hooks::default(),
             }),
         }
     }
@@ -162,6 +165,75 @@ impl App {
         self
     }
 
+    /// Runs `hook` on each core before it accepts connections (in the
+    /// order added, after the cores' listeners are bound). An error stops
+    /// the server before it serves: `Server::run` returns it.
+    ///
+    /// ```
+    /// use std::cell::Cell;
+    /// use percore::web::{App, AppStateRef};
+    /// let app = App::new().state(Cell::new(0u32)).on_startup(|state: AppStateRef| async move {
+    ///     state.get::<Cell<u32>>().unwrap().set(1); // e.g. open this core's database pool
+    ///     Ok(())
+    /// });
+    /// # let _ = app;
+    /// ```
+    pub fn on_startup<F, Fut>(mut self, hook: F) -> App
+    where
+        F: Fn(AppStateRef) -> Fut + 'static,
+        Fut: Future<Output = std::io::Result<()>> + 'static,
+    {
+        self.building().hooks.on_startup(hook);
+        self
+    }
+
+    /// Runs `hook` on each core once it has stopped accepting and its
+    /// in-flight requests have finished (or the shutdown timeout passed):
+    /// on `SIGTERM`/`SIGINT` or the server's shutdown signal. Errors are logged.
+    pub fn on_shutdown<F, Fut>(mut self, hook: F) -> App
+    where
+        F: Fn(AppStateRef) -> Fut + 'static,
+        Fut: Future<Output = std::io::Result<()>> + 'static,
+    {
+        self.building().hooks.on_shutdown(hook);
+        self
+    }
+
+    /// A cleanup context (aiohttp's `cleanup_ctx`): `setup` runs at
+    /// startup, after the startup hooks, and returns the cleanup to run
+    /// after the shutdown hooks; cleanups run in reverse order, and only
+    /// for contexts whose setup succeeded.
+    ///
+    /// ```
+    /// use percore::web::{App, AppStateRef};
+    /// let app = App::new().cleanup_ctx(|_state: AppStateRef| async {
+    ///     let pool = vec!["connection"]; // set up
+    ///     Ok(move || async move { drop(pool) }) // torn down at the end
+    /// });
+    /// # let _ = app;
+    /// ```
+    pub fn cleanup_ctx<F, Fut, C, CFut>(mut self, setup: F) -> App
+    where
+        F: Fn(AppStateRef) -> Fut + 'static,
+        Fut: Future<Output = std::io::Result<C>> + 'static,
+        C: FnOnce() -> CFut + 'static,
+        CFut: Future<Output = ()> + 'static,
+    {
+        self.building().hooks.cleanup_ctx(setup);
+        self
+    }
+
+    /// Runs the startup hooks (the server calls it on each core).
+    pub(crate) async fn start(&self) -> Result<Started, (std::io::Error, Started)> {
+        self.core.hooks.start(&self.core.state).await
+    }
+
+    /// Runs the shutdown hooks, then `started`'s cleanups.
+    pub(crate) async fn stop(&self, started: Started) {
+        self.core.hooks.shut_down(&self.core.state).await;
+        started.clean_up().await;
+    }
+
     /// Installs a [`Plugin`](super::Plugin): its routes, middleware, state and hooks.
     pub fn plugin(self, plugin: impl super::Plugin) -> App {
         plugin.install(self)
@@ -196,6 +268,7 @@ impl App {
             unreachable!("the sub-app is being built, not served");
         };
         let sub_state = sub.state;
+        self.building().hooks.append(sub.hooks, sub_state.clone());
         let layers = sub.middleware;
         for (pattern, mut methods) in sub.router.into_routes() {
             methods.map_handlers(|h| {
