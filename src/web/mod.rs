@@ -30,6 +30,7 @@ mod extract;
 mod handler;
 mod lifecycle;
 mod middleware;
+pub mod multipart;
 mod plugin;
 mod request;
 mod response;

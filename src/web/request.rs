@@ -10,6 +10,7 @@ use percore_http::RequestBody;
 use serde::de::DeserializeOwned;
 
 use super::app::AppState;
+use super::multipart::{self, Multipart, MultipartLimits};
 use super::{cookies, extract, url, HttpError, Session};
 
 /// An HTTP request with the route's path parameters and the app's state.
@@ -309,6 +310,23 @@ impl Request {
     pub async fn form<T: DeserializeOwned>(&mut self) -> Result<T, HttpError> {
         extract::expect_form(self.headers())?;
         extract::form(&self.bytes().await?)
+    }
+
+    /// The body as `multipart/form-data`, read part by part as it arrives
+    /// (default [`MultipartLimits`](crate::web::multipart::MultipartLimits));
+    /// 415 for another `Content-Type`, 400 without a valid boundary. See
+    /// [`multipart`](crate::web::multipart) for an example.
+    pub fn multipart(&mut self) -> Result<Multipart, HttpError> {
+        self.multipart_with(MultipartLimits::default())
+    }
+
+    /// [`multipart`](Self::multipart) with these limits.
+    pub fn multipart_with(&mut self, limits: MultipartLimits) -> Result<Multipart, HttpError> {
+        let boundary = multipart::boundary(self.headers())?;
+        if self.body_read {
+            return Err(HttpError::internal("the request body was already read"));
+        }
+        Ok(Multipart::new(self.take_body(), &boundary, limits))
     }
 
     /// Validates a WebSocket upgrade; accept it with
