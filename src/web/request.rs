@@ -28,7 +28,7 @@ pub struct Request {
     /// Nested apps' states, innermost last (empty outside nested apps).
     nested: Vec<Rc<AppState>>,
     body_read: bool,
-    cookies: OnceCell<CookieJar>,
+    cookies: OnceCell<Box<CookieJar>>,
     session: Option<Session>,
 }
 
@@ -113,7 +113,8 @@ impl Request {
     /// The request's cookies (parsed once, on first use; malformed pairs
     /// and values over 4 KiB are left out).
     pub fn cookies(&self) -> &CookieJar {
-        self.cookies.get_or_init(|| cookies::parse(self.headers()))
+        self.cookies
+            .get_or_init(|| Box::new(cookies::parse(self.headers())))
     }
 
     /// The value of the cookie `name`, as the client sent it.
