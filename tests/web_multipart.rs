@@ -200,3 +200,57 @@ both_drivers!(curl_uploads_files_to_disk, |d: DriverChoice| {
     drop(srv);
     let _ = std::fs::remove_dir_all(&dir);
 });
+
+/// The session routes of `web_session.rs`, in short, beside `/upload`.
+fn session_and_upload_app(key: percore::web::Key, dir: std::path::PathBuf) -> App {
+    async fn login(mut req: Request) -> Result<&'static str, HttpError> {
+        #[derive(serde::Deserialize)]
+        struct Form {
+            user: String,
+        }
+        let form: Form = req.form().await?;
+        req.session()?.renew();
+        req.session()?.insert("user", form.user)?;
+        Ok("welcome")
+    }
+    async fn whoami(req: Request) -> Result<String, HttpError> {
+        Ok(req
+            .session()?
+            .get("user")
+            .unwrap_or_else(|| "nobody".to_string()))
+    }
+    async fn logout(req: Request) -> Result<&'static str, HttpError> {
+        req.session()?.clear();
+        Ok("bye")
+    }
+    upload_app(dir)
+        .plugin(percore::web::Sessions::cookie(key))
+        .route("/login", web::post(login))
+        .route("/whoami", web::get(whoami))
+        .route("/logout", web::post(logout))
+}
+
+both_drivers!(httpx_keeps_a_session_and_uploads, |d: DriverChoice| {
+    let dir = temp_dir(&format!("httpx-{d:?}"));
+    let key = percore::web::Key::generate();
+    let server_dir = dir.clone();
+    let srv = TestServer::start_server(
+        Server::new(move || session_and_upload_app(key.clone(), server_dir.clone()))
+            .cores(2)
+            .driver(d),
+    );
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/web_client.py");
+    let out = Command::new("timeout")
+        .args(["60", "python3", script, &srv.url("")])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "ok",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(std::fs::read(dir.join("notes.txt")).unwrap().len(), 100_000);
+    drop(srv);
+    let _ = std::fs::remove_dir_all(&dir);
+});

@@ -16,7 +16,10 @@
 //!                 saved.push(format!("{name} ({bytes} bytes)"));
 //!             }
 //!             // A field: small, in memory.
-//!             None => saved.push(format!("{:?} = {}", part.name(), part.text().await?)),
+//!             None => {
+//!                 let name = part.name().unwrap_or("").to_string();
+//!                 saved.push(format!("{name} = {}", part.text().await?));
+//!             }
 //!         }
 //!     }
 //!     Ok(saved.join("\n"))
