@@ -37,14 +37,14 @@ type ReadyCallback = Box<dyn FnOnce(&ReadyInfo) + Send>;
 /// A process-wide hook: run on the main thread, on a runtime of its own.
 type ProcessHook = Box<dyn FnOnce() -> Pin<Box<dyn Future<Output = io::Result<()>>>> + Send>;
 
-/// An HTTP server running one app instance per core.
+/// An HTTP server running one app instance per core (by default one
+/// pinned worker per core this process may use).
 ///
 /// ```no_run
 /// use percore::web::{App, Request, get};
 /// async fn hello(_req: Request) -> &'static str { "Hello, World!" }
 /// percore::Server::new(|| App::new().route("/", get(hello)))
 ///     .bind("127.0.0.1:8080").unwrap()
-///     .cores(percore::available_cores())
 ///     .run()
 ///     .unwrap();
 /// ```
