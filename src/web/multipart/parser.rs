@@ -243,16 +243,16 @@ impl Parser {
 
     /// Skips to the first delimiter.
     fn preamble(&mut self) -> Result<Step, MultipartError> {
+        // The same verdict however the body is split: the delimiter must
+        // start within the first MAX_PREAMBLE bytes.
         match find(&self.buf, &self.delimiter) {
-            Some(at) => {
+            Some(at) if at <= MAX_PREAMBLE => {
                 self.buf.advance(at + self.delimiter.len());
                 self.state = State::AfterDelimiter;
                 Ok(Step::Continue)
             }
-            None if self.buf.len() > MAX_PREAMBLE + self.delimiter.len() => {
-                Err(MultipartError::Malformed("no delimiter in the first 8 KiB"))
-            }
-            None => Ok(Step::Wait),
+            None if self.buf.len() < MAX_PREAMBLE + self.delimiter.len() => Ok(Step::Wait),
+            _ => Err(MultipartError::Malformed("no delimiter in the first 8 KiB")),
         }
     }
 
@@ -302,7 +302,10 @@ impl Parser {
             find(&self.buf, b"\r\n\r\n").map(|i| i + 2)
         };
         let Some(end) = end else {
-            if self.buf.len() > self.limits.max_head_size {
+            // Not found: the empty line starts at len - 3 or later, so the
+            // head ends past the limit once len > max + 1 (the same verdict
+            // however the body is split).
+            if self.buf.len() > self.limits.max_head_size + 1 {
                 return Err(MultipartError::TooLarge(
                     "a part's head exceeds max_head_size",
                 ));

@@ -127,6 +127,15 @@ fn malformed_bodies_are_errors() {
         parse_in(&no_delimiter, 1000, MultipartLimits::default()),
         Err(MultipartError::Malformed("no delimiter in the first 8 KiB"))
     );
+    // A delimiter past the first 8 KiB is refused whether or not the
+    // body arrives at once.
+    let late = [&[b'p'; 9000][..], b"\r\n--B0undary--"].concat();
+    for piece in [late.len(), 1000, 7] {
+        assert_eq!(
+            parse_in(&late, piece, MultipartLimits::default()),
+            Err(MultipartError::Malformed("no delimiter in the first 8 KiB"))
+        );
+    }
     let padding = format!("--B0undary{}\r\n\r\n--B0undary--", " ".repeat(100));
     assert_eq!(
         parse(padding.as_bytes()),
@@ -172,6 +181,22 @@ fn limits_hold_as_bytes_arrive() {
             "a part's head exceeds max_head_size"
         ))
     );
+    // A head of exactly the limit passes in any pieces; one byte more does not.
+    let exact = [
+        &b"--B0undary\r\nx: "[..],
+        &[b'v'; 13],
+        b"\r\n\r\n\r\n--B0undary--",
+    ]
+    .concat();
+    for piece in [1, 5, exact.len()] {
+        assert!(parse_in(&exact, piece, small().max_head_size(18)).is_ok());
+        assert_eq!(
+            parse_in(&exact, piece, small().max_head_size(17)),
+            Err(MultipartError::TooLarge(
+                "a part's head exceeds max_head_size"
+            ))
+        );
+    }
     let mut head = b"--B0undary\r\n".to_vec();
     for i in 0..20 {
         head.extend_from_slice(format!("x-{i}: v\r\n").as_bytes());
