@@ -57,6 +57,7 @@ fn hooked_app(events: &Events) -> App {
         .route(
             "/slow",
             get(|_r: Request| async {
+                println!("slow started"); // the SIGTERM test waits for it
                 percore::rt::time::sleep(Duration::from_millis(600)).await;
                 "slow done"
             }),
@@ -224,10 +225,7 @@ both_drivers!(
         } else {
             "uring"
         };
-        // `timeout` passes our SIGTERM on, and ends a child that hangs.
-        let mut child = Command::new("timeout")
-            .arg("60")
-            .arg(std::env::current_exe().unwrap())
+        let mut child = Command::new(std::env::current_exe().unwrap())
             .args([
                 "sigterm_child",
                 "--exact",
@@ -238,6 +236,16 @@ both_drivers!(
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
+        // A child that hangs is killed after 60 s, so the test fails instead.
+        let pid = child.id().to_string();
+        let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let watched = done.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_secs(60));
+            if !watched.load(std::sync::atomic::Ordering::SeqCst) {
+                let _ = Command::new("kill").args(["-KILL", &pid]).status();
+            }
+        });
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let addr = loop {
             let line = lines
@@ -250,7 +258,13 @@ both_drivers!(
             }
         };
         let slow = std::thread::spawn(move || http_get(addr, "/slow"));
-        std::thread::sleep(Duration::from_millis(200));
+        // SIGTERM once the request is in its handler (not before it is accepted).
+        loop {
+            let line = lines.next().expect("the child handles /slow").unwrap();
+            if line.contains("slow started") {
+                break;
+            }
+        }
         let killed = Command::new("kill")
             .args(["-TERM", &child.id().to_string()])
             .status()
@@ -264,7 +278,9 @@ both_drivers!(
             .map_while(Result::ok)
             .filter_map(|l| l.strip_prefix("event: ").map(str::to_owned))
             .collect();
-        assert!(child.wait().unwrap().success());
+        let status = child.wait().unwrap();
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        assert!(status.success(), "{status:?}");
         assert_eq!(
             events,
             [
