@@ -9,6 +9,7 @@
 //! ```
 
 mod server;
+pub mod test;
 pub mod web;
 
 /// The runtime: executor, drivers, net, time, channels, workers.

@@ -1,9 +1,13 @@
 //! `Server`: one pinned worker per core, each with its own listener
 //! (SO_REUSEPORT), its own app instance and its own connections.
 
+use std::any::Any;
+use std::future::Future;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::pin::Pin;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -13,7 +17,9 @@ use percore_runtime::future::{race, Either};
 use percore_runtime::net::{reserve_port, ListenOptions, TcpListener};
 use percore_runtime::sync::Shutdown;
 use percore_runtime::time::sleep;
-use percore_runtime::{available_cores, spawn_local, DriverChoice, DriverInfo, Workers};
+use percore_runtime::{available_cores, spawn_local, DriverChoice, DriverInfo, Runtime, Workers};
+
+use crate::web::App;
 
 /// What [`Server::on_ready`] learns once every core is listening.
 #[derive(Debug, Clone)]
@@ -22,20 +28,23 @@ pub struct ReadyInfo {
     pub addr: SocketAddr,
     /// Number of worker cores.
     pub cores: usize,
-    /// The driver of the first core (all cores choose the same way).
+    /// The driver of the cores (all cores choose the same way).
     pub driver: DriverInfo,
 }
 
 type ReadyCallback = Box<dyn FnOnce(&ReadyInfo) + Send>;
 
-/// An HTTP server running one app instance per core.
+/// A process-wide hook: run on the main thread, on a runtime of its own.
+type ProcessHook = Box<dyn FnOnce() -> Pin<Box<dyn Future<Output = io::Result<()>>>> + Send>;
+
+/// An HTTP server running one app instance per core (by default one
+/// pinned worker per core this process may use).
 ///
 /// ```no_run
 /// use percore::web::{App, Request, get};
 /// async fn hello(_req: Request) -> &'static str { "Hello, World!" }
 /// percore::Server::new(|| App::new().route("/", get(hello)))
 ///     .bind("127.0.0.1:8080").unwrap()
-///     .cores(percore::available_cores())
 ///     .run()
 ///     .unwrap();
 /// ```
@@ -49,6 +58,8 @@ pub struct Server<F> {
     handle_signals: bool,
     grace: Duration,
     on_ready: Option<ReadyCallback>,
+    on_startup: Vec<ProcessHook>,
+    on_shutdown: Vec<ProcessHook>,
 }
 
 impl<F, S> Server<F>
@@ -68,6 +79,8 @@ where
             handle_signals: true,
             grace: Duration::from_secs(10),
             on_ready: None,
+            on_startup: Vec::new(),
+            on_shutdown: Vec::new(),
         }
     }
 
@@ -116,7 +129,42 @@ where
         self
     }
 
-    /// Called once, when every core listens.
+    /// Runs `hook` once for the whole process, on the main thread (on a
+    /// runtime of its own), after the listeners are bound and before any
+    /// core starts; an error is returned by [`run`](Self::run) and nothing
+    /// is served. Each core's own hooks are the app's
+    /// ([`App::on_startup`](crate::web::App::on_startup)).
+    ///
+    /// ```no_run
+    /// use percore::web::{App, Request, get};
+    /// percore::Server::new(|| App::new().route("/", get(|_r: Request| async { "hi" })))
+    ///     .on_startup(|| async { println!("migrating the database"); Ok(()) })
+    ///     .on_shutdown(|| async { println!("all cores stopped"); Ok(()) })
+    ///     .run()
+    ///     .unwrap();
+    /// ```
+    pub fn on_startup<H, Fut>(mut self, hook: H) -> Server<F>
+    where
+        H: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = io::Result<()>> + 'static,
+    {
+        self.on_startup.push(Box::new(move || Box::pin(hook())));
+        self
+    }
+
+    /// Runs `hook` once for the whole process after every core has stopped
+    /// (its requests finished, its app's shutdown hooks run); an error is
+    /// returned by [`run`](Self::run).
+    pub fn on_shutdown<H, Fut>(mut self, hook: H) -> Server<F>
+    where
+        H: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = io::Result<()>> + 'static,
+    {
+        self.on_shutdown.push(Box::new(move || Box::pin(hook())));
+        self
+    }
+
+    /// Called once, when every core listens (and its startup hooks ran).
     pub fn on_ready(mut self, f: impl FnOnce(&ReadyInfo) + Send + 'static) -> Server<F> {
         self.on_ready = Some(Box::new(f));
         self
@@ -137,6 +185,7 @@ where
             .map(|_| TcpListener::bind_std(addr, opts))
             .collect::<io::Result<_>>()?;
         drop(reservation);
+        run_process_hooks(self.on_startup)?;
         let listeners = Arc::new(Mutex::new(
             listeners.into_iter().map(Some).collect::<Vec<_>>(),
         ));
@@ -145,7 +194,10 @@ where
         let factory = self.factory;
         let grace = self.grace;
         let cores = self.cores;
-        Workers::new()
+        let starting = Arc::new(AtomicUsize::new(cores));
+        let failure: Arc<Mutex<Option<io::Error>>> = Arc::default();
+        let failed = failure.clone();
+        let served = Workers::new()
             .cores(cores)
             .driver(self.driver)
             .handle_signals(self.handle_signals)
@@ -155,6 +207,8 @@ where
                 let service = Rc::new(factory());
                 let limits = Rc::new((*limits).clone());
                 let ready = ready.clone();
+                let starting = starting.clone();
+                let failed = failed.clone();
                 async move {
                     let Some(std_listener) = std_listener else {
                         return;
@@ -166,7 +220,24 @@ where
                             return;
                         }
                     };
-                    if w.index == 0 {
+                    // An app's startup hooks run before its core accepts.
+                    let app = (&*service as &dyn Any).downcast_ref::<App>();
+                    let started = match app {
+                        Some(app) => match app.start().await {
+                            Ok(started) => Some(started),
+                            Err((e, started)) => {
+                                tracing::error!("core {}: startup hook failed: {e}", w.index);
+                                if let Ok(mut first) = failed.lock() {
+                                    first.get_or_insert(e);
+                                }
+                                w.shutdown.trigger();
+                                started.clean_up().await;
+                                return;
+                            }
+                        },
+                        None => None,
+                    };
+                    if starting.fetch_sub(1, Ordering::AcqRel) == 1 {
                         if let Some(cb) = ready.lock().ok().and_then(|mut r| r.take()) {
                             cb(&ReadyInfo {
                                 addr,
@@ -175,10 +246,33 @@ where
                             });
                         }
                     }
-                    serve_core(listener, service, limits, w.shutdown.clone(), grace).await;
+                    serve_core(listener, service.clone(), limits, w.shutdown.clone(), grace).await;
+                    if let (Some(app), Some(started)) = (app, started) {
+                        app.stop(started).await;
+                    }
                 }
-            })
+            });
+        let stopped = run_process_hooks(self.on_shutdown);
+        served?;
+        if let Some(e) = failure.lock().ok().and_then(|mut f| f.take()) {
+            return Err(e);
+        }
+        stopped
     }
+}
+
+/// Runs process-wide hooks in order on a runtime of their own; the first
+/// error stops them.
+fn run_process_hooks(hooks: Vec<ProcessHook>) -> io::Result<()> {
+    if hooks.is_empty() {
+        return Ok(());
+    }
+    Runtime::new()?.block_on(async move {
+        for hook in hooks {
+            hook().await?;
+        }
+        Ok(())
+    })
 }
 
 /// Accepts connections on one core until shutdown, then waits (up to

@@ -250,10 +250,7 @@ both_drivers!(other_resets_are_errors_not_retried, |d| {
 /// the next request arrives on any connection... kept simple: it answers
 /// every request at once, except `/hang`, never answered.
 fn one_stream_server() -> ScriptedServer {
-    let limits = Limits {
-        h2_max_concurrent_streams: 1,
-        ..Limits::default()
-    };
+    let limits = Limits::default().h2_max_concurrent_streams(1);
     ScriptedServer::start(limits, |conn, event, _| {
         if let Event::Request {
             stream_id, request, ..

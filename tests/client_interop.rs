@@ -428,10 +428,7 @@ both_drivers!(unix_socket_service, |d| {
 });
 
 both_drivers!(early_answer_to_a_refused_body, |d| {
-    let limits = percore::Limits {
-        max_body_size: 1 << 20,
-        ..percore::Limits::default()
-    };
+    let limits = percore::Limits::default().max_body_size(1 << 20);
     let srv = TestServer::with_limits(d, limits);
     runtime(d).block_on(async {
         let client = Client::new();

@@ -137,39 +137,28 @@ both_drivers!(python_h2_trailers_both_ways, |d: DriverChoice| {
 });
 
 both_drivers!(a_window_kept_shut_resets_the_stream, |d: DriverChoice| {
-    let limits = Limits {
-        h2_send_window_timeout: Duration::from_secs(1),
-        ..Limits::default()
-    };
+    let limits = Limits::default().h2_send_window_timeout(Duration::from_secs(1));
     let srv = TestServer::with_limits(d, limits);
     python_h2(&srv, "window-stall");
 });
 
 both_drivers!(slow_and_unfinished_request_bodies_end, |d: DriverChoice| {
-    let limits = Limits {
-        body_read_timeout: Duration::from_millis(500),
-        min_body_rate: 1000,
-        keep_alive_timeout: Duration::from_secs(1),
-        ..Limits::default()
-    };
+    let limits = Limits::default()
+        .body_read_timeout(Duration::from_millis(500))
+        .min_body_rate(1000)
+        .keep_alive_timeout(Duration::from_secs(1));
     let srv = TestServer::with_limits(d, limits);
     python_h2(&srv, "slow-bodies");
 });
 
 both_drivers!(a_client_that_stops_reading_is_cut_off, |d: DriverChoice| {
-    let limits = Limits {
-        write_timeout: Duration::from_millis(500),
-        ..Limits::default()
-    };
+    let limits = Limits::default().write_timeout(Duration::from_millis(500));
     let srv = TestServer::with_limits(d, limits);
     python_h2(&srv, "stops-reading");
 });
 
 both_drivers!(pings_do_not_keep_an_idle_connection, |d: DriverChoice| {
-    let limits = Limits {
-        keep_alive_timeout: Duration::from_secs(1),
-        ..Limits::default()
-    };
+    let limits = Limits::default().keep_alive_timeout(Duration::from_secs(1));
     let srv = TestServer::with_limits(d, limits);
     python_h2(&srv, "pings-do-not-hold");
 });

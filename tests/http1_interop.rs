@@ -106,10 +106,7 @@ both_drivers!(curl_expect_100_continue, |d: DriverChoice| {
 both_drivers!(
     declared_body_too_large_gets_413_before_upload,
     |d: DriverChoice| {
-        let limits = Limits {
-            max_body_size: 1000,
-            ..Limits::default()
-        };
+        let limits = Limits::default().max_body_size(1000);
         let srv = TestServer::with_limits(d, limits);
         let raw = raw_exchange(
         srv.addr,

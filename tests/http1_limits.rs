@@ -45,18 +45,13 @@ fn trickle_until_closed(s: &mut TcpStream, piece: &[u8], gap: Duration) -> Strin
 
 /// A body must average 1000 B/s once it has taken 500 ms.
 fn slow_body_limits() -> Limits {
-    Limits {
-        body_read_timeout: Duration::from_millis(500),
-        min_body_rate: 1000,
-        ..Limits::default()
-    }
+    Limits::default()
+        .body_read_timeout(Duration::from_millis(500))
+        .min_body_rate(1000)
 }
 
 both_drivers!(slowloris_head_is_cut_off_with_408, |d: DriverChoice| {
-    let limits = Limits {
-        header_read_timeout: Duration::from_millis(500),
-        ..Limits::default()
-    };
+    let limits = Limits::default().header_read_timeout(Duration::from_millis(500));
     let srv = TestServer::with_limits(d, limits);
     let mut s = TcpStream::connect(srv.addr).unwrap();
     // A header value that grows a byte every 100 ms: the head never ends.
@@ -71,11 +66,9 @@ both_drivers!(empty_lines_do_not_hold_a_connection, |d: DriverChoice| {
     // they are bytes of the next request, so the header-read deadline runs,
     // not the (much longer) idle keep-alive one. Each empty line arrives
     // whole, so the parser discards it and the buffer is empty again.
-    let limits = Limits {
-        header_read_timeout: Duration::from_millis(500),
-        keep_alive_timeout: Duration::from_secs(30),
-        ..Limits::default()
-    };
+    let limits = Limits::default()
+        .header_read_timeout(Duration::from_millis(500))
+        .keep_alive_timeout(Duration::from_secs(30));
     let srv = TestServer::with_limits(d, limits);
     let mut s = TcpStream::connect(srv.addr).unwrap();
     let text = trickle_until_closed(&mut s, b"\r\n", Duration::from_millis(100));
@@ -151,10 +144,7 @@ fn read_until_closed(s: &mut TcpStream, within: Duration) -> (usize, bool) {
 
 /// A client must accept response bytes at least every 500 ms.
 fn write_timeout_limits() -> Limits {
-    Limits {
-        write_timeout: Duration::from_millis(500),
-        ..Limits::default()
-    }
+    Limits::default().write_timeout(Duration::from_millis(500))
 }
 
 both_drivers!(a_client_that_stops_reading_is_cut_off, |d: DriverChoice| {
@@ -177,10 +167,7 @@ both_drivers!(
     |d: DriverChoice| {
         // The kernel wakes a blocked writer only once a good part of the send
         // buffer (MiBs on loopback) has drained, so the timeout here is 2 s.
-        let limits = Limits {
-            write_timeout: Duration::from_secs(2),
-            ..Limits::default()
-        };
+        let limits = Limits::default().write_timeout(Duration::from_secs(2));
         let srv = TestServer::with_limits(d, limits);
         let mut s = TcpStream::connect(srv.addr).unwrap();
         s.write_all(b"GET /big/8 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")

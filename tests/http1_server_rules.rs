@@ -215,10 +215,7 @@ fn assert_json(resp: &Resp) {
 const DRAIN: u64 = 4096;
 
 fn drain_limits() -> Limits {
-    Limits {
-        max_drain_size: DRAIN,
-        ..Limits::default()
-    }
+    Limits::default().max_drain_size(DRAIN)
 }
 
 both_drivers!(
@@ -390,10 +387,7 @@ both_drivers!(
     idle_keep_alive_connection_closes_at_keep_alive_timeout,
     |d: DriverChoice| {
         let idle = Duration::from_millis(800);
-        let limits = Limits {
-            keep_alive_timeout: idle,
-            ..Limits::default()
-        };
+        let limits = Limits::default().keep_alive_timeout(idle);
         let srv = TestServer::with_limits(d, limits);
         let mut c = Client::connect(srv.addr);
         assert_hello(&c.request(b"GET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n"));
@@ -665,13 +659,11 @@ both_drivers!(shutdown_lets_http2_streams_finish, |d: DriverChoice| {
 
 /// Limits small enough to hit with a few KiB.
 fn small_limits() -> Limits {
-    Limits {
-        max_head_size: 2048,
-        max_headers: 16,
-        max_uri_len: 512,
-        max_body_size: 1024,
-        ..Limits::default()
-    }
+    Limits::default()
+        .max_head_size(2048)
+        .max_headers(16)
+        .max_uri_len(512)
+        .max_body_size(1024)
 }
 
 /// The status a raw request gets, after checking the server closes.

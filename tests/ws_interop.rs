@@ -452,10 +452,7 @@ both_drivers!(a_peer_that_stops_reading_is_cut_off, |d: DriverChoice| {
     // The server inherits its HTTP write timeout (500 ms here) for the
     // WebSocket. /ws-flood sends 1 MiB messages forever; the client reads
     // nothing for 2.5 s, then reads until the server ends the connection.
-    let limits = Limits {
-        write_timeout: Duration::from_millis(500),
-        ..Limits::default()
-    };
+    let limits = Limits::default().write_timeout(Duration::from_millis(500));
     let srv = TestServer::with_limits(d, limits);
     let mut s = raw_ws(&srv, "/ws-flood");
     std::thread::sleep(Duration::from_millis(2500));

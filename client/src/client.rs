@@ -639,10 +639,7 @@ impl Client {
             headers.remove(header::CONTENT_ENCODING);
             headers.remove(header::CONTENT_LENGTH);
         }
-        let limits = Limits {
-            max_body_size: u64::MAX,
-            ..cfg.limits.clone()
-        };
+        let limits = cfg.limits.clone().max_body_size(u64::MAX);
         let body = BodyReader::new(
             conn,
             ResponseDecoder::new(head.body, &limits),

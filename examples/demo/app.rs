@@ -63,7 +63,7 @@ async fn ws_echo(mut req: Request) -> Response {
                     }
                 }
             }),
-        Err(refusal) => refusal,
+        Err(refusal) => refusal.into_response(),
     }
 }
 
@@ -79,7 +79,7 @@ async fn chat(mut req: Request) -> Response {
             .max_message_size(MAX_CHAT_LINE, MAX_CHAT_LINE)
             .heartbeat(Duration::from_secs(30))
             .on_upgrade(move |ws| chat_member(ws, room)),
-        Err(refusal) => refusal,
+        Err(refusal) => refusal.into_response(),
     }
 }
 

@@ -9,13 +9,11 @@ use percore_http::h1::{BodyDecoder, BodyEvent, BodyKind};
 use percore_http::Limits;
 
 fn limits() -> Limits {
-    Limits {
-        max_head_size: 256,
-        max_headers: 8,
-        max_body_size: 1 << 20,
-        max_chunk_ext_size: 32,
-        ..Limits::default()
-    }
+    Limits::default()
+        .max_head_size(256)
+        .max_headers(8)
+        .max_body_size(1 << 20)
+        .max_chunk_ext_size(32)
 }
 
 /// Decodes `input` in pieces whose sizes come from `seed`.

@@ -11,14 +11,12 @@ use percore_http::Limits;
 
 fn limits() -> Limits {
     // Small limits so that the fuzzer reaches every boundary.
-    Limits {
-        max_head_size: 1024,
-        max_headers: 16,
-        max_uri_len: 128,
-        max_body_size: 4096,
-        max_chunk_ext_size: 32,
-        ..Limits::default()
-    }
+    Limits::default()
+        .max_head_size(1024)
+        .max_headers(16)
+        .max_uri_len(128)
+        .max_body_size(4096)
+        .max_chunk_ext_size(32)
 }
 
 /// The verdict on `input` fed in two pieces split at `cut`.

@@ -10,10 +10,8 @@ use percore_http::h2::frame::PREFACE;
 use percore_http::Limits;
 
 fuzz_target!(|data: &[u8]| {
-    let limits = Limits {
-        h2_max_concurrent_streams: 8,
-        ..Limits::default()
-    };
+    let limits = Limits::default()
+        .h2_max_concurrent_streams(8);
     let mut conn = ServerConnection::new(&limits);
     let mut buf = BytesMut::from(&PREFACE[..]);
     let mut out = BytesMut::new();

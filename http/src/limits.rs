@@ -2,7 +2,11 @@
 //!
 //! ```
 //! use percore_http::Limits;
-//! let limits = Limits { max_body_size: 1 << 20, ..Limits::default() };
+//! use std::time::Duration;
+//! let limits = Limits::default()
+//!     .max_body_size(1 << 20)
+//!     .keep_alive_timeout(Duration::from_secs(5));
+//! assert_eq!(limits.max_body_size, 1 << 20);
 //! assert_eq!(limits.max_headers, 100);
 //! ```
 
@@ -11,8 +15,16 @@ use std::time::Duration;
 /// Limits and timeouts for HTTP/1.1 and HTTP/2 connections.
 ///
 /// Defaults are safe for a server exposed to the internet; raise them only
-/// where an application needs it.
+/// where an application needs it. Start from `Limits::default()` and change
+/// what you need with the setters of the same names (new limits may be
+/// added in minor releases, so the struct cannot be built literally
+/// outside this crate).
+///
+/// `max_body_size` is the one limit on request bodies: the connection
+/// answers 413 beyond it, and the web layer's `Request::bytes`/`json`/`form`
+/// collect up to it.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Limits {
     /// Largest request head (request line + headers) in bytes. Over it: 431.
     pub max_head_size: usize,
@@ -109,5 +121,151 @@ impl Default for Limits {
             h2_max_frame_size: 16 * 1024,
             h2_send_window_timeout: Duration::from_secs(30),
         }
+    }
+}
+
+impl Limits {
+    /// Sets [`max_head_size`](Limits::max_head_size).
+    pub fn max_head_size(mut self, value: usize) -> Limits {
+        self.max_head_size = value;
+        self
+    }
+
+    /// Sets [`max_headers`](Limits::max_headers).
+    pub fn max_headers(mut self, value: usize) -> Limits {
+        self.max_headers = value;
+        self
+    }
+
+    /// Sets [`max_uri_len`](Limits::max_uri_len).
+    pub fn max_uri_len(mut self, value: usize) -> Limits {
+        self.max_uri_len = value;
+        self
+    }
+
+    /// Sets [`max_body_size`](Limits::max_body_size).
+    pub fn max_body_size(mut self, value: u64) -> Limits {
+        self.max_body_size = value;
+        self
+    }
+
+    /// Sets [`header_read_timeout`](Limits::header_read_timeout).
+    pub fn header_read_timeout(mut self, value: Duration) -> Limits {
+        self.header_read_timeout = value;
+        self
+    }
+
+    /// Sets [`body_read_timeout`](Limits::body_read_timeout).
+    pub fn body_read_timeout(mut self, value: Duration) -> Limits {
+        self.body_read_timeout = value;
+        self
+    }
+
+    /// Sets [`min_body_rate`](Limits::min_body_rate).
+    pub fn min_body_rate(mut self, value: u64) -> Limits {
+        self.min_body_rate = value;
+        self
+    }
+
+    /// Sets [`keep_alive_timeout`](Limits::keep_alive_timeout).
+    pub fn keep_alive_timeout(mut self, value: Duration) -> Limits {
+        self.keep_alive_timeout = value;
+        self
+    }
+
+    /// Sets [`write_timeout`](Limits::write_timeout).
+    pub fn write_timeout(mut self, value: Duration) -> Limits {
+        self.write_timeout = value;
+        self
+    }
+
+    /// Sets [`max_pipelined_requests`](Limits::max_pipelined_requests).
+    pub fn max_pipelined_requests(mut self, value: usize) -> Limits {
+        self.max_pipelined_requests = value;
+        self
+    }
+
+    /// Sets [`max_drain_size`](Limits::max_drain_size).
+    pub fn max_drain_size(mut self, value: u64) -> Limits {
+        self.max_drain_size = value;
+        self
+    }
+
+    /// Sets [`max_chunk_ext_size`](Limits::max_chunk_ext_size).
+    pub fn max_chunk_ext_size(mut self, value: usize) -> Limits {
+        self.max_chunk_ext_size = value;
+        self
+    }
+
+    /// Sets [`h2_max_concurrent_streams`](Limits::h2_max_concurrent_streams).
+    pub fn h2_max_concurrent_streams(mut self, value: u32) -> Limits {
+        self.h2_max_concurrent_streams = value;
+        self
+    }
+
+    /// Sets [`h2_max_header_list_size`](Limits::h2_max_header_list_size).
+    pub fn h2_max_header_list_size(mut self, value: u32) -> Limits {
+        self.h2_max_header_list_size = value;
+        self
+    }
+
+    /// Sets [`h2_header_table_size`](Limits::h2_header_table_size).
+    pub fn h2_header_table_size(mut self, value: u32) -> Limits {
+        self.h2_header_table_size = value;
+        self
+    }
+
+    /// Sets [`h2_max_encoder_table_size`](Limits::h2_max_encoder_table_size).
+    pub fn h2_max_encoder_table_size(mut self, value: u32) -> Limits {
+        self.h2_max_encoder_table_size = value;
+        self
+    }
+
+    /// Sets [`h2_max_continuation_frames`](Limits::h2_max_continuation_frames).
+    pub fn h2_max_continuation_frames(mut self, value: u32) -> Limits {
+        self.h2_max_continuation_frames = value;
+        self
+    }
+
+    /// Sets [`h2_max_pending_resets`](Limits::h2_max_pending_resets).
+    pub fn h2_max_pending_resets(mut self, value: u32) -> Limits {
+        self.h2_max_pending_resets = value;
+        self
+    }
+
+    /// Sets [`h2_max_local_error_resets`](Limits::h2_max_local_error_resets).
+    pub fn h2_max_local_error_resets(mut self, value: u32) -> Limits {
+        self.h2_max_local_error_resets = value;
+        self
+    }
+
+    /// Sets [`h2_max_empty_data_frames`](Limits::h2_max_empty_data_frames).
+    pub fn h2_max_empty_data_frames(mut self, value: u32) -> Limits {
+        self.h2_max_empty_data_frames = value;
+        self
+    }
+
+    /// Sets [`h2_max_pending_acks`](Limits::h2_max_pending_acks).
+    pub fn h2_max_pending_acks(mut self, value: u32) -> Limits {
+        self.h2_max_pending_acks = value;
+        self
+    }
+
+    /// Sets [`h2_initial_window_size`](Limits::h2_initial_window_size).
+    pub fn h2_initial_window_size(mut self, value: u32) -> Limits {
+        self.h2_initial_window_size = value;
+        self
+    }
+
+    /// Sets [`h2_max_frame_size`](Limits::h2_max_frame_size).
+    pub fn h2_max_frame_size(mut self, value: u32) -> Limits {
+        self.h2_max_frame_size = value;
+        self
+    }
+
+    /// Sets [`h2_send_window_timeout`](Limits::h2_send_window_timeout).
+    pub fn h2_send_window_timeout(mut self, value: Duration) -> Limits {
+        self.h2_send_window_timeout = value;
+        self
     }
 }

@@ -4,21 +4,24 @@ use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::future::Future;
 use std::panic::{self, AssertUnwindSafe};
-use std::pin::Pin;
 use std::rc::Rc;
 
-use http::header::{HeaderValue, ALLOW};
-use http::StatusCode;
-use percore_http::{Request as HttpRequest, Service};
+use bytes::Bytes;
+use http::header::ALLOW;
+use percore_http::{Request as HttpRequest, RequestBody, Service};
 
-use super::handler::BoxFuture;
+use super::handler::{BoxFuture, Handler};
+use super::lifecycle::{AppStateRef, Hooks, Started};
+use super::middleware::{wrap, Chain, IntoMiddleware, Middleware, Next};
 use super::router::{Match, MethodRouter, Router};
-use super::{IntoResponse, Request, Response};
+use super::{HttpError, IntoResponse, Request, Response};
 
-/// Typed values shared by the handlers of one core.
+/// Typed values and route names shared by the handlers of one app on one core.
 #[derive(Default)]
 pub(crate) struct AppState {
     values: HashMap<TypeId, Box<dyn Any>>,
+    /// Route name -> pattern (nested apps' routes with their prefix).
+    names: HashMap<String, String>,
 }
 
 impl AppState {
@@ -27,26 +30,52 @@ impl AppState {
             .get(&TypeId::of::<T>())
             .and_then(|v| v.downcast_ref::<T>())
     }
-}
 
-/// The rest of the chain, as seen by a middleware.
-pub struct Next<'a> {
-    app: &'a App,
-    index: usize,
-}
-
-impl Next<'_> {
-    /// Runs the remaining middleware and the handler.
-    pub async fn run(self, req: Request) -> Response {
-        self.app.dispatch(req, self.index).await
+    pub(crate) fn route_pattern(&self, name: &str) -> Option<&str> {
+        self.names.get(name).map(String::as_str)
     }
 }
 
-type Middleware =
-    Rc<dyn for<'a> Fn(Request, Next<'a>) -> Pin<Box<dyn Future<Output = Response> + 'a>>>;
+/// What one core serves: the app's middleware around its router.
+struct Core {
+    router: Router,
+    state: Rc<AppState>,
+    middleware: Vec<Middleware>,
+    hooks: Hooks,
+}
+
+impl Chain for Core {
+    fn layers(&self) -> &[Middleware] {
+        &self.middleware
+    }
+
+    #[inline]
+    fn endpoint(&self, mut req: Request) -> BoxFuture {
+        match self.router.find(req.method(), req.path()) {
+            Match::Found(handler, params) => {
+                req.set_route(params, &self.state);
+                handler.call(req)
+            }
+            Match::MethodNotAllowed(allow) => {
+                let err = HttpError::method_not_allowed("method not allowed")
+                    .header(ALLOW.as_str(), &allow);
+                Box::pin(async move { err.into_response() })
+            }
+            Match::NotFound => {
+                Box::pin(async { HttpError::not_found("not found").into_response() })
+            }
+        }
+    }
+}
 
 /// A web application: routes, state and middleware. Build one per core
 /// (the server calls your factory on each core).
+///
+/// Middleware order: the app's middleware, in the order added (the first
+/// is outermost, and sees every request, unrouted ones included); then,
+/// once a route matched, the middleware of the nested apps it belongs to
+/// (outer app first); then the route's own
+/// ([`MethodRouter::middleware`]); then the handler.
 ///
 /// ```
 /// use percore::web::{App, Request, get};
@@ -57,10 +86,7 @@ type Middleware =
 /// # let _ = app;
 /// ```
 pub struct App {
-    router: Router,
-    state: Rc<AppState>,
-    middleware: Vec<Middleware>,
-    body_limit: usize,
+    core: Rc<Core>,
 }
 
 impl Default for App {
@@ -73,16 +99,28 @@ impl App {
     /// An empty app.
     pub fn new() -> App {
         App {
-            router: Router::default(),
-            state: Rc::new(AppState::default()),
-            middleware: Vec::new(),
-            body_limit: 16 * 1024 * 1024,
+            core: Rc::new(Core {
+                router: Router::default(),
+                state: Rc::new(AppState::default()),
+                middleware: Vec::new(),
+                hooks: Hooks::default(),
+            }),
         }
+    }
+
+    fn building(&mut self) -> &mut Core {
+        Rc::get_mut(&mut self.core).expect("the app is being built, not served")
+    }
+
+    fn state_mut(&mut self) -> &mut AppState {
+        Rc::get_mut(&mut self.building().state).expect("the app is being built, not served")
     }
 
     /// Adds a route: `pattern` is a path with optional `{name}` segments.
     pub fn route(mut self, pattern: &str, methods: MethodRouter) -> App {
-        self.router.add(pattern, methods);
+        if let Some(name) = self.building().router.add(pattern, methods) {
+            self.state_mut().names.insert(name, pattern.to_string());
+        }
         self
     }
 
@@ -113,77 +151,202 @@ impl App {
 
     /// Registers a state value, available to handlers as `req.state::<T>()`.
     pub fn state<T: 'static>(mut self, value: T) -> App {
-        Rc::get_mut(&mut self.state)
-            .expect("state is added while building the app")
+        self.state_mut()
             .values
             .insert(TypeId::of::<T>(), Box::new(value));
         self
     }
 
-    /// Largest body that `Request::bytes/text/json` will collect.
-    pub fn body_limit(mut self, bytes: usize) -> App {
-        self.body_limit = bytes;
-        self
+    /// The key of signed and private cookies (and of the cookie session
+    /// store). Every core must use the same key: make it once, outside
+    /// the server's factory (`Key::generate()`, or `Key::derive_from`
+    /// a secret of at least 32 bytes so cookies outlive a restart).
+    pub fn cookie_key(self, key: cookie::Key) -> App {
+        self.state(key)
     }
 
-    /// Adds a middleware, run in the order added: it gets the request and the
-    /// rest of the chain, and returns the response.
+    /// Adds a middleware, run in the order added: a plain
+    /// `async fn(Request, Next) -> impl IntoResponse` that gets the request
+    /// and the rest of the chain.
     ///
     /// ```
-    /// use percore::web::{App, Request, Response, get};
-    /// use percore::web::Next;
+    /// use percore::web::{App, Next, Request, Response, get};
+    ///
+    /// async fn served_by(req: Request, next: Next) -> Response {
+    ///     let mut resp = next.run(req).await;
+    ///     resp.headers_mut().insert("x-served-by", "percore".parse().unwrap());
+    ///     resp
+    /// }
+    ///
     /// let app = App::new()
-    ///     .middleware(|req: Request, next: Next<'_>| Box::pin(async move {
-    ///         let mut resp: Response = next.run(req).await;
-    ///         resp.headers_mut().insert("x-served-by", "percore".parse().unwrap());
-    ///         resp
-    ///     }))
+    ///     .middleware(served_by)
     ///     .route("/", get(|_r: Request| async { "ok" }));
     /// # let _ = app;
     /// ```
-    pub fn middleware<F>(mut self, f: F) -> App
-    where
-        F: for<'a> Fn(Request, Next<'a>) -> Pin<Box<dyn Future<Output = Response> + 'a>> + 'static,
-    {
-        self.middleware.push(Rc::new(f));
+    pub fn middleware(mut self, middleware: impl IntoMiddleware) -> App {
+        self.building()
+            .middleware
+            .push(middleware.into_middleware());
         self
     }
 
-    #[inline]
-    fn dispatch(&self, req: Request, index: usize) -> Pin<Box<dyn Future<Output = Response> + '_>> {
-        if let Some(mw) = self.middleware.get(index) {
-            return mw(
-                req,
-                Next {
-                    app: self,
-                    index: index + 1,
-                },
-            );
-        }
-        self.route_request(req)
+    /// Runs `hook` on each core before it accepts connections (in the
+    /// order added, after the cores' listeners are bound). An error stops
+    /// the server before it serves: `Server::run` returns it.
+    ///
+    /// ```
+    /// use std::cell::Cell;
+    /// use percore::web::{App, AppStateRef};
+    /// let app = App::new().state(Cell::new(0u32)).on_startup(|state: AppStateRef| async move {
+    ///     state.get::<Cell<u32>>().unwrap().set(1); // e.g. open this core's database pool
+    ///     Ok(())
+    /// });
+    /// # let _ = app;
+    /// ```
+    pub fn on_startup<F, Fut>(mut self, hook: F) -> App
+    where
+        F: Fn(AppStateRef) -> Fut + 'static,
+        Fut: Future<Output = std::io::Result<()>> + 'static,
+    {
+        self.building().hooks.on_startup(hook);
+        self
     }
 
-    #[inline]
-    fn route_request(&self, mut req: Request) -> BoxFuture {
-        match self.router.find(req.method(), req.path()) {
-            Match::Found(handler, params) => {
-                req.set_route(params, &self.state, self.body_limit);
-                handler.call(req)
-            }
-            Match::MethodNotAllowed(allow) => {
-                let mut resp = StatusCode::METHOD_NOT_ALLOWED.into_response();
-                if let Ok(v) = HeaderValue::from_str(&allow) {
-                    resp.headers_mut().insert(ALLOW, v);
-                }
-                Box::pin(async move { resp })
-            }
-            Match::NotFound => Box::pin(async { StatusCode::NOT_FOUND.into_response() }),
+    /// Runs `hook` on each core once it has stopped accepting and its
+    /// in-flight requests have finished (or the shutdown timeout passed):
+    /// on `SIGTERM`/`SIGINT` or the server's shutdown signal. Errors are logged.
+    pub fn on_shutdown<F, Fut>(mut self, hook: F) -> App
+    where
+        F: Fn(AppStateRef) -> Fut + 'static,
+        Fut: Future<Output = std::io::Result<()>> + 'static,
+    {
+        self.building().hooks.on_shutdown(hook);
+        self
+    }
+
+    /// A cleanup context (aiohttp's `cleanup_ctx`): `setup` runs at
+    /// startup, after the startup hooks, and returns the cleanup to run
+    /// after the shutdown hooks; cleanups run in reverse order, and only
+    /// for contexts whose setup succeeded.
+    ///
+    /// ```
+    /// use percore::web::{App, AppStateRef};
+    /// let app = App::new().cleanup_ctx(|_state: AppStateRef| async {
+    ///     let pool = vec!["connection"]; // set up
+    ///     Ok(move || async move { drop(pool) }) // torn down at the end
+    /// });
+    /// # let _ = app;
+    /// ```
+    pub fn cleanup_ctx<F, Fut, C, CFut>(mut self, setup: F) -> App
+    where
+        F: Fn(AppStateRef) -> Fut + 'static,
+        Fut: Future<Output = std::io::Result<C>> + 'static,
+        C: FnOnce() -> CFut + 'static,
+        CFut: Future<Output = ()> + 'static,
+    {
+        self.building().hooks.cleanup_ctx(setup);
+        self
+    }
+
+    /// Runs the startup hooks (the server calls it on each core).
+    pub(crate) async fn start(&self) -> Result<Started, (std::io::Error, Started)> {
+        self.core.hooks.start(&self.core.state).await
+    }
+
+    /// Runs the shutdown hooks, then `started`'s cleanups.
+    pub(crate) async fn stop(&self, started: Started) {
+        self.core.hooks.shut_down(&self.core.state).await;
+        started.clean_up().await;
+    }
+
+    /// Installs a [`Plugin`](super::Plugin): its routes, middleware, state and hooks.
+    pub fn plugin(self, plugin: impl super::Plugin) -> App {
+        plugin.install(self)
+    }
+
+    /// Mounts `sub`'s routes under `prefix` (`"/api"` + `"/users"` =
+    /// `"/api/users"`). `sub` keeps its own middleware, run only for its
+    /// routes, after this app's; and its own state, which its handlers see
+    /// before this app's (`req.state` looks in the innermost app first).
+    /// Its named routes are named here too, with the prefix.
+    ///
+    /// ```
+    /// use percore::web::{App, Request, get};
+    /// async fn who(req: Request) -> String {
+    ///     format!("{} at {}", req.state::<&str>().unwrap(), req.url_for("api.users", []).unwrap())
+    /// }
+    /// let api = App::new().state("api").route("/users", get(who).name("api.users"));
+    /// let app = App::new().state("root").nest("/api", api);
+    /// # let _ = app;
+    /// ```
+    pub fn nest(mut self, prefix: &str, mut sub: App) -> App {
+        assert!(
+            prefix.starts_with('/') && !prefix.ends_with('/'),
+            "nest prefix {prefix:?} must start with '/' and not end with it"
+        );
+        let names = std::mem::take(&mut sub.state_mut().names);
+        let prefixed = names
+            .into_iter()
+            .map(|(name, pattern)| (name, format!("{prefix}{pattern}")));
+        self.state_mut().names.extend(prefixed);
+        let Ok(sub) = Rc::try_unwrap(sub.core) else {
+            unreachable!("the sub-app is being built, not served");
+        };
+        let sub_state = sub.state;
+        self.building().hooks.append(sub.hooks, sub_state.clone());
+        let layers = sub.middleware;
+        for (pattern, mut methods) in sub.router.into_routes() {
+            methods.map_handlers(|h| {
+                Rc::new(WithState {
+                    state: sub_state.clone(),
+                    handler: wrap(&layers, h),
+                })
+            });
+            self.building()
+                .router
+                .add(&format!("{prefix}{pattern}"), methods);
+        }
+        self
+    }
+
+    /// Answers one request in memory, without a socket, as the server
+    /// would (a panicking handler gets a 500): for unit tests of handlers
+    /// and middleware. Run it on a runtime.
+    ///
+    /// ```
+    /// use percore::web::{App, Request, get};
+    /// let app = App::new().route("/", get(|_r: Request| async { "hi" }));
+    /// percore::rt::Runtime::new().unwrap().block_on(async {
+    ///     let resp = app.oneshot(http::Request::get("/").body("").unwrap()).await;
+    ///     assert_eq!(resp.status(), 200);
+    ///     assert_eq!(resp.into_body().collect().await.unwrap(), "hi");
+    /// });
+    /// ```
+    pub async fn oneshot<B: Into<Bytes>>(&self, req: http::Request<B>) -> Response {
+        let req = req.map(|b| RequestBody::from_bytes(b.into()));
+        match super::testing::catch_unwind(Service::call(self, req)).await {
+            Ok(resp) => resp,
+            Err(_) => HttpError::internal("the handler panicked").into_response(),
         }
     }
 
-    /// Handles one request (what the server calls; also handy in tests).
+    /// Handles one request (what the server calls). A panic propagates;
+    /// [`oneshot`](Self::oneshot) turns it into a 500 like the server does.
     pub async fn handle(&self, req: HttpRequest) -> Response {
         Service::call(self, req).await
+    }
+}
+
+/// A nested app's route: its state is seen first, then its middleware runs.
+struct WithState {
+    state: Rc<AppState>,
+    handler: Rc<dyn Handler>,
+}
+
+impl Handler for WithState {
+    fn call(&self, mut req: Request) -> BoxFuture {
+        req.push_state(self.state.clone());
+        self.handler.call(req)
     }
 }
 
@@ -192,11 +355,12 @@ impl Service for App {
         // Routing runs now, so the request moves straight into the handler's
         // boxed future: the future returned here is one pointer, which keeps
         // the connection's (and every HTTP/2 stream's) task small.
-        let req = Request::with_route(req, Vec::new(), self.state.clone(), self.body_limit);
+        let req = Request::with_state(req, self.core.state.clone());
         // Middleware and handlers may panic before they return a future; the
         // panic is replayed when the future is polled, where the server turns
         // it into a 500 like any other handler panic.
-        let dispatched = panic::catch_unwind(AssertUnwindSafe(|| self.dispatch(req, 0)));
+        let chain: Rc<dyn Chain> = self.core.clone();
+        let dispatched = panic::catch_unwind(AssertUnwindSafe(|| Next::start(chain).run(req)));
         dispatched.unwrap_or_else(|payload| Box::pin(async move { panic::resume_unwind(payload) }))
     }
 }

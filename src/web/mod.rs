@@ -1,11 +1,21 @@
-//! The web layer: `App`, routing, handlers, responses, JSON — in the spirit
-//! of aiohttp.
+//! The web layer: `App`, routing, handlers, middleware, errors, responses,
+//! JSON and forms — in the spirit of aiohttp.
+//!
+//! The `http` crate's types a handler needs are re-exported here
+//! (`StatusCode`, `Method`, `HeaderMap`, `HeaderValue`, `Uri`, `header`), so
+//! an app needs no `http` dependency of its own.
 //!
 //! ```
-//! use percore::web::{App, Request, get, post, Json};
+//! use percore::web::{App, HttpError, Request, StatusCode, get};
 //!
 //! async fn hello(_req: Request) -> &'static str { "Hello, World!" }
-//! async fn user(req: Request) -> String { format!("user {}", req.param("id").unwrap_or("?")) }
+//! async fn user(req: Request) -> Result<String, HttpError> {
+//!     match req.param("id") {
+//!         Some("0") => Err(HttpError::not_found("no user 0")),
+//!         Some(id) => Ok(format!("user {id}")),
+//!         None => Err(HttpError::new(StatusCode::BAD_REQUEST, "no id")),
+//!     }
+//! }
 //!
 //! let app = App::new()
 //!     .route("/", get(hello))
@@ -14,15 +24,37 @@
 //! ```
 
 mod app;
+mod cookies;
+mod error;
+mod extract;
 mod handler;
+mod lifecycle;
+mod middleware;
+pub mod multipart;
+mod plugin;
 mod request;
 mod response;
 mod router;
+mod session;
 pub mod static_files;
+pub(crate) mod testing;
+mod url;
 
-pub use app::{App, Next};
-pub use handler::Handler;
+pub use app::App;
+pub use cookies::ResponseCookies;
+pub use error::HttpError;
+pub use handler::{BoxFuture, Handler};
+pub use lifecycle::AppStateRef;
+pub use middleware::{IntoMiddleware, Next};
+pub use plugin::Plugin;
 pub use request::Request;
 pub use response::{Html, IntoResponse, Json, Response};
 pub use router::{any, delete, get, head, options, patch, post, put, MethodRouter};
+pub use session::{CookieStore, Session, SessionData, SessionStore, Sessions, StoreFuture};
 pub use static_files::{StaticDir, StaticFile};
+
+pub use http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
+
+/// The `cookie` crate (cookie building, jars, keys, `time` for `Max-Age`).
+pub use ::cookie;
+pub use ::cookie::{Cookie, CookieJar, Key, SameSite};

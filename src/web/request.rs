@@ -1,13 +1,17 @@
 //! The request a handler receives.
 
+use std::cell::OnceCell;
 use std::rc::Rc;
 
 use bytes::Bytes;
+use cookie::{Cookie, CookieJar, Key};
 use http::{HeaderMap, Method, Uri, Version};
-use percore_http::{BodyError, RequestBody};
+use percore_http::RequestBody;
 use serde::de::DeserializeOwned;
 
 use super::app::AppState;
+use super::multipart::{self, Multipart, MultipartLimits};
+use super::{cookies, extract, url, HttpError, Session};
 
 /// An HTTP request with the route's path parameters and the app's state.
 ///
@@ -21,11 +25,12 @@ pub struct Request {
     inner: http::Request<RequestBody>,
     params: Vec<(String, String)>,
     state: Option<Rc<AppState>>,
-    body_limit: usize,
+    /// Nested apps' states, innermost last (empty outside nested apps).
+    nested: Vec<Rc<AppState>>,
+    body_read: bool,
+    cookies: OnceCell<Box<CookieJar>>,
+    session: Option<Session>,
 }
-
-/// Default largest body `bytes()`/`text()`/`json()` collect (16 MiB).
-const DEFAULT_BODY_LIMIT: usize = 16 * 1024 * 1024;
 
 impl Request {
     /// Wraps an `http::Request` (for tests and custom services).
@@ -34,37 +39,40 @@ impl Request {
             inner,
             params: Vec::new(),
             state: None,
-            body_limit: DEFAULT_BODY_LIMIT,
+            nested: Vec::new(),
+            body_read: false,
+            cookies: OnceCell::new(),
+            session: None,
         }
     }
 
-    pub(crate) fn with_route(
-        inner: http::Request<RequestBody>,
-        params: Vec<(String, String)>,
-        state: Rc<AppState>,
-        body_limit: usize,
-    ) -> Request {
-        Request {
-            inner,
-            params,
-            state: Some(state),
-            body_limit,
-        }
+    pub(crate) fn with_state(inner: http::Request<RequestBody>, state: Rc<AppState>) -> Request {
+        let mut req = Request::from_http(inner);
+        req.state = Some(state);
+        req
     }
 
     /// Gives the request what routing found: its path parameters, and the
-    /// app's state and body limit (middleware may have built a fresh request).
-    pub(crate) fn set_route(
-        &mut self,
-        params: Vec<(String, String)>,
-        state: &Rc<AppState>,
-        body_limit: usize,
-    ) {
+    /// app's state (middleware may have built a fresh request).
+    pub(crate) fn set_route(&mut self, params: Vec<(String, String)>, state: &Rc<AppState>) {
         self.params = params;
         if !self.state.as_ref().is_some_and(|s| Rc::ptr_eq(s, state)) {
             self.state = Some(state.clone());
         }
-        self.body_limit = body_limit;
+    }
+
+    /// Enters a nested app: its state is looked up first from now on.
+    pub(crate) fn push_state(&mut self, state: Rc<AppState>) {
+        self.nested.push(state);
+    }
+
+    /// The states to search, innermost app first.
+    fn states(&self) -> impl Iterator<Item = &AppState> {
+        self.nested
+            .iter()
+            .rev()
+            .chain(self.state.iter())
+            .map(|s| &**s)
     }
 
     /// The method.
@@ -102,6 +110,75 @@ impl Request {
         self.inner.headers().get(name).and_then(|v| v.to_str().ok())
     }
 
+    /// The request's cookies (parsed once, on first use; malformed pairs
+    /// and values over 4 KiB are left out).
+    pub fn cookies(&self) -> &CookieJar {
+        self.cookies
+            .get_or_init(|| Box::new(cookies::parse(self.headers())))
+    }
+
+    /// The value of the cookie `name`, as the client sent it.
+    ///
+    /// ```
+    /// use percore::web::Request;
+    /// let req = Request::from_http(http::Request::get("/").header("cookie", "theme=dark; lang=en")
+    ///     .body(Default::default()).unwrap());
+    /// assert_eq!(req.cookie("lang"), Some("en"));
+    /// assert_eq!(req.cookie("nope"), None);
+    /// ```
+    pub fn cookie(&self, name: &str) -> Option<&str> {
+        self.cookies().get(name).map(|c| c.value())
+    }
+
+    /// The session, loaded by the [`Sessions`](crate::web::Sessions)
+    /// middleware (a 500 without it: install it with `App::plugin`).
+    pub fn session(&self) -> Result<&Session, HttpError> {
+        self.session
+            .as_ref()
+            .ok_or_else(|| HttpError::internal("req.session() needs the Sessions middleware"))
+    }
+
+    pub(crate) fn set_session(&mut self, session: Session) {
+        self.session = Some(session);
+    }
+
+    /// The app's cookie key ([`App::cookie_key`](crate::web::App::cookie_key)).
+    pub fn cookie_key(&self) -> Option<&Key> {
+        self.state::<Key>()
+    }
+
+    /// The value of the signed cookie `name`, if its signature holds under
+    /// the app's key (`None` when tampered with, or without a key).
+    pub fn signed_cookie(&self, name: &str) -> Option<String> {
+        let key = self.cookie_key()?;
+        self.cookies()
+            .signed(key)
+            .get(name)
+            .map(|c| c.value().to_string())
+    }
+
+    /// The value of the private (encrypted) cookie `name`, if it decrypts
+    /// and authenticates under the app's key.
+    pub fn private_cookie(&self, name: &str) -> Option<String> {
+        let key = self.cookie_key()?;
+        self.cookies()
+            .private(key)
+            .get(name)
+            .map(|c| c.value().to_string())
+    }
+
+    /// `cookie` signed with the app's key, to set on a response (`None`
+    /// without a key).
+    pub fn seal_signed(&self, cookie: Cookie<'static>) -> Option<Cookie<'static>> {
+        Some(cookies::sign(self.cookie_key()?, cookie))
+    }
+
+    /// `cookie` encrypted with the app's key, to set on a response (`None`
+    /// without a key).
+    pub fn seal_private(&self, cookie: Cookie<'static>) -> Option<Cookie<'static>> {
+        Some(cookies::encrypt(self.cookie_key()?, cookie))
+    }
+
     /// A path parameter captured by `{name}` in the route.
     pub fn param(&self, name: &str) -> Option<&str> {
         self.params
@@ -110,14 +187,55 @@ impl Request {
             .map(|(_, v)| v.as_str())
     }
 
-    /// The query string decoded into `T` (form-urlencoded).
-    pub fn query<T: DeserializeOwned>(&self) -> Result<T, serde_urlencoded::de::Error> {
-        serde_urlencoded::from_str(self.query_string().unwrap_or(""))
+    /// The query string decoded into `T` (form-urlencoded); a query that
+    /// does not fit `T` is a 400 saying why.
+    ///
+    /// ```
+    /// use percore::web::Request;
+    /// #[derive(serde::Deserialize)]
+    /// struct Page { page: u32 }
+    /// let req = Request::from_http(http::Request::get("/?page=2").body(Default::default()).unwrap());
+    /// assert_eq!(req.query::<Page>().unwrap().page, 2);
+    /// let bad = Request::from_http(http::Request::get("/?page=two").body(Default::default()).unwrap());
+    /// assert_eq!(bad.query::<Page>().err().unwrap().status(), 400);
+    /// ```
+    pub fn query<T: DeserializeOwned>(&self) -> Result<T, HttpError> {
+        extract::query(self.query_string().unwrap_or(""))
     }
 
-    /// App state of type `T` registered with `App::state`.
+    /// App state of type `T` registered with `App::state` (in a nested
+    /// app, its own state first, then the enclosing apps').
     pub fn state<T: 'static>(&self) -> Option<&T> {
-        self.state.as_ref().and_then(|s| s.get::<T>())
+        self.states().find_map(|s| s.get::<T>())
+    }
+
+    /// The path of the route named `name` (see
+    /// [`MethodRouter::name`](crate::web::MethodRouter::name)), its
+    /// `{param}` segments filled from `params` and percent-encoded; a
+    /// nested app's routes include their prefix. An unknown name or a
+    /// missing parameter is a 500 (a bug in the caller).
+    ///
+    /// ```
+    /// use percore::web::{get, App, Request};
+    /// async fn link(req: Request) -> String {
+    ///     req.url_for("file", [("name", "a b.txt")]).unwrap() // "/files/a%20b.txt"
+    /// }
+    /// let app = App::new().route("/files/{name}", get(link).name("file"));
+    /// # let _ = app;
+    /// ```
+    pub fn url_for<'a>(
+        &self,
+        name: &str,
+        params: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<String, HttpError> {
+        // The outermost app knows every route with its full prefix.
+        let pattern = self
+            .state
+            .iter()
+            .chain(&self.nested)
+            .find_map(|s| s.route_pattern(name))
+            .ok_or_else(|| HttpError::internal(format!("url_for: no route named {name:?}")))?;
+        url::fill(pattern, params)
     }
 
     /// Request extensions (set by middleware).
@@ -135,34 +253,87 @@ impl Request {
         self.inner.body_mut()
     }
 
-    /// Takes the body, leaving an empty one.
+    /// Takes the body, leaving an empty one; after it, [`bytes`](Self::bytes)
+    /// and the methods that read the whole body fail.
     pub fn take_body(&mut self) -> RequestBody {
+        self.body_read = true;
         std::mem::take(self.inner.body_mut())
     }
 
-    /// Reads the whole body (up to the app's body limit).
-    pub async fn bytes(&mut self) -> Result<Bytes, BodyError> {
-        let limit = self.body_limit;
-        self.take_body().bytes(limit).await
+    /// Reads the whole body, up to the server's `Limits::max_body_size`
+    /// (413 beyond it). The body can be read once: a second call is an
+    /// error (500), not a silently empty body.
+    pub async fn bytes(&mut self) -> Result<Bytes, HttpError> {
+        if self.body_read {
+            return Err(HttpError::internal("the request body was already read"));
+        }
+        // The connection enforces `max_body_size` as the body arrives.
+        Ok(self.take_body().bytes(usize::MAX).await?)
     }
 
-    /// Reads the body as UTF-8 text.
-    pub async fn text(&mut self) -> Result<String, BodyError> {
+    /// Reads the body as UTF-8 text (400 if it is not).
+    pub async fn text(&mut self) -> Result<String, HttpError> {
         let bytes = self.bytes().await?;
         String::from_utf8(bytes.to_vec())
-            .map_err(|_| BodyError::Malformed("body is not valid UTF-8".into()))
+            .map_err(|_| HttpError::bad_request("the request body is not valid UTF-8"))
     }
 
-    /// Reads the body as JSON.
-    pub async fn json<T: DeserializeOwned>(&mut self) -> Result<T, BodyError> {
-        let bytes = self.bytes().await?;
-        serde_json::from_slice(&bytes)
-            .map_err(|e| BodyError::Malformed(format!("invalid JSON: {e}")))
+    /// Reads a JSON body into `T`: 415 unless `Content-Type` is
+    /// `application/json` (or `application/*+json`), 413 when too large,
+    /// 400 naming what did not parse.
+    ///
+    /// ```
+    /// use percore::web::{HttpError, Json, Request};
+    /// #[derive(serde::Deserialize, serde::Serialize)]
+    /// struct User { name: String }
+    /// async fn create(mut req: Request) -> Result<Json<User>, HttpError> {
+    ///     let user: User = req.json().await?;
+    ///     Ok(Json(user))
+    /// }
+    /// ```
+    pub async fn json<T: DeserializeOwned>(&mut self) -> Result<T, HttpError> {
+        extract::expect_json(self.headers())?;
+        extract::json(&self.bytes().await?)
+    }
+
+    /// Reads an `application/x-www-form-urlencoded` body into `T`: 415 for
+    /// another `Content-Type`, 413 when too large, 400 naming what did not fit.
+    ///
+    /// ```
+    /// use percore::web::{HttpError, Request};
+    /// #[derive(serde::Deserialize)]
+    /// struct Login { user: String, password: String }
+    /// async fn login(mut req: Request) -> Result<String, HttpError> {
+    ///     let form: Login = req.form().await?;
+    ///     Ok(format!("hello {}", form.user))
+    /// }
+    /// ```
+    pub async fn form<T: DeserializeOwned>(&mut self) -> Result<T, HttpError> {
+        extract::expect_form(self.headers())?;
+        extract::form(&self.bytes().await?)
+    }
+
+    /// The body as `multipart/form-data`, read part by part as it arrives
+    /// (default [`MultipartLimits`](crate::web::multipart::MultipartLimits));
+    /// 415 for another `Content-Type`, 400 without a valid boundary. See
+    /// [`multipart`](crate::web::multipart) for an example.
+    pub fn multipart(&mut self) -> Result<Multipart, HttpError> {
+        self.multipart_with(MultipartLimits::default())
+    }
+
+    /// [`multipart`](Self::multipart) with these limits.
+    pub fn multipart_with(&mut self, limits: MultipartLimits) -> Result<Multipart, HttpError> {
+        let boundary = multipart::boundary(self.headers())?;
+        if self.body_read {
+            return Err(HttpError::internal("the request body was already read"));
+        }
+        Ok(Multipart::new(self.take_body(), &boundary, limits))
     }
 
     /// Validates a WebSocket upgrade; accept it with
     /// [`WebSocketUpgrade::on_upgrade`](percore_ws::WebSocketUpgrade::on_upgrade).
-    /// On failure, the refusal to return (400, or 426 for a wrong version).
+    /// On failure, the [`Refusal`](percore_ws::Refusal) to return (400, or
+    /// 426 for a wrong version), which is a response itself.
     ///
     /// ```no_run
     /// use percore::web::{Request, Response};
@@ -177,14 +348,11 @@ impl Request {
     ///                 }
     ///             }
     ///         }),
-    ///         Err(refusal) => refusal,
+    ///         Err(refusal) => refusal.into_response(),
     ///     }
     /// }
     /// ```
-    #[allow(clippy::result_large_err)] // the refusal is the response to return
-    pub fn websocket(
-        &mut self,
-    ) -> Result<percore_ws::WebSocketUpgrade, http::Response<percore_http::Body>> {
+    pub fn websocket(&mut self) -> Result<percore_ws::WebSocketUpgrade, percore_ws::Refusal> {
         // Take the extensions out so the headers can be borrowed beside them.
         let mut extensions = std::mem::take(self.inner.extensions_mut());
         let result = percore_ws::WebSocketUpgrade::from_parts(

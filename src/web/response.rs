@@ -12,8 +12,7 @@ pub type Response = http::Response<Body>;
 /// Anything a handler may return.
 ///
 /// ```
-/// use percore::web::IntoResponse;
-/// use http::StatusCode;
+/// use percore::web::{IntoResponse, StatusCode};
 /// let r = (StatusCode::CREATED, "made").into_response();
 /// assert_eq!(r.status(), StatusCode::CREATED);
 /// ```
@@ -116,8 +115,14 @@ impl<T: IntoResponse, E: IntoResponse> IntoResponse for Result<T, E> {
 
 impl IntoResponse for BodyError {
     fn into_response(self) -> Response {
-        let status = self.status();
-        (status, format!("{}: {self}\n", status.as_u16())).into_response()
+        super::HttpError::from(self).into_response()
+    }
+}
+
+/// A refused WebSocket upgrade answers with its status and reason.
+impl IntoResponse for percore_ws::Refusal {
+    fn into_response(self) -> Response {
+        percore_ws::Refusal::into_response(self)
     }
 }
 

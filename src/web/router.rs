@@ -7,6 +7,7 @@ use std::rc::Rc;
 
 use http::Method;
 
+use super::middleware::{wrap, IntoMiddleware, Middleware};
 use super::Handler;
 
 /// The handlers of one path, by method.
@@ -22,6 +23,8 @@ use super::Handler;
 pub struct MethodRouter {
     handlers: Vec<(Method, Rc<dyn Handler>)>,
     fallback: Option<Rc<dyn Handler>>,
+    layers: Vec<Middleware>,
+    name: Option<String>,
 }
 
 macro_rules! method_fns {
@@ -56,8 +59,8 @@ method_fns!(
 /// A route that answers every method.
 pub fn any<H: Handler>(handler: H) -> MethodRouter {
     MethodRouter {
-        handlers: Vec::new(),
         fallback: Some(Rc::new(handler)),
+        ..MethodRouter::default()
     }
 }
 
@@ -67,6 +70,58 @@ impl MethodRouter {
         self.handlers.retain(|(m, _)| *m != method);
         self.handlers.push((method, Rc::new(handler)));
         self
+    }
+
+    /// Adds middleware to this route's handlers only: it runs after the
+    /// app's (and nested apps') middleware, in the order added.
+    ///
+    /// ```
+    /// use percore::web::{get, App, Next, Request, Response};
+    /// async fn audit(req: Request, next: Next) -> Response {
+    ///     let resp = next.run(req).await;
+    ///     println!("admin page answered {}", resp.status());
+    ///     resp
+    /// }
+    /// let app = App::new().route("/admin", get(|_r: Request| async { "admin" }).middleware(audit));
+    /// # let _ = app;
+    /// ```
+    pub fn middleware(mut self, middleware: impl IntoMiddleware) -> MethodRouter {
+        self.layers.push(middleware.into_middleware());
+        self
+    }
+
+    /// Names the route, for [`Request::url_for`](crate::web::Request::url_for).
+    ///
+    /// ```
+    /// use percore::web::{get, App, Request};
+    /// async fn user(req: Request) -> String {
+    ///     req.url_for("user", [("id", "7")]).unwrap()
+    /// }
+    /// let app = App::new().route("/users/{id}", get(user).name("user"));
+    /// # let _ = app;
+    /// ```
+    pub fn name(mut self, name: &str) -> MethodRouter {
+        self.name = Some(name.to_string());
+        self
+    }
+
+    /// This route's handlers with its own middleware put around them, and
+    /// its name, taken out.
+    fn finish(mut self) -> (MethodRouter, Option<String>) {
+        let layers = std::mem::take(&mut self.layers);
+        self.map_handlers(|h| wrap(&layers, h));
+        let name = self.name.take();
+        (self, name)
+    }
+
+    /// Replaces every handler with `f(handler)`.
+    pub(crate) fn map_handlers(&mut self, f: impl Fn(Rc<dyn Handler>) -> Rc<dyn Handler>) {
+        for (_, h) in &mut self.handlers {
+            *h = f(h.clone());
+        }
+        if let Some(h) = &mut self.fallback {
+            *h = f(h.clone());
+        }
     }
 
     /// The handler for `method` (GET also answers HEAD).
@@ -95,7 +150,7 @@ impl MethodRouter {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Segment {
+pub(crate) enum Segment {
     Static(String),
     Param(String),
     /// `{*name}`, last only: the rest of the path, possibly empty, as sent
@@ -104,6 +159,7 @@ enum Segment {
 }
 
 struct Route {
+    pattern: String,
     segments: Vec<Segment>,
     methods: MethodRouter,
 }
@@ -151,7 +207,7 @@ pub(crate) struct Router {
     tails: Vec<Route>,
 }
 
-fn parse_pattern(pattern: &str) -> Vec<Segment> {
+pub(crate) fn parse_pattern(pattern: &str) -> Vec<Segment> {
     pattern
         .trim_start_matches('/')
         .split('/')
@@ -213,11 +269,13 @@ fn percent_decode(s: &str) -> String {
 }
 
 impl Router {
-    pub(crate) fn add(&mut self, pattern: &str, methods: MethodRouter) {
+    /// Adds a route; returns its name, if it was given one.
+    pub(crate) fn add(&mut self, pattern: &str, methods: MethodRouter) -> Option<String> {
         assert!(
             pattern.starts_with('/'),
             "route {pattern:?} must start with '/'"
         );
+        let (methods, name) = methods.finish();
         if pattern.contains('{') {
             let segments = parse_pattern(pattern);
             let is_tail = matches!(segments.last(), Some(Segment::Tail(_)));
@@ -229,7 +287,11 @@ impl Router {
             if let Some(existing) = routes.iter_mut().find(|r| r.segments == segments) {
                 merge(&mut existing.methods, methods);
             } else {
-                routes.push(Route { segments, methods });
+                routes.push(Route {
+                    pattern: pattern.to_string(),
+                    segments,
+                    methods,
+                });
                 if is_tail {
                     routes.sort_by_key(|r| std::cmp::Reverse(r.segments.len()));
                 }
@@ -242,6 +304,13 @@ impl Router {
                 }
             }
         }
+        name
+    }
+
+    /// Every route, as (pattern, handlers), to move into another router.
+    pub(crate) fn into_routes(self) -> impl Iterator<Item = (String, MethodRouter)> {
+        let patterns = self.patterns.into_iter().map(|r| (r.pattern, r.methods));
+        self.exact.into_iter().chain(patterns)
     }
 
     pub(crate) fn find(&self, method: &Method, path: &str) -> Match<'_> {

@@ -96,7 +96,7 @@ pub fn test_app(room: &demo_app::ChatRoom) -> App {
                             .is_ok()
                         {}
                     }),
-                    Err(refusal) => refusal,
+                    Err(refusal) => refusal.into_response(),
                 }
             }),
         )
@@ -112,7 +112,7 @@ pub fn test_app(room: &demo_app::ChatRoom) -> App {
                                 while let Some(Ok(_)) = ws.recv().await {}
                             })
                     }
-                    Err(refusal) => refusal,
+                    Err(refusal) => refusal.into_response(),
                 }
             }),
         )
@@ -186,11 +186,11 @@ async fn ws_echo_messages(mut ws: percore::ws::WebSocket) {
 async fn ws_origin_checked(mut req: Request) -> percore::web::Response {
     let upgrade = match req.websocket() {
         Ok(up) => up,
-        Err(refusal) => return refusal,
+        Err(refusal) => return refusal.into_response(),
     };
     match upgrade.check_origin(|origin| origin == Some(ALLOWED_ORIGIN)) {
         Ok(up) => up.on_upgrade(ws_echo_messages),
-        Err(refusal) => refusal,
+        Err(refusal) => refusal.into_response(),
     }
 }
 
@@ -200,7 +200,7 @@ async fn ws_protocol(mut req: Request) -> percore::web::Response {
     use percore::ws::Message;
     let upgrade = match req.websocket() {
         Ok(up) => up,
-        Err(refusal) => return refusal,
+        Err(refusal) => return refusal.into_response(),
     };
     let offered = upgrade.offered_protocols().join(",");
     upgrade

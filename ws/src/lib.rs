@@ -46,5 +46,5 @@ pub use codec::{CloseState, Codec, Config, Role};
 pub use deflate::DeflateConfig;
 pub use error::{EncodeError, ProtocolError};
 pub use message::{is_valid_close_code, CloseFrame, Message, Utf8Bytes};
-pub use server::WebSocketUpgrade;
+pub use server::{Refusal, WebSocketUpgrade};
 pub use socket::{WebSocket, WsError, WsReader, WsWriter};

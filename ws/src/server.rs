@@ -10,7 +10,7 @@ use percore_http::upgrade::OnUpgrade;
 use percore_http::{Body, Response};
 use percore_runtime::spawn_local;
 
-use crate::handshake::{self, HandshakeError, UpgradeRequest};
+use crate::handshake::{self, UpgradeRequest};
 use crate::{Codec, Config, DeflateConfig, Role, WebSocket};
 
 /// A validated WebSocket upgrade request, to be accepted with
@@ -31,7 +31,7 @@ use crate::{Codec, Config, DeflateConfig, Role, WebSocket};
 ///                 }
 ///             }
 ///         }),
-///         Err(refusal) => refusal,
+///         Err(refusal) => refusal.into_response(),
 ///     }
 /// }
 /// ```
@@ -53,22 +53,24 @@ impl std::fmt::Debug for WebSocketUpgrade {
 }
 
 impl WebSocketUpgrade {
-    /// Validates the upgrade request. On failure, the response to send:
+    /// Validates the upgrade request. On failure, the [`Refusal`] to send:
     /// 400 for a malformed upgrade, 426 (with `Sec-WebSocket-Version: 13`)
     /// for an unsupported version.
-    // The refusal is the response itself, so a handler can return it as is;
-    // its size only matters on this cold path.
-    #[allow(clippy::result_large_err)]
     pub fn from_parts(
         method: &Method,
         version: Version,
         headers: &HeaderMap,
         extensions: &mut Extensions,
-    ) -> Result<WebSocketUpgrade, Response> {
-        let request = handshake::validate_upgrade(method, version, headers).map_err(refusal)?;
+    ) -> Result<WebSocketUpgrade, Refusal> {
+        let request =
+            handshake::validate_upgrade(method, version, headers).map_err(|e| Refusal {
+                status: e.status(),
+                reason: e.reason(),
+                headers: e.response_headers(),
+            })?;
         let Some(on_upgrade) = extensions.remove::<OnUpgrade>() else {
             // A request with a body, or one that did not come over HTTP/1.1.
-            return Err(plain(
+            return Err(Refusal::plain(
                 StatusCode::BAD_REQUEST,
                 "this request cannot be upgraded",
             ));
@@ -134,15 +136,11 @@ impl WebSocketUpgrade {
 
     /// Refuses with 403 unless `allowed(origin)` holds (`None`: no `Origin`
     /// header, as from non-browser clients).
-    #[allow(clippy::result_large_err)] // the refusal is a response, as above
-    pub fn check_origin(
-        self,
-        allowed: impl FnOnce(Option<&str>) -> bool,
-    ) -> Result<Self, Response> {
+    pub fn check_origin(self, allowed: impl FnOnce(Option<&str>) -> bool) -> Result<Self, Refusal> {
         if allowed(self.origin()) {
             Ok(self)
         } else {
-            Err(plain(StatusCode::FORBIDDEN, "origin not allowed"))
+            Err(Refusal::plain(StatusCode::FORBIDDEN, "origin not allowed"))
         }
     }
 
@@ -181,22 +179,68 @@ impl WebSocketUpgrade {
     }
 }
 
-fn plain(status: StatusCode, text: &str) -> Response {
-    let mut resp = Response::new(Body::from(format!("{text}\n")));
-    *resp.status_mut() = status;
-    resp.headers_mut().insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    resp
+/// Why an upgrade was refused, and the answer to send: its status (400,
+/// 403 or 426), a short text body and the headers the refusal needs
+/// (`Sec-WebSocket-Version: 13` with 426). The web layer's handlers return
+/// it as is (it implements `percore::web::IntoResponse`).
+///
+/// ```
+/// use percore_ws::WebSocketUpgrade;
+/// let (mut parts, _) = http::Request::new(()).into_parts();
+/// let refusal = WebSocketUpgrade::from_parts(
+///     &parts.method, parts.version, &parts.headers, &mut parts.extensions,
+/// ).unwrap_err();
+/// assert_eq!(refusal.status(), http::StatusCode::BAD_REQUEST);
+/// assert_eq!(refusal.into_response().status(), 400);
+/// ```
+#[derive(Debug, Clone)]
+pub struct Refusal {
+    status: StatusCode,
+    reason: &'static str,
+    headers: HeaderMap,
 }
 
-fn refusal(e: HandshakeError) -> Response {
-    let mut resp = plain(e.status(), e.reason());
-    for (name, value) in e.response_headers() {
-        if let Some(name) = name {
-            resp.headers_mut().insert(name, value);
+impl Refusal {
+    fn plain(status: StatusCode, reason: &'static str) -> Refusal {
+        Refusal {
+            status,
+            reason,
+            headers: HeaderMap::new(),
         }
     }
-    resp
+
+    /// The status of the answer.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// Why the upgrade was refused.
+    pub fn reason(&self) -> &'static str {
+        self.reason
+    }
+
+    /// The answer: the status, the reason as text, the refusal's headers.
+    pub fn into_response(self) -> Response {
+        let mut resp = Response::new(Body::from(format!("{}\n", self.reason)));
+        *resp.status_mut() = self.status;
+        *resp.headers_mut() = self.headers;
+        resp.headers_mut().insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        resp
+    }
 }
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "WebSocket upgrade refused ({}): {}",
+            self.status.as_u16(),
+            self.reason
+        )
+    }
+}
+
+impl std::error::Error for Refusal {}
