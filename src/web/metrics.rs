@@ -215,7 +215,11 @@ impl Plugin for Metrics {
 async fn count(counters: Arc<CoreCounters>, mut req: Request, next: Next) -> Response {
     let start = Instant::now();
     let version = req.version();
-    let bytes_in = req.body_mut().size_hint().unwrap_or(0);
+    let bytes_in = req
+        .body_mut()
+        .size_hint()
+        .or_else(|| req.header("content-length")?.parse().ok())
+        .unwrap_or(0);
     let resp = next.run(req).await;
     let ns = start.elapsed().as_nanos().min(u128::from(u64::MAX)) as u64;
     let bytes_out = resp.body().size_hint().unwrap_or(0);
