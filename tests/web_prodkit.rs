@@ -247,7 +247,10 @@ fn compression_skips_what_it_must_not_touch() {
             Some("gzip")
         );
         assert_eq!(
-            header(&fetch(&app, "/status/404", "gzip").await, "content-encoding"),
+            header(
+                &fetch(&app, "/status/404", "gzip").await,
+                "content-encoding"
+            ),
             Some("gzip")
         );
         // Codings turned off are not offered.
@@ -310,40 +313,43 @@ fn dechunk(mut raw: &[u8]) -> Vec<u8> {
     data
 }
 
-both_drivers!(a_slow_stream_arrives_compressed_as_it_is_made, |d: DriverChoice| {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    RELEASE.store(false, Ordering::SeqCst);
-    let srv = TestServer::start_server(
-        Server::new(|| compress_app(Compression::new()))
-            .cores(1)
-            .driver(d),
-    );
-    let mut s = TcpStream::connect(srv.addr()).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    s.write_all(b"GET /stream HTTP/1.1\r\nHost: t\r\nAccept-Encoding: gzip\r\n\r\n")
-        .unwrap();
-    let (head, first) = read_head_and_some(&mut s, 1);
-    assert!(head.contains("content-encoding: gzip"), "{head}");
-    assert!(head.contains("transfer-encoding: chunked"), "{head}");
-    // The handler is still waiting: what came so far decodes to its first part.
-    let mut decoder = flate2::write::GzDecoder::new(Vec::new());
-    decoder.write_all(&first).unwrap();
-    decoder.flush().unwrap();
-    assert_eq!(decoder.get_ref().as_slice(), text_of(2000).as_bytes());
-    RELEASE.store(true, Ordering::SeqCst);
-    let mut rest = Vec::new();
-    let mut buf = [0u8; 8192];
-    while !rest.ends_with(b"0\r\n\r\n") {
-        let n = s.read(&mut buf).unwrap();
-        assert!(n > 0);
-        rest.extend_from_slice(&buf[..n]);
+both_drivers!(
+    a_slow_stream_arrives_compressed_as_it_is_made,
+    |d: DriverChoice| {
+        let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+        RELEASE.store(false, Ordering::SeqCst);
+        let srv = TestServer::start_server(
+            Server::new(|| compress_app(Compression::new()))
+                .cores(1)
+                .driver(d),
+        );
+        let mut s = TcpStream::connect(srv.addr()).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        s.write_all(b"GET /stream HTTP/1.1\r\nHost: t\r\nAccept-Encoding: gzip\r\n\r\n")
+            .unwrap();
+        let (head, first) = read_head_and_some(&mut s, 1);
+        assert!(head.contains("content-encoding: gzip"), "{head}");
+        assert!(head.contains("transfer-encoding: chunked"), "{head}");
+        // The handler is still waiting: what came so far decodes to its first part.
+        let mut decoder = flate2::write::GzDecoder::new(Vec::new());
+        decoder.write_all(&first).unwrap();
+        decoder.flush().unwrap();
+        assert_eq!(decoder.get_ref().as_slice(), text_of(2000).as_bytes());
+        RELEASE.store(true, Ordering::SeqCst);
+        let mut rest = Vec::new();
+        let mut buf = [0u8; 8192];
+        while !rest.ends_with(b"0\r\n\r\n") {
+            let n = s.read(&mut buf).unwrap();
+            assert!(n > 0);
+            rest.extend_from_slice(&buf[..n]);
+        }
+        decoder.write_all(&dechunk(&rest)).unwrap();
+        let all = decoder.finish().unwrap();
+        let mut expected = text_of(2000);
+        expected.push_str("the end");
+        assert_eq!(all, expected.as_bytes());
     }
-    decoder.write_all(&dechunk(&rest)).unwrap();
-    let all = decoder.finish().unwrap();
-    let mut expected = text_of(2000);
-    expected.push_str("the end");
-    assert_eq!(all, expected.as_bytes());
-});
+);
 
 /// Python httpx fetching `path` with `accept`: (content-encoding, decoded body length, matches).
 const HTTPX_FETCH: &str = r#"
@@ -459,7 +465,10 @@ fn cors_preflights_are_answered_or_refused_without_the_handler() {
             Some("content-type, x-token")
         );
         assert_eq!(header(&ok, "access-control-max-age"), Some("600"));
-        assert_eq!(header(&ok, "access-control-allow-credentials"), Some("true"));
+        assert_eq!(
+            header(&ok, "access-control-allow-credentials"),
+            Some("true")
+        );
         let vary: Vec<_> = ok.headers().get_all("vary").iter().collect();
         assert!(vary.iter().any(|v| *v == "origin"), "{vary:?}");
         for (origin, method, headers) in [
@@ -468,7 +477,11 @@ fn cors_preflights_are_answered_or_refused_without_the_handler() {
             ("http://app.example", "GET", None),
             ("https://app.example", "PUT", None),
             ("https://app.example", "POST", Some("x-other")),
-            ("https://app.example", "POST", Some("x-token, authorization")),
+            (
+                "https://app.example",
+                "POST",
+                Some("x-token, authorization"),
+            ),
         ] {
             let refused = app.oneshot(preflight(origin, method, headers)).await;
             assert_eq!(refused.status(), 403, "{origin} {method} {headers:?}");
@@ -497,13 +510,23 @@ fn cors_marks_allowed_answers_only() {
             header(&ok, "access-control-allow-origin"),
             Some("http://localhost:3000")
         );
-        assert_eq!(header(&ok, "access-control-expose-headers"), Some("x-total"));
+        assert_eq!(
+            header(&ok, "access-control-expose-headers"),
+            Some("x-total")
+        );
         assert_eq!(header(&ok, "vary"), Some("origin"));
         let foreign = app
             .oneshot(req().header("origin", "https://evil.example").empty())
             .await;
-        assert_eq!(foreign.status(), 200, "the browser, not the server, blocks it");
-        assert!(foreign.headers().get("access-control-allow-origin").is_none());
+        assert_eq!(
+            foreign.status(),
+            200,
+            "the browser, not the server, blocks it"
+        );
+        assert!(foreign
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none());
         assert_eq!(header(&foreign, "vary"), Some("origin"));
         let same_origin = app.oneshot(req().empty()).await;
         assert!(same_origin
@@ -528,7 +551,10 @@ fn cors_marks_allowed_answers_only() {
             .oneshot(get("/api").header("origin", "https://x.example").empty())
             .await;
         assert_eq!(header(&resp, "access-control-allow-origin"), Some("*"));
-        assert!(resp.headers().get("access-control-allow-credentials").is_none());
+        assert!(resp
+            .headers()
+            .get("access-control-allow-credentials")
+            .is_none());
         assert!(resp.headers().get("vary").is_none());
     });
 }
@@ -623,7 +649,10 @@ fn request_ids_are_kept_when_sane_and_made_otherwise() {
             let resp = app.oneshot(req.empty()).await;
             let id = header(&resp, "x-request-id").unwrap().to_string();
             assert_ne!(Some(id.as_str()), incoming);
-            assert!(id.len() > 16 && id.bytes().all(|b| b.is_ascii_graphic()), "{id}");
+            assert!(
+                id.len() > 16 && id.bytes().all(|b| b.is_ascii_graphic()),
+                "{id}"
+            );
             assert_eq!(bytes(resp).await, id.as_bytes(), "the handler sees it");
             assert!(seen.insert(id), "ids are unique");
         }
@@ -678,7 +707,10 @@ fn logged_app() -> App {
         .plugin(RequestIds::new())
         .plugin(AccessLog::combined())
         .route("/", web::get(echo_id))
-        .route("/missing", web::get(|_r: Request| async { StatusCode::NOT_FOUND }))
+        .route(
+            "/missing",
+            web::get(|_r: Request| async { StatusCode::NOT_FOUND }),
+        )
 }
 
 #[test]
@@ -747,63 +779,77 @@ fn a_disabled_access_log_records_nothing() {
     assert_eq!(events.load(Ordering::SeqCst), 0);
 }
 
-both_drivers!(access_log_and_request_ids_over_sockets, |d: DriverChoice| {
-    let log = global_log();
-    let srv = TestServer::start_server(Server::new(logged_app).cores(2).driver(d));
-    let tag = format!("sock-{d:?}-{}", std::process::id());
-    for (i, proto) in ["--http1.1", "--http2-prior-knowledge"].iter().enumerate() {
-        let id = format!("{tag}-{i}");
+both_drivers!(
+    access_log_and_request_ids_over_sockets,
+    |d: DriverChoice| {
+        let log = global_log();
+        let srv = TestServer::start_server(Server::new(logged_app).cores(2).driver(d));
+        let tag = format!("sock-{d:?}-{}", std::process::id());
+        for (i, proto) in ["--http1.1", "--http2-prior-knowledge"].iter().enumerate() {
+            let id = format!("{tag}-{i}");
+            let out = common::run(Command::new("curl").args([
+                "-s",
+                "--max-time",
+                "20",
+                proto,
+                "-H",
+                &format!("x-request-id: {id}"),
+                "-A",
+                "curl-prodkit",
+                &srv.url("/"),
+            ]));
+            assert_eq!(common::stdout(&out), id);
+        }
+        // A request without an id gets a fresh one, logged too.
         let out = common::run(Command::new("curl").args([
             "-s",
             "--max-time",
             "20",
-            proto,
-            "-H",
-            &format!("x-request-id: {id}"),
-            "-A",
-            "curl-prodkit",
-            &srv.url("/"),
+            "-D",
+            "-",
+            "-o",
+            "/dev/null",
+            &srv.url("/missing"),
         ]));
-        assert_eq!(common::stdout(&out), id);
+        let head = common::stdout(&out).to_ascii_lowercase();
+        let made = head
+            .lines()
+            .find_map(|l| l.strip_prefix("x-request-id: "))
+            .unwrap()
+            .trim()
+            .to_string();
+        drop(srv);
+        let h1 = log.lines_with(&format!("request_id={tag}-0"));
+        assert_eq!(h1.len(), 1, "{h1:?}");
+        assert!(h1[0].contains("\"GET / HTTP/1.1\" 200 "), "{}", h1[0]);
+        assert!(h1[0].contains("\"curl-prodkit\""), "{}", h1[0]);
+        assert!(h1[0].contains("protocol=\"HTTP/1.1\""), "{}", h1[0]);
+        assert!(
+            h1[0].contains("core=0") || h1[0].contains("core=1"),
+            "{}",
+            h1[0]
+        );
+        let h2 = log.lines_with(&format!("request_id={tag}-1"));
+        assert_eq!(h2.len(), 1, "{h2:?}");
+        assert!(h2[0].contains("\"GET / HTTP/2.0\" 200 "), "{}", h2[0]);
+        let fresh = log.lines_with(&format!("request_id={made}"));
+        assert_eq!(fresh.len(), 1, "{made}: {fresh:?}");
+        assert!(
+            fresh[0].contains("\"GET /missing HTTP/1.1\" 404 "),
+            "{}",
+            fresh[0]
+        );
     }
-    // A request without an id gets a fresh one, logged too.
-    let out = common::run(Command::new("curl").args([
-        "-s",
-        "--max-time",
-        "20",
-        "-D",
-        "-",
-        "-o",
-        "/dev/null",
-        &srv.url("/missing"),
-    ]));
-    let head = common::stdout(&out).to_ascii_lowercase();
-    let made = head
-        .lines()
-        .find_map(|l| l.strip_prefix("x-request-id: "))
-        .unwrap()
-        .trim()
-        .to_string();
-    drop(srv);
-    let h1 = log.lines_with(&format!("request_id={tag}-0"));
-    assert_eq!(h1.len(), 1, "{h1:?}");
-    assert!(h1[0].contains("\"GET / HTTP/1.1\" 200 "), "{}", h1[0]);
-    assert!(h1[0].contains("\"curl-prodkit\""), "{}", h1[0]);
-    assert!(h1[0].contains("protocol=\"HTTP/1.1\""), "{}", h1[0]);
-    assert!(h1[0].contains("core=0") || h1[0].contains("core=1"), "{}", h1[0]);
-    let h2 = log.lines_with(&format!("request_id={tag}-1"));
-    assert_eq!(h2.len(), 1, "{h2:?}");
-    assert!(h2[0].contains("\"GET / HTTP/2.0\" 200 "), "{}", h2[0]);
-    let fresh = log.lines_with(&format!("request_id={made}"));
-    assert_eq!(fresh.len(), 1, "{made}: {fresh:?}");
-    assert!(fresh[0].contains("\"GET /missing HTTP/1.1\" 404 "), "{}", fresh[0]);
-});
+);
 
 fn metrics_app(metrics: Metrics) -> App {
     App::new()
         .plugin(metrics)
         .route("/", web::get(|_r: Request| async { "hello" }))
-        .route("/echo", web::post(|mut r: Request| async move { r.bytes().await }))
+        .route(
+            "/echo",
+            web::post(|mut r: Request| async move { r.bytes().await }),
+        )
         .route(
             "/slow",
             web::get(|_r: Request| async {
@@ -857,10 +903,22 @@ fn metrics_count_on_each_core_and_sum_on_demand() {
     }
     let text = metrics.render();
     let requests = "percore_requests_total{protocol=";
-    assert_eq!(sample(&text, &format!("{requests}\"HTTP/1.1\",status=\"2xx\"}}")), 11);
-    assert_eq!(sample(&text, &format!("{requests}\"HTTP/1.1\",status=\"4xx\"}}")), 2);
-    assert_eq!(sample(&text, &format!("{requests}\"HTTP/2\",status=\"5xx\"}}")), 2);
-    assert_eq!(sample(&text, &format!("{requests}\"HTTP/2\",status=\"2xx\"}}")), 0);
+    assert_eq!(
+        sample(&text, &format!("{requests}\"HTTP/1.1\",status=\"2xx\"}}")),
+        11
+    );
+    assert_eq!(
+        sample(&text, &format!("{requests}\"HTTP/1.1\",status=\"4xx\"}}")),
+        2
+    );
+    assert_eq!(
+        sample(&text, &format!("{requests}\"HTTP/2\",status=\"5xx\"}}")),
+        2
+    );
+    assert_eq!(
+        sample(&text, &format!("{requests}\"HTTP/2\",status=\"2xx\"}}")),
+        0
+    );
     assert_eq!(sample(&text, "percore_request_body_bytes_total"), 20);
     // 7 "hello", 2 "not found", 2 "503 Service Unavailable\n", 2 echoes, 2 "slow".
     assert_eq!(
@@ -869,11 +927,19 @@ fn metrics_count_on_each_core_and_sum_on_demand() {
     );
     assert_eq!(sample(&text, "percore_handler_duration_seconds_count"), 15);
     assert_eq!(
-        sample(&text, "percore_handler_duration_seconds_bucket{le=\"+Inf\"}"),
+        sample(
+            &text,
+            "percore_handler_duration_seconds_bucket{le=\"+Inf\"}"
+        ),
         15
     );
     // The two 30 ms requests are above 25 ms.
-    assert!(sample(&text, "percore_handler_duration_seconds_bucket{le=\"0.025\"}") <= 13);
+    assert!(
+        sample(
+            &text,
+            "percore_handler_duration_seconds_bucket{le=\"0.025\"}"
+        ) <= 13
+    );
     assert!(sample(&text, "percore_handler_duration_seconds_bucket{le=\"10\"}") == 15);
     assert_eq!(sample(&text, "percore_metrics_cores"), 2);
 }
@@ -982,12 +1048,19 @@ both_drivers!(metrics_scraped_by_prometheus_client, |d: DriverChoice| {
         assert!(samples.lines().any(|l| l == line), "{line} in\n{samples}");
     }
     // The scrape itself is counted once it is answered.
-    let again = common::run(Command::new("curl").args(["-s", "--max-time", "20", &srv.url("/metrics")]));
+    let again =
+        common::run(Command::new("curl").args(["-s", "--max-time", "20", &srv.url("/metrics")]));
     let text = common::stdout(&again);
     assert_eq!(
-        sample(&text, "percore_requests_total{protocol=\"HTTP/1.1\",status=\"2xx\"}"),
+        sample(
+            &text,
+            "percore_requests_total{protocol=\"HTTP/1.1\",status=\"2xx\"}"
+        ),
         4
     );
     drop(srv);
-    assert_eq!(sample(&metrics.render(), "percore_handler_duration_seconds_count"), 12);
+    assert_eq!(
+        sample(&metrics.render(), "percore_handler_duration_seconds_count"),
+        12
+    );
 });

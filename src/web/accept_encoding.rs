@@ -112,7 +112,14 @@ mod tests {
 
     #[test]
     fn malformed_q_values_are_not_acceptance() {
-        for bad in ["br;q=2", "br;q=1.5", "br;q=0.5555", "br;q=x", "br;q=-1", "br;q="] {
+        for bad in [
+            "br;q=2",
+            "br;q=1.5",
+            "br;q=0.5555",
+            "br;q=x",
+            "br;q=-1",
+            "br;q=",
+        ] {
             assert_eq!(both(bad), None, "{bad}");
         }
         assert_eq!(quality("0.25"), Some(250));

@@ -100,7 +100,9 @@ async fn log(format: LogFormat, req: Request, next: Next) -> Response {
             .path_and_query()
             .map_or_else(|| req.path().to_string(), |p| p.as_str().to_string()),
         version: req.version(),
-        referer: combined.then(|| req.headers().get(REFERER).cloned()).flatten(),
+        referer: combined
+            .then(|| req.headers().get(REFERER).cloned())
+            .flatten(),
         user_agent: combined
             .then(|| req.headers().get(USER_AGENT).cloned())
             .flatten(),
@@ -118,7 +120,13 @@ async fn log(format: LogFormat, req: Request, next: Next) -> Response {
             .unwrap_or("-")
             .to_string(),
     };
-    let line = format_line(&seen, resp.status().as_u16(), bytes, SystemTime::now(), combined);
+    let line = format_line(
+        &seen,
+        resp.status().as_u16(),
+        bytes,
+        SystemTime::now(),
+        combined,
+    );
     tracing::info!(
         target: ACCESS_LOG_TARGET,
         method = %seen.method,

@@ -68,8 +68,9 @@ impl Cors {
         let origins = origins
             .into_iter()
             .map(|o| {
-                HeaderValue::from_str(o.as_ref().trim_end_matches('/'))
-                    .unwrap_or_else(|_| panic!("CORS origin {:?} is not a header value", o.as_ref()))
+                HeaderValue::from_str(o.as_ref().trim_end_matches('/')).unwrap_or_else(|_| {
+                    panic!("CORS origin {:?} is not a header value", o.as_ref())
+                })
             })
             .collect();
         Cors::with(Some(origins))

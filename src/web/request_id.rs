@@ -131,7 +131,9 @@ mod tests {
         ] {
             assert!(!acceptable(&HeaderValue::from_str(&bad).unwrap()), "{bad}");
         }
-        assert!(!acceptable(&HeaderValue::from_bytes(b"caf\xc3\xa9").unwrap()));
+        assert!(!acceptable(
+            &HeaderValue::from_bytes(b"caf\xc3\xa9").unwrap()
+        ));
     }
 
     #[test]
