@@ -270,13 +270,13 @@ mod tests {
             target: "/a?q=1".into(),
             version: Version::HTTP_11,
             referer: None,
-            user_agent: Some(HeaderValue::from_bytes(b"evil\" \\ \x7f\xff").unwrap()),
+            user_agent: Some(HeaderValue::from_bytes(b"evil\" \\ \t\xff").unwrap()),
             request_id: None,
         };
         let line = format_line(&seen, 200, Some(5), UNIX_EPOCH, true);
         assert_eq!(
             line,
-            "- - - [01/Jan/1970:00:00:00 +0000] \"GET /a?q=1 HTTP/1.1\" 200 5 \"-\" \"evil\\\" \\\\ \\x7f\\xff\""
+            "- - - [01/Jan/1970:00:00:00 +0000] \"GET /a?q=1 HTTP/1.1\" 200 5 \"-\" \"evil\\\" \\\\ \\x09\\xff\""
         );
         let line = format_line(&seen, 404, None, UNIX_EPOCH, false);
         assert!(line.ends_with("\"GET /a?q=1 HTTP/1.1\" 404 -"), "{line}");
