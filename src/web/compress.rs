@@ -190,7 +190,7 @@ fn compressible(resp: &Response, min_size: u64) -> bool {
     if already_compressed(content_type) {
         return false;
     }
-    !matches!(resp.body().size_hint(), Some(n) if n < min_size)
+    !matches!(resp.body().size_hint(), Some(n) if n == 0 || n < min_size)
 }
 
 /// Media types whose content is compressed already (or opaque).
@@ -383,5 +383,83 @@ struct Failed(Option<io::Error>);
 impl BodyStream for Failed {
     fn poll_next(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Option<io::Result<Bytes>>> {
         Poll::Ready(self.get_mut().0.take().map(Err))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compressed_media_types_are_recognised() {
+        for t in [
+            "image/png",
+            "IMAGE/JPEG",
+            "video/mp4",
+            "audio/ogg",
+            "font/woff2",
+            "application/zip",
+            "application/gzip; foo=bar",
+            "application/octet-stream",
+            "application/zstd",
+        ] {
+            assert!(already_compressed(t), "{t}");
+        }
+        for t in [
+            "text/html; charset=utf-8",
+            "text/plain",
+            "image/svg+xml",
+            "application/json",
+            "application/javascript",
+            "text/event-stream",
+            "",
+        ] {
+            assert!(!already_compressed(t), "{t}");
+        }
+    }
+
+    #[test]
+    fn empty_bodies_are_never_compressed() {
+        let mut resp = Response::new(Body::Empty);
+        resp.headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+        assert!(!compressible(&resp, 0));
+        *resp.body_mut() = Body::from("x");
+        assert!(compressible(&resp, 0));
+        assert!(!compressible(&resp, 2));
+    }
+
+    #[test]
+    fn stream_errors_end_the_compressed_body() {
+        struct Broken(u8);
+        impl BodyStream for Broken {
+            fn poll_next(
+                self: Pin<&mut Self>,
+                _cx: &mut Context<'_>,
+            ) -> Poll<Option<io::Result<Bytes>>> {
+                let this = self.get_mut();
+                this.0 += 1;
+                Poll::Ready(Some(match this.0 {
+                    1 => Ok(Bytes::from_static(b"some data")),
+                    _ => Err(io::Error::other("disk gone")),
+                }))
+            }
+        }
+        let encoder = Encoder::new(Coding::Gzip, &Compression::new()).unwrap();
+        let body = Body::stream(Compressed::new(
+            Source::Stream(Box::pin(Broken(0))),
+            encoder,
+        ));
+        let Body::Stream(mut s) = body else {
+            unreachable!()
+        };
+        let waker = std::task::Waker::noop();
+        let mut cx = Context::from_waker(waker);
+        assert!(matches!(s.as_mut().poll_next(&mut cx), Poll::Ready(Some(Ok(b))) if !b.is_empty()));
+        assert!(matches!(
+            s.as_mut().poll_next(&mut cx),
+            Poll::Ready(Some(Err(_)))
+        ));
+        assert!(matches!(s.as_mut().poll_next(&mut cx), Poll::Ready(None)));
     }
 }
