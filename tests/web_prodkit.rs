@@ -744,41 +744,6 @@ fn the_access_log_writes_combined_lines_with_fields() {
     }
 }
 
-/// A subscriber that turns the access log's target down and counts what
-/// it is still asked to record.
-struct RefuseAccess(Arc<AtomicUsize>);
-
-impl tracing::Subscriber for RefuseAccess {
-    fn enabled(&self, m: &tracing::Metadata<'_>) -> bool {
-        m.target() != percore::web::ACCESS_LOG_TARGET
-    }
-    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
-        tracing::span::Id::from_u64(1)
-    }
-    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
-    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
-    fn event(&self, e: &tracing::Event<'_>) {
-        if e.metadata().target() == percore::web::ACCESS_LOG_TARGET {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
-    fn enter(&self, _: &tracing::span::Id) {}
-    fn exit(&self, _: &tracing::span::Id) {}
-}
-
-#[test]
-fn a_disabled_access_log_records_nothing() {
-    let events = Arc::new(AtomicUsize::new(0));
-    let _guard = tracing::subscriber::set_default(RefuseAccess(events.clone()));
-    let app = logged_app();
-    run(async {
-        for _ in 0..3 {
-            assert_eq!(app.oneshot(get("/").empty()).await.status(), 200);
-        }
-    });
-    assert_eq!(events.load(Ordering::SeqCst), 0);
-}
-
 both_drivers!(
     access_log_and_request_ids_over_sockets,
     |d: DriverChoice| {

@@ -175,6 +175,8 @@ fn format_line(
     now: SystemTime,
     combined: bool,
 ) -> String {
+    #[cfg(test)]
+    tests::LINES_MADE.with(|n| n.set(n.get() + 1));
     let mut line = String::with_capacity(128);
     line.push_str("- - - [");
     clf_time(&mut line, now);
@@ -247,7 +249,40 @@ fn clf_time(out: &mut String, now: SystemTime) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::cell::Cell;
     use std::time::Duration;
+
+    thread_local! {
+        /// Access-log lines formatted on this thread.
+        pub(super) static LINES_MADE: Cell<usize> = const { Cell::new(0) };
+    }
+
+    /// Serves `requests` requests through `AccessLog` under a subscriber of
+    /// `level`; the lines formatted meanwhile.
+    fn lines_made_at(level: Level, requests: usize) -> usize {
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(std::io::sink)
+            .with_max_level(level)
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let app = App::new()
+            .plugin(AccessLog::combined())
+            .route("/", super::super::get(|_r: Request| async { "hi" }));
+        let before = LINES_MADE.with(Cell::get);
+        percore_runtime::Runtime::new().unwrap().block_on(async {
+            for _ in 0..requests {
+                let resp = app.oneshot(http::Request::get("/").body("").unwrap()).await;
+                assert_eq!(resp.status(), 200);
+            }
+        });
+        LINES_MADE.with(Cell::get) - before
+    }
+
+    #[test]
+    fn nothing_is_formatted_when_the_level_is_off() {
+        assert_eq!(lines_made_at(Level::WARN, 3), 0);
+        assert_eq!(lines_made_at(Level::INFO, 3), 3);
+    }
 
     fn at(secs: u64) -> String {
         let mut s = String::new();
