@@ -13,7 +13,9 @@ use percore::rt::Runtime;
 use percore::web::{self, App, Compression, Request};
 
 thread_local! {
-    static RT: Runtime = Runtime::new().unwrap();
+    // Leaked: a runtime dropped among the thread-locals at exit panics
+    // (its Drop reaches its own, already destroyed, thread-local context).
+    static RT: &'static Runtime = Box::leak(Box::new(Runtime::new().unwrap()));
 }
 
 fn app(body: Bytes, chunk: usize, streamed: bool) -> App {
