@@ -23,31 +23,43 @@
 //! # let _ = app;
 //! ```
 
+mod accept_encoding;
+mod access_log;
 mod app;
+mod compress;
 mod cookies;
+mod cors;
 mod error;
 mod extract;
 mod handler;
 mod lifecycle;
+mod metrics;
 mod middleware;
 pub mod multipart;
 mod plugin;
 mod request;
+mod request_id;
 mod response;
 mod router;
 mod session;
 pub mod static_files;
 pub(crate) mod testing;
 mod url;
+mod vary;
 
+pub use access_log::{AccessLog, LogFormat, ACCESS_LOG_TARGET};
 pub use app::App;
+pub use compress::Compression;
 pub use cookies::ResponseCookies;
+pub use cors::Cors;
 pub use error::HttpError;
 pub use handler::{BoxFuture, Handler};
 pub use lifecycle::AppStateRef;
+pub use metrics::Metrics;
 pub use middleware::{IntoMiddleware, Next};
 pub use plugin::Plugin;
 pub use request::Request;
+pub use request_id::{RequestId, RequestIds, X_REQUEST_ID};
 pub use response::{Html, IntoResponse, Json, Response};
 pub use router::{any, delete, get, head, options, patch, post, put, MethodRouter};
 pub use session::{CookieStore, Session, SessionData, SessionStore, Sessions, StoreFuture};

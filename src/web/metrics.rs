@@ -1,0 +1,280 @@
+//! Request metrics: per-core counters on the request path, summed across
+//! cores when scraped, served as Prometheus text.
+//!
+//! Design: each core's app (the server builds one per core) registers one
+//! [`CoreCounters`] block, an `Arc` of atomics in a process-wide list.
+//! Only that core's middleware writes it (the app is `!Send`, so its
+//! middleware never leaves its thread), with a relaxed load and store
+//! (no locked read-modify-write, no contention); each block is aligned to
+//! 128 bytes, so cores never share a cache line. A scrape locks the list
+//! (touched only at app build time and by scrapes), reads every block with
+//! relaxed loads and sums. A scrape may see a request counted in one
+//! family and not yet in another: counters only grow, which is all
+//! Prometheus needs.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use http::header::{HeaderValue, CONTENT_TYPE};
+use http::Version;
+
+use super::{get, App, Next, Plugin, Request, Response};
+
+/// Upper bounds of the latency histogram's buckets, in seconds (+Inf last).
+const BUCKETS: [f64; 16] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0,
+];
+/// The same bounds in nanoseconds.
+const BUCKETS_NS: [u64; 16] = [
+    100_000,
+    250_000,
+    500_000,
+    1_000_000,
+    2_500_000,
+    5_000_000,
+    10_000_000,
+    25_000_000,
+    50_000_000,
+    100_000_000,
+    250_000_000,
+    500_000_000,
+    1_000_000_000,
+    2_500_000_000,
+    5_000_000_000,
+    10_000_000_000,
+];
+const PROTOCOLS: [&str; 3] = ["HTTP/1.0", "HTTP/1.1", "HTTP/2"];
+const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+
+/// One core's counters. Written only by its own core.
+#[repr(align(128))]
+#[derive(Default)]
+struct CoreCounters {
+    /// By protocol, then status class.
+    requests: [[AtomicU64; 5]; 3],
+    bytes_in: AtomicU64,
+    bytes_out: AtomicU64,
+    /// Non-cumulative: index i counts latencies in (bound i-1, bound i];
+    /// the last one counts those above every bound.
+    latency: [AtomicU64; 17],
+    latency_sum_ns: AtomicU64,
+}
+
+/// Adds `n` to a counter that only the calling core writes: a plain load
+/// and store, not a locked add.
+#[inline]
+fn bump(counter: &AtomicU64, n: u64) {
+    counter.store(counter.load(Relaxed).wrapping_add(n), Relaxed);
+}
+
+impl CoreCounters {
+    fn record(&self, version: Version, status: u16, bytes_in: u64, bytes_out: u64, ns: u64) {
+        let protocol = match version {
+            Version::HTTP_2 => 2,
+            Version::HTTP_10 | Version::HTTP_09 => 0,
+            _ => 1,
+        };
+        let class = usize::from(status / 100).clamp(1, 5) - 1;
+        bump(&self.requests[protocol][class], 1);
+        bump(&self.bytes_in, bytes_in);
+        bump(&self.bytes_out, bytes_out);
+        let bucket = BUCKETS_NS.partition_point(|&bound| bound < ns);
+        bump(&self.latency[bucket], 1);
+        bump(&self.latency_sum_ns, ns);
+    }
+}
+
+/// Sums across cores.
+#[derive(Default)]
+struct Totals {
+    requests: [[u64; 5]; 3],
+    bytes_in: u64,
+    bytes_out: u64,
+    latency: [u64; 17],
+    latency_sum_ns: u64,
+}
+
+/// Request metrics for every core, served at `/metrics` in the Prometheus
+/// text format. Make it once, outside the server's factory, and install a
+/// clone on each core's app; every core then counts in its own block and
+/// a scrape on any core sums them all.
+///
+/// Families: `percore_requests_total{protocol,status}` (status class
+/// `1xx`..`5xx`; protocol `HTTP/1.0`, `HTTP/1.1`, `HTTP/2`),
+/// `percore_request_body_bytes_total` and `percore_response_body_bytes_total`
+/// (bodies of known length: a `Content-Length`, a body in memory or a file;
+/// streams of unknown length are not counted), `percore_handler_duration_seconds`
+/// (histogram: from the request reaching this middleware to the answer's
+/// head being ready), and `percore_metrics_cores` (cores reporting).
+/// Open connections by protocol are not counted yet.
+///
+/// Install it first (outermost) so it sees every other middleware's answers.
+///
+/// ```
+/// use percore::web::{App, Metrics, Request, get};
+/// let metrics = Metrics::new();
+/// let factory = move || App::new()
+///     .plugin(metrics.clone())
+///     .route("/", get(|_r: Request| async { "hi" }));
+/// percore::rt::Runtime::new().unwrap().block_on(async {
+///     let app = factory();
+///     app.oneshot(http::Request::get("/").body("").unwrap()).await;
+///     let scrape = app.oneshot(http::Request::get("/metrics").body("").unwrap()).await;
+///     let text = scrape.into_body().collect().await.unwrap();
+///     let text = std::str::from_utf8(&text).unwrap();
+///     assert!(text.contains("percore_requests_total{protocol=\"HTTP/1.1\",status=\"2xx\"} 1"));
+/// });
+/// ```
+#[derive(Clone)]
+pub struct Metrics {
+    cores: Arc<Mutex<Vec<Arc<CoreCounters>>>>,
+    path: &'static str,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    /// Metrics served at `/metrics`.
+    pub fn new() -> Metrics {
+        Metrics {
+            cores: Arc::default(),
+            path: "/metrics",
+        }
+    }
+
+    /// Serves them at `path` instead.
+    pub fn path(mut self, path: &'static str) -> Metrics {
+        self.path = path;
+        self
+    }
+
+    /// The Prometheus text of every core's counters, summed.
+    pub fn render(&self) -> String {
+        let (totals, cores) = self.gather();
+        render(&totals, cores)
+    }
+
+    fn gather(&self) -> (Totals, usize) {
+        let cores = self.cores.lock().unwrap_or_else(|e| e.into_inner());
+        let mut t = Totals::default();
+        for c in cores.iter() {
+            for (p, row) in c.requests.iter().enumerate() {
+                for (s, n) in row.iter().enumerate() {
+                    t.requests[p][s] += n.load(Relaxed);
+                }
+            }
+            t.bytes_in += c.bytes_in.load(Relaxed);
+            t.bytes_out += c.bytes_out.load(Relaxed);
+            for (i, n) in c.latency.iter().enumerate() {
+                t.latency[i] += n.load(Relaxed);
+            }
+            t.latency_sum_ns += c.latency_sum_ns.load(Relaxed);
+        }
+        (t, cores.len())
+    }
+
+    /// A new block for the core building an app now.
+    fn register(&self) -> Arc<CoreCounters> {
+        let block = Arc::new(CoreCounters::default());
+        self.cores
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(block.clone());
+        block
+    }
+}
+
+impl Plugin for Metrics {
+    fn install(self, app: App) -> App {
+        let counters = self.register();
+        let path = self.path;
+        app.middleware(move |req: Request, next: Next| count(counters.clone(), req, next))
+            .route(
+                path,
+                get(move |_req: Request| {
+                    let text = self.render();
+                    async move {
+                        let mut resp = Response::new(text.into());
+                        resp.headers_mut().insert(
+                            CONTENT_TYPE,
+                            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+                        );
+                        resp
+                    }
+                }),
+            )
+    }
+}
+
+async fn count(counters: Arc<CoreCounters>, mut req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let version = req.version();
+    let bytes_in = req
+        .body_mut()
+        .size_hint()
+        .or_else(|| req.header("content-length")?.parse().ok())
+        .unwrap_or(0);
+    let resp = next.run(req).await;
+    let ns = start.elapsed().as_nanos().min(u128::from(u64::MAX)) as u64;
+    let bytes_out = resp.body().size_hint().unwrap_or(0);
+    counters.record(version, resp.status().as_u16(), bytes_in, bytes_out, ns);
+    resp
+}
+
+fn render(t: &Totals, cores: usize) -> String {
+    use std::fmt::Write;
+    let mut out = String::with_capacity(4096);
+    out.push_str(
+        "# HELP percore_requests_total Requests answered, by protocol and status class.\n\
+         # TYPE percore_requests_total counter\n",
+    );
+    for (p, protocol) in PROTOCOLS.iter().enumerate() {
+        for (s, class) in CLASSES.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "percore_requests_total{{protocol=\"{protocol}\",status=\"{class}\"}} {}",
+                t.requests[p][s]
+            );
+        }
+    }
+    let _ = write!(
+        out,
+        "# HELP percore_request_body_bytes_total Request body bytes of known length.\n\
+         # TYPE percore_request_body_bytes_total counter\n\
+         percore_request_body_bytes_total {}\n\
+         # HELP percore_response_body_bytes_total Response body bytes of known length.\n\
+         # TYPE percore_response_body_bytes_total counter\n\
+         percore_response_body_bytes_total {}\n",
+        t.bytes_in, t.bytes_out
+    );
+    out.push_str(
+        "# HELP percore_handler_duration_seconds Time until the answer's head was ready.\n\
+         # TYPE percore_handler_duration_seconds histogram\n",
+    );
+    let mut cumulative = 0;
+    for (i, bound) in BUCKETS.iter().enumerate() {
+        cumulative += t.latency[i];
+        let _ = writeln!(
+            out,
+            "percore_handler_duration_seconds_bucket{{le=\"{bound}\"}} {cumulative}"
+        );
+    }
+    cumulative += t.latency[BUCKETS.len()];
+    let _ = write!(
+        out,
+        "percore_handler_duration_seconds_bucket{{le=\"+Inf\"}} {cumulative}\n\
+         percore_handler_duration_seconds_sum {}\n\
+         percore_handler_duration_seconds_count {cumulative}\n\
+         # HELP percore_metrics_cores Cores reporting metrics.\n\
+         # TYPE percore_metrics_cores gauge\n\
+         percore_metrics_cores {cores}\n",
+        t.latency_sum_ns as f64 / 1e9
+    );
+    out
+}
