@@ -221,6 +221,110 @@ fn push_promise_client_only() {
 }
 
 #[test]
+fn priority_not_exclusive_round_trips() {
+    let spec = PrioritySpec {
+        exclusive: false,
+        dependency: 0x7fff_ffff,
+        weight: 0,
+    };
+    let mut buf = BytesMut::new();
+    frame::encode_priority(5, spec, &mut buf);
+    assert_eq!(&buf[9..], b"\x7f\xff\xff\xff\x00");
+    assert_eq!(
+        one(&buf),
+        Ok(Frame::Priority(frame::Priority { stream_id: 5, spec }))
+    );
+}
+
+#[test]
+fn headers_with_priority_and_an_empty_fragment() {
+    // Length 5 (the priority fields only), then the block in CONTINUATION.
+    let mut bytes = raw(FrameType::HEADERS, flags::PRIORITY, 3, b"\0\0\0\x01\x10");
+    bytes.extend_from_slice(&raw(
+        FrameType::CONTINUATION,
+        flags::END_HEADERS,
+        3,
+        b"\x82",
+    ));
+    let got = decode_all(&mut server(), &bytes);
+    let want = vec![
+        Ok(Frame::Headers(frame::Headers {
+            stream_id: 3,
+            end_stream: false,
+            end_headers: false,
+            priority: Some(PrioritySpec {
+                exclusive: false,
+                dependency: 1,
+                weight: 16,
+            }),
+            fragment: Bytes::new(),
+        })),
+        Ok(Frame::Continuation(frame::Continuation {
+            stream_id: 3,
+            end_headers: true,
+            fragment: Bytes::from_static(b"\x82"),
+        })),
+    ];
+    assert_eq!(got, want);
+    // With padding too: pad length 0, priority, nothing else (length 6).
+    let f = raw(
+        FrameType::HEADERS,
+        flags::PADDED | flags::PRIORITY | flags::END_HEADERS,
+        3,
+        b"\0\0\0\0\x01\x10",
+    );
+    assert!(matches!(one(&f), Ok(Frame::Headers(h)) if h.fragment.is_empty()));
+}
+
+#[test]
+fn push_promise_edges() {
+    let client = || FrameDecoder::new(Role::Client, 16_384);
+    // Padded, length 4: no room for pad length + promised id.
+    let f = raw(FrameType::PUSH_PROMISE, flags::PADDED, 1, b"\0\0\0\x02");
+    assert_eq!(
+        client()
+            .decode(&mut BytesMut::from(&f[..]))
+            .unwrap_err()
+            .code(),
+        ErrorCode::FrameSizeError
+    );
+    // Padded, length 5: pad length 0 + promised id, empty fragment.
+    let f = raw(
+        FrameType::PUSH_PROMISE,
+        flags::PADDED | flags::END_HEADERS,
+        1,
+        b"\0\0\0\0\x02",
+    );
+    assert!(matches!(
+        client().decode(&mut BytesMut::from(&f[..])),
+        Ok(Some(Frame::PushPromise(p))) if p.promised_stream_id == 2 && p.fragment.is_empty()
+    ));
+    // Length 4 (promised id only), the block in CONTINUATION.
+    let mut bytes = raw(FrameType::PUSH_PROMISE, 0, 1, b"\x80\0\0\x02");
+    bytes.extend_from_slice(&raw(
+        FrameType::CONTINUATION,
+        flags::END_HEADERS,
+        1,
+        b"\x82",
+    ));
+    let got = decode_all(&mut client(), &bytes);
+    let want = vec![
+        Ok(Frame::PushPromise(frame::PushPromise {
+            stream_id: 1,
+            promised_stream_id: 2,
+            end_headers: false,
+            fragment: Bytes::new(),
+        })),
+        Ok(Frame::Continuation(frame::Continuation {
+            stream_id: 1,
+            end_headers: true,
+            fragment: Bytes::from_static(b"\x82"),
+        })),
+    ];
+    assert_eq!(got, want);
+}
+
+#[test]
 fn header_fields_of_the_frame_header() {
     // Reserved bit ignored; unknown flags ignored.
     let f = raw(FrameType::DATA, 0xf6, 0x8000_0001, b"x");

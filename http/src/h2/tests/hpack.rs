@@ -180,6 +180,48 @@ fn header_list_too_large_keeps_the_table_in_sync() {
 }
 
 #[test]
+fn header_list_of_exactly_the_limit() {
+    // Two literals without indexing: "ab: cd" (36) and "x: y" (34) = 70.
+    let block = Bytes::from_static(b"\x00\x02ab\x02cd\x00\x01x\x01y");
+    let mut dec = Decoder::new(4096);
+    let got = dec.decode(&block, 70).unwrap();
+    assert_eq!(pairs(&got), [(&b"ab"[..], &b"cd"[..]), (b"x", b"y")]);
+    let mut seen = Vec::new();
+    assert_eq!(
+        dec.decode_with(&block, 69, |f| seen.push(f)),
+        Err(HpackError::HeaderListTooLarge)
+    );
+    assert_eq!(pairs(&seen), [(&b"ab"[..], &b"cd"[..])]);
+}
+
+#[test]
+fn sensitive_only_for_never_indexed_literals() {
+    // Indexed; two literals with incremental indexing (the second's name
+    // index, 16, sets the bit that marks never-indexed in a 4-bit prefix);
+    // without indexing; never indexed (new name, then name index 1).
+    let block = b"\x82\x41\x01a\x50\x01g\x00\x01b\x01c\x10\x01d\x01e\x11\x01f";
+    let mut dec = Decoder::new(4096);
+    let got = decode(&mut dec, block).unwrap();
+    let summary: Vec<(&[u8], &[u8], bool)> = got
+        .iter()
+        .map(|f| (&f.name[..], &f.value[..], f.sensitive))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (&b":method"[..], &b"GET"[..], false),
+            (b":authority", b"a", false),
+            (b"accept-encoding", b"g", false),
+            (b"b", b"c", false),
+            (b"d", b"e", true),
+            (b":authority", b"f", true),
+        ]
+    );
+    // Only the incremental literals entered the table.
+    assert_eq!(dec.table().len(), 2);
+}
+
+#[test]
 fn encoder_size_update_sequence() {
     let mut enc = Encoder::new(4096);
     enc.set_max_table_size(100);
