@@ -510,6 +510,28 @@ fn length_rules() {
 }
 
 #[test]
+fn shortest_legal_frames() {
+    // GOAWAY without debug data (length 8).
+    let f = raw(FrameType::GOAWAY, 0, 0, b"\0\0\0\x05\0\0\0\x02");
+    assert_eq!(
+        one(&f),
+        Ok(Frame::GoAway(frame::GoAway {
+            last_stream_id: 5,
+            code: ErrorCode::InternalError,
+            debug_data: Bytes::new(),
+        }))
+    );
+    // Padded DATA holding only its pad length (length 1), and empty DATA.
+    for (fl, payload, flow_len) in [(flags::PADDED, &b"\0"[..], 1), (0, b"", 0)] {
+        let f = raw(FrameType::DATA, fl, 1, payload);
+        assert!(
+            matches!(one(&f), Ok(Frame::Data(d)) if d.data.is_empty() && d.flow_len == flow_len),
+            "{f:02x?}"
+        );
+    }
+}
+
+#[test]
 fn settings_validation() {
     let s = |id: u16, v: u32| {
         let mut p = id.to_be_bytes().to_vec();

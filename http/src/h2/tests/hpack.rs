@@ -157,6 +157,16 @@ fn size_updates() {
 }
 
 #[test]
+fn an_unchanged_or_larger_setting_needs_no_size_update() {
+    for setting in [4096, 8192] {
+        let mut dec = Decoder::new(4096);
+        dec.set_max_allowed_size(setting);
+        assert_eq!(decode(&mut dec, &[0x82]).unwrap().len(), 1, "{setting}");
+        assert_eq!(dec.table().max_size(), 4096);
+    }
+}
+
+#[test]
 fn header_list_too_large_keeps_the_table_in_sync() {
     let mut enc = Encoder::new(4096);
     let mut dec = Decoder::new(4096);
