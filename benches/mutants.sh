@@ -21,7 +21,7 @@
 #
 # Mutants run one at a time (--in-place allows no more). Environment:
 # MUTANTS_DIR (default /tmp/percore-mutants), TIMEOUT (seconds per test
-# run, 120), NICE (15).
+# run, 30), NICE (15).
 set -euo pipefail
 
 # file, package, the cargo arguments that pick the tests each mutant runs
@@ -53,7 +53,7 @@ FILES=(
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 dir=${MUTANTS_DIR:-/tmp/percore-mutants}
-timeout=${TIMEOUT:-120}
+timeout=${TIMEOUT:-30}
 niceness=${NICE:-15}
 survivors="$root/MUTANTS.md"
 
@@ -73,7 +73,7 @@ compare() {
     return 1
   fi
   local n
-  count() { grep -c "^$file: " "$out/$1.txt" || true; }
+  count() { grep -c "^$file:" "$out/$1.txt" || true; }
   n=$(($(count caught) + $(count missed) + $(count unviable) + $(count timeout)))
   echo "$file: $n mutants, $(count caught) caught, $(count unviable) unviable," \
     "$(count missed) missed, $(count timeout) timeouts"
@@ -84,7 +84,9 @@ compare() {
   if [[ $(count timeout) != 0 ]]; then
     sed "s|^|  timeout: |" "$out/timeout.txt"
   fi
-  if diff <(listed "$file" | sort) <(sed -n "s|^$file: ||p" "$out/missed.txt" | sort); then
+  # missed.txt names mutants with line and column: drop them.
+  if diff <(listed "$file" | sort) \
+    <(sed -En "s/^$(sed 's/[./]/\\&/g' <<<"$file")(:[0-9]+:[0-9]+)?: //p" "$out/missed.txt" | sort); then
     echo "  survivors match MUTANTS.md"
   else
     echo "  survivors differ from MUTANTS.md (< listed only, > survived only)"
@@ -96,10 +98,14 @@ run() {
   local file=$1 package=$2
   shift 2
   mkdir -p "$dir/tree" "$dir/out"
-  # A fresh copy of the sources; the copy's target/ is kept.
+  # A fresh copy of the sources; the copy's target/ is kept. The files get
+  # the current time (-m): cargo-mutants restores each file it mutated with
+  # a newer time than the original's, and an older time here would make cargo
+  # take the last mutant's build for fresh.
   find "$dir/tree" -mindepth 1 -maxdepth 1 ! -name target -exec rm -rf {} +
   tar -C "$root" --exclude=./target --exclude=./fuzz/target --exclude=./.git \
-    --exclude=node_modules --exclude=./benches/peers/target -cf - . | tar -C "$dir/tree" -xf -
+    --exclude=node_modules --exclude=./benches/peers/target -cf - . |
+    tar -C "$dir/tree" -m -xf -
   (cd "$dir/tree" && nice -n "$niceness" cargo mutants --in-place --line-col=false \
     --package "$package" --file "$file" --timeout "$timeout" \
     --output "$dir/out/${file//\//_}" "${@/#/--cargo-arg=}") || true
