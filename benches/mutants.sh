@@ -44,6 +44,9 @@ FILES=(
   "http/src/h2/frame/encode.rs percore-http --lib"
   "http/src/h2/frame/header.rs percore-http --lib"
   "http/src/h2/frame/settings.rs percore-http --lib"
+  "http/src/h2/frame/mod.rs percore-http --lib"
+  "http/src/h2/hpack/error.rs percore-http --lib"
+  "http/src/h2/hpack/mod.rs percore-http --lib"
   "ws/src/codec.rs percore-ws --lib --test=conformance"
   "ws/src/deflate.rs percore-ws --lib --test=conformance"
   # http/src/h2/conn/**: joins once its split into smaller modules lands
