@@ -510,6 +510,28 @@ fn length_rules() {
 }
 
 #[test]
+fn length_rules_apply_on_the_frame_header_alone() {
+    // The 9 header octets decide: no waiting for a payload to refuse it.
+    let cases = [
+        raw(FrameType::SETTINGS, 0, 0, b"\0\x01\0\0\0"),
+        raw(FrameType::SETTINGS, flags::ACK, 0, b"\0\x01\0\0\0\0"),
+        raw(FrameType::PING, 0, 0, b"1234567"),
+        raw(FrameType::GOAWAY, 0, 0, b"\0\0\0\0\0\0\0"),
+        raw(FrameType::RST_STREAM, 0, 1, b"\0\0\0"),
+        raw(FrameType::WINDOW_UPDATE, 0, 1, b"\0\0\0\x01\0"),
+        raw(FrameType::HEADERS, flags::PRIORITY, 3, b"\0\0\0"),
+    ];
+    for f in cases {
+        let mut head = BytesMut::from(&f[..9]);
+        assert_eq!(
+            server().decode(&mut head).unwrap_err().code(),
+            ErrorCode::FrameSizeError,
+            "{f:02x?}"
+        );
+    }
+}
+
+#[test]
 fn shortest_legal_frames() {
     // GOAWAY without debug data (length 8).
     let f = raw(FrameType::GOAWAY, 0, 0, b"\0\0\0\x05\0\0\0\x02");
