@@ -294,6 +294,32 @@ fn statuses_of_errors() {
     }
 }
 
+/// A target over the limit is refused as soon as its first octet too many
+/// arrives: what follows it is never looked at, however short the method,
+/// and empty lines before the request line do not move the measure.
+#[test]
+fn uri_too_long_is_decided_at_the_limit() {
+    let limits = Limits {
+        max_uri_len: 8,
+        max_head_size: 200,
+        ..Limits::default()
+    };
+    let fields = "Host: a\r\nX-Fill: 0123456789abcdef0123456789abcdef\r\n\r\n";
+    for head in [
+        format!("GET /aaaaaaaa\x01 HTTP/1.1\r\n{fields}"),
+        format!("A /aaaaaaaa\x01 HTTP/1.1\r\n{fields}"),
+        format!("\n\nGET /aaaaaaaa\x01 HTTP/1.1\r\n{fields}"),
+        format!("\nGET /aaaaaaaa HTTP/1.1\r\n{fields}"),
+    ] {
+        let out = parse_every_way(head.as_bytes(), &limits);
+        assert_eq!(
+            out,
+            head_outcome(&Err(ParseError::UriTooLong), b""),
+            "{head:?}"
+        );
+    }
+}
+
 /// Limits: the limit itself passes, one more is rejected, whole or in pieces.
 #[test]
 fn limits_at_the_boundary() {
