@@ -170,6 +170,14 @@ fn connection_semantics() {
         head(b"GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n\r\n").upgrade,
         None
     );
+    // The Connection token without an Upgrade field names nothing; of two
+    // Upgrade fields the first counts.
+    assert_eq!(
+        head(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nX-A: b\r\n\r\n").upgrade,
+        None
+    );
+    let h = head(b"GET / HTTP/1.1\r\nConnection: upgrade\r\nUpgrade: websocket\r\nUpgrade: h2c\r\nHost: a\r\n\r\n");
+    assert_eq!(h.upgrade.unwrap(), "websocket");
 }
 
 /// Every malformed head, with the exact error.
