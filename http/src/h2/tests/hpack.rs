@@ -292,6 +292,21 @@ fn encoder_policy() {
 }
 
 #[test]
+fn entries_over_three_quarters_of_the_table_are_not_indexed() {
+    // 4096 * 3 / 4 = 3072 octets: name (5) + value + 32.
+    for (value_len, indexed) in [(3035, true), (3036, false)] {
+        let mut enc = Encoder::new(4096);
+        let value = vec![b'v'; value_len];
+        let mut block = BytesMut::new();
+        enc.encode_fields([(&b"x-big"[..], &value[..])], &mut block);
+        assert_eq!(enc.table().len(), usize::from(indexed), "{value_len}");
+        // 01xxxxxx: incremental indexing; 0000xxxx: without indexing.
+        let want = if indexed { 0x40 } else { 0x00 };
+        assert_eq!(block[0] & 0xf0, want, "{value_len}");
+    }
+}
+
+#[test]
 fn encode_request_round_trip() {
     let mut enc = Encoder::new(4096);
     let mut dec = Decoder::new(4096);
