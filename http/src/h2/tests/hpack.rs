@@ -74,6 +74,12 @@ fn huffman_rejections() {
         huffman::decode(&[0b0001_1111, 0xff, 0xff, 0xff, 0xfc], &mut out),
         Err(HpackError::InvalidHuffman)
     );
+    // EOS, then a 0 and a 1: decoding must stop at EOS, not go on from
+    // the node above it (where "0" would complete the code of 0x16).
+    assert_eq!(
+        huffman::decode(&[0xff, 0xff, 0xff, 0xfd], &mut out),
+        Err(HpackError::InvalidHuffman)
+    );
 }
 
 #[test]
