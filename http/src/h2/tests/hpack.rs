@@ -5,7 +5,9 @@ use bytes::{Bytes, BytesMut};
 use http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 
 use super::Rng;
-use crate::h2::hpack::{huffman, Decoder, Encoder, HeaderField, HpackError};
+use crate::h2::hpack::{
+    decode_integer, encode_integer, huffman, Decoder, Encoder, HeaderField, HpackError,
+};
 
 fn decode(dec: &mut Decoder, block: &[u8]) -> Result<Vec<HeaderField>, HpackError> {
     dec.decode(&Bytes::copy_from_slice(block), 16 * 1024)
@@ -80,6 +82,30 @@ fn huffman_rejections() {
         huffman::decode(&[0xff, 0xff, 0xff, 0xfd], &mut out),
         Err(HpackError::InvalidHuffman)
     );
+}
+
+#[test]
+fn integer_limits() {
+    // u32::MAX takes the prefix and five more octets, the fifth carrying
+    // bits 28..32; one more is an overflow.
+    for n in [1, 4, 5, 6, 7, 8] {
+        let mut buf = BytesMut::new();
+        encode_integer(u32::MAX as usize, n, 0, &mut buf);
+        let mut pos = 0;
+        assert_eq!(
+            decode_integer(&buf, &mut pos, n),
+            Ok(u32::MAX),
+            "prefix {n}"
+        );
+        assert_eq!(pos, buf.len());
+        buf.clear();
+        encode_integer(u32::MAX as usize + 1, n, 0, &mut buf);
+        assert_eq!(
+            decode_integer(&buf, &mut 0, n),
+            Err(HpackError::IntegerOverflow),
+            "prefix {n}"
+        );
+    }
 }
 
 #[test]
