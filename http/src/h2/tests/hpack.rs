@@ -153,6 +153,27 @@ fn string_longer_than_the_list_limit() {
         dec.decode(&Bytes::from(block), 100),
         Err(HpackError::StringTooLong)
     );
+    // A name of exactly the limit is no string error (the list is still
+    // too large), plain or Huffman-coded; one octet more is.
+    for len in [100, 101] {
+        let name = vec![b'a'; len];
+        let mut huff = Vec::new();
+        huffman::encode(&name, &mut huff);
+        let mut plain = vec![0x40, len as u8];
+        plain.extend_from_slice(&name);
+        let mut coded = vec![0x40, 0x80 | huff.len() as u8];
+        coded.extend_from_slice(&huff);
+        for mut block in [plain, coded] {
+            block.push(0x00); // empty value
+            let want = if len == 100 {
+                HpackError::HeaderListTooLarge
+            } else {
+                HpackError::StringTooLong
+            };
+            let mut dec = Decoder::new(4096);
+            assert_eq!(dec.decode(&Bytes::from(block), 100), Err(want), "{len}");
+        }
+    }
 }
 
 #[test]
