@@ -360,6 +360,20 @@ fn entries_over_three_quarters_of_the_table_are_not_indexed() {
 }
 
 #[test]
+fn huffman_only_when_shorter() {
+    // '&' has an 8-bit code: "&&" is 2 octets either way, so it goes plain;
+    // "aa" (5-bit codes) is 2 octets plain, 2 Huffman-coded: plain too;
+    // "aaa" is 2 Huffman-coded octets instead of 3.
+    let mut enc = Encoder::new(4096);
+    let mut block = BytesMut::new();
+    enc.encode_fields([(&b"&&"[..], &b"aa"[..])], &mut block);
+    assert_eq!(&block[..], b"\x40\x02&&\x02aa");
+    block.clear();
+    enc.encode_fields([(&b"aaa"[..], &b""[..])], &mut block);
+    assert_eq!(block[1], 0x82);
+}
+
+#[test]
 fn encode_request_round_trip() {
     let mut enc = Encoder::new(4096);
     let mut dec = Decoder::new(4096);
