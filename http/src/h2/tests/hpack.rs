@@ -7,6 +7,7 @@ use http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use super::Rng;
 use crate::h2::hpack::{
     decode_integer, encode_integer, huffman, Decoder, Encoder, HeaderField, HpackError,
+    STATIC_TABLE,
 };
 
 fn decode(dec: &mut Decoder, block: &[u8]) -> Result<Vec<HeaderField>, HpackError> {
@@ -371,6 +372,27 @@ fn huffman_only_when_shorter() {
     block.clear();
     enc.encode_fields([(&b"aaa"[..], &b""[..])], &mut block);
     assert_eq!(block[1], 0x82);
+}
+
+#[test]
+fn every_static_entry_is_sent_as_its_index() {
+    for (i, &(name, value)) in STATIC_TABLE.iter().enumerate() {
+        let mut enc = Encoder::new(4096);
+        let mut block = BytesMut::new();
+        // A value the table holds: the entry's index alone.
+        if !value.is_empty() {
+            enc.encode_fields([(name.as_bytes(), value.as_bytes())], &mut block);
+            assert_eq!(&block[..], [0x80 | (i as u8 + 1)], "{name}: {value}");
+            block.clear();
+        }
+        // Another value: the first index of the name, then the value.
+        enc.encode_fields([(name.as_bytes(), &b"no such value"[..])], &mut block);
+        // 01xxxxxx: indexing, 6-bit name index; 000xxxxx: 4-bit.
+        let prefix = if block[0] & 0x40 != 0 { 6 } else { 4 };
+        let index = decode_integer(&block, &mut 0, prefix).unwrap() as usize;
+        let first = STATIC_TABLE.iter().position(|(n, _)| *n == name).unwrap();
+        assert_eq!(index, first + 1, "{name}");
+    }
 }
 
 #[test]
