@@ -283,6 +283,7 @@ fn sensitive_only_for_never_indexed_literals() {
     );
     // Only the incremental literals entered the table.
     assert_eq!(dec.table().len(), 2);
+    assert!(!dec.table().is_empty());
 }
 
 #[test]
