@@ -221,6 +221,30 @@ fn an_unchanged_or_larger_setting_needs_no_size_update() {
 }
 
 #[test]
+fn table_fills_to_exactly_its_size() {
+    // A literal with incremental indexing of `name: value`.
+    let literal = |name: &[u8], value_len: usize| {
+        let mut b = vec![0x40, name.len() as u8];
+        b.extend_from_slice(name);
+        b.push(value_len as u8);
+        b.extend(std::iter::repeat_n(b'v', value_len));
+        b
+    };
+    let mut dec = Decoder::new(100);
+    // Two entries of 50 octets fill the table of 100: both stay.
+    decode(&mut dec, &literal(b"a", 17)).unwrap();
+    decode(&mut dec, &literal(b"b", 17)).unwrap();
+    assert_eq!((dec.table().len(), dec.table().size()), (2, 100));
+    // One of exactly 100 replaces them.
+    decode(&mut dec, &literal(b"c", 67)).unwrap();
+    assert_eq!((dec.table().len(), dec.table().size()), (1, 100));
+    assert_eq!(&dec.table().get(0).unwrap().0[..], b"c");
+    // One of 101 does not fit: the table ends up empty.
+    decode(&mut dec, &literal(b"d", 68)).unwrap();
+    assert_eq!((dec.table().len(), dec.table().size()), (0, 0));
+}
+
+#[test]
 fn header_list_too_large_keeps_the_table_in_sync() {
     let mut enc = Encoder::new(4096);
     let mut dec = Decoder::new(4096);
