@@ -325,6 +325,26 @@ fn push_promise_edges() {
 }
 
 #[test]
+fn push_promise_block_split_at_the_max_frame_size() {
+    // The promised stream id takes 4 octets of the first frame's 16384.
+    let block = vec![0x82; 16_384];
+    let mut buf = BytesMut::new();
+    frame::encode_push_promise(1, 2, &block, 16_384, &mut buf);
+    assert_eq!(buf.len(), 9 + 16_384 + 9 + 4);
+    let mut dec = FrameDecoder::new(Role::Client, 16_384);
+    let got = decode_all(&mut dec, &buf);
+    let sizes: Vec<_> = got
+        .iter()
+        .map(|f| match f {
+            Ok(Frame::PushPromise(p)) => (p.fragment.len(), p.end_headers),
+            Ok(Frame::Continuation(c)) => (c.fragment.len(), c.end_headers),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(sizes, [(16_380, false), (4, true)]);
+}
+
+#[test]
 fn header_fields_of_the_frame_header() {
     // Reserved bit ignored; unknown flags ignored.
     let f = raw(FrameType::DATA, 0xf6, 0x8000_0001, b"x");
