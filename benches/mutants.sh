@@ -2,7 +2,8 @@
 # Mutation testing of the sans-IO codecs: which changes to the code do the
 # tests not notice? Every surviving mutant must be listed in MUTANTS.md with
 # the reason it is equivalent (or be killed by a new test). Not part of
-# .ci/run: one file takes 10 to 60 minutes on one core.
+# .ci/run: a file takes from half a minute to ten (about 2 s a mutant, 30 s
+# for one that hangs), the whole list about an hour on a busy machine.
 #
 #   cargo install --locked cargo-mutants        # once (tested with 27.1.0)
 #   bash benches/mutants.sh                     # every file below, in order
