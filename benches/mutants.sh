@@ -50,6 +50,13 @@ FILES=(
   "http/src/h2/hpack/mod.rs percore-http --lib"
   "ws/src/codec.rs percore-ws --lib --test=conformance"
   "ws/src/deflate.rs percore-ws --lib --test=conformance"
+  "http/src/h1/date.rs percore-http --lib"
+  "http/src/h1/status.rs percore-http --lib"
+  "http/src/h1/error.rs percore-http --lib"
+  "ws/src/mask.rs percore-ws --lib --test=conformance"
+  "ws/src/utf8.rs percore-ws --lib --test=conformance"
+  "ws/src/message.rs percore-ws --lib --test=conformance"
+  "ws/src/handshake.rs percore-ws --lib"
   # http/src/h2/conn/**: joins once its split into smaller modules lands
   # (one line per new file, `--lib`).
   # client/src/**: the client's codec joins once it exists.
