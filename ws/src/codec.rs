@@ -662,3 +662,91 @@ impl Codec {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::CloseFrame;
+
+    fn pair() -> (Codec, Codec) {
+        (
+            Codec::new(Role::Client, Config::default()),
+            Codec::new(Role::Server, Config::default()),
+        )
+    }
+
+    #[test]
+    fn accessors() {
+        let config = Config {
+            max_frame_size: 1234,
+            ..Config::default()
+        };
+        let codec = Codec::new(Role::Server, config);
+        assert_eq!(codec.config().max_frame_size, 1234);
+        assert_eq!(codec.role(), Role::Server);
+        let debug = format!("{codec:?}");
+        assert!(
+            debug.starts_with("Codec {") && debug.contains("Server"),
+            "{debug}"
+        );
+    }
+
+    #[test]
+    fn closed_only_after_both_close_frames() {
+        let (mut client, mut server) = pair();
+        let mut wire = BytesMut::new();
+        assert!(!client.is_closed() && !server.is_closed());
+        client
+            .encode(&Message::Close(Some(CloseFrame::new(1000, ""))), &mut wire)
+            .unwrap();
+        assert!(!client.is_closed());
+        server.decode(&mut wire).unwrap();
+        assert!(!server.is_closed());
+        server
+            .encode(&server.close_reply().unwrap(), &mut wire)
+            .unwrap();
+        assert!(server.is_closed());
+        client.decode(&mut wire).unwrap();
+        assert!(client.is_closed());
+    }
+
+    #[test]
+    fn error_is_kept() {
+        let (_, mut server) = pair();
+        assert_eq!(server.error(), None);
+        // An unmasked frame from a client.
+        let mut wire = BytesMut::from(&[0x81, 0x00][..]);
+        let e = server.decode(&mut wire).unwrap_err();
+        assert_eq!(server.error(), Some(&e));
+    }
+
+    #[test]
+    fn frame_bytes_wanted_counts_down() {
+        let (mut client, mut server) = pair();
+        let mut wire = BytesMut::new();
+        assert_eq!(server.frame_bytes_wanted(0), 0);
+        client
+            .encode(&Message::binary(vec![7u8; 300]), &mut wire)
+            .unwrap();
+        // 2 + 2 length + 4 mask octets of header, then 300 of payload.
+        let mut partial = wire.split_to(8 + 100);
+        assert_eq!(server.decode(&mut partial).unwrap(), None);
+        assert_eq!(server.frame_bytes_wanted(partial.len()), 200);
+        assert_eq!(server.frame_bytes_wanted(300), 0);
+        partial.unsplit(wire);
+        assert!(server.decode(&mut partial).unwrap().is_some());
+        assert_eq!(server.frame_bytes_wanted(0), 0);
+    }
+
+    #[test]
+    fn payloads_from_16_kib_are_not_copied() {
+        for (len, uncopied) in [(16 * 1024 - 1, false), (16 * 1024, true)] {
+            let mut server = Codec::new(Role::Server, Config::default());
+            let mut out = BytesMut::new();
+            let msg = Message::binary(vec![1u8; len]);
+            let rest = server.encode_vectored(&msg, &mut out).unwrap();
+            assert_eq!(rest.is_some(), uncopied, "{len}");
+            assert_eq!(out.len(), if uncopied { 4 } else { 4 + len });
+        }
+    }
+}

@@ -293,4 +293,154 @@ mod tests {
         );
         assert_eq!(p(&[0x82, 126, 0x03, 0xe8], Role::Client), Ok(Some(4)));
     }
+
+    fn err(b: &[u8], role: Role) -> &'static str {
+        match FrameHeader::decode(b, role, usize::MAX) {
+            Err(ProtocolError::Protocol(why)) => why,
+            other => panic!("{b:02x?}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn opcodes() {
+        let known = [
+            (0x0, OpCode::Continuation),
+            (0x1, OpCode::Text),
+            (0x2, OpCode::Binary),
+            (0x8, OpCode::Close),
+            (0x9, OpCode::Ping),
+            (0xA, OpCode::Pong),
+        ];
+        for v in 0..16u8 {
+            let want = known.iter().find(|(k, _)| *k == v).map(|(_, op)| *op);
+            assert_eq!(OpCode::from_u8(v), want, "{v:#x}");
+            match want {
+                Some(op) => {
+                    assert_eq!(op.as_u8(), v);
+                    assert_eq!(op.is_control(), v >= 8, "{op:?}");
+                    let (h, _) = FrameHeader::decode(&[0x80 | v, 0], Role::Client, 0)
+                        .unwrap()
+                        .unwrap();
+                    assert_eq!(h.opcode, op);
+                }
+                None => assert_eq!(err(&[0x80 | v], Role::Client), "reserved opcode"),
+            }
+        }
+    }
+
+    #[test]
+    fn control_frames_are_unfragmented_and_short() {
+        for op in [OpCode::Close, OpCode::Ping, OpCode::Pong] {
+            let b0 = op.as_u8();
+            assert_eq!(err(&[b0], Role::Client), "fragmented control frame");
+            let (h, n) = FrameHeader::decode(&[0x80 | b0, 125], Role::Client, usize::MAX)
+                .unwrap()
+                .unwrap();
+            assert_eq!((h.opcode, h.fin, h.payload_len, n), (op, true, 125, 2));
+            for len7 in [126, 127] {
+                // Refused on the first two octets, masked or not.
+                assert_eq!(
+                    err(&[0x80 | b0, len7], Role::Client),
+                    "control frame payload over 125 bytes"
+                );
+                assert_eq!(
+                    err(&[0x80 | b0, 0x80 | len7], Role::Server),
+                    "control frame payload over 125 bytes"
+                );
+            }
+        }
+        // Data frames may be fragmented and use the extended lengths.
+        for b0 in [0x00, 0x01, 0x02] {
+            let (h, n) = FrameHeader::decode(&[b0, 126, 0, 126], Role::Client, usize::MAX)
+                .unwrap()
+                .unwrap();
+            assert_eq!((h.fin, h.payload_len, n), (false, 126, 4));
+        }
+    }
+
+    #[test]
+    fn extended_lengths_at_their_edges() {
+        let dec = |b: &[u8]| FrameHeader::decode(b, Role::Client, usize::MAX);
+        assert_eq!(
+            dec(&[0x82, 126, 0, 126]).unwrap().unwrap().0.payload_len,
+            126
+        );
+        assert_eq!(
+            err(&[0x82, 126, 0, 125], Role::Client),
+            "non-minimal 16-bit length"
+        );
+        let len64 = |v: u64| {
+            let mut b = vec![0x82, 127];
+            b.extend_from_slice(&v.to_be_bytes());
+            b
+        };
+        let (h, n) = dec(&len64(0x1_0000)).unwrap().unwrap();
+        assert_eq!((h.payload_len, n), (0x1_0000, 10));
+        assert_eq!(
+            err(&len64(0xffff), Role::Client),
+            "non-minimal 64-bit length"
+        );
+        // The top bit of the 64-bit length must be 0: the largest length
+        // is 2^63 - 1, and every value with the top bit set is refused.
+        let max = u64::MAX >> 1;
+        assert_eq!(dec(&len64(max)).unwrap().unwrap().0.payload_len, max);
+        for v in [1 << 63, u64::MAX, (1 << 63) | 0x1_0000] {
+            assert_eq!(err(&len64(v), Role::Client), "64-bit length with MSB set");
+        }
+        // The extended length is checked before the masking key arrives.
+        let mut b = len64(0xffff);
+        b[1] |= 0x80;
+        assert_eq!(err(&b, Role::Server), "non-minimal 64-bit length");
+        assert_eq!(
+            FrameHeader::decode(&[0x82, 0xfe, 0x03, 0xe9], Role::Server, 1000),
+            Err(ProtocolError::TooBig("frame over max_frame_size"))
+        );
+        // A length of exactly max_frame_size is accepted.
+        assert_eq!(
+            FrameHeader::decode(&[0x82, 0x05], Role::Client, 5),
+            Ok(Some((hdr(OpCode::Binary, 5, None), 2)))
+        );
+    }
+
+    #[test]
+    fn header_bits_encode_and_decode() {
+        let base = FrameHeader {
+            fin: false,
+            ..hdr(OpCode::Text, 3, None)
+        };
+        let cases = [
+            (base, 0x01),
+            (FrameHeader { fin: true, ..base }, 0x81),
+            (FrameHeader { rsv1: true, ..base }, 0x41),
+            (FrameHeader { rsv2: true, ..base }, 0x21),
+            (FrameHeader { rsv3: true, ..base }, 0x11),
+        ];
+        for (h, b0) in cases {
+            let mut out = BytesMut::new();
+            h.encode(&mut out);
+            assert_eq!(&out[..], &[b0, 3], "{h:?}");
+        }
+        // RSV1 decodes (the caller decides about it); RSV2/RSV3 are refused.
+        let (h, _) = FrameHeader::decode(&[0x41, 3], Role::Client, usize::MAX)
+            .unwrap()
+            .unwrap();
+        assert_eq!(h, FrameHeader { rsv1: true, ..base });
+        for b0 in [0x21, 0x11, 0x31] {
+            assert_eq!(err(&[b0], Role::Client), "RSV2/RSV3 set without extension");
+        }
+        // The MASK bit and key, encoded and decoded.
+        let masked = hdr(OpCode::Pong, 0, Some([9, 8, 7, 6]));
+        let mut out = BytesMut::new();
+        masked.encode(&mut out);
+        assert_eq!(&out[..], &[0x8a, 0x80, 9, 8, 7, 6]);
+        assert_eq!(
+            FrameHeader::decode(&out, Role::Server, 0),
+            Ok(Some((masked, 6)))
+        );
+        assert_eq!(
+            err(&[0x8a, 0x00], Role::Server),
+            "unmasked frame from client"
+        );
+        assert_eq!(err(&[0x8a, 0x80], Role::Client), "masked frame from server");
+    }
 }

@@ -143,6 +143,8 @@ mod tests {
             b"127.0.0.1",
             b"[::1]",
             b"[::1]:443",
+            b"[::ffff:192.0.2.1]",
+            b"[v1.fe80::a+en1]",
             b"xn--bcher-kva.example",
         ] {
             assert!(valid_host(ok), "{:?}", String::from_utf8_lossy(ok));
@@ -155,6 +157,8 @@ mod tests {
             b"[::1",
             b"[::1]x",
             b"[]",
+            b"[::1@x]",
+            b"[::1/64]",
             b"a:1:2",
             b"a?b",
         ] {

@@ -93,6 +93,12 @@ fn chunked_valid() {
         (b"5\t; a = b ; c = \"d\"\r\nhello\r\n0\r\n\r\n", b"hello"),
         (b"5;a=\"\"\r\nhello\r\n0\r\n\r\n", b"hello"),
         (b"5;a=\"\xe9\"\r\nhello\r\n0\r\n\r\n", b"hello"),
+        // Escapes in a quoted value: SP, HTAB, the VCHAR edges, obs-text.
+        (b"5;a=\"x\\ y\\\tz\"\r\nhello\r\n0\r\n\r\n", b"hello"),
+        (
+            b"5;a=\"\\!\\~\\\x80\\\xff\"\r\nhello\r\n0\r\n\r\n",
+            b"hello",
+        ),
         (b"0\r\n\r\n", b""),
         (b"3\r\n\r\n\r\r\n0\r\n\r\n", b"\r\n\r"),
     ];
@@ -248,6 +254,11 @@ fn chunked_malformed() {
         ),
         (
             b"5;a=\"\\\x01\"\r\nhello\r\n0\r\n\r\n",
+            b"",
+            BadChunk("invalid byte in chunk extension"),
+        ),
+        (
+            b"5;a=\"\\\x7f\"\r\nhello\r\n0\r\n\r\n",
             b"",
             BadChunk("invalid byte in chunk extension"),
         ),

@@ -170,6 +170,14 @@ fn connection_semantics() {
         head(b"GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n\r\n").upgrade,
         None
     );
+    // The Connection token without an Upgrade field names nothing; of two
+    // Upgrade fields the first counts.
+    assert_eq!(
+        head(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nX-A: b\r\n\r\n").upgrade,
+        None
+    );
+    let h = head(b"GET / HTTP/1.1\r\nConnection: upgrade\r\nUpgrade: websocket\r\nUpgrade: h2c\r\nHost: a\r\n\r\n");
+    assert_eq!(h.upgrade.unwrap(), "websocket");
 }
 
 /// Every malformed head, with the exact error.
@@ -291,6 +299,32 @@ fn statuses_of_errors() {
     ];
     for (e, code) in cases {
         assert_eq!(e.status().as_u16(), code, "{e}");
+    }
+}
+
+/// A target over the limit is refused as soon as its first octet too many
+/// arrives: what follows it is never looked at, however short the method,
+/// and empty lines before the request line do not move the measure.
+#[test]
+fn uri_too_long_is_decided_at_the_limit() {
+    let limits = Limits {
+        max_uri_len: 8,
+        max_head_size: 200,
+        ..Limits::default()
+    };
+    let fields = "Host: a\r\nX-Fill: 0123456789abcdef0123456789abcdef\r\n\r\n";
+    for head in [
+        format!("GET /aaaaaaaa\x01 HTTP/1.1\r\n{fields}"),
+        format!("A /aaaaaaaa\x01 HTTP/1.1\r\n{fields}"),
+        format!("\n\nGET /aaaaaaaa\x01 HTTP/1.1\r\n{fields}"),
+        format!("\nGET /aaaaaaaa HTTP/1.1\r\n{fields}"),
+    ] {
+        let out = parse_every_way(head.as_bytes(), &limits);
+        assert_eq!(
+            out,
+            head_outcome(&Err(ParseError::UriTooLong), b""),
+            "{head:?}"
+        );
     }
 }
 

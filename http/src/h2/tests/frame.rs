@@ -221,6 +221,130 @@ fn push_promise_client_only() {
 }
 
 #[test]
+fn priority_not_exclusive_round_trips() {
+    let spec = PrioritySpec {
+        exclusive: false,
+        dependency: 0x7fff_ffff,
+        weight: 0,
+    };
+    let mut buf = BytesMut::new();
+    frame::encode_priority(5, spec, &mut buf);
+    assert_eq!(&buf[9..], b"\x7f\xff\xff\xff\x00");
+    assert_eq!(
+        one(&buf),
+        Ok(Frame::Priority(frame::Priority { stream_id: 5, spec }))
+    );
+}
+
+#[test]
+fn headers_with_priority_and_an_empty_fragment() {
+    // Length 5 (the priority fields only), then the block in CONTINUATION.
+    let mut bytes = raw(FrameType::HEADERS, flags::PRIORITY, 3, b"\0\0\0\x01\x10");
+    bytes.extend_from_slice(&raw(
+        FrameType::CONTINUATION,
+        flags::END_HEADERS,
+        3,
+        b"\x82",
+    ));
+    let got = decode_all(&mut server(), &bytes);
+    let want = vec![
+        Ok(Frame::Headers(frame::Headers {
+            stream_id: 3,
+            end_stream: false,
+            end_headers: false,
+            priority: Some(PrioritySpec {
+                exclusive: false,
+                dependency: 1,
+                weight: 16,
+            }),
+            fragment: Bytes::new(),
+        })),
+        Ok(Frame::Continuation(frame::Continuation {
+            stream_id: 3,
+            end_headers: true,
+            fragment: Bytes::from_static(b"\x82"),
+        })),
+    ];
+    assert_eq!(got, want);
+    // With padding too: pad length 0, priority, nothing else (length 6).
+    let f = raw(
+        FrameType::HEADERS,
+        flags::PADDED | flags::PRIORITY | flags::END_HEADERS,
+        3,
+        b"\0\0\0\0\x01\x10",
+    );
+    assert!(matches!(one(&f), Ok(Frame::Headers(h)) if h.fragment.is_empty()));
+}
+
+#[test]
+fn push_promise_edges() {
+    let client = || FrameDecoder::new(Role::Client, 16_384);
+    // Padded, length 4: no room for pad length + promised id.
+    let f = raw(FrameType::PUSH_PROMISE, flags::PADDED, 1, b"\0\0\0\x02");
+    assert_eq!(
+        client()
+            .decode(&mut BytesMut::from(&f[..]))
+            .unwrap_err()
+            .code(),
+        ErrorCode::FrameSizeError
+    );
+    // Padded, length 5: pad length 0 + promised id, empty fragment.
+    let f = raw(
+        FrameType::PUSH_PROMISE,
+        flags::PADDED | flags::END_HEADERS,
+        1,
+        b"\0\0\0\0\x02",
+    );
+    assert!(matches!(
+        client().decode(&mut BytesMut::from(&f[..])),
+        Ok(Some(Frame::PushPromise(p))) if p.promised_stream_id == 2 && p.fragment.is_empty()
+    ));
+    // Length 4 (promised id only), the block in CONTINUATION.
+    let mut bytes = raw(FrameType::PUSH_PROMISE, 0, 1, b"\x80\0\0\x02");
+    bytes.extend_from_slice(&raw(
+        FrameType::CONTINUATION,
+        flags::END_HEADERS,
+        1,
+        b"\x82",
+    ));
+    let got = decode_all(&mut client(), &bytes);
+    let want = vec![
+        Ok(Frame::PushPromise(frame::PushPromise {
+            stream_id: 1,
+            promised_stream_id: 2,
+            end_headers: false,
+            fragment: Bytes::new(),
+        })),
+        Ok(Frame::Continuation(frame::Continuation {
+            stream_id: 1,
+            end_headers: true,
+            fragment: Bytes::from_static(b"\x82"),
+        })),
+    ];
+    assert_eq!(got, want);
+}
+
+#[test]
+fn push_promise_block_split_at_the_max_frame_size() {
+    // The promised stream id takes 4 octets of the first frame's 16384.
+    let block = vec![0x82; 16_384];
+    let mut buf = BytesMut::new();
+    frame::encode_push_promise(1, 2, &block, 16_384, &mut buf);
+    assert_eq!(buf.len(), 9 + 16_384 + 9 + 4);
+    let mut dec = FrameDecoder::new(Role::Client, 16_384);
+    let got = decode_all(&mut dec, &buf);
+    let sizes: Vec<_> = got
+        .iter()
+        .map(|f| match f {
+            Ok(Frame::PushPromise(p)) => (p.fragment.len(), p.end_headers),
+            Ok(Frame::Continuation(c)) => (c.fragment.len(), c.end_headers),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(sizes, [(16_380, false), (4, true)]);
+}
+
+#[test]
 fn header_fields_of_the_frame_header() {
     // Reserved bit ignored; unknown flags ignored.
     let f = raw(FrameType::DATA, 0xf6, 0x8000_0001, b"x");
@@ -403,6 +527,50 @@ fn length_rules() {
     // Exactly 16384 is fine with the default.
     let f = raw(FrameType::DATA, 0, 1, &[7u8; 16_384]);
     assert!(one(&f).is_ok());
+}
+
+#[test]
+fn length_rules_apply_on_the_frame_header_alone() {
+    // The 9 header octets decide: no waiting for a payload to refuse it.
+    let cases = [
+        raw(FrameType::SETTINGS, 0, 0, b"\0\x01\0\0\0"),
+        raw(FrameType::SETTINGS, flags::ACK, 0, b"\0\x01\0\0\0\0"),
+        raw(FrameType::PING, 0, 0, b"1234567"),
+        raw(FrameType::GOAWAY, 0, 0, b"\0\0\0\0\0\0\0"),
+        raw(FrameType::RST_STREAM, 0, 1, b"\0\0\0"),
+        raw(FrameType::WINDOW_UPDATE, 0, 1, b"\0\0\0\x01\0"),
+        raw(FrameType::HEADERS, flags::PRIORITY, 3, b"\0\0\0"),
+    ];
+    for f in cases {
+        let mut head = BytesMut::from(&f[..9]);
+        assert_eq!(
+            server().decode(&mut head).unwrap_err().code(),
+            ErrorCode::FrameSizeError,
+            "{f:02x?}"
+        );
+    }
+}
+
+#[test]
+fn shortest_legal_frames() {
+    // GOAWAY without debug data (length 8).
+    let f = raw(FrameType::GOAWAY, 0, 0, b"\0\0\0\x05\0\0\0\x02");
+    assert_eq!(
+        one(&f),
+        Ok(Frame::GoAway(frame::GoAway {
+            last_stream_id: 5,
+            code: ErrorCode::InternalError,
+            debug_data: Bytes::new(),
+        }))
+    );
+    // Padded DATA holding only its pad length (length 1), and empty DATA.
+    for (fl, payload, flow_len) in [(flags::PADDED, &b"\0"[..], 1), (0, b"", 0)] {
+        let f = raw(FrameType::DATA, fl, 1, payload);
+        assert!(
+            matches!(one(&f), Ok(Frame::Data(d)) if d.data.is_empty() && d.flow_len == flow_len),
+            "{f:02x?}"
+        );
+    }
 }
 
 #[test]

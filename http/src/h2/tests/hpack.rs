@@ -5,7 +5,10 @@ use bytes::{Bytes, BytesMut};
 use http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 
 use super::Rng;
-use crate::h2::hpack::{huffman, Decoder, Encoder, HeaderField, HpackError};
+use crate::h2::hpack::{
+    decode_integer, encode_integer, huffman, Decoder, Encoder, HeaderField, HpackError,
+    STATIC_TABLE,
+};
 
 fn decode(dec: &mut Decoder, block: &[u8]) -> Result<Vec<HeaderField>, HpackError> {
     dec.decode(&Bytes::copy_from_slice(block), 16 * 1024)
@@ -74,6 +77,36 @@ fn huffman_rejections() {
         huffman::decode(&[0b0001_1111, 0xff, 0xff, 0xff, 0xfc], &mut out),
         Err(HpackError::InvalidHuffman)
     );
+    // EOS, then a 0 and a 1: decoding must stop at EOS, not go on from
+    // the node above it (where "0" would complete the code of 0x16).
+    assert_eq!(
+        huffman::decode(&[0xff, 0xff, 0xff, 0xfd], &mut out),
+        Err(HpackError::InvalidHuffman)
+    );
+}
+
+#[test]
+fn integer_limits() {
+    // u32::MAX takes the prefix and five more octets, the fifth carrying
+    // bits 28..32; one more is an overflow.
+    for n in [1, 4, 5, 6, 7, 8] {
+        let mut buf = BytesMut::new();
+        encode_integer(u32::MAX as usize, n, 0, &mut buf);
+        let mut pos = 0;
+        assert_eq!(
+            decode_integer(&buf, &mut pos, n),
+            Ok(u32::MAX),
+            "prefix {n}"
+        );
+        assert_eq!(pos, buf.len());
+        buf.clear();
+        encode_integer(u32::MAX as usize + 1, n, 0, &mut buf);
+        assert_eq!(
+            decode_integer(&buf, &mut 0, n),
+            Err(HpackError::IntegerOverflow),
+            "prefix {n}"
+        );
+    }
 }
 
 #[test]
@@ -121,6 +154,27 @@ fn string_longer_than_the_list_limit() {
         dec.decode(&Bytes::from(block), 100),
         Err(HpackError::StringTooLong)
     );
+    // A name of exactly the limit is no string error (the list is still
+    // too large), plain or Huffman-coded; one octet more is.
+    for len in [100, 101] {
+        let name = vec![b'a'; len];
+        let mut huff = Vec::new();
+        huffman::encode(&name, &mut huff);
+        let mut plain = vec![0x40, len as u8];
+        plain.extend_from_slice(&name);
+        let mut coded = vec![0x40, 0x80 | huff.len() as u8];
+        coded.extend_from_slice(&huff);
+        for mut block in [plain, coded] {
+            block.push(0x00); // empty value
+            let want = if len == 100 {
+                HpackError::HeaderListTooLarge
+            } else {
+                HpackError::StringTooLong
+            };
+            let mut dec = Decoder::new(4096);
+            assert_eq!(dec.decode(&Bytes::from(block), 100), Err(want), "{len}");
+        }
+    }
 }
 
 #[test]
@@ -157,6 +211,40 @@ fn size_updates() {
 }
 
 #[test]
+fn an_unchanged_or_larger_setting_needs_no_size_update() {
+    for setting in [4096, 8192] {
+        let mut dec = Decoder::new(4096);
+        dec.set_max_allowed_size(setting);
+        assert_eq!(decode(&mut dec, &[0x82]).unwrap().len(), 1, "{setting}");
+        assert_eq!(dec.table().max_size(), 4096);
+    }
+}
+
+#[test]
+fn table_fills_to_exactly_its_size() {
+    // A literal with incremental indexing of `name: value`.
+    let literal = |name: &[u8], value_len: usize| {
+        let mut b = vec![0x40, name.len() as u8];
+        b.extend_from_slice(name);
+        b.push(value_len as u8);
+        b.extend(std::iter::repeat_n(b'v', value_len));
+        b
+    };
+    let mut dec = Decoder::new(100);
+    // Two entries of 50 octets fill the table of 100: both stay.
+    decode(&mut dec, &literal(b"a", 17)).unwrap();
+    decode(&mut dec, &literal(b"b", 17)).unwrap();
+    assert_eq!((dec.table().len(), dec.table().size()), (2, 100));
+    // One of exactly 100 replaces them.
+    decode(&mut dec, &literal(b"c", 67)).unwrap();
+    assert_eq!((dec.table().len(), dec.table().size()), (1, 100));
+    assert_eq!(&dec.table().get(0).unwrap().0[..], b"c");
+    // One of 101 does not fit: the table ends up empty.
+    decode(&mut dec, &literal(b"d", 68)).unwrap();
+    assert_eq!((dec.table().len(), dec.table().size()), (0, 0));
+}
+
+#[test]
 fn header_list_too_large_keeps_the_table_in_sync() {
     let mut enc = Encoder::new(4096);
     let mut dec = Decoder::new(4096);
@@ -177,6 +265,49 @@ fn header_list_too_large_keeps_the_table_in_sync() {
     assert_eq!(&block[..], &[0xbf, 0xbe]);
     let got = dec.decode(&block.freeze(), 16 * 1024).unwrap();
     assert_eq!(pairs(&got), fields);
+}
+
+#[test]
+fn header_list_of_exactly_the_limit() {
+    // Two literals without indexing: "ab: cd" (36) and "x: y" (34) = 70.
+    let block = Bytes::from_static(b"\x00\x02ab\x02cd\x00\x01x\x01y");
+    let mut dec = Decoder::new(4096);
+    let got = dec.decode(&block, 70).unwrap();
+    assert_eq!(pairs(&got), [(&b"ab"[..], &b"cd"[..]), (b"x", b"y")]);
+    let mut seen = Vec::new();
+    assert_eq!(
+        dec.decode_with(&block, 69, |f| seen.push(f)),
+        Err(HpackError::HeaderListTooLarge)
+    );
+    assert_eq!(pairs(&seen), [(&b"ab"[..], &b"cd"[..])]);
+}
+
+#[test]
+fn sensitive_only_for_never_indexed_literals() {
+    // Indexed; two literals with incremental indexing (the second's name
+    // index, 16, sets the bit that marks never-indexed in a 4-bit prefix);
+    // without indexing; never indexed (new name, then name index 1).
+    let block = b"\x82\x41\x01a\x50\x01g\x00\x01b\x01c\x10\x01d\x01e\x11\x01f";
+    let mut dec = Decoder::new(4096);
+    let got = decode(&mut dec, block).unwrap();
+    let summary: Vec<(&[u8], &[u8], bool)> = got
+        .iter()
+        .map(|f| (&f.name[..], &f.value[..], f.sensitive))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (&b":method"[..], &b"GET"[..], false),
+            (b":authority", b"a", false),
+            (b"accept-encoding", b"g", false),
+            (b"b", b"c", false),
+            (b"d", b"e", true),
+            (b":authority", b"f", true),
+        ]
+    );
+    // Only the incremental literals entered the table.
+    assert_eq!(dec.table().len(), 2);
+    assert!(!dec.table().is_empty());
 }
 
 #[test]
@@ -236,6 +367,56 @@ fn encoder_policy() {
             ]
         );
         assert!(got[3].sensitive && !got[1].sensitive);
+    }
+}
+
+#[test]
+fn entries_over_three_quarters_of_the_table_are_not_indexed() {
+    // 4096 * 3 / 4 = 3072 octets: name (5) + value + 32.
+    for (value_len, indexed) in [(3035, true), (3036, false)] {
+        let mut enc = Encoder::new(4096);
+        let value = vec![b'v'; value_len];
+        let mut block = BytesMut::new();
+        enc.encode_fields([(&b"x-big"[..], &value[..])], &mut block);
+        assert_eq!(enc.table().len(), usize::from(indexed), "{value_len}");
+        // 01xxxxxx: incremental indexing; 0000xxxx: without indexing.
+        let want = if indexed { 0x40 } else { 0x00 };
+        assert_eq!(block[0] & 0xf0, want, "{value_len}");
+    }
+}
+
+#[test]
+fn huffman_only_when_shorter() {
+    // '&' has an 8-bit code: "&&" is 2 octets either way, so it goes plain;
+    // "aa" (5-bit codes) is 2 octets plain, 2 Huffman-coded: plain too;
+    // "aaa" is 2 Huffman-coded octets instead of 3.
+    let mut enc = Encoder::new(4096);
+    let mut block = BytesMut::new();
+    enc.encode_fields([(&b"&&"[..], &b"aa"[..])], &mut block);
+    assert_eq!(&block[..], b"\x40\x02&&\x02aa");
+    block.clear();
+    enc.encode_fields([(&b"aaa"[..], &b""[..])], &mut block);
+    assert_eq!(block[1], 0x82);
+}
+
+#[test]
+fn every_static_entry_is_sent_as_its_index() {
+    for (i, &(name, value)) in STATIC_TABLE.iter().enumerate() {
+        let mut enc = Encoder::new(4096);
+        let mut block = BytesMut::new();
+        // A value the table holds: the entry's index alone.
+        if !value.is_empty() {
+            enc.encode_fields([(name.as_bytes(), value.as_bytes())], &mut block);
+            assert_eq!(&block[..], [0x80 | (i as u8 + 1)], "{name}: {value}");
+            block.clear();
+        }
+        // Another value: the first index of the name, then the value.
+        enc.encode_fields([(name.as_bytes(), &b"no such value"[..])], &mut block);
+        // 01xxxxxx: indexing, 6-bit name index; 000xxxxx: 4-bit.
+        let prefix = if block[0] & 0x40 != 0 { 6 } else { 4 };
+        let index = decode_integer(&block, &mut 0, prefix).unwrap() as usize;
+        let first = STATIC_TABLE.iter().position(|(n, _)| *n == name).unwrap();
+        assert_eq!(index, first + 1, "{name}");
     }
 }
 
