@@ -393,7 +393,7 @@ impl Client {
     /// percore_runtime::Runtime::new().unwrap().block_on(async {
     ///     let client = percore_client::Client::new();
     ///     let mut ws = client.ws("ws://127.0.0.1:8080/ws").connect().await.unwrap();
-    ///     ws.send(percore_ws::Message::text("hi")).await.unwrap();
+    ///     ws.send(percore_client::Message::text("hi")).await.unwrap();
     /// });
     /// ```
     pub fn ws(&self, url: impl IntoUrl) -> WsBuilder {

@@ -35,7 +35,7 @@ use crate::pool::Origin;
 ///
 /// ```no_run
 /// use percore_client::Client;
-/// use percore_ws::Message;
+/// use percore_client::Message;
 /// percore_runtime::Runtime::new().unwrap().block_on(async {
 ///     let client = Client::new();
 ///     let mut ws = client
@@ -165,6 +165,15 @@ impl WsBuilder {
     /// `Sec-WebSocket-Accept`, a subprotocol or extension not offered),
     /// [`ErrorKind::Protocol`] for a malformed answer, and a
     /// [`ErrorKind::Timeout`] when the server does not answer in time.
+    ///
+    /// ```
+    /// use percore_client::{Client, ErrorKind};
+    /// percore_runtime::Runtime::new().unwrap().block_on(async {
+    ///     let opened = Client::new().ws("wss://example.com/").connect().await;
+    ///     let err = opened.map(|_| ()).unwrap_err();
+    ///     assert_eq!(err.kind(), ErrorKind::InvalidUrl);
+    /// });
+    /// ```
     pub async fn connect(mut self) -> Result<WebSocket, Error> {
         let taken = Err(Error::new(ErrorKind::InvalidUrl, ""));
         let url = std::mem::replace(&mut self.url, taken)?;
