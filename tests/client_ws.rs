@@ -537,3 +537,46 @@ both_drivers!(unusable_urls_fail_before_connecting, |d: DriverChoice| {
         assert_eq!(err.kind(), ErrorKind::Connect, "{err}");
     });
 });
+
+both_drivers!(
+    heartbeat_gives_up_on_a_server_without_pongs,
+    |d: DriverChoice| {
+        let (addr, server) = one_shot(|conn, _, key: &str| {
+            conn.write_all(switching(key, "").as_bytes()).unwrap();
+            // Takes the ping, never answers it.
+            let (op, _) = read_client_frame(conn);
+            let mut rest = Vec::new();
+            let _ = conn.read_to_end(&mut rest); // until the client gives up
+            op
+        });
+        runtime(d).block_on(async move {
+            let t0 = Instant::now();
+            let mut ws = Client::new()
+                .ws(format!("ws://{addr}/"))
+                .heartbeat(Duration::from_millis(150))
+                .connect()
+                .await
+                .unwrap();
+            match ws.recv().await {
+                Some(Err(WsError::HeartbeatTimeout)) => {}
+                other => panic!("expected the heartbeat to give up, got {other:?}"),
+            }
+            assert!(t0.elapsed() >= Duration::from_millis(300));
+            assert!(t0.elapsed() < Duration::from_secs(5));
+            assert!(ws.recv().await.is_none());
+        });
+        assert_eq!(server.join().unwrap(), 0x89, "a ping went out first");
+    }
+);
+
+both_drivers!(endless_answer_head_is_cut_off, |d: DriverChoice| {
+    let (addr, server) = one_shot(|conn, _, _| {
+        let mut endless = b"HTTP/1.1 101 Switching Protocols\r\nX-Pad: ".to_vec();
+        endless.resize(1 << 20, b'a');
+        let _ = conn.write_all(&endless); // the client stops reading
+    });
+    let err = handshake_error(d, addr, plain);
+    assert_eq!(err.kind(), ErrorKind::Protocol, "{err}");
+    assert!(err.to_string().contains("max_head_size"), "{err}");
+    server.join().unwrap();
+});
