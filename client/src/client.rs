@@ -22,6 +22,7 @@ use crate::h2::{self, H2Pool};
 use crate::pool::{Acquired, Conn, Origin, Pool, PoolConfig, PoolStats};
 use crate::request::{IntoUrl, RequestBuilder};
 use crate::response::Response;
+use crate::ws::WsBuilder;
 
 /// The client's timeouts, like aiohttp's `ClientTimeout`; `None` turns one
 /// off. Each one that expires is its own [`TimeoutKind`].
@@ -385,6 +386,39 @@ impl Client {
         self.request(Method::PATCH, url)
     }
 
+    /// A WebSocket connection to `url` (`ws://`), on a connection of its
+    /// own; see [`WsBuilder`].
+    ///
+    /// ```no_run
+    /// percore_runtime::Runtime::new().unwrap().block_on(async {
+    ///     let client = percore_client::Client::new();
+    ///     let mut ws = client.ws("ws://127.0.0.1:8080/ws").connect().await.unwrap();
+    ///     ws.send(percore_client::Message::text("hi")).await.unwrap();
+    /// });
+    /// ```
+    pub fn ws(&self, url: impl IntoUrl) -> WsBuilder {
+        WsBuilder::new(self.clone(), url.into_url())
+    }
+
+    pub(crate) fn config(&self) -> &Config {
+        &self.inner.cfg
+    }
+
+    /// The `Cookie` value for `url`, when the client keeps cookies.
+    pub(crate) fn cookies_for(&self, url: &Url) -> Option<HeaderValue> {
+        let cfg = &self.inner.cfg;
+        cfg.cookies
+            .then(|| self.inner.jar.borrow().header_for(url))
+            .flatten()
+    }
+
+    /// Keeps the cookies a response to `url` set, when the client does.
+    pub(crate) fn store_cookies(&self, url: &Url, headers: &HeaderMap) {
+        if self.inner.cfg.cookies {
+            self.inner.jar.borrow_mut().store(url, headers);
+        }
+    }
+
     /// The pool's counts.
     pub fn pool_stats(&self) -> PoolStats {
         self.inner.pool.stats()
@@ -661,7 +695,7 @@ impl Client {
 }
 
 /// The `Host` value for `url`: its host, and its port unless the default.
-fn host_header(url: &Url) -> String {
+pub(crate) fn host_header(url: &Url) -> String {
     let host = url.host_str().unwrap_or_default();
     match url.port() {
         Some(port) => format!("{host}:{port}"),

@@ -59,6 +59,10 @@ pub enum ErrorKind {
     Io,
     /// The body could not be decoded (content coding, JSON).
     Decode,
+    /// The server refused the WebSocket upgrade or answered it wrongly
+    /// (a status other than 101, a wrong `Sec-WebSocket-Accept`, a
+    /// subprotocol or extension that was not offered); the detail says.
+    Handshake,
 }
 
 impl fmt::Display for ErrorKind {
@@ -73,6 +77,7 @@ impl fmt::Display for ErrorKind {
             ErrorKind::RedirectLoop => f.write_str("too many redirects"),
             ErrorKind::Io => f.write_str("I/O error"),
             ErrorKind::Decode => f.write_str("decode error"),
+            ErrorKind::Handshake => f.write_str("websocket handshake failed"),
         }
     }
 }

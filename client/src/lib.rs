@@ -14,6 +14,9 @@
 //! });
 //! ```
 //!
+//! [`Client::ws`] opens a WebSocket (`ws://`): the same [`WebSocket`] as
+//! the server's, in the client role, permessage-deflate when asked.
+//!
 //! The HTTP/1.1 wire format lives in `percore_http::h1` (sans-IO: the
 //! response parser and request encoder beside the server's codec); this
 //! crate is the I/O around it: connections, the pool, the send path.
@@ -35,11 +38,14 @@ mod h2;
 mod pool;
 mod request;
 mod response;
+mod ws;
 
 pub use client::{Client, ClientBuilder, Timeouts};
 pub use error::{Error, ErrorKind, TimeoutKind};
 pub use percore_http::{Body, BodyStream, FileBody};
+pub use percore_ws::{Message, WebSocket, WsError};
 pub use pool::PoolStats;
 pub use request::{IntoUrl, RequestBuilder};
 pub use response::Response;
 pub use url::Url;
+pub use ws::WsBuilder;

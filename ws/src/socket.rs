@@ -203,7 +203,9 @@ impl WebSocket {
         self.reader.shared.borrow_mut()._guard = Some(guard);
     }
 
-    pub(crate) fn set_protocol(&mut self, protocol: Option<String>) {
+    /// Records the subprotocol chosen in the handshake (for sockets made
+    /// with [`WebSocket::new`], e.g. by a client).
+    pub fn set_protocol(&mut self, protocol: Option<String>) {
         self.reader.shared.borrow_mut().protocol = protocol;
     }
 
