@@ -1,14 +1,19 @@
 //! The demo server's app: ordinary handlers on the ordinary router.
 
-use std::sync::Arc;
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use http::header::{HeaderValue, CONTENT_TYPE};
 use percore::http::Body;
 use percore::rt::sync::broadcast::Hub;
-use percore::web::{get, post, App, Html, IntoResponse, Json, Request, Response};
+use percore::web::header::CONTENT_TYPE;
+use percore::web::HeaderValue;
+use percore::web::{
+    get, post, App, Html, HttpError, IntoResponse, Json, Key, Metrics, Request, Response, Sessions,
+    StaticDir, StatusCode,
+};
 use percore::ws::{Message as WsMessage, WebSocket};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 const INDEX: &str = include_str!("index.html");
 
@@ -71,7 +76,7 @@ async fn ws_echo(mut req: Request) -> Response {
 /// every member, whichever core their connection landed on.
 async fn chat(mut req: Request) -> Response {
     let Some(room) = req.state::<ChatRoom>().cloned() else {
-        return (http::StatusCode::INTERNAL_SERVER_ERROR, "no chat room").into_response();
+        return (StatusCode::INTERNAL_SERVER_ERROR, "no chat room").into_response();
     };
     match req.websocket() {
         Ok(upgrade) => upgrade
@@ -103,9 +108,89 @@ async fn chat_member(ws: WebSocket, room: ChatRoom) {
     forward.abort();
 }
 
-/// The demo app (one instance per core), joined to `room`.
+/// Longest user name `/login` accepts, in bytes.
+const MAX_USER: usize = 64;
+
+#[derive(Deserialize)]
+struct LoginForm {
+    user: String,
+}
+
+/// `POST /login` with `user=NAME` (urlencoded): a new session (a new id,
+/// against fixation) holding the name.
+async fn login(mut req: Request) -> Result<String, HttpError> {
+    let form: LoginForm = req.form().await?;
+    let user = form.user.trim();
+    if user.is_empty() || user.len() > MAX_USER || user.chars().any(char::is_control) {
+        return Err(HttpError::bad_request(format!(
+            "user must be 1 to {MAX_USER} bytes of printable text"
+        )));
+    }
+    let session = req.session()?;
+    session.renew();
+    session.insert("user", user)?;
+    Ok(format!("logged in as {user}\n"))
+}
+
+/// `GET /whoami`: the session's user name, or 401 without a session.
+async fn whoami(req: Request) -> Result<String, HttpError> {
+    match req.session()?.get::<String>("user") {
+        Some(user) => Ok(user),
+        None => Err(HttpError::unauthorized("not logged in")),
+    }
+}
+
+/// `POST /logout`: ends the session.
+async fn logout(req: Request) -> Result<&'static str, HttpError> {
+    req.session()?.clear();
+    Ok("logged out\n")
+}
+
+/// What every core's app is built from: made once per process, shared.
+#[derive(Clone)]
+pub struct DemoOptions {
+    /// Seals the session cookies: the same key on every core (and on every
+    /// process that should accept the same logins).
+    pub key: Key,
+    /// Served at `/static/`.
+    pub static_dir: PathBuf,
+    /// Every core's counters, served at `/metrics`.
+    pub metrics: Metrics,
+}
+
+impl DemoOptions {
+    /// Options with `key` and `static_dir`.
+    pub fn new(key: Key, static_dir: PathBuf) -> DemoOptions {
+        DemoOptions {
+            key,
+            static_dir,
+            metrics: Metrics::new(),
+        }
+    }
+
+    /// The demo's own assets (`examples/demo/static`).
+    pub fn default_static_dir() -> PathBuf {
+        PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/demo/static"))
+    }
+}
+
+/// The demo app (one instance per core), joined to `room`, with a key made
+/// once for this process and the demo's own assets (the tests' demo app).
+#[allow(dead_code)] // used by tests/common, which includes this file
 pub fn app_with_room(room: &ChatRoom) -> App {
+    static DEFAULTS: OnceLock<DemoOptions> = OnceLock::new();
+    let options = DEFAULTS
+        .get_or_init(|| DemoOptions::new(Key::generate(), DemoOptions::default_static_dir()));
+    app(room, options)
+}
+
+/// The demo app (one instance per core), joined to `room`, built from `options`.
+pub fn app(room: &ChatRoom, options: &DemoOptions) -> App {
+    // Only the account routes carry the session middleware: the benchmark
+    // routes pay nothing for it.
+    let sessions = || Sessions::cookie(options.key.clone());
     App::new()
+        .plugin(options.metrics.clone())
         .state(room.clone())
         .route("/", get(index))
         .route("/plaintext", get(plaintext))
@@ -113,4 +198,11 @@ pub fn app_with_room(room: &ChatRoom) -> App {
         .route("/echo", post(echo))
         .route("/ws", get(ws_echo))
         .route("/chat", get(chat))
+        .route("/login", post(login).middleware(sessions()))
+        .route("/whoami", get(whoami).middleware(sessions()))
+        .route("/logout", post(logout).middleware(sessions()))
+        .static_dir(
+            "/static",
+            StaticDir::new(&options.static_dir).precompressed(true),
+        )
 }

@@ -7,10 +7,13 @@
 //! Routes: `GET /` (this demo's page), `GET /plaintext`, `GET /json`,
 //! `POST /echo` (the request body streamed back with its Content-Type),
 //! `GET /ws` (WebSocket echo), `GET /chat` (a WebSocket chat room shared by
-//! every core). `--help` lists the options.
+//! every core), `POST /login`, `GET /whoami`, `POST /logout` (a session in a
+//! sealed cookie), `GET /static/...` (files), `GET /metrics` (Prometheus).
+//! `--help` lists the options.
 
 use std::io;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use clap::Parser;
 use percore::Server;
@@ -18,13 +21,16 @@ use percore_cli::RuntimeArgs;
 
 mod app;
 
-use app::{app_with_room, ChatRoom};
+use app::{app, ChatRoom, DemoOptions};
+use percore::web::Key;
 
 /// percore's demo server.
 ///
 /// Routes: GET / (a page about the demo), GET /plaintext, GET /json,
-/// POST /echo, GET /ws (WebSocket echo) and GET /chat (a WebSocket chat
-/// room), over HTTP/1.1 and HTTP/2 (h2c), on one pinned worker per core.
+/// POST /echo, GET /ws (WebSocket echo), GET /chat (a WebSocket chat
+/// room), POST /login (user=NAME), GET /whoami, POST /logout, GET /static/
+/// and GET /metrics, over HTTP/1.1 and HTTP/2 (h2c), on one pinned worker
+/// per core.
 /// Prints `listening on http://ADDR (cores: N, driver: D)` once it accepts
 /// connections.
 #[derive(Parser)]
@@ -36,12 +42,54 @@ struct Args {
 
     #[command(flatten)]
     runtime: RuntimeArgs,
+
+    /// Directory served at /static/ [default: the demo's own assets, examples/demo/static]
+    #[arg(long = "static", value_name = "DIR", value_parser = existing_dir)]
+    static_dir: Option<PathBuf>,
+
+    /// Secret (at least 32 bytes) that seals the session cookies; processes
+    /// given the same secret accept each other's logins [default: a random
+    /// key per process: sessions end with it]
+    #[arg(long, value_name = "KEY", value_parser = secret_key)]
+    secret: Option<Key>,
+}
+
+/// `--static`: a directory that exists.
+fn existing_dir(value: &str) -> Result<PathBuf, String> {
+    let path = PathBuf::from(value);
+    if path.is_dir() {
+        Ok(path)
+    } else {
+        Err(format!("{value:?} is not a directory"))
+    }
+}
+
+/// `--secret`: at least 32 bytes, stretched into the cookie key.
+fn secret_key(value: &str) -> Result<Key, String> {
+    if value.len() < 32 {
+        return Err(format!(
+            "the secret must be at least 32 bytes (got {})",
+            value.len()
+        ));
+    }
+    Ok(Key::derive_from(value.as_bytes()))
 }
 
 fn main() -> io::Result<()> {
     let args: Args = percore_cli::parse();
+    let key = args.secret.unwrap_or_else(|| {
+        eprintln!(
+            "warning: no --secret: sessions are sealed with a random key; \
+             they end when this process does and no other process accepts them"
+        );
+        Key::generate()
+    });
+    let static_dir = args
+        .static_dir
+        .unwrap_or_else(DemoOptions::default_static_dir);
+    let options = DemoOptions::new(key, static_dir);
     let room = ChatRoom::new();
-    Server::new(move || app_with_room(&room))
+    Server::new(move || app(&room, &options))
         .bind(args.listen)?
         .cores(args.runtime.cores)
         .driver(args.runtime.driver.into())
