@@ -1,6 +1,6 @@
 //! Testing apps: requests built without the `http` crate for
 //! [`App::oneshot`](crate::web::App::oneshot), and [`TestServer`], an app
-//! on a real socket.
+//! on a real socket, with [`TestClient`] (percore's client, a cookie jar).
 //!
 //! ```
 //! use percore::web::{post, App, Request};
@@ -11,8 +11,10 @@
 //! });
 //! ```
 
+mod client;
 mod request;
 mod server;
 
+pub use client::TestClient;
 pub use request::{get, post, request, RequestBuilder};
 pub use server::TestServer;
