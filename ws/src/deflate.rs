@@ -473,6 +473,12 @@ impl Deflater {
         if !ok {
             return Compressed::Failed;
         }
+        if out.is_empty() {
+            // zlib emits nothing for an empty message right after a flush;
+            // the receiver appends the tail, which alone is not a valid
+            // block. Send an empty stored block (the stream is byte-aligned).
+            out.extend_from_slice(&[0x00, 0x00, 0x00, 0xff, 0xff]);
+        }
         if out.ends_with(&TAIL) {
             out.truncate(out.len() - 4);
         }
@@ -904,5 +910,22 @@ mod tests {
             ..prefs
         };
         assert!(parse_response("permessage-deflate", &snct).is_none());
+    }
+
+    #[test]
+    fn empty_messages_with_context_takeover() {
+        // zlib-rs writes nothing for a second empty message in a row.
+        let cfg = DeflateConfig::context_takeover();
+        let mut d = Deflater::new(&cfg, true);
+        let mut i = Inflater::new(&cfg, false);
+        for data in [&b""[..], b"", b"ab", b"", b"ab"] {
+            let mut z = Vec::new();
+            assert_eq!(d.compress(data, &mut z), Compressed::Yes);
+            assert!(!z.is_empty());
+            let mut out = Vec::new();
+            i.inflate(&z, &mut out, 100).unwrap();
+            i.finish(&mut out, 100).unwrap();
+            assert_eq!(out, data);
+        }
     }
 }
