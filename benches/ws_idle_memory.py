@@ -45,7 +45,7 @@ asyncio.run(main())
 """
 NODE_SERVER = """
 const { WebSocketServer } = require('ws');
-const wss = new WebSocketServer({ host: '127.0.0.1', port: +process.argv[2], perMessageDeflate: true });
+const wss = new WebSocketServer({ host: '127.0.0.1', port: +process.argv[process.argv.length - 1], perMessageDeflate: true });
 wss.on('connection', (ws) => ws.on('message', (d, bin) => ws.send(d, { binary: bin })));
 wss.on('listening', () => console.log('listening'));
 """

@@ -14,8 +14,10 @@
 //! * **Context takeover** ([`DeflateConfig::context_takeover`]): better ratio
 //!   on streams of similar messages, at the price of a compressor (allocated
 //!   on the first compressed message) and a decompressor (on the first
-//!   compressed message received) kept per connection — about 30 KiB with
-//!   12-bit windows and `memLevel` 5, about 300 KiB with 15 bits and 8.
+//!   compressed message received) kept per connection. Measured RSS per idle
+//!   connection (BENCHMARKS.md): about 190 KiB with 12-bit windows and
+//!   `memLevel` 5, about 340 KiB with 15 bits and 8; zlib-rs keeps a fixed
+//!   128 KiB hash table whatever `memLevel` says.
 //!
 //! Messages shorter than [`DeflateConfig::threshold`] are sent uncompressed.
 //!
@@ -66,8 +68,8 @@ pub struct DeflateConfig {
     pub client_max_window_bits: u8,
     /// Compression level 0-9 used by our compressor.
     pub level: u32,
-    /// zlib `memLevel` (1..=9) of our compressor: its hash table and
-    /// buffers; smaller saves memory at some cost in ratio.
+    /// zlib `memLevel` (1..=9) of our compressor: sizes its literal
+    /// buffers (zlib-rs keeps a fixed 64 Ki-entry hash table).
     pub mem_level: u8,
     /// Messages shorter than this many bytes are sent uncompressed.
     pub threshold: usize,
@@ -92,7 +94,7 @@ impl Default for DeflateConfig {
 impl DeflateConfig {
     /// Best ratio: context takeover both ways, full 15-bit windows,
     /// `memLevel` 8, every message compressed. Costs per connection the
-    /// compressor and decompressor state (about 300 KiB).
+    /// compressor and decompressor state (about 340 KiB).
     ///
     /// ```
     /// use percore_ws::DeflateConfig;
