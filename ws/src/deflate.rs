@@ -391,6 +391,8 @@ thread_local! {
     /// This core's idle 15-bit decompressors for connections whose peer
     /// resets its context: one is lent for the length of a message (which
     /// may span frames, so several can be out at once).
+    // Boxed: a decompressor moves between the pool and a connection.
+    #[allow(clippy::vec_box)]
     static POOLED_INFLATERS: RefCell<Vec<Box<Inflate>>> = const { RefCell::new(Vec::new()) };
 }
 
