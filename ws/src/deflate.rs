@@ -293,7 +293,7 @@ pub fn negotiate(prefs: &DeflateConfig, offers: &[Offer]) -> Option<(DeflateConf
 ///
 /// ```
 /// use percore_ws::deflate::{client_offer, DeflateConfig};
-/// let prefs = DeflateConfig { client_no_context_takeover: true, ..Default::default() };
+/// let prefs = DeflateConfig { client_no_context_takeover: true, ..DeflateConfig::context_takeover() };
 /// assert_eq!(client_offer(&prefs), "permessage-deflate; client_no_context_takeover");
 /// ```
 pub fn client_offer(prefs: &DeflateConfig) -> String {
