@@ -20,11 +20,13 @@ fn python_ws(srv: &TestServer, args: &[&str]) {
     assert_eq!(stdout(&out).trim(), "ok");
 }
 
-fn node_ws(srv: &TestServer, mode: &str) {
+fn node_ws(srv: &TestServer, args: &[&str]) {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/node");
+    let url = srv.url("");
     let out = run(Command::new("node")
         .current_dir(dir)
-        .args(["ws_client.js", &srv.url(""), mode]));
+        .args(["ws_client.js", url.as_str()])
+        .args(args));
     assert_eq!(stdout(&out).trim(), "ok");
 }
 
@@ -40,13 +42,29 @@ both_drivers!(python_websockets_echo_without_deflate, |d: DriverChoice| {
 
 both_drivers!(node_ws_echo_with_deflate, |d: DriverChoice| {
     let srv = TestServer::start(d);
-    node_ws(&srv, "compress");
+    node_ws(&srv, &["compress"]);
 });
 
 both_drivers!(node_ws_echo_without_deflate, |d: DriverChoice| {
     let srv = TestServer::start(d);
-    node_ws(&srv, "plain");
+    node_ws(&srv, &["plain"]);
 });
+
+both_drivers!(
+    python_websockets_echo_with_deflate_context_takeover,
+    |d: DriverChoice| {
+        let srv = TestServer::start(d);
+        python_ws(&srv, &["echo", "compress", "/ws-takeover"]);
+    }
+);
+
+both_drivers!(
+    node_ws_echo_with_deflate_context_takeover,
+    |d: DriverChoice| {
+        let srv = TestServer::start(d);
+        node_ws(&srv, &["compress", "/ws-takeover"]);
+    }
+);
 
 both_drivers!(chat_room_spans_cores, |d: DriverChoice| {
     // Two workers, 12 members spread by SO_REUSEPORT's hash of their ports

@@ -100,6 +100,18 @@ pub fn test_app(room: &demo_app::ChatRoom) -> App {
                 }
             }),
         )
+        .route(
+            "/ws-takeover",
+            // Echo with permessage-deflate keeping context both ways.
+            get(|mut r: Request| async move {
+                match r.websocket() {
+                    Ok(up) => up
+                        .deflate_config(percore::ws::DeflateConfig::context_takeover())
+                        .on_upgrade(ws_echo_messages),
+                    Err(refusal) => refusal,
+                }
+            }),
+        )
         .route("/ws-origin", get(ws_origin_checked))
         .route("/ws-protocol", get(ws_protocol))
         .route(

@@ -1,5 +1,5 @@
 // WebSocket interop client (Node's `ws`) for percore's tests.
-// usage: node ws_client.js BASE_URL compress|plain
+// usage: node ws_client.js BASE_URL compress|plain [PATH]
 // Prints "ok" and exits 0 when every check passes.
 'use strict';
 const WebSocket = require('ws');
@@ -8,7 +8,8 @@ const crypto = require('crypto');
 const base = process.argv[2].replace('http://', 'ws://');
 const compress = process.argv[3] !== 'plain';
 
-const ws = new WebSocket(base + '/ws', { perMessageDeflate: compress, maxPayload: 8 << 20 });
+const path = process.argv[4] || '/ws';
+const ws = new WebSocket(base + path, { perMessageDeflate: compress, maxPayload: 8 << 20 });
 const expected = [
   'hello',
   '',
@@ -28,9 +29,18 @@ function fail(msg) {
 
 setTimeout(() => fail('timed out'), 20000).unref();
 
+let answer = '';
+ws.on('upgrade', (res) => {
+  answer = res.headers['sec-websocket-extensions'] || '';
+});
+
 ws.on('open', () => {
   const ext = ws.extensions || '';
   if (compress !== ext.startsWith('permessage-deflate')) fail(`extensions: "${ext}"`);
+  // /ws keeps no compression context; /ws-takeover keeps it.
+  if (compress && answer.includes('no_context_takeover') === (path === '/ws-takeover')) {
+    fail(`Sec-WebSocket-Extensions: "${answer}"`);
+  }
   for (const m of expected) ws.send(m);
 });
 

@@ -1,6 +1,6 @@
 """WebSocket interop client (Python `websockets`) for percore's tests.
 
-usage: ws_client.py BASE_URL MODE [compress|plain]
+usage: ws_client.py BASE_URL MODE [compress|plain] [PATH]
 Prints "ok" and exits 0 when every check of MODE passes.
 """
 import asyncio
@@ -11,13 +11,16 @@ import websockets
 from websockets.exceptions import ConnectionClosed
 
 
-async def echo(base, compression):
-    async with websockets.connect(base + "/ws", compression=compression, max_size=8 << 20) as ws:
+async def echo(base, compression, path="/ws"):
+    async with websockets.connect(base + path, compression=compression, max_size=8 << 20) as ws:
         ext = ws.response.headers.get("sec-websocket-extensions")
         if compression is None:
             assert ext is None, ext
         else:
             assert ext and ext.startswith("permessage-deflate"), ext
+            # /ws keeps no compression context; /ws-takeover keeps it.
+            takeover = path == "/ws-takeover"
+            assert ("no_context_takeover" not in ext) == takeover, ext
         for text in ["hello", "", "żółć ✓ 𝄞", "x" * 70000]:
             await ws.send(text)
             got = await ws.recv()
@@ -61,7 +64,7 @@ async def main():
     mode = sys.argv[2]
     compression = "deflate" if (len(sys.argv) < 4 or sys.argv[3] == "compress") else None
     if mode == "echo":
-        await echo(base, compression)
+        await echo(base, compression, *sys.argv[4:5])
     elif mode == "chat":
         await chat(base, int(sys.argv[3]) if len(sys.argv) > 3 else 8)
     else:

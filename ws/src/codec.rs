@@ -1,7 +1,7 @@
 //! The sans-IO codec: frames ⇄ messages, fragmentation, compression, close
 //! handshake.
 
-use crate::deflate::{DeflateConfig, Deflater, InflateError, Inflater};
+use crate::deflate::{Compressed, DeflateConfig, Deflater, InflateError, Inflater};
 use crate::frame::{FrameHeader, OpCode, MAX_CONTROL_PAYLOAD};
 use crate::mask::apply_mask;
 use crate::message::{is_valid_close_code, CloseFrame, Message, Utf8Bytes};
@@ -138,15 +138,11 @@ impl Codec {
     /// PRNG (splitmix64 seeded from `std`'s `RandomState`, a process counter
     /// and the clock); see [`with_mask_source`](Self::with_mask_source).
     pub fn new(role: Role, config: Config) -> Self {
-        let (ours_nct, peers_nct) = match (role, &config.deflate) {
-            (_, None) => (false, false),
-            (Role::Server, Some(d)) => (d.server_no_context_takeover, d.client_no_context_takeover),
-            (Role::Client, Some(d)) => (d.client_no_context_takeover, d.server_no_context_takeover),
-        };
+        let server = role == Role::Server;
         Codec {
             role,
-            deflater: config.deflate.map(|d| Deflater::new(d.level, ours_nct)),
-            inflater: config.deflate.map(|_| Inflater::new(peers_nct)),
+            deflater: config.deflate.map(|d| Deflater::new(&d, server)),
+            inflater: config.deflate.map(|d| Inflater::new(&d, server)),
             config,
             frame: None,
             frame_done: 0,
@@ -593,13 +589,14 @@ impl Codec {
     ) -> Result<(), EncodeError> {
         let mut scratch = std::mem::take(&mut self.scratch);
         let (payload, compressed): (&[u8], bool) = match &mut self.deflater {
-            Some(d) => {
-                if !d.compress(data, &mut scratch) {
+            Some(d) => match d.compress(data, &mut scratch) {
+                Compressed::Yes => (&scratch, true),
+                Compressed::Skipped => (data, false),
+                Compressed::Failed => {
                     self.scratch = scratch;
                     return Err(EncodeError::Compression);
                 }
-                (&scratch, true)
-            }
+            },
             None => (data, false),
         };
         let chunk = self.config.auto_fragment_size.unwrap_or(usize::MAX).max(1);

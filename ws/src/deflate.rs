@@ -1,23 +1,38 @@
 //! permessage-deflate (RFC 7692): negotiation and per-message compression.
 //!
-//! The compressor is flate2's raw deflate with its default (pure Rust)
-//! backend, which always uses a 32 KiB window (15 bits) and cannot be told to
-//! use a smaller one. Negotiation therefore:
+//! Compression uses zlib-rs (pure Rust zlib), which takes any window from 9
+//! to 15 bits and any `memLevel`. What a connection costs at rest depends on
+//! context takeover:
 //!
-//! * declines an offer whose `server_max_window_bits` is below 15 (we would
-//!   have to compress with a smaller window) and takes the next offer;
-//! * answers `server_max_window_bits=15` to an offer of exactly 15;
-//! * never sends `client_max_window_bits` (our inflater accepts any window up
-//!   to 15 bits, so the client may use whatever it offered);
-//! * honours `server_no_context_takeover` (our compressor is reset after every
-//!   message) and answers `client_no_context_takeover` when the client offers
-//!   it or our configuration asks for it (our inflater is then reset after
-//!   every message, which frees its window).
+//! * **No context takeover** (the default, [`DeflateConfig::default`]): the
+//!   server answers `server_no_context_takeover; client_no_context_takeover`
+//!   (RFC 7692 lets a server add both even when the client did not offer
+//!   them). Every message is compressed by this core's shared compressor,
+//!   which is reset after it, and decompressed by a decompressor lent from
+//!   this core's pool for the length of the message: an idle connection
+//!   holds no compression state at all.
+//! * **Context takeover** ([`DeflateConfig::context_takeover`]): better ratio
+//!   on streams of similar messages, at the price of a compressor (allocated
+//!   on the first compressed message) and a decompressor (on the first
+//!   compressed message received) kept per connection. Measured RSS per idle
+//!   connection (BENCHMARKS.md): about 190 KiB with 12-bit windows and
+//!   `memLevel` 5, about 340 KiB with 15 bits and 8; zlib-rs keeps a fixed
+//!   128 KiB hash table whatever `memLevel` says.
+//!
+//! Messages shorter than [`DeflateConfig::threshold`] are sent uncompressed.
+//!
+//! Negotiation (server): an offer whose `server_max_window_bits` is 8 is
+//! declined (raw deflate has no 8-bit window) and the next one taken; the
+//! server window is the smaller of ours and the offer's, and is answered when
+//! below 15 or when offered; `client_max_window_bits` is answered (the
+//! smaller of ours and the client's) only when the client offered it.
 //!
 //! On the client side a response asking us to use `client_max_window_bits`
 //! (which we never offer) is rejected.
 
-use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
+use std::cell::RefCell;
+
+use zlib_rs::{Deflate, DeflateFlush, Inflate, InflateFlush, Method, Status, Strategy};
 
 /// The 4 bytes that end a sync flush; stripped by the sender, re-appended by
 /// the receiver (RFC 7692 §7.2.1-2).
@@ -26,10 +41,19 @@ pub(crate) const TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
 /// Negotiated (or, as input to [`negotiate`] / [`client_offer`], preferred)
 /// permessage-deflate parameters.
 ///
+/// The default costs no compression state on an idle connection (see the
+/// [module docs](self)); [`context_takeover`](Self::context_takeover) gives
+/// the best ratio. Pick per route with
+/// [`WebSocketUpgrade::deflate_config`](crate::WebSocketUpgrade::deflate_config).
+///
 /// ```
 /// use percore_ws::deflate::DeflateConfig;
-/// let cfg = DeflateConfig { server_no_context_takeover: true, ..DeflateConfig::default() };
-/// assert_eq!(cfg.level, 6);
+/// let lean = DeflateConfig::default();
+/// assert!(lean.server_no_context_takeover && lean.client_no_context_takeover);
+/// let best = DeflateConfig::context_takeover();
+/// assert_eq!((best.server_max_window_bits, best.mem_level), (15, 8));
+/// let custom = DeflateConfig { threshold: 0, level: 9, ..DeflateConfig::default() };
+/// assert_eq!(custom.server_max_window_bits, 12);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DeflateConfig {
@@ -37,23 +61,54 @@ pub struct DeflateConfig {
     pub server_no_context_takeover: bool,
     /// The client resets its compressor after every message.
     pub client_no_context_takeover: bool,
-    /// Window bits the server compresses with (8..=15). Informational: our
-    /// inflater always accepts 15.
+    /// Window bits the server compresses with (9..=15).
     pub server_max_window_bits: u8,
-    /// Window bits the client compresses with (8..=15). Informational.
+    /// Window bits the client compresses with (9..=15); asked of the client
+    /// only when it offers `client_max_window_bits`.
     pub client_max_window_bits: u8,
     /// Compression level 0-9 used by our compressor.
     pub level: u32,
+    /// zlib `memLevel` (1..=9) of our compressor: sizes its literal
+    /// buffers (zlib-rs keeps a fixed 64 Ki-entry hash table).
+    pub mem_level: u8,
+    /// Messages shorter than this many bytes are sent uncompressed.
+    pub threshold: usize,
 }
 
 impl Default for DeflateConfig {
+    /// No context takeover, 12-bit windows, `memLevel` 5, level 6, messages
+    /// under 128 bytes sent as they are.
     fn default() -> Self {
+        DeflateConfig {
+            server_no_context_takeover: true,
+            client_no_context_takeover: true,
+            server_max_window_bits: 12,
+            client_max_window_bits: 12,
+            level: 6,
+            mem_level: 5,
+            threshold: 128,
+        }
+    }
+}
+
+impl DeflateConfig {
+    /// Best ratio: context takeover both ways, full 15-bit windows,
+    /// `memLevel` 8, every message compressed. Costs per connection the
+    /// compressor and decompressor state (about 340 KiB).
+    ///
+    /// ```
+    /// use percore_ws::DeflateConfig;
+    /// assert!(!DeflateConfig::context_takeover().server_no_context_takeover);
+    /// ```
+    pub fn context_takeover() -> Self {
         DeflateConfig {
             server_no_context_takeover: false,
             client_no_context_takeover: false,
             server_max_window_bits: 15,
             client_max_window_bits: 15,
             level: 6,
+            mem_level: 8,
+            threshold: 0,
         }
     }
 }
@@ -172,32 +227,47 @@ pub fn parse_offers<'a>(values: impl IntoIterator<Item = &'a str>) -> Vec<Offer>
 /// Server side: picks the first acceptable offer.
 ///
 /// `prefs` carries our preferences: its `*_no_context_takeover` flags are
-/// added to the answer even if the client did not ask, and `level` is copied.
+/// added to the answer even if the client did not ask, its window bits are
+/// upper bounds, and `level`, `mem_level` and `threshold` are copied.
 /// Returns the negotiated parameters and the `Sec-WebSocket-Extensions`
 /// response value, or `None` (answer without the extension).
 ///
 /// ```
 /// use percore_ws::deflate::{negotiate, parse_offers, DeflateConfig};
 /// let offers = parse_offers([
-///     "permessage-deflate; server_max_window_bits=10, permessage-deflate; client_no_context_takeover",
+///     "permessage-deflate; server_max_window_bits=8, permessage-deflate; client_max_window_bits",
 /// ]);
 /// let (cfg, answer) = negotiate(&DeflateConfig::default(), &offers).unwrap();
-/// assert_eq!(answer, "permessage-deflate; client_no_context_takeover");
+/// assert_eq!(
+///     answer,
+///     "permessage-deflate; server_no_context_takeover; client_no_context_takeover; \
+///      server_max_window_bits=12; client_max_window_bits=12"
+/// );
 /// assert!(cfg.client_no_context_takeover);
 /// ```
 pub fn negotiate(prefs: &DeflateConfig, offers: &[Offer]) -> Option<(DeflateConfig, String)> {
+    let ours_server = prefs.server_max_window_bits.clamp(9, 15);
+    let ours_client = prefs.client_max_window_bits.clamp(9, 15);
     for o in offers {
-        if matches!(o.server_max_window_bits, Some(b) if b < 15) {
-            continue; // we cannot compress with a smaller window
+        if matches!(o.server_max_window_bits, Some(b) if b < 9) {
+            continue; // raw deflate cannot compress with an 8-bit window
         }
+        let server_bits = o.server_max_window_bits.unwrap_or(15).min(ours_server);
+        // Without `client_max_window_bits` in the offer we may not limit
+        // the client's window: it may use 15 bits.
+        let client_bits = if o.client_max_window_bits_offered {
+            o.client_max_window_bits.unwrap_or(15).min(ours_client)
+        } else {
+            15
+        };
         let cfg = DeflateConfig {
             server_no_context_takeover: o.server_no_context_takeover
                 || prefs.server_no_context_takeover,
             client_no_context_takeover: o.client_no_context_takeover
                 || prefs.client_no_context_takeover,
-            server_max_window_bits: 15,
-            client_max_window_bits: o.client_max_window_bits.unwrap_or(15),
-            level: prefs.level,
+            server_max_window_bits: server_bits,
+            client_max_window_bits: client_bits,
+            ..*prefs
         };
         let mut answer = String::from("permessage-deflate");
         if cfg.server_no_context_takeover {
@@ -206,8 +276,13 @@ pub fn negotiate(prefs: &DeflateConfig, offers: &[Offer]) -> Option<(DeflateConf
         if cfg.client_no_context_takeover {
             answer.push_str("; client_no_context_takeover");
         }
-        if o.server_max_window_bits.is_some() {
-            answer.push_str("; server_max_window_bits=15");
+        if o.server_max_window_bits.is_some() || server_bits < 15 {
+            answer.push_str(&format!("; server_max_window_bits={server_bits}"));
+        }
+        if o.client_max_window_bits_offered
+            && (o.client_max_window_bits.is_some() || client_bits < 15)
+        {
+            answer.push_str(&format!("; client_max_window_bits={client_bits}"));
         }
         return Some((cfg, answer));
     }
@@ -218,7 +293,7 @@ pub fn negotiate(prefs: &DeflateConfig, offers: &[Offer]) -> Option<(DeflateConf
 ///
 /// ```
 /// use percore_ws::deflate::{client_offer, DeflateConfig};
-/// let prefs = DeflateConfig { client_no_context_takeover: true, ..Default::default() };
+/// let prefs = DeflateConfig { client_no_context_takeover: true, ..DeflateConfig::context_takeover() };
 /// assert_eq!(client_offer(&prefs), "permessage-deflate; client_no_context_takeover");
 /// ```
 pub fn client_offer(prefs: &DeflateConfig) -> String {
@@ -260,7 +335,7 @@ pub fn parse_response(value: &str, prefs: &DeflateConfig) -> Option<DeflateConfi
             || prefs.client_no_context_takeover,
         server_max_window_bits: o.server_max_window_bits.unwrap_or(15),
         client_max_window_bits: 15,
-        level: prefs.level,
+        ..*prefs
     })
 }
 
@@ -273,72 +348,233 @@ pub(crate) enum InflateError {
     Corrupt,
 }
 
-/// Per-connection compressor for outgoing messages.
-pub(crate) struct Deflater {
-    c: Compress,
-    no_context_takeover: bool,
+/// How a compressor is built: level, window and `memLevel`, clamped to what
+/// raw deflate accepts (window 9..=15, memLevel 1..=9, level 0..=9).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct DeflateParams {
+    level: i32,
+    window_bits: i32,
+    mem_level: i32,
 }
 
-impl Deflater {
-    pub(crate) fn new(level: u32, no_context_takeover: bool) -> Self {
-        Deflater {
-            c: Compress::new(Compression::new(level.min(9)), false),
-            no_context_takeover,
+impl DeflateParams {
+    fn new(level: u32, window_bits: u8, mem_level: u8) -> Self {
+        DeflateParams {
+            level: level.min(9) as i32,
+            window_bits: i32::from(window_bits.clamp(9, 15)),
+            mem_level: i32::from(mem_level.clamp(1, 9)),
         }
     }
 
+    fn build(self) -> Box<Deflate> {
+        Box::new(Deflate::new_with_config(zlib_rs::DeflateConfig {
+            level: self.level,
+            method: Method::Deflated,
+            window_bits: -self.window_bits, // negative: raw deflate
+            mem_level: self.mem_level,
+            strategy: Strategy::Default,
+        }))
+    }
+}
+
+/// Most shared compressors (one per parameter set) a core keeps.
+const MAX_SHARED_DEFLATERS: usize = 4;
+/// Most idle decompressors a core keeps for reuse.
+const MAX_POOLED_INFLATERS: usize = 16;
+
+thread_local! {
+    /// This core's compressors for connections without context takeover:
+    /// a message is compressed in one call and the compressor reset, so all
+    /// such connections with the same parameters share one.
+    static SHARED_DEFLATERS: RefCell<Vec<(DeflateParams, Box<Deflate>)>> =
+        const { RefCell::new(Vec::new()) };
+    /// This core's idle 15-bit decompressors for connections whose peer
+    /// resets its context: one is lent for the length of a message (which
+    /// may span frames, so several can be out at once).
+    // Boxed: a decompressor moves between the pool and a connection.
+    #[allow(clippy::vec_box)]
+    static POOLED_INFLATERS: RefCell<Vec<Box<Inflate>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// What [`Deflater::compress`] did with a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Compressed {
+    /// `out` holds the compressed message: send it with RSV1.
+    Yes,
+    /// The message is under the threshold: send it as is, without RSV1.
+    Skipped,
+    /// The compressor failed.
+    Failed,
+}
+
+/// Per-connection compressor for outgoing messages.
+///
+/// Without context takeover it holds no state: it borrows this core's shared
+/// compressor for one message. With context takeover it allocates its own on
+/// the first compressed message and keeps it (the window is the context).
+pub(crate) struct Deflater {
+    params: DeflateParams,
+    no_context_takeover: bool,
+    threshold: usize,
+    own: Option<Box<Deflate>>,
+}
+
+impl Deflater {
+    /// A compressor for our side of the negotiated `cfg`.
+    pub(crate) fn new(cfg: &DeflateConfig, server: bool) -> Self {
+        let (window_bits, no_context_takeover) = if server {
+            (cfg.server_max_window_bits, cfg.server_no_context_takeover)
+        } else {
+            (cfg.client_max_window_bits, cfg.client_no_context_takeover)
+        };
+        Deflater {
+            params: DeflateParams::new(cfg.level, window_bits, cfg.mem_level),
+            no_context_takeover,
+            threshold: cfg.threshold,
+            own: None,
+        }
+    }
+
+    /// Whether this connection holds compressor state of its own.
+    #[cfg(test)]
+    fn holds_state(&self) -> bool {
+        self.own.is_some()
+    }
+
     /// Compresses one whole message into `out` (cleared first), without the
-    /// trailing `00 00 ff ff`. Returns false on an internal compressor error.
-    pub(crate) fn compress(&mut self, data: &[u8], out: &mut Vec<u8>) -> bool {
+    /// trailing `00 00 ff ff`, unless it is shorter than the threshold.
+    pub(crate) fn compress(&mut self, data: &[u8], out: &mut Vec<u8>) -> Compressed {
         out.clear();
-        let mut consumed = 0usize;
-        loop {
-            let pos = out.len();
-            let room = ((data.len() - consumed) / 2).clamp(256, 64 * 1024);
-            out.resize(pos + room, 0);
-            let (in0, out0) = (self.c.total_in(), self.c.total_out());
-            let res = self
-                .c
-                .compress(&data[consumed..], &mut out[pos..], FlushCompress::Sync);
-            let read = (self.c.total_in() - in0) as usize;
-            let written = (self.c.total_out() - out0) as usize;
-            consumed += read;
-            out.truncate(pos + written);
-            if res.is_err() {
-                self.c.reset();
-                return false;
+        if data.len() < self.threshold {
+            return Compressed::Skipped;
+        }
+        let ok = if self.no_context_takeover {
+            let params = self.params;
+            SHARED_DEFLATERS.with_borrow_mut(|shared| {
+                let i = match shared.iter().position(|(p, _)| *p == params) {
+                    Some(i) => i,
+                    None => {
+                        if shared.len() == MAX_SHARED_DEFLATERS {
+                            shared.remove(0);
+                        }
+                        shared.push((params, params.build()));
+                        shared.len() - 1
+                    }
+                };
+                let c = &mut shared[i].1;
+                let ok = compress_into(c, data, out);
+                c.reset();
+                ok
+            })
+        } else {
+            let c = self.own.get_or_insert_with(|| self.params.build());
+            let ok = compress_into(c, data, out);
+            if !ok {
+                c.reset();
             }
-            if consumed >= data.len() && written < room {
-                break;
-            }
-            if read == 0 && written == 0 {
-                self.c.reset();
-                return false;
-            }
+            ok
+        };
+        if !ok {
+            return Compressed::Failed;
+        }
+        if out.is_empty() {
+            // zlib emits nothing for an empty message right after a flush;
+            // the receiver appends the tail, which alone is not a valid
+            // block. Send an empty stored block (the stream is byte-aligned).
+            out.extend_from_slice(&[0x00, 0x00, 0x00, 0xff, 0xff]);
         }
         if out.ends_with(&TAIL) {
             out.truncate(out.len() - 4);
         }
-        if self.no_context_takeover {
-            self.c.reset();
+        Compressed::Yes
+    }
+}
+
+/// Compresses `data` with a sync flush, appending to `out`.
+fn compress_into(c: &mut Deflate, data: &[u8], out: &mut Vec<u8>) -> bool {
+    let mut consumed = 0usize;
+    loop {
+        let pos = out.len();
+        let room = ((data.len() - consumed) / 2).clamp(256, 64 * 1024);
+        out.resize(pos + room, 0);
+        let (in0, out0) = (c.total_in(), c.total_out());
+        let res = c.compress(&data[consumed..], &mut out[pos..], DeflateFlush::SyncFlush);
+        let read = (c.total_in() - in0) as usize;
+        let written = (c.total_out() - out0) as usize;
+        consumed += read;
+        out.truncate(pos + written);
+        if res.is_err() {
+            return false;
         }
-        true
+        if consumed >= data.len() && written < room {
+            return true;
+        }
+        if read == 0 && written == 0 {
+            return false;
+        }
     }
 }
 
 /// Per-connection decompressor for incoming messages.
+///
+/// It is allocated when the first compressed message arrives. When the peer
+/// resets its context after every message, it is borrowed from this core's
+/// pool at the start of a message and given back (reset) at its end, so an
+/// idle connection holds none; otherwise it is kept (the window is the
+/// context).
 pub(crate) struct Inflater {
-    d: Decompress,
+    /// Window for our own decompressor (context takeover only).
+    window_bits: u8,
     no_context_takeover: bool,
+    d: Option<Box<Inflate>>,
     ended: bool,
 }
 
 impl Inflater {
-    pub(crate) fn new(no_context_takeover: bool) -> Self {
+    /// A decompressor for the peer's side of the negotiated `cfg`.
+    pub(crate) fn new(cfg: &DeflateConfig, server: bool) -> Self {
+        let (window_bits, no_context_takeover) = if server {
+            (cfg.client_max_window_bits, cfg.client_no_context_takeover)
+        } else {
+            (cfg.server_max_window_bits, cfg.server_no_context_takeover)
+        };
         Inflater {
-            d: Decompress::new(false),
+            // A peer told 8 may still use 9 (zlib has no 8-bit raw
+            // deflate): decompress such streams with the full window.
+            window_bits: if window_bits < 9 { 15 } else { window_bits },
             no_context_takeover,
+            d: None,
             ended: false,
+        }
+    }
+
+    /// Whether this connection holds decompressor state of its own.
+    #[cfg(test)]
+    fn holds_state(&self) -> bool {
+        self.d.is_some()
+    }
+
+    fn state(&mut self) -> &mut Inflate {
+        let (nct, bits) = (self.no_context_takeover, self.window_bits);
+        self.d.get_or_insert_with(|| {
+            let pooled = if nct {
+                POOLED_INFLATERS.with_borrow_mut(Vec::pop)
+            } else {
+                None
+            };
+            pooled.unwrap_or_else(|| Box::new(Inflate::new(false, if nct { 15 } else { bits })))
+        })
+    }
+
+    /// Gives a borrowed decompressor back to the pool, reset.
+    fn release(&mut self) {
+        if let Some(mut d) = self.d.take() {
+            d.reset(false);
+            POOLED_INFLATERS.with_borrow_mut(|pool| {
+                if pool.len() < MAX_POOLED_INFLATERS {
+                    pool.push(d);
+                }
+            });
         }
     }
 
@@ -368,12 +604,11 @@ impl Inflater {
                 out.reserve_exact(target - pos);
             }
             out.resize(pos + room, 0);
-            let (in0, out0) = (self.d.total_in(), self.d.total_out());
-            let res = self
-                .d
-                .decompress(&input[consumed..], &mut out[pos..], FlushDecompress::Sync);
-            let read = (self.d.total_in() - in0) as usize;
-            let written = (self.d.total_out() - out0) as usize;
+            let d = self.state();
+            let (in0, out0) = (d.total_in(), d.total_out());
+            let res = d.decompress(&input[consumed..], &mut out[pos..], InflateFlush::SyncFlush);
+            let read = (d.total_in() - in0) as usize;
+            let written = (d.total_out() - out0) as usize;
             consumed += read;
             out.truncate(pos + written);
             if out.len() > limit {
@@ -401,20 +636,37 @@ impl Inflater {
         Ok(())
     }
 
-    /// Ends the message: feeds the tail and resets if required.
+    /// Ends the message: feeds the tail and resets (or gives the state back
+    /// to the pool) if required.
     pub(crate) fn finish(&mut self, out: &mut Vec<u8>, limit: usize) -> Result<(), InflateError> {
         let r = self.inflate(&TAIL, out, limit);
-        if self.no_context_takeover || self.ended {
-            self.d.reset(false);
-            self.ended = false;
+        if self.no_context_takeover {
+            self.release();
+        } else if self.ended {
+            let bits = self.window_bits;
+            // A final block ended the stream: start a fresh one.
+            self.d = Some(Box::new(Inflate::new(false, bits)));
         }
+        self.ended = false;
         r
     }
 
     /// Resets after an error.
     pub(crate) fn reset(&mut self) {
-        self.d.reset(false);
+        if self.no_context_takeover {
+            self.release();
+        } else {
+            self.d = None;
+        }
         self.ended = false;
+    }
+}
+
+impl Drop for Inflater {
+    fn drop(&mut self) {
+        if self.no_context_takeover {
+            self.release();
+        }
     }
 }
 
@@ -425,7 +677,7 @@ mod tests {
     #[test]
     fn rfc_example_hello() {
         // RFC 7692 §7.2.3.1: "Hello" compressed is f2 48 cd c9 c9 07 00.
-        let mut inf = Inflater::new(false);
+        let mut inf = Inflater::new(&DeflateConfig::context_takeover(), true);
         let mut out = Vec::new();
         inf.inflate(&[0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00], &mut out, 100)
             .unwrap();
@@ -439,37 +691,121 @@ mod tests {
         assert_eq!(out, b"Hello");
     }
 
+    fn config(nct: bool, bits: u8, mem_level: u8) -> DeflateConfig {
+        DeflateConfig {
+            server_no_context_takeover: nct,
+            client_no_context_takeover: nct,
+            server_max_window_bits: bits,
+            client_max_window_bits: bits,
+            mem_level,
+            threshold: 0,
+            ..DeflateConfig::default()
+        }
+    }
+
     #[test]
     fn round_trip_and_limit() {
-        for nct in [false, true] {
-            let mut d = Deflater::new(6, nct);
-            let mut i = Inflater::new(nct);
+        for (nct, bits, mem) in [(false, 15, 8), (true, 15, 8), (false, 9, 1), (true, 12, 5)] {
+            let cfg = config(nct, bits, mem);
+            let mut d = Deflater::new(&cfg, true);
+            let mut i = Inflater::new(&cfg, false);
             for size in [0usize, 1, 100, 10_000, 300_000] {
                 let data: Vec<u8> = (0..size)
                     .map(|x| (x % 251) as u8 ^ (x / 1000) as u8)
                     .collect();
                 let mut z = Vec::new();
-                assert!(d.compress(&data, &mut z));
+                assert_eq!(d.compress(&data, &mut z), Compressed::Yes);
                 let mut out = Vec::new();
                 i.inflate(&z, &mut out, size).unwrap();
                 i.finish(&mut out, size).unwrap();
-                assert_eq!(out, data);
+                assert_eq!(out, data, "nct {nct} bits {bits} mem {mem} size {size}");
             }
         }
-        let mut d = Deflater::new(9, true);
+        let mut d = Deflater::new(
+            &DeflateConfig {
+                level: 9,
+                threshold: 0,
+                ..DeflateConfig::default()
+            },
+            true,
+        );
         let zeros = vec![0u8; 10 << 20];
         let mut z = Vec::new();
-        assert!(d.compress(&zeros, &mut z));
-        assert!(z.len() < 20_000);
-        let mut i = Inflater::new(true);
+        assert_eq!(d.compress(&zeros, &mut z), Compressed::Yes);
+        assert!(z.len() < 40_000, "{}", z.len());
+        let mut i = Inflater::new(&DeflateConfig::default(), true);
         let mut out = Vec::new();
         assert_eq!(i.inflate(&z, &mut out, 1 << 20), Err(InflateError::TooBig));
         assert!(out.capacity() <= (1 << 20) + 1);
     }
 
     #[test]
+    fn threshold_skips_short_messages() {
+        let cfg = DeflateConfig {
+            threshold: 100,
+            ..DeflateConfig::default()
+        };
+        let mut d = Deflater::new(&cfg, true);
+        let mut z = Vec::new();
+        assert_eq!(d.compress(&[b'a'; 99], &mut z), Compressed::Skipped);
+        assert_eq!(d.compress(&[b'a'; 100], &mut z), Compressed::Yes);
+        assert!(z.len() < 20);
+    }
+
+    #[test]
+    fn state_is_held_only_with_context_takeover() {
+        let msg = br#"{"type":"chat","room":"general","user":"alice","text":"hello hello hello"}"#;
+        for nct in [true, false] {
+            let cfg = config(nct, 12, 5);
+            let mut d = Deflater::new(&cfg, true);
+            let mut i = Inflater::new(&cfg, false);
+            assert!(
+                !d.holds_state() && !i.holds_state(),
+                "lazy before any message"
+            );
+            for _ in 0..3 {
+                let mut z = Vec::new();
+                assert_eq!(d.compress(msg, &mut z), Compressed::Yes);
+                let mut out = Vec::new();
+                i.inflate(&z, &mut out, 1000).unwrap();
+                // Mid-message (a fragmented message) the state is held.
+                assert!(i.holds_state());
+                i.finish(&mut out, 1000).unwrap();
+                assert_eq!(out, msg);
+            }
+            assert_eq!(d.holds_state(), !nct);
+            assert_eq!(i.holds_state(), !nct);
+        }
+    }
+
+    #[test]
+    fn context_takeover_shrinks_repeats_and_shared_state_does_not_leak() {
+        let msg =
+            br#"{"type":"chat","room":"general","user":"alice","text":"the same text again"}"#;
+        let take = config(false, 12, 5);
+        let lean = config(true, 12, 5);
+        let (mut a, mut b) = (Deflater::new(&take, true), Deflater::new(&lean, true));
+        let (mut za, mut zb) = (Vec::new(), Vec::new());
+        for _ in 0..2 {
+            a.compress(msg, &mut za);
+            // Another connection on this core using the shared compressor
+            // must not see this one's context.
+            Deflater::new(&lean, true).compress(b"unrelated data unrelated data", &mut Vec::new());
+            b.compress(msg, &mut zb);
+        }
+        assert!(
+            za.len() < 15,
+            "second message refers to the first: {}",
+            za.len()
+        );
+        let mut fresh = Vec::new();
+        Deflater::new(&lean, true).compress(msg, &mut fresh);
+        assert_eq!(zb, fresh, "no context kept without takeover");
+    }
+
+    #[test]
     fn negotiation() {
-        let prefs = DeflateConfig::default();
+        let prefs = DeflateConfig::context_takeover();
         let cases: &[(&str, Option<&str>)] = &[
             ("permessage-deflate", Some("permessage-deflate")),
             (
@@ -484,7 +820,15 @@ mod tests {
                 "permessage-deflate; server_max_window_bits=\"15\"",
                 Some("permessage-deflate; server_max_window_bits=15"),
             ),
-            ("permessage-deflate; server_max_window_bits=9", None),
+            (
+                "permessage-deflate; server_max_window_bits=9",
+                Some("permessage-deflate; server_max_window_bits=9"),
+            ),
+            ("permessage-deflate; server_max_window_bits=8", None),
+            (
+                "permessage-deflate; client_max_window_bits=10",
+                Some("permessage-deflate; client_max_window_bits=10"),
+            ),
             ("permessage-deflate; server_max_window_bits", None),
             ("permessage-deflate; server_max_window_bits=16", None),
             ("permessage-deflate; server_max_window_bits=015", None),
@@ -500,7 +844,7 @@ mod tests {
                 Some("permessage-deflate; server_no_context_takeover; client_no_context_takeover"),
             ),
             (
-                "permessage-deflate; server_max_window_bits=10, permessage-deflate",
+                "permessage-deflate; server_max_window_bits=8, permessage-deflate",
                 Some("permessage-deflate"),
             ),
             ("x-webkit-deflate-frame", None),
@@ -509,6 +853,39 @@ mod tests {
         for (offer, want) in cases {
             let got = negotiate(&prefs, &parse_offers([*offer])).map(|x| x.1);
             assert_eq!(got.as_deref(), *want, "offer {offer:?}");
+        }
+        // Our defaults: no context takeover both ways, 12-bit windows.
+        let lean = DeflateConfig::default();
+        let nct = "permessage-deflate; server_no_context_takeover; client_no_context_takeover";
+        let lean_cases: &[(&str, String, u8, u8)] = &[
+            (
+                "permessage-deflate",
+                format!("{nct}; server_max_window_bits=12"),
+                12,
+                15,
+            ),
+            (
+                "permessage-deflate; client_max_window_bits",
+                format!("{nct}; server_max_window_bits=12; client_max_window_bits=12"),
+                12,
+                12,
+            ),
+            (
+                "permessage-deflate; server_max_window_bits=10; client_max_window_bits=9",
+                format!("{nct}; server_max_window_bits=10; client_max_window_bits=9"),
+                10,
+                9,
+            ),
+        ];
+        for (offer, want, server_bits, client_bits) in lean_cases {
+            let (cfg, got) = negotiate(&lean, &parse_offers([*offer])).unwrap();
+            assert_eq!(&got, want, "offer {offer:?}");
+            assert_eq!(cfg.server_max_window_bits, *server_bits);
+            assert_eq!(cfg.client_max_window_bits, *client_bits);
+            assert_eq!(
+                (cfg.mem_level, cfg.threshold),
+                (lean.mem_level, lean.threshold)
+            );
         }
         let forced = DeflateConfig {
             server_no_context_takeover: true,
@@ -525,7 +902,7 @@ mod tests {
 
     #[test]
     fn client_response() {
-        let prefs = DeflateConfig::default();
+        let prefs = DeflateConfig::context_takeover();
         assert!(parse_response("permessage-deflate", &prefs).is_some());
         let c = parse_response("permessage-deflate; server_max_window_bits=10", &prefs).unwrap();
         assert_eq!(c.server_max_window_bits, 10);
@@ -537,5 +914,22 @@ mod tests {
             ..prefs
         };
         assert!(parse_response("permessage-deflate", &snct).is_none());
+    }
+
+    #[test]
+    fn empty_messages_with_context_takeover() {
+        // zlib-rs writes nothing for a second empty message in a row.
+        let cfg = DeflateConfig::context_takeover();
+        let mut d = Deflater::new(&cfg, true);
+        let mut i = Inflater::new(&cfg, false);
+        for data in [&b""[..], b"", b"ab", b"", b"ab"] {
+            let mut z = Vec::new();
+            assert_eq!(d.compress(data, &mut z), Compressed::Yes);
+            assert!(!z.is_empty());
+            let mut out = Vec::new();
+            i.inflate(&z, &mut out, 100).unwrap();
+            i.finish(&mut out, 100).unwrap();
+            assert_eq!(out, data);
+        }
     }
 }

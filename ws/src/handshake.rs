@@ -260,7 +260,7 @@ pub struct Accepted {
 /// h.insert("sec-websocket-version", "13".parse().unwrap());
 /// h.insert("sec-websocket-extensions", "permessage-deflate; client_max_window_bits".parse().unwrap());
 /// let req = validate_upgrade(&Method::GET, Version::HTTP_11, &h).unwrap();
-/// let acc = accept(&req, &[], Some(&DeflateConfig::default()));
+/// let acc = accept(&req, &[], Some(&DeflateConfig::context_takeover()));
 /// assert_eq!(acc.headers["sec-websocket-extensions"], "permessage-deflate");
 /// assert!(acc.deflate.is_some());
 /// ```

@@ -102,13 +102,18 @@ impl WebSocketUpgrade {
         self
     }
 
-    /// Accepts permessage-deflate when the client offers it.
+    /// Accepts permessage-deflate when the client offers it, with the
+    /// default [`DeflateConfig`]: no context takeover, so an idle
+    /// connection holds no compression state (messages are compressed by
+    /// one compressor per core). For the best ratio on a route, use
+    /// [`deflate_config`](Self::deflate_config)`(DeflateConfig::context_takeover())`.
     pub fn deflate(mut self, enable: bool) -> Self {
         self.deflate = enable.then(DeflateConfig::default);
         self
     }
 
-    /// Accepts permessage-deflate with these preferences.
+    /// Accepts permessage-deflate with these preferences (windows,
+    /// `memLevel`, context takeover, size threshold), for this route.
     pub fn deflate_config(mut self, prefs: DeflateConfig) -> Self {
         self.deflate = Some(prefs);
         self

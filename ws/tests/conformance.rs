@@ -943,7 +943,7 @@ fn deflate_pair(server_nct: bool, client_nct: bool, frag: Option<usize>) -> (Con
     let prefs = DeflateConfig {
         server_no_context_takeover: server_nct,
         client_no_context_takeover: client_nct,
-        ..Default::default()
+        ..DeflateConfig::context_takeover()
     };
     let (neg, _) = negotiate(
         &prefs,
@@ -1000,7 +1000,7 @@ fn c12_13_deflate_round_trips() {
                 assert_eq!(out[0] & 0x40, 0x40);
                 let cuts: Vec<usize> = (1..out.len()).step_by(997).collect();
                 let (msgs, err) = run_split(peer(role), &rx_cfg, &out, &cuts);
-                assert_eq!(err, None);
+                assert_eq!(err, None, "snct {snct} cnct {cnct} frag {frag:?} {role:?}");
                 assert_eq!(msgs, want, "snct {snct} cnct {cnct} frag {frag:?} {role:?}");
             }
         }
@@ -1010,7 +1010,7 @@ fn c12_13_deflate_round_trips() {
 #[test]
 fn c12_rfc7692_examples() {
     let d = Config {
-        deflate: Some(DeflateConfig::default()),
+        deflate: Some(DeflateConfig::context_takeover()),
         ..cfg()
     };
     // §7.2.3.1 compressed "Hello", unfragmented and fragmented; §7.2.3.2
@@ -1088,7 +1088,7 @@ fn c12_rfc7692_examples() {
     let mut z = percore_ws::Codec::new(
         Role::Client,
         Config {
-            deflate: Some(DeflateConfig::default()),
+            deflate: Some(DeflateConfig::context_takeover()),
             ..cfg()
         },
     );
@@ -1154,7 +1154,7 @@ fn c13_zip_bomb() {
 
 #[test]
 fn c13_negotiation_answers() {
-    let prefs = DeflateConfig::default();
+    let prefs = DeflateConfig::context_takeover();
     let answer = |offer: &str| negotiate(&prefs, &parse_offers([offer])).map(|x| x.1);
     assert_eq!(
         answer("permessage-deflate").as_deref(),
@@ -1175,10 +1175,52 @@ fn c13_negotiation_answers() {
     assert_eq!(answer("permessage-deflate; server_max_window_bits=8"), None);
     assert_eq!(
         answer("permessage-deflate; client_max_window_bits=8").as_deref(),
-        Some("permessage-deflate")
+        Some("permessage-deflate; client_max_window_bits=8")
     );
     assert_eq!(answer("permessage-deflate; server_max_window_bits=8, permessage-deflate; server_no_context_takeover").as_deref(), Some("permessage-deflate; server_no_context_takeover"));
     assert_eq!(answer("deflate-frame"), None);
+    // The defaults ask for no context takeover both ways and 12-bit
+    // windows, whatever the client offered.
+    let lean = DeflateConfig::default();
+    let (neg, answer) = negotiate(
+        &lean,
+        &parse_offers(["permessage-deflate; client_max_window_bits"]),
+    )
+    .unwrap();
+    assert_eq!(
+        answer,
+        "permessage-deflate; server_no_context_takeover; client_no_context_takeover; \
+         server_max_window_bits=12; client_max_window_bits=12"
+    );
+    assert!(neg.server_no_context_takeover && neg.client_no_context_takeover);
+}
+
+#[test]
+fn c13_threshold_sends_short_messages_uncompressed() {
+    let c = Config {
+        deflate: Some(DeflateConfig {
+            threshold: 64,
+            ..DeflateConfig::default()
+        }),
+        ..cfg()
+    };
+    for role in [Role::Server, Role::Client] {
+        let mut tx = Codec::new(role, c.clone());
+        let short = t(&"a".repeat(63));
+        let long = t(&"a".repeat(64));
+        let mut out = BytesMut::new();
+        tx.encode(&short, &mut out).unwrap();
+        assert_eq!(out[0] & 0x40, 0, "{role:?}: short message without RSV1");
+        let split = out.len();
+        tx.encode(&long, &mut out).unwrap();
+        assert_eq!(out[split] & 0x40, 0x40, "{role:?}: long message with RSV1");
+        assert!(
+            out.len() - split < 2 + 4 + 64,
+            "{role:?}: long message compressed"
+        );
+        let (msgs, err) = run(peer(role), &c, &out);
+        assert_eq!((msgs, err), (vec![short, long], None));
+    }
 }
 
 // ------------------------------------------------------------ misc
