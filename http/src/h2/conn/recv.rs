@@ -279,7 +279,8 @@ impl<R: Role> Connection<R> {
         }
         if let Some(stream) = self.streams.remove(&stream_id) {
             // A stream reset before we finished answering it (CVE-2023-44487).
-            let answered = Self::is_draining(&stream) || (stream.end_queued && stream.pending_len == 0);
+            let answered =
+                Self::is_draining(&stream) || (stream.end_queued && stream.pending_len == 0);
             if R::COUNTS_PEER_RESETS && !answered {
                 self.counts.peer_reset()?;
             }
