@@ -1086,3 +1086,21 @@ fn early_answer_reset_by_the_client_is_not_a_rapid_reset() {
     }
     assert_eq!(c.goaway_code(), None);
 }
+
+#[test]
+fn early_answer_drain_ends_with_a_graceful_shutdown() {
+    let mut c = answered_early(Limits::default(), &[]);
+    c.get(3, "/");
+    c.conn.go_away();
+    let out = c.output();
+    assert!(
+        matches!(&out[..], [Frame::GoAway(g), Frame::RstStream(r)]
+            if g.last_stream_id == 3 && r.stream_id == 1 && r.code == ErrorCode::NoError),
+        "{out:?}"
+    );
+    // Stream 3, not answered yet, still is.
+    assert_eq!(c.conn.active_streams(), 1);
+    c.respond(3, b"bye");
+    c.output();
+    assert!(c.conn.is_done());
+}
