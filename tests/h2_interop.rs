@@ -176,3 +176,58 @@ both_drivers!(http1_still_works_beside_h2, |d: DriverChoice| {
     let out = run(Command::new("curl").args(["-s", "--http1.1", &srv.url("/plaintext")]));
     assert_eq!(stdout(&out), "Hello, World!");
 });
+
+// Streams answered before their request ends (RFC 9113 §8.1): the request
+// is drained, its frames still checked, whatever the timing. Each case
+// waits for the complete answer before it sends the frame under test.
+
+both_drivers!(early_answer_data_after_clients_reset, |d: DriverChoice| {
+    let srv = TestServer::start(d);
+    python_h2(&srv, "early-rst-then-data");
+});
+
+both_drivers!(
+    early_answer_headers_after_clients_reset,
+    |d: DriverChoice| {
+        let srv = TestServer::start(d);
+        python_h2(&srv, "early-rst-then-headers");
+    }
+);
+
+both_drivers!(
+    early_answer_second_headers_without_end_stream,
+    |d: DriverChoice| {
+        let srv = TestServer::start(d);
+        python_h2(&srv, "early-second-headers");
+    }
+);
+
+both_drivers!(
+    early_answer_trailers_with_a_pseudo_header,
+    |d: DriverChoice| {
+        let srv = TestServer::start(d);
+        python_h2(&srv, "early-pseudo-trailers");
+    }
+);
+
+both_drivers!(early_answer_window_update_overflow, |d: DriverChoice| {
+    let srv = TestServer::start(d);
+    python_h2(&srv, "early-window-overflow");
+});
+
+both_drivers!(early_answer_content_length_mismatch, |d: DriverChoice| {
+    let srv = TestServer::start(d);
+    python_h2(&srv, "early-content-length");
+});
+
+both_drivers!(
+    early_answer_request_is_drained_within_bounds,
+    |d: DriverChoice| {
+        let limits = Limits {
+            h2_initial_window_size: 65_535,
+            ..Limits::default()
+        };
+        let srv = TestServer::with_limits(d, limits);
+        python_h2(&srv, "early-drain");
+    }
+);

@@ -9,9 +9,12 @@ import time
 
 import h2.config
 import h2.connection
+import h2.errors
 import h2.events
 import h2.exceptions
 import h2.settings
+import hpack
+import hyperframe.frame as hf
 import httpx
 
 
@@ -370,13 +373,221 @@ def half_close(base):
     assert body_of(events, sid) == b"slow done", events
 
 
+# Streams answered before their request ends. The client below speaks raw
+# frames (hyperframe + hpack): it must send what the `h2` state machine
+# refuses to. Every case waits for the complete answer (405 for POST
+# /plaintext, which reads no body) before it sends the frame under test, so
+# the outcome does not depend on timing: the server drains the request
+# while checking its frames, instead of resetting it at once and ignoring
+# them.
+
+ERR = h2.errors.ErrorCodes
+
+
+class RawClient:
+    def __init__(self, base):
+        host, port = base.replace("http://", "").split(":")
+        self.authority = base.replace("http://", "")
+        self.sock = socket.create_connection((host, int(port)))
+        self.enc = hpack.Encoder()
+        self.buf = b""
+        # Send windows: the connection's (0) and each stream's.
+        self.initial_window = 65535
+        self.windows = {0: 65535}
+        self.send(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", hf.SettingsFrame(0))
+
+    def send(self, *frames):
+        out = b"".join(f if isinstance(f, bytes) else f.serialize() for f in frames)
+        self.sock.sendall(out)
+
+    def headers(self, sid, fields, flags):
+        f = hf.HeadersFrame(sid)
+        f.data = self.enc.encode(fields)
+        f.flags = set(flags) | {"END_HEADERS"}
+        self.windows.setdefault(sid, self.initial_window)
+        self.send(f)
+
+    def post(self, sid, path="/plaintext", extra=()):
+        fields = [(":method", "POST"), (":scheme", "http"), (":authority", self.authority), (":path", path)]
+        self.headers(sid, fields + list(extra), ())
+
+    def data(self, sid, payload, end=False):
+        f = hf.DataFrame(sid)
+        f.data = payload
+        if end:
+            f.flags.add("END_STREAM")
+        self.windows[0] -= len(payload)
+        self.windows[sid] = self.windows.get(sid, self.initial_window) - len(payload)
+        self.send(f)
+
+    def next_frame(self, deadline):
+        """The server's next frame (SETTINGS acknowledged, windows
+        followed), or None once the connection closed or `deadline` passed."""
+        while True:
+            if len(self.buf) >= 9:
+                f, length = hf.Frame.parse_frame_header(memoryview(self.buf[:9]))
+                if len(self.buf) >= 9 + length:
+                    f.parse_body(memoryview(self.buf[9:9 + length]))
+                    self.buf = self.buf[9 + length:]
+                    self.follow(f)
+                    return f
+            left = deadline - time.time()
+            if left <= 0:
+                return None
+            self.sock.settimeout(left)
+            try:
+                data = self.sock.recv(65536)
+            except OSError:
+                return None
+            if not data:
+                return None
+            self.buf += data
+
+    def follow(self, f):
+        if isinstance(f, hf.SettingsFrame) and "ACK" not in f.flags:
+            new = f.settings.get(hf.SettingsFrame.INITIAL_WINDOW_SIZE)
+            if new is not None:
+                for sid in self.windows:
+                    if sid:
+                        self.windows[sid] += new - self.initial_window
+                self.initial_window = new
+            self.send(hf.SettingsFrame(0, flags=["ACK"]))
+        elif isinstance(f, hf.WindowUpdateFrame):
+            self.windows[f.stream_id] = self.windows.get(f.stream_id, self.initial_window) + f.window_increment
+
+    def wait_for(self, pred, limit=5.0):
+        deadline = time.time() + limit
+        seen = []
+        while True:
+            f = self.next_frame(deadline)
+            assert f is not None, "not seen; got %r" % seen
+            seen.append(f)
+            if pred(f):
+                return f, seen
+
+    def wait_window(self, sid, n):
+        """Reads until both windows let `n` bytes out on `sid`; a reset or
+        GOAWAY meanwhile fails."""
+        deadline = time.time() + 5
+        while min(self.windows[0], self.windows[sid]) < n:
+            f = self.next_frame(deadline)
+            assert f is not None, "no window for %d bytes: %r" % (n, self.windows)
+            assert not isinstance(f, (hf.RstStreamFrame, hf.GoAwayFrame)), f
+
+    def answered(self, sid):
+        """Waits for the complete answer of `sid`; the server must not have
+        reset it."""
+        _, seen = self.wait_for(lambda f: f.stream_id == sid and "END_STREAM" in f.flags)
+        assert not any(isinstance(f, hf.RstStreamFrame) for f in seen), seen
+
+    def expect_reset(self, sid, code):
+        f, _ = self.wait_for(lambda f: isinstance(f, (hf.RstStreamFrame, hf.GoAwayFrame)))
+        assert isinstance(f, hf.RstStreamFrame) and f.stream_id == sid and f.error_code == code, f
+
+    def expect_goaway(self, code):
+        f, _ = self.wait_for(lambda f: isinstance(f, (hf.RstStreamFrame, hf.GoAwayFrame)))
+        assert isinstance(f, hf.GoAwayFrame) and f.error_code == code, f
+
+    def still_serves(self, sid):
+        """A GET on `sid` is answered 200 with no reset before: the
+        connection goes on."""
+        fields = [(":method", "GET"), (":scheme", "http"), (":authority", self.authority), (":path", "/plaintext")]
+        self.headers(sid, fields, ("END_STREAM",))
+        f, seen = self.wait_for(lambda f: f.stream_id == sid and "END_STREAM" in f.flags)
+        assert isinstance(f, hf.DataFrame) and f.data == b"Hello, World!", seen
+        assert not any(isinstance(x, (hf.RstStreamFrame, hf.GoAwayFrame)) for x in seen), seen
+
+
+def answered_early(base, extra=()):
+    c = RawClient(base)
+    c.post(1, extra=extra)
+    c.data(1, b"first")
+    c.answered(1)
+    return c
+
+
+def early_rst_then_data(base):
+    c = answered_early(base)
+    rst = hf.RstStreamFrame(1)
+    rst.error_code = ERR.CANCEL
+    c.send(rst)
+    c.data(1, b"after my own reset")
+    c.expect_reset(1, ERR.STREAM_CLOSED)
+    c.still_serves(3)
+
+
+def early_rst_then_headers(base):
+    c = answered_early(base)
+    rst = hf.RstStreamFrame(1)
+    rst.error_code = ERR.CANCEL
+    c.send(rst)
+    c.headers(1, [("x-late", "1")], ("END_STREAM",))
+    c.expect_goaway(ERR.STREAM_CLOSED)
+
+
+def early_second_headers(base):
+    c = answered_early(base)
+    c.headers(1, [("x-more", "1")], ())
+    c.expect_goaway(ERR.PROTOCOL_ERROR)
+
+
+def early_pseudo_trailers(base):
+    c = answered_early(base)
+    c.headers(1, [(":path", "/x")], ("END_STREAM",))
+    c.expect_reset(1, ERR.PROTOCOL_ERROR)
+    c.still_serves(3)
+
+
+def early_window_overflow(base):
+    c = answered_early(base)
+    c.send(hf.WindowUpdateFrame(1, window_increment=2**31 - 1))
+    c.expect_reset(1, ERR.FLOW_CONTROL_ERROR)
+    c.still_serves(3)
+
+
+def early_content_length(base):
+    # One DATA frame ends the request short of its content-length.
+    c = answered_early(base, [("content-length", "10")])
+    c.data(1, b"abc", end=True)
+    c.expect_reset(1, ERR.PROTOCOL_ERROR)
+    c.still_serves(3)
+    # Several DATA frames add up past it.
+    c = answered_early(base, [("content-length", "10")])
+    c.data(1, b"abc")
+    c.data(1, b"abc")
+    c.expect_reset(1, ERR.PROTOCOL_ERROR)
+    c.still_serves(3)
+
+
+def early_drain(base):
+    """Run with a 64 KiB receive window and the default max_drain_size
+    (256 KiB). A request that ends while drained gets no reset; drained
+    DATA gives its window back (more than a window goes through); one that
+    goes on past max_drain_size is asked to stop with NO_ERROR."""
+    c = answered_early(base)
+    c.data(1, b"x" * 1000)
+    c.data(1, b"", end=True)
+    c.still_serves(3)
+    c.post(5)
+    c.answered(5)
+    sent = 0
+    while sent <= 256 * 1024:
+        c.wait_window(5, 16384)
+        c.data(5, b"y" * 16384)
+        sent += 16384
+    c.expect_reset(5, ERR.NO_ERROR)
+    c.still_serves(7)
+
 def main():
     base, mode = sys.argv[1], sys.argv[2]
     {"basic": basic, "rapid-reset": rapid_reset, "settings-flood": settings_flood,
      "continuation-flood": continuation_flood, "stream-limit": stream_limit,
      "window-stall": window_stall, "trailers": trailers, "slow-bodies": slow_bodies,
      "stops-reading": stops_reading, "pings-do-not-hold": pings_do_not_hold,
-     "half-close": half_close}[mode](base)
+     "half-close": half_close, "early-rst-then-data": early_rst_then_data,
+     "early-rst-then-headers": early_rst_then_headers, "early-second-headers": early_second_headers,
+     "early-pseudo-trailers": early_pseudo_trailers, "early-window-overflow": early_window_overflow,
+     "early-content-length": early_content_length, "early-drain": early_drain}[mode](base)
     print("ok")
 
 

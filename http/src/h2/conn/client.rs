@@ -125,7 +125,7 @@ pub(super) struct Client {
 impl Role for Client {
     const SIDE: frame::Role = frame::Role::Client;
     const COUNTS_PEER_RESETS: bool = false;
-    const RESET_AFTER_LOCAL_END: bool = false;
+    const DRAIN_AFTER_LOCAL_END: bool = false;
     type Event = ClientEvent;
 
     fn data_event(stream_id: u32, data: Bytes, end_stream: bool) -> ClientEvent {

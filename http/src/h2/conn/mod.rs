@@ -206,7 +206,9 @@ impl<R: Role> Connection<R> {
     }
 
     /// Starts a graceful shutdown: GOAWAY with the last peer stream we
-    /// will process; open streams finish, new ones are refused.
+    /// will process; open streams finish, new ones are refused, and
+    /// requests already answered are not drained any longer (RST_STREAM
+    /// with NO_ERROR).
     fn go_away(&mut self) {
         if matches!(self.phase, Phase::GoingAway | Phase::Failed) {
             return;
@@ -219,6 +221,15 @@ impl<R: Role> Connection<R> {
             b"",
             &mut self.out,
         );
+        let answered: Vec<u32> = self
+            .streams
+            .iter()
+            .filter(|(_, s)| Self::is_draining(s))
+            .map(|(&id, _)| id)
+            .collect();
+        for id in answered {
+            self.reset(id, super::ErrorCode::NoError);
+        }
     }
 
     /// Whether the connection is finished: failed, or going away with no

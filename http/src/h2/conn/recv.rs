@@ -279,7 +279,9 @@ impl<R: Role> Connection<R> {
         }
         if let Some(stream) = self.streams.remove(&stream_id) {
             // A stream reset before we finished answering it (CVE-2023-44487).
-            if R::COUNTS_PEER_RESETS && (!stream.end_queued || stream.pending_len > 0) {
+            let answered =
+                Self::is_draining(&stream) || (stream.end_queued && stream.pending_len == 0);
+            if R::COUNTS_PEER_RESETS && !answered {
                 self.counts.peer_reset()?;
             }
             self.events.push_back(R::reset_event(stream_id, code));
@@ -355,8 +357,11 @@ impl<R: Role> Connection<R> {
                 "body shorter than content-length",
             ));
         }
+        let draining = Self::is_draining(stream);
         let closed = stream.close_remote();
-        self.events.push_back(R::trailers_event(id, trailers));
+        if !draining {
+            self.events.push_back(R::trailers_event(id, trailers));
+        }
         if closed {
             self.finish_stream(id);
         }
@@ -438,12 +443,33 @@ impl<R: Role> Connection<R> {
             self.release(id, padding);
         }
         let stream = self.streams.get_mut(&id).expect("present above");
+        if Self::is_draining(stream) {
+            return self.drain_data(id, d);
+        }
         let closed = d.end_stream && stream.close_remote();
         self.events
             .push_back(R::data_event(id, d.data, d.end_stream));
         if closed {
             self.finish_stream(id);
         }
+        Ok(())
+    }
+
+    /// Checked DATA of a stream we already answered (see `close_local`):
+    /// discarded, its window given back at once; once more than
+    /// `max_drain_size` bytes came this way, the client is asked to stop.
+    fn drain_data(&mut self, id: u32, d: frame::Data) -> Result<(), H2Error> {
+        let max_drain = self.limits.max_drain_size;
+        let stream = self.streams.get_mut(&id).expect("draining");
+        stream.drained += u64::from(d.flow_len);
+        if d.end_stream {
+            stream.close_remote();
+            self.finish_stream(id);
+        } else if stream.drained > max_drain {
+            self.reset(id, ErrorCode::NoError);
+        }
+        // The stream's window too while it is still drained.
+        self.release(id, d.data.len());
         Ok(())
     }
 }

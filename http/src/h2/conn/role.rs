@@ -62,7 +62,10 @@ pub(super) trait Role: Sized + fmt::Debug {
     const COUNTS_PEER_RESETS: bool;
 
     /// After our END_STREAM on a stream the peer is still sending on,
-    /// whether to reset it (a server's complete response makes the rest
-    /// of the request unwanted; a client waits for its response).
-    const RESET_AFTER_LOCAL_END: bool;
+    /// whether the rest of its side is unwanted and drained: a server's
+    /// complete response makes the rest of the request unwanted (its
+    /// frames are still checked, its DATA discarded and its window given
+    /// back, within bounds, then the stream is reset with NO_ERROR); a
+    /// client waits for its response.
+    const DRAIN_AFTER_LOCAL_END: bool;
 }

@@ -9,6 +9,7 @@ use bytes::{Bytes, BytesMut};
 use http::HeaderMap;
 
 use super::role::Role;
+use super::stream::{State, Stream};
 use super::{Connection, StreamGone};
 use crate::h2::frame;
 use crate::h2::ErrorCode;
@@ -229,27 +230,68 @@ impl<R: Role> Connection<R> {
     }
 
     /// We sent END_STREAM on `id`. On a server a response is complete
-    /// then: a request still arriving is not wanted any more, so the
-    /// client is asked to stop sending it with RST_STREAM(NO_ERROR) (RFC
-    /// 9113 §8.1), queued after the END_STREAM. Otherwise a client that
-    /// never ends its request would keep the stream, and the connection,
-    /// busy forever. A client waits for its response instead.
+    /// then (RFC 9113 §8.1): a request still arriving is not wanted any
+    /// more, but its frames keep being checked (a protocol error in them
+    /// still gets its error) while it is drained — DATA discarded and its
+    /// window given back — until the request ends, `max_drain_size` bytes
+    /// have come, or `expire_drains` runs out of patience; then the
+    /// client is asked to stop with RST_STREAM(NO_ERROR). A content-length
+    /// that leaves more than `max_drain_size` to come is reset at once.
+    /// A client waits for its response instead.
     fn close_local(&mut self, id: u32) {
+        let max_drain = self.limits.max_drain_size;
         let Some(stream) = self.streams.get_mut(&id) else {
             return;
         };
         if stream.close_local() {
             self.finish_stream(id);
-        } else if R::RESET_AFTER_LOCAL_END {
+        } else if R::DRAIN_AFTER_LOCAL_END
+            && stream
+                .content_length
+                .is_some_and(|n| n.saturating_sub(stream.received) > max_drain)
+        {
             self.reset(id, ErrorCode::NoError);
         }
+    }
+
+    /// Whether `stream` is being drained: we answered it, the peer is
+    /// still sending (see `close_local`).
+    pub(super) fn is_draining(stream: &Stream) -> bool {
+        R::DRAIN_AFTER_LOCAL_END && stream.state == State::HalfClosedLocal
+    }
+
+    /// Resets with NO_ERROR every stream drained for `timeout` or longer
+    /// (see `close_local`); returns when the next one would expire, or
+    /// `now` when one did (its reset is waiting to be written). A drain's
+    /// clock starts at the first call that sees it.
+    pub(super) fn expire_drains(&mut self, now: Instant, timeout: Duration) -> Option<Instant> {
+        let mut expired = Vec::new();
+        let mut next: Option<Instant> = None;
+        for (&id, stream) in self.streams.iter_mut() {
+            if !Self::is_draining(stream) {
+                continue;
+            }
+            let deadline = *stream.drain_since.get_or_insert(now) + timeout;
+            if deadline <= now {
+                expired.push(id);
+            } else {
+                next = Some(next.map_or(deadline, |n| n.min(deadline)));
+            }
+        }
+        if expired.is_empty() {
+            return next;
+        }
+        for id in expired {
+            self.reset(id, ErrorCode::NoError);
+        }
+        Some(now)
     }
 }
 
 /// Takes up to `limit` queued bytes off the front of `stream`'s queue:
 /// the chunk itself when one chunk covers them (no copy), else the
 /// pieces joined.
-fn take_front(stream: &mut super::stream::Stream, limit: usize) -> Bytes {
+fn take_front(stream: &mut Stream, limit: usize) -> Bytes {
     let mut take = limit.min(stream.pending_len);
     let mut payload = BytesMut::with_capacity(0);
     let mut single: Option<Bytes> = None;

@@ -62,7 +62,7 @@ pub(super) struct Server;
 impl Role for Server {
     const SIDE: frame::Role = frame::Role::Server;
     const COUNTS_PEER_RESETS: bool = true;
-    const RESET_AFTER_LOCAL_END: bool = true;
+    const DRAIN_AFTER_LOCAL_END: bool = true;
     type Event = Event;
 
     fn data_event(stream_id: u32, data: Bytes, end_stream: bool) -> Event {
@@ -141,8 +141,8 @@ impl Role for Server {
         }
         let Ok(fields) = fields else {
             // Header list too large: answer 431 on the stream. A body
-            // would not be read: the response's END_STREAM resets a
-            // request still arriving (`close_local`).
+            // would not be read: after the response's END_STREAM a request
+            // still arriving is drained, then reset (`close_local`).
             conn.streams
                 .insert(id, request_stream(conn, block.end_stream));
             let _ = send_response(
@@ -327,6 +327,33 @@ impl ServerConnection {
     /// this whenever the connection is about to wait for input.
     pub fn expire_window_stalls(&mut self, now: Instant, timeout: Duration) -> Option<Instant> {
         self.core.expire_window_stalls(now, timeout)
+    }
+
+    /// Resets with NO_ERROR every stream answered `timeout` or longer ago
+    /// whose request is still arriving. Such a stream is drained (RFC 9113
+    /// §8.1): its frames are still checked, so a protocol error in them
+    /// gets its error whatever the timing, its DATA is discarded and its
+    /// window given back; it ends when the request does, after
+    /// `Limits::max_drain_size` bytes, or here, so a client never keeps it
+    /// half-closed forever. Returns when the next drain would expire, or
+    /// `now` when one did (its RST_STREAM waits in the output).
+    ///
+    /// The caller passes the time, so the connection stays sans-IO; call
+    /// this whenever the connection is about to wait for input (a drain's
+    /// clock starts at the first call that sees it), and with a zero
+    /// `timeout` once the input has ended.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use percore_http::h2::conn::ServerConnection;
+    /// use percore_http::Limits;
+    ///
+    /// let mut conn = ServerConnection::new(&Limits::default());
+    /// // No stream is being drained: nothing to wait for.
+    /// assert_eq!(conn.expire_drains(Instant::now(), Duration::from_secs(1)), None);
+    /// ```
+    pub fn expire_drains(&mut self, now: Instant, timeout: Duration) -> Option<Instant> {
+        self.core.expire_drains(now, timeout)
     }
 
     /// Resets `stream_id` from our side (handler failure, abandoned body).

@@ -84,6 +84,12 @@ pub(super) struct Stream {
     /// Since when queued data has waited for a window with no DATA sent
     /// (see `ServerConnection::expire_window_stalls`).
     pub(super) window_wait_since: Option<Instant>,
+    /// Bytes the peer sent (padding included) since our side ended on a
+    /// stream being drained (see `Connection::is_draining`).
+    pub(super) drained: u64,
+    /// Since when the stream has been drained, once the driver looked at
+    /// it (see `Connection::expire_drains`).
+    pub(super) drain_since: Option<Instant>,
 }
 
 impl Stream {
@@ -105,6 +111,8 @@ impl Stream {
             trailers: None,
             scheduled: false,
             window_wait_since: None,
+            drained: 0,
+            drain_since: None,
         }
     }
 

@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::future::{poll_fn, Future};
 use std::rc::Rc;
 use std::task::{Poll, Waker};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use percore_runtime::future::{race, Either};
@@ -167,6 +167,14 @@ pub(crate) async fn serve_h2<S: Service>(
             shared.borrow_mut().conn.go_away();
             continue;
         }
+        // Streams answered before their request ended are drained for
+        // `body_read_timeout` at most, then reset (a deadline of now: one
+        // just was, its RST_STREAM goes out first).
+        let drain_deadline = shared
+            .borrow_mut()
+            .conn
+            .expire_drains(Instant::now(), limits.body_read_timeout);
+        let deadline = stall_deadline.into_iter().chain(drain_deadline).min();
         // The idle clock runs from the moment no stream is left: frames
         // that open no stream (PING, WINDOW_UPDATE, a header block trickled
         // forever) do not restart it.
@@ -202,10 +210,10 @@ pub(crate) async fn serve_h2<S: Service>(
                     continue;
                 }
             }
-        } else if let Some(stall_deadline) = stall_deadline {
-            match timeout_at(stall_deadline, wait).await {
+        } else if let Some(deadline) = deadline {
+            match timeout_at(deadline, wait).await {
                 Ok(o) => o,
-                Err(Elapsed) => continue, // expire the stalled streams
+                Err(Elapsed) => continue, // expire stalled or drained streams
             }
         } else {
             wait.await
@@ -217,6 +225,11 @@ pub(crate) async fn serve_h2<S: Service>(
                 // answered, bodies still arriving fail.
                 input_closed = true;
                 fail_unfinished_bodies(&shared);
+                // Nor does the rest of a request already answered.
+                shared
+                    .borrow_mut()
+                    .conn
+                    .expire_drains(Instant::now(), Duration::ZERO);
             }
             Either::Right(_) => {}
         }

@@ -51,9 +51,9 @@ pub(super) fn start_stream<S: Service>(
             s.notify();
             s.streams.remove(&id)
         };
-        // The exchange is over (the connection resets a request still
-        // arriving once the response ends): a reader left behind, in a task
-        // the handler spawned, must not wait for the rest.
+        // The exchange is over (the connection drains, then resets, a
+        // request still arriving once the response ends): a reader left
+        // behind, in a task the handler spawned, must not wait for the rest.
         if let Some(body) = finished.and_then(|t| t.body) {
             fail_body(
                 &body,

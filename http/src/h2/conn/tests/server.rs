@@ -871,3 +871,236 @@ fn too_many_stream_errors_close_the_connection() {
     assert!(c.result.is_err());
     assert_eq!(c.goaway_code(), Some(ErrorCode::EnhanceYourCalm));
 }
+
+/// A connection whose stream 1 (a POST with `extra` fields, body still
+/// coming) has been answered completely: the request is being drained.
+fn answered_early(limits: Limits, extra: &[(&str, &str)]) -> Client {
+    let mut c = Client::with_limits(limits);
+    c.post(1, extra);
+    assert!(matches!(
+        &c.events()[..],
+        [Event::Request { stream_id: 1, .. }]
+    ));
+    c.respond(1, b"done");
+    let out = c.output();
+    assert!(
+        out.iter()
+            .any(|f| matches!(f, Frame::Data(d) if d.stream_id == 1 && d.end_stream)),
+        "{out:?}"
+    );
+    assert!(
+        !out.iter().any(|f| matches!(f, Frame::RstStream(_))),
+        "the answered request is drained, not reset at once: {out:?}"
+    );
+    c
+}
+
+fn rst(c: &mut Client, id: u32, code: ErrorCode) {
+    let mut buf = BytesMut::new();
+    frame::encode_rst_stream(id, code, &mut buf);
+    c.feed(buf);
+}
+
+#[test]
+fn early_answer_frames_after_the_clients_reset_are_stream_closed() {
+    // DATA after the client's own RST_STREAM: STREAM_CLOSED on the stream.
+    let mut c = answered_early(Limits::default(), &[]);
+    rst(&mut c, 1, ErrorCode::Cancel);
+    assert!(c.result.is_ok());
+    assert!(c.output().is_empty());
+    c.data(1, b"late", false);
+    assert!(c.result.is_ok());
+    assert_eq!(c.rst_code(1), Some(ErrorCode::StreamClosed));
+    // HEADERS after it: STREAM_CLOSED on the connection.
+    let mut c = answered_early(Limits::default(), &[]);
+    rst(&mut c, 1, ErrorCode::Cancel);
+    c.headers(1, &[("x-late", "1")], true);
+    assert_eq!(c.goaway_code(), Some(ErrorCode::StreamClosed));
+}
+
+#[test]
+fn early_answer_second_headers_without_end_stream_is_an_error() {
+    let mut c = answered_early(Limits::default(), &[]);
+    c.headers(1, &[("x-more", "1")], false);
+    assert!(c.result.is_err());
+    assert_eq!(c.goaway_code(), Some(ErrorCode::ProtocolError));
+}
+
+#[test]
+fn early_answer_trailers_with_a_pseudo_header_are_an_error() {
+    let mut c = answered_early(Limits::default(), &[]);
+    c.headers(1, &[(":path", "/x")], true);
+    assert!(c.result.is_ok());
+    assert_eq!(c.rst_code(1), Some(ErrorCode::ProtocolError));
+    assert_eq!(c.conn.active_streams(), 0);
+    // Good trailers end the drained request quietly (and reach nobody).
+    let mut c = answered_early(Limits::default(), &[]);
+    c.headers(1, &[("x-checksum", "abc")], true);
+    assert!(c.result.is_ok());
+    assert!(c.output().is_empty());
+    assert!(c.events().is_empty());
+    assert_eq!(c.conn.active_streams(), 0);
+}
+
+#[test]
+fn early_answer_window_update_overflow_is_a_stream_error() {
+    let mut c = answered_early(Limits::default(), &[]);
+    let mut buf = BytesMut::new();
+    frame::encode_window_update(1, frame::MAX_WINDOW_SIZE, &mut buf);
+    c.feed(buf);
+    assert!(c.result.is_ok());
+    assert_eq!(c.rst_code(1), Some(ErrorCode::FlowControlError));
+}
+
+#[test]
+fn early_answer_content_length_is_still_checked() {
+    // One DATA frame, shorter than announced, ends the request.
+    let mut c = answered_early(Limits::default(), &[("content-length", "5")]);
+    c.data(1, b"abc", true);
+    assert_eq!(c.rst_code(1), Some(ErrorCode::ProtocolError));
+    // Several DATA frames add up past it.
+    let mut c = answered_early(Limits::default(), &[("content-length", "5")]);
+    c.data(1, b"abc", false);
+    assert!(c.rst_code(1).is_none());
+    c.data(1, b"abc", false);
+    assert_eq!(c.rst_code(1), Some(ErrorCode::ProtocolError));
+    // Several DATA frames stop short of it.
+    let mut c = answered_early(Limits::default(), &[("content-length", "9")]);
+    c.data(1, b"abc", false);
+    c.data(1, b"abc", true);
+    assert_eq!(c.rst_code(1), Some(ErrorCode::ProtocolError));
+    // Exactly the length: the request ends, nothing is reset.
+    let mut c = answered_early(Limits::default(), &[("content-length", "6")]);
+    c.data(1, b"abc", false);
+    c.data(1, b"abc", true);
+    assert!(c.result.is_ok());
+    assert!(c.rst_code(1).is_none());
+    assert_eq!(c.conn.active_streams(), 0);
+    // A length beyond max_drain_size is not waited for: reset at once.
+    let limits = Limits {
+        max_drain_size: 100,
+        ..Limits::default()
+    };
+    let mut c = Client::with_limits(limits);
+    c.post(1, &[("content-length", "101")]);
+    c.respond(1, b"done");
+    let out = c.output();
+    assert!(
+        out.iter().any(
+            |f| matches!(f, Frame::RstStream(r) if r.stream_id == 1 && r.code == ErrorCode::NoError)
+        ),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn early_answer_data_is_discarded_and_its_window_given_back() {
+    let limits = Limits {
+        h2_initial_window_size: 65_535,
+        max_drain_size: 1 << 20,
+        ..Limits::default()
+    };
+    let mut c = answered_early(limits, &[]);
+    // Three stream windows' worth: accepted only if each is given back.
+    let chunk = vec![7u8; 16_384];
+    let mut stream_updates = 0u64;
+    for _ in 0..12 {
+        c.data(1, &chunk, false);
+        assert!(c.result.is_ok());
+        for f in c.output() {
+            match f {
+                Frame::WindowUpdate(w) if w.stream_id == 1 => {
+                    stream_updates += u64::from(w.increment)
+                }
+                Frame::WindowUpdate(_) => {}
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+    assert!(stream_updates >= 12 * 16_384 - 65_535, "{stream_updates}");
+    assert!(c.events().is_empty(), "drained data reaches nobody");
+    c.data(1, b"end", true);
+    assert!(c.result.is_ok());
+    assert!(c.output().iter().all(|f| !matches!(f, Frame::RstStream(_))));
+    assert_eq!(c.conn.active_streams(), 0);
+}
+
+#[test]
+fn early_answer_drain_is_bounded_in_bytes() {
+    let limits = Limits {
+        max_drain_size: 1000,
+        ..Limits::default()
+    };
+    let mut c = answered_early(limits, &[]);
+    c.data(1, &[0; 600], false);
+    assert!(c.rst_code(1).is_none());
+    c.data(1, &[0; 600], false);
+    assert_eq!(c.rst_code(1), Some(ErrorCode::NoError));
+    assert_eq!(c.conn.active_streams(), 0);
+    // What was in flight when we reset it is ignored.
+    c.data(1, &[0; 600], false);
+    assert!(c.result.is_ok());
+    assert!(c
+        .output()
+        .iter()
+        .all(|f| matches!(f, Frame::WindowUpdate(w) if w.stream_id == 0)));
+}
+
+#[test]
+fn early_answer_drain_is_bounded_in_time() {
+    use std::time::{Duration, Instant};
+    let timeout = Duration::from_secs(30);
+    let mut c = answered_early(Limits::default(), &[]);
+    let t0 = Instant::now();
+    assert_eq!(c.conn.expire_drains(t0, timeout), Some(t0 + timeout));
+    // Data does not restart the clock.
+    c.data(1, b"more", false);
+    let almost = t0 + timeout - Duration::from_millis(1);
+    assert_eq!(c.conn.expire_drains(almost, timeout), Some(t0 + timeout));
+    assert!(c.rst_code(1).is_none());
+    let at = t0 + timeout;
+    assert_eq!(c.conn.expire_drains(at, timeout), Some(at));
+    assert_eq!(c.rst_code(1), Some(ErrorCode::NoError));
+    assert_eq!(c.conn.active_streams(), 0);
+    assert_eq!(c.conn.expire_drains(at, timeout), None);
+    // A zero timeout (the input ended) resets at once.
+    let mut c = answered_early(Limits::default(), &[]);
+    let now = Instant::now();
+    assert_eq!(c.conn.expire_drains(now, Duration::ZERO), Some(now));
+    assert_eq!(c.rst_code(1), Some(ErrorCode::NoError));
+}
+
+#[test]
+fn early_answer_reset_by_the_client_is_not_a_rapid_reset() {
+    let limits = Limits {
+        h2_max_pending_resets: 2,
+        ..Limits::default()
+    };
+    let mut c = Client::with_limits(limits);
+    for id in (1..40).step_by(2) {
+        c.post(id, &[]);
+        c.respond(id, b"done");
+        c.output();
+        rst(&mut c, id, ErrorCode::Cancel);
+        assert!(c.result.is_ok(), "stream {id}");
+    }
+    assert_eq!(c.goaway_code(), None);
+}
+
+#[test]
+fn early_answer_drain_ends_with_a_graceful_shutdown() {
+    let mut c = answered_early(Limits::default(), &[]);
+    c.get(3, "/");
+    c.conn.go_away();
+    let out = c.output();
+    assert!(
+        matches!(&out[..], [Frame::GoAway(g), Frame::RstStream(r)]
+            if g.last_stream_id == 3 && r.stream_id == 1 && r.code == ErrorCode::NoError),
+        "{out:?}"
+    );
+    // Stream 3, not answered yet, still is.
+    assert_eq!(c.conn.active_streams(), 1);
+    c.respond(3, b"bye");
+    c.output();
+    assert!(c.conn.is_done());
+}
