@@ -43,9 +43,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
+use crate::server::Conn;
 use bytes::BytesMut;
 use http::header::{CONNECTION, UPGRADE};
-use crate::server::Conn;
 use percore_runtime::sync::Shutdown;
 
 use crate::connections::ConnGuard;

@@ -12,9 +12,9 @@ use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
+use percore_http::server::{Conn, ConnGuard};
 use percore_runtime::future::{race, Either};
 use percore_runtime::io::ReadBuffer;
-use percore_http::server::{Conn, ConnGuard};
 use percore_runtime::sync::Shutdown;
 
 use crate::{CloseFrame, CloseState, Codec, EncodeError, Message, ProtocolError};

@@ -13,10 +13,10 @@ use std::rc::Rc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
+use crate::server::Conn;
 use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, StatusCode};
 use percore_runtime::io::ReadBuffer;
-use crate::server::Conn;
 
 use crate::body::{BodyError, BodySource, RequestBody};
 use crate::h1::{self, BodyDecoder, BodyEvent, BodyKind, RequestHead};

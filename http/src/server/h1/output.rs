@@ -7,10 +7,10 @@ use std::io;
 use std::rc::Rc;
 use std::time::Duration;
 
+use crate::server::Conn;
 use bytes::{Bytes, BytesMut};
 use http::header::{HeaderValue, CONTENT_TYPE};
 use http::{HeaderMap, StatusCode, Version};
-use crate::server::Conn;
 
 use super::input::RequestInput;
 use crate::body::Body;

@@ -18,10 +18,10 @@ use std::rc::Rc;
 use std::task::{Poll, Waker};
 use std::time::Instant;
 
+use super::Conn;
 use bytes::{Bytes, BytesMut};
 use percore_runtime::future::{race, Either};
 use percore_runtime::io::ReadBuffer;
-use super::Conn;
 use percore_runtime::time::{timeout_at, Elapsed};
 use percore_runtime::JoinHandle;
 
