@@ -208,7 +208,7 @@ both_drivers!(nghttp_and_h2load_over_tls, |d| {
     let url = format!("https://127.0.0.1:{}/plaintext", server.addr.port());
     let out = run(Command::new("nghttp").args(["-v", &url]));
     let text = stdout(&out);
-    assert!(text.contains("h2 negotiated"), "{text}");
+    assert!(text.contains("The negotiated protocol: h2"), "{text}");
     assert!(text.contains("Hello, World!"), "{text}");
 
     let out = run(Command::new("h2load").args(["-n", "400", "-c", "4", "-m", "10", &url]));
