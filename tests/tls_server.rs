@@ -5,10 +5,6 @@
 
 mod common;
 
-#[path = "../examples/demo/app.rs"]
-#[allow(dead_code)]
-mod demo_app;
-
 use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
@@ -18,7 +14,7 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use common::{example_binary, read_to_eof, run, start_listening, stderr, stdout};
+use common::{demo_app, example_binary, read_to_eof, run, start_listening, stderr, stdout};
 use percore::rt::sync::Shutdown;
 use percore::tls::{TlsAcceptor, TlsConfig};
 use percore::{DriverChoice, Limits, Server};

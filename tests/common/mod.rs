@@ -14,7 +14,7 @@ use percore::web::{get, post, App, Request};
 use percore::{DriverChoice, Limits, Server};
 
 #[path = "../../examples/demo/app.rs"]
-mod demo_app;
+pub mod demo_app;
 
 /// Declares `mod $name { #[test] fn uring(); #[test] fn epoll(); }`.
 #[macro_export]

@@ -35,9 +35,10 @@ use percore_runtime::net::TcpStream;
 pub enum Conn {
     /// Plain TCP.
     Plain(TcpStream),
-    /// TLS over TCP (handshake done).
+    /// TLS over TCP (handshake done); boxed, so that a plain connection
+    /// stays small.
     #[cfg(feature = "tls")]
-    Tls(percore_tls::TlsStream<TcpStream>),
+    Tls(Box<percore_tls::TlsStream<TcpStream>>),
 }
 
 impl From<TcpStream> for Conn {
@@ -49,7 +50,7 @@ impl From<TcpStream> for Conn {
 #[cfg(feature = "tls")]
 impl From<percore_tls::TlsStream<TcpStream>> for Conn {
     fn from(tls: percore_tls::TlsStream<TcpStream>) -> Conn {
-        Conn::Tls(tls)
+        Conn::Tls(Box::new(tls))
     }
 }
 

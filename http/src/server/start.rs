@@ -57,7 +57,7 @@ pub async fn serve_tls<S: Service>(
         Either::Right(()) => return,
     };
     let h2 = tls.negotiated_alpn().as_deref() == Some(b"h2");
-    let stream = Rc::new(Conn::Tls(tls));
+    let stream = Rc::new(Conn::from(tls));
     if h2 && cfg.http2 {
         let h2 = ServerConnection::new(&cfg.limits);
         serve_h2(stream, BytesMut::new(), service, cfg, h2, None).await;

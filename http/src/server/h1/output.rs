@@ -293,7 +293,7 @@ mod tests {
             use percore_runtime::net::{TcpListener, TcpStream};
             let listener = TcpListener::bind("127.0.0.1:0").unwrap();
             let addr = listener.local_addr().unwrap();
-            let a = TcpStream::connect(addr).await.unwrap();
+            let a = crate::server::Conn::from(TcpStream::connect(addr).await.unwrap());
             let limits = Limits {
                 max_pipelined_requests: 4,
                 ..Limits::default()
