@@ -2,7 +2,10 @@
 //! percore sockets and calls a [`crate::Service`] for each request.
 //!
 //! - `start`: where a connection starts; protocol detection (the HTTP/2
-//!   preface, `Upgrade: h2c`) picks the driver. [`serve`] is the entry.
+//!   preface, `Upgrade: h2c`, ALPN over TLS) picks the driver. [`serve`]
+//!   is the entry (`serve_tls` with the `tls` feature).
+//! - `conn`: [`Conn`], the stream every driver runs on: plain TCP, or TLS
+//!   (feature `tls`, the only reason this crate would depend on rustls).
 //! - `h1`: the HTTP/1.1 driver: read side (`input`), write side (`output`)
 //!   and the dispatch loop.
 //! - `h2`: the HTTP/2 driver: socket loop, request bodies, stream tasks.

@@ -1,7 +1,8 @@
 //! Where a connection starts: protocol detection picks the driver. An
 //! HTTP/2 client preface starts the HTTP/2 driver at once; anything else is
 //! HTTP/1.1, which hands over to HTTP/2 when a request asks for
-//! `Upgrade: h2c`.
+//! `Upgrade: h2c`. Over TLS (`serve_tls`, feature `tls`) the handshake
+//! comes first and ALPN picks the driver; h2c is never offered there.
 
 use std::rc::Rc;
 use std::time::Instant;
