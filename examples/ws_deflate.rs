@@ -70,7 +70,7 @@ fn main() -> io::Result<()> {
 async fn echo(mut req: Request, deflate: Option<DeflateConfig>) -> Response {
     let upgrade = match req.websocket() {
         Ok(up) => up,
-        Err(refusal) => return refusal,
+        Err(refusal) => return refusal.into_response(),
     };
     let upgrade = match deflate {
         Some(cfg) => upgrade.deflate_config(cfg),

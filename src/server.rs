@@ -11,13 +11,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use percore_http::server::{serve, ConnConfig, OpenConnections};
+use percore_http::server::{serve, serve_tls, ConnConfig, OpenConnections};
 use percore_http::{Limits, Service};
 use percore_runtime::future::{race, Either};
 use percore_runtime::net::{reserve_port, ListenOptions, TcpListener};
 use percore_runtime::sync::Shutdown;
 use percore_runtime::time::sleep;
 use percore_runtime::{available_cores, spawn_local, DriverChoice, DriverInfo, Runtime, Workers};
+use percore_tls::{TlsAcceptor, TlsConfig};
 
 use crate::web::App;
 
@@ -60,6 +61,7 @@ pub struct Server<F> {
     on_ready: Option<ReadyCallback>,
     on_startup: Vec<ProcessHook>,
     on_shutdown: Vec<ProcessHook>,
+    tls: Option<TlsAcceptor>,
 }
 
 impl<F, S> Server<F>
@@ -81,6 +83,7 @@ where
             on_ready: None,
             on_startup: Vec::new(),
             on_shutdown: Vec::new(),
+            tls: None,
         }
     }
 
@@ -170,6 +173,33 @@ where
         self
     }
 
+    /// Serves TLS (1.3 and 1.2) instead of plain TCP: ALPN `h2` picks
+    /// HTTP/2, `http/1.1` (or none) HTTP/1.1. The handshake must finish
+    /// within [`Limits::header_read_timeout`].
+    ///
+    /// ```no_run
+    /// use percore::tls::TlsConfig;
+    /// use percore::web::{App, Request, get};
+    /// async fn hello(_req: Request) -> &'static str { "Hello, TLS!" }
+    /// percore::Server::new(|| App::new().route("/", get(hello)))
+    ///     .bind("127.0.0.1:8443")?
+    ///     .tls(TlsConfig::from_pem_files("cert.pem", "key.pem")?)?
+    ///     .run()
+    /// # ; Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn tls(mut self, config: TlsConfig) -> io::Result<Server<F>> {
+        self.tls = Some(TlsAcceptor::new(config)?);
+        Ok(self)
+    }
+
+    /// After [`tls`](Self::tls): the acceptor every core shares, to replace
+    /// the certificate while the server runs
+    /// ([`TlsAcceptor::reload_from_pem_files`]); new connections get the
+    /// new one. `None` without TLS.
+    pub fn tls_reloader(&self) -> Option<TlsAcceptor> {
+        self.tls.clone()
+    }
+
     /// Runs until shutdown. Bind errors are returned before any worker starts.
     pub fn run(self) -> io::Result<()> {
         let requested = self
@@ -197,6 +227,7 @@ where
         let starting = Arc::new(AtomicUsize::new(cores));
         let failure: Arc<Mutex<Option<io::Error>>> = Arc::default();
         let failed = failure.clone();
+        let tls = self.tls;
         let served = Workers::new()
             .cores(cores)
             .driver(self.driver)
@@ -209,6 +240,7 @@ where
                 let ready = ready.clone();
                 let starting = starting.clone();
                 let failed = failed.clone();
+                let tls = tls.clone();
                 async move {
                     let Some(std_listener) = std_listener else {
                         return;
@@ -246,7 +278,15 @@ where
                             });
                         }
                     }
-                    serve_core(listener, service.clone(), limits, w.shutdown.clone(), grace).await;
+                    serve_core(
+                        listener,
+                        service.clone(),
+                        limits,
+                        w.shutdown.clone(),
+                        grace,
+                        tls,
+                    )
+                    .await;
                     if let (Some(app), Some(started)) = (app, started) {
                         app.stop(started).await;
                     }
@@ -275,14 +315,16 @@ fn run_process_hooks(hooks: Vec<ProcessHook>) -> io::Result<()> {
     })
 }
 
-/// Accepts connections on one core until shutdown, then waits (up to
-/// `grace`) for the open connections to finish.
+/// Accepts connections on one core until shutdown (each one over TLS when
+/// `tls` is set), then waits (up to `grace`) for the open connections to
+/// finish.
 async fn serve_core<S: Service>(
     listener: TcpListener,
     service: Rc<S>,
     limits: Rc<Limits>,
     shutdown: Shutdown,
     grace: Duration,
+    tls: Option<TlsAcceptor>,
 ) {
     let cfg = ConnConfig {
         limits,
@@ -298,7 +340,10 @@ async fn serve_core<S: Service>(
         match race(listener.accept(), shutdown.wait()).await {
             Either::Left(Ok((stream, _peer))) => {
                 let service = service.clone();
-                spawn_local(serve(stream, service, cfg.clone()));
+                match &tls {
+                    None => spawn_local(serve(stream, service, cfg.clone())),
+                    Some(tls) => spawn_local(serve_tls(stream, tls.clone(), service, cfg.clone())),
+                };
             }
             Either::Left(Err(e)) => {
                 if last_warning.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {

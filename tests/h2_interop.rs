@@ -223,10 +223,7 @@ both_drivers!(early_answer_content_length_mismatch, |d: DriverChoice| {
 both_drivers!(
     early_answer_request_is_drained_within_bounds,
     |d: DriverChoice| {
-        let limits = Limits {
-            h2_initial_window_size: 65_535,
-            ..Limits::default()
-        };
+        let limits = Limits::default().h2_initial_window_size(65_535);
         let srv = TestServer::with_limits(d, limits);
         python_h2(&srv, "early-drain");
     }

@@ -5,7 +5,10 @@
 mod common;
 
 fn runtime(d: percore::DriverChoice) -> percore::rt::Runtime {
-    percore::rt::Runtime::builder().driver(d).build().expect("runtime")
+    percore::rt::Runtime::builder()
+        .driver(d)
+        .build()
+        .expect("runtime")
 }
 
 use percore::test::TestServer;
@@ -66,7 +69,12 @@ both_drivers!(test_client_keeps_cookies_json_and_websockets, |d| {
         let client = server.client();
         let resp = client.get("/whoami").send().await.unwrap();
         assert_eq!(resp.status(), 401);
-        let resp = client.post("/login").form(&[("user", "ada")]).send().await.unwrap();
+        let resp = client
+            .post("/login")
+            .form(&[("user", "ada")])
+            .send()
+            .await
+            .unwrap();
         assert_eq!(resp.status(), 200);
         let resp = client.get("/whoami").send().await.unwrap();
         assert_eq!(resp.text().await.unwrap(), "ada");

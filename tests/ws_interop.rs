@@ -429,7 +429,7 @@ both_drivers!(
                 .unwrap();
             let (stream, _) = listener.accept().await.unwrap();
             let ws = WebSocket::new(
-                Rc::new(stream),
+                Rc::new(percore::http::server::Conn::from(stream)),
                 BytesMut::new(),
                 Codec::new(Role::Server, Config::default()),
             );

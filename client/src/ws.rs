@@ -298,7 +298,7 @@ impl WsBuilder {
             deflate: negotiated.deflate,
             ..self.config.clone()
         };
-        let mut ws = WebSocket::new(Rc::new(tcp), rest, Codec::new(Role::Client, config));
+        let mut ws = WebSocket::new(Rc::new(tcp.into()), rest, Codec::new(Role::Client, config));
         ws.set_protocol(negotiated.protocol);
         ws.set_heartbeat(self.heartbeat);
         Ok(ws)

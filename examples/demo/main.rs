@@ -9,13 +9,20 @@
 //! `GET /ws` (WebSocket echo), `GET /chat` (a WebSocket chat room shared by
 //! every core), `POST /login`, `GET /whoami`, `POST /logout` (a session in a
 //! sealed cookie), `GET /static/...` (files), `GET /metrics` (Prometheus).
-//! `--help` lists the options.
+//! `--help` lists the options. `--tls-self-signed` (or
+//! `--tls-cert FILE --tls-key FILE`) serves HTTPS instead:
+//!
+//! ```text
+//! cargo run --release --example demo -- --listen 127.0.0.1:8443 --tls-self-signed
+//! curl -k --http2 https://127.0.0.1:8443/plaintext
+//! ```
 
 use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::Parser;
+use percore::tls::TlsConfig;
 use percore::Server;
 use percore_cli::RuntimeArgs;
 
@@ -32,13 +39,26 @@ use percore::web::Key;
 /// and GET /metrics, over HTTP/1.1 and HTTP/2 (h2c), on one pinned worker
 /// per core.
 /// Prints `listening on http://ADDR (cores: N, driver: D)` once it accepts
-/// connections.
+/// connections (`https://` with TLS: HTTP/2 or HTTP/1.1 chosen by ALPN).
 #[derive(Parser)]
 #[command(name = "demo", version)]
 struct Args {
     /// Address to listen on, IP:PORT (port 0: any free port)
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
+
+    /// Serve TLS with this certificate chain (PEM, end entity first; needs --tls-key)
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+
+    /// The private key (PEM) of --tls-cert
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+
+    /// Serve TLS with a throwaway self-signed certificate for localhost
+    /// and the listen address (for trying it out: clients need -k)
+    #[arg(long, conflicts_with = "tls_cert")]
+    tls_self_signed: bool,
 
     #[command(flatten)]
     runtime: RuntimeArgs,
@@ -77,6 +97,8 @@ fn secret_key(value: &str) -> Result<Key, String> {
 
 fn main() -> io::Result<()> {
     let args: Args = percore_cli::parse();
+    let tls = tls_config(&args)?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let key = args.secret.unwrap_or_else(|| {
         eprintln!(
             "warning: no --secret: sessions are sealed with a random key; \
@@ -89,15 +111,32 @@ fn main() -> io::Result<()> {
         .unwrap_or_else(DemoOptions::default_static_dir);
     let options = DemoOptions::new(key, static_dir);
     let room = ChatRoom::new();
-    Server::new(move || app(&room, &options))
+    let mut server = Server::new(move || app(&room, &options))
         .bind(args.listen)?
         .cores(args.runtime.cores)
         .driver(args.runtime.driver.into())
-        .on_ready(|info| {
+        .on_ready(move |info| {
             println!(
-                "listening on http://{} (cores: {}, driver: {})",
+                "listening on {scheme}://{} (cores: {}, driver: {})",
                 info.addr, info.cores, info.driver
             );
-        })
-        .run()
+        });
+    if let Some(tls) = tls {
+        server = server.tls(tls)?;
+    }
+    server.run()
+}
+
+/// The TLS configuration the flags ask for, if any.
+fn tls_config(args: &Args) -> io::Result<Option<TlsConfig>> {
+    if args.tls_self_signed {
+        let names = vec!["localhost".to_string(), args.listen.ip().to_string()];
+        let cert = rcgen::generate_simple_self_signed(names).map_err(io::Error::other)?;
+        let (cert_pem, key_pem) = (cert.cert.pem(), cert.key_pair.serialize_pem());
+        return TlsConfig::from_pem(cert_pem.as_bytes(), key_pem.as_bytes()).map(Some);
+    }
+    match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => TlsConfig::from_pem_files(cert, key).map(Some),
+        _ => Ok(None),
+    }
 }

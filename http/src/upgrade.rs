@@ -43,9 +43,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
+use crate::server::Conn;
 use bytes::BytesMut;
 use http::header::{CONNECTION, UPGRADE};
-use percore_runtime::net::TcpStream;
 use percore_runtime::sync::Shutdown;
 
 use crate::connections::ConnGuard;
@@ -53,7 +53,7 @@ use crate::service::Request;
 
 /// A connection handed over by the HTTP/1.1 server after a 101 response.
 pub struct Upgraded {
-    stream: Rc<TcpStream>,
+    stream: Rc<Conn>,
     read_buf: BytesMut,
     shutdown: Shutdown,
     guard: ConnGuard,
@@ -62,7 +62,7 @@ pub struct Upgraded {
 
 impl Upgraded {
     pub(crate) fn new(
-        stream: Rc<TcpStream>,
+        stream: Rc<Conn>,
         read_buf: BytesMut,
         shutdown: Shutdown,
         guard: ConnGuard,
@@ -92,14 +92,14 @@ impl Upgraded {
 
     /// The stream, and the bytes the client sent after the upgrade request
     /// that the server had already read: the new protocol starts with them.
-    pub fn into_parts(self) -> (Rc<TcpStream>, BytesMut) {
+    pub fn into_parts(self) -> (Rc<Conn>, BytesMut) {
         (self.stream, self.read_buf)
     }
 
     /// As [`into_parts`](Self::into_parts), plus the guard that keeps the
     /// connection counted as open: a graceful shutdown waits (up to its
     /// deadline) until it is dropped.
-    pub fn into_guarded_parts(self) -> (Rc<TcpStream>, BytesMut, ConnGuard) {
+    pub fn into_guarded_parts(self) -> (Rc<Conn>, BytesMut, ConnGuard) {
         (self.stream, self.read_buf, self.guard)
     }
 }

@@ -14,7 +14,7 @@ use percore::web::{get, post, App, Request};
 use percore::{DriverChoice, Limits, Server};
 
 #[path = "../../examples/demo/app.rs"]
-mod demo_app;
+pub mod demo_app;
 
 /// Declares `mod $name { #[test] fn uring(); #[test] fn epoll(); }`.
 #[macro_export]
@@ -108,7 +108,7 @@ pub fn test_app(room: &demo_app::ChatRoom) -> App {
                     Ok(up) => up
                         .deflate_config(percore::ws::DeflateConfig::context_takeover())
                         .on_upgrade(ws_echo_messages),
-                    Err(refusal) => refusal,
+                    Err(refusal) => refusal.into_response(),
                 }
             }),
         )

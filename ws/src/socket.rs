@@ -1,5 +1,5 @@
 //! The async WebSocket on the percore runtime: [`WebSocket`] drives a
-//! [`Codec`] over a TCP stream, answers pings, runs the close handshake and
+//! [`Codec`] over a connection (TCP or TLS), answers pings, runs the close handshake and
 //! an optional heartbeat; [`WebSocket::split`] gives a reader and a writer
 //! for two tasks.
 
@@ -12,10 +12,9 @@ use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use percore_http::server::ConnGuard;
+use percore_http::server::{Conn, ConnGuard};
 use percore_runtime::future::{race, Either};
 use percore_runtime::io::ReadBuffer;
-use percore_runtime::net::TcpStream;
 use percore_runtime::sync::Shutdown;
 
 use crate::{CloseFrame, CloseState, Codec, EncodeError, Message, ProtocolError};
@@ -73,11 +72,11 @@ impl From<io::Error> for WsError {
 
 /// State shared by the reader and the writer halves.
 struct SocketState {
-    stream: Rc<TcpStream>,
+    stream: Rc<Conn>,
     codec: Codec,
     /// Received bytes not yet decoded, and the read that brings more (kept
     /// alive across cancelled `recv` calls).
-    input: ReadBuffer<TcpStream>,
+    input: ReadBuffer<Conn>,
     /// Encoded bytes not yet handed to the kernel: `chunks` first (frame
     /// headers and large payloads sent uncopied), then `out`.
     chunks: Vec<Bytes>,
@@ -150,7 +149,7 @@ pub struct WsWriter {
 impl WebSocket {
     /// A WebSocket speaking on `stream` with `codec`, starting with the
     /// bytes already read from it (`read_buf`).
-    pub fn new(stream: Rc<TcpStream>, read_buf: BytesMut, codec: Codec) -> WebSocket {
+    pub fn new(stream: Rc<Conn>, read_buf: BytesMut, codec: Codec) -> WebSocket {
         let shared = Rc::new(RefCell::new(SocketState {
             input: ReadBuffer::new(stream.clone(), read_buf, READ_CHUNK)
                 .with_max_ahead(FRAME_PREALLOC_MAX),
@@ -519,6 +518,6 @@ fn shut(shared: &Rc<RefCell<SocketState>>) {
     if !s.shut {
         s.shut = true;
         s.input.buffer_mut().clear();
-        let _ = s.stream.shutdown(std::net::Shutdown::Both);
+        s.stream.abort();
     }
 }

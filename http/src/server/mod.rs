@@ -2,7 +2,10 @@
 //! percore sockets and calls a [`crate::Service`] for each request.
 //!
 //! - `start`: where a connection starts; protocol detection (the HTTP/2
-//!   preface, `Upgrade: h2c`) picks the driver. [`serve`] is the entry.
+//!   preface, `Upgrade: h2c`, ALPN over TLS) picks the driver. [`serve`]
+//!   is the entry (`serve_tls` with the `tls` feature).
+//! - `conn`: [`Conn`], the stream every driver runs on: plain TCP, or TLS
+//!   (feature `tls`, the only reason this crate would depend on rustls).
 //! - `h1`: the HTTP/1.1 driver: read side (`input`), write side (`output`)
 //!   and the dispatch loop.
 //! - `h2`: the HTTP/2 driver: socket loop, request bodies, stream tasks.
@@ -12,6 +15,7 @@
 //! - `body_pace`: the slow-request-body rule both drivers apply.
 
 mod body_pace;
+mod conn;
 mod exchange;
 mod h1;
 mod h2;
@@ -19,7 +23,10 @@ mod header_cache;
 mod start;
 
 pub use crate::connections::{ConnGuard, OpenConnections};
+pub use conn::Conn;
 pub use start::serve;
+#[cfg(feature = "tls")]
+pub use start::serve_tls;
 
 use std::rc::Rc;
 
@@ -44,10 +51,12 @@ pub struct ConnConfig {
 /// Closes after a final response: stop writing, then read and discard what
 /// the client still sends for a moment, so that unread input does not make
 /// the kernel reset the connection before the client has read our answer.
-pub(crate) async fn linger_close(stream: &percore_runtime::net::TcpStream) {
+/// Over TLS, close_notify goes first and the drain reads through TLS.
+pub(crate) async fn linger_close(stream: &Conn) {
     use std::time::{Duration, Instant};
-    let _ = stream.shutdown(std::net::Shutdown::Write);
-    let deadline = Instant::now() + Duration::from_millis(500);
+    let linger = Duration::from_millis(500);
+    stream.close_write(linger).await;
+    let deadline = Instant::now() + linger;
     let mut discarded = 0usize;
     while discarded < 256 * 1024 {
         let buf = bytes::BytesMut::with_capacity(16 * 1024);

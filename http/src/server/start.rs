@@ -1,7 +1,8 @@
 //! Where a connection starts: protocol detection picks the driver. An
 //! HTTP/2 client preface starts the HTTP/2 driver at once; anything else is
 //! HTTP/1.1, which hands over to HTTP/2 when a request asks for
-//! `Upgrade: h2c`.
+//! `Upgrade: h2c`. Over TLS (`serve_tls`, feature `tls`) the handshake
+//! comes first and ALPN picks the driver; h2c is never offered there.
 
 use std::rc::Rc;
 use std::time::Instant;
@@ -12,11 +13,12 @@ use bytes::BytesMut;
 use http::{HeaderMap, Version};
 use percore_runtime::future::{race, Either};
 use percore_runtime::io::ReadBuffer;
+#[cfg(feature = "tls")]
 use percore_runtime::net::TcpStream;
 
 use super::h1::{self, Handoff, RequestInput, READ_CHUNK};
 use super::h2::serve_h2;
-use super::ConnConfig;
+use super::{Conn, ConnConfig};
 use crate::h2::conn::ServerConnection;
 use crate::h2::frame::PREFACE;
 use crate::service::Service;
@@ -26,10 +28,47 @@ use crate::{field_list, upgrade};
 /// [`ConnConfig::http2`] also h2c, by prior knowledge (the client preface)
 /// or by `Upgrade: h2c`, until the client leaves, an error closes the
 /// connection, or the server shuts down.
-pub async fn serve<S: Service>(stream: TcpStream, service: Rc<S>, cfg: ConnConfig) {
+pub async fn serve<S: Service>(stream: impl Into<Conn>, service: Rc<S>, cfg: ConnConfig) {
     let _counted = cfg.connections.enter();
+    let stream: Conn = stream.into();
     let _ = stream.set_nodelay(true);
-    let stream = Rc::new(stream);
+    serve_counted(Rc::new(stream), service, cfg).await;
+}
+
+/// Serves one accepted TCP connection over TLS: the handshake first
+/// (bounded by [`Limits::header_read_timeout`](crate::Limits); bytes that
+/// are no ClientHello end it at once), then HTTP/2 if ALPN chose `h2` and
+/// [`ConnConfig::http2`] is on, else HTTP/1.1 (without h2c: RFC 9113 §3.2).
+#[cfg(feature = "tls")]
+pub async fn serve_tls<S: Service>(
+    tcp: TcpStream,
+    acceptor: percore_tls::TlsAcceptor,
+    service: Rc<S>,
+    cfg: ConnConfig,
+) {
+    let _counted = cfg.connections.enter();
+    let _ = tcp.set_nodelay(true);
+    let handshake = acceptor.accept(tcp, cfg.limits.header_read_timeout);
+    let tls = match race(handshake, cfg.shutdown.wait()).await {
+        Either::Left(Ok(tls)) => tls,
+        Either::Left(Err(e)) => {
+            tracing::debug!("TLS handshake failed: {e}");
+            return;
+        }
+        Either::Right(()) => return,
+    };
+    let h2 = tls.negotiated_alpn().as_deref() == Some(b"h2");
+    let stream = Rc::new(Conn::from(tls));
+    if h2 && cfg.http2 {
+        let h2 = ServerConnection::new(&cfg.limits);
+        serve_h2(stream, BytesMut::new(), service, cfg, h2, None).await;
+    } else {
+        serve_http1(stream, None, service, cfg).await;
+    }
+}
+
+/// [`serve`] once the connection is counted.
+async fn serve_counted<S: Service>(stream: Rc<Conn>, service: Rc<S>, cfg: ConnConfig) {
     let mut input = ReadBuffer::new(
         stream.clone(),
         BytesMut::with_capacity(READ_CHUNK),
@@ -47,6 +86,22 @@ pub async fn serve<S: Service>(stream: TcpStream, service: Rc<S>, cfg: ConnConfi
             Sniffed::Gone => return,
         }
     }
+    serve_http1(stream, Some((input, head_deadline)), service, cfg).await;
+}
+
+/// Serves HTTP/1.1 on `stream`, starting with `input` (what was read while
+/// looking for the HTTP/2 preface, and the deadline of the first head)
+/// when there is some; hands over to HTTP/2 on `Upgrade: h2c`.
+async fn serve_http1<S: Service>(
+    stream: Rc<Conn>,
+    input: Option<(ReadBuffer<Conn>, Option<Instant>)>,
+    service: Rc<S>,
+    cfg: ConnConfig,
+) {
+    let (input, head_deadline) = input.unwrap_or_else(|| {
+        let fresh = BytesMut::with_capacity(READ_CHUNK);
+        (ReadBuffer::new(stream.clone(), fresh, READ_CHUNK), None)
+    });
     let input = RequestInput::new(input, cfg.limits.clone());
     match h1::serve(input, &service, &cfg, head_deadline).await {
         Handoff::Closed => {}
@@ -81,7 +136,7 @@ enum Sniffed {
 /// keep-alive timeout, ended by a shutdown); once bytes came, the rest of
 /// the head must come by `head_deadline`.
 async fn sniff_preface(
-    input: &mut ReadBuffer<TcpStream>,
+    input: &mut ReadBuffer<Conn>,
     cfg: &ConnConfig,
     head_deadline: &mut Option<Instant>,
 ) -> Sniffed {

@@ -13,10 +13,10 @@ use std::rc::Rc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
+use crate::server::Conn;
 use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, StatusCode};
 use percore_runtime::io::ReadBuffer;
-use percore_runtime::net::TcpStream;
 
 use crate::body::{BodyError, BodySource, RequestBody};
 use crate::h1::{self, BodyDecoder, BodyEvent, BodyKind, RequestHead};
@@ -55,7 +55,7 @@ impl fmt::Debug for RequestInput {
 }
 
 struct InputState {
-    input: ReadBuffer<TcpStream>,
+    input: ReadBuffer<Conn>,
     /// Body of the current request, while unread bytes remain.
     decoder: Option<BodyDecoder>,
     /// Identifies the current request's body; stale readers get nothing.
@@ -76,7 +76,7 @@ struct InputState {
 
 impl RequestInput {
     /// The read side of a connection whose input is `input`.
-    pub(crate) fn new(input: ReadBuffer<TcpStream>, limits: Rc<Limits>) -> Rc<RequestInput> {
+    pub(crate) fn new(input: ReadBuffer<Conn>, limits: Rc<Limits>) -> Rc<RequestInput> {
         Rc::new(RequestInput {
             state: RefCell::new(InputState {
                 input,
@@ -94,7 +94,7 @@ impl RequestInput {
     }
 
     /// The connection's socket.
-    pub(super) fn stream(&self) -> Rc<TcpStream> {
+    pub(super) fn stream(&self) -> Rc<Conn> {
         self.state.borrow().input.stream().clone()
     }
 

@@ -107,7 +107,8 @@ pub(super) async fn serve<S: Service>(
         *req.uri_mut() = head.uri;
         *req.version_mut() = version;
         *req.headers_mut() = head.headers;
-        if cfg.http2 && may_upgrade {
+        // RFC 9113 §3.2: over TLS, HTTP/2 is chosen by ALPN, never by h2c.
+        if cfg.http2 && may_upgrade && !stream.is_tls() {
             if let Some(settings) = h2c_upgrade_settings(req.headers()) {
                 out.extend_from_slice(SWITCHING_TO_H2C);
                 if out.flush().await.is_err() {

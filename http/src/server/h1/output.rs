@@ -7,10 +7,10 @@ use std::io;
 use std::rc::Rc;
 use std::time::Duration;
 
+use crate::server::Conn;
 use bytes::{Bytes, BytesMut};
 use http::header::{HeaderValue, CONTENT_TYPE};
 use http::{HeaderMap, StatusCode, Version};
-use percore_runtime::net::TcpStream;
 
 use super::input::RequestInput;
 use crate::body::Body;
@@ -29,7 +29,7 @@ pub(super) const FLUSH_AT: usize = 64 * 1024;
 
 /// Response bytes waiting to be written to the connection.
 pub(super) struct Output {
-    stream: Rc<TcpStream>,
+    stream: Rc<Conn>,
     buf: BytesMut,
     chunks: Vec<Bytes>,
     /// Responses completed in `buf`/`chunks` since the last flush.
@@ -50,7 +50,7 @@ impl fmt::Debug for Output {
 impl Output {
     /// Output to `stream`, failing a write that makes no progress for
     /// `write_timeout`.
-    pub(super) fn new(stream: Rc<TcpStream>, write_timeout: Duration) -> Output {
+    pub(super) fn new(stream: Rc<Conn>, write_timeout: Duration) -> Output {
         Output {
             stream,
             buf: BytesMut::with_capacity(8 * 1024),
@@ -293,7 +293,7 @@ mod tests {
             use percore_runtime::net::{TcpListener, TcpStream};
             let listener = TcpListener::bind("127.0.0.1:0").unwrap();
             let addr = listener.local_addr().unwrap();
-            let a = TcpStream::connect(addr).await.unwrap();
+            let a = crate::server::Conn::from(TcpStream::connect(addr).await.unwrap());
             let limits = Limits {
                 max_pipelined_requests: 4,
                 ..Limits::default()

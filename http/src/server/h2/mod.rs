@@ -18,10 +18,10 @@ use std::rc::Rc;
 use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
+use super::Conn;
 use bytes::{Bytes, BytesMut};
 use percore_runtime::future::{race, Either};
 use percore_runtime::io::ReadBuffer;
-use percore_runtime::net::TcpStream;
 use percore_runtime::time::{timeout_at, Elapsed};
 use percore_runtime::JoinHandle;
 
@@ -95,7 +95,7 @@ type ConnRef = Rc<RefCell<ConnState>>;
 /// preface, or what followed an h2c upgrade request); `upgraded` is the
 /// HTTP/1.1 request that asked for h2c, answered as stream 1.
 pub(crate) async fn serve_h2<S: Service>(
-    stream: Rc<TcpStream>,
+    stream: Rc<Conn>,
     read_buf: BytesMut,
     service: Rc<S>,
     cfg: ConnConfig,
