@@ -286,7 +286,9 @@ both_drivers!(garbage_instead_of_a_client_hello_closes_at_once, |d| {
 
 both_drivers!(limits_hold_over_tls, |d| {
     let pki = Pki::new();
-    let limits = Limits::default().max_head_size(8 * 1024).max_body_size(1000);
+    let limits = Limits::default()
+        .max_head_size(8 * 1024)
+        .max_body_size(1000);
     let server = TlsServer::start(d, &pki, limits);
     let huge = format!("x-big: {}", "a".repeat(16 * 1024));
     let out = run(server
