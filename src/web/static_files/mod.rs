@@ -73,12 +73,12 @@ use resolve::Found;
 /// let app = App::new().route("/assets/{*path}", get(assets));
 /// # let _ = app;
 /// ```
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct StaticDir {
     config: Arc<DirConfig>,
 }
 
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 struct DirConfig {
     root: PathBuf,
     mount: String,
@@ -164,7 +164,7 @@ impl Handler for StaticDir {
 /// let app = App::new().route("/robots.txt", get(StaticFile::new("./public/robots.txt")));
 /// # let _ = app;
 /// ```
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct StaticFile {
     path: Arc<PathBuf>,
 }
