@@ -22,7 +22,6 @@
 //! ```
 
 mod conditional;
-mod encoding;
 mod listing;
 mod multipart;
 mod path;
@@ -47,10 +46,10 @@ use percore_http::{Body, BodyStream, FileBody};
 use percore_runtime::fs::File;
 use percore_runtime::spawn_blocking;
 
+use super::accept_encoding::{self as encoding, Coding};
 use super::handler::BoxFuture;
 use super::{Handler, Html, IntoResponse, Request, Response};
 use conditional::{Precondition, Validators};
-use encoding::Coding;
 use multipart::MultipartBody;
 use path::SafePath;
 use range::{parse_range, RangeRequest};
