@@ -15,7 +15,7 @@ use crate::h2::H2Pool;
 use crate::pool::{Pool, PoolConfig};
 
 /// The client's timeouts, like aiohttp's `ClientTimeout`; `None` turns one
-/// off. Each one that expires is its own [`TimeoutKind`].
+/// off. Each one that expires is its own [`TimeoutKind`](crate::TimeoutKind).
 ///
 /// ```
 /// use std::time::Duration;
@@ -184,7 +184,7 @@ impl ClientBuilder {
         self
     }
 
-    /// The default body limit of [`Response::bytes`] and friends
+    /// The default body limit of [`Response::bytes`](crate::Response::bytes) and friends
     /// (default 16 MiB).
     pub fn max_body(mut self, bytes: u64) -> Self {
         self.cfg.max_body = bytes;
@@ -238,7 +238,7 @@ impl ClientBuilder {
     /// Speaks HTTP/2 without negotiation (h2c prior knowledge) to every
     /// origin: requests multiplex over few connections, a new one opening
     /// when the server's SETTINGS_MAX_CONCURRENT_STREAMS is reached on
-    /// all (see [`RequestBuilder::http2_prior_knowledge`] for one request).
+    /// all (see [`RequestBuilder::http2_prior_knowledge`](crate::RequestBuilder::http2_prior_knowledge) for one request).
     ///
     /// ```no_run
     /// percore_runtime::Runtime::new().unwrap().block_on(async {
