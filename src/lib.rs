@@ -8,6 +8,8 @@
 //! assert_eq!(rt.block_on(async { spawn_local(async { 1 + 1 }).await.unwrap() }), 2);
 //! ```
 
+#![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
+
 mod server;
 pub mod test;
 pub mod web;

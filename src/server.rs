@@ -64,6 +64,19 @@ pub struct Server<F> {
     tls: Option<TlsAcceptor>,
 }
 
+impl<F> std::fmt::Debug for Server<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("addr", &self.addr)
+            .field("cores", &self.cores)
+            .field("driver", &self.driver)
+            .field("limits", &self.limits)
+            .field("handle_signals", &self.handle_signals)
+            .field("grace", &self.grace)
+            .finish_non_exhaustive()
+    }
+}
+
 impl<F, S> Server<F>
 where
     F: Fn() -> S + Send + Sync + 'static,

@@ -31,6 +31,8 @@
 //! assert_eq!(err.exit_code(), 2);
 //! ```
 
+#![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
+
 use std::ffi::OsString;
 
 use clap::error::{ContextKind, ContextValue};

@@ -277,7 +277,17 @@ pub(crate) async fn read_with(
     read_timeout: Option<Duration>,
     total: Option<Instant>,
 ) -> Result<(io::Result<usize>, BytesMut), Error> {
-    let read_at = read_timeout.map(|d| Instant::now() + d);
+    read_bounded(read_timeout, total, read_some(stream, buf)).await
+}
+
+/// `fut`, failing with the read timeout after `read` or the total one at
+/// `total`, whichever comes first.
+pub(crate) async fn read_bounded<F: std::future::Future>(
+    read: Option<Duration>,
+    total: Option<Instant>,
+    fut: F,
+) -> Result<F::Output, Error> {
+    let read_at = read.map(|d| Instant::now() + d);
     let (at, which) = match (read_at, total) {
         (Some(r), Some(t)) if t < r => (Some(t), TimeoutKind::Total),
         (Some(r), _) => (Some(r), TimeoutKind::Read),
@@ -285,10 +295,8 @@ pub(crate) async fn read_with(
         (None, None) => (None, TimeoutKind::Read),
     };
     match at {
-        Some(at) => timeout_at(at, read_some(stream, buf))
-            .await
-            .map_err(|_| Error::timeout(which)),
-        None => Ok(read_some(stream, buf).await),
+        Some(at) => timeout_at(at, fut).await.map_err(|_| Error::timeout(which)),
+        None => Ok(fut.await),
     }
 }
 

@@ -28,6 +28,8 @@
 //! safe: the method is idempotent and the body can be sent again, or no
 //! byte of the request went out. Other failures are reported.
 
+#![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
+
 mod client;
 mod connect;
 mod cookies;

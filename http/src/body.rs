@@ -372,6 +372,12 @@ pub struct BodySender {
     shared: Rc<RefCell<ChannelState>>,
 }
 
+impl std::fmt::Debug for BodySender {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BodySender").finish_non_exhaustive()
+    }
+}
+
 impl BodySender {
     /// Queues a chunk, waiting while the channel is full. Fails if the
     /// response was abandoned (client gone).

@@ -41,6 +41,16 @@ pub struct FileBody {
     read: Option<ReadFuture>,
 }
 
+impl std::fmt::Debug for FileBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileBody")
+            .field("offset", &self.offset)
+            .field("remaining", &self.remaining)
+            .field("len", &self.len)
+            .finish_non_exhaustive()
+    }
+}
+
 impl FileBody {
     /// Opens `path` for reading; the body is the whole file.
     pub async fn open(path: impl AsRef<Path>) -> io::Result<FileBody> {

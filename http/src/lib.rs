@@ -3,6 +3,8 @@
 //! The protocol cores (`h1`, `h2`) are sans-IO: bytes in, events and bytes out.
 //! The connection drivers that run them on the percore runtime are thin glue.
 
+#![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
+
 mod body;
 mod connections;
 pub mod field_list;

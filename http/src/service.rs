@@ -32,6 +32,12 @@ pub trait Service: 'static {
 /// Any `Fn(Request) -> Future<Output = Response>` is a service.
 pub struct FnService<F>(pub F);
 
+impl<F> std::fmt::Debug for FnService<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FnService").finish_non_exhaustive()
+    }
+}
+
 impl<F, Fut> Service for FnService<F>
 where
     F: Fn(Request) -> Fut + 'static,

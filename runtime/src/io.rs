@@ -181,6 +181,16 @@ pub struct BufStream<S> {
     capacity: usize,
 }
 
+impl<S> std::fmt::Debug for BufStream<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BufStream")
+            .field("buffered_read", &(self.rbuf.len() - self.rpos))
+            .field("buffered_write", &self.wbuf.len())
+            .field("capacity", &self.capacity)
+            .finish_non_exhaustive()
+    }
+}
+
 impl<S: OwnedRead + OwnedWrite> BufStream<S> {
     /// Wraps `inner` with 8 KiB buffers.
     pub fn new(inner: S) -> BufStream<S> {

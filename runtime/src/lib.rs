@@ -39,8 +39,6 @@ pub mod buf;
 mod driver;
 pub mod fs;
 pub mod future;
-// io.rs is being extended in parallel: its Debug impls come with that merge.
-#[allow(missing_debug_implementations)]
 pub mod io;
 pub mod net;
 mod runtime;

@@ -33,6 +33,14 @@ pub struct TestServer {
     thread: Option<JoinHandle<io::Result<()>>>,
 }
 
+impl std::fmt::Debug for TestServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestServer")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
 impl TestServer {
     /// Serves what `factory` builds on one core, with default limits and driver.
     /// Panics if the server cannot start (a test cannot go on without it).

@@ -1,10 +1,9 @@
 //! Reading `Accept-Encoding` (RFC 9110 §12.5.3): which of the codings the
-//! server can produce (br, gzip) the client accepts, best first.
-//!
-//! The static-files module on `main` has the same chooser
-//! (`static_files/encoding.rs`); the two are meant to become this one.
+//! server can produce (br, gzip) the client accepts, best first. Serves the
+//! compression middleware ([`preferred`]) and the precompressed siblings of
+//! static files ([`acceptable`], [`Coding::suffix`]).
 
-/// A content coding the server can produce.
+/// A content coding the server can produce (or find stored beside a file).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Coding {
     Brotli,
@@ -17,6 +16,14 @@ impl Coding {
         match self {
             Coding::Brotli => "br",
             Coding::Gzip => "gzip",
+        }
+    }
+
+    /// The suffix of a precompressed sibling file (`file.br`, `file.gz`).
+    pub(crate) fn suffix(self) -> &'static str {
+        match self {
+            Coding::Brotli => ".br",
+            Coding::Gzip => ".gz",
         }
     }
 }
@@ -61,6 +68,19 @@ pub(crate) fn preferred(accept: &str, brotli: bool, gzip: bool) -> Option<Coding
         (b, g) if b >= g => Some(Coding::Brotli),
         _ => Some(Coding::Gzip),
     }
+}
+
+/// The codings `accept` allows, best first (by q-value; brotli wins ties).
+pub(crate) fn acceptable(accept: &str) -> Vec<Coding> {
+    let (br, gz) = weights(accept);
+    let mut ranked = [(br, Coding::Brotli), (gz, Coding::Gzip)];
+    // Stable: on equal weights brotli stays first.
+    ranked.sort_by_key(|&(q, _)| std::cmp::Reverse(q));
+    ranked
+        .into_iter()
+        .filter(|&(q, _)| q > 0)
+        .map(|(_, c)| c)
+        .collect()
 }
 
 /// A q-value (`0`, `0.5`, `1.000`) in thousandths; `None` if malformed.
@@ -126,6 +146,28 @@ mod tests {
         assert_eq!(quality("0.005"), Some(5));
         assert_eq!(quality("1."), Some(1000));
         assert_eq!(quality("1.001"), None);
+    }
+
+    #[test]
+    fn acceptable_ranks_every_accepted_coding() {
+        assert_eq!(acceptable("gzip, deflate, br"), [Brotli, Gzip]);
+        assert_eq!(acceptable("gzip"), [Gzip]);
+        assert_eq!(acceptable("br;q=0.5, gzip"), [Gzip, Brotli]);
+        assert_eq!(acceptable("br;q=0, gzip;q=0.1"), [Gzip]);
+        assert_eq!(acceptable("*"), [Brotli, Gzip]);
+        assert_eq!(acceptable("*;q=0.2, gzip;q=0"), [Brotli]);
+        assert_eq!(acceptable("X-GZIP ; Q=1.0"), [Gzip]);
+        assert_eq!(acceptable("identity"), []);
+        assert_eq!(acceptable(""), []);
+        for bad in ["br;q=2", "br;q=0.5555", "br;q=x", "br;q="] {
+            assert_eq!(acceptable(bad), [], "{bad}");
+        }
+    }
+
+    #[test]
+    fn suffixes_name_the_siblings() {
+        assert_eq!(Brotli.suffix(), ".br");
+        assert_eq!(Gzip.suffix(), ".gz");
     }
 
     #[test]

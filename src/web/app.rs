@@ -89,6 +89,12 @@ pub struct App {
     core: Rc<Core>,
 }
 
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App").finish_non_exhaustive()
+    }
+}
+
 impl Default for App {
     fn default() -> Self {
         App::new()

@@ -28,6 +28,12 @@ type SetupFuture = Pin<Box<dyn Future<Output = io::Result<Cleanup>>>>;
 #[derive(Clone)]
 pub struct AppStateRef(pub(crate) Rc<AppState>);
 
+impl std::fmt::Debug for AppStateRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppStateRef").finish_non_exhaustive()
+    }
+}
+
 impl AppStateRef {
     /// The state value of type `T`, as `req.state::<T>()` gives it.
     pub fn get<T: 'static>(&self) -> Option<&T> {

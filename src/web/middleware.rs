@@ -58,6 +58,14 @@ pub struct Next {
     index: usize,
 }
 
+impl std::fmt::Debug for Next {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Next")
+            .field("index", &self.index)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Next {
     pub(crate) fn start(chain: Rc<dyn Chain>) -> Next {
         Next { chain, index: 0 }

@@ -32,6 +32,17 @@ pub struct Request {
     session: Option<Session>,
 }
 
+impl std::fmt::Debug for Request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Request")
+            .field("method", &self.inner.method())
+            .field("uri", &self.inner.uri())
+            .field("version", &self.inner.version())
+            .field("params", &self.params)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Request {
     /// Wraps an `http::Request` (for tests and custom services).
     pub fn from_http(inner: http::Request<RequestBody>) -> Request {

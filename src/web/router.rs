@@ -27,6 +27,20 @@ pub struct MethodRouter {
     name: Option<String>,
 }
 
+impl std::fmt::Debug for MethodRouter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MethodRouter")
+            .field(
+                "methods",
+                &self.handlers.iter().map(|(m, _)| m).collect::<Vec<_>>(),
+            )
+            .field("fallback", &self.fallback.is_some())
+            .field("layers", &self.layers.len())
+            .field("name", &self.name)
+            .finish()
+    }
+}
+
 macro_rules! method_fns {
     ($($fname:ident => $method:expr),*) => {
         $(

@@ -106,6 +106,18 @@ pub struct TlsConnectorBuilder {
     accept_invalid_certs: bool,
 }
 
+impl std::fmt::Debug for TlsConnectorBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsConnectorBuilder")
+            .field("webpki_roots", &self.webpki_roots)
+            .field("extra_roots", &self.extra_roots.len())
+            .field("client_cert", &self.client_cert.is_some())
+            .field("alpn", &self.alpn)
+            .field("accept_invalid_certs", &self.accept_invalid_certs)
+            .finish()
+    }
+}
+
 impl TlsConnectorBuilder {
     /// Trusts the CA certificates in `ca` (PEM) too.
     pub fn root_ca_pem_file(self, ca: impl AsRef<Path>) -> io::Result<TlsConnectorBuilder> {

@@ -59,7 +59,7 @@
 //! never in the accept loop), choose the HTTP driver by
 //! [`TlsStream::negotiated_alpn`], and hand it the stream.
 
-#![warn(missing_docs)]
+#![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
 mod client;
 mod pem;

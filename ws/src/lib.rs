@@ -28,7 +28,7 @@
 //! assert_eq!(&out[..], b"\x8a\x05Hello");
 //! ```
 #![forbid(unsafe_op_in_unsafe_fn)]
-#![warn(missing_docs)]
+#![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
 pub mod codec;
 pub mod deflate;

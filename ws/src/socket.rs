@@ -127,6 +127,7 @@ struct SocketState {
 ///     }
 /// }
 /// ```
+#[derive(Debug)]
 pub struct WebSocket {
     reader: WsReader,
     writer: WsWriter,
@@ -144,6 +145,24 @@ pub struct WsReader {
 #[derive(Clone)]
 pub struct WsWriter {
     shared: Rc<RefCell<SocketState>>,
+}
+
+impl std::fmt::Debug for WsReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let close = self.shared.try_borrow().ok().map(|s| s.codec.close_state());
+        f.debug_struct("WsReader")
+            .field("close_state", &close)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for WsWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let close = self.shared.try_borrow().ok().map(|s| s.codec.close_state());
+        f.debug_struct("WsWriter")
+            .field("close_state", &close)
+            .finish_non_exhaustive()
+    }
 }
 
 impl WebSocket {

@@ -94,12 +94,12 @@ pub(super) struct State {
 
 impl State {
     /// Whether a request may open a stream here now.
-    pub fn has_room(&self) -> bool {
+    pub(crate) fn has_room(&self) -> bool {
         self.ready && self.failure.is_none() && self.conn.can_open_stream()
     }
 
     /// Lets the writer know output may be waiting.
-    pub fn kick(&mut self) {
+    pub(crate) fn kick(&mut self) {
         self.kicked = true;
         if let Some(w) = self.writer.take() {
             w.wake();
@@ -107,19 +107,19 @@ impl State {
     }
 
     /// Registers a request body's sender, woken after each write.
-    pub fn wait_send(&mut self, waker: &Waker) {
+    pub(crate) fn wait_send(&mut self, waker: &Waker) {
         self.senders.push(waker.clone());
     }
 
     /// Registers the waker of the request of `id`.
-    pub fn wait_slot(&mut self, id: u32, waker: &Waker) {
+    pub(crate) fn wait_slot(&mut self, id: u32, waker: &Waker) {
         if let Some(s) = self.slots.get_mut(&id) {
             s.waker = Some(waker.clone());
         }
     }
 
     /// The error a request of this connection reports, if it failed.
-    pub fn error(&self) -> Option<Error> {
+    pub(crate) fn error(&self) -> Option<Error> {
         self.failure
             .as_ref()
             .map(|(kind, why)| Error::new(*kind, why.clone()))

@@ -46,6 +46,7 @@ use crate::client::{idempotent, Prepared};
 use crate::connect::connect;
 use crate::decode::{Coding, Decoder};
 use crate::error::{Error, ErrorKind, TimeoutKind};
+use crate::h1::read_bounded;
 use crate::pool::{Acquired, Origin, Pool};
 use crate::response::Response;
 pub(crate) use body::{AnyBody, H2Body};
@@ -223,26 +224,6 @@ async fn bounded<F: std::future::Future>(
         Some(at) => timeout_at(at, fut)
             .await
             .map_err(|_| Error::timeout(TimeoutKind::PoolWait)),
-        None => Ok(fut.await),
-    }
-}
-
-/// `fut`, failing with the read timeout after `read` or the total one at
-/// `total`, whichever comes first.
-pub(super) async fn read_bounded<F: std::future::Future>(
-    read: Option<Duration>,
-    total: Option<Instant>,
-    fut: F,
-) -> Result<F::Output, Error> {
-    let read_at = read.map(|d| Instant::now() + d);
-    let (at, which) = match (read_at, total) {
-        (Some(r), Some(t)) if t < r => (Some(t), TimeoutKind::Total),
-        (Some(r), _) => (Some(r), TimeoutKind::Read),
-        (None, Some(t)) => (Some(t), TimeoutKind::Total),
-        (None, None) => (None, TimeoutKind::Read),
-    };
-    match at {
-        Some(at) => timeout_at(at, fut).await.map_err(|_| Error::timeout(which)),
         None => Ok(fut.await),
     }
 }

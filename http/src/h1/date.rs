@@ -11,6 +11,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// d.update(UNIX_EPOCH + Duration::from_secs(784111777));
 /// assert_eq!(d.get(), b"Sun, 06 Nov 1994 08:49:37 GMT");
 /// ```
+#[derive(Debug)]
 pub struct DateCache {
     second: u64,
     text: [u8; 29],

@@ -139,7 +139,7 @@ pub fn parse_request_head(
 }
 
 /// Drops complete `CRLF` pairs from the front of `buf`.
-fn skip_empty_lines(buf: &mut BytesMut) {
+pub(super) fn skip_empty_lines(buf: &mut BytesMut) {
     let pairs = buf
         .chunks_exact(2)
         .take_while(|pair| *pair == b"\r\n")

@@ -15,6 +15,7 @@ use super::error::DecodeError;
 use super::event::BodyEvent;
 use super::fields::BodyKind;
 use super::fields::Facts;
+use super::parse::skip_empty_lines;
 use crate::Limits;
 
 /// How a response body is framed.
@@ -193,17 +194,6 @@ pub fn parse_response_head(
         body,
         keep_alive: outcome.keep_alive && body != ResponseFraming::UntilClose,
     }))
-}
-
-/// Drops complete `CRLF` pairs from the front of `buf`.
-fn skip_empty_lines(buf: &mut BytesMut) {
-    let pairs = buf
-        .chunks_exact(2)
-        .take_while(|pair| *pair == b"\r\n")
-        .count();
-    if pairs > 0 {
-        let _ = buf.split_to(pairs * 2);
-    }
 }
 
 /// Whether every LF in `head` follows a CR.

@@ -38,7 +38,7 @@ pub use error::{ErrorCode, H2Error};
 /// peer, so a multiplicative hash spreads them well, and the table is
 /// per connection (its size is capped by the concurrent-stream limit), so
 /// hash flooding buys an attacker nothing.
-#[derive(Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct StreamIdHasher;
 
 impl std::hash::BuildHasher for StreamIdHasher {
@@ -49,7 +49,7 @@ impl std::hash::BuildHasher for StreamIdHasher {
 }
 
 /// The [`std::hash::Hasher`] of [`StreamIdHasher`].
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct StreamIdHash(u64);
 
 impl std::hash::Hasher for StreamIdHash {

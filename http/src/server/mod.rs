@@ -34,7 +34,7 @@ use crate::Limits;
 use percore_runtime::sync::Shutdown;
 
 /// What a connection needs besides its socket and service.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct ConnConfig {
     /// Limits and timeouts.
     pub limits: Rc<Limits>,

@@ -2,7 +2,7 @@
 //! thread) reaches every subscriber on every core.
 //!
 //! Each core that has subscribers holds one fan-out: a task that receives
-//! from a cross-core [`mpsc`](super::mpsc) channel and copies each message
+//! from a cross-core [`mpsc`] channel and copies each message
 //! into its local subscribers' queues. So a message crosses to each core
 //! once, however many subscribers that core has. A subscriber that falls
 //! more than its queue's capacity behind loses the oldest messages and is

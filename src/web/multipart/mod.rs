@@ -92,6 +92,14 @@ pub struct Multipart {
     ended: bool,
 }
 
+impl std::fmt::Debug for Multipart {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Multipart")
+            .field("ended", &self.ended)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Multipart {
     pub(crate) fn new(body: RequestBody, boundary: &str, limits: MultipartLimits) -> Multipart {
         Multipart {
@@ -157,6 +165,16 @@ pub struct Part<'a> {
     name: Option<String>,
     file_name: Option<String>,
     done: bool,
+}
+
+impl std::fmt::Debug for Part<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Part")
+            .field("name", &self.name)
+            .field("file_name", &self.file_name)
+            .field("headers", &self.headers)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Part<'_> {

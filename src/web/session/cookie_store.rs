@@ -32,6 +32,12 @@ pub struct CookieStore {
     key: Key,
 }
 
+impl std::fmt::Debug for CookieStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CookieStore").finish_non_exhaustive()
+    }
+}
+
 /// The name sealed with every value (authenticated, never sent).
 const SEAL_NAME: &str = "percore.session";
 

@@ -24,6 +24,12 @@ use crate::web::HttpError;
 #[derive(Clone, Default)]
 pub struct Session(Rc<RefCell<State>>);
 
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session").finish_non_exhaustive()
+    }
+}
+
 #[derive(Default)]
 pub(crate) struct State {
     pub(crate) data: SessionData,

@@ -43,6 +43,19 @@ pub struct Sessions {
     domain: Option<String>,
 }
 
+impl std::fmt::Debug for Sessions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sessions")
+            .field("cookie_name", &self.cookie_name)
+            .field("max_age", &self.max_age)
+            .field("same_site", &self.same_site)
+            .field("secure", &self.secure)
+            .field("path", &self.path)
+            .field("domain", &self.domain)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Sessions {
     /// Sessions kept in `store`.
     pub fn new(store: impl SessionStore) -> Sessions {

@@ -22,7 +22,6 @@
 //! ```
 
 mod conditional;
-mod encoding;
 mod listing;
 mod multipart;
 mod path;
@@ -47,10 +46,10 @@ use percore_http::{Body, BodyStream, FileBody};
 use percore_runtime::fs::File;
 use percore_runtime::spawn_blocking;
 
+use super::accept_encoding::{self as encoding, Coding};
 use super::handler::BoxFuture;
 use super::{Handler, Html, IntoResponse, Request, Response};
 use conditional::{Precondition, Validators};
-use encoding::Coding;
 use multipart::MultipartBody;
 use path::SafePath;
 use range::{parse_range, RangeRequest};
@@ -73,12 +72,12 @@ use resolve::Found;
 /// let app = App::new().route("/assets/{*path}", get(assets));
 /// # let _ = app;
 /// ```
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct StaticDir {
     config: Arc<DirConfig>,
 }
 
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 struct DirConfig {
     root: PathBuf,
     mount: String,
@@ -164,7 +163,7 @@ impl Handler for StaticDir {
 /// let app = App::new().route("/robots.txt", get(StaticFile::new("./public/robots.txt")));
 /// # let _ = app;
 /// ```
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct StaticFile {
     path: Arc<PathBuf>,
 }

@@ -1,0 +1,92 @@
+//! Redirects: the loop that follows them and the rules for the next hop.
+
+use super::{Client, Prepared};
+use std::time::Instant;
+
+use http::header;
+use http::{Method, StatusCode};
+use percore_http::Body;
+use url::Url;
+
+use crate::error::{Error, ErrorKind};
+use crate::pool::Origin;
+use crate::response::Response;
+
+impl Client {
+    /// The redirect loop.
+    pub(super) async fn follow(
+        &self,
+        mut req: Prepared,
+        deadline: Option<Instant>,
+    ) -> Result<Response, Error> {
+        let mut chain = Vec::new();
+        loop {
+            let mut resp = self.send_once(&mut req, deadline).await?;
+            let Some(next) = self.redirect(&mut req, &resp)? else {
+                resp.set_redirects(chain);
+                return Ok(resp);
+            };
+            if chain.len() >= self.inner.cfg.max_redirects {
+                return Err(Error::new(
+                    ErrorKind::RedirectLoop,
+                    format!("more than {} redirects", self.inner.cfg.max_redirects),
+                ));
+            }
+            resp.discard().await;
+            chain.push(std::mem::replace(&mut req.url, next));
+        }
+    }
+
+    /// Where a redirect response sends the request next, adjusting the
+    /// request (method, body, credentials) for it; `None` when `resp` is
+    /// the answer.
+    fn redirect(&self, req: &mut Prepared, resp: &Response) -> Result<Option<Url>, Error> {
+        let status = resp.status();
+        let keeps_method = match status {
+            StatusCode::MOVED_PERMANENTLY | StatusCode::FOUND | StatusCode::SEE_OTHER => false,
+            StatusCode::TEMPORARY_REDIRECT | StatusCode::PERMANENT_REDIRECT => true,
+            _ => return Ok(None),
+        };
+        if self.inner.cfg.max_redirects == 0 {
+            return Ok(None);
+        }
+        let Some(location) = resp.headers().get(header::LOCATION) else {
+            return Ok(None);
+        };
+        let location = std::str::from_utf8(location.as_bytes())
+            .map_err(|_| Error::new(ErrorKind::Protocol, "Location is not UTF-8"))?;
+        let next = req
+            .url
+            .join(location)
+            .map_err(|e| Error::with_source(ErrorKind::Protocol, "invalid Location", e))?;
+        let to_get = !keeps_method
+            && req.method != Method::HEAD
+            && (status == StatusCode::SEE_OTHER || req.method == Method::POST);
+        if !to_get && req.streamed {
+            return Ok(None); // a streamed body cannot be sent again
+        }
+        if to_get {
+            req.method = Method::GET;
+            req.body = Body::Empty;
+            req.streamed = false;
+            for name in [
+                header::CONTENT_TYPE,
+                header::CONTENT_LENGTH,
+                header::CONTENT_ENCODING,
+                header::TRANSFER_ENCODING,
+            ] {
+                req.headers.remove(name);
+            }
+        }
+        if Origin::of(&next).ok() != Origin::of(&req.url).ok() {
+            for name in [
+                header::AUTHORIZATION,
+                header::COOKIE,
+                header::PROXY_AUTHORIZATION,
+            ] {
+                req.headers.remove(name);
+            }
+        }
+        Ok(Some(next))
+    }
+}

@@ -1,0 +1,228 @@
+//! The send path: one request over a pooled HTTP/1.1 connection (one
+//! retry on a stale keep-alive connection) or over HTTP/2.
+
+use super::{idempotent, Client, Prepared};
+use std::time::Instant;
+
+use http::header::{self, HeaderMap, HeaderValue};
+use percore_http::h1::ResponseDecoder;
+use percore_http::Body;
+use percore_runtime::time::timeout;
+use url::Url;
+
+use crate::connect::connect;
+use crate::decode::{Coding, Decoder, ACCEPT_ENCODING};
+use crate::error::{Error, ErrorKind, TimeoutKind};
+use crate::h1::{exchange, BodyReader, Failure, Outgoing};
+use crate::h2;
+use crate::pool::{Acquired, Conn, Origin};
+use crate::response::Response;
+
+impl Client {
+    /// One request and its response head, retried once on a fresh
+    /// connection when a reused one turns out closed and a retry is safe.
+    pub(super) async fn send_once(
+        &self,
+        req: &mut Prepared,
+        deadline: Option<Instant>,
+    ) -> Result<Response, Error> {
+        let cfg = &self.inner.cfg;
+        let origin = Origin::of(&req.url)?;
+        let mut headers = cfg.default_headers.clone();
+        for name in req.headers.keys() {
+            headers.remove(name);
+        }
+        for (name, value) in &req.headers {
+            headers.append(name.clone(), value.clone());
+        }
+        let decode = cfg.decompress && !req.headers.contains_key(header::ACCEPT_ENCODING);
+        if decode {
+            headers.insert(
+                header::ACCEPT_ENCODING,
+                HeaderValue::from_static(ACCEPT_ENCODING),
+            );
+        }
+        if cfg.cookies {
+            if let Some(cookie) = self.inner.jar.borrow().header_for(&req.url) {
+                headers.insert(header::COOKIE, cookie);
+            }
+        }
+        if req.http2 || cfg.http2_prior_knowledge {
+            return self.send_h2(req, &headers, decode, deadline).await;
+        }
+        let expect_continue = headers
+            .get(header::EXPECT)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+        let host = host_header(&req.url);
+        let target = match req.url.query() {
+            Some(q) => format!("{}?{q}", req.url.path()),
+            None => req.url.path().to_string(),
+        };
+        let out = Outgoing {
+            method: &req.method,
+            target: &target,
+            host: &host,
+            headers: &headers,
+            expect_continue,
+            limits: &cfg.limits,
+            read_timeout: cfg.timeouts.read,
+            continue_timeout: cfg.continue_timeout,
+        };
+        let replayable = !req.streamed;
+        let close_asked = headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .any(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
+        let mut fresh_only = false;
+        loop {
+            let mut conn = self.connection(&origin, fresh_only).await?;
+            let reused = conn.reused;
+            let mut body = match &req.body {
+                Body::Full(b) => Body::Full(b.clone()),
+                Body::Empty => Body::Empty,
+                Body::Stream(_) => std::mem::take(&mut req.body),
+            };
+            match exchange(&mut conn, &out, &mut body).await {
+                Ok(mut answer) => {
+                    answer.must_close |= close_asked;
+                    if cfg.cookies {
+                        self.inner
+                            .jar
+                            .borrow_mut()
+                            .store(&req.url, &answer.head.headers);
+                    }
+                    return Ok(self.response(conn, answer, req, decode, deadline));
+                }
+                Err(Failure::Stale { sent, err })
+                    if reused
+                        && !fresh_only
+                        && (!sent || (idempotent(&req.method) && replayable)) =>
+                {
+                    tracing::debug!("stale pooled connection ({err}); retrying on a new one");
+                    if let Body::Stream(_) = body {
+                        req.body = body; // never polled: send it on the new connection
+                    }
+                    fresh_only = true;
+                }
+                Err(Failure::Stale { err, .. } | Failure::Fatal(err)) => return Err(err),
+            }
+        }
+    }
+
+    /// One request over HTTP/2 (see [`crate::h2`]).
+    async fn send_h2(
+        &self,
+        req: &mut Prepared,
+        headers: &HeaderMap,
+        decode: bool,
+        deadline: Option<Instant>,
+    ) -> Result<Response, Error> {
+        let cfg = &self.inner.cfg;
+        let ctx = h2::Ctx {
+            pool: &self.inner.pool,
+            limits: &cfg.limits,
+            unix_socket: cfg.unix_socket.as_deref(),
+            connect_timeout: cfg.timeouts.connect,
+            read_timeout: cfg.timeouts.read,
+            pool_wait: cfg.timeouts.pool_wait,
+            idle_timeout: cfg.pool.idle_timeout,
+            max_body: cfg.max_body,
+        };
+        let resp = h2::send(&self.inner.h2, &ctx, req, headers, decode, deadline).await?;
+        if cfg.cookies {
+            self.inner.jar.borrow_mut().store(&req.url, resp.headers());
+        }
+        Ok(resp)
+    }
+
+    /// A pooled connection, or a new one.
+    async fn connection(&self, origin: &Origin, fresh_only: bool) -> Result<Conn, Error> {
+        let cfg = &self.inner.cfg;
+        let acquire = self.inner.pool.acquire(origin, fresh_only);
+        let acquired = match cfg.timeouts.pool_wait {
+            Some(d) => timeout(d, acquire)
+                .await
+                .map_err(|_| Error::timeout(TimeoutKind::PoolWait))?,
+            None => acquire.await,
+        };
+        match acquired {
+            Acquired::Reused(conn) => Ok(conn),
+            Acquired::Slot(permit) => {
+                let stream =
+                    connect(origin, cfg.unix_socket.as_deref(), cfg.timeouts.connect).await?;
+                Ok(Conn::new(stream, permit))
+            }
+        }
+    }
+
+    /// The response to hand out, its body reader owning the connection.
+    fn response(
+        &self,
+        conn: Conn,
+        answer: crate::h1::Answer,
+        req: &Prepared,
+        decode: bool,
+        deadline: Option<Instant>,
+    ) -> Response {
+        let cfg = &self.inner.cfg;
+        let head = answer.head;
+        let mut headers = head.headers;
+        let decoder = headers
+            .get(header::CONTENT_ENCODING)
+            .filter(|_| decode && head.body != percore_http::h1::ResponseFraming::Empty)
+            .and_then(|v| Coding::from_header(v.as_bytes()))
+            .map(Decoder::new);
+        if decoder.is_some() {
+            headers.remove(header::CONTENT_ENCODING);
+            headers.remove(header::CONTENT_LENGTH);
+        }
+        let limits = cfg.limits.clone().max_body_size(u64::MAX);
+        let body = BodyReader::new(
+            conn,
+            ResponseDecoder::new(head.body, &limits),
+            head.keep_alive && !answer.must_close,
+            self.inner.pool.clone(),
+            cfg.timeouts.read,
+            deadline,
+        );
+        Response::new(
+            head.status,
+            head.version,
+            headers,
+            req.url.clone(),
+            Some(body.into()),
+            decoder,
+            cfg.max_body,
+        )
+    }
+}
+
+/// The `Host` value for `url`: its host, and its port unless the default.
+pub(crate) fn host_header(url: &Url) -> String {
+    let host = url.host_str().unwrap_or_default();
+    match url.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_string(),
+    }
+}
+
+impl Origin {
+    /// The origin of an `http` URL.
+    pub(crate) fn of(url: &Url) -> Result<Origin, Error> {
+        if url.scheme() != "http" {
+            return Err(Error::new(
+                ErrorKind::InvalidUrl,
+                format!("scheme {:?} is not supported (http only)", url.scheme()),
+            ));
+        }
+        let host = url
+            .host_str()
+            .filter(|h| !h.is_empty())
+            .ok_or_else(|| Error::new(ErrorKind::InvalidUrl, "no host"))?;
+        Ok(Origin {
+            scheme: url.scheme().to_string(),
+            host: host.to_string(),
+            port: url.port_or_known_default().unwrap_or(80),
+        })
+    }
+}
