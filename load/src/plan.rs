@@ -213,7 +213,11 @@ mod tests {
     #[test]
     fn budget_stops_at_deadline_and_on_stop() {
         let stop = Shutdown::new();
-        let b = Budget::new(None, Some(Instant::now() + Duration::from_secs(60)), stop.clone());
+        let b = Budget::new(
+            None,
+            Some(Instant::now() + Duration::from_secs(60)),
+            stop.clone(),
+        );
         assert_eq!(b.claim(3), 3);
         stop.trigger();
         assert_eq!(b.claim(3), 0);

@@ -59,7 +59,10 @@ pub fn run(plan: Plan, shape: Shape, stop: Shutdown) -> std::io::Result<Summary>
                     let _ = task.await;
                 }
                 let stats = core.stats.borrow().clone();
-                results.lock().unwrap_or_else(|e| e.into_inner()).push(stats);
+                results
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(stats);
             }
         });
     let elapsed = started.elapsed();
@@ -103,7 +106,10 @@ fn spawn_progress(
             if Instant::now() < next {
                 continue;
             }
-            let responses: u64 = live.iter().map(|l| l.responses.load(Ordering::Relaxed)).sum();
+            let responses: u64 = live
+                .iter()
+                .map(|l| l.responses.load(Ordering::Relaxed))
+                .sum();
             let errors: u64 = live.iter().map(|l| l.errors.load(Ordering::Relaxed)).sum();
             let _ = writeln!(
                 std::io::stderr(),
@@ -123,7 +129,10 @@ mod tests {
 
     #[test]
     fn connections_are_spread_evenly() {
-        assert_eq!((0..3).map(|i| share(10, 3, i)).collect::<Vec<_>>(), [4, 3, 3]);
+        assert_eq!(
+            (0..3).map(|i| share(10, 3, i)).collect::<Vec<_>>(),
+            [4, 3, 3]
+        );
         assert_eq!((0..2).map(|i| share(2, 2, i)).sum::<usize>(), 2);
     }
 }

@@ -72,7 +72,10 @@ impl Default for Stats {
 impl Stats {
     /// A response with `status`, `since` the request went out.
     pub fn response(&mut self, started: Instant, status: u16, live: &Live) {
-        let us = started.elapsed().as_micros().clamp(1, MAX_LATENCY_US as u128) as u64;
+        let us = started
+            .elapsed()
+            .as_micros()
+            .clamp(1, MAX_LATENCY_US as u128) as u64;
         self.latency.saturating_record(us);
         self.responses += 1;
         live.responses.fetch_add(1, Ordering::Relaxed);

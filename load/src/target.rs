@@ -27,21 +27,18 @@ impl Target {
         };
         if !ok {
             let want = if ws { "ws:// (or http://)" } else { "http://" };
-            return Err(format!("{url:?}: the URL must start with {want}; TLS is not supported"));
+            return Err(format!(
+                "{url:?}: the URL must start with {want}; TLS is not supported"
+            ));
         }
-        let authority = uri
-            .authority()
-            .ok_or_else(|| format!("{url:?}: no host"))?;
+        let authority = uri.authority().ok_or_else(|| format!("{url:?}: no host"))?;
         let port = authority.port_u16().unwrap_or(80);
         let addr = (authority.host().trim_matches(['[', ']']), port)
             .to_socket_addrs()
             .map_err(|e| format!("cannot resolve {}: {e}", authority.host()))?
             .next()
             .ok_or_else(|| format!("{} has no address", authority.host()))?;
-        let path = uri
-            .path_and_query()
-            .map_or("/", |p| p.as_str())
-            .to_string();
+        let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_string();
         Ok(Target {
             addr,
             authority: authority.as_str().to_string(),
@@ -62,7 +59,13 @@ mod tests {
         assert_eq!(t.path, "/a?b=1");
         let t = Target::parse("ws://127.0.0.1:9/ws", true).unwrap();
         assert_eq!(t.path, "/ws");
-        assert_eq!(Target::parse("http://127.0.0.1", false).unwrap().addr.port(), 80);
+        assert_eq!(
+            Target::parse("http://127.0.0.1", false)
+                .unwrap()
+                .addr
+                .port(),
+            80
+        );
     }
 
     #[test]
