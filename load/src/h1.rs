@@ -4,10 +4,12 @@
 
 use std::time::Instant;
 
-use bytes::BytesMut;
-use percore_http::h1::{parse_response_head, BodyEvent, ResponseDecoder, ResponseHead};
+use bytes::{Buf, BytesMut};
+use http::Method;
+use percore_http::h1::{parse_response_head, BodyEvent, ResponseDecoder, ResponseFraming};
 use percore_runtime::net::TcpStream;
 
+use crate::h1_head::{scan, Scan};
 use crate::io::{keep_connected, read_more, Got};
 use crate::plan::Core;
 use crate::stats::ErrorKind;
@@ -70,17 +72,23 @@ async fn session(core: &Core, stream: TcpStream, mut owed: u64, depth: usize) ->
     }
 }
 
+/// What the load generator keeps of a response head.
+struct Head {
+    status: u16,
+    framing: ResponseFraming,
+    keep_alive: bool,
+}
+
 /// Reads one final response (skipping interim ones), body included.
 async fn read_response(core: &Core, stream: &TcpStream, buf: &mut BytesMut) -> Outcome {
     let head = loop {
         match read_head(core, stream, buf).await {
-            Ok(head) if head.status.is_informational() => continue,
+            Ok(head) if head.status < 200 => continue,
             Ok(head) => break head,
             Err(outcome) => return outcome,
         }
     };
-    let status = head.status.as_u16();
-    let mut body = ResponseDecoder::new(head.body, &core.plan.limits);
+    let mut body = ResponseDecoder::new(head.framing, &core.plan.limits);
     loop {
         match body.decode(buf) {
             Ok(BodyEvent::End { .. }) => break,
@@ -94,24 +102,42 @@ async fn read_response(core: &Core, stream: &TcpStream, buf: &mut BytesMut) -> O
         }
     }
     Outcome::Done {
-        status,
+        status: head.status,
         keep_alive: head.keep_alive,
     }
 }
 
-async fn read_head(
-    core: &Core,
-    stream: &TcpStream,
-    buf: &mut BytesMut,
-) -> Result<ResponseHead, Outcome> {
+/// Reads a response head: the allocation-free scan for plain heads,
+/// percore's full parser for the rest.
+async fn read_head(core: &Core, stream: &TcpStream, buf: &mut BytesMut) -> Result<Head, Outcome> {
+    let plan = &core.plan;
+    let head_request = plan.method == Method::HEAD;
     loop {
-        match parse_response_head(buf, &core.plan.method, &core.plan.limits) {
-            Ok(Some(head)) => return Ok(head),
-            Ok(None) => match read_more(stream, buf, core).await {
-                Got::Data => {}
-                got => return Err(Outcome::Failed(got.error_kind())),
+        let complete = match scan(buf, head_request, plan.limits.max_head_size) {
+            Scan::Head(h) => {
+                buf.advance(h.len);
+                Some(Head {
+                    status: h.status,
+                    framing: h.framing,
+                    keep_alive: h.keep_alive,
+                })
+            }
+            Scan::Partial => None,
+            Scan::Unusual => match parse_response_head(buf, &plan.method, &plan.limits) {
+                Ok(head) => head.map(|h| Head {
+                    status: h.status.as_u16(),
+                    framing: h.body,
+                    keep_alive: h.keep_alive,
+                }),
+                Err(_) => return Err(Outcome::Failed(Some(ErrorKind::Protocol))),
             },
-            Err(_) => return Err(Outcome::Failed(Some(ErrorKind::Protocol))),
+        };
+        if let Some(head) = complete {
+            return Ok(head);
+        }
+        match read_more(stream, buf, core).await {
+            Got::Data => {}
+            got => return Err(Outcome::Failed(got.error_kind())),
         }
     }
 }

@@ -13,6 +13,7 @@
 
 mod args;
 mod h1;
+mod h1_head;
 mod h2;
 mod io;
 mod plan;
