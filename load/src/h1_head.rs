@@ -6,6 +6,8 @@
 //! percore's full `parse_response_head`, which applies every rule and
 //! gives the error.
 
+use std::mem::MaybeUninit;
+
 use percore_http::h1::ResponseFraming;
 
 /// Fields the fast path looks at; a head with more goes to the full parser.
@@ -42,9 +44,15 @@ pub fn scan(buf: &[u8], head_request: bool, max_head_size: usize) -> Scan {
         return Scan::Unusual;
     }
     let window = &buf[..buf.len().min(max_head_size)];
-    let mut fields = [httparse::EMPTY_HEADER; MAX_FIELDS];
-    let mut res = httparse::Response::new(&mut fields);
-    let len = match res.parse(window) {
+    // Uninitialised slots: httparse writes the ones it returns.
+    let mut fields = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_FIELDS];
+    let mut res = httparse::Response::new(&mut []);
+    let parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(
+        &mut res,
+        window,
+        &mut fields,
+    );
+    let len = match parsed {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) if buf.len() < max_head_size => return Scan::Partial,
         _ => return Scan::Unusual,
