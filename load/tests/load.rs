@@ -2,8 +2,9 @@
 //! percore's demo app (HTTP/1.1, pipelined, h2c, WebSocket echo) and
 //! Debian's nginx (HTTP/1.1 and pipelined, closing connections every 100
 //! requests). Counts match -n exactly, --json has its fields, a server
-//! that is down gives connect errors, 404s count as non-2xx, mistakes on
-//! the command line exit with status 2. Every run is on both drivers.
+//! that is down gives connect errors, a silent one timeouts, a garbling
+//! one protocol errors, 404s count as non-2xx, mistakes on the command
+//! line exit with status 2. Every run is on both drivers.
 
 #[path = "../../examples/demo/app.rs"]
 #[allow(dead_code)]
@@ -352,3 +353,49 @@ fn help_documents_duration_and_body() {
         assert!(help.contains(flag), "{flag} missing from --help:\n{help}");
     }
 }
+
+/// A raw server that answers every read with `reply` (nothing when empty)
+/// and keeps the connection open; it stops accepting after 20 s.
+fn raw_server(reply: &'static [u8]) -> SocketAddr {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    listener.set_nonblocking(true).unwrap();
+    std::thread::spawn(move || {
+        let until = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < until {
+            let Ok((mut s, _)) = listener.accept() else {
+                std::thread::sleep(Duration::from_millis(5));
+                continue;
+            };
+            s.set_nonblocking(false).unwrap();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(1..) = s.read(&mut buf) {
+                    if !reply.is_empty() && s.write_all(reply).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+both_drivers!(silent_server_counts_timeouts, |driver, _server_driver| {
+    let addr = raw_server(b"");
+    let url = format!("http://{addr}/");
+    let json = load_json(driver, &[&url, "-c", "1", "-n", "2", "--timeout", "0.2"]);
+    assert_eq!(json["requests"], 0, "{json}");
+    assert_eq!(json["errors_by_kind"]["timeout"], 2, "{json}");
+    assert_eq!(json["errors"], 2, "{json}");
+});
+
+both_drivers!(garbage_counts_protocol_errors, |driver, _server_driver| {
+    let addr = raw_server(b"HELLO THERE\r\n\r\n");
+    let url = format!("http://{addr}/");
+    let json = load_json(driver, &[&url, "-c", "2", "-n", "6"]);
+    assert_eq!(json["requests"], 0, "{json}");
+    assert_eq!(json["errors_by_kind"]["protocol"], 6, "{json}");
+    assert_eq!(json["errors"], 6, "{json}");
+});
