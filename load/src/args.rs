@@ -23,7 +23,8 @@ use percore_cli::RuntimeArgs;
 #[derive(Debug, Parser)]
 #[command(name = "percore-load", version)]
 pub struct Args {
-    /// Target URL: http://HOST:PORT/PATH (ws://HOST:PORT/PATH with --ws)
+    /// Target URL: http://HOST:PORT/PATH, or ws://HOST:PORT/PATH (which
+    /// implies --ws)
     #[arg(value_name = "URL")]
     pub url: String,
 
@@ -60,10 +61,10 @@ pub struct Args {
     #[arg(long)]
     pub ws: bool,
 
-    /// WebSocket message size in bytes (binary messages)
-    #[arg(long, value_name = "BYTES", default_value_t = 64, requires = "ws",
+    /// WebSocket message size in bytes (binary messages) [default: 64]
+    #[arg(long, value_name = "BYTES",
           value_parser = clap::value_parser!(u32).range(0..=(64 << 20)))]
-    pub msg_size: u32,
+    pub msg_size: Option<u32>,
 
     /// Request method
     #[arg(short = 'X', long, value_name = "METHOD", default_value = "GET",
@@ -151,7 +152,6 @@ mod tests {
             &["http://x/", "-H", "no colon"],
             &["http://x/", "-m", "4"],
             &["http://x/", "--h2", "--ws"],
-            &["http://x/", "--msg-size", "4"],
         ] {
             let err = parse(bad).unwrap_err();
             assert_eq!(err.exit_code(), 2, "{bad:?}");

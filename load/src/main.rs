@@ -35,6 +35,9 @@ use plan::{Budget, Plan, Protocol, RequestSpec};
 use run::Shape;
 use target::Target;
 
+/// WebSocket message size without --msg-size.
+const DEFAULT_MSG_SIZE: u32 = 64;
+
 /// How long a run lasts when neither -d nor -n is given (as wrk).
 const DEFAULT_DURATION: Duration = Duration::from_secs(10);
 
@@ -47,6 +50,9 @@ fn main() -> ExitCode {
     };
     if ws && args.h2 {
         usage_error("--h2 cannot be used with a WebSocket URL");
+    }
+    if !ws && args.msg_size.is_some() {
+        usage_error("--msg-size needs --ws or a ws:// URL");
     }
     let protocol = if ws {
         Protocol::Ws
@@ -78,7 +84,10 @@ fn main() -> ExitCode {
         duration.map(|d| Instant::now() + d),
         stop.clone(),
     );
-    let payload = Bytes::from(vec![b'x'; args.msg_size as usize]);
+    let payload = Bytes::from(vec![
+        b'x';
+        args.msg_size.unwrap_or(DEFAULT_MSG_SIZE) as usize
+    ]);
     let plan = Plan::new(target, protocol, request, payload, args.timeout, budget);
     let shape = Shape {
         cores: args.runtime.cores,

@@ -265,18 +265,12 @@ both_drivers!(h2_counts_match_n, |driver, server_driver| {
 both_drivers!(ws_echo_counts_match_n, |driver, server_driver| {
     let demo = Demo::start(server_driver);
     let url = demo.url("ws", "/ws");
-    let args = [
-        &url[..],
-        "-c",
-        "2",
-        "-n",
-        "300",
-        "--ws",
-        "--msg-size",
-        "100",
-    ];
-    let json = load_json(driver, &args);
+    // A ws:// URL implies --ws.
+    let json = load_json(driver, &[&url, "-c", "2", "-n", "300", "--msg-size", "100"]);
     assert_all_answered(&json, 300);
+    let url = demo.url("http", "/ws");
+    let json = load_json(driver, &[&url, "-c", "1", "-n", "50", "--ws"]);
+    assert_all_answered(&json, 50);
 });
 
 both_drivers!(nginx_h1_and_pipelined, |driver, _server_driver| {
@@ -326,6 +320,8 @@ fn command_line_mistakes_exit_2() {
         &["http://127.0.0.1:1/", "-c"],
         &["http://127.0.0.1:1/", "-d", "later"],
         &["https://127.0.0.1:1/", "-n", "1"],
+        &["http://127.0.0.1:1/", "--msg-size", "4"],
+        &["ws://127.0.0.1:1/", "--h2"],
         &[],
     ] {
         let out = load(args);
