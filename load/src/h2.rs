@@ -1,0 +1,131 @@
+//! HTTP/2 connections (h2c, prior knowledge): the sans-IO
+//! `ClientConnection` with up to `streams` requests open at once, each
+//! replaced by a new one as soon as its response is complete.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use bytes::BytesMut;
+use percore_http::h2::conn::{ClientConnection, ClientEvent};
+use percore_http::h2::ErrorCode;
+use percore_runtime::net::TcpStream;
+
+use crate::io::{keep_connected, read_more, Got};
+use crate::plan::Core;
+use crate::stats::ErrorKind;
+
+/// Runs one connection (reconnecting as needed) until the run is over.
+pub async fn connection(core: &Core, streams: usize) {
+    keep_connected(core, |stream, owed| session(core, stream, owed, streams)).await;
+}
+
+/// A request in flight: when it went out, its response status once known.
+struct Open {
+    started: Instant,
+    status: u16,
+}
+
+/// Keeps `streams` requests open until the connection must be replaced
+/// (`true`) or the run is over (`false`); returns that and the requests
+/// still owed.
+async fn session(core: &Core, stream: TcpStream, mut owed: u64, streams: usize) -> (bool, u64) {
+    let plan = &core.plan;
+    let mut conn = ClientConnection::new(&plan.limits);
+    let mut open: HashMap<u32, Open> = HashMap::with_capacity(streams);
+    let mut inbuf = BytesMut::with_capacity(64 * 1024);
+    let mut out = BytesMut::with_capacity(16 * 1024);
+    let mut going_away = false;
+    loop {
+        while !going_away && open.len() < streams && conn.can_open_stream() {
+            if owed == 0 {
+                owed = plan.budget.claim(1);
+                if owed == 0 {
+                    break;
+                }
+            }
+            let end_stream = plan.body.is_none();
+            let Ok(id) = conn.send_request(&plan.h2_request, end_stream) else {
+                going_away = true;
+                break;
+            };
+            if let Some(body) = &plan.body {
+                let _ = conn.send_data(id, body.clone(), true);
+            }
+            owed -= 1;
+            let started = Instant::now();
+            open.insert(id, Open { started, status: 0 });
+        }
+        if open.is_empty() && (going_away || owed == 0) {
+            // Replace a closing connection; or nothing is left to send.
+            return (going_away, owed);
+        }
+        if conn.has_output() {
+            out.clear();
+            conn.poll_output(&mut out, usize::MAX);
+            let (res, o) = stream.write_all(out).await;
+            out = o;
+            if res.is_err() {
+                core.error(ErrorKind::Io, open.len() as u64);
+                return (true, owed);
+            }
+        }
+        match read_more(&stream, &mut inbuf, core).await {
+            Got::Data => {}
+            got => match got.error_kind() {
+                Some(kind) => {
+                    core.error(kind, open.len() as u64);
+                    return (true, owed);
+                }
+                None => return (false, owed),
+            },
+        }
+        if conn.recv(&mut inbuf).is_err() {
+            core.error(ErrorKind::Protocol, open.len() as u64);
+            return (true, owed);
+        }
+        while let Some(event) = conn.poll_event() {
+            match event {
+                ClientEvent::Response {
+                    stream_id,
+                    response,
+                    end_stream,
+                } => {
+                    if let Some(o) = open.get_mut(&stream_id) {
+                        o.status = response.status().as_u16();
+                    }
+                    if end_stream {
+                        finish(core, &mut open, stream_id);
+                    }
+                }
+                ClientEvent::Data {
+                    stream_id,
+                    data,
+                    end_stream,
+                } => {
+                    conn.release(stream_id, data.len());
+                    if end_stream {
+                        finish(core, &mut open, stream_id);
+                    }
+                }
+                ClientEvent::Trailers { stream_id, .. } => finish(core, &mut open, stream_id),
+                ClientEvent::Reset { stream_id, code } => {
+                    if open.remove(&stream_id).is_some() {
+                        if code == ErrorCode::RefusedStream {
+                            owed += 1; // not processed: send it again
+                        } else {
+                            core.error(ErrorKind::Protocol, 1);
+                        }
+                    }
+                }
+                ClientEvent::GoAway { .. } => going_away = true,
+                ClientEvent::Informational { .. } | ClientEvent::PingAck { .. } => {}
+            }
+        }
+    }
+}
+
+fn finish(core: &Core, open: &mut HashMap<u32, Open>, stream_id: u32) {
+    if let Some(o) = open.remove(&stream_id) {
+        core.response(o.started, o.status);
+    }
+}

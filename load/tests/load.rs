@@ -1,0 +1,397 @@
+//! percore-load, run as users run it, against real servers on loopback:
+//! percore's demo app (HTTP/1.1, pipelined, h2c, WebSocket echo) and
+//! Debian's nginx (HTTP/1.1 and pipelined, closing connections every 100
+//! requests). Counts match -n exactly, --json has its fields, a server
+//! that is down gives connect errors, a silent one timeouts, a garbling
+//! one protocol errors, 404s count as non-2xx, mistakes on the command
+//! line exit with status 2. Every run is on both drivers.
+
+#[path = "../../examples/demo/app.rs"]
+#[allow(dead_code)]
+mod demo_app;
+
+use std::net::SocketAddr;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use percore::rt::sync::Shutdown;
+use percore::{DriverChoice, Server};
+use serde_json::Value;
+
+macro_rules! both_drivers {
+    ($name:ident, $body:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            #[test]
+            fn uring() {
+                ($body)("uring", DriverChoice::Uring)
+            }
+            #[test]
+            fn epoll() {
+                ($body)("epoll", DriverChoice::Epoll)
+            }
+        }
+    };
+}
+
+/// percore's demo app on one core of its own thread.
+struct Demo {
+    addr: SocketAddr,
+    shutdown: Shutdown,
+    thread: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl Demo {
+    fn start(driver: DriverChoice) -> Demo {
+        let shutdown = Shutdown::new();
+        let (tx, rx) = mpsc::channel();
+        let s = shutdown.clone();
+        let thread = std::thread::spawn(move || {
+            let room = demo_app::ChatRoom::new();
+            Server::new(move || demo_app::app_with_room(&room))
+                .bind("127.0.0.1:0")?
+                .cores(1)
+                .driver(driver)
+                .handle_signals(false)
+                .shutdown_signal(s)
+                .shutdown_timeout(Duration::from_secs(2))
+                .on_ready(move |info| {
+                    let _ = tx.send(info.addr);
+                })
+                .run()
+        });
+        let addr = rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("demo server did not start");
+        Demo {
+            addr,
+            shutdown,
+            thread: Some(thread),
+        }
+    }
+
+    fn url(&self, scheme: &str, path: &str) -> String {
+        format!("{scheme}://{}{path}", self.addr)
+    }
+}
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        self.shutdown.trigger();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// A port nothing listens on (bound, then released).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// nginx on a free port: `/` answers `hello`, every connection closes
+/// after 100 requests (so the load generator must reconnect and resend).
+struct Nginx {
+    port: u16,
+    child: Child,
+    dir: std::path::PathBuf,
+}
+
+impl Nginx {
+    fn start() -> Nginx {
+        let port = free_port();
+        let dir = std::env::temp_dir().join(format!("percore-load-nginx-{port}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let d = dir.display();
+        let conf = format!(
+            "worker_processes 1;\n\
+             pid {d}/nginx.pid;\n\
+             error_log {d}/error.log;\n\
+             user root;\n\
+             events {{ worker_connections 256; }}\n\
+             http {{\n\
+               access_log off;\n\
+               client_body_temp_path {d}/body; proxy_temp_path {d}/proxy;\n\
+               fastcgi_temp_path {d}/fcgi; uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;\n\
+               keepalive_requests 100;\n\
+               server {{ listen 127.0.0.1:{port}; location / {{ return 200 \"hello\\n\"; }} }}\n\
+             }}\n"
+        );
+        let conf_path = dir.join("nginx.conf");
+        std::fs::write(&conf_path, conf).unwrap();
+        let child = Command::new("nginx")
+            .arg("-c")
+            .arg(&conf_path)
+            .args(["-g", "daemon off;"])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("nginx");
+        let t0 = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                t0.elapsed() < Duration::from_secs(10),
+                "nginx did not listen"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Nginx { port, child, dir }
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Runs percore-load with `args` (60 s at most) and returns its output.
+fn load(args: &[&str]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_percore-load"))
+        .args(args)
+        .env_remove("PERCORE_DRIVER")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("percore-load");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("percore-load {args:?} still runs after 60 s");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// Runs percore-load with `args` plus `--json FILE` on `driver`, checks
+/// that it succeeded, and returns the JSON summary.
+fn load_json(driver: &str, args: &[&str]) -> Value {
+    let file = std::env::temp_dir().join(format!(
+        "percore-load-{}-{}.json",
+        std::process::id(),
+        free_port()
+    ));
+    let path = file.to_str().unwrap();
+    let mut all = args.to_vec();
+    all.extend(["--driver", driver, "--cores", "1", "--json", path]);
+    let out = load(&all);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{all:?}: {:?}\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("requests/s:"), "{stdout}");
+    assert!(stdout.contains("latency ms: p50"), "{stdout}");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let _ = std::fs::remove_file(&file);
+    let json: Value = serde_json::from_str(&text).unwrap();
+    for field in ["requests", "errors", "duration_s", "rps"] {
+        assert!(json[field].is_number(), "no {field} in {json}");
+    }
+    for field in ["p50", "p90", "p99", "p999", "max"] {
+        assert!(
+            json["latency_ms"][field].is_number(),
+            "no latency_ms.{field} in {json}"
+        );
+    }
+    json
+}
+
+/// `json` reports exactly `n` responses and no errors, with latencies.
+fn assert_all_answered(json: &Value, n: u64) {
+    assert_eq!(json["requests"], n, "{json}");
+    assert_eq!(json["errors"], 0, "{json}");
+    assert!(json["rps"].as_f64().unwrap() > 0.0, "{json}");
+    let p50 = json["latency_ms"]["p50"].as_f64().unwrap();
+    let max = json["latency_ms"]["max"].as_f64().unwrap();
+    assert!(p50 > 0.0 && p50 <= max, "{json}");
+}
+
+both_drivers!(h1_counts_match_n, |driver, server_driver| {
+    let demo = Demo::start(server_driver);
+    let url = demo.url("http", "/plaintext");
+    let json = load_json(driver, &[&url, "-c", "3", "-n", "500"]);
+    assert_all_answered(&json, 500);
+});
+
+both_drivers!(h1_post_with_body_and_header, |driver, server_driver| {
+    let demo = Demo::start(server_driver);
+    let url = demo.url("http", "/echo");
+    let args = [
+        &url[..],
+        "-c",
+        "2",
+        "-n",
+        "50",
+        "-X",
+        "POST",
+        "-b",
+        "ping",
+        "-H",
+        "x-test: 1",
+    ];
+    let json = load_json(driver, &args);
+    assert_all_answered(&json, 50);
+});
+
+both_drivers!(pipelined_counts_match_n, |driver, server_driver| {
+    let demo = Demo::start(server_driver);
+    let url = demo.url("http", "/plaintext");
+    // 503 is no multiple of the depth: the last batch is shorter.
+    let json = load_json(driver, &[&url, "-c", "2", "-n", "503", "--pipeline", "8"]);
+    assert_all_answered(&json, 503);
+});
+
+both_drivers!(h2_counts_match_n, |driver, server_driver| {
+    let demo = Demo::start(server_driver);
+    let url = demo.url("http", "/plaintext");
+    let json = load_json(driver, &[&url, "-c", "2", "-n", "501", "--h2", "-m", "8"]);
+    assert_all_answered(&json, 501);
+});
+
+both_drivers!(ws_echo_counts_match_n, |driver, server_driver| {
+    let demo = Demo::start(server_driver);
+    let url = demo.url("ws", "/ws");
+    // A ws:// URL implies --ws.
+    let json = load_json(driver, &[&url, "-c", "2", "-n", "300", "--msg-size", "100"]);
+    assert_all_answered(&json, 300);
+    let url = demo.url("http", "/ws");
+    let json = load_json(driver, &[&url, "-c", "1", "-n", "50", "--ws"]);
+    assert_all_answered(&json, 50);
+});
+
+both_drivers!(nginx_h1_and_pipelined, |driver, _server_driver| {
+    let nginx = Nginx::start();
+    let url = format!("http://127.0.0.1:{}/", nginx.port);
+    // 100 requests per connection: 1000 need reconnects, and pipelined
+    // batches cut by the close are sent again.
+    let json = load_json(driver, &[&url, "-c", "2", "-n", "1000"]);
+    assert_all_answered(&json, 1000);
+    let json = load_json(driver, &[&url, "-c", "2", "-n", "1000", "--pipeline", "16"]);
+    assert_all_answered(&json, 1000);
+});
+
+both_drivers!(
+    server_down_counts_connect_errors,
+    |driver, _server_driver| {
+        let url = format!("http://127.0.0.1:{}/", free_port());
+        let json = load_json(driver, &[&url, "-c", "2", "-n", "7"]);
+        assert_eq!(json["requests"], 0, "{json}");
+        assert_eq!(json["errors"], 7, "{json}");
+        assert_eq!(json["errors_by_kind"]["connect"], 7, "{json}");
+    }
+);
+
+both_drivers!(not_found_counts_non2xx, |driver, server_driver| {
+    let demo = Demo::start(server_driver);
+    let url = demo.url("http", "/missing");
+    let json = load_json(driver, &[&url, "-c", "2", "-n", "20"]);
+    assert_eq!(json["requests"], 20, "{json}");
+    assert_eq!(json["errors_by_kind"]["non2xx"], 20, "{json}");
+    assert_eq!(json["errors"], 20, "{json}");
+});
+
+both_drivers!(duration_run_stops_in_time, |driver, server_driver| {
+    let demo = Demo::start(server_driver);
+    let url = demo.url("http", "/plaintext");
+    let json = load_json(driver, &[&url, "-c", "2", "-d", "0.5"]);
+    assert!(json["requests"].as_u64().unwrap() > 0, "{json}");
+    let secs = json["duration_s"].as_f64().unwrap();
+    assert!((0.4..5.0).contains(&secs), "{json}");
+});
+
+#[test]
+fn command_line_mistakes_exit_2() {
+    for args in [
+        &["http://127.0.0.1:1/", "--bogus"][..],
+        &["http://127.0.0.1:1/", "-c"],
+        &["http://127.0.0.1:1/", "-d", "later"],
+        &["https://127.0.0.1:1/", "-n", "1"],
+        &["http://127.0.0.1:1/", "--msg-size", "4"],
+        &["ws://127.0.0.1:1/", "--h2"],
+        &[],
+    ] {
+        let out = load(args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.starts_with("error:"), "{args:?}: {stderr}");
+        assert!(stderr.contains("Usage: percore-load"), "{args:?}: {stderr}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+}
+
+#[test]
+fn help_documents_duration_and_body() {
+    let out = load(&["--help"]);
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    for flag in [
+        "-d, --duration <SECS>",
+        "-b, --body <BODY>",
+        "--pipeline",
+        "--h2",
+        "--ws",
+        "--json",
+    ] {
+        assert!(help.contains(flag), "{flag} missing from --help:\n{help}");
+    }
+}
+
+/// A raw server that answers every read with `reply` (nothing when empty)
+/// and keeps the connection open; it stops accepting after 20 s.
+fn raw_server(reply: &'static [u8]) -> SocketAddr {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    listener.set_nonblocking(true).unwrap();
+    std::thread::spawn(move || {
+        let until = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < until {
+            let Ok((mut s, _)) = listener.accept() else {
+                std::thread::sleep(Duration::from_millis(5));
+                continue;
+            };
+            s.set_nonblocking(false).unwrap();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(1..) = s.read(&mut buf) {
+                    if !reply.is_empty() && s.write_all(reply).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+both_drivers!(silent_server_counts_timeouts, |driver, _server_driver| {
+    let addr = raw_server(b"");
+    let url = format!("http://{addr}/");
+    let json = load_json(driver, &[&url, "-c", "1", "-n", "2", "--timeout", "0.2"]);
+    assert_eq!(json["requests"], 0, "{json}");
+    assert_eq!(json["errors_by_kind"]["timeout"], 2, "{json}");
+    assert_eq!(json["errors"], 2, "{json}");
+});
+
+both_drivers!(garbage_counts_protocol_errors, |driver, _server_driver| {
+    let addr = raw_server(b"HELLO THERE\r\n\r\n");
+    let url = format!("http://{addr}/");
+    let json = load_json(driver, &[&url, "-c", "2", "-n", "6"]);
+    assert_eq!(json["requests"], 0, "{json}");
+    assert_eq!(json["errors_by_kind"]["protocol"], 6, "{json}");
+    assert_eq!(json["errors"], 6, "{json}");
+});
