@@ -97,7 +97,7 @@ fn sessions_log_in_and_out(driver: &str) {
 }
 
 fn static_files_and_metrics(driver: &str) {
-    let (_demo, addr) = start_demo(driver, &[]);
+    let (_demo, addr) = start_demo(driver, &["--metrics"]);
     let url = |path: &str| format!("http://{addr}{path}");
     let css = std::fs::read(concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -214,6 +214,13 @@ fn bad_secret_and_static_dir_exit_2() {
         assert!(err.starts_with("error:"), "{err}");
         assert!(out.stdout.is_empty(), "{out:?}");
     }
+}
+
+/// Without `--metrics` there is no /metrics route.
+#[test]
+fn metrics_are_opt_in() {
+    let (_demo, addr) = start_demo("auto", &[]);
+    assert_eq!(status_and_body(&[&format!("http://{addr}/metrics")]).0, 404);
 }
 
 /// `--static DIR` serves that directory instead of the demo's assets.

@@ -8,7 +8,7 @@
 //! `POST /echo` (the request body streamed back with its Content-Type),
 //! `GET /ws` (WebSocket echo), `GET /chat` (a WebSocket chat room shared by
 //! every core), `POST /login`, `GET /whoami`, `POST /logout` (a session in a
-//! sealed cookie), `GET /static/...` (files), `GET /metrics` (Prometheus).
+//! sealed cookie), `GET /static/...` (files), `GET /metrics` (Prometheus, with `--metrics`).
 //! `--help` lists the options. `--tls-self-signed` (or
 //! `--tls-cert FILE --tls-key FILE`) serves HTTPS instead:
 //!
@@ -36,7 +36,7 @@ use percore::web::Key;
 /// Routes: GET / (a page about the demo), GET /plaintext, GET /json,
 /// POST /echo, GET /ws (WebSocket echo), GET /chat (a WebSocket chat
 /// room), POST /login (user=NAME), GET /whoami, POST /logout, GET /static/
-/// and GET /metrics, over HTTP/1.1 and HTTP/2 (h2c), on one pinned worker
+/// and, with --metrics, GET /metrics, over HTTP/1.1 and HTTP/2 (h2c), on one pinned worker
 /// per core.
 /// Prints `listening on http://ADDR (cores: N, driver: D)` once it accepts
 /// connections (`https://` with TLS: HTTP/2 or HTTP/1.1 chosen by ALPN).
@@ -72,6 +72,11 @@ struct Args {
     /// key per process: sessions end with it]
     #[arg(long, value_name = "KEY", value_parser = secret_key)]
     secret: Option<Key>,
+
+    /// Count requests on every core and serve them at /metrics (Prometheus
+    /// text); off by default, as the counting costs CPU on every request
+    #[arg(long)]
+    metrics: bool,
 }
 
 /// `--static`: a directory that exists.
@@ -109,7 +114,10 @@ fn main() -> io::Result<()> {
     let static_dir = args
         .static_dir
         .unwrap_or_else(DemoOptions::default_static_dir);
-    let options = DemoOptions::new(key, static_dir);
+    let mut options = DemoOptions::new(key, static_dir);
+    if args.metrics {
+        options.metrics = Some(percore::web::Metrics::new());
+    }
     let room = ChatRoom::new();
     let mut server = Server::new(move || app(&room, &options))
         .bind(args.listen)?
