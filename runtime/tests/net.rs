@@ -490,6 +490,28 @@ both_drivers!(writev_sends_in_order, |d: DriverChoice| {
     });
 });
 
+both_drivers!(
+    writev_of_many_buffers_sends_them_all_in_order,
+    |d: DriverChoice| {
+        block_on(d, async {
+            let (a, b) = UnixStream::pair().unwrap();
+            // More buffers than a syscall's iovec array holds on the stack.
+            let bufs: Vec<Vec<u8>> = (0..40u8).map(|i| vec![i; usize::from(i) + 1]).collect();
+            let want: Vec<u8> = bufs.concat();
+            let (res, back) = a.writev(bufs).await;
+            assert_eq!(res.unwrap(), want.len());
+            assert_eq!(back.len(), 40);
+            let mut got = Vec::new();
+            while got.len() < want.len() {
+                let (res, buf) = b.read(Vec::with_capacity(4096)).await;
+                assert!(res.unwrap() > 0);
+                got.extend_from_slice(&buf);
+            }
+            assert_eq!(got, want);
+        });
+    }
+);
+
 both_drivers!(tcp_options_and_addresses, |d: DriverChoice| {
     block_on(d, async {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();

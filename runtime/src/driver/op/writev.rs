@@ -14,35 +14,47 @@ use crate::driver::fd::SharedFd;
 /// Most buffers in one vectored write.
 const MAX_IOVECS: usize = 1024;
 
+/// Most buffers a syscall's iovec array holds on the stack; a write of more
+/// builds it on the heap.
+const STACK_IOVECS: usize = 16;
+
 pub(crate) struct Writev<B> {
     fd: SharedFd,
-    msg: MsgHeader,
-    _iovecs: IoVecs,
+    /// The header and iovec array io_uring reads, built by `uring_entry`
+    /// only: a syscall builds both on its stack, without allocating.
+    uring: Option<(MsgHeader, IoVecs)>,
     pub(crate) bufs: Vec<B>,
 }
 
 impl<B: IoBuf> Writev<B> {
     /// Writes from the first (at most 1024) buffers of `bufs`.
     pub(crate) fn new(fd: SharedFd, bufs: Vec<B>) -> Writev<B> {
-        let iovecs = IoVecs(
-            bufs.iter()
-                .take(MAX_IOVECS)
-                .map(|b| {
-                    let (ptr, len) = b.write_source();
-                    libc::iovec {
-                        iov_base: ptr as *mut libc::c_void,
-                        iov_len: len,
-                    }
-                })
-                .collect(),
-        );
-        let msg = MsgHeader::vectored(&iovecs);
         Writev {
             fd,
-            msg,
-            _iovecs: iovecs,
+            uring: None,
             bufs,
         }
+    }
+
+    fn iovecs(&self) -> impl Iterator<Item = libc::iovec> + '_ {
+        self.bufs.iter().take(MAX_IOVECS).map(|b| {
+            let (ptr, len) = b.write_source();
+            libc::iovec {
+                iov_base: ptr as *mut libc::c_void,
+                iov_len: len,
+            }
+        })
+    }
+
+    /// `sendmsg(2)` over `iovecs`, which point into `bufs`.
+    fn sendmsg(&self, iovecs: &[libc::iovec]) -> io::Result<u32> {
+        // SAFETY: msghdr is plain data; all-zero is a valid empty header.
+        let mut hdr: libc::msghdr = unsafe { std::mem::zeroed() };
+        hdr.msg_iov = iovecs.as_ptr().cast_mut();
+        hdr.msg_iovlen = iovecs.len();
+        // SAFETY: the header points at `iovecs`, whose entries point at the
+        // live bytes of `bufs`; the kernel only reads them during the call.
+        cvt(unsafe { libc::sendmsg(self.fd.raw(), &hdr, libc::MSG_NOSIGNAL) })
     }
 }
 
@@ -53,13 +65,28 @@ unsafe impl<B: IoBuf> Operation for Writev<B> {
     const DIRECTION: Direction = Direction::Write;
 
     fn uring_entry(&mut self) -> squeue::Entry {
-        opcode::SendMsg::new(types::Fd(self.fd.raw()), self.msg.hdr())
+        let iovecs = IoVecs(self.iovecs().collect());
+        let msg = MsgHeader::vectored(&iovecs);
+        let (msg, _) = self.uring.insert((msg, iovecs));
+        opcode::SendMsg::new(types::Fd(self.fd.raw()), msg.hdr())
             .flags(libc::MSG_NOSIGNAL as u32)
             .build()
     }
 
     fn call(&mut self) -> io::Result<u32> {
-        // SAFETY: the msghdr points to live iovecs over live buffers.
-        cvt(unsafe { libc::sendmsg(self.fd.raw(), self.msg.hdr(), libc::MSG_NOSIGNAL) })
+        if self.bufs.len() > STACK_IOVECS {
+            let iovecs: Vec<libc::iovec> = self.iovecs().collect();
+            return self.sendmsg(&iovecs);
+        }
+        let mut iovecs = [libc::iovec {
+            iov_base: std::ptr::null_mut(),
+            iov_len: 0,
+        }; STACK_IOVECS];
+        let mut n = 0;
+        for (slot, iovec) in iovecs.iter_mut().zip(self.iovecs()) {
+            *slot = iovec;
+            n += 1;
+        }
+        self.sendmsg(&iovecs[..n])
     }
 }
