@@ -365,8 +365,15 @@ impl Service for App {
         // Middleware and handlers may panic before they return a future; the
         // panic is replayed when the future is polled, where the server turns
         // it into a 500 like any other handler panic.
-        let chain: Rc<dyn Chain> = self.core.clone();
-        let dispatched = panic::catch_unwind(AssertUnwindSafe(|| Next::start(chain).run(req)));
+        let dispatched = panic::catch_unwind(AssertUnwindSafe(|| {
+            if self.core.middleware.is_empty() {
+                // No app middleware: route at once (no chain to share).
+                self.core.endpoint(req)
+            } else {
+                let chain: Rc<dyn Chain> = self.core.clone();
+                Next::start(chain).run(req)
+            }
+        }));
         dispatched.unwrap_or_else(|payload| Box::pin(async move { panic::resume_unwind(payload) }))
     }
 }
