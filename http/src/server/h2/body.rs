@@ -70,6 +70,12 @@ impl BodyQueue {
         unwanted
     }
 
+    /// Fails the body before any DATA: its declared length is over the
+    /// limit, so the handler sees 413 at once, whatever the frames' timing.
+    pub(super) fn refuse_too_large(&mut self) {
+        self.error = Some(BodyError::TooLarge);
+    }
+
     /// The body ended with trailing HEADERS.
     pub(super) fn end_with(&mut self, trailers: HeaderMap) {
         self.end = true;

@@ -306,7 +306,16 @@ fn dispatch<S: Service>(shared: &ConnRef, service: &Rc<S>) {
                 let body = if end_stream {
                     None
                 } else {
-                    Some(Rc::new(RefCell::new(BodyQueue::default())))
+                    let mut queue = BodyQueue::default();
+                    let declared = parts
+                        .headers
+                        .get(http::header::CONTENT_LENGTH)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.parse::<u64>().ok());
+                    if declared > Some(shared.borrow().limits.max_body_size) {
+                        queue.refuse_too_large();
+                    }
+                    Some(Rc::new(RefCell::new(queue)))
                 };
                 let req_body = match &body {
                     None => RequestBody::empty(),
