@@ -11,13 +11,11 @@ use percore_http::h1::{parse_response_head, BodyEvent, ResponseDecoder};
 use percore_http::Limits;
 
 fn limits() -> Limits {
-    Limits {
-        max_head_size: 512,
-        max_headers: 8,
-        max_body_size: 1 << 16,
-        max_chunk_ext_size: 32,
-        ..Limits::default()
-    }
+    Limits::default()
+        .max_head_size(512)
+        .max_headers(8)
+        .max_body_size(1 << 16)
+        .max_chunk_ext_size(32)
 }
 
 /// Feeds the next piece of `input` into `buf`; false when it is all fed.

@@ -12,10 +12,7 @@ use percore_http::h2::frame;
 use percore_http::Limits;
 
 fuzz_target!(|data: &[u8]| {
-    let limits = Limits {
-        h2_max_header_list_size: 4096,
-        ..Limits::default()
-    };
+    let limits = Limits::default().h2_max_header_list_size(4096);
     let mut conn = ClientConnection::new(&limits);
     let get = http::Request::get("http://fuzz/").body(()).unwrap();
     let head = http::Request::head("http://fuzz/h").body(()).unwrap();
