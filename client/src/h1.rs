@@ -15,7 +15,7 @@ use bytes::{Buf, Bytes, BytesMut};
 use http::{HeaderMap, Method};
 use percore_http::h1::{
     encode_chunk_header, encode_last_chunk, encode_request_head, parse_response_head, BodyEvent,
-    DecodeError, RequestFraming, ResponseDecoder, ResponseHead,
+    DecodeError, RequestFraming, ResponseDecoder, ResponseHead, MAX_INTERIM_RESPONSES,
 };
 use percore_http::{Body, Limits};
 use percore_runtime::future::{race, Either};
@@ -29,15 +29,10 @@ use crate::pool::{Conn, Pool};
 /// Bytes the read buffer gains before a read when it has less room.
 const READ_RESERVE: usize = 16 * 1024;
 
-/// Most interim (1xx) responses accepted before the final one: a server
-/// that sends them forever is cut off rather than waited on until the
-/// total timeout.
-const MAX_INTERIM: usize = 32;
-
 fn too_many_interim() -> Failure {
     Failure::Fatal(Error::new(
         ErrorKind::Protocol,
-        "more than 32 interim (1xx) responses",
+        format!("more than {MAX_INTERIM_RESPONSES} interim (1xx) responses"),
     ))
 }
 
@@ -141,7 +136,7 @@ pub(crate) async fn exchange(
             }
             if head.status.is_informational() {
                 interim += 1;
-                if interim > MAX_INTERIM {
+                if interim > MAX_INTERIM_RESPONSES {
                     return Err(too_many_interim());
                 }
                 continue;
@@ -218,7 +213,7 @@ async fn read_final_head(
             }
             if head.status.is_informational() {
                 interim += 1;
-                if interim > MAX_INTERIM {
+                if interim > MAX_INTERIM_RESPONSES {
                     return Err(too_many_interim());
                 }
                 first = false;

@@ -6,7 +6,9 @@ use std::time::Instant;
 
 use bytes::{Buf, BytesMut};
 use http::Method;
-use percore_http::h1::{parse_response_head, BodyEvent, ResponseDecoder, ResponseFraming};
+use percore_http::h1::{
+    parse_response_head, BodyEvent, ResponseDecoder, ResponseFraming, MAX_INTERIM_RESPONSES,
+};
 use percore_runtime::net::TcpStream;
 
 use crate::h1_head::{scan, Scan};
@@ -81,9 +83,17 @@ struct Head {
 
 /// Reads one final response (skipping interim ones), body included.
 async fn read_response(core: &Core, stream: &TcpStream, buf: &mut BytesMut) -> Outcome {
+    let mut interim = 0;
     let head = loop {
         match read_head(core, stream, buf).await {
-            Ok(head) if head.status < 200 => continue,
+            // A server that sends interim heads forever is a protocol error,
+            // not a request that never ends.
+            Ok(head) if head.status < 200 => {
+                interim += 1;
+                if interim > MAX_INTERIM_RESPONSES {
+                    return Outcome::Failed(Some(ErrorKind::Protocol));
+                }
+            }
             Ok(head) => break head,
             Err(outcome) => return outcome,
         }

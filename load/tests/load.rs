@@ -395,3 +395,21 @@ both_drivers!(garbage_counts_protocol_errors, |driver, _server_driver| {
     assert_eq!(json["errors_by_kind"]["protocol"], 6, "{json}");
     assert_eq!(json["errors"], 6, "{json}");
 });
+
+both_drivers!(
+    endless_interim_heads_are_protocol_errors,
+    |driver, _server_driver| {
+        // Forty 103s per request and never a final answer: without the cap the
+        // request would wait for a final head until --timeout (a timeout error).
+        let reply: &'static [u8] = "HTTP/1.1 103 Early Hints\r\n\r\n"
+            .repeat(40)
+            .into_bytes()
+            .leak();
+        let addr = raw_server(reply);
+        let url = format!("http://{addr}/");
+        let json = load_json(driver, &[&url, "-c", "1", "-n", "3", "--timeout", "5"]);
+        assert_eq!(json["requests"], 0, "{json}");
+        assert_eq!(json["errors_by_kind"]["protocol"], 3, "{json}");
+        assert_eq!(json["errors_by_kind"]["timeout"], 0, "{json}");
+    }
+);

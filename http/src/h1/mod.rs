@@ -52,6 +52,7 @@ pub use parse::{parse_request_head, RequestHead};
 pub use request_encode::{encode_request_head, RequestFraming};
 pub use response::{
     parse_response_head, ResponseDecoder, ResponseError, ResponseFraming, ResponseHead,
+    MAX_INTERIM_RESPONSES,
 };
 
 #[cfg(test)]

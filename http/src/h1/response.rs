@@ -18,6 +18,10 @@ use super::fields::Facts;
 use super::parse::skip_empty_lines;
 use crate::Limits;
 
+/// Most interim (1xx) responses a client should accept before the final
+/// one: a server that sends them forever is cut off instead of waited on.
+pub const MAX_INTERIM_RESPONSES: usize = 32;
+
 /// How a response body is framed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ResponseFraming {

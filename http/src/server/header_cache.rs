@@ -13,8 +13,7 @@ thread_local! {
     static DATE: RefCell<DateCache> = RefCell::new(DateCache::new());
 
     /// The current date as a header value, rebuilt when the text changes.
-    static DATE_VALUE: RefCell<(Vec<u8>, HeaderValue)> =
-        const { RefCell::new((Vec::new(), HeaderValue::from_static(""))) };
+    static DATE_VALUE: RefCell<HeaderValue> = const { RefCell::new(HeaderValue::from_static("")) };
 
     /// The last content-length value built on this core: responses of one
     /// route tend to repeat their length, and a clone is a reference count.
@@ -35,13 +34,13 @@ pub(crate) fn date_value() -> HeaderValue {
     DATE_VALUE.with(|cell| {
         let mut cached = cell.borrow_mut();
         with_date(|now| {
-            if cached.0 != now {
+            if cached.as_bytes() != now {
                 if let Ok(v) = HeaderValue::from_bytes(now) {
-                    *cached = (now.to_vec(), v);
+                    *cached = v;
                 }
             }
         });
-        cached.1.clone()
+        cached.clone()
     })
 }
 

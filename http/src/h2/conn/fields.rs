@@ -7,19 +7,11 @@ use bytes::{BufMut, Bytes, BytesMut};
 use http::header::{HeaderName, HeaderValue, CONTENT_LENGTH, COOKIE};
 use http::HeaderMap;
 
+use crate::h2::hpack::is_connection_specific;
 use crate::h2::hpack::HeaderField;
 
 /// Why a header list is malformed (a stream error PROTOCOL_ERROR).
 pub(crate) type Malformed = &'static str;
-
-/// Fields that are HTTP/1.1 connection management (RFC 9113 §8.2.2).
-const CONNECTION_SPECIFIC: [&[u8]; 5] = [
-    b"connection",
-    b"keep-alive",
-    b"proxy-connection",
-    b"transfer-encoding",
-    b"upgrade",
-];
 
 /// Checks a regular field name: lowercase token characters only.
 fn valid_name(name: &[u8]) -> bool {
@@ -79,7 +71,7 @@ pub(crate) fn regular_field(
     if !valid_name(&field.name) {
         return Err("invalid header name");
     }
-    if CONNECTION_SPECIFIC.contains(&&field.name[..]) {
+    if is_connection_specific(&field.name) {
         return Err("connection-specific header field");
     }
     if &field.name[..] == b"te" && &field.value[..] != b"trailers" {

@@ -42,7 +42,7 @@ pub struct Encoder {
 }
 
 /// Connection-specific fields, forbidden in HTTP/2 (RFC 9113 §8.2.2).
-fn is_connection_specific(name: &[u8]) -> bool {
+pub(crate) fn is_connection_specific(name: &[u8]) -> bool {
     matches!(
         name,
         b"connection" | b"keep-alive" | b"proxy-connection" | b"transfer-encoding" | b"upgrade"

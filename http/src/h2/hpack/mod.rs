@@ -33,6 +33,7 @@ mod primitive;
 mod table;
 
 pub use decoder::{Decoder, HeaderField};
+pub(crate) use encoder::is_connection_specific;
 pub use encoder::Encoder;
 pub use error::HpackError;
 pub use primitive::{decode_integer, encode_integer};

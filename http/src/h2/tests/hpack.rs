@@ -489,3 +489,34 @@ fn encode_decode_random_fields_small_table() {
         }
     }
 }
+
+/// The HTTP/2 server driver hands HTTP/1.1-minded headers to the encoder
+/// unchanged: the encoder alone keeps connection-specific fields off the
+/// wire (RFC 9113 §8.2.2), in responses and in trailers.
+#[test]
+fn connection_specific_fields_are_never_encoded() {
+    let mut headers = HeaderMap::new();
+    for name in [
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "transfer-encoding",
+        "upgrade",
+    ] {
+        headers.insert(name, HeaderValue::from_static("x"));
+    }
+    headers.insert("x-kept", HeaderValue::from_static("y"));
+    let mut enc = Encoder::new(4096);
+    let mut dec = Decoder::new(4096);
+    let mut block = BytesMut::new();
+    enc.encode_response(StatusCode::OK, &headers, &mut block);
+    let fields = decode(&mut dec, &block).unwrap();
+    assert_eq!(
+        pairs(&fields),
+        vec![(&b":status"[..], &b"200"[..]), (&b"x-kept"[..], &b"y"[..])]
+    );
+    let mut block = BytesMut::new();
+    enc.encode_trailers(&headers, &mut block);
+    let fields = decode(&mut dec, &block).unwrap();
+    assert_eq!(pairs(&fields), vec![(&b"x-kept"[..], &b"y"[..])]);
+}

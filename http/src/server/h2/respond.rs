@@ -10,7 +10,7 @@ use std::task::Poll;
 use std::time::Instant;
 
 use bytes::Bytes;
-use http::header::{CONNECTION, CONTENT_LENGTH, DATE, TRANSFER_ENCODING, UPGRADE};
+use http::header::{CONTENT_LENGTH, DATE};
 use http::response::Parts;
 use http::{HeaderMap, Method, StatusCode};
 use percore_runtime::spawn_local;
@@ -71,14 +71,10 @@ pub(super) fn start_stream<S: Service>(
     );
 }
 
-/// Prepares HTTP/1.1-minded response headers for HTTP/2: a date, the
-/// content-length when known, and no connection-specific fields.
+/// Prepares HTTP/1.1-minded response headers for HTTP/2: a date and the
+/// content-length when known. Connection-specific fields are left to the
+/// HPACK encoder, which never sends them (`is_connection_specific`).
 fn h2_headers(headers: &mut HeaderMap, length: Option<u64>) {
-    for name in [CONNECTION, TRANSFER_ENCODING, UPGRADE] {
-        headers.remove(name);
-    }
-    headers.remove("keep-alive");
-    headers.remove("proxy-connection");
     if !headers.contains_key(DATE) {
         headers.insert(DATE, date_value());
     }
