@@ -2,7 +2,7 @@
 //! Combined Log Format.
 
 use std::fmt::Write as _;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime};
 
 use http::header::{REFERER, USER_AGENT};
 use http::{HeaderValue, Version};
@@ -219,30 +219,17 @@ fn escape_into(out: &mut String, bytes: &[u8]) {
     }
 }
 
-/// `10/Oct/2000:13:55:36 +0000` (UTC).
+/// `10/Oct/2000:13:55:36 +0000` (UTC), rearranged from the IMF-fixdate
+/// `httpdate` formats (`Tue, 10 Oct 2000 13:55:36 GMT`).
 fn clf_time(out: &mut String, now: SystemTime) {
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    let imf = httpdate::fmt_http_date(now);
     let _ = write!(
         out,
-        "{day:02}/{}/{year}:{:02}:{:02}:{:02} +0000",
-        MONTHS[(month - 1) as usize],
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
+        "{}/{}/{}:{} +0000",
+        &imf[5..7],
+        &imf[8..11],
+        &imf[12..16],
+        &imf[17..25]
     );
 }
 
@@ -250,7 +237,7 @@ fn clf_time(out: &mut String, now: SystemTime) {
 mod tests {
     use super::*;
     use std::cell::Cell;
-    use std::time::Duration;
+    use std::time::{Duration, UNIX_EPOCH};
 
     thread_local! {
         /// Access-log lines formatted on this thread.

@@ -33,7 +33,7 @@ use std::io;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -80,6 +80,10 @@ pub struct StaticDir {
 #[derive(Debug, Clone)]
 struct DirConfig {
     root: PathBuf,
+    /// `root` canonicalized, once it has existed: resolved on the first
+    /// request, not again on every one (a root that is later replaced or
+    /// re-linked is not followed).
+    canonical_root: OnceLock<PathBuf>,
     mount: String,
     index: Option<String>,
     listing: bool,
@@ -93,6 +97,7 @@ impl StaticDir {
         StaticDir {
             config: Arc::new(DirConfig {
                 root: root.as_ref().to_path_buf(),
+                canonical_root: OnceLock::new(),
                 mount: String::new(),
                 index: None,
                 listing: false,
@@ -244,13 +249,23 @@ async fn serve_dir(config: Arc<DirConfig>, req: Request) -> Response {
     }
 }
 
+/// The canonical root, computed on the first request that finds it (a root
+/// missing at start-up is looked for again on the next request).
+fn canonical_root(config: &DirConfig) -> Option<&Path> {
+    if let Some(root) = config.canonical_root.get() {
+        return Some(root);
+    }
+    let root = resolve::canonical_root(&config.root).ok()?;
+    Some(config.canonical_root.get_or_init(|| root))
+}
+
 /// Finds what `path` names below the root (blocking).
 fn locate(config: &DirConfig, path: &SafePath, codings: &[Coding], url_path: &str) -> Target {
-    let Ok(root) = resolve::canonical_root(&config.root) else {
+    let Some(root) = canonical_root(config) else {
         return Target::NotFound;
     };
     let follow = config.follow_symlinks;
-    let file = match resolve::resolve(&root, &path.segments, follow) {
+    let file = match resolve::resolve(root, &path.segments, follow) {
         Ok(Found::File(_)) if path.wants_dir => return Target::NotFound,
         Ok(Found::File(file)) => file,
         Ok(Found::Dir(_)) if !path.wants_dir => return Target::AddSlash,
@@ -258,7 +273,7 @@ fn locate(config: &DirConfig, path: &SafePath, codings: &[Coding], url_path: &st
             let index = config.index.as_ref().and_then(|name| {
                 let mut segments = path.segments.clone();
                 segments.push(name.clone());
-                match resolve::resolve(&root, &segments, follow) {
+                match resolve::resolve(root, &segments, follow) {
                     Ok(Found::File(file)) => Some(file),
                     _ => None,
                 }
@@ -279,7 +294,7 @@ fn locate(config: &DirConfig, path: &SafePath, codings: &[Coding], url_path: &st
         Err(_) => return Target::NotFound,
     };
     let chosen = codings.iter().find_map(|&coding| {
-        resolve::sibling(&root, &file, coding.suffix(), follow).map(|path| (path, coding))
+        resolve::sibling(root, &file, coding.suffix(), follow).map(|path| (path, coding))
     });
     let content_type = content_type(&file);
     let vary = config.precompressed;

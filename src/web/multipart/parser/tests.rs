@@ -240,3 +240,33 @@ fn data_is_streamed_not_buffered() {
     }
     assert_eq!(out, 1 << 20);
 }
+
+/// The preamble and padding limits hold at their exact edges, however the
+/// body is split: a delimiter starting at byte 8 192 of the body as the
+/// parser sees it (a CRLF put in front, then the preamble) is found, one
+/// byte later it is not; 64 bytes of padding pass, 65 do not.
+#[test]
+fn preamble_and_padding_limits_at_their_edges() {
+    let body = |preamble: usize| [&vec![b'p'; preamble][..], b"\r\n--B0undary--"].concat();
+    for piece in [usize::MAX, 1000, 7] {
+        let ok = body(MAX_PREAMBLE - 2);
+        assert!(
+            parse_in(&ok, piece.min(ok.len()), MultipartLimits::default()).is_ok(),
+            "in pieces of {piece}"
+        );
+        let late = body(MAX_PREAMBLE - 1);
+        assert_eq!(
+            parse_in(&late, piece.min(late.len()), MultipartLimits::default()),
+            Err(MultipartError::Malformed("no delimiter in the first 8 KiB")),
+            "in pieces of {piece}"
+        );
+    }
+    let padded = |n: usize| format!("--B0undary{}\r\n\r\nv\r\n--B0undary--", " ".repeat(n));
+    assert_eq!(parse(padded(MAX_PADDING).as_bytes()).unwrap().len(), 1);
+    assert_eq!(
+        parse(padded(MAX_PADDING + 1).as_bytes()),
+        Err(MultipartError::Malformed(
+            "too much padding after a delimiter"
+        ))
+    );
+}
