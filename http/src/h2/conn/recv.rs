@@ -141,22 +141,29 @@ impl<R: Role> Connection<R> {
                 if h.end_headers {
                     self.on_header_block(block)
                 } else {
+                    let buffered = block.fragments.len();
                     self.block = Some(block);
-                    self.check_block_size()
+                    self.check_block_size(buffered)
                 }
             }
             Frame::Continuation(c) => {
-                let Some(block) = self.block.as_mut() else {
+                let Some(buffered) = self.block.as_ref().map(|b| b.fragments.len()) else {
                     return Err(H2Error::connection(
                         ErrorCode::ProtocolError,
                         "CONTINUATION without HEADERS",
                     ));
                 };
-                let mut joined = BytesMut::with_capacity(block.fragments.len() + c.fragment.len());
-                joined.extend_from_slice(&block.fragments);
+                // Bound the block before growing it, and grow it in place:
+                // after the first CONTINUATION the block owns its buffer
+                // alone, so `try_into_mut` takes it back without a copy
+                // (many tiny CONTINUATIONs cost linear, not quadratic, work).
+                self.check_block_size(buffered + c.fragment.len())?;
+                let block = self.block.as_mut().expect("checked above");
+                let mut joined = std::mem::take(&mut block.fragments)
+                    .try_into_mut()
+                    .unwrap_or_else(|shared| BytesMut::from(&shared[..]));
                 joined.extend_from_slice(&c.fragment);
                 block.fragments = joined.freeze();
-                self.check_block_size()?;
                 if c.end_headers {
                     let block = self.block.take().expect("checked above");
                     self.on_header_block(block)?;
@@ -313,8 +320,7 @@ impl<R: Role> Connection<R> {
 
     /// Bounds a header block still waiting for CONTINUATION frames (the
     /// 2024 CONTINUATION flood): twice the header-list limit at most.
-    fn check_block_size(&self) -> Result<(), H2Error> {
-        let buffered = self.block.as_ref().map_or(0, |b| b.fragments.len());
+    fn check_block_size(&self, buffered: usize) -> Result<(), H2Error> {
         if buffered > 2 * self.limits.h2_max_header_list_size as usize + 1024 {
             return Err(H2Error::connection(
                 ErrorCode::EnhanceYourCalm,

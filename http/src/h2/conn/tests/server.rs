@@ -581,6 +581,35 @@ fn continuation_flood_is_cut_off() {
     assert_eq!(c.goaway_code(), Some(ErrorCode::EnhanceYourCalm));
 }
 
+/// A header block still waiting for END_HEADERS may hold exactly twice the
+/// header-list limit plus 1 KiB; one byte more is refused before it is
+/// buffered (the block grows in place, so large blocks cost no copies).
+#[test]
+fn pending_header_block_is_bounded_at_its_limit() {
+    let limit = 2 * 16 * 1024 + 1024;
+    for (extra, refused) in [(0, false), (1, true)] {
+        let mut c = Client::new();
+        let mut buf = BytesMut::new();
+        let mut head = BytesMut::new();
+        frame::encode_headers(1, &[0u8; 1024], true, 16_384, &mut head);
+        head[4] &= !0x4; // clear END_HEADERS
+        buf.extend_from_slice(&head);
+        let mut sent = 1024;
+        while sent < limit + extra {
+            let n = (limit + extra - sent).min(16_384);
+            frame::encode_continuation(1, &vec![0u8; n], false, &mut buf);
+            sent += n;
+        }
+        c.feed(buf);
+        let code = c.goaway_code();
+        if refused {
+            assert_eq!(code, Some(ErrorCode::EnhanceYourCalm));
+        } else {
+            assert_eq!(code, None, "a block of exactly the limit is kept");
+        }
+    }
+}
+
 #[test]
 fn empty_data_and_ping_floods() {
     let mut c = Client::new();
