@@ -42,7 +42,7 @@ use percore_http::{Body, Limits};
 use percore_runtime::future::{race, Either};
 use percore_runtime::time::timeout_at;
 
-use crate::client::{idempotent, Prepared};
+use crate::client::{host_header, idempotent, Prepared};
 use crate::connect::connect;
 use crate::decode::{Coding, Decoder};
 use crate::error::{Error, ErrorKind, TimeoutKind};
@@ -236,11 +236,7 @@ fn request_head(
     body: &Body,
 ) -> Result<http::Request<()>, Error> {
     let url = &req.url;
-    let host = url.host_str().unwrap_or_default();
-    let authority = match url.port() {
-        Some(p) => format!("{host}:{p}"),
-        None => host.to_string(),
-    };
+    let authority = host_header(url);
     let path = match url.query() {
         Some(q) => format!("{}?{q}", url.path()),
         None => url.path().to_string(),

@@ -387,18 +387,9 @@ impl ClientConnection {
         request: &Request<B>,
         end_stream: bool,
     ) -> Result<u32, OpenError> {
-        let core = &mut self.core;
-        if matches!(core.phase, Phase::GoingAway | Phase::Failed) {
-            return Err(OpenError::GoingAway);
-        }
-        let id = core.role.next_stream_id;
-        if id > MAX_STREAM_ID {
-            return Err(OpenError::StreamIdsExhausted);
-        }
-        if core.streams.len() >= core.peer.max_concurrent_streams as usize {
-            return Err(OpenError::ConcurrencyLimit);
-        }
+        let id = self.next_open_id()?;
         let target = request_target(request)?;
+        let core = &mut self.core;
         core.role.next_stream_id = id + 2;
         let mut stream = Stream::new(
             core.peer.initial_window,
@@ -425,10 +416,23 @@ impl ClientConnection {
     /// the connection is not going away, stream ids remain, and fewer
     /// streams are open than the server's SETTINGS_MAX_CONCURRENT_STREAMS.
     pub fn can_open_stream(&self) -> bool {
+        self.next_open_id().is_ok()
+    }
+
+    /// The id the next stream would get, or why no stream may open now.
+    fn next_open_id(&self) -> Result<u32, OpenError> {
         let core = &self.core;
-        !matches!(core.phase, Phase::GoingAway | Phase::Failed)
-            && core.role.next_stream_id <= MAX_STREAM_ID
-            && core.streams.len() < core.peer.max_concurrent_streams as usize
+        if matches!(core.phase, Phase::GoingAway | Phase::Failed) {
+            return Err(OpenError::GoingAway);
+        }
+        let id = core.role.next_stream_id;
+        if id > MAX_STREAM_ID {
+            return Err(OpenError::StreamIdsExhausted);
+        }
+        if core.streams.len() >= core.peer.max_concurrent_streams as usize {
+            return Err(OpenError::ConcurrencyLimit);
+        }
+        Ok(id)
     }
 
     /// The server's SETTINGS_MAX_CONCURRENT_STREAMS (`u32::MAX` until it
