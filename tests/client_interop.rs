@@ -561,7 +561,7 @@ fn fetch_example_prints_and_fails_clearly() {
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.starts_with("error: total timeout"), "{err}");
     // Not a URL this client takes.
-    let out = output(Command::new(&fetch).arg("https://example.com/"));
+    let out = output(Command::new(&fetch).arg("ftp://example.com/"));
     assert_eq!(out.status.code(), Some(1));
     assert!(common::stderr(&out).starts_with("error: invalid URL"));
 }

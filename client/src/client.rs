@@ -23,12 +23,13 @@ mod builder;
 mod redirect;
 mod send;
 
-pub(crate) use builder::Config;
 pub use builder::{ClientBuilder, Timeouts};
+pub(crate) use builder::{Config, Connectors};
 pub(crate) use send::host_header;
 
 struct Inner {
     cfg: Config,
+    tls: Connectors,
     pool: Pool,
     jar: RefCell<Jar>,
     h2: H2Pool,
@@ -151,6 +152,10 @@ impl Client {
 
     pub(crate) fn config(&self) -> &Config {
         &self.inner.cfg
+    }
+
+    pub(crate) fn tls(&self) -> &Connectors {
+        &self.inner.tls
     }
 
     /// The `Cookie` value for `url`, when the client keeps cookies.

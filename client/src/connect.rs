@@ -1,6 +1,8 @@
 //! Opening connections: names resolved with `getaddrinfo` on the runtime's
 //! blocking pool (IP literals skip it), TCP with `TCP_NODELAY`, or a Unix
-//! socket for local services; all within the connect timeout.
+//! socket for local services; for `https` the TLS handshake on top (SNI
+//! and certificate check against the URL's host, ALPN offered by the
+//! connector); all within the connect timeout.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
@@ -12,6 +14,7 @@ use percore_runtime::io::{OwnedRead, OwnedWrite};
 use percore_runtime::net::{TcpStream, UnixStream};
 use percore_runtime::spawn_blocking;
 use percore_runtime::time::timeout;
+use percore_tls::{TlsConnector, TlsStream};
 
 use crate::error::{Error, ErrorKind, TimeoutKind};
 use crate::pool::Origin;
@@ -20,6 +23,18 @@ use crate::pool::Origin;
 pub(crate) enum Stream {
     Tcp(TcpStream),
     Unix(UnixStream),
+    /// TLS over TCP (handshake done); boxed: a plain stream stays small.
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+impl Stream {
+    /// Whether ALPN chose HTTP/2 (TLS only).
+    pub(crate) fn alpn_h2(&self) -> bool {
+        match self {
+            Stream::Tls(tls) => tls.negotiated_alpn().as_deref() == Some(b"h2"),
+            _ => false,
+        }
+    }
 }
 
 impl OwnedRead for Stream {
@@ -27,6 +42,7 @@ impl OwnedRead for Stream {
         match self {
             Stream::Tcp(s) => s.read(buf).await,
             Stream::Unix(s) => s.read(buf).await,
+            Stream::Tls(s) => s.read(buf).await,
         }
     }
 }
@@ -36,6 +52,7 @@ impl OwnedWrite for Stream {
         match self {
             Stream::Tcp(s) => s.write(buf).await,
             Stream::Unix(s) => s.write(buf).await,
+            Stream::Tls(s) => s.write(buf).await,
         }
     }
 
@@ -43,19 +60,26 @@ impl OwnedWrite for Stream {
         match self {
             Stream::Tcp(s) => s.writev(bufs).await,
             Stream::Unix(s) => s.writev(bufs).await,
+            Stream::Tls(s) => s.writev(bufs).await,
         }
     }
 }
 
 /// Opens a connection to `origin` (or to the Unix socket `unix`, when
-/// set), failing with [`TimeoutKind::Connect`] after `within`.
+/// set), failing with [`TimeoutKind::Connect`] after `within`; an `https`
+/// origin gets TLS through `tls` within the same time.
 pub(crate) async fn connect(
     origin: &Origin,
     unix: Option<&Path>,
     within: Option<Duration>,
+    tls: &TlsConnector,
 ) -> Result<Stream, Error> {
     let open = async {
         match unix {
+            Some(_) if origin.is_tls() => Err(Error::new(
+                ErrorKind::Builder,
+                "https over the client's Unix socket is not supported",
+            )),
             Some(path) => UnixStream::connect(path)
                 .await
                 .map(Stream::Unix)
@@ -66,6 +90,17 @@ pub(crate) async fn connect(
                         e,
                     )
                 }),
+            None if origin.is_tls() => {
+                let tcp = connect_tcp(&origin.host, origin.port).await?;
+                // The outer timeout bounds the handshake; this one only
+                // has to be longer.
+                let limit = within.unwrap_or(Duration::from_secs(365 * 86_400));
+                let host = origin.host.trim_start_matches('[').trim_end_matches(']');
+                tls.connect(host, tcp, limit)
+                    .await
+                    .map(|tls| Stream::Tls(Box::new(tls)))
+                    .map_err(|e| Error::handshake(host, e))
+            }
             None => connect_tcp(&origin.host, origin.port)
                 .await
                 .map(Stream::Tcp),

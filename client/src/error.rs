@@ -63,6 +63,12 @@ pub enum ErrorKind {
     /// (a status other than 101, a wrong `Sec-WebSocket-Accept`, a
     /// subprotocol or extension that was not offered); the detail says.
     Handshake,
+    /// TLS failed: the server's certificate was not trusted (unknown
+    /// issuer, expired, not valid for the host name), the handshake broke
+    /// down, or the server sent an alert (e.g. it wanted a client
+    /// certificate). The detail says which; [`Error::tls`] gives the
+    /// `rustls::Error` to match on when there is one.
+    Tls,
 }
 
 impl fmt::Display for ErrorKind {
@@ -78,6 +84,7 @@ impl fmt::Display for ErrorKind {
             ErrorKind::Io => f.write_str("I/O error"),
             ErrorKind::Decode => f.write_str("decode error"),
             ErrorKind::Handshake => f.write_str("websocket handshake failed"),
+            ErrorKind::Tls => f.write_str("TLS error"),
         }
     }
 }
@@ -132,8 +139,27 @@ impl Error {
         Error::new(ErrorKind::Timeout(which), "")
     }
 
+    /// An I/O failure; one that TLS reported (a rustls error inside the
+    /// `io::Error`: an alert, a bad record) is of kind [`ErrorKind::Tls`].
     pub(crate) fn io(detail: &str, e: io::Error) -> Error {
-        Error::with_source(ErrorKind::Io, detail, e)
+        match tls_cause(&e) {
+            Some(tls) => Error::with_source(ErrorKind::Tls, detail, tls),
+            None => Error::with_source(ErrorKind::Io, detail, e),
+        }
+    }
+
+    /// The error of a TLS handshake with `host` that did not complete:
+    /// [`TimeoutKind::Connect`] when it ran out of time, else
+    /// [`ErrorKind::Tls`].
+    pub(crate) fn handshake(host: &str, e: io::Error) -> Error {
+        if e.kind() == io::ErrorKind::TimedOut {
+            return Error::timeout(TimeoutKind::Connect);
+        }
+        let detail = format!("TLS handshake with {host} failed");
+        match tls_cause(&e) {
+            Some(tls) => Error::with_source(ErrorKind::Tls, detail, tls),
+            None => Error::with_source(ErrorKind::Tls, detail, e),
+        }
     }
 
     pub(crate) fn at(mut self, url: &Url) -> Error {
@@ -153,9 +179,45 @@ impl Error {
         matches!(self.inner.kind, ErrorKind::Timeout(_))
     }
 
+    /// The TLS error behind an [`ErrorKind::Tls`] error, when rustls gave
+    /// one (not for a peer that closed mid-handshake): match on it for
+    /// the exact cause.
+    ///
+    /// ```no_run
+    /// use percore_client::{Client, ErrorKind};
+    /// use percore_tls::rustls::{CertificateError, Error as TlsError};
+    /// percore_runtime::Runtime::new().unwrap().block_on(async {
+    ///     let err = Client::new().get("https://self-signed.badssl.com/").send().await.unwrap_err();
+    ///     assert_eq!(err.kind(), ErrorKind::Tls);
+    ///     assert!(matches!(
+    ///         err.tls(),
+    ///         Some(TlsError::InvalidCertificate(CertificateError::UnknownIssuer))
+    ///     ));
+    /// });
+    /// ```
+    pub fn tls(&self) -> Option<&percore_tls::rustls::Error> {
+        self.inner.source.as_deref()?.downcast_ref()
+    }
+
     /// The URL of the request that failed, when known.
     pub fn url(&self) -> Option<&Url> {
         self.inner.url.as_ref()
+    }
+}
+
+/// The rustls error inside `e`, if TLS caused it.
+fn tls_cause(e: &io::Error) -> Option<percore_tls::rustls::Error> {
+    e.get_ref()?
+        .downcast_ref::<percore_tls::rustls::Error>()
+        .cloned()
+}
+
+/// The kind of error an I/O failure is ([`ErrorKind::Tls`] when TLS
+/// reported it).
+pub(crate) fn io_kind(e: &io::Error) -> ErrorKind {
+    match tls_cause(e) {
+        Some(_) => ErrorKind::Tls,
+        None => ErrorKind::Io,
     }
 }
 

@@ -158,8 +158,9 @@ impl WsBuilder {
 
     /// Connects and runs the opening handshake.
     ///
-    /// Fails with [`ErrorKind::InvalidUrl`] for a scheme other than `ws`
-    /// or `http` (`wss` needs TLS, not supported yet),
+    /// Fails with [`ErrorKind::InvalidUrl`] for a scheme other than `ws`,
+    /// `wss`, `http` or `https`, [`ErrorKind::Tls`] when the server's
+    /// certificate is not trusted (as for `https`),
     /// [`ErrorKind::Handshake`] when the server refuses the upgrade or
     /// answers it wrongly (a status other than 101, a wrong
     /// `Sec-WebSocket-Accept`, a subprotocol or extension not offered),
@@ -169,7 +170,7 @@ impl WsBuilder {
     /// ```
     /// use percore_client::{Client, ErrorKind};
     /// percore_runtime::Runtime::new().unwrap().block_on(async {
-    ///     let opened = Client::new().ws("wss://example.com/").connect().await;
+    ///     let opened = Client::new().ws("ftp://example.com/").connect().await;
     ///     let err = opened.map(|_| ()).unwrap_err();
     ///     assert_eq!(err.kind(), ErrorKind::InvalidUrl);
     /// });
@@ -201,7 +202,7 @@ impl WsBuilder {
                 "WebSocket over the client's Unix socket is not supported",
             ));
         }
-        let stream = connect(&origin, None, cfg.timeouts.connect).await?;
+        let stream = connect(&origin, None, cfg.timeouts.connect, &self.client.tls().h1).await?;
         let offered: Vec<&str> = self.protocols.iter().map(String::as_str).collect();
         let host = host_header(url);
         let (key, upgrade) =
@@ -288,57 +289,59 @@ impl WsBuilder {
         rest: BytesMut,
         negotiated: NegotiatedClient,
     ) -> Result<WebSocket, Error> {
-        let Stream::Tcp(tcp) = stream else {
-            return Err(Error::new(
-                ErrorKind::Connect,
-                "a WebSocket needs a TCP connection",
-            ));
+        let conn: percore_http::server::Conn = match stream {
+            Stream::Tcp(tcp) => tcp.into(),
+            Stream::Tls(tls) => (*tls).into(),
+            Stream::Unix(_) => {
+                return Err(Error::new(
+                    ErrorKind::Connect,
+                    "a WebSocket needs a TCP connection",
+                ))
+            }
         };
         let config = Config {
             deflate: negotiated.deflate,
             ..self.config.clone()
         };
-        let mut ws = WebSocket::new(Rc::new(tcp.into()), rest, Codec::new(Role::Client, config));
+        let mut ws = WebSocket::new(Rc::new(conn), rest, Codec::new(Role::Client, config));
         ws.set_protocol(negotiated.protocol);
         ws.set_heartbeat(self.heartbeat);
         Ok(ws)
     }
 }
 
-/// The origin to connect to for a WebSocket URL: `ws` (or `http`). `wss`
-/// (and `https`) is where TLS will plug in.
+/// The origin to connect to for a WebSocket URL: `ws` (or `http`), or
+/// `wss` (or `https`) over TLS.
 fn ws_origin(url: &Url) -> Result<Origin, Error> {
-    match url.scheme() {
-        "ws" | "http" => {}
-        "wss" | "https" => {
-            return Err(Error::new(
-                ErrorKind::InvalidUrl,
-                "wss:// needs TLS, which the client does not support yet (ws:// only)",
-            ))
-        }
+    let scheme = match url.scheme() {
+        "ws" | "http" => "http",
+        "wss" | "https" => "https",
         other => {
             return Err(Error::new(
                 ErrorKind::InvalidUrl,
-                format!("scheme {other:?} is not a WebSocket scheme (ws only)"),
+                format!("scheme {other:?} is not a WebSocket scheme (ws or wss)"),
             ))
         }
-    }
+    };
     let host = url
         .host_str()
         .filter(|h| !h.is_empty())
         .ok_or_else(|| Error::new(ErrorKind::InvalidUrl, "no host"))?;
     Ok(Origin {
-        scheme: "http".to_string(),
+        scheme: scheme.to_string(),
         host: host.to_string(),
         port: url.port_or_known_default().unwrap_or(80),
     })
 }
 
-/// `url` as the cookie jar sees it: a `ws` URL is an `http` one.
+/// `url` as the cookie jar sees it: a `ws` URL is an `http` one, a `wss`
+/// URL an `https` one.
 fn jar_url(url: &Url) -> Url {
     let mut as_http = url.clone();
-    if url.scheme() == "ws" {
-        let _ = as_http.set_scheme("http");
+    match url.scheme() {
+        "ws" => drop(as_http.set_scheme("http")),
+        "wss" => drop(as_http.set_scheme("https")),
+        _ => {}
     }
     as_http
 }
@@ -365,10 +368,12 @@ mod tests {
         let origin = |u: &str| ws_origin(&Url::parse(u).unwrap());
         let o = origin("ws://example.com/chat").unwrap();
         assert_eq!((o.host.as_str(), o.port), ("example.com", 80));
+        assert!(!o.is_tls());
         assert_eq!(origin("http://h:81/").unwrap().port, 81);
-        let wss = origin("wss://example.com/").unwrap_err();
-        assert_eq!(wss.kind(), ErrorKind::InvalidUrl);
-        assert!(wss.to_string().contains("TLS"), "{wss}");
+        let wss = origin("wss://example.com/").unwrap();
+        assert_eq!((wss.scheme.as_str(), wss.port), ("https", 443));
+        assert!(wss.is_tls());
+        assert_eq!(origin("wss://h:8443/").unwrap().port, 8443);
         assert_eq!(
             origin("ftp://h/").unwrap_err().kind(),
             ErrorKind::InvalidUrl
@@ -400,5 +405,7 @@ mod tests {
     fn cookies_of_ws_urls_are_http_ones() {
         let u = jar_url(&Url::parse("ws://h:1/a?b").unwrap());
         assert_eq!(u.as_str(), "http://h:1/a?b");
+        let u = jar_url(&Url::parse("wss://h:1/a?b").unwrap());
+        assert_eq!(u.as_str(), "https://h:1/a?b");
     }
 }

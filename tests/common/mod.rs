@@ -15,6 +15,7 @@ use percore::{DriverChoice, Limits, Server};
 
 #[path = "../../examples/demo/app.rs"]
 pub mod demo_app;
+pub mod pki;
 
 /// Declares `mod $name { #[test] fn uring(); #[test] fn epoll(); }`.
 #[macro_export]
@@ -534,13 +535,16 @@ pub fn start_listening(cmd: &mut Command) -> (Running, String) {
     }
 }
 
-/// The address of a `listening on ADDR` or `listening on http://ADDR` line.
+/// The address of a `listening on ADDR` or `listening on http(s)://ADDR` line.
 pub fn listening_addr(line: &str) -> SocketAddr {
     let word = line
         .split_once("listening on ")
         .and_then(|(_, rest)| rest.split_whitespace().next())
         .unwrap_or_else(|| panic!("no address in {line:?}"));
-    let addr = word.strip_prefix("http://").unwrap_or(word);
+    let addr = word
+        .strip_prefix("http://")
+        .or_else(|| word.strip_prefix("https://"))
+        .unwrap_or(word);
     addr.trim_end_matches('/')
         .parse()
         .unwrap_or_else(|e| panic!("{e}: {line:?}"))

@@ -140,12 +140,33 @@ impl TlsConnectorBuilder {
 
     /// Presents this certificate chain and key to servers that ask (mTLS).
     pub fn client_cert_pem_files(
-        mut self,
+        self,
         cert: impl AsRef<Path>,
         key: impl AsRef<Path>,
     ) -> io::Result<TlsConnectorBuilder> {
-        let certs = pem::certs(&pem::read_file(cert.as_ref())?)?;
-        let key = pem::private_key(&pem::read_file(key.as_ref())?)?;
+        let cert = pem::read_file(cert.as_ref())?;
+        let key = pem::read_file(key.as_ref())?;
+        self.client_cert_pem(&cert, &key)
+    }
+
+    /// [`client_cert_pem_files`](Self::client_cert_pem_files) from PEM
+    /// text: the chain (end entity first) and its private key.
+    ///
+    /// ```
+    /// let cert = rcgen::generate_simple_self_signed(vec!["client".into()]).unwrap();
+    /// let connector = percore_tls::TlsConnector::builder()
+    ///     .client_cert_pem(cert.cert.pem().as_bytes(), cert.key_pair.serialize_pem().as_bytes())?
+    ///     .build()?;
+    /// assert!(connector.client_config().client_auth_cert_resolver.has_certs());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn client_cert_pem(
+        mut self,
+        cert_pem: &[u8],
+        key_pem: &[u8],
+    ) -> io::Result<TlsConnectorBuilder> {
+        let certs = pem::certs(cert_pem)?;
+        let key = pem::private_key(key_pem)?;
         self.client_cert = Some((certs, key));
         Ok(self)
     }

@@ -33,11 +33,14 @@ const GATHER_MAX: usize = 64 * 1024;
 type ReadFuture = Pin<Box<dyn Future<Output = (io::Result<usize>, Vec<u8>)>>>;
 type WriteFuture = Pin<Box<dyn Future<Output = (io::Result<()>, Vec<u8>)>>>;
 
-/// A sticky error: every later call fails the same way.
+/// A sticky error: every later call fails the same way (a TLS protocol
+/// error stays a `rustls::Error` inside the `io::Error`, so callers can
+/// still tell it apart, e.g. an alert from the peer).
 #[derive(Clone)]
 struct StickyError {
     kind: io::ErrorKind,
     message: String,
+    tls: Option<rustls::Error>,
 }
 
 impl StickyError {
@@ -45,11 +48,18 @@ impl StickyError {
         StickyError {
             kind: e.kind(),
             message: e.to_string(),
+            tls: e
+                .get_ref()
+                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+                .cloned(),
         }
     }
 
     fn to_io(&self) -> io::Error {
-        io::Error::new(self.kind, self.message.clone())
+        match &self.tls {
+            Some(tls) => io::Error::new(self.kind, tls.clone()),
+            None => io::Error::new(self.kind, self.message.clone()),
+        }
     }
 }
 

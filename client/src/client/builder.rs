@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use percore_http::Limits;
+use percore_tls::TlsConnector;
 
 use crate::cookies::Jar;
 use crate::error::{Error, ErrorKind};
@@ -63,6 +64,56 @@ pub(crate) struct Config {
     pub http2_prior_knowledge: bool,
 }
 
+/// The TLS connectors of a client; they share one session cache.
+#[derive(Debug, Clone)]
+pub(crate) struct Connectors {
+    /// For `https`: offers `h2` and `http/1.1` by ALPN (only `http/1.1`
+    /// with [`ClientBuilder::http1_only`]).
+    pub https: TlsConnector,
+    /// For `wss`: offers `http/1.1` only (the upgrade is HTTP/1.1's).
+    pub h1: TlsConnector,
+}
+
+/// The TLS settings a builder collects; the connectors are made by
+/// [`ClientBuilder::build`].
+#[derive(Debug, Default)]
+struct TlsSettings {
+    /// PEM text of the CAs added with `add_root_certificate`.
+    roots: Vec<Vec<u8>>,
+    no_builtin_roots: bool,
+    identity: Option<(Vec<u8>, Vec<u8>)>,
+    accept_invalid_certs: bool,
+    http1_only: bool,
+}
+
+impl TlsSettings {
+    /// The connectors.
+    fn connectors(&self) -> std::io::Result<Connectors> {
+        let mut b = TlsConnector::builder();
+        for pem in &self.roots {
+            b = b.root_ca_pem(pem)?;
+        }
+        if self.no_builtin_roots {
+            b = b.without_webpki_roots();
+        }
+        if let Some((cert, key)) = &self.identity {
+            b = b.client_cert_pem(cert, key)?;
+        }
+        if self.accept_invalid_certs {
+            b = b.danger_accept_invalid_certs();
+        }
+        let h1 = b.alpn(&[b"http/1.1"]).build()?;
+        let mut any = (**h1.client_config()).clone();
+        if !self.http1_only {
+            any.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        }
+        Ok(Connectors {
+            https: TlsConnector::from_client_config(any.into()),
+            h1,
+        })
+    }
+}
+
 /// Builds a [`Client`].
 ///
 /// ```
@@ -80,6 +131,7 @@ pub(crate) struct Config {
 #[derive(Debug)]
 pub struct ClientBuilder {
     cfg: Config,
+    tls: TlsSettings,
     error: Option<Error>,
 }
 
@@ -110,6 +162,7 @@ impl Default for ClientBuilder {
                 cookies: false,
                 http2_prior_knowledge: false,
             },
+            tls: TlsSettings::default(),
             error: None,
         }
     }
@@ -252,13 +305,91 @@ impl ClientBuilder {
         self
     }
 
+    /// Trusts the CA certificates in `pem` (PEM text, one or more) for
+    /// `https` and `wss`, besides the built-in roots. A bad PEM fails
+    /// [`build`](Self::build) with [`ErrorKind::Builder`].
+    ///
+    /// ```no_run
+    /// let ca = std::fs::read("my-ca.pem").unwrap();
+    /// let client = percore_client::Client::builder().add_root_certificate(&ca).build().unwrap();
+    /// # drop(client);
+    /// ```
+    pub fn add_root_certificate(mut self, pem: &[u8]) -> Self {
+        self.tls.roots.push(pem.to_vec());
+        self
+    }
+
+    /// Whether to trust the built-in roots (Mozilla's, from
+    /// `webpki-roots`; default on). Off: only the CAs of
+    /// [`add_root_certificate`](Self::add_root_certificate).
+    ///
+    /// ```
+    /// let client = percore_client::Client::builder().tls_built_in_root_certs(false).build().unwrap();
+    /// # drop(client);
+    /// ```
+    pub fn tls_built_in_root_certs(mut self, on: bool) -> Self {
+        self.tls.no_builtin_roots = !on;
+        self
+    }
+
+    /// Presents this client certificate (PEM chain, end entity first) and
+    /// its private key (PEM: PKCS#8, PKCS#1 or SEC1) to servers that ask
+    /// for one (mutual TLS). A bad PEM, or a key that does not fit, fails
+    /// [`build`](Self::build) with [`ErrorKind::Builder`].
+    ///
+    /// ```no_run
+    /// let cert = std::fs::read("client.pem").unwrap();
+    /// let key = std::fs::read("client-key.pem").unwrap();
+    /// let client = percore_client::Client::builder().identity(&cert, &key).build().unwrap();
+    /// # drop(client);
+    /// ```
+    pub fn identity(mut self, cert_pem: &[u8], key_pem: &[u8]) -> Self {
+        self.tls.identity = Some((cert_pem.to_vec(), key_pem.to_vec()));
+        self
+    }
+
+    /// **Turns TLS certificate verification off** (`true`): any
+    /// certificate, for any host name, signed by anyone, is accepted, so a
+    /// man in the middle can read and change everything. For tests against
+    /// throwaway self-signed servers only; default off.
+    ///
+    /// ```
+    /// let client = percore_client::Client::builder()
+    ///     .danger_accept_invalid_certs(true)
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(client);
+    /// ```
+    pub fn danger_accept_invalid_certs(mut self, accept: bool) -> Self {
+        self.tls.accept_invalid_certs = accept;
+        self
+    }
+
+    /// Offers only `http/1.1` by ALPN on `https` connections, so servers
+    /// answer over HTTP/1.1 even if they speak HTTP/2 (default: `h2` and
+    /// `http/1.1` are offered and the server picks, per origin).
+    ///
+    /// ```
+    /// let client = percore_client::Client::builder().http1_only().build().unwrap();
+    /// # drop(client);
+    /// ```
+    pub fn http1_only(mut self) -> Self {
+        self.tls.http1_only = true;
+        self
+    }
+
     /// The client.
     pub fn build(self) -> Result<Client, Error> {
         if let Some(e) = self.error {
             return Err(e);
         }
+        let tls = self
+            .tls
+            .connectors()
+            .map_err(|e| Error::with_source(ErrorKind::Builder, "TLS settings", e))?;
         Ok(Client {
             inner: Rc::new(Inner {
+                tls,
                 pool: Pool::new(self.cfg.pool.clone()),
                 jar: RefCell::new(Jar::default()),
                 h2: H2Pool::default(),

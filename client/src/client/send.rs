@@ -47,7 +47,7 @@ impl Client {
                 headers.insert(header::COOKIE, cookie);
             }
         }
-        if req.http2 || cfg.http2_prior_knowledge {
+        if req.http2 || cfg.http2_prior_knowledge || self.inner.h2.chose_h2(&origin) {
             return self.send_h2(req, &headers, decode, deadline).await;
         }
         let expect_continue = headers
@@ -75,7 +75,11 @@ impl Client {
             .any(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
         let mut fresh_only = false;
         loop {
-            let mut conn = self.connection(&origin, fresh_only).await?;
+            let mut conn = match self.connection(&origin, fresh_only).await? {
+                Some(conn) => conn,
+                // ALPN chose HTTP/2: the connection went to the HTTP/2 pool.
+                None => return self.send_h2(req, &headers, decode, deadline).await,
+            };
             let reused = conn.reused;
             let mut body = match &req.body {
                 Body::Full(b) => Body::Full(b.clone()),
@@ -118,7 +122,25 @@ impl Client {
         deadline: Option<Instant>,
     ) -> Result<Response, Error> {
         let cfg = &self.inner.cfg;
-        let ctx = h2::Ctx {
+        let resp = h2::send(
+            &self.inner.h2,
+            &self.h2_ctx(),
+            req,
+            headers,
+            decode,
+            deadline,
+        )
+        .await?;
+        if cfg.cookies {
+            self.inner.jar.borrow_mut().store(&req.url, resp.headers());
+        }
+        Ok(resp)
+    }
+
+    /// What the HTTP/2 pool needs from the client.
+    fn h2_ctx(&self) -> h2::Ctx<'_> {
+        let cfg = &self.inner.cfg;
+        h2::Ctx {
             pool: &self.inner.pool,
             limits: &cfg.limits,
             unix_socket: cfg.unix_socket.as_deref(),
@@ -127,16 +149,14 @@ impl Client {
             pool_wait: cfg.timeouts.pool_wait,
             idle_timeout: cfg.pool.idle_timeout,
             max_body: cfg.max_body,
-        };
-        let resp = h2::send(&self.inner.h2, &ctx, req, headers, decode, deadline).await?;
-        if cfg.cookies {
-            self.inner.jar.borrow_mut().store(&req.url, resp.headers());
+            tls: &self.inner.tls.https,
         }
-        Ok(resp)
     }
 
-    /// A pooled connection, or a new one.
-    async fn connection(&self, origin: &Origin, fresh_only: bool) -> Result<Conn, Error> {
+    /// A pooled HTTP/1.1 connection, or a new one; `None` when the new
+    /// one is TLS and ALPN chose HTTP/2: it then joins the HTTP/2 pool
+    /// (with its permit), and the origin's requests go there from now on.
+    async fn connection(&self, origin: &Origin, fresh_only: bool) -> Result<Option<Conn>, Error> {
         let cfg = &self.inner.cfg;
         let acquire = self.inner.pool.acquire(origin, fresh_only);
         let acquired = match cfg.timeouts.pool_wait {
@@ -146,11 +166,20 @@ impl Client {
             None => acquire.await,
         };
         match acquired {
-            Acquired::Reused(conn) => Ok(conn),
+            Acquired::Reused(conn) => Ok(Some(conn)),
             Acquired::Slot(permit) => {
-                let stream =
-                    connect(origin, cfg.unix_socket.as_deref(), cfg.timeouts.connect).await?;
-                Ok(Conn::new(stream, permit))
+                let stream = connect(
+                    origin,
+                    cfg.unix_socket.as_deref(),
+                    cfg.timeouts.connect,
+                    &self.inner.tls.https,
+                )
+                .await?;
+                if stream.alpn_h2() {
+                    self.inner.h2.adopt(&self.h2_ctx(), origin, stream, permit);
+                    return Ok(None);
+                }
+                Ok(Some(Conn::new(stream, permit)))
             }
         }
     }
@@ -207,12 +236,15 @@ pub(crate) fn host_header(url: &Url) -> String {
 }
 
 impl Origin {
-    /// The origin of an `http` URL.
+    /// The origin of an `http` or `https` URL.
     pub(crate) fn of(url: &Url) -> Result<Origin, Error> {
-        if url.scheme() != "http" {
+        if !matches!(url.scheme(), "http" | "https") {
             return Err(Error::new(
                 ErrorKind::InvalidUrl,
-                format!("scheme {:?} is not supported (http only)", url.scheme()),
+                format!(
+                    "scheme {:?} is not supported (http and https only)",
+                    url.scheme()
+                ),
             ));
         }
         let host = url
@@ -224,5 +256,10 @@ impl Origin {
             host: host.to_string(),
             port: url.port_or_known_default().unwrap_or(80),
         })
+    }
+
+    /// Whether connections to this origin are TLS (`https`).
+    pub(crate) fn is_tls(&self) -> bool {
+        self.scheme == "https"
     }
 }

@@ -20,7 +20,7 @@ use percore_runtime::io::{OwnedRead, OwnedWrite};
 use percore_runtime::time::timeout;
 
 use crate::connect::Stream;
-use crate::error::{Error, ErrorKind};
+use crate::error::{io_kind, Error, ErrorKind};
 
 /// Bytes moved out of the connection per socket write.
 const WRITE_CHUNK: usize = 64 * 1024;
@@ -234,7 +234,7 @@ async fn read_loop(shared: Rc<Shared>, stream: Rc<Stream>) {
                 return;
             }
             Err(e) => {
-                st.fail(ErrorKind::Io, format!("cannot read from the server: {e}"));
+                st.fail(io_kind(&e), format!("cannot read from the server: {e}"));
                 return;
             }
             Ok(_) => {}
@@ -334,7 +334,7 @@ async fn write_loop(shared: &Shared, stream: &Stream, idle_timeout: Duration) {
         if !out.is_empty() {
             if let Err(e) = write_all(stream, &mut out).await {
                 let mut st = shared.st.borrow_mut();
-                st.fail(ErrorKind::Io, format!("cannot write to the server: {e}"));
+                st.fail(io_kind(&e), format!("cannot write to the server: {e}"));
                 return;
             }
             let senders = std::mem::take(&mut shared.st.borrow_mut().senders);

@@ -19,9 +19,10 @@
 //! pool wait. Dropping a response before its end resets its stream
 //! (CANCEL) and gives its unread bytes back to the connection window.
 //!
-//! TLS hook: [`conn::run`] takes the connecting future; once the
-//! connector negotiates ALPN, a TLS stream that chose `h2` goes there
-//! instead of [`connect`]'s plain one.
+//! Over TLS, ALPN decides: an `https` connection whose server chose `h2`
+//! is adopted here ([`H2Pool::adopt`]) and its origin remembered, so the
+//! origin's later requests come straight here and share it; a new
+//! connection this pool opens to such an origin must negotiate `h2` too.
 
 mod body;
 mod conn;
@@ -43,11 +44,11 @@ use percore_runtime::future::{race, Either};
 use percore_runtime::time::timeout_at;
 
 use crate::client::{host_header, idempotent, Prepared};
-use crate::connect::connect;
+use crate::connect::{connect, Stream};
 use crate::decode::{Coding, Decoder};
 use crate::error::{Error, ErrorKind, TimeoutKind};
 use crate::h1::read_bounded;
-use crate::pool::{Acquired, Origin, Pool};
+use crate::pool::{Acquired, Origin, Permit, Pool};
 use crate::response::Response;
 pub(crate) use body::{AnyBody, H2Body};
 use conn::{Room, Shared};
@@ -60,6 +61,8 @@ const SEND_QUEUE: usize = 64 * 1024;
 #[derive(Clone, Default)]
 pub(crate) struct H2Pool {
     origins: Rc<RefCell<HashMap<Origin, Conns>>>,
+    /// The `https` origins whose server chose `h2` by ALPN.
+    alpn_h2: Rc<RefCell<std::collections::HashSet<Origin>>>,
 }
 
 #[derive(Default)]
@@ -78,6 +81,8 @@ pub(crate) struct Ctx<'a> {
     pub pool_wait: Option<Duration>,
     pub idle_timeout: Duration,
     pub max_body: u64,
+    /// Connects `https` origins (ALPN `h2` and `http/1.1`).
+    pub tls: &'a percore_tls::TlsConnector,
 }
 
 /// A stream of one request, reset (CANCEL) when dropped before the
@@ -104,6 +109,62 @@ enum Head {
 }
 
 impl H2Pool {
+    /// Whether the server of `origin` chose HTTP/2 by ALPN.
+    pub(crate) fn chose_h2(&self, origin: &Origin) -> bool {
+        self.alpn_h2.borrow().contains(origin)
+    }
+
+    /// Takes a new TLS connection whose server chose `h2` by ALPN (opened
+    /// for HTTP/1.1 under `permit`); from now on the origin's requests
+    /// come here.
+    pub(crate) fn adopt(&self, ctx: &Ctx<'_>, origin: &Origin, stream: Stream, permit: Permit) {
+        self.alpn_h2.borrow_mut().insert(origin.clone());
+        let room = self.room(origin);
+        self.start(ctx, origin, &room, permit, async move { Ok(stream) });
+    }
+
+    fn room(&self, origin: &Origin) -> Rc<Room> {
+        self.origins
+            .borrow_mut()
+            .entry(origin.clone())
+            .or_default()
+            .room
+            .clone()
+    }
+
+    /// Runs a new connection of `origin` (`connecting` opens it) under
+    /// `permit`, listed among the origin's connections until it closes.
+    fn start(
+        &self,
+        ctx: &Ctx<'_>,
+        origin: &Origin,
+        room: &Rc<Room>,
+        permit: Permit,
+        connecting: impl std::future::Future<Output = Result<Stream, Error>> + 'static,
+    ) -> Rc<Shared> {
+        let shared = Rc::new(Shared::new(ctx.limits, room.clone()));
+        self.origins
+            .borrow_mut()
+            .entry(origin.clone())
+            .or_default()
+            .list
+            .push(shared.clone());
+        let (origins, key, me) = (self.origins.clone(), origin.clone(), shared.clone());
+        let on_close = move || {
+            if let Some(c) = origins.borrow_mut().get_mut(&key) {
+                c.list.retain(|s| !Rc::ptr_eq(s, &me));
+            }
+            drop(permit);
+        };
+        percore_runtime::spawn_local(conn::run(
+            shared.clone(),
+            connecting,
+            ctx.idle_timeout,
+            on_close,
+        ));
+        shared
+    }
+
     /// Opens a stream for `request` on a connection with room, opening a
     /// connection when none has.
     async fn open(
@@ -113,13 +174,7 @@ impl H2Pool {
         request: &http::Request<()>,
         end_stream: bool,
     ) -> Result<StreamRef, Error> {
-        let room = self
-            .origins
-            .borrow_mut()
-            .entry(origin.clone())
-            .or_default()
-            .room
-            .clone();
+        let room = self.room(origin);
         let wait_until = ctx.pool_wait.map(|d| Instant::now() + d);
         let mut waited_on: Option<Rc<Shared>> = None;
         loop {
@@ -169,36 +224,27 @@ impl H2Pool {
             .await?
             {
                 Either::Left(Acquired::Slot(permit)) => {
-                    let shared = Rc::new(Shared::new(ctx.limits, room.clone()));
-                    self.origins
-                        .borrow_mut()
-                        .entry(origin.clone())
-                        .or_default()
-                        .list
-                        .push(shared.clone());
-                    let (origins, key, me) = (self.origins.clone(), origin.clone(), shared.clone());
-                    let on_close = move || {
-                        if let Some(c) = origins.borrow_mut().get_mut(&key) {
-                            c.list.retain(|s| !Rc::ptr_eq(s, &me));
-                        }
-                        drop(permit);
-                    };
-                    let (o, unix, within) = (
+                    let (o, unix, within, tls) = (
                         origin.clone(),
-                        ctx.unix_socket.map(Into::into),
+                        ctx.unix_socket.map(std::path::PathBuf::from),
                         ctx.connect_timeout,
+                        ctx.tls.clone(),
                     );
+                    let alpn_h2 = self.alpn_h2.clone();
                     let connecting = async move {
-                        let unix: Option<std::path::PathBuf> = unix;
-                        connect(&o, unix.as_deref(), within).await
+                        let stream = connect(&o, unix.as_deref(), within, &tls).await?;
+                        if o.is_tls() && !stream.alpn_h2() {
+                            // The server no longer chooses h2 (or never
+                            // did, under prior knowledge).
+                            alpn_h2.borrow_mut().remove(&o);
+                            return Err(Error::new(
+                                ErrorKind::Protocol,
+                                "the server did not choose HTTP/2 (h2) by ALPN",
+                            ));
+                        }
+                        Ok(stream)
                     };
-                    percore_runtime::spawn_local(conn::run(
-                        shared.clone(),
-                        connecting,
-                        ctx.idle_timeout,
-                        on_close,
-                    ));
-                    waited_on = Some(shared);
+                    waited_on = Some(self.start(ctx, origin, &room, permit, connecting));
                 }
                 Either::Left(Acquired::Reused(h1)) => drop(h1),
                 Either::Right(()) => {}
