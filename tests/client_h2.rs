@@ -1,6 +1,7 @@
 //! The client's HTTP/2 (h2c prior knowledge) on both drivers: against
 //! percore's own server (bodies both ways under flow control, 500
-//! requests multiplexed over few connections), nghttpd, and scripted
+//! requests multiplexed over few connections), nghttpd (h2c, and TLS
+//! with h2 chosen by ALPN), and scripted
 //! servers built on the sans-IO `ServerConnection` or raw frames (GOAWAY
 //! mid-flight, refused and reset streams, MAX_CONCURRENT_STREAMS=1, a
 //! server that stops reading, a silent body, a response dropped mid-body).
@@ -24,7 +25,7 @@ use percore::http::h2::conn::{Event, ServerConnection};
 use percore::http::h2::frame::encode_goaway;
 use percore::http::h2::ErrorCode;
 use percore::rt::spawn_local;
-use percore::Limits;
+use percore::{DriverChoice, Limits};
 use raw::runtime;
 
 fn h2_client() -> Client {
@@ -131,8 +132,25 @@ both_drivers!(five_hundred_requests_multiplex_over_few_connections, |d| {
 both_drivers!(nghttpd_files_and_concurrency, |d| {
     let big: Vec<u8> = (0..(1 << 20)).map(|i| (i % 251) as u8).collect();
     let srv = Nghttpd::start(&[("a.txt", b"from nghttpd"), ("big.bin", &big)]);
+    nghttpd_session(d, &srv, &big, h2_client);
+});
+
+both_drivers!(nghttpd_over_tls_by_alpn, |d| {
+    let pki = common::pki::Pki::new();
+    let big: Vec<u8> = (0..(1 << 20)).map(|i| (i % 251) as u8).collect();
+    let files: [(&str, &[u8]); 2] = [("a.txt", b"from nghttpd"), ("big.bin", &big)];
+    let srv = Nghttpd::start_tls(&files, pki.path("cert.pem"), pki.path("key.pem"));
+    // No prior knowledge: ALPN chooses h2.
+    let ca = pki.pem("ca.pem");
+    nghttpd_session(d, &srv, &big, || {
+        Client::builder().add_root_certificate(&ca).build().unwrap()
+    });
+});
+
+/// A file, 20 concurrent 1 MiB downloads over one connection, a 404.
+fn nghttpd_session(d: DriverChoice, srv: &Nghttpd, big: &[u8], make: impl FnOnce() -> Client) {
     runtime(d).block_on(async {
-        let client = h2_client();
+        let client = make();
         let resp = client.get(srv.url("/a.txt")).send().await.unwrap();
         assert_eq!(resp.version(), Version::HTTP_2);
         assert_eq!(resp.text().await.unwrap(), "from nghttpd");
@@ -149,7 +167,7 @@ both_drivers!(nghttpd_files_and_concurrency, |d| {
         assert_eq!(missing.status(), StatusCode::NOT_FOUND);
         assert_eq!(client.pool_stats().connections, 1);
     });
-});
+}
 
 both_drivers!(goaway_mid_flight_retries_streams_above_last_id, |d| {
     // The first connection takes three requests, says GOAWAY(last = 3)

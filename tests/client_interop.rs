@@ -14,7 +14,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use common::pki::Pki;
 use common::{TempFile, TestServer};
+use http::Version;
 use percore::client::{Body, Client, ErrorKind, FileBody};
 use raw::runtime;
 
@@ -68,9 +70,11 @@ fn wait_for_port(port: u16) {
 }
 
 /// nginx on a free port, serving a temporary root: `big.bin` (10 MiB),
-/// `text.txt` (gzip'd, hence chunked, for clients that accept it).
+/// `text.txt` (gzip'd, hence chunked, for clients that accept it); over
+/// TLS (HTTP/2 and HTTP/1.1 by ALPN) when started with a [`Pki`].
 struct Nginx {
     port: u16,
+    tls: bool,
     big: Vec<u8>,
     text: String,
     _peer: Peer,
@@ -79,6 +83,10 @@ struct Nginx {
 
 impl Nginx {
     fn start() -> Nginx {
+        Nginx::start_with(None)
+    }
+
+    fn start_with(tls: Option<&Pki>) -> Nginx {
         let dir = TempDir::new("nginx");
         let root = dir.0.join("root");
         std::fs::create_dir_all(&root).unwrap();
@@ -88,6 +96,15 @@ impl Nginx {
         std::fs::write(root.join("text.txt"), &text).unwrap();
         let port = free_port();
         let d = dir.0.display();
+        // nginx 1.22 (Debian 12): `listen ... http2`, not `http2 on;`.
+        let listen = match tls {
+            None => format!("listen 127.0.0.1:{port};"),
+            Some(pki) => format!(
+                "listen 127.0.0.1:{port} ssl http2; ssl_certificate {}; ssl_certificate_key {};",
+                pki.path("cert.pem").display(),
+                pki.path("key.pem").display()
+            ),
+        };
         let conf = format!(
             "worker_processes 1;\n\
              pid {d}/nginx.pid;\n\
@@ -101,7 +118,7 @@ impl Nginx {
                keepalive_requests 1000;\n\
                types {{ text/plain txt; application/octet-stream bin; }}\n\
                gzip on; gzip_types text/plain; gzip_min_length 1;\n\
-               server {{ listen 127.0.0.1:{port}; root {root}; }}\n\
+               server {{ {listen} root {root}; }}\n\
              }}\n",
             root = root.display()
         );
@@ -118,6 +135,7 @@ impl Nginx {
         wait_for_port(port);
         Nginx {
             port,
+            tls: tls.is_some(),
             big,
             text,
             _peer: peer,
@@ -126,7 +144,10 @@ impl Nginx {
     }
 
     fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
+        match self.tls {
+            true => format!("https://localhost:{}{path}", self.port),
+            false => format!("http://127.0.0.1:{}{path}", self.port),
+        }
     }
 }
 
@@ -308,6 +329,42 @@ both_drivers!(nginx_keep_alive_file_gzip_404, |d| {
         assert_eq!(resp.status(), 404);
         assert!(resp.text().await.unwrap().contains("404"));
         assert_eq!(client.pool_stats().connections, 1);
+    });
+});
+
+both_drivers!(nginx_over_tls_h2_and_http1, |d| {
+    let pki = Pki::new();
+    let nginx = Nginx::start_with(Some(&pki));
+    runtime(d).block_on(async {
+        let ca = pki.pem("ca.pem");
+        // ALPN: h2 (one multiplexed connection), then HTTP/1.1 only
+        // (keep-alive reuse): the 10 MiB file, gzip'd text, a 404.
+        let h2 = Client::builder().add_root_certificate(&ca).build().unwrap();
+        let h1 = Client::builder()
+            .add_root_certificate(&ca)
+            .http1_only()
+            .build()
+            .unwrap();
+        for (client, version) in [(h2, Version::HTTP_2), (h1, Version::HTTP_11)] {
+            for _ in 0..3 {
+                let resp = client.get(nginx.url("/big.bin")).send().await.unwrap();
+                assert_eq!((resp.status().as_u16(), resp.version()), (200, version));
+                let body = resp.bytes().await.unwrap();
+                assert!(body == nginx.big, "10 MiB file differs ({version:?})");
+            }
+            let resp = client.get(nginx.url("/text.txt")).send().await.unwrap();
+            assert_eq!(resp.text().await.unwrap(), nginx.text);
+            let resp = client.get(nginx.url("/missing")).send().await.unwrap();
+            assert_eq!((resp.status().as_u16(), resp.version()), (404, version));
+            assert!(resp.text().await.unwrap().contains("404"));
+            let stats = client.pool_stats();
+            assert_eq!(stats.connections, 1, "{version:?}: one connection reused");
+        }
+        // nginx's certificate is for localhost: 127.0.0.1 is a mismatch.
+        let client = Client::builder().add_root_certificate(&ca).build().unwrap();
+        let url = format!("https://127.0.0.1:{}/big.bin", nginx.port);
+        let err = client.get(url).send().await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Tls, "{err}");
     });
 });
 

@@ -1,6 +1,6 @@
 //! percore's WebSocket client, on both drivers: against Python
-//! `websockets` and Node `ws` servers (deflate on and off), percore's own
-//! server, and hostile raw servers (wrong answers, masked or oversized
+//! `websockets` and Node `ws` servers (deflate on and off; `wss://` with
+//! Python's TLS), percore's own server, and hostile raw servers (wrong answers, masked or oversized
 //! frames, silence) that must end in clear errors, never a panic or hang.
 
 mod common;
@@ -81,12 +81,25 @@ async fn close_from_client(mut ws: WebSocket) {
 /// A session with a peer script (`tests/py/ws_server.py` or
 /// `tests/node/ws_server.js`): subprotocol and deflate negotiated as
 /// asked, echoes, the server's ping answered, the server's close, ours.
-fn peer_session(d: DriverChoice, mut cmd: Command, deflate: bool) {
+fn peer_session(d: DriverChoice, cmd: Command, deflate: bool) {
+    session_at(d, cmd, deflate, Client::new, |addr| {
+        format!("ws://{addr}/chat")
+    })
+}
+
+/// The session of [`peer_session`] with the client `make` builds, at the
+/// URL `url` makes of the server's address.
+fn session_at(
+    d: DriverChoice,
+    mut cmd: Command,
+    deflate: bool,
+    make: impl FnOnce() -> Client,
+    url: impl FnOnce(SocketAddr) -> String,
+) {
     let (_peer, line) = start_listening(&mut cmd);
-    let addr = listening_addr(&line);
+    let url = url(listening_addr(&line));
     runtime(d).block_on(async move {
-        let client = Client::new();
-        let url = format!("ws://{addr}/chat");
+        let client = make();
         let mut ws = client
             .ws(&url)
             .protocols(["unknown", "chat.v1"])
@@ -157,6 +170,32 @@ both_drivers!(python_websockets_with_deflate, |d| {
 
 both_drivers!(python_websockets_without_deflate, |d| {
     peer_session(d, python_server("plain"), false)
+});
+
+both_drivers!(python_websockets_over_tls, |d| {
+    let pki = common::pki::Pki::new();
+    for deflate in [false, true] {
+        let mut cmd = python_server(if deflate { "compress" } else { "plain" });
+        cmd.arg(pki.path("cert.pem")).arg(pki.path("key.pem"));
+        let ca = pki.pem("ca.pem");
+        let make = || Client::builder().add_root_certificate(&ca).build().unwrap();
+        session_at(d, cmd, deflate, make, |addr| {
+            format!("wss://localhost:{}/chat", addr.port())
+        });
+    }
+    // Without the CA: a TLS error, before any upgrade.
+    let mut cmd = python_server("plain");
+    cmd.arg(pki.path("cert.pem")).arg(pki.path("key.pem"));
+    let (_peer, line) = start_listening(&mut cmd);
+    let port = listening_addr(&line).port();
+    runtime(d).block_on(async move {
+        let opened = Client::new()
+            .ws(format!("wss://localhost:{port}/chat"))
+            .connect()
+            .await;
+        let err = opened.map(|_| ()).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Tls, "{err}");
+    });
 });
 
 both_drivers!(node_ws_with_deflate, |d| {
@@ -508,7 +547,6 @@ both_drivers!(unusable_urls_fail_before_connecting, |d: DriverChoice| {
     runtime(d).block_on(async {
         let client = Client::new();
         for (url, kind) in [
-            ("wss://127.0.0.1:1/", ErrorKind::InvalidUrl),
             ("ftp://127.0.0.1:1/", ErrorKind::InvalidUrl),
             ("not a url", ErrorKind::InvalidUrl),
         ] {
@@ -523,7 +561,14 @@ both_drivers!(unusable_urls_fail_before_connecting, |d: DriverChoice| {
             .map(|_| ())
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Builder, "{err}");
-        // Nobody listens: a connect error.
+        // Nobody listens: a connect error (wss:// too, before any TLS).
+        let err = client
+            .ws("wss://127.0.0.1:1/")
+            .connect()
+            .await
+            .map(|_| ())
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Connect, "{err}");
         let port = {
             let l = TcpListener::bind("127.0.0.1:0").unwrap();
             l.local_addr().unwrap().port()

@@ -1,6 +1,7 @@
 //! Peers for the HTTP/2 client tests: a scripted h2c server built on the
 //! sans-IO `ServerConnection` (std sockets, a thread per connection), a
-//! server that stops reading after its SETTINGS, and nghttpd.
+//! server that stops reading after its SETTINGS, and nghttpd (h2c, or
+//! TLS with ALPN h2).
 #![allow(dead_code)]
 
 use std::io::{Read, Write};
@@ -123,10 +124,22 @@ pub struct Nghttpd {
     child: Child,
     pub port: u16,
     dir: PathBuf,
+    tls: bool,
 }
 
 impl Nghttpd {
+    /// h2c (prior knowledge).
     pub fn start(files: &[(&str, &[u8])]) -> Nghttpd {
+        Nghttpd::start_with(files, None)
+    }
+
+    /// Over TLS with this certificate and key (PEM files): h2 by ALPN,
+    /// at `https://localhost`.
+    pub fn start_tls(files: &[(&str, &[u8])], cert: PathBuf, key: PathBuf) -> Nghttpd {
+        Nghttpd::start_with(files, Some((cert, key)))
+    }
+
+    fn start_with(files: &[(&str, &[u8])], tls: Option<(PathBuf, PathBuf)>) -> Nghttpd {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         let dir = std::env::temp_dir().join(format!(
             "percore-client-h2-{}-{}",
@@ -142,18 +155,29 @@ impl Nghttpd {
             .local_addr()
             .unwrap()
             .port();
-        let child = Command::new("nghttpd")
-            .arg("--no-tls")
-            .arg("-a")
+        let mut cmd = Command::new("nghttpd");
+        if tls.is_none() {
+            cmd.arg("--no-tls");
+        }
+        cmd.arg("-a")
             .arg("127.0.0.1")
             .arg("-d")
             .arg(&dir)
-            .arg(port.to_string())
+            .arg(port.to_string());
+        if let Some((cert, key)) = &tls {
+            cmd.arg(key).arg(cert);
+        }
+        let child = cmd
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("nghttpd (apt-get install nghttp2-server)");
-        let server = Nghttpd { child, port, dir };
+        let server = Nghttpd {
+            child,
+            port,
+            dir,
+            tls: tls.is_some(),
+        };
         let deadline = Instant::now() + Duration::from_secs(10);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(Instant::now() < deadline, "nghttpd did not start");
@@ -163,7 +187,10 @@ impl Nghttpd {
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
+        match self.tls {
+            true => format!("https://localhost:{}{path}", self.port),
+            false => format!("http://127.0.0.1:{}{path}", self.port),
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 """WebSocket interop server (Python `websockets`) for percore's client tests.
 
-usage: ws_server.py compress|plain
+usage: ws_server.py compress|plain [CERT KEY]
+With CERT and KEY (PEM files) it serves wss:// (TLS) instead of ws://.
 Prints "listening on 127.0.0.1:PORT", then serves until killed. Each
 connection first gets "hello <subprotocol or none> <extensions or none>",
 then every message is echoed, except the text commands:
@@ -8,6 +9,7 @@ then every message is echoed, except the text commands:
   "close-me" the server closes with code 4000, reason "bye".
 """
 import asyncio
+import ssl
 import sys
 
 import websockets
@@ -28,8 +30,12 @@ async def handler(ws):
             await ws.send(msg)
 
 
-async def main(mode):
+async def main(mode, tls_files):
     compression = "deflate" if mode == "compress" else None
+    context = None
+    if tls_files:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(*tls_files)
     async with websockets.serve(
         handler,
         "127.0.0.1",
@@ -37,6 +43,7 @@ async def main(mode):
         compression=compression,
         subprotocols=["chat.v1", "chat.v2"],
         max_size=8 << 20,
+        ssl=context,
     ) as server:
         port = server.sockets[0].getsockname()[1]
         print(f"listening on 127.0.0.1:{port}", flush=True)
@@ -44,4 +51,4 @@ async def main(mode):
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1]))
+    asyncio.run(main(sys.argv[1], sys.argv[2:4]))
