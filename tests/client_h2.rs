@@ -161,7 +161,7 @@ fn nghttpd_session(d: DriverChoice, srv: &Nghttpd, big: &[u8], make: impl FnOnce
             })
             .collect();
         for t in tasks {
-            assert_eq!(&t.await.unwrap().unwrap()[..], &big[..]);
+            assert_eq!(&t.await.unwrap().unwrap()[..], big);
         }
         let missing = client.get(srv.url("/nope")).send().await.unwrap();
         assert_eq!(missing.status(), StatusCode::NOT_FOUND);
