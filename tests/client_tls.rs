@@ -53,15 +53,9 @@ both_drivers!(demo_h2_and_http1_by_alpn, |d| {
     let (_demo, addr) = demo_tls(d, &pki);
     let base = format!("https://localhost:{}", addr.port());
     runtime(d).block_on(async move {
-        // ALPN chooses h2: concurrent requests share one connection.
+        // ALPN chooses h2: concurrent requests share one connection, the
+        // first ones too (they wait for the first connection's choice).
         let client = trusting(&pki).build().unwrap();
-        let first = client
-            .get(format!("{base}/plaintext"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(first.version(), Version::HTTP_2);
-        assert_eq!(first.text().await.unwrap(), "Hello, World!");
         let tasks: Vec<_> = (0..20)
             .map(|i| {
                 let (client, url) = (client.clone(), format!("{base}/echo"));
@@ -80,6 +74,14 @@ both_drivers!(demo_h2_and_http1_by_alpn, |d| {
             1,
             "one multiplexed connection"
         );
+        let again = client
+            .get(format!("{base}/plaintext"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(again.version(), Version::HTTP_2);
+        assert_eq!(again.text().await.unwrap(), "Hello, World!");
+        assert_eq!(client.pool_stats().connections, 1);
         // A large body both ways over TLS.
         let big: Vec<u8> = (0..3 << 20).map(|i: u32| (i % 253) as u8).collect();
         let resp = client

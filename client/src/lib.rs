@@ -30,6 +30,7 @@
 
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
+mod alpn;
 mod client;
 mod connect;
 mod cookies;

@@ -72,6 +72,8 @@ pub(crate) struct Connectors {
     pub https: TlsConnector,
     /// For `wss`: offers `http/1.1` only (the upgrade is HTTP/1.1's).
     pub h1: TlsConnector,
+    /// Whether `https` offers `h2`.
+    pub offers_h2: bool,
 }
 
 /// The TLS settings a builder collects; the connectors are made by
@@ -110,6 +112,7 @@ impl TlsSettings {
         Ok(Connectors {
             https: TlsConnector::from_client_config(any.into()),
             h1,
+            offers_h2: !self.http1_only,
         })
     }
 }

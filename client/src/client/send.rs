@@ -10,6 +10,7 @@ use percore_http::Body;
 use percore_runtime::time::timeout;
 use url::Url;
 
+use crate::alpn::{Proto, Route};
 use crate::connect::connect;
 use crate::decode::{Coding, Decoder, ACCEPT_ENCODING};
 use crate::error::{Error, ErrorKind, TimeoutKind};
@@ -47,8 +48,20 @@ impl Client {
                 headers.insert(header::COOKIE, cookie);
             }
         }
-        if req.http2 || cfg.http2_prior_knowledge || self.inner.h2.chose_h2(&origin) {
+        if req.http2 || cfg.http2_prior_knowledge {
             return self.send_h2(req, &headers, decode, deadline).await;
+        }
+        // https: ALPN decides, once per origin (see `crate::alpn`).
+        let mut _probe = None;
+        if origin.is_tls() && self.inner.tls.offers_h2 {
+            let wait_until = cfg.timeouts.pool_wait.map(|d| Instant::now() + d);
+            match self.inner.h2.alpn.route(&origin, wait_until).await? {
+                Route::Known(Proto::H2) => {
+                    return self.send_h2(req, &headers, decode, deadline).await
+                }
+                Route::Known(Proto::H1) => {}
+                Route::Probe(guard) => _probe = Some(guard),
+            }
         }
         let expect_continue = headers
             .get(header::EXPECT)
@@ -178,6 +191,9 @@ impl Client {
                 if stream.alpn_h2() {
                     self.inner.h2.adopt(&self.h2_ctx(), origin, stream, permit);
                     return Ok(None);
+                }
+                if origin.is_tls() {
+                    self.inner.h2.alpn.set(origin, Proto::H1);
                 }
                 Ok(Some(Conn::new(stream, permit)))
             }

@@ -31,13 +31,13 @@ const READ_RESERVE: usize = 32 * 1024;
 /// ready, a stream ended, a connection closed); a generation counter
 /// tells a waiter that something changed since it looked.
 #[derive(Default)]
-pub(super) struct Room {
+pub(crate) struct Room {
     generation: Cell<u64>,
     wakers: RefCell<Vec<Waker>>,
 }
 
 impl Room {
-    pub(super) fn notify(&self) {
+    pub(crate) fn notify(&self) {
         self.generation.set(self.generation.get() + 1);
         let wakers = std::mem::take(&mut *self.wakers.borrow_mut());
         for w in wakers {
@@ -46,7 +46,7 @@ impl Room {
     }
 
     /// Resolves at the next [`Room::notify`].
-    pub(super) async fn changed(&self) {
+    pub(crate) async fn changed(&self) {
         let seen = self.generation.get();
         poll_fn(|cx| {
             if self.generation.get() != seen {

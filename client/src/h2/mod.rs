@@ -43,6 +43,7 @@ use percore_http::{Body, Limits};
 use percore_runtime::future::{race, Either};
 use percore_runtime::time::timeout_at;
 
+use crate::alpn::{AlpnMemo, Proto};
 use crate::client::{host_header, idempotent, Prepared};
 use crate::connect::{connect, Stream};
 use crate::decode::{Coding, Decoder};
@@ -51,7 +52,8 @@ use crate::h1::read_bounded;
 use crate::pool::{Acquired, Origin, Permit, Pool};
 use crate::response::Response;
 pub(crate) use body::{AnyBody, H2Body};
-use conn::{Room, Shared};
+pub(crate) use conn::Room;
+use conn::Shared;
 
 /// Request body bytes queued on a stream before its sender waits for
 /// the server's window.
@@ -61,8 +63,8 @@ const SEND_QUEUE: usize = 64 * 1024;
 #[derive(Clone, Default)]
 pub(crate) struct H2Pool {
     origins: Rc<RefCell<HashMap<Origin, Conns>>>,
-    /// The `https` origins whose server chose `h2` by ALPN.
-    alpn_h2: Rc<RefCell<std::collections::HashSet<Origin>>>,
+    /// What the `https` origins chose by ALPN.
+    pub alpn: AlpnMemo,
 }
 
 #[derive(Default)]
@@ -109,16 +111,11 @@ enum Head {
 }
 
 impl H2Pool {
-    /// Whether the server of `origin` chose HTTP/2 by ALPN.
-    pub(crate) fn chose_h2(&self, origin: &Origin) -> bool {
-        self.alpn_h2.borrow().contains(origin)
-    }
-
     /// Takes a new TLS connection whose server chose `h2` by ALPN (opened
     /// for HTTP/1.1 under `permit`); from now on the origin's requests
     /// come here.
     pub(crate) fn adopt(&self, ctx: &Ctx<'_>, origin: &Origin, stream: Stream, permit: Permit) {
-        self.alpn_h2.borrow_mut().insert(origin.clone());
+        self.alpn.set(origin, Proto::H2);
         let room = self.room(origin);
         self.start(ctx, origin, &room, permit, async move { Ok(stream) });
     }
@@ -230,13 +227,13 @@ impl H2Pool {
                         ctx.connect_timeout,
                         ctx.tls.clone(),
                     );
-                    let alpn_h2 = self.alpn_h2.clone();
+                    let alpn = self.alpn.clone();
                     let connecting = async move {
                         let stream = connect(&o, unix.as_deref(), within, &tls).await?;
                         if o.is_tls() && !stream.alpn_h2() {
                             // The server no longer chooses h2 (or never
                             // did, under prior knowledge).
-                            alpn_h2.borrow_mut().remove(&o);
+                            alpn.forget(&o);
                             return Err(Error::new(
                                 ErrorKind::Protocol,
                                 "the server did not choose HTTP/2 (h2) by ALPN",
