@@ -134,6 +134,24 @@ both_drivers!(demo_verification_errors_and_opt_out, |d| {
         );
         assert!(err.to_string().starts_with("TLS error"), "{err}");
 
+        // The same through the HTTP/2 pool (prior knowledge over TLS).
+        let h2 = Client::builder().http2_prior_knowledge().build().unwrap();
+        let err = h2
+            .get(format!("https://localhost:{port}/"))
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Tls, "{err}");
+        assert!(
+            matches!(
+                err.tls(),
+                Some(TlsError::InvalidCertificate(
+                    CertificateError::UnknownIssuer
+                ))
+            ),
+            "{err}"
+        );
+
         // The CA is trusted, but the certificate is for localhost only.
         let client = trusting(&pki).build().unwrap();
         let err = client
@@ -281,6 +299,16 @@ both_drivers!(mtls_accepted_with_identity_refused_without, |d| {
             page.contains("percore-client"),
             "the server saw our certificate: {page}"
         );
+
+        // HTTP/2 insisted on, to a server without ALPN: a clear error.
+        let h2 = trusting(&pki)
+            .identity(&pki.pem("client.pem"), &pki.pem("client-key.pem"))
+            .http2_prior_knowledge()
+            .build()
+            .unwrap();
+        let err = h2.get(&url).send().await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Protocol, "{err}");
+        assert!(err.to_string().contains("ALPN"), "{err}");
 
         let without = trusting(&pki).build().unwrap();
         let err = without.get(&url).send().await.unwrap_err();

@@ -162,6 +162,27 @@ impl Error {
         }
     }
 
+    /// A copy for each request of a failed connection: the same kind,
+    /// detail and URL; the source as text, except a TLS one, which stays
+    /// a `rustls::Error` for [`Error::tls`].
+    pub(crate) fn copy(&self) -> Error {
+        let e = &self.inner;
+        let source: Option<Box<dyn std::error::Error + Send + Sync>> = match (self.tls(), &e.source)
+        {
+            (Some(tls), _) => Some(Box::new(tls.clone())),
+            (None, Some(s)) => Some(s.to_string().into()),
+            (None, None) => None,
+        };
+        Error {
+            inner: Box::new(Inner {
+                kind: e.kind,
+                detail: e.detail.clone(),
+                url: e.url.clone(),
+                source,
+            }),
+        }
+    }
+
     pub(crate) fn at(mut self, url: &Url) -> Error {
         if self.inner.url.is_none() {
             self.inner.url = Some(url.clone());
@@ -210,15 +231,6 @@ fn tls_cause(e: &io::Error) -> Option<percore_tls::rustls::Error> {
     e.get_ref()?
         .downcast_ref::<percore_tls::rustls::Error>()
         .cloned()
-}
-
-/// The kind of error an I/O failure is ([`ErrorKind::Tls`] when TLS
-/// reported it).
-pub(crate) fn io_kind(e: &io::Error) -> ErrorKind {
-    match tls_cause(e) {
-        Some(_) => ErrorKind::Tls,
-        None => ErrorKind::Io,
-    }
 }
 
 impl fmt::Display for Error {

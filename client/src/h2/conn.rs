@@ -20,7 +20,7 @@ use percore_runtime::io::{OwnedRead, OwnedWrite};
 use percore_runtime::time::timeout;
 
 use crate::connect::Stream;
-use crate::error::{io_kind, Error, ErrorKind};
+use crate::error::{Error, ErrorKind};
 
 /// Bytes moved out of the connection per socket write.
 const WRITE_CHUNK: usize = 64 * 1024;
@@ -85,7 +85,7 @@ pub(super) struct State {
     /// The server's SETTINGS arrived: its stream limit is known.
     pub ready: bool,
     /// Why the connection failed (its streams fail with it).
-    pub failure: Option<(ErrorKind, String)>,
+    pub failure: Option<Error>,
     pub slots: HashMap<u32, Slot>,
     writer: Option<Waker>,
     kicked: bool,
@@ -120,14 +120,12 @@ impl State {
 
     /// The error a request of this connection reports, if it failed.
     pub(crate) fn error(&self) -> Option<Error> {
-        self.failure
-            .as_ref()
-            .map(|(kind, why)| Error::new(*kind, why.clone()))
+        self.failure.as_ref().map(Error::copy)
     }
 
-    fn fail(&mut self, kind: ErrorKind, why: String) {
+    fn fail(&mut self, e: Error) {
         if self.failure.is_none() {
-            self.failure = Some((kind, why));
+            self.failure = Some(e);
         }
         self.wake_all();
     }
@@ -204,12 +202,12 @@ pub(super) async fn run(
         }
         Err(e) => {
             let mut st = shared.st.borrow_mut();
-            st.fail(e.kind(), e.to_string());
+            st.fail(e);
         }
     }
     {
         let mut st = shared.st.borrow_mut();
-        st.fail(ErrorKind::Protocol, "HTTP/2 connection closed".into());
+        st.fail(Error::new(ErrorKind::Protocol, "HTTP/2 connection closed"));
     }
     on_close();
     shared.room.notify();
@@ -227,14 +225,14 @@ async fn read_loop(shared: Rc<Shared>, stream: Rc<Stream>) {
         let mut st = shared.st.borrow_mut();
         match res {
             Ok(0) => {
-                st.fail(
+                st.fail(Error::new(
                     ErrorKind::Protocol,
-                    "server closed the HTTP/2 connection".into(),
-                );
+                    "server closed the HTTP/2 connection",
+                ));
                 return;
             }
             Err(e) => {
-                st.fail(io_kind(&e), format!("cannot read from the server: {e}"));
+                st.fail(Error::io("cannot read from the server", e));
                 return;
             }
             Ok(_) => {}
@@ -248,7 +246,11 @@ async fn read_loop(shared: Rc<Shared>, stream: Rc<Stream>) {
             room |= file(&mut st, event);
         }
         if let Err(e) = result {
-            st.fail(ErrorKind::Protocol, format!("HTTP/2 connection error: {e}"));
+            st.fail(Error::with_source(
+                ErrorKind::Protocol,
+                "HTTP/2 connection error",
+                e,
+            ));
             drop(st);
             shared.room.notify();
             return;
@@ -334,7 +336,7 @@ async fn write_loop(shared: &Shared, stream: &Stream, idle_timeout: Duration) {
         if !out.is_empty() {
             if let Err(e) = write_all(stream, &mut out).await {
                 let mut st = shared.st.borrow_mut();
-                st.fail(io_kind(&e), format!("cannot write to the server: {e}"));
+                st.fail(Error::io("cannot write to the server", e));
                 return;
             }
             let senders = std::mem::take(&mut shared.st.borrow_mut().senders);
