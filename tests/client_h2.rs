@@ -561,3 +561,56 @@ both_drivers!(
         assert_eq!(srv.accepted.load(Ordering::SeqCst), 2);
     }
 );
+
+both_drivers!(keep_alive_ping_unanswered_closes_the_connection, |d| {
+    // SETTINGS, then nothing: no answer to the request, none to PINGs.
+    let addr = deaf_server(Duration::from_secs(10));
+    runtime(d).block_on(async {
+        let client = Client::builder()
+            .http2_prior_knowledge()
+            .read_timeout(Duration::from_secs(8))
+            .http2_keep_alive(Duration::from_millis(100), Duration::from_millis(300))
+            .build()
+            .unwrap();
+        let t0 = Instant::now();
+        // Idempotent, yet not retried: the peer was found dead.
+        let err = client
+            .get(format!("http://{addr}/"))
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.kind(),
+            ErrorKind::Timeout(TimeoutKind::KeepAlive),
+            "{err}"
+        );
+        assert!(err.to_string().contains("PING"), "{err}");
+        assert!(t0.elapsed() < Duration::from_secs(3), "{:?}", t0.elapsed());
+        percore::rt::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(
+            client.pool_stats().connections,
+            0,
+            "the connection is closed"
+        );
+    });
+});
+
+both_drivers!(keep_alive_pings_answered_keep_the_connection, |d| {
+    let srv = TestServer::start(d);
+    runtime(d).block_on(async {
+        let client = Client::builder()
+            .http2_prior_knowledge()
+            // Answers must come within 250 ms: the test lasts 1.5 s.
+            .http2_keep_alive(Duration::from_millis(50), Duration::from_millis(250))
+            .build()
+            .unwrap();
+        for _ in 0..3 {
+            // /slow answers after 300 ms: several PINGs meanwhile.
+            let resp = client.get(srv.url("/slow")).send().await.unwrap();
+            assert_eq!(resp.status(), StatusCode::OK);
+            resp.bytes().await.unwrap();
+            percore::rt::time::sleep(Duration::from_millis(200)).await;
+        }
+        assert_eq!(client.pool_stats().connections, 1);
+    });
+});

@@ -24,7 +24,7 @@ mod redirect;
 mod send;
 
 pub use builder::{ClientBuilder, Timeouts};
-pub(crate) use builder::{Config, Connectors};
+pub(crate) use builder::{Config, Connectors, KeepAlive};
 pub(crate) use send::host_header;
 
 struct Inner {

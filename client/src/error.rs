@@ -16,6 +16,10 @@ pub enum TimeoutKind {
     Read,
     /// Waiting for a connection of the pool (its limits were reached).
     PoolWait,
+    /// An HTTP/2 connection's keep-alive PING was not answered in time
+    /// (see [`ClientBuilder::http2_keep_alive`](crate::ClientBuilder::http2_keep_alive)):
+    /// the connection was closed under its requests.
+    KeepAlive,
 }
 
 impl fmt::Display for TimeoutKind {
@@ -25,6 +29,7 @@ impl fmt::Display for TimeoutKind {
             TimeoutKind::Total => "total",
             TimeoutKind::Read => "read",
             TimeoutKind::PoolWait => "pool wait",
+            TimeoutKind::KeepAlive => "HTTP/2 keep-alive (PING)",
         })
     }
 }

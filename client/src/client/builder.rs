@@ -62,6 +62,16 @@ pub(crate) struct Config {
     pub continue_timeout: Duration,
     pub cookies: bool,
     pub http2_prior_knowledge: bool,
+    /// HTTP/2 PING keep-alive: the interval and how long an answer may
+    /// take.
+    pub h2_keep_alive: Option<KeepAlive>,
+}
+
+/// HTTP/2 PING keep-alive settings.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct KeepAlive {
+    pub interval: Duration,
+    pub timeout: Duration,
 }
 
 /// The TLS connectors of a client; they share one session cache.
@@ -164,6 +174,7 @@ impl Default for ClientBuilder {
                 continue_timeout: Duration::from_secs(1),
                 cookies: false,
                 http2_prior_knowledge: false,
+                h2_keep_alive: None,
             },
             tls: TlsSettings::default(),
             error: None,
@@ -305,6 +316,26 @@ impl ClientBuilder {
     /// ```
     pub fn http2_prior_knowledge(mut self) -> Self {
         self.cfg.http2_prior_knowledge = true;
+        self
+    }
+
+    /// Sends a PING on each HTTP/2 connection every `interval` (off by
+    /// default); a connection whose PING is not answered within `timeout`
+    /// is closed, and its requests and response bodies fail with
+    /// [`TimeoutKind::KeepAlive`](crate::TimeoutKind::KeepAlive). Finds
+    /// dead peers (a vanished host, a stuck middlebox) long before the
+    /// read timeout, and keeps NAT and load-balancer state alive.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let client = percore_client::Client::builder()
+    ///     .http2_keep_alive(Duration::from_secs(30), Duration::from_secs(10))
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(client);
+    /// ```
+    pub fn http2_keep_alive(mut self, interval: Duration, timeout: Duration) -> Self {
+        self.cfg.h2_keep_alive = Some(KeepAlive { interval, timeout });
         self
     }
 

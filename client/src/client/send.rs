@@ -163,6 +163,7 @@ impl Client {
             idle_timeout: cfg.pool.idle_timeout,
             max_body: cfg.max_body,
             tls: &self.inner.tls.https,
+            keep_alive: cfg.h2_keep_alive,
         }
     }
 

@@ -16,11 +16,13 @@ use http::HeaderMap;
 use percore_http::h2::conn::{ClientConnection, ClientEvent};
 use percore_http::h2::ErrorCode;
 use percore_http::Limits;
+use percore_runtime::future::{race, Either};
 use percore_runtime::io::{OwnedRead, OwnedWrite};
-use percore_runtime::time::timeout;
+use percore_runtime::time::{sleep, timeout};
 
+use crate::client::KeepAlive;
 use crate::connect::Stream;
-use crate::error::{Error, ErrorKind};
+use crate::error::{Error, ErrorKind, TimeoutKind};
 
 /// Bytes moved out of the connection per socket write.
 const WRITE_CHUNK: usize = 64 * 1024;
@@ -90,6 +92,9 @@ pub(super) struct State {
     writer: Option<Waker>,
     kicked: bool,
     senders: Vec<Waker>,
+    /// The payload of the last PING the server answered, and who waits.
+    ping_ack: Option<[u8; 8]>,
+    pinger: Option<Waker>,
 }
 
 impl State {
@@ -158,6 +163,8 @@ impl Shared {
                 writer: None,
                 kicked: false,
                 senders: Vec::new(),
+                ping_ack: None,
+                pinger: None,
             }),
             room,
         }
@@ -184,21 +191,28 @@ impl Shared {
 }
 
 /// Runs a connection until it is done: connects (failing every request
-/// waiting for it when that fails), then reads and writes until the
-/// connection fails, the server closes it, or it was idle
-/// `idle_timeout` and closes gracefully. `on_close` runs at the end.
+/// waiting for it when that fails), then reads and writes (and pings,
+/// with `keep_alive`) until the connection fails, the server closes it,
+/// a PING goes unanswered, or it was idle `idle_timeout` and closes
+/// gracefully. `on_close` runs at the end.
 pub(super) async fn run(
     shared: Rc<Shared>,
     connecting: impl std::future::Future<Output = Result<Stream, Error>>,
     idle_timeout: Duration,
+    keep_alive: Option<KeepAlive>,
     on_close: impl FnOnce(),
 ) {
     match connecting.await {
         Ok(stream) => {
             let stream = Rc::new(stream);
             let reader = percore_runtime::spawn_local(read_loop(shared.clone(), stream.clone()));
+            let pinger =
+                keep_alive.map(|k| percore_runtime::spawn_local(ping_loop(shared.clone(), k)));
             write_loop(&shared, &stream, idle_timeout).await;
             reader.abort();
+            if let Some(p) = pinger {
+                p.abort();
+            }
         }
         Err(e) => {
             let mut st = shared.st.borrow_mut();
@@ -316,7 +330,50 @@ fn file(st: &mut State, event: ClientEvent) -> bool {
             true
         }
         ClientEvent::GoAway { .. } => true,
-        ClientEvent::Informational { .. } | ClientEvent::PingAck { .. } => false,
+        ClientEvent::PingAck { payload } => {
+            st.ping_ack = Some(payload);
+            if let Some(w) = st.pinger.take() {
+                w.wake();
+            }
+            false
+        }
+        ClientEvent::Informational { .. } => false,
+    }
+}
+
+/// Sends a PING every `interval`; when one is not answered within
+/// `timeout`, fails the connection with [`TimeoutKind::KeepAlive`] (its
+/// writer then ends, which closes it).
+async fn ping_loop(shared: Rc<Shared>, k: KeepAlive) {
+    for n in 1u64.. {
+        sleep(k.interval).await;
+        let payload = n.to_be_bytes();
+        {
+            let mut st = shared.st.borrow_mut();
+            if st.failure.is_some() || st.conn.is_done() {
+                return;
+            }
+            st.conn.send_ping(payload);
+            st.kick();
+        }
+        let answered = poll_fn(|cx| {
+            let mut st = shared.st.borrow_mut();
+            if st.ping_ack == Some(payload) {
+                return Poll::Ready(());
+            }
+            st.pinger = Some(cx.waker().clone());
+            Poll::Pending
+        });
+        if timeout(k.timeout, answered).await.is_err() {
+            let mut st = shared.st.borrow_mut();
+            st.fail(Error::new(
+                ErrorKind::Timeout(TimeoutKind::KeepAlive),
+                format!("no answer to an HTTP/2 PING within {:?}", k.timeout),
+            ));
+            drop(st);
+            shared.room.notify();
+            return;
+        }
     }
 }
 
@@ -334,10 +391,24 @@ async fn write_loop(shared: &Shared, stream: &Stream, idle_timeout: Duration) {
             st.slots.is_empty() && st.conn.active_streams() == 0
         };
         if !out.is_empty() {
-            if let Err(e) = write_all(stream, &mut out).await {
+            // A connection that failed meanwhile (e.g. its PING went
+            // unanswered) stops a write the server does not take.
+            let failed = poll_fn(|cx| {
                 let mut st = shared.st.borrow_mut();
-                st.fail(Error::io("cannot write to the server", e));
-                return;
+                if st.failure.is_some() {
+                    return Poll::Ready(());
+                }
+                st.writer = Some(cx.waker().clone());
+                Poll::Pending
+            });
+            match race(write_all(stream, &mut out), failed).await {
+                Either::Left(Ok(())) => {}
+                Either::Left(Err(e)) => {
+                    let mut st = shared.st.borrow_mut();
+                    st.fail(Error::io("cannot write to the server", e));
+                    return;
+                }
+                Either::Right(()) => return,
             }
             let senders = std::mem::take(&mut shared.st.borrow_mut().senders);
             for w in senders {

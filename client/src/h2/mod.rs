@@ -85,6 +85,8 @@ pub(crate) struct Ctx<'a> {
     pub max_body: u64,
     /// Connects `https` origins (ALPN `h2` and `http/1.1`).
     pub tls: &'a percore_tls::TlsConnector,
+    /// PING keep-alive, when on.
+    pub keep_alive: Option<crate::client::KeepAlive>,
 }
 
 /// A stream of one request, reset (CANCEL) when dropped before the
@@ -157,6 +159,7 @@ impl H2Pool {
             shared.clone(),
             connecting,
             ctx.idle_timeout,
+            ctx.keep_alive,
             on_close,
         ));
         shared
@@ -346,8 +349,14 @@ pub(crate) async fn send(
                 retried = true;
             }
             // Like a stale HTTP/1.1 connection: a server that closed the
-            // connection (without GOAWAY) under a new stream.
-            Head::Lost(e) if !retried && idempotent(&req.method) && !req.streamed => {
+            // connection (without GOAWAY) under a new stream. Not a peer
+            // found dead by keep-alive: the request waited long enough.
+            Head::Lost(e)
+                if !retried
+                    && idempotent(&req.method)
+                    && !req.streamed
+                    && e.kind() != ErrorKind::Timeout(TimeoutKind::KeepAlive) =>
+            {
                 tracing::debug!("HTTP/2 connection lost before the answer ({e}); retrying");
                 retried = true;
             }
