@@ -136,8 +136,8 @@ impl Client {
         self.request(Method::PATCH, url)
     }
 
-    /// A WebSocket connection to `url` (`ws://`), on a connection of its
-    /// own; see [`WsBuilder`].
+    /// A WebSocket connection to `url` (`ws://`, or `wss://` over TLS),
+    /// on a connection of its own; see [`WsBuilder`].
     ///
     /// ```no_run
     /// percore_runtime::Runtime::new().unwrap().block_on(async {

@@ -1,4 +1,4 @@
-//! percore-client: an HTTP/1.1 client for percore's runtime, shaped like
+//! percore-client: an HTTP/1.1 and HTTP/2 client for percore's runtime, shaped like
 //! aiohttp's `ClientSession` and reqwest: one [`Client`] per core (it is
 //! `!Send`, like a handler), a pool per origin with total and per-host
 //! limits, timeouts like aiohttp's `ClientTimeout`, redirects, content
@@ -14,8 +14,34 @@
 //! });
 //! ```
 //!
-//! [`Client::ws`] opens a WebSocket (`ws://`): the same [`WebSocket`] as
-//! the server's, in the client role, permessage-deflate when asked.
+//! `https://` URLs go through the same pool over TLS (rustls with *ring*):
+//! SNI and certificate verification against the URL's host, Mozilla's
+//! roots plus [`ClientBuilder::add_root_certificate`], a client certificate
+//! with [`ClientBuilder::identity`], and ALPN: a server that chooses `h2`
+//! gets the origin's requests multiplexed on one HTTP/2 connection, one
+//! that chooses `http/1.1` pooled HTTP/1.1 connections. A TLS failure is
+//! [`ErrorKind::Tls`] ([`Error::tls`] has the rustls cause);
+//! [`ClientBuilder::danger_accept_invalid_certs`] turns verification off
+//! for tests.
+//!
+//! ```no_run
+//! use percore_client::Client;
+//! percore_runtime::Runtime::new().unwrap().block_on(async {
+//!     let ca = std::fs::read("ca.pem").unwrap();
+//!     let client = Client::builder().add_root_certificate(&ca).build().unwrap();
+//!     let resp = client.get("https://localhost:8443/").send().await.unwrap();
+//!     println!("{:?}", resp.version()); // HTTP/2.0 when the server chose h2
+//! });
+//! ```
+//!
+//! Roots: `webpki-roots` (Mozilla's list compiled in) rather than
+//! `rustls-native-certs`: it needs no CA bundle on the machine (minimal
+//! containers have none), reads no files at start, and is already what
+//! percore-tls uses; add a private CA with `add_root_certificate`.
+//!
+//! [`Client::ws`] opens a WebSocket (`ws://` or `wss://`): the same
+//! [`WebSocket`] as the server's, in the client role, permessage-deflate
+//! when asked.
 //!
 //! The HTTP/1.1 wire format lives in `percore_http::h1` (sans-IO: the
 //! response parser and request encoder beside the server's codec); this

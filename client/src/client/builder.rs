@@ -306,6 +306,8 @@ impl ClientBuilder {
     /// origin: requests multiplex over few connections, a new one opening
     /// when the server's SETTINGS_MAX_CONCURRENT_STREAMS is reached on
     /// all (see [`RequestBuilder::http2_prior_knowledge`](crate::RequestBuilder::http2_prior_knowledge) for one request).
+    /// Not needed for `https`, where ALPN decides; with it, an `https`
+    /// server that does not choose `h2` is a [`ErrorKind::Protocol`] error.
     ///
     /// ```no_run
     /// percore_runtime::Runtime::new().unwrap().block_on(async {
