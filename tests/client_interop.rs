@@ -100,7 +100,8 @@ impl Nginx {
         let listen = match tls {
             None => format!("listen 127.0.0.1:{port};"),
             Some(pki) => format!(
-                "listen 127.0.0.1:{port} ssl http2; ssl_certificate {}; ssl_certificate_key {};",
+                "listen 127.0.0.1:{port} ssl http2; ssl_certificate {}; ssl_certificate_key {}; \
+                 keepalive_timeout 1s;",
                 pki.path("cert.pem").display(),
                 pki.path("key.pem").display()
             ),
@@ -359,6 +360,13 @@ both_drivers!(nginx_over_tls_h2_and_http1, |d| {
             assert!(resp.text().await.unwrap().contains("404"));
             let stats = client.pool_stats();
             assert_eq!(stats.connections, 1, "{version:?}: one connection reused");
+            // nginx closes connections idle for 1 s; the pool does not
+            // know yet: the next request still succeeds (HTTP/1.1: the
+            // stale-connection retry; HTTP/2: GOAWAY, a new connection).
+            percore::rt::time::sleep(Duration::from_millis(1500)).await;
+            let resp = client.get(nginx.url("/text.txt")).send().await.unwrap();
+            assert_eq!(resp.version(), version);
+            assert_eq!(resp.text().await.unwrap(), nginx.text);
         }
         // nginx's certificate is for localhost: 127.0.0.1 is a mismatch.
         let client = Client::builder().add_root_certificate(&ca).build().unwrap();
