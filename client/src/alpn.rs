@@ -74,15 +74,14 @@ impl AlpnMemo {
         }
     }
 
-    /// The server of `origin` chose `proto`.
+    /// The server of `origin` chose `proto` (cheap when already known).
     pub(crate) fn set(&self, origin: &Origin, proto: Proto) {
-        let old = self
-            .origins
-            .borrow_mut()
-            .insert(origin.clone(), State::Known(proto));
-        if old != Some(State::Known(proto)) {
-            self.changed.notify();
+        let known = State::Known(proto);
+        if self.origins.borrow().get(origin) == Some(&known) {
+            return;
         }
+        self.origins.borrow_mut().insert(origin.clone(), known);
+        self.changed.notify();
     }
 
     /// Forgets what `origin` chose (its server changed its mind).

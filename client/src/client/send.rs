@@ -180,7 +180,14 @@ impl Client {
             None => acquire.await,
         };
         match acquired {
-            Acquired::Reused(conn) => Ok(Some(conn)),
+            Acquired::Reused(conn) => {
+                if origin.is_tls() {
+                    // A pooled TLS connection speaks HTTP/1.1: that answers
+                    // a probe as well as a new connection would.
+                    self.inner.h2.alpn.set(origin, Proto::H1);
+                }
+                Ok(Some(conn))
+            }
             Acquired::Slot(permit) => {
                 let stream = connect(
                     origin,
