@@ -575,6 +575,53 @@ mod tests {
     }
 
     #[test]
+    fn a_value_that_ends_the_input_is_complete() {
+        assert_eq!(
+            one(b"$5\r\nhello\r\n"),
+            Ok(Some(Value::Bulk("hello".into())))
+        );
+        assert_eq!(one(b"$5\r\nhello\r"), Ok(None));
+    }
+
+    #[test]
+    fn a_complete_line_over_the_limit_is_refused_one_at_the_limit_waits() {
+        let limits = RespLimits::default().max_line_len(8);
+        assert!(matches!(
+            decode_all(b"+123456789\r\n", limits),
+            Err(ProtocolError::TooLarge { what: "line", .. })
+        ));
+        assert_eq!(decode_all(b"+12345678", limits), Ok(vec![]));
+    }
+
+    #[test]
+    fn buffered_counts_what_waits() {
+        let mut dec = Decoder::new(RespLimits::default());
+        dec.feed(b":1\r\n$3\r\nab").unwrap();
+        assert_eq!(dec.buffered(), 10);
+        assert_eq!(dec.decode(), Ok(Some(Value::Int(1))));
+        assert_eq!(dec.buffered(), 6);
+    }
+
+    #[test]
+    fn accessors_setters_and_messages() {
+        assert_eq!(Value::Bulk("b".into()).as_bytes(), Some(&b"b"[..]));
+        assert_eq!(Value::Status("OK".into()).as_bytes(), Some(&b"OK"[..]));
+        assert_eq!(Value::Int(1).as_bytes(), None);
+        assert_eq!(Value::Int(-7).as_int(), Some(-7));
+        assert_eq!(Value::Nil.as_int(), None);
+        let l = RespLimits::default().max_depth(3);
+        assert_eq!(l.max_depth, 3);
+        assert_eq!(
+            ProtocolError::TooDeep(3).to_string(),
+            "RESP: arrays nested deeper than 3"
+        );
+        assert_eq!(
+            ProtocolError::BadType(b'?').to_string(),
+            "RESP: bad type byte 0x3f"
+        );
+    }
+
+    #[test]
     fn commands_are_binary_safe() {
         let mut out = BytesMut::new();
         Cmd::new("SET")
