@@ -327,6 +327,13 @@ both_drivers!(a_lookup_is_one_round_trip, |d: DriverChoice| {
             assert_eq!(r.text().await.unwrap(), "nobody");
         }
         assert_eq!(total(&redis), all);
+        // A login inside a session (renew): GET, then DEL old + SET new
+        // (pipelined by RedisSessionStore::renew), nothing else.
+        let (all, dels, sets) = (total(&redis), redis.calls("del"), redis.calls("set"));
+        assert_eq!(log_in(&client, "bob").await.0, 200);
+        assert_eq!(redis.calls("del") - dels, 1);
+        assert_eq!(redis.calls("set") - sets, 1);
+        assert_eq!(total(&redis) - all, 3);
     });
 });
 
