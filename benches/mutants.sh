@@ -57,6 +57,7 @@ FILES=(
   "ws/src/utf8.rs percore-ws --lib --test=conformance"
   "ws/src/message.rs percore-ws --lib --test=conformance"
   "ws/src/handshake.rs percore-ws --lib"
+  "redis/src/resp.rs percore-redis --lib"
   # http/src/h2/conn/**: joins once its split into smaller modules lands
   # (one line per new file, `--lib`).
   # client/src/**: the client's codec joins once it exists.

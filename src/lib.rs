@@ -31,6 +31,7 @@ pub mod ws {
 
 pub use percore_client as client;
 pub use percore_http::Limits;
+pub use percore_redis as redis;
 pub use percore_runtime::{available_cores, DriverChoice};
 pub use percore_tls as tls;
 pub use server::{ReadyInfo, Server};

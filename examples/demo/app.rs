@@ -5,6 +5,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use percore::http::Body;
+use percore::redis::{Client as RedisClient, Config as RedisConfig, Subscriber};
 use percore::rt::sync::broadcast::Hub;
 use percore::web::header::CONTENT_TYPE;
 use percore::web::HeaderValue;
@@ -78,17 +79,18 @@ async fn chat(mut req: Request) -> Response {
     let Some(room) = req.state::<ChatRoom>().cloned() else {
         return (StatusCode::INTERNAL_SERVER_ERROR, "no chat room").into_response();
     };
+    let bridge = req.state::<ChatBridge>().cloned();
     match req.websocket() {
         Ok(upgrade) => upgrade
             .deflate(true)
             .max_message_size(MAX_CHAT_LINE, MAX_CHAT_LINE)
             .heartbeat(Duration::from_secs(30))
-            .on_upgrade(move |ws| chat_member(ws, room)),
+            .on_upgrade(move |ws| chat_member(ws, room, bridge)),
         Err(refusal) => refusal.into_response(),
     }
 }
 
-async fn chat_member(ws: WebSocket, room: ChatRoom) {
+async fn chat_member(ws: WebSocket, room: ChatRoom, bridge: Option<ChatBridge>) {
     let (mut reader, writer) = ws.split();
     let mut lines = room.subscribe();
     let forward = percore::rt::spawn_local(async move {
@@ -103,6 +105,9 @@ async fn chat_member(ws: WebSocket, room: ChatRoom) {
     while let Some(Ok(msg)) = reader.recv().await {
         if let WsMessage::Text(text) = msg {
             room.send(Arc::from(text.as_str()));
+            if let Some(bridge) = &bridge {
+                bridge.publish(text.as_str()).await;
+            }
         }
     }
     forward.abort();
@@ -159,6 +164,8 @@ pub struct DemoOptions {
     /// user-space instructions per request, which the benchmark routes
     /// must not pay until it is made cheaper.
     pub metrics: Option<Metrics>,
+    /// Sessions in this Redis, and the chat bridged through it (`--redis`).
+    pub redis: Option<RedisOptions>,
 }
 
 impl DemoOptions {
@@ -168,6 +175,7 @@ impl DemoOptions {
             key,
             static_dir,
             metrics: None,
+            redis: None,
         }
     }
 
@@ -190,12 +198,26 @@ pub fn app_with_room(room: &ChatRoom) -> App {
 /// The demo app (one instance per core), joined to `room`, built from `options`.
 pub fn app(room: &ChatRoom, options: &DemoOptions) -> App {
     // Only the account routes carry the session middleware: the benchmark
-    // routes pay nothing for it.
-    let sessions = || Sessions::cookie(options.key.clone());
-    let app = match &options.metrics {
+    // routes pay nothing for it. With --redis, this core's one Redis pool
+    // keeps the sessions and publishes the chat lines.
+    let redis = options
+        .redis
+        .as_ref()
+        .map(|r| (r, RedisClient::new(r.config.clone())));
+    let sessions = || match &redis {
+        Some((_, client)) => Sessions::redis(client.clone(), options.key.clone()),
+        None => Sessions::cookie(options.key.clone()),
+    };
+    let mut app = match &options.metrics {
         Some(metrics) => App::new().plugin(metrics.clone()),
         None => App::new(),
     };
+    if let Some((r, client)) = &redis {
+        app = app.state(ChatBridge {
+            redis: client.clone(),
+            origin: r.origin.clone(),
+        });
+    }
     app.state(room.clone())
         .route("/", get(index))
         .route("/plaintext", get(plaintext))
@@ -210,4 +232,104 @@ pub fn app(room: &ChatRoom, options: &DemoOptions) -> App {
             "/static",
             StaticDir::new(&options.static_dir).precompressed(true),
         )
+}
+
+// --- The chat across processes (`--redis`) ---------------------------------
+//
+// A line a member sends goes to this process's room (every core) and is
+// PUBLISHed as "ORIGIN LINE", ORIGIN naming this process. One subscriber
+// per process (its own thread and runtime) puts the lines of the *other*
+// processes into the room; its own come back from Redis too and are
+// dropped, so no member sees a line twice.
+
+/// The Redis channel of the demo's chat.
+pub const CHAT_CHANNEL: &str = "percore:demo:chat";
+
+/// Where sessions and the chat go with `--redis`, shared by every core.
+#[derive(Clone, Debug)]
+pub struct RedisOptions {
+    /// The server.
+    pub config: RedisConfig,
+    /// This process's name in published lines (random).
+    pub origin: Arc<str>,
+}
+
+impl RedisOptions {
+    /// Options for `config`, with a fresh random origin.
+    pub fn new(config: RedisConfig) -> RedisOptions {
+        let mut raw = [0u8; 8];
+        getrandom::getrandom(&mut raw).expect("the OS has random bytes");
+        let origin: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+        RedisOptions {
+            config,
+            origin: origin.into(),
+        }
+    }
+}
+
+/// A core's way out to the other processes (app state with `--redis`).
+#[derive(Clone)]
+pub struct ChatBridge {
+    redis: RedisClient,
+    origin: Arc<str>,
+}
+
+impl ChatBridge {
+    /// Publishes `line` for the other processes; a Redis that is down
+    /// costs them the line, not this process's members.
+    async fn publish(&self, line: &str) {
+        let message = format!("{} {line}", self.origin);
+        if let Err(e) = self.redis.publish(CHAT_CHANNEL, message).await {
+            tracing::warn!("chat bridge: publish failed: {e}");
+        }
+    }
+}
+
+/// Starts this process's subscriber (a thread with its own runtime on
+/// `driver`): lines other processes publish reach `room`. It reconnects
+/// (every 500 ms) while Redis is away.
+pub fn bridge_chat(
+    room: ChatRoom,
+    redis: RedisOptions,
+    driver: percore::DriverChoice,
+) -> std::io::Result<()> {
+    let (started, result) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("chat-bridge".into())
+        .spawn(move || {
+            let rt = match percore::rt::Runtime::builder().driver(driver).build() {
+                Ok(rt) => rt,
+                Err(e) => return drop(started.send(Err(e))),
+            };
+            let _ = started.send(Ok(()));
+            rt.block_on(async move {
+                loop {
+                    if let Err(e) = relay(&room, &redis).await {
+                        tracing::warn!("chat bridge: {e}; reconnecting");
+                    }
+                    percore::rt::time::sleep(Duration::from_millis(500)).await;
+                }
+            })
+        })?;
+    result
+        .recv()
+        .unwrap_or_else(|_| Err(std::io::Error::other("the chat bridge thread died")))
+}
+
+/// Puts the lines of other processes into `room` until the connection fails.
+async fn relay(room: &ChatRoom, redis: &RedisOptions) -> std::io::Result<()> {
+    let mut sub = Subscriber::connect(&redis.config).await?;
+    sub.subscribe(&[CHAT_CHANNEL]).await?;
+    loop {
+        let msg = sub.next_message().await?;
+        let Ok(text) = std::str::from_utf8(&msg.payload) else {
+            continue;
+        };
+        match text.split_once(' ') {
+            Some((origin, line)) if origin != &*redis.origin && line.len() <= MAX_CHAT_LINE => {
+                room.send(Arc::from(line));
+            }
+            _ => {}
+        }
+    }
 }

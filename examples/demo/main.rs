@@ -8,7 +8,8 @@
 //! `POST /echo` (the request body streamed back with its Content-Type),
 //! `GET /ws` (WebSocket echo), `GET /chat` (a WebSocket chat room shared by
 //! every core), `POST /login`, `GET /whoami`, `POST /logout` (a session in a
-//! sealed cookie), `GET /static/...` (files), `GET /metrics` (Prometheus, with `--metrics`).
+//! sealed cookie, or in Redis with `--redis`, which also bridges the chat
+//! between processes), `GET /static/...` (files), `GET /metrics` (Prometheus, with `--metrics`).
 //! `--help` lists the options. `--tls-self-signed` (or
 //! `--tls-cert FILE --tls-key FILE`) serves HTTPS instead:
 //!
@@ -28,7 +29,7 @@ use percore_cli::RuntimeArgs;
 
 mod app;
 
-use app::{app, ChatRoom, DemoOptions};
+use app::{app, ChatRoom, DemoOptions, RedisOptions};
 use percore::web::Key;
 
 /// percore's demo server.
@@ -77,6 +78,17 @@ struct Args {
     /// text); off by default, as the counting costs CPU on every request
     #[arg(long)]
     metrics: bool,
+
+    /// Keep the sessions in this Redis and bridge the chat through it:
+    /// demo processes given the same --redis and --secret share logins and
+    /// chat lines (redis://[[USER]:PASSWORD@]HOST[:PORT][/DB])
+    #[arg(long, value_name = "URL", value_parser = redis_url)]
+    redis: Option<percore::redis::Config>,
+}
+
+/// `--redis`: a redis:// URL.
+fn redis_url(value: &str) -> Result<percore::redis::Config, String> {
+    value.parse().map_err(|e: io::Error| e.to_string())
 }
 
 /// `--static`: a directory that exists.
@@ -104,6 +116,12 @@ fn main() -> io::Result<()> {
     let args: Args = percore_cli::parse();
     let tls = tls_config(&args)?;
     let scheme = if tls.is_some() { "https" } else { "http" };
+    if args.redis.is_some() && args.secret.is_none() {
+        eprintln!(
+            "warning: --redis without --secret: other processes cannot read \
+             this one's session cookies"
+        );
+    }
     let key = args.secret.unwrap_or_else(|| {
         eprintln!(
             "warning: no --secret: sessions are sealed with a random key; \
@@ -119,6 +137,11 @@ fn main() -> io::Result<()> {
         options.metrics = Some(percore::web::Metrics::new());
     }
     let room = ChatRoom::new();
+    if let Some(config) = args.redis {
+        let redis = RedisOptions::new(config);
+        app::bridge_chat(room.clone(), redis.clone(), args.runtime.driver.into())?;
+        options.redis = Some(redis);
+    }
     let mut server = Server::new(move || app(&room, &options))
         .bind(args.listen)?
         .cores(args.runtime.cores)

@@ -62,7 +62,9 @@ pub use request::Request;
 pub use request_id::{RequestId, RequestIds, X_REQUEST_ID};
 pub use response::{Html, IntoResponse, Json, Response};
 pub use router::{any, delete, get, head, options, patch, post, put, MethodRouter};
-pub use session::{CookieStore, Session, SessionData, SessionStore, Sessions, StoreFuture};
+pub use session::{
+    CookieStore, RedisSessionStore, Session, SessionData, SessionStore, Sessions, StoreFuture,
+};
 pub use static_files::{StaticDir, StaticFile};
 
 pub use http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};

@@ -7,7 +7,7 @@ use std::time::Duration;
 use cookie::{Cookie, Key, SameSite};
 
 use super::handle::Session;
-use super::store::SessionStore;
+use super::store::{is_unavailable, SessionStore};
 use super::CookieStore;
 use crate::web::middleware::{IntoMiddleware, Middleware};
 use crate::web::plugin::Plugin;
@@ -20,7 +20,9 @@ use crate::web::{App, HttpError, IntoResponse, Next, Request, Response, Response
 /// day by default), and `Secure` when the request came over TLS (an
 /// `https` request target) unless set with [`secure`](Self::secure).
 /// A cookie that is tampered with, oversized, expired or names an unknown
-/// session is ignored: the request gets a new, empty session.
+/// session is ignored: the request gets a new, empty session. A store that
+/// cannot be reached (refused, reset, timed out) gets the request a 503
+/// with `Retry-After: 1`; any other store error is a 500.
 ///
 /// ```
 /// use std::time::Duration;
@@ -73,6 +75,12 @@ impl Sessions {
     /// Sessions encrypted into their cookie with `key` ([`CookieStore`]).
     pub fn cookie(key: Key) -> Sessions {
         Sessions::new(CookieStore::new(key))
+    }
+
+    /// Sessions in Redis through `client` (this core's), ids signed with
+    /// `key` ([`RedisSessionStore`](super::RedisSessionStore)).
+    pub fn redis(client: percore_redis::Client, key: Key) -> Sessions {
+        Sessions::new(super::RedisSessionStore::new(client, key))
     }
 
     /// The cookie's name (default `percore.session`).
@@ -134,7 +142,9 @@ impl Sessions {
             match self.store.load(&id).await {
                 Ok(Some(data)) => session = Session::loaded(id, data),
                 Ok(None) => {}
-                Err(e) => tracing::warn!("session store: load failed: {e}"),
+                // Not an empty session: that would log the user out, and
+                // a save would overwrite the session they have.
+                Err(e) => return store_failed(&e),
             }
         }
         let secure = self
@@ -143,8 +153,7 @@ impl Sessions {
         req.set_session(session.clone());
         let mut resp = next.run(req).await;
         if let Err(e) = self.finish(&session, &mut resp, secure).await {
-            tracing::error!("session store: {e}");
-            return HttpError::internal("the session could not be saved").into_response();
+            return store_failed(&e);
         }
         resp
     }
@@ -160,26 +169,39 @@ impl Sessions {
         if !state.changed && !state.renew {
             return Ok(());
         }
-        let mut id = state.id;
-        if state.renew || state.data.is_empty() {
-            if let Some(old) = id.take() {
-                self.store.delete(&old).await?;
-                if state.data.is_empty() {
-                    let mut removal = self.cookie_for(String::new(), secure);
-                    removal.make_removal();
-                    resp.set_cookie(removal);
-                }
-            }
-        }
         if state.data.is_empty() {
+            if let Some(old) = state.id {
+                self.store.delete(&old).await?;
+                let mut removal = self.cookie_for(String::new(), secure);
+                removal.make_removal();
+                resp.set_cookie(removal);
+            }
             return Ok(());
         }
-        let new_id = self
-            .store
-            .save(id.as_deref(), &state.data, self.max_age)
-            .await?;
+        let new_id = match state.id {
+            Some(old) if state.renew => self.store.renew(&old, &state.data, self.max_age).await?,
+            id => {
+                self.store
+                    .save(id.as_deref(), &state.data, self.max_age)
+                    .await?
+            }
+        };
         resp.set_cookie(self.cookie_for(new_id, secure));
         Ok(())
+    }
+}
+
+/// The answer when the store failed: 503 (with `Retry-After`) when it
+/// cannot be reached, 500 otherwise.
+fn store_failed(e: &std::io::Error) -> Response {
+    if is_unavailable(e) {
+        tracing::warn!("session store unavailable: {e}");
+        HttpError::service_unavailable("the session store is unavailable; try again shortly")
+            .header("retry-after", "1")
+            .into_response()
+    } else {
+        tracing::error!("session store: {e}");
+        HttpError::internal("the session could not be saved").into_response()
     }
 }
 

@@ -1,7 +1,8 @@
 //! Sessions: a [`Sessions`] middleware, the [`Session`] a handler reads and
 //! changes through `req.session()`, and where sessions are kept
 //! ([`SessionStore`]; by default [`CookieStore`], encrypted in the cookie
-//! itself, with no server state).
+//! itself, with no server state; [`RedisSessionStore`] for apps served by
+//! several processes or hosts).
 //!
 //! ```
 //! use percore::web::{get, post, App, HttpError, Key, Request, Sessions};
@@ -37,9 +38,11 @@
 mod cookie_store;
 mod handle;
 mod middleware;
+mod redis_store;
 mod store;
 
 pub use cookie_store::CookieStore;
 pub use handle::Session;
 pub use middleware::Sessions;
+pub use redis_store::RedisSessionStore;
 pub use store::{SessionData, SessionStore, StoreFuture};

@@ -67,4 +67,40 @@ pub trait SessionStore: 'static {
 
     /// Forgets the session `id` (logout, or a renewed id).
     fn delete<'a>(&'a self, id: &'a str) -> StoreFuture<'a, ()>;
+
+    /// Keeps `data` under a new id and forgets `old` (a renewed session:
+    /// against fixation). By default `delete` then `save`; a store that
+    /// can do both in one round trip overrides it.
+    fn renew<'a>(
+        &'a self,
+        old: &'a str,
+        data: &'a SessionData,
+        ttl: Duration,
+    ) -> StoreFuture<'a, String> {
+        Box::pin(async move {
+            self.delete(old).await?;
+            self.save(None, data, ttl).await
+        })
+    }
+}
+
+/// Whether a store's error means "the store cannot be reached now" (the
+/// request gets a 503) rather than "this request went wrong" (a 500).
+pub(crate) fn is_unavailable(e: &io::Error) -> bool {
+    use io::ErrorKind::*;
+    matches!(
+        e.kind(),
+        ConnectionRefused
+            | ConnectionReset
+            | ConnectionAborted
+            | NotConnected
+            | BrokenPipe
+            | TimedOut
+            | UnexpectedEof
+            | AddrNotAvailable
+            | HostUnreachable
+            | NetworkUnreachable
+            | NetworkDown
+            | NotFound
+    )
 }
