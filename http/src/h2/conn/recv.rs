@@ -350,6 +350,14 @@ impl<R: Role> Connection<R> {
         let Some(stream) = self.streams.get_mut(&id).filter(|s| s.head_received) else {
             return R::on_head(self, block, fields);
         };
+        if stream.tunnel {
+            // RFC 9113 §8.5: only DATA and stream management on a CONNECT stream.
+            return Err(H2Error::stream(
+                id,
+                ErrorCode::ProtocolError,
+                "HEADERS on a CONNECT stream",
+            ));
+        }
         let trailers = fields
             .map_err(|_| H2Error::stream(id, ErrorCode::ProtocolError, "trailers too large"))
             .and_then(|f| {
@@ -418,6 +426,16 @@ impl<R: Role> Connection<R> {
                 id,
                 ErrorCode::ProtocolError,
                 "DATA before the response head",
+            ));
+        }
+        if stream.tunnel && !stream.head_sent {
+            // RFC 8441 §5: the tunnel opens with our 2xx; nothing goes
+            // through it before.
+            self.release_connection(d.flow_len);
+            return Err(H2Error::stream(
+                id,
+                ErrorCode::ProtocolError,
+                "DATA on an extended CONNECT before its answer",
             ));
         }
         // Before the peer acknowledged our SETTINGS it may use the default window.

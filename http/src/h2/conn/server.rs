@@ -20,6 +20,10 @@ use crate::Limits;
 #[derive(Debug)]
 pub enum Event {
     /// A new request; its body follows as `Data` events unless `end_stream`.
+    /// An extended CONNECT (RFC 8441) carries its `:protocol` as a
+    /// [`Protocol`](crate::upgrade::Protocol) extension: its stream takes
+    /// no DATA before our 2xx head, then carries the tunnelled protocol
+    /// both ways (`Data` events in, [`ServerConnection::send_data`] out).
     Request {
         /// The stream.
         stream_id: u32,
@@ -163,8 +167,25 @@ impl Role for Server {
                 "content-length without a body",
             ));
         }
+        if head.extended_connect {
+            if !conn.limits.h2_enable_connect_protocol {
+                return Err(H2Error::stream(
+                    id,
+                    ErrorCode::ProtocolError,
+                    ":protocol without SETTINGS_ENABLE_CONNECT_PROTOCOL",
+                ));
+            }
+            if block.end_stream {
+                return Err(H2Error::stream(
+                    id,
+                    ErrorCode::ProtocolError,
+                    "extended CONNECT with END_STREAM",
+                ));
+            }
+        }
         let mut stream = request_stream(conn, block.end_stream);
         stream.content_length = head.content_length;
+        stream.tunnel = head.extended_connect;
         conn.streams.insert(id, stream);
         conn.events.push_back(Event::Request {
             stream_id: id,
@@ -241,6 +262,7 @@ impl ServerConnection {
     pub fn new(limits: &Limits) -> ServerConnection {
         let ours = Settings {
             max_concurrent_streams: Some(limits.h2_max_concurrent_streams),
+            enable_connect_protocol: limits.h2_enable_connect_protocol.then_some(true),
             ..Settings::default()
         };
         ServerConnection {
