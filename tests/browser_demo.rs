@@ -106,3 +106,33 @@ fn demo_in_chromium_uring() {
 fn demo_in_chromium_epoll() {
     demo_in_chromium("epoll");
 }
+
+/// The demo over TLS (`--tls-self-signed`) in chromium: the page over h2,
+/// the chat working across two tabs, and its WebSocket on an HTTP/2 stream
+/// (RFC 8441: chromium reports the handshake as 200, not 101).
+fn demo_chat_over_h2_in_chromium(driver: &str) {
+    let (_demo, addr) = common::start_demo(driver, &["--tls-self-signed"]);
+    let out = run_within(
+        Command::new("python3")
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/browser/h2_chat_test.py"
+            ))
+            .arg(format!("https://{addr}")),
+        Duration::from_secs(120),
+    );
+    assert!(
+        out.contains("ok: chat across two tabs over TLS HTTP/2"),
+        "{out}"
+    );
+}
+
+#[test]
+fn demo_chat_over_h2_in_chromium_uring() {
+    demo_chat_over_h2_in_chromium("uring");
+}
+
+#[test]
+fn demo_chat_over_h2_in_chromium_epoll() {
+    demo_chat_over_h2_in_chromium("epoll");
+}

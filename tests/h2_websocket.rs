@@ -56,20 +56,7 @@ both_drivers!(h2c_websockets_by_hand, |d: DriverChoice| {
 });
 
 both_drivers!(tls_h2_websockets_by_hand, |d: DriverChoice| {
-    let (_demo, line) = start_listening(Command::new(example_binary("demo")).args([
-        "--listen",
-        "127.0.0.1:0",
-        "--cores",
-        "1",
-        "--driver",
-        driver_name(d),
-        "--tls-self-signed",
-    ]));
-    let addr = line
-        .split_once("listening on https://")
-        .and_then(|(_, rest)| rest.split_whitespace().next())
-        .unwrap_or_else(|| panic!("no https:// address in {line:?}"))
-        .to_string();
+    let (_demo, addr) = start_demo(driver_name(d), &["--tls-self-signed"]);
     for mode in MODES {
         python_ws(&format!("https://{addr}"), mode, &[]);
     }

@@ -158,27 +158,17 @@ both_drivers!(sighup_reloads_the_certificate_for_new_connections, |d| {
     };
     let dir = temp_dir();
     write_certificate(&dir, "percore-first");
-    let (demo, line) = start_listening(
-        Command::new(example_binary("demo"))
-            .args([
-                "--listen",
-                "127.0.0.1:0",
-                "--cores",
-                "2",
-                "--driver",
-                driver,
-            ])
-            .arg("--tls-cert")
-            .arg(dir.join("cert.pem"))
-            .arg("--tls-key")
-            .arg(dir.join("key.pem")),
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let (demo, addr) = start_demo(
+        driver,
+        &[
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ],
     );
-    let port = line
-        .split_once("listening on https://")
-        .and_then(|(_, rest)| rest.split_whitespace().next())
-        .and_then(|a| a.parse::<std::net::SocketAddr>().ok())
-        .unwrap_or_else(|| panic!("no https:// address in {line:?}"))
-        .port();
+    let port = addr.port();
     assert!(subject_of_new_connection(port).contains("percore-first"));
 
     // A connection opened before the reload.
