@@ -1406,3 +1406,40 @@ fn a_tunnel_respects_the_stream_window_and_gives_it_back() {
         "{out:?}"
     );
 }
+
+#[test]
+fn queued_chunks_go_out_joined_in_frames_the_windows_allow() {
+    let mut c = Client::new();
+    c.set_initial_window(5);
+    c.get(1, "/");
+    c.events();
+    c.conn
+        .send_response(1, StatusCode::OK, &HeaderMap::new(), false)
+        .unwrap();
+    for chunk in [&b"ab"[..], b"cde", b"f", b"ghij"] {
+        c.conn
+            .send_data(1, Bytes::from_static(chunk), false)
+            .unwrap();
+    }
+    c.conn.send_data(1, Bytes::new(), true).unwrap();
+    let data = |out: Vec<Frame>| -> Vec<(Vec<u8>, bool)> {
+        out.into_iter()
+            .filter_map(|f| match f {
+                Frame::Data(d) => Some((d.data.to_vec(), d.end_stream)),
+                _ => None,
+            })
+            .collect()
+    };
+    // Five bytes from two chunks, joined in one frame.
+    assert_eq!(data(c.output()), [(b"abcde".to_vec(), false)]);
+    let mut buf = BytesMut::new();
+    frame::encode_window_update(1, 3, &mut buf);
+    c.feed(buf);
+    // A frame that ends inside a chunk: "f" + "gh", "ij" left queued.
+    assert_eq!(data(c.output()), [(b"fgh".to_vec(), false)]);
+    let mut buf = BytesMut::new();
+    frame::encode_window_update(1, 100, &mut buf);
+    c.feed(buf);
+    // The rest, with END_STREAM on the frame that empties the queue.
+    assert_eq!(data(c.output()), [(b"ij".to_vec(), true)]);
+}
