@@ -114,3 +114,34 @@ both_drivers!(a_reset_stream_ends_the_websocket, |d: DriverChoice| {
     assert!(status.success(), "the python client failed");
     assert_eq!(seen, 1, "the WebSocket did not see the reset");
 });
+
+both_drivers!(
+    websocket_streams_count_against_the_stream_limit,
+    |d: DriverChoice| {
+        let srv = TestServer::with_limits(d, Limits::default().h2_max_concurrent_streams(2));
+        python_ws(&srv.url(""), "limit", &[]);
+    }
+);
+
+both_drivers!(
+    shutdown_says_going_away_on_h2_websockets,
+    |d: DriverChoice| {
+        use std::io::BufRead;
+        let mut srv = TestServer::start(d);
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/h2_ws.py");
+        let mut child = Command::new("timeout")
+            .args(["30", "python3", script, &srv.url(""), "going_away"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        assert_eq!(lines.next().unwrap().unwrap(), "open");
+        let start = Instant::now();
+        srv.trigger_shutdown();
+        assert_eq!(lines.next().unwrap().unwrap(), "ok");
+        assert!(child.wait().unwrap().success());
+        // The WebSocket let go of the connection at once: no wait for the deadline.
+        srv.join(Duration::from_secs(4));
+        assert!(start.elapsed() < Duration::from_secs(4));
+    }
+);

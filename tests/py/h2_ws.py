@@ -349,6 +349,58 @@ def reset(base):
     time.sleep(float(os.environ.get("HOLD", "0")))
 
 
+def ws_connect_fields(r, path="/ws"):
+    return [
+        (":method", "CONNECT"),
+        (":protocol", "websocket"),
+        (":scheme", r.scheme),
+        (":authority", r.authority),
+        (":path", path),
+        ("sec-websocket-version", "13"),
+    ]
+
+
+def limit(base):
+    """Against a server allowing 2 concurrent streams (raw frames: Python
+    h2 would not even send the third): WebSocket streams count; a third is
+    refused; one closed makes room again."""
+    r = Raw(base)
+    r.sock.sendall(r.headers(1, ws_connect_fields(r)) + r.headers(3, ws_connect_fields(r)))
+    assert r.expect(1, hf.HeadersFrame) and r.expect(3, hf.HeadersFrame)
+    r.sock.sendall(r.headers(5, ws_connect_fields(r)))
+    rst = r.expect(5, hf.RstStreamFrame)
+    assert rst.error_code == 7, rst  # REFUSED_STREAM
+    # Close stream 1: our Close, the server's Close, its END_STREAM, ours.
+    r.sock.sendall(r.data(1, ws_frame(CLOSE, struct.pack("!H", 1000))))
+    assert r.expect(1, hf.DataFrame, end=True)
+    r.sock.sendall(r.data(1, b"", end=True))
+    time.sleep(0.2)
+    r.sock.sendall(r.headers(7, ws_connect_fields(r)))
+    assert r.expect(7, hf.HeadersFrame)
+    r.sock.sendall(r.data(7, ws_frame(TEXT, b"room again")))
+    d = r.expect(7, hf.DataFrame)
+    assert parse_frames(bytes(d.data))[0] == [(True, False, TEXT, b"room again")], d.data
+
+
+def going_away(base):
+    """The server shuts down gracefully (GOAWAY first: raw frames, as Python
+    h2 stops reading at a GOAWAY): the WebSocket gets Close 1001, the stream
+    ends after our Close, then the connection closes."""
+    r = Raw(base)
+    r.sock.sendall(r.headers(1, ws_connect_fields(r)))
+    assert r.expect(1, hf.HeadersFrame)
+    print("open", flush=True)
+    d = r.expect(1, hf.DataFrame, limit=15)
+    frames, _ = parse_frames(bytes(d.data))
+    assert frames and frames[0][2] == CLOSE and struct.unpack("!H", frames[0][3][:2])[0] == 1001, frames
+    r.sock.sendall(r.data(1, ws_frame(CLOSE, struct.pack("!H", 1001))))
+    assert r.expect(1, hf.DataFrame, end=True)
+    r.sock.sendall(r.data(1, b"", end=True))
+    for f in r.frames(10):
+        assert not isinstance(f, hf.RstStreamFrame), f
+    assert r.eof, "the connection stayed open"
+
+
 # ---- malformed extended CONNECTs: raw frames, so nothing is "fixed" for us --------
 
 
@@ -357,6 +409,7 @@ class Raw:
         self.sock, self.authority, self.scheme = open_socket(base)
         self.enc = hpack.Encoder()
         self.buf = b""
+        self.eof = False
         self.sock.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + hf.SettingsFrame(0).serialize())
 
     def headers(self, sid, fields, end=False):
@@ -391,9 +444,19 @@ class Raw:
                 data = self.sock.recv(65536)
             except socket.timeout:
                 return
+            except OSError:  # reset, or a TLS alert: closed all the same
+                data = b""
             if not data:
+                self.eof = True
                 return
             self.buf += data
+
+    def expect(self, sid, kind, end=False, limit=5.0):
+        """The next frame of `kind` on `sid` (with END_STREAM if `end`); None if none comes."""
+        for f in self.frames(limit):
+            if f.stream_id == sid and isinstance(f, kind) and (not end or "END_STREAM" in f.flags):
+                return f
+        return None
 
     def answer(self, sid):
         """('rst', code), ('status', s) or ('goaway', code) for stream sid."""
