@@ -221,6 +221,16 @@ impl<R: Role> Connection<R> {
         if let Some(n) = s.max_concurrent_streams {
             self.peer.max_concurrent_streams = n;
         }
+        if let Some(on) = s.enable_connect_protocol {
+            if self.peer.enable_connect_protocol && !on {
+                // RFC 8441 §3: once offered, it cannot be withdrawn.
+                return Err(H2Error::connection(
+                    ErrorCode::ProtocolError,
+                    "SETTINGS_ENABLE_CONNECT_PROTOCOL withdrawn",
+                ));
+            }
+            self.peer.enable_connect_protocol = on;
+        }
         if let Some(window) = s.initial_window_size {
             let delta = i64::from(window) - self.peer.initial_window;
             self.peer.initial_window = i64::from(window);
@@ -286,8 +296,10 @@ impl<R: Role> Connection<R> {
         }
         if let Some(stream) = self.streams.remove(&stream_id) {
             // A stream reset before we finished answering it (CVE-2023-44487).
-            let answered =
-                Self::is_draining(&stream) || (stream.end_queued && stream.pending_len == 0);
+            // An open tunnel was answered too: closing it is its peer's right.
+            let answered = Self::is_draining(&stream)
+                || (stream.end_queued && stream.pending_len == 0)
+                || (stream.tunnel && stream.head_sent);
             if R::COUNTS_PEER_RESETS && !answered {
                 self.counts.peer_reset()?;
             }

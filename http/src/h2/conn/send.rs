@@ -256,8 +256,11 @@ impl<R: Role> Connection<R> {
 
     /// Whether `stream` is being drained: we answered it, the peer is
     /// still sending (see `close_local`).
+    /// A tunnel (RFC 8441) is not: after our END_STREAM its peer's data
+    /// still goes to the tunnel's reader, until the driver lets go of it
+    /// (`end_tunnel`).
     pub(super) fn is_draining(stream: &Stream) -> bool {
-        R::DRAIN_AFTER_LOCAL_END && stream.state == State::HalfClosedLocal
+        R::DRAIN_AFTER_LOCAL_END && stream.state == State::HalfClosedLocal && !stream.tunnel
     }
 
     /// Resets with NO_ERROR every stream drained for `timeout` or longer

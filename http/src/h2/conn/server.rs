@@ -378,6 +378,17 @@ impl ServerConnection {
         self.core.expire_drains(now, timeout)
     }
 
+    /// The tunnel on `stream_id` (an extended CONNECT answered 2xx) has no
+    /// reader any more: from now on it is an answered stream like any
+    /// other, its peer's data drained once our side has ended (see
+    /// [`expire_drains`](Self::expire_drains)), so it cannot stay
+    /// half-closed forever.
+    pub fn end_tunnel(&mut self, stream_id: u32) {
+        if let Some(stream) = self.core.streams.get_mut(&stream_id) {
+            stream.tunnel = false;
+        }
+    }
+
     /// Resets `stream_id` from our side (handler failure, abandoned body).
     pub fn reset(&mut self, stream_id: u32, code: ErrorCode) {
         self.core.reset(stream_id, code);

@@ -142,8 +142,10 @@ impl Drop for H2Stream {
         self.end();
         let unread = self.queue.borrow_mut().abandon();
         if let Ok(mut s) = self.shared.try_borrow_mut() {
-            // The driver forgets the stream; DATA still arriving is given back.
+            // The driver forgets the stream; DATA still arriving is given
+            // back, then drained by the connection.
             s.streams.remove(&self.id);
+            s.conn.end_tunnel(self.id);
             if unread > 0 {
                 s.conn.release(self.id, unread);
             }

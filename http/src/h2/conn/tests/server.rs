@@ -1443,3 +1443,34 @@ fn queued_chunks_go_out_joined_in_frames_the_windows_allow() {
     // The rest, with END_STREAM on the frame that empties the queue.
     assert_eq!(data(c.output()), [(b"ij".to_vec(), true)]);
 }
+
+#[test]
+fn a_half_closed_tunnel_still_delivers_until_let_go_then_drains() {
+    use std::time::{Duration, Instant};
+    let mut c = Client::new();
+    c.headers(1, &extended_connect("/ws", &[]), false);
+    c.events();
+    c.conn
+        .send_response(1, StatusCode::OK, &HeaderMap::new(), false)
+        .unwrap();
+    c.conn
+        .send_data(1, Bytes::from_static(b"bye"), true)
+        .unwrap();
+    c.output();
+    // Our side ended; the client's reply still reaches the tunnel.
+    c.data(1, b"bye too", false);
+    assert!(matches!(&c.events()[..], [Event::Data { data, .. }] if &data[..] == b"bye too"));
+    assert_eq!(c.conn.expire_drains(Instant::now(), Duration::ZERO), None);
+    // The tunnel's reader is gone: now it drains, and is reset in time.
+    c.conn.end_tunnel(1);
+    c.data(1, b"unread", false);
+    assert!(c.events().is_empty());
+    let now = Instant::now();
+    c.conn.expire_drains(now, Duration::from_secs(1));
+    assert!(c
+        .conn
+        .expire_drains(now + Duration::from_secs(2), Duration::from_secs(1))
+        .is_some());
+    assert_eq!(c.rst_code(1), Some(ErrorCode::NoError));
+    assert_eq!(c.conn.active_streams(), 0);
+}
