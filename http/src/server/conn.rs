@@ -80,7 +80,7 @@ impl Conn {
     }
 
     /// The HTTP/2 stream, when this is one stream of an HTTP/2 connection
-    /// (WebSocket over HTTP/2).
+    /// (WebSocket over HTTP/2; see [`H2Stream`](super::H2Stream) for an example).
     pub fn h2_stream(&self) -> Option<&super::H2Stream> {
         match self {
             Conn::H2Stream(stream) => Some(stream),

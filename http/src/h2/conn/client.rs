@@ -452,6 +452,12 @@ impl ClientConnection {
     /// (SETTINGS_ENABLE_CONNECT_PROTOCOL = 1): a request carrying a
     /// [`Protocol`](crate::upgrade::Protocol) extension (a WebSocket over
     /// HTTP/2) may then be sent.
+    ///
+    /// ```
+    /// use percore_http::h2::conn::ClientConnection;
+    /// let conn = ClientConnection::new(&percore_http::Limits::default());
+    /// assert!(!conn.extended_connect_allowed()); // until the server's SETTINGS say so
+    /// ```
     pub fn extended_connect_allowed(&self) -> bool {
         self.core.peer.enable_connect_protocol
     }

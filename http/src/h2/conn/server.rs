@@ -383,6 +383,13 @@ impl ServerConnection {
     /// other, its peer's data drained once our side has ended (see
     /// [`expire_drains`](Self::expire_drains)), so it cannot stay
     /// half-closed forever.
+    ///
+    /// ```
+    /// use percore_http::h2::conn::ServerConnection;
+    /// let mut conn = ServerConnection::new(&percore_http::Limits::default());
+    /// conn.end_tunnel(1); // no such stream: nothing happens
+    /// assert_eq!(conn.active_streams(), 0);
+    /// ```
     pub fn end_tunnel(&mut self, stream_id: u32) {
         if let Some(stream) = self.core.streams.get_mut(&stream_id) {
             stream.tunnel = false;

@@ -147,7 +147,7 @@ impl Encoder {
     /// use percore_http::h2::hpack::{Decoder, Encoder};
     /// let mut block = BytesMut::new();
     /// Encoder::new(4096).encode_extended_connect("websocket", "https", "x", "/ws", &http::HeaderMap::new(), &mut block);
-    /// let fields = Decoder::new(4096).decode(&block, 1 << 16).unwrap();
+    /// let fields = Decoder::new(4096).decode(&block.freeze(), 1 << 16).unwrap();
     /// assert_eq!(&fields[1].name[..], b":protocol");
     /// assert_eq!(&fields[1].value[..], b"websocket");
     /// ```

@@ -32,6 +32,22 @@ use crate::server::Conn;
 /// stream. A tunnel whose peer never ends its side is reset after
 /// `Limits::body_read_timeout`, one whose peer keeps the window shut after
 /// `Limits::h2_send_window_timeout`.
+///
+/// ```no_run
+/// use percore_http::{upgrade, Request};
+/// // In a task the handler of an extended CONNECT spawned before answering 200:
+/// async fn tunnel(mut req: Request) {
+///     let Some(on_upgrade) = upgrade::on_upgrade(&mut req) else { return };
+///     let Ok(upgraded) = on_upgrade.await else { return };
+///     let (conn, _) = upgraded.into_parts();
+///     if let Some(stream) = conn.h2_stream() {
+///         println!("tunnel on stream {}", stream.stream_id());
+///     }
+///     let (echo, buf) = conn.read(Vec::with_capacity(1024)).await;
+///     let _ = conn.write_all(buf).await; // echo what came, as DATA
+///     let _ = echo;
+/// }
+/// ```
 pub struct H2Stream {
     shared: ConnRef,
     id: u32,
