@@ -41,6 +41,8 @@ use percore::web::Key;
 /// per core.
 /// Prints `listening on http://ADDR (cores: N, driver: D)` once it accepts
 /// connections (`https://` with TLS: HTTP/2 or HTTP/1.1 chosen by ALPN).
+/// With --tls-cert/--tls-key, SIGHUP reloads both files: new connections
+/// get the new certificate, open ones keep theirs.
 #[derive(Parser)]
 #[command(name = "demo", version)]
 struct Args {
@@ -154,6 +156,16 @@ fn main() -> io::Result<()> {
         });
     if let Some(tls) = tls {
         server = server.tls(tls)?;
+    }
+    if let (Some(cert), Some(key), Some(reloader)) =
+        (args.tls_cert, args.tls_key, server.tls_reloader())
+    {
+        percore::rt::signal::on_hangup(move || {
+            match reloader.reload_from_pem_files(&cert, &key) {
+                Ok(()) => eprintln!("SIGHUP: reloaded {}", cert.display()),
+                Err(e) => eprintln!("SIGHUP: reload failed, the old certificate stays: {e}"),
+            }
+        })?;
     }
     server.run()
 }

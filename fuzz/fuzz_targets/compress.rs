@@ -20,7 +20,12 @@ thread_local! {
 
 fn app(body: Bytes, chunk: usize, streamed: bool) -> App {
     App::new()
-        .plugin(Compression::new().min_size(0).brotli_quality(1).gzip_level(1))
+        .plugin(
+            Compression::new()
+                .min_size(0)
+                .brotli_quality(1)
+                .gzip_level(1),
+        )
         .route(
             "/",
             web::get(move |_r: Request| {

@@ -64,7 +64,12 @@ fn run(input: &[u8], mut seed: u32, method: &Method) -> String {
             }
             Ok(BodyEvent::End { trailers }) => {
                 buf.extend_from_slice(&input[fed..]);
-                return format!("{:?} {:?} {body:?} {trailers:?} {:?}", head.status, head.headers, &buf[..]);
+                return format!(
+                    "{:?} {:?} {body:?} {trailers:?} {:?}",
+                    head.status,
+                    head.headers,
+                    &buf[..]
+                );
             }
             Ok(BodyEvent::NeedMore) => {
                 if !feed(&mut buf, input, &mut fed, &mut seed) {
@@ -80,7 +85,11 @@ fuzz_target!(|data: &[u8]| {
     let Some((&seed, input)) = data.split_first() else {
         return;
     };
-    let method = if seed & 1 == 0 { Method::GET } else { Method::HEAD };
+    let method = if seed & 1 == 0 {
+        Method::GET
+    } else {
+        Method::HEAD
+    };
     let whole = run(input, 0, &method);
     let pieces = run(input, u32::from(seed) | 1, &method);
     assert_eq!(pieces, whole);

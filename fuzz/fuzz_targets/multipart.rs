@@ -30,7 +30,11 @@ fn parse(input: &[u8], mut seed: u32) -> (Vec<(String, Vec<u8>)>, Option<String>
                 assert!(!d.is_empty());
                 data_len += d.len();
                 assert!(data_len <= input.len());
-                parts.last_mut().expect("data inside a part").1.extend_from_slice(&d);
+                parts
+                    .last_mut()
+                    .expect("data inside a part")
+                    .1
+                    .extend_from_slice(&d);
             }
             Ok(Event::End) => return (parts, None),
             Ok(Event::NeedMore) => {
@@ -68,7 +72,11 @@ fuzz_target!(|data: &[u8]| {
     let pieces = parse(input, u32::from(seed) + 1);
     // Both fail or neither; a failure may come after a different amount
     // of data, a success must be the same parts with the same data.
-    assert_eq!(whole.1.is_some(), pieces.1.is_some(), "{whole:?}\n{pieces:?}");
+    assert_eq!(
+        whole.1.is_some(),
+        pieces.1.is_some(),
+        "{whole:?}\n{pieces:?}"
+    );
     if whole.1.is_none() {
         assert_eq!(whole, pieces);
     }

@@ -13,7 +13,11 @@ fuzz_target!(|data: &[u8]| {
     let (len, header) = data.split_at(8);
     let len = u64::from_le_bytes(len.try_into().unwrap());
     // Small lengths are where the edge cases are; keep most of them small.
-    let len = if len & 1 == 0 { len >> 1 } else { (len >> 1) % 4096 };
+    let len = if len & 1 == 0 {
+        len >> 1
+    } else {
+        (len >> 1) % 4096
+    };
     let header = String::from_utf8_lossy(header);
     match parse_range(&header, len) {
         RangeRequest::Full | RangeRequest::Unsatisfiable => {}

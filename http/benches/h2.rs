@@ -1,6 +1,8 @@
 //! HTTP/2 codec micro-benchmarks: HPACK decoding of a browser request
 //! (second block, dynamic table hits), HPACK encoding of a typical response
-//! (steady state), frame decoding of a HEADERS + DATA pair.
+//! (steady state), frame decoding of a HEADERS + DATA pair, and a
+//! connection's output of a response queued as many small chunks (DATA
+//! frames joining several chunks each).
 //!
 //! `cargo bench -p percore-http --bench h2 -- --warm-up-time 1 --measurement-time 2`
 
@@ -116,5 +118,55 @@ fn frames(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, hpack_decode, frames);
+/// 256 KiB of response queued as 1 KiB chunks (a streamed body, or a
+/// tunnel's small writes), written out as 16 KiB DATA frames that each
+/// join 16 chunks.
+fn output_of_small_chunks(c: &mut Criterion) {
+    use percore_http::h2::conn::ServerConnection;
+    use percore_http::Limits;
+    const TOTAL: usize = 256 * 1024;
+    let chunk = Bytes::from(vec![b'x'; 1024]);
+    let mut client = BytesMut::from(&frame::PREFACE[..]);
+    frame::encode_settings(
+        &frame::Settings {
+            initial_window_size: Some(frame::MAX_WINDOW_SIZE),
+            ..Default::default()
+        },
+        &mut client,
+    );
+    frame::encode_window_update(0, frame::MAX_WINDOW_SIZE - 65_535, &mut client);
+    let mut block = BytesMut::new();
+    Encoder::new(4096).encode_request(
+        &Method::GET,
+        "http",
+        Some("x"),
+        "/",
+        &HeaderMap::new(),
+        &mut block,
+    );
+    frame::encode_headers(1, &block, true, 16_384, &mut client);
+    let client = client.freeze();
+    let limits = Limits::default();
+    let mut out = BytesMut::with_capacity(TOTAL + 4096);
+    let mut g = c.benchmark_group("h2_conn");
+    g.throughput(Throughput::Bytes(TOTAL as u64));
+    g.bench_function("output_256k_in_1k_chunks", |b| {
+        b.iter(|| {
+            let mut conn = ServerConnection::new(&limits);
+            conn.recv(&mut BytesMut::from(&client[..])).unwrap();
+            conn.send_response(1, StatusCode::OK, &HeaderMap::new(), false)
+                .unwrap();
+            for _ in 0..TOTAL / chunk.len() {
+                conn.send_data(1, chunk.clone(), false).unwrap();
+            }
+            conn.send_data(1, Bytes::new(), true).unwrap();
+            out.clear();
+            conn.poll_output(&mut out, usize::MAX);
+            black_box(out.len())
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, hpack_decode, frames, output_of_small_chunks);
 criterion_main!(benches);

@@ -91,6 +91,10 @@ pub struct Limits {
     /// stream is reset with CANCEL; streamed bodies are also held back at
     /// 64 KiB queued, so the memory a stalled peer holds stays bounded.
     pub h2_send_window_timeout: Duration,
+    /// Accept RFC 8441's extended CONNECT (WebSocket over HTTP/2): the
+    /// server sends SETTINGS_ENABLE_CONNECT_PROTOCOL = 1. Off: the setting
+    /// is not sent and a request with `:protocol` is malformed.
+    pub h2_enable_connect_protocol: bool,
 }
 
 impl Default for Limits {
@@ -120,6 +124,7 @@ impl Default for Limits {
             h2_initial_window_size: 1024 * 1024,
             h2_max_frame_size: 16 * 1024,
             h2_send_window_timeout: Duration::from_secs(30),
+            h2_enable_connect_protocol: true,
         }
     }
 }
@@ -266,6 +271,17 @@ impl Limits {
     /// Sets [`h2_send_window_timeout`](Limits::h2_send_window_timeout).
     pub fn h2_send_window_timeout(mut self, value: Duration) -> Limits {
         self.h2_send_window_timeout = value;
+        self
+    }
+
+    /// Sets [`h2_enable_connect_protocol`](Limits::h2_enable_connect_protocol).
+    ///
+    /// ```
+    /// let limits = percore_http::Limits::default().h2_enable_connect_protocol(false);
+    /// assert!(!limits.h2_enable_connect_protocol);
+    /// ```
+    pub fn h2_enable_connect_protocol(mut self, value: bool) -> Limits {
+        self.h2_enable_connect_protocol = value;
         self
     }
 }

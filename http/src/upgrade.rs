@@ -112,6 +112,37 @@ impl fmt::Debug for Upgraded {
     }
 }
 
+/// The `:protocol` of an HTTP/2 extended CONNECT (RFC 8441): the protocol
+/// the client wants to speak on the stream (`websocket`). The HTTP/2 server
+/// puts it in the request's extensions, beside an [`OnUpgrade`] that
+/// resolves to the stream once a 2xx answer is sent.
+///
+/// ```
+/// use percore_http::upgrade::Protocol;
+/// let p = Protocol::new("websocket");
+/// assert_eq!(p.as_str(), "websocket");
+/// assert!(p.is("WebSocket"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Protocol(String);
+
+impl Protocol {
+    /// A protocol token.
+    pub fn new(protocol: impl Into<String>) -> Protocol {
+        Protocol(protocol.into())
+    }
+
+    /// The token as sent.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether this is `name` (case-insensitive, as HTTP upgrade tokens are).
+    pub fn is(&self, name: &str) -> bool {
+        self.0.eq_ignore_ascii_case(name)
+    }
+}
+
 /// Why an upgrade did not happen.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UpgradeError {

@@ -159,6 +159,29 @@ unsafe impl IoBuf for String {
     }
 }
 
+/// Copies as much of `src` as fits into `buf`'s read target, as a read
+/// would (appending to a `Vec`/`BytesMut`); returns how many bytes. For
+/// streams whose bytes come from memory rather than the kernel (TLS
+/// plaintext, an HTTP/2 stream's DATA).
+///
+/// ```
+/// use percore_runtime::buf::fill_from;
+/// let mut v: Vec<u8> = Vec::with_capacity(4);
+/// assert_eq!(fill_from(&mut v, b"hello"), 4);
+/// assert_eq!(v, b"hell");
+/// ```
+pub fn fill_from<B: IoBufMut>(buf: &mut B, src: &[u8]) -> usize {
+    let (target, room) = buf.read_target();
+    let n = src.len().min(room);
+    // SAFETY: `target` points to `room` writable bytes of `buf` (IoBufMut's
+    // contract) and `n <= room`; `src` is a shared borrow, so it cannot
+    // alias `buf`'s exclusively borrowed target.
+    unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), target, n) };
+    // SAFETY: the copy above initialised those `n` bytes.
+    unsafe { buf.advance_written(n) };
+    n
+}
+
 /// A view of `buf` starting at byte `begin`: what is left to write after a
 /// partial write.
 ///

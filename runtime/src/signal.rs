@@ -1,4 +1,5 @@
-//! SIGINT/SIGTERM turned into a graceful-shutdown signal.
+//! SIGINT/SIGTERM turned into a graceful-shutdown signal; SIGHUP into a
+//! callback ([`on_hangup`], e.g. to reload certificates).
 //!
 //! One process-wide thread waits for the signals and raises every
 //! [`Shutdown`] registered with [`shutdown_on_signals`]. A signal that finds
@@ -8,7 +9,7 @@
 use std::io;
 use std::sync::{Mutex, OnceLock};
 
-use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
 use crate::sync::{lock, Shutdown};
@@ -54,4 +55,23 @@ pub fn shutdown_on_signals(shutdown: Shutdown) -> io::Result<()> {
     start_listener()?;
     lock(registered()).push(shutdown);
     Ok(())
+}
+
+/// Calls `reload` on a thread of its own at every SIGHUP (instead of the
+/// default, which ends the process): the conventional "reload your
+/// configuration" signal. Each call registers one more callback.
+///
+/// ```no_run
+/// percore_runtime::signal::on_hangup(|| eprintln!("SIGHUP: reloading")).unwrap();
+/// ```
+pub fn on_hangup(mut reload: impl FnMut() + Send + 'static) -> io::Result<()> {
+    let mut signals = Signals::new([SIGHUP])?;
+    std::thread::Builder::new()
+        .name("percore-sighup".into())
+        .spawn(move || {
+            for _ in signals.forever() {
+                reload();
+            }
+        })
+        .map(drop)
 }

@@ -8,6 +8,7 @@ use std::rc::Rc;
 
 use bytes::Bytes;
 use http::header::ALLOW;
+use http::Method;
 use percore_http::{Request as HttpRequest, RequestBody, Service};
 
 use super::handler::{BoxFuture, Handler};
@@ -51,7 +52,7 @@ impl Chain for Core {
 
     #[inline]
     fn endpoint(&self, mut req: Request) -> BoxFuture {
-        match self.router.find(req.method(), req.path()) {
+        match self.router.find(routing_method(&req), req.path()) {
             Match::Found(handler, params) => {
                 req.set_route(params, &self.state);
                 handler.call(req)
@@ -65,6 +66,23 @@ impl Chain for Core {
                 Box::pin(async { HttpError::not_found("not found").into_response() })
             }
         }
+    }
+}
+
+/// The method a request is routed by: its own, except that a WebSocket
+/// over HTTP/2 (RFC 8441's CONNECT with `:protocol websocket`) finds the
+/// GET route that an HTTP/1.1 WebSocket upgrade finds, so one
+/// `get(handler)` with `req.websocket()` serves both.
+fn routing_method(req: &Request) -> &Method {
+    let h2_websocket = req.method() == Method::CONNECT
+        && req
+            .extensions()
+            .get::<percore_http::upgrade::Protocol>()
+            .is_some_and(|p| p.is("websocket"));
+    if h2_websocket {
+        &Method::GET
+    } else {
+        req.method()
     }
 }
 

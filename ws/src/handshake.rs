@@ -97,7 +97,9 @@ fn has_token(headers: &HeaderMap, name: &HeaderName, token: &str) -> bool {
 /// A valid WebSocket upgrade request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UpgradeRequest {
-    /// `Sec-WebSocket-Key` (trimmed; decodes to 16 bytes).
+    /// `Sec-WebSocket-Key` (trimmed; decodes to 16 bytes). Empty for an
+    /// HTTP/2 extended CONNECT ([`validate_h2_upgrade`]), which has no key
+    /// and is answered 200 without `Sec-WebSocket-Accept`.
     pub key: String,
     /// `Sec-WebSocket-Protocol` tokens, in the client's order.
     pub protocols: Vec<String>,
@@ -152,6 +154,45 @@ pub fn validate_upgrade(
     if key.len() != 24 || STANDARD.decode(key).map(|k| k.len()) != Ok(16) {
         return Err(HandshakeError::bad("invalid Sec-WebSocket-Key"));
     }
+    offer(key.to_string(), headers)
+}
+
+/// Server side: checks a WebSocket request over HTTP/2, an extended
+/// CONNECT (RFC 8441 §4–5): method CONNECT, `:protocol` (`protocol`, from
+/// the request's [`Protocol`](percore_http::upgrade::Protocol) extension)
+/// `websocket`, `Sec-WebSocket-Version: 13`. 400 for the first two, 426
+/// (with `Sec-WebSocket-Version: 13`) for the version. The HTTP/2 layer
+/// has checked `:scheme`, `:path` and `:authority`. The result's `key` is
+/// empty: the answer is a 200 without `Sec-WebSocket-Accept`.
+///
+/// ```
+/// use http::{HeaderMap, Method};
+/// use percore_ws::handshake::validate_h2_upgrade;
+/// let mut h = HeaderMap::new();
+/// h.insert("sec-websocket-version", "13".parse().unwrap());
+/// h.insert("sec-websocket-extensions", "permessage-deflate".parse().unwrap());
+/// let req = validate_h2_upgrade(&Method::CONNECT, Some("websocket"), &h).unwrap();
+/// assert!(req.key.is_empty());
+/// assert_eq!(req.deflate_offers.len(), 1);
+/// assert!(validate_h2_upgrade(&Method::CONNECT, None, &h).is_err());
+/// ```
+pub fn validate_h2_upgrade(
+    method: &Method,
+    protocol: Option<&str>,
+    headers: &HeaderMap,
+) -> Result<UpgradeRequest, HandshakeError> {
+    if method != Method::CONNECT {
+        return Err(HandshakeError::bad("method is not CONNECT"));
+    }
+    if !protocol.is_some_and(|p| p.eq_ignore_ascii_case("websocket")) {
+        return Err(HandshakeError::bad("no `:protocol: websocket`"));
+    }
+    offer(String::new(), headers)
+}
+
+/// What both kinds of upgrade request carry after their own checks: the
+/// version, subprotocols, deflate offers and origin.
+fn offer(key: String, headers: &HeaderMap) -> Result<UpgradeRequest, HandshakeError> {
     let mut versions = headers.get_all(SEC_WEBSOCKET_VERSION).iter();
     match (versions.next(), versions.next()) {
         (Some(v), None) if v.as_bytes().trim_ascii() == b"13" => {}
@@ -176,7 +217,7 @@ pub fn validate_upgrade(
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
     Ok(UpgradeRequest {
-        key: key.to_string(),
+        key,
         protocols,
         deflate_offers,
         origin,
@@ -221,10 +262,13 @@ pub fn response_headers(
     extensions: Option<&str>,
 ) -> HeaderMap {
     let mut h = HeaderMap::new();
-    h.insert(UPGRADE, HeaderValue::from_static("websocket"));
-    h.insert(CONNECTION, HeaderValue::from_static("Upgrade"));
-    if let Ok(v) = HeaderValue::from_str(&accept_key(&req.key)) {
-        h.insert(SEC_WEBSOCKET_ACCEPT, v);
+    // Over HTTP/2 (no key) the 200 carries neither (RFC 8441 §5).
+    if !req.key.is_empty() {
+        h.insert(UPGRADE, HeaderValue::from_static("websocket"));
+        h.insert(CONNECTION, HeaderValue::from_static("Upgrade"));
+        if let Ok(v) = HeaderValue::from_str(&accept_key(&req.key)) {
+            h.insert(SEC_WEBSOCKET_ACCEPT, v);
+        }
     }
     if let Some(Ok(v)) = protocol.map(HeaderValue::from_str) {
         h.insert(SEC_WEBSOCKET_PROTOCOL, v);

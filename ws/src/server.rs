@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use http::header::{HeaderValue, CONTENT_TYPE};
 use http::{Extensions, HeaderMap, Method, StatusCode, Version};
-use percore_http::upgrade::OnUpgrade;
+use percore_http::upgrade::{OnUpgrade, Protocol};
 use percore_http::{Body, Response};
 use percore_runtime::spawn_local;
 
@@ -14,7 +14,9 @@ use crate::handshake::{self, UpgradeRequest};
 use crate::{Codec, Config, DeflateConfig, Role, WebSocket};
 
 /// A validated WebSocket upgrade request, to be accepted with
-/// [`on_upgrade`](Self::on_upgrade).
+/// [`on_upgrade`](Self::on_upgrade): an HTTP/1.1 upgrade (RFC 6455), or an
+/// HTTP/2 extended CONNECT (RFC 8441), whose WebSocket runs on one stream
+/// of the connection. Handlers see the same [`WebSocket`] either way.
 ///
 /// ```no_run
 /// use percore_http::{Request, Response};
@@ -62,14 +64,20 @@ impl WebSocketUpgrade {
         headers: &HeaderMap,
         extensions: &mut Extensions,
     ) -> Result<WebSocketUpgrade, Refusal> {
-        let request =
-            handshake::validate_upgrade(method, version, headers).map_err(|e| Refusal {
-                status: e.status(),
-                reason: e.reason(),
-                headers: e.response_headers(),
-            })?;
+        let request = if version == Version::HTTP_2 {
+            let protocol = extensions.get::<Protocol>().map(Protocol::as_str);
+            handshake::validate_h2_upgrade(method, protocol, headers)
+        } else {
+            handshake::validate_upgrade(method, version, headers)
+        };
+        let request = request.map_err(|e| Refusal {
+            status: e.status(),
+            reason: e.reason(),
+            headers: e.response_headers(),
+        })?;
         let Some(on_upgrade) = extensions.remove::<OnUpgrade>() else {
-            // A request with a body, or one that did not come over HTTP/1.1.
+            // A request with a body, or one that did not come over HTTP/1.1
+            // or as an HTTP/2 extended CONNECT.
             return Err(Refusal::plain(
                 StatusCode::BAD_REQUEST,
                 "this request cannot be upgraded",
@@ -149,8 +157,8 @@ impl WebSocketUpgrade {
         }
     }
 
-    /// Answers 101 and runs `handler` with the WebSocket, as a task on this
-    /// core, once the 101 is written.
+    /// Answers 101 (over HTTP/2: 200) and runs `handler` with the
+    /// WebSocket, as a task on this core, once the answer is written.
     pub fn on_upgrade<F, Fut>(self, handler: F) -> Response
     where
         F: FnOnce(WebSocket) -> Fut + 'static,
@@ -178,7 +186,12 @@ impl WebSocketUpgrade {
             handler(ws).await;
         });
         let mut resp = Response::new(Body::empty());
-        *resp.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+        // An HTTP/2 extended CONNECT has no key; its tunnel opens with a 200.
+        *resp.status_mut() = if self.request.key.is_empty() {
+            StatusCode::OK
+        } else {
+            StatusCode::SWITCHING_PROTOCOLS
+        };
         *resp.headers_mut() = accepted.headers;
         resp
     }

@@ -39,6 +39,10 @@ pub enum Conn {
     /// stays small.
     #[cfg(feature = "tls")]
     Tls(Box<percore_tls::TlsStream<TcpStream>>),
+    /// One stream of an HTTP/2 connection (TCP or TLS) carrying another
+    /// protocol: an RFC 8441 extended CONNECT, WebSocket over HTTP/2.
+    /// Closing it ends the stream, not the connection.
+    H2Stream(Box<super::H2Stream>),
 }
 
 impl From<TcpStream> for Conn {
@@ -61,12 +65,27 @@ impl Conn {
             Conn::Plain(tcp) => tcp,
             #[cfg(feature = "tls")]
             Conn::Tls(tls) => tls.get_ref(),
+            Conn::H2Stream(stream) => stream.connection().tcp(),
         }
     }
 
     /// Whether the connection is encrypted.
     pub fn is_tls(&self) -> bool {
-        !matches!(self, Conn::Plain(_))
+        match self {
+            Conn::Plain(_) => false,
+            #[cfg(feature = "tls")]
+            Conn::Tls(_) => true,
+            Conn::H2Stream(stream) => stream.connection().is_tls(),
+        }
+    }
+
+    /// The HTTP/2 stream, when this is one stream of an HTTP/2 connection
+    /// (WebSocket over HTTP/2; see [`H2Stream`](super::H2Stream) for an example).
+    pub fn h2_stream(&self) -> Option<&super::H2Stream> {
+        match self {
+            Conn::H2Stream(stream) => Some(stream),
+            _ => None,
+        }
     }
 
     /// The TLS stream, if the connection is encrypted (for its ALPN
@@ -76,6 +95,7 @@ impl Conn {
         match self {
             Conn::Tls(tls) => Some(tls),
             Conn::Plain(_) => None,
+            Conn::H2Stream(stream) => stream.connection().tls(),
         }
     }
 
@@ -96,6 +116,7 @@ impl Conn {
             Conn::Plain(tcp) => tcp.read(buf).await,
             #[cfg(feature = "tls")]
             Conn::Tls(tls) => tls.read(buf).await,
+            Conn::H2Stream(stream) => stream.read(buf).await,
         }
     }
 
@@ -106,6 +127,10 @@ impl Conn {
             Conn::Plain(tcp) => tcp.write(buf).await,
             #[cfg(feature = "tls")]
             Conn::Tls(tls) => tls.write(buf).await,
+            Conn::H2Stream(stream) => {
+                let (res, mut bufs) = stream.writev(vec![buf]).await;
+                (res, bufs.pop().expect("writev gives its buffers back"))
+            }
         }
     }
 
@@ -121,6 +146,7 @@ impl Conn {
             Conn::Plain(tcp) => tcp.writev(bufs).await,
             #[cfg(feature = "tls")]
             Conn::Tls(tls) => tls.writev(bufs).await,
+            Conn::H2Stream(stream) => stream.writev(bufs).await,
         }
     }
 
@@ -141,8 +167,12 @@ impl Conn {
 
     /// Ends our side of the conversation: TLS sends close_notify first
     /// (bounded by `limit`), then the TCP write side is shut. Reading
-    /// stays possible.
+    /// stays possible. An HTTP/2 stream sends END_STREAM.
     pub async fn close_write(&self, limit: Duration) {
+        if let Conn::H2Stream(stream) = self {
+            stream.end();
+            return;
+        }
         #[cfg(feature = "tls")]
         if let Conn::Tls(tls) = self {
             let _ = percore_runtime::time::timeout(limit, tls.shutdown()).await;
@@ -152,8 +182,14 @@ impl Conn {
     }
 
     /// Ends the TCP connection both ways at once (no close_notify: for a
-    /// peer that stopped reading).
+    /// peer that stopped reading). An HTTP/2 stream ends instead (END_STREAM
+    /// after its queued data; the other streams go on): a peer that does not
+    /// read it is reset by `Limits::h2_send_window_timeout`.
     pub fn abort(&self) {
+        if let Conn::H2Stream(stream) = self {
+            stream.end();
+            return;
+        }
         let _ = self.tcp().shutdown(std::net::Shutdown::Both);
     }
 }

@@ -24,6 +24,7 @@ mod start;
 
 pub use crate::connections::{ConnGuard, OpenConnections};
 pub use conn::Conn;
+pub use h2::H2Stream;
 pub use start::serve;
 #[cfg(feature = "tls")]
 pub use start::serve_tls;

@@ -16,6 +16,7 @@ use super::{Connection, HeaderBlock, Phase, StreamGone};
 use crate::h2::frame::{self, GoAway, Settings};
 use crate::h2::hpack::HeaderField;
 use crate::h2::{ErrorCode, H2Error};
+use crate::upgrade::Protocol;
 use crate::Limits;
 
 /// The largest stream id (2^31 - 1).
@@ -268,8 +269,12 @@ struct RequestTarget<'a> {
 }
 
 fn request_target<B>(request: &Request<B>) -> Result<RequestTarget<'_>, OpenError> {
-    if request.method() == Method::CONNECT {
+    let extended = request.extensions().get::<Protocol>().is_some();
+    if request.method() == Method::CONNECT && !extended {
         return Err(OpenError::InvalidRequest("CONNECT is not supported"));
+    }
+    if request.method() != Method::CONNECT && extended {
+        return Err(OpenError::InvalidRequest(":protocol outside CONNECT"));
     }
     let uri = request.uri();
     let headers = request.headers();
@@ -381,7 +386,13 @@ impl ClientConnection {
     /// `:scheme` is the URI's (`http` if it has none), `:authority` the
     /// URI's or else the Host field's, `:path` the URI's (`/` if none).
     /// Connection-specific fields and `te` other than `trailers` are left
-    /// out (RFC 9113 §8.2.2).
+    /// out (RFC 9113 §8.2.2). A CONNECT carrying a
+    /// [`Protocol`](crate::upgrade::Protocol) extension is RFC 8441's
+    /// extended CONNECT (`:protocol`, with `:scheme`, `:authority` and
+    /// `:path`): allowed once the server offered it
+    /// ([`extended_connect_allowed`](Self::extended_connect_allowed)),
+    /// never with `end_stream`; after a 2xx its DATA carries the tunnelled
+    /// protocol both ways.
     pub fn send_request<B>(
         &mut self,
         request: &Request<B>,
@@ -389,6 +400,19 @@ impl ClientConnection {
     ) -> Result<u32, OpenError> {
         let id = self.next_open_id()?;
         let target = request_target(request)?;
+        let protocol = request.extensions().get::<Protocol>();
+        if protocol.is_some() {
+            if !self.core.peer.enable_connect_protocol {
+                return Err(OpenError::InvalidRequest(
+                    "the server did not offer SETTINGS_ENABLE_CONNECT_PROTOCOL",
+                ));
+            }
+            if target.authority.is_none() || end_stream {
+                return Err(OpenError::InvalidRequest(
+                    "an extended CONNECT needs an authority and stays open",
+                ));
+            }
+        }
         let core = &mut self.core;
         core.role.next_stream_id = id + 2;
         let mut stream = Stream::new(
@@ -398,18 +422,44 @@ impl ClientConnection {
         );
         stream.head_sent = true;
         stream.method_is_head = request.method() == Method::HEAD;
+        stream.tunnel = protocol.is_some();
         core.streams.insert(id, stream);
         let mut block = BytesMut::new();
-        core.hpack_encoder.encode_request(
-            request.method(),
-            target.scheme,
-            target.authority,
-            target.path,
-            target.filtered.as_ref().unwrap_or(request.headers()),
-            &mut block,
-        );
+        let headers = target.filtered.as_ref().unwrap_or(request.headers());
+        match (protocol, target.authority) {
+            (Some(protocol), Some(authority)) => core.hpack_encoder.encode_extended_connect(
+                protocol.as_str(),
+                target.scheme,
+                authority,
+                target.path,
+                headers,
+                &mut block,
+            ),
+            _ => core.hpack_encoder.encode_request(
+                request.method(),
+                target.scheme,
+                target.authority,
+                target.path,
+                headers,
+                &mut block,
+            ),
+        }
         core.write_head(id, &block, end_stream);
         Ok(id)
+    }
+
+    /// Whether the server offered RFC 8441's extended CONNECT
+    /// (SETTINGS_ENABLE_CONNECT_PROTOCOL = 1): a request carrying a
+    /// [`Protocol`](crate::upgrade::Protocol) extension (a WebSocket over
+    /// HTTP/2) may then be sent.
+    ///
+    /// ```
+    /// use percore_http::h2::conn::ClientConnection;
+    /// let conn = ClientConnection::new(&percore_http::Limits::default());
+    /// assert!(!conn.extended_connect_allowed()); // until the server's SETTINGS say so
+    /// ```
+    pub fn extended_connect_allowed(&self) -> bool {
+        self.core.peer.enable_connect_protocol
     }
 
     /// Whether [`send_request`](Self::send_request) may open a stream now:

@@ -119,6 +119,9 @@ struct PeerSettings {
     max_frame_size: usize,
     /// SETTINGS_MAX_CONCURRENT_STREAMS: streams we may have open.
     max_concurrent_streams: u32,
+    /// SETTINGS_ENABLE_CONNECT_PROTOCOL: the peer takes RFC 8441's
+    /// extended CONNECT.
+    enable_connect_protocol: bool,
 }
 
 /// The connection core both roles share; `R` holds the role's own state.
@@ -180,6 +183,7 @@ impl<R: Role> Connection<R> {
                 initial_window: DEFAULT_WINDOW,
                 max_frame_size: frame::DEFAULT_MAX_FRAME_SIZE as usize,
                 max_concurrent_streams: u32::MAX,
+                enable_connect_protocol: false,
             },
             settings_unacked: true,
             our_initial_window: our_window,

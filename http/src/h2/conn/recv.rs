@@ -221,6 +221,16 @@ impl<R: Role> Connection<R> {
         if let Some(n) = s.max_concurrent_streams {
             self.peer.max_concurrent_streams = n;
         }
+        if let Some(on) = s.enable_connect_protocol {
+            if self.peer.enable_connect_protocol && !on {
+                // RFC 8441 §3: once offered, it cannot be withdrawn.
+                return Err(H2Error::connection(
+                    ErrorCode::ProtocolError,
+                    "SETTINGS_ENABLE_CONNECT_PROTOCOL withdrawn",
+                ));
+            }
+            self.peer.enable_connect_protocol = on;
+        }
         if let Some(window) = s.initial_window_size {
             let delta = i64::from(window) - self.peer.initial_window;
             self.peer.initial_window = i64::from(window);
@@ -286,8 +296,10 @@ impl<R: Role> Connection<R> {
         }
         if let Some(stream) = self.streams.remove(&stream_id) {
             // A stream reset before we finished answering it (CVE-2023-44487).
-            let answered =
-                Self::is_draining(&stream) || (stream.end_queued && stream.pending_len == 0);
+            // An open tunnel was answered too: closing it is its peer's right.
+            let answered = Self::is_draining(&stream)
+                || (stream.end_queued && stream.pending_len == 0)
+                || (stream.tunnel && stream.head_sent);
             if R::COUNTS_PEER_RESETS && !answered {
                 self.counts.peer_reset()?;
             }
@@ -350,6 +362,14 @@ impl<R: Role> Connection<R> {
         let Some(stream) = self.streams.get_mut(&id).filter(|s| s.head_received) else {
             return R::on_head(self, block, fields);
         };
+        if stream.tunnel {
+            // RFC 9113 §8.5: only DATA and stream management on a CONNECT stream.
+            return Err(H2Error::stream(
+                id,
+                ErrorCode::ProtocolError,
+                "HEADERS on a CONNECT stream",
+            ));
+        }
         let trailers = fields
             .map_err(|_| H2Error::stream(id, ErrorCode::ProtocolError, "trailers too large"))
             .and_then(|f| {
@@ -418,6 +438,16 @@ impl<R: Role> Connection<R> {
                 id,
                 ErrorCode::ProtocolError,
                 "DATA before the response head",
+            ));
+        }
+        if stream.tunnel && !stream.head_sent {
+            // RFC 8441 §5: the tunnel opens with our 2xx; nothing goes
+            // through it before.
+            self.release_connection(d.flow_len);
+            return Err(H2Error::stream(
+                id,
+                ErrorCode::ProtocolError,
+                "DATA on an extended CONNECT before its answer",
             ));
         }
         // Before the peer acknowledged our SETTINGS it may use the default window.

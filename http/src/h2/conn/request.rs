@@ -1,6 +1,7 @@
 //! Request header lists → `http` requests, with the checks of RFC 9113 §8:
 //! pseudo-headers (order, duplicates, missing, unknown), lowercase names,
-//! no connection-specific fields, `te: trailers` only, and content-length.
+//! no connection-specific fields, `te: trailers` only, and content-length;
+//! RFC 8441's extended CONNECT (`:protocol`, with `:scheme` and `:path`).
 
 use bytes::Bytes;
 use http::header::HOST;
@@ -16,6 +17,9 @@ pub(crate) struct RequestHead {
     pub request: Request<()>,
     /// The declared content-length, checked against the DATA received.
     pub content_length: Option<u64>,
+    /// An extended CONNECT (RFC 8441): the request carries its
+    /// `:protocol` as a [`Protocol`](crate::upgrade::Protocol) extension.
+    pub extended_connect: bool,
 }
 
 /// Turns a decoded request header list into a request (RFC 9113 §8.3.1).
@@ -24,6 +28,7 @@ pub(crate) fn request_from_fields(fields: Vec<HeaderField>) -> Result<RequestHea
     let mut scheme: Option<Bytes> = None;
     let mut authority: Option<Bytes> = None;
     let mut path: Option<Bytes> = None;
+    let mut protocol: Option<Bytes> = None;
     let mut headers = HeaderMap::with_capacity(fields.len());
     let mut cookies = Vec::new();
     let mut regular_seen = false;
@@ -37,6 +42,7 @@ pub(crate) fn request_from_fields(fields: Vec<HeaderField>) -> Result<RequestHea
                 b":scheme" => &mut scheme,
                 b":authority" => &mut authority,
                 b":path" => &mut path,
+                b":protocol" => &mut protocol,
                 _ => return Err("unknown or response pseudo-header"),
             };
             if slot.replace(field.value).is_some() {
@@ -51,7 +57,13 @@ pub(crate) fn request_from_fields(fields: Vec<HeaderField>) -> Result<RequestHea
     let method =
         Method::from_bytes(&method.ok_or("missing :method")?).map_err(|_| "bad :method")?;
     let mut uri = Uri::builder();
-    if method == Method::CONNECT {
+    if protocol.is_some() && method != Method::CONNECT {
+        return Err(":protocol outside CONNECT");
+    }
+    if protocol.as_ref().is_some_and(|p| p.is_empty()) {
+        return Err("empty :protocol");
+    }
+    if method == Method::CONNECT && protocol.is_none() {
         // RFC 9113 §8.5: only :method and :authority.
         if scheme.is_some() || path.is_some() {
             return Err(":scheme or :path in CONNECT");
@@ -80,6 +92,10 @@ pub(crate) fn request_from_fields(fields: Vec<HeaderField>) -> Result<RequestHea
         };
         // A URI has a scheme only together with an authority; without
         // either it is origin-form, as HTTP/1.1 requests usually are.
+        if protocol.is_some() && authority.is_none() {
+            // RFC 8441 §4: the extended CONNECT names its target in full.
+            return Err("extended CONNECT without :authority");
+        }
         if let Some(a) = authority {
             uri = uri
                 .scheme(scheme)
@@ -99,8 +115,19 @@ pub(crate) fn request_from_fields(fields: Vec<HeaderField>) -> Result<RequestHea
     *request.uri_mut() = uri;
     *request.version_mut() = Version::HTTP_2;
     *request.headers_mut() = headers;
+    let extended_connect = match protocol {
+        Some(p) => {
+            let p = std::str::from_utf8(&p).map_err(|_| "bad :protocol")?;
+            request
+                .extensions_mut()
+                .insert(crate::upgrade::Protocol::new(p));
+            true
+        }
+        None => false,
+    };
     Ok(RequestHead {
         request,
         content_length,
+        extended_connect,
     })
 }

@@ -200,13 +200,13 @@ impl<R: Role> Connection<R> {
             if allowed <= 0 {
                 return false;
             }
-            let data = take_front(stream, allowed as usize);
-            let n = data.len();
+            let n = (allowed as usize).min(stream.pending_len);
             stream.send_window.consume(n);
             self.send_window.consume(n);
             stream.window_wait_since = None;
-            let end = stream.pending_len == 0 && stream.end_queued;
-            frame::encode_data(id, &data, end, dst);
+            let end = stream.pending_len == n && stream.end_queued;
+            frame::encode_data_head(id, n, end, dst);
+            move_front(stream, n, dst);
             if end {
                 stream.end_queued = false;
                 self.close_local(id);
@@ -256,8 +256,11 @@ impl<R: Role> Connection<R> {
 
     /// Whether `stream` is being drained: we answered it, the peer is
     /// still sending (see `close_local`).
+    /// A tunnel (RFC 8441) is not: after our END_STREAM its peer's data
+    /// still goes to the tunnel's reader, until the driver lets go of it
+    /// (`end_tunnel`).
     pub(super) fn is_draining(stream: &Stream) -> bool {
-        R::DRAIN_AFTER_LOCAL_END && stream.state == State::HalfClosedLocal
+        R::DRAIN_AFTER_LOCAL_END && stream.state == State::HalfClosedLocal && !stream.tunnel
     }
 
     /// Resets with NO_ERROR every stream drained for `timeout` or longer
@@ -288,31 +291,20 @@ impl<R: Role> Connection<R> {
     }
 }
 
-/// Takes up to `limit` queued bytes off the front of `stream`'s queue:
-/// the chunk itself when one chunk covers them (no copy), else the
-/// pieces joined.
-fn take_front(stream: &mut Stream, limit: usize) -> Bytes {
-    let mut take = limit.min(stream.pending_len);
-    let mut payload = BytesMut::with_capacity(0);
-    let mut single: Option<Bytes> = None;
-    while take > 0 {
-        let front = stream.pending.front_mut().expect("pending_len > 0");
-        let n = take.min(front.len());
-        let piece = front.split_to(n);
+/// Moves the first `n` queued bytes of `stream` (a DATA payload, possibly
+/// spread over several queued chunks) into `dst`: one copy, straight from
+/// the queue into the output.
+fn move_front(stream: &mut Stream, n: usize, dst: &mut BytesMut) {
+    let mut left = n;
+    while left > 0 {
+        let front = stream.pending.front_mut().expect("pending_len >= n");
+        let take = left.min(front.len());
+        dst.extend_from_slice(&front[..take]);
+        bytes::Buf::advance(front, take);
         if front.is_empty() {
             stream.pending.pop_front();
         }
-        if single.is_none() && payload.is_empty() && n == take {
-            single = Some(piece);
-        } else {
-            if let Some(s) = single.take() {
-                payload.extend_from_slice(&s);
-            }
-            payload.extend_from_slice(&piece);
-        }
-        take -= n;
+        left -= take;
     }
-    let data = single.unwrap_or_else(|| payload.freeze());
-    stream.pending_len -= data.len();
-    data
+    stream.pending_len -= n;
 }

@@ -20,6 +20,10 @@ use crate::Limits;
 #[derive(Debug)]
 pub enum Event {
     /// A new request; its body follows as `Data` events unless `end_stream`.
+    /// An extended CONNECT (RFC 8441) carries its `:protocol` as a
+    /// [`Protocol`](crate::upgrade::Protocol) extension: its stream takes
+    /// no DATA before our 2xx head, then carries the tunnelled protocol
+    /// both ways (`Data` events in, [`ServerConnection::send_data`] out).
     Request {
         /// The stream.
         stream_id: u32,
@@ -163,8 +167,25 @@ impl Role for Server {
                 "content-length without a body",
             ));
         }
+        if head.extended_connect {
+            if !conn.limits.h2_enable_connect_protocol {
+                return Err(H2Error::stream(
+                    id,
+                    ErrorCode::ProtocolError,
+                    ":protocol without SETTINGS_ENABLE_CONNECT_PROTOCOL",
+                ));
+            }
+            if block.end_stream {
+                return Err(H2Error::stream(
+                    id,
+                    ErrorCode::ProtocolError,
+                    "extended CONNECT with END_STREAM",
+                ));
+            }
+        }
         let mut stream = request_stream(conn, block.end_stream);
         stream.content_length = head.content_length;
+        stream.tunnel = head.extended_connect;
         conn.streams.insert(id, stream);
         conn.events.push_back(Event::Request {
             stream_id: id,
@@ -241,6 +262,7 @@ impl ServerConnection {
     pub fn new(limits: &Limits) -> ServerConnection {
         let ours = Settings {
             max_concurrent_streams: Some(limits.h2_max_concurrent_streams),
+            enable_connect_protocol: limits.h2_enable_connect_protocol.then_some(true),
             ..Settings::default()
         };
         ServerConnection {
@@ -354,6 +376,24 @@ impl ServerConnection {
     /// ```
     pub fn expire_drains(&mut self, now: Instant, timeout: Duration) -> Option<Instant> {
         self.core.expire_drains(now, timeout)
+    }
+
+    /// The tunnel on `stream_id` (an extended CONNECT answered 2xx) has no
+    /// reader any more: from now on it is an answered stream like any
+    /// other, its peer's data drained once our side has ended (see
+    /// [`expire_drains`](Self::expire_drains)), so it cannot stay
+    /// half-closed forever.
+    ///
+    /// ```
+    /// use percore_http::h2::conn::ServerConnection;
+    /// let mut conn = ServerConnection::new(&percore_http::Limits::default());
+    /// conn.end_tunnel(1); // no such stream: nothing happens
+    /// assert_eq!(conn.active_streams(), 0);
+    /// ```
+    pub fn end_tunnel(&mut self, stream_id: u32) {
+        if let Some(stream) = self.core.streams.get_mut(&stream_id) {
+            stream.tunnel = false;
+        }
     }
 
     /// Resets `stream_id` from our side (handler failure, abandoned body).

@@ -72,6 +72,9 @@ pub(super) struct Stream {
     /// A client stream carrying a HEAD request: the response's
     /// content-length describes no body (RFC 9110 §9.3.2).
     pub(super) method_is_head: bool,
+    /// An extended CONNECT (RFC 8441): no DATA before our head, no
+    /// trailers; after a 2xx, DATA carries the tunnelled protocol.
+    pub(super) tunnel: bool,
     /// Outgoing data waiting for window or for the writer.
     pub(super) pending: ChunkQueue,
     pub(super) pending_len: usize,
@@ -105,6 +108,7 @@ impl Stream {
             head_received: false,
             head_sent: false,
             method_is_head: false,
+            tunnel: false,
             pending: ChunkQueue::default(),
             pending_len: 0,
             end_queued: false,

@@ -23,10 +23,28 @@ fn head(dst: &mut BytesMut, length: usize, kind: u8, flags: u8, stream_id: u32) 
 
 /// Appends a DATA frame (unpadded).
 pub fn encode_data(stream_id: u32, data: &[u8], end_stream: bool, dst: &mut BytesMut) {
-    let f = if end_stream { flags::END_STREAM } else { 0 };
-    dst.reserve(FrameHeader::LEN + data.len());
-    head(dst, data.len(), FrameType::DATA, f, stream_id);
+    encode_data_head(stream_id, data.len(), end_stream, dst);
     dst.put_slice(data);
+}
+
+/// Appends the header of an unpadded DATA frame of `len` payload bytes,
+/// with room reserved for them: the caller appends the payload (from
+/// several buffers, without joining them first).
+///
+/// ```
+/// use bytes::{BufMut, BytesMut};
+/// use percore_http::h2::frame::{encode_data, encode_data_head};
+/// let (mut a, mut b) = (BytesMut::new(), BytesMut::new());
+/// encode_data(3, b"hello", true, &mut a);
+/// encode_data_head(3, 5, true, &mut b);
+/// b.put_slice(b"he");
+/// b.put_slice(b"llo");
+/// assert_eq!(a, b);
+/// ```
+pub fn encode_data_head(stream_id: u32, len: usize, end_stream: bool, dst: &mut BytesMut) {
+    let f = if end_stream { flags::END_STREAM } else { 0 };
+    dst.reserve(FrameHeader::LEN + len);
+    head(dst, len, FrameType::DATA, f, stream_id);
 }
 
 /// Appends a header block as one HEADERS frame followed by as many

@@ -12,9 +12,9 @@ use super::ErrorCode;
 
 pub use decode::{decode_preface, FrameDecoder, Role};
 pub use encode::{
-    encode_continuation, encode_data, encode_goaway, encode_headers, encode_ping, encode_ping_ack,
-    encode_priority, encode_push_promise, encode_rst_stream, encode_settings, encode_settings_ack,
-    encode_window_update,
+    encode_continuation, encode_data, encode_data_head, encode_goaway, encode_headers, encode_ping,
+    encode_ping_ack, encode_priority, encode_push_promise, encode_rst_stream, encode_settings,
+    encode_settings_ack, encode_window_update,
 };
 pub use header::{flags, FrameHeader, FrameType};
 pub use settings::{SettingId, Settings};

@@ -21,6 +21,8 @@ pub enum SettingId {
     MaxFrameSize = 5,
     /// SETTINGS_MAX_HEADER_LIST_SIZE (0x6).
     MaxHeaderListSize = 6,
+    /// SETTINGS_ENABLE_CONNECT_PROTOCOL (0x8, RFC 8441 §3).
+    EnableConnectProtocol = 8,
 }
 
 /// The parameters carried by one SETTINGS frame; `None` = not present
@@ -49,6 +51,9 @@ pub struct Settings {
     pub max_frame_size: Option<u32>,
     /// SETTINGS_MAX_HEADER_LIST_SIZE.
     pub max_header_list_size: Option<u32>,
+    /// SETTINGS_ENABLE_CONNECT_PROTOCOL (0 or 1): the extended CONNECT of
+    /// RFC 8441 (WebSocket over HTTP/2) is accepted.
+    pub enable_connect_protocol: Option<bool>,
 }
 
 impl Settings {
@@ -56,7 +61,8 @@ impl Settings {
     /// ignored. Errors (all connection errors): length not a multiple of 6
     /// → FRAME_SIZE_ERROR; ENABLE_PUSH not 0/1 → PROTOCOL_ERROR;
     /// INITIAL_WINDOW_SIZE > 2^31-1 → FLOW_CONTROL_ERROR; MAX_FRAME_SIZE
-    /// outside 16384..=16777215 → PROTOCOL_ERROR.
+    /// outside 16384..=16777215 → PROTOCOL_ERROR; ENABLE_CONNECT_PROTOCOL
+    /// not 0/1 → PROTOCOL_ERROR.
     pub fn parse(payload: &[u8]) -> Result<Settings, H2Error> {
         if !payload.len().is_multiple_of(6) {
             return Err(H2Error::connection(
@@ -99,6 +105,15 @@ impl Settings {
                     s.max_frame_size = Some(v);
                 }
                 6 => s.max_header_list_size = Some(v),
+                8 => {
+                    if v > 1 {
+                        return Err(H2Error::connection(
+                            ErrorCode::ProtocolError,
+                            "SETTINGS_ENABLE_CONNECT_PROTOCOL not 0 or 1",
+                        ));
+                    }
+                    s.enable_connect_protocol = Some(v == 1);
+                }
                 _ => {}
             }
         }
@@ -114,6 +129,10 @@ impl Settings {
             (SettingId::InitialWindowSize, self.initial_window_size),
             (SettingId::MaxFrameSize, self.max_frame_size),
             (SettingId::MaxHeaderListSize, self.max_header_list_size),
+            (
+                SettingId::EnableConnectProtocol,
+                self.enable_connect_protocol.map(u32::from),
+            ),
         ]
         .into_iter()
         .filter_map(|(id, v)| v.map(|v| (id, v)))

@@ -138,6 +138,37 @@ impl Encoder {
         self.encode_map(headers, dst);
     }
 
+    /// Encodes an extended CONNECT's head (RFC 8441 §4): `:method CONNECT`,
+    /// `:protocol`, `:scheme`, `:authority`, `:path`, then `headers` as
+    /// [`encode_request`](Self::encode_request) does.
+    ///
+    /// ```
+    /// use bytes::BytesMut;
+    /// use percore_http::h2::hpack::{Decoder, Encoder};
+    /// let mut block = BytesMut::new();
+    /// Encoder::new(4096).encode_extended_connect("websocket", "https", "x", "/ws", &http::HeaderMap::new(), &mut block);
+    /// let fields = Decoder::new(4096).decode(&block.freeze(), 1 << 16).unwrap();
+    /// assert_eq!(&fields[1].name[..], b":protocol");
+    /// assert_eq!(&fields[1].value[..], b"websocket");
+    /// ```
+    pub fn encode_extended_connect(
+        &mut self,
+        protocol: &str,
+        scheme: &str,
+        authority: &str,
+        path: &str,
+        headers: &HeaderMap,
+        dst: &mut BytesMut,
+    ) {
+        self.begin_block(dst);
+        self.encode_field(b":method", b"CONNECT", dst);
+        self.encode_field(b":protocol", protocol.as_bytes(), dst);
+        self.encode_field(b":scheme", scheme.as_bytes(), dst);
+        self.encode_field(b":authority", authority.as_bytes(), dst);
+        self.encode_field(b":path", path.as_bytes(), dst);
+        self.encode_map(headers, dst);
+    }
+
     /// Encodes a trailer block (no pseudo-headers); fields a trailer
     /// section may not carry (RFC 9110 §6.5.1) are skipped.
     pub fn encode_trailers(&mut self, headers: &HeaderMap, dst: &mut BytesMut) {

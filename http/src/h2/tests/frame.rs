@@ -86,6 +86,7 @@ fn every_frame_type_round_trips() {
         initial_window_size: Some(65_535),
         max_frame_size: Some(16_777_215),
         max_header_list_size: Some(8192),
+        enable_connect_protocol: Some(true),
     };
     frame::encode_settings(&settings, &mut buf);
     frame::encode_settings_ack(&mut buf);
@@ -584,7 +585,11 @@ fn settings_validation() {
     conn_err(&s(4, 0x8000_0000), ErrorCode::FlowControlError);
     conn_err(&s(5, 16_383), ErrorCode::ProtocolError);
     conn_err(&s(5, 16_777_216), ErrorCode::ProtocolError);
+    // RFC 8441 §3: SETTINGS_ENABLE_CONNECT_PROTOCOL is 0 or 1.
+    conn_err(&s(8, 2), ErrorCode::ProtocolError);
     for (id, v) in [
+        (8, 0),
+        (8, 1),
         (2, 0),
         (2, 1),
         (4, 0x7fff_ffff),
@@ -598,7 +603,7 @@ fn settings_validation() {
     }
     // Unknown ids are ignored; the last value of a repeated id wins.
     let mut p = Vec::new();
-    for (id, v) in [(0x99u16, 5u32), (3, 10), (3, 20), (8, 1)] {
+    for (id, v) in [(0x99u16, 5u32), (3, 10), (3, 20), (8, 1), (7, 1)] {
         p.extend_from_slice(&id.to_be_bytes());
         p.extend_from_slice(&v.to_be_bytes());
     }
@@ -609,6 +614,7 @@ fn settings_validation() {
         f.settings,
         Settings {
             max_concurrent_streams: Some(20),
+            enable_connect_protocol: Some(true),
             ..Settings::default()
         }
     );

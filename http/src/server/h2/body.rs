@@ -113,6 +113,43 @@ impl BodyQueue {
     }
 }
 
+impl BodyQueue {
+    /// For a tunnel ([`super::tunnel`]): the next bytes, no more than
+    /// `take` of them (the rest stays queued); `Ok(None)` at the end of the
+    /// peer's side; pending (with `cx` woken later) when nothing is queued.
+    /// No pace rule: a tunnel may be idle as long as its protocol likes.
+    pub(super) fn poll_tunnel(
+        &mut self,
+        cx: &mut Context<'_>,
+        take: impl FnOnce(&[u8]) -> usize,
+    ) -> Poll<Result<Option<usize>, BodyError>> {
+        if let Some(chunk) = self.chunks.front_mut() {
+            let n = take(chunk);
+            if n >= chunk.len() {
+                self.chunks.pop_front();
+            } else {
+                let _ = chunk.split_to(n);
+            }
+            return Poll::Ready(Ok(Some(n)));
+        }
+        if let Some(e) = &self.error {
+            return Poll::Ready(Err(e.clone()));
+        }
+        if self.end {
+            return Poll::Ready(Ok(None));
+        }
+        self.waker = Some(cx.waker().clone());
+        Poll::Pending
+    }
+
+    /// The tunnel's reader is gone: what is queued is given back (its
+    /// length returned) and what still arrives is released at once.
+    pub(super) fn abandon(&mut self) -> usize {
+        self.abandoned = true;
+        self.chunks.drain(..).map(|c| c.len()).sum()
+    }
+}
+
 pub(super) fn fail_body(body: &Rc<RefCell<BodyQueue>>, error: BodyError) {
     let mut b = body.borrow_mut();
     if !b.end {
@@ -188,10 +225,7 @@ impl BodySource for H2BodyReader {
 impl Drop for H2BodyReader {
     fn drop(&mut self) {
         // Whatever is queued or still arriving is given back unread.
-        let mut q = self.queue.borrow_mut();
-        q.abandoned = true;
-        let unread: usize = q.chunks.drain(..).map(|c| c.len()).sum();
-        drop(q);
+        let unread = self.queue.borrow_mut().abandon();
         if let Ok(mut s) = self.shared.try_borrow_mut() {
             if unread > 0 {
                 s.conn.release(self.id, unread);

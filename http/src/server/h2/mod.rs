@@ -6,10 +6,15 @@
 //! tasks ([`respond`]) queue response heads and data into the connection
 //! and wake the socket task; they wait while their stream has
 //! [`STREAM_HIGH_WATER`] bytes queued (back-pressure from the peer's
-//! flow-control window). Request bodies arrive through [`body`].
+//! flow-control window). Request bodies arrive through [`body`]. An
+//! extended CONNECT answered with a 2xx becomes a [`tunnel`]: the stream
+//! is handed to the handler's upgrade as an [`H2Stream`].
 
 mod body;
 mod respond;
+mod tunnel;
+
+pub use tunnel::H2Stream;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -30,6 +35,7 @@ use crate::body::{BodyError, RequestBody};
 use crate::h2::conn::{Event, ServerConnection, STREAM_HIGH_WATER};
 use crate::h2::StreamIdHasher;
 use crate::service::{Request, Service};
+use crate::upgrade::{self, Protocol};
 use crate::Limits;
 use body::{fail_body, BodyQueue, H2BodyReader};
 use respond::start_stream;
@@ -47,6 +53,8 @@ struct StreamEntry {
     task: Option<JoinHandle<()>>,
     /// The response writer waits for queue space.
     writer: Option<Waker>,
+    /// An RFC 8441 tunnel: its DATA is not a request body (no size limit).
+    tunnel: bool,
 }
 
 /// One HTTP/2 connection's state, shared by the socket task and the
@@ -57,6 +65,10 @@ struct ConnState {
     io_waker: Option<Waker>,
     io_notified: bool,
     limits: Rc<Limits>,
+    /// What a tunnel's [`Upgraded`](crate::upgrade::Upgraded) carries: the
+    /// socket, the shutdown signal, the open-connection count.
+    socket: Rc<Conn>,
+    cfg: ConnConfig,
 }
 
 impl ConnState {
@@ -111,9 +123,11 @@ pub(crate) async fn serve_h2<S: Service>(
         io_waker: None,
         io_notified: false,
         limits: limits.clone(),
+        socket: stream.clone(),
+        cfg: cfg.clone(),
     }));
     if let Some(req) = upgraded {
-        start_stream(&shared, &service, 1, req, None);
+        start_stream(&shared, &service, 1, req, None, None);
     }
     let mut input = ReadBuffer::new(stream.clone(), read_buf, READ_CHUNK);
     // The vector that carries `out` to the socket, kept for reuse.
@@ -273,6 +287,10 @@ fn abort_all(shared: &ConnRef) {
         if let Some(task) = t.task {
             task.abort();
         }
+        // A tunnel's writer sees its stream gone.
+        if let Some(w) = t.writer {
+            w.wake();
+        }
         if let Some(body) = t.body {
             fail_body(&body, BodyError::Io("connection closed".into()));
         }
@@ -302,7 +320,15 @@ fn dispatch<S: Service>(shared: &ConnRef, service: &Rc<S>) {
                 request,
                 end_stream,
             } => {
-                let (parts, ()) = request.into_parts();
+                let (mut parts, ()) = request.into_parts();
+                let tunnel = parts.extensions.get::<Protocol>().is_some();
+                let mut pending_upgrade = None;
+                if tunnel {
+                    // RFC 8441: the stream is the handler's once it answers 2xx.
+                    let (pending, on_upgrade) = upgrade::pending();
+                    parts.extensions.insert(on_upgrade);
+                    pending_upgrade = Some(pending);
+                }
                 let body = if end_stream {
                     None
                 } else {
@@ -312,21 +338,21 @@ fn dispatch<S: Service>(shared: &ConnRef, service: &Rc<S>) {
                         .get(http::header::CONTENT_LENGTH)
                         .and_then(|v| v.to_str().ok())
                         .and_then(|v| v.parse::<u64>().ok());
-                    if declared > Some(shared.borrow().limits.max_body_size) {
+                    if !tunnel && declared > Some(shared.borrow().limits.max_body_size) {
                         queue.refuse_too_large();
                     }
                     Some(Rc::new(RefCell::new(queue)))
                 };
-                let req_body = match &body {
-                    None => RequestBody::empty(),
-                    Some(queue) => RequestBody::from_source(Rc::new(H2BodyReader::new(
-                        shared.clone(),
-                        stream_id,
-                        queue.clone(),
-                    ))),
-                };
+                let req_body =
+                    match &body {
+                        // A tunnel's DATA is read through the upgrade, not as a body.
+                        Some(queue) if !tunnel => RequestBody::from_source(Rc::new(
+                            H2BodyReader::new(shared.clone(), stream_id, queue.clone()),
+                        )),
+                        _ => RequestBody::empty(),
+                    };
                 let req = Request::from_parts(parts, req_body);
-                start_stream(shared, service, stream_id, req, body);
+                start_stream(shared, service, stream_id, req, body, pending_upgrade);
             }
             Event::Data {
                 stream_id,
@@ -334,8 +360,12 @@ fn dispatch<S: Service>(shared: &ConnRef, service: &Rc<S>) {
                 end_stream,
             } => {
                 let mut s = shared.borrow_mut();
-                let limit = s.limits.max_body_size;
-                let queue = s.streams.get(&stream_id).and_then(|t| t.body.clone());
+                let entry = s.streams.get(&stream_id);
+                let limit = match entry {
+                    Some(t) if t.tunnel => u64::MAX,
+                    _ => s.limits.max_body_size,
+                };
+                let queue = entry.and_then(|t| t.body.clone());
                 let Some(queue) = queue else {
                     s.conn.release(stream_id, data.len());
                     continue;
@@ -362,6 +392,9 @@ fn dispatch<S: Service>(shared: &ConnRef, service: &Rc<S>) {
                     }
                     if let Some(task) = t.task {
                         task.abort();
+                    }
+                    if let Some(w) = t.writer {
+                        w.wake();
                     }
                 }
             }

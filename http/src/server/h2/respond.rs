@@ -9,7 +9,7 @@ use std::rc::Rc;
 use std::task::Poll;
 use std::time::Instant;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http::header::{CONTENT_LENGTH, DATE};
 use http::response::Parts;
 use http::{HeaderMap, Method, StatusCode};
@@ -17,12 +17,15 @@ use percore_runtime::spawn_local;
 use percore_runtime::time::{timeout_at, Elapsed};
 
 use super::body::{fail_body, BodyQueue};
+use super::tunnel::H2Stream;
 use super::{ConnRef, StreamEntry, STREAM_HIGH_WATER};
 use crate::body::{Body, BodyError, BodyStream};
 use crate::h2::ErrorCode;
 use crate::server::exchange::{answer_panic, call_handler, has_no_body, PeekedBody};
 use crate::server::header_cache::{date_value, length_value};
+use crate::server::Conn;
 use crate::service::{Request, Response, Service};
+use crate::upgrade::{PendingUpgrade, Upgraded};
 
 /// Runs the handler of stream `id` as its own task, and answers with
 /// what it returns.
@@ -32,6 +35,7 @@ pub(super) fn start_stream<S: Service>(
     id: u32,
     req: Request,
     body: Option<Rc<RefCell<BodyQueue>>>,
+    upgrade: Option<PendingUpgrade>,
 ) {
     let is_head = req.method() == Method::HEAD;
     let service = service.clone();
@@ -40,6 +44,16 @@ pub(super) fn start_stream<S: Service>(
         let resp = match call_handler(service.as_ref(), req).await {
             Ok(resp) => resp,
             Err(panic) => answer_panic(&panic),
+        };
+        let resp = match upgrade {
+            Some(pending) if resp.status().is_success() => {
+                match open_tunnel(&task_shared, id, resp, pending) {
+                    // The stream belongs to the upgraded protocol now.
+                    None => return,
+                    Some(resp) => resp,
+                }
+            }
+            _ => resp,
         };
         if let Some((parts, stream)) = respond_in_memory(&task_shared, id, resp, is_head) {
             // Streaming needs a large future; boxing it keeps every other
@@ -67,8 +81,52 @@ pub(super) fn start_stream<S: Service>(
             body,
             task: Some(task),
             writer: None,
+            tunnel: false,
         },
     );
+}
+
+/// Answers an extended CONNECT with the handler's 2xx head (no
+/// END_STREAM) and hands the stream to its [`OnUpgrade`] as an
+/// [`H2Stream`]. `None` once handed over; the response back when the
+/// stream is gone (it is then finished as any other).
+///
+/// [`OnUpgrade`]: crate::upgrade::OnUpgrade
+fn open_tunnel(
+    shared: &ConnRef,
+    id: u32,
+    resp: Response,
+    pending: PendingUpgrade,
+) -> Option<Response> {
+    let (mut parts, _body) = resp.into_parts();
+    h2_headers(&mut parts.headers, None);
+    let mut s = shared.borrow_mut();
+    let queue = s.streams.get(&id).and_then(|t| t.body.clone());
+    let Some(queue) = queue else {
+        return Some(Response::from_parts(parts, Body::empty()));
+    };
+    if s.conn
+        .send_response(id, parts.status, &parts.headers, false)
+        .is_err()
+    {
+        return Some(Response::from_parts(parts, Body::empty()));
+    }
+    s.notify();
+    if let Some(entry) = s.streams.get_mut(&id) {
+        entry.tunnel = true;
+        entry.task = None;
+    }
+    let tunnel = H2Stream::new(shared.clone(), id, queue, s.socket.clone());
+    let upgraded = Upgraded::new(
+        Rc::new(Conn::H2Stream(Box::new(tunnel))),
+        BytesMut::new(),
+        s.cfg.shutdown.clone(),
+        s.cfg.connections.enter(),
+        s.limits.write_timeout,
+    );
+    drop(s);
+    pending.fulfil(upgraded);
+    None
 }
 
 /// Prepares HTTP/1.1-minded response headers for HTTP/2: a date and the
@@ -194,11 +252,15 @@ async fn respond_streamed(
 /// Waits until stream `id` has room in its queue. False if the stream is
 /// gone, or the peer kept its window shut past `h2_send_window_timeout`
 /// (then the stream is reset).
-async fn wait_for_room(shared: &ConnRef, id: u32) -> bool {
+pub(super) async fn wait_for_room(shared: &ConnRef, id: u32) -> bool {
     let timeout = shared.borrow().limits.h2_send_window_timeout;
     let deadline = Instant::now() + timeout;
     let room = poll_fn(|cx| {
         let mut s = shared.borrow_mut();
+        if !s.streams.contains_key(&id) {
+            // Reset, or the connection ended.
+            return Poll::Ready(false);
+        }
         match s.conn.queued(id) {
             None => Poll::Ready(false),
             Some(n) if n < STREAM_HIGH_WATER => Poll::Ready(true),

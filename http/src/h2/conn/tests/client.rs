@@ -931,3 +931,104 @@ fn input_split_anywhere_gives_the_same_events() {
         assert_eq!(run(step), whole, "pieces of {step}");
     }
 }
+
+/// An RFC 8441 extended CONNECT for `uri`.
+fn websocket_connect(uri: &str) -> Request<()> {
+    let mut request = Request::connect(uri)
+        .header("sec-websocket-version", "13")
+        .body(())
+        .unwrap();
+    request
+        .extensions_mut()
+        .insert(crate::upgrade::Protocol::new("websocket"));
+    request
+}
+
+#[test]
+fn extended_connect_round_trip() {
+    let mut p = Pair::new();
+    let request = websocket_connect("https://example.com/chat?room=1");
+    // Not before the server's SETTINGS said it takes them.
+    assert!(!p.client.extended_connect_allowed());
+    assert!(matches!(
+        p.client.send_request(&request, false),
+        Err(OpenError::InvalidRequest(_))
+    ));
+    p.pump();
+    assert!(p.client.extended_connect_allowed());
+    // Never with END_STREAM: the tunnel stays open.
+    assert!(p.client.send_request(&request, true).is_err());
+    let id = p.client.send_request(&request, false).unwrap();
+    p.pump();
+    let events = p.server_events();
+    let [Event::Request {
+        stream_id,
+        request,
+        end_stream: false,
+    }] = &events[..]
+    else {
+        panic!("{events:?}")
+    };
+    assert_eq!(*stream_id, id);
+    assert_eq!(request.method(), Method::CONNECT);
+    assert_eq!(request.uri(), "https://example.com/chat?room=1");
+    assert!(request
+        .extensions()
+        .get::<crate::upgrade::Protocol>()
+        .is_some_and(|p| p.is("websocket")));
+    p.server
+        .send_response(id, StatusCode::OK, &HeaderMap::new(), false)
+        .unwrap();
+    p.pump();
+    assert!(matches!(
+        &p.client_events()[..],
+        [ClientEvent::Response {
+            end_stream: false,
+            ..
+        }]
+    ));
+    // Both ways, then both ends close.
+    p.client
+        .send_data(id, Bytes::from_static(b"up"), false)
+        .unwrap();
+    p.server
+        .send_data(id, Bytes::from_static(b"down"), true)
+        .unwrap();
+    p.pump();
+    assert!(matches!(
+        &p.server_events()[..],
+        [Event::Data { data, end_stream: false, .. }] if &data[..] == b"up"
+    ));
+    assert!(matches!(
+        &p.client_events()[..],
+        [ClientEvent::Data { data, end_stream: true, .. }] if &data[..] == b"down"
+    ));
+    p.client.send_data(id, Bytes::new(), true).unwrap();
+    p.pump();
+    assert_eq!(p.client.active_streams(), 0);
+    assert_eq!(p.server.active_streams(), 0);
+}
+
+#[test]
+fn a_protocol_is_only_sent_on_connect_and_not_withdrawn() {
+    let mut p = Pair::new();
+    p.pump();
+    let mut get = get("https://example.com/");
+    get.extensions_mut()
+        .insert(crate::upgrade::Protocol::new("websocket"));
+    assert!(matches!(
+        p.client.send_request(&get, true),
+        Err(OpenError::InvalidRequest(_))
+    ));
+    // RFC 8441 §3: a server that offered it may not take it back.
+    let mut buf = BytesMut::new();
+    frame::encode_settings(
+        &Settings {
+            enable_connect_protocol: Some(false),
+            ..Settings::default()
+        },
+        &mut buf,
+    );
+    let err = p.client.recv(&mut buf).unwrap_err();
+    assert_eq!(err.code(), ErrorCode::ProtocolError);
+}

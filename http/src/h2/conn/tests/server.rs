@@ -1133,3 +1133,344 @@ fn early_answer_drain_ends_with_a_graceful_shutdown() {
     c.output();
     assert!(c.conn.is_done());
 }
+
+/// An RFC 8441 extended CONNECT for `path`, plus `extra` fields.
+fn extended_connect<'a>(path: &'a str, extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    let mut fields = vec![
+        (":method", "CONNECT"),
+        (":protocol", "websocket"),
+        (":scheme", "https"),
+        (":authority", "x"),
+        (":path", path),
+    ];
+    fields.extend_from_slice(extra);
+    fields
+}
+
+#[test]
+fn connect_protocol_is_advertised_unless_turned_off() {
+    let mut c = Client::raw(Limits::default());
+    let mut buf = BytesMut::from(&frame::PREFACE[..]);
+    frame::encode_settings(&Settings::default(), &mut buf);
+    c.feed(buf);
+    let out = c.output();
+    let Frame::Settings(s) = &out[0] else {
+        panic!("{out:?}")
+    };
+    assert_eq!(s.settings.enable_connect_protocol, Some(true));
+    let mut c = Client::raw(Limits::default().h2_enable_connect_protocol(false));
+    let mut buf = BytesMut::from(&frame::PREFACE[..]);
+    frame::encode_settings(&Settings::default(), &mut buf);
+    c.feed(buf);
+    let out = c.output();
+    let Frame::Settings(s) = &out[0] else {
+        panic!("{out:?}")
+    };
+    assert_eq!(s.settings.enable_connect_protocol, None);
+}
+
+#[test]
+fn extended_connect_opens_a_tunnel_both_ways() {
+    let mut c = Client::new();
+    let fields = extended_connect("/ws?room=1", &[("sec-websocket-version", "13")]);
+    c.headers(1, &fields, false);
+    assert!(c.result.is_ok());
+    let events = c.events();
+    let Event::Request {
+        stream_id: 1,
+        request,
+        end_stream: false,
+    } = &events[0]
+    else {
+        panic!("{events:?}")
+    };
+    assert_eq!(request.method(), Method::CONNECT);
+    assert_eq!(request.uri().path_and_query().unwrap(), "/ws?room=1");
+    assert_eq!(request.uri().scheme_str(), Some("https"));
+    assert_eq!(request.uri().authority().unwrap(), "x");
+    let protocol = request.extensions().get::<crate::upgrade::Protocol>();
+    assert!(protocol.is_some_and(|p| p.is("websocket")));
+    c.conn
+        .send_response(1, StatusCode::OK, &HeaderMap::new(), false)
+        .unwrap();
+    c.conn
+        .send_data(1, Bytes::from_static(b"\x81\x02hi"), false)
+        .unwrap();
+    let out = c.output();
+    assert!(
+        matches!(&out[0], Frame::Headers(h) if !h.end_stream),
+        "{out:?}"
+    );
+    assert!(matches!(&out[1], Frame::Data(d) if !d.end_stream && &d.data[..] == b"\x81\x02hi"));
+    // The client's frames flow once the tunnel is open, with no length to add up to.
+    c.data(1, b"\x81\x82abcdXY", false);
+    c.data(1, b"more", false);
+    assert!(c.result.is_ok());
+    let events = c.events();
+    assert!(
+        matches!(
+            &events[..],
+            [
+                Event::Data {
+                    end_stream: false,
+                    ..
+                },
+                Event::Data {
+                    end_stream: false,
+                    ..
+                }
+            ]
+        ),
+        "{events:?}"
+    );
+    // The server ends its side, then the client does: the stream is done.
+    c.conn.send_data(1, Bytes::new(), true).unwrap();
+    let out = c.output();
+    assert!(matches!(&out[0], Frame::Data(d) if d.end_stream));
+    c.data(1, b"", true);
+    assert!(c.result.is_ok());
+    assert_eq!(c.conn.active_streams(), 0);
+}
+
+#[test]
+fn malformed_extended_connects_are_stream_errors() {
+    let cases: Vec<(&str, Vec<(&str, &str)>)> = vec![
+        (
+            "no :path",
+            vec![
+                (":method", "CONNECT"),
+                (":protocol", "websocket"),
+                (":scheme", "https"),
+                (":authority", "x"),
+            ],
+        ),
+        (
+            "no :scheme",
+            vec![
+                (":method", "CONNECT"),
+                (":protocol", "websocket"),
+                (":authority", "x"),
+                (":path", "/ws"),
+            ],
+        ),
+        (
+            "no :authority",
+            vec![
+                (":method", "CONNECT"),
+                (":protocol", "websocket"),
+                (":scheme", "https"),
+                (":path", "/ws"),
+            ],
+        ),
+        (
+            ":protocol on GET",
+            vec![
+                (":method", "GET"),
+                (":protocol", "websocket"),
+                (":scheme", "https"),
+                (":authority", "x"),
+                (":path", "/ws"),
+            ],
+        ),
+        (
+            "empty :protocol",
+            vec![
+                (":method", "CONNECT"),
+                (":protocol", ""),
+                (":scheme", "https"),
+                (":authority", "x"),
+                (":path", "/ws"),
+            ],
+        ),
+        (
+            "two :protocol",
+            vec![
+                (":method", "CONNECT"),
+                (":protocol", "websocket"),
+                (":protocol", "websocket"),
+                (":scheme", "https"),
+                (":authority", "x"),
+                (":path", "/ws"),
+            ],
+        ),
+        (
+            ":protocol after a regular field",
+            vec![
+                (":method", "CONNECT"),
+                (":scheme", "https"),
+                (":authority", "x"),
+                (":path", "/ws"),
+                ("sec-websocket-version", "13"),
+                (":protocol", "websocket"),
+            ],
+        ),
+        (
+            "plain CONNECT with :path",
+            vec![
+                (":method", "CONNECT"),
+                (":authority", "x:443"),
+                (":path", "/ws"),
+            ],
+        ),
+    ];
+    for (what, fields) in cases {
+        let mut c = Client::new();
+        c.headers(1, &fields, false);
+        assert!(c.result.is_ok(), "{what}: not a connection error");
+        assert_eq!(c.rst_code(1), Some(ErrorCode::ProtocolError), "{what}");
+        assert!(c.events().is_empty(), "{what}");
+    }
+    // The client ends the request in its HEADERS: no tunnel to open.
+    let mut c = Client::new();
+    c.headers(1, &extended_connect("/ws", &[]), true);
+    assert_eq!(c.rst_code(1), Some(ErrorCode::ProtocolError));
+    // :protocol from a client we never offered the setting to.
+    let mut c = Client::with_limits(Limits::default().h2_enable_connect_protocol(false));
+    c.headers(1, &extended_connect("/ws", &[]), false);
+    assert_eq!(c.rst_code(1), Some(ErrorCode::ProtocolError));
+    assert!(c.events().is_empty());
+    // A plain CONNECT is still the RFC 9113 kind.
+    let mut c = Client::new();
+    c.headers(1, &[(":method", "CONNECT"), (":authority", "x:443")], false);
+    assert!(matches!(&c.events()[..], [Event::Request { .. }]));
+}
+
+#[test]
+fn a_tunnel_takes_no_data_before_its_answer_and_no_headers_after() {
+    let mut c = Client::new();
+    c.headers(1, &extended_connect("/ws", &[]), false);
+    assert_eq!(c.events().len(), 1);
+    c.data(1, b"too early", false);
+    assert!(c.result.is_ok());
+    assert_eq!(c.rst_code(1), Some(ErrorCode::ProtocolError));
+    assert!(matches!(
+        &c.events()[..],
+        [Event::Reset {
+            stream_id: 1,
+            code: ErrorCode::ProtocolError
+        }]
+    ));
+    // The other streams go on; the connection window was given back.
+    c.get(3, "/");
+    assert!(matches!(
+        &c.events()[..],
+        [Event::Request { stream_id: 3, .. }]
+    ));
+
+    let mut c = Client::new();
+    c.headers(1, &extended_connect("/ws", &[]), false);
+    c.events();
+    c.conn
+        .send_response(1, StatusCode::OK, &HeaderMap::new(), false)
+        .unwrap();
+    c.output();
+    c.headers(1, &[("x-trailer", "1")], true);
+    assert!(c.result.is_ok());
+    assert_eq!(c.rst_code(1), Some(ErrorCode::ProtocolError));
+}
+
+#[test]
+fn a_tunnel_respects_the_stream_window_and_gives_it_back() {
+    let mut c = Client::with_limits(Limits::default().h2_initial_window_size(65_535));
+    c.headers(1, &extended_connect("/ws", &[]), false);
+    c.events();
+    c.conn
+        .send_response(1, StatusCode::OK, &HeaderMap::new(), false)
+        .unwrap();
+    c.output();
+    for _ in 0..4 {
+        c.data(1, &[0u8; 16_383], false);
+    }
+    c.data(1, &[0u8; 3], false);
+    assert!(c.result.is_ok());
+    // One byte past the window is a stream error.
+    c.data(1, &[0u8; 1], false);
+    assert_eq!(c.rst_code(1), Some(ErrorCode::FlowControlError));
+
+    let mut c = Client::with_limits(Limits::default().h2_initial_window_size(65_535));
+    c.headers(1, &extended_connect("/ws", &[]), false);
+    c.events();
+    c.conn
+        .send_response(1, StatusCode::OK, &HeaderMap::new(), false)
+        .unwrap();
+    c.output();
+    for _ in 0..4 {
+        c.data(1, &[0u8; 10_000], false);
+    }
+    c.conn.release(1, 40_000);
+    let out = c.output();
+    assert!(
+        out.iter().any(
+            |f| matches!(f, Frame::WindowUpdate(w) if w.stream_id == 1 && w.increment == 40_000)
+        ),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn queued_chunks_go_out_joined_in_frames_the_windows_allow() {
+    let mut c = Client::new();
+    c.set_initial_window(5);
+    c.get(1, "/");
+    c.events();
+    c.conn
+        .send_response(1, StatusCode::OK, &HeaderMap::new(), false)
+        .unwrap();
+    for chunk in [&b"ab"[..], b"cde", b"f", b"ghij"] {
+        c.conn
+            .send_data(1, Bytes::from_static(chunk), false)
+            .unwrap();
+    }
+    c.conn.send_data(1, Bytes::new(), true).unwrap();
+    let data = |out: Vec<Frame>| -> Vec<(Vec<u8>, bool)> {
+        out.into_iter()
+            .filter_map(|f| match f {
+                Frame::Data(d) => Some((d.data.to_vec(), d.end_stream)),
+                _ => None,
+            })
+            .collect()
+    };
+    // Five bytes from two chunks, joined in one frame.
+    assert_eq!(data(c.output()), [(b"abcde".to_vec(), false)]);
+    let mut buf = BytesMut::new();
+    frame::encode_window_update(1, 3, &mut buf);
+    c.feed(buf);
+    // A frame that ends inside a chunk: "f" + "gh", "ij" left queued.
+    assert_eq!(data(c.output()), [(b"fgh".to_vec(), false)]);
+    let mut buf = BytesMut::new();
+    frame::encode_window_update(1, 100, &mut buf);
+    c.feed(buf);
+    // The rest, with END_STREAM on the frame that empties the queue.
+    assert_eq!(data(c.output()), [(b"ij".to_vec(), true)]);
+}
+
+#[test]
+fn a_half_closed_tunnel_still_delivers_until_let_go_then_drains() {
+    use std::time::{Duration, Instant};
+    let mut c = Client::new();
+    c.headers(1, &extended_connect("/ws", &[]), false);
+    c.events();
+    c.conn
+        .send_response(1, StatusCode::OK, &HeaderMap::new(), false)
+        .unwrap();
+    c.conn
+        .send_data(1, Bytes::from_static(b"bye"), true)
+        .unwrap();
+    c.output();
+    // Our side ended; the client's reply still reaches the tunnel.
+    c.data(1, b"bye too", false);
+    assert!(matches!(&c.events()[..], [Event::Data { data, .. }] if &data[..] == b"bye too"));
+    assert_eq!(c.conn.expire_drains(Instant::now(), Duration::ZERO), None);
+    // The tunnel's reader is gone: now it drains, and is reset in time.
+    c.conn.end_tunnel(1);
+    c.data(1, b"unread", false);
+    assert!(c.events().is_empty());
+    let now = Instant::now();
+    c.conn.expire_drains(now, Duration::from_secs(1));
+    assert!(c
+        .conn
+        .expire_drains(now + Duration::from_secs(2), Duration::from_secs(1))
+        .is_some());
+    assert_eq!(c.rst_code(1), Some(ErrorCode::NoError));
+    assert_eq!(c.conn.active_streams(), 0);
+}
