@@ -1,0 +1,108 @@
+//! The demo page in a real browser: Debian's headless `chromium`, driven
+//! through its DevTools protocol by `tests/browser/cdp.py` (Python
+//! `websockets`). Two tabs, a login through the page's form, a chat line
+//! from one tab seen in the other, the page's image decoded, its video
+//! loaded with a range request (206), an explicit `Range: bytes=0-99`
+//! fetch, and a screenshot saved under `target/test-artifacts/`. Both
+//! drivers. The script kills chromium by PID when it ends, even on failure,
+//! and this test kills the script if it overstays.
+
+mod common;
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{example_binary, listening_addr, start_listening, Running};
+
+/// Where tests leave files for people to look at: `target/test-artifacts/`.
+fn artifacts_dir() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .expect("target dir")
+        .join("test-artifacts");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Runs `cmd` to its end, killing it (by PID) if it takes longer than
+/// `limit`; fails the test with its output unless it succeeds.
+fn run_within(cmd: &mut Command, limit: Duration) -> String {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e} (run .ci/run to install the peers)"));
+    let read_all = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = pipe.read_to_string(&mut text);
+            text
+        })
+    };
+    let stdout = read_all(Box::new(child.stdout.take().unwrap()));
+    let stderr = read_all(Box::new(child.stderr.take().unwrap()));
+    let mut guard = Running(child);
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = guard.0.try_wait().unwrap() {
+            break Some(status);
+        }
+        if Instant::now() > deadline {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    drop(guard); // kills it by PID if it still runs
+    let (stdout, stderr) = (stdout.join().unwrap(), stderr.join().unwrap());
+    match status {
+        Some(s) if s.success() => stdout,
+        Some(s) => panic!("{cmd:?} failed ({s}):\nstdout: {stdout}\nstderr: {stderr}"),
+        None => {
+            panic!("{cmd:?} still ran after {limit:?}: killed\nstdout: {stdout}\nstderr: {stderr}")
+        }
+    }
+}
+
+fn demo_in_chromium(driver: &str) {
+    let static_dir = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/demo/static");
+    let mut demo = Command::new(example_binary("demo"));
+    demo.args([
+        "--listen",
+        "127.0.0.1:0",
+        "--cores",
+        "2",
+        "--driver",
+        driver,
+    ]);
+    let (_demo, line) = start_listening(&mut demo);
+    let addr = listening_addr(&line);
+    let shot = artifacts_dir().join(format!("browser-demo-{driver}.png"));
+    let _ = std::fs::remove_file(&shot);
+    let out = run_within(
+        Command::new("python3")
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/browser/demo_test.py"
+            ))
+            .arg(format!("http://{addr}"))
+            .arg(static_dir)
+            .arg(&shot),
+        Duration::from_secs(120),
+    );
+    println!("{out}");
+    let png = std::fs::read(&shot).expect("the screenshot was saved");
+    assert!(png.starts_with(b"\x89PNG"), "{}", shot.display());
+    eprintln!("screenshot: {}", shot.display());
+}
+
+#[test]
+fn demo_in_chromium_uring() {
+    demo_in_chromium("uring");
+}
+
+#[test]
+fn demo_in_chromium_epoll() {
+    demo_in_chromium("epoll");
+}
