@@ -18,6 +18,7 @@ use std::time::Instant;
 
 use http::header::{HeaderValue, CONTENT_TYPE};
 use http::Version;
+use percore_http::server::{ConnProtocol, CoreConnections};
 
 use super::{get, App, Next, Plugin, Request, Response};
 
@@ -94,6 +95,17 @@ struct Totals {
     bytes_out: u64,
     latency: [u64; 17],
     latency_sum_ns: u64,
+    /// Open connections by protocol, in [`ConnProtocol::ALL`]'s order.
+    open: [usize; 4],
+}
+
+/// What every core registered: its request counters, and the block in
+/// which the server's connection guards count that core's open
+/// connections (once per core, however many apps it builds).
+#[derive(Default)]
+struct Registry {
+    counters: Vec<Arc<CoreCounters>>,
+    connections: Vec<Arc<CoreConnections>>,
 }
 
 /// Request metrics for every core, served at `/metrics` in the Prometheus
@@ -107,8 +119,10 @@ struct Totals {
 /// (bodies of known length: a `Content-Length`, a body in memory or a file;
 /// streams of unknown length are not counted), `percore_handler_duration_seconds`
 /// (histogram: from the request reaching this middleware to the answer's
-/// head being ready), and `percore_metrics_cores` (cores reporting).
-/// Open connections by protocol are not counted yet.
+/// head being ready), `percore_open_connections{protocol}` (a gauge:
+/// `http1`, `http2`, `websocket`, `other`; counted by the server's
+/// connection guards on every core whose app installs the plugin, at no
+/// cost per request) and `percore_metrics_cores` (cores reporting).
 ///
 /// Install it first (outermost) so it sees every other middleware's answers.
 ///
@@ -129,7 +143,7 @@ struct Totals {
 /// ```
 #[derive(Clone)]
 pub struct Metrics {
-    cores: Arc<Mutex<Vec<Arc<CoreCounters>>>>,
+    cores: Arc<Mutex<Registry>>,
     path: &'static str,
 }
 
@@ -169,8 +183,14 @@ impl Metrics {
     }
 
     fn gather(&self) -> (Totals, usize) {
-        let cores = self.cores.lock().unwrap_or_else(|e| e.into_inner());
+        let registry = self.cores.lock().unwrap_or_else(|e| e.into_inner());
         let mut t = Totals::default();
+        for core in &registry.connections {
+            for (i, p) in ConnProtocol::ALL.iter().enumerate() {
+                t.open[i] += core.open(*p);
+            }
+        }
+        let cores = &registry.counters;
         for c in cores.iter() {
             for (p, row) in c.requests.iter().enumerate() {
                 for (s, n) in row.iter().enumerate() {
@@ -187,13 +207,20 @@ impl Metrics {
         (t, cores.len())
     }
 
-    /// A new block for the core building an app now.
+    /// A new block for the core building an app now; that core's
+    /// connection counts join the sums (once).
     fn register(&self) -> Arc<CoreCounters> {
         let block = Arc::new(CoreCounters::default());
-        self.cores
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(block.clone());
+        let connections = CoreConnections::this_core();
+        let mut registry = self.cores.lock().unwrap_or_else(|e| e.into_inner());
+        registry.counters.push(block.clone());
+        if !registry
+            .connections
+            .iter()
+            .any(|c| Arc::ptr_eq(c, &connections))
+        {
+            registry.connections.push(connections);
+        }
         block
     }
 }
@@ -279,10 +306,23 @@ fn render(t: &Totals, cores: usize) -> String {
         "percore_handler_duration_seconds_bucket{{le=\"+Inf\"}} {cumulative}\n\
          percore_handler_duration_seconds_sum {}\n\
          percore_handler_duration_seconds_count {cumulative}\n\
-         # HELP percore_metrics_cores Cores reporting metrics.\n\
-         # TYPE percore_metrics_cores gauge\n\
-         percore_metrics_cores {cores}\n",
+         # HELP percore_open_connections Connections open now, by protocol.\n\
+         # TYPE percore_open_connections gauge\n",
         t.latency_sum_ns as f64 / 1e9
+    );
+    for (i, protocol) in ConnProtocol::ALL.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "percore_open_connections{{protocol=\"{}\"}} {}",
+            protocol.label(),
+            t.open[i]
+        );
+    }
+    let _ = write!(
+        out,
+        "# HELP percore_metrics_cores Cores reporting metrics.\n\
+         # TYPE percore_metrics_cores gauge\n\
+         percore_metrics_cores {cores}\n"
     );
     out
 }

@@ -545,3 +545,20 @@ pub fn listening_addr(line: &str) -> SocketAddr {
         .parse()
         .unwrap_or_else(|e| panic!("{e}: {line:?}"))
 }
+
+/// Starts the demo binary on a free port with two cores on `driver`, plus
+/// `extra` flags; returns it (killed on drop) and its address.
+pub fn start_demo(driver: &str, extra: &[&str]) -> (Running, SocketAddr) {
+    let mut cmd = Command::new(example_binary("demo"));
+    cmd.args([
+        "--listen",
+        "127.0.0.1:0",
+        "--cores",
+        "2",
+        "--driver",
+        driver,
+    ]);
+    cmd.args(extra);
+    let (running, line) = start_listening(&mut cmd);
+    (running, listening_addr(&line))
+}
