@@ -18,6 +18,7 @@ use std::fs::OpenOptions;
 use std::io;
 use std::path::Path;
 
+pub use crate::beneath::{Resolver, RootDir};
 use crate::blocking::spawn_blocking;
 use crate::buf::{IoBuf, IoBufMut, Slice};
 use crate::driver::fd::SharedFd;
@@ -55,6 +56,18 @@ impl File {
         Ok(File {
             fd: SharedFd::new(file.into()),
         })
+    }
+
+    /// Takes over a file opened elsewhere (by [`RootDir::open_file`], say).
+    ///
+    /// ```
+    /// let file = percore_runtime::fs::File::from_std(std::fs::File::open("/dev/null").unwrap());
+    /// # drop(file);
+    /// ```
+    pub fn from_std(file: std::fs::File) -> File {
+        File {
+            fd: SharedFd::new(file.into()),
+        }
     }
 
     /// Reads at `offset` into `buf`'s read target.
