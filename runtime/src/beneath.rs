@@ -37,6 +37,12 @@ pub enum Resolver {
     /// One component at a time with `openat(O_NOFOLLOW)` (the fallback;
     /// selectable to test it).
     Walk,
+    /// `openat2` with `RESOLVE_CACHED` too: only what the kernel can
+    /// resolve from its caches, without waiting for a disk, so it may run
+    /// on a core's own thread. Anything else (and a kernel without
+    /// `openat2`) fails with `WouldBlock`: ask again with [`Resolver::Auto`]
+    /// on the blocking pool.
+    Cached,
 }
 
 /// A directory held open, below which paths are opened without ever
@@ -101,28 +107,38 @@ impl RootDir {
             return Err(io::Error::from_raw_os_error(libc::EXDEV));
         }
         let fd = match resolver {
-            Resolver::Auto if OPENAT2.load(Relaxed) => match self.openat2(rel, follow_symlinks) {
-                Err(e) if unavailable(&e) => {
-                    if e.raw_os_error() == Some(libc::ENOSYS) {
-                        OPENAT2.store(false, Relaxed);
-                    }
-                    self.walk(rel, follow_symlinks)
+            Resolver::Cached if !OPENAT2.load(Relaxed) => Err(io::ErrorKind::WouldBlock.into()),
+            Resolver::Cached => match self.openat2(rel, follow_symlinks, libc::RESOLVE_CACHED) {
+                Err(e) if unavailable(&e) || e.raw_os_error() == Some(libc::EINVAL) => {
+                    // No openat2, or no RESOLVE_CACHED (before Linux 5.12).
+                    Err(io::ErrorKind::WouldBlock.into())
                 }
                 other => other,
             },
+            Resolver::Auto if OPENAT2.load(Relaxed) => {
+                match self.openat2(rel, follow_symlinks, 0) {
+                    Err(e) if unavailable(&e) => {
+                        if e.raw_os_error() == Some(libc::ENOSYS) {
+                            OPENAT2.store(false, Relaxed);
+                        }
+                        self.walk(rel, follow_symlinks)
+                    }
+                    other => other,
+                }
+            }
             _ => self.walk(rel, follow_symlinks),
         }?;
         Ok(File::from(fd))
     }
 
-    fn openat2(&self, rel: &Path, follow_symlinks: bool) -> io::Result<OwnedFd> {
+    fn openat2(&self, rel: &Path, follow_symlinks: bool, extra: u64) -> io::Result<OwnedFd> {
         let rel = if rel.as_os_str().is_empty() {
             Path::new(".")
         } else {
             rel
         };
         let c = cstr(rel.as_os_str())?;
-        let mut resolve = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_MAGICLINKS;
+        let mut resolve = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_MAGICLINKS | extra;
         if !follow_symlinks {
             resolve |= libc::RESOLVE_NO_SYMLINKS;
         }
@@ -146,7 +162,10 @@ impl RootDir {
                 )
             };
             match owned(fd as libc::c_int) {
-                Err(e) if e.raw_os_error() == Some(libc::EAGAIN) && tries < 8 => tries += 1,
+                // With RESOLVE_CACHED, EAGAIN means "not from the caches".
+                Err(e) if e.raw_os_error() == Some(libc::EAGAIN) && extra == 0 && tries < 8 => {
+                    tries += 1
+                }
                 other => return other,
             }
         }
@@ -367,6 +386,32 @@ mod tests {
             for follow in [false, true] {
                 assert!(read(&root, "sub/b.txt", follow, resolver).is_err());
             }
+        }
+        std::fs::remove_dir_all(base).unwrap();
+    }
+
+    #[test]
+    fn the_cached_resolver_keeps_the_rules_or_says_would_block() {
+        let base = tree("cached");
+        let root = RootDir::open(base.join("root")).unwrap();
+        // Warm the caches, then ask only them.
+        for rel in ["a.txt", "sub/b.txt", "in", "out"] {
+            let _ = read(&root, rel, true, Resolver::Auto);
+        }
+        for follow in [false, true] {
+            for (rel, want) in [
+                ("a.txt", Some("a")),
+                ("sub/b.txt", Some("b")),
+                ("out", None),
+            ] {
+                match read(&root, rel, follow, Resolver::Cached) {
+                    Ok(text) => assert_eq!(Some(text.as_str()), want, "{rel}"),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(_) => assert!(want.is_none(), "{rel}"),
+                }
+            }
+            let linked = read(&root, "in", follow, Resolver::Cached);
+            assert!(matches!(&linked, Ok(t) if follow && t == "b") || linked.is_err());
         }
         std::fs::remove_dir_all(base).unwrap();
     }

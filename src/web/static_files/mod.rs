@@ -44,7 +44,7 @@ use http::header::{
 };
 use http::{HeaderValue, Method, StatusCode};
 use percore_http::{Body, BodyStream, FileBody};
-use percore_runtime::fs::{File, RootDir};
+use percore_runtime::fs::{File, Resolver, RootDir};
 use percore_runtime::spawn_blocking;
 
 use super::accept_encoding::{self as encoding, Coding};
@@ -228,6 +228,9 @@ enum Target {
     AddSlash,
     Listing(String),
     NotFound,
+    /// Only the kernel's caches were asked ([`Resolver::Cached`]) and they
+    /// could not answer: ask again on the blocking pool.
+    Blocked,
 }
 
 async fn serve_dir(config: Arc<DirConfig>, req: Request) -> Response {
@@ -245,13 +248,22 @@ async fn serve_dir(config: Arc<DirConfig>, req: Request) -> Response {
         (true, Some(accept)) => encoding::acceptable(accept.to_str().unwrap_or("")),
         _ => Vec::new(),
     };
-    let url_path = req.path().to_string();
-    let target = spawn_blocking(move || locate(&config, &path, &codings, &url_path)).await;
+    // On this core's thread when the kernel's caches answer (the common
+    // case: no hop to the blocking pool), else on the blocking pool.
+    let target = match locate(&config, &path, &codings, req.path(), Resolver::Cached) {
+        Target::Blocked => {
+            let url_path = req.path().to_string();
+            spawn_blocking(move || locate(&config, &path, &codings, &url_path, Resolver::Auto))
+                .await
+                .unwrap_or(Target::NotFound)
+        }
+        target => target,
+    };
     match target {
-        Ok(Target::File(located)) => serve_file(&req, *located).await,
-        Ok(Target::AddSlash) => add_slash(&req),
-        Ok(Target::Listing(page)) => Html(page).into_response(),
-        Ok(Target::NotFound) | Err(_) => not_found(),
+        Target::File(located) => serve_file(&req, *located).await,
+        Target::AddSlash => add_slash(&req),
+        Target::Listing(page) => Html(page).into_response(),
+        Target::NotFound | Target::Blocked => not_found(),
     }
 }
 
@@ -265,31 +277,50 @@ fn root_dir(config: &DirConfig) -> Option<&RootDir> {
     Some(config.root_dir.get_or_init(|| root))
 }
 
-/// Finds what `path` names below the root (blocking).
-fn locate(config: &DirConfig, path: &SafePath, codings: &[Coding], url_path: &str) -> Target {
-    let Some(root) = root_dir(config) else {
-        return Target::NotFound;
+/// Finds what `path` names below the root: blocking with
+/// [`Resolver::Auto`]; with [`Resolver::Cached`] it never waits for a
+/// disk and answers [`Target::Blocked`] when it would have to.
+fn locate(
+    config: &DirConfig,
+    path: &SafePath,
+    codings: &[Coding],
+    url_path: &str,
+    resolver: Resolver,
+) -> Target {
+    let cached = resolver == Resolver::Cached;
+    let root = match (config.root_dir.get(), cached) {
+        (Some(root), _) => &**root,
+        (None, true) => return Target::Blocked,
+        (None, false) => match root_dir(config) {
+            Some(root) => root,
+            None => return Target::NotFound,
+        },
     };
+    let blocked = |e: &io::Error| cached && e.kind() == io::ErrorKind::WouldBlock;
     let follow = config.follow_symlinks;
     let mut segments = Cow::Borrowed(&path.segments);
-    let (file, meta) = match resolve::resolve(root, &segments, follow) {
+    let (file, meta) = match resolve::resolve(root, &segments, follow, resolver) {
         Ok(Found::File(..)) if path.wants_dir => return Target::NotFound,
         Ok(Found::File(file, meta)) => (file, meta),
         Ok(Found::Dir(_)) if !path.wants_dir => return Target::AddSlash,
         Ok(Found::Dir(dir)) => {
-            let index = config.index.as_ref().and_then(|name| {
+            let mut index = None;
+            if let Some(name) = &config.index {
                 let mut with_index = path.segments.clone();
                 with_index.push(name.clone());
-                match resolve::resolve(root, &with_index, follow) {
-                    Ok(Found::File(file, meta)) => Some((file, meta, with_index)),
-                    _ => None,
+                match resolve::resolve(root, &with_index, follow, resolver) {
+                    Ok(Found::File(file, meta)) => index = Some((file, meta, with_index)),
+                    Err(e) if blocked(&e) => return Target::Blocked,
+                    _ => {}
                 }
-            });
+            }
             match index {
                 Some((file, meta, with_index)) => {
                     segments = Cow::Owned(with_index);
                     (file, meta)
                 }
+                // Reading a directory may wait for the disk.
+                None if config.listing && cached => return Target::Blocked,
                 None if config.listing => {
                     return match listing::read_entries(&dir, follow) {
                         Ok((entries, truncated)) => {
@@ -301,11 +332,20 @@ fn locate(config: &DirConfig, path: &SafePath, codings: &[Coding], url_path: &st
                 None => return Target::NotFound,
             }
         }
+        Err(e) if blocked(&e) => return Target::Blocked,
         Err(_) => return Target::NotFound,
     };
-    let chosen = codings.iter().find_map(|&coding| {
-        resolve::sibling(root, &segments, coding.suffix(), follow).map(|opened| (opened, coding))
-    });
+    let mut chosen = None;
+    for &coding in codings {
+        match resolve::sibling(root, &segments, coding.suffix(), follow, resolver) {
+            Ok(opened) => {
+                chosen = Some((opened, coding));
+                break;
+            }
+            Err(e) if blocked(&e) => return Target::Blocked,
+            Err(_) => {}
+        }
+    }
     let name = segments.last().map_or("", String::as_str);
     let content_type = content_type(Path::new(name));
     let (source, coding) = match chosen {

@@ -41,9 +41,10 @@ pub(crate) fn resolve(
     root: &RootDir,
     segments: &[String],
     follow_symlinks: bool,
+    resolver: Resolver,
 ) -> io::Result<Found> {
     let rel: PathBuf = segments.iter().collect();
-    let file = root.open_file(&rel, follow_symlinks, Resolver::Auto)?;
+    let file = root.open_file(&rel, follow_symlinks, resolver)?;
     let meta = file.metadata()?;
     if meta.is_file() {
         Ok(Found::File(file, meta))
@@ -61,13 +62,14 @@ pub(crate) fn sibling(
     segments: &[String],
     suffix: &str,
     follow_symlinks: bool,
-) -> Option<(File, Metadata)> {
-    let (last, dirs) = segments.split_last()?;
+    resolver: Resolver,
+) -> io::Result<(File, Metadata)> {
+    let (last, dirs) = segments.split_last().ok_or_else(not_found)?;
     let mut named = dirs.to_vec();
     named.push(format!("{last}{suffix}"));
-    match resolve(root, &named, follow_symlinks) {
-        Ok(Found::File(file, meta)) => Some((file, meta)),
-        _ => None,
+    match resolve(root, &named, follow_symlinks, resolver)? {
+        Found::File(file, meta) => Ok((file, meta)),
+        Found::Dir(_) => Err(not_found()),
     }
 }
 
@@ -101,23 +103,26 @@ mod tests {
     fn links_out_of_the_root_are_refused_links_inside_only_when_allowed() {
         let (base, root) = tree("links");
         assert!(matches!(
-            resolve(&root, &seg(&["sub", "a.txt"]), false),
+            resolve(&root, &seg(&["sub", "a.txt"]), false, Resolver::Auto),
             Ok(Found::File(..))
         ));
         assert!(matches!(
-            resolve(&root, &seg(&["sub"]), false),
+            resolve(&root, &seg(&["sub"]), false, Resolver::Auto),
             Ok(Found::Dir(_))
         ));
-        assert!(matches!(resolve(&root, &[], false), Ok(Found::Dir(_))));
+        assert!(matches!(
+            resolve(&root, &[], false, Resolver::Auto),
+            Ok(Found::Dir(_))
+        ));
         for follow in [false, true] {
-            assert!(resolve(&root, &seg(&["out"]), follow).is_err());
-            assert!(resolve(&root, &seg(&["up", "secret.txt"]), follow).is_err());
-            assert!(resolve(&root, &seg(&["missing"]), follow).is_err());
+            assert!(resolve(&root, &seg(&["out"]), follow, Resolver::Auto).is_err());
+            assert!(resolve(&root, &seg(&["up", "secret.txt"]), follow, Resolver::Auto).is_err());
+            assert!(resolve(&root, &seg(&["missing"]), follow, Resolver::Auto).is_err());
             // An absolute target is refused even when it lies inside.
-            assert!(resolve(&root, &seg(&["in_abs"]), follow).is_err());
+            assert!(resolve(&root, &seg(&["in_abs"]), follow, Resolver::Auto).is_err());
         }
-        assert!(resolve(&root, &seg(&["in"]), false).is_err());
-        match resolve(&root, &seg(&["in"]), true) {
+        assert!(resolve(&root, &seg(&["in"]), false, Resolver::Auto).is_err());
+        match resolve(&root, &seg(&["in"]), true, Resolver::Auto) {
             Ok(Found::File(mut file, meta)) => {
                 let mut text = String::new();
                 file.read_to_string(&mut text).unwrap();
@@ -134,13 +139,13 @@ mod tests {
         let file = seg(&["sub", "a.txt"]);
         std::fs::write(base.join("root/sub/a.txt.gz"), "gz").unwrap();
         std::fs::create_dir(base.join("root/sub/a.txt.br")).unwrap();
-        let (mut gz, _) = sibling(&root, &file, ".gz", false).unwrap();
+        let (mut gz, _) = sibling(&root, &file, ".gz", false, Resolver::Auto).unwrap();
         let mut text = String::new();
         gz.read_to_string(&mut text).unwrap();
         assert_eq!(text, "gz");
-        assert!(sibling(&root, &file, ".br", false).is_none());
+        assert!(sibling(&root, &file, ".br", false, Resolver::Auto).is_err());
         symlink(base.join("secret.txt"), base.join("root/sub/a.txt.zst")).unwrap();
-        assert!(sibling(&root, &file, ".zst", true).is_none());
+        assert!(sibling(&root, &file, ".zst", true, Resolver::Auto).is_err());
         std::fs::remove_dir_all(base).unwrap();
     }
 }
