@@ -72,8 +72,24 @@ impl File {
 
     /// Reads at `offset` into `buf`'s read target.
     pub async fn read_at<B: IoBufMut>(&self, buf: B, offset: u64) -> (io::Result<usize>, B) {
-        let read = ReadAt::new(self.fd.clone(), buf, offset);
-        let (result, op) = op::run(read, Driven::file()).await;
+        let mut read = ReadAt::new(self.fd.clone(), buf, offset);
+        let driven = Driven::file();
+        if matches!(driven, Driven::BlockingPool) {
+            // Under epoll: data already in the page cache is read here, at
+            // once, instead of through a hop to the blocking pool.
+            match read.call_nowait() {
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::Unsupported
+                    ) => {}
+                result => {
+                    let buf = read.into_buf(&result);
+                    return (result.map(|n| n as usize), buf);
+                }
+            }
+        }
+        let (result, op) = op::run(read, driven).await;
         let buf = op.into_buf(&result);
         (result.map(|n| n as usize), buf)
     }
