@@ -4,7 +4,9 @@ use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::future::Future;
 use std::panic::{self, AssertUnwindSafe};
+use std::pin::Pin;
 use std::rc::Rc;
+use std::task::{ready, Context, Poll};
 
 use bytes::Bytes;
 use http::header::ALLOW;
@@ -12,6 +14,7 @@ use percore_http::{Request as HttpRequest, RequestBody, Service};
 
 use super::handler::{BoxFuture, Handler};
 use super::lifecycle::{AppStateRef, Hooks, Started};
+use super::metrics::{Arrival, Recorder};
 use super::middleware::{wrap, Chain, IntoMiddleware, Middleware, Next};
 use super::router::{Match, MethodRouter, Router};
 use super::{HttpError, IntoResponse, Request, Response};
@@ -42,6 +45,8 @@ struct Core {
     state: Rc<AppState>,
     middleware: Vec<Middleware>,
     hooks: Hooks,
+    /// Counts every request when the metrics plugin is installed.
+    recorder: Option<Rc<Recorder>>,
 }
 
 impl Chain for Core {
@@ -110,6 +115,7 @@ impl App {
                 state: Rc::new(AppState::default()),
                 middleware: Vec::new(),
                 hooks: Hooks::default(),
+                recorder: None,
             }),
         }
     }
@@ -169,6 +175,13 @@ impl App {
     /// a secret of at least 32 bytes so cookies outlive a restart).
     pub fn cookie_key(self, key: cookie::Key) -> App {
         self.state(key)
+    }
+
+    /// Has `recorder` count every request around the whole dispatch
+    /// (the metrics plugin).
+    pub(crate) fn recorder(mut self, recorder: Recorder) -> App {
+        self.building().recorder = Some(Rc::new(recorder));
+        self
     }
 
     /// Adds a middleware, run in the order added: a plain
@@ -300,6 +313,10 @@ impl App {
         };
         let sub_state = sub.state;
         self.building().hooks.append(sub.hooks, sub_state.clone());
+        // Metrics installed on a nested app count the whole app's requests.
+        if self.core.recorder.is_none() {
+            self.building().recorder = sub.recorder;
+        }
         let layers = sub.middleware;
         for (pattern, mut methods) in sub.router.into_routes() {
             methods.map_handlers(|h| {
@@ -361,6 +378,11 @@ impl Service for App {
         // Routing runs now, so the request moves straight into the handler's
         // boxed future: the future returned here is one pointer, which keeps
         // the connection's (and every HTTP/2 stream's) task small.
+        let recording = self
+            .core
+            .recorder
+            .as_ref()
+            .map(|r| (r.clone(), r.start(&req)));
         let req = Request::with_state(req, self.core.state.clone());
         // Middleware and handlers may panic before they return a future; the
         // panic is replayed when the future is polled, where the server turns
@@ -374,6 +396,28 @@ impl Service for App {
                 Next::start(chain).run(req)
             }
         }));
-        dispatched.unwrap_or_else(|payload| Box::pin(async move { panic::resume_unwind(payload) }))
+        let inner = dispatched
+            .unwrap_or_else(|payload| Box::pin(async move { panic::resume_unwind(payload) }));
+        Dispatch { inner, recording }
+    }
+}
+
+/// The app's answer to one request, counted on completion when a
+/// [`Recorder`] is installed.
+struct Dispatch {
+    inner: BoxFuture,
+    recording: Option<(Rc<Recorder>, Arrival)>,
+}
+
+impl Future for Dispatch {
+    type Output = Response;
+
+    #[inline]
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Response> {
+        let resp = ready!(self.inner.as_mut().poll(cx));
+        if let Some((recorder, started)) = self.recording.take() {
+            recorder.finish(started, &resp);
+        }
+        Poll::Ready(resp)
     }
 }

@@ -20,7 +20,7 @@ use http::header::{HeaderValue, CONTENT_TYPE};
 use http::Version;
 use percore_http::server::{ConnProtocol, CoreConnections};
 
-use super::{get, App, Next, Plugin, Request, Response};
+use super::{get, App, Plugin, Request, Response};
 
 /// Upper bounds of the latency histogram's buckets, in seconds (+Inf last).
 const BUCKETS: [f64; 16] = [
@@ -124,7 +124,10 @@ struct Registry {
 /// connection guards on every core whose app installs the plugin, at no
 /// cost per request) and `percore_metrics_cores` (cores reporting).
 ///
-/// Install it first (outermost) so it sees every other middleware's answers.
+/// It counts around the app's whole dispatch, every middleware included,
+/// wherever it is installed (on an app [`nest`](App::nest)ed in another,
+/// it counts every request of the outer app), at no middleware's cost: two
+/// clock reads and a few additions per request.
 ///
 /// ```
 /// use percore::web::{App, Metrics, Request, get};
@@ -227,39 +230,73 @@ impl Metrics {
 
 impl Plugin for Metrics {
     fn install(self, app: App) -> App {
-        let counters = self.register();
+        let recorder = Recorder {
+            counters: self.register(),
+        };
         let path = self.path;
-        app.middleware(move |req: Request, next: Next| count(counters.clone(), req, next))
-            .route(
-                path,
-                get(move |_req: Request| {
-                    let text = self.render();
-                    async move {
-                        let mut resp = Response::new(text.into());
-                        resp.headers_mut().insert(
-                            CONTENT_TYPE,
-                            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-                        );
-                        resp
-                    }
-                }),
-            )
+        app.recorder(recorder).route(
+            path,
+            get(move |_req: Request| {
+                let text = self.render();
+                async move {
+                    let mut resp = Response::new(text.into());
+                    resp.headers_mut().insert(
+                        CONTENT_TYPE,
+                        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+                    );
+                    resp
+                }
+            }),
+        )
     }
 }
 
-async fn count(counters: Arc<CoreCounters>, mut req: Request, next: Next) -> Response {
-    let start = Instant::now();
-    let version = req.version();
-    let bytes_in = req
-        .body_mut()
-        .size_hint()
-        .or_else(|| req.header("content-length")?.parse().ok())
-        .unwrap_or(0);
-    let resp = next.run(req).await;
-    let ns = start.elapsed().as_nanos().min(u128::from(u64::MAX)) as u64;
-    let bytes_out = resp.body().size_hint().unwrap_or(0);
-    counters.record(version, resp.status().as_u16(), bytes_in, bytes_out, ns);
-    resp
+/// Counts every request of one core's app: [`App`] calls it around the
+/// whole dispatch (every middleware included) without a middleware's
+/// boxed future: two clock reads, a few additions and stores.
+pub(crate) struct Recorder {
+    counters: Arc<CoreCounters>,
+}
+
+/// What [`Recorder::start`] noted about a request.
+pub(crate) struct Arrival {
+    at: Instant,
+    version: Version,
+    bytes_in: u64,
+}
+
+impl Recorder {
+    /// Notes the request's arrival.
+    #[inline]
+    pub(crate) fn start(&self, req: &http::Request<percore_http::RequestBody>) -> Arrival {
+        let bytes_in = match req.body().size_hint() {
+            Some(n) => n,
+            None => req
+                .headers()
+                .get(http::header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok()?.parse().ok())
+                .unwrap_or(0),
+        };
+        Arrival {
+            at: Instant::now(),
+            version: req.version(),
+            bytes_in,
+        }
+    }
+
+    /// Counts the answer.
+    #[inline]
+    pub(crate) fn finish(&self, started: Arrival, resp: &Response) {
+        let ns = started.at.elapsed().as_nanos().min(u128::from(u64::MAX)) as u64;
+        let bytes_out = resp.body().size_hint().unwrap_or(0);
+        self.counters.record(
+            started.version,
+            resp.status().as_u16(),
+            started.bytes_in,
+            bytes_out,
+            ns,
+        );
+    }
 }
 
 fn render(t: &Totals, cores: usize) -> String {
