@@ -99,6 +99,7 @@ def load(port, name):
 
 def main():
     work = tempfile.mkdtemp(prefix="percore-static-bench-")
+    os.chmod(work, 0o755)  # nginx's worker runs as nobody
     root = os.path.join(work, "files")
     os.makedirs(root)
     for name, size in FILES.items():
