@@ -12,6 +12,7 @@ use bytes::Bytes;
 use http::header::ALLOW;
 use percore_http::{Request as HttpRequest, RequestBody, Service};
 
+use super::access_log::{self, LogFormat};
 use super::handler::{BoxFuture, Handler};
 use super::lifecycle::{AppStateRef, Hooks, Started};
 use super::metrics::{Arrival, Recorder};
@@ -47,6 +48,8 @@ struct Core {
     hooks: Hooks,
     /// Counts every request when the metrics plugin is installed.
     recorder: Option<Rc<Recorder>>,
+    /// Logs every answer when the access-log plugin is installed.
+    access_log: Option<LogFormat>,
 }
 
 impl Chain for Core {
@@ -116,6 +119,7 @@ impl App {
                 middleware: Vec::new(),
                 hooks: Hooks::default(),
                 recorder: None,
+                access_log: None,
             }),
         }
     }
@@ -181,6 +185,12 @@ impl App {
     /// (the metrics plugin).
     pub(crate) fn recorder(mut self, recorder: Recorder) -> App {
         self.building().recorder = Some(Rc::new(recorder));
+        self
+    }
+
+    /// Logs every answer around the whole dispatch (the access-log plugin).
+    pub(crate) fn access_log(mut self, format: LogFormat) -> App {
+        self.building().access_log = Some(format);
         self
     }
 
@@ -313,9 +323,13 @@ impl App {
         };
         let sub_state = sub.state;
         self.building().hooks.append(sub.hooks, sub_state.clone());
-        // Metrics installed on a nested app count the whole app's requests.
+        // Metrics and the access log installed on a nested app count and
+        // log the whole app's requests.
         if self.core.recorder.is_none() {
             self.building().recorder = sub.recorder;
+        }
+        if self.core.access_log.is_none() {
+            self.building().access_log = sub.access_log;
         }
         let layers = sub.middleware;
         for (pattern, mut methods) in sub.router.into_routes() {
@@ -384,6 +398,10 @@ impl Service for App {
             .as_ref()
             .map(|r| (r.clone(), r.start(&req)));
         let req = Request::with_state(req, self.core.state.clone());
+        let logging = self
+            .core
+            .access_log
+            .and_then(|f| access_log::arrival(f, &req));
         // Middleware and handlers may panic before they return a future; the
         // panic is replayed when the future is polled, where the server turns
         // it into a 500 like any other handler panic.
@@ -398,7 +416,11 @@ impl Service for App {
         }));
         let inner = dispatched
             .unwrap_or_else(|payload| Box::pin(async move { panic::resume_unwind(payload) }));
-        Dispatch { inner, recording }
+        Dispatch {
+            inner,
+            recording,
+            logging,
+        }
     }
 }
 
@@ -407,6 +429,7 @@ impl Service for App {
 struct Dispatch {
     inner: BoxFuture,
     recording: Option<(Rc<Recorder>, Arrival)>,
+    logging: Option<Box<access_log::Seen>>,
 }
 
 impl Future for Dispatch {
@@ -417,6 +440,9 @@ impl Future for Dispatch {
         let resp = ready!(self.inner.as_mut().poll(cx));
         if let Some((recorder, started)) = self.recording.take() {
             recorder.finish(started, &resp);
+        }
+        if let Some(seen) = self.logging.take() {
+            access_log::departure(*seen, &resp);
         }
         Poll::Ready(resp)
     }
