@@ -9,7 +9,9 @@
 //! `--metrics` installs the metrics plugin (served at `/metrics`);
 //! `--access-log` installs the access-log plugin, which stays disabled
 //! (this program sets no `tracing` subscriber) unless `--log-lines` also
-//! prints its lines on stderr. Prints `listening on http://ADDR` when ready.
+//! prints its lines on stderr; `--access-log-middleware` installs it as an
+//! ordinary middleware instead, as the plugin did before. Prints
+//! `listening on http://ADDR` when ready.
 
 use std::io;
 use std::net::SocketAddr;
@@ -38,6 +40,11 @@ struct Args {
     #[arg(long)]
     access_log: bool,
 
+    /// Install the access log as an ordinary middleware instead (how the
+    /// plugin installed itself before issue 17's change), disabled
+    #[arg(long, conflicts_with = "access_log")]
+    access_log_middleware: bool,
+
     /// Print the access log's lines on stderr (a subscriber at INFO)
     #[arg(long, requires = "access_log")]
     log_lines: bool,
@@ -52,7 +59,7 @@ fn main() -> io::Result<()> {
             .init();
     }
     let metrics = args.metrics.then(Metrics::new);
-    let access_log = args.access_log;
+    let (access_log, as_middleware) = (args.access_log, args.access_log_middleware);
     Server::new(move || {
         let mut app = App::new();
         if let Some(metrics) = &metrics {
@@ -60,6 +67,9 @@ fn main() -> io::Result<()> {
         }
         if access_log {
             app = app.plugin(AccessLog::combined());
+        }
+        if as_middleware {
+            app = app.middleware(AccessLog::combined().middleware());
         }
         app.route("/plaintext", get(|_r: Request| async { "Hello, World!" }))
     })
