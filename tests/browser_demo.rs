@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{example_binary, listening_addr, start_listening, Running};
+use common::{start_demo, Running};
 
 /// Where tests leave files for people to look at: `target/test-artifacts/`.
 fn artifacts_dir() -> PathBuf {
@@ -67,17 +67,7 @@ fn run_within(cmd: &mut Command, limit: Duration) -> String {
 
 fn demo_in_chromium(driver: &str) {
     let static_dir = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/demo/static");
-    let mut demo = Command::new(example_binary("demo"));
-    demo.args([
-        "--listen",
-        "127.0.0.1:0",
-        "--cores",
-        "2",
-        "--driver",
-        driver,
-    ]);
-    let (_demo, line) = start_listening(&mut demo);
-    let addr = listening_addr(&line);
+    let (_demo, addr) = start_demo(driver, &[]);
     let shot = artifacts_dir().join(format!("browser-demo-{driver}.png"));
     let _ = std::fs::remove_file(&shot);
     let out = run_within(

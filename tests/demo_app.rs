@@ -7,24 +7,9 @@ mod common;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use common::{example_binary, listening_addr, start_listening, Running};
+use common::{example_binary, start_demo};
 
 const SECRET: &str = "a demo secret of more than thirty-two bytes";
-
-fn start_demo(driver: &str, extra: &[&str]) -> (Running, std::net::SocketAddr) {
-    let mut cmd = Command::new(example_binary("demo"));
-    cmd.args([
-        "--listen",
-        "127.0.0.1:0",
-        "--cores",
-        "2",
-        "--driver",
-        driver,
-    ]);
-    cmd.args(extra);
-    let (running, line) = start_listening(&mut cmd);
-    (running, listening_addr(&line))
-}
 
 fn curl(args: &[&str]) -> Output {
     let out = Command::new("curl")

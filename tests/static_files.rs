@@ -57,8 +57,10 @@ impl Fixture {
         symlink(base.join("secret.txt"), root.join("out")).unwrap();
         symlink(base.join("secret.txt"), root.join("list/out-link")).unwrap();
         symlink("..", root.join("updir")).unwrap();
-        symlink(root.join("hello.txt"), root.join("in")).unwrap();
-        symlink(root.join("sub"), root.join("subdir-link")).unwrap();
+        symlink("hello.txt", root.join("in")).unwrap();
+        symlink("sub", root.join("subdir-link")).unwrap();
+        // An absolute target is refused even when it lies inside the root.
+        symlink(root.join("hello.txt"), root.join("in-abs")).unwrap();
         Fixture {
             base,
             root,
@@ -586,6 +588,7 @@ const ESCAPES: &[&[u8]] = &[
     b"/static/in",
     b"/static/subdir-link/index.html",
     b"/linked/out",
+    b"/linked/in-abs",
     b"/linked/updir/secret.txt",
     b"/linked/../secret.txt",
     b"/linked/%2e%2e/secret.txt",
@@ -703,3 +706,106 @@ both_drivers!(a_1_gib_file_streams_in_flat_memory, |d: DriverChoice| {
         "RSS grew from {before} KiB to {peak} KiB while streaming 1 GiB"
     );
 });
+
+// A symbolic link that appears after the server started (and after the
+// file was served once, so the root is open and the path known): a
+// directory on the way, or the file itself, replaced by a link out of the
+// root. The open is the check (openat2 below the root's descriptor), so it
+// is refused where links are off and where they are followed: 404, and
+// the outside file's bytes never reach the answer.
+both_drivers!(
+    a_link_swapped_in_after_start_is_refused,
+    |d: DriverChoice| {
+        let fx = Fixture::new("swap");
+        let outside = fx.base.join("outside");
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::write(outside.join("index.html"), SECRET).unwrap();
+        std::fs::write(outside.join("hello.txt"), SECRET).unwrap();
+        let srv = fx.serve(d);
+        for path in [
+            "/static/sub/index.html",
+            "/linked/sub/index.html",
+            "/static/hello.txt",
+        ] {
+            assert_eq!(curl(&srv, path, &[]).status, 200, "{path}");
+        }
+        std::fs::rename(fx.root.join("sub"), fx.base.join("sub-was")).unwrap();
+        symlink(&outside, fx.root.join("sub")).unwrap();
+        std::fs::rename(fx.root.join("hello.txt"), fx.base.join("hello-was")).unwrap();
+        symlink("../outside/hello.txt", fx.root.join("hello.txt")).unwrap();
+        for path in [
+            "/static/sub/index.html",
+            "/linked/sub/index.html",
+            "/idx/sub/",
+            "/pre/sub/index.html",
+            "/static/hello.txt",
+            "/linked/hello.txt",
+        ] {
+            for method in ["GET", "HEAD"] {
+                let a = raw(srv.addr, method, path.as_bytes(), "");
+                assert_eq!(a.status, 404, "{method} {path}: {}", a.text());
+                assert!(!a.text().contains(SECRET), "{method} {path} leaked");
+            }
+        }
+        // The same link, relative and inside the root, is followed where enabled.
+        std::fs::remove_file(fx.root.join("sub")).unwrap();
+        std::fs::rename(fx.base.join("sub-was"), fx.root.join("sub-real")).unwrap();
+        symlink("sub-real", fx.root.join("sub")).unwrap();
+        assert_eq!(curl(&srv, "/linked/sub/index.html", &[]).status, 200);
+        assert_eq!(curl(&srv, "/static/sub/index.html", &[]).status, 404);
+    }
+);
+
+// The race itself: while requests come in, another thread keeps swapping
+// a directory of the root for a link to a directory outside it and back.
+// A resolver that checks a path and then opens it by name can be caught
+// between the two (the check sees the directory, the open follows the
+// link); one that opens below the root's descriptor cannot. Every answer
+// is the inside file or a 404, never the outside one.
+both_drivers!(
+    a_directory_swapped_for_a_link_mid_request_never_leaks,
+    |d: DriverChoice| {
+        let fx = Fixture::new("race");
+        let outside = fx.base.join("outside");
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::write(outside.join("index.html"), SECRET).unwrap();
+        let srv = fx.serve(d);
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let swapper = {
+            let (root, base, stop) = (fx.root.clone(), fx.base.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let (dir, held, link) =
+                    (root.join("sub"), base.join("sub-held"), base.join("link"));
+                symlink(&outside, &link).unwrap();
+                let mut swaps = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    std::fs::rename(&dir, &held).unwrap();
+                    std::fs::rename(&link, &dir).unwrap(); // sub is now a link out
+                    std::fs::rename(&dir, &link).unwrap();
+                    std::fs::rename(&held, &dir).unwrap(); // sub is a directory again
+                    swaps += 1;
+                }
+                swaps
+            })
+        };
+        let (mut served, mut refused) = (0, 0);
+        let until = std::time::Instant::now() + Duration::from_secs(2);
+        while std::time::Instant::now() < until {
+            for path in ["/static/sub/index.html", "/linked/sub/index.html"] {
+                let a = raw(srv.addr, "GET", path.as_bytes(), "");
+                assert!(!a.text().contains(SECRET), "{path} leaked the outside file");
+                match a.status {
+                    200 => served += 1,
+                    404 => refused += 1,
+                    other => panic!("{path}: {other}"),
+                }
+            }
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let swaps = swapper.join().unwrap();
+        assert!(
+            swaps > 100 && served > 0 && refused > 0,
+            "{swaps} swaps, {served} served, {refused} refused"
+        );
+    }
+);

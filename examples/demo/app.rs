@@ -160,9 +160,9 @@ pub struct DemoOptions {
     /// Served at `/static/`.
     pub static_dir: PathBuf,
     /// Every core's counters, served at `/metrics` when set (`--metrics`).
-    /// Off by default: the counting middleware costs about 1 400
-    /// user-space instructions per request, which the benchmark routes
-    /// must not pay until it is made cheaper.
+    /// Off by default (the benchmark routes stay as they were): counting
+    /// costs about 180 user-space instructions per request (BENCHMARKS.md,
+    /// issue 17), down from about 1 400 as a middleware.
     pub metrics: Option<Metrics>,
     /// Sessions in this Redis, and the chat bridged through it (`--redis`).
     pub redis: Option<RedisOptions>,

@@ -18,6 +18,7 @@ use std::fs::OpenOptions;
 use std::io;
 use std::path::Path;
 
+pub use crate::beneath::{Resolver, RootDir};
 use crate::blocking::spawn_blocking;
 use crate::buf::{IoBuf, IoBufMut, Slice};
 use crate::driver::fd::SharedFd;
@@ -57,10 +58,38 @@ impl File {
         })
     }
 
+    /// Takes over a file opened elsewhere (by [`RootDir::open_file`], say).
+    ///
+    /// ```
+    /// let file = percore_runtime::fs::File::from_std(std::fs::File::open("/dev/null").unwrap());
+    /// # drop(file);
+    /// ```
+    pub fn from_std(file: std::fs::File) -> File {
+        File {
+            fd: SharedFd::new(file.into()),
+        }
+    }
+
     /// Reads at `offset` into `buf`'s read target.
     pub async fn read_at<B: IoBufMut>(&self, buf: B, offset: u64) -> (io::Result<usize>, B) {
-        let read = ReadAt::new(self.fd.clone(), buf, offset);
-        let (result, op) = op::run(read, Driven::file()).await;
+        let mut read = ReadAt::new(self.fd.clone(), buf, offset);
+        let driven = Driven::file();
+        if matches!(driven, Driven::BlockingPool) {
+            // Under epoll: data already in the page cache is read here, at
+            // once, instead of through a hop to the blocking pool.
+            match read.call_nowait() {
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::Unsupported
+                    ) => {}
+                result => {
+                    let buf = read.into_buf(&result);
+                    return (result.map(|n| n as usize), buf);
+                }
+            }
+        }
+        let (result, op) = op::run(read, driven).await;
         let buf = op.into_buf(&result);
         (result.map(|n| n as usize), buf)
     }

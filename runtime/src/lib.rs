@@ -34,6 +34,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
+mod beneath;
 pub mod blocking;
 pub mod buf;
 mod driver;

@@ -72,24 +72,41 @@ impl AccessLog {
 }
 
 impl Plugin for AccessLog {
+    /// Logs around the app's whole dispatch (every middleware included)
+    /// without a middleware of its own: when disabled, a request costs
+    /// the one interest check.
     fn install(self, app: App) -> App {
-        app.middleware(self.middleware())
+        app.access_log(self.format)
     }
 }
 
 /// What is read from the request before it moves on.
-struct Seen {
+pub(crate) struct Seen {
     method: http::Method,
     target: String,
     version: Version,
     referer: Option<HeaderValue>,
     user_agent: Option<HeaderValue>,
     request_id: Option<RequestId>,
+    combined: bool,
+    start: Instant,
 }
 
 async fn log(format: LogFormat, req: Request, next: Next) -> Response {
+    let seen = arrival(format, &req);
+    let resp = next.run(req).await;
+    if let Some(seen) = seen {
+        departure(*seen, &resp);
+    }
+    resp
+}
+
+/// What the log line needs from the request, if the log is enabled now
+/// (one cached interest check when it is not).
+#[inline]
+pub(crate) fn arrival(format: LogFormat, req: &Request) -> Option<Box<Seen>> {
     if !tracing::enabled!(target: ACCESS_LOG_TARGET, Level::INFO) {
-        return next.run(req).await;
+        return None;
     }
     let start = Instant::now();
     let combined = format == LogFormat::Combined;
@@ -107,9 +124,16 @@ async fn log(format: LogFormat, req: Request, next: Next) -> Response {
             .then(|| req.headers().get(USER_AGENT).cloned())
             .flatten(),
         request_id: req.extensions().get::<RequestId>().cloned(),
+        combined,
+        start,
     };
-    let resp = next.run(req).await;
-    let elapsed = start.elapsed();
+    Some(Box::new(seen))
+}
+
+/// Logs the answer to the request `seen` describes.
+pub(crate) fn departure(seen: Seen, resp: &Response) {
+    let elapsed = seen.start.elapsed();
+    let combined = seen.combined;
     let bytes = resp.body().size_hint();
     let request_id = match &seen.request_id {
         Some(id) => id.as_str().to_string(),
@@ -139,7 +163,6 @@ async fn log(format: LogFormat, req: Request, next: Next) -> Response {
         request_id = %request_id,
         "{line}"
     );
-    resp
 }
 
 fn protocol(v: Version) -> &'static str {
@@ -294,6 +317,8 @@ mod tests {
             referer: None,
             user_agent: Some(HeaderValue::from_bytes(b"evil\" \\ \t\xff").unwrap()),
             request_id: None,
+            combined: true,
+            start: Instant::now(),
         };
         let line = format_line(&seen, 200, Some(5), UNIX_EPOCH, true);
         assert_eq!(

@@ -4,15 +4,19 @@ use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::future::Future;
 use std::panic::{self, AssertUnwindSafe};
+use std::pin::Pin;
 use std::rc::Rc;
+use std::task::{ready, Context, Poll};
 
 use bytes::Bytes;
 use http::header::ALLOW;
 use http::Method;
 use percore_http::{Request as HttpRequest, RequestBody, Service};
 
+use super::access_log::{self, LogFormat};
 use super::handler::{BoxFuture, Handler};
 use super::lifecycle::{AppStateRef, Hooks, Started};
+use super::metrics::{Arrival, Recorder};
 use super::middleware::{wrap, Chain, IntoMiddleware, Middleware, Next};
 use super::router::{Match, MethodRouter, Router};
 use super::{HttpError, IntoResponse, Request, Response};
@@ -43,6 +47,10 @@ struct Core {
     state: Rc<AppState>,
     middleware: Vec<Middleware>,
     hooks: Hooks,
+    /// Counts every request when the metrics plugin is installed.
+    recorder: Option<Rc<Recorder>>,
+    /// Logs every answer when the access-log plugin is installed.
+    access_log: Option<LogFormat>,
 }
 
 impl Chain for Core {
@@ -128,6 +136,8 @@ impl App {
                 state: Rc::new(AppState::default()),
                 middleware: Vec::new(),
                 hooks: Hooks::default(),
+                recorder: None,
+                access_log: None,
             }),
         }
     }
@@ -187,6 +197,19 @@ impl App {
     /// a secret of at least 32 bytes so cookies outlive a restart).
     pub fn cookie_key(self, key: cookie::Key) -> App {
         self.state(key)
+    }
+
+    /// Has `recorder` count every request around the whole dispatch
+    /// (the metrics plugin).
+    pub(crate) fn recorder(mut self, recorder: Recorder) -> App {
+        self.building().recorder = Some(Rc::new(recorder));
+        self
+    }
+
+    /// Logs every answer around the whole dispatch (the access-log plugin).
+    pub(crate) fn access_log(mut self, format: LogFormat) -> App {
+        self.building().access_log = Some(format);
+        self
     }
 
     /// Adds a middleware, run in the order added: a plain
@@ -318,6 +341,14 @@ impl App {
         };
         let sub_state = sub.state;
         self.building().hooks.append(sub.hooks, sub_state.clone());
+        // Metrics and the access log installed on a nested app count and
+        // log the whole app's requests.
+        if self.core.recorder.is_none() {
+            self.building().recorder = sub.recorder;
+        }
+        if self.core.access_log.is_none() {
+            self.building().access_log = sub.access_log;
+        }
         let layers = sub.middleware;
         for (pattern, mut methods) in sub.router.into_routes() {
             methods.map_handlers(|h| {
@@ -379,7 +410,16 @@ impl Service for App {
         // Routing runs now, so the request moves straight into the handler's
         // boxed future: the future returned here is one pointer, which keeps
         // the connection's (and every HTTP/2 stream's) task small.
+        let recording = self
+            .core
+            .recorder
+            .as_ref()
+            .map(|r| (r.clone(), r.start(&req)));
         let req = Request::with_state(req, self.core.state.clone());
+        let logging = self
+            .core
+            .access_log
+            .and_then(|f| access_log::arrival(f, &req));
         // Middleware and handlers may panic before they return a future; the
         // panic is replayed when the future is polled, where the server turns
         // it into a 500 like any other handler panic.
@@ -392,6 +432,36 @@ impl Service for App {
                 Next::start(chain).run(req)
             }
         }));
-        dispatched.unwrap_or_else(|payload| Box::pin(async move { panic::resume_unwind(payload) }))
+        let inner = dispatched
+            .unwrap_or_else(|payload| Box::pin(async move { panic::resume_unwind(payload) }));
+        Dispatch {
+            inner,
+            recording,
+            logging,
+        }
+    }
+}
+
+/// The app's answer to one request, counted on completion when a
+/// [`Recorder`] is installed.
+struct Dispatch {
+    inner: BoxFuture,
+    recording: Option<(Rc<Recorder>, Arrival)>,
+    logging: Option<Box<access_log::Seen>>,
+}
+
+impl Future for Dispatch {
+    type Output = Response;
+
+    #[inline]
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Response> {
+        let resp = ready!(self.inner.as_mut().poll(cx));
+        if let Some((recorder, started)) = self.recording.take() {
+            recorder.finish(started, &resp);
+        }
+        if let Some(seen) = self.logging.take() {
+            access_log::departure(*seen, &resp);
+        }
+        Poll::Ready(resp)
     }
 }

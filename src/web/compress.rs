@@ -19,7 +19,7 @@ use super::{App, IntoMiddleware, Next, Plugin, Request, Response};
 
 /// Bodies in memory up to this size are compressed in one go (the answer
 /// keeps a `Content-Length`); larger ones and streams in pieces.
-const ONE_GO_MAX: usize = 64 * 1024;
+const ONE_GO_MAX: usize = 256 * 1024;
 /// Input given to the encoder per piece of a large in-memory body.
 const PIECE: usize = 64 * 1024;
 /// Brotli's window (2^18 = 256 KiB): bounds the encoder's memory per answer.
@@ -141,7 +141,8 @@ async fn compress(cfg: Compression, req: Request, next: Next) -> Response {
     let Some(coding) = coding else {
         return resp;
     };
-    let encoder = match Encoder::new(coding, &cfg) {
+    let size = resp.body().size_hint().unwrap_or(0) as usize;
+    let encoder = match Encoder::new(coding, &cfg, size.min(ONE_GO_MAX)) {
         Ok(e) => e,
         Err(_) => return resp,
     };
@@ -250,10 +251,12 @@ enum Encoder {
 }
 
 impl Encoder {
-    fn new(coding: Coding, cfg: &Compression) -> io::Result<Encoder> {
+    /// An encoder whose output buffer starts with room for what `input`
+    /// bytes likely compress to (a quarter: text and JSON do better).
+    fn new(coding: Coding, cfg: &Compression, input: usize) -> io::Result<Encoder> {
         Ok(match coding {
             Coding::Gzip => Encoder::Gzip(flate2::write::GzEncoder::new(
-                Vec::new(),
+                Vec::with_capacity(input / 4 + 64),
                 flate2::Compression::new(cfg.gzip_level),
             )),
             Coding::Brotli => Encoder::Brotli(Box::new(brotli::CompressorWriter::new(
@@ -265,17 +268,23 @@ impl Encoder {
         })
     }
 
-    /// Compresses `data`, flushes, and returns what came out.
-    fn chunk(&mut self, data: &[u8]) -> io::Result<Bytes> {
+    /// Compresses `data` and returns what came out; with `flush`, all of
+    /// it (a sync flush: what a stream has sent so far decodes at once,
+    /// at some cost in speed and size), else what the encoder let go.
+    fn chunk(&mut self, data: &[u8], flush: bool) -> io::Result<Bytes> {
         let out = match self {
             Encoder::Gzip(e) => {
                 e.write_all(data)?;
-                e.flush()?;
+                if flush {
+                    e.flush()?;
+                }
                 e.get_mut()
             }
             Encoder::Brotli(e) => {
                 e.write_all(data)?;
-                e.flush()?;
+                if flush {
+                    e.flush()?;
+                }
                 e.get_mut()
             }
         };
@@ -342,10 +351,13 @@ impl BodyStream for Compressed {
                 return Poll::Ready(None);
             }
             let input = ready!(this.next_input(cx));
+            // A body in memory needs no flush between its pieces; a stream
+            // does (its next chunk may be long in coming).
+            let flush = matches!(this.source, Source::Stream(_));
             let encoder = this.encoder.as_mut().expect("checked above");
             match input {
                 Some(Ok(chunk)) if chunk.is_empty() => continue,
-                Some(Ok(chunk)) => match encoder.chunk(&chunk) {
+                Some(Ok(chunk)) => match encoder.chunk(&chunk, flush) {
                     Ok(out) if out.is_empty() => continue,
                     Ok(out) => return Poll::Ready(Some(Ok(out))),
                     Err(e) => {
@@ -445,7 +457,7 @@ mod tests {
                 }))
             }
         }
-        let encoder = Encoder::new(Coding::Gzip, &Compression::new()).unwrap();
+        let encoder = Encoder::new(Coding::Gzip, &Compression::new(), 0).unwrap();
         let body = Body::stream(Compressed::new(
             Source::Stream(Box::pin(Broken(0))),
             encoder,

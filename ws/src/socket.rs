@@ -12,7 +12,7 @@ use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use percore_http::server::{Conn, ConnGuard};
+use percore_http::server::{Conn, ConnGuard, ConnProtocol};
 use percore_runtime::future::{race, Either};
 use percore_runtime::io::ReadBuffer;
 use percore_runtime::sync::Shutdown;
@@ -216,7 +216,8 @@ impl WebSocket {
     /// Ties the socket to the server: on its shutdown signal the peer gets
     /// a Close 1001 ("going away"), and the server counts the connection as
     /// open until the socket is dropped.
-    pub(crate) fn attach_to_server(&mut self, shutdown: Shutdown, guard: ConnGuard) {
+    pub(crate) fn attach_to_server(&mut self, shutdown: Shutdown, mut guard: ConnGuard) {
+        guard.set_protocol(ConnProtocol::WebSocket);
         self.reader.server_shutdown = Some(shutdown);
         self.reader.shared.borrow_mut()._guard = Some(guard);
     }

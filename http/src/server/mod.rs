@@ -22,7 +22,7 @@ mod h2;
 mod header_cache;
 mod start;
 
-pub use crate::connections::{ConnGuard, OpenConnections};
+pub use crate::connections::{ConnGuard, ConnProtocol, CoreConnections, OpenConnections};
 pub use conn::Conn;
 pub use h2::H2Stream;
 pub use start::serve;

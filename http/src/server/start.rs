@@ -18,7 +18,7 @@ use percore_runtime::net::TcpStream;
 
 use super::h1::{self, Handoff, RequestInput, READ_CHUNK};
 use super::h2::serve_h2;
-use super::{Conn, ConnConfig};
+use super::{Conn, ConnConfig, ConnGuard, ConnProtocol};
 use crate::h2::conn::ServerConnection;
 use crate::h2::frame::PREFACE;
 use crate::service::Service;
@@ -29,10 +29,10 @@ use crate::{field_list, upgrade};
 /// or by `Upgrade: h2c`, until the client leaves, an error closes the
 /// connection, or the server shuts down.
 pub async fn serve<S: Service>(stream: impl Into<Conn>, service: Rc<S>, cfg: ConnConfig) {
-    let _counted = cfg.connections.enter();
+    let mut counted = cfg.connections.enter();
     let stream: Conn = stream.into();
     let _ = stream.set_nodelay(true);
-    serve_counted(Rc::new(stream), service, cfg).await;
+    serve_counted(Rc::new(stream), service, cfg, &mut counted).await;
 }
 
 /// Serves one accepted TCP connection over TLS: the handshake first
@@ -46,7 +46,7 @@ pub async fn serve_tls<S: Service>(
     service: Rc<S>,
     cfg: ConnConfig,
 ) {
-    let _counted = cfg.connections.enter();
+    let mut counted = cfg.connections.enter();
     let _ = tcp.set_nodelay(true);
     let handshake = acceptor.accept(tcp, cfg.limits.header_read_timeout);
     let tls = match race(handshake, cfg.shutdown.wait()).await {
@@ -60,15 +60,22 @@ pub async fn serve_tls<S: Service>(
     let h2 = tls.negotiated_alpn().as_deref() == Some(b"h2");
     let stream = Rc::new(Conn::from(tls));
     if h2 && cfg.http2 {
+        counted.set_protocol(ConnProtocol::Http2);
         let h2 = ServerConnection::new(&cfg.limits);
         serve_h2(stream, BytesMut::new(), service, cfg, h2, None).await;
     } else {
-        serve_http1(stream, None, service, cfg).await;
+        serve_http1(stream, None, service, cfg, &mut counted).await;
     }
 }
 
-/// [`serve`] once the connection is counted.
-async fn serve_counted<S: Service>(stream: Rc<Conn>, service: Rc<S>, cfg: ConnConfig) {
+/// [`serve`] once the connection is counted (by `counted`, which learns
+/// when it turns into HTTP/2).
+async fn serve_counted<S: Service>(
+    stream: Rc<Conn>,
+    service: Rc<S>,
+    cfg: ConnConfig,
+    counted: &mut ConnGuard,
+) {
     let mut input = ReadBuffer::new(
         stream.clone(),
         BytesMut::with_capacity(READ_CHUNK),
@@ -78,6 +85,7 @@ async fn serve_counted<S: Service>(stream: Rc<Conn>, service: Rc<S>, cfg: ConnCo
     if cfg.http2 {
         match sniff_preface(&mut input, &cfg, &mut head_deadline).await {
             Sniffed::Http2 => {
+                counted.set_protocol(ConnProtocol::Http2);
                 let h2 = ServerConnection::new(&cfg.limits);
                 serve_h2(stream, input.take_buffer(), service, cfg, h2, None).await;
                 return;
@@ -86,7 +94,7 @@ async fn serve_counted<S: Service>(stream: Rc<Conn>, service: Rc<S>, cfg: ConnCo
             Sniffed::Gone => return,
         }
     }
-    serve_http1(stream, Some((input, head_deadline)), service, cfg).await;
+    serve_http1(stream, Some((input, head_deadline)), service, cfg, counted).await;
 }
 
 /// Serves HTTP/1.1 on `stream`, starting with `input` (what was read while
@@ -97,6 +105,7 @@ async fn serve_http1<S: Service>(
     input: Option<(ReadBuffer<Conn>, Option<Instant>)>,
     service: Rc<S>,
     cfg: ConnConfig,
+    counted: &mut ConnGuard,
 ) {
     let (input, head_deadline) = input.unwrap_or_else(|| {
         let fresh = BytesMut::with_capacity(READ_CHUNK);
@@ -115,6 +124,7 @@ async fn serve_http1<S: Service>(
                 return;
             };
             *request.version_mut() = Version::HTTP_2;
+            counted.set_protocol(ConnProtocol::Http2);
             serve_h2(stream, read_buf, service, cfg, h2, Some(*request)).await;
         }
     }

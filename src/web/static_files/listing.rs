@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 use std::io;
-use std::path::Path;
+use std::path::PathBuf;
 
 /// Most entries listed; the rest are left out (the page says so).
 pub(crate) const MAX_ENTRIES: usize = 10_000;
@@ -15,13 +15,20 @@ pub(crate) struct Entry {
     pub(crate) is_dir: bool,
 }
 
-/// The entries of `dir`, sorted; names that are not UTF-8 (no request
-/// could name them) are skipped, and symbolic links too unless followed.
+/// The entries of the open directory `dir`, sorted; names that are not
+/// UTF-8 (no request could name them) are skipped, and symbolic links too
+/// unless followed. Read through `/proc/self/fd`, so it is the directory
+/// that was opened (below the root), not whatever its path names now.
 /// Blocking: run it on the blocking pool.
-pub(crate) fn read_entries(dir: &Path, follow_symlinks: bool) -> io::Result<(Vec<Entry>, bool)> {
+pub(crate) fn read_entries(
+    dir: &std::fs::File,
+    follow_symlinks: bool,
+) -> io::Result<(Vec<Entry>, bool)> {
+    use std::os::fd::AsRawFd;
     let mut entries = Vec::new();
     let mut truncated = false;
-    for entry in std::fs::read_dir(dir)? {
+    let path = PathBuf::from(format!("/proc/self/fd/{}", dir.as_raw_fd()));
+    for entry in std::fs::read_dir(path)? {
         let entry = entry?;
         let Ok(name) = entry.file_name().into_string() else {
             continue;

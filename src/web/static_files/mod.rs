@@ -28,6 +28,7 @@ mod path;
 pub mod range;
 mod resolve;
 
+use std::borrow::Cow;
 use std::fs::{Metadata, OpenOptions};
 use std::io;
 use std::os::unix::fs::OpenOptionsExt;
@@ -43,7 +44,7 @@ use http::header::{
 };
 use http::{HeaderValue, Method, StatusCode};
 use percore_http::{Body, BodyStream, FileBody};
-use percore_runtime::fs::File;
+use percore_runtime::fs::{File, Resolver, RootDir};
 use percore_runtime::spawn_blocking;
 
 use super::accept_encoding::{self as encoding, Coding};
@@ -80,10 +81,10 @@ pub struct StaticDir {
 #[derive(Debug, Clone)]
 struct DirConfig {
     root: PathBuf,
-    /// `root` canonicalized, once it has existed: resolved on the first
+    /// `root` held open, once it has existed: opened on the first
     /// request, not again on every one (a root that is later replaced or
-    /// re-linked is not followed).
-    canonical_root: OnceLock<PathBuf>,
+    /// re-linked is not followed). Every file is opened relative to it.
+    root_dir: OnceLock<Arc<RootDir>>,
     mount: String,
     index: Option<String>,
     listing: bool,
@@ -97,7 +98,7 @@ impl StaticDir {
         StaticDir {
             config: Arc::new(DirConfig {
                 root: root.as_ref().to_path_buf(),
-                canonical_root: OnceLock::new(),
+                root_dir: OnceLock::new(),
                 mount: String::new(),
                 index: None,
                 listing: false,
@@ -191,10 +192,9 @@ impl Handler for StaticFile {
             }
             let located = Located {
                 content_type: content_type(&path),
-                path: path.to_path_buf(),
+                source: Source::Path(path.to_path_buf()),
                 coding: None,
                 vary: false,
-                checked: false,
             };
             serve_file(&req, located).await
         })
@@ -203,25 +203,34 @@ impl Handler for StaticFile {
 
 /// A file chosen to answer a request.
 struct Located {
-    path: PathBuf,
+    source: Source,
     /// The coding of a precompressed sibling, if one was chosen.
     coding: Option<Coding>,
     /// The type of the file asked for (not of its `.br` sibling).
     content_type: HeaderValue,
     /// Whether the answer depends on `Accept-Encoding`.
     vary: bool,
-    /// Whether `path` was resolved inside a root (then it is canonical and
-    /// opened without following a link), or is the app's own.
-    checked: bool,
+}
+
+/// Where a located file's bytes come from.
+enum Source {
+    /// Opened below a root (see `resolve`): served from this descriptor,
+    /// never looked up by name again.
+    Opened(std::fs::File, Metadata),
+    /// The app's own path ([`StaticFile`]): opened as it is.
+    Path(PathBuf),
 }
 
 /// Where a request to a directory leads.
 enum Target {
-    File(Located),
+    File(Box<Located>),
     /// A directory asked for without its trailing `/`.
     AddSlash,
     Listing(String),
     NotFound,
+    /// Only the kernel's caches were asked ([`Resolver::Cached`]) and they
+    /// could not answer: ask again on the blocking pool.
+    Blocked,
 }
 
 async fn serve_dir(config: Arc<DirConfig>, req: Request) -> Response {
@@ -239,47 +248,79 @@ async fn serve_dir(config: Arc<DirConfig>, req: Request) -> Response {
         (true, Some(accept)) => encoding::acceptable(accept.to_str().unwrap_or("")),
         _ => Vec::new(),
     };
-    let url_path = req.path().to_string();
-    let target = spawn_blocking(move || locate(&config, &path, &codings, &url_path)).await;
+    // On this core's thread when the kernel's caches answer (the common
+    // case: no hop to the blocking pool), else on the blocking pool.
+    let target = match locate(&config, &path, &codings, req.path(), Resolver::Cached) {
+        Target::Blocked => {
+            let url_path = req.path().to_string();
+            spawn_blocking(move || locate(&config, &path, &codings, &url_path, Resolver::Auto))
+                .await
+                .unwrap_or(Target::NotFound)
+        }
+        target => target,
+    };
     match target {
-        Ok(Target::File(located)) => serve_file(&req, located).await,
-        Ok(Target::AddSlash) => add_slash(&req),
-        Ok(Target::Listing(page)) => Html(page).into_response(),
-        Ok(Target::NotFound) | Err(_) => not_found(),
+        Target::File(located) => serve_file(&req, *located).await,
+        Target::AddSlash => add_slash(&req),
+        Target::Listing(page) => Html(page).into_response(),
+        Target::NotFound | Target::Blocked => not_found(),
     }
 }
 
-/// The canonical root, computed on the first request that finds it (a root
+/// The root held open, opened on the first request that finds it (a root
 /// missing at start-up is looked for again on the next request).
-fn canonical_root(config: &DirConfig) -> Option<&Path> {
-    if let Some(root) = config.canonical_root.get() {
+fn root_dir(config: &DirConfig) -> Option<&RootDir> {
+    if let Some(root) = config.root_dir.get() {
         return Some(root);
     }
-    let root = resolve::canonical_root(&config.root).ok()?;
-    Some(config.canonical_root.get_or_init(|| root))
+    let root = Arc::new(resolve::open_root(&config.root).ok()?);
+    Some(config.root_dir.get_or_init(|| root))
 }
 
-/// Finds what `path` names below the root (blocking).
-fn locate(config: &DirConfig, path: &SafePath, codings: &[Coding], url_path: &str) -> Target {
-    let Some(root) = canonical_root(config) else {
-        return Target::NotFound;
+/// Finds what `path` names below the root: blocking with
+/// [`Resolver::Auto`]; with [`Resolver::Cached`] it never waits for a
+/// disk and answers [`Target::Blocked`] when it would have to.
+fn locate(
+    config: &DirConfig,
+    path: &SafePath,
+    codings: &[Coding],
+    url_path: &str,
+    resolver: Resolver,
+) -> Target {
+    let cached = resolver == Resolver::Cached;
+    let root = match (config.root_dir.get(), cached) {
+        (Some(root), _) => &**root,
+        (None, true) => return Target::Blocked,
+        (None, false) => match root_dir(config) {
+            Some(root) => root,
+            None => return Target::NotFound,
+        },
     };
+    let blocked = |e: &io::Error| cached && e.kind() == io::ErrorKind::WouldBlock;
     let follow = config.follow_symlinks;
-    let file = match resolve::resolve(root, &path.segments, follow) {
-        Ok(Found::File(_)) if path.wants_dir => return Target::NotFound,
-        Ok(Found::File(file)) => file,
+    let mut segments = Cow::Borrowed(&path.segments);
+    let (file, meta) = match resolve::resolve(root, &segments, follow, resolver) {
+        Ok(Found::File(..)) if path.wants_dir => return Target::NotFound,
+        Ok(Found::File(file, meta)) => (file, meta),
         Ok(Found::Dir(_)) if !path.wants_dir => return Target::AddSlash,
         Ok(Found::Dir(dir)) => {
-            let index = config.index.as_ref().and_then(|name| {
-                let mut segments = path.segments.clone();
-                segments.push(name.clone());
-                match resolve::resolve(root, &segments, follow) {
-                    Ok(Found::File(file)) => Some(file),
-                    _ => None,
+            let mut index = None;
+            if let Some(name) = &config.index {
+                let mut with_index = path.segments.clone();
+                with_index.push(name.clone());
+                match resolve::resolve(root, &with_index, follow, resolver) {
+                    Ok(Found::File(file, meta)) => index = Some((file, meta, with_index)),
+                    Err(e) if blocked(&e) => return Target::Blocked,
+                    _ => {}
                 }
-            });
+            }
             match index {
-                Some(file) => file,
+                Some((file, meta, with_index)) => {
+                    segments = Cow::Owned(with_index);
+                    (file, meta)
+                }
+                // Reading a directory may wait for the disk.
+                None if config.listing && cached => return Target::Blocked,
                 None if config.listing => {
                     return match listing::read_entries(&dir, follow) {
                         Ok((entries, truncated)) => {
@@ -291,40 +332,47 @@ fn locate(config: &DirConfig, path: &SafePath, codings: &[Coding], url_path: &st
                 None => return Target::NotFound,
             }
         }
+        Err(e) if blocked(&e) => return Target::Blocked,
         Err(_) => return Target::NotFound,
     };
-    let chosen = codings.iter().find_map(|&coding| {
-        resolve::sibling(root, &file, coding.suffix(), follow).map(|path| (path, coding))
-    });
-    let content_type = content_type(&file);
-    let vary = config.precompressed;
-    Target::File(match chosen {
-        Some((path, coding)) => Located {
-            path,
-            coding: Some(coding),
-            content_type,
-            vary,
-            checked: true,
-        },
-        None => Located {
-            path: file,
-            coding: None,
-            content_type,
-            vary,
-            checked: true,
-        },
-    })
+    let mut chosen = None;
+    for &coding in codings {
+        match resolve::sibling(root, &segments, coding.suffix(), follow, resolver) {
+            Ok(opened) => {
+                chosen = Some((opened, coding));
+                break;
+            }
+            Err(e) if blocked(&e) => return Target::Blocked,
+            Err(_) => {}
+        }
+    }
+    let name = segments.last().map_or("", String::as_str);
+    let content_type = content_type(Path::new(name));
+    let (source, coding) = match chosen {
+        Some(((file, meta), coding)) => (Source::Opened(file, meta), Some(coding)),
+        None => (Source::Opened(file, meta), None),
+    };
+    Target::File(Box::new(Located {
+        source,
+        coding,
+        content_type,
+        vary: config.precompressed,
+    }))
 }
 
 /// Opens the located file and answers from it.
-async fn serve_file(req: &Request, located: Located) -> Response {
-    // O_NOFOLLOW: a checked path is canonical, so a link there was swapped
-    // in after the check; O_NONBLOCK: a FIFO cannot stall the open.
-    let nofollow = if located.checked { libc::O_NOFOLLOW } else { 0 };
+async fn serve_file(req: &Request, mut located: Located) -> Response {
+    let path = match std::mem::replace(&mut located.source, Source::Path(PathBuf::new())) {
+        Source::Opened(file, meta) => {
+            return file_response(req, File::from_std(file), &meta, &located)
+        }
+        Source::Path(path) => path,
+    };
+    // O_NONBLOCK: a FIFO cannot stall the open.
     let mut options = OpenOptions::new();
-    options.read(true).custom_flags(nofollow | libc::O_NONBLOCK);
+    options.read(true).custom_flags(libc::O_NONBLOCK);
     let opened = async {
-        let file = File::open_with(&located.path, options).await?;
+        let file = File::open_with(&path, options).await?;
         let meta = file.metadata().await?;
         if !meta.is_file() {
             return Err(io::Error::from(io::ErrorKind::NotFound));

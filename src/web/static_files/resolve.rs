@@ -1,89 +1,85 @@
-//! Finding a checked request path on disk without leaving the root.
-//! Blocking (`canonicalize`, `stat`): run on the blocking pool.
+//! Opening a checked request path below the root without leaving it.
+//! Blocking (lookups may wait for the disk): run on the blocking pool.
 //!
-//! The root and the candidate are both made canonical (every symbolic link
-//! resolved); the candidate must then lie inside the root, and, unless
-//! symbolic links are allowed, must be exactly the path asked for, which it
-//! is only if no component on the way is a link. The file is then opened by
-//! that canonical path with `O_NOFOLLOW` (see `open`), and only regular
-//! files are served: never a FIFO, device or socket.
+//! The root is held open as a directory descriptor ([`RootDir`]) and every
+//! file is opened relative to it by `openat2(RESOLVE_BENEATH |
+//! RESOLVE_NO_MAGICLINKS)`, plus `RESOLVE_NO_SYMLINKS` unless links are
+//! followed (or, where the kernel lacks `openat2`, by a walk with
+//! `openat(O_NOFOLLOW)` that applies the same rules). The check is the
+//! open: a link swapped in after any earlier look at the tree still cannot
+//! lead out, and a link target that is absolute or climbs above the root
+//! is refused. What was opened is then looked at through its descriptor
+//! (`fstat`): only regular files are served, never a FIFO, device or
+//! socket, and directories only for their index file or listing.
 
-use std::ffi::OsString;
-use std::fs::Metadata;
+use std::fs::{File, Metadata};
 use std::io;
 use std::path::{Path, PathBuf};
 
-/// What a path inside the root names.
+use percore_runtime::fs::{Resolver, RootDir};
+
+/// What a path inside the root names, opened.
 #[derive(Debug)]
 pub(crate) enum Found {
-    /// A regular file, by its canonical path.
-    File(PathBuf),
-    /// A directory, by its canonical path.
-    Dir(PathBuf),
+    /// A regular file, and what `fstat` says about it.
+    File(File, Metadata),
+    /// A directory (opened for reading, so that it can be listed).
+    Dir(File),
 }
 
 fn not_found() -> io::Error {
     io::ErrorKind::NotFound.into()
 }
 
-/// The canonical root.
-pub(crate) fn canonical_root(root: &Path) -> io::Result<PathBuf> {
-    std::fs::canonicalize(root)
+/// The root, held open.
+pub(crate) fn open_root(root: &Path) -> io::Result<RootDir> {
+    RootDir::open(root)
 }
 
-/// Resolves `segments` (already checked by `SafePath`) below the canonical
-/// `root`.
+/// Opens `segments` (already checked by `SafePath`) below `root`.
 pub(crate) fn resolve(
-    root: &Path,
+    root: &RootDir,
     segments: &[String],
     follow_symlinks: bool,
+    resolver: Resolver,
 ) -> io::Result<Found> {
-    let mut candidate = root.to_path_buf();
-    candidate.extend(segments);
-    resolve_candidate(root, candidate, follow_symlinks)
-}
-
-/// The sibling of the canonical `file` with `suffix` appended (`a.css.br`),
-/// if it is a regular file inside `root`.
-pub(crate) fn sibling(
-    root: &Path,
-    file: &Path,
-    suffix: &str,
-    follow_symlinks: bool,
-) -> Option<PathBuf> {
-    let mut name = OsString::from(file.as_os_str());
-    name.push(suffix);
-    match resolve_candidate(root, PathBuf::from(name), follow_symlinks) {
-        Ok(Found::File(path)) => Some(path),
-        _ => None,
-    }
-}
-
-fn resolve_candidate(root: &Path, candidate: PathBuf, follow_symlinks: bool) -> io::Result<Found> {
-    let real = std::fs::canonicalize(&candidate)?;
-    if !real.starts_with(root) || (!follow_symlinks && real != candidate) {
-        return Err(not_found());
-    }
-    kind(real)
-}
-
-fn kind(real: PathBuf) -> io::Result<Found> {
-    let meta: Metadata = std::fs::metadata(&real)?;
+    let rel: PathBuf = segments.iter().collect();
+    let file = root.open_file(&rel, follow_symlinks, resolver)?;
+    let meta = file.metadata()?;
     if meta.is_file() {
-        Ok(Found::File(real))
+        Ok(Found::File(file, meta))
     } else if meta.is_dir() {
-        Ok(Found::Dir(real))
+        Ok(Found::Dir(file))
     } else {
         Err(not_found())
+    }
+}
+
+/// The sibling of the file at `segments` with `suffix` appended to its
+/// name (`a.css.br`), if it is a regular file inside `root`.
+pub(crate) fn sibling(
+    root: &RootDir,
+    segments: &[String],
+    suffix: &str,
+    follow_symlinks: bool,
+    resolver: Resolver,
+) -> io::Result<(File, Metadata)> {
+    let (last, dirs) = segments.split_last().ok_or_else(not_found)?;
+    let mut named = dirs.to_vec();
+    named.push(format!("{last}{suffix}"));
+    match resolve(root, &named, follow_symlinks, resolver)? {
+        Found::File(file, meta) => Ok((file, meta)),
+        Found::Dir(_) => Err(not_found()),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Read;
     use std::os::unix::fs::symlink;
 
-    fn tree(name: &str) -> (PathBuf, PathBuf) {
+    fn tree(name: &str) -> (PathBuf, RootDir) {
         let base =
             std::env::temp_dir().join(format!("percore-resolve-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&base);
@@ -92,9 +88,11 @@ mod tests {
         std::fs::write(root.join("sub/a.txt"), "a").unwrap();
         std::fs::write(base.join("secret.txt"), "secret").unwrap();
         symlink(base.join("secret.txt"), root.join("out")).unwrap();
-        symlink(root.join("sub/a.txt"), root.join("in")).unwrap();
+        symlink("sub/a.txt", root.join("in")).unwrap();
+        symlink(root.join("sub/a.txt"), root.join("in_abs")).unwrap();
         symlink("..", root.join("up")).unwrap();
-        (base, canonical_root(&root).unwrap())
+        let dir = open_root(&root).unwrap();
+        (base, dir)
     }
 
     fn seg(parts: &[&str]) -> Vec<String> {
@@ -105,22 +103,31 @@ mod tests {
     fn links_out_of_the_root_are_refused_links_inside_only_when_allowed() {
         let (base, root) = tree("links");
         assert!(matches!(
-            resolve(&root, &seg(&["sub", "a.txt"]), false),
-            Ok(Found::File(_))
+            resolve(&root, &seg(&["sub", "a.txt"]), false, Resolver::Auto),
+            Ok(Found::File(..))
         ));
         assert!(matches!(
-            resolve(&root, &seg(&["sub"]), false),
+            resolve(&root, &seg(&["sub"]), false, Resolver::Auto),
             Ok(Found::Dir(_))
         ));
-        assert!(matches!(resolve(&root, &[], false), Ok(Found::Dir(_))));
+        assert!(matches!(
+            resolve(&root, &[], false, Resolver::Auto),
+            Ok(Found::Dir(_))
+        ));
         for follow in [false, true] {
-            assert!(resolve(&root, &seg(&["out"]), follow).is_err());
-            assert!(resolve(&root, &seg(&["up", "secret.txt"]), follow).is_err());
-            assert!(resolve(&root, &seg(&["missing"]), follow).is_err());
+            assert!(resolve(&root, &seg(&["out"]), follow, Resolver::Auto).is_err());
+            assert!(resolve(&root, &seg(&["up", "secret.txt"]), follow, Resolver::Auto).is_err());
+            assert!(resolve(&root, &seg(&["missing"]), follow, Resolver::Auto).is_err());
+            // An absolute target is refused even when it lies inside.
+            assert!(resolve(&root, &seg(&["in_abs"]), follow, Resolver::Auto).is_err());
         }
-        assert!(resolve(&root, &seg(&["in"]), false).is_err());
-        match resolve(&root, &seg(&["in"]), true) {
-            Ok(Found::File(p)) => assert_eq!(p, root.join("sub/a.txt")),
+        assert!(resolve(&root, &seg(&["in"]), false, Resolver::Auto).is_err());
+        match resolve(&root, &seg(&["in"]), true, Resolver::Auto) {
+            Ok(Found::File(mut file, meta)) => {
+                let mut text = String::new();
+                file.read_to_string(&mut text).unwrap();
+                assert_eq!((text.as_str(), meta.len()), ("a", 1));
+            }
             other => panic!("{other:?}"),
         }
         std::fs::remove_dir_all(base).unwrap();
@@ -129,16 +136,16 @@ mod tests {
     #[test]
     fn only_regular_siblings_inside_the_root() {
         let (base, root) = tree("siblings");
-        let file = root.join("sub/a.txt");
-        std::fs::write(root.join("sub/a.txt.gz"), "gz").unwrap();
-        std::fs::create_dir(root.join("sub/a.txt.br")).unwrap();
-        assert_eq!(
-            sibling(&root, &file, ".gz", false),
-            Some(root.join("sub/a.txt.gz"))
-        );
-        assert_eq!(sibling(&root, &file, ".br", false), None);
-        symlink(base.join("secret.txt"), root.join("sub/a.txt.zst")).unwrap();
-        assert_eq!(sibling(&root, &file, ".zst", true), None);
+        let file = seg(&["sub", "a.txt"]);
+        std::fs::write(base.join("root/sub/a.txt.gz"), "gz").unwrap();
+        std::fs::create_dir(base.join("root/sub/a.txt.br")).unwrap();
+        let (mut gz, _) = sibling(&root, &file, ".gz", false, Resolver::Auto).unwrap();
+        let mut text = String::new();
+        gz.read_to_string(&mut text).unwrap();
+        assert_eq!(text, "gz");
+        assert!(sibling(&root, &file, ".br", false, Resolver::Auto).is_err());
+        symlink(base.join("secret.txt"), base.join("root/sub/a.txt.zst")).unwrap();
+        assert!(sibling(&root, &file, ".zst", true, Resolver::Auto).is_err());
         std::fs::remove_dir_all(base).unwrap();
     }
 }

@@ -24,7 +24,7 @@ use output::Output;
 
 use super::exchange::{answer_panic, call_handler, internal_error};
 use super::start::h2c_upgrade_settings;
-use super::{linger_close, ConnConfig};
+use super::{linger_close, ConnConfig, ConnProtocol};
 use crate::h1::{BodyKind, ResponseBody};
 use crate::service::{Request, Response, Service};
 use crate::upgrade;
@@ -274,7 +274,7 @@ async fn switch_protocols(
             input.stream(),
             input.take_buffer(),
             cfg.shutdown.clone(),
-            cfg.connections.enter(),
+            cfg.connections.enter_as(ConnProtocol::Other),
             cfg.limits.write_timeout,
         ));
     }

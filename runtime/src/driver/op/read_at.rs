@@ -33,6 +33,35 @@ impl<B: IoBufMut> ReadAt<B> {
     }
 }
 
+impl<B: IoBufMut> ReadAt<B> {
+    /// `preadv2(RWF_NOWAIT)`: the read done on the calling thread if the
+    /// page cache holds the data (a short read when it holds only part);
+    /// `WouldBlock` when it would wait for the disk, and `Unsupported`
+    /// where the kernel or file system lacks RWF_NOWAIT.
+    pub(crate) fn call_nowait(&mut self) -> io::Result<u32> {
+        let (ptr, len) = self.buf.read_target();
+        let iov = libc::iovec {
+            iov_base: ptr.cast(),
+            iov_len: len.min(MAX_IO),
+        };
+        // SAFETY: `iov` points at `len` writable bytes of `buf`, which the
+        // operation owns for the call.
+        let n =
+            unsafe { libc::preadv2(self.fd.raw(), &iov, 1, self.offset as i64, libc::RWF_NOWAIT) };
+        match cvt(n) {
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::EOPNOTSUPP | libc::ENOSYS | libc::EINVAL)
+                ) =>
+            {
+                Err(io::ErrorKind::Unsupported.into())
+            }
+            other => other,
+        }
+    }
+}
+
 // SAFETY: the entry points at `buf`'s read target, heap memory (IoBufMut's
 // contract) owned by the operation.
 unsafe impl<B: IoBufMut> Operation for ReadAt<B> {
