@@ -16,6 +16,7 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use clap::{Parser, ValueEnum};
+use percore::web::header::HeaderName;
 use percore::web::{get, App, HeaderValue, HttpError, Key, Next, Request, Response, Sessions};
 use percore::Server;
 use percore_cli::RuntimeArgs;
@@ -56,6 +57,10 @@ async fn login(req: Request) -> Result<&'static str, HttpError> {
     Ok("logged in")
 }
 
+const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+const X_SERVED_BY: HeaderName = HeaderName::from_static("x-served-by");
+const SERVER_TIMING: HeaderName = HeaderName::from_static("server-timing");
+
 thread_local! {
     static NEXT_ID: Cell<u64> = const { Cell::new(0) };
 }
@@ -68,7 +73,7 @@ async fn request_id(req: Request, next: Next) -> Response {
     });
     let mut resp = next.run(req).await;
     resp.headers_mut()
-        .insert("x-request-id", HeaderValue::from(id));
+        .insert(X_REQUEST_ID, HeaderValue::from(id));
     resp
 }
 
@@ -76,7 +81,7 @@ async fn request_id(req: Request, next: Next) -> Response {
 async fn served_by(req: Request, next: Next) -> Response {
     let mut resp = next.run(req).await;
     resp.headers_mut()
-        .insert("x-served-by", HeaderValue::from_static("percore"));
+        .insert(X_SERVED_BY, HeaderValue::from_static("percore"));
     resp
 }
 
@@ -86,7 +91,7 @@ async fn timing(req: Request, next: Next) -> Response {
     let mut resp = next.run(req).await;
     let micros = start.elapsed().as_micros() as u64;
     resp.headers_mut()
-        .insert("server-timing", HeaderValue::from(micros));
+        .insert(SERVER_TIMING, HeaderValue::from(micros));
     resp
 }
 

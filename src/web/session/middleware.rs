@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use cookie::{Cookie, Key, SameSite};
 
-use super::handle::Session;
+use super::handle::{LazyLoad, Session};
 use super::store::SessionStore;
 use super::CookieStore;
 use crate::web::middleware::{IntoMiddleware, Middleware};
@@ -35,6 +35,8 @@ use crate::web::{App, HttpError, IntoResponse, Next, Request, Response, Response
 /// ```
 pub struct Sessions {
     store: Rc<dyn SessionStore>,
+    /// `store` when it is a [`CookieStore`]: loaded only when used.
+    cookie_store: Option<Rc<CookieStore>>,
     cookie_name: String,
     max_age: Duration,
     same_site: SameSite,
@@ -58,9 +60,18 @@ impl std::fmt::Debug for Sessions {
 
 impl Sessions {
     /// Sessions kept in `store`.
-    pub fn new(store: impl SessionStore) -> Sessions {
+    pub fn new<S: SessionStore>(store: S) -> Sessions {
+        let any: Box<dyn std::any::Any> = Box::new(store);
+        let (store, cookie_store): (Rc<dyn SessionStore>, _) = match any.downcast::<CookieStore>() {
+            Ok(cookies) => {
+                let cookies = Rc::<CookieStore>::from(cookies);
+                (cookies.clone(), Some(cookies))
+            }
+            Err(other) => (Rc::new(*other.downcast::<S>().expect("an S")), None),
+        };
         Sessions {
-            store: Rc::new(store),
+            store,
+            cookie_store,
             cookie_name: "percore.session".into(),
             max_age: Duration::from_secs(24 * 3600),
             same_site: SameSite::Lax,
@@ -127,10 +138,12 @@ impl Sessions {
         cookie
     }
 
-    async fn run(&self, mut req: Request, next: Next) -> Response {
-        let incoming = req.cookie(&self.cookie_name).map(str::to_owned);
+    async fn run(self: Rc<Self>, mut req: Request, next: Next) -> Response {
         let mut session = Session::default();
-        if let Some(id) = incoming {
+        if self.cookie_store.is_some() {
+            // Opened (cookies parsed, decrypted) only if the handler asks.
+            session = Session::lazy(self.clone());
+        } else if let Some(id) = req.cookie(&self.cookie_name).map(str::to_owned) {
             match self.store.load(&id).await {
                 Ok(Some(data)) => session = Session::loaded(id, data),
                 Ok(None) => {}
@@ -186,10 +199,15 @@ impl Sessions {
 impl IntoMiddleware for Sessions {
     fn into_middleware(self) -> Middleware {
         let sessions = Rc::new(self);
-        Rc::new(move |req, next| {
-            let sessions = sessions.clone();
-            Box::pin(async move { sessions.run(req, next).await })
-        })
+        Rc::new(move |req, next| Box::pin(sessions.clone().run(req, next)))
+    }
+}
+
+impl LazyLoad for Sessions {
+    fn load(&self, cookies: &cookie::CookieJar) -> Option<(String, super::SessionData)> {
+        let id = cookies.get(&self.cookie_name)?.value();
+        let data = self.cookie_store.as_ref()?.open(id)?;
+        Some((id.to_string(), data))
     }
 }
 
