@@ -25,7 +25,11 @@ fn notes_app(driver: &str) {
     .arg("--uploads")
     .arg(&uploads);
     let (_app, line) = start_listening(&mut cmd);
-    let shown = if driver == "uring" { "io_uring" } else { driver };
+    let shown = if driver == "uring" {
+        "io_uring"
+    } else {
+        driver
+    };
     assert!(line.contains(&format!("driver: {shown}")), "{line}");
     let base = format!("http://{}", listening_addr(&line));
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/notes_client.py");
