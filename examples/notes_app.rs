@@ -29,7 +29,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
 use std::io;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use clap::Parser;
@@ -361,7 +361,7 @@ async fn index(_req: Request) -> &'static str {
 struct UploadDir(PathBuf);
 
 /// One core's app. `shards` is shared by every core.
-fn app(shards: &Arc<Shards>, key: &Key, uploads: &PathBuf) -> App {
+fn app(shards: &Arc<Shards>, key: &Key, uploads: &Path) -> App {
     let mailbox = shards.unclaimed.lock().unwrap().pop();
     let api = App::new()
         .middleware(require_login)
@@ -376,7 +376,7 @@ fn app(shards: &Arc<Shards>, key: &Key, uploads: &PathBuf) -> App {
     App::new()
         .plugin(Sessions::cookie(key.clone()))
         .state(shards.clone())
-        .state(UploadDir(uploads.clone()))
+        .state(UploadDir(uploads.to_path_buf()))
         .state(RefCell::new(mailbox))
         .on_startup(|state: AppStateRef| async move {
             // This core serves the notes it owns.
