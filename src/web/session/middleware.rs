@@ -217,3 +217,78 @@ impl Plugin for Sessions {
         app.middleware(self)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::web::{get, IntoResponse, SessionData, StoreFuture};
+
+    /// A store that is not a `CookieStore`: loaded eagerly, by the middleware.
+    struct Fixed;
+
+    impl SessionStore for Fixed {
+        fn load<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<SessionData>> {
+            let data = (id == "known").then(|| {
+                let mut d = SessionData::new();
+                d.insert("user".into(), "ada".into());
+                d
+            });
+            Box::pin(async move { Ok(data) })
+        }
+        fn save<'a>(
+            &'a self,
+            _id: Option<&'a str>,
+            _data: &'a SessionData,
+            _ttl: Duration,
+        ) -> StoreFuture<'a, String> {
+            Box::pin(async { Ok("saved".to_string()) })
+        }
+        fn delete<'a>(&'a self, _id: &'a str) -> StoreFuture<'a, ()> {
+            Box::pin(async { Ok(()) })
+        }
+    }
+
+    #[test]
+    fn only_the_cookie_store_is_opened_lazily() {
+        assert!(Sessions::cookie(Key::generate()).cookie_store.is_some());
+        assert!(Sessions::new(CookieStore::new(Key::generate()))
+            .cookie_store
+            .is_some());
+        assert!(Sessions::new(Fixed).cookie_store.is_none());
+    }
+
+    #[test]
+    fn both_paths_load_the_session_the_cookie_names() {
+        async fn whoami(req: Request) -> Response {
+            match req.session() {
+                Ok(s) => s.get::<String>("user").unwrap_or_default().into_response(),
+                Err(e) => e.into_response(),
+            }
+        }
+        let key = Key::generate();
+        let mut data = SessionData::new();
+        data.insert("user".into(), "ada".into());
+        let store = CookieStore::new(key.clone());
+        percore_runtime::Runtime::new().unwrap().block_on(async {
+            let sealed = store
+                .save(None, &data, Duration::from_secs(60))
+                .await
+                .unwrap();
+            let cases = [
+                (Sessions::cookie(key.clone()), sealed.as_str()),
+                (Sessions::new(Fixed), "known"),
+            ];
+            for (sessions, id) in cases {
+                let app = App::new().plugin(sessions).route("/", get(whoami));
+                for (cookie, user) in [(id, "ada"), ("forged", "")] {
+                    let req = crate::test::get("/")
+                        .header("cookie", &format!("percore.session={cookie}"))
+                        .empty();
+                    let resp = app.oneshot(req).await;
+                    assert!(resp.headers().get("set-cookie").is_none());
+                    assert_eq!(resp.into_body().collect().await.unwrap(), user);
+                }
+            }
+        });
+    }
+}
