@@ -10,11 +10,14 @@
 # in flight on each), h2 (h2c prior knowledge, 16 connections x 100 streams).
 # Needs valgrind and h2load (nghttp2-client). The server is started with
 # `--listen 127.0.0.1:$CALLGRIND_PORT` (default 8096) plus ARGS and loaded on
-# GET /plaintext.
+# GET /plaintext. CALLGRIND_HEADER (e.g. "cookie: sid=...") adds a request
+# header to every request.
 set -euo pipefail
 mode=$1 n=$2 server=$3
 port=${CALLGRIND_PORT:-8096}
 shift 3
+hdr=()
+[ -n "${CALLGRIND_HEADER:-}" ] && hdr=(-H "$CALLGRIND_HEADER")
 out=$(mktemp /tmp/callgrind.XXXXXX)
 valgrind --tool=callgrind --callgrind-out-file="$out" "$server" --listen 127.0.0.1:$port "$@" >/dev/null 2>&1 &
 vg=$!
@@ -23,9 +26,9 @@ for _ in $(seq 100); do
   sleep 0.3
 done
 case $mode in
-  h1) h2load --h1 -n "$n" -c 16 -m 1 -t 1 http://127.0.0.1:$port/plaintext | grep '^requests:' ;;
-  h1pipe) h2load --h1 -n "$n" -c 16 -m 16 -t 1 http://127.0.0.1:$port/plaintext | grep '^requests:' ;;
-  h2) h2load -n "$n" -c 16 -m 100 -t 1 http://127.0.0.1:$port/plaintext | grep '^requests:' ;;
+  h1) h2load --h1 -n "$n" -c 16 -m 1 -t 1 "${hdr[@]}" http://127.0.0.1:$port/plaintext | grep '^requests:' ;;
+  h1pipe) h2load --h1 -n "$n" -c 16 -m 16 -t 1 "${hdr[@]}" http://127.0.0.1:$port/plaintext | grep '^requests:' ;;
+  h2) h2load -n "$n" -c 16 -m 100 -t 1 "${hdr[@]}" http://127.0.0.1:$port/plaintext | grep '^requests:' ;;
   *) echo "unknown mode $mode" >&2; kill "$vg"; exit 2 ;;
 esac
 kill -INT "$vg"; sleep 0.5; kill -TERM "$vg" 2>/dev/null || true

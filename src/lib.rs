@@ -10,6 +10,8 @@
 
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
+#[doc = include_str!("../docs/guide.md")]
+pub mod guide {}
 mod server;
 pub mod test;
 pub mod web;

@@ -14,8 +14,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use percore::test::TestServer;
 use percore::web::{App, StaticDir};
-use percore::{DriverChoice, Limits};
+use percore::{DriverChoice, Server};
 
 /// What no answer may ever contain: the file beside the root.
 const SECRET: &str = "TOP-SECRET-OUTSIDE-THE-ROOT";
@@ -72,13 +73,7 @@ impl Fixture {
     /// A server on one core serving this fixture under several options.
     fn serve(&self, driver: DriverChoice) -> TestServer {
         let root = self.root.clone();
-        TestServer::serve(
-            driver,
-            1,
-            Limits::default(),
-            Duration::from_secs(5),
-            move || move || app(&root),
-        )
+        TestServer::start_server(Server::new(move || app(&root)).cores(1).driver(driver))
     }
 }
 
@@ -202,7 +197,7 @@ both_drivers!(get_and_head_with_type_and_validators, |d: DriverChoice| {
     assert!(head.body.is_empty());
     // Nothing after the head on the wire either.
     let head = raw(
-        srv.addr,
+        srv.addr(),
         "HEAD",
         b"/static/hello.txt",
         "Range: bytes=0-1\r\n",
@@ -371,7 +366,7 @@ both_drivers!(ranges_single_multiple_unsatisfiable, |d: DriverChoice| {
     let many: Vec<String> = (0..2000).map(|i| format!("{}-{}", i * 2, i * 2)).collect();
     let header = format!("Range: bytes={}", many.join(","));
     let a = raw(
-        srv.addr,
+        srv.addr(),
         "GET",
         b"/static/data.bin",
         &format!("{header}\r\n"),
@@ -390,7 +385,7 @@ both_drivers!(ranges_single_multiple_unsatisfiable, |d: DriverChoice| {
         "bytes=99999999999999999999999-",
     ] {
         let a = raw(
-            srv.addr,
+            srv.addr(),
             "GET",
             b"/static/hello.txt",
             &format!("Range: {bad}\r\n"),
@@ -455,7 +450,7 @@ both_drivers!(
         assert_eq!(decoded.body, fx.css);
         // br preferred when both are acceptable.
         let a = raw(
-            srv.addr,
+            srv.addr(),
             "GET",
             b"/pre/style.css",
             "Accept-Encoding: gzip, br\r\n",
@@ -464,7 +459,7 @@ both_drivers!(
         assert_eq!(a.body, b"pretend-brotli-bytes");
         let br_etag = a.header("etag").unwrap().to_string();
         let a = raw(
-            srv.addr,
+            srv.addr(),
             "GET",
             b"/pre/style.css",
             "Accept-Encoding: br;q=0.1, gzip\r\n",
@@ -473,7 +468,7 @@ both_drivers!(
         assert_ne!(a.header("etag").unwrap(), br_etag);
         // None acceptable, or none there: the file itself, still with Vary.
         let a = raw(
-            srv.addr,
+            srv.addr(),
             "GET",
             b"/pre/style.css",
             "Accept-Encoding: identity\r\n",
@@ -484,7 +479,7 @@ both_drivers!(
         );
         assert_eq!(a.body, fx.css);
         let a = raw(
-            srv.addr,
+            srv.addr(),
             "GET",
             b"/pre/hello.txt",
             "Accept-Encoding: br, gzip\r\n",
@@ -493,7 +488,7 @@ both_drivers!(
         assert_eq!(a.text(), "hello, static world\n");
         // Off by default.
         let a = raw(
-            srv.addr,
+            srv.addr(),
             "GET",
             b"/static/style.css",
             "Accept-Encoding: gzip, br\r\n",
@@ -504,7 +499,7 @@ both_drivers!(
         );
         // Ranges apply to the coded bytes.
         let a = raw(
-            srv.addr,
+            srv.addr(),
             "GET",
             b"/pre/style.css",
             "Accept-Encoding: br\r\nRange: bytes=0-6\r\n",
@@ -607,7 +602,7 @@ both_drivers!(traversal_attempts_are_refused, |d: DriverChoice| {
     for target in ESCAPES {
         let shown = String::from_utf8_lossy(target);
         for method in ["GET", "HEAD"] {
-            let a = raw(srv.addr, method, target, "Accept-Encoding: gzip, br\r\n");
+            let a = raw(srv.addr(), method, target, "Accept-Encoding: gzip, br\r\n");
             assert_eq!(a.status, 404, "{method} {shown}: {}", a.text());
             assert!(
                 !a.text().contains(SECRET),
@@ -656,7 +651,7 @@ both_drivers!(a_1_gib_file_streams_in_flat_memory, |d: DriverChoice| {
     // Warm up: the server's buffers and pools exist before the baseline.
     assert_eq!(curl(&srv, "/static/data.bin", &[]).body.len(), 200_000);
     let before = rss_kib();
-    let mut s = TcpStream::connect(srv.addr).unwrap();
+    let mut s = TcpStream::connect(srv.addr()).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
     s.write_all(b"GET /static/huge.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         .unwrap();

@@ -94,6 +94,19 @@ impl TestServer {
         format!("http://{}{}", self.addr, path)
     }
 
+    /// The signal that stops the server: trigger it to start a graceful
+    /// shutdown without waiting for it (then [`stop`](Self::stop) waits).
+    ///
+    /// ```
+    /// use percore::web::{App, Request, get};
+    /// let srv = percore::test::TestServer::start(|| App::new().route("/", get(|_r: Request| async { "hi" })));
+    /// srv.shutdown_signal().trigger(); // e.g. while a request is in flight
+    /// srv.stop().unwrap();
+    /// ```
+    pub fn shutdown_signal(&self) -> Shutdown {
+        self.shutdown.clone()
+    }
+
     /// Stops the server gracefully and waits for it; the server's result.
     pub fn stop(mut self) -> io::Result<()> {
         self.stop_and_join()

@@ -67,7 +67,7 @@ impl Chain for Core {
             }
             Match::MethodNotAllowed(allow) => {
                 let err = HttpError::method_not_allowed("method not allowed")
-                    .header(ALLOW.as_str(), &allow);
+                    .typed_header(ALLOW, allow.clone());
                 Box::pin(async move { err.into_response() })
             }
             Match::NotFound => {

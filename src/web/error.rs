@@ -104,6 +104,12 @@ impl HttpError {
         self
     }
 
+    /// Adds a header already in its wire form.
+    pub(crate) fn typed_header(mut self, name: HeaderName, value: HeaderValue) -> HttpError {
+        self.0.headers.append(name, value);
+        self
+    }
+
     /// The status.
     pub fn status(&self) -> StatusCode {
         self.0.status

@@ -37,9 +37,12 @@ where
     R: IntoResponse,
 {
     fn into_middleware(self) -> Middleware {
+        let f = Rc::new(self);
+        // The middleware's future is made inside the box, on first poll:
+        // the request moves once instead of being copied with the future.
         Rc::new(move |req, next| {
-            let fut = self(req, next);
-            Box::pin(async move { fut.await.into_response() })
+            let f = f.clone();
+            Box::pin(async move { f(req, next).await.into_response() })
         })
     }
 }

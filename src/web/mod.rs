@@ -36,6 +36,7 @@ mod lifecycle;
 mod metrics;
 mod middleware;
 pub mod multipart;
+mod percent;
 mod plugin;
 mod request;
 mod request_id;

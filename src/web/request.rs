@@ -21,7 +21,11 @@ use super::{cookies, extract, url, HttpError, Session};
 /// assert_eq!(req.path(), "/a");
 /// assert_eq!(req.query_string(), Some("x=1"));
 /// ```
-pub struct Request {
+pub struct Request(Box<Parts>);
+
+/// A request's parts, boxed: a `Request` moves through the middleware
+/// chain and into handler futures as one pointer, not a few hundred bytes.
+struct Parts {
     inner: http::Request<RequestBody>,
     params: Vec<(String, String)>,
     state: Option<Rc<AppState>>,
@@ -35,10 +39,10 @@ pub struct Request {
 impl std::fmt::Debug for Request {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Request")
-            .field("method", &self.inner.method())
-            .field("uri", &self.inner.uri())
-            .field("version", &self.inner.version())
-            .field("params", &self.params)
+            .field("method", &self.0.inner.method())
+            .field("uri", &self.0.inner.uri())
+            .field("version", &self.0.inner.version())
+            .field("params", &self.0.params)
             .finish_non_exhaustive()
     }
 }
@@ -46,7 +50,7 @@ impl std::fmt::Debug for Request {
 impl Request {
     /// Wraps an `http::Request` (for tests and custom services).
     pub fn from_http(inner: http::Request<RequestBody>) -> Request {
-        Request {
+        Request(Box::new(Parts {
             inner,
             params: Vec::new(),
             state: None,
@@ -54,77 +58,83 @@ impl Request {
             body_read: false,
             cookies: OnceCell::new(),
             session: None,
-        }
+        }))
     }
 
     pub(crate) fn with_state(inner: http::Request<RequestBody>, state: Rc<AppState>) -> Request {
         let mut req = Request::from_http(inner);
-        req.state = Some(state);
+        req.0.state = Some(state);
         req
     }
 
     /// Gives the request what routing found: its path parameters, and the
     /// app's state (middleware may have built a fresh request).
     pub(crate) fn set_route(&mut self, params: Vec<(String, String)>, state: &Rc<AppState>) {
-        self.params = params;
-        if !self.state.as_ref().is_some_and(|s| Rc::ptr_eq(s, state)) {
-            self.state = Some(state.clone());
+        self.0.params = params;
+        if !self.0.state.as_ref().is_some_and(|s| Rc::ptr_eq(s, state)) {
+            self.0.state = Some(state.clone());
         }
     }
 
     /// Enters a nested app: its state is looked up first from now on.
     pub(crate) fn push_state(&mut self, state: Rc<AppState>) {
-        self.nested.push(state);
+        self.0.nested.push(state);
     }
 
     /// The states to search, innermost app first.
     fn states(&self) -> impl Iterator<Item = &AppState> {
-        self.nested
+        self.0
+            .nested
             .iter()
             .rev()
-            .chain(self.state.iter())
+            .chain(self.0.state.iter())
             .map(|s| &**s)
     }
 
     /// The method.
     pub fn method(&self) -> &Method {
-        self.inner.method()
+        self.0.inner.method()
     }
 
     /// The request target.
     pub fn uri(&self) -> &Uri {
-        self.inner.uri()
+        self.0.inner.uri()
     }
 
     /// The path of the target.
     pub fn path(&self) -> &str {
-        self.inner.uri().path()
+        self.0.inner.uri().path()
     }
 
     /// The query string, without `?`.
     pub fn query_string(&self) -> Option<&str> {
-        self.inner.uri().query()
+        self.0.inner.uri().query()
     }
 
     /// The protocol version.
     pub fn version(&self) -> Version {
-        self.inner.version()
+        self.0.inner.version()
     }
 
     /// The headers.
     pub fn headers(&self) -> &HeaderMap {
-        self.inner.headers()
+        self.0.inner.headers()
     }
 
     /// A header value as text, if present and visible ASCII.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.inner.headers().get(name).and_then(|v| v.to_str().ok())
+        self.0
+            .inner
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
     }
 
     /// The request's cookies (parsed once, on first use; malformed pairs
     /// and values over 4 KiB are left out).
     pub fn cookies(&self) -> &CookieJar {
-        self.cookies
+        self.0
+            .cookies
             .get_or_init(|| Box::new(cookies::parse(self.headers())))
     }
 
@@ -144,13 +154,16 @@ impl Request {
     /// The session, loaded by the [`Sessions`](crate::web::Sessions)
     /// middleware (a 500 without it: install it with `App::plugin`).
     pub fn session(&self) -> Result<&Session, HttpError> {
-        self.session
-            .as_ref()
-            .ok_or_else(|| HttpError::internal("req.session() needs the Sessions middleware"))
+        let session =
+            self.0.session.as_ref().ok_or_else(|| {
+                HttpError::internal("req.session() needs the Sessions middleware")
+            })?;
+        session.resolve(|| self.cookies());
+        Ok(session)
     }
 
     pub(crate) fn set_session(&mut self, session: Session) {
-        self.session = Some(session);
+        self.0.session = Some(session);
     }
 
     /// The app's cookie key ([`App::cookie_key`](crate::web::App::cookie_key)).
@@ -192,7 +205,8 @@ impl Request {
 
     /// A path parameter captured by `{name}` in the route.
     pub fn param(&self, name: &str) -> Option<&str> {
-        self.params
+        self.0
+            .params
             .iter()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
@@ -241,9 +255,10 @@ impl Request {
     ) -> Result<String, HttpError> {
         // The outermost app knows every route with its full prefix.
         let pattern = self
+            .0
             .state
             .iter()
-            .chain(&self.nested)
+            .chain(&self.0.nested)
             .find_map(|s| s.route_pattern(name))
             .ok_or_else(|| HttpError::internal(format!("url_for: no route named {name:?}")))?;
         url::fill(pattern, params)
@@ -251,31 +266,31 @@ impl Request {
 
     /// Request extensions (set by middleware).
     pub fn extensions(&self) -> &http::Extensions {
-        self.inner.extensions()
+        self.0.inner.extensions()
     }
 
     /// Mutable request extensions.
     pub fn extensions_mut(&mut self) -> &mut http::Extensions {
-        self.inner.extensions_mut()
+        self.0.inner.extensions_mut()
     }
 
     /// The body, to read in chunks.
     pub fn body_mut(&mut self) -> &mut RequestBody {
-        self.inner.body_mut()
+        self.0.inner.body_mut()
     }
 
     /// Takes the body, leaving an empty one; after it, [`bytes`](Self::bytes)
     /// and the methods that read the whole body fail.
     pub fn take_body(&mut self) -> RequestBody {
-        self.body_read = true;
-        std::mem::take(self.inner.body_mut())
+        self.0.body_read = true;
+        std::mem::take(self.0.inner.body_mut())
     }
 
     /// Reads the whole body, up to the server's `Limits::max_body_size`
     /// (413 beyond it). The body can be read once: a second call is an
     /// error (500), not a silently empty body.
     pub async fn bytes(&mut self) -> Result<Bytes, HttpError> {
-        if self.body_read {
+        if self.0.body_read {
             return Err(HttpError::internal("the request body was already read"));
         }
         // The connection enforces `max_body_size` as the body arrives.
@@ -335,7 +350,7 @@ impl Request {
     /// [`multipart`](Self::multipart) with these limits.
     pub fn multipart_with(&mut self, limits: MultipartLimits) -> Result<Multipart, HttpError> {
         let boundary = multipart::boundary(self.headers())?;
-        if self.body_read {
+        if self.0.body_read {
             return Err(HttpError::internal("the request body was already read"));
         }
         Ok(Multipart::new(self.take_body(), &boundary, limits))
@@ -365,26 +380,26 @@ impl Request {
     /// ```
     pub fn websocket(&mut self) -> Result<percore_ws::WebSocketUpgrade, percore_ws::Refusal> {
         // Take the extensions out so the headers can be borrowed beside them.
-        let mut extensions = std::mem::take(self.inner.extensions_mut());
+        let mut extensions = std::mem::take(self.0.inner.extensions_mut());
         let result = percore_ws::WebSocketUpgrade::from_parts(
-            self.inner.method(),
-            self.inner.version(),
-            self.inner.headers(),
+            self.0.inner.method(),
+            self.0.inner.version(),
+            self.0.inner.headers(),
             &mut extensions,
         );
-        *self.inner.extensions_mut() = extensions;
+        *self.0.inner.extensions_mut() = extensions;
         result
     }
 
     /// The underlying `http::Request`.
     pub fn into_http(mut self) -> http::Request<RequestBody> {
-        std::mem::take(&mut self.inner)
+        std::mem::take(&mut self.0.inner)
     }
 }
 
 /// The header map goes back to this core's pool for the next request.
 impl Drop for Request {
     fn drop(&mut self) {
-        percore_http::header_pool::recycle(std::mem::take(self.inner.headers_mut()));
+        percore_http::header_pool::recycle(std::mem::take(self.0.inner.headers_mut()));
     }
 }

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::rc::Rc;
 
-use http::Method;
+use http::{HeaderValue, Method};
 
 use super::middleware::{wrap, IntoMiddleware, Middleware};
 use super::Handler;
@@ -19,12 +19,27 @@ use super::Handler;
 /// let both = get(read).post(write);
 /// assert_eq!(both.allowed(), "GET, HEAD, POST");
 /// ```
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct MethodRouter {
     handlers: Vec<(Method, Rc<dyn Handler>)>,
     fallback: Option<Rc<dyn Handler>>,
     layers: Vec<Middleware>,
     name: Option<String>,
+    /// [`allowed`](Self::allowed) as a header value, made once when the
+    /// route is added (every 405 of the route sends the same).
+    allow: HeaderValue,
+}
+
+impl Default for MethodRouter {
+    fn default() -> Self {
+        MethodRouter {
+            handlers: Vec::new(),
+            fallback: None,
+            layers: Vec::new(),
+            name: None,
+            allow: HeaderValue::from_static(""),
+        }
+    }
 }
 
 impl std::fmt::Debug for MethodRouter {
@@ -125,6 +140,7 @@ impl MethodRouter {
         let layers = std::mem::take(&mut self.layers);
         self.map_handlers(|h| wrap(&layers, h));
         let name = self.name.take();
+        self.allow = self.allow_value();
         (self, name)
     }
 
@@ -161,6 +177,10 @@ impl MethodRouter {
         names.sort_unstable();
         names.join(", ")
     }
+
+    fn allow_value(&self) -> HeaderValue {
+        HeaderValue::try_from(self.allowed()).expect("method names are header-safe")
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -181,7 +201,8 @@ struct Route {
 /// What matching a path found.
 pub(crate) enum Match<'a> {
     Found(&'a Rc<dyn Handler>, Vec<(String, String)>),
-    MethodNotAllowed(String),
+    /// The route's `Allow` value.
+    MethodNotAllowed(&'a HeaderValue),
     NotFound,
 }
 
@@ -259,27 +280,9 @@ fn match_tail(segments: &[Segment], path: &str) -> Option<Vec<(String, String)>>
     Some(params)
 }
 
-/// Decodes `%XX` escapes; invalid escapes are kept as they are.
+/// A path parameter: `%XX` decoded, malformed escapes kept as they are.
 fn percent_decode(s: &str) -> String {
-    if !s.contains('%') {
-        return s.to_string();
-    }
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    super::percent::decode_lenient(s).into_owned()
 }
 
 impl Router {
@@ -331,11 +334,11 @@ impl Router {
         if let Some(m) = self.exact.get(path) {
             return match m.find(method) {
                 Some(h) => Match::Found(h, Vec::new()),
-                None => Match::MethodNotAllowed(m.allowed()),
+                None => Match::MethodNotAllowed(&m.allow),
             };
         }
         let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-        let mut allowed: Option<String> = None;
+        let mut allowed: Option<&HeaderValue> = None;
         for route in &self.patterns {
             if route.segments.len() != parts.len() {
                 continue;
@@ -361,7 +364,7 @@ impl Router {
             }
             match route.methods.find(method) {
                 Some(h) => return Match::Found(h, params),
-                None => allowed = allowed.or_else(|| Some(route.methods.allowed())),
+                None => allowed = allowed.or(Some(&route.methods.allow)),
             }
         }
         for route in &self.tails {
@@ -370,7 +373,7 @@ impl Router {
             };
             match route.methods.find(method) {
                 Some(h) => return Match::Found(h, params),
-                None => allowed = allowed.or_else(|| Some(route.methods.allowed())),
+                None => allowed = allowed.or(Some(&route.methods.allow)),
             }
         }
         match allowed {
@@ -388,6 +391,7 @@ fn merge(into: &mut MethodRouter, from: MethodRouter) {
     if from.fallback.is_some() {
         into.fallback = from.fallback;
     }
+    into.allow = into.allow_value();
 }
 
 #[cfg(test)]
@@ -420,6 +424,18 @@ mod tests {
             _ => panic!("expected 405"),
         }
         assert!(matches!(r.find(&Method::HEAD, "/"), Match::Found(..)));
+        // A path added twice answers 405 with the methods of both.
+        r.add("/", post(h));
+        r.add("/users/{id}", put(h));
+        for (path, allow) in [
+            ("/", "GET, HEAD, POST"),
+            ("/users/1", "DELETE, GET, HEAD, PUT"),
+        ] {
+            match r.find(&Method::PATCH, path) {
+                Match::MethodNotAllowed(a) => assert_eq!(a, allow, "{path}"),
+                _ => panic!("expected 405 for {path}"),
+            }
+        }
     }
 
     #[test]

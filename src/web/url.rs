@@ -1,7 +1,7 @@
 //! Building a named route's URL from its pattern and parameters.
 
 use super::router::{parse_pattern, Segment};
-use super::HttpError;
+use super::{percent, HttpError};
 
 /// Fills `pattern`'s `{name}` segments from `params`, percent-encoding each
 /// value as one path segment. A missing parameter is an error (a bug in
@@ -44,17 +44,9 @@ fn param<'a>(params: &[(&str, &'a str)], pattern: &str, name: &str) -> Result<&'
         })
 }
 
-/// Percent-encodes `value` as a path segment: everything but RFC 3986's
-/// unreserved characters and the sub-delimiters allowed in a segment.
+/// Percent-encodes `value` as a path segment onto `out`.
 fn encode_segment(value: &str, out: &mut String) {
-    for &b in value.as_bytes() {
-        let keep = b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@".contains(&b);
-        if keep {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
+    out.push_str(&percent::encode(value, percent::PATH_SEGMENT));
 }
 
 #[cfg(test)]

@@ -271,11 +271,12 @@ async fn upgrade_echo(mut req: Request) -> percore::web::Response {
     resp
 }
 
-/// A server running the test app on one core of its own thread.
+/// A server running the test app on one core of its own thread:
+/// `percore::test::TestServer`, with a bounded wait when it stops.
 pub struct TestServer {
     pub addr: SocketAddr,
     shutdown: Shutdown,
-    thread: Option<JoinHandle<std::io::Result<()>>>,
+    inner: Option<percore::test::TestServer>,
 }
 
 impl TestServer {
@@ -302,8 +303,8 @@ impl TestServer {
     }
 
     /// A server on `cores` cores of its own thread, each core serving the
-    /// app that the factory returned by `make` builds (`make` runs on that
-    /// thread), with `grace` as its shutdown deadline.
+    /// app that the factory returned by `make` builds, with `grace` as its
+    /// shutdown deadline.
     pub fn serve<M, F>(
         driver: DriverChoice,
         cores: usize,
@@ -315,30 +316,16 @@ impl TestServer {
         M: FnOnce() -> F + Send + 'static,
         F: Fn() -> App + Send + Sync + 'static,
     {
-        let shutdown = Shutdown::new();
-        let (tx, rx) = mpsc::channel();
-        let s = shutdown.clone();
-        let thread = std::thread::spawn(move || {
-            Server::new(make())
-                .bind("127.0.0.1:0")?
-                .cores(cores)
-                .driver(driver)
-                .limits(limits)
-                .handle_signals(false)
-                .shutdown_signal(s)
-                .shutdown_timeout(grace)
-                .on_ready(move |info| {
-                    let _ = tx.send(info.addr);
-                })
-                .run()
-        });
-        let addr = rx
-            .recv_timeout(Duration::from_secs(10))
-            .expect("server did not start");
+        let server = Server::new(make())
+            .cores(cores)
+            .driver(driver)
+            .limits(limits)
+            .shutdown_timeout(grace);
+        let inner = percore::test::TestServer::start_server(server);
         TestServer {
-            addr,
-            shutdown,
-            thread: Some(thread),
+            addr: inner.addr(),
+            shutdown: inner.shutdown_signal(),
+            inner: Some(inner),
         }
     }
 
@@ -350,7 +337,8 @@ impl TestServer {
     /// Waits for the server to stop, failing the test unless it does within
     /// `within`.
     pub fn join(&mut self, within: Duration) {
-        let t = self.thread.take().expect("joined twice");
+        let inner = self.inner.take().expect("joined twice");
+        let t = std::thread::spawn(move || inner.stop());
         assert!(
             ends_within(&t, within),
             "server still running after {within:?}"
@@ -366,11 +354,8 @@ impl TestServer {
 
     /// Stops the server gracefully and waits for it.
     pub fn stop(&mut self) {
-        self.shutdown.trigger();
-        if let Some(t) = self.thread.take() {
-            t.join()
-                .expect("server thread panicked")
-                .expect("server failed");
+        if let Some(inner) = self.inner.take() {
+            inner.stop().expect("server failed");
         }
     }
 }
@@ -380,7 +365,10 @@ impl Drop for TestServer {
     /// rather than hanging the test.
     fn drop(&mut self) {
         self.shutdown.trigger();
-        if let Some(t) = self.thread.take() {
+        if let Some(inner) = self.inner.take() {
+            let t = std::thread::spawn(move || {
+                let _ = inner.stop();
+            });
             if ends_within(&t, Duration::from_secs(10)) {
                 let _ = t.join();
             }

@@ -60,7 +60,8 @@ impl CookieStore {
         CookieStore { key }
     }
 
-    fn open(&self, value: &str) -> Option<SessionData> {
+    /// The session sealed in `value`, if genuine and not expired.
+    pub(crate) fn open(&self, value: &str) -> Option<SessionData> {
         if value.len() > MAX_COOKIE_SIZE {
             return None;
         }

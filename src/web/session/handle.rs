@@ -3,6 +3,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
+use cookie::CookieJar;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -30,6 +31,15 @@ impl std::fmt::Debug for Session {
     }
 }
 
+/// Opens a session from the request's cookies, on its first use: a store
+/// that needs no I/O to load ([`CookieStore`](super::CookieStore)) costs
+/// nothing on the requests whose handler never looks at the session.
+pub(crate) trait LazyLoad {
+    /// The session the cookies carry, with its id; `None` for none (or
+    /// one that is not genuine).
+    fn load(&self, cookies: &CookieJar) -> Option<(String, SessionData)>;
+}
+
 #[derive(Default)]
 pub(crate) struct State {
     pub(crate) data: SessionData,
@@ -37,6 +47,8 @@ pub(crate) struct State {
     pub(crate) id: Option<String>,
     pub(crate) changed: bool,
     pub(crate) renew: bool,
+    /// Not loaded yet: how to load it from the request's cookies.
+    pending: Option<Rc<dyn LazyLoad>>,
 }
 
 impl Session {
@@ -46,6 +58,26 @@ impl Session {
             id: Some(id),
             ..State::default()
         })))
+    }
+
+    /// A session loaded by `loader` when the handler first asks for it.
+    pub(crate) fn lazy(loader: Rc<dyn LazyLoad>) -> Session {
+        Session(Rc::new(RefCell::new(State {
+            pending: Some(loader),
+            ..State::default()
+        })))
+    }
+
+    /// Loads a lazy session (once) from the request's `cookies`.
+    pub(crate) fn resolve<'a>(&self, cookies: impl FnOnce() -> &'a CookieJar) {
+        let Some(loader) = self.0.borrow_mut().pending.take() else {
+            return;
+        };
+        if let Some((id, data)) = loader.load(cookies()) {
+            let mut state = self.0.borrow_mut();
+            state.id = Some(id);
+            state.data = data;
+        }
     }
 
     pub(crate) fn take_state(&self) -> State {

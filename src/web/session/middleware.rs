@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use cookie::{Cookie, Key, SameSite};
 
-use super::handle::Session;
+use super::handle::{LazyLoad, Session};
 use super::store::{is_unavailable, SessionStore};
 use super::CookieStore;
 use crate::web::middleware::{IntoMiddleware, Middleware};
@@ -37,6 +37,8 @@ use crate::web::{App, HttpError, IntoResponse, Next, Request, Response, Response
 /// ```
 pub struct Sessions {
     store: Rc<dyn SessionStore>,
+    /// `store` when it is a [`CookieStore`]: loaded only when used.
+    cookie_store: Option<Rc<CookieStore>>,
     cookie_name: String,
     max_age: Duration,
     same_site: SameSite,
@@ -60,9 +62,18 @@ impl std::fmt::Debug for Sessions {
 
 impl Sessions {
     /// Sessions kept in `store`.
-    pub fn new(store: impl SessionStore) -> Sessions {
+    pub fn new<S: SessionStore>(store: S) -> Sessions {
+        let any: Box<dyn std::any::Any> = Box::new(store);
+        let (store, cookie_store): (Rc<dyn SessionStore>, _) = match any.downcast::<CookieStore>() {
+            Ok(cookies) => {
+                let cookies = Rc::<CookieStore>::from(cookies);
+                (cookies.clone(), Some(cookies))
+            }
+            Err(other) => (Rc::new(*other.downcast::<S>().expect("an S")), None),
+        };
         Sessions {
-            store: Rc::new(store),
+            store,
+            cookie_store,
             cookie_name: "percore.session".into(),
             max_age: Duration::from_secs(24 * 3600),
             same_site: SameSite::Lax,
@@ -135,10 +146,12 @@ impl Sessions {
         cookie
     }
 
-    async fn run(&self, mut req: Request, next: Next) -> Response {
-        let incoming = req.cookie(&self.cookie_name).map(str::to_owned);
+    async fn run(self: Rc<Self>, mut req: Request, next: Next) -> Response {
         let mut session = Session::default();
-        if let Some(id) = incoming {
+        if self.cookie_store.is_some() {
+            // Opened (cookies parsed, decrypted) only if the handler asks.
+            session = Session::lazy(self.clone());
+        } else if let Some(id) = req.cookie(&self.cookie_name).map(str::to_owned) {
             match self.store.load(&id).await {
                 Ok(Some(data)) => session = Session::loaded(id, data),
                 Ok(None) => {}
@@ -208,10 +221,15 @@ fn store_failed(e: &std::io::Error) -> Response {
 impl IntoMiddleware for Sessions {
     fn into_middleware(self) -> Middleware {
         let sessions = Rc::new(self);
-        Rc::new(move |req, next| {
-            let sessions = sessions.clone();
-            Box::pin(async move { sessions.run(req, next).await })
-        })
+        Rc::new(move |req, next| Box::pin(sessions.clone().run(req, next)))
+    }
+}
+
+impl LazyLoad for Sessions {
+    fn load(&self, cookies: &cookie::CookieJar) -> Option<(String, super::SessionData)> {
+        let id = cookies.get(&self.cookie_name)?.value();
+        let data = self.cookie_store.as_ref()?.open(id)?;
+        Some((id.to_string(), data))
     }
 }
 
@@ -219,5 +237,80 @@ impl IntoMiddleware for Sessions {
 impl Plugin for Sessions {
     fn install(self, app: App) -> App {
         app.middleware(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::web::{get, IntoResponse, SessionData, StoreFuture};
+
+    /// A store that is not a `CookieStore`: loaded eagerly, by the middleware.
+    struct Fixed;
+
+    impl SessionStore for Fixed {
+        fn load<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<SessionData>> {
+            let data = (id == "known").then(|| {
+                let mut d = SessionData::new();
+                d.insert("user".into(), "ada".into());
+                d
+            });
+            Box::pin(async move { Ok(data) })
+        }
+        fn save<'a>(
+            &'a self,
+            _id: Option<&'a str>,
+            _data: &'a SessionData,
+            _ttl: Duration,
+        ) -> StoreFuture<'a, String> {
+            Box::pin(async { Ok("saved".to_string()) })
+        }
+        fn delete<'a>(&'a self, _id: &'a str) -> StoreFuture<'a, ()> {
+            Box::pin(async { Ok(()) })
+        }
+    }
+
+    #[test]
+    fn only_the_cookie_store_is_opened_lazily() {
+        assert!(Sessions::cookie(Key::generate()).cookie_store.is_some());
+        assert!(Sessions::new(CookieStore::new(Key::generate()))
+            .cookie_store
+            .is_some());
+        assert!(Sessions::new(Fixed).cookie_store.is_none());
+    }
+
+    #[test]
+    fn both_paths_load_the_session_the_cookie_names() {
+        async fn whoami(req: Request) -> Response {
+            match req.session() {
+                Ok(s) => s.get::<String>("user").unwrap_or_default().into_response(),
+                Err(e) => e.into_response(),
+            }
+        }
+        let key = Key::generate();
+        let mut data = SessionData::new();
+        data.insert("user".into(), "ada".into());
+        let store = CookieStore::new(key.clone());
+        percore_runtime::Runtime::new().unwrap().block_on(async {
+            let sealed = store
+                .save(None, &data, Duration::from_secs(60))
+                .await
+                .unwrap();
+            let cases = [
+                (Sessions::cookie(key.clone()), sealed.as_str()),
+                (Sessions::new(Fixed), "known"),
+            ];
+            for (sessions, id) in cases {
+                let app = App::new().plugin(sessions).route("/", get(whoami));
+                for (cookie, user) in [(id, "ada"), ("forged", "")] {
+                    let req = crate::test::get("/")
+                        .header("cookie", &format!("percore.session={cookie}"))
+                        .empty();
+                    let resp = app.oneshot(req).await;
+                    assert!(resp.headers().get("set-cookie").is_none());
+                    assert_eq!(resp.into_body().collect().await.unwrap(), user);
+                }
+            }
+        });
     }
 }

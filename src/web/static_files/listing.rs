@@ -5,6 +5,8 @@ use std::fmt::Write;
 use std::io;
 use std::path::PathBuf;
 
+use crate::web::percent;
+
 /// Most entries listed; the rest are left out (the page says so).
 pub(crate) const MAX_ENTRIES: usize = 10_000;
 
@@ -98,15 +100,7 @@ pub(crate) fn escape_html(s: &str) -> String {
 /// Percent-encodes a name for a relative link: every byte but the
 /// unreserved ones, so `:` or `?` in a name cannot change the link's meaning.
 fn encode_href(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    for &b in name.as_bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            let _ = write!(out, "%{b:02X}");
-        }
-    }
-    out
+    percent::encode(name, percent::UNRESERVED).into_owned()
 }
 
 #[cfg(test)]

@@ -51,25 +51,11 @@ impl SafePath {
 /// Decodes one segment's `%XX` escapes, refusing what could change where
 /// the path leads.
 fn decode_segment(part: &str) -> Option<String> {
-    let bytes = part.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let byte = if bytes[i] == b'%' {
-            let digit = |at: usize| (*bytes.get(at)? as char).to_digit(16);
-            let (high, low) = (digit(i + 1)?, digit(i + 2)?);
-            i += 3;
-            (high * 16 + low) as u8
-        } else {
-            i += 1;
-            bytes[i - 1]
-        };
-        if matches!(byte, b'/' | b'\\' | 0) {
-            return None;
-        }
-        out.push(byte);
+    let bytes = crate::web::percent::decode_strict(part)?;
+    if bytes.iter().any(|b| matches!(b, b'/' | b'\\' | 0)) {
+        return None;
     }
-    let segment = String::from_utf8(out).ok()?;
+    let segment = String::from_utf8(bytes.into_owned()).ok()?;
     match segment.as_str() {
         "" | "." | ".." => None,
         _ => Some(segment),
