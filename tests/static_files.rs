@@ -737,7 +737,7 @@ both_drivers!(
             "/linked/hello.txt",
         ] {
             for method in ["GET", "HEAD"] {
-                let a = raw(srv.addr, method, path.as_bytes(), "");
+                let a = raw(srv.addr(), method, path.as_bytes(), "");
                 assert_eq!(a.status, 404, "{method} {path}: {}", a.text());
                 assert!(!a.text().contains(SECRET), "{method} {path} leaked");
             }
@@ -787,7 +787,7 @@ both_drivers!(
         let until = std::time::Instant::now() + Duration::from_secs(2);
         while std::time::Instant::now() < until {
             for path in ["/static/sub/index.html", "/linked/sub/index.html"] {
-                let a = raw(srv.addr, "GET", path.as_bytes(), "");
+                let a = raw(srv.addr(), "GET", path.as_bytes(), "");
                 assert!(!a.text().contains(SECRET), "{path} leaked the outside file");
                 match a.status {
                     200 => served += 1,
