@@ -29,7 +29,7 @@ mod writev;
 pub(crate) use accept::Accept;
 pub(crate) use connect::Connect;
 pub(crate) use read_at::ReadAt;
-pub(crate) use recv::Recv;
+pub(crate) use recv::{recv_spare, Recv};
 pub(crate) use recv_from::RecvFrom;
 pub(crate) use send::Send;
 pub(crate) use send_to::SendTo;
@@ -184,7 +184,7 @@ pub(crate) struct Op<T: Operation> {
 impl<T: Operation> Op<T> {
     /// Submits `op` to the current thread's ring; gives it back with an
     /// error on a thread whose driver is epoll.
-    fn submit(mut op: T) -> Result<Op<T>, (io::Result<u32>, T)> {
+    pub(crate) fn submit(mut op: T) -> Result<Op<T>, (io::Result<u32>, T)> {
         let key = context(|cx| match &mut *cx.driver.borrow_mut() {
             Driver::Uring(ring) => {
                 let entry = op.uring_entry();

@@ -2,6 +2,9 @@
 //! io_uring: `IORING_OP_RECV`. epoll: `recv(2)` on read readiness.
 
 use std::io;
+use std::os::fd::RawFd;
+
+use bytes::BytesMut;
 
 use io_uring::{opcode, squeue, types};
 
@@ -54,4 +57,17 @@ unsafe impl<B: IoBufMut> Operation for Recv<B> {
     fn drained(&self, n: u32) -> bool {
         n > 0 && (n as usize) < self.len
     }
+}
+
+/// `recv(2)` into the spare capacity of `buf`, appended to its bytes: the
+/// direct read of a readiness-driven socket. Returns the count and whether
+/// the read emptied the socket buffer (as [`Operation::drained`]).
+pub(crate) fn recv_spare(fd: RawFd, buf: &mut BytesMut) -> io::Result<(u32, bool)> {
+    let spare = buf.spare_capacity_mut();
+    let len = spare.len().min(MAX_IO);
+    // SAFETY: `spare` is valid for `len` writable bytes owned by `buf`.
+    let n = cvt(unsafe { libc::recv(fd, spare.as_mut_ptr().cast(), len, 0) })?;
+    // SAFETY: the kernel initialised the `n` bytes after the buffer's end.
+    unsafe { buf.set_len(buf.len() + n as usize) };
+    Ok((n, n > 0 && (n as usize) < len))
 }
