@@ -102,10 +102,8 @@ both_drivers!(
                 ReadBuffer::new(Rc::new(b), BytesMut::new(), 1024).with_max_ahead(64 * 1024);
             a.write_all(vec![7u8; 10]).await.0.unwrap();
             input.fill(None).await.unwrap();
-            if choice == DriverChoice::Uring {
-                assert!(input.buffer().capacity() >= 1024, "one chunk at least");
-            }
-            // epoll: a piece of the core's scratch buffer, of the bytes' size.
+            // A piece of the core's scratch buffer, of the bytes' size (epoll,
+            // and io_uring with provided buffers).
             assert!(input.buffer().capacity() < 32 * 1024);
             input.expect(40 * 1024);
             a.write_all(vec![8u8; 10]).await.0.unwrap();
@@ -247,3 +245,110 @@ both_drivers!(
         })
     }
 );
+
+/// 200 connections wait at once (more than the 64 provided buffers of an
+/// io_uring), a third of the waits are cancelled and resumed, each peer
+/// sends two numbered messages in one write; every byte arrives in order,
+/// and at rest every provided buffer taken was given back.
+fn many_waiting_connections(rt: percore_runtime::Runtime, provided: bool) {
+    rt.block_on(async move {
+        assert_eq!(
+            percore_runtime::debug_provided_buffers().is_some(),
+            provided,
+            "provided buffers as configured"
+        );
+        const CONNS: u32 = 200;
+        let mut writers = Vec::new();
+        let mut readers = Vec::new();
+        for _ in 0..CONNS {
+            let (a, b) = UnixStream::pair().unwrap();
+            writers.push(a);
+            readers.push(ReadBuffer::new(Rc::new(b), BytesMut::new(), 1024));
+        }
+        for round in 0..3u32 {
+            // Every reader waits (a read in flight on io_uring); some waits
+            // are cancelled.
+            for (i, input) in readers.iter_mut().enumerate() {
+                let waited = race(input.fill(None), std::future::ready(())).await;
+                assert!(
+                    matches!(waited, Either::Right(())),
+                    "conn {i}: nothing sent yet"
+                );
+            }
+            for (i, a) in writers.iter().enumerate() {
+                let mut msg = Vec::new();
+                for k in 0..2u32 {
+                    msg.extend_from_slice(&(round * 1_000_000 + i as u32 * 10 + k).to_be_bytes());
+                    msg.extend_from_slice(&[k as u8; 60]);
+                }
+                a.write_all(msg).await.0.unwrap();
+            }
+            // Let the kernel complete every receive before anyone reads.
+            sleep(Duration::from_millis(20)).await;
+            for (i, input) in readers.iter_mut().enumerate() {
+                while input.buffer().len() < 128 {
+                    assert!(input.fill(None).await.unwrap() > 0);
+                }
+                for k in 0..2u32 {
+                    let piece = input.buffer_mut().split_to(64);
+                    let id = u32::from_be_bytes(piece[..4].try_into().unwrap());
+                    assert_eq!(id, round * 1_000_000 + i as u32 * 10 + k);
+                    assert!(piece[4..].iter().all(|&b| b == k as u8));
+                }
+                assert!(input.buffer().is_empty());
+            }
+        }
+        if let Some(stats) = percore_runtime::debug_provided_buffers() {
+            assert!(stats.taken > 0, "receives used provided buffers: {stats:?}");
+            // 200 receives completing at once outnumber the 64 buffers: the
+            // rest fell back to their own buffers, and lost nothing.
+            assert!(stats.exhausted > 0, "the fallback was exercised: {stats:?}");
+            assert_eq!(stats.taken, stats.recycled, "every buffer given back");
+        }
+        // Dropping readers with receives in flight leaks nothing.
+        for input in readers.iter_mut() {
+            let _ = race(input.fill(None), std::future::ready(())).await;
+        }
+        drop(readers);
+        drop(writers);
+        sleep(Duration::from_millis(20)).await;
+        assert_eq!(percore_runtime::debug_tracked_ops(), 0, "nothing leaked");
+        if let Some(stats) = percore_runtime::debug_provided_buffers() {
+            assert_eq!(
+                stats.taken, stats.recycled,
+                "every buffer given back: {stats:?}"
+            );
+        }
+    });
+}
+
+#[test]
+fn many_waiting_connections_uring_provided_buffers() {
+    let _serial = common::serial();
+    let rt = percore_runtime::Builder::new()
+        .driver(DriverChoice::Uring)
+        .build()
+        .unwrap();
+    many_waiting_connections(rt, true);
+}
+
+#[test]
+fn many_waiting_connections_uring_without_provided_buffers() {
+    let _serial = common::serial();
+    let rt = percore_runtime::Builder::new()
+        .driver(DriverChoice::Uring)
+        .provided_buffers(false)
+        .build()
+        .unwrap();
+    many_waiting_connections(rt, false);
+}
+
+#[test]
+fn many_waiting_connections_epoll() {
+    let _serial = common::serial();
+    let rt = percore_runtime::Builder::new()
+        .driver(DriverChoice::Epoll)
+        .build()
+        .unwrap();
+    many_waiting_connections(rt, false);
+}

@@ -24,8 +24,10 @@ use bytes::BytesMut;
 use super::read_buffer::room_to_reserve;
 use super::{DirectSocket, OwnedRead};
 use crate::driver::epoll::{Direction, Registration};
-use crate::driver::op::{recv_spare, Driven, Op, Recv};
+use crate::driver::op::{recv_spare, Driven, Op, Recv, RecvSelect};
+use crate::driver::Driver;
 use crate::net::socket::Socket;
+use crate::runtime::context;
 
 /// Size of a core's scratch buffer (epoll's reads of idle connections).
 const SCRATCH_SIZE: usize = 32 * 1024;
@@ -84,6 +86,15 @@ impl ReaderTask {
     }
 }
 
+/// A receive in flight on io_uring.
+enum RingRead {
+    /// Into the connection's own buffer, which it owns meanwhile.
+    Own(Op<Recv<BytesMut>>),
+    /// Into a provided buffer the kernel picks when bytes arrive: nothing
+    /// is held while it waits.
+    Provided(Op<RecvSelect>),
+}
+
 /// The bytes, the read that fills them and the growth policy of a
 /// [`ReadBuffer`](super::ReadBuffer).
 pub(super) struct Input {
@@ -98,8 +109,8 @@ pub(super) struct Input {
     pub(super) max_ahead: usize,
     /// Bytes the next read should have room for (0: no particular need).
     pub(super) expected: usize,
-    /// A receive in flight on io_uring, owning the buffer.
-    ring: Option<Op<Recv<BytesMut>>>,
+    /// A receive in flight on io_uring.
+    ring: Option<RingRead>,
     /// The reader of a stream without a direct socket; made by its first read.
     task: Option<Box<ReaderTask>>,
 }
@@ -211,27 +222,123 @@ impl Input {
         self.in_scratch = false;
     }
 
-    /// io_uring: one receive in flight, owning the buffer.
+    /// io_uring: one receive in flight. With nothing buffered (and the
+    /// ring's provided buffers available) it takes a provided buffer only
+    /// when bytes arrive; otherwise it owns the connection's buffer.
     fn poll_ring(&mut self, socket: &Socket, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
-        if self.ring.is_none() {
-            if let Some(room) = self.room() {
-                self.buf.reserve(room);
+        loop {
+            if self.ring.is_none() {
+                self.start_ring(socket)?;
             }
-            self.in_scratch = false;
-            let buf = std::mem::take(&mut self.buf);
-            match Op::submit(Recv::new(socket.fd().clone(), buf)) {
-                Ok(op) => self.ring = Some(op),
-                Err((res, op)) => {
-                    self.buf = op.buf;
+            match self.ring.as_mut().expect("a receive in flight") {
+                RingRead::Own(op) => {
+                    let (res, op) = ready!(Pin::new(op).poll(cx));
+                    self.ring = None;
+                    self.buf = op.into_buf(&res);
                     return Poll::Ready(res.map(|n| n as usize));
+                }
+                RingRead::Provided(op) => {
+                    let (res, flags) = ready!(op.poll_raw(cx));
+                    self.ring = None;
+                    if res == -libc::ENOBUFS {
+                        // Every provided buffer is taken: this read uses
+                        // the connection's own buffer.
+                        context(|rt| {
+                            if let Driver::Uring(ring) = &mut *rt.driver.borrow_mut() {
+                                if let Some(b) = ring.buf_ring() {
+                                    b.stats.exhausted += 1;
+                                }
+                            }
+                        });
+                        self.start_own(socket)?;
+                        continue;
+                    }
+                    if res < 0 {
+                        return Poll::Ready(Err(io::Error::from_raw_os_error(-res)));
+                    }
+                    self.take_provided(res as usize, flags);
+                    return Poll::Ready(Ok(res as usize));
                 }
             }
         }
-        let op = self.ring.as_mut().expect("a receive in flight");
-        let (res, op) = ready!(Pin::new(op).poll(cx));
-        self.ring = None;
-        self.buf = op.into_buf(&res);
-        Poll::Ready(res.map(|n| n as usize))
+    }
+
+    /// Submits the next receive: into a provided buffer when nothing is
+    /// buffered or expected and the ring has them, else into `buf`.
+    fn start_ring(&mut self, socket: &Socket) -> io::Result<()> {
+        let provided = self.buf.is_empty()
+            && self.expected == 0
+            && context(|rt| match &mut *rt.driver.borrow_mut() {
+                Driver::Uring(ring) => ring.buf_ring().is_some(),
+                Driver::Epoll(_) => false,
+            });
+        if !provided {
+            return self.start_own(socket);
+        }
+        // Waiting with nothing buffered: hold no memory (an empty piece of
+        // the scratch buffer would keep it alive).
+        self.buf = BytesMut::new();
+        self.in_scratch = false;
+        match Op::submit(RecvSelect::new(socket.fd().clone())) {
+            Ok(op) => {
+                self.ring = Some(RingRead::Provided(op));
+                Ok(())
+            }
+            Err((res, _)) => Err(res
+                .err()
+                .unwrap_or_else(|| io::Error::other("not submitted"))),
+        }
+    }
+
+    /// Submits a receive into the connection's own buffer.
+    fn start_own(&mut self, socket: &Socket) -> io::Result<()> {
+        if let Some(room) = self.room() {
+            self.buf.reserve(room);
+        }
+        self.in_scratch = false;
+        let buf = std::mem::take(&mut self.buf);
+        match Op::submit(Recv::new(socket.fd().clone(), buf)) {
+            Ok(op) => {
+                self.ring = Some(RingRead::Own(op));
+                Ok(())
+            }
+            Err((res, op)) => {
+                self.buf = op.buf;
+                Err(res
+                    .err()
+                    .unwrap_or_else(|| io::Error::other("not submitted")))
+            }
+        }
+    }
+
+    /// Copies the `n` bytes of the provided buffer a completion with
+    /// `flags` names into the input (a piece of the scratch buffer when
+    /// nothing is buffered) and gives the buffer back to the kernel.
+    fn take_provided(&mut self, n: usize, flags: u32) {
+        let Some(bid) = io_uring::cqueue::buffer_select(flags) else {
+            return;
+        };
+        context(|rt| {
+            if let Driver::Uring(ring) = &mut *rt.driver.borrow_mut() {
+                if let Some(buf_ring) = ring.buf_ring() {
+                    let bytes = buf_ring.filled(bid, n);
+                    if self.buf.is_empty() {
+                        SCRATCH.with(|scratch| {
+                            let mut scratch = scratch.borrow_mut();
+                            if scratch.capacity() < n.max(SCRATCH_MIN_ROOM) {
+                                scratch.reserve(n.max(SCRATCH_SIZE));
+                            }
+                            scratch.extend_from_slice(bytes);
+                            self.buf = scratch.split();
+                            self.in_scratch = true;
+                        });
+                    } else {
+                        self.buf.extend_from_slice(bytes);
+                    }
+                    buf_ring.recycle(bid);
+                }
+            }
+        });
     }
 
     /// Any other stream: the reader task reads into the buffer handed over.

@@ -71,3 +71,39 @@ pub(crate) fn recv_spare(fd: RawFd, buf: &mut BytesMut) -> io::Result<(u32, bool
     unsafe { buf.set_len(buf.len() + n as usize) };
     Ok((n, n > 0 && (n as usize) < len))
 }
+
+/// A receive that takes a provided buffer when bytes arrive (io_uring
+/// only; see `driver::buf_ring`): it owns no memory while it waits.
+pub(crate) struct RecvSelect {
+    fd: SharedFd,
+}
+
+impl RecvSelect {
+    pub(crate) fn new(fd: SharedFd) -> RecvSelect {
+        RecvSelect { fd }
+    }
+}
+
+// SAFETY: the entry carries no pointer: the kernel picks a buffer of the
+// registered ring, which outlives every operation on the ring.
+unsafe impl Operation for RecvSelect {
+    const DIRECTION: Direction = Direction::Read;
+
+    fn uring_entry(&mut self) -> squeue::Entry {
+        opcode::Recv::new(
+            types::Fd(self.fd.raw()),
+            std::ptr::null_mut(),
+            crate::driver::buf_ring::SIZE as u32,
+        )
+        .buf_group(crate::driver::buf_ring::GROUP)
+        .build()
+        .flags(squeue::Flags::BUFFER_SELECT)
+    }
+
+    fn call(&mut self) -> io::Result<u32> {
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "provided-buffer receives run on io_uring only",
+        ))
+    }
+}
