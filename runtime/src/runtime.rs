@@ -271,7 +271,10 @@ impl Builder {
         Builder {
             driver: DriverChoice::Auto,
             ring_entries: 1024,
-            provided_buffers: true,
+            provided_buffers: !matches!(
+                std::env::var("PERCORE_PROVIDED_BUFFERS").as_deref(),
+                Ok("0" | "off" | "false")
+            ),
         }
     }
 
@@ -292,6 +295,8 @@ impl Builder {
     /// provided buffers (`IORING_REGISTER_PBUF_RING`, probed at start-up;
     /// default on): a connection waiting for input then holds no read
     /// buffer. Off, each receive reads into its connection's own buffer.
+    /// `PERCORE_PROVIDED_BUFFERS=0` sets the default to off (for A/B
+    /// measurements); this method overrides it.
     ///
     /// ```
     /// use percore_runtime::Builder;

@@ -122,6 +122,8 @@ both_drivers!(
             );
             let taken = input.take_buffer();
             assert_eq!(&taken[..], &[9u8; 10]);
+            // The taker can read on into it: it has room of its own.
+            assert!(taken.capacity() - taken.len() >= 1024 / 4);
             assert!(input.buffer().is_empty());
         })
     }
@@ -192,6 +194,15 @@ both_drivers!(
                 // intact while later reads reuse the scratch buffer.
                 assert_eq!(&first[..], &piece[..]);
             }
+            // A buffer taken right after a read (a protocol switch) has room
+            // to read on into, and keeps the bytes.
+            a.write_all(b"early".to_vec()).await.0.unwrap();
+            while input.buffer().len() < 5 {
+                assert!(input.fill(None).await.unwrap() > 0);
+            }
+            let taken = input.take_buffer();
+            assert_eq!(&taken[..], b"early");
+            assert!(taken.capacity() - taken.len() >= 256);
             drop(a);
             while input.fill(None).await.unwrap() != 0 {}
             assert!(input.buffer().is_empty());
@@ -327,6 +338,7 @@ fn many_waiting_connections_uring_provided_buffers() {
     let _serial = common::serial();
     let rt = percore_runtime::Builder::new()
         .driver(DriverChoice::Uring)
+        .provided_buffers(true)
         .build()
         .unwrap();
     many_waiting_connections(rt, true);

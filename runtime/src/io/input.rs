@@ -140,6 +140,14 @@ impl Input {
         if self.task.as_ref().is_some_and(|t| t.reading) {
             self.task = None;
         }
+        // The taker reads on into it: it gets a buffer of its own, with
+        // room (not a piece of the scratch buffer, which has none).
+        let spare = self.buf.capacity() - self.buf.len();
+        if self.in_scratch || spare < self.chunk / 4 {
+            let mut own = BytesMut::with_capacity(self.buf.len() + self.chunk);
+            own.extend_from_slice(&self.buf);
+            self.buf = own;
+        }
         self.in_scratch = false;
         std::mem::take(&mut self.buf)
     }
