@@ -402,6 +402,11 @@ impl Uring {
             // The kernel may still write here: never free it.
             std::mem::forget(std::mem::replace(&mut self.eventfd_buf, Box::new([0; 8])));
         }
+        if self.has_pending() {
+            // A receive still in flight may yet fill a provided buffer:
+            // never unmap them under the kernel.
+            std::mem::forget(self.buf_ring.take());
+        }
         for state in self.ops.drain() {
             std::mem::forget(state);
         }
