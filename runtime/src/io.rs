@@ -29,6 +29,7 @@ use bytes::{Buf, Bytes};
 use crate::buf::{IoBuf, IoBufMut, Slice};
 use crate::time::{timeout, Elapsed};
 
+mod input;
 mod read_buffer;
 pub use read_buffer::ReadBuffer;
 
@@ -36,7 +37,38 @@ pub use read_buffer::ReadBuffer;
 pub trait OwnedRead {
     /// Reads into `buf`'s read target; `Ok(0)` is end of stream.
     fn read<B: IoBufMut>(&self, buf: B) -> impl Future<Output = (io::Result<usize>, B)>;
+
+    /// The socket underneath, when its bytes arrive unchanged (plain TCP
+    /// and Unix streams; `None` for a stream that transforms them, such as
+    /// TLS). [`ReadBuffer`] then reads the socket itself: without a task of
+    /// its own, and on epoll into a per-core scratch buffer, so that an
+    /// idle connection holds no buffer.
+    ///
+    /// ```
+    /// use percore_runtime::{Runtime, io::OwnedRead, net::UnixStream};
+    /// Runtime::new().unwrap().block_on(async {
+    ///     let (a, _b) = UnixStream::pair().unwrap();
+    ///     assert!(a.direct().is_some());
+    /// });
+    /// ```
+    fn direct(&self) -> Option<DirectSocket<'_>> {
+        None
+    }
 }
+
+/// A stream's socket, for [`ReadBuffer`]'s direct reads (see
+/// [`OwnedRead::direct`]). Only the runtime can make one.
+///
+/// ```
+/// use percore_runtime::{Runtime, io::OwnedRead, net::UnixStream};
+/// Runtime::new().unwrap().block_on(async {
+///     let (a, _b) = UnixStream::pair().unwrap();
+///     let direct = a.direct().unwrap();
+///     assert!(format!("{direct:?}").contains("DirectSocket"));
+/// });
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct DirectSocket<'a>(pub(crate) &'a crate::net::socket::Socket);
 
 /// A stream that writes owned buffers.
 pub trait OwnedWrite {

@@ -64,6 +64,20 @@ pub fn debug_tracked_ops() -> usize {
     })
     .unwrap_or(0)
 }
+#[doc(hidden)]
+pub use driver::buf_ring::BufRingStats;
+
+/// The counters of this thread's io_uring provided buffers (`None`:
+/// epoll, or io_uring without them). For leak tests: at rest every buffer
+/// taken was recycled.
+#[doc(hidden)]
+pub fn debug_provided_buffers() -> Option<driver::buf_ring::BufRingStats> {
+    runtime::with_context(|cx| match &mut *cx.driver.borrow_mut() {
+        driver::Driver::Uring(u) => u.buf_ring().map(|b| b.stats),
+        driver::Driver::Epoll(_) => None,
+    })
+    .flatten()
+}
 /// This thread's timers: (live timers, heap slots including cancelled ones
 /// not yet compacted). For tests of the timer structure's bounds.
 #[doc(hidden)]

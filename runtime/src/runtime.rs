@@ -256,6 +256,7 @@ impl std::fmt::Debug for Runtime {
 pub struct Builder {
     driver: DriverChoice,
     ring_entries: u32,
+    provided_buffers: bool,
 }
 
 impl Default for Builder {
@@ -270,6 +271,10 @@ impl Builder {
         Builder {
             driver: DriverChoice::Auto,
             ring_entries: 1024,
+            provided_buffers: !matches!(
+                std::env::var("PERCORE_PROVIDED_BUFFERS").as_deref(),
+                Ok("0" | "off" | "false")
+            ),
         }
     }
 
@@ -286,9 +291,26 @@ impl Builder {
         self
     }
 
+    /// Whether io_uring receives of idle connections use a ring of
+    /// provided buffers (`IORING_REGISTER_PBUF_RING`, probed at start-up;
+    /// default on): a connection waiting for input then holds no read
+    /// buffer. Off, each receive reads into its connection's own buffer.
+    /// `PERCORE_PROVIDED_BUFFERS=0` sets the default to off (for A/B
+    /// measurements); this method overrides it.
+    ///
+    /// ```
+    /// use percore_runtime::Builder;
+    /// let rt = Builder::new().provided_buffers(false).build().unwrap();
+    /// rt.block_on(async {});
+    /// ```
+    pub fn provided_buffers(mut self, on: bool) -> Builder {
+        self.provided_buffers = on;
+        self
+    }
+
     /// Creates the runtime on the current thread.
     pub fn build(&self) -> io::Result<Runtime> {
-        let (driver, info) = Driver::new(self.driver, self.ring_entries)?;
+        let (driver, info) = Driver::new(self.driver, self.ring_entries, self.provided_buffers)?;
         let shared = Arc::new(Shared {
             id: NEXT_RUNTIME_ID.fetch_add(1, Ordering::Relaxed),
             remote_queue: Mutex::new(Vec::new()),

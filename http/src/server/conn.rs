@@ -11,7 +11,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use percore_runtime::buf::{IoBuf, IoBufMut};
-use percore_runtime::io::{write_all, OwnedRead, OwnedWrite};
+use percore_runtime::io::{write_all, DirectSocket, OwnedRead, OwnedWrite};
 use percore_runtime::net::TcpStream;
 
 /// An accepted server connection: plain TCP, or TLS over TCP.
@@ -198,6 +198,15 @@ impl OwnedRead for Conn {
     #[inline]
     async fn read<B: IoBufMut>(&self, buf: B) -> (io::Result<usize>, B) {
         Conn::read(self, buf).await
+    }
+
+    #[inline]
+    fn direct(&self) -> Option<DirectSocket<'_>> {
+        match self {
+            Conn::Plain(tcp) => tcp.direct(),
+            #[cfg(feature = "tls")]
+            Conn::Tls(_) => None,
+        }
     }
 }
 

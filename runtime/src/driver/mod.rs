@@ -6,6 +6,7 @@
 //! kept in [`DriverInfo`] and logged. `PERCORE_DRIVER=uring|epoll` overrides
 //! the automatic choice.
 
+pub(crate) mod buf_ring;
 pub(crate) mod epoll;
 pub(crate) mod fd;
 pub(crate) mod op;
@@ -129,7 +130,11 @@ fn env_choice() -> Option<DriverChoice> {
 }
 
 impl Driver {
-    pub(crate) fn new(choice: DriverChoice, entries: u32) -> io::Result<(Driver, DriverInfo)> {
+    pub(crate) fn new(
+        choice: DriverChoice,
+        entries: u32,
+        provided_buffers: bool,
+    ) -> io::Result<(Driver, DriverInfo)> {
         let (choice, source) = match choice {
             DriverChoice::Auto => match env_choice() {
                 Some(c) => (c, "PERCORE_DRIVER"),
@@ -149,13 +154,13 @@ impl Driver {
         match choice {
             DriverChoice::Epoll => epoll(format!("requested by {source}")),
             DriverChoice::Uring => Ok((
-                Driver::Uring(uring::Uring::new(entries)?),
+                Driver::Uring(uring::Uring::new(entries, provided_buffers)?),
                 DriverInfo {
                     kind: DriverKind::Uring,
                     reason: format!("requested by {source}"),
                 },
             )),
-            DriverChoice::Auto => match uring::Uring::new(entries) {
+            DriverChoice::Auto => match uring::Uring::new(entries, provided_buffers) {
                 Ok(ring) => Ok((
                     Driver::Uring(ring),
                     DriverInfo {

@@ -12,9 +12,10 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use io_uring::{opcode, squeue, types, IoUring, Probe};
+use io_uring::{cqueue, opcode, squeue, types, IoUring, Probe};
 use slab::Slab;
 
+use super::buf_ring::BufRing;
 use super::Unparker;
 
 /// `user_data` of the eventfd read that wakes a parked ring.
@@ -63,6 +64,9 @@ fn missing_capability(ext_arg: bool, supported: impl Fn(u8) -> bool) -> Option<S
 
 pub(crate) struct Uring {
     ring: IoUring,
+    /// Provided buffers for receives, when the kernel has them (declared
+    /// after `ring`: unmapped only once the ring is gone).
+    buf_ring: Option<BufRing>,
     ops: Slab<OpState>,
     eventfd: Arc<OwnedFd>,
     /// Target of the eventfd read; heap-stable while the read is in flight.
@@ -121,7 +125,11 @@ fn build_best<R>(mut build: impl FnMut(Setup) -> io::Result<R>) -> io::Result<(R
 }
 
 impl Uring {
-    pub(crate) fn new(entries: u32) -> io::Result<Uring> {
+    /// A ring of `entries` submissions; with `provided_buffers`, receives
+    /// of idle connections take a buffer only when bytes arrive (where the
+    /// kernel supports it: probed here, receives into the connection's own
+    /// buffer otherwise).
+    pub(crate) fn new(entries: u32, provided_buffers: bool) -> io::Result<Uring> {
         let (ring, setup) = build_best(|setup| setup.build(entries))?;
         tracing::debug!("io_uring ring set up with {setup:?}");
         let mut probe = Probe::new();
@@ -138,8 +146,19 @@ impl Uring {
         }
         // SAFETY: `fd` is a freshly created descriptor that nothing else owns.
         let eventfd = Arc::new(unsafe { OwnedFd::from_raw_fd(fd) });
+        let buf_ring = match provided_buffers {
+            false => None,
+            true => match BufRing::register(&ring) {
+                Ok(buf_ring) => Some(buf_ring),
+                Err(e) => {
+                    tracing::debug!("io_uring provided buffers unavailable ({e}): receives use their own buffers");
+                    None
+                }
+            },
+        };
         Ok(Uring {
             ring,
+            buf_ring,
             ops: Slab::with_capacity(1024),
             eventfd,
             eventfd_buf: Box::new([0; 8]),
@@ -204,13 +223,27 @@ impl Uring {
         }
     }
 
+    /// The provided buffers, when the ring has them.
+    pub(crate) fn buf_ring(&mut self) -> Option<&mut BufRing> {
+        self.buf_ring.as_mut()
+    }
+
+    /// Gives back the provided buffer a completion with `flags` consumed,
+    /// if any: its reader is gone.
+    fn recycle_unread(buf_ring: &mut Option<BufRing>, flags: u32) {
+        if let (Some(buf_ring), Some(bid)) = (buf_ring.as_mut(), cqueue::buffer_select(flags)) {
+            buf_ring.recycle(bid);
+        }
+    }
+
     /// The future of operation `key` was dropped: keep `orphan` (which owns
     /// the buffers) until the completion arrives, and ask the kernel to cancel.
     pub(crate) fn orphan(&mut self, key: usize, orphan: Orphan) {
         match self.ops.get_mut(key) {
-            Some(OpState::Done { result, .. }) => {
-                let result = *result;
+            Some(OpState::Done { result, flags }) => {
+                let (result, flags) = (*result, *flags);
                 self.ops.remove(key);
+                Uring::recycle_unread(&mut self.buf_ring, flags);
                 orphan(result);
             }
             Some(state @ OpState::Pending(_)) => {
@@ -292,9 +325,13 @@ impl Uring {
             ring,
             ops,
             eventfd_armed,
+            buf_ring,
             ..
         } = self;
         for cqe in ring.completion() {
+            if let (Some(b), Some(_)) = (buf_ring.as_mut(), cqueue::buffer_select(cqe.flags())) {
+                b.stats.taken += 1;
+            }
             match cqe.user_data() {
                 EVENTFD_KEY => *eventfd_armed = false,
                 IGNORE_KEY => {}
@@ -315,6 +352,7 @@ impl Uring {
                             }
                         }
                         OpState::Orphaned(_) => {
+                            Uring::recycle_unread(buf_ring, cqe.flags());
                             if let OpState::Orphaned(orphan) = ops.remove(key) {
                                 finished_orphans.push((orphan, cqe.result()));
                             }
@@ -363,6 +401,11 @@ impl Uring {
         if self.eventfd_armed {
             // The kernel may still write here: never free it.
             std::mem::forget(std::mem::replace(&mut self.eventfd_buf, Box::new([0; 8])));
+        }
+        if self.has_pending() {
+            // A receive still in flight may yet fill a provided buffer:
+            // never unmap them under the kernel.
+            std::mem::forget(self.buf_ring.take());
         }
         for state in self.ops.drain() {
             std::mem::forget(state);

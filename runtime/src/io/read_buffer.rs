@@ -1,7 +1,6 @@
 //! [`ReadBuffer`]: a connection's input buffer whose read survives
 //! cancelled calls.
 
-use std::cell::Cell;
 use std::fmt;
 use std::future::{poll_fn, Future};
 use std::io;
@@ -12,40 +11,9 @@ use std::time::Instant;
 
 use bytes::BytesMut;
 
+use super::input::Input;
 use super::OwnedRead;
 use crate::time::{sleep_until, Sleep};
-
-/// A finished read: its result and the buffer it filled.
-type ReadDone = (io::Result<usize>, BytesMut);
-
-/// Where a [`ReadBuffer`] hands buffers to its reader and takes them back.
-#[derive(Default)]
-struct Handover {
-    /// A buffer to read into, waiting for the reader.
-    request: Cell<Option<BytesMut>>,
-    /// The reader's last read, done.
-    done: Cell<Option<ReadDone>>,
-}
-
-/// Reads into each buffer handed over, one after another, for as long as
-/// the [`ReadBuffer`] lives: one allocation per connection, not per read.
-/// It is polled only with a buffer handed over or a read in flight.
-fn reader<S: OwnedRead + 'static>(
-    stream: Rc<S>,
-    handover: Rc<Handover>,
-) -> Pin<Box<dyn Future<Output = ()>>> {
-    Box::pin(async move {
-        loop {
-            let buf = poll_fn(|_| match handover.request.take() {
-                Some(buf) => Poll::Ready(buf),
-                None => Poll::Pending,
-            })
-            .await;
-            let done = stream.read(buf).await;
-            handover.done.set(Some(done));
-        }
-    })
-}
 
 /// The input side of a connection: the bytes received and not yet consumed,
 /// the read that fills them, how the buffer grows, and a deadline.
@@ -76,19 +44,7 @@ fn reader<S: OwnedRead + 'static>(
 /// ```
 pub struct ReadBuffer<S> {
     stream: Rc<S>,
-    /// Received bytes not yet consumed; empty while a read owns them.
-    buf: BytesMut,
-    /// Runs the reads; created by the first one.
-    reader: Option<Pin<Box<dyn Future<Output = ()>>>>,
-    handover: Rc<Handover>,
-    /// A read is in flight, owning the buffer.
-    reading: bool,
-    /// Growth step.
-    chunk: usize,
-    /// Most room reserved ahead for an expected large piece of input.
-    max_ahead: usize,
-    /// Bytes the next read should have room for (0: no particular need).
-    expected: usize,
+    input: Input,
     /// The deadline's timer, kept between waits.
     timer: Option<Sleep>,
 }
@@ -96,9 +52,9 @@ pub struct ReadBuffer<S> {
 impl<S> fmt::Debug for ReadBuffer<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ReadBuffer")
-            .field("buffered", &self.buf.len())
-            .field("reading", &self.reading)
-            .field("chunk", &self.chunk)
+            .field("buffered", &self.input.buf.len())
+            .field("reading", &self.input.is_reading())
+            .field("chunk", &self.input.chunk)
             .finish()
     }
 }
@@ -109,13 +65,7 @@ impl<S: OwnedRead + 'static> ReadBuffer<S> {
     pub fn new(stream: Rc<S>, buf: BytesMut, chunk: usize) -> ReadBuffer<S> {
         ReadBuffer {
             stream,
-            buf,
-            reader: None,
-            handover: Rc::default(),
-            reading: false,
-            chunk: chunk.max(1),
-            max_ahead: chunk.max(1),
-            expected: 0,
+            input: Input::new(buf, chunk.max(1)),
             timer: None,
         }
     }
@@ -123,7 +73,7 @@ impl<S: OwnedRead + 'static> ReadBuffer<S> {
     /// Lets a read reserve up to `max_ahead` bytes at once for input the
     /// caller [`expect`](Self::expect)s (default: one chunk).
     pub fn with_max_ahead(mut self, max_ahead: usize) -> ReadBuffer<S> {
-        self.max_ahead = max_ahead.max(self.chunk);
+        self.input.max_ahead = max_ahead.max(self.input.chunk);
         self
     }
 
@@ -135,37 +85,35 @@ impl<S: OwnedRead + 'static> ReadBuffer<S> {
     /// The bytes received and not yet consumed (empty while a read is in
     /// flight: the read owns them until it completes).
     pub fn buffer(&self) -> &BytesMut {
-        &self.buf
+        &self.input.buf
     }
 
     /// The buffer, for a parser to consume what it decodes.
     pub fn buffer_mut(&mut self) -> &mut BytesMut {
-        &mut self.buf
+        &mut self.input.buf
     }
 
     /// Whether a read is in flight (started and not yet completed).
     pub fn is_reading(&self) -> bool {
-        self.reading
+        self.input.is_reading()
     }
 
     /// Says that the input being received still needs `bytes` more (0
     /// between messages): the next read makes room for them at once, up
     /// to `max_ahead`.
     pub fn expect(&mut self, bytes: usize) {
-        self.expected = bytes;
+        self.input.expected = bytes;
     }
 
     /// Takes the buffered bytes, for a protocol that continues on the
     /// same stream. A read in flight is cancelled (and what it would have
     /// read is lost): call it between reads.
     pub fn take_buffer(&mut self) -> BytesMut {
-        debug_assert!(!self.reading, "taking the buffer of a read in flight");
-        if self.reading {
-            self.reader = None;
-            self.handover = Rc::default();
-            self.reading = false;
-        }
-        std::mem::take(&mut self.buf)
+        debug_assert!(
+            !self.input.is_reading(),
+            "taking the buffer of a read in flight"
+        );
+        self.input.take_buffer()
     }
 
     /// Waits for more input: resumes the read in flight or starts one.
@@ -182,28 +130,7 @@ impl<S: OwnedRead + 'static> ReadBuffer<S> {
         cx: &mut Context<'_>,
         deadline: Option<Instant>,
     ) -> Poll<io::Result<usize>> {
-        if !self.reading {
-            let mut buf = std::mem::take(&mut self.buf);
-            if let Some(room) = room_to_reserve(
-                buf.capacity() - buf.len(),
-                self.expected,
-                self.chunk,
-                self.max_ahead,
-            ) {
-                buf.reserve(room);
-            }
-            self.handover.request.set(Some(buf));
-            self.reading = true;
-        }
-        let handover = &self.handover;
-        let reader = self
-            .reader
-            .get_or_insert_with(|| reader(self.stream.clone(), handover.clone()));
-        // The reader never finishes: it waits for the next buffer.
-        let _ = reader.as_mut().poll(cx);
-        if let Some((res, buf)) = self.handover.done.take() {
-            self.reading = false;
-            self.buf = buf;
+        if let Poll::Ready(res) = self.input.poll_read(&self.stream, cx) {
             return Poll::Ready(res);
         }
         let Some(deadline) = deadline else {
@@ -232,7 +159,12 @@ impl<S: OwnedRead + 'static> ReadBuffer<S> {
 /// when the input being received still needs `expected` bytes: enough for
 /// all of it, at most `max_ahead`, and at least `chunk`; `None` when less
 /// than a quarter chunk is wanted and that much is free.
-fn room_to_reserve(spare: usize, expected: usize, chunk: usize, max_ahead: usize) -> Option<usize> {
+pub(super) fn room_to_reserve(
+    spare: usize,
+    expected: usize,
+    chunk: usize,
+    max_ahead: usize,
+) -> Option<usize> {
     let wanted = expected.clamp(chunk / 4, max_ahead.max(chunk / 4));
     (spare < wanted).then(|| wanted.max(chunk))
 }

@@ -4,7 +4,7 @@
 //! (see [`crate::buf`]). A socket belongs to the runtime of the thread that
 //! created it.
 
-mod socket;
+pub(crate) mod socket;
 mod tcp;
 mod udp;
 mod unix;
@@ -81,6 +81,11 @@ macro_rules! stream_io {
         impl $crate::io::OwnedRead for $ty {
             async fn read<B: $crate::buf::IoBufMut>(&self, buf: B) -> (std::io::Result<usize>, B) {
                 self.inner.read(buf).await
+            }
+
+            #[inline]
+            fn direct(&self) -> Option<$crate::io::DirectSocket<'_>> {
+                Some($crate::io::DirectSocket(&self.inner))
             }
         }
 

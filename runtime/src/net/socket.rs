@@ -44,11 +44,16 @@ impl Socket {
     }
 
     /// How this socket's operations run.
-    fn driven(&self) -> Driven<'_> {
+    pub(crate) fn driven(&self) -> Driven<'_> {
         match &self.reg {
             None => Driven::Ring,
             Some(reg) => Driven::Readiness(reg),
         }
+    }
+
+    /// The shared descriptor, for an operation to hold.
+    pub(crate) fn fd(&self) -> &SharedFd {
+        &self.fd
     }
 
     pub(crate) fn raw(&self) -> RawFd {

@@ -11,9 +11,11 @@ use http::{HeaderMap, Method, Request, Uri, Version};
 use super::fields::{self, join_cookies, regular_field, Malformed};
 use crate::h2::hpack::HeaderField;
 
-/// A decoded request head.
+/// An HTTP/2 request head decoded from its header list: the request
+/// (without body) and its declared length. (The HTTP/1.1 parser's head is
+/// `h1::RequestHead`.)
 #[derive(Debug)]
-pub(crate) struct RequestHead {
+pub(crate) struct DecodedH2Request {
     pub request: Request<()>,
     /// The declared content-length, checked against the DATA received.
     pub content_length: Option<u64>,
@@ -23,7 +25,7 @@ pub(crate) struct RequestHead {
 }
 
 /// Turns a decoded request header list into a request (RFC 9113 §8.3.1).
-pub(crate) fn request_from_fields(fields: Vec<HeaderField>) -> Result<RequestHead, Malformed> {
+pub(crate) fn request_from_fields(fields: Vec<HeaderField>) -> Result<DecodedH2Request, Malformed> {
     let mut method: Option<Bytes> = None;
     let mut scheme: Option<Bytes> = None;
     let mut authority: Option<Bytes> = None;
@@ -125,7 +127,7 @@ pub(crate) fn request_from_fields(fields: Vec<HeaderField>) -> Result<RequestHea
         }
         None => false,
     };
-    Ok(RequestHead {
+    Ok(DecodedH2Request {
         request,
         content_length,
         extended_connect,

@@ -29,7 +29,7 @@ mod writev;
 pub(crate) use accept::Accept;
 pub(crate) use connect::Connect;
 pub(crate) use read_at::ReadAt;
-pub(crate) use recv::Recv;
+pub(crate) use recv::{recv_spare, Recv, RecvSelect};
 pub(crate) use recv_from::RecvFrom;
 pub(crate) use send::Send;
 pub(crate) use send_to::SendTo;
@@ -184,7 +184,7 @@ pub(crate) struct Op<T: Operation> {
 impl<T: Operation> Op<T> {
     /// Submits `op` to the current thread's ring; gives it back with an
     /// error on a thread whose driver is epoll.
-    fn submit(mut op: T) -> Result<Op<T>, (io::Result<u32>, T)> {
+    pub(crate) fn submit(mut op: T) -> Result<Op<T>, (io::Result<u32>, T)> {
         let key = context(|cx| match &mut *cx.driver.borrow_mut() {
             Driver::Uring(ring) => {
                 let entry = op.uring_entry();
@@ -202,6 +202,22 @@ impl<T: Operation> Op<T> {
                 op,
             )),
         }
+    }
+}
+
+impl<T: Operation> Op<T> {
+    /// Polls for the raw completion: the result and the CQE flags (which
+    /// name a provided buffer). Ready once; the operation is gone then.
+    pub(crate) fn poll_raw(&mut self, cx: &mut Context<'_>) -> Poll<(i32, u32)> {
+        let key = self.key;
+        let polled = context(|rt| match &mut *rt.driver.borrow_mut() {
+            Driver::Uring(ring) => ring.poll_op(key, cx),
+            Driver::Epoll(_) => Poll::Ready((-libc::EBADFD, 0)),
+        });
+        if polled.is_ready() {
+            self.op = None;
+        }
+        polled
     }
 }
 

@@ -2,6 +2,9 @@
 //! io_uring: `IORING_OP_RECV`. epoll: `recv(2)` on read readiness.
 
 use std::io;
+use std::os::fd::RawFd;
+
+use bytes::BytesMut;
 
 use io_uring::{opcode, squeue, types};
 
@@ -53,5 +56,54 @@ unsafe impl<B: IoBufMut> Operation for Recv<B> {
     /// socket stays readable).
     fn drained(&self, n: u32) -> bool {
         n > 0 && (n as usize) < self.len
+    }
+}
+
+/// `recv(2)` into the spare capacity of `buf`, appended to its bytes: the
+/// direct read of a readiness-driven socket. Returns the count and whether
+/// the read emptied the socket buffer (as [`Operation::drained`]).
+pub(crate) fn recv_spare(fd: RawFd, buf: &mut BytesMut) -> io::Result<(u32, bool)> {
+    let spare = buf.spare_capacity_mut();
+    let len = spare.len().min(MAX_IO);
+    // SAFETY: `spare` is valid for `len` writable bytes owned by `buf`.
+    let n = cvt(unsafe { libc::recv(fd, spare.as_mut_ptr().cast(), len, 0) })?;
+    // SAFETY: the kernel initialised the `n` bytes after the buffer's end.
+    unsafe { buf.set_len(buf.len() + n as usize) };
+    Ok((n, n > 0 && (n as usize) < len))
+}
+
+/// A receive that takes a provided buffer when bytes arrive (io_uring
+/// only; see `driver::buf_ring`): it owns no memory while it waits.
+pub(crate) struct RecvSelect {
+    fd: SharedFd,
+}
+
+impl RecvSelect {
+    pub(crate) fn new(fd: SharedFd) -> RecvSelect {
+        RecvSelect { fd }
+    }
+}
+
+// SAFETY: the entry carries no pointer: the kernel picks a buffer of the
+// registered ring, which outlives every operation on the ring.
+unsafe impl Operation for RecvSelect {
+    const DIRECTION: Direction = Direction::Read;
+
+    fn uring_entry(&mut self) -> squeue::Entry {
+        opcode::Recv::new(
+            types::Fd(self.fd.raw()),
+            std::ptr::null_mut(),
+            crate::driver::buf_ring::SIZE as u32,
+        )
+        .buf_group(crate::driver::buf_ring::GROUP)
+        .build()
+        .flags(squeue::Flags::BUFFER_SELECT)
+    }
+
+    fn call(&mut self) -> io::Result<u32> {
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "provided-buffer receives run on io_uring only",
+        ))
     }
 }
