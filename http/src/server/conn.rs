@@ -206,6 +206,7 @@ impl OwnedRead for Conn {
             Conn::Plain(tcp) => tcp.direct(),
             #[cfg(feature = "tls")]
             Conn::Tls(_) => None,
+            Conn::H2Stream(_) => None,
         }
     }
 }
