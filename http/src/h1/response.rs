@@ -120,6 +120,61 @@ pub fn parse_response_head(
     let window = buf
         .get(..buf.len().min(limits.max_head_size))
         .unwrap_or_default();
+    // Most heads fit a stack array of fields; the rest take the heap.
+    let mut stack = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; FRAME_STACK_FIELDS];
+    let mut spans = [FieldSpan::default(); FRAME_STACK_FIELDS];
+    let stack_slots = limits.max_headers.min(FRAME_STACK_FIELDS);
+    let mut res = httparse::Response::new(&mut []);
+    let parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(
+        &mut res,
+        window,
+        &mut stack[..stack_slots],
+    );
+    let head_len = match parsed {
+        Ok(httparse::Status::Complete(n)) => n,
+        Err(httparse::Error::TooManyHeaders) if limits.max_headers > FRAME_STACK_FIELDS => {
+            return parse_with_heap_fields(buf, method, limits, cut);
+        }
+        Ok(httparse::Status::Partial) if cut => return Err(ResponseError::HeadTooLarge),
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(e) => return Err(map_httparse_error(e)),
+    };
+    let head_bytes = window.get(..head_len).unwrap_or_default();
+    let (version, status) = status_line(head_bytes, &res)?;
+    let count = res.headers.len();
+    for (span, h) in spans.iter_mut().zip(res.headers.iter()) {
+        *span = FieldSpan::of(head_bytes, h);
+    }
+    head_from_spans(buf, head_len, &spans[..count], version, status, method).map(Some)
+}
+
+/// Where a field's name and value lie in its head.
+#[derive(Debug, Clone, Copy, Default)]
+struct FieldSpan {
+    name: (usize, usize),
+    value: (usize, usize),
+}
+
+impl FieldSpan {
+    fn of(head_bytes: &[u8], h: &httparse::Header<'_>) -> FieldSpan {
+        FieldSpan {
+            name: offset_in(head_bytes, h.name.as_bytes()),
+            value: offset_in(head_bytes, h.value),
+        }
+    }
+}
+
+/// [`parse_response_head`] for a head with more fields than the stack
+/// array holds.
+fn parse_with_heap_fields(
+    buf: &mut BytesMut,
+    method: &Method,
+    limits: &Limits,
+    cut: bool,
+) -> Result<Option<ResponseHead>, ResponseError> {
+    let window = buf
+        .get(..buf.len().min(limits.max_head_size))
+        .unwrap_or_default();
     // A field line takes at least 3 bytes: no more slots than that.
     let slots = limits.max_headers.min(window.len() / 3 + 1);
     let mut fields = vec![httparse::EMPTY_HEADER; slots];
@@ -140,23 +195,31 @@ pub fn parse_response_head(
     };
     let head_bytes = window.get(..head_len).unwrap_or_default();
     let (version, status) = status_line(head_bytes, &res)?;
-    let positions: Vec<_> = res
+    let spans: Vec<_> = res
         .headers
         .iter()
-        .map(|h| {
-            (
-                offset_in(head_bytes, h.name.as_bytes()),
-                offset_in(head_bytes, h.value),
-            )
-        })
+        .map(|h| FieldSpan::of(head_bytes, h))
         .collect();
+    head_from_spans(buf, head_len, &spans, version, status, method).map(Some)
+}
+
+/// Splits the head off `buf` and builds its header map (values share the
+/// head's buffer) and framing.
+fn head_from_spans(
+    buf: &mut BytesMut,
+    head_len: usize,
+    spans: &[FieldSpan],
+    version: Version,
+    status: StatusCode,
+    method: &Method,
+) -> Result<ResponseHead, ResponseError> {
     let head: Bytes = buf.split_to(head_len).freeze();
-    let mut headers = HeaderMap::with_capacity(positions.len());
+    let mut headers = HeaderMap::with_capacity(spans.len());
     let mut facts = Facts::default();
-    for (name, value) in positions {
-        let name = HeaderName::from_bytes(head.get(name.0..name.1).unwrap_or_default())
+    for span in spans {
+        let name = HeaderName::from_bytes(head.get(span.name.0..span.name.1).unwrap_or_default())
             .map_err(|_| ResponseError::Malformed("invalid header name"))?;
-        let value = HeaderValue::from_maybe_shared(head.slice(value.0..value.1))
+        let value = HeaderValue::from_maybe_shared(head.slice(span.value.0..span.value.1))
             .map_err(|_| ResponseError::Malformed("invalid header value"))?;
         if name != http::header::HOST {
             facts.observe(&name, &value).map_err(malformed_field)?;
@@ -164,13 +227,13 @@ pub fn parse_response_head(
         headers.append(name, value);
     }
     let (body, keep_alive) = framing(facts, version, status, method)?;
-    Ok(Some(ResponseHead {
+    Ok(ResponseHead {
         version,
         status,
         headers,
         body,
         keep_alive,
-    }))
+    })
 }
 
 /// What a response head says about framing, without its fields: all a
