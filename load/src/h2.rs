@@ -3,13 +3,12 @@
 //! replaced by a new one as soon as its response is complete.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::rc::Rc;
 use std::time::Instant;
 
 use bytes::BytesMut;
 use percore_http::h2::conn::{ClientConnection, ClientEvent};
-use percore_http::h2::ErrorCode;
+use percore_http::h2::{ErrorCode, StreamIdHasher};
 use percore_runtime::net::TcpStream;
 
 use crate::io::{keep_connected, read_more, write_all, Got, Watch};
@@ -24,33 +23,8 @@ pub async fn connection(core: &Core, streams: usize) {
     .await;
 }
 
-/// Stream ids are small odd numbers: a multiplicative hash spreads them
-/// (the default SipHash costs more than the rest of the lookup).
-#[derive(Debug, Default, Clone, Copy)]
-struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.write_u64(u64::from(*b) ^ self.0.rotate_left(8));
-        }
-    }
-
-    fn write_u32(&mut self, id: u32) {
-        self.write_u64(u64::from(id));
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n.wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    }
-}
-
 /// Requests in flight by stream id.
-type OpenMap = HashMap<u32, Open, BuildHasherDefault<IdHasher>>;
+type OpenMap = HashMap<u32, Open, StreamIdHasher>;
 
 /// A request in flight: when it went out, its response status once known.
 struct Open {
