@@ -11,6 +11,14 @@ load generator saturates its core first), peak RSS, and ratios to hyper.
 
     python3 benches/compare.py                      # everything, defaults fit 2 cores
     python3 benches/compare.py --scenarios plaintext,pipelined --rounds 3 --markdown
+    python3 benches/compare.py --load percore        # HTTP scenarios loaded by percore-load
+
+`--load percore` runs the HTTP/1.1 and h2c scenarios (plaintext, json,
+pipelined, echo4k, h2c) with percore-load instead of wrk and h2load, with
+the same connections, depth and streams: it uses less CPU per request than
+either (BENCHMARKS.md, "Load generator CPU"), so a 2-core comparison is
+less bound by the load generator. Its latency figures are per response,
+pipelined ones included.
 """
 import argparse, json, os, re, shutil, signal, socket, statistics, subprocess, sys, time
 
@@ -18,6 +26,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PEERS = os.path.join(ROOT, "benches", "peers")
 REL = os.path.join(ROOT, "target", "release", "examples")
 PREL = os.path.join(PEERS, "target", "release")
+LOAD = os.path.join(ROOT, "target", "release", "percore-load")
 LUA = os.path.join(ROOT, "benches", "lua")
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -74,8 +83,10 @@ def ensure_tools():
         sh(["apt-get", "install", "-y", "-qq"] + missing)
 
 
-def build():
+def build(opts):
     sh(["cargo", "build", "--release", "--example", "demo", "--example", "echo"], cwd=ROOT)
+    if opts.load == "percore":
+        sh(["cargo", "build", "--release", "-p", "percore-load"], cwd=ROOT)
     sh(["cargo", "build", "--release"], cwd=PEERS)
 
 
@@ -130,6 +141,8 @@ def run_load(scenario, port, opts):
         cmd = [f"{PREL}/loadgen", "ws-echo", "--addr", f"127.0.0.1:{port}", "--conns", "64", "--size", "32", "--duration", d, "--engine", opts.loadgen]
     elif scenario == "ws-echo-1m":
         cmd = [f"{PREL}/loadgen", "ws-echo", "--addr", f"127.0.0.1:{port}", "--conns", "8", "--size", str(1 << 20), "--duration", d, "--engine", opts.loadgen]
+    elif opts.load == "percore" and scenario in HTTP_SCENARIOS + H2:
+        return run_percore_load(scenario, url, opts)
     elif scenario == "h2c":
         h2log = f"/tmp/compare-h2load-{port}.log"
         cmd = ["h2load", "-c", "16", "-m", "100", "-t", "1", "-D", d, "--log-file", h2log, f"{url}/plaintext"]
@@ -185,6 +198,43 @@ def run_load(scenario, port, opts):
     if errs:
         log("  socket errors:", errs.group(1))
     return reqs, secs, parse_duration_us(p50.group(1)) if p50 else None, parse_duration_us(p99.group(1)) if p99 else None, load_cpu
+
+
+def percore_load_cmd(scenario, url, opts):
+    """percore-load's command for an HTTP scenario: the same shape as wrk's or h2load's."""
+    base = [LOAD, "-d", str(opts.duration), "--cores", "1", "--json", "/dev/stdout"]
+    return {
+        "plaintext": base + ["-c", str(opts.connections), f"{url}/plaintext"],
+        "json": base + ["-c", str(opts.connections), f"{url}/json"],
+        "pipelined": base + ["-c", str(opts.connections), "--pipeline", "16", f"{url}/plaintext"],
+        "echo4k": base + ["-c", str(opts.connections), "-X", "POST", "-b", "x" * 4096,
+                          "-H", "content-type: application/octet-stream", f"{url}/echo"],
+        "h2c": base + ["-c", "16", "--h2", "-m", "100", f"{url}/plaintext"],
+    }[scenario]
+
+
+def run_percore_load(scenario, url, opts):
+    """Runs percore-load; returns (requests, seconds, p50_us, p99_us, load_cpu_fraction)."""
+    cmd = ["taskset", "-c", opts.load_cpus] + percore_load_cmd(scenario, url, opts)
+    before = children_cpu_s()
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out, err = p.communicate()
+    load_cpu_s = children_cpu_s() - before  # only this child was reaped in between
+    if p.returncode != 0:
+        raise RuntimeError(f"percore-load failed: {err.strip()[-300:]}")
+    data = json.loads([l for l in out.splitlines() if l.startswith("{")][-1])
+    if data["errors"]:
+        raise RuntimeError(f"percore-load: {data['errors_by_kind']}")
+    secs = data["duration_s"]
+    lat = data["latency_ms"]
+    return data["requests"], secs, lat["p50"] * 1000, lat["p99"] * 1000, load_cpu_s / max(secs, 0.01)
+
+
+def children_cpu_s():
+    """utime + stime of every child reaped so far."""
+    import resource
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
 
 
 def parse_h2load(out, err, log_path):
@@ -320,13 +370,15 @@ def main():
     ap.add_argument("--connections", type=int, default=64)
     ap.add_argument("--loadgen", choices=["uring", "tokio"], default="uring",
                     help="engine of loadgen for tcp-echo and ws-*: a lean raw io_uring client (default) or tokio/tokio-tungstenite")
+    ap.add_argument("--load", choices=["wrk", "percore"], default="wrk",
+                    help="load generator of the HTTP/1.1 and h2c scenarios: wrk and h2load (default) or percore-load")
     ap.add_argument("--json", help="write raw results here")
     ap.add_argument("--markdown", action="store_true")
     ap.add_argument("--no-build", action="store_true")
     opts = ap.parse_args()
     ensure_tools()
     if not opts.no_build:
-        build()
+        build(opts)
     servers = opts.servers.split(",")
     scenarios = opts.scenarios.split(",")
     results = {}  # (scenario, server) -> list of runs
@@ -355,6 +407,8 @@ def print_table(results, scenarios, servers, opts):
               f"server on CPU {opts.server_cpus} ({opts.server_cores} core), load on CPU {opts.load_cpus}, "
               f"{opts.duration} s per run, {opts.rounds} rounds, median (min–max).\n")
         print("Command: `python3 benches/compare.py " + " ".join(sys.argv[1:]) + "`\n")
+        if opts.load == "percore":
+            print("HTTP scenarios loaded by percore-load (`--load percore`), not wrk/h2load.\n")
         print("`*`: the load generator used ≥95% of its core, so the rate is the load generator's ceiling; compare CPU per 100k there.\n")
         print("| scenario | server | req/s | p50 | p99 | CPU-s / 100k req | peak RSS | req/s vs base | CPU vs base |")
         print("|---|---|---|---|---|---|---|---|---|")

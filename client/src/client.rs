@@ -25,7 +25,7 @@ mod send;
 
 pub use builder::{ClientBuilder, Timeouts};
 pub(crate) use builder::{Config, Connectors, KeepAlive};
-pub(crate) use send::host_header;
+pub(crate) use send::{authority, host_header, request_target};
 
 struct Inner {
     cfg: Config,

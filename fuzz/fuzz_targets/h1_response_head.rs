@@ -2,12 +2,16 @@
 //! arbitrary pieces (the first byte seeds the piece sizes and picks the
 //! request method). Checks: no panic; the outcome (head, body, trailers or
 //! error) is the same as when the input arrives at once; a body never
-//! yields more bytes than it was given.
+//! yields more bytes than it was given; `frame_response_head` (no header
+//! map) gives the same answer as `parse_response_head`, with few fields
+//! (its stack array) and many (its heap fallback).
 #![no_main]
 use bytes::BytesMut;
 use http::Method;
 use libfuzzer_sys::fuzz_target;
-use percore_http::h1::{parse_response_head, BodyEvent, ResponseDecoder};
+use percore_http::h1::{
+    frame_response_head, parse_response_head, BodyEvent, ResponseDecoder, FRAME_STACK_FIELDS,
+};
 use percore_http::Limits;
 
 fn limits() -> Limits {
@@ -81,6 +85,25 @@ fn run(input: &[u8], mut seed: u32, method: &Method) -> String {
     }
 }
 
+/// Both head parsers on `input` at once: the same verdict.
+fn frame_agrees(input: &[u8], method: &Method, limits: &Limits) {
+    let mut buf = BytesMut::from(input);
+    let full = parse_response_head(&mut buf, method, limits);
+    let frame = frame_response_head(input, method, limits);
+    match (&full, &frame) {
+        (Ok(Some(h)), Ok(Some(f))) => {
+            assert_eq!(
+                (h.version, h.status, h.body, h.keep_alive),
+                (f.version, f.status, f.body, f.keep_alive)
+            );
+            assert_eq!(f.len, input.len() - buf.len());
+        }
+        (Ok(None), Ok(None)) => {}
+        (Err(a), Err(b)) => assert_eq!(a, b),
+        _ => panic!("parse {full:?}, frame {frame:?}"),
+    }
+}
+
 fuzz_target!(|data: &[u8]| {
     let Some((&seed, input)) = data.split_first() else {
         return;
@@ -93,4 +116,9 @@ fuzz_target!(|data: &[u8]| {
     let whole = run(input, 0, &method);
     let pieces = run(input, u32::from(seed) | 1, &method);
     assert_eq!(pieces, whole);
+    frame_agrees(input, &method, &limits());
+    let many = Limits::default()
+        .max_head_size(4096)
+        .max_headers(FRAME_STACK_FIELDS + 8);
+    frame_agrees(input, &method, &many);
 });

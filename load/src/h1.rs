@@ -1,24 +1,30 @@
 //! HTTP/1.1 connections: the pre-encoded request written `depth` times at
 //! once (pipelining; 1 without), then `depth` responses read with the
-//! sans-IO response parser and body decoder.
+//! shared response-head rule ([`HeadMemo`]) and, for chunked or
+//! close-delimited bodies, the sans-IO body decoder.
+//!
+//! Per request there is no allocation and, with pipelining, no clock read
+//! but the batch's: a batch's start time and each read's end time make
+//! the latencies (responses that arrive in one read complete together).
 
+use std::rc::Rc;
 use std::time::Instant;
 
 use bytes::{Buf, BytesMut};
-use http::Method;
-use percore_http::h1::{
-    parse_response_head, BodyEvent, ResponseDecoder, ResponseFraming, MAX_INTERIM_RESPONSES,
-};
+use percore_http::h1::{BodyEvent, ResponseDecoder, ResponseFraming, MAX_INTERIM_RESPONSES};
 use percore_runtime::net::TcpStream;
 
-use crate::h1_head::{scan, Scan};
-use crate::io::{keep_connected, read_more, Got};
+use crate::h1_head::HeadMemo;
+use crate::io::{keep_connected, read_more, write_all, Got, Watch};
 use crate::plan::Core;
 use crate::stats::ErrorKind;
 
 /// Runs one connection (reconnecting as needed) until the run is over.
 pub async fn connection(core: &Core, depth: usize) {
-    keep_connected(core, |stream, owed| session(core, stream, owed, depth)).await;
+    keep_connected(core, |stream, owed, watch| {
+        session(core, stream, owed, depth, watch)
+    })
+    .await;
 }
 
 /// How reading one response ended.
@@ -30,33 +36,158 @@ enum Outcome {
     Failed(Option<ErrorKind>),
 }
 
+/// One connection's read side: the buffer, the last head, when the last
+/// read ended.
+struct Reader<'a> {
+    core: &'a Core,
+    stream: &'a TcpStream,
+    watch: &'a Watch,
+    buf: BytesMut,
+    memo: HeadMemo,
+    /// When the last read ended: the completion time of every response
+    /// it brought.
+    now: Instant,
+}
+
+impl Reader<'_> {
+    /// Reads more bytes; notes when they came.
+    async fn read(&mut self) -> Result<(), Outcome> {
+        match read_more(self.stream, &mut self.buf, self.watch).await {
+            Got::Data => {
+                self.now = Instant::now();
+                self.watch.arm(self.now);
+                Ok(())
+            }
+            got => Err(Outcome::Failed(got.error_kind())),
+        }
+    }
+
+    /// Reads one final response (skipping interim ones), body included.
+    async fn response(&mut self) -> Outcome {
+        let plan = &self.core.plan;
+        let mut interim = 0;
+        let frame = loop {
+            match self.memo.frame(&self.buf, &plan.method, &plan.limits) {
+                Ok(Some(frame)) => {
+                    self.buf.advance(frame.len);
+                    if frame.status.as_u16() >= 200 {
+                        break frame;
+                    }
+                    // A server that sends interim heads forever is a
+                    // protocol error, not a request that never ends.
+                    interim += 1;
+                    if interim > MAX_INTERIM_RESPONSES {
+                        return Outcome::Failed(Some(ErrorKind::Protocol));
+                    }
+                }
+                Ok(None) => {
+                    if let Err(outcome) = self.read().await {
+                        return outcome;
+                    }
+                }
+                Err(_) => return Outcome::Failed(Some(ErrorKind::Protocol)),
+            }
+        };
+        let body = match frame.body {
+            ResponseFraming::Empty => Ok(()),
+            // The bytes are counted, not looked at: skip them.
+            ResponseFraming::Length(n) if n <= plan.limits.max_body_size => self.skip(n).await,
+            framing => self.decode(framing).await,
+        };
+        match body {
+            Ok(()) => Outcome::Done {
+                status: frame.status.as_u16(),
+                keep_alive: frame.keep_alive,
+            },
+            Err(outcome) => outcome,
+        }
+    }
+
+    /// Skips a body of exactly `len` bytes.
+    async fn skip(&mut self, mut len: u64) -> Result<(), Outcome> {
+        loop {
+            let here = len.min(self.buf.len() as u64);
+            self.buf.advance(here as usize);
+            len -= here;
+            if len == 0 {
+                return Ok(());
+            }
+            self.read().await?;
+        }
+    }
+
+    /// Reads a chunked or close-delimited body (or one over the size
+    /// limit, which fails) with the sans-IO decoder.
+    async fn decode(&mut self, framing: ResponseFraming) -> Result<(), Outcome> {
+        let mut body = ResponseDecoder::new(framing, &self.core.plan.limits);
+        loop {
+            match body.decode(&mut self.buf) {
+                Ok(BodyEvent::End { .. }) => return Ok(()),
+                Ok(BodyEvent::Data(_)) => {}
+                Ok(BodyEvent::NeedMore) => {
+                    match read_more(self.stream, &mut self.buf, self.watch).await {
+                        Got::Data => {
+                            self.now = Instant::now();
+                            self.watch.arm(self.now);
+                        }
+                        Got::Closed if self.buf.is_empty() && body.decode_eof().is_some() => {
+                            self.now = Instant::now();
+                            return Ok(());
+                        }
+                        got => return Err(Outcome::Failed(got.error_kind())),
+                    }
+                }
+                Err(_) => return Err(Outcome::Failed(Some(ErrorKind::Protocol))),
+            }
+        }
+    }
+}
+
 /// Sends batches of up to `depth` requests and reads their responses
 /// until the connection must be replaced (`true`) or the run is over
 /// (`false`); returns that and the requests still owed.
-async fn session(core: &Core, stream: TcpStream, mut owed: u64, depth: usize) -> (bool, u64) {
+async fn session(
+    core: &Core,
+    stream: TcpStream,
+    mut owed: u64,
+    depth: usize,
+    watch: Rc<Watch>,
+) -> (bool, u64) {
     let plan = &core.plan;
-    let mut buf = BytesMut::with_capacity(64 * 1024);
+    let mut reader = Reader {
+        core,
+        stream: &stream,
+        watch: &watch,
+        buf: BytesMut::with_capacity(64 * 1024),
+        memo: HeadMemo::default(),
+        now: Instant::now(),
+    };
     loop {
         if owed < depth as u64 {
-            owed += plan.budget.claim(depth as u64 - owed);
+            owed += core.claim(depth as u64 - owed);
         }
         let batch = owed.min(depth as u64);
         if batch == 0 {
+            watch.disarm();
             return (false, 0);
         }
         let bytes = plan.h1_batch.slice(..batch as usize * plan.h1_len);
         let started = Instant::now();
-        let (res, _) = stream.write_all(bytes).await;
-        owed -= batch;
-        if res.is_err() {
-            core.error(ErrorKind::Io, batch);
-            return (true, owed);
+        reader.now = started;
+        watch.arm(started);
+        match write_all(&stream, bytes, &watch).await {
+            Ok(()) => owed -= batch,
+            Err(Some(kind)) => {
+                core.error(kind, batch);
+                return (true, owed - batch);
+            }
+            Err(None) => return (false, owed),
         }
         let mut waiting = batch;
         while waiting > 0 {
-            match read_response(core, &stream, &mut buf).await {
+            match reader.response().await {
                 Outcome::Done { status, keep_alive } => {
-                    core.response(started, status);
+                    core.response(started, reader.now, status);
                     waiting -= 1;
                     if !keep_alive {
                         // The server answers no more on this connection:
@@ -70,84 +201,6 @@ async fn session(core: &Core, stream: TcpStream, mut owed: u64, depth: usize) ->
                 }
                 Outcome::Failed(None) => return (false, owed),
             }
-        }
-    }
-}
-
-/// What the load generator keeps of a response head.
-struct Head {
-    status: u16,
-    framing: ResponseFraming,
-    keep_alive: bool,
-}
-
-/// Reads one final response (skipping interim ones), body included.
-async fn read_response(core: &Core, stream: &TcpStream, buf: &mut BytesMut) -> Outcome {
-    let mut interim = 0;
-    let head = loop {
-        match read_head(core, stream, buf).await {
-            // A server that sends interim heads forever is a protocol error,
-            // not a request that never ends.
-            Ok(head) if head.status < 200 => {
-                interim += 1;
-                if interim > MAX_INTERIM_RESPONSES {
-                    return Outcome::Failed(Some(ErrorKind::Protocol));
-                }
-            }
-            Ok(head) => break head,
-            Err(outcome) => return outcome,
-        }
-    };
-    let mut body = ResponseDecoder::new(head.framing, &core.plan.limits);
-    loop {
-        match body.decode(buf) {
-            Ok(BodyEvent::End { .. }) => break,
-            Ok(BodyEvent::Data(_)) => {}
-            Ok(BodyEvent::NeedMore) => match read_more(stream, buf, core).await {
-                Got::Data => {}
-                Got::Closed if buf.is_empty() && body.decode_eof().is_some() => break,
-                got => return Outcome::Failed(got.error_kind()),
-            },
-            Err(_) => return Outcome::Failed(Some(ErrorKind::Protocol)),
-        }
-    }
-    Outcome::Done {
-        status: head.status,
-        keep_alive: head.keep_alive,
-    }
-}
-
-/// Reads a response head: the allocation-free scan for plain heads,
-/// percore's full parser for the rest.
-async fn read_head(core: &Core, stream: &TcpStream, buf: &mut BytesMut) -> Result<Head, Outcome> {
-    let plan = &core.plan;
-    let head_request = plan.method == Method::HEAD;
-    loop {
-        let complete = match scan(buf, head_request, plan.limits.max_head_size) {
-            Scan::Head(h) => {
-                buf.advance(h.len);
-                Some(Head {
-                    status: h.status,
-                    framing: h.framing,
-                    keep_alive: h.keep_alive,
-                })
-            }
-            Scan::Partial => None,
-            Scan::Unusual => match parse_response_head(buf, &plan.method, &plan.limits) {
-                Ok(head) => head.map(|h| Head {
-                    status: h.status.as_u16(),
-                    framing: h.body,
-                    keep_alive: h.keep_alive,
-                }),
-                Err(_) => return Err(Outcome::Failed(Some(ErrorKind::Protocol))),
-            },
-        };
-        if let Some(head) = complete {
-            return Ok(head);
-        }
-        match read_more(stream, buf, core).await {
-            Got::Data => {}
-            got => return Err(Outcome::Failed(got.error_kind())),
         }
     }
 }

@@ -2,7 +2,8 @@
 //! requests, limits), its [`Budget`] (how many requests are left, until
 //! when), and per core the [`Core`] that connections record into.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -10,9 +11,11 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, Method};
 use percore_http::h1::{encode_request_head, RequestFraming};
+use percore_http::h2::conn::PreparedRequest;
 use percore_http::Limits;
 use percore_runtime::sync::Shutdown;
 
+use crate::io::Watch;
 use crate::stats::{ErrorKind, Live, Stats};
 use crate::target::Target;
 
@@ -53,6 +56,9 @@ pub struct Plan {
     pub h1_len: usize,
     /// HTTP/2: the request head (sent with `body`, if any).
     pub h2_request: http::Request<()>,
+    /// HTTP/2: that head encoded once (`None` if it cannot be: it is then
+    /// sent with `send_request`, which reports why).
+    pub h2_prepared: Option<PreparedRequest>,
     /// The request body.
     pub body: Option<Bytes>,
     /// WebSocket: the payload of each message.
@@ -108,6 +114,7 @@ impl Plan {
             .parse()
             .unwrap_or_default();
         *h2_request.headers_mut() = headers;
+        let h2_prepared = PreparedRequest::new(&h2_request).ok();
         Plan {
             target,
             protocol,
@@ -115,6 +122,7 @@ impl Plan {
             h1_batch,
             h1_len,
             h2_request,
+            h2_prepared,
             body,
             ws_payload,
             timeout,
@@ -145,10 +153,11 @@ impl Budget {
         }
     }
 
-    /// Claims up to `want` requests; returns how many may be sent (0: the
-    /// run is over).
+    /// Claims up to `want` requests; returns how many may be sent (0: no
+    /// more, or the run was stopped). The deadline is the watchdog's to
+    /// watch (see [`Core::claim`]), so a claim reads no clock.
     pub fn claim(&self, want: u64) -> u64 {
-        if want == 0 || self.is_over() {
+        if want == 0 || self.stop.is_triggered() {
             return 0;
         }
         match self.limit {
@@ -160,9 +169,9 @@ impl Budget {
         }
     }
 
-    /// Whether the deadline passed or the run was stopped.
-    pub fn is_over(&self) -> bool {
-        self.stop.is_triggered() || self.deadline.is_some_and(|d| Instant::now() >= d)
+    /// Whether, at `now`, the deadline passed or the run was stopped.
+    pub fn is_over_at(&self, now: Instant) -> bool {
+        self.stop.is_triggered() || self.deadline.is_some_and(|d| now >= d)
     }
 
     /// The run's deadline, if it has one.
@@ -181,14 +190,51 @@ pub struct Core {
     pub stats: RefCell<Stats>,
     /// This core's counters for the progress line.
     pub live: Arc<Live>,
+    /// Set by the watchdog once the run is over.
+    pub over: Cell<bool>,
+    /// Every connection's watch, for the watchdog.
+    pub watches: RefCell<Vec<Rc<Watch>>>,
 }
 
 impl Core {
-    /// A response with `status` to a request sent at `started`.
-    pub fn response(&self, started: Instant, status: u16) {
+    /// A core's share of `plan`, reporting to `live`.
+    pub fn new(plan: Arc<Plan>, live: Arc<Live>) -> Core {
+        Core {
+            plan,
+            stats: Default::default(),
+            live,
+            over: Cell::new(false),
+            watches: RefCell::default(),
+        }
+    }
+
+    /// A new connection's watch, registered with the watchdog.
+    pub fn watch(&self) -> Rc<Watch> {
+        let watch = Rc::new(Watch::default());
+        self.watches.borrow_mut().push(watch.clone());
+        watch
+    }
+
+    /// Claims up to `want` requests from the run's budget (0 once the run
+    /// is over).
+    pub fn claim(&self, want: u64) -> u64 {
+        if self.over.get() {
+            return 0;
+        }
+        self.plan.budget.claim(want)
+    }
+
+    /// Whether the run is over for this core.
+    pub fn is_over(&self) -> bool {
+        self.over.get() || self.plan.budget.stop.is_triggered()
+    }
+
+    /// A response with `status` to a request sent at `started`, complete
+    /// at `now`.
+    pub fn response(&self, started: Instant, now: Instant, status: u16) {
         self.stats
             .borrow_mut()
-            .response(started, status, &self.live);
+            .response(started, now, status, &self.live);
     }
 
     /// `count` requests failed with `kind`.
@@ -213,16 +259,14 @@ mod tests {
     #[test]
     fn budget_stops_at_deadline_and_on_stop() {
         let stop = Shutdown::new();
-        let b = Budget::new(
-            None,
-            Some(Instant::now() + Duration::from_secs(60)),
-            stop.clone(),
-        );
+        let now = Instant::now();
+        let b = Budget::new(None, Some(now + Duration::from_secs(60)), stop.clone());
         assert_eq!(b.claim(3), 3);
+        assert!(!b.is_over_at(now));
+        assert!(b.is_over_at(now + Duration::from_secs(60)));
         stop.trigger();
         assert_eq!(b.claim(3), 0);
-        let past = Budget::new(None, Some(Instant::now()), Shutdown::new());
-        assert_eq!(past.claim(1), 0);
+        assert!(b.is_over_at(now));
     }
 
     #[test]

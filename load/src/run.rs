@@ -44,20 +44,18 @@ pub fn run(plan: Plan, shape: Shape, stop: Shutdown) -> std::io::Result<Summary>
         .driver(shape.driver)
         .shutdown_signal(stop)
         .run(move |ctx| {
-            let core = Rc::new(Core {
-                plan: plan.clone(),
-                stats: Default::default(),
-                live: worker_live[ctx.index].clone(),
-            });
+            let core = Rc::new(Core::new(plan.clone(), worker_live[ctx.index].clone()));
             let mine = share(shape.connections, ctx.cores, ctx.index);
             let results = worker_results.clone();
             async move {
                 let tasks: Vec<_> = (0..mine)
                     .map(|_| spawn_local(connection(core.clone())))
                     .collect();
+                let watchdog = spawn_local(crate::io::watchdog(core.clone()));
                 for task in tasks {
                     let _ = task.await;
                 }
+                watchdog.abort();
                 let stats = core.stats.borrow().clone();
                 results
                     .lock()

@@ -70,10 +70,11 @@ impl Default for Stats {
 }
 
 impl Stats {
-    /// A response with `status`, `since` the request went out.
-    pub fn response(&mut self, started: Instant, status: u16, live: &Live) {
-        let us = started
-            .elapsed()
+    /// A response with `status` to a request sent at `started`, complete
+    /// at `now`.
+    pub fn response(&mut self, started: Instant, now: Instant, status: u16, live: &Live) {
+        let us = now
+            .saturating_duration_since(started)
             .as_micros()
             .clamp(1, MAX_LATENCY_US as u128) as u64;
         self.latency.saturating_record(us);
@@ -217,8 +218,8 @@ mod tests {
         let mut a = Stats::default();
         let mut b = Stats::default();
         let t = Instant::now();
-        a.response(t, 200, &live);
-        b.response(t, 404, &live);
+        a.response(t, t, 200, &live);
+        b.response(t, t + Duration::from_millis(2), 404, &live);
         b.error(ErrorKind::Connect, 3, &live);
         a.merge(&b);
         assert_eq!(a.responses, 2);

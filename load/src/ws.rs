@@ -2,6 +2,7 @@
 //! (one binary message of `--msg-size` bytes out, its echo back) with the
 //! sans-IO codec in the client role.
 
+use std::rc::Rc;
 use std::time::Instant;
 
 use bytes::BytesMut;
@@ -11,21 +12,25 @@ use percore_runtime::net::TcpStream;
 use percore_ws::handshake::{client_request_headers, verify_response};
 use percore_ws::{Codec, Config, Message, Role};
 
-use crate::io::{keep_connected, read_more, Got};
+use crate::io::{keep_connected, read_more, write_all, Alarm, Got, Watch};
 use crate::plan::Core;
 use crate::stats::ErrorKind;
 
 /// Runs one connection (reconnecting as needed) until the run is over.
 pub async fn connection(core: &Core) {
-    keep_connected(core, |stream, owed| session(core, stream, owed)).await;
+    keep_connected(core, |stream, owed, watch| {
+        session(core, stream, owed, watch)
+    })
+    .await;
 }
 
 /// Upgrades, then runs round trips until the connection must be replaced
 /// (`true`) or the run is over (`false`); returns that and the round trips
 /// still owed. A failed upgrade is one failed round trip.
-async fn session(core: &Core, stream: TcpStream, mut owed: u64) -> (bool, u64) {
+async fn session(core: &Core, stream: TcpStream, mut owed: u64, watch: Rc<Watch>) -> (bool, u64) {
     let mut buf = BytesMut::with_capacity(64 * 1024);
-    if let Err(failure) = handshake(core, &stream, &mut buf).await {
+    watch.arm(Instant::now());
+    if let Err(failure) = handshake(core, &stream, &mut buf, &watch).await {
         return match failure {
             Some(kind) => {
                 core.error(kind, 1);
@@ -39,7 +44,7 @@ async fn session(core: &Core, stream: TcpStream, mut owed: u64) -> (bool, u64) {
     let message = Message::Binary(core.plan.ws_payload.clone());
     loop {
         if owed == 0 {
-            owed = core.plan.budget.claim(1);
+            owed = core.claim(1);
             if owed == 0 {
                 return (false, 0);
             }
@@ -50,7 +55,15 @@ async fn session(core: &Core, stream: TcpStream, mut owed: u64) -> (bool, u64) {
             return (true, owed - 1);
         }
         let started = Instant::now();
-        let (res, o) = stream.write_all(out).await;
+        watch.arm(started);
+        let (res, o) = match watch.guard(stream.write_all(out)).await {
+            Ok(done) => done,
+            Err(Alarm::Over) => return (false, owed),
+            Err(Alarm::TimedOut) => {
+                core.error(ErrorKind::Timeout, 1);
+                return (true, owed - 1);
+            }
+        };
         out = o;
         owed -= 1;
         if res.is_err() {
@@ -60,7 +73,8 @@ async fn session(core: &Core, stream: TcpStream, mut owed: u64) -> (bool, u64) {
         loop {
             match codec.decode(&mut buf) {
                 Ok(Some(Message::Binary(_) | Message::Text(_))) => {
-                    core.response(started, 200);
+                    core.response(started, Instant::now(), 200);
+                    watch.disarm();
                     break;
                 }
                 Ok(Some(ping @ Message::Ping(_))) => {
@@ -68,7 +82,7 @@ async fn session(core: &Core, stream: TcpStream, mut owed: u64) -> (bool, u64) {
                     if let Some(reply) = ping.pong_reply() {
                         let _ = codec.encode(&reply, &mut pong);
                     }
-                    if stream.write_all(pong).await.0.is_err() {
+                    if write_all(&stream, pong.freeze(), &watch).await.is_err() {
                         core.error(ErrorKind::Io, 1);
                         return (true, owed);
                     }
@@ -78,8 +92,8 @@ async fn session(core: &Core, stream: TcpStream, mut owed: u64) -> (bool, u64) {
                     core.error(ErrorKind::Io, 1);
                     return (true, owed);
                 }
-                Ok(None) => match read_more(&stream, &mut buf, core).await {
-                    Got::Data => {}
+                Ok(None) => match read_more(&stream, &mut buf, &watch).await {
+                    Got::Data => watch.arm(Instant::now()),
                     got => match got.error_kind() {
                         Some(kind) => {
                             core.error(kind, 1);
@@ -103,6 +117,7 @@ async fn handshake(
     core: &Core,
     stream: &TcpStream,
     buf: &mut BytesMut,
+    watch: &Watch,
 ) -> Result<(), Option<ErrorKind>> {
     let target = &core.plan.target;
     let (key, headers) = client_request_headers(&target.authority, &[], None)
@@ -116,13 +131,11 @@ async fn handshake(
         &headers,
         RequestFraming::Empty,
     );
-    if stream.write_all(request).await.0.is_err() {
-        return Err(Some(ErrorKind::Io));
-    }
+    write_all(stream, request.freeze(), watch).await?;
     let head = loop {
         match parse_response_head(buf, &Method::GET, &core.plan.limits) {
             Ok(Some(head)) => break head,
-            Ok(None) => match read_more(stream, buf, core).await {
+            Ok(None) => match read_more(stream, buf, watch).await {
                 Got::Data => {}
                 got => return Err(got.error_kind()),
             },

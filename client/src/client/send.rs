@@ -8,7 +8,7 @@ use http::header::{self, HeaderMap, HeaderValue};
 use percore_http::h1::ResponseDecoder;
 use percore_http::Body;
 use percore_runtime::time::timeout;
-use url::Url;
+use url::{Position, Url};
 
 use crate::alpn::{Proto, Route};
 use crate::connect::connect;
@@ -66,15 +66,10 @@ impl Client {
         let expect_continue = headers
             .get(header::EXPECT)
             .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
-        let host = host_header(&req.url);
-        let target = match req.url.query() {
-            Some(q) => format!("{}?{q}", req.url.path()),
-            None => req.url.path().to_string(),
-        };
         let out = Outgoing {
             method: &req.method,
-            target: &target,
-            host: &host,
+            target: request_target(&req.url),
+            host: authority(&req.url),
             headers: &headers,
             expect_continue,
             limits: &cfg.limits,
@@ -250,13 +245,21 @@ impl Client {
     }
 }
 
-/// The `Host` value for `url`: its host, and its port unless the default.
+/// The `Host` value for `url`: its host, and its port unless the default
+/// (a slice of the URL's text: no allocation per request).
+pub(crate) fn authority(url: &Url) -> &str {
+    &url[Position::BeforeHost..Position::AfterPort]
+}
+
+/// [`authority`], owned.
 pub(crate) fn host_header(url: &Url) -> String {
-    let host = url.host_str().unwrap_or_default();
-    match url.port() {
-        Some(port) => format!("{host}:{port}"),
-        None => host.to_string(),
-    }
+    authority(url).to_string()
+}
+
+/// The request target of `url`: its path and query (a slice of the URL's
+/// text: no allocation per request).
+pub(crate) fn request_target(url: &Url) -> &str {
+    &url[Position::BeforePath..Position::AfterQuery]
 }
 
 impl Origin {

@@ -14,7 +14,7 @@ use std::time::Duration;
 use bytes::{Buf, Bytes, BytesMut};
 use http::HeaderMap;
 use percore_http::h2::conn::{ClientConnection, ClientEvent};
-use percore_http::h2::ErrorCode;
+use percore_http::h2::{ErrorCode, StreamIdHasher};
 use percore_http::Limits;
 use percore_runtime::future::{race, Either};
 use percore_runtime::io::{OwnedRead, OwnedWrite};
@@ -88,7 +88,7 @@ pub(super) struct State {
     pub ready: bool,
     /// Why the connection failed (its streams fail with it).
     pub failure: Option<Error>,
-    pub slots: HashMap<u32, Slot>,
+    pub slots: HashMap<u32, Slot, StreamIdHasher>,
     writer: Option<Waker>,
     kicked: bool,
     senders: Vec<Waker>,
@@ -159,7 +159,7 @@ impl Shared {
                 conn: ClientConnection::new(limits),
                 ready: false,
                 failure: None,
-                slots: HashMap::new(),
+                slots: HashMap::default(),
                 writer: None,
                 kicked: false,
                 senders: Vec::new(),

@@ -42,9 +42,10 @@ use percore_http::h2::ErrorCode;
 use percore_http::{Body, Limits};
 use percore_runtime::future::{race, Either};
 use percore_runtime::time::timeout_at;
+use url::Position;
 
 use crate::alpn::{AlpnMemo, Proto};
-use crate::client::{host_header, idempotent, Prepared};
+use crate::client::{authority, host_header, idempotent, request_target, Prepared};
 use crate::connect::{connect, Stream};
 use crate::decode::{Coding, Decoder};
 use crate::error::{Error, ErrorKind, TimeoutKind};
@@ -282,12 +283,14 @@ fn request_head(
     body: &Body,
 ) -> Result<http::Request<()>, Error> {
     let url = &req.url;
-    let authority = host_header(url);
-    let path = match url.query() {
-        Some(q) => format!("{}?{q}", url.path()),
-        None => url.path().to_string(),
+    let uri = if url.username().is_empty() && url.password().is_none() {
+        // scheme://authority/path?query, as written in the URL.
+        http::Uri::try_from(&url[..Position::AfterQuery])
+    } else {
+        let (authority, path) = (authority(url), request_target(url));
+        http::Uri::try_from(format!("{}://{authority}{path}", url.scheme()))
     };
-    let uri = format!("{}://{authority}{path}", url.scheme());
+    let uri = uri.map_err(|e| Error::with_source(ErrorKind::InvalidUrl, "", e))?;
     let mut request = http::Request::builder()
         .method(req.method.clone())
         .uri(uri)

@@ -60,6 +60,53 @@ fn parse_decimal(digits: &[u8]) -> Option<u64> {
     })
 }
 
+/// The fields that play a part in framing and connection handling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FieldKind {
+    Host,
+    ContentLength,
+    TransferEncoding,
+    Connection,
+    Expect,
+    Upgrade,
+    Other,
+}
+
+impl FieldKind {
+    fn of(name: &HeaderName) -> FieldKind {
+        if name == header::HOST {
+            FieldKind::Host
+        } else if name == header::CONTENT_LENGTH {
+            FieldKind::ContentLength
+        } else if name == header::TRANSFER_ENCODING {
+            FieldKind::TransferEncoding
+        } else if name == header::CONNECTION {
+            FieldKind::Connection
+        } else if name == header::EXPECT {
+            FieldKind::Expect
+        } else if name == header::UPGRADE {
+            FieldKind::Upgrade
+        } else {
+            FieldKind::Other
+        }
+    }
+
+    /// The same classification for a name as it came off the wire (any
+    /// case), without building a `HeaderName`.
+    fn of_raw(name: &[u8]) -> FieldKind {
+        let is = |known: &HeaderName| name.eq_ignore_ascii_case(known.as_str().as_bytes());
+        match name.len() {
+            4 if is(&header::HOST) => FieldKind::Host,
+            14 if is(&header::CONTENT_LENGTH) => FieldKind::ContentLength,
+            17 if is(&header::TRANSFER_ENCODING) => FieldKind::TransferEncoding,
+            10 if is(&header::CONNECTION) => FieldKind::Connection,
+            6 if is(&header::EXPECT) => FieldKind::Expect,
+            7 if is(&header::UPGRADE) => FieldKind::Upgrade,
+            _ => FieldKind::Other,
+        }
+    }
+}
+
 impl Facts {
     /// Looks at one field; fails early on values that are wrong on their own.
     pub(super) fn observe(
@@ -67,48 +114,80 @@ impl Facts {
         name: &HeaderName,
         value: &HeaderValue,
     ) -> Result<(), ParseError> {
-        if name == header::HOST {
-            self.hosts += 1;
-            if !valid_host(value.as_bytes()) {
-                return Err(ParseError::BadRequest("invalid Host value"));
+        match FieldKind::of(name) {
+            FieldKind::Upgrade => {
+                if self.upgrade.is_none() {
+                    self.upgrade = Some(value.clone());
+                }
+                Ok(())
             }
-        } else if name == header::CONTENT_LENGTH {
-            // RFC 9110 §8.6: a list of identical values may be taken as one.
-            for part in value.as_bytes().split(|&b| b == b',') {
-                let n = parse_decimal(part.trim_ascii())
-                    .ok_or(ParseError::BadRequest("invalid Content-Length"))?;
-                match self.content_length {
-                    Some(prev) if prev != n => {
-                        return Err(ParseError::BadRequest("conflicting Content-Length values"))
+            kind => self.observe_value(kind, value.as_bytes()),
+        }
+    }
+
+    /// [`Facts::observe`] for a response field as it came off the wire
+    /// (name in any case, value already checked by httparse): `Host` and
+    /// `Upgrade` play no part in a response's framing.
+    pub(super) fn observe_response_raw(
+        &mut self,
+        name: &[u8],
+        value: &[u8],
+    ) -> Result<(), ParseError> {
+        match FieldKind::of_raw(name) {
+            FieldKind::Host | FieldKind::Upgrade | FieldKind::Other => Ok(()),
+            kind => self.observe_value(kind, value),
+        }
+    }
+
+    /// The one rule per framing and connection field.
+    fn observe_value(&mut self, kind: FieldKind, value: &[u8]) -> Result<(), ParseError> {
+        match kind {
+            FieldKind::Host => {
+                self.hosts += 1;
+                if !valid_host(value) {
+                    return Err(ParseError::BadRequest("invalid Host value"));
+                }
+            }
+            FieldKind::ContentLength => {
+                // RFC 9110 §8.6: a list of identical values may be taken as one.
+                for part in value.split(|&b| b == b',') {
+                    let n = parse_decimal(part.trim_ascii())
+                        .ok_or(ParseError::BadRequest("invalid Content-Length"))?;
+                    match self.content_length {
+                        Some(prev) if prev != n => {
+                            return Err(ParseError::BadRequest("conflicting Content-Length values"))
+                        }
+                        _ => self.content_length = Some(n),
                     }
-                    _ => self.content_length = Some(n),
                 }
             }
-        } else if name == header::TRANSFER_ENCODING {
-            self.transfer_encoding = true;
-            for coding in elements(value.as_bytes()) {
-                self.codings += 1;
-                self.last_is_chunked = coding.eq_ignore_ascii_case(b"chunked");
-                if self.last_is_chunked {
-                    self.chunked += 1;
+            FieldKind::TransferEncoding => {
+                self.transfer_encoding = true;
+                for coding in elements(value) {
+                    self.codings += 1;
+                    self.last_is_chunked = coding.eq_ignore_ascii_case(b"chunked");
+                    if self.last_is_chunked {
+                        self.chunked += 1;
+                    }
                 }
             }
-        } else if name == header::CONNECTION {
-            for option in elements(value.as_bytes()) {
-                if option.eq_ignore_ascii_case(b"close") {
-                    self.close = true;
-                } else if option.eq_ignore_ascii_case(b"keep-alive") {
-                    self.keep_alive = true;
-                } else if option.eq_ignore_ascii_case(b"upgrade") {
-                    self.upgrade_token = true;
+            FieldKind::Connection => {
+                for option in elements(value) {
+                    if option.eq_ignore_ascii_case(b"close") {
+                        self.close = true;
+                    } else if option.eq_ignore_ascii_case(b"keep-alive") {
+                        self.keep_alive = true;
+                    } else if option.eq_ignore_ascii_case(b"upgrade") {
+                        self.upgrade_token = true;
+                    }
                 }
             }
-        } else if name == header::EXPECT {
-            if value.as_bytes().eq_ignore_ascii_case(b"100-continue") {
-                self.expect_continue = true;
+            FieldKind::Expect => {
+                if value.eq_ignore_ascii_case(b"100-continue") {
+                    self.expect_continue = true;
+                }
             }
-        } else if name == header::UPGRADE && self.upgrade.is_none() {
-            self.upgrade = Some(value.clone());
+            FieldKind::Upgrade | FieldKind::Other => {}
         }
         Ok(())
     }

@@ -51,8 +51,8 @@ pub use fields::BodyKind;
 pub use parse::{parse_request_head, RequestHead};
 pub use request_encode::{encode_request_head, RequestFraming};
 pub use response::{
-    parse_response_head, ResponseDecoder, ResponseError, ResponseFraming, ResponseHead,
-    MAX_INTERIM_RESPONSES,
+    frame_response_head, parse_response_head, ResponseDecoder, ResponseError, ResponseFrame,
+    ResponseFraming, ResponseHead, FRAME_STACK_FIELDS, MAX_INTERIM_RESPONSES,
 };
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 //! framing runs until the connection closes).
 
 use std::fmt;
+use std::mem::MaybeUninit;
 
 use bytes::{Bytes, BytesMut};
 use http::header::{HeaderName, HeaderValue};
@@ -119,6 +120,61 @@ pub fn parse_response_head(
     let window = buf
         .get(..buf.len().min(limits.max_head_size))
         .unwrap_or_default();
+    // Most heads fit a stack array of fields; the rest take the heap.
+    let mut stack = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; FRAME_STACK_FIELDS];
+    let mut spans = [FieldSpan::default(); FRAME_STACK_FIELDS];
+    let stack_slots = limits.max_headers.min(FRAME_STACK_FIELDS);
+    let mut res = httparse::Response::new(&mut []);
+    let parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(
+        &mut res,
+        window,
+        &mut stack[..stack_slots],
+    );
+    let head_len = match parsed {
+        Ok(httparse::Status::Complete(n)) => n,
+        Err(httparse::Error::TooManyHeaders) if limits.max_headers > FRAME_STACK_FIELDS => {
+            return parse_with_heap_fields(buf, method, limits, cut);
+        }
+        Ok(httparse::Status::Partial) if cut => return Err(ResponseError::HeadTooLarge),
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(e) => return Err(map_httparse_error(e)),
+    };
+    let head_bytes = window.get(..head_len).unwrap_or_default();
+    let (version, status) = status_line(head_bytes, &res)?;
+    let count = res.headers.len();
+    for (span, h) in spans.iter_mut().zip(res.headers.iter()) {
+        *span = FieldSpan::of(head_bytes, h);
+    }
+    head_from_spans(buf, head_len, &spans[..count], version, status, method).map(Some)
+}
+
+/// Where a field's name and value lie in its head.
+#[derive(Debug, Clone, Copy, Default)]
+struct FieldSpan {
+    name: (usize, usize),
+    value: (usize, usize),
+}
+
+impl FieldSpan {
+    fn of(head_bytes: &[u8], h: &httparse::Header<'_>) -> FieldSpan {
+        FieldSpan {
+            name: offset_in(head_bytes, h.name.as_bytes()),
+            value: offset_in(head_bytes, h.value),
+        }
+    }
+}
+
+/// [`parse_response_head`] for a head with more fields than the stack
+/// array holds.
+fn parse_with_heap_fields(
+    buf: &mut BytesMut,
+    method: &Method,
+    limits: &Limits,
+    cut: bool,
+) -> Result<Option<ResponseHead>, ResponseError> {
+    let window = buf
+        .get(..buf.len().min(limits.max_head_size))
+        .unwrap_or_default();
     // A field line takes at least 3 bytes: no more slots than that.
     let slots = limits.max_headers.min(window.len() / 3 + 1);
     let mut fields = vec![httparse::EMPTY_HEADER; slots];
@@ -138,6 +194,155 @@ pub fn parse_response_head(
         Err(e) => return Err(map_httparse_error(e)),
     };
     let head_bytes = window.get(..head_len).unwrap_or_default();
+    let (version, status) = status_line(head_bytes, &res)?;
+    let spans: Vec<_> = res
+        .headers
+        .iter()
+        .map(|h| FieldSpan::of(head_bytes, h))
+        .collect();
+    head_from_spans(buf, head_len, &spans, version, status, method).map(Some)
+}
+
+/// Splits the head off `buf` and builds its header map (values share the
+/// head's buffer) and framing.
+fn head_from_spans(
+    buf: &mut BytesMut,
+    head_len: usize,
+    spans: &[FieldSpan],
+    version: Version,
+    status: StatusCode,
+    method: &Method,
+) -> Result<ResponseHead, ResponseError> {
+    let head: Bytes = buf.split_to(head_len).freeze();
+    let mut headers = HeaderMap::with_capacity(spans.len());
+    let mut facts = Facts::default();
+    for span in spans {
+        let name = HeaderName::from_bytes(head.get(span.name.0..span.name.1).unwrap_or_default())
+            .map_err(|_| ResponseError::Malformed("invalid header name"))?;
+        let value = HeaderValue::from_maybe_shared(head.slice(span.value.0..span.value.1))
+            .map_err(|_| ResponseError::Malformed("invalid header value"))?;
+        if name != http::header::HOST {
+            facts.observe(&name, &value).map_err(malformed_field)?;
+        }
+        headers.append(name, value);
+    }
+    let (body, keep_alive) = framing(facts, version, status, method)?;
+    Ok(ResponseHead {
+        version,
+        status,
+        headers,
+        body,
+        keep_alive,
+    })
+}
+
+/// What a response head says about framing, without its fields: all a
+/// caller that only counts responses (a load generator) needs, found by
+/// the same rules as [`parse_response_head`] but with no header map and
+/// no allocation (up to [`FRAME_STACK_FIELDS`] fields).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResponseFrame {
+    /// Bytes the head takes at the front of the buffer (blank lines
+    /// before the status line included): the body starts there.
+    pub len: usize,
+    /// HTTP/1.0 or HTTP/1.1.
+    pub version: Version,
+    /// The status code (100–999).
+    pub status: StatusCode,
+    /// Body framing, given the request's method.
+    pub body: ResponseFraming,
+    /// As [`ResponseHead::keep_alive`].
+    pub keep_alive: bool,
+}
+
+/// Fields [`frame_response_head`] reads into a stack array; a head with
+/// more (up to `Limits::max_headers`) costs one allocation.
+pub const FRAME_STACK_FIELDS: usize = 32;
+
+/// Reads the response head at the front of `buf` (not consumed) as
+/// [`parse_response_head`] would — every syntax rule, limit and framing
+/// rule, the same `Ok(None)` and errors — but keeps only the status, the
+/// framing and the connection verdict.
+///
+/// ```
+/// use http::Method;
+/// use percore_http::{h1::{frame_response_head, ResponseFraming}, Limits};
+/// let buf = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi";
+/// let frame = frame_response_head(buf, &Method::GET, &Limits::default()).unwrap().unwrap();
+/// assert_eq!((frame.status.as_u16(), frame.body), (200, ResponseFraming::Length(2)));
+/// assert_eq!(&buf[frame.len..], b"hi");
+/// assert!(frame_response_head(&buf[..20], &Method::GET, &Limits::default()).unwrap().is_none());
+/// ```
+pub fn frame_response_head(
+    buf: &[u8],
+    method: &Method,
+    limits: &Limits,
+) -> Result<Option<ResponseFrame>, ResponseError> {
+    let skipped = 2 * buf
+        .chunks_exact(2)
+        .take_while(|pair| *pair == b"\r\n")
+        .count();
+    let rest = buf.get(skipped..).unwrap_or_default();
+    if rest.is_empty() {
+        return Ok(None);
+    }
+    let cut = rest.len() > limits.max_head_size;
+    let window = rest
+        .get(..rest.len().min(limits.max_head_size))
+        .unwrap_or_default();
+    let mut stack = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; FRAME_STACK_FIELDS];
+    let stack_slots = limits.max_headers.min(FRAME_STACK_FIELDS);
+    let mut res = httparse::Response::new(&mut []);
+    let parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(
+        &mut res,
+        window,
+        &mut stack[..stack_slots],
+    );
+    match parsed {
+        Err(httparse::Error::TooManyHeaders) if limits.max_headers > FRAME_STACK_FIELDS => {
+            // Rare: more fields than the stack holds but maybe not more
+            // than the limit: the allocating parser gives the answer.
+            let mut copy = BytesMut::from(rest);
+            Ok(
+                parse_response_head(&mut copy, method, limits)?.map(|head| ResponseFrame {
+                    len: skipped + rest.len() - copy.len(),
+                    version: head.version,
+                    status: head.status,
+                    body: head.body,
+                    keep_alive: head.keep_alive,
+                }),
+            )
+        }
+        Err(e) => Err(map_httparse_error(e)),
+        Ok(httparse::Status::Partial) if cut => Err(ResponseError::HeadTooLarge),
+        Ok(httparse::Status::Partial) => Ok(None),
+        Ok(httparse::Status::Complete(head_len)) => {
+            let head_bytes = window.get(..head_len).unwrap_or_default();
+            let (version, status) = status_line(head_bytes, &res)?;
+            let mut facts = Facts::default();
+            for field in res.headers.iter() {
+                facts
+                    .observe_response_raw(field.name.as_bytes(), field.value)
+                    .map_err(malformed_field)?;
+            }
+            let (body, keep_alive) = framing(facts, version, status, method)?;
+            Ok(Some(ResponseFrame {
+                len: skipped + head_len,
+                version,
+                status,
+                body,
+                keep_alive,
+            }))
+        }
+    }
+}
+
+/// The status line's rules, shared by both parsers: CRLF line endings
+/// only, HTTP/1.0 or 1.1, a status code 100–999.
+fn status_line(
+    head_bytes: &[u8],
+    res: &httparse::Response<'_, '_>,
+) -> Result<(Version, StatusCode), ResponseError> {
     if !crlf_only(head_bytes) {
         return Err(ResponseError::Malformed("bare LF line ending"));
     }
@@ -150,32 +355,24 @@ pub fn parse_response_head(
         .code
         .and_then(|c| StatusCode::from_u16(c).ok())
         .ok_or(ResponseError::Malformed("invalid status code"))?;
-    let positions: Vec<_> = res
-        .headers
-        .iter()
-        .map(|h| {
-            (
-                offset_in(head_bytes, h.name.as_bytes()),
-                offset_in(head_bytes, h.value),
-            )
-        })
-        .collect();
-    let head: Bytes = buf.split_to(head_len).freeze();
-    let mut headers = HeaderMap::with_capacity(positions.len());
-    let mut facts = Facts::default();
-    for (name, value) in positions {
-        let name = HeaderName::from_bytes(head.get(name.0..name.1).unwrap_or_default())
-            .map_err(|_| ResponseError::Malformed("invalid header name"))?;
-        let value = HeaderValue::from_maybe_shared(head.slice(value.0..value.1))
-            .map_err(|_| ResponseError::Malformed("invalid header value"))?;
-        if name != http::header::HOST {
-            facts.observe(&name, &value).map_err(|e| match e {
-                super::ParseError::BadRequest(why) => ResponseError::Malformed(why),
-                _ => ResponseError::Malformed("invalid framing field"),
-            })?;
-        }
-        headers.append(name, value);
+    Ok((version, status))
+}
+
+fn malformed_field(e: super::ParseError) -> ResponseError {
+    match e {
+        super::ParseError::BadRequest(why) => ResponseError::Malformed(why),
+        _ => ResponseError::Malformed("invalid framing field"),
     }
+}
+
+/// The one framing rule for responses (RFC 9112 §6.3), shared by both
+/// parsers: the body's framing and whether the connection stays open.
+fn framing(
+    facts: Facts,
+    version: Version,
+    status: StatusCode,
+    method: &Method,
+) -> Result<(ResponseFraming, bool), ResponseError> {
     let outcome = facts
         .finish_response(version)
         .map_err(ResponseError::Malformed)?;
@@ -191,13 +388,10 @@ pub fn parse_response_head(
         (false, None, Some(n)) => ResponseFraming::Length(n),
         (false, None, None) => ResponseFraming::UntilClose,
     };
-    Ok(Some(ResponseHead {
-        version,
-        status,
-        headers,
+    Ok((
         body,
-        keep_alive: outcome.keep_alive && body != ResponseFraming::UntilClose,
-    }))
+        outcome.keep_alive && body != ResponseFraming::UntilClose,
+    ))
 }
 
 /// Whether every LF in `head` follows a CR.

@@ -8,7 +8,108 @@ use super::*;
 use crate::h1::{encode_request_head, RequestFraming};
 
 fn parse(input: &[u8], method: &Method) -> Result<Option<ResponseHead>, ResponseError> {
-    parse_response_head(&mut BytesMut::from(input), method, &Limits::default())
+    parse_with(input, method, &Limits::default())
+}
+
+/// `parse_response_head`, after checking that `frame_response_head`
+/// gives the same answer (every table test here covers both).
+fn parse_with(
+    input: &[u8],
+    method: &Method,
+    limits: &Limits,
+) -> Result<Option<ResponseHead>, ResponseError> {
+    let mut buf = BytesMut::from(input);
+    let full = parse_response_head(&mut buf, method, limits);
+    let frame = frame_response_head(input, method, limits);
+    let shown = String::from_utf8_lossy(input);
+    match (&full, &frame) {
+        (Ok(Some(head)), Ok(Some(f))) => {
+            assert_eq!(
+                (f.version, f.status, f.body, f.keep_alive),
+                (head.version, head.status, head.body, head.keep_alive),
+                "{shown:?}"
+            );
+            assert_eq!(f.len, input.len() - buf.len(), "{shown:?}");
+        }
+        (Ok(None), Ok(None)) => {}
+        (Err(a), Err(b)) => assert_eq!(a, b, "{shown:?}"),
+        _ => panic!("{shown:?}: parse {full:?}, frame {frame:?}"),
+    }
+    full
+}
+
+/// Random byte changes to sample heads: the frame-only path never
+/// disagrees with the full parser (`parse_with` checks).
+#[test]
+fn frame_agrees_with_the_full_parser_on_mutated_heads() {
+    const HEADS: [&[u8]; 8] = [
+        b"HTTP/1.1 200 OK\r\nServer: nginx\r\nContent-Length: 6\r\nConnection: keep-alive\r\n\r\nhello\n",
+        b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2, 2\r\n\r\nhi",
+        b"\r\nHTTP/1.1 200 OK\r\nDate: x\r\n\r\nuntil close",
+        b"HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n",
+        b"HTTP/1.1 101 Switching\r\nUpgrade: websocket\r\nHost: h\r\n\r\n",
+        b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 1\r\n\r\nx",
+    ];
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let alphabet = b"\r\n :,0123456789-abcdeklnorstuCHTP/\t\x00\x7f\x80";
+    let small = Limits::default().max_head_size(48).max_headers(2);
+    for round in 0..20_000 {
+        let mut input = HEADS[(next() % HEADS.len() as u64) as usize].to_vec();
+        for _ in 0..1 + next() % 3 {
+            let at = (next() % input.len() as u64) as usize;
+            let byte = alphabet[(next() % alphabet.len() as u64) as usize];
+            match next() % 3 {
+                0 => input[at] = byte,
+                1 => input.insert(at, byte),
+                _ => {
+                    input.remove(at);
+                }
+            }
+        }
+        let cut = (next() % (input.len() as u64 + 1)) as usize;
+        let limits = if round % 4 == 0 {
+            small.clone()
+        } else {
+            Limits::default()
+        };
+        let method = if round % 5 == 0 {
+            Method::HEAD
+        } else {
+            Method::GET
+        };
+        let _ = parse_with(&input, &method, &limits);
+        let _ = parse_with(&input[..cut], &method, &limits);
+    }
+}
+
+/// More fields than the frame path's stack array: the same answer.
+#[test]
+fn frame_of_a_head_with_many_fields() {
+    let mut head = "HTTP/1.1 200 OK\r\n".to_string();
+    for i in 0..FRAME_STACK_FIELDS + 5 {
+        head += &format!("x-{i}: {i}\r\n");
+    }
+    head += "Content-Length: 2\r\n\r\nhi";
+    let got = parse(head.as_bytes(), &Method::GET).unwrap().unwrap();
+    assert_eq!(got.body, ResponseFraming::Length(2));
+    let limits = Limits::default().max_headers(FRAME_STACK_FIELDS + 1);
+    assert_eq!(
+        parse_with(head.as_bytes(), &Method::GET, &limits).unwrap_err(),
+        ResponseError::TooManyHeaders
+    );
+    let few = Limits::default().max_headers(4);
+    assert_eq!(
+        parse_with(head.as_bytes(), &Method::GET, &few).unwrap_err(),
+        ResponseError::TooManyHeaders
+    );
 }
 
 fn framing(input: &str) -> Result<ResponseFraming, ResponseError> {
@@ -102,14 +203,14 @@ fn limits_hold() {
         ..Limits::default()
     };
     let many = "HTTP/1.1 200 OK\r\na: 1\r\nb: 2\r\nc: 3\r\nd: 4\r\n\r\n";
-    let got = parse_response_head(&mut BytesMut::from(many), &Method::GET, &limits);
+    let got = parse_with(many.as_bytes(), &Method::GET, &limits);
     assert_eq!(got.unwrap_err(), ResponseError::TooManyHeaders);
     let big = format!("HTTP/1.1 200 OK\r\nx: {}\r\n\r\n", "a".repeat(100));
-    let got = parse_response_head(&mut BytesMut::from(big.as_str()), &Method::GET, &limits);
+    let got = parse_with(big.as_bytes(), &Method::GET, &limits);
     assert_eq!(got.unwrap_err(), ResponseError::HeadTooLarge);
     // An endless head without its end is refused once it passes the limit.
     let endless = "HTTP/1.1 200 OK\r\n".to_string() + &"x".repeat(80);
-    let got = parse_response_head(&mut BytesMut::from(endless.as_str()), &Method::GET, &limits);
+    let got = parse_with(endless.as_bytes(), &Method::GET, &limits);
     assert_eq!(got.unwrap_err(), ResponseError::HeadTooLarge);
 }
 

@@ -14,7 +14,7 @@ use super::role::Role;
 use super::stream::{State, Stream};
 use super::{Connection, HeaderBlock, Phase, StreamGone};
 use crate::h2::frame::{self, GoAway, Settings};
-use crate::h2::hpack::HeaderField;
+use crate::h2::hpack::{Encoder, HeaderField};
 use crate::h2::{ErrorCode, H2Error};
 use crate::upgrade::Protocol;
 use crate::Limits;
@@ -121,6 +121,8 @@ impl std::error::Error for OpenError {}
 pub(super) struct Client {
     /// The id of the next stream we open.
     next_stream_id: u32,
+    /// Whether response heads keep their regular fields.
+    keep_fields: bool,
 }
 
 impl Role for Client {
@@ -181,7 +183,7 @@ impl Role for Client {
             // must follow) and dropped.
             return Ok(());
         };
-        let head = response::response_from_fields(fields?)
+        let head = response::response_from_fields(fields?, conn.role.keep_fields)
             .map_err(|m| H2Error::stream(id, ErrorCode::ProtocolError, m))?;
         let status = head.response.status();
         let malformed = |m| Err(H2Error::stream(id, ErrorCode::ProtocolError, m));
@@ -268,6 +270,20 @@ struct RequestTarget<'a> {
     filtered: Option<HeaderMap>,
 }
 
+impl RequestTarget<'_> {
+    /// The request's header block, by `encoder`.
+    fn encode<B>(&self, encoder: &mut Encoder, request: &Request<B>, dst: &mut BytesMut) {
+        encoder.encode_request(
+            request.method(),
+            self.scheme,
+            self.authority,
+            self.path,
+            self.filtered.as_ref().unwrap_or(request.headers()),
+            dst,
+        );
+    }
+}
+
 fn request_target<B>(request: &Request<B>) -> Result<RequestTarget<'_>, OpenError> {
     let extended = request.extensions().get::<Protocol>().is_some();
     if request.method() == Method::CONNECT && !extended {
@@ -304,6 +320,47 @@ fn request_target<B>(request: &Request<B>) -> Result<RequestTarget<'_>, OpenErro
         path: uri.path_and_query().map_or("/", |pq| pq.as_str()),
         filtered,
     })
+}
+
+/// A request head (method, URI, headers) encoded once, for
+/// [`ClientConnection::send_prepared`] on any connection, any number of
+/// times. Its header block refers only to HPACK's static table and
+/// indexes nothing, so it never depends on, nor changes, a connection's
+/// dynamic tables.
+///
+/// ```
+/// use percore_http::h2::conn::{ClientConnection, PreparedRequest};
+/// use percore_http::Limits;
+/// let request = http::Request::get("http://example.com/").body(()).unwrap();
+/// let prepared = PreparedRequest::new(&request).unwrap();
+/// let mut conn = ClientConnection::new(&Limits::default());
+/// assert_eq!(conn.send_prepared(&prepared, true).unwrap(), 1);
+/// assert_eq!(conn.send_prepared(&prepared, true).unwrap(), 3);
+/// ```
+#[derive(Debug, Clone)]
+pub struct PreparedRequest {
+    block: Bytes,
+    method_is_head: bool,
+}
+
+impl PreparedRequest {
+    /// Encodes `request`'s head as [`ClientConnection::send_request`]
+    /// would (same pseudo-headers, same fields left out).
+    pub fn new<B>(request: &Request<B>) -> Result<PreparedRequest, OpenError> {
+        if request.extensions().get::<Protocol>().is_some() {
+            // send_prepared opens plain streams only.
+            return Err(OpenError::InvalidRequest(
+                "an extended CONNECT cannot be prepared",
+            ));
+        }
+        let target = request_target(request)?;
+        let mut block = BytesMut::new();
+        target.encode(&mut Encoder::without_table(), request, &mut block);
+        Ok(PreparedRequest {
+            block: block.freeze(),
+            method_is_head: request.method() == Method::HEAD,
+        })
+    }
 }
 
 /// The client end of one HTTP/2 connection, sans-IO: bytes in, events
@@ -372,7 +429,10 @@ impl ClientConnection {
             enable_push: Some(false),
             ..Settings::default()
         };
-        let role = Client { next_stream_id: 1 };
+        let role = Client {
+            next_stream_id: 1,
+            keep_fields: true,
+        };
         ClientConnection {
             core: Connection::new(limits, role, ours),
         }
@@ -413,6 +473,41 @@ impl ClientConnection {
                 ));
             }
         }
+        let core = self.open_stream(id, request.method() == Method::HEAD, protocol.is_some());
+        let mut block = BytesMut::new();
+        target.encode(&mut core.hpack_encoder, request, &mut block);
+        core.write_head(id, &block, end_stream);
+        Ok(id)
+    }
+
+    /// [`send_request`](Self::send_request) with a head encoded once by
+    /// [`PreparedRequest::new`]: no encoding per request.
+    pub fn send_prepared(
+        &mut self,
+        request: &PreparedRequest,
+        end_stream: bool,
+    ) -> Result<u32, OpenError> {
+        let id = self.next_open_id()?;
+        let core = self.open_stream(id, request.method_is_head, false);
+        if core.hpack_encoder.owes_size_update() {
+            // The block must start with the size updates our encoder owes.
+            let mut block = BytesMut::new();
+            core.hpack_encoder.begin_block(&mut block);
+            block.extend_from_slice(&request.block);
+            core.write_head(id, &block, end_stream);
+        } else {
+            core.write_head(id, &request.block, end_stream);
+        }
+        Ok(id)
+    }
+
+    /// Puts stream `id` (from `next_open_id`) in the table.
+    fn open_stream(
+        &mut self,
+        id: u32,
+        method_is_head: bool,
+        tunnel: bool,
+    ) -> &mut Connection<Client> {
         let core = &mut self.core;
         core.role.next_stream_id = id + 2;
         let mut stream = Stream::new(
@@ -421,31 +516,20 @@ impl ClientConnection {
             State::Open,
         );
         stream.head_sent = true;
-        stream.method_is_head = request.method() == Method::HEAD;
-        stream.tunnel = protocol.is_some();
+        stream.method_is_head = method_is_head;
+        stream.tunnel = tunnel;
         core.streams.insert(id, stream);
-        let mut block = BytesMut::new();
-        let headers = target.filtered.as_ref().unwrap_or(request.headers());
-        match (protocol, target.authority) {
-            (Some(protocol), Some(authority)) => core.hpack_encoder.encode_extended_connect(
-                protocol.as_str(),
-                target.scheme,
-                authority,
-                target.path,
-                headers,
-                &mut block,
-            ),
-            _ => core.hpack_encoder.encode_request(
-                request.method(),
-                target.scheme,
-                target.authority,
-                target.path,
-                headers,
-                &mut block,
-            ),
-        }
-        core.write_head(id, &block, end_stream);
-        Ok(id)
+        core
+    }
+
+    /// Whether response heads keep their regular fields (the default).
+    /// Without, every field is still checked by the same rules, and the
+    /// status and content-length still count, but
+    /// [`ClientEvent::Response`] carries an empty header map: for callers
+    /// that only count responses (a load generator), it saves building a
+    /// map per response.
+    pub fn keep_response_fields(&mut self, keep: bool) {
+        self.core.role.keep_fields = keep;
     }
 
     /// Whether the server offered RFC 8441's extended CONNECT

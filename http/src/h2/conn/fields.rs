@@ -52,13 +52,32 @@ static LOWERCASE_TOKEN: [bool; 256] = {
     table
 };
 
-/// Checks a field value: no NUL, CR, LF, and no leading or trailing
-/// whitespace (RFC 9113 §8.2.1).
+/// Checks a field value: no control character but HTAB (RFC 9113
+/// §8.2.1 forbids NUL, CR and LF; `http::HeaderValue` refuses the other
+/// controls and DEL), and no leading or trailing whitespace. One pass.
 fn valid_value(value: &[u8]) -> bool {
-    if value.iter().any(|&b| b == 0 || b == b'\r' || b == b'\n') {
+    if value.iter().any(|&b| (b < 0x20 && b != b'\t') || b == 0x7f) {
         return false;
     }
     !matches!(value.first(), Some(b' ' | b'\t')) && !matches!(value.last(), Some(b' ' | b'\t'))
+}
+
+/// Checks one regular field of a header list (a head or trailers) by
+/// every rule a field must keep, whether or not it is then kept.
+pub(crate) fn check_regular_field(name: &[u8], value: &[u8]) -> Result<(), Malformed> {
+    if !valid_name(name) {
+        return Err("invalid header name");
+    }
+    if is_connection_specific(name) {
+        return Err("connection-specific header field");
+    }
+    if name == b"te" && value != b"trailers" {
+        return Err("te other than trailers");
+    }
+    if !valid_value(value) {
+        return Err("invalid header value");
+    }
+    Ok(())
 }
 
 /// Adds one regular field of a header list (a head or trailers) to
@@ -68,18 +87,7 @@ pub(crate) fn regular_field(
     cookies: &mut Vec<Bytes>,
     field: HeaderField,
 ) -> Result<(), Malformed> {
-    if !valid_name(&field.name) {
-        return Err("invalid header name");
-    }
-    if is_connection_specific(&field.name) {
-        return Err("connection-specific header field");
-    }
-    if &field.name[..] == b"te" && &field.value[..] != b"trailers" {
-        return Err("te other than trailers");
-    }
-    if !valid_value(&field.value) {
-        return Err("invalid header value");
-    }
+    check_regular_field(&field.name, &field.value)?;
     if &field.name[..] == b"cookie" {
         // Crumbs split across fields are joined again (RFC 9113 §8.2.3).
         cookies.push(field.value);
@@ -111,20 +119,43 @@ pub(crate) fn join_cookies(headers: &mut HeaderMap, cookies: Vec<Bytes>) -> Resu
 /// repeated with different values or not a decimal number.
 #[inline(always)]
 pub(crate) fn content_length(headers: &HeaderMap) -> Result<Option<u64>, Malformed> {
-    match headers.get(CONTENT_LENGTH) {
-        None => Ok(None),
-        Some(v) => {
-            let mut all = headers.get_all(CONTENT_LENGTH).iter();
-            let first = all.next().map(|v| v.as_bytes());
-            if all.any(|other| Some(other.as_bytes()) != first) {
-                return Err("conflicting content-length");
-            }
-            let text = std::str::from_utf8(v.as_bytes()).map_err(|_| "bad content-length")?;
-            if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
-                return Err("bad content-length");
-            }
-            Ok(Some(text.parse::<u64>().map_err(|_| "bad content-length")?))
+    let mut length = ContentLength::default();
+    for value in headers.get_all(CONTENT_LENGTH) {
+        length.observe(value.as_bytes());
+    }
+    length.finish()
+}
+
+/// The content-length rule, fed one field value at a time (from a header
+/// map or straight from a header list).
+#[derive(Debug, Default)]
+pub(crate) struct ContentLength<'a> {
+    first: Option<&'a [u8]>,
+    conflict: bool,
+}
+
+impl<'a> ContentLength<'a> {
+    /// One content-length field's value.
+    pub(crate) fn observe(&mut self, value: &'a [u8]) {
+        match self.first {
+            None => self.first = Some(value),
+            Some(first) => self.conflict |= first != value,
         }
+    }
+
+    /// The declared length once every field was seen.
+    pub(crate) fn finish(self) -> Result<Option<u64>, Malformed> {
+        if self.conflict {
+            return Err("conflicting content-length");
+        }
+        let Some(v) = self.first else {
+            return Ok(None);
+        };
+        let text = std::str::from_utf8(v).map_err(|_| "bad content-length")?;
+        if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+            return Err("bad content-length");
+        }
+        Ok(Some(text.parse::<u64>().map_err(|_| "bad content-length")?))
     }
 }
 

@@ -73,7 +73,7 @@ use flow_control::{RecvWindow, SendWindow, DEFAULT_WINDOW};
 use role::Role;
 use stream::{RecentlyClosed, Stream};
 
-pub use client::{ClientConnection, ClientEvent, OpenError};
+pub use client::{ClientConnection, ClientEvent, OpenError, PreparedRequest};
 pub use server::{Event, ServerConnection};
 
 /// Outgoing bytes a stream may queue before its writer is held back.

@@ -4,7 +4,9 @@
 
 use http::{Response, StatusCode, Version};
 
-use super::fields::{self, join_cookies, regular_field, Malformed};
+use super::fields::{
+    self, check_regular_field, join_cookies, regular_field, ContentLength, Malformed,
+};
 use crate::h2::hpack::HeaderField;
 
 /// A decoded response head.
@@ -16,24 +18,23 @@ pub(crate) struct ResponseHead {
     pub content_length: Option<u64>,
 }
 
-/// Turns a decoded response header list into a response.
-pub(crate) fn response_from_fields(fields: Vec<HeaderField>) -> Result<ResponseHead, Malformed> {
+/// Turns a decoded response header list into a response; without
+/// `keep_fields` every field is checked the same way but none is kept
+/// (the response's header map is empty).
+pub(crate) fn response_from_fields(
+    fields: Vec<HeaderField>,
+    keep_fields: bool,
+) -> Result<ResponseHead, Malformed> {
+    if !keep_fields {
+        return bare_response(&fields);
+    }
     let mut status: Option<StatusCode> = None;
     let mut headers = http::HeaderMap::with_capacity(fields.len());
     let mut cookies = Vec::new();
     let mut regular_seen = false;
     for field in fields {
         if field.name.first() == Some(&b':') {
-            if regular_seen {
-                return Err("pseudo-header after a regular field");
-            }
-            if &field.name[..] != b":status" {
-                return Err("unknown or request pseudo-header");
-            }
-            if status.is_some() {
-                return Err("duplicate :status");
-            }
-            status = Some(parse_status(&field.value)?);
+            pseudo_field(&field, regular_seen, &mut status)?;
             continue;
         }
         regular_seen = true;
@@ -42,14 +43,58 @@ pub(crate) fn response_from_fields(fields: Vec<HeaderField>) -> Result<ResponseH
     join_cookies(&mut headers, cookies)?;
     let status = status.ok_or("missing :status")?;
     let content_length = fields::content_length(&headers)?;
+    Ok(head(status, headers, content_length))
+}
+
+/// [`response_from_fields`] without a header map: the same checks, the
+/// status and the content-length kept.
+fn bare_response(fields: &[HeaderField]) -> Result<ResponseHead, Malformed> {
+    let mut status: Option<StatusCode> = None;
+    let mut regular_seen = false;
+    let mut length = ContentLength::default();
+    for field in fields {
+        if field.name.first() == Some(&b':') {
+            pseudo_field(field, regular_seen, &mut status)?;
+            continue;
+        }
+        regular_seen = true;
+        check_regular_field(&field.name, &field.value)?;
+        if &field.name[..] == b"content-length" {
+            length.observe(&field.value);
+        }
+    }
+    let status = status.ok_or("missing :status")?;
+    Ok(head(status, http::HeaderMap::new(), length.finish()?))
+}
+
+/// A response's pseudo-header: `:status` once, before any regular field.
+fn pseudo_field(
+    field: &HeaderField,
+    regular_seen: bool,
+    status: &mut Option<StatusCode>,
+) -> Result<(), Malformed> {
+    if regular_seen {
+        return Err("pseudo-header after a regular field");
+    }
+    if &field.name[..] != b":status" {
+        return Err("unknown or request pseudo-header");
+    }
+    if status.is_some() {
+        return Err("duplicate :status");
+    }
+    *status = Some(parse_status(&field.value)?);
+    Ok(())
+}
+
+fn head(status: StatusCode, headers: http::HeaderMap, content_length: Option<u64>) -> ResponseHead {
     let mut response = Response::new(());
     *response.status_mut() = status;
     *response.version_mut() = Version::HTTP_2;
     *response.headers_mut() = headers;
-    Ok(ResponseHead {
+    ResponseHead {
         response,
         content_length,
-    })
+    }
 }
 
 /// `:status` is exactly three digits, 100–599.
@@ -77,13 +122,17 @@ mod tests {
 
     #[test]
     fn a_valid_response_head() {
-        let head = response_from_fields(fields(&[
+        let list = [
             (":status", "200"),
             ("content-length", "5"),
             ("cookie", "a=1"),
             ("cookie", "b=2"),
-        ]))
-        .unwrap();
+        ];
+        let bare = response_from_fields(fields(&list), false).unwrap();
+        assert_eq!(bare.response.status(), StatusCode::OK);
+        assert_eq!(bare.content_length, Some(5));
+        assert!(bare.response.headers().is_empty());
+        let head = response_from_fields(fields(&list), true).unwrap();
         assert_eq!(head.response.status(), StatusCode::OK);
         assert_eq!(head.response.version(), Version::HTTP_2);
         assert_eq!(head.content_length, Some(5));
@@ -111,9 +160,16 @@ mod tests {
                 ("content-length", "2"),
             ],
             &[(":status", "200"), ("content-length", "-1")],
+            &[(":status", "200"), ("x", "a\x01b")],
+            &[(":status", "200"), ("x", "a\x7fb")],
+            &[(":status", "200"), ("cookie", "a\x01b")],
+            &[(":status", "200"), ("te", "gzip")],
+            &[(":status", "200"), ("x", " a")],
         ];
         for case in cases {
-            assert!(response_from_fields(fields(case)).is_err(), "{case:?}");
+            let kept = response_from_fields(fields(case), true).unwrap_err();
+            let bare = response_from_fields(fields(case), false).unwrap_err();
+            assert_eq!(kept, bare, "{case:?}");
         }
     }
 }

@@ -85,6 +85,24 @@ impl Encoder {
         }
     }
 
+    /// An encoder that never indexes and refers only to the static table:
+    /// its blocks leave the peer's dynamic table as it is, so one block
+    /// can be sent again and again, at any point of any connection (after
+    /// the size updates the connection's own encoder owes).
+    pub(crate) fn without_table() -> Encoder {
+        Encoder {
+            table: DynamicTable::new(0),
+            limit: 0,
+            pending_update: None,
+            huffman: true,
+        }
+    }
+
+    /// Whether the next block must start with a table size update.
+    pub(crate) fn owes_size_update(&self) -> bool {
+        self.pending_update.is_some()
+    }
+
     /// Applies the peer's SETTINGS_HEADER_TABLE_SIZE: the table size
     /// becomes `min(peer, our cap)`, announced at the start of the next block.
     pub fn set_max_table_size(&mut self, peer_table_size: usize) {
@@ -202,7 +220,8 @@ impl Encoder {
     }
 
     /// Emits the size updates owed since the last block.
-    fn begin_block(&mut self, dst: &mut BytesMut) {
+    /// Starts a header block: the table size updates owed, if any.
+    pub(crate) fn begin_block(&mut self, dst: &mut BytesMut) {
         if let Some((min, new)) = self.pending_update.take() {
             if min < new {
                 encode_integer(min, 5, 0x20, dst);

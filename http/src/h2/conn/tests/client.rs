@@ -1031,4 +1031,82 @@ fn a_protocol_is_only_sent_on_connect_and_not_withdrawn() {
     );
     let err = p.client.recv(&mut buf).unwrap_err();
     assert_eq!(err.code(), ErrorCode::ProtocolError);
+
+#[test]
+fn prepared_requests_mix_with_encoded_ones() {
+    use crate::h2::conn::PreparedRequest;
+    let mut p = Pair::new();
+    let request = Request::get("http://example.com/p?q=1")
+        .header("accept", "text/plain")
+        .header("x-custom", "indexed by send_request")
+        .body(())
+        .unwrap();
+    let prepared = PreparedRequest::new(&request).unwrap();
+    // send_request indexes fields in the server's dynamic table; the
+    // prepared block refers to none of them, before or after.
+    let mut ids = Vec::new();
+    for i in 0..6 {
+        let id = if i % 2 == 0 {
+            p.client.send_prepared(&prepared, true).unwrap()
+        } else {
+            p.client.send_request(&request, true).unwrap()
+        };
+        ids.push(id);
+        // A smaller table from the server: the next block must start with
+        // the size update, prepared or not.
+        if i == 3 {
+            let mut settings = BytesMut::new();
+            frame::encode_settings(
+                &Settings {
+                    header_table_size: Some(64),
+                    ..Settings::default()
+                },
+                &mut settings,
+            );
+            p.client.recv(&mut settings).unwrap();
+        }
+    }
+    assert_eq!(ids, [1, 3, 5, 7, 9, 11]);
+    p.pump();
+    let events = p.server_events();
+    assert_eq!(events.len(), 6, "{events:?}");
+    for event in &events {
+        let Event::Request { request: got, .. } = event else {
+            panic!("{event:?}")
+        };
+        assert_eq!(got.uri(), "http://example.com/p?q=1");
+        assert_eq!(got.headers()["accept"], "text/plain");
+        assert_eq!(got.headers()["x-custom"], "indexed by send_request");
+    }
+}
+
+#[test]
+fn responses_without_their_fields_are_checked_the_same() {
+    let mut p = Pair::new();
+    p.client.keep_response_fields(false);
+    let id = p
+        .client
+        .send_request(&get("http://example.com/"), true)
+        .unwrap();
+    p.pump();
+    p.server_events();
+    let mut headers = HeaderMap::new();
+    headers.insert("content-length", "5".parse().unwrap());
+    headers.insert("x-kept", "no".parse().unwrap());
+    p.server
+        .send_response(id, StatusCode::CREATED, &headers, false)
+        .unwrap();
+    // One byte more than the content-length: still a stream error.
+    p.server
+        .send_data(id, Bytes::from_static(b"sixsix"), true)
+        .unwrap();
+    p.pump();
+    let events = p.client_events();
+    assert!(
+        matches!(&events[..], [
+            ClientEvent::Response { response, end_stream: false, .. },
+            ClientEvent::Reset { code: ErrorCode::ProtocolError, .. },
+        ] if response.status() == StatusCode::CREATED && response.headers().is_empty()),
+        "{events:?}"
+    );
 }

@@ -1,0 +1,115 @@
+#!/usr/bin/env python3
+"""Client-library CPU per request: percore's Client, hyper-util's pooled
+legacy Client and reqwest, against the same server in the same run.
+
+Starts one server (the demo, `--cores 1`, pinned to --server-cpu); for each
+round, protocol (h1, h2 with prior knowledge) and client in turn
+(interleaved), runs the client binary pinned to --client-cpu: `--conns`
+tasks on one thread, each sending sequential GETs to /plaintext until
+`--requests` responses came back. Reports the client process's CPU time
+per request (user + system from wait4's rusage), median and spread (min-max)
+over rounds, and its ratio to hyper and to reqwest of the same round.
+
+    cargo build --release -p percore-client --example client_bench
+    (cd benches/peers && cargo build --release --bin client-bench)
+    python3 benches/client_cpu.py --rounds 5 --requests 100000
+"""
+import argparse, json, os, signal, socket, statistics, subprocess, sys, time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEMO = os.path.join(ROOT, "target", "release", "examples", "demo")
+PERCORE = os.path.join(ROOT, "target", "release", "examples", "client_bench")
+PEER = os.path.join(ROOT, "benches", "peers", "target", "release", "client-bench")
+CLIENTS = {
+    "percore": lambda: [PERCORE],
+    "hyper-util": lambda: [PEER, "--client", "hyper"],
+    "reqwest": lambda: [PEER, "--client", "reqwest"],
+}
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_port(port, timeout=10):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+def run(cmd, cpu):
+    p = subprocess.Popen(["taskset", "-c", cpu] + cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    out = p.stdout.read()
+    _, status, ru = os.wait4(p.pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"{cmd} failed: {out[-400:]}")
+    data = json.loads([l for l in out.splitlines() if l.startswith("{")][-1])
+    if data["errors"]:
+        raise RuntimeError(f"{cmd}: {data['errors']} errors")
+    n = data["requests"]
+    return {"cpu_us": (ru.ru_utime + ru.ru_stime) * 1e6 / n, "user_us": ru.ru_utime * 1e6 / n,
+            "sys_us": ru.ru_stime * 1e6 / n, "rps": n / data["seconds"]}
+
+
+def spread(vals, fmt="{:.2f}"):
+    return f"{fmt.format(statistics.median(vals))} ({fmt.format(min(vals))}–{fmt.format(max(vals))})"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--requests", type=int, default=100_000)
+    ap.add_argument("--conns", type=int, default=16)
+    ap.add_argument("--protocols", default="h1,h2")
+    ap.add_argument("--server-cpu", default="0")
+    ap.add_argument("--client-cpu", default="1")
+    opts = ap.parse_args()
+    port = free_port()
+    server = subprocess.Popen(["taskset", "-c", opts.server_cpu, DEMO, "--listen", f"127.0.0.1:{port}", "--cores", "1"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    results = {}
+    try:
+        if not wait_port(port):
+            raise SystemExit("demo did not start")
+        url = f"http://127.0.0.1:{port}/plaintext"
+        for r in range(opts.rounds):
+            for proto in opts.protocols.split(","):
+                row = {}
+                for name, cmd in CLIENTS.items():
+                    args = cmd() + ["--url", url, "--conns", str(opts.conns), "--requests", str(opts.requests)]
+                    if proto == "h2":
+                        args.append("--h2")
+                    row[name] = run(args, opts.client_cpu)
+                for name, res in row.items():
+                    res["vs_hyper"] = res["cpu_us"] / row["hyper-util"]["cpu_us"]
+                    res["vs_reqwest"] = res["cpu_us"] / row["reqwest"]["cpu_us"]
+                    results.setdefault((proto, name), []).append(res)
+                    print(f"round {r + 1} {proto} {name}: {res['cpu_us']:.2f} µs/req, {res['rps']:.0f} req/s, "
+                          f"{res['vs_hyper']:.2f}x hyper, {res['vs_reqwest']:.2f}x reqwest", file=sys.stderr, flush=True)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait()
+    print(f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: demo --cores 1 on CPU {opts.server_cpu}, "
+          f"clients on CPU {opts.client_cpu}, {opts.conns} tasks, {opts.requests} requests per run, "
+          f"{opts.rounds} rounds (interleaved), median (min–max).\n")
+    print("Command: `python3 benches/client_cpu.py " + " ".join(sys.argv[1:]) + "`\n")
+    print("| protocol | client | CPU µs / req | user µs | sys µs | req/s | vs hyper-util | vs reqwest |")
+    print("|---|---|---|---|---|---|---|---|")
+    for (proto, name), runs in results.items():
+        print(f"| {proto} | {name} | {spread([x['cpu_us'] for x in runs])} | "
+              f"{statistics.median([x['user_us'] for x in runs]):.2f} | {statistics.median([x['sys_us'] for x in runs]):.2f} | "
+              f"{spread([x['rps'] for x in runs], '{:.0f}')} | {spread([x['vs_hyper'] for x in runs])}× | "
+              f"{spread([x['vs_reqwest'] for x in runs])}× |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,153 @@
+#!/usr/bin/env python3
+"""CPU per request of load generators against the same server, same run.
+
+Starts one server (the demo, `--cores 1`, pinned to --server-cpu), then for
+each round and scenario runs every load generator in turn (interleaved),
+pinned to --load-cpu, and reports per scenario and loader the median and
+spread (min-max) over rounds of: the loader's CPU time per completed
+request (utime+stime of the loader process, from wait4's rusage: user and
+system separately), requests/s, and the ratio to the reference loader
+(wrk for h1 and h1pipe, h2load for h2) of the same round.
+
+    python3 benches/loadgen_cpu.py                       # 5 rounds, 5 s runs
+    python3 benches/loadgen_cpu.py --scenarios h1pipe --rounds 3 --duration 3
+
+Scenarios: h1 (keep-alive, 64 connections), h1pipe (16 connections, 16
+pipelined requests each: wrk with benches/lua/pipeline.lua), h2 (h2c prior
+knowledge, 16 connections x 100 streams; h2load -m 100).
+"""
+import argparse, os, re, signal, socket, statistics, subprocess, sys, time, json
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+LUA = os.path.join(ROOT, "benches", "lua")
+DEMO = os.path.join(ROOT, "target", "release", "examples", "demo")
+LOAD = os.path.join(ROOT, "target", "release", "percore-load")
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_port(port, timeout=10):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+def loaders(scenario, url, d):
+    """(name, command, parser) for each loader of `scenario`; the first is the reference."""
+    pl = [LOAD, url, "-d", str(d), "--cores", "1", "--json", "/dev/stdout"]
+    if scenario == "h1":
+        ref = ("wrk", ["wrk", "-t1", "-c64", f"-d{d}s", url], parse_wrk)
+        ours = pl + ["-c", "64"]
+    elif scenario == "h1pipe":
+        ref = ("wrk", ["wrk", "-t1", "-c16", f"-d{d}s", "-s", f"{LUA}/pipeline.lua", url, "--", "/plaintext", "16"], parse_wrk)
+        ours = pl + ["-c", "16", "--pipeline", "16"]
+    elif scenario == "h2":
+        ref = ("h2load", ["h2load", "-c16", "-m100", "-t1", "-D", str(d), url], parse_h2load)
+        ours = pl + ["-c", "16", "--h2", "-m", "100"]
+    else:
+        raise SystemExit(f"unknown scenario {scenario}")
+    return [
+        ref,
+        ("percore-load-uring", ours + ["--driver", "uring"], parse_percore),
+        ("percore-load-epoll", ours + ["--driver", "epoll"], parse_percore),
+    ]
+
+
+def parse_wrk(out):
+    m = re.search(r"(\d+) requests in", out)
+    if re.search(r"Non-2xx|Socket errors", out):
+        raise RuntimeError("wrk saw errors: " + out)
+    return int(m.group(1))
+
+
+def parse_h2load(out):
+    m = re.search(r"requests: \d+ total, \d+ started, \d+ done, (\d+) succeeded, (\d+) failed, (\d+) errored", out)
+    if int(m.group(2)) or int(m.group(3)):
+        raise RuntimeError("h2load saw errors: " + out)
+    return int(m.group(1))
+
+
+def parse_percore(out):
+    data = json.loads([l for l in out.splitlines() if l.startswith("{")][-1])
+    if data["errors"]:
+        raise RuntimeError(f"percore-load saw errors: {data}")
+    return data["requests"]
+
+
+def run_one(cmd, parse, cpu):
+    t0 = time.time()
+    p = subprocess.Popen(["taskset", "-c", cpu] + cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    out = p.stdout.read()
+    _, status, ru = os.wait4(p.pid, 0)
+    p.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.time() - t0
+    if p.returncode != 0:
+        raise RuntimeError(f"{cmd[0]} exited {p.returncode}: {out[-500:]}")
+    reqs = parse(out)
+    return {"requests": reqs, "user_us": ru.ru_utime * 1e6 / reqs, "sys_us": ru.ru_stime * 1e6 / reqs,
+            "cpu_us": (ru.ru_utime + ru.ru_stime) * 1e6 / reqs, "rps": reqs / wall}
+
+
+def spread(vals, fmt="{:.2f}"):
+    med = statistics.median(vals)
+    return f"{fmt.format(med)} ({fmt.format(min(vals))}–{fmt.format(max(vals))})"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--scenarios", default="h1,h1pipe,h2")
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--duration", type=int, default=5)
+    ap.add_argument("--server-cpu", default="0")
+    ap.add_argument("--load-cpu", default="1")
+    ap.add_argument("--server-driver", default="uring")
+    opts = ap.parse_args()
+    port = free_port()
+    server = subprocess.Popen(["taskset", "-c", opts.server_cpu, DEMO, "--listen", f"127.0.0.1:{port}",
+                               "--cores", "1", "--driver", opts.server_driver],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    results = {}
+    try:
+        if not wait_port(port):
+            raise SystemExit("demo did not start")
+        url = f"http://127.0.0.1:{port}/plaintext"
+        for r in range(opts.rounds):
+            for scenario in opts.scenarios.split(","):
+                ref = None
+                for name, cmd, parse in loaders(scenario, url, opts.duration):
+                    res = run_one(cmd, parse, opts.load_cpu)
+                    if ref is None:
+                        ref = res
+                    res["ratio"] = res["cpu_us"] / ref["cpu_us"]
+                    print(f"round {r + 1} {scenario} {name}: {res['cpu_us']:.2f} µs/req "
+                          f"(user {res['user_us']:.2f}, sys {res['sys_us']:.2f}), {res['rps']:.0f} req/s, "
+                          f"{res['ratio']:.2f}x", file=sys.stderr, flush=True)
+                    results.setdefault((scenario, name), []).append(res)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait()
+    print(f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: demo --cores 1 --driver {opts.server_driver} "
+          f"on CPU {opts.server_cpu}, loaders on CPU {opts.load_cpu}, {opts.duration} s per run, {opts.rounds} rounds "
+          f"(interleaved), median (min–max).\n")
+    print("Command: `python3 benches/loadgen_cpu.py " + " ".join(sys.argv[1:]) + "`\n")
+    print("| scenario | loader | CPU µs / req | user µs | sys µs | req/s | CPU vs reference (same round) |")
+    print("|---|---|---|---|---|---|---|")
+    for (scenario, name), runs in results.items():
+        print(f"| {scenario} | {name} | {spread([x['cpu_us'] for x in runs])} | "
+              f"{statistics.median([x['user_us'] for x in runs]):.2f} | {statistics.median([x['sys_us'] for x in runs]):.2f} | "
+              f"{spread([x['rps'] for x in runs], '{:.0f}')} | {spread([x['ratio'] for x in runs])}× |")
+
+
+if __name__ == "__main__":
+    main()
