@@ -45,7 +45,7 @@ use percore_runtime::time::timeout_at;
 use url::Position;
 
 use crate::alpn::{AlpnMemo, Proto};
-use crate::client::{authority, host_header, idempotent, request_target, Prepared};
+use crate::client::{authority, idempotent, request_target, Prepared};
 use crate::connect::{connect, Stream};
 use crate::decode::{Coding, Decoder};
 use crate::error::{Error, ErrorKind, TimeoutKind};

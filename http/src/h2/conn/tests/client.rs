@@ -1031,6 +1031,7 @@ fn a_protocol_is_only_sent_on_connect_and_not_withdrawn() {
     );
     let err = p.client.recv(&mut buf).unwrap_err();
     assert_eq!(err.code(), ErrorCode::ProtocolError);
+}
 
 #[test]
 fn prepared_requests_mix_with_encoded_ones() {
