@@ -271,16 +271,28 @@ struct RequestTarget<'a> {
 }
 
 impl RequestTarget<'_> {
-    /// The request's header block, by `encoder`.
+    /// The request's header block, by `encoder`; an extended CONNECT (a
+    /// [`Protocol`] extension) gets `:protocol`.
     fn encode<B>(&self, encoder: &mut Encoder, request: &Request<B>, dst: &mut BytesMut) {
-        encoder.encode_request(
-            request.method(),
-            self.scheme,
-            self.authority,
-            self.path,
-            self.filtered.as_ref().unwrap_or(request.headers()),
-            dst,
-        );
+        let headers = self.filtered.as_ref().unwrap_or(request.headers());
+        match (request.extensions().get::<Protocol>(), self.authority) {
+            (Some(protocol), Some(authority)) => encoder.encode_extended_connect(
+                protocol.as_str(),
+                self.scheme,
+                authority,
+                self.path,
+                headers,
+                dst,
+            ),
+            _ => encoder.encode_request(
+                request.method(),
+                self.scheme,
+                self.authority,
+                self.path,
+                headers,
+                dst,
+            ),
+        }
     }
 }
 
