@@ -158,6 +158,10 @@ impl Client {
         &self.inner.tls
     }
 
+    pub(crate) fn h2_pool(&self) -> &H2Pool {
+        &self.inner.h2
+    }
+
     /// The `Cookie` value for `url`, when the client keeps cookies.
     pub(crate) fn cookies_for(&self, url: &Url) -> Option<HeaderValue> {
         let cfg = &self.inner.cfg;
