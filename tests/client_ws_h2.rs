@@ -3,13 +3,12 @@
 //! h2c with prior knowledge (deflate on and off, messages larger than the
 //! 64 KiB windows), two WebSockets and a GET multiplexed on one TCP
 //! connection, TLS with ALPN `h2` (the demo binary's `--tls-self-signed`),
-//! and a server that does not offer extended CONNECT (fallback to HTTP/1.1
-//! by default, a clear error when HTTP/2 was required).
-//!
-//! No server written outside this project that speaks RFC 8441 is
-//! installed here (nghttpd does not offer SETTINGS_ENABLE_CONNECT_PROTOCOL),
-//! so the peer is percore's own server; its RFC 8441 side is tested
-//! against Python `h2` and Chromium in `h2_websocket.rs`/`browser_demo.rs`.
+//! a server that does not offer extended CONNECT (fallback to HTTP/1.1
+//! by default, a clear error when HTTP/2 was required), and a server
+//! nobody here wrote: Node's `http2` (nghttp2) with
+//! `enableConnectProtocol`, Node `ws` on each stream
+//! (`tests/node/ws_h2_server.js`). nghttpd does not offer
+//! SETTINGS_ENABLE_CONNECT_PROTOCOL, so it cannot be that peer.
 
 mod common;
 #[path = "client_raw/mod.rs"]
@@ -178,3 +177,23 @@ both_drivers!(server_without_extended_connect, |d: DriverChoice| {
         close_from_client(ws).await;
     });
 });
+
+/// Node's HTTP/2 server (nghttp2) offering extended CONNECT, with Node
+/// `ws` on each stream: a server nobody here wrote. The client speaks h2c
+/// with prior knowledge; the server speaks nothing else, so a fallback to
+/// HTTP/1.1 could not pass.
+fn node_h2_session(d: DriverChoice, mode: &str, deflate: bool) {
+    let mut cmd = std::process::Command::new("node");
+    cmd.current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/node"))
+        .args(["ws_h2_server.js", mode]);
+    let h2c = || Client::builder().http2_prior_knowledge().build().unwrap();
+    raw::ws::session_at(d, cmd, deflate, h2c, |addr| format!("ws://{addr}/chat"));
+}
+
+both_drivers!(node_http2_server_with_deflate, |d| node_h2_session(
+    d, "compress", true
+));
+
+both_drivers!(node_http2_server_without_deflate, |d| node_h2_session(
+    d, "plain", false
+));
