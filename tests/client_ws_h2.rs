@@ -197,3 +197,41 @@ both_drivers!(node_http2_server_with_deflate, |d| node_h2_session(
 both_drivers!(node_http2_server_without_deflate, |d| node_h2_session(
     d, "plain", false
 ));
+
+both_drivers!(refused_extended_connect_is_a_handshake_error, |d| {
+    let mut srv = TestServer::start(d);
+    let port = port_of(&srv.url("/"));
+    let url = format!("ws://127.0.0.1:{port}/no-such-route");
+    let (page_url, echo_url) = (srv.url("/"), ws_url(&srv));
+    let server = &srv;
+    runtime(d).block_on(async move {
+        let client = Client::builder().http2_prior_knowledge().build().unwrap();
+        let err = client.ws(&url).connect().await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Handshake, "{err}");
+        assert!(
+            err.to_string().contains("404 Not Found instead of 2xx"),
+            "{err}"
+        );
+        // The refused stream is gone; the connection goes on.
+        let page = client.get(page_url).send().await.unwrap();
+        assert_eq!(page.version(), Version::HTTP_2);
+        let mut ws = client.ws(echo_url).connect().await.unwrap();
+        ws.send(Message::text("after")).await.unwrap();
+        assert_eq!(next_data(&mut ws).await, Message::text("after"));
+        assert_eq!(established_to(port), 1);
+        close_from_client(ws).await;
+        // The refused stream was reset, not left half open: a graceful
+        // shutdown closes the idle connection at once instead of waiting
+        // for that stream until its deadline (5 s).
+        server.trigger_shutdown();
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        while established_to(port) > 0 {
+            assert!(
+                std::time::Instant::now() < until,
+                "a stream kept the connection open"
+            );
+            percore::rt::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    });
+    srv.join(std::time::Duration::from_secs(2));
+});

@@ -344,13 +344,19 @@ impl WsBuilder {
                 Err(e) => return Err(e),
             };
         self.client.store_cookies(&jar_url(url), opened.headers());
-        let negotiated = handshake::verify_h2_response(
+        let verified = handshake::verify_h2_response(
             opened.head.status(),
             opened.headers(),
             &offered,
             self.deflate.as_ref(),
-        )
-        .map_err(|e| refused(e, "2xx over HTTP/2"))?;
+        );
+        let negotiated = match verified {
+            Ok(negotiated) => negotiated,
+            Err(e) => {
+                opened.abandon();
+                return Err(refused(e, "2xx over HTTP/2"));
+            }
+        };
         let tunnel = opened.into_tunnel()?;
         let conn = Conn::Tunnel(Box::new(tunnel));
         Ok(OverH2::Open(self.socket(conn, BytesMut::new(), negotiated)))

@@ -16,6 +16,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use http::HeaderMap;
+use percore_http::h2::ErrorCode;
 use percore_http::server::Tunnel;
 use percore_runtime::net::TcpStream;
 
@@ -191,9 +192,26 @@ impl Tunnel for H2Tunnel {
     }
 }
 
-/// The headers of the answer, for cookies.
 impl Opened {
+    /// The headers of the answer.
     pub(crate) fn headers(&self) -> &HeaderMap {
         self.head.headers()
+    }
+
+    /// Gives the stream up (a refused or wrong answer): RST_STREAM
+    /// (CANCEL), also when the server already ended its side, so that no
+    /// half of it stays open.
+    pub(crate) fn abandon(self) {
+        let mut st = self.stream.shared.st.borrow_mut();
+        st.conn.reset(self.stream.id, ErrorCode::Cancel);
+        st.kick();
+    }
+}
+
+impl Drop for H2Tunnel {
+    /// Ends our side (END_STREAM after the queued data) if the WebSocket
+    /// did not; the stream is then reset unless the server ended too.
+    fn drop(&mut self) {
+        self.end();
     }
 }
