@@ -84,6 +84,14 @@ impl AlpnMemo {
         self.changed.notify();
     }
 
+    /// What `origin` chose, if that is known (no waiting).
+    pub(crate) fn known(&self, origin: &Origin) -> Option<Proto> {
+        match self.origins.borrow().get(origin) {
+            Some(State::Known(p)) => Some(*p),
+            _ => None,
+        }
+    }
+
     /// Forgets what `origin` chose (its server changed its mind).
     pub(crate) fn forget(&self, origin: &Origin) {
         self.origins.borrow_mut().remove(origin);

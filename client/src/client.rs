@@ -137,7 +137,9 @@ impl Client {
     }
 
     /// A WebSocket connection to `url` (`ws://`, or `wss://` over TLS),
-    /// on a connection of its own; see [`WsBuilder`].
+    /// on a connection of its own (HTTP/1.1), or as one stream of the
+    /// origin's HTTP/2 connection (RFC 8441, see [`WsBuilder::http2`]);
+    /// see [`WsBuilder`].
     ///
     /// ```no_run
     /// percore_runtime::Runtime::new().unwrap().block_on(async {
@@ -156,6 +158,10 @@ impl Client {
 
     pub(crate) fn tls(&self) -> &Connectors {
         &self.inner.tls
+    }
+
+    pub(crate) fn h2_pool(&self) -> &H2Pool {
+        &self.inner.h2
     }
 
     /// The `Cookie` value for `url`, when the client keeps cookies.

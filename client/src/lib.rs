@@ -41,7 +41,9 @@
 //!
 //! [`Client::ws`] opens a WebSocket (`ws://` or `wss://`): the same
 //! [`WebSocket`] as the server's, in the client role, permessage-deflate
-//! when asked.
+//! when asked; over HTTP/1.1, or over HTTP/2 (RFC 8441 extended CONNECT,
+//! one stream of the origin's pooled connection) with
+//! [`WsBuilder::http2`] or when the client already speaks HTTP/2 there.
 //!
 //! The HTTP/1.1 wire format lives in `percore_http::h1` (sans-IO: the
 //! response parser and request encoder beside the server's codec); this

@@ -1,28 +1,35 @@
 //! The WebSocket client: [`Client::ws`] opens a connection with the
-//! HTTP/1.1 upgrade handshake (RFC 6455 §4.1) and hands back the same
-//! [`WebSocket`] the server uses, in the client role (frames masked).
+//! HTTP/1.1 upgrade handshake (RFC 6455 §4.1), or a stream of the
+//! client's pooled HTTP/2 connection with an extended CONNECT (RFC 8441),
+//! and hands back the same [`WebSocket`] the server uses, in the client
+//! role (frames masked).
 //!
-//! Each WebSocket gets a fresh connection of its own, outside the pool:
-//! it never goes back to it. Bytes the server sent right after its 101
-//! are the WebSocket's first input.
+//! Over HTTP/1.1 each WebSocket gets a fresh connection of its own,
+//! outside the pool: it never goes back to it. Bytes the server sent right
+//! after its 101 are the WebSocket's first input. Over HTTP/2 it is one
+//! stream among the origin's other requests (`crate::h2::tunnel`).
 
 use std::rc::Rc;
 use std::time::Duration;
 
 use bytes::BytesMut;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
-use http::{Method, StatusCode};
+use http::{Method, StatusCode, Version};
 use percore_http::h1::{encode_request_head, parse_response_head, RequestFraming, ResponseHead};
+use percore_http::server::Conn;
+use percore_http::upgrade::Protocol;
 use percore_runtime::io::write_all;
 use percore_runtime::time::timeout;
 use percore_ws::handshake::{self, HandshakeError, NegotiatedClient};
 use percore_ws::{Codec, Config, DeflateConfig, Role, WebSocket};
 use url::Url;
 
+use crate::alpn::Proto;
 use crate::client::{host_header, Client};
 use crate::connect::{connect, Stream};
 use crate::error::{Error, ErrorKind, TimeoutKind};
 use crate::h1::read_with;
+use crate::h2;
 use crate::pool::Origin;
 
 /// A WebSocket connection being set up; [`connect`](Self::connect) opens
@@ -63,7 +70,17 @@ pub struct WsBuilder {
     config: Config,
     heartbeat: Option<Duration>,
     timeout: Option<Duration>,
+    /// `Some(true)`: over HTTP/2 only; `Some(false)`: HTTP/1.1 only;
+    /// `None`: HTTP/2 when the client already speaks it to the origin.
+    http2: Option<bool>,
     error: Option<Error>,
+}
+
+/// How an attempt over HTTP/2 ended.
+enum OverH2 {
+    Open(WebSocket),
+    /// The server does not offer extended CONNECT (the error says so).
+    NotOffered(Error),
 }
 
 impl std::fmt::Debug for WsBuilder {
@@ -87,6 +104,7 @@ impl WsBuilder {
             config: Config::default(),
             heartbeat: None,
             timeout: None,
+            http2: None,
             error: None,
         }
     }
@@ -149,6 +167,35 @@ impl WsBuilder {
         self
     }
 
+    /// Opens the WebSocket over HTTP/2 (`true`: an RFC 8441 extended
+    /// CONNECT on the client's pooled HTTP/2 connection to the origin,
+    /// multiplexed with its other requests; h2c with prior knowledge for
+    /// `ws://`, ALPN `h2` for `wss://`) or over HTTP/1.1 (`false`: an
+    /// upgrade on a connection of its own).
+    ///
+    /// By default HTTP/2 is used when the client already speaks it to the
+    /// origin (built with `http2_prior_knowledge`, or a `wss://` origin
+    /// whose server chose `h2` by ALPN for an earlier request), and the
+    /// WebSocket falls back to HTTP/1.1 on a new connection when that
+    /// server does not offer extended CONNECT. With `http2(true)` such a
+    /// server is an [`ErrorKind::Handshake`] error instead.
+    ///
+    /// ```no_run
+    /// use percore_client::{Client, Message};
+    /// percore_runtime::Runtime::new().unwrap().block_on(async {
+    ///     let client = Client::builder().http2_prior_knowledge().build().unwrap();
+    ///     let mut ws = client.ws("ws://127.0.0.1:8080/ws").http2(true).connect().await.unwrap();
+    ///     ws.send(Message::text("over h2")).await.unwrap();
+    ///     // A GET to the same origin shares the HTTP/2 connection.
+    ///     let page = client.get("http://127.0.0.1:8080/").send().await.unwrap();
+    ///     assert_eq!(page.version(), http::Version::HTTP_2);
+    /// });
+    /// ```
+    pub fn http2(mut self, on: bool) -> Self {
+        self.http2 = Some(on);
+        self
+    }
+
     /// The whole handshake (connection included) must end within `d`,
     /// instead of the client's total timeout.
     pub fn timeout(mut self, d: Duration) -> Self {
@@ -162,7 +209,9 @@ impl WsBuilder {
     /// `wss`, `http` or `https`, [`ErrorKind::Tls`] when the server's
     /// certificate is not trusted (as for `https`),
     /// [`ErrorKind::Handshake`] when the server refuses the upgrade or
-    /// answers it wrongly (a status other than 101, a wrong
+    /// answers it wrongly (a status other than 101, or other than 2xx over
+    /// HTTP/2, a server that does not offer WebSocket over HTTP/2 when
+    /// [`http2(true)`](Self::http2) asked for it, a wrong
     /// `Sec-WebSocket-Accept`, a subprotocol or extension not offered),
     /// [`ErrorKind::Protocol`] for a malformed answer, and a
     /// [`ErrorKind::Timeout`] when the server does not answer in time.
@@ -202,29 +251,34 @@ impl WsBuilder {
                 "WebSocket over the client's Unix socket is not supported",
             ));
         }
+        let h2 = self.http2.unwrap_or_else(|| {
+            if origin.is_tls() {
+                self.client.tls().offers_h2
+                    && self.client.h2_pool().alpn.known(&origin) == Some(Proto::H2)
+            } else {
+                cfg.http2_prior_knowledge
+            }
+        });
+        if h2 {
+            match self.open_h2(url, &origin).await? {
+                OverH2::Open(ws) => return Ok(ws),
+                OverH2::NotOffered(e) if self.http2 == Some(true) => return Err(e),
+                OverH2::NotOffered(e) => {
+                    tracing::debug!("{e}; opening the WebSocket over HTTP/1.1");
+                }
+            }
+        }
         let stream = connect(&origin, None, cfg.timeouts.connect, &self.client.tls().h1).await?;
-        let offered: Vec<&str> = self.protocols.iter().map(String::as_str).collect();
+        let offered = self.offered();
         let host = host_header(url);
         let (key, upgrade) =
             handshake::client_request_headers(&host, &offered, self.deflate.as_ref())
                 .map_err(|e| Error::new(ErrorKind::Builder, e.reason()))?;
-        let mut headers = cfg.default_headers.clone();
-        for name in self.headers.keys() {
-            headers.remove(name);
-        }
-        for (name, value) in &self.headers {
-            headers.append(name.clone(), value.clone());
-        }
-        if let Some(cookie) = self.client.cookies_for(&jar_url(url)) {
-            headers.insert(http::header::COOKIE, cookie);
-        }
+        let mut headers = self.request_headers(url);
         for (name, value) in &upgrade {
             headers.insert(name.clone(), value.clone());
         }
-        let target = match url.query() {
-            Some(q) => format!("{}?{q}", url.path()),
-            None => url.path().to_string(),
-        };
+        let target = target(url);
         let mut head = BytesMut::new();
         encode_request_head(
             &mut head,
@@ -247,8 +301,86 @@ impl WsBuilder {
             &offered,
             self.deflate.as_ref(),
         )
-        .map_err(refused)?;
-        self.socket(stream, rest, negotiated)
+        .map_err(|e| refused(e, "101 Switching Protocols"))?;
+        let conn = match stream {
+            Stream::Tcp(tcp) => tcp.into(),
+            Stream::Tls(tls) => (*tls).into(),
+            Stream::Unix(_) => {
+                return Err(Error::new(
+                    ErrorKind::Connect,
+                    "a WebSocket needs a TCP connection",
+                ))
+            }
+        };
+        Ok(self.socket(conn, rest, negotiated))
+    }
+
+    /// The extended CONNECT on the origin's HTTP/2 connection, its 2xx,
+    /// and the socket on the stream.
+    async fn open_h2(&self, url: &Url, origin: &Origin) -> Result<OverH2, Error> {
+        let offered = self.offered();
+        let mut headers = self.request_headers(url);
+        let ws_fields = handshake::client_h2_request_headers(&offered, self.deflate.as_ref())
+            .map_err(|e| Error::new(ErrorKind::Builder, e.reason()))?;
+        for (name, value) in &ws_fields {
+            headers.insert(name.clone(), value.clone());
+        }
+        let scheme = if origin.is_tls() { "https" } else { "http" };
+        let uri = format!("{scheme}://{}{}", host_header(url), target(url));
+        let mut request = http::Request::builder()
+            .method(Method::CONNECT)
+            .uri(uri)
+            .version(Version::HTTP_2)
+            .body(())
+            .map_err(|e| Error::with_source(ErrorKind::InvalidUrl, "", e))?;
+        *request.headers_mut() = headers;
+        request.extensions_mut().insert(Protocol::new("websocket"));
+        let ctx = self.client.h2_ctx();
+        let opened =
+            match h2::open_tunnel(self.client.h2_pool(), &ctx, origin, &request, None).await {
+                Ok(opened) => opened,
+                // The only handshake error of the pool: no extended CONNECT.
+                Err(e) if e.kind() == ErrorKind::Handshake => return Ok(OverH2::NotOffered(e)),
+                Err(e) => return Err(e),
+            };
+        self.client.store_cookies(&jar_url(url), opened.headers());
+        let verified = handshake::verify_h2_response(
+            opened.head.status(),
+            opened.headers(),
+            &offered,
+            self.deflate.as_ref(),
+        );
+        let negotiated = match verified {
+            Ok(negotiated) => negotiated,
+            Err(e) => {
+                opened.abandon();
+                return Err(refused(e, "2xx over HTTP/2"));
+            }
+        };
+        let tunnel = opened.into_tunnel()?;
+        let conn = Conn::Tunnel(Box::new(tunnel));
+        Ok(OverH2::Open(self.socket(conn, BytesMut::new(), negotiated)))
+    }
+
+    /// The subprotocols offered.
+    fn offered(&self) -> Vec<&str> {
+        self.protocols.iter().map(String::as_str).collect()
+    }
+
+    /// The request's own fields: the client's defaults replaced by the
+    /// builder's, and the cookies for `url`.
+    fn request_headers(&self, url: &Url) -> HeaderMap {
+        let mut headers = self.client.config().default_headers.clone();
+        for name in self.headers.keys() {
+            headers.remove(name);
+        }
+        for (name, value) in &self.headers {
+            headers.append(name.clone(), value.clone());
+        }
+        if let Some(cookie) = self.client.cookies_for(&jar_url(url)) {
+            headers.insert(http::header::COOKIE, cookie);
+        }
+        headers
     }
 
     /// The response head to the upgrade, and the bytes after it.
@@ -282,23 +414,8 @@ impl WsBuilder {
         }
     }
 
-    /// The WebSocket on the upgraded connection.
-    fn socket(
-        &self,
-        stream: Stream,
-        rest: BytesMut,
-        negotiated: NegotiatedClient,
-    ) -> Result<WebSocket, Error> {
-        let conn: percore_http::server::Conn = match stream {
-            Stream::Tcp(tcp) => tcp.into(),
-            Stream::Tls(tls) => (*tls).into(),
-            Stream::Unix(_) => {
-                return Err(Error::new(
-                    ErrorKind::Connect,
-                    "a WebSocket needs a TCP connection",
-                ))
-            }
-        };
+    /// The WebSocket on the upgraded connection (or HTTP/2 stream).
+    fn socket(&self, conn: Conn, rest: BytesMut, negotiated: NegotiatedClient) -> WebSocket {
         let config = Config {
             deflate: negotiated.deflate,
             ..self.config.clone()
@@ -306,7 +423,15 @@ impl WsBuilder {
         let mut ws = WebSocket::new(Rc::new(conn), rest, Codec::new(Role::Client, config));
         ws.set_protocol(negotiated.protocol);
         ws.set_heartbeat(self.heartbeat);
-        Ok(ws)
+        ws
+    }
+}
+
+/// The request target of `url`: its path and query.
+fn target(url: &Url) -> String {
+    match url.query() {
+        Some(q) => format!("{}?{q}", url.path()),
+        None => url.path().to_string(),
     }
 }
 
@@ -346,15 +471,18 @@ fn jar_url(url: &Url) -> Url {
     as_http
 }
 
-/// The error for a refused or wrong handshake answer.
-fn refused(e: HandshakeError) -> Error {
-    let detail = if e.status() == StatusCode::SWITCHING_PROTOCOLS {
+/// The error for a refused or wrong handshake answer; `expected` is the
+/// status that would have accepted it.
+fn refused(e: HandshakeError, expected: &str) -> Error {
+    let accepted = if expected.starts_with("101") {
+        e.status() == StatusCode::SWITCHING_PROTOCOLS
+    } else {
+        e.status().is_success()
+    };
+    let detail = if accepted {
         e.reason().to_string()
     } else {
-        format!(
-            "server answered {} instead of 101 Switching Protocols",
-            e.status()
-        )
+        format!("server answered {} instead of {expected}", e.status())
     };
     Error::new(ErrorKind::Handshake, detail)
 }
@@ -385,6 +513,7 @@ mod tests {
         let e = refused(
             handshake::verify_response(StatusCode::OK, &HeaderMap::new(), "k", &[], None)
                 .unwrap_err(),
+            "101 Switching Protocols",
         );
         assert_eq!(e.kind(), ErrorKind::Handshake);
         assert!(e.to_string().contains("200 OK instead of 101"), "{e}");
@@ -397,8 +526,18 @@ mod tests {
                 None,
             )
             .unwrap_err(),
+            "101 Switching Protocols",
         );
         assert!(e.to_string().contains("Upgrade"), "{e}");
+        let e = refused(
+            handshake::verify_h2_response(StatusCode::NOT_FOUND, &HeaderMap::new(), &[], None)
+                .unwrap_err(),
+            "2xx over HTTP/2",
+        );
+        assert!(
+            e.to_string().contains("404 Not Found instead of 2xx"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -2,6 +2,8 @@
 //! connection, answers written by the test byte for byte.
 #![allow(dead_code)]
 
+pub mod ws;
+
 use std::io::Read;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

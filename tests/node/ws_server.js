@@ -8,6 +8,7 @@
 //   "close-me" the server closes with code 4000, reason "bye".
 'use strict';
 const { WebSocketServer } = require('ws');
+const { session } = require('./ws_session');
 
 const compress = process.argv[2] === 'compress';
 const wss = new WebSocketServer({
@@ -27,19 +28,4 @@ wss.on('listening', () => {
   console.log(`listening on 127.0.0.1:${wss.address().port}`);
 });
 
-wss.on('connection', (ws) => {
-  const proto = ws.protocol || 'none';
-  const ext = ws.extensions || 'none';
-  ws.send(`hello ${proto} ${ext}`);
-  ws.on('message', (data, isBinary) => {
-    const text = isBinary ? null : data.toString();
-    if (text === 'ping-me') {
-      ws.once('pong', () => ws.send('pong-received'));
-      ws.ping(Buffer.from('percore?'));
-    } else if (text === 'close-me') {
-      ws.close(4000, 'bye');
-    } else {
-      ws.send(data, { binary: isBinary });
-    }
-  });
-});
+wss.on('connection', session);

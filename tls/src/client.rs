@@ -187,7 +187,7 @@ impl TlsConnectorBuilder {
 
     /// The connector.
     pub fn build(self) -> io::Result<TlsConnector> {
-        let provider = Arc::new(client_provider());
+        let provider = Arc::new(crate::provider());
         let builder = ClientConfig::builder_with_provider(provider.clone())
             .with_protocol_versions(crate::VERSIONS)
             .map_err(tls_error)?;
@@ -212,20 +212,6 @@ impl TlsConnectorBuilder {
         Ok(TlsConnector {
             config: Arc::new(config),
         })
-    }
-}
-
-/// The crate's provider with X25519 as the first key share a client
-/// sends. rustls 0.23.48's *ring* provider lists secp384r1 first, and
-/// *ring*'s P-384 is generic Montgomery code: measured here, a client
-/// handshake cost ~1.1 ms of CPU with a P-384 key share (two thirds of it
-/// in P-384 point multiplication) against ~0.2 ms with X25519. Servers
-/// still get to choose any of the three groups.
-fn client_provider() -> CryptoProvider {
-    use rustls::crypto::ring::kx_group::{SECP256R1, SECP384R1, X25519};
-    CryptoProvider {
-        kx_groups: vec![X25519, SECP256R1, SECP384R1],
-        ..crate::provider()
     }
 }
 

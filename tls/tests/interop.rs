@@ -81,6 +81,33 @@ both_drivers!(s_client_speaks_tls13_and_tls12_only, |driver| {
     }
 });
 
+both_drivers!(s_client_key_exchange_groups, |driver| {
+    let (pki, server) = sni_server(driver, Behavior::Echo);
+    let ca = pki.ca_file();
+    let ca = ca.to_str().unwrap();
+    // The server takes the client's first group it supports (rustls
+    // follows the client's order); X25519 is among them for every version.
+    for (groups, flag, temp_key) in [
+        ("X25519:P-256", "-tls1_3", "X25519"),
+        ("X25519:P-256", "-tls1_2", "X25519"),
+        ("P-256:X25519", "-tls1_3", "ECDH, prime256v1"),
+        ("P-384:X25519", "-tls1_3", "ECDH, secp384r1"),
+    ] {
+        let out = s_client(
+            server.port(),
+            &["-groups", groups, flag, "-CAfile", ca],
+            b"ping\n",
+            LINGER,
+        );
+        assert!(out.text.contains("ping"), "{groups} {flag}: {}", out.text);
+        assert!(
+            out.text.contains(&format!("Server Temp Key: {temp_key}")),
+            "{groups} {flag}: {}",
+            out.text
+        );
+    }
+});
+
 both_drivers!(s_client_alpn_and_sni, |driver| {
     let (pki, server) = sni_server(driver, Behavior::Echo);
     let ca = pki.ca_file();

@@ -348,11 +348,33 @@ pub fn client_request_headers(
     raw[8..].copy_from_slice(&rng::splitmix(&mut state).to_ne_bytes());
     let key = STANDARD.encode(raw);
     let bad = |_| HandshakeError::bad("invalid header value");
-    let mut h = HeaderMap::new();
+    let mut h = client_h2_request_headers(protocols, deflate)?;
     h.insert(HOST, HeaderValue::from_str(host).map_err(bad)?);
     h.insert(UPGRADE, HeaderValue::from_static("websocket"));
     h.insert(CONNECTION, HeaderValue::from_static("Upgrade"));
     h.insert(SEC_WEBSOCKET_KEY, HeaderValue::from_str(&key).map_err(bad)?);
+    Ok((key, h))
+}
+
+/// Client side: the header fields of an HTTP/2 extended CONNECT opening a
+/// WebSocket (RFC 8441 §5): `Sec-WebSocket-Version`, and the offered
+/// subprotocols and permessage-deflate; no key, no `Upgrade` (the
+/// request's `:protocol websocket` says it). Fails (400) if a protocol is
+/// not a valid header value.
+///
+/// ```
+/// use percore_ws::handshake::client_h2_request_headers;
+/// let h = client_h2_request_headers(&["chat"], None).unwrap();
+/// assert_eq!(h["sec-websocket-version"], "13");
+/// assert_eq!(h["sec-websocket-protocol"], "chat");
+/// assert!(!h.contains_key("sec-websocket-key"));
+/// ```
+pub fn client_h2_request_headers(
+    protocols: &[&str],
+    deflate: Option<&DeflateConfig>,
+) -> Result<HeaderMap, HandshakeError> {
+    let bad = |_| HandshakeError::bad("invalid header value");
+    let mut h = HeaderMap::new();
     h.insert(SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
     if !protocols.is_empty() {
         let v = protocols.join(", ");
@@ -368,7 +390,7 @@ pub fn client_request_headers(
             HeaderValue::from_str(&v).map_err(bad)?,
         );
     }
-    Ok((key, h))
+    Ok(h)
 }
 
 /// What the server agreed to.
@@ -419,6 +441,42 @@ pub fn verify_response(
         (Some(v), None) if v.as_bytes().trim_ascii() == accept_key(key).as_bytes() => {}
         _ => return Err(fail("Sec-WebSocket-Accept mismatch")),
     }
+    negotiated(status, headers, protocols, deflate)
+}
+
+/// Client side: checks the server's answer to an HTTP/2 extended CONNECT
+/// (RFC 8441 §5): a 2xx status, and a subprotocol and extension among those
+/// offered. There is no key to check over HTTP/2.
+///
+/// ```
+/// use http::StatusCode;
+/// use percore_ws::handshake::verify_h2_response;
+/// let mut h = http::HeaderMap::new();
+/// h.insert("sec-websocket-protocol", "chat".parse().unwrap());
+/// let n = verify_h2_response(StatusCode::OK, &h, &["chat"], None).unwrap();
+/// assert_eq!(n.protocol.as_deref(), Some("chat"));
+/// assert!(verify_h2_response(StatusCode::NOT_FOUND, &h, &["chat"], None).is_err());
+/// ```
+pub fn verify_h2_response(
+    status: StatusCode,
+    headers: &HeaderMap,
+    protocols: &[&str],
+    deflate: Option<&DeflateConfig>,
+) -> Result<NegotiatedClient, HandshakeError> {
+    if !status.is_success() {
+        return Err(HandshakeError::new(status, "status is not 2xx"));
+    }
+    negotiated(status, headers, protocols, deflate)
+}
+
+/// The subprotocol and extension the server chose, each among those offered.
+fn negotiated(
+    status: StatusCode,
+    headers: &HeaderMap,
+    protocols: &[&str],
+    deflate: Option<&DeflateConfig>,
+) -> Result<NegotiatedClient, HandshakeError> {
+    let fail = |reason| HandshakeError::new(status, reason);
     let mut chosen = tokens(headers, &SEC_WEBSOCKET_PROTOCOL);
     let protocol = match (chosen.next(), chosen.next()) {
         (None, _) => None,
@@ -455,6 +513,41 @@ mod tests {
         );
         h.insert(SEC_WEBSOCKET_VERSION, "13".parse().unwrap());
         h
+    }
+
+    #[test]
+    fn h2_answers_are_checked() {
+        let offer = DeflateConfig::default();
+        let ok = |h: &HeaderMap, d| verify_h2_response(StatusCode::OK, h, &["a", "b"], d);
+        assert_eq!(ok(&HeaderMap::new(), None).unwrap().protocol, None);
+        let mut h = HeaderMap::new();
+        h.insert(SEC_WEBSOCKET_PROTOCOL, "b".parse().unwrap());
+        assert_eq!(ok(&h, None).unwrap().protocol.as_deref(), Some("b"));
+        h.insert(SEC_WEBSOCKET_PROTOCOL, "c".parse().unwrap());
+        assert!(ok(&h, None).is_err(), "a subprotocol not offered");
+        h.insert(SEC_WEBSOCKET_PROTOCOL, "a, b".parse().unwrap());
+        assert!(ok(&h, None).is_err(), "two subprotocols");
+        let mut h = HeaderMap::new();
+        let answer = "permessage-deflate; server_no_context_takeover";
+        h.insert(SEC_WEBSOCKET_EXTENSIONS, answer.parse().unwrap());
+        assert!(ok(&h, None).is_err(), "an extension not offered");
+        assert!(ok(&h, Some(&offer)).unwrap().deflate.is_some());
+        h.insert(
+            SEC_WEBSOCKET_EXTENSIONS,
+            "permessage-deflate; server_max_window_bits=99"
+                .parse()
+                .unwrap(),
+        );
+        assert!(ok(&h, Some(&offer)).is_err(), "a malformed extension");
+        for status in [StatusCode::SWITCHING_PROTOCOLS, StatusCode::FORBIDDEN] {
+            let e = verify_h2_response(status, &HeaderMap::new(), &[], None).unwrap_err();
+            assert_eq!(e.status(), status);
+        }
+        let h = client_h2_request_headers(&["a", "b"], Some(&offer)).unwrap();
+        assert_eq!(h[SEC_WEBSOCKET_PROTOCOL], "a, b");
+        assert!(h.contains_key(SEC_WEBSOCKET_EXTENSIONS));
+        assert!(!h.contains_key(UPGRADE) && !h.contains_key(SEC_WEBSOCKET_KEY));
+        assert!(client_h2_request_headers(&["a\nb"], None).is_err());
     }
 
     #[test]

@@ -146,7 +146,7 @@ impl Client {
     }
 
     /// What the HTTP/2 pool needs from the client.
-    fn h2_ctx(&self) -> h2::Ctx<'_> {
+    pub(crate) fn h2_ctx(&self) -> h2::Ctx<'_> {
         let cfg = &self.inner.cfg;
         h2::Ctx {
             pool: &self.inner.pool,

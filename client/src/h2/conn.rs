@@ -95,6 +95,9 @@ pub(super) struct State {
     /// The payload of the last PING the server answered, and who waits.
     ping_ack: Option<[u8; 8]>,
     pinger: Option<Waker>,
+    /// The socket, once connected (a WebSocket tunnel tells its TCP and
+    /// TLS streams from it).
+    pub socket: Option<Rc<Stream>>,
 }
 
 impl State {
@@ -165,6 +168,7 @@ impl Shared {
                 senders: Vec::new(),
                 ping_ack: None,
                 pinger: None,
+                socket: None,
             }),
             room,
         }
@@ -205,6 +209,7 @@ pub(super) async fn run(
     match connecting.await {
         Ok(stream) => {
             let stream = Rc::new(stream);
+            shared.st.borrow_mut().socket = Some(stream.clone());
             let reader = percore_runtime::spawn_local(read_loop(shared.clone(), stream.clone()));
             let pinger =
                 keep_alive.map(|k| percore_runtime::spawn_local(ping_loop(shared.clone(), k)));
@@ -222,6 +227,7 @@ pub(super) async fn run(
     {
         let mut st = shared.st.borrow_mut();
         st.fail(Error::new(ErrorKind::Protocol, "HTTP/2 connection closed"));
+        st.socket = None;
     }
     on_close();
     shared.room.notify();

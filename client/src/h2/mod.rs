@@ -26,12 +26,13 @@
 
 mod body;
 mod conn;
+mod tunnel;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::future::poll_fn;
 use std::rc::Rc;
-use std::task::Poll;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -55,6 +56,7 @@ use crate::response::Response;
 pub(crate) use body::{AnyBody, H2Body};
 pub(crate) use conn::Room;
 use conn::Shared;
+pub(crate) use tunnel::open as open_tunnel;
 
 /// Request body bytes queued on a stream before its sender waits for
 /// the server's window.
@@ -167,7 +169,10 @@ impl H2Pool {
     }
 
     /// Opens a stream for `request` on a connection with room, opening a
-    /// connection when none has.
+    /// connection when none has. An extended CONNECT (a request with a
+    /// `Protocol` extension) on a connection whose server did not offer it
+    /// fails with [`ErrorKind::Handshake`] (the only error of that kind
+    /// here).
     async fn open(
         &self,
         ctx: &Ctx<'_>,
@@ -175,6 +180,10 @@ impl H2Pool {
         request: &http::Request<()>,
         end_stream: bool,
     ) -> Result<StreamRef, Error> {
+        let tunnel = request
+            .extensions()
+            .get::<percore_http::upgrade::Protocol>()
+            .is_some();
         let room = self.room(origin);
         let wait_until = ctx.pool_wait.map(|d| Instant::now() + d);
         let mut waited_on: Option<Rc<Shared>> = None;
@@ -194,6 +203,13 @@ impl H2Pool {
             for shared in &conns {
                 let mut st = shared.st.borrow_mut();
                 if st.has_room() {
+                    if tunnel && !st.conn.extended_connect_allowed() {
+                        return Err(Error::new(
+                            ErrorKind::Handshake,
+                            "the server does not offer WebSocket over HTTP/2 \
+                             (no SETTINGS_ENABLE_CONNECT_PROTOCOL, RFC 8441)",
+                        ));
+                    }
                     let id = match st.conn.send_request(request, end_stream) {
                         Ok(id) => id,
                         Err(OpenError::InvalidRequest(why)) => {
@@ -242,6 +258,12 @@ impl H2Pool {
                                 ErrorKind::Protocol,
                                 "the server did not choose HTTP/2 (h2) by ALPN",
                             ));
+                        }
+                        if o.is_tls() {
+                            // Opened for a request that asked for HTTP/2
+                            // (a WebSocket): the origin's other requests
+                            // come here too.
+                            alpn.set(&o, Proto::H2);
                         }
                         Ok(stream)
                     };
@@ -423,18 +445,22 @@ async fn send_body(
         read_bounded(
             ctx.read_timeout,
             deadline,
-            poll_fn(|cx| {
-                let mut st = shared.st.borrow_mut();
-                let queued = st.conn.queued(id).unwrap_or(0);
-                if queued <= SEND_QUEUE || st.failure.is_some() {
-                    return Poll::Ready(());
-                }
-                st.wait_send(cx.waker());
-                Poll::Pending
-            }),
+            poll_fn(|cx| send_room(shared, id, cx)),
         )
         .await?;
     }
+}
+
+/// Ready once stream `id` has at most [`SEND_QUEUE`] bytes waiting for the
+/// server's window (or the connection failed).
+fn send_room(shared: &Shared, id: u32, cx: &mut Context<'_>) -> Poll<()> {
+    let mut st = shared.st.borrow_mut();
+    let queued = st.conn.queued(id).unwrap_or(0);
+    if queued <= SEND_QUEUE || st.failure.is_some() {
+        return Poll::Ready(());
+    }
+    st.wait_send(cx.waker());
+    Poll::Pending
 }
 
 /// Queues one piece of a streamed request body (`None`: its end, with

@@ -4,13 +4,16 @@
 //! and the WebSocket keep one stream type, and the plain-TCP path costs one
 //! well-predicted branch per I/O call.
 
+use std::fmt;
+use std::future::poll_fn;
 use std::io;
 use std::net::SocketAddr;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
-use percore_runtime::buf::{IoBuf, IoBufMut};
+use percore_runtime::buf::{fill_from, IoBuf, IoBufMut};
 use percore_runtime::io::{write_all, DirectSocket, OwnedRead, OwnedWrite};
 use percore_runtime::net::TcpStream;
 
@@ -43,6 +46,115 @@ pub enum Conn {
     /// protocol: an RFC 8441 extended CONNECT, WebSocket over HTTP/2.
     /// Closing it ends the stream, not the connection.
     H2Stream(Box<super::H2Stream>),
+    /// A byte stream carried inside another connection and provided from
+    /// outside this crate, e.g. the client's end of an RFC 8441 WebSocket
+    /// over HTTP/2 (percore-client). Closing it ends the tunnel only.
+    Tunnel(Box<dyn Tunnel>),
+}
+
+/// Most bytes one write queues on a [`Tunnel`] (like a stream's queue).
+const TUNNEL_WRITE_MAX: usize = 64 * 1024;
+
+/// A byte stream carried inside another connection — one HTTP/2 stream
+/// used as a tunnel (RFC 8441) — as a [`Conn::Tunnel`] reads and writes
+/// it: the transport of a WebSocket that is not a socket of its own.
+///
+/// Poll-based, so that it can be a trait object: reads hand the next
+/// received bytes to `take` (which copies what fits and says how many;
+/// the rest stays for the next read) and give the flow-control window back
+/// as they go; a write waits for room, then queues; `end` closes our side
+/// (END_STREAM). A reset tunnel fails reads and writes.
+///
+/// ```
+/// use std::cell::RefCell;
+/// use std::collections::VecDeque;
+/// use std::task::{Context, Poll};
+/// use bytes::Bytes;
+/// use percore_http::server::{Conn, Tunnel};
+/// use percore_runtime::net::TcpStream;
+///
+/// /// A loopback tunnel: what is written is read back.
+/// #[derive(Debug)]
+/// struct Echo { tcp: TcpStream, queued: RefCell<VecDeque<u8>> }
+/// impl Tunnel for Echo {
+///     fn tcp(&self) -> &TcpStream { &self.tcp }
+///     fn poll_read(&self, _: &mut Context<'_>, take: &mut dyn FnMut(&[u8]) -> usize)
+///         -> Poll<std::io::Result<usize>> {
+///         let mut q = self.queued.borrow_mut();
+///         let n = take(q.make_contiguous());
+///         q.drain(..n);
+///         Poll::Ready(Ok(n))
+///     }
+///     fn poll_write_ready(&self, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+///         Poll::Ready(Ok(()))
+///     }
+///     fn write(&self, data: Bytes) -> std::io::Result<()> {
+///         self.queued.borrow_mut().extend(&data[..]);
+///         Ok(())
+///     }
+///     fn end(&self) {}
+/// }
+/// percore_runtime::Runtime::new().unwrap().block_on(async {
+///     let listener = percore_runtime::net::TcpListener::bind("127.0.0.1:0").unwrap();
+///     let tcp = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+///     let conn = Conn::Tunnel(Box::new(Echo { tcp, queued: RefCell::default() }));
+///     conn.write_all(b"ping".to_vec()).await.0.unwrap();
+///     let (n, buf) = conn.read(Vec::with_capacity(8)).await;
+///     assert_eq!(&buf[..n.unwrap()], b"ping");
+/// });
+/// ```
+pub trait Tunnel: fmt::Debug {
+    /// The TCP connection the tunnel runs in.
+    fn tcp(&self) -> &TcpStream;
+
+    /// The TLS stream the tunnel runs in, if the connection is encrypted
+    /// (none by default).
+    #[cfg(feature = "tls")]
+    fn tls(&self) -> Option<&percore_tls::TlsStream<TcpStream>> {
+        None
+    }
+
+    /// Polls for the peer's next bytes: calls `take` with them (it returns
+    /// how many it took; the rest stays) and returns that count; `Ok(0)`
+    /// once the peer ended its side.
+    fn poll_read(
+        &self,
+        cx: &mut Context<'_>,
+        take: &mut dyn FnMut(&[u8]) -> usize,
+    ) -> Poll<io::Result<usize>>;
+
+    /// Ready once [`write`](Self::write) may queue more (the tunnel's
+    /// queue is short enough); an error once the tunnel cannot be written.
+    fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
+
+    /// Queues `data` to send.
+    fn write(&self, data: Bytes) -> io::Result<()>;
+
+    /// Ends our side, after the queued data (once; later calls do nothing).
+    fn end(&self);
+}
+
+/// Writes up to [`TUNNEL_WRITE_MAX`] bytes of `bufs` on `tunnel` once it
+/// has room.
+async fn tunnel_writev<B: IoBuf>(tunnel: &dyn Tunnel, bufs: Vec<B>) -> (io::Result<usize>, Vec<B>) {
+    if let Err(e) = poll_fn(|cx| tunnel.poll_write_ready(cx)).await {
+        return (Err(e), bufs);
+    }
+    let total: usize = bufs.iter().map(|b| b.as_bytes().len()).sum();
+    let mut data = BytesMut::with_capacity(total.min(TUNNEL_WRITE_MAX));
+    for b in &bufs {
+        let bytes = b.as_bytes();
+        let room = TUNNEL_WRITE_MAX - data.len();
+        data.extend_from_slice(&bytes[..bytes.len().min(room)]);
+        if data.len() == TUNNEL_WRITE_MAX {
+            break;
+        }
+    }
+    let n = data.len();
+    match tunnel.write(data.freeze()) {
+        Ok(()) => (Ok(n), bufs),
+        Err(e) => (Err(e), bufs),
+    }
 }
 
 impl From<TcpStream> for Conn {
@@ -66,6 +178,7 @@ impl Conn {
             #[cfg(feature = "tls")]
             Conn::Tls(tls) => tls.get_ref(),
             Conn::H2Stream(stream) => stream.connection().tcp(),
+            Conn::Tunnel(t) => t.tcp(),
         }
     }
 
@@ -76,6 +189,10 @@ impl Conn {
             #[cfg(feature = "tls")]
             Conn::Tls(_) => true,
             Conn::H2Stream(stream) => stream.connection().is_tls(),
+            #[cfg(feature = "tls")]
+            Conn::Tunnel(t) => t.tls().is_some(),
+            #[cfg(not(feature = "tls"))]
+            Conn::Tunnel(_) => false,
         }
     }
 
@@ -96,6 +213,7 @@ impl Conn {
             Conn::Tls(tls) => Some(tls),
             Conn::Plain(_) => None,
             Conn::H2Stream(stream) => stream.connection().tls(),
+            Conn::Tunnel(t) => t.tls(),
         }
     }
 
@@ -117,6 +235,12 @@ impl Conn {
             #[cfg(feature = "tls")]
             Conn::Tls(tls) => tls.read(buf).await,
             Conn::H2Stream(stream) => stream.read(buf).await,
+            Conn::Tunnel(t) => {
+                let mut buf = buf;
+                let res =
+                    poll_fn(|cx| t.poll_read(cx, &mut |chunk| fill_from(&mut buf, chunk))).await;
+                (res, buf)
+            }
         }
     }
 
@@ -129,6 +253,10 @@ impl Conn {
             Conn::Tls(tls) => tls.write(buf).await,
             Conn::H2Stream(stream) => {
                 let (res, mut bufs) = stream.writev(vec![buf]).await;
+                (res, bufs.pop().expect("writev gives its buffers back"))
+            }
+            Conn::Tunnel(t) => {
+                let (res, mut bufs) = tunnel_writev(&**t, vec![buf]).await;
                 (res, bufs.pop().expect("writev gives its buffers back"))
             }
         }
@@ -147,6 +275,7 @@ impl Conn {
             #[cfg(feature = "tls")]
             Conn::Tls(tls) => tls.writev(bufs).await,
             Conn::H2Stream(stream) => stream.writev(bufs).await,
+            Conn::Tunnel(t) => tunnel_writev(&**t, bufs).await,
         }
     }
 
@@ -169,9 +298,10 @@ impl Conn {
     /// (bounded by `limit`), then the TCP write side is shut. Reading
     /// stays possible. An HTTP/2 stream sends END_STREAM.
     pub async fn close_write(&self, limit: Duration) {
-        if let Conn::H2Stream(stream) = self {
-            stream.end();
-            return;
+        match self {
+            Conn::H2Stream(stream) => return stream.end(),
+            Conn::Tunnel(t) => return t.end(),
+            _ => {}
         }
         #[cfg(feature = "tls")]
         if let Conn::Tls(tls) = self {
@@ -186,11 +316,11 @@ impl Conn {
     /// after its queued data; the other streams go on): a peer that does not
     /// read it is reset by `Limits::h2_send_window_timeout`.
     pub fn abort(&self) {
-        if let Conn::H2Stream(stream) = self {
-            stream.end();
-            return;
+        match self {
+            Conn::H2Stream(stream) => stream.end(),
+            Conn::Tunnel(t) => t.end(),
+            _ => drop(self.tcp().shutdown(std::net::Shutdown::Both)),
         }
-        let _ = self.tcp().shutdown(std::net::Shutdown::Both);
     }
 }
 
@@ -206,7 +336,7 @@ impl OwnedRead for Conn {
             Conn::Plain(tcp) => tcp.direct(),
             #[cfg(feature = "tls")]
             Conn::Tls(_) => None,
-            Conn::H2Stream(_) => None,
+            Conn::H2Stream(_) | Conn::Tunnel(_) => None,
         }
     }
 }

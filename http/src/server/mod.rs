@@ -23,7 +23,7 @@ mod header_cache;
 mod start;
 
 pub use crate::connections::{ConnGuard, ConnProtocol, CoreConnections, OpenConnections};
-pub use conn::Conn;
+pub use conn::{Conn, Tunnel};
 pub use h2::H2Stream;
 pub use start::serve;
 #[cfg(feature = "tls")]
