@@ -121,6 +121,14 @@ impl BodyStream for FileBody {
     fn size_hint(&self) -> Option<u64> {
         Some(self.len)
     }
+
+    fn file_range(&self) -> Option<(&File, u64, u64)> {
+        (self.read.is_none() && self.remaining == self.len).then_some((
+            &*self.file,
+            self.offset,
+            self.len,
+        ))
+    }
 }
 
 impl From<FileBody> for Body {

@@ -11,6 +11,9 @@ use crate::server::Conn;
 use bytes::{Bytes, BytesMut};
 use http::header::{HeaderValue, CONTENT_TYPE};
 use http::{HeaderMap, StatusCode, Version};
+use percore_runtime::fs::File;
+use percore_runtime::net::TcpStream;
+use percore_runtime::time::{timeout, Elapsed};
 
 use super::input::RequestInput;
 use crate::body::Body;
@@ -27,6 +30,19 @@ const COPY_BODY_MAX: usize = 8 * 1024;
 /// requests are waiting.
 pub(super) const FLUSH_AT: usize = 64 * 1024;
 
+/// The smallest file body sent with `sendfile(2)`. Under epoll, every one:
+/// the copy path costs a read and a write too, and copies each byte twice.
+/// On io_uring, only files longer than one 64 KiB read: the copy path's
+/// read and write are ring operations submitted together, while sendfile
+/// there is a syscall of its own plus the two `ioctl`s that make the
+/// socket non-blocking around it (BENCHMARKS.md, issue 17).
+fn sendfile_min() -> u64 {
+    match percore_runtime::current_driver().map(|d| d.kind) {
+        Some(percore_runtime::DriverKind::Epoll) => 1,
+        _ => 64 * 1024 + 1,
+    }
+}
+
 /// Response bytes waiting to be written to the connection.
 pub(super) struct Output {
     stream: Rc<Conn>,
@@ -36,6 +52,9 @@ pub(super) struct Output {
     pub(super) responses: usize,
     /// How long the client may accept nothing while output waits.
     write_timeout: Duration,
+    /// File bodies at least this long go out with `sendfile(2)` on plain
+    /// TCP (see [`sendfile_min`]).
+    sendfile_min: u64,
 }
 
 impl fmt::Debug for Output {
@@ -57,6 +76,7 @@ impl Output {
             chunks: Vec::new(),
             responses: 0,
             write_timeout,
+            sendfile_min: sendfile_min(),
         }
     }
 
@@ -193,6 +213,22 @@ impl Output {
                 None => ResponseBody::Chunked,
             },
         };
+        if let Body::Stream(s) = &body {
+            let stream = self.stream.clone();
+            if let (Conn::Plain(tcp), Some((file, offset, len))) = (&*stream, s.file_range()) {
+                if framing == ResponseBody::Length(len) && len >= self.sendfile_min {
+                    if input.body_ends_connection(true) {
+                        *keep_alive = false;
+                    }
+                    self.head(version, status, &parts.headers, framing, !*keep_alive);
+                    crate::header_pool::recycle(parts.headers);
+                    if no_body {
+                        return Ok(());
+                    }
+                    return self.send_file(tcp, file, offset, len, keep_alive).await;
+                }
+            }
+        }
         let full = match &mut body {
             Body::Full(b) => std::mem::take(b),
             _ => Bytes::new(),
@@ -225,6 +261,46 @@ impl Output {
             }
             Some(body) => self.stream_body(body, framing, keep_alive).await,
         }
+    }
+
+    /// Sends the head and what is batched before it, then `len` bytes of
+    /// `file` from `offset` with `sendfile(2)`: the file's pages go to the
+    /// socket without a copy through user space. Each call must make
+    /// progress within the write timeout; a failure closes the connection.
+    async fn send_file(
+        &mut self,
+        tcp: &TcpStream,
+        file: &File,
+        mut offset: u64,
+        len: u64,
+        keep_alive: &mut bool,
+    ) -> io::Result<()> {
+        let result = async {
+            self.flush().await?;
+            let mut left = len;
+            while left > 0 {
+                let want = usize::try_from(left).unwrap_or(usize::MAX);
+                let n = match timeout(self.write_timeout, tcp.sendfile(file, offset, want)).await {
+                    Ok(Ok(0)) => {
+                        return Err(io::Error::new(
+                            io::ErrorKind::UnexpectedEof,
+                            "file shorter than the body's length",
+                        ))
+                    }
+                    Ok(Ok(n)) => n as u64,
+                    Ok(Err(e)) => return Err(e),
+                    Err(Elapsed) => return Err(io::ErrorKind::TimedOut.into()),
+                };
+                offset += n;
+                left -= n.min(left);
+            }
+            Ok(())
+        }
+        .await;
+        if result.is_err() {
+            *keep_alive = false;
+        }
+        result
     }
 
     /// Writes a streamed body chunk by chunk, in `framing`.
