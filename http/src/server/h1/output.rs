@@ -30,18 +30,12 @@ const COPY_BODY_MAX: usize = 8 * 1024;
 /// requests are waiting.
 pub(super) const FLUSH_AT: usize = 64 * 1024;
 
-/// The smallest file body sent with `sendfile(2)`. Under epoll, every one:
-/// the copy path costs a read and a write too, and copies each byte twice.
-/// On io_uring, only files longer than one 64 KiB read: the copy path's
-/// read and write are ring operations submitted together, while sendfile
-/// there is a syscall of its own plus the two `ioctl`s that make the
-/// socket non-blocking around it (BENCHMARKS.md, issue 17).
-fn sendfile_min() -> u64 {
-    match percore_runtime::current_driver().map(|d| d.kind) {
-        Some(percore_runtime::DriverKind::Epoll) => 1,
-        _ => 64 * 1024 + 1,
-    }
-}
+/// The smallest file body sent with `sendfile(2)`: files longer than one
+/// 64 KiB read. A smaller one goes out in one write with its head (one
+/// packet); sendfile would need the head written first, on its own (and,
+/// on io_uring, the two `ioctl`s that make the socket non-blocking around
+/// the call): measured slower for 4 KiB files (BENCHMARKS.md, issue 17).
+const SENDFILE_MIN: u64 = 64 * 1024 + 1;
 
 /// Response bytes waiting to be written to the connection.
 pub(super) struct Output {
@@ -52,9 +46,6 @@ pub(super) struct Output {
     pub(super) responses: usize,
     /// How long the client may accept nothing while output waits.
     write_timeout: Duration,
-    /// File bodies at least this long go out with `sendfile(2)` on plain
-    /// TCP (see [`sendfile_min`]).
-    sendfile_min: u64,
 }
 
 impl fmt::Debug for Output {
@@ -76,7 +67,6 @@ impl Output {
             chunks: Vec::new(),
             responses: 0,
             write_timeout,
-            sendfile_min: sendfile_min(),
         }
     }
 
@@ -216,7 +206,7 @@ impl Output {
         if let Body::Stream(s) = &body {
             let stream = self.stream.clone();
             if let (Conn::Plain(tcp), Some((file, offset, len))) = (&*stream, s.file_range()) {
-                if framing == ResponseBody::Length(len) && len >= self.sendfile_min {
+                if framing == ResponseBody::Length(len) && len >= SENDFILE_MIN {
                     if input.body_ends_connection(true) {
                         *keep_alive = false;
                     }
