@@ -74,6 +74,13 @@ impl Socket {
         (result.map(|n| n as usize), op.buf)
     }
 
+    /// Writes some of `buf`'s bytes with `MSG_MORE` (more follows at once).
+    pub(crate) async fn write_more<B: IoBuf>(&self, buf: B) -> (io::Result<usize>, B) {
+        let send = op::Send::new(self.fd.clone(), buf).more();
+        let (result, op) = op::run(send, self.driven()).await;
+        (result.map(|n| n as usize), op.buf)
+    }
+
     /// Writes some of the bytes of `bufs`, in order, with one syscall.
     pub(crate) async fn writev<B: IoBuf>(&self, bufs: Vec<B>) -> (io::Result<usize>, Vec<B>) {
         let (result, op) = op::run(op::Writev::new(self.fd.clone(), bufs), self.driven()).await;

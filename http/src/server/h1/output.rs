@@ -266,7 +266,23 @@ impl Output {
         keep_alive: &mut bool,
     ) -> io::Result<()> {
         let result = async {
-            self.flush().await?;
+            // The head (and answers batched before it) with MSG_MORE: it
+            // leaves with the file's first bytes, in one segment.
+            if !self.chunks.is_empty() {
+                // Rare: a large body batched before this answer goes first.
+                self.flush().await?;
+            }
+            self.responses = 0;
+            let mut head = self.buf.split().freeze();
+            while !head.is_empty() {
+                let (n, back) = match timeout(self.write_timeout, tcp.write_more(head)).await {
+                    Ok((Ok(0), _)) => return Err(io::ErrorKind::WriteZero.into()),
+                    Ok((Ok(n), back)) => (n, back),
+                    Ok((Err(e), _)) => return Err(e),
+                    Err(Elapsed) => return Err(io::ErrorKind::TimedOut.into()),
+                };
+                head = back.slice(n..);
+            }
             let mut left = len;
             while left > 0 {
                 let want = usize::try_from(left).unwrap_or(usize::MAX);
