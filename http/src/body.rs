@@ -217,6 +217,29 @@ pub trait BodyStream {
         None
     }
 
+    /// The file range this body would read, while none of it has been:
+    /// `(file, offset, len)`. [`FileBody`](crate::FileBody) answers it, so
+    /// that HTTP/1.1 over plain TCP sends the range with `sendfile(2)`
+    /// instead of polling the body (TLS, HTTP/2 and wrapping bodies such
+    /// as compression read it chunk by chunk). A body answering `Some`
+    /// must give exactly those bytes when polled.
+    ///
+    /// ```
+    /// use percore_http::{BodyStream, FileBody};
+    /// use percore_runtime::{Runtime, fs::File};
+    /// let path = std::env::temp_dir().join(format!("percore-file-range-doc-{}", std::process::id()));
+    /// std::fs::write(&path, b"0123456789").unwrap();
+    /// Runtime::new().unwrap().block_on(async {
+    ///     let body = FileBody::new(File::open(&path).await.unwrap(), 2, 5);
+    ///     let (_file, offset, len) = body.file_range().unwrap();
+    ///     assert_eq!((offset, len), (2, 5));
+    /// });
+    /// std::fs::remove_file(&path).unwrap();
+    /// ```
+    fn file_range(&self) -> Option<(&percore_runtime::fs::File, u64, u64)> {
+        None
+    }
+
     /// Trailer fields to send after the last chunk; asked once, after
     /// `poll_next` returned `None`. HTTP/2 sends them as a trailing HEADERS
     /// frame, HTTP/1.1 in the chunked encoding's trailer section (a body of

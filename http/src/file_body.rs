@@ -20,6 +20,8 @@ type ReadFuture = Pin<Box<dyn Future<Output = (io::Result<usize>, BytesMut)>>>;
 /// A response body streamed from a file: one 64 KiB read at a time (an
 /// io_uring read on that driver, the blocking pool under epoll), only as
 /// fast as the client takes it, sent with its length as `Content-Length`.
+/// HTTP/1.1 over plain TCP sends one longer than 64 KiB with `sendfile(2)`
+/// instead (see [`BodyStream::file_range`]): no copy through user space.
 ///
 /// ```
 /// use percore_http::{Body, FileBody};
@@ -120,6 +122,14 @@ impl BodyStream for FileBody {
 
     fn size_hint(&self) -> Option<u64> {
         Some(self.len)
+    }
+
+    fn file_range(&self) -> Option<(&File, u64, u64)> {
+        (self.read.is_none() && self.remaining == self.len).then_some((
+            &*self.file,
+            self.offset,
+            self.len,
+        ))
     }
 }
 

@@ -70,6 +70,10 @@ impl File {
         }
     }
 
+    pub(crate) fn shared_fd(&self) -> &SharedFd {
+        &self.fd
+    }
+
     /// Reads at `offset` into `buf`'s read target.
     pub async fn read_at<B: IoBufMut>(&self, buf: B, offset: u64) -> (io::Result<usize>, B) {
         let mut read = ReadAt::new(self.fd.clone(), buf, offset);

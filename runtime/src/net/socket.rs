@@ -12,7 +12,7 @@ use std::os::fd::{AsRawFd, FromRawFd, RawFd};
 use socket2::{SockAddr, Socket as RawSocket};
 
 use crate::buf::{IoBuf, IoBufMut};
-use crate::driver::epoll::Registration;
+use crate::driver::epoll::{Direction, Registration};
 use crate::driver::fd::SharedFd;
 use crate::driver::op::{self, Driven};
 use crate::driver::Driver;
@@ -79,10 +79,76 @@ impl Socket {
         (result.map(|n| n as usize), op.buf)
     }
 
+    /// Writes some of `buf`'s bytes with `MSG_MORE` (more follows at once).
+    pub(crate) async fn write_more<B: IoBuf>(&self, buf: B) -> (io::Result<usize>, B) {
+        let send = op::Send::new(self.fd.clone(), buf).more();
+        let (result, op) = op::run(send, self.driven()).await;
+        (result.map(|n| n as usize), op.buf)
+    }
+
     /// Writes some of the bytes of `bufs`, in order, with one syscall.
     pub(crate) async fn writev<B: IoBuf>(&self, bufs: Vec<B>) -> (io::Result<usize>, Vec<B>) {
         let (result, op) = op::run(op::Writev::new(self.fd.clone(), bufs), self.driven()).await;
         (result.map(|n| n as usize), op.bufs)
+    }
+
+    /// Sends up to `len` bytes of `file` from `offset` with `sendfile(2)`:
+    /// the kernel moves page-cache pages to the socket, no copy through
+    /// user space. Waits for write readiness when the send buffer is full
+    /// (epoll: the registration; io_uring: a `POLL_ADD` for `POLLOUT`, the
+    /// socket being non-blocking only for the syscall itself, since the
+    /// ring's own writes expect a blocking socket). `Ok(0)`: the file ends
+    /// at `offset`. A page-cache miss makes the call read the file
+    /// synchronously, as nginx's `sendfile on` does.
+    pub(crate) async fn sendfile(
+        &self,
+        file: &SharedFd,
+        offset: u64,
+        len: usize,
+    ) -> io::Result<usize> {
+        let len = len.min(op::MAX_IO);
+        let send = || {
+            let mut off = offset as libc::off64_t;
+            // SAFETY: both descriptors are open (held by `self` and `file`),
+            // `off` is a valid off64_t the call updates.
+            let n = unsafe { libc::sendfile64(self.fd.raw(), file.raw(), &mut off, len) };
+            if n < 0 {
+                Err(io::Error::last_os_error())
+            } else {
+                Ok(n as usize)
+            }
+        };
+        match &self.reg {
+            Some(reg) => {
+                std::future::poll_fn(|cx| {
+                    reg.poll_io(Direction::Write, cx, || send().map(|n| (n, n < len)))
+                })
+                .await
+            }
+            None => loop {
+                self.set_fionbio(true)?;
+                let result = send();
+                self.set_fionbio(false)?;
+                match result {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        let poll = op::PollWritable::new(self.fd.clone());
+                        op::run(poll, Driven::Ring).await.0?;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    result => return result,
+                }
+            },
+        }
+    }
+
+    /// Sets or clears `O_NONBLOCK` with one `ioctl(FIONBIO)`.
+    fn set_fionbio(&self, on: bool) -> io::Result<()> {
+        let mut on = libc::c_int::from(on);
+        // SAFETY: FIONBIO reads one c_int from the valid pointer.
+        if unsafe { libc::ioctl(self.fd.raw(), libc::FIONBIO, &mut on) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
     }
 
     /// Accepts a connection: the new socket (close-on-exec) and its peer address.

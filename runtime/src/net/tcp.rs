@@ -151,6 +151,61 @@ impl TcpStream {
         Ok(stream)
     }
 
+    /// Writes some of `buf`'s bytes with `MSG_MORE`: the kernel holds them
+    /// (even with `TCP_NODELAY`) until the next write, so that a response
+    /// head and the [`sendfile`](Self::sendfile) after it leave together.
+    ///
+    /// ```
+    /// use percore_runtime::{Runtime, net::{TcpListener, TcpStream}};
+    /// Runtime::new().unwrap().block_on(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    ///     let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+    ///     let (server, _) = listener.accept().await.unwrap();
+    ///     assert_eq!(server.write_more(b"head ".to_vec()).await.0.unwrap(), 5);
+    ///     server.write_all(b"body".to_vec()).await.0.unwrap();
+    ///     let mut got = Vec::new();
+    ///     while got.len() < 9 {
+    ///         let (n, buf) = client.read(Vec::with_capacity(16)).await;
+    ///         got.extend_from_slice(&buf[..n.unwrap()]);
+    ///     }
+    ///     assert_eq!(got, b"head body");
+    /// });
+    /// ```
+    pub async fn write_more<B: crate::buf::IoBuf>(&self, buf: B) -> (io::Result<usize>, B) {
+        self.inner.write_more(buf).await
+    }
+
+    /// Sends up to `len` bytes of `file` starting at `offset` with
+    /// `sendfile(2)` (no copy through user space), waiting until the
+    /// socket can take bytes; returns how many were sent, `0` when the
+    /// file ends at `offset`. A page-cache miss reads the file inside the
+    /// call (the thread waits for the disk, as nginx's `sendfile on`).
+    ///
+    /// ```
+    /// use percore_runtime::{Runtime, fs::File, net::{TcpListener, TcpStream}};
+    /// let path = std::env::temp_dir().join(format!("percore-sendfile-doc-{}", std::process::id()));
+    /// std::fs::write(&path, b"hello sendfile").unwrap();
+    /// Runtime::new().unwrap().block_on(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    ///     let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+    ///     let (server, _) = listener.accept().await.unwrap();
+    ///     let file = File::open(&path).await.unwrap();
+    ///     assert_eq!(server.sendfile(&file, 6, 100).await.unwrap(), 8);
+    ///     let (n, buf) = client.read(Vec::with_capacity(16)).await;
+    ///     assert_eq!(&buf[..n.unwrap()], b"sendfile");
+    ///     assert_eq!(server.sendfile(&file, 14, 100).await.unwrap(), 0);
+    /// });
+    /// std::fs::remove_file(&path).unwrap();
+    /// ```
+    pub async fn sendfile(
+        &self,
+        file: &crate::fs::File,
+        offset: u64,
+        len: usize,
+    ) -> io::Result<usize> {
+        self.inner.sendfile(file.shared_fd(), offset, len).await
+    }
+
     /// Enables or disables Nagle's algorithm (TCP_NODELAY).
     pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
         self.inner.with_raw(|s| s.set_nodelay(nodelay))

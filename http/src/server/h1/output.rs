@@ -11,6 +11,9 @@ use crate::server::Conn;
 use bytes::{Bytes, BytesMut};
 use http::header::{HeaderValue, CONTENT_TYPE};
 use http::{HeaderMap, StatusCode, Version};
+use percore_runtime::fs::File;
+use percore_runtime::net::TcpStream;
+use percore_runtime::time::{timeout, Elapsed};
 
 use super::input::RequestInput;
 use crate::body::Body;
@@ -26,6 +29,13 @@ const COPY_BODY_MAX: usize = 8 * 1024;
 /// Buffered response bytes that force a flush even when more pipelined
 /// requests are waiting.
 pub(super) const FLUSH_AT: usize = 64 * 1024;
+
+/// The smallest file body sent with `sendfile(2)`: files longer than one
+/// 64 KiB read. A smaller one goes out in one write with its head (one
+/// packet); sendfile would need the head written first, on its own (and,
+/// on io_uring, the two `ioctl`s that make the socket non-blocking around
+/// the call): measured slower for 4 KiB files (BENCHMARKS.md, issue 17).
+const SENDFILE_MIN: u64 = 64 * 1024 + 1;
 
 /// Response bytes waiting to be written to the connection.
 pub(super) struct Output {
@@ -193,6 +203,22 @@ impl Output {
                 None => ResponseBody::Chunked,
             },
         };
+        if let Body::Stream(s) = &body {
+            let stream = self.stream.clone();
+            if let (Conn::Plain(tcp), Some((file, offset, len))) = (&*stream, s.file_range()) {
+                if framing == ResponseBody::Length(len) && len >= SENDFILE_MIN {
+                    if input.body_ends_connection(true) {
+                        *keep_alive = false;
+                    }
+                    self.head(version, status, &parts.headers, framing, !*keep_alive);
+                    crate::header_pool::recycle(parts.headers);
+                    if no_body {
+                        return Ok(());
+                    }
+                    return self.send_file(tcp, file, offset, len, keep_alive).await;
+                }
+            }
+        }
         let full = match &mut body {
             Body::Full(b) => std::mem::take(b),
             _ => Bytes::new(),
@@ -225,6 +251,62 @@ impl Output {
             }
             Some(body) => self.stream_body(body, framing, keep_alive).await,
         }
+    }
+
+    /// Sends the head and what is batched before it, then `len` bytes of
+    /// `file` from `offset` with `sendfile(2)`: the file's pages go to the
+    /// socket without a copy through user space. Each call must make
+    /// progress within the write timeout; a failure closes the connection.
+    async fn send_file(
+        &mut self,
+        tcp: &TcpStream,
+        file: &File,
+        mut offset: u64,
+        len: u64,
+        keep_alive: &mut bool,
+    ) -> io::Result<()> {
+        let result = async {
+            // The head (and answers batched before it) with MSG_MORE: it
+            // leaves with the file's first bytes, in one segment.
+            if !self.chunks.is_empty() {
+                // Rare: a large body batched before this answer goes first.
+                self.flush().await?;
+            }
+            self.responses = 0;
+            let mut head = self.buf.split().freeze();
+            while !head.is_empty() {
+                let (n, back) = match timeout(self.write_timeout, tcp.write_more(head)).await {
+                    Ok((Ok(0), _)) => return Err(io::ErrorKind::WriteZero.into()),
+                    Ok((Ok(n), back)) => (n, back),
+                    Ok((Err(e), _)) => return Err(e),
+                    Err(Elapsed) => return Err(io::ErrorKind::TimedOut.into()),
+                };
+                head = back.slice(n..);
+            }
+            let mut left = len;
+            while left > 0 {
+                let want = usize::try_from(left).unwrap_or(usize::MAX);
+                let n = match timeout(self.write_timeout, tcp.sendfile(file, offset, want)).await {
+                    Ok(Ok(0)) => {
+                        return Err(io::Error::new(
+                            io::ErrorKind::UnexpectedEof,
+                            "file shorter than the body's length",
+                        ))
+                    }
+                    Ok(Ok(n)) => n as u64,
+                    Ok(Err(e)) => return Err(e),
+                    Err(Elapsed) => return Err(io::ErrorKind::TimedOut.into()),
+                };
+                offset += n;
+                left -= n.min(left);
+            }
+            Ok(())
+        }
+        .await;
+        if result.is_err() {
+            *keep_alive = false;
+        }
+        result
     }
 
     /// Writes a streamed body chunk by chunk, in `framing`.

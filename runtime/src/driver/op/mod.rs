@@ -18,6 +18,7 @@
 mod accept;
 mod connect;
 mod msg;
+mod poll_writable;
 mod read_at;
 mod recv;
 mod recv_from;
@@ -28,6 +29,7 @@ mod writev;
 
 pub(crate) use accept::Accept;
 pub(crate) use connect::Connect;
+pub(crate) use poll_writable::PollWritable;
 pub(crate) use read_at::ReadAt;
 pub(crate) use recv::{recv_spare, Recv, RecvSelect};
 pub(crate) use recv_from::RecvFrom;
@@ -49,7 +51,7 @@ use crate::blocking::{spawn_blocking, BlockingHandle};
 use crate::runtime::{context, with_context};
 
 /// Largest single transfer handed to the kernel.
-const MAX_IO: usize = i32::MAX as usize;
+pub(crate) const MAX_IO: usize = i32::MAX as usize;
 
 /// A syscall's `ssize_t` result as an operation's result.
 fn cvt(res: isize) -> io::Result<u32> {

@@ -14,12 +14,25 @@ pub(crate) struct Send<B> {
     fd: SharedFd,
     pub(crate) buf: B,
     len: usize,
+    flags: libc::c_int,
 }
 
 impl<B: IoBuf> Send<B> {
     pub(crate) fn new(fd: SharedFd, buf: B) -> Send<B> {
         let len = buf.write_source().1.min(MAX_IO);
-        Send { fd, buf, len }
+        Send {
+            fd,
+            buf,
+            len,
+            flags: libc::MSG_NOSIGNAL,
+        }
+    }
+
+    /// With `MSG_MORE`: the kernel holds the bytes for what follows (a
+    /// `sendfile` after a response head), to send them in one segment.
+    pub(crate) fn more(mut self) -> Send<B> {
+        self.flags |= libc::MSG_MORE;
+        self
     }
 }
 
@@ -31,14 +44,14 @@ unsafe impl<B: IoBuf> Operation for Send<B> {
     fn uring_entry(&mut self) -> squeue::Entry {
         let ptr = self.buf.write_source().0;
         opcode::Send::new(types::Fd(self.fd.raw()), ptr, self.len as u32)
-            .flags(libc::MSG_NOSIGNAL)
+            .flags(self.flags)
             .build()
     }
 
     fn call(&mut self) -> io::Result<u32> {
         let ptr = self.buf.write_source().0;
         // SAFETY: `ptr` is valid for `len` initialised bytes of `buf`.
-        cvt(unsafe { libc::send(self.fd.raw(), ptr.cast(), self.len, libc::MSG_NOSIGNAL) })
+        cvt(unsafe { libc::send(self.fd.raw(), ptr.cast(), self.len, self.flags) })
     }
 
     /// A short write filled the send buffer.
