@@ -51,6 +51,7 @@ mod fields;
 mod flow_control;
 mod recv;
 mod request;
+mod request_encode;
 mod response;
 mod role;
 mod send;
@@ -73,7 +74,8 @@ use flow_control::{RecvWindow, SendWindow, DEFAULT_WINDOW};
 use role::Role;
 use stream::{RecentlyClosed, Stream};
 
-pub use client::{ClientConnection, ClientEvent, OpenError, PreparedRequest};
+pub use client::{ClientConnection, ClientEvent, OpenError};
+pub use request_encode::PreparedRequest;
 pub use server::{Event, ServerConnection};
 
 /// Outgoing bytes a stream may queue before its writer is held back.
