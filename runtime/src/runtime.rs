@@ -69,6 +69,11 @@ pub(crate) struct Context {
     pub(crate) shared: Arc<Shared>,
     pub(crate) run_queue: RefCell<VecDeque<usize>>,
     pub(crate) tasks: RefCell<Slab<Task>>,
+    /// One waker per slab slot, made when the slot is first used and reused by
+    /// every later task in it: a spawn allocates no waker. A waker that
+    /// outlives its task can only cause a spurious poll of the slot's next
+    /// task, as a key-based waker always could.
+    wakers: RefCell<Vec<(Arc<TaskWaker>, Waker)>>,
     pub(crate) main_woken: Cell<bool>,
     pub(crate) driver: RefCell<Driver>,
     pub(crate) timers: RefCell<Timers>,
@@ -93,14 +98,24 @@ impl Context {
         let mut tasks = self.tasks.borrow_mut();
         let entry = tasks.vacant_entry();
         let key = entry.key();
-        let state = Arc::new(TaskWaker {
-            shared: self.shared.clone(),
-            key,
-            scheduled: AtomicBool::new(true),
-        });
+        let mut wakers = self.wakers.borrow_mut();
+        // The slab's slots only grow, so a key is either reused or the next new one.
+        while wakers.len() <= key {
+            let state = Arc::new(TaskWaker {
+                shared: self.shared.clone(),
+                key: wakers.len(),
+                scheduled: AtomicBool::new(true),
+            });
+            let waker = Waker::from(state.clone());
+            wakers.push((state, waker));
+        }
+        let (state, waker) = &wakers[key];
+        state.scheduled.store(true, Ordering::Release);
+        let (state, waker) = (state.clone(), waker.clone());
+        drop(wakers);
         entry.insert(Task {
             future: Some(future),
-            waker: Waker::from(state.clone()),
+            waker,
             state,
             notify,
             aborted: false,
@@ -321,6 +336,7 @@ impl Builder {
             shared,
             run_queue: RefCell::new(VecDeque::with_capacity(256)),
             tasks: RefCell::new(Slab::with_capacity(256)),
+            wakers: RefCell::new(Vec::with_capacity(256)),
             main_woken: Cell::new(true),
             driver: RefCell::new(driver),
             timers: RefCell::new(Timers::new()),

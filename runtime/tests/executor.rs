@@ -26,6 +26,43 @@ both_drivers!(spawn_and_join, |d: DriverChoice| {
     assert_eq!(out, 9900);
 });
 
+// Wakers are kept per task slot and reused: a waker kept by a finished task
+// only makes the slot's next task poll spuriously, and that task still
+// completes on its own wakes, from this thread or another.
+both_drivers!(stale_waker_of_a_reused_slot, |d: DriverChoice| {
+    block_on(d, async {
+        let mut stale = Vec::new();
+        for round in 0..3 {
+            let polls = Rc::new(Cell::new(0u32));
+            let ready = Rc::new(Cell::new(false));
+            let (p, r) = (polls.clone(), ready.clone());
+            let (tx, rx) = std::sync::mpsc::channel();
+            let h = spawn_local(std::future::poll_fn(move |cx| {
+                p.set(p.get() + 1);
+                let _ = tx.send(cx.waker().clone());
+                if r.get() {
+                    std::task::Poll::Ready(round)
+                } else {
+                    std::task::Poll::Pending
+                }
+            }));
+            yield_now().await;
+            assert_eq!(polls.get(), 1);
+            for w in stale.drain(..) {
+                std::task::Waker::wake(w);
+            }
+            yield_now().await;
+            assert!(!h.is_finished());
+            ready.set(true);
+            let w = rx.try_iter().last().expect("the task was polled");
+            std::thread::spawn(move || w.wake()).join().unwrap();
+            assert_eq!(h.await.unwrap(), round);
+            // Every waker the finished task handed out, kept past its end.
+            stale.extend(rx.try_iter());
+        }
+    });
+});
+
 both_drivers!(abort_drops_the_future, |d: DriverChoice| {
     struct Flag(Rc<Cell<bool>>);
     impl Drop for Flag {
