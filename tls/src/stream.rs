@@ -176,6 +176,13 @@ impl<S: OwnedRead + OwnedWrite + 'static> TlsStream<S> {
 
     fn poll_handshake(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         loop {
+            // Done: records queued by the last step (TLS 1.3 session
+            // tickets, a client's Finished) go out with the first write,
+            // in the same socket write as its data, or when a reader finds
+            // nothing to read (one syscall less per connection).
+            if !self.engine.borrow().conn.is_handshaking() {
+                return Poll::Ready(Ok(()));
+            }
             ready!(self.poll_flush(cx))?;
             let mut engine = self.engine.borrow_mut();
             if !engine.conn.is_handshaking() {
@@ -286,9 +293,13 @@ impl<S: OwnedRead + OwnedWrite + 'static> TlsStream<S> {
     }
 
     async fn write_gathered<B: IoBuf>(&self, bufs: &[B]) -> io::Result<usize> {
-        // Nothing is taken from `bufs` before earlier records are out, so a
-        // write dropped while it waits here consumed nothing.
-        poll_fn(|cx| self.poll_flush(cx)).await?;
+        // Nothing is taken from `bufs` while an earlier write is in flight,
+        // so a write dropped while it waits here consumed nothing. Records
+        // merely queued (session tickets after the handshake, a protocol
+        // answer) go out with this data, in the same socket write.
+        if self.engine.borrow().writing {
+            poll_fn(|cx| self.poll_flush(cx)).await?;
+        }
         let taken = self.encrypt(bufs)?;
         poll_fn(|cx| self.poll_flush(cx)).await?;
         Ok(taken)
