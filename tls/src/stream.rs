@@ -10,15 +10,16 @@
 //! order (as with a cancelled socket write, the caller cannot know how much
 //! of the dropped write went out).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::future::{poll_fn, Future};
 use std::io::{self, BufRead, Write};
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{ready, Context, Poll};
 
+use bytes::{Buf, BytesMut};
 use percore_runtime::buf::{IoBuf, IoBufMut};
-use percore_runtime::io::{write_all, OwnedRead, OwnedWrite};
+use percore_runtime::io::{write_all, OwnedRead, OwnedWrite, ReadBuffer};
 use percore_runtime::net::TcpStream;
 use rustls::pki_types::CertificateDer;
 use rustls::{Connection, ProtocolVersion};
@@ -30,8 +31,36 @@ const READ_CHUNK: usize = 17 * 1024;
 /// Most plaintext one `writev` gathers into one encryption pass.
 const GATHER_MAX: usize = 64 * 1024;
 
-type ReadFuture = Pin<Box<dyn Future<Output = (io::Result<usize>, Vec<u8>)>>>;
-type WriteFuture = Pin<Box<dyn Future<Output = (io::Result<()>, Vec<u8>)>>>;
+/// A finished ciphertext write: its result and the emptied buffer.
+type WriteDone = (io::Result<()>, Vec<u8>);
+
+/// Where the engine hands ciphertext to its writer and takes the buffer
+/// back.
+#[derive(Default)]
+struct WriteHandover {
+    request: Cell<Option<Vec<u8>>>,
+    done: Cell<Option<WriteDone>>,
+}
+
+/// Writes every buffer handed over, one after another, for as long as the
+/// stream lives: one allocation per connection, not one per write (the
+/// write side's counterpart of [`ReadBuffer`]'s reader).
+fn writer<S: OwnedWrite + 'static>(
+    io: Rc<S>,
+    handover: Rc<WriteHandover>,
+) -> Pin<Box<dyn Future<Output = ()>>> {
+    Box::pin(async move {
+        loop {
+            let records = poll_fn(|_| match handover.request.take() {
+                Some(records) => Poll::Ready(records),
+                None => Poll::Pending,
+            })
+            .await;
+            let done = write_all(io.as_ref(), records).await;
+            handover.done.set(Some(done));
+        }
+    })
+}
 
 /// A sticky error: every later call fails the same way (a TLS protocol
 /// error stays a `rustls::Error` inside the `io::Error`, so callers can
@@ -69,19 +98,21 @@ pub(crate) fn tls_error(e: rustls::Error) -> io::Error {
 }
 
 /// The connection state and every operation in flight.
-struct Engine {
+struct Engine<S> {
     conn: Connection,
-    /// Ciphertext read from the socket; `rx[rx_pos..]` is not yet in rustls.
-    rx: Vec<u8>,
-    rx_pos: usize,
-    /// The socket read in flight; it owns `rx` meanwhile.
-    reading: Option<ReadFuture>,
+    /// Ciphertext read from the socket and not yet in rustls, and the
+    /// socket read in flight (which owns the buffer meanwhile); reads
+    /// reuse one buffer and one future for the whole connection.
+    input: ReadBuffer<S>,
     read_waiters: SharedWaker,
     /// The socket reached end of stream (and rustls was told).
     eof: bool,
     read_error: Option<StickyError>,
-    /// The ciphertext write in flight.
-    writing: Option<WriteFuture>,
+    /// Runs the ciphertext writes; created by the first one.
+    writer: Option<Pin<Box<dyn Future<Output = ()>>>>,
+    write_handover: Rc<WriteHandover>,
+    /// A ciphertext write is in flight (the writer owns its buffer).
+    writing: bool,
     write_waiters: SharedWaker,
     /// An emptied ciphertext buffer, reused by the next write.
     spare_tx: Vec<u8>,
@@ -105,28 +136,29 @@ struct Engine {
 /// See the [crate docs](crate) for an example.
 pub struct TlsStream<S = TcpStream> {
     io: Rc<S>,
-    engine: RefCell<Engine>,
+    engine: RefCell<Engine<S>>,
 }
 
 impl<S: OwnedRead + OwnedWrite + 'static> TlsStream<S> {
     /// Wraps `io` with a connection whose handshake has not started yet.
     pub(crate) fn new(io: S, conn: Connection) -> TlsStream<S> {
+        let io = Rc::new(io);
         TlsStream {
-            io: Rc::new(io),
             engine: RefCell::new(Engine {
                 conn,
-                rx: Vec::new(),
-                rx_pos: 0,
-                reading: None,
+                input: ReadBuffer::new(io.clone(), BytesMut::new(), READ_CHUNK),
                 read_waiters: SharedWaker::new(),
                 eof: false,
                 read_error: None,
-                writing: None,
+                writer: None,
+                write_handover: Rc::default(),
+                writing: false,
                 write_waiters: SharedWaker::new(),
                 spare_tx: Vec::new(),
                 gather: Vec::new(),
                 write_error: None,
             }),
+            io,
         }
     }
 
@@ -144,6 +176,13 @@ impl<S: OwnedRead + OwnedWrite + 'static> TlsStream<S> {
 
     fn poll_handshake(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         loop {
+            // Done: records queued by the last step (TLS 1.3 session
+            // tickets, a client's Finished) go out with the first write,
+            // in the same socket write as its data, or when a reader finds
+            // nothing to read (one syscall less per connection).
+            if !self.engine.borrow().conn.is_handshaking() {
+                return Poll::Ready(Ok(()));
+            }
             ready!(self.poll_flush(cx))?;
             let mut engine = self.engine.borrow_mut();
             if !engine.conn.is_handshaking() {
@@ -254,9 +293,13 @@ impl<S: OwnedRead + OwnedWrite + 'static> TlsStream<S> {
     }
 
     async fn write_gathered<B: IoBuf>(&self, bufs: &[B]) -> io::Result<usize> {
-        // Nothing is taken from `bufs` before earlier records are out, so a
-        // write dropped while it waits here consumed nothing.
-        poll_fn(|cx| self.poll_flush(cx)).await?;
+        // Nothing is taken from `bufs` while an earlier write is in flight,
+        // so a write dropped while it waits here consumed nothing. Records
+        // merely queued (session tickets after the handshake, a protocol
+        // answer) go out with this data, in the same socket write.
+        if self.engine.borrow().writing {
+            poll_fn(|cx| self.poll_flush(cx)).await?;
+        }
         let taken = self.encrypt(bufs)?;
         poll_fn(|cx| self.poll_flush(cx)).await?;
         Ok(taken)
@@ -299,13 +342,25 @@ impl<S: OwnedRead + OwnedWrite + 'static> TlsStream<S> {
         Self::flush_engine(&self.io, &mut self.engine.borrow_mut(), cx)
     }
 
-    fn flush_engine(io: &Rc<S>, engine: &mut Engine, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+    fn flush_engine(
+        io: &Rc<S>,
+        engine: &mut Engine<S>,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<()>> {
         loop {
-            if let Some(writing) = engine.writing.as_mut() {
+            if engine.writing {
                 engine.write_waiters.register(cx.waker());
                 let mut shared_cx = Context::from_waker(engine.write_waiters.waker());
-                let (res, mut spent) = ready!(writing.as_mut().poll(&mut shared_cx));
-                engine.writing = None;
+                let handover = &engine.write_handover;
+                let writer = engine
+                    .writer
+                    .get_or_insert_with(|| writer(io.clone(), handover.clone()));
+                // The writer never finishes: it waits for the next records.
+                let _ = writer.as_mut().poll(&mut shared_cx);
+                let Some((res, mut spent)) = engine.write_handover.done.take() else {
+                    return Poll::Pending;
+                };
+                engine.writing = false;
                 spent.clear();
                 engine.spare_tx = spent;
                 if let Err(e) = res {
@@ -322,10 +377,8 @@ impl<S: OwnedRead + OwnedWrite + 'static> TlsStream<S> {
             while engine.conn.wants_write() {
                 engine.conn.write_tls(&mut records)?;
             }
-            let io = io.clone();
-            engine.writing = Some(Box::pin(
-                async move { write_all(io.as_ref(), records).await },
-            ));
+            engine.write_handover.request.set(Some(records));
+            engine.writing = true;
         }
     }
 
@@ -345,7 +398,7 @@ impl<S: OwnedRead + OwnedWrite + 'static> TlsStream<S> {
             }
             // Protocol answers (a KeyUpdate, an alert) go out as soon as a
             // reader comes by; a reader never waits for them.
-            if engine.writing.is_some() || engine.conn.wants_write() {
+            if engine.writing || engine.conn.wants_write() {
                 let _ = Self::flush_engine(&self.io, engine, cx);
             }
             if let Err(e) = ready!(self.poll_ingest(engine, cx)) {
@@ -360,7 +413,10 @@ impl<S: OwnedRead + OwnedWrite + 'static> TlsStream<S> {
     /// Copies decrypted bytes into `buf`, decrypting more of the ciphertext
     /// already read while room remains (no syscall). `None`: nothing to
     /// give yet; `Some(Ok(0))`: a clean close_notify or no room in `buf`.
-    fn take_plaintext<B: IoBufMut>(engine: &mut Engine, buf: &mut B) -> Option<io::Result<usize>> {
+    fn take_plaintext<B: IoBufMut>(
+        engine: &mut Engine<S>,
+        buf: &mut B,
+    ) -> Option<io::Result<usize>> {
         let mut copied = 0;
         loop {
             let (target, room) = buf.read_target();
@@ -401,27 +457,22 @@ impl<S: OwnedRead + OwnedWrite + 'static> TlsStream<S> {
 
     /// Hands rustls ciphertext read earlier and lets it process that;
     /// `None` when there is none.
-    fn feed_buffered(engine: &mut Engine) -> Option<io::Result<()>> {
-        if engine.rx_pos == engine.rx.len() || engine.read_error.is_some() {
+    fn feed_buffered(engine: &mut Engine<S>) -> Option<io::Result<()>> {
+        if engine.input.buffer().is_empty() || engine.read_error.is_some() {
             return None;
         }
-        let mut pending = &engine.rx[engine.rx_pos..];
+        let mut pending = &engine.input.buffer()[..];
         match engine.conn.read_tls(&mut pending) {
             // rustls takes nothing more once close_notify came: the rest
             // is dropped and nothing more is read.
             Ok(0) => {
                 engine.eof = true;
-                engine.rx.clear();
-                engine.rx_pos = 0;
+                engine.input.buffer_mut().clear();
             }
-            Ok(n) => engine.rx_pos += n,
+            Ok(n) => engine.input.buffer_mut().advance(n),
             // Received plaintext is full: the reader drains it first.
             Err(e) if e.kind() == io::ErrorKind::Other => return Some(Ok(())),
             Err(e) => return Some(Err(e)),
-        }
-        if engine.rx_pos == engine.rx.len() {
-            engine.rx.clear();
-            engine.rx_pos = 0;
         }
         Some(Self::process(engine))
     }
@@ -429,7 +480,7 @@ impl<S: OwnedRead + OwnedWrite + 'static> TlsStream<S> {
     /// Gives rustls more ciphertext: what is left of the last socket read,
     /// else a new socket read (kept in flight in the engine). Ready once
     /// rustls processed something or learned of end of stream.
-    fn poll_ingest(&self, engine: &mut Engine, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+    fn poll_ingest(&self, engine: &mut Engine<S>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         loop {
             if let Some(fed) = Self::feed_buffered(engine) {
                 return Poll::Ready(fed);
@@ -440,19 +491,9 @@ impl<S: OwnedRead + OwnedWrite + 'static> TlsStream<S> {
             if engine.eof {
                 return Poll::Ready(Ok(()));
             }
-            let reading = engine.reading.get_or_insert_with(|| {
-                let mut rx = std::mem::take(&mut engine.rx);
-                rx.clear();
-                rx.reserve(READ_CHUNK);
-                let io = self.io.clone();
-                Box::pin(async move { io.read(rx).await })
-            });
             engine.read_waiters.register(cx.waker());
             let mut shared_cx = Context::from_waker(engine.read_waiters.waker());
-            let (res, rx) = ready!(reading.as_mut().poll(&mut shared_cx));
-            engine.reading = None;
-            engine.rx = rx;
-            engine.rx_pos = 0;
+            let res = ready!(engine.input.poll_fill(&mut shared_cx, None));
             match res {
                 Ok(0) => {
                     engine.eof = true;
@@ -471,7 +512,7 @@ impl<S: OwnedRead + OwnedWrite + 'static> TlsStream<S> {
     }
 
     /// Lets rustls process what it was given; a protocol error is sticky.
-    fn process(engine: &mut Engine) -> io::Result<()> {
+    fn process(engine: &mut Engine<S>) -> io::Result<()> {
         match engine.conn.process_new_packets() {
             Ok(_) => Ok(()),
             Err(e) => {

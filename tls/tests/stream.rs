@@ -630,6 +630,11 @@ both_drivers!(one_socket_write_per_writev_with_full_records, |driver| {
             .connect("localhost", counted, LIMIT)
             .await
             .unwrap();
+        // The client's Finished waits for the first write (here a flush),
+        // to go out in the same socket write as its data.
+        let before = writes.borrow().len();
+        tls.flush().await.unwrap();
+        assert_eq!(writes.borrow().len(), before + 1);
         writes.borrow_mut().clear();
 
         // 50 small buffers: one socket write of two full-size records, not

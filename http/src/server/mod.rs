@@ -49,13 +49,23 @@ pub struct ConnConfig {
     pub connections: OpenConnections,
 }
 
+/// How long a closing connection waits for its close_notify to go out, and
+/// then for the client's last bytes.
+const LINGER: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Closes after a final response when nothing more can come from the
+/// client: close_notify (TLS) and FIN, no lingering read.
+pub(crate) async fn close_now(stream: &Conn) {
+    stream.close_write(LINGER).await;
+}
+
 /// Closes after a final response: stop writing, then read and discard what
 /// the client still sends for a moment, so that unread input does not make
 /// the kernel reset the connection before the client has read our answer.
 /// Over TLS, close_notify goes first and the drain reads through TLS.
 pub(crate) async fn linger_close(stream: &Conn) {
-    use std::time::{Duration, Instant};
-    let linger = Duration::from_millis(500);
+    use std::time::Instant;
+    let linger = LINGER;
     stream.close_write(linger).await;
     let deadline = Instant::now() + linger;
     let mut discarded = 0usize;
