@@ -57,9 +57,23 @@ FILES=(
   "ws/src/utf8.rs percore-ws --lib --test=conformance"
   "ws/src/message.rs percore-ws --lib --test=conformance"
   "ws/src/handshake.rs percore-ws --lib"
-  # http/src/h2/conn/**: joins once its split into smaller modules lands
-  # (one line per new file, `--lib`).
-  # client/src/**: the client's codec joins once it exists.
+  # The HTTP/2 connection core (role.rs has no code to mutate).
+  "http/src/h2/conn/flow_control.rs percore-http --lib"
+  "http/src/h2/conn/counts.rs percore-http --lib"
+  "http/src/h2/conn/stream.rs percore-http --lib"
+  "http/src/h2/conn/fields.rs percore-http --lib"
+  "http/src/h2/conn/request.rs percore-http --lib"
+  "http/src/h2/conn/response.rs percore-http --lib"
+  "http/src/h2/conn/mod.rs percore-http --lib"
+  "http/src/h2/conn/recv.rs percore-http --lib"
+  "http/src/h2/conn/send.rs percore-http --lib"
+  "http/src/h2/conn/server.rs percore-http --lib"
+  "http/src/h2/conn/client.rs percore-http --lib"
+  # The client's sans-IO codec: request heads, response heads and bodies,
+  # content decoding.
+  "http/src/h1/request_encode.rs percore-http --lib"
+  "http/src/h1/response.rs percore-http --lib"
+  "client/src/decode.rs percore-client --lib"
 )
 
 root=$(cd "$(dirname "$0")/.." && pwd)
