@@ -260,3 +260,25 @@ fn request_heads() {
         .unwrap();
     assert_eq!(head.body, crate::h1::BodyKind::Chunked);
 }
+
+#[test]
+fn request_heads_with_a_long_target_or_host() {
+    // The capacity reserved up front adds the lengths: a target or host
+    // longer than the fixed part must not make it subtract.
+    let target = format!("/{}", "t".repeat(200));
+    let host = "h".repeat(200);
+    for (target, host) in [(target.as_str(), "h"), ("/", host.as_str())] {
+        let mut dst = BytesMut::new();
+        encode_request_head(
+            &mut dst,
+            &Method::GET,
+            target,
+            host,
+            &HeaderMap::new(),
+            RequestFraming::Length(7),
+        );
+        let expected =
+            format!("GET {target} HTTP/1.1\r\nhost: {host}\r\ncontent-length: 7\r\n\r\n");
+        assert_eq!(&dst[..], expected.as_bytes());
+    }
+}
