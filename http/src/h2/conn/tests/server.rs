@@ -1133,3 +1133,23 @@ fn early_answer_drain_ends_with_a_graceful_shutdown() {
     c.output();
     assert!(c.conn.is_done());
 }
+
+#[test]
+fn a_failed_connection_takes_no_more_frames() {
+    let mut c = Client::new();
+    let mut buf = BytesMut::new();
+    frame::encode_window_update(5, 1, &mut buf);
+    c.feed(buf);
+    assert!(c.result.is_err());
+    assert_eq!(c.goaway_code(), Some(ErrorCode::ProtocolError));
+    // Frames after the connection error are not processed: no PING ACK,
+    // no new stream.
+    let mut buf = BytesMut::new();
+    frame::encode_ping(*b"abcdefgh", &mut buf);
+    c.feed(buf);
+    assert!(c.result.is_err());
+    c.get(1, "/");
+    assert!(c.result.is_err());
+    assert!(c.output().is_empty());
+    assert!(c.events().is_empty());
+}
