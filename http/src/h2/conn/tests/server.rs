@@ -1153,3 +1153,31 @@ fn a_failed_connection_takes_no_more_frames() {
     assert!(c.output().is_empty());
     assert!(c.events().is_empty());
 }
+
+#[test]
+fn priority_frames_are_ignored_unless_self_dependent() {
+    use crate::h2::frame::PrioritySpec;
+    let mut c = Client::new();
+    let spec = |dependency| PrioritySpec {
+        exclusive: false,
+        dependency,
+        weight: 15,
+    };
+    let mut buf = BytesMut::new();
+    frame::encode_priority(5, spec(0), &mut buf);
+    frame::encode_priority(7, spec(5), &mut buf);
+    c.feed(buf);
+    assert!(c.result.is_ok());
+    assert!(c.output().is_empty());
+    let mut buf = BytesMut::new();
+    frame::encode_priority(9, spec(9), &mut buf);
+    c.feed(buf);
+    assert!(c.result.is_ok(), "a stream error only");
+    assert_eq!(c.rst_code(9), Some(ErrorCode::ProtocolError));
+    // The connection goes on.
+    c.get(11, "/");
+    assert!(matches!(
+        &c.events()[..],
+        [Event::Request { stream_id: 11, .. }]
+    ));
+}
