@@ -1181,3 +1181,32 @@ fn priority_frames_are_ignored_unless_self_dependent() {
         [Event::Request { stream_id: 11, .. }]
     ));
 }
+
+#[test]
+fn a_reset_after_the_whole_answer_was_queued_is_not_a_rapid_reset() {
+    let limits = Limits {
+        h2_max_pending_resets: 0,
+        ..Limits::default()
+    };
+    let mut c = Client::with_limits(limits);
+    // END_STREAM queued with nothing before it, not yet written: the
+    // answer is complete, the client's reset costs no credit.
+    c.post(1, &[]);
+    c.conn
+        .send_response(1, StatusCode::OK, &HeaderMap::new(), false)
+        .unwrap();
+    c.conn.send_data(1, Bytes::new(), true).unwrap();
+    rst(&mut c, 1, ErrorCode::Cancel);
+    assert!(c.result.is_ok());
+    assert_eq!(c.goaway_code(), None);
+    // Data still queued before the END_STREAM: not answered yet.
+    c.post(3, &[]);
+    c.conn
+        .send_response(3, StatusCode::OK, &HeaderMap::new(), false)
+        .unwrap();
+    c.conn
+        .send_data(3, Bytes::from_static(b"body"), true)
+        .unwrap();
+    rst(&mut c, 3, ErrorCode::Cancel);
+    assert_eq!(c.goaway_code(), Some(ErrorCode::EnhanceYourCalm));
+}
