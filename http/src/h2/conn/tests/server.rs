@@ -1210,3 +1210,77 @@ fn a_reset_after_the_whole_answer_was_queued_is_not_a_rapid_reset() {
     rst(&mut c, 3, ErrorCode::Cancel);
     assert_eq!(c.goaway_code(), Some(ErrorCode::EnhanceYourCalm));
 }
+
+/// Connected, but our SETTINGS not yet acknowledged by the client.
+fn unacked(limits: Limits) -> Client {
+    let mut c = Client::raw(limits);
+    let mut buf = BytesMut::from(&frame::PREFACE[..]);
+    frame::encode_settings(&Settings::default(), &mut buf);
+    c.feed(buf);
+    c.output();
+    c
+}
+
+fn send_body(c: &mut Client, id: u32, mut len: usize) {
+    let chunk = vec![0u8; 16_384];
+    while len > 0 {
+        let n = len.min(chunk.len());
+        c.data(id, &chunk[..n], false);
+        len -= n;
+    }
+}
+
+#[test]
+fn before_our_settings_are_acknowledged_the_default_window_holds() {
+    // A window below the default: until the client has our SETTINGS it
+    // may still send 65 535 bytes on a stream (RFC 9113 §6.9.3).
+    let small = Limits {
+        h2_initial_window_size: 1000,
+        ..Limits::default()
+    };
+    let mut c = unacked(small.clone());
+    c.post(1, &[]);
+    send_body(&mut c, 1, 65_535);
+    assert!(c.result.is_ok());
+    assert_eq!(c.rst_code(1), None);
+    c.data(1, b"x", false);
+    assert_eq!(c.rst_code(1), Some(ErrorCode::FlowControlError));
+    // Once acknowledged, the small window holds.
+    let mut c = Client::with_limits(small);
+    c.post(1, &[]);
+    send_body(&mut c, 1, 1000);
+    assert_eq!(c.rst_code(1), None);
+    c.data(1, b"x", false);
+    assert_eq!(c.rst_code(1), Some(ErrorCode::FlowControlError));
+    // A window above the default is the limit from the start.
+    let large = Limits {
+        h2_initial_window_size: 100_000,
+        ..Limits::default()
+    };
+    let mut c = unacked(large);
+    c.post(1, &[]);
+    send_body(&mut c, 1, 100_000);
+    assert_eq!(c.rst_code(1), None);
+    c.data(1, b"x", false);
+    assert_eq!(c.rst_code(1), Some(ErrorCode::FlowControlError));
+}
+
+#[test]
+fn only_empty_data_frames_count_as_empty() {
+    let limits = Limits {
+        h2_max_empty_data_frames: 1,
+        ..Limits::default()
+    };
+    let mut c = Client::with_limits(limits);
+    c.post(1, &[]);
+    for _ in 0..5 {
+        c.data(1, b"abc", false);
+    }
+    c.data(1, b"", true);
+    assert!(c.result.is_ok());
+    assert_eq!(c.goaway_code(), None);
+    c.post(3, &[]);
+    c.data(3, b"", false);
+    c.data(3, b"", false);
+    assert_eq!(c.goaway_code(), Some(ErrorCode::EnhanceYourCalm));
+}
