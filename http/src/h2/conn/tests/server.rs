@@ -1284,3 +1284,35 @@ fn only_empty_data_frames_count_as_empty() {
     c.data(3, b"", false);
     assert_eq!(c.goaway_code(), Some(ErrorCode::EnhanceYourCalm));
 }
+
+#[test]
+fn padding_is_given_back_at_once() {
+    let limits = Limits {
+        h2_initial_window_size: 65_535,
+        ..Limits::default()
+    };
+    let mut c = Client::with_limits(limits);
+    c.post(1, &[]);
+    // 128 DATA frames of one byte, each padded to 257 bytes of window:
+    // the 128 * 256 bytes of padding (and its length octet) come back
+    // with one WINDOW_UPDATE once they pass half the stream window.
+    let mut buf = BytesMut::new();
+    for _ in 0..128 {
+        buf.extend_from_slice(&[0, 1, 1, 0x0, 0x8, 0, 0, 0, 1, 255, b'x']);
+        buf.extend_from_slice(&[0; 255]);
+    }
+    c.feed(buf);
+    assert!(c.result.is_ok());
+    let out = c.output();
+    assert!(
+        out.iter().any(
+            |f| matches!(f, Frame::WindowUpdate(w) if w.stream_id == 1 && w.increment == 128 * 256)
+        ),
+        "{out:?}"
+    );
+    assert_eq!(
+        c.events().len(),
+        1 + 128,
+        "the request and 128 one-byte chunks"
+    );
+}
