@@ -1316,3 +1316,18 @@ fn padding_is_given_back_at_once() {
         "the request and 128 one-byte chunks"
     );
 }
+
+#[test]
+fn early_answer_drain_of_exactly_the_limit_is_kept() {
+    let limits = Limits {
+        max_drain_size: 1000,
+        ..Limits::default()
+    };
+    let mut c = answered_early(limits, &[]);
+    c.data(1, &[0; 600], false);
+    c.data(1, &[0; 400], false);
+    assert!(c.rst_code(1).is_none(), "exactly max_drain_size drained");
+    assert_eq!(c.conn.active_streams(), 1);
+    c.data(1, b"x", false);
+    assert_eq!(c.rst_code(1), Some(ErrorCode::NoError));
+}
