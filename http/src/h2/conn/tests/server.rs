@@ -1331,3 +1331,30 @@ fn early_answer_drain_of_exactly_the_limit_is_kept() {
     c.data(1, b"x", false);
     assert_eq!(c.rst_code(1), Some(ErrorCode::NoError));
 }
+
+#[test]
+fn queued_bytes_and_window_blocking_are_reported() {
+    let mut c = Client::new();
+    c.post(1, &[]);
+    c.conn
+        .send_response(1, StatusCode::OK, &HeaderMap::new(), false)
+        .unwrap();
+    assert_eq!(c.conn.queued(1), Some(0));
+    assert_eq!(c.conn.queued(3), None, "no such stream");
+    assert!(!c.conn.is_blocked_on_window(1));
+    assert!(!c.conn.is_blocked_on_window(3));
+    c.conn
+        .send_data(1, Bytes::from_static(b"0123456789"), false)
+        .unwrap();
+    assert_eq!(c.conn.queued(1), Some(10));
+    assert!(!c.conn.is_blocked_on_window(1), "the window is open");
+    c.output();
+    assert_eq!(c.conn.queued(1), Some(0));
+    c.set_initial_window(0);
+    c.conn
+        .send_data(1, Bytes::from_static(b"abcde"), false)
+        .unwrap();
+    c.output();
+    assert_eq!(c.conn.queued(1), Some(5));
+    assert!(c.conn.is_blocked_on_window(1));
+}
