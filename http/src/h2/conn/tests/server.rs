@@ -1358,3 +1358,29 @@ fn queued_bytes_and_window_blocking_are_reported() {
     assert_eq!(c.conn.queued(1), Some(5));
     assert!(c.conn.is_blocked_on_window(1));
 }
+
+#[test]
+fn poll_output_stops_once_max_is_reached() {
+    let mut c = Client::new();
+    for id in [1, 3] {
+        c.post(id, &[]);
+        c.conn
+            .send_response(id, StatusCode::OK, &HeaderMap::new(), false)
+            .unwrap();
+    }
+    c.output();
+    for id in [1, 3] {
+        c.conn
+            .send_data(id, Bytes::from_static(b"0123456789"), false)
+            .unwrap();
+    }
+    // One DATA frame is 19 bytes: with max 19 the second waits.
+    let mut dst = BytesMut::new();
+    c.conn.poll_output(&mut dst, 19);
+    assert_eq!(dst.len(), 19);
+    let mut more = BytesMut::new();
+    c.conn.poll_output(&mut more, 19);
+    assert_eq!(more.len(), 19);
+    assert_ne!(dst[5..9], more[5..9], "one frame of each stream");
+    assert!(!c.conn.has_output());
+}
