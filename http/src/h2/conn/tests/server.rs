@@ -1384,3 +1384,57 @@ fn poll_output_stops_once_max_is_reached() {
     assert_ne!(dst[5..9], more[5..9], "one frame of each stream");
     assert!(!c.conn.has_output());
 }
+
+#[test]
+fn has_output_only_when_something_can_be_written() {
+    let mut c = Client::new();
+    assert!(!c.conn.has_output());
+    // A control frame owed.
+    let mut buf = BytesMut::new();
+    frame::encode_ping(*b"12345678", &mut buf);
+    c.feed(buf);
+    assert!(c.conn.has_output());
+    c.output();
+    assert!(!c.conn.has_output());
+    // Data within the windows.
+    c.post(1, &[]);
+    c.conn
+        .send_response(1, StatusCode::OK, &HeaderMap::new(), false)
+        .unwrap();
+    c.output();
+    c.conn
+        .send_data(1, Bytes::from_static(b"abc"), false)
+        .unwrap();
+    assert!(c.conn.has_output());
+    c.output();
+    assert!(!c.conn.has_output());
+    // The stream window shut: queued data, or nothing, cannot go out.
+    c.set_initial_window(0);
+    c.output();
+    c.conn.send_data(1, Bytes::new(), false).unwrap();
+    assert!(!c.conn.has_output(), "nothing queued");
+    c.conn
+        .send_data(1, Bytes::from_static(b"def"), true)
+        .unwrap();
+    assert!(
+        !c.conn.has_output(),
+        "data and END_STREAM wait for the window"
+    );
+    // An END_STREAM or trailers with no data before them need no window.
+    c.post(3, &[]);
+    c.conn
+        .send_response(3, StatusCode::OK, &HeaderMap::new(), false)
+        .unwrap();
+    c.output();
+    assert!(!c.conn.has_output());
+    c.conn.send_data(3, Bytes::new(), true).unwrap();
+    assert!(c.conn.has_output());
+    c.output();
+    c.post(5, &[]);
+    c.conn
+        .send_response(5, StatusCode::OK, &HeaderMap::new(), false)
+        .unwrap();
+    c.output();
+    c.conn.send_trailers(5, HeaderMap::new()).unwrap();
+    assert!(c.conn.has_output());
+}
