@@ -1438,3 +1438,22 @@ fn has_output_only_when_something_can_be_written() {
     c.conn.send_trailers(5, HeaderMap::new()).unwrap();
     assert!(c.conn.has_output());
 }
+
+#[test]
+fn early_answer_content_length_of_exactly_the_drain_limit_is_drained() {
+    let limits = Limits {
+        max_drain_size: 1000,
+        ..Limits::default()
+    };
+    // `answered_early` checks that the stream is not reset at once.
+    let mut c = answered_early(limits.clone(), &[("content-length", "1000")]);
+    c.data(1, &[0; 1000], true);
+    assert!(c.result.is_ok());
+    assert_eq!(c.rst_code(1), None);
+    assert_eq!(c.conn.active_streams(), 0);
+    // One byte more to come than may be drained: reset with the answer.
+    let mut c = Client::with_limits(limits);
+    c.post(1, &[("content-length", "1001")]);
+    c.respond(1, b"done");
+    assert_eq!(c.rst_code(1), Some(ErrorCode::NoError));
+}
