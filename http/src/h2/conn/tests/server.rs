@@ -1457,3 +1457,24 @@ fn early_answer_content_length_of_exactly_the_drain_limit_is_drained() {
     c.respond(1, b"done");
     assert_eq!(c.rst_code(1), Some(ErrorCode::NoError));
 }
+
+#[test]
+fn chunks_queued_together_go_out_in_one_frame_in_order() {
+    let mut c = Client::new();
+    c.post(1, &[]);
+    c.conn
+        .send_response(1, StatusCode::OK, &HeaderMap::new(), false)
+        .unwrap();
+    c.output();
+    for chunk in [&b"abc"[..], b"def", b"gh"] {
+        c.conn
+            .send_data(1, Bytes::copy_from_slice(chunk), false)
+            .unwrap();
+    }
+    let out = c.output();
+    assert!(
+        matches!(&out[..], [Frame::Data(d)] if &d.data[..] == b"abcdefgh"),
+        "{out:?}"
+    );
+    assert_eq!(c.conn.queued(1), Some(0));
+}
