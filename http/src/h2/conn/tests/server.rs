@@ -1478,3 +1478,53 @@ fn chunks_queued_together_go_out_in_one_frame_in_order() {
     );
     assert_eq!(c.conn.queued(1), Some(0));
 }
+
+#[test]
+fn content_length_on_a_request_without_body() {
+    let mut c = Client::new();
+    let head = |cl| {
+        [
+            (":method", "POST"),
+            (":scheme", "http"),
+            (":authority", "x"),
+            (":path", "/"),
+            ("content-length", cl),
+        ]
+    };
+    c.headers(1, &head("0"), true);
+    assert!(matches!(
+        &c.events()[..],
+        [Event::Request {
+            stream_id: 1,
+            end_stream: true,
+            ..
+        }]
+    ));
+    assert_eq!(c.rst_code(1), None);
+    c.headers(3, &head("5"), true);
+    assert!(c.events().is_empty());
+    assert_eq!(c.rst_code(3), Some(ErrorCode::ProtocolError));
+}
+
+#[test]
+fn the_clients_goaway_refuses_its_later_streams() {
+    let mut c = Client::new();
+    c.post(1, &[]);
+    assert_eq!(c.events().len(), 1);
+    let mut buf = BytesMut::new();
+    frame::encode_goaway(0, ErrorCode::NoError, b"", &mut buf);
+    c.feed(buf);
+    assert!(c.result.is_ok());
+    // The open stream finishes; a new one is refused.
+    c.data(1, b"abc", true);
+    assert!(matches!(
+        &c.events()[..],
+        [Event::Data { stream_id: 1, .. }]
+    ));
+    c.get(3, "/");
+    assert!(c.events().is_empty());
+    assert_eq!(c.rst_code(3), Some(ErrorCode::RefusedStream));
+    c.respond(1, b"done");
+    c.output();
+    assert!(c.conn.is_done());
+}
