@@ -931,3 +931,20 @@ fn input_split_anywhere_gives_the_same_events() {
         assert_eq!(run(step), whole, "pieces of {step}");
     }
 }
+
+#[test]
+fn open_errors_name_their_reason() {
+    assert_eq!(
+        OpenError::ConcurrencyLimit.to_string(),
+        "too many concurrent streams"
+    );
+    assert_eq!(OpenError::GoingAway.to_string(), "connection is going away");
+    assert_eq!(
+        OpenError::StreamIdsExhausted.to_string(),
+        "stream ids exhausted"
+    );
+    assert_eq!(
+        OpenError::InvalidRequest("x").to_string(),
+        "invalid request: x"
+    );
+}

@@ -1528,3 +1528,18 @@ fn the_clients_goaway_refuses_its_later_streams() {
     c.output();
     assert!(c.conn.is_done());
 }
+
+#[test]
+fn the_application_resets_a_stream() {
+    let mut c = Client::new();
+    c.post(1, &[]);
+    c.events();
+    c.conn.reset(1, ErrorCode::InternalError);
+    assert_eq!(c.conn.active_streams(), 0);
+    assert_eq!(c.rst_code(1), Some(ErrorCode::InternalError));
+    // What the client sent before it saw the reset is ignored.
+    c.data(1, b"late", false);
+    assert!(c.result.is_ok());
+    assert!(c.events().is_empty());
+    assert_eq!(c.rst_code(1), None);
+}
