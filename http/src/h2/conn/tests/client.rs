@@ -948,3 +948,40 @@ fn open_errors_name_their_reason() {
         "invalid request: x"
     );
 }
+
+#[test]
+fn client_stream_state_is_reported() {
+    let server = Limits {
+        h2_max_concurrent_streams: 7,
+        ..Limits::default()
+    };
+    let mut p = Pair::with_limits(Limits::default(), server);
+    assert_eq!(p.client.max_concurrent_streams(), u32::MAX, "not yet known");
+    p.pump();
+    assert_eq!(p.client.max_concurrent_streams(), 7);
+    assert!(!p.client.has_output());
+    let post = Request::post("http://x/up").body(()).unwrap();
+    let id = p.client.send_request(&post, false).unwrap();
+    assert_eq!(p.client.active_streams(), 1);
+    assert_eq!(p.client.queued(id), Some(0));
+    p.client
+        .send_data(id, Bytes::from_static(b"abc"), false)
+        .unwrap();
+    assert_eq!(p.client.queued(id), Some(3));
+    assert_eq!(p.client.queued(id + 2), None);
+    assert!(!p.client.is_blocked_on_window(id));
+    assert!(p.client.has_output());
+    p.pump();
+    assert_eq!(p.client.queued(id), Some(0));
+    assert!(!p.client.has_output());
+    p.client.reset(id, ErrorCode::Cancel);
+    assert_eq!(p.client.active_streams(), 0);
+    p.pump();
+    let events = p.server_events();
+    assert!(
+        events.iter().any(
+            |e| matches!(e, Event::Reset { stream_id, code: ErrorCode::Cancel } if *stream_id == id)
+        ),
+        "{events:?}"
+    );
+}
