@@ -985,3 +985,29 @@ fn client_stream_state_is_reported() {
         "{events:?}"
     );
 }
+
+#[test]
+fn host_alone_or_te_alone_is_filtered_too() {
+    let mut p = Pair::new();
+    let with_host = Request::get("/h")
+        .header("host", "example.org")
+        .header("te", "trailers")
+        .body(())
+        .unwrap();
+    let with_te = Request::get("http://example.org/t")
+        .header("te", "gzip")
+        .body(())
+        .unwrap();
+    p.client.send_request(&with_host, true).unwrap();
+    p.client.send_request(&with_te, true).unwrap();
+    p.pump();
+    let events = p.server_events();
+    let [Event::Request { request: h, .. }, Event::Request { request: t, .. }] = &events[..] else {
+        panic!("{events:?}")
+    };
+    assert_eq!(h.uri(), "http://example.org/h");
+    assert!(h.headers().get("host").is_none());
+    assert_eq!(h.headers()["te"], "trailers");
+    assert_eq!(t.uri(), "http://example.org/t");
+    assert!(t.headers().get("te").is_none());
+}
