@@ -1011,3 +1011,31 @@ fn host_alone_or_te_alone_is_filtered_too() {
     assert_eq!(t.uri(), "http://example.org/t");
     assert!(t.headers().get("te").is_none());
 }
+
+#[test]
+fn a_request_body_stalled_on_the_window_expires() {
+    use std::time::{Duration, Instant};
+    let server = Limits {
+        h2_initial_window_size: 10,
+        ..Limits::default()
+    };
+    let mut p = Pair::with_limits(Limits::default(), server);
+    p.pump();
+    let post = Request::post("http://x/up").body(()).unwrap();
+    let id = p.client.send_request(&post, false).unwrap();
+    p.client
+        .send_data(id, Bytes::from_static(&[0; 30]), false)
+        .unwrap();
+    p.pump();
+    assert!(p.client.is_blocked_on_window(id));
+    assert_eq!(p.client.queued(id), Some(20));
+    let now = Instant::now();
+    let timeout = Duration::from_secs(5);
+    assert_eq!(
+        p.client.expire_window_stalls(now, timeout),
+        Some(now + timeout)
+    );
+    assert_eq!(p.client.active_streams(), 1);
+    assert_eq!(p.client.expire_window_stalls(now + timeout, timeout), None);
+    assert_eq!(p.client.active_streams(), 0, "reset with CANCEL");
+}
