@@ -1039,3 +1039,27 @@ fn a_request_body_stalled_on_the_window_expires() {
     assert_eq!(p.client.expire_window_stalls(now + timeout, timeout), None);
     assert_eq!(p.client.active_streams(), 0, "reset with CANCEL");
 }
+
+#[test]
+fn the_client_goes_away() {
+    let mut p = Pair::new();
+    let id = p.client.send_request(&get("http://x/"), true).unwrap();
+    p.pump();
+    p.client.go_away();
+    assert!(!p.client.can_open_stream());
+    assert_eq!(
+        p.client.send_request(&get("http://x/"), true),
+        Err(OpenError::GoingAway)
+    );
+    // Its open stream still gets its answer.
+    assert_eq!(p.answer_all(StatusCode::OK, b""), [id]);
+    p.pump();
+    assert!(matches!(
+        &p.client_events()[..],
+        [ClientEvent::Response {
+            end_stream: true,
+            ..
+        }]
+    ));
+    assert!(p.client.is_done());
+}
