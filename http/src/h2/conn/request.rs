@@ -104,3 +104,34 @@ pub(crate) fn request_from_fields(fields: Vec<HeaderField>) -> Result<RequestHea
         content_length,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields(list: &[(&'static str, &'static str)]) -> Vec<HeaderField> {
+        list.iter()
+            .map(|(n, v)| HeaderField {
+                name: Bytes::from_static(n.as_bytes()),
+                value: Bytes::from_static(v.as_bytes()),
+                sensitive: false,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn connect_takes_only_method_and_authority() {
+        let ok = request_from_fields(fields(&[(":method", "CONNECT"), (":authority", "x:443")]));
+        assert_eq!(ok.unwrap().request.uri(), "x:443");
+        for extra in [(":scheme", "https"), (":path", "/")] {
+            let got = request_from_fields(fields(&[
+                (":method", "CONNECT"),
+                (":authority", "x:443"),
+                extra,
+            ]));
+            assert_eq!(got.unwrap_err(), ":scheme or :path in CONNECT", "{extra:?}");
+        }
+        let got = request_from_fields(fields(&[(":method", "CONNECT")]));
+        assert_eq!(got.unwrap_err(), "CONNECT without :authority");
+    }
+}
