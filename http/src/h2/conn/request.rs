@@ -120,6 +120,25 @@ mod tests {
     }
 
     #[test]
+    fn path_forms() {
+        let head = |method, path| {
+            request_from_fields(fields(&[
+                (":method", method),
+                (":scheme", "https"),
+                (":authority", "x"),
+                (":path", path),
+            ]))
+        };
+        assert_eq!(head("OPTIONS", "*").unwrap().request.uri().path(), "*");
+        assert_eq!(head("GET", "*").unwrap_err(), ":path * outside OPTIONS");
+        assert_eq!(head("GET", "/a?b").unwrap().request.uri(), "https://x/a?b");
+        for bad in ["a", "?x", "x/"] {
+            assert_eq!(head("GET", bad).unwrap_err(), "bad :path", "{bad:?}");
+        }
+        assert_eq!(head("GET", "").unwrap_err(), "empty :path");
+    }
+
+    #[test]
     fn connect_takes_only_method_and_authority() {
         let ok = request_from_fields(fields(&[(":method", "CONNECT"), (":authority", "x:443")]));
         assert_eq!(ok.unwrap().request.uri(), "x:443");
