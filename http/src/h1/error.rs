@@ -109,3 +109,25 @@ impl fmt::Display for DecodeError {
 }
 
 impl std::error::Error for DecodeError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_name_their_reason() {
+        assert_eq!(ParseError::BadRequest("x").to_string(), "bad request: x");
+        assert_eq!(
+            ParseError::VersionNotSupported.to_string(),
+            "HTTP version not supported"
+        );
+        assert_eq!(
+            DecodeError::BadChunk("x").to_string(),
+            "bad chunked encoding: x"
+        );
+        assert_eq!(
+            DecodeError::TooLarge.to_string(),
+            "body larger than max_body_size"
+        );
+    }
+}

@@ -361,3 +361,109 @@ fn request_heads() {
         .unwrap();
     assert_eq!(head.body, crate::h1::BodyKind::Chunked);
 }
+
+#[test]
+fn request_heads_with_a_long_target_or_host() {
+    // The capacity reserved up front adds the lengths: a target or host
+    // longer than the fixed part must not make it subtract.
+    let target = format!("/{}", "t".repeat(200));
+    let host = "h".repeat(200);
+    for (target, host) in [(target.as_str(), "h"), ("/", host.as_str())] {
+        let mut dst = BytesMut::new();
+        encode_request_head(
+            &mut dst,
+            &Method::GET,
+            target,
+            host,
+            &HeaderMap::new(),
+            RequestFraming::Length(7),
+        );
+        let expected =
+            format!("GET {target} HTTP/1.1\r\nhost: {host}\r\ncontent-length: 7\r\n\r\n");
+        assert_eq!(&dst[..], expected.as_bytes());
+    }
+}
+
+#[test]
+fn errors_name_their_reason() {
+    assert_eq!(
+        ResponseError::Malformed("x").to_string(),
+        "malformed response: x"
+    );
+    assert_eq!(
+        ResponseError::HeadTooLarge.to_string(),
+        "response head larger than max_head_size"
+    );
+    assert_eq!(
+        ResponseError::TooManyHeaders.to_string(),
+        "response head has more fields than max_headers"
+    );
+    // A framing field's own reason comes through, not a generic one.
+    let got = parse(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n",
+        &Method::GET,
+    );
+    assert_eq!(
+        got.unwrap_err(),
+        ResponseError::Malformed("conflicting Content-Length values")
+    );
+}
+
+#[test]
+fn head_size_limit_at_its_edge() {
+    let limits = Limits {
+        max_head_size: 64,
+        ..Limits::default()
+    };
+    let head = format!("HTTP/1.1 200 OK\r\nx: {}\r\n\r\n", "a".repeat(40));
+    assert_eq!(head.len(), 64);
+    // The first 64 bytes of a longer head: not refused before the limit
+    // is passed.
+    let longer = format!("HTTP/1.1 200 OK\r\nx: {}\r\n\r\n", "a".repeat(41));
+    let mut buf = BytesMut::from(&longer.as_bytes()[..64]);
+    let got = parse_response_head(&mut buf, &Method::GET, &limits);
+    assert!(matches!(got, Ok(None)), "{got:?}");
+    buf.extend_from_slice(b"\n");
+    let got = parse_response_head(&mut buf, &Method::GET, &limits);
+    assert_eq!(got.unwrap_err(), ResponseError::HeadTooLarge);
+    // Exactly the limit and complete: accepted.
+    let mut buf = BytesMut::from(head.as_bytes());
+    let got = parse_response_head(&mut buf, &Method::GET, &limits).unwrap();
+    assert_eq!(got.unwrap().headers["x"].len(), 40);
+}
+
+#[test]
+fn body_decoders_say_when_they_are_done() {
+    use ResponseFraming::*;
+    let limits = Limits {
+        max_body_size: 4,
+        ..Limits::default()
+    };
+    let mut d = ResponseDecoder::new(Length(2), &limits);
+    assert!(!d.is_done());
+    assert_eq!(
+        d.decode(&mut BytesMut::from(&b"ab"[..])).unwrap(),
+        BodyEvent::Data("ab".into())
+    );
+    assert_eq!(
+        d.decode(&mut BytesMut::new()).unwrap(),
+        BodyEvent::End { trailers: None }
+    );
+    assert!(d.is_done());
+    // The connection closing after a whole framed body is no truncation.
+    assert_eq!(d.decode_eof(), Some(BodyEvent::End { trailers: None }));
+    // A close-delimited body of exactly the limit is whole; one byte more
+    // is too large.
+    let mut d = ResponseDecoder::new(UntilClose, &limits);
+    assert!(!d.is_done());
+    assert_eq!(
+        d.decode(&mut BytesMut::from(&b"1234"[..])).unwrap(),
+        BodyEvent::Data("1234".into())
+    );
+    assert!(!d.is_done());
+    assert_eq!(d.decode_eof(), Some(BodyEvent::End { trailers: None }));
+    assert!(d.is_done());
+    let mut d = ResponseDecoder::new(UntilClose, &limits);
+    assert!(d.decode(&mut BytesMut::from(&b"1234"[..])).is_ok());
+    assert!(d.decode(&mut BytesMut::from(&b"5"[..])).is_err());
+}

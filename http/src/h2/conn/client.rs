@@ -562,3 +562,23 @@ impl ClientConnection {
         self.core.is_done()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_last_stream_id_is_usable_then_ids_are_exhausted() {
+        let mut conn = ClientConnection::new(&Limits::default());
+        conn.core.role.next_stream_id = MAX_STREAM_ID - 2;
+        let get = Request::get("http://x/").body(()).unwrap();
+        assert_eq!(conn.send_request(&get, true), Ok(MAX_STREAM_ID - 2));
+        assert!(conn.can_open_stream());
+        assert_eq!(conn.send_request(&get, true), Ok(MAX_STREAM_ID));
+        assert!(!conn.can_open_stream());
+        assert_eq!(
+            conn.send_request(&get, true),
+            Err(OpenError::StreamIdsExhausted)
+        );
+    }
+}

@@ -173,3 +173,126 @@ pub(crate) fn trailers_from_fields(fields: Vec<HeaderField>) -> Result<HeaderMap
     // Fields a trailer section may not carry are dropped, as HTTP/1.1 does.
     Ok(crate::body::allowed_trailers(headers).unwrap_or_default())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn field(name: &str, value: &[u8]) -> HeaderField {
+        HeaderField {
+            name: Bytes::copy_from_slice(name.as_bytes()),
+            value: Bytes::copy_from_slice(value),
+            sensitive: false,
+        }
+    }
+
+    fn one(name: &str, value: &[u8]) -> Result<HeaderMap, Malformed> {
+        let mut headers = HeaderMap::new();
+        let mut cookies = Vec::new();
+        regular_field(&mut headers, &mut cookies, field(name, value))?;
+        join_cookies(&mut headers, cookies)?;
+        Ok(headers)
+    }
+
+    #[test]
+    fn names_are_lowercase_tokens() {
+        for name in ["a", "x-y", "!#$%&'*+-.^_`|~09az"] {
+            assert!(valid_name(name.as_bytes()), "{name}");
+            assert!(one(name, b"v").is_ok(), "{name}");
+        }
+        assert!(!valid_name(b""));
+        for bad in "()<>@,;:\\\"/[]?={} \tAZ\x7f".chars() {
+            let name = format!("a{bad}");
+            assert!(!valid_name(name.as_bytes()), "{name:?}");
+            assert_eq!(one(&name, b"v").unwrap_err(), "invalid header name");
+        }
+        assert!(!valid_name(b"a\x80"));
+    }
+
+    #[test]
+    fn values_have_no_line_breaks_nul_or_outer_whitespace() {
+        for good in [&b""[..], b"a", b"a b", b"a\tb", b"\x80\xff"] {
+            assert!(valid_value(good), "{good:?}");
+        }
+        for bad in [&b"a\0b"[..], b"a\rb", b"a\nb", b" a", b"\ta", b"a ", b"a\t"] {
+            assert!(!valid_value(bad), "{bad:?}");
+            assert_eq!(one("x", bad).unwrap_err(), "invalid header value");
+        }
+    }
+
+    #[test]
+    fn connection_specific_fields_and_te() {
+        for name in [
+            "connection",
+            "keep-alive",
+            "proxy-connection",
+            "transfer-encoding",
+            "upgrade",
+        ] {
+            assert_eq!(
+                one(name, b"x").unwrap_err(),
+                "connection-specific header field"
+            );
+        }
+        assert_eq!(one("te", b"trailers").unwrap()["te"], "trailers");
+        assert_eq!(one("te", b"gzip").unwrap_err(), "te other than trailers");
+        // Another name with the value `trailers` is just a field.
+        assert_eq!(one("tf", b"gzip").unwrap()["tf"], "gzip");
+    }
+
+    #[test]
+    fn cookie_crumbs_are_joined() {
+        let mut headers = HeaderMap::new();
+        let mut cookies = Vec::new();
+        for crumb in [&b"a=1"[..], b"b=2", b"c=3"] {
+            regular_field(&mut headers, &mut cookies, field("cookie", crumb)).unwrap();
+        }
+        assert!(headers.is_empty());
+        join_cookies(&mut headers, cookies).unwrap();
+        assert_eq!(headers["cookie"], "a=1; b=2; c=3");
+        assert_eq!(one("cookie", b"only=1").unwrap()["cookie"], "only=1");
+        let mut headers = HeaderMap::new();
+        join_cookies(&mut headers, Vec::new()).unwrap();
+        assert!(headers.is_empty());
+    }
+
+    #[test]
+    fn content_length_rules() {
+        let map = |values: &[&str]| {
+            let mut h = HeaderMap::new();
+            for v in values {
+                h.append(CONTENT_LENGTH, HeaderValue::from_str(v).unwrap());
+            }
+            content_length(&h)
+        };
+        assert_eq!(map(&[]), Ok(None));
+        assert_eq!(map(&["0"]), Ok(Some(0)));
+        assert_eq!(map(&["42", "42"]), Ok(Some(42)));
+        assert_eq!(map(&["18446744073709551615"]), Ok(Some(u64::MAX)));
+        assert_eq!(map(&["42", "43"]), Err("conflicting content-length"));
+        assert_eq!(map(&["42", "42", "43"]), Err("conflicting content-length"));
+        for bad in ["", "+1", "-1", "1 ", "0x1", "18446744073709551616"] {
+            assert_eq!(map(&[bad]), Err("bad content-length"), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn trailers_take_no_pseudo_headers() {
+        let got = trailers_from_fields(vec![field("x-sum", b"1"), field(":status", b"200")]);
+        assert_eq!(got.unwrap_err(), "pseudo-header in trailers");
+        let got = trailers_from_fields(vec![field("x-sum", b"1"), field("x-Bad", b"1")]);
+        assert_eq!(got.unwrap_err(), "invalid header name");
+        let got = trailers_from_fields(vec![
+            field("x-sum", b"1"),
+            field("content-length", b"5"),
+            field("x-sum", b"2"),
+        ])
+        .unwrap();
+        assert_eq!(got.get_all("x-sum").iter().collect::<Vec<_>>(), ["1", "2"]);
+        assert!(
+            got.get("content-length").is_none(),
+            "not allowed in trailers"
+        );
+        assert!(trailers_from_fields(Vec::new()).unwrap().is_empty());
+    }
+}

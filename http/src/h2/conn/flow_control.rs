@@ -120,5 +120,10 @@ mod tests {
         assert_eq!(w.grow(6), Ok(()));
         assert!(w.is_open());
         assert_eq!(w.grow(i64::from(MAX_WINDOW_SIZE)), Err(WindowOverflow));
+        // Exactly 2^31-1 is a legal window; one more is not.
+        let mut w = SendWindow::new(DEFAULT_WINDOW);
+        assert_eq!(w.grow(i64::from(MAX_WINDOW_SIZE) - DEFAULT_WINDOW), Ok(()));
+        assert_eq!(w.available(), i64::from(MAX_WINDOW_SIZE));
+        assert_eq!(w.grow(1), Err(WindowOverflow));
     }
 }

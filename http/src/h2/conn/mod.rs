@@ -251,3 +251,14 @@ impl<R: Role> Connection<R> {
         self.counts.stream_completed();
     }
 }
+
+#[cfg(test)]
+mod high_water_tests {
+    /// `Limits::h2_send_window_timeout`'s documentation promises streamed
+    /// bodies are held back at 64 KiB queued; the server driver waits on
+    /// this bound (`wait_for_room`), which only the integration tests run.
+    #[test]
+    fn streamed_bodies_are_held_back_at_64_kib() {
+        assert_eq!(super::STREAM_HIGH_WATER, 65_536);
+    }
+}

@@ -450,9 +450,11 @@ impl<R: Role> Connection<R> {
                 "DATA on an extended CONNECT before its answer",
             ));
         }
-        // Before the peer acknowledged our SETTINGS it may use the default window.
+        // Before the peer acknowledged our SETTINGS it may use the default
+        // window (RFC 9113 §6.9.3): when ours is smaller, the difference
+        // may still come; a larger one is ours from the start.
         let allowance = if self.settings_unacked {
-            (self.our_initial_window - DEFAULT_WINDOW).max(0)
+            (DEFAULT_WINDOW - self.our_initial_window).max(0)
         } else {
             0
         };

@@ -133,3 +133,53 @@ pub(crate) fn request_from_fields(fields: Vec<HeaderField>) -> Result<DecodedH2R
         extended_connect,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields(list: &[(&'static str, &'static str)]) -> Vec<HeaderField> {
+        list.iter()
+            .map(|(n, v)| HeaderField {
+                name: Bytes::from_static(n.as_bytes()),
+                value: Bytes::from_static(v.as_bytes()),
+                sensitive: false,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn path_forms() {
+        let head = |method, path| {
+            request_from_fields(fields(&[
+                (":method", method),
+                (":scheme", "https"),
+                (":authority", "x"),
+                (":path", path),
+            ]))
+        };
+        assert_eq!(head("OPTIONS", "*").unwrap().request.uri().path(), "*");
+        assert_eq!(head("GET", "*").unwrap_err(), ":path * outside OPTIONS");
+        assert_eq!(head("GET", "/a?b").unwrap().request.uri(), "https://x/a?b");
+        for bad in ["a", "?x", "x/"] {
+            assert_eq!(head("GET", bad).unwrap_err(), "bad :path", "{bad:?}");
+        }
+        assert_eq!(head("GET", "").unwrap_err(), "empty :path");
+    }
+
+    #[test]
+    fn connect_takes_only_method_and_authority() {
+        let ok = request_from_fields(fields(&[(":method", "CONNECT"), (":authority", "x:443")]));
+        assert_eq!(ok.unwrap().request.uri(), "x:443");
+        for extra in [(":scheme", "https"), (":path", "/")] {
+            let got = request_from_fields(fields(&[
+                (":method", "CONNECT"),
+                (":authority", "x:443"),
+                extra,
+            ]));
+            assert_eq!(got.unwrap_err(), ":scheme or :path in CONNECT", "{extra:?}");
+        }
+        let got = request_from_fields(fields(&[(":method", "CONNECT")]));
+        assert_eq!(got.unwrap_err(), "CONNECT without :authority");
+    }
+}

@@ -140,6 +140,26 @@ mod tests {
     }
 
     #[test]
+    fn every_status_from_100_to_599() {
+        for (text, code) in [
+            ("100", 100),
+            ("204", 204),
+            ("404", 404),
+            ("500", 500),
+            ("599", 599),
+        ] {
+            let value = Bytes::from_static(text.as_bytes());
+            assert_eq!(
+                parse_status(&value),
+                Ok(StatusCode::from_u16(code).unwrap())
+            );
+        }
+        for bad in ["600", "999", "5000", "50", "5x0", ""] {
+            assert_eq!(parse_status(bad.as_bytes()), Err("bad :status"), "{bad:?}");
+        }
+    }
+
+    #[test]
     fn malformed_response_heads() {
         let cases: &[&[(&str, &str)]] = &[
             &[],

@@ -215,4 +215,62 @@ mod tests {
         assert_eq!(q.pop_front().as_deref(), Some(&b"e"[..]));
         assert_eq!(q.pop_front(), None);
     }
+
+    #[test]
+    fn recently_closed_remembers_the_last_128() {
+        let mut r = RecentlyClosed::default();
+        assert_eq!(r.get(1), None);
+        for id in 1..=128 {
+            r.remember(id, id % 2 == 0);
+        }
+        assert_eq!(r.get(1), Some(false));
+        assert_eq!(r.get(2), Some(true));
+        assert_eq!(r.get(128), Some(true));
+        r.remember(129, true);
+        assert_eq!(r.get(1), None, "the oldest is forgotten");
+        assert_eq!(r.get(3), Some(false));
+        assert_eq!(r.get(129), Some(true));
+        // The latest entry for a stream wins.
+        r.remember(3, true);
+        assert_eq!(r.get(3), Some(true));
+    }
+
+    #[test]
+    fn states_and_what_a_stream_may_still_do() {
+        let mut s = Stream::new(10, 10, State::Open);
+        assert!(s.remote_open());
+        assert!(!s.has_output());
+        assert!(!s.accepts_output(), "no head sent yet");
+        s.head_sent = true;
+        assert!(s.accepts_output());
+        s.pending_len = 5;
+        assert!(s.has_output());
+        assert!(!s.blocked_on_window(true));
+        assert!(s.blocked_on_window(false), "the connection window is shut");
+        s.send_window.consume(10);
+        assert!(s.blocked_on_window(true), "the stream window is shut");
+        s.pending_len = 0;
+        assert!(!s.blocked_on_window(false), "nothing queued");
+        s.end_queued = true;
+        assert!(s.has_output());
+        assert!(!s.accepts_output());
+        s.end_queued = false;
+        s.trailers = Some(HeaderMap::new());
+        assert!(s.has_output());
+        assert!(!s.accepts_output());
+
+        assert!(!s.close_local());
+        assert_eq!(s.state, State::HalfClosedLocal);
+        assert!(s.remote_open());
+        assert!(s.close_remote());
+        let mut s = Stream::new(10, 10, State::Open);
+        assert!(!s.close_remote());
+        assert_eq!(s.state, State::HalfClosedRemote);
+        assert!(!s.remote_open());
+        assert!(s.close_local());
+        let mut s = Stream::new(10, 10, State::HalfClosedRemote);
+        assert!(s.close_remote(), "closing a closed side again");
+        let mut s = Stream::new(10, 10, State::HalfClosedLocal);
+        assert!(s.close_local());
+    }
 }

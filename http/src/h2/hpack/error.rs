@@ -80,3 +80,21 @@ impl fmt::Display for HpackError {
 }
 
 impl std::error::Error for HpackError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_name_their_reason() {
+        assert_eq!(HpackError::InvalidIndex.to_string(), "invalid HPACK index");
+        assert_eq!(
+            HpackError::InvalidHuffman.into_h2_error(1),
+            H2Error::connection(ErrorCode::CompressionError, "invalid Huffman code")
+        );
+        assert_eq!(
+            HpackError::HeaderListTooLarge.into_h2_error(3),
+            H2Error::stream(3, ErrorCode::ProtocolError, "header list too large")
+        );
+    }
+}

@@ -1111,3 +1111,135 @@ fn responses_without_their_fields_are_checked_the_same() {
         "{events:?}"
     );
 }
+
+#[test]
+fn open_errors_name_their_reason() {
+    assert_eq!(
+        OpenError::ConcurrencyLimit.to_string(),
+        "too many concurrent streams"
+    );
+    assert_eq!(OpenError::GoingAway.to_string(), "connection is going away");
+    assert_eq!(
+        OpenError::StreamIdsExhausted.to_string(),
+        "stream ids exhausted"
+    );
+    assert_eq!(
+        OpenError::InvalidRequest("x").to_string(),
+        "invalid request: x"
+    );
+}
+
+#[test]
+fn client_stream_state_is_reported() {
+    let server = Limits {
+        h2_max_concurrent_streams: 7,
+        ..Limits::default()
+    };
+    let mut p = Pair::with_limits(Limits::default(), server);
+    assert_eq!(p.client.max_concurrent_streams(), u32::MAX, "not yet known");
+    p.pump();
+    assert_eq!(p.client.max_concurrent_streams(), 7);
+    assert!(!p.client.has_output());
+    let post = Request::post("http://x/up").body(()).unwrap();
+    let id = p.client.send_request(&post, false).unwrap();
+    assert_eq!(p.client.active_streams(), 1);
+    assert_eq!(p.client.queued(id), Some(0));
+    p.client
+        .send_data(id, Bytes::from_static(b"abc"), false)
+        .unwrap();
+    assert_eq!(p.client.queued(id), Some(3));
+    assert_eq!(p.client.queued(id + 2), None);
+    assert!(!p.client.is_blocked_on_window(id));
+    assert!(p.client.has_output());
+    p.pump();
+    assert_eq!(p.client.queued(id), Some(0));
+    assert!(!p.client.has_output());
+    p.client.reset(id, ErrorCode::Cancel);
+    assert_eq!(p.client.active_streams(), 0);
+    p.pump();
+    let events = p.server_events();
+    assert!(
+        events.iter().any(
+            |e| matches!(e, Event::Reset { stream_id, code: ErrorCode::Cancel } if *stream_id == id)
+        ),
+        "{events:?}"
+    );
+}
+
+#[test]
+fn host_alone_or_te_alone_is_filtered_too() {
+    let mut p = Pair::new();
+    let with_host = Request::get("/h")
+        .header("host", "example.org")
+        .header("te", "trailers")
+        .body(())
+        .unwrap();
+    let with_te = Request::get("http://example.org/t")
+        .header("te", "gzip")
+        .body(())
+        .unwrap();
+    p.client.send_request(&with_host, true).unwrap();
+    p.client.send_request(&with_te, true).unwrap();
+    p.pump();
+    let events = p.server_events();
+    let [Event::Request { request: h, .. }, Event::Request { request: t, .. }] = &events[..] else {
+        panic!("{events:?}")
+    };
+    assert_eq!(h.uri(), "http://example.org/h");
+    assert!(h.headers().get("host").is_none());
+    assert_eq!(h.headers()["te"], "trailers");
+    assert_eq!(t.uri(), "http://example.org/t");
+    assert!(t.headers().get("te").is_none());
+}
+
+#[test]
+fn a_request_body_stalled_on_the_window_expires() {
+    use std::time::{Duration, Instant};
+    let server = Limits {
+        h2_initial_window_size: 10,
+        ..Limits::default()
+    };
+    let mut p = Pair::with_limits(Limits::default(), server);
+    p.pump();
+    let post = Request::post("http://x/up").body(()).unwrap();
+    let id = p.client.send_request(&post, false).unwrap();
+    p.client
+        .send_data(id, Bytes::from_static(&[0; 30]), false)
+        .unwrap();
+    p.pump();
+    assert!(p.client.is_blocked_on_window(id));
+    assert_eq!(p.client.queued(id), Some(20));
+    let now = Instant::now();
+    let timeout = Duration::from_secs(5);
+    assert_eq!(
+        p.client.expire_window_stalls(now, timeout),
+        Some(now + timeout)
+    );
+    assert_eq!(p.client.active_streams(), 1);
+    assert_eq!(p.client.expire_window_stalls(now + timeout, timeout), None);
+    assert_eq!(p.client.active_streams(), 0, "reset with CANCEL");
+}
+
+#[test]
+fn the_client_goes_away() {
+    let mut p = Pair::new();
+    let id = p.client.send_request(&get("http://x/"), true).unwrap();
+    p.pump();
+    p.client.go_away();
+    assert!(!p.client.can_open_stream());
+    assert_eq!(
+        p.client.send_request(&get("http://x/"), true),
+        Err(OpenError::GoingAway)
+    );
+    // Its open stream still gets its answer.
+    assert_eq!(p.answer_all(StatusCode::OK, b""), [id]);
+    p.pump();
+    assert!(matches!(
+        &p.client_events()[..],
+        [ClientEvent::Response {
+            end_stream: true,
+            ..
+        }]
+    ));
+    assert!(p.client.is_done());
+}

@@ -1474,3 +1474,413 @@ fn a_half_closed_tunnel_still_delivers_until_let_go_then_drains() {
     assert_eq!(c.rst_code(1), Some(ErrorCode::NoError));
     assert_eq!(c.conn.active_streams(), 0);
 }
+
+#[test]
+fn a_failed_connection_takes_no_more_frames() {
+    let mut c = Client::new();
+    let mut buf = BytesMut::new();
+    frame::encode_window_update(5, 1, &mut buf);
+    c.feed(buf);
+    assert!(c.result.is_err());
+    assert_eq!(c.goaway_code(), Some(ErrorCode::ProtocolError));
+    // Frames after the connection error are not processed: no PING ACK,
+    // no new stream.
+    let mut buf = BytesMut::new();
+    frame::encode_ping(*b"abcdefgh", &mut buf);
+    c.feed(buf);
+    assert!(c.result.is_err());
+    c.get(1, "/");
+    assert!(c.result.is_err());
+    assert!(c.output().is_empty());
+    assert!(c.events().is_empty());
+}
+
+#[test]
+fn priority_frames_are_ignored_unless_self_dependent() {
+    use crate::h2::frame::PrioritySpec;
+    let mut c = Client::new();
+    let spec = |dependency| PrioritySpec {
+        exclusive: false,
+        dependency,
+        weight: 15,
+    };
+    let mut buf = BytesMut::new();
+    frame::encode_priority(5, spec(0), &mut buf);
+    frame::encode_priority(7, spec(5), &mut buf);
+    c.feed(buf);
+    assert!(c.result.is_ok());
+    assert!(c.output().is_empty());
+    let mut buf = BytesMut::new();
+    frame::encode_priority(9, spec(9), &mut buf);
+    c.feed(buf);
+    assert!(c.result.is_ok(), "a stream error only");
+    assert_eq!(c.rst_code(9), Some(ErrorCode::ProtocolError));
+    // The connection goes on.
+    c.get(11, "/");
+    assert!(matches!(
+        &c.events()[..],
+        [Event::Request { stream_id: 11, .. }]
+    ));
+}
+
+#[test]
+fn a_reset_after_the_whole_answer_was_queued_is_not_a_rapid_reset() {
+    let limits = Limits {
+        h2_max_pending_resets: 0,
+        ..Limits::default()
+    };
+    let mut c = Client::with_limits(limits);
+    // END_STREAM queued with nothing before it, not yet written: the
+    // answer is complete, the client's reset costs no credit.
+    c.post(1, &[]);
+    c.conn
+        .send_response(1, StatusCode::OK, &HeaderMap::new(), false)
+        .unwrap();
+    c.conn.send_data(1, Bytes::new(), true).unwrap();
+    rst(&mut c, 1, ErrorCode::Cancel);
+    assert!(c.result.is_ok());
+    assert_eq!(c.goaway_code(), None);
+    // Data still queued before the END_STREAM: not answered yet.
+    c.post(3, &[]);
+    c.conn
+        .send_response(3, StatusCode::OK, &HeaderMap::new(), false)
+        .unwrap();
+    c.conn
+        .send_data(3, Bytes::from_static(b"body"), true)
+        .unwrap();
+    rst(&mut c, 3, ErrorCode::Cancel);
+    assert_eq!(c.goaway_code(), Some(ErrorCode::EnhanceYourCalm));
+}
+
+/// Connected, but our SETTINGS not yet acknowledged by the client.
+fn unacked(limits: Limits) -> Client {
+    let mut c = Client::raw(limits);
+    let mut buf = BytesMut::from(&frame::PREFACE[..]);
+    frame::encode_settings(&Settings::default(), &mut buf);
+    c.feed(buf);
+    c.output();
+    c
+}
+
+fn send_body(c: &mut Client, id: u32, mut len: usize) {
+    let chunk = vec![0u8; 16_384];
+    while len > 0 {
+        let n = len.min(chunk.len());
+        c.data(id, &chunk[..n], false);
+        len -= n;
+    }
+}
+
+#[test]
+fn before_our_settings_are_acknowledged_the_default_window_holds() {
+    // A window below the default: until the client has our SETTINGS it
+    // may still send 65 535 bytes on a stream (RFC 9113 §6.9.3).
+    let small = Limits {
+        h2_initial_window_size: 1000,
+        ..Limits::default()
+    };
+    let mut c = unacked(small.clone());
+    c.post(1, &[]);
+    send_body(&mut c, 1, 65_535);
+    assert!(c.result.is_ok());
+    assert_eq!(c.rst_code(1), None);
+    c.data(1, b"x", false);
+    assert_eq!(c.rst_code(1), Some(ErrorCode::FlowControlError));
+    // Once acknowledged, the small window holds.
+    let mut c = Client::with_limits(small);
+    c.post(1, &[]);
+    send_body(&mut c, 1, 1000);
+    assert_eq!(c.rst_code(1), None);
+    c.data(1, b"x", false);
+    assert_eq!(c.rst_code(1), Some(ErrorCode::FlowControlError));
+    // A window above the default is the limit from the start.
+    let large = Limits {
+        h2_initial_window_size: 100_000,
+        ..Limits::default()
+    };
+    let mut c = unacked(large);
+    c.post(1, &[]);
+    send_body(&mut c, 1, 100_000);
+    assert_eq!(c.rst_code(1), None);
+    c.data(1, b"x", false);
+    assert_eq!(c.rst_code(1), Some(ErrorCode::FlowControlError));
+}
+
+#[test]
+fn only_empty_data_frames_count_as_empty() {
+    let limits = Limits {
+        h2_max_empty_data_frames: 1,
+        ..Limits::default()
+    };
+    let mut c = Client::with_limits(limits);
+    c.post(1, &[]);
+    for _ in 0..5 {
+        c.data(1, b"abc", false);
+    }
+    c.data(1, b"", true);
+    assert!(c.result.is_ok());
+    assert_eq!(c.goaway_code(), None);
+    c.post(3, &[]);
+    c.data(3, b"", false);
+    c.data(3, b"", false);
+    assert_eq!(c.goaway_code(), Some(ErrorCode::EnhanceYourCalm));
+}
+
+#[test]
+fn padding_is_given_back_at_once() {
+    let limits = Limits {
+        h2_initial_window_size: 65_535,
+        ..Limits::default()
+    };
+    let mut c = Client::with_limits(limits);
+    c.post(1, &[]);
+    // 128 DATA frames of one byte, each padded to 257 bytes of window:
+    // the 128 * 256 bytes of padding (and its length octet) come back
+    // with one WINDOW_UPDATE once they pass half the stream window.
+    let mut buf = BytesMut::new();
+    for _ in 0..128 {
+        buf.extend_from_slice(&[0, 1, 1, 0x0, 0x8, 0, 0, 0, 1, 255, b'x']);
+        buf.extend_from_slice(&[0; 255]);
+    }
+    c.feed(buf);
+    assert!(c.result.is_ok());
+    let out = c.output();
+    assert!(
+        out.iter().any(
+            |f| matches!(f, Frame::WindowUpdate(w) if w.stream_id == 1 && w.increment == 128 * 256)
+        ),
+        "{out:?}"
+    );
+    assert_eq!(
+        c.events().len(),
+        1 + 128,
+        "the request and 128 one-byte chunks"
+    );
+}
+
+#[test]
+fn early_answer_drain_of_exactly_the_limit_is_kept() {
+    let limits = Limits {
+        max_drain_size: 1000,
+        ..Limits::default()
+    };
+    let mut c = answered_early(limits, &[]);
+    c.data(1, &[0; 600], false);
+    c.data(1, &[0; 400], false);
+    assert!(c.rst_code(1).is_none(), "exactly max_drain_size drained");
+    assert_eq!(c.conn.active_streams(), 1);
+    c.data(1, b"x", false);
+    assert_eq!(c.rst_code(1), Some(ErrorCode::NoError));
+}
+
+#[test]
+fn queued_bytes_and_window_blocking_are_reported() {
+    let mut c = Client::new();
+    c.post(1, &[]);
+    c.conn
+        .send_response(1, StatusCode::OK, &HeaderMap::new(), false)
+        .unwrap();
+    assert_eq!(c.conn.queued(1), Some(0));
+    assert_eq!(c.conn.queued(3), None, "no such stream");
+    assert!(!c.conn.is_blocked_on_window(1));
+    assert!(!c.conn.is_blocked_on_window(3));
+    c.conn
+        .send_data(1, Bytes::from_static(b"0123456789"), false)
+        .unwrap();
+    assert_eq!(c.conn.queued(1), Some(10));
+    assert!(!c.conn.is_blocked_on_window(1), "the window is open");
+    c.output();
+    assert_eq!(c.conn.queued(1), Some(0));
+    c.set_initial_window(0);
+    c.conn
+        .send_data(1, Bytes::from_static(b"abcde"), false)
+        .unwrap();
+    c.output();
+    assert_eq!(c.conn.queued(1), Some(5));
+    assert!(c.conn.is_blocked_on_window(1));
+}
+
+#[test]
+fn poll_output_stops_once_max_is_reached() {
+    let mut c = Client::new();
+    for id in [1, 3] {
+        c.post(id, &[]);
+        c.conn
+            .send_response(id, StatusCode::OK, &HeaderMap::new(), false)
+            .unwrap();
+    }
+    c.output();
+    for id in [1, 3] {
+        c.conn
+            .send_data(id, Bytes::from_static(b"0123456789"), false)
+            .unwrap();
+    }
+    // One DATA frame is 19 bytes: with max 19 the second waits.
+    let mut dst = BytesMut::new();
+    c.conn.poll_output(&mut dst, 19);
+    assert_eq!(dst.len(), 19);
+    let mut more = BytesMut::new();
+    c.conn.poll_output(&mut more, 19);
+    assert_eq!(more.len(), 19);
+    assert_ne!(dst[5..9], more[5..9], "one frame of each stream");
+    assert!(!c.conn.has_output());
+}
+
+#[test]
+fn has_output_only_when_something_can_be_written() {
+    let mut c = Client::new();
+    assert!(!c.conn.has_output());
+    // A control frame owed.
+    let mut buf = BytesMut::new();
+    frame::encode_ping(*b"12345678", &mut buf);
+    c.feed(buf);
+    assert!(c.conn.has_output());
+    c.output();
+    assert!(!c.conn.has_output());
+    // Data within the windows.
+    c.post(1, &[]);
+    c.conn
+        .send_response(1, StatusCode::OK, &HeaderMap::new(), false)
+        .unwrap();
+    c.output();
+    c.conn
+        .send_data(1, Bytes::from_static(b"abc"), false)
+        .unwrap();
+    assert!(c.conn.has_output());
+    c.output();
+    assert!(!c.conn.has_output());
+    // The stream window shut: queued data, or nothing, cannot go out.
+    c.set_initial_window(0);
+    c.output();
+    c.conn.send_data(1, Bytes::new(), false).unwrap();
+    assert!(!c.conn.has_output(), "nothing queued");
+    c.conn
+        .send_data(1, Bytes::from_static(b"def"), true)
+        .unwrap();
+    assert!(
+        !c.conn.has_output(),
+        "data and END_STREAM wait for the window"
+    );
+    // An END_STREAM or trailers with no data before them need no window.
+    c.post(3, &[]);
+    c.conn
+        .send_response(3, StatusCode::OK, &HeaderMap::new(), false)
+        .unwrap();
+    c.output();
+    assert!(!c.conn.has_output());
+    c.conn.send_data(3, Bytes::new(), true).unwrap();
+    assert!(c.conn.has_output());
+    c.output();
+    c.post(5, &[]);
+    c.conn
+        .send_response(5, StatusCode::OK, &HeaderMap::new(), false)
+        .unwrap();
+    c.output();
+    c.conn.send_trailers(5, HeaderMap::new()).unwrap();
+    assert!(c.conn.has_output());
+}
+
+#[test]
+fn early_answer_content_length_of_exactly_the_drain_limit_is_drained() {
+    let limits = Limits {
+        max_drain_size: 1000,
+        ..Limits::default()
+    };
+    // `answered_early` checks that the stream is not reset at once.
+    let mut c = answered_early(limits.clone(), &[("content-length", "1000")]);
+    c.data(1, &[0; 1000], true);
+    assert!(c.result.is_ok());
+    assert_eq!(c.rst_code(1), None);
+    assert_eq!(c.conn.active_streams(), 0);
+    // One byte more to come than may be drained: reset with the answer.
+    let mut c = Client::with_limits(limits);
+    c.post(1, &[("content-length", "1001")]);
+    c.respond(1, b"done");
+    assert_eq!(c.rst_code(1), Some(ErrorCode::NoError));
+}
+
+#[test]
+fn chunks_queued_together_go_out_in_one_frame_in_order() {
+    let mut c = Client::new();
+    c.post(1, &[]);
+    c.conn
+        .send_response(1, StatusCode::OK, &HeaderMap::new(), false)
+        .unwrap();
+    c.output();
+    for chunk in [&b"abc"[..], b"def", b"gh"] {
+        c.conn
+            .send_data(1, Bytes::copy_from_slice(chunk), false)
+            .unwrap();
+    }
+    let out = c.output();
+    assert!(
+        matches!(&out[..], [Frame::Data(d)] if &d.data[..] == b"abcdefgh"),
+        "{out:?}"
+    );
+    assert_eq!(c.conn.queued(1), Some(0));
+}
+
+#[test]
+fn content_length_on_a_request_without_body() {
+    let mut c = Client::new();
+    let head = |cl| {
+        [
+            (":method", "POST"),
+            (":scheme", "http"),
+            (":authority", "x"),
+            (":path", "/"),
+            ("content-length", cl),
+        ]
+    };
+    c.headers(1, &head("0"), true);
+    assert!(matches!(
+        &c.events()[..],
+        [Event::Request {
+            stream_id: 1,
+            end_stream: true,
+            ..
+        }]
+    ));
+    assert_eq!(c.rst_code(1), None);
+    c.headers(3, &head("5"), true);
+    assert!(c.events().is_empty());
+    assert_eq!(c.rst_code(3), Some(ErrorCode::ProtocolError));
+}
+
+#[test]
+fn the_clients_goaway_refuses_its_later_streams() {
+    let mut c = Client::new();
+    c.post(1, &[]);
+    assert_eq!(c.events().len(), 1);
+    let mut buf = BytesMut::new();
+    frame::encode_goaway(0, ErrorCode::NoError, b"", &mut buf);
+    c.feed(buf);
+    assert!(c.result.is_ok());
+    // The open stream finishes; a new one is refused.
+    c.data(1, b"abc", true);
+    assert!(matches!(
+        &c.events()[..],
+        [Event::Data { stream_id: 1, .. }]
+    ));
+    c.get(3, "/");
+    assert!(c.events().is_empty());
+    assert_eq!(c.rst_code(3), Some(ErrorCode::RefusedStream));
+    c.respond(1, b"done");
+    c.output();
+    assert!(c.conn.is_done());
+}
+
+#[test]
+fn the_application_resets_a_stream() {
+    let mut c = Client::new();
+    c.post(1, &[]);
+    c.events();
+    c.conn.reset(1, ErrorCode::InternalError);
+    assert_eq!(c.conn.active_streams(), 0);
+    assert_eq!(c.rst_code(1), Some(ErrorCode::InternalError));
+    // What the client sent before it saw the reset is ignored.
+    c.data(1, b"late", false);
+    assert!(c.result.is_ok());
+    assert!(c.events().is_empty());
+    assert_eq!(c.rst_code(1), None);
+}
