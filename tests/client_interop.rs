@@ -107,7 +107,9 @@ impl Nginx {
             ),
         };
         let conf = format!(
-            "worker_processes 1;\n\
+            // One process: killing it by PID (the `Peer` guard) leaves no
+            // orphaned worker behind, as a master's SIGKILL would.
+            "master_process off;\n\
              pid {d}/nginx.pid;\n\
              error_log {d}/error.log;\n\
              user root;\n\
