@@ -111,7 +111,8 @@ impl Nginx {
         std::fs::create_dir_all(&dir).unwrap();
         let d = dir.display();
         let conf = format!(
-            "worker_processes 1;\n\
+            // One process: killing it by PID leaves no orphaned worker.
+            "master_process off;\n\
              pid {d}/nginx.pid;\n\
              error_log {d}/error.log;\n\
              user root;\n\
