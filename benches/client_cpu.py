@@ -16,6 +16,8 @@ over rounds, and its ratio to hyper and to reqwest of the same round.
 """
 import argparse, json, os, signal, socket, statistics, subprocess, sys, time
 
+from compare import fmt_spread, free_port, wait_port  # the shared harness helpers
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEMO = os.path.join(ROOT, "target", "release", "examples", "demo")
 PERCORE = os.path.join(ROOT, "target", "release", "examples", "client_bench")
@@ -25,25 +27,6 @@ CLIENTS = {
     "hyper-util": lambda: [PEER, "--client", "hyper"],
     "reqwest": lambda: [PEER, "--client", "reqwest"],
 }
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def wait_port(port, timeout=10):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return True
-        except OSError:
-            time.sleep(0.05)
-    return False
 
 
 def run(cmd, cpu):
@@ -58,10 +41,6 @@ def run(cmd, cpu):
     n = data["requests"]
     return {"cpu_us": (ru.ru_utime + ru.ru_stime) * 1e6 / n, "user_us": ru.ru_utime * 1e6 / n,
             "sys_us": ru.ru_stime * 1e6 / n, "rps": n / data["seconds"]}
-
-
-def spread(vals, fmt="{:.2f}"):
-    return f"{fmt.format(statistics.median(vals))} ({fmt.format(min(vals))}–{fmt.format(max(vals))})"
 
 
 def main():
@@ -105,10 +84,10 @@ def main():
     print("| protocol | client | CPU µs / req | user µs | sys µs | req/s | vs hyper-util | vs reqwest |")
     print("|---|---|---|---|---|---|---|---|")
     for (proto, name), runs in results.items():
-        print(f"| {proto} | {name} | {spread([x['cpu_us'] for x in runs])} | "
+        print(f"| {proto} | {name} | {fmt_spread([x['cpu_us'] for x in runs], '{:.2f}')} | "
               f"{statistics.median([x['user_us'] for x in runs]):.2f} | {statistics.median([x['sys_us'] for x in runs]):.2f} | "
-              f"{spread([x['rps'] for x in runs], '{:.0f}')} | {spread([x['vs_hyper'] for x in runs])}× | "
-              f"{spread([x['vs_reqwest'] for x in runs])}× |")
+              f"{fmt_spread([x['rps'] for x in runs], '{:.0f}')} | {fmt_spread([x['vs_hyper'] for x in runs], '{:.2f}')}× | "
+              f"{fmt_spread([x['vs_reqwest'] for x in runs], '{:.2f}')}× |")
 
 
 if __name__ == "__main__":

@@ -18,29 +18,12 @@ knowledge, 16 connections x 100 streams; h2load -m 100).
 """
 import argparse, os, re, signal, socket, statistics, subprocess, sys, time, json
 
+from compare import fmt_spread, free_port, wait_port  # the shared harness helpers
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LUA = os.path.join(ROOT, "benches", "lua")
 DEMO = os.path.join(ROOT, "target", "release", "examples", "demo")
 LOAD = os.path.join(ROOT, "target", "release", "percore-load")
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def wait_port(port, timeout=10):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return True
-        except OSError:
-            time.sleep(0.05)
-    return False
 
 
 def loaders(scenario, url, d):
@@ -99,11 +82,6 @@ def run_one(cmd, parse, cpu):
             "cpu_us": (ru.ru_utime + ru.ru_stime) * 1e6 / reqs, "rps": reqs / wall}
 
 
-def spread(vals, fmt="{:.2f}"):
-    med = statistics.median(vals)
-    return f"{fmt.format(med)} ({fmt.format(min(vals))}–{fmt.format(max(vals))})"
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--scenarios", default="h1,h1pipe,h2")
@@ -144,9 +122,9 @@ def main():
     print("| scenario | loader | CPU µs / req | user µs | sys µs | req/s | CPU vs reference (same round) |")
     print("|---|---|---|---|---|---|---|")
     for (scenario, name), runs in results.items():
-        print(f"| {scenario} | {name} | {spread([x['cpu_us'] for x in runs])} | "
+        print(f"| {scenario} | {name} | {fmt_spread([x['cpu_us'] for x in runs], '{:.2f}')} | "
               f"{statistics.median([x['user_us'] for x in runs]):.2f} | {statistics.median([x['sys_us'] for x in runs]):.2f} | "
-              f"{spread([x['rps'] for x in runs], '{:.0f}')} | {spread([x['ratio'] for x in runs])}× |")
+              f"{fmt_spread([x['rps'] for x in runs], '{:.0f}')} | {fmt_spread([x['ratio'] for x in runs], '{:.2f}')}× |")
 
 
 if __name__ == "__main__":
