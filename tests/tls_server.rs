@@ -9,69 +9,25 @@ use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use common::pki::Pki;
 use common::{demo_app, example_binary, read_to_eof, run, start_listening, stderr, stdout};
 use percore::rt::sync::Shutdown;
 use percore::tls::{TlsAcceptor, TlsConfig};
 use percore::{DriverChoice, Limits, Server};
-use rcgen::{BasicConstraints, Certificate, CertificateParams, DnType, IsCa, KeyPair};
 
-/// A CA and one server certificate it signed (for `localhost` and
-/// 127.0.0.1), as PEM files in a directory removed on drop.
-struct Pki {
-    dir: PathBuf,
+/// The CA and server certificate of these tests: for `localhost` and
+/// 127.0.0.1.
+fn pki() -> Pki {
+    Pki::for_names(&["localhost", "127.0.0.1"])
 }
 
-impl Pki {
-    fn new() -> Pki {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "percore-tlsserver-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::SeqCst)
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca_params
-            .distinguished_name
-            .push(DnType::CommonName, "percore test CA");
-        let ca_key = KeyPair::generate().unwrap();
-        let ca: Certificate = ca_params.self_signed(&ca_key).unwrap();
-        let names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
-        let key = KeyPair::generate().unwrap();
-        let cert = CertificateParams::new(names)
-            .unwrap()
-            .signed_by(&key, &ca, &ca_key)
-            .unwrap();
-        std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
-        std::fs::write(dir.join("cert.pem"), cert.pem()).unwrap();
-        std::fs::write(dir.join("key.pem"), key.serialize_pem()).unwrap();
-        Pki { dir }
-    }
-
-    fn ca(&self) -> PathBuf {
-        self.dir.join("ca.pem")
-    }
-    fn cert(&self) -> PathBuf {
-        self.dir.join("cert.pem")
-    }
-    fn key(&self) -> PathBuf {
-        self.dir.join("key.pem")
-    }
-    fn config(&self) -> TlsConfig {
-        TlsConfig::from_pem_files(self.cert(), self.key()).unwrap()
-    }
-}
-
-impl Drop for Pki {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
+/// The server side of `pki`.
+fn tls_config(pki: &Pki) -> TlsConfig {
+    TlsConfig::from_pem_files(pki.cert(), pki.key()).unwrap()
 }
 
 /// The test app served over TLS on one core of its own thread.
@@ -87,7 +43,7 @@ impl TlsServer {
         let shutdown = Shutdown::new();
         let (tx, rx) = mpsc::channel();
         let s = shutdown.clone();
-        let config = pki.config();
+        let config = tls_config(pki);
         let thread = std::thread::spawn(move || {
             let room = demo_app::ChatRoom::new();
             let server = Server::new(move || demo_app::app_with_room(&room))
@@ -151,7 +107,7 @@ fn python(script: &str, args: &[&str]) -> String {
 }
 
 both_drivers!(curl_picks_http2_and_http1_by_alpn, |d| {
-    let pki = Pki::new();
+    let pki = pki();
     let server = TlsServer::start(d, &pki, Limits::default());
     let out = run(server
         .curl(&pki.ca())
@@ -184,7 +140,7 @@ both_drivers!(curl_picks_http2_and_http1_by_alpn, |d| {
 });
 
 both_drivers!(h2c_upgrade_is_refused_over_tls, |d| {
-    let pki = Pki::new();
+    let pki = pki();
     let server = TlsServer::start(d, &pki, Limits::default());
     let out = run(server
         .curl(&pki.ca())
@@ -199,7 +155,7 @@ both_drivers!(h2c_upgrade_is_refused_over_tls, |d| {
 });
 
 both_drivers!(nghttp_and_h2load_over_tls, |d| {
-    let pki = Pki::new();
+    let pki = pki();
     let server = TlsServer::start(d, &pki, Limits::default());
     let url = format!("https://127.0.0.1:{}/plaintext", server.addr.port());
     let out = run(Command::new("nghttp").args(["-v", &url]));
@@ -219,7 +175,7 @@ both_drivers!(nghttp_and_h2load_over_tls, |d| {
 });
 
 both_drivers!(httpx_http2_with_a_custom_ca, |d| {
-    let pki = Pki::new();
+    let pki = pki();
     let server = TlsServer::start(d, &pki, Limits::default());
     let script = r#"
 import sys, httpx
@@ -234,7 +190,7 @@ with httpx.Client(http2=True, verify=sys.argv[2]) as c:
 });
 
 both_drivers!(websocket_over_tls, |d| {
-    let pki = Pki::new();
+    let pki = pki();
     let server = TlsServer::start(d, &pki, Limits::default());
     let script = r#"
 import asyncio, ssl, sys, websockets
@@ -256,7 +212,7 @@ asyncio.run(main())
 });
 
 both_drivers!(a_stalled_handshake_is_closed_by_the_header_timeout, |d| {
-    let pki = Pki::new();
+    let pki = pki();
     let limits = Limits::default().header_read_timeout(Duration::from_secs(1));
     let server = TlsServer::start(d, &pki, limits);
     // A TLS record header announcing a ClientHello, then nothing.
@@ -275,7 +231,7 @@ both_drivers!(a_stalled_handshake_is_closed_by_the_header_timeout, |d| {
 });
 
 both_drivers!(garbage_instead_of_a_client_hello_closes_at_once, |d| {
-    let pki = Pki::new();
+    let pki = pki();
     let server = TlsServer::start(d, &pki, Limits::default());
     let mut s = TcpStream::connect(server.addr).unwrap();
     s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
@@ -285,7 +241,7 @@ both_drivers!(garbage_instead_of_a_client_hello_closes_at_once, |d| {
 });
 
 both_drivers!(limits_hold_over_tls, |d| {
-    let pki = Pki::new();
+    let pki = pki();
     let limits = Limits::default()
         .max_head_size(8 * 1024)
         .max_body_size(1000);
@@ -315,7 +271,7 @@ both_drivers!(limits_hold_over_tls, |d| {
 });
 
 both_drivers!(a_reload_is_seen_by_new_connections, |d| {
-    let (first, second) = (Pki::new(), Pki::new());
+    let (first, second) = (pki(), pki());
     let server = TlsServer::start(d, &first, Limits::default());
     let get = |ca: &PathBuf| {
         server
@@ -370,7 +326,7 @@ both_drivers!(demo_with_a_self_signed_certificate, |d| {
 });
 
 both_drivers!(demo_with_certificate_files, |d| {
-    let pki = Pki::new();
+    let pki = pki();
     let driver = match d {
         DriverChoice::Uring => "uring",
         _ => "epoll",

@@ -1,5 +1,6 @@
 //! Test certificates made with rcgen: a CA, a server certificate it signed
-//! for `localhost` only (so `https://127.0.0.1` is a name mismatch), and a
+//! (for `localhost` only by default, so `https://127.0.0.1` is a name
+//! mismatch), and a
 //! client certificate it signed (mTLS), as PEM files in a directory
 //! removed on drop.
 
@@ -16,7 +17,13 @@ pub struct Pki {
 }
 
 impl Pki {
+    /// The server certificate names `localhost` only.
     pub fn new() -> Pki {
+        Pki::for_names(&["localhost"])
+    }
+
+    /// The server certificate names `names` (DNS names or IP addresses).
+    pub fn for_names(names: &[&str]) -> Pki {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         let dir = std::env::temp_dir().join(format!(
             "percore-pki-{}-{}",
@@ -32,7 +39,8 @@ impl Pki {
         let ca_key = KeyPair::generate().unwrap();
         let ca: Certificate = ca_params.self_signed(&ca_key).unwrap();
         let key = KeyPair::generate().unwrap();
-        let cert = CertificateParams::new(vec!["localhost".to_string()])
+        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        let cert = CertificateParams::new(names)
             .unwrap()
             .signed_by(&key, &ca, &ca_key)
             .unwrap();
@@ -60,6 +68,21 @@ impl Pki {
     /// `client.pem`, `client-key.pem`.
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.join(name)
+    }
+
+    /// The CA's certificate (`ca.pem`).
+    pub fn ca(&self) -> PathBuf {
+        self.path("ca.pem")
+    }
+
+    /// The server's certificate (`cert.pem`).
+    pub fn cert(&self) -> PathBuf {
+        self.path("cert.pem")
+    }
+
+    /// The server's key (`key.pem`).
+    pub fn key(&self) -> PathBuf {
+        self.path("key.pem")
     }
 
     /// The contents of one of the files.
