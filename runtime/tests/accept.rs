@@ -221,7 +221,7 @@ fn an_accept_the_kernel_refuses_falls_back_and_fails() {
                 let got = timeout(Duration::from_secs(2), listener.accept())
                     .await
                     .expect("the refused accept returns");
-                let err = got.err().expect("no connection on a socket not listening");
+                let err = got.expect_err("no connection on a socket not listening");
                 assert_eq!(err.raw_os_error(), Some(libc::EINVAL), "{path:?}: {err}");
             }
             drop(listener);
