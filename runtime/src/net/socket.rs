@@ -33,6 +33,12 @@ impl Socket {
     pub(crate) fn new(socket: RawSocket) -> io::Result<Socket> {
         let uring = context(|cx| matches!(&*cx.driver.borrow(), Driver::Uring(_)));
         socket.set_nonblocking(!uring)?;
+        Socket::adopt(socket, uring)
+    }
+
+    /// Wraps `socket`, already in the mode the driver needs, without a
+    /// system call for the mode (registering it on epoll).
+    fn adopt(socket: RawSocket, uring: bool) -> io::Result<Socket> {
         let reg = match uring {
             true => None,
             false => Some(Registration::new(socket.as_raw_fd())?),
@@ -151,12 +157,16 @@ impl Socket {
         Ok(())
     }
 
-    /// Accepts a connection: the new socket (close-on-exec) and its peer address.
-    pub(crate) async fn accept(&self) -> io::Result<(RawSocket, SockAddr)> {
+    /// Accepts a connection: the new socket (close-on-exec) and its peer
+    /// address. The accept already gave the socket the mode this driver
+    /// needs (epoll: `accept4` with `SOCK_NONBLOCK`; io_uring: blocking),
+    /// so no `fcntl` follows.
+    pub(crate) async fn accept(&self) -> io::Result<(Socket, SockAddr)> {
         let (result, op) = op::run(op::Accept::new(self.fd.clone()), self.driven()).await;
         let fd = result? as RawFd;
         // SAFETY: the kernel returned a fresh descriptor owned by us.
         let socket = unsafe { RawSocket::from_raw_fd(fd) };
+        let socket = Socket::adopt(socket, self.reg.is_none())?;
         Ok((socket, op.addr.into_sockaddr()))
     }
 

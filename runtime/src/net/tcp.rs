@@ -106,12 +106,7 @@ impl TcpListener {
     pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
         let (socket, addr) = self.inner.accept().await?;
         let peer = addr.as_socket().unwrap_or_else(|| ([0, 0, 0, 0], 0).into());
-        Ok((
-            TcpStream {
-                inner: Socket::new(socket)?,
-            },
-            peer,
-        ))
+        Ok((TcpStream { inner: socket }, peer))
     }
 
     /// The bound address.

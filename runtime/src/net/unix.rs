@@ -45,12 +45,7 @@ impl UnixListener {
     /// Waits for a connection; returns the stream and the peer's address.
     pub async fn accept(&self) -> io::Result<(UnixStream, SockAddr)> {
         let (socket, addr) = self.inner.accept().await?;
-        Ok((
-            UnixStream {
-                inner: Socket::new(socket)?,
-            },
-            addr,
-        ))
+        Ok((UnixStream { inner: socket }, addr))
     }
 }
 
