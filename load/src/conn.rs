@@ -14,8 +14,9 @@ use crate::plan::{Plan, Protocol};
 pub enum Conn {
     /// Cleartext (`http://`, `ws://`).
     Plain(TcpStream),
-    /// TLS, the handshake done (`https://`, `wss://`).
-    Tls(TlsStream<TcpStream>),
+    /// TLS, the handshake done (`https://`, `wss://`); boxed, so that a
+    /// cleartext connection stays small.
+    Tls(Box<TlsStream<TcpStream>>),
 }
 
 impl Conn {
@@ -30,7 +31,7 @@ impl Conn {
                 let tls = connector
                     .connect(&plan.target.host, stream, plan.timeout)
                     .await?;
-                Ok(Conn::Tls(tls))
+                Ok(Conn::Tls(Box::new(tls)))
             }
         }
     }
