@@ -30,12 +30,13 @@ const COPY_BODY_MAX: usize = 8 * 1024;
 /// requests are waiting.
 pub(super) const FLUSH_AT: usize = 64 * 1024;
 
-/// The smallest file body sent with `sendfile(2)`: files longer than one
-/// 64 KiB read. A smaller one goes out in one write with its head (one
-/// packet); sendfile would need the head written first, on its own (and,
-/// on io_uring, the two `ioctl`s that make the socket non-blocking around
-/// the call): measured slower for 4 KiB files (BENCHMARKS.md, issue 17).
-const SENDFILE_MIN: u64 = 64 * 1024 + 1;
+/// The smallest file body sent with `sendfile(2)` (the head goes first
+/// with `MSG_MORE`, so both leave in one segment). A smaller one is read
+/// and copied next to its head: for 1 KiB that was cheaper (on io_uring
+/// the sendfile call needs two `ioctl`s around it), from 4 KiB up sendfile
+/// cost the same CPU on a quiet machine and 10-30 % less while other work
+/// competed for the caches (BENCHMARKS.md, issue 17).
+const SENDFILE_MIN: u64 = 4 * 1024;
 
 /// Response bytes waiting to be written to the connection.
 pub(super) struct Output {
