@@ -299,8 +299,18 @@ pub(crate) async fn read_bounded<F: std::future::Future>(
 async fn write_all(stream: &Stream, mut chunks: Vec<Bytes>, sent: &mut bool) -> io::Result<()> {
     chunks.retain(|c| !c.is_empty());
     while !chunks.is_empty() {
-        let (res, back) = stream.writev(chunks).await;
-        chunks = back;
+        let res = if chunks.len() == 1 {
+            // One buffer (a request head alone): a plain send, as a
+            // vectored write builds its message header and iovec array
+            // on the heap under io_uring.
+            let (res, one) = stream.write(chunks.remove(0)).await;
+            chunks.push(one);
+            res
+        } else {
+            let (res, back) = stream.writev(chunks).await;
+            chunks = back;
+            res
+        };
         let mut n = match res {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
             Ok(n) => n,
