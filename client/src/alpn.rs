@@ -121,7 +121,7 @@ mod tests {
 
     fn origin() -> Origin {
         Origin {
-            scheme: "https".into(),
+            scheme: "https",
             host: "h".into(),
             port: 443,
         }
