@@ -234,7 +234,9 @@ impl Context {
         };
         self.driver.borrow_mut().park(timeout)?;
         self.drain_remote_queue();
-        self.timers.borrow_mut().fire_expired(Instant::now());
+        let now = Instant::now();
+        crate::time::set_turn_started(Some(now));
+        self.timers.borrow_mut().fire_expired(now);
         Ok(())
     }
 }
@@ -393,6 +395,7 @@ impl Drop for EnterGuard {
     fn drop(&mut self) {
         CONTEXT.with(|c| c.borrow_mut().take());
         CURRENT_ID.with(|c| c.set(self.prev_id));
+        crate::time::set_turn_started(None);
     }
 }
 
@@ -406,6 +409,7 @@ fn enter(cx: &Rc<Context>) -> EnterGuard {
         *slot = Some(cx.clone());
     });
     let prev_id = CURRENT_ID.with(|c| c.replace(cx.shared.id));
+    crate::time::set_turn_started(Some(Instant::now()));
     EnterGuard { prev_id }
 }
 
