@@ -93,8 +93,8 @@ def main():
         before = rss_kib(proc.pid)
         t0 = time.monotonic()
         conns = open_idle(port, n)
-        # Idle for longer than the server's quiet spell before it gives up
-        # a connection's output buffer (1 s).
+        # Idle for longer than the server's quiet spell before it frees a
+        # connection's worker (100 ms, http/src/server/h1/mod.rs).
         time.sleep(2.5)
         after = rss_kib(proc.pid)
         # Still alive and answering: every idle connection serves one more.

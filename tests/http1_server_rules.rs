@@ -1,7 +1,8 @@
 //! HTTP/1.1 server rules checked from raw sockets, on both drivers: draining
 //! a body the handler did not read, `Expect: 100-continue` to a handler that
 //! ignores the body, the keep-alive timeout, `Connection: close` from a
-//! handler, graceful shutdown, the head and body limits at server level,
+//! handler, connections whose idle worker was freed answering their next
+//! request, graceful shutdown, the head and body limits at server level,
 //! bodiless 204 and 304 answers, and the demo binary itself.
 
 mod common;
@@ -406,6 +407,33 @@ both_drivers!(
         silent.expect_close(idle + CLOSE_WITHIN);
         let took = t0.elapsed();
         assert!(took >= idle * 3 / 4, "closed after {took:?} of {idle:?}");
+    }
+);
+
+both_drivers!(
+    connections_released_while_idle_all_answer_their_next_request,
+    |d: DriverChoice| {
+        // More connections than io_uring's provided buffers (64), so their
+        // next requests, sent at once, also take the fallback receive into
+        // a buffer of their own; each idles past the 100 ms after which its
+        // worker is freed and the wait goes on outside it.
+        let srv = TestServer::with_limits(d, Limits::default());
+        let mut conns: Vec<Client> = (0..300).map(|_| Client::connect(srv.addr)).collect();
+        for c in &mut conns {
+            c.send(GET_JSON);
+        }
+        for c in &mut conns {
+            assert_json(&c.response());
+        }
+        for _ in 0..2 {
+            std::thread::sleep(Duration::from_millis(300));
+            for c in &mut conns {
+                c.send(b"GET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n");
+            }
+            for c in &mut conns {
+                assert_hello(&c.response());
+            }
+        }
     }
 );
 

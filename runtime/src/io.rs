@@ -84,22 +84,65 @@ pub async fn write_all<S: OwnedWrite + ?Sized, B: IoBuf>(
     stream: &S,
     buf: B,
 ) -> (io::Result<()>, B) {
+    let (res, back) = write_all_within(stream, buf, None).await;
+    (res, back.expect("no timeout takes the buffer"))
+}
+
+/// [`write_all`] for a peer that may stop reading: fails with
+/// [`io::ErrorKind::TimedOut`] when the peer accepts no byte for `stall`
+/// (each write that makes progress starts the wait anew). The buffer comes
+/// back unless a timeout cancelled the write that owned it.
+///
+/// ```
+/// use std::time::Duration;
+/// use percore_runtime::{Runtime, io::write_all_timeout, net::UnixStream};
+/// Runtime::new().unwrap().block_on(async {
+///     let (a, b) = UnixStream::pair().unwrap();
+///     let (res, back) = write_all_timeout(&a, b"ping".to_vec(), Duration::from_secs(1)).await;
+///     res.unwrap();
+///     assert_eq!(back.unwrap(), b"ping");
+///     // `b` never reads: 64 MiB cannot all fit in the socket buffers.
+///     let (res, back) = write_all_timeout(&a, vec![0u8; 64 << 20], Duration::from_millis(50)).await;
+///     assert_eq!(res.unwrap_err().kind(), std::io::ErrorKind::TimedOut);
+///     assert!(back.is_none());
+///     drop(b);
+/// });
+/// ```
+pub async fn write_all_timeout<S: OwnedWrite + ?Sized, B: IoBuf>(
+    stream: &S,
+    buf: B,
+    stall: Duration,
+) -> (io::Result<()>, Option<B>) {
+    write_all_within(stream, buf, Some(stall)).await
+}
+
+async fn write_all_within<S: OwnedWrite + ?Sized, B: IoBuf>(
+    stream: &S,
+    buf: B,
+    stall: Option<Duration>,
+) -> (io::Result<()>, Option<B>) {
     let total = buf.as_bytes().len();
     let mut slice = Slice::new(buf, 0);
     let mut written = 0;
     while written < total {
-        let (res, s) = stream.write(slice).await;
+        let (res, s) = match stall {
+            None => stream.write(slice).await,
+            Some(stall) => match timeout(stall, stream.write(slice)).await {
+                Ok(done) => done,
+                Err(Elapsed) => return (Err(io::ErrorKind::TimedOut.into()), None),
+            },
+        };
         match res {
-            Ok(0) => return (Err(io::ErrorKind::WriteZero.into()), s.into_inner()),
+            Ok(0) => return (Err(io::ErrorKind::WriteZero.into()), Some(s.into_inner())),
             Ok(n) => {
                 written += n;
                 slice = Slice::new(s.into_inner(), written);
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => slice = s,
-            Err(e) => return (Err(e), s.into_inner()),
+            Err(e) => return (Err(e), Some(s.into_inner())),
         }
     }
-    (Ok(()), slice.into_inner())
+    (Ok(()), Some(slice.into_inner()))
 }
 
 /// Writes every byte of `chunks`, in order, with vectored writes (one

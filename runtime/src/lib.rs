@@ -37,6 +37,7 @@
 mod beneath;
 pub mod blocking;
 pub mod buf;
+pub mod buf_pool;
 mod driver;
 pub mod fs;
 pub mod future;

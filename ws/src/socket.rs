@@ -279,7 +279,9 @@ impl WsReader {
                 Ok(None) => {}
                 Err(e) => {
                     let close = e.close_message();
-                    let _ = enqueue_and_flush(&self.shared, &close).await;
+                    // Boxed, as every rare write here: inline, its state
+                    // would size every `recv` (and the task waiting in it).
+                    let _ = Box::pin(enqueue_and_flush(&self.shared, &close)).await;
                     shut(&self.shared);
                     return Some(Err(WsError::Protocol(e)));
                 }
@@ -308,7 +310,7 @@ impl WsReader {
             Message::Ping(_) => {
                 if let Some(pong) = msg.pong_reply() {
                     // A ping during our own close gets no pong: that is fine.
-                    match enqueue_and_flush(&self.shared, &pong).await {
+                    match Box::pin(enqueue_and_flush(&self.shared, &pong)).await {
                         Ok(()) | Err(WsError::Closed) => {}
                         Err(e) => return Err(e),
                     }
@@ -318,7 +320,7 @@ impl WsReader {
             Message::Close(_) => {
                 let reply = self.shared.borrow().codec.close_reply();
                 if let Some(reply) = reply {
-                    let _ = enqueue_and_flush(&self.shared, &reply).await;
+                    let _ = Box::pin(enqueue_and_flush(&self.shared, &reply)).await;
                 }
                 // Both Close frames exchanged (or the peer answered ours).
                 shut(&self.shared);
@@ -348,7 +350,7 @@ impl WsReader {
                 Some(shutdown) => match race(read, shutdown.wait()).await {
                     Either::Left(outcome) => outcome,
                     Either::Right(()) => {
-                        self.go_away().await;
+                        Box::pin(self.go_away()).await;
                         continue;
                     }
                 },
@@ -363,7 +365,7 @@ impl WsReader {
                         shut(&self.shared);
                         return Ok(false);
                     }
-                    self.heartbeat_tick().await?;
+                    Box::pin(self.heartbeat_tick()).await?;
                 }
                 Err(e) => return Err(WsError::Io(e)),
             }
@@ -539,5 +541,33 @@ fn shut(shared: &Rc<RefCell<SocketState>>) {
         s.shut = true;
         s.input.buffer_mut().clear();
         s.stream.abort();
+    }
+}
+
+#[cfg(test)]
+mod idle_size {
+    use super::*;
+
+    /// A task waiting in `recv` holds the state of the read, not of the
+    /// writes `recv` makes rarely (pong, close reply, going away,
+    /// heartbeat): those are boxed. (Sizes of a debug build.)
+    #[test]
+    fn a_waiting_recv_is_smaller_than_a_send() {
+        percore_runtime::Runtime::new().unwrap().block_on(async {
+            use percore_runtime::net::{TcpListener, TcpStream};
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let tcp = TcpStream::connect(listener.local_addr().unwrap())
+                .await
+                .unwrap();
+            let mut ws = WebSocket::new(
+                Rc::new(Conn::from(tcp)),
+                BytesMut::new(),
+                Codec::new(crate::Role::Server, crate::Config::default()),
+            );
+            let send = std::mem::size_of_val(&ws.send(Message::Ping(Bytes::new())));
+            let recv = std::mem::size_of_val(&ws.recv());
+            assert!(recv <= 512, "recv is {recv} bytes");
+            assert!(recv < send, "recv {recv} bytes, send {send}");
+        });
     }
 }

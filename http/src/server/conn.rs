@@ -294,6 +294,17 @@ impl Conn {
         percore_runtime::io::write_all_vectored_timeout(self, chunks, stall).await
     }
 
+    /// [`write_all`](Self::write_all), failing with `TimedOut` when the
+    /// peer accepts no byte for `stall`; the buffer comes back unless the
+    /// timeout cancelled the write that owned it.
+    pub async fn write_all_timeout<B: IoBuf>(
+        &self,
+        buf: B,
+        stall: Duration,
+    ) -> (io::Result<()>, Option<B>) {
+        percore_runtime::io::write_all_timeout(self, buf, stall).await
+    }
+
     /// Ends our side of the conversation: TLS sends close_notify first
     /// (bounded by `limit`), then the TCP write side is shut. Reading
     /// stays possible. An HTTP/2 stream sends END_STREAM.

@@ -3,6 +3,10 @@
 //! HTTP/1.1, which hands over to HTTP/2 when a request asks for
 //! `Upgrade: h2c`. Over TLS (`serve_tls`, feature `tls`) the handshake
 //! comes first and ALPN picks the driver; h2c is never offered there.
+//!
+//! The HTTP/2 driver's future is boxed (one allocation per HTTP/2
+//! connection): inline, it would size every connection's task, and an idle
+//! HTTP/1.1 connection would carry the HTTP/2 driver's state.
 
 use std::rc::Rc;
 use std::time::Instant;
@@ -62,9 +66,11 @@ pub async fn serve_tls<S: Service>(
     if h2 && cfg.http2 {
         counted.set_protocol(ConnProtocol::Http2);
         let h2 = ServerConnection::new(&cfg.limits);
-        serve_h2(stream, BytesMut::new(), service, cfg, h2, None).await;
+        Box::pin(serve_h2(stream, BytesMut::new(), service, cfg, h2, None)).await;
     } else {
-        serve_http1(stream, None, service, cfg, &mut counted).await;
+        let input = ReadBuffer::new(stream.clone(), BytesMut::new(), READ_CHUNK);
+        let input = RequestInput::new(input, cfg.limits.clone());
+        serve_http1(stream, input, None, service, cfg, &mut counted).await;
     }
 }
 
@@ -76,42 +82,49 @@ async fn serve_counted<S: Service>(
     cfg: ConnConfig,
     counted: &mut ConnGuard,
 ) {
-    let mut input = ReadBuffer::new(
-        stream.clone(),
-        BytesMut::with_capacity(READ_CHUNK),
-        READ_CHUNK,
-    );
+    // No buffer of its own to start with: a plain socket's first read goes
+    // into the core's scratch buffer (epoll) or a provided buffer
+    // (io_uring), and any other stream's reader makes room as it reads.
+    let mut input = ReadBuffer::new(stream.clone(), BytesMut::new(), READ_CHUNK);
     let mut head_deadline = None;
     if cfg.http2 {
         match sniff_preface(&mut input, &cfg, &mut head_deadline).await {
             Sniffed::Http2 => {
                 counted.set_protocol(ConnProtocol::Http2);
                 let h2 = ServerConnection::new(&cfg.limits);
-                serve_h2(stream, input.take_buffer(), service, cfg, h2, None).await;
+                Box::pin(serve_h2(
+                    stream,
+                    input.take_buffer(),
+                    service,
+                    cfg,
+                    h2,
+                    None,
+                ))
+                .await;
                 return;
             }
             Sniffed::Http1 => {}
             Sniffed::Gone => return,
         }
     }
-    serve_http1(stream, Some((input, head_deadline)), service, cfg, counted).await;
+    // The read side goes behind an `Rc` here: a `ReadBuffer` passed by
+    // value would keep its size in `serve_http1`'s future (an async fn's
+    // arguments stay in its layout) for as long as the connection lives.
+    let input = RequestInput::new(input, cfg.limits.clone());
+    serve_http1(stream, input, head_deadline, service, cfg, counted).await;
 }
 
-/// Serves HTTP/1.1 on `stream`, starting with `input` (what was read while
-/// looking for the HTTP/2 preface, and the deadline of the first head)
-/// when there is some; hands over to HTTP/2 on `Upgrade: h2c`.
+/// Serves HTTP/1.1 on `stream` from `input` (with what was read while
+/// looking for the HTTP/2 preface, and then `head_deadline` is the
+/// deadline of the first head); hands over to HTTP/2 on `Upgrade: h2c`.
 async fn serve_http1<S: Service>(
     stream: Rc<Conn>,
-    input: Option<(ReadBuffer<Conn>, Option<Instant>)>,
+    input: Rc<RequestInput>,
+    head_deadline: Option<Instant>,
     service: Rc<S>,
     cfg: ConnConfig,
     counted: &mut ConnGuard,
 ) {
-    let (input, head_deadline) = input.unwrap_or_else(|| {
-        let fresh = BytesMut::with_capacity(READ_CHUNK);
-        (ReadBuffer::new(stream.clone(), fresh, READ_CHUNK), None)
-    });
-    let input = RequestInput::new(input, cfg.limits.clone());
     match h1::serve(input, &service, &cfg, head_deadline).await {
         Handoff::Closed => {}
         Handoff::H2c {
@@ -125,7 +138,7 @@ async fn serve_http1<S: Service>(
             };
             *request.version_mut() = Version::HTTP_2;
             counted.set_protocol(ConnProtocol::Http2);
-            serve_h2(stream, read_buf, service, cfg, h2, Some(*request)).await;
+            Box::pin(serve_h2(stream, read_buf, service, cfg, h2, Some(*request))).await;
         }
     }
 }

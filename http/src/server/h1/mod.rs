@@ -12,7 +12,7 @@ mod input;
 mod output;
 
 use std::rc::Rc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use http::{Method, StatusCode, Version};
@@ -58,13 +58,59 @@ pub(super) enum Handoff {
 /// leaves, an error closes the connection, the server shuts down or the
 /// connection switches protocols. `first_head_deadline`: bytes of the
 /// first request head have already arrived, and the rest must by then.
+///
+/// The requests are answered by a worker future, boxed: it holds the
+/// state of every step of an exchange (the handler's future, the response
+/// being written) and is as large as the largest. Once the connection has
+/// waited [`RELEASE_AFTER`] for its next request with nothing buffered and
+/// nothing to send, the worker ends and is freed, and the rest of the
+/// keep-alive wait happens here, in a small state: an idle connection
+/// holds its input, no buffer and no worker. The worker is made anew when
+/// the next request comes (one allocation per idle period, none per
+/// request).
 pub(super) async fn serve<S: Service>(
     input: Rc<RequestInput>,
     service: &Rc<S>,
     cfg: &ConnConfig,
     mut first_head_deadline: Option<Instant>,
 ) -> Handoff {
-    let limits = cfg.limits.clone();
+    loop {
+        let idle_until = match Box::pin(work(&input, service, cfg, first_head_deadline)).await {
+            Turn::Ended(handoff) => return handoff,
+            Turn::Idle(deadline) => deadline,
+        };
+        if cfg.shutdown.is_triggered() {
+            return Handoff::Closed;
+        }
+        match race(input.read_more(idle_until), cfg.shutdown.wait()).await {
+            Either::Left(ReadMore::Data) => {
+                first_head_deadline = Some(Instant::now() + cfg.limits.header_read_timeout);
+            }
+            // As in the worker's idle wait: nothing of a request came, so
+            // the connection closes quietly.
+            Either::Left(_) | Either::Right(()) => return Handoff::Closed,
+        }
+    }
+}
+
+/// How a worker ([`work`]) ended.
+enum Turn {
+    /// The connection is over (or continues in another protocol).
+    Ended(Handoff),
+    /// The connection has been idle for [`RELEASE_AFTER`]; it may stay
+    /// idle until this instant (its keep-alive deadline).
+    Idle(Instant),
+}
+
+/// Answers requests from `input`, one after another, until the connection
+/// ends or has waited idle for [`RELEASE_AFTER`].
+async fn work<S: Service>(
+    input: &Rc<RequestInput>,
+    service: &Rc<S>,
+    cfg: &ConnConfig,
+    mut first_head_deadline: Option<Instant>,
+) -> Turn {
+    let limits = &cfg.limits;
     let stream = input.stream();
     let mut out = Output::new(stream.clone(), limits.write_timeout);
     loop {
@@ -76,12 +122,14 @@ pub(super) async fn serve<S: Service>(
                 Ok(Some(head)) => break head,
                 Ok(None) => {}
                 Err(e) => {
-                    reject(&input, &mut out, e.status()).await;
-                    return Handoff::Closed;
+                    reject(input, &mut out, e.status()).await;
+                    return Turn::Ended(Handoff::Closed);
                 }
             }
-            if !wait_for_head(&input, &mut out, cfg, &mut head_deadline).await {
-                return Handoff::Closed;
+            match wait_for_head(input, &mut out, cfg, &mut head_deadline).await {
+                Waited::More => {}
+                Waited::Over => return Turn::Ended(Handoff::Closed),
+                Waited::Idle(until) => return Turn::Idle(until),
             }
         };
         let version = head.version;
@@ -103,7 +151,7 @@ pub(super) async fn serve<S: Service>(
         // straight to the socket: answers to earlier pipelined requests
         // must be out before it.
         if input.continue_pending() && !out.is_empty() && out.flush().await.is_err() {
-            return Handoff::Closed;
+            return Turn::Ended(Handoff::Closed);
         }
         let mut req = Request::new(body);
         *req.method_mut() = head.method;
@@ -118,13 +166,13 @@ pub(super) async fn serve<S: Service>(
             if let Some(settings) = h2c_upgrade_settings(req.headers()) {
                 out.extend_from_slice(SWITCHING_TO_H2C);
                 if out.flush().await.is_err() {
-                    return Handoff::Closed;
+                    return Turn::Ended(Handoff::Closed);
                 }
-                return Handoff::H2c {
+                return Turn::Ended(Handoff::H2c {
                     request: Box::new(req),
                     settings,
                     read_buf: input.take_buffer(),
-                };
+                });
             }
         }
         let mut pending_upgrade = None;
@@ -144,8 +192,8 @@ pub(super) async fn serve<S: Service>(
         if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
             match pending_upgrade.take() {
                 Some(pending) => {
-                    switch_protocols(&input, &mut out, resp, pending, cfg).await;
-                    return Handoff::Closed;
+                    switch_protocols(input, &mut out, resp, pending, cfg).await;
+                    return Turn::Ended(Handoff::Closed);
                 }
                 None => {
                     tracing::error!("handler answered 101 to a request that cannot be upgraded");
@@ -161,14 +209,13 @@ pub(super) async fn serve<S: Service>(
         }
         // An empty or in-memory body is encoded without awaiting; a
         // streamed one is written by a future of its own.
-        if let Some(streamed) = out.write_response(&input, version, resp, is_head, &mut keep_alive)
-        {
+        if let Some(streamed) = out.write_response(input, version, resp, is_head, &mut keep_alive) {
             if out
-                .write_streamed(&input, streamed, &mut keep_alive)
+                .write_streamed(input, streamed, &mut keep_alive)
                 .await
                 .is_err()
             {
-                return Handoff::Closed;
+                return Turn::Ended(Handoff::Closed);
             }
         }
 
@@ -186,7 +233,7 @@ pub(super) async fn serve<S: Service>(
                 && out.len() <= EARLY_ANSWER_MAX
                 && out.flush().await.is_err()
             {
-                return Handoff::Closed;
+                return Turn::Ended(Handoff::Closed);
             }
             keep_alive = input.finish_body().await;
         }
@@ -203,28 +250,46 @@ pub(super) async fn serve<S: Service>(
                     linger_close(&stream).await;
                 }
             }
-            return Handoff::Closed;
+            return Turn::Ended(Handoff::Closed);
         }
         out.responses += 1;
-        if out.must_flush(&limits) && out.flush().await.is_err() {
-            return Handoff::Closed;
+        if out.must_flush(limits) && out.flush().await.is_err() {
+            return Turn::Ended(Handoff::Closed);
         }
     }
 }
 
+/// How a wait for more of a request head ended.
+enum Waited {
+    /// Bytes came.
+    More,
+    /// The connection is over (the client left or was too slow, or the
+    /// server shuts down).
+    Over,
+    /// Idle for [`RELEASE_AFTER`] with nothing buffered: the wait goes on
+    /// outside the worker, until this keep-alive deadline.
+    Idle(Instant),
+}
+
+/// How long an idle connection keeps its worker (see [`serve`]): long
+/// enough that a busy keep-alive connection keeps it between requests
+/// (its read deadline wakes it at most once per this period), short enough
+/// that connections opened in a burst and then left idle do not all hold
+/// theirs at once (freed heap memory stays resident).
+const RELEASE_AFTER: Duration = Duration::from_millis(100);
+
 /// Waits for more of a request head, after sending the answers batched so
-/// far. False: the connection is over (the client left or was too slow,
-/// or the server shuts down).
+/// far.
 async fn wait_for_head(
     input: &RequestInput,
     out: &mut Output,
     cfg: &ConnConfig,
     head_deadline: &mut Option<Instant>,
-) -> bool {
+) -> Waited {
     let limits = &cfg.limits;
     // Nothing complete is buffered: send pending responses first.
     if !out.is_empty() && out.flush().await.is_err() {
-        return false;
+        return Waited::Over;
     }
     // Part of a request head is buffered.
     let head_started = !input.is_empty();
@@ -237,27 +302,36 @@ async fn wait_for_head(
         input.read_more(deadline).await
     } else {
         if cfg.shutdown.is_triggered() {
-            return false;
+            return Waited::Over;
         }
-        let deadline = Instant::now() + limits.keep_alive_timeout;
-        match race(input.read_more(deadline), cfg.shutdown.wait()).await {
+        let now = Instant::now();
+        let release = limits.keep_alive_timeout > RELEASE_AFTER;
+        let wait = if release {
+            RELEASE_AFTER
+        } else {
+            limits.keep_alive_timeout
+        };
+        match race(input.read_more(now + wait), cfg.shutdown.wait()).await {
+            Either::Left(ReadMore::TimedOut) if release => {
+                return Waited::Idle(now + limits.keep_alive_timeout)
+            }
             Either::Left(outcome) => outcome,
-            Either::Right(()) => return false,
+            Either::Right(()) => return Waited::Over,
         }
     };
     match outcome {
         ReadMore::Data => {
             head_deadline.get_or_insert_with(|| Instant::now() + limits.header_read_timeout);
-            true
+            Waited::More
         }
         // Only empty lines came (some clients send a stray CRLF after
         // a body): close quietly, as when idle, rather than answer a
         // request that never started.
         ReadMore::TimedOut if head_started => {
             reject(input, out, StatusCode::REQUEST_TIMEOUT).await;
-            false
+            Waited::Over
         }
-        ReadMore::TimedOut | ReadMore::Eof | ReadMore::Failed => false,
+        ReadMore::TimedOut | ReadMore::Eof | ReadMore::Failed => Waited::Over,
     }
 }
 
@@ -334,5 +408,47 @@ mod tests {
         assert!(wants_close(&large));
         large.insert("connection", "keep-alive".parse().unwrap());
         assert!(!wants_close(&large));
+    }
+}
+
+#[cfg(test)]
+mod idle_size {
+    use super::*;
+    use crate::server::{Conn, ConnConfig, OpenConnections};
+    use percore_runtime::sync::Shutdown;
+
+    /// What an idle HTTP/1.1 connection's task holds is the state of its
+    /// idle wait, not of a whole exchange: the worker and the HTTP/2
+    /// driver are boxed. (Sizes of a debug build; a regression that puts
+    /// either back inline makes the task several KiB.)
+    #[test]
+    fn the_idle_connection_task_is_small() {
+        percore_runtime::Runtime::new().unwrap().block_on(async {
+            use percore_runtime::net::{TcpListener, TcpStream};
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = listener.local_addr().unwrap();
+            let cfg = ConnConfig {
+                limits: Rc::new(crate::Limits::default()),
+                shutdown: Shutdown::new(),
+                http2: true,
+                connections: OpenConnections::default(),
+            };
+            let service = Rc::new(crate::service::FnService(|_req: Request| async {
+                Response::new(crate::Body::from("x"))
+            }));
+            let conn = Rc::new(Conn::from(TcpStream::connect(addr).await.unwrap()));
+            let read = percore_runtime::io::ReadBuffer::new(conn, BytesMut::new(), READ_CHUNK);
+            let input = RequestInput::new(read, cfg.limits.clone());
+            let serve_h1 = std::mem::size_of_val(&serve(input.clone(), &service, &cfg, None));
+            let worker = std::mem::size_of_val(&work(&input, &service, &cfg, None));
+            let tcp = TcpStream::connect(addr).await.unwrap();
+            let task = std::mem::size_of_val(&crate::server::serve(tcp, service.clone(), cfg));
+            assert!(serve_h1 <= 256, "h1::serve is {serve_h1} bytes");
+            assert!(
+                worker > 4 * serve_h1,
+                "the worker ({worker} bytes) is the large part"
+            );
+            assert!(task <= 1024, "a connection's task is {task} bytes");
+        });
     }
 }

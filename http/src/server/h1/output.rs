@@ -1,6 +1,10 @@
 //! The write side of an HTTP/1.1 connection: responses are encoded into
 //! [`Output`], small bodies copied next to their head and large ones queued
 //! uncopied, and written in batches (pipelined answers go out together).
+//!
+//! The buffer answers are encoded into is taken from the core's
+//! [`buf_pool`] when the first byte is encoded and goes back to it when the
+//! write completes: a connection waiting for its next request holds none.
 
 use std::fmt;
 use std::io;
@@ -12,6 +16,7 @@ use crate::server::Conn;
 use bytes::{Bytes, BytesMut};
 use http::header::{HeaderValue, CONTENT_TYPE};
 use http::{HeaderMap, StatusCode, Version};
+use percore_runtime::buf_pool;
 use percore_runtime::fs::File;
 use percore_runtime::net::TcpStream;
 use percore_runtime::time::{timeout, Elapsed};
@@ -62,6 +67,8 @@ impl fmt::Debug for Streamed {
 /// Response bytes waiting to be written to the connection.
 pub(super) struct Output {
     stream: Rc<Conn>,
+    /// Encoded bytes after `chunks`; no allocation while nothing waits
+    /// (see [`Output::buf`]).
     buf: BytesMut,
     chunks: Vec<Bytes>,
     /// Responses completed in `buf`/`chunks` since the last flush.
@@ -85,11 +92,28 @@ impl Output {
     pub(super) fn new(stream: Rc<Conn>, write_timeout: Duration) -> Output {
         Output {
             stream,
-            buf: BytesMut::with_capacity(8 * 1024),
+            buf: BytesMut::new(),
             chunks: Vec::new(),
             responses: 0,
             write_timeout,
         }
+    }
+
+    /// The buffer to encode into: one from the core's pool when this
+    /// connection holds none (it has nothing waiting).
+    #[inline(always)]
+    fn buf(&mut self) -> &mut BytesMut {
+        if self.buf.capacity() == 0 {
+            self.take_buf();
+        }
+        &mut self.buf
+    }
+
+    /// Out of line: [`Output::buf`] stays small enough to inline where it
+    /// is called.
+    #[inline(never)]
+    fn take_buf(&mut self) {
+        self.buf = buf_pool::take();
     }
 
     /// Bytes waiting.
@@ -106,34 +130,38 @@ impl Output {
     /// queued as their own buffer when large.
     fn push_body(&mut self, body: Bytes) {
         if body.len() <= COPY_BODY_MAX {
-            self.buf.extend_from_slice(&body);
+            self.buf().extend_from_slice(&body);
         } else {
             if !self.buf.is_empty() {
-                self.chunks.push(self.buf.split().freeze());
+                self.chunks.push(std::mem::take(&mut self.buf).freeze());
             }
             self.chunks.push(body);
         }
     }
 
-    /// Writes everything waiting.
+    /// Writes everything waiting. The common case, one buffer, is written
+    /// as it is and given back to the core's pool once written.
     pub(super) async fn flush(&mut self) -> io::Result<()> {
         self.responses = 0;
-        if !self.buf.is_empty() {
-            self.chunks.push(self.buf.split().freeze());
-        }
         if self.chunks.is_empty() {
-            return Ok(());
+            if self.buf.is_empty() {
+                return Ok(());
+            }
+            let buf = std::mem::take(&mut self.buf);
+            let (res, back) = self.stream.write_all_timeout(buf, self.write_timeout).await;
+            if let Some(buf) = back {
+                buf_pool::recycle(buf);
+            }
+            return res;
+        }
+        if !self.buf.is_empty() {
+            self.chunks.push(std::mem::take(&mut self.buf).freeze());
         }
         let chunks = std::mem::take(&mut self.chunks);
-        let (res, mut back) = self
+        let (res, _) = self
             .stream
             .write_all_vectored_timeout(chunks, self.write_timeout)
             .await;
-        back.clear();
-        self.chunks = back;
-        if self.buf.capacity() < 4096 {
-            self.buf.reserve(8 * 1024);
-        }
         res
     }
 
@@ -174,22 +202,15 @@ impl Output {
         framing: ResponseBody,
         close: bool,
     ) {
+        let buf = self.buf();
         with_date(|date| {
-            h1::encode_response_head(
-                &mut self.buf,
-                version,
-                status,
-                headers,
-                framing,
-                date,
-                close,
-            )
+            h1::encode_response_head(buf, version, status, headers, framing, date, close)
         });
     }
 
     /// Appends bytes already encoded (a fixed response head).
     pub(super) fn extend_from_slice(&mut self, bytes: &[u8]) {
-        self.buf.extend_from_slice(bytes);
+        self.buf().extend_from_slice(bytes);
     }
 
     /// Encodes `resp`, the answer to a request of `req_version`, when its
@@ -325,7 +346,7 @@ impl Output {
                 self.flush().await?;
             }
             self.responses = 0;
-            let mut head = self.buf.split().freeze();
+            let mut head = std::mem::take(&mut self.buf).freeze();
             while !head.is_empty() {
                 let (n, back) = match timeout(self.write_timeout, tcp.write_more(head)).await {
                     Ok((Ok(0), _)) => return Err(io::ErrorKind::WriteZero.into()),
@@ -392,9 +413,9 @@ impl Output {
                 return Err(io::Error::other("response body longer than its length"));
             }
             if framing == ResponseBody::Chunked {
-                h1::encode_chunk_header(&mut self.buf, chunk.len());
+                h1::encode_chunk_header(self.buf(), chunk.len());
                 self.push_body(chunk);
-                self.buf.extend_from_slice(b"\r\n");
+                self.buf().extend_from_slice(b"\r\n");
             } else {
                 self.push_body(chunk);
             }
@@ -403,7 +424,7 @@ impl Output {
         match declared {
             None if framing == ResponseBody::Chunked => {
                 let trailers = body.take_trailers();
-                h1::encode_last_chunk(&mut self.buf, trailers.as_ref());
+                h1::encode_last_chunk(self.buf(), trailers.as_ref());
             }
             None => {} // close-delimited: the close ends it
             Some(n) if sent < n => {
