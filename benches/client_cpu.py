@@ -13,6 +13,10 @@ over rounds, and its ratio to hyper and to reqwest of the same round.
     cargo build --release -p percore-client --example client_bench
     (cd benches/peers && cargo build --release --bin client-bench)
     python3 benches/client_cpu.py --rounds 5 --requests 100000
+
+`--before PATH` also runs PATH (a client_bench built from an earlier
+commit, copied aside) as `percore-before` in every round: a before/after
+comparison in the same run.
 """
 import argparse, json, os, signal, socket, statistics, subprocess, sys, time
 
@@ -51,7 +55,10 @@ def main():
     ap.add_argument("--protocols", default="h1,h2")
     ap.add_argument("--server-cpu", default="0")
     ap.add_argument("--client-cpu", default="1")
+    ap.add_argument("--before", help="an earlier build of client_bench, run as percore-before")
     opts = ap.parse_args()
+    if opts.before:
+        CLIENTS["percore-before"] = lambda: [opts.before]
     port = free_port()
     server = subprocess.Popen(["taskset", "-c", opts.server_cpu, DEMO, "--listen", f"127.0.0.1:{port}", "--cores", "1"],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -375,7 +375,17 @@ def main():
     ap.add_argument("--json", help="write raw results here")
     ap.add_argument("--markdown", action="store_true")
     ap.add_argument("--no-build", action="store_true")
+    ap.add_argument("--chart", metavar="FILE.svg",
+                    help="also draw the ratios to --chart-base per scenario, with the spread across rounds (needs matplotlib)")
+    ap.add_argument("--chart-base", default="hyper", help="baseline server of the chart (default hyper)")
+    ap.add_argument("--from-json", metavar="FILE",
+                    help="measure nothing: table and chart from the results a run saved with --json")
     opts = ap.parse_args()
+    if opts.from_json:
+        results, scenarios, servers = load_results(opts.from_json)
+        print_table(results, scenarios, servers, opts)
+        draw_chart(results, scenarios, servers, opts)
+        return
     ensure_tools()
     if not opts.no_build:
         build(opts)
@@ -398,6 +408,32 @@ def main():
         with open(opts.json, "w") as f:
             json.dump({f"{k[0]}/{k[1]}": v for k, v in results.items()}, f, indent=1)
     print_table(results, scenarios, servers, opts)
+    draw_chart(results, scenarios, servers, opts)
+
+
+def load_results(path):
+    """The results a run saved with --json, with its scenarios and servers
+    in the order they first appear."""
+    with open(path) as f:
+        saved = json.load(f)
+    results, scenarios, servers = {}, [], []
+    for key, runs in saved.items():
+        scenario, server = key.split("/", 1)
+        results[(scenario, server)] = runs
+        scenarios += [scenario] if scenario not in scenarios else []
+        servers += [server] if server not in servers else []
+    return results, scenarios, servers
+
+
+def draw_chart(results, scenarios, servers, opts):
+    if not opts.chart:
+        return
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from compare_chart import write_chart
+    title = f"ratio to {opts.chart_base}, median of per-round ratios, whiskers min–max ({time.strftime('%Y-%m-%d', time.gmtime())})"
+    bars = write_chart(opts.chart, results, scenarios, servers, base=opts.chart_base,
+                       title=title, idle=tuple(IDLE_COUNTS))
+    log(f"chart: {bars} bars in {opts.chart}")
 
 
 def print_table(results, scenarios, servers, opts):

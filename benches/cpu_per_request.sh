@@ -5,18 +5,24 @@
 #   bash benches/cpu_per_request.sh MODE N [DRIVER]
 #   PERCORE_PROVIDED_BUFFERS=0 bash benches/cpu_per_request.sh h1 100000 uring
 #
-# MODE: h1 (16 connections, keep-alive) or h1pipe (16 connections x 16 in
-# flight). Environment variables (PERCORE_*) pass through to the server,
-# for A/B runs of one binary. CPU_PORT picks the port (default 18733).
+# MODE: h1 (16 connections, keep-alive), h1pipe (16 connections x 16 in
+# flight) or churn (wrk, 16 connections, `Connection: close`: a new
+# connection per request; N is the duration in seconds and the request
+# count comes from wrk). Environment variables (PERCORE_*) pass through to the server,
+# for A/B runs of one binary. CPU_PORT picks the port (default 18733),
+# DEMO the binary (default target/release/examples/demo).
 set -euo pipefail
-mode=$1 n=$2 driver=${3:-uring} port=${CPU_PORT:-18733}
-target/release/examples/demo --listen 127.0.0.1:$port --cores 1 --driver "$driver" >/dev/null 2>&1 &
+mode=$1 n=$2 driver=${3:-uring} port=${CPU_PORT:-18733} demo=${DEMO:-target/release/examples/demo}
+"$demo" --listen 127.0.0.1:$port --cores 1 --driver "$driver" >/dev/null 2>&1 &
 pid=$!
 for _ in $(seq 50); do curl -s -o /dev/null http://127.0.0.1:$port/plaintext && break; sleep 0.1; done
 read -r u0 s0 < <(awk '{print $14, $15}' /proc/$pid/stat)
 case $mode in
   h1) h2load --h1 -n "$n" -c 16 -m 1 -t 1 http://127.0.0.1:$port/plaintext >/dev/null ;;
   h1pipe) h2load --h1 -n "$n" -c 16 -m 16 -t 1 http://127.0.0.1:$port/plaintext >/dev/null ;;
+  churn)
+    n=$(wrk -t1 -c16 -d"${n}s" -H 'Connection: close' http://127.0.0.1:$port/plaintext |
+      awk '/requests in/ {print $1}') ;;
   *) echo "unknown mode $mode" >&2; kill "$pid"; exit 2 ;;
 esac
 read -r u1 s1 < <(awk '{print $14, $15}' /proc/$pid/stat)

@@ -13,8 +13,12 @@ from /proc/PID/stat of the serving process (nginx: its worker) before and
 after the load. Files: 4 KiB and 1 MiB of random bytes (`.bin`,
 application/octet-stream for both), made fresh in a temporary directory.
 Ports come from STATIC_BENCH_PORT (default 18740) upward.
+
+Also reported: how busy the server and wrk were (CPU time over the run's
+seconds, % of one CPU): the side near 100 % sets the rate; when neither
+is, the rate is set by the machine (other work on the two CPUs).
 """
-import os, re, shutil, signal, socket, statistics, subprocess, sys, tempfile, time
+import os, re, resource, shutil, signal, socket, statistics, subprocess, sys, tempfile, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEMO = os.path.join(ROOT, "target", "release", "examples", "demo")
@@ -87,6 +91,12 @@ def demo(root, port, driver):
     return p, p.pid
 
 
+def children_cpu_s():
+    """utime+stime of this script's finished children (wrk), seconds."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 def load(port, name):
     out = subprocess.run(["taskset", "-c", "1", "wrk", "-t1", f"-c{CONNS}", f"-d{SECONDS}s",
                           f"http://127.0.0.1:{port}/static/{name}"], capture_output=True, text=True).stdout
@@ -121,7 +131,9 @@ def main():
                         # Warm the page cache and the server.
                         subprocess.run(["curl", "-s", "-o", "/dev/null", f"http://127.0.0.1:{port}/static/{name}"], check=True)
                         before = cpu_ticks(pid)
+                        wrk_before = children_cpu_s()
                         reqs = load(port, name)
+                        wrk_cpu = children_cpu_s() - wrk_before
                         after = cpu_ticks(pid)
                     finally:
                         proc.send_signal(signal.SIGKILL if server != "nginx" else signal.SIGQUIT)
@@ -138,12 +150,17 @@ def main():
                     cpu_ns = (after - before) * 1e9 / TICK
                     rps = reqs / float(SECONDS)
                     per_byte = cpu_ns / (reqs * size)
-                    results.setdefault((server, name), []).append((rps, per_byte))
+                    # How busy each side was: a side near 100 % of its one
+                    # CPU is what sets the rate.
+                    server_busy = cpu_ns / 1e9 / float(SECONDS) * 100
+                    wrk_busy = wrk_cpu / float(SECONDS) * 100
+                    results.setdefault((server, name), []).append((rps, per_byte, server_busy, wrk_busy))
                     print(f"round {r + 1} {name:7} {server:14} {rps:9.0f} req/s  {per_byte:7.3f} ns CPU/byte "
-                          f"({cpu_ns / reqs / 1000:.1f} us/request)", flush=True)
+                          f"({cpu_ns / reqs / 1000:.1f} us/request; server {server_busy:3.0f} % of a CPU, "
+                          f"wrk {wrk_busy:3.0f} %)", flush=True)
         print()
-        print("| file | server | req/s median (min-max) | CPU ns/byte median (min-max) | rate vs nginx | CPU/byte vs nginx |")
-        print("|---|---|---|---|---|---|")
+        print("| file | server | req/s median (min-max) | CPU ns/byte median (min-max) | rate vs nginx | CPU/byte vs nginx | server busy | wrk busy |")
+        print("|---|---|---|---|---|---|---|---|")
         for name in FILES:
             base = results[("nginx", name)]
             base_rps = statistics.median(x[0] for x in base)
@@ -154,7 +171,8 @@ def main():
                 cpu = [x[1] for x in xs]
                 print(f"| {name} | {server} | {statistics.median(rps):.0f} ({min(rps):.0f}-{max(rps):.0f}) | "
                       f"{statistics.median(cpu):.3f} ({min(cpu):.3f}-{max(cpu):.3f}) | "
-                      f"{statistics.median(rps) / base_rps:.2f}x | {statistics.median(cpu) / base_cpu:.2f}x |")
+                      f"{statistics.median(rps) / base_rps:.2f}x | {statistics.median(cpu) / base_cpu:.2f}x | "
+                      f"{statistics.median(x[2] for x in xs):.0f} % | {statistics.median(x[3] for x in xs):.0f} % |")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

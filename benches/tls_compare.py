@@ -13,6 +13,10 @@ generator often saturates its core first.
 Scenarios:
   h1       HTTPS keep-alive HTTP/1.1: wrk -t1 -c64 over https (wrk's OpenSSL,
            no ALPN, one handshake per connection, then keep-alive).
+  h1-load  the same with percore-load (rustls, ALPN http/1.1, -c64, no
+           pipelining), which loads the server harder than wrk's one thread.
+  h1-pipe  percore-load --pipeline 16 -c64 over https: the server's cost per
+           request when every read brings many requests.
   h2       h2 over TLS: h2load -c16 -m100 -t1 https:// (ALPN h2).
   full-hs  full handshakes: openssl s_time -new (one connection at a time, a
            new session each, no resumption; GET /plaintext HTTP/1.0, then
@@ -23,14 +27,24 @@ Scenarios:
            prints 'r' per resumed connection and the script checks that).
 "Per core" handshake capacity = 1 / server CPU per handshake.
 
+Servers floor-uring and floor-epoll (examples/echo.rs --canned --tls-cert
+--tls-key) are the floor under the HTTP servers: percore-tls on the runtime
+answering every request head with the same canned response, no HTTP
+parsing; they run in the
+keep-alive scenarios only (h1, h1-load, h1-pipe). The "busy" column is the
+server's CPU time over the wall time: a server far below 100 % is waiting
+for its load generator.
+
     python3 benches/tls_compare.py --rounds 3 --markdown
 """
-import argparse, os, re, shutil, statistics, subprocess, sys, tempfile, time
+import argparse, json, os, re, shutil, statistics, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from compare import REL, PREL, PEERS, ROOT, TICK, cpu_ticks, free_port, log, parse_h2load, sh, stop_server, wait_port
+from compare import LOAD, REL, PREL, PEERS, ROOT, TICK, cpu_ticks, free_port, log, parse_h2load, sh, stop_server, wait_port
 
-SCENARIOS = ["h1", "h2", "full-hs", "resumed"]
+SCENARIOS = ["h1", "h1-load", "h1-pipe", "h2", "full-hs", "resumed"]
+# Scenarios the canned floor servers take part in (keep-alive HTTP/1.1).
+FLOOR_SCENARIOS = {"h1", "h1-load", "h1-pipe"}
 
 NGINX_CONF = """
 worker_processes 1;
@@ -70,6 +84,11 @@ def percore(driver):
                             "--tls-cert", f"{d}/cert.pem", "--tls-key", f"{d}/key.pem"]
 
 
+def floor(driver):
+    return lambda port, d: [f"{REL}/echo", "--canned", "--listen", f"127.0.0.1:{port}", "--cores", "1",
+                            "--driver", driver, "--tls-cert", f"{d}/cert.pem", "--tls-key", f"{d}/key.pem"]
+
+
 def hyper_rustls(port, d):
     return [f"{PREL}/hyper-rustls-server", "--listen", f"127.0.0.1:{port}", "--cores", "1",
             "--tls-cert", f"{d}/cert.pem", "--tls-key", f"{d}/key.pem"]
@@ -87,6 +106,8 @@ SERVERS = {
     "percore-epoll": percore("epoll"),
     "hyper-rustls": hyper_rustls,
     "nginx": nginx,
+    "floor-uring": floor("uring"),
+    "floor-epoll": floor("epoll"),
 }
 
 
@@ -113,6 +134,10 @@ def run_load(scenario, port, opts):
     h2log = None
     if scenario == "h1":
         cmd = ["wrk", "-t1", f"-c{opts.connections}", f"-d{d}s", url]
+    elif scenario in ("h1-load", "h1-pipe"):
+        cmd = [LOAD, "-k", "-c", str(opts.connections), "-d", d, "--cores", "1", "--json", "/dev/stdout", url]
+        if scenario == "h1-pipe":
+            cmd[1:1] = ["--pipeline", "16"]
     elif scenario == "h2":
         h2log = f"/tmp/tls-compare-h2load-{port}.log"
         cmd = ["h2load", "-c16", "-m100", "-t1", "-D", d, "--log-file", h2log, url]
@@ -133,6 +158,14 @@ def run_load(scenario, port, opts):
         if "Socket errors" in out:
             log("  ", re.search(r"Socket errors.*", out).group(0))
         return int(m.group(1)), float(m.group(2)) * (60 if m.group(3) == "m" else 1)
+    if scenario in ("h1-load", "h1-pipe"):
+        lines = [l for l in out.splitlines() if l.startswith("{")]
+        if p.returncode != 0 or not lines:
+            raise RuntimeError(f"percore-load: {out[-300:]} {err[-300:]}")
+        data = json.loads(lines[-1])
+        if data["errors"]:
+            raise RuntimeError(f"percore-load: {data['errors_by_kind']}")
+        return data["requests"], data["duration_s"]
     if scenario == "h2":
         n, secs, _, _ = parse_h2load(out, err, h2log)
         return n, secs
@@ -161,19 +194,21 @@ def measure(name, scenario, opts, d):
         if not wait_port(port):
             raise RuntimeError(f"{name} did not start: {proc.stderr.read(500) if proc.poll() is not None else ''}")
         pid = measured_pid(name, proc)
-        # warm-up; also checks the answer and the ALPN choice
-        for flag, ver in (("--http1.1", "1.1"), ("--http2", "2")):
+        # warm-up; also checks the answer and the ALPN choice (the floor
+        # servers offer http/1.1 only)
+        versions = (("--http1.1", "1.1"),) if name.startswith("floor") else (("--http1.1", "1.1"), ("--http2", "2"))
+        for flag, ver in versions:
             r = subprocess.run(["curl", "-sk", flag, "-w", " %{http_version}", f"https://127.0.0.1:{port}/plaintext"],
                                capture_output=True, text=True, timeout=5)
             if r.stdout != f"Hello, World! {ver}":
                 raise RuntimeError(f"{name}: unexpected answer {r.stdout!r}")
-        t0 = cpu_ticks(pid)
+        t0, w0 = cpu_ticks(pid), time.time()
         n, secs = run_load(scenario, port, opts)
-        t1 = cpu_ticks(pid)
+        t1, w1 = cpu_ticks(pid), time.time()
     finally:
         stop_server(proc)
     cpu = (t1 - t0) / TICK
-    return {"rate": n / secs, "cpu_us": cpu / max(n, 1) * 1e6, "n": n}
+    return {"rate": n / secs, "cpu_us": cpu / max(n, 1) * 1e6, "n": n, "busy": cpu / max(w1 - w0, 0.01)}
 
 
 def cert(d, kind):
@@ -205,17 +240,20 @@ def main():
         if not shutil.which(tool):
             sys.exit(f"{tool} not found (apt-get install wrk nghttp2-client openssl nginx curl)")
     if not opts.no_build:
-        sh(["cargo", "build", "--release", "--example", "demo"], cwd=ROOT)
+        sh(["cargo", "build", "--release", "--example", "demo", "--example", "echo"], cwd=ROOT)
+        sh(["cargo", "build", "--release", "-p", "percore-load"], cwd=ROOT)
         sh(["cargo", "build", "--release", "--bin", "hyper-rustls-server"], cwd=PEERS)
     d = tempfile.mkdtemp(prefix="tls-compare-")
     try:
         cert(d, opts.key)
-        results = {(s, sc): [] for s in servers for sc in scenarios}
+        runs = lambda sc: [s for s in servers if not s.startswith("floor") or sc in FLOOR_SCENARIOS]
+        results = {(s, sc): [] for sc in scenarios for s in runs(sc)}
         for r in range(opts.rounds):
             for sc in scenarios:
-                for s in servers:
+                for s in runs(sc):
                     res = measure(s, sc, opts, d)
-                    log(f"round {r + 1} {sc:8} {s:14} {res['rate']:10.0f}/s {res['cpu_us']:8.2f} us CPU each")
+                    log(f"round {r + 1} {sc:8} {s:14} {res['rate']:10.0f}/s {res['cpu_us']:8.2f} us CPU each"
+                        f" {res['busy'] * 100:4.0f}% busy")
                     results[(s, sc)].append(res)
     finally:
         shutil.rmtree(d, ignore_errors=True)
@@ -225,20 +263,21 @@ def main():
     sep = "|" if opts.markdown else " "
     print(f"# {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load average {load}, {opts.rounds} rounds, "
           f"{opts.duration}s each, key {opts.key}, server cpu {opts.server_cpus}, load cpu {opts.load_cpus}")
-    head = ["scenario", "server", "rate/s median (min-max)", "server CPU us per req/handshake", f"CPU vs {base}", "per-core capacity/s (1/CPU)"]
+    head = ["scenario", "server", "rate/s median (min-max)", "server CPU us per req/handshake", f"CPU vs {base}",
+            "per-core capacity/s (1/CPU)", "server busy"]
     if opts.markdown:
         print("| " + " | ".join(head) + " |")
         print("|" + "---|" * len(head))
     else:
         print(" | ".join(head))
     for sc in scenarios:
-        for s in servers:
+        for s in runs(sc):
             rs = results[(s, sc)]
             cpu = [x["cpu_us"] for x in rs]
             b = results.get((base, sc))
             ratio = f"{statistics.median(cpu) / statistics.median([x['cpu_us'] for x in b]):.2f}x" if b else "-"
             row = [sc, s, spread([x["rate"] for x in rs], lambda v: f"{v:.0f}"), spread(cpu, lambda v: f"{v:.2f}"),
-                   ratio, f"{1e6 / statistics.median(cpu):.0f}"]
+                   ratio, f"{1e6 / statistics.median(cpu):.0f}", f"{statistics.median([x['busy'] for x in rs]) * 100:.0f}%"]
             print(("| " + " | ".join(row) + " |") if opts.markdown else " | ".join(row))
 
 

@@ -15,16 +15,23 @@
 //! With `--canned` it is the benchmarks' floor for HTTP/1.1 instead: for
 //! every `\r\n\r\n` it reads it writes one fixed `200 OK` response, with no
 //! parsing at all, so the gap between it and the demo's `/plaintext` is what
-//! the HTTP layer costs. `--help` lists the options.
+//! the HTTP layer costs. With `--tls-cert FILE --tls-key FILE` as well it
+//! answers over TLS (percore-tls, ALPN `http/1.1`): the floor under an
+//! HTTPS server, records and socket calls and nothing else. `--help` lists
+//! the options.
 
 use std::io;
 use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::builder::RangedU64ValueParser;
 use clap::Parser;
 use percore::rt::future::{race, Either};
+use percore::rt::io::{write_all, OwnedRead, OwnedWrite};
 use percore::rt::net::{reserve_port, ListenOptions, TcpListener, TcpStream};
 use percore::rt::{spawn_local, Workers};
+use percore::tls::{TlsAcceptor, TlsConfig};
 use percore_cli::RuntimeArgs;
 
 /// A TCP echo server on every core.
@@ -61,7 +68,18 @@ struct Args {
     /// parsing nothing: the HTTP/1.1 floor
     #[arg(long, conflicts_with_all = ["buffer", "unmask"])]
     canned: bool,
+
+    /// With --canned: answer over TLS with this certificate chain (PEM)
+    #[arg(long, value_name = "FILE", requires_all = ["canned", "tls_key"])]
+    tls_cert: Option<PathBuf>,
+
+    /// With --tls-cert: its private key (PEM)
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
 }
+
+/// How long a TLS handshake may take before the connection is dropped.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 async fn echo(stream: TcpStream, buffer: usize, unmask_key: Option<[u8; 4]>) {
     let mut buf = Vec::with_capacity(buffer);
@@ -107,7 +125,14 @@ fn count_terminators(bytes: &[u8], matched: &mut usize) -> usize {
     count
 }
 
-async fn canned(stream: TcpStream) {
+/// The TLS handshake, then [`canned`] answers over it.
+async fn canned_tls(acceptor: TlsAcceptor, stream: TcpStream) {
+    if let Ok(tls) = acceptor.accept(stream, HANDSHAKE_TIMEOUT).await {
+        canned(tls).await;
+    }
+}
+
+async fn canned<S: OwnedRead + OwnedWrite>(stream: S) {
     let mut buf = Vec::with_capacity(16 * 1024);
     let mut out = Vec::with_capacity(16 * CANNED.len());
     let mut matched = 0;
@@ -127,7 +152,7 @@ async fn canned(stream: TcpStream) {
         for _ in 0..n {
             out.extend_from_slice(CANNED);
         }
-        let (res, o) = stream.write_all(out).await;
+        let (res, o) = write_all(&stream, out).await;
         if res.is_err() {
             return;
         }
@@ -138,6 +163,12 @@ async fn canned(stream: TcpStream) {
 fn main() -> io::Result<()> {
     let args: Args = percore_cli::parse();
     let canned_mode = args.canned;
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(TlsAcceptor::new(
+            TlsConfig::from_pem_files(cert, key)?.alpn(&[b"http/1.1"]),
+        )?),
+        _ => None,
+    };
     let buffer = args.buffer;
     // Zero, but opaque to the compiler, which cannot drop the pass.
     let unmask_key = args.unmask.then_some(std::hint::black_box([0u8; 4]));
@@ -152,6 +183,7 @@ fn main() -> io::Result<()> {
             let bound = bound.clone();
             let first = w.index == 0;
             let reservation = first.then(|| reservation.lock().unwrap().take()).flatten();
+            let tls = tls.clone();
             async move {
                 let opts = ListenOptions {
                     reuse_port: true,
@@ -170,7 +202,9 @@ fn main() -> io::Result<()> {
                     match race(listener.accept(), w.shutdown.wait()).await {
                         Either::Left(Ok((stream, _))) => {
                             let _ = stream.set_nodelay(true);
-                            if canned_mode {
+                            if let Some(acceptor) = &tls {
+                                spawn_local(canned_tls(acceptor.clone(), stream));
+                            } else if canned_mode {
                                 spawn_local(canned(stream));
                             } else {
                                 spawn_local(echo(stream, buffer, unmask_key));

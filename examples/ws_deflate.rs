@@ -9,8 +9,9 @@
 //! as the demo's `/ws`), `GET /ws-takeover` (the default with context
 //! takeover kept both ways: 12-bit windows, `memLevel` 5),
 //! `GET /ws-full` ([`DeflateConfig::context_takeover`]: 15-bit windows,
-//! `memLevel` 8, every message compressed) and `GET /ws-plain` (no
-//! permessage-deflate).
+//! `memLevel` 8, every message compressed), `GET /ws-1k` (the default with
+//! a 1 KiB threshold, Node `ws`'s documented default: smaller messages go
+//! uncompressed) and `GET /ws-plain` (no permessage-deflate).
 
 use std::io;
 use std::net::SocketAddr;
@@ -52,6 +53,16 @@ fn main() -> io::Result<()> {
             .route(
                 "/ws-full",
                 get(|r| echo(r, Some(DeflateConfig::context_takeover()))),
+            )
+            .route(
+                "/ws-1k",
+                get(|r| {
+                    let threshold = DeflateConfig {
+                        threshold: 1024,
+                        ..DeflateConfig::default()
+                    };
+                    echo(r, Some(threshold))
+                }),
             )
             .route("/ws-plain", get(|r| echo(r, None)))
     })

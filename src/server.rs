@@ -350,8 +350,8 @@ async fn serve_core<S: Service>(
     let mut last_warning: Option<Instant> = None;
     let mut unlogged = 0u64;
     loop {
-        match race(listener.accept(), shutdown.wait()).await {
-            Either::Left(Ok((stream, _peer))) => {
+        match race(listener.accept_stream(), shutdown.wait()).await {
+            Either::Left(Ok(stream)) => {
                 let service = service.clone();
                 match &tls {
                     None => spawn_local(serve(stream, service, cfg.clone())),

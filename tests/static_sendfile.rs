@@ -305,3 +305,89 @@ both_drivers!(
         );
     }
 );
+
+both_drivers!(
+    small_files_pipelined_around_sendfile_answers,
+    |d: DriverChoice| {
+        // Files from 4 KiB up go out with sendfile too: pipelined answers
+        // copied next to their heads (1 KiB, and a 304 or 404 without a
+        // body) and sendfile answers (4 KiB, 5000 bytes, a 4 KiB range)
+        // interleave on one connection and each arrives whole, in order.
+        let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+        let fx = Fixture::new(&format!("small-{d:?}"));
+        let pattern = |len: usize, seed: u64| -> Vec<u8> {
+            (0..len as u64)
+                .map(|i| ((i + seed).wrapping_mul(2_654_435_761) >> 11) as u8)
+                .collect()
+        };
+        let files = [
+            ("k1.bin", pattern(1024, 1)),
+            ("k4.bin", pattern(4096, 2)),
+            ("odd.bin", pattern(5000, 3)),
+        ];
+        for (name, data) in &files {
+            std::fs::write(fx.root.join(name), data).unwrap();
+        }
+        let srv = fx.serve(d, Limits::default());
+        let requests: [(&str, &str, u16, Vec<u8>); 7] = [
+            ("/static/k4.bin", "", 200, files[1].1.clone()),
+            ("/static/k1.bin", "", 200, files[0].1.clone()),
+            ("/static/odd.bin", "", 200, files[2].1.clone()),
+            ("/static/missing.bin", "", 404, Vec::new()),
+            (
+                "/static/ten.bin",
+                "range: bytes=8192-12287\r\n",
+                206,
+                std::fs::read(fx.root.join("ten.bin")).unwrap()[8192..12288].to_vec(),
+            ),
+            ("/static/k4.bin", "", 200, files[1].1.clone()),
+            ("/static/k1.bin", "", 200, files[0].1.clone()),
+        ];
+        let mut wire = String::new();
+        for (path, extra, _, _) in &requests {
+            wire.push_str(&format!("GET {path} HTTP/1.1\r\nhost: x\r\n{extra}\r\n"));
+        }
+        let mut sock = TcpStream::connect(srv.addr()).unwrap();
+        sock.set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        sock.write_all(wire.as_bytes()).unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 16384];
+        for (i, (path, _, status, body)) in requests.iter().enumerate() {
+            // One response: its head, then exactly content-length bytes.
+            let head_end = loop {
+                if let Some(at) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+                    break at + 4;
+                }
+                let n = sock.read(&mut buf).unwrap();
+                assert!(n > 0, "closed before answer {i} ({path})");
+                got.extend_from_slice(&buf[..n]);
+            };
+            let head = String::from_utf8_lossy(&got[..head_end]).to_ascii_lowercase();
+            assert!(
+                head.starts_with(&format!("http/1.1 {status} ")),
+                "{i} {path}: {head}"
+            );
+            let len: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length: "))
+                .map_or(0, |v| v.trim().parse().unwrap());
+            if *status != 404 {
+                assert_eq!(len, body.len(), "{i} {path}: {head}");
+            }
+            while got.len() < head_end + len {
+                let n = sock.read(&mut buf).unwrap();
+                assert!(n > 0, "closed inside answer {i} ({path})");
+                got.extend_from_slice(&buf[..n]);
+            }
+            if *status != 404 {
+                assert!(
+                    got[head_end..head_end + len] == body[..],
+                    "{i} {path}: body differs"
+                );
+            }
+            got.drain(..head_end + len);
+        }
+        assert!(got.is_empty(), "{} bytes after the last answer", got.len());
+    }
+);

@@ -5,7 +5,6 @@
 //! origin gets one multiplexed connection, not one per early request.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::Instant;
 
@@ -13,7 +12,7 @@ use percore_runtime::time::timeout_at;
 
 use crate::error::{Error, TimeoutKind};
 use crate::h2::Room;
-use crate::pool::Origin;
+use crate::pool::{Origin, OriginMap};
 
 /// A protocol ALPN chose.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,7 +38,7 @@ pub(crate) enum Route {
 /// The choices per origin; clones share them.
 #[derive(Clone, Default)]
 pub(crate) struct AlpnMemo {
-    origins: Rc<RefCell<HashMap<Origin, State>>>,
+    origins: Rc<RefCell<OriginMap<State>>>,
     changed: Rc<Room>,
 }
 
@@ -122,7 +121,7 @@ mod tests {
 
     fn origin() -> Origin {
         Origin {
-            scheme: "https".into(),
+            scheme: "https",
             host: "h".into(),
             port: 443,
         }

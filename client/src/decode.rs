@@ -48,9 +48,11 @@ enum Inner {
     Brotli(Box<brotli_decompressor::DecompressorWriter<Vec<u8>>>),
 }
 
-/// A streaming decoder of one body.
+/// A streaming decoder of one body. Its state is boxed: a response
+/// carries an `Option<Decoder>` and is moved a few times on its way out,
+/// and most responses are not coded.
 pub(crate) struct Decoder {
-    inner: Inner,
+    inner: Box<Inner>,
 }
 
 impl Decoder {
@@ -62,7 +64,9 @@ impl Decoder {
                 brotli_decompressor::DecompressorWriter::new(Vec::new(), SLICE),
             )),
         };
-        Decoder { inner }
+        Decoder {
+            inner: Box::new(inner),
+        }
     }
 
     /// Decodes `input` (all of it); returns what it produced.
@@ -70,7 +74,7 @@ impl Decoder {
         if input.is_empty() {
             return Ok(Bytes::new());
         }
-        if let Inner::DeflateUnknown = self.inner {
+        if let Inner::DeflateUnknown = *self.inner {
             // A zlib header: CM = 8, CINFO <= 7, and a check over 2 bytes.
             let cmf = input[0];
             let zlib = cmf & 0x0f == 8
@@ -78,7 +82,7 @@ impl Decoder {
                 && input
                     .get(1)
                     .is_none_or(|&flg| (u16::from(cmf) * 256 + u16::from(flg)) % 31 == 0);
-            self.inner = if zlib {
+            *self.inner = if zlib {
                 Inner::Zlib(ZlibDecoder::new(Vec::new()))
             } else {
                 Inner::Raw(DeflateDecoder::new(Vec::new()))
@@ -86,7 +90,7 @@ impl Decoder {
         }
         let mut out = Vec::new();
         for piece in input.chunks(SLICE) {
-            match &mut self.inner {
+            match &mut *self.inner {
                 Inner::DeflateUnknown => {}
                 Inner::Gzip(d) => {
                     d.write_all(piece)?;
@@ -113,7 +117,7 @@ impl Decoder {
     /// coded stream was cut short.
     pub(crate) fn finish(&mut self) -> io::Result<Bytes> {
         let mut out = Vec::new();
-        match &mut self.inner {
+        match &mut *self.inner {
             Inner::DeflateUnknown => {}
             Inner::Gzip(d) => {
                 d.try_finish()?;

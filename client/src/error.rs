@@ -5,8 +5,9 @@ use std::io;
 
 use url::Url;
 
-/// Which timeout expired.
+/// Which timeout expired (more may be added: match with a wildcard arm).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum TimeoutKind {
     /// Resolving the name and opening the connection.
     Connect,

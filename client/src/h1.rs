@@ -111,7 +111,7 @@ pub(crate) async fn exchange(
             Err(e) => early_answer(stream, buf, req, stale(true, e)).await,
         };
     }
-    write_all(stream, vec![head.freeze()], &mut sent)
+    write_one(stream, head.freeze(), &mut sent)
         .await
         .map_err(|e| stale(sent, e))?;
     if !with_body {
@@ -299,6 +299,9 @@ pub(crate) async fn read_bounded<F: std::future::Future>(
 async fn write_all(stream: &Stream, mut chunks: Vec<Bytes>, sent: &mut bool) -> io::Result<()> {
     chunks.retain(|c| !c.is_empty());
     while !chunks.is_empty() {
+        if chunks.len() == 1 {
+            return write_one(stream, chunks.remove(0), sent).await;
+        }
         let (res, back) = stream.writev(chunks).await;
         chunks = back;
         let mut n = match res {
@@ -318,6 +321,26 @@ async fn write_all(stream: &Stream, mut chunks: Vec<Bytes>, sent: &mut bool) -> 
             if first.is_empty() {
                 chunks.remove(0);
             }
+        }
+    }
+    Ok(())
+}
+
+/// Writes every byte of one buffer with plain sends: no `Vec` of
+/// buffers, and no message header and iovec array, which a vectored
+/// write builds on the heap under io_uring.
+async fn write_one(stream: &Stream, mut bytes: Bytes, sent: &mut bool) -> io::Result<()> {
+    while !bytes.is_empty() {
+        let (res, back) = stream.write(bytes).await;
+        bytes = back;
+        match res {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => {
+                *sent = true;
+                bytes.advance(n);
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
         }
     }
     Ok(())
@@ -348,7 +371,7 @@ async fn send_body(stream: &Stream, body: Body, framing: RequestFraming) -> Resu
     };
     let mut s = match body {
         Body::Empty => return Ok(()),
-        Body::Full(b) => return write_all(stream, vec![b], &mut sent).await.map_err(io_err),
+        Body::Full(b) => return write_one(stream, b, &mut sent).await.map_err(io_err),
         Body::Stream(s) => s,
     };
     let mut written = 0u64;
@@ -377,16 +400,14 @@ async fn send_body(stream: &Stream, body: Body, framing: RequestFraming) -> Resu
                 let parts = vec![size.freeze(), chunk, Bytes::from_static(b"\r\n")];
                 write_all(stream, parts, &mut sent).await.map_err(io_err)?;
             }
-            _ => write_all(stream, vec![chunk], &mut sent)
-                .await
-                .map_err(io_err)?,
+            _ => write_one(stream, chunk, &mut sent).await.map_err(io_err)?,
         }
     }
     match framing {
         RequestFraming::Chunked => {
             let mut last = BytesMut::new();
             encode_last_chunk(&mut last, s.as_mut().take_trailers().as_ref());
-            write_all(stream, vec![last.freeze()], &mut sent)
+            write_one(stream, last.freeze(), &mut sent)
                 .await
                 .map_err(io_err)
         }

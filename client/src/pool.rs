@@ -23,7 +23,8 @@ use crate::connect::Stream;
 /// Where connections go: scheme, host and port.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct Origin {
-    pub scheme: String,
+    /// `"http"` or `"https"` (static: no allocation per request).
+    pub scheme: &'static str,
     pub host: String,
     pub port: u16,
 }
@@ -80,6 +81,9 @@ impl Drop for Permit {
                 *n -= 1;
                 if *n == 0 {
                     st.per_host.remove(&self.origin);
+                    // No connection to the origin is left: neither is its
+                    // (empty) idle list, kept only while it has some.
+                    st.idle.remove(&self.origin);
                 }
             }
         }
@@ -123,11 +127,11 @@ struct Waiter {
 /// not attacker-chosen at scale, so a fast multiplicative hash does: the
 /// default SipHash cost ~1 300 instructions per request (two lookups of
 /// two strings each).
-type OriginMap<V> = HashMap<Origin, V, BuildHasherDefault<OriginHasher>>;
+pub(crate) type OriginMap<V> = HashMap<Origin, V, BuildHasherDefault<OriginHasher>>;
 
 /// Fx-style hashing: each word folded in with a rotate, xor and multiply.
 #[derive(Default)]
-struct OriginHasher(u64);
+pub(crate) struct OriginHasher(u64);
 
 impl Hasher for OriginHasher {
     fn finish(&self) -> u64 {
@@ -252,11 +256,10 @@ impl Pool {
         conn.reused = true;
         let surplus = {
             let mut st = self.shared.borrow_mut();
-            let origin = conn.origin().clone();
             let waiting = st
                 .waiters
                 .iter()
-                .position(|w| w.origin == origin && !w.fresh_only);
+                .position(|w| w.origin == *conn.origin() && !w.fresh_only);
             if let Some(i) = waiting {
                 if let Some(w) = st.waiters.remove(i) {
                     w.give(Acquired::Reused(conn));
@@ -264,20 +267,30 @@ impl Pool {
                 return;
             }
             let max_idle = st.cfg.max_idle_per_host;
-            let list = st.idle.entry(origin).or_default();
-            if list.len() >= max_idle {
-                Some(conn)
-            } else {
-                list.push_back(Idle {
-                    conn,
-                    since: Instant::now(),
-                });
-                if !st.reaper && percore_runtime::in_runtime() {
-                    st.reaper = true;
-                    percore_runtime::spawn_local(reap(Rc::downgrade(&self.shared)));
+            let idle = |conn| Idle {
+                conn,
+                since: Instant::now(),
+            };
+            // The origin's list is found by reference: its key is cloned
+            // only when the list is new.
+            let surplus = match st.idle.get_mut(conn.origin()) {
+                Some(list) if list.len() >= max_idle => Some(conn),
+                Some(list) => {
+                    list.push_back(idle(conn));
+                    None
                 }
-                None
+                None if max_idle == 0 => Some(conn),
+                None => {
+                    let origin = conn.origin().clone();
+                    st.idle.insert(origin, VecDeque::from([idle(conn)]));
+                    None
+                }
+            };
+            if surplus.is_none() && !st.reaper && percore_runtime::in_runtime() {
+                st.reaper = true;
+                percore_runtime::spawn_local(reap(Rc::downgrade(&self.shared)));
             }
+            surplus
         };
         drop(surplus);
     }
@@ -368,10 +381,13 @@ impl State {
             .map(|(_, o)| o.clone())
     }
 
-    /// Moves idle connections past their idle timeout to `expired`.
+    /// Moves idle connections past their idle timeout to `expired`. An
+    /// origin's emptied list stays while the origin has connections (in
+    /// use, coming back: no new list per request), and goes with the last.
     fn prune(&mut self, now: Instant, expired: &mut Vec<Conn>) {
         let timeout = self.cfg.idle_timeout;
-        self.idle.retain(|_, list| {
+        let per_host = &self.per_host;
+        self.idle.retain(|origin, list| {
             while list
                 .front()
                 .is_some_and(|i| now.saturating_duration_since(i.since) >= timeout)
@@ -380,7 +396,7 @@ impl State {
                     expired.push(i.conn);
                 }
             }
-            !list.is_empty()
+            !list.is_empty() || per_host.contains_key(origin)
         });
     }
 

@@ -453,7 +453,7 @@ fn ws_origin(url: &Url) -> Result<Origin, Error> {
         .filter(|h| !h.is_empty())
         .ok_or_else(|| Error::new(ErrorKind::InvalidUrl, "no host"))?;
     Ok(Origin {
-        scheme: scheme.to_string(),
+        scheme,
         host: host.to_string(),
         port: url.port_or_known_default().unwrap_or(80),
     })
@@ -499,7 +499,7 @@ mod tests {
         assert!(!o.is_tls());
         assert_eq!(origin("http://h:81/").unwrap().port, 81);
         let wss = origin("wss://example.com/").unwrap();
-        assert_eq!((wss.scheme.as_str(), wss.port), ("https", 443));
+        assert_eq!((wss.scheme, wss.port), ("https", 443));
         assert!(wss.is_tls());
         assert_eq!(origin("wss://h:8443/").unwrap().port, 8443);
         assert_eq!(

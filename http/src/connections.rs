@@ -13,7 +13,7 @@ use std::sync::Arc;
 ///
 /// ```
 /// use percore_http::server::ConnProtocol;
-/// assert_eq!(ConnProtocol::Http2.label(), "http2");
+/// assert_eq!(ConnProtocol::Http2.label(), "HTTP/2");
 /// assert_eq!(ConnProtocol::ALL.len(), 4);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,12 +39,14 @@ impl ConnProtocol {
         ConnProtocol::Other,
     ];
 
-    /// Its metrics label: `http1`, `http2`, `websocket`, `other`.
+    /// Its metrics label: `HTTP/1.1` (HTTP/1.0 included), `HTTP/2`,
+    /// `WebSocket`, `other`; HTTP/1.1 and HTTP/2 are spelled as the
+    /// `protocol` label of the request counters (`percore_requests_total`).
     pub fn label(self) -> &'static str {
         match self {
-            ConnProtocol::Http1 => "http1",
-            ConnProtocol::Http2 => "http2",
-            ConnProtocol::WebSocket => "websocket",
+            ConnProtocol::Http1 => "HTTP/1.1",
+            ConnProtocol::Http2 => "HTTP/2",
+            ConnProtocol::WebSocket => "WebSocket",
             ConnProtocol::Other => "other",
         }
     }

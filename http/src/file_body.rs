@@ -20,7 +20,7 @@ type ReadFuture = Pin<Box<dyn Future<Output = (io::Result<usize>, BytesMut)>>>;
 /// A response body streamed from a file: one 64 KiB read at a time (an
 /// io_uring read on that driver, the blocking pool under epoll), only as
 /// fast as the client takes it, sent with its length as `Content-Length`.
-/// HTTP/1.1 over plain TCP sends one longer than 64 KiB with `sendfile(2)`
+/// HTTP/1.1 over plain TCP sends one of 4 KiB or more with `sendfile(2)`
 /// instead (see [`BodyStream::file_range`]): no copy through user space.
 ///
 /// ```

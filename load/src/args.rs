@@ -8,8 +8,9 @@ use clap::Parser;
 use http::{HeaderName, HeaderValue, Method};
 use percore_cli::RuntimeArgs;
 
-/// percore-load: an HTTP/1.1 (pipelined), HTTP/2 (h2c) and WebSocket load
-/// generator, one pinned thread per core, each with its own connections.
+/// percore-load: an HTTP/1.1 (pipelined), HTTP/2 and WebSocket load
+/// generator, cleartext or TLS (https://, wss://), one pinned thread per
+/// core, each with its own connections.
 ///
 /// Stops after -n requests or -d seconds (10 s if neither is given; the
 /// first reached if both are), then prints requests, errors by kind,
@@ -24,7 +25,8 @@ use percore_cli::RuntimeArgs;
 #[command(name = "percore-load", version)]
 pub struct Args {
     /// Target URL: http://HOST:PORT/PATH, or ws://HOST:PORT/PATH (which
-    /// implies --ws)
+    /// implies --ws); https:// and wss:// connect with TLS (ALPN h2 with
+    /// --h2, else http/1.1; one full handshake per connection)
     #[arg(value_name = "URL")]
     pub url: String,
 
@@ -42,7 +44,8 @@ pub struct Args {
           value_parser = clap::value_parser!(u64).range(1..))]
     pub requests: Option<u64>,
 
-    /// HTTP/2 over cleartext (prior knowledge), -m streams per connection
+    /// HTTP/2 (cleartext with prior knowledge, or TLS with ALPN h2), -m
+    /// streams per connection
     #[arg(long, conflicts_with_all = ["ws", "pipeline"])]
     pub h2: bool,
 
@@ -83,6 +86,16 @@ pub struct Args {
     /// timeout and reconnecting
     #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_seconds)]
     pub timeout: Duration,
+
+    /// TLS: trust the CA certificates in FILE (PEM) besides the Mozilla
+    /// roots
+    #[arg(long, value_name = "FILE")]
+    pub cacert: Option<PathBuf>,
+
+    /// TLS: accept any server certificate, unverified (for self-signed
+    /// test servers only)
+    #[arg(short = 'k', long)]
+    pub insecure: bool,
 
     /// Also write the summary as JSON to FILE
     #[arg(long, value_name = "FILE")]
@@ -141,6 +154,14 @@ mod tests {
         assert_eq!(a.headers.len(), 2);
         assert_eq!(a.headers[1].0, "b");
         assert_eq!(a.headers[1].1, "two");
+    }
+
+    #[test]
+    fn tls_flags() {
+        let a = parse(&["https://x/", "-k", "--cacert", "ca.pem"]).unwrap();
+        assert!(a.insecure);
+        assert_eq!(a.cacert.as_deref(), Some(std::path::Path::new("ca.pem")));
+        assert!(!parse(&["https://x/"]).unwrap().insecure);
     }
 
     #[test]

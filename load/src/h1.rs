@@ -12,8 +12,8 @@ use std::time::Instant;
 
 use bytes::{Buf, BytesMut};
 use percore_http::h1::{BodyEvent, ResponseDecoder, ResponseFraming, MAX_INTERIM_RESPONSES};
-use percore_runtime::net::TcpStream;
 
+use crate::conn::Conn;
 use crate::h1_head::HeadMemo;
 use crate::io::{keep_connected, read_more, write_all, Got, Watch};
 use crate::plan::Core;
@@ -40,7 +40,7 @@ enum Outcome {
 /// read ended.
 struct Reader<'a> {
     core: &'a Core,
-    stream: &'a TcpStream,
+    stream: &'a Conn,
     watch: &'a Watch,
     buf: BytesMut,
     memo: HeadMemo,
@@ -148,7 +148,7 @@ impl Reader<'_> {
 /// (`false`); returns that and the requests still owed.
 async fn session(
     core: &Core,
-    stream: TcpStream,
+    stream: Conn,
     mut owed: u64,
     depth: usize,
     watch: Rc<Watch>,

@@ -9,8 +9,8 @@ use std::time::Instant;
 use bytes::BytesMut;
 use percore_http::h2::conn::{ClientConnection, ClientEvent};
 use percore_http::h2::{ErrorCode, StreamIdHasher};
-use percore_runtime::net::TcpStream;
 
+use crate::conn::Conn;
 use crate::io::{keep_connected, read_more, write_all, Got, Watch};
 use crate::plan::Core;
 use crate::stats::ErrorKind;
@@ -37,7 +37,7 @@ struct Open {
 /// still owed.
 async fn session(
     core: &Core,
-    stream: TcpStream,
+    stream: Conn,
     mut owed: u64,
     streams: usize,
     watch: Rc<Watch>,

@@ -16,9 +16,9 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use percore_runtime::net::TcpStream;
 use percore_runtime::time::{sleep, sleep_until};
 
+use crate::conn::Conn;
 use crate::plan::Core;
 use crate::stats::ErrorKind;
 
@@ -149,7 +149,7 @@ impl<F: Future> Future for Guarded<'_, F> {
 
 /// Reads into `buf`'s spare room (growing it when short), until the
 /// watchdog says the wait is over; arm `watch` first.
-pub async fn read_more(stream: &TcpStream, buf: &mut BytesMut, watch: &Watch) -> Got {
+pub async fn read_more(stream: &Conn, buf: &mut BytesMut, watch: &Watch) -> Got {
     if buf.capacity() - buf.len() < READ_BUF / 4 {
         buf.reserve(READ_BUF);
     }
@@ -173,7 +173,7 @@ pub async fn read_more(stream: &TcpStream, buf: &mut BytesMut, watch: &Watch) ->
 /// server that stops reading); `Err` with how the requests failed
 /// (`None`: the run is over).
 pub async fn write_all(
-    stream: &TcpStream,
+    stream: &Conn,
     bytes: Bytes,
     watch: &Watch,
 ) -> Result<(), Option<ErrorKind>> {
@@ -186,7 +186,8 @@ pub async fn write_all(
 }
 
 /// Keeps one connection busy until the run is over: connects (a failed
-/// connect is one failed request), then runs `session` on the stream,
+/// connect or TLS handshake is one failed request), then runs `session` on
+/// the stream,
 /// again after each session that ends asking for a new connection.
 ///
 /// `owed` counts requests claimed from the budget but not sent; a session
@@ -194,7 +195,7 @@ pub async fn write_all(
 /// run is over.
 pub async fn keep_connected<S, F>(core: &Core, mut session: S)
 where
-    S: FnMut(TcpStream, u64, Rc<Watch>) -> F,
+    S: FnMut(Conn, u64, Rc<Watch>) -> F,
     F: Future<Output = (bool, u64)>,
 {
     let watch = core.watch();
@@ -209,9 +210,8 @@ where
             return;
         }
         watch.arm(Instant::now());
-        match watch.guard(TcpStream::connect(core.plan.target.addr)).await {
+        match watch.guard(Conn::open(&core.plan)).await {
             Ok(Ok(stream)) => {
-                let _ = stream.set_nodelay(true);
                 let (go_on, left) = session(stream, owed, watch.clone()).await;
                 owed = left;
                 if !go_on {

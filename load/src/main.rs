@@ -1,17 +1,20 @@
-//! percore-load: an HTTP/1.1 (pipelined), HTTP/2 (h2c) and WebSocket load
-//! generator, one pinned thread per core, each with its own connections.
+//! percore-load: an HTTP/1.1 (pipelined), HTTP/2 and WebSocket load
+//! generator, cleartext or TLS, one pinned thread per core, each with its
+//! own connections.
 //!
 //! ```text
 //! cargo run --release -p percore-load -- http://127.0.0.1:8080/plaintext -c 64 -d 10
 //! cargo run --release -p percore-load -- http://127.0.0.1:8080/ -c 16 -n 100000 --pipeline 16
 //! cargo run --release -p percore-load -- http://127.0.0.1:8080/ -c 4 -d 5 --h2 -m 100
 //! cargo run --release -p percore-load -- ws://127.0.0.1:8080/ws -c 32 -d 5 --ws --msg-size 128
+//! cargo run --release -p percore-load -- https://127.0.0.1:8443/plaintext -c 64 -d 10 -k
 //! ```
 //!
 //! Each connection drives the sans-IO codecs directly (no pooled client
 //! in between): the HTTP/1.1 request is encoded once and reused.
 
 mod args;
+mod conn;
 mod h1;
 mod h1_head;
 mod h2;
@@ -43,7 +46,7 @@ const DEFAULT_DURATION: Duration = Duration::from_secs(10);
 
 fn main() -> ExitCode {
     let args: Args = percore_cli::parse();
-    let ws = args.ws || args.url.starts_with("ws://");
+    let ws = args.ws || args.url.starts_with("ws://") || args.url.starts_with("wss://");
     let target = match Target::parse(&args.url, ws) {
         Ok(t) => t,
         Err(e) => usage_error(&e),
@@ -88,7 +91,30 @@ fn main() -> ExitCode {
         b'x';
         args.msg_size.unwrap_or(DEFAULT_MSG_SIZE) as usize
     ]);
-    let plan = Plan::new(target, protocol, request, payload, args.timeout, budget);
+    let tls = target.tls;
+    if !tls && (args.insecure || args.cacert.is_some()) {
+        usage_error("--insecure and --cacert need an https:// or wss:// URL");
+    }
+    let mut plan = Plan::new(target, protocol, request, payload, args.timeout, budget);
+    if tls {
+        let ca = match &args.cacert {
+            None => None,
+            Some(path) => match std::fs::read(path) {
+                Ok(pem) => Some(pem),
+                Err(e) => {
+                    eprintln!("error: cannot read {}: {e}", path.display());
+                    return ExitCode::FAILURE;
+                }
+            },
+        };
+        match conn::connector(protocol, ca.as_deref(), args.insecure) {
+            Ok(connector) => plan = plan.with_tls(connector),
+            Err(e) => {
+                eprintln!("error: TLS configuration: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
     let shape = Shape {
         cores: args.runtime.cores,
         connections: args.connections as usize,

@@ -14,6 +14,7 @@ use percore_http::h1::{encode_request_head, RequestFraming};
 use percore_http::h2::conn::PreparedRequest;
 use percore_http::Limits;
 use percore_runtime::sync::Shutdown;
+use percore_tls::TlsConnector;
 
 use crate::io::Watch;
 use crate::stats::{ErrorKind, Live, Stats};
@@ -69,6 +70,8 @@ pub struct Plan {
     pub limits: Limits,
     /// Requests left and the deadline.
     pub budget: Budget,
+    /// For a TLS target: the connector (see [`Plan::with_tls`]).
+    pub tls: Option<TlsConnector>,
 }
 
 impl Plan {
@@ -110,7 +113,8 @@ impl Plan {
         let h1_batch = Bytes::from(one.repeat(depth));
         let mut h2_request = http::Request::new(());
         *h2_request.method_mut() = method.clone();
-        *h2_request.uri_mut() = format!("http://{}{}", target.authority, target.path)
+        let scheme = if target.tls { "https" } else { "http" };
+        *h2_request.uri_mut() = format!("{scheme}://{}{}", target.authority, target.path)
             .parse()
             .unwrap_or_default();
         *h2_request.headers_mut() = headers;
@@ -128,7 +132,14 @@ impl Plan {
             timeout,
             limits: Limits::default(),
             budget,
+            tls: None,
         }
+    }
+
+    /// Connects with TLS through `connector` (for a TLS target).
+    pub fn with_tls(mut self, connector: TlsConnector) -> Plan {
+        self.tls = Some(connector);
+        self
     }
 }
 

@@ -13,27 +13,35 @@ pub struct Target {
     pub authority: String,
     /// Path and query (`/` when the URL has none).
     pub path: String,
+    /// The host as written, without brackets: the TLS server name.
+    pub host: String,
+    /// `https://` or `wss://`: TLS over the connection.
+    pub tls: bool,
 }
 
 impl Target {
-    /// Parses `url` (`http://` or, when `ws`, `ws://`) and resolves its host.
+    /// Parses `url` (`http://` or `https://`; when `ws`, also `ws://` or
+    /// `wss://`) and resolves its host.
     pub fn parse(url: &str, ws: bool) -> Result<Target, String> {
         let uri: Uri = url.parse().map_err(|e| format!("{url:?}: {e}"))?;
-        let scheme = uri.scheme_str().unwrap_or("");
-        let ok = if ws {
-            matches!(scheme, "ws" | "http")
-        } else {
-            scheme == "http"
+        let tls = match uri.scheme_str().unwrap_or("") {
+            "http" => false,
+            "https" => true,
+            "ws" if ws => false,
+            "wss" if ws => true,
+            _ => {
+                let want = if ws {
+                    "ws://, wss://, http:// or https://"
+                } else {
+                    "http:// or https://"
+                };
+                return Err(format!("{url:?}: the URL must start with {want}"));
+            }
         };
-        if !ok {
-            let want = if ws { "ws:// (or http://)" } else { "http://" };
-            return Err(format!(
-                "{url:?}: the URL must start with {want}; TLS is not supported"
-            ));
-        }
         let authority = uri.authority().ok_or_else(|| format!("{url:?}: no host"))?;
-        let port = authority.port_u16().unwrap_or(80);
-        let addr = (authority.host().trim_matches(['[', ']']), port)
+        let port = authority.port_u16().unwrap_or(if tls { 443 } else { 80 });
+        let host = authority.host().trim_matches(['[', ']']).to_string();
+        let addr = (host.as_str(), port)
             .to_socket_addrs()
             .map_err(|e| format!("cannot resolve {}: {e}", authority.host()))?
             .next()
@@ -43,6 +51,8 @@ impl Target {
             addr,
             authority: authority.as_str().to_string(),
             path: if path.is_empty() { "/".into() } else { path },
+            host,
+            tls,
         })
     }
 }
@@ -69,9 +79,23 @@ mod tests {
     }
 
     #[test]
+    fn https_and_wss_mean_tls() {
+        let t = Target::parse("https://127.0.0.1/x", false).unwrap();
+        assert!(t.tls);
+        assert_eq!(t.addr.port(), 443);
+        assert_eq!(t.host, "127.0.0.1");
+        let t = Target::parse("wss://[::1]:8443/ws", true).unwrap();
+        assert!(t.tls);
+        assert_eq!(t.host, "::1");
+        assert_eq!(t.addr, "[::1]:8443".parse().unwrap());
+        assert!(!Target::parse("http://127.0.0.1:1/", false).unwrap().tls);
+    }
+
+    #[test]
     fn refuses_other_schemes() {
-        assert!(Target::parse("https://127.0.0.1/", false).is_err());
+        assert!(Target::parse("ftp://127.0.0.1/", false).is_err());
         assert!(Target::parse("ws://127.0.0.1/", false).is_err());
+        assert!(Target::parse("wss://127.0.0.1/", false).is_err());
         assert!(Target::parse("127.0.0.1:80", false).is_err());
     }
 }

@@ -8,10 +8,10 @@ use std::time::Instant;
 use bytes::BytesMut;
 use http::Method;
 use percore_http::h1::{encode_request_head, parse_response_head, RequestFraming};
-use percore_runtime::net::TcpStream;
 use percore_ws::handshake::{client_request_headers, verify_response};
 use percore_ws::{Codec, Config, Message, Role};
 
+use crate::conn::Conn;
 use crate::io::{keep_connected, read_more, write_all, Alarm, Got, Watch};
 use crate::plan::Core;
 use crate::stats::ErrorKind;
@@ -27,7 +27,7 @@ pub async fn connection(core: &Core) {
 /// Upgrades, then runs round trips until the connection must be replaced
 /// (`true`) or the run is over (`false`); returns that and the round trips
 /// still owed. A failed upgrade is one failed round trip.
-async fn session(core: &Core, stream: TcpStream, mut owed: u64, watch: Rc<Watch>) -> (bool, u64) {
+async fn session(core: &Core, stream: Conn, mut owed: u64, watch: Rc<Watch>) -> (bool, u64) {
     let mut buf = BytesMut::with_capacity(64 * 1024);
     watch.arm(Instant::now());
     if let Err(failure) = handshake(core, &stream, &mut buf, &watch).await {
@@ -115,7 +115,7 @@ async fn session(core: &Core, stream: TcpStream, mut owed: u64, watch: Rc<Watch>
 /// after the response head in `buf`. `Err(None)`: the run is over.
 async fn handshake(
     core: &Core,
-    stream: &TcpStream,
+    stream: &Conn,
     buf: &mut BytesMut,
     watch: &Watch,
 ) -> Result<(), Option<ErrorKind>> {

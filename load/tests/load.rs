@@ -1,7 +1,7 @@
 //! percore-load, run as users run it, against real servers on loopback:
-//! percore's demo app (HTTP/1.1, pipelined, h2c, WebSocket echo) and
-//! Debian's nginx (HTTP/1.1 and pipelined, closing connections every 100
-//! requests). Counts match -n exactly, --json has its fields, a server
+//! percore's demo app (HTTP/1.1, pipelined, h2c, WebSocket echo, and all
+//! of them over TLS) and Debian's nginx (HTTP/1.1 and pipelined, closing
+//! connections every 100 requests; HTTPS HTTP/1.1 and h2). Counts match -n exactly, --json has its fields, a server
 //! that is down gives connect errors, a silent one timeouts, a garbling
 //! one protocol errors, 404s count as non-2xx, mistakes on the command
 //! line exit with status 2. Every run is on both drivers.
@@ -44,15 +44,37 @@ struct Demo {
     thread: Option<JoinHandle<std::io::Result<()>>>,
 }
 
+/// A self-signed certificate for 127.0.0.1: (certificate PEM, key PEM).
+fn self_signed() -> (String, String) {
+    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()]).unwrap();
+    (cert.cert.pem(), cert.key_pair.serialize_pem())
+}
+
 impl Demo {
     fn start(driver: DriverChoice) -> Demo {
+        Demo::start_with(driver, None)
+    }
+
+    /// The demo serving TLS with this certificate and key (PEM).
+    fn start_tls(driver: DriverChoice, cert: &(String, String)) -> Demo {
+        Demo::start_with(driver, Some(cert.clone()))
+    }
+
+    fn start_with(driver: DriverChoice, tls: Option<(String, String)>) -> Demo {
         let shutdown = Shutdown::new();
         let (tx, rx) = mpsc::channel();
         let s = shutdown.clone();
         let thread = std::thread::spawn(move || {
             let room = demo_app::ChatRoom::new();
-            Server::new(move || demo_app::app_with_room(&room))
-                .bind("127.0.0.1:0")?
+            let mut server =
+                Server::new(move || demo_app::app_with_room(&room)).bind("127.0.0.1:0")?;
+            if let Some((cert, key)) = tls {
+                server = server.tls(percore::tls::TlsConfig::from_pem(
+                    cert.as_bytes(),
+                    key.as_bytes(),
+                )?)?;
+            }
+            server
                 .cores(1)
                 .driver(driver)
                 .handle_signals(false)
@@ -106,10 +128,31 @@ struct Nginx {
 
 impl Nginx {
     fn start() -> Nginx {
+        Nginx::start_with(None)
+    }
+
+    /// nginx serving HTTPS (HTTP/1.1 and h2 by ALPN) with this certificate
+    /// and key (PEM).
+    fn start_tls(cert: &(String, String)) -> Nginx {
+        Nginx::start_with(Some(cert))
+    }
+
+    fn start_with(tls: Option<&(String, String)>) -> Nginx {
         let port = free_port();
         let dir = std::env::temp_dir().join(format!("percore-load-nginx-{port}"));
         std::fs::create_dir_all(&dir).unwrap();
         let d = dir.display();
+        let listen = match tls {
+            None => format!("listen 127.0.0.1:{port};"),
+            Some((cert, key)) => {
+                std::fs::write(dir.join("cert.pem"), cert).unwrap();
+                std::fs::write(dir.join("key.pem"), key).unwrap();
+                format!(
+                    "listen 127.0.0.1:{port} ssl http2; ssl_certificate {d}/cert.pem; \
+                     ssl_certificate_key {d}/key.pem;"
+                )
+            }
+        };
         let conf = format!(
             // One process: killing it by PID leaves no orphaned worker.
             "master_process off;\n\
@@ -122,7 +165,7 @@ impl Nginx {
                client_body_temp_path {d}/body; proxy_temp_path {d}/proxy;\n\
                fastcgi_temp_path {d}/fcgi; uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;\n\
                keepalive_requests 100;\n\
-               server {{ listen 127.0.0.1:{port}; location / {{ return 200 \"hello\\n\"; }} }}\n\
+               server {{ {listen} location / {{ return 200 \"hello\\n\"; }} }}\n\
              }}\n"
         );
         let conf_path = dir.join("nginx.conf");
@@ -314,13 +357,72 @@ both_drivers!(duration_run_stops_in_time, |driver, server_driver| {
     assert!((0.4..5.0).contains(&secs), "{json}");
 });
 
+both_drivers!(
+    https_h1_h2_and_wss_against_the_demo,
+    |driver, server_driver| {
+        let cert = self_signed();
+        let demo = Demo::start_tls(server_driver, &cert);
+        let url = demo.url("https", "/plaintext");
+        let json = load_json(driver, &[&url, "-c", "3", "-n", "500", "-k"]);
+        assert_all_answered(&json, 500);
+        let json = load_json(
+            driver,
+            &[&url, "-c", "2", "-n", "203", "--pipeline", "8", "-k"],
+        );
+        assert_all_answered(&json, 203);
+        // The CA given by file: the certificate is verified (its name is the
+        // URL's IP address).
+        let ca = std::env::temp_dir().join(format!("percore-load-ca-{}.pem", free_port()));
+        std::fs::write(&ca, &cert.0).unwrap();
+        let ca_arg = ca.to_str().unwrap();
+        let json = load_json(
+            driver,
+            &[
+                &url, "-c", "2", "-n", "501", "--h2", "-m", "8", "--cacert", ca_arg,
+            ],
+        );
+        assert_all_answered(&json, 501);
+        let _ = std::fs::remove_file(&ca);
+        let url = demo.url("wss", "/ws");
+        let json = load_json(driver, &[&url, "-c", "2", "-n", "300", "-k"]);
+        assert_all_answered(&json, 300);
+    }
+);
+
+both_drivers!(
+    an_unverified_certificate_fails_the_connects,
+    |driver, server_driver| {
+        // Verification is on by default: a self-signed certificate no
+        // root vouches for fails every handshake, counted as connect errors.
+        let demo = Demo::start_tls(server_driver, &self_signed());
+        let url = demo.url("https", "/plaintext");
+        let json = load_json(driver, &[&url, "-c", "2", "-n", "6"]);
+        assert_eq!(json["requests"], 0, "{json}");
+        assert_eq!(json["errors_by_kind"]["connect"], 6, "{json}");
+    }
+);
+
+both_drivers!(nginx_https_h1_and_h2, |driver, _server_driver| {
+    let nginx = Nginx::start_tls(&self_signed());
+    let url = format!("https://127.0.0.1:{}/", nginx.port);
+    // Reconnects every 100 requests: a new handshake each time.
+    let json = load_json(driver, &[&url, "-c", "2", "-n", "1000", "-k"]);
+    assert_all_answered(&json, 1000);
+    let json = load_json(
+        driver,
+        &[&url, "-c", "2", "-n", "1000", "--h2", "-m", "10", "-k"],
+    );
+    assert_all_answered(&json, 1000);
+});
+
 #[test]
 fn command_line_mistakes_exit_2() {
     for args in [
         &["http://127.0.0.1:1/", "--bogus"][..],
         &["http://127.0.0.1:1/", "-c"],
         &["http://127.0.0.1:1/", "-d", "later"],
-        &["https://127.0.0.1:1/", "-n", "1"],
+        &["ftp://127.0.0.1:1/", "-n", "1"],
+        &["http://127.0.0.1:1/", "-k"],
         &["http://127.0.0.1:1/", "--msg-size", "4"],
         &["ws://127.0.0.1:1/", "--h2"],
         &[],

@@ -234,7 +234,9 @@ impl Context {
         };
         self.driver.borrow_mut().park(timeout)?;
         self.drain_remote_queue();
-        self.timers.borrow_mut().fire_expired(Instant::now());
+        let now = Instant::now();
+        crate::time::set_turn_started(Some(now));
+        self.timers.borrow_mut().fire_expired(now);
         Ok(())
     }
 }
@@ -260,6 +262,9 @@ impl std::fmt::Debug for Runtime {
     }
 }
 
+/// Multishot accept's default (see [`Builder::multishot_accept`]).
+const MULTISHOT_ACCEPT_DEFAULT: bool = true;
+
 /// Configures a [`Runtime`].
 ///
 /// ```
@@ -272,6 +277,19 @@ pub struct Builder {
     driver: DriverChoice,
     ring_entries: u32,
     provided_buffers: bool,
+    multishot_accept: bool,
+    /// The best io_uring setup to try (`PERCORE_URING_SETUP`, for A/B).
+    uring_setup: crate::driver::uring::Setup,
+}
+
+/// Whether `PERCORE_{name}` switches a default-on feature off (`0`, `off`,
+/// `false`), or a default-off one on (`1`, `on`, `true`).
+fn env_switch(name: &str, default: bool) -> bool {
+    match std::env::var(name).as_deref() {
+        Ok("0" | "off" | "false") => false,
+        Ok("1" | "on" | "true") => true,
+        _ => default,
+    }
 }
 
 impl Default for Builder {
@@ -286,10 +304,12 @@ impl Builder {
         Builder {
             driver: DriverChoice::Auto,
             ring_entries: 1024,
-            provided_buffers: !matches!(
-                std::env::var("PERCORE_PROVIDED_BUFFERS").as_deref(),
-                Ok("0" | "off" | "false")
-            ),
+            provided_buffers: env_switch("PERCORE_PROVIDED_BUFFERS", true),
+            multishot_accept: env_switch("PERCORE_MULTISHOT_ACCEPT", MULTISHOT_ACCEPT_DEFAULT),
+            uring_setup: std::env::var("PERCORE_URING_SETUP")
+                .ok()
+                .and_then(|s| crate::driver::uring::Setup::parse(&s))
+                .unwrap_or(crate::driver::uring::Setup::DeferTaskrun),
         }
     }
 
@@ -323,9 +343,29 @@ impl Builder {
         self
     }
 
+    /// Whether io_uring listeners accept with one multishot
+    /// `IORING_OP_ACCEPT` (Linux 5.19, probed at start-up) instead of one
+    /// accept per connection. `PERCORE_MULTISHOT_ACCEPT=1`/`0` sets the
+    /// default (for A/B measurements); this method overrides it.
+    ///
+    /// ```
+    /// use percore_runtime::Builder;
+    /// let rt = Builder::new().multishot_accept(true).build().unwrap();
+    /// rt.block_on(async {});
+    /// ```
+    pub fn multishot_accept(mut self, on: bool) -> Builder {
+        self.multishot_accept = on;
+        self
+    }
+
     /// Creates the runtime on the current thread.
     pub fn build(&self) -> io::Result<Runtime> {
-        let (driver, info) = Driver::new(self.driver, self.ring_entries, self.provided_buffers)?;
+        let features = crate::driver::uring::Features {
+            provided_buffers: self.provided_buffers,
+            multishot_accept: self.multishot_accept,
+            setup: self.uring_setup,
+        };
+        let (driver, info) = Driver::new(self.driver, self.ring_entries, features)?;
         let shared = Arc::new(Shared {
             id: NEXT_RUNTIME_ID.fetch_add(1, Ordering::Relaxed),
             remote_queue: Mutex::new(Vec::new()),
@@ -355,6 +395,7 @@ impl Drop for EnterGuard {
     fn drop(&mut self) {
         CONTEXT.with(|c| c.borrow_mut().take());
         CURRENT_ID.with(|c| c.set(self.prev_id));
+        crate::time::set_turn_started(None);
     }
 }
 
@@ -368,6 +409,7 @@ fn enter(cx: &Rc<Context>) -> EnterGuard {
         *slot = Some(cx.clone());
     });
     let prev_id = CURRENT_ID.with(|c| c.replace(cx.shared.id));
+    crate::time::set_turn_started(Some(Instant::now()));
     EnterGuard { prev_id }
 }
 

@@ -14,6 +14,7 @@
 //! });
 //! ```
 
+use std::cell::Cell;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::fmt;
@@ -120,6 +121,43 @@ impl Timers {
     pub(crate) fn heap_len(&self) -> usize {
         self.heap.len()
     }
+}
+
+thread_local! {
+    /// When this thread's runtime last came back from waiting for I/O and
+    /// timers: the clock read every loop turn makes anyway.
+    static TURN: Cell<Option<Instant>> = const { Cell::new(None) };
+}
+
+/// Notes `now` as the start of the current loop turn (the runtime, after
+/// each wait for I/O, and when `block_on` starts).
+pub(crate) fn set_turn_started(now: Option<Instant>) {
+    TURN.with(|t| t.set(now));
+}
+
+/// When the current turn of this thread's runtime loop began: the moment
+/// it last returned from waiting for I/O and timers (or `block_on`
+/// started), read from the clock reading the loop makes anyway, so it
+/// costs no clock read. Every task polled in this turn runs after it, so
+/// `turn_started()` to a later `Instant::now()` bounds from above how long
+/// the work of a task took since the core saw its input, waiting behind
+/// earlier tasks of the turn included. `None` outside a runtime.
+///
+/// ```
+/// use percore_runtime::{Runtime, time::{sleep, turn_started}};
+/// use std::time::{Duration, Instant};
+/// assert!(turn_started().is_none());
+/// Runtime::new().unwrap().block_on(async {
+///     let first = turn_started().unwrap();
+///     assert!(first <= Instant::now());
+///     sleep(Duration::from_millis(2)).await;
+///     assert!(turn_started().unwrap() >= first + Duration::from_millis(2));
+/// });
+/// assert!(turn_started().is_none());
+/// ```
+#[inline]
+pub fn turn_started() -> Option<Instant> {
+    TURN.with(Cell::get)
 }
 
 /// A future that completes at a deadline. Created by [`sleep`] and [`sleep_until`].

@@ -529,6 +529,50 @@ both_drivers!(tcp_options_and_addresses, |d: DriverChoice| {
     });
 });
 
+/// Whether `fd` has `O_NONBLOCK` set.
+fn is_nonblocking(fd: std::os::fd::RawFd) -> bool {
+    // SAFETY: F_GETFL on an open descriptor reads no memory.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    assert!(flags >= 0, "fcntl: {}", std::io::Error::last_os_error());
+    flags & libc::O_NONBLOCK != 0
+}
+
+both_drivers!(
+    accepted_sockets_come_in_the_drivers_mode,
+    |d: DriverChoice| {
+        // The accept itself sets the mode (no fcntl follows it): epoll
+        // needs non-blocking sockets, io_uring blocking ones.
+        use std::os::fd::AsRawFd;
+        let dir = std::env::temp_dir().join(format!("percore-mode-{}-{d:?}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("mode.sock");
+        block_on(d, async {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = listener.local_addr().unwrap();
+            let accept = spawn_local(async move { listener.accept().await.unwrap() });
+            let c = TcpStream::connect(addr).await.unwrap();
+            let (s, _) = accept.await.unwrap();
+            assert_eq!(is_nonblocking(s.as_raw_fd()), !on_uring(d));
+            c.write_all(b"tcp".to_vec()).await.0.unwrap();
+            let (res, got) = s.read(Vec::with_capacity(8)).await;
+            assert_eq!(res.unwrap(), 3);
+            assert_eq!(got, b"tcp");
+
+            let unix = UnixListener::bind(&path).unwrap();
+            let accept = spawn_local(async move { unix.accept().await.unwrap() });
+            let c = UnixStream::connect(&path).await.unwrap();
+            let (s, _) = accept.await.unwrap();
+            assert_eq!(is_nonblocking(s.as_raw_fd()), !on_uring(d));
+            s.write_all(b"unix".to_vec()).await.0.unwrap();
+            let (res, got) = c.read(Vec::with_capacity(8)).await;
+            assert_eq!(res.unwrap(), 4);
+            assert_eq!(got, b"unix");
+        });
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+);
+
 both_drivers!(connect_refused_is_an_error, |d: DriverChoice| {
     block_on(d, async {
         // Bind then drop to get a port nobody listens on.

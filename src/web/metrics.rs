@@ -19,6 +19,7 @@ use std::time::Instant;
 use http::header::{HeaderValue, CONTENT_TYPE};
 use http::Version;
 use percore_http::server::{ConnProtocol, CoreConnections};
+use percore_runtime::time::turn_started;
 
 use super::{get, App, Plugin, Request, Response};
 
@@ -118,16 +119,21 @@ struct Registry {
 /// `percore_request_body_bytes_total` and `percore_response_body_bytes_total`
 /// (bodies of known length: a `Content-Length`, a body in memory or a file;
 /// streams of unknown length are not counted), `percore_handler_duration_seconds`
-/// (histogram: from the request reaching this middleware to the answer's
-/// head being ready), `percore_open_connections{protocol}` (a gauge:
-/// `http1`, `http2`, `websocket`, `other`; counted by the server's
-/// connection guards on every core whose app installs the plugin, at no
-/// cost per request) and `percore_metrics_cores` (cores reporting).
+/// (histogram: from the start of the event-loop turn in which the request
+/// reached the app, as [`turn_started`] says, to the answer's head being
+/// ready; so it includes the time the request waited behind other work of
+/// that turn), `percore_open_connections{protocol}` (a gauge: `HTTP/1.1`
+/// — HTTP/1.0 connections and those not yet past protocol detection
+/// included —, `HTTP/2`, `WebSocket`, `other`; the same spelling as the
+/// requests' label; counted by the server's connection guards on every
+/// core whose app installs the plugin, at no cost per request) and
+/// `percore_metrics_cores` (cores reporting).
 ///
 /// It counts around the app's whole dispatch, every middleware included,
 /// wherever it is installed (on an app [`nest`](App::nest)ed in another,
-/// it counts every request of the outer app), at no middleware's cost: two
-/// clock reads and a few additions per request.
+/// it counts every request of the outer app), at no middleware's cost: one
+/// clock read (the start is the loop turn's own reading) and a few
+/// additions per request.
 ///
 /// ```
 /// use percore::web::{App, Metrics, Request, get};
@@ -253,7 +259,7 @@ impl Plugin for Metrics {
 
 /// Counts every request of one core's app: [`App`] calls it around the
 /// whole dispatch (every middleware included) without a middleware's
-/// boxed future: two clock reads, a few additions and stores.
+/// boxed future: one clock read, a few additions and stores.
 pub(crate) struct Recorder {
     counters: Arc<CoreCounters>,
 }
@@ -278,7 +284,8 @@ impl Recorder {
                 .unwrap_or(0),
         };
         Arrival {
-            at: Instant::now(),
+            // The loop turn's own clock reading: no clock read here.
+            at: turn_started().unwrap_or_else(Instant::now),
             version: req.version(),
             bytes_in,
         }
@@ -287,7 +294,13 @@ impl Recorder {
     /// Counts the answer.
     #[inline]
     pub(crate) fn finish(&self, started: Arrival, resp: &Response) {
-        let ns = started.at.elapsed().as_nanos().min(u128::from(u64::MAX)) as u64;
+        let took = Instant::now().saturating_duration_since(started.at);
+        // u64 nanoseconds last 584 years: no overflow in practice, and
+        // saturating if it ever did.
+        let ns = took
+            .as_secs()
+            .saturating_mul(1_000_000_000)
+            .saturating_add(u64::from(took.subsec_nanos()));
         let bytes_out = resp.body().size_hint().unwrap_or(0);
         self.counters.record(
             started.version,

@@ -27,12 +27,19 @@ def open_gauges():
     """The gauges, scraped over a fresh connection (itself HTTP/1.1)."""
     text = urllib.request.urlopen(BASE + "/metrics", timeout=5).read().decode()
     seen = {}
+    request_protocols = set()
     for family in text_string_to_metric_families(text):
         if family.name == "percore_open_connections":
             assert family.type == "gauge", family.type
             for s in family.samples:
                 seen[s.labels["protocol"]] = s.value
-    assert set(seen) == {"http1", "http2", "websocket", "other"}, seen
+        if family.name == "percore_requests":
+            request_protocols |= {s.labels["protocol"] for s in family.samples}
+    assert set(seen) == {"HTTP/1.1", "HTTP/2", "WebSocket", "other"}, seen
+    # One spelling for both families: the HTTP versions the requests are
+    # counted by are gauge labels too.
+    assert request_protocols == {"HTTP/1.0", "HTTP/1.1", "HTTP/2"}, request_protocols
+    assert {"HTTP/1.1", "HTTP/2"} <= set(seen) & request_protocols
     return seen
 
 
@@ -100,7 +107,7 @@ def h2c_upgraded():
 
 
 async def main():
-    base_gauges = {"http1": 1, "http2": 0, "websocket": 0, "other": 0}  # the scrape itself
+    base_gauges = {"HTTP/1.1": 1, "HTTP/2": 0, "WebSocket": 0, "other": 0}  # the scrape itself
     wait_for(base_gauges, "before")
     h1 = h1_keepalive()
     h2pk = h2_prior_knowledge()
@@ -108,11 +115,11 @@ async def main():
     async with websockets.connect(f"ws://{HOST}:{PORT}/ws") as ws:
         await ws.send("ping")
         assert await ws.recv() == "ping"
-        wait_for({"http1": 2, "http2": 2, "websocket": 1, "other": 0}, "all open")
-    wait_for({"http1": 2, "http2": 2, "websocket": 0, "other": 0}, "websocket closed")
+        wait_for({"HTTP/1.1": 2, "HTTP/2": 2, "WebSocket": 1, "other": 0}, "all open")
+    wait_for({"HTTP/1.1": 2, "HTTP/2": 2, "WebSocket": 0, "other": 0}, "websocket closed")
     h2pk.close()
     h2c.close()
-    wait_for({"http1": 2, "http2": 0, "websocket": 0, "other": 0}, "h2 closed")
+    wait_for({"HTTP/1.1": 2, "HTTP/2": 0, "WebSocket": 0, "other": 0}, "h2 closed")
     h1.close()
     wait_for(base_gauges, "all closed")
     print("ok")

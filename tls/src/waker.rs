@@ -9,8 +9,18 @@
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Wake, Waker};
 
+/// The tasks waiting. Nearly always one (the connection's reader or its
+/// writer), kept in `first` without an allocation: a `Vec` taken out at
+/// every wake would be freed and allocated again for every socket read and
+/// write.
 #[derive(Default)]
-struct Waiters(Mutex<Vec<Waker>>);
+struct Waiting {
+    first: Option<Waker>,
+    rest: Vec<Waker>,
+}
+
+#[derive(Default)]
+struct Waiters(Mutex<Waiting>);
 
 impl Wake for Waiters {
     fn wake(self: Arc<Self>) {
@@ -18,8 +28,15 @@ impl Wake for Waiters {
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        let waiting = std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner));
-        for waker in waiting {
+        // Taken out before waking: a waker may register again at once.
+        let (first, rest) = {
+            let mut waiting = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+            (waiting.first.take(), std::mem::take(&mut waiting.rest))
+        };
+        if let Some(waker) = first {
+            waker.wake();
+        }
+        for waker in rest {
             waker.wake();
         }
     }
@@ -47,8 +64,15 @@ impl SharedWaker {
             .0
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        if !waiting.iter().any(|w| w.will_wake(waker)) {
-            waiting.push(waker.clone());
+        let Waiting { first, rest } = &mut *waiting;
+        match first {
+            None => *first = Some(waker.clone()),
+            Some(w) if w.will_wake(waker) => {}
+            Some(_) => {
+                if !rest.iter().any(|w| w.will_wake(waker)) {
+                    rest.push(waker.clone());
+                }
+            }
         }
     }
 
@@ -79,9 +103,19 @@ mod tests {
         shared.register(&wa);
         shared.register(&wa);
         shared.register(&wb);
+        shared.register(&wb);
         shared.waker().wake_by_ref();
         shared.waker().wake_by_ref();
         assert_eq!(a.0.load(Ordering::SeqCst), 1);
         assert_eq!(b.0.load(Ordering::SeqCst), 1);
+        // Registered again after a wake: woken again, in either slot.
+        let c = Arc::new(Count(AtomicUsize::new(0)));
+        let wc = Waker::from(c.clone());
+        shared.register(&wb);
+        shared.register(&wc);
+        shared.register(&wc);
+        shared.waker().wake_by_ref();
+        assert_eq!(b.0.load(Ordering::SeqCst), 2);
+        assert_eq!(c.0.load(Ordering::SeqCst), 1);
     }
 }

@@ -16,13 +16,13 @@ impl Client {
     /// The redirect loop.
     pub(super) async fn follow(
         &self,
-        mut req: Prepared,
+        req: &mut Prepared,
         deadline: Option<Instant>,
     ) -> Result<Response, Error> {
         let mut chain = Vec::new();
         loop {
-            let mut resp = self.send_once(&mut req, deadline).await?;
-            let Some(next) = self.redirect(&mut req, &resp)? else {
+            let mut resp = self.send_once(req, deadline).await?;
+            let Some(next) = self.redirect(req, &resp)? else {
                 resp.set_redirects(chain);
                 return Ok(resp);
             };

@@ -2,6 +2,7 @@
 //! retry on a stale keep-alive connection) or over HTTP/2.
 
 use super::{idempotent, Client, Prepared};
+use std::borrow::Cow;
 use std::time::Instant;
 
 use http::header::{self, HeaderMap, HeaderValue};
@@ -29,25 +30,34 @@ impl Client {
     ) -> Result<Response, Error> {
         let cfg = &self.inner.cfg;
         let origin = Origin::of(&req.url)?;
-        let mut headers = cfg.default_headers.clone();
-        for name in req.headers.keys() {
-            headers.remove(name);
-        }
-        for (name, value) in &req.headers {
-            headers.append(name.clone(), value.clone());
-        }
         let decode = cfg.decompress && !req.headers.contains_key(header::ACCEPT_ENCODING);
-        if decode {
-            headers.insert(
-                header::ACCEPT_ENCODING,
-                HeaderValue::from_static(ACCEPT_ENCODING),
-            );
-        }
-        if cfg.cookies {
-            if let Some(cookie) = self.inner.jar.borrow().header_for(&req.url) {
+        let cookie = match cfg.cookies {
+            true => self.inner.jar.borrow().header_for(&req.url),
+            false => None,
+        };
+        // The client's default headers as they are when the request adds
+        // none (no copy of the map per request), else a merged copy.
+        let headers = if req.headers.is_empty() && !decode && cookie.is_none() {
+            Cow::Borrowed(&cfg.default_headers)
+        } else {
+            let mut headers = cfg.default_headers.clone();
+            for name in req.headers.keys() {
+                headers.remove(name);
+            }
+            for (name, value) in &req.headers {
+                headers.append(name.clone(), value.clone());
+            }
+            if decode {
+                headers.insert(
+                    header::ACCEPT_ENCODING,
+                    HeaderValue::from_static(ACCEPT_ENCODING),
+                );
+            }
+            if let Some(cookie) = cookie {
                 headers.insert(header::COOKIE, cookie);
             }
-        }
+            Cow::Owned(headers)
+        };
         if req.http2 || cfg.http2_prior_knowledge {
             return self.send_h2(req, &headers, decode, deadline).await;
         }
@@ -184,12 +194,15 @@ impl Client {
                 Ok(Some(conn))
             }
             Acquired::Slot(permit) => {
-                let stream = connect(
+                // Boxed: a connect (a TLS handshake's state included) is
+                // rare and large; inline, every request's future would
+                // carry its size and every move of it would copy that.
+                let stream = Box::pin(connect(
                     origin,
                     cfg.unix_socket.as_deref(),
                     cfg.timeouts.connect,
                     &self.inner.tls.https,
-                )
+                ))
                 .await?;
                 if stream.alpn_h2() {
                     self.inner.h2.adopt(&self.h2_ctx(), origin, stream, permit);
@@ -265,21 +278,22 @@ pub(crate) fn request_target(url: &Url) -> &str {
 impl Origin {
     /// The origin of an `http` or `https` URL.
     pub(crate) fn of(url: &Url) -> Result<Origin, Error> {
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(Error::new(
-                ErrorKind::InvalidUrl,
-                format!(
-                    "scheme {:?} is not supported (http and https only)",
-                    url.scheme()
-                ),
-            ));
-        }
+        let scheme = match url.scheme() {
+            "http" => "http",
+            "https" => "https",
+            other => {
+                return Err(Error::new(
+                    ErrorKind::InvalidUrl,
+                    format!("scheme {other:?} is not supported (http and https only)"),
+                ))
+            }
+        };
         let host = url
             .host_str()
             .filter(|h| !h.is_empty())
             .ok_or_else(|| Error::new(ErrorKind::InvalidUrl, "no host"))?;
         Ok(Origin {
-            scheme: url.scheme().to_string(),
+            scheme,
             host: host.to_string(),
             port: url.port_or_known_default().unwrap_or(80),
         })

@@ -29,7 +29,6 @@ mod conn;
 mod tunnel;
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::future::poll_fn;
 use std::rc::Rc;
 use std::task::{Context, Poll};
@@ -51,7 +50,7 @@ use crate::connect::{connect, Stream};
 use crate::decode::{Coding, Decoder};
 use crate::error::{Error, ErrorKind, TimeoutKind};
 use crate::h1::read_bounded;
-use crate::pool::{Acquired, Origin, Permit, Pool};
+use crate::pool::{Acquired, Origin, OriginMap, Permit, Pool};
 use crate::response::Response;
 pub(crate) use body::{AnyBody, H2Body};
 pub(crate) use conn::Room;
@@ -65,7 +64,7 @@ const SEND_QUEUE: usize = 64 * 1024;
 /// The HTTP/2 connections of one client, per origin.
 #[derive(Clone, Default)]
 pub(crate) struct H2Pool {
-    origins: Rc<RefCell<HashMap<Origin, Conns>>>,
+    origins: Rc<RefCell<OriginMap<Conns>>>,
     /// What the `https` origins chose by ALPN.
     pub alpn: AlpnMemo,
 }

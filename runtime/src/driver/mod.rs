@@ -133,7 +133,7 @@ impl Driver {
     pub(crate) fn new(
         choice: DriverChoice,
         entries: u32,
-        provided_buffers: bool,
+        features: uring::Features,
     ) -> io::Result<(Driver, DriverInfo)> {
         let (choice, source) = match choice {
             DriverChoice::Auto => match env_choice() {
@@ -154,13 +154,13 @@ impl Driver {
         match choice {
             DriverChoice::Epoll => epoll(format!("requested by {source}")),
             DriverChoice::Uring => Ok((
-                Driver::Uring(uring::Uring::new(entries, provided_buffers)?),
+                Driver::Uring(uring::Uring::new(entries, features)?),
                 DriverInfo {
                     kind: DriverKind::Uring,
                     reason: format!("requested by {source}"),
                 },
             )),
-            DriverChoice::Auto => match uring::Uring::new(entries, provided_buffers) {
+            DriverChoice::Auto => match uring::Uring::new(entries, features) {
                 Ok(ring) => Ok((
                     Driver::Uring(ring),
                     DriverInfo {

@@ -18,6 +18,9 @@ use slab::Slab;
 use super::buf_ring::BufRing;
 use super::Unparker;
 
+mod multishot;
+pub(crate) use multishot::Release;
+
 /// `user_data` of the eventfd read that wakes a parked ring.
 const EVENTFD_KEY: u64 = u64::MAX;
 /// `user_data` of fire-and-forget operations (cancel, close).
@@ -29,8 +32,27 @@ pub(crate) type Orphan = Box<dyn FnOnce(i32)>;
 
 enum OpState {
     Pending(Option<Waker>),
-    Done { result: i32, flags: u32 },
+    Done {
+        result: i32,
+        flags: u32,
+    },
     Orphaned(Orphan),
+    /// A multishot operation (see `multishot`).
+    Multi(multishot::Multi),
+    /// A multishot operation whose owner is gone.
+    MultiOrphaned(Release),
+}
+
+/// The optional io_uring features a runtime asks for; each is probed at
+/// start-up and left out where the kernel lacks it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Features {
+    /// Receives of idle connections take provided buffers (`buf_ring`).
+    pub(crate) provided_buffers: bool,
+    /// Listeners accept with one multishot `IORING_OP_ACCEPT`.
+    pub(crate) multishot_accept: bool,
+    /// The best ring setup to try (weaker ones follow if refused).
+    pub(crate) setup: Setup,
 }
 
 /// Operations the runtime submits, by name for the error message.
@@ -72,11 +94,13 @@ pub(crate) struct Uring {
     /// Target of the eventfd read; heap-stable while the read is in flight.
     eventfd_buf: Box<[u8; 8]>,
     eventfd_armed: bool,
+    /// Listeners accept with a multishot accept (asked for and probed).
+    multishot_accept: bool,
 }
 
 /// How a ring is set up, best first. Each runtime's ring is used by its own
 /// thread only, which every setup below relies on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Setup {
     /// `SINGLE_ISSUER | DEFER_TASKRUN | TASKRUN_FLAG` (Linux 6.1): completion
     /// work runs only when the thread enters the ring to reap, never by
@@ -91,6 +115,17 @@ pub(crate) enum Setup {
 
 impl Setup {
     const BEST_FIRST: [Setup; 3] = [Setup::DeferTaskrun, Setup::CoopTaskrun, Setup::Plain];
+
+    /// Parses `defer`, `coop` and `plain` (`PERCORE_URING_SETUP`, for A/B
+    /// measurements of the setup flags).
+    pub(crate) fn parse(s: &str) -> Option<Setup> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "defer" | "defer_taskrun" => Some(Setup::DeferTaskrun),
+            "coop" | "coop_taskrun" => Some(Setup::CoopTaskrun),
+            "plain" | "none" => Some(Setup::Plain),
+            _ => None,
+        }
+    }
 
     fn build(self, entries: u32) -> io::Result<IoUring> {
         let mut builder = IoUring::builder();
@@ -109,12 +144,15 @@ impl Setup {
     }
 }
 
-/// Builds a ring with the best setup `build` accepts: a kernel too old for a
-/// setup's flags refuses it with `EINVAL`, and the next is tried; any other
-/// error (no io_uring at all) is returned.
-fn build_best<R>(mut build: impl FnMut(Setup) -> io::Result<R>) -> io::Result<(R, Setup)> {
+/// Builds a ring with the best setup from `best` down that `build` accepts:
+/// a kernel too old for a setup's flags refuses it with `EINVAL`, and the
+/// next is tried; any other error (no io_uring at all) is returned.
+fn build_best<R>(
+    best: Setup,
+    mut build: impl FnMut(Setup) -> io::Result<R>,
+) -> io::Result<(R, Setup)> {
     let mut refused = None;
-    for setup in Setup::BEST_FIRST {
+    for setup in Setup::BEST_FIRST.into_iter().filter(|s| *s >= best) {
         match build(setup) {
             Ok(ring) => return Ok((ring, setup)),
             Err(e) if e.raw_os_error() == Some(libc::EINVAL) => refused = Some(e),
@@ -125,12 +163,13 @@ fn build_best<R>(mut build: impl FnMut(Setup) -> io::Result<R>) -> io::Result<(R
 }
 
 impl Uring {
-    /// A ring of `entries` submissions; with `provided_buffers`, receives
-    /// of idle connections take a buffer only when bytes arrive (where the
-    /// kernel supports it: probed here, receives into the connection's own
-    /// buffer otherwise).
-    pub(crate) fn new(entries: u32, provided_buffers: bool) -> io::Result<Uring> {
-        let (ring, setup) = build_best(|setup| setup.build(entries))?;
+    /// A ring of `entries` submissions with the `features` the kernel has:
+    /// with provided buffers, receives of idle connections take a buffer
+    /// only when bytes arrive (receives into the connection's own buffer
+    /// otherwise); with multishot accept, one accept serves a listener's
+    /// connections (one accept per connection otherwise).
+    pub(crate) fn new(entries: u32, features: Features) -> io::Result<Uring> {
+        let (ring, setup) = build_best(features.setup, |setup| setup.build(entries))?;
         tracing::debug!("io_uring ring set up with {setup:?}");
         let mut probe = Probe::new();
         ring.submitter().register_probe(&mut probe)?;
@@ -139,6 +178,12 @@ impl Uring {
         }) {
             return Err(io::Error::new(io::ErrorKind::Unsupported, missing));
         }
+        // Multishot accept came with Linux 5.19, as did IORING_OP_SOCKET
+        // (the probe names opcodes, not their flags); a kernel that still
+        // refuses it fails the first one with EINVAL and the listener falls
+        // back to single accepts (`MultiAccept`).
+        let multishot_accept =
+            features.multishot_accept && probe.is_supported(opcode::Socket::CODE);
         // SAFETY: eventfd has no memory-safety preconditions; we check the result.
         let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
         if fd < 0 {
@@ -146,7 +191,7 @@ impl Uring {
         }
         // SAFETY: `fd` is a freshly created descriptor that nothing else owns.
         let eventfd = Arc::new(unsafe { OwnedFd::from_raw_fd(fd) });
-        let buf_ring = match provided_buffers {
+        let buf_ring = match features.provided_buffers {
             false => None,
             true => match BufRing::register(&ring) {
                 Ok(buf_ring) => Some(buf_ring),
@@ -163,7 +208,13 @@ impl Uring {
             eventfd,
             eventfd_buf: Box::new([0; 8]),
             eventfd_armed: false,
+            multishot_accept,
         })
+    }
+
+    /// Whether listeners use multishot accept.
+    pub(crate) fn multishot_accept(&self) -> bool {
+        self.multishot_accept
     }
 
     pub(crate) fn unparker(&self) -> Unparker {
@@ -248,11 +299,7 @@ impl Uring {
             }
             Some(state @ OpState::Pending(_)) => {
                 *state = OpState::Orphaned(orphan);
-                let cancel = opcode::AsyncCancel::new(key as u64)
-                    .build()
-                    .user_data(IGNORE_KEY);
-                // SAFETY: a cancel request carries no pointers.
-                unsafe { self.push(&cancel) };
+                self.cancel(key);
             }
             _ => {}
         }
@@ -321,6 +368,8 @@ impl Uring {
     /// Routes every available completion to its operation.
     fn reap(&mut self) {
         let mut finished_orphans: Vec<(Orphan, i32)> = Vec::new();
+        let mut finished_multi: Vec<OpState> = Vec::new();
+        let mut to_stop: Vec<usize> = Vec::new();
         let Uring {
             ring,
             ops,
@@ -358,12 +407,25 @@ impl Uring {
                             }
                         }
                         OpState::Done { .. } => {}
+                        OpState::Multi(_) | OpState::MultiOrphaned(_) => {
+                            let (finished, stop) = multishot::complete(state, &cqe);
+                            if finished {
+                                finished_multi.push(ops.remove(key));
+                            }
+                            if stop {
+                                to_stop.push(key);
+                            }
+                        }
                     }
                 }
             }
         }
         for (orphan, result) in finished_orphans {
             orphan(result);
+        }
+        drop(finished_multi);
+        for key in to_stop {
+            self.cancel(key);
         }
     }
 
@@ -375,14 +437,15 @@ impl Uring {
         for key in keys {
             match self.ops.get(key) {
                 Some(OpState::Pending(_)) => self.ops[key] = OpState::Orphaned(Box::new(|_| {})),
-                Some(OpState::Orphaned(_)) => {}
+                Some(OpState::Orphaned(_)) | Some(OpState::MultiOrphaned(_)) => {}
+                Some(OpState::Multi(_)) => {
+                    // Descriptors accepted for a listener nobody will poll.
+                    self.orphan_multi(key, Box::new(close_descriptor));
+                    continue;
+                }
                 _ => continue,
             }
-            let cancel = opcode::AsyncCancel::new(key as u64)
-                .build()
-                .user_data(IGNORE_KEY);
-            // SAFETY: a cancel request carries no pointers.
-            unsafe { self.push(&cancel) };
+            self.cancel(key);
         }
         if self.eventfd_armed {
             let cancel = opcode::AsyncCancel::new(EVENTFD_KEY)
@@ -421,7 +484,17 @@ impl Uring {
     fn has_pending(&self) -> bool {
         self.ops
             .iter()
-            .any(|(_, s)| matches!(s, OpState::Pending(_) | OpState::Orphaned(_)))
+            .any(|(_, s)| !matches!(s, OpState::Done { .. }))
+    }
+}
+
+/// The release of a multishot accept's late completions: closes each
+/// descriptor the kernel accepted for an owner that is gone.
+pub(crate) fn close_descriptor(result: i32) {
+    if result >= 0 {
+        // SAFETY: the kernel created this descriptor for us and no one else
+        // has seen it.
+        unsafe { libc::close(result) };
     }
 }
 
@@ -441,28 +514,39 @@ mod tests {
     #[test]
     fn the_best_setup_the_kernel_accepts_is_used() {
         let einval = || io::Error::from_raw_os_error(libc::EINVAL);
-        let all = build_best(Ok::<_, io::Error>).unwrap();
+        let all = build_best(Setup::DeferTaskrun, Ok::<_, io::Error>).unwrap();
         assert_eq!(all, (Setup::DeferTaskrun, Setup::DeferTaskrun));
-        let no_defer = build_best(|s| match s {
+        let no_defer = build_best(Setup::DeferTaskrun, |s| match s {
             Setup::DeferTaskrun => Err(einval()),
             s => Ok(s),
         });
         assert_eq!(no_defer.unwrap().1, Setup::CoopTaskrun);
-        let only_plain = build_best(|s| match s {
+        let only_plain = build_best(Setup::DeferTaskrun, |s| match s {
             Setup::Plain => Ok(s),
             _ => Err(einval()),
         });
         assert_eq!(only_plain.unwrap().1, Setup::Plain);
-        let none = build_best(|_| Err::<Setup, _>(einval())).unwrap_err();
+        let none = build_best(Setup::DeferTaskrun, |_| Err::<Setup, _>(einval())).unwrap_err();
         assert_eq!(none.raw_os_error(), Some(libc::EINVAL));
         // No io_uring at all (seccomp, disabled): no fallback within io_uring.
         let mut tried = Vec::new();
-        let denied = build_best(|s| {
+        let denied = build_best(Setup::DeferTaskrun, |s| {
             tried.push(s);
             Err::<Setup, _>(io::Error::from_raw_os_error(libc::EPERM))
         });
         assert_eq!(denied.unwrap_err().raw_os_error(), Some(libc::EPERM));
         assert_eq!(tried, [Setup::DeferTaskrun]);
+        // A forced weaker setup (PERCORE_URING_SETUP) skips the better ones.
+        let mut tried = Vec::new();
+        let coop = build_best(Setup::CoopTaskrun, |s| {
+            tried.push(s);
+            Ok::<_, io::Error>(s)
+        });
+        assert_eq!(coop.unwrap().1, Setup::CoopTaskrun);
+        assert_eq!(tried, [Setup::CoopTaskrun]);
+        assert_eq!(Setup::parse("plain"), Some(Setup::Plain));
+        assert_eq!(Setup::parse(" DEFER "), Some(Setup::DeferTaskrun));
+        assert_eq!(Setup::parse("sqpoll"), None);
     }
 
     #[test]
@@ -475,7 +559,7 @@ mod tests {
         let version = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
         // Where io_uring is available at all (not blocked by seccomp).
         if IoUring::new(8).is_ok() && version >= (6, 1) {
-            let (_, setup) = build_best(|s| s.build(8)).unwrap();
+            let (_, setup) = build_best(Setup::DeferTaskrun, |s| s.build(8)).unwrap();
             assert_eq!(setup, Setup::DeferTaskrun, "Linux {release}");
         }
     }

@@ -33,14 +33,7 @@ impl Socket {
     pub(crate) fn new(socket: RawSocket) -> io::Result<Socket> {
         let uring = context(|cx| matches!(&*cx.driver.borrow(), Driver::Uring(_)));
         socket.set_nonblocking(!uring)?;
-        let reg = match uring {
-            true => None,
-            false => Some(Registration::new(socket.as_raw_fd())?),
-        };
-        Ok(Socket {
-            reg,
-            fd: SharedFd::new(socket.into()),
-        })
+        Socket::accepted(socket)
     }
 
     /// How this socket's operations run.
@@ -151,13 +144,40 @@ impl Socket {
         Ok(())
     }
 
-    /// Accepts a connection: the new socket (close-on-exec) and its peer address.
-    pub(crate) async fn accept(&self) -> io::Result<(RawSocket, SockAddr)> {
+    /// Accepts a connection, adopted for this runtime's driver: the new
+    /// socket (close-on-exec) and its peer address, which a multishot
+    /// accept (`multi`, on io_uring) does not give.
+    pub(crate) async fn accept(
+        &self,
+        multi: &op::MultiAccept,
+    ) -> io::Result<(Socket, Option<SockAddr>)> {
+        if self.reg.is_none() {
+            if let Some(result) = std::future::poll_fn(|cx| multi.poll_next(&self.fd, cx)).await {
+                // SAFETY: the kernel returned a fresh descriptor owned by us.
+                let socket = unsafe { RawSocket::from_raw_fd(result?) };
+                return Ok((Socket::accepted(socket)?, None));
+            }
+        }
         let (result, op) = op::run(op::Accept::new(self.fd.clone()), self.driven()).await;
         let fd = result? as RawFd;
         // SAFETY: the kernel returned a fresh descriptor owned by us.
         let socket = unsafe { RawSocket::from_raw_fd(fd) };
-        Ok((socket, op.addr.into_sockaddr()))
+        Ok((Socket::accepted(socket)?, Some(op.addr.into_sockaddr())))
+    }
+
+    /// Adopts a socket this thread's driver accepted, already in the mode
+    /// the driver wants (io_uring accepts leave it blocking, `accept4` on
+    /// epoll makes it non-blocking): no `fcntl(2)` per connection.
+    fn accepted(socket: RawSocket) -> io::Result<Socket> {
+        let uring = context(|cx| matches!(&*cx.driver.borrow(), Driver::Uring(_)));
+        let reg = match uring {
+            true => None,
+            false => Some(Registration::new(socket.as_raw_fd())?),
+        };
+        Ok(Socket {
+            reg,
+            fd: SharedFd::new(socket.into()),
+        })
     }
 
     /// Connects to `addr`.

@@ -7,6 +7,7 @@ use socket2::{Domain, Protocol, SockAddr, Socket as RawSocket, Type};
 
 use super::socket::Socket;
 use super::stream_io;
+use crate::driver::op::MultiAccept;
 
 /// Options for [`TcpListener::bind_with`].
 ///
@@ -57,6 +58,8 @@ impl Default for ListenOptions {
 #[derive(Debug)]
 pub struct TcpListener {
     inner: Socket,
+    /// The multishot accept on io_uring, armed by the first accept.
+    multi: MultiAccept,
 }
 
 fn resolve(addr: impl ToSocketAddrs) -> io::Result<SocketAddr> {
@@ -81,6 +84,7 @@ impl TcpListener {
     pub fn from_std(listener: std::net::TcpListener) -> io::Result<TcpListener> {
         Ok(TcpListener {
             inner: Socket::new(RawSocket::from(listener))?,
+            multi: MultiAccept::default(),
         })
     }
 
@@ -104,14 +108,21 @@ impl TcpListener {
     /// Waits for a connection. The accepted stream has TCP_NODELAY unset;
     /// servers usually call [`TcpStream::set_nodelay`].
     pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        let (socket, addr) = self.inner.accept().await?;
+        let (inner, addr) = self.inner.accept(&self.multi).await?;
+        let addr = match addr {
+            Some(addr) => addr,
+            None => inner.with_raw(|s| s.peer_addr())?,
+        };
         let peer = addr.as_socket().unwrap_or_else(|| ([0, 0, 0, 0], 0).into());
-        Ok((
-            TcpStream {
-                inner: Socket::new(socket)?,
-            },
-            peer,
-        ))
+        Ok((TcpStream { inner }, peer))
+    }
+
+    /// Waits for a connection, without its peer's address (which a
+    /// multishot accept on io_uring does not give: [`accept`](Self::accept)
+    /// then asks `getpeername(2)`; [`TcpStream::peer_addr`] does later).
+    pub async fn accept_stream(&self) -> io::Result<TcpStream> {
+        let (inner, _) = self.inner.accept(&self.multi).await?;
+        Ok(TcpStream { inner })
     }
 
     /// The bound address.

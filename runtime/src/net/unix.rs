@@ -7,6 +7,7 @@ use socket2::{Domain, SockAddr, Socket as RawSocket, Type};
 
 use super::socket::Socket;
 use super::stream_io;
+use crate::driver::op::MultiAccept;
 
 /// A Unix-domain listening socket.
 ///
@@ -29,6 +30,8 @@ use super::stream_io;
 #[derive(Debug)]
 pub struct UnixListener {
     inner: Socket,
+    /// The multishot accept on io_uring, armed by the first accept.
+    multi: MultiAccept,
 }
 
 impl UnixListener {
@@ -39,18 +42,18 @@ impl UnixListener {
         socket.listen(1024)?;
         Ok(UnixListener {
             inner: Socket::new(socket)?,
+            multi: MultiAccept::default(),
         })
     }
 
     /// Waits for a connection; returns the stream and the peer's address.
     pub async fn accept(&self) -> io::Result<(UnixStream, SockAddr)> {
-        let (socket, addr) = self.inner.accept().await?;
-        Ok((
-            UnixStream {
-                inner: Socket::new(socket)?,
-            },
-            addr,
-        ))
+        let (inner, addr) = self.inner.accept(&self.multi).await?;
+        let addr = match addr {
+            Some(addr) => addr,
+            None => inner.with_raw(|s| s.peer_addr())?,
+        };
+        Ok((UnixStream { inner }, addr))
     }
 }
 

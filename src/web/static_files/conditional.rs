@@ -7,10 +7,11 @@
 //! same length and the same nanosecond stamp are not a practical concern.
 //! Dates are parsed by `httpdate` (IMF-fixdate and the two obsolete forms).
 
+use std::cell::RefCell;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http::header::{IF_MATCH, IF_MODIFIED_SINCE, IF_NONE_MATCH, IF_RANGE, IF_UNMODIFIED_SINCE};
-use http::HeaderMap;
+use http::{HeaderMap, HeaderValue};
 
 /// What identifies one version of one representation of a file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,21 +28,70 @@ impl Validators {
     pub(crate) fn new(len: u64, modified: Option<SystemTime>, coding: &str) -> Validators {
         let since = modified.and_then(|m| m.duration_since(UNIX_EPOCH).ok());
         let stamp = since.unwrap_or_default();
-        let sep = if coding.is_empty() { "" } else { "-" };
+        // `"len-secs.nanos[-coding]"` in hex, written by hand: `format!`
+        // cost more than the rest of the answer's headers together.
+        let mut etag = String::with_capacity(48);
+        etag.push('"');
+        push_hex(&mut etag, len);
+        etag.push('-');
+        push_hex(&mut etag, stamp.as_secs());
+        etag.push('.');
+        push_hex(&mut etag, u64::from(stamp.subsec_nanos()));
+        if !coding.is_empty() {
+            etag.push('-');
+            etag.push_str(coding);
+        }
+        etag.push('"');
         Validators {
-            etag: format!(
-                "\"{:x}-{:x}.{:x}{sep}{coding}\"",
-                len,
-                stamp.as_secs(),
-                stamp.subsec_nanos()
-            ),
+            etag,
             modified: since.map(|d| UNIX_EPOCH + Duration::from_secs(d.as_secs())),
         }
     }
 
     /// `Last-Modified` as an IMF-fixdate.
+    #[cfg(test)]
     pub(crate) fn last_modified(&self) -> Option<String> {
         self.modified.map(httpdate::fmt_http_date)
+    }
+
+    /// `Last-Modified` as a header value. The last one made on this
+    /// thread is kept: the files a server answers from tend to repeat, and
+    /// formatting a date costs more than comparing one.
+    pub(crate) fn last_modified_value(&self) -> Option<HeaderValue> {
+        thread_local! {
+            static LAST: RefCell<Option<(SystemTime, HeaderValue)>> = const { RefCell::new(None) };
+        }
+        let modified = self.modified?;
+        LAST.with(|last| {
+            let mut last = last.borrow_mut();
+            if let Some((at, value)) = &*last {
+                if *at == modified {
+                    return Some(value.clone());
+                }
+            }
+            let value = HeaderValue::from_str(&httpdate::fmt_http_date(modified)).ok()?;
+            *last = Some((modified, value.clone()));
+            Some(value)
+        })
+    }
+}
+
+/// Appends `n` in lowercase hexadecimal, without leading zeros.
+fn push_hex(out: &mut String, n: u64) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut buf = [0u8; 16];
+    let mut at = buf.len();
+    let mut n = n;
+    loop {
+        at -= 1;
+        buf[at] = DIGITS[(n & 0xf) as usize];
+        n >>= 4;
+        if n == 0 {
+            break;
+        }
+    }
+    for &digit in &buf[at..] {
+        out.push(char::from(digit));
     }
 }
 
@@ -177,7 +227,6 @@ fn entity_tags(list: &str) -> Option<Vec<EntityTag<'_>>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http::HeaderValue;
 
     fn validators() -> Validators {
         Validators::new(10, Some(UNIX_EPOCH + Duration::new(784_111_777, 5)), "")
@@ -199,6 +248,19 @@ mod tests {
         let v = validators();
         assert_eq!(v.etag, "\"a-2ebc98a1.5\"");
         assert_eq!(v.last_modified().unwrap(), DATE);
+        // The cached header value follows the date.
+        for modified in [v.modified, Some(UNIX_EPOCH), v.modified] {
+            let w = Validators::new(10, modified, "");
+            assert_eq!(
+                w.last_modified_value().unwrap(),
+                w.last_modified().unwrap().as_str()
+            );
+        }
+        assert!(Validators::new(10, None, "")
+            .last_modified_value()
+            .is_none());
+        let big = Validators::new(u64::MAX, Some(UNIX_EPOCH), "gzip");
+        assert_eq!(big.etag, "\"ffffffffffffffff-0.0-gzip\"");
         let br = Validators::new(10, v.modified, "br");
         assert_ne!(br.etag, Validators::new(10, v.modified, "").etag);
         assert!(br.etag.ends_with("-br\""));

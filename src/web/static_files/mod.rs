@@ -29,6 +29,8 @@ pub mod range;
 mod resolve;
 
 use std::borrow::Cow;
+use std::cell::RefCell;
+use std::ffi::OsString;
 use std::fs::{Metadata, OpenOptions};
 use std::io;
 use std::os::unix::fs::OpenOptionsExt;
@@ -393,8 +395,8 @@ fn file_response(req: &Request, file: File, meta: &Metadata, located: &Located) 
     let mut resp = Response::new(Body::Empty);
     let headers = resp.headers_mut();
     headers.insert(ETAG, header(&validators.etag));
-    if let Some(date) = validators.last_modified() {
-        headers.insert(LAST_MODIFIED, header(&date));
+    if let Some(date) = validators.last_modified_value() {
+        headers.insert(LAST_MODIFIED, date);
     }
     if located.vary {
         headers.insert(VARY, HeaderValue::from_static("accept-encoding"));
@@ -477,8 +479,34 @@ impl BodyStream for LengthOnly {
     }
 }
 
-/// `Content-Type` from the extension; text types say they are UTF-8.
+/// Most extensions whose `Content-Type` one thread keeps.
+const TYPES_KEPT: usize = 32;
+
+/// `Content-Type` from the extension; text types say they are UTF-8. The
+/// values are kept per thread by extension (the guess, its parse and its
+/// formatting cost as much as the rest of a file's headers).
 fn content_type(path: &Path) -> HeaderValue {
+    thread_local! {
+        static TYPES: RefCell<Vec<(OsString, HeaderValue)>> = const { RefCell::new(Vec::new()) };
+    }
+    let Some(ext) = path.extension() else {
+        return guess_content_type(path);
+    };
+    TYPES.with(|types| {
+        let mut types = types.borrow_mut();
+        if let Some((_, value)) = types.iter().find(|(e, _)| e == ext) {
+            return value.clone();
+        }
+        let value = guess_content_type(path);
+        if types.len() >= TYPES_KEPT {
+            types.clear();
+        }
+        types.push((ext.to_os_string(), value.clone()));
+        value
+    })
+}
+
+fn guess_content_type(path: &Path) -> HeaderValue {
     let mime = mime_guess::from_path(path).first_or_octet_stream();
     let text =
         mime.type_() == mime_guess::mime::TEXT || mime.essence_str() == "application/javascript";

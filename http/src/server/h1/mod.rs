@@ -159,12 +159,17 @@ pub(super) async fn serve<S: Service>(
         if cfg.shutdown.is_triggered() || wants_close(resp.headers()) {
             keep_alive = false;
         }
-        if out
-            .write_response(&input, version, resp, is_head, &mut keep_alive)
-            .await
-            .is_err()
+        // An empty or in-memory body is encoded without awaiting; a
+        // streamed one is written by a future of its own.
+        if let Some(streamed) = out.write_response(&input, version, resp, is_head, &mut keep_alive)
         {
-            return Handoff::Closed;
+            if out
+                .write_streamed(&input, streamed, &mut keep_alive)
+                .await
+                .is_err()
+            {
+                return Handoff::Closed;
+            }
         }
 
         // The request body must be consumed before the next request; a

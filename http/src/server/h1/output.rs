@@ -4,6 +4,7 @@
 
 use std::fmt;
 use std::io;
+use std::pin::Pin;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -16,7 +17,7 @@ use percore_runtime::net::TcpStream;
 use percore_runtime::time::{timeout, Elapsed};
 
 use super::input::RequestInput;
-use crate::body::Body;
+use crate::body::{Body, BodyStream};
 use crate::h1::{self, ResponseBody};
 use crate::server::exchange::{has_no_body, PeekedBody};
 use crate::server::header_cache::with_date;
@@ -30,12 +31,33 @@ const COPY_BODY_MAX: usize = 8 * 1024;
 /// requests are waiting.
 pub(super) const FLUSH_AT: usize = 64 * 1024;
 
-/// The smallest file body sent with `sendfile(2)`: files longer than one
-/// 64 KiB read. A smaller one goes out in one write with its head (one
-/// packet); sendfile would need the head written first, on its own (and,
-/// on io_uring, the two `ioctl`s that make the socket non-blocking around
-/// the call): measured slower for 4 KiB files (BENCHMARKS.md, issue 17).
-const SENDFILE_MIN: u64 = 64 * 1024 + 1;
+/// The smallest file body sent with `sendfile(2)` (the head goes first
+/// with `MSG_MORE`, so both leave in one segment). A smaller one is read
+/// and copied next to its head: for 1 KiB that was cheaper (on io_uring
+/// the sendfile call needs two `ioctl`s around it), from 4 KiB up sendfile
+/// cost the same CPU on a quiet machine and 10-30 % less while other work
+/// competed for the caches (BENCHMARKS.md, issue 17).
+const SENDFILE_MIN: u64 = 4 * 1024;
+
+/// A response whose body is a stream, not yet encoded: see
+/// [`Output::write_streamed`].
+pub(super) struct Streamed {
+    parts: http::response::Parts,
+    body: Pin<Box<dyn BodyStream>>,
+    /// The version of the answer (HTTP/1.0 to an HTTP/1.0 request).
+    version: Version,
+    /// The request was `HEAD`: the head only.
+    is_head: bool,
+}
+
+impl fmt::Debug for Streamed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Streamed")
+            .field("status", &self.parts.status)
+            .field("version", &self.version)
+            .finish()
+    }
+}
 
 /// Response bytes waiting to be written to the connection.
 pub(super) struct Output {
@@ -170,71 +192,109 @@ impl Output {
         self.buf.extend_from_slice(bytes);
     }
 
-    /// Encodes `resp`, the answer to a request of `req_version`, flushing
-    /// as a streamed body produces chunks. Clears `keep_alive` when the
-    /// connection must end after it (the body's framing, a failed body, or
-    /// what `input` says of the request body).
-    pub(super) async fn write_response(
+    /// Encodes `resp`, the answer to a request of `req_version`, when its
+    /// body is empty or in memory: the common answer is encoded here,
+    /// without a future of its own (an `async fn` here grew too large for
+    /// the compiler to inline into the connection loop, and cost ~80
+    /// instructions per request). A streamed body is handed back, for
+    /// [`Output::write_streamed`]. Clears `keep_alive` when the connection
+    /// must end after the answer (what `input` says of the request body).
+    #[inline]
+    pub(super) fn write_response(
         &mut self,
         input: &RequestInput,
         req_version: Version,
         resp: Response,
         is_head: bool,
         keep_alive: &mut bool,
-    ) -> io::Result<()> {
-        let (parts, mut body) = resp.into_parts();
-        let status = parts.status;
-        let no_body = has_no_body(status, is_head);
+    ) -> Option<Streamed> {
+        let (parts, body) = resp.into_parts();
         let version = if req_version == Version::HTTP_10 {
             Version::HTTP_10
         } else {
             Version::HTTP_11
         };
-        let framing = match &body {
-            Body::Empty => ResponseBody::Length(0),
-            Body::Full(b) => ResponseBody::Length(b.len() as u64),
-            Body::Stream(s) => match s.size_hint() {
-                Some(n) => ResponseBody::Length(n),
-                // HTTP/1.0 has no chunked coding: the close ends the body.
-                None if version == Version::HTTP_10 => {
-                    *keep_alive = false;
-                    ResponseBody::CloseDelimited
-                }
-                None => ResponseBody::Chunked,
-            },
-        };
-        if let Body::Stream(s) = &body {
-            let stream = self.stream.clone();
-            if let (Conn::Plain(tcp), Some((file, offset, len))) = (&*stream, s.file_range()) {
-                if framing == ResponseBody::Length(len) && len >= SENDFILE_MIN {
-                    if input.body_ends_connection(true) {
-                        *keep_alive = false;
-                    }
-                    self.head(version, status, &parts.headers, framing, !*keep_alive);
-                    crate::header_pool::recycle(parts.headers);
-                    if no_body {
-                        return Ok(());
-                    }
-                    return self.send_file(tcp, file, offset, len, keep_alive).await;
-                }
+        let full = match body {
+            Body::Empty => Bytes::new(),
+            Body::Full(b) => b,
+            Body::Stream(body) => {
+                return Some(Streamed {
+                    parts,
+                    body,
+                    version,
+                    is_head,
+                })
             }
-        }
-        let full = match &mut body {
-            Body::Full(b) => std::mem::take(b),
-            _ => Bytes::new(),
         };
-        let streamed = match &mut body {
-            Body::Stream(s) => match PeekedBody::peek(s).await {
-                Ok(peeked) => Some(peeked),
-                Err(status) => {
+        let no_body = has_no_body(parts.status, is_head);
+        if input.body_ends_connection(false) {
+            *keep_alive = false;
+        }
+        self.head(
+            version,
+            parts.status,
+            &parts.headers,
+            ResponseBody::Length(full.len() as u64),
+            !*keep_alive,
+        );
+        crate::header_pool::recycle(parts.headers);
+        if !no_body && !full.is_empty() {
+            self.push_body(full);
+        }
+        None
+    }
+
+    /// Writes a response with a streamed body (handed back by
+    /// [`Output::write_response`]), flushing as the body produces chunks,
+    /// or with `sendfile(2)` for a file on plain TCP. Clears `keep_alive`
+    /// when the connection must end after it (the body's framing, a
+    /// failed body, or what `input` says of the request body).
+    pub(super) async fn write_streamed(
+        &mut self,
+        input: &RequestInput,
+        resp: Streamed,
+        keep_alive: &mut bool,
+    ) -> io::Result<()> {
+        let Streamed {
+            parts,
+            mut body,
+            version,
+            is_head,
+        } = resp;
+        let status = parts.status;
+        let no_body = has_no_body(status, is_head);
+        let framing = match body.size_hint() {
+            Some(n) => ResponseBody::Length(n),
+            // HTTP/1.0 has no chunked coding: the close ends the body.
+            None if version == Version::HTTP_10 => {
+                *keep_alive = false;
+                ResponseBody::CloseDelimited
+            }
+            None => ResponseBody::Chunked,
+        };
+        let stream = self.stream.clone();
+        if let (Conn::Plain(tcp), Some((file, offset, len))) = (&*stream, body.file_range()) {
+            if framing == ResponseBody::Length(len) && len >= SENDFILE_MIN {
+                if input.body_ends_connection(true) {
                     *keep_alive = false;
-                    self.error_response(status);
+                }
+                self.head(version, status, &parts.headers, framing, !*keep_alive);
+                crate::header_pool::recycle(parts.headers);
+                if no_body {
                     return Ok(());
                 }
-            },
-            _ => None,
+                return self.send_file(tcp, file, offset, len, keep_alive).await;
+            }
+        }
+        let peeked = match PeekedBody::peek(&mut body).await {
+            Ok(peeked) => peeked,
+            Err(status) => {
+                *keep_alive = false;
+                self.error_response(status);
+                return Ok(());
+            }
         };
-        if input.body_ends_connection(streamed.is_some()) {
+        if input.body_ends_connection(true) {
             *keep_alive = false;
         }
         self.head(version, status, &parts.headers, framing, !*keep_alive);
@@ -242,15 +302,7 @@ impl Output {
         if no_body {
             return Ok(());
         }
-        match streamed {
-            None => {
-                if !full.is_empty() {
-                    self.push_body(full);
-                }
-                Ok(())
-            }
-            Some(body) => self.stream_body(body, framing, keep_alive).await,
-        }
+        self.stream_body(peeked, framing, keep_alive).await
     }
 
     /// Sends the head and what is batched before it, then `len` bytes of

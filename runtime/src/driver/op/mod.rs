@@ -27,7 +27,7 @@ mod send_to;
 mod write_at;
 mod writev;
 
-pub(crate) use accept::Accept;
+pub(crate) use accept::{Accept, MultiAccept};
 pub(crate) use connect::Connect;
 pub(crate) use poll_writable::PollWritable;
 pub(crate) use read_at::ReadAt;

@@ -1,0 +1,128 @@
+//! Multishot operations: one submission, many completions (multishot
+//! accept). Their completions queue in the operation's slot until the
+//! owner takes them; the last one (without `IORING_CQE_F_MORE`) frees the
+//! slot. An owner that goes away hands the driver a release function,
+//! which runs on every completion still queued or yet to come (closing
+//! accepted descriptors nobody will see), and the operation is cancelled.
+
+use std::collections::VecDeque;
+use std::task::{Context, Poll};
+
+use io_uring::{cqueue, opcode, squeue};
+
+use super::{OpState, Uring, IGNORE_KEY};
+
+/// Completions a multishot operation queues before the driver stops it
+/// (its owner re-arms it when it has taken them): a listener nobody
+/// accepts on holds at most this many descriptors, and the kernel's
+/// backlog does the rest.
+pub(crate) const QUEUE_CAP: usize = 128;
+
+/// What runs on each completion of a multishot operation whose owner is gone.
+pub(crate) type Release = Box<dyn FnMut(i32)>;
+
+/// The queue of a multishot operation whose owner still lives.
+pub(crate) struct Multi {
+    results: VecDeque<i32>,
+    waker: Option<std::task::Waker>,
+    /// The kernel will post more completions.
+    more: bool,
+    /// A cancel was queued (the queue reached `QUEUE_CAP`).
+    stopping: bool,
+}
+
+impl Uring {
+    /// Queues a multishot operation and returns its key.
+    ///
+    /// # Safety
+    /// As [`Uring::submit`]: every pointer in `entry` stays valid until the
+    /// last completion.
+    pub(crate) unsafe fn submit_multi(&mut self, entry: squeue::Entry) -> usize {
+        let key = self.ops.insert(OpState::Multi(Multi {
+            results: VecDeque::new(),
+            waker: None,
+            more: true,
+            stopping: false,
+        }));
+        // SAFETY: forwarded from the caller.
+        unsafe { self.push(&entry.user_data(key as u64)) };
+        key
+    }
+
+    /// The next completion of multishot `key` and whether it is the last
+    /// (the key is free then); registers the waker if none is queued.
+    pub(crate) fn poll_multi(&mut self, key: usize, cx: &mut Context<'_>) -> Poll<(i32, bool)> {
+        let Some(OpState::Multi(multi)) = self.ops.get_mut(key) else {
+            return Poll::Ready((-libc::ECANCELED, true));
+        };
+        if let Some(result) = multi.results.pop_front() {
+            let last = multi.results.is_empty() && !multi.more;
+            if last {
+                self.ops.remove(key);
+            }
+            return Poll::Ready((result, last));
+        }
+        if !multi.more {
+            // Unreachable: the last completion is always queued.
+            self.ops.remove(key);
+            return Poll::Ready((-libc::ECANCELED, true));
+        }
+        match &multi.waker {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            _ => multi.waker = Some(cx.waker().clone()),
+        }
+        Poll::Pending
+    }
+
+    /// The owner of multishot `key` is gone: `release` every completion
+    /// queued and every one still to come, and cancel the operation.
+    pub(crate) fn orphan_multi(&mut self, key: usize, mut release: Release) {
+        let Some(OpState::Multi(multi)) = self.ops.get_mut(key) else {
+            return;
+        };
+        for result in multi.results.drain(..) {
+            release(result);
+        }
+        if !multi.more {
+            self.ops.remove(key);
+            return;
+        }
+        self.ops[key] = OpState::MultiOrphaned(release);
+        self.cancel(key);
+    }
+
+    /// Queues a cancel of operation `key`.
+    pub(super) fn cancel(&mut self, key: usize) {
+        let cancel = opcode::AsyncCancel::new(key as u64)
+            .build()
+            .user_data(IGNORE_KEY);
+        // SAFETY: a cancel request carries no pointers.
+        unsafe { self.push(&cancel) };
+    }
+}
+
+/// Routes one completion of a multishot operation; returns whether its slot
+/// is done with (to remove) and whether the operation should be stopped
+/// (its queue is full).
+pub(super) fn complete(state: &mut OpState, cqe: &cqueue::Entry) -> (bool, bool) {
+    let more = cqueue::more(cqe.flags());
+    match state {
+        OpState::Multi(multi) => {
+            multi.results.push_back(cqe.result());
+            multi.more = more;
+            if let Some(w) = multi.waker.take() {
+                w.wake();
+            }
+            let stop = more && !multi.stopping && multi.results.len() >= QUEUE_CAP;
+            if stop {
+                multi.stopping = true;
+            }
+            (false, stop)
+        }
+        OpState::MultiOrphaned(release) => {
+            release(cqe.result());
+            (!more, false)
+        }
+        _ => (false, false),
+    }
+}

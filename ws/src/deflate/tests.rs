@@ -1,0 +1,262 @@
+//! Unit tests of permessage-deflate.
+
+use super::negotiation::*;
+use super::*;
+
+#[test]
+fn rfc_example_hello() {
+    // RFC 7692 §7.2.3.1: "Hello" compressed is f2 48 cd c9 c9 07 00.
+    let mut inf = Inflater::new(&DeflateConfig::context_takeover(), true);
+    let mut out = Vec::new();
+    inf.inflate(&[0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00], &mut out, 100)
+        .unwrap();
+    inf.finish(&mut out, 100).unwrap();
+    assert_eq!(out, b"Hello");
+    // Context takeover: second "Hello" is f2 00 11 00 00.
+    let mut out = Vec::new();
+    inf.inflate(&[0xf2, 0x00, 0x11, 0x00, 0x00], &mut out, 100)
+        .unwrap();
+    inf.finish(&mut out, 100).unwrap();
+    assert_eq!(out, b"Hello");
+}
+
+fn config(nct: bool, bits: u8, mem_level: u8) -> DeflateConfig {
+    DeflateConfig {
+        server_no_context_takeover: nct,
+        client_no_context_takeover: nct,
+        server_max_window_bits: bits,
+        client_max_window_bits: bits,
+        mem_level,
+        threshold: 0,
+        ..DeflateConfig::default()
+    }
+}
+
+#[test]
+fn round_trip_and_limit() {
+    for (nct, bits, mem) in [(false, 15, 8), (true, 15, 8), (false, 9, 1), (true, 12, 5)] {
+        let cfg = config(nct, bits, mem);
+        let mut d = Deflater::new(&cfg, true);
+        let mut i = Inflater::new(&cfg, false);
+        for size in [0usize, 1, 100, 10_000, 300_000] {
+            let data: Vec<u8> = (0..size)
+                .map(|x| (x % 251) as u8 ^ (x / 1000) as u8)
+                .collect();
+            let mut z = Vec::new();
+            assert_eq!(d.compress(&data, &mut z), Compressed::Yes);
+            let mut out = Vec::new();
+            i.inflate(&z, &mut out, size).unwrap();
+            i.finish(&mut out, size).unwrap();
+            assert_eq!(out, data, "nct {nct} bits {bits} mem {mem} size {size}");
+        }
+    }
+    let mut d = Deflater::new(
+        &DeflateConfig {
+            level: 9,
+            threshold: 0,
+            ..DeflateConfig::default()
+        },
+        true,
+    );
+    let zeros = vec![0u8; 10 << 20];
+    let mut z = Vec::new();
+    assert_eq!(d.compress(&zeros, &mut z), Compressed::Yes);
+    assert!(z.len() < 40_000, "{}", z.len());
+    let mut i = Inflater::new(&DeflateConfig::default(), true);
+    let mut out = Vec::new();
+    assert_eq!(i.inflate(&z, &mut out, 1 << 20), Err(InflateError::TooBig));
+    assert!(out.capacity() <= (1 << 20) + 1);
+}
+
+#[test]
+fn threshold_skips_short_messages() {
+    let cfg = DeflateConfig {
+        threshold: 100,
+        ..DeflateConfig::default()
+    };
+    let mut d = Deflater::new(&cfg, true);
+    let mut z = Vec::new();
+    assert_eq!(d.compress(&[b'a'; 99], &mut z), Compressed::Skipped);
+    assert_eq!(d.compress(&[b'a'; 100], &mut z), Compressed::Yes);
+    assert!(z.len() < 20);
+}
+
+#[test]
+fn state_is_held_only_with_context_takeover() {
+    let msg = br#"{"type":"chat","room":"general","user":"alice","text":"hello hello hello"}"#;
+    for nct in [true, false] {
+        let cfg = config(nct, 12, 5);
+        let mut d = Deflater::new(&cfg, true);
+        let mut i = Inflater::new(&cfg, false);
+        assert!(
+            !d.holds_state() && !i.holds_state(),
+            "lazy before any message"
+        );
+        for _ in 0..3 {
+            let mut z = Vec::new();
+            assert_eq!(d.compress(msg, &mut z), Compressed::Yes);
+            let mut out = Vec::new();
+            i.inflate(&z, &mut out, 1000).unwrap();
+            // Mid-message (a fragmented message) the state is held.
+            assert!(i.holds_state());
+            i.finish(&mut out, 1000).unwrap();
+            assert_eq!(out, msg);
+        }
+        assert_eq!(d.holds_state(), !nct);
+        assert_eq!(i.holds_state(), !nct);
+    }
+}
+
+#[test]
+fn context_takeover_shrinks_repeats_and_shared_state_does_not_leak() {
+    let msg = br#"{"type":"chat","room":"general","user":"alice","text":"the same text again"}"#;
+    let take = config(false, 12, 5);
+    let lean = config(true, 12, 5);
+    let (mut a, mut b) = (Deflater::new(&take, true), Deflater::new(&lean, true));
+    let (mut za, mut zb) = (Vec::new(), Vec::new());
+    for _ in 0..2 {
+        a.compress(msg, &mut za);
+        // Another connection on this core using the shared compressor
+        // must not see this one's context.
+        Deflater::new(&lean, true).compress(b"unrelated data unrelated data", &mut Vec::new());
+        b.compress(msg, &mut zb);
+    }
+    assert!(
+        za.len() < 15,
+        "second message refers to the first: {}",
+        za.len()
+    );
+    let mut fresh = Vec::new();
+    Deflater::new(&lean, true).compress(msg, &mut fresh);
+    assert_eq!(zb, fresh, "no context kept without takeover");
+}
+
+#[test]
+fn negotiation() {
+    let prefs = DeflateConfig::context_takeover();
+    let cases: &[(&str, Option<&str>)] = &[
+        ("permessage-deflate", Some("permessage-deflate")),
+        (
+            "permessage-deflate; client_max_window_bits",
+            Some("permessage-deflate"),
+        ),
+        (
+            "permessage-deflate; server_max_window_bits=15",
+            Some("permessage-deflate; server_max_window_bits=15"),
+        ),
+        (
+            "permessage-deflate; server_max_window_bits=\"15\"",
+            Some("permessage-deflate; server_max_window_bits=15"),
+        ),
+        (
+            "permessage-deflate; server_max_window_bits=9",
+            Some("permessage-deflate; server_max_window_bits=9"),
+        ),
+        ("permessage-deflate; server_max_window_bits=8", None),
+        (
+            "permessage-deflate; client_max_window_bits=10",
+            Some("permessage-deflate; client_max_window_bits=10"),
+        ),
+        ("permessage-deflate; server_max_window_bits", None),
+        ("permessage-deflate; server_max_window_bits=16", None),
+        ("permessage-deflate; server_max_window_bits=015", None),
+        ("permessage-deflate; client_max_window_bits=7", None),
+        ("permessage-deflate; foo", None),
+        (
+            "permessage-deflate; server_no_context_takeover; server_no_context_takeover",
+            None,
+        ),
+        ("permessage-deflate; server_no_context_takeover=1", None),
+        (
+            "permessage-deflate; server_no_context_takeover; client_no_context_takeover",
+            Some("permessage-deflate; server_no_context_takeover; client_no_context_takeover"),
+        ),
+        (
+            "permessage-deflate; server_max_window_bits=8, permessage-deflate",
+            Some("permessage-deflate"),
+        ),
+        ("x-webkit-deflate-frame", None),
+        ("", None),
+    ];
+    for (offer, want) in cases {
+        let got = negotiate(&prefs, &parse_offers([*offer])).map(|x| x.1);
+        assert_eq!(got.as_deref(), *want, "offer {offer:?}");
+    }
+    // Our defaults: no context takeover both ways, 12-bit windows.
+    let lean = DeflateConfig::default();
+    let nct = "permessage-deflate; server_no_context_takeover; client_no_context_takeover";
+    let lean_cases: &[(&str, String, u8, u8)] = &[
+        (
+            "permessage-deflate",
+            format!("{nct}; server_max_window_bits=12"),
+            12,
+            15,
+        ),
+        (
+            "permessage-deflate; client_max_window_bits",
+            format!("{nct}; server_max_window_bits=12; client_max_window_bits=12"),
+            12,
+            12,
+        ),
+        (
+            "permessage-deflate; server_max_window_bits=10; client_max_window_bits=9",
+            format!("{nct}; server_max_window_bits=10; client_max_window_bits=9"),
+            10,
+            9,
+        ),
+    ];
+    for (offer, want, server_bits, client_bits) in lean_cases {
+        let (cfg, got) = negotiate(&lean, &parse_offers([*offer])).unwrap();
+        assert_eq!(&got, want, "offer {offer:?}");
+        assert_eq!(cfg.server_max_window_bits, *server_bits);
+        assert_eq!(cfg.client_max_window_bits, *client_bits);
+        assert_eq!(
+            (cfg.mem_level, cfg.threshold),
+            (lean.mem_level, lean.threshold)
+        );
+    }
+    let forced = DeflateConfig {
+        server_no_context_takeover: true,
+        client_no_context_takeover: true,
+        ..prefs
+    };
+    let (cfg, s) = negotiate(&forced, &parse_offers(["permessage-deflate"])).unwrap();
+    assert!(cfg.server_no_context_takeover && cfg.client_no_context_takeover);
+    assert_eq!(
+        s,
+        "permessage-deflate; server_no_context_takeover; client_no_context_takeover"
+    );
+}
+
+#[test]
+fn client_response() {
+    let prefs = DeflateConfig::context_takeover();
+    assert!(parse_response("permessage-deflate", &prefs).is_some());
+    let c = parse_response("permessage-deflate; server_max_window_bits=10", &prefs).unwrap();
+    assert_eq!(c.server_max_window_bits, 10);
+    assert!(parse_response("permessage-deflate; client_max_window_bits=10", &prefs).is_none());
+    assert!(parse_response("permessage-deflate, permessage-deflate", &prefs).is_none());
+    assert!(parse_response("x-foo", &prefs).is_none());
+    let snct = DeflateConfig {
+        server_no_context_takeover: true,
+        ..prefs
+    };
+    assert!(parse_response("permessage-deflate", &snct).is_none());
+}
+
+#[test]
+fn empty_messages_with_context_takeover() {
+    // zlib-rs writes nothing for a second empty message in a row.
+    let cfg = DeflateConfig::context_takeover();
+    let mut d = Deflater::new(&cfg, true);
+    let mut i = Inflater::new(&cfg, false);
+    for data in [&b""[..], b"", b"ab", b"", b"ab"] {
+        let mut z = Vec::new();
+        assert_eq!(d.compress(data, &mut z), Compressed::Yes);
+        assert!(!z.is_empty());
+        let mut out = Vec::new();
+        i.inflate(&z, &mut out, 100).unwrap();
+        i.finish(&mut out, 100).unwrap();
+        assert_eq!(out, data);
+    }
+}
