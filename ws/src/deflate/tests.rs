@@ -259,7 +259,10 @@ fn client_response() {
     };
     let c = parse_response("permessage-deflate", &cnct).unwrap();
     assert!(!c.server_no_context_takeover && c.client_no_context_takeover);
-    assert_eq!((c.server_max_window_bits, c.client_max_window_bits), (15, 15));
+    assert_eq!(
+        (c.server_max_window_bits, c.client_max_window_bits),
+        (15, 15)
+    );
 }
 
 #[test]
@@ -364,8 +367,70 @@ fn decompressors_go_back_to_a_bounded_pool() {
     drop(mid_message());
     assert_eq!(pooled(), 1);
     // Up to MAX_POOLED_INFLATERS are kept.
-    let held: Vec<Inflater> = (0..MAX_POOLED_INFLATERS + 2).map(|_| mid_message()).collect();
+    let held: Vec<Inflater> = (0..MAX_POOLED_INFLATERS + 2)
+        .map(|_| mid_message())
+        .collect();
     assert_eq!(pooled(), 0);
     drop(held);
     assert_eq!(pooled(), MAX_POOLED_INFLATERS);
+}
+
+#[test]
+fn the_output_buffer_never_grows_past_the_limit() {
+    // Limits that are not powers of two: growth by doubling alone would
+    // pass them.
+    let mut z = Vec::new();
+    Deflater::new(&config(true, 15, 8), true).compress(&vec![b'x'; 3 << 20], &mut z);
+    for limit in [5_000, 100_000, 1_000_000] {
+        let mut i = Inflater::new(&config(true, 15, 8), false);
+        let mut out = Vec::new();
+        assert_eq!(i.inflate(&z, &mut out, limit), Err(InflateError::TooBig));
+        assert!(
+            out.capacity() <= limit + 1,
+            "{} > {limit} + 1",
+            out.capacity()
+        );
+        // A message under the limit.
+        let mut i = Inflater::new(&config(true, 15, 8), false);
+        let data = vec![b'y'; limit - 1];
+        let mut zy = Vec::new();
+        Deflater::new(&config(true, 15, 8), true).compress(&data, &mut zy);
+        let mut out = Vec::new();
+        i.inflate(&zy, &mut out, limit).unwrap();
+        i.finish(&mut out, limit).unwrap();
+        assert_eq!(out, data);
+        assert!(
+            out.capacity() <= limit + 1,
+            "{} > {limit} + 1",
+            out.capacity()
+        );
+    }
+    // Growth follows the output, not the limit.
+    let mut i = Inflater::new(&config(true, 15, 8), false);
+    let mut zy = Vec::new();
+    Deflater::new(&config(true, 15, 8), true).compress(&[b'y'; 10_000], &mut zy);
+    let mut out = Vec::new();
+    i.inflate(&zy, &mut out, 64 << 20).unwrap();
+    i.finish(&mut out, 64 << 20).unwrap();
+    assert_eq!(out.len(), 10_000);
+    assert!(out.capacity() < 64 << 10, "{}", out.capacity());
+}
+
+#[test]
+fn a_final_empty_block_may_be_followed_by_more_bytes() {
+    // An empty final block (BFINAL, fixed Huffman: 03 00) and then the
+    // tail, in one frame: the bytes after the end of the stream are ignored.
+    for cfg in [config(true, 15, 8), config(false, 15, 8)] {
+        let mut i = Inflater::new(&cfg, false);
+        let mut out = Vec::new();
+        i.inflate(&[0x03, 0x00, 0x00, 0x00, 0xff, 0xff], &mut out, 100)
+            .unwrap();
+        i.finish(&mut out, 100).unwrap();
+        assert!(out.is_empty());
+        // The next message starts a fresh stream.
+        i.inflate(&[0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00], &mut out, 100)
+            .unwrap();
+        i.finish(&mut out, 100).unwrap();
+        assert_eq!(out, b"Hello");
+    }
 }
