@@ -209,3 +209,62 @@ impl Message {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utf8_bytes_accessors() {
+        let t = Utf8Bytes::from("héllo");
+        assert_eq!(t.as_str(), "héllo");
+        assert_eq!(t.as_bytes(), "héllo".as_bytes());
+        assert_eq!(t.len(), 6);
+        assert!(!t.is_empty());
+        assert!(Utf8Bytes::new().is_empty() && Utf8Bytes::default().is_empty());
+        // Deref to `str`.
+        assert_eq!(&*t, "héllo");
+        assert_eq!(t.to_uppercase(), "HÉLLO");
+        assert_eq!(
+            t.clone().into_bytes(),
+            Bytes::from_static("héllo".as_bytes())
+        );
+        assert_eq!(format!("{t}"), "héllo");
+        assert_eq!(format!("{t:?}"), "\"héllo\"");
+        assert_eq!(Utf8Bytes::from_static("x").as_str(), "x");
+        assert_eq!(Utf8Bytes::from(String::from("ab")).as_str(), "ab");
+    }
+
+    #[test]
+    fn utf8_bytes_compare_with_str() {
+        let t = Utf8Bytes::from("ab");
+        assert!(t == *"ab" && t != *"ba");
+        assert!(t == "ab" && t != "abc");
+    }
+
+    #[test]
+    fn utf8_bytes_from_bytes_is_checked() {
+        let ok = Utf8Bytes::try_from(Bytes::from_static(b"ok")).unwrap();
+        assert_eq!(ok.as_str(), "ok");
+        assert!(Utf8Bytes::try_from(Bytes::from_static(b"a\xc3")).is_err());
+    }
+
+    #[test]
+    fn control_messages_and_pong_replies() {
+        let p = Bytes::from_static(b"p");
+        for (m, control) in [
+            (Message::text("t"), false),
+            (Message::binary(vec![1u8]), false),
+            (Message::Ping(p.clone()), true),
+            (Message::Pong(p.clone()), true),
+            (Message::Close(None), true),
+        ] {
+            assert_eq!(m.is_control(), control, "{m:?}");
+            let reply = m.pong_reply();
+            match m {
+                Message::Ping(_) => assert_eq!(reply, Some(Message::Pong(p.clone()))),
+                _ => assert_eq!(reply, None, "{m:?}"),
+            }
+        }
+    }
+}

@@ -189,6 +189,37 @@ mod tests {
     }
 
     #[test]
+    fn errors_name_their_reason() {
+        assert_eq!(Utf8Error::Invalid.to_string(), "invalid UTF-8 sequence");
+        assert_eq!(
+            Utf8Error::Incomplete.to_string(),
+            "UTF-8 sequence truncated at end of message"
+        );
+    }
+
+    #[test]
+    fn pending_character_is_reported_and_reset_forgets_it() {
+        let mut v = Utf8Validator::new();
+        assert!(v.is_complete());
+        v.feed(b"a\xe2\x82").unwrap();
+        assert!(!v.is_complete());
+        v.feed(b"\xac").unwrap();
+        assert!(v.is_complete());
+        // A new message after a cut one: the pending E2 is dropped, so the
+        // ASCII byte that would have been an invalid continuation is fine.
+        v.feed(b"\xe2").unwrap();
+        assert!(!v.is_complete());
+        v.reset();
+        assert!(v.is_complete());
+        assert_eq!(v.feed(b"b"), Ok(()));
+        assert_eq!(v.finish(), Ok(()));
+        // Without the reset the same bytes are invalid.
+        let mut v = Utf8Validator::new();
+        v.feed(b"\xe2").unwrap();
+        assert_eq!(v.feed(b"b"), Err(Utf8Error::Invalid));
+    }
+
+    #[test]
     fn fails_fast() {
         // Overlong 3-byte form is rejected at its second byte.
         let mut v = Utf8Validator::new();

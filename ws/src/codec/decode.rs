@@ -242,3 +242,71 @@ impl Codec {
         Ok(Message::Close(frame))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::{Codec, Config, Message, Role};
+    use bytes::BytesMut;
+
+    /// A message of many small fragments is reassembled in a buffer that
+    /// grows geometrically (a few reallocations, not one per fragment: a
+    /// peer sending one-byte fragments must not cost quadratic copying),
+    /// stays within twice what was received (a few tiny fragments must not
+    /// make it allocate up to the limit) and never grows beyond
+    /// `max_message_size`.
+    #[test]
+    fn reassembly_grows_geometrically_up_to_the_message_limit() {
+        const LIMIT: usize = 1000;
+        // One-byte fragments pass through every length; seven-byte ones
+        // jump over the powers of two.
+        for fragment in [1, 7] {
+            let mut client = Codec::new(
+                Role::Client,
+                Config {
+                    auto_fragment_size: Some(fragment),
+                    ..Config::default()
+                },
+            );
+            let config = Config {
+                max_message_size: LIMIT,
+                ..Config::default()
+            };
+            let mut server = Codec::new(Role::Server, config);
+            let payload: Vec<u8> = (0..LIMIT).map(|i| i as u8).collect();
+            let mut wire = BytesMut::new();
+            client
+                .encode(&Message::binary(payload.clone()), &mut wire)
+                .unwrap();
+            let mut buf = BytesMut::new();
+            let mut capacities = vec![server.assembly.capacity()];
+            let mut got = None;
+            while !wire.is_empty() {
+                // One frame: 2 header octets, 4 of mask, the payload.
+                buf.extend_from_slice(&wire.split_to(wire.len().min(6 + fragment)));
+                let m = server.decode(&mut buf).unwrap();
+                if m.is_some() {
+                    // The buffer went into the message.
+                    got = m;
+                    break;
+                }
+                let (len, capacity) = (server.assembly.len(), server.assembly.capacity());
+                assert!(capacity <= LIMIT, "{fragment}: {capacity} over the limit");
+                assert!(capacity <= 2 * len, "{fragment}: {capacity} for {len}");
+                if capacity != *capacities.last().unwrap() {
+                    capacities.push(capacity);
+                }
+            }
+            assert!(wire.is_empty());
+            assert_eq!(got, Some(Message::binary(payload)), "{fragment}");
+            // 0, 1, 2, 4, ..., 512, then the limit (or 0, 7, 14, ..., 896,
+            // then the limit).
+            assert!(capacities.len() <= 12, "{fragment}: {capacities:?}");
+            assert!(
+                capacities
+                    .windows(2)
+                    .all(|w| w[1] >= 2 * w[0] || w[1] == LIMIT),
+                "{fragment}: {capacities:?}"
+            );
+        }
+    }
+}

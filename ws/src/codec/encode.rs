@@ -208,3 +208,62 @@ impl Codec {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::{CloseFrame, Codec, Config, DeflateConfig, EncodeError, Message, Role};
+    use bytes::{Bytes, BytesMut};
+
+    #[test]
+    fn control_payloads_of_125_octets_are_the_limit() {
+        let mut server = Codec::new(Role::Server, Config::default());
+        let mut out = BytesMut::new();
+        let ping = |n| Message::Ping(Bytes::from(vec![b'p'; n]));
+        server.encode(&ping(125), &mut out).unwrap();
+        assert_eq!(out.len(), 2 + 125);
+        assert_eq!(
+            server.encode(&ping(126), &mut out),
+            Err(EncodeError::ControlTooLong)
+        );
+        assert_eq!(out.len(), 2 + 125, "a refused frame writes nothing");
+        // A Close: 2 octets of code and at most 123 of reason.
+        let close = |n| Message::Close(Some(CloseFrame::new(1000, "r".repeat(n))));
+        assert_eq!(
+            server.encode(&close(124), &mut out),
+            Err(EncodeError::ControlTooLong)
+        );
+        server.encode(&close(123), &mut out).unwrap();
+        assert_eq!(out.len(), 2 + 125 + 2 + 125);
+    }
+
+    /// The buffer a message is compressed into is kept for the next
+    /// message, unless it grew over 1 MiB: a connection does not hold on to
+    /// the memory of its largest message.
+    #[test]
+    fn a_compression_buffer_over_1_mib_is_not_kept() {
+        let config = Config {
+            deflate: Some(DeflateConfig::default()),
+            ..Config::default()
+        };
+        let mut server = Codec::new(Role::Server, config);
+        let mut out = BytesMut::new();
+        let small = Message::binary(vec![b'a'; 1000]);
+        server.encode(&small, &mut out).unwrap();
+        assert!(server.scratch.capacity() > 0);
+        // 2 MiB that do not compress (xorshift), so the compressed message
+        // takes over 1 MiB.
+        let mut x = 0x2545_f491_4f6c_dd1d_u64;
+        let noise: Vec<u8> = (0..2 << 20)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        server.encode(&Message::binary(noise), &mut out).unwrap();
+        assert_eq!(server.scratch.capacity(), 0);
+        server.encode(&small, &mut out).unwrap();
+        assert!(server.scratch.capacity() > 0);
+    }
+}

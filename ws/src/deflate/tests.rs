@@ -160,6 +160,9 @@ fn negotiation() {
         ("permessage-deflate; server_max_window_bits", None),
         ("permessage-deflate; server_max_window_bits=16", None),
         ("permessage-deflate; server_max_window_bits=015", None),
+        // A leading zero is refused even where the number is in range.
+        ("permessage-deflate; server_max_window_bits=09", None),
+        ("permessage-deflate; server_max_window_bits=+9", None),
         ("permessage-deflate; client_max_window_bits=7", None),
         ("permessage-deflate; foo", None),
         (
@@ -242,6 +245,24 @@ fn client_response() {
         ..prefs
     };
     assert!(parse_response("permessage-deflate", &snct).is_none());
+    // The server's context takeover flags are taken from its answer; the
+    // client's also from our preferences.
+    let answer = "permessage-deflate; server_no_context_takeover";
+    let c = parse_response(answer, &prefs).unwrap();
+    assert!(c.server_no_context_takeover && !c.client_no_context_takeover);
+    let answer = "permessage-deflate; client_no_context_takeover";
+    let c = parse_response(answer, &prefs).unwrap();
+    assert!(!c.server_no_context_takeover && c.client_no_context_takeover);
+    let cnct = DeflateConfig {
+        client_no_context_takeover: true,
+        ..prefs
+    };
+    let c = parse_response("permessage-deflate", &cnct).unwrap();
+    assert!(!c.server_no_context_takeover && c.client_no_context_takeover);
+    assert_eq!(
+        (c.server_max_window_bits, c.client_max_window_bits),
+        (15, 15)
+    );
 }
 
 #[test]
@@ -258,5 +279,158 @@ fn empty_messages_with_context_takeover() {
         i.inflate(&z, &mut out, 100).unwrap();
         i.finish(&mut out, 100).unwrap();
         assert_eq!(out, data);
+    }
+}
+
+/// `n` bytes that deflate cannot shrink (a linear congruential sequence).
+fn noise(n: usize, seed: u32) -> Vec<u8> {
+    let mut x = seed;
+    (0..n)
+        .map(|_| {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            (x >> 16) as u8
+        })
+        .collect()
+}
+
+#[test]
+fn incompressible_messages_round_trip() {
+    // Deflate output larger than the first output buffer (half the input,
+    // at least 256 bytes): the compressor must be drained to the end.
+    for nct in [true, false] {
+        let cfg = config(nct, 15, 8);
+        let mut d = Deflater::new(&cfg, true);
+        let mut i = Inflater::new(&cfg, false);
+        for size in [300, 5_000, 200_000] {
+            let data = noise(size, size as u32);
+            let mut z = Vec::new();
+            assert_eq!(d.compress(&data, &mut z), Compressed::Yes, "{size}");
+            assert!(z.len() > size, "stored blocks: {} for {size}", z.len());
+            let mut out = Vec::new();
+            i.inflate(&z, &mut out, size).unwrap();
+            i.finish(&mut out, size).unwrap();
+            assert_eq!(out, data, "nct {nct} size {size}");
+        }
+    }
+}
+
+#[test]
+fn shared_compressors_are_kept_per_parameters() {
+    // 1000 random bytes twice: a 15-bit window finds the repeat, a 9-bit
+    // one (512 bytes) cannot.
+    let block = noise(1000, 7);
+    let data = [&block[..], &block[..]].concat();
+    let mut sizes = Vec::new();
+    for bits in [9, 15, 9, 15] {
+        let mut z = Vec::new();
+        Deflater::new(&config(true, bits, 8), true).compress(&data, &mut z);
+        sizes.push(z.len());
+    }
+    assert!(sizes[0] > 1900 && sizes[2] > 1900, "{sizes:?}");
+    assert!(sizes[1] < 1100 && sizes[3] < 1100, "{sizes:?}");
+    // At most MAX_SHARED_DEFLATERS parameter sets are kept; the oldest goes.
+    for level in 0..6 {
+        let cfg = DeflateConfig {
+            level,
+            ..config(true, 12, 5)
+        };
+        Deflater::new(&cfg, true).compress(b"abc", &mut Vec::new());
+    }
+    SHARED_DEFLATERS.with_borrow(|s| {
+        assert_eq!(s.len(), MAX_SHARED_DEFLATERS);
+        assert_eq!(s[MAX_SHARED_DEFLATERS - 1].0.level, 5);
+    });
+}
+
+#[test]
+fn decompressors_go_back_to_a_bounded_pool() {
+    POOLED_INFLATERS.with_borrow_mut(Vec::clear);
+    let pooled = || POOLED_INFLATERS.with_borrow(Vec::len);
+    let cfg = config(true, 12, 5);
+    let mut z = Vec::new();
+    Deflater::new(&cfg, true).compress(b"hello hello", &mut z);
+    let mid_message = || {
+        let mut i = Inflater::new(&cfg, false);
+        i.inflate(&z, &mut Vec::new(), 100).unwrap();
+        assert!(i.holds_state());
+        i
+    };
+    // A finished message gives its decompressor back.
+    let mut i = mid_message();
+    i.finish(&mut Vec::new(), 100).unwrap();
+    assert_eq!((i.holds_state(), pooled()), (false, 1));
+    // So does a reset mid-message, and a drop.
+    let mut i = mid_message();
+    assert_eq!(pooled(), 0, "taken from the pool");
+    i.reset();
+    assert_eq!((i.holds_state(), pooled()), (false, 1));
+    drop(mid_message());
+    assert_eq!(pooled(), 1);
+    // Up to MAX_POOLED_INFLATERS are kept.
+    let held: Vec<Inflater> = (0..MAX_POOLED_INFLATERS + 2)
+        .map(|_| mid_message())
+        .collect();
+    assert_eq!(pooled(), 0);
+    drop(held);
+    assert_eq!(pooled(), MAX_POOLED_INFLATERS);
+}
+
+#[test]
+fn the_output_buffer_never_grows_past_the_limit() {
+    // Limits that are not powers of two: growth by doubling alone would
+    // pass them.
+    let mut z = Vec::new();
+    Deflater::new(&config(true, 15, 8), true).compress(&vec![b'x'; 3 << 20], &mut z);
+    for limit in [5_000, 100_000, 1_000_000] {
+        let mut i = Inflater::new(&config(true, 15, 8), false);
+        let mut out = Vec::new();
+        assert_eq!(i.inflate(&z, &mut out, limit), Err(InflateError::TooBig));
+        assert!(
+            out.capacity() <= limit + 1,
+            "{} > {limit} + 1",
+            out.capacity()
+        );
+        // A message under the limit.
+        let mut i = Inflater::new(&config(true, 15, 8), false);
+        let data = vec![b'y'; limit - 1];
+        let mut zy = Vec::new();
+        Deflater::new(&config(true, 15, 8), true).compress(&data, &mut zy);
+        let mut out = Vec::new();
+        i.inflate(&zy, &mut out, limit).unwrap();
+        i.finish(&mut out, limit).unwrap();
+        assert_eq!(out, data);
+        assert!(
+            out.capacity() <= limit + 1,
+            "{} > {limit} + 1",
+            out.capacity()
+        );
+    }
+    // Growth follows the output, not the limit.
+    let mut i = Inflater::new(&config(true, 15, 8), false);
+    let mut zy = Vec::new();
+    Deflater::new(&config(true, 15, 8), true).compress(&[b'y'; 10_000], &mut zy);
+    let mut out = Vec::new();
+    i.inflate(&zy, &mut out, 64 << 20).unwrap();
+    i.finish(&mut out, 64 << 20).unwrap();
+    assert_eq!(out.len(), 10_000);
+    assert!(out.capacity() < 64 << 10, "{}", out.capacity());
+}
+
+#[test]
+fn a_final_empty_block_may_be_followed_by_more_bytes() {
+    // An empty final block (BFINAL, fixed Huffman: 03 00) and then the
+    // tail, in one frame: the bytes after the end of the stream are ignored.
+    for cfg in [config(true, 15, 8), config(false, 15, 8)] {
+        let mut i = Inflater::new(&cfg, false);
+        let mut out = Vec::new();
+        i.inflate(&[0x03, 0x00, 0x00, 0x00, 0xff, 0xff], &mut out, 100)
+            .unwrap();
+        i.finish(&mut out, 100).unwrap();
+        assert!(out.is_empty());
+        // The next message starts a fresh stream.
+        i.inflate(&[0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00], &mut out, 100)
+            .unwrap();
+        i.finish(&mut out, 100).unwrap();
+        assert_eq!(out, b"Hello");
     }
 }

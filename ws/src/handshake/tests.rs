@@ -50,6 +50,57 @@ fn h2_answers_are_checked() {
 }
 
 #[test]
+fn errors_name_their_reason() {
+    let e = validate_upgrade(&Method::POST, Version::HTTP_11, &good()).unwrap_err();
+    assert_eq!(e.reason(), "method is not GET");
+    assert_eq!(
+        e.to_string(),
+        "websocket handshake failed (400 Bad Request): method is not GET"
+    );
+}
+
+#[test]
+fn a_key_of_24_characters_must_decode_to_16_bytes() {
+    let mut h = good();
+    // 24 characters of base64 without padding: 18 bytes.
+    h.insert(
+        SEC_WEBSOCKET_KEY,
+        "AAAAAAAAAAAAAAAAAAAAAAAA".parse().unwrap(),
+    );
+    let e = validate_upgrade(&Method::GET, Version::HTTP_11, &h).unwrap_err();
+    assert_eq!(e.reason(), "invalid Sec-WebSocket-Key");
+}
+
+#[test]
+fn h2_requests_are_checked() {
+    let mut h = HeaderMap::new();
+    h.insert(SEC_WEBSOCKET_VERSION, "13".parse().unwrap());
+    let check = |m: &Method, p| validate_h2_upgrade(m, p, &h);
+    let req = check(&Method::CONNECT, Some("WebSocket")).unwrap();
+    assert!(req.key.is_empty());
+    let e = check(&Method::GET, Some("websocket")).unwrap_err();
+    assert_eq!(
+        (e.status(), e.reason()),
+        (StatusCode::BAD_REQUEST, "method is not CONNECT")
+    );
+    for protocol in [None, Some("chat")] {
+        let e = check(&Method::CONNECT, protocol).unwrap_err();
+        assert_eq!(e.reason(), "no `:protocol: websocket`", "{protocol:?}");
+    }
+    let e = validate_h2_upgrade(&Method::CONNECT, Some("websocket"), &HeaderMap::new());
+    assert_eq!(e.unwrap_err().status(), StatusCode::UPGRADE_REQUIRED);
+}
+
+#[test]
+fn our_first_offered_subprotocol_is_selected() {
+    let offered = ["b".to_string(), "a".to_string()];
+    assert_eq!(select_protocol(&offered, &["a", "b"]), Some("a"));
+    assert_eq!(select_protocol(&offered, &["c", "b"]), Some("b"));
+    assert_eq!(select_protocol(&offered[..1], &["a"]), None);
+    assert_eq!(select_protocol(&[], &["a"]), None);
+}
+
+#[test]
 fn rfc_accept_key() {
     assert_eq!(
         accept_key("dGhlIHNhbXBsZSBub25jZQ=="),

@@ -1034,6 +1034,31 @@ fn a_protocol_is_only_sent_on_connect_and_not_withdrawn() {
 }
 
 #[test]
+fn connect_protocol_may_be_repeated_or_never_offered() {
+    let settings = |on| {
+        let mut buf = BytesMut::new();
+        frame::encode_settings(
+            &Settings {
+                enable_connect_protocol: Some(on),
+                ..Settings::default()
+            },
+            &mut buf,
+        );
+        buf
+    };
+    // A server that offered it may say so again.
+    let mut p = Pair::new();
+    p.pump();
+    p.client.recv(&mut settings(true)).unwrap();
+    // One that never offered it may say 0 (RFC 8441 §3 forbids only 1 → 0).
+    let off = Limits::default().h2_enable_connect_protocol(false);
+    let mut p = Pair::with_limits(Limits::default(), off);
+    p.pump();
+    p.client.recv(&mut settings(false)).unwrap();
+    p.client.recv(&mut settings(false)).unwrap();
+}
+
+#[test]
 fn prepared_requests_mix_with_encoded_ones() {
     use crate::h2::conn::PreparedRequest;
     let mut p = Pair::new();
