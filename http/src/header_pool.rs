@@ -17,9 +17,8 @@
 //! assert!(again.is_empty());
 //! ```
 
-use std::cell::RefCell;
-
 use http::HeaderMap;
+use percore_runtime::local_pool::LocalPool;
 
 /// Most maps one core keeps.
 const MAX_POOLED: usize = 32;
@@ -27,14 +26,14 @@ const MAX_POOLED: usize = 32;
 const MAX_CAPACITY: usize = 64;
 
 thread_local! {
-    static POOL: RefCell<Vec<HeaderMap>> = const { RefCell::new(Vec::new()) };
+    static POOL: LocalPool<HeaderMap> = const { LocalPool::new(MAX_POOLED) };
 }
 
 /// An empty map: a recycled one when the pool has it, else a new one (which
 /// allocates nothing until its first insert).
 #[inline]
 pub fn take() -> HeaderMap {
-    POOL.try_with(|pool| pool.borrow_mut().pop())
+    POOL.try_with(LocalPool::pop)
         .ok()
         .flatten()
         .unwrap_or_default()
@@ -51,13 +50,7 @@ pub fn recycle(mut map: HeaderMap) {
         return;
     }
     map.clear();
-    let _ = POOL.try_with(|pool| {
-        if let Ok(mut pool) = pool.try_borrow_mut() {
-            if pool.len() < MAX_POOLED {
-                pool.push(map);
-            }
-        }
-    });
+    let _ = POOL.try_with(|pool| pool.push(map));
 }
 
 #[cfg(test)]
@@ -66,7 +59,7 @@ mod tests {
     use http::header::{CONTENT_TYPE, HOST};
 
     fn pooled() -> usize {
-        POOL.with(|p| p.borrow().len())
+        POOL.with(LocalPool::len)
     }
 
     #[test]

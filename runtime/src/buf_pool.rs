@@ -21,9 +21,9 @@
 //! assert!(again.capacity() >= buf_pool::CAPACITY);
 //! ```
 
-use std::cell::RefCell;
-
 use bytes::BytesMut;
+
+use crate::local_pool::LocalPool;
 
 /// The capacity of the buffers handed out.
 pub const CAPACITY: usize = 8 * 1024;
@@ -31,14 +31,14 @@ pub const CAPACITY: usize = 8 * 1024;
 const MAX_POOLED: usize = 64;
 
 thread_local! {
-    static POOL: RefCell<Vec<BytesMut>> = const { RefCell::new(Vec::new()) };
+    static POOL: LocalPool<BytesMut> = const { LocalPool::new(MAX_POOLED) };
 }
 
 /// An empty buffer of [`CAPACITY`] bytes: a recycled one when the pool has
 /// one, else a new one.
 #[inline]
 pub fn take() -> BytesMut {
-    POOL.try_with(|pool| pool.borrow_mut().pop())
+    POOL.try_with(LocalPool::pop)
         .ok()
         .flatten()
         .unwrap_or_else(|| BytesMut::with_capacity(CAPACITY))
@@ -53,13 +53,7 @@ pub fn recycle(mut buf: BytesMut) {
         return;
     }
     buf.clear();
-    let _ = POOL.try_with(|pool| {
-        if let Ok(mut pool) = pool.try_borrow_mut() {
-            if pool.len() < MAX_POOLED {
-                pool.push(buf);
-            }
-        }
-    });
+    let _ = POOL.try_with(|pool| pool.push(buf));
 }
 
 #[cfg(test)]
@@ -67,7 +61,7 @@ mod tests {
     use super::*;
 
     fn pooled() -> usize {
-        POOL.with(|p| p.borrow().len())
+        POOL.with(LocalPool::len)
     }
 
     #[test]

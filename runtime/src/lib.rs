@@ -42,6 +42,7 @@ mod driver;
 pub mod fs;
 pub mod future;
 pub mod io;
+pub mod local_pool;
 pub mod net;
 mod runtime;
 pub mod signal;
