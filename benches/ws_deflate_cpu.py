@@ -22,14 +22,14 @@ import asyncio
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 
 import websockets
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ws_idle_memory import NODE_DIR, ROOT, chat_messages, cpu_seconds, free_port, relay  # noqa: E402
+from ws_idle_memory import (ROOT, chat_messages, cpu_seconds, free_port,  # noqa: E402
+                            relay, spawn_listening)
 
 PY_SERVER = """
 import asyncio, sys, websockets
@@ -76,12 +76,7 @@ def start(key, port):
     else:
         cmd = pin + ["node", "-e", NODE_SERVER, str(port), "plain" if "plain" in key else "deflate"]
     # taskset execs the server: the PID is the server's.
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, cwd=NODE_DIR)
-    line = proc.stdout.readline().decode()
-    if "listening" not in line:
-        proc.kill()
-        raise SystemExit(f"{key} did not start: {line!r}")
-    return proc
+    return spawn_listening(cmd, key)
 
 
 async def stream_through(url, stream):

@@ -89,11 +89,17 @@ def start(kind, port, driver):
         cmd = [sys.executable, "-c", PY_SERVER, str(port)]
     else:
         cmd = ["node", "-e", NODE_SERVER, str(port)]
+    return spawn_listening(cmd, "server")
+
+
+def spawn_listening(cmd, name):
+    """Starts `cmd` (from the Node test folder) and waits for its first
+    stdout line, which must say "listening"; returns the process."""
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, cwd=NODE_DIR)
     line = proc.stdout.readline().decode()
     if "listening" not in line:
         proc.kill()
-        raise SystemExit(f"server did not start: {line!r}")
+        raise SystemExit(f"{name} did not start: {line!r}")
     return proc
 
 
