@@ -6,8 +6,11 @@
 //!   this core's scratch buffer and keeps only the piece it received; a
 //!   wait that finds nothing gives the buffer up. An idle connection holds
 //!   no buffer.
-//! - A plain socket under io_uring: one receive in flight, owning the
-//!   buffer, kept between calls.
+//! - A plain socket under io_uring: one receive in flight, kept between
+//!   calls: with nothing buffered, into a provided buffer the kernel picks
+//!   when bytes arrive (copied out at once); when every provided buffer is
+//!   taken, a buffer-less wait for readability and a `recv(2)` into the
+//!   scratch buffer; with bytes buffered, into the connection's buffer.
 //! - Any other stream (TLS): a reader task that runs the stream's `read`
 //!   for as long as the buffer lives, fed buffers one at a time.
 
@@ -24,7 +27,7 @@ use bytes::BytesMut;
 use super::read_buffer::room_to_reserve;
 use super::{DirectSocket, OwnedRead};
 use crate::driver::epoll::{Direction, Registration};
-use crate::driver::op::{recv_spare, Driven, Op, Recv, RecvSelect};
+use crate::driver::op::{recv_spare, Driven, Op, PollReadable, Recv, RecvSelect};
 use crate::driver::Driver;
 use crate::net::socket::Socket;
 use crate::runtime::context;
@@ -39,6 +42,31 @@ thread_local! {
     /// This core's scratch buffer: connections with nothing buffered read
     /// into its spare room and keep the piece they received.
     static SCRATCH: RefCell<BytesMut> = RefCell::new(BytesMut::new());
+}
+
+/// `recv(2)`, not waiting, into this core's scratch buffer: the bytes
+/// received (a piece of it), their count, and whether the socket buffer
+/// was emptied.
+fn recv_scratch(fd: RawFd) -> io::Result<(BytesMut, u32, bool)> {
+    SCRATCH.with(|scratch| {
+        let mut scratch = scratch.borrow_mut();
+        if scratch.capacity() < SCRATCH_MIN_ROOM {
+            scratch.reserve(SCRATCH_SIZE);
+        }
+        let (n, drained) = recv_spare(fd, &mut scratch)?;
+        Ok((scratch.split(), n, drained))
+    })
+}
+
+/// Counts a provided-buffer receive that found every buffer taken.
+fn count_exhausted() {
+    context(|rt| {
+        if let Driver::Uring(ring) = &mut *rt.driver.borrow_mut() {
+            if let Some(b) = ring.buf_ring() {
+                b.stats.exhausted += 1;
+            }
+        }
+    });
 }
 
 /// A finished read: its result and the buffer it filled.
@@ -93,6 +121,9 @@ enum RingRead {
     /// Into a provided buffer the kernel picks when bytes arrive: nothing
     /// is held while it waits.
     Provided(Op<RecvSelect>),
+    /// A wait for bytes without a buffer, after a provided-buffer receive
+    /// found every buffer taken.
+    Readable(Op<PollReadable>),
 }
 
 /// The bytes, the read that fills them and the growth policy of a
@@ -184,16 +215,10 @@ impl Input {
         let polled = if self.buf.is_empty() && self.expected == 0 {
             let (buf, in_scratch) = (&mut self.buf, &mut self.in_scratch);
             reg.poll_io(Direction::Read, cx, || {
-                SCRATCH.with(|scratch| {
-                    let mut scratch = scratch.borrow_mut();
-                    if scratch.capacity() < SCRATCH_MIN_ROOM {
-                        scratch.reserve(SCRATCH_SIZE);
-                    }
-                    let (n, drained) = recv_spare(fd, &mut scratch)?;
-                    *buf = scratch.split();
-                    *in_scratch = true;
-                    Ok((n as usize, drained))
-                })
+                let (piece, n, drained) = recv_scratch(fd)?;
+                *buf = piece;
+                *in_scratch = true;
+                Ok((n as usize, drained))
             })
         } else {
             // Room is made only once readiness says bytes are there: a
@@ -249,16 +274,14 @@ impl Input {
                     let (res, flags) = ready!(op.poll_raw(cx));
                     self.ring = None;
                     if res == -libc::ENOBUFS {
-                        // Every provided buffer is taken: this read uses
-                        // the connection's own buffer.
-                        context(|rt| {
-                            if let Driver::Uring(ring) = &mut *rt.driver.borrow_mut() {
-                                if let Some(b) = ring.buf_ring() {
-                                    b.stats.exhausted += 1;
-                                }
-                            }
-                        });
-                        self.start_own(socket)?;
+                        // Every provided buffer is taken. The kernel
+                        // picks one when the receive is issued, bytes or
+                        // not, so this says nothing about bytes: wait for
+                        // them holding no buffer (a receive into a buffer
+                        // of the connection's own would keep it for as
+                        // long as the connection idles).
+                        count_exhausted();
+                        self.start_readable(socket)?;
                         continue;
                     }
                     if res < 0 {
@@ -266,6 +289,28 @@ impl Input {
                     }
                     self.take_provided(res as usize, flags);
                     return Poll::Ready(Ok(res as usize));
+                }
+                RingRead::Readable(op) => {
+                    let (res, _) = ready!(op.poll_raw(cx));
+                    self.ring = None;
+                    if res < 0 {
+                        return Poll::Ready(Err(io::Error::from_raw_os_error(-res)));
+                    }
+                    // Bytes (or the end) are there: take them at once into
+                    // the scratch buffer, as epoll does.
+                    match recv_scratch(socket.raw()) {
+                        Ok((piece, n, _)) => {
+                            self.buf = piece;
+                            self.in_scratch = true;
+                            return Poll::Ready(Ok(n as usize));
+                        }
+                        Err(e)
+                            if matches!(
+                                e.kind(),
+                                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                            ) => {}
+                        Err(e) => return Poll::Ready(Err(e)),
+                    }
                 }
             }
         }
@@ -290,6 +335,19 @@ impl Input {
         match Op::submit(RecvSelect::new(socket.fd().clone())) {
             Ok(op) => {
                 self.ring = Some(RingRead::Provided(op));
+                Ok(())
+            }
+            Err((res, _)) => Err(res
+                .err()
+                .unwrap_or_else(|| io::Error::other("not submitted"))),
+        }
+    }
+
+    /// Submits a wait for bytes that holds no buffer.
+    fn start_readable(&mut self, socket: &Socket) -> io::Result<()> {
+        match Op::submit(PollReadable::new(socket.fd().clone())) {
+            Ok(op) => {
+                self.ring = Some(RingRead::Readable(op));
                 Ok(())
             }
             Err((res, _)) => Err(res

@@ -18,7 +18,7 @@
 mod accept;
 mod connect;
 mod msg;
-mod poll_writable;
+mod poll_ready;
 mod read_at;
 mod recv;
 mod recv_from;
@@ -29,7 +29,7 @@ mod writev;
 
 pub(crate) use accept::{Accept, MultiAccept};
 pub(crate) use connect::Connect;
-pub(crate) use poll_writable::PollWritable;
+pub(crate) use poll_ready::{PollReadable, PollWritable};
 pub(crate) use read_at::ReadAt;
 pub(crate) use recv::{recv_spare, Recv, RecvSelect};
 pub(crate) use recv_from::RecvFrom;

@@ -59,14 +59,15 @@ unsafe impl<B: IoBufMut> Operation for Recv<B> {
     }
 }
 
-/// `recv(2)` into the spare capacity of `buf`, appended to its bytes: the
-/// direct read of a readiness-driven socket. Returns the count and whether
+/// `recv(2)` into the spare capacity of `buf`, appended to its bytes,
+/// never waiting (`MSG_DONTWAIT`, also on a blocking socket of io_uring):
+/// the direct read of a socket said to be readable. Returns the count and whether
 /// the read emptied the socket buffer (as [`Operation::drained`]).
 pub(crate) fn recv_spare(fd: RawFd, buf: &mut BytesMut) -> io::Result<(u32, bool)> {
     let spare = buf.spare_capacity_mut();
     let len = spare.len().min(MAX_IO);
     // SAFETY: `spare` is valid for `len` writable bytes owned by `buf`.
-    let n = cvt(unsafe { libc::recv(fd, spare.as_mut_ptr().cast(), len, 0) })?;
+    let n = cvt(unsafe { libc::recv(fd, spare.as_mut_ptr().cast(), len, libc::MSG_DONTWAIT) })?;
     // SAFETY: the kernel initialised the `n` bytes after the buffer's end.
     unsafe { buf.set_len(buf.len() + n as usize) };
     Ok((n, n > 0 && (n as usize) < len))
