@@ -174,6 +174,29 @@ impl<T> fmt::Debug for JoinHandle<T> {
     }
 }
 
+pin_project_lite::pin_project! {
+    /// A spawned future as its task holds it: the future, and where its
+    /// output goes. (An `async` block awaiting the future it captured
+    /// would hold it twice, the capture and the awaited copy: a
+    /// connection's task would be twice its size.)
+    struct Spawned<F: Future> {
+        #[pin]
+        future: F,
+        state: Rc<JoinState<F::Output>>,
+    }
+}
+
+impl<F: Future> Future for Spawned<F> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.project();
+        let out = std::task::ready!(this.future.poll(cx));
+        this.state.complete(Ok(out));
+        Poll::Ready(())
+    }
+}
+
 /// Spawns a `!Send` future on the current thread's runtime.
 ///
 /// # Panics
@@ -199,10 +222,9 @@ where
             waiter: RefCell::new(None),
             finished: Cell::new(false),
         });
-        let completer = state.clone();
-        let wrapped: LocalFuture = Box::pin(async move {
-            let out = future.await;
-            completer.complete(Ok(out));
+        let wrapped: LocalFuture = Box::pin(Spawned {
+            future,
+            state: state.clone(),
         });
         let key = cx.insert_task(wrapped, state.clone());
         JoinHandle {

@@ -140,3 +140,35 @@ both_drivers!(
         })
     }
 );
+
+both_drivers!(
+    a_spawned_task_holds_its_future_once,
+    |choice: DriverChoice| {
+        block_on(choice, async {
+            // A task that waits holding 2 000 bytes.
+            let waiting = || {
+                let payload = [7u8; 2000];
+                async move {
+                    sleep(Duration::from_secs(3600)).await;
+                    std::hint::black_box(&payload);
+                }
+            };
+            let size = std::mem::size_of_val(&waiting()) as isize;
+            const TASKS: isize = 100;
+            let before = live();
+            let tasks: Vec<_> = (0..TASKS)
+                .map(|_| percore_runtime::spawn_local(waiting()))
+                .collect();
+            // Every task polled once: waiting on its timer.
+            sleep(Duration::from_millis(1)).await;
+            let per_task = (live() - before) / TASKS;
+            assert!(
+                per_task < size + 256,
+                "a task of a {size}-byte future holds {per_task} bytes"
+            );
+            for task in &tasks {
+                task.abort();
+            }
+        })
+    }
+);
