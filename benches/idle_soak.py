@@ -11,8 +11,12 @@ the 30 s keep-alive timeout: all of them make one right after the last is
 opened, so the time opening 19 000 takes, 5-11 s on this machine, does not
 count against it, and the rounds keep a fixed 5 s schedule). Halfway through, the same h2load run measures the rate with the N
 idle connections held. Reports the RSS samples, the growth after the
-warm-up (the first sample), the churned connections and both rates. Stops
-the server by PID.
+warm-up (the first sample), the churned connections, both rates, and the
+server's CPU time per request over each h2load run (what else the server
+did meanwhile, the churn and a round of held connections, counts in the
+second: a rate ratio below 1 with the same CPU per request points at the
+load generator, which shares the other core with this script). Stops the
+server by PID.
 
 usage:
   idle_soak.py -n 19000 --duration 60 --driver epoll
@@ -37,7 +41,17 @@ from http_idle_memory import REQUEST, free_port, open_idle, read_answer, rss_kib
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def h2load_rate(port, n):
+def cpu_s(pid):
+    """The process's CPU time (user + system) in seconds."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def h2load_rate(port, n, pid=None, cpu=None):
+    """h2load's rate; with `pid`, appends the server's CPU µs per request
+    over the run to `cpu` (everything the server did meanwhile counts)."""
+    before = cpu_s(pid) if pid else None
     out = subprocess.run(["h2load", "--h1", "-n", str(n), "-c", "16", "-m", "1", "-t", "1",
                           f"http://127.0.0.1:{port}/plaintext"],
                          capture_output=True, text=True, check=True).stdout
@@ -45,6 +59,8 @@ def h2load_rate(port, n):
     rate = re.search(r"finished in [\d.]+m?s, ([\d.]+) req/s", out)
     if not done or not rate or int(done.group(2)) != n:
         raise RuntimeError(f"h2load failed:\n{out}")
+    if pid:
+        cpu.append(round((cpu_s(pid) - before) * 1e6 / n, 2))
     return float(rate.group(1))
 
 
@@ -99,7 +115,8 @@ def main():
         line = proc.stdout.readline().decode()
         if "listening" not in line:
             raise SystemExit(f"server did not start: {line!r}")
-        rate_alone = h2load_rate(port, args.requests)
+        cpu = []
+        rate_alone = h2load_rate(port, args.requests, proc.pid, cpu)
         rss_start = rss_kib(proc.pid)
         t_open = time.monotonic()
         conns = open_idle(port, n)
@@ -131,7 +148,7 @@ def main():
             turn += 1
             samples.append(rss_kib(proc.pid))
             if rate_held is None and time.monotonic() - t0 >= args.duration / 2:
-                rate_held = h2load_rate(port, args.requests)
+                rate_held = h2load_rate(port, args.requests, proc.pid, cpu)
         stop.set()
         worker.join()
         # The idle connections are still served.
@@ -145,7 +162,8 @@ def main():
                   "growth_after_warmup_kib": samples[-1] - samples[0],
                   "churned": counter[0],
                   "rate_alone": rate_alone, "rate_with_idle": rate_held,
-                  "rate_ratio": round(rate_held / rate_alone, 3) if rate_held else None}
+                  "rate_ratio": round(rate_held / rate_alone, 3) if rate_held else None,
+                  "server_cpu_us_per_req_alone_with_idle": cpu}
         for s in conns:
             s.close()
     finally:
