@@ -266,7 +266,7 @@ impl std::fmt::Debug for Runtime {
 const MULTISHOT_ACCEPT_DEFAULT: bool = true;
 
 /// Multishot receive's default (see [`Builder::multishot_recv`]).
-const MULTISHOT_RECV_DEFAULT: bool = false;
+const MULTISHOT_RECV_DEFAULT: bool = true;
 
 /// Configures a [`Runtime`].
 ///
