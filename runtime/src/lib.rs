@@ -80,6 +80,17 @@ pub fn debug_provided_buffers() -> Option<driver::buf_ring::BufRingStats> {
     })
     .flatten()
 }
+/// Whether this thread's reads of plain sockets go through the multishot
+/// receive (io_uring with it switched on and available). For tests whose
+/// expectations depend on the read path.
+#[doc(hidden)]
+pub fn debug_multishot_recv() -> bool {
+    runtime::with_context(|cx| match &*cx.driver.borrow() {
+        driver::Driver::Uring(u) => u.multishot_recv(),
+        driver::Driver::Epoll(_) => false,
+    })
+    .unwrap_or(false)
+}
 /// This thread's timers: (live timers, heap slots including cancelled ones
 /// not yet compacted). For tests of the timer structure's bounds.
 #[doc(hidden)]

@@ -265,6 +265,9 @@ impl std::fmt::Debug for Runtime {
 /// Multishot accept's default (see [`Builder::multishot_accept`]).
 const MULTISHOT_ACCEPT_DEFAULT: bool = true;
 
+/// Multishot receive's default (see [`Builder::multishot_recv`]).
+const MULTISHOT_RECV_DEFAULT: bool = true;
+
 /// Configures a [`Runtime`].
 ///
 /// ```
@@ -278,6 +281,7 @@ pub struct Builder {
     ring_entries: u32,
     provided_buffers: bool,
     multishot_accept: bool,
+    multishot_recv: bool,
     /// The best io_uring setup to try (`PERCORE_URING_SETUP`, for A/B).
     uring_setup: crate::driver::uring::Setup,
 }
@@ -306,6 +310,7 @@ impl Builder {
             ring_entries: 1024,
             provided_buffers: env_switch("PERCORE_PROVIDED_BUFFERS", true),
             multishot_accept: env_switch("PERCORE_MULTISHOT_ACCEPT", MULTISHOT_ACCEPT_DEFAULT),
+            multishot_recv: env_switch("PERCORE_MULTISHOT_RECV", MULTISHOT_RECV_DEFAULT),
             uring_setup: std::env::var("PERCORE_URING_SETUP")
                 .ok()
                 .and_then(|s| crate::driver::uring::Setup::parse(&s))
@@ -358,11 +363,31 @@ impl Builder {
         self
     }
 
+    /// Whether io_uring connections receive with one multishot
+    /// `IORING_OP_RECV` into the provided buffers (Linux 6.0, probed at
+    /// start-up; needs [`provided_buffers`](Self::provided_buffers))
+    /// instead of one receive per read: armed by a connection's first
+    /// read, it stays in the kernel, and what it receives queues per
+    /// connection (a few buffers; past that the kernel's socket buffer and
+    /// TCP's window push back) until read. `PERCORE_MULTISHOT_RECV=1`/`0`
+    /// sets the default (for A/B measurements); this method overrides it.
+    ///
+    /// ```
+    /// use percore_runtime::Builder;
+    /// let rt = Builder::new().multishot_recv(true).build().unwrap();
+    /// rt.block_on(async {});
+    /// ```
+    pub fn multishot_recv(mut self, on: bool) -> Builder {
+        self.multishot_recv = on;
+        self
+    }
+
     /// Creates the runtime on the current thread.
     pub fn build(&self) -> io::Result<Runtime> {
         let features = crate::driver::uring::Features {
             provided_buffers: self.provided_buffers,
             multishot_accept: self.multishot_accept,
+            multishot_recv: self.multishot_recv,
             setup: self.uring_setup,
         };
         let (driver, info) = Driver::new(self.driver, self.ring_entries, features)?;

@@ -78,6 +78,9 @@ pub struct BufRingStats {
     pub recycled: u64,
     /// Receives that found no buffer free (and used their own).
     pub exhausted: u64,
+    /// Multishot receives the driver stopped because their socket's queue
+    /// was full (re-armed by the next read).
+    pub stopped: u64,
 }
 
 impl BufRing {

@@ -19,7 +19,7 @@ use super::buf_ring::BufRing;
 use super::Unparker;
 
 mod multishot;
-pub(crate) use multishot::Release;
+pub(crate) use multishot::{Release, ACCEPT_QUEUE_CAP};
 
 /// `user_data` of the eventfd read that wakes a parked ring.
 const EVENTFD_KEY: u64 = u64::MAX;
@@ -51,6 +51,9 @@ pub(crate) struct Features {
     pub(crate) provided_buffers: bool,
     /// Listeners accept with one multishot `IORING_OP_ACCEPT`.
     pub(crate) multishot_accept: bool,
+    /// Connections receive with one multishot `IORING_OP_RECV` into the
+    /// provided buffers (needs `provided_buffers`).
+    pub(crate) multishot_recv: bool,
     /// The best ring setup to try (weaker ones follow if refused).
     pub(crate) setup: Setup,
 }
@@ -96,6 +99,9 @@ pub(crate) struct Uring {
     eventfd_armed: bool,
     /// Listeners accept with a multishot accept (asked for and probed).
     multishot_accept: bool,
+    /// Connections receive with a multishot receive (asked for, probed,
+    /// and the provided buffers registered).
+    multishot_recv: bool,
 }
 
 /// How a ring is set up, best first. Each runtime's ring is used by its own
@@ -201,9 +207,16 @@ impl Uring {
                 }
             },
         };
+        // Multishot receive came with Linux 6.0, as did IORING_OP_SEND_ZC;
+        // a kernel that still refuses it fails the first one with EINVAL
+        // and the socket falls back to single receives (`MultiRecv`).
+        let multishot_recv = features.multishot_recv
+            && buf_ring.is_some()
+            && probe.is_supported(opcode::SendZc::CODE);
         Ok(Uring {
             ring,
             buf_ring,
+            multishot_recv,
             ops: Slab::with_capacity(1024),
             eventfd,
             eventfd_buf: Box::new([0; 8]),
@@ -215,6 +228,11 @@ impl Uring {
     /// Whether listeners use multishot accept.
     pub(crate) fn multishot_accept(&self) -> bool {
         self.multishot_accept
+    }
+
+    /// Whether connections receive with a multishot receive.
+    pub(crate) fn multishot_recv(&self) -> bool {
+        self.multishot_recv
     }
 
     pub(crate) fn unparker(&self) -> Unparker {
@@ -281,7 +299,7 @@ impl Uring {
 
     /// Gives back the provided buffer a completion with `flags` consumed,
     /// if any: its reader is gone.
-    fn recycle_unread(buf_ring: &mut Option<BufRing>, flags: u32) {
+    pub(super) fn recycle_unread(buf_ring: &mut Option<BufRing>, flags: u32) {
         if let (Some(buf_ring), Some(bid)) = (buf_ring.as_mut(), cqueue::buffer_select(flags)) {
             buf_ring.recycle(bid);
         }
@@ -408,6 +426,9 @@ impl Uring {
                         }
                         OpState::Done { .. } => {}
                         OpState::Multi(_) | OpState::MultiOrphaned(_) => {
+                            if matches!(state, OpState::MultiOrphaned(_)) {
+                                Uring::recycle_unread(buf_ring, cqe.flags());
+                            }
                             let (finished, stop) = multishot::complete(state, &cqe);
                             if finished {
                                 finished_multi.push(ops.remove(key));
@@ -438,9 +459,14 @@ impl Uring {
             match self.ops.get(key) {
                 Some(OpState::Pending(_)) => self.ops[key] = OpState::Orphaned(Box::new(|_| {})),
                 Some(OpState::Orphaned(_)) | Some(OpState::MultiOrphaned(_)) => {}
-                Some(OpState::Multi(_)) => {
-                    // Descriptors accepted for a listener nobody will poll.
-                    self.orphan_multi(key, Box::new(close_descriptor));
+                Some(OpState::Multi(multi)) => {
+                    // Descriptors accepted for a listener nobody will poll;
+                    // a receive's buffers go back to the ring.
+                    let release: Release = match multi.fds {
+                        true => Box::new(close_descriptor),
+                        false => Box::new(|_| {}),
+                    };
+                    self.orphan_multi(key, release);
                     continue;
                 }
                 _ => continue,

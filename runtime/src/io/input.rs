@@ -6,11 +6,15 @@
 //!   this core's scratch buffer and keeps only the piece it received; a
 //!   wait that finds nothing gives the buffer up. An idle connection holds
 //!   no buffer.
-//! - A plain socket under io_uring: one receive in flight, kept between
-//!   calls: with nothing buffered, into a provided buffer the kernel picks
-//!   when bytes arrive (copied out at once); when every provided buffer is
-//!   taken, a buffer-less wait for readability and a `recv(2)` into the
-//!   scratch buffer; with bytes buffered, into the connection's buffer.
+//! - A plain socket under io_uring: with multishot receive on, the
+//!   socket's multishot receive (`driver::op::MultiRecv`): bytes arrive
+//!   in provided buffers and are copied out (into a piece of the scratch
+//!   buffer when nothing is buffered), nothing is held while waiting.
+//!   Otherwise, and for a read the multishot receive cannot serve (no
+//!   provided buffer free), one receive in flight, kept between calls:
+//!   into a provided buffer when nothing is buffered (when every provided
+//!   buffer is taken, a buffer-less wait for readability and a `recv(2)`
+//!   into the scratch buffer), else owning the connection's buffer.
 //! - Any other stream (TLS): a reader task that runs the stream's `read`
 //!   for as long as the buffer lives, fed buffers one at a time.
 
@@ -66,6 +70,26 @@ fn count_exhausted() {
                 b.stats.exhausted += 1;
             }
         }
+    });
+}
+
+/// Appends `bytes` received into a provided buffer to `buf`: into a piece
+/// of this core's scratch buffer when nothing is buffered (`in_scratch`
+/// set), so that a connection keeps only what it received.
+fn append_received(buf: &mut BytesMut, in_scratch: &mut bool, bytes: &[u8]) {
+    if !buf.is_empty() || buf.capacity() >= bytes.len() {
+        buf.extend_from_slice(bytes);
+        return;
+    }
+    let n = bytes.len();
+    SCRATCH.with(|scratch| {
+        let mut scratch = scratch.borrow_mut();
+        if scratch.capacity() < n.max(SCRATCH_MIN_ROOM) {
+            scratch.reserve(n.max(SCRATCH_SIZE));
+        }
+        scratch.extend_from_slice(bytes);
+        *buf = scratch.split();
+        *in_scratch = true;
     });
 }
 
@@ -259,6 +283,37 @@ impl Input {
     /// ring's provided buffers available) it takes a provided buffer only
     /// when bytes arrive; otherwise it owns the connection's buffer.
     fn poll_ring(&mut self, socket: &Socket, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        if self.ring.is_none() {
+            // Room by the growth policy when input is expected or partly
+            // buffered (a large body grows at once, not by each piece).
+            let room = match self.buf.is_empty() && self.expected == 0 {
+                true => None,
+                false => self.room(),
+            };
+            let (buf, in_scratch) = (&mut self.buf, &mut self.in_scratch);
+            let polled = socket
+                .multi_recv()
+                .poll_next(socket.fd(), true, cx, &mut |bytes| {
+                    if let Some(room) = room {
+                        if buf.capacity() - buf.len() < room.max(bytes.len()) {
+                            buf.reserve(room.max(bytes.len()));
+                            *in_scratch = false;
+                        }
+                    }
+                    append_received(buf, in_scratch, bytes);
+                    bytes.len()
+                });
+            match polled {
+                Poll::Pending => {
+                    // Waiting holds no buffer (and no piece of the scratch one).
+                    self.release();
+                    return Poll::Pending;
+                }
+                Poll::Ready(Some(result)) => return Poll::Ready(result),
+                // This read is a receive of its own.
+                Poll::Ready(None) => {}
+            }
+        }
         loop {
             if self.ring.is_none() {
                 self.start_ring(socket)?;
@@ -378,8 +433,7 @@ impl Input {
     }
 
     /// Copies the `n` bytes of the provided buffer a completion with
-    /// `flags` names into the input (a piece of the scratch buffer when
-    /// nothing is buffered) and gives the buffer back to the kernel.
+    /// `flags` names into the input and gives the buffer back to the kernel.
     fn take_provided(&mut self, n: usize, flags: u32) {
         let Some(bid) = io_uring::cqueue::buffer_select(flags) else {
             return;
@@ -387,20 +441,7 @@ impl Input {
         context(|rt| {
             if let Driver::Uring(ring) = &mut *rt.driver.borrow_mut() {
                 if let Some(buf_ring) = ring.buf_ring() {
-                    let bytes = buf_ring.filled(bid, n);
-                    if self.buf.is_empty() {
-                        SCRATCH.with(|scratch| {
-                            let mut scratch = scratch.borrow_mut();
-                            if scratch.capacity() < n.max(SCRATCH_MIN_ROOM) {
-                                scratch.reserve(n.max(SCRATCH_SIZE));
-                            }
-                            scratch.extend_from_slice(bytes);
-                            self.buf = scratch.split();
-                            self.in_scratch = true;
-                        });
-                    } else {
-                        self.buf.extend_from_slice(bytes);
-                    }
+                    append_received(&mut self.buf, &mut self.in_scratch, buf_ring.filled(bid, n));
                     buf_ring.recycle(bid);
                 }
             }

@@ -24,6 +24,8 @@ pub(crate) struct Socket {
     /// the socket's own handle on the descriptor drops.
     reg: Option<Registration>,
     fd: SharedFd,
+    /// The multishot receive (io_uring), once a buffered read armed it.
+    multi_recv: op::MultiRecv,
 }
 
 impl Socket {
@@ -59,8 +61,36 @@ impl Socket {
         f(&socket2::SockRef::from(&fd))
     }
 
-    /// Reads into `buf`'s read target (appending for `Vec`/`BytesMut`).
-    pub(crate) async fn read<B: IoBufMut>(&self, buf: B) -> (io::Result<usize>, B) {
+    /// The multishot receive, which a buffered read arms (io_uring).
+    pub(crate) fn multi_recv(&self) -> &op::MultiRecv {
+        &self.multi_recv
+    }
+
+    /// Reads into `buf`'s read target (appending for `Vec`/`BytesMut`):
+    /// through the multishot receive when a buffered read armed it (the
+    /// stream's bytes queue there), else one receive.
+    pub(crate) async fn read<B: IoBufMut>(&self, mut buf: B) -> (io::Result<usize>, B) {
+        if self.multi_recv.in_use() {
+            let multi = std::future::poll_fn(|cx| {
+                self.multi_recv
+                    .poll_next(&self.fd, false, cx, &mut |bytes| {
+                        let (ptr, room) = buf.read_target();
+                        let n = bytes.len().min(room);
+                        // SAFETY: the read target is valid for `room` writable
+                        // bytes, `n <= room`, and `bytes` (a provided buffer or
+                        // the stash) does not overlap the caller's buffer.
+                        unsafe {
+                            std::ptr::copy_nonoverlapping(bytes.as_ptr(), ptr, n);
+                            buf.advance_written(n);
+                        }
+                        n
+                    })
+            })
+            .await;
+            if let Some(result) = multi {
+                return (result, buf);
+            }
+        }
         let (result, op) = op::run(op::Recv::new(self.fd.clone(), buf), self.driven()).await;
         let buf = op.into_buf(&result);
         (result.map(|n| n as usize), buf)
@@ -177,6 +207,7 @@ impl Socket {
         Ok(Socket {
             reg,
             fd: SharedFd::new(socket.into()),
+            multi_recv: op::MultiRecv::default(),
         })
     }
 

@@ -14,7 +14,7 @@ use super::msg::AddrBuf;
 use super::{cvt, Operation};
 use crate::driver::epoll::Direction;
 use crate::driver::fd::SharedFd;
-use crate::driver::uring::{close_descriptor, Release};
+use crate::driver::uring::{close_descriptor, Release, ACCEPT_QUEUE_CAP};
 use crate::driver::Driver;
 use crate::runtime::{context, with_context};
 
@@ -121,10 +121,13 @@ impl MultiAccept {
                         // SAFETY: the entry carries no pointer (no address
                         // buffer); `held` keeps the descriptor open until
                         // the last completion.
-                        (unsafe { ring.submit_multi(entry) }, fd.clone())
+                        (
+                            unsafe { ring.submit_multi(entry, ACCEPT_QUEUE_CAP, true) },
+                            fd.clone(),
+                        )
                     }
                 };
-                let (result, last) = match ring.poll_multi(key, cx) {
+                let (result, _, last) = match ring.poll_multi(key, cx) {
                     Poll::Pending => {
                         self.armed.set(Some((key, held)));
                         return Poll::Pending;

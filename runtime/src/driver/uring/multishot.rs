@@ -1,9 +1,11 @@
 //! Multishot operations: one submission, many completions (multishot
-//! accept). Their completions queue in the operation's slot until the
-//! owner takes them; the last one (without `IORING_CQE_F_MORE`) frees the
-//! slot. An owner that goes away hands the driver a release function,
-//! which runs on every completion still queued or yet to come (closing
-//! accepted descriptors nobody will see), and the operation is cancelled.
+//! accept, multishot receive). Their completions queue in the operation's
+//! slot, at most `cap` of them, until the owner takes them; the last one
+//! (without `IORING_CQE_F_MORE`) frees the slot. An owner that goes away
+//! hands the driver a release function, which runs on every completion
+//! still queued or yet to come (closing accepted descriptors nobody will
+//! see), and the operation is cancelled; a provided buffer such a
+//! completion names goes back to the ring.
 
 use std::collections::VecDeque;
 use std::task::{Context, Poll};
@@ -12,34 +14,47 @@ use io_uring::{cqueue, opcode, squeue};
 
 use super::{OpState, Uring, IGNORE_KEY};
 
-/// Completions a multishot operation queues before the driver stops it
+/// Completions a multishot accept queues before the driver stops it
 /// (its owner re-arms it when it has taken them): a listener nobody
 /// accepts on holds at most this many descriptors, and the kernel's
 /// backlog does the rest.
-pub(crate) const QUEUE_CAP: usize = 128;
+pub(crate) const ACCEPT_QUEUE_CAP: usize = 128;
 
 /// What runs on each completion of a multishot operation whose owner is gone.
 pub(crate) type Release = Box<dyn FnMut(i32)>;
 
 /// The queue of a multishot operation whose owner still lives.
 pub(crate) struct Multi {
-    results: VecDeque<i32>,
+    /// Each completion's result and flags (which name a provided buffer).
+    results: VecDeque<(i32, u32)>,
+    /// Completions queued before the driver stops the operation.
+    cap: usize,
+    /// A successful result is a descriptor (closed if nobody takes it).
+    pub(super) fds: bool,
     waker: Option<std::task::Waker>,
     /// The kernel will post more completions.
     more: bool,
-    /// A cancel was queued (the queue reached `QUEUE_CAP`).
+    /// A cancel was queued (the queue reached `cap`).
     stopping: bool,
 }
 
 impl Uring {
-    /// Queues a multishot operation and returns its key.
+    /// Queues a multishot operation whose completions queue up to `cap`
+    /// (`fds`: its results are descriptors) and returns its key.
     ///
     /// # Safety
     /// As [`Uring::submit`]: every pointer in `entry` stays valid until the
     /// last completion.
-    pub(crate) unsafe fn submit_multi(&mut self, entry: squeue::Entry) -> usize {
+    pub(crate) unsafe fn submit_multi(
+        &mut self,
+        entry: squeue::Entry,
+        cap: usize,
+        fds: bool,
+    ) -> usize {
         let key = self.ops.insert(OpState::Multi(Multi {
             results: VecDeque::new(),
+            cap: cap.max(1),
+            fds,
             waker: None,
             more: true,
             stopping: false,
@@ -49,23 +64,28 @@ impl Uring {
         key
     }
 
-    /// The next completion of multishot `key` and whether it is the last
-    /// (the key is free then); registers the waker if none is queued.
-    pub(crate) fn poll_multi(&mut self, key: usize, cx: &mut Context<'_>) -> Poll<(i32, bool)> {
+    /// The next completion of multishot `key` (result, flags) and whether
+    /// it is the last (the key is free then); registers the waker if none
+    /// is queued.
+    pub(crate) fn poll_multi(
+        &mut self,
+        key: usize,
+        cx: &mut Context<'_>,
+    ) -> Poll<(i32, u32, bool)> {
         let Some(OpState::Multi(multi)) = self.ops.get_mut(key) else {
-            return Poll::Ready((-libc::ECANCELED, true));
+            return Poll::Ready((-libc::ECANCELED, 0, true));
         };
-        if let Some(result) = multi.results.pop_front() {
+        if let Some((result, flags)) = multi.results.pop_front() {
             let last = multi.results.is_empty() && !multi.more;
             if last {
                 self.ops.remove(key);
             }
-            return Poll::Ready((result, last));
+            return Poll::Ready((result, flags, last));
         }
         if !multi.more {
             // Unreachable: the last completion is always queued.
             self.ops.remove(key);
-            return Poll::Ready((-libc::ECANCELED, true));
+            return Poll::Ready((-libc::ECANCELED, 0, true));
         }
         match &multi.waker {
             Some(w) if w.will_wake(cx.waker()) => {}
@@ -80,7 +100,8 @@ impl Uring {
         let Some(OpState::Multi(multi)) = self.ops.get_mut(key) else {
             return;
         };
-        for result in multi.results.drain(..) {
+        for (result, flags) in multi.results.drain(..) {
+            Uring::recycle_unread(&mut self.buf_ring, flags);
             release(result);
         }
         if !multi.more {
@@ -108,12 +129,12 @@ pub(super) fn complete(state: &mut OpState, cqe: &cqueue::Entry) -> (bool, bool)
     let more = cqueue::more(cqe.flags());
     match state {
         OpState::Multi(multi) => {
-            multi.results.push_back(cqe.result());
+            multi.results.push_back((cqe.result(), cqe.flags()));
             multi.more = more;
             if let Some(w) = multi.waker.take() {
                 w.wake();
             }
-            let stop = more && !multi.stopping && multi.results.len() >= QUEUE_CAP;
+            let stop = more && !multi.stopping && multi.results.len() >= multi.cap;
             if stop {
                 multi.stopping = true;
             }
