@@ -94,7 +94,7 @@ impl Codec {
             _ => 0,
         };
         let single_frame = self.config.auto_fragment_size.is_none_or(|max| max >= len);
-        let plain = self.role == Role::Server && self.deflater.is_none() && single_frame;
+        let plain = self.role == Role::Server && self.compression.is_none() && single_frame;
         let (op, payload) = match msg {
             _ if !plain || len < ZERO_COPY_MIN || self.close != CloseState::Open => {
                 return self.encode(msg, out).map(|()| None)
@@ -136,16 +136,19 @@ impl Codec {
         data: &[u8],
         out: &mut BytesMut,
     ) -> Result<(), EncodeError> {
-        let mut scratch = std::mem::take(&mut self.scratch);
-        let (payload, compressed): (&[u8], bool) = match &mut self.deflater {
-            Some(d) => match d.compress(data, &mut scratch) {
-                Compressed::Yes => (&scratch, true),
-                Compressed::Skipped => (data, false),
-                Compressed::Failed => {
-                    self.scratch = scratch;
-                    return Err(EncodeError::Compression);
+        let mut scratch = Vec::new();
+        let (payload, compressed): (&[u8], bool) = match &mut self.compression {
+            Some(c) => {
+                scratch = std::mem::take(&mut c.scratch);
+                match c.deflater.compress(data, &mut scratch) {
+                    Compressed::Yes => (&scratch, true),
+                    Compressed::Skipped => (data, false),
+                    Compressed::Failed => {
+                        c.scratch = scratch;
+                        return Err(EncodeError::Compression);
+                    }
                 }
-            },
+            }
             None => (data, false),
         };
         let chunk = self.config.auto_fragment_size.unwrap_or(usize::MAX).max(1);
@@ -166,7 +169,9 @@ impl Codec {
         if scratch.capacity() > 1 << 20 {
             scratch = Vec::new();
         }
-        self.scratch = scratch;
+        if let Some(c) = &mut self.compression {
+            c.scratch = scratch;
+        }
         Ok(())
     }
 
@@ -249,7 +254,7 @@ mod tests {
         let mut out = BytesMut::new();
         let small = Message::binary(vec![b'a'; 1000]);
         server.encode(&small, &mut out).unwrap();
-        assert!(server.scratch.capacity() > 0);
+        assert!(server.compression.as_ref().unwrap().scratch.capacity() > 0);
         // 2 MiB that do not compress (xorshift), so the compressed message
         // takes over 1 MiB.
         let mut x = 0x2545_f491_4f6c_dd1d_u64;
@@ -262,8 +267,8 @@ mod tests {
             })
             .collect();
         server.encode(&Message::binary(noise), &mut out).unwrap();
-        assert_eq!(server.scratch.capacity(), 0);
+        assert_eq!(server.compression.as_ref().unwrap().scratch.capacity(), 0);
         server.encode(&small, &mut out).unwrap();
-        assert!(server.scratch.capacity() > 0);
+        assert!(server.compression.as_ref().unwrap().scratch.capacity() > 0);
     }
 }
