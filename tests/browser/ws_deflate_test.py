@@ -110,6 +110,7 @@ async def run(base):
             check(server, f"{path}: no handshake event")
             check(extensions == server[0],
                   f"{path}: the page sees {extensions!r}, the server answered {server[0]!r}")
+            check(extensions, f"{path}: no extension negotiated")
             name, names = params(extensions)
             check(name == "permessage-deflate", f"{path}: negotiated {extensions!r}")
             takeover = "server_no_context_takeover" not in names
