@@ -166,11 +166,14 @@ impl Codec {
                 break;
             }
         }
-        if scratch.capacity() > 1 << 20 {
-            scratch = Vec::new();
-        }
         if let Some(c) = &mut self.compression {
-            c.scratch = scratch;
+            // Kept for the next message only by a connection that keeps
+            // its compression context anyway, and only up to 1 MiB:
+            // without context takeover an idle connection holds no
+            // compression state, its buffer included.
+            if c.deflater.keeps_context() && scratch.capacity() <= 1 << 20 {
+                c.scratch = scratch;
+            }
         }
         Ok(())
     }
@@ -241,13 +244,13 @@ mod tests {
         assert_eq!(out.len(), 2 + 125 + 2 + 125);
     }
 
-    /// The buffer a message is compressed into is kept for the next
-    /// message, unless it grew over 1 MiB: a connection does not hold on to
-    /// the memory of its largest message.
+    /// Under context takeover, the buffer a message is compressed into is
+    /// kept for the next message, unless it grew over 1 MiB: a connection
+    /// does not hold on to the memory of its largest message.
     #[test]
     fn a_compression_buffer_over_1_mib_is_not_kept() {
         let config = Config {
-            deflate: Some(DeflateConfig::default()),
+            deflate: Some(DeflateConfig::context_takeover()),
             ..Config::default()
         };
         let mut server = Codec::new(Role::Server, config);
@@ -270,5 +273,22 @@ mod tests {
         assert_eq!(server.compression.as_ref().unwrap().scratch.capacity(), 0);
         server.encode(&small, &mut out).unwrap();
         assert!(server.compression.as_ref().unwrap().scratch.capacity() > 0);
+    }
+
+    /// Without context takeover (the default), no compression buffer is
+    /// kept between messages: an idle connection holds none.
+    #[test]
+    fn without_context_takeover_no_compression_buffer_is_kept() {
+        let config = Config {
+            deflate: Some(DeflateConfig::default()),
+            ..Config::default()
+        };
+        let mut server = Codec::new(Role::Server, config);
+        let mut out = BytesMut::new();
+        let msg = Message::binary(vec![b'a'; 1000]);
+        server.encode(&msg, &mut out).unwrap();
+        assert_eq!(out[0] & 0x40, 0x40, "compressed (RSV1)");
+        let scratch = &server.compression.as_ref().unwrap().scratch;
+        assert_eq!(scratch.capacity(), 0);
     }
 }
