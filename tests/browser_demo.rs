@@ -5,7 +5,9 @@
 //! loaded with a range request (206), an explicit `Range: bytes=0-99`
 //! fetch, and a screenshot saved under `target/test-artifacts/`. Both
 //! drivers. The script kills chromium by PID when it ends, even on failure,
-//! and this test kills the script if it overstays.
+//! and this test kills the script if it overstays. `ws_deflate_test.py`
+//! checks the permessage-deflate chromium negotiates, with and without
+//! context takeover.
 
 mod common;
 
@@ -125,4 +127,56 @@ fn demo_chat_over_h2_in_chromium_uring() {
 #[test]
 fn demo_chat_over_h2_in_chromium_epoll() {
     demo_chat_over_h2_in_chromium("epoll");
+}
+
+/// permessage-deflate as chromium negotiates it with the demo: `/ws` (no
+/// context takeover, the default) and `/ws-takeover` (context takeover
+/// kept). `ws.extensions` in the page must be what the server answered,
+/// `server_no_context_takeover` present on `/ws` only, and a run of
+/// compressible messages must come back unchanged on each socket. Over
+/// HTTP/1.1, or over TLS HTTP/2 (RFC 8441) with `tls`.
+fn deflate_in_chromium(driver: &str, tls: bool) {
+    let args: &[&str] = if tls { &["--tls-self-signed"] } else { &[] };
+    let (_demo, addr) = start_demo(driver, args);
+    let scheme = if tls { "https" } else { "http" };
+    let out = run_within(
+        Command::new("python3")
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/browser/ws_deflate_test.py"
+            ))
+            .arg(format!("{scheme}://{addr}")),
+        Duration::from_secs(120),
+    );
+    println!("{out}");
+    assert!(
+        out.contains(
+            "ok: chromium negotiated permessage-deflate with and without context takeover"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("/ws: ws.extensions = 'permessage-deflate; server_no_context_takeover"),
+        "{out}"
+    );
+}
+
+#[test]
+fn deflate_with_and_without_context_takeover_in_chromium_uring() {
+    deflate_in_chromium("uring", false);
+}
+
+#[test]
+fn deflate_with_and_without_context_takeover_in_chromium_epoll() {
+    deflate_in_chromium("epoll", false);
+}
+
+#[test]
+fn deflate_over_h2_with_and_without_context_takeover_in_chromium_uring() {
+    deflate_in_chromium("uring", true);
+}
+
+#[test]
+fn deflate_over_h2_with_and_without_context_takeover_in_chromium_epoll() {
+    deflate_in_chromium("epoll", true);
 }

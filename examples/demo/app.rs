@@ -13,7 +13,7 @@ use percore::web::{
     get, post, App, Html, HttpError, IntoResponse, Json, Key, Metrics, Request, Response, Sessions,
     StaticDir, StatusCode,
 };
-use percore::ws::{Message as WsMessage, WebSocket};
+use percore::ws::{DeflateConfig, Message as WsMessage, WebSocket};
 use serde::{Deserialize, Serialize};
 
 const INDEX: &str = include_str!("index.html");
@@ -55,11 +55,24 @@ async fn echo(mut req: Request) -> Response {
     resp
 }
 
-/// WebSocket echo of every text and binary message (deflate if offered).
-async fn ws_echo(mut req: Request) -> Response {
+/// WebSocket echo of every text and binary message (deflate if offered,
+/// with the default: no context takeover, so an idle socket keeps no
+/// compression state).
+async fn ws_echo(req: Request) -> Response {
+    ws_echo_with(req, DeflateConfig::default())
+}
+
+/// The same echo with permessage-deflate's context takeover kept both ways
+/// ([`DeflateConfig::context_takeover`]: the best ratio on a stream of
+/// similar messages, a compressor and a decompressor per connection).
+async fn ws_echo_takeover(req: Request) -> Response {
+    ws_echo_with(req, DeflateConfig::context_takeover())
+}
+
+fn ws_echo_with(mut req: Request, deflate: DeflateConfig) -> Response {
     match req.websocket() {
         Ok(upgrade) => upgrade
-            .deflate(true)
+            .deflate_config(deflate)
             .on_upgrade(|mut ws: WebSocket| async move {
                 while let Some(Ok(msg)) = ws.recv().await {
                     if matches!(msg, WsMessage::Text(_) | WsMessage::Binary(_))
@@ -224,6 +237,7 @@ pub fn app(room: &ChatRoom, options: &DemoOptions) -> App {
         .route("/json", get(json))
         .route("/echo", post(echo))
         .route("/ws", get(ws_echo))
+        .route("/ws-takeover", get(ws_echo_takeover))
         .route("/chat", get(chat))
         .route("/login", post(login).middleware(sessions()))
         .route("/whoami", get(whoami).middleware(sessions()))

@@ -6,7 +6,9 @@
 //!
 //! Routes: `GET /` (this demo's page), `GET /plaintext`, `GET /json`,
 //! `POST /echo` (the request body streamed back with its Content-Type),
-//! `GET /ws` (WebSocket echo), `GET /chat` (a WebSocket chat room shared by
+//! `GET /ws` (WebSocket echo; permessage-deflate without context takeover),
+//! `GET /ws-takeover` (the same echo, deflate with context takeover),
+//! `GET /chat` (a WebSocket chat room shared by
 //! every core), `POST /login`, `GET /whoami`, `POST /logout` (a session in a
 //! sealed cookie, or in Redis with `--redis`, which also bridges the chat
 //! between processes), `GET /static/...` (files), `GET /metrics` (Prometheus, with `--metrics`).
@@ -35,7 +37,8 @@ use percore::web::Key;
 /// percore's demo server.
 ///
 /// Routes: GET / (a page about the demo), GET /plaintext, GET /json,
-/// POST /echo, GET /ws (WebSocket echo), GET /chat (a WebSocket chat
+/// POST /echo, GET /ws (WebSocket echo), GET /ws-takeover (the echo with
+/// deflate's context takeover), GET /chat (a WebSocket chat
 /// room), POST /login (user=NAME), GET /whoami, POST /logout, GET /static/
 /// and, with --metrics, GET /metrics, over HTTP/1.1 and HTTP/2 (h2c), on one pinned worker
 /// per core.

@@ -72,6 +72,14 @@ struct InMessage {
     frames: usize,
 }
 
+/// A connection's permessage-deflate state.
+struct Compression {
+    deflater: Deflater,
+    inflater: Inflater,
+    /// What a message is compressed into before it is framed.
+    scratch: Vec<u8>,
+}
+
 /// Sans-IO WebSocket codec for one connection.
 ///
 /// The driver reads bytes into a `BytesMut`, calls [`decode`](Self::decode)
@@ -107,11 +115,12 @@ pub struct Codec {
     /// Reassembly buffer for fragmented or compressed messages.
     assembly: Vec<u8>,
     utf8: Utf8Validator,
-    inflater: Option<Inflater>,
-    deflater: Option<Deflater>,
-    scratch: Vec<u8>,
+    /// permessage-deflate's state, if negotiated: boxed, so that a plain
+    /// connection does not carry it.
+    compression: Option<Box<Compression>>,
     close: CloseState,
-    close_reply: Option<CloseFrame>,
+    /// The code to echo in our reply to the peer's Close.
+    close_reply: Option<u16>,
     failed: Option<ProtocolError>,
     mask: MaskSource,
 }
@@ -137,15 +146,19 @@ impl Codec {
         let server = role == Role::Server;
         Codec {
             role,
-            deflater: config.deflate.map(|d| Deflater::new(&d, server)),
-            inflater: config.deflate.map(|d| Inflater::new(&d, server)),
+            compression: config.deflate.map(|d| {
+                Box::new(Compression {
+                    deflater: Deflater::new(&d, server),
+                    inflater: Inflater::new(&d, server),
+                    scratch: Vec::new(),
+                })
+            }),
             config,
             frame: None,
             frame_done: 0,
             msg: None,
             assembly: Vec::new(),
             utf8: Utf8Validator::new(),
-            scratch: Vec::new(),
             close: CloseState::Open,
             close_reply: None,
             failed: None,
@@ -204,7 +217,10 @@ impl Codec {
     /// ```
     pub fn close_reply(&self) -> Option<Message> {
         match self.close {
-            CloseState::CloseReceived => Some(Message::Close(self.close_reply.clone())),
+            CloseState::CloseReceived => Some(Message::Close(
+                self.close_reply
+                    .map(|code| CloseFrame::new(code, crate::Utf8Bytes::new())),
+            )),
             _ => None,
         }
     }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use http::header::{HeaderValue, CONTENT_TYPE};
 use http::{Extensions, HeaderMap, Method, StatusCode, Version};
-use percore_http::upgrade::{OnUpgrade, Protocol};
+use percore_http::upgrade::{OnUpgrade, Protocol, UpgradeError, Upgraded};
 use percore_http::{Body, Response};
 use percore_runtime::spawn_local;
 
@@ -168,23 +168,16 @@ impl WebSocketUpgrade {
         let accepted = handshake::accept(&self.request, &supported, self.deflate.as_ref());
         let mut config = self.config;
         config.deflate = accepted.deflate;
-        let protocol = accepted.protocol;
-        let heartbeat = self.heartbeat;
-        let on_upgrade = self.on_upgrade;
-        spawn_local(async move {
-            let Ok(upgraded) = on_upgrade.await else {
-                return;
-            };
-            let shutdown = upgraded.shutdown_signal();
-            let write_timeout = upgraded.write_timeout();
-            let (stream, read_buf, guard): (Rc<_>, _, _) = upgraded.into_guarded_parts();
-            let mut ws = WebSocket::new(stream, read_buf, Codec::new(Role::Server, config));
-            ws.attach_to_server(shutdown, guard);
-            ws.set_protocol(protocol);
-            ws.set_heartbeat(heartbeat);
-            ws.set_write_timeout(Some(write_timeout));
-            handler(ws).await;
+        let setup = Box::new(Setup {
+            config,
+            protocol: accepted.protocol,
+            heartbeat: self.heartbeat,
         });
+        // Boxed: `spawn_local` wraps the future in one that awaits it, and
+        // an async block keeps what it captured beside what it awaits, so a
+        // future spawned inline would be counted twice in every task of an
+        // idle WebSocket; boxed, the wrapper holds a pointer.
+        spawn_local(Box::pin(serve_upgraded(self.on_upgrade, setup, handler)));
         let mut resp = Response::new(Body::empty());
         // An HTTP/2 extended CONNECT has no key; its tunnel opens with a 200.
         *resp.status_mut() = if self.request.key.is_empty() {
@@ -195,6 +188,44 @@ impl WebSocketUpgrade {
         *resp.headers_mut() = accepted.headers;
         resp
     }
+}
+
+/// What the upgraded connection's task needs once the 101 is written:
+/// boxed, so that the task of an idle WebSocket keeps one pointer of it.
+struct Setup {
+    config: Config,
+    protocol: Option<String>,
+    heartbeat: Option<Duration>,
+}
+
+/// The task of an accepted upgrade: waits for the connection, then runs
+/// `handler` with the WebSocket.
+async fn serve_upgraded<U, F, Fut>(on_upgrade: U, setup: Box<Setup>, handler: F)
+where
+    U: Future<Output = Result<Upgraded, UpgradeError>>,
+    F: FnOnce(WebSocket) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let Ok(upgraded) = on_upgrade.await else {
+        return;
+    };
+    let ws = {
+        let Setup {
+            config,
+            protocol,
+            heartbeat,
+        } = *setup;
+        let shutdown = upgraded.shutdown_signal();
+        let write_timeout = upgraded.write_timeout();
+        let (stream, read_buf, guard): (Rc<_>, _, _) = upgraded.into_guarded_parts();
+        let mut ws = WebSocket::new(stream, read_buf, Codec::new(Role::Server, config));
+        ws.attach_to_server(shutdown, guard);
+        ws.set_protocol(protocol);
+        ws.set_heartbeat(heartbeat);
+        ws.set_write_timeout(Some(write_timeout));
+        ws
+    };
+    handler(ws).await;
 }
 
 /// Why an upgrade was refused, and the answer to send: its status (400,
@@ -262,3 +293,33 @@ impl std::fmt::Display for Refusal {
 }
 
 impl std::error::Error for Refusal {}
+
+#[cfg(test)]
+mod idle_size {
+    use super::*;
+
+    /// The task of an upgraded connection whose handler echoes (awaits
+    /// `recv` and `send`): the future spawned is a pointer, the boxed one
+    /// holds the handler's future and a pointer to the setup. (Debug build.)
+    #[test]
+    fn the_task_of_an_echo_handler_is_small() {
+        let echo = |mut ws: WebSocket| async move {
+            while let Some(Ok(msg)) = ws.recv().await {
+                if ws.send(msg).await.is_err() {
+                    break;
+                }
+            }
+        };
+        let setup = Box::new(Setup {
+            config: Config::default(),
+            protocol: None,
+            heartbeat: None,
+        });
+        // An `OnUpgrade` is an id: the future that never resolves stands
+        // in for it, 8 bytes smaller.
+        let on_upgrade = std::future::pending::<Result<Upgraded, UpgradeError>>();
+        let task = serve_upgraded(on_upgrade, setup, echo);
+        let size = std::mem::size_of_val(&task);
+        assert!(size <= 576, "the task's future is {size} bytes");
+    }
+}

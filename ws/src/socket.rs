@@ -91,18 +91,37 @@ struct SocketState {
     write_error: Option<io::ErrorKind>,
     /// TCP closed by us.
     shut: bool,
-    heartbeat: Option<Duration>,
     /// How long the peer may accept no byte while a message waits to be
     /// written; then the connection is closed.
     write_timeout: Option<Duration>,
+    /// Keeps the connection counted as open by the server until dropped.
+    _guard: Option<ConnGuard>,
+    /// What few sockets use (heartbeat, subprotocol, shutdown goodbye):
+    /// allocated on first use, so that a plain socket does not carry it.
+    rare: Option<Box<Rare>>,
+}
+
+/// The rarely used part of [`SocketState`].
+#[derive(Default)]
+struct Rare {
+    heartbeat: Option<Duration>,
     /// A heartbeat ping is unanswered since this instant.
     ping_sent: Option<Instant>,
     protocol: Option<String>,
-    /// Keeps the connection counted as open by the server until dropped.
-    _guard: Option<ConnGuard>,
     /// Our Close 1001 went out; the connection closes at this instant if the
     /// peer has not answered.
     going_away_until: Option<Instant>,
+}
+
+impl SocketState {
+    /// The rare part, allocated if needed.
+    fn rare_mut(&mut self) -> &mut Rare {
+        self.rare.get_or_insert_with(Box::default)
+    }
+
+    fn going_away_until(&self) -> Option<Instant> {
+        self.rare.as_ref().and_then(|r| r.going_away_until)
+    }
 }
 
 /// A WebSocket connection: `recv` messages, `send` messages.
@@ -182,12 +201,9 @@ impl WebSocket {
             write_waiters: Vec::new(),
             write_error: None,
             shut: false,
-            heartbeat: None,
             write_timeout: Some(DEFAULT_WRITE_TIMEOUT),
-            ping_sent: None,
-            protocol: None,
             _guard: None,
-            going_away_until: None,
+            rare: None,
         }));
         WebSocket {
             reader: WsReader {
@@ -202,7 +218,10 @@ impl WebSocket {
     /// connection if no pong arrives within another `interval`. The
     /// heartbeat runs while a task waits in `recv`.
     pub fn set_heartbeat(&mut self, interval: Option<Duration>) {
-        self.reader.shared.borrow_mut().heartbeat = interval;
+        let mut s = self.reader.shared.borrow_mut();
+        if interval.is_some() || s.rare.is_some() {
+            s.rare_mut().heartbeat = interval;
+        }
     }
 
     /// Closes the connection when the peer accepts no byte for `timeout`
@@ -225,12 +244,16 @@ impl WebSocket {
     /// Records the subprotocol chosen in the handshake (for sockets made
     /// with [`WebSocket::new`], e.g. by a client).
     pub fn set_protocol(&mut self, protocol: Option<String>) {
-        self.reader.shared.borrow_mut().protocol = protocol;
+        let mut s = self.reader.shared.borrow_mut();
+        if protocol.is_some() || s.rare.is_some() {
+            s.rare_mut().protocol = protocol;
+        }
     }
 
     /// The subprotocol chosen in the handshake.
     pub fn protocol(&self) -> Option<String> {
-        self.reader.shared.borrow().protocol.clone()
+        let s = self.reader.shared.borrow();
+        s.rare.as_ref().and_then(|r| r.protocol.clone())
     }
 
     /// The next message; `None` once the connection is closed.
@@ -316,7 +339,11 @@ impl WsReader {
                     }
                 }
             }
-            Message::Pong(_) => self.shared.borrow_mut().ping_sent = None,
+            Message::Pong(_) => {
+                if let Some(rare) = self.shared.borrow_mut().rare.as_mut() {
+                    rare.ping_sent = None;
+                }
+            }
             Message::Close(_) => {
                 let reply = self.shared.borrow().codec.close_reply();
                 if let Some(reply) = reply {
@@ -359,7 +386,7 @@ impl WsReader {
                 Ok(0) => return Ok(false),
                 Ok(_) => return Ok(true),
                 Err(e) if e.kind() == io::ErrorKind::TimedOut => {
-                    let gone = self.shared.borrow().going_away_until;
+                    let gone = self.shared.borrow().going_away_until();
                     if gone.is_some_and(|until| Instant::now() >= until) {
                         // The peer never answered our Close 1001.
                         shut(&self.shared);
@@ -376,10 +403,11 @@ impl WsReader {
     /// end of the wait for the answer to our Close 1001.
     fn wake_deadline(&self) -> Option<Instant> {
         let s = self.shared.borrow();
-        let heartbeat = s
+        let rare = s.rare.as_ref()?;
+        let heartbeat = rare
             .heartbeat
-            .map(|interval| s.ping_sent.unwrap_or_else(Instant::now) + interval);
-        match (heartbeat, s.going_away_until) {
+            .map(|interval| rare.ping_sent.unwrap_or_else(Instant::now) + interval);
+        match (heartbeat, rare.going_away_until) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
@@ -389,7 +417,7 @@ impl WsReader {
     fn unanswered_shutdown(&self) -> Option<&Shutdown> {
         let s = self.shared.borrow();
         let open = s.codec.close_state() == CloseState::Open && !s.shut;
-        if open && s.going_away_until.is_none() {
+        if open && s.going_away_until().is_none() {
             self.server_shutdown.as_ref()
         } else {
             None
@@ -399,7 +427,8 @@ impl WsReader {
     /// The server is shutting down: send Close 1001 and give the peer a
     /// moment to answer it (its Close ends the connection as usual).
     async fn go_away(&self) {
-        self.shared.borrow_mut().going_away_until = Some(Instant::now() + GOING_AWAY_GRACE);
+        self.shared.borrow_mut().rare_mut().going_away_until =
+            Some(Instant::now() + GOING_AWAY_GRACE);
         let bye = Message::Close(Some(CloseFrame::new(1001, "server shutting down")));
         if enqueue_and_flush(&self.shared, &bye).await.is_err() {
             shut(&self.shared);
@@ -408,12 +437,15 @@ impl WsReader {
 
     /// The heartbeat deadline passed: ping, or give up if a ping is unanswered.
     async fn heartbeat_tick(&mut self) -> Result<(), WsError> {
-        let unanswered = self.shared.borrow().ping_sent.is_some();
+        let unanswered = {
+            let s = self.shared.borrow();
+            s.rare.as_ref().is_some_and(|r| r.ping_sent.is_some())
+        };
         if unanswered {
             shut(&self.shared);
             return Err(WsError::HeartbeatTimeout);
         }
-        self.shared.borrow_mut().ping_sent = Some(Instant::now());
+        self.shared.borrow_mut().rare_mut().ping_sent = Some(Instant::now());
         enqueue_and_flush(&self.shared, &Message::Ping(Bytes::new())).await
     }
 }
@@ -477,7 +509,8 @@ impl Drop for WritingGuard<'_> {
         if !self.done && s.write_error.is_none() {
             s.write_error = Some(io::ErrorKind::Interrupted);
         }
-        for w in s.write_waiters.drain(..) {
+        // Taken, not drained: an idle socket keeps no waiter list.
+        for w in std::mem::take(&mut s.write_waiters) {
             w.wake();
         }
     }
@@ -501,7 +534,10 @@ async fn flush_to(shared: &Rc<RefCell<SocketState>>, end: u64) -> Result<(), WsE
             }
             s.writing = true;
             let mut batch = std::mem::take(&mut s.chunks);
-            batch.push(s.out.split().freeze());
+            // Taken whole: the buffer goes with the write and is freed
+            // after it, so an idle socket holds no write buffer (`split`
+            // would keep its spare room in `out`).
+            batch.push(std::mem::take(&mut s.out).freeze());
             Poll::Ready(Ok(Some((batch, s.stream.clone(), s.write_timeout))))
         })
         .await?;
@@ -513,10 +549,16 @@ async fn flush_to(shared: &Rc<RefCell<SocketState>>, end: u64) -> Result<(), WsE
             done: false,
         };
         let len: u64 = bytes.iter().map(|b| b.len() as u64).sum();
-        let (res, _) = match write_timeout {
-            Some(stall) => stream.write_all_vectored_timeout(bytes, stall).await,
-            None => stream.write_all_vectored(bytes).await,
+        // Boxed: the write of every kind of connection, with its timer, is
+        // large, and only a task that is writing needs it; inline, it would
+        // size every `send` (and so every task that may send).
+        let write = async move {
+            match write_timeout {
+                Some(stall) => stream.write_all_vectored_timeout(bytes, stall).await,
+                None => stream.write_all_vectored(bytes).await,
+            }
         };
+        let (res, _) = Box::pin(write).await;
         guard.done = true;
         let stalled = matches!(&res, Err(e) if e.kind() == io::ErrorKind::TimedOut);
         {
@@ -545,29 +587,4 @@ fn shut(shared: &Rc<RefCell<SocketState>>) {
 }
 
 #[cfg(test)]
-mod idle_size {
-    use super::*;
-
-    /// A task waiting in `recv` holds the state of the read, not of the
-    /// writes `recv` makes rarely (pong, close reply, going away,
-    /// heartbeat): those are boxed. (Sizes of a debug build.)
-    #[test]
-    fn a_waiting_recv_is_smaller_than_a_send() {
-        percore_runtime::Runtime::new().unwrap().block_on(async {
-            use percore_runtime::net::{TcpListener, TcpStream};
-            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-            let tcp = TcpStream::connect(listener.local_addr().unwrap())
-                .await
-                .unwrap();
-            let mut ws = WebSocket::new(
-                Rc::new(Conn::from(tcp)),
-                BytesMut::new(),
-                Codec::new(crate::Role::Server, crate::Config::default()),
-            );
-            let send = std::mem::size_of_val(&ws.send(Message::Ping(Bytes::new())));
-            let recv = std::mem::size_of_val(&ws.recv());
-            assert!(recv <= 512, "recv is {recv} bytes");
-            assert!(recv < send, "recv {recv} bytes, send {send}");
-        });
-    }
-}
+mod idle_size;

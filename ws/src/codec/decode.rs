@@ -15,8 +15,8 @@ impl Codec {
         self.frame = None;
         self.msg = None;
         self.assembly = Vec::new();
-        if let Some(i) = &mut self.inflater {
-            i.reset();
+        if let Some(c) = &mut self.compression {
+            c.inflater.reset();
         }
         e
     }
@@ -116,7 +116,7 @@ impl Codec {
                 "new data frame before the fragmented message ended",
             )),
             (op, None) => {
-                if h.rsv1 && self.inflater.is_none() {
+                if h.rsv1 && self.compression.is_none() {
                     return Err(ProtocolError::Protocol(
                         "RSV1 set without permessage-deflate",
                     ));
@@ -154,7 +154,7 @@ impl Codec {
         };
         let max = self.config.max_message_size;
         if m.compressed {
-            let Some(inf) = self.inflater.as_mut() else {
+            let Some(inf) = self.compression.as_mut().map(|c| &mut c.inflater) else {
                 return Err(ProtocolError::Protocol(
                     "RSV1 set without permessage-deflate",
                 ));
@@ -233,7 +233,7 @@ impl Codec {
             CloseState::CloseSent => CloseState::Closed,
             _ => {
                 let code = frame.as_ref().map_or(1000, |f| f.code);
-                self.close_reply = Some(CloseFrame::new(code, Utf8Bytes::new()));
+                self.close_reply = Some(code);
                 CloseState::CloseReceived
             }
         };

@@ -94,7 +94,7 @@ impl Codec {
             _ => 0,
         };
         let single_frame = self.config.auto_fragment_size.is_none_or(|max| max >= len);
-        let plain = self.role == Role::Server && self.deflater.is_none() && single_frame;
+        let plain = self.role == Role::Server && self.compression.is_none() && single_frame;
         let (op, payload) = match msg {
             _ if !plain || len < ZERO_COPY_MIN || self.close != CloseState::Open => {
                 return self.encode(msg, out).map(|()| None)
@@ -136,16 +136,19 @@ impl Codec {
         data: &[u8],
         out: &mut BytesMut,
     ) -> Result<(), EncodeError> {
-        let mut scratch = std::mem::take(&mut self.scratch);
-        let (payload, compressed): (&[u8], bool) = match &mut self.deflater {
-            Some(d) => match d.compress(data, &mut scratch) {
-                Compressed::Yes => (&scratch, true),
-                Compressed::Skipped => (data, false),
-                Compressed::Failed => {
-                    self.scratch = scratch;
-                    return Err(EncodeError::Compression);
+        let mut scratch = Vec::new();
+        let (payload, compressed): (&[u8], bool) = match &mut self.compression {
+            Some(c) => {
+                scratch = std::mem::take(&mut c.scratch);
+                match c.deflater.compress(data, &mut scratch) {
+                    Compressed::Yes => (&scratch, true),
+                    Compressed::Skipped => (data, false),
+                    Compressed::Failed => {
+                        c.scratch = scratch;
+                        return Err(EncodeError::Compression);
+                    }
                 }
-            },
+            }
             None => (data, false),
         };
         let chunk = self.config.auto_fragment_size.unwrap_or(usize::MAX).max(1);
@@ -163,10 +166,15 @@ impl Codec {
                 break;
             }
         }
-        if scratch.capacity() > 1 << 20 {
-            scratch = Vec::new();
+        if let Some(c) = &mut self.compression {
+            // Kept for the next message only by a connection that keeps
+            // its compression context anyway, and only up to 1 MiB:
+            // without context takeover an idle connection holds no
+            // compression state, its buffer included.
+            if c.deflater.keeps_context() && scratch.capacity() <= 1 << 20 {
+                c.scratch = scratch;
+            }
         }
-        self.scratch = scratch;
         Ok(())
     }
 
@@ -236,20 +244,20 @@ mod tests {
         assert_eq!(out.len(), 2 + 125 + 2 + 125);
     }
 
-    /// The buffer a message is compressed into is kept for the next
-    /// message, unless it grew over 1 MiB: a connection does not hold on to
-    /// the memory of its largest message.
+    /// Under context takeover, the buffer a message is compressed into is
+    /// kept for the next message, unless it grew over 1 MiB: a connection
+    /// does not hold on to the memory of its largest message.
     #[test]
     fn a_compression_buffer_over_1_mib_is_not_kept() {
         let config = Config {
-            deflate: Some(DeflateConfig::default()),
+            deflate: Some(DeflateConfig::context_takeover()),
             ..Config::default()
         };
         let mut server = Codec::new(Role::Server, config);
         let mut out = BytesMut::new();
         let small = Message::binary(vec![b'a'; 1000]);
         server.encode(&small, &mut out).unwrap();
-        assert!(server.scratch.capacity() > 0);
+        assert!(server.compression.as_ref().unwrap().scratch.capacity() > 0);
         // 2 MiB that do not compress (xorshift), so the compressed message
         // takes over 1 MiB.
         let mut x = 0x2545_f491_4f6c_dd1d_u64;
@@ -262,8 +270,25 @@ mod tests {
             })
             .collect();
         server.encode(&Message::binary(noise), &mut out).unwrap();
-        assert_eq!(server.scratch.capacity(), 0);
+        assert_eq!(server.compression.as_ref().unwrap().scratch.capacity(), 0);
         server.encode(&small, &mut out).unwrap();
-        assert!(server.scratch.capacity() > 0);
+        assert!(server.compression.as_ref().unwrap().scratch.capacity() > 0);
+    }
+
+    /// Without context takeover (the default), no compression buffer is
+    /// kept between messages: an idle connection holds none.
+    #[test]
+    fn without_context_takeover_no_compression_buffer_is_kept() {
+        let config = Config {
+            deflate: Some(DeflateConfig::default()),
+            ..Config::default()
+        };
+        let mut server = Codec::new(Role::Server, config);
+        let mut out = BytesMut::new();
+        let msg = Message::binary(vec![b'a'; 1000]);
+        server.encode(&msg, &mut out).unwrap();
+        assert_eq!(out[0] & 0x40, 0x40, "compressed (RSV1)");
+        let scratch = &server.compression.as_ref().unwrap().scratch;
+        assert_eq!(scratch.capacity(), 0);
     }
 }

@@ -146,6 +146,12 @@ impl Deflater {
         self.own.is_some()
     }
 
+    /// Whether the compressor's window carries over from one message to
+    /// the next (context takeover).
+    pub(crate) fn keeps_context(&self) -> bool {
+        !self.no_context_takeover
+    }
+
     /// Compresses one whole message into `out` (cleared first), without the
     /// trailing `00 00 ff ff`, unless it is shorter than the threshold.
     pub(crate) fn compress(&mut self, data: &[u8], out: &mut Vec<u8>) -> Compressed {

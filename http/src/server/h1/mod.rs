@@ -374,9 +374,16 @@ async fn switch_protocols(
         false,
     );
     if out.flush().await.is_ok() {
+        let mut read_buf = input.take_buffer();
+        if read_buf.is_empty() {
+            // Nothing came past the request head: the new protocol starts
+            // without a buffer (it reads into the per-core ones, as the
+            // server does) rather than keep the room made for it here.
+            read_buf = BytesMut::new();
+        }
         pending.fulfil(upgrade::Upgraded::new(
             input.stream(),
-            input.take_buffer(),
+            read_buf,
             cfg.shutdown.clone(),
             cfg.connections.enter_as(ConnProtocol::Other),
             cfg.limits.write_timeout,
