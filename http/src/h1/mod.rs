@@ -32,6 +32,7 @@ mod encode;
 mod error;
 mod event;
 mod fields;
+mod head;
 mod parse;
 mod request_encode;
 mod response;
@@ -48,7 +49,8 @@ pub use encode::{
 pub use error::{DecodeError, ParseError};
 pub use event::BodyEvent;
 pub use fields::BodyKind;
-pub use parse::{parse_request_head, RequestHead};
+pub use head::RawHead;
+pub use parse::{parse_raw_head, parse_request_head, RequestHead};
 pub use request_encode::{encode_request_head, RequestFraming};
 pub use response::{
     frame_response_head, parse_response_head, ResponseDecoder, ResponseError, ResponseFrame,
