@@ -93,15 +93,22 @@ impl Request {
 
     /// A request read as a raw HTTP/1.1 head, for the app `state`.
     pub(crate) fn from_head(head: RawHead, body: RequestBody, state: Rc<AppState>) -> Request {
-        let raw = RawParts {
-            head,
-            uri: OnceCell::new(),
-            headers: OnceCell::new(),
-            extensions: http::Extensions::new(),
-        };
-        let mut req = Request::new(Head::Raw(raw), body);
-        req.0.state = Some(state);
-        req
+        // Built in one expression: the head is moved into the box once.
+        Request(Box::new(Parts {
+            head: Head::Raw(RawParts {
+                head,
+                uri: OnceCell::new(),
+                headers: OnceCell::new(),
+                extensions: http::Extensions::new(),
+            }),
+            body,
+            params: Vec::new(),
+            state: Some(state),
+            nested: Vec::new(),
+            body_read: false,
+            cookies: OnceCell::new(),
+            session: None,
+        }))
     }
 
     /// The body, for a look at its size.

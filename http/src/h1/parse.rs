@@ -132,10 +132,7 @@ pub fn parse_request_head(
 /// assert_eq!((head.method().as_str(), head.path()), ("GET", "/p"));
 /// assert_eq!(head.header("HOST"), Some("a"));
 /// ```
-pub fn parse_raw_head(
-    buf: &mut BytesMut,
-    limits: &Limits,
-) -> Result<Option<RawHead>, ParseError> {
+pub fn parse_raw_head(buf: &mut BytesMut, limits: &Limits) -> Result<Option<RawHead>, ParseError> {
     skip_empty_lines(buf);
     if buf.is_empty() {
         return Ok(None);

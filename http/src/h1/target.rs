@@ -73,7 +73,9 @@ pub(super) fn origin_form_ok(target: &[u8]) -> Result<Option<usize>, ParseError>
     let rest = target.get(path_len..).unwrap_or_default();
     let well_formed = match rest.split_first() {
         None => true,
-        Some((b'?', query)) => query.iter().all(|&b| URI_CLASS[usize::from(b)] & IN_QUERY != 0),
+        Some((b'?', query)) => query
+            .iter()
+            .all(|&b| URI_CLASS[usize::from(b)] & IN_QUERY != 0),
         Some(_) => false,
     };
     if well_formed && target.len() <= usize::from(u16::MAX - 1) {
