@@ -250,17 +250,3 @@ fn malformed_heads_get_their_status() {
         assert!(matches!(raw(input), Ok(None)), "{input:?}");
     }
 }
-
-#[test]
-fn text_of_a_span_is_what_from_utf8_gives() {
-    for bytes in [
-        &b""[..],
-        b"/plaintext",
-        b"caf\xc3\xa9",
-        b"\xc3",
-        b"a\xffb",
-        b"\xe2\x82\xac\xe2\x82",
-    ] {
-        assert_eq!(as_str(bytes), std::str::from_utf8(bytes).ok(), "{bytes:?}");
-    }
-}
