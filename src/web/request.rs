@@ -39,6 +39,7 @@ struct Parts {
 }
 
 /// A request's head: `http` types, or an HTTP/1.1 head as it was read.
+#[allow(clippy::large_enum_variant)] // inside the boxed `Parts`: never moved; boxing `Raw` would cost an allocation per request
 enum Head {
     Http(http::request::Parts),
     Raw(RawParts),

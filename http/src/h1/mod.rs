@@ -4,7 +4,9 @@
 //! A connection loop owns one `BytesMut` read buffer and:
 //!
 //! 1. calls [`parse_request_head`] until it returns a head (reading more on
-//!    `Ok(None)`; answering `err.status()` and closing on `Err`);
+//!    `Ok(None)`; answering `err.status()` and closing on `Err`), or
+//!    [`parse_raw_head`], which makes the same checks but keeps the head as
+//!    its bytes plus offsets ([`RawHead`], what the server does);
 //! 2. builds a [`BodyDecoder`] from `head.body` and calls
 //!    [`BodyDecoder::decode`] until `End` (reading more on `NeedMore`);
 //! 3. writes the response with [`encode_response_head`] (and
