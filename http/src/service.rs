@@ -6,6 +6,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use crate::body::{Body, RequestBody};
+use crate::h1::RawHead;
 
 /// A request as handlers see it.
 pub type Request = http::Request<RequestBody>;
@@ -27,6 +28,16 @@ pub type Response = http::Response<Body>;
 pub trait Service: 'static {
     /// Handles one request.
     fn call(&self, req: Request) -> impl Future<Output = Response>;
+
+    /// Handles one HTTP/1.1 request whose head is still the bytes it came
+    /// in plus offsets ([`RawHead`]). A service that can answer from those
+    /// (route on the method and path, look up a few fields) overrides this
+    /// and builds the `http` types only when a handler asks for them; the
+    /// default builds the [`Request`] and calls [`call`](Service::call).
+    /// (Requests that may switch protocols always come through `call`.)
+    fn call_head(&self, head: RawHead, body: RequestBody) -> impl Future<Output = Response> {
+        self.call(head.into_request(body))
+    }
 }
 
 /// Any `Fn(Request) -> Future<Output = Response>` is a service.

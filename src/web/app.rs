@@ -11,6 +11,7 @@ use std::task::{ready, Context, Poll};
 use bytes::Bytes;
 use http::header::ALLOW;
 use http::Method;
+use percore_http::h1::RawHead;
 use percore_http::{Request as HttpRequest, RequestBody, Service};
 
 use super::access_log::{self, LogFormat};
@@ -405,8 +406,10 @@ impl Handler for WithState {
     }
 }
 
-impl Service for App {
-    fn call(&self, req: HttpRequest) -> impl Future<Output = Response> {
+impl App {
+    /// Routes `req` and starts its handler (what both `Service` methods do
+    /// once the request is a [`Request`]).
+    fn dispatch(&self, req: Request) -> Dispatch {
         // Routing runs now, so the request moves straight into the handler's
         // boxed future: the future returned here is one pointer, which keeps
         // the connection's (and every HTTP/2 stream's) task small.
@@ -415,7 +418,6 @@ impl Service for App {
             .recorder
             .as_ref()
             .map(|r| (r.clone(), r.start(&req)));
-        let req = Request::with_state(req, self.core.state.clone());
         let logging = self
             .core
             .access_log
@@ -439,6 +441,18 @@ impl Service for App {
             recording,
             logging,
         }
+    }
+}
+
+impl Service for App {
+    fn call(&self, req: HttpRequest) -> impl Future<Output = Response> {
+        self.dispatch(Request::with_state(req, self.core.state.clone()))
+    }
+
+    /// An HTTP/1.1 request is routed on its raw head: its `Uri` and
+    /// `HeaderMap` are built only if a middleware or handler asks.
+    fn call_head(&self, head: RawHead, body: RequestBody) -> impl Future<Output = Response> {
+        self.dispatch(Request::from_head(head, body, self.core.state.clone()))
     }
 }
 

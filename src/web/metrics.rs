@@ -274,13 +274,12 @@ pub(crate) struct Arrival {
 impl Recorder {
     /// Notes the request's arrival.
     #[inline]
-    pub(crate) fn start(&self, req: &http::Request<percore_http::RequestBody>) -> Arrival {
-        let bytes_in = match req.body().size_hint() {
+    pub(crate) fn start(&self, req: &super::Request) -> Arrival {
+        let bytes_in = match req.body_ref().size_hint() {
             Some(n) => n,
             None => req
-                .headers()
-                .get(http::header::CONTENT_LENGTH)
-                .and_then(|v| v.to_str().ok()?.parse().ok())
+                .header("content-length")
+                .and_then(|v| v.parse().ok())
                 .unwrap_or(0),
         };
         Arrival {

@@ -6,6 +6,7 @@ use std::rc::Rc;
 use bytes::Bytes;
 use cookie::{Cookie, CookieJar, Key};
 use http::{HeaderMap, Method, Uri, Version};
+use percore_http::h1::RawHead;
 use percore_http::RequestBody;
 use serde::de::DeserializeOwned;
 
@@ -26,7 +27,8 @@ pub struct Request(Box<Parts>);
 /// A request's parts, boxed: a `Request` moves through the middleware
 /// chain and into handler futures as one pointer, not a few hundred bytes.
 struct Parts {
-    inner: http::Request<RequestBody>,
+    head: Head,
+    body: RequestBody,
     params: Vec<(String, String)>,
     state: Option<Rc<AppState>>,
     /// Nested apps' states, innermost last (empty outside nested apps).
@@ -36,12 +38,29 @@ struct Parts {
     session: Option<Session>,
 }
 
+/// A request's head: `http` types, or an HTTP/1.1 head as it was read.
+#[allow(clippy::large_enum_variant)] // inside the boxed `Parts`: never moved; boxing `Raw` would cost an allocation per request
+enum Head {
+    Http(http::request::Parts),
+    Raw(RawParts),
+}
+
+/// An HTTP/1.1 head as it was read (bytes plus offsets): the method, path,
+/// query and field lookups come from it; its `Uri` and `HeaderMap` are
+/// built on first use.
+struct RawParts {
+    head: RawHead,
+    uri: OnceCell<Uri>,
+    headers: OnceCell<HeaderMap>,
+    extensions: http::Extensions,
+}
+
 impl std::fmt::Debug for Request {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Request")
-            .field("method", &self.0.inner.method())
-            .field("uri", &self.0.inner.uri())
-            .field("version", &self.0.inner.version())
+            .field("method", self.method())
+            .field("uri", self.uri())
+            .field("version", &self.version())
             .field("params", &self.0.params)
             .finish_non_exhaustive()
     }
@@ -50,8 +69,14 @@ impl std::fmt::Debug for Request {
 impl Request {
     /// Wraps an `http::Request` (for tests and custom services).
     pub fn from_http(inner: http::Request<RequestBody>) -> Request {
+        let (head, body) = inner.into_parts();
+        Request::new(Head::Http(head), body)
+    }
+
+    fn new(head: Head, body: RequestBody) -> Request {
         Request(Box::new(Parts {
-            inner,
+            head,
+            body,
             params: Vec::new(),
             state: None,
             nested: Vec::new(),
@@ -65,6 +90,31 @@ impl Request {
         let mut req = Request::from_http(inner);
         req.0.state = Some(state);
         req
+    }
+
+    /// A request read as a raw HTTP/1.1 head, for the app `state`.
+    pub(crate) fn from_head(head: RawHead, body: RequestBody, state: Rc<AppState>) -> Request {
+        // Built in one expression: the head is moved into the box once.
+        Request(Box::new(Parts {
+            head: Head::Raw(RawParts {
+                head,
+                uri: OnceCell::new(),
+                headers: OnceCell::new(),
+                extensions: http::Extensions::new(),
+            }),
+            body,
+            params: Vec::new(),
+            state: Some(state),
+            nested: Vec::new(),
+            body_read: false,
+            cookies: OnceCell::new(),
+            session: None,
+        }))
+    }
+
+    /// The body, for a look at its size.
+    pub(crate) fn body_ref(&self) -> &RequestBody {
+        &self.0.body
     }
 
     /// Gives the request what routing found: its path parameters, and the
@@ -93,41 +143,60 @@ impl Request {
 
     /// The method.
     pub fn method(&self) -> &Method {
-        self.0.inner.method()
+        match &self.0.head {
+            Head::Http(h) => &h.method,
+            Head::Raw(r) => r.head.method(),
+        }
     }
 
     /// The request target.
     pub fn uri(&self) -> &Uri {
-        self.0.inner.uri()
+        match &self.0.head {
+            Head::Http(h) => &h.uri,
+            Head::Raw(r) => r.uri.get_or_init(|| r.head.uri()),
+        }
     }
 
     /// The path of the target.
     pub fn path(&self) -> &str {
-        self.0.inner.uri().path()
+        match &self.0.head {
+            Head::Http(h) => h.uri.path(),
+            Head::Raw(r) => r.head.path(),
+        }
     }
 
     /// The query string, without `?`.
     pub fn query_string(&self) -> Option<&str> {
-        self.0.inner.uri().query()
+        match &self.0.head {
+            Head::Http(h) => h.uri.query(),
+            Head::Raw(r) => r.head.query(),
+        }
     }
 
     /// The protocol version.
     pub fn version(&self) -> Version {
-        self.0.inner.version()
+        match &self.0.head {
+            Head::Http(h) => h.version,
+            Head::Raw(r) => r.head.version(),
+        }
     }
 
-    /// The headers.
+    /// The headers (for a request read as a raw HTTP/1.1 head, the map is
+    /// built on the first call).
     pub fn headers(&self) -> &HeaderMap {
-        self.0.inner.headers()
+        match &self.0.head {
+            Head::Http(h) => &h.headers,
+            Head::Raw(r) => r.headers.get_or_init(|| r.head.headers()),
+        }
     }
 
-    /// A header value as text, if present and visible ASCII.
+    /// A header value as text, if present and visible ASCII (looked up in
+    /// the raw head, without building the map, when there is one).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.0
-            .inner
-            .headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
+        match &self.0.head {
+            Head::Http(h) => h.headers.get(name).and_then(|v| v.to_str().ok()),
+            Head::Raw(r) => r.head.header(name),
+        }
     }
 
     /// The request's cookies (parsed once, on first use; malformed pairs
@@ -266,24 +335,30 @@ impl Request {
 
     /// Request extensions (set by middleware).
     pub fn extensions(&self) -> &http::Extensions {
-        self.0.inner.extensions()
+        match &self.0.head {
+            Head::Http(h) => &h.extensions,
+            Head::Raw(r) => &r.extensions,
+        }
     }
 
     /// Mutable request extensions.
     pub fn extensions_mut(&mut self) -> &mut http::Extensions {
-        self.0.inner.extensions_mut()
+        match &mut self.0.head {
+            Head::Http(h) => &mut h.extensions,
+            Head::Raw(r) => &mut r.extensions,
+        }
     }
 
     /// The body, to read in chunks.
     pub fn body_mut(&mut self) -> &mut RequestBody {
-        self.0.inner.body_mut()
+        &mut self.0.body
     }
 
     /// Takes the body, leaving an empty one; after it, [`bytes`](Self::bytes)
     /// and the methods that read the whole body fail.
     pub fn take_body(&mut self) -> RequestBody {
         self.0.body_read = true;
-        std::mem::take(self.0.inner.body_mut())
+        std::mem::take(&mut self.0.body)
     }
 
     /// Reads the whole body, up to the server's `Limits::max_body_size`
@@ -380,26 +455,54 @@ impl Request {
     /// ```
     pub fn websocket(&mut self) -> Result<percore_ws::WebSocketUpgrade, percore_ws::Refusal> {
         // Take the extensions out so the headers can be borrowed beside them.
-        let mut extensions = std::mem::take(self.0.inner.extensions_mut());
+        let mut extensions = std::mem::take(self.extensions_mut());
         let result = percore_ws::WebSocketUpgrade::from_parts(
-            self.0.inner.method(),
-            self.0.inner.version(),
-            self.0.inner.headers(),
+            self.method(),
+            self.version(),
+            self.headers(),
             &mut extensions,
         );
-        *self.0.inner.extensions_mut() = extensions;
+        *self.extensions_mut() = extensions;
         result
     }
 
     /// The underlying `http::Request`.
     pub fn into_http(mut self) -> http::Request<RequestBody> {
-        std::mem::take(&mut self.0.inner)
+        let body = std::mem::take(&mut self.0.body);
+        // `Drop` still runs: leave it a head that owns nothing.
+        let placeholder = Head::Http(http::Request::new(()).into_parts().0);
+        let parts = match std::mem::replace(&mut self.0.head, placeholder) {
+            Head::Http(h) => h,
+            Head::Raw(r) => {
+                let (mut parts, ()) = http::Request::new(()).into_parts();
+                let RawParts {
+                    head,
+                    uri,
+                    headers,
+                    extensions,
+                } = r;
+                parts.uri = uri.into_inner().unwrap_or_else(|| head.uri());
+                parts.headers = headers.into_inner().unwrap_or_else(|| head.headers());
+                parts.version = head.version();
+                parts.method = head.method().clone();
+                parts.extensions = extensions;
+                parts
+            }
+        };
+        http::Request::from_parts(parts, body)
     }
 }
 
-/// The header map goes back to this core's pool for the next request.
+/// The header maps go back to this core's pool for the next request.
 impl Drop for Request {
     fn drop(&mut self) {
-        percore_http::header_pool::recycle(std::mem::take(self.0.inner.headers_mut()));
+        let map = match &mut self.0.head {
+            Head::Http(h) => std::mem::take(&mut h.headers),
+            Head::Raw(r) => match r.headers.take() {
+                Some(map) => map,
+                None => return,
+            },
+        };
+        percore_http::header_pool::recycle(map);
     }
 }

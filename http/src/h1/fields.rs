@@ -35,7 +35,8 @@ pub(super) struct Facts {
     keep_alive: bool,
     upgrade_token: bool,
     expect_continue: bool,
-    upgrade: Option<HeaderValue>,
+    /// Index of the first `Upgrade` field (heads kept as offsets).
+    upgrade_at: Option<usize>,
 }
 
 /// The verdict on a head's fields.
@@ -44,7 +45,9 @@ pub(super) struct Outcome {
     pub body: BodyKind,
     pub keep_alive: bool,
     pub expect_continue: bool,
-    pub upgrade: Option<HeaderValue>,
+    /// Index of the first `Upgrade` field, when `Connection` lists
+    /// `upgrade` (for a head observed with [`Facts::observe_request_raw`]).
+    pub upgrade_at: Option<usize>,
 }
 
 /// `1*DIGIT` as a u64; `None` on anything else or on overflow.
@@ -114,14 +117,26 @@ impl Facts {
         name: &HeaderName,
         value: &HeaderValue,
     ) -> Result<(), ParseError> {
-        match FieldKind::of(name) {
+        self.observe_value(FieldKind::of(name), value.as_bytes())
+    }
+
+    /// [`Facts::observe`] for request field number `index` as it came off
+    /// the wire (name in any case; both already checked).
+    pub(super) fn observe_request_raw(
+        &mut self,
+        name: &[u8],
+        value: &[u8],
+        index: usize,
+    ) -> Result<(), ParseError> {
+        match FieldKind::of_raw(name) {
+            FieldKind::Other => Ok(()),
             FieldKind::Upgrade => {
-                if self.upgrade.is_none() {
-                    self.upgrade = Some(value.clone());
+                if self.upgrade_at.is_none() {
+                    self.upgrade_at = Some(index);
                 }
                 Ok(())
             }
-            kind => self.observe_value(kind, value.as_bytes()),
+            kind => self.observe_value(kind, value),
         }
     }
 
@@ -214,11 +229,7 @@ impl Facts {
             body,
             keep_alive,
             expect_continue: self.expect_continue,
-            upgrade: if self.upgrade_token {
-                self.upgrade
-            } else {
-                None
-            },
+            upgrade_at: self.upgrade_at.filter(|_| self.upgrade_token),
         })
     }
 

@@ -4,7 +4,9 @@
 //! A connection loop owns one `BytesMut` read buffer and:
 //!
 //! 1. calls [`parse_request_head`] until it returns a head (reading more on
-//!    `Ok(None)`; answering `err.status()` and closing on `Err`);
+//!    `Ok(None)`; answering `err.status()` and closing on `Err`), or
+//!    [`parse_raw_head`], which makes the same checks but keeps the head as
+//!    its bytes plus offsets ([`RawHead`], what the server does);
 //! 2. builds a [`BodyDecoder`] from `head.body` and calls
 //!    [`BodyDecoder::decode`] until `End` (reading more on `NeedMore`);
 //! 3. writes the response with [`encode_response_head`] (and
@@ -32,6 +34,7 @@ mod encode;
 mod error;
 mod event;
 mod fields;
+mod head;
 mod parse;
 mod request_encode;
 mod response;
@@ -48,7 +51,8 @@ pub use encode::{
 pub use error::{DecodeError, ParseError};
 pub use event::BodyEvent;
 pub use fields::BodyKind;
-pub use parse::{parse_request_head, RequestHead};
+pub use head::RawHead;
+pub use parse::{parse_raw_head, parse_request_head, RequestHead};
 pub use request_encode::{encode_request_head, RequestFraming};
 pub use response::{
     frame_response_head, parse_response_head, ResponseDecoder, ResponseError, ResponseFrame,

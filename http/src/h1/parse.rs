@@ -10,12 +10,12 @@
 use std::mem::MaybeUninit;
 
 use bytes::{Bytes, BytesMut};
-use http::header::{HeaderName, HeaderValue};
+use http::header::HeaderValue;
 use http::{HeaderMap, Method, Uri, Version};
 
 use super::error::ParseError;
-use super::fields::{BodyKind, Facts};
-use super::target::parse_target;
+use super::fields::BodyKind;
+use super::head::{check, Found, RawHead};
 use crate::Limits;
 
 /// A parsed request head.
@@ -45,13 +45,10 @@ pub struct RequestHead {
 /// than browsers send, few enough that clearing them costs little.
 const STACK_HEADERS: usize = 32;
 
-/// Where one field lives in the head (offsets; a head never nears 4 GiB, and
-/// one that did would fail the bounds check in `build`, not wrap).
-#[derive(Debug, Clone, Copy, Default)]
-struct FieldPos {
-    name: (u32, u32),
-    value: (u32, u32),
-}
+/// Where one field lives in the head: `[name start, name end, value start,
+/// value end]` (a head never nears 4 GiB, and one that did would fail the
+/// bounds check in `check`, not wrap).
+type FieldPos = [u32; 4];
 
 /// What httparse found in a complete head.
 #[derive(Debug)]
@@ -107,6 +104,35 @@ pub fn parse_request_head(
     buf: &mut BytesMut,
     limits: &Limits,
 ) -> Result<Option<RequestHead>, ParseError> {
+    let Some(raw) = parse_raw_head(buf, limits)? else {
+        return Ok(None);
+    };
+    Ok(Some(RequestHead {
+        uri: raw.uri(),
+        version: raw.version(),
+        headers: raw.headers(),
+        body: raw.body_kind(),
+        keep_alive: raw.keep_alive(),
+        expect_continue: raw.expect_continue(),
+        upgrade: raw.upgrade(),
+        method: raw.method().clone(),
+    }))
+}
+
+/// [`parse_request_head`] without building `http` types: the same checks,
+/// the same errors, the same effect on `buf`; the head is kept as its bytes
+/// plus offsets ([`RawHead`]), which answer the method, path, query and
+/// field lookups by themselves.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use percore_http::{h1::parse_raw_head, Limits};
+/// let mut buf = BytesMut::from(&b"GET /p HTTP/1.1\r\nHost: a\r\n\r\n"[..]);
+/// let head = parse_raw_head(&mut buf, &Limits::default()).unwrap().unwrap();
+/// assert_eq!((head.method().as_str(), head.path()), ("GET", "/p"));
+/// assert_eq!(head.header("HOST"), Some("a"));
+/// ```
+pub fn parse_raw_head(buf: &mut BytesMut, limits: &Limits) -> Result<Option<RawHead>, ParseError> {
     skip_empty_lines(buf);
     if buf.is_empty() {
         return Ok(None);
@@ -115,7 +141,7 @@ pub fn parse_request_head(
     let data = buf.get(..window.len).unwrap_or_default();
     let mut slots: [MaybeUninit<httparse::Header<'_>>; STACK_HEADERS] =
         [const { MaybeUninit::uninit() }; STACK_HEADERS];
-    let mut pos = [FieldPos::default(); STACK_HEADERS];
+    let mut pos = [[0; 4]; STACK_HEADERS];
     let first_try = limits.max_headers.min(STACK_HEADERS);
     let scanned = match scan(data, &mut slots[..first_try], &mut pos[..first_try]) {
         Err(ParseError::TooManyHeaders) if limits.max_headers > STACK_HEADERS => {
@@ -123,7 +149,7 @@ pub fn parse_request_head(
             // slots than the window could hold, whatever the limit says.
             let most = limits.max_headers.min(window.len / 3 + 1);
             let mut slots = vec![MaybeUninit::uninit(); most];
-            let mut heap_pos = vec![FieldPos::default(); most];
+            let mut heap_pos = vec![[0; 4]; most];
             let scanned = scan(data, &mut slots, &mut heap_pos);
             return match scanned? {
                 Some(s) => build(buf, &s, &heap_pos, limits).map(Some),
@@ -150,7 +176,7 @@ pub(super) fn skip_empty_lines(buf: &mut BytesMut) {
 }
 
 /// The verdict on a head httparse found incomplete in its window.
-fn incomplete(window: Window) -> Result<Option<RequestHead>, ParseError> {
+fn incomplete(window: Window) -> Result<Option<RawHead>, ParseError> {
     if window.uri_cut {
         Err(ParseError::UriTooLong)
     } else if window.head_cut {
@@ -229,10 +255,8 @@ fn scan<'b>(
     };
     let mut fields = 0;
     for (h, p) in req.headers.iter().zip(pos.iter_mut()) {
-        *p = FieldPos {
-            name: narrow(range(h.name.as_bytes())),
-            value: narrow(range(h.value)),
-        };
+        let (name, value) = (narrow(range(h.name.as_bytes())), narrow(range(h.value)));
+        *p = [name.0, name.1, value.0, value.1];
         fields += 1;
     }
     Ok(Some(Scanned {
@@ -249,11 +273,6 @@ fn scan<'b>(
 fn narrow((start, end): (usize, usize)) -> (u32, u32) {
     let to_u32 = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
     (to_u32(start), to_u32(end))
-}
-
-/// The offsets `narrow` stored, back as `usize`.
-fn widen((start, end): (u32, u32)) -> (usize, usize) {
-    (start as usize, end as usize)
 }
 
 fn map_httparse_error(e: httparse::Error, data: &[u8]) -> ParseError {
@@ -295,67 +314,28 @@ fn crlf_only(head: &[u8], s: &Scanned, pos: &[FieldPos]) -> bool {
         return false;
     }
     pos.iter().take(s.fields).all(|p| {
-        let name_start = widen(p.name).0;
+        let name_start = p[0] as usize;
         name_start >= 2 && head.get(name_start - 2..name_start) == Some(&b"\r\n"[..])
     })
 }
 
-/// Checks a complete head, splits it off `buf` and builds the `RequestHead`.
+/// Checks a complete head and splits it off `buf`, as a [`RawHead`].
 fn build(
     buf: &mut BytesMut,
     s: &Scanned,
     pos: &[FieldPos],
     limits: &Limits,
-) -> Result<RequestHead, ParseError> {
+) -> Result<RawHead, ParseError> {
     let head_bytes = buf.get(..s.head_len).unwrap_or_default();
     if !crlf_only(head_bytes, s, pos) {
         return Err(ParseError::BadRequest("bare LF line ending"));
     }
-    if s.target.1.saturating_sub(s.target.0) > limits.max_uri_len {
-        return Err(ParseError::UriTooLong);
-    }
-    let version = match s.minor {
-        0 => Version::HTTP_10,
-        1 => Version::HTTP_11,
-        _ => return Err(ParseError::VersionNotSupported),
-    };
-    let method_bytes = head_bytes
-        .get(s.method.0..s.method.1)
-        .ok_or(ParseError::BadRequest("malformed request line"))?;
-    let method =
-        Method::from_bytes(method_bytes).map_err(|_| ParseError::BadRequest("invalid method"))?;
-
     let head: Bytes = buf.split_to(s.head_len).freeze();
-    let slice = |(start, end): (usize, usize)| -> Result<Bytes, ParseError> {
-        if start <= end && end <= head.len() {
-            Ok(head.slice(start..end))
-        } else {
-            Err(ParseError::BadRequest("malformed request head"))
-        }
+    let found = Found {
+        method: s.method,
+        target: s.target,
+        minor: s.minor,
+        fields: pos.get(..s.fields).unwrap_or_default(),
     };
-    let uri = parse_target(&method, slice(s.target)?)?;
-    let mut headers = crate::header_pool::take();
-    headers.reserve(s.fields);
-    let mut facts = Facts::default();
-    for p in pos.iter().take(s.fields) {
-        let (name_start, name_end) = widen(p.name);
-        let name_bytes = head.get(name_start..name_end).unwrap_or_default();
-        let name = HeaderName::from_bytes(name_bytes)
-            .map_err(|_| ParseError::BadRequest("invalid header name"))?;
-        let value = HeaderValue::from_maybe_shared(slice(widen(p.value))?)
-            .map_err(|_| ParseError::BadRequest("invalid header value"))?;
-        facts.observe(&name, &value)?;
-        headers.append(name, value);
-    }
-    let outcome = facts.finish(version, limits)?;
-    Ok(RequestHead {
-        method,
-        uri,
-        version,
-        headers,
-        body: outcome.body,
-        keep_alive: outcome.keep_alive,
-        expect_continue: outcome.expect_continue,
-        upgrade: outcome.upgrade,
-    })
+    check(head, &found, limits)
 }

@@ -60,38 +60,104 @@ pub(super) fn parse_target(method: &Method, target: Bytes) -> Result<Uri, ParseE
     }
 }
 
+/// Checks an origin-form target (`/path?query`, for any method but
+/// CONNECT) exactly as [`parse_target`] would, without building the `Uri`:
+/// no fragment, ASCII only, and the characters `Uri` accepts in a path and
+/// in a query. Returns where the query starts (past `?`), if there is one.
+pub(super) fn origin_form_ok(target: &[u8]) -> Result<Option<usize>, ParseError> {
+    // One pass over the bytes; `#` and non-ASCII bytes are in neither class.
+    let path_len = target
+        .iter()
+        .position(|&b| URI_CLASS[usize::from(b)] & IN_PATH == 0)
+        .unwrap_or(target.len());
+    let rest = target.get(path_len..).unwrap_or_default();
+    let well_formed = match rest.split_first() {
+        None => true,
+        Some((b'?', query)) => query
+            .iter()
+            .all(|&b| URI_CLASS[usize::from(b)] & IN_QUERY != 0),
+        Some(_) => false,
+    };
+    if well_formed && target.len() <= usize::from(u16::MAX - 1) {
+        return Ok((!rest.is_empty()).then_some(path_len + 1));
+    }
+    // The error, in the order `parse_target` finds it.
+    if target.iter().any(|&b| b == b'#' || !b.is_ascii()) {
+        return Err(ParseError::BadRequest(
+            "request target has a fragment or non-ASCII bytes",
+        ));
+    }
+    // A character `Uri` refuses, or longer than `Uri` allows.
+    Err(ParseError::BadRequest("invalid request target"))
+}
+
+/// [`URI_CLASS`]: `Uri` accepts the byte in a path.
+const IN_PATH: u8 = 1;
+/// [`URI_CLASS`]: `Uri` accepts the byte in a query.
+const IN_QUERY: u8 = 2;
+
+/// The ASCII bytes `Uri` accepts in a path and in a query (http 1.x's
+/// `PATH_MAP` and `QUERY_MAP`, with `?` and `#`, which end a part, in
+/// neither path class).
+static URI_CLASS: [u8; 256] = {
+    let mut table = [0; 256];
+    let mut b = 0;
+    while b < 128 {
+        let c = b as u8;
+        let path = matches!(c, 0x21 | 0x24..=0x3B | 0x3D | 0x40..=0x5F | 0x61..=0x7A | 0x7C | 0x7E | b'"' | b'{' | b'}');
+        let query = matches!(c, 0x21 | 0x24..=0x3B | 0x3D | 0x3F..=0x7E);
+        table[b] = if path { IN_PATH } else { 0 } | if query { IN_QUERY } else { 0 };
+        b += 1;
+    }
+    table
+};
+
 /// Whether `value` is a valid `Host` field value: empty, or
 /// `uri-host [ ":" port ]` without userinfo.
 pub(super) fn valid_host(value: &[u8]) -> bool {
-    let (host, port) = if let Some(rest) = value.strip_prefix(b"[") {
-        // IP-literal: "[" ( IPv6address / IPvFuture ) "]"
-        let Some(close) = rest.iter().position(|&b| b == b']') else {
-            return false;
-        };
-        let (inside, after) = rest.split_at(close);
-        let after = after.get(1..).unwrap_or_default();
-        let inside_ok = !inside.is_empty()
-            && inside
-                .iter()
-                .all(|&b| b.is_ascii_hexdigit() || b == b':' || b == b'.' || is_reg_name(b));
-        if !inside_ok {
-            return false;
-        }
-        match after.split_first() {
-            None => (&b""[..], None),
-            Some((b':', port)) => (&b""[..], Some(port)),
-            Some(_) => return false,
-        }
-    } else {
-        match value.iter().rposition(|&b| b == b':') {
-            Some(colon) => {
-                let (host, port) = value.split_at(colon);
-                (host, port.get(1..))
-            }
-            None => (value, None),
-        }
+    // IP-literal: "[" ( IPv6address / IPvFuture ) "]"
+    let Some(rest) = value.strip_prefix(b"[") else {
+        return valid_reg_name_host(value);
     };
-    host.iter().all(|&b| is_reg_name(b)) && port.unwrap_or_default().iter().all(u8::is_ascii_digit)
+    let Some(close) = rest.iter().position(|&b| b == b']') else {
+        return false;
+    };
+    let (inside, after) = rest.split_at(close);
+    let after = after.get(1..).unwrap_or_default();
+    let inside_ok = !inside.is_empty()
+        && inside
+            .iter()
+            .all(|&b| b.is_ascii_hexdigit() || b == b':' || b == b'.' || is_reg_name(b));
+    if !inside_ok {
+        return false;
+    }
+    match after.split_first() {
+        None => true,
+        Some((b':', port)) => port.iter().all(u8::is_ascii_digit),
+        Some(_) => false,
+    }
+}
+
+/// `reg-name [ ":" port ]` in one pass: a reg-name has no colon, so the
+/// value is valid with none, or with one followed by digits only.
+fn valid_reg_name_host(value: &[u8]) -> bool {
+    let mut colon = None;
+    for (i, &b) in value.iter().enumerate() {
+        if !is_reg_name(b) {
+            if b != b':' || colon.is_some() {
+                return false;
+            }
+            colon = Some(i);
+        }
+    }
+    match colon {
+        Some(i) => value
+            .get(i + 1..)
+            .unwrap_or_default()
+            .iter()
+            .all(u8::is_ascii_digit),
+        None => true,
+    }
 }
 
 /// unreserved / sub-delims / "%" (pct-encoded, loosely).

@@ -11,7 +11,8 @@ use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
 use percore_runtime::future::{race, Either};
 
-use crate::body::{next_chunk, BodyError, BodyStream};
+use crate::body::{next_chunk, BodyError, BodyStream, RequestBody};
+use crate::h1::RawHead;
 use crate::service::{catch_unwind_future, CatchUnwind, Request, Response, Service};
 
 /// Calls `service` with `req`, catching a panic: `Err` carries its
@@ -22,6 +23,16 @@ pub(crate) fn call_handler<S: Service>(
     req: Request,
 ) -> CatchUnwind<impl Future<Output = Response> + '_> {
     catch_unwind_future(service.call(req))
+}
+
+/// [`call_handler`] for an HTTP/1.1 request still kept as its raw head.
+#[inline]
+pub(crate) fn call_handler_head<S: Service>(
+    service: &S,
+    head: RawHead,
+    body: RequestBody,
+) -> CatchUnwind<impl Future<Output = Response> + '_> {
+    catch_unwind_future(service.call_head(head, body))
 }
 
 /// Logs a handler's panic and gives the 500 that answers it (an HTTP/1.1

@@ -19,7 +19,7 @@ use http::{HeaderMap, StatusCode};
 use percore_runtime::io::ReadBuffer;
 
 use crate::body::{BodyError, BodySource, RequestBody};
-use crate::h1::{self, BodyDecoder, BodyEvent, BodyKind, RequestHead};
+use crate::h1::{self, BodyDecoder, BodyEvent, BodyKind, RawHead};
 use crate::server::body_pace::BodyPace;
 use crate::Limits;
 
@@ -100,8 +100,8 @@ impl RequestInput {
 
     /// Parses a request head out of the buffered bytes (`Ok(None)`: not
     /// complete yet).
-    pub(super) fn parse_head(&self) -> Result<Option<RequestHead>, h1::ParseError> {
-        h1::parse_request_head(self.state.borrow_mut().input.buffer_mut(), &self.limits)
+    pub(super) fn parse_head(&self) -> Result<Option<RawHead>, h1::ParseError> {
+        h1::parse_raw_head(self.state.borrow_mut().input.buffer_mut(), &self.limits)
     }
 
     /// Whether no byte is buffered.

@@ -22,7 +22,7 @@ use input::ReadMore;
 pub(super) use input::{RequestInput, READ_CHUNK};
 use output::Output;
 
-use super::exchange::{answer_panic, call_handler, internal_error};
+use super::exchange::{answer_panic, call_handler, call_handler_head, internal_error};
 use super::start::h2c_upgrade_settings;
 use super::{close_now, linger_close, ConnConfig, ConnProtocol};
 use crate::h1::{BodyKind, ResponseBody};
@@ -132,20 +132,20 @@ async fn work<S: Service>(
                 Waited::Idle(until) => return Turn::Idle(until),
             }
         };
-        let version = head.version;
-        let is_head = head.method == Method::HEAD;
+        let version = head.version();
+        let is_head = *head.method() == Method::HEAD;
         // `Connection: upgrade` with an `Upgrade` field, as the parser saw it:
         // the only requests the header lookups below can apply to.
         let may_upgrade = version == Version::HTTP_11
-            && matches!(head.body, BodyKind::Empty)
-            && head.upgrade.is_some();
-        let mut keep_alive = head.keep_alive;
+            && matches!(head.body_kind(), BodyKind::Empty)
+            && head.wants_upgrade();
+        let mut keep_alive = head.keep_alive();
         // The client said this request is its last (`Connection: close`,
         // or HTTP/1.0 without keep-alive).
-        let client_closes = !head.keep_alive;
+        let client_closes = !head.keep_alive();
         let body = input.start_body(
-            head.body,
-            head.expect_continue && version == Version::HTTP_11,
+            head.body_kind(),
+            head.expect_continue() && version == Version::HTTP_11,
         );
         // The handler's first read of this body sends `100 Continue`
         // straight to the socket: answers to earlier pipelined requests
@@ -153,36 +153,36 @@ async fn work<S: Service>(
         if input.continue_pending() && !out.is_empty() && out.flush().await.is_err() {
             return Turn::Ended(Handoff::Closed);
         }
-        let mut req = Request::new(body);
-        *req.method_mut() = head.method;
-        // The defaults `Request::new` put there own no memory (an empty
-        // map and "/" allocate nothing): forgetting them skips their drop
-        // glue (about 80 instructions per request).
-        std::mem::forget(std::mem::replace(req.uri_mut(), head.uri));
-        *req.version_mut() = version;
-        std::mem::forget(std::mem::replace(req.headers_mut(), head.headers));
-        // RFC 9113 §3.2: over TLS, HTTP/2 is chosen by ALPN, never by h2c.
-        if cfg.http2 && may_upgrade && !stream.is_tls() {
-            if let Some(settings) = h2c_upgrade_settings(req.headers()) {
-                out.extend_from_slice(SWITCHING_TO_H2C);
-                if out.flush().await.is_err() {
-                    return Turn::Ended(Handoff::Closed);
-                }
-                return Turn::Ended(Handoff::H2c {
-                    request: Box::new(req),
-                    settings,
-                    read_buf: input.take_buffer(),
-                });
-            }
-        }
         let mut pending_upgrade = None;
-        if may_upgrade && upgrade::wants_upgrade(req.headers()) {
-            let (pending, on_upgrade) = upgrade::pending();
-            req.extensions_mut().insert(on_upgrade);
-            pending_upgrade = Some(pending);
-        }
-
-        let mut resp = match call_handler(service.as_ref(), req).await {
+        let answer = if may_upgrade {
+            // A request that may switch protocols is built into `http`
+            // types now: the switch needs its fields and extensions.
+            let mut req = head.into_request(body);
+            // RFC 9113 §3.2: over TLS, HTTP/2 is chosen by ALPN, never by h2c.
+            if cfg.http2 && !stream.is_tls() {
+                if let Some(settings) = h2c_upgrade_settings(req.headers()) {
+                    out.extend_from_slice(SWITCHING_TO_H2C);
+                    if out.flush().await.is_err() {
+                        return Turn::Ended(Handoff::Closed);
+                    }
+                    return Turn::Ended(Handoff::H2c {
+                        request: Box::new(req),
+                        settings,
+                        read_buf: input.take_buffer(),
+                    });
+                }
+            }
+            if upgrade::wants_upgrade(req.headers()) {
+                let (pending, on_upgrade) = upgrade::pending();
+                req.extensions_mut().insert(on_upgrade);
+                pending_upgrade = Some(pending);
+            }
+            call_handler(service.as_ref(), req).await
+        } else {
+            // Every other request reaches the service as its raw head.
+            call_handler_head(service.as_ref(), head, body).await
+        };
+        let mut resp = match answer {
             Ok(resp) => resp,
             Err(panic) => {
                 keep_alive = false;

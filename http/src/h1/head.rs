@@ -1,0 +1,363 @@
+//! A request head that borrows: the head's bytes (split off the read
+//! buffer, shared, never copied) plus the offsets of its method, target and
+//! fields. Every check of RFC 9112 / RFC 9110 (and every check the `http`
+//! crate's types make) is done when the head is parsed, so a [`RawHead`]
+//! is always a valid request; `http` types ([`Uri`], [`HeaderMap`]) are
+//! built only when asked for ([`RawHead::uri`], [`RawHead::headers`],
+//! [`RawHead::into_request`]).
+//!
+//! ```
+//! use bytes::BytesMut;
+//! use percore_http::{h1, Limits};
+//! let mut buf = BytesMut::from(&b"GET /a?b=1 HTTP/1.1\r\nHost: x\r\nAccept: */*\r\n\r\n"[..]);
+//! let head = h1::parse_raw_head(&mut buf, &Limits::default()).unwrap().unwrap();
+//! assert_eq!(head.path(), "/a");
+//! assert_eq!(head.query(), Some("b=1"));
+//! assert_eq!(head.header("accept"), Some("*/*"));
+//! assert_eq!(head.headers().len(), 2); // built now
+//! ```
+
+use bytes::Bytes;
+use http::header::{HeaderName, HeaderValue};
+use http::{HeaderMap, Method, Uri, Version};
+
+use super::error::ParseError;
+use super::fields::{BodyKind, Facts};
+use super::target::{origin_form_ok, parse_target};
+use crate::Limits;
+
+/// Fields kept inline (as `u16` offsets); a head with more, or longer than
+/// 64 KiB, keeps them on the heap.
+pub(super) const INLINE_FIELDS: usize = 16;
+
+/// Where a head's fields are: `[name start, name end, value start, value
+/// end]` each.
+#[derive(Clone)]
+enum Fields {
+    Inline {
+        len: u8,
+        spans: [[u16; 4]; INLINE_FIELDS],
+    },
+    Heap(Vec<[u32; 4]>),
+}
+
+impl Fields {
+    /// Room for `count` fields of a head `head_len` bytes long.
+    fn with_capacity(count: usize, head_len: usize) -> Fields {
+        if count <= INLINE_FIELDS && head_len <= usize::from(u16::MAX) {
+            Fields::Inline {
+                len: 0,
+                spans: [[0; 4]; INLINE_FIELDS],
+            }
+        } else {
+            Fields::Heap(Vec::with_capacity(count))
+        }
+    }
+
+    /// Adds one field (offsets already checked against the head's length).
+    fn push(&mut self, span: [usize; 4]) {
+        match self {
+            Fields::Inline { len, spans } => {
+                let narrow = |n: usize| u16::try_from(n).unwrap_or(u16::MAX);
+                if let Some(slot) = spans.get_mut(usize::from(*len)) {
+                    *slot = span.map(narrow);
+                    *len += 1;
+                }
+            }
+            Fields::Heap(v) => v.push(span.map(|n| u32::try_from(n).unwrap_or(u32::MAX))),
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Fields::Inline { len, .. } => usize::from(*len),
+            Fields::Heap(v) => v.len(),
+        }
+    }
+
+    fn get(&self, i: usize) -> Option<[usize; 4]> {
+        match self {
+            Fields::Inline { len, spans } if i < usize::from(*len) => {
+                spans.get(i).map(|s| s.map(usize::from))
+            }
+            Fields::Inline { .. } => None,
+            Fields::Heap(v) => v.get(i).map(|s| s.map(|n| n as usize)),
+        }
+    }
+}
+
+/// A parsed, fully checked request head kept as its bytes plus offsets.
+/// See the [module documentation](self).
+#[derive(Clone)]
+pub struct RawHead {
+    bytes: Bytes,
+    method: Method,
+    version: Version,
+    /// The request target, and where its query starts (past `?`) if any.
+    target: (u32, u32),
+    query: Option<u32>,
+    /// The target as a `Uri`, for the forms other than origin-form (rare:
+    /// proxies' absolute-form, CONNECT, `OPTIONS *`).
+    uri: Option<Box<Uri>>,
+    fields: Fields,
+    body: BodyKind,
+    keep_alive: bool,
+    expect_continue: bool,
+    /// The first `Upgrade` field, when `Connection` lists `upgrade`.
+    upgrade: Option<u32>,
+}
+
+impl std::fmt::Debug for RawHead {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RawHead")
+            .field("method", &self.method)
+            .field("target", &self.target_str())
+            .field("version", &self.version)
+            .field("fields", &self.fields.len())
+            .field("body", &self.body)
+            .field("keep_alive", &self.keep_alive)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The bytes of `range` in `bytes`, as text (empty if out of range or not
+/// UTF-8, which a checked head never is).
+fn text(bytes: &[u8], start: usize, end: usize) -> &str {
+    std::str::from_utf8(bytes.get(start..end).unwrap_or_default()).unwrap_or_default()
+}
+
+/// Whether `value` is what `HeaderValue::to_str` accepts: visible ASCII,
+/// space and tab.
+fn visible_ascii(value: &[u8]) -> bool {
+    value
+        .iter()
+        .all(|&b| b == b'\t' || (0x20..0x7f).contains(&b))
+}
+
+impl RawHead {
+    /// The method.
+    pub fn method(&self) -> &Method {
+        &self.method
+    }
+
+    /// HTTP/1.0 or HTTP/1.1.
+    pub fn version(&self) -> Version {
+        self.version
+    }
+
+    /// The request target as sent.
+    pub fn target_str(&self) -> &str {
+        text(&self.bytes, self.target.0 as usize, self.target.1 as usize)
+    }
+
+    /// The path of the target (what `Uri::path` gives), without building
+    /// the `Uri` for an origin-form target.
+    pub fn path(&self) -> &str {
+        match &self.uri {
+            Some(uri) => uri.path(),
+            None => {
+                let end = self.query.map_or(self.target.1, |q| q - 1);
+                text(&self.bytes, self.target.0 as usize, end as usize)
+            }
+        }
+    }
+
+    /// The query string without `?` (what `Uri::query` gives).
+    pub fn query(&self) -> Option<&str> {
+        match &self.uri {
+            Some(uri) => uri.query(),
+            None => self
+                .query
+                .map(|q| text(&self.bytes, q as usize, self.target.1 as usize)),
+        }
+    }
+
+    /// The target as a `Uri` (built now for an origin-form target; cheap:
+    /// it shares the head's bytes).
+    pub fn uri(&self) -> Uri {
+        if let Some(uri) = &self.uri {
+            return (**uri).clone();
+        }
+        let target = self
+            .bytes
+            .slice(self.target.0 as usize..self.target.1 as usize);
+        // The parser checked the target with the rules `Uri` applies.
+        Uri::from_maybe_shared(target).unwrap_or_default()
+    }
+
+    /// How many fields the head has.
+    pub fn field_count(&self) -> usize {
+        self.fields.len()
+    }
+
+    /// The fields in order, names as sent (any case), values as bytes.
+    pub fn fields(&self) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
+        (0..self.fields.len()).filter_map(move |i| self.field(i))
+    }
+
+    fn field(&self, i: usize) -> Option<(&[u8], &[u8])> {
+        let [ns, ne, vs, ve] = self.fields.get(i)?;
+        Some((self.bytes.get(ns..ne)?, self.bytes.get(vs..ve)?))
+    }
+
+    /// The first value of the field `name` (any case) as bytes.
+    pub fn header_bytes(&self, name: &str) -> Option<&[u8]> {
+        let name = name.as_bytes();
+        self.fields()
+            .find(|(n, _)| n.len() == name.len() && n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+    }
+
+    /// The first value of the field `name` (any case) as text, if it is
+    /// visible ASCII: what `headers().get(name)?.to_str().ok()` gives,
+    /// without building the map.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.header_bytes(name)
+            .filter(|v| visible_ascii(v))
+            .and_then(|v| std::str::from_utf8(v).ok())
+    }
+
+    /// The fields as a `HeaderMap` (built now; from this core's pool).
+    pub fn headers(&self) -> HeaderMap {
+        let mut map = crate::header_pool::take();
+        map.reserve(self.fields.len());
+        for i in 0..self.fields.len() {
+            let Some([ns, ne, vs, ve]) = self.fields.get(i) else {
+                continue;
+            };
+            let name = self.bytes.get(ns..ne).unwrap_or_default();
+            // The parser checked both with the rules these constructors apply.
+            if let (Ok(name), Ok(value)) = (
+                HeaderName::from_bytes(name),
+                HeaderValue::from_maybe_shared(self.bytes.slice(vs..ve)),
+            ) {
+                map.append(name, value);
+            }
+        }
+        map
+    }
+
+    /// How the body is framed.
+    pub fn body_kind(&self) -> BodyKind {
+        self.body
+    }
+
+    /// Whether the connection may stay open after this exchange.
+    pub fn keep_alive(&self) -> bool {
+        self.keep_alive
+    }
+
+    /// `Expect: 100-continue` was sent.
+    pub fn expect_continue(&self) -> bool {
+        self.expect_continue
+    }
+
+    /// The first `Upgrade` value, when `Connection` lists `upgrade`.
+    pub fn upgrade(&self) -> Option<HeaderValue> {
+        let [_, _, vs, ve] = self.fields.get(self.upgrade? as usize)?;
+        HeaderValue::from_maybe_shared(self.bytes.slice(vs..ve)).ok()
+    }
+
+    /// Whether `Connection` lists `upgrade` and an `Upgrade` field came.
+    pub fn wants_upgrade(&self) -> bool {
+        self.upgrade.is_some()
+    }
+
+    /// The head's bytes, request line to the empty line.
+    pub fn as_bytes(&self) -> &Bytes {
+        &self.bytes
+    }
+
+    /// An `http::Request` with this head and `body` (the `Uri` and the
+    /// `HeaderMap` are built now).
+    pub fn into_request<B>(self, body: B) -> http::Request<B> {
+        let mut req = http::Request::new(body);
+        *req.uri_mut() = self.uri();
+        *req.version_mut() = self.version;
+        // The default map owns no memory: forgetting it skips its drop glue.
+        std::mem::forget(std::mem::replace(req.headers_mut(), self.headers()));
+        *req.method_mut() = self.method;
+        req
+    }
+}
+
+/// Whether a field name httparse accepted is one `HeaderName::from_bytes`
+/// accepts: httparse allows exactly the token characters `HeaderName` does
+/// (and never an empty name), so only `HeaderName`'s length limit is left.
+fn valid_name(name: &[u8]) -> bool {
+    !name.is_empty() && name.len() <= usize::from(u16::MAX)
+}
+
+/// What the scan found, for [`check`]: offsets into `head`.
+pub(super) struct Found<'a> {
+    pub method: (usize, usize),
+    pub target: (usize, usize),
+    pub minor: u8,
+    /// `[name start, name end, value start, value end]` per field.
+    pub fields: &'a [[u32; 4]],
+}
+
+/// Checks a complete head (its bytes, `head`) the way the `http` types and
+/// RFC 9112 require, and keeps it as a [`RawHead`]. The order of the checks
+/// decides which error a head with several faults gets; it is that of the
+/// eager parser this replaced.
+pub(super) fn check(head: Bytes, s: &Found<'_>, limits: &Limits) -> Result<RawHead, ParseError> {
+    if s.target.1.saturating_sub(s.target.0) > limits.max_uri_len {
+        return Err(ParseError::UriTooLong);
+    }
+    let version = match s.minor {
+        0 => Version::HTTP_10,
+        1 => Version::HTTP_11,
+        _ => return Err(ParseError::VersionNotSupported),
+    };
+    let method_bytes = head
+        .get(s.method.0..s.method.1)
+        .ok_or(ParseError::BadRequest("malformed request line"))?;
+    let method =
+        Method::from_bytes(method_bytes).map_err(|_| ParseError::BadRequest("invalid method"))?;
+    let target = head
+        .get(s.target.0..s.target.1)
+        .ok_or(ParseError::BadRequest("malformed request head"))?;
+    let (uri, query) = if target.first() == Some(&b'/') && method != Method::CONNECT {
+        // Origin-form: checked here, turned into a `Uri` only if asked.
+        let query = origin_form_ok(target)?;
+        (None, query.map(|q| s.target.0 + q))
+    } else {
+        let uri = parse_target(&method, head.slice(s.target.0..s.target.1))?;
+        (Some(Box::new(uri)), None)
+    };
+    let mut fields = Fields::with_capacity(s.fields.len(), head.len());
+    let mut facts = Facts::default();
+    for (i, span) in s.fields.iter().enumerate() {
+        let [ns, ne, vs, ve] = span.map(|n| n as usize);
+        let (Some(name), Some(value)) = (head.get(ns..ne), head.get(vs..ve)) else {
+            return Err(ParseError::BadRequest("malformed request head"));
+        };
+        // httparse allows exactly the value bytes `HeaderValue` does (tab,
+        // visible ASCII, space, obs-text): nothing to check again there.
+        if !valid_name(name) {
+            return Err(ParseError::BadRequest("invalid header name"));
+        }
+        facts.observe_request_raw(name, value, i)?;
+        fields.push([ns, ne, vs, ve]);
+    }
+    let outcome = facts.finish(version, limits)?;
+    let narrow = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+    Ok(RawHead {
+        method,
+        version,
+        target: (narrow(s.target.0), narrow(s.target.1)),
+        query: query.map(narrow),
+        uri,
+        fields,
+        body: outcome.body,
+        keep_alive: outcome.keep_alive,
+        expect_continue: outcome.expect_continue,
+        upgrade: outcome.upgrade_at.map(narrow),
+        bytes: head,
+    })
+}
+
+#[cfg(test)]
+#[path = "head_tests.rs"]
+mod tests;
