@@ -319,8 +319,8 @@ fn main() -> ExitCode {
         "{{\"requests\": {done}, \"errors\": {errors}, \"duration_s\": {secs:.3}, \"rps\": {:.1}}}\n",
         done as f64 / secs
     );
-    print!(
-        "{done} requests in {secs:.2}s, {:.0} req/s\n",
+    println!(
+        "{done} requests in {secs:.2}s, {:.0} req/s",
         done as f64 / secs
     );
     if let Some(path) = &o.json {
