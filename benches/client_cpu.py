@@ -14,6 +14,14 @@ over rounds, and its ratio to hyper and to reqwest of the same round.
     (cd benches/peers && cargo build --release --bin client-bench)
     python3 benches/client_cpu.py --rounds 5 --requests 100000
 
+The floor rows run percore-load-floor (load/src/floor, `cargo build
+--release -p percore-load`): the same requests from one thread with raw
+epoll or io_uring, canned request bytes, responses counted by their known
+length (h1: `--conns` connections, one request in flight on each; h2: one
+connection with `--conns` streams in flight), no client library at all.
+`--peer PATH` names the peers' client-bench binary when it was built in
+another checkout.
+
 `--before PATH` also runs PATH (a client_bench built from an earlier
 commit, copied aside) as `percore-before` in every round: a before/after
 comparison in the same run.
@@ -26,10 +34,30 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEMO = os.path.join(ROOT, "target", "release", "examples", "demo")
 PERCORE = os.path.join(ROOT, "target", "release", "examples", "client_bench")
 PEER = os.path.join(ROOT, "benches", "peers", "target", "release", "client-bench")
+FLOOR = os.path.join(ROOT, "target", "release", "percore-load-floor")
+
+
+def bench_args(binary):
+    """The client_bench command line (percore's and the peers')."""
+    def build(url, conns, requests, h2):
+        return binary + ["--url", url, "--conns", str(conns), "--requests", str(requests)] + (["--h2"] if h2 else [])
+    return build
+
+
+def floor_args(driver):
+    """The floor's command line for the same requests."""
+    def build(url, conns, requests, h2):
+        shape = ["-c", "1", "--h2", "-m", str(conns)] if h2 else ["-c", str(conns)]
+        return [FLOOR, url, "-n", str(requests), "--driver", driver, "--json", "/dev/stdout"] + shape
+    return build
+
+
 CLIENTS = {
-    "percore": lambda: [PERCORE],
-    "hyper-util": lambda: [PEER, "--client", "hyper"],
-    "reqwest": lambda: [PEER, "--client", "reqwest"],
+    "percore": bench_args([PERCORE]),
+    "hyper-util": bench_args([PEER, "--client", "hyper"]),
+    "reqwest": bench_args([PEER, "--client", "reqwest"]),
+    "floor-uring": floor_args("uring"),
+    "floor-epoll": floor_args("epoll"),
 }
 
 
@@ -43,8 +71,9 @@ def run(cmd, cpu):
     if data["errors"]:
         raise RuntimeError(f"{cmd}: {data['errors']} errors")
     n = data["requests"]
+    seconds = data["seconds"] if "seconds" in data else data["duration_s"]
     return {"cpu_us": (ru.ru_utime + ru.ru_stime) * 1e6 / n, "user_us": ru.ru_utime * 1e6 / n,
-            "sys_us": ru.ru_stime * 1e6 / n, "rps": n / data["seconds"]}
+            "sys_us": ru.ru_stime * 1e6 / n, "rps": n / seconds}
 
 
 def main():
@@ -56,9 +85,18 @@ def main():
     ap.add_argument("--server-cpu", default="0")
     ap.add_argument("--client-cpu", default="1")
     ap.add_argument("--before", help="an earlier build of client_bench, run as percore-before")
+    ap.add_argument("--peer", help="the peers' client-bench binary (default: benches/peers/target/release)")
+    ap.add_argument("--clients", help="comma-separated rows to keep (hyper-util and reqwest always run)")
     opts = ap.parse_args()
+    if opts.peer:
+        CLIENTS["hyper-util"] = bench_args([opts.peer, "--client", "hyper"])
+        CLIENTS["reqwest"] = bench_args([opts.peer, "--client", "reqwest"])
     if opts.before:
-        CLIENTS["percore-before"] = lambda: [opts.before]
+        CLIENTS["percore-before"] = bench_args([opts.before])
+    if opts.clients:
+        keep = set(opts.clients.split(",")) | {"hyper-util", "reqwest"}
+        for name in [n for n in CLIENTS if n not in keep]:
+            del CLIENTS[name]
     port = free_port()
     server = subprocess.Popen(["taskset", "-c", opts.server_cpu, DEMO, "--listen", f"127.0.0.1:{port}", "--cores", "1"],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -70,11 +108,8 @@ def main():
         for r in range(opts.rounds):
             for proto in opts.protocols.split(","):
                 row = {}
-                for name, cmd in CLIENTS.items():
-                    args = cmd() + ["--url", url, "--conns", str(opts.conns), "--requests", str(opts.requests)]
-                    if proto == "h2":
-                        args.append("--h2")
-                    row[name] = run(args, opts.client_cpu)
+                for name, build in CLIENTS.items():
+                    row[name] = run(build(url, opts.conns, opts.requests, proto == "h2"), opts.client_cpu)
                 for name, res in row.items():
                     res["vs_hyper"] = res["cpu_us"] / row["hyper-util"]["cpu_us"]
                     res["vs_reqwest"] = res["cpu_us"] / row["reqwest"]["cpu_us"]

@@ -15,8 +15,17 @@ system separately), requests/s, and the ratio to the reference loader
 Scenarios: h1 (keep-alive, 64 connections), h1pipe (16 connections, 16
 pipelined requests each: wrk with benches/lua/pipeline.lua), h2 (h2c prior
 knowledge, 16 connections x 100 streams; h2load -m 100).
+
+The floor rows run percore-load-floor (load/src/floor): the same work with
+nothing but raw epoll or io_uring, canned requests and responses counted
+by length, no latency histogram; floor-uring-ms keeps one multishot
+receive per connection. `--extra 'NAME=ARGS'` adds a row: percore-load's
+command (the floor's when NAME starts with "floor") with ARGS appended;
+leading VAR=VALUE words of ARGS go to its environment, e.g.
+`--extra 'pl-coop=PERCORE_URING_SETUP=coop --driver uring'`.
+`--loaders a,b` keeps only those rows (the reference always runs).
 """
-import argparse, os, re, signal, socket, statistics, subprocess, sys, time, json
+import argparse, os, re, shlex, signal, socket, statistics, subprocess, sys, time, json
 
 from compare import fmt_spread, free_port, wait_port  # the shared harness helpers
 
@@ -24,27 +33,43 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LUA = os.path.join(ROOT, "benches", "lua")
 DEMO = os.path.join(ROOT, "target", "release", "examples", "demo")
 LOAD = os.path.join(ROOT, "target", "release", "percore-load")
+FLOOR = os.path.join(ROOT, "target", "release", "percore-load-floor")
 
 
-def loaders(scenario, url, d):
-    """(name, command, parser) for each loader of `scenario`; the first is the reference."""
+def loaders(scenario, url, d, extra=(), keep=None):
+    """(name, command, parser, env) for each loader of `scenario`; the first is the reference."""
     pl = [LOAD, url, "-d", str(d), "--cores", "1", "--json", "/dev/stdout"]
+    fl = [FLOOR, url, "-d", str(d), "--json", "/dev/stdout"]
     if scenario == "h1":
         ref = ("wrk", ["wrk", "-t1", "-c64", f"-d{d}s", url], parse_wrk)
-        ours = pl + ["-c", "64"]
+        shape = ["-c", "64"]
     elif scenario == "h1pipe":
         ref = ("wrk", ["wrk", "-t1", "-c16", f"-d{d}s", "-s", f"{LUA}/pipeline.lua", url, "--", "/plaintext", "16"], parse_wrk)
-        ours = pl + ["-c", "16", "--pipeline", "16"]
+        shape = ["-c", "16", "--pipeline", "16"]
     elif scenario == "h2":
         ref = ("h2load", ["h2load", "-c16", "-m100", "-t1", "-D", str(d), url], parse_h2load)
-        ours = pl + ["-c", "16", "--h2", "-m", "100"]
+        shape = ["-c", "16", "--h2", "-m", "100"]
     else:
         raise SystemExit(f"unknown scenario {scenario}")
-    return [
-        ref,
-        ("percore-load-uring", ours + ["--driver", "uring"], parse_percore),
-        ("percore-load-epoll", ours + ["--driver", "epoll"], parse_percore),
+    rows = [
+        ("percore-load-uring", pl + shape + ["--driver", "uring"], parse_percore, {}),
+        ("percore-load-epoll", pl + shape + ["--driver", "epoll"], parse_percore, {}),
+        ("floor-epoll", fl + shape + ["--driver", "epoll"], parse_percore, {}),
+        ("floor-uring", fl + shape + ["--driver", "uring"], parse_percore, {}),
+        ("floor-uring-ms", fl + shape + ["--driver", "uring", "--multishot"], parse_percore, {}),
     ]
+    for spec in extra:
+        name, _, args = spec.partition("=")
+        words = shlex.split(args)
+        env = {}
+        while words and "=" in words[0] and not words[0].startswith("-"):
+            k, _, v = words.pop(0).partition("=")
+            env[k] = v
+        base = fl if name.startswith("floor") else pl
+        rows.append((name, base + shape + words, parse_percore, env))
+    if keep is not None:
+        rows = [r for r in rows if r[0] in keep]
+    return [ref + ({},)] + rows
 
 
 def parse_wrk(out):
@@ -68,9 +93,10 @@ def parse_percore(out):
     return data["requests"]
 
 
-def run_one(cmd, parse, cpu):
+def run_one(cmd, parse, cpu, env=None):
     t0 = time.time()
-    p = subprocess.Popen(["taskset", "-c", cpu] + cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    p = subprocess.Popen(["taskset", "-c", cpu] + cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                         env=dict(os.environ, **env) if env else None)
     out = p.stdout.read()
     _, status, ru = os.wait4(p.pid, 0)
     p.returncode = os.waitstatus_to_exitcode(status)
@@ -90,6 +116,8 @@ def main():
     ap.add_argument("--server-cpu", default="0")
     ap.add_argument("--load-cpu", default="1")
     ap.add_argument("--server-driver", default="uring")
+    ap.add_argument("--extra", action="append", default=[], help="NAME=ARGS: one more row (see above)")
+    ap.add_argument("--loaders", help="comma-separated rows to keep (the reference always runs)")
     opts = ap.parse_args()
     port = free_port()
     server = subprocess.Popen(["taskset", "-c", opts.server_cpu, DEMO, "--listen", f"127.0.0.1:{port}",
@@ -103,8 +131,11 @@ def main():
         for r in range(opts.rounds):
             for scenario in opts.scenarios.split(","):
                 ref = None
-                for name, cmd, parse in loaders(scenario, url, opts.duration):
-                    res = run_one(cmd, parse, opts.load_cpu)
+                keep = None
+                if opts.loaders:
+                    keep = set(opts.loaders.split(",")) | {e.partition("=")[0] for e in opts.extra}
+                for name, cmd, parse, env in loaders(scenario, url, opts.duration, opts.extra, keep):
+                    res = run_one(cmd, parse, opts.load_cpu, env)
                     if ref is None:
                         ref = res
                     res["ratio"] = res["cpu_us"] / ref["cpu_us"]

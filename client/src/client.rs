@@ -3,12 +3,12 @@
 
 use std::cell::RefCell;
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use http::header::{HeaderMap, HeaderValue};
 use http::Method;
 use percore_http::Body;
-use percore_runtime::time::timeout;
+use percore_runtime::time::timeout_at;
 use url::Url;
 
 use crate::cookies::Jar;
@@ -189,10 +189,10 @@ impl Client {
     /// unless a redirect was followed).
     pub(crate) async fn execute(&self, mut req: Prepared) -> Result<Response, Error> {
         let total = req.timeout.or(self.inner.cfg.timeouts.total);
-        let deadline = total.map(|d| Instant::now() + d);
+        let deadline = total.map(|d| crate::now() + d);
         let run = self.follow(&mut req, deadline);
-        let result = match total {
-            Some(d) => timeout(d, run)
+        let result = match deadline {
+            Some(at) => timeout_at(at, run)
                 .await
                 .unwrap_or_else(|_| Err(Error::timeout(TimeoutKind::Total))),
             None => run.await,

@@ -156,7 +156,7 @@ pub(crate) async fn exchange(
                 // No 100 in time: send the body with the read in flight.
                 send_body(stream, std::mem::take(body), framing).await?;
                 let (res, back) = match req.read_timeout {
-                    Some(d) => timeout_at(Instant::now() + d, read)
+                    Some(d) => timeout_at(crate::now() + d, read)
                         .await
                         .map_err(|_| Error::timeout(TimeoutKind::Read))?,
                     None => read.await,
@@ -282,7 +282,7 @@ pub(crate) async fn read_bounded<F: std::future::Future>(
     total: Option<Instant>,
     fut: F,
 ) -> Result<F::Output, Error> {
-    let read_at = read.map(|d| Instant::now() + d);
+    let read_at = read.map(|d| crate::now() + d);
     let (at, which) = match (read_at, total) {
         (Some(r), Some(t)) if t < r => (Some(t), TimeoutKind::Total),
         (Some(r), _) => (Some(r), TimeoutKind::Read),

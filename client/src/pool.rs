@@ -269,7 +269,7 @@ impl Pool {
             let max_idle = st.cfg.max_idle_per_host;
             let idle = |conn| Idle {
                 conn,
-                since: Instant::now(),
+                since: crate::now(),
             };
             // The origin's list is found by reference: its key is cloned
             // only when the list is new.
@@ -339,7 +339,7 @@ impl State {
         fresh_only: bool,
         evicted: &mut Vec<Conn>,
     ) -> Option<Acquired> {
-        let now = Instant::now();
+        let now = crate::now();
         self.prune(now, evicted);
         if !fresh_only {
             if let Some(idle) = self.idle.get_mut(origin).and_then(VecDeque::pop_back) {

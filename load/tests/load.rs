@@ -516,3 +516,75 @@ both_drivers!(
         assert_eq!(json["errors_by_kind"]["timeout"], 0, "{json}");
     }
 );
+
+/// Runs percore-load-floor with `args` plus `--json FILE`; its exit status
+/// and JSON summary.
+fn floor_json(args: &[&str]) -> (std::process::ExitStatus, Value) {
+    let file = std::env::temp_dir().join(format!(
+        "percore-load-floor-{}-{}.json",
+        std::process::id(),
+        free_port()
+    ));
+    let mut all = args.to_vec();
+    all.extend(["--json", file.to_str().unwrap()]);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_percore-load-floor"))
+        .args(&all)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("percore-load-floor");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("percore-load-floor {all:?} still runs after 60 s");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let status = child.wait().unwrap();
+    let text = std::fs::read_to_string(&file).unwrap_or_default();
+    let _ = std::fs::remove_file(&file);
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+both_drivers!(floor_counts_match_n, |driver, server_driver| {
+    let demo = Demo::start(server_driver);
+    let url = demo.url("http", "/plaintext");
+    let mut shapes: Vec<Vec<&str>> = vec![
+        vec!["-c", "3", "-n", "500"],
+        // 503 is no multiple of the depth: the last batch is shorter.
+        vec!["-c", "2", "-n", "503", "--pipeline", "8"],
+        vec!["-c", "2", "-n", "500", "--h2", "-m", "10"],
+    ];
+    if driver == "uring" {
+        for s in shapes.clone() {
+            shapes.push([s, vec!["--multishot"]].concat());
+        }
+    }
+    for shape in shapes {
+        let mut args = vec![&url[..], "--driver", driver];
+        args.extend(&shape);
+        let n: u64 = shape[shape.iter().position(|a| *a == "-n").unwrap() + 1]
+            .parse()
+            .unwrap();
+        let (status, json) = floor_json(&args);
+        assert!(status.success(), "{args:?}: {status:?} {json}");
+        assert_eq!(json["requests"], n, "{args:?}: {json}");
+        assert_eq!(json["errors"], 0, "{args:?}: {json}");
+    }
+});
+
+both_drivers!(floor_fails_on_other_responses, |driver, _server_driver| {
+    // Two bytes more than the Content-Length on every answer after the probe.
+    let extra = raw_server(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nhixx");
+    let url = format!("http://{extra}/");
+    let (status, json) = floor_json(&[&url, "-c", "2", "-n", "100", "--driver", driver]);
+    assert!(!status.success(), "{json}");
+    assert_eq!(json["errors"], 1, "{json}");
+    // Not a 200: refused at the probe.
+    let missing = raw_server(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n");
+    let url = format!("http://{missing}/");
+    let (status, _) = floor_json(&[&url, "-c", "1", "-n", "10", "--driver", driver]);
+    assert!(!status.success());
+});

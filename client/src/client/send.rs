@@ -64,7 +64,7 @@ impl Client {
         // https: ALPN decides, once per origin (see `crate::alpn`).
         let mut _probe = None;
         if origin.is_tls() && self.inner.tls.offers_h2 {
-            let wait_until = cfg.timeouts.pool_wait.map(|d| Instant::now() + d);
+            let wait_until = cfg.timeouts.pool_wait.map(|d| crate::now() + d);
             match self.inner.h2.alpn.route(&origin, wait_until).await? {
                 Route::Known(Proto::H2) => {
                     return self.send_h2(req, &headers, decode, deadline).await

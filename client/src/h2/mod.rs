@@ -184,7 +184,7 @@ impl H2Pool {
             .get::<percore_http::upgrade::Protocol>()
             .is_some();
         let room = self.room(origin);
-        let wait_until = ctx.pool_wait.map(|d| Instant::now() + d);
+        let wait_until = ctx.pool_wait.map(|d| crate::now() + d);
         let mut waited_on: Option<Rc<Shared>> = None;
         loop {
             let conns = self.list(origin);
