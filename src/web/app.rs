@@ -413,8 +413,8 @@ impl Service for App {
         let recording = self
             .core
             .recorder
-            .as_ref()
-            .map(|r| (r.clone(), r.start(&req)));
+            .as_deref()
+            .map(|r| (r, r.start(&req)));
         let req = Request::with_state(req, self.core.state.clone());
         let logging = self
             .core
@@ -444,13 +444,13 @@ impl Service for App {
 
 /// The app's answer to one request, counted on completion when a
 /// [`Recorder`] is installed.
-struct Dispatch {
+struct Dispatch<'a> {
     inner: BoxFuture,
-    recording: Option<(Rc<Recorder>, Arrival)>,
+    recording: Option<(&'a Recorder, Arrival)>,
     logging: Option<Box<access_log::Seen>>,
 }
 
-impl Future for Dispatch {
+impl Future for Dispatch<'_> {
     type Output = Response;
 
     #[inline]

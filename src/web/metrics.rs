@@ -19,7 +19,7 @@ use std::time::Instant;
 use http::header::{HeaderValue, CONTENT_TYPE};
 use http::Version;
 use percore_http::server::{ConnProtocol, CoreConnections};
-use percore_runtime::time::turn_started;
+use percore_runtime::time::coarse_now;
 
 use super::{get, App, Plugin, Request, Response};
 
@@ -71,20 +71,30 @@ fn bump(counter: &AtomicU64, n: u64) {
     counter.store(counter.load(Relaxed).wrapping_add(n), Relaxed);
 }
 
+/// The histogram bucket of a latency of `ns` nanoseconds: the first whose
+/// bound is at or above it (`BUCKETS.len()` for +Inf).
+#[inline]
+fn bucket(ns: u64) -> usize {
+    BUCKETS_NS.partition_point(|&bound| bound < ns)
+}
+
 impl CoreCounters {
-    fn record(&self, version: Version, status: u16, bytes_in: u64, bytes_out: u64, ns: u64) {
-        let protocol = match version {
-            Version::HTTP_2 => 2,
-            Version::HTTP_10 | Version::HTTP_09 => 0,
-            _ => 1,
-        };
+    /// Counts one answer. `latency`: `None` when the request was answered
+    /// in the loop turn it arrived in (zero on the turn's clock: the first
+    /// bucket, nothing to add to the sum), else its nanoseconds.
+    #[inline]
+    fn record(&self, arrival: &Arrival, status: u16, bytes_out: u64, latency: Option<u64>) {
         let class = usize::from(status / 100).clamp(1, 5) - 1;
-        bump(&self.requests[protocol][class], 1);
-        bump(&self.bytes_in, bytes_in);
+        bump(&self.requests[usize::from(arrival.protocol)][class], 1);
+        bump(&self.bytes_in, arrival.bytes_in);
         bump(&self.bytes_out, bytes_out);
-        let bucket = BUCKETS_NS.partition_point(|&bound| bound < ns);
-        bump(&self.latency[bucket], 1);
-        bump(&self.latency_sum_ns, ns);
+        match latency {
+            None => bump(&self.latency[0], 1),
+            Some(ns) => {
+                bump(&self.latency[bucket(ns)], 1);
+                bump(&self.latency_sum_ns, ns);
+            }
+        }
     }
 }
 
@@ -119,10 +129,13 @@ struct Registry {
 /// `percore_request_body_bytes_total` and `percore_response_body_bytes_total`
 /// (bodies of known length: a `Content-Length`, a body in memory or a file;
 /// streams of unknown length are not counted), `percore_handler_duration_seconds`
-/// (histogram: from the start of the event-loop turn in which the request
-/// reached the app, as [`turn_started`] says, to the answer's head being
-/// ready; so it includes the time the request waited behind other work of
-/// that turn), `percore_open_connections{protocol}` (a gauge: `HTTP/1.1`
+/// (histogram, on the event loop's clock: from the start of the loop turn
+/// in which the request reached the app to the start of the turn in which
+/// the answer's head was ready, both as [`coarse_now`] reads them; so its
+/// precision is a turn: an answer ready in the turn its request came in
+/// counts as zero, in the first bucket, and one that waited for a timer or
+/// I/O counts from turn to turn, the wait behind other work of the first
+/// turn included), `percore_open_connections{protocol}` (a gauge: `HTTP/1.1`
 /// — HTTP/1.0 connections and those not yet past protocol detection
 /// included —, `HTTP/2`, `WebSocket`, `other`; the same spelling as the
 /// requests' label; counted by the server's connection guards on every
@@ -131,8 +144,8 @@ struct Registry {
 ///
 /// It counts around the app's whole dispatch, every middleware included,
 /// wherever it is installed (on an app [`nest`](App::nest)ed in another,
-/// it counts every request of the outer app), at no middleware's cost: one
-/// clock read (the start is the loop turn's own reading) and a few
+/// it counts every request of the outer app), at no middleware's cost: no
+/// clock read (both ends are loop turns' own readings) and a few
 /// additions per request.
 ///
 /// ```
@@ -259,15 +272,18 @@ impl Plugin for Metrics {
 
 /// Counts every request of one core's app: [`App`] calls it around the
 /// whole dispatch (every middleware included) without a middleware's
-/// boxed future: one clock read, a few additions and stores.
+/// boxed future, and without a clock read: the latency is measured on the
+/// event loop's own clock readings, one per turn ([`coarse_now`]).
 pub(crate) struct Recorder {
     counters: Arc<CoreCounters>,
 }
 
 /// What [`Recorder::start`] noted about a request.
 pub(crate) struct Arrival {
+    /// The reading of the loop turn the request reached the app in.
     at: Instant,
-    version: Version,
+    /// Row of [`PROTOCOLS`].
+    protocol: u8,
     bytes_in: u64,
 }
 
@@ -283,31 +299,38 @@ impl Recorder {
                 .and_then(|v| v.to_str().ok()?.parse().ok())
                 .unwrap_or(0),
         };
+        let protocol = match req.version() {
+            Version::HTTP_2 => 2,
+            Version::HTTP_10 | Version::HTTP_09 => 0,
+            _ => 1,
+        };
         Arrival {
-            // The loop turn's own clock reading: no clock read here.
-            at: turn_started().unwrap_or_else(Instant::now),
-            version: req.version(),
+            at: coarse_now(),
+            protocol,
             bytes_in,
         }
     }
 
-    /// Counts the answer.
+    /// Counts the answer. The latency is the turn's reading now minus the
+    /// turn's reading at arrival: zero (the first bucket) for an answer
+    /// ready in the turn its request came in, with no arithmetic on the
+    /// clock; otherwise the difference, in nanoseconds (precision: a turn
+    /// at either end).
     #[inline]
     pub(crate) fn finish(&self, started: Arrival, resp: &Response) {
-        let took = Instant::now().saturating_duration_since(started.at);
-        // u64 nanoseconds last 584 years: no overflow in practice, and
-        // saturating if it ever did.
-        let ns = took
-            .as_secs()
-            .saturating_mul(1_000_000_000)
-            .saturating_add(u64::from(took.subsec_nanos()));
-        let bytes_out = resp.body().size_hint().unwrap_or(0);
+        let now = coarse_now();
+        let latency = (now != started.at).then(|| {
+            let took = now.saturating_duration_since(started.at);
+            // u64 nanoseconds last 584 years: saturating if it ever did not.
+            took.as_secs()
+                .saturating_mul(1_000_000_000)
+                .saturating_add(u64::from(took.subsec_nanos()))
+        });
         self.counters.record(
-            started.version,
+            &started,
             resp.status().as_u16(),
-            started.bytes_in,
-            bytes_out,
-            ns,
+            resp.body().size_hint().unwrap_or(0),
+            latency,
         );
     }
 }
@@ -375,4 +398,28 @@ fn render(t: &Totals, cores: usize) -> String {
          percore_metrics_cores {cores}\n"
     );
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{bucket, BUCKETS, BUCKETS_NS};
+
+    #[test]
+    fn bucket_bounds_are_inclusive_above() {
+        assert_eq!(bucket(0), 0);
+        assert_eq!(bucket(100_000), 0);
+        assert_eq!(bucket(100_001), 1);
+        // 50 ms is the 0.05 bucket; a handler sleeping 50 ms takes a bit more.
+        assert_eq!(BUCKETS[bucket(50_000_000)], 0.05);
+        assert_eq!(BUCKETS[bucket(50_000_001)], 0.1);
+        assert_eq!(BUCKETS[bucket(99_999_999)], 0.1);
+        assert_eq!(bucket(10_000_000_000), BUCKETS.len() - 1);
+        assert_eq!(bucket(10_000_000_001), BUCKETS.len());
+        assert_eq!(bucket(u64::MAX), BUCKETS.len());
+        for (i, (&s, &ns)) in BUCKETS.iter().zip(&BUCKETS_NS).enumerate() {
+            assert_eq!((s * 1e9).round() as u64, ns, "bound {i}");
+            assert_eq!(bucket(ns), i);
+            assert_eq!(bucket(ns + 1), i + 1);
+        }
+    }
 }

@@ -19,7 +19,7 @@ use http::{HeaderMap, StatusCode, Version};
 use percore_runtime::buf_pool;
 use percore_runtime::fs::File;
 use percore_runtime::net::TcpStream;
-use percore_runtime::time::{timeout, Elapsed};
+use percore_runtime::time::{timeout_from_wait, Elapsed};
 
 use super::input::RequestInput;
 use crate::body::{Body, BodyStream};
@@ -348,7 +348,7 @@ impl Output {
             self.responses = 0;
             let mut head = std::mem::take(&mut self.buf).freeze();
             while !head.is_empty() {
-                let (n, back) = match timeout(self.write_timeout, tcp.write_more(head)).await {
+                let (n, back) = match timeout_from_wait(self.write_timeout, tcp.write_more(head)).await {
                     Ok((Ok(0), _)) => return Err(io::ErrorKind::WriteZero.into()),
                     Ok((Ok(n), back)) => (n, back),
                     Ok((Err(e), _)) => return Err(e),
@@ -359,7 +359,7 @@ impl Output {
             let mut left = len;
             while left > 0 {
                 let want = usize::try_from(left).unwrap_or(usize::MAX);
-                let n = match timeout(self.write_timeout, tcp.sendfile(file, offset, want)).await {
+                let n = match timeout_from_wait(self.write_timeout, tcp.sendfile(file, offset, want)).await {
                     Ok(Ok(0)) => {
                         return Err(io::Error::new(
                             io::ErrorKind::UnexpectedEof,
