@@ -6,7 +6,7 @@ use std::future::Future;
 use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
 use std::rc::Rc;
-use std::task::{ready, Context, Poll};
+use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http::header::ALLOW;
@@ -455,7 +455,15 @@ impl Future for Dispatch<'_> {
 
     #[inline]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Response> {
-        let resp = ready!(self.inner.as_mut().poll(cx));
+        let resp = match self.inner.as_mut().poll(cx) {
+            Poll::Ready(resp) => resp,
+            Poll::Pending => {
+                if let Some((_, arrival)) = self.recording.as_mut() {
+                    arrival.waits();
+                }
+                return Poll::Pending;
+            }
+        };
         if let Some((recorder, started)) = self.recording.take() {
             recorder.finish(started, &resp);
         }

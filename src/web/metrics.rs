@@ -54,8 +54,10 @@ const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 #[repr(align(128))]
 #[derive(Default)]
 struct CoreCounters {
-    /// By protocol, then status class.
-    requests: [[AtomicU64; 5]; 3],
+    /// By protocol, then the status code's first digit (a `StatusCode` is
+    /// 100 to 999: index 0 stays unused, 6 to 9 are summed into `5xx` when
+    /// scraped; indexing by the digit spares the request path a clamp).
+    requests: [[AtomicU64; 10]; 3],
     bytes_in: AtomicU64,
     bytes_out: AtomicU64,
     /// Non-cumulative: index i counts latencies in (bound i-1, bound i];
@@ -79,13 +81,13 @@ fn bucket(ns: u64) -> usize {
 }
 
 impl CoreCounters {
-    /// Counts one answer. `latency`: `None` when the request was answered
-    /// in the loop turn it arrived in (zero on the turn's clock: the first
+    /// Counts one answer. `latency`: `None` when it is zero on the loop's
+    /// clock (ready at once, or in the turn it first waited in: the first
     /// bucket, nothing to add to the sum), else its nanoseconds.
     #[inline]
     fn record(&self, arrival: &Arrival, status: u16, bytes_out: u64, latency: Option<u64>) {
-        let class = usize::from(status / 100).clamp(1, 5) - 1;
-        bump(&self.requests[usize::from(arrival.protocol)][class], 1);
+        let row = &self.requests[usize::from(arrival.protocol)];
+        bump(&row[usize::from(status / 100).min(9)], 1);
         bump(&self.bytes_in, arrival.bytes_in);
         bump(&self.bytes_out, bytes_out);
         match latency {
@@ -130,12 +132,13 @@ struct Registry {
 /// (bodies of known length: a `Content-Length`, a body in memory or a file;
 /// streams of unknown length are not counted), `percore_handler_duration_seconds`
 /// (histogram, on the event loop's clock: from the start of the loop turn
-/// in which the request reached the app to the start of the turn in which
-/// the answer's head was ready, both as [`coarse_now`] reads them; so its
-/// precision is a turn: an answer ready in the turn its request came in
-/// counts as zero, in the first bucket, and one that waited for a timer or
-/// I/O counts from turn to turn, the wait behind other work of the first
-/// turn included), `percore_open_connections{protocol}` (a gauge: `HTTP/1.1`
+/// in which the app's answer first had to wait — the turn the request
+/// arrived in, as the servers poll the answer at once — to the start of
+/// the turn in which the answer's head was ready, both as [`coarse_now`]
+/// reads them; so its precision is a turn: an answer ready in the turn
+/// its request came in counts as zero, in the first bucket, and one that
+/// waited for a timer or I/O counts from turn to turn, the wait behind
+/// other work of the first turn included), `percore_open_connections{protocol}` (a gauge: `HTTP/1.1`
 /// — HTTP/1.0 connections and those not yet past protocol detection
 /// included —, `HTTP/2`, `WebSocket`, `other`; the same spelling as the
 /// requests' label; counted by the server's connection guards on every
@@ -215,8 +218,8 @@ impl Metrics {
         let cores = &registry.counters;
         for c in cores.iter() {
             for (p, row) in c.requests.iter().enumerate() {
-                for (s, n) in row.iter().enumerate() {
-                    t.requests[p][s] += n.load(Relaxed);
+                for (digit, n) in row.iter().enumerate().skip(1) {
+                    t.requests[p][digit.min(5) - 1] += n.load(Relaxed);
                 }
             }
             t.bytes_in += c.bytes_in.load(Relaxed);
@@ -280,11 +283,26 @@ pub(crate) struct Recorder {
 
 /// What [`Recorder::start`] noted about a request.
 pub(crate) struct Arrival {
-    /// The reading of the loop turn the request reached the app in.
-    at: Instant,
+    /// The loop turn's reading when the app's answer first had to wait;
+    /// `None` while it has not (see [`Arrival::waits`]).
+    waited_since: Option<Instant>,
+    bytes_in: u64,
     /// Row of [`PROTOCOLS`].
     protocol: u8,
-    bytes_in: u64,
+}
+
+impl Arrival {
+    /// Notes that the app's answer has to wait (its future returned
+    /// `Pending`): its latency starts at this turn's reading, the turn
+    /// the request arrived in when the server polls the answer at once,
+    /// as both servers do. An answer ready at its first poll never reads
+    /// the turn's clock at all: it counts as zero.
+    #[inline]
+    pub(crate) fn waits(&mut self) {
+        if self.waited_since.is_none() {
+            self.waited_since = Some(coarse_now());
+        }
+    }
 }
 
 impl Recorder {
@@ -305,26 +323,28 @@ impl Recorder {
             _ => 1,
         };
         Arrival {
-            at: coarse_now(),
-            protocol,
+            waited_since: None,
             bytes_in,
+            protocol,
         }
     }
 
     /// Counts the answer. The latency is the turn's reading now minus the
-    /// turn's reading at arrival: zero (the first bucket) for an answer
-    /// ready in the turn its request came in, with no arithmetic on the
-    /// clock; otherwise the difference, in nanoseconds (precision: a turn
-    /// at either end).
+    /// turn's reading when the answer first waited: zero (the first
+    /// bucket) for an answer ready at once or in the turn it first waited
+    /// in, with no clock arithmetic; otherwise the difference, in
+    /// nanoseconds (precision: a turn at either end).
     #[inline]
     pub(crate) fn finish(&self, started: Arrival, resp: &Response) {
-        let now = coarse_now();
-        let latency = (now != started.at).then(|| {
-            let took = now.saturating_duration_since(started.at);
-            // u64 nanoseconds last 584 years: saturating if it ever did not.
-            took.as_secs()
-                .saturating_mul(1_000_000_000)
-                .saturating_add(u64::from(took.subsec_nanos()))
+        let latency = started.waited_since.and_then(|at| {
+            let now = coarse_now();
+            (now != at).then(|| {
+                let took = now.saturating_duration_since(at);
+                // u64 nanoseconds last 584 years: saturating if it ever did not.
+                took.as_secs()
+                    .saturating_mul(1_000_000_000)
+                    .saturating_add(u64::from(took.subsec_nanos()))
+            })
         });
         self.counters.record(
             &started,
