@@ -100,34 +100,37 @@ both_drivers!(coarse_clock_is_the_turns_reading, |d: DriverChoice| {
     });
 });
 
-both_drivers!(timeout_from_wait_arms_a_timer_only_when_waiting, |d: DriverChoice| {
-    block_on(d, async {
-        let timers = debug_timers().0;
-        assert_eq!(
-            timeout_from_wait(Duration::from_millis(1), async { 5 }).await,
-            Ok(5)
-        );
-        assert_eq!(debug_timers().0, timers, "a ready future armed a timer");
-        let start = coarse_now();
-        let t0 = Instant::now();
-        let slow = sleep(Duration::from_secs(30));
-        assert!(timeout_from_wait(Duration::from_millis(20), slow)
-            .await
-            .is_err());
-        assert!(Instant::now() >= start + Duration::from_millis(20));
-        assert!(t0.elapsed() < Duration::from_millis(20) + LATE);
-        // Done in time: its output, and its timer is gone.
-        let quick = async {
-            sleep(Duration::from_millis(2)).await;
-            9
-        };
-        assert_eq!(
-            timeout_from_wait(Duration::from_secs(5), quick).await,
-            Ok(9)
-        );
-        assert_eq!(debug_timers().0, timers);
-    });
-});
+both_drivers!(
+    timeout_from_wait_arms_a_timer_only_when_waiting,
+    |d: DriverChoice| {
+        block_on(d, async {
+            let timers = debug_timers().0;
+            assert_eq!(
+                timeout_from_wait(Duration::from_millis(1), async { 5 }).await,
+                Ok(5)
+            );
+            assert_eq!(debug_timers().0, timers, "a ready future armed a timer");
+            let start = coarse_now();
+            let t0 = Instant::now();
+            let slow = sleep(Duration::from_secs(30));
+            assert!(timeout_from_wait(Duration::from_millis(20), slow)
+                .await
+                .is_err());
+            assert!(Instant::now() >= start + Duration::from_millis(20));
+            assert!(t0.elapsed() < Duration::from_millis(20) + LATE);
+            // Done in time: its output, and its timer is gone.
+            let quick = async {
+                sleep(Duration::from_millis(2)).await;
+                9
+            };
+            assert_eq!(
+                timeout_from_wait(Duration::from_secs(5), quick).await,
+                Ok(9)
+            );
+            assert_eq!(debug_timers().0, timers);
+        });
+    }
+);
 
 both_drivers!(many_live_timers_and_cancels, |d: DriverChoice| {
     block_on(d, async {

@@ -410,11 +410,7 @@ impl Service for App {
         // Routing runs now, so the request moves straight into the handler's
         // boxed future: the future returned here is one pointer, which keeps
         // the connection's (and every HTTP/2 stream's) task small.
-        let recording = self
-            .core
-            .recorder
-            .as_deref()
-            .map(|r| (r, r.start(&req)));
+        let recording = self.core.recorder.as_deref().map(|r| (r, r.start(&req)));
         let req = Request::with_state(req, self.core.state.clone());
         let logging = self
             .core

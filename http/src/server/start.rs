@@ -16,10 +16,10 @@ use base64::Engine;
 use bytes::BytesMut;
 use http::{HeaderMap, Version};
 use percore_runtime::future::{race, Either};
-use percore_runtime::time::coarse_now;
 use percore_runtime::io::ReadBuffer;
 #[cfg(feature = "tls")]
 use percore_runtime::net::TcpStream;
+use percore_runtime::time::coarse_now;
 
 use super::h1::{self, Handoff, RequestInput, READ_CHUNK};
 use super::h2::serve_h2;
@@ -171,8 +171,8 @@ async fn sniff_preface(
             Preface::No => return Sniffed::Http1,
             // Wait for the rest of the preface (the parser would call it HTTP/2.0).
             Preface::Partial => {
-                let deadline = *head_deadline
-                    .get_or_insert_with(|| coarse_now() + limits.header_read_timeout);
+                let deadline =
+                    *head_deadline.get_or_insert_with(|| coarse_now() + limits.header_read_timeout);
                 input.fill(Some(deadline)).await
             }
             Preface::Empty => {
