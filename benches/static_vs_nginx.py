@@ -173,6 +173,18 @@ def main():
                       f"{statistics.median(cpu):.3f} ({min(cpu):.3f}-{max(cpu):.3f}) | "
                       f"{statistics.median(rps) / base_rps:.2f}x | {statistics.median(cpu) / base_cpu:.2f}x | "
                       f"{statistics.median(x[2] for x in xs):.0f} % | {statistics.median(x[3] for x in xs):.0f} % |")
+        # Ratios within each round (the same minute of the machine's load).
+        print()
+        print("| file | server | rate vs nginx, per round: median (min-max) | CPU/byte vs nginx, per round: median (min-max) |")
+        print("|---|---|---|---|")
+        for name in FILES:
+            base = results[("nginx", name)]
+            for server in servers[1:]:
+                xs = results[(server, name)]
+                rate = [a[0] / b[0] for a, b in zip(xs, base)]
+                cpu = [a[1] / b[1] for a, b in zip(xs, base)]
+                print(f"| {name} | {server} | {statistics.median(rate):.2f}x ({min(rate):.2f}-{max(rate):.2f}) | "
+                      f"{statistics.median(cpu):.2f}x ({min(cpu):.2f}-{max(cpu):.2f}) |")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -909,6 +909,89 @@ fn metrics_count_on_each_core_and_sum_on_demand() {
     assert_eq!(sample(&text, "percore_metrics_cores"), 2);
 }
 
+/// Runs curl and gives how long the exchange took, seconds (`time_total`).
+fn curl_seconds(proto: &str, url: &str) -> f64 {
+    let out = common::run(Command::new("curl").args([
+        "-s",
+        "--max-time",
+        "20",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{time_total}",
+        proto,
+        url,
+    ]));
+    common::stdout(&out).trim().parse().unwrap()
+}
+
+// The latency histogram on the event loop's clock, over a real server:
+// answers ready at once count as zero (the first bucket), a handler that
+// sleeps 50 ms lands above the 0.05 bound and, whenever the client saw
+// the whole exchange take under 100 ms, at or below the 0.1 one.
+both_drivers!(
+    metrics_histogram_buckets_over_the_server,
+    |d: DriverChoice| {
+        let metrics = Metrics::new();
+        let m = metrics.clone();
+        let srv = TestServer::start_server(
+            Server::new(move || {
+                App::new()
+                    .plugin(m.clone())
+                    .route("/fast", web::get(|_r: Request| async { "fast" }))
+                    .route(
+                        "/sleep50",
+                        web::get(|_r: Request| async {
+                            percore::rt::time::sleep(Duration::from_millis(50)).await;
+                            "slept"
+                        }),
+                    )
+            })
+            .cores(1)
+            .driver(d),
+        );
+        let mut under_100ms = 0;
+        for proto in ["--http1.1", "--http1.1", "--http2-prior-knowledge"] {
+            curl_seconds(proto, &srv.url("/fast"));
+            let took = curl_seconds(proto, &srv.url("/sleep50"));
+            assert!(took >= 0.05, "the client waited {took} s");
+            if took < 0.1 {
+                under_100ms += 1;
+            }
+        }
+        let scrape = common::run(Command::new("curl").args([
+            "-s",
+            "--max-time",
+            "20",
+            &srv.url("/metrics"),
+        ]));
+        let samples = python_with_stdin(PROM_SAMPLES, &scrape.stdout);
+        let value = |name: &str| -> f64 {
+            samples
+                .lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+                .unwrap_or_else(|| panic!("{name} in\n{samples}"))
+                .parse()
+                .unwrap()
+        };
+        let bucket = |le: &str| {
+            value(&format!(
+                "percore_handler_duration_seconds_bucket{{le={le}}}"
+            ))
+        };
+        // The three fast answers, and nothing else, are in the first bucket
+        // and below 50 ms; every sleeper is above.
+        assert_eq!(bucket("0.0001"), 3.0, "{samples}");
+        assert_eq!(bucket("0.05"), 3.0, "{samples}");
+        assert!(bucket("0.1") >= 3.0 + f64::from(under_100ms), "{samples}");
+        assert_eq!(bucket("+Inf"), 6.0, "{samples}");
+        assert_eq!(value("percore_handler_duration_seconds_count{}"), 6.0);
+        let sum = value("percore_handler_duration_seconds_sum{}");
+        assert!(sum > 0.15 && sum < 20.0, "sum {sum}");
+        drop(srv);
+    }
+);
+
 /// Parses Prometheus text with prometheus_client and prints its families' names and types.
 const PROM_PARSE: &str = r#"
 import sys

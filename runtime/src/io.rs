@@ -27,7 +27,7 @@ use std::time::Duration;
 use bytes::{Buf, Bytes};
 
 use crate::buf::{IoBuf, IoBufMut, Slice};
-use crate::time::{timeout, Elapsed};
+use crate::time::{timeout_from_wait, Elapsed};
 
 mod input;
 mod read_buffer;
@@ -127,7 +127,7 @@ async fn write_all_within<S: OwnedWrite + ?Sized, B: IoBuf>(
     while written < total {
         let (res, s) = match stall {
             None => stream.write(slice).await,
-            Some(stall) => match timeout(stall, stream.write(slice)).await {
+            Some(stall) => match timeout_from_wait(stall, stream.write(slice)).await {
                 Ok(done) => done,
                 Err(Elapsed) => return (Err(io::ErrorKind::TimedOut.into()), None),
             },
@@ -216,7 +216,7 @@ async fn write_all_vectored_within<S: OwnedWrite + ?Sized>(
         };
         let (res, back) = match stall {
             None => write.await,
-            Some(stall) => match timeout(stall, write).await {
+            Some(stall) => match timeout_from_wait(stall, write).await {
                 Ok(done) => done,
                 Err(Elapsed) => return (Err(io::ErrorKind::TimedOut.into()), Vec::new()),
             },

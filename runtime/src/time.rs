@@ -160,6 +160,28 @@ pub fn turn_started() -> Option<Instant> {
     TURN.with(Cell::get)
 }
 
+/// The clock as the current loop turn read it: [`turn_started`] inside a
+/// runtime (no clock read), `Instant::now()` outside one. Behind the true
+/// time by at most how long the turn has run so far (its precision is a
+/// turn: microseconds on a busy core, up to the length of the longest
+/// task poll). Good for deadlines measured in seconds (connection
+/// timeouts), for the `Date` header's once-a-second check and for
+/// coarse latencies; not for measuring work done within one turn.
+///
+/// ```
+/// use percore_runtime::{Runtime, time::{coarse_now, turn_started}};
+/// use std::time::Instant;
+/// let outside = coarse_now();
+/// assert!(outside <= Instant::now());
+/// Runtime::new().unwrap().block_on(async {
+///     assert_eq!(Some(coarse_now()), turn_started());
+/// });
+/// ```
+#[inline]
+pub fn coarse_now() -> Instant {
+    turn_started().unwrap_or_else(Instant::now)
+}
+
 /// A future that completes at a deadline. Created by [`sleep`] and [`sleep_until`].
 #[derive(Debug)]
 pub struct Sleep {
@@ -204,7 +226,12 @@ impl Future for Sleep {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if Instant::now() >= self.deadline {
+        // The turn's reading, not a clock read: the loop fires a timer in
+        // the turn whose reading reached its deadline, so a woken sleep
+        // sees that reading here and completes. One that the true clock
+        // has passed but the turn's reading has not arms its timer, which
+        // the next turn (its wait is then zero) fires.
+        if coarse_now() >= self.deadline {
             if let Some(key) = self.key.take() {
                 context(|rt| rt.timers.borrow_mut().remove(key));
             }
@@ -300,6 +327,59 @@ impl<F: Future> Future for Timeout<F> {
             return Poll::Ready(Ok(out));
         }
         match Pin::new(this.sleep).poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(Elapsed)),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A future with a time limit that starts when it first waits.
+    /// Created by [`timeout_from_wait`].
+    pub struct WaitTimeout<F> {
+        #[pin]
+        future: F,
+        limit: Duration,
+        sleep: Option<Sleep>,
+    }
+}
+
+/// Like [`timeout`], but the clock starts when `future` first has to wait
+/// (its first `Pending`), read as [`coarse_now`] (so the limit may end up
+/// to one loop turn short): a future that is ready at once costs no clock
+/// read and no timer. For limits on I/O that usually completes at once,
+/// such as a write's stall timeout.
+///
+/// ```
+/// use percore_runtime::{Runtime, time::{sleep, timeout_from_wait}};
+/// use std::time::Duration;
+/// Runtime::new().unwrap().block_on(async {
+///     assert_eq!(timeout_from_wait(Duration::from_millis(5), async { 7 }).await, Ok(7));
+///     let slow = sleep(Duration::from_secs(60));
+///     assert!(timeout_from_wait(Duration::from_millis(5), slow).await.is_err());
+/// });
+/// ```
+pub fn timeout_from_wait<F: Future>(limit: Duration, future: F) -> WaitTimeout<F> {
+    WaitTimeout {
+        future,
+        limit,
+        sleep: None,
+    }
+}
+
+impl<F: Future> Future for WaitTimeout<F> {
+    type Output = Result<F::Output, Elapsed>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        if let Poll::Ready(out) = this.future.poll(cx) {
+            return Poll::Ready(Ok(out));
+        }
+        let limit = *this.limit;
+        let sleep = this
+            .sleep
+            .get_or_insert_with(|| sleep_until(coarse_now() + limit));
+        match Pin::new(sleep).poll(cx) {
             Poll::Ready(()) => Poll::Ready(Err(Elapsed)),
             Poll::Pending => Poll::Pending,
         }

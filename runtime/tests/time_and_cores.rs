@@ -10,8 +10,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use percore_runtime::sync::{mpsc, oneshot, Shutdown};
-use percore_runtime::time::{interval, sleep, sleep_until, timeout};
-use percore_runtime::{debug_timers, spawn_local, DriverChoice, Workers};
+use percore_runtime::time::{
+    coarse_now, interval, sleep, sleep_until, timeout, timeout_from_wait, turn_started,
+};
+use percore_runtime::{debug_timers, spawn_local, yield_now, DriverChoice, Workers};
 
 /// Slack allowed past a deadline on this shared, noisy machine.
 const LATE: Duration = Duration::from_millis(250);
@@ -76,6 +78,59 @@ both_drivers!(timeout_cancels_the_inner_future, |d: DriverChoice| {
         assert_eq!(timeout(Duration::from_secs(5), async { 8 }).await, Ok(8));
     });
 });
+
+both_drivers!(coarse_clock_is_the_turns_reading, |d: DriverChoice| {
+    block_on(d, async {
+        let first = coarse_now();
+        assert_eq!(Some(first), turn_started());
+        assert!(first <= Instant::now());
+        // Work within one turn does not move it...
+        let spin = Instant::now();
+        while spin.elapsed() < Duration::from_millis(3) {}
+        assert_eq!(coarse_now(), first);
+        // ...a new turn does, to at least the time already spent.
+        yield_now().await;
+        assert!(coarse_now() >= first + Duration::from_millis(3));
+        // A sleep due by the true clock but not by the turn's reading
+        // still ends, and never early.
+        let due = Instant::now();
+        while Instant::now() <= due {}
+        sleep_until(due).await;
+        assert!(coarse_now() >= due);
+    });
+});
+
+both_drivers!(
+    timeout_from_wait_arms_a_timer_only_when_waiting,
+    |d: DriverChoice| {
+        block_on(d, async {
+            let timers = debug_timers().0;
+            assert_eq!(
+                timeout_from_wait(Duration::from_millis(1), async { 5 }).await,
+                Ok(5)
+            );
+            assert_eq!(debug_timers().0, timers, "a ready future armed a timer");
+            let start = coarse_now();
+            let t0 = Instant::now();
+            let slow = sleep(Duration::from_secs(30));
+            assert!(timeout_from_wait(Duration::from_millis(20), slow)
+                .await
+                .is_err());
+            assert!(Instant::now() >= start + Duration::from_millis(20));
+            assert!(t0.elapsed() < Duration::from_millis(20) + LATE);
+            // Done in time: its output, and its timer is gone.
+            let quick = async {
+                sleep(Duration::from_millis(2)).await;
+                9
+            };
+            assert_eq!(
+                timeout_from_wait(Duration::from_secs(5), quick).await,
+                Ok(9)
+            );
+            assert_eq!(debug_timers().0, timers);
+        });
+    }
+);
 
 both_drivers!(many_live_timers_and_cancels, |d: DriverChoice| {
     block_on(d, async {

@@ -6,7 +6,7 @@ use std::future::Future;
 use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
 use std::rc::Rc;
-use std::task::{ready, Context, Poll};
+use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http::header::ALLOW;
@@ -409,15 +409,11 @@ impl Handler for WithState {
 impl App {
     /// Routes `req` and starts its handler (what both `Service` methods do
     /// once the request is a [`Request`]).
-    fn dispatch(&self, req: Request) -> Dispatch {
+    fn dispatch(&self, req: Request) -> Dispatch<'_> {
         // Routing runs now, so the request moves straight into the handler's
         // boxed future: the future returned here is one pointer, which keeps
         // the connection's (and every HTTP/2 stream's) task small.
-        let recording = self
-            .core
-            .recorder
-            .as_ref()
-            .map(|r| (r.clone(), r.start(&req)));
+        let recording = self.core.recorder.as_deref().map(|r| (r, r.start(&req)));
         let logging = self
             .core
             .access_log
@@ -458,18 +454,26 @@ impl Service for App {
 
 /// The app's answer to one request, counted on completion when a
 /// [`Recorder`] is installed.
-struct Dispatch {
+struct Dispatch<'a> {
     inner: BoxFuture,
-    recording: Option<(Rc<Recorder>, Arrival)>,
+    recording: Option<(&'a Recorder, Arrival)>,
     logging: Option<Box<access_log::Seen>>,
 }
 
-impl Future for Dispatch {
+impl Future for Dispatch<'_> {
     type Output = Response;
 
     #[inline]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Response> {
-        let resp = ready!(self.inner.as_mut().poll(cx));
+        let resp = match self.inner.as_mut().poll(cx) {
+            Poll::Ready(resp) => resp,
+            Poll::Pending => {
+                if let Some((_, arrival)) = self.recording.as_mut() {
+                    arrival.waits();
+                }
+                return Poll::Pending;
+            }
+        };
         if let Some((recorder, started)) = self.recording.take() {
             recorder.finish(started, &resp);
         }

@@ -19,7 +19,7 @@ use std::time::Instant;
 use http::header::{HeaderValue, CONTENT_TYPE};
 use http::Version;
 use percore_http::server::{ConnProtocol, CoreConnections};
-use percore_runtime::time::turn_started;
+use percore_runtime::time::coarse_now;
 
 use super::{get, App, Plugin, Request, Response};
 
@@ -54,8 +54,10 @@ const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 #[repr(align(128))]
 #[derive(Default)]
 struct CoreCounters {
-    /// By protocol, then status class.
-    requests: [[AtomicU64; 5]; 3],
+    /// By protocol, then the status code's first digit (a `StatusCode` is
+    /// 100 to 999: index 0 stays unused, 6 to 9 are summed into `5xx` when
+    /// scraped; indexing by the digit spares the request path a clamp).
+    requests: [[AtomicU64; 10]; 3],
     bytes_in: AtomicU64,
     bytes_out: AtomicU64,
     /// Non-cumulative: index i counts latencies in (bound i-1, bound i];
@@ -71,20 +73,30 @@ fn bump(counter: &AtomicU64, n: u64) {
     counter.store(counter.load(Relaxed).wrapping_add(n), Relaxed);
 }
 
+/// The histogram bucket of a latency of `ns` nanoseconds: the first whose
+/// bound is at or above it (`BUCKETS.len()` for +Inf).
+#[inline]
+fn bucket(ns: u64) -> usize {
+    BUCKETS_NS.partition_point(|&bound| bound < ns)
+}
+
 impl CoreCounters {
-    fn record(&self, version: Version, status: u16, bytes_in: u64, bytes_out: u64, ns: u64) {
-        let protocol = match version {
-            Version::HTTP_2 => 2,
-            Version::HTTP_10 | Version::HTTP_09 => 0,
-            _ => 1,
-        };
-        let class = usize::from(status / 100).clamp(1, 5) - 1;
-        bump(&self.requests[protocol][class], 1);
-        bump(&self.bytes_in, bytes_in);
+    /// Counts one answer. `latency`: `None` when it is zero on the loop's
+    /// clock (ready at once, or in the turn it first waited in: the first
+    /// bucket, nothing to add to the sum), else its nanoseconds.
+    #[inline]
+    fn record(&self, arrival: &Arrival, status: u16, bytes_out: u64, latency: Option<u64>) {
+        let row = &self.requests[usize::from(arrival.protocol)];
+        bump(&row[usize::from(status / 100).min(9)], 1);
+        bump(&self.bytes_in, arrival.bytes_in);
         bump(&self.bytes_out, bytes_out);
-        let bucket = BUCKETS_NS.partition_point(|&bound| bound < ns);
-        bump(&self.latency[bucket], 1);
-        bump(&self.latency_sum_ns, ns);
+        match latency {
+            None => bump(&self.latency[0], 1),
+            Some(ns) => {
+                bump(&self.latency[bucket(ns)], 1);
+                bump(&self.latency_sum_ns, ns);
+            }
+        }
     }
 }
 
@@ -119,10 +131,14 @@ struct Registry {
 /// `percore_request_body_bytes_total` and `percore_response_body_bytes_total`
 /// (bodies of known length: a `Content-Length`, a body in memory or a file;
 /// streams of unknown length are not counted), `percore_handler_duration_seconds`
-/// (histogram: from the start of the event-loop turn in which the request
-/// reached the app, as [`turn_started`] says, to the answer's head being
-/// ready; so it includes the time the request waited behind other work of
-/// that turn), `percore_open_connections{protocol}` (a gauge: `HTTP/1.1`
+/// (histogram, on the event loop's clock: from the start of the loop turn
+/// in which the app's answer first had to wait — the turn the request
+/// arrived in, as the servers poll the answer at once — to the start of
+/// the turn in which the answer's head was ready, both as [`coarse_now`]
+/// reads them; so its precision is a turn: an answer ready in the turn
+/// its request came in counts as zero, in the first bucket, and one that
+/// waited for a timer or I/O counts from turn to turn, the wait behind
+/// other work of the first turn included), `percore_open_connections{protocol}` (a gauge: `HTTP/1.1`
 /// — HTTP/1.0 connections and those not yet past protocol detection
 /// included —, `HTTP/2`, `WebSocket`, `other`; the same spelling as the
 /// requests' label; counted by the server's connection guards on every
@@ -131,8 +147,8 @@ struct Registry {
 ///
 /// It counts around the app's whole dispatch, every middleware included,
 /// wherever it is installed (on an app [`nest`](App::nest)ed in another,
-/// it counts every request of the outer app), at no middleware's cost: one
-/// clock read (the start is the loop turn's own reading) and a few
+/// it counts every request of the outer app), at no middleware's cost: no
+/// clock read (both ends are loop turns' own readings) and a few
 /// additions per request.
 ///
 /// ```
@@ -202,8 +218,8 @@ impl Metrics {
         let cores = &registry.counters;
         for c in cores.iter() {
             for (p, row) in c.requests.iter().enumerate() {
-                for (s, n) in row.iter().enumerate() {
-                    t.requests[p][s] += n.load(Relaxed);
+                for (digit, n) in row.iter().enumerate().skip(1) {
+                    t.requests[p][digit.min(5) - 1] += n.load(Relaxed);
                 }
             }
             t.bytes_in += c.bytes_in.load(Relaxed);
@@ -259,16 +275,34 @@ impl Plugin for Metrics {
 
 /// Counts every request of one core's app: [`App`] calls it around the
 /// whole dispatch (every middleware included) without a middleware's
-/// boxed future: one clock read, a few additions and stores.
+/// boxed future, and without a clock read: the latency is measured on the
+/// event loop's own clock readings, one per turn ([`coarse_now`]).
 pub(crate) struct Recorder {
     counters: Arc<CoreCounters>,
 }
 
 /// What [`Recorder::start`] noted about a request.
 pub(crate) struct Arrival {
-    at: Instant,
-    version: Version,
+    /// The loop turn's reading when the app's answer first had to wait;
+    /// `None` while it has not (see [`Arrival::waits`]).
+    waited_since: Option<Instant>,
     bytes_in: u64,
+    /// Row of [`PROTOCOLS`].
+    protocol: u8,
+}
+
+impl Arrival {
+    /// Notes that the app's answer has to wait (its future returned
+    /// `Pending`): its latency starts at this turn's reading, the turn
+    /// the request arrived in when the server polls the answer at once,
+    /// as both servers do. An answer ready at its first poll never reads
+    /// the turn's clock at all: it counts as zero.
+    #[inline]
+    pub(crate) fn waits(&mut self) {
+        if self.waited_since.is_none() {
+            self.waited_since = Some(coarse_now());
+        }
+    }
 }
 
 impl Recorder {
@@ -282,31 +316,40 @@ impl Recorder {
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(0),
         };
+        let protocol = match req.version() {
+            Version::HTTP_2 => 2,
+            Version::HTTP_10 | Version::HTTP_09 => 0,
+            _ => 1,
+        };
         Arrival {
-            // The loop turn's own clock reading: no clock read here.
-            at: turn_started().unwrap_or_else(Instant::now),
-            version: req.version(),
+            waited_since: None,
             bytes_in,
+            protocol,
         }
     }
 
-    /// Counts the answer.
+    /// Counts the answer. The latency is the turn's reading now minus the
+    /// turn's reading when the answer first waited: zero (the first
+    /// bucket) for an answer ready at once or in the turn it first waited
+    /// in, with no clock arithmetic; otherwise the difference, in
+    /// nanoseconds (precision: a turn at either end).
     #[inline]
     pub(crate) fn finish(&self, started: Arrival, resp: &Response) {
-        let took = Instant::now().saturating_duration_since(started.at);
-        // u64 nanoseconds last 584 years: no overflow in practice, and
-        // saturating if it ever did.
-        let ns = took
-            .as_secs()
-            .saturating_mul(1_000_000_000)
-            .saturating_add(u64::from(took.subsec_nanos()));
-        let bytes_out = resp.body().size_hint().unwrap_or(0);
+        let latency = started.waited_since.and_then(|at| {
+            let now = coarse_now();
+            (now != at).then(|| {
+                let took = now.saturating_duration_since(at);
+                // u64 nanoseconds last 584 years: saturating if it ever did not.
+                took.as_secs()
+                    .saturating_mul(1_000_000_000)
+                    .saturating_add(u64::from(took.subsec_nanos()))
+            })
+        });
         self.counters.record(
-            started.version,
+            &started,
             resp.status().as_u16(),
-            started.bytes_in,
-            bytes_out,
-            ns,
+            resp.body().size_hint().unwrap_or(0),
+            latency,
         );
     }
 }
@@ -374,4 +417,28 @@ fn render(t: &Totals, cores: usize) -> String {
          percore_metrics_cores {cores}\n"
     );
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{bucket, BUCKETS, BUCKETS_NS};
+
+    #[test]
+    fn bucket_bounds_are_inclusive_above() {
+        assert_eq!(bucket(0), 0);
+        assert_eq!(bucket(100_000), 0);
+        assert_eq!(bucket(100_001), 1);
+        // 50 ms is the 0.05 bucket; a handler sleeping 50 ms takes a bit more.
+        assert_eq!(BUCKETS[bucket(50_000_000)], 0.05);
+        assert_eq!(BUCKETS[bucket(50_000_001)], 0.1);
+        assert_eq!(BUCKETS[bucket(99_999_999)], 0.1);
+        assert_eq!(bucket(10_000_000_000), BUCKETS.len() - 1);
+        assert_eq!(bucket(10_000_000_001), BUCKETS.len());
+        assert_eq!(bucket(u64::MAX), BUCKETS.len());
+        for (i, (&s, &ns)) in BUCKETS.iter().zip(&BUCKETS_NS).enumerate() {
+            assert_eq!((s * 1e9).round() as u64, ns, "bound {i}");
+            assert_eq!(bucket(ns), i);
+            assert_eq!(bucket(ns + 1), i + 1);
+        }
+    }
 }

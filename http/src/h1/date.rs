@@ -24,12 +24,16 @@ impl Default for DateCache {
 }
 
 impl DateCache {
+    /// A cache holding no date yet (blank text); the first
+    /// [`update`](Self::update) fills it.
+    pub const EMPTY: DateCache = DateCache {
+        second: u64::MAX,
+        text: [b' '; 29],
+    };
+
     /// A cache holding the current time.
     pub fn new() -> DateCache {
-        let mut d = DateCache {
-            second: u64::MAX,
-            text: [b' '; 29],
-        };
+        let mut d = DateCache::EMPTY;
         d.update(SystemTime::now());
         d
     }

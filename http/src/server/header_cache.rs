@@ -1,16 +1,54 @@
 //! Per-core caches of header values both drivers write into every
 //! response: the `Date` text (formatted at most once a second), the `date`
 //! value HTTP/2 hands to HPACK, and the last `content-length` value.
+//!
+//! The `Date` costs no clock read per response: the wall clock is read
+//! once a second, and in between the cached text is kept while the loop
+//! turn's own monotonic reading ([`coarse_now`]) is before the instant
+//! the second ends. So a `Date` may lag the true time by at most one loop
+//! turn (the turn's reading is behind the true time by how long the turn
+//! has run), never by more than that; a step of the wall clock shows at
+//! the next second.
 
 use std::cell::RefCell;
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use http::HeaderValue;
+use percore_runtime::time::coarse_now;
 
 use crate::h1::DateCache;
 
+/// The cached date text and until when (monotonic) it stays current.
+struct Date {
+    cache: DateCache,
+    until: Option<Instant>,
+}
+
+impl Date {
+    /// Makes the text current, as of the turn's reading `now`.
+    #[inline]
+    fn refresh(&mut self, now: Instant) {
+        if self.until.is_some_and(|until| now < until) {
+            return;
+        }
+        let wall = SystemTime::now();
+        self.cache.update(wall);
+        let into_second = wall
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        // `now` is at or before the wall reading: the text's end falls at
+        // or before the true end of its second.
+        self.until = Some(now + Duration::from_nanos(u64::from(1_000_000_000 - into_second)));
+    }
+}
+
 thread_local! {
-    static DATE: RefCell<DateCache> = RefCell::new(DateCache::new());
+    static DATE: RefCell<Date> = const {
+        RefCell::new(Date {
+            cache: DateCache::EMPTY,
+            until: None,
+        })
+    };
 
     /// The current date as a header value, rebuilt when the text changes.
     static DATE_VALUE: RefCell<HeaderValue> = const { RefCell::new(HeaderValue::from_static("")) };
@@ -24,8 +62,8 @@ thread_local! {
 pub(crate) fn with_date<R>(f: impl FnOnce(&[u8]) -> R) -> R {
     DATE.with(|d| {
         let mut d = d.borrow_mut();
-        d.update(SystemTime::now());
-        f(d.get())
+        d.refresh(coarse_now());
+        f(d.cache.get())
     })
 }
 
@@ -68,6 +106,32 @@ mod tests {
         for n in [13u64, 13, 0, 13, 1 << 40, 1 << 40, 7] {
             assert_eq!(length_value(n), n.to_string().as_str());
         }
+    }
+
+    #[test]
+    fn date_is_read_again_once_its_second_ends() {
+        use super::Date;
+        use crate::h1::DateCache;
+        use std::time::{Duration, Instant};
+        let mut d = Date {
+            cache: DateCache::EMPTY,
+            until: None,
+        };
+        let now = Instant::now();
+        d.refresh(now);
+        let until = d.until.expect("a first refresh reads the clock");
+        assert!(until > now && until <= now + Duration::from_secs(1));
+        assert_ne!(d.cache.get(), DateCache::EMPTY.get());
+        // Within the second: kept as it is.
+        d.cache = DateCache::EMPTY;
+        d.refresh(until - Duration::from_nanos(1));
+        assert_eq!(d.cache.get(), DateCache::EMPTY.get());
+        assert_eq!(d.until, Some(until));
+        // At its end: read and formatted again, valid for at most a second.
+        d.refresh(until);
+        assert_ne!(d.cache.get(), DateCache::EMPTY.get());
+        let next = d.until.unwrap();
+        assert!(next > until && next <= until + Duration::from_secs(1));
     }
 
     #[test]

@@ -19,6 +19,7 @@ use percore_runtime::future::{race, Either};
 use percore_runtime::io::ReadBuffer;
 #[cfg(feature = "tls")]
 use percore_runtime::net::TcpStream;
+use percore_runtime::time::coarse_now;
 
 use super::h1::{self, Handoff, RequestInput, READ_CHUNK};
 use super::h2::serve_h2;
@@ -170,15 +171,15 @@ async fn sniff_preface(
             Preface::No => return Sniffed::Http1,
             // Wait for the rest of the preface (the parser would call it HTTP/2.0).
             Preface::Partial => {
-                let deadline = *head_deadline
-                    .get_or_insert_with(|| Instant::now() + limits.header_read_timeout);
+                let deadline =
+                    *head_deadline.get_or_insert_with(|| coarse_now() + limits.header_read_timeout);
                 input.fill(Some(deadline)).await
             }
             Preface::Empty => {
                 if cfg.shutdown.is_triggered() {
                     return Sniffed::Gone;
                 }
-                let deadline = Instant::now() + limits.keep_alive_timeout;
+                let deadline = coarse_now() + limits.keep_alive_timeout;
                 match race(input.fill(Some(deadline)), cfg.shutdown.wait()).await {
                     Either::Left(filled) => filled,
                     Either::Right(()) => return Sniffed::Gone,
@@ -187,7 +188,7 @@ async fn sniff_preface(
         };
         match filled {
             Ok(n) if n > 0 => {
-                head_deadline.get_or_insert_with(|| Instant::now() + limits.header_read_timeout);
+                head_deadline.get_or_insert_with(|| coarse_now() + limits.header_read_timeout);
             }
             _ => return Sniffed::Gone,
         }

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use http::{Method, StatusCode, Version};
 use percore_runtime::future::{race, Either};
+use percore_runtime::time::coarse_now;
 
 use input::ReadMore;
 pub(super) use input::{RequestInput, READ_CHUNK};
@@ -84,7 +85,7 @@ pub(super) async fn serve<S: Service>(
         }
         match race(input.read_more(idle_until), cfg.shutdown.wait()).await {
             Either::Left(ReadMore::Data) => {
-                first_head_deadline = Some(Instant::now() + cfg.limits.header_read_timeout);
+                first_head_deadline = Some(coarse_now() + cfg.limits.header_read_timeout);
             }
             // As in the worker's idle wait: nothing of a request came, so
             // the connection closes quietly.
@@ -298,13 +299,13 @@ async fn wait_for_head(
     let partial = head_started || head_deadline.is_some();
     let outcome = if partial {
         let deadline =
-            *head_deadline.get_or_insert_with(|| Instant::now() + limits.header_read_timeout);
+            *head_deadline.get_or_insert_with(|| coarse_now() + limits.header_read_timeout);
         input.read_more(deadline).await
     } else {
         if cfg.shutdown.is_triggered() {
             return Waited::Over;
         }
-        let now = Instant::now();
+        let now = coarse_now();
         let release = limits.keep_alive_timeout > RELEASE_AFTER;
         let wait = if release {
             RELEASE_AFTER
@@ -321,7 +322,7 @@ async fn wait_for_head(
     };
     match outcome {
         ReadMore::Data => {
-            head_deadline.get_or_insert_with(|| Instant::now() + limits.header_read_timeout);
+            head_deadline.get_or_insert_with(|| coarse_now() + limits.header_read_timeout);
             Waited::More
         }
         // Only empty lines came (some clients send a stray CRLF after

@@ -19,7 +19,7 @@ use http::{HeaderMap, StatusCode, Version};
 use percore_runtime::buf_pool;
 use percore_runtime::fs::File;
 use percore_runtime::net::TcpStream;
-use percore_runtime::time::{timeout, Elapsed};
+use percore_runtime::time::{timeout_from_wait, Elapsed};
 
 use super::input::RequestInput;
 use crate::body::{Body, BodyStream};
@@ -348,28 +348,32 @@ impl Output {
             self.responses = 0;
             let mut head = std::mem::take(&mut self.buf).freeze();
             while !head.is_empty() {
-                let (n, back) = match timeout(self.write_timeout, tcp.write_more(head)).await {
-                    Ok((Ok(0), _)) => return Err(io::ErrorKind::WriteZero.into()),
-                    Ok((Ok(n), back)) => (n, back),
-                    Ok((Err(e), _)) => return Err(e),
-                    Err(Elapsed) => return Err(io::ErrorKind::TimedOut.into()),
-                };
+                let (n, back) =
+                    match timeout_from_wait(self.write_timeout, tcp.write_more(head)).await {
+                        Ok((Ok(0), _)) => return Err(io::ErrorKind::WriteZero.into()),
+                        Ok((Ok(n), back)) => (n, back),
+                        Ok((Err(e), _)) => return Err(e),
+                        Err(Elapsed) => return Err(io::ErrorKind::TimedOut.into()),
+                    };
                 head = back.slice(n..);
             }
             let mut left = len;
             while left > 0 {
                 let want = usize::try_from(left).unwrap_or(usize::MAX);
-                let n = match timeout(self.write_timeout, tcp.sendfile(file, offset, want)).await {
-                    Ok(Ok(0)) => {
-                        return Err(io::Error::new(
-                            io::ErrorKind::UnexpectedEof,
-                            "file shorter than the body's length",
-                        ))
-                    }
-                    Ok(Ok(n)) => n as u64,
-                    Ok(Err(e)) => return Err(e),
-                    Err(Elapsed) => return Err(io::ErrorKind::TimedOut.into()),
-                };
+                let n =
+                    match timeout_from_wait(self.write_timeout, tcp.sendfile(file, offset, want))
+                        .await
+                    {
+                        Ok(Ok(0)) => {
+                            return Err(io::Error::new(
+                                io::ErrorKind::UnexpectedEof,
+                                "file shorter than the body's length",
+                            ))
+                        }
+                        Ok(Ok(n)) => n as u64,
+                        Ok(Err(e)) => return Err(e),
+                        Err(Elapsed) => return Err(io::ErrorKind::TimedOut.into()),
+                    };
                 offset += n;
                 left -= n.min(left);
             }
