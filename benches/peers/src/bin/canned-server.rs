@@ -29,7 +29,10 @@ const LISTENER: u64 = u64::MAX;
 fn main() {
     let a = percore_bench_peers::args("127.0.0.1:8080");
     let addr = a.listen;
-    println!("listening on {addr} (cores: {}, canned epoll floor)", a.cores);
+    println!(
+        "listening on {addr} (cores: {}, canned epoll floor)",
+        a.cores
+    );
     let cpus = percore_bench_peers::allowed_cpus();
     let threads: Vec<_> = (0..a.cores)
         .map(|i| {
@@ -87,12 +90,14 @@ impl Epoll {
 
     fn wait(&self, events: &mut [libc::epoll_event]) -> io::Result<usize> {
         // SAFETY: the kernel writes at most `events.len()` entries into it.
-        let n = unsafe {
-            libc::epoll_wait(self.0, events.as_mut_ptr(), events.len() as i32, -1)
-        };
+        let n = unsafe { libc::epoll_wait(self.0, events.as_mut_ptr(), events.len() as i32, -1) };
         if n < 0 {
             let e = io::Error::last_os_error();
-            return if e.kind() == io::ErrorKind::Interrupted { Ok(0) } else { Err(e) };
+            return if e.kind() == io::ErrorKind::Interrupted {
+                Ok(0)
+            } else {
+                Err(e)
+            };
         }
         Ok(n as usize)
     }
@@ -101,7 +106,12 @@ impl Epoll {
 fn serve(addr: SocketAddr) -> io::Result<()> {
     let listener = percore_bench_peers::reuseport_listener(addr);
     let ep = Epoll::new()?;
-    ep.ctl(libc::EPOLL_CTL_ADD, listener.as_raw_fd(), libc::EPOLLIN as u32, LISTENER)?;
+    ep.ctl(
+        libc::EPOLL_CTL_ADD,
+        listener.as_raw_fd(),
+        libc::EPOLLIN as u32,
+        LISTENER,
+    )?;
     let mut conns: Vec<Option<Conn>> = Vec::new();
     let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; 256];
     let mut scratch = vec![0u8; 64 * 1024];
@@ -154,7 +164,11 @@ fn accept_all(ep: &Epoll, listener: RawFd, conns: &mut Vec<Option<Conn>>) -> io:
         if conns.len() <= i {
             conns.resize_with(i + 1, || None);
         }
-        conns[i] = Some(Conn { stream, mode: Mode::Fresh, out: Vec::new() });
+        conns[i] = Some(Conn {
+            stream,
+            mode: Mode::Fresh,
+            out: Vec::new(),
+        });
     }
 }
 
@@ -265,9 +279,10 @@ fn echo_frames(mut bytes: &[u8], pending: &mut Vec<u8>, reply: &mut Vec<u8>) -> 
         }
         let (len, at) = match b1 & 0x7f {
             126 if bytes.len() >= 4 => (u16::from_be_bytes([bytes[2], bytes[3]]) as usize, 4),
-            127 if bytes.len() >= 10 => {
-                (u64::from_be_bytes(bytes[2..10].try_into().unwrap()) as usize, 10)
-            }
+            127 if bytes.len() >= 10 => (
+                u64::from_be_bytes(bytes[2..10].try_into().unwrap()) as usize,
+                10,
+            ),
             126 | 127 => break,
             l => (l as usize, 2),
         };
@@ -329,7 +344,9 @@ fn flush(ep: &Epoll, conn: &mut Conn) -> bool {
     if conn.out.is_empty() {
         conn.out = Vec::new();
         let fd = conn.stream.as_raw_fd();
-        return ep.ctl(libc::EPOLL_CTL_MOD, fd, libc::EPOLLIN as u32, fd as u64).is_ok();
+        return ep
+            .ctl(libc::EPOLL_CTL_MOD, fd, libc::EPOLLIN as u32, fd as u64)
+            .is_ok();
     }
     true
 }
@@ -341,7 +358,10 @@ mod tests {
     #[test]
     fn counts_terminators_across_reads() {
         let mut matched = 0;
-        assert_eq!(count_terminators(b"GET / HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n\r", &mut matched), 1);
+        assert_eq!(
+            count_terminators(b"GET / HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n\r", &mut matched),
+            1
+        );
         assert_eq!(count_terminators(b"\n", &mut matched), 1);
         assert_eq!(count_terminators(b"\r\r\n\r\n", &mut matched), 1);
     }
