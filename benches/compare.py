@@ -86,6 +86,8 @@ SERVERS = {
     "tokio-echo": (peer("tokio-echo"), ["tcp-echo"]),
 }
 BASELINE = {"tcp-echo": "tokio-echo"}  # others: "hyper" (tokio-tungstenite on hyper for ws-*)
+# The summary table shows the tcp-echo servers in these servers' columns.
+SUMMARY_COLUMN = {"percore-echo-uring": "percore-uring", "percore-echo-epoll": "percore-epoll", "tokio-echo": "hyper"}
 
 
 def log(*a):
@@ -130,6 +132,9 @@ def held(paths):
             f.close()
 
 
+YIELD_S = 2.0  # pause after releasing the --lock locks, so waiting builds get them
+
+
 class Locks:
     """The --lock files, held for one measurement at a time, or for a block
     of consecutive measurements of at most `hold` seconds."""
@@ -158,6 +163,9 @@ class Locks:
         if self.ctx:
             self.ctx.__exit__(None, None, None)
             self.ctx = None
+            # flock is not a queue: taking the locks again at once would beat
+            # the builds that were waiting for them. Give them time to start.
+            time.sleep(YIELD_S)
 
 
 def git(*args):
@@ -522,19 +530,26 @@ def main():
                         log("  n/a:", e)
                     locks.after()
                     results.setdefault((scenario, server), []).append(res)
+                    # Saved as it goes: a run stopped half-way keeps its rounds.
+                    save_json(opts, meta, results, locks, t_start)
     finally:
         locks.release()
+    save_json(opts, meta, results, locks, t_start)
+    print_table(results, scenarios, servers, opts, meta)
+    draw_chart(results, scenarios, servers, opts, meta)
+
+
+def save_json(opts, meta, results, locks, t_start):
     meta["finished_utc"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     meta["wall_s"] = round(time.time() - t_start)
     meta["lock_wait_s"] = round(locks.waited)
     meta["lock_takes"] = locks.takes
     if opts.json:
-        with open(opts.json, "w") as f:
+        with open(opts.json + ".tmp", "w") as f:
             saved = {"_meta": meta}
             saved.update({f"{k[0]}/{k[1]}": v for k, v in results.items()})
             json.dump(saved, f, indent=1)
-    print_table(results, scenarios, servers, opts, meta)
-    draw_chart(results, scenarios, servers, opts, meta)
+        os.replace(opts.json + ".tmp", opts.json)
 
 
 def load_results(path):
@@ -623,11 +638,17 @@ def print_summary(results, scenarios, servers):
     (the baseline's own column gives its absolute median)."""
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     from compare_chart import round_ratios
-    shown = [s for s in servers if any((sc, s) in results for sc in scenarios)]
-    print("Each cell: the server's figure over the baseline's (hyper; tokio-echo for tcp-echo), median of the "
-          "per-round ratios (every round ran all servers side by side). Lower is better for CPU and KiB, higher for "
-          "rate. `*`: the load generator saturated its core in some round, so the rate is its ceiling; "
-          "read the CPU row there. Blank: the server does not serve that scenario.\n")
+    shown = []
+    for s in servers:
+        col = SUMMARY_COLUMN.get(s, s)
+        if col not in shown and any((sc, s) in results for sc in scenarios):
+            shown.append(col)
+    print("Each cell: the server's figure over the baseline's, median of the per-round ratios (every round ran all "
+          "servers side by side); the baseline's column gives its own median. Lower is better for CPU and KiB, "
+          "higher for rate. `*`: the load generator saturated its core in some round, so the rate is its ceiling; "
+          "read the CPU row there. Blank: the server does not serve that scenario. tcp-echo: percore's echo example "
+          "in the percore columns against tokio current_thread (`tokio-echo`) in hyper's. Idle rows: each server's own "
+          "RSS growth per idle keep-alive connection.\n")
     print("| scenario | figure | " + " | ".join(shown) + " |")
     print("|---|---|" + "---|" * len(shown))
     rows = []
@@ -644,14 +665,15 @@ def print_summary(results, scenarios, servers):
         if not any("error" not in x for x in base_runs):
             continue
         cells = []
-        for server in shown:
+        for column in shown:
+            server = next((s for s, c in SUMMARY_COLUMN.items() if c == column and (scenario, s) in results), column)
             runs = results.get((scenario, server))
             ok = [x for x in runs or [] if "error" not in x]
             if not runs:
                 cells.append("")
             elif not ok:
                 cells.append("n/a")
-            elif server == base:
+            elif server == base or key == "kib_per_conn":  # idle rows: every server's own KiB
                 cells.append(absolute.format(statistics.median([x[key] for x in ok])))
             else:
                 ratios = round_ratios(runs, base_runs, key)
