@@ -576,7 +576,7 @@ def draw_chart(results, scenarios, servers, opts, meta=None):
     when = meta["started_utc"][:10] if meta else time.strftime('%Y-%m-%d', time.gmtime())
     commit = f", percore {meta['product_commit']}" if meta and meta.get("product_commit") else ""
     base = f"{opts.chart_base} (tcp-echo: tokio-echo)" if opts.chart_base == "hyper" else opts.chart_base
-    title = f"ratio to {base}, median of per-round ratios, whiskers min–max ({when}{commit})"
+    title = f"ratio to {base}\nmedian of per-round ratios, whiskers min–max ({when}{commit})"
     bars = write_chart(opts.chart, results, scenarios, servers, base=opts.chart_base,
                        title=title, idle=tuple(IDLE_COUNTS), bases=BASELINE if opts.chart_base == "hyper" else None)
     log(f"chart: {bars} bars in {opts.chart}")

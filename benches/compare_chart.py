@@ -89,7 +89,8 @@ def write_chart(path, results, scenarios, servers, base="hyper", title=None, idl
         ax.set_xlim(0, max(high for *_, high in rows) * 1.18)
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    # Leave the top 0.6 inch to the title.
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.6 / sum(heights)) if title else None)
     fig.savefig(path)
     plt.close(fig)
     return bars
