@@ -1,6 +1,7 @@
 //! The canned-response floor: what any server must spend on this machine.
 //!
-//! One thread per core (`--cores`, default one), each with its own
+//! One thread per core (`--cores N`, default every allowed CPU; the
+//! benchmarks pass `--cores 1`), each with its own
 //! SO_REUSEPORT listener and a plain level-triggered epoll loop: no runtime,
 //! no tasks, no parsing beyond what the wire needs. For HTTP/1.1 it writes
 //! one pre-encoded `200 OK` (the demo's `/plaintext` body) for every
