@@ -19,8 +19,26 @@ the same connections, depth and streams: it uses less CPU per request than
 either (BENCHMARKS.md, "Load generator CPU"), so a 2-core comparison is
 less bound by the load generator. Its latency figures are per response,
 pipelined ones included.
+
+`--lock /tmp/cargo.lock,/tmp/bench.lock` makes one long interleaved run
+possible on a machine shared with builds: each single measurement (one
+server, one scenario, one round: start, load, stop) holds those flock locks,
+taken in that order and released right after, so nothing that takes them
+(`flock /tmp/cargo.lock cargo build`) runs during a measurement and builds go
+on between measurements. The first lock also guards compare.py's own builds.
+With `--lock-hold SECONDS` the locks are kept across consecutive
+measurements while they have been held for less than SECONDS (a measurement
+is never started if it would end past that), then released and taken again:
+on a busy machine every take can wait minutes behind other builds, so
+releasing after each of a few hundred measurements can stretch a 20-minute
+run into hours.
+
+The output records what was measured: the commit (and the last commit that
+touched anything outside benches/ and the *.md files, i.e. the product the
+binaries were built from), the date, the machine and the command line.
 """
-import argparse, json, os, re, shutil, signal, socket, statistics, subprocess, sys, time
+import argparse, fcntl, json, os, platform, re, shutil, signal, socket, statistics, subprocess, sys, time
+from contextlib import contextmanager
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PEERS = os.path.join(ROOT, "benches", "peers")
@@ -60,11 +78,16 @@ SERVERS = {
     "may-minihttp": (peer("may-minihttp-server"), HTTP_SCENARIOS + IDLE),
     # The floor: same runtime, a fixed response per request head, no parsing.
     "percore-canned": (example("echo", "uring", "--canned"), ["plaintext", "pipelined"]),
+    # The floor under any server: one thread, a plain epoll loop, pre-encoded
+    # responses, WebSocket frames unmasked and echoed (benches/peers canned-server).
+    "canned-epoll": (peer("canned-server"), ["plaintext", "pipelined", "ws-echo"] + IDLE),
     "percore-echo-uring": (example("echo", "uring"), ["tcp-echo"]),
     "percore-echo-epoll": (example("echo", "epoll"), ["tcp-echo"]),
     "tokio-echo": (peer("tokio-echo"), ["tcp-echo"]),
 }
 BASELINE = {"tcp-echo": "tokio-echo"}  # others: "hyper" (tokio-tungstenite on hyper for ws-*)
+# The summary table shows the tcp-echo servers in these servers' columns.
+SUMMARY_COLUMN = {"percore-echo-uring": "percore-uring", "percore-echo-epoll": "percore-epoll", "tokio-echo": "hyper"}
 
 
 def log(*a):
@@ -84,10 +107,96 @@ def ensure_tools():
 
 
 def build(opts):
-    sh(["cargo", "build", "--release", "--example", "demo", "--example", "echo"], cwd=ROOT)
-    if opts.load == "percore":
-        sh(["cargo", "build", "--release", "-p", "percore-load"], cwd=ROOT)
-    sh(["cargo", "build", "--release"], cwd=PEERS)
+    with held(opts.locks[:1]):
+        sh(["cargo", "build", "--release", "--example", "demo", "--example", "echo"], cwd=ROOT)
+        if opts.load == "percore":
+            sh(["cargo", "build", "--release", "-p", "percore-load"], cwd=ROOT)
+        sh(["cargo", "build", "--release"], cwd=PEERS)
+
+
+@contextmanager
+def held(paths):
+    """Holds exclusive flock locks on `paths`, taken in order, released in
+    reverse order on exit. Yields the seconds spent waiting for them."""
+    files = []
+    t0 = time.time()
+    try:
+        for path in paths:
+            f = open(path, "a")
+            files.append(f)
+            fcntl.flock(f, fcntl.LOCK_EX)
+        yield time.time() - t0
+    finally:
+        for f in reversed(files):
+            fcntl.flock(f, fcntl.LOCK_UN)
+            f.close()
+
+
+YIELD_S = 2.0  # pause after releasing the --lock locks, so waiting builds get them
+
+
+class Locks:
+    """The --lock files, held for one measurement at a time, or for a block
+    of consecutive measurements of at most `hold` seconds."""
+
+    def __init__(self, paths, hold):
+        self.paths, self.hold = paths, hold
+        self.ctx, self.since, self.waited, self.takes = None, 0.0, 0.0, 0
+
+    def before(self, expected_s):
+        """Called before a measurement expected to take `expected_s`."""
+        if self.ctx and time.time() - self.since + expected_s > self.hold:
+            self.release()
+        if self.paths and not self.ctx:
+            self.ctx = held(self.paths)
+            wait = self.ctx.__enter__()
+            self.waited += wait
+            self.takes += 1
+            self.since = time.time()
+            log(f"  locks taken after {wait:.0f} s")
+
+    def after(self):
+        if self.hold <= 0:
+            self.release()
+
+    def release(self):
+        if self.ctx:
+            self.ctx.__exit__(None, None, None)
+            self.ctx = None
+            # flock is not a queue: taking the locks again at once would beat
+            # the builds that were waiting for them. Give them time to start.
+            time.sleep(YIELD_S)
+
+
+def git(*args):
+    try:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+def run_metadata(opts):
+    """What was measured, where and when (saved with --json, printed with --markdown)."""
+    cpu = None
+    try:
+        with open("/proc/cpuinfo") as f:
+            m = re.search(r"model name\s*:\s*(.*)", f.read())
+            cpu = m.group(1).strip() if m else None
+    except OSError:
+        pass
+    # Uncommitted changes to what the binaries are built from (not the scripts).
+    dirty = git("status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)benches", ":(exclude)*.md")
+    return {
+        "commit": git("rev-parse", "--short", "HEAD"),
+        "product_commit": git("log", "-1", "--format=%h", "--", ".", ":(exclude)benches", ":(exclude)*.md"),
+        "dirty": bool(dirty),
+        "started_utc": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "machine": f"{os.cpu_count()} CPUs ({cpu or platform.machine()}), Linux {os.uname().release}",
+        "command": "python3 benches/compare.py " + " ".join(sys.argv[1:]),
+        "server_cpus": opts.server_cpus, "server_cores": opts.server_cores, "load_cpus": opts.load_cpus,
+        "duration_s": opts.duration, "rounds": opts.rounds, "load": opts.load, "locks": opts.locks,
+        "lock_hold_s": opts.lock_hold,
+    }
 
 
 def cpu_ticks(pid):
@@ -380,71 +489,119 @@ def main():
     ap.add_argument("--chart-base", default="hyper", help="baseline server of the chart (default hyper)")
     ap.add_argument("--from-json", metavar="FILE",
                     help="measure nothing: table and chart from the results a run saved with --json")
+    ap.add_argument("--lock", metavar="PATH[,PATH...]", default="",
+                    help="flock these files, in this order, around each single measurement (one server, "
+                         "scenario and round) and release them between measurements, e.g. "
+                         "/tmp/cargo.lock,/tmp/bench.lock; the first also guards the builds")
+    ap.add_argument("--lock-hold", type=float, default=0, metavar="SECONDS",
+                    help="keep the --lock locks across measurements for up to SECONDS before releasing "
+                         "them (default 0: release after every measurement)")
     opts = ap.parse_args()
+    opts.locks = [p for p in opts.lock.split(",") if p]
     if opts.from_json:
-        results, scenarios, servers = load_results(opts.from_json)
-        print_table(results, scenarios, servers, opts)
-        draw_chart(results, scenarios, servers, opts)
+        results, scenarios, servers, meta = load_results(opts.from_json)
+        print_table(results, scenarios, servers, opts, meta)
+        draw_chart(results, scenarios, servers, opts, meta)
         return
     ensure_tools()
     if not opts.no_build:
         build(opts)
     servers = opts.servers.split(",")
     scenarios = opts.scenarios.split(",")
+    unknown = [s for s in servers if s not in SERVERS] + [s for s in scenarios if s not in ALL_SCENARIOS]
+    if unknown:
+        ap.error(f"unknown server or scenario: {', '.join(unknown)}")
+    meta = run_metadata(opts)
+    t_start = time.time()
+    locks = Locks(opts.locks, opts.lock_hold)
     results = {}  # (scenario, server) -> list of runs
-    for r in range(opts.rounds):
-        for scenario in scenarios:
-            for server in servers:
-                if scenario not in SERVERS[server][1]:
-                    continue
-                log(f"round {r + 1}/{opts.rounds}: {scenario} on {server}")
-                try:
-                    res = measure(server, scenario, opts)
-                except Exception as e:  # a failing server is reported, never fatal
-                    res = {"error": str(e)}
-                    log("  n/a:", e)
-                results.setdefault((scenario, server), []).append(res)
+    try:
+        for r in range(opts.rounds):
+            for scenario in scenarios:
+                for server in servers:
+                    if scenario not in SERVERS[server][1]:
+                        continue
+                    log(f"round {r + 1}/{opts.rounds}: {scenario} on {server}")
+                    locks.before(opts.duration + 5)
+                    try:
+                        res = measure(server, scenario, opts)
+                    except Exception as e:  # a failing server is reported, never fatal
+                        res = {"error": str(e)}
+                        log("  n/a:", e)
+                    locks.after()
+                    results.setdefault((scenario, server), []).append(res)
+                    # Saved as it goes: a run stopped half-way keeps its rounds.
+                    save_json(opts, meta, results, locks, t_start)
+    finally:
+        locks.release()
+    save_json(opts, meta, results, locks, t_start)
+    print_table(results, scenarios, servers, opts, meta)
+    draw_chart(results, scenarios, servers, opts, meta)
+
+
+def save_json(opts, meta, results, locks, t_start):
+    meta["finished_utc"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    meta["wall_s"] = round(time.time() - t_start)
+    meta["lock_wait_s"] = round(locks.waited)
+    meta["lock_takes"] = locks.takes
     if opts.json:
-        with open(opts.json, "w") as f:
-            json.dump({f"{k[0]}/{k[1]}": v for k, v in results.items()}, f, indent=1)
-    print_table(results, scenarios, servers, opts)
-    draw_chart(results, scenarios, servers, opts)
+        with open(opts.json + ".tmp", "w") as f:
+            saved = {"_meta": meta}
+            saved.update({f"{k[0]}/{k[1]}": v for k, v in results.items()})
+            json.dump(saved, f, indent=1)
+        os.replace(opts.json + ".tmp", opts.json)
 
 
 def load_results(path):
     """The results a run saved with --json, with its scenarios and servers
-    in the order they first appear."""
+    in the order they first appear, and its metadata (None for runs saved
+    before it was recorded)."""
     with open(path) as f:
         saved = json.load(f)
+    meta = saved.pop("_meta", None)
     results, scenarios, servers = {}, [], []
     for key, runs in saved.items():
         scenario, server = key.split("/", 1)
         results[(scenario, server)] = runs
         scenarios += [scenario] if scenario not in scenarios else []
         servers += [server] if server not in servers else []
-    return results, scenarios, servers
+    return results, scenarios, servers, meta
 
 
-def draw_chart(results, scenarios, servers, opts):
+def draw_chart(results, scenarios, servers, opts, meta=None):
     if not opts.chart:
         return
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     from compare_chart import write_chart
-    title = f"ratio to {opts.chart_base}, median of per-round ratios, whiskers min–max ({time.strftime('%Y-%m-%d', time.gmtime())})"
+    when = meta["started_utc"][:10] if meta else time.strftime('%Y-%m-%d', time.gmtime())
+    commit = f", percore {meta['product_commit']}" if meta and meta.get("product_commit") else ""
+    base = f"{opts.chart_base} (tcp-echo: tokio-echo)" if opts.chart_base == "hyper" else opts.chart_base
+    title = f"ratio to {base}\nmedian of per-round ratios, whiskers min–max ({when}{commit})"
     bars = write_chart(opts.chart, results, scenarios, servers, base=opts.chart_base,
-                       title=title, idle=tuple(IDLE_COUNTS))
+                       title=title, idle=tuple(IDLE_COUNTS), bases=BASELINE if opts.chart_base == "hyper" else None)
     log(f"chart: {bars} bars in {opts.chart}")
 
 
-def print_table(results, scenarios, servers, opts):
+def print_table(results, scenarios, servers, opts, meta=None):
     md = opts.markdown
-    if md:
+    if md and meta:
+        dirty = " plus uncommitted changes" if meta["dirty"] else ""
+        print(f"Run {meta['started_utc']} – {meta.get('finished_utc', '?')[11:]} on {meta['machine']}; "
+              f"server on CPU {meta['server_cpus']} ({meta['server_cores']} core), load on CPU {meta['load_cpus']}, "
+              f"{meta['duration_s']} s per run, {meta['rounds']} rounds interleaved, median (min–max).\n")
+        print(f"Commit `{meta['commit']}`{dirty}; percore's code (all but benches/ and *.md) as of `{meta['product_commit']}`. "
+              f"Wall time {meta.get('wall_s', 0) / 60:.0f} min, of which {meta.get('lock_wait_s', 0) / 60:.0f} min waiting for the locks.\n")
+        print(f"Command: `{meta['command']}`\n")
+    elif md:
         print(f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {os.cpu_count()} CPUs, kernel {os.uname().release}; "
               f"server on CPU {opts.server_cpus} ({opts.server_cores} core), load on CPU {opts.load_cpus}, "
               f"{opts.duration} s per run, {opts.rounds} rounds, median (min–max).\n")
         print("Command: `python3 benches/compare.py " + " ".join(sys.argv[1:]) + "`\n")
-        if opts.load == "percore":
+    if md:
+        if (meta or {}).get("load", opts.load) == "percore":
             print("HTTP scenarios loaded by percore-load (`--load percore`), not wrk/h2load.\n")
+        print_summary(results, scenarios, servers)
+        print("All figures of the run:\n")
         print("`*`: the load generator used ≥95% of its core, so the rate is the load generator's ceiling; compare CPU per 100k there.\n")
         print("| scenario | server | req/s | p50 | p99 | CPU-s / 100k req | peak RSS | req/s vs base | CPU vs base |")
         print("|---|---|---|---|---|---|---|---|---|")
@@ -474,6 +631,57 @@ def print_table(results, scenarios, servers, opts):
                 ]
             emit(row, md)
     print_idle_table(results, [s for s in scenarios if s in IDLE_COUNTS], servers, md)
+
+
+def print_summary(results, scenarios, servers):
+    """The one table: a row per scenario and figure, a column per server,
+    each cell the median of the per-round ratios to the scenario's baseline
+    (the baseline's own column gives its absolute median)."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from compare_chart import round_ratios
+    shown = []
+    for s in servers:
+        col = SUMMARY_COLUMN.get(s, s)
+        if col not in shown and any((sc, s) in results for sc in scenarios):
+            shown.append(col)
+    print("Each cell: the server's figure over the baseline's, median of the per-round ratios (every round ran all "
+          "servers side by side); the baseline's column gives its own median. Lower is better for CPU and KiB, "
+          "higher for rate. `*`: the load generator saturated its core in some round, so the rate is its ceiling; "
+          "read the CPU row there. Blank: the server does not serve that scenario. tcp-echo: percore's echo example "
+          "in the percore columns against tokio current_thread (`tokio-echo`) in hyper's. Idle rows: each server's own "
+          "RSS growth per idle keep-alive connection.\n")
+    print("| scenario | figure | " + " | ".join(shown) + " |")
+    print("|---|---|" + "---|" * len(shown))
+    rows = []
+    for scenario in scenarios:
+        if scenario in IDLE_COUNTS:
+            rows.append((scenario, "KiB / idle connection", "kib_per_conn", "{:.1f} KiB"))
+        else:
+            unit = "msg" if scenario.startswith(("ws-", "tcp-")) else "req"
+            rows.append((scenario, f"{unit}/s", "rate", "{:,.0f}/s"))
+            rows.append((scenario, f"server CPU / {unit}", "cpu_s_per_100k", "{:.2f} CPU-s/100k"))
+    for scenario, figure, key, absolute in rows:
+        base = BASELINE.get(scenario, "hyper")
+        base_runs = results.get((scenario, base), [])
+        if not any("error" not in x for x in base_runs):
+            continue
+        cells = []
+        for column in shown:
+            server = next((s for s, c in SUMMARY_COLUMN.items() if c == column and (scenario, s) in results), column)
+            runs = results.get((scenario, server))
+            ok = [x for x in runs or [] if "error" not in x]
+            if not runs:
+                cells.append("")
+            elif not ok:
+                cells.append("n/a")
+            elif server == base or key == "kib_per_conn":  # idle rows: every server's own KiB
+                cells.append(absolute.format(statistics.median([x[key] for x in ok])))
+            else:
+                ratios = round_ratios(runs, base_runs, key)
+                star = "*" if key == "rate" and any(x.get("load_saturated") for x in ok) else ""
+                cells.append(f"{statistics.median(ratios):.2f}×{star}" if ratios else "n/a")
+        print(f"| {scenario} | {figure} | " + " | ".join(cells) + " |")
+    print()
 
 
 def measured(results, scenario, servers):

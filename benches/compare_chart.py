@@ -31,16 +31,18 @@ def round_ratios(runs, base_runs, key):
     return out
 
 
-def ratio_rows(results, key, scenarios, servers, base):
+def ratio_rows(results, key, scenarios, servers, base, bases=None):
     """[(scenario, server, median, low, high)] for every server but `base`
-    that has at least one round with a ratio."""
+    (or the scenario's own baseline in `bases`) that has at least one round
+    with a ratio."""
     rows = []
     for scenario in scenarios:
-        base_runs = results.get((scenario, base))
+        scenario_base = (bases or {}).get(scenario, base)
+        base_runs = results.get((scenario, scenario_base))
         if not base_runs:
             continue
         for server in servers:
-            if server == base:
+            if server == scenario_base:
                 continue
             ratios = round_ratios(results.get((scenario, server), []), base_runs, key)
             if ratios:
@@ -48,10 +50,11 @@ def ratio_rows(results, key, scenarios, servers, base):
     return rows
 
 
-def write_chart(path, results, scenarios, servers, base="hyper", title=None, idle=()):
+def write_chart(path, results, scenarios, servers, base="hyper", title=None, idle=(), bases=None):
     """Writes the chart to `path` (its format from the extension, e.g.
     .svg). `results` maps (scenario, server) to the list of per-round
-    result dicts that compare.py collects. Returns the number of bars."""
+    result dicts that compare.py collects; `bases` names another baseline
+    for some scenarios (tcp-echo: tokio-echo). Returns the number of bars."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -60,7 +63,7 @@ def write_chart(path, results, scenarios, servers, base="hyper", title=None, idl
     panels = []
     for heading, key, kind in PANELS:
         wanted = [s for s in scenarios if (s in idle) == (kind == "idle")]
-        rows = ratio_rows(results, key, wanted, servers, base)
+        rows = ratio_rows(results, key, wanted, servers, base, bases)
         if rows:
             panels.append((heading.format(base=base), rows))
     if not panels:
@@ -86,7 +89,8 @@ def write_chart(path, results, scenarios, servers, base="hyper", title=None, idl
         ax.set_xlim(0, max(high for *_, high in rows) * 1.18)
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    # Leave the top 0.6 inch to the title.
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.6 / sum(heights)) if title else None)
     fig.savefig(path)
     plt.close(fig)
     return bars
