@@ -19,7 +19,7 @@ use super::buf_ring::BufRing;
 use super::Unparker;
 
 mod multishot;
-pub(crate) use multishot::{Release, ACCEPT_QUEUE_CAP};
+pub(crate) use multishot::{close_descriptor, Release, ACCEPT_QUEUE_CAP};
 
 /// `user_data` of the eventfd read that wakes a parked ring.
 const EVENTFD_KEY: u64 = u64::MAX;
@@ -511,16 +511,6 @@ impl Uring {
         self.ops
             .iter()
             .any(|(_, s)| !matches!(s, OpState::Done { .. }))
-    }
-}
-
-/// The release of a multishot accept's late completions: closes each
-/// descriptor the kernel accepted for an owner that is gone.
-pub(crate) fn close_descriptor(result: i32) {
-    if result >= 0 {
-        // SAFETY: the kernel created this descriptor for us and no one else
-        // has seen it.
-        unsafe { libc::close(result) };
     }
 }
 

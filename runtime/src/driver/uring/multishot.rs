@@ -23,6 +23,16 @@ pub(crate) const ACCEPT_QUEUE_CAP: usize = 128;
 /// What runs on each completion of a multishot operation whose owner is gone.
 pub(crate) type Release = Box<dyn FnMut(i32)>;
 
+/// The release of a multishot accept's late completions: closes each
+/// descriptor the kernel accepted for an owner that is gone.
+pub(crate) fn close_descriptor(result: i32) {
+    if result >= 0 {
+        // SAFETY: the kernel created this descriptor for us and no one else
+        // has seen it.
+        unsafe { libc::close(result) };
+    }
+}
+
 /// The queue of a multishot operation whose owner still lives.
 pub(crate) struct Multi {
     /// Each completion's result and flags (which name a provided buffer).
