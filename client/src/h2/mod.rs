@@ -42,7 +42,7 @@ use percore_http::h2::ErrorCode;
 use percore_http::{Body, Limits};
 use percore_runtime::future::{race, Either};
 use percore_runtime::time::timeout_at;
-use url::Position;
+use url::{Position, Url};
 
 use crate::alpn::{AlpnMemo, Proto};
 use crate::client::{authority, idempotent, request_target, Prepared};
@@ -67,6 +67,10 @@ pub(crate) struct H2Pool {
     origins: Rc<RefCell<OriginMap<Conns>>>,
     /// What the `https` origins chose by ALPN.
     pub alpn: AlpnMemo,
+    /// The last request URI (`scheme://authority/path?query`) and its
+    /// parsed form: a client sending to the same URL again clones it
+    /// (reference counts) instead of parsing and copying it again.
+    last_uri: RefCell<Option<(String, http::Uri)>>,
 }
 
 #[derive(Default)]
@@ -183,11 +187,12 @@ impl H2Pool {
             .extensions()
             .get::<percore_http::upgrade::Protocol>()
             .is_some();
-        let room = self.room(origin);
-        let wait_until = ctx.pool_wait.map(|d| crate::now() + d);
+        // The origin's room and the pool-wait deadline are only needed
+        // when the request has to wait: taken then (most find room at once).
+        let mut room = None;
+        let mut wait_until = None;
         let mut waited_on: Option<Rc<Shared>> = None;
         loop {
-            let conns = self.list(origin);
             if let Some(w) = &waited_on {
                 // The connection we waited for failed before the server's
                 // SETTINGS (it could not connect, or does not speak h2c).
@@ -199,7 +204,9 @@ impl H2Pool {
                 }
             }
             let mut connecting = None;
-            for shared in &conns {
+            let origins = self.origins.borrow();
+            let conns = origins.get(origin).map_or(&[][..], |c| &c.list[..]);
+            for shared in conns {
                 let mut st = shared.st.borrow_mut();
                 if st.has_room() {
                     if tunnel && !st.conn.extended_connect_allowed() {
@@ -227,6 +234,10 @@ impl H2Pool {
                     connecting = Some(shared.clone());
                 }
             }
+            drop(origins);
+            let room: &Rc<Room> = room.get_or_insert_with(|| self.room(origin));
+            let wait_until =
+                *wait_until.get_or_insert_with(|| ctx.pool_wait.map(|d| crate::now() + d));
             if let Some(c) = connecting {
                 waited_on = Some(c);
                 bounded(wait_until, room.changed()).await?;
@@ -266,20 +277,48 @@ impl H2Pool {
                         }
                         Ok(stream)
                     };
-                    waited_on = Some(self.start(ctx, origin, &room, permit, connecting));
+                    waited_on = Some(self.start(ctx, origin, room, permit, connecting));
                 }
                 Either::Left(Acquired::Reused(h1)) => drop(h1),
                 Either::Right(()) => {}
             }
         }
     }
+}
 
-    fn list(&self, origin: &Origin) -> Vec<Rc<Shared>> {
-        self.origins
-            .borrow()
-            .get(origin)
-            .map(|c| c.list.clone())
-            .unwrap_or_default()
+impl H2Pool {
+    /// The request URI of `url`: scheme, authority and path with query
+    /// (no credentials), from the one-entry cache when the URL repeats.
+    fn uri(&self, url: &Url) -> Result<http::Uri, Error> {
+        let plain = url.username().is_empty() && url.password().is_none();
+        let text = &url[..Position::AfterQuery];
+        if plain {
+            if let Some((last, uri)) = &*self.last_uri.borrow() {
+                if last == text {
+                    return Ok(uri.clone());
+                }
+            }
+        }
+        let uri = if plain {
+            // scheme://authority/path?query, as written in the URL.
+            http::Uri::try_from(text)
+        } else {
+            let (authority, path) = (authority(url), request_target(url));
+            http::Uri::try_from(format!("{}://{authority}{path}", url.scheme()))
+        };
+        let uri = uri.map_err(|e| Error::with_source(ErrorKind::InvalidUrl, "", e))?;
+        if plain {
+            let mut last = self.last_uri.borrow_mut();
+            match &mut *last {
+                Some((s, u)) => {
+                    s.clear();
+                    s.push_str(text);
+                    *u = uri.clone();
+                }
+                None => *last = Some((text.to_owned(), uri.clone())),
+            }
+        }
+        Ok(uri)
     }
 }
 
@@ -299,19 +338,12 @@ async fn bounded<F: std::future::Future>(
 /// The request head as HTTP/2 sees it: the URL's scheme, authority and
 /// path, the headers and the body's length when known.
 fn request_head(
+    pool: &H2Pool,
     req: &Prepared,
     headers: &HeaderMap,
     body: &Body,
 ) -> Result<http::Request<()>, Error> {
-    let url = &req.url;
-    let uri = if url.username().is_empty() && url.password().is_none() {
-        // scheme://authority/path?query, as written in the URL.
-        http::Uri::try_from(&url[..Position::AfterQuery])
-    } else {
-        let (authority, path) = (authority(url), request_target(url));
-        http::Uri::try_from(format!("{}://{authority}{path}", url.scheme()))
-    };
-    let uri = uri.map_err(|e| Error::with_source(ErrorKind::InvalidUrl, "", e))?;
+    let uri = pool.uri(&req.url)?;
     let mut request = http::Request::builder()
         .method(req.method.clone())
         .uri(uri)
@@ -337,12 +369,12 @@ fn request_head(
 pub(crate) async fn send(
     pool: &H2Pool,
     ctx: &Ctx<'_>,
+    origin: &Origin,
     req: &mut Prepared,
     headers: &HeaderMap,
     decode: bool,
     deadline: Option<Instant>,
 ) -> Result<Response, Error> {
-    let origin = Origin::of(&req.url)?;
     let mut retried = false;
     loop {
         let mut body = match &req.body {
@@ -350,13 +382,13 @@ pub(crate) async fn send(
             Body::Empty => Body::Empty,
             Body::Stream(_) => std::mem::take(&mut req.body),
         };
-        let request = request_head(req, headers, &body)?;
+        let request = request_head(pool, req, headers, &body)?;
         let empty = match &body {
             Body::Empty => true,
             Body::Full(b) => b.is_empty(),
             Body::Stream(s) => s.size_hint() == Some(0),
         };
-        let stream = pool.open(ctx, &origin, &request, empty).await?;
+        let stream = pool.open(ctx, origin, &request, empty).await?;
         let polled = match send_body(&stream, &mut body, empty, ctx, deadline).await {
             Ok(polled) => polled,
             Err(e) => return Err(e),
