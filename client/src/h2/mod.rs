@@ -26,6 +26,7 @@
 
 mod body;
 mod conn;
+mod head;
 mod tunnel;
 
 use std::cell::RefCell;
@@ -35,17 +36,16 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::header::{self, HeaderMap, HeaderValue};
+use http::header::{self, HeaderMap};
 use http::Version;
 use percore_http::h2::conn::OpenError;
 use percore_http::h2::ErrorCode;
 use percore_http::{Body, Limits};
 use percore_runtime::future::{race, Either};
 use percore_runtime::time::timeout_at;
-use url::{Position, Url};
 
 use crate::alpn::{AlpnMemo, Proto};
-use crate::client::{authority, idempotent, request_target, Prepared};
+use crate::client::{idempotent, Prepared};
 use crate::connect::{connect, Stream};
 use crate::decode::{Coding, Decoder};
 use crate::error::{Error, ErrorKind, TimeoutKind};
@@ -55,6 +55,7 @@ use crate::response::Response;
 pub(crate) use body::{AnyBody, H2Body};
 pub(crate) use conn::Room;
 use conn::Shared;
+use head::request_head;
 pub(crate) use tunnel::open as open_tunnel;
 
 /// Request body bytes queued on a stream before its sender waits for
@@ -106,6 +107,14 @@ impl Drop for StreamRef {
     fn drop(&mut self) {
         self.shared.forget(self.id);
     }
+}
+
+/// What a scan of an origin's connections found.
+enum Scan {
+    /// A stream opened on a connection with room.
+    Opened(StreamRef),
+    /// No room: the connection still being opened, if any, to wait for.
+    Wait(Option<Rc<Shared>>),
 }
 
 /// How waiting for a response head ended.
@@ -203,38 +212,10 @@ impl H2Pool {
                     }
                 }
             }
-            let mut connecting = None;
-            let origins = self.origins.borrow();
-            let conns = origins.get(origin).map_or(&[][..], |c| &c.list[..]);
-            for shared in conns {
-                let mut st = shared.st.borrow_mut();
-                if st.has_room() {
-                    if tunnel && !st.conn.extended_connect_allowed() {
-                        return Err(Error::new(
-                            ErrorKind::Handshake,
-                            "the server does not offer WebSocket over HTTP/2 \
-                             (no SETTINGS_ENABLE_CONNECT_PROTOCOL, RFC 8441)",
-                        ));
-                    }
-                    let id = match st.conn.send_request(request, end_stream) {
-                        Ok(id) => id,
-                        Err(OpenError::InvalidRequest(why)) => {
-                            return Err(Error::new(ErrorKind::Builder, why))
-                        }
-                        Err(_) => continue,
-                    };
-                    st.slots.insert(id, conn::Slot::default());
-                    st.kick();
-                    return Ok(StreamRef {
-                        shared: shared.clone(),
-                        id,
-                    });
-                }
-                if !st.ready && st.failure.is_none() {
-                    connecting = Some(shared.clone());
-                }
-            }
-            drop(origins);
+            let connecting = match self.try_open(origin, request, end_stream, tunnel)? {
+                Scan::Opened(stream) => return Ok(stream),
+                Scan::Wait(connecting) => connecting,
+            };
             let room: &Rc<Room> = room.get_or_insert_with(|| self.room(origin));
             let wait_until =
                 *wait_until.get_or_insert_with(|| ctx.pool_wait.map(|d| crate::now() + d));
@@ -287,38 +268,48 @@ impl H2Pool {
 }
 
 impl H2Pool {
-    /// The request URI of `url`: scheme, authority and path with query
-    /// (no credentials), from the one-entry cache when the URL repeats.
-    fn uri(&self, url: &Url) -> Result<http::Uri, Error> {
-        let plain = url.username().is_empty() && url.password().is_none();
-        let text = &url[..Position::AfterQuery];
-        if plain {
-            if let Some((last, uri)) = &*self.last_uri.borrow() {
-                if last == text {
-                    return Ok(uri.clone());
+    /// Opens a stream for `request` on one of `origin`'s connections with
+    /// room, else names a connection still being opened to wait for.
+    /// Synchronous: the origin list is borrowed, not copied.
+    fn try_open(
+        &self,
+        origin: &Origin,
+        request: &http::Request<()>,
+        end_stream: bool,
+        tunnel: bool,
+    ) -> Result<Scan, Error> {
+        let mut connecting = None;
+        let origins = self.origins.borrow();
+        let conns = origins.get(origin).map_or(&[][..], |c| &c.list[..]);
+        for shared in conns {
+            let mut st = shared.st.borrow_mut();
+            if st.has_room() {
+                if tunnel && !st.conn.extended_connect_allowed() {
+                    return Err(Error::new(
+                        ErrorKind::Handshake,
+                        "the server does not offer WebSocket over HTTP/2 \
+                         (no SETTINGS_ENABLE_CONNECT_PROTOCOL, RFC 8441)",
+                    ));
                 }
+                let id = match st.conn.send_request(request, end_stream) {
+                    Ok(id) => id,
+                    Err(OpenError::InvalidRequest(why)) => {
+                        return Err(Error::new(ErrorKind::Builder, why))
+                    }
+                    Err(_) => continue,
+                };
+                st.slots.insert(id, conn::Slot::default());
+                st.kick();
+                return Ok(Scan::Opened(StreamRef {
+                    shared: shared.clone(),
+                    id,
+                }));
+            }
+            if !st.ready && st.failure.is_none() {
+                connecting = Some(shared.clone());
             }
         }
-        let uri = if plain {
-            // scheme://authority/path?query, as written in the URL.
-            http::Uri::try_from(text)
-        } else {
-            let (authority, path) = (authority(url), request_target(url));
-            http::Uri::try_from(format!("{}://{authority}{path}", url.scheme()))
-        };
-        let uri = uri.map_err(|e| Error::with_source(ErrorKind::InvalidUrl, "", e))?;
-        if plain {
-            let mut last = self.last_uri.borrow_mut();
-            match &mut *last {
-                Some((s, u)) => {
-                    s.clear();
-                    s.push_str(text);
-                    *u = uri.clone();
-                }
-                None => *last = Some((text.to_owned(), uri.clone())),
-            }
-        }
-        Ok(uri)
+        Ok(Scan::Wait(connecting))
     }
 }
 
@@ -333,35 +324,6 @@ async fn bounded<F: std::future::Future>(
             .map_err(|_| Error::timeout(TimeoutKind::PoolWait)),
         None => Ok(fut.await),
     }
-}
-
-/// The request head as HTTP/2 sees it: the URL's scheme, authority and
-/// path, the headers and the body's length when known.
-fn request_head(
-    pool: &H2Pool,
-    req: &Prepared,
-    headers: &HeaderMap,
-    body: &Body,
-) -> Result<http::Request<()>, Error> {
-    let uri = pool.uri(&req.url)?;
-    let mut request = http::Request::builder()
-        .method(req.method.clone())
-        .uri(uri)
-        .version(Version::HTTP_2)
-        .body(())
-        .map_err(|e| Error::with_source(ErrorKind::InvalidUrl, "", e))?;
-    *request.headers_mut() = headers.clone();
-    let length = match body {
-        Body::Empty => None,
-        Body::Full(b) => Some(b.len() as u64),
-        Body::Stream(s) => s.size_hint(),
-    };
-    if let Some(n) = length.filter(|&n| n > 0 || !matches!(body, Body::Empty)) {
-        request
-            .headers_mut()
-            .insert(header::CONTENT_LENGTH, HeaderValue::from(n));
-    }
-    Ok(request)
 }
 
 /// Sends `req` over HTTP/2 and returns its response once the head came;
