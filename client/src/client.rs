@@ -5,10 +5,10 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
 
+use crate::within::within;
 use http::header::{HeaderMap, HeaderValue};
 use http::Method;
 use percore_http::Body;
-use percore_runtime::time::timeout_at;
 use url::Url;
 
 use crate::cookies::Jar;
@@ -190,13 +190,11 @@ impl Client {
     pub(crate) async fn execute(&self, mut req: Prepared) -> Result<Response, Error> {
         let total = req.timeout.or(self.inner.cfg.timeouts.total);
         let deadline = total.map(|d| crate::now() + d);
-        let run = self.follow(&mut req, deadline);
-        let result = match deadline {
-            Some(at) => timeout_at(at, run)
-                .await
-                .unwrap_or_else(|_| Err(Error::timeout(TimeoutKind::Total))),
-            None => run.await,
-        };
+        // One slot for the redirect loop with or without its deadline
+        // (see `within`): this future holds the whole send path.
+        let result = within(deadline, self.follow(&mut req, deadline))
+            .await
+            .unwrap_or_else(|_| Err(Error::timeout(TimeoutKind::Total)));
         result.map_err(|e| e.at(&req.url))
     }
 }

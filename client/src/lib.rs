@@ -69,6 +69,7 @@ mod h2;
 mod pool;
 mod request;
 mod response;
+mod within;
 mod ws;
 
 pub use client::{Client, ClientBuilder, Timeouts};

@@ -59,7 +59,7 @@ impl Client {
             Cow::Owned(headers)
         };
         if req.http2 || cfg.http2_prior_knowledge {
-            return self.send_h2(req, &headers, decode, deadline).await;
+            return self.send_h2(&origin, req, &headers, decode, deadline).await;
         }
         // https: ALPN decides, once per origin (see `crate::alpn`).
         let mut _probe = None;
@@ -67,7 +67,7 @@ impl Client {
             let wait_until = cfg.timeouts.pool_wait.map(|d| crate::now() + d);
             match self.inner.h2.alpn.route(&origin, wait_until).await? {
                 Route::Known(Proto::H2) => {
-                    return self.send_h2(req, &headers, decode, deadline).await
+                    return self.send_h2(&origin, req, &headers, decode, deadline).await
                 }
                 Route::Known(Proto::H1) => {}
                 Route::Probe(guard) => _probe = Some(guard),
@@ -96,7 +96,7 @@ impl Client {
             let mut conn = match self.connection(&origin, fresh_only).await? {
                 Some(conn) => conn,
                 // ALPN chose HTTP/2: the connection went to the HTTP/2 pool.
-                None => return self.send_h2(req, &headers, decode, deadline).await,
+                None => return self.send_h2(&origin, req, &headers, decode, deadline).await,
             };
             let reused = conn.reused;
             let mut body = match &req.body {
@@ -134,6 +134,7 @@ impl Client {
     /// One request over HTTP/2 (see [`crate::h2`]).
     async fn send_h2(
         &self,
+        origin: &Origin,
         req: &mut Prepared,
         headers: &HeaderMap,
         decode: bool,
@@ -143,6 +144,7 @@ impl Client {
         let resp = h2::send(
             &self.inner.h2,
             &self.h2_ctx(),
+            origin,
             req,
             headers,
             decode,

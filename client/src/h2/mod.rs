@@ -26,6 +26,7 @@
 
 mod body;
 mod conn;
+mod head;
 mod tunnel;
 
 use std::cell::RefCell;
@@ -35,17 +36,16 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::header::{self, HeaderMap, HeaderValue};
+use http::header::{self, HeaderMap};
 use http::Version;
 use percore_http::h2::conn::OpenError;
 use percore_http::h2::ErrorCode;
 use percore_http::{Body, Limits};
 use percore_runtime::future::{race, Either};
 use percore_runtime::time::timeout_at;
-use url::Position;
 
 use crate::alpn::{AlpnMemo, Proto};
-use crate::client::{authority, idempotent, request_target, Prepared};
+use crate::client::{idempotent, Prepared};
 use crate::connect::{connect, Stream};
 use crate::decode::{Coding, Decoder};
 use crate::error::{Error, ErrorKind, TimeoutKind};
@@ -55,6 +55,7 @@ use crate::response::Response;
 pub(crate) use body::{AnyBody, H2Body};
 pub(crate) use conn::Room;
 use conn::Shared;
+use head::request_head;
 pub(crate) use tunnel::open as open_tunnel;
 
 /// Request body bytes queued on a stream before its sender waits for
@@ -67,6 +68,10 @@ pub(crate) struct H2Pool {
     origins: Rc<RefCell<OriginMap<Conns>>>,
     /// What the `https` origins chose by ALPN.
     pub alpn: AlpnMemo,
+    /// The last request URI (`scheme://authority/path?query`) and its
+    /// parsed form: a client sending to the same URL again clones it
+    /// (reference counts) instead of parsing and copying it again.
+    last_uri: RefCell<Option<(String, http::Uri)>>,
 }
 
 #[derive(Default)]
@@ -102,6 +107,14 @@ impl Drop for StreamRef {
     fn drop(&mut self) {
         self.shared.forget(self.id);
     }
+}
+
+/// What a scan of an origin's connections found.
+enum Scan {
+    /// A stream opened on a connection with room.
+    Opened(StreamRef),
+    /// No room: the connection still being opened, if any, to wait for.
+    Wait(Option<Rc<Shared>>),
 }
 
 /// How waiting for a response head ended.
@@ -183,11 +196,12 @@ impl H2Pool {
             .extensions()
             .get::<percore_http::upgrade::Protocol>()
             .is_some();
-        let room = self.room(origin);
-        let wait_until = ctx.pool_wait.map(|d| crate::now() + d);
+        // The origin's room and the pool-wait deadline are only needed
+        // when the request has to wait: taken then (most find room at once).
+        let mut room = None;
+        let mut wait_until = None;
         let mut waited_on: Option<Rc<Shared>> = None;
         loop {
-            let conns = self.list(origin);
             if let Some(w) = &waited_on {
                 // The connection we waited for failed before the server's
                 // SETTINGS (it could not connect, or does not speak h2c).
@@ -198,35 +212,13 @@ impl H2Pool {
                     }
                 }
             }
-            let mut connecting = None;
-            for shared in &conns {
-                let mut st = shared.st.borrow_mut();
-                if st.has_room() {
-                    if tunnel && !st.conn.extended_connect_allowed() {
-                        return Err(Error::new(
-                            ErrorKind::Handshake,
-                            "the server does not offer WebSocket over HTTP/2 \
-                             (no SETTINGS_ENABLE_CONNECT_PROTOCOL, RFC 8441)",
-                        ));
-                    }
-                    let id = match st.conn.send_request(request, end_stream) {
-                        Ok(id) => id,
-                        Err(OpenError::InvalidRequest(why)) => {
-                            return Err(Error::new(ErrorKind::Builder, why))
-                        }
-                        Err(_) => continue,
-                    };
-                    st.slots.insert(id, conn::Slot::default());
-                    st.kick();
-                    return Ok(StreamRef {
-                        shared: shared.clone(),
-                        id,
-                    });
-                }
-                if !st.ready && st.failure.is_none() {
-                    connecting = Some(shared.clone());
-                }
-            }
+            let connecting = match self.try_open(origin, request, end_stream, tunnel)? {
+                Scan::Opened(stream) => return Ok(stream),
+                Scan::Wait(connecting) => connecting,
+            };
+            let room: &Rc<Room> = room.get_or_insert_with(|| self.room(origin));
+            let wait_until =
+                *wait_until.get_or_insert_with(|| ctx.pool_wait.map(|d| crate::now() + d));
             if let Some(c) = connecting {
                 waited_on = Some(c);
                 bounded(wait_until, room.changed()).await?;
@@ -266,20 +258,58 @@ impl H2Pool {
                         }
                         Ok(stream)
                     };
-                    waited_on = Some(self.start(ctx, origin, &room, permit, connecting));
+                    waited_on = Some(self.start(ctx, origin, room, permit, connecting));
                 }
                 Either::Left(Acquired::Reused(h1)) => drop(h1),
                 Either::Right(()) => {}
             }
         }
     }
+}
 
-    fn list(&self, origin: &Origin) -> Vec<Rc<Shared>> {
-        self.origins
-            .borrow()
-            .get(origin)
-            .map(|c| c.list.clone())
-            .unwrap_or_default()
+impl H2Pool {
+    /// Opens a stream for `request` on one of `origin`'s connections with
+    /// room, else names a connection still being opened to wait for.
+    /// Synchronous: the origin list is borrowed, not copied.
+    fn try_open(
+        &self,
+        origin: &Origin,
+        request: &http::Request<()>,
+        end_stream: bool,
+        tunnel: bool,
+    ) -> Result<Scan, Error> {
+        let mut connecting = None;
+        let origins = self.origins.borrow();
+        let conns = origins.get(origin).map_or(&[][..], |c| &c.list[..]);
+        for shared in conns {
+            let mut st = shared.st.borrow_mut();
+            if st.has_room() {
+                if tunnel && !st.conn.extended_connect_allowed() {
+                    return Err(Error::new(
+                        ErrorKind::Handshake,
+                        "the server does not offer WebSocket over HTTP/2 \
+                         (no SETTINGS_ENABLE_CONNECT_PROTOCOL, RFC 8441)",
+                    ));
+                }
+                let id = match st.conn.send_request(request, end_stream) {
+                    Ok(id) => id,
+                    Err(OpenError::InvalidRequest(why)) => {
+                        return Err(Error::new(ErrorKind::Builder, why))
+                    }
+                    Err(_) => continue,
+                };
+                st.slots.insert(id, conn::Slot::default());
+                st.kick();
+                return Ok(Scan::Opened(StreamRef {
+                    shared: shared.clone(),
+                    id,
+                }));
+            }
+            if !st.ready && st.failure.is_none() {
+                connecting = Some(shared.clone());
+            }
+        }
+        Ok(Scan::Wait(connecting))
     }
 }
 
@@ -296,53 +326,17 @@ async fn bounded<F: std::future::Future>(
     }
 }
 
-/// The request head as HTTP/2 sees it: the URL's scheme, authority and
-/// path, the headers and the body's length when known.
-fn request_head(
-    req: &Prepared,
-    headers: &HeaderMap,
-    body: &Body,
-) -> Result<http::Request<()>, Error> {
-    let url = &req.url;
-    let uri = if url.username().is_empty() && url.password().is_none() {
-        // scheme://authority/path?query, as written in the URL.
-        http::Uri::try_from(&url[..Position::AfterQuery])
-    } else {
-        let (authority, path) = (authority(url), request_target(url));
-        http::Uri::try_from(format!("{}://{authority}{path}", url.scheme()))
-    };
-    let uri = uri.map_err(|e| Error::with_source(ErrorKind::InvalidUrl, "", e))?;
-    let mut request = http::Request::builder()
-        .method(req.method.clone())
-        .uri(uri)
-        .version(Version::HTTP_2)
-        .body(())
-        .map_err(|e| Error::with_source(ErrorKind::InvalidUrl, "", e))?;
-    *request.headers_mut() = headers.clone();
-    let length = match body {
-        Body::Empty => None,
-        Body::Full(b) => Some(b.len() as u64),
-        Body::Stream(s) => s.size_hint(),
-    };
-    if let Some(n) = length.filter(|&n| n > 0 || !matches!(body, Body::Empty)) {
-        request
-            .headers_mut()
-            .insert(header::CONTENT_LENGTH, HeaderValue::from(n));
-    }
-    Ok(request)
-}
-
 /// Sends `req` over HTTP/2 and returns its response once the head came;
 /// a refused stream is sent once more.
 pub(crate) async fn send(
     pool: &H2Pool,
     ctx: &Ctx<'_>,
+    origin: &Origin,
     req: &mut Prepared,
     headers: &HeaderMap,
     decode: bool,
     deadline: Option<Instant>,
 ) -> Result<Response, Error> {
-    let origin = Origin::of(&req.url)?;
     let mut retried = false;
     loop {
         let mut body = match &req.body {
@@ -350,13 +344,13 @@ pub(crate) async fn send(
             Body::Empty => Body::Empty,
             Body::Stream(_) => std::mem::take(&mut req.body),
         };
-        let request = request_head(req, headers, &body)?;
+        let request = request_head(pool, req, headers, &body)?;
         let empty = match &body {
             Body::Empty => true,
             Body::Full(b) => b.is_empty(),
             Body::Stream(s) => s.size_hint() == Some(0),
         };
-        let stream = pool.open(ctx, &origin, &request, empty).await?;
+        let stream = pool.open(ctx, origin, &request, empty).await?;
         let polled = match send_body(&stream, &mut body, empty, ctx, deadline).await {
             Ok(polled) => polled,
             Err(e) => return Err(e),
