@@ -58,16 +58,15 @@ impl LastHead {
 
     /// Writes the head of these inputs into `dst`: the kept bytes when
     /// they match, else a fresh encoding, which is then kept.
-    fn encode(
-        &mut self,
-        dst: &mut BytesMut,
-        version: Version,
-        status: StatusCode,
-        headers: &HeaderMap,
-        framing: ResponseBody,
-        date: &[u8],
-        close: bool,
-    ) {
+    fn encode(&mut self, dst: &mut BytesMut, head: Inputs<'_>) {
+        let Inputs {
+            version,
+            status,
+            headers,
+            framing,
+            date,
+            close,
+        } = head;
         let Ok(date_key) = <[u8; 29]>::try_from(date) else {
             h1::encode_response_head(dst, version, status, headers, framing, date, close);
             return;
@@ -99,6 +98,16 @@ impl LastHead {
     }
 }
 
+/// The arguments of [`h1::encode_response_head`].
+struct Inputs<'a> {
+    version: Version,
+    status: StatusCode,
+    headers: &'a HeaderMap,
+    framing: ResponseBody,
+    date: &'a [u8],
+    close: bool,
+}
+
 thread_local! {
     static LAST: RefCell<LastHead> = RefCell::new(LastHead::default());
 }
@@ -116,8 +125,15 @@ pub(super) fn encode_head(
 ) {
     with_date(|date| {
         LAST.with(|last| {
-            last.borrow_mut()
-                .encode(dst, version, status, headers, framing, date, close)
+            let head = Inputs {
+                version,
+                status,
+                headers,
+                framing,
+                date,
+                close,
+            };
+            last.borrow_mut().encode(dst, head)
         })
     });
 }
@@ -289,7 +305,15 @@ mod tests {
             };
             hits += usize::from(kept);
             let mut got = BytesMut::from(&b"before"[..]);
-            last.encode(&mut got, version, status, &headers, framing, date, close);
+            let head = super::Inputs {
+                version,
+                status,
+                headers: &headers,
+                framing,
+                date,
+                close,
+            };
+            last.encode(&mut got, head);
             assert_eq!(got, want, "{version:?} {status} {headers:?} {framing:?}");
         }
         // The repeats of a small head are answered from the cache; the
