@@ -16,7 +16,13 @@
 //! let again = header_pool::take();
 //! assert!(again.is_empty());
 //! ```
+//!
+//! A map that comes back holding exactly one field is kept with it, in a
+//! pool of its own: [`take_with`] hands it out as it is when the field is
+//! the one asked for (a response's `content-type`, typically), so the
+//! common response neither clears nor inserts.
 
+use http::header::{HeaderName, HeaderValue};
 use http::HeaderMap;
 use percore_runtime::local_pool::LocalPool;
 
@@ -27,16 +33,56 @@ const MAX_CAPACITY: usize = 64;
 
 thread_local! {
     static POOL: LocalPool<HeaderMap> = const { LocalPool::new(MAX_POOLED) };
+    /// Maps returned with exactly one (not sensitive) field, kept with it.
+    static ONE_FIELD: LocalPool<HeaderMap> = const { LocalPool::new(MAX_POOLED) };
 }
 
 /// An empty map: a recycled one when the pool has it, else a new one (which
 /// allocates nothing until its first insert).
 #[inline]
 pub fn take() -> HeaderMap {
-    POOL.try_with(LocalPool::pop)
-        .ok()
-        .flatten()
-        .unwrap_or_default()
+    if let Some(map) = POOL.try_with(LocalPool::pop).ok().flatten() {
+        return map;
+    }
+    match ONE_FIELD.try_with(LocalPool::pop).ok().flatten() {
+        Some(mut map) => {
+            map.clear();
+            map
+        }
+        None => HeaderMap::new(),
+    }
+}
+
+/// A map holding exactly the field `name: value` (as if by `insert` into
+/// [`take`]'s map): a recycled map that came back with that one field is
+/// handed out as it is, without clearing it or inserting again.
+///
+/// ```
+/// use http::header::{HeaderValue, CONTENT_TYPE};
+/// use percore_http::header_pool;
+/// let text = HeaderValue::from_static("text/plain");
+/// let map = header_pool::take_with(CONTENT_TYPE, text.clone());
+/// header_pool::recycle(map);
+/// let again = header_pool::take_with(CONTENT_TYPE, text.clone());
+/// assert_eq!(again.len(), 1);
+/// assert_eq!(again[CONTENT_TYPE], text);
+/// ```
+#[inline]
+pub fn take_with(name: HeaderName, value: HeaderValue) -> HeaderMap {
+    if let Some(mut map) = ONE_FIELD.try_with(LocalPool::pop).ok().flatten() {
+        let same = map
+            .iter()
+            .next()
+            .is_some_and(|(n, v)| *n == name && *v == value && !value.is_sensitive());
+        if !same {
+            map.clear();
+            map.insert(name, value);
+        }
+        return map;
+    }
+    let mut map = take();
+    map.insert(name, value);
+    map
 }
 
 /// Gives `map` back for reuse: it is cleared (its values dropped) and kept if
@@ -49,6 +95,10 @@ pub fn recycle(mut map: HeaderMap) {
     if capacity == 0 || capacity > MAX_CAPACITY || map.len() > MAX_CAPACITY {
         return;
     }
+    if map.len() == 1 && map.values().all(|v| !v.is_sensitive()) {
+        let _ = ONE_FIELD.try_with(|pool| pool.push(map));
+        return;
+    }
     map.clear();
     let _ = POOL.try_with(|pool| pool.push(map));
 }
@@ -59,7 +109,43 @@ mod tests {
     use http::header::{CONTENT_TYPE, HOST};
 
     fn pooled() -> usize {
-        POOL.with(LocalPool::len)
+        POOL.with(LocalPool::len) + ONE_FIELD.with(LocalPool::len)
+    }
+
+    #[test]
+    fn a_map_with_one_field_comes_back_with_it_only_when_asked_for_it() {
+        let text = HeaderValue::from_static("text/plain");
+        let html = HeaderValue::from_static("text/html");
+        // Asked for another field or for an empty map: cleared first.
+        recycle(take_with(CONTENT_TYPE, text.clone()));
+        let other = take_with(CONTENT_TYPE, html.clone());
+        assert_eq!(other.len(), 1);
+        assert_eq!(other[CONTENT_TYPE], html);
+        recycle(other);
+        let empty = take();
+        assert!(empty.is_empty());
+        recycle(take_with(HOST, text.clone()));
+        let same_value_other_name = take_with(CONTENT_TYPE, text.clone());
+        assert_eq!(same_value_other_name.len(), 1);
+        assert_eq!(same_value_other_name[CONTENT_TYPE], text);
+        recycle(same_value_other_name);
+        let again = take_with(CONTENT_TYPE, text.clone());
+        assert_eq!(again.len(), 1);
+        assert_eq!(again[CONTENT_TYPE], text);
+        // A sensitive value is not kept in its map, nor handed out as kept.
+        let mut secret = again;
+        let mut hidden = HeaderValue::from_static("text/plain");
+        hidden.set_sensitive(true);
+        secret.insert(CONTENT_TYPE, hidden);
+        recycle(secret);
+        let plain = take_with(CONTENT_TYPE, text.clone());
+        assert_eq!(plain.len(), 1);
+        assert!(!plain[CONTENT_TYPE].is_sensitive());
+        let mut asked_sensitive = HeaderValue::from_static("text/plain");
+        asked_sensitive.set_sensitive(true);
+        recycle(plain);
+        let sensitive = take_with(CONTENT_TYPE, asked_sensitive);
+        assert!(sensitive[CONTENT_TYPE].is_sensitive());
     }
 
     #[test]

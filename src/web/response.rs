@@ -27,9 +27,8 @@ fn with_type(body: Body, content_type: HeaderValue) -> Response {
     // (about 60 instructions per response).
     std::mem::forget(std::mem::replace(
         r.headers_mut(),
-        percore_http::header_pool::take(),
+        percore_http::header_pool::take_with(CONTENT_TYPE, content_type),
     ));
-    r.headers_mut().insert(CONTENT_TYPE, content_type);
     r
 }
 

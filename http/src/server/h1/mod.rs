@@ -8,6 +8,7 @@
 //! one request after another, until the connection ends or switches
 //! protocols.
 
+mod head_cache;
 mod input;
 mod output;
 

@@ -21,11 +21,11 @@ use percore_runtime::fs::File;
 use percore_runtime::net::TcpStream;
 use percore_runtime::time::{timeout_from_wait, Elapsed};
 
+use super::head_cache::encode_head;
 use super::input::RequestInput;
 use crate::body::{Body, BodyStream};
 use crate::h1::{self, ResponseBody};
 use crate::server::exchange::{has_no_body, PeekedBody};
-use crate::server::header_cache::with_date;
 use crate::service::Response;
 use crate::Limits;
 
@@ -193,7 +193,7 @@ impl Output {
         self.push_body(body);
     }
 
-    /// Encodes a response head.
+    /// Encodes a response head (through the core's last-head cache).
     pub(super) fn head(
         &mut self,
         version: Version,
@@ -202,10 +202,7 @@ impl Output {
         framing: ResponseBody,
         close: bool,
     ) {
-        let buf = self.buf();
-        with_date(|date| {
-            h1::encode_response_head(buf, version, status, headers, framing, date, close)
-        });
+        encode_head(self.buf(), version, status, headers, framing, close);
     }
 
     /// Appends bytes already encoded (a fixed response head).

@@ -168,6 +168,9 @@ fn respond_in_memory(
         let _ = s.conn.send_data(id, data, true);
     }
     s.notify();
+    drop(s);
+    // Encoded: the map's memory serves the core's next request or response.
+    crate::header_pool::recycle(parts.headers);
     None
 }
 

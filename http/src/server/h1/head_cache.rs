@@ -1,0 +1,324 @@
+//! The last response head encoded on this core, kept with what it was
+//! encoded from. A response that matches the previous one in everything
+//! the head is made of (version, status, its fields in the same order, the
+//! framing, `close` and the `Date` text) gets the same bytes copied in one
+//! append instead of being encoded again: answers of one route tend to
+//! repeat their head within a second (pipelined and keep-alive load
+//! especially).
+//!
+//! Exact by construction: [`h1::encode_response_head`] is a function of
+//! exactly these inputs (the fields as the map iterates them), so a match
+//! yields the bytes it would have written. Bounded: only heads with at most
+//! [`MAX_FIELDS`] fields and [`MAX_BYTES`] bytes are kept, one per core.
+
+use std::cell::RefCell;
+
+use bytes::BytesMut;
+use http::header::{HeaderName, HeaderValue};
+use http::{HeaderMap, StatusCode, Version};
+
+use crate::h1::{self, ResponseBody};
+use crate::server::header_cache::with_date;
+
+/// Heads with more fields are encoded every time (the comparison would
+/// cost about what it saves).
+const MAX_FIELDS: usize = 4;
+/// Longer heads are not kept.
+const MAX_BYTES: usize = 512;
+
+/// What a head was encoded from, and its bytes.
+#[derive(Default)]
+struct LastHead {
+    /// `None` until a head is kept (or after one too large to keep).
+    key: Option<Key>,
+    fields: Vec<(HeaderName, HeaderValue)>,
+    bytes: Vec<u8>,
+}
+
+#[derive(PartialEq)]
+struct Key {
+    version: Version,
+    status: StatusCode,
+    framing: ResponseBody,
+    close: bool,
+    date: [u8; 29],
+}
+
+impl LastHead {
+    /// Whether the kept head was encoded from these inputs.
+    #[inline]
+    fn matches(&self, key: &Key, headers: &HeaderMap) -> bool {
+        self.key.as_ref() == Some(key)
+            && headers.len() == self.fields.len()
+            && headers
+                .iter()
+                .zip(&self.fields)
+                .all(|((n, v), (kn, kv))| n == kn && v == kv)
+    }
+
+    /// Writes the head of these inputs into `dst`: the kept bytes when
+    /// they match, else a fresh encoding, which is then kept.
+    fn encode(&mut self, dst: &mut BytesMut, head: Inputs<'_>) {
+        let Inputs {
+            version,
+            status,
+            headers,
+            framing,
+            date,
+            close,
+        } = head;
+        let Ok(date_key) = <[u8; 29]>::try_from(date) else {
+            h1::encode_response_head(dst, version, status, headers, framing, date, close);
+            return;
+        };
+        let key = Key {
+            version,
+            status,
+            framing,
+            close,
+            date: date_key,
+        };
+        if self.matches(&key, headers) {
+            dst.extend_from_slice(&self.bytes);
+            return;
+        }
+        let start = dst.len();
+        h1::encode_response_head(dst, version, status, headers, framing, date, close);
+        let head = dst.get(start..).unwrap_or_default();
+        if headers.len() > MAX_FIELDS || head.len() > MAX_BYTES {
+            self.key = None;
+            return;
+        }
+        self.fields.clear();
+        self.fields
+            .extend(headers.iter().map(|(n, v)| (n.clone(), v.clone())));
+        self.bytes.clear();
+        self.bytes.extend_from_slice(head);
+        self.key = Some(key);
+    }
+}
+
+/// The arguments of [`h1::encode_response_head`].
+struct Inputs<'a> {
+    version: Version,
+    status: StatusCode,
+    headers: &'a HeaderMap,
+    framing: ResponseBody,
+    date: &'a [u8],
+    close: bool,
+}
+
+thread_local! {
+    static LAST: RefCell<LastHead> = RefCell::new(LastHead::default());
+}
+
+/// [`h1::encode_response_head`] with the current `Date`, through this
+/// core's last-head cache.
+#[inline]
+pub(super) fn encode_head(
+    dst: &mut BytesMut,
+    version: Version,
+    status: StatusCode,
+    headers: &HeaderMap,
+    framing: ResponseBody,
+    close: bool,
+) {
+    with_date(|date| {
+        LAST.with(|last| {
+            let head = Inputs {
+                version,
+                status,
+                headers,
+                framing,
+                date,
+                close,
+            };
+            last.borrow_mut().encode(dst, head)
+        })
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LastHead;
+    use crate::h1::{encode_response_head, ResponseBody};
+    use bytes::BytesMut;
+    use http::header::{CONNECTION, CONTENT_TYPE, SERVER};
+    use http::{HeaderMap, HeaderValue, StatusCode, Version};
+
+    const D1: &[u8] = b"Sun, 06 Nov 1994 08:49:37 GMT";
+    const D2: &[u8] = b"Sun, 06 Nov 1994 08:49:38 GMT";
+
+    type Case = (
+        Version,
+        StatusCode,
+        HeaderMap,
+        ResponseBody,
+        &'static [u8],
+        bool,
+    );
+
+    fn plain(value: &'static str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(CONTENT_TYPE, HeaderValue::from_static(value));
+        h
+    }
+
+    /// Every head the cache writes is the one the encoder writes, whether
+    /// it is kept, reused or replaced.
+    #[test]
+    fn cached_heads_are_the_encoded_heads() {
+        let two = {
+            let mut h = plain("text/plain");
+            h.insert(SERVER, HeaderValue::from_static("percore"));
+            h
+        };
+        let swapped = {
+            let mut h = HeaderMap::new();
+            h.insert(SERVER, HeaderValue::from_static("percore"));
+            h.insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+            h
+        };
+        let many = {
+            let mut h = HeaderMap::new();
+            for i in 0..6 {
+                h.append(CONNECTION, HeaderValue::from(i));
+            }
+            h
+        };
+        let big = plain(Box::leak("x".repeat(600).into_boxed_str()));
+        let ok = StatusCode::OK;
+        let v11 = Version::HTTP_11;
+        let cases: Vec<Case> = vec![
+            (
+                v11,
+                ok,
+                plain("text/plain"),
+                ResponseBody::Length(13),
+                D1,
+                false,
+            ),
+            (
+                v11,
+                ok,
+                plain("text/plain"),
+                ResponseBody::Length(13),
+                D1,
+                false,
+            ),
+            (
+                v11,
+                ok,
+                plain("text/plain"),
+                ResponseBody::Length(14),
+                D1,
+                false,
+            ),
+            (
+                v11,
+                ok,
+                plain("text/plain"),
+                ResponseBody::Length(14),
+                D2,
+                false,
+            ),
+            (
+                v11,
+                ok,
+                plain("text/html"),
+                ResponseBody::Length(14),
+                D2,
+                false,
+            ),
+            (
+                v11,
+                ok,
+                plain("text/html"),
+                ResponseBody::Length(14),
+                D2,
+                true,
+            ),
+            (
+                Version::HTTP_10,
+                ok,
+                plain("text/html"),
+                ResponseBody::Length(14),
+                D2,
+                true,
+            ),
+            (
+                v11,
+                StatusCode::NOT_FOUND,
+                plain("text/html"),
+                ResponseBody::Length(14),
+                D2,
+                true,
+            ),
+            (
+                v11,
+                ok,
+                plain("text/html"),
+                ResponseBody::Chunked,
+                D2,
+                false,
+            ),
+            (v11, ok, two.clone(), ResponseBody::Chunked, D2, false),
+            (v11, ok, swapped, ResponseBody::Chunked, D2, false),
+            (v11, ok, two, ResponseBody::Chunked, D2, false),
+            (v11, ok, HeaderMap::new(), ResponseBody::Empty, D2, false),
+            (v11, ok, HeaderMap::new(), ResponseBody::Empty, D2, false),
+            (v11, ok, many.clone(), ResponseBody::Empty, D2, false),
+            (v11, ok, many, ResponseBody::Empty, D2, false),
+            (v11, ok, big.clone(), ResponseBody::Empty, D2, false),
+            (v11, ok, big, ResponseBody::Empty, D2, false),
+            (
+                v11,
+                ok,
+                HeaderMap::new(),
+                ResponseBody::Empty,
+                b"short date",
+                false,
+            ),
+            (
+                v11,
+                ok,
+                HeaderMap::new(),
+                ResponseBody::Empty,
+                b"short date",
+                false,
+            ),
+        ];
+        let mut last = LastHead::default();
+        let mut hits = 0;
+        for (version, status, headers, framing, date, close) in cases {
+            let mut want = BytesMut::from(&b"before"[..]);
+            encode_response_head(&mut want, version, status, &headers, framing, date, close);
+            let kept = last.key.is_some() && {
+                let key = super::Key {
+                    version,
+                    status,
+                    framing,
+                    close,
+                    date: <[u8; 29]>::try_from(date).unwrap_or([0; 29]),
+                };
+                last.matches(&key, &headers)
+            };
+            hits += usize::from(kept);
+            let mut got = BytesMut::from(&b"before"[..]);
+            let head = super::Inputs {
+                version,
+                status,
+                headers: &headers,
+                framing,
+                date,
+                close,
+            };
+            last.encode(&mut got, head);
+            assert_eq!(got, want, "{version:?} {status} {headers:?} {framing:?}");
+        }
+        // The repeats of a small head are answered from the cache; the
+        // repeats of a head with too many fields, too many bytes or a date
+        // of another length are not kept.
+        assert_eq!(hits, 2);
+    }
+}
