@@ -461,7 +461,10 @@ mod idle_size {
                 worker > 4 * serve_h1,
                 "the worker ({worker} bytes) is the large part"
             );
-            assert!(task <= 1024, "a connection's task is {task} bytes");
+            // 1 000 before the first read moved into a future of its own and
+            // `service` and `cfg` went by reference (an async fn holds its
+            // arguments twice).
+            assert!(task <= 720, "a connection's task is {task} bytes");
         });
     }
 }
