@@ -37,7 +37,7 @@ pub async fn serve<S: Service>(stream: impl Into<Conn>, service: Rc<S>, cfg: Con
     let mut counted = cfg.connections.enter();
     // No `Conn` local: a moved-from local keeps its place in the future's
     // layout until its scope ends, for as long as the connection lives.
-    let stream = Rc::new(Conn::from(stream.into()));
+    let stream: Rc<Conn> = Rc::new(stream.into());
     let _ = stream.set_nodelay(true);
     serve_counted(stream, &service, &cfg, &mut counted).await;
 }
