@@ -73,7 +73,9 @@ pub(crate) struct Context {
     /// every later task in it: a spawn allocates no waker. A waker that
     /// outlives its task can only cause a spurious poll of the slot's next
     /// task, as a key-based waker always could.
-    wakers: RefCell<Vec<(Arc<TaskWaker>, Waker)>>,
+    /// (The `Waker` is made from it when the task is polled: a slot holds
+    /// one pointer, not a pointer and a `Waker`.)
+    wakers: RefCell<Vec<Arc<TaskWaker>>>,
     pub(crate) main_woken: Cell<bool>,
     pub(crate) driver: RefCell<Driver>,
     pub(crate) timers: RefCell<Timers>,
@@ -106,17 +108,12 @@ impl Context {
                 key: wakers.len(),
                 scheduled: AtomicBool::new(true),
             });
-            let waker = Waker::from(state.clone());
-            wakers.push((state, waker));
+            wakers.push(state);
         }
-        let (state, waker) = &wakers[key];
-        state.scheduled.store(true, Ordering::Release);
-        let (state, waker) = (state.clone(), waker.clone());
+        wakers[key].scheduled.store(true, Ordering::Release);
         drop(wakers);
         entry.insert(Task {
             future: Some(future),
-            waker,
-            state,
             notify,
             aborted: false,
         });
@@ -151,8 +148,9 @@ impl Context {
             let Some(future) = task.future.take() else {
                 return;
             };
-            task.state.scheduled.store(false, Ordering::Release);
-            (future, task.waker.clone())
+            let state = self.wakers.borrow()[key].clone();
+            state.scheduled.store(false, Ordering::Release);
+            (future, Waker::from(state))
         };
         let mut cx = TaskContext::from_waker(&waker);
         let outcome = catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(&mut cx)));

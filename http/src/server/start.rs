@@ -35,9 +35,11 @@ use crate::{field_list, upgrade};
 /// connection, or the server shuts down.
 pub async fn serve<S: Service>(stream: impl Into<Conn>, service: Rc<S>, cfg: ConnConfig) {
     let mut counted = cfg.connections.enter();
-    let stream: Conn = stream.into();
+    // No `Conn` local: a moved-from local keeps its place in the future's
+    // layout until its scope ends, for as long as the connection lives.
+    let stream: Rc<Conn> = Rc::new(stream.into());
     let _ = stream.set_nodelay(true);
-    serve_counted(Rc::new(stream), service, cfg, &mut counted).await;
+    serve_counted(stream, &service, &cfg, &mut counted).await;
 }
 
 /// Serves one accepted TCP connection over TLS: the handshake first
@@ -71,48 +73,71 @@ pub async fn serve_tls<S: Service>(
     } else {
         let input = ReadBuffer::new(stream.clone(), BytesMut::new(), READ_CHUNK);
         let input = RequestInput::new(input, cfg.limits.clone());
-        serve_http1(stream, input, None, service, cfg, &mut counted).await;
+        serve_http1(stream, input, None, &service, &cfg, &mut counted).await;
     }
 }
 
 /// [`serve`] once the connection is counted (by `counted`, which learns
 /// when it turns into HTTP/2).
+///
+/// `service` and `cfg` by reference: an async fn keeps its arguments
+/// twice in its layout (as captured and as locals), for the whole life of
+/// the connection.
 async fn serve_counted<S: Service>(
     stream: Rc<Conn>,
-    service: Rc<S>,
-    cfg: ConnConfig,
+    service: &Rc<S>,
+    cfg: &ConnConfig,
     counted: &mut ConnGuard,
 ) {
+    // The first read happens in a future of its own, awaited as a
+    // temporary: a `ReadBuffer` local here would keep its place in this
+    // future's layout (a moved-from local stays until its scope ends)
+    // for as long as the connection lives.
+    match first_read(&stream, cfg).await {
+        Started::Http1(input, head_deadline) => {
+            serve_http1(stream, input, head_deadline, service, cfg, counted).await;
+        }
+        Started::Http2(read_buf) => {
+            counted.set_protocol(ConnProtocol::Http2);
+            let h2 = ServerConnection::new(&cfg.limits);
+            let (service, cfg) = (service.clone(), cfg.clone());
+            Box::pin(serve_h2(stream, read_buf, service, cfg, h2, None)).await;
+        }
+        Started::Gone => {}
+    }
+}
+
+/// How a connection's first read ([`first_read`]) ended.
+enum Started {
+    /// HTTP/1.1: its read side, and the deadline of the first head once
+    /// bytes of it came.
+    Http1(Rc<RequestInput>, Option<Instant>),
+    /// The HTTP/2 client preface, with the bytes read.
+    Http2(BytesMut),
+    /// The client left, was too slow, or the server shuts down.
+    Gone,
+}
+
+/// Reads until the first bytes tell HTTP/2 from HTTP/1.1 (only with
+/// [`ConnConfig::http2`]; otherwise it is HTTP/1.1 at once).
+async fn first_read(stream: &Rc<Conn>, cfg: &ConnConfig) -> Started {
     // No buffer of its own to start with: a plain socket's first read goes
     // into the core's scratch buffer (epoll) or a provided buffer
     // (io_uring), and any other stream's reader makes room as it reads.
     let mut input = ReadBuffer::new(stream.clone(), BytesMut::new(), READ_CHUNK);
     let mut head_deadline = None;
     if cfg.http2 {
-        match sniff_preface(&mut input, &cfg, &mut head_deadline).await {
-            Sniffed::Http2 => {
-                counted.set_protocol(ConnProtocol::Http2);
-                let h2 = ServerConnection::new(&cfg.limits);
-                Box::pin(serve_h2(
-                    stream,
-                    input.take_buffer(),
-                    service,
-                    cfg,
-                    h2,
-                    None,
-                ))
-                .await;
-                return;
-            }
+        match sniff_preface(&mut input, cfg, &mut head_deadline).await {
+            Sniffed::Http2 => return Started::Http2(input.take_buffer()),
             Sniffed::Http1 => {}
-            Sniffed::Gone => return,
+            Sniffed::Gone => return Started::Gone,
         }
     }
     // The read side goes behind an `Rc` here: a `ReadBuffer` passed by
     // value would keep its size in `serve_http1`'s future (an async fn's
     // arguments stay in its layout) for as long as the connection lives.
     let input = RequestInput::new(input, cfg.limits.clone());
-    serve_http1(stream, input, head_deadline, service, cfg, counted).await;
+    Started::Http1(input, head_deadline)
 }
 
 /// Serves HTTP/1.1 on `stream` from `input` (with what was read while
@@ -122,11 +147,11 @@ async fn serve_http1<S: Service>(
     stream: Rc<Conn>,
     input: Rc<RequestInput>,
     head_deadline: Option<Instant>,
-    service: Rc<S>,
-    cfg: ConnConfig,
+    service: &Rc<S>,
+    cfg: &ConnConfig,
     counted: &mut ConnGuard,
 ) {
-    match h1::serve(input, &service, &cfg, head_deadline).await {
+    match h1::serve(input, service, cfg, head_deadline).await {
         Handoff::Closed => {}
         Handoff::H2c {
             mut request,
@@ -139,6 +164,7 @@ async fn serve_http1<S: Service>(
             };
             *request.version_mut() = Version::HTTP_2;
             counted.set_protocol(ConnProtocol::Http2);
+            let (service, cfg) = (service.clone(), cfg.clone());
             Box::pin(serve_h2(stream, read_buf, service, cfg, h2, Some(*request))).await;
         }
     }

@@ -45,21 +45,31 @@ pub(crate) struct RequestInput {
 impl fmt::Debug for RequestInput {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let st = self.state.borrow();
+        let body = st.body.as_deref();
         f.debug_struct("RequestInput")
             .field("input", &st.input)
             .field("body_id", &st.body_id)
-            .field("body_unread", &st.decoder.is_some())
-            .field("error", &st.error)
+            .field("body_unread", &body.is_some_and(|b| b.decoder.is_some()))
+            .field("error", &body.and_then(|b| b.error.as_ref()))
             .finish()
     }
 }
 
 struct InputState {
     input: ReadBuffer<Conn>,
-    /// Body of the current request, while unread bytes remain.
-    decoder: Option<BodyDecoder>,
     /// Identifies the current request's body; stale readers get nothing.
     body_id: u64,
+    /// The state of the current request's body: allocated only for a
+    /// request that has one, and dropped once it is read, so that an idle
+    /// connection (and one answering bodiless requests) holds none of it.
+    body: Option<Box<BodyState>>,
+}
+
+/// The reading of one request body.
+#[derive(Default)]
+struct BodyState {
+    /// Body of the current request, while unread bytes remain.
+    decoder: Option<BodyDecoder>,
     /// The client waits for `100 Continue` before it sends the body.
     continue_pending: bool,
     /// `100 Continue` on its way out, ahead of the body's first read.
@@ -80,14 +90,8 @@ impl RequestInput {
         Rc::new(RequestInput {
             state: RefCell::new(InputState {
                 input,
-                decoder: None,
                 body_id: 0,
-                continue_pending: false,
-                continue_write: None,
-                waiting: None,
-                error: None,
-                pace: BodyPace::default(),
-                trailers: None,
+                body: None,
             }),
             limits,
         })
@@ -139,18 +143,17 @@ impl RequestInput {
     ) -> RequestBody {
         let mut st = self.state.borrow_mut();
         st.body_id += 1;
-        st.error = None;
-        st.trailers = None;
-        st.continue_pending = false;
         match kind {
             BodyKind::Empty => {
-                st.decoder = None;
+                st.body = None;
                 RequestBody::empty()
             }
             kind => {
-                st.decoder = Some(BodyDecoder::new(kind, &self.limits));
-                st.continue_pending = expect_continue;
-                st.pace = BodyPace::default();
+                st.body = Some(Box::new(BodyState {
+                    decoder: Some(BodyDecoder::new(kind, &self.limits)),
+                    continue_pending: expect_continue,
+                    ..BodyState::default()
+                }));
                 RequestBody::from_source(Rc::new(H1BodyReader {
                     input: self.clone(),
                     id: st.body_id,
@@ -161,13 +164,14 @@ impl RequestInput {
 
     /// Whether the client waits for a `100 Continue` not sent yet.
     pub(super) fn continue_pending(&self) -> bool {
-        self.state.borrow().continue_pending
+        let st = self.state.borrow();
+        st.body.as_ref().is_some_and(|b| b.continue_pending)
     }
 
     /// Whether some of the current request body is still to be read.
     pub(super) fn body_unfinished(&self) -> bool {
         let st = self.state.borrow();
-        st.decoder.is_some() || st.input.is_reading()
+        st.body.as_ref().is_some_and(|b| b.decoder.is_some()) || st.input.is_reading()
     }
 
     /// Whether the request body already decides that the connection ends
@@ -181,10 +185,13 @@ impl RequestInput {
     /// then.
     pub(super) fn body_ends_connection(&self, streamed: bool) -> bool {
         let st = self.state.borrow();
-        st.error.is_some()
+        let Some(b) = st.body.as_deref() else {
+            return false;
+        };
+        b.error.is_some()
             || (!streamed
-                && st.decoder.as_ref().is_some_and(|d| {
-                    st.continue_pending
+                && b.decoder.as_ref().is_some_and(|d| {
+                    b.continue_pending
                         || d.remaining()
                             .is_some_and(|n| n > self.limits.max_drain_size)
                 }))
@@ -196,7 +203,7 @@ impl RequestInput {
     pub(super) async fn finish_body(self: &Rc<Self>) -> bool {
         let id = self.state.borrow().body_id;
         if !self.body_unfinished() {
-            return self.state.borrow().error.is_none();
+            return self.body_done();
         }
         // Never send 100 Continue just to drain a body nobody wanted.
         if self.continue_pending() {
@@ -220,17 +227,35 @@ impl RequestInput {
                 Err(_) => return false,
             }
         }
-        let st = self.state.borrow();
-        st.error.is_none() && st.decoder.is_none()
+        !self.body_unfinished() && self.body_done()
+    }
+
+    /// Whether the current body ended without an error; if so, its state
+    /// is dropped (the exchange is over, the connection waits for the next
+    /// request).
+    fn body_done(&self) -> bool {
+        let mut st = self.state.borrow_mut();
+        let ok = st.body.as_ref().is_none_or(|b| b.error.is_none());
+        if ok {
+            st.body = None;
+        }
+        ok
     }
 
     /// The next chunk of body `id` for its reader.
     fn poll_body(&self, id: u64, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, BodyError>>> {
         let mut guard = self.state.borrow_mut();
-        let st = &mut *guard;
-        if st.body_id != id {
+        let InputState {
+            input,
+            body_id,
+            body,
+        } = &mut *guard;
+        if *body_id != id {
             return Poll::Ready(None);
         }
+        let Some(st) = body.as_deref_mut() else {
+            return Poll::Ready(None);
+        };
         loop {
             if let Some(write) = st.continue_write.as_mut() {
                 let res = std::task::ready!(write.as_mut().poll(cx));
@@ -242,7 +267,7 @@ impl RequestInput {
                 }
             }
             if let Some(deadline) = st.waiting {
-                let outcome = std::task::ready!(st.input.poll_fill(cx, deadline));
+                let outcome = std::task::ready!(input.poll_fill(cx, deadline));
                 st.waiting = None;
                 st.pace.stop_waiting();
                 match outcome {
@@ -260,7 +285,7 @@ impl RequestInput {
             let Some(decoder) = st.decoder.as_mut() else {
                 return Poll::Ready(None);
             };
-            match decoder.decode(st.input.buffer_mut()) {
+            match decoder.decode(input.buffer_mut()) {
                 Ok(BodyEvent::Data(data)) => {
                     st.pace.received(data.len());
                     return Poll::Ready(Some(Ok(data)));
@@ -281,7 +306,7 @@ impl RequestInput {
                         continue;
                     }
                     if std::mem::take(&mut st.continue_pending) {
-                        let stream = st.input.stream().clone();
+                        let stream = input.stream().clone();
                         let write_timeout = self.limits.write_timeout;
                         st.continue_write = Some(Box::pin(async move {
                             let continue_100 = vec![Bytes::from_static(h1::CONTINUE_100)];
@@ -329,11 +354,13 @@ impl BodySource for H1BodyReader {
         if st.body_id != self.id {
             return Some(0);
         }
-        st.decoder.as_ref().and_then(BodyDecoder::remaining)
+        let decoder = st.body.as_ref().and_then(|b| b.decoder.as_ref());
+        decoder.and_then(BodyDecoder::remaining)
     }
 
     fn trailers(&self) -> Option<HeaderMap> {
         let st = self.input.state.borrow();
-        st.trailers.clone().filter(|_| st.body_id == self.id)
+        let trailers = st.body.as_ref().and_then(|b| b.trailers.clone());
+        trailers.filter(|_| st.body_id == self.id)
     }
 }

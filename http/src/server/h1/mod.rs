@@ -452,12 +452,20 @@ mod idle_size {
             let worker = std::mem::size_of_val(&work(&input, &service, &cfg, None));
             let tcp = TcpStream::connect(addr).await.unwrap();
             let task = std::mem::size_of_val(&crate::server::serve(tcp, service.clone(), cfg));
+            // The read side lives as long as the connection: it holds the
+            // input buffer's state, not a request body's (boxed, made for
+            // a request that has one).
+            let input_size = std::mem::size_of::<RequestInput>();
+            assert!(input_size <= 216, "the read side is {input_size} bytes");
             assert!(serve_h1 <= 256, "h1::serve is {serve_h1} bytes");
             assert!(
                 worker > 4 * serve_h1,
                 "the worker ({worker} bytes) is the large part"
             );
-            assert!(task <= 1024, "a connection's task is {task} bytes");
+            // 1 000 before the first read moved into a future of its own and
+            // `service` and `cfg` went by reference (an async fn holds its
+            // arguments twice).
+            assert!(task <= 720, "a connection's task is {task} bytes");
         });
     }
 }
