@@ -777,3 +777,32 @@ both_drivers!(
         });
     }
 );
+
+// A short `sendfile` (the file ended before `len`) must not be taken for a
+// full socket: under edge-triggered epoll that waited for an edge that never
+// comes, and the next `sendfile` at the file's end hung.
+both_drivers!(sendfile_short_count_then_end_of_file, |d: DriverChoice| {
+    let path = std::env::temp_dir().join(format!(
+        "percore-sendfile-eof-{}-{:?}",
+        std::process::id(),
+        d
+    ));
+    std::fs::write(&path, b"hello sendfile").unwrap();
+    block_on(d, async {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        let file = percore_runtime::fs::File::open(&path).await.unwrap();
+        assert_eq!(server.sendfile(&file, 6, 100).await.unwrap(), 8);
+        let (n, buf) = client.read(Vec::with_capacity(16)).await;
+        assert_eq!(&buf[..n.unwrap()], b"sendfile");
+        let end = timeout(Duration::from_secs(5), server.sendfile(&file, 14, 100)).await;
+        assert_eq!(
+            end.expect("sendfile at the end of the file hung").unwrap(),
+            0
+        );
+    });
+    std::fs::remove_file(&path).unwrap();
+});

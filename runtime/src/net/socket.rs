@@ -143,8 +143,12 @@ impl Socket {
         };
         match &self.reg {
             Some(reg) => {
+                // A short count is no sign of a full socket here: the file
+                // may end first (0 at its end). Readiness is cleared only by
+                // `WouldBlock`; clearing it after a short count would wait
+                // for an edge that never comes while the socket has room.
                 std::future::poll_fn(|cx| {
-                    reg.poll_io(Direction::Write, cx, || send().map(|n| (n, n < len)))
+                    reg.poll_io(Direction::Write, cx, || send().map(|n| (n, false)))
                 })
                 .await
             }
