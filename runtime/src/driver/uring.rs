@@ -19,7 +19,7 @@ use super::buf_ring::BufRing;
 use super::Unparker;
 
 mod multishot;
-pub(crate) use multishot::{close_descriptor, Release, ACCEPT_QUEUE_CAP};
+pub(crate) use multishot::{close_descriptor, orphan, Release, ACCEPT_QUEUE_CAP};
 
 /// `user_data` of the eventfd read that wakes a parked ring.
 const EVENTFD_KEY: u64 = u64::MAX;

@@ -14,9 +14,9 @@ use super::msg::AddrBuf;
 use super::{cvt, Operation};
 use crate::driver::epoll::Direction;
 use crate::driver::fd::SharedFd;
-use crate::driver::uring::{close_descriptor, Release, ACCEPT_QUEUE_CAP};
+use crate::driver::uring::{close_descriptor, orphan, Release, ACCEPT_QUEUE_CAP};
 use crate::driver::Driver;
-use crate::runtime::{context, with_context};
+use crate::runtime::context;
 
 pub(crate) struct Accept {
     fd: SharedFd,
@@ -165,18 +165,6 @@ impl Drop for MultiAccept {
             let _hold = &held;
             close_descriptor(result);
         });
-        let mut release = Some(release);
-        with_context(|cx| {
-            if let Ok(mut driver) = cx.driver.try_borrow_mut() {
-                if let (Driver::Uring(ring), Some(r)) = (&mut *driver, release.take()) {
-                    ring.orphan_multi(key, r);
-                }
-            }
-        });
-        if let Some(r) = release {
-            // No ring to hand it to: keep the descriptor open, since the
-            // kernel may still accept on it.
-            std::mem::forget(r);
-        }
+        orphan(key, release);
     }
 }

@@ -34,9 +34,9 @@ use io_uring::{cqueue, opcode, types};
 
 use crate::driver::buf_ring::GROUP;
 use crate::driver::fd::SharedFd;
-use crate::driver::uring::Release;
+use crate::driver::uring::{orphan, Release};
 use crate::driver::Driver;
-use crate::runtime::{context, with_context};
+use crate::runtime::context;
 
 /// Completions a socket's multishot receive queues before the driver stops
 /// it (each holds one provided buffer of `buf_ring::SIZE` bytes; see the
@@ -186,18 +186,6 @@ impl Drop for MultiRecv {
         let release: Release = Box::new(move |_| {
             let _hold = &held;
         });
-        let mut release = Some(release);
-        with_context(|cx| {
-            if let Ok(mut driver) = cx.driver.try_borrow_mut() {
-                if let (Driver::Uring(ring), Some(r)) = (&mut *driver, release.take()) {
-                    ring.orphan_multi(key, r);
-                }
-            }
-        });
-        if let Some(r) = release {
-            // No ring to hand it to: keep the descriptor open, since the
-            // kernel may still receive on it.
-            std::mem::forget(r);
-        }
+        orphan(key, release);
     }
 }

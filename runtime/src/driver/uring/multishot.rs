@@ -23,6 +23,24 @@ pub(crate) const ACCEPT_QUEUE_CAP: usize = 128;
 /// What runs on each completion of a multishot operation whose owner is gone.
 pub(crate) type Release = Box<dyn FnMut(i32)>;
 
+/// Hands the multishot operation `key`, whose owner is being dropped, to
+/// the ring with `release` for its late completions. Without a ring to take
+/// it (the runtime is going away), `release` and what it holds are leaked
+/// on purpose: the kernel may still complete on the descriptor it keeps open.
+pub(crate) fn orphan(key: usize, release: Release) {
+    let mut release = Some(release);
+    crate::runtime::with_context(|cx| {
+        if let Ok(mut driver) = cx.driver.try_borrow_mut() {
+            if let (crate::driver::Driver::Uring(ring), Some(r)) = (&mut *driver, release.take()) {
+                ring.orphan_multi(key, r);
+            }
+        }
+    });
+    if let Some(r) = release {
+        std::mem::forget(r);
+    }
+}
+
 /// The release of a multishot accept's late completions: closes each
 /// descriptor the kernel accepted for an owner that is gone.
 pub(crate) fn close_descriptor(result: i32) {
