@@ -17,25 +17,13 @@ from /proc/PID/stat over the load. The ratios are taken within a round
 (same minute of the machine's load), then summarised as median (min-max).
 Ports come from AB_PORT (default 18760) upward.
 """
-import os, re, signal, socket, statistics, subprocess, sys, time
+import os, re, signal, statistics, subprocess, sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from ab import cpu_ticks, wait_port  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
 PORT = int(os.environ.get("AB_PORT", "18760"))
-
-
-def cpu_ticks(pid):
-    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])
-
-
-def wait_port(port):
-    for _ in range(200):
-        try:
-            socket.create_connection(("127.0.0.1", port)).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on {port}")
 
 
 def run_one(command, seconds, port):
