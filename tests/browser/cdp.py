@@ -28,6 +28,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 
@@ -281,3 +282,19 @@ class Page:
 
     async def close(self):
         await self.browser.send("Target.closeTarget", {"targetId": self.target_id})
+
+
+def check(cond, what):
+    """Fails the browser test with `what` unless `cond` holds."""
+    if not cond:
+        raise AssertionError(what)
+
+
+def run_test(coro, seconds=90):
+    """Runs a browser test's coroutine within `seconds`; a failure prints one
+    `FAILED: kind: reason` line to stderr and exits 1."""
+    try:
+        asyncio.run(asyncio.wait_for(coro, seconds))
+    except (AssertionError, CdpError, asyncio.TimeoutError) as e:
+        print(f"FAILED: {type(e).__name__}: {e}", file=sys.stderr)
+        sys.exit(1)

@@ -9,7 +9,6 @@ Range: bytes=0-99 must get those bytes; a screenshot is saved. Exits
 non-zero with the reason on any failure; the browser is killed either way.
 """
 
-import asyncio
 import json
 import os
 import secrets
@@ -19,9 +18,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cdp  # noqa: E402
 
 
-def check(cond, what):
-    if not cond:
-        raise AssertionError(what)
+from cdp import check  # noqa: E402
 
 
 async def run(base, static_dir, shot):
@@ -84,11 +81,7 @@ async def run(base, static_dir, shot):
 
 def main():
     base, static_dir, shot = sys.argv[1:4]
-    try:
-        asyncio.run(asyncio.wait_for(run(base.rstrip("/"), static_dir, shot), 90))
-    except (AssertionError, cdp.CdpError, asyncio.TimeoutError) as e:
-        print(f"FAILED: {type(e).__name__}: {e}", file=sys.stderr)
-        sys.exit(1)
+    cdp.run_test(run(base.rstrip("/"), static_dir, shot))
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ for an HTTP/1.1 upgrade. Exits non-zero with the reason on any failure;
 the browser is killed either way.
 """
 
-import asyncio
 import json
 import os
 import secrets
@@ -21,9 +20,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cdp  # noqa: E402
 
 
-def check(cond, what):
-    if not cond:
-        raise AssertionError(what)
+from cdp import check  # noqa: E402
 
 
 def websocket_handshakes(page):
@@ -63,11 +60,7 @@ async def run(base):
 
 def main():
     base = sys.argv[1].rstrip("/")
-    try:
-        asyncio.run(asyncio.wait_for(run(base), 90))
-    except (AssertionError, cdp.CdpError, asyncio.TimeoutError) as e:
-        print(f"FAILED: {type(e).__name__}: {e}", file=sys.stderr)
-        sys.exit(1)
+    cdp.run_test(run(base))
 
 
 if __name__ == "__main__":

@@ -26,9 +26,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cdp  # noqa: E402
 
 
-def check(cond, what):
-    if not cond:
-        raise AssertionError(what)
+from cdp import check  # noqa: E402
 
 
 # Opens a socket to `path`, echoes `count` compressible messages through it
@@ -122,11 +120,7 @@ async def run(base):
 
 def main():
     base = sys.argv[1].rstrip("/")
-    try:
-        asyncio.run(asyncio.wait_for(run(base), 90))
-    except (AssertionError, cdp.CdpError, asyncio.TimeoutError) as e:
-        print(f"FAILED: {type(e).__name__}: {e}", file=sys.stderr)
-        sys.exit(1)
+    cdp.run_test(run(base))
 
 
 if __name__ == "__main__":
