@@ -95,24 +95,12 @@ pub fn run(run: &mut Run, slots: &mut [Slot]) -> Result<(), Error> {
 /// next EPOLLOUT edge resumes).
 fn flush(slot: &mut Slot) -> Result<(), Error> {
     loop {
-        if slot.sent == slot.flight.len() {
-            if slot.out.is_empty() {
-                return Ok(());
-            }
-            slot.flight.clear();
-            std::mem::swap(&mut slot.flight, &mut slot.out);
-            slot.sent = 0;
-        }
-        let rest = &slot.flight[slot.sent..];
-        // SAFETY: `rest` is readable for its length.
-        let n = unsafe {
-            libc::send(
-                slot.stream.as_raw_fd(),
-                rest.as_ptr().cast(),
-                rest.len(),
-                libc::MSG_NOSIGNAL,
-            )
+        let fd = slot.stream.as_raw_fd();
+        let Some(rest) = slot.unsent() else {
+            return Ok(());
         };
+        // SAFETY: `rest` is readable for its length.
+        let n = unsafe { libc::send(fd, rest.as_ptr().cast(), rest.len(), libc::MSG_NOSIGNAL) };
         if n < 0 {
             let e = io::Error::last_os_error();
             if e.kind() == io::ErrorKind::WouldBlock {

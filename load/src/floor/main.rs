@@ -215,6 +215,22 @@ pub struct Slot {
     pub sent: usize,
 }
 
+impl Slot {
+    /// The bytes to send next: the rest of `flight`, or, once it is all
+    /// sent, `out` moved into `flight`; `None` when nothing is queued.
+    pub fn unsent(&mut self) -> Option<&[u8]> {
+        if self.sent == self.flight.len() {
+            if self.out.is_empty() {
+                return None;
+            }
+            self.flight.clear();
+            std::mem::swap(&mut self.flight, &mut self.out);
+            self.sent = 0;
+        }
+        Some(&self.flight[self.sent..])
+    }
+}
+
 /// What the drivers share: the canned bytes, the budget, the deadline.
 pub struct Run {
     pub canned: Canned,

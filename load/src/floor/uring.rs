@@ -190,23 +190,14 @@ fn flush(ring: &mut IoUring, i: usize, slot: &mut Slot, side: &mut Side) -> Resu
     if side.sending {
         return Ok(());
     }
-    if slot.sent == slot.flight.len() {
-        if slot.out.is_empty() {
-            return Ok(());
-        }
-        slot.flight.clear();
-        std::mem::swap(&mut slot.flight, &mut slot.out);
-        slot.sent = 0;
-    }
-    let rest = &slot.flight[slot.sent..];
-    let e = opcode::Send::new(
-        types::Fd(slot.stream.as_raw_fd()),
-        rest.as_ptr(),
-        rest.len() as u32,
-    )
-    .flags(libc::MSG_NOSIGNAL)
-    .build()
-    .user_data((i as u64) << 1 | SEND);
+    let fd = slot.stream.as_raw_fd();
+    let Some(rest) = slot.unsent() else {
+        return Ok(());
+    };
+    let e = opcode::Send::new(types::Fd(fd), rest.as_ptr(), rest.len() as u32)
+        .flags(libc::MSG_NOSIGNAL)
+        .build()
+        .user_data((i as u64) << 1 | SEND);
     side.sending = true;
     // SAFETY: `flight` is neither changed nor dropped while `sending`.
     unsafe { push(ring, &e) }
