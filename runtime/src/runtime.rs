@@ -399,7 +399,8 @@ impl Builder {
     /// sends (`IORING_OP_SEND_ZC` / `SENDMSG_ZC`, Linux 6.0/6.1, probed at
     /// start-up): the kernel sends from the buffer's pages instead of
     /// copying them, and the write completes when the kernel lets go of
-    /// them (for TCP: when the peer acknowledged the bytes). A socket that
+    /// them (for TCP: when the peer acknowledged the bytes, which a peer
+    /// may delay by up to 40 ms when it has nothing to send). A socket that
     /// refuses it (a Unix socket) writes with plain sends. Off by default:
     /// on loopback it cost more CPU than it saved (BENCHMARKS.md, issue 19).
     /// `PERCORE_ZEROCOPY_SEND=1`/`0` sets the default (for A/B
