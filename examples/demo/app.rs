@@ -32,6 +32,30 @@ async fn plaintext(_req: Request) -> &'static str {
     "Hello, World!"
 }
 
+/// Largest `/bytes/{kib}` body, in KiB.
+const MAX_BYTES_KIB: usize = 4096;
+
+/// `kib` KiB of in-memory bytes (at most 4 MiB; one shared buffer per
+/// size and core, not copied per response): the large-body benchmark
+/// (zero-copy send), without a file behind it.
+async fn bytes(req: Request) -> Response {
+    thread_local! {
+        static BODIES: std::cell::RefCell<std::collections::HashMap<usize, bytes::Bytes>> =
+            Default::default();
+    }
+    match req.param("kib").and_then(|k| k.parse::<usize>().ok()) {
+        Some(kib) if kib <= MAX_BYTES_KIB => BODIES
+            .with(|b| {
+                b.borrow_mut()
+                    .entry(kib)
+                    .or_insert_with(|| (0..kib * 1024).map(|i| (i % 251) as u8).collect())
+                    .clone()
+            })
+            .into_response(),
+        _ => (StatusCode::NOT_FOUND, "no such size").into_response(),
+    }
+}
+
 #[derive(Serialize)]
 struct Message {
     message: &'static str,
@@ -235,6 +259,7 @@ pub fn app(room: &ChatRoom, options: &DemoOptions) -> App {
         .route("/", get(index))
         .route("/plaintext", get(plaintext))
         .route("/json", get(json))
+        .route("/bytes/{kib}", get(bytes))
         .route("/echo", post(echo))
         .route("/ws", get(ws_echo))
         .route("/ws-takeover", get(ws_echo_takeover))

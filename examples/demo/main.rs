@@ -5,6 +5,7 @@
 //! ```
 //!
 //! Routes: `GET /` (this demo's page), `GET /plaintext`, `GET /json`,
+//! `GET /bytes/{kib}` (KiB of in-memory bytes, at most 4096),
 //! `POST /echo` (the request body streamed back with its Content-Type),
 //! `GET /ws` (WebSocket echo; permessage-deflate without context takeover),
 //! `GET /ws-takeover` (the same echo, deflate with context takeover),
@@ -37,6 +38,7 @@ use percore::web::Key;
 /// percore's demo server.
 ///
 /// Routes: GET / (a page about the demo), GET /plaintext, GET /json,
+/// GET /bytes/{kib} (in-memory bytes),
 /// POST /echo, GET /ws (WebSocket echo), GET /ws-takeover (the echo with
 /// deflate's context takeover), GET /chat (a WebSocket chat
 /// room), POST /login (user=NAME), GET /whoami, POST /logout, GET /static/

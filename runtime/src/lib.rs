@@ -91,6 +91,16 @@ pub fn debug_multishot_recv() -> bool {
     })
     .unwrap_or(false)
 }
+/// Zero-copy send notifications this thread's io_uring driver has seen
+/// (0 on epoll). For tests that a write went zero-copy.
+#[doc(hidden)]
+pub fn debug_zerocopy_notifications() -> u64 {
+    runtime::with_context(|cx| match &*cx.driver.borrow() {
+        driver::Driver::Uring(u) => u.zerocopy_notifications(),
+        driver::Driver::Epoll(_) => 0,
+    })
+    .unwrap_or(0)
+}
 /// This thread's timers: (live timers, heap slots including cancelled ones
 /// not yet compacted). For tests of the timer structure's bounds.
 #[doc(hidden)]

@@ -266,6 +266,13 @@ const MULTISHOT_ACCEPT_DEFAULT: bool = true;
 /// Multishot receive's default (see [`Builder::multishot_recv`]).
 const MULTISHOT_RECV_DEFAULT: bool = true;
 
+/// Zero-copy send's default (see [`Builder::zerocopy_send`]).
+const ZEROCOPY_SEND_DEFAULT: bool = false;
+
+/// The smallest write sent zero-copy by default (see
+/// [`Builder::zerocopy_send_min`]).
+const ZEROCOPY_SEND_MIN_DEFAULT: usize = 16 * 1024;
+
 /// Configures a [`Runtime`].
 ///
 /// ```
@@ -280,6 +287,8 @@ pub struct Builder {
     provided_buffers: bool,
     multishot_accept: bool,
     multishot_recv: bool,
+    zerocopy_send: bool,
+    zerocopy_send_min: usize,
     /// The best io_uring setup to try (`PERCORE_URING_SETUP`, for A/B).
     uring_setup: crate::driver::uring::Setup,
 }
@@ -309,6 +318,11 @@ impl Builder {
             provided_buffers: env_switch("PERCORE_PROVIDED_BUFFERS", true),
             multishot_accept: env_switch("PERCORE_MULTISHOT_ACCEPT", MULTISHOT_ACCEPT_DEFAULT),
             multishot_recv: env_switch("PERCORE_MULTISHOT_RECV", MULTISHOT_RECV_DEFAULT),
+            zerocopy_send: env_switch("PERCORE_ZEROCOPY_SEND", ZEROCOPY_SEND_DEFAULT),
+            zerocopy_send_min: std::env::var("PERCORE_ZEROCOPY_SEND_MIN")
+                .ok()
+                .and_then(|s| s.trim().parse().ok())
+                .unwrap_or(ZEROCOPY_SEND_MIN_DEFAULT),
             uring_setup: std::env::var("PERCORE_URING_SETUP")
                 .ok()
                 .and_then(|s| crate::driver::uring::Setup::parse(&s))
@@ -380,12 +394,43 @@ impl Builder {
         self
     }
 
+    /// Whether io_uring writes of at least
+    /// [`zerocopy_send_min`](Self::zerocopy_send_min) bytes are zero-copy
+    /// sends (`IORING_OP_SEND_ZC` / `SENDMSG_ZC`, Linux 6.0/6.1, probed at
+    /// start-up): the kernel sends from the buffer's pages instead of
+    /// copying them, and the write completes when the kernel lets go of
+    /// them (for TCP: when the peer acknowledged the bytes, which a peer
+    /// may delay by up to 40 ms when it has nothing to send). A socket that
+    /// refuses it (a Unix socket) writes with plain sends. Off by default:
+    /// on loopback it cost more CPU than it saved (BENCHMARKS.md, issue 19).
+    /// `PERCORE_ZEROCOPY_SEND=1`/`0` sets the default (for A/B
+    /// measurements); this method overrides it.
+    ///
+    /// ```
+    /// use percore_runtime::Builder;
+    /// let rt = Builder::new().zerocopy_send(true).build().unwrap();
+    /// rt.block_on(async {});
+    /// ```
+    pub fn zerocopy_send(mut self, on: bool) -> Builder {
+        self.zerocopy_send = on;
+        self
+    }
+
+    /// The smallest write sent zero-copy when
+    /// [`zerocopy_send`](Self::zerocopy_send) is on (default 16 KiB;
+    /// `PERCORE_ZEROCOPY_SEND_MIN` sets the default).
+    pub fn zerocopy_send_min(mut self, bytes: usize) -> Builder {
+        self.zerocopy_send_min = bytes.max(1);
+        self
+    }
+
     /// Creates the runtime on the current thread.
     pub fn build(&self) -> io::Result<Runtime> {
         let features = crate::driver::uring::Features {
             provided_buffers: self.provided_buffers,
             multishot_accept: self.multishot_accept,
             multishot_recv: self.multishot_recv,
+            zerocopy_send_min: self.zerocopy_send.then_some(self.zerocopy_send_min),
             setup: self.uring_setup,
         };
         let (driver, info) = Driver::new(self.driver, self.ring_entries, features)?;

@@ -19,7 +19,11 @@ use super::buf_ring::BufRing;
 use super::Unparker;
 
 mod multishot;
+mod setup;
+mod zerocopy;
 pub(crate) use multishot::{close_descriptor, orphan, Release, ACCEPT_QUEUE_CAP};
+use setup::build_best;
+pub(crate) use setup::Setup;
 
 /// `user_data` of the eventfd read that wakes a parked ring.
 const EVENTFD_KEY: u64 = u64::MAX;
@@ -37,6 +41,13 @@ enum OpState {
         flags: u32,
     },
     Orphaned(Orphan),
+    /// A zero-copy send's result, waiting for its notification (`zerocopy`).
+    Sent {
+        result: i32,
+        waker: Option<Waker>,
+    },
+    /// An orphaned zero-copy send's clean-up and result, the same.
+    SentOrphaned(Orphan, i32),
     /// A multishot operation (see `multishot`).
     Multi(multishot::Multi),
     /// A multishot operation whose owner is gone.
@@ -54,6 +65,8 @@ pub(crate) struct Features {
     /// Connections receive with one multishot `IORING_OP_RECV` into the
     /// provided buffers (needs `provided_buffers`).
     pub(crate) multishot_recv: bool,
+    /// Writes of at least this many bytes are zero-copy sends (`None`: off).
+    pub(crate) zerocopy_send_min: Option<usize>,
     /// The best ring setup to try (weaker ones follow if refused).
     pub(crate) setup: Setup,
 }
@@ -102,70 +115,11 @@ pub(crate) struct Uring {
     /// Connections receive with a multishot receive (asked for, probed,
     /// and the provided buffers registered).
     multishot_recv: bool,
-}
-
-/// How a ring is set up, best first. Each runtime's ring is used by its own
-/// thread only, which every setup below relies on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) enum Setup {
-    /// `SINGLE_ISSUER | DEFER_TASKRUN | TASKRUN_FLAG` (Linux 6.1): completion
-    /// work runs only when the thread enters the ring to reap, never by
-    /// interrupting it; `TASKRUN_FLAG` tells a busy loop when to enter.
-    DeferTaskrun,
-    /// `SINGLE_ISSUER | COOP_TASKRUN | TASKRUN_FLAG` (Linux 6.0): completion
-    /// work runs at the next syscall instead of an interrupt.
-    CoopTaskrun,
-    /// No optional flags.
-    Plain,
-}
-
-impl Setup {
-    const BEST_FIRST: [Setup; 3] = [Setup::DeferTaskrun, Setup::CoopTaskrun, Setup::Plain];
-
-    /// Parses `defer`, `coop` and `plain` (`PERCORE_URING_SETUP`, for A/B
-    /// measurements of the setup flags).
-    pub(crate) fn parse(s: &str) -> Option<Setup> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "defer" | "defer_taskrun" => Some(Setup::DeferTaskrun),
-            "coop" | "coop_taskrun" => Some(Setup::CoopTaskrun),
-            "plain" | "none" => Some(Setup::Plain),
-            _ => None,
-        }
-    }
-
-    fn build(self, entries: u32) -> io::Result<IoUring> {
-        let mut builder = IoUring::builder();
-        match self {
-            Setup::DeferTaskrun => builder
-                .setup_single_issuer()
-                .setup_defer_taskrun()
-                .setup_taskrun_flag(),
-            Setup::CoopTaskrun => builder
-                .setup_single_issuer()
-                .setup_coop_taskrun()
-                .setup_taskrun_flag(),
-            Setup::Plain => &mut builder,
-        };
-        builder.build(entries)
-    }
-}
-
-/// Builds a ring with the best setup from `best` down that `build` accepts:
-/// a kernel too old for a setup's flags refuses it with `EINVAL`, and the
-/// next is tried; any other error (no io_uring at all) is returned.
-fn build_best<R>(
-    best: Setup,
-    mut build: impl FnMut(Setup) -> io::Result<R>,
-) -> io::Result<(R, Setup)> {
-    let mut refused = None;
-    for setup in Setup::BEST_FIRST.into_iter().filter(|s| *s >= best) {
-        match build(setup) {
-            Ok(ring) => return Ok((ring, setup)),
-            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => refused = Some(e),
-            Err(e) => return Err(e),
-        }
-    }
-    Err(refused.expect("at least one setup"))
+    /// Writes of at least this many bytes are zero-copy sends (`usize::MAX`:
+    /// off, or not probed).
+    zerocopy_min: usize,
+    /// Zero-copy notifications seen (for tests).
+    zerocopy_notifications: u64,
 }
 
 impl Uring {
@@ -213,7 +167,13 @@ impl Uring {
         let multishot_recv = features.multishot_recv
             && buf_ring.is_some()
             && probe.is_supported(opcode::SendZc::CODE);
+        let zerocopy_min = match features.zerocopy_send_min {
+            Some(min) if zerocopy::probed(&probe) => min,
+            _ => usize::MAX,
+        };
         Ok(Uring {
+            zerocopy_min,
+            zerocopy_notifications: 0,
             ring,
             buf_ring,
             multishot_recv,
@@ -233,6 +193,16 @@ impl Uring {
     /// Whether connections receive with a multishot receive.
     pub(crate) fn multishot_recv(&self) -> bool {
         self.multishot_recv
+    }
+
+    /// The smallest write sent with a zero-copy send (`usize::MAX`: none).
+    pub(crate) fn zerocopy_min(&self) -> usize {
+        self.zerocopy_min
+    }
+
+    /// Zero-copy notifications seen so far.
+    pub(crate) fn zerocopy_notifications(&self) -> u64 {
+        self.zerocopy_notifications
     }
 
     pub(crate) fn unparker(&self) -> Unparker {
@@ -281,7 +251,7 @@ impl Uring {
                 self.ops.remove(key);
                 Poll::Ready(out)
             }
-            Some(OpState::Pending(waker)) => {
+            Some(OpState::Pending(waker)) | Some(OpState::Sent { waker, .. }) => {
                 match waker {
                     Some(w) if w.will_wake(cx.waker()) => {}
                     _ => *waker = Some(cx.waker().clone()),
@@ -318,6 +288,12 @@ impl Uring {
             Some(state @ OpState::Pending(_)) => {
                 *state = OpState::Orphaned(orphan);
                 self.cancel(key);
+            }
+            Some(state @ OpState::Sent { .. }) => {
+                // Sent: only the notification is still to come.
+                if let OpState::Sent { result, .. } = state {
+                    *state = OpState::SentOrphaned(orphan, *result);
+                }
             }
             _ => {}
         }
@@ -393,6 +369,7 @@ impl Uring {
             ops,
             eventfd_armed,
             buf_ring,
+            zerocopy_notifications,
             ..
         } = self;
         for cqe in ring.completion() {
@@ -408,20 +385,18 @@ impl Uring {
                         continue;
                     };
                     match state {
-                        OpState::Pending(waker) => {
-                            let waker = waker.take();
-                            *state = OpState::Done {
-                                result: cqe.result(),
-                                flags: cqe.flags(),
-                            };
-                            if let Some(w) = waker {
-                                w.wake();
-                            }
-                        }
-                        OpState::Orphaned(_) => {
-                            Uring::recycle_unread(buf_ring, cqe.flags());
-                            if let OpState::Orphaned(orphan) = ops.remove(key) {
-                                finished_orphans.push((orphan, cqe.result()));
+                        OpState::Pending(_)
+                        | OpState::Sent { .. }
+                        | OpState::Orphaned(_)
+                        | OpState::SentOrphaned(..) => {
+                            match zerocopy::complete(state, &cqe, zerocopy_notifications) {
+                                zerocopy::Step::Done(Some(w)) => w.wake(),
+                                zerocopy::Step::Done(None) | zerocopy::Step::Wait => {}
+                                zerocopy::Step::Orphan(orphan, result) => {
+                                    Uring::recycle_unread(buf_ring, cqe.flags());
+                                    ops.remove(key);
+                                    finished_orphans.push((orphan, result));
+                                }
                             }
                         }
                         OpState::Done { .. } => {}
@@ -458,7 +433,14 @@ impl Uring {
         for key in keys {
             match self.ops.get(key) {
                 Some(OpState::Pending(_)) => self.ops[key] = OpState::Orphaned(Box::new(|_| {})),
-                Some(OpState::Orphaned(_)) | Some(OpState::MultiOrphaned(_)) => {}
+                Some(OpState::Sent { result, .. }) => {
+                    // Only the notification is still to come: nothing to cancel.
+                    self.ops[key] = OpState::SentOrphaned(Box::new(|_| {}), *result);
+                    continue;
+                }
+                Some(OpState::Orphaned(_))
+                | Some(OpState::MultiOrphaned(_))
+                | Some(OpState::SentOrphaned(..)) => {}
                 Some(OpState::Multi(multi)) => {
                     // Descriptors accepted for a listener nobody will poll;
                     // a receive's buffers go back to the ring.
@@ -511,85 +493,5 @@ impl Uring {
         self.ops
             .iter()
             .any(|(_, s)| !matches!(s, OpState::Done { .. }))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_ring_without_timed_waits_or_an_opcode_is_refused() {
-        assert_eq!(missing_capability(true, |_| true), None);
-        let no_ext_arg = missing_capability(false, |_| true).unwrap();
-        assert!(no_ext_arg.contains("EXT_ARG"), "{no_ext_arg}");
-        let no_recv = missing_capability(true, |op| op != opcode::Recv::CODE).unwrap();
-        assert_eq!(no_recv, "the kernel lacks io_uring RECV");
-    }
-
-    #[test]
-    fn the_best_setup_the_kernel_accepts_is_used() {
-        let einval = || io::Error::from_raw_os_error(libc::EINVAL);
-        let all = build_best(Setup::DeferTaskrun, Ok::<_, io::Error>).unwrap();
-        assert_eq!(all, (Setup::DeferTaskrun, Setup::DeferTaskrun));
-        let no_defer = build_best(Setup::DeferTaskrun, |s| match s {
-            Setup::DeferTaskrun => Err(einval()),
-            s => Ok(s),
-        });
-        assert_eq!(no_defer.unwrap().1, Setup::CoopTaskrun);
-        let only_plain = build_best(Setup::DeferTaskrun, |s| match s {
-            Setup::Plain => Ok(s),
-            _ => Err(einval()),
-        });
-        assert_eq!(only_plain.unwrap().1, Setup::Plain);
-        let none = build_best(Setup::DeferTaskrun, |_| Err::<Setup, _>(einval())).unwrap_err();
-        assert_eq!(none.raw_os_error(), Some(libc::EINVAL));
-        // No io_uring at all (seccomp, disabled): no fallback within io_uring.
-        let mut tried = Vec::new();
-        let denied = build_best(Setup::DeferTaskrun, |s| {
-            tried.push(s);
-            Err::<Setup, _>(io::Error::from_raw_os_error(libc::EPERM))
-        });
-        assert_eq!(denied.unwrap_err().raw_os_error(), Some(libc::EPERM));
-        assert_eq!(tried, [Setup::DeferTaskrun]);
-        // A forced weaker setup (PERCORE_URING_SETUP) skips the better ones.
-        let mut tried = Vec::new();
-        let coop = build_best(Setup::CoopTaskrun, |s| {
-            tried.push(s);
-            Ok::<_, io::Error>(s)
-        });
-        assert_eq!(coop.unwrap().1, Setup::CoopTaskrun);
-        assert_eq!(tried, [Setup::CoopTaskrun]);
-        assert_eq!(Setup::parse("plain"), Some(Setup::Plain));
-        assert_eq!(Setup::parse(" DEFER "), Some(Setup::DeferTaskrun));
-        assert_eq!(Setup::parse("sqpoll"), None);
-    }
-
-    #[test]
-    fn this_kernel_defers_task_work_from_linux_6_1() {
-        let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
-        let mut parts = release
-            .trim()
-            .split(['.', '-'])
-            .map(|p| p.parse::<u32>().unwrap_or(0));
-        let version = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
-        // Where io_uring is available at all (not blocked by seccomp).
-        if IoUring::new(8).is_ok() && version >= (6, 1) {
-            let (_, setup) = build_best(Setup::DeferTaskrun, |s| s.build(8)).unwrap();
-            assert_eq!(setup, Setup::DeferTaskrun, "Linux {release}");
-        }
-    }
-
-    #[test]
-    fn this_kernel_has_what_the_runtime_needs() {
-        if let Ok(ring) = IoUring::new(8) {
-            let mut probe = Probe::new();
-            ring.submitter().register_probe(&mut probe).unwrap();
-            assert_eq!(
-                missing_capability(ring.params().is_feature_ext_arg(), |op| probe
-                    .is_supported(op)),
-                None
-            );
-        }
     }
 }

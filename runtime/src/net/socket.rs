@@ -26,6 +26,8 @@ pub(crate) struct Socket {
     fd: SharedFd,
     /// The multishot receive (io_uring), once a buffered read armed it.
     multi_recv: op::MultiRecv,
+    /// Whether large writes go zero-copy (io_uring).
+    zerocopy: op::ZeroCopy,
 }
 
 impl Socket {
@@ -97,8 +99,14 @@ impl Socket {
     }
 
     /// Writes some of `buf`'s bytes.
+    /// Large writes on io_uring are zero-copy sends (see `op::ZeroCopy`).
     pub(crate) async fn write<B: IoBuf>(&self, buf: B) -> (io::Result<usize>, B) {
-        let (result, op) = op::run(op::Send::new(self.fd.clone(), buf), self.driven()).await;
+        let send = op::Send::new(self.fd.clone(), buf);
+        let zerocopy = self.zerocopy.wants(self.driven(), || send.len());
+        let (mut result, mut op) = op::run(send.zerocopy(zerocopy), self.driven()).await;
+        if zerocopy && self.zerocopy.refused(&result) {
+            (result, op) = op::run(op.zerocopy(false), self.driven()).await;
+        }
         (result.map(|n| n as usize), op.buf)
     }
 
@@ -110,8 +118,14 @@ impl Socket {
     }
 
     /// Writes some of the bytes of `bufs`, in order, with one syscall.
+    /// Large writes on io_uring are zero-copy sends (see `op::ZeroCopy`).
     pub(crate) async fn writev<B: IoBuf>(&self, bufs: Vec<B>) -> (io::Result<usize>, Vec<B>) {
-        let (result, op) = op::run(op::Writev::new(self.fd.clone(), bufs), self.driven()).await;
+        let send = op::Writev::new(self.fd.clone(), bufs);
+        let zerocopy = self.zerocopy.wants(self.driven(), || send.len());
+        let (mut result, mut op) = op::run(send.zerocopy(zerocopy), self.driven()).await;
+        if zerocopy && self.zerocopy.refused(&result) {
+            (result, op) = op::run(op.zerocopy(false), self.driven()).await;
+        }
         (result.map(|n| n as usize), op.bufs)
     }
 
@@ -212,6 +226,7 @@ impl Socket {
             reg,
             fd: SharedFd::new(socket.into()),
             multi_recv: op::MultiRecv::default(),
+            zerocopy: op::ZeroCopy::default(),
         })
     }
 

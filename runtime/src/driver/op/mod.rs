@@ -27,6 +27,7 @@ mod send;
 mod send_to;
 mod write_at;
 mod writev;
+mod zerocopy;
 
 pub(crate) use accept::{Accept, MultiAccept};
 pub(crate) use connect::Connect;
@@ -39,6 +40,7 @@ pub(crate) use send::Send;
 pub(crate) use send_to::SendTo;
 pub(crate) use write_at::WriteAt;
 pub(crate) use writev::Writev;
+pub(crate) use zerocopy::ZeroCopy;
 
 use std::future::Future;
 use std::io;

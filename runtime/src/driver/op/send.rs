@@ -1,5 +1,6 @@
 //! `send`: write some of a buffer's bytes.
-//! io_uring: `IORING_OP_SEND`. epoll: `send(2)` on write readiness.
+//! io_uring: `IORING_OP_SEND`, or `IORING_OP_SEND_ZC` for a zero-copy send
+//! (see `zerocopy`). epoll: `send(2)` on write readiness.
 
 use std::io;
 
@@ -15,6 +16,7 @@ pub(crate) struct Send<B> {
     pub(crate) buf: B,
     len: usize,
     flags: libc::c_int,
+    zerocopy: bool,
 }
 
 impl<B: IoBuf> Send<B> {
@@ -25,7 +27,20 @@ impl<B: IoBuf> Send<B> {
             buf,
             len,
             flags: libc::MSG_NOSIGNAL,
+            zerocopy: false,
         }
+    }
+
+    /// Bytes the send would write.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// As a zero-copy send on io_uring (the buffer is held until the
+    /// kernel's notification that it no longer uses the pages).
+    pub(crate) fn zerocopy(mut self, on: bool) -> Send<B> {
+        self.zerocopy = on;
+        self
     }
 
     /// With `MSG_MORE`: the kernel holds the bytes for what follows (a
@@ -37,13 +52,20 @@ impl<B: IoBuf> Send<B> {
 }
 
 // SAFETY: the entry points at `buf`'s bytes, stable memory (IoBuf's
-// contract) owned by the operation.
+// contract) owned by the operation (for a zero-copy send, until its
+// notification: the driver completes the operation only then).
 unsafe impl<B: IoBuf> Operation for Send<B> {
     const DIRECTION: Direction = Direction::Write;
 
     fn uring_entry(&mut self) -> squeue::Entry {
         let ptr = self.buf.write_source().0;
-        opcode::Send::new(types::Fd(self.fd.raw()), ptr, self.len as u32)
+        let fd = types::Fd(self.fd.raw());
+        if self.zerocopy {
+            return opcode::SendZc::new(fd, ptr, self.len as u32)
+                .flags(self.flags)
+                .build();
+        }
+        opcode::Send::new(fd, ptr, self.len as u32)
             .flags(self.flags)
             .build()
     }

@@ -1,5 +1,6 @@
 //! Vectored write: some bytes of several buffers, in order, in one call.
-//! io_uring: `IORING_OP_SENDMSG`. epoll: `sendmsg(2)` on write readiness.
+//! io_uring: `IORING_OP_SENDMSG`, or `IORING_OP_SENDMSG_ZC` for a zero-copy
+//! send (see `zerocopy`). epoll: `sendmsg(2)` on write readiness.
 
 use std::io;
 
@@ -24,6 +25,7 @@ pub(crate) struct Writev<B> {
     /// only: a syscall builds both on its stack, without allocating.
     uring: Option<(MsgHeader, IoVecs)>,
     pub(crate) bufs: Vec<B>,
+    zerocopy: bool,
 }
 
 impl<B: IoBuf> Writev<B> {
@@ -33,7 +35,20 @@ impl<B: IoBuf> Writev<B> {
             fd,
             uring: None,
             bufs,
+            zerocopy: false,
         }
+    }
+
+    /// As a zero-copy send on io_uring (the buffers are held until the
+    /// kernel's notification that it no longer uses the pages).
+    pub(crate) fn zerocopy(mut self, on: bool) -> Writev<B> {
+        self.zerocopy = on;
+        self
+    }
+
+    /// Bytes the write would send (of the buffers it takes).
+    pub(crate) fn len(&self) -> usize {
+        self.iovecs().map(|v| v.iov_len).sum()
     }
 
     fn iovecs(&self) -> impl Iterator<Item = libc::iovec> + '_ {
@@ -60,7 +75,8 @@ impl<B: IoBuf> Writev<B> {
 
 // SAFETY: the msghdr is on the heap; it points at the iovec array (heap, owned
 // here), whose entries point at the bytes of `bufs` (stable by IoBuf's
-// contract), all owned by the operation.
+// contract), all owned by the operation (for a zero-copy send, until its
+// notification: the driver completes the operation only then).
 unsafe impl<B: IoBuf> Operation for Writev<B> {
     const DIRECTION: Direction = Direction::Write;
 
@@ -68,7 +84,13 @@ unsafe impl<B: IoBuf> Operation for Writev<B> {
         let iovecs = IoVecs(self.iovecs().collect());
         let msg = MsgHeader::vectored(&iovecs);
         let (msg, _) = self.uring.insert((msg, iovecs));
-        opcode::SendMsg::new(types::Fd(self.fd.raw()), msg.hdr())
+        let fd = types::Fd(self.fd.raw());
+        if self.zerocopy {
+            return opcode::SendMsgZc::new(fd, msg.hdr())
+                .flags(libc::MSG_NOSIGNAL as u32)
+                .build();
+        }
+        opcode::SendMsg::new(fd, msg.hdr())
             .flags(libc::MSG_NOSIGNAL as u32)
             .build()
     }
