@@ -327,7 +327,7 @@ async fn bounded<F: std::future::Future>(
 /// a refused stream is sent once more.
 pub(crate) async fn send(
     pool: &H2Pool,
-    ctx: &Ctx<'_>,
+    ctx: Ctx<'_>,
     origin: &Origin,
     req: &mut Prepared,
     headers: &HeaderMap,
@@ -348,15 +348,17 @@ pub(crate) async fn send(
             Body::Stream(s) => s.size_hint() == Some(0),
         };
         let head = request_head(req, &fields);
-        let stream = pool.open(ctx, origin, Outgoing::Head(&head), empty).await?;
+        let stream = pool
+            .open(&ctx, origin, Outgoing::Head(&head), empty)
+            .await?;
         drop(fields);
-        let polled = match send_body(&stream, &mut body, empty, ctx, deadline).await {
+        let polled = match send_body(&stream, &mut body, empty, &ctx, deadline).await {
             Ok(polled) => polled,
             Err(e) => return Err(e),
         };
         match wait_head(&stream, ctx.read_timeout, deadline).await? {
             Head::Ready(head) => {
-                return Ok(response(stream, head, req, decode, ctx, deadline));
+                return Ok(response(stream, head, req, decode, &ctx, deadline));
             }
             Head::Refused if !retried && (!req.streamed || !polled) => {
                 tracing::debug!("HTTP/2 stream refused; sending the request again");
