@@ -187,12 +187,18 @@ impl Client {
     /// Sends a request, following redirects, within the total timeout.
     /// An error names the URL of the hop that failed (the request's own
     /// unless a redirect was followed).
-    pub(crate) async fn execute(&self, mut req: Prepared) -> Result<Response, Error> {
-        let total = req.timeout.or(self.inner.cfg.timeouts.total);
+    /// (Takes the client and the request, or why it could not be built,
+    /// by value: it is the future [`RequestBuilder::send`] returns.)
+    pub(crate) async fn execute(
+        client: Client,
+        req: Result<Prepared, Error>,
+    ) -> Result<Response, Error> {
+        let mut req = req?;
+        let total = req.timeout.or(client.inner.cfg.timeouts.total);
         let deadline = total.map(|d| crate::now() + d);
         // One slot for the redirect loop with or without its deadline
         // (see `within`): this future holds the whole send path.
-        let result = within(deadline, self.follow(&mut req, deadline))
+        let result = within(deadline, client.follow(&mut req, deadline))
             .await
             .unwrap_or_else(|_| Err(Error::timeout(TimeoutKind::Total)));
         result.map_err(|e| e.at(&req.url))

@@ -225,20 +225,22 @@ impl RequestBuilder {
 
     /// Sends the request; the response's head has arrived when this
     /// returns, its body is read from the [`Response`].
-    pub async fn send(self) -> Result<Response, Error> {
-        let url = self.url?;
-        if let Some(e) = self.error {
-            return Err(e.at(&url));
-        }
-        let req = Prepared {
-            method: self.method,
-            url,
-            headers: self.headers,
-            streamed: matches!(self.body, Body::Stream(_)),
-            body: self.body,
-            timeout: self.timeout,
-            http2: self.http2,
-        };
-        self.client.execute(req).await
+    ///
+    /// (The returned future is the client's send path itself, not an
+    /// `async fn` around it: each layer would move it, and the response.)
+    pub fn send(self) -> impl std::future::Future<Output = Result<Response, Error>> {
+        let req = self.url.and_then(|url| match self.error {
+            Some(e) => Err(e.at(&url)),
+            None => Ok(Prepared {
+                method: self.method,
+                url,
+                headers: self.headers,
+                streamed: matches!(self.body, Body::Stream(_)),
+                body: self.body,
+                timeout: self.timeout,
+                http2: self.http2,
+            }),
+        });
+        Client::execute(self.client, req)
     }
 }

@@ -22,6 +22,7 @@ impl Client {
         let mut chain = Vec::new();
         loop {
             let mut resp = self.send_once(req, deadline).await?;
+            self.store_cookies(&req.url, resp.headers());
             let Some(next) = self.redirect(req, &resp)? else {
                 resp.set_redirects(chain);
                 return Ok(resp);

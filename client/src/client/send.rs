@@ -107,12 +107,6 @@ impl Client {
             match exchange(&mut conn, &out, &mut body).await {
                 Ok(mut answer) => {
                     answer.must_close |= close_asked;
-                    if cfg.cookies {
-                        self.inner
-                            .jar
-                            .borrow_mut()
-                            .store(&req.url, &answer.head.headers);
-                    }
                     return Ok(self.response(conn, answer, req, decode, deadline));
                 }
                 Err(Failure::Stale { sent, err })
@@ -131,30 +125,26 @@ impl Client {
         }
     }
 
-    /// One request over HTTP/2 (see [`crate::h2`]).
-    async fn send_h2(
-        &self,
-        origin: &Origin,
-        req: &mut Prepared,
-        headers: &HeaderMap,
+    /// One request over HTTP/2 (see [`crate::h2`]): its future itself,
+    /// not one more `async fn` around it (each layer of the send path
+    /// moves the response it returns).
+    fn send_h2<'a>(
+        &'a self,
+        origin: &'a Origin,
+        req: &'a mut Prepared,
+        headers: &'a HeaderMap,
         decode: bool,
         deadline: Option<Instant>,
-    ) -> Result<Response, Error> {
-        let cfg = &self.inner.cfg;
-        let resp = h2::send(
+    ) -> impl std::future::Future<Output = Result<Response, Error>> + 'a {
+        h2::send(
             &self.inner.h2,
-            &self.h2_ctx(),
+            self.h2_ctx(),
             origin,
             req,
             headers,
             decode,
             deadline,
         )
-        .await?;
-        if cfg.cookies {
-            self.inner.jar.borrow_mut().store(&req.url, resp.headers());
-        }
-        Ok(resp)
     }
 
     /// What the HTTP/2 pool needs from the client.

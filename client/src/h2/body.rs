@@ -37,7 +37,7 @@ impl AnyBody {
     pub(crate) fn trailers(&self) -> Option<&HeaderMap> {
         match self {
             AnyBody::H1(b) => b.trailers(),
-            AnyBody::H2(b) => b.trailers.as_ref(),
+            AnyBody::H2(b) => b.trailers.as_deref(),
         }
     }
 
@@ -56,7 +56,9 @@ pub(crate) struct H2Body {
     stream: Option<StreamRef>,
     read_timeout: Option<Duration>,
     total: Option<Instant>,
-    trailers: Option<HeaderMap>,
+    /// Boxed: rare, and `Response` (which holds this) is moved on its
+    /// way out of the send path.
+    trailers: Option<Box<HeaderMap>>,
 }
 
 impl H2Body {
@@ -113,7 +115,11 @@ impl H2Body {
             Ok(Ok(None)) => {
                 if let Some(stream) = self.stream.take() {
                     let mut st = stream.shared.st.borrow_mut();
-                    self.trailers = st.slots.get_mut(&stream.id).and_then(|s| s.trailers.take());
+                    self.trailers = st
+                        .slots
+                        .get_mut(&stream.id)
+                        .and_then(|s| s.trailers.take())
+                        .map(Box::new);
                 }
                 Ok(None)
             }

@@ -55,7 +55,7 @@ use crate::response::Response;
 pub(crate) use body::{AnyBody, H2Body};
 pub(crate) use conn::Room;
 use conn::Shared;
-use head::request_head;
+use head::{fields, request_head, Outgoing};
 pub(crate) use tunnel::open as open_tunnel;
 
 /// Request body bytes queued on a stream before its sender waits for
@@ -68,10 +68,6 @@ pub(crate) struct H2Pool {
     origins: Rc<RefCell<OriginMap<Conns>>>,
     /// What the `https` origins chose by ALPN.
     pub alpn: AlpnMemo,
-    /// The last request URI (`scheme://authority/path?query`) and its
-    /// parsed form: a client sending to the same URL again clones it
-    /// (reference counts) instead of parsing and copying it again.
-    last_uri: RefCell<Option<(String, http::Uri)>>,
 }
 
 #[derive(Default)]
@@ -189,13 +185,10 @@ impl H2Pool {
         &self,
         ctx: &Ctx<'_>,
         origin: &Origin,
-        request: &http::Request<()>,
+        request: Outgoing<'_>,
         end_stream: bool,
     ) -> Result<StreamRef, Error> {
-        let tunnel = request
-            .extensions()
-            .get::<percore_http::upgrade::Protocol>()
-            .is_some();
+        let tunnel = request.is_tunnel();
         // The origin's room and the pool-wait deadline are only needed
         // when the request has to wait: taken then (most find room at once).
         let mut room = None;
@@ -274,7 +267,7 @@ impl H2Pool {
     fn try_open(
         &self,
         origin: &Origin,
-        request: &http::Request<()>,
+        request: Outgoing<'_>,
         end_stream: bool,
         tunnel: bool,
     ) -> Result<Scan, Error> {
@@ -291,7 +284,11 @@ impl H2Pool {
                          (no SETTINGS_ENABLE_CONNECT_PROTOCOL, RFC 8441)",
                     ));
                 }
-                let id = match st.conn.send_request(request, end_stream) {
+                let sent = match request {
+                    Outgoing::Request(r) => st.conn.send_request(r, end_stream),
+                    Outgoing::Head(h) => st.conn.send_head(h, end_stream),
+                };
+                let id = match sent {
                     Ok(id) => id,
                     Err(OpenError::InvalidRequest(why)) => {
                         return Err(Error::new(ErrorKind::Builder, why))
@@ -330,7 +327,7 @@ async fn bounded<F: std::future::Future>(
 /// a refused stream is sent once more.
 pub(crate) async fn send(
     pool: &H2Pool,
-    ctx: &Ctx<'_>,
+    ctx: Ctx<'_>,
     origin: &Origin,
     req: &mut Prepared,
     headers: &HeaderMap,
@@ -344,20 +341,24 @@ pub(crate) async fn send(
             Body::Empty => Body::Empty,
             Body::Stream(_) => std::mem::take(&mut req.body),
         };
-        let request = request_head(pool, req, headers, &body)?;
+        let fields = fields(headers, &body);
         let empty = match &body {
             Body::Empty => true,
             Body::Full(b) => b.is_empty(),
             Body::Stream(s) => s.size_hint() == Some(0),
         };
-        let stream = pool.open(ctx, origin, &request, empty).await?;
-        let polled = match send_body(&stream, &mut body, empty, ctx, deadline).await {
+        let head = request_head(req, &fields);
+        let stream = pool
+            .open(&ctx, origin, Outgoing::Head(&head), empty)
+            .await?;
+        drop(fields);
+        let polled = match send_body(&stream, &mut body, empty, &ctx, deadline).await {
             Ok(polled) => polled,
             Err(e) => return Err(e),
         };
         match wait_head(&stream, ctx.read_timeout, deadline).await? {
             Head::Ready(head) => {
-                return Ok(response(stream, head, req, decode, ctx, deadline));
+                return Ok(response(stream, head, req, decode, &ctx, deadline));
             }
             Head::Refused if !retried && (!req.streamed || !polled) => {
                 tracing::debug!("HTTP/2 stream refused; sending the request again");

@@ -61,7 +61,9 @@ pub(crate) async fn open(
     request: &http::Request<()>,
     deadline: Option<Instant>,
 ) -> Result<Opened, Error> {
-    let stream = pool.open(ctx, origin, request, false).await?;
+    let stream = pool
+        .open(ctx, origin, super::Outgoing::Request(request), false)
+        .await?;
     match wait_head(&stream, ctx.read_timeout, deadline).await? {
         Head::Ready(head) => Ok(Opened { head, stream }),
         Head::Refused => Err(Error::new(

@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, Method, Request, Response, StatusCode};
 
-use super::request_encode::{request_target, PreparedRequest};
+use super::request_encode::{
+    head_target, request_target, PreparedRequest, RequestHead, RequestTarget,
+};
 use super::response;
 use super::role::Role;
 use super::stream::{State, Stream};
@@ -116,6 +118,35 @@ impl std::fmt::Display for OpenError {
 
 impl std::error::Error for OpenError {}
 
+impl Connection<Client> {
+    /// Encodes a request's header block (into the role's reused buffer)
+    /// and frames it on stream `id`.
+    fn encode_and_write(
+        &mut self,
+        id: u32,
+        target: &RequestTarget<'_>,
+        method: &Method,
+        protocol: Option<&Protocol>,
+        headers: &HeaderMap,
+        end_stream: bool,
+    ) {
+        let mut block = std::mem::take(&mut self.role.block);
+        block.clear();
+        target.encode(
+            &mut self.hpack_encoder,
+            method,
+            protocol,
+            headers,
+            &mut block,
+        );
+        self.write_head(id, &block, end_stream);
+        // Kept for the next request unless a rare large head grew it.
+        if block.capacity() <= 16 * 1024 {
+            self.role.block = block;
+        }
+    }
+}
+
 /// The client role's state.
 #[derive(Debug)]
 pub(super) struct Client {
@@ -123,6 +154,9 @@ pub(super) struct Client {
     next_stream_id: u32,
     /// Whether response heads keep their regular fields.
     keep_fields: bool,
+    /// The header block being encoded: one buffer reused by every
+    /// request (no allocation, nor growth, per request).
+    block: BytesMut,
 }
 
 impl Role for Client {
@@ -328,6 +362,7 @@ impl ClientConnection {
         let role = Client {
             next_stream_id: 1,
             keep_fields: true,
+            block: BytesMut::new(),
         };
         ClientConnection {
             core: Connection::new(limits, role, ours),
@@ -370,9 +405,44 @@ impl ClientConnection {
             }
         }
         let core = self.open_stream(id, request.method() == Method::HEAD, protocol.is_some());
-        let mut block = BytesMut::new();
-        target.encode(&mut core.hpack_encoder, request, &mut block);
-        core.write_head(id, &block, end_stream);
+        core.encode_and_write(
+            id,
+            &target,
+            request.method(),
+            protocol,
+            request.headers(),
+            end_stream,
+        );
+        Ok(id)
+    }
+
+    /// [`send_request`](Self::send_request) of a head given as borrowed
+    /// parts (no extended CONNECT): the same pseudo-headers and the same
+    /// fields left out, without an `http::Request` to build.
+    ///
+    /// ```
+    /// use http::{HeaderMap, Method};
+    /// use percore_http::h2::conn::{ClientConnection, RequestHead};
+    /// let mut conn = ClientConnection::new(&percore_http::Limits::default());
+    /// let head = RequestHead {
+    ///     method: &Method::GET,
+    ///     scheme: "http",
+    ///     authority: Some("example.com"),
+    ///     path: "/",
+    ///     headers: &HeaderMap::new(),
+    /// };
+    /// assert_eq!(conn.send_head(&head, true), Ok(1));
+    /// assert_eq!(conn.send_head(&head, true), Ok(3));
+    /// ```
+    pub fn send_head(
+        &mut self,
+        head: &RequestHead<'_>,
+        end_stream: bool,
+    ) -> Result<u32, OpenError> {
+        let id = self.next_open_id()?;
+        let target = head_target(head)?;
+        let core = self.open_stream(id, *head.method == Method::HEAD, false);
+        core.encode_and_write(id, &target, head.method, None, head.headers, end_stream);
         Ok(id)
     }
 

@@ -75,7 +75,7 @@ use role::Role;
 use stream::{RecentlyClosed, Stream};
 
 pub use client::{ClientConnection, ClientEvent, OpenError};
-pub use request_encode::PreparedRequest;
+pub use request_encode::{PreparedRequest, RequestHead};
 pub use server::{Event, ServerConnection};
 
 /// Outgoing bytes a stream may queue before its writer is held back.

@@ -22,16 +22,18 @@ pub(super) struct RequestTarget<'a> {
 }
 
 impl RequestTarget<'_> {
-    /// The request's header block, by `encoder`; an extended CONNECT (a
-    /// [`Protocol`] extension) gets `:protocol`.
-    pub(super) fn encode<B>(
+    /// The request's header block, by `encoder`, into `dst`; with a
+    /// `protocol` (an extended CONNECT) it gets `:protocol`.
+    pub(super) fn encode(
         &self,
         encoder: &mut Encoder,
-        request: &Request<B>,
+        method: &Method,
+        protocol: Option<&Protocol>,
+        headers: &HeaderMap,
         dst: &mut BytesMut,
     ) {
-        let headers = self.filtered.as_ref().unwrap_or(request.headers());
-        match (request.extensions().get::<Protocol>(), self.authority) {
+        let headers = self.filtered.as_ref().unwrap_or(headers);
+        match (protocol, self.authority) {
             (Some(protocol), Some(authority)) => encoder.encode_extended_connect(
                 protocol.as_str(),
                 self.scheme,
@@ -40,31 +42,79 @@ impl RequestTarget<'_> {
                 headers,
                 dst,
             ),
-            _ => encoder.encode_request(
-                request.method(),
-                self.scheme,
-                self.authority,
-                self.path,
-                headers,
-                dst,
-            ),
+            _ => {
+                encoder.encode_request(method, self.scheme, self.authority, self.path, headers, dst)
+            }
         }
     }
 }
 
+/// A request head given as borrowed parts, for
+/// [`ClientConnection::send_head`](super::ClientConnection::send_head):
+/// no `http::Request` (nor its `Uri`, nor a copy of the header map) to
+/// build per request. The same rules as for a `Request` apply: `:authority`
+/// is `authority`, else the `Host` field; `Host` and a `te` other than
+/// `trailers` are left out. The values go out as given: `scheme`,
+/// `authority` and `path` must be valid URI parts (as `http::Uri`'s are);
+/// an empty `path` is sent as `/`.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestHead<'a> {
+    /// The method (not CONNECT: an extended CONNECT goes through
+    /// `send_request` with a [`Protocol`] extension).
+    pub method: &'a Method,
+    /// `:scheme`, e.g. `http`.
+    pub scheme: &'a str,
+    /// `:authority` (host and port), when known.
+    pub authority: Option<&'a str>,
+    /// `:path`: path and query.
+    pub path: &'a str,
+    /// The regular header fields.
+    pub headers: &'a HeaderMap,
+}
+
 pub(super) fn request_target<B>(request: &Request<B>) -> Result<RequestTarget<'_>, OpenError> {
     let extended = request.extensions().get::<Protocol>().is_some();
-    if request.method() == Method::CONNECT && !extended {
+    let uri = request.uri();
+    target_of(
+        request.method(),
+        extended,
+        uri.scheme_str().unwrap_or("http"),
+        uri.authority().map(|a| a.as_str()),
+        uri.path_and_query().map_or("/", |pq| pq.as_str()),
+        request.headers(),
+    )
+}
+
+/// [`request_target`] of a [`RequestHead`].
+pub(super) fn head_target<'a>(head: &RequestHead<'a>) -> Result<RequestTarget<'a>, OpenError> {
+    let path = if head.path.is_empty() { "/" } else { head.path };
+    target_of(
+        head.method,
+        false,
+        head.scheme,
+        head.authority,
+        path,
+        head.headers,
+    )
+}
+
+fn target_of<'a>(
+    method: &Method,
+    extended: bool,
+    scheme: &'a str,
+    authority: Option<&'a str>,
+    path: &'a str,
+    headers: &'a HeaderMap,
+) -> Result<RequestTarget<'a>, OpenError> {
+    if method == Method::CONNECT && !extended {
         return Err(OpenError::InvalidRequest("CONNECT is not supported"));
     }
-    if request.method() != Method::CONNECT && extended {
+    if method != Method::CONNECT && extended {
         return Err(OpenError::InvalidRequest(":protocol outside CONNECT"));
     }
-    let uri = request.uri();
-    let headers = request.headers();
     let host = headers.get(HOST);
-    let authority = match uri.authority() {
-        Some(a) => Some(a.as_str()),
+    let authority = match authority {
+        Some(a) => Some(a),
         None => match host {
             Some(h) => Some(
                 h.to_str()
@@ -83,9 +133,9 @@ pub(super) fn request_target<B>(request: &Request<B>) -> Result<RequestTarget<'_
         h
     });
     Ok(RequestTarget {
-        scheme: uri.scheme_str().unwrap_or("http"),
+        scheme,
         authority,
-        path: uri.path_and_query().map_or("/", |pq| pq.as_str()),
+        path,
         filtered,
     })
 }
@@ -123,7 +173,13 @@ impl PreparedRequest {
         }
         let target = request_target(request)?;
         let mut block = BytesMut::new();
-        target.encode(&mut Encoder::without_table(), request, &mut block);
+        target.encode(
+            &mut Encoder::without_table(),
+            request.method(),
+            None,
+            request.headers(),
+            &mut block,
+        );
         Ok(PreparedRequest {
             block: block.freeze(),
             method_is_head: request.method() == Method::HEAD,

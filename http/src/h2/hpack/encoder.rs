@@ -39,7 +39,14 @@ pub struct Encoder {
     /// Size updates owed at the start of the next block: (smallest, final).
     pending_update: Option<(usize, usize)>,
     huffman: bool,
+    /// The last `:path` sent as a literal and its encoded string: a
+    /// client sending to the same path again copies it instead of
+    /// Huffman-coding it again.
+    last_path: (Vec<u8>, BytesMut),
 }
+
+/// The longest `:path` [`Encoder`] keeps encoded for the next request.
+const PATH_MEMO_MAX: usize = 256;
 
 /// Connection-specific fields, forbidden in HTTP/2 (RFC 9113 §8.2.2).
 pub(crate) fn is_connection_specific(name: &[u8]) -> bool {
@@ -82,6 +89,7 @@ impl Encoder {
             limit: max_table_size,
             pending_update: (size != DEFAULT_TABLE_SIZE).then_some((size, size)),
             huffman: true,
+            last_path: (Vec::new(), BytesMut::new()),
         }
     }
 
@@ -95,6 +103,7 @@ impl Encoder {
             limit: 0,
             pending_update: None,
             huffman: true,
+            last_path: (Vec::new(), BytesMut::new()),
         }
     }
 
@@ -119,6 +128,8 @@ impl Encoder {
     /// Whether strings may be Huffman-coded (default: yes, when shorter).
     pub fn set_huffman(&mut self, enabled: bool) {
         self.huffman = enabled;
+        self.last_path.0.clear();
+        self.last_path.1.clear();
     }
 
     /// The dynamic table.
@@ -239,6 +250,20 @@ impl Encoder {
         }
     }
 
+    /// [`string`](Self::string) of a `:path`, from the memo when it
+    /// repeats the last one.
+    fn path_string(&mut self, value: &[u8], dst: &mut BytesMut) {
+        let mut memo = std::mem::take(&mut self.last_path);
+        if memo.0 != value || memo.1.is_empty() {
+            memo.0.clear();
+            memo.0.extend_from_slice(value);
+            memo.1.clear();
+            self.string(value, &mut memo.1);
+        }
+        dst.extend_from_slice(&memo.1);
+        self.last_path = memo;
+    }
+
     fn encode_field(&mut self, name: &[u8], value: &[u8], dst: &mut BytesMut) {
         let sensitive = is_sensitive(name);
         let (exact, name_index) = self.find(name, value);
@@ -260,7 +285,11 @@ impl Encoder {
         if name_index.is_none() {
             self.string(name, dst);
         }
-        self.string(value, dst);
+        if name == b":path" && !indexing && value.len() <= PATH_MEMO_MAX {
+            self.path_string(value, dst);
+        } else {
+            self.string(value, dst);
+        }
         if indexing {
             self.table
                 .insert(Bytes::copy_from_slice(name), Bytes::copy_from_slice(value));

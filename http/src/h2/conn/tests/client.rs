@@ -1268,3 +1268,56 @@ fn the_client_goes_away() {
     ));
     assert!(p.client.is_done());
 }
+
+/// `send_head` writes the same bytes as `send_request` of the same head
+/// (Host and a `te` other than `trailers` left out, `:authority` from the
+/// URI or else Host), on connections whose encoders stay in step, and
+/// refuses CONNECT as it does.
+#[test]
+fn send_head_writes_what_send_request_writes() {
+    let mut by_request = ClientConnection::new(&Limits::default());
+    let mut by_head = ClientConnection::new(&Limits::default());
+    let mut headers = HeaderMap::new();
+    headers.insert(http::header::USER_AGENT, "t".parse().unwrap());
+    headers.insert(http::header::HOST, "h.example".parse().unwrap());
+    headers.insert(http::header::TE, "gzip".parse().unwrap());
+    let cases: [(Option<&str>, &str); 4] = [
+        (Some("example.com:81"), "/a?b"),
+        (Some("example.com:81"), "/a?b"),
+        (None, "/c"),
+        (Some("example.com:81"), "/d"),
+    ];
+    for (authority, path) in cases {
+        let uri = match authority {
+            Some(a) => format!("http://{a}{path}"),
+            None => path.to_string(),
+        };
+        let mut request = Request::get(uri).body(()).unwrap();
+        *request.headers_mut() = headers.clone();
+        let head = crate::h2::conn::RequestHead {
+            method: &Method::GET,
+            scheme: "http",
+            authority,
+            path,
+            headers: &headers,
+        };
+        let a = by_request.send_request(&request, true).unwrap();
+        let b = by_head.send_head(&head, true).unwrap();
+        assert_eq!(a, b);
+        let (mut out_a, mut out_b) = (BytesMut::new(), BytesMut::new());
+        by_request.poll_output(&mut out_a, usize::MAX);
+        by_head.poll_output(&mut out_b, usize::MAX);
+        assert_eq!(out_a, out_b, "{authority:?} {path}");
+    }
+    let connect = crate::h2::conn::RequestHead {
+        method: &Method::CONNECT,
+        scheme: "http",
+        authority: Some("x"),
+        path: "/",
+        headers: &HeaderMap::new(),
+    };
+    assert!(matches!(
+        by_head.send_head(&connect, true),
+        Err(OpenError::InvalidRequest(_))
+    ));
+}
