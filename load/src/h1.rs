@@ -193,8 +193,10 @@ async fn session(
             return (false, 0);
         }
         let bytes = plan.h1_batch.slice(..batch as usize * plan.h1_len);
-        let started = Instant::now();
-        reader.now = started;
+        // The batch goes out now, in the same turn as the read that
+        // completed the last one (or the session's start): that read's
+        // clock is this batch's start, no clock read of its own.
+        let started = reader.now;
         watch.arm(started);
         match write_all(&stream, bytes, &watch).await {
             Ok(()) => owed -= batch,
