@@ -19,7 +19,9 @@ knowledge, 16 connections x 100 streams; h2load -m 100).
 The floor rows run percore-load-floor (load/src/floor): the same work with
 nothing but raw epoll or io_uring, canned requests and responses counted
 by length, no latency histogram; floor-uring-ms keeps one multishot
-receive per connection. `--extra 'NAME=ARGS'` adds a row: percore-load's
+receive per connection (the floor sets TCP_NODELAY, as wrk and percore-load
+do; `--extra 'floor-x=--driver uring --multishot --fixed'` adds registered
+sockets). `--extra 'NAME=ARGS'` adds a row: percore-load's
 command (the floor's when NAME starts with "floor") with ARGS appended;
 leading VAR=VALUE words of ARGS go to its environment, e.g.
 `--extra 'pl-coop=PERCORE_URING_SETUP=coop --driver uring'`.

@@ -4,6 +4,7 @@
 use std::io;
 
 use percore_runtime::buf::{IoBuf, IoBufMut};
+use percore_runtime::io::{DirectSocket, OwnedRead};
 use percore_runtime::net::TcpStream;
 use percore_tls::{TlsConnector, TlsStream};
 
@@ -44,11 +45,38 @@ impl Conn {
         }
     }
 
+    /// Writes some of `buf`; how many bytes (over TLS: all of them).
+    pub async fn write<B: IoBuf>(&self, buf: B) -> (io::Result<usize>, B) {
+        match self {
+            Conn::Plain(s) => s.write(buf).await,
+            Conn::Tls(s) => {
+                let len = buf.as_bytes().len();
+                let (res, buf) = s.write_all(buf).await;
+                (res.map(|()| len), buf)
+            }
+        }
+    }
+
     /// Writes all of `buf` (encrypting, over TLS).
     pub async fn write_all<B: IoBuf>(&self, buf: B) -> (io::Result<()>, B) {
         match self {
             Conn::Plain(s) => s.write_all(buf).await,
             Conn::Tls(s) => s.write_all(buf).await,
+        }
+    }
+}
+
+impl OwnedRead for Conn {
+    async fn read<B: IoBufMut>(&self, buf: B) -> (io::Result<usize>, B) {
+        Conn::read(self, buf).await
+    }
+
+    /// Cleartext: the socket, so that a `ReadBuffer` reads it itself (a
+    /// multishot receive on io_uring, readiness and `recv(2)` on epoll).
+    fn direct(&self) -> Option<DirectSocket<'_>> {
+        match self {
+            Conn::Plain(s) => s.direct(),
+            Conn::Tls(_) => None,
         }
     }
 }

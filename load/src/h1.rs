@@ -12,10 +12,11 @@ use std::time::Instant;
 
 use bytes::{Buf, BytesMut};
 use percore_http::h1::{BodyEvent, ResponseDecoder, ResponseFraming, MAX_INTERIM_RESPONSES};
+use percore_runtime::io::ReadBuffer;
 
 use crate::conn::Conn;
 use crate::h1_head::HeadMemo;
-use crate::io::{keep_connected, read_more, write_all, Got, Watch};
+use crate::io::{keep_connected, write_all, Alarm, Got, Watch};
 use crate::plan::Core;
 use crate::stats::ErrorKind;
 
@@ -36,13 +37,16 @@ enum Outcome {
     Failed(Option<ErrorKind>),
 }
 
-/// One connection's read side: the buffer, the last head, when the last
-/// read ended.
+/// Growth step of a connection's input buffer.
+const READ_CHUNK: usize = 16 * 1024;
+
+/// One connection's read side: the input (the runtime's `ReadBuffer`: a
+/// multishot receive on io_uring, readiness and `recv(2)` on epoll, no
+/// operation per read), the last head, when the last read ended.
 struct Reader<'a> {
     core: &'a Core,
-    stream: &'a Conn,
     watch: &'a Watch,
-    buf: BytesMut,
+    input: ReadBuffer<Conn>,
     memo: HeadMemo,
     /// When the last read ended: the completion time of every response
     /// it brought.
@@ -50,9 +54,22 @@ struct Reader<'a> {
 }
 
 impl Reader<'_> {
+    /// Reads more bytes into the input, until the watchdog says the wait
+    /// is over (the read stays in flight: a `ReadBuffer`'s read survives
+    /// a cancelled wait).
+    async fn fill(&mut self) -> Got {
+        match self.watch.guard(self.input.fill(None)).await {
+            Ok(Ok(0)) => Got::Closed,
+            Ok(Ok(_)) => Got::Data,
+            Ok(Err(_)) => Got::Failed,
+            Err(Alarm::TimedOut) => Got::TimedOut,
+            Err(Alarm::Over) => Got::Over,
+        }
+    }
+
     /// Reads more bytes; notes when they came.
     async fn read(&mut self) -> Result<(), Outcome> {
-        match read_more(self.stream, &mut self.buf, self.watch).await {
+        match self.fill().await {
             Got::Data => {
                 self.now = Instant::now();
                 self.watch.arm(self.now);
@@ -67,9 +84,12 @@ impl Reader<'_> {
         let plan = &self.core.plan;
         let mut interim = 0;
         let frame = loop {
-            match self.memo.frame(&self.buf, &plan.method, &plan.limits) {
+            match self
+                .memo
+                .frame(self.input.buffer(), &plan.method, &plan.limits)
+            {
                 Ok(Some(frame)) => {
-                    self.buf.advance(frame.len);
+                    self.input.buffer_mut().advance(frame.len);
                     if frame.status.as_u16() >= 200 {
                         break frame;
                     }
@@ -106,8 +126,9 @@ impl Reader<'_> {
     /// Skips a body of exactly `len` bytes.
     async fn skip(&mut self, mut len: u64) -> Result<(), Outcome> {
         loop {
-            let here = len.min(self.buf.len() as u64);
-            self.buf.advance(here as usize);
+            let buf = self.input.buffer_mut();
+            let here = len.min(buf.len() as u64);
+            buf.advance(here as usize);
             len -= here;
             if len == 0 {
                 return Ok(());
@@ -121,22 +142,22 @@ impl Reader<'_> {
     async fn decode(&mut self, framing: ResponseFraming) -> Result<(), Outcome> {
         let mut body = ResponseDecoder::new(framing, &self.core.plan.limits);
         loop {
-            match body.decode(&mut self.buf) {
+            match body.decode(self.input.buffer_mut()) {
                 Ok(BodyEvent::End { .. }) => return Ok(()),
                 Ok(BodyEvent::Data(_)) => {}
-                Ok(BodyEvent::NeedMore) => {
-                    match read_more(self.stream, &mut self.buf, self.watch).await {
-                        Got::Data => {
-                            self.now = Instant::now();
-                            self.watch.arm(self.now);
-                        }
-                        Got::Closed if self.buf.is_empty() && body.decode_eof().is_some() => {
-                            self.now = Instant::now();
-                            return Ok(());
-                        }
-                        got => return Err(Outcome::Failed(got.error_kind())),
+                Ok(BodyEvent::NeedMore) => match self.fill().await {
+                    Got::Data => {
+                        self.now = Instant::now();
+                        self.watch.arm(self.now);
                     }
-                }
+                    Got::Closed
+                        if self.input.buffer().is_empty() && body.decode_eof().is_some() =>
+                    {
+                        self.now = Instant::now();
+                        return Ok(());
+                    }
+                    got => return Err(Outcome::Failed(got.error_kind())),
+                },
                 Err(_) => return Err(Outcome::Failed(Some(ErrorKind::Protocol))),
             }
         }
@@ -154,11 +175,11 @@ async fn session(
     watch: Rc<Watch>,
 ) -> (bool, u64) {
     let plan = &core.plan;
+    let stream = Rc::new(stream);
     let mut reader = Reader {
         core,
-        stream: &stream,
         watch: &watch,
-        buf: BytesMut::with_capacity(64 * 1024),
+        input: ReadBuffer::new(stream.clone(), BytesMut::new(), READ_CHUNK),
         memo: HeadMemo::default(),
         now: Instant::now(),
     };
@@ -172,8 +193,10 @@ async fn session(
             return (false, 0);
         }
         let bytes = plan.h1_batch.slice(..batch as usize * plan.h1_len);
-        let started = Instant::now();
-        reader.now = started;
+        // The batch goes out now, in the same turn as the read that
+        // completed the last one (or the session's start): that read's
+        // clock is this batch's start, no clock read of its own.
+        let started = reader.now;
         watch.arm(started);
         match write_all(&stream, bytes, &watch).await {
             Ok(()) => owed -= batch,

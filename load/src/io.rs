@@ -177,7 +177,17 @@ pub async fn write_all(
     bytes: Bytes,
     watch: &Watch,
 ) -> Result<(), Option<ErrorKind>> {
-    match watch.guard(stream.write_all(bytes)).await {
+    // One `write` takes a request batch whole but for a full send buffer:
+    // `write_all`'s loop only for the rest.
+    let len = bytes.len();
+    let rest = match watch.guard(stream.write(bytes)).await {
+        Ok((Ok(n), _)) if n == len => return Ok(()),
+        Ok((Ok(n), bytes)) if n > 0 => bytes.slice(n..),
+        Ok((Ok(_) | Err(_), _)) => return Err(Some(ErrorKind::Io)),
+        Err(Alarm::TimedOut) => return Err(Some(ErrorKind::Timeout)),
+        Err(Alarm::Over) => return Err(None),
+    };
+    match watch.guard(stream.write_all(rest)).await {
         Ok((Ok(()), _)) => Ok(()),
         Ok((Err(_), _)) => Err(Some(ErrorKind::Io)),
         Err(Alarm::TimedOut) => Err(Some(ErrorKind::Timeout)),

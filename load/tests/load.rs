@@ -559,9 +559,12 @@ both_drivers!(floor_counts_match_n, |driver, server_driver| {
     ];
     if driver == "uring" {
         for s in shapes.clone() {
-            shapes.push([s, vec!["--multishot"]].concat());
+            shapes.push([s.clone(), vec!["--multishot"]].concat());
+            shapes.push([s, vec!["--multishot", "--fixed"]].concat());
         }
+        shapes.push(vec!["-c", "3", "-n", "500", "--fixed"]);
     }
+    shapes.push(vec!["-c", "3", "-n", "500", "--nagle"]);
     for shape in shapes {
         let mut args = vec![&url[..], "--driver", driver];
         args.extend(&shape);

@@ -13,9 +13,11 @@
 //!
 //! Prints the JSON line percore-load's `--json` writes (without latencies).
 //! Knobs for experiments: `--multishot` (io_uring: one multishot receive per
-//! connection into provided buffers), `--wait N --wait-us US` (io_uring:
+//! connection into provided buffers), `--fixed` (io_uring: registered
+//! sockets), `--wait N --wait-us US` (io_uring:
 //! each enter waits for N completions or US µs), `--setup plain|coop|defer`,
-//! `--nodelay`, `--busy-poll US`, `--rcvbuf B`, `--sndbuf B`.
+//! `--nagle` (leave `TCP_NODELAY` off; it is on by default, as in wrk and
+//! percore-load), `--busy-poll US`, `--rcvbuf B`, `--sndbuf B`.
 
 mod epoll;
 mod proto;
@@ -43,6 +45,7 @@ struct Opts {
     driver: String,
     json: Option<String>,
     multishot: bool,
+    fixed: bool,
     wait: u32,
     wait_us: u64,
     setup: String,
@@ -68,10 +71,11 @@ fn parse_args() -> Result<Opts, String> {
         driver: "uring".into(),
         json: None,
         multishot: false,
+        fixed: false,
         wait: 1,
         wait_us: 0,
         setup: "defer".into(),
-        nodelay: false,
+        nodelay: true,
         busy_poll: None,
         rcvbuf: None,
         sndbuf: None,
@@ -89,10 +93,11 @@ fn parse_args() -> Result<Opts, String> {
             "--driver" => o.driver = value()?,
             "--json" => o.json = Some(value()?),
             "--multishot" => o.multishot = true,
+            "--fixed" => o.fixed = true,
             "--wait" => o.wait = num(&value()?)?,
             "--wait-us" => o.wait_us = num(&value()?)?,
             "--setup" => o.setup = value()?,
-            "--nodelay" => o.nodelay = true,
+            "--nagle" => o.nodelay = false,
             "--busy-poll" => o.busy_poll = Some(num(&value()?)?),
             "--rcvbuf" => o.rcvbuf = Some(num(&value()?)?),
             "--sndbuf" => o.sndbuf = Some(num(&value()?)?),

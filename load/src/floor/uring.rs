@@ -3,7 +3,9 @@
 //! next completion (or for `--wait` completions, at most `--wait-us`).
 //! Receives go either into each connection's own buffer, armed again after
 //! each completion, or (`--multishot`) through one multishot receive per
-//! connection into a ring of provided buffers, armed once.
+//! connection into a ring of provided buffers, armed once. `--fixed`
+//! registers the sockets (`IORING_REGISTER_FILES`): entries name them by
+//! index, no descriptor lookup per operation.
 
 use std::io;
 use std::os::fd::AsRawFd;
@@ -19,6 +21,7 @@ use crate::{Opts, Run, Slot};
 /// The io_uring knobs.
 pub struct Options {
     multishot: bool,
+    fixed: bool,
     wait: u32,
     wait_us: u64,
     setup: String,
@@ -28,6 +31,7 @@ impl From<&Opts> for Options {
     fn from(o: &Opts) -> Options {
         Options {
             multishot: o.multishot,
+            fixed: o.fixed,
             wait: o.wait,
             wait_us: o.wait_us,
             setup: o.setup.clone(),
@@ -185,16 +189,48 @@ struct Side {
     buf: Vec<u8>,
 }
 
+/// The descriptor of connection `i` in an entry: its socket, or (with
+/// `--fixed`) its index among the registered files.
+fn target(fixed: bool, i: usize, slot: &Slot) -> Target {
+    if fixed {
+        Target::Fixed(types::Fixed(i as u32))
+    } else {
+        Target::Fd(types::Fd(slot.stream.as_raw_fd()))
+    }
+}
+
+/// A descriptor as an io_uring entry names it.
+enum Target {
+    Fd(types::Fd),
+    Fixed(types::Fixed),
+}
+
+/// Builds `$op::new(target, args...)` for either kind of [`Target`].
+macro_rules! op {
+    ($target:expr, $op:ident ( $($arg:expr),* )) => {
+        match $target {
+            Target::Fd(fd) => opcode::$op::new(fd, $($arg),*),
+            Target::Fixed(fd) => opcode::$op::new(fd, $($arg),*),
+        }
+    };
+}
+
 /// Submits a send of what `slot` has queued, unless one is in flight.
-fn flush(ring: &mut IoUring, i: usize, slot: &mut Slot, side: &mut Side) -> Result<(), Error> {
+fn flush(
+    ring: &mut IoUring,
+    i: usize,
+    slot: &mut Slot,
+    side: &mut Side,
+    fixed: bool,
+) -> Result<(), Error> {
     if side.sending {
         return Ok(());
     }
-    let fd = slot.stream.as_raw_fd();
+    let fd = target(fixed, i, slot);
     let Some(rest) = slot.unsent() else {
         return Ok(());
     };
-    let e = opcode::Send::new(types::Fd(fd), rest.as_ptr(), rest.len() as u32)
+    let e = op!(fd, Send(rest.as_ptr(), rest.len() as u32))
         .flags(libc::MSG_NOSIGNAL)
         .build()
         .user_data((i as u64) << 1 | SEND);
@@ -209,13 +245,13 @@ fn arm(
     i: usize,
     slot: &Slot,
     side: &mut Side,
-    multishot: bool,
+    o: &Options,
 ) -> Result<(), Error> {
-    let fd = types::Fd(slot.stream.as_raw_fd());
-    let e = if multishot {
-        opcode::RecvMulti::new(fd, GROUP).build()
+    let fd = target(o.fixed, i, slot);
+    let e = if o.multishot {
+        op!(fd, RecvMulti(GROUP)).build()
     } else {
-        opcode::Recv::new(fd, side.buf.as_mut_ptr(), BUF as u32).build()
+        op!(fd, Recv(side.buf.as_mut_ptr(), BUF as u32)).build()
     };
     // SAFETY: the own buffer lives in `sides` until the ring is dropped;
     // provided buffers live in the BufRing, dropped after the ring.
@@ -243,9 +279,13 @@ pub fn run(run: &mut Run, slots: &mut [Slot], o: &Options) -> Result<(), Error> 
         let count = (slots.len() * 2).next_power_of_two().clamp(64, 1 << 15) as u16;
         bufs = Some(BufRing::register(&ring, count).map_err(io_err)?);
     }
+    if o.fixed {
+        let fds: Vec<i32> = slots.iter().map(|s| s.stream.as_raw_fd()).collect();
+        ring.submitter().register_files(&fds).map_err(io_err)?;
+    }
     for i in 0..slots.len() {
-        flush(&mut ring, i, &mut slots[i], &mut sides[i])?;
-        arm(&mut ring, i, &slots[i], &mut sides[i], o.multishot)?;
+        flush(&mut ring, i, &mut slots[i], &mut sides[i], o.fixed)?;
+        arm(&mut ring, i, &slots[i], &mut sides[i], o)?;
     }
     let wait_us = o.wait_us.max(1);
     let ts = Timespec::new()
@@ -290,13 +330,13 @@ pub fn run(run: &mut Run, slots: &mut [Slot], o: &Options) -> Result<(), Error> 
                     got?;
                 }
                 if !cqueue::more(flags) {
-                    arm(&mut ring, i, slot, side, true)?;
+                    arm(&mut ring, i, slot, side, o)?;
                 }
             } else {
                 run.received(slot, &side.buf[..res as usize])?;
-                arm(&mut ring, i, slot, side, false)?;
+                arm(&mut ring, i, slot, side, o)?;
             }
-            flush(&mut ring, i, slot, side)?;
+            flush(&mut ring, i, slot, side, o.fixed)?;
         }
         cqes.clear();
     }
