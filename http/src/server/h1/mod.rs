@@ -112,6 +112,8 @@ async fn work<S: Service>(
     cfg: &ConnConfig,
     mut first_head_deadline: Option<Instant>,
 ) -> Turn {
+    // Counted while it lives (zero bytes in the worker's layout).
+    let _live = LiveWorker::enter();
     let limits = &cfg.limits;
     let stream = input.stream();
     let mut out = Output::new(stream.clone(), limits.write_timeout);
@@ -268,7 +270,8 @@ enum Waited {
     /// The connection is over (the client left or was too slow, or the
     /// server shuts down).
     Over,
-    /// Idle for [`RELEASE_AFTER`] with nothing buffered: the wait goes on
+    /// Idle for [`RELEASE_AFTER`] (at once on a core holding more than
+    /// [`KEPT_WORKERS`] workers) with nothing buffered: the wait goes on
     /// outside the worker, until this keep-alive deadline.
     Idle(Instant),
 }
@@ -279,6 +282,42 @@ enum Waited {
 /// that connections opened in a burst and then left idle do not all hold
 /// theirs at once (freed heap memory stays resident).
 const RELEASE_AFTER: Duration = Duration::from_millis(100);
+
+/// How many workers a core keeps through their quiet spell: past this
+/// many, a connection that goes idle frees its worker at once instead of
+/// after [`RELEASE_AFTER`]. A burst of new connections (thousands a
+/// second, each with one request) otherwise holds a worker for each
+/// connection answered in the last 100 ms, and the heap they leave when
+/// freed stays resident, scattered between the connections' long-lived
+/// allocations. Busy keep-alive connections up to this count keep theirs
+/// between requests; past it, a request costs one worker allocation.
+const KEPT_WORKERS: usize = 256;
+
+thread_local! {
+    /// Workers alive on this core (see [`LiveWorker`]).
+    static LIVE_WORKERS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Counts a worker in [`LIVE_WORKERS`] from its start to its drop.
+struct LiveWorker;
+
+impl LiveWorker {
+    fn enter() -> LiveWorker {
+        LIVE_WORKERS.with(|n| n.set(n.get() + 1));
+        LiveWorker
+    }
+
+    /// Whether this core holds more workers than [`KEPT_WORKERS`].
+    fn crowded() -> bool {
+        LIVE_WORKERS.with(|n| n.get() > KEPT_WORKERS)
+    }
+}
+
+impl Drop for LiveWorker {
+    fn drop(&mut self) {
+        LIVE_WORKERS.with(|n| n.set(n.get() - 1));
+    }
+}
 
 /// Waits for more of a request head, after sending the answers batched so
 /// far.
@@ -308,6 +347,9 @@ async fn wait_for_head(
         }
         let now = coarse_now();
         let release = limits.keep_alive_timeout > RELEASE_AFTER;
+        if release && LiveWorker::crowded() {
+            return Waited::Idle(now + limits.keep_alive_timeout);
+        }
         let wait = if release {
             RELEASE_AFTER
         } else {
