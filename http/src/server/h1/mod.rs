@@ -511,3 +511,91 @@ mod idle_size {
         });
     }
 }
+
+#[cfg(test)]
+mod worker_budget {
+    use super::*;
+    use crate::server::{Conn, ConnConfig, OpenConnections};
+    use percore_runtime::net::TcpListener;
+    use percore_runtime::spawn_local;
+    use percore_runtime::sync::Shutdown;
+    use percore_runtime::time::sleep;
+    use std::io::{Read, Write};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    /// Connections answered in a burst do not each keep a worker for
+    /// their quiet spell: past [`KEPT_WORKERS`], an idle connection frees
+    /// its worker at once (the burst's heap would stay resident).
+    #[test]
+    fn a_burst_of_idle_connections_keeps_few_workers() {
+        for driver in [
+            percore_runtime::DriverChoice::Uring,
+            percore_runtime::DriverChoice::Epoll,
+        ] {
+            let rt = percore_runtime::Builder::new().driver(driver).build().unwrap();
+            rt.block_on(async {
+                let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+                let addr = listener.local_addr().unwrap();
+                let cfg = ConnConfig {
+                    limits: Rc::new(crate::Limits::default()),
+                    shutdown: Shutdown::new(),
+                    http2: false,
+                    connections: OpenConnections::default(),
+                };
+                let service = Rc::new(crate::service::FnService(|_req: Request| async {
+                    Response::new(crate::Body::from("x"))
+                }));
+                let conns = 3 * KEPT_WORKERS;
+                let done = Arc::new(AtomicBool::new(false));
+                let client_done = done.clone();
+                let client = std::thread::spawn(move || {
+                    let mut socks: Vec<_> = (0..conns)
+                        .map(|_| std::net::TcpStream::connect(addr).unwrap())
+                        .collect();
+                    for s in &mut socks {
+                        s.write_all(b"GET / HTTP/1.1\r\nhost: t\r\n\r\n").unwrap();
+                    }
+                    for s in &mut socks {
+                        let mut got = Vec::new();
+                        let mut chunk = [0u8; 512];
+                        while !got.ends_with(b"\r\n\r\nx") {
+                            let n = s.read(&mut chunk).unwrap();
+                            assert!(n > 0, "closed before the answer");
+                            got.extend_from_slice(&chunk[..n]);
+                        }
+                    }
+                    client_done.store(true, Ordering::Release);
+                    socks // held open: the connections stay idle
+                });
+                let accepting = {
+                    let (service, cfg) = (service.clone(), cfg.clone());
+                    spawn_local(async move {
+                        loop {
+                            let stream = listener.accept_stream().await.unwrap();
+                            spawn_local(crate::server::serve(
+                                Conn::from(stream),
+                                service.clone(),
+                                cfg.clone(),
+                            ));
+                        }
+                    })
+                };
+                while !done.load(Ordering::Acquire) {
+                    sleep(std::time::Duration::from_millis(1)).await;
+                }
+                // The last answers' workers see their writes complete and
+                // go idle (well within their 100 ms quiet spell).
+                sleep(std::time::Duration::from_millis(10)).await;
+                let live = LIVE_WORKERS.with(std::cell::Cell::get);
+                assert!(
+                    live <= KEPT_WORKERS,
+                    "{live} workers live after {conns} connections went idle"
+                );
+                accepting.abort();
+                cfg.shutdown.trigger();
+                drop(client.join().unwrap());
+            });
+        }
+    }
+}
