@@ -222,7 +222,7 @@ def main():
     p.add_argument("-n", type=int, default=19000, help="idle connections (at most 19000)")
     p.add_argument("--duration", type=float, default=60.0, help="seconds of churn")
     p.add_argument("--driver", default="uring", choices=["uring", "epoll"])
-    p.add_argument("--rounds", type=int, default=3, help="alone/held h2load pairs")
+    p.add_argument("--rounds", type=int, default=4, help="alone/held h2load pairs (0: soak only)")
     p.add_argument("--requests", type=int, default=100000, help="requests per h2load run")
     p.add_argument("--server", default=os.path.join(ROOT, "target", "release", "examples", "demo"))
     p.add_argument("--max-growth-kib", type=float, help="fail if RSS grows more after warm-up")
@@ -241,7 +241,8 @@ def main():
             raise SystemExit(f"server did not start: {line!r}")
         result = {"driver": args.driver, "n": n, "duration_s": args.duration,
                   "requests": args.requests}
-        result["rates"] = rates(port, proc.pid, n, args.rounds, args.requests)
+        if args.rounds > 0:
+            result["rates"] = rates(port, proc.pid, n, args.rounds, args.requests)
         result["soak"] = soak(port, proc.pid, n, args.duration)
     finally:
         proc.kill()

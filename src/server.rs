@@ -376,7 +376,9 @@ async fn serve_core<S: Service>(
                 // no join state (one allocation per connection fewer).
                 match &tls {
                     None => spawn_detached(serve(stream, service, cfg.clone())),
-                    Some(tls) => spawn_detached(serve_tls(stream, tls.clone(), service, cfg.clone())),
+                    Some(tls) => {
+                        spawn_detached(serve_tls(stream, tls.clone(), service, cfg.clone()))
+                    }
                 }
             }
             Either::Left(Err(e)) => {

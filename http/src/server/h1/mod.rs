@@ -533,7 +533,10 @@ mod worker_budget {
             percore_runtime::DriverChoice::Uring,
             percore_runtime::DriverChoice::Epoll,
         ] {
-            let rt = percore_runtime::Builder::new().driver(driver).build().unwrap();
+            let rt = percore_runtime::Builder::new()
+                .driver(driver)
+                .build()
+                .unwrap();
             rt.block_on(async {
                 let listener = TcpListener::bind("127.0.0.1:0").unwrap();
                 let addr = listener.local_addr().unwrap();
