@@ -17,7 +17,9 @@ use percore_runtime::future::{race, Either};
 use percore_runtime::net::{reserve_port, ListenOptions, TcpListener};
 use percore_runtime::sync::Shutdown;
 use percore_runtime::time::sleep;
-use percore_runtime::{available_cores, spawn_local, DriverChoice, DriverInfo, Runtime, Workers};
+use percore_runtime::{
+    available_cores, spawn_detached, yield_now, DriverChoice, DriverInfo, Runtime, Workers,
+};
 use percore_tls::{TlsAcceptor, TlsConfig};
 
 use crate::web::App;
@@ -328,6 +330,10 @@ fn run_process_hooks(hooks: Vec<ProcessHook>) -> io::Result<()> {
     })
 }
 
+/// Connections a core spawns in a row before it lets the tasks already
+/// queued run (see [`serve_core`]).
+const ACCEPT_STREAK: usize = 32;
+
 /// Accepts connections on one core until shutdown (each one over TLS when
 /// `tls` is set), then waits (up to `grace`) for the open connections to
 /// finish.
@@ -349,14 +355,31 @@ async fn serve_core<S: Service>(
     // second, with the count of those not logged.
     let mut last_warning: Option<Instant> = None;
     let mut unlogged = 0u64;
+    let mut streak = 0;
     loop {
         match race(listener.accept_stream(), shutdown.wait()).await {
             Either::Left(Ok(stream)) => {
+                // A burst of new connections (a multishot accept hands
+                // over hundreds at once) is spawned a few at a time, each
+                // few behind the tasks already queued: spawned all at once,
+                // every one of them would take its worker and write buffer
+                // before the first gave its back (their completions queue
+                // behind the whole batch), and the heap of that peak stays
+                // resident after it.
+                streak += 1;
+                if streak == ACCEPT_STREAK {
+                    streak = 0;
+                    yield_now().await;
+                }
                 let service = service.clone();
+                // Detached: nobody awaits a connection's task, so it has
+                // no join state (one allocation per connection fewer).
                 match &tls {
-                    None => spawn_local(serve(stream, service, cfg.clone())),
-                    Some(tls) => spawn_local(serve_tls(stream, tls.clone(), service, cfg.clone())),
-                };
+                    None => spawn_detached(serve(stream, service, cfg.clone())),
+                    Some(tls) => {
+                        spawn_detached(serve_tls(stream, tls.clone(), service, cfg.clone()))
+                    }
+                }
             }
             Either::Left(Err(e)) => {
                 if last_warning.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {

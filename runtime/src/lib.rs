@@ -54,7 +54,7 @@ mod workers;
 pub use blocking::spawn_blocking;
 pub use driver::{DriverChoice, DriverInfo, DriverKind};
 pub use runtime::{current_driver, in_runtime, Builder, Runtime};
-pub use task::{spawn_local, yield_now, JoinError, JoinHandle};
+pub use task::{spawn_detached, spawn_local, yield_now, JoinError, JoinHandle};
 
 /// Operations the io_uring driver of this thread still tracks (in flight or
 /// orphaned): 0 once every buffer is back. For leak tests.

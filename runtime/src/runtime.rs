@@ -96,7 +96,11 @@ pub(crate) fn context<R>(f: impl FnOnce(&Context) -> R) -> R {
 }
 
 impl Context {
-    pub(crate) fn insert_task(&self, future: LocalFuture, notify: Rc<dyn JoinNotify>) -> usize {
+    pub(crate) fn insert_task(
+        &self,
+        future: LocalFuture,
+        notify: Option<Rc<dyn JoinNotify>>,
+    ) -> usize {
         let mut tasks = self.tasks.borrow_mut();
         let entry = tasks.vacant_entry();
         let key = entry.key();
@@ -179,8 +183,8 @@ impl Context {
                 drop(tasks);
                 drop(future);
                 tracing::error!("percore: a task panicked; the runtime keeps running");
-                if let Some(task) = task {
-                    task.notify.fail(JoinError::Panicked(panic));
+                if let Some(notify) = task.and_then(|t| t.notify) {
+                    notify.fail(JoinError::Panicked(panic));
                 }
             }
         }
@@ -541,7 +545,9 @@ impl Drop for Runtime {
             .then(|| enter(&self.cx));
         let tasks: Vec<Task> = self.cx.tasks.borrow_mut().drain().collect();
         for task in tasks {
-            task.notify.fail(JoinError::Cancelled);
+            if let Some(notify) = &task.notify {
+                notify.fail(JoinError::Cancelled);
+            }
             drop(task);
         }
         self.cx.driver.borrow_mut().shutdown();

@@ -21,8 +21,9 @@ pub(crate) struct Task {
     /// `None` while the executor is polling the future (it is taken out so the
     /// future may spawn or abort tasks) or once it finished.
     pub(crate) future: Option<LocalFuture>,
-    /// Reports a panic or an abort to the `JoinHandle`.
-    pub(crate) notify: Rc<dyn JoinNotify>,
+    /// Reports a panic or an abort to the `JoinHandle` (`None` for a task
+    /// spawned detached: nobody awaits it).
+    pub(crate) notify: Option<Rc<dyn JoinNotify>>,
     /// Set by `abort()` while the task is being polled: drop it afterwards.
     pub(crate) aborted: bool,
 }
@@ -226,7 +227,7 @@ where
             future,
             state: state.clone(),
         });
-        let key = cx.insert_task(wrapped, state.clone());
+        let key = cx.insert_task(wrapped, Some(state.clone()));
         JoinHandle {
             state,
             key,
@@ -234,6 +235,37 @@ where
         }
     })
     .expect("spawn_local called outside of a percore runtime")
+}
+
+/// Spawns a `!Send` future on the current thread's runtime without a
+/// [`JoinHandle`]: for tasks nobody awaits or aborts (a server's
+/// connections). The task is one allocation, its future, where
+/// [`spawn_local`] adds a join state shared with the handle (64 bytes and
+/// an allocation per task, kept although a dropped handle never reads it).
+/// A panic is logged, as for every task, and ends only this task.
+///
+/// # Panics
+/// When called outside a runtime.
+///
+/// ```
+/// use percore_runtime::{Runtime, spawn_detached, time::sleep};
+/// use std::{cell::Cell, rc::Rc, time::Duration};
+/// Runtime::new().unwrap().block_on(async {
+///     let done = Rc::new(Cell::new(false));
+///     let d = done.clone();
+///     spawn_detached(async move { d.set(true) });
+///     sleep(Duration::from_millis(1)).await;
+///     assert!(done.get());
+/// });
+/// ```
+pub fn spawn_detached<F>(future: F)
+where
+    F: Future<Output = ()> + 'static,
+{
+    with_context(|cx| {
+        cx.insert_task(Box::pin(future), None);
+    })
+    .expect("spawn_detached called outside of a percore runtime")
 }
 
 /// Yields once to the scheduler, letting other tasks and I/O run.

@@ -28,40 +28,67 @@ use slab::Slab;
 use crate::runtime::{context, with_context};
 
 struct Entry {
-    deadline: Instant,
+    /// Nanoseconds after [`Timers::epoch`]: 8 bytes, not an `Instant`'s 16.
+    deadline: u64,
     waker: Option<Waker>,
     fired: bool,
 }
 
+/// A heap item: a deadline (as in [`Entry`]) and its slab key, 16 bytes.
+type HeapItem = Reverse<(u64, u32)>;
+
 /// The timer store of one runtime.
+///
+/// (Sizes: an idle connection holds one timer, its keep-alive deadline, so
+/// a slab entry is 32 bytes and a heap item 16, not 40 and 24 with
+/// `Instant`s and `usize` keys.)
 pub(crate) struct Timers {
+    epoch: Instant,
     entries: Slab<Entry>,
-    heap: BinaryHeap<Reverse<(Instant, usize)>>,
+    heap: BinaryHeap<HeapItem>,
 }
 
 impl Timers {
     pub(crate) fn new() -> Timers {
         Timers {
+            epoch: Instant::now(),
             entries: Slab::new(),
             heap: BinaryHeap::new(),
         }
     }
 
+    /// `deadline` as nanoseconds after the epoch (one before it is due at once).
+    fn ticks(&self, deadline: Instant) -> u64 {
+        let nanos = deadline.saturating_duration_since(self.epoch).as_nanos();
+        u64::try_from(nanos).unwrap_or(u64::MAX)
+    }
+
+    fn instant(&self, ticks: u64) -> Instant {
+        self.epoch + Duration::from_nanos(ticks)
+    }
+
+    fn item(ticks: u64, key: usize) -> HeapItem {
+        // A slab of more than 2^32 timers would not fit in memory.
+        Reverse((ticks, u32::try_from(key).expect("timer key over u32")))
+    }
+
     fn insert(&mut self, deadline: Instant, waker: Waker) -> usize {
+        let deadline = self.ticks(deadline);
         let key = self.entries.insert(Entry {
             deadline,
             waker: Some(waker),
             fired: false,
         });
-        self.heap.push(Reverse((deadline, key)));
+        self.heap.push(Self::item(deadline, key));
         key
     }
 
     fn reset(&mut self, key: usize, deadline: Instant) {
+        let deadline = self.ticks(deadline);
         if let Some(e) = self.entries.get_mut(key) {
             e.deadline = deadline;
             e.fired = false;
-            self.heap.push(Reverse((deadline, key)));
+            self.heap.push(Self::item(deadline, key));
             self.maybe_compact();
         }
     }
@@ -77,13 +104,13 @@ impl Timers {
                 .entries
                 .iter()
                 .filter(|(_, e)| !e.fired)
-                .map(|(k, e)| Reverse((e.deadline, k)))
+                .map(|(k, e)| Self::item(e.deadline, k))
                 .collect();
         }
     }
 
     /// Whether a heap item still describes a live, unfired timer.
-    fn is_live(&self, deadline: Instant, key: usize) -> bool {
+    fn is_live(&self, deadline: u64, key: usize) -> bool {
         self.entries
             .get(key)
             .is_some_and(|e| !e.fired && e.deadline == deadline)
@@ -91,16 +118,18 @@ impl Timers {
 
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
         // Stale items may hide behind the top; a too-early wake-up is harmless.
-        self.heap.peek().map(|Reverse((d, _))| *d)
+        self.heap.peek().map(|Reverse((d, _))| self.instant(*d))
     }
 
     /// Wakes every timer whose deadline is at or before `now`.
     pub(crate) fn fire_expired(&mut self, now: Instant) {
+        let now = self.ticks(now);
         while let Some(Reverse((deadline, key))) = self.heap.peek().copied() {
             if deadline > now {
                 break;
             }
             self.heap.pop();
+            let key = key as usize;
             if !self.is_live(deadline, key) {
                 continue;
             }
@@ -447,6 +476,26 @@ mod tests {
         assert!(!t.entries[b].fired, "moved timer fired at its old deadline");
         t.fire_expired(now + Duration::from_millis(50));
         assert!(t.entries[b].fired);
+    }
+
+    #[test]
+    fn a_timer_is_small() {
+        // Every idle connection holds one (its keep-alive deadline).
+        assert!(std::mem::size_of::<Entry>() <= 32);
+        assert_eq!(std::mem::size_of::<HeapItem>(), 16);
+    }
+
+    #[test]
+    fn deadlines_keep_their_instant_and_early_ones_fire_at_once() {
+        let mut t = Timers::new();
+        let later = t.epoch + Duration::from_nanos(1_234_567_891);
+        t.insert(later, noop_waker());
+        assert_eq!(t.next_deadline(), Some(later));
+        let before_epoch = t.epoch.checked_sub(Duration::from_secs(1)).unwrap();
+        let k = t.insert(before_epoch, noop_waker());
+        t.fire_expired(t.epoch);
+        assert!(t.entries[k].fired);
+        assert_eq!(t.next_deadline(), Some(later));
     }
 
     #[test]

@@ -112,6 +112,8 @@ async fn work<S: Service>(
     cfg: &ConnConfig,
     mut first_head_deadline: Option<Instant>,
 ) -> Turn {
+    // Counted while it lives (zero bytes in the worker's layout).
+    let _live = LiveWorker::enter();
     let limits = &cfg.limits;
     let stream = input.stream();
     let mut out = Output::new(stream.clone(), limits.write_timeout);
@@ -268,7 +270,8 @@ enum Waited {
     /// The connection is over (the client left or was too slow, or the
     /// server shuts down).
     Over,
-    /// Idle for [`RELEASE_AFTER`] with nothing buffered: the wait goes on
+    /// Idle for [`RELEASE_AFTER`] (at once on a core holding more than
+    /// [`KEPT_WORKERS`] workers) with nothing buffered: the wait goes on
     /// outside the worker, until this keep-alive deadline.
     Idle(Instant),
 }
@@ -279,6 +282,42 @@ enum Waited {
 /// that connections opened in a burst and then left idle do not all hold
 /// theirs at once (freed heap memory stays resident).
 const RELEASE_AFTER: Duration = Duration::from_millis(100);
+
+/// How many workers a core keeps through their quiet spell: past this
+/// many, a connection that goes idle frees its worker at once instead of
+/// after [`RELEASE_AFTER`]. A burst of new connections (thousands a
+/// second, each with one request) otherwise holds a worker for each
+/// connection answered in the last 100 ms, and the heap they leave when
+/// freed stays resident, scattered between the connections' long-lived
+/// allocations. Busy keep-alive connections up to this count keep theirs
+/// between requests; past it, a request costs one worker allocation.
+const KEPT_WORKERS: usize = 256;
+
+thread_local! {
+    /// Workers alive on this core (see [`LiveWorker`]).
+    static LIVE_WORKERS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Counts a worker in [`LIVE_WORKERS`] from its start to its drop.
+struct LiveWorker;
+
+impl LiveWorker {
+    fn enter() -> LiveWorker {
+        LIVE_WORKERS.with(|n| n.set(n.get() + 1));
+        LiveWorker
+    }
+
+    /// Whether this core holds more workers than [`KEPT_WORKERS`].
+    fn crowded() -> bool {
+        LIVE_WORKERS.with(|n| n.get() > KEPT_WORKERS)
+    }
+}
+
+impl Drop for LiveWorker {
+    fn drop(&mut self) {
+        LIVE_WORKERS.with(|n| n.set(n.get() - 1));
+    }
+}
 
 /// Waits for more of a request head, after sending the answers batched so
 /// far.
@@ -308,6 +347,9 @@ async fn wait_for_head(
         }
         let now = coarse_now();
         let release = limits.keep_alive_timeout > RELEASE_AFTER;
+        if release && LiveWorker::crowded() {
+            return Waited::Idle(now + limits.keep_alive_timeout);
+        }
         let wait = if release {
             RELEASE_AFTER
         } else {
@@ -467,5 +509,96 @@ mod idle_size {
             // arguments twice).
             assert!(task <= 720, "a connection's task is {task} bytes");
         });
+    }
+}
+
+#[cfg(test)]
+mod worker_budget {
+    use super::*;
+    use crate::server::{Conn, ConnConfig, OpenConnections};
+    use percore_runtime::net::TcpListener;
+    use percore_runtime::spawn_local;
+    use percore_runtime::sync::Shutdown;
+    use percore_runtime::time::sleep;
+    use std::io::{Read, Write};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    /// Connections answered in a burst do not each keep a worker for
+    /// their quiet spell: past [`KEPT_WORKERS`], an idle connection frees
+    /// its worker at once (the burst's heap would stay resident).
+    #[test]
+    fn a_burst_of_idle_connections_keeps_few_workers() {
+        for driver in [
+            percore_runtime::DriverChoice::Uring,
+            percore_runtime::DriverChoice::Epoll,
+        ] {
+            let rt = percore_runtime::Builder::new()
+                .driver(driver)
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+                let addr = listener.local_addr().unwrap();
+                let cfg = ConnConfig {
+                    limits: Rc::new(crate::Limits::default()),
+                    shutdown: Shutdown::new(),
+                    http2: false,
+                    connections: OpenConnections::default(),
+                };
+                let service = Rc::new(crate::service::FnService(|_req: Request| async {
+                    Response::new(crate::Body::from("x"))
+                }));
+                let conns = 3 * KEPT_WORKERS;
+                let done = Arc::new(AtomicBool::new(false));
+                let client_done = done.clone();
+                let client = std::thread::spawn(move || {
+                    let mut socks: Vec<_> = (0..conns)
+                        .map(|_| std::net::TcpStream::connect(addr).unwrap())
+                        .collect();
+                    for s in &mut socks {
+                        s.write_all(b"GET / HTTP/1.1\r\nhost: t\r\n\r\n").unwrap();
+                    }
+                    for s in &mut socks {
+                        let mut got = Vec::new();
+                        let mut chunk = [0u8; 512];
+                        while !got.ends_with(b"\r\n\r\nx") {
+                            let n = s.read(&mut chunk).unwrap();
+                            assert!(n > 0, "closed before the answer");
+                            got.extend_from_slice(&chunk[..n]);
+                        }
+                    }
+                    client_done.store(true, Ordering::Release);
+                    socks // held open: the connections stay idle
+                });
+                let accepting = {
+                    let (service, cfg) = (service.clone(), cfg.clone());
+                    spawn_local(async move {
+                        loop {
+                            let stream = listener.accept_stream().await.unwrap();
+                            spawn_local(crate::server::serve(
+                                Conn::from(stream),
+                                service.clone(),
+                                cfg.clone(),
+                            ));
+                        }
+                    })
+                };
+                while !done.load(Ordering::Acquire) {
+                    sleep(std::time::Duration::from_millis(1)).await;
+                }
+                // The last answers' workers see their writes complete and
+                // go idle (well within their 100 ms quiet spell).
+                sleep(std::time::Duration::from_millis(10)).await;
+                let live = LIVE_WORKERS.with(std::cell::Cell::get);
+                assert!(
+                    live <= KEPT_WORKERS,
+                    "{live} workers live after {conns} connections went idle"
+                );
+                accepting.abort();
+                cfg.shutdown.trigger();
+                drop(client.join().unwrap());
+            });
+        }
     }
 }
