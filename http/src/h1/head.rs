@@ -52,18 +52,27 @@ impl Fields {
     /// Adds one field (offsets into a head that passed the size limit).
     /// The inline room moves to the heap for the seventeenth field, or for
     /// an offset past 64 KiB.
+    #[inline]
     pub(super) fn push(&mut self, span: [usize; 4]) {
         if let Fields::Inline { len, spans } = self {
-            let n = usize::from(*len);
-            let narrow = span.map(|o| u16::try_from(o).ok());
-            if let (Some(slot), [Some(a), Some(b), Some(c), Some(d)]) = (spans.get_mut(n), narrow) {
-                *slot = [a, b, c, d];
+            let fits = span[1].max(span[3]) <= usize::from(u16::MAX);
+            if let (Some(slot), true) = (spans.get_mut(usize::from(*len)), fits) {
+                // The ends are the largest offsets of a name and a value.
+                *slot = span.map(|o| o as u16);
                 *len += 1;
                 return;
             }
+        }
+        self.push_heap(span);
+    }
+
+    /// [`Fields::push`] past the inline room.
+    #[cold]
+    fn push_heap(&mut self, span: [usize; 4]) {
+        if let Fields::Inline { len, spans } = self {
             let moved = spans
                 .iter()
-                .take(n)
+                .take(usize::from(*len))
                 .map(|s| s.map(u32::from))
                 .collect::<Vec<_>>();
             *self = Fields::Heap(moved);

@@ -14,7 +14,7 @@ use http::{HeaderMap, Method, Uri, Version};
 use super::error::ParseError;
 use super::fields::BodyKind;
 use super::head::RawHead;
-use super::scan::{finish, scan};
+use super::scan::scan;
 use crate::Limits;
 
 /// A parsed request head.
@@ -107,11 +107,9 @@ pub fn parse_raw_head(buf: &mut BytesMut, limits: &Limits) -> Result<Option<RawH
     if buf.is_empty() {
         return Ok(None);
     }
-    let head_cut = buf.len() > limits.max_head_size;
-    let window = buf.get(..limits.max_head_size).unwrap_or(&buf[..]);
-    match scan(window, limits)? {
-        Some(scanned) => finish(buf, scanned, limits).map(Some),
-        None if head_cut => Err(ParseError::HeadTooLarge),
+    match scan(buf, limits)? {
+        Some(head) => Ok(Some(head)),
+        None if buf.len() > limits.max_head_size => Err(ParseError::HeadTooLarge),
         None => Ok(None),
     }
 }

@@ -106,27 +106,12 @@ fn skip_value(data: &[u8], mut pos: usize) -> usize {
     skip(data, pos, VALUE)
 }
 
-/// A complete head as the scan found it: offsets into the buffer.
-pub(super) struct Scanned {
-    head_len: usize,
-    method: Method,
-    version: Version,
-    target: (usize, usize),
-    /// Origin-form: where the query starts (past `?`), if there is one.
-    /// `None`: another form, checked once the head is complete.
-    origin: Option<Option<usize>>,
-    fields: Fields,
-    facts: Facts,
-    /// The first error of meaning found, reported once the head is
-    /// complete (after a bare LF, which the reference found first).
-    error: Option<ParseError>,
-    bare_lf: bool,
-}
-
-/// Scans the head at the front of `data` (at most `max_head_size` bytes
-/// of the buffer; the caller turns "incomplete" into 431 when the buffer
-/// held more). `Ok(None)`: more bytes are needed.
-pub(super) fn scan(data: &[u8], limits: &Limits) -> Result<Option<Scanned>, ParseError> {
+/// Scans the head at the front of `buf`, looking at no more than its first
+/// `max_head_size` bytes, and splits it off once complete and checked.
+/// `Ok(None)`: more bytes are needed (the caller turns that into 431 when
+/// the buffer held more than `max_head_size` bytes).
+pub(super) fn scan(buf: &mut BytesMut, limits: &Limits) -> Result<Option<RawHead>, ParseError> {
+    let data = buf.get(..limits.max_head_size).unwrap_or(&buf[..]);
     let mut pos = 0;
     let mut bare_lf = false;
     // Empty lines httparse skips (the `CRLF` pairs are gone already: any
@@ -186,7 +171,7 @@ pub(super) fn scan(data: &[u8], limits: &Limits) -> Result<Option<Scanned>, Pars
     if target_end == target_start {
         return Err(TOKEN_ERROR);
     }
-    let target = data.get(target_start..target_end).unwrap_or_default();
+    let target = target_bytes(data, target_start, target_end);
     let too_long = target.len() > usize::from(u16::MAX - 1);
     if origin.is_some() && (origin_end != target_end || too_long) && error.is_none() {
         // Not a path and query `Uri` takes: the reason, once complete.
@@ -282,17 +267,38 @@ pub(super) fn scan(data: &[u8], limits: &Limits) -> Result<Option<Scanned>, Pars
         }
         fields.push([name_start, name_end, value_start, value_end]);
     }
-    Ok(Some(Scanned {
-        head_len: pos,
+    // The head is complete: the errors kept until now, in the order the
+    // reference finds them (a bare LF, the target, the fields).
+    if bare_lf {
+        return Err(ParseError::BadRequest("bare LF line ending"));
+    }
+    let uri = match origin {
+        Some(_) => None,
+        None => {
+            let target = bytes::Bytes::copy_from_slice(target_bytes(data, target_start, target_end));
+            Some(Box::new(parse_target(&method, target)?))
+        }
+    };
+    if let Some(e) = error {
+        return Err(e);
+    }
+    let outcome = facts.finish(version, limits)?;
+    let query = origin.flatten().map(|q| target_start + q);
+    Ok(Some(RawHead::assemble(
+        buf.split_to(pos).freeze(),
         method,
         version,
-        target: (target_start, target_end),
-        origin,
+        (target_start, target_end),
+        query,
+        uri,
         fields,
-        facts,
-        error,
-        bare_lf,
-    }))
+        &outcome,
+    )))
+}
+
+/// The request target's bytes.
+fn target_bytes(data: &[u8], start: usize, end: usize) -> &[u8] {
+    data.get(start..end).unwrap_or_default()
 }
 
 /// The error httparse reports for a bad method or target byte.
@@ -301,35 +307,6 @@ const TOKEN_ERROR: ParseError = ParseError::BadRequest("invalid method or reques
 const NAME_ERROR: ParseError = ParseError::BadRequest("invalid header name");
 /// The error httparse reports for a bad field-value byte.
 const VALUE_ERROR: ParseError = ParseError::BadRequest("invalid header value");
-
-/// The checks left once the head is complete: a bare LF anywhere, then the
-/// errors of meaning in the order they were found (the target first), then
-/// the verdict on the framing fields. Splits the head off `buf`.
-pub(super) fn finish(
-    buf: &mut BytesMut,
-    s: Scanned,
-    limits: &Limits,
-) -> Result<RawHead, ParseError> {
-    if s.bare_lf {
-        return Err(ParseError::BadRequest("bare LF line ending"));
-    }
-    let bytes = buf.split_to(s.head_len).freeze();
-    let uri = match s.origin {
-        Some(_) => None,
-        None => {
-            let target = bytes.slice(s.target.0..s.target.1);
-            Some(Box::new(parse_target(&s.method, target)?))
-        }
-    };
-    if let Some(e) = s.error {
-        return Err(e);
-    }
-    let outcome = s.facts.finish(s.version, limits)?;
-    let query = s.origin.flatten().map(|q| s.target.0 + q);
-    Ok(RawHead::assemble(
-        bytes, s.method, s.version, s.target, query, uri, s.fields, &outcome,
-    ))
-}
 
 /// 505 for a version that looks like `HTTP/<digit>` but is not 1.0 or 1.1,
 /// 400 otherwise. The verdict looks only at the first six bytes of the
