@@ -116,6 +116,9 @@ pub fn parse_raw_head(buf: &mut BytesMut, limits: &Limits) -> Result<Option<RawH
 
 /// Drops complete `CRLF` pairs from the front of `buf`.
 pub(super) fn skip_empty_lines(buf: &mut BytesMut) {
+    if !buf.starts_with(b"\r\n") {
+        return;
+    }
     let pairs = buf
         .chunks_exact(2)
         .take_while(|pair| *pair == b"\r\n")
