@@ -144,7 +144,9 @@ pub(super) fn scan(buf: &mut BytesMut, limits: &Limits) -> Result<Option<RawHead
     };
     // The target: 1*(bytes httparse takes) SP, at most `max_uri_len`.
     let target_start = pos;
-    let uri_end = data.len().min(target_start.saturating_add(limits.max_uri_len));
+    let uri_end = data
+        .len()
+        .min(target_start.saturating_add(limits.max_uri_len));
     // Origin-form (the usual case) is checked as it is scanned: its path,
     // then its query, must reach the target's end.
     let mut origin = None;
@@ -275,7 +277,8 @@ pub(super) fn scan(buf: &mut BytesMut, limits: &Limits) -> Result<Option<RawHead
     let uri = match origin {
         Some(_) => None,
         None => {
-            let target = bytes::Bytes::copy_from_slice(target_bytes(data, target_start, target_end));
+            let target =
+                bytes::Bytes::copy_from_slice(target_bytes(data, target_start, target_end));
             Some(Box::new(parse_target(&method, target)?))
         }
     };
