@@ -1,5 +1,7 @@
 //! Arbitrary bytes into `parse_raw_head`, the borrowed request head. Checks:
-//! no panic; the same verdict as `parse_request_head` (which builds `http`
+//! no panic; exactly the verdict of the httparse-based parser the scanner
+//! replaced (`h1::reference`: the same error, or the same head and rest of
+//! the buffer); the same verdict as `parse_request_head` (which builds `http`
 //! types) on the same bytes, errors with the same status; and for an
 //! accepted head, every answer it gives from its offsets (path, query,
 //! field lookups) equals the one the `http` types built from it give, with
@@ -9,7 +11,7 @@
 use bytes::{Bytes, BytesMut};
 use http::Uri;
 use libfuzzer_sys::fuzz_target;
-use percore_http::h1::{parse_raw_head, parse_request_head};
+use percore_http::h1::{parse_raw_head, parse_request_head, reference, RawHead};
 use percore_http::Limits;
 
 fn limits() -> Limits {
@@ -25,6 +27,17 @@ fuzz_target!(|data: &[u8]| {
     let limits = limits();
     let mut raw_buf = BytesMut::from(data);
     let raw = parse_raw_head(&mut raw_buf, &limits);
+    let mut ref_buf = BytesMut::from(data);
+    let reference = reference::parse_raw_head(&mut ref_buf, &limits);
+    match (&raw, &reference) {
+        (Err(a), Err(b)) => assert_eq!(a, b),
+        (Ok(None), Ok(None)) => assert_eq!(raw_buf, ref_buf),
+        (Ok(Some(a)), Ok(Some(b))) => {
+            assert_eq!(raw_buf, ref_buf);
+            assert_eq!(answers(a), answers(b));
+        }
+        _ => panic!("scanner {raw:?} but reference {reference:?}"),
+    }
     let mut eager_buf = BytesMut::from(data);
     let eager = parse_request_head(&mut eager_buf, &limits);
     match (&raw, &eager) {
@@ -63,3 +76,22 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(req.method(), head.method());
     assert_eq!(req.headers(), &map);
 });
+
+/// Everything a head answers, comparable.
+fn answers(h: &RawHead) -> String {
+    let fields: Vec<_> = h.fields().collect();
+    format!(
+        "{} {} {:?} {:?} {:?} {:?} {fields:?} {:?} {} {} {:?} {:?}",
+        h.method(),
+        h.target_str(),
+        h.version(),
+        h.path(),
+        h.query(),
+        h.uri(),
+        h.body_kind(),
+        h.keep_alive(),
+        h.expect_continue(),
+        h.upgrade(),
+        h.as_bytes(),
+    )
+}

@@ -97,7 +97,12 @@ impl FieldKind {
     /// The same classification for a name as it came off the wire (any
     /// case), without building a `HeaderName`.
     fn of_raw(name: &[u8]) -> FieldKind {
-        let is = |known: &HeaderName| name.eq_ignore_ascii_case(known.as_str().as_bytes());
+        // The first letter rules out most names before a whole comparison.
+        let is = |known: &HeaderName| {
+            let known = known.as_str().as_bytes();
+            name.first().map(u8::to_ascii_lowercase) == known.first().copied()
+                && name.eq_ignore_ascii_case(known)
+        };
         match name.len() {
             4 if is(&header::HOST) => FieldKind::Host,
             14 if is(&header::CONTENT_LENGTH) => FieldKind::ContentLength,

@@ -21,10 +21,9 @@ use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue};
 use http::{HeaderMap, Method, Uri, Version};
 
+#[cfg(test)]
 use super::error::ParseError;
-use super::fields::{BodyKind, Facts};
-use super::target::{origin_form_ok, parse_target};
-use crate::Limits;
+use super::fields::{BodyKind, Outcome};
 
 /// Fields kept inline (as `u16` offsets); a head with more, or longer than
 /// 64 KiB, keeps them on the heap.
@@ -33,7 +32,7 @@ pub(super) const INLINE_FIELDS: usize = 16;
 /// Where a head's fields are: `[name start, name end, value start, value
 /// end]` each.
 #[derive(Clone)]
-enum Fields {
+pub(super) enum Fields {
     Inline {
         len: u8,
         spans: [[u16; 4]; INLINE_FIELDS],
@@ -42,33 +41,48 @@ enum Fields {
 }
 
 impl Fields {
-    /// Room for `count` fields of a head `head_len` bytes long.
-    fn with_capacity(count: usize, head_len: usize) -> Fields {
-        if count <= INLINE_FIELDS && head_len <= usize::from(u16::MAX) {
-            Fields::Inline {
-                len: 0,
-                spans: [[0; 4]; INLINE_FIELDS],
-            }
-        } else {
-            Fields::Heap(Vec::with_capacity(count))
+    /// No fields yet (inline).
+    pub(super) fn new() -> Fields {
+        Fields::Inline {
+            len: 0,
+            spans: [[0; 4]; INLINE_FIELDS],
         }
     }
 
-    /// Adds one field (offsets already checked against the head's length).
-    fn push(&mut self, span: [usize; 4]) {
-        match self {
-            Fields::Inline { len, spans } => {
-                let narrow = |n: usize| u16::try_from(n).unwrap_or(u16::MAX);
-                if let Some(slot) = spans.get_mut(usize::from(*len)) {
-                    *slot = span.map(narrow);
-                    *len += 1;
-                }
+    /// Adds one field (offsets into a head that passed the size limit).
+    /// The inline room moves to the heap for the seventeenth field, or for
+    /// an offset past 64 KiB.
+    #[inline]
+    pub(super) fn push(&mut self, span: [usize; 4]) {
+        if let Fields::Inline { len, spans } = self {
+            let fits = span[1].max(span[3]) <= usize::from(u16::MAX);
+            if let (Some(slot), true) = (spans.get_mut(usize::from(*len)), fits) {
+                // The ends are the largest offsets of a name and a value.
+                *slot = span.map(|o| o as u16);
+                *len += 1;
+                return;
             }
-            Fields::Heap(v) => v.push(span.map(|n| u32::try_from(n).unwrap_or(u32::MAX))),
+        }
+        self.push_heap(span);
+    }
+
+    /// [`Fields::push`] past the inline room.
+    #[cold]
+    fn push_heap(&mut self, span: [usize; 4]) {
+        if let Fields::Inline { len, spans } = self {
+            let moved = spans
+                .iter()
+                .take(usize::from(*len))
+                .map(|s| s.map(u32::from))
+                .collect::<Vec<_>>();
+            *self = Fields::Heap(moved);
+        }
+        if let Fields::Heap(v) = self {
+            v.push(span.map(|n| u32::try_from(n).unwrap_or(u32::MAX)));
         }
     }
 
-    fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         match self {
             Fields::Inline { len, .. } => usize::from(*len),
             Fields::Heap(v) => v.len(),
@@ -281,81 +295,41 @@ impl RawHead {
     }
 }
 
-/// Whether a field name httparse accepted is one `HeaderName::from_bytes`
-/// accepts: httparse allows exactly the token characters `HeaderName` does
-/// (and never an empty name), so only `HeaderName`'s length limit is left.
-fn valid_name(name: &[u8]) -> bool {
+/// Whether a field name the scan accepted (token characters, never empty:
+/// exactly those `HeaderName::from_bytes` takes) is within `HeaderName`'s
+/// length limit.
+pub(super) fn valid_name(name: &[u8]) -> bool {
     !name.is_empty() && name.len() <= usize::from(u16::MAX)
 }
 
-/// What the scan found, for [`check`]: offsets into `head`.
-pub(super) struct Found<'a> {
-    pub method: (usize, usize),
-    pub target: (usize, usize),
-    pub minor: u8,
-    /// `[name start, name end, value start, value end]` per field.
-    pub fields: &'a [[u32; 4]],
-}
-
-/// Checks a complete head (its bytes, `head`) the way the `http` types and
-/// RFC 9112 require, and keeps it as a [`RawHead`]. The order of the checks
-/// decides which error a head with several faults gets; it is that of the
-/// eager parser this replaced.
-pub(super) fn check(head: Bytes, s: &Found<'_>, limits: &Limits) -> Result<RawHead, ParseError> {
-    if s.target.1.saturating_sub(s.target.0) > limits.max_uri_len {
-        return Err(ParseError::UriTooLong);
-    }
-    let version = match s.minor {
-        0 => Version::HTTP_10,
-        1 => Version::HTTP_11,
-        _ => return Err(ParseError::VersionNotSupported),
-    };
-    let method_bytes = head
-        .get(s.method.0..s.method.1)
-        .ok_or(ParseError::BadRequest("malformed request line"))?;
-    let method =
-        Method::from_bytes(method_bytes).map_err(|_| ParseError::BadRequest("invalid method"))?;
-    let target = head
-        .get(s.target.0..s.target.1)
-        .ok_or(ParseError::BadRequest("malformed request head"))?;
-    let (uri, query) = if target.first() == Some(&b'/') && method != Method::CONNECT {
-        // Origin-form: checked here, turned into a `Uri` only if asked.
-        let query = origin_form_ok(target)?;
-        (None, query.map(|q| s.target.0 + q))
-    } else {
-        let uri = parse_target(&method, head.slice(s.target.0..s.target.1))?;
-        (Some(Box::new(uri)), None)
-    };
-    let mut fields = Fields::with_capacity(s.fields.len(), head.len());
-    let mut facts = Facts::default();
-    for (i, span) in s.fields.iter().enumerate() {
-        let [ns, ne, vs, ve] = span.map(|n| n as usize);
-        let (Some(name), Some(value)) = (head.get(ns..ne), head.get(vs..ve)) else {
-            return Err(ParseError::BadRequest("malformed request head"));
-        };
-        // httparse allows exactly the value bytes `HeaderValue` does (tab,
-        // visible ASCII, space, obs-text): nothing to check again there.
-        if !valid_name(name) {
-            return Err(ParseError::BadRequest("invalid header name"));
+impl RawHead {
+    /// A head from what the scanner found (every check made).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn assemble(
+        bytes: Bytes,
+        method: Method,
+        version: Version,
+        target: (usize, usize),
+        query: Option<usize>,
+        uri: Option<Box<Uri>>,
+        fields: Fields,
+        outcome: &Outcome,
+    ) -> RawHead {
+        let narrow = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        RawHead {
+            method,
+            version,
+            target: (narrow(target.0), narrow(target.1)),
+            query: query.map(narrow),
+            uri,
+            fields,
+            body: outcome.body,
+            keep_alive: outcome.keep_alive,
+            expect_continue: outcome.expect_continue,
+            upgrade: outcome.upgrade_at.map(narrow),
+            bytes,
         }
-        facts.observe_request_raw(name, value, i)?;
-        fields.push([ns, ne, vs, ve]);
     }
-    let outcome = facts.finish(version, limits)?;
-    let narrow = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
-    Ok(RawHead {
-        method,
-        version,
-        target: (narrow(s.target.0), narrow(s.target.1)),
-        query: query.map(narrow),
-        uri,
-        fields,
-        body: outcome.body,
-        keep_alive: outcome.keep_alive,
-        expect_continue: outcome.expect_continue,
-        upgrade: outcome.upgrade_at.map(narrow),
-        bytes: head,
-    })
 }
 
 #[cfg(test)]

@@ -36,8 +36,12 @@ mod event;
 mod fields;
 mod head;
 mod parse;
+#[cfg(any(test, feature = "reference-parser"))]
+#[doc(hidden)]
+pub mod reference;
 mod request_encode;
 mod response;
+mod scan;
 mod status;
 mod target;
 mod trailers;

@@ -141,22 +141,14 @@ pub(super) fn valid_host(value: &[u8]) -> bool {
 /// `reg-name [ ":" port ]` in one pass: a reg-name has no colon, so the
 /// value is valid with none, or with one followed by digits only.
 fn valid_reg_name_host(value: &[u8]) -> bool {
-    let mut colon = None;
-    for (i, &b) in value.iter().enumerate() {
-        if !is_reg_name(b) {
-            if b != b':' || colon.is_some() {
-                return false;
-            }
-            colon = Some(i);
-        }
-    }
-    match colon {
-        Some(i) => value
-            .get(i + 1..)
-            .unwrap_or_default()
-            .iter()
-            .all(u8::is_ascii_digit),
+    let name = value
+        .iter()
+        .position(|&b| !is_reg_name(b))
+        .unwrap_or(value.len());
+    match value.get(name..).unwrap_or_default().split_first() {
         None => true,
+        Some((b':', port)) => port.iter().all(u8::is_ascii_digit),
+        Some(_) => false,
     }
 }
 

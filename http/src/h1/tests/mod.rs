@@ -5,6 +5,7 @@ mod bodies;
 mod encode;
 mod heads;
 mod pipeline;
+mod scan_vs_reference;
 
 use bytes::BytesMut;
 use http::HeaderMap;

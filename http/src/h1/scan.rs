@@ -1,0 +1,324 @@
+//! The request-head scanner: one pass over the bytes makes every check of
+//! the request line and the field lines (the syntax httparse checks, the
+//! line endings, the limits) and the RFC 9112 / RFC 9110 checks of the
+//! target and of the framing fields, recording where each part lives.
+//!
+//! Its verdict is that of httparse followed by the checks made on what it
+//! found (the reference parser, `super::reference`, kept for the tests and
+//! the fuzz target that compare the two): a syntax error is reported where
+//! httparse reports it (so an incomplete head with one is refused as soon
+//! as the faulty byte arrives), while an error of meaning (a target `Uri`
+//! refuses, a bad `Host` value, a bare LF line ending) is kept until the
+//! head is complete, and then reported in the order the checks were made.
+
+use bytes::BytesMut;
+use http::{Method, Version};
+
+use super::error::ParseError;
+use super::fields::Facts;
+use super::head::{valid_name, Fields, RawHead};
+use super::target::{origin_form_ok, parse_target};
+use crate::Limits;
+
+/// [`CLASS`]: a token character (tchar): methods and field names.
+const TOKEN: u8 = 1;
+/// [`CLASS`]: a byte httparse takes in a request target.
+const URI: u8 = 2;
+/// [`CLASS`]: a byte `Uri` takes in a path (`?` and `#` not included).
+const PATH: u8 = 4;
+/// [`CLASS`]: a byte `Uri` takes in a query.
+const QUERY: u8 = 8;
+/// [`CLASS`]: a field-value byte (HTAB, SP, VCHAR, obs-text).
+const VALUE: u8 = 16;
+
+/// The classes of every byte, one table for the whole scan.
+static CLASS: [u8; 256] = {
+    let mut table = [0; 256];
+    let mut i = 0;
+    while i < 256 {
+        let c = i as u8;
+        let token = matches!(c, b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9'
+            | b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+'
+            | b'-' | b'.' | b'^' | b'_' | b'`' | b'|' | b'~');
+        let uri = matches!(c, b'!'..=0x7e | 0x80..=0xff);
+        // http 1.x's `PATH_MAP` and `QUERY_MAP` (see `target::URI_CLASS`).
+        let path = matches!(c, 0x21 | 0x24..=0x3B | 0x3D | 0x40..=0x5F | 0x61..=0x7A | 0x7C | 0x7E | b'"' | b'{' | b'}');
+        let query = matches!(c, 0x21 | 0x24..=0x3B | 0x3D | 0x3F..=0x7E);
+        let value = matches!(c, b'\t' | b' '..=0x7e | 0x80..=0xff);
+        table[i] = if token { TOKEN } else { 0 }
+            | if uri { URI } else { 0 }
+            | if path { PATH } else { 0 }
+            | if query { QUERY } else { 0 }
+            | if value { VALUE } else { 0 };
+        i += 1;
+    }
+    table
+};
+
+fn class(b: u8) -> u8 {
+    CLASS[usize::from(b)]
+}
+
+/// The next byte, or "incomplete" out of the enclosing function.
+macro_rules! next {
+    ($data:ident, $pos:ident) => {
+        match $data.get($pos) {
+            Some(&b) => {
+                $pos += 1;
+                b
+            }
+            None => return Ok(None),
+        }
+    };
+}
+
+/// Where the first byte of `data` at or after `pos` outside `mask` is.
+#[inline(always)]
+fn skip(data: &[u8], pos: usize, mask: u8) -> usize {
+    let rest = data.get(pos..).unwrap_or_default();
+    pos + rest
+        .iter()
+        .position(|&b| class(b) & mask == 0)
+        .unwrap_or(rest.len())
+}
+
+/// Where the first byte of `data` at or after `pos` that is no field-value
+/// byte is: eight bytes at a time while none of them is a control byte
+/// (the bytes under 0x20 and DEL; a tab among them sends those eight
+/// through the byte loop).
+#[inline(always)]
+fn skip_value(data: &[u8], mut pos: usize) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    while let Some(chunk) = data.get(pos..pos + 8) {
+        let mut word = [0; 8];
+        word.copy_from_slice(chunk);
+        let x = u64::from_le_bytes(word);
+        // A byte under 0x20 (ASCII only: obs-text bytes have the top bit,
+        // masked out by `!x`), or a byte equal to 0x7f.
+        let low = x.wrapping_sub(ONES * 0x20) & !x & HIGH;
+        let del = (x ^ (ONES * 0x7f)).wrapping_sub(ONES) & !(x ^ (ONES * 0x7f)) & HIGH;
+        if low | del != 0 {
+            break;
+        }
+        pos += 8;
+    }
+    skip(data, pos, VALUE)
+}
+
+/// Scans the head at the front of `buf`, looking at no more than its first
+/// `max_head_size` bytes, and splits it off once complete and checked.
+/// `Ok(None)`: more bytes are needed (the caller turns that into 431 when
+/// the buffer held more than `max_head_size` bytes).
+pub(super) fn scan(buf: &mut BytesMut, limits: &Limits) -> Result<Option<RawHead>, ParseError> {
+    let data = buf.get(..limits.max_head_size).unwrap_or(&buf[..]);
+    let mut pos = 0;
+    let mut bare_lf = false;
+    // Empty lines httparse skips (the `CRLF` pairs are gone already: any
+    // left is a stray line break, refused once the head is complete).
+    let mut b = next!(data, pos);
+    while b == b'\r' || b == b'\n' {
+        if b == b'\r' && next!(data, pos) != b'\n' {
+            return Err(ParseError::BadRequest("invalid line ending"));
+        }
+        bare_lf = true;
+        b = next!(data, pos);
+    }
+    // The method: 1*tchar SP.
+    let method_start = pos - 1;
+    if class(b) & TOKEN == 0 {
+        return Err(TOKEN_ERROR);
+    }
+    pos = skip(data, pos, TOKEN);
+    if next!(data, pos) != b' ' {
+        return Err(TOKEN_ERROR);
+    }
+    let method_bytes = data.get(method_start..pos - 1).unwrap_or_default();
+    let mut error = None;
+    let method = match method_bytes {
+        b"GET" => Method::GET,
+        _ => Method::from_bytes(method_bytes).unwrap_or_else(|_| {
+            error = Some(ParseError::BadRequest("invalid method"));
+            Method::GET
+        }),
+    };
+    // The target: 1*(bytes httparse takes) SP, at most `max_uri_len`.
+    let target_start = pos;
+    let uri_end = data
+        .len()
+        .min(target_start.saturating_add(limits.max_uri_len));
+    // Origin-form (the usual case) is checked as it is scanned: its path,
+    // then its query, must reach the target's end.
+    let mut origin = None;
+    let mut origin_end = pos;
+    let window = data.get(..uri_end).unwrap_or_default();
+    if data.get(pos) == Some(&b'/') && method != Method::CONNECT {
+        pos = skip(window, pos, PATH);
+        let mut query = None;
+        if window.get(pos) == Some(&b'?') {
+            query = Some(pos + 1 - target_start);
+            pos = skip(window, pos + 1, QUERY);
+        }
+        origin = Some(query);
+        origin_end = pos;
+    }
+    pos = skip(window, pos, URI);
+    let target_end = pos;
+    match data.get(pos) {
+        None => return Ok(None),
+        Some(&b' ') => pos += 1,
+        Some(&b) if class(b) & URI != 0 => return Err(ParseError::UriTooLong),
+        Some(_) => return Err(TOKEN_ERROR),
+    }
+    if target_end == target_start {
+        return Err(TOKEN_ERROR);
+    }
+    let target = target_bytes(data, target_start, target_end);
+    let too_long = target.len() > usize::from(u16::MAX - 1);
+    if origin.is_some() && (origin_end != target_end || too_long) && error.is_none() {
+        // Not a path and query `Uri` takes: the reason, once complete.
+        error = origin_form_ok(target).err();
+    }
+    if !target.is_ascii() && std::str::from_utf8(target).is_err() {
+        return Err(TOKEN_ERROR);
+    }
+    // The version: HTTP/1.0 or HTTP/1.1, then the line's end.
+    let version = match data.get(pos..pos + 8) {
+        Some(b"HTTP/1.1") => Version::HTTP_11,
+        Some(b"HTTP/1.0") => Version::HTTP_10,
+        Some(_) => return Err(version_error(data.get(pos..).unwrap_or_default())),
+        None => {
+            let rest = data.get(pos..).unwrap_or_default();
+            return if b"HTTP/1.".starts_with(rest) {
+                Ok(None)
+            } else {
+                Err(version_error(rest))
+            };
+        }
+    };
+    pos += 8;
+    match next!(data, pos) {
+        b'\r' => {
+            if next!(data, pos) != b'\n' {
+                return Err(ParseError::BadRequest("invalid line ending"));
+            }
+        }
+        b'\n' => bare_lf = true,
+        _ => return Err(ParseError::BadRequest("invalid line ending")),
+    }
+    // The field lines, up to the empty line.
+    let mut fields = Fields::new();
+    let mut facts = Facts::default();
+    loop {
+        let b = next!(data, pos);
+        if b == b'\r' {
+            if next!(data, pos) != b'\n' {
+                return Err(ParseError::BadRequest("invalid line ending"));
+            }
+            break;
+        }
+        if b == b'\n' {
+            bare_lf = true;
+            break;
+        }
+        if class(b) & TOKEN == 0 {
+            return Err(NAME_ERROR);
+        }
+        let name_start = pos - 1;
+        pos = skip(data, pos, TOKEN);
+        let name_end = pos;
+        if next!(data, pos) != b':' {
+            return Err(NAME_ERROR);
+        }
+        // OWS, then the value up to the line's end.
+        let mut b = next!(data, pos);
+        while b == b' ' || b == b'\t' {
+            b = next!(data, pos);
+        }
+        let value_start = pos - 1;
+        let mut value_end = value_start;
+        if class(b) & VALUE != 0 {
+            pos = skip_value(data, pos);
+            value_end = pos;
+            b = next!(data, pos);
+        }
+        match b {
+            b'\r' => {
+                if next!(data, pos) != b'\n' {
+                    return Err(VALUE_ERROR);
+                }
+            }
+            b'\n' => bare_lf = true,
+            _ => return Err(VALUE_ERROR),
+        }
+        if fields.len() == limits.max_headers {
+            return Err(ParseError::TooManyHeaders);
+        }
+        // Trailing OWS is not part of the value.
+        while value_end > value_start && matches!(data.get(value_end - 1), Some(b' ' | b'\t')) {
+            value_end -= 1;
+        }
+        if error.is_none() {
+            let name = data.get(name_start..name_end).unwrap_or_default();
+            let value = data.get(value_start..value_end).unwrap_or_default();
+            if !valid_name(name) {
+                error = Some(NAME_ERROR);
+            } else if let Err(e) = facts.observe_request_raw(name, value, fields.len()) {
+                error = Some(e);
+            }
+        }
+        fields.push([name_start, name_end, value_start, value_end]);
+    }
+    // The head is complete: the errors kept until now, in the order the
+    // reference finds them (a bare LF, the target, the fields).
+    if bare_lf {
+        return Err(ParseError::BadRequest("bare LF line ending"));
+    }
+    let uri = match origin {
+        Some(_) => None,
+        None => {
+            let target =
+                bytes::Bytes::copy_from_slice(target_bytes(data, target_start, target_end));
+            Some(Box::new(parse_target(&method, target)?))
+        }
+    };
+    if let Some(e) = error {
+        return Err(e);
+    }
+    let outcome = facts.finish(version, limits)?;
+    let query = origin.flatten().map(|q| target_start + q);
+    Ok(Some(RawHead::assemble(
+        buf.split_to(pos).freeze(),
+        method,
+        version,
+        (target_start, target_end),
+        query,
+        uri,
+        fields,
+        &outcome,
+    )))
+}
+
+/// The request target's bytes.
+fn target_bytes(data: &[u8], start: usize, end: usize) -> &[u8] {
+    data.get(start..end).unwrap_or_default()
+}
+
+/// The error httparse reports for a bad method or target byte.
+const TOKEN_ERROR: ParseError = ParseError::BadRequest("invalid method or request target");
+/// The error httparse reports for a bad field-name byte.
+const NAME_ERROR: ParseError = ParseError::BadRequest("invalid header name");
+/// The error httparse reports for a bad field-value byte.
+const VALUE_ERROR: ParseError = ParseError::BadRequest("invalid header value");
+
+/// 505 for a version that looks like `HTTP/<digit>` but is not 1.0 or 1.1,
+/// 400 otherwise. The verdict looks only at the first six bytes of the
+/// version (`version`: from its start to the end of what arrived), so it
+/// is the same whether it sees `HTTP/2` or `HTTP/2.0\r\n`.
+pub(super) fn version_error(version: &[u8]) -> ParseError {
+    let six = version.get(..6).unwrap_or(version);
+    match six {
+        [b'H', b'T', b'T', b'P', b'/', d] if d.is_ascii_digit() => ParseError::VersionNotSupported,
+        _ => ParseError::BadRequest("malformed HTTP version"),
+    }
+}
