@@ -24,8 +24,8 @@ use percore_runtime::time::{sleep, timeout_at};
 
 use crate::connect::Stream;
 use crate::error::{Error, ErrorKind, TimeoutKind};
-use crate::within::Bounded;
 use crate::pool::{Conn, Pool};
+use crate::within::Bounded;
 
 /// Bytes the read buffer gains before a read when it has less room.
 const READ_RESERVE: usize = 16 * 1024;

@@ -8,9 +8,9 @@ use percore_http::Body;
 use url::Url;
 
 use crate::error::{Error, ErrorKind, TimeoutKind};
-use crate::within::within;
 use crate::pool::Origin;
 use crate::response::Response;
+use crate::within::within;
 
 impl Client {
     /// Sends a request, following redirects, each hop (and the body of
@@ -39,7 +39,10 @@ impl Client {
                 Err(_) => return Err(elapsed(&req.url)),
             };
             client.store_cookies(&req.url, resp.headers());
-            let Some(next) = client.redirect(&mut req, &resp).map_err(|e| e.at(&req.url))? else {
+            let Some(next) = client
+                .redirect(&mut req, &resp)
+                .map_err(|e| e.at(&req.url))?
+            else {
                 resp.set_redirects(chain);
                 return Ok(resp);
             };
