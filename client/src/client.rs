@@ -1,22 +1,20 @@
 //! `Client`: the handle on a core's pool and settings, and the entry of
-//! the send path (`execute`: the total timeout around the redirect loop).
+//! the send path (`execute`, in `client/redirect.rs`: the redirect loop,
+//! each hop within the total timeout).
 
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
 
-use crate::within::within;
 use http::header::{HeaderMap, HeaderValue};
 use http::Method;
 use percore_http::Body;
 use url::Url;
 
 use crate::cookies::Jar;
-use crate::error::{Error, TimeoutKind};
 use crate::h2::H2Pool;
 use crate::pool::{Pool, PoolStats};
 use crate::request::{IntoUrl, RequestBuilder};
-use crate::response::Response;
 use crate::ws::WsBuilder;
 
 mod builder;
@@ -183,31 +181,12 @@ impl Client {
     pub fn pool_stats(&self) -> PoolStats {
         self.inner.pool.stats()
     }
-
-    /// Sends a request, following redirects, within the total timeout.
-    /// An error names the URL of the hop that failed (the request's own
-    /// unless a redirect was followed).
-    /// (Takes the client and the request, or why it could not be built,
-    /// by value: it is the future [`RequestBuilder::send`] returns.)
-    pub(crate) async fn execute(
-        client: Client,
-        req: Result<Prepared, Error>,
-    ) -> Result<Response, Error> {
-        let mut req = req?;
-        let total = req.timeout.or(client.inner.cfg.timeouts.total);
-        let deadline = total.map(|d| crate::now() + d);
-        // One slot for the redirect loop with or without its deadline
-        // (see `within`): this future holds the whole send path.
-        let result = within(deadline, client.follow(&mut req, deadline))
-            .await
-            .unwrap_or_else(|_| Err(Error::timeout(TimeoutKind::Total)));
-        result.map_err(|e| e.at(&req.url))
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::response::Response;
 
     /// The send future is moved (copied) a few times per request: it stays
     /// small when the rare, large parts (a connect, a TLS handshake) are

@@ -25,6 +25,7 @@ use percore_runtime::time::{sleep, timeout_at};
 use crate::connect::Stream;
 use crate::error::{Error, ErrorKind, TimeoutKind};
 use crate::pool::{Conn, Pool};
+use crate::within::Bounded;
 
 /// Bytes the read buffer gains before a read when it has less room.
 const READ_RESERVE: usize = 16 * 1024;
@@ -146,7 +147,7 @@ pub(crate) async fn exchange(
                 must_close: true,
             });
         }
-        let mut read = pin!(read_some(stream, std::mem::take(buf)));
+        let mut read = pin!(stream.read(with_room(std::mem::take(buf))));
         match race(read.as_mut(), waited.as_mut()).await {
             Either::Left((res, back)) => {
                 *buf = back;
@@ -256,32 +257,34 @@ fn check_read(res: io::Result<usize>, buf: &BytesMut, nothing_yet: bool) -> Resu
     }
 }
 
-/// One read into `buf`'s spare room.
-async fn read_some(stream: &Stream, mut buf: BytesMut) -> (io::Result<usize>, BytesMut) {
+/// `buf` with room for a read.
+fn with_room(mut buf: BytesMut) -> BytesMut {
     if buf.capacity() - buf.len() < READ_RESERVE / 2 {
         buf.reserve(READ_RESERVE);
     }
-    stream.read(buf).await
+    buf
 }
 
 /// One read, bounded by the read timeout and the total deadline; a
-/// timeout loses the buffer, and the connection must close.
-pub(crate) async fn read_with(
-    stream: &Stream,
+/// timeout loses the buffer, and the connection must close. (The read's
+/// future inside one [`Bounded`], no `async fn` around it: each layer
+/// would move the read's future into its own on every read.)
+pub(crate) fn read_with<'a>(
+    stream: &'a Stream,
     buf: BytesMut,
     read_timeout: Option<Duration>,
     total: Option<Instant>,
-) -> Result<(io::Result<usize>, BytesMut), Error> {
-    read_bounded(read_timeout, total, read_some(stream, buf)).await
+) -> Bounded<impl std::future::Future<Output = (io::Result<usize>, BytesMut)> + 'a> {
+    read_bounded(read_timeout, total, stream.read(with_room(buf)))
 }
 
 /// `fut`, failing with the read timeout after `read` or the total one at
 /// `total`, whichever comes first.
-pub(crate) async fn read_bounded<F: std::future::Future>(
+pub(crate) fn read_bounded<F: std::future::Future>(
     read: Option<Duration>,
     total: Option<Instant>,
     fut: F,
-) -> Result<F::Output, Error> {
+) -> Bounded<F> {
     let read_at = read.map(|d| crate::now() + d);
     let (at, which) = match (read_at, total) {
         (Some(r), Some(t)) if t < r => (Some(t), TimeoutKind::Total),
@@ -289,10 +292,7 @@ pub(crate) async fn read_bounded<F: std::future::Future>(
         (None, Some(t)) => (Some(t), TimeoutKind::Total),
         (None, None) => (None, TimeoutKind::Read),
     };
-    match at {
-        Some(at) => timeout_at(at, fut).await.map_err(|_| Error::timeout(which)),
-        None => Ok(fut.await),
-    }
+    Bounded::new(at, which, fut)
 }
 
 /// Writes every byte of `chunks`; `sent` turns true once any byte went out.

@@ -8,6 +8,8 @@ use std::time::Instant;
 
 use percore_runtime::time::{sleep_until, Elapsed, Sleep};
 
+use crate::error::{Error, TimeoutKind};
+
 pin_project_lite::pin_project! {
     /// `future`, failing with [`Elapsed`] at the deadline when there is
     /// one. Made by [`within`].
@@ -43,6 +45,38 @@ impl<F: Future> Future for Within<F> {
             Some(sleep) => Pin::new(sleep).poll(cx).map(|()| Err(Elapsed)),
             None => Poll::Pending,
         }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// [`within`] whose timeout is an [`Error`] of the given kind.
+    pub(crate) struct Bounded<F> {
+        #[pin]
+        inner: Within<F>,
+        which: TimeoutKind,
+    }
+}
+
+impl<F: Future> Bounded<F> {
+    /// `future` until `deadline` (forever when `None`), then a
+    /// `which` timeout.
+    pub(crate) fn new(deadline: Option<Instant>, which: TimeoutKind, future: F) -> Bounded<F> {
+        Bounded {
+            inner: within(deadline, future),
+            which,
+        }
+    }
+}
+
+impl<F: Future> Future for Bounded<F> {
+    type Output = Result<F::Output, Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let which = *this.which;
+        this.inner
+            .poll(cx)
+            .map(|r| r.map_err(|_| Error::timeout(which)))
     }
 }
 

@@ -1,39 +1,62 @@
 //! Redirects: the loop that follows them and the rules for the next hop.
 
 use super::{Client, Prepared};
-use std::time::Instant;
 
 use http::header;
 use http::{Method, StatusCode};
 use percore_http::Body;
 use url::Url;
 
-use crate::error::{Error, ErrorKind};
+use crate::error::{Error, ErrorKind, TimeoutKind};
 use crate::pool::Origin;
 use crate::response::Response;
+use crate::within::within;
 
 impl Client {
-    /// The redirect loop.
-    pub(super) async fn follow(
-        &self,
-        req: &mut Prepared,
-        deadline: Option<Instant>,
+    /// Sends a request, following redirects, each hop (and the body of
+    /// a redirect, read to reuse its connection) within what is left of
+    /// the total timeout. An error names the URL of the hop that failed
+    /// (the request's own unless a redirect was followed).
+    /// (Takes the client and the request, or why it could not be built,
+    /// by value: it is the future [`RequestBuilder::send`] returns, the
+    /// redirect loop in it, no future in between: each layer moves the
+    /// response it returns.)
+    ///
+    /// [`RequestBuilder::send`]: crate::RequestBuilder::send
+    pub(crate) async fn execute(
+        client: Client,
+        req: Result<Prepared, Error>,
     ) -> Result<Response, Error> {
+        let mut req = req?;
+        let total = req.timeout.or(client.inner.cfg.timeouts.total);
+        let deadline = total.map(|d| crate::now() + d);
+        let elapsed = |url: &Url| Error::timeout(TimeoutKind::Total).at(url);
         let mut chain = Vec::new();
         loop {
-            let mut resp = self.send_once(req, deadline).await?;
-            self.store_cookies(&req.url, resp.headers());
-            let Some(next) = self.redirect(req, &resp)? else {
+            let mut resp = match within(deadline, client.send_once(&mut req, deadline)).await {
+                Ok(Ok(resp)) => resp,
+                Ok(Err(e)) => return Err(e.at(&req.url)),
+                Err(_) => return Err(elapsed(&req.url)),
+            };
+            client.store_cookies(&req.url, resp.headers());
+            let Some(next) = client
+                .redirect(&mut req, &resp)
+                .map_err(|e| e.at(&req.url))?
+            else {
                 resp.set_redirects(chain);
                 return Ok(resp);
             };
-            if chain.len() >= self.inner.cfg.max_redirects {
+            if chain.len() >= client.inner.cfg.max_redirects {
+                let max = client.inner.cfg.max_redirects;
                 return Err(Error::new(
                     ErrorKind::RedirectLoop,
-                    format!("more than {} redirects", self.inner.cfg.max_redirects),
-                ));
+                    format!("more than {max} redirects"),
+                )
+                .at(&req.url));
             }
-            resp.discard().await;
+            if within(deadline, resp.discard()).await.is_err() {
+                return Err(elapsed(&req.url));
+            }
             chain.push(std::mem::replace(&mut req.url, next));
         }
     }
