@@ -27,7 +27,7 @@ use super::fields::{BodyKind, Outcome};
 
 /// Fields kept inline (as `u16` offsets); a head with more, or longer than
 /// 64 KiB, keeps them on the heap.
-pub(super) const INLINE_FIELDS: usize = 16;
+pub(super) const INLINE_FIELDS: usize = 8;
 
 /// Where a head's fields are: `[name start, name end, value start, value
 /// end]` each.
@@ -50,7 +50,7 @@ impl Fields {
     }
 
     /// Adds one field (offsets into a head that passed the size limit).
-    /// The inline room moves to the heap for the seventeenth field, or for
+    /// The inline room moves to the heap for the ninth field, or for
     /// an offset past 64 KiB.
     #[inline]
     pub(super) fn push(&mut self, span: [usize; 4]) {
