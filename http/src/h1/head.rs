@@ -169,9 +169,19 @@ impl RawHead {
     pub fn path(&self) -> &str {
         match &self.uri {
             Some(uri) => uri.path(),
+            None => std::str::from_utf8(self.path_bytes()).unwrap_or_default(),
+        }
+    }
+
+    /// [`RawHead::path`] as bytes, without the UTF-8 check (the parser
+    /// allows only ASCII in an origin-form path).
+    pub fn path_bytes(&self) -> &[u8] {
+        match &self.uri {
+            Some(uri) => uri.path().as_bytes(),
             None => {
                 let end = self.query.map_or(self.target.1, |q| q - 1);
-                text(&self.bytes, self.target.0 as usize, end as usize)
+                let (start, end) = (self.target.0 as usize, end as usize);
+                self.bytes.get(start..end).unwrap_or_default()
             }
         }
     }
