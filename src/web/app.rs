@@ -61,7 +61,7 @@ impl Chain for Core {
 
     #[inline]
     fn endpoint(&self, mut req: Request) -> BoxFuture {
-        match self.router.find(routing_method(&req), req.path()) {
+        match self.router.find(routing_method(&req), req.path_bytes()) {
             Match::Found(handler, params) => {
                 req.set_route(params, &self.state);
                 handler.call(req)

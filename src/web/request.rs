@@ -165,6 +165,15 @@ impl Request {
         }
     }
 
+    /// The path of the target as bytes (for routing: no UTF-8 check on
+    /// the borrowed head, whose path the parser limited to ASCII).
+    pub(crate) fn path_bytes(&self) -> &[u8] {
+        match &self.0.head {
+            Head::Http(h) => h.uri.path().as_bytes(),
+            Head::Raw(r) => r.head.path_bytes(),
+        }
+    }
+
     /// The query string, without `?`.
     pub fn query_string(&self) -> Option<&str> {
         match &self.0.head {

@@ -1,8 +1,9 @@
 //! Path routing with static and `{param}` segments and a `{*tail}` last
 //! segment; 404 and 405 with Allow.
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::rc::Rc;
 
 use http::{HeaderValue, Method};
@@ -233,10 +234,28 @@ impl Hasher for PathHasher {
     }
 }
 
+/// An exact route's path, looked up by the request path's bytes (a
+/// checked request head's path is ASCII; the lookup skips turning it into
+/// `&str`). Hashes and compares as those bytes.
+#[derive(PartialEq, Eq)]
+struct PathKey(String);
+
+impl Hash for PathKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.0.as_bytes().hash(state);
+    }
+}
+
+impl Borrow<[u8]> for PathKey {
+    fn borrow(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
 /// Routes by path, then by method.
 #[derive(Default)]
 pub(crate) struct Router {
-    exact: HashMap<String, MethodRouter, BuildHasherDefault<PathHasher>>,
+    exact: HashMap<PathKey, MethodRouter, BuildHasherDefault<PathHasher>>,
     patterns: Vec<Route>,
     /// Routes ending in `{*tail}`: tried after every other route, longest first.
     tails: Vec<Route>,
@@ -314,10 +333,10 @@ impl Router {
                 }
             }
         } else {
-            match self.exact.get_mut(pattern) {
+            match self.exact.get_mut(pattern.as_bytes()) {
                 Some(existing) => merge(existing, methods),
                 None => {
-                    self.exact.insert(pattern.to_string(), methods);
+                    self.exact.insert(PathKey(pattern.to_string()), methods);
                 }
             }
         }
@@ -327,16 +346,31 @@ impl Router {
     /// Every route, as (pattern, handlers), to move into another router.
     pub(crate) fn into_routes(self) -> impl Iterator<Item = (String, MethodRouter)> {
         let patterns = self.patterns.into_iter().map(|r| (r.pattern, r.methods));
-        self.exact.into_iter().chain(patterns)
+        self.exact
+            .into_iter()
+            .map(|(k, m)| (k.0, m))
+            .chain(patterns)
     }
 
-    pub(crate) fn find(&self, method: &Method, path: &str) -> Match<'_> {
+    /// The handler for `method` on `path` (as bytes: an exact route is
+    /// found without checking them as UTF-8; the pattern routes need text,
+    /// and a path that is not UTF-8 matches none of them).
+    pub(crate) fn find<P: AsRef<[u8]> + ?Sized>(&self, method: &Method, path: &P) -> Match<'_> {
+        let path = path.as_ref();
         if let Some(m) = self.exact.get(path) {
             return match m.find(method) {
                 Some(h) => Match::Found(h, Vec::new()),
                 None => Match::MethodNotAllowed(&m.allow),
             };
         }
+        match std::str::from_utf8(path) {
+            Ok(path) => self.find_pattern(method, path),
+            Err(_) => Match::NotFound,
+        }
+    }
+
+    /// [`Router::find`] past the exact routes.
+    fn find_pattern(&self, method: &Method, path: &str) -> Match<'_> {
         let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
         let mut allowed: Option<&HeaderValue> = None;
         for route in &self.patterns {
@@ -418,6 +452,12 @@ mod tests {
             _ => panic!("no match"),
         }
         assert!(matches!(r.find(&Method::GET, "/nope"), Match::NotFound));
+        // Found by bytes; bytes that are not UTF-8 match no route.
+        assert!(matches!(r.find(&Method::GET, &b"/"[..]), Match::Found(..)));
+        assert!(matches!(
+            r.find(&Method::GET, &b"/users/\xff"[..]),
+            Match::NotFound
+        ));
         assert!(matches!(r.find(&Method::GET, "/users/"), Match::NotFound));
         match r.find(&Method::POST, "/users/1") {
             Match::MethodNotAllowed(a) => assert_eq!(a, "DELETE, GET, HEAD"),

@@ -27,7 +27,7 @@ use super::fields::{BodyKind, Outcome};
 
 /// Fields kept inline (as `u16` offsets); a head with more, or longer than
 /// 64 KiB, keeps them on the heap.
-pub(super) const INLINE_FIELDS: usize = 16;
+pub(super) const INLINE_FIELDS: usize = 8;
 
 /// Where a head's fields are: `[name start, name end, value start, value
 /// end]` each.
@@ -50,7 +50,7 @@ impl Fields {
     }
 
     /// Adds one field (offsets into a head that passed the size limit).
-    /// The inline room moves to the heap for the seventeenth field, or for
+    /// The inline room moves to the heap for the ninth field, or for
     /// an offset past 64 KiB.
     #[inline]
     pub(super) fn push(&mut self, span: [usize; 4]) {
@@ -169,9 +169,19 @@ impl RawHead {
     pub fn path(&self) -> &str {
         match &self.uri {
             Some(uri) => uri.path(),
+            None => std::str::from_utf8(self.path_bytes()).unwrap_or_default(),
+        }
+    }
+
+    /// [`RawHead::path`] as bytes, without the UTF-8 check (the parser
+    /// allows only ASCII in an origin-form path).
+    pub fn path_bytes(&self) -> &[u8] {
+        match &self.uri {
+            Some(uri) => uri.path().as_bytes(),
             None => {
                 let end = self.query.map_or(self.target.1, |q| q - 1);
-                text(&self.bytes, self.target.0 as usize, end as usize)
+                let (start, end) = (self.target.0 as usize, end as usize);
+                self.bytes.get(start..end).unwrap_or_default()
             }
         }
     }

@@ -23,6 +23,7 @@ fn ok(input: &[u8]) -> RawHead {
 fn assert_consistent(h: &RawHead) {
     let uri = h.uri();
     assert_eq!(h.path(), uri.path());
+    assert_eq!(h.path_bytes(), uri.path().as_bytes());
     assert_eq!(h.query(), uri.query());
     let map = h.headers();
     assert_eq!(

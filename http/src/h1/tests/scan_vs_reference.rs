@@ -125,7 +125,7 @@ fn every_one_byte_change_gets_the_reference_verdict() {
 
 #[test]
 fn many_and_far_fields_get_the_reference_verdict() {
-    // Past the inline spans (16 fields, offsets under 64 KiB) and past the
+    // Past the inline spans (8 fields, offsets under 64 KiB) and past the
     // reference's stack slots (32).
     let mut head = b"GET / HTTP/1.1\r\nHost: a\r\n".to_vec();
     for i in 0..40 {

@@ -394,11 +394,14 @@ fn wants_close(headers: &http::HeaderMap) -> bool {
     if headers.len() > 8 {
         return upgrade::connection_has(headers, "close");
     }
-    headers.iter().any(|(name, value)| {
-        name == http::header::CONNECTION
-            && value.to_str().is_ok()
-            && crate::field_list::contains(value.as_bytes(), "close")
-    })
+    // The names only (no walk over repeated values) until one matches.
+    headers.keys().any(|name| name == http::header::CONNECTION)
+        && headers
+            .get_all(http::header::CONNECTION)
+            .iter()
+            .any(|value| {
+                value.to_str().is_ok() && crate::field_list::contains(value.as_bytes(), "close")
+            })
 }
 
 /// Writes a 101 response and hands the connection, with the bytes read past
