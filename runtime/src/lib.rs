@@ -91,6 +91,17 @@ pub fn debug_multishot_recv() -> bool {
     })
     .unwrap_or(false)
 }
+/// Fixed-file slots this thread's io_uring driver has in use (held by
+/// sockets, or closing); `None` without a table (epoll, switched off, or
+/// not probed). For tests of registered descriptors.
+#[doc(hidden)]
+pub fn debug_registered_fds() -> Option<usize> {
+    runtime::with_context(|cx| match &*cx.driver.borrow() {
+        driver::Driver::Uring(u) => u.registered_fds(),
+        driver::Driver::Epoll(_) => None,
+    })
+    .flatten()
+}
 /// Zero-copy send notifications this thread's io_uring driver has seen
 /// (0 on epoll). For tests that a write went zero-copy.
 #[doc(hidden)]

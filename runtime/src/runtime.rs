@@ -270,6 +270,12 @@ const MULTISHOT_ACCEPT_DEFAULT: bool = true;
 /// Multishot receive's default (see [`Builder::multishot_recv`]).
 const MULTISHOT_RECV_DEFAULT: bool = true;
 
+/// Registered descriptors' default (see [`Builder::registered_fds`]).
+const REGISTERED_FDS_DEFAULT: bool = false;
+
+/// Fixed-file slots per ring by default (see [`Builder::registered_fds_slots`]).
+const REGISTERED_FDS_SLOTS_DEFAULT: u32 = 4096;
+
 /// Zero-copy send's default (see [`Builder::zerocopy_send`]).
 const ZEROCOPY_SEND_DEFAULT: bool = false;
 
@@ -293,6 +299,8 @@ pub struct Builder {
     multishot_recv: bool,
     zerocopy_send: bool,
     zerocopy_send_min: usize,
+    registered_fds: bool,
+    registered_fds_slots: u32,
     /// The best io_uring setup to try (`PERCORE_URING_SETUP`, for A/B).
     uring_setup: crate::driver::uring::Setup,
 }
@@ -327,6 +335,8 @@ impl Builder {
                 .ok()
                 .and_then(|s| s.trim().parse().ok())
                 .unwrap_or(ZEROCOPY_SEND_MIN_DEFAULT),
+            registered_fds: env_switch("PERCORE_REGISTERED_FDS", REGISTERED_FDS_DEFAULT),
+            registered_fds_slots: REGISTERED_FDS_SLOTS_DEFAULT,
             uring_setup: std::env::var("PERCORE_URING_SETUP")
                 .ok()
                 .and_then(|s| crate::driver::uring::Setup::parse(&s))
@@ -428,6 +438,31 @@ impl Builder {
         self
     }
 
+    /// Registers accepted sockets in the io_uring ring's fixed-file table
+    /// as well (`PERCORE_REGISTERED_FDS=1|0`; off by default: see
+    /// BENCHMARKS.md, issue 19): their receives and sends name the slot,
+    /// sparing the kernel a descriptor lookup each, at the cost of a
+    /// registration syscall per connection. Probed at start-up; a kernel
+    /// without sparse tables (before Linux 5.19), or a full table, leaves
+    /// sockets unregistered. No effect on epoll.
+    ///
+    /// ```
+    /// use percore_runtime::Builder;
+    /// let rt = Builder::new().registered_fds(true).build().unwrap();
+    /// ```
+    pub fn registered_fds(mut self, on: bool) -> Builder {
+        self.registered_fds = on;
+        self
+    }
+
+    /// Slots of the fixed-file table when [`registered_fds`](Self::registered_fds)
+    /// is on (default 4096, at most the descriptor limit): connections
+    /// beyond it go unregistered.
+    pub fn registered_fds_slots(mut self, slots: u32) -> Builder {
+        self.registered_fds_slots = slots.max(1);
+        self
+    }
+
     /// Creates the runtime on the current thread.
     pub fn build(&self) -> io::Result<Runtime> {
         let features = crate::driver::uring::Features {
@@ -435,6 +470,7 @@ impl Builder {
             multishot_accept: self.multishot_accept,
             multishot_recv: self.multishot_recv,
             zerocopy_send_min: self.zerocopy_send.then_some(self.zerocopy_send_min),
+            registered_fds: self.registered_fds.then_some(self.registered_fds_slots),
             setup: self.uring_setup,
         };
         let (driver, info) = Driver::new(self.driver, self.ring_entries, features)?;

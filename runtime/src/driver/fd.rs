@@ -12,6 +12,7 @@
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
 
+use crate::driver::uring::FixedSlot;
 use crate::driver::Driver;
 use crate::runtime::with_context;
 
@@ -19,16 +20,31 @@ use crate::runtime::with_context;
 #[derive(Clone, Debug)]
 pub(crate) struct SharedFd(Arc<Closer>);
 
+/// The descriptor and, for an accepted socket on io_uring, its slot in the
+/// ring's fixed-file table (released after the descriptor's close is
+/// queued: both go when the last holder drops).
 #[derive(Debug)]
-struct Closer(Option<OwnedFd>);
+struct Closer(Option<OwnedFd>, Option<FixedSlot>);
 
 impl SharedFd {
     pub(crate) fn new(fd: OwnedFd) -> SharedFd {
-        SharedFd(Arc::new(Closer(Some(fd))))
+        SharedFd(Arc::new(Closer(Some(fd), None)))
+    }
+
+    /// A descriptor also registered in the ring's fixed-file `slot`: io_uring
+    /// operations name the slot (see `driver::uring::fixed`).
+    pub(crate) fn with_slot(fd: OwnedFd, slot: Option<FixedSlot>) -> SharedFd {
+        SharedFd(Arc::new(Closer(Some(fd), slot)))
     }
 
     pub(crate) fn raw(&self) -> RawFd {
         self.0 .0.as_ref().map_or(-1, |fd| fd.as_raw_fd())
+    }
+
+    /// The fixed-file slot io_uring operations name instead of the
+    /// descriptor, if the socket has one.
+    pub(crate) fn fixed(&self) -> Option<u32> {
+        self.0 .1.as_ref().map(FixedSlot::index)
     }
 
     /// The descriptor, borrowed (for socket options and metadata).

@@ -18,9 +18,11 @@ use slab::Slab;
 use super::buf_ring::BufRing;
 use super::Unparker;
 
+mod fixed;
 mod multishot;
 mod setup;
 mod zerocopy;
+pub(crate) use fixed::FixedSlot;
 pub(crate) use multishot::{close_descriptor, orphan, Release, ACCEPT_QUEUE_CAP};
 use setup::build_best;
 pub(crate) use setup::Setup;
@@ -67,6 +69,9 @@ pub(crate) struct Features {
     pub(crate) multishot_recv: bool,
     /// Writes of at least this many bytes are zero-copy sends (`None`: off).
     pub(crate) zerocopy_send_min: Option<usize>,
+    /// Accepted sockets are also registered in a fixed-file table of this
+    /// many slots (`None`: off).
+    pub(crate) registered_fds: Option<u32>,
     /// The best ring setup to try (weaker ones follow if refused).
     pub(crate) setup: Setup,
 }
@@ -120,6 +125,8 @@ pub(crate) struct Uring {
     zerocopy_min: usize,
     /// Zero-copy notifications seen (for tests).
     zerocopy_notifications: u64,
+    /// Registered descriptors of accepted sockets (asked for and probed).
+    fixed: Option<fixed::FixedTable>,
 }
 
 impl Uring {
@@ -171,7 +178,18 @@ impl Uring {
             Some(min) if zerocopy::probed(&probe) => min,
             _ => usize::MAX,
         };
+        // Probed by registering the sparse table itself (Linux 5.19).
+        let fixed = features.registered_fds.and_then(|size| {
+            match fixed::FixedTable::register(&ring, size) {
+                Ok(table) => Some(table),
+                Err(e) => {
+                    tracing::debug!("io_uring registered descriptors unavailable ({e})");
+                    None
+                }
+            }
+        });
         Ok(Uring {
+            fixed,
             zerocopy_min,
             zerocopy_notifications: 0,
             ring,
@@ -198,6 +216,30 @@ impl Uring {
     /// The smallest write sent with a zero-copy send (`usize::MAX`: none).
     pub(crate) fn zerocopy_min(&self) -> usize {
         self.zerocopy_min
+    }
+
+    /// Registers an accepted socket's `fd` in the fixed-file table, when the
+    /// ring has one with a free slot.
+    pub(crate) fn register_fixed(&mut self, fd: std::os::fd::RawFd) -> Option<FixedSlot> {
+        let Uring { ring, fixed, .. } = self;
+        fixed.as_mut()?.take(ring, fd)
+    }
+
+    /// Fixed-file slots in use (held by sockets, or closing); `None`
+    /// without the table.
+    pub(crate) fn registered_fds(&self) -> Option<usize> {
+        self.fixed.as_ref().map(|f| f.in_use())
+    }
+
+    /// Queues the closes of the fixed slots sockets released.
+    fn close_released_slots(&mut self) {
+        let Some(fixed) = self.fixed.as_mut() else {
+            return;
+        };
+        for entry in fixed.closes() {
+            // SAFETY: a close request carries no pointers.
+            unsafe { self.push(&entry) };
+        }
     }
 
     /// Zero-copy notifications seen so far.
@@ -329,6 +371,7 @@ impl Uring {
 
     pub(crate) fn park(&mut self, timeout: Option<Duration>) -> io::Result<()> {
         self.arm_eventfd();
+        self.close_released_slots();
         let result = match timeout {
             Some(d) if d.is_zero() => {
                 let sq_empty = self.ring.submission().is_empty();
@@ -370,6 +413,7 @@ impl Uring {
             eventfd_armed,
             buf_ring,
             zerocopy_notifications,
+            fixed,
             ..
         } = self;
         for cqe in ring.completion() {
@@ -379,6 +423,11 @@ impl Uring {
             match cqe.user_data() {
                 EVENTFD_KEY => *eventfd_armed = false,
                 IGNORE_KEY => {}
+                key if key & fixed::SLOT_TAG != 0 => {
+                    if let Some(fixed) = fixed.as_mut() {
+                        fixed.closed(key);
+                    }
+                }
                 key => {
                     let key = key as usize;
                     let Some(state) = ops.get_mut(key) else {

@@ -37,7 +37,7 @@ impl Socket {
     pub(crate) fn new(socket: RawSocket) -> io::Result<Socket> {
         let uring = context(|cx| matches!(&*cx.driver.borrow(), Driver::Uring(_)));
         socket.set_nonblocking(!uring)?;
-        Socket::accepted(socket)
+        Socket::adopt(socket, false)
     }
 
     /// How this socket's operations run.
@@ -217,14 +217,25 @@ impl Socket {
     /// the driver wants (io_uring accepts leave it blocking, `accept4` on
     /// epoll makes it non-blocking): no `fcntl(2)` per connection.
     fn accepted(socket: RawSocket) -> io::Result<Socket> {
-        let uring = context(|cx| matches!(&*cx.driver.borrow(), Driver::Uring(_)));
-        let reg = match uring {
-            true => None,
-            false => Some(Registration::new(socket.as_raw_fd())?),
+        Socket::adopt(socket, true)
+    }
+
+    /// Adopts `socket`, already in the driver's mode; on io_uring with
+    /// `fixed`, also in the ring's fixed-file table when it has one
+    /// (`Builder::registered_fds`: accepted sockets only).
+    fn adopt(socket: RawSocket, fixed: bool) -> io::Result<Socket> {
+        let slot = context(|cx| match &mut *cx.driver.borrow_mut() {
+            Driver::Uring(ring) if fixed => Ok(ring.register_fixed(socket.as_raw_fd())),
+            Driver::Uring(_) => Ok(None),
+            Driver::Epoll(_) => Err(()),
+        });
+        let (reg, slot) = match slot {
+            Ok(slot) => (None, slot),
+            Err(()) => (Some(Registration::new(socket.as_raw_fd())?), None),
         };
         Ok(Socket {
             reg,
-            fd: SharedFd::new(socket.into()),
+            fd: SharedFd::with_slot(socket.into(), slot),
             multi_recv: op::MultiRecv::default(),
             zerocopy: op::ZeroCopy::default(),
         })

@@ -15,6 +15,24 @@
 //! descriptor nobody will see (a cancelled accept that succeeded anyway),
 //! [`Operation::RESULT_IS_FD`] makes the driver close it.
 
+/// Builds an io_uring entry on a socket's fixed-file slot when it has one
+/// (`types::Fixed`), on its descriptor otherwise (`types::Fd`): `$t` names
+/// the target in `$build`.
+macro_rules! on_target {
+    ($fd:expr, |$t:ident| $build:expr) => {
+        match $fd.fixed() {
+            Some(slot) => {
+                let $t = io_uring::types::Fixed(slot);
+                $build
+            }
+            None => {
+                let $t = io_uring::types::Fd($fd.raw());
+                $build
+            }
+        }
+    };
+}
+
 mod accept;
 mod connect;
 mod msg;

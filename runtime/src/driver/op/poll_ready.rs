@@ -5,7 +5,7 @@
 
 use std::io;
 
-use io_uring::{opcode, squeue, types};
+use io_uring::{opcode, squeue};
 
 use super::Operation;
 use crate::driver::epoll::Direction;
@@ -39,7 +39,8 @@ unsafe impl<const WRITE: bool> Operation for PollReady<WRITE> {
     };
 
     fn uring_entry(&mut self) -> squeue::Entry {
-        opcode::PollAdd::new(types::Fd(self.fd.raw()), Self::EVENTS as u32).build()
+        on_target!(self.fd, |t| opcode::PollAdd::new(t, Self::EVENTS as u32)
+            .build())
     }
 
     fn call(&mut self) -> io::Result<u32> {

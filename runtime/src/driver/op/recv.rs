@@ -6,7 +6,7 @@ use std::os::fd::RawFd;
 
 use bytes::BytesMut;
 
-use io_uring::{opcode, squeue, types};
+use io_uring::{opcode, squeue};
 
 use super::{cvt, Operation, MAX_IO};
 use crate::buf::IoBufMut;
@@ -43,7 +43,8 @@ unsafe impl<B: IoBufMut> Operation for Recv<B> {
 
     fn uring_entry(&mut self) -> squeue::Entry {
         let ptr = self.buf.read_target().0;
-        opcode::Recv::new(types::Fd(self.fd.raw()), ptr, self.len as u32).build()
+        on_target!(self.fd, |t| opcode::Recv::new(t, ptr, self.len as u32)
+            .build())
     }
 
     fn call(&mut self) -> io::Result<u32> {
@@ -91,14 +92,11 @@ unsafe impl Operation for RecvSelect {
     const DIRECTION: Direction = Direction::Read;
 
     fn uring_entry(&mut self) -> squeue::Entry {
-        opcode::Recv::new(
-            types::Fd(self.fd.raw()),
-            std::ptr::null_mut(),
-            crate::driver::buf_ring::SIZE as u32,
-        )
-        .buf_group(crate::driver::buf_ring::GROUP)
-        .build()
-        .flags(squeue::Flags::BUFFER_SELECT)
+        let len = crate::driver::buf_ring::SIZE as u32;
+        on_target!(self.fd, |t| opcode::Recv::new(t, std::ptr::null_mut(), len)
+            .buf_group(crate::driver::buf_ring::GROUP)
+            .build()
+            .flags(squeue::Flags::BUFFER_SELECT))
     }
 
     fn call(&mut self) -> io::Result<u32> {

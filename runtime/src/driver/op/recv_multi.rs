@@ -30,7 +30,7 @@ use std::io;
 use std::task::{Context, Poll};
 
 use bytes::{Buf, BytesMut};
-use io_uring::{cqueue, opcode, types};
+use io_uring::{cqueue, opcode};
 
 use crate::driver::buf_ring::GROUP;
 use crate::driver::fd::SharedFd;
@@ -120,7 +120,7 @@ impl MultiRecv {
                     Some(armed) => armed,
                     None if !arm => return Poll::Ready(None),
                     None => {
-                        let entry = opcode::RecvMulti::new(types::Fd(fd.raw()), GROUP).build();
+                        let entry = on_target!(fd, |t| opcode::RecvMulti::new(t, GROUP).build());
                         // SAFETY: the entry carries no pointer: the kernel
                         // picks buffers of the registered ring, which
                         // outlives every operation; `held` keeps the

@@ -4,7 +4,7 @@
 
 use std::io;
 
-use io_uring::{opcode, squeue, types};
+use io_uring::{opcode, squeue};
 
 use super::{cvt, Operation, MAX_IO};
 use crate::buf::IoBuf;
@@ -59,15 +59,15 @@ unsafe impl<B: IoBuf> Operation for Send<B> {
 
     fn uring_entry(&mut self) -> squeue::Entry {
         let ptr = self.buf.write_source().0;
-        let fd = types::Fd(self.fd.raw());
+        let (len, flags) = (self.len as u32, self.flags);
         if self.zerocopy {
-            return opcode::SendZc::new(fd, ptr, self.len as u32)
-                .flags(self.flags)
-                .build();
+            return on_target!(self.fd, |t| opcode::SendZc::new(t, ptr, len)
+                .flags(flags)
+                .build());
         }
-        opcode::Send::new(fd, ptr, self.len as u32)
-            .flags(self.flags)
-            .build()
+        on_target!(self.fd, |t| opcode::Send::new(t, ptr, len)
+            .flags(flags)
+            .build())
     }
 
     fn call(&mut self) -> io::Result<u32> {

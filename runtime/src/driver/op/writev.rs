@@ -4,7 +4,7 @@
 
 use std::io;
 
-use io_uring::{opcode, squeue, types};
+use io_uring::{opcode, squeue};
 
 use super::msg::{IoVecs, MsgHeader};
 use super::{cvt, Operation};
@@ -84,15 +84,16 @@ unsafe impl<B: IoBuf> Operation for Writev<B> {
         let iovecs = IoVecs(self.iovecs().collect());
         let msg = MsgHeader::vectored(&iovecs);
         let (msg, _) = self.uring.insert((msg, iovecs));
-        let fd = types::Fd(self.fd.raw());
+        let hdr = msg.hdr();
+        let flags = libc::MSG_NOSIGNAL as u32;
         if self.zerocopy {
-            return opcode::SendMsgZc::new(fd, msg.hdr())
-                .flags(libc::MSG_NOSIGNAL as u32)
-                .build();
+            return on_target!(self.fd, |t| opcode::SendMsgZc::new(t, hdr)
+                .flags(flags)
+                .build());
         }
-        opcode::SendMsg::new(fd, msg.hdr())
-            .flags(libc::MSG_NOSIGNAL as u32)
-            .build()
+        on_target!(self.fd, |t| opcode::SendMsg::new(t, hdr)
+            .flags(flags)
+            .build())
     }
 
     fn call(&mut self) -> io::Result<u32> {
