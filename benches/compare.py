@@ -222,12 +222,28 @@ def wait_port(port, timeout=10):
     return False
 
 
+# Server ports come from a range below the kernel's ephemeral range
+# (32768-60999 here), one new port per server start: the idle scenarios
+# leave tens of thousands of ephemeral ports in TIME_WAIT, and a bind to
+# port 0 then fails with EADDRINUSE until they expire.
+PORT_RANGE = (int(os.environ.get("COMPARE_PORT_BASE", "21000")), 32000)
+_next_port = [PORT_RANGE[0]]
+
+
 def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+    """The next port of PORT_RANGE that nothing is bound to."""
+    for _ in range(PORT_RANGE[1] - PORT_RANGE[0]):
+        port = _next_port[0]
+        _next_port[0] = port + 1 if port + 1 < PORT_RANGE[1] else PORT_RANGE[0]
+        s = socket.socket()
+        try:
+            s.bind(("127.0.0.1", port))
+            return port
+        except OSError:
+            continue
+        finally:
+            s.close()
+    raise RuntimeError(f"no free port in {PORT_RANGE}")
 
 
 def parse_duration_us(text):
