@@ -11,16 +11,17 @@
 # count comes from wrk). CPU_PATH picks the route (default /plaintext; e.g.
 # /bytes/256 for a 256 KiB body). Environment variables (PERCORE_*) pass through to the server,
 # for A/B runs of one binary. CPU_PORT picks the port (default 18733),
-# DEMO the binary (default target/release/examples/demo).
+# DEMO the binary (default target/release/examples/demo), CPU_CONNS the
+# connections of h1 and h1pipe (default 16).
 set -euo pipefail
-mode=$1 n=$2 driver=${3:-uring} port=${CPU_PORT:-18733} demo=${DEMO:-target/release/examples/demo} path=${CPU_PATH:-/plaintext}
+mode=$1 n=$2 driver=${3:-uring} port=${CPU_PORT:-18733} demo=${DEMO:-target/release/examples/demo} path=${CPU_PATH:-/plaintext} conns=${CPU_CONNS:-16}
 "$demo" --listen 127.0.0.1:$port --cores 1 --driver "$driver" >/dev/null 2>&1 &
 pid=$!
 for _ in $(seq 50); do curl -s -o /dev/null http://127.0.0.1:$port/plaintext && break; sleep 0.1; done
 read -r u0 s0 < <(awk '{print $14, $15}' /proc/$pid/stat)
 case $mode in
-  h1) h2load --h1 -n "$n" -c 16 -m 1 -t 1 http://127.0.0.1:$port$path >/dev/null ;;
-  h1pipe) h2load --h1 -n "$n" -c 16 -m 16 -t 1 http://127.0.0.1:$port$path >/dev/null ;;
+  h1) h2load --h1 -n "$n" -c "$conns" -m 1 -t 1 http://127.0.0.1:$port$path >/dev/null ;;
+  h1pipe) h2load --h1 -n "$n" -c "$conns" -m 16 -t 1 http://127.0.0.1:$port$path >/dev/null ;;
   churn)
     n=$(wrk -t1 -c16 -d"${n}s" -H 'Connection: close' http://127.0.0.1:$port$path |
       awk '/requests in/ {print $1}') ;;
