@@ -17,7 +17,7 @@ use http::{Method, Version};
 use super::error::ParseError;
 use super::fields::Facts;
 use super::head::{valid_name, Fields, RawHead};
-use super::target::{origin_form_ok, parse_target};
+use super::target::{origin_form_ok, parse_target, path_byte, query_byte};
 use crate::Limits;
 
 /// [`CLASS`]: a token character (tchar): methods and field names.
@@ -41,9 +41,8 @@ static CLASS: [u8; 256] = {
             | b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+'
             | b'-' | b'.' | b'^' | b'_' | b'`' | b'|' | b'~');
         let uri = matches!(c, b'!'..=0x7e | 0x80..=0xff);
-        // http 1.x's `PATH_MAP` and `QUERY_MAP` (see `target::URI_CLASS`).
-        let path = matches!(c, 0x21 | 0x24..=0x3B | 0x3D | 0x40..=0x5F | 0x61..=0x7A | 0x7C | 0x7E | b'"' | b'{' | b'}');
-        let query = matches!(c, 0x21 | 0x24..=0x3B | 0x3D | 0x3F..=0x7E);
+        let path = path_byte(c);
+        let query = query_byte(c);
         let value = matches!(c, b'\t' | b' '..=0x7e | 0x80..=0xff);
         table[i] = if token { TOKEN } else { 0 }
             | if uri { URI } else { 0 }

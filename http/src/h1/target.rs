@@ -91,6 +91,19 @@ pub(super) fn origin_form_ok(target: &[u8]) -> Result<Option<usize>, ParseError>
     Err(ParseError::BadRequest("invalid request target"))
 }
 
+/// Whether `Uri` accepts `c` in a path (http 1.x's `PATH_MAP`; `?` and
+/// `#`, which end the path, excluded). The one definition both the
+/// target check's table and the head scanner's table are built from.
+pub(super) const fn path_byte(c: u8) -> bool {
+    matches!(c, 0x21 | 0x24..=0x3B | 0x3D | 0x40..=0x5F | 0x61..=0x7A | 0x7C | 0x7E | b'"' | b'{' | b'}')
+}
+
+/// Whether `Uri` accepts `c` in a query (http 1.x's `QUERY_MAP`; `#`
+/// excluded).
+pub(super) const fn query_byte(c: u8) -> bool {
+    matches!(c, 0x21 | 0x24..=0x3B | 0x3D | 0x3F..=0x7E)
+}
+
 /// [`URI_CLASS`]: `Uri` accepts the byte in a path.
 const IN_PATH: u8 = 1;
 /// [`URI_CLASS`]: `Uri` accepts the byte in a query.
@@ -104,9 +117,8 @@ static URI_CLASS: [u8; 256] = {
     let mut b = 0;
     while b < 128 {
         let c = b as u8;
-        let path = matches!(c, 0x21 | 0x24..=0x3B | 0x3D | 0x40..=0x5F | 0x61..=0x7A | 0x7C | 0x7E | b'"' | b'{' | b'}');
-        let query = matches!(c, 0x21 | 0x24..=0x3B | 0x3D | 0x3F..=0x7E);
-        table[b] = if path { IN_PATH } else { 0 } | if query { IN_QUERY } else { 0 };
+        table[b] =
+            if path_byte(c) { IN_PATH } else { 0 } | if query_byte(c) { IN_QUERY } else { 0 };
         b += 1;
     }
     table
