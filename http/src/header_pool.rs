@@ -73,7 +73,7 @@ pub fn take_with(name: HeaderName, value: HeaderValue) -> HeaderMap {
         let same = map
             .iter()
             .next()
-            .is_some_and(|(n, v)| *n == name && *v == value && !value.is_sensitive());
+            .is_some_and(|(n, v)| *n == name && same_value(v, &value) && !value.is_sensitive());
         if !same {
             map.clear();
             map.insert(name, value);
@@ -83,6 +83,15 @@ pub fn take_with(name: HeaderName, value: HeaderValue) -> HeaderMap {
     let mut map = take();
     map.insert(name, value);
     map
+}
+
+/// Whether two values hold the same bytes: first by where the bytes are
+/// (a `const` value, like the web layer's `content-type`s, points at the
+/// same static text every time), then by comparing them.
+#[inline]
+pub(crate) fn same_value(a: &HeaderValue, b: &HeaderValue) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    (a.as_ptr() == b.as_ptr() && a.len() == b.len()) || a == b
 }
 
 /// Gives `map` back for reuse: it is cleared (its values dropped) and kept if

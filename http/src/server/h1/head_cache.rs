@@ -18,6 +18,7 @@ use http::header::{HeaderName, HeaderValue};
 use http::{HeaderMap, StatusCode, Version};
 
 use crate::h1::{self, ResponseBody};
+use crate::header_pool::same_value;
 use crate::server::header_cache::with_date;
 
 /// Heads with more fields are encoded every time (the comparison would
@@ -53,7 +54,7 @@ impl LastHead {
             && headers
                 .iter()
                 .zip(&self.fields)
-                .all(|((n, v), (kn, kv))| n == kn && v == kv)
+                .all(|((n, v), (kn, kv))| n == kn && same_value(v, kv))
     }
 
     /// Writes the head of these inputs into `dst`: the kept bytes when
