@@ -465,21 +465,24 @@ impl Future for Dispatch<'_> {
 
     #[inline]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Response> {
-        let resp = match self.inner.as_mut().poll(cx) {
-            Poll::Ready(resp) => resp,
+        // The inner answer is returned as it came (looked at, not moved out
+        // and back in): the response is written once into the caller's slot.
+        let poll = self.inner.as_mut().poll(cx);
+        match &poll {
+            Poll::Ready(resp) => {
+                if let Some((recorder, started)) = self.recording.take() {
+                    recorder.finish(started, resp);
+                }
+                if let Some(seen) = self.logging.take() {
+                    access_log::departure(*seen, resp);
+                }
+            }
             Poll::Pending => {
                 if let Some((_, arrival)) = self.recording.as_mut() {
                     arrival.waits();
                 }
-                return Poll::Pending;
             }
-        };
-        if let Some((recorder, started)) = self.recording.take() {
-            recorder.finish(started, &resp);
         }
-        if let Some(seen) = self.logging.take() {
-            access_log::departure(*seen, &resp);
-        }
-        Poll::Ready(resp)
+        poll
     }
 }

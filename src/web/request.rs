@@ -94,22 +94,28 @@ impl Request {
 
     /// A request read as a raw HTTP/1.1 head, for the app `state`.
     pub(crate) fn from_head(head: RawHead, body: RequestBody, state: Rc<AppState>) -> Request {
-        // Built in one expression: the head is moved into the box once.
-        Request(Box::new(Parts {
-            head: Head::Raw(RawParts {
-                head,
-                uri: OnceCell::new(),
-                headers: OnceCell::new(),
-                extensions: http::Extensions::new(),
-            }),
-            body,
-            params: Vec::new(),
-            state: Some(state),
-            nested: Vec::new(),
-            body_read: false,
-            cookies: OnceCell::new(),
-            session: None,
-        }))
+        // The box is allocated first and the parts written into it: the
+        // head is moved once, straight into the heap (`Box::new` builds
+        // the ~550-byte parts on the stack and then copies them).
+        let slot = Box::<Parts>::new_uninit();
+        Request(Box::write(
+            slot,
+            Parts {
+                head: Head::Raw(RawParts {
+                    head,
+                    uri: OnceCell::new(),
+                    headers: OnceCell::new(),
+                    extensions: http::Extensions::new(),
+                }),
+                body,
+                params: Vec::new(),
+                state: Some(state),
+                nested: Vec::new(),
+                body_read: false,
+                cookies: OnceCell::new(),
+                session: None,
+            },
+        ))
     }
 
     /// The body, for a look at its size.

@@ -21,6 +21,7 @@ pub trait IntoResponse {
     fn into_response(self) -> Response;
 }
 
+#[inline(always)]
 fn with_type(body: Body, content_type: HeaderValue) -> Response {
     let mut r = Response::new(body);
     // The default map owns no memory: forgetting it skips its drop glue
@@ -53,6 +54,7 @@ impl IntoResponse for Response {
 }
 
 impl IntoResponse for &'static str {
+    #[inline]
     fn into_response(self) -> Response {
         with_type(Body::from(self), TEXT)
     }

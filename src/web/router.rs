@@ -563,10 +563,20 @@ mod tests {
             r.add(p, get(h));
         }
         for p in &paths {
-            assert!(matches!(r.find(&Method::GET, p.as_str()), Match::Found(..)), "{p}");
+            assert!(
+                matches!(r.find(&Method::GET, p.as_str()), Match::Found(..)),
+                "{p}"
+            );
         }
-        for missing in ["/plaintexv", "/pl\0\0", "/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"] {
-            assert!(matches!(r.find(&Method::GET, missing), Match::NotFound), "{missing}");
+        for missing in [
+            "/plaintexv",
+            "/pl\0\0",
+            "/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+        ] {
+            assert!(
+                matches!(r.find(&Method::GET, missing), Match::NotFound),
+                "{missing}"
+            );
         }
         let mut a = PathHasher::default();
         let mut b = PathHasher::default();
