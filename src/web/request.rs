@@ -31,28 +31,45 @@ struct Parts {
     body: RequestBody,
     params: Vec<(String, String)>,
     state: Option<Rc<AppState>>,
+    body_read: bool,
+    /// What most requests never use, in a box of its own made on first
+    /// use: the parts filled per request stay small, and a request that
+    /// used none of it drops one empty cell.
+    more: OnceCell<Box<More>>,
+}
+
+/// A request's rarely used parts (see `Parts::more`).
+#[derive(Default)]
+struct More {
+    /// A raw head's `Uri`, built on first use.
+    uri: OnceCell<Uri>,
+    /// A raw head's `HeaderMap`, built on first use.
+    headers: OnceCell<HeaderMap>,
+    /// A raw head's extensions (an `http` head keeps its own).
+    extensions: http::Extensions,
     /// Nested apps' states, innermost last (empty outside nested apps).
     nested: Vec<Rc<AppState>>,
-    body_read: bool,
-    cookies: OnceCell<Box<CookieJar>>,
+    cookies: OnceCell<CookieJar>,
     session: Option<Session>,
 }
 
-/// A request's head: `http` types, or an HTTP/1.1 head as it was read.
-#[allow(clippy::large_enum_variant)] // inside the boxed `Parts`: never moved; boxing `Raw` would cost an allocation per request
-enum Head {
-    Http(http::request::Parts),
-    Raw(RawParts),
+/// `more`'s parts for changing, made when the request had none yet.
+fn more_mut(more: &mut OnceCell<Box<More>>) -> &mut More {
+    if more.get().is_none() {
+        *more = OnceCell::from(Box::<More>::default());
+    }
+    match more.get_mut() {
+        Some(m) => m,
+        None => unreachable!("set just above"),
+    }
 }
 
-/// An HTTP/1.1 head as it was read (bytes plus offsets): the method, path,
-/// query and field lookups come from it; its `Uri` and `HeaderMap` are
-/// built on first use.
-struct RawParts {
-    head: RawHead,
-    uri: OnceCell<Uri>,
-    headers: OnceCell<HeaderMap>,
-    extensions: http::Extensions,
+/// A request's head: `http` types, or an HTTP/1.1 head as it was read
+/// (bytes plus offsets: the method, path, query and field lookups come
+/// from it; its `Uri` and `HeaderMap` are built in `More` on first use).
+enum Head {
+    Http(http::request::Parts),
+    Raw(RawHead),
 }
 
 impl std::fmt::Debug for Request {
@@ -79,10 +96,8 @@ impl Request {
             body,
             params: Vec::new(),
             state: None,
-            nested: Vec::new(),
             body_read: false,
-            cookies: OnceCell::new(),
-            session: None,
+            more: OnceCell::new(),
         }))
     }
 
@@ -96,24 +111,17 @@ impl Request {
     pub(crate) fn from_head(head: RawHead, body: RequestBody, state: Rc<AppState>) -> Request {
         // The box is allocated first and the parts written into it: the
         // head is moved once, straight into the heap (`Box::new` builds
-        // the ~550-byte parts on the stack and then copies them).
+        // the parts on the stack and then copies them).
         let slot = Box::<Parts>::new_uninit();
         Request(Box::write(
             slot,
             Parts {
-                head: Head::Raw(RawParts {
-                    head,
-                    uri: OnceCell::new(),
-                    headers: OnceCell::new(),
-                    extensions: http::Extensions::new(),
-                }),
+                head: Head::Raw(head),
                 body,
                 params: Vec::new(),
                 state: Some(state),
-                nested: Vec::new(),
                 body_read: false,
-                cookies: OnceCell::new(),
-                session: None,
+                more: OnceCell::new(),
             },
         ))
     }
@@ -134,24 +142,33 @@ impl Request {
 
     /// Enters a nested app: its state is looked up first from now on.
     pub(crate) fn push_state(&mut self, state: Rc<AppState>) {
-        self.0.nested.push(state);
+        more_mut(&mut self.0.more).nested.push(state);
     }
 
     /// The states to search, innermost app first.
     fn states(&self) -> impl Iterator<Item = &AppState> {
-        self.0
-            .nested
+        self.nested()
             .iter()
             .rev()
             .chain(self.0.state.iter())
             .map(|s| &**s)
     }
 
+    /// Nested apps' states, innermost last.
+    fn nested(&self) -> &[Rc<AppState>] {
+        self.0.more.get().map_or(&[], |m| m.nested.as_slice())
+    }
+
+    /// The rarely used parts, made on first use.
+    fn more(&self) -> &More {
+        self.0.more.get_or_init(Box::default)
+    }
+
     /// The method.
     pub fn method(&self) -> &Method {
         match &self.0.head {
             Head::Http(h) => &h.method,
-            Head::Raw(r) => r.head.method(),
+            Head::Raw(r) => r.method(),
         }
     }
 
@@ -159,7 +176,7 @@ impl Request {
     pub fn uri(&self) -> &Uri {
         match &self.0.head {
             Head::Http(h) => &h.uri,
-            Head::Raw(r) => r.uri.get_or_init(|| r.head.uri()),
+            Head::Raw(r) => self.more().uri.get_or_init(|| r.uri()),
         }
     }
 
@@ -167,7 +184,7 @@ impl Request {
     pub fn path(&self) -> &str {
         match &self.0.head {
             Head::Http(h) => h.uri.path(),
-            Head::Raw(r) => r.head.path(),
+            Head::Raw(r) => r.path(),
         }
     }
 
@@ -176,7 +193,7 @@ impl Request {
     pub(crate) fn path_bytes(&self) -> &[u8] {
         match &self.0.head {
             Head::Http(h) => h.uri.path().as_bytes(),
-            Head::Raw(r) => r.head.path_bytes(),
+            Head::Raw(r) => r.path_bytes(),
         }
     }
 
@@ -184,7 +201,7 @@ impl Request {
     pub fn query_string(&self) -> Option<&str> {
         match &self.0.head {
             Head::Http(h) => h.uri.query(),
-            Head::Raw(r) => r.head.query(),
+            Head::Raw(r) => r.query(),
         }
     }
 
@@ -192,7 +209,7 @@ impl Request {
     pub fn version(&self) -> Version {
         match &self.0.head {
             Head::Http(h) => h.version,
-            Head::Raw(r) => r.head.version(),
+            Head::Raw(r) => r.version(),
         }
     }
 
@@ -201,7 +218,7 @@ impl Request {
     pub fn headers(&self) -> &HeaderMap {
         match &self.0.head {
             Head::Http(h) => &h.headers,
-            Head::Raw(r) => r.headers.get_or_init(|| r.head.headers()),
+            Head::Raw(r) => self.more().headers.get_or_init(|| r.headers()),
         }
     }
 
@@ -210,16 +227,16 @@ impl Request {
     pub fn header(&self, name: &str) -> Option<&str> {
         match &self.0.head {
             Head::Http(h) => h.headers.get(name).and_then(|v| v.to_str().ok()),
-            Head::Raw(r) => r.head.header(name),
+            Head::Raw(r) => r.header(name),
         }
     }
 
     /// The request's cookies (parsed once, on first use; malformed pairs
     /// and values over 4 KiB are left out).
     pub fn cookies(&self) -> &CookieJar {
-        self.0
+        self.more()
             .cookies
-            .get_or_init(|| Box::new(cookies::parse(self.headers())))
+            .get_or_init(|| cookies::parse(self.headers()))
     }
 
     /// The value of the cookie `name`, as the client sent it.
@@ -238,16 +255,18 @@ impl Request {
     /// The session, loaded by the [`Sessions`](crate::web::Sessions)
     /// middleware (a 500 without it: install it with `App::plugin`).
     pub fn session(&self) -> Result<&Session, HttpError> {
-        let session =
-            self.0.session.as_ref().ok_or_else(|| {
-                HttpError::internal("req.session() needs the Sessions middleware")
-            })?;
+        let session = self
+            .0
+            .more
+            .get()
+            .and_then(|m| m.session.as_ref())
+            .ok_or_else(|| HttpError::internal("req.session() needs the Sessions middleware"))?;
         session.resolve(|| self.cookies());
         Ok(session)
     }
 
     pub(crate) fn set_session(&mut self, session: Session) {
-        self.0.session = Some(session);
+        more_mut(&mut self.0.more).session = Some(session);
     }
 
     /// The app's cookie key ([`App::cookie_key`](crate::web::App::cookie_key)).
@@ -342,7 +361,7 @@ impl Request {
             .0
             .state
             .iter()
-            .chain(&self.0.nested)
+            .chain(self.nested())
             .find_map(|s| s.route_pattern(name))
             .ok_or_else(|| HttpError::internal(format!("url_for: no route named {name:?}")))?;
         url::fill(pattern, params)
@@ -352,15 +371,16 @@ impl Request {
     pub fn extensions(&self) -> &http::Extensions {
         match &self.0.head {
             Head::Http(h) => &h.extensions,
-            Head::Raw(r) => &r.extensions,
+            Head::Raw(_) => &self.more().extensions,
         }
     }
 
     /// Mutable request extensions.
     pub fn extensions_mut(&mut self) -> &mut http::Extensions {
-        match &mut self.0.head {
+        let Parts { head, more, .. } = &mut *self.0;
+        match head {
             Head::Http(h) => &mut h.extensions,
-            Head::Raw(r) => &mut r.extensions,
+            Head::Raw(_) => &mut more_mut(more).extensions,
         }
     }
 
@@ -488,19 +508,19 @@ impl Request {
         let placeholder = Head::Http(http::Request::new(()).into_parts().0);
         let parts = match std::mem::replace(&mut self.0.head, placeholder) {
             Head::Http(h) => h,
-            Head::Raw(r) => {
+            Head::Raw(head) => {
                 let (mut parts, ()) = http::Request::new(()).into_parts();
-                let RawParts {
-                    head,
-                    uri,
-                    headers,
-                    extensions,
-                } = r;
-                parts.uri = uri.into_inner().unwrap_or_else(|| head.uri());
-                parts.headers = headers.into_inner().unwrap_or_else(|| head.headers());
+                let (uri, headers) = match self.0.more.get_mut() {
+                    Some(m) => {
+                        parts.extensions = std::mem::take(&mut m.extensions);
+                        (m.uri.take(), m.headers.take())
+                    }
+                    None => (None, None),
+                };
+                parts.uri = uri.unwrap_or_else(|| head.uri());
+                parts.headers = headers.unwrap_or_else(|| head.headers());
                 parts.version = head.version();
                 parts.method = head.method().clone();
-                parts.extensions = extensions;
                 parts
             }
         };
@@ -513,7 +533,7 @@ impl Drop for Request {
     fn drop(&mut self) {
         let map = match &mut self.0.head {
             Head::Http(h) => std::mem::take(&mut h.headers),
-            Head::Raw(r) => match r.headers.take() {
+            Head::Raw(_) => match self.0.more.get_mut().and_then(|m| m.headers.take()) {
                 Some(map) => map,
                 None => return,
             },
@@ -521,3 +541,7 @@ impl Drop for Request {
         percore_http::header_pool::recycle(map);
     }
 }
+
+#[cfg(test)]
+#[path = "request_tests.rs"]
+mod tests;
