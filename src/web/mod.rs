@@ -40,6 +40,7 @@ mod percent;
 mod plugin;
 mod request;
 mod request_id;
+mod request_parts;
 mod response;
 mod router;
 mod session;

@@ -1,6 +1,5 @@
 //! The request a handler receives.
 
-use std::cell::OnceCell;
 use std::rc::Rc;
 
 use bytes::Bytes;
@@ -12,6 +11,7 @@ use serde::de::DeserializeOwned;
 
 use super::app::AppState;
 use super::multipart::{self, Multipart, MultipartLimits};
+use super::request_parts::{more_mut, Head, More, Parts, PartsBox};
 use super::{cookies, extract, url, HttpError, Session};
 
 /// An HTTP request with the route's path parameters and the app's state.
@@ -22,55 +22,7 @@ use super::{cookies, extract, url, HttpError, Session};
 /// assert_eq!(req.path(), "/a");
 /// assert_eq!(req.query_string(), Some("x=1"));
 /// ```
-pub struct Request(Box<Parts>);
-
-/// A request's parts, boxed: a `Request` moves through the middleware
-/// chain and into handler futures as one pointer, not a few hundred bytes.
-struct Parts {
-    head: Head,
-    body: RequestBody,
-    params: Vec<(String, String)>,
-    state: Option<Rc<AppState>>,
-    body_read: bool,
-    /// What most requests never use, in a box of its own made on first
-    /// use: the parts filled per request stay small, and a request that
-    /// used none of it drops one empty cell.
-    more: OnceCell<Box<More>>,
-}
-
-/// A request's rarely used parts (see `Parts::more`).
-#[derive(Default)]
-struct More {
-    /// A raw head's `Uri`, built on first use.
-    uri: OnceCell<Uri>,
-    /// A raw head's `HeaderMap`, built on first use.
-    headers: OnceCell<HeaderMap>,
-    /// A raw head's extensions (an `http` head keeps its own).
-    extensions: http::Extensions,
-    /// Nested apps' states, innermost last (empty outside nested apps).
-    nested: Vec<Rc<AppState>>,
-    cookies: OnceCell<CookieJar>,
-    session: Option<Session>,
-}
-
-/// `more`'s parts for changing, made when the request had none yet.
-fn more_mut(more: &mut OnceCell<Box<More>>) -> &mut More {
-    if more.get().is_none() {
-        *more = OnceCell::from(Box::<More>::default());
-    }
-    match more.get_mut() {
-        Some(m) => m,
-        None => unreachable!("set just above"),
-    }
-}
-
-/// A request's head: `http` types, or an HTTP/1.1 head as it was read
-/// (bytes plus offsets: the method, path, query and field lookups come
-/// from it; its `Uri` and `HeaderMap` are built in `More` on first use).
-enum Head {
-    Http(http::request::Parts),
-    Raw(RawHead),
-}
+pub struct Request(PartsBox);
 
 impl std::fmt::Debug for Request {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -91,14 +43,7 @@ impl Request {
     }
 
     fn new(head: Head, body: RequestBody) -> Request {
-        Request(Box::new(Parts {
-            head,
-            body,
-            params: Vec::new(),
-            state: None,
-            body_read: false,
-            more: OnceCell::new(),
-        }))
+        Request(PartsBox::new(head, body, None))
     }
 
     pub(crate) fn with_state(inner: http::Request<RequestBody>, state: Rc<AppState>) -> Request {
@@ -109,21 +54,7 @@ impl Request {
 
     /// A request read as a raw HTTP/1.1 head, for the app `state`.
     pub(crate) fn from_head(head: RawHead, body: RequestBody, state: Rc<AppState>) -> Request {
-        // The box is allocated first and the parts written into it: the
-        // head is moved once, straight into the heap (`Box::new` builds
-        // the parts on the stack and then copies them).
-        let slot = Box::<Parts>::new_uninit();
-        Request(Box::write(
-            slot,
-            Parts {
-                head: Head::Raw(head),
-                body,
-                params: Vec::new(),
-                state: Some(state),
-                body_read: false,
-                more: OnceCell::new(),
-            },
-        ))
+        Request(PartsBox::new(Head::Raw(head), body, Some(state)))
     }
 
     /// The body, for a look at its size.
@@ -169,6 +100,7 @@ impl Request {
         match &self.0.head {
             Head::Http(h) => &h.method,
             Head::Raw(r) => r.method(),
+            Head::Vacant => vacant(),
         }
     }
 
@@ -177,6 +109,7 @@ impl Request {
         match &self.0.head {
             Head::Http(h) => &h.uri,
             Head::Raw(r) => self.more().uri.get_or_init(|| r.uri()),
+            Head::Vacant => vacant(),
         }
     }
 
@@ -185,6 +118,7 @@ impl Request {
         match &self.0.head {
             Head::Http(h) => h.uri.path(),
             Head::Raw(r) => r.path(),
+            Head::Vacant => vacant(),
         }
     }
 
@@ -194,6 +128,7 @@ impl Request {
         match &self.0.head {
             Head::Http(h) => h.uri.path().as_bytes(),
             Head::Raw(r) => r.path_bytes(),
+            Head::Vacant => vacant(),
         }
     }
 
@@ -202,6 +137,7 @@ impl Request {
         match &self.0.head {
             Head::Http(h) => h.uri.query(),
             Head::Raw(r) => r.query(),
+            Head::Vacant => vacant(),
         }
     }
 
@@ -210,6 +146,7 @@ impl Request {
         match &self.0.head {
             Head::Http(h) => h.version,
             Head::Raw(r) => r.version(),
+            Head::Vacant => vacant(),
         }
     }
 
@@ -219,6 +156,7 @@ impl Request {
         match &self.0.head {
             Head::Http(h) => &h.headers,
             Head::Raw(r) => self.more().headers.get_or_init(|| r.headers()),
+            Head::Vacant => vacant(),
         }
     }
 
@@ -228,6 +166,7 @@ impl Request {
         match &self.0.head {
             Head::Http(h) => h.headers.get(name).and_then(|v| v.to_str().ok()),
             Head::Raw(r) => r.header(name),
+            Head::Vacant => vacant(),
         }
     }
 
@@ -372,6 +311,7 @@ impl Request {
         match &self.0.head {
             Head::Http(h) => &h.extensions,
             Head::Raw(_) => &self.more().extensions,
+            Head::Vacant => vacant(),
         }
     }
 
@@ -381,6 +321,7 @@ impl Request {
         match head {
             Head::Http(h) => &mut h.extensions,
             Head::Raw(_) => &mut more_mut(more).extensions,
+            Head::Vacant => vacant(),
         }
     }
 
@@ -508,6 +449,7 @@ impl Request {
         let placeholder = Head::Http(http::Request::new(()).into_parts().0);
         let parts = match std::mem::replace(&mut self.0.head, placeholder) {
             Head::Http(h) => h,
+            Head::Vacant => vacant(),
             Head::Raw(head) => {
                 let (mut parts, ()) = http::Request::new(()).into_parts();
                 let (uri, headers) = match self.0.more.get_mut() {
@@ -531,15 +473,24 @@ impl Request {
 /// The header maps go back to this core's pool for the next request.
 impl Drop for Request {
     fn drop(&mut self) {
-        let map = match &mut self.0.head {
+        let parts = &mut *self.0;
+        let map = match &mut parts.head {
             Head::Http(h) => std::mem::take(&mut h.headers),
-            Head::Raw(_) => match self.0.more.get_mut().and_then(|m| m.headers.take()) {
+            Head::Vacant => return,
+            Head::Raw(_) => match parts.more.get_mut().and_then(|m| m.headers.take()) {
                 Some(map) => map,
                 None => return,
             },
         };
         percore_http::header_pool::recycle(map);
     }
+}
+
+/// What a request's accessors do with a pooled box's head, which no live
+/// request has.
+#[cold]
+fn vacant() -> ! {
+    unreachable!("a live request's head is never vacant")
 }
 
 #[cfg(test)]
