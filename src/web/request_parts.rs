@@ -21,9 +21,9 @@ use percore_runtime::local_pool::LocalPool;
 use super::app::AppState;
 use super::Session;
 
-/// Most boxes one core keeps (a core has about as many requests in
-/// flight as it has connections, and a box is ~300 bytes).
-const MAX_POOLED: usize = 256;
+/// Most boxes one core keeps: as many as it had requests in flight at
+/// once, up to this (~300 bytes each; beyond it a box is freed).
+const MAX_POOLED: usize = 64;
 
 thread_local! {
     static POOL: LocalPool<Box<Parts>> = const { LocalPool::new(MAX_POOLED) };
