@@ -19,17 +19,30 @@ use percore_runtime::time::coarse_now;
 use crate::h1::DateCache;
 
 /// The cached date text and until when (monotonic) it stays current.
-struct Date {
+pub(crate) struct Date {
     cache: DateCache,
     until: Option<Instant>,
 }
 
 impl Date {
-    /// Makes the text current, as of the turn's reading `now`.
+    /// No date yet: the first [`refresh`](Self::refresh) reads the clock.
+    pub(crate) const EMPTY: Date = Date {
+        cache: DateCache::EMPTY,
+        until: None,
+    };
+
+    /// The date text (IMF-fixdate).
     #[inline]
-    fn refresh(&mut self, now: Instant) {
+    pub(crate) fn text(&self) -> &[u8] {
+        self.cache.get()
+    }
+
+    /// Makes the text current, as of the turn's reading `now`; whether it
+    /// was formatted again (it may still read the same).
+    #[inline]
+    pub(crate) fn refresh(&mut self, now: Instant) -> bool {
         if self.until.is_some_and(|until| now < until) {
-            return;
+            return false;
         }
         let wall = SystemTime::now();
         self.cache.update(wall);
@@ -39,16 +52,12 @@ impl Date {
         // `now` is at or before the wall reading: the text's end falls at
         // or before the true end of its second.
         self.until = Some(now + Duration::from_nanos(u64::from(1_000_000_000 - into_second)));
+        true
     }
 }
 
 thread_local! {
-    static DATE: RefCell<Date> = const {
-        RefCell::new(Date {
-            cache: DateCache::EMPTY,
-            until: None,
-        })
-    };
+    static DATE: RefCell<Date> = const { RefCell::new(Date::EMPTY) };
 
     /// The current date as a header value, rebuilt when the text changes.
     static DATE_VALUE: RefCell<HeaderValue> = const { RefCell::new(HeaderValue::from_static("")) };
@@ -59,7 +68,7 @@ thread_local! {
 }
 
 /// Runs `f` with the current IMF-fixdate (formatted at most once a second).
-pub(crate) fn with_date<R>(f: impl FnOnce(&[u8]) -> R) -> R {
+fn with_date<R>(f: impl FnOnce(&[u8]) -> R) -> R {
     DATE.with(|d| {
         let mut d = d.borrow_mut();
         d.refresh(coarse_now());

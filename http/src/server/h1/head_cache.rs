@@ -10,6 +10,10 @@
 //! exactly these inputs (the fields as the map iterates them), so a match
 //! yields the bytes it would have written. Bounded: only heads with at most
 //! [`MAX_FIELDS`] fields and [`MAX_BYTES`] bytes are kept, one per core.
+//!
+//! The `Date` text lives beside the kept head (one thread-local access per
+//! response) and is compared by its generation, a count bumped each time
+//! the text is formatted again, not byte by byte.
 
 use std::cell::RefCell;
 
@@ -19,7 +23,8 @@ use http::{HeaderMap, StatusCode, Version};
 
 use crate::h1::{self, ResponseBody};
 use crate::header_pool::same_value;
-use crate::server::header_cache::with_date;
+use crate::server::header_cache::Date;
+use percore_runtime::time::coarse_now;
 
 /// Heads with more fields are encoded every time (the comparison would
 /// cost about what it saves).
@@ -42,7 +47,8 @@ struct Key {
     status: StatusCode,
     framing: ResponseBody,
     close: bool,
-    date: [u8; 29],
+    /// The generation of the `Date` text.
+    date: u64,
 }
 
 impl LastHead {
@@ -66,18 +72,15 @@ impl LastHead {
             headers,
             framing,
             date,
+            date_gen,
             close,
         } = head;
-        let Ok(date_key) = <[u8; 29]>::try_from(date) else {
-            h1::encode_response_head(dst, version, status, headers, framing, date, close);
-            return;
-        };
         let key = Key {
             version,
             status,
             framing,
             close,
-            date: date_key,
+            date: date_gen,
         };
         if self.matches(&key, headers) {
             dst.extend_from_slice(&self.bytes);
@@ -106,11 +109,30 @@ struct Inputs<'a> {
     headers: &'a HeaderMap,
     framing: ResponseBody,
     date: &'a [u8],
+    /// The generation of `date` (see [`Key::date`]).
+    date_gen: u64,
     close: bool,
 }
 
+/// One core's `Date` text, its generation and its last head.
+struct PerCore {
+    date: Date,
+    date_gen: u64,
+    last: LastHead,
+}
+
 thread_local! {
-    static LAST: RefCell<LastHead> = RefCell::new(LastHead::default());
+    static LAST: RefCell<PerCore> = const {
+        RefCell::new(PerCore {
+            date: Date::EMPTY,
+            date_gen: 0,
+            last: LastHead {
+                key: None,
+                fields: Vec::new(),
+                bytes: Vec::new(),
+            },
+        })
+    };
 }
 
 /// [`h1::encode_response_head`] with the current `Date`, through this
@@ -124,18 +146,21 @@ pub(super) fn encode_head(
     framing: ResponseBody,
     close: bool,
 ) {
-    with_date(|date| {
-        LAST.with(|last| {
-            let head = Inputs {
-                version,
-                status,
-                headers,
-                framing,
-                date,
-                close,
-            };
-            last.borrow_mut().encode(dst, head)
-        })
+    LAST.with(|core| {
+        let core = &mut *core.borrow_mut();
+        if core.date.refresh(coarse_now()) {
+            core.date_gen += 1;
+        }
+        let head = Inputs {
+            version,
+            status,
+            headers,
+            framing,
+            date: core.date.text(),
+            date_gen: core.date_gen,
+            close,
+        };
+        core.last.encode(dst, head)
     });
 }
 
@@ -294,13 +319,19 @@ mod tests {
         for (version, status, headers, framing, date, close) in cases {
             let mut want = BytesMut::from(&b"before"[..]);
             encode_response_head(&mut want, version, status, &headers, framing, date, close);
+            // A generation per date text, as the core's `Date` keeps.
+            let date_gen = match date {
+                D1 => 1,
+                D2 => 2,
+                _ => 3,
+            };
             let kept = last.key.is_some() && {
                 let key = super::Key {
                     version,
                     status,
                     framing,
                     close,
-                    date: <[u8; 29]>::try_from(date).unwrap_or([0; 29]),
+                    date: date_gen,
                 };
                 last.matches(&key, &headers)
             };
@@ -312,14 +343,16 @@ mod tests {
                 headers: &headers,
                 framing,
                 date,
+                date_gen,
                 close,
             };
             last.encode(&mut got, head);
             assert_eq!(got, want, "{version:?} {status} {headers:?} {framing:?}");
         }
-        // The repeats of a small head are answered from the cache; the
-        // repeats of a head with too many fields, too many bytes or a date
-        // of another length are not kept.
-        assert_eq!(hits, 2);
+        // The repeats of a small head are answered from the cache (a date
+        // of another length too: it is keyed by its generation); the
+        // repeats of a head with too many fields or too many bytes are
+        // not kept.
+        assert_eq!(hits, 3);
     }
 }
