@@ -98,14 +98,18 @@ pub(crate) fn same_value(a: &HeaderValue, b: &HeaderValue) -> bool {
 /// the pool has room and the map is not oversized; otherwise it is freed.
 #[inline]
 pub fn recycle(mut map: HeaderMap) {
+    // The common response first: one field, kept with it.
+    if map.len() == 1 {
+        let plain = map.iter().next().is_some_and(|(_, v)| !v.is_sensitive());
+        if plain && map.capacity() <= MAX_CAPACITY {
+            let _ = ONE_FIELD.try_with(|pool| pool.push(map));
+            return;
+        }
+    }
     let capacity = map.capacity();
     // `len` counts every value, those of repeated names included, which
     // `capacity` (the index table) does not see.
     if capacity == 0 || capacity > MAX_CAPACITY || map.len() > MAX_CAPACITY {
-        return;
-    }
-    if map.len() == 1 && map.values().all(|v| !v.is_sensitive()) {
-        let _ = ONE_FIELD.try_with(|pool| pool.push(map));
         return;
     }
     map.clear();
