@@ -57,10 +57,13 @@ impl LastHead {
     fn matches(&self, key: &Key, headers: &HeaderMap) -> bool {
         self.key.as_ref() == Some(key)
             && headers.len() == self.fields.len()
-            && headers
+            // The kept fields first: `zip` stops on them without asking
+            // the map's iterator for its end.
+            && self
+                .fields
                 .iter()
-                .zip(&self.fields)
-                .all(|((n, v), (kn, kv))| n == kn && same_value(v, kv))
+                .zip(headers)
+                .all(|((kn, kv), (n, v))| n == kn && same_value(v, kv))
     }
 
     /// Writes the head of these inputs into `dst`: the kept bytes when
