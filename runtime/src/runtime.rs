@@ -82,6 +82,12 @@ pub(crate) struct Context {
     pub(crate) info: DriverInfo,
 }
 
+/// The id of the runtime entered on this thread (0: none): a cheaper test
+/// than [`with_context`] of whether an object belongs to it.
+pub(crate) fn current_id() -> usize {
+    CURRENT_ID.with(Cell::get)
+}
+
 /// Runs `f` with the current thread's runtime context, if there is one.
 pub(crate) fn with_context<R>(f: impl FnOnce(&Context) -> R) -> Option<R> {
     CONTEXT

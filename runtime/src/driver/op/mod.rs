@@ -54,10 +54,10 @@ pub(crate) use read_at::ReadAt;
 pub(crate) use recv::{recv_spare, Recv, RecvSelect};
 pub(crate) use recv_from::RecvFrom;
 pub(crate) use recv_multi::MultiRecv;
-pub(crate) use send::Send;
+pub(crate) use send::{send_now, Send};
 pub(crate) use send_to::SendTo;
 pub(crate) use write_at::WriteAt;
-pub(crate) use writev::Writev;
+pub(crate) use writev::{writev_now, Writev};
 pub(crate) use zerocopy::ZeroCopy;
 
 use std::future::Future;
