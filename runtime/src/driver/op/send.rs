@@ -7,7 +7,7 @@ use std::os::fd::RawFd;
 
 use io_uring::{opcode, squeue};
 
-use super::{cvt, Operation, MAX_IO};
+use super::{cvt, sys_send, Operation, MAX_IO};
 use crate::buf::IoBuf;
 use crate::driver::epoll::Direction;
 use crate::driver::fd::SharedFd;
@@ -94,6 +94,6 @@ pub(crate) fn send_now<B: IoBuf>(
     let len = len.min(MAX_IO);
     // SAFETY: `ptr` is valid for `len` initialised bytes of `buf`, borrowed
     // for the call.
-    let n = cvt(unsafe { libc::send(fd, ptr.cast(), len, flags) })? as usize;
+    let n = cvt(unsafe { sys_send(fd, ptr, len, flags) })? as usize;
     Ok((n, n < len))
 }

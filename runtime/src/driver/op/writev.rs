@@ -8,7 +8,7 @@ use std::os::fd::RawFd;
 use io_uring::{opcode, squeue};
 
 use super::msg::{IoVecs, MsgHeader};
-use super::{cvt, Operation};
+use super::{cvt, sys_sendmsg, Operation};
 use crate::buf::IoBuf;
 use crate::driver::epoll::Direction;
 use crate::driver::fd::SharedFd;
@@ -65,7 +65,7 @@ fn sendmsg(fd: RawFd, iovecs: &[libc::iovec]) -> io::Result<u32> {
     hdr.msg_iovlen = iovecs.len();
     // SAFETY: the header points at `iovecs`, whose entries the caller made
     // point at live bytes; the kernel only reads them during the call.
-    cvt(unsafe { libc::sendmsg(fd, &hdr, libc::MSG_NOSIGNAL) })
+    cvt(unsafe { sys_sendmsg(fd, &hdr, libc::MSG_NOSIGNAL) })
 }
 
 /// The iovecs of the first (at most [`MAX_IOVECS`]) buffers of `bufs`.
