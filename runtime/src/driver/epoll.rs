@@ -271,3 +271,54 @@ impl Drop for Registration {
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Waiter;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::task::{Wake, Waker};
+
+    struct Count(AtomicUsize);
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn counter() -> (Arc<Count>, Waker) {
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        (count.clone(), Waker::from(count))
+    }
+
+    #[test]
+    fn a_waiter_wakes_only_a_parked_task_and_keeps_its_waker() {
+        let waiter = Waiter::default();
+        let (a, wa) = counter();
+        // Nobody waits: an event wakes no one.
+        waiter.wake();
+        waiter.park(&wa);
+        waiter.wake();
+        assert_eq!(a.0.load(Ordering::SeqCst), 1);
+        // Woken once per wait, not per event.
+        waiter.wake();
+        assert_eq!(a.0.load(Ordering::SeqCst), 1);
+        // Parking the same task again reuses the kept waker (no clone).
+        let before = Arc::strong_count(&a);
+        waiter.park(&wa);
+        assert_eq!(Arc::strong_count(&a), before);
+        waiter.wake();
+        assert_eq!(a.0.load(Ordering::SeqCst), 2);
+        // Another task replaces it; only that one is woken.
+        let (b, wb) = counter();
+        waiter.park(&wb);
+        assert_eq!(
+            Arc::strong_count(&a),
+            before - 1,
+            "the old waker is dropped"
+        );
+        waiter.wake();
+        assert_eq!(a.0.load(Ordering::SeqCst), 2);
+        assert_eq!(b.0.load(Ordering::SeqCst), 1);
+    }
+}
