@@ -27,7 +27,8 @@ static NEXT_RUNTIME_ID: AtomicUsize = AtomicUsize::new(1);
 
 thread_local! {
     static CONTEXT: RefCell<Option<Rc<Context>>> = const { RefCell::new(None) };
-    static CURRENT_ID: Cell<usize> = const { Cell::new(0) };
+    /// The id of the runtime entered on this thread (0: none).
+    pub(crate) static CURRENT_ID: Cell<usize> = const { Cell::new(0) };
 }
 
 /// The part of a runtime other threads may touch: its remote run queue and
@@ -80,12 +81,6 @@ pub(crate) struct Context {
     pub(crate) driver: RefCell<Driver>,
     pub(crate) timers: RefCell<Timers>,
     pub(crate) info: DriverInfo,
-}
-
-/// The id of the runtime entered on this thread (0: none): a cheaper test
-/// than [`with_context`] of whether an object belongs to it.
-pub(crate) fn current_id() -> usize {
-    CURRENT_ID.with(Cell::get)
 }
 
 /// Runs `f` with the current thread's runtime context, if there is one.

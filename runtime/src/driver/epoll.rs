@@ -24,7 +24,7 @@ use slab::Slab;
 
 use super::Unparker;
 use crate::driver::Driver;
-use crate::runtime::{context, current_id, with_context};
+use crate::runtime::{context, with_context, CURRENT_ID};
 
 const WAKER_TOKEN: Token = Token(usize::MAX);
 
@@ -230,7 +230,7 @@ impl Registration {
         cx: &mut Context<'_>,
         mut op: impl FnMut() -> io::Result<(R, bool)>,
     ) -> Poll<io::Result<R>> {
-        if current_id() != self.runtime {
+        if CURRENT_ID.with(Cell::get) != self.runtime {
             return Poll::Ready(Err(io::Error::other(
                 "epoll socket used outside the runtime that registered it",
             )));
