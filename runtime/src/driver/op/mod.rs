@@ -92,16 +92,23 @@ fn cvt(res: isize) -> io::Result<u32> {
 // socket calls go through `syscall(2)` instead; every argument is passed
 // as a `c_long`, as the kernel's syscall ABI takes them.
 
-/// `recv(2)` (as `recvfrom` without an address) through `syscall(2)`.
+/// `recvfrom(2)` or `sendto(2)` (`nr`) of `len` bytes at `ptr` on a
+/// connected socket, without an address, through `syscall(2)`.
 ///
 /// # Safety
-/// `ptr` must be valid for `len` writable bytes.
-pub(crate) unsafe fn sys_recv(fd: RawFd, ptr: *mut u8, len: usize, flags: libc::c_int) -> isize {
-    // SAFETY: the caller's contract; the null address and length pointers
-    // ask for no peer address.
+/// `ptr` must be valid for `len` bytes, writable for `recvfrom`.
+unsafe fn sys_transfer(
+    nr: libc::c_long,
+    fd: RawFd,
+    ptr: usize,
+    len: usize,
+    flags: libc::c_int,
+) -> isize {
+    // SAFETY: the caller's contract; a null address (and address length)
+    // neither asks for nor names a peer address.
     unsafe {
         libc::syscall(
-            libc::SYS_recvfrom,
+            nr,
             fd as libc::c_long,
             ptr as libc::c_long,
             len as libc::c_long,
@@ -112,24 +119,22 @@ pub(crate) unsafe fn sys_recv(fd: RawFd, ptr: *mut u8, len: usize, flags: libc::
     }
 }
 
-/// `send(2)` (as `sendto` without an address) through `syscall(2)`.
+/// `recv(2)` through `syscall(2)`.
+///
+/// # Safety
+/// `ptr` must be valid for `len` writable bytes.
+pub(crate) unsafe fn sys_recv(fd: RawFd, ptr: *mut u8, len: usize, flags: libc::c_int) -> isize {
+    // SAFETY: the caller's contract.
+    unsafe { sys_transfer(libc::SYS_recvfrom, fd, ptr as usize, len, flags) }
+}
+
+/// `send(2)` through `syscall(2)`.
 ///
 /// # Safety
 /// `ptr` must be valid for `len` readable bytes.
 pub(crate) unsafe fn sys_send(fd: RawFd, ptr: *const u8, len: usize, flags: libc::c_int) -> isize {
-    // SAFETY: the caller's contract; a null address with length 0 sends on
-    // the connected socket.
-    unsafe {
-        libc::syscall(
-            libc::SYS_sendto,
-            fd as libc::c_long,
-            ptr as libc::c_long,
-            len as libc::c_long,
-            flags as libc::c_long,
-            0 as libc::c_long,
-            0 as libc::c_long,
-        ) as isize
-    }
+    // SAFETY: the caller's contract.
+    unsafe { sys_transfer(libc::SYS_sendto, fd, ptr as usize, len, flags) }
 }
 
 /// `sendmsg(2)` through `syscall(2)`.
