@@ -24,7 +24,10 @@ do; `--extra 'floor-x=--driver uring --multishot --fixed'` adds registered
 sockets). `--extra 'NAME=ARGS'` adds a row: percore-load's
 command (the floor's when NAME starts with "floor") with ARGS appended;
 leading VAR=VALUE words of ARGS go to its environment, e.g.
-`--extra 'pl-coop=PERCORE_URING_SETUP=coop --driver uring'`.
+`--extra 'pl-coop=PERCORE_URING_SETUP=coop --driver uring'`; a first word
+of ARGS `@PATH` runs the percore-load binary at PATH instead (a saved
+build, for a before/after in the same rounds:
+`--extra 'before-epoll=@/tmp/percore-load-before --driver epoll'`).
 `--loaders a,b` keeps only those rows (the reference always runs).
 """
 import argparse, os, re, shlex, signal, socket, statistics, subprocess, sys, time, json
@@ -68,6 +71,8 @@ def loaders(scenario, url, d, extra=(), keep=None):
             k, _, v = words.pop(0).partition("=")
             env[k] = v
         base = fl if name.startswith("floor") else pl
+        if words and words[0].startswith("@"):
+            base = [words.pop(0)[1:]] + base[1:]
         rows.append((name, base + shape + words, parse_percore, env))
     if keep is not None:
         rows = [r for r in rows if r[0] in keep]

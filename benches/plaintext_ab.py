@@ -15,7 +15,9 @@ the other in every round, in the order given, rotated by one each round
 first. Server CPU is utime+stime
 from /proc/PID/stat over the load. The ratios are taken within a round
 (same minute of the machine's load), then summarised as median (min-max).
-Ports come from AB_PORT (default 18760) upward.
+Ports come from AB_PORT (default 18760) upward. AB_CONNS sets wrk's
+connections (default 16); AB_PIPELINE=N sends N pipelined requests per
+write (benches/lua/pipeline.lua) instead of one.
 """
 import os, re, signal, statistics, subprocess, sys
 
@@ -24,6 +26,9 @@ from ab import cpu_ticks, wait_port  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
 PORT = int(os.environ.get("AB_PORT", "18760"))
+CONNS = os.environ.get("AB_CONNS", "16")
+PIPELINE = os.environ.get("AB_PIPELINE")
+LUA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "lua", "pipeline.lua")
 
 
 def run_one(command, seconds, port):
@@ -35,8 +40,12 @@ def run_one(command, seconds, port):
         url = f"http://127.0.0.1:{port}/plaintext"
         subprocess.run(["curl", "-s", "-o", "/dev/null", url], check=True)
         before = cpu_ticks(server.pid)
-        out = subprocess.run(["taskset", "-c", "1", "wrk", "-t1", "-c16", f"-d{seconds}s", url],
-                             capture_output=True, text=True).stdout
+        wrk = ["taskset", "-c", "1", "wrk", "-t1", f"-c{CONNS}", f"-d{seconds}s"]
+        if PIPELINE:
+            wrk += ["-s", LUA, url, "--", "/plaintext", PIPELINE]
+        else:
+            wrk += [url]
+        out = subprocess.run(wrk, capture_output=True, text=True).stdout
         after = cpu_ticks(server.pid)
     finally:
         server.send_signal(signal.SIGKILL)

@@ -27,7 +27,8 @@ static NEXT_RUNTIME_ID: AtomicUsize = AtomicUsize::new(1);
 
 thread_local! {
     static CONTEXT: RefCell<Option<Rc<Context>>> = const { RefCell::new(None) };
-    static CURRENT_ID: Cell<usize> = const { Cell::new(0) };
+    /// The id of the runtime entered on this thread (0: none).
+    pub(crate) static CURRENT_ID: Cell<usize> = const { Cell::new(0) };
 }
 
 /// The part of a runtime other threads may touch: its remote run queue and

@@ -3,9 +3,17 @@
 //! Sockets are registered edge-triggered for both directions. Each keeps a
 //! readiness bit per direction: an operation tries its syscall while the bit
 //! is set, clears it on `EWOULDBLOCK` and parks its waker until the next event.
+//!
+//! The bits and wakers of a socket live in an [`IoState`] that its
+//! [`Registration`] and the driver share (`Rc`, `Cell`s): an operation reads
+//! and clears them without borrowing the driver, and the driver's event loop
+//! sets them. A parked waker stays in place after its wake-up, so a task
+//! that waits on the same socket again does not clone it anew.
 
+use std::cell::Cell;
 use std::io;
 use std::os::fd::RawFd;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
@@ -16,7 +24,7 @@ use slab::Slab;
 
 use super::Unparker;
 use crate::driver::Driver;
-use crate::runtime::{context, with_context};
+use crate::runtime::{context, with_context, CURRENT_ID};
 
 const WAKER_TOKEN: Token = Token(usize::MAX);
 
@@ -27,21 +35,57 @@ pub(crate) enum Direction {
     Write,
 }
 
+/// One direction's waiter: the waker of the last task that parked on it,
+/// and whether it waits now.
+#[derive(Default)]
+struct Waiter {
+    waker: Cell<Option<Waker>>,
+    waiting: Cell<bool>,
+}
+
+impl Waiter {
+    /// Parks `waker`: kept as it is when it would wake the same task.
+    fn park(&self, waker: &Waker) {
+        let kept = match self.waker.take() {
+            Some(w) if w.will_wake(waker) => w,
+            _ => waker.clone(),
+        };
+        self.waker.set(Some(kept));
+        self.waiting.set(true);
+    }
+
+    /// Wakes the parked task, if one waits; its waker stays for its next wait.
+    fn wake(&self) {
+        if !self.waiting.replace(false) {
+            return;
+        }
+        let Some(w) = self.waker.take() else { return };
+        w.wake_by_ref();
+        // A waker parked by the wake-up itself (a reentrant poll) wins.
+        match self.waker.take() {
+            Some(newer) => self.waker.set(Some(newer)),
+            None => self.waker.set(Some(w)),
+        }
+    }
+}
+
+/// Readiness and waiters of one registered descriptor, shared by its
+/// [`Registration`] and the driver.
 #[derive(Default)]
 struct IoState {
-    readable: bool,
-    writable: bool,
+    readable: Cell<bool>,
+    writable: Cell<bool>,
     /// The peer closed a direction or the socket has an error: both stay
     /// ready for good (edge-triggered epoll reports that state once only).
-    closed: bool,
-    read_waker: Option<Waker>,
-    write_waker: Option<Waker>,
+    closed: Cell<bool>,
+    read: Waiter,
+    write: Waiter,
 }
 
 pub(crate) struct Epoll {
     poll: MioPoll,
     events: Events,
-    sources: Slab<IoState>,
+    sources: Slab<Rc<IoState>>,
     waker: Arc<mio::Waker>,
     /// Zero-timeout polls skipped since the last real one.
     skipped_polls: u32,
@@ -84,22 +128,20 @@ impl Epoll {
             if token == WAKER_TOKEN {
                 continue;
             }
-            let Some(state) = self.sources.get_mut(token.0) else {
+            let Some(state) = self.sources.get(token.0) else {
                 continue;
             };
             let closed = event.is_error() || event.is_read_closed() || event.is_write_closed();
-            state.closed |= closed;
+            if closed {
+                state.closed.set(true);
+            }
             if event.is_readable() || closed {
-                state.readable = true;
-                if let Some(w) = state.read_waker.take() {
-                    w.wake();
-                }
+                state.readable.set(true);
+                state.read.wake();
             }
             if event.is_writable() || closed {
-                state.writable = true;
-                if let Some(w) = state.write_waker.take() {
-                    w.wake();
-                }
+                state.writable.set(true);
+                state.write.wake();
             }
         }
         Ok(())
@@ -109,7 +151,7 @@ impl Epoll {
         self.sources.len()
     }
 
-    fn register(&mut self, fd: RawFd) -> io::Result<usize> {
+    fn register(&mut self, fd: RawFd, state: &Rc<IoState>) -> io::Result<usize> {
         let entry = self.sources.vacant_entry();
         let key = entry.key();
         self.poll.registry().register(
@@ -117,38 +159,62 @@ impl Epoll {
             Token(key),
             Interest::READABLE | Interest::WRITABLE,
         )?;
-        entry.insert(IoState {
-            readable: true,
-            writable: true,
-            ..IoState::default()
-        });
+        entry.insert(state.clone());
         Ok(key)
     }
 
-    fn deregister(&mut self, key: usize, fd: RawFd) {
-        let _ = self.poll.registry().deregister(&mut SourceFd(&fd));
-        self.sources.try_remove(key);
+    /// Deregisters `fd` if slot `key` still holds `state` (a socket that
+    /// outlived its runtime must not remove another socket's slot).
+    fn deregister(&mut self, key: usize, fd: RawFd, state: &Rc<IoState>) {
+        if self.sources.get(key).is_some_and(|s| Rc::ptr_eq(s, state)) {
+            let _ = self.poll.registry().deregister(&mut SourceFd(&fd));
+            self.sources.remove(key);
+        }
     }
 }
 
 /// A file descriptor registered with the current thread's epoll driver.
 /// Deregisters on drop; the owner closes the descriptor afterwards.
-#[derive(Debug)]
 pub(crate) struct Registration {
+    state: Rc<IoState>,
     key: usize,
     fd: RawFd,
+    /// The runtime whose driver it is registered with: elsewhere (a
+    /// runtime made later on the same thread) its operations fail.
+    runtime: usize,
+}
+
+impl std::fmt::Debug for Registration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registration")
+            .field("key", &self.key)
+            .field("fd", &self.fd)
+            .field("readable", &self.state.readable.get())
+            .field("writable", &self.state.writable.get())
+            .finish()
+    }
 }
 
 impl Registration {
     /// Registers `fd` (which must be non-blocking) with the current runtime.
     pub(crate) fn new(fd: RawFd) -> io::Result<Registration> {
-        let key = context(|cx| match &mut *cx.driver.borrow_mut() {
-            Driver::Epoll(ep) => ep.register(fd),
+        let state = Rc::new(IoState {
+            readable: Cell::new(true),
+            writable: Cell::new(true),
+            ..IoState::default()
+        });
+        let (key, runtime) = context(|cx| match &mut *cx.driver.borrow_mut() {
+            Driver::Epoll(ep) => Ok((ep.register(fd, &state)?, cx.shared.id)),
             Driver::Uring(_) => Err(io::Error::other(
                 "epoll registration on an io_uring runtime",
             )),
         })?;
-        Ok(Registration { key, fd })
+        Ok(Registration {
+            state,
+            key,
+            fd,
+            runtime,
+        })
     }
 
     /// Runs the non-blocking syscall `op` until it does not return
@@ -156,68 +222,41 @@ impl Registration {
     /// its result and whether it emptied the socket buffer (a short read or
     /// write): then the readiness bit is cleared at once, since edge-triggered
     /// epoll reports the next arrival, and the next operation skips a syscall
-    /// bound to fail with `EAGAIN`.
+    /// bound to fail with `EAGAIN` (after a hang-up or error no further edge
+    /// comes: only a `WouldBlock` clears readiness then).
     pub(crate) fn poll_io<R>(
         &self,
         dir: Direction,
         cx: &mut Context<'_>,
         mut op: impl FnMut() -> io::Result<(R, bool)>,
     ) -> Poll<io::Result<R>> {
+        if CURRENT_ID.with(Cell::get) != self.runtime {
+            return Poll::Ready(Err(io::Error::other(
+                "epoll socket used outside the runtime that registered it",
+            )));
+        }
+        let state = &*self.state;
+        let (ready, waiter) = match dir {
+            Direction::Read => (&state.readable, &state.read),
+            Direction::Write => (&state.writable, &state.write),
+        };
         loop {
-            let ready = context(|rt| match &mut *rt.driver.borrow_mut() {
-                Driver::Epoll(ep) => {
-                    let Some(state) = ep.sources.get_mut(self.key) else {
-                        return Err(io::Error::other("socket deregistered"));
-                    };
-                    let (ready, waker) = match dir {
-                        Direction::Read => (state.readable, &mut state.read_waker),
-                        Direction::Write => (state.writable, &mut state.write_waker),
-                    };
-                    if !ready {
-                        match waker {
-                            Some(w) if w.will_wake(cx.waker()) => {}
-                            _ => *waker = Some(cx.waker().clone()),
-                        }
-                    }
-                    Ok(ready)
-                }
-                Driver::Uring(_) => Err(io::Error::other("epoll socket on an io_uring runtime")),
-            });
-            match ready {
-                Err(e) => return Poll::Ready(Err(e)),
-                Ok(false) => return Poll::Pending,
-                Ok(true) => {}
+            if !ready.get() {
+                waiter.park(cx.waker());
+                return Poll::Pending;
             }
             match op() {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.clear(dir, false),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => ready.set(false),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Ok((r, drained)) => {
-                    if drained {
-                        self.clear(dir, true);
+                    if drained && !state.closed.get() {
+                        ready.set(false);
                     }
                     return Poll::Ready(Ok(r));
                 }
                 Err(e) => return Poll::Ready(Err(e)),
             }
         }
-    }
-
-    fn clear(&self, dir: Direction, drained_only: bool) {
-        context(|rt| {
-            if let Driver::Epoll(ep) = &mut *rt.driver.borrow_mut() {
-                if let Some(state) = ep.sources.get_mut(self.key) {
-                    if drained_only && state.closed {
-                        // After a hang-up or error no further edge will come:
-                        // only a `WouldBlock` may clear readiness then.
-                        return;
-                    }
-                    match dir {
-                        Direction::Read => state.readable = false,
-                        Direction::Write => state.writable = false,
-                    }
-                }
-            }
-        });
     }
 }
 
@@ -226,9 +265,60 @@ impl Drop for Registration {
         with_context(|cx| {
             if let Ok(mut driver) = cx.driver.try_borrow_mut() {
                 if let Driver::Epoll(ep) = &mut *driver {
-                    ep.deregister(self.key, self.fd);
+                    ep.deregister(self.key, self.fd, &self.state);
                 }
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Waiter;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::task::{Wake, Waker};
+
+    struct Count(AtomicUsize);
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn counter() -> (Arc<Count>, Waker) {
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        (count.clone(), Waker::from(count))
+    }
+
+    #[test]
+    fn a_waiter_wakes_only_a_parked_task_and_keeps_its_waker() {
+        let waiter = Waiter::default();
+        let (a, wa) = counter();
+        // Nobody waits: an event wakes no one.
+        waiter.wake();
+        waiter.park(&wa);
+        waiter.wake();
+        assert_eq!(a.0.load(Ordering::SeqCst), 1);
+        // Woken once per wait, not per event.
+        waiter.wake();
+        assert_eq!(a.0.load(Ordering::SeqCst), 1);
+        // Parking the same task again reuses the kept waker (no clone).
+        let before = Arc::strong_count(&a);
+        waiter.park(&wa);
+        assert_eq!(Arc::strong_count(&a), before);
+        waiter.wake();
+        assert_eq!(a.0.load(Ordering::SeqCst), 2);
+        // Another task replaces it; only that one is woken.
+        let (b, wb) = counter();
+        waiter.park(&wb);
+        assert_eq!(
+            Arc::strong_count(&a),
+            before - 1,
+            "the old waker is dropped"
+        );
+        waiter.wake();
+        assert_eq!(a.0.load(Ordering::SeqCst), 2);
+        assert_eq!(b.0.load(Ordering::SeqCst), 1);
     }
 }

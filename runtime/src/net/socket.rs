@@ -100,7 +100,12 @@ impl Socket {
 
     /// Writes some of `buf`'s bytes.
     /// Large writes on io_uring are zero-copy sends (see `op::ZeroCopy`).
+    /// On epoll the `send(2)` runs in place while the socket is writable
+    /// (no operation value, no descriptor clone).
     pub(crate) async fn write<B: IoBuf>(&self, buf: B) -> (io::Result<usize>, B) {
+        if let Some(reg) = &self.reg {
+            return self.send_ready(reg, buf, libc::MSG_NOSIGNAL).await;
+        }
         let send = op::Send::new(self.fd.clone(), buf);
         let zerocopy = self.zerocopy.wants(self.driven(), || send.len());
         let (mut result, mut op) = op::run(send.zerocopy(zerocopy), self.driven()).await;
@@ -112,14 +117,42 @@ impl Socket {
 
     /// Writes some of `buf`'s bytes with `MSG_MORE` (more follows at once).
     pub(crate) async fn write_more<B: IoBuf>(&self, buf: B) -> (io::Result<usize>, B) {
+        if let Some(reg) = &self.reg {
+            return self
+                .send_ready(reg, buf, libc::MSG_NOSIGNAL | libc::MSG_MORE)
+                .await;
+        }
         let send = op::Send::new(self.fd.clone(), buf).more();
         let (result, op) = op::run(send, self.driven()).await;
         (result.map(|n| n as usize), op.buf)
     }
 
+    /// epoll: `send(2)` with `flags` once the socket is writable.
+    async fn send_ready<B: IoBuf>(
+        &self,
+        reg: &Registration,
+        buf: B,
+        flags: libc::c_int,
+    ) -> (io::Result<usize>, B) {
+        let fd = self.raw();
+        let result = std::future::poll_fn(|cx| {
+            reg.poll_io(Direction::Write, cx, || op::send_now(fd, &buf, flags))
+        })
+        .await;
+        (result, buf)
+    }
+
     /// Writes some of the bytes of `bufs`, in order, with one syscall.
     /// Large writes on io_uring are zero-copy sends (see `op::ZeroCopy`).
     pub(crate) async fn writev<B: IoBuf>(&self, bufs: Vec<B>) -> (io::Result<usize>, Vec<B>) {
+        if let Some(reg) = &self.reg {
+            let fd = self.raw();
+            let result = std::future::poll_fn(|cx| {
+                reg.poll_io(Direction::Write, cx, || op::writev_now(fd, &bufs))
+            })
+            .await;
+            return (result, bufs);
+        }
         let send = op::Writev::new(self.fd.clone(), bufs);
         let zerocopy = self.zerocopy.wants(self.driven(), || send.len());
         let (mut result, mut op) = op::run(send.zerocopy(zerocopy), self.driven()).await;

@@ -54,14 +54,15 @@ pub(crate) use read_at::ReadAt;
 pub(crate) use recv::{recv_spare, Recv, RecvSelect};
 pub(crate) use recv_from::RecvFrom;
 pub(crate) use recv_multi::MultiRecv;
-pub(crate) use send::Send;
+pub(crate) use send::{send_now, Send};
 pub(crate) use send_to::SendTo;
 pub(crate) use write_at::WriteAt;
-pub(crate) use writev::Writev;
+pub(crate) use writev::{writev_now, Writev};
 pub(crate) use zerocopy::ZeroCopy;
 
 use std::future::Future;
 use std::io;
+use std::os::fd::RawFd;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
@@ -81,6 +82,74 @@ fn cvt(res: isize) -> io::Result<u32> {
         Err(io::Error::last_os_error())
     } else {
         Ok(res as u32)
+    }
+}
+
+// glibc's `recv`, `send` and `sendmsg` are cancellation points: in a
+// multi-threaded process each call switches the thread's asynchronous
+// cancellation on and off around the syscall (two atomic operations, about
+// 45 instructions per call). percore never cancels threads, so the hot
+// socket calls go through `syscall(2)` instead; every argument is passed
+// as a `c_long`, as the kernel's syscall ABI takes them.
+
+/// `recvfrom(2)` or `sendto(2)` (`nr`) of `len` bytes at `ptr` on a
+/// connected socket, without an address, through `syscall(2)`.
+///
+/// # Safety
+/// `ptr` must be valid for `len` bytes, writable for `recvfrom`.
+unsafe fn sys_transfer(
+    nr: libc::c_long,
+    fd: RawFd,
+    ptr: usize,
+    len: usize,
+    flags: libc::c_int,
+) -> isize {
+    // SAFETY: the caller's contract; a null address (and address length)
+    // neither asks for nor names a peer address.
+    unsafe {
+        libc::syscall(
+            nr,
+            fd as libc::c_long,
+            ptr as libc::c_long,
+            len as libc::c_long,
+            flags as libc::c_long,
+            0 as libc::c_long,
+            0 as libc::c_long,
+        ) as isize
+    }
+}
+
+/// `recv(2)` through `syscall(2)`.
+///
+/// # Safety
+/// `ptr` must be valid for `len` writable bytes.
+pub(crate) unsafe fn sys_recv(fd: RawFd, ptr: *mut u8, len: usize, flags: libc::c_int) -> isize {
+    // SAFETY: the caller's contract.
+    unsafe { sys_transfer(libc::SYS_recvfrom, fd, ptr as usize, len, flags) }
+}
+
+/// `send(2)` through `syscall(2)`.
+///
+/// # Safety
+/// `ptr` must be valid for `len` readable bytes.
+pub(crate) unsafe fn sys_send(fd: RawFd, ptr: *const u8, len: usize, flags: libc::c_int) -> isize {
+    // SAFETY: the caller's contract.
+    unsafe { sys_transfer(libc::SYS_sendto, fd, ptr as usize, len, flags) }
+}
+
+/// `sendmsg(2)` through `syscall(2)`.
+///
+/// # Safety
+/// `hdr` must point at a valid header whose buffers are readable.
+pub(crate) unsafe fn sys_sendmsg(fd: RawFd, hdr: *const libc::msghdr, flags: libc::c_int) -> isize {
+    // SAFETY: the caller's contract.
+    unsafe {
+        libc::syscall(
+            libc::SYS_sendmsg,
+            fd as libc::c_long,
+            hdr as libc::c_long,
+            flags as libc::c_long,
+        ) as isize
     }
 }
 

@@ -8,7 +8,7 @@ use bytes::BytesMut;
 
 use io_uring::{opcode, squeue};
 
-use super::{cvt, Operation, MAX_IO};
+use super::{cvt, sys_recv, Operation, MAX_IO};
 use crate::buf::IoBufMut;
 use crate::driver::epoll::Direction;
 use crate::driver::fd::SharedFd;
@@ -50,7 +50,7 @@ unsafe impl<B: IoBufMut> Operation for Recv<B> {
     fn call(&mut self) -> io::Result<u32> {
         let ptr = self.buf.read_target().0;
         // SAFETY: `ptr` is valid for `len` writable bytes of `buf`.
-        cvt(unsafe { libc::recv(self.fd.raw(), ptr.cast(), self.len, 0) })
+        cvt(unsafe { sys_recv(self.fd.raw(), ptr, self.len, 0) })
     }
 
     /// A short read emptied the receive buffer (0 is end of stream: the
@@ -68,7 +68,7 @@ pub(crate) fn recv_spare(fd: RawFd, buf: &mut BytesMut) -> io::Result<(u32, bool
     let spare = buf.spare_capacity_mut();
     let len = spare.len().min(MAX_IO);
     // SAFETY: `spare` is valid for `len` writable bytes owned by `buf`.
-    let n = cvt(unsafe { libc::recv(fd, spare.as_mut_ptr().cast(), len, libc::MSG_DONTWAIT) })?;
+    let n = cvt(unsafe { sys_recv(fd, spare.as_mut_ptr().cast(), len, libc::MSG_DONTWAIT) })?;
     // SAFETY: the kernel initialised the `n` bytes after the buffer's end.
     unsafe { buf.set_len(buf.len() + n as usize) };
     Ok((n, n > 0 && (n as usize) < len))

@@ -3,10 +3,11 @@
 //! (see `zerocopy`). epoll: `send(2)` on write readiness.
 
 use std::io;
+use std::os::fd::RawFd;
 
 use io_uring::{opcode, squeue};
 
-use super::{cvt, Operation, MAX_IO};
+use super::{cvt, sys_send, Operation, MAX_IO};
 use crate::buf::IoBuf;
 use crate::driver::epoll::Direction;
 use crate::driver::fd::SharedFd;
@@ -71,13 +72,28 @@ unsafe impl<B: IoBuf> Operation for Send<B> {
     }
 
     fn call(&mut self) -> io::Result<u32> {
-        let ptr = self.buf.write_source().0;
-        // SAFETY: `ptr` is valid for `len` initialised bytes of `buf`.
-        cvt(unsafe { libc::send(self.fd.raw(), ptr.cast(), self.len, self.flags) })
+        send_now(self.fd.raw(), &self.buf, self.flags).map(|(n, _)| n as u32)
     }
 
     /// A short write filled the send buffer.
     fn drained(&self, n: u32) -> bool {
         (n as usize) < self.len
     }
+}
+
+/// `send(2)` of `buf`'s bytes (at most [`MAX_IO`]) on `fd` with `flags`,
+/// as the call itself: the count and whether it was short (the send buffer
+/// is full, as [`Operation::drained`] says). The epoll path of a socket's
+/// write, which needs no operation value (no descriptor clone) around it.
+pub(crate) fn send_now<B: IoBuf>(
+    fd: RawFd,
+    buf: &B,
+    flags: libc::c_int,
+) -> io::Result<(usize, bool)> {
+    let (ptr, len) = buf.write_source();
+    let len = len.min(MAX_IO);
+    // SAFETY: `ptr` is valid for `len` initialised bytes of `buf`, borrowed
+    // for the call.
+    let n = cvt(unsafe { sys_send(fd, ptr, len, flags) })? as usize;
+    Ok((n, n < len))
 }

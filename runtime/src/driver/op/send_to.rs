@@ -44,6 +44,6 @@ unsafe impl<B: IoBuf> Operation for SendTo<B> {
 
     fn call(&mut self) -> io::Result<u32> {
         // SAFETY: the msghdr points to live memory.
-        cvt(unsafe { libc::sendmsg(self.fd.raw(), self.msg.hdr(), libc::MSG_NOSIGNAL) })
+        cvt(unsafe { super::sys_sendmsg(self.fd.raw(), self.msg.hdr(), libc::MSG_NOSIGNAL) })
     }
 }

@@ -3,11 +3,12 @@
 //! send (see `zerocopy`). epoll: `sendmsg(2)` on write readiness.
 
 use std::io;
+use std::os::fd::RawFd;
 
 use io_uring::{opcode, squeue};
 
 use super::msg::{IoVecs, MsgHeader};
-use super::{cvt, Operation};
+use super::{cvt, sys_sendmsg, Operation};
 use crate::buf::IoBuf;
 use crate::driver::epoll::Direction;
 use crate::driver::fd::SharedFd;
@@ -52,25 +53,54 @@ impl<B: IoBuf> Writev<B> {
     }
 
     fn iovecs(&self) -> impl Iterator<Item = libc::iovec> + '_ {
-        self.bufs.iter().take(MAX_IOVECS).map(|b| {
-            let (ptr, len) = b.write_source();
-            libc::iovec {
-                iov_base: ptr as *mut libc::c_void,
-                iov_len: len,
-            }
-        })
+        iovecs(&self.bufs)
     }
+}
 
-    /// `sendmsg(2)` over `iovecs`, which point into `bufs`.
-    fn sendmsg(&self, iovecs: &[libc::iovec]) -> io::Result<u32> {
-        // SAFETY: msghdr is plain data; all-zero is a valid empty header.
-        let mut hdr: libc::msghdr = unsafe { std::mem::zeroed() };
-        hdr.msg_iov = iovecs.as_ptr().cast_mut();
-        hdr.msg_iovlen = iovecs.len();
-        // SAFETY: the header points at `iovecs`, whose entries point at the
-        // live bytes of `bufs`; the kernel only reads them during the call.
-        cvt(unsafe { libc::sendmsg(self.fd.raw(), &hdr, libc::MSG_NOSIGNAL) })
-    }
+/// `sendmsg(2)` over `iovecs` on `fd`.
+fn sendmsg(fd: RawFd, iovecs: &[libc::iovec]) -> io::Result<u32> {
+    // SAFETY: msghdr is plain data; all-zero is a valid empty header.
+    let mut hdr: libc::msghdr = unsafe { std::mem::zeroed() };
+    hdr.msg_iov = iovecs.as_ptr().cast_mut();
+    hdr.msg_iovlen = iovecs.len();
+    // SAFETY: the header points at `iovecs`, whose entries the caller made
+    // point at live bytes; the kernel only reads them during the call.
+    cvt(unsafe { sys_sendmsg(fd, &hdr, libc::MSG_NOSIGNAL) })
+}
+
+/// The iovecs of the first (at most [`MAX_IOVECS`]) buffers of `bufs`.
+fn iovecs<B: IoBuf>(bufs: &[B]) -> impl Iterator<Item = libc::iovec> + '_ {
+    bufs.iter().take(MAX_IOVECS).map(|b| {
+        let (ptr, len) = b.write_source();
+        libc::iovec {
+            iov_base: ptr as *mut libc::c_void,
+            iov_len: len,
+        }
+    })
+}
+
+/// One `sendmsg(2)` of the bytes of `bufs` (the first 1024) on `fd`, the
+/// iovec array on the stack for up to 16 buffers: the count and whether it
+/// was short (the send buffer is full). The epoll path of a socket's
+/// vectored write, which needs no operation value around it.
+pub(crate) fn writev_now<B: IoBuf>(fd: RawFd, bufs: &[B]) -> io::Result<(usize, bool)> {
+    let total: usize = iovecs(bufs).map(|v| v.iov_len).sum();
+    let n = if bufs.len() > STACK_IOVECS {
+        let vecs: Vec<libc::iovec> = iovecs(bufs).collect();
+        sendmsg(fd, &vecs)?
+    } else {
+        let mut vecs = [libc::iovec {
+            iov_base: std::ptr::null_mut(),
+            iov_len: 0,
+        }; STACK_IOVECS];
+        let mut n = 0;
+        for (slot, iovec) in vecs.iter_mut().zip(iovecs(bufs)) {
+            *slot = iovec;
+            n += 1;
+        }
+        sendmsg(fd, &vecs[..n])?
+    } as usize;
+    Ok((n, n < total))
 }
 
 // SAFETY: the msghdr is on the heap; it points at the iovec array (heap, owned
@@ -97,19 +127,6 @@ unsafe impl<B: IoBuf> Operation for Writev<B> {
     }
 
     fn call(&mut self) -> io::Result<u32> {
-        if self.bufs.len() > STACK_IOVECS {
-            let iovecs: Vec<libc::iovec> = self.iovecs().collect();
-            return self.sendmsg(&iovecs);
-        }
-        let mut iovecs = [libc::iovec {
-            iov_base: std::ptr::null_mut(),
-            iov_len: 0,
-        }; STACK_IOVECS];
-        let mut n = 0;
-        for (slot, iovec) in iovecs.iter_mut().zip(self.iovecs()) {
-            *slot = iovec;
-            n += 1;
-        }
-        self.sendmsg(&iovecs[..n])
+        writev_now(self.fd.raw(), &self.bufs).map(|(n, _)| n as u32)
     }
 }
