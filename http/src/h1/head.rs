@@ -313,6 +313,27 @@ pub(super) fn valid_name(name: &[u8]) -> bool {
 }
 
 impl RawHead {
+    /// This head on `bytes`, which must equal [`RawHead::as_bytes`] (or be
+    /// empty, for a head kept without its bytes by `super::memo`): the
+    /// offsets are those of equal bytes.
+    pub(super) fn with_bytes(&self, bytes: Bytes) -> RawHead {
+        RawHead {
+            bytes,
+            method: self.method.clone(),
+            version: self.version,
+            target: self.target,
+            query: self.query,
+            uri: self.uri.clone(),
+            fields: self.fields.clone(),
+            body: self.body,
+            keep_alive: self.keep_alive,
+            expect_continue: self.expect_continue,
+            upgrade: self.upgrade,
+        }
+    }
+}
+
+impl RawHead {
     /// A head from what the scanner found (every check made).
     #[allow(clippy::too_many_arguments)]
     pub(super) fn assemble(

@@ -4,6 +4,7 @@
 mod bodies;
 mod encode;
 mod heads;
+mod memo;
 mod pipeline;
 mod scan_vs_reference;
 

@@ -27,7 +27,7 @@ use output::Output;
 use super::exchange::{answer_panic, call_handler, call_handler_head, internal_error};
 use super::start::h2c_upgrade_settings;
 use super::{close_now, linger_close, ConnConfig, ConnProtocol};
-use crate::h1::{BodyKind, ResponseBody};
+use crate::h1::{self, BodyKind, ResponseBody};
 use crate::service::{Request, Response, Service};
 use crate::upgrade;
 
@@ -117,12 +117,15 @@ async fn work<S: Service>(
     let limits = &cfg.limits;
     let stream = input.stream();
     let mut out = Output::new(stream.clone(), limits.write_timeout);
+    // The last request head, for a client that sends the same again
+    // (kept with the worker: an idle connection holds none).
+    let mut memo = h1::HeadMemo::new();
     loop {
         // Read one request head (kept in this frame: a head is large, and
         // handing it out of a helper future would copy it).
         let mut head_deadline = first_head_deadline.take();
         let head = loop {
-            match input.parse_head() {
+            match input.parse_head(&mut memo) {
                 Ok(Some(head)) => break head,
                 Ok(None) => {}
                 Err(e) => {
