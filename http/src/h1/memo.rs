@@ -10,7 +10,10 @@
 //! whose first bytes equal an accepted head, under equal limits, gets that
 //! same head back from the scanner, and the memo answers it without
 //! scanning. A buffer holding only part of the head, or a head differing
-//! in any byte, or other limits, is scanned as usual. The tests in
+//! in any byte, or other limits, is scanned as usual. What a head parsed
+//! into is kept once its bytes came twice in a row (before that, only the
+//! bytes are), so heads that all differ cost a failed comparison and a
+//! copy of the bytes each, not the keeping of parsed heads. The tests in
 //! `h1/tests/memo.rs` and the fuzz target `h1_head_memo` compare the memo
 //! with a fresh parse.
 
@@ -18,7 +21,7 @@ use bytes::BytesMut;
 
 use super::error::ParseError;
 use super::head::RawHead;
-use super::parse::{parse_raw_head, skip_empty_lines};
+use super::parse::{parse_raw_head_with, skip_empty_lines};
 use crate::Limits;
 
 /// The longest head the memo keeps (a longer one is parsed every time).
@@ -46,8 +49,9 @@ impl LimitsKey {
 }
 
 /// The last accepted request head of a connection (see the [module
-/// documentation](self)); [`HeadMemo::parse`] is [`parse_raw_head`] with
-/// it. Kept inline (no allocation); heads over [`MEMO_MAX_HEAD`] bytes are
+/// documentation](self)); [`HeadMemo::parse`] is
+/// [`parse_raw_head`](super::parse_raw_head) with it. Kept inline (no
+/// allocation); heads over [`MEMO_MAX_HEAD`] bytes are
 /// not kept.
 ///
 /// ```
@@ -55,19 +59,25 @@ impl LimitsKey {
 /// use percore_http::{h1::HeadMemo, Limits};
 /// let limits = Limits::default();
 /// let mut memo = HeadMemo::new();
-/// let mut buf = BytesMut::from(&b"GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /a HTTP/1.1\r\nHost: x\r\n\r\n"[..]);
-/// let first = memo.parse(&mut buf, &limits).unwrap().unwrap();
-/// let second = memo.parse(&mut buf, &limits).unwrap().unwrap(); // from the memo
-/// assert_eq!((first.path(), second.path()), ("/a", "/a"));
+/// let mut buf = BytesMut::from(&b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n"[..].repeat(3)[..]);
+/// let first = memo.parse(&mut buf, &limits).unwrap().unwrap(); // bytes kept
+/// let second = memo.parse(&mut buf, &limits).unwrap().unwrap(); // the head kept
+/// let third = memo.parse(&mut buf, &limits).unwrap().unwrap(); // from the memo
+/// assert_eq!((first.path(), third.path()), ("/a", "/a"));
 /// assert!(buf.is_empty());
 /// ```
 #[derive(Clone)]
 pub struct HeadMemo {
-    /// The head as parsed, its bytes left out (`Bytes::new()`); `None`
-    /// while nothing is kept.
+    /// What the kept bytes parsed into, its bytes left out
+    /// (`Bytes::new()`), once they came twice in a row.
     head: Option<RawHead>,
+    /// The limits the kept bytes were accepted under.
     key: LimitsKey,
+    /// How many bytes are kept (0: none).
     len: usize,
+    /// The buffer being parsed starts with the kept bytes (under the same
+    /// limits).
+    repeat: bool,
     bytes: [u8; MEMO_MAX_HEAD],
     /// How many heads came from the memo (for the tests).
     #[cfg(test)]
@@ -101,51 +111,67 @@ impl HeadMemo {
                 body: 0,
             },
             len: 0,
+            repeat: false,
             bytes: [0; MEMO_MAX_HEAD],
             #[cfg(test)]
             hits: 0,
         }
     }
 
-    /// [`parse_raw_head`]: the same result and the same effect on `buf`,
+    /// [`parse_raw_head`](super::parse_raw_head): the same result and the same effect on `buf`,
     /// without scanning when `buf` starts with the last head this memo
-    /// kept (under the same limits). An accepted head is kept for the next
-    /// call.
+    /// kept (under the same limits).
+    ///
+    /// An accepted head's bytes are kept for the next call; what it was
+    /// parsed into is kept only once the same bytes came twice in a row,
+    /// so that a client whose heads all differ pays for a comparison and a
+    /// copy of the bytes, not for keeping parsed heads nobody asks for
+    /// again.
     pub fn parse(
         &mut self,
         buf: &mut BytesMut,
         limits: &Limits,
     ) -> Result<Option<RawHead>, ParseError> {
         skip_empty_lines(buf);
-        if let Some(head) = &self.head {
-            let kept = self.bytes.get(..self.len).unwrap_or_default();
-            if buf.get(..kept.len()) == Some(kept) && self.key == LimitsKey::of(limits) {
+        let kept = self.bytes.get(..self.len).unwrap_or_default();
+        self.repeat = self.len > 0
+            && buf.get(..kept.len()) == Some(kept)
+            && self.key == LimitsKey::of(limits);
+        if self.repeat {
+            if let Some(head) = &self.head {
                 #[cfg(test)]
                 {
                     self.hits += 1;
                 }
-                return Ok(Some(head.with_bytes(buf.split_to(kept.len()).freeze())));
+                return Ok(Some(head.with_bytes(buf.split_to(self.len).freeze())));
             }
         }
-        let parsed = parse_raw_head(buf, limits);
-        if let Ok(Some(head)) = &parsed {
-            self.keep(head, limits);
-        }
-        parsed
+        parse_raw_head_with(buf, limits, Some(self))
     }
 
-    /// Keeps `head`, accepted under `limits`, if it is short enough (else
-    /// forgets the last one).
-    fn keep(&mut self, head: &RawHead, limits: &Limits) {
-        let bytes = head.as_bytes();
+    /// The scanner accepted `bytes` under `limits`: whether they are the
+    /// bytes kept (then the caller shows the head to [`HeadMemo::keep_head`]);
+    /// if not, they are kept instead (if short enough; else nothing is) and
+    /// the parsed head kept before is forgotten.
+    pub(super) fn accepted(&mut self, bytes: &[u8], limits: &Limits) -> bool {
+        if self.repeat && bytes.len() == self.len {
+            return true;
+        }
+        self.head = None;
         match self.bytes.get_mut(..bytes.len()) {
             Some(room) => {
                 room.copy_from_slice(bytes);
                 self.len = bytes.len();
                 self.key = LimitsKey::of(limits);
-                self.head = Some(head.with_bytes(bytes::Bytes::new()));
             }
-            None => self.head = None,
+            None => self.len = 0,
         }
+        false
+    }
+
+    /// Keeps what the kept bytes parsed into.
+    #[cold]
+    pub(super) fn keep_head(&mut self, head: &RawHead) {
+        self.head = Some(head.with_bytes(bytes::Bytes::new()));
     }
 }

@@ -17,6 +17,7 @@ use http::{Method, Version};
 use super::error::ParseError;
 use super::fields::Facts;
 use super::head::{valid_name, Fields, RawHead};
+use super::memo::HeadMemo;
 use super::target::{origin_form_ok, parse_target, path_byte, query_byte};
 use crate::Limits;
 
@@ -58,17 +59,29 @@ fn class(b: u8) -> u8 {
     CLASS[usize::from(b)]
 }
 
-/// The next byte, or "incomplete" out of the enclosing function.
+/// The next byte, or "incomplete" out of the enclosing function (`$over`:
+/// the buffer holds more than `max_head_size` bytes).
 macro_rules! next {
-    ($data:ident, $pos:ident) => {
+    ($data:ident, $pos:ident, $over:ident) => {
         match $data.get($pos) {
             Some(&b) => {
                 $pos += 1;
                 b
             }
-            None => return Ok(None),
+            None => return incomplete($over),
         }
     };
+}
+
+/// What a scan that needs more bytes answers: `Ok(None)`, or 431 when the
+/// buffer already holds more than `max_head_size` bytes (`over`).
+#[inline]
+fn incomplete(over: bool) -> Result<Option<RawHead>, ParseError> {
+    if over {
+        Err(ParseError::HeadTooLarge)
+    } else {
+        Ok(None)
+    }
 }
 
 /// Where the first byte of `data` at or after `pos` outside `mask` is.
@@ -107,21 +120,28 @@ fn skip_value(data: &[u8], mut pos: usize) -> usize {
 
 /// Scans the head at the front of `buf`, looking at no more than its first
 /// `max_head_size` bytes, and splits it off once complete and checked.
-/// `Ok(None)`: more bytes are needed (the caller turns that into 431 when
-/// the buffer held more than `max_head_size` bytes).
-pub(super) fn scan(buf: &mut BytesMut, limits: &Limits) -> Result<Option<RawHead>, ParseError> {
+/// `Ok(None)`: more bytes are needed; 431 if the buffer holds more than
+/// `max_head_size` bytes and no complete head. An accepted head is shown
+/// to `memo`, if any (before it is built: the common case builds it in
+/// the place it is returned to).
+pub(super) fn scan(
+    buf: &mut BytesMut,
+    limits: &Limits,
+    memo: Option<&mut HeadMemo>,
+) -> Result<Option<RawHead>, ParseError> {
+    let over = buf.len() > limits.max_head_size;
     let data = buf.get(..limits.max_head_size).unwrap_or(&buf[..]);
     let mut pos = 0;
     let mut bare_lf = false;
     // Empty lines httparse skips (the `CRLF` pairs are gone already: any
     // left is a stray line break, refused once the head is complete).
-    let mut b = next!(data, pos);
+    let mut b = next!(data, pos, over);
     while b == b'\r' || b == b'\n' {
-        if b == b'\r' && next!(data, pos) != b'\n' {
+        if b == b'\r' && next!(data, pos, over) != b'\n' {
             return Err(ParseError::BadRequest("invalid line ending"));
         }
         bare_lf = true;
-        b = next!(data, pos);
+        b = next!(data, pos, over);
     }
     // The method: 1*tchar SP.
     let method_start = pos - 1;
@@ -129,7 +149,7 @@ pub(super) fn scan(buf: &mut BytesMut, limits: &Limits) -> Result<Option<RawHead
         return Err(TOKEN_ERROR);
     }
     pos = skip(data, pos, TOKEN);
-    if next!(data, pos) != b' ' {
+    if next!(data, pos, over) != b' ' {
         return Err(TOKEN_ERROR);
     }
     let method_bytes = data.get(method_start..pos - 1).unwrap_or_default();
@@ -164,7 +184,7 @@ pub(super) fn scan(buf: &mut BytesMut, limits: &Limits) -> Result<Option<RawHead
     pos = skip(window, pos, URI);
     let target_end = pos;
     match data.get(pos) {
-        None => return Ok(None),
+        None => return incomplete(over),
         Some(&b' ') => pos += 1,
         Some(&b) if class(b) & URI != 0 => return Err(ParseError::UriTooLong),
         Some(_) => return Err(TOKEN_ERROR),
@@ -189,16 +209,16 @@ pub(super) fn scan(buf: &mut BytesMut, limits: &Limits) -> Result<Option<RawHead
         None => {
             let rest = data.get(pos..).unwrap_or_default();
             return if b"HTTP/1.".starts_with(rest) {
-                Ok(None)
+                incomplete(over)
             } else {
                 Err(version_error(rest))
             };
         }
     };
     pos += 8;
-    match next!(data, pos) {
+    match next!(data, pos, over) {
         b'\r' => {
-            if next!(data, pos) != b'\n' {
+            if next!(data, pos, over) != b'\n' {
                 return Err(ParseError::BadRequest("invalid line ending"));
             }
         }
@@ -209,9 +229,9 @@ pub(super) fn scan(buf: &mut BytesMut, limits: &Limits) -> Result<Option<RawHead
     let mut fields = Fields::new();
     let mut facts = Facts::default();
     loop {
-        let b = next!(data, pos);
+        let b = next!(data, pos, over);
         if b == b'\r' {
-            if next!(data, pos) != b'\n' {
+            if next!(data, pos, over) != b'\n' {
                 return Err(ParseError::BadRequest("invalid line ending"));
             }
             break;
@@ -226,24 +246,24 @@ pub(super) fn scan(buf: &mut BytesMut, limits: &Limits) -> Result<Option<RawHead
         let name_start = pos - 1;
         pos = skip(data, pos, TOKEN);
         let name_end = pos;
-        if next!(data, pos) != b':' {
+        if next!(data, pos, over) != b':' {
             return Err(NAME_ERROR);
         }
         // OWS, then the value up to the line's end.
-        let mut b = next!(data, pos);
+        let mut b = next!(data, pos, over);
         while b == b' ' || b == b'\t' {
-            b = next!(data, pos);
+            b = next!(data, pos, over);
         }
         let value_start = pos - 1;
         let mut value_end = value_start;
         if class(b) & VALUE != 0 {
             pos = skip_value(data, pos);
             value_end = pos;
-            b = next!(data, pos);
+            b = next!(data, pos, over);
         }
         match b {
             b'\r' => {
-                if next!(data, pos) != b'\n' {
+                if next!(data, pos, over) != b'\n' {
                     return Err(VALUE_ERROR);
                 }
             }
@@ -286,8 +306,26 @@ pub(super) fn scan(buf: &mut BytesMut, limits: &Limits) -> Result<Option<RawHead
     }
     let outcome = facts.finish(version, limits)?;
     let query = origin.flatten().map(|q| target_start + q);
+    let bytes = buf.split_to(pos).freeze();
+    if let Some(memo) = memo {
+        if memo.accepted(&bytes, limits) {
+            // The same head twice in a row: the memo keeps it (rare).
+            let head = RawHead::assemble(
+                bytes,
+                method,
+                version,
+                (target_start, target_end),
+                query,
+                uri,
+                fields,
+                &outcome,
+            );
+            memo.keep_head(&head);
+            return Ok(Some(head));
+        }
+    }
     Ok(Some(RawHead::assemble(
-        buf.split_to(pos).freeze(),
+        bytes,
         method,
         version,
         (target_start, target_end),
