@@ -46,6 +46,7 @@ mod scan;
 mod status;
 mod target;
 mod trailers;
+mod wide;
 
 pub use body::BodyDecoder;
 pub use date::DateCache;

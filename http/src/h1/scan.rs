@@ -19,18 +19,19 @@ use super::fields::Facts;
 use super::head::{valid_name, Fields, RawHead};
 use super::memo::HeadMemo;
 use super::target::{origin_form_ok, parse_target, path_byte, query_byte};
+use super::wide::{first_flagged, Run};
 use crate::Limits;
 
 /// [`CLASS`]: a token character (tchar): methods and field names.
-const TOKEN: u8 = 1;
+pub(super) const TOKEN: u8 = 1;
 /// [`CLASS`]: a byte httparse takes in a request target.
 const URI: u8 = 2;
 /// [`CLASS`]: a byte `Uri` takes in a path (`?` and `#` not included).
-const PATH: u8 = 4;
+pub(super) const PATH: u8 = 4;
 /// [`CLASS`]: a byte `Uri` takes in a query.
-const QUERY: u8 = 8;
+pub(super) const QUERY: u8 = 8;
 /// [`CLASS`]: a field-value byte (HTAB, SP, VCHAR, obs-text).
-const VALUE: u8 = 16;
+pub(super) const VALUE: u8 = 16;
 
 /// The classes of every byte, one table for the whole scan.
 static CLASS: [u8; 256] = {
@@ -55,7 +56,7 @@ static CLASS: [u8; 256] = {
     table
 };
 
-fn class(b: u8) -> u8 {
+pub(super) fn class(b: u8) -> u8 {
     CLASS[usize::from(b)]
 }
 
@@ -86,7 +87,7 @@ fn incomplete(over: bool) -> Result<Option<RawHead>, ParseError> {
 
 /// Where the first byte of `data` at or after `pos` outside `mask` is.
 #[inline(always)]
-fn skip(data: &[u8], pos: usize, mask: u8) -> usize {
+pub(super) fn skip(data: &[u8], pos: usize, mask: u8) -> usize {
     let rest = data.get(pos..).unwrap_or_default();
     pos + rest
         .iter()
@@ -94,28 +95,18 @@ fn skip(data: &[u8], pos: usize, mask: u8) -> usize {
         .unwrap_or(rest.len())
 }
 
-/// Where the first byte of `data` at or after `pos` that is no field-value
-/// byte is: eight bytes at a time while none of them is a control byte
-/// (the bytes under 0x20 and DEL; a tab among them sends those eight
-/// through the byte loop).
+/// [`skip`] for a run the wide scan knows: sixteen bytes at a time up to
+/// a byte it flags, that byte checked with the table (and passed when in
+/// the class), and the last bytes (under sixteen) through the table.
 #[inline(always)]
-fn skip_value(data: &[u8], mut pos: usize) -> usize {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    while let Some(chunk) = data.get(pos..pos + 8) {
-        let mut word = [0; 8];
-        word.copy_from_slice(chunk);
-        let x = u64::from_le_bytes(word);
-        // A byte under 0x20 (ASCII only: obs-text bytes have the top bit,
-        // masked out by `!x`), or a byte equal to 0x7f.
-        let low = x.wrapping_sub(ONES * 0x20) & !x & HIGH;
-        let del = (x ^ (ONES * 0x7f)).wrapping_sub(ONES) & !(x ^ (ONES * 0x7f)) & HIGH;
-        if low | del != 0 {
-            break;
+pub(super) fn skip_run(data: &[u8], mut pos: usize, mask: u8, run: Run) -> usize {
+    loop {
+        pos = first_flagged(data, pos, run);
+        match data.get(pos) {
+            Some(&b) if class(b) & mask != 0 => pos += 1,
+            _ => return pos,
         }
-        pos += 8;
     }
-    skip(data, pos, VALUE)
 }
 
 /// Scans the head at the front of `buf`, looking at no more than its first
@@ -148,7 +139,7 @@ pub(super) fn scan(
     if class(b) & TOKEN == 0 {
         return Err(TOKEN_ERROR);
     }
-    pos = skip(data, pos, TOKEN);
+    pos = skip_run(data, pos, TOKEN, Run::Token);
     if next!(data, pos, over) != b' ' {
         return Err(TOKEN_ERROR);
     }
@@ -172,11 +163,11 @@ pub(super) fn scan(
     let mut origin_end = pos;
     let window = data.get(..uri_end).unwrap_or_default();
     if data.get(pos) == Some(&b'/') && method != Method::CONNECT {
-        pos = skip(window, pos, PATH);
+        pos = skip_run(window, pos, PATH, Run::Path);
         let mut query = None;
         if window.get(pos) == Some(&b'?') {
             query = Some(pos + 1 - target_start);
-            pos = skip(window, pos + 1, QUERY);
+            pos = skip_run(window, pos + 1, QUERY, Run::Query);
         }
         origin = Some(query);
         origin_end = pos;
@@ -244,7 +235,7 @@ pub(super) fn scan(
             return Err(NAME_ERROR);
         }
         let name_start = pos - 1;
-        pos = skip(data, pos, TOKEN);
+        pos = skip_run(data, pos, TOKEN, Run::Token);
         let name_end = pos;
         if next!(data, pos, over) != b':' {
             return Err(NAME_ERROR);
@@ -257,7 +248,7 @@ pub(super) fn scan(
         let value_start = pos - 1;
         let mut value_end = value_start;
         if class(b) & VALUE != 0 {
-            pos = skip_value(data, pos);
+            pos = skip_run(data, pos, VALUE, Run::Value);
             value_end = pos;
             b = next!(data, pos, over);
         }

@@ -7,6 +7,7 @@ mod heads;
 mod memo;
 mod pipeline;
 mod scan_vs_reference;
+mod wide;
 
 use bytes::BytesMut;
 use http::HeaderMap;
