@@ -52,7 +52,7 @@ impl Fields {
     /// Adds one field (offsets into a head that passed the size limit).
     /// The inline room moves to the heap for the ninth field, or for
     /// an offset past 64 KiB.
-    #[inline]
+    #[inline(always)]
     pub(super) fn push(&mut self, span: [usize; 4]) {
         if let Fields::Inline { len, spans } = self {
             let fits = span[1].max(span[3]) <= usize::from(u16::MAX);

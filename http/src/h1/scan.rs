@@ -19,7 +19,7 @@ use super::fields::Facts;
 use super::head::{valid_name, Fields, RawHead};
 use super::memo::HeadMemo;
 use super::target::{origin_form_ok, parse_target, path_byte, query_byte};
-use super::wide::{first_flagged, Run};
+use super::wide::{first_flagged, simple_host, Run};
 use crate::Limits;
 
 /// [`CLASS`]: a token character (tchar): methods and field names.
@@ -273,7 +273,9 @@ pub(super) fn scan(
             let value = data.get(value_start..value_end).unwrap_or_default();
             if !valid_name(name) {
                 error = Some(NAME_ERROR);
-            } else if let Err(e) = facts.observe_request_raw(name, value, fields.len()) {
+            } else if let Err(e) = facts.observe_request_raw(name, value, fields.len(), || {
+                simple_host(data, value_start, value_end)
+            }) {
                 error = Some(e);
             }
         }

@@ -49,6 +49,41 @@ pub(super) fn first_flagged(_data: &[u8], pos: usize, _run: Run) -> usize {
     pos
 }
 
+/// Whether `data[start..end]`, a `Host` value, is certainly one
+/// `target::valid_host` takes: letters, digits, `.` and `-`, then at most
+/// a `:` and digits (a reg-name and a port), the sixteen bytes from `start`
+/// looked at at once. `false` says nothing (a value longer than sixteen
+/// bytes, fewer than sixteen bytes in `data` from `start`, another byte, no
+/// SSE2): the caller checks the value byte by byte.
+#[cfg(all(target_arch = "x86_64", not(miri)))]
+#[inline(always)]
+pub(super) fn simple_host(data: &[u8], start: usize, end: usize) -> bool {
+    let (Some(chunk), Some(len)) = (data.get(start..start + 16), end.checked_sub(start)) else {
+        return false;
+    };
+    if len > 16 {
+        return false;
+    }
+    // SAFETY: `host_flags` only needs SSE2, which every x86_64 CPU has.
+    let (odd, digits) = unsafe { sse2::host_flags(chunk) };
+    let value = (1u32 << len) - 1;
+    let odd = odd & value;
+    if odd == 0 {
+        return true;
+    }
+    let colon = odd.trailing_zeros();
+    // The bits after the colon, up to the value's end.
+    let port = value & !((2u32 << colon) - 1);
+    chunk.get(colon as usize) == Some(&b':') && digits & port == port
+}
+
+/// [`simple_host`] where there is no SSE2, and under Miri: nothing known.
+#[cfg(not(all(target_arch = "x86_64", not(miri))))]
+#[inline(always)]
+pub(super) fn simple_host(_data: &[u8], _start: usize, _end: usize) -> bool {
+    false
+}
+
 #[cfg(all(target_arch = "x86_64", not(miri)))]
 mod sse2 {
     use core::arch::x86_64::{
@@ -90,6 +125,22 @@ mod sse2 {
             Run::Value => _mm_or_si128(within(v, 0, 0x1f), eq(v, 0x7f)),
         };
         mask(bad)
+    }
+
+    /// For the 16 bytes of `chunk`: the bytes other than letters, digits,
+    /// `.` and `-`; and the digits.
+    #[target_feature(enable = "sse2")]
+    #[inline]
+    pub(super) fn host_flags(chunk: &[u8]) -> (u32, u32) {
+        let Ok(chunk) = <&[u8; 16]>::try_from(chunk) else {
+            return (0xffff, 0);
+        };
+        // SAFETY: as in `flags`: 16 readable bytes, no alignment needed.
+        let v = unsafe { _mm_loadu_si128(chunk.as_ptr().cast::<__m128i>()) };
+        let letter = within(_mm_or_si128(v, splat(0x20)), b'a', b'z');
+        let digit = within(v, b'0', b'9');
+        let ok = or4(letter, digit, eq(v, b'.'), eq(v, b'-'));
+        (!mask(ok) & 0xffff, mask(digit))
     }
 
     /// Every byte `b`.

@@ -3,6 +3,7 @@
 
 mod bodies;
 mod encode;
+mod fast_checks;
 mod heads;
 mod memo;
 mod pipeline;
