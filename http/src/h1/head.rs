@@ -1,6 +1,7 @@
 //! A request head that borrows: the head's bytes (split off the read
-//! buffer, shared, never copied) plus the offsets of its method, target and
-//! fields. Every check of RFC 9112 / RFC 9110 (and every check the `http`
+//! buffer, shared, never copied; or, for a head a connection's
+//! `h1::HeadMemo` answered, the memo's copy of equal bytes, shared too)
+//! plus the offsets of its method, target and fields. Every check of RFC 9112 / RFC 9110 (and every check the `http`
 //! crate's types make) is done when the head is parsed, so a [`RawHead`]
 //! is always a valid request; `http` types ([`Uri`], [`HeaderMap`]) are
 //! built only when asked for ([`RawHead::uri`], [`RawHead::headers`],
@@ -313,8 +314,7 @@ pub(super) fn valid_name(name: &[u8]) -> bool {
 }
 
 impl RawHead {
-    /// This head on `bytes`, which must equal [`RawHead::as_bytes`] (or be
-    /// empty, for a head kept without its bytes by `super::memo`): the
+    /// This head on `bytes`, which must equal [`RawHead::as_bytes`]: the
     /// offsets are those of equal bytes.
     pub(super) fn with_bytes(&self, bytes: Bytes) -> RawHead {
         RawHead {

@@ -17,7 +17,7 @@
 //! `h1/tests/memo.rs` and the fuzz target `h1_head_memo` compare the memo
 //! with a fresh parse.
 
-use bytes::BytesMut;
+use bytes::{Buf, Bytes, BytesMut};
 
 use super::error::ParseError;
 use super::head::RawHead;
@@ -55,7 +55,7 @@ impl LimitsKey {
 /// not kept.
 ///
 /// ```
-/// use bytes::BytesMut;
+/// use bytes::{Buf, Bytes, BytesMut};
 /// use percore_http::{h1::HeadMemo, Limits};
 /// let limits = Limits::default();
 /// let mut memo = HeadMemo::new();
@@ -68,8 +68,8 @@ impl LimitsKey {
 /// ```
 #[derive(Clone)]
 pub struct HeadMemo {
-    /// What the kept bytes parsed into, its bytes left out
-    /// (`Bytes::new()`), once they came twice in a row.
+    /// What the kept bytes parsed into (on a copy of them, which the heads
+    /// given out share), once they came twice in a row.
     head: Option<RawHead>,
     /// The limits the kept bytes were accepted under.
     key: LimitsKey,
@@ -143,7 +143,10 @@ impl HeadMemo {
                 {
                     self.hits += 1;
                 }
-                return Ok(Some(head.with_bytes(buf.split_to(self.len).freeze())));
+                // The head shares the memo's copy of the bytes (equal to
+                // those in the buffer, which are passed over).
+                buf.advance(self.len);
+                return Ok(Some(head.clone()));
             }
         }
         parse_raw_head_with(buf, limits, Some(self))
@@ -169,9 +172,10 @@ impl HeadMemo {
         false
     }
 
-    /// Keeps what the kept bytes parsed into.
+    /// Keeps what the kept bytes parsed into, with a copy of the bytes
+    /// that the heads it answers share.
     #[cold]
     pub(super) fn keep_head(&mut self, head: &RawHead) {
-        self.head = Some(head.with_bytes(bytes::Bytes::new()));
+        self.head = Some(head.with_bytes(Bytes::copy_from_slice(head.as_bytes())));
     }
 }
