@@ -161,7 +161,7 @@ async fn work<S: Service>(
             if may_upgrade {
                 // Built into `http` types now: the switch needs its fields
                 // and extensions. (Its body is empty: no `100 Continue`.)
-                Started::Upgrade(head.into_request(body))
+                Started::Upgrade(Box::new(head.into_request(body)))
             } else {
                 // Every other request reaches the service as its raw head.
                 Started::Raw(call_handler_head(service.as_ref(), head, body))
@@ -180,7 +180,7 @@ async fn work<S: Service>(
                             return Turn::Ended(Handoff::Closed);
                         }
                         return Turn::Ended(Handoff::H2c {
-                            request: Box::new(req),
+                            request: req,
                             settings,
                             read_buf: input.take_buffer(),
                         });
@@ -191,7 +191,7 @@ async fn work<S: Service>(
                     req.extensions_mut().insert(on_upgrade);
                     pending_upgrade = Some(pending);
                 }
-                answered(call_handler(service.as_ref(), req).await, &mut keep_alive)
+                answered(call_handler(service.as_ref(), *req).await, &mut keep_alive)
             }
             Started::Raw(answer) => {
                 // The handler's first read of this body sends `100
@@ -288,8 +288,9 @@ fn answered(answer: Result<Response, String>, keep_alive: &mut bool) -> Response
 enum Started<F> {
     /// As its raw head: the service's answer, not polled yet.
     Raw(F),
-    /// A request that may switch protocols, built into `http` types.
-    Upgrade(Request),
+    /// A request that may switch protocols, built into `http` types
+    /// (boxed: rare, and as large as a head).
+    Upgrade(Box<Request>),
 }
 
 /// How a wait for more of a request head ended.
