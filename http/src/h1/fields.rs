@@ -97,22 +97,50 @@ impl FieldKind {
     /// The same classification for a name as it came off the wire (any
     /// case), without building a `HeaderName`.
     fn of_raw(name: &[u8]) -> FieldKind {
-        // The first letter rules out most names before a whole comparison.
-        let is = |known: &HeaderName| {
-            let known = known.as_str().as_bytes();
-            name.first().map(u8::to_ascii_lowercase) == known.first().copied()
-                && name.eq_ignore_ascii_case(known)
-        };
         match name.len() {
-            4 if is(&header::HOST) => FieldKind::Host,
-            14 if is(&header::CONTENT_LENGTH) => FieldKind::ContentLength,
-            17 if is(&header::TRANSFER_ENCODING) => FieldKind::TransferEncoding,
-            10 if is(&header::CONNECTION) => FieldKind::Connection,
-            6 if is(&header::EXPECT) => FieldKind::Expect,
-            7 if is(&header::UPGRADE) => FieldKind::Upgrade,
+            4 if same_name(name, b"host") => FieldKind::Host,
+            14 if same_name(name, b"content-length") => FieldKind::ContentLength,
+            17 if same_name(name, b"transfer-encoding") => FieldKind::TransferEncoding,
+            10 if same_name(name, b"connection") => FieldKind::Connection,
+            6 if same_name(name, b"expect") => FieldKind::Expect,
+            7 if same_name(name, b"upgrade") => FieldKind::Upgrade,
             _ => FieldKind::Other,
         }
     }
+}
+
+/// Whether `name` is `known` (lowercase letters and `-`, at least four
+/// bytes) in any case: a word at a time (the last word overlapping the one
+/// before), each of `known`'s letters compared with its case bit (0x20)
+/// set in `name`, which maps exactly the two cases of a letter onto it.
+#[inline(always)]
+pub(super) fn same_name(name: &[u8], known: &[u8]) -> bool {
+    if name.len() != known.len() {
+        return false;
+    }
+    let len = known.len();
+    if len < 8 {
+        let word = |b: &[u8], at: usize| {
+            let mut w = [0; 4];
+            w.copy_from_slice(b.get(at..at + 4).unwrap_or(&[0; 4]));
+            u32::from_le_bytes(w)
+        };
+        let same = |at: usize| {
+            let k = word(known, at);
+            word(name, at) | ((k & 0x4040_4040) >> 1) == k
+        };
+        return len >= 4 && same(0) && same(len - 4);
+    }
+    let word = |b: &[u8], at: usize| {
+        let mut w = [0; 8];
+        w.copy_from_slice(b.get(at..at + 8).unwrap_or(&[0; 8]));
+        u64::from_le_bytes(w)
+    };
+    let same = |at: usize| {
+        let k = word(known, at);
+        word(name, at) | ((k & 0x4040_4040_4040_4040) >> 1) == k
+    };
+    (0..len - 8).step_by(8).all(same) && same(len - 8)
 }
 
 impl Facts {
@@ -126,15 +154,22 @@ impl Facts {
     }
 
     /// [`Facts::observe`] for request field number `index` as it came off
-    /// the wire (name in any case; both already checked).
+    /// the wire (name in any case; both already checked). `simple_host`:
+    /// whether the value, if this is `Host`, is already known to be a good
+    /// one (else it is checked here).
     pub(super) fn observe_request_raw(
         &mut self,
         name: &[u8],
         value: &[u8],
         index: usize,
+        simple_host: impl FnOnce() -> bool,
     ) -> Result<(), ParseError> {
         match FieldKind::of_raw(name) {
             FieldKind::Other => Ok(()),
+            FieldKind::Host if simple_host() => {
+                self.hosts += 1;
+                Ok(())
+            }
             FieldKind::Upgrade => {
                 if self.upgrade_at.is_none() {
                     self.upgrade_at = Some(index);

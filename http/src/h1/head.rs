@@ -1,6 +1,7 @@
 //! A request head that borrows: the head's bytes (split off the read
-//! buffer, shared, never copied) plus the offsets of its method, target and
-//! fields. Every check of RFC 9112 / RFC 9110 (and every check the `http`
+//! buffer, shared, never copied; or, for a head a connection's
+//! `h1::HeadMemo` answered, the memo's copy of equal bytes, shared too)
+//! plus the offsets of its method, target and fields. Every check of RFC 9112 / RFC 9110 (and every check the `http`
 //! crate's types make) is done when the head is parsed, so a [`RawHead`]
 //! is always a valid request; `http` types ([`Uri`], [`HeaderMap`]) are
 //! built only when asked for ([`RawHead::uri`], [`RawHead::headers`],
@@ -52,7 +53,7 @@ impl Fields {
     /// Adds one field (offsets into a head that passed the size limit).
     /// The inline room moves to the heap for the ninth field, or for
     /// an offset past 64 KiB.
-    #[inline]
+    #[inline(always)]
     pub(super) fn push(&mut self, span: [usize; 4]) {
         if let Fields::Inline { len, spans } = self {
             let fits = span[1].max(span[3]) <= usize::from(u16::MAX);
@@ -310,6 +311,26 @@ impl RawHead {
 /// length limit.
 pub(super) fn valid_name(name: &[u8]) -> bool {
     !name.is_empty() && name.len() <= usize::from(u16::MAX)
+}
+
+impl RawHead {
+    /// This head on `bytes`, which must equal [`RawHead::as_bytes`]: the
+    /// offsets are those of equal bytes.
+    pub(super) fn with_bytes(&self, bytes: Bytes) -> RawHead {
+        RawHead {
+            bytes,
+            method: self.method.clone(),
+            version: self.version,
+            target: self.target,
+            query: self.query,
+            uri: self.uri.clone(),
+            fields: self.fields.clone(),
+            body: self.body,
+            keep_alive: self.keep_alive,
+            expect_continue: self.expect_continue,
+            upgrade: self.upgrade,
+        }
+    }
 }
 
 impl RawHead {

@@ -35,6 +35,7 @@ mod error;
 mod event;
 mod fields;
 mod head;
+mod memo;
 mod parse;
 #[cfg(any(test, feature = "reference-parser"))]
 #[doc(hidden)]
@@ -45,6 +46,7 @@ mod scan;
 mod status;
 mod target;
 mod trailers;
+mod wide;
 
 pub use body::BodyDecoder;
 pub use date::DateCache;
@@ -56,6 +58,7 @@ pub use error::{DecodeError, ParseError};
 pub use event::BodyEvent;
 pub use fields::BodyKind;
 pub use head::RawHead;
+pub use memo::{HeadMemo, MEMO_MAX_HEAD};
 pub use parse::{parse_raw_head, parse_request_head, RequestHead};
 pub use request_encode::{encode_request_head, RequestFraming};
 pub use response::{

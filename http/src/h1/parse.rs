@@ -14,6 +14,7 @@ use http::{HeaderMap, Method, Uri, Version};
 use super::error::ParseError;
 use super::fields::BodyKind;
 use super::head::RawHead;
+use super::memo::HeadMemo;
 use super::scan::scan;
 use crate::Limits;
 
@@ -103,15 +104,21 @@ pub fn parse_request_head(
 /// assert_eq!(head.header("HOST"), Some("a"));
 /// ```
 pub fn parse_raw_head(buf: &mut BytesMut, limits: &Limits) -> Result<Option<RawHead>, ParseError> {
+    parse_raw_head_with(buf, limits, None)
+}
+
+/// [`parse_raw_head`], showing an accepted head to `memo`.
+#[inline]
+pub(super) fn parse_raw_head_with(
+    buf: &mut BytesMut,
+    limits: &Limits,
+    memo: Option<&mut HeadMemo>,
+) -> Result<Option<RawHead>, ParseError> {
     skip_empty_lines(buf);
     if buf.is_empty() {
         return Ok(None);
     }
-    match scan(buf, limits)? {
-        Some(head) => Ok(Some(head)),
-        None if buf.len() > limits.max_head_size => Err(ParseError::HeadTooLarge),
-        None => Ok(None),
-    }
+    scan(buf, limits, memo)
 }
 
 /// Drops complete `CRLF` pairs from the front of `buf`.

@@ -17,19 +17,21 @@ use http::{Method, Version};
 use super::error::ParseError;
 use super::fields::Facts;
 use super::head::{valid_name, Fields, RawHead};
+use super::memo::HeadMemo;
 use super::target::{origin_form_ok, parse_target, path_byte, query_byte};
+use super::wide::{first_flagged, simple_host, Run};
 use crate::Limits;
 
 /// [`CLASS`]: a token character (tchar): methods and field names.
-const TOKEN: u8 = 1;
+pub(super) const TOKEN: u8 = 1;
 /// [`CLASS`]: a byte httparse takes in a request target.
 const URI: u8 = 2;
 /// [`CLASS`]: a byte `Uri` takes in a path (`?` and `#` not included).
-const PATH: u8 = 4;
+pub(super) const PATH: u8 = 4;
 /// [`CLASS`]: a byte `Uri` takes in a query.
-const QUERY: u8 = 8;
+pub(super) const QUERY: u8 = 8;
 /// [`CLASS`]: a field-value byte (HTAB, SP, VCHAR, obs-text).
-const VALUE: u8 = 16;
+pub(super) const VALUE: u8 = 16;
 
 /// The classes of every byte, one table for the whole scan.
 static CLASS: [u8; 256] = {
@@ -54,26 +56,38 @@ static CLASS: [u8; 256] = {
     table
 };
 
-fn class(b: u8) -> u8 {
+pub(super) fn class(b: u8) -> u8 {
     CLASS[usize::from(b)]
 }
 
-/// The next byte, or "incomplete" out of the enclosing function.
+/// The next byte, or "incomplete" out of the enclosing function (`$over`:
+/// the buffer holds more than `max_head_size` bytes).
 macro_rules! next {
-    ($data:ident, $pos:ident) => {
+    ($data:ident, $pos:ident, $over:ident) => {
         match $data.get($pos) {
             Some(&b) => {
                 $pos += 1;
                 b
             }
-            None => return Ok(None),
+            None => return incomplete($over),
         }
     };
 }
 
+/// What a scan that needs more bytes answers: `Ok(None)`, or 431 when the
+/// buffer already holds more than `max_head_size` bytes (`over`).
+#[inline]
+fn incomplete(over: bool) -> Result<Option<RawHead>, ParseError> {
+    if over {
+        Err(ParseError::HeadTooLarge)
+    } else {
+        Ok(None)
+    }
+}
+
 /// Where the first byte of `data` at or after `pos` outside `mask` is.
 #[inline(always)]
-fn skip(data: &[u8], pos: usize, mask: u8) -> usize {
+pub(super) fn skip(data: &[u8], pos: usize, mask: u8) -> usize {
     let rest = data.get(pos..).unwrap_or_default();
     pos + rest
         .iter()
@@ -81,55 +95,52 @@ fn skip(data: &[u8], pos: usize, mask: u8) -> usize {
         .unwrap_or(rest.len())
 }
 
-/// Where the first byte of `data` at or after `pos` that is no field-value
-/// byte is: eight bytes at a time while none of them is a control byte
-/// (the bytes under 0x20 and DEL; a tab among them sends those eight
-/// through the byte loop).
+/// [`skip`] for a run the wide scan knows: sixteen bytes at a time up to
+/// a byte it flags, that byte checked with the table (and passed when in
+/// the class), and the last bytes (under sixteen) through the table.
 #[inline(always)]
-fn skip_value(data: &[u8], mut pos: usize) -> usize {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    while let Some(chunk) = data.get(pos..pos + 8) {
-        let mut word = [0; 8];
-        word.copy_from_slice(chunk);
-        let x = u64::from_le_bytes(word);
-        // A byte under 0x20 (ASCII only: obs-text bytes have the top bit,
-        // masked out by `!x`), or a byte equal to 0x7f.
-        let low = x.wrapping_sub(ONES * 0x20) & !x & HIGH;
-        let del = (x ^ (ONES * 0x7f)).wrapping_sub(ONES) & !(x ^ (ONES * 0x7f)) & HIGH;
-        if low | del != 0 {
-            break;
+pub(super) fn skip_run(data: &[u8], mut pos: usize, mask: u8, run: Run) -> usize {
+    loop {
+        pos = first_flagged(data, pos, run);
+        match data.get(pos) {
+            Some(&b) if class(b) & mask != 0 => pos += 1,
+            _ => return pos,
         }
-        pos += 8;
     }
-    skip(data, pos, VALUE)
 }
 
 /// Scans the head at the front of `buf`, looking at no more than its first
 /// `max_head_size` bytes, and splits it off once complete and checked.
-/// `Ok(None)`: more bytes are needed (the caller turns that into 431 when
-/// the buffer held more than `max_head_size` bytes).
-pub(super) fn scan(buf: &mut BytesMut, limits: &Limits) -> Result<Option<RawHead>, ParseError> {
+/// `Ok(None)`: more bytes are needed; 431 if the buffer holds more than
+/// `max_head_size` bytes and no complete head. An accepted head is shown
+/// to `memo`, if any (before it is built: the common case builds it in
+/// the place it is returned to).
+pub(super) fn scan(
+    buf: &mut BytesMut,
+    limits: &Limits,
+    memo: Option<&mut HeadMemo>,
+) -> Result<Option<RawHead>, ParseError> {
+    let over = buf.len() > limits.max_head_size;
     let data = buf.get(..limits.max_head_size).unwrap_or(&buf[..]);
     let mut pos = 0;
     let mut bare_lf = false;
     // Empty lines httparse skips (the `CRLF` pairs are gone already: any
     // left is a stray line break, refused once the head is complete).
-    let mut b = next!(data, pos);
+    let mut b = next!(data, pos, over);
     while b == b'\r' || b == b'\n' {
-        if b == b'\r' && next!(data, pos) != b'\n' {
+        if b == b'\r' && next!(data, pos, over) != b'\n' {
             return Err(ParseError::BadRequest("invalid line ending"));
         }
         bare_lf = true;
-        b = next!(data, pos);
+        b = next!(data, pos, over);
     }
     // The method: 1*tchar SP.
     let method_start = pos - 1;
     if class(b) & TOKEN == 0 {
         return Err(TOKEN_ERROR);
     }
-    pos = skip(data, pos, TOKEN);
-    if next!(data, pos) != b' ' {
+    pos = skip_run(data, pos, TOKEN, Run::Token);
+    if next!(data, pos, over) != b' ' {
         return Err(TOKEN_ERROR);
     }
     let method_bytes = data.get(method_start..pos - 1).unwrap_or_default();
@@ -152,11 +163,11 @@ pub(super) fn scan(buf: &mut BytesMut, limits: &Limits) -> Result<Option<RawHead
     let mut origin_end = pos;
     let window = data.get(..uri_end).unwrap_or_default();
     if data.get(pos) == Some(&b'/') && method != Method::CONNECT {
-        pos = skip(window, pos, PATH);
+        pos = skip_run(window, pos, PATH, Run::Path);
         let mut query = None;
         if window.get(pos) == Some(&b'?') {
             query = Some(pos + 1 - target_start);
-            pos = skip(window, pos + 1, QUERY);
+            pos = skip_run(window, pos + 1, QUERY, Run::Query);
         }
         origin = Some(query);
         origin_end = pos;
@@ -164,7 +175,7 @@ pub(super) fn scan(buf: &mut BytesMut, limits: &Limits) -> Result<Option<RawHead
     pos = skip(window, pos, URI);
     let target_end = pos;
     match data.get(pos) {
-        None => return Ok(None),
+        None => return incomplete(over),
         Some(&b' ') => pos += 1,
         Some(&b) if class(b) & URI != 0 => return Err(ParseError::UriTooLong),
         Some(_) => return Err(TOKEN_ERROR),
@@ -189,16 +200,16 @@ pub(super) fn scan(buf: &mut BytesMut, limits: &Limits) -> Result<Option<RawHead
         None => {
             let rest = data.get(pos..).unwrap_or_default();
             return if b"HTTP/1.".starts_with(rest) {
-                Ok(None)
+                incomplete(over)
             } else {
                 Err(version_error(rest))
             };
         }
     };
     pos += 8;
-    match next!(data, pos) {
+    match next!(data, pos, over) {
         b'\r' => {
-            if next!(data, pos) != b'\n' {
+            if next!(data, pos, over) != b'\n' {
                 return Err(ParseError::BadRequest("invalid line ending"));
             }
         }
@@ -209,9 +220,9 @@ pub(super) fn scan(buf: &mut BytesMut, limits: &Limits) -> Result<Option<RawHead
     let mut fields = Fields::new();
     let mut facts = Facts::default();
     loop {
-        let b = next!(data, pos);
+        let b = next!(data, pos, over);
         if b == b'\r' {
-            if next!(data, pos) != b'\n' {
+            if next!(data, pos, over) != b'\n' {
                 return Err(ParseError::BadRequest("invalid line ending"));
             }
             break;
@@ -224,26 +235,26 @@ pub(super) fn scan(buf: &mut BytesMut, limits: &Limits) -> Result<Option<RawHead
             return Err(NAME_ERROR);
         }
         let name_start = pos - 1;
-        pos = skip(data, pos, TOKEN);
+        pos = skip_run(data, pos, TOKEN, Run::Token);
         let name_end = pos;
-        if next!(data, pos) != b':' {
+        if next!(data, pos, over) != b':' {
             return Err(NAME_ERROR);
         }
         // OWS, then the value up to the line's end.
-        let mut b = next!(data, pos);
+        let mut b = next!(data, pos, over);
         while b == b' ' || b == b'\t' {
-            b = next!(data, pos);
+            b = next!(data, pos, over);
         }
         let value_start = pos - 1;
         let mut value_end = value_start;
         if class(b) & VALUE != 0 {
-            pos = skip_value(data, pos);
+            pos = skip_run(data, pos, VALUE, Run::Value);
             value_end = pos;
-            b = next!(data, pos);
+            b = next!(data, pos, over);
         }
         match b {
             b'\r' => {
-                if next!(data, pos) != b'\n' {
+                if next!(data, pos, over) != b'\n' {
                     return Err(VALUE_ERROR);
                 }
             }
@@ -262,7 +273,9 @@ pub(super) fn scan(buf: &mut BytesMut, limits: &Limits) -> Result<Option<RawHead
             let value = data.get(value_start..value_end).unwrap_or_default();
             if !valid_name(name) {
                 error = Some(NAME_ERROR);
-            } else if let Err(e) = facts.observe_request_raw(name, value, fields.len()) {
+            } else if let Err(e) = facts.observe_request_raw(name, value, fields.len(), || {
+                simple_host(data, value_start, value_end)
+            }) {
                 error = Some(e);
             }
         }
@@ -286,8 +299,26 @@ pub(super) fn scan(buf: &mut BytesMut, limits: &Limits) -> Result<Option<RawHead
     }
     let outcome = facts.finish(version, limits)?;
     let query = origin.flatten().map(|q| target_start + q);
+    let bytes = buf.split_to(pos).freeze();
+    if let Some(memo) = memo {
+        if memo.accepted(&bytes, limits) {
+            // The same head twice in a row: the memo keeps it (rare).
+            let head = RawHead::assemble(
+                bytes,
+                method,
+                version,
+                (target_start, target_end),
+                query,
+                uri,
+                fields,
+                &outcome,
+            );
+            memo.keep_head(&head);
+            return Ok(Some(head));
+        }
+    }
     Ok(Some(RawHead::assemble(
-        buf.split_to(pos).freeze(),
+        bytes,
         method,
         version,
         (target_start, target_end),

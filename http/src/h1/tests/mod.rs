@@ -3,9 +3,12 @@
 
 mod bodies;
 mod encode;
+mod fast_checks;
 mod heads;
+mod memo;
 mod pipeline;
 mod scan_vs_reference;
+mod wide;
 
 use bytes::BytesMut;
 use http::HeaderMap;

@@ -10,7 +10,7 @@ use bytes::BytesMut;
 use super::*;
 
 /// The verdict in a comparable form: the error, or what the head answers.
-fn verdict(r: &Result<Option<RawHead>, ParseError>, rest: &[u8]) -> String {
+pub(super) fn verdict(r: &Result<Option<RawHead>, ParseError>, rest: &[u8]) -> String {
     match r {
         Err(e) => format!("Err({e:?})"),
         Ok(None) => format!("None rest={rest:?}"),
@@ -54,7 +54,7 @@ fn assert_same(input: &[u8], limits: &Limits) {
     );
 }
 
-const HEADS: &[&[u8]] = &[
+pub(super) const HEADS: &[&[u8]] = &[
     b"GET /plaintext HTTP/1.1\r\nHost: 127.0.0.1:30001\r\nuser-agent: h2load nghttp2/1.52.0\r\n\r\n",
     b"POST /a/b?c=d&e HTTP/1.1\r\nHost: [::1]:8080\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\nabc",
     b"PUT /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
@@ -72,12 +72,12 @@ const HEADS: &[&[u8]] = &[
 ];
 
 /// Bytes that play a part in the grammar, tried at every position.
-const PROBES: &[u8] = &[
+pub(super) const PROBES: &[u8] = &[
     b'\r', b'\n', b' ', b'\t', b':', b'?', b'#', b'/', b'@', b'0', b'A', 0, 0x7f, 0x80, 0xff, b'"',
     b'{', b'\\',
 ];
 
-fn limit_sets() -> Vec<Limits> {
+pub(super) fn limit_sets() -> Vec<Limits> {
     vec![
         Limits::default(),
         Limits::default()

@@ -103,9 +103,13 @@ impl RequestInput {
     }
 
     /// Parses a request head out of the buffered bytes (`Ok(None)`: not
-    /// complete yet).
-    pub(super) fn parse_head(&self) -> Result<Option<RawHead>, h1::ParseError> {
-        h1::parse_raw_head(self.state.borrow_mut().input.buffer_mut(), &self.limits)
+    /// complete yet); a head equal to the last one `memo` kept comes from
+    /// it.
+    pub(super) fn parse_head(
+        &self,
+        memo: &mut h1::HeadMemo,
+    ) -> Result<Option<RawHead>, h1::ParseError> {
+        memo.parse(self.state.borrow_mut().input.buffer_mut(), &self.limits)
     }
 
     /// Whether no byte is buffered.

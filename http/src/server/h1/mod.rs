@@ -27,7 +27,7 @@ use output::Output;
 use super::exchange::{answer_panic, call_handler, call_handler_head, internal_error};
 use super::start::h2c_upgrade_settings;
 use super::{close_now, linger_close, ConnConfig, ConnProtocol};
-use crate::h1::{BodyKind, ResponseBody};
+use crate::h1::{self, BodyKind, ResponseBody};
 use crate::service::{Request, Response, Service};
 use crate::upgrade;
 
@@ -117,80 +117,91 @@ async fn work<S: Service>(
     let limits = &cfg.limits;
     let stream = input.stream();
     let mut out = Output::new(stream.clone(), limits.write_timeout);
+    // The last request head, for a client that sends the same again
+    // (kept with the worker: an idle connection holds none).
+    let mut memo = h1::HeadMemo::new();
     loop {
-        // Read one request head (kept in this frame: a head is large, and
-        // handing it out of a helper future would copy it).
-        let mut head_deadline = first_head_deadline.take();
-        let head = loop {
-            match input.parse_head() {
-                Ok(Some(head)) => break head,
-                Ok(None) => {}
-                Err(e) => {
-                    reject(input, &mut out, e.status()).await;
+        // A request head is read, looked at and handed to the service with
+        // no wait after it is parsed: a head kept across a wait would be
+        // copied into the worker's state and out again (a head is large).
+        let (version, is_head, client_closes, mut keep_alive);
+        let started = {
+            let mut head_deadline = first_head_deadline.take();
+            let head = loop {
+                let failed = match input.parse_head(&mut memo) {
+                    Ok(Some(head)) => break head,
+                    Ok(None) => None,
+                    Err(e) => Some(e.status()),
+                };
+                if let Some(status) = failed {
+                    reject(input, &mut out, status).await;
                     return Turn::Ended(Handoff::Closed);
                 }
-            }
-            match wait_for_head(input, &mut out, cfg, &mut head_deadline).await {
-                Waited::More => {}
-                Waited::Over => return Turn::Ended(Handoff::Closed),
-                Waited::Idle(until) => return Turn::Idle(until),
-            }
-        };
-        let version = head.version();
-        let is_head = *head.method() == Method::HEAD;
-        // `Connection: upgrade` with an `Upgrade` field, as the parser saw it:
-        // the only requests the header lookups below can apply to.
-        let may_upgrade = version == Version::HTTP_11
-            && matches!(head.body_kind(), BodyKind::Empty)
-            && head.wants_upgrade();
-        let mut keep_alive = head.keep_alive();
-        // The client said this request is its last (`Connection: close`,
-        // or HTTP/1.0 without keep-alive).
-        let client_closes = !head.keep_alive();
-        let body = input.start_body(
-            head.body_kind(),
-            head.expect_continue() && version == Version::HTTP_11,
-        );
-        // The handler's first read of this body sends `100 Continue`
-        // straight to the socket: answers to earlier pipelined requests
-        // must be out before it.
-        if input.continue_pending() && !out.is_empty() && out.flush().await.is_err() {
-            return Turn::Ended(Handoff::Closed);
-        }
-        let mut pending_upgrade = None;
-        let answer = if may_upgrade {
-            // A request that may switch protocols is built into `http`
-            // types now: the switch needs its fields and extensions.
-            let mut req = head.into_request(body);
-            // RFC 9113 §3.2: over TLS, HTTP/2 is chosen by ALPN, never by h2c.
-            if cfg.http2 && !stream.is_tls() {
-                if let Some(settings) = h2c_upgrade_settings(req.headers()) {
-                    out.extend_from_slice(SWITCHING_TO_H2C);
-                    if out.flush().await.is_err() {
-                        return Turn::Ended(Handoff::Closed);
-                    }
-                    return Turn::Ended(Handoff::H2c {
-                        request: Box::new(req),
-                        settings,
-                        read_buf: input.take_buffer(),
-                    });
+                match wait_for_head(input, &mut out, cfg, &mut head_deadline).await {
+                    Waited::More => {}
+                    Waited::Over => return Turn::Ended(Handoff::Closed),
+                    Waited::Idle(until) => return Turn::Idle(until),
                 }
+            };
+            version = head.version();
+            is_head = *head.method() == Method::HEAD;
+            keep_alive = head.keep_alive();
+            // The client said this request is its last (`Connection:
+            // close`, or HTTP/1.0 without keep-alive).
+            client_closes = !head.keep_alive();
+            // `Connection: upgrade` with an `Upgrade` field, as the parser
+            // saw it: the only requests the header lookups below apply to.
+            let may_upgrade = version == Version::HTTP_11
+                && matches!(head.body_kind(), BodyKind::Empty)
+                && head.wants_upgrade();
+            let body = input.start_body(
+                head.body_kind(),
+                head.expect_continue() && version == Version::HTTP_11,
+            );
+            if may_upgrade {
+                // Built into `http` types now: the switch needs its fields
+                // and extensions. (Its body is empty: no `100 Continue`.)
+                Started::Upgrade(Box::new(head.into_request(body)))
+            } else {
+                // Every other request reaches the service as its raw head.
+                Started::Raw(call_handler_head(service.as_ref(), head, body))
             }
-            if upgrade::wants_upgrade(req.headers()) {
-                let (pending, on_upgrade) = upgrade::pending();
-                req.extensions_mut().insert(on_upgrade);
-                pending_upgrade = Some(pending);
-            }
-            call_handler(service.as_ref(), req).await
-        } else {
-            // Every other request reaches the service as its raw head.
-            call_handler_head(service.as_ref(), head, body).await
         };
-        let mut resp = match answer {
-            Ok(resp) => resp,
-            Err(panic) => {
-                keep_alive = false;
-                answer_panic(&panic)
+        let mut pending_upgrade = None;
+        // (The answer taken apart in each arm: kept across the arms' waits,
+        // it would be copied once more.)
+        let mut resp = match started {
+            Started::Upgrade(mut req) => {
+                // RFC 9113 §3.2: over TLS, HTTP/2 is chosen by ALPN, never by h2c.
+                if cfg.http2 && !stream.is_tls() {
+                    if let Some(settings) = h2c_upgrade_settings(req.headers()) {
+                        out.extend_from_slice(SWITCHING_TO_H2C);
+                        if out.flush().await.is_err() {
+                            return Turn::Ended(Handoff::Closed);
+                        }
+                        return Turn::Ended(Handoff::H2c {
+                            request: req,
+                            settings,
+                            read_buf: input.take_buffer(),
+                        });
+                    }
+                }
+                if upgrade::wants_upgrade(req.headers()) {
+                    let (pending, on_upgrade) = upgrade::pending();
+                    req.extensions_mut().insert(on_upgrade);
+                    pending_upgrade = Some(pending);
+                }
+                answered(call_handler(service.as_ref(), *req).await, &mut keep_alive)
+            }
+            Started::Raw(answer) => {
+                // The handler's first read of this body sends `100
+                // Continue` straight to the socket: answers to earlier
+                // pipelined requests must be out before it (the handler is
+                // not polled before then).
+                if input.continue_pending() && !out.is_empty() && out.flush().await.is_err() {
+                    return Turn::Ended(Handoff::Closed);
+                }
+                answered(answer.await, &mut keep_alive)
             }
         };
         if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
@@ -261,6 +272,25 @@ async fn work<S: Service>(
             return Turn::Ended(Handoff::Closed);
         }
     }
+}
+
+/// The response to send for a handler's answer: a panic's is a 500, and
+/// the connection then closes.
+#[inline(always)]
+fn answered(answer: Result<Response, String>, keep_alive: &mut bool) -> Response {
+    answer.unwrap_or_else(|panic| {
+        *keep_alive = false;
+        answer_panic(&panic)
+    })
+}
+
+/// A request handed to the service ([`work`]).
+enum Started<F> {
+    /// As its raw head: the service's answer, not polled yet.
+    Raw(F),
+    /// A request that may switch protocols, built into `http` types
+    /// (boxed: rare, and as large as a head).
+    Upgrade(Box<Request>),
 }
 
 /// How a wait for more of a request head ended.

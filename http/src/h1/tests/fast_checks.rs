@@ -1,0 +1,107 @@
+//! The scanner's shortcuts against the checks they stand for: the field
+//! names that decide framing compared a word at a time
+//! (`fields::same_name`) against `eq_ignore_ascii_case`, and the `Host`
+//! values the wide scan passes (`wide::simple_host`) against
+//! `target::valid_host`, on every one-byte change of a set of names and
+//! values.
+
+use super::super::fields::same_name;
+use super::super::target::valid_host;
+use super::super::wide::simple_host;
+
+const KNOWN: [&[u8]; 6] = [
+    b"host",
+    b"content-length",
+    b"transfer-encoding",
+    b"connection",
+    b"expect",
+    b"upgrade",
+];
+
+#[test]
+fn a_name_is_known_in_any_case_and_only_then() {
+    for known in KNOWN {
+        let upper = known.to_ascii_uppercase();
+        assert!(same_name(known, known));
+        assert!(same_name(&upper, known));
+        for at in 0..known.len() {
+            for b in 0..=255u8 {
+                let mut name = known.to_vec();
+                name[at] = b;
+                assert_eq!(
+                    same_name(&name, known),
+                    name.eq_ignore_ascii_case(known),
+                    "{:?} against {:?}",
+                    String::from_utf8_lossy(&name),
+                    String::from_utf8_lossy(known)
+                );
+                let mut name = upper.clone();
+                name[at] = b;
+                assert_eq!(same_name(&name, known), name.eq_ignore_ascii_case(known));
+            }
+        }
+        assert!(!same_name(&known[1..], known));
+        assert!(!same_name(&[known, b"x"].concat(), known));
+    }
+}
+
+/// `value` in a buffer as the scanner sees it, followed by the line's end
+/// and `pad` more bytes.
+fn in_buffer(value: &[u8], pad: usize) -> Vec<u8> {
+    let mut data = b"Host: ".to_vec();
+    data.extend_from_slice(value);
+    data.extend_from_slice(b"\r\n");
+    data.extend(std::iter::repeat_n(b'x', pad));
+    data
+}
+
+#[test]
+fn a_host_passed_at_once_is_a_good_host() {
+    let hosts: [&[u8]; 10] = [
+        b"127.0.0.1:31005",
+        b"localhost",
+        b"example.com:8080",
+        b"a",
+        b"",
+        b"a-b.c:",
+        b":80",
+        b"[::1]:8080",
+        b"0123456789abcdef",
+        b"0123456789abcdefg",
+    ];
+    for host in hosts {
+        for at in 0..host.len() {
+            for b in 0..=255u8 {
+                let mut value = host.to_vec();
+                value[at] = b;
+                for pad in [0, 16] {
+                    let data = in_buffer(&value, pad);
+                    if simple_host(&data, 6, 6 + value.len()) {
+                        assert!(
+                            valid_host(&value),
+                            "{:?} passed",
+                            String::from_utf8_lossy(&value)
+                        );
+                    }
+                }
+            }
+        }
+    }
+    // The common ones pass at once where there is a wide scan.
+    let wide = cfg!(all(target_arch = "x86_64", not(miri)));
+    for host in [
+        &b"127.0.0.1:31005"[..],
+        b"localhost",
+        b"a-b.c:",
+        b":80",
+        b"",
+    ] {
+        let data = in_buffer(host, 16);
+        assert_eq!(simple_host(&data, 6, 6 + host.len()), wide);
+    }
+    // Not the others (checked byte by byte instead).
+    for host in [&b"[::1]:8080"[..], b"a_b", b"a:8x", b"0123456789abcdefg"] {
+        let data = in_buffer(host, 16);
+        assert!(!simple_host(&data, 6, 6 + host.len()));
+    }
+}

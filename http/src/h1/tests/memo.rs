@@ -1,0 +1,176 @@
+//! The head memo (`h1::HeadMemo`) against a fresh parse: primed with each
+//! head of `scan_vs_reference::HEADS` under each set of limits, then given
+//! the same head, the head followed by more bytes, every prefix of it,
+//! every one-byte change of it (replace, insert, remove), under every set
+//! of limits: the same verdict and the same rest of the buffer as
+//! `parse_raw_head`, every time.
+
+use bytes::BytesMut;
+
+use super::scan_vs_reference::{limit_sets, verdict, HEADS, PROBES};
+use super::*;
+
+/// A memo that kept `head` (parsed under `limits`, twice, so that it
+/// keeps the parsed head), or an empty one when that head is not accepted.
+fn primed(head: &[u8], limits: &Limits) -> HeadMemo {
+    let mut memo = HeadMemo::new();
+    for _ in 0..2 {
+        let mut buf = BytesMut::from(head);
+        let _ = memo.parse(&mut buf, limits);
+    }
+    memo
+}
+
+/// The memo and a fresh parse agree on `input` under `limits`; returns
+/// whether the memo answered without scanning.
+fn assert_agree(memo: &HeadMemo, input: &[u8], limits: &Limits) -> bool {
+    let mut memo = memo.clone();
+    let hits = memo.hits;
+    let mut buf = BytesMut::from(input);
+    let remembered = memo.parse(&mut buf, limits);
+    let remembered = verdict(&remembered, &buf);
+    let mut buf = BytesMut::from(input);
+    let fresh = parse_raw_head(&mut buf, limits);
+    let fresh = verdict(&fresh, &buf);
+    assert_eq!(
+        remembered,
+        fresh,
+        "input {:?}",
+        String::from_utf8_lossy(input)
+    );
+    memo.hits > hits
+}
+
+#[test]
+fn the_same_head_comes_from_the_memo() {
+    let limits = Limits::default();
+    let mut hit = 0;
+    for head in HEADS {
+        let memo = primed(head, &limits);
+        let mut again = head.to_vec();
+        // The rest after the head is unknown to the memo and left in the buffer.
+        again.extend_from_slice(b"GET / HTTP/1.1\r\n");
+        if assert_agree(&memo, head, &limits) {
+            hit += 1;
+            assert!(assert_agree(&memo, &again, &limits));
+        }
+    }
+    // Every head of the set the default limits accept.
+    assert_eq!(hit, 9);
+}
+
+#[test]
+fn every_prefix_and_extension_agrees() {
+    for primed_with in limit_sets() {
+        for head in HEADS {
+            let memo = primed(head, &primed_with);
+            for limits in limit_sets() {
+                for end in 0..=head.len() {
+                    assert_agree(&memo, &head[..end], &limits);
+                }
+                for &probe in PROBES {
+                    let mut longer = head.to_vec();
+                    longer.push(probe);
+                    assert_agree(&memo, &longer, &limits);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn every_one_byte_change_agrees() {
+    for primed_with in limit_sets() {
+        for head in HEADS {
+            let memo = primed(head, &primed_with);
+            // Where the kept head ends: a change past it may still hit.
+            let mut rest = BytesMut::from(*head);
+            let head_end = match parse_raw_head(&mut rest, &primed_with) {
+                Ok(Some(_)) => head.len() - rest.len(),
+                _ => 0,
+            };
+            for limits in limit_sets() {
+                for at in 0..head.len() {
+                    for &probe in PROBES {
+                        let mut changed = head.to_vec();
+                        changed[at] = probe;
+                        assert!(
+                            !assert_agree(&memo, &changed, &limits)
+                                || changed == *head
+                                || at >= head_end
+                        );
+                        changed.insert(at, probe);
+                        assert_agree(&memo, &changed, &limits);
+                    }
+                    let mut removed = head.to_vec();
+                    removed.remove(at);
+                    assert_agree(&memo, &removed, &limits);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn each_limit_is_part_of_the_key() {
+    let head = b"GET /abcdef HTTP/1.1\r\nHost: a\r\nX: 1\r\nContent-Length: 5\r\n\r\n";
+    let limits = Limits::default();
+    let memo = primed(head, &limits);
+    assert!(assert_agree(&memo, head, &limits));
+    for tighter in [
+        Limits::default().max_head_size(head.len() - 1),
+        Limits::default().max_uri_len(6),
+        Limits::default().max_headers(2),
+        Limits::default().max_body_size(4),
+    ] {
+        assert!(!assert_agree(&memo, head, &tighter));
+    }
+    // A limit that does not change the verdict still misses (then agrees).
+    assert!(!assert_agree(
+        &memo,
+        head,
+        &Limits::default().max_headers(99)
+    ));
+}
+
+#[test]
+fn a_sequence_of_heads_agrees() {
+    // Pipelined heads, some repeated, some differing, one too long to keep.
+    let mut long = b"GET /l HTTP/1.1\r\nHost: a\r\nx: ".to_vec();
+    long.extend(std::iter::repeat_n(b'v', MEMO_MAX_HEAD));
+    long.extend_from_slice(b"\r\n\r\n");
+    let a: &[u8] = b"GET /a HTTP/1.1\r\nHost: a\r\n\r\n";
+    let b: &[u8] = b"GET /b HTTP/1.1\r\nHost: a\r\n\r\n";
+    let input: Vec<u8> = [
+        a,
+        a,
+        a,
+        b,
+        a,
+        &long,
+        &long,
+        a,
+        a,
+        a,
+        b"\r\n",
+        a,
+        b"GET /a HTTP/1.1\r\n",
+    ]
+    .concat();
+    let limits = Limits::default();
+    let mut memo = HeadMemo::new();
+    let mut with_memo = BytesMut::from(&input[..]);
+    let mut fresh = BytesMut::from(&input[..]);
+    loop {
+        let m = memo.parse(&mut with_memo, &limits);
+        let f = parse_raw_head(&mut fresh, &limits);
+        assert_eq!(verdict(&m, &with_memo), verdict(&f, &fresh));
+        if !matches!(f, Ok(Some(_))) {
+            break;
+        }
+    }
+    // Hits: the third a of each run of three, and the a after the empty
+    // line; the first two of each run, b, the a after b, both longs and
+    // the last part are scanned (the parsed head is kept the second time).
+    assert_eq!(memo.hits, 3);
+}
