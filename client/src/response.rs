@@ -2,8 +2,11 @@
 //! the body — streamed with [`Response::chunk`] or collected under a size
 //! limit with [`Response::bytes`], [`Response::text`], [`Response::json`].
 
+use std::cell::OnceCell;
+
 use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, StatusCode, Version};
+use percore_http::h1::response_fields;
 use serde::de::DeserializeOwned;
 use url::Url;
 
@@ -32,7 +35,15 @@ const DISCARD_LIMIT: usize = 64 * 1024;
 pub struct Response {
     status: StatusCode,
     version: Version,
-    headers: HeaderMap,
+    /// The header map, built from `head` on first use (HTTP/1.1).
+    headers: OnceCell<HeaderMap>,
+    /// An HTTP/1.1 head's bytes (empty for HTTP/2: its map is built).
+    head: Bytes,
+    /// Whether the client decodes the body: `content-encoding` and
+    /// `content-length` are left out of the map.
+    decoded: bool,
+    /// The body's declared length (none once decoded).
+    declared: Option<u64>,
     url: Url,
     redirects: Vec<Url>,
     body: Option<AnyBody>,
@@ -46,25 +57,57 @@ impl std::fmt::Debug for Response {
             .field("status", &self.status)
             .field("version", &self.version)
             .field("url", &self.url.as_str())
-            .field("headers", &self.headers)
+            .field("headers", self.headers())
             .finish_non_exhaustive()
     }
+}
+
+/// A response's header fields as the protocol gave them.
+pub(crate) enum Fields {
+    /// A built map (HTTP/2), `content-encoding` and `content-length`
+    /// already removed when the body is decoded.
+    Map(HeaderMap),
+    /// An HTTP/1.1 head's bytes, as `parse_response_head_lazy` accepted
+    /// them: the map is built when first asked for.
+    Raw {
+        head: Bytes,
+        /// The body is decoded (two fields to leave out of the map).
+        decoded: bool,
+        /// The declared body length, `None` when decoded.
+        declared: Option<u64>,
+    },
 }
 
 impl Response {
     pub(crate) fn new(
         status: StatusCode,
         version: Version,
-        headers: HeaderMap,
+        fields: Fields,
         url: Url,
         body: Option<AnyBody>,
         decoder: Option<Decoder>,
         max_body: u64,
     ) -> Response {
+        let (headers, head, decoded, declared) = match fields {
+            Fields::Map(map) => {
+                let declared = map
+                    .get(http::header::CONTENT_LENGTH)
+                    .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+                (OnceCell::from(map), Bytes::new(), false, declared)
+            }
+            Fields::Raw {
+                head,
+                decoded,
+                declared,
+            } => (OnceCell::new(), head, decoded, declared),
+        };
         Response {
             status,
             version,
             headers,
+            head,
+            decoded,
+            declared,
             url,
             redirects: Vec::new(),
             body,
@@ -86,7 +129,14 @@ impl Response {
     /// The header fields. When the client decoded the body's content
     /// coding, `content-encoding` and `content-length` are removed.
     pub fn headers(&self) -> &HeaderMap {
-        &self.headers
+        self.headers.get_or_init(|| {
+            let mut map = response_fields(&self.head);
+            if self.decoded {
+                map.remove(http::header::CONTENT_ENCODING);
+                map.remove(http::header::CONTENT_LENGTH);
+            }
+            map
+        })
     }
 
     /// The URL this response came from (after redirects).
@@ -156,10 +206,7 @@ impl Response {
     /// [`Response::max_body`] bytes.
     pub async fn bytes(mut self) -> Result<Bytes, Error> {
         let limit = self.max_body;
-        let declared = self
-            .headers
-            .get(http::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+        let declared = self.declared;
         let too_large = || {
             Error::new(
                 ErrorKind::BodyTooLarge,

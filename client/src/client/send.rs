@@ -6,9 +6,9 @@ use std::borrow::Cow;
 use std::time::Instant;
 
 use http::header::{self, HeaderMap, HeaderValue};
-use percore_http::h1::ResponseDecoder;
+use percore_http::h1::{ResponseDecoder, ResponseFraming};
 use percore_http::Body;
-use percore_runtime::time::timeout;
+use percore_runtime::time::timeout_from_wait;
 use url::{Position, Url};
 
 use crate::alpn::{Proto, Route};
@@ -18,7 +18,7 @@ use crate::error::{Error, ErrorKind, TimeoutKind};
 use crate::h1::{exchange, BodyReader, Failure, Outgoing};
 use crate::h2;
 use crate::pool::{Acquired, Conn, Origin};
-use crate::response::Response;
+use crate::response::{Fields, Response};
 
 impl Client {
     /// One request and its response head, retried once on a fresh
@@ -84,6 +84,7 @@ impl Client {
             expect_continue,
             limits: &cfg.limits,
             read_timeout: cfg.timeouts.read,
+            total: deadline,
             continue_timeout: cfg.continue_timeout,
         };
         let replayable = !req.streamed;
@@ -171,7 +172,9 @@ impl Client {
         let cfg = &self.inner.cfg;
         let acquire = self.inner.pool.acquire(origin, fresh_only);
         let acquired = match cfg.timeouts.pool_wait {
-            Some(d) => timeout(d, acquire)
+            // The limit counts from when the pool first makes it wait:
+            // no clock read and no timer for a connection at hand.
+            Some(d) => timeout_from_wait(d, acquire)
                 .await
                 .map_err(|_| Error::timeout(TimeoutKind::PoolWait))?,
             None => acquire.await,
@@ -219,16 +222,17 @@ impl Client {
     ) -> Response {
         let cfg = &self.inner.cfg;
         let head = answer.head;
-        let mut headers = head.headers;
-        let decoder = headers
-            .get(header::CONTENT_ENCODING)
-            .filter(|_| decode && head.body != percore_http::h1::ResponseFraming::Empty)
-            .and_then(|v| Coding::from_header(v.as_bytes()))
+        let decoder = head
+            .content_encoding()
+            .filter(|_| decode && head.body != ResponseFraming::Empty)
+            .and_then(Coding::from_header)
             .map(Decoder::new);
-        if decoder.is_some() {
-            headers.remove(header::CONTENT_ENCODING);
-            headers.remove(header::CONTENT_LENGTH);
-        }
+        // The declared length `Response::bytes` checks early: none once
+        // the body is decoded (the header is removed then).
+        let declared = match head.body {
+            ResponseFraming::Length(n) if decoder.is_none() => Some(n),
+            _ => None,
+        };
         let limits = cfg.limits.clone().max_body_size(u64::MAX);
         let body = BodyReader::new(
             conn,
@@ -238,10 +242,15 @@ impl Client {
             cfg.timeouts.read,
             deadline,
         );
+        let (status, version) = (head.status, head.version);
         Response::new(
-            head.status,
-            head.version,
-            headers,
+            status,
+            version,
+            Fields::Raw {
+                head: head.into_bytes(),
+                decoded: decoder.is_some(),
+                declared,
+            },
             req.url.clone(),
             Some(body.into()),
             decoder,

@@ -51,7 +51,7 @@ use crate::decode::{Coding, Decoder};
 use crate::error::{Error, ErrorKind, TimeoutKind};
 use crate::h1::read_bounded;
 use crate::pool::{Acquired, Origin, OriginMap, Permit, Pool};
-use crate::response::Response;
+use crate::response::{Fields, Response};
 pub(crate) use body::{AnyBody, H2Body};
 pub(crate) use conn::Room;
 use conn::Shared;
@@ -569,7 +569,7 @@ fn response(
     Response::new(
         parts.status,
         Version::HTTP_2,
-        headers,
+        Fields::Map(headers),
         req.url.clone(),
         Some(AnyBody::H2(body)),
         decoder,

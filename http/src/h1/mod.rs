@@ -41,6 +41,7 @@ mod parse;
 pub mod reference;
 mod request_encode;
 mod response;
+mod response_lazy;
 mod scan;
 mod status;
 mod target;
@@ -62,6 +63,7 @@ pub use response::{
     frame_response_head, parse_response_head, ResponseDecoder, ResponseError, ResponseFrame,
     ResponseFraming, ResponseHead, FRAME_STACK_FIELDS, MAX_INTERIM_RESPONSES,
 };
+pub use response_lazy::{parse_response_head_lazy, response_fields, LazyResponseHead};
 
 #[cfg(test)]
 mod tests;
