@@ -44,7 +44,9 @@ pub struct Response {
     decoded: bool,
     /// The body's declared length (none once decoded).
     declared: Option<u64>,
-    url: Url,
+    /// Set by the redirect loop, which owns the request's URL (moved in,
+    /// not copied); `None` only inside the send path.
+    url: Option<Url>,
     redirects: Vec<Url>,
     body: Option<AnyBody>,
     decoder: Option<Decoder>,
@@ -56,7 +58,7 @@ impl std::fmt::Debug for Response {
         f.debug_struct("Response")
             .field("status", &self.status)
             .field("version", &self.version)
-            .field("url", &self.url.as_str())
+            .field("url", &self.url().as_str())
             .field("headers", self.headers())
             .finish_non_exhaustive()
     }
@@ -83,7 +85,6 @@ impl Response {
         status: StatusCode,
         version: Version,
         fields: Fields,
-        url: Url,
         body: Option<AnyBody>,
         decoder: Option<Decoder>,
         max_body: u64,
@@ -108,7 +109,7 @@ impl Response {
             head,
             decoded,
             declared,
-            url,
+            url: None,
             redirects: Vec::new(),
             body,
             decoder,
@@ -141,7 +142,23 @@ impl Response {
 
     /// The URL this response came from (after redirects).
     pub fn url(&self) -> &Url {
-        &self.url
+        match &self.url {
+            Some(url) => url,
+            None => unset_url(),
+        }
+    }
+
+    /// The URL the response came from, given by the redirect loop.
+    pub(crate) fn set_url(&mut self, url: Url) {
+        self.url = Some(url);
+    }
+
+    /// `e`, naming the response's URL.
+    fn at(&self, e: Error) -> Error {
+        match &self.url {
+            Some(url) => e.at(url),
+            None => e,
+        }
     }
 
     /// The URLs that redirected, in order, before [`Response::url`].
@@ -180,7 +197,7 @@ impl Response {
             };
             let raw = match body.next().await {
                 Ok(raw) => raw,
-                Err(e) => return Err(e.at(&self.url)),
+                Err(e) => return Err(self.at(e)),
             };
             let Some(decoder) = self.decoder.as_mut() else {
                 return Ok(raw);
@@ -193,9 +210,13 @@ impl Response {
                     rest
                 }
             };
-            let out = out.map_err(|e| {
-                Error::with_source(ErrorKind::Decode, "content coding", e).at(&self.url)
-            })?;
+            let out = match out {
+                Ok(out) => out,
+                Err(e) => {
+                    let e = Error::with_source(ErrorKind::Decode, "content coding", e);
+                    return Err(self.at(e));
+                }
+            };
             if !out.is_empty() {
                 return Ok(Some(out));
             }
@@ -215,13 +236,13 @@ impl Response {
         };
         let unread = self.body.as_ref().is_some_and(|b| !b.is_finished());
         if unread && declared.is_some_and(|n| n > limit) {
-            return Err(too_large().at(&self.url));
+            return Err(self.at(too_large()));
         }
         let (mut first, mut all, mut total) = (None::<Bytes>, BytesMut::new(), 0u64);
         while let Some(chunk) = self.chunk().await? {
             total += chunk.len() as u64;
             if total > limit {
-                return Err(too_large().at(&self.url));
+                return Err(self.at(too_large()));
             }
             match first.take() {
                 None if all.is_empty() => first = Some(chunk), // maybe the only one: no copy
@@ -245,8 +266,13 @@ impl Response {
     pub async fn json<T: DeserializeOwned>(self) -> Result<T, Error> {
         let url = self.url.clone();
         let bytes = self.bytes().await?;
-        serde_json::from_slice(&bytes)
-            .map_err(|e| Error::with_source(ErrorKind::Decode, "JSON body", e).at(&url))
+        serde_json::from_slice(&bytes).map_err(|e| {
+            let e = Error::with_source(ErrorKind::Decode, "JSON body", e);
+            match &url {
+                Some(url) => e.at(url),
+                None => e,
+            }
+        })
     }
 
     /// Reads a small unwanted body so the connection can be reused; a
@@ -263,4 +289,11 @@ impl Response {
             }
         }
     }
+}
+
+/// What [`Response::url`] shows for a response the redirect loop has not
+/// handed out yet (no caller sees one): `about:blank`.
+fn unset_url() -> &'static Url {
+    static BLANK: std::sync::OnceLock<Url> = std::sync::OnceLock::new();
+    BLANK.get_or_init(|| Url::parse("about:blank").expect("about:blank is a URL"))
 }

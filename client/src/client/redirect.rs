@@ -48,6 +48,7 @@ impl Client {
                 .map_err(|e| e.at(&req.url))?
             else {
                 resp.set_redirects(chain);
+                resp.set_url(req.url); // moved, not copied: the request ends here
                 return Ok(resp);
             };
             if chain.len() >= client.inner.cfg.max_redirects {

@@ -108,7 +108,7 @@ impl Client {
             match exchange(&mut conn, &out, &mut body).await {
                 Ok(mut answer) => {
                     answer.must_close |= close_asked;
-                    return Ok(self.response(conn, answer, req, decode, deadline));
+                    return Ok(self.response(conn, answer, decode, deadline));
                 }
                 Err(Failure::Stale { sent, err })
                     if reused
@@ -216,7 +216,6 @@ impl Client {
         &self,
         conn: Conn,
         answer: crate::h1::Answer,
-        req: &Prepared,
         decode: bool,
         deadline: Option<Instant>,
     ) -> Response {
@@ -251,7 +250,6 @@ impl Client {
                 decoded: decoder.is_some(),
                 declared,
             },
-            req.url.clone(),
             Some(body.into()),
             decoder,
             cfg.max_body,

@@ -358,7 +358,7 @@ pub(crate) async fn send(
         };
         match wait_head(&stream, ctx.read_timeout, deadline).await? {
             Head::Ready(head) => {
-                return Ok(response(stream, head, req, decode, &ctx, deadline));
+                return Ok(response(stream, head, decode, &ctx, deadline));
             }
             Head::Refused if !retried && (!req.streamed || !polled) => {
                 tracing::debug!("HTTP/2 stream refused; sending the request again");
@@ -542,7 +542,6 @@ async fn wait_head(
 fn response(
     stream: StreamRef,
     head: http::Response<()>,
-    req: &Prepared,
     decode: bool,
     ctx: &Ctx<'_>,
     deadline: Option<Instant>,
@@ -570,7 +569,6 @@ fn response(
         parts.status,
         Version::HTTP_2,
         Fields::Map(headers),
-        req.url.clone(),
         Some(AnyBody::H2(body)),
         decoder,
         ctx.max_body,
