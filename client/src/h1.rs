@@ -14,9 +14,9 @@ use std::time::{Duration, Instant};
 use bytes::{Buf, Bytes, BytesMut};
 use http::{HeaderMap, Method};
 use percore_http::h1::{
-    encode_chunk_header, encode_last_chunk, encode_request_head, parse_response_head_lazy,
-    BodyEvent, DecodeError, LazyResponseHead, RequestFraming, ResponseDecoder,
-    MAX_INTERIM_RESPONSES,
+    encode_chunk_header, encode_last_chunk, encode_request_head, encode_request_head_with,
+    parse_response_head_lazy, BodyEvent, DecodeError, EncodedFields, LazyResponseHead,
+    RequestFraming, ResponseDecoder, MAX_INTERIM_RESPONSES,
 };
 use percore_http::{Body, Limits};
 use percore_runtime::future::{race, Either};
@@ -59,6 +59,8 @@ pub(crate) struct Outgoing<'a> {
     pub target: &'a str,
     pub host: &'a str,
     pub headers: &'a HeaderMap,
+    /// `headers` encoded beforehand (the client's defaults), if they are.
+    pub fields: Option<&'a EncodedFields>,
     pub expect_continue: bool,
     pub limits: &'a Limits,
     pub read_timeout: Option<Duration>,
@@ -92,14 +94,19 @@ pub(crate) async fn exchange(
         },
     };
     let mut head = BytesMut::new();
-    encode_request_head(
-        &mut head,
-        req.method,
-        req.target,
-        req.host,
-        req.headers,
-        framing,
-    );
+    match req.fields {
+        Some(fields) => {
+            encode_request_head_with(&mut head, req.method, req.target, req.host, fields, framing)
+        }
+        None => encode_request_head(
+            &mut head,
+            req.method,
+            req.target,
+            req.host,
+            req.headers,
+            framing,
+        ),
+    }
     let mut sent = false;
     let stale = |sent: bool, e: io::Error| Failure::Stale {
         sent,

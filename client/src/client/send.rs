@@ -73,14 +73,21 @@ impl Client {
                 Route::Probe(guard) => _probe = Some(guard),
             }
         }
-        let expect_continue = headers
-            .get(header::EXPECT)
-            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+        // The client's defaults as they are: encoded once, their verdicts
+        // known (no map walk, no lookups per request).
+        let (fields, expect_continue, close_asked) = match &headers {
+            Cow::Borrowed(_) => {
+                let d = &self.inner.defaults;
+                (Some(&d.fields), d.expect_continue, d.close)
+            }
+            Cow::Owned(h) => (None, expects_continue(h), asks_close(h)),
+        };
         let out = Outgoing {
             method: &req.method,
             target: request_target(&req.url),
             host: authority(&req.url),
             headers: &headers,
+            fields,
             expect_continue,
             limits: &cfg.limits,
             read_timeout: cfg.timeouts.read,
@@ -88,10 +95,6 @@ impl Client {
             continue_timeout: cfg.continue_timeout,
         };
         let replayable = !req.streamed;
-        let close_asked = headers
-            .get_all(header::CONNECTION)
-            .iter()
-            .any(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
         let mut fresh_only = false;
         loop {
             let mut conn = match self.connection(&origin, fresh_only).await? {
@@ -255,6 +258,21 @@ impl Client {
             cfg.max_body,
         )
     }
+}
+
+/// Whether `headers` ask for `Expect: 100-continue`.
+pub(crate) fn expects_continue(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"))
+}
+
+/// Whether `headers` ask for `Connection: close`.
+pub(crate) fn asks_close(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .any(|v| v.as_bytes().eq_ignore_ascii_case(b"close"))
 }
 
 /// The `Host` value for `url`: its host, and its port unless the default

@@ -58,7 +58,9 @@ pub use event::BodyEvent;
 pub use fields::BodyKind;
 pub use head::RawHead;
 pub use parse::{parse_raw_head, parse_request_head, RequestHead};
-pub use request_encode::{encode_request_head, RequestFraming};
+pub use request_encode::{
+    encode_request_head, encode_request_head_with, EncodedFields, RequestFraming,
+};
 pub use response::{
     frame_response_head, parse_response_head, ResponseDecoder, ResponseError, ResponseFrame,
     ResponseFraming, ResponseHead, FRAME_STACK_FIELDS, MAX_INTERIM_RESPONSES,

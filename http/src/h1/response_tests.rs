@@ -409,6 +409,42 @@ fn trailers_come_through() {
     assert!(t.get("content-length").is_none());
 }
 
+/// Fields encoded once give the bytes the map gives, for every framing,
+/// method, target and `Host` case.
+#[test]
+fn encoded_fields_give_the_same_head() {
+    let mut maps = vec![HeaderMap::new()];
+    let mut h = HeaderMap::new();
+    h.insert("user-agent", "percore".parse().unwrap());
+    h.append("x-a", "1".parse().unwrap());
+    h.append("x-a", "2".parse().unwrap());
+    h.insert("content-length", "99".parse().unwrap());
+    h.insert("transfer-encoding", "chunked".parse().unwrap());
+    maps.push(h.clone());
+    h.insert("host", "other".parse().unwrap());
+    maps.push(h);
+    let framings = [
+        RequestFraming::Empty,
+        RequestFraming::Length(12345),
+        RequestFraming::Chunked,
+    ];
+    for map in &maps {
+        let fields = crate::h1::EncodedFields::new(map);
+        for method in [Method::GET, Method::POST, Method::HEAD] {
+            for target in ["", "/a?b=1"] {
+                for body in framings {
+                    let (mut a, mut b) = (BytesMut::new(), BytesMut::new());
+                    encode_request_head(&mut a, &method, target, "h:1", map, body);
+                    crate::h1::encode_request_head_with(
+                        &mut b, &method, target, "h:1", &fields, body,
+                    );
+                    assert_eq!(a, b, "{map:?} {method} {target:?} {body:?}");
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn request_heads() {
     let mut h = HeaderMap::new();
