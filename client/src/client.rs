@@ -14,7 +14,7 @@ use url::Url;
 
 use crate::cookies::Jar;
 use crate::h2::H2Pool;
-use crate::pool::{Pool, PoolStats};
+use crate::pool::{Origin, Pool, PoolStats};
 use crate::request::{IntoUrl, RequestBuilder};
 use crate::ws::WsBuilder;
 
@@ -29,6 +29,9 @@ pub(crate) use send::{authority, host_header, request_target};
 struct Inner {
     cfg: Config,
     defaults: Defaults,
+    /// The origin of the last HTTP/1.1 or HTTP/2 request (see
+    /// `Client::origin_of`).
+    last_origin: RefCell<Option<Origin>>,
     tls: Connectors,
     pool: Pool,
     jar: RefCell<Jar>,

@@ -430,6 +430,7 @@ impl ClientBuilder {
                 jar: RefCell::new(Jar::default()),
                 h2: H2Pool::default(),
                 defaults: Defaults::of(&self.cfg.default_headers),
+                last_origin: RefCell::new(None),
                 cfg: self.cfg,
             }),
         })

@@ -29,7 +29,7 @@ impl Client {
         deadline: Option<Instant>,
     ) -> Result<Response, Error> {
         let cfg = &self.inner.cfg;
-        let origin = Origin::of(&req.url)?;
+        let origin = self.origin_of(&req.url)?;
         let decode = cfg.decompress && !req.headers.contains_key(header::ACCEPT_ENCODING);
         let cookie = match cfg.cookies {
             true => self.inner.jar.borrow().header_for(&req.url),
@@ -127,6 +127,26 @@ impl Client {
                 Err(Failure::Stale { err, .. } | Failure::Fatal(err)) => return Err(err),
             }
         }
+    }
+
+    /// [`Origin::of`] `url`, the last one asked for shared when it is the
+    /// same (requests go to one origin again and again: no copy of its
+    /// host each time).
+    fn origin_of(&self, url: &Url) -> Result<Origin, Error> {
+        let (scheme, host, port) = Origin::parts(url)?;
+        let mut last = self.inner.last_origin.borrow_mut();
+        if let Some(o) = last.as_ref() {
+            if o.port == port && o.scheme == scheme && *o.host == *host {
+                return Ok(o.clone());
+            }
+        }
+        let origin = Origin {
+            scheme,
+            host: host.into(),
+            port,
+        };
+        *last = Some(origin.clone());
+        Ok(origin)
     }
 
     /// One request over HTTP/2 (see [`crate::h2`]): its future itself,
@@ -295,6 +315,16 @@ pub(crate) fn request_target(url: &Url) -> &str {
 impl Origin {
     /// The origin of an `http` or `https` URL.
     pub(crate) fn of(url: &Url) -> Result<Origin, Error> {
+        let (scheme, host, port) = Origin::parts(url)?;
+        Ok(Origin {
+            scheme,
+            host: host.into(),
+            port,
+        })
+    }
+
+    /// [`Origin::of`] without the copy of the host: scheme, host, port.
+    fn parts(url: &Url) -> Result<(&'static str, &str, u16), Error> {
         let scheme = match url.scheme() {
             "http" => "http",
             "https" => "https",
@@ -309,11 +339,7 @@ impl Origin {
             .host_str()
             .filter(|h| !h.is_empty())
             .ok_or_else(|| Error::new(ErrorKind::InvalidUrl, "no host"))?;
-        Ok(Origin {
-            scheme,
-            host: host.to_string(),
-            port: url.port_or_known_default().unwrap_or(80),
-        })
+        Ok((scheme, host, url.port_or_known_default().unwrap_or(80)))
     }
 
     /// Whether connections to this origin are TLS (`https`).
