@@ -35,8 +35,10 @@ const DISCARD_LIMIT: usize = 64 * 1024;
 pub struct Response {
     status: StatusCode,
     version: Version,
-    /// The header map, built from `head` on first use (HTTP/1.1).
-    headers: OnceCell<HeaderMap>,
+    /// The header map, built from `head` on first use (HTTP/1.1); boxed:
+    /// the response is moved on its way out of the send path, and most
+    /// callers never ask for the map.
+    headers: OnceCell<Box<HeaderMap>>,
     /// An HTTP/1.1 head's bytes (empty for HTTP/2: its map is built).
     head: Bytes,
     /// Whether the client decodes the body: `content-encoding` and
@@ -94,7 +96,7 @@ impl Response {
                 let declared = map
                     .get(http::header::CONTENT_LENGTH)
                     .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-                (OnceCell::from(map), Bytes::new(), false, declared)
+                (OnceCell::from(Box::new(map)), Bytes::new(), false, declared)
             }
             Fields::Raw {
                 head,
@@ -136,7 +138,7 @@ impl Response {
                 map.remove(http::header::CONTENT_ENCODING);
                 map.remove(http::header::CONTENT_LENGTH);
             }
-            map
+            Box::new(map)
         })
     }
 
