@@ -21,7 +21,10 @@ const DISCARD_LIMIT: usize = 64 * 1024;
 /// An HTTP response whose head has arrived; the body is read on demand.
 ///
 /// Dropping a response before its body is read to the end closes its
-/// connection (a connection is reused only after a complete body).
+/// connection (a connection is reused only after a complete body). An
+/// HTTP/1.1 body that arrived whole with its head is taken off the
+/// connection at once, and the connection goes back to the pool before
+/// the body is read.
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), percore_client::Error> {

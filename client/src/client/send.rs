@@ -17,6 +17,7 @@ use crate::decode::{Coding, Decoder, ACCEPT_ENCODING};
 use crate::error::{Error, ErrorKind, TimeoutKind};
 use crate::h1::{exchange, BodyReader, Failure, Outgoing};
 use crate::h2;
+use crate::h2::AnyBody;
 use crate::pool::{Acquired, Conn, Origin};
 use crate::response::{Fields, Response};
 
@@ -255,15 +256,26 @@ impl Client {
             ResponseFraming::Length(n) if decoder.is_none() => Some(n),
             _ => None,
         };
-        let limits = cfg.limits.clone().max_body_size(u64::MAX);
-        let body = BodyReader::new(
-            conn,
-            ResponseDecoder::new(head.body, &limits),
-            head.keep_alive && !answer.must_close,
-            self.inner.pool.clone(),
-            cfg.timeouts.read,
-            deadline,
-        );
+        let keep_alive = head.keep_alive && !answer.must_close;
+        let body = match declared {
+            // The whole body came with the head (a small answer usually
+            // does): take it now and give the connection back, no reader.
+            Some(n) if conn.buf.len() as u64 >= n => {
+                ready_body(conn, n as usize, keep_alive, &self.inner.pool)
+            }
+            _ => {
+                let limits = cfg.limits.clone().max_body_size(u64::MAX);
+                BodyReader::new(
+                    conn,
+                    ResponseDecoder::new(head.body, &limits),
+                    keep_alive,
+                    self.inner.pool.clone(),
+                    cfg.timeouts.read,
+                    deadline,
+                )
+                .into()
+            }
+        };
         let (status, version) = (head.status, head.version);
         Response::new(
             status,
@@ -273,11 +285,22 @@ impl Client {
                 decoded: decoder.is_some(),
                 declared,
             },
-            Some(body.into()),
+            Some(body),
             decoder,
             cfg.max_body,
         )
     }
+}
+
+/// A body of `n` bytes already in `conn`'s buffer, split off; the
+/// connection goes back to `pool` when it may be reused and nothing
+/// follows the body (as [`BodyReader`] does at a body's end), else closes.
+fn ready_body(mut conn: Conn, n: usize, keep_alive: bool, pool: &crate::pool::Pool) -> AnyBody {
+    let data = conn.buf.split_to(n).freeze();
+    if keep_alive && conn.buf.is_empty() {
+        pool.release(conn);
+    }
+    AnyBody::Ready(Some(data))
 }
 
 /// Whether `headers` ask for `Expect: 100-continue`.
