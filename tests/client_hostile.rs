@@ -170,6 +170,87 @@ both_drivers!(trickling_body_hits_the_total_timeout, |d| {
     });
 });
 
+both_drivers!(
+    silent_server_hits_the_total_timeout_before_the_read_one,
+    |d| {
+        // The head never comes: the read's timer (its deadline the earlier
+        // total one) ends the wait, with the total's kind, and no timer of the
+        // total's own was needed.
+        let srv = RawServer::start(|_, _| {
+            std::thread::sleep(Duration::from_secs(3));
+            false
+        });
+        runtime(d).block_on(async {
+            let client = Client::builder()
+                .read_timeout(Duration::from_millis(1500))
+                .timeout(Duration::from_millis(300))
+                .build()
+                .unwrap();
+            let t0 = Instant::now();
+            let err = client.get(srv.url("/")).send().await.unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Timeout(TimeoutKind::Total), "{err}");
+            let took = t0.elapsed();
+            assert!(took >= Duration::from_millis(290), "{took:?}");
+            assert!(took < Duration::from_millis(1200), "{took:?}");
+        });
+    }
+);
+
+both_drivers!(trickling_head_hits_the_total_timeout, |d| {
+    // A head byte every 50 ms, never complete: each read is quick, the
+    // total deadline (carried by every read's timer) still ends it.
+    let srv = RawServer::start(|c, _| {
+        let _ = c.write_all(b"HTTP/1.1 200 OK\r\nx-");
+        for _ in 0..100 {
+            std::thread::sleep(Duration::from_millis(50));
+            if c.write_all(b"a").is_err() {
+                break;
+            }
+        }
+        false
+    });
+    runtime(d).block_on(async {
+        let client = Client::builder()
+            .read_timeout(Duration::from_millis(1500))
+            .timeout(Duration::from_millis(500))
+            .build()
+            .unwrap();
+        let t0 = Instant::now();
+        let err = client.get(srv.url("/")).send().await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Timeout(TimeoutKind::Total), "{err}");
+        assert!(t0.elapsed() < Duration::from_secs(2));
+    });
+});
+
+both_drivers!(stalled_request_body_hits_the_total_timeout, |d| {
+    // The server accepts and never reads: the client's writes stall, no
+    // read is waiting, and the total deadline's own timer ends the request.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        if let Ok((conn, _)) = listener.accept() {
+            std::thread::sleep(Duration::from_secs(3));
+            drop(conn);
+        }
+    });
+    runtime(d).block_on(async {
+        let client = Client::builder()
+            .read_timeout(Duration::from_millis(200))
+            .timeout(Duration::from_millis(600))
+            .build()
+            .unwrap();
+        let t0 = Instant::now();
+        let err = client
+            .post(format!("http://{addr}/"))
+            .body(vec![b'x'; 64 << 20])
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Timeout(TimeoutKind::Total), "{err}");
+        assert!(t0.elapsed() < Duration::from_secs(2));
+    });
+});
+
 both_drivers!(redirect_loop_is_reported, |d| {
     let srv = RawServer::start(|c, head| {
         let next = if head.starts_with("GET /a ") {

@@ -226,3 +226,43 @@ both_drivers!(waiters_are_served_in_arrival_order, |d| {
     });
     assert_eq!(srv.accepted.load(Ordering::SeqCst), 1);
 });
+
+both_drivers!(
+    a_body_that_came_with_its_head_frees_the_connection_at_once,
+    |d| {
+        let srv = ok_server();
+        runtime(d).block_on(async {
+            let client = Client::new();
+            // The two body bytes arrive with the head: the connection is idle
+            // again before the body is read, and a response dropped unread
+            // does not close it.
+            let resp = client.get(srv.url("/")).send().await.unwrap();
+            assert_eq!(client.pool_stats().idle, 1);
+            drop(resp);
+            let resp = client.get(srv.url("/")).send().await.unwrap();
+            assert_eq!(resp.trailers(), None);
+            assert_eq!(resp.text().await.unwrap(), "ok");
+            let stats = client.pool_stats();
+            assert_eq!((stats.connections, stats.idle), (1, 1));
+        });
+        assert_eq!(srv.accepted.load(Ordering::SeqCst), 1);
+    }
+);
+
+both_drivers!(bytes_after_a_whole_body_close_the_connection, |d| {
+    // Bytes the server sends past the declared body (no request asked
+    // for them) make the connection unfit for reuse.
+    let srv = RawServer::start(|c, _| {
+        c.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nokJUNK")
+            .is_ok()
+    });
+    runtime(d).block_on(async {
+        let client = Client::new();
+        for _ in 0..2 {
+            let resp = client.get(srv.url("/")).send().await.unwrap();
+            assert_eq!(resp.text().await.unwrap(), "ok");
+            assert_eq!(client.pool_stats().idle, 0);
+        }
+    });
+    assert_eq!(srv.accepted.load(Ordering::SeqCst), 2);
+});

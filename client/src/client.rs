@@ -8,12 +8,13 @@ use std::time::Duration;
 
 use http::header::{HeaderMap, HeaderValue};
 use http::Method;
+use percore_http::h1::EncodedFields;
 use percore_http::Body;
 use url::Url;
 
 use crate::cookies::Jar;
 use crate::h2::H2Pool;
-use crate::pool::{Pool, PoolStats};
+use crate::pool::{Origin, Pool, PoolStats};
 use crate::request::{IntoUrl, RequestBuilder};
 use crate::ws::WsBuilder;
 
@@ -27,10 +28,32 @@ pub(crate) use send::{authority, host_header, request_target};
 
 struct Inner {
     cfg: Config,
+    defaults: Defaults,
+    /// The origin of the last HTTP/1.1 or HTTP/2 request (see
+    /// `Client::origin_of`).
+    last_origin: RefCell<Option<Origin>>,
     tls: Connectors,
     pool: Pool,
     jar: RefCell<Jar>,
     h2: H2Pool,
+}
+
+/// The client's default header fields as an HTTP/1.1 request carries
+/// them when it adds none: encoded once, and what they ask for.
+pub(crate) struct Defaults {
+    pub fields: EncodedFields,
+    pub expect_continue: bool,
+    pub close: bool,
+}
+
+impl Defaults {
+    fn of(headers: &HeaderMap) -> Defaults {
+        Defaults {
+            fields: EncodedFields::new(headers),
+            expect_continue: send::expects_continue(headers),
+            close: send::asks_close(headers),
+        }
+    }
 }
 
 /// An HTTP client for one core: a connection pool and its settings.

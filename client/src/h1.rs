@@ -14,8 +14,9 @@ use std::time::{Duration, Instant};
 use bytes::{Buf, Bytes, BytesMut};
 use http::{HeaderMap, Method};
 use percore_http::h1::{
-    encode_chunk_header, encode_last_chunk, encode_request_head, parse_response_head, BodyEvent,
-    DecodeError, RequestFraming, ResponseDecoder, ResponseHead, MAX_INTERIM_RESPONSES,
+    encode_chunk_header, encode_last_chunk, encode_request_head, encode_request_head_with,
+    parse_response_head_lazy, BodyEvent, DecodeError, EncodedFields, LazyResponseHead,
+    RequestFraming, ResponseDecoder, MAX_INTERIM_RESPONSES,
 };
 use percore_http::{Body, Limits};
 use percore_runtime::future::{race, Either};
@@ -58,16 +59,21 @@ pub(crate) struct Outgoing<'a> {
     pub target: &'a str,
     pub host: &'a str,
     pub headers: &'a HeaderMap,
+    /// `headers` encoded beforehand (the client's defaults), if they are.
+    pub fields: Option<&'a EncodedFields>,
     pub expect_continue: bool,
     pub limits: &'a Limits,
     pub read_timeout: Option<Duration>,
+    /// The request's total deadline: reads wait until the earlier of it
+    /// and the read timeout (one timer, see `crate::within`).
+    pub total: Option<Instant>,
     pub continue_timeout: Duration,
 }
 
 /// The final response head, and whether the connection must close after
 /// it even if the head allows reuse (a body skipped after an early answer).
 pub(crate) struct Answer {
-    pub head: ResponseHead,
+    pub head: LazyResponseHead,
     pub must_close: bool,
 }
 
@@ -88,14 +94,19 @@ pub(crate) async fn exchange(
         },
     };
     let mut head = BytesMut::new();
-    encode_request_head(
-        &mut head,
-        req.method,
-        req.target,
-        req.host,
-        req.headers,
-        framing,
-    );
+    match req.fields {
+        Some(fields) => {
+            encode_request_head_with(&mut head, req.method, req.target, req.host, fields, framing)
+        }
+        None => encode_request_head(
+            &mut head,
+            req.method,
+            req.target,
+            req.host,
+            req.headers,
+            framing,
+        ),
+    }
     let mut sent = false;
     let stale = |sent: bool, e: io::Error| Failure::Stale {
         sent,
@@ -191,9 +202,10 @@ async fn early_answer(
     }
 }
 
-/// Parses a head from the buffer, if a complete one is there.
-fn parse_head(buf: &mut BytesMut, req: &Outgoing<'_>) -> Result<Option<ResponseHead>, Failure> {
-    parse_response_head(buf, req.method, req.limits)
+/// Parses a head from the buffer, if a complete one is there (its header
+/// map is built only if the response's caller asks for it).
+fn parse_head(buf: &mut BytesMut, req: &Outgoing<'_>) -> Result<Option<LazyResponseHead>, Failure> {
+    parse_response_head_lazy(buf, req.method, req.limits)
         .map_err(|e| Failure::Fatal(Error::with_source(ErrorKind::Protocol, "", e)))
 }
 
@@ -225,7 +237,8 @@ async fn read_final_head(
                 must_close: false,
             });
         }
-        let (res, back) = read_with(stream, std::mem::take(buf), req.read_timeout, None).await?;
+        let (res, back) =
+            read_with(stream, std::mem::take(buf), req.read_timeout, req.total).await?;
         *buf = back;
         check_read(res, buf, first && buf.is_empty())?;
         first = false;

@@ -25,7 +25,9 @@ use crate::connect::Stream;
 pub(crate) struct Origin {
     /// `"http"` or `"https"` (static: no allocation per request).
     pub scheme: &'static str,
-    pub host: String,
+    /// Shared: the client keeps the last origin asked for, and a request
+    /// to it takes a reference instead of a copy.
+    pub host: Rc<str>,
     pub port: u16,
 }
 

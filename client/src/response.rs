@@ -2,8 +2,11 @@
 //! the body — streamed with [`Response::chunk`] or collected under a size
 //! limit with [`Response::bytes`], [`Response::text`], [`Response::json`].
 
+use std::cell::OnceCell;
+
 use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, StatusCode, Version};
+use percore_http::h1::response_fields;
 use serde::de::DeserializeOwned;
 use url::Url;
 
@@ -18,7 +21,10 @@ const DISCARD_LIMIT: usize = 64 * 1024;
 /// An HTTP response whose head has arrived; the body is read on demand.
 ///
 /// Dropping a response before its body is read to the end closes its
-/// connection (a connection is reused only after a complete body).
+/// connection (a connection is reused only after a complete body). An
+/// HTTP/1.1 body that arrived whole with its head is taken off the
+/// connection at once, and the connection goes back to the pool before
+/// the body is read.
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), percore_client::Error> {
@@ -32,8 +38,20 @@ const DISCARD_LIMIT: usize = 64 * 1024;
 pub struct Response {
     status: StatusCode,
     version: Version,
-    headers: HeaderMap,
-    url: Url,
+    /// The header map, built from `head` on first use (HTTP/1.1); boxed:
+    /// the response is moved on its way out of the send path, and most
+    /// callers never ask for the map.
+    headers: OnceCell<Box<HeaderMap>>,
+    /// An HTTP/1.1 head's bytes (empty for HTTP/2: its map is built).
+    head: Bytes,
+    /// Whether the client decodes the body: `content-encoding` and
+    /// `content-length` are left out of the map.
+    decoded: bool,
+    /// The body's declared length (none once decoded).
+    declared: Option<u64>,
+    /// Set by the redirect loop, which owns the request's URL (moved in,
+    /// not copied); `None` only inside the send path.
+    url: Option<Url>,
     redirects: Vec<Url>,
     body: Option<AnyBody>,
     decoder: Option<Decoder>,
@@ -45,27 +63,58 @@ impl std::fmt::Debug for Response {
         f.debug_struct("Response")
             .field("status", &self.status)
             .field("version", &self.version)
-            .field("url", &self.url.as_str())
-            .field("headers", &self.headers)
+            .field("url", &self.url().as_str())
+            .field("headers", self.headers())
             .finish_non_exhaustive()
     }
+}
+
+/// A response's header fields as the protocol gave them.
+pub(crate) enum Fields {
+    /// A built map (HTTP/2), `content-encoding` and `content-length`
+    /// already removed when the body is decoded.
+    Map(HeaderMap),
+    /// An HTTP/1.1 head's bytes, as `parse_response_head_lazy` accepted
+    /// them: the map is built when first asked for.
+    Raw {
+        head: Bytes,
+        /// The body is decoded (two fields to leave out of the map).
+        decoded: bool,
+        /// The declared body length, `None` when decoded.
+        declared: Option<u64>,
+    },
 }
 
 impl Response {
     pub(crate) fn new(
         status: StatusCode,
         version: Version,
-        headers: HeaderMap,
-        url: Url,
+        fields: Fields,
         body: Option<AnyBody>,
         decoder: Option<Decoder>,
         max_body: u64,
     ) -> Response {
+        let (headers, head, decoded, declared) = match fields {
+            Fields::Map(map) => {
+                let declared = map
+                    .get(http::header::CONTENT_LENGTH)
+                    .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+                (OnceCell::from(Box::new(map)), Bytes::new(), false, declared)
+            }
+            Fields::Raw {
+                head,
+                decoded,
+                declared,
+            } => (OnceCell::new(), head, decoded, declared),
+        };
         Response {
             status,
             version,
             headers,
-            url,
+            head,
+            decoded,
+            declared,
+            url: None,
             redirects: Vec::new(),
             body,
             decoder,
@@ -86,12 +135,35 @@ impl Response {
     /// The header fields. When the client decoded the body's content
     /// coding, `content-encoding` and `content-length` are removed.
     pub fn headers(&self) -> &HeaderMap {
-        &self.headers
+        self.headers.get_or_init(|| {
+            let mut map = response_fields(&self.head);
+            if self.decoded {
+                map.remove(http::header::CONTENT_ENCODING);
+                map.remove(http::header::CONTENT_LENGTH);
+            }
+            Box::new(map)
+        })
     }
 
     /// The URL this response came from (after redirects).
     pub fn url(&self) -> &Url {
-        &self.url
+        match &self.url {
+            Some(url) => url,
+            None => unset_url(),
+        }
+    }
+
+    /// The URL the response came from, given by the redirect loop.
+    pub(crate) fn set_url(&mut self, url: Url) {
+        self.url = Some(url);
+    }
+
+    /// `e`, naming the response's URL.
+    fn at(&self, e: Error) -> Error {
+        match &self.url {
+            Some(url) => e.at(url),
+            None => e,
+        }
     }
 
     /// The URLs that redirected, in order, before [`Response::url`].
@@ -130,7 +202,7 @@ impl Response {
             };
             let raw = match body.next().await {
                 Ok(raw) => raw,
-                Err(e) => return Err(e.at(&self.url)),
+                Err(e) => return Err(self.at(e)),
             };
             let Some(decoder) = self.decoder.as_mut() else {
                 return Ok(raw);
@@ -143,9 +215,13 @@ impl Response {
                     rest
                 }
             };
-            let out = out.map_err(|e| {
-                Error::with_source(ErrorKind::Decode, "content coding", e).at(&self.url)
-            })?;
+            let out = match out {
+                Ok(out) => out,
+                Err(e) => {
+                    let e = Error::with_source(ErrorKind::Decode, "content coding", e);
+                    return Err(self.at(e));
+                }
+            };
             if !out.is_empty() {
                 return Ok(Some(out));
             }
@@ -156,10 +232,7 @@ impl Response {
     /// [`Response::max_body`] bytes.
     pub async fn bytes(mut self) -> Result<Bytes, Error> {
         let limit = self.max_body;
-        let declared = self
-            .headers
-            .get(http::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+        let declared = self.declared;
         let too_large = || {
             Error::new(
                 ErrorKind::BodyTooLarge,
@@ -168,13 +241,13 @@ impl Response {
         };
         let unread = self.body.as_ref().is_some_and(|b| !b.is_finished());
         if unread && declared.is_some_and(|n| n > limit) {
-            return Err(too_large().at(&self.url));
+            return Err(self.at(too_large()));
         }
         let (mut first, mut all, mut total) = (None::<Bytes>, BytesMut::new(), 0u64);
         while let Some(chunk) = self.chunk().await? {
             total += chunk.len() as u64;
             if total > limit {
-                return Err(too_large().at(&self.url));
+                return Err(self.at(too_large()));
             }
             match first.take() {
                 None if all.is_empty() => first = Some(chunk), // maybe the only one: no copy
@@ -198,8 +271,13 @@ impl Response {
     pub async fn json<T: DeserializeOwned>(self) -> Result<T, Error> {
         let url = self.url.clone();
         let bytes = self.bytes().await?;
-        serde_json::from_slice(&bytes)
-            .map_err(|e| Error::with_source(ErrorKind::Decode, "JSON body", e).at(&url))
+        serde_json::from_slice(&bytes).map_err(|e| {
+            let e = Error::with_source(ErrorKind::Decode, "JSON body", e);
+            match &url {
+                Some(url) => e.at(url),
+                None => e,
+            }
+        })
     }
 
     /// Reads a small unwanted body so the connection can be reused; a
@@ -216,4 +294,11 @@ impl Response {
             }
         }
     }
+}
+
+/// What [`Response::url`] shows for a response the redirect loop has not
+/// handed out yet (no caller sees one): `about:blank`.
+fn unset_url() -> &'static Url {
+    static BLANK: std::sync::OnceLock<Url> = std::sync::OnceLock::new();
+    BLANK.get_or_init(|| Url::parse("about:blank").expect("about:blank is a URL"))
 }

@@ -1,6 +1,17 @@
 //! An optional deadline around a future, in one value: no copy of the
 //! future kept beside its timeout (see [`within`]).
+//!
+//! One timer per request: a request's total deadline ([`within`]) and
+//! its reads' deadlines ([`Bounded`], each the earlier of the read
+//! timeout and the total deadline, failing with the kind of the one it
+//! is) would be two runtime timers whenever the request waits on a read.
+//! A [`Bounded`] waiting with a deadline notes it for the poll it is in
+//! ([`COVER`]); a [`within`] around it that finds a deadline at or before
+//! its own noted there arms no timer of its own: the read's timer ends
+//! the wait in time, with a `Total` timeout when the total deadline is
+//! the one that passed.
 
+use std::cell::Cell;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -10,6 +21,13 @@ use percore_runtime::time::{sleep_until, Elapsed, Sleep};
 
 use crate::error::{Error, TimeoutKind};
 
+thread_local! {
+    /// The earliest deadline of a [`Bounded`] that returned `Pending` in
+    /// the current poll of a covering [`Within`] (reset by it before it
+    /// polls its future; one runtime per thread, one poll at a time).
+    static COVER: Cell<Option<Instant>> = const { Cell::new(None) };
+}
+
 pin_project_lite::pin_project! {
     /// `future`, failing with [`Elapsed`] at the deadline when there is
     /// one. Made by [`within`].
@@ -17,6 +35,9 @@ pin_project_lite::pin_project! {
         #[pin]
         future: F,
         sleep: Option<Sleep>,
+        // Whether a waiting `Bounded` inside with a deadline at or before
+        // this one spares this one's timer (see the module's doc).
+        covered_by_reads: bool,
     }
 }
 
@@ -26,10 +47,15 @@ pin_project_lite::pin_project! {
 /// timeout_at(at, f).await, None => f.await }` keeps `f` and the timeout
 /// around it in separate slots of the calling future, twice the size of
 /// `f`, and the request's future is moved a few times per request.
+///
+/// While `future` waits on a [`Bounded`] whose deadline is at or before
+/// `deadline`, no timer of its own is armed: that one wakes the task in
+/// time, and `future` then fails on its own.
 pub(crate) fn within<F: Future>(deadline: Option<Instant>, future: F) -> Within<F> {
     Within {
         future,
         sleep: deadline.map(sleep_until),
+        covered_by_reads: true,
     }
 }
 
@@ -38,13 +64,20 @@ impl<F: Future> Future for Within<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
+        if *this.covered_by_reads {
+            COVER.set(None);
+        }
         if let Poll::Ready(out) = this.future.poll(cx) {
             return Poll::Ready(Ok(out));
         }
-        match this.sleep {
-            Some(sleep) => Pin::new(sleep).poll(cx).map(|()| Err(Elapsed)),
-            None => Poll::Pending,
+        let Some(sleep) = this.sleep else {
+            return Poll::Pending;
+        };
+        if *this.covered_by_reads && COVER.get().is_some_and(|at| at <= sleep.deadline()) {
+            // A waiting read's timer ends this wait by the deadline.
+            return Poll::Pending;
         }
+        Pin::new(sleep).poll(cx).map(|()| Err(Elapsed))
     }
 }
 
@@ -62,7 +95,11 @@ impl<F: Future> Bounded<F> {
     /// `which` timeout.
     pub(crate) fn new(deadline: Option<Instant>, which: TimeoutKind, future: F) -> Bounded<F> {
         Bounded {
-            inner: within(deadline, future),
+            inner: Within {
+                future,
+                sleep: deadline.map(sleep_until),
+                covered_by_reads: false,
+            },
             which,
         }
     }
@@ -74,9 +111,13 @@ impl<F: Future> Future for Bounded<F> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let which = *this.which;
-        this.inner
-            .poll(cx)
-            .map(|r| r.map_err(|_| Error::timeout(which)))
+        let at = this.inner.sleep.as_ref().map(Sleep::deadline);
+        let polled = this.inner.poll(cx);
+        if let (true, Some(at)) = (polled.is_pending(), at) {
+            // Note this wait's deadline for a `within` around it.
+            COVER.set(Some(COVER.get().map_or(at, |c| c.min(at))));
+        }
+        polled.map(|r| r.map_err(|_| Error::timeout(which)))
     }
 }
 
@@ -103,6 +144,37 @@ mod tests {
             percore_runtime::time::sleep(Duration::from_secs(5)).await;
         }));
         assert_eq!(out, Err(Elapsed));
+    }
+
+    #[test]
+    fn a_later_read_deadline_does_not_stand_for_the_total_one() {
+        let rt = percore_runtime::Runtime::new().expect("runtime");
+        let now = Instant::now();
+        let read = Bounded::new(
+            Some(now + Duration::from_secs(5)),
+            TimeoutKind::Read,
+            percore_runtime::time::sleep(Duration::from_secs(10)),
+        );
+        let t0 = Instant::now();
+        let out = rt.block_on(within(Some(now + Duration::from_millis(20)), read));
+        assert_eq!(out.map(|r| r.is_ok()), Err(Elapsed));
+        assert!(t0.elapsed() < Duration::from_secs(2));
+    }
+
+    #[test]
+    fn an_earlier_read_deadline_ends_the_wait_with_its_own_kind() {
+        let rt = percore_runtime::Runtime::new().expect("runtime");
+        let now = Instant::now();
+        let read = Bounded::new(
+            Some(now + Duration::from_millis(20)),
+            TimeoutKind::Total,
+            percore_runtime::time::sleep(Duration::from_secs(10)),
+        );
+        let t0 = Instant::now();
+        let out = rt.block_on(within(Some(now + Duration::from_millis(20)), read));
+        let kind = out.expect("the read's own timeout").map_err(|e| e.kind());
+        assert_eq!(kind, Err(crate::ErrorKind::Timeout(TimeoutKind::Total)));
+        assert!(t0.elapsed() < Duration::from_secs(2));
     }
 
     #[test]

@@ -454,7 +454,7 @@ fn ws_origin(url: &Url) -> Result<Origin, Error> {
         .ok_or_else(|| Error::new(ErrorKind::InvalidUrl, "no host"))?;
     Ok(Origin {
         scheme,
-        host: host.to_string(),
+        host: host.into(),
         port: url.port_or_known_default().unwrap_or(80),
     })
 }
@@ -495,7 +495,7 @@ mod tests {
     fn schemes() {
         let origin = |u: &str| ws_origin(&Url::parse(u).unwrap());
         let o = origin("ws://example.com/chat").unwrap();
-        assert_eq!((o.host.as_str(), o.port), ("example.com", 80));
+        assert_eq!((&*o.host, o.port), ("example.com", 80));
         assert!(!o.is_tls());
         assert_eq!(origin("http://h:81/").unwrap().port, 81);
         let wss = origin("wss://example.com/").unwrap();

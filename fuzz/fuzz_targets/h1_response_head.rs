@@ -4,13 +4,16 @@
 //! error) is the same as when the input arrives at once; a body never
 //! yields more bytes than it was given; `frame_response_head` (no header
 //! map) gives the same answer as `parse_response_head`, with few fields
-//! (its stack array) and many (its heap fallback).
+//! (its stack array) and many (its heap fallback); so does
+//! `parse_response_head_lazy` (the client's), whose map built later from
+//! the kept bytes is the full parser's map.
 #![no_main]
 use bytes::BytesMut;
 use http::Method;
 use libfuzzer_sys::fuzz_target;
 use percore_http::h1::{
-    frame_response_head, parse_response_head, BodyEvent, ResponseDecoder, FRAME_STACK_FIELDS,
+    frame_response_head, parse_response_head, parse_response_head_lazy, BodyEvent,
+    ResponseDecoder, FRAME_STACK_FIELDS,
 };
 use percore_http::Limits;
 
@@ -101,6 +104,25 @@ fn frame_agrees(input: &[u8], method: &Method, limits: &Limits) {
         (Ok(None), Ok(None)) => {}
         (Err(a), Err(b)) => assert_eq!(a, b),
         _ => panic!("parse {full:?}, frame {frame:?}"),
+    }
+    let mut rest = BytesMut::from(input);
+    let lazy = parse_response_head_lazy(&mut rest, method, limits);
+    match (&full, &lazy) {
+        (Ok(Some(h)), Ok(Some(l))) => {
+            assert_eq!(
+                (h.version, h.status, h.body, h.keep_alive),
+                (l.version, l.status, l.body, l.keep_alive)
+            );
+            assert_eq!(rest, buf);
+            assert_eq!(l.headers(), h.headers);
+            assert_eq!(
+                l.content_encoding(),
+                h.headers.get("content-encoding").map(|v| v.as_bytes())
+            );
+        }
+        (Ok(None), Ok(None)) => assert_eq!(&rest[..], input),
+        (Err(a), Err(b)) => assert_eq!(a, b),
+        _ => panic!("parse {full:?}, lazy {lazy:?}"),
     }
 }
 

@@ -1,6 +1,6 @@
 //! `ClientBuilder` and the settings it collects (timeouts, pool, limits).
 
-use super::{Client, Inner};
+use super::{Client, Defaults, Inner};
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -429,6 +429,8 @@ impl ClientBuilder {
                 pool: Pool::new(self.cfg.pool.clone()),
                 jar: RefCell::new(Jar::default()),
                 h2: H2Pool::default(),
+                defaults: Defaults::of(&self.cfg.default_headers),
+                last_origin: RefCell::new(None),
                 cfg: self.cfg,
             }),
         })

@@ -38,12 +38,17 @@ impl Client {
                 Ok(Err(e)) => return Err(e.at(&req.url)),
                 Err(_) => return Err(elapsed(&req.url)),
             };
-            client.store_cookies(&req.url, resp.headers());
+            if client.inner.cfg.cookies {
+                // (Not asked otherwise: an HTTP/1.1 head's map is built
+                // only when someone reads it.)
+                client.store_cookies(&req.url, resp.headers());
+            }
             let Some(next) = client
                 .redirect(&mut req, &resp)
                 .map_err(|e| e.at(&req.url))?
             else {
                 resp.set_redirects(chain);
+                resp.set_url(req.url); // moved, not copied: the request ends here
                 return Ok(resp);
             };
             if chain.len() >= client.inner.cfg.max_redirects {

@@ -6,9 +6,9 @@ use std::borrow::Cow;
 use std::time::Instant;
 
 use http::header::{self, HeaderMap, HeaderValue};
-use percore_http::h1::ResponseDecoder;
+use percore_http::h1::{ResponseDecoder, ResponseFraming};
 use percore_http::Body;
-use percore_runtime::time::timeout;
+use percore_runtime::time::timeout_from_wait;
 use url::{Position, Url};
 
 use crate::alpn::{Proto, Route};
@@ -17,8 +17,9 @@ use crate::decode::{Coding, Decoder, ACCEPT_ENCODING};
 use crate::error::{Error, ErrorKind, TimeoutKind};
 use crate::h1::{exchange, BodyReader, Failure, Outgoing};
 use crate::h2;
+use crate::h2::AnyBody;
 use crate::pool::{Acquired, Conn, Origin};
-use crate::response::Response;
+use crate::response::{Fields, Response};
 
 impl Client {
     /// One request and its response head, retried once on a fresh
@@ -29,7 +30,7 @@ impl Client {
         deadline: Option<Instant>,
     ) -> Result<Response, Error> {
         let cfg = &self.inner.cfg;
-        let origin = Origin::of(&req.url)?;
+        let origin = self.origin_of(&req.url)?;
         let decode = cfg.decompress && !req.headers.contains_key(header::ACCEPT_ENCODING);
         let cookie = match cfg.cookies {
             true => self.inner.jar.borrow().header_for(&req.url),
@@ -73,24 +74,28 @@ impl Client {
                 Route::Probe(guard) => _probe = Some(guard),
             }
         }
-        let expect_continue = headers
-            .get(header::EXPECT)
-            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+        // The client's defaults as they are: encoded once, their verdicts
+        // known (no map walk, no lookups per request).
+        let (fields, expect_continue, close_asked) = match &headers {
+            Cow::Borrowed(_) => {
+                let d = &self.inner.defaults;
+                (Some(&d.fields), d.expect_continue, d.close)
+            }
+            Cow::Owned(h) => (None, expects_continue(h), asks_close(h)),
+        };
         let out = Outgoing {
             method: &req.method,
             target: request_target(&req.url),
             host: authority(&req.url),
             headers: &headers,
+            fields,
             expect_continue,
             limits: &cfg.limits,
             read_timeout: cfg.timeouts.read,
+            total: deadline,
             continue_timeout: cfg.continue_timeout,
         };
         let replayable = !req.streamed;
-        let close_asked = headers
-            .get_all(header::CONNECTION)
-            .iter()
-            .any(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
         let mut fresh_only = false;
         loop {
             let mut conn = match self.connection(&origin, fresh_only).await? {
@@ -107,7 +112,7 @@ impl Client {
             match exchange(&mut conn, &out, &mut body).await {
                 Ok(mut answer) => {
                     answer.must_close |= close_asked;
-                    return Ok(self.response(conn, answer, req, decode, deadline));
+                    return Ok(self.response(conn, answer, decode, deadline));
                 }
                 Err(Failure::Stale { sent, err })
                     if reused
@@ -123,6 +128,26 @@ impl Client {
                 Err(Failure::Stale { err, .. } | Failure::Fatal(err)) => return Err(err),
             }
         }
+    }
+
+    /// [`Origin::of`] `url`, the last one asked for shared when it is the
+    /// same (requests go to one origin again and again: no copy of its
+    /// host each time).
+    fn origin_of(&self, url: &Url) -> Result<Origin, Error> {
+        let (scheme, host, port) = Origin::parts(url)?;
+        let mut last = self.inner.last_origin.borrow_mut();
+        if let Some(o) = last.as_ref() {
+            if o.port == port && o.scheme == scheme && *o.host == *host {
+                return Ok(o.clone());
+            }
+        }
+        let origin = Origin {
+            scheme,
+            host: host.into(),
+            port,
+        };
+        *last = Some(origin.clone());
+        Ok(origin)
     }
 
     /// One request over HTTP/2 (see [`crate::h2`]): its future itself,
@@ -171,7 +196,9 @@ impl Client {
         let cfg = &self.inner.cfg;
         let acquire = self.inner.pool.acquire(origin, fresh_only);
         let acquired = match cfg.timeouts.pool_wait {
-            Some(d) => timeout(d, acquire)
+            // The limit counts from when the pool first makes it wait:
+            // no clock read and no timer for a connection at hand.
+            Some(d) => timeout_from_wait(d, acquire)
                 .await
                 .map_err(|_| Error::timeout(TimeoutKind::PoolWait))?,
             None => acquire.await,
@@ -213,41 +240,82 @@ impl Client {
         &self,
         conn: Conn,
         answer: crate::h1::Answer,
-        req: &Prepared,
         decode: bool,
         deadline: Option<Instant>,
     ) -> Response {
         let cfg = &self.inner.cfg;
         let head = answer.head;
-        let mut headers = head.headers;
-        let decoder = headers
-            .get(header::CONTENT_ENCODING)
-            .filter(|_| decode && head.body != percore_http::h1::ResponseFraming::Empty)
-            .and_then(|v| Coding::from_header(v.as_bytes()))
+        let decoder = head
+            .content_encoding()
+            .filter(|_| decode && head.body != ResponseFraming::Empty)
+            .and_then(Coding::from_header)
             .map(Decoder::new);
-        if decoder.is_some() {
-            headers.remove(header::CONTENT_ENCODING);
-            headers.remove(header::CONTENT_LENGTH);
-        }
-        let limits = cfg.limits.clone().max_body_size(u64::MAX);
-        let body = BodyReader::new(
-            conn,
-            ResponseDecoder::new(head.body, &limits),
-            head.keep_alive && !answer.must_close,
-            self.inner.pool.clone(),
-            cfg.timeouts.read,
-            deadline,
-        );
+        // The declared length `Response::bytes` checks early: none once
+        // the body is decoded (the header is removed then).
+        let declared = match head.body {
+            ResponseFraming::Length(n) if decoder.is_none() => Some(n),
+            _ => None,
+        };
+        let keep_alive = head.keep_alive && !answer.must_close;
+        let body = match declared {
+            // The whole body came with the head (a small answer usually
+            // does): take it now and give the connection back, no reader.
+            Some(n) if conn.buf.len() as u64 >= n => {
+                ready_body(conn, n as usize, keep_alive, &self.inner.pool)
+            }
+            _ => {
+                let limits = cfg.limits.clone().max_body_size(u64::MAX);
+                BodyReader::new(
+                    conn,
+                    ResponseDecoder::new(head.body, &limits),
+                    keep_alive,
+                    self.inner.pool.clone(),
+                    cfg.timeouts.read,
+                    deadline,
+                )
+                .into()
+            }
+        };
+        let (status, version) = (head.status, head.version);
         Response::new(
-            head.status,
-            head.version,
-            headers,
-            req.url.clone(),
-            Some(body.into()),
+            status,
+            version,
+            Fields::Raw {
+                head: head.into_bytes(),
+                decoded: decoder.is_some(),
+                declared,
+            },
+            Some(body),
             decoder,
             cfg.max_body,
         )
     }
+}
+
+/// A body of `n` bytes already in `conn`'s buffer, split off; the
+/// connection goes back to `pool` when it may be reused and nothing
+/// follows the body (as [`BodyReader`] does at a body's end), else closes.
+fn ready_body(mut conn: Conn, n: usize, keep_alive: bool, pool: &crate::pool::Pool) -> AnyBody {
+    let data = conn.buf.split_to(n).freeze();
+    if keep_alive && conn.buf.is_empty() {
+        pool.release(conn);
+    }
+    AnyBody::Ready(Some(data))
+}
+
+/// Whether `headers` ask for `Expect: 100-continue`.
+pub(crate) fn expects_continue(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"))
+}
+
+/// Whether `headers` ask for `Connection: close`.
+pub(crate) fn asks_close(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .any(|v| v.as_bytes().eq_ignore_ascii_case(b"close"))
 }
 
 /// The `Host` value for `url`: its host, and its port unless the default
@@ -270,6 +338,16 @@ pub(crate) fn request_target(url: &Url) -> &str {
 impl Origin {
     /// The origin of an `http` or `https` URL.
     pub(crate) fn of(url: &Url) -> Result<Origin, Error> {
+        let (scheme, host, port) = Origin::parts(url)?;
+        Ok(Origin {
+            scheme,
+            host: host.into(),
+            port,
+        })
+    }
+
+    /// [`Origin::of`] without the copy of the host: scheme, host, port.
+    fn parts(url: &Url) -> Result<(&'static str, &str, u16), Error> {
         let scheme = match url.scheme() {
             "http" => "http",
             "https" => "https",
@@ -284,11 +362,7 @@ impl Origin {
             .host_str()
             .filter(|h| !h.is_empty())
             .ok_or_else(|| Error::new(ErrorKind::InvalidUrl, "no host"))?;
-        Ok(Origin {
-            scheme,
-            host: host.to_string(),
-            port: url.port_or_known_default().unwrap_or(80),
-        })
+        Ok((scheme, host, url.port_or_known_default().unwrap_or(80)))
     }
 
     /// Whether connections to this origin are TLS (`https`).

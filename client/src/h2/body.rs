@@ -16,6 +16,9 @@ use crate::h1::BodyReader;
 pub(crate) enum AnyBody {
     H1(Box<BodyReader>),
     H2(H2Body),
+    /// An HTTP/1.1 body that arrived whole with its head (its connection
+    /// already given back): no reader, no box. `None` once taken.
+    Ready(Option<Bytes>),
 }
 
 impl From<BodyReader> for AnyBody {
@@ -30,6 +33,7 @@ impl AnyBody {
         match self {
             AnyBody::H1(b) => b.next().await,
             AnyBody::H2(b) => b.next().await,
+            AnyBody::Ready(b) => Ok(b.take().filter(|b| !b.is_empty())),
         }
     }
 
@@ -38,6 +42,7 @@ impl AnyBody {
         match self {
             AnyBody::H1(b) => b.trailers(),
             AnyBody::H2(b) => b.trailers.as_deref(),
+            AnyBody::Ready(_) => None,
         }
     }
 
@@ -46,6 +51,7 @@ impl AnyBody {
         match self {
             AnyBody::H1(b) => b.is_finished(),
             AnyBody::H2(b) => b.stream.is_none(),
+            AnyBody::Ready(b) => b.is_none(),
         }
     }
 }

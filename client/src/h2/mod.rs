@@ -51,7 +51,7 @@ use crate::decode::{Coding, Decoder};
 use crate::error::{Error, ErrorKind, TimeoutKind};
 use crate::h1::read_bounded;
 use crate::pool::{Acquired, Origin, OriginMap, Permit, Pool};
-use crate::response::Response;
+use crate::response::{Fields, Response};
 pub(crate) use body::{AnyBody, H2Body};
 pub(crate) use conn::Room;
 use conn::Shared;
@@ -358,7 +358,7 @@ pub(crate) async fn send(
         };
         match wait_head(&stream, ctx.read_timeout, deadline).await? {
             Head::Ready(head) => {
-                return Ok(response(stream, head, req, decode, &ctx, deadline));
+                return Ok(response(stream, head, decode, &ctx, deadline));
             }
             Head::Refused if !retried && (!req.streamed || !polled) => {
                 tracing::debug!("HTTP/2 stream refused; sending the request again");
@@ -542,7 +542,6 @@ async fn wait_head(
 fn response(
     stream: StreamRef,
     head: http::Response<()>,
-    req: &Prepared,
     decode: bool,
     ctx: &Ctx<'_>,
     deadline: Option<Instant>,
@@ -569,8 +568,7 @@ fn response(
     Response::new(
         parts.status,
         Version::HTTP_2,
-        headers,
-        req.url.clone(),
+        Fields::Map(headers),
         Some(AnyBody::H2(body)),
         decoder,
         ctx.max_body,

@@ -42,6 +42,7 @@ mod parse;
 pub mod reference;
 mod request_encode;
 mod response;
+mod response_lazy;
 mod scan;
 mod status;
 mod target;
@@ -60,11 +61,14 @@ pub use fields::BodyKind;
 pub use head::RawHead;
 pub use memo::{HeadMemo, MEMO_MAX_HEAD};
 pub use parse::{parse_raw_head, parse_request_head, RequestHead};
-pub use request_encode::{encode_request_head, RequestFraming};
+pub use request_encode::{
+    encode_request_head, encode_request_head_with, EncodedFields, RequestFraming,
+};
 pub use response::{
     frame_response_head, parse_response_head, ResponseDecoder, ResponseError, ResponseFrame,
     ResponseFraming, ResponseHead, FRAME_STACK_FIELDS, MAX_INTERIM_RESPONSES,
 };
+pub use response_lazy::{parse_response_head_lazy, response_fields, LazyResponseHead};
 
 #[cfg(test)]
 mod tests;

@@ -278,13 +278,58 @@ pub fn frame_response_head(
     method: &Method,
     limits: &Limits,
 ) -> Result<Option<ResponseFrame>, ResponseError> {
+    match frame_head(buf, method, limits)? {
+        Framed::Incomplete => Ok(None),
+        Framed::Head { frame, .. } => Ok(Some(frame)),
+        Framed::ManyFields { skipped } => {
+            // Rare: more fields than the stack holds but maybe not more
+            // than the limit: the allocating parser gives the answer.
+            let rest = buf.get(skipped..).unwrap_or_default();
+            let mut copy = BytesMut::from(rest);
+            Ok(
+                parse_response_head(&mut copy, method, limits)?.map(|head| ResponseFrame {
+                    len: skipped + rest.len() - copy.len(),
+                    version: head.version,
+                    status: head.status,
+                    body: head.body,
+                    keep_alive: head.keep_alive,
+                }),
+            )
+        }
+    }
+}
+
+/// What [`frame_head`] found.
+pub(super) enum Framed {
+    /// More bytes are needed.
+    Incomplete,
+    /// A complete head, and where its first `Content-Encoding` value
+    /// lies in the buffer (start, end).
+    Head {
+        frame: ResponseFrame,
+        coding: Option<(usize, usize)>,
+    },
+    /// More fields than [`FRAME_STACK_FIELDS`] (and the limit allows
+    /// more): only the allocating parser can tell; `skipped` bytes of
+    /// blank lines come before the status line.
+    ManyFields { skipped: usize },
+}
+
+/// [`frame_response_head`]'s rules without its heap fallback, noting
+/// the first `Content-Encoding` value on the way (the client decodes by
+/// it without building a header map).
+pub(super) fn frame_head(
+    buf: &[u8],
+    method: &Method,
+    limits: &Limits,
+) -> Result<Framed, ResponseError> {
     let skipped = 2 * buf
         .chunks_exact(2)
         .take_while(|pair| *pair == b"\r\n")
         .count();
     let rest = buf.get(skipped..).unwrap_or_default();
     if rest.is_empty() {
-        return Ok(None);
+        return Ok(Framed::Incomplete);
     }
     let cut = rest.len() > limits.max_head_size;
     let window = rest
@@ -300,42 +345,47 @@ pub fn frame_response_head(
     );
     match parsed {
         Err(httparse::Error::TooManyHeaders) if limits.max_headers > FRAME_STACK_FIELDS => {
-            // Rare: more fields than the stack holds but maybe not more
-            // than the limit: the allocating parser gives the answer.
-            let mut copy = BytesMut::from(rest);
-            Ok(
-                parse_response_head(&mut copy, method, limits)?.map(|head| ResponseFrame {
-                    len: skipped + rest.len() - copy.len(),
-                    version: head.version,
-                    status: head.status,
-                    body: head.body,
-                    keep_alive: head.keep_alive,
-                }),
-            )
+            Ok(Framed::ManyFields { skipped })
         }
         Err(e) => Err(map_httparse_error(e)),
         Ok(httparse::Status::Partial) if cut => Err(ResponseError::HeadTooLarge),
-        Ok(httparse::Status::Partial) => Ok(None),
+        Ok(httparse::Status::Partial) => Ok(Framed::Incomplete),
         Ok(httparse::Status::Complete(head_len)) => {
             let head_bytes = window.get(..head_len).unwrap_or_default();
             let (version, status) = status_line(head_bytes, &res)?;
             let mut facts = Facts::default();
+            let mut coding = None;
             for field in res.headers.iter() {
+                let name = field.name.as_bytes();
+                if name.len() > MAX_NAME_LEN {
+                    // As `HeaderName::from_bytes` (the full parser) rules.
+                    return Err(ResponseError::Malformed("invalid header name"));
+                }
+                if coding.is_none() && name.eq_ignore_ascii_case(b"content-encoding") {
+                    let (start, end) = offset_in(head_bytes, field.value);
+                    coding = Some((skipped + start, skipped + end));
+                }
                 facts
-                    .observe_response_raw(field.name.as_bytes(), field.value)
+                    .observe_response_raw(name, field.value)
                     .map_err(malformed_field)?;
             }
             let (body, keep_alive) = framing(facts, version, status, method)?;
-            Ok(Some(ResponseFrame {
-                len: skipped + head_len,
-                version,
-                status,
-                body,
-                keep_alive,
-            }))
+            Ok(Framed::Head {
+                frame: ResponseFrame {
+                    len: skipped + head_len,
+                    version,
+                    status,
+                    body,
+                    keep_alive,
+                },
+                coding,
+            })
         }
     }
 }
+
+/// The longest field name a `HeaderName` takes.
+const MAX_NAME_LEN: usize = (1 << 16) - 1;
 
 /// The status line's rules, shared by both parsers: CRLF line endings
 /// only, HTTP/1.0 or 1.1, a status code 100–999.
@@ -394,12 +444,15 @@ fn framing(
     ))
 }
 
-/// Whether every LF in `head` follows a CR.
+/// Whether every LF in `head` follows a CR. (One pass without an early
+/// exit, over the byte pairs: the compiler makes it vector code, where
+/// `windows(2).all(..)` went a byte at a time.)
 fn crlf_only(head: &[u8]) -> bool {
-    head.first() != Some(&b'\n')
-        && head
-            .windows(2)
-            .all(|pair| pair[1] != b'\n' || pair[0] == b'\r')
+    let next = head.get(1..).unwrap_or_default();
+    let bare = head.iter().zip(next).fold(0u8, |acc, (&a, &b)| {
+        acc | (u8::from(b == b'\n') & u8::from(a != b'\r'))
+    });
+    head.first() != Some(&b'\n') && bare == 0
 }
 
 /// Where `part` (a sub-slice of `whole`) lies in `whole`.

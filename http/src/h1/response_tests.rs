@@ -5,7 +5,7 @@ use bytes::BytesMut;
 use http::{HeaderMap, Method, StatusCode, Version};
 
 use super::*;
-use crate::h1::{encode_request_head, RequestFraming};
+use crate::h1::{encode_request_head, parse_response_head_lazy, RequestFraming};
 
 fn parse(input: &[u8], method: &Method) -> Result<Option<ResponseHead>, ResponseError> {
     parse_with(input, method, &Limits::default())
@@ -35,7 +35,97 @@ fn parse_with(
         (Err(a), Err(b)) => assert_eq!(a, b, "{shown:?}"),
         _ => panic!("{shown:?}: parse {full:?}, frame {frame:?}"),
     }
+    lazy_agrees(input, method, limits, &full, buf.len());
     full
+}
+
+/// `parse_response_head_lazy` on `input` against the full parser's
+/// outcome (`left`: the bytes it left in the buffer): the same verdict,
+/// the same rest, and, built from the kept bytes, the same header map
+/// and `Content-Encoding`.
+fn lazy_agrees(
+    input: &[u8],
+    method: &Method,
+    limits: &Limits,
+    full: &Result<Option<ResponseHead>, ResponseError>,
+    left: usize,
+) {
+    let mut buf = BytesMut::from(input);
+    let lazy = parse_response_head_lazy(&mut buf, method, limits);
+    let shown = String::from_utf8_lossy(input);
+    match (full, &lazy) {
+        (Ok(Some(head)), Ok(Some(l))) => {
+            assert_eq!(
+                (l.version, l.status, l.body, l.keep_alive),
+                (head.version, head.status, head.body, head.keep_alive),
+                "{shown:?}"
+            );
+            assert_eq!(buf.len(), left, "{shown:?}");
+            assert_eq!(l.headers(), head.headers, "{shown:?}");
+            assert_eq!(
+                l.content_encoding(),
+                head.headers
+                    .get(http::header::CONTENT_ENCODING)
+                    .map(|v| v.as_bytes()),
+                "{shown:?}"
+            );
+        }
+        (Ok(None), Ok(None)) => assert_eq!(buf.len(), input.len(), "{shown:?}"),
+        (Err(a), Err(b)) => assert_eq!(a, b, "{shown:?}"),
+        _ => panic!("{shown:?}: parse {full:?}, lazy {lazy:?}"),
+    }
+}
+
+/// The lazy head on heads with codings, many fields, odd values: the
+/// same map, in order, as the full parser's (`parse_with` compares).
+#[test]
+fn lazy_head_builds_the_same_map() {
+    let mut many = "HTTP/1.1 200 OK\r\nContent-Encoding: br\r\n".to_string();
+    for i in 0..FRAME_STACK_FIELDS + 5 {
+        many += &format!("x-{i}: {i}\r\nSet-Cookie: c{i}\r\n");
+    }
+    many += "Content-Length: 2\r\n\r\nhi";
+    let heads: [&[u8]; 6] = [
+        b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\ncontent-encoding: br\r\nContent-Length: 3\r\n\r\nabc",
+        b"\r\n\r\nHTTP/1.1 200 OK\r\nX-A: 1\r\nx-a: 2\r\nX-Empty:\r\nX-High: \xff\xfe\r\n\r\n",
+        b"HTTP/1.1 304 Not Modified\r\nETag: \"x\"\r\nContent-Encoding:\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nX-Del: a\x7fb\r\nContent-Length: 0\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nX-Tab: a\tb\r\nContent-Length: 0\r\n\r\n",
+        many.as_bytes(),
+    ];
+    for input in heads {
+        for method in [Method::GET, Method::HEAD] {
+            let _ = parse_with(input, &method, &Limits::default());
+        }
+    }
+    let mut buf = BytesMut::from(heads[0]);
+    let head = parse_response_head_lazy(&mut buf, &Method::GET, &Limits::default())
+        .unwrap()
+        .unwrap();
+    assert_eq!(head.content_encoding(), Some(&b"gzip"[..]));
+    assert_eq!(head.headers().get_all("content-encoding").iter().count(), 2);
+    assert_eq!(&buf[..], b"abc");
+    let few = Limits::default().max_headers(FRAME_STACK_FIELDS + 80);
+    let mut buf = BytesMut::from(many.as_bytes());
+    let head = parse_response_head_lazy(&mut buf, &Method::GET, &few)
+        .unwrap()
+        .unwrap();
+    assert_eq!(head.content_encoding(), Some(&b"br"[..]));
+    assert_eq!(head.headers().len(), 2 * (FRAME_STACK_FIELDS + 5) + 2);
+}
+
+/// A field name longer than a `HeaderName` takes is refused by every
+/// parser alike (a limit above 64 KiB lets it in).
+#[test]
+fn an_overlong_field_name_is_refused() {
+    let mut input = b"HTTP/1.1 200 OK\r\n".to_vec();
+    input.extend(std::iter::repeat_n(b'a', 1 << 16));
+    input.extend_from_slice(b": x\r\nContent-Length: 0\r\n\r\n");
+    let big = Limits::default().max_head_size(1 << 18);
+    assert_eq!(
+        parse_with(&input, &Method::GET, &big).unwrap_err(),
+        ResponseError::Malformed("invalid header name")
+    );
 }
 
 /// Random byte changes to sample heads: the frame-only path never
@@ -317,6 +407,42 @@ fn trailers_come_through() {
     };
     assert_eq!(t["x-sum"], "1");
     assert!(t.get("content-length").is_none());
+}
+
+/// Fields encoded once give the bytes the map gives, for every framing,
+/// method, target and `Host` case.
+#[test]
+fn encoded_fields_give_the_same_head() {
+    let mut maps = vec![HeaderMap::new()];
+    let mut h = HeaderMap::new();
+    h.insert("user-agent", "percore".parse().unwrap());
+    h.append("x-a", "1".parse().unwrap());
+    h.append("x-a", "2".parse().unwrap());
+    h.insert("content-length", "99".parse().unwrap());
+    h.insert("transfer-encoding", "chunked".parse().unwrap());
+    maps.push(h.clone());
+    h.insert("host", "other".parse().unwrap());
+    maps.push(h);
+    let framings = [
+        RequestFraming::Empty,
+        RequestFraming::Length(12345),
+        RequestFraming::Chunked,
+    ];
+    for map in &maps {
+        let fields = crate::h1::EncodedFields::new(map);
+        for method in [Method::GET, Method::POST, Method::HEAD] {
+            for target in ["", "/a?b=1"] {
+                for body in framings {
+                    let (mut a, mut b) = (BytesMut::new(), BytesMut::new());
+                    encode_request_head(&mut a, &method, target, "h:1", map, body);
+                    crate::h1::encode_request_head_with(
+                        &mut b, &method, target, "h:1", &fields, body,
+                    );
+                    assert_eq!(a, b, "{map:?} {method} {target:?} {body:?}");
+                }
+            }
+        }
+    }
 }
 
 #[test]
