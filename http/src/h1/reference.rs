@@ -290,3 +290,36 @@ pub(super) fn check(head: Bytes, s: &Found<'_>, limits: &Limits) -> Result<RawHe
         head, method, version, s.target, query, uri, fields, &outcome,
     ))
 }
+
+/// Everything an accepted head answers (method, target, version, path,
+/// query, URI, fields, framing, keep-alive, `Expect`, upgrade, bytes) in
+/// one comparable string: what the tests and the fuzz targets compare
+/// between the scanner, the memo and this parser.
+pub fn answers(h: &RawHead) -> String {
+    let fields: Vec<_> = h.fields().collect();
+    format!(
+        "{} {} {:?} path={:?} query={:?} target={:?} fields={fields:?} body={:?} \
+         keep_alive={} continue={} upgrade={:?} bytes={:?}",
+        h.method(),
+        h.target_str(),
+        h.version(),
+        h.path(),
+        h.query(),
+        h.uri(),
+        h.body_kind(),
+        h.keep_alive(),
+        h.expect_continue(),
+        h.upgrade(),
+        h.as_bytes(),
+    )
+}
+
+/// A parse's verdict in one comparable string: the error exactly, "needs
+/// more bytes", or the head's [`answers`]; each with the rest of the buffer.
+pub fn verdict(result: &Result<Option<RawHead>, ParseError>, rest: &[u8]) -> String {
+    match result {
+        Err(e) => format!("Err({e:?})"),
+        Ok(None) => format!("None rest={rest:?}"),
+        Ok(Some(h)) => format!("{} rest={rest:?}", answers(h)),
+    }
+}

@@ -300,6 +300,10 @@ pub(super) fn scan(
     let outcome = facts.finish(version, limits)?;
     let query = origin.flatten().map(|q| target_start + q);
     let bytes = buf.split_to(pos).freeze();
+    // Two `RawHead::assemble` calls, each the returned expression, so the
+    // head is built in the return slot: one call bound to a local (or
+    // through a closure) measured 20-30 instructions more per request
+    // (callgrind, `CALLGRIND_VARY=1000 ... h1pipe`: 3 289 against 3 266).
     if let Some(memo) = memo {
         if memo.accepted(&bytes, limits) {
             // The same head twice in a row: the memo keeps it (rare).

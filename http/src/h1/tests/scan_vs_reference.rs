@@ -9,31 +9,7 @@ use bytes::BytesMut;
 
 use super::*;
 
-/// The verdict in a comparable form: the error, or what the head answers.
-pub(super) fn verdict(r: &Result<Option<RawHead>, ParseError>, rest: &[u8]) -> String {
-    match r {
-        Err(e) => format!("Err({e:?})"),
-        Ok(None) => format!("None rest={rest:?}"),
-        Ok(Some(h)) => {
-            let fields: Vec<_> = h.fields().collect();
-            format!(
-                "{} {} {:?} path={:?} query={:?} target={:?} fields={fields:?} body={:?} \
-                 keep_alive={} continue={} upgrade={:?} bytes={:?} rest={rest:?}",
-                h.method(),
-                h.target_str(),
-                h.version(),
-                h.path(),
-                h.query(),
-                h.uri(),
-                h.body_kind(),
-                h.keep_alive(),
-                h.expect_continue(),
-                h.upgrade(),
-                h.as_bytes(),
-            )
-        }
-    }
-}
+pub(super) use super::reference::verdict;
 
 fn both(input: &[u8], limits: &Limits) -> (String, String) {
     let mut buf = BytesMut::from(input);
