@@ -109,8 +109,8 @@ impl FieldKind {
     }
 }
 
-/// Whether `name` is `known` (lowercase letters and `-`, at least four
-/// bytes) in any case: a word at a time (the last word overlapping the one
+/// Whether `name` is `known` (lowercase letters and `-`) in any case; from
+/// four bytes on a word at a time (the last word overlapping the one
 /// before), each of `known`'s letters compared with its case bit (0x20)
 /// set in `name`, which maps exactly the two cases of a letter onto it.
 #[inline(always)]
@@ -119,6 +119,9 @@ pub(super) fn same_name(name: &[u8], known: &[u8]) -> bool {
         return false;
     }
     let len = known.len();
+    if len < 4 {
+        return name.eq_ignore_ascii_case(known);
+    }
     if len < 8 {
         let word = |b: &[u8], at: usize| {
             let mut w = [0; 4];
@@ -129,7 +132,7 @@ pub(super) fn same_name(name: &[u8], known: &[u8]) -> bool {
             let k = word(known, at);
             word(name, at) | ((k & 0x4040_4040) >> 1) == k
         };
-        return len >= 4 && same(0) && same(len - 4);
+        return same(0) && same(len - 4);
     }
     let word = |b: &[u8], at: usize| {
         let mut w = [0; 8];

@@ -9,7 +9,10 @@ use super::super::fields::same_name;
 use super::super::target::valid_host;
 use super::super::wide::simple_host;
 
-const KNOWN: [&[u8]; 6] = [
+const KNOWN: [&[u8]; 9] = [
+    b"te",
+    b"via",
+    b"age",
     b"host",
     b"content-length",
     b"transfer-encoding",
