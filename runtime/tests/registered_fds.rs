@@ -58,6 +58,23 @@ async fn slots_settle(mode: Mode, want: usize) {
 }
 
 /// Reads exactly `len` bytes.
+/// A connection to `listener` (at `addr`): the accepted socket and the
+/// client's.
+async fn connected(listener: &TcpListener, addr: std::net::SocketAddr) -> (TcpStream, TcpStream) {
+    let client = spawn_local(async move { TcpStream::connect(addr).await.unwrap() });
+    let (server, _) = listener.accept().await.unwrap();
+    (server, client.await.unwrap())
+}
+
+/// No operation is still tracked by the driver.
+fn assert_no_ops_leaked(mode: Mode) {
+    assert_eq!(
+        percore_runtime::debug_tracked_ops(),
+        0,
+        "{mode:?}: ops leaked"
+    );
+}
+
 async fn read_exact(s: &TcpStream, len: usize) -> Vec<u8> {
     let mut got = Vec::with_capacity(len);
     while got.len() < len {
@@ -121,11 +138,7 @@ fn echo_many(mode: Mode) {
         slots_settle(mode, 0).await;
         drop(listener);
         sleep(Duration::from_millis(10)).await;
-        assert_eq!(
-            percore_runtime::debug_tracked_ops(),
-            0,
-            "{mode:?}: ops leaked"
-        );
+        assert_no_ops_leaked(mode);
         assert_eq!(open_fds(), fds, "{mode:?}: descriptors leaked");
     });
 }
@@ -145,9 +158,7 @@ fn slot_reuse(mode: Mode) {
     runtime(mode, 1).block_on(async move {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
-        let client_a = spawn_local(async move { TcpStream::connect(addr).await.unwrap() });
-        let (server_a, _) = listener.accept().await.unwrap();
-        let client_a = client_a.await.unwrap();
+        let (server_a, client_a) = connected(&listener, addr).await;
         assert_eq!(debug_registered_fds(), expect_slots(mode, 1));
         // A read in flight on A, dropped, then A closed.
         let raced = race(
@@ -159,9 +170,7 @@ fn slot_reuse(mode: Mode) {
         drop(server_a);
         slots_settle(mode, 0).await;
 
-        let client_c = spawn_local(async move { TcpStream::connect(addr).await.unwrap() });
-        let (server_c, _) = listener.accept().await.unwrap();
-        let client_c = client_c.await.unwrap();
+        let (server_c, client_c) = connected(&listener, addr).await;
         assert_eq!(debug_registered_fds(), expect_slots(mode, 1));
 
         // A's peer sees A's end (the table let go of A's file too).
@@ -179,11 +188,7 @@ fn slot_reuse(mode: Mode) {
         drop((server_c, client_c, client_a, listener));
         slots_settle(mode, 0).await;
         sleep(Duration::from_millis(10)).await;
-        assert_eq!(
-            percore_runtime::debug_tracked_ops(),
-            0,
-            "{mode:?}: ops leaked"
-        );
+        assert_no_ops_leaked(mode);
     });
 }
 
@@ -247,9 +252,7 @@ fn dropped_reads(mode: Mode) {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         for id in 0..20 {
-            let client = spawn_local(async move { TcpStream::connect(addr).await.unwrap() });
-            let (server, _) = listener.accept().await.unwrap();
-            let client = client.await.unwrap();
+            let (server, client) = connected(&listener, addr).await;
             for _ in 0..2 {
                 let raced = race(
                     server.read(Vec::with_capacity(128)),
@@ -273,11 +276,7 @@ fn dropped_reads(mode: Mode) {
         slots_settle(mode, 0).await;
         drop(listener);
         sleep(Duration::from_millis(10)).await;
-        assert_eq!(
-            percore_runtime::debug_tracked_ops(),
-            0,
-            "{mode:?}: ops leaked"
-        );
+        assert_no_ops_leaked(mode);
         assert_eq!(open_fds(), fds, "{mode:?}: descriptors leaked");
         if let Some(stats) = percore_runtime::debug_provided_buffers() {
             assert_eq!(stats.taken, stats.recycled, "{mode:?}: {stats:?}");
