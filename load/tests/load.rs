@@ -291,6 +291,55 @@ both_drivers!(h1_post_with_body_and_header, |driver, server_driver| {
     assert_all_answered(&json, 50);
 });
 
+both_drivers!(sigint_ends_a_run_early, |driver, server_driver| {
+    let demo = Demo::start(server_driver);
+    let url = demo.url("http", "/plaintext");
+    // One core runs on the calling thread with a signal handler, more
+    // cores on worker threads with the runtime's signal thread.
+    for cores in ["1", "2"] {
+        let args = [
+            &url[..],
+            "-c",
+            "4",
+            "-d",
+            "30",
+            "--driver",
+            driver,
+            "--cores",
+            cores,
+        ];
+        let child = Command::new(env!("CARGO_BIN_EXE_percore-load"))
+            .args(args)
+            .env_remove("PERCORE_DRIVER")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("percore-load");
+        std::thread::sleep(Duration::from_millis(500));
+        let started = Instant::now();
+        // SAFETY: signals the child we started, by its PID.
+        assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+        let out = child.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "--cores {cores}: SIGINT took {:?}",
+            started.elapsed()
+        );
+        assert!(
+            out.status.success(),
+            "--cores {cores}: {:?}\n{stdout}",
+            out.status
+        );
+        assert!(stdout.contains("requests/s:"), "--cores {cores}: {stdout}");
+        assert!(
+            !stdout.starts_with("0 requests"),
+            "--cores {cores}: {stdout}"
+        );
+    }
+});
+
 both_drivers!(pipelined_counts_match_n, |driver, server_driver| {
     let demo = Demo::start(server_driver);
     let url = demo.url("http", "/plaintext");

@@ -24,7 +24,7 @@ impl Drop for Epoll {
 }
 
 /// Runs until the budget is spent or a connection fails.
-pub fn run(run: &mut Run, slots: &mut [Slot]) -> Result<(), Error> {
+pub fn run(run: &mut Run, slots: &mut [Slot], defer_sends: bool) -> Result<(), Error> {
     // SAFETY: no pointers; the result is checked.
     let ep = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
     if ep < 0 {
@@ -48,6 +48,7 @@ pub fn run(run: &mut Run, slots: &mut [Slot]) -> Result<(), Error> {
     }
     let mut buf = vec![0u8; BUF];
     let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; slots.len().max(1)];
+    let mut deferred: Vec<usize> = Vec::with_capacity(slots.len());
     while !run.over() {
         // SAFETY: `events` has room for `len` entries.
         let n = unsafe { libc::epoll_wait(ep.0, events.as_mut_ptr(), events.len() as i32, 100) };
@@ -84,8 +85,15 @@ pub fn run(run: &mut Run, slots: &mut [Slot]) -> Result<(), Error> {
                         break;
                     }
                 }
-                flush(slot)?;
+                if defer_sends {
+                    deferred.push(ev.u64 as usize);
+                } else {
+                    flush(slot)?;
+                }
             }
+        }
+        for i in deferred.drain(..) {
+            flush(&mut slots[i])?;
         }
     }
     Ok(())

@@ -17,7 +17,11 @@
 //! sockets), `--wait N --wait-us US` (io_uring:
 //! each enter waits for N completions or US µs), `--setup plain|coop|defer`,
 //! `--nagle` (leave `TCP_NODELAY` off; it is on by default, as in wrk and
-//! percore-load), `--busy-poll US`, `--rcvbuf B`, `--sndbuf B`.
+//! percore-load), `--busy-poll US`, `--rcvbuf B`, `--sndbuf B`,
+//! `--congestion NAME` (`TCP_CONGESTION`: the sockets' congestion control,
+//! e.g. `reno` instead of the system's default), `--defer-sends` (epoll:
+//! the sends a batch of events calls for go out after the whole batch is
+//! read, as io_uring submits them at once, instead of after each read).
 
 mod epoll;
 mod proto;
@@ -53,6 +57,8 @@ struct Opts {
     busy_poll: Option<i32>,
     rcvbuf: Option<i32>,
     sndbuf: Option<i32>,
+    congestion: Option<String>,
+    defer_sends: bool,
 }
 
 fn parse_args() -> Result<Opts, String> {
@@ -79,6 +85,8 @@ fn parse_args() -> Result<Opts, String> {
         busy_poll: None,
         rcvbuf: None,
         sndbuf: None,
+        congestion: None,
+        defer_sends: false,
     };
     let mut it = args.into_iter();
     while let Some(a) = it.next() {
@@ -101,6 +109,8 @@ fn parse_args() -> Result<Opts, String> {
             "--busy-poll" => o.busy_poll = Some(num(&value()?)?),
             "--rcvbuf" => o.rcvbuf = Some(num(&value()?)?),
             "--sndbuf" => o.sndbuf = Some(num(&value()?)?),
+            "--congestion" => o.congestion = Some(value()?),
+            "--defer-sends" => o.defer_sends = true,
             _ if !a.starts_with('-') && url.is_none() => url = Some(a),
             _ => return Err(format!("unknown argument {a}")),
         }
@@ -186,6 +196,24 @@ fn setsockopt(fd: i32, level: i32, name: i32, value: i32) -> std::io::Result<()>
     Ok(())
 }
 
+/// Sets the socket's congestion control (`TCP_CONGESTION`).
+fn set_congestion(fd: i32, name: &str) -> std::io::Result<()> {
+    // SAFETY: a pointer to the name's bytes and their length.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::IPPROTO_TCP,
+            libc::TCP_CONGESTION,
+            name.as_ptr().cast(),
+            name.len() as u32,
+        )
+    };
+    if rc < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// Opens the connections, nonblocking, with the requested options.
 fn connect(o: &Opts) -> std::io::Result<Vec<TcpStream>> {
     (0..o.conns)
@@ -204,6 +232,9 @@ fn connect(o: &Opts) -> std::io::Result<Vec<TcpStream>> {
             }
             if let Some(b) = o.sndbuf {
                 setsockopt(fd, libc::SOL_SOCKET, libc::SO_SNDBUF, b)?;
+            }
+            if let Some(name) = &o.congestion {
+                set_congestion(fd, name)?;
             }
             Ok(s)
         })
@@ -322,7 +353,7 @@ fn main() -> ExitCode {
         })
         .collect();
     let result = match o.driver.as_str() {
-        "epoll" => epoll::run(&mut run, &mut slots),
+        "epoll" => epoll::run(&mut run, &mut slots, o.defer_sends),
         "uring" => uring::run(&mut run, &mut slots, &uring::Options::from(&o)),
         other => Err(Error::Protocol(if other.is_empty() {
             "no driver"
