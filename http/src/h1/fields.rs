@@ -65,7 +65,7 @@ fn parse_decimal(digits: &[u8]) -> Option<u64> {
 
 /// The fields that play a part in framing and connection handling.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum FieldKind {
+pub(super) enum FieldKind {
     Host,
     ContentLength,
     TransferEncoding,
@@ -96,7 +96,7 @@ impl FieldKind {
 
     /// The same classification for a name as it came off the wire (any
     /// case), without building a `HeaderName`.
-    fn of_raw(name: &[u8]) -> FieldKind {
+    pub(super) fn of_raw(name: &[u8]) -> FieldKind {
         match name.len() {
             4 if same_name(name, b"host") => FieldKind::Host,
             14 if same_name(name, b"content-length") => FieldKind::ContentLength,
@@ -106,6 +106,30 @@ impl FieldKind {
             7 if same_name(name, b"upgrade") => FieldKind::Upgrade,
             _ => FieldKind::Other,
         }
+    }
+}
+
+/// Whether `name` may be one of the fields [`FieldKind::of_raw`] knows:
+/// their lengths and first letters told apart with one table lookup, so
+/// the other fields (most of a head's) cost no comparison of their names.
+#[inline(always)]
+pub(super) fn maybe_framing(name: &[u8]) -> bool {
+    /// By name length (up to 17): the first letter, lowercase, of the
+    /// known names of that length (`connection` and `content-length`
+    /// both `c`; 0: none).
+    const FIRST: [u8; 18] = {
+        let mut t = [0; 18];
+        t[4] = b'h';
+        t[6] = b'e';
+        t[7] = b'u';
+        t[10] = b'c';
+        t[14] = b'c';
+        t[17] = b't';
+        t
+    };
+    match (FIRST.get(name.len()), name.first()) {
+        (Some(&letter), Some(&b)) => b | 0x20 == letter,
+        _ => false,
     }
 }
 
@@ -160,7 +184,23 @@ impl Facts {
     /// the wire (name in any case; both already checked). `simple_host`:
     /// whether the value, if this is `Host`, is already known to be a good
     /// one (else it is checked here).
+    #[inline(always)]
     pub(super) fn observe_request_raw(
+        &mut self,
+        name: &[u8],
+        value: &[u8],
+        index: usize,
+        simple_host: impl FnOnce() -> bool,
+    ) -> Result<(), ParseError> {
+        if !maybe_framing(name) {
+            return Ok(());
+        }
+        self.observe_request_known(name, value, index, simple_host)
+    }
+
+    /// [`Facts::observe_request_raw`] for a name [`maybe_framing`] let through.
+    #[inline(never)]
+    fn observe_request_known(
         &mut self,
         name: &[u8],
         value: &[u8],

@@ -27,6 +27,17 @@ use crate::Limits;
 /// The longest head the memo keeps (a longer one is parsed every time).
 pub const MEMO_MAX_HEAD: usize = 256;
 
+/// After this many accepted heads in a row that each differed from the
+/// one before, the memo keeps the bytes of only one head in
+/// [`MEMO_SAMPLE`] (the others cost no copy, and the head after them no
+/// comparison): a client whose heads all differ pays for a comparison and
+/// a copy once in [`MEMO_SAMPLE`] heads, and one that starts repeating its
+/// head is answered by the memo again within [`MEMO_SAMPLE`] + 2 heads.
+pub(super) const MEMO_STREAK: u32 = 8;
+
+/// See [`MEMO_STREAK`].
+pub(super) const MEMO_SAMPLE: u32 = 8;
+
 /// The limits the scanner reads (every one of them: a head accepted under
 /// one set may be refused under another).
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -78,6 +89,9 @@ pub struct HeadMemo {
     /// The buffer being parsed starts with the kept bytes (under the same
     /// limits).
     repeat: bool,
+    /// Accepted heads in a row that differed from the one before
+    /// (wrapping; see [`MEMO_STREAK`]).
+    misses: u32,
     bytes: [u8; MEMO_MAX_HEAD],
     /// How many heads came from the memo (for the tests).
     #[cfg(test)]
@@ -112,6 +126,7 @@ impl HeadMemo {
             },
             len: 0,
             repeat: false,
+            misses: 0,
             bytes: [0; MEMO_MAX_HEAD],
             #[cfg(test)]
             hits: 0,
@@ -154,13 +169,20 @@ impl HeadMemo {
 
     /// The scanner accepted `bytes` under `limits`: whether they are the
     /// bytes kept (then the caller shows the head to [`HeadMemo::keep_head`]);
-    /// if not, they are kept instead (if short enough; else nothing is) and
-    /// the parsed head kept before is forgotten.
+    /// if not, they are kept instead (if short enough, and not skipped
+    /// after a run of differing heads, [`MEMO_STREAK`]; else nothing is)
+    /// and the parsed head kept before is forgotten.
     pub(super) fn accepted(&mut self, bytes: &[u8], limits: &Limits) -> bool {
         if self.repeat && bytes.len() == self.len {
+            self.misses = 0;
             return true;
         }
         self.head = None;
+        self.misses = self.misses.wrapping_add(1);
+        if self.misses > MEMO_STREAK && self.misses % MEMO_SAMPLE != 0 {
+            self.len = 0;
+            return false;
+        }
         match self.bytes.get_mut(..bytes.len()) {
             Some(room) => {
                 room.copy_from_slice(bytes);

@@ -189,7 +189,10 @@ pub(super) fn scan(
         // Not a path and query `Uri` takes: the reason, once complete.
         error = origin_form_ok(target).err();
     }
-    if !target.is_ascii() && std::str::from_utf8(target).is_err() {
+    // A path and query that reach the target's end passed only ASCII
+    // bytes (the `PATH` and `QUERY` classes hold nothing else).
+    let origin_whole = origin.is_some() && origin_end == target_end;
+    if !origin_whole && !target.is_ascii() && std::str::from_utf8(target).is_err() {
         return Err(TOKEN_ERROR);
     }
     // The version: HTTP/1.0 or HTTP/1.1, then the line's end.
@@ -219,68 +222,19 @@ pub(super) fn scan(
     // The field lines, up to the empty line.
     let mut fields = Fields::new();
     let mut facts = Facts::default();
-    loop {
-        let b = next!(data, pos, over);
-        if b == b'\r' {
-            if next!(data, pos, over) != b'\n' {
-                return Err(ParseError::BadRequest("invalid line ending"));
-            }
-            break;
-        }
-        if b == b'\n' {
-            bare_lf = true;
-            break;
-        }
-        if class(b) & TOKEN == 0 {
-            return Err(NAME_ERROR);
-        }
-        let name_start = pos - 1;
-        pos = skip_run(data, pos, TOKEN, Run::Token);
-        let name_end = pos;
-        if next!(data, pos, over) != b':' {
-            return Err(NAME_ERROR);
-        }
-        // OWS, then the value up to the line's end.
-        let mut b = next!(data, pos, over);
-        while b == b' ' || b == b'\t' {
-            b = next!(data, pos, over);
-        }
-        let value_start = pos - 1;
-        let mut value_end = value_start;
-        if class(b) & VALUE != 0 {
-            pos = skip_run(data, pos, VALUE, Run::Value);
-            value_end = pos;
-            b = next!(data, pos, over);
-        }
-        match b {
-            b'\r' => {
-                if next!(data, pos, over) != b'\n' {
-                    return Err(VALUE_ERROR);
-                }
-            }
-            b'\n' => bare_lf = true,
-            _ => return Err(VALUE_ERROR),
-        }
-        if fields.len() == limits.max_headers {
-            return Err(ParseError::TooManyHeaders);
-        }
-        // Trailing OWS is not part of the value.
-        while value_end > value_start && matches!(data.get(value_end - 1), Some(b' ' | b'\t')) {
-            value_end -= 1;
-        }
-        if error.is_none() {
-            let name = data.get(name_start..name_end).unwrap_or_default();
-            let value = data.get(value_start..value_end).unwrap_or_default();
-            if !valid_name(name) {
-                error = Some(NAME_ERROR);
-            } else if let Err(e) = facts.observe_request_raw(name, value, fields.len(), || {
-                simple_host(data, value_start, value_end)
-            }) {
-                error = Some(e);
-            }
-        }
-        fields.push([name_start, name_end, value_start, value_end]);
-    }
+    let Some(end) = scan_fields(
+        data,
+        pos,
+        limits,
+        &mut fields,
+        &mut facts,
+        &mut error,
+        &mut bare_lf,
+    )?
+    else {
+        return incomplete(over);
+    };
+    pos = end;
     // The head is complete: the errors kept until now, in the order the
     // reference finds them (a bare LF, the target, the fields).
     if bare_lf {
@@ -331,6 +285,100 @@ pub(super) fn scan(
         fields,
         &outcome,
     )))
+}
+
+/// The next byte, or `Ok(None)` (more bytes needed) out of the enclosing
+/// function ([`scan_fields`]).
+macro_rules! byte {
+    ($data:ident, $pos:ident) => {
+        match $data.get($pos) {
+            Some(&b) => {
+                $pos += 1;
+                b
+            }
+            None => return Ok(None),
+        }
+    };
+}
+
+/// The field lines from `pos` up to and past the empty line: where the
+/// head ends, or `Ok(None)` when more bytes are needed. Each field is
+/// pushed to `fields` and shown to `facts` (until an `error` is kept);
+/// `bare_lf` is set for a line ended by LF alone. Its own function (not
+/// inlined into [`scan`]): the request line's values are not live here,
+/// so the loop keeps its own in registers.
+#[inline(never)]
+fn scan_fields(
+    data: &[u8],
+    mut pos: usize,
+    limits: &Limits,
+    fields: &mut Fields,
+    facts: &mut Facts,
+    error: &mut Option<ParseError>,
+    bare_lf: &mut bool,
+) -> Result<Option<usize>, ParseError> {
+    loop {
+        let b = byte!(data, pos);
+        if b == b'\r' {
+            if byte!(data, pos) != b'\n' {
+                return Err(ParseError::BadRequest("invalid line ending"));
+            }
+            return Ok(Some(pos));
+        }
+        if b == b'\n' {
+            *bare_lf = true;
+            return Ok(Some(pos));
+        }
+        if class(b) & TOKEN == 0 {
+            return Err(NAME_ERROR);
+        }
+        let name_start = pos - 1;
+        pos = skip_run(data, pos, TOKEN, Run::Token);
+        let name_end = pos;
+        if byte!(data, pos) != b':' {
+            return Err(NAME_ERROR);
+        }
+        // OWS, then the value up to the line's end.
+        let mut b = byte!(data, pos);
+        while b == b' ' || b == b'\t' {
+            b = byte!(data, pos);
+        }
+        let value_start = pos - 1;
+        let mut value_end = value_start;
+        if class(b) & VALUE != 0 {
+            pos = skip_run(data, pos, VALUE, Run::Value);
+            value_end = pos;
+            b = byte!(data, pos);
+        }
+        match b {
+            b'\r' => {
+                if byte!(data, pos) != b'\n' {
+                    return Err(VALUE_ERROR);
+                }
+            }
+            b'\n' => *bare_lf = true,
+            _ => return Err(VALUE_ERROR),
+        }
+        if fields.len() == limits.max_headers {
+            return Err(ParseError::TooManyHeaders);
+        }
+        // Trailing OWS is not part of the value.
+        while value_end > value_start && matches!(data.get(value_end - 1), Some(b' ' | b'\t')) {
+            value_end -= 1;
+        }
+        if error.is_none() {
+            let name = data.get(name_start..name_end).unwrap_or_default();
+            let value = data.get(value_start..value_end).unwrap_or_default();
+            if !valid_name(name) {
+                *error = Some(NAME_ERROR);
+            } else if let Err(e) = facts.observe_request_raw(name, value, fields.len(), || {
+                simple_host(data, value_start, value_end)
+            }) {
+                *error = Some(e);
+            }
+        }
+        fields.push([name_start, name_end, value_start, value_end]);
+    }
 }
 
 /// The request target's bytes.
