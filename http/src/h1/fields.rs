@@ -7,6 +7,7 @@ use http::Version;
 
 use super::error::ParseError;
 use super::target::valid_host;
+use super::wide::simple_host;
 use crate::field_list::elements;
 use crate::Limits;
 
@@ -181,38 +182,52 @@ impl Facts {
     }
 
     /// [`Facts::observe`] for request field number `index` as it came off
-    /// the wire (name in any case; both already checked). `simple_host`:
-    /// whether the value, if this is `Host`, is already known to be a good
-    /// one (else it is checked here).
+    /// the wire (name in any case; both already checked). `wide`: the
+    /// buffer the value is in and where it starts there, for
+    /// [`simple_host`] to pass a `Host` value at once (else, or with
+    /// `None`, it is checked byte by byte). Inlined into the scan: a name
+    /// that cannot be a framing field costs a table lookup, and a `Host`
+    /// whose value the wide scan passes costs no call.
     #[inline(always)]
     pub(super) fn observe_request_raw(
         &mut self,
         name: &[u8],
         value: &[u8],
         index: usize,
-        simple_host: impl FnOnce() -> bool,
+        wide: Option<(&[u8], usize)>,
     ) -> Result<(), ParseError> {
         if !maybe_framing(name) {
             return Ok(());
         }
-        self.observe_request_known(name, value, index, simple_host)
+        if name.len() == 4 {
+            // `host` is the one known name of four bytes.
+            if !same_name(name, b"host") {
+                return Ok(());
+            }
+            let simple = match wide {
+                Some((data, start)) => simple_host(data, start, start + value.len()),
+                None => false,
+            };
+            if simple {
+                self.hosts += 1;
+                return Ok(());
+            }
+            return self.observe_slow(FieldKind::Host, value);
+        }
+        self.observe_request_known(name, value, index)
     }
 
-    /// [`Facts::observe_request_raw`] for a name [`maybe_framing`] let through.
+    /// [`Facts::observe_request_raw`] for a name of another length that
+    /// [`maybe_framing`] let through.
     #[inline(never)]
     fn observe_request_known(
         &mut self,
         name: &[u8],
         value: &[u8],
         index: usize,
-        simple_host: impl FnOnce() -> bool,
     ) -> Result<(), ParseError> {
         match FieldKind::of_raw(name) {
             FieldKind::Other => Ok(()),
-            FieldKind::Host if simple_host() => {
-                self.hosts += 1;
-                Ok(())
-            }
             FieldKind::Upgrade => {
                 if self.upgrade_at.is_none() {
                     self.upgrade_at = Some(index);
@@ -221,6 +236,13 @@ impl Facts {
             }
             kind => self.observe_value(kind, value),
         }
+    }
+
+    /// [`Facts::observe_value`], kept out of the scan's loop.
+    #[cold]
+    #[inline(never)]
+    fn observe_slow(&mut self, kind: FieldKind, value: &[u8]) -> Result<(), ParseError> {
+        self.observe_value(kind, value)
     }
 
     /// [`Facts::observe`] for a response field as it came off the wire

@@ -282,7 +282,7 @@ pub(super) fn check(head: Bytes, s: &Found<'_>, limits: &Limits) -> Result<RawHe
         if !valid_name(name) {
             return Err(ParseError::BadRequest("invalid header name"));
         }
-        facts.observe_request_raw(name, value, i, || false)?;
+        facts.observe_request_raw(name, value, i, None)?;
         fields.push([ns, ne, vs, ve]);
     }
     let outcome = facts.finish(version, limits)?;
