@@ -313,6 +313,7 @@ impl Facts {
     }
 
     /// The verdict once every field has been seen.
+    #[inline(always)]
     pub(super) fn finish(self, version: Version, limits: &Limits) -> Result<Outcome, ParseError> {
         if version == Version::HTTP_11 && self.hosts == 0 {
             return Err(ParseError::BadRequest("missing Host header"));

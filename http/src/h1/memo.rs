@@ -21,7 +21,8 @@ use bytes::{Buf, Bytes, BytesMut};
 
 use super::error::ParseError;
 use super::head::RawHead;
-use super::parse::{parse_raw_head_with, skip_empty_lines};
+use super::parse::skip_empty_lines;
+use super::scan::scan;
 use crate::Limits;
 
 /// The longest head the memo keeps (a longer one is parsed every time).
@@ -164,7 +165,10 @@ impl HeadMemo {
                 return Ok(Some(head.clone()));
             }
         }
-        parse_raw_head_with(buf, limits, Some(self))
+        if buf.is_empty() {
+            return Ok(None);
+        }
+        scan(buf, limits, Some(self))
     }
 
     /// The scanner accepted `bytes` under `limits`: whether they are the
@@ -172,6 +176,7 @@ impl HeadMemo {
     /// if not, they are kept instead (if short enough, and not skipped
     /// after a run of differing heads, [`MEMO_STREAK`]; else nothing is)
     /// and the parsed head kept before is forgotten.
+    #[inline(always)]
     pub(super) fn accepted(&mut self, bytes: &[u8], limits: &Limits) -> bool {
         if self.repeat && bytes.len() == self.len {
             self.misses = 0;
@@ -183,6 +188,13 @@ impl HeadMemo {
             self.len = 0;
             return false;
         }
+        self.keep_bytes(bytes, limits);
+        false
+    }
+
+    /// Keeps `bytes` (accepted under `limits`) for the next comparison, if
+    /// short enough (else nothing).
+    fn keep_bytes(&mut self, bytes: &[u8], limits: &Limits) {
         match self.bytes.get_mut(..bytes.len()) {
             Some(room) => {
                 room.copy_from_slice(bytes);
@@ -191,7 +203,6 @@ impl HeadMemo {
             }
             None => self.len = 0,
         }
-        false
     }
 
     /// Keeps what the kept bytes parsed into, with a copy of the bytes

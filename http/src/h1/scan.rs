@@ -136,21 +136,30 @@ pub(super) fn scan(
     }
     // The method: 1*tchar SP.
     let method_start = pos - 1;
-    if class(b) & TOKEN == 0 {
-        return Err(TOKEN_ERROR);
-    }
-    pos = skip_run(data, pos, TOKEN, Run::Token);
-    if next!(data, pos, over) != b' ' {
-        return Err(TOKEN_ERROR);
-    }
-    let method_bytes = data.get(method_start..pos - 1).unwrap_or_default();
     let mut error = None;
-    let method = match method_bytes {
-        b"GET" => Method::GET,
-        _ => Method::from_bytes(method_bytes).unwrap_or_else(|_| {
-            error = Some(ParseError::BadRequest("invalid method"));
-            Method::GET
-        }),
+    // `GET ` compared at once; any other method byte by byte.
+    let get: Option<[u8; 4]> = data
+        .get(method_start..method_start + 4)
+        .and_then(|w| w.try_into().ok());
+    let method = if get == Some(*b"GET ") {
+        pos = method_start + 4;
+        Method::GET
+    } else {
+        if class(b) & TOKEN == 0 {
+            return Err(TOKEN_ERROR);
+        }
+        pos = skip_run(data, pos, TOKEN, Run::Token);
+        if next!(data, pos, over) != b' ' {
+            return Err(TOKEN_ERROR);
+        }
+        let method_bytes = data.get(method_start..pos - 1).unwrap_or_default();
+        match method_bytes {
+            b"GET" => Method::GET,
+            _ => Method::from_bytes(method_bytes).unwrap_or_else(|_| {
+                error = Some(ParseError::BadRequest("invalid method"));
+                Method::GET
+            }),
+        }
     };
     // The target: 1*(bytes httparse takes) SP, at most `max_uri_len`.
     let target_start = pos;
