@@ -181,7 +181,10 @@ pub(super) fn scan(
         origin = Some(query);
         origin_end = pos;
     }
-    pos = skip(window, pos, URI);
+    // (An origin-form target usually ends at the space: nothing to skip.)
+    if window.get(pos) != Some(&b' ') {
+        pos = skip(window, pos, URI);
+    }
     let target_end = pos;
     match data.get(pos) {
         None => return incomplete(over),
