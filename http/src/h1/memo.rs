@@ -184,7 +184,7 @@ impl HeadMemo {
         }
         self.head = None;
         self.misses = self.misses.wrapping_add(1);
-        if self.misses > MEMO_STREAK && self.misses % MEMO_SAMPLE != 0 {
+        if self.misses > MEMO_STREAK && !self.misses.is_multiple_of(MEMO_SAMPLE) {
             self.len = 0;
             return false;
         }
