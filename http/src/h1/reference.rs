@@ -268,7 +268,7 @@ pub(super) fn check(head: Bytes, s: &Found<'_>, limits: &Limits) -> Result<RawHe
         (None, query.map(|q| s.target.0 + q))
     } else {
         let uri = parse_target(&method, head.slice(s.target.0..s.target.1))?;
-        (Some(Box::new(uri)), None)
+        (Some(std::sync::Arc::new(uri)), None)
     };
     let mut fields = Fields::new();
     let mut facts = Facts::default();

@@ -265,7 +265,7 @@ pub(super) fn scan(
         None => {
             let target =
                 bytes::Bytes::copy_from_slice(target_bytes(data, target_start, target_end));
-            Some(Box::new(parse_target(&method, target)?))
+            Some(std::sync::Arc::new(parse_target(&method, target)?))
         }
     };
     if let Some(e) = error {
