@@ -13,7 +13,9 @@
 //! in any byte, or other limits, is scanned as usual. What a head parsed
 //! into is kept once its bytes came twice in a row (before that, only the
 //! bytes are), so heads that all differ cost a failed comparison and a
-//! copy of the bytes each, not the keeping of parsed heads. The tests in
+//! copy of the bytes, not the keeping of parsed heads; after a run of
+//! them, only one head in [`MEMO_SAMPLE`] is kept for comparison
+//! ([`MEMO_STREAK`]), so most cost neither. The tests in
 //! `h1/tests/memo.rs` and the fuzz target `h1_head_memo` compare the memo
 //! with a fresh parse.
 
@@ -138,11 +140,12 @@ impl HeadMemo {
     /// without scanning when `buf` starts with the last head this memo
     /// kept (under the same limits).
     ///
-    /// An accepted head's bytes are kept for the next call; what it was
+    /// An accepted head's bytes are kept for the next call (after a run of
+    /// differing heads, those of one head in eight); what it was
     /// parsed into is kept only once the same bytes came twice in a row,
-    /// so that a client whose heads all differ pays for a comparison and a
-    /// copy of the bytes, not for keeping parsed heads nobody asks for
-    /// again.
+    /// so that a client whose heads all differ pays at most for a
+    /// comparison and a copy of the bytes, not for keeping parsed heads
+    /// nobody asks for again.
     pub fn parse(
         &mut self,
         buf: &mut BytesMut,
