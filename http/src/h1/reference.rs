@@ -268,7 +268,7 @@ pub(super) fn check(head: Bytes, s: &Found<'_>, limits: &Limits) -> Result<RawHe
         (None, query.map(|q| s.target.0 + q))
     } else {
         let uri = parse_target(&method, head.slice(s.target.0..s.target.1))?;
-        (Some(Box::new(uri)), None)
+        (Some(std::sync::Arc::new(uri)), None)
     };
     let mut fields = Fields::new();
     let mut facts = Facts::default();
@@ -282,7 +282,7 @@ pub(super) fn check(head: Bytes, s: &Found<'_>, limits: &Limits) -> Result<RawHe
         if !valid_name(name) {
             return Err(ParseError::BadRequest("invalid header name"));
         }
-        facts.observe_request_raw(name, value, i, || false)?;
+        facts.observe_request_raw(name, value, i, None)?;
         fields.push([ns, ne, vs, ve]);
     }
     let outcome = facts.finish(version, limits)?;

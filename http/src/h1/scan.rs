@@ -19,7 +19,7 @@ use super::fields::Facts;
 use super::head::{valid_name, Fields, RawHead};
 use super::memo::HeadMemo;
 use super::target::{origin_form_ok, parse_target, path_byte, query_byte};
-use super::wide::{first_flagged, simple_host, Run};
+use super::wide::{first_flagged, Run};
 use crate::Limits;
 
 /// [`CLASS`]: a token character (tchar): methods and field names.
@@ -136,21 +136,30 @@ pub(super) fn scan(
     }
     // The method: 1*tchar SP.
     let method_start = pos - 1;
-    if class(b) & TOKEN == 0 {
-        return Err(TOKEN_ERROR);
-    }
-    pos = skip_run(data, pos, TOKEN, Run::Token);
-    if next!(data, pos, over) != b' ' {
-        return Err(TOKEN_ERROR);
-    }
-    let method_bytes = data.get(method_start..pos - 1).unwrap_or_default();
     let mut error = None;
-    let method = match method_bytes {
-        b"GET" => Method::GET,
-        _ => Method::from_bytes(method_bytes).unwrap_or_else(|_| {
-            error = Some(ParseError::BadRequest("invalid method"));
-            Method::GET
-        }),
+    // `GET ` compared at once; any other method byte by byte.
+    let get: Option<[u8; 4]> = data
+        .get(method_start..method_start + 4)
+        .and_then(|w| w.try_into().ok());
+    let method = if get == Some(*b"GET ") {
+        pos = method_start + 4;
+        Method::GET
+    } else {
+        if class(b) & TOKEN == 0 {
+            return Err(TOKEN_ERROR);
+        }
+        pos = skip_run(data, pos, TOKEN, Run::Token);
+        if next!(data, pos, over) != b' ' {
+            return Err(TOKEN_ERROR);
+        }
+        let method_bytes = data.get(method_start..pos - 1).unwrap_or_default();
+        match method_bytes {
+            b"GET" => Method::GET,
+            _ => Method::from_bytes(method_bytes).unwrap_or_else(|_| {
+                error = Some(ParseError::BadRequest("invalid method"));
+                Method::GET
+            }),
+        }
     };
     // The target: 1*(bytes httparse takes) SP, at most `max_uri_len`.
     let target_start = pos;
@@ -172,7 +181,10 @@ pub(super) fn scan(
         origin = Some(query);
         origin_end = pos;
     }
-    pos = skip(window, pos, URI);
+    // (An origin-form target usually ends at the space: nothing to skip.)
+    if window.get(pos) != Some(&b' ') {
+        pos = skip(window, pos, URI);
+    }
     let target_end = pos;
     match data.get(pos) {
         None => return incomplete(over),
@@ -189,98 +201,60 @@ pub(super) fn scan(
         // Not a path and query `Uri` takes: the reason, once complete.
         error = origin_form_ok(target).err();
     }
-    if !target.is_ascii() && std::str::from_utf8(target).is_err() {
+    // A path and query that reach the target's end passed only ASCII
+    // bytes (the `PATH` and `QUERY` classes hold nothing else).
+    let origin_whole = origin.is_some() && origin_end == target_end;
+    if !origin_whole && !target.is_ascii() && std::str::from_utf8(target).is_err() {
         return Err(TOKEN_ERROR);
     }
-    // The version: HTTP/1.0 or HTTP/1.1, then the line's end.
-    let version = match data.get(pos..pos + 8) {
-        Some(b"HTTP/1.1") => Version::HTTP_11,
-        Some(b"HTTP/1.0") => Version::HTTP_10,
-        Some(_) => return Err(version_error(data.get(pos..).unwrap_or_default())),
-        None => {
-            let rest = data.get(pos..).unwrap_or_default();
-            return if b"HTTP/1.".starts_with(rest) {
-                incomplete(over)
-            } else {
-                Err(version_error(rest))
-            };
-        }
-    };
-    pos += 8;
-    match next!(data, pos, over) {
-        b'\r' => {
-            if next!(data, pos, over) != b'\n' {
-                return Err(ParseError::BadRequest("invalid line ending"));
+    // The version: HTTP/1.0 or HTTP/1.1, then the line's end; the usual
+    // `HTTP/1.1` CRLF compared at once.
+    let line_end: Option<[u8; 10]> = data.get(pos..pos + 10).and_then(|w| w.try_into().ok());
+    let version;
+    if line_end == Some(*b"HTTP/1.1\r\n") {
+        version = Version::HTTP_11;
+        pos += 10;
+    } else {
+        version = match data.get(pos..pos + 8) {
+            Some(b"HTTP/1.1") => Version::HTTP_11,
+            Some(b"HTTP/1.0") => Version::HTTP_10,
+            Some(_) => return Err(version_error(data.get(pos..).unwrap_or_default())),
+            None => {
+                let rest = data.get(pos..).unwrap_or_default();
+                return if b"HTTP/1.".starts_with(rest) {
+                    incomplete(over)
+                } else {
+                    Err(version_error(rest))
+                };
             }
+        };
+        pos += 8;
+        match next!(data, pos, over) {
+            b'\r' => {
+                if next!(data, pos, over) != b'\n' {
+                    return Err(ParseError::BadRequest("invalid line ending"));
+                }
+            }
+            b'\n' => bare_lf = true,
+            _ => return Err(ParseError::BadRequest("invalid line ending")),
         }
-        b'\n' => bare_lf = true,
-        _ => return Err(ParseError::BadRequest("invalid line ending")),
     }
     // The field lines, up to the empty line.
     let mut fields = Fields::new();
     let mut facts = Facts::default();
-    loop {
-        let b = next!(data, pos, over);
-        if b == b'\r' {
-            if next!(data, pos, over) != b'\n' {
-                return Err(ParseError::BadRequest("invalid line ending"));
-            }
-            break;
-        }
-        if b == b'\n' {
-            bare_lf = true;
-            break;
-        }
-        if class(b) & TOKEN == 0 {
-            return Err(NAME_ERROR);
-        }
-        let name_start = pos - 1;
-        pos = skip_run(data, pos, TOKEN, Run::Token);
-        let name_end = pos;
-        if next!(data, pos, over) != b':' {
-            return Err(NAME_ERROR);
-        }
-        // OWS, then the value up to the line's end.
-        let mut b = next!(data, pos, over);
-        while b == b' ' || b == b'\t' {
-            b = next!(data, pos, over);
-        }
-        let value_start = pos - 1;
-        let mut value_end = value_start;
-        if class(b) & VALUE != 0 {
-            pos = skip_run(data, pos, VALUE, Run::Value);
-            value_end = pos;
-            b = next!(data, pos, over);
-        }
-        match b {
-            b'\r' => {
-                if next!(data, pos, over) != b'\n' {
-                    return Err(VALUE_ERROR);
-                }
-            }
-            b'\n' => bare_lf = true,
-            _ => return Err(VALUE_ERROR),
-        }
-        if fields.len() == limits.max_headers {
-            return Err(ParseError::TooManyHeaders);
-        }
-        // Trailing OWS is not part of the value.
-        while value_end > value_start && matches!(data.get(value_end - 1), Some(b' ' | b'\t')) {
-            value_end -= 1;
-        }
-        if error.is_none() {
-            let name = data.get(name_start..name_end).unwrap_or_default();
-            let value = data.get(value_start..value_end).unwrap_or_default();
-            if !valid_name(name) {
-                error = Some(NAME_ERROR);
-            } else if let Err(e) = facts.observe_request_raw(name, value, fields.len(), || {
-                simple_host(data, value_start, value_end)
-            }) {
-                error = Some(e);
-            }
-        }
-        fields.push([name_start, name_end, value_start, value_end]);
-    }
+    let Some(end) = scan_fields(
+        data,
+        pos,
+        limits,
+        &mut fields,
+        &mut facts,
+        &mut error,
+        &mut bare_lf,
+    )?
+    else {
+        return incomplete(over);
+    };
+    pos = end;
     // The head is complete: the errors kept until now, in the order the
     // reference finds them (a bare LF, the target, the fields).
     if bare_lf {
@@ -291,7 +265,7 @@ pub(super) fn scan(
         None => {
             let target =
                 bytes::Bytes::copy_from_slice(target_bytes(data, target_start, target_end));
-            Some(Box::new(parse_target(&method, target)?))
+            Some(std::sync::Arc::new(parse_target(&method, target)?))
         }
     };
     if let Some(e) = error {
@@ -331,6 +305,141 @@ pub(super) fn scan(
         fields,
         &outcome,
     )))
+}
+
+/// The next byte, or `Ok(None)` (more bytes needed) out of the enclosing
+/// function ([`scan_fields`]).
+macro_rules! byte {
+    ($data:ident, $pos:ident) => {
+        match $data.get($pos) {
+            Some(&b) => {
+                $pos += 1;
+                b
+            }
+            None => return Ok(None),
+        }
+    };
+}
+
+/// The field lines from `pos` up to and past the empty line: where the
+/// head ends, or `Ok(None)` when more bytes are needed. Each field is
+/// pushed to `fields` and shown to `facts` (until an `error` is kept);
+/// `bare_lf` is set for a line ended by LF alone. Its own function (not
+/// inlined into [`scan`]): the request line's values are not live here,
+/// so the loop keeps its own in registers.
+#[inline(never)]
+fn scan_fields(
+    data: &[u8],
+    mut pos: usize,
+    limits: &Limits,
+    fields: &mut Fields,
+    facts: &mut Facts,
+    error: &mut Option<ParseError>,
+    bare_lf: &mut bool,
+) -> Result<Option<usize>, ParseError> {
+    loop {
+        let b = byte!(data, pos);
+        if b == b'\r' {
+            if byte!(data, pos) != b'\n' {
+                return Err(ParseError::BadRequest("invalid line ending"));
+            }
+            return Ok(Some(pos));
+        }
+        if b == b'\n' {
+            *bare_lf = true;
+            return Ok(Some(pos));
+        }
+        if class(b) & TOKEN == 0 {
+            return Err(NAME_ERROR);
+        }
+        let name_start = pos - 1;
+        let (name_end, value_start, value_end) = match simple_line(data, name_start) {
+            Some((name_end, value_start, value_end)) => {
+                pos = value_end + 2;
+                (name_end, value_start, value_end)
+            }
+            None => {
+                pos = skip_run(data, pos, TOKEN, Run::Token);
+                let name_end = pos;
+                if byte!(data, pos) != b':' {
+                    return Err(NAME_ERROR);
+                }
+                // OWS, then the value up to the line's end.
+                let mut b = byte!(data, pos);
+                while b == b' ' || b == b'\t' {
+                    b = byte!(data, pos);
+                }
+                let value_start = pos - 1;
+                let mut value_end = value_start;
+                if class(b) & VALUE != 0 {
+                    pos = skip_run(data, pos, VALUE, Run::Value);
+                    value_end = pos;
+                    b = byte!(data, pos);
+                }
+                match b {
+                    b'\r' => {
+                        if byte!(data, pos) != b'\n' {
+                            return Err(VALUE_ERROR);
+                        }
+                    }
+                    b'\n' => *bare_lf = true,
+                    _ => return Err(VALUE_ERROR),
+                }
+                // Trailing OWS is not part of the value.
+                while value_end > value_start
+                    && matches!(data.get(value_end - 1), Some(b' ' | b'\t'))
+                {
+                    value_end -= 1;
+                }
+                (name_end, value_start, value_end)
+            }
+        };
+        if fields.len() == limits.max_headers {
+            return Err(ParseError::TooManyHeaders);
+        }
+        if error.is_none() {
+            let name = data.get(name_start..name_end).unwrap_or_default();
+            if !valid_name(name) {
+                *error = Some(NAME_ERROR);
+            } else if let Err(e) = facts.observe_request_raw(
+                name,
+                data.get(value_start..value_end).unwrap_or_default(),
+                fields.len(),
+                Some((data, value_start)),
+            ) {
+                *error = Some(e);
+            }
+        }
+        fields.push([name_start, name_end, value_start, value_end]);
+    }
+}
+
+/// A field line of the usual shape from `start`: a name of letters,
+/// digits and `-`, `: `, a value that neither starts nor ends with a
+/// space and holds no control byte (so no tab), CRLF; all within the
+/// wide scan's whole chunks. Returns the name's end and the value's
+/// start and end, which are what the byte-wise scan finds for such a
+/// line; `None` for any other line (or one not all in `data` yet), which
+/// the byte-wise scan then takes from its start.
+#[inline(always)]
+fn simple_line(data: &[u8], start: usize) -> Option<(usize, usize, usize)> {
+    let name_end = first_flagged(data, start, Run::Token);
+    let colon: Option<[u8; 2]> = data
+        .get(name_end..name_end + 2)
+        .and_then(|w| w.try_into().ok());
+    if name_end == start || colon != Some(*b": ") {
+        return None;
+    }
+    let value_start = name_end + 2;
+    let value_end = first_flagged(data, value_start, Run::Value);
+    let crlf: Option<[u8; 2]> = data
+        .get(value_end..value_end + 2)
+        .and_then(|w| w.try_into().ok());
+    let spaced = data.get(value_start) == Some(&b' ') || data.get(value_end - 1) == Some(&b' ');
+    if value_end == value_start || spaced || crlf != Some(*b"\r\n") {
+        return None;
+    }
+    Some((name_end, value_start, value_end))
 }
 
 /// The request target's bytes.

@@ -5,7 +5,8 @@
 //! `target::valid_host`, on every one-byte change of a set of names and
 //! values.
 
-use super::super::fields::same_name;
+use super::super::fields::{maybe_framing, same_name, FieldKind};
+use super::super::scan::{class, PATH, QUERY};
 use super::super::target::valid_host;
 use super::super::wide::simple_host;
 
@@ -45,6 +46,39 @@ fn a_name_is_known_in_any_case_and_only_then() {
         }
         assert!(!same_name(&known[1..], known));
         assert!(!same_name(&[known, b"x"].concat(), known));
+    }
+}
+
+#[test]
+fn every_framing_name_passes_the_first_letter_filter() {
+    // Every name `FieldKind::of_raw` knows, in any case, and every one-byte
+    // change of them: the filter lets through at least those it knows.
+    for known in KNOWN {
+        for name in [known.to_vec(), known.to_ascii_uppercase()] {
+            for at in 0..name.len() {
+                for b in 0..=255u8 {
+                    let mut changed = name.clone();
+                    changed[at] = b;
+                    for name in [&name, &changed] {
+                        if FieldKind::of_raw(name) != FieldKind::Other {
+                            assert!(maybe_framing(name), "{:?}", String::from_utf8_lossy(name));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert!(!maybe_framing(b"user-agent"));
+    assert!(!maybe_framing(b"accept"));
+    assert!(!maybe_framing(b""));
+}
+
+#[test]
+fn origin_form_bytes_are_ascii() {
+    // The scan skips the UTF-8 check of a target its path and query runs
+    // covered: their classes hold ASCII bytes only.
+    for b in 0x80..=0xffu8 {
+        assert_eq!(class(b) & (PATH | QUERY), 0, "{b:#x}");
     }
 }
 

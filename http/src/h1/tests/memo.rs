@@ -174,3 +174,40 @@ fn a_sequence_of_heads_agrees() {
     // the last part are scanned (the parsed head is kept the second time).
     assert_eq!(memo.hits, 3);
 }
+
+#[test]
+fn heads_that_keep_differing_are_sampled_and_repeats_are_found_again() {
+    use super::super::memo::{MEMO_SAMPLE, MEMO_STREAK};
+    let limits = Limits::default();
+    let head = |i: usize| format!("GET /v{i} HTTP/1.1\r\nHost: a\r\n\r\n").into_bytes();
+    // A long run of differing heads, then one head over and over.
+    let mut input = Vec::new();
+    for i in 0..(3 * MEMO_STREAK as usize) {
+        input.extend_from_slice(&head(i));
+    }
+    let repeats = MEMO_SAMPLE as usize + 6;
+    for _ in 0..repeats {
+        input.extend_from_slice(&head(999));
+    }
+    let mut memo = HeadMemo::new();
+    let mut with_memo = BytesMut::from(&input[..]);
+    let mut fresh = BytesMut::from(&input[..]);
+    let mut parsed = 0;
+    loop {
+        let m = memo.parse(&mut with_memo, &limits);
+        let f = parse_raw_head(&mut fresh, &limits);
+        assert_eq!(verdict(&m, &with_memo), verdict(&f, &fresh));
+        if !matches!(f, Ok(Some(_))) {
+            break;
+        }
+        parsed += 1;
+    }
+    assert_eq!(parsed, 3 * MEMO_STREAK as usize + repeats);
+    // The repeated head is kept within `MEMO_SAMPLE` of its copies, kept
+    // parsed at the next, and answered by the memo from then on.
+    assert!(
+        memo.hits >= repeats - MEMO_SAMPLE as usize - 1,
+        "{} hits",
+        memo.hits
+    );
+}
