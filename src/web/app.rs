@@ -12,10 +12,10 @@ use bytes::Bytes;
 use http::header::ALLOW;
 use http::Method;
 use percore_http::h1::RawHead;
-use percore_http::{Request as HttpRequest, RequestBody, Service};
+use percore_http::{Reply, Request as HttpRequest, RequestBody, Service};
 
 use super::access_log::{self, LogFormat};
-use super::handler::{BoxFuture, Handler};
+use super::handler::{BoxFuture, Handler, ReplyFuture};
 use super::lifecycle::{AppStateRef, Hooks, Started};
 use super::metrics::{Arrival, Recorder};
 use super::middleware::{wrap, Chain, IntoMiddleware, Middleware, Next};
@@ -60,20 +60,32 @@ impl Chain for Core {
     }
 
     #[inline]
-    fn endpoint(&self, mut req: Request) -> BoxFuture {
+    fn endpoint(&self, req: Request) -> BoxFuture {
+        match self.route(req) {
+            Ok((handler, req)) => handler.call(req),
+            Err(answer) => answer,
+        }
+    }
+}
+
+impl Core {
+    /// Routes `req`: its handler, with the request's route parameters
+    /// and state set, or the answer to a request no route takes.
+    #[inline]
+    fn route(&self, mut req: Request) -> Result<(&Rc<dyn Handler>, Request), BoxFuture> {
         match self.router.find(routing_method(&req), req.path_bytes()) {
             Match::Found(handler, params) => {
                 req.set_route(params, &self.state);
-                handler.call(req)
+                Ok((handler, req))
             }
             Match::MethodNotAllowed(allow) => {
                 let err = HttpError::method_not_allowed("method not allowed")
                     .typed_header(ALLOW, allow.clone());
-                Box::pin(async move { err.into_response() })
+                Err(Box::pin(async move { err.into_response() }))
             }
-            Match::NotFound => {
-                Box::pin(async { HttpError::not_found("not found").into_response() })
-            }
+            Match::NotFound => Err(Box::pin(async {
+                HttpError::not_found("not found").into_response()
+            })),
         }
     }
 }
@@ -404,14 +416,21 @@ impl Handler for WithState {
         req.push_state(self.state.clone());
         self.handler.call(req)
     }
+
+    fn call_reply(&self, mut req: Request) -> ReplyFuture {
+        req.push_state(self.state.clone());
+        self.handler.call_reply(req)
+    }
 }
 
 impl App {
     /// Routes `req` and starts its handler (what both `Service` methods do
-    /// once the request is a [`Request`]).
-    fn dispatch(&self, req: Request) -> Dispatch<'_> {
+    /// once the request is a [`Request`]). With `reply`, a handler whose
+    /// answer goes straight to the server (no app middleware) answers as
+    /// a [`Reply`] (an in-memory answer without a `HeaderMap`).
+    fn dispatch(&self, req: Request, reply: bool) -> Dispatch<'_> {
         // Routing runs now, so the request moves straight into the handler's
-        // boxed future: the future returned here is one pointer, which keeps
+        // boxed future: the future returned here is small, which keeps
         // the connection's (and every HTTP/2 stream's) task small.
         let recording = self.core.recorder.as_deref().map(|r| (r, r.start(&req)));
         let logging = self
@@ -424,14 +443,19 @@ impl App {
         let dispatched = panic::catch_unwind(AssertUnwindSafe(|| {
             if self.core.middleware.is_empty() {
                 // No app middleware: route at once (no chain to share).
-                self.core.endpoint(req)
+                match self.core.route(req) {
+                    Ok((handler, req)) if reply => handler.call_reply(req),
+                    Ok((handler, req)) => ReplyFuture::Response(handler.call(req)),
+                    Err(answer) => ReplyFuture::Response(answer),
+                }
             } else {
                 let chain: Rc<dyn Chain> = self.core.clone();
-                Next::start(chain).run(req)
+                ReplyFuture::Response(Next::start(chain).run(req))
             }
         }));
-        let inner = dispatched
-            .unwrap_or_else(|payload| Box::pin(async move { panic::resume_unwind(payload) }));
+        let inner = dispatched.unwrap_or_else(|payload| {
+            ReplyFuture::Response(Box::pin(async move { panic::resume_unwind(payload) }))
+        });
         Dispatch {
             inner,
             recording,
@@ -442,47 +466,76 @@ impl App {
 
 impl Service for App {
     fn call(&self, req: HttpRequest) -> impl Future<Output = Response> {
-        self.dispatch(Request::with_state(req, self.core.state.clone()))
+        Responding(self.dispatch(Request::with_state(req, self.core.state.clone()), false))
     }
 
     /// An HTTP/1.1 request is routed on its raw head: its `Uri` and
-    /// `HeaderMap` are built only if a middleware or handler asks.
-    fn call_head(&self, head: RawHead, body: RequestBody) -> impl Future<Output = Response> {
-        self.dispatch(Request::from_head(head, body, self.core.state.clone()))
+    /// `HeaderMap` are built only if a middleware or handler asks; an
+    /// in-memory answer that no middleware saw goes to the server as a
+    /// [`Plain`](percore_http::Plain) reply.
+    fn call_head(&self, head: RawHead, body: RequestBody) -> impl Future<Output = Reply> {
+        self.dispatch(
+            Request::from_head(head, body, self.core.state.clone()),
+            true,
+        )
     }
 }
 
 /// The app's answer to one request, counted on completion when a
 /// [`Recorder`] is installed.
 struct Dispatch<'a> {
-    inner: BoxFuture,
+    inner: ReplyFuture,
     recording: Option<(&'a Recorder, Arrival)>,
     logging: Option<Box<access_log::Seen>>,
 }
 
+impl Dispatch<'_> {
+    /// Counts and logs a finished answer (as a response: what the
+    /// metrics and the access log read).
+    #[cold]
+    #[inline(never)]
+    fn observed(&mut self, poll: Poll<Reply>) -> Poll<Reply> {
+        let Poll::Ready(reply) = poll else {
+            return poll;
+        };
+        let resp = reply.into_response();
+        if let Some((recorder, started)) = self.recording.take() {
+            recorder.finish(started, &resp);
+        }
+        if let Some(seen) = self.logging.take() {
+            access_log::departure(*seen, &resp);
+        }
+        Poll::Ready(Reply::Response(resp))
+    }
+}
+
 impl Future for Dispatch<'_> {
+    type Output = Reply;
+
+    #[inline]
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Reply> {
+        // The inner answer is returned as it came (looked at, not moved out
+        // and back in): the answer is written once into the caller's slot.
+        let poll = Pin::new(&mut self.inner).poll(cx);
+        if poll.is_pending() {
+            if let Some((_, arrival)) = self.recording.as_mut() {
+                arrival.waits();
+            }
+        } else if self.recording.is_some() || self.logging.is_some() {
+            return self.observed(poll);
+        }
+        poll
+    }
+}
+
+/// A [`Dispatch`] answering with a response ([`Service::call`]).
+struct Responding<'a>(Dispatch<'a>);
+
+impl Future for Responding<'_> {
     type Output = Response;
 
     #[inline]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Response> {
-        // The inner answer is returned as it came (looked at, not moved out
-        // and back in): the response is written once into the caller's slot.
-        let poll = self.inner.as_mut().poll(cx);
-        match &poll {
-            Poll::Ready(resp) => {
-                if let Some((recorder, started)) = self.recording.take() {
-                    recorder.finish(started, resp);
-                }
-                if let Some(seen) = self.logging.take() {
-                    access_log::departure(*seen, resp);
-                }
-            }
-            Poll::Pending => {
-                if let Some((_, arrival)) = self.recording.as_mut() {
-                    arrival.waits();
-                }
-            }
-        }
-        poll
+        Pin::new(&mut self.0).poll(cx).map(Reply::into_response)
     }
 }
