@@ -94,7 +94,12 @@ impl Core {
 /// over HTTP/2 (RFC 8441's CONNECT with `:protocol websocket`) finds the
 /// GET route that an HTTP/1.1 WebSocket upgrade finds, so one
 /// `get(handler)` with `req.websocket()` serves both.
+#[inline]
 fn routing_method(req: &Request) -> &Method {
+    // An HTTP/1.1 head is never HTTP/2's extended CONNECT.
+    if let Some(method) = req.raw_method() {
+        return method;
+    }
     let h2_websocket = req.method() == Method::CONNECT
         && req
             .extensions()

@@ -122,6 +122,16 @@ impl Request {
         }
     }
 
+    /// The method of a request read as a raw HTTP/1.1 head (`None` for
+    /// one built from `http` types).
+    #[inline]
+    pub(crate) fn raw_method(&self) -> Option<&Method> {
+        match &self.0.head {
+            Head::Raw(r) => Some(r.method()),
+            _ => None,
+        }
+    }
+
     /// The path of the target as bytes (for routing: no UTF-8 check on
     /// the borrowed head, whose path the parser limited to ASCII).
     pub(crate) fn path_bytes(&self) -> &[u8] {
