@@ -428,12 +428,45 @@ impl Handler for WithState {
     }
 }
 
+impl Core {
+    /// Starts `req` down the app's middleware to its handler, answering a
+    /// response ([`Service::call`]).
+    #[inline]
+    fn start(self: &Rc<Core>, req: Request) -> BoxFuture {
+        if self.middleware.is_empty() {
+            // No app middleware: route at once (no chain to share).
+            self.endpoint(req)
+        } else {
+            let chain: Rc<dyn Chain> = self.clone();
+            Next::start(chain).run(req)
+        }
+    }
+
+    /// [`Core::start`] answering a [`Reply`] ([`Service::call_head`]): a
+    /// handler whose answer goes straight to the server (no app
+    /// middleware) answers as it is (an in-memory answer stays `Plain`).
+    #[inline(always)]
+    fn start_reply(self: &Rc<Core>, req: Request) -> ReplyFuture {
+        if self.middleware.is_empty() {
+            match self.route(req) {
+                Ok((handler, req)) => handler.call_reply(req),
+                Err(answer) => ReplyFuture::Response(answer),
+            }
+        } else {
+            let chain: Rc<dyn Chain> = self.clone();
+            ReplyFuture::Response(Next::start(chain).run(req))
+        }
+    }
+}
+
 impl App {
-    /// Routes `req` and starts its handler (what both `Service` methods do
-    /// once the request is a [`Request`]). With `reply`, a handler whose
-    /// answer goes straight to the server (no app middleware) answers as
-    /// a [`Reply`] (an in-memory answer without a `HeaderMap`).
-    fn dispatch(&self, req: Request, reply: bool) -> Dispatch<'_> {
+    /// Starts `req` with `start` (what both `Service` methods do once the
+    /// request is a [`Request`]).
+    fn dispatch<F: Dispatched>(
+        &self,
+        req: Request,
+        start: impl FnOnce(&Rc<Core>, Request) -> F,
+    ) -> Dispatch<'_, F> {
         // Routing runs now, so the request moves straight into the handler's
         // boxed future: the future returned here is small, which keeps
         // the connection's (and every HTTP/2 stream's) task small.
@@ -445,22 +478,8 @@ impl App {
         // Middleware and handlers may panic before they return a future; the
         // panic is replayed when the future is polled, where the server turns
         // it into a 500 like any other handler panic.
-        let dispatched = panic::catch_unwind(AssertUnwindSafe(|| {
-            if self.core.middleware.is_empty() {
-                // No app middleware: route at once (no chain to share).
-                match self.core.route(req) {
-                    Ok((handler, req)) if reply => handler.call_reply(req),
-                    Ok((handler, req)) => ReplyFuture::Response(handler.call(req)),
-                    Err(answer) => ReplyFuture::Response(answer),
-                }
-            } else {
-                let chain: Rc<dyn Chain> = self.core.clone();
-                ReplyFuture::Response(Next::start(chain).run(req))
-            }
-        }));
-        let inner = dispatched.unwrap_or_else(|payload| {
-            ReplyFuture::Response(Box::pin(async move { panic::resume_unwind(payload) }))
-        });
+        let inner = panic::catch_unwind(AssertUnwindSafe(|| start(&self.core, req)))
+            .unwrap_or_else(F::replaying);
         Dispatch {
             inner,
             recording,
@@ -470,55 +489,98 @@ impl App {
 }
 
 impl Service for App {
+    #[inline]
     fn call(&self, req: HttpRequest) -> impl Future<Output = Response> {
-        Responding(self.dispatch(Request::with_state(req, self.core.state.clone()), false))
+        let req = Request::with_state(req, self.core.state.clone());
+        self.dispatch(req, Core::start)
     }
 
     /// An HTTP/1.1 request is routed on its raw head: its `Uri` and
     /// `HeaderMap` are built only if a middleware or handler asks; an
     /// in-memory answer that no middleware saw goes to the server as a
     /// [`Plain`](percore_http::Plain) reply.
+    #[inline]
     fn call_head(&self, head: RawHead, body: RequestBody) -> impl Future<Output = Reply> {
-        self.dispatch(
-            Request::from_head(head, body, self.core.state.clone()),
-            true,
-        )
+        let req = Request::from_head(head, body, self.core.state.clone());
+        self.dispatch(req, Core::start_reply)
+    }
+}
+
+/// A started handler's future: a response's ([`BoxFuture`]) or a reply's
+/// ([`ReplyFuture`]).
+trait Dispatched: Future + Unpin + Sized {
+    /// A future that replays `payload`, a panic of routing or of a
+    /// handler's start, when it is polled.
+    fn replaying(payload: Box<dyn Any + Send>) -> Self;
+
+    /// `answer` as the metrics and the access log read it.
+    fn as_response(answer: Self::Output) -> Response;
+
+    /// A response as this future's answer.
+    fn from_response(resp: Response) -> Self::Output;
+}
+
+impl Dispatched for BoxFuture {
+    fn replaying(payload: Box<dyn Any + Send>) -> BoxFuture {
+        Box::pin(async move { panic::resume_unwind(payload) })
+    }
+
+    fn as_response(answer: Response) -> Response {
+        answer
+    }
+
+    fn from_response(resp: Response) -> Response {
+        resp
+    }
+}
+
+impl Dispatched for ReplyFuture {
+    fn replaying(payload: Box<dyn Any + Send>) -> ReplyFuture {
+        ReplyFuture::Response(BoxFuture::replaying(payload))
+    }
+
+    fn as_response(answer: Reply) -> Response {
+        answer.into_response()
+    }
+
+    fn from_response(resp: Response) -> Reply {
+        Reply::Response(resp)
     }
 }
 
 /// The app's answer to one request, counted on completion when a
 /// [`Recorder`] is installed.
-struct Dispatch<'a> {
-    inner: ReplyFuture,
+struct Dispatch<'a, F> {
+    inner: F,
     recording: Option<(&'a Recorder, Arrival)>,
     logging: Option<Box<access_log::Seen>>,
 }
 
-impl Dispatch<'_> {
+impl<F: Dispatched> Dispatch<'_, F> {
     /// Counts and logs a finished answer (as a response: what the
     /// metrics and the access log read).
     #[cold]
     #[inline(never)]
-    fn observed(&mut self, poll: Poll<Reply>) -> Poll<Reply> {
-        let Poll::Ready(reply) = poll else {
+    fn observed(&mut self, poll: Poll<F::Output>) -> Poll<F::Output> {
+        let Poll::Ready(answer) = poll else {
             return poll;
         };
-        let resp = reply.into_response();
+        let resp = F::as_response(answer);
         if let Some((recorder, started)) = self.recording.take() {
             recorder.finish(started, &resp);
         }
         if let Some(seen) = self.logging.take() {
             access_log::departure(*seen, &resp);
         }
-        Poll::Ready(Reply::Response(resp))
+        Poll::Ready(F::from_response(resp))
     }
 }
 
-impl Future for Dispatch<'_> {
-    type Output = Reply;
+impl<F: Dispatched> Future for Dispatch<'_, F> {
+    type Output = F::Output;
 
     #[inline]
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Reply> {
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         // The inner answer is returned as it came (looked at, not moved out
         // and back in): the answer is written once into the caller's slot.
         let poll = Pin::new(&mut self.inner).poll(cx);
@@ -530,17 +592,5 @@ impl Future for Dispatch<'_> {
             return self.observed(poll);
         }
         poll
-    }
-}
-
-/// A [`Dispatch`] answering with a response ([`Service::call`]).
-struct Responding<'a>(Dispatch<'a>);
-
-impl Future for Responding<'_> {
-    type Output = Response;
-
-    #[inline]
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Response> {
-        Pin::new(&mut self.0).poll(cx).map(Reply::into_response)
     }
 }

@@ -135,3 +135,25 @@ fn the_server_gets_a_plain_reply_only_where_no_middleware_sees_the_answer() {
         assert_eq!(resp.into_body().collect().await.unwrap(), "hi");
     });
 }
+
+/// A handler that panics before it returns a future.
+struct Explodes;
+
+impl crate::web::Handler for Explodes {
+    fn call(&self, _req: Request) -> crate::web::BoxFuture {
+        panic!("at start")
+    }
+}
+
+#[test]
+fn a_panic_before_the_future_is_replayed_when_it_is_polled() {
+    let app = App::new().route("/", get(Explodes));
+    crate::rt::Runtime::new().unwrap().block_on(async {
+        // Starting the answer does not panic; polling it does (where the
+        // server turns it into a 500), on both `Service` methods.
+        let reply = crate::web::testing::catch_unwind(call(&app, "/")).await;
+        assert!(reply.is_err());
+        let resp = app.oneshot(http::Request::get("/").body("").unwrap()).await;
+        assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    });
+}
