@@ -306,7 +306,12 @@ impl Output {
             !*keep_alive,
         );
         if !has_no_body(status, is_head) && !body.is_empty() {
-            self.push_body(body);
+            if body.len() <= COPY_BODY_MAX {
+                // Next to the head just written (the buffer is taken).
+                self.buf.extend_from_slice(&body);
+            } else {
+                self.push_body(body);
+            }
         }
     }
 
