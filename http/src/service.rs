@@ -7,6 +7,7 @@ use std::task::{Context, Poll};
 
 use crate::body::{Body, RequestBody};
 use crate::h1::RawHead;
+use crate::reply::Reply;
 
 /// A request as handlers see it.
 pub type Request = http::Request<RequestBody>;
@@ -35,8 +36,31 @@ pub trait Service: 'static {
     /// and builds the `http` types only when a handler asks for them; the
     /// default builds the [`Request`] and calls [`call`](Service::call).
     /// (Requests that may switch protocols always come through `call`.)
-    fn call_head(&self, head: RawHead, body: RequestBody) -> impl Future<Output = Response> {
-        self.call(head.into_request(body))
+    ///
+    /// The answer is a [`Reply`]: a [`Response`], or a
+    /// [`Plain`](crate::Plain) in-memory answer whose head the server
+    /// writes from its parts, without a `HeaderMap`.
+    fn call_head(&self, head: RawHead, body: RequestBody) -> impl Future<Output = Reply> {
+        AsReply {
+            inner: self.call(head.into_request(body)),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A response future's answer as a [`Reply`] (`call_head`'s default).
+    struct AsReply<F> {
+        #[pin]
+        inner: F,
+    }
+}
+
+impl<F: Future<Output = Response>> Future for AsReply<F> {
+    type Output = Reply;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Reply> {
+        self.project().inner.poll(cx).map(Reply::Response)
     }
 }
 

@@ -12,10 +12,10 @@ use bytes::Bytes;
 use http::header::ALLOW;
 use http::Method;
 use percore_http::h1::RawHead;
-use percore_http::{Request as HttpRequest, RequestBody, Service};
+use percore_http::{Reply, Request as HttpRequest, RequestBody, Service};
 
 use super::access_log::{self, LogFormat};
-use super::handler::{BoxFuture, Handler};
+use super::handler::{BoxFuture, Handler, ReplyFuture};
 use super::lifecycle::{AppStateRef, Hooks, Started};
 use super::metrics::{Arrival, Recorder};
 use super::middleware::{wrap, Chain, IntoMiddleware, Middleware, Next};
@@ -60,20 +60,32 @@ impl Chain for Core {
     }
 
     #[inline]
-    fn endpoint(&self, mut req: Request) -> BoxFuture {
+    fn endpoint(&self, req: Request) -> BoxFuture {
+        match self.route(req) {
+            Ok((handler, req)) => handler.call(req),
+            Err(answer) => answer,
+        }
+    }
+}
+
+impl Core {
+    /// Routes `req`: its handler, with the request's route parameters
+    /// and state set, or the answer to a request no route takes.
+    #[inline]
+    fn route(&self, mut req: Request) -> Result<(&Rc<dyn Handler>, Request), BoxFuture> {
         match self.router.find(routing_method(&req), req.path_bytes()) {
             Match::Found(handler, params) => {
                 req.set_route(params, &self.state);
-                handler.call(req)
+                Ok((handler, req))
             }
             Match::MethodNotAllowed(allow) => {
                 let err = HttpError::method_not_allowed("method not allowed")
                     .typed_header(ALLOW, allow.clone());
-                Box::pin(async move { err.into_response() })
+                Err(Box::pin(async move { err.into_response() }))
             }
-            Match::NotFound => {
-                Box::pin(async { HttpError::not_found("not found").into_response() })
-            }
+            Match::NotFound => Err(Box::pin(async {
+                HttpError::not_found("not found").into_response()
+            })),
         }
     }
 }
@@ -82,7 +94,12 @@ impl Chain for Core {
 /// over HTTP/2 (RFC 8441's CONNECT with `:protocol websocket`) finds the
 /// GET route that an HTTP/1.1 WebSocket upgrade finds, so one
 /// `get(handler)` with `req.websocket()` serves both.
+#[inline]
 fn routing_method(req: &Request) -> &Method {
+    // An HTTP/1.1 head is never HTTP/2's extended CONNECT.
+    if let Some(method) = req.raw_method() {
+        return method;
+    }
     let h2_websocket = req.method() == Method::CONNECT
         && req
             .extensions()
@@ -404,14 +421,54 @@ impl Handler for WithState {
         req.push_state(self.state.clone());
         self.handler.call(req)
     }
+
+    fn call_reply(&self, mut req: Request) -> ReplyFuture {
+        req.push_state(self.state.clone());
+        self.handler.call_reply(req)
+    }
+}
+
+impl Core {
+    /// Starts `req` down the app's middleware to its handler, answering a
+    /// response ([`Service::call`]).
+    #[inline]
+    fn start(self: &Rc<Core>, req: Request) -> BoxFuture {
+        if self.middleware.is_empty() {
+            // No app middleware: route at once (no chain to share).
+            self.endpoint(req)
+        } else {
+            let chain: Rc<dyn Chain> = self.clone();
+            Next::start(chain).run(req)
+        }
+    }
+
+    /// [`Core::start`] answering a [`Reply`] ([`Service::call_head`]): a
+    /// handler whose answer goes straight to the server (no app
+    /// middleware) answers as it is (an in-memory answer stays `Plain`).
+    #[inline(always)]
+    fn start_reply(self: &Rc<Core>, req: Request) -> ReplyFuture {
+        if self.middleware.is_empty() {
+            match self.route(req) {
+                Ok((handler, req)) => handler.call_reply(req),
+                Err(answer) => ReplyFuture::Response(answer),
+            }
+        } else {
+            let chain: Rc<dyn Chain> = self.clone();
+            ReplyFuture::Response(Next::start(chain).run(req))
+        }
+    }
 }
 
 impl App {
-    /// Routes `req` and starts its handler (what both `Service` methods do
-    /// once the request is a [`Request`]).
-    fn dispatch(&self, req: Request) -> Dispatch<'_> {
+    /// Starts `req` with `start` (what both `Service` methods do once the
+    /// request is a [`Request`]).
+    fn dispatch<F: Dispatched>(
+        &self,
+        req: Request,
+        start: impl FnOnce(&Rc<Core>, Request) -> F,
+    ) -> Dispatch<'_, F> {
         // Routing runs now, so the request moves straight into the handler's
-        // boxed future: the future returned here is one pointer, which keeps
+        // boxed future: the future returned here is small, which keeps
         // the connection's (and every HTTP/2 stream's) task small.
         let recording = self.core.recorder.as_deref().map(|r| (r, r.start(&req)));
         let logging = self
@@ -421,17 +478,8 @@ impl App {
         // Middleware and handlers may panic before they return a future; the
         // panic is replayed when the future is polled, where the server turns
         // it into a 500 like any other handler panic.
-        let dispatched = panic::catch_unwind(AssertUnwindSafe(|| {
-            if self.core.middleware.is_empty() {
-                // No app middleware: route at once (no chain to share).
-                self.core.endpoint(req)
-            } else {
-                let chain: Rc<dyn Chain> = self.core.clone();
-                Next::start(chain).run(req)
-            }
-        }));
-        let inner = dispatched
-            .unwrap_or_else(|payload| Box::pin(async move { panic::resume_unwind(payload) }));
+        let inner = panic::catch_unwind(AssertUnwindSafe(|| start(&self.core, req)))
+            .unwrap_or_else(F::replaying);
         Dispatch {
             inner,
             recording,
@@ -441,47 +489,107 @@ impl App {
 }
 
 impl Service for App {
+    #[inline]
     fn call(&self, req: HttpRequest) -> impl Future<Output = Response> {
-        self.dispatch(Request::with_state(req, self.core.state.clone()))
+        let req = Request::with_state(req, self.core.state.clone());
+        self.dispatch(req, Core::start)
     }
 
     /// An HTTP/1.1 request is routed on its raw head: its `Uri` and
-    /// `HeaderMap` are built only if a middleware or handler asks.
-    fn call_head(&self, head: RawHead, body: RequestBody) -> impl Future<Output = Response> {
-        self.dispatch(Request::from_head(head, body, self.core.state.clone()))
+    /// `HeaderMap` are built only if a middleware or handler asks; an
+    /// in-memory answer that no middleware saw goes to the server as a
+    /// [`Plain`](percore_http::Plain) reply.
+    #[inline]
+    fn call_head(&self, head: RawHead, body: RequestBody) -> impl Future<Output = Reply> {
+        let req = Request::from_head(head, body, self.core.state.clone());
+        self.dispatch(req, Core::start_reply)
+    }
+}
+
+/// A started handler's future: a response's ([`BoxFuture`]) or a reply's
+/// ([`ReplyFuture`]).
+trait Dispatched: Future + Unpin + Sized {
+    /// A future that replays `payload`, a panic of routing or of a
+    /// handler's start, when it is polled.
+    fn replaying(payload: Box<dyn Any + Send>) -> Self;
+
+    /// `answer` as the metrics and the access log read it.
+    fn as_response(answer: Self::Output) -> Response;
+
+    /// A response as this future's answer.
+    fn from_response(resp: Response) -> Self::Output;
+}
+
+impl Dispatched for BoxFuture {
+    fn replaying(payload: Box<dyn Any + Send>) -> BoxFuture {
+        Box::pin(async move { panic::resume_unwind(payload) })
+    }
+
+    fn as_response(answer: Response) -> Response {
+        answer
+    }
+
+    fn from_response(resp: Response) -> Response {
+        resp
+    }
+}
+
+impl Dispatched for ReplyFuture {
+    fn replaying(payload: Box<dyn Any + Send>) -> ReplyFuture {
+        ReplyFuture::Response(BoxFuture::replaying(payload))
+    }
+
+    fn as_response(answer: Reply) -> Response {
+        answer.into_response()
+    }
+
+    fn from_response(resp: Response) -> Reply {
+        Reply::Response(resp)
     }
 }
 
 /// The app's answer to one request, counted on completion when a
 /// [`Recorder`] is installed.
-struct Dispatch<'a> {
-    inner: BoxFuture,
+struct Dispatch<'a, F> {
+    inner: F,
     recording: Option<(&'a Recorder, Arrival)>,
     logging: Option<Box<access_log::Seen>>,
 }
 
-impl Future for Dispatch<'_> {
-    type Output = Response;
+impl<F: Dispatched> Dispatch<'_, F> {
+    /// Counts and logs a finished answer (as a response: what the
+    /// metrics and the access log read).
+    #[cold]
+    #[inline(never)]
+    fn observed(&mut self, poll: Poll<F::Output>) -> Poll<F::Output> {
+        let Poll::Ready(answer) = poll else {
+            return poll;
+        };
+        let resp = F::as_response(answer);
+        if let Some((recorder, started)) = self.recording.take() {
+            recorder.finish(started, &resp);
+        }
+        if let Some(seen) = self.logging.take() {
+            access_log::departure(*seen, &resp);
+        }
+        Poll::Ready(F::from_response(resp))
+    }
+}
+
+impl<F: Dispatched> Future for Dispatch<'_, F> {
+    type Output = F::Output;
 
     #[inline]
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Response> {
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         // The inner answer is returned as it came (looked at, not moved out
-        // and back in): the response is written once into the caller's slot.
-        let poll = self.inner.as_mut().poll(cx);
-        match &poll {
-            Poll::Ready(resp) => {
-                if let Some((recorder, started)) = self.recording.take() {
-                    recorder.finish(started, resp);
-                }
-                if let Some(seen) = self.logging.take() {
-                    access_log::departure(*seen, resp);
-                }
+        // and back in): the answer is written once into the caller's slot.
+        let poll = Pin::new(&mut self.inner).poll(cx);
+        if poll.is_pending() {
+            if let Some((_, arrival)) = self.recording.as_mut() {
+                arrival.waits();
             }
-            Poll::Pending => {
-                if let Some((_, arrival)) = self.recording.as_mut() {
-                    arrival.waits();
-                }
-            }
+        } else if self.recording.is_some() || self.logging.is_some() {
+            return self.observed(poll);
         }
         poll
     }

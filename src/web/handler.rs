@@ -2,8 +2,9 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::task::{Context, Poll};
 
-use super::{IntoResponse, Request, Response};
+use super::{IntoResponse, Reply, Request, Response};
 
 /// A boxed response future.
 pub type BoxFuture = Pin<Box<dyn Future<Output = Response>>>;
@@ -14,6 +15,45 @@ pub type BoxFuture = Pin<Box<dyn Future<Output = Response>>>;
 pub trait Handler: 'static {
     /// Handles a request.
     fn call(&self, req: Request) -> BoxFuture;
+
+    /// Handles a request whose answer goes straight to the server (no
+    /// middleware between): the answer as a [`Reply`], so an in-memory
+    /// one is written without a `HeaderMap` (see
+    /// [`IntoResponse::into_reply`]). The default is [`call`](Self::call)'s
+    /// response.
+    #[inline]
+    fn call_reply(&self, req: Request) -> ReplyFuture {
+        ReplyFuture::Response(self.call(req))
+    }
+}
+
+/// A handler's answer on its way ([`Handler::call_reply`]).
+pub enum ReplyFuture {
+    /// A response future, as [`Handler::call`] returns.
+    Response(BoxFuture),
+    /// A future of the answer as the server writes it.
+    Reply(Pin<Box<dyn Future<Output = Reply>>>),
+}
+
+impl std::fmt::Debug for ReplyFuture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ReplyFuture::Response(_) => "ReplyFuture::Response",
+            ReplyFuture::Reply(_) => "ReplyFuture::Reply",
+        })
+    }
+}
+
+impl Future for ReplyFuture {
+    type Output = Reply;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Reply> {
+        match self.get_mut() {
+            ReplyFuture::Response(f) => f.as_mut().poll(cx).map(Reply::Response),
+            ReplyFuture::Reply(f) => f.as_mut().poll(cx),
+        }
+    }
 }
 
 impl<F, Fut, R> Handler for F
@@ -25,5 +65,11 @@ where
     fn call(&self, req: Request) -> BoxFuture {
         let fut = self(req);
         Box::pin(async move { fut.await.into_response() })
+    }
+
+    #[inline]
+    fn call_reply(&self, req: Request) -> ReplyFuture {
+        let fut = self(req);
+        ReplyFuture::Reply(Box::pin(async move { fut.await.into_reply() }))
     }
 }

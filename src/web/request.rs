@@ -65,7 +65,11 @@ impl Request {
     /// Gives the request what routing found: its path parameters, and the
     /// app's state (middleware may have built a fresh request).
     pub(crate) fn set_route(&mut self, params: Vec<(String, String)>, state: &Rc<AppState>) {
-        self.0.params = params;
+        // An exact route has none, and a fresh request holds none: the
+        // empty vector is left as it is (no drop of the one replaced).
+        if !params.is_empty() || !self.0.params.is_empty() {
+            self.0.params = params;
+        }
         if !self.0.state.as_ref().is_some_and(|s| Rc::ptr_eq(s, state)) {
             self.0.state = Some(state.clone());
         }
@@ -119,6 +123,16 @@ impl Request {
             Head::Http(h) => h.uri.path(),
             Head::Raw(r) => r.path(),
             Head::Vacant => vacant(),
+        }
+    }
+
+    /// The method of a request read as a raw HTTP/1.1 head (`None` for
+    /// one built from `http` types).
+    #[inline]
+    pub(crate) fn raw_method(&self) -> Option<&Method> {
+        match &self.0.head {
+            Head::Raw(r) => Some(r.method()),
+            _ => None,
         }
     }
 

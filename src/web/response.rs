@@ -3,7 +3,7 @@
 use bytes::Bytes;
 use http::header::{HeaderValue, CONTENT_TYPE};
 use http::StatusCode;
-use percore_http::{Body, BodyError, FileBody};
+use percore_http::{Body, BodyError, FileBody, Plain, Reply};
 use serde::Serialize;
 
 /// A response.
@@ -19,18 +19,67 @@ pub type Response = http::Response<Body>;
 pub trait IntoResponse {
     /// Converts into a response.
     fn into_response(self) -> Response;
+
+    /// Converts into the answer the server writes: the same response as
+    /// [`into_response`](Self::into_response) gives, but an in-memory
+    /// body with only a `content-type` (`&str`, `String`, bytes, [`Json`],
+    /// [`Html`], with or without a status) stays a [`Plain`], whose head
+    /// is written without a `HeaderMap`. The default is
+    /// `Reply::Response(self.into_response())`; a route whose handler's
+    /// answer passes through middleware is always a [`Response`].
+    ///
+    /// ```
+    /// use percore::web::{IntoResponse, Reply, StatusCode};
+    /// let reply = (StatusCode::CREATED, "made").into_reply();
+    /// assert!(matches!(reply, Reply::Plain(_)));
+    /// let resp = reply.into_response();
+    /// assert_eq!(resp.status(), StatusCode::CREATED);
+    /// assert_eq!(resp.headers()["content-type"], "text/plain; charset=utf-8");
+    /// ```
+    #[inline]
+    fn into_reply(self) -> Reply
+    where
+        Self: Sized,
+    {
+        Reply::Response(self.into_response())
+    }
 }
 
+/// `body` with `content_type`, as a response (what [`plain`]'s answer is).
 #[inline(always)]
 fn with_type(body: Body, content_type: HeaderValue) -> Response {
-    let mut r = Response::new(body);
-    // The default map owns no memory: forgetting it skips its drop glue
-    // (about 60 instructions per response).
-    std::mem::forget(std::mem::replace(
-        r.headers_mut(),
-        percore_http::header_pool::take_with(CONTENT_TYPE, content_type),
-    ));
-    r
+    match body {
+        Body::Full(body) => plain(body, content_type).into_response(),
+        body => {
+            let mut r = Response::new(body);
+            // The default map owns no memory: forgetting it skips its drop
+            // glue (about 60 instructions per response).
+            std::mem::forget(std::mem::replace(
+                r.headers_mut(),
+                percore_http::header_pool::take_with(CONTENT_TYPE, content_type),
+            ));
+            r
+        }
+    }
+}
+
+/// `body` with `content_type` and status 200, as a [`Plain`] answer.
+#[inline(always)]
+fn plain(body: Bytes, content_type: HeaderValue) -> Plain {
+    Plain {
+        status: StatusCode::OK,
+        content_type,
+        body,
+    }
+}
+
+/// `body` with `content_type`: a [`Plain`] answer when it is in memory.
+#[inline(always)]
+fn reply_with_type(body: Body, content_type: HeaderValue) -> Reply {
+    match body {
+        Body::Full(body) => Reply::Plain(plain(body, content_type)),
+        body => Reply::Response(with_type(body, content_type)),
+    }
 }
 
 // Validated at compile time, not per response.
@@ -51,6 +100,11 @@ impl IntoResponse for Response {
     fn into_response(self) -> Response {
         self
     }
+
+    #[inline]
+    fn into_reply(self) -> Reply {
+        Reply::Response(self)
+    }
 }
 
 impl IntoResponse for &'static str {
@@ -58,11 +112,21 @@ impl IntoResponse for &'static str {
     fn into_response(self) -> Response {
         with_type(Body::from(self), TEXT)
     }
+
+    #[inline]
+    fn into_reply(self) -> Reply {
+        Reply::Plain(plain(Bytes::from_static(self.as_bytes()), TEXT))
+    }
 }
 
 impl IntoResponse for String {
     fn into_response(self) -> Response {
         with_type(Body::from(self), TEXT)
+    }
+
+    #[inline]
+    fn into_reply(self) -> Reply {
+        Reply::Plain(plain(Bytes::from(self), TEXT))
     }
 }
 
@@ -70,11 +134,21 @@ impl IntoResponse for Bytes {
     fn into_response(self) -> Response {
         with_type(Body::from(self), OCTET_STREAM)
     }
+
+    #[inline]
+    fn into_reply(self) -> Reply {
+        Reply::Plain(plain(self, OCTET_STREAM))
+    }
 }
 
 impl IntoResponse for Vec<u8> {
     fn into_response(self) -> Response {
         with_type(Body::from(self), OCTET_STREAM)
+    }
+
+    #[inline]
+    fn into_reply(self) -> Reply {
+        Reply::Plain(plain(Bytes::from(self), OCTET_STREAM))
     }
 }
 
@@ -92,13 +166,16 @@ impl IntoResponse for () {
 
 impl IntoResponse for StatusCode {
     fn into_response(self) -> Response {
-        let text = match self.canonical_reason() {
-            Some(reason) => format!("{} {}\n", self.as_u16(), reason),
-            None => format!("{}\n", self.as_u16()),
-        };
-        let mut r = with_type(Body::from(text), TEXT);
+        let mut r = with_type(Body::from(status_text(self)), TEXT);
         *r.status_mut() = self;
         r
+    }
+
+    #[inline]
+    fn into_reply(self) -> Reply {
+        let mut p = plain(Bytes::from(status_text(self)), TEXT);
+        p.status = self;
+        Reply::Plain(p)
     }
 }
 
@@ -107,6 +184,20 @@ impl<T: IntoResponse> IntoResponse for (StatusCode, T) {
         let mut r = self.1.into_response();
         *r.status_mut() = self.0;
         r
+    }
+
+    #[inline]
+    fn into_reply(self) -> Reply {
+        match self.1.into_reply() {
+            Reply::Plain(mut p) => {
+                p.status = self.0;
+                Reply::Plain(p)
+            }
+            Reply::Response(mut r) => {
+                *r.status_mut() = self.0;
+                Reply::Response(r)
+            }
+        }
     }
 }
 
@@ -117,11 +208,27 @@ impl<T: IntoResponse, E: IntoResponse> IntoResponse for Result<T, E> {
             Err(e) => e.into_response(),
         }
     }
+
+    #[inline]
+    fn into_reply(self) -> Reply {
+        match self {
+            Ok(v) => v.into_reply(),
+            Err(e) => e.into_reply(),
+        }
+    }
 }
 
 impl IntoResponse for BodyError {
     fn into_response(self) -> Response {
         super::HttpError::from(self).into_response()
+    }
+}
+
+/// A status's text body: `404 Not Found\n`.
+fn status_text(status: StatusCode) -> String {
+    match status.canonical_reason() {
+        Some(reason) => format!("{} {}\n", status.as_u16(), reason),
+        None => format!("{}\n", status.as_u16()),
     }
 }
 
@@ -146,13 +253,25 @@ impl<T: Serialize> IntoResponse for Json<T> {
     fn into_response(self) -> Response {
         match serde_json::to_vec(&self.0) {
             Ok(v) => with_type(Body::from(v), JSON),
-            Err(e) => (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("JSON serialisation failed: {e}\n"),
-            )
-                .into_response(),
+            Err(e) => json_failed(e).into_response(),
         }
     }
+
+    #[inline]
+    fn into_reply(self) -> Reply {
+        match serde_json::to_vec(&self.0) {
+            Ok(v) => Reply::Plain(plain(Bytes::from(v), JSON)),
+            Err(e) => json_failed(e).into_reply(),
+        }
+    }
+}
+
+/// The answer when a value does not serialise as JSON.
+fn json_failed(e: serde_json::Error) -> (StatusCode, String) {
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        format!("JSON serialisation failed: {e}\n"),
+    )
 }
 
 /// An HTML response (`text/html; charset=utf-8`).
@@ -163,4 +282,13 @@ impl<T: Into<Body>> IntoResponse for Html<T> {
     fn into_response(self) -> Response {
         with_type(self.0.into(), HTML)
     }
+
+    #[inline]
+    fn into_reply(self) -> Reply {
+        reply_with_type(self.0.into(), HTML)
+    }
 }
+
+#[cfg(test)]
+#[path = "reply_tests.rs"]
+mod tests;

@@ -2,6 +2,7 @@
 //! and no allocation besides the growth of `dst`.
 
 use bytes::BytesMut;
+use http::header::{HeaderName, HeaderValue};
 use http::header::{CONNECTION, CONTENT_LENGTH, DATE, TRANSFER_ENCODING};
 use http::{HeaderMap, StatusCode, Version};
 
@@ -68,13 +69,40 @@ pub fn encode_response_head(
     date: &[u8],
     close: bool,
 ) {
-    dst.reserve(96 + date.len() + headers.len() * 32);
+    encode_response_fields(dst, version, status, headers, body, date, close)
+}
+
+/// [`encode_response_head`] with the fields as any sequence of pairs (a
+/// `HeaderMap`'s, or one `content-type` of an answer that has no map),
+/// written by the same rules.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use http::{header::CONTENT_TYPE, HeaderValue, StatusCode, Version};
+/// use percore_http::h1::{encode_response_fields, ResponseBody};
+/// let mut dst = BytesMut::new();
+/// let text = HeaderValue::from_static("text/plain");
+/// encode_response_fields(&mut dst, Version::HTTP_11, StatusCode::OK, [(&CONTENT_TYPE, &text)],
+///     ResponseBody::Length(2), b"Sun, 06 Nov 1994 08:49:37 GMT", false);
+/// assert_eq!(&dst[..], &b"HTTP/1.1 200 OK\r\ndate: Sun, 06 Nov 1994 08:49:37 GMT\r\ncontent-type: text/plain\r\ncontent-length: 2\r\n\r\n"[..]);
+/// ```
+pub fn encode_response_fields<'a>(
+    dst: &mut BytesMut,
+    version: Version,
+    status: StatusCode,
+    fields: impl IntoIterator<Item = (&'a HeaderName, &'a HeaderValue)>,
+    body: ResponseBody,
+    date: &[u8],
+    close: bool,
+) {
+    let fields = fields.into_iter();
+    dst.reserve(96 + date.len() + fields.size_hint().0 * 32);
     write_status_line(dst, version, status);
     dst.extend_from_slice(b"date: ");
     dst.extend_from_slice(date);
     dst.extend_from_slice(b"\r\n");
     let mut user_connection = false;
-    for (name, value) in headers {
+    for (name, value) in fields {
         if name == CONTENT_LENGTH || name == TRANSFER_ENCODING || name == DATE {
             continue;
         }

@@ -52,8 +52,8 @@ mod wide;
 pub use body::BodyDecoder;
 pub use date::DateCache;
 pub use encode::{
-    encode_chunk, encode_chunk_header, encode_last_chunk, encode_response_head, ResponseBody,
-    CONTINUE_100,
+    encode_chunk, encode_chunk_header, encode_last_chunk, encode_response_fields,
+    encode_response_head, ResponseBody, CONTINUE_100,
 };
 pub use error::{DecodeError, ParseError};
 pub use event::BodyEvent;

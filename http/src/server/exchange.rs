@@ -13,6 +13,7 @@ use percore_runtime::future::{race, Either};
 
 use crate::body::{next_chunk, BodyError, BodyStream, RequestBody};
 use crate::h1::RawHead;
+use crate::reply::Reply;
 use crate::service::{catch_unwind_future, CatchUnwind, Request, Response, Service};
 
 /// Calls `service` with `req`, catching a panic: `Err` carries its
@@ -31,7 +32,7 @@ pub(crate) fn call_handler_head<S: Service>(
     service: &S,
     head: RawHead,
     body: RequestBody,
-) -> CatchUnwind<impl Future<Output = Response> + '_> {
+) -> CatchUnwind<impl Future<Output = Reply> + '_> {
     catch_unwind_future(service.call_head(head, body))
 }
 

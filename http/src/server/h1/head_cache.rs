@@ -18,7 +18,7 @@
 use std::cell::RefCell;
 
 use bytes::BytesMut;
-use http::header::{HeaderName, HeaderValue};
+use http::header::{HeaderName, HeaderValue, CONTENT_TYPE};
 use http::{HeaderMap, StatusCode, Version};
 
 use crate::h1::{self, ResponseBody};
@@ -54,62 +54,100 @@ struct Key {
 impl LastHead {
     /// Whether the kept head was encoded from these inputs.
     #[inline]
-    fn matches(&self, key: &Key, headers: &HeaderMap) -> bool {
-        self.key.as_ref() == Some(key)
-            && headers.len() == self.fields.len()
-            // The kept fields first: `zip` stops on them without asking
-            // the map's iterator for its end.
-            && self
-                .fields
-                .iter()
-                .zip(headers)
-                .all(|((kn, kv), (n, v))| n == kn && same_value(v, kv))
+    fn matches(&self, key: &Key, fields: Fields<'_>) -> bool {
+        if self.key.as_ref() != Some(key) {
+            return false;
+        }
+        match fields {
+            Fields::Map(headers) => {
+                headers.len() == self.fields.len()
+                // The kept fields first: `zip` stops on them without
+                // asking the map's iterator for its end.
+                && self
+                    .fields
+                    .iter()
+                    .zip(headers)
+                    .all(|((kn, kv), (n, v))| n == kn && same_value(v, kv))
+            }
+            Fields::ContentType(value) => match self.fields.as_slice() {
+                [(name, kept)] => *name == CONTENT_TYPE && same_value(value, kept),
+                _ => false,
+            },
+        }
     }
 
     /// Writes the head of these inputs into `dst`: the kept bytes when
     /// they match, else a fresh encoding, which is then kept.
+    #[inline]
     fn encode(&mut self, dst: &mut BytesMut, head: Inputs<'_>) {
-        let Inputs {
-            version,
-            status,
-            headers,
-            framing,
-            date,
-            date_gen,
-            close,
-        } = head;
         let key = Key {
-            version,
-            status,
-            framing,
-            close,
-            date: date_gen,
+            version: head.version,
+            status: head.status,
+            framing: head.framing,
+            close: head.close,
+            date: head.date_gen,
         };
-        if self.matches(&key, headers) {
+        if self.matches(&key, head.fields) {
             dst.extend_from_slice(&self.bytes);
             return;
         }
+        self.encode_new(dst, key, head.fields, head.date);
+    }
+
+    /// Encodes the head of `key`, `fields` and `date` into `dst` and keeps
+    /// it (out of line: the kept head is the common case).
+    #[inline(never)]
+    fn encode_new(&mut self, dst: &mut BytesMut, key: Key, fields: Fields<'_>, date: &[u8]) {
+        let Key {
+            version,
+            status,
+            framing,
+            close,
+            ..
+        } = key;
         let start = dst.len();
-        h1::encode_response_head(dst, version, status, headers, framing, date, close);
+        let count = match fields {
+            Fields::Map(headers) => {
+                h1::encode_response_head(dst, version, status, headers, framing, date, close);
+                headers.len()
+            }
+            Fields::ContentType(value) => {
+                let one = [(&CONTENT_TYPE, value)];
+                h1::encode_response_fields(dst, version, status, one, framing, date, close);
+                1
+            }
+        };
         let head = dst.get(start..).unwrap_or_default();
-        if headers.len() > MAX_FIELDS || head.len() > MAX_BYTES {
+        if count > MAX_FIELDS || head.len() > MAX_BYTES {
             self.key = None;
             return;
         }
         self.fields.clear();
-        self.fields
-            .extend(headers.iter().map(|(n, v)| (n.clone(), v.clone())));
+        match fields {
+            Fields::Map(headers) => self
+                .fields
+                .extend(headers.iter().map(|(n, v)| (n.clone(), v.clone()))),
+            Fields::ContentType(value) => self.fields.push((CONTENT_TYPE, value.clone())),
+        }
         self.bytes.clear();
         self.bytes.extend_from_slice(head);
         self.key = Some(key);
     }
 }
 
+/// The fields of a head: a response's map, or the one `content-type` of a
+/// [`Plain`](crate::Plain) answer (the same head as a map holding only it).
+#[derive(Clone, Copy)]
+pub(super) enum Fields<'a> {
+    Map(&'a HeaderMap),
+    ContentType(&'a HeaderValue),
+}
+
 /// The arguments of [`h1::encode_response_head`].
 struct Inputs<'a> {
     version: Version,
     status: StatusCode,
-    headers: &'a HeaderMap,
+    fields: Fields<'a>,
     framing: ResponseBody,
     date: &'a [u8],
     /// The generation of `date` (see [`Key::date`]).
@@ -145,7 +183,7 @@ pub(super) fn encode_head(
     dst: &mut BytesMut,
     version: Version,
     status: StatusCode,
-    headers: &HeaderMap,
+    fields: Fields<'_>,
     framing: ResponseBody,
     close: bool,
 ) {
@@ -157,7 +195,7 @@ pub(super) fn encode_head(
         let head = Inputs {
             version,
             status,
-            headers,
+            fields,
             framing,
             date: core.date.text(),
             date_gen: core.date_gen,
@@ -336,14 +374,14 @@ mod tests {
                     close,
                     date: date_gen,
                 };
-                last.matches(&key, &headers)
+                last.matches(&key, super::Fields::Map(&headers))
             };
             hits += usize::from(kept);
             let mut got = BytesMut::from(&b"before"[..]);
             let head = super::Inputs {
                 version,
                 status,
-                headers: &headers,
+                fields: super::Fields::Map(&headers),
                 framing,
                 date,
                 date_gen,
@@ -357,5 +395,54 @@ mod tests {
         // repeats of a head with too many fields or too many bytes are
         // not kept.
         assert_eq!(hits, 3);
+    }
+
+    /// A plain answer's one `content-type` writes the head that a map
+    /// holding only that field writes, and the two share the kept head.
+    #[test]
+    fn a_lone_content_type_is_the_map_holding_it() {
+        use super::{Fields, Inputs, Key};
+        let text = HeaderValue::from_static("text/plain");
+        let html = HeaderValue::from_static("text/html");
+        let (text_map, html_map) = (plain("text/plain"), plain("text/html"));
+        let mut two = plain("text/plain");
+        two.insert(SERVER, HeaderValue::from_static("percore"));
+        let cases = [
+            (Fields::ContentType(&text), &text_map, false),
+            (Fields::Map(&text_map), &text_map, true),
+            (Fields::ContentType(&text), &text_map, true),
+            (Fields::ContentType(&html), &html_map, false),
+            (Fields::Map(&two), &two, false),
+            (Fields::ContentType(&text), &text_map, false),
+            (Fields::Map(&HeaderMap::new()), &HeaderMap::new(), false),
+            (Fields::ContentType(&text), &text_map, false),
+        ];
+        let mut last = LastHead::default();
+        for (fields, map, hit) in cases {
+            let (version, status, framing) =
+                (Version::HTTP_11, StatusCode::OK, ResponseBody::Length(2));
+            let key = Key {
+                version,
+                status,
+                framing,
+                close: false,
+                date: 1,
+            };
+            assert_eq!(last.matches(&key, fields), hit, "{map:?}");
+            let mut want = BytesMut::new();
+            encode_response_head(&mut want, version, status, map, framing, D1, false);
+            let mut got = BytesMut::new();
+            let head = Inputs {
+                version,
+                status,
+                fields,
+                framing,
+                date: D1,
+                date_gen: 1,
+                close: false,
+            };
+            last.encode(&mut got, head);
+            assert_eq!(got, want, "{map:?}");
+        }
     }
 }

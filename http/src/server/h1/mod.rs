@@ -30,6 +30,7 @@ use super::{close_now, linger_close, ConnConfig, ConnProtocol};
 use crate::h1::{self, BodyKind, ResponseBody};
 use crate::service::{Request, Response, Service};
 use crate::upgrade;
+use crate::Reply;
 
 /// Largest answer written before the unread rest of its request body is
 /// drained (small enough for any socket send buffer to take at once).
@@ -191,7 +192,10 @@ async fn work<S: Service>(
                     req.extensions_mut().insert(on_upgrade);
                     pending_upgrade = Some(pending);
                 }
-                answered(call_handler(service.as_ref(), *req).await, &mut keep_alive)
+                Reply::Response(answered(
+                    call_handler(service.as_ref(), *req).await,
+                    &mut keep_alive,
+                ))
             }
             Started::Raw(answer) => {
                 // The handler's first read of this body sends `100
@@ -207,19 +211,22 @@ async fn work<S: Service>(
         if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
             match pending_upgrade.take() {
                 Some(pending) => {
+                    let resp = resp.into_response();
                     switch_protocols(input, &mut out, resp, pending, cfg).await;
                     return Turn::Ended(Handoff::Closed);
                 }
                 None => {
                     tracing::error!("handler answered 101 to a request that cannot be upgraded");
                     keep_alive = false;
-                    resp = internal_error();
+                    resp = Reply::Response(internal_error());
                 }
             }
         }
         // Any other answer keeps the connection on HTTP/1.1.
         drop(pending_upgrade);
-        if cfg.shutdown.is_triggered() || wants_close(resp.headers()) {
+        // (A `Plain` answer has no `Connection` field.)
+        let closes = matches!(&resp, Reply::Response(r) if wants_close(r.headers()));
+        if cfg.shutdown.is_triggered() || closes {
             keep_alive = false;
         }
         // An empty or in-memory body is encoded without awaiting; a
@@ -277,10 +284,10 @@ async fn work<S: Service>(
 /// The response to send for a handler's answer: a panic's is a 500, and
 /// the connection then closes.
 #[inline(always)]
-fn answered(answer: Result<Response, String>, keep_alive: &mut bool) -> Response {
+fn answered<R: From<Response>>(answer: Result<R, String>, keep_alive: &mut bool) -> R {
     answer.unwrap_or_else(|panic| {
         *keep_alive = false;
-        answer_panic(&panic)
+        R::from(answer_panic(&panic))
     })
 }
 

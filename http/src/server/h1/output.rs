@@ -21,13 +21,13 @@ use percore_runtime::fs::File;
 use percore_runtime::net::TcpStream;
 use percore_runtime::time::{timeout_from_wait, Elapsed};
 
-use super::head_cache::encode_head;
+use super::head_cache::{encode_head, Fields};
 use super::input::RequestInput;
 use crate::body::{Body, BodyStream};
 use crate::h1::{self, ResponseBody};
 use crate::server::exchange::{has_no_body, PeekedBody};
-use crate::service::Response;
 use crate::Limits;
+use crate::{Plain, Reply};
 
 /// Full bodies up to this size are copied next to the head (one write);
 /// larger ones are sent as their own iovec.
@@ -202,7 +202,14 @@ impl Output {
         framing: ResponseBody,
         close: bool,
     ) {
-        encode_head(self.buf(), version, status, headers, framing, close);
+        encode_head(
+            self.buf(),
+            version,
+            status,
+            Fields::Map(headers),
+            framing,
+            close,
+        );
     }
 
     /// Appends bytes already encoded (a fixed response head).
@@ -217,21 +224,29 @@ impl Output {
     /// instructions per request). A streamed body is handed back, for
     /// [`Output::write_streamed`]. Clears `keep_alive` when the connection
     /// must end after the answer (what `input` says of the request body).
+    /// A [`Plain`] answer's head is written from its parts (no map).
     #[inline]
     pub(super) fn write_response(
         &mut self,
         input: &RequestInput,
         req_version: Version,
-        resp: Response,
+        resp: Reply,
         is_head: bool,
         keep_alive: &mut bool,
     ) -> Option<Streamed> {
-        let (parts, body) = resp.into_parts();
         let version = if req_version == Version::HTTP_10 {
             Version::HTTP_10
         } else {
             Version::HTTP_11
         };
+        let resp = match resp {
+            Reply::Plain(plain) => {
+                self.write_plain(input, version, plain, is_head, keep_alive);
+                return None;
+            }
+            Reply::Response(resp) => resp,
+        };
+        let (parts, body) = resp.into_parts();
         let full = match body {
             Body::Empty => Bytes::new(),
             Body::Full(b) => b,
@@ -260,6 +275,44 @@ impl Output {
             self.push_body(full);
         }
         None
+    }
+
+    /// [`Output::write_response`] for a [`Plain`] answer: the head from
+    /// its status and `content-type` (what the same answer as a map would
+    /// write), then its body.
+    #[inline]
+    fn write_plain(
+        &mut self,
+        input: &RequestInput,
+        version: Version,
+        plain: Plain,
+        is_head: bool,
+        keep_alive: &mut bool,
+    ) {
+        let Plain {
+            status,
+            content_type,
+            body,
+        } = plain;
+        if input.body_ends_connection(false) {
+            *keep_alive = false;
+        }
+        encode_head(
+            self.buf(),
+            version,
+            status,
+            Fields::ContentType(&content_type),
+            ResponseBody::Length(body.len() as u64),
+            !*keep_alive,
+        );
+        if !has_no_body(status, is_head) && !body.is_empty() {
+            if body.len() <= COPY_BODY_MAX {
+                // Next to the head just written (the buffer is taken).
+                self.buf.extend_from_slice(&body);
+            } else {
+                self.push_body(body);
+            }
+        }
     }
 
     /// Writes a response with a streamed body (handed back by

@@ -1,0 +1,106 @@
+//! [`Reply`]: the answer to an HTTP/1.1 request as the server writes it.
+//!
+//! Most answers are a status, a `content-type` and a body already in
+//! memory (a web handler's `&str`, `String`, bytes or JSON). Built as an
+//! `http::Response`, such an answer takes a `HeaderMap` from the core's
+//! pool, and the server walks that map to write the head and gives it
+//! back. A [`Plain`] answer is those three parts as they are: the server
+//! writes its head from them. Anything else is a [`Response`]; and a
+//! `Plain` becomes the same `Response` whenever one is asked for
+//! ([`Reply::into_response`]).
+
+use bytes::Bytes;
+use http::header::{HeaderValue, CONTENT_TYPE};
+use http::StatusCode;
+
+use crate::body::Body;
+use crate::service::Response;
+
+/// An answer to a request: a [`Response`], or a [`Plain`] in-memory
+/// answer whose head is written from its parts (no `HeaderMap`).
+///
+/// ```
+/// use bytes::Bytes;
+/// use http::{header::CONTENT_TYPE, HeaderValue, StatusCode};
+/// use percore_http::{Plain, Reply};
+/// let reply = Reply::Plain(Plain {
+///     status: StatusCode::OK,
+///     content_type: HeaderValue::from_static("text/plain"),
+///     body: Bytes::from_static(b"hi"),
+/// });
+/// assert_eq!(reply.status(), StatusCode::OK);
+/// let resp = reply.into_response();
+/// assert_eq!(resp.headers()[CONTENT_TYPE], "text/plain");
+/// assert_eq!(resp.headers().len(), 1);
+/// ```
+#[derive(Debug)]
+pub enum Reply {
+    /// Any response.
+    Response(Response),
+    /// A status, a `content-type` and a body in memory.
+    Plain(Plain),
+}
+
+/// An answer with one field, `content-type`, and a body in memory: the
+/// response [`Plain::into_response`] gives, kept as its parts.
+#[derive(Debug, Clone)]
+pub struct Plain {
+    /// The status.
+    pub status: StatusCode,
+    /// The `content-type` field's value.
+    pub content_type: HeaderValue,
+    /// The body (its length is the `content-length`).
+    pub body: Bytes,
+}
+
+impl Plain {
+    /// The same answer as a response: `status`, a map holding exactly
+    /// `content-type` (taken from the core's pool), and `body` as
+    /// [`Body::Full`].
+    #[inline]
+    pub fn into_response(self) -> Response {
+        let mut r = Response::new(Body::Full(self.body));
+        *r.status_mut() = self.status;
+        // The default map owns no memory: forgetting it skips its drop glue.
+        std::mem::forget(std::mem::replace(
+            r.headers_mut(),
+            crate::header_pool::take_with(CONTENT_TYPE, self.content_type),
+        ));
+        r
+    }
+}
+
+impl Reply {
+    /// The answer's status.
+    #[inline]
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Reply::Response(r) => r.status(),
+            Reply::Plain(p) => p.status,
+        }
+    }
+
+    /// The answer as a response (a [`Plain`] one built as
+    /// [`Plain::into_response`] builds it).
+    #[inline]
+    pub fn into_response(self) -> Response {
+        match self {
+            Reply::Response(r) => r,
+            Reply::Plain(p) => p.into_response(),
+        }
+    }
+}
+
+impl From<Response> for Reply {
+    #[inline]
+    fn from(r: Response) -> Reply {
+        Reply::Response(r)
+    }
+}
+
+impl From<Plain> for Reply {
+    #[inline]
+    fn from(p: Plain) -> Reply {
+        Reply::Plain(p)
+    }
+}
