@@ -19,6 +19,7 @@ use percore_http::h1::{
     RequestFraming, ResponseDecoder, MAX_INTERIM_RESPONSES,
 };
 use percore_http::{Body, Limits};
+use percore_runtime::buf::IoBuf;
 use percore_runtime::future::{race, Either};
 use percore_runtime::io::{OwnedRead, OwnedWrite};
 use percore_runtime::time::{sleep, timeout_at};
@@ -93,19 +94,17 @@ pub(crate) async fn exchange(
             None => RequestFraming::Chunked,
         },
     };
-    let mut head = BytesMut::new();
+    // The connection's head buffer: empty, its room kept from the last
+    // request (written whole, it is back to its start).
+    let Conn {
+        stream, buf, head, ..
+    } = conn;
+    head.clear();
     match req.fields {
         Some(fields) => {
-            encode_request_head_with(&mut head, req.method, req.target, req.host, fields, framing)
+            encode_request_head_with(head, req.method, req.target, req.host, fields, framing)
         }
-        None => encode_request_head(
-            &mut head,
-            req.method,
-            req.target,
-            req.host,
-            req.headers,
-            framing,
-        ),
+        None => encode_request_head(head, req.method, req.target, req.host, req.headers, framing),
     }
     let mut sent = false;
     let stale = |sent: bool, e: io::Error| Failure::Stale {
@@ -113,19 +112,19 @@ pub(crate) async fn exchange(
         err: Error::io("cannot send the request", e),
     };
     let with_body = framing != RequestFraming::Empty;
-    let Conn { stream, buf, .. } = conn;
     if let (false, Body::Full(b)) = (req.expect_continue && with_body, &*body) {
         // Head and body in one write.
-        let written = write_all(stream, vec![head.freeze(), b.clone()], &mut sent).await;
+        let parts = vec![head.split().freeze(), b.clone()];
+        let written = write_all(stream, parts, &mut sent).await;
         return match written {
             Ok(()) => read_final_head(stream, buf, req).await,
             Err(e) if !sent => Err(stale(false, e)),
             Err(e) => early_answer(stream, buf, req, stale(true, e)).await,
         };
     }
-    write_one(stream, head.freeze(), &mut sent)
-        .await
-        .map_err(|e| stale(sent, e))?;
+    let (written, back) = write_one(stream, std::mem::take(head), &mut sent).await;
+    *head = back;
+    written.map_err(|e| stale(sent, e))?;
     if !with_body {
         return read_final_head(stream, buf, req).await;
     }
@@ -313,7 +312,7 @@ async fn write_all(stream: &Stream, mut chunks: Vec<Bytes>, sent: &mut bool) -> 
     chunks.retain(|c| !c.is_empty());
     while !chunks.is_empty() {
         if chunks.len() == 1 {
-            return write_one(stream, chunks.remove(0), sent).await;
+            return write_one(stream, chunks.remove(0), sent).await.0;
         }
         let (res, back) = stream.writev(chunks).await;
         chunks = back;
@@ -341,22 +340,27 @@ async fn write_all(stream: &Stream, mut chunks: Vec<Bytes>, sent: &mut bool) -> 
 
 /// Writes every byte of one buffer with plain sends: no `Vec` of
 /// buffers, and no message header and iovec array, which a vectored
-/// write builds on the heap under io_uring.
-async fn write_one(stream: &Stream, mut bytes: Bytes, sent: &mut bool) -> io::Result<()> {
-    while !bytes.is_empty() {
+/// write builds on the heap under io_uring. Gives the buffer back (a
+/// connection's head buffer is used again).
+async fn write_one<B: IoBuf + Buf>(
+    stream: &Stream,
+    mut bytes: B,
+    sent: &mut bool,
+) -> (io::Result<()>, B) {
+    while bytes.has_remaining() {
         let (res, back) = stream.write(bytes).await;
         bytes = back;
         match res {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(0) => return (Err(io::ErrorKind::WriteZero.into()), bytes),
             Ok(n) => {
                 *sent = true;
                 bytes.advance(n);
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
+            Err(e) => return (Err(e), bytes),
         }
     }
-    Ok(())
+    (Ok(()), bytes)
 }
 
 /// Why a request body was not sent in full.
@@ -384,7 +388,7 @@ async fn send_body(stream: &Stream, body: Body, framing: RequestFraming) -> Resu
     };
     let mut s = match body {
         Body::Empty => return Ok(()),
-        Body::Full(b) => return write_one(stream, b, &mut sent).await.map_err(io_err),
+        Body::Full(b) => return write_one(stream, b, &mut sent).await.0.map_err(io_err),
         Body::Stream(s) => s,
     };
     let mut written = 0u64;
@@ -413,7 +417,10 @@ async fn send_body(stream: &Stream, body: Body, framing: RequestFraming) -> Resu
                 let parts = vec![size.freeze(), chunk, Bytes::from_static(b"\r\n")];
                 write_all(stream, parts, &mut sent).await.map_err(io_err)?;
             }
-            _ => write_one(stream, chunk, &mut sent).await.map_err(io_err)?,
+            _ => write_one(stream, chunk, &mut sent)
+                .await
+                .0
+                .map_err(io_err)?,
         }
     }
     match framing {
@@ -422,6 +429,7 @@ async fn send_body(stream: &Stream, body: Body, framing: RequestFraming) -> Resu
             encode_last_chunk(&mut last, s.as_mut().take_trailers().as_ref());
             write_one(stream, last.freeze(), &mut sent)
                 .await
+                .0
                 .map_err(io_err)
         }
         RequestFraming::Length(n) if written < n => {

@@ -40,10 +40,12 @@ pub(crate) struct PoolConfig {
     pub max_idle_per_host: usize,
 }
 
-/// An open connection and its read buffer.
+/// An open connection, its read buffer and the buffer its request heads
+/// are encoded in (kept: no allocation per request).
 pub(crate) struct Conn {
     pub stream: Stream,
     pub buf: BytesMut,
+    pub head: BytesMut,
     /// Whether it carried a request before this one.
     pub reused: bool,
     permit: Permit,
@@ -55,6 +57,7 @@ impl Conn {
         Conn {
             stream,
             buf: BytesMut::with_capacity(16 * 1024),
+            head: BytesMut::new(),
             reused: false,
             permit,
         }

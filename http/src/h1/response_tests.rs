@@ -606,7 +606,14 @@ fn plain_heads_agree_with_httparse_byte_by_byte() {
     ];
     let head = |status: &[u8], name: &[u8], value: &[u8]| {
         let mut h = b"HTTP/1.1 ".to_vec();
-        for part in [status, b"\r\n", name, b":", value, b"\r\nContent-Length: 0\r\n\r\n"] {
+        for part in [
+            status,
+            b"\r\n",
+            name,
+            b":",
+            value,
+            b"\r\nContent-Length: 0\r\n\r\n",
+        ] {
             h.extend_from_slice(part);
         }
         h
@@ -631,7 +638,9 @@ fn plain_heads_agree_with_httparse_byte_by_byte() {
             }
         }
     }
-    for status in ["000", "099", "100", "200", "999", "20a", "2000", "200", "200  x"] {
+    for status in [
+        "000", "099", "100", "200", "999", "20a", "2000", "200", "200  x",
+    ] {
         let input = head(status.as_bytes(), b"X-A", b"1");
         let _ = parse_with(&input, &Method::GET, &Limits::default());
     }
