@@ -128,16 +128,30 @@ pub(crate) async fn exchange(
     if !with_body {
         return read_final_head(stream, buf, req).await;
     }
+    // A streamed body, or one after `Expect: 100-continue`: boxed, their
+    // futures are large and rare; inline, every exchange's future (a
+    // part of every request's, moved with it) would carry their size.
     if !req.expect_continue {
-        return match send_body(stream, std::mem::take(body), framing).await {
+        let sent = Box::pin(send_body(stream, std::mem::take(body), framing)).await;
+        return match sent {
             Ok(()) => read_final_head(stream, buf, req).await,
             Err(SendError::Socket(failed)) => early_answer(stream, buf, req, failed).await,
             Err(SendError::Body(failed)) => Err(failed),
         };
     }
-    // Expect: 100-continue: wait for the 100 (or a final answer, which
-    // means the body is not wanted) at most `continue_timeout`, reading
-    // on while the body goes out once that passes.
+    Box::pin(after_continue(stream, buf, req, body, framing)).await
+}
+
+/// Expect: 100-continue: waits for the 100 (or a final answer, which
+/// means the body is not wanted) at most `continue_timeout`, reading on
+/// while the body goes out once that passes.
+async fn after_continue(
+    stream: &Stream,
+    buf: &mut BytesMut,
+    req: &Outgoing<'_>,
+    body: &mut Body,
+    framing: RequestFraming,
+) -> Result<Answer, Failure> {
     let mut waited = pin!(sleep(req.continue_timeout));
     let mut interim = 0;
     loop {
