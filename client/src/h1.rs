@@ -26,7 +26,7 @@ use percore_runtime::time::{sleep, timeout_at};
 
 use crate::connect::Stream;
 use crate::error::{Error, ErrorKind, TimeoutKind};
-use crate::pool::{Conn, Pool};
+use crate::pool::{Conn, ConnParts, Pool};
 use crate::within::Bounded;
 
 /// Bytes the read buffer gains before a read when it has less room.
@@ -96,9 +96,9 @@ pub(crate) async fn exchange(
     };
     // The connection's head buffer: empty, its room kept from the last
     // request (written whole, it is back to its start).
-    let Conn {
+    let ConnParts {
         stream, buf, head, ..
-    } = conn;
+    } = &mut **conn;
     head.clear();
     match req.fields {
         Some(fields) => {

@@ -21,7 +21,7 @@ use bytes::BytesMut;
 use crate::connect::Stream;
 
 /// Where connections go: scheme, host and port.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Eq, Hash)]
 pub(crate) struct Origin {
     /// `"http"` or `"https"` (static: no allocation per request).
     pub scheme: &'static str,
@@ -29,6 +29,17 @@ pub(crate) struct Origin {
     /// to it takes a reference instead of a copy.
     pub host: Rc<str>,
     pub port: u16,
+}
+
+impl PartialEq for Origin {
+    /// Scheme, host and port alike; a host shared with `other` (the
+    /// client's last origin, handed to each request) is alike without
+    /// comparing its bytes.
+    fn eq(&self, other: &Origin) -> bool {
+        self.port == other.port
+            && self.scheme == other.scheme
+            && (Rc::ptr_eq(&self.host, &other.host) || self.host == other.host)
+    }
 }
 
 /// The pool's limits.
@@ -40,9 +51,15 @@ pub(crate) struct PoolConfig {
     pub max_idle_per_host: usize,
 }
 
+/// An open connection ([`ConnParts`]), boxed: a request moves its
+/// connection out of the pool, into the exchange, into the response's
+/// body and back several times; each move copies a pointer, not the
+/// parts (one allocation per connection, not per request).
+pub(crate) struct Conn(Box<ConnParts>);
+
 /// An open connection, its read buffer and the buffer its request heads
 /// are encoded in (kept: no allocation per request).
-pub(crate) struct Conn {
+pub(crate) struct ConnParts {
     pub stream: Stream,
     pub buf: BytesMut,
     pub head: BytesMut,
@@ -51,16 +68,30 @@ pub(crate) struct Conn {
     permit: Permit,
 }
 
+impl std::ops::Deref for Conn {
+    type Target = ConnParts;
+
+    fn deref(&self) -> &ConnParts {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Conn {
+    fn deref_mut(&mut self) -> &mut ConnParts {
+        &mut self.0
+    }
+}
+
 impl Conn {
     /// A new connection, counted under `permit`.
     pub(crate) fn new(stream: Stream, permit: Permit) -> Conn {
-        Conn {
+        Conn(Box::new(ConnParts {
             stream,
             buf: BytesMut::with_capacity(16 * 1024),
             head: BytesMut::new(),
             reused: false,
             permit,
-        }
+        }))
     }
 
     fn origin(&self) -> &Origin {
@@ -179,6 +210,10 @@ struct State {
     total: usize,
     per_host: OriginMap<usize>,
     idle: OriginMap<VecDeque<Idle>>,
+    /// No idle connection expires before this (a bound kept as they are
+    /// put back, made exact by each prune): `grant` prunes only from then
+    /// on, not by a walk of every idle list per request.
+    prune_at: Option<Instant>,
     waiters: VecDeque<Rc<Waiter>>,
     reaper: bool,
 }
@@ -197,6 +232,7 @@ impl Pool {
                 total: 0,
                 per_host: OriginMap::default(),
                 idle: OriginMap::default(),
+                prune_at: None,
                 waiters: VecDeque::new(),
                 reaper: false,
             })),
@@ -272,10 +308,8 @@ impl Pool {
                 return;
             }
             let max_idle = st.cfg.max_idle_per_host;
-            let idle = |conn| Idle {
-                conn,
-                since: crate::now(),
-            };
+            let since = crate::now();
+            let idle = |conn| Idle { conn, since };
             // The origin's list is found by reference: its key is cloned
             // only when the list is new.
             let surplus = match st.idle.get_mut(conn.origin()) {
@@ -291,6 +325,9 @@ impl Pool {
                     None
                 }
             };
+            if let (None, Some(expires)) = (&surplus, since.checked_add(st.cfg.idle_timeout)) {
+                st.prune_at = Some(st.prune_at.map_or(expires, |at| at.min(expires)));
+            }
             if surplus.is_none() && !st.reaper && percore_runtime::in_runtime() {
                 st.reaper = true;
                 percore_runtime::spawn_local(reap(Rc::downgrade(&self.shared)));
@@ -345,7 +382,9 @@ impl State {
         evicted: &mut Vec<Conn>,
     ) -> Option<Acquired> {
         let now = crate::now();
-        self.prune(now, evicted);
+        if self.prune_at.is_some_and(|at| at <= now) {
+            self.prune(now, evicted);
+        }
         if !fresh_only {
             if let Some(idle) = self.idle.get_mut(origin).and_then(VecDeque::pop_back) {
                 return Some(Acquired::Reused(idle.conn));
@@ -403,13 +442,14 @@ impl State {
             }
             !list.is_empty() || per_host.contains_key(origin)
         });
+        self.prune_at = self.next_expiry();
     }
 
     /// When the next idle connection expires.
     fn next_expiry(&self) -> Option<Instant> {
         self.idle
             .values()
-            .filter_map(|list| list.front().map(|i| i.since + self.cfg.idle_timeout))
+            .filter_map(|list| list.front()?.since.checked_add(self.cfg.idle_timeout))
             .min()
     }
 }
