@@ -21,7 +21,7 @@ use bytes::BytesMut;
 use crate::connect::Stream;
 
 /// Where connections go: scheme, host and port.
-#[derive(Debug, Clone, Eq, Hash)]
+#[derive(Debug, Clone, Eq)]
 pub(crate) struct Origin {
     /// `"http"` or `"https"` (static: no allocation per request).
     pub scheme: &'static str,
@@ -37,8 +37,18 @@ impl PartialEq for Origin {
     /// comparing its bytes.
     fn eq(&self, other: &Origin) -> bool {
         self.port == other.port
-            && self.scheme == other.scheme
+            && (std::ptr::eq(self.scheme, other.scheme) || self.scheme == other.scheme)
             && (Rc::ptr_eq(&self.host, &other.host) || self.host == other.host)
+    }
+}
+
+impl std::hash::Hash for Origin {
+    /// The host's bytes, the port, and the scheme by its length (`http`
+    /// or `https`): alike for equal origins.
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write(self.host.as_bytes());
+        state.write_u16(self.port);
+        state.write_usize(self.scheme.len());
     }
 }
 
@@ -181,9 +191,14 @@ impl Hasher for OriginHasher {
             w.copy_from_slice(word);
             self.add(u64::from_le_bytes(w));
         }
-        let mut tail = [0u8; 8];
-        tail[..words.remainder().len()].copy_from_slice(words.remainder());
-        self.add(u64::from_le_bytes(tail) ^ ((words.remainder().len() as u64) << 56));
+        // The last bytes one by one: a copy of a few bytes into a word
+        // calls `memcpy`, which costs more than the loop.
+        let rest = words.remainder();
+        let tail = rest
+            .iter()
+            .rev()
+            .fold(0u64, |acc, &b| (acc << 8) | u64::from(b));
+        self.add(tail ^ ((rest.len() as u64) << 56));
     }
 
     fn write_u8(&mut self, n: u8) {
