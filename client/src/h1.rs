@@ -71,6 +71,73 @@ pub(crate) struct Outgoing<'a> {
     pub continue_timeout: Duration,
 }
 
+/// A connection's request heads: the buffer they are encoded in (its
+/// room kept from one request to the next), and the last head encoded
+/// with the client's default fields and no body, with what it was made
+/// of. The same request again on the connection (a client polling one
+/// URL) sends those bytes again instead of encoding them anew.
+#[derive(Default)]
+pub(crate) struct Heads {
+    buf: BytesMut,
+    last: Bytes,
+    /// `None`: no head kept.
+    method: Option<Method>,
+    target: String,
+    host: String,
+}
+
+impl Heads {
+    /// The head of `req`, with `framing`: the kept one when it is made
+    /// of the same parts, else encoded (and kept when it may be).
+    fn head(&mut self, req: &Outgoing<'_>, framing: RequestFraming) -> Bytes {
+        let fields = req.fields.filter(|_| framing == RequestFraming::Empty);
+        if fields.is_some()
+            && self.method.as_ref() == Some(req.method)
+            && self.target == req.target
+            && self.host == req.host
+        {
+            return self.last.clone();
+        }
+        if self.buf.capacity() < HEAD_ROOM / 4 {
+            self.buf.reserve(HEAD_ROOM);
+        }
+        match req.fields {
+            Some(f) => encode_request_head_with(
+                &mut self.buf,
+                req.method,
+                req.target,
+                req.host,
+                f,
+                framing,
+            ),
+            None => encode_request_head(
+                &mut self.buf,
+                req.method,
+                req.target,
+                req.host,
+                req.headers,
+                framing,
+            ),
+        }
+        let head = self.buf.split().freeze();
+        if fields.is_some() {
+            // Only the client's defaults and no body: the head is made
+            // of the method, target and host alone.
+            self.last = head.clone();
+            self.method = Some(req.method.clone());
+            self.target.clear();
+            self.target.push_str(req.target);
+            self.host.clear();
+            self.host.push_str(req.host);
+        }
+        head
+    }
+}
+
+/// Room the head buffer takes at a time (several heads; a head taken
+/// from it shares it until sent).
+const HEAD_ROOM: usize = 1024;
+
 /// The final response head, and whether the connection must close after
 /// it even if the head allows reuse (a body skipped after an early answer).
 pub(crate) struct Answer {
@@ -94,18 +161,10 @@ pub(crate) async fn exchange(
             None => RequestFraming::Chunked,
         },
     };
-    // The connection's head buffer: empty, its room kept from the last
-    // request (written whole, it is back to its start).
     let ConnParts {
-        stream, buf, head, ..
+        stream, buf, heads, ..
     } = &mut **conn;
-    head.clear();
-    match req.fields {
-        Some(fields) => {
-            encode_request_head_with(head, req.method, req.target, req.host, fields, framing)
-        }
-        None => encode_request_head(head, req.method, req.target, req.host, req.headers, framing),
-    }
+    let head = heads.head(req, framing);
     let mut sent = false;
     let stale = |sent: bool, e: io::Error| Failure::Stale {
         sent,
@@ -114,7 +173,7 @@ pub(crate) async fn exchange(
     let with_body = framing != RequestFraming::Empty;
     if let (false, Body::Full(b)) = (req.expect_continue && with_body, &*body) {
         // Head and body in one write.
-        let parts = vec![head.split().freeze(), b.clone()];
+        let parts = vec![head, b.clone()];
         let written = write_all(stream, parts, &mut sent).await;
         return match written {
             Ok(()) => read_final_head(stream, buf, req).await,
@@ -122,9 +181,10 @@ pub(crate) async fn exchange(
             Err(e) => early_answer(stream, buf, req, stale(true, e)).await,
         };
     }
-    let (written, back) = write_one(stream, std::mem::take(head), &mut sent).await;
-    *head = back;
-    written.map_err(|e| stale(sent, e))?;
+    write_one(stream, head, &mut sent)
+        .await
+        .0
+        .map_err(|e| stale(sent, e))?;
     if !with_body {
         return read_final_head(stream, buf, req).await;
     }

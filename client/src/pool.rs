@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 
 use crate::connect::Stream;
+use crate::h1::Heads;
 
 /// Where connections go: scheme, host and port.
 #[derive(Debug, Clone, Eq)]
@@ -67,12 +68,12 @@ pub(crate) struct PoolConfig {
 /// parts (one allocation per connection, not per request).
 pub(crate) struct Conn(Box<ConnParts>);
 
-/// An open connection, its read buffer and the buffer its request heads
-/// are encoded in (kept: no allocation per request).
+/// An open connection, its read buffer and its request heads' buffer
+/// and memo.
 pub(crate) struct ConnParts {
     pub stream: Stream,
     pub buf: BytesMut,
-    pub head: BytesMut,
+    pub heads: Heads,
     /// Whether it carried a request before this one.
     pub reused: bool,
     permit: Permit,
@@ -98,7 +99,7 @@ impl Conn {
         Conn(Box::new(ConnParts {
             stream,
             buf: BytesMut::with_capacity(16 * 1024),
-            head: BytesMut::new(),
+            heads: Heads::default(),
             reused: false,
             permit,
         }))

@@ -23,6 +23,7 @@ impl Client {
     /// response it returns.)
     ///
     /// [`RequestBuilder::send`]: crate::RequestBuilder::send
+    #[allow(clippy::manual_async_fn)] // on purpose: see the block's comment
     pub(crate) fn execute(
         client: Client,
         mut args: Result<Prepared, Error>,
