@@ -127,6 +127,27 @@ both_drivers!(endless_chunked_body_hits_the_limit, |d| {
     });
 });
 
+both_drivers!(a_body_that_came_with_its_head_meets_the_limit_too, |d| {
+    // The body arrives whole with the head (taken at once, no reader):
+    // `bytes` still applies `max_body`, one byte under and at the limit.
+    let srv = RawServer::start(|c, _| {
+        c.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello")
+            .is_ok()
+    });
+    runtime(d).block_on(async {
+        let client = Client::new();
+        let mut resp = client.get(srv.url("/")).send().await.unwrap();
+        resp.set_max_body(4);
+        let err = resp.bytes().await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::BodyTooLarge, "{err}");
+        let mut resp = client.get(srv.url("/")).send().await.unwrap();
+        resp.set_max_body(5);
+        assert_eq!(&resp.bytes().await.unwrap()[..], b"hello");
+        let resp = client.get(srv.url("/")).send().await.unwrap();
+        assert_eq!(resp.text().await.unwrap(), "hello");
+    });
+});
+
 both_drivers!(silent_server_hits_the_read_timeout, |d| {
     let srv = RawServer::start(|_, _| {
         std::thread::sleep(Duration::from_secs(3));

@@ -266,3 +266,64 @@ both_drivers!(bytes_after_a_whole_body_close_the_connection, |d| {
     });
     assert_eq!(srv.accepted.load(Ordering::SeqCst), 2);
 });
+
+both_drivers!(a_connection_sends_each_request_s_own_head, |d| {
+    // One connection: a head kept for the same request again (method,
+    // target, host, the client's fields, no body) is sent only for it;
+    // any other request on the connection gets its own head.
+    let heads = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = heads.clone();
+    let srv = RawServer::start(move |c, head| {
+        seen.lock().unwrap().push(head.to_string());
+        let answer: &[u8] = if head.starts_with("HEAD ") {
+            b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n"
+        } else {
+            b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"
+        };
+        c.write_all(answer).is_ok()
+    });
+    runtime(d).block_on(async {
+        // (No decoding: the client's default fields as they are, the
+        // heads that may be kept.)
+        let client = Client::builder()
+            .limit_per_host(1)
+            .decompress(false)
+            .build()
+            .unwrap();
+        let sent = [
+            ("GET", srv.url("/a"), None),
+            ("GET", srv.url("/a"), None),
+            ("GET", srv.url("/b"), None),
+            ("GET", srv.url("/a"), Some("x-one: 1")),
+            ("GET", srv.url("/a"), None),
+            ("HEAD", srv.url("/a"), None),
+            ("POST", srv.url("/a"), None),
+            ("GET", srv.url("/a?q=1"), None),
+            ("GET", srv.url("/a"), None),
+        ];
+        for (method, url, field) in &sent {
+            let mut req = client.request(method.parse().unwrap(), url.as_str());
+            if let Some(field) = field {
+                let (name, value) = field.split_once(": ").unwrap();
+                req = req.header(name, value);
+            }
+            let resp = req.send().await.unwrap();
+            assert_eq!(resp.status(), 200);
+            let _ = resp.bytes().await.unwrap();
+        }
+        let got = heads.lock().unwrap().clone();
+        assert_eq!(got.len(), sent.len());
+        for ((method, url, field), head) in sent.iter().zip(&got) {
+            let target = &url[url.find("/a").or(url.find("/b")).unwrap()..];
+            let line = format!("{method} {target} HTTP/1.1\r\n");
+            assert!(head.starts_with(&line), "{head:?} for {line:?}");
+            assert_eq!(head.contains("x-one: 1"), field.is_some(), "{head:?}");
+            assert_eq!(
+                head.contains("content-length: 0"),
+                *method == "POST",
+                "{head:?}"
+            );
+        }
+        assert_eq!(srv.accepted.load(Ordering::SeqCst), 1);
+    });
+});

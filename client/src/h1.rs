@@ -19,13 +19,14 @@ use percore_http::h1::{
     RequestFraming, ResponseDecoder, MAX_INTERIM_RESPONSES,
 };
 use percore_http::{Body, Limits};
+use percore_runtime::buf::IoBuf;
 use percore_runtime::future::{race, Either};
 use percore_runtime::io::{OwnedRead, OwnedWrite};
 use percore_runtime::time::{sleep, timeout_at};
 
 use crate::connect::Stream;
 use crate::error::{Error, ErrorKind, TimeoutKind};
-use crate::pool::{Conn, Pool};
+use crate::pool::{Conn, ConnParts, Pool};
 use crate::within::Bounded;
 
 /// Bytes the read buffer gains before a read when it has less room.
@@ -70,6 +71,73 @@ pub(crate) struct Outgoing<'a> {
     pub continue_timeout: Duration,
 }
 
+/// A connection's request heads: the buffer they are encoded in (its
+/// room kept from one request to the next), and the last head encoded
+/// with the client's default fields and no body, with what it was made
+/// of. The same request again on the connection (a client polling one
+/// URL) sends those bytes again instead of encoding them anew.
+#[derive(Default)]
+pub(crate) struct Heads {
+    buf: BytesMut,
+    last: Bytes,
+    /// `None`: no head kept.
+    method: Option<Method>,
+    target: String,
+    host: String,
+}
+
+impl Heads {
+    /// The head of `req`, with `framing`: the kept one when it is made
+    /// of the same parts, else encoded (and kept when it may be).
+    fn head(&mut self, req: &Outgoing<'_>, framing: RequestFraming) -> Bytes {
+        let fields = req.fields.filter(|_| framing == RequestFraming::Empty);
+        if fields.is_some()
+            && self.method.as_ref() == Some(req.method)
+            && self.target == req.target
+            && self.host == req.host
+        {
+            return self.last.clone();
+        }
+        if self.buf.capacity() < HEAD_ROOM / 4 {
+            self.buf.reserve(HEAD_ROOM);
+        }
+        match req.fields {
+            Some(f) => encode_request_head_with(
+                &mut self.buf,
+                req.method,
+                req.target,
+                req.host,
+                f,
+                framing,
+            ),
+            None => encode_request_head(
+                &mut self.buf,
+                req.method,
+                req.target,
+                req.host,
+                req.headers,
+                framing,
+            ),
+        }
+        let head = self.buf.split().freeze();
+        if fields.is_some() {
+            // Only the client's defaults and no body: the head is made
+            // of the method, target and host alone.
+            self.last = head.clone();
+            self.method = Some(req.method.clone());
+            self.target.clear();
+            self.target.push_str(req.target);
+            self.host.clear();
+            self.host.push_str(req.host);
+        }
+        head
+    }
+}
+
+/// Room the head buffer takes at a time (several heads; a head taken
+/// from it shares it until sent).
+const HEAD_ROOM: usize = 1024;
+
 /// The final response head, and whether the connection must close after
 /// it even if the head allows reuse (a body skipped after an early answer).
 pub(crate) struct Answer {
@@ -93,52 +161,57 @@ pub(crate) async fn exchange(
             None => RequestFraming::Chunked,
         },
     };
-    let mut head = BytesMut::new();
-    match req.fields {
-        Some(fields) => {
-            encode_request_head_with(&mut head, req.method, req.target, req.host, fields, framing)
-        }
-        None => encode_request_head(
-            &mut head,
-            req.method,
-            req.target,
-            req.host,
-            req.headers,
-            framing,
-        ),
-    }
+    let ConnParts {
+        stream, buf, heads, ..
+    } = &mut **conn;
+    let head = heads.head(req, framing);
     let mut sent = false;
     let stale = |sent: bool, e: io::Error| Failure::Stale {
         sent,
         err: Error::io("cannot send the request", e),
     };
     let with_body = framing != RequestFraming::Empty;
-    let Conn { stream, buf, .. } = conn;
     if let (false, Body::Full(b)) = (req.expect_continue && with_body, &*body) {
         // Head and body in one write.
-        let written = write_all(stream, vec![head.freeze(), b.clone()], &mut sent).await;
+        let parts = vec![head, b.clone()];
+        let written = write_all(stream, parts, &mut sent).await;
         return match written {
             Ok(()) => read_final_head(stream, buf, req).await,
             Err(e) if !sent => Err(stale(false, e)),
             Err(e) => early_answer(stream, buf, req, stale(true, e)).await,
         };
     }
-    write_one(stream, head.freeze(), &mut sent)
+    write_one(stream, head, &mut sent)
         .await
+        .0
         .map_err(|e| stale(sent, e))?;
     if !with_body {
         return read_final_head(stream, buf, req).await;
     }
+    // A streamed body, or one after `Expect: 100-continue`: boxed, their
+    // futures are large and rare; inline, every exchange's future (a
+    // part of every request's, moved with it) would carry their size.
     if !req.expect_continue {
-        return match send_body(stream, std::mem::take(body), framing).await {
+        let sent = Box::pin(send_body(stream, std::mem::take(body), framing)).await;
+        return match sent {
             Ok(()) => read_final_head(stream, buf, req).await,
             Err(SendError::Socket(failed)) => early_answer(stream, buf, req, failed).await,
             Err(SendError::Body(failed)) => Err(failed),
         };
     }
-    // Expect: 100-continue: wait for the 100 (or a final answer, which
-    // means the body is not wanted) at most `continue_timeout`, reading
-    // on while the body goes out once that passes.
+    Box::pin(after_continue(stream, buf, req, body, framing)).await
+}
+
+/// Expect: 100-continue: waits for the 100 (or a final answer, which
+/// means the body is not wanted) at most `continue_timeout`, reading on
+/// while the body goes out once that passes.
+async fn after_continue(
+    stream: &Stream,
+    buf: &mut BytesMut,
+    req: &Outgoing<'_>,
+    body: &mut Body,
+    framing: RequestFraming,
+) -> Result<Answer, Failure> {
     let mut waited = pin!(sleep(req.continue_timeout));
     let mut interim = 0;
     loop {
@@ -313,7 +386,7 @@ async fn write_all(stream: &Stream, mut chunks: Vec<Bytes>, sent: &mut bool) -> 
     chunks.retain(|c| !c.is_empty());
     while !chunks.is_empty() {
         if chunks.len() == 1 {
-            return write_one(stream, chunks.remove(0), sent).await;
+            return write_one(stream, chunks.remove(0), sent).await.0;
         }
         let (res, back) = stream.writev(chunks).await;
         chunks = back;
@@ -341,22 +414,27 @@ async fn write_all(stream: &Stream, mut chunks: Vec<Bytes>, sent: &mut bool) -> 
 
 /// Writes every byte of one buffer with plain sends: no `Vec` of
 /// buffers, and no message header and iovec array, which a vectored
-/// write builds on the heap under io_uring.
-async fn write_one(stream: &Stream, mut bytes: Bytes, sent: &mut bool) -> io::Result<()> {
-    while !bytes.is_empty() {
+/// write builds on the heap under io_uring. Gives the buffer back (a
+/// connection's head buffer is used again).
+async fn write_one<B: IoBuf + Buf>(
+    stream: &Stream,
+    mut bytes: B,
+    sent: &mut bool,
+) -> (io::Result<()>, B) {
+    while bytes.has_remaining() {
         let (res, back) = stream.write(bytes).await;
         bytes = back;
         match res {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(0) => return (Err(io::ErrorKind::WriteZero.into()), bytes),
             Ok(n) => {
                 *sent = true;
                 bytes.advance(n);
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
+            Err(e) => return (Err(e), bytes),
         }
     }
-    Ok(())
+    (Ok(()), bytes)
 }
 
 /// Why a request body was not sent in full.
@@ -384,7 +462,7 @@ async fn send_body(stream: &Stream, body: Body, framing: RequestFraming) -> Resu
     };
     let mut s = match body {
         Body::Empty => return Ok(()),
-        Body::Full(b) => return write_one(stream, b, &mut sent).await.map_err(io_err),
+        Body::Full(b) => return write_one(stream, b, &mut sent).await.0.map_err(io_err),
         Body::Stream(s) => s,
     };
     let mut written = 0u64;
@@ -413,7 +491,10 @@ async fn send_body(stream: &Stream, body: Body, framing: RequestFraming) -> Resu
                 let parts = vec![size.freeze(), chunk, Bytes::from_static(b"\r\n")];
                 write_all(stream, parts, &mut sent).await.map_err(io_err)?;
             }
-            _ => write_one(stream, chunk, &mut sent).await.map_err(io_err)?,
+            _ => write_one(stream, chunk, &mut sent)
+                .await
+                .0
+                .map_err(io_err)?,
         }
     }
     match framing {
@@ -422,6 +503,7 @@ async fn send_body(stream: &Stream, body: Body, framing: RequestFraming) -> Resu
             encode_last_chunk(&mut last, s.as_mut().take_trailers().as_ref());
             write_one(stream, last.freeze(), &mut sent)
                 .await
+                .0
                 .map_err(io_err)
         }
         RequestFraming::Length(n) if written < n => {

@@ -19,9 +19,10 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 
 use crate::connect::Stream;
+use crate::h1::Heads;
 
 /// Where connections go: scheme, host and port.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Eq)]
 pub(crate) struct Origin {
     /// `"http"` or `"https"` (static: no allocation per request).
     pub scheme: &'static str,
@@ -29,6 +30,27 @@ pub(crate) struct Origin {
     /// to it takes a reference instead of a copy.
     pub host: Rc<str>,
     pub port: u16,
+}
+
+impl PartialEq for Origin {
+    /// Scheme, host and port alike; a host shared with `other` (the
+    /// client's last origin, handed to each request) is alike without
+    /// comparing its bytes.
+    fn eq(&self, other: &Origin) -> bool {
+        self.port == other.port
+            && (std::ptr::eq(self.scheme, other.scheme) || self.scheme == other.scheme)
+            && (Rc::ptr_eq(&self.host, &other.host) || self.host == other.host)
+    }
+}
+
+impl std::hash::Hash for Origin {
+    /// The host's bytes, the port, and the scheme by its length (`http`
+    /// or `https`): alike for equal origins.
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write(self.host.as_bytes());
+        state.write_u16(self.port);
+        state.write_usize(self.scheme.len());
+    }
 }
 
 /// The pool's limits.
@@ -40,24 +62,47 @@ pub(crate) struct PoolConfig {
     pub max_idle_per_host: usize,
 }
 
-/// An open connection and its read buffer.
-pub(crate) struct Conn {
+/// An open connection ([`ConnParts`]), boxed: a request moves its
+/// connection out of the pool, into the exchange, into the response's
+/// body and back several times; each move copies a pointer, not the
+/// parts (one allocation per connection, not per request).
+pub(crate) struct Conn(Box<ConnParts>);
+
+/// An open connection, its read buffer and its request heads' buffer
+/// and memo.
+pub(crate) struct ConnParts {
     pub stream: Stream,
     pub buf: BytesMut,
+    pub heads: Heads,
     /// Whether it carried a request before this one.
     pub reused: bool,
     permit: Permit,
 }
 
+impl std::ops::Deref for Conn {
+    type Target = ConnParts;
+
+    fn deref(&self) -> &ConnParts {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Conn {
+    fn deref_mut(&mut self) -> &mut ConnParts {
+        &mut self.0
+    }
+}
+
 impl Conn {
     /// A new connection, counted under `permit`.
     pub(crate) fn new(stream: Stream, permit: Permit) -> Conn {
-        Conn {
+        Conn(Box::new(ConnParts {
             stream,
             buf: BytesMut::with_capacity(16 * 1024),
+            heads: Heads::default(),
             reused: false,
             permit,
-        }
+        }))
     }
 
     fn origin(&self) -> &Origin {
@@ -147,9 +192,14 @@ impl Hasher for OriginHasher {
             w.copy_from_slice(word);
             self.add(u64::from_le_bytes(w));
         }
-        let mut tail = [0u8; 8];
-        tail[..words.remainder().len()].copy_from_slice(words.remainder());
-        self.add(u64::from_le_bytes(tail) ^ ((words.remainder().len() as u64) << 56));
+        // The last bytes one by one: a copy of a few bytes into a word
+        // calls `memcpy`, which costs more than the loop.
+        let rest = words.remainder();
+        let tail = rest
+            .iter()
+            .rev()
+            .fold(0u64, |acc, &b| (acc << 8) | u64::from(b));
+        self.add(tail ^ ((rest.len() as u64) << 56));
     }
 
     fn write_u8(&mut self, n: u8) {
@@ -176,6 +226,10 @@ struct State {
     total: usize,
     per_host: OriginMap<usize>,
     idle: OriginMap<VecDeque<Idle>>,
+    /// No idle connection expires before this (a bound kept as they are
+    /// put back, made exact by each prune): `grant` prunes only from then
+    /// on, not by a walk of every idle list per request.
+    prune_at: Option<Instant>,
     waiters: VecDeque<Rc<Waiter>>,
     reaper: bool,
 }
@@ -194,6 +248,7 @@ impl Pool {
                 total: 0,
                 per_host: OriginMap::default(),
                 idle: OriginMap::default(),
+                prune_at: None,
                 waiters: VecDeque::new(),
                 reaper: false,
             })),
@@ -269,10 +324,8 @@ impl Pool {
                 return;
             }
             let max_idle = st.cfg.max_idle_per_host;
-            let idle = |conn| Idle {
-                conn,
-                since: crate::now(),
-            };
+            let since = crate::now();
+            let idle = |conn| Idle { conn, since };
             // The origin's list is found by reference: its key is cloned
             // only when the list is new.
             let surplus = match st.idle.get_mut(conn.origin()) {
@@ -288,6 +341,9 @@ impl Pool {
                     None
                 }
             };
+            if let (None, Some(expires)) = (&surplus, since.checked_add(st.cfg.idle_timeout)) {
+                st.prune_at = Some(st.prune_at.map_or(expires, |at| at.min(expires)));
+            }
             if surplus.is_none() && !st.reaper && percore_runtime::in_runtime() {
                 st.reaper = true;
                 percore_runtime::spawn_local(reap(Rc::downgrade(&self.shared)));
@@ -342,7 +398,9 @@ impl State {
         evicted: &mut Vec<Conn>,
     ) -> Option<Acquired> {
         let now = crate::now();
-        self.prune(now, evicted);
+        if self.prune_at.is_some_and(|at| at <= now) {
+            self.prune(now, evicted);
+        }
         if !fresh_only {
             if let Some(idle) = self.idle.get_mut(origin).and_then(VecDeque::pop_back) {
                 return Some(Acquired::Reused(idle.conn));
@@ -400,13 +458,14 @@ impl State {
             }
             !list.is_empty() || per_host.contains_key(origin)
         });
+        self.prune_at = self.next_expiry();
     }
 
     /// When the next idle connection expires.
     fn next_expiry(&self) -> Option<Instant> {
         self.idle
             .values()
-            .filter_map(|list| list.front().map(|i| i.since + self.cfg.idle_timeout))
+            .filter_map(|list| list.front()?.since.checked_add(self.cfg.idle_timeout))
             .min()
     }
 }

@@ -243,6 +243,15 @@ impl Response {
         if unread && declared.is_some_and(|n| n > limit) {
             return Err(self.at(too_large()));
         }
+        if let (Some(AnyBody::Ready(ready)), None) = (&mut self.body, &self.decoder) {
+            // The whole body came with the head and is not decoded: it is
+            // the answer, without the chunk loop below.
+            let all = ready.take().unwrap_or_default();
+            if all.len() as u64 > limit {
+                return Err(self.at(too_large()));
+            }
+            return Ok(all);
+        }
         let (mut first, mut all, mut total) = (None::<Bytes>, BytesMut::new(), 0u64);
         while let Some(chunk) = self.chunk().await? {
             total += chunk.len() as u64;

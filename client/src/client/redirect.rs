@@ -23,46 +23,54 @@ impl Client {
     /// response it returns.)
     ///
     /// [`RequestBuilder::send`]: crate::RequestBuilder::send
-    pub(crate) async fn execute(
+    #[allow(clippy::manual_async_fn)] // on purpose: see the block's comment
+    pub(crate) fn execute(
         client: Client,
-        req: Result<Prepared, Error>,
-    ) -> Result<Response, Error> {
-        let mut req = req?;
-        let total = req.timeout.or(client.inner.cfg.timeouts.total);
-        let deadline = total.map(|d| crate::now() + d);
-        let elapsed = |url: &Url| Error::timeout(TimeoutKind::Total).at(url);
-        let mut chain = Vec::new();
-        loop {
-            let mut resp = match within(deadline, client.send_once(&mut req, deadline)).await {
-                Ok(Ok(resp)) => resp,
-                Ok(Err(e)) => return Err(e.at(&req.url)),
-                Err(_) => return Err(elapsed(&req.url)),
+        mut args: Result<Prepared, Error>,
+    ) -> impl std::future::Future<Output = Result<Response, Error>> {
+        // An `async` block, not an `async fn`: an `async fn` moves its
+        // arguments into locals of its own, and the request would take
+        // its room in the future twice; the block uses them in place.
+        async move {
+            let req = match args {
+                Ok(ref mut req) => req,
+                Err(e) => return Err(e),
             };
-            if client.inner.cfg.cookies {
-                // (Not asked otherwise: an HTTP/1.1 head's map is built
-                // only when someone reads it.)
-                client.store_cookies(&req.url, resp.headers());
+            let total = req.timeout.or(client.inner.cfg.timeouts.total);
+            let deadline = total.map(|d| crate::now() + d);
+            let elapsed = |url: &Url| Error::timeout(TimeoutKind::Total).at(url);
+            let mut chain = Vec::new();
+            loop {
+                let mut resp = match within(deadline, client.send_once(req, deadline)).await {
+                    Ok(Ok(resp)) => resp,
+                    Ok(Err(e)) => return Err(e.at(&req.url)),
+                    Err(_) => return Err(elapsed(&req.url)),
+                };
+                if client.inner.cfg.cookies {
+                    // (Not asked otherwise: an HTTP/1.1 head's map is built
+                    // only when someone reads it.)
+                    client.store_cookies(&req.url, resp.headers());
+                }
+                let Some(next) = client.redirect(req, &resp).map_err(|e| e.at(&req.url))? else {
+                    resp.set_redirects(chain);
+                    if let Ok(done) = args {
+                        resp.set_url(done.url); // moved, not copied: the request ends here
+                    }
+                    return Ok(resp);
+                };
+                if chain.len() >= client.inner.cfg.max_redirects {
+                    let max = client.inner.cfg.max_redirects;
+                    return Err(Error::new(
+                        ErrorKind::RedirectLoop,
+                        format!("more than {max} redirects"),
+                    )
+                    .at(&req.url));
+                }
+                if within(deadline, resp.discard()).await.is_err() {
+                    return Err(elapsed(&req.url));
+                }
+                chain.push(std::mem::replace(&mut req.url, next));
             }
-            let Some(next) = client
-                .redirect(&mut req, &resp)
-                .map_err(|e| e.at(&req.url))?
-            else {
-                resp.set_redirects(chain);
-                resp.set_url(req.url); // moved, not copied: the request ends here
-                return Ok(resp);
-            };
-            if chain.len() >= client.inner.cfg.max_redirects {
-                let max = client.inner.cfg.max_redirects;
-                return Err(Error::new(
-                    ErrorKind::RedirectLoop,
-                    format!("more than {max} redirects"),
-                )
-                .at(&req.url));
-            }
-            if within(deadline, resp.discard()).await.is_err() {
-                return Err(elapsed(&req.url));
-            }
-            chain.push(std::mem::replace(&mut req.url, next));
         }
     }
 

@@ -43,6 +43,7 @@ pub mod reference;
 mod request_encode;
 mod response;
 mod response_lazy;
+mod response_scan;
 mod scan;
 mod status;
 mod target;

@@ -17,6 +17,7 @@ use super::event::BodyEvent;
 use super::fields::BodyKind;
 use super::fields::Facts;
 use super::parse::skip_empty_lines;
+use super::response_scan::plain_head;
 use crate::Limits;
 
 /// Most interim (1xx) responses a client should accept before the final
@@ -335,8 +336,13 @@ pub(super) fn frame_head(
     let window = rest
         .get(..rest.len().min(limits.max_head_size))
         .unwrap_or_default();
-    let mut stack = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; FRAME_STACK_FIELDS];
     let stack_slots = limits.max_headers.min(FRAME_STACK_FIELDS);
+    // A plain head (the usual one) in one pass of our own; anything
+    // else is httparse's to judge.
+    if let Some(framed) = plain_head(window, skipped, method, stack_slots) {
+        return framed;
+    }
+    let mut stack = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; FRAME_STACK_FIELDS];
     let mut res = httparse::Response::new(&mut []);
     let parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(
         &mut res,
@@ -385,7 +391,7 @@ pub(super) fn frame_head(
 }
 
 /// The longest field name a `HeaderName` takes.
-const MAX_NAME_LEN: usize = (1 << 16) - 1;
+pub(super) const MAX_NAME_LEN: usize = (1 << 16) - 1;
 
 /// The status line's rules, shared by both parsers: CRLF line endings
 /// only, HTTP/1.0 or 1.1, a status code 100–999.
@@ -417,7 +423,7 @@ fn malformed_field(e: super::ParseError) -> ResponseError {
 
 /// The one framing rule for responses (RFC 9112 §6.3), shared by both
 /// parsers: the body's framing and whether the connection stays open.
-fn framing(
+pub(super) fn framing(
     facts: Facts,
     version: Version,
     status: StatusCode,
@@ -456,7 +462,7 @@ fn crlf_only(head: &[u8]) -> bool {
 }
 
 /// Where `part` (a sub-slice of `whole`) lies in `whole`.
-fn offset_in(whole: &[u8], part: &[u8]) -> (usize, usize) {
+pub(super) fn offset_in(whole: &[u8], part: &[u8]) -> (usize, usize) {
     if part.is_empty() {
         return (0, 0);
     }

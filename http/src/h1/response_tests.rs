@@ -593,3 +593,78 @@ fn body_decoders_say_when_they_are_done() {
     assert!(d.decode(&mut BytesMut::from(&b"1234"[..])).is_ok());
     assert!(d.decode(&mut BytesMut::from(&b"5"[..])).is_err());
 }
+
+/// The plain-head pass (`response_scan`) against httparse, byte by byte:
+/// field names, values and reason phrases of every length across the
+/// 16-byte chunks, each odd byte at every position (`parse_with`
+/// compares the frame and the lazy head with the full parser); and the
+/// pass answers plain heads itself, httparse is not asked.
+#[test]
+fn plain_heads_agree_with_httparse_byte_by_byte() {
+    let odd = [
+        b'\t', b' ', b'_', b'!', b'~', b':', b'"', b'\r', b'\n', 0x00, 0x1f, 0x7f, 0x80, 0xff,
+    ];
+    let head = |status: &[u8], name: &[u8], value: &[u8]| {
+        let mut h = b"HTTP/1.1 ".to_vec();
+        for part in [
+            status,
+            b"\r\n",
+            name,
+            b":",
+            value,
+            b"\r\nContent-Length: 0\r\n\r\n",
+        ] {
+            h.extend_from_slice(part);
+        }
+        h
+    };
+    for len in 1..40 {
+        for at in 0..len {
+            for &b in &odd {
+                let mut run = vec![b'x'; len];
+                run[at] = b;
+                let mut reason = b"200 ".to_vec();
+                reason.extend_from_slice(&run);
+                let mut spaced = b" ".to_vec();
+                spaced.extend_from_slice(&run);
+                for input in [
+                    head(&reason, b"X-A", b" 1"),
+                    head(b"200 OK", &run, b" 1"),
+                    head(b"200 OK", b"X-A", &spaced),
+                    head(b"200 OK", b"Content-Encoding", &run),
+                ] {
+                    let _ = parse_with(&input, &Method::GET, &Limits::default());
+                }
+            }
+        }
+    }
+    for status in [
+        "000", "099", "100", "200", "999", "20a", "2000", "200", "200  x",
+    ] {
+        let input = head(status.as_bytes(), b"X-A", b"1");
+        let _ = parse_with(&input, &Method::GET, &Limits::default());
+    }
+    let plain = b"HTTP/1.1 200 OK\r\nDate: Sun, 06 Dec 2026 08:56:04 GMT\r\ncontent-type: text/plain; charset=utf-8\r\nContent-Encoding:  gzip \t\r\ncontent-length: 13\r\n\r\nHello, World!";
+    let Some(Ok(Framed::Head { frame, coding })) =
+        super::plain_head(plain, 0, &Method::GET, FRAME_STACK_FIELDS)
+    else {
+        panic!("a plain head goes to httparse");
+    };
+    assert_eq!(frame.body, ResponseFraming::Length(13));
+    assert_eq!(frame.len, plain.len() - 13);
+    assert_eq!(coding.map(|(s, e)| &plain[s..e]), Some(&b"gzip"[..]));
+    let _ = parse_with(plain, &Method::GET, &Limits::default());
+    let plain_odd = b"HTTP/1.1 200 OK\r\nX_A: \x80\r\n\r\n";
+    let plain_too = super::plain_head(plain_odd, 0, &Method::GET, FRAME_STACK_FIELDS);
+    assert!(matches!(plain_too, Some(Ok(_))));
+    for not_plain in [
+        &b"HTTP/1.1 200 OK\nX-A: 1\r\n\r\n"[..],
+        b"HTTP/1.1 200 OK\r\nX-A: 1\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n",
+        b"HTTP/1.1 200\r\nX-A: 1\r\n\r\n",
+    ] {
+        let answer = super::plain_head(not_plain, 0, &Method::GET, FRAME_STACK_FIELDS);
+        assert!(answer.is_none(), "{not_plain:?}");
+        let _ = parse_with(not_plain, &Method::GET, &Limits::default());
+    }
+}
