@@ -406,6 +406,17 @@ both_drivers!(request_head_on_the_wire, |d| {
             lines.contains(&"accept-encoding: gzip, deflate, br"),
             "{head}"
         );
+        // A request with no fields of its own takes the client's
+        // defaults as encoded once (Accept-Encoding among them, since it
+        // decodes); the second one the head the connection kept.
+        for _ in 0..2 {
+            let head = client.get(srv.url("/plain")).send().await.unwrap();
+            let head = head.text().await.unwrap();
+            assert!(head.starts_with("GET /plain HTTP/1.1\r\n"), "{head}");
+            for want in ["x-default: d", "accept-encoding: gzip, deflate, br"] {
+                assert_eq!(head.matches(want).count(), 1, "{want}: {head}");
+            }
+        }
         // A 307 keeps method and body: in memory it is sent again...
         let head = client
             .put(srv.url("/again"))

@@ -28,7 +28,12 @@ pub(crate) use send::{authority, host_header, request_target};
 
 struct Inner {
     cfg: Config,
+    /// The default headers as a request that adds none carries them.
     defaults: Defaults,
+    /// The same with `Accept-Encoding` added, for a request whose
+    /// response is decoded (the default): the common request takes the
+    /// encoded-once path with decompression on as well as off.
+    decoding: Defaults,
     /// The origin of the last HTTP/1.1 or HTTP/2 request, and the text
     /// of its URL up to the port it was found in (see `Client::origin_of`).
     last_origin: RefCell<Option<(Box<str>, Origin)>>,
@@ -41,18 +46,30 @@ struct Inner {
 /// The client's default header fields as an HTTP/1.1 request carries
 /// them when it adds none: encoded once, and what they ask for.
 pub(crate) struct Defaults {
+    pub headers: HeaderMap,
     pub fields: EncodedFields,
     pub expect_continue: bool,
     pub close: bool,
 }
 
 impl Defaults {
-    fn of(headers: &HeaderMap) -> Defaults {
+    fn of(headers: HeaderMap) -> Defaults {
         Defaults {
-            fields: EncodedFields::new(headers),
-            expect_continue: send::expects_continue(headers),
-            close: send::asks_close(headers),
+            fields: EncodedFields::new(&headers),
+            expect_continue: send::expects_continue(&headers),
+            close: send::asks_close(&headers),
+            headers,
         }
+    }
+
+    /// `headers` with the `Accept-Encoding` a decoding client sends.
+    fn decoding(headers: &HeaderMap) -> Defaults {
+        let mut headers = headers.clone();
+        headers.insert(
+            http::header::ACCEPT_ENCODING,
+            HeaderValue::from_static(crate::decode::ACCEPT_ENCODING),
+        );
+        Defaults::of(headers)
     }
 }
 

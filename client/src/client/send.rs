@@ -38,8 +38,12 @@ impl Client {
         };
         // The client's default headers as they are when the request adds
         // none (no copy of the map per request), else a merged copy.
-        let headers = if req.headers.is_empty() && !decode && cookie.is_none() {
-            Cow::Borrowed(&cfg.default_headers)
+        let defaults = match decode {
+            true => &self.inner.decoding,
+            false => &self.inner.defaults,
+        };
+        let headers = if req.headers.is_empty() && cookie.is_none() {
+            Cow::Borrowed(&defaults.headers)
         } else {
             let mut headers = cfg.default_headers.clone();
             for name in req.headers.keys() {
@@ -77,10 +81,11 @@ impl Client {
         // The client's defaults as they are: encoded once, their verdicts
         // known (no map walk, no lookups per request).
         let (fields, expect_continue, close_asked) = match &headers {
-            Cow::Borrowed(_) => {
-                let d = &self.inner.defaults;
-                (Some(&d.fields), d.expect_continue, d.close)
-            }
+            Cow::Borrowed(_) => (
+                Some(&defaults.fields),
+                defaults.expect_continue,
+                defaults.close,
+            ),
             Cow::Owned(h) => (None, expects_continue(h), asks_close(h)),
         };
         let out = Outgoing {
