@@ -14,9 +14,8 @@ use std::time::{Duration, Instant};
 use bytes::{Buf, Bytes, BytesMut};
 use http::{HeaderMap, Method};
 use percore_http::h1::{
-    encode_chunk_header, encode_last_chunk, encode_request_head, encode_request_head_with,
-    parse_response_head_lazy, BodyEvent, DecodeError, EncodedFields, LazyResponseHead,
-    RequestFraming, ResponseDecoder, MAX_INTERIM_RESPONSES,
+    encode_chunk_header, encode_last_chunk, parse_response_head_lazy, BodyEvent, DecodeError,
+    EncodedFields, LazyResponseHead, RequestFraming, ResponseDecoder, MAX_INTERIM_RESPONSES,
 };
 use percore_http::{Body, Limits};
 use percore_runtime::buf::IoBuf;
@@ -28,6 +27,9 @@ use crate::connect::Stream;
 use crate::error::{Error, ErrorKind, TimeoutKind};
 use crate::pool::{Conn, ConnParts, Pool};
 use crate::within::Bounded;
+
+mod heads;
+pub(crate) use heads::Heads;
 
 /// Bytes the read buffer gains before a read when it has less room.
 const READ_RESERVE: usize = 16 * 1024;
@@ -70,73 +72,6 @@ pub(crate) struct Outgoing<'a> {
     pub total: Option<Instant>,
     pub continue_timeout: Duration,
 }
-
-/// A connection's request heads: the buffer they are encoded in (its
-/// room kept from one request to the next), and the last head encoded
-/// with the client's default fields and no body, with what it was made
-/// of. The same request again on the connection (a client polling one
-/// URL) sends those bytes again instead of encoding them anew.
-#[derive(Default)]
-pub(crate) struct Heads {
-    buf: BytesMut,
-    last: Bytes,
-    /// `None`: no head kept.
-    method: Option<Method>,
-    target: String,
-    host: String,
-}
-
-impl Heads {
-    /// The head of `req`, with `framing`: the kept one when it is made
-    /// of the same parts, else encoded (and kept when it may be).
-    fn head(&mut self, req: &Outgoing<'_>, framing: RequestFraming) -> Bytes {
-        let fields = req.fields.filter(|_| framing == RequestFraming::Empty);
-        if fields.is_some()
-            && self.method.as_ref() == Some(req.method)
-            && self.target == req.target
-            && self.host == req.host
-        {
-            return self.last.clone();
-        }
-        if self.buf.capacity() < HEAD_ROOM / 4 {
-            self.buf.reserve(HEAD_ROOM);
-        }
-        match req.fields {
-            Some(f) => encode_request_head_with(
-                &mut self.buf,
-                req.method,
-                req.target,
-                req.host,
-                f,
-                framing,
-            ),
-            None => encode_request_head(
-                &mut self.buf,
-                req.method,
-                req.target,
-                req.host,
-                req.headers,
-                framing,
-            ),
-        }
-        let head = self.buf.split().freeze();
-        if fields.is_some() {
-            // Only the client's defaults and no body: the head is made
-            // of the method, target and host alone.
-            self.last = head.clone();
-            self.method = Some(req.method.clone());
-            self.target.clear();
-            self.target.push_str(req.target);
-            self.host.clear();
-            self.host.push_str(req.host);
-        }
-        head
-    }
-}
-
-/// Room the head buffer takes at a time (several heads; a head taken
-/// from it shares it until sent).
-const HEAD_ROOM: usize = 1024;
 
 /// The final response head, and whether the connection must close after
 /// it even if the head allows reuse (a body skipped after an early answer).
