@@ -197,16 +197,21 @@ impl Drop for Nginx {
     }
 }
 
-/// Runs percore-load with `args` (60 s at most) and returns its output.
-fn load(args: &[&str]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_percore-load"))
+/// Starts percore-load with `args`, its output piped.
+fn spawn_load(args: &[&str]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_percore-load"))
         .args(args)
         .env_remove("PERCORE_DRIVER")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("percore-load");
+        .expect("percore-load")
+}
+
+/// Runs percore-load with `args` (60 s at most) and returns its output.
+fn load(args: &[&str]) -> Output {
+    let mut child = spawn_load(args);
     let deadline = Instant::now() + Duration::from_secs(60);
     while child.try_wait().unwrap().is_none() {
         if Instant::now() > deadline {
@@ -308,14 +313,7 @@ both_drivers!(sigint_ends_a_run_early, |driver, server_driver| {
             "--cores",
             cores,
         ];
-        let child = Command::new(env!("CARGO_BIN_EXE_percore-load"))
-            .args(args)
-            .env_remove("PERCORE_DRIVER")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("percore-load");
+        let child = spawn_load(&args);
         std::thread::sleep(Duration::from_millis(500));
         let started = Instant::now();
         // SAFETY: signals the child we started, by its PID.

@@ -41,6 +41,24 @@ fn assert_agree(memo: &HeadMemo, input: &[u8], limits: &Limits) -> bool {
     memo.hits > hits
 }
 
+/// Parses the heads of `input` one after the other with `memo` and
+/// afresh, asserting the same verdict and rest of the buffer each time;
+/// returns how many heads were parsed.
+fn parse_all_agreeing(memo: &mut HeadMemo, input: &[u8], limits: &Limits) -> usize {
+    let mut with_memo = BytesMut::from(input);
+    let mut fresh = BytesMut::from(input);
+    let mut parsed = 0;
+    loop {
+        let m = memo.parse(&mut with_memo, limits);
+        let f = parse_raw_head(&mut fresh, limits);
+        assert_eq!(verdict(&m, &with_memo), verdict(&f, &fresh));
+        if !matches!(f, Ok(Some(_))) {
+            return parsed;
+        }
+        parsed += 1;
+    }
+}
+
 #[test]
 fn the_same_head_comes_from_the_memo() {
     let limits = Limits::default();
@@ -159,16 +177,7 @@ fn a_sequence_of_heads_agrees() {
     .concat();
     let limits = Limits::default();
     let mut memo = HeadMemo::new();
-    let mut with_memo = BytesMut::from(&input[..]);
-    let mut fresh = BytesMut::from(&input[..]);
-    loop {
-        let m = memo.parse(&mut with_memo, &limits);
-        let f = parse_raw_head(&mut fresh, &limits);
-        assert_eq!(verdict(&m, &with_memo), verdict(&f, &fresh));
-        if !matches!(f, Ok(Some(_))) {
-            break;
-        }
-    }
+    parse_all_agreeing(&mut memo, &input, &limits);
     // Hits: the third a of each run of three, and the a after the empty
     // line; the first two of each run, b, the a after b, both longs and
     // the last part are scanned (the parsed head is kept the second time).
@@ -190,18 +199,7 @@ fn heads_that_keep_differing_are_sampled_and_repeats_are_found_again() {
         input.extend_from_slice(&head(999));
     }
     let mut memo = HeadMemo::new();
-    let mut with_memo = BytesMut::from(&input[..]);
-    let mut fresh = BytesMut::from(&input[..]);
-    let mut parsed = 0;
-    loop {
-        let m = memo.parse(&mut with_memo, &limits);
-        let f = parse_raw_head(&mut fresh, &limits);
-        assert_eq!(verdict(&m, &with_memo), verdict(&f, &fresh));
-        if !matches!(f, Ok(Some(_))) {
-            break;
-        }
-        parsed += 1;
-    }
+    let parsed = parse_all_agreeing(&mut memo, &input, &limits);
     assert_eq!(parsed, 3 * MEMO_STREAK as usize + repeats);
     // The repeated head is kept within `MEMO_SAMPLE` of its copies, kept
     // parsed at the next, and answered by the memo from then on.
