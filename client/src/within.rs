@@ -87,6 +87,18 @@ pin_project_lite::pin_project! {
         #[pin]
         inner: Within<F>,
         which: TimeoutKind,
+        // Whether its deadline is noted in `COVER` (it waits).
+        noted: bool,
+    }
+
+    impl<F> PinnedDrop for Bounded<F> {
+        fn drop(this: Pin<&mut Self>) {
+            // Dropped while waiting (a race lost in the same poll): its
+            // timer goes with it, so a `within` around must arm its own.
+            if this.noted {
+                COVER.set(None);
+            }
+        }
     }
 }
 
@@ -101,6 +113,7 @@ impl<F: Future> Bounded<F> {
                 covered_by_reads: false,
             },
             which,
+            noted: false,
         }
     }
 }
@@ -113,9 +126,11 @@ impl<F: Future> Future for Bounded<F> {
         let which = *this.which;
         let at = this.inner.sleep.as_ref().map(Sleep::deadline);
         let polled = this.inner.poll(cx);
+        *this.noted = false;
         if let (true, Some(at)) = (polled.is_pending(), at) {
             // Note this wait's deadline for a `within` around it.
             COVER.set(Some(COVER.get().map_or(at, |c| c.min(at))));
+            *this.noted = true;
         }
         polled.map(|r| r.map_err(|_| Error::timeout(which)))
     }
@@ -134,6 +149,32 @@ mod tests {
             7
         }));
         assert_eq!(out, Ok(7));
+    }
+
+    #[test]
+    fn a_read_dropped_while_waiting_leaves_the_deadline_armed() {
+        let rt = percore_runtime::Runtime::new().expect("runtime");
+        let start = Instant::now();
+        let out = rt.block_on(within(
+            Some(start + Duration::from_millis(30)),
+            async move {
+                // The read waits (its deadline noted), then loses the
+                // race in the same poll and is dropped.
+                let read = Bounded::new(
+                    Some(start + Duration::from_millis(10)),
+                    TimeoutKind::Read,
+                    std::future::pending::<()>(),
+                );
+                let _ = percore_runtime::future::race(read, std::future::ready(())).await;
+                percore_runtime::time::sleep(Duration::from_secs(5)).await;
+            },
+        ));
+        assert_eq!(out, Err(Elapsed));
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            start.elapsed()
+        );
     }
 
     #[test]
