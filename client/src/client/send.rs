@@ -5,7 +5,7 @@ use super::{idempotent, Client, Prepared};
 use std::borrow::Cow;
 use std::time::Instant;
 
-use http::header::{self, HeaderMap, HeaderValue};
+use http::header::{self, HeaderMap};
 use percore_http::h1::{ResponseDecoder, ResponseFraming};
 use percore_http::Body;
 use percore_runtime::time::timeout_from_wait;
@@ -13,7 +13,7 @@ use url::{Position, Url};
 
 use crate::alpn::{Proto, Route};
 use crate::connect::connect;
-use crate::decode::{Coding, Decoder, ACCEPT_ENCODING};
+use crate::decode::{Coding, Decoder};
 use crate::error::{Error, ErrorKind, TimeoutKind};
 use crate::h1::{exchange, BodyReader, Failure, Outgoing};
 use crate::h2;
@@ -45,18 +45,14 @@ impl Client {
         let headers = if req.headers.is_empty() && cookie.is_none() {
             Cow::Borrowed(&defaults.headers)
         } else {
-            let mut headers = cfg.default_headers.clone();
+            // `defaults` carries `Accept-Encoding` when the response is
+            // decoded (then the request names none of its own).
+            let mut headers = defaults.headers.clone();
             for name in req.headers.keys() {
                 headers.remove(name);
             }
             for (name, value) in &req.headers {
                 headers.append(name.clone(), value.clone());
-            }
-            if decode {
-                headers.insert(
-                    header::ACCEPT_ENCODING,
-                    HeaderValue::from_static(ACCEPT_ENCODING),
-                );
             }
             if let Some(cookie) = cookie {
                 headers.insert(header::COOKIE, cookie);
