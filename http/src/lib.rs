@@ -21,5 +21,5 @@ pub mod upgrade;
 pub use body::{Body, BodyError, BodySender, BodyStream, RequestBody};
 pub use file_body::FileBody;
 pub use limits::Limits;
-pub use reply::{Plain, Reply};
+pub use reply::{typed_response, Plain, Reply};
 pub use service::{FnService, Request, Response, Service};

@@ -59,15 +59,31 @@ impl Plain {
     /// [`Body::Full`].
     #[inline]
     pub fn into_response(self) -> Response {
-        let mut r = Response::new(Body::Full(self.body));
+        let mut r = typed_response(Body::Full(self.body), self.content_type);
         *r.status_mut() = self.status;
-        // The default map owns no memory: forgetting it skips its drop glue.
-        std::mem::forget(std::mem::replace(
-            r.headers_mut(),
-            crate::header_pool::take_with(CONTENT_TYPE, self.content_type),
-        ));
         r
     }
+}
+
+/// `body` as a 200 response whose one field is `content-type` (the map
+/// taken from the core's pool).
+///
+/// ```
+/// use http::{header::CONTENT_TYPE, HeaderValue};
+/// use percore_http::{typed_response, Body};
+/// let r = typed_response(Body::from("hi"), HeaderValue::from_static("text/plain"));
+/// assert_eq!(r.headers()[CONTENT_TYPE], "text/plain");
+/// assert_eq!(r.headers().len(), 1);
+/// ```
+#[inline]
+pub fn typed_response(body: Body, content_type: HeaderValue) -> Response {
+    let mut r = Response::new(body);
+    // The default map owns no memory: forgetting it skips its drop glue.
+    std::mem::forget(std::mem::replace(
+        r.headers_mut(),
+        crate::header_pool::take_with(CONTENT_TYPE, content_type),
+    ));
+    r
 }
 
 impl Reply {
@@ -77,6 +93,15 @@ impl Reply {
         match self {
             Reply::Response(r) => r.status(),
             Reply::Plain(p) => p.status,
+        }
+    }
+
+    /// Sets the answer's status.
+    #[inline]
+    pub fn set_status(&mut self, status: StatusCode) {
+        match self {
+            Reply::Response(r) => *r.status_mut() = status,
+            Reply::Plain(p) => p.status = status,
         }
     }
 

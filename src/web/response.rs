@@ -1,9 +1,9 @@
 //! Responses and the conversions handlers return.
 
 use bytes::Bytes;
-use http::header::{HeaderValue, CONTENT_TYPE};
+use http::header::HeaderValue;
 use http::StatusCode;
-use percore_http::{Body, BodyError, FileBody, Plain, Reply};
+use percore_http::{typed_response, Body, BodyError, FileBody, Plain, Reply};
 use serde::Serialize;
 
 /// A response.
@@ -45,24 +45,6 @@ pub trait IntoResponse {
     }
 }
 
-/// `body` with `content_type`, as a response (what [`plain`]'s answer is).
-#[inline(always)]
-fn with_type(body: Body, content_type: HeaderValue) -> Response {
-    match body {
-        Body::Full(body) => plain(body, content_type).into_response(),
-        body => {
-            let mut r = Response::new(body);
-            // The default map owns no memory: forgetting it skips its drop
-            // glue (about 60 instructions per response).
-            std::mem::forget(std::mem::replace(
-                r.headers_mut(),
-                percore_http::header_pool::take_with(CONTENT_TYPE, content_type),
-            ));
-            r
-        }
-    }
-}
-
 /// `body` with `content_type` and status 200, as a [`Plain`] answer.
 #[inline(always)]
 fn plain(body: Bytes, content_type: HeaderValue) -> Plain {
@@ -78,7 +60,7 @@ fn plain(body: Bytes, content_type: HeaderValue) -> Plain {
 fn reply_with_type(body: Body, content_type: HeaderValue) -> Reply {
     match body {
         Body::Full(body) => Reply::Plain(plain(body, content_type)),
-        body => Reply::Response(with_type(body, content_type)),
+        body => Reply::Response(typed_response(body, content_type)),
     }
 }
 
@@ -92,7 +74,7 @@ const HTML: HeaderValue = HeaderValue::from_static("text/html; charset=utf-8");
 /// another `Content-Type` on the response to name the file's type).
 impl IntoResponse for FileBody {
     fn into_response(self) -> Response {
-        with_type(Body::from(self), OCTET_STREAM)
+        typed_response(Body::from(self), OCTET_STREAM)
     }
 }
 
@@ -110,7 +92,7 @@ impl IntoResponse for Response {
 impl IntoResponse for &'static str {
     #[inline]
     fn into_response(self) -> Response {
-        with_type(Body::from(self), TEXT)
+        self.into_reply().into_response()
     }
 
     #[inline]
@@ -121,7 +103,7 @@ impl IntoResponse for &'static str {
 
 impl IntoResponse for String {
     fn into_response(self) -> Response {
-        with_type(Body::from(self), TEXT)
+        self.into_reply().into_response()
     }
 
     #[inline]
@@ -132,7 +114,7 @@ impl IntoResponse for String {
 
 impl IntoResponse for Bytes {
     fn into_response(self) -> Response {
-        with_type(Body::from(self), OCTET_STREAM)
+        self.into_reply().into_response()
     }
 
     #[inline]
@@ -143,7 +125,7 @@ impl IntoResponse for Bytes {
 
 impl IntoResponse for Vec<u8> {
     fn into_response(self) -> Response {
-        with_type(Body::from(self), OCTET_STREAM)
+        self.into_reply().into_response()
     }
 
     #[inline]
@@ -166,9 +148,7 @@ impl IntoResponse for () {
 
 impl IntoResponse for StatusCode {
     fn into_response(self) -> Response {
-        let mut r = with_type(Body::from(status_text(self)), TEXT);
-        *r.status_mut() = self;
-        r
+        self.into_reply().into_response()
     }
 
     #[inline]
@@ -188,16 +168,9 @@ impl<T: IntoResponse> IntoResponse for (StatusCode, T) {
 
     #[inline]
     fn into_reply(self) -> Reply {
-        match self.1.into_reply() {
-            Reply::Plain(mut p) => {
-                p.status = self.0;
-                Reply::Plain(p)
-            }
-            Reply::Response(mut r) => {
-                *r.status_mut() = self.0;
-                Reply::Response(r)
-            }
-        }
+        let mut reply = self.1.into_reply();
+        reply.set_status(self.0);
+        reply
     }
 }
 
@@ -252,7 +225,7 @@ pub struct Json<T>(pub T);
 impl<T: Serialize> IntoResponse for Json<T> {
     fn into_response(self) -> Response {
         match serde_json::to_vec(&self.0) {
-            Ok(v) => with_type(Body::from(v), JSON),
+            Ok(v) => typed_response(Body::from(v), JSON),
             Err(e) => json_failed(e).into_response(),
         }
     }
@@ -280,7 +253,7 @@ pub struct Html<T>(pub T);
 
 impl<T: Into<Body>> IntoResponse for Html<T> {
     fn into_response(self) -> Response {
-        with_type(self.0.into(), HTML)
+        typed_response(self.0.into(), HTML)
     }
 
     #[inline]
