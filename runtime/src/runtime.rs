@@ -576,9 +576,13 @@ impl Drop for Runtime {
     fn drop(&mut self) {
         // Drop the tasks inside the context, so that in-flight operations can
         // hand their buffers to the driver, then let the driver wait for the
-        // kernel to release every buffer.
+        // kernel to release every buffer. A runtime kept in a thread-local
+        // may be dropped at thread exit after `CONTEXT` itself: then the
+        // tasks are dropped outside it (nothing may touch a destroyed
+        // thread-local, and a panic here would abort the process).
         let _guard = CONTEXT
-            .with(|c| c.borrow().is_none())
+            .try_with(|c| c.borrow().is_none())
+            .unwrap_or(false)
             .then(|| enter(&self.cx));
         let tasks: Vec<Task> = self.cx.tasks.borrow_mut().drain().collect();
         for task in tasks {

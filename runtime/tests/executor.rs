@@ -364,3 +364,29 @@ fn deny_io_uring_setup() {
         );
     }
 }
+
+// A runtime kept in a thread-local is dropped at thread exit, possibly after
+// the runtime's own thread-locals: with tasks still pending (a sleep, an
+// accept) that must not panic (a panic in a thread-local destructor aborts
+// the process, this test binary included).
+both_drivers!(
+    a_runtime_in_a_thread_local_drops_at_thread_exit,
+    |d: DriverChoice| {
+        thread_local! {
+            static RT: RefCell<Option<percore_runtime::Runtime>> = const { RefCell::new(None) };
+        }
+        std::thread::spawn(move || {
+            RT.with(|rt| *rt.borrow_mut() = Some(runtime(d)));
+            RT.with(|rt| {
+                rt.borrow().as_ref().unwrap().block_on(async {
+                    spawn_local(sleep(Duration::from_secs(3600)));
+                    let listener = percore_runtime::net::TcpListener::bind("127.0.0.1:0").unwrap();
+                    spawn_local(async move { listener.accept().await.map(|_| ()) });
+                    yield_now().await;
+                })
+            });
+        })
+        .join()
+        .expect("the thread ends without a panic");
+    }
+);
