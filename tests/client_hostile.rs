@@ -503,3 +503,35 @@ both_drivers!(interim_responses_skipped_but_bounded, |d| {
         assert!(err.to_string().contains("interim"), "{err}");
     });
 });
+
+// 421 bytes of brotli that inflate to 256 MiB of zeros (made with Python's
+// `brotli.compress(b"\0" * (256 << 20), quality=11)`).
+const BROTLI_BOMB: &[u8] = include_bytes!("data/zeros-256mib.br");
+
+both_drivers!(a_brotli_bomb_stops_at_the_limit, |d| {
+    let srv = RawServer::start(|c, _| {
+        let head = format!(
+            "HTTP/1.1 200 OK\r\ncontent-encoding: br\r\ncontent-length: {}\r\n\r\n",
+            BROTLI_BOMB.len()
+        );
+        let _ = c.write_all(head.as_bytes());
+        let _ = c.write_all(BROTLI_BOMB);
+        true
+    });
+    runtime(d).block_on(async {
+        // The whole body: the limit's error after at most one piece more
+        // than the limit was decoded, not 256 MiB.
+        let client = Client::builder().max_body(1 << 20).build().unwrap();
+        let err = client.get(srv.url("/")).send().await.unwrap().bytes().await;
+        assert_eq!(err.unwrap_err().kind(), ErrorKind::BodyTooLarge);
+        // Streamed: every piece is small, whatever one coded byte expands to.
+        let mut resp = client.get(srv.url("/")).send().await.unwrap();
+        let mut total = 0;
+        while total < 8 << 20 {
+            let piece = resp.chunk().await.unwrap().expect("more zeros");
+            assert!(piece.len() <= 64 * 1024, "a piece of {} bytes", piece.len());
+            assert!(piece.iter().all(|&b| b == 0));
+            total += piece.len();
+        }
+    });
+});

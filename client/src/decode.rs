@@ -1,15 +1,21 @@
 //! Content decoding of response bodies: gzip, deflate (zlib-wrapped or
-//! raw, as servers send both) and brotli, fed in small slices so one piece
-//! of input never inflates into more than a few MiB at once.
+//! raw, as servers send both) and brotli. Output comes in pieces of at most
+//! [`OUT_MAX`] bytes whatever the input: a few hundred bytes of brotli can
+//! inflate to gigabytes, so coded input is queued and decoded only as far
+//! as the reader takes the output (a size limit then stops a bomb after at
+//! most one piece more than the limit).
 
-use std::io::{self, Write};
+use std::collections::VecDeque;
+use std::io::{self, BufRead, Read};
 
-use bytes::Bytes;
-use flate2::write::{DeflateDecoder, GzDecoder, ZlibDecoder};
+use bytes::{Buf, Bytes, BytesMut};
+use flate2::bufread::{DeflateDecoder, GzDecoder, ZlibDecoder};
 
-/// Input bytes fed to an inflater at a time: bounds what one call can
-/// produce (deflate expands at most ~1032:1).
-const SLICE: usize = 4 * 1024;
+/// The most decoded bytes one [`Decoder::pull`] gives.
+pub(crate) const OUT_MAX: usize = 64 * 1024;
+
+/// Brotli's own input buffer.
+const BROTLI_BUFFER: usize = 4 * 1024;
 
 /// A content coding this client decodes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,16 +45,79 @@ impl Coding {
 /// The `Accept-Encoding` the client sends when it decodes.
 pub(crate) const ACCEPT_ENCODING: &str = "gzip, deflate, br";
 
-enum Inner {
-    /// Deflate before its first byte says zlib or raw.
-    DeflateUnknown,
-    Gzip(GzDecoder<Vec<u8>>),
-    Zlib(ZlibDecoder<Vec<u8>>),
-    Raw(DeflateDecoder<Vec<u8>>),
-    Brotli(Box<brotli_decompressor::DecompressorWriter<Vec<u8>>>),
+/// Coded input not yet decoded: a reader that says `WouldBlock` when it
+/// runs dry before the body's end (the decoders keep their state and go on
+/// when more comes) and end-of-file after it.
+#[derive(Default)]
+struct Queued {
+    pieces: VecDeque<Bytes>,
+    ended: bool,
 }
 
-/// A streaming decoder of one body. Its state is boxed: a response
+impl Read for Queued {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let available = self.fill_buf()?;
+        let n = available.len().min(out.len());
+        out[..n].copy_from_slice(&available[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl BufRead for Queued {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        match self.pieces.front() {
+            Some(piece) => Ok(piece),
+            None if self.ended => Ok(&[]),
+            None => Err(io::ErrorKind::WouldBlock.into()),
+        }
+    }
+
+    fn consume(&mut self, n: usize) {
+        if let Some(piece) = self.pieces.front_mut() {
+            piece.advance(n);
+            if piece.is_empty() {
+                self.pieces.pop_front();
+            }
+        }
+    }
+}
+
+enum Inner {
+    /// Deflate before its first byte says zlib or raw.
+    DeflateUnknown(Queued),
+    Gzip(GzDecoder<Queued>),
+    Zlib(ZlibDecoder<Queued>),
+    Raw(DeflateDecoder<Queued>),
+    Brotli(Box<brotli_decompressor::Decompressor<Queued>>),
+}
+
+impl Inner {
+    fn queue(&mut self) -> &mut Queued {
+        match self {
+            Inner::DeflateUnknown(q) => q,
+            Inner::Gzip(d) => d.get_mut(),
+            Inner::Zlib(d) => d.get_mut(),
+            Inner::Raw(d) => d.get_mut(),
+            Inner::Brotli(d) => d.get_mut(),
+        }
+    }
+
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        match self {
+            // Nothing came before the end: an empty body decodes to nothing.
+            Inner::DeflateUnknown(_) => Ok(0),
+            Inner::Gzip(d) => d.read(out),
+            Inner::Zlib(d) => d.read(out),
+            Inner::Raw(d) => d.read(out),
+            Inner::Brotli(d) => d.read(out),
+        }
+    }
+}
+
+/// A streaming decoder of one body: [`push`](Self::push) the coded pieces
+/// as they arrive, [`end`](Self::end) at the body's end, and
+/// [`pull`](Self::pull) the decoded output. Its state is boxed: a response
 /// carries an `Option<Decoder>` and is moved a few times on its way out,
 /// and most responses are not coded.
 pub(crate) struct Decoder {
@@ -57,24 +126,26 @@ pub(crate) struct Decoder {
 
 impl Decoder {
     pub(crate) fn new(coding: Coding) -> Decoder {
+        let q = Queued::default();
         let inner = match coding {
-            Coding::Gzip => Inner::Gzip(GzDecoder::new(Vec::new())),
-            Coding::Deflate => Inner::DeflateUnknown,
-            Coding::Brotli => Inner::Brotli(Box::new(
-                brotli_decompressor::DecompressorWriter::new(Vec::new(), SLICE),
-            )),
+            Coding::Gzip => Inner::Gzip(GzDecoder::new(q)),
+            Coding::Deflate => Inner::DeflateUnknown(q),
+            Coding::Brotli => Inner::Brotli(Box::new(brotli_decompressor::Decompressor::new(
+                q,
+                BROTLI_BUFFER,
+            ))),
         };
         Decoder {
             inner: Box::new(inner),
         }
     }
 
-    /// Decodes `input` (all of it); returns what it produced.
-    pub(crate) fn feed(&mut self, input: &[u8]) -> io::Result<Bytes> {
+    /// Queues a piece of the coded body.
+    pub(crate) fn push(&mut self, input: Bytes) {
         if input.is_empty() {
-            return Ok(Bytes::new());
+            return;
         }
-        if let Inner::DeflateUnknown = *self.inner {
+        if let Inner::DeflateUnknown(q) = &mut *self.inner {
             // A zlib header: CM = 8, CINFO <= 7, and a check over 2 bytes.
             let cmf = input[0];
             let zlib = cmf & 0x0f == 8
@@ -82,61 +153,52 @@ impl Decoder {
                 && input
                     .get(1)
                     .is_none_or(|&flg| (u16::from(cmf) * 256 + u16::from(flg)) % 31 == 0);
+            let q = std::mem::take(q);
             *self.inner = if zlib {
-                Inner::Zlib(ZlibDecoder::new(Vec::new()))
+                Inner::Zlib(ZlibDecoder::new(q))
             } else {
-                Inner::Raw(DeflateDecoder::new(Vec::new()))
+                Inner::Raw(DeflateDecoder::new(q))
             };
         }
-        let mut out = Vec::new();
-        for piece in input.chunks(SLICE) {
-            match &mut *self.inner {
-                Inner::DeflateUnknown => {}
-                Inner::Gzip(d) => {
-                    d.write_all(piece)?;
-                    out.append(d.get_mut());
-                }
-                Inner::Zlib(d) => {
-                    d.write_all(piece)?;
-                    out.append(d.get_mut());
-                }
-                Inner::Raw(d) => {
-                    d.write_all(piece)?;
-                    out.append(d.get_mut());
-                }
-                Inner::Brotli(d) => {
-                    d.write_all(piece)?;
-                    out.append(d.get_mut());
-                }
-            }
-        }
-        Ok(Bytes::from(out))
+        self.inner.queue().pieces.push_back(input);
     }
 
-    /// The input has ended: the rest of the output, or an error when the
-    /// coded stream was cut short.
-    pub(crate) fn finish(&mut self) -> io::Result<Bytes> {
-        let mut out = Vec::new();
-        match &mut *self.inner {
-            Inner::DeflateUnknown => {}
-            Inner::Gzip(d) => {
-                d.try_finish()?;
-                out.append(d.get_mut());
+    /// The coded body has ended: what is queued is all there is.
+    pub(crate) fn end(&mut self) {
+        self.inner.queue().ended = true;
+    }
+
+    /// Whether [`end`](Self::end) was called.
+    pub(crate) fn is_ended(&mut self) -> bool {
+        self.inner.queue().ended
+    }
+
+    /// Up to [`OUT_MAX`] decoded bytes of what was queued; `None` when the
+    /// queue is used up (before the end: more input is needed; after it:
+    /// the body is done). An error when the coded stream is corrupt, or
+    /// cut short at the end.
+    pub(crate) fn pull(&mut self) -> io::Result<Option<Bytes>> {
+        // Sized for what the queue likely decodes to, grown up to OUT_MAX
+        // as the output comes (a small body zeroes a small buffer).
+        let queued: usize = self.inner.queue().pieces.iter().map(Bytes::len).sum();
+        let mut out = BytesMut::zeroed((queued * 4).clamp(4096, OUT_MAX));
+        let mut filled = 0;
+        loop {
+            if filled == out.len() {
+                if filled == OUT_MAX {
+                    break;
+                }
+                out.resize((filled * 2).min(OUT_MAX), 0);
             }
-            Inner::Zlib(d) => {
-                d.try_finish()?;
-                out.append(d.get_mut());
-            }
-            Inner::Raw(d) => {
-                d.try_finish()?;
-                out.append(d.get_mut());
-            }
-            Inner::Brotli(d) => {
-                d.close()?;
-                out.append(d.get_mut());
+            match self.inner.read(&mut out[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => return Err(e),
             }
         }
-        Ok(Bytes::from(out))
+        out.truncate(filled);
+        Ok((filled > 0).then(|| out.freeze()))
     }
 }
 
@@ -146,13 +208,24 @@ mod tests {
 
     use super::*;
 
+    /// Decodes `coded` pushed in pieces of `piece` bytes, pulling after
+    /// each; every pull gives at most `OUT_MAX` bytes.
     fn decode_in_pieces(coding: Coding, coded: &[u8], piece: usize) -> io::Result<Vec<u8>> {
         let mut d = Decoder::new(coding);
         let mut out = Vec::new();
+        let mut drain = |d: &mut Decoder| -> io::Result<()> {
+            while let Some(b) = d.pull()? {
+                assert!(b.len() <= OUT_MAX);
+                out.extend_from_slice(&b);
+            }
+            Ok(())
+        };
         for p in coded.chunks(piece) {
-            out.extend_from_slice(&d.feed(p)?);
+            d.push(Bytes::copy_from_slice(p));
+            drain(&mut d)?;
         }
-        out.extend_from_slice(&d.finish()?);
+        d.end();
+        drain(&mut d)?;
         Ok(out)
     }
 
@@ -201,6 +274,43 @@ mod tests {
             b"hello"
         );
         assert!(decode_in_pieces(Coding::Brotli, &coded[..6], 3).is_err());
+    }
+
+    #[test]
+    fn a_bomb_comes_out_in_bounded_pieces() {
+        // 16 MiB of zeros deflate to ~16 KiB: pushed at once, each pull
+        // still gives at most OUT_MAX, and nothing is decoded ahead.
+        let zeros = vec![0u8; 16 << 20];
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        gz.write_all(&zeros).unwrap();
+        let coded = gz.finish().unwrap();
+        assert!(coded.len() < 64 * 1024);
+        let mut d = Decoder::new(Coding::Gzip);
+        d.push(Bytes::from(coded));
+        d.end();
+        let first = d.pull().unwrap().unwrap();
+        assert_eq!(first.len(), OUT_MAX);
+        let mut total = first.len();
+        while let Some(b) = d.pull().unwrap() {
+            assert!(b.len() <= OUT_MAX && b.iter().all(|&x| x == 0));
+            total += b.len();
+        }
+        assert_eq!(total, zeros.len());
+    }
+
+    #[test]
+    fn empty_and_unended_bodies() {
+        let mut d = Decoder::new(Coding::Deflate);
+        assert!(d.pull().unwrap().is_none());
+        d.end();
+        assert!(d.is_ended());
+        assert!(d.pull().unwrap().is_none());
+        // A gzip body cut before its end: nothing yet, then an error at the end.
+        let mut d = Decoder::new(Coding::Gzip);
+        d.push(Bytes::from_static(&[0x1f, 0x8b, 8, 0]));
+        assert!(d.pull().unwrap().is_none());
+        d.end();
+        assert!(d.pull().is_err());
     }
 
     #[test]

@@ -197,6 +197,19 @@ impl Response {
     /// limited by `max_body`: a stream's reader decides how much it takes.
     pub async fn chunk(&mut self) -> Result<Option<Bytes>, Error> {
         loop {
+            // A coded body: what the decoder still holds comes first, at
+            // most `OUT_MAX` bytes at a time, before more is read.
+            if let Some(decoder) = self.decoder.as_mut() {
+                match decoder.pull() {
+                    Ok(Some(out)) => return Ok(Some(out)),
+                    Ok(None) if decoder.is_ended() => self.decoder = None,
+                    Ok(None) => {}
+                    Err(e) => {
+                        let e = Error::with_source(ErrorKind::Decode, "content coding", e);
+                        return Err(self.at(e));
+                    }
+                }
+            }
             let Some(body) = self.body.as_mut() else {
                 return Ok(None);
             };
@@ -207,23 +220,9 @@ impl Response {
             let Some(decoder) = self.decoder.as_mut() else {
                 return Ok(raw);
             };
-            let out = match raw {
-                Some(raw) => decoder.feed(&raw),
-                None => {
-                    let rest = decoder.finish();
-                    self.decoder = None;
-                    rest
-                }
-            };
-            let out = match out {
-                Ok(out) => out,
-                Err(e) => {
-                    let e = Error::with_source(ErrorKind::Decode, "content coding", e);
-                    return Err(self.at(e));
-                }
-            };
-            if !out.is_empty() {
-                return Ok(Some(out));
+            match raw {
+                Some(raw) => decoder.push(raw),
+                None => decoder.end(),
             }
         }
     }
