@@ -16,6 +16,7 @@ use crate::server::Conn;
 use bytes::{Bytes, BytesMut};
 use http::header::{HeaderValue, CONTENT_TYPE};
 use http::{HeaderMap, StatusCode, Version};
+use percore_runtime::buf::Slice;
 use percore_runtime::buf_pool;
 use percore_runtime::fs::File;
 use percore_runtime::net::TcpStream;
@@ -148,9 +149,31 @@ impl Output {
                 return Ok(());
             }
             let buf = std::mem::take(&mut self.buf);
-            let (res, back) = self.stream.write_all_timeout(buf, self.write_timeout).await;
+            // On epoll an idle socket takes the answer at once: one
+            // `send(2)` in place, no write future, timer or waker (the
+            // common keep-alive case). Otherwise, or for the rest of a
+            // partial send, the write waits.
+            let mut from = 0;
+            if let Conn::Plain(tcp) = &*self.stream {
+                match tcp.try_write(&buf) {
+                    Some(Ok(n)) if n == buf.len() => {
+                        buf_pool::recycle(buf);
+                        return Ok(());
+                    }
+                    Some(Ok(n)) => from = n,
+                    Some(Err(e)) => {
+                        buf_pool::recycle(buf);
+                        return Err(e);
+                    }
+                    None => {}
+                }
+            }
+            let (res, back) = self
+                .stream
+                .write_all_timeout(Slice::new(buf, from), self.write_timeout)
+                .await;
             if let Some(buf) = back {
-                buf_pool::recycle(buf);
+                buf_pool::recycle(buf.into_inner());
             }
             return res;
         }
