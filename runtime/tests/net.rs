@@ -806,3 +806,54 @@ both_drivers!(sendfile_short_count_then_end_of_file, |d: DriverChoice| {
     });
     std::fs::remove_file(&path).unwrap();
 });
+
+both_drivers!(try_write_sends_in_place_only_on_epoll, |d: DriverChoice| {
+    block_on(d, async move {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        let first = b"in place".to_vec();
+        if on_uring(d) {
+            // A send is an operation of the ring: never in place.
+            assert!(server.try_write(&first).is_none());
+            return;
+        }
+        assert_eq!(server.try_write(&first).unwrap().unwrap(), first.len());
+        // The peer reads nothing: the socket fills, a partial or refused
+        // send clears readiness, and from then on nothing is sent in place.
+        let block = vec![7u8; 1 << 20];
+        let mut sent = first.len();
+        let mut in_place = 0;
+        while let Some(n) = server.try_write(&block) {
+            sent += n.unwrap();
+            in_place += 1;
+            assert!(in_place < 10_000, "a full socket kept taking bytes");
+        }
+        assert!(
+            server.try_write(&first).is_none(),
+            "readiness stays cleared"
+        );
+        // The waiting write goes on once the peer reads; every byte arrives
+        // in order.
+        let reader = spawn_local(async move {
+            let mut got = Vec::new();
+            loop {
+                let (n, buf) = client.read(Vec::with_capacity(64 << 10)).await;
+                let n = n.unwrap();
+                if n == 0 {
+                    return got;
+                }
+                got.extend_from_slice(&buf[..n]);
+            }
+        });
+        server.write_all(b"tail".to_vec()).await.0.unwrap();
+        server.shutdown(std::net::Shutdown::Write).unwrap();
+        let got = reader.await.unwrap();
+        assert_eq!(got.len(), sent + 4);
+        assert_eq!(&got[..first.len()], b"in place");
+        assert!(got[first.len()..sent].iter().all(|&b| b == 7));
+        assert_eq!(&got[sent..], b"tail");
+    })
+});

@@ -1,6 +1,8 @@
 //! Per-core caches of header values both drivers write into every
-//! response: the `Date` text (formatted at most once a second), the `date`
-//! value HTTP/2 hands to HPACK, and the last `content-length` value.
+//! response: the `Date` text (formatted at most once a second; the one of
+//! the core: HTTP/1.1's head cache keys its kept head by the text's
+//! generation), the `date` value HTTP/2 hands to HPACK, and the last
+//! `content-length` value.
 //!
 //! The `Date` costs no clock read per response: the wall clock is read
 //! once a second, and in between the cached text is kept while the loop
@@ -56,23 +58,44 @@ impl Date {
     }
 }
 
-thread_local! {
-    static DATE: RefCell<Date> = const { RefCell::new(Date::EMPTY) };
+/// A core's `Date` text and its generation: a count bumped each time the
+/// text is formatted again, so that what was made from one text (a kept
+/// response head, the HTTP/2 `date` value) is checked by one comparison.
+struct CoreDate {
+    date: Date,
+    generation: u64,
+}
 
-    /// The current date as a header value, rebuilt when the text changes.
-    static DATE_VALUE: RefCell<HeaderValue> = const { RefCell::new(HeaderValue::from_static("")) };
+thread_local! {
+    /// The core's one `Date` (both drivers, every response).
+    static DATE: RefCell<CoreDate> = const {
+        RefCell::new(CoreDate {
+            date: Date::EMPTY,
+            generation: 0,
+        })
+    };
+
+    /// The current date as a header value and the generation it was made
+    /// from, rebuilt when the text changes.
+    static DATE_VALUE: RefCell<(u64, HeaderValue)> =
+        const { RefCell::new((0, HeaderValue::from_static(""))) };
 
     /// The last content-length value built on this core: responses of one
     /// route tend to repeat their length, and a clone is a reference count.
     static LAST_LENGTH: RefCell<Option<(u64, HeaderValue)>> = const { RefCell::new(None) };
 }
 
-/// Runs `f` with the current IMF-fixdate (formatted at most once a second).
-fn with_date<R>(f: impl FnOnce(&[u8]) -> R) -> R {
+/// Runs `f` with the current IMF-fixdate (formatted at most once a
+/// second) and its generation (changed whenever the text may have).
+#[inline]
+pub(crate) fn with_date<R>(f: impl FnOnce(&[u8], u64) -> R) -> R {
     DATE.with(|d| {
         let mut d = d.borrow_mut();
-        d.refresh(coarse_now());
-        f(d.cache.get())
+        let d = &mut *d;
+        if d.date.refresh(coarse_now()) {
+            d.generation += 1;
+        }
+        f(d.date.text(), d.generation)
     })
 }
 
@@ -80,14 +103,14 @@ fn with_date<R>(f: impl FnOnce(&[u8]) -> R) -> R {
 pub(crate) fn date_value() -> HeaderValue {
     DATE_VALUE.with(|cell| {
         let mut cached = cell.borrow_mut();
-        with_date(|now| {
-            if cached.as_bytes() != now {
+        with_date(|now, generation| {
+            if cached.0 != generation {
                 if let Ok(v) = HeaderValue::from_bytes(now) {
-                    *cached = v;
+                    *cached = (generation, v);
                 }
             }
         });
-        cached.clone()
+        cached.1.clone()
     })
 }
 
@@ -149,7 +172,7 @@ mod tests {
         let same = (0..3).any(|_| {
             let value = date_value();
             assert_eq!(value.len(), "Sun, 06 Nov 1994 08:49:37 GMT".len());
-            with_date(|now| value.as_bytes() == now)
+            with_date(|now, _| value.as_bytes() == now)
         });
         assert!(same, "the cached value follows the date");
     }

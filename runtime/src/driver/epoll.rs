@@ -258,6 +258,40 @@ impl Registration {
             }
         }
     }
+
+    /// [`poll_io`](Self::poll_io) without a task to park: runs `op` while
+    /// the direction is ready, and gives `None` when it is not (or stops
+    /// being so, `WouldBlock`), or when the socket belongs to another
+    /// runtime (the waiting path reports that). No waker is touched.
+    #[inline]
+    pub(crate) fn try_io<R>(
+        &self,
+        dir: Direction,
+        mut op: impl FnMut() -> io::Result<(R, bool)>,
+    ) -> Option<io::Result<R>> {
+        if CURRENT_ID.with(Cell::get) != self.runtime {
+            return None;
+        }
+        let state = &*self.state;
+        let ready = match dir {
+            Direction::Read => &state.readable,
+            Direction::Write => &state.writable,
+        };
+        while ready.get() {
+            match op() {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => ready.set(false),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Ok((r, drained)) => {
+                    if drained && !state.closed.get() {
+                        ready.set(false);
+                    }
+                    return Some(Ok(r));
+                }
+                Err(e) => return Some(Err(e)),
+            }
+        }
+        None
+    }
 }
 
 impl Drop for Registration {

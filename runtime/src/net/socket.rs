@@ -115,6 +115,18 @@ impl Socket {
         (result.map(|n| n as usize), op.buf)
     }
 
+    /// epoll: `send(2)` at once when the socket is known writable, with no
+    /// future and no waker; `None` when it would have to wait (or on
+    /// io_uring, where a send is an operation of the ring).
+    #[inline]
+    pub(crate) fn try_write<B: IoBuf>(&self, buf: &B) -> Option<io::Result<usize>> {
+        let reg = self.reg.as_ref()?;
+        let fd = self.raw();
+        reg.try_io(Direction::Write, || {
+            op::send_now(fd, buf, libc::MSG_NOSIGNAL)
+        })
+    }
+
     /// Writes some of `buf`'s bytes with `MSG_MORE` (more follows at once).
     pub(crate) async fn write_more<B: IoBuf>(&self, buf: B) -> (io::Result<usize>, B) {
         if let Some(reg) = &self.reg {

@@ -162,6 +162,33 @@ impl TcpStream {
         Ok(stream)
     }
 
+    /// Writes some of `buf`'s bytes now if that needs no wait: on epoll,
+    /// while the socket is known writable, one `send(2)` in place (no
+    /// future, no waker); `None` when the write would have to wait for
+    /// the socket, and always on io_uring (use [`write`](Self::write)).
+    /// For a caller that most often writes into an idle socket.
+    ///
+    /// ```
+    /// use percore_runtime::{Runtime, net::{TcpListener, TcpStream}};
+    /// Runtime::new().unwrap().block_on(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    ///     let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+    ///     let (server, _) = listener.accept().await.unwrap();
+    ///     let buf = b"now".to_vec();
+    ///     let sent = match server.try_write(&buf) {
+    ///         Some(n) => n.unwrap(),
+    ///         None => server.write_all(buf).await.0.map(|()| 3).unwrap(),
+    ///     };
+    ///     assert_eq!(sent, 3);
+    ///     let (n, got) = client.read(Vec::with_capacity(8)).await;
+    ///     assert_eq!(&got[..n.unwrap()], b"now");
+    /// });
+    /// ```
+    #[inline]
+    pub fn try_write<B: crate::buf::IoBuf>(&self, buf: &B) -> Option<io::Result<usize>> {
+        self.inner.try_write(buf)
+    }
+
     /// Writes some of `buf`'s bytes with `MSG_MORE`: the kernel holds them
     /// (even with `TCP_NODELAY`) until the next write, so that a response
     /// head and the [`sendfile`](Self::sendfile) after it leave together.

@@ -11,8 +11,8 @@
 //! yields the bytes it would have written. Bounded: only heads with at most
 //! [`MAX_FIELDS`] fields and [`MAX_BYTES`] bytes are kept, one per core.
 //!
-//! The `Date` text lives beside the kept head (one thread-local access per
-//! response) and is compared by its generation, a count bumped each time
+//! The `Date` text is the core's one (`header_cache`'s, shared with
+//! HTTP/2) and is compared by its generation, a count bumped each time
 //! the text is formatted again, not byte by byte.
 
 use std::cell::RefCell;
@@ -23,8 +23,7 @@ use http::{HeaderMap, StatusCode, Version};
 
 use crate::h1::{self, ResponseBody};
 use crate::header_pool::same_value;
-use crate::server::header_cache::Date;
-use percore_runtime::time::coarse_now;
+use crate::server::header_cache::with_date;
 
 /// Heads with more fields are encoded every time (the comparison would
 /// cost about what it saves).
@@ -53,32 +52,22 @@ struct Key {
 
 impl LastHead {
     /// Whether the kept head was encoded from these inputs.
-    #[inline]
+    #[inline(always)]
     fn matches(&self, key: &Key, fields: Fields<'_>) -> bool {
-        if self.key.as_ref() != Some(key) {
-            return false;
-        }
-        match fields {
-            Fields::Map(headers) => {
-                headers.len() == self.fields.len()
-                // The kept fields first: `zip` stops on them without
-                // asking the map's iterator for its end.
-                && self
-                    .fields
-                    .iter()
-                    .zip(headers)
-                    .all(|((kn, kv), (n, v))| n == kn && same_value(v, kv))
-            }
-            Fields::ContentType(value) => match self.fields.as_slice() {
-                [(name, kept)] => *name == CONTENT_TYPE && same_value(value, kept),
-                _ => false,
-            },
-        }
+        self.key.as_ref() == Some(key)
+            && fields.len() == self.fields.len()
+            // The kept fields first: `zip` stops on them without asking
+            // the map's iterator for its end.
+            && self
+                .fields
+                .iter()
+                .zip(fields.iter())
+                .all(|((kn, kv), (n, v))| n == kn && same_value(v, kv))
     }
 
     /// Writes the head of these inputs into `dst`: the kept bytes when
     /// they match, else a fresh encoding, which is then kept.
-    #[inline]
+    #[inline(always)]
     fn encode(&mut self, dst: &mut BytesMut, head: Inputs<'_>) {
         let key = Key {
             version: head.version,
@@ -106,29 +95,15 @@ impl LastHead {
             ..
         } = key;
         let start = dst.len();
-        let count = match fields {
-            Fields::Map(headers) => {
-                h1::encode_response_head(dst, version, status, headers, framing, date, close);
-                headers.len()
-            }
-            Fields::ContentType(value) => {
-                let one = [(&CONTENT_TYPE, value)];
-                h1::encode_response_fields(dst, version, status, one, framing, date, close);
-                1
-            }
-        };
+        h1::encode_response_fields(dst, version, status, fields.iter(), framing, date, close);
         let head = dst.get(start..).unwrap_or_default();
-        if count > MAX_FIELDS || head.len() > MAX_BYTES {
+        if fields.len() > MAX_FIELDS || head.len() > MAX_BYTES {
             self.key = None;
             return;
         }
         self.fields.clear();
-        match fields {
-            Fields::Map(headers) => self
-                .fields
-                .extend(headers.iter().map(|(n, v)| (n.clone(), v.clone()))),
-            Fields::ContentType(value) => self.fields.push((CONTENT_TYPE, value.clone())),
-        }
+        self.fields
+            .extend(fields.iter().map(|(n, v)| (n.clone(), v.clone())));
         self.bytes.clear();
         self.bytes.extend_from_slice(head);
         self.key = Some(key);
@@ -143,6 +118,59 @@ pub(super) enum Fields<'a> {
     ContentType(&'a HeaderValue),
 }
 
+/// The name of a [`Fields::ContentType`]'s field, borrowed for as long as
+/// any value.
+static CONTENT_TYPE_NAME: HeaderName = CONTENT_TYPE;
+
+impl<'a> Fields<'a> {
+    /// How many fields.
+    #[inline]
+    fn len(self) -> usize {
+        match self {
+            Fields::Map(headers) => headers.len(),
+            Fields::ContentType(_) => 1,
+        }
+    }
+
+    /// The fields in order, as the map iterates them.
+    #[inline]
+    fn iter(self) -> FieldsIter<'a> {
+        match self {
+            Fields::Map(headers) => FieldsIter::Map(headers.iter()),
+            Fields::ContentType(value) => FieldsIter::One(Some(value)),
+        }
+    }
+}
+
+/// The iterator of [`Fields::iter`].
+enum FieldsIter<'a> {
+    Map(http::header::Iter<'a, HeaderValue>),
+    One(Option<&'a HeaderValue>),
+}
+
+impl<'a> Iterator for FieldsIter<'a> {
+    type Item = (&'a HeaderName, &'a HeaderValue);
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        match self {
+            FieldsIter::Map(fields) => fields.next(),
+            FieldsIter::One(value) => value.take().map(|v| (&CONTENT_TYPE_NAME, v)),
+        }
+    }
+
+    #[inline]
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        match self {
+            FieldsIter::Map(fields) => fields.size_hint(),
+            FieldsIter::One(value) => {
+                let n = usize::from(value.is_some());
+                (n, Some(n))
+            }
+        }
+    }
+}
+
 /// The arguments of [`h1::encode_response_head`].
 struct Inputs<'a> {
     version: Version,
@@ -155,29 +183,19 @@ struct Inputs<'a> {
     close: bool,
 }
 
-/// One core's `Date` text, its generation and its last head.
-struct PerCore {
-    date: Date,
-    date_gen: u64,
-    last: LastHead,
-}
-
 thread_local! {
-    static LAST: RefCell<PerCore> = const {
-        RefCell::new(PerCore {
-            date: Date::EMPTY,
-            date_gen: 0,
-            last: LastHead {
-                key: None,
-                fields: Vec::new(),
-                bytes: Vec::new(),
-            },
+    /// This core's last head.
+    static LAST: RefCell<LastHead> = const {
+        RefCell::new(LastHead {
+            key: None,
+            fields: Vec::new(),
+            bytes: Vec::new(),
         })
     };
 }
 
-/// [`h1::encode_response_head`] with the current `Date`, through this
-/// core's last-head cache.
+/// [`h1::encode_response_head`] with the core's current `Date`
+/// ([`with_date`]), through this core's last-head cache.
 #[inline]
 pub(super) fn encode_head(
     dst: &mut BytesMut,
@@ -187,21 +205,17 @@ pub(super) fn encode_head(
     framing: ResponseBody,
     close: bool,
 ) {
-    LAST.with(|core| {
-        let core = &mut *core.borrow_mut();
-        if core.date.refresh(coarse_now()) {
-            core.date_gen += 1;
-        }
+    with_date(|date, date_gen| {
         let head = Inputs {
             version,
             status,
             fields,
             framing,
-            date: core.date.text(),
-            date_gen: core.date_gen,
+            date,
+            date_gen,
             close,
         };
-        core.last.encode(dst, head)
+        LAST.with(|last| last.borrow_mut().encode(dst, head));
     });
 }
 
