@@ -14,7 +14,7 @@ use percore_runtime::future::{race, Either};
 use crate::body::{next_chunk, BodyError, BodyStream, RequestBody};
 use crate::h1::RawHead;
 use crate::reply::Reply;
-use crate::service::{catch_unwind_future, CatchUnwind, Request, Response, Service};
+use crate::service::{catch_unwind_future, CatchUnwind, ConnState, Request, Response, Service};
 
 /// Calls `service` with `req`, catching a panic: `Err` carries its
 /// message, for [`answer_panic`].
@@ -26,14 +26,16 @@ pub(crate) fn call_handler<S: Service>(
     catch_unwind_future(service.call(req))
 }
 
-/// [`call_handler`] for an HTTP/1.1 request still kept as its raw head.
+/// [`call_handler`] for an HTTP/1.1 request still kept as its raw head,
+/// with its connection's [`ConnState`].
 #[inline]
-pub(crate) fn call_handler_head<S: Service>(
-    service: &S,
+pub(crate) fn call_handler_head<'a, S: Service>(
+    service: &'a S,
+    conn: &'a mut ConnState,
     head: RawHead,
     body: RequestBody,
-) -> CatchUnwind<impl Future<Output = Reply> + '_> {
-    catch_unwind_future(service.call_head(head, body))
+) -> CatchUnwind<impl Future<Output = Reply> + 'a> {
+    catch_unwind_future(service.call_head_in(conn, head, body))
 }
 
 /// Logs a handler's panic and gives the 500 that answers it (an HTTP/1.1

@@ -28,7 +28,7 @@ use super::exchange::{answer_panic, call_handler, call_handler_head, internal_er
 use super::start::h2c_upgrade_settings;
 use super::{close_now, linger_close, ConnConfig, ConnProtocol};
 use crate::h1::{self, BodyKind, ResponseBody};
-use crate::service::{Request, Response, Service};
+use crate::service::{ConnState, Request, Response, Service};
 use crate::upgrade;
 use crate::Reply;
 
@@ -121,6 +121,9 @@ async fn work<S: Service>(
     // The last request head, for a client that sends the same again
     // (kept with the worker: an idle connection holds none).
     let mut memo = h1::HeadMemo::new();
+    // What the service keeps between this connection's requests (the web
+    // app: its last route's future, restarted in place).
+    let mut conn_state = ConnState::default();
     loop {
         // A request head is read, looked at and handed to the service with
         // no wait after it is parsed: a head kept across a wait would be
@@ -165,7 +168,12 @@ async fn work<S: Service>(
                 Started::Upgrade(Box::new(head.into_request(body)))
             } else {
                 // Every other request reaches the service as its raw head.
-                Started::Raw(call_handler_head(service.as_ref(), head, body))
+                Started::Raw(call_handler_head(
+                    service.as_ref(),
+                    &mut conn_state,
+                    head,
+                    body,
+                ))
             }
         };
         let mut pending_upgrade = None;
