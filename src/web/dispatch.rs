@@ -81,13 +81,16 @@ pub(super) struct Dispatch<'a, F> {
 }
 
 impl<F: Dispatched> Dispatch<'_, F> {
-    /// Counts and logs a finished answer (as a response: what the
-    /// metrics and the access log read).
-    #[cold]
+    /// [`poll`](Future::poll) when the metrics or the access log look at
+    /// the answer: counts a wait, and counts and logs a finished answer
+    /// (as a response: what the metrics and the access log read).
     #[inline(never)]
-    fn observed(&mut self, poll: Poll<F::Output>) -> Poll<F::Output> {
-        let Poll::Ready(answer) = poll else {
-            return poll;
+    fn poll_observed(&mut self, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let Poll::Ready(answer) = Pin::new(&mut self.inner).poll(cx) else {
+            if let Some((_, arrival)) = self.recording.as_mut() {
+                arrival.waits();
+            }
+            return Poll::Pending;
         };
         let resp = F::as_response(answer);
         if let Some((recorder, started)) = self.recording.take() {
@@ -105,16 +108,11 @@ impl<F: Dispatched> Future for Dispatch<'_, F> {
 
     #[inline]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        // The inner answer is returned as it came (looked at, not moved out
-        // and back in): the answer is written once into the caller's slot.
-        let poll = Pin::new(&mut self.inner).poll(cx);
-        if poll.is_pending() {
-            if let Some((_, arrival)) = self.recording.as_mut() {
-                arrival.waits();
-            }
-        } else if self.recording.is_some() || self.logging.is_some() {
-            return self.observed(poll);
+        if self.recording.is_none() && self.logging.is_none() {
+            // Nothing looks at the answer: the inner poll's result is
+            // returned as it is, written once into the caller's slot.
+            return Pin::new(&mut self.inner).poll(cx);
         }
-        poll
+        self.poll_observed(cx)
     }
 }

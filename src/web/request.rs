@@ -53,6 +53,7 @@ impl Request {
     }
 
     /// A request read as a raw HTTP/1.1 head, for the app `state`.
+    #[inline(always)]
     pub(crate) fn from_head(head: RawHead, body: RequestBody, state: Rc<AppState>) -> Request {
         Request(PartsBox::new(Head::Raw(head), body, Some(state)))
     }
