@@ -13,7 +13,7 @@ use percore_http::h1::RawHead;
 use percore_http::{ConnState, Reply, Request as HttpRequest, RequestBody, Service};
 
 use super::access_log::{self, LogFormat};
-use super::conn_slot::{self, Answer};
+use super::conn_slot::{self, Answer, LastRoute};
 use super::dispatch::{Dispatch, Dispatched};
 use super::handler::{BoxFuture, Handler, ReplyFuture};
 use super::lifecycle::{AppStateRef, Hooks, Started};
@@ -467,8 +467,22 @@ impl Core {
         if !self.middleware.is_empty() {
             return Answer::Boxed(self.start_reply(req));
         }
+        let last = conn.get_or_insert_with(LastRoute::default);
+        // The same method and path as the last request an exact route
+        // took to the slot's handler: the same route, not looked up again.
+        if req
+            .raw_method()
+            .is_some_and(|method| last.routed(method, req.path_bytes()))
+        {
+            let mut req = req;
+            req.set_route(Vec::new(), &self.state);
+            return last.start_again(req);
+        }
         match self.route(req) {
-            Ok((handler, req)) => conn_slot::start(conn, handler, req),
+            Ok((handler, req)) => {
+                let exact = !req.has_params();
+                conn_slot::start(last, handler, req, exact)
+            }
             Err(answer) => Answer::Boxed(ReplyFuture::Response(answer)),
         }
     }

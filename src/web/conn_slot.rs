@@ -3,7 +3,7 @@
 //! in the place of the last one, instead of boxing it (an allocation and
 //! a free per request).
 //!
-//! The app keeps, in the connection's [`ConnState`], the [`ReplySlot`] of
+//! The app keeps, in the connection's [`ConnState`](percore_http::ConnState), the [`ReplySlot`] of
 //! the last route's handler: the handler (an `Rc` clone of the router's)
 //! and an `Option` of its future, pinned in one box made when the
 //! connection first comes to that route. A request for the same handler
@@ -18,7 +18,7 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
 
-use percore_http::ConnState;
+use http::Method;
 
 use super::handler::{Handler, ReplyFuture};
 use super::{IntoResponse, Reply, Request};
@@ -132,16 +132,63 @@ impl Drop for SlotCall<'_> {
     }
 }
 
-/// What the app keeps per HTTP/1.1 connection (in its [`ConnState`]):
-/// the slot of the last route's handler.
+/// What the app keeps per HTTP/1.1 connection (in its [`ConnState`](percore_http::ConnState)):
+/// the slot of the last route's handler, and the method and path of the
+/// last request an exact route (no path parameters) took to it.
 #[derive(Default)]
-pub(super) struct LastRoute(Option<Pin<Box<dyn ReplySlot>>>);
+pub(super) struct LastRoute {
+    slot: Option<Pin<Box<dyn ReplySlot>>>,
+    /// The method and path the slot's handler was last routed from
+    /// (method `None`: none kept).
+    method: Option<Method>,
+    path: Vec<u8>,
+}
+
+/// Longest path kept for [`LastRoute::routed`] (longer ones are routed
+/// every time).
+const KEPT_PATH_MAX: usize = 256;
 
 impl LastRoute {
     /// The slot kept, if any (for tests: which one, where).
     #[cfg(test)]
     pub(super) fn slot(&self) -> Option<&dyn ReplySlot> {
-        self.0.as_deref()
+        self.slot.as_deref()
+    }
+
+    /// Whether the last request routed here had this method and path,
+    /// and went by an exact route: the router would take this one to the
+    /// same handler (the app's routes do not change while it serves).
+    #[inline]
+    pub(super) fn routed(&self, method: &Method, path: &[u8]) -> bool {
+        self.method.as_ref() == Some(method) && self.path == path
+    }
+
+    /// Starts `req`, which [`routed`](Self::routed) said goes where the
+    /// last one went, in the slot.
+    #[inline]
+    pub(super) fn start_again(&mut self, req: Request) -> Answer<'_> {
+        match self.slot.as_mut() {
+            Some(slot) => Answer::Slot(SlotCall::start(slot.as_mut(), req)),
+            None => unreachable!("a path is kept only with its slot"),
+        }
+    }
+
+    /// Keeps `req`'s method and path (an exact route took it to the
+    /// slot's handler), or forgets the last ones.
+    fn keep_route(&mut self, req: &Request, exact: bool) {
+        let path = req.path_bytes();
+        match req.raw_method() {
+            Some(method) if exact && path.len() <= KEPT_PATH_MAX => {
+                if self.method.as_ref() != Some(method) {
+                    self.method = Some(method.clone());
+                }
+                if self.path != path {
+                    self.path.clear();
+                    self.path.extend_from_slice(path);
+                }
+            }
+            _ => self.method = None,
+        }
     }
 }
 
@@ -168,28 +215,27 @@ impl Future for Answer<'_> {
 /// Starts routed `req` for `handler`, whose answer goes straight to the
 /// server: in the connection's slot when the handler has one (the slot
 /// kept if it is this handler's, else a new one in its place), else
-/// boxed ([`Handler::call_reply`]).
+/// boxed ([`Handler::call_reply`]). `exact`: an exact route took it there
+/// (kept for [`LastRoute::routed`]).
 #[inline(always)]
 pub(super) fn start<'c>(
-    conn: &'c mut ConnState,
+    last: &'c mut LastRoute,
     handler: &Rc<dyn Handler>,
     req: Request,
+    exact: bool,
 ) -> Answer<'c> {
-    let kept = conn.get_or_insert_with(LastRoute::default);
-    let same = kept
-        .0
+    let same = last
+        .slot
         .as_ref()
         .is_some_and(|slot| slot.handler() == Rc::as_ptr(handler).cast::<()>());
     if !same {
         match handler.clone().slot() {
-            Some(slot) => kept.0 = Some(slot),
+            Some(slot) => last.slot = Some(slot),
             None => return Answer::Boxed(handler.call_reply(req)),
         }
     }
-    match kept.0.as_mut() {
-        Some(slot) => Answer::Slot(SlotCall::start(slot.as_mut(), req)),
-        None => unreachable!("a slot was kept just above"),
-    }
+    last.keep_route(&req, exact);
+    last.start_again(req)
 }
 
 #[cfg(test)]

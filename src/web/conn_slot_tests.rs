@@ -229,3 +229,90 @@ fn handlers_without_a_slot_and_middleware_are_answered_as_before() {
         assert!(kept(&mut conn).is_none());
     });
 }
+
+/// `app`'s answer to `method path` on the connection that keeps `conn`.
+async fn call_as(app: &App, conn: &mut ConnState, method: &str, path: &str) -> (StatusCode, Bytes) {
+    let text = format!("{method} {path} HTTP/1.1\r\nHost: x\r\n\r\n");
+    let mut buf = BytesMut::from(text.as_bytes());
+    let head = percore_http::h1::parse_raw_head(&mut buf, &Limits::default())
+        .expect("a valid head")
+        .expect("a whole head");
+    seen(app.call_head_in(conn, head, RequestBody::empty()).await).await
+}
+
+/// Whether the connection would take `method path` to its slot without
+/// routing it.
+fn cached(conn: &mut ConnState, method: http::Method, path: &str) -> bool {
+    conn.get_mut::<LastRoute>()
+        .is_some_and(|last| last.routed(&method, path.as_bytes()))
+}
+
+#[test]
+fn a_request_like_the_last_goes_where_it_went_and_any_other_is_routed() {
+    use http::Method;
+    async fn echo(req: Request) -> String {
+        format!(
+            "{} {} {:?} {}",
+            req.method(),
+            req.path(),
+            req.query_string(),
+            req.param("id").unwrap_or("-")
+        )
+    }
+    let shared = get(echo).post(echo);
+    let app = App::new()
+        .route("/x", shared.clone())
+        .route("/y", shared)
+        .route("/g", get(echo))
+        .route("/u/{id}", get(echo));
+    run(async {
+        let mut conn = ConnState::default();
+        let ok = |body: &str| (StatusCode::OK, Bytes::from(body.to_string()));
+        assert_eq!(
+            call_as(&app, &mut conn, "GET", "/x").await,
+            ok("GET /x None -")
+        );
+        assert!(cached(&mut conn, Method::GET, "/x"));
+        // The same path and method with a query: the same route.
+        let again = call_as(&app, &mut conn, "GET", "/x?q=1").await;
+        assert_eq!(again, ok("GET /x Some(\"q=1\") -"));
+        // Another path to the same handler, another method on that path.
+        assert_eq!(
+            call_as(&app, &mut conn, "GET", "/y").await,
+            ok("GET /y None -")
+        );
+        assert!(cached(&mut conn, Method::GET, "/y") && !cached(&mut conn, Method::GET, "/x"));
+        assert_eq!(
+            call_as(&app, &mut conn, "POST", "/y").await,
+            ok("POST /y None -")
+        );
+        assert_eq!(
+            call_as(&app, &mut conn, "GET", "/x").await,
+            ok("GET /x None -")
+        );
+        // A method the route does not take is still refused after a hit.
+        assert_eq!(
+            call_as(&app, &mut conn, "GET", "/g").await,
+            ok("GET /g None -")
+        );
+        let refused = call_as(&app, &mut conn, "DELETE", "/g").await;
+        assert_eq!(refused.0, StatusCode::METHOD_NOT_ALLOWED);
+        // HEAD finds the GET handler, and again from the kept route.
+        for _ in 0..2 {
+            assert_eq!(
+                call_as(&app, &mut conn, "HEAD", "/g").await,
+                ok("HEAD /g None -")
+            );
+        }
+        assert!(cached(&mut conn, Method::HEAD, "/g"));
+        // A route with parameters is routed every time.
+        for id in ["1", "2", "1"] {
+            let path = format!("/u/{id}");
+            let want = format!("GET {path} None {id}");
+            assert_eq!(call_as(&app, &mut conn, "GET", &path).await, ok(&want));
+            assert!(!cached(&mut conn, Method::GET, &path));
+        }
+        let missing = call_as(&app, &mut conn, "GET", "/nowhere").await;
+        assert_eq!(missing.0, StatusCode::NOT_FOUND);
+    });
+}

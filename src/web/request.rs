@@ -65,6 +65,7 @@ impl Request {
 
     /// Gives the request what routing found: its path parameters, and the
     /// app's state (middleware may have built a fresh request).
+    #[inline]
     pub(crate) fn set_route(&mut self, params: Vec<(String, String)>, state: &Rc<AppState>) {
         // An exact route has none, and a fresh request holds none: the
         // empty vector is left as it is (no drop of the one replaced).
@@ -74,6 +75,12 @@ impl Request {
         if !self.0.state.as_ref().is_some_and(|s| Rc::ptr_eq(s, state)) {
             self.0.state = Some(state.clone());
         }
+    }
+
+    /// Whether routing found path parameters (a pattern route took it).
+    #[inline]
+    pub(crate) fn has_params(&self) -> bool {
+        !self.0.params.is_empty()
     }
 
     /// Enters a nested app: its state is looked up first from now on.
@@ -139,6 +146,7 @@ impl Request {
 
     /// The path of the target as bytes (for routing: no UTF-8 check on
     /// the borrowed head, whose path the parser limited to ASCII).
+    #[inline]
     pub(crate) fn path_bytes(&self) -> &[u8] {
         match &self.0.head {
             Head::Http(h) => h.uri.path().as_bytes(),
