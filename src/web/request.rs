@@ -72,7 +72,7 @@ impl Request {
         if !params.is_empty() || !self.0.params.is_empty() {
             self.0.params = params;
         }
-        if !self.0.state.as_ref().is_some_and(|s| Rc::ptr_eq(s, state)) {
+        if !self.has_state(state) {
             self.0.state = Some(state.clone());
         }
     }
@@ -81,6 +81,11 @@ impl Request {
     #[inline]
     pub(crate) fn has_params(&self) -> bool {
         !self.0.params.is_empty()
+    }
+
+    /// Whether `state` is the request's app state.
+    pub(crate) fn has_state(&self, state: &Rc<AppState>) -> bool {
+        self.0.state.as_ref().is_some_and(|s| Rc::ptr_eq(s, state))
     }
 
     /// Enters a nested app: its state is looked up first from now on.
