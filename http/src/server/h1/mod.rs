@@ -124,6 +124,8 @@ async fn work<S: Service>(
     // What the service keeps between this connection's requests (the web
     // app: its last route's future, restarted in place).
     let mut conn_state = ConnState::default();
+    // Set when a handler panicked (its answer is the 500).
+    let panicked = std::cell::Cell::new(false);
     loop {
         // A request head is read, looked at and handed to the service with
         // no wait after it is parsed: a head kept across a wait would be
@@ -173,6 +175,7 @@ async fn work<S: Service>(
                     &mut conn_state,
                     head,
                     body,
+                    &panicked,
                 ))
             }
         };
@@ -213,7 +216,12 @@ async fn work<S: Service>(
                 if input.continue_pending() && !out.is_empty() && out.flush().await.is_err() {
                     return Turn::Ended(Handoff::Closed);
                 }
-                answered(answer.await, &mut keep_alive)
+                let reply = answer.await;
+                if panicked.get() {
+                    // A panic's 500: the connection closes after it.
+                    keep_alive = false;
+                }
+                reply
             }
         };
         if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
