@@ -22,4 +22,4 @@ pub use body::{Body, BodyError, BodySender, BodyStream, RequestBody};
 pub use file_body::FileBody;
 pub use limits::Limits;
 pub use reply::{typed_response, Plain, Reply};
-pub use service::{FnService, Request, Response, Service};
+pub use service::{ConnState, FnService, Request, Response, Service};

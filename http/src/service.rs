@@ -1,5 +1,6 @@
 //! The handler contract shared by HTTP/1.1 and HTTP/2.
 
+use std::any::Any;
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
@@ -43,6 +44,61 @@ pub trait Service: 'static {
     fn call_head(&self, head: RawHead, body: RequestBody) -> impl Future<Output = Reply> {
         AsReply {
             inner: self.call(head.into_request(body)),
+        }
+    }
+
+    /// [`call_head`](Service::call_head) with the connection's
+    /// [`ConnState`]: what the service kept from the connection's earlier
+    /// requests, which it may use and change (the web `App` keeps the
+    /// place of the last route's future there, and restarts it in place
+    /// for the next request of the same route: no allocation per
+    /// request). The server calls this for every HTTP/1.1 request it
+    /// hands over as a raw head; the default ignores `conn` and calls
+    /// `call_head`.
+    fn call_head_in<'a>(
+        &'a self,
+        conn: &'a mut ConnState,
+        head: RawHead,
+        body: RequestBody,
+    ) -> impl Future<Output = Reply> + 'a {
+        let _ = conn;
+        self.call_head(head, body)
+    }
+}
+
+/// What a [`Service`] keeps between the requests of one HTTP/1.1
+/// connection ([`Service::call_head_in`]): empty at first, one value of
+/// the service's choice once set. It lives while the connection is busy
+/// (it is dropped with the connection's worker, when the connection ends
+/// or goes idle), and it is never shared between connections.
+#[derive(Default)]
+pub struct ConnState(Option<Box<dyn Any>>);
+
+impl std::fmt::Debug for ConnState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnState")
+            .field("set", &self.0.is_some())
+            .finish()
+    }
+}
+
+impl ConnState {
+    /// The value kept, if it is a `T`.
+    #[inline]
+    pub fn get_mut<T: 'static>(&mut self) -> Option<&mut T> {
+        self.0.as_mut().and_then(|v| v.downcast_mut())
+    }
+
+    /// The value kept, made with `make` when there is none or it is not
+    /// a `T` (the value replaced is dropped).
+    #[inline]
+    pub fn get_or_insert_with<T: 'static>(&mut self, make: impl FnOnce() -> T) -> &mut T {
+        if !self.0.as_ref().is_some_and(|v| v.is::<T>()) {
+            self.0 = Some(Box::new(make()));
+        }
+        match self.get_mut() {
+            Some(v) => v,
+            None => unreachable!("a T was put in just above"),
         }
     }
 }
@@ -103,14 +159,17 @@ impl<F: Future> Future for CatchUnwind<F> {
         match catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
             Ok(Poll::Pending) => Poll::Pending,
             Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
-            Err(payload) => {
-                let msg = payload
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| payload.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "non-string panic payload".into());
-                Poll::Ready(Err(msg))
-            }
+            Err(payload) => Poll::Ready(Err(panic_message(&*payload))),
         }
     }
+}
+
+/// A panic's message, for the log.
+#[cold]
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "non-string panic payload".into())
 }

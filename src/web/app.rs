@@ -4,20 +4,20 @@ use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::future::Future;
 use std::panic::{self, AssertUnwindSafe};
-use std::pin::Pin;
 use std::rc::Rc;
-use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http::header::ALLOW;
 use http::Method;
 use percore_http::h1::RawHead;
-use percore_http::{Reply, Request as HttpRequest, RequestBody, Service};
+use percore_http::{ConnState, Reply, Request as HttpRequest, RequestBody, Service};
 
 use super::access_log::{self, LogFormat};
+use super::conn_slot::{self, Answer, LastRoute};
+use super::dispatch::{Dispatch, Dispatched};
 use super::handler::{BoxFuture, Handler, ReplyFuture};
 use super::lifecycle::{AppStateRef, Hooks, Started};
-use super::metrics::{Arrival, Recorder};
+use super::metrics::Recorder;
 use super::middleware::{wrap, Chain, IntoMiddleware, Middleware, Next};
 use super::router::{Match, MethodRouter, Router};
 use super::{HttpError, IntoResponse, Request, Response};
@@ -457,6 +457,36 @@ impl Core {
             ReplyFuture::Response(Next::start(chain).run(req))
         }
     }
+
+    /// [`Core::start_reply`] on a connection that keeps `conn`
+    /// ([`Service::call_head_in`]): a handler with a [`ReplySlot`] runs
+    /// its future in the connection's slot, made once and restarted in
+    /// place while the connection's requests keep coming to it.
+    #[inline(always)]
+    fn start_in<'c>(self: &Rc<Core>, conn: &'c mut ConnState, req: Request) -> Answer<'c> {
+        if !self.middleware.is_empty() {
+            return Answer::Boxed(self.start_reply(req));
+        }
+        let last = conn.get_or_insert_with(LastRoute::default);
+        // The same method and path as the last request an exact route
+        // took to the slot's handler: the same route, not looked up again.
+        if req
+            .raw_method()
+            .is_some_and(|method| last.routed(method, req.path_bytes()))
+        {
+            // (No parameters to set, and the request already has the app's
+            // state: `App::call_head_in` made it so.)
+            debug_assert!(!req.has_params() && req.has_state(&self.state));
+            return last.start_again(req);
+        }
+        match self.route(req) {
+            Ok((handler, req)) => {
+                let exact = !req.has_params();
+                conn_slot::start(last, handler, req, exact)
+            }
+            Err(answer) => Answer::Boxed(ReplyFuture::Response(answer)),
+        }
+    }
 }
 
 impl App {
@@ -504,93 +534,17 @@ impl Service for App {
         let req = Request::from_head(head, body, self.core.state.clone());
         self.dispatch(req, Core::start_reply)
     }
-}
 
-/// A started handler's future: a response's ([`BoxFuture`]) or a reply's
-/// ([`ReplyFuture`]).
-trait Dispatched: Future + Unpin + Sized {
-    /// A future that replays `payload`, a panic of routing or of a
-    /// handler's start, when it is polled.
-    fn replaying(payload: Box<dyn Any + Send>) -> Self;
-
-    /// `answer` as the metrics and the access log read it.
-    fn as_response(answer: Self::Output) -> Response;
-
-    /// A response as this future's answer.
-    fn from_response(resp: Response) -> Self::Output;
-}
-
-impl Dispatched for BoxFuture {
-    fn replaying(payload: Box<dyn Any + Send>) -> BoxFuture {
-        Box::pin(async move { panic::resume_unwind(payload) })
-    }
-
-    fn as_response(answer: Response) -> Response {
-        answer
-    }
-
-    fn from_response(resp: Response) -> Response {
-        resp
-    }
-}
-
-impl Dispatched for ReplyFuture {
-    fn replaying(payload: Box<dyn Any + Send>) -> ReplyFuture {
-        ReplyFuture::Response(BoxFuture::replaying(payload))
-    }
-
-    fn as_response(answer: Reply) -> Response {
-        answer.into_response()
-    }
-
-    fn from_response(resp: Response) -> Reply {
-        Reply::Response(resp)
-    }
-}
-
-/// The app's answer to one request, counted on completion when a
-/// [`Recorder`] is installed.
-struct Dispatch<'a, F> {
-    inner: F,
-    recording: Option<(&'a Recorder, Arrival)>,
-    logging: Option<Box<access_log::Seen>>,
-}
-
-impl<F: Dispatched> Dispatch<'_, F> {
-    /// Counts and logs a finished answer (as a response: what the
-    /// metrics and the access log read).
-    #[cold]
-    #[inline(never)]
-    fn observed(&mut self, poll: Poll<F::Output>) -> Poll<F::Output> {
-        let Poll::Ready(answer) = poll else {
-            return poll;
-        };
-        let resp = F::as_response(answer);
-        if let Some((recorder, started)) = self.recording.take() {
-            recorder.finish(started, &resp);
-        }
-        if let Some(seen) = self.logging.take() {
-            access_log::departure(*seen, &resp);
-        }
-        Poll::Ready(F::from_response(resp))
-    }
-}
-
-impl<F: Dispatched> Future for Dispatch<'_, F> {
-    type Output = F::Output;
-
+    /// [`call_head`](Service::call_head), with the connection's slot for
+    /// the handler's future (see [`Handler::slot`]).
     #[inline]
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        // The inner answer is returned as it came (looked at, not moved out
-        // and back in): the answer is written once into the caller's slot.
-        let poll = Pin::new(&mut self.inner).poll(cx);
-        if poll.is_pending() {
-            if let Some((_, arrival)) = self.recording.as_mut() {
-                arrival.waits();
-            }
-        } else if self.recording.is_some() || self.logging.is_some() {
-            return self.observed(poll);
-        }
-        poll
+    fn call_head_in<'a>(
+        &'a self,
+        conn: &'a mut ConnState,
+        head: RawHead,
+        body: RequestBody,
+    ) -> impl Future<Output = Reply> + 'a {
+        let req = Request::from_head(head, body, self.core.state.clone());
+        self.dispatch(req, |core, req| core.start_in(conn, req))
     }
 }

@@ -2,8 +2,10 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::rc::Rc;
 use std::task::{Context, Poll};
 
+use super::conn_slot::{FnSlot, ReplySlot};
 use super::{IntoResponse, Reply, Request, Response};
 
 /// A boxed response future.
@@ -24,6 +26,16 @@ pub trait Handler: 'static {
     #[inline]
     fn call_reply(&self, req: Request) -> ReplyFuture {
         ReplyFuture::Response(self.call(req))
+    }
+
+    /// A place for this handler's futures that one HTTP/1.1 connection
+    /// reuses while its requests keep coming to this handler (its answers
+    /// going straight to the server, as with
+    /// [`call_reply`](Self::call_reply)): each request's future is built
+    /// in it, in place of the last one, so the request costs no
+    /// allocation. `None` (the default): each request's future is boxed.
+    fn slot(self: Rc<Self>) -> Option<Pin<Box<dyn ReplySlot>>> {
+        None
     }
 }
 
@@ -71,5 +83,9 @@ where
     fn call_reply(&self, req: Request) -> ReplyFuture {
         let fut = self(req);
         ReplyFuture::Reply(Box::pin(async move { fut.await.into_reply() }))
+    }
+
+    fn slot(self: Rc<Self>) -> Option<Pin<Box<dyn ReplySlot>>> {
+        Some(FnSlot::boxed(self))
     }
 }

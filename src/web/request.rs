@@ -53,6 +53,7 @@ impl Request {
     }
 
     /// A request read as a raw HTTP/1.1 head, for the app `state`.
+    #[inline(always)]
     pub(crate) fn from_head(head: RawHead, body: RequestBody, state: Rc<AppState>) -> Request {
         Request(PartsBox::new(Head::Raw(head), body, Some(state)))
     }
@@ -64,15 +65,27 @@ impl Request {
 
     /// Gives the request what routing found: its path parameters, and the
     /// app's state (middleware may have built a fresh request).
+    #[inline]
     pub(crate) fn set_route(&mut self, params: Vec<(String, String)>, state: &Rc<AppState>) {
         // An exact route has none, and a fresh request holds none: the
         // empty vector is left as it is (no drop of the one replaced).
         if !params.is_empty() || !self.0.params.is_empty() {
             self.0.params = params;
         }
-        if !self.0.state.as_ref().is_some_and(|s| Rc::ptr_eq(s, state)) {
+        if !self.has_state(state) {
             self.0.state = Some(state.clone());
         }
+    }
+
+    /// Whether routing found path parameters (a pattern route took it).
+    #[inline]
+    pub(crate) fn has_params(&self) -> bool {
+        !self.0.params.is_empty()
+    }
+
+    /// Whether `state` is the request's app state.
+    pub(crate) fn has_state(&self, state: &Rc<AppState>) -> bool {
+        self.0.state.as_ref().is_some_and(|s| Rc::ptr_eq(s, state))
     }
 
     /// Enters a nested app: its state is looked up first from now on.
@@ -138,6 +151,7 @@ impl Request {
 
     /// The path of the target as bytes (for routing: no UTF-8 check on
     /// the borrowed head, whose path the parser limited to ASCII).
+    #[inline]
     pub(crate) fn path_bytes(&self) -> &[u8] {
         match &self.0.head {
             Head::Http(h) => h.uri.path().as_bytes(),

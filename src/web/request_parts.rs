@@ -85,7 +85,7 @@ impl PartsBox {
     /// A request's parts in a pooled box, or a new one. Written field by
     /// field into a pooled box, which owns nothing: the head is moved once,
     /// straight into it, and the values overwritten are empty.
-    #[inline]
+    #[inline(always)]
     pub(super) fn new(head: Head, body: RequestBody, state: Option<Rc<AppState>>) -> PartsBox {
         match POOL.try_with(LocalPool::pop).ok().flatten() {
             Some(mut slot) => {

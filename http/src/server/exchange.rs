@@ -3,9 +3,12 @@
 //! sent (a body that fails at once gets an honest status), and the rules
 //! about responses that carry no body.
 
+use std::cell::Cell;
 use std::future::Future;
 use std::io;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
@@ -14,7 +17,9 @@ use percore_runtime::future::{race, Either};
 use crate::body::{next_chunk, BodyError, BodyStream, RequestBody};
 use crate::h1::RawHead;
 use crate::reply::Reply;
-use crate::service::{catch_unwind_future, CatchUnwind, Request, Response, Service};
+use crate::service::{
+    catch_unwind_future, panic_message, CatchUnwind, ConnState, Request, Response, Service,
+};
 
 /// Calls `service` with `req`, catching a panic: `Err` carries its
 /// message, for [`answer_panic`].
@@ -26,14 +31,54 @@ pub(crate) fn call_handler<S: Service>(
     catch_unwind_future(service.call(req))
 }
 
-/// [`call_handler`] for an HTTP/1.1 request still kept as its raw head.
+/// Calls `service` with an HTTP/1.1 request still kept as its raw head,
+/// with its connection's [`ConnState`]; a panic is answered with the 500
+/// of [`answer_panic`] and sets `panicked` (the connection then closes).
 #[inline]
-pub(crate) fn call_handler_head<S: Service>(
-    service: &S,
+pub(crate) fn call_handler_head<'a, S: Service>(
+    service: &'a S,
+    conn: &'a mut ConnState,
     head: RawHead,
     body: RequestBody,
-) -> CatchUnwind<impl Future<Output = Reply> + '_> {
-    catch_unwind_future(service.call_head(head, body))
+    panicked: &'a Cell<bool>,
+) -> Answering<'a, impl Future<Output = Reply> + 'a> {
+    Answering {
+        inner: service.call_head_in(conn, head, body),
+        panicked,
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// Runs a future whose answer goes to the client; a panic becomes the
+    /// 500 answer ([`answer_panic`]) and sets `panicked`. The answer is
+    /// returned as the inner future gave it (no `Result` to take it out
+    /// of: one copy of it less).
+    pub(crate) struct Answering<'k, F> {
+        #[pin]
+        inner: F,
+        panicked: &'k Cell<bool>,
+    }
+}
+
+impl<F: Future> Future for Answering<'_, F>
+where
+    F::Output: From<Response>,
+{
+    type Output = F::Output;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let inner = this.inner;
+        match catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
+            Ok(poll) => poll,
+            Err(payload) => {
+                this.panicked.set(true);
+                let message = panic_message(&*payload);
+                Poll::Ready(answer_panic(&message).into())
+            }
+        }
+    }
 }
 
 /// Logs a handler's panic and gives the 500 that answers it (an HTTP/1.1

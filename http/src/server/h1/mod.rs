@@ -28,7 +28,7 @@ use super::exchange::{answer_panic, call_handler, call_handler_head, internal_er
 use super::start::h2c_upgrade_settings;
 use super::{close_now, linger_close, ConnConfig, ConnProtocol};
 use crate::h1::{self, BodyKind, ResponseBody};
-use crate::service::{Request, Response, Service};
+use crate::service::{ConnState, Request, Response, Service};
 use crate::upgrade;
 use crate::Reply;
 
@@ -121,6 +121,11 @@ async fn work<S: Service>(
     // The last request head, for a client that sends the same again
     // (kept with the worker: an idle connection holds none).
     let mut memo = h1::HeadMemo::new();
+    // What the service keeps between this connection's requests (the web
+    // app: its last route's future, restarted in place).
+    let mut conn_state = ConnState::default();
+    // Set when a handler panicked (its answer is the 500).
+    let panicked = std::cell::Cell::new(false);
     loop {
         // A request head is read, looked at and handed to the service with
         // no wait after it is parsed: a head kept across a wait would be
@@ -165,7 +170,13 @@ async fn work<S: Service>(
                 Started::Upgrade(Box::new(head.into_request(body)))
             } else {
                 // Every other request reaches the service as its raw head.
-                Started::Raw(call_handler_head(service.as_ref(), head, body))
+                Started::Raw(call_handler_head(
+                    service.as_ref(),
+                    &mut conn_state,
+                    head,
+                    body,
+                    &panicked,
+                ))
             }
         };
         let mut pending_upgrade = None;
@@ -205,7 +216,12 @@ async fn work<S: Service>(
                 if input.continue_pending() && !out.is_empty() && out.flush().await.is_err() {
                     return Turn::Ended(Handoff::Closed);
                 }
-                answered(answer.await, &mut keep_alive)
+                let reply = answer.await;
+                if panicked.get() {
+                    // A panic's 500: the connection closes after it.
+                    keep_alive = false;
+                }
+                reply
             }
         };
         if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
