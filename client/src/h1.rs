@@ -26,7 +26,7 @@ use percore_runtime::time::{sleep, timeout_at};
 use crate::connect::Stream;
 use crate::error::{Error, ErrorKind, TimeoutKind};
 use crate::pool::{Conn, ConnParts, Pool};
-use crate::within::Bounded;
+use crate::within::{Bounded, Clock, LazyTimer};
 
 mod heads;
 pub(crate) use heads::Heads;
@@ -97,7 +97,11 @@ pub(crate) async fn exchange(
         },
     };
     let ConnParts {
-        stream, buf, heads, ..
+        stream,
+        buf,
+        heads,
+        timer,
+        ..
     } = &mut **conn;
     let head = heads.head(req, framing);
     let mut sent = false;
@@ -111,17 +115,23 @@ pub(crate) async fn exchange(
         let parts = vec![head, b.clone()];
         let written = write_all(stream, parts, &mut sent).await;
         return match written {
-            Ok(()) => read_final_head(stream, buf, req).await,
+            Ok(()) => read_final_head(stream, buf, timer, req).await,
             Err(e) if !sent => Err(stale(false, e)),
-            Err(e) => early_answer(stream, buf, req, stale(true, e)).await,
+            Err(e) => early_answer(stream, buf, timer, req, stale(true, e)).await,
         };
     }
-    write_one(stream, head, &mut sent)
-        .await
-        .0
-        .map_err(|e| stale(sent, e))?;
+    // The head's write waits on the connection's timer (for the total
+    // deadline), as its reads do: the request arms no timer of its own.
+    let clock = Clock::Kept(&mut *timer);
+    let written = Bounded::new(
+        req.total,
+        TimeoutKind::Total,
+        clock,
+        write_one(stream, head, &mut sent),
+    );
+    written.await?.0.map_err(|e| stale(sent, e))?;
     if !with_body {
-        return read_final_head(stream, buf, req).await;
+        return read_final_head(stream, buf, timer, req).await;
     }
     // A streamed body, or one after `Expect: 100-continue`: boxed, their
     // futures are large and rare; inline, every exchange's future (a
@@ -129,12 +139,12 @@ pub(crate) async fn exchange(
     if !req.expect_continue {
         let sent = Box::pin(send_body(stream, std::mem::take(body), framing)).await;
         return match sent {
-            Ok(()) => read_final_head(stream, buf, req).await,
-            Err(SendError::Socket(failed)) => early_answer(stream, buf, req, failed).await,
+            Ok(()) => read_final_head(stream, buf, timer, req).await,
+            Err(SendError::Socket(failed)) => early_answer(stream, buf, timer, req, failed).await,
             Err(SendError::Body(failed)) => Err(failed),
         };
     }
-    Box::pin(after_continue(stream, buf, req, body, framing)).await
+    Box::pin(after_continue(stream, buf, timer, req, body, framing)).await
 }
 
 /// Expect: 100-continue: waits for the 100 (or a final answer, which
@@ -143,6 +153,7 @@ pub(crate) async fn exchange(
 async fn after_continue(
     stream: &Stream,
     buf: &mut BytesMut,
+    timer: &mut LazyTimer,
     req: &Outgoing<'_>,
     body: &mut Body,
     framing: RequestFraming,
@@ -183,12 +194,12 @@ async fn after_continue(
                 };
                 *buf = back;
                 check_read(res, buf, true)?;
-                return read_final_head(stream, buf, req).await;
+                return read_final_head(stream, buf, timer, req).await;
             }
         }
     }
     send_body(stream, std::mem::take(body), framing).await?;
-    read_final_head(stream, buf, req).await
+    read_final_head(stream, buf, timer, req).await
 }
 
 /// The request could not be sent in full: a server that refuses a body
@@ -198,10 +209,11 @@ async fn after_continue(
 async fn early_answer(
     stream: &Stream,
     buf: &mut BytesMut,
+    timer: &mut LazyTimer,
     req: &Outgoing<'_>,
     failed: Failure,
 ) -> Result<Answer, Failure> {
-    match read_final_head(stream, buf, req).await {
+    match read_final_head(stream, buf, timer, req).await {
         Ok(answer) => Ok(Answer {
             must_close: true,
             ..answer
@@ -217,10 +229,12 @@ fn parse_head(buf: &mut BytesMut, req: &Outgoing<'_>) -> Result<Option<LazyRespo
         .map_err(|e| Failure::Fatal(Error::with_source(ErrorKind::Protocol, "", e)))
 }
 
-/// Reads until a final (non-1xx) response head.
+/// Reads until a final (non-1xx) response head (each read on the
+/// connection's `timer`).
 async fn read_final_head(
     stream: &Stream,
     buf: &mut BytesMut,
+    timer: &mut LazyTimer,
     req: &Outgoing<'_>,
 ) -> Result<Answer, Failure> {
     let (mut first, mut interim) = (true, 0);
@@ -245,8 +259,15 @@ async fn read_final_head(
                 must_close: false,
             });
         }
-        let (res, back) =
-            read_with(stream, std::mem::take(buf), req.read_timeout, req.total).await?;
+        let clock = Clock::Kept(&mut *timer);
+        let read = read_with(
+            stream,
+            std::mem::take(buf),
+            clock,
+            req.read_timeout,
+            req.total,
+        );
+        let (res, back) = read.await?;
         *buf = back;
         check_read(res, buf, first && buf.is_empty())?;
         first = false;
@@ -286,26 +307,37 @@ fn with_room(mut buf: BytesMut) -> BytesMut {
     buf
 }
 
-/// One read, bounded by the read timeout and the total deadline; a
-/// timeout loses the buffer, and the connection must close. (The read's
-/// future inside one [`Bounded`], no `async fn` around it: each layer
-/// would move the read's future into its own on every read.)
+/// One read, bounded by the read timeout and the total deadline, timed
+/// by `clock`; a timeout loses the buffer, and the connection must close.
+/// (The read's future inside one [`Bounded`], no `async fn` around it:
+/// each layer would move the read's future into its own on every read.)
 pub(crate) fn read_with<'a>(
     stream: &'a Stream,
     buf: BytesMut,
+    clock: Clock<'a>,
     read_timeout: Option<Duration>,
     total: Option<Instant>,
-) -> Bounded<impl std::future::Future<Output = (io::Result<usize>, BytesMut)> + 'a> {
-    read_bounded(read_timeout, total, stream.read(with_room(buf)))
+) -> Bounded<'a, impl std::future::Future<Output = (io::Result<usize>, BytesMut)> + 'a> {
+    bounded(clock, read_timeout, total, stream.read(with_room(buf)))
 }
 
 /// `fut`, failing with the read timeout after `read` or the total one at
-/// `total`, whichever comes first.
+/// `total`, whichever comes first (on a timer of its own).
 pub(crate) fn read_bounded<F: std::future::Future>(
     read: Option<Duration>,
     total: Option<Instant>,
     fut: F,
-) -> Bounded<F> {
+) -> Bounded<'static, F> {
+    bounded(Clock::own(), read, total, fut)
+}
+
+/// [`read_bounded`] on `clock`.
+fn bounded<F: std::future::Future>(
+    clock: Clock<'_>,
+    read: Option<Duration>,
+    total: Option<Instant>,
+    fut: F,
+) -> Bounded<'_, F> {
     let read_at = read.map(|d| crate::now() + d);
     let (at, which) = match (read_at, total) {
         (Some(r), Some(t)) if t < r => (Some(t), TimeoutKind::Total),
@@ -313,7 +345,7 @@ pub(crate) fn read_bounded<F: std::future::Future>(
         (None, Some(t)) => (Some(t), TimeoutKind::Total),
         (None, None) => (None, TimeoutKind::Read),
     };
-    Bounded::new(at, which, fut)
+    Bounded::new(at, which, clock, fut)
 }
 
 /// Writes every byte of `chunks`; `sent` turns true once any byte went out.
@@ -519,6 +551,7 @@ impl BodyReader {
             let Some(conn) = self.conn.as_mut() else {
                 return Ok(None);
             };
+            let conn = &mut **conn;
             match self.decoder.decode(&mut conn.buf) {
                 Ok(BodyEvent::Data(b)) => return Ok(Some(b)),
                 Ok(BodyEvent::End { trailers }) => {
@@ -533,7 +566,9 @@ impl BodyReader {
                 Err(e) => return Err(Error::with_source(ErrorKind::Protocol, "", e)),
             }
             let buf = std::mem::take(&mut conn.buf);
-            let (res, back) = read_with(&conn.stream, buf, self.read_timeout, self.total).await?;
+            let clock = Clock::Kept(&mut conn.timer);
+            let read = read_with(&conn.stream, buf, clock, self.read_timeout, self.total);
+            let (res, back) = read.await?;
             conn.buf = back;
             match res {
                 Ok(0) => {

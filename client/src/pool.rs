@@ -21,6 +21,7 @@ use slab::Slab;
 
 use crate::connect::Stream;
 use crate::h1::Heads;
+use crate::within::LazyTimer;
 
 /// Where connections go: scheme, host and port.
 #[derive(Debug, Clone, Eq)]
@@ -75,6 +76,8 @@ pub(crate) struct ConnParts {
     pub stream: Stream,
     pub buf: BytesMut,
     pub heads: Heads,
+    /// The timer its waits share (see [`LazyTimer`]).
+    pub timer: LazyTimer,
     /// Whether it carried a request before this one.
     pub reused: bool,
     permit: Permit,
@@ -101,6 +104,7 @@ impl Conn {
             stream,
             buf: BytesMut::with_capacity(16 * 1024),
             heads: Heads::default(),
+            timer: LazyTimer::default(),
             reused: false,
             permit,
         }))
