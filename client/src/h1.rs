@@ -14,8 +14,9 @@ use std::time::{Duration, Instant};
 use bytes::{Buf, Bytes, BytesMut};
 use http::{HeaderMap, Method};
 use percore_http::h1::{
-    encode_chunk_header, encode_last_chunk, parse_response_head_lazy, BodyEvent, DecodeError,
-    EncodedFields, LazyResponseHead, RequestFraming, ResponseDecoder, MAX_INTERIM_RESPONSES,
+    encode_chunk_header, encode_last_chunk, parse_response_head_memo, BodyEvent, DecodeError,
+    EncodedFields, LazyResponseHead, RequestFraming, ResponseDecoder, ResponseHeadMemo,
+    MAX_INTERIM_RESPONSES,
 };
 use percore_http::{Body, Limits};
 use percore_runtime::buf::IoBuf;
@@ -101,8 +102,10 @@ pub(crate) async fn exchange(
         buf,
         heads,
         timer,
+        memo,
         ..
     } = &mut **conn;
+    let mut rx = Incoming { buf, timer, memo };
     let head = heads.head(req, framing);
     let mut sent = false;
     let stale = |sent: bool, e: io::Error| Failure::Stale {
@@ -115,14 +118,14 @@ pub(crate) async fn exchange(
         let parts = vec![head, b.clone()];
         let written = write_all(stream, parts, &mut sent).await;
         return match written {
-            Ok(()) => read_final_head(stream, buf, timer, req).await,
+            Ok(()) => read_final_head(stream, &mut rx, req).await,
             Err(e) if !sent => Err(stale(false, e)),
-            Err(e) => early_answer(stream, buf, timer, req, stale(true, e)).await,
+            Err(e) => early_answer(stream, &mut rx, req, stale(true, e)).await,
         };
     }
     // The head's write waits on the connection's timer (for the total
     // deadline), as its reads do: the request arms no timer of its own.
-    let clock = Clock::Kept(&mut *timer);
+    let clock = Clock::Kept(&mut *rx.timer);
     let written = Bounded::new(
         req.total,
         TimeoutKind::Total,
@@ -131,7 +134,7 @@ pub(crate) async fn exchange(
     );
     written.await?.0.map_err(|e| stale(sent, e))?;
     if !with_body {
-        return read_final_head(stream, buf, timer, req).await;
+        return read_final_head(stream, &mut rx, req).await;
     }
     // A streamed body, or one after `Expect: 100-continue`: boxed, their
     // futures are large and rare; inline, every exchange's future (a
@@ -139,12 +142,12 @@ pub(crate) async fn exchange(
     if !req.expect_continue {
         let sent = Box::pin(send_body(stream, std::mem::take(body), framing)).await;
         return match sent {
-            Ok(()) => read_final_head(stream, buf, timer, req).await,
-            Err(SendError::Socket(failed)) => early_answer(stream, buf, timer, req, failed).await,
+            Ok(()) => read_final_head(stream, &mut rx, req).await,
+            Err(SendError::Socket(failed)) => early_answer(stream, &mut rx, req, failed).await,
             Err(SendError::Body(failed)) => Err(failed),
         };
     }
-    Box::pin(after_continue(stream, buf, timer, req, body, framing)).await
+    Box::pin(after_continue(stream, &mut rx, req, body, framing)).await
 }
 
 /// Expect: 100-continue: waits for the 100 (or a final answer, which
@@ -152,8 +155,7 @@ pub(crate) async fn exchange(
 /// while the body goes out once that passes.
 async fn after_continue(
     stream: &Stream,
-    buf: &mut BytesMut,
-    timer: &mut LazyTimer,
+    rx: &mut Incoming<'_>,
     req: &Outgoing<'_>,
     body: &mut Body,
     framing: RequestFraming,
@@ -161,7 +163,7 @@ async fn after_continue(
     let mut waited = pin!(sleep(req.continue_timeout));
     let mut interim = 0;
     loop {
-        if let Some(head) = parse_head(buf, req)? {
+        if let Some(head) = parse_head(rx, req)? {
             if head.status == http::StatusCode::CONTINUE {
                 break;
             }
@@ -177,11 +179,11 @@ async fn after_continue(
                 must_close: true,
             });
         }
-        let mut read = pin!(stream.read(with_room(std::mem::take(buf))));
+        let mut read = pin!(stream.read(with_room(std::mem::take(rx.buf))));
         match race(read.as_mut(), waited.as_mut()).await {
             Either::Left((res, back)) => {
-                *buf = back;
-                check_read(res, buf, true)?;
+                *rx.buf = back;
+                check_read(res, rx.buf, true)?;
             }
             Either::Right(()) => {
                 // No 100 in time: send the body with the read in flight.
@@ -192,14 +194,14 @@ async fn after_continue(
                         .map_err(|_| Error::timeout(TimeoutKind::Read))?,
                     None => read.await,
                 };
-                *buf = back;
-                check_read(res, buf, true)?;
-                return read_final_head(stream, buf, timer, req).await;
+                *rx.buf = back;
+                check_read(res, rx.buf, true)?;
+                return read_final_head(stream, rx, req).await;
             }
         }
     }
     send_body(stream, std::mem::take(body), framing).await?;
-    read_final_head(stream, buf, timer, req).await
+    read_final_head(stream, rx, req).await
 }
 
 /// The request could not be sent in full: a server that refuses a body
@@ -208,12 +210,11 @@ async fn after_continue(
 /// otherwise the send's failure is.
 async fn early_answer(
     stream: &Stream,
-    buf: &mut BytesMut,
-    timer: &mut LazyTimer,
+    rx: &mut Incoming<'_>,
     req: &Outgoing<'_>,
     failed: Failure,
 ) -> Result<Answer, Failure> {
-    match read_final_head(stream, buf, timer, req).await {
+    match read_final_head(stream, rx, req).await {
         Ok(answer) => Ok(Answer {
             must_close: true,
             ..answer
@@ -222,24 +223,36 @@ async fn early_answer(
     }
 }
 
+/// The connection's parts a response head is read with.
+struct Incoming<'a> {
+    buf: &'a mut BytesMut,
+    /// See [`LazyTimer`].
+    timer: &'a mut LazyTimer,
+    /// The connection's last response head (the same head again is
+    /// framed by one comparison).
+    memo: &'a mut ResponseHeadMemo,
+}
+
 /// Parses a head from the buffer, if a complete one is there (its header
 /// map is built only if the response's caller asks for it).
-fn parse_head(buf: &mut BytesMut, req: &Outgoing<'_>) -> Result<Option<LazyResponseHead>, Failure> {
-    parse_response_head_lazy(buf, req.method, req.limits)
+fn parse_head(
+    rx: &mut Incoming<'_>,
+    req: &Outgoing<'_>,
+) -> Result<Option<LazyResponseHead>, Failure> {
+    parse_response_head_memo(rx.buf, req.method, req.limits, rx.memo)
         .map_err(|e| Failure::Fatal(Error::with_source(ErrorKind::Protocol, "", e)))
 }
 
 /// Reads until a final (non-1xx) response head (each read on the
-/// connection's `timer`).
+/// connection's timer).
 async fn read_final_head(
     stream: &Stream,
-    buf: &mut BytesMut,
-    timer: &mut LazyTimer,
+    rx: &mut Incoming<'_>,
     req: &Outgoing<'_>,
 ) -> Result<Answer, Failure> {
     let (mut first, mut interim) = (true, 0);
     loop {
-        if let Some(head) = parse_head(buf, req)? {
+        if let Some(head) = parse_head(rx, req)? {
             if head.status == http::StatusCode::SWITCHING_PROTOCOLS {
                 return Err(Failure::Fatal(Error::new(
                     ErrorKind::Protocol,
@@ -259,17 +272,17 @@ async fn read_final_head(
                 must_close: false,
             });
         }
-        let clock = Clock::Kept(&mut *timer);
+        let clock = Clock::Kept(&mut *rx.timer);
         let read = read_with(
             stream,
-            std::mem::take(buf),
+            std::mem::take(rx.buf),
             clock,
             req.read_timeout,
             req.total,
         );
         let (res, back) = read.await?;
-        *buf = back;
-        check_read(res, buf, first && buf.is_empty())?;
+        *rx.buf = back;
+        check_read(res, rx.buf, first && rx.buf.is_empty())?;
         first = false;
     }
 }

@@ -17,6 +17,7 @@ use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
+use percore_http::h1::ResponseHeadMemo;
 use slab::Slab;
 
 use crate::connect::Stream;
@@ -78,6 +79,8 @@ pub(crate) struct ConnParts {
     pub heads: Heads,
     /// The timer its waits share (see [`LazyTimer`]).
     pub timer: LazyTimer,
+    /// Its last response head (see `parse_response_head_memo`).
+    pub memo: ResponseHeadMemo,
     /// Whether it carried a request before this one.
     pub reused: bool,
     permit: Permit,
@@ -105,6 +108,7 @@ impl Conn {
             buf: BytesMut::with_capacity(16 * 1024),
             heads: Heads::default(),
             timer: LazyTimer::default(),
+            memo: ResponseHeadMemo::default(),
             reused: false,
             permit,
         }))
@@ -239,9 +243,9 @@ impl Pool {
         }
     }
 
-    /// An idle connection to `origin` (unless `fresh_only`) or room for a
-    /// new one, waiting in line while the limits are reached.
-    pub(crate) async fn acquire(&self, origin: &Origin, fresh_only: bool) -> Acquired {
+    /// What [`Pool::acquire`] gives without waiting, if anything: `None`
+    /// while the limits are reached or others wait for `origin`.
+    pub(crate) fn try_acquire(&self, origin: &Origin, fresh_only: bool) -> Option<Acquired> {
         loop {
             let mut evicted = Vec::new();
             let got = {
@@ -252,13 +256,18 @@ impl Pool {
                     st.grant(&self.shared, origin, fresh_only, &mut evicted)
                 }
             };
-            if let Some(got) = got {
+            if got.is_some() || evicted.is_empty() {
                 return got;
             }
-            if evicted.is_empty() {
-                break;
-            }
             drop(evicted); // frees room; try again
+        }
+    }
+
+    /// An idle connection to `origin` (unless `fresh_only`) or room for a
+    /// new one, waiting in line while the limits are reached.
+    pub(crate) async fn acquire(&self, origin: &Origin, fresh_only: bool) -> Acquired {
+        if let Some(got) = self.try_acquire(origin, fresh_only) {
+            return got;
         }
         let waiter = Rc::new(Waiter {
             origin: origin.clone(),
