@@ -191,6 +191,7 @@ pub(crate) type OriginMap<V> = HashMap<Origin, V, percore_http::FxBuildHasher>;
 
 /// An origin's part of the pool, while it has connections.
 struct Share {
+    origin: Origin,
     /// Its connections: connecting, in use or idle.
     conns: usize,
     /// Its idle ones, the most recently used last.
@@ -205,6 +206,9 @@ struct State {
     /// key).
     origins: OriginMap<usize>,
     shares: Slab<Share>,
+    /// The share last granted from: tried before the lookup (a client
+    /// that asks one origin again and again finds it without hashing).
+    last: Option<usize>,
     /// No idle connection expires before this (a bound kept as they are
     /// put back, made exact by each prune): `grant` prunes only from then
     /// on, not by a walk of every idle list per request.
@@ -227,6 +231,7 @@ impl Pool {
                 total: 0,
                 origins: OriginMap::default(),
                 shares: Slab::new(),
+                last: None,
                 prune_at: None,
                 waiters: VecDeque::new(),
                 reaper: false,
@@ -378,7 +383,11 @@ impl State {
         if self.prune_at.is_some_and(|at| at <= now) {
             self.prune(now, evicted);
         }
-        let key = self.origins.get(origin).copied();
+        let last = self
+            .last
+            .filter(|&k| self.shares.get(k).is_some_and(|s| s.origin == *origin));
+        let key = last.or_else(|| self.origins.get(origin).copied());
+        self.last = key;
         let share = key.and_then(|k| self.shares.get_mut(k));
         let conns = match share {
             Some(share) if !fresh_only => match share.idle.pop_back() {
@@ -404,6 +413,7 @@ impl State {
                 Some(k) => k,
                 None => {
                     let k = self.shares.insert(Share {
+                        origin: origin.clone(),
                         conns: 0,
                         idle: VecDeque::new(),
                     });
