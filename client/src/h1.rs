@@ -123,16 +123,28 @@ pub(crate) async fn exchange(
             Err(e) => early_answer(stream, &mut rx, req, stale(true, e)).await,
         };
     }
-    // The head's write waits on the connection's timer (for the total
-    // deadline), as its reads do: the request arms no timer of its own.
+    // The head in one send (it fits a socket buffer), waiting on the
+    // connection's timer for the total deadline as its reads do: the
+    // request arms no timer of its own. The rest of a partial send (rare)
+    // goes as any write.
     let clock = Clock::Kept(&mut *rx.timer);
-    let written = Bounded::new(
-        req.total,
-        TimeoutKind::Total,
-        clock,
-        write_one(stream, head, &mut sent),
-    );
-    written.await?.0.map_err(|e| stale(sent, e))?;
+    let (res, mut head) =
+        Bounded::new(req.total, TimeoutKind::Total, clock, stream.write(head)).await?;
+    match res {
+        Ok(n) if n > 0 => {
+            sent = true;
+            head.advance(n);
+        }
+        Ok(_) => return Err(stale(sent, io::ErrorKind::WriteZero.into())),
+        Err(e) if e.kind() != io::ErrorKind::Interrupted => return Err(stale(sent, e)),
+        Err(_) => {}
+    }
+    if head.has_remaining() {
+        write_one(stream, head, &mut sent)
+            .await
+            .0
+            .map_err(|e| stale(sent, e))?;
+    }
     if !with_body {
         return read_final_head(stream, &mut rx, req).await;
     }
