@@ -243,6 +243,71 @@ both_drivers!(trickling_head_hits_the_total_timeout, |d| {
     });
 });
 
+/// A server answering `/fast` at once on a kept-alive connection and
+/// never answering `/slow`.
+fn fast_or_silent() -> RawServer {
+    RawServer::start(|c, head| {
+        if head.starts_with("GET /slow ") {
+            std::thread::sleep(Duration::from_secs(3));
+            return false;
+        }
+        let _ = c.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
+        true
+    })
+}
+
+both_drivers!(
+    a_reused_connection_times_a_later_read_from_its_own_start,
+    |d| {
+        // The connection's timer, armed for the first request's read, fires
+        // during the second one's wait, before that read's own deadline: it
+        // must be armed again for it, not end the wait early.
+        let srv = fast_or_silent();
+        runtime(d).block_on(async {
+            let client = Client::builder()
+                .read_timeout(Duration::from_millis(400))
+                .build()
+                .unwrap();
+            let first = client.get(srv.url("/fast")).send().await.unwrap();
+            assert_eq!(&first.bytes().await.unwrap()[..], b"ok");
+            percore::rt::time::sleep(Duration::from_millis(250)).await;
+            let t1 = Instant::now();
+            let err = client.get(srv.url("/slow")).send().await.unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Timeout(TimeoutKind::Read), "{err}");
+            let took = t1.elapsed();
+            assert!(took >= Duration::from_millis(390), "{took:?}");
+            assert!(took < Duration::from_millis(1500), "{took:?}");
+        });
+        assert_eq!(srv.accepted.load(Ordering::SeqCst), 1, "one connection");
+    }
+);
+
+both_drivers!(a_reused_connection_keeps_a_shorter_deadline, |d| {
+    // The connection's timer is armed 5 s out by the first request; the
+    // second one's total deadline is much earlier and must end its wait.
+    let srv = fast_or_silent();
+    runtime(d).block_on(async {
+        let client = Client::builder()
+            .read_timeout(Duration::from_secs(5))
+            .build()
+            .unwrap();
+        let first = client.get(srv.url("/fast")).send().await.unwrap();
+        assert_eq!(&first.bytes().await.unwrap()[..], b"ok");
+        let t1 = Instant::now();
+        let err = client
+            .get(srv.url("/slow"))
+            .timeout(Duration::from_millis(300))
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Timeout(TimeoutKind::Total), "{err}");
+        let took = t1.elapsed();
+        assert!(took >= Duration::from_millis(290), "{took:?}");
+        assert!(took < Duration::from_millis(2000), "{took:?}");
+    });
+    assert_eq!(srv.accepted.load(Ordering::SeqCst), 1, "one connection");
+});
+
 both_drivers!(stalled_request_body_hits_the_total_timeout, |d| {
     // The server accepts and never reads: the client's writes stall, no
     // read is waiting, and the total deadline's own timer ends the request.

@@ -14,8 +14,9 @@ use std::time::{Duration, Instant};
 use bytes::{Buf, Bytes, BytesMut};
 use http::{HeaderMap, Method};
 use percore_http::h1::{
-    encode_chunk_header, encode_last_chunk, parse_response_head_lazy, BodyEvent, DecodeError,
-    EncodedFields, LazyResponseHead, RequestFraming, ResponseDecoder, MAX_INTERIM_RESPONSES,
+    encode_chunk_header, encode_last_chunk, parse_response_head_memo, BodyEvent, DecodeError,
+    EncodedFields, LazyResponseHead, RequestFraming, ResponseDecoder, ResponseHeadMemo,
+    MAX_INTERIM_RESPONSES,
 };
 use percore_http::{Body, Limits};
 use percore_runtime::buf::IoBuf;
@@ -26,7 +27,7 @@ use percore_runtime::time::{sleep, timeout_at};
 use crate::connect::Stream;
 use crate::error::{Error, ErrorKind, TimeoutKind};
 use crate::pool::{Conn, ConnParts, Pool};
-use crate::within::Bounded;
+use crate::within::{Bounded, Clock, LazyTimer};
 
 mod heads;
 pub(crate) use heads::Heads;
@@ -97,8 +98,14 @@ pub(crate) async fn exchange(
         },
     };
     let ConnParts {
-        stream, buf, heads, ..
+        stream,
+        buf,
+        heads,
+        timer,
+        memo,
+        ..
     } = &mut **conn;
+    let mut rx = Incoming { buf, timer, memo };
     let head = heads.head(req, framing);
     let mut sent = false;
     let stale = |sent: bool, e: io::Error| Failure::Stale {
@@ -111,17 +118,35 @@ pub(crate) async fn exchange(
         let parts = vec![head, b.clone()];
         let written = write_all(stream, parts, &mut sent).await;
         return match written {
-            Ok(()) => read_final_head(stream, buf, req).await,
+            Ok(()) => read_final_head(stream, &mut rx, req).await,
             Err(e) if !sent => Err(stale(false, e)),
-            Err(e) => early_answer(stream, buf, req, stale(true, e)).await,
+            Err(e) => early_answer(stream, &mut rx, req, stale(true, e)).await,
         };
     }
-    write_one(stream, head, &mut sent)
-        .await
-        .0
-        .map_err(|e| stale(sent, e))?;
+    // The head in one send (it fits a socket buffer), waiting on the
+    // connection's timer for the total deadline as its reads do: the
+    // request arms no timer of its own. The rest of a partial send (rare)
+    // goes as any write.
+    let clock = Clock::Kept(&mut *rx.timer);
+    let (res, mut head) =
+        Bounded::new(req.total, TimeoutKind::Total, clock, stream.write(head)).await?;
+    match res {
+        Ok(n) if n > 0 => {
+            sent = true;
+            head.advance(n);
+        }
+        Ok(_) => return Err(stale(sent, io::ErrorKind::WriteZero.into())),
+        Err(e) if e.kind() != io::ErrorKind::Interrupted => return Err(stale(sent, e)),
+        Err(_) => {}
+    }
+    if head.has_remaining() {
+        write_one(stream, head, &mut sent)
+            .await
+            .0
+            .map_err(|e| stale(sent, e))?;
+    }
     if !with_body {
-        return read_final_head(stream, buf, req).await;
+        return read_final_head(stream, &mut rx, req).await;
     }
     // A streamed body, or one after `Expect: 100-continue`: boxed, their
     // futures are large and rare; inline, every exchange's future (a
@@ -129,12 +154,12 @@ pub(crate) async fn exchange(
     if !req.expect_continue {
         let sent = Box::pin(send_body(stream, std::mem::take(body), framing)).await;
         return match sent {
-            Ok(()) => read_final_head(stream, buf, req).await,
-            Err(SendError::Socket(failed)) => early_answer(stream, buf, req, failed).await,
+            Ok(()) => read_final_head(stream, &mut rx, req).await,
+            Err(SendError::Socket(failed)) => early_answer(stream, &mut rx, req, failed).await,
             Err(SendError::Body(failed)) => Err(failed),
         };
     }
-    Box::pin(after_continue(stream, buf, req, body, framing)).await
+    Box::pin(after_continue(stream, &mut rx, req, body, framing)).await
 }
 
 /// Expect: 100-continue: waits for the 100 (or a final answer, which
@@ -142,7 +167,7 @@ pub(crate) async fn exchange(
 /// while the body goes out once that passes.
 async fn after_continue(
     stream: &Stream,
-    buf: &mut BytesMut,
+    rx: &mut Incoming<'_>,
     req: &Outgoing<'_>,
     body: &mut Body,
     framing: RequestFraming,
@@ -150,7 +175,7 @@ async fn after_continue(
     let mut waited = pin!(sleep(req.continue_timeout));
     let mut interim = 0;
     loop {
-        if let Some(head) = parse_head(buf, req)? {
+        if let Some(head) = parse_head(rx, req)? {
             if head.status == http::StatusCode::CONTINUE {
                 break;
             }
@@ -166,11 +191,11 @@ async fn after_continue(
                 must_close: true,
             });
         }
-        let mut read = pin!(stream.read(with_room(std::mem::take(buf))));
+        let mut read = pin!(stream.read(with_room(std::mem::take(rx.buf))));
         match race(read.as_mut(), waited.as_mut()).await {
             Either::Left((res, back)) => {
-                *buf = back;
-                check_read(res, buf, true)?;
+                *rx.buf = back;
+                check_read(res, rx.buf, true)?;
             }
             Either::Right(()) => {
                 // No 100 in time: send the body with the read in flight.
@@ -181,14 +206,14 @@ async fn after_continue(
                         .map_err(|_| Error::timeout(TimeoutKind::Read))?,
                     None => read.await,
                 };
-                *buf = back;
-                check_read(res, buf, true)?;
-                return read_final_head(stream, buf, req).await;
+                *rx.buf = back;
+                check_read(res, rx.buf, true)?;
+                return read_final_head(stream, rx, req).await;
             }
         }
     }
     send_body(stream, std::mem::take(body), framing).await?;
-    read_final_head(stream, buf, req).await
+    read_final_head(stream, rx, req).await
 }
 
 /// The request could not be sent in full: a server that refuses a body
@@ -197,11 +222,11 @@ async fn after_continue(
 /// otherwise the send's failure is.
 async fn early_answer(
     stream: &Stream,
-    buf: &mut BytesMut,
+    rx: &mut Incoming<'_>,
     req: &Outgoing<'_>,
     failed: Failure,
 ) -> Result<Answer, Failure> {
-    match read_final_head(stream, buf, req).await {
+    match read_final_head(stream, rx, req).await {
         Ok(answer) => Ok(Answer {
             must_close: true,
             ..answer
@@ -210,22 +235,36 @@ async fn early_answer(
     }
 }
 
+/// The connection's parts a response head is read with.
+struct Incoming<'a> {
+    buf: &'a mut BytesMut,
+    /// See [`LazyTimer`].
+    timer: &'a mut LazyTimer,
+    /// The connection's last response head (the same head again is
+    /// framed by one comparison).
+    memo: &'a mut ResponseHeadMemo,
+}
+
 /// Parses a head from the buffer, if a complete one is there (its header
 /// map is built only if the response's caller asks for it).
-fn parse_head(buf: &mut BytesMut, req: &Outgoing<'_>) -> Result<Option<LazyResponseHead>, Failure> {
-    parse_response_head_lazy(buf, req.method, req.limits)
+fn parse_head(
+    rx: &mut Incoming<'_>,
+    req: &Outgoing<'_>,
+) -> Result<Option<LazyResponseHead>, Failure> {
+    parse_response_head_memo(rx.buf, req.method, req.limits, rx.memo)
         .map_err(|e| Failure::Fatal(Error::with_source(ErrorKind::Protocol, "", e)))
 }
 
-/// Reads until a final (non-1xx) response head.
+/// Reads until a final (non-1xx) response head (each read on the
+/// connection's timer).
 async fn read_final_head(
     stream: &Stream,
-    buf: &mut BytesMut,
+    rx: &mut Incoming<'_>,
     req: &Outgoing<'_>,
 ) -> Result<Answer, Failure> {
     let (mut first, mut interim) = (true, 0);
     loop {
-        if let Some(head) = parse_head(buf, req)? {
+        if let Some(head) = parse_head(rx, req)? {
             if head.status == http::StatusCode::SWITCHING_PROTOCOLS {
                 return Err(Failure::Fatal(Error::new(
                     ErrorKind::Protocol,
@@ -245,10 +284,17 @@ async fn read_final_head(
                 must_close: false,
             });
         }
-        let (res, back) =
-            read_with(stream, std::mem::take(buf), req.read_timeout, req.total).await?;
-        *buf = back;
-        check_read(res, buf, first && buf.is_empty())?;
+        let clock = Clock::Kept(&mut *rx.timer);
+        let read = read_with(
+            stream,
+            std::mem::take(rx.buf),
+            clock,
+            req.read_timeout,
+            req.total,
+        );
+        let (res, back) = read.await?;
+        *rx.buf = back;
+        check_read(res, rx.buf, first && rx.buf.is_empty())?;
         first = false;
     }
 }
@@ -286,26 +332,37 @@ fn with_room(mut buf: BytesMut) -> BytesMut {
     buf
 }
 
-/// One read, bounded by the read timeout and the total deadline; a
-/// timeout loses the buffer, and the connection must close. (The read's
-/// future inside one [`Bounded`], no `async fn` around it: each layer
-/// would move the read's future into its own on every read.)
+/// One read, bounded by the read timeout and the total deadline, timed
+/// by `clock`; a timeout loses the buffer, and the connection must close.
+/// (The read's future inside one [`Bounded`], no `async fn` around it:
+/// each layer would move the read's future into its own on every read.)
 pub(crate) fn read_with<'a>(
     stream: &'a Stream,
     buf: BytesMut,
+    clock: Clock<'a>,
     read_timeout: Option<Duration>,
     total: Option<Instant>,
-) -> Bounded<impl std::future::Future<Output = (io::Result<usize>, BytesMut)> + 'a> {
-    read_bounded(read_timeout, total, stream.read(with_room(buf)))
+) -> Bounded<'a, impl std::future::Future<Output = (io::Result<usize>, BytesMut)> + 'a> {
+    bounded(clock, read_timeout, total, stream.read(with_room(buf)))
 }
 
 /// `fut`, failing with the read timeout after `read` or the total one at
-/// `total`, whichever comes first.
+/// `total`, whichever comes first (on a timer of its own).
 pub(crate) fn read_bounded<F: std::future::Future>(
     read: Option<Duration>,
     total: Option<Instant>,
     fut: F,
-) -> Bounded<F> {
+) -> Bounded<'static, F> {
+    bounded(Clock::own(), read, total, fut)
+}
+
+/// [`read_bounded`] on `clock`.
+fn bounded<F: std::future::Future>(
+    clock: Clock<'_>,
+    read: Option<Duration>,
+    total: Option<Instant>,
+    fut: F,
+) -> Bounded<'_, F> {
     let read_at = read.map(|d| crate::now() + d);
     let (at, which) = match (read_at, total) {
         (Some(r), Some(t)) if t < r => (Some(t), TimeoutKind::Total),
@@ -313,7 +370,7 @@ pub(crate) fn read_bounded<F: std::future::Future>(
         (None, Some(t)) => (Some(t), TimeoutKind::Total),
         (None, None) => (None, TimeoutKind::Read),
     };
-    Bounded::new(at, which, fut)
+    Bounded::new(at, which, clock, fut)
 }
 
 /// Writes every byte of `chunks`; `sent` turns true once any byte went out.
@@ -519,6 +576,7 @@ impl BodyReader {
             let Some(conn) = self.conn.as_mut() else {
                 return Ok(None);
             };
+            let conn = &mut **conn;
             match self.decoder.decode(&mut conn.buf) {
                 Ok(BodyEvent::Data(b)) => return Ok(Some(b)),
                 Ok(BodyEvent::End { trailers }) => {
@@ -533,7 +591,9 @@ impl BodyReader {
                 Err(e) => return Err(Error::with_source(ErrorKind::Protocol, "", e)),
             }
             let buf = std::mem::take(&mut conn.buf);
-            let (res, back) = read_with(&conn.stream, buf, self.read_timeout, self.total).await?;
+            let clock = Clock::Kept(&mut conn.timer);
+            let read = read_with(&conn.stream, buf, clock, self.read_timeout, self.total);
+            let (res, back) = read.await?;
             conn.buf = back;
             match res {
                 Ok(0) => {

@@ -11,15 +11,18 @@
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 use std::future::poll_fn;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::Hasher;
 use std::rc::{Rc, Weak};
 use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
+use percore_http::h1::ResponseHeadMemo;
+use slab::Slab;
 
 use crate::connect::Stream;
 use crate::h1::Heads;
+use crate::within::LazyTimer;
 
 /// Where connections go: scheme, host and port.
 #[derive(Debug, Clone, Eq)]
@@ -74,6 +77,10 @@ pub(crate) struct ConnParts {
     pub stream: Stream,
     pub buf: BytesMut,
     pub heads: Heads,
+    /// The timer its waits share (see [`LazyTimer`]).
+    pub timer: LazyTimer,
+    /// Its last response head (see `parse_response_head_memo`).
+    pub memo: ResponseHeadMemo,
     /// Whether it carried a request before this one.
     pub reused: bool,
     permit: Permit,
@@ -100,6 +107,8 @@ impl Conn {
             stream,
             buf: BytesMut::with_capacity(16 * 1024),
             heads: Heads::default(),
+            timer: LazyTimer::default(),
+            memo: ResponseHeadMemo::default(),
             reused: false,
             permit,
         }))
@@ -114,6 +123,10 @@ impl Conn {
 pub(crate) struct Permit {
     pool: Weak<RefCell<State>>,
     origin: Origin,
+    /// Its origin's [`Share`] (a key of `State::shares`, alive while the
+    /// origin has a permit): a connection goes back to its idle list
+    /// without a lookup by origin.
+    share: usize,
 }
 
 impl Drop for Permit {
@@ -124,13 +137,13 @@ impl Drop for Permit {
         {
             let mut st = shared.borrow_mut();
             st.total -= 1;
-            if let Some(n) = st.per_host.get_mut(&self.origin) {
-                *n -= 1;
-                if *n == 0 {
-                    st.per_host.remove(&self.origin);
+            if let Some(share) = st.shares.get_mut(self.share) {
+                share.conns -= 1;
+                if share.conns == 0 {
                     // No connection to the origin is left: neither is its
                     // (empty) idle list, kept only while it has some.
-                    st.idle.remove(&self.origin);
+                    st.shares.remove(self.share);
+                    st.origins.remove(&self.origin);
                 }
             }
         }
@@ -171,61 +184,31 @@ struct Waiter {
 
 /// A map by origin. Its keys are the origins this client was asked to
 /// reach (and at most `max_redirects` per request a server sent it to),
-/// not attacker-chosen at scale, so a fast multiplicative hash does: the
-/// default SipHash cost ~1 300 instructions per request (two lookups of
-/// two strings each).
-pub(crate) type OriginMap<V> = HashMap<Origin, V, BuildHasherDefault<OriginHasher>>;
+/// not attacker-chosen at scale, so a fast multiplicative hash
+/// ([`FxHasher`](percore_http::FxHasher)) does: the default SipHash cost
+/// ~1 300 instructions per request (two lookups of two strings each).
+pub(crate) type OriginMap<V> = HashMap<Origin, V, percore_http::FxBuildHasher>;
 
-/// Fx-style hashing: each word folded in with a rotate, xor and multiply.
-#[derive(Default)]
-pub(crate) struct OriginHasher(u64);
-
-impl Hasher for OriginHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        let mut words = bytes.chunks_exact(8);
-        for word in &mut words {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(word);
-            self.add(u64::from_le_bytes(w));
-        }
-        // The last bytes one by one: a copy of a few bytes into a word
-        // calls `memcpy`, which costs more than the loop.
-        let rest = words.remainder();
-        let tail = rest
-            .iter()
-            .rev()
-            .fold(0u64, |acc, &b| (acc << 8) | u64::from(b));
-        self.add(tail ^ ((rest.len() as u64) << 56));
-    }
-
-    fn write_u8(&mut self, n: u8) {
-        self.add(u64::from(n));
-    }
-
-    fn write_u16(&mut self, n: u16) {
-        self.add(u64::from(n));
-    }
-
-    fn write_usize(&mut self, n: usize) {
-        self.add(n as u64);
-    }
-}
-
-impl OriginHasher {
-    fn add(&mut self, word: u64) {
-        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
+/// An origin's part of the pool, while it has connections.
+struct Share {
+    origin: Origin,
+    /// Its connections: connecting, in use or idle.
+    conns: usize,
+    /// Its idle ones, the most recently used last.
+    idle: VecDeque<Idle>,
 }
 
 struct State {
     cfg: PoolConfig,
     total: usize,
-    per_host: OriginMap<usize>,
-    idle: OriginMap<VecDeque<Idle>>,
+    /// Each origin with connections, and its share's key in `shares`:
+    /// one lookup per request (the connection goes back by its permit's
+    /// key).
+    origins: OriginMap<usize>,
+    shares: Slab<Share>,
+    /// The share last granted from: tried before the lookup (a client
+    /// that asks one origin again and again finds it without hashing).
+    last: Option<usize>,
     /// No idle connection expires before this (a bound kept as they are
     /// put back, made exact by each prune): `grant` prunes only from then
     /// on, not by a walk of every idle list per request.
@@ -246,8 +229,9 @@ impl Pool {
             shared: Rc::new(RefCell::new(State {
                 cfg,
                 total: 0,
-                per_host: OriginMap::default(),
-                idle: OriginMap::default(),
+                origins: OriginMap::default(),
+                shares: Slab::new(),
+                last: None,
                 prune_at: None,
                 waiters: VecDeque::new(),
                 reaper: false,
@@ -259,14 +243,14 @@ impl Pool {
         let st = self.shared.borrow();
         PoolStats {
             connections: st.total,
-            idle: st.idle.values().map(VecDeque::len).sum(),
+            idle: st.shares.iter().map(|(_, s)| s.idle.len()).sum(),
             waiting: st.waiters.len(),
         }
     }
 
-    /// An idle connection to `origin` (unless `fresh_only`) or room for a
-    /// new one, waiting in line while the limits are reached.
-    pub(crate) async fn acquire(&self, origin: &Origin, fresh_only: bool) -> Acquired {
+    /// What [`Pool::acquire`] gives without waiting, if anything: `None`
+    /// while the limits are reached or others wait for `origin`.
+    pub(crate) fn try_acquire(&self, origin: &Origin, fresh_only: bool) -> Option<Acquired> {
         loop {
             let mut evicted = Vec::new();
             let got = {
@@ -277,13 +261,18 @@ impl Pool {
                     st.grant(&self.shared, origin, fresh_only, &mut evicted)
                 }
             };
-            if let Some(got) = got {
+            if got.is_some() || evicted.is_empty() {
                 return got;
             }
-            if evicted.is_empty() {
-                break;
-            }
             drop(evicted); // frees room; try again
+        }
+    }
+
+    /// An idle connection to `origin` (unless `fresh_only`) or room for a
+    /// new one, waiting in line while the limits are reached.
+    pub(crate) async fn acquire(&self, origin: &Origin, fresh_only: bool) -> Acquired {
+        if let Some(got) = self.try_acquire(origin, fresh_only) {
+            return got;
         }
         let waiter = Rc::new(Waiter {
             origin: origin.clone(),
@@ -326,20 +315,13 @@ impl Pool {
             let max_idle = st.cfg.max_idle_per_host;
             let since = crate::now();
             let idle = |conn| Idle { conn, since };
-            // The origin's list is found by reference: its key is cloned
-            // only when the list is new.
-            let surplus = match st.idle.get_mut(conn.origin()) {
-                Some(list) if list.len() >= max_idle => Some(conn),
-                Some(list) => {
-                    list.push_back(idle(conn));
+            // The origin's list by the permit's key, not by a lookup.
+            let surplus = match st.shares.get_mut(conn.permit.share) {
+                Some(share) if share.idle.len() < max_idle => {
+                    share.idle.push_back(idle(conn));
                     None
                 }
-                None if max_idle == 0 => Some(conn),
-                None => {
-                    let origin = conn.origin().clone();
-                    st.idle.insert(origin, VecDeque::from([idle(conn)]));
-                    None
-                }
+                _ => Some(conn),
             };
             if let (None, Some(expires)) = (&surplus, since.checked_add(st.cfg.idle_timeout)) {
                 st.prune_at = Some(st.prune_at.map_or(expires, |at| at.min(expires)));
@@ -401,16 +383,25 @@ impl State {
         if self.prune_at.is_some_and(|at| at <= now) {
             self.prune(now, evicted);
         }
-        if !fresh_only {
-            if let Some(idle) = self.idle.get_mut(origin).and_then(VecDeque::pop_back) {
-                return Some(Acquired::Reused(idle.conn));
-            }
-        }
-        let host = self.per_host.get(origin).copied().unwrap_or(0);
-        if host >= self.cfg.limit_per_host {
+        let last = self
+            .last
+            .filter(|&k| self.shares.get(k).is_some_and(|s| s.origin == *origin));
+        let key = last.or_else(|| self.origins.get(origin).copied());
+        self.last = key;
+        let share = key.and_then(|k| self.shares.get_mut(k));
+        let conns = match share {
+            Some(share) if !fresh_only => match share.idle.pop_back() {
+                Some(idle) => return Some(Acquired::Reused(idle.conn)),
+                None => share.conns,
+            },
+            Some(share) => share.conns,
+            None => 0,
+        };
+        if conns >= self.cfg.limit_per_host {
             if fresh_only {
                 // Make room among this origin's own idle connections.
-                if let Some(idle) = self.idle.get_mut(origin).and_then(VecDeque::pop_front) {
+                let share = key.and_then(|k| self.shares.get_mut(k));
+                if let Some(idle) = share.and_then(|s| s.idle.pop_front()) {
                     evicted.push(idle.conn);
                 }
             }
@@ -418,36 +409,52 @@ impl State {
         }
         if self.total < self.cfg.limit {
             self.total += 1;
-            *self.per_host.entry(origin.clone()).or_insert(0) += 1;
+            let key = match key {
+                Some(k) => k,
+                None => {
+                    let k = self.shares.insert(Share {
+                        origin: origin.clone(),
+                        conns: 0,
+                        idle: VecDeque::new(),
+                    });
+                    self.origins.insert(origin.clone(), k);
+                    k
+                }
+            };
+            if let Some(share) = self.shares.get_mut(key) {
+                share.conns += 1;
+            }
             return Some(Acquired::Slot(Permit {
                 pool: Rc::downgrade(shared),
                 origin: origin.clone(),
+                share: key,
             }));
         }
         if let Some(oldest) = self.oldest_idle() {
-            if let Some(idle) = self.idle.get_mut(&oldest).and_then(VecDeque::pop_front) {
+            if let Some(idle) = self.shares.get_mut(oldest).and_then(|s| s.idle.pop_front()) {
                 evicted.push(idle.conn);
             }
         }
         None
     }
 
-    /// The origin of the idle connection idle the longest.
-    fn oldest_idle(&self) -> Option<Origin> {
-        self.idle
+    /// The share of the idle connection idle the longest.
+    fn oldest_idle(&self) -> Option<usize> {
+        self.shares
             .iter()
-            .filter_map(|(o, list)| list.front().map(|i| (i.since, o)))
+            .filter_map(|(k, s)| s.idle.front().map(|i| (i.since, k)))
             .min_by_key(|(since, _)| *since)
-            .map(|(_, o)| o.clone())
+            .map(|(_, k)| k)
     }
 
     /// Moves idle connections past their idle timeout to `expired`. An
     /// origin's emptied list stays while the origin has connections (in
-    /// use, coming back: no new list per request), and goes with the last.
+    /// use, coming back: no new list per request), and goes with the last
+    /// (its permit's drop removes the share).
     fn prune(&mut self, now: Instant, expired: &mut Vec<Conn>) {
         let timeout = self.cfg.idle_timeout;
-        let per_host = &self.per_host;
-        self.idle.retain(|origin, list| {
+        for (_, share) in self.shares.iter_mut() {
+            let list = &mut share.idle;
             while list
                 .front()
                 .is_some_and(|i| now.saturating_duration_since(i.since) >= timeout)
@@ -456,16 +463,15 @@ impl State {
                     expired.push(i.conn);
                 }
             }
-            !list.is_empty() || per_host.contains_key(origin)
-        });
+        }
         self.prune_at = self.next_expiry();
     }
 
     /// When the next idle connection expires.
     fn next_expiry(&self) -> Option<Instant> {
-        self.idle
-            .values()
-            .filter_map(|list| list.front()?.since.checked_add(self.cfg.idle_timeout))
+        self.shares
+            .iter()
+            .filter_map(|(_, s)| s.idle.front()?.since.checked_add(self.cfg.idle_timeout))
             .min()
     }
 }

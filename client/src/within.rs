@@ -10,6 +10,12 @@
 //! its own noted there arms no timer of its own: the read's timer ends
 //! the wait in time, with a `Total` timeout when the total deadline is
 //! the one that passed.
+//!
+//! A connection's waits (an HTTP/1.1 request's write and reads) use a
+//! timer the connection keeps ([`LazyTimer`]): armed once and moved only
+//! when it fires before the current deadline, or when a wait needs it
+//! earlier, instead of a timer armed and cancelled per wait (each a
+//! runtime heap insertion and removal).
 
 use std::cell::Cell;
 use std::future::Future;
@@ -17,7 +23,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use percore_runtime::time::{sleep_until, Elapsed, Sleep};
+use percore_runtime::time::{coarse_now, sleep_until, Elapsed, Sleep};
 
 use crate::error::{Error, TimeoutKind};
 
@@ -35,9 +41,6 @@ pin_project_lite::pin_project! {
         #[pin]
         future: F,
         sleep: Option<Sleep>,
-        // Whether a waiting `Bounded` inside with a deadline at or before
-        // this one spares this one's timer (see the module's doc).
-        covered_by_reads: bool,
     }
 }
 
@@ -55,7 +58,6 @@ pub(crate) fn within<F: Future>(deadline: Option<Instant>, future: F) -> Within<
     Within {
         future,
         sleep: deadline.map(sleep_until),
-        covered_by_reads: true,
     }
 }
 
@@ -64,34 +66,92 @@ impl<F: Future> Future for Within<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        if *this.covered_by_reads {
-            COVER.set(None);
-        }
+        COVER.set(None);
         if let Poll::Ready(out) = this.future.poll(cx) {
             return Poll::Ready(Ok(out));
         }
         let Some(sleep) = this.sleep else {
             return Poll::Pending;
         };
-        if *this.covered_by_reads && COVER.get().is_some_and(|at| at <= sleep.deadline()) {
-            // A waiting read's timer ends this wait by the deadline.
+        if COVER.get().is_some_and(|at| at <= sleep.deadline()) {
+            // A waiting read's (or write's) timer ends this wait by the
+            // deadline.
             return Poll::Pending;
         }
         Pin::new(sleep).poll(cx).map(|()| Err(Elapsed))
     }
 }
 
+/// A timer kept across waits (by a connection, for all its requests):
+/// armed at most at the deadline of the wait that armed it, it wakes its
+/// task no later than any deadline at or after that. A wait for a later
+/// deadline leaves it as it is; when it fires before the deadline of the
+/// wait in progress, it is armed again for that one. So a connection
+/// whose deadlines move forward by seconds with each request arms its
+/// timer about once per timeout, not once per wait. (While nothing waits
+/// on it, it may wake the task that last did: a harmless extra poll.)
+#[derive(Debug, Default)]
+pub(crate) struct LazyTimer {
+    sleep: Option<Sleep>,
+}
+
+impl LazyTimer {
+    /// `Ready` once the turn's clock reaches `due`; the task is woken by
+    /// then.
+    fn poll_due(&mut self, due: Instant, cx: &mut Context<'_>) -> Poll<()> {
+        let sleep = self.sleep.get_or_insert_with(|| sleep_until(due));
+        if sleep.deadline() > due {
+            sleep.reset(due); // needed earlier than it is armed
+        }
+        loop {
+            match Pin::new(&mut *sleep).poll(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(()) if coarse_now() >= due => return Poll::Ready(()),
+                // Fired at an earlier wait's deadline: arm it for this one.
+                Poll::Ready(()) => sleep.reset(due),
+            }
+        }
+    }
+}
+
+/// The timer of a [`Bounded`] wait: its own, or one kept across waits.
+#[derive(Debug)]
+pub(crate) enum Clock<'t> {
+    /// A timer of its own, armed when the wait first waits and cancelled
+    /// with it.
+    Own(LazyTimer),
+    /// A connection's timer (see [`LazyTimer`]).
+    Kept(&'t mut LazyTimer),
+}
+
+impl Clock<'_> {
+    /// A timer of the wait's own.
+    pub(crate) fn own() -> Clock<'static> {
+        Clock::Own(LazyTimer::default())
+    }
+
+    fn timer(&mut self) -> &mut LazyTimer {
+        match self {
+            Clock::Own(t) => t,
+            Clock::Kept(t) => t,
+        }
+    }
+}
+
 pin_project_lite::pin_project! {
-    /// [`within`] whose timeout is an [`Error`] of the given kind.
-    pub(crate) struct Bounded<F> {
+    /// `future` until a deadline (forever when `None`), then an [`Error`]
+    /// of the given kind.
+    pub(crate) struct Bounded<'t, F> {
         #[pin]
-        inner: Within<F>,
+        future: F,
+        due: Option<Instant>,
+        clock: Clock<'t>,
         which: TimeoutKind,
         // Whether its deadline is noted in `COVER` (it waits).
         noted: bool,
     }
 
-    impl<F> PinnedDrop for Bounded<F> {
+    impl<'t, F> PinnedDrop for Bounded<'t, F> {
         fn drop(this: Pin<&mut Self>) {
             // Dropped while waiting (a race lost in the same poll): its
             // timer goes with it, so a `within` around must arm its own.
@@ -102,37 +162,44 @@ pin_project_lite::pin_project! {
     }
 }
 
-impl<F: Future> Bounded<F> {
-    /// `future` until `deadline` (forever when `None`), then a
-    /// `which` timeout.
-    pub(crate) fn new(deadline: Option<Instant>, which: TimeoutKind, future: F) -> Bounded<F> {
+impl<'t, F: Future> Bounded<'t, F> {
+    /// `future` until `deadline` (forever when `None`), timed by `clock`,
+    /// then a `which` timeout.
+    pub(crate) fn new(
+        deadline: Option<Instant>,
+        which: TimeoutKind,
+        clock: Clock<'t>,
+        future: F,
+    ) -> Bounded<'t, F> {
         Bounded {
-            inner: Within {
-                future,
-                sleep: deadline.map(sleep_until),
-                covered_by_reads: false,
-            },
+            future,
+            due: deadline,
+            clock,
             which,
             noted: false,
         }
     }
 }
 
-impl<F: Future> Future for Bounded<F> {
+impl<F: Future> Future for Bounded<'_, F> {
     type Output = Result<F::Output, Error>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let which = *this.which;
-        let at = this.inner.sleep.as_ref().map(Sleep::deadline);
-        let polled = this.inner.poll(cx);
         *this.noted = false;
-        if let (true, Some(at)) = (polled.is_pending(), at) {
-            // Note this wait's deadline for a `within` around it.
-            COVER.set(Some(COVER.get().map_or(at, |c| c.min(at))));
-            *this.noted = true;
+        if let Poll::Ready(out) = this.future.poll(cx) {
+            return Poll::Ready(Ok(out));
         }
-        polled.map(|r| r.map_err(|_| Error::timeout(which)))
+        let Some(due) = *this.due else {
+            return Poll::Pending;
+        };
+        if this.clock.timer().poll_due(due, cx).is_ready() {
+            return Poll::Ready(Err(Error::timeout(*this.which)));
+        }
+        // Note this wait's deadline for a `within` around it.
+        COVER.set(Some(COVER.get().map_or(due, |c| c.min(due))));
+        *this.noted = true;
+        Poll::Pending
     }
 }
 
@@ -163,6 +230,7 @@ mod tests {
                 let read = Bounded::new(
                     Some(start + Duration::from_millis(10)),
                     TimeoutKind::Read,
+                    Clock::own(),
                     std::future::pending::<()>(),
                 );
                 let _ = percore_runtime::future::race(read, std::future::ready(())).await;
@@ -194,6 +262,7 @@ mod tests {
         let read = Bounded::new(
             Some(now + Duration::from_secs(5)),
             TimeoutKind::Read,
+            Clock::own(),
             percore_runtime::time::sleep(Duration::from_secs(10)),
         );
         let t0 = Instant::now();
@@ -209,6 +278,7 @@ mod tests {
         let read = Bounded::new(
             Some(now + Duration::from_millis(20)),
             TimeoutKind::Total,
+            Clock::own(),
             percore_runtime::time::sleep(Duration::from_secs(10)),
         );
         let t0 = Instant::now();

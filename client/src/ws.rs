@@ -31,6 +31,7 @@ use crate::error::{Error, ErrorKind, TimeoutKind};
 use crate::h1::read_with;
 use crate::h2;
 use crate::pool::Origin;
+use crate::within::Clock;
 
 /// A WebSocket connection being set up; [`connect`](Self::connect) opens
 /// it. Errors in the parts (a bad URL or header) are reported by
@@ -399,7 +400,8 @@ impl WsBuilder {
                     ))
                 }
             }
-            let (read, back) = read_with(stream, buf, cfg.timeouts.read, None).await?;
+            let (read, back) =
+                read_with(stream, buf, Clock::own(), cfg.timeouts.read, None).await?;
             buf = back;
             match read {
                 Ok(0) => {

@@ -6,14 +6,16 @@
 //! map) gives the same answer as `parse_response_head`, with few fields
 //! (its stack array) and many (its heap fallback); so does
 //! `parse_response_head_lazy` (the client's), whose map built later from
-//! the kept bytes is the full parser's map.
+//! the kept bytes is the full parser's map; and so does
+//! `parse_response_head_memo` with a memo primed by the same input (a head
+//! it accepted is then the memo's answer).
 #![no_main]
 use bytes::BytesMut;
 use http::Method;
 use libfuzzer_sys::fuzz_target;
 use percore_http::h1::{
-    frame_response_head, parse_response_head, parse_response_head_lazy, BodyEvent,
-    ResponseDecoder, FRAME_STACK_FIELDS,
+    frame_response_head, parse_response_head, parse_response_head_lazy, parse_response_head_memo,
+    BodyEvent, ResponseDecoder, ResponseHeadMemo, FRAME_STACK_FIELDS,
 };
 use percore_http::Limits;
 
@@ -123,6 +125,23 @@ fn frame_agrees(input: &[u8], method: &Method, limits: &Limits) {
         (Ok(None), Ok(None)) => assert_eq!(&rest[..], input),
         (Err(a), Err(b)) => assert_eq!(a, b),
         _ => panic!("parse {full:?}, lazy {lazy:?}"),
+    }
+    let mut memo = ResponseHeadMemo::default();
+    let _ = parse_response_head_memo(&mut BytesMut::from(input), method, limits, &mut memo);
+    let mut again = BytesMut::from(input);
+    let memoed = parse_response_head_memo(&mut again, method, limits, &mut memo);
+    match (&lazy, &memoed) {
+        (Ok(Some(l)), Ok(Some(m))) => {
+            assert_eq!(
+                (l.version, l.status, l.body, l.keep_alive),
+                (m.version, m.status, m.body, m.keep_alive)
+            );
+            assert_eq!((l.bytes(), l.content_encoding()), (m.bytes(), m.content_encoding()));
+            assert_eq!(again, rest);
+        }
+        (Ok(None), Ok(None)) => assert_eq!(&again[..], input),
+        (Err(a), Err(b)) => assert_eq!(a, b),
+        _ => panic!("lazy {lazy:?}, memo {memoed:?}"),
     }
 }
 

@@ -9,6 +9,7 @@ mod body;
 mod connections;
 pub mod field_list;
 mod file_body;
+mod fx_hash;
 pub mod h1;
 pub mod h2;
 pub mod header_pool;
@@ -20,6 +21,7 @@ pub mod upgrade;
 
 pub use body::{Body, BodyError, BodySender, BodyStream, RequestBody};
 pub use file_body::FileBody;
+pub use fx_hash::{FxBuildHasher, FxHasher};
 pub use limits::Limits;
 pub use reply::{typed_response, Plain, Reply};
 pub use service::{ConnState, FnService, Request, Response, Service};

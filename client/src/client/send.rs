@@ -201,14 +201,17 @@ impl Client {
     /// (with its permit), and the origin's requests go there from now on.
     async fn connection(&self, origin: &Origin, fresh_only: bool) -> Result<Option<Conn>, Error> {
         let cfg = &self.inner.cfg;
-        let acquire = self.inner.pool.acquire(origin, fresh_only);
-        let acquired = match cfg.timeouts.pool_wait {
-            // The limit counts from when the pool first makes it wait:
-            // no clock read and no timer for a connection at hand.
-            Some(d) => timeout_from_wait(d, acquire)
-                .await
-                .map_err(|_| Error::timeout(TimeoutKind::PoolWait))?,
-            None => acquire.await,
+        let pool = &self.inner.pool;
+        // A connection at hand (the usual case) without the wait's future.
+        let acquired = match pool.try_acquire(origin, fresh_only) {
+            Some(got) => got,
+            None => match cfg.timeouts.pool_wait {
+                // The limit counts from when the pool first makes it wait.
+                Some(d) => timeout_from_wait(d, pool.acquire(origin, fresh_only))
+                    .await
+                    .map_err(|_| Error::timeout(TimeoutKind::PoolWait))?,
+                None => pool.acquire(origin, fresh_only).await,
+            },
         };
         match acquired {
             Acquired::Reused(conn) => {

@@ -69,7 +69,10 @@ pub use response::{
     frame_response_head, parse_response_head, ResponseDecoder, ResponseError, ResponseFrame,
     ResponseFraming, ResponseHead, FRAME_STACK_FIELDS, MAX_INTERIM_RESPONSES,
 };
-pub use response_lazy::{parse_response_head_lazy, response_fields, LazyResponseHead};
+pub use response_lazy::{
+    parse_response_head_lazy, parse_response_head_memo, response_fields, LazyResponseHead,
+    ResponseHeadMemo,
+};
 
 #[cfg(test)]
 mod tests;

@@ -282,22 +282,33 @@ pub fn frame_response_head(
     match frame_head(buf, method, limits)? {
         Framed::Incomplete => Ok(None),
         Framed::Head { frame, .. } => Ok(Some(frame)),
-        Framed::ManyFields { skipped } => {
-            // Rare: more fields than the stack holds but maybe not more
-            // than the limit: the allocating parser gives the answer.
-            let rest = buf.get(skipped..).unwrap_or_default();
-            let mut copy = BytesMut::from(rest);
-            Ok(
-                parse_response_head(&mut copy, method, limits)?.map(|head| ResponseFrame {
-                    len: skipped + rest.len() - copy.len(),
-                    version: head.version,
-                    status: head.status,
-                    body: head.body,
-                    keep_alive: head.keep_alive,
-                }),
-            )
-        }
+        Framed::ManyFields { skipped } => Ok(many_fields(buf, skipped, method, limits)?.map(
+            |(len, head)| ResponseFrame {
+                len,
+                version: head.version,
+                status: head.status,
+                body: head.body,
+                keep_alive: head.keep_alive,
+            },
+        )),
     }
+}
+
+/// The answer for a head [`frame_head`] found [`Framed::ManyFields`] in
+/// (rare: more fields than the stack holds, maybe not more than the
+/// limit): the allocating parser's, on a copy of `buf` after the
+/// `skipped` blank lines, with the bytes the head takes from `buf`'s
+/// start (the blank lines included).
+pub(super) fn many_fields(
+    buf: &[u8],
+    skipped: usize,
+    method: &Method,
+    limits: &Limits,
+) -> Result<Option<(usize, ResponseHead)>, ResponseError> {
+    let rest = buf.get(skipped..).unwrap_or_default();
+    let mut copy = BytesMut::from(rest);
+    let head = parse_response_head(&mut copy, method, limits)?;
+    Ok(head.map(|head| (skipped + rest.len() - copy.len(), head)))
 }
 
 /// What [`frame_head`] found.

@@ -7,7 +7,11 @@
 use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, Method, StatusCode, Version};
 
-use super::response::{frame_head, parse_response_head, Framed, ResponseError, ResponseFraming};
+use super::response::{
+    frame_head, many_fields, parse_response_head, Framed, ResponseError, ResponseFrame,
+    ResponseFraming,
+};
+use super::MEMO_MAX_HEAD;
 use crate::Limits;
 
 /// A parsed response head whose fields stay in its bytes. Made by
@@ -71,40 +75,47 @@ pub fn parse_response_head_lazy(
     method: &Method,
     limits: &Limits,
 ) -> Result<Option<LazyResponseHead>, ResponseError> {
-    let (frame, coding) = match frame_head(buf, method, limits)? {
-        Framed::Incomplete => return Ok(None),
-        Framed::Head { frame, coding } => (frame, coding),
-        Framed::ManyFields { skipped } => return many_fields(buf, skipped, method, limits),
-    };
+    match frame_head(buf, method, limits)? {
+        Framed::Incomplete => Ok(None),
+        Framed::Head { frame, coding } => Ok(Some(split_head(buf, &frame, coding))),
+        Framed::ManyFields { skipped } => many_fields_lazy(buf, skipped, method, limits),
+    }
+}
+
+/// The head `frame` describes split off `buf`, its `Content-Encoding`
+/// value at `coding` (offsets in the head).
+fn split_head(
+    buf: &mut BytesMut,
+    frame: &ResponseFrame,
+    coding: Option<(usize, usize)>,
+) -> LazyResponseHead {
     let head = buf.split_to(frame.len.min(buf.len())).freeze();
     let coding = coding
         .filter(|&(start, end)| start <= end && end <= head.len())
         .map(|(start, end)| head.slice(start..end));
-    Ok(Some(LazyResponseHead {
+    LazyResponseHead {
         version: frame.version,
         status: frame.status,
         body: frame.body,
         keep_alive: frame.keep_alive,
         coding,
         head,
-    }))
+    }
 }
 
 /// A head with more fields than the stack array: the allocating parser
-/// decides, its map dropped (rare; [`response_fields`] builds it again
-/// when asked).
-fn many_fields(
+/// decides ([`many_fields`]), its map dropped (rare; [`response_fields`]
+/// builds it again when asked).
+fn many_fields_lazy(
     buf: &mut BytesMut,
     skipped: usize,
     method: &Method,
     limits: &Limits,
 ) -> Result<Option<LazyResponseHead>, ResponseError> {
-    let mut rest = BytesMut::from(buf.get(skipped..).unwrap_or_default());
-    let before = rest.len();
-    let Some(full) = parse_response_head(&mut rest, method, limits)? else {
+    let Some((len, full)) = many_fields(buf, skipped, method, limits)? else {
         return Ok(None);
     };
-    let head = buf.split_to(skipped + before - rest.len()).freeze();
+    let head = buf.split_to(len).freeze();
     let coding = full
         .headers
         .get(http::header::CONTENT_ENCODING)
@@ -117,6 +128,93 @@ fn many_fields(
         coding,
         head,
     }))
+}
+
+/// A connection's last response head: its bytes (up to
+/// [`MEMO_MAX_HEAD`]), the request method and limits it was read under,
+/// and what it was framed into. Used by [`parse_response_head_memo`].
+#[derive(Debug, Default)]
+pub struct ResponseHeadMemo {
+    bytes: Vec<u8>,
+    /// `None` while the memo holds no head.
+    method: Option<Method>,
+    limits: (usize, usize),
+    frame: Option<(ResponseFrame, Option<(usize, usize)>)>,
+}
+
+impl ResponseHeadMemo {
+    /// The limits the response parser reads.
+    fn key(limits: &Limits) -> (usize, usize) {
+        (limits.max_head_size, limits.max_headers)
+    }
+
+    /// The frame of the head at `buf`'s start, when it is the memo's.
+    pub(super) fn answer(
+        &self,
+        buf: &[u8],
+        method: &Method,
+        limits: &Limits,
+    ) -> Option<&ResponseFrame> {
+        let (frame, _) = self.frame.as_ref()?;
+        let same = buf.starts_with(&self.bytes)
+            && self.method.as_ref() == Some(method)
+            && self.limits == Self::key(limits);
+        same.then_some(frame)
+    }
+}
+
+/// [`parse_response_head_lazy`], answered by `memo` when `buf` starts
+/// with the head `memo` last kept, for the same method and limits (a
+/// server answering a connection's requests with the same head again,
+/// as within the same second of its `Date`, is framed by one
+/// comparison); any other head is parsed, and kept in `memo` when it is
+/// accepted and at most [`MEMO_MAX_HEAD`] bytes long.
+///
+/// Exact, not a heuristic: the parser's verdict on an accepted head is a
+/// function of its bytes, the method and the limits (it decides at the
+/// head's empty line, from bytes before it), so the same bytes get the
+/// same head.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use http::Method;
+/// use percore_http::{h1::{parse_response_head_memo, ResponseHeadMemo}, Limits};
+/// let (mut memo, limits) = (ResponseHeadMemo::default(), Limits::default());
+/// for _ in 0..2 {
+///     let mut buf = BytesMut::from(&b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi"[..]);
+///     let head = parse_response_head_memo(&mut buf, &Method::GET, &limits, &mut memo);
+///     assert_eq!(head.unwrap().unwrap().status, 200);
+///     assert_eq!(&buf[..], b"hi");
+/// }
+/// ```
+pub fn parse_response_head_memo(
+    buf: &mut BytesMut,
+    method: &Method,
+    limits: &Limits,
+    memo: &mut ResponseHeadMemo,
+) -> Result<Option<LazyResponseHead>, ResponseError> {
+    if let Some(frame) = memo.answer(buf, method, limits) {
+        let coding = memo.frame.as_ref().and_then(|(_, coding)| *coding);
+        return Ok(Some(split_head(buf, frame, coding)));
+    }
+    let (frame, coding) = match frame_head(buf, method, limits)? {
+        Framed::Incomplete => return Ok(None),
+        Framed::Head { frame, coding } => (frame, coding),
+        Framed::ManyFields { skipped } => return many_fields_lazy(buf, skipped, method, limits),
+    };
+    match buf.get(..frame.len).filter(|b| b.len() <= MEMO_MAX_HEAD) {
+        Some(bytes) => {
+            memo.bytes.clear();
+            memo.bytes.extend_from_slice(bytes);
+            if memo.method.as_ref() != Some(method) {
+                memo.method = Some(method.clone());
+            }
+            memo.limits = ResponseHeadMemo::key(limits);
+            memo.frame = Some((frame, coding));
+        }
+        None => memo.frame = None,
+    }
+    Ok(Some(split_head(buf, &frame, coding)))
 }
 
 /// The header map of a head [`parse_response_head_lazy`] accepted (its

@@ -5,7 +5,10 @@ use bytes::BytesMut;
 use http::{HeaderMap, Method, StatusCode, Version};
 
 use super::*;
-use crate::h1::{encode_request_head, parse_response_head_lazy, RequestFraming};
+use crate::h1::{
+    encode_request_head, parse_response_head_lazy, parse_response_head_memo, LazyResponseHead,
+    RequestFraming, ResponseHeadMemo, MEMO_MAX_HEAD,
+};
 
 fn parse(input: &[u8], method: &Method) -> Result<Option<ResponseHead>, ResponseError> {
     parse_with(input, method, &Limits::default())
@@ -42,7 +45,10 @@ fn parse_with(
 /// `parse_response_head_lazy` on `input` against the full parser's
 /// outcome (`left`: the bytes it left in the buffer): the same verdict,
 /// the same rest, and, built from the kept bytes, the same header map
-/// and `Content-Encoding`.
+/// and `Content-Encoding`. The same for `parse_response_head_memo` with a
+/// memo primed by this input under this method and limits (then a head
+/// it accepted is the memo's answer), under another method, and under
+/// other limits.
 fn lazy_agrees(
     input: &[u8],
     method: &Method,
@@ -50,8 +56,39 @@ fn lazy_agrees(
     full: &Result<Option<ResponseHead>, ResponseError>,
     left: usize,
 ) {
+    check_lazy(input, full, left, |buf| {
+        parse_response_head_lazy(buf, method, limits)
+    });
+    let other = match *method {
+        Method::HEAD => Method::GET,
+        _ => Method::HEAD,
+    };
+    let small = Limits::default().max_head_size(48).max_headers(2);
+    for (primed, (m, l)) in [(method, limits), (&other, limits), (method, &small)]
+        .into_iter()
+        .enumerate()
+    {
+        let mut memo = ResponseHeadMemo::default();
+        let _ = parse_response_head_memo(&mut BytesMut::from(input), m, l, &mut memo);
+        if primed == 0 && matches!(full, Ok(Some(_))) && input.len() - left <= MEMO_MAX_HEAD {
+            let shown = String::from_utf8_lossy(input);
+            assert!(memo.answer(input, method, limits).is_some(), "{shown:?}");
+        }
+        check_lazy(input, full, left, |buf| {
+            parse_response_head_memo(buf, method, limits, &mut memo)
+        });
+    }
+}
+
+/// `parse` on a buffer of `input` against the full parser's outcome.
+fn check_lazy(
+    input: &[u8],
+    full: &Result<Option<ResponseHead>, ResponseError>,
+    left: usize,
+    parse: impl FnOnce(&mut BytesMut) -> Result<Option<LazyResponseHead>, ResponseError>,
+) {
     let mut buf = BytesMut::from(input);
-    let lazy = parse_response_head_lazy(&mut buf, method, limits);
+    let lazy = parse(&mut buf);
     let shown = String::from_utf8_lossy(input);
     match (full, &lazy) {
         (Ok(Some(head)), Ok(Some(l))) => {
@@ -74,6 +111,55 @@ fn lazy_agrees(
         (Err(a), Err(b)) => assert_eq!(a, b, "{shown:?}"),
         _ => panic!("{shown:?}: parse {full:?}, lazy {lazy:?}"),
     }
+}
+
+/// The memo answers the head it kept and nothing else: not a part of
+/// it, nor the same bytes under another method or other limits, nor a
+/// head one byte apart; a head it did not accept, or a longer one than
+/// it keeps, leaves no answer for it.
+#[test]
+fn the_memo_answers_the_same_head_and_nothing_else() {
+    let head: &[u8] = b"HTTP/1.1 200 OK\r\nDate: Sun, 06 Dec 2026 12:00:00 GMT\r\nContent-Encoding: gzip\r\nContent-Length: 2\r\n\r\n";
+    let input = [head, b"hi"].concat();
+    let (get, limits) = (Method::GET, Limits::default());
+    let mut memo = ResponseHeadMemo::default();
+    for _ in 0..3 {
+        let mut buf = BytesMut::from(&input[..]);
+        let got = parse_response_head_memo(&mut buf, &get, &limits, &mut memo);
+        let got = got.unwrap().unwrap();
+        assert_eq!(
+            (got.status, got.body),
+            (StatusCode::OK, ResponseFraming::Length(2))
+        );
+        assert_eq!(got.content_encoding(), Some(&b"gzip"[..]));
+        assert_eq!((&got.bytes()[..], &buf[..]), (head, &b"hi"[..]));
+        assert!(memo.answer(&input, &get, &limits).is_some());
+    }
+    assert!(memo
+        .answer(&input[..head.len() - 1], &get, &limits)
+        .is_none());
+    assert!(memo.answer(&input, &Method::HEAD, &limits).is_none());
+    let fewer = Limits::default().max_headers(8);
+    assert!(memo.answer(&input, &get, &fewer).is_none());
+    for at in 0..head.len() {
+        let mut other = input.clone();
+        other[at] ^= 0x01;
+        assert!(memo.answer(&other, &get, &limits).is_none(), "byte {at}");
+    }
+    // A refused head: refused again, and the memo still answers its head.
+    let mut bad = BytesMut::from(&b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n"[..]);
+    assert!(parse_response_head_memo(&mut bad, &get, &limits, &mut memo).is_err());
+    assert!(memo.answer(&input, &get, &limits).is_some());
+    // A head longer than the memo keeps: parsed, and not kept.
+    let long = format!(
+        "HTTP/1.1 200 OK\r\nx: {}\r\n\r\n",
+        "a".repeat(MEMO_MAX_HEAD)
+    );
+    let mut buf = BytesMut::from(long.as_bytes());
+    let got = parse_response_head_memo(&mut buf, &get, &limits, &mut memo).unwrap();
+    assert_eq!(got.map(|h| h.status), Some(StatusCode::OK));
+    assert!(memo.answer(long.as_bytes(), &get, &limits).is_none());
+    assert!(memo.answer(&input, &get, &limits).is_none());
 }
 
 /// The lazy head on heads with codings, many fields, odd values: the

@@ -34,37 +34,11 @@ pub mod hpack;
 
 pub use error::{ErrorCode, H2Error};
 
-/// A hasher for stream-id keys: ids are small odd integers chosen by the
-/// peer, so a multiplicative hash spreads them well, and the table is
-/// per connection (its size is capped by the concurrent-stream limit), so
-/// hash flooding buys an attacker nothing.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct StreamIdHasher;
-
-impl std::hash::BuildHasher for StreamIdHasher {
-    type Hasher = StreamIdHash;
-    fn build_hasher(&self) -> StreamIdHash {
-        StreamIdHash(0)
-    }
-}
-
-/// The [`std::hash::Hasher`] of [`StreamIdHasher`].
-#[derive(Debug, Default)]
-pub struct StreamIdHash(u64);
-
-impl std::hash::Hasher for StreamIdHash {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        }
-    }
-    fn write_u32(&mut self, n: u32) {
-        self.0 = u64::from(n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    }
-}
+/// The hasher of stream-id tables: [`FxHasher`](crate::FxHasher). Ids
+/// are small odd integers chosen by the peer, which a multiplicative hash
+/// spreads well, and a table is per connection (its size capped by the
+/// concurrent-stream limit), so hash flooding buys an attacker nothing.
+pub type StreamIdHasher = crate::FxBuildHasher;
 
 #[cfg(test)]
 mod tests;
