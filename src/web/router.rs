@@ -3,10 +3,11 @@
 
 use std::borrow::Borrow;
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::hash::{Hash, Hasher};
 use std::rc::Rc;
 
 use http::{HeaderValue, Method};
+use percore_http::FxBuildHasher;
 
 use super::middleware::{wrap, IntoMiddleware, Middleware};
 use super::Handler;
@@ -214,72 +215,6 @@ pub(crate) enum Match<'a> {
     NotFound,
 }
 
-/// An FxHash-style hash over the path's bytes, eight at a time: a few
-/// instructions per word where the default SipHash costs a couple of
-/// hundred per lookup (and FNV-1a, before, a few per byte).
-///
-/// Keyed hashing guards a table against keys an attacker chooses; here only
-/// the app's own routes are ever inserted, and a request's path is only
-/// looked up, so a crafted path can cost at most one probe sequence.
-#[derive(Default)]
-pub(crate) struct PathHasher(u64);
-
-impl PathHasher {
-    /// FxHash's multiplier (from the Firefox/rustc hasher).
-    const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
-
-    #[inline]
-    fn add(&mut self, word: u64) {
-        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(Self::SEED);
-    }
-}
-
-impl Hasher for PathHasher {
-    #[inline]
-    fn write(&mut self, bytes: &[u8]) {
-        let mut words = bytes.chunks_exact(8);
-        for word in &mut words {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(word);
-            self.add(u64::from_le_bytes(w));
-        }
-        let rest = words.remainder();
-        if !rest.is_empty() {
-            self.add(tail_word(rest));
-        }
-    }
-
-    /// The length prefix `[u8]`'s `Hash` writes first: one word.
-    #[inline]
-    fn write_usize(&mut self, n: usize) {
-        self.add(n as u64);
-    }
-
-    /// Rotated so the table's bucket index (the low bits) gets the
-    /// product's well-mixed high bits, as rustc-hash 2 does.
-    #[inline]
-    fn finish(&self) -> u64 {
-        self.0.rotate_left(26)
-    }
-}
-
-/// The last 1 to 7 bytes of a path as one word, in at most two loads
-/// (overlapping: still a function of the bytes, so equal paths hash
-/// equal; the length is hashed apart). A copy of a variable length would
-/// be a `memcpy` call.
-#[inline]
-fn tail_word(rest: &[u8]) -> u64 {
-    let n = rest.len();
-    if n >= 4 {
-        let (mut lo, mut hi) = ([0u8; 4], [0u8; 4]);
-        lo.copy_from_slice(&rest[..4]);
-        hi.copy_from_slice(&rest[n - 4..]);
-        u64::from(u32::from_le_bytes(lo)) | u64::from(u32::from_le_bytes(hi)) << 32
-    } else {
-        u64::from(rest[0]) | u64::from(rest[n / 2]) << 8 | u64::from(rest[n - 1]) << 16
-    }
-}
-
 /// An exact route's path, looked up by the request path's bytes (a
 /// checked request head's path is ASCII; the lookup skips turning it into
 /// `&str`). Hashes and compares as those bytes.
@@ -301,7 +236,10 @@ impl Borrow<[u8]> for PathKey {
 /// Routes by path, then by method.
 #[derive(Default)]
 pub(crate) struct Router {
-    exact: HashMap<PathKey, MethodRouter, BuildHasherDefault<PathHasher>>,
+    /// Unkeyed (Fx) hashing: only the app's own routes are inserted and a
+    /// request's path is only looked up, so a crafted path costs at most
+    /// one probe sequence.
+    exact: HashMap<PathKey, MethodRouter, FxBuildHasher>,
     patterns: Vec<Route>,
     /// Routes ending in `{*tail}`: tried after every other route, longest first.
     tails: Vec<Route>,
@@ -600,8 +538,8 @@ mod tests {
                 "{missing}"
             );
         }
-        let mut a = PathHasher::default();
-        let mut b = PathHasher::default();
+        let mut a = percore_http::FxHasher::default();
+        let mut b = percore_http::FxHasher::default();
         b"/pl".hash(&mut a);
         b"/pl\0".hash(&mut b);
         assert_ne!(a.finish(), b.finish(), "the length is hashed");
