@@ -49,6 +49,7 @@ pub mod signal;
 pub mod sync;
 mod task;
 pub mod time;
+mod wake_all;
 mod workers;
 
 pub use blocking::spawn_blocking;

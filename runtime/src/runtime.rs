@@ -17,6 +17,7 @@ use slab::Slab;
 use crate::driver::{Driver, DriverChoice, DriverInfo, Unparker};
 use crate::task::{JoinError, JoinNotify, LocalFuture, Task, TaskWaker};
 use crate::time::Timers;
+use crate::wake_all;
 
 /// Key the main future of `block_on` uses in run queues.
 const MAIN_KEY: usize = usize::MAX;
@@ -55,6 +56,11 @@ impl Shared {
                 return;
             }
         }
+        self.push_remote(key);
+    }
+
+    /// Queues `key` in the remote queue and wakes the loop.
+    pub(crate) fn push_remote(&self, key: usize) {
         self.remote_queue
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -157,6 +163,7 @@ impl Context {
             state.scheduled.store(false, Ordering::Release);
             (future, Waker::from(state))
         };
+        wake_all::set_polled(&waker);
         let mut cx = TaskContext::from_waker(&waker);
         let outcome = catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(&mut cx)));
         let mut tasks = self.tasks.borrow_mut();
@@ -207,6 +214,14 @@ impl Context {
         for key in keys {
             if key == MAIN_KEY {
                 self.main_woken.set(true);
+            } else if key == wake_all::WAKE_ALL_KEY {
+                self.main_woken.set(true);
+                let wakers = self.wakers.borrow();
+                for (key, _) in self.tasks.borrow().iter() {
+                    if !wakers[key].scheduled.swap(true, Ordering::AcqRel) {
+                        queue.push_back(key);
+                    }
+                }
             } else {
                 queue.push_back(key);
             }
@@ -481,6 +496,7 @@ impl Builder {
             unpark_pending: AtomicBool::new(false),
             unparker: driver.unparker(),
         });
+        wake_all::register(&shared);
         let cx = Rc::new(Context {
             shared,
             run_queue: RefCell::new(VecDeque::with_capacity(256)),
@@ -559,6 +575,7 @@ impl Runtime {
         loop {
             if cx.main_woken.replace(false) {
                 main_state.scheduled.store(false, Ordering::Release);
+                wake_all::set_polled(&main_waker);
                 let mut task_cx = TaskContext::from_waker(&main_waker);
                 if let Poll::Ready(out) = future.as_mut().poll(&mut task_cx) {
                     return out;
@@ -592,6 +609,7 @@ impl Drop for Runtime {
             drop(task);
         }
         self.cx.driver.borrow_mut().shutdown();
+        wake_all::unregister(&self.cx.shared);
     }
 }
 

@@ -264,6 +264,88 @@ both_drivers!(shutdown_reaches_every_core, |d: DriverChoice| {
     assert_eq!(stopped.load(Ordering::SeqCst), 4);
 });
 
+/// Polls its future with a waker of its own that passes wakes on to the
+/// task's (as a set of futures polled apart would): a wait inside it is not
+/// polled with the task's own waker.
+struct OwnWaker<F> {
+    inner: std::pin::Pin<Box<F>>,
+    outer: Arc<Forward>,
+}
+
+struct Forward(std::sync::Mutex<Option<std::task::Waker>>);
+
+impl std::task::Wake for Forward {
+    fn wake(self: Arc<Self>) {
+        if let Some(w) = self.0.lock().unwrap().take() {
+            w.wake();
+        }
+    }
+}
+
+impl<F: std::future::Future> std::future::Future for OwnWaker<F> {
+    type Output = F::Output;
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<F::Output> {
+        *self.outer.0.lock().unwrap() = Some(cx.waker().clone());
+        let waker = std::task::Waker::from(self.outer.clone());
+        self.inner
+            .as_mut()
+            .poll(&mut std::task::Context::from_waker(&waker))
+    }
+}
+
+// A wait polled by its runtime's own task registers nothing (the trigger
+// wakes every runtime's tasks instead); one polled with another waker
+// registers it. Both end when another thread raises the flag.
+both_drivers!(
+    shutdown_wakes_tasks_that_registered_nothing,
+    |d: DriverChoice| {
+        use percore_runtime::future::{race, Either};
+        let shutdown = Shutdown::new();
+        let waiting = Arc::new(AtomicUsize::new(0));
+        let trigger = {
+            let (shutdown, waiting) = (shutdown.clone(), waiting.clone());
+            std::thread::spawn(move || {
+                while waiting.load(Ordering::SeqCst) < 41 {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                // Let the last task's wait be polled.
+                std::thread::sleep(Duration::from_millis(20));
+                shutdown.trigger();
+            })
+        };
+        block_on(d, async {
+            let mut tasks = Vec::new();
+            for i in 0..41 {
+                let (shutdown, waiting) = (shutdown.clone(), waiting.clone());
+                tasks.push(spawn_local(async move {
+                    waiting.fetch_add(1, Ordering::SeqCst);
+                    let wait = race(sleep(Duration::from_secs(60)), shutdown.wait());
+                    let ended = if i == 0 {
+                        let outer = Arc::new(Forward(std::sync::Mutex::new(None)));
+                        let inner = Box::pin(wait);
+                        OwnWaker { inner, outer }.await
+                    } else {
+                        wait.await
+                    };
+                    assert!(matches!(ended, Either::Right(())), "task {i}");
+                }));
+            }
+            let all = async {
+                for t in tasks {
+                    t.await.unwrap();
+                }
+            };
+            timeout(Duration::from_secs(20), all)
+                .await
+                .expect("every waiting task ends on the trigger");
+        });
+        trigger.join().unwrap();
+    }
+);
+
 both_drivers!(workers_are_pinned_to_distinct_cpus, |d: DriverChoice| {
     let cpus = percore_runtime::allowed_cpus();
     let seen = Arc::new(std::sync::Mutex::new(Vec::new()));

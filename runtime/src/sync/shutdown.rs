@@ -9,10 +9,14 @@ use std::task::{Context, Poll, Waker};
 use slab::Slab;
 
 use super::lock;
+use crate::wake_all;
 
 struct Inner {
     triggered: AtomicBool,
-    /// The tasks waiting now: one entry per pending [`Wait`], removed when
+    /// A wait polled by a runtime's own task has relied on the trigger
+    /// waking every runtime's tasks (`wake_all`) instead of registering.
+    relayed: AtomicBool,
+    /// The other wakers waiting now: one entry per pending [`Wait`], removed when
     /// it is dropped, so connections that wait on every read cost O(1) and
     /// leave nothing behind.
     wakers: Mutex<Slab<Waker>>,
@@ -54,6 +58,7 @@ impl Shutdown {
         Shutdown {
             inner: Arc::new(Inner {
                 triggered: AtomicBool::new(false),
+                relayed: AtomicBool::new(false),
                 wakers: Mutex::new(Slab::new()),
             }),
         }
@@ -61,10 +66,15 @@ impl Shutdown {
 
     /// Raises the flag and wakes every waiting task.
     pub fn trigger(&self) {
-        self.inner.triggered.store(true, Ordering::Release);
+        self.inner.triggered.store(true, Ordering::SeqCst);
         let wakers = std::mem::take(&mut *lock(&self.inner.wakers));
         for (_, w) in wakers {
             w.wake();
+        }
+        // SeqCst with the store above and `Wait::poll`'s store then load:
+        // either the wait sees the flag or this sees `relayed`.
+        if self.inner.relayed.load(Ordering::SeqCst) {
+            wake_all::wake_all_runtimes();
         }
     }
 
@@ -90,36 +100,65 @@ pub struct Wait<'a> {
     key: Option<usize>,
 }
 
+impl Wait<'_> {
+    /// Registers (or updates) this wait's waker: a wait not polled by its
+    /// runtime's own task.
+    #[inline(never)]
+    fn register(&mut self, waker: &Waker) -> Poll<()> {
+        let mut wakers = lock(&self.shutdown.inner.wakers);
+        if self.shutdown.is_triggered() {
+            return Poll::Ready(());
+        }
+        match self.key.and_then(|k| wakers.get_mut(k)) {
+            Some(w) => {
+                if !w.will_wake(waker) {
+                    *w = waker.clone();
+                }
+            }
+            None => self.key = Some(wakers.insert(waker.clone())),
+        }
+        Poll::Pending
+    }
+
+    /// Removes this wait's registered waker.
+    #[inline(never)]
+    fn unregister(&mut self, key: usize) {
+        // After a trigger the slab was emptied (and nothing registers
+        // again), so the key may be gone.
+        lock(&self.shutdown.inner.wakers).try_remove(key);
+    }
+}
+
 impl Future for Wait<'_> {
     type Output = ();
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
-        if this.shutdown.is_triggered() {
+        let inner = &*this.shutdown.inner;
+        if inner.triggered.load(Ordering::Acquire) {
             return Poll::Ready(());
         }
-        let mut wakers = lock(&this.shutdown.inner.wakers);
-        if this.shutdown.is_triggered() {
-            return Poll::Ready(());
+        if this.key.is_some() || !wake_all::polled_by_task(cx.waker()) {
+            return this.register(cx.waker());
         }
-        match this.key.and_then(|k| wakers.get_mut(k)) {
-            Some(w) => {
-                if !w.will_wake(cx.waker()) {
-                    *w = cx.waker().clone();
-                }
-            }
-            None => this.key = Some(wakers.insert(cx.waker().clone())),
+        // The trigger will wake this task with every other: nothing to
+        // register (a connection's every keep-alive wait comes here).
+        if !inner.relayed.load(Ordering::SeqCst) {
+            inner.relayed.store(true, Ordering::SeqCst);
+        }
+        if inner.triggered.load(Ordering::SeqCst) {
+            return Poll::Ready(());
         }
         Poll::Pending
     }
 }
 
 impl Drop for Wait<'_> {
+    #[inline]
     fn drop(&mut self) {
         if let Some(key) = self.key {
-            // After a trigger the slab was emptied (and nothing registers
-            // again), so the key may be gone.
-            lock(&self.shutdown.inner.wakers).try_remove(key);
+            self.unregister(key);
         }
     }
 }
