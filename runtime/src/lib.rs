@@ -38,6 +38,7 @@ mod beneath;
 pub mod blocking;
 pub mod buf;
 pub mod buf_pool;
+mod builder;
 mod driver;
 pub mod fs;
 pub mod future;
@@ -53,8 +54,9 @@ mod wake_all;
 mod workers;
 
 pub use blocking::spawn_blocking;
+pub use builder::Builder;
 pub use driver::{DriverChoice, DriverInfo, DriverKind};
-pub use runtime::{current_driver, in_runtime, Builder, Runtime};
+pub use runtime::{current_driver, in_runtime, Runtime};
 pub use task::{spawn_detached, spawn_local, yield_now, JoinError, JoinHandle};
 
 /// Operations the io_uring driver of this thread still tracks (in flight or

@@ -4,8 +4,8 @@ use std::future::Future;
 use std::io;
 use std::sync::{Arc, Barrier};
 
+use crate::builder::Builder;
 use crate::driver::{DriverChoice, DriverInfo};
-use crate::runtime::Builder;
 use crate::sync::Shutdown;
 
 /// The number of CPUs this process may run on (its affinity mask, which
