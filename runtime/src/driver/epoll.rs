@@ -228,7 +228,7 @@ impl Registration {
         &self,
         dir: Direction,
         cx: &mut Context<'_>,
-        mut op: impl FnMut() -> io::Result<(R, bool)>,
+        op: impl FnMut() -> io::Result<(R, bool)>,
     ) -> Poll<io::Result<R>> {
         if CURRENT_ID.with(Cell::get) != self.runtime {
             return Poll::Ready(Err(io::Error::other(
@@ -240,21 +240,11 @@ impl Registration {
             Direction::Read => (&state.readable, &state.read),
             Direction::Write => (&state.writable, &state.write),
         };
-        loop {
-            if !ready.get() {
+        match self.run_while_ready(ready, op) {
+            Some(r) => Poll::Ready(r),
+            None => {
                 waiter.park(cx.waker());
-                return Poll::Pending;
-            }
-            match op() {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => ready.set(false),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Ok((r, drained)) => {
-                    if drained && !state.closed.get() {
-                        ready.set(false);
-                    }
-                    return Poll::Ready(Ok(r));
-                }
-                Err(e) => return Poll::Ready(Err(e)),
+                Poll::Pending
             }
         }
     }
@@ -267,22 +257,33 @@ impl Registration {
     pub(crate) fn try_io<R>(
         &self,
         dir: Direction,
-        mut op: impl FnMut() -> io::Result<(R, bool)>,
+        op: impl FnMut() -> io::Result<(R, bool)>,
     ) -> Option<io::Result<R>> {
         if CURRENT_ID.with(Cell::get) != self.runtime {
             return None;
         }
-        let state = &*self.state;
         let ready = match dir {
-            Direction::Read => &state.readable,
-            Direction::Write => &state.writable,
+            Direction::Read => &self.state.readable,
+            Direction::Write => &self.state.writable,
         };
+        self.run_while_ready(ready, op)
+    }
+
+    /// Runs `op` while `ready` (a direction's readiness bit) holds; `None`
+    /// once it does not. `WouldBlock` clears the bit; so does a result that
+    /// emptied the socket buffer, unless the socket has hung up.
+    #[inline]
+    fn run_while_ready<R>(
+        &self,
+        ready: &Cell<bool>,
+        mut op: impl FnMut() -> io::Result<(R, bool)>,
+    ) -> Option<io::Result<R>> {
         while ready.get() {
             match op() {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => ready.set(false),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Ok((r, drained)) => {
-                    if drained && !state.closed.get() {
+                    if drained && !self.state.closed.get() {
                         ready.set(false);
                     }
                     return Some(Ok(r));
