@@ -9,21 +9,18 @@ use std::pin::pin;
 use std::rc::Rc;
 use std::task::Poll;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use http::StatusCode;
 use percore_http::h1::RawHead;
-use percore_http::{ConnState, Limits, Reply, RequestBody, Service};
+use percore_http::{ConnState, Reply, RequestBody, Service};
 
 use super::{LastRoute, ReplySlot};
+use crate::web::test_heads::{add_header, raw_request};
 use crate::web::testing::catch_unwind;
-use crate::web::{get, App, BoxFuture, Handler, Next, Request, Response};
+use crate::web::{get, App, BoxFuture, Handler, Request, Response};
 
 fn head(path: &str) -> RawHead {
-    let text = format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n");
-    let mut buf = BytesMut::from(text.as_bytes());
-    percore_http::h1::parse_raw_head(&mut buf, &Limits::default())
-        .expect("a valid head")
-        .expect("a whole head")
+    raw_request("GET", path)
 }
 
 /// `app`'s answer to `GET path` on the connection that keeps `conn`.
@@ -182,13 +179,6 @@ impl Handler for Custom {
     }
 }
 
-async fn add_header(req: Request, next: Next) -> Response {
-    let mut resp = next.run(req).await;
-    resp.headers_mut()
-        .insert("x-seen", http::HeaderValue::from_static("yes"));
-    resp
-}
-
 #[test]
 fn handlers_without_a_slot_and_middleware_are_answered_as_before() {
     async fn plain(_req: Request) -> &'static str {
@@ -232,11 +222,7 @@ fn handlers_without_a_slot_and_middleware_are_answered_as_before() {
 
 /// `app`'s answer to `method path` on the connection that keeps `conn`.
 async fn call_as(app: &App, conn: &mut ConnState, method: &str, path: &str) -> (StatusCode, Bytes) {
-    let text = format!("{method} {path} HTTP/1.1\r\nHost: x\r\n\r\n");
-    let mut buf = BytesMut::from(text.as_bytes());
-    let head = percore_http::h1::parse_raw_head(&mut buf, &Limits::default())
-        .expect("a valid head")
-        .expect("a whole head");
+    let head = raw_request(method, path);
     seen(app.call_head_in(conn, head, RequestBody::empty()).await).await
 }
 

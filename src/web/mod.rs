@@ -47,6 +47,8 @@ mod response;
 mod router;
 mod session;
 pub mod static_files;
+#[cfg(test)]
+mod test_heads;
 pub(crate) mod testing;
 mod url;
 mod vary;

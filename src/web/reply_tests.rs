@@ -2,12 +2,13 @@
 //! `App::call_head`) is the response `into_response` and `oneshot` give,
 //! and a plain reply is made only where no middleware is in between.
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use http::header::CONTENT_TYPE;
 use http::{HeaderMap, StatusCode};
-use percore_http::{Body, Limits, Plain, Reply, RequestBody, Service};
+use percore_http::{Body, Plain, Reply, RequestBody, Service};
 
-use crate::web::{get, App, Html, HttpError, IntoResponse, Json, Next, Request, Response};
+use crate::web::test_heads::{add_header, raw_request};
+use crate::web::{get, App, Html, HttpError, IntoResponse, Json, Request, Response};
 
 /// The parts of a response a client sees (a streamed body is not read).
 fn seen(resp: Response) -> (StatusCode, HeaderMap, Option<Bytes>) {
@@ -71,19 +72,8 @@ fn a_value_that_does_not_serialise_answers_500_either_way() {
 
 /// `app`'s answer to `GET path` read as a raw head (as the server calls it).
 async fn call(app: &App, path: &str) -> Reply {
-    let text = format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n");
-    let mut buf = BytesMut::from(text.as_bytes());
-    let head = percore_http::h1::parse_raw_head(&mut buf, &Limits::default())
-        .expect("a valid head")
-        .expect("a whole head");
-    app.call_head(head, RequestBody::empty()).await
-}
-
-async fn add_header(req: Request, next: Next) -> Response {
-    let mut resp = next.run(req).await;
-    resp.headers_mut()
-        .insert("x-seen", http::HeaderValue::from_static("yes"));
-    resp
+    app.call_head(raw_request("GET", path), RequestBody::empty())
+        .await
 }
 
 #[test]

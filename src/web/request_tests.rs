@@ -9,15 +9,16 @@ use percore_http::{Limits, RequestBody};
 
 use super::Request;
 use crate::web::app::AppState;
+use crate::web::test_heads::raw_head;
 
 const HEAD: &[u8] = b"GET /a/b?x=1&y=2 HTTP/1.1\r\nHost: example.com\r\nCookie: theme=dark; lang=en\r\nX-Two: 1\r\nx-two: 2\r\n\r\n";
 
 fn raw() -> Request {
-    let mut buf = BytesMut::from(HEAD);
-    let head = percore_http::h1::parse_raw_head(&mut buf, &Limits::default())
-        .expect("a valid head")
-        .expect("a whole head");
-    Request::from_head(head, RequestBody::empty(), Rc::new(AppState::default()))
+    Request::from_head(
+        raw_head(HEAD),
+        RequestBody::empty(),
+        Rc::new(AppState::default()),
+    )
 }
 
 fn eager() -> Request {
