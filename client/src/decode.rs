@@ -122,6 +122,9 @@ impl Inner {
 /// and most responses are not coded.
 pub(crate) struct Decoder {
     inner: Box<Inner>,
+    /// The last pull used up the queue mid-stream: nothing comes out
+    /// until more input is pushed (or the end is).
+    starved: bool,
 }
 
 impl Decoder {
@@ -137,6 +140,7 @@ impl Decoder {
         };
         Decoder {
             inner: Box::new(inner),
+            starved: false,
         }
     }
 
@@ -145,6 +149,7 @@ impl Decoder {
         if input.is_empty() {
             return;
         }
+        self.starved = false;
         if let Inner::DeflateUnknown(q) = &mut *self.inner {
             // A zlib header: CM = 8, CINFO <= 7, and a check over 2 bytes.
             let cmf = input[0];
@@ -165,6 +170,7 @@ impl Decoder {
 
     /// The coded body has ended: what is queued is all there is.
     pub(crate) fn end(&mut self) {
+        self.starved = false;
         self.inner.queue().ended = true;
     }
 
@@ -175,9 +181,12 @@ impl Decoder {
 
     /// Up to [`OUT_MAX`] decoded bytes of what was queued; `None` when the
     /// queue is used up (before the end: more input is needed; after it:
-    /// the body is done). An error when the coded stream is corrupt, or
-    /// cut short at the end.
+    /// the body is done). An error when the coded stream is corrupt, cut
+    /// short at the end, or followed by more bytes.
     pub(crate) fn pull(&mut self) -> io::Result<Option<Bytes>> {
+        if self.starved {
+            return Ok(None);
+        }
         // Sized for what the queue likely decodes to, grown up to OUT_MAX
         // as the output comes (a small body zeroes a small buffer).
         let queued: usize = self.inner.queue().pieces.iter().map(Bytes::len).sum();
@@ -191,9 +200,20 @@ impl Decoder {
                 out.resize((filled * 2).min(OUT_MAX), 0);
             }
             match self.inner.read(&mut out[filled..]) {
+                // The coded stream has ended: bytes after it would pile
+                // up in the queue unread.
+                Ok(0) if !self.inner.queue().pieces.is_empty() => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "bytes after the end of the coded body",
+                    ));
+                }
                 Ok(0) => break,
                 Ok(n) => filled += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.starved = true;
+                    break;
+                }
                 Err(e) => return Err(e),
             }
         }
@@ -311,6 +331,38 @@ mod tests {
         assert!(d.pull().unwrap().is_none());
         d.end();
         assert!(d.pull().is_err());
+    }
+
+    #[test]
+    fn bytes_after_the_coded_stream_are_an_error() {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(b"hello").unwrap();
+        let mut coded = gz.finish().unwrap();
+        coded.extend_from_slice(b"trailing junk");
+        for piece in [1, 4, coded.len()] {
+            assert!(
+                decode_in_pieces(Coding::Gzip, &coded, piece).is_err(),
+                "{piece}"
+            );
+        }
+        let mut zlib = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        zlib.write_all(b"hello").unwrap();
+        let mut coded = zlib.finish().unwrap();
+        coded.push(0);
+        assert!(decode_in_pieces(Coding::Deflate, &coded, 3).is_err());
+    }
+
+    #[test]
+    fn zlib_and_raw_deflate_told_apart_one_byte_at_a_time() {
+        let plain = text();
+        let level = flate2::Compression::default();
+        let mut zlib = flate2::write::ZlibEncoder::new(Vec::new(), level);
+        zlib.write_all(&plain).unwrap();
+        let mut raw = flate2::write::DeflateEncoder::new(Vec::new(), level);
+        raw.write_all(&plain).unwrap();
+        for coded in [zlib.finish().unwrap(), raw.finish().unwrap()] {
+            assert_eq!(decode_in_pieces(Coding::Deflate, &coded, 1).unwrap(), plain);
+        }
     }
 
     #[test]
