@@ -468,11 +468,13 @@ impl Core {
             return Answer::Boxed(self.start_reply(req));
         }
         let last = conn.get_or_insert_with(LastRoute::default);
-        // The same method and path as the last request an exact route
-        // took to the slot's handler: the same route, not looked up again.
+        let owner = Rc::as_ptr(self).cast::<()>();
+        // The same method and path as the last request an exact route of
+        // this app took to the slot's handler: the same route, not looked
+        // up again.
         if req
             .raw_method()
-            .is_some_and(|method| last.routed(method, req.path_bytes()))
+            .is_some_and(|method| last.routed(owner, method, req.path_bytes()))
         {
             // (No parameters to set, and the request already has the app's
             // state: `App::call_head_in` made it so.)
@@ -482,7 +484,7 @@ impl Core {
         match self.route(req) {
             Ok((handler, req)) => {
                 let exact = !req.has_params();
-                conn_slot::start(last, handler, req, exact)
+                conn_slot::start(last, owner, handler, req, exact)
             }
             Err(answer) => Answer::Boxed(ReplyFuture::Response(answer)),
         }

@@ -134,10 +134,13 @@ impl Drop for SlotCall<'_> {
 
 /// What the app keeps per HTTP/1.1 connection (in its [`ConnState`](percore_http::ConnState)):
 /// the slot of the last route's handler, and the method and path of the
-/// last request an exact route (no path parameters) took to it.
-#[derive(Default)]
+/// last request an exact route (no path parameters) took to it, with the
+/// app whose router did (a service may hand one connection's requests to
+/// several apps).
 pub(super) struct LastRoute {
     slot: Option<Pin<Box<dyn ReplySlot>>>,
+    /// The app that routed them (its core's address, compared only).
+    owner: *const (),
     /// The method and path the slot's handler was last routed from
     /// (method `None`: none kept).
     method: Option<Method>,
@@ -148,6 +151,17 @@ pub(super) struct LastRoute {
 /// every time).
 const KEPT_PATH_MAX: usize = 256;
 
+impl Default for LastRoute {
+    fn default() -> Self {
+        LastRoute {
+            slot: None,
+            owner: std::ptr::null(),
+            method: None,
+            path: Vec::new(),
+        }
+    }
+}
+
 impl LastRoute {
     /// The slot kept, if any (for tests: which one, where).
     #[cfg(test)]
@@ -156,11 +170,12 @@ impl LastRoute {
     }
 
     /// Whether the last request routed here had this method and path,
-    /// and went by an exact route: the router would take this one to the
-    /// same handler (the app's routes do not change while it serves).
+    /// and went by an exact route of `owner`'s router: that router would
+    /// take this one to the same handler (an app's routes do not change
+    /// while it serves).
     #[inline]
-    pub(super) fn routed(&self, method: &Method, path: &[u8]) -> bool {
-        self.method.as_ref() == Some(method) && self.path == path
+    pub(super) fn routed(&self, owner: *const (), method: &Method, path: &[u8]) -> bool {
+        self.method.as_ref() == Some(method) && self.owner == owner && self.path == path
     }
 
     /// Starts `req`, which [`routed`](Self::routed) said goes where the
@@ -173,12 +188,13 @@ impl LastRoute {
         }
     }
 
-    /// Keeps `req`'s method and path (an exact route took it to the
-    /// slot's handler), or forgets the last ones.
-    fn keep_route(&mut self, req: &Request, exact: bool) {
+    /// Keeps `req`'s method and path (an exact route of `owner`'s took it
+    /// to the slot's handler), or forgets the last ones.
+    fn keep_route(&mut self, owner: *const (), req: &Request, exact: bool) {
         let path = req.path_bytes();
         match req.raw_method() {
             Some(method) if exact && path.len() <= KEPT_PATH_MAX => {
+                self.owner = owner;
                 if self.method.as_ref() != Some(method) {
                     self.method = Some(method.clone());
                 }
@@ -215,11 +231,12 @@ impl Future for Answer<'_> {
 /// Starts routed `req` for `handler`, whose answer goes straight to the
 /// server: in the connection's slot when the handler has one (the slot
 /// kept if it is this handler's, else a new one in its place), else
-/// boxed ([`Handler::call_reply`]). `exact`: an exact route took it there
-/// (kept for [`LastRoute::routed`]).
+/// boxed ([`Handler::call_reply`]). `exact`: an exact route of `owner`
+/// (the routing app) took it there (kept for [`LastRoute::routed`]).
 #[inline(always)]
 pub(super) fn start<'c>(
     last: &'c mut LastRoute,
+    owner: *const (),
     handler: &Rc<dyn Handler>,
     req: Request,
     exact: bool,
@@ -234,7 +251,7 @@ pub(super) fn start<'c>(
             None => return Answer::Boxed(handler.call_reply(req)),
         }
     }
-    last.keep_route(&req, exact);
+    last.keep_route(owner, &req, exact);
     last.start_again(req)
 }
 

@@ -230,7 +230,7 @@ async fn call_as(app: &App, conn: &mut ConnState, method: &str, path: &str) -> (
 /// routing it.
 fn cached(conn: &mut ConnState, method: http::Method, path: &str) -> bool {
     conn.get_mut::<LastRoute>()
-        .is_some_and(|last| last.routed(&method, path.as_bytes()))
+        .is_some_and(|last| last.routed(last.owner, &method, path.as_bytes()))
 }
 
 #[test]
@@ -300,5 +300,24 @@ fn a_request_like_the_last_goes_where_it_went_and_any_other_is_routed() {
         }
         let missing = call_as(&app, &mut conn, "GET", "/nowhere").await;
         assert_eq!(missing.0, StatusCode::NOT_FOUND);
+    });
+}
+
+#[test]
+fn a_connection_shared_by_two_apps_takes_each_request_to_its_own_app() {
+    async fn a(_req: Request) -> &'static str {
+        "a"
+    }
+    async fn b(_req: Request) -> &'static str {
+        "b"
+    }
+    let first = App::new().route("/x", get(a));
+    let second = App::new().route("/x", get(b));
+    run(async {
+        let mut conn = ConnState::default();
+        for _ in 0..2 {
+            assert_eq!(call_as(&first, &mut conn, "GET", "/x").await.1, "a");
+            assert_eq!(call_as(&second, &mut conn, "GET", "/x").await.1, "b");
+        }
     });
 }
