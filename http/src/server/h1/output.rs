@@ -329,7 +329,9 @@ impl Output {
         encode_head(self.buf(), version, status, fields, framing, !*keep_alive);
         if !has_no_body(status, is_head) && !body.is_empty() {
             if body.len() <= COPY_BODY_MAX {
-                // Next to the head just written (the buffer is taken).
+                // Next to the head just written (the buffer is taken, so
+                // `push_body`'s check for it is skipped: calling it here
+                // measured +27 instructions per pipelined request).
                 self.buf.extend_from_slice(&body);
             } else {
                 self.push_body(body);
