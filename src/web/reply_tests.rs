@@ -61,6 +61,44 @@ fn replies_are_the_responses_into_response_gives() {
     );
 }
 
+/// `value`'s response, field by field, against what a client must see:
+/// the impls whose `into_response` goes through `into_reply` are checked
+/// against fixed values here, not against each other.
+fn answers<T: IntoResponse>(value: T, status: StatusCode, content_type: &str, body: &[u8]) {
+    let (got_status, headers, got_body) = seen(value.into_response());
+    assert_eq!(got_status, status);
+    assert_eq!(headers.len(), 1, "{headers:?}");
+    assert_eq!(headers[CONTENT_TYPE], content_type);
+    assert_eq!(got_body.as_deref(), Some(body));
+}
+
+#[test]
+fn in_memory_answers_have_their_status_type_and_body() {
+    const TEXT: &str = "text/plain; charset=utf-8";
+    const BINARY: &str = "application/octet-stream";
+    answers("text", StatusCode::OK, TEXT, b"text");
+    answers(String::from("text"), StatusCode::OK, TEXT, b"text");
+    answers(
+        Bytes::from_static(b"bytes"),
+        StatusCode::OK,
+        BINARY,
+        b"bytes",
+    );
+    answers(b"vec".to_vec(), StatusCode::OK, BINARY, b"vec");
+    answers(
+        StatusCode::NOT_FOUND,
+        StatusCode::NOT_FOUND,
+        TEXT,
+        b"404 Not Found\n",
+    );
+    answers(
+        (StatusCode::CREATED, "made"),
+        StatusCode::CREATED,
+        TEXT,
+        b"made",
+    );
+}
+
 #[test]
 fn a_value_that_does_not_serialise_answers_500_either_way() {
     let mut map = std::collections::HashMap::new();
