@@ -32,12 +32,13 @@ const NAMES: [&str; 6] = [
     "authorization",
 ];
 
-const ROUTES: [(&str, &str); 6] = [
+const ROUTES: [(&str, &str); 7] = [
     ("GET", "/cookies"),
     ("GET", "/query"),
     ("POST", "/form"),
     ("POST", "/json"),
     ("GET", "/items/"),
+    ("GET", "/big"),
     ("HEAD", "/big"),
 ];
 
