@@ -57,6 +57,17 @@ impl Conn {
         }
     }
 
+    /// Writes some of `buf` at once, without a future: on epoll a
+    /// `send(2)` when the socket is known writable; `None` when that is
+    /// not possible (it would wait, io_uring, TLS), then [`write`](Self::write).
+    #[inline]
+    pub fn try_write<B: IoBuf>(&self, buf: &B) -> Option<io::Result<usize>> {
+        match self {
+            Conn::Plain(s) => s.try_write(buf),
+            Conn::Tls(_) => None,
+        }
+    }
+
     /// Writes all of `buf` (encrypting, over TLS).
     pub async fn write_all<B: IoBuf>(&self, buf: B) -> (io::Result<()>, B) {
         match self {

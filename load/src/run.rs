@@ -65,7 +65,7 @@ pub fn run(plan: Plan, shape: Shape, stop: Shutdown) -> std::io::Result<Summary>
     for core in results.lock().unwrap_or_else(|e| e.into_inner()).iter() {
         stats.merge(core);
     }
-    Ok(Summary { stats, elapsed })
+    Ok(Summary::new(stats, elapsed))
 }
 
 /// One core's run: its `connections` and the watchdog, then its stats
