@@ -21,6 +21,7 @@ mod h2;
 mod io;
 mod plan;
 mod run;
+mod signals;
 mod stats;
 mod target;
 mod ws;

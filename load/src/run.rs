@@ -1,7 +1,7 @@
 //! The run: one pinned worker per core, each with its share of the
 //! connections (one core: on the calling thread, the process's only
-//! thread); a progress line per second on a terminal; every core's stats
-//! merged at the end.
+//! thread); a progress line per second on a terminal (one core: a task of
+//! the run, not a thread); every core's stats merged at the end.
 
 use std::io::{IsTerminal, Write};
 use std::rc::Rc;
@@ -10,11 +10,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use percore_runtime::sync::Shutdown;
-use percore_runtime::time::sleep;
+use percore_runtime::time::{sleep, sleep_until};
 use percore_runtime::{spawn_local, DriverChoice, Workers};
-use signal_hook::consts::{SIGINT, SIGTERM};
 
 use crate::plan::{Core, Plan, Protocol};
+use crate::signals::RunSignals;
 use crate::stats::{Live, Stats, Summary};
 
 /// Where and how hard to run.
@@ -37,12 +37,13 @@ pub fn run(plan: Plan, shape: Shape, stop: Shutdown) -> std::io::Result<Summary>
     let results = Arc::new(Mutex::new(Vec::with_capacity(cores)));
     let started = Instant::now();
     let finished = Arc::new(AtomicBool::new(false));
-    let progress = std::io::stderr()
-        .is_terminal()
-        .then(|| spawn_progress(live.clone(), finished.clone(), started));
+    let show_progress = std::io::stderr().is_terminal();
+    let mut progress = None;
     let outcome = if cores == 1 {
-        run_here(&plan, shape, &live[0], &results, stop)
+        let progress = show_progress.then(|| Progress::new(live.clone(), started));
+        run_here(&plan, shape, &live[0], &results, stop, progress)
     } else {
+        progress = show_progress.then(|| spawn_progress(live.clone(), finished.clone(), started));
         let worker_live = live.clone();
         let worker_results = results.clone();
         Workers::new()
@@ -93,23 +94,20 @@ async fn run_core(core: Rc<Core>, connections: usize, results: Arc<Mutex<Vec<Sta
 /// syscall on a descriptor takes and drops a reference to its file in
 /// the kernel (the descriptor table is shared), ~70 ns each here, two
 /// or three per keep-alive request (BENCHMARKS.md, epoll19c).
+///
+/// The progress line, when shown, is a task of the run too.
 fn run_here(
     plan: &Arc<Plan>,
     shape: Shape,
     live: &Arc<Live>,
     results: &Arc<Mutex<Vec<Stats>>>,
     stop: Shutdown,
+    progress: Option<Progress>,
 ) -> std::io::Result<()> {
     let interrupted = Arc::new(AtomicBool::new(false));
-    for signal in [SIGINT, SIGTERM] {
-        // A second signal, once the first set the flag, ends the process.
-        signal_hook::flag::register_conditional_shutdown(
-            signal,
-            128 + signal,
-            interrupted.clone(),
-        )?;
-        signal_hook::flag::register(signal, interrupted.clone())?;
-    }
+    // Unregistered when the run returns: a signal after it acts as by
+    // default again.
+    let _signals = RunSignals::install(&interrupted)?;
     if let Some(&cpu) = percore_runtime::allowed_cpus().first() {
         let _ = percore_runtime::pin_current_thread(cpu);
     }
@@ -119,8 +117,12 @@ fn run_here(
     let core = Rc::new(Core::new(plan.clone(), live.clone()));
     rt.block_on(async {
         let relay = spawn_local(relay_signal(interrupted, stop));
+        let progress = progress.map(|p| spawn_local(p.run()));
         run_core(core, shape.connections, results.clone()).await;
         relay.abort();
+        if let Some(task) = progress {
+            task.abort();
+        }
     });
     Ok(())
 }
@@ -147,34 +149,67 @@ async fn connection(core: Rc<Core>) {
     }
 }
 
-/// Prints, once a second until `finished`, the totals so far and the rate
-/// of the last second.
+/// The progress line: once a second, the totals so far and the rate of
+/// the last second.
+struct Progress {
+    live: Vec<Arc<Live>>,
+    started: Instant,
+    /// Responses at the last line.
+    last: u64,
+    /// When the next line is due.
+    next: Instant,
+}
+
+impl Progress {
+    fn new(live: Vec<Arc<Live>>, started: Instant) -> Progress {
+        Progress {
+            live,
+            started,
+            last: 0,
+            next: started + Duration::from_secs(1),
+        }
+    }
+
+    /// The line due now, and the next one a second later.
+    fn line(&mut self) -> String {
+        let live = &self.live;
+        let responses: u64 = live
+            .iter()
+            .map(|l| l.responses.load(Ordering::Relaxed))
+            .sum();
+        let errors: u64 = live.iter().map(|l| l.errors.load(Ordering::Relaxed)).sum();
+        let line = format!(
+            "{:>4}s  {responses} requests  {errors} errors  {} req/s",
+            (self.next - self.started).as_secs(),
+            responses - self.last
+        );
+        self.last = responses;
+        self.next += Duration::from_secs(1);
+        line
+    }
+
+    /// One core: a task of the run, until it is aborted.
+    async fn run(mut self) {
+        loop {
+            sleep_until(self.next).await;
+            let _ = writeln!(std::io::stderr(), "{}", self.line());
+        }
+    }
+}
+
+/// More cores: a thread that prints the line until `finished`.
 fn spawn_progress(
     live: Vec<Arc<Live>>,
     finished: Arc<AtomicBool>,
     started: Instant,
 ) -> std::thread::JoinHandle<()> {
+    let mut progress = Progress::new(live, started);
     std::thread::spawn(move || {
-        let mut last = 0;
-        let mut next = started + Duration::from_secs(1);
         while !finished.load(Ordering::Relaxed) {
             std::thread::sleep(Duration::from_millis(50));
-            if Instant::now() < next {
-                continue;
+            if Instant::now() >= progress.next {
+                let _ = writeln!(std::io::stderr(), "{}", progress.line());
             }
-            let responses: u64 = live
-                .iter()
-                .map(|l| l.responses.load(Ordering::Relaxed))
-                .sum();
-            let errors: u64 = live.iter().map(|l| l.errors.load(Ordering::Relaxed)).sum();
-            let _ = writeln!(
-                std::io::stderr(),
-                "{:>4}s  {responses} requests  {errors} errors  {} req/s",
-                (next - started).as_secs(),
-                responses - last
-            );
-            last = responses;
-            next += Duration::from_secs(1);
         }
     })
 }
@@ -190,5 +225,19 @@ mod tests {
             [4, 3, 3]
         );
         assert_eq!((0..2).map(|i| share(2, 2, i)).sum::<usize>(), 2);
+    }
+
+    #[test]
+    fn progress_lines_count_the_last_second() {
+        let live: Vec<Arc<Live>> = (0..2).map(|_| Arc::default()).collect();
+        let started = Instant::now();
+        let mut progress = Progress::new(live.clone(), started);
+        live[0].add_responses(30);
+        live[1].add_responses(12);
+        live[1].add_errors(2);
+        assert_eq!(progress.line(), "   1s  42 requests  2 errors  42 req/s");
+        live[0].add_responses(8);
+        assert_eq!(progress.line(), "   2s  50 requests  2 errors  8 req/s");
+        assert_eq!(progress.next, started + Duration::from_secs(3));
     }
 }

@@ -338,6 +338,46 @@ both_drivers!(sigint_ends_a_run_early, |driver, server_driver| {
     }
 });
 
+both_drivers!(
+    one_core_on_a_terminal_is_one_thread,
+    |driver, server_driver| {
+        // stderr on a terminal (a pty of `script`) shows the progress line;
+        // with one core it is a task of the run, not a second thread.
+        let demo = Demo::start(server_driver);
+        let url = demo.url("http", "/plaintext");
+        let command = format!(
+            "exec {} {url} -c 2 -d 2.5 --cores 1 --driver {driver}",
+            env!("CARGO_BIN_EXE_percore-load")
+        );
+        let script = Command::new("script")
+            .args(["-qec", &command, "/dev/null"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("script (util-linux)");
+        std::thread::sleep(Duration::from_millis(1200));
+        let children = format!("/proc/{0}/task/{0}/children", script.id());
+        let load_pid = std::fs::read_to_string(&children).unwrap();
+        let load_pid = load_pid
+            .split_whitespace()
+            .next()
+            .expect("percore-load runs");
+        let status = std::fs::read_to_string(format!("/proc/{load_pid}/status")).unwrap();
+        let out = script.wait_with_output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).replace('\r', "");
+        assert!(out.status.success(), "{:?}\n{text}", out.status);
+        assert!(
+            status
+                .lines()
+                .any(|l| l.split_whitespace().eq(["Threads:", "1"])),
+            "{status}"
+        );
+        assert!(text.contains("   1s  "), "no progress line: {text}");
+        assert!(text.contains("requests/s:"), "{text}");
+    }
+);
+
 both_drivers!(pipelined_counts_match_n, |driver, server_driver| {
     let demo = Demo::start(server_driver);
     let url = demo.url("http", "/plaintext");
