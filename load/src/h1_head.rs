@@ -30,6 +30,11 @@ impl HeadMemo {
         method: &Method,
         limits: &Limits,
     ) -> Result<Option<ResponseFrame>, ResponseError> {
+        // Nothing read yet (each response's first look): no head, without
+        // the rule's call.
+        if buf.is_empty() {
+            return Ok(None);
+        }
         if let Some(frame) = self.frame {
             if buf.starts_with(&self.bytes) {
                 return Ok(Some(frame));
