@@ -8,12 +8,12 @@
 //! the latencies (responses that arrive in one read complete together).
 
 use std::rc::Rc;
-use std::time::Instant;
 
 use bytes::{Buf, BytesMut};
 use percore_http::h1::{BodyEvent, ResponseDecoder, ResponseFraming, MAX_INTERIM_RESPONSES};
 use percore_runtime::io::ReadBuffer;
 
+use crate::clock::Tick;
 use crate::conn::Conn;
 use crate::h1_head::HeadMemo;
 use crate::io::{keep_connected, write_all, Alarm, Got, Watch};
@@ -50,7 +50,7 @@ struct Reader<'a> {
     memo: HeadMemo,
     /// When the last read ended: the completion time of every response
     /// it brought.
-    now: Instant,
+    now: Tick,
 }
 
 impl Reader<'_> {
@@ -71,7 +71,7 @@ impl Reader<'_> {
     async fn read(&mut self) -> Result<(), Outcome> {
         match self.fill().await {
             Got::Data => {
-                self.now = Instant::now();
+                self.now = Tick::now();
                 self.watch.arm(self.now);
                 Ok(())
             }
@@ -147,13 +147,13 @@ impl Reader<'_> {
                 Ok(BodyEvent::Data(_)) => {}
                 Ok(BodyEvent::NeedMore) => match self.fill().await {
                     Got::Data => {
-                        self.now = Instant::now();
+                        self.now = Tick::now();
                         self.watch.arm(self.now);
                     }
                     Got::Closed
                         if self.input.buffer().is_empty() && body.decode_eof().is_some() =>
                     {
-                        self.now = Instant::now();
+                        self.now = Tick::now();
                         return Ok(());
                     }
                     got => return Err(Outcome::Failed(got.error_kind())),
@@ -181,7 +181,7 @@ async fn session(
         watch: &watch,
         input: ReadBuffer::new(stream.clone(), BytesMut::new(), READ_CHUNK),
         memo: HeadMemo::default(),
-        now: Instant::now(),
+        now: Tick::now(),
     };
     loop {
         if owed < depth as u64 {

@@ -4,12 +4,12 @@
 
 use std::collections::HashMap;
 use std::rc::Rc;
-use std::time::Instant;
 
 use bytes::BytesMut;
 use percore_http::h2::conn::{ClientConnection, ClientEvent};
 use percore_http::h2::{ErrorCode, StreamIdHasher};
 
+use crate::clock::Tick;
 use crate::conn::Conn;
 use crate::io::{keep_connected, read_more, write_all, Got, Watch};
 use crate::plan::Core;
@@ -28,7 +28,7 @@ type OpenMap = HashMap<u32, Open, StreamIdHasher>;
 
 /// A request in flight: when it went out, its response status once known.
 struct Open {
-    started: Instant,
+    started: Tick,
     status: u16,
 }
 
@@ -52,7 +52,7 @@ async fn session(
     let mut going_away = false;
     loop {
         // One clock read per turn: the start of every request opened now.
-        let turn = Instant::now();
+        let turn = Tick::now();
         while !going_away && open.len() < streams && conn.can_open_stream() {
             if owed == 0 {
                 owed = core.claim(1);
@@ -101,7 +101,7 @@ async fn session(
         }
         let done = match read_more(&stream, &mut inbuf, &watch).await {
             Got::Data => {
-                let now = Instant::now();
+                let now = Tick::now();
                 watch.arm(now);
                 now
             }
@@ -158,7 +158,7 @@ async fn session(
     }
 }
 
-fn finish(core: &Core, open: &mut OpenMap, stream_id: u32, now: Instant) {
+fn finish(core: &Core, open: &mut OpenMap, stream_id: u32, now: Tick) {
     if let Some(o) = open.remove(&stream_id) {
         core.response(o.started, now, o.status);
     }

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use percore_runtime::time::{sleep, sleep_until};
 
+use crate::clock::Tick;
 use crate::conn::Conn;
 use crate::plan::Core;
 use crate::stats::ErrorKind;
@@ -75,14 +76,14 @@ pub enum Alarm {
 /// alarm the core's [`watchdog`] raised.
 #[derive(Debug, Default)]
 pub struct Watch {
-    since: Cell<Option<Instant>>,
+    since: Cell<Option<Tick>>,
     alarm: Cell<Option<Alarm>>,
     waker: RefCell<Option<Waker>>,
 }
 
 impl Watch {
     /// Waiting for the server since `at` (a write, or the last bytes read).
-    pub fn arm(&self, at: Instant) {
+    pub fn arm(&self, at: Tick) {
         self.since.set(Some(at));
     }
 
@@ -228,7 +229,7 @@ where
         } else if core.is_over() {
             return;
         }
-        watch.arm(Instant::now());
+        watch.arm(Tick::now());
         match watch.guard(Conn::open(&core.plan)).await {
             Ok(Ok(stream)) => {
                 let (go_on, left) = session(stream, owed, watch.clone()).await;
@@ -260,20 +261,20 @@ pub async fn watchdog(core: Rc<Core>) {
             next = next.min(deadline);
         }
         sleep_until(next).await;
-        let now = Instant::now();
         let watches = core.watches.borrow().clone();
-        if plan.budget.is_over_at(now) {
+        if plan.budget.is_over_at(Instant::now()) {
             core.over.set(true);
             for watch in &watches {
                 watch.raise(Alarm::Over);
             }
             return;
         }
+        let now = Tick::now();
         for watch in &watches {
             if watch
                 .since
                 .get()
-                .is_some_and(|since| now.saturating_duration_since(since) >= plan.timeout)
+                .is_some_and(|since| now.since(since) >= plan.timeout)
             {
                 watch.raise(Alarm::TimedOut);
             }

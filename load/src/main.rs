@@ -14,6 +14,7 @@
 //! in between): the HTTP/1.1 request is encoded once and reused.
 
 mod args;
+mod clock;
 mod conn;
 mod h1;
 mod h1_head;

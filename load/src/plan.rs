@@ -16,6 +16,7 @@ use percore_http::Limits;
 use percore_runtime::sync::Shutdown;
 use percore_tls::TlsConnector;
 
+use crate::clock::Tick;
 use crate::io::Watch;
 use crate::stats::{ErrorKind, Live, Stats};
 use crate::target::Target;
@@ -245,7 +246,7 @@ impl Core {
 
     /// A response with `status` to a request sent at `started`, complete
     /// at `now`.
-    pub fn response(&self, started: Instant, now: Instant, status: u16) {
+    pub fn response(&self, started: Tick, now: Tick, status: u16) {
         self.stats
             .borrow_mut()
             .response(started, now, status, &self.live);

@@ -4,9 +4,11 @@
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use hdrhistogram::Histogram;
+
+use crate::clock::Tick;
 
 /// Why a request failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,10 +126,8 @@ pub struct Stats {
 impl Stats {
     /// A response with `status` to a request sent at `started`, complete
     /// at `now`.
-    pub fn response(&mut self, started: Instant, now: Instant, status: u16, live: &Live) {
-        let us = now.saturating_duration_since(started).as_micros();
-        self.latency
-            .record(us.min(u128::from(MAX_LATENCY_US)) as u64);
+    pub fn response(&mut self, started: Tick, now: Tick, status: u16, live: &Live) {
+        self.latency.record(now.micros_since(started));
         self.responses += 1;
         live.add_responses(1);
         if !(200..300).contains(&status) {
@@ -297,9 +297,9 @@ mod tests {
         let live = Live::default();
         let mut a = Stats::default();
         let mut b = Stats::default();
-        let t = Instant::now();
+        let t = Tick::now();
         a.response(t, t, 200, &live);
-        b.response(t, t + Duration::from_millis(2), 404, &live);
+        b.response(t, t.after(Duration::from_millis(2)), 404, &live);
         b.error(ErrorKind::Connect, 3, &live);
         a.merge(&b);
         assert_eq!(a.responses, 2);

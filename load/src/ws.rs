@@ -3,7 +3,6 @@
 //! sans-IO codec in the client role.
 
 use std::rc::Rc;
-use std::time::Instant;
 
 use bytes::BytesMut;
 use http::Method;
@@ -11,6 +10,7 @@ use percore_http::h1::{encode_request_head, parse_response_head, RequestFraming}
 use percore_ws::handshake::{client_request_headers, verify_response};
 use percore_ws::{Codec, Config, Message, Role};
 
+use crate::clock::Tick;
 use crate::conn::Conn;
 use crate::io::{keep_connected, read_more, write_all, Alarm, Got, Watch};
 use crate::plan::Core;
@@ -29,7 +29,7 @@ pub async fn connection(core: &Core) {
 /// still owed. A failed upgrade is one failed round trip.
 async fn session(core: &Core, stream: Conn, mut owed: u64, watch: Rc<Watch>) -> (bool, u64) {
     let mut buf = BytesMut::with_capacity(64 * 1024);
-    watch.arm(Instant::now());
+    watch.arm(Tick::now());
     if let Err(failure) = handshake(core, &stream, &mut buf, &watch).await {
         return match failure {
             Some(kind) => {
@@ -54,7 +54,7 @@ async fn session(core: &Core, stream: Conn, mut owed: u64, watch: Rc<Watch>) -> 
             core.error(ErrorKind::Protocol, 1);
             return (true, owed - 1);
         }
-        let started = Instant::now();
+        let started = Tick::now();
         watch.arm(started);
         let (res, o) = match watch.guard(stream.write_all(out)).await {
             Ok(done) => done,
@@ -73,7 +73,7 @@ async fn session(core: &Core, stream: Conn, mut owed: u64, watch: Rc<Watch>) -> 
         loop {
             match codec.decode(&mut buf) {
                 Ok(Some(Message::Binary(_) | Message::Text(_))) => {
-                    core.response(started, Instant::now(), 200);
+                    core.response(started, Tick::now(), 200);
                     watch.disarm();
                     break;
                 }
@@ -93,7 +93,7 @@ async fn session(core: &Core, stream: Conn, mut owed: u64, watch: Rc<Watch>) -> 
                     return (true, owed);
                 }
                 Ok(None) => match read_more(&stream, &mut buf, &watch).await {
-                    Got::Data => watch.arm(Instant::now()),
+                    Got::Data => watch.arm(Tick::now()),
                     got => match got.error_kind() {
                         Some(kind) => {
                             core.error(kind, 1);
