@@ -10,7 +10,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use percore_runtime::buf::{IoBuf, IoBufMut};
-use percore_runtime::io::{OwnedRead, OwnedWrite};
+use percore_runtime::io::{DirectSocket, OwnedRead, OwnedWrite};
 use percore_runtime::net::{TcpStream, UnixStream};
 use percore_runtime::spawn_blocking;
 use percore_runtime::time::timeout;
@@ -43,6 +43,16 @@ impl OwnedRead for Stream {
             Stream::Tcp(s) => s.read(buf).await,
             Stream::Unix(s) => s.read(buf).await,
             Stream::Tls(s) => s.read(buf).await,
+        }
+    }
+
+    /// The socket of a plain stream (a `ReadBuffer` reads it itself: a
+    /// multishot receive on io_uring); none under TLS.
+    fn direct(&self) -> Option<DirectSocket<'_>> {
+        match self {
+            Stream::Tcp(s) => s.direct(),
+            Stream::Unix(s) => s.direct(),
+            Stream::Tls(_) => None,
         }
     }
 }
