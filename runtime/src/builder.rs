@@ -180,11 +180,12 @@ impl Builder {
         self
     }
 
-    /// Registers accepted sockets in the io_uring ring's fixed-file table
-    /// as well (`PERCORE_REGISTERED_FDS=1|0`; off by default: see
-    /// BENCHMARKS.md, issue 19): their receives and sends name the slot,
-    /// sparing the kernel a descriptor lookup each, at the cost of a
-    /// registration syscall per connection. Probed at start-up; a kernel
+    /// Registers stream sockets (accepted ones, and those
+    /// `TcpStream::connect`/`UnixStream::connect` open) in the io_uring
+    /// ring's fixed-file table as well (`PERCORE_REGISTERED_FDS=1|0`; off
+    /// by default: see BENCHMARKS.md, issue 19): their receives and sends
+    /// name the slot, sparing the kernel a descriptor lookup each, at the
+    /// cost of a registration syscall per connection. Probed at start-up; a kernel
     /// without sparse tables (before Linux 5.19), or a full table, leaves
     /// sockets unregistered. No effect on epoll.
     ///

@@ -1,10 +1,11 @@
-//! Registered (direct) descriptors for accepted sockets (io_uring,
-//! `Builder::registered_fds`): each test runs with them on, off on
-//! io_uring, and on epoll (which has none). Echo over many connections
+//! Registered (direct) descriptors for accepted and connected sockets
+//! (io_uring, `Builder::registered_fds`): each test runs with them on, off
+//! on io_uring, and on epoll (which has none). Echo over many connections
 //! arrives intact; a slot freed by a closed socket and given to a new one
 //! never delivers to the old socket, and the old socket's peer sees its
 //! close; a full table leaves further sockets unregistered and working;
-//! dropped reads leave no operation, descriptor or slot behind.
+//! dropped reads leave no operation, descriptor or slot behind; a
+//! connection to a peer outside the runtime holds a slot of its own.
 
 mod common;
 use common::*;
@@ -21,7 +22,7 @@ use percore_runtime::{debug_registered_fds, spawn_local, Builder, DriverChoice, 
 /// A configuration under test.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Mode {
-    /// io_uring, accepted sockets registered.
+    /// io_uring, accepted and connected sockets registered.
     On,
     /// io_uring, not registered.
     Off,
@@ -132,8 +133,12 @@ fn echo_many(mode: Mode) {
         for c in clients {
             open.push(c.await.unwrap());
         }
-        // Every accepted socket holds a slot while open.
-        assert_eq!(debug_registered_fds(), expect_slots(mode, n), "{mode:?}");
+        // Every socket, accepted and connected, holds a slot while open.
+        assert_eq!(
+            debug_registered_fds(),
+            expect_slots(mode, 2 * n),
+            "{mode:?}"
+        );
         drop(open);
         slots_settle(mode, 0).await;
         drop(listener);
@@ -151,15 +156,18 @@ fn echo_over_many_connections_is_intact() {
     }
 }
 
-/// One slot: socket A takes it (with a read in flight when it closes), C
-/// gets it after A's close. A's peer sees the end of A, not C's bytes, and
-/// C receives only its own peer's bytes.
+/// Two slots: A's client and A's accepted socket take them (the client's
+/// socket exists first); A's accepted socket closes with a read in flight,
+/// and C's client gets its slot (the table is then full, so C's accepted
+/// socket goes unregistered). A's peer sees the end of A, not C's bytes,
+/// and C's client receives only its own peer's bytes: the dropped read of
+/// the old socket never lands in the slot's new owner.
 fn slot_reuse(mode: Mode) {
-    runtime(mode, 1).block_on(async move {
+    runtime(mode, 2).block_on(async move {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let (server_a, client_a) = connected(&listener, addr).await;
-        assert_eq!(debug_registered_fds(), expect_slots(mode, 1));
+        assert_eq!(debug_registered_fds(), expect_slots(mode, 2));
         // A read in flight on A, dropped, then A closed.
         let raced = race(
             server_a.read(Vec::with_capacity(64)),
@@ -168,10 +176,10 @@ fn slot_reuse(mode: Mode) {
         .await;
         assert!(matches!(raced, Either::Right(())));
         drop(server_a);
-        slots_settle(mode, 0).await;
+        slots_settle(mode, 1).await;
 
         let (server_c, client_c) = connected(&listener, addr).await;
-        assert_eq!(debug_registered_fds(), expect_slots(mode, 1));
+        assert_eq!(debug_registered_fds(), expect_slots(mode, 2));
 
         // A's peer sees A's end (the table let go of A's file too).
         let (res, buf) = client_a.read(Vec::with_capacity(64)).await;
@@ -200,8 +208,9 @@ fn a_reused_slot_never_reaches_the_old_socket() {
     }
 }
 
-/// Two slots, five connections: three go unregistered and echo all the
-/// same; once the first are closed, new sockets get slots again.
+/// Two slots, five connections (ten sockets): the first connection's two
+/// sockets take both, the rest go unregistered and echo all the same; once
+/// the first are closed, new sockets get slots again.
 fn table_full(mode: Mode) {
     runtime(mode, 2).block_on(async move {
         let fds = open_fds();
@@ -289,5 +298,48 @@ fn dropped_reads_leak_nothing() {
     let _serial = serial();
     for mode in MODES {
         dropped_reads(mode);
+    }
+}
+
+/// A connection to a peer outside the runtime (a std listener on another
+/// thread): the connected socket alone holds a slot while open, echoes
+/// through it intact, and frees it on close.
+fn connected_only(mode: Mode) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let peer = std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut buf = [0u8; 4096];
+        loop {
+            match stream.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => stream.write_all(&buf[..n]).unwrap(),
+            }
+        }
+    });
+    runtime(mode, 16).block_on(async move {
+        let client = TcpStream::connect(addr).await.unwrap();
+        assert_eq!(debug_registered_fds(), expect_slots(mode, 1), "{mode:?}");
+        for round in 0..4 {
+            let msg = message(round, 10_000);
+            write_all(&client, msg.clone()).await.0.unwrap();
+            assert_eq!(read_exact(&client, msg.len()).await, msg, "{mode:?}");
+        }
+        drop(client);
+        slots_settle(mode, 0).await;
+        sleep(Duration::from_millis(10)).await;
+        assert_no_ops_leaked(mode);
+    });
+    // The peer saw the end of the stream: the client's descriptor (and its
+    // slot's file) closed.
+    peer.join().unwrap();
+}
+
+#[test]
+fn a_connected_socket_takes_a_slot_of_its_own() {
+    let _serial = serial();
+    for mode in MODES {
+        connected_only(mode);
     }
 }

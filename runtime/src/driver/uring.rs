@@ -125,7 +125,8 @@ pub(crate) struct Uring {
     zerocopy_min: usize,
     /// Zero-copy notifications seen (for tests).
     zerocopy_notifications: u64,
-    /// Registered descriptors of accepted sockets (asked for and probed).
+    /// Registered descriptors of accepted and connected stream sockets
+    /// (asked for and probed).
     fixed: Option<fixed::FixedTable>,
 }
 
@@ -218,8 +219,8 @@ impl Uring {
         self.zerocopy_min
     }
 
-    /// Registers an accepted socket's `fd` in the fixed-file table, when the
-    /// ring has one with a free slot.
+    /// Registers an accepted or connecting stream socket's `fd` in the
+    /// fixed-file table, when the ring has one with a free slot.
     pub(crate) fn register_fixed(&mut self, fd: std::os::fd::RawFd) -> Option<FixedSlot> {
         let Uring { ring, fixed, .. } = self;
         fixed.as_mut()?.take(ring, fd)

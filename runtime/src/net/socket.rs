@@ -40,6 +40,15 @@ impl Socket {
         Socket::adopt(socket, false)
     }
 
+    /// Adopts a stream socket about to connect, as [`new`](Self::new), and
+    /// on io_uring also in the ring's fixed-file table when it has one
+    /// (`Builder::registered_fds`), like an accepted socket.
+    pub(crate) fn connecting(socket: RawSocket) -> io::Result<Socket> {
+        let uring = context(|cx| matches!(&*cx.driver.borrow(), Driver::Uring(_)));
+        socket.set_nonblocking(!uring)?;
+        Socket::adopt(socket, true)
+    }
+
     /// How this socket's operations run.
     pub(crate) fn driven(&self) -> Driven<'_> {
         match &self.reg {
@@ -267,7 +276,7 @@ impl Socket {
 
     /// Adopts `socket`, already in the driver's mode; on io_uring with
     /// `fixed`, also in the ring's fixed-file table when it has one
-    /// (`Builder::registered_fds`: accepted sockets only).
+    /// (`Builder::registered_fds`: accepted and connecting stream sockets).
     fn adopt(socket: RawSocket, fixed: bool) -> io::Result<Socket> {
         let slot = context(|cx| match &mut *cx.driver.borrow_mut() {
             Driver::Uring(ring) if fixed => Ok(ring.register_fixed(socket.as_raw_fd())),

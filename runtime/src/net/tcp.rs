@@ -156,7 +156,7 @@ impl TcpStream {
     pub async fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
         let socket = RawSocket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
         let stream = TcpStream {
-            inner: Socket::new(socket)?,
+            inner: Socket::connecting(socket)?,
         };
         stream.inner.connect(&addr.into()).await?;
         Ok(stream)

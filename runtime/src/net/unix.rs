@@ -70,7 +70,7 @@ impl UnixStream {
     pub async fn connect(path: impl AsRef<Path>) -> io::Result<UnixStream> {
         let socket = RawSocket::new(Domain::UNIX, Type::STREAM, None)?;
         let stream = UnixStream {
-            inner: Socket::new(socket)?,
+            inner: Socket::connecting(socket)?,
         };
         stream.inner.connect(&SockAddr::unix(path)?).await?;
         Ok(stream)

@@ -46,6 +46,7 @@
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
 mod client;
+mod client_role;
 mod counts;
 mod fields;
 mod flow_control;

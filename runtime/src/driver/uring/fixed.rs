@@ -1,8 +1,8 @@
-//! Registered (direct) descriptors for accepted sockets: a sparse
-//! fixed-file table registered at ring set-up (`IORING_REGISTER_FILES2`
-//! with `IORING_RSRC_REGISTER_SPARSE`, Linux 5.19), one slot per accepted
-//! socket from a per-ring allocator, filled with `io_uring_register(
-//! FILES_UPDATE)`. The socket keeps its regular descriptor as well
+//! Registered (direct) descriptors for accepted and connected stream
+//! sockets: a sparse fixed-file table registered at ring set-up
+//! (`IORING_REGISTER_FILES2` with `IORING_RSRC_REGISTER_SPARSE`, Linux
+//! 5.19), one slot per such socket from a per-ring allocator, filled
+//! with `io_uring_register(FILES_UPDATE)`. The socket keeps its regular descriptor as well
 //! (`setsockopt`, `shutdown`, `sendfile` need one); its receives and sends
 //! name the slot (`types::Fixed`), which spares the kernel a descriptor
 //! lookup per operation. A full table leaves the socket unregistered.
