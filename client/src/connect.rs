@@ -28,6 +28,16 @@ pub(crate) enum Stream {
 }
 
 impl Stream {
+    /// Sends some of `buf` at once when the socket takes it without
+    /// waiting (no future, no operation of the ring); `None` when it
+    /// would wait, or where the runtime has no such send (TLS, Unix).
+    pub(crate) fn try_write<B: IoBuf>(&self, buf: &B) -> Option<io::Result<usize>> {
+        match self {
+            Stream::Tcp(s) => s.try_write(buf),
+            _ => None,
+        }
+    }
+
     /// Whether ALPN chose HTTP/2 (TLS only).
     pub(crate) fn alpn_h2(&self) -> bool {
         match self {

@@ -129,9 +129,13 @@ pub(crate) async fn exchange(
     // connection's timer for the total deadline as its reads do: the
     // request arms no timer of its own. The rest of a partial send (rare)
     // goes as any write.
-    let clock = Clock::Kept(&mut *rx.timer);
-    let (res, mut head) =
-        Bounded::new(req.total, TimeoutKind::Total, clock, stream.write(head)).await?;
+    let (res, mut head) = match stream.try_write(&head) {
+        Some(res) => (res, head),
+        None => {
+            let clock = Clock::Kept(&mut *rx.timer);
+            Bounded::new(req.total, TimeoutKind::Total, clock, stream.write(head)).await?
+        }
+    };
     match res {
         Ok(n) if n > 0 => {
             sent = true;
