@@ -430,6 +430,48 @@ both_drivers!(expect_continue_waits_then_sends, |d| {
     });
 });
 
+both_drivers!(expect_continue_head_split_around_the_timeout, |d| {
+    // No 100: part of the final head comes before the body (read while
+    // the client waits for a 100), the rest after the body, which the
+    // client sends once its continue timeout passes with a read in
+    // flight. Nothing read is lost or read twice, and the connection is
+    // used again for the next request.
+    let srv = RawServer::start(|c, head| {
+        if head.starts_with("GET") {
+            return c
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 3\r\n\r\nget")
+                .is_ok();
+        }
+        if c.write_all(b"HTTP/1.1 201 Created\r\ncontent-").is_err() {
+            return false;
+        }
+        let mut body = [0u8; 4];
+        if c.read_exact(&mut body).is_err() || &body != b"data" {
+            return false;
+        }
+        c.write_all(b"length: 4\r\n\r\ndone").is_ok()
+    });
+    runtime(d).block_on(async {
+        let client = Client::builder()
+            .continue_timeout(Duration::from_millis(100))
+            .read_timeout(Duration::from_secs(5))
+            .build()
+            .unwrap();
+        let resp = client
+            .post(srv.url("/"))
+            .header("expect", "100-continue")
+            .body("data")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 201);
+        assert_eq!(resp.text().await.unwrap(), "done");
+        let resp = client.get(srv.url("/again")).send().await.unwrap();
+        assert_eq!(resp.text().await.unwrap(), "get");
+    });
+    assert_eq!(srv.accepted.load(Ordering::SeqCst), 1);
+});
+
 both_drivers!(request_head_on_the_wire, |d| {
     // Echoes the request head as the body; 307 for /again.
     let srv = RawServer::start(|c, head| {

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use percore_runtime::buf::{IoBuf, IoBufMut};
-use percore_runtime::io::{OwnedRead, OwnedWrite};
+use percore_runtime::io::{DirectSocket, OwnedRead, OwnedWrite};
 use percore_runtime::net::{TcpStream, UnixStream};
 use percore_runtime::spawn_blocking;
 use percore_runtime::time::timeout;
@@ -28,6 +28,16 @@ pub(crate) enum Stream {
 }
 
 impl Stream {
+    /// Sends some of `buf` at once when the socket takes it without
+    /// waiting (no future, no operation of the ring); `None` when it
+    /// would wait, or where the runtime has no such send (TLS, Unix).
+    pub(crate) fn try_write<B: IoBuf>(&self, buf: &B) -> Option<io::Result<usize>> {
+        match self {
+            Stream::Tcp(s) => s.try_write(buf),
+            _ => None,
+        }
+    }
+
     /// Whether ALPN chose HTTP/2 (TLS only).
     pub(crate) fn alpn_h2(&self) -> bool {
         match self {
@@ -43,6 +53,16 @@ impl OwnedRead for Stream {
             Stream::Tcp(s) => s.read(buf).await,
             Stream::Unix(s) => s.read(buf).await,
             Stream::Tls(s) => s.read(buf).await,
+        }
+    }
+
+    /// The socket of a plain stream (a `ReadBuffer` reads it itself: a
+    /// multishot receive on io_uring); none under TLS.
+    fn direct(&self) -> Option<DirectSocket<'_>> {
+        match self {
+            Stream::Tcp(s) => s.direct(),
+            Stream::Unix(s) => s.direct(),
+            Stream::Tls(_) => None,
         }
     }
 }

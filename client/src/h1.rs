@@ -6,6 +6,7 @@
 //! on a reused connection they are what a server closing an idle
 //! keep-alive connection looks like, and the caller may retry them.
 
+use std::future::poll_fn;
 use std::io;
 use std::pin::pin;
 use std::time::{Duration, Instant};
@@ -18,7 +19,7 @@ use percore_http::h1::{
 };
 use percore_http::{Body, Limits};
 use percore_runtime::future::{race, Either};
-use percore_runtime::io::{OwnedRead, OwnedWrite};
+use percore_runtime::io::{OwnedRead, OwnedWrite, ReadBuffer};
 use percore_runtime::time::{sleep, timeout_at};
 
 use crate::connect::Stream;
@@ -97,14 +98,16 @@ pub(crate) async fn exchange(
         },
     };
     let ConnParts {
-        stream,
-        buf,
+        input,
         heads,
         timer,
         memo,
         ..
     } = &mut **conn;
-    let mut rx = Incoming { buf, timer, memo };
+    // The writes' handle on the socket, beside the reads' (`input`).
+    let stream = input.stream().clone();
+    let stream = &*stream;
+    let mut rx = Incoming { input, timer, memo };
     let head = heads.head(req, framing);
     let mut sent = false;
     let stale = |sent: bool, e: io::Error| Failure::Stale {
@@ -117,18 +120,22 @@ pub(crate) async fn exchange(
         let parts = vec![head, b.clone()];
         let written = write_all(stream, parts, &mut sent).await;
         return match written {
-            Ok(()) => read_final_head(stream, &mut rx, req).await,
+            Ok(()) => read_final_head(&mut rx, req).await,
             Err(e) if !sent => Err(stale(false, e)),
-            Err(e) => early_answer(stream, &mut rx, req, stale(true, e)).await,
+            Err(e) => early_answer(&mut rx, req, stale(true, e)).await,
         };
     }
     // The head in one send (it fits a socket buffer), waiting on the
     // connection's timer for the total deadline as its reads do: the
     // request arms no timer of its own. The rest of a partial send (rare)
     // goes as any write.
-    let clock = Clock::Kept(&mut *rx.timer);
-    let (res, mut head) =
-        Bounded::new(req.total, TimeoutKind::Total, clock, stream.write(head)).await?;
+    let (res, mut head) = match stream.try_write(&head) {
+        Some(res) => (res, head),
+        None => {
+            let clock = Clock::Kept(&mut *rx.timer);
+            Bounded::new(req.total, TimeoutKind::Total, clock, stream.write(head)).await?
+        }
+    };
     match res {
         Ok(n) if n > 0 => {
             sent = true;
@@ -145,7 +152,7 @@ pub(crate) async fn exchange(
             .map_err(|e| stale(sent, e))?;
     }
     if !with_body {
-        return read_final_head(stream, &mut rx, req).await;
+        return read_final_head(&mut rx, req).await;
     }
     // A streamed body, or one after `Expect: 100-continue`: boxed, their
     // futures are large and rare; inline, every exchange's future (a
@@ -153,8 +160,8 @@ pub(crate) async fn exchange(
     if !req.expect_continue {
         let sent = Box::pin(send_body(stream, std::mem::take(body), framing)).await;
         return match sent {
-            Ok(()) => read_final_head(stream, &mut rx, req).await,
-            Err(SendError::Socket(failed)) => early_answer(stream, &mut rx, req, failed).await,
+            Ok(()) => read_final_head(&mut rx, req).await,
+            Err(SendError::Socket(failed)) => early_answer(&mut rx, req, failed).await,
             Err(SendError::Body(failed)) => Err(failed),
         };
     }
@@ -190,29 +197,29 @@ async fn after_continue(
                 must_close: true,
             });
         }
-        let mut read = pin!(stream.read(with_room(std::mem::take(rx.buf))));
-        match race(read.as_mut(), waited.as_mut()).await {
-            Either::Left((res, back)) => {
-                *rx.buf = back;
-                check_read(res, rx.buf, true)?;
-            }
+        let input = &mut *rx.input;
+        let read = poll_fn(|cx| input.poll_fill(cx, None));
+        match race(read, waited.as_mut()).await {
+            Either::Left(res) => check_read(res, rx.input.buffer(), true)?,
             Either::Right(()) => {
-                // No 100 in time: send the body with the read in flight.
+                // No 100 in time: send the body with the read in flight
+                // (it stays in the buffer's keeping), then wait for it.
                 send_body(stream, std::mem::take(body), framing).await?;
-                let (res, back) = match req.read_timeout {
+                let input = &mut *rx.input;
+                let read = poll_fn(|cx| input.poll_fill(cx, None));
+                let res = match req.read_timeout {
                     Some(d) => timeout_at(crate::now() + d, read)
                         .await
                         .map_err(|_| Error::timeout(TimeoutKind::Read))?,
                     None => read.await,
                 };
-                *rx.buf = back;
-                check_read(res, rx.buf, true)?;
-                return read_final_head(stream, rx, req).await;
+                check_read(res, rx.input.buffer(), true)?;
+                return read_final_head(rx, req).await;
             }
         }
     }
     send_body(stream, std::mem::take(body), framing).await?;
-    read_final_head(stream, rx, req).await
+    read_final_head(rx, req).await
 }
 
 /// The request could not be sent in full: a server that refuses a body
@@ -220,12 +227,11 @@ async fn after_continue(
 /// answer, if one comes, is the outcome (and the connection closes);
 /// otherwise the send's failure is.
 async fn early_answer(
-    stream: &Stream,
     rx: &mut Incoming<'_>,
     req: &Outgoing<'_>,
     failed: Failure,
 ) -> Result<Answer, Failure> {
-    match read_final_head(stream, rx, req).await {
+    match read_final_head(rx, req).await {
         Ok(answer) => Ok(Answer {
             must_close: true,
             ..answer
@@ -236,7 +242,7 @@ async fn early_answer(
 
 /// The connection's parts a response head is read with.
 struct Incoming<'a> {
-    buf: &'a mut BytesMut,
+    input: &'a mut ReadBuffer<Stream>,
     /// See [`LazyTimer`].
     timer: &'a mut LazyTimer,
     /// The connection's last response head (the same head again is
@@ -250,17 +256,13 @@ fn parse_head(
     rx: &mut Incoming<'_>,
     req: &Outgoing<'_>,
 ) -> Result<Option<LazyResponseHead>, Failure> {
-    parse_response_head_memo(rx.buf, req.method, req.limits, rx.memo)
+    parse_response_head_memo(rx.input.buffer_mut(), req.method, req.limits, rx.memo)
         .map_err(|e| Failure::Fatal(Error::with_source(ErrorKind::Protocol, "", e)))
 }
 
 /// Reads until a final (non-1xx) response head (each read on the
 /// connection's timer).
-async fn read_final_head(
-    stream: &Stream,
-    rx: &mut Incoming<'_>,
-    req: &Outgoing<'_>,
-) -> Result<Answer, Failure> {
+async fn read_final_head(rx: &mut Incoming<'_>, req: &Outgoing<'_>) -> Result<Answer, Failure> {
     let (mut first, mut interim) = (true, 0);
     loop {
         if let Some(head) = parse_head(rx, req)? {
@@ -284,16 +286,9 @@ async fn read_final_head(
             });
         }
         let clock = Clock::Kept(&mut *rx.timer);
-        let read = read_with(
-            stream,
-            std::mem::take(rx.buf),
-            clock,
-            req.read_timeout,
-            req.total,
-        );
-        let (res, back) = read.await?;
-        *rx.buf = back;
-        check_read(res, rx.buf, first && rx.buf.is_empty())?;
+        let res = fill_with(rx.input, clock, req.read_timeout, req.total).await?;
+        let buf = rx.input.buffer();
+        check_read(res, buf, first && buf.is_empty())?;
         first = false;
     }
 }
@@ -343,6 +338,23 @@ pub(crate) fn read_with<'a>(
     total: Option<Instant>,
 ) -> Bounded<'a, impl std::future::Future<Output = (io::Result<usize>, BytesMut)> + 'a> {
     bounded(clock, read_timeout, total, stream.read(with_room(buf)))
+}
+
+/// One read into a connection's buffer, bounded as [`read_with`]'s; a
+/// timeout leaves the read in the buffer's keeping (and the connection
+/// must close: a response may be under way).
+fn fill_with<'a>(
+    input: &'a mut ReadBuffer<Stream>,
+    clock: Clock<'a>,
+    read_timeout: Option<Duration>,
+    total: Option<Instant>,
+) -> Bounded<'a, impl std::future::Future<Output = io::Result<usize>> + 'a> {
+    bounded(
+        clock,
+        read_timeout,
+        total,
+        poll_fn(move |cx| input.poll_fill(cx, None)),
+    )
 }
 
 /// `fut`, failing with the read timeout after `read` or the total one at
@@ -420,7 +432,7 @@ impl BodyReader {
 
     fn finish(&mut self) {
         if let Some(conn) = self.conn.take() {
-            if self.keep_alive && conn.buf.is_empty() {
+            if self.keep_alive && conn.input.buffer().is_empty() {
                 self.pool.release(conn);
             }
         }
@@ -441,7 +453,7 @@ impl BodyReader {
                 return Ok(None);
             };
             let conn = &mut **conn;
-            match self.decoder.decode(&mut conn.buf) {
+            match self.decoder.decode(conn.input.buffer_mut()) {
                 Ok(BodyEvent::Data(b)) => return Ok(Some(b)),
                 Ok(BodyEvent::End { trailers }) => {
                     self.trailers = trailers;
@@ -454,12 +466,9 @@ impl BodyReader {
                 }
                 Err(e) => return Err(Error::with_source(ErrorKind::Protocol, "", e)),
             }
-            let buf = std::mem::take(&mut conn.buf);
             let clock = Clock::Kept(&mut conn.timer);
-            let read = read_with(&conn.stream, buf, clock, self.read_timeout, self.total);
-            let (res, back) = read.await?;
-            conn.buf = back;
-            match res {
+            let read = fill_with(&mut conn.input, clock, self.read_timeout, self.total);
+            match read.await? {
                 Ok(0) => {
                     return match self.decoder.decode_eof() {
                         Some(_) => {

@@ -18,11 +18,16 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use percore_http::h1::ResponseHeadMemo;
+use percore_runtime::io::ReadBuffer;
 use slab::Slab;
 
 use crate::connect::Stream;
 use crate::h1::Heads;
 use crate::within::LazyTimer;
+
+/// A connection's read buffer grows by this much when less than a quarter
+/// of it is free.
+const READ_CHUNK: usize = 16 * 1024;
 
 /// Where connections go: scheme, host and port.
 #[derive(Debug, Clone, Eq)]
@@ -74,8 +79,11 @@ pub(crate) struct Conn(Box<ConnParts>);
 /// An open connection, its read buffer and its request heads' buffer
 /// and memo.
 pub(crate) struct ConnParts {
-    pub stream: Stream,
-    pub buf: BytesMut,
+    /// The socket and the bytes read from it: a read survives a wait that
+    /// gave up, and on io_uring the socket's one multishot receive (armed
+    /// by the first read, kept while the connection idles in the pool)
+    /// stands for a receive submitted per request.
+    pub input: ReadBuffer<Stream>,
     pub heads: Heads,
     /// The timer its waits share (see [`LazyTimer`]).
     pub timer: LazyTimer,
@@ -104,8 +112,7 @@ impl Conn {
     /// A new connection, counted under `permit`.
     pub(crate) fn new(stream: Stream, permit: Permit) -> Conn {
         Conn(Box::new(ConnParts {
-            stream,
-            buf: BytesMut::with_capacity(16 * 1024),
+            input: ReadBuffer::new(Rc::new(stream), BytesMut::new(), READ_CHUNK),
             heads: Heads::default(),
             timer: LazyTimer::default(),
             memo: ResponseHeadMemo::default(),
@@ -116,6 +123,13 @@ impl Conn {
 
     fn origin(&self) -> &Origin {
         &self.permit.origin
+    }
+}
+
+impl ConnParts {
+    /// The bytes received and not yet consumed.
+    pub(crate) fn buf(&mut self) -> &mut BytesMut {
+        self.input.buffer_mut()
     }
 }
 

@@ -270,7 +270,7 @@ impl Client {
         let body = match declared {
             // The whole body came with the head (a small answer usually
             // does): take it now and give the connection back, no reader.
-            Some(n) if conn.buf.len() as u64 >= n => {
+            Some(n) if conn.input.buffer().len() as u64 >= n => {
                 ready_body(conn, n as usize, keep_alive, &self.inner.pool)
             }
             _ => {
@@ -306,8 +306,9 @@ impl Client {
 /// connection goes back to `pool` when it may be reused and nothing
 /// follows the body (as [`BodyReader`] does at a body's end), else closes.
 fn ready_body(mut conn: Conn, n: usize, keep_alive: bool, pool: &crate::pool::Pool) -> AnyBody {
-    let data = conn.buf.split_to(n).freeze();
-    if keep_alive && conn.buf.is_empty() {
+    let buf = conn.buf();
+    let data = buf.split_to(n).freeze();
+    if keep_alive && buf.is_empty() {
         pool.release(conn);
     }
     AnyBody::Ready(Some(data))

@@ -754,3 +754,51 @@ fn plain_heads_agree_with_httparse_byte_by_byte() {
         let _ = parse_with(not_plain, &Method::GET, &Limits::default());
     }
 }
+
+/// The plain pass's two limits leave the head to httparse rather than
+/// answer it: more fields than its slots, and a field name longer than a
+/// `HeaderName` takes. Each head still frames as httparse frames it (and
+/// a name one byte shorter, or a head within the slots, stays plain).
+#[test]
+fn plain_pass_limits_leave_the_head_to_httparse() {
+    let with_fields = |n: usize| {
+        let mut head = b"HTTP/1.1 200 OK\r\n".to_vec();
+        for i in 0..n {
+            head.extend_from_slice(format!("X-{i}: v\r\n").as_bytes());
+        }
+        head.extend_from_slice(b"Content-Length: 0\r\n\r\n");
+        head
+    };
+    let fits = with_fields(FRAME_STACK_FIELDS - 1);
+    let over = with_fields(FRAME_STACK_FIELDS);
+    let plain = |head: &[u8], slots| super::plain_head(head, 0, &Method::GET, slots);
+    assert!(matches!(plain(&fits, FRAME_STACK_FIELDS), Some(Ok(_))));
+    assert!(plain(&over, FRAME_STACK_FIELDS).is_none());
+    let many = Limits {
+        max_headers: 2 * FRAME_STACK_FIELDS,
+        ..Limits::default()
+    };
+    let framed = parse_with(&over, &Method::GET, &many).unwrap().unwrap();
+    assert_eq!(framed.body, ResponseFraming::Empty);
+    assert_eq!(framed.headers.len(), FRAME_STACK_FIELDS + 1);
+
+    let with_name = |len: usize| {
+        let mut head = b"HTTP/1.1 200 OK\r\n".to_vec();
+        head.extend(std::iter::repeat_n(b'n', len));
+        head.extend_from_slice(b": v\r\nContent-Length: 2\r\n\r\n");
+        head
+    };
+    let roomy = Limits {
+        max_head_size: 1 << 17,
+        ..Limits::default()
+    };
+    let longest = with_name(MAX_NAME_LEN);
+    assert!(matches!(plain(&longest, FRAME_STACK_FIELDS), Some(Ok(_))));
+    let framed = parse_with(&longest, &Method::GET, &roomy).unwrap().unwrap();
+    assert_eq!(framed.body, ResponseFraming::Length(2));
+    let too_long = with_name(MAX_NAME_LEN + 1);
+    assert!(plain(&too_long, FRAME_STACK_FIELDS).is_none());
+    // httparse takes the name; the header map cannot: the full parser's
+    // verdict, whatever it is, is the framer's too (`parse_with` checks).
+    let _ = parse_with(&too_long, &Method::GET, &roomy);
+}
