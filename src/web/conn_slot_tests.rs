@@ -321,3 +321,32 @@ fn a_connection_shared_by_two_apps_takes_each_request_to_its_own_app() {
         }
     });
 }
+
+/// A path up to `KEPT_PATH_MAX` bytes is kept for the next request; a
+/// longer one is routed every time (a connection keeps no more than that
+/// many bytes of a path), and both are answered by their route.
+#[test]
+fn only_paths_up_to_the_bound_are_kept() {
+    use http::Method;
+    let longest = format!("/{}", "k".repeat(super::KEPT_PATH_MAX - 1));
+    let too_long = format!("/{}", "l".repeat(super::KEPT_PATH_MAX));
+    let app = App::new()
+        .route(&longest, get(|_req: Request| async { "kept" }))
+        .route(&too_long, get(|_req: Request| async { "routed" }));
+    run(async {
+        let mut conn = ConnState::default();
+        for _ in 0..2 {
+            let answer = call_as(&app, &mut conn, "GET", &longest).await;
+            assert_eq!(answer, (StatusCode::OK, Bytes::from_static(b"kept")));
+            assert!(cached(&mut conn, Method::GET, &longest));
+        }
+        for _ in 0..2 {
+            let answer = call_as(&app, &mut conn, "GET", &too_long).await;
+            assert_eq!(answer, (StatusCode::OK, Bytes::from_static(b"routed")));
+            assert!(!cached(&mut conn, Method::GET, &too_long));
+            assert!(!cached(&mut conn, Method::GET, &longest));
+        }
+        let kept_bytes = conn.get_mut::<LastRoute>().map(|last| last.path.len());
+        assert!(kept_bytes <= Some(super::KEPT_PATH_MAX), "{kept_bytes:?}");
+    });
+}
