@@ -7,6 +7,7 @@
 use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, Method, StatusCode, Version};
 
+use super::memo::{MEMO_SAMPLE, MEMO_STREAK};
 use super::response::{
     frame_head, many_fields, parse_response_head, Framed, ResponseError, ResponseFrame,
     ResponseFraming,
@@ -140,6 +141,12 @@ pub struct ResponseHeadMemo {
     method: Option<Method>,
     limits: (usize, usize),
     frame: Option<(ResponseFrame, Option<(usize, usize)>)>,
+    /// Heads in a row the memo did not answer (wrapping): after
+    /// `MEMO_STREAK` of them only one head in `MEMO_SAMPLE` is kept, as
+    /// the server's request-head memo does, so a server whose heads all
+    /// differ (a request id, an ETag per response) costs most responses
+    /// neither a comparison nor a copy.
+    misses: u32,
 }
 
 impl ResponseHeadMemo {
@@ -168,7 +175,11 @@ impl ResponseHeadMemo {
 /// server answering a connection's requests with the same head again,
 /// as within the same second of its `Date`, is framed by one
 /// comparison); any other head is parsed, and kept in `memo` when it is
-/// accepted and at most [`MEMO_MAX_HEAD`] bytes long.
+/// accepted and at most [`MEMO_MAX_HEAD`] bytes long (after a run of
+/// heads the memo did not answer, only one in eight is kept: a server
+/// whose heads all differ costs most responses neither a comparison nor
+/// a copy, and one that starts repeating its head is answered again
+/// within ten heads).
 ///
 /// Exact, not a heuristic: the parser's verdict on an accepted head is a
 /// function of its bytes, the method and the limits (it decides at the
@@ -195,14 +206,21 @@ pub fn parse_response_head_memo(
 ) -> Result<Option<LazyResponseHead>, ResponseError> {
     if let Some(frame) = memo.answer(buf, method, limits) {
         let coding = memo.frame.as_ref().and_then(|(_, coding)| *coding);
-        return Ok(Some(split_head(buf, frame, coding)));
+        let head = split_head(buf, frame, coding);
+        memo.misses = 0;
+        return Ok(Some(head));
     }
     let (frame, coding) = match frame_head(buf, method, limits)? {
         Framed::Incomplete => return Ok(None),
         Framed::Head { frame, coding } => (frame, coding),
         Framed::ManyFields { skipped } => return many_fields_lazy(buf, skipped, method, limits),
     };
-    match buf.get(..frame.len).filter(|b| b.len() <= MEMO_MAX_HEAD) {
+    memo.misses = memo.misses.wrapping_add(1);
+    let sampled = memo.misses <= MEMO_STREAK || memo.misses.is_multiple_of(MEMO_SAMPLE);
+    match buf
+        .get(..frame.len)
+        .filter(|b| b.len() <= MEMO_MAX_HEAD && sampled)
+    {
         Some(bytes) => {
             memo.bytes.clear();
             memo.bytes.extend_from_slice(bytes);

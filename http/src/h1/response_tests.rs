@@ -802,3 +802,38 @@ fn plain_pass_limits_leave_the_head_to_httparse() {
     // verdict, whatever it is, is the framer's too (`parse_with` checks).
     let _ = parse_with(&too_long, &Method::GET, &roomy);
 }
+
+/// After a run of heads the memo did not answer, it keeps only one in
+/// eight (the first eight misses are kept, then the 16th, 24th, ...); a
+/// head that starts repeating is answered again within ten heads, and a
+/// hit starts the count over.
+#[test]
+fn after_a_run_of_differing_heads_the_memo_keeps_one_in_eight() {
+    let (get, limits) = (Method::GET, Limits::default());
+    let head = |i: usize| format!("HTTP/1.1 200 OK\r\nX-Id: {i}\r\nContent-Length: 0\r\n\r\n");
+    let mut memo = ResponseHeadMemo::default();
+    let mut framed = |input: &str, memo: &mut ResponseHeadMemo| {
+        let mut buf = BytesMut::from(input.as_bytes());
+        let got = parse_response_head_memo(&mut buf, &get, &limits, memo);
+        assert_eq!(got.unwrap().unwrap().status, StatusCode::OK);
+        assert!(buf.is_empty());
+    };
+    let mut kept = Vec::new();
+    for i in 0..40 {
+        framed(&head(i), &mut memo);
+        if memo.answer(head(i).as_bytes(), &get, &limits).is_some() {
+            kept.push(i);
+        }
+    }
+    assert_eq!(kept, [0, 1, 2, 3, 4, 5, 6, 7, 15, 23, 31, 39]);
+    let same = head(1000);
+    let answered = (0..10).find(|_| {
+        let hit = memo.answer(same.as_bytes(), &get, &limits).is_some();
+        framed(&same, &mut memo);
+        hit
+    });
+    assert_eq!(answered, Some(8));
+    let other = head(2000);
+    framed(&other, &mut memo);
+    assert!(memo.answer(other.as_bytes(), &get, &limits).is_some());
+}
