@@ -812,7 +812,7 @@ fn after_a_run_of_differing_heads_the_memo_keeps_one_in_eight() {
     let (get, limits) = (Method::GET, Limits::default());
     let head = |i: usize| format!("HTTP/1.1 200 OK\r\nX-Id: {i}\r\nContent-Length: 0\r\n\r\n");
     let mut memo = ResponseHeadMemo::default();
-    let mut framed = |input: &str, memo: &mut ResponseHeadMemo| {
+    let framed = |input: &str, memo: &mut ResponseHeadMemo| {
         let mut buf = BytesMut::from(input.as_bytes());
         let got = parse_response_head_memo(&mut buf, &get, &limits, memo);
         assert_eq!(got.unwrap().unwrap().status, StatusCode::OK);
