@@ -807,6 +807,31 @@ both_drivers!(
     }
 );
 
+// A one-core server runs its core on the thread that called `run` (no
+// worker thread named after its core): the log still says core 0, from
+// the runtime's core index.
+both_drivers!(
+    access_log_names_the_core_of_a_one_core_server,
+    |d: DriverChoice| {
+        let log = global_log();
+        let tag = format!("one-core-{d:?}-{}", std::process::id());
+        let srv = TestServer::start_server(Server::new(logged_app).cores(1).driver(d));
+        let out = common::run(Command::new("curl").args([
+            "-s",
+            "--max-time",
+            "20",
+            "-H",
+            &format!("x-request-id: {tag}"),
+            &srv.url("/"),
+        ]));
+        assert_eq!(common::stdout(&out), tag);
+        drop(srv);
+        let lines = log.lines_with(&format!("request_id={tag}"));
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert!(lines[0].contains("core=0"), "{}", lines[0]);
+    }
+);
+
 fn metrics_app(metrics: Metrics) -> App {
     App::new()
         .plugin(metrics)

@@ -125,4 +125,6 @@ pub fn debug_timers() -> (usize, usize) {
     })
     .unwrap_or((0, 0))
 }
-pub use workers::{allowed_cpus, available_cores, pin_current_thread, WorkerContext, Workers};
+pub use workers::{
+    allowed_cpus, available_cores, current_core, pin_current_thread, WorkerContext, Workers,
+};

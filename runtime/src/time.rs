@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 use slab::Slab;
 
 use crate::runtime::{context, with_context};
+use crate::wake_all;
 
 struct Entry {
     /// Nanoseconds after [`Timers::epoch`]: 8 bytes, not an `Instant`'s 16.
@@ -215,7 +216,15 @@ pub fn coarse_now() -> Instant {
 #[derive(Debug)]
 pub struct Sleep {
     deadline: Instant,
-    key: Option<usize>,
+    /// The timer's slot (a slab key under 2^32, as the heap keeps it).
+    key: Option<u32>,
+    /// The data address of the task waker the armed timer holds (0: none
+    /// noted). Polled again before the deadline by the task whose waker
+    /// that is, the timer needs nothing: it cannot have fired (a timer
+    /// fires only in a turn whose reading reached its deadline), and the
+    /// waker it holds wakes that task (the clone it holds keeps the
+    /// address from going to another waker). So the timers are not touched.
+    armed: usize,
 }
 
 /// Waits for `duration`.
@@ -228,6 +237,7 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
     Sleep {
         deadline,
         key: None,
+        armed: 0,
     }
 }
 
@@ -245,8 +255,11 @@ impl Sleep {
     /// Moves the deadline (earlier or later), keeping the timer slot.
     pub fn reset(&mut self, deadline: Instant) {
         self.deadline = deadline;
+        // A timer that fired gave its waker away: the next poll registers
+        // one again.
+        self.armed = 0;
         if let Some(key) = self.key {
-            context(|cx| cx.timers.borrow_mut().reset(key, deadline));
+            context(|cx| cx.timers.borrow_mut().reset(key as usize, deadline));
         }
     }
 }
@@ -261,32 +274,47 @@ impl Future for Sleep {
         // has passed but the turn's reading has not arms its timer, which
         // the next turn (its wait is then zero) fires.
         if coarse_now() >= self.deadline {
+            self.armed = 0;
             if let Some(key) = self.key.take() {
-                context(|rt| rt.timers.borrow_mut().remove(key));
+                context(|rt| rt.timers.borrow_mut().remove(key as usize));
             }
             return Poll::Ready(());
         }
+        let waker = cx.waker();
+        if self.armed != 0 && self.armed == waker.data() as usize && wake_all::polled_by_task(waker)
+        {
+            return Poll::Pending;
+        }
         let deadline = self.deadline;
-        match self.key {
+        let armed = match self.key {
             None => {
-                let key = context(|rt| rt.timers.borrow_mut().insert(deadline, cx.waker().clone()));
-                self.key = Some(key);
+                let key = context(|rt| rt.timers.borrow_mut().insert(deadline, waker.clone()));
+                self.key = Some(u32::try_from(key).expect("timer key over u32"));
+                true
             }
             Some(key) => context(|rt| {
+                let key = key as usize;
                 let mut timers = rt.timers.borrow_mut();
                 let fired = timers.entries.get(key).is_none_or(|e| e.fired);
                 if fired {
                     // Woken early by a clock edge: arm again.
                     timers.reset(key, deadline);
                 }
-                if let Some(e) = timers.entries.get_mut(key) {
-                    match &e.waker {
-                        Some(w) if w.will_wake(cx.waker()) => {}
-                        _ => e.waker = Some(cx.waker().clone()),
-                    }
+                let Some(e) = timers.entries.get_mut(key) else {
+                    return false;
+                };
+                match &e.waker {
+                    Some(w) if w.will_wake(waker) => {}
+                    _ => e.waker = Some(waker.clone()),
                 }
+                true
             }),
-        }
+        };
+        self.armed = if armed && wake_all::polled_by_task(waker) {
+            waker.data() as usize
+        } else {
+            0
+        };
         Poll::Pending
     }
 }
@@ -296,7 +324,7 @@ impl Drop for Sleep {
         if let Some(key) = self.key.take() {
             with_context(|cx| {
                 if let Ok(mut t) = cx.timers.try_borrow_mut() {
-                    t.remove(key);
+                    t.remove(key as usize);
                 }
             });
         }

@@ -1,7 +1,9 @@
 //! Many cores: one pinned worker thread per core, each with its own runtime.
 
+use std::cell::Cell;
 use std::future::Future;
 use std::io;
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Barrier};
 
 use crate::builder::Builder;
@@ -33,6 +35,79 @@ pub fn allowed_cpus() -> Vec<usize> {
         // SAFETY: `cpu` is below CPU_SETSIZE.
         .filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, &set) })
         .collect()
+}
+
+thread_local! {
+    /// The index of the core this thread runs for [`Workers`], while it does.
+    static CORE: Cell<Option<usize>> = const { Cell::new(None) };
+}
+
+/// The index (0..cores) of the [`Workers`] core the calling thread runs,
+/// `None` off the workers (or after a one-core run on the calling thread
+/// returned).
+///
+/// ```
+/// use percore_runtime::{current_core, Workers};
+/// assert_eq!(current_core(), None);
+/// Workers::new().cores(1).handle_signals(false).run(|w| async move {
+///     assert_eq!(current_core(), Some(w.index));
+/// }).unwrap();
+/// assert_eq!(current_core(), None);
+/// ```
+pub fn current_core() -> Option<usize> {
+    CORE.with(Cell::get)
+}
+
+/// Marks the calling thread as core `index` until dropped.
+struct OnCore(Option<usize>);
+
+impl OnCore {
+    fn enter(index: usize) -> OnCore {
+        OnCore(CORE.with(|c| c.replace(Some(index))))
+    }
+}
+
+impl Drop for OnCore {
+    fn drop(&mut self) {
+        CORE.with(|c| c.set(self.0));
+    }
+}
+
+/// The calling thread's CPU affinity, put back when dropped.
+struct SavedAffinity(libc::cpu_set_t);
+
+impl SavedAffinity {
+    fn save() -> Option<SavedAffinity> {
+        // SAFETY: cpu_set_t is plain data; sched_getaffinity fills it in.
+        let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+        // SAFETY: passes a valid pointer and the exact size of the set.
+        let rc =
+            unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) };
+        (rc == 0).then_some(SavedAffinity(set))
+    }
+}
+
+impl Drop for SavedAffinity {
+    fn drop(&mut self) {
+        // SAFETY: passes a valid set of the right size for the calling thread.
+        let rc =
+            unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &self.0) };
+        if rc != 0 {
+            let e = io::Error::last_os_error();
+            tracing::warn!("could not restore the thread's cpu affinity: {e}");
+        }
+    }
+}
+
+/// Pins the calling thread to `cpu`, or warns why it could not.
+fn pin_worker(index: usize, cpu: usize) -> bool {
+    match pin_current_thread(cpu) {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::warn!("could not pin worker {index} to cpu {cpu}: {e}");
+            false
+        }
+    }
 }
 
 /// Pins the calling thread to `cpu`.
@@ -145,11 +220,20 @@ impl Workers {
 
     /// Runs `make(ctx)` on every worker and waits until all of them return.
     /// Fails if a runtime cannot be created or a worker panics.
+    ///
+    /// One core runs on the calling thread (pinned for the run, its CPU
+    /// affinity restored after; SIGINT/SIGTERM relayed by a task of that
+    /// core, see [`signal`](crate::signal)): the process needs no other
+    /// thread. With more cores, or when the calling thread is inside a
+    /// runtime already, each core gets a thread `percore-worker-N`.
     pub fn run<F, Fut>(self, make: F) -> io::Result<()>
     where
         F: Fn(WorkerContext) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + 'static,
     {
+        if self.cores == 1 && !crate::in_runtime() {
+            return self.run_here(make);
+        }
         if self.handle_signals {
             crate::signal::shutdown_on_signals(self.shutdown.clone())?;
         }
@@ -171,13 +255,8 @@ impl Workers {
             let handle = std::thread::Builder::new()
                 .name(format!("percore-worker-{index}"))
                 .spawn(move || -> io::Result<()> {
-                    let cpu = cpu.filter(|&c| match pin_current_thread(c) {
-                        Ok(()) => true,
-                        Err(e) => {
-                            tracing::warn!("could not pin worker {index} to cpu {c}: {e}");
-                            false
-                        }
-                    });
+                    let cpu = cpu.filter(|&c| pin_worker(index, c));
+                    let _core = OnCore::enter(index);
                     let rt = Builder::new().driver(driver).build();
                     started.wait();
                     let rt = rt?;
@@ -203,5 +282,42 @@ impl Workers {
             }
         }
         result
+    }
+
+    /// [`run`](Self::run) for one core, on the calling thread.
+    fn run_here<F, Fut>(self, make: F) -> io::Result<()>
+    where
+        F: Fn(WorkerContext) -> Fut,
+        Fut: Future<Output = ()>,
+    {
+        let relay = self
+            .handle_signals
+            .then(|| crate::signal::relay_here(self.shutdown.clone()))
+            .transpose()?;
+        let first = allowed_cpus().first().copied().filter(|_| self.pin);
+        let _affinity = first.and_then(|_| SavedAffinity::save());
+        let cpu = first.filter(|&c| pin_worker(0, c));
+        let _core = OnCore::enter(0);
+        let ran = std::panic::catch_unwind(AssertUnwindSafe(|| -> io::Result<()> {
+            let rt = Builder::new().driver(self.driver).build()?;
+            let ctx = WorkerContext {
+                index: 0,
+                cpu,
+                cores: 1,
+                shutdown: self.shutdown.clone(),
+                driver: rt.driver().clone(),
+            };
+            rt.block_on(async {
+                if let Some(relay) = &relay {
+                    crate::spawn_detached(relay.run());
+                }
+                make(ctx).await
+            });
+            // The runtime (and the relay's task) drop here, before the
+            // relay stops counting.
+            Ok(())
+        }));
+        drop(relay);
+        ran.unwrap_or_else(|_| Err(io::Error::other("a worker thread panicked")))
     }
 }

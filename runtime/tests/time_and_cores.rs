@@ -18,6 +18,38 @@ use percore_runtime::{debug_timers, spawn_local, yield_now, DriverChoice, Worker
 /// Slack allowed past a deadline on this shared, noisy machine.
 const LATE: Duration = Duration::from_millis(250);
 
+// A sleep whose timer fired unpolled (the timer gave its waker away) and
+// that is then moved to a later deadline fires again, on time, though the
+// same waker polls it throughout (a `Sleep` that skipped the timers for a
+// waker it had registered would miss this: BENCHMARKS.md, serve19g).
+both_drivers!(
+    a_sleep_moved_on_after_its_timer_fired_fires_again,
+    |d: DriverChoice| {
+        block_on(d, async {
+            let mut first = Box::pin(sleep(Duration::from_millis(10)));
+            // Armed with this task's waker, then left to fire unpolled.
+            std::future::poll_fn(|cx| {
+                assert!(std::future::Future::poll(first.as_mut(), cx).is_pending());
+                std::task::Poll::Ready(())
+            })
+            .await;
+            sleep(Duration::from_millis(40)).await;
+            let start = Instant::now();
+            first.as_mut().reset(start + Duration::from_millis(20));
+            // Polled again and again by one waker before it is due.
+            timeout(Duration::from_secs(5), first)
+                .await
+                .expect("the moved sleep fires");
+            let took = start.elapsed();
+            assert!(took >= Duration::from_millis(20), "{took:?}");
+            assert!(
+                took < Duration::from_millis(20) + LATE * 4,
+                "late: {took:?}"
+            );
+        });
+    }
+);
+
 both_drivers!(timers_fire_in_order_and_on_time, |d: DriverChoice| {
     block_on(d, async {
         let start = Instant::now();

@@ -176,18 +176,11 @@ fn protocol(v: Version) -> &'static str {
     }
 }
 
-thread_local! {
-    /// This thread's worker index, from its name (`percore-worker-N`); -1
-    /// off the workers (tests, `App::oneshot`).
-    static CORE: i64 = std::thread::current()
-        .name()
-        .and_then(|n| n.strip_prefix("percore-worker-"))
-        .and_then(|i| i.parse().ok())
-        .unwrap_or(-1);
-}
-
+/// The index of the core serving the request (the runtime's
+/// [`current_core`](percore_runtime::current_core)); -1 off the workers
+/// (tests, `App::oneshot`).
 fn core_index() -> i64 {
-    CORE.with(|c| *c)
+    percore_runtime::current_core().map_or(-1, |i| i as i64)
 }
 
 /// The Common/Combined Log Format line.
