@@ -12,7 +12,7 @@
 //! second Ctrl-C), or that comes while no relay reads, exits the process at
 //! once with status 128 + signal.
 
-use std::io;
+use std::io::{self, Read};
 use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -40,7 +40,7 @@ static RELAYS: AtomicUsize = AtomicUsize::new(0);
 static RELAYS_CHANGING: Mutex<()> = Mutex::new(());
 
 /// The read end of the socket pair the handler writes signals into
-/// (non-blocking; every reader receives with `MSG_DONTWAIT` anyway).
+/// (non-blocking: a read finds the bytes there or none).
 fn signal_bytes() -> io::Result<&'static UnixStream> {
     static READ_END: OnceLock<Result<UnixStream, String>> = OnceLock::new();
     READ_END
@@ -99,17 +99,16 @@ fn deliver(sig: libc::c_int) {
 }
 
 /// The signal bytes waiting in `read` (up to 64), without waiting.
-fn take_bytes(read: RawFd) -> Vec<u8> {
+fn take_bytes(mut read: &UnixStream) -> Vec<u8> {
     let mut buf = [0u8; 64];
-    // SAFETY: `buf` is valid for its length; `read` is open.
-    let n = unsafe { libc::recv(read, buf.as_mut_ptr().cast(), buf.len(), libc::MSG_DONTWAIT) };
-    buf[..n.max(0) as usize].to_vec()
+    let n = read.read(&mut buf).unwrap_or(0);
+    buf[..n].to_vec()
 }
 
 /// Counts one more relay. The first relay to start throws away bytes a
 /// signal left behind when the last one stopped (a handler that saw a
 /// relay an instant before it stopped).
-fn relay_starts(read: RawFd) {
+fn relay_starts(read: &UnixStream) {
     let _changing = lock(&RELAYS_CHANGING);
     if RELAYS.load(Ordering::SeqCst) == 0 {
         while !take_bytes(read).is_empty() {}
@@ -119,7 +118,7 @@ fn relay_starts(read: RawFd) {
 
 /// Counts one relay fewer; the last one delivers the signals that came
 /// while it was stopping (from then on the handler itself exits).
-fn relay_stops(read: RawFd) {
+fn relay_stops(read: &UnixStream) {
     let _changing = lock(&RELAYS_CHANGING);
     if RELAYS.fetch_sub(1, Ordering::SeqCst) == 1 {
         loop {
@@ -135,13 +134,13 @@ fn relay_stops(read: RawFd) {
 fn start_thread() -> io::Result<()> {
     static STARTED: OnceLock<Result<(), String>> = OnceLock::new();
     let started = STARTED.get_or_init(|| {
-        let read = signal_bytes().map_err(|e| e.to_string())?.as_raw_fd();
+        let read = signal_bytes().map_err(|e| e.to_string())?;
         relay_starts(read);
         let spawned = std::thread::Builder::new()
             .name("percore-signals".into())
             .spawn(move || loop {
                 let mut pfd = libc::pollfd {
-                    fd: read,
+                    fd: read.as_raw_fd(),
                     events: libc::POLLIN,
                     revents: 0,
                 };
@@ -178,13 +177,13 @@ pub fn shutdown_on_signals(shutdown: Shutdown) -> io::Result<()> {
 /// [`relay_here`] until dropped. [`run`](Self::run) is its task.
 #[derive(Debug)]
 pub(crate) struct LocalRelay {
-    read: RawFd,
+    read: &'static UnixStream,
 }
 
 /// Registers `shutdown` to be raised by SIGINT/SIGTERM through a relay
 /// that runs as a task of this thread's runtime (no signal thread).
 pub(crate) fn relay_here(shutdown: Shutdown) -> io::Result<LocalRelay> {
-    let read = signal_bytes()?.as_raw_fd();
+    let read = signal_bytes()?;
     relay_starts(read);
     lock(registered()).push(shutdown);
     Ok(LocalRelay { read })
@@ -210,9 +209,8 @@ impl Drop for LocalRelay {
     }
 }
 
-async fn relay(read: RawFd) -> io::Result<()> {
-    // SAFETY: `read` is the read end, open for the rest of the process.
-    let own: OwnedFd = unsafe { std::os::fd::BorrowedFd::borrow_raw(read) }.try_clone_to_owned()?;
+async fn relay(read: &'static UnixStream) -> io::Result<()> {
+    let own = OwnedFd::from(read.try_clone()?);
     let raw = own.as_raw_fd();
     let fd = SharedFd::new(own);
     let epoll = matches!(
@@ -227,7 +225,7 @@ async fn relay(read: RawFd) -> io::Result<()> {
     let driven = reg.as_ref().map_or(Driven::Ring, Driven::Readiness);
     loop {
         op::run(op::PollReadable::new(fd.clone()), driven).await.0?;
-        take_bytes(raw).into_iter().for_each(|b| deliver(b.into()));
+        take_bytes(read).into_iter().for_each(|b| deliver(b.into()));
     }
 }
 
