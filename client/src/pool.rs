@@ -26,7 +26,7 @@ use crate::h1::Heads;
 use crate::within::LazyTimer;
 
 /// A connection's read buffer grows by this much when less than a quarter
-/// of it is free.
+/// of this much is free.
 const READ_CHUNK: usize = 16 * 1024;
 
 /// Where connections go: scheme, host and port.
@@ -80,9 +80,10 @@ pub(crate) struct Conn(Box<ConnParts>);
 /// and memo.
 pub(crate) struct ConnParts {
     /// The socket and the bytes read from it: a read survives a wait that
-    /// gave up, and on io_uring the socket's one multishot receive (armed
-    /// by the first read, kept while the connection idles in the pool)
-    /// stands for a receive submitted per request.
+    /// gave up, and on io_uring with multishot receive (the default) the
+    /// socket's one receive (armed by the first read, kept while the
+    /// connection idles in the pool) stands for a receive submitted per
+    /// request.
     pub input: ReadBuffer<Stream>,
     pub heads: Heads,
     /// The timer its waits share (see [`LazyTimer`]).
@@ -313,6 +314,12 @@ impl Pool {
     /// the oldest waiter for its origin, else into the idle list (closed
     /// instead when that list is full).
     pub(crate) fn release(&self, mut conn: Conn) {
+        // Released only after a read completed: an empty buffer then means
+        // no bytes of another response are left in it.
+        debug_assert!(
+            !conn.input.is_reading(),
+            "a pooled connection with a read in flight"
+        );
         conn.reused = true;
         let surplus = {
             let mut st = self.shared.borrow_mut();

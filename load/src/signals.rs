@@ -32,30 +32,20 @@ static DEFAULTS_REGISTERED: AtomicUsize = AtomicUsize::new(0);
 #[derive(Debug)]
 pub struct RunSignals {
     ids: Vec<SigId>,
+    /// Counted among the runs on (its actions all registered).
+    counted: bool,
 }
 
 impl RunSignals {
     /// Registers the run's actions: the first signal sets `interrupted`,
     /// a second (with `interrupted` set) ends the process.
     pub fn install(interrupted: &Arc<AtomicBool>) -> io::Result<RunSignals> {
-        {
-            let mut runs = RUNS.lock().unwrap_or_else(|e| e.into_inner());
-            let (count, idle) = match &mut *runs {
-                Some(state) => state,
-                None => {
-                    let idle = Arc::new(AtomicBool::new(true));
-                    for signal in SIGNALS {
-                        signal_hook::flag::register_conditional_default(signal, idle.clone())?;
-                    }
-                    DEFAULTS_REGISTERED.fetch_add(1, Ordering::Relaxed);
-                    runs.insert((0, idle))
-                }
-            };
-            *count += 1;
-            idle.store(false, Ordering::SeqCst);
-        }
+        default_actions()?;
         // From here on, dropping the guard undoes what is registered.
-        let mut guard = RunSignals { ids: Vec::new() };
+        let mut guard = RunSignals {
+            ids: Vec::new(),
+            counted: false,
+        };
         for signal in SIGNALS {
             // The shutdown first: at the first signal the flag is not
             // set yet, so only the second one ends the process.
@@ -70,21 +60,62 @@ impl RunSignals {
                 .ids
                 .push(signal_hook::flag::register(signal, interrupted.clone())?);
         }
+        // The run's actions are in place: only now do the default ones
+        // stand aside (a signal before this ends the process, as it
+        // would without a run).
+        if let Some((count, idle)) = &mut *runs() {
+            *count += 1;
+            idle.store(false, Ordering::SeqCst);
+            guard.counted = true;
+        }
         Ok(guard)
     }
 }
 
+/// The run registry, whatever a panicking holder left in it.
+fn runs() -> std::sync::MutexGuard<'static, Option<(usize, Arc<AtomicBool>)>> {
+    RUNS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Registers, once per process, the actions that run each signal's
+/// default while no run is on (all of them, or none when one fails).
+fn default_actions() -> io::Result<()> {
+    let mut runs = runs();
+    if runs.is_some() {
+        return Ok(());
+    }
+    let idle = Arc::new(AtomicBool::new(true));
+    let mut ids = Vec::new();
+    for signal in SIGNALS {
+        match signal_hook::flag::register_conditional_default(signal, idle.clone()) {
+            Ok(id) => ids.push(id),
+            Err(e) => {
+                for id in ids {
+                    signal_hook::low_level::unregister(id);
+                }
+                return Err(e);
+            }
+        }
+    }
+    DEFAULTS_REGISTERED.fetch_add(1, Ordering::Relaxed);
+    *runs = Some((0, idle));
+    Ok(())
+}
+
 impl Drop for RunSignals {
     fn drop(&mut self) {
+        // The default actions take over first, then the run's go: a
+        // signal in between ends the process, as it would after the run.
+        if self.counted {
+            if let Some((count, idle)) = &mut *runs() {
+                *count -= 1;
+                if *count == 0 {
+                    idle.store(true, Ordering::SeqCst);
+                }
+            }
+        }
         for id in self.ids.drain(..) {
             signal_hook::low_level::unregister(id);
-        }
-        let mut runs = RUNS.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((count, idle)) = &mut *runs {
-            *count -= 1;
-            if *count == 0 {
-                idle.store(true, Ordering::SeqCst);
-            }
         }
     }
 }

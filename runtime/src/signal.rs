@@ -8,8 +8,10 @@
 //! run). The relays are the thread `percore-signals`, started by the first
 //! [`shutdown_on_signals`] and kept for good, and a task on the core of a
 //! one-core run while that run lasts (so such a process keeps to one
-//! thread). A signal that finds nothing left to shut down gracefully (a
-//! second Ctrl-C), or that comes while no relay reads, exits the process at
+//! thread). Once the handler is installed, a signal that finds nothing
+//! left to shut down gracefully (a second Ctrl-C), that comes while no
+//! relay reads, or that comes while the previous one is still unread (a
+//! core stuck in a handler never runs its relay), exits the process at
 //! once with status 128 + signal.
 
 use std::io::{self, Read};
@@ -39,6 +41,12 @@ static RELAYS: AtomicUsize = AtomicUsize::new(0);
 /// Held while a relay starts or stops (not by the handler).
 static RELAYS_CHANGING: Mutex<()> = Mutex::new(());
 
+/// Signal bytes the handler sent that no relay has read yet. A signal
+/// that finds one still unread ends the process: the relay that should
+/// read it is not running (a one-core run whose core is stuck), so a
+/// second Ctrl-C must not wait for it.
+static UNREAD: AtomicUsize = AtomicUsize::new(0);
+
 /// The read end of the socket pair the handler writes signals into
 /// (non-blocking: a read finds the bytes there or none).
 fn signal_bytes() -> io::Result<&'static UnixStream> {
@@ -67,7 +75,7 @@ fn install() -> io::Result<UnixStream> {
 /// The handler's action: the signal's number as one byte to the relays,
 /// or the process's end when no relay reads.
 fn on_signal(sig: libc::c_int, write: RawFd) {
-    if RELAYS.load(Ordering::SeqCst) == 0 {
+    if RELAYS.load(Ordering::SeqCst) == 0 || UNREAD.fetch_add(1, Ordering::SeqCst) > 0 {
         // SAFETY: `_exit` is async-signal-safe and ends the process.
         unsafe { libc::_exit(128 + sig) };
     }
@@ -102,6 +110,8 @@ fn deliver(sig: libc::c_int) {
 fn take_bytes(mut read: &UnixStream) -> Vec<u8> {
     let mut buf = [0u8; 64];
     let n = read.read(&mut buf).unwrap_or(0);
+    // Counted before it was sent, so never below what is read.
+    UNREAD.fetch_sub(n, Ordering::SeqCst);
     buf[..n].to_vec()
 }
 
@@ -178,15 +188,19 @@ pub fn shutdown_on_signals(shutdown: Shutdown) -> io::Result<()> {
 #[derive(Debug)]
 pub(crate) struct LocalRelay {
     read: &'static UnixStream,
+    /// The run's shutdown, registered while the relay lasts.
+    shutdown: Shutdown,
 }
 
 /// Registers `shutdown` to be raised by SIGINT/SIGTERM through a relay
 /// that runs as a task of this thread's runtime (no signal thread).
 pub(crate) fn relay_here(shutdown: Shutdown) -> io::Result<LocalRelay> {
     let read = signal_bytes()?;
+    // Registered first: a signal the signal thread relays meanwhile finds
+    // it and does not end the process.
+    lock(registered()).push(shutdown.clone());
     relay_starts(read);
-    lock(registered()).push(shutdown);
-    Ok(LocalRelay { read })
+    Ok(LocalRelay { read, shutdown })
 }
 
 impl LocalRelay {
@@ -205,6 +219,9 @@ impl LocalRelay {
 
 impl Drop for LocalRelay {
     fn drop(&mut self) {
+        // The run is over: a signal still unread must not count it as
+        // something left to shut down.
+        lock(registered()).retain(|s| !s.same(&self.shutdown));
         relay_stops(self.read);
     }
 }

@@ -222,8 +222,9 @@ pub struct Sleep {
     /// noted). Polled again before the deadline by the task whose waker
     /// that is, the timer needs nothing: it cannot have fired (a timer
     /// fires only in a turn whose reading reached its deadline), and the
-    /// waker it holds wakes that task (the clone it holds keeps the
-    /// address from going to another waker). So the timers are not touched.
+    /// waker it holds wakes that task (a task waker's address names its
+    /// task slot; the task polling now sits in that slot). So the timers
+    /// are not touched.
     armed: usize,
 }
 

@@ -145,8 +145,10 @@ pub struct WorkerContext {
     pub driver: DriverInfo,
 }
 
-/// Starts N worker threads, each pinned to one CPU of the allowed set, each
-/// running its own runtime and the user's per-core future.
+/// Runs N workers, each pinned to one CPU of the allowed set, each running
+/// its own runtime and the user's per-core future: a thread each, or, with
+/// one core, on the calling thread (pinned for the run; threads it spawns
+/// meanwhile inherit that one-CPU affinity).
 ///
 /// ```
 /// use percore_runtime::Workers;
@@ -188,7 +190,7 @@ impl Workers {
         }
     }
 
-    /// Number of worker threads (at least 1).
+    /// Number of workers (at least 1); one runs on the calling thread.
     pub fn cores(mut self, n: usize) -> Workers {
         self.cores = n.max(1);
         self

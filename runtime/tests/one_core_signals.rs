@@ -13,9 +13,13 @@ use percore_runtime::{current_core, DriverChoice, Workers};
 
 const CHILD: &str = "ONE_CORE_CHILD";
 
-/// Threads of this process now.
+/// This process's threads, io_uring's kernel workers (`iou-*`) left out.
 fn threads() -> usize {
-    std::fs::read_dir("/proc/self/task").map_or(0, |d| d.count())
+    std::fs::read_dir("/proc/self/task").map_or(0, |d| {
+        d.filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+            .filter(|name| !name.starts_with("iou-"))
+            .count()
+    })
 }
 
 fn driver(name: &str) -> DriverChoice {
@@ -56,6 +60,20 @@ fn run_until_signal(d: DriverChoice, cores: usize) {
     println!("stopped {}", stopped.load(Ordering::SeqCst));
 }
 
+/// A one-core run whose core blocks its thread once it runs (as a
+/// handler in an endless loop would): its signal relay never runs.
+fn stuck_core(d: DriverChoice) {
+    Workers::new()
+        .cores(1)
+        .driver(d)
+        .run(|_| async {
+            println!("ready");
+            std::thread::sleep(Duration::from_secs(30));
+            println!("still alive");
+        })
+        .expect("the run");
+}
+
 /// The child's side: the runs `ONE_CORE_CHILD` lists (`DRIVER:CORES,...`),
 /// one after the other, each ended by a signal; then waits for the signal
 /// that must end the process.
@@ -65,6 +83,9 @@ fn child() {
         return;
     };
     let (d, runs) = case.split_once(':').expect("DRIVER:CORES,...");
+    if runs == "stuck" {
+        stuck_core(driver(d));
+    }
     for cores in runs.split(',') {
         run_until_signal(driver(d), cores.parse().expect("cores"));
     }
@@ -197,5 +218,21 @@ fn a_run_after_a_one_core_run_still_stops_gracefully() {
 fn a_one_core_run_after_a_multi_core_run_stops_gracefully() {
     for d in ["uring", "epoll"] {
         check(d, &[2, 1], libc::SIGINT);
+    }
+}
+
+// A one-core run whose core is stuck never reads the first signal: the
+// second one, finding the first still unread, ends the process at once
+// (as the second Ctrl-C does when the core runs).
+#[test]
+fn a_second_signal_ends_a_process_whose_one_core_is_stuck() {
+    for d in ["uring", "epoll"] {
+        let case = format!("{d}:stuck");
+        let (child, rx) = spawn_child(&case);
+        expect_line(&rx, "ready", &case);
+        signal(&child, libc::SIGINT);
+        std::thread::sleep(Duration::from_millis(100));
+        signal(&child, libc::SIGINT);
+        assert_eq!(exit_code(child, &case), Some(128 + libc::SIGINT), "{case}");
     }
 }

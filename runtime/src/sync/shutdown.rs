@@ -83,6 +83,11 @@ impl Shutdown {
         self.inner.triggered.load(Ordering::Acquire)
     }
 
+    /// Whether `other` is a clone of this flag.
+    pub(crate) fn same(&self, other: &Shutdown) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
     /// Waits until the flag is raised.
     pub fn wait(&self) -> Wait<'_> {
         Wait {
