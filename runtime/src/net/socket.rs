@@ -35,18 +35,21 @@ impl Socket {
     /// io_uring (the ring waits for readiness), non-blocking and registered
     /// for epoll.
     pub(crate) fn new(socket: RawSocket) -> io::Result<Socket> {
-        let uring = context(|cx| matches!(&*cx.driver.borrow(), Driver::Uring(_)));
-        socket.set_nonblocking(!uring)?;
-        Socket::adopt(socket, false)
+        Socket::for_driver(socket, false)
     }
 
     /// Adopts a stream socket about to connect, as [`new`](Self::new), and
     /// on io_uring also in the ring's fixed-file table when it has one
     /// (`Builder::registered_fds`), like an accepted socket.
     pub(crate) fn connecting(socket: RawSocket) -> io::Result<Socket> {
+        Socket::for_driver(socket, true)
+    }
+
+    /// Puts `socket` in the driver's mode, then [`adopt`](Self::adopt)s it.
+    fn for_driver(socket: RawSocket, fixed: bool) -> io::Result<Socket> {
         let uring = context(|cx| matches!(&*cx.driver.borrow(), Driver::Uring(_)));
         socket.set_nonblocking(!uring)?;
-        Socket::adopt(socket, true)
+        Socket::adopt(socket, fixed)
     }
 
     /// How this socket's operations run.
