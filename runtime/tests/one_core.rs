@@ -7,13 +7,35 @@ mod common;
 use common::*;
 
 use std::sync::{Arc, Mutex};
+use std::thread::{self, ThreadId};
 
-use percore_runtime::{allowed_cpus, current_core, DriverChoice, Workers};
+use percore_runtime::{allowed_cpus, current_core, DriverChoice, WorkerContext, Workers};
 
-/// This thread's id, as the kernel names it.
-fn tid() -> libc::pid_t {
-    // SAFETY: gettid has no preconditions.
-    unsafe { libc::gettid() }
+/// What `look` saw on each core of a run of `workers` (signals left
+/// alone), in the order the cores ran it.
+fn seen_by_cores<T: Send + 'static>(
+    workers: Workers,
+    look: impl Fn(&WorkerContext) -> T + Send + Sync + 'static,
+) -> Vec<T> {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let (s, look) = (seen.clone(), Arc::new(look));
+    workers
+        .handle_signals(false)
+        .run(move |w| {
+            let (s, look) = (s.clone(), look.clone());
+            async move { s.lock().unwrap().push(look(&w)) }
+        })
+        .unwrap();
+    let seen = std::mem::take(&mut *seen.lock().unwrap());
+    seen
+}
+
+fn one_core(d: DriverChoice) -> Workers {
+    Workers::new().cores(1).driver(d)
+}
+
+fn me() -> ThreadId {
+    thread::current().id()
 }
 
 both_drivers!(
@@ -21,26 +43,16 @@ both_drivers!(
     |d: DriverChoice| {
         let cpus = allowed_cpus();
         let before = allowed_cpus();
-        let me = tid();
-        let seen = Arc::new(Mutex::new(None));
-        let s = seen.clone();
-        Workers::new()
-            .cores(1)
-            .driver(d)
-            .handle_signals(false)
-            .run(move |w| {
-                let s = s.clone();
-                async move {
-                    *s.lock().unwrap() =
-                        Some((tid(), current_core(), w.index, w.cpu, allowed_cpus()));
-                }
-            })
-            .unwrap();
-        let (on, core, index, cpu, during) = seen.lock().unwrap().take().unwrap();
-        assert_eq!(on, me, "the core runs on the calling thread");
-        assert_eq!((core, index), (Some(0), 0));
-        assert_eq!(cpu, Some(cpus[0]));
-        assert_eq!(during, vec![cpus[0]], "pinned to the first allowed cpu");
+        let seen = seen_by_cores(one_core(d), |w| {
+            (me(), current_core(), w.index, w.cpu, allowed_cpus())
+        });
+        let [(on, core, index, cpu, during)] = &seen[..] else {
+            panic!("one core: {}", seen.len())
+        };
+        assert_eq!(*on, me(), "the core runs on the calling thread");
+        assert_eq!((*core, *index), (Some(0), 0));
+        assert_eq!(*cpu, Some(cpus[0]));
+        assert_eq!(*during, vec![cpus[0]], "pinned to the first allowed cpu");
         assert_eq!(allowed_cpus(), before, "the affinity is restored");
         assert_eq!(current_core(), None, "no core index after the run");
     }
@@ -48,30 +60,13 @@ both_drivers!(
 
 both_drivers!(one_core_unpinned_keeps_the_affinity, |d: DriverChoice| {
     let before = allowed_cpus();
-    let seen = Arc::new(Mutex::new(None));
-    let s = seen.clone();
-    Workers::new()
-        .cores(1)
-        .pin(false)
-        .driver(d)
-        .handle_signals(false)
-        .run(move |w| {
-            let s = s.clone();
-            async move {
-                *s.lock().unwrap() = Some((w.cpu, allowed_cpus()));
-            }
-        })
-        .unwrap();
-    let (cpu, during) = seen.lock().unwrap().take().unwrap();
-    assert_eq!(cpu, None);
-    assert_eq!(during, before);
+    let seen = seen_by_cores(one_core(d).pin(false), |w| (w.cpu, allowed_cpus()));
+    assert_eq!(seen, vec![(None, before)]);
 });
 
 both_drivers!(a_panicking_one_core_run_is_an_error, |d: DriverChoice| {
     let before = allowed_cpus();
-    let err = Workers::new()
-        .cores(1)
-        .driver(d)
+    let err = one_core(d)
         .handle_signals(false)
         .run(|_w| async { panic!("the core fails (expected by the test)") })
         .unwrap_err();
@@ -79,18 +74,7 @@ both_drivers!(a_panicking_one_core_run_is_an_error, |d: DriverChoice| {
     assert_eq!(allowed_cpus(), before, "the affinity is restored");
     assert_eq!(current_core(), None);
     // The thread can run another core after it.
-    let ran = Arc::new(Mutex::new(false));
-    let r = ran.clone();
-    Workers::new()
-        .cores(1)
-        .driver(d)
-        .handle_signals(false)
-        .run(move |_w| {
-            let r = r.clone();
-            async move { *r.lock().unwrap() = true }
-        })
-        .unwrap();
-    assert!(*ran.lock().unwrap());
+    assert_eq!(seen_by_cores(one_core(d), |_| true), vec![true]);
 });
 
 // Inside a runtime the calling thread is taken: the core gets a worker
@@ -98,44 +82,20 @@ both_drivers!(a_panicking_one_core_run_is_an_error, |d: DriverChoice| {
 both_drivers!(
     one_core_inside_a_runtime_takes_a_thread,
     |d: DriverChoice| {
-        let me = tid();
-        let seen = Arc::new(Mutex::new(None));
-        let s = seen.clone();
-        block_on(d, async move {
-            Workers::new()
-                .cores(1)
-                .driver(d)
-                .handle_signals(false)
-                .run(move |w| {
-                    let s = s.clone();
-                    async move {
-                        *s.lock().unwrap() = Some((tid(), current_core(), w.index));
-                    }
-                })
-                .unwrap();
+        let seen = block_on(d, async move {
+            seen_by_cores(one_core(d), |w| (me(), current_core(), w.index))
         });
-        let (on, core, index) = seen.lock().unwrap().take().unwrap();
-        assert_ne!(on, me);
-        assert_eq!((core, index), (Some(0), 0));
+        let [(on, core, index)] = &seen[..] else {
+            panic!("one core: {}", seen.len())
+        };
+        assert_ne!(*on, me());
+        assert_eq!((*core, *index), (Some(0), 0));
     }
 );
 
 both_drivers!(every_worker_thread_knows_its_core, |d: DriverChoice| {
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let s = seen.clone();
-    Workers::new()
-        .cores(3)
-        .pin(false)
-        .driver(d)
-        .handle_signals(false)
-        .run(move |w| {
-            let s = s.clone();
-            async move {
-                s.lock().unwrap().push((w.index, current_core()));
-            }
-        })
-        .unwrap();
-    let mut seen = seen.lock().unwrap().clone();
+    let workers = Workers::new().cores(3).pin(false).driver(d);
+    let mut seen = seen_by_cores(workers, |w| (w.index, current_core()));
     seen.sort();
     assert_eq!(seen, vec![(0, Some(0)), (1, Some(1)), (2, Some(2))]);
     assert_eq!(current_core(), None);
