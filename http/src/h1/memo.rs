@@ -41,6 +41,29 @@ pub(super) const MEMO_STREAK: u32 = 8;
 /// See [`MEMO_STREAK`].
 pub(super) const MEMO_SAMPLE: u32 = 8;
 
+/// How many heads in a row a memo did not answer, and the rule that
+/// follows from it: after [`MEMO_STREAK`] of them, only one head in
+/// [`MEMO_SAMPLE`] is kept. Shared by the request memo ([`HeadMemo`]) and
+/// the client's response memo.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct MissStreak(u32);
+
+impl MissStreak {
+    /// The memo answered: the streak ends.
+    #[inline(always)]
+    pub(super) fn hit(&mut self) {
+        self.0 = 0;
+    }
+
+    /// The memo did not answer: whether this head is kept for the next
+    /// comparison (wrapping count).
+    #[inline(always)]
+    pub(super) fn miss_keeps(&mut self) -> bool {
+        self.0 = self.0.wrapping_add(1);
+        self.0 <= MEMO_STREAK || self.0.is_multiple_of(MEMO_SAMPLE)
+    }
+}
+
 /// The limits the scanner reads (every one of them: a head accepted under
 /// one set may be refused under another).
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -92,9 +115,8 @@ pub struct HeadMemo {
     /// The buffer being parsed starts with the kept bytes (under the same
     /// limits).
     repeat: bool,
-    /// Accepted heads in a row that differed from the one before
-    /// (wrapping; see [`MEMO_STREAK`]).
-    misses: u32,
+    /// Accepted heads in a row that differed from the one before.
+    misses: MissStreak,
     bytes: [u8; MEMO_MAX_HEAD],
     /// How many heads came from the memo (for the tests).
     #[cfg(test)]
@@ -129,7 +151,7 @@ impl HeadMemo {
             },
             len: 0,
             repeat: false,
-            misses: 0,
+            misses: MissStreak::default(),
             bytes: [0; MEMO_MAX_HEAD],
             #[cfg(test)]
             hits: 0,
@@ -182,12 +204,11 @@ impl HeadMemo {
     #[inline(always)]
     pub(super) fn accepted(&mut self, bytes: &[u8], limits: &Limits) -> bool {
         if self.repeat && bytes.len() == self.len {
-            self.misses = 0;
+            self.misses.hit();
             return true;
         }
         self.head = None;
-        self.misses = self.misses.wrapping_add(1);
-        if self.misses > MEMO_STREAK && !self.misses.is_multiple_of(MEMO_SAMPLE) {
+        if !self.misses.miss_keeps() {
             self.len = 0;
             return false;
         }

@@ -7,7 +7,7 @@
 use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, Method, StatusCode, Version};
 
-use super::memo::{MEMO_SAMPLE, MEMO_STREAK};
+use super::memo::MissStreak;
 use super::response::{
     frame_head, many_fields, parse_response_head, Framed, ResponseError, ResponseFrame,
     ResponseFraming,
@@ -141,12 +141,11 @@ pub struct ResponseHeadMemo {
     method: Option<Method>,
     limits: (usize, usize),
     frame: Option<(ResponseFrame, Option<(usize, usize)>)>,
-    /// Heads in a row the memo did not answer (wrapping): after
-    /// `MEMO_STREAK` of them only one head in `MEMO_SAMPLE` is kept, as
-    /// the server's request-head memo does, so a server whose heads all
-    /// differ (a request id, an ETag per response) costs most responses
-    /// neither a comparison nor a copy.
-    misses: u32,
+    /// Heads in a row the memo did not answer: after a run of them only
+    /// one head in eight is kept, as the server's request-head memo does,
+    /// so a server whose heads all differ (a request id, an ETag per
+    /// response) costs most responses neither a comparison nor a copy.
+    misses: MissStreak,
 }
 
 impl ResponseHeadMemo {
@@ -155,18 +154,19 @@ impl ResponseHeadMemo {
         (limits.max_head_size, limits.max_headers)
     }
 
-    /// The frame of the head at `buf`'s start, when it is the memo's.
+    /// The frame (and `Content-Encoding` span) of the head at `buf`'s
+    /// start, when it is the memo's.
     pub(super) fn answer(
         &self,
         buf: &[u8],
         method: &Method,
         limits: &Limits,
-    ) -> Option<&ResponseFrame> {
-        let (frame, _) = self.frame.as_ref()?;
+    ) -> Option<&(ResponseFrame, Option<(usize, usize)>)> {
+        let kept = self.frame.as_ref()?;
         let same = buf.starts_with(&self.bytes)
             && self.method.as_ref() == Some(method)
             && self.limits == Self::key(limits);
-        same.then_some(frame)
+        same.then_some(kept)
     }
 }
 
@@ -204,10 +204,9 @@ pub fn parse_response_head_memo(
     limits: &Limits,
     memo: &mut ResponseHeadMemo,
 ) -> Result<Option<LazyResponseHead>, ResponseError> {
-    if let Some(frame) = memo.answer(buf, method, limits) {
-        let coding = memo.frame.as_ref().and_then(|(_, coding)| *coding);
-        let head = split_head(buf, frame, coding);
-        memo.misses = 0;
+    if let Some((frame, coding)) = memo.answer(buf, method, limits) {
+        let head = split_head(buf, frame, *coding);
+        memo.misses.hit();
         return Ok(Some(head));
     }
     let (frame, coding) = match frame_head(buf, method, limits)? {
@@ -215,8 +214,7 @@ pub fn parse_response_head_memo(
         Framed::Head { frame, coding } => (frame, coding),
         Framed::ManyFields { skipped } => return many_fields_lazy(buf, skipped, method, limits),
     };
-    memo.misses = memo.misses.wrapping_add(1);
-    let sampled = memo.misses <= MEMO_STREAK || memo.misses.is_multiple_of(MEMO_SAMPLE);
+    let sampled = memo.misses.miss_keeps();
     match buf
         .get(..frame.len)
         .filter(|b| b.len() <= MEMO_MAX_HEAD && sampled)
