@@ -23,9 +23,7 @@ use std::sync::{Mutex, OnceLock};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
-use crate::driver::epoll::Registration;
-use crate::driver::fd::SharedFd;
-use crate::driver::op::{self, Driven};
+use crate::net::socket::Socket;
 use crate::sync::{lock, Shutdown};
 
 fn registered() -> &'static Mutex<Vec<Shutdown>> {
@@ -227,21 +225,11 @@ impl Drop for LocalRelay {
 }
 
 async fn relay(read: &'static UnixStream) -> io::Result<()> {
-    let own = OwnedFd::from(read.try_clone()?);
-    let raw = own.as_raw_fd();
-    let fd = SharedFd::new(own);
-    let epoll = matches!(
-        crate::current_driver().map(|d| d.kind),
-        Some(crate::DriverKind::Epoll)
-    );
-    let reg = if epoll {
-        Some(Registration::new(raw)?)
-    } else {
-        None
-    };
-    let driven = reg.as_ref().map_or(Driven::Ring, Driven::Readiness);
+    // A descriptor of its own for the driver (the read end's mode is
+    // shared by the duplicate: non-blocking).
+    let own = Socket::as_is(OwnedFd::from(read.try_clone()?).into())?;
     loop {
-        op::run(op::PollReadable::new(fd.clone()), driven).await.0?;
+        own.readable().await?;
         take_bytes(read).into_iter().for_each(|b| deliver(b.into()));
     }
 }

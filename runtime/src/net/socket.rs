@@ -45,6 +45,20 @@ impl Socket {
         Socket::for_driver(socket, true)
     }
 
+    /// Adopts `socket` for the current runtime's driver, leaving its mode
+    /// (blocking or not) as it is.
+    pub(crate) fn as_is(socket: RawSocket) -> io::Result<Socket> {
+        Socket::adopt(socket, false)
+    }
+
+    /// Waits until the socket has bytes to read (or its end), reading none.
+    pub(crate) async fn readable(&self) -> io::Result<()> {
+        op::run(op::PollReadable::new(self.fd.clone()), self.driven())
+            .await
+            .0
+            .map(drop)
+    }
+
     /// Puts `socket` in the driver's mode, then [`adopt`](Self::adopt)s it.
     fn for_driver(socket: RawSocket, fixed: bool) -> io::Result<Socket> {
         let uring = context(|cx| matches!(&*cx.driver.borrow(), Driver::Uring(_)));
