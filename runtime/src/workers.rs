@@ -22,19 +22,34 @@ pub fn available_cores() -> usize {
 
 /// The CPUs in this process's affinity mask, in order.
 pub fn allowed_cpus() -> Vec<usize> {
+    let Some(set) = thread_affinity() else {
+        let n = std::thread::available_parallelism().map_or(1, |n| n.get());
+        return (0..n).collect();
+    };
+    (0..libc::CPU_SETSIZE as usize)
+        // SAFETY: `cpu` is below CPU_SETSIZE.
+        .filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, &set) })
+        .collect()
+}
+
+/// The calling thread's CPU affinity mask (`None`: the kernel refused).
+fn thread_affinity() -> Option<libc::cpu_set_t> {
     // SAFETY: cpu_set_t is plain data; sched_getaffinity fills it in.
     let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
     // SAFETY: passes a valid pointer and the exact size of the set.
     let rc =
         unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) };
+    (rc == 0).then_some(set)
+}
+
+/// Sets the calling thread's CPU affinity mask to `set`.
+fn set_thread_affinity(set: &libc::cpu_set_t) -> io::Result<()> {
+    // SAFETY: passes a valid set of the right size for the calling thread.
+    let rc = unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), set) };
     if rc != 0 {
-        let n = std::thread::available_parallelism().map_or(1, |n| n.get());
-        return (0..n).collect();
+        return Err(io::Error::last_os_error());
     }
-    (0..libc::CPU_SETSIZE as usize)
-        // SAFETY: `cpu` is below CPU_SETSIZE.
-        .filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, &set) })
-        .collect()
+    Ok(())
 }
 
 thread_local! {
@@ -78,22 +93,13 @@ struct SavedAffinity(libc::cpu_set_t);
 
 impl SavedAffinity {
     fn save() -> Option<SavedAffinity> {
-        // SAFETY: cpu_set_t is plain data; sched_getaffinity fills it in.
-        let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-        // SAFETY: passes a valid pointer and the exact size of the set.
-        let rc =
-            unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) };
-        (rc == 0).then_some(SavedAffinity(set))
+        thread_affinity().map(SavedAffinity)
     }
 }
 
 impl Drop for SavedAffinity {
     fn drop(&mut self) {
-        // SAFETY: passes a valid set of the right size for the calling thread.
-        let rc =
-            unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &self.0) };
-        if rc != 0 {
-            let e = io::Error::last_os_error();
+        if let Err(e) = set_thread_affinity(&self.0) {
             tracing::warn!("could not restore the thread's cpu affinity: {e}");
         }
     }
@@ -122,12 +128,7 @@ pub fn pin_current_thread(cpu: usize) -> io::Result<()> {
     }
     // SAFETY: CPU_SET on a valid set; `cpu` is below CPU_SETSIZE (checked above).
     unsafe { libc::CPU_SET(cpu, &mut set) };
-    // SAFETY: passes a valid set of the right size for the calling thread.
-    let rc = unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    set_thread_affinity(&set)
 }
 
 /// What a worker's closure learns about its core.
