@@ -353,6 +353,28 @@ mod tests {
     }
 
     #[test]
+    fn bytes_after_a_brotli_or_raw_deflate_stream_are_an_error() {
+        let brotli = [0x40, 0x00, 0x10, b'h', b'e', b'l', b'l', b'o', 0x03];
+        let mut raw =
+            flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+        raw.write_all(&text()).unwrap();
+        for (coding, mut coded) in [
+            (Coding::Brotli, brotli.to_vec()),
+            (Coding::Deflate, raw.finish().unwrap()),
+        ] {
+            coded.extend_from_slice(b"trailing junk");
+            for piece in [1, 4, coded.len()] {
+                let decoded = decode_in_pieces(coding, &coded, piece);
+                assert!(
+                    decoded.is_err(),
+                    "{coding:?} in pieces of {piece}: {:?}",
+                    decoded.map(|d| d.len())
+                );
+            }
+        }
+    }
+
+    #[test]
     fn zlib_and_raw_deflate_told_apart_one_byte_at_a_time() {
         let plain = text();
         let level = flate2::Compression::default();
