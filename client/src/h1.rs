@@ -136,15 +136,7 @@ pub(crate) async fn exchange(
             Bounded::new(req.total, TimeoutKind::Total, clock, stream.write(head)).await?
         }
     };
-    match res {
-        Ok(n) if n > 0 => {
-            sent = true;
-            head.advance(n);
-        }
-        Ok(_) => return Err(stale(sent, io::ErrorKind::WriteZero.into())),
-        Err(e) if e.kind() != io::ErrorKind::Interrupted => return Err(stale(sent, e)),
-        Err(_) => {}
-    }
+    send::took(res, &mut head, &mut sent).map_err(|e| stale(sent, e))?;
     if head.has_remaining() {
         write_one(stream, head, &mut sent)
             .await

@@ -62,17 +62,32 @@ pub(super) async fn write_one<B: IoBuf + Buf>(
     while bytes.has_remaining() {
         let (res, back) = stream.write(bytes).await;
         bytes = back;
-        match res {
-            Ok(0) => return (Err(io::ErrorKind::WriteZero.into()), bytes),
-            Ok(n) => {
-                *sent = true;
-                bytes.advance(n);
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return (Err(e), bytes),
+        if let Err(e) = took(res, &mut bytes, sent) {
+            return (Err(e), bytes);
         }
     }
     (Ok(()), bytes)
+}
+
+/// One write's result applied to `bytes`: what it sent is passed over
+/// (and `sent` set), an interrupted write took nothing, a write of
+/// nothing or a failure is the error.
+#[inline]
+pub(super) fn took(
+    res: io::Result<usize>,
+    bytes: &mut impl Buf,
+    sent: &mut bool,
+) -> io::Result<()> {
+    match res {
+        Ok(0) => Err(io::ErrorKind::WriteZero.into()),
+        Ok(n) => {
+            *sent = true;
+            bytes.advance(n);
+            Ok(())
+        }
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 /// Why a request body was not sent in full.
