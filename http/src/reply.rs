@@ -35,8 +35,10 @@ use crate::service::Response;
 /// ```
 #[derive(Debug)]
 pub enum Reply {
-    /// Any response.
-    Response(Response),
+    /// Any response (boxed: a reply moves several times on its way to
+    /// the wire, and the common [`Plain`] one stays small enough to move
+    /// without a `memcpy` call).
+    Response(Box<Response>),
     /// A status, a `content-type` and a body in memory.
     Plain(Plain),
 }
@@ -110,7 +112,7 @@ impl Reply {
     #[inline]
     pub fn into_response(self) -> Response {
         match self {
-            Reply::Response(r) => r,
+            Reply::Response(r) => *r,
             Reply::Plain(p) => p.into_response(),
         }
     }
@@ -119,7 +121,7 @@ impl Reply {
 impl From<Response> for Reply {
     #[inline]
     fn from(r: Response) -> Reply {
-        Reply::Response(r)
+        Reply::Response(Box::new(r))
     }
 }
 

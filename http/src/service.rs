@@ -116,7 +116,7 @@ impl<F: Future<Output = Response>> Future for AsReply<F> {
 
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Reply> {
-        self.project().inner.poll(cx).map(Reply::Response)
+        self.project().inner.poll(cx).map(Reply::from)
     }
 }
 

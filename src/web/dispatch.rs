@@ -54,7 +54,7 @@ impl Dispatched for Answer<'_> {
     }
 
     fn from_response(resp: Response) -> Reply {
-        Reply::Response(resp)
+        Reply::from(resp)
     }
 }
 
@@ -68,7 +68,7 @@ impl Dispatched for ReplyFuture {
     }
 
     fn from_response(resp: Response) -> Reply {
-        Reply::Response(resp)
+        Reply::from(resp)
     }
 }
 

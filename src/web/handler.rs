@@ -62,7 +62,7 @@ impl Future for ReplyFuture {
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Reply> {
         match self.get_mut() {
-            ReplyFuture::Response(f) => f.as_mut().poll(cx).map(Reply::Response),
+            ReplyFuture::Response(f) => f.as_mut().poll(cx).map(Reply::from),
             ReplyFuture::Reply(f) => f.as_mut().poll(cx),
         }
     }

@@ -25,7 +25,7 @@ pub trait IntoResponse {
     /// body with only a `content-type` (`&str`, `String`, bytes, [`Json`],
     /// [`Html`], with or without a status) stays a [`Plain`], whose head
     /// is written without a `HeaderMap`. The default is
-    /// `Reply::Response(self.into_response())`; a route whose handler's
+    /// `Reply::from(self.into_response())`; a route whose handler's
     /// answer passes through middleware is always a [`Response`].
     ///
     /// ```
@@ -41,7 +41,7 @@ pub trait IntoResponse {
     where
         Self: Sized,
     {
-        Reply::Response(self.into_response())
+        Reply::from(self.into_response())
     }
 }
 
@@ -60,7 +60,7 @@ fn plain(body: Bytes, content_type: HeaderValue) -> Plain {
 fn reply_with_type(body: Body, content_type: HeaderValue) -> Reply {
     match body {
         Body::Full(body) => Reply::Plain(plain(body, content_type)),
-        body => Reply::Response(typed_response(body, content_type)),
+        body => Reply::from(typed_response(body, content_type)),
     }
 }
 
@@ -85,7 +85,7 @@ impl IntoResponse for Response {
 
     #[inline]
     fn into_reply(self) -> Reply {
-        Reply::Response(self)
+        Reply::from(self)
     }
 }
 

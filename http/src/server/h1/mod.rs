@@ -203,7 +203,7 @@ async fn work<S: Service>(
                     req.extensions_mut().insert(on_upgrade);
                     pending_upgrade = Some(pending);
                 }
-                Reply::Response(answered(
+                Reply::from(answered(
                     call_handler(service.as_ref(), *req).await,
                     &mut keep_alive,
                 ))
@@ -234,7 +234,7 @@ async fn work<S: Service>(
                 None => {
                     tracing::error!("handler answered 101 to a request that cannot be upgraded");
                     keep_alive = false;
-                    resp = Reply::Response(internal_error());
+                    resp = Reply::from(internal_error());
                 }
             }
         }

@@ -273,7 +273,7 @@ impl Output {
                 self.write_full(input, version, status, fields, body, is_head, keep_alive);
                 return None;
             }
-            Reply::Response(resp) => resp,
+            Reply::Response(resp) => *resp,
         };
         let (parts, body) = resp.into_parts();
         let full = match body {
