@@ -77,6 +77,17 @@ pub trait OwnedWrite {
 
     /// Writes some of the bytes of `bufs`, in order, in one call.
     fn writev<B: IoBuf>(&self, bufs: Vec<B>) -> impl Future<Output = (io::Result<usize>, Vec<B>)>;
+
+    /// Writes some of `buf` at once, with no future and no waker, when the
+    /// stream knows the write will not wait (epoll, a socket known to be
+    /// writable); `None` when it must go through [`write`](Self::write)
+    /// (the default: io_uring, TLS, a socket whose buffer was full).
+    /// [`write_all`] and the other helpers here try it first.
+    #[inline]
+    fn try_write<B: IoBuf>(&self, buf: &B) -> Option<io::Result<usize>> {
+        let _ = buf;
+        None
+    }
 }
 
 /// Writes every byte of `buf` to `stream`.
@@ -122,8 +133,16 @@ async fn write_all_within<S: OwnedWrite + ?Sized, B: IoBuf>(
     stall: Option<Duration>,
 ) -> (io::Result<()>, Option<B>) {
     let total = buf.as_bytes().len();
-    let mut slice = Slice::new(buf, 0);
-    let mut written = 0;
+    // An idle socket on epoll takes the bytes at once: one `send(2)`, with
+    // no write future, timer or waker (the common case of an answer).
+    let mut written = match stream.try_write(&buf) {
+        Some(Ok(n)) if n == total => return (Ok(()), Some(buf)),
+        Some(Ok(0)) => return (Err(io::ErrorKind::WriteZero.into()), Some(buf)),
+        Some(Ok(n)) => n,
+        Some(Err(e)) if e.kind() != io::ErrorKind::Interrupted => return (Err(e), Some(buf)),
+        Some(Err(_)) | None => 0,
+    };
+    let mut slice = Slice::new(buf, written);
     while written < total {
         let (res, s) = match stall {
             None => stream.write(slice).await,

@@ -362,4 +362,12 @@ impl OwnedWrite for Conn {
     async fn writev<B: IoBuf>(&self, bufs: Vec<B>) -> (io::Result<usize>, Vec<B>) {
         Conn::writev(self, bufs).await
     }
+
+    #[inline]
+    fn try_write<B: IoBuf>(&self, buf: &B) -> Option<io::Result<usize>> {
+        match self {
+            Conn::Plain(tcp) => tcp.try_write(buf),
+            _ => None,
+        }
+    }
 }

@@ -100,6 +100,11 @@ macro_rules! stream_io {
             ) -> (std::io::Result<usize>, Vec<B>) {
                 self.inner.writev(bufs).await
             }
+
+            #[inline]
+            fn try_write<B: $crate::buf::IoBuf>(&self, buf: &B) -> Option<std::io::Result<usize>> {
+                self.inner.try_write(buf)
+            }
         }
 
         impl std::os::fd::AsRawFd for $ty {

@@ -19,6 +19,7 @@ use http::{HeaderMap, StatusCode, Version};
 use percore_runtime::buf::Slice;
 use percore_runtime::buf_pool;
 use percore_runtime::fs::File;
+use percore_runtime::io::OwnedWrite;
 use percore_runtime::net::TcpStream;
 use percore_runtime::time::{timeout_from_wait, Elapsed};
 
@@ -149,25 +150,23 @@ impl Output {
                 return Ok(());
             }
             let buf = std::mem::take(&mut self.buf);
-            // On epoll an idle socket takes the answer at once: one
-            // `send(2)` in place, no write future, timer or waker (the
-            // common keep-alive case). Otherwise, or for the rest of a
-            // partial send, the write waits.
-            let mut from = 0;
-            if let Conn::Plain(tcp) = &*self.stream {
-                match tcp.try_write(&buf) {
-                    Some(Ok(n)) if n == buf.len() => {
-                        buf_pool::recycle(buf);
-                        return Ok(());
-                    }
-                    Some(Ok(n)) => from = n,
-                    Some(Err(e)) => {
-                        buf_pool::recycle(buf);
-                        return Err(e);
-                    }
-                    None => {}
+            // The common keep-alive case, an idle socket on epoll, is sent
+            // here, before any write future is made (`write_all_timeout`
+            // tries the same first, but its future costs about 45
+            // instructions per request even when it is ready at once).
+            let from = match self.stream.try_write(&buf) {
+                Some(Ok(n)) if n == buf.len() => {
+                    buf_pool::recycle(buf);
+                    return Ok(());
                 }
-            }
+                Some(Err(e)) if e.kind() != io::ErrorKind::Interrupted => {
+                    buf_pool::recycle(buf);
+                    return Err(e);
+                }
+                // A part sent: the write sends the rest.
+                Some(Ok(n)) => n,
+                Some(Err(_)) | None => 0,
+            };
             let (res, back) = self
                 .stream
                 .write_all_timeout(Slice::new(buf, from), self.write_timeout)
