@@ -22,7 +22,6 @@ mod h2;
 mod io;
 mod plan;
 mod run;
-mod signals;
 mod stats;
 mod target;
 mod ws;
