@@ -17,7 +17,6 @@ mod args;
 mod clock;
 mod conn;
 mod h1;
-mod h1_head;
 mod h2;
 mod io;
 mod plan;

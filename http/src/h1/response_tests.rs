@@ -38,6 +38,16 @@ fn parse_with(
         (Err(a), Err(b)) => assert_eq!(a, b, "{shown:?}"),
         _ => panic!("{shown:?}: parse {full:?}, frame {frame:?}"),
     }
+    // The memo's frame: the same answer, framed, then (a head it kept)
+    // from the memo.
+    let mut memo = ResponseHeadMemo::default();
+    for _ in 0..2 {
+        assert_eq!(memo.frame(input, method, limits), frame, "{shown:?}");
+    }
+    if let Ok(Some(f)) = &frame {
+        let kept = memo.answer(input, method, limits).is_some();
+        assert_eq!(kept, f.len <= MEMO_MAX_HEAD, "{shown:?}");
+    }
     lazy_agrees(input, method, limits, &full, buf.len());
     full
 }
@@ -801,6 +811,37 @@ fn plain_pass_limits_leave_the_head_to_httparse() {
     // httparse takes the name; the header map cannot: the full parser's
     // verdict, whatever it is, is the framer's too (`parse_with` checks).
     let _ = parse_with(&too_long, &Method::GET, &roomy);
+}
+
+/// A head framed by [`ResponseHeadMemo::frame`] is kept with its
+/// `Content-Encoding`: `parse_response_head_memo` answers it from the
+/// memo with the coding, and the other way round. No input: no head,
+/// and the memo keeps its head.
+#[test]
+fn the_memos_frame_and_parse_keep_the_same_head() {
+    let head: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Encoding: br\r\nContent-Length: 2\r\n\r\n";
+    let input = [head, b"hi"].concat();
+    let (get, limits) = (Method::GET, Limits::default());
+    let mut memo = ResponseHeadMemo::default();
+    let framed = memo.frame(&input, &get, &limits).unwrap().unwrap();
+    assert_eq!(
+        (framed.len, framed.body),
+        (head.len(), ResponseFraming::Length(2))
+    );
+    assert_eq!(memo.frame(b"", &get, &limits), Ok(None));
+    let (_, coding) = *memo.answer(&input, &get, &limits).unwrap();
+    assert_eq!(coding.map(|(a, b)| &input[a..b]), Some(&b"br"[..]));
+    let mut buf = BytesMut::from(&input[..]);
+    let parsed = parse_response_head_memo(&mut buf, &get, &limits, &mut memo);
+    assert_eq!(
+        parsed.unwrap().unwrap().content_encoding(),
+        Some(&b"br"[..])
+    );
+    assert_eq!(&buf[..], b"hi");
+    let mut other = ResponseHeadMemo::default();
+    let _ = parse_response_head_memo(&mut BytesMut::from(&input[..]), &get, &limits, &mut other);
+    assert_eq!(other.frame(&input, &get, &limits), Ok(Some(framed)));
+    assert!(other.answer(&input, &get, &limits).is_some());
 }
 
 /// After a run of heads the memo did not answer, it keeps only one in
