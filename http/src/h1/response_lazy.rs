@@ -176,11 +176,16 @@ impl ResponseHeadMemo {
         method: &Method,
         limits: &Limits,
     ) -> Option<&(ResponseFrame, Option<(usize, usize)>)> {
-        let kept = self.frame.as_ref()?;
-        let same = buf.starts_with(&self.bytes)
-            && self.method == *method
-            && self.limits == Self::key(limits);
-        same.then_some(kept)
+        match &self.frame {
+            Some(kept)
+                if buf.starts_with(&self.bytes)
+                    && self.limits == Self::key(limits)
+                    && self.method == *method =>
+            {
+                Some(kept)
+            }
+            _ => None,
+        }
     }
 
     /// [`frame_response_head`](super::frame_response_head) answered by
@@ -218,6 +223,18 @@ impl ResponseHeadMemo {
         if let Some((frame, _)) = self.hit(buf, method, limits) {
             return Ok(Some(frame));
         }
+        self.frame_missed(buf, method, limits)
+    }
+
+    /// [`frame`](Self::frame) for a head the memo did not answer (out of
+    /// line: the reader's loop keeps only the hit).
+    #[inline(never)]
+    fn frame_missed(
+        &mut self,
+        buf: &[u8],
+        method: &Method,
+        limits: &Limits,
+    ) -> Result<Option<ResponseFrame>, ResponseError> {
         let framed = self.framed(buf, method, limits)?;
         frame_of(framed, buf, method, limits)
     }

@@ -126,7 +126,7 @@ fn check_lazy(
 /// The memo answers the head it kept and nothing else: not a part of
 /// it, nor the same bytes under another method or other limits, nor a
 /// head one byte apart; a head it did not accept, or a longer one than
-/// it keeps, leaves no answer for it.
+/// it keeps, leaves no answer for it. `frame` and the parser share it.
 #[test]
 fn the_memo_answers_the_same_head_and_nothing_else() {
     let head: &[u8] = b"HTTP/1.1 200 OK\r\nDate: Sun, 06 Dec 2026 12:00:00 GMT\r\nContent-Encoding: gzip\r\nContent-Length: 2\r\n\r\n";
@@ -170,6 +170,25 @@ fn the_memo_answers_the_same_head_and_nothing_else() {
     assert_eq!(got.map(|h| h.status), Some(StatusCode::OK));
     assert!(memo.answer(long.as_bytes(), &get, &limits).is_none());
     assert!(memo.answer(&input, &get, &limits).is_none());
+    // A head its `frame` framed is kept with its coding, for the parser;
+    // one the parser kept, `frame` answers. No input: no head, the memo's
+    // head kept.
+    let framed = memo.frame(&input, &get, &limits).unwrap().unwrap();
+    let length = ResponseFraming::Length(2);
+    assert_eq!((framed.len, framed.body), (head.len(), length));
+    assert_eq!(memo.frame(b"", &get, &limits), Ok(None));
+    let (_, coding) = *memo.answer(&input, &get, &limits).unwrap();
+    assert_eq!(coding.map(|(a, b)| &input[a..b]), Some(&b"gzip"[..]));
+    let mut buf = BytesMut::from(&input[..]);
+    let got = parse_response_head_memo(&mut buf, &get, &limits, &mut memo);
+    let coding = got.unwrap().unwrap().content_encoding().map(<[u8]>::to_vec);
+    assert_eq!(
+        (coding.as_deref(), &buf[..]),
+        (Some(&b"gzip"[..]), &b"hi"[..])
+    );
+    let mut other = ResponseHeadMemo::default();
+    let _ = parse_response_head_memo(&mut BytesMut::from(&input[..]), &get, &limits, &mut other);
+    assert_eq!(other.frame(&input, &get, &limits), Ok(Some(framed)));
 }
 
 /// The lazy head on heads with codings, many fields, odd values: the
@@ -811,37 +830,6 @@ fn plain_pass_limits_leave_the_head_to_httparse() {
     // httparse takes the name; the header map cannot: the full parser's
     // verdict, whatever it is, is the framer's too (`parse_with` checks).
     let _ = parse_with(&too_long, &Method::GET, &roomy);
-}
-
-/// A head framed by [`ResponseHeadMemo::frame`] is kept with its
-/// `Content-Encoding`: `parse_response_head_memo` answers it from the
-/// memo with the coding, and the other way round. No input: no head,
-/// and the memo keeps its head.
-#[test]
-fn the_memos_frame_and_parse_keep_the_same_head() {
-    let head: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Encoding: br\r\nContent-Length: 2\r\n\r\n";
-    let input = [head, b"hi"].concat();
-    let (get, limits) = (Method::GET, Limits::default());
-    let mut memo = ResponseHeadMemo::default();
-    let framed = memo.frame(&input, &get, &limits).unwrap().unwrap();
-    assert_eq!(
-        (framed.len, framed.body),
-        (head.len(), ResponseFraming::Length(2))
-    );
-    assert_eq!(memo.frame(b"", &get, &limits), Ok(None));
-    let (_, coding) = *memo.answer(&input, &get, &limits).unwrap();
-    assert_eq!(coding.map(|(a, b)| &input[a..b]), Some(&b"br"[..]));
-    let mut buf = BytesMut::from(&input[..]);
-    let parsed = parse_response_head_memo(&mut buf, &get, &limits, &mut memo);
-    assert_eq!(
-        parsed.unwrap().unwrap().content_encoding(),
-        Some(&b"br"[..])
-    );
-    assert_eq!(&buf[..], b"hi");
-    let mut other = ResponseHeadMemo::default();
-    let _ = parse_response_head_memo(&mut BytesMut::from(&input[..]), &get, &limits, &mut other);
-    assert_eq!(other.frame(&input, &get, &limits), Ok(Some(framed)));
-    assert!(other.answer(&input, &get, &limits).is_some());
 }
 
 /// After a run of heads the memo did not answer, it keeps only one in
