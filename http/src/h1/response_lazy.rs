@@ -177,10 +177,12 @@ impl ResponseHeadMemo {
         limits: &Limits,
     ) -> Option<&(ResponseFrame, Option<(usize, usize)>)> {
         match &self.frame {
+            // The keys first: the bytes' comparison is a call, and only
+            // the kept frame is needed after it.
             Some(kept)
-                if buf.starts_with(&self.bytes)
-                    && self.limits == Self::key(limits)
-                    && self.method == *method =>
+                if self.limits == Self::key(limits)
+                    && self.method == *method
+                    && buf.starts_with(&self.bytes) =>
             {
                 Some(kept)
             }
