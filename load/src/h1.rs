@@ -1,7 +1,9 @@
 //! HTTP/1.1 connections: the pre-encoded request written `depth` times at
 //! once (pipelining; 1 without), then `depth` responses read with the
-//! shared response-head rule ([`HeadMemo`]) and, for chunked or
-//! close-delimited bodies, the sans-IO body decoder.
+//! shared response-head rule, remembered per connection
+//! ([`ResponseHeadMemo`]: a head the same as the last one is framed by
+//! one comparison) and, for chunked or close-delimited bodies, the
+//! sans-IO body decoder.
 //!
 //! Per request there is no allocation and, with pipelining, no clock read
 //! but the batch's: a batch's start time and each read's end time make
@@ -10,12 +12,13 @@
 use std::rc::Rc;
 
 use bytes::{Buf, BytesMut};
-use percore_http::h1::{BodyEvent, ResponseDecoder, ResponseFraming, MAX_INTERIM_RESPONSES};
+use percore_http::h1::{
+    BodyEvent, ResponseDecoder, ResponseFraming, ResponseHeadMemo, MAX_INTERIM_RESPONSES,
+};
 use percore_runtime::io::ReadBuffer;
 
 use crate::clock::Tick;
 use crate::conn::Conn;
-use crate::h1_head::HeadMemo;
 use crate::io::{keep_connected, write_all, Alarm, Got, Watch};
 use crate::plan::Core;
 use crate::stats::ErrorKind;
@@ -47,7 +50,7 @@ struct Reader<'a> {
     core: &'a Core,
     watch: &'a Watch,
     input: ReadBuffer<Conn>,
-    memo: HeadMemo,
+    memo: ResponseHeadMemo,
     /// When the last read ended: the completion time of every response
     /// it brought.
     now: Tick,
@@ -180,7 +183,7 @@ async fn session(
         core,
         watch: &watch,
         input: ReadBuffer::new(stream.clone(), BytesMut::new(), READ_CHUNK),
-        memo: HeadMemo::default(),
+        memo: ResponseHeadMemo::default(),
         now: Tick::now(),
     };
     loop {

@@ -34,7 +34,7 @@ const CONNECT_BACKOFF: Duration = Duration::from_millis(10);
 const CHECKS_PER_TIMEOUT: u32 = 10;
 
 /// ...but at least this often, so that Ctrl-C ends a run quickly.
-pub const MAX_TICK: Duration = Duration::from_millis(100);
+const MAX_TICK: Duration = Duration::from_millis(100);
 
 /// What a read brought.
 #[derive(Debug)]

@@ -1,7 +1,7 @@
-//! The run: one pinned worker per core, each with its share of the
-//! connections (one core: on the calling thread, the process's only
-//! thread); a progress line per second on a terminal (one core: a task of
-//! the run, not a thread); every core's stats merged at the end.
+//! The run: one pinned worker per core ([`Workers`]), each with its share
+//! of the connections (one core: on the calling thread, the process's
+//! only thread); a progress line per second on a terminal (one core: a
+//! task of the run, not a thread); every core's stats merged at the end.
 
 use std::io::{IsTerminal, Write};
 use std::rc::Rc;
@@ -10,11 +10,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use percore_runtime::sync::Shutdown;
-use percore_runtime::time::{sleep, sleep_until};
+use percore_runtime::time::sleep_until;
 use percore_runtime::{spawn_local, DriverChoice, Workers};
 
 use crate::plan::{Core, Plan, Protocol};
-use crate::signals::RunSignals;
 use crate::stats::{Live, Stats, Summary};
 
 /// Where and how hard to run.
@@ -29,7 +28,15 @@ pub struct Shape {
 }
 
 /// Runs `plan` with `shape`'s cores and connections until its budget is
-/// spent; `stop` ends it early (it is also raised by SIGINT/SIGTERM).
+/// spent; `stop` ends it early (it is also raised by SIGINT/SIGTERM, the
+/// runtime's handling: a second signal ends the process).
+///
+/// The cores are [`Workers`]: one core runs on the calling thread, pinned,
+/// its signals relayed by a task of the run, so the process keeps to one
+/// thread. With a second thread (a worker, the signal thread) every
+/// syscall on a descriptor takes and drops a reference to its file in the
+/// kernel (the descriptor table is shared), ~70 ns each here, two or three
+/// per keep-alive request (BENCHMARKS.md, epoll19c).
 pub fn run(plan: Plan, shape: Shape, stop: Shutdown) -> std::io::Result<Summary> {
     let plan = Arc::new(plan);
     let cores = shape.cores.min(shape.connections).max(1);
@@ -38,24 +45,23 @@ pub fn run(plan: Plan, shape: Shape, stop: Shutdown) -> std::io::Result<Summary>
     let started = Instant::now();
     let finished = Arc::new(AtomicBool::new(false));
     let show_progress = std::io::stderr().is_terminal();
-    let mut progress = None;
-    let outcome = if cores == 1 {
-        let progress = show_progress.then(|| Progress::new(live.clone(), started));
-        run_here(&plan, shape, &live[0], &results, stop, progress)
-    } else {
-        progress = show_progress.then(|| spawn_progress(live.clone(), finished.clone(), started));
-        let worker_live = live.clone();
-        let worker_results = results.clone();
-        Workers::new()
-            .cores(cores)
-            .driver(shape.driver)
-            .shutdown_signal(stop)
-            .run(move |ctx| {
-                let core = Rc::new(Core::new(plan.clone(), worker_live[ctx.index].clone()));
-                let mine = share(shape.connections, ctx.cores, ctx.index);
-                run_core(core, mine, worker_results.clone())
-            })
-    };
+    // One core: the progress line is a task of the run (below), not a
+    // thread.
+    let progress = (show_progress && cores > 1)
+        .then(|| spawn_progress(live.clone(), finished.clone(), started));
+    let worker_live = live.clone();
+    let worker_results = results.clone();
+    let outcome = Workers::new()
+        .cores(cores)
+        .driver(shape.driver)
+        .shutdown_signal(stop)
+        .run(move |ctx| {
+            let core = Rc::new(Core::new(plan.clone(), worker_live[ctx.index].clone()));
+            let mine = share(shape.connections, ctx.cores, ctx.index);
+            let progress = (show_progress && ctx.cores == 1)
+                .then(|| Progress::new(worker_live.clone(), started));
+            run_core(core, mine, worker_results.clone(), progress)
+        });
     let elapsed = started.elapsed();
     finished.store(true, Ordering::Relaxed);
     if let Some(thread) = progress {
@@ -69,71 +75,31 @@ pub fn run(plan: Plan, shape: Shape, stop: Shutdown) -> std::io::Result<Summary>
     Ok(Summary::new(stats, elapsed))
 }
 
-/// One core's run: its `connections` and the watchdog, then its stats
-/// into `results`.
-async fn run_core(core: Rc<Core>, connections: usize, results: Arc<Mutex<Vec<Stats>>>) {
+/// One core's run: its `connections`, the watchdog and the `progress`
+/// line if given, then its stats into `results`.
+async fn run_core(
+    core: Rc<Core>,
+    connections: usize,
+    results: Arc<Mutex<Vec<Stats>>>,
+    progress: Option<Progress>,
+) {
     let tasks: Vec<_> = (0..connections)
         .map(|_| spawn_local(connection(core.clone())))
         .collect();
     let watchdog = spawn_local(crate::io::watchdog(core.clone()));
+    let progress = progress.map(|p| spawn_local(p.run()));
     for task in tasks {
         let _ = task.await;
     }
     watchdog.abort();
+    if let Some(task) = progress {
+        task.abort();
+    }
     let stats = core.stats.borrow().clone();
     results
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .push(stats);
-}
-
-/// One core: the run on the calling thread, pinned to the first allowed
-/// CPU, with SIGINT/SIGTERM noted by a signal handler (a flag the
-/// watchdog's tick looks at), not a signal thread: a process of one
-/// thread. With a second thread (a worker, the signal thread) every
-/// syscall on a descriptor takes and drops a reference to its file in
-/// the kernel (the descriptor table is shared), ~70 ns each here, two
-/// or three per keep-alive request (BENCHMARKS.md, epoll19c).
-///
-/// The progress line, when shown, is a task of the run too.
-fn run_here(
-    plan: &Arc<Plan>,
-    shape: Shape,
-    live: &Arc<Live>,
-    results: &Arc<Mutex<Vec<Stats>>>,
-    stop: Shutdown,
-    progress: Option<Progress>,
-) -> std::io::Result<()> {
-    let interrupted = Arc::new(AtomicBool::new(false));
-    // Unregistered when the run returns: a signal after it acts as by
-    // default again.
-    let _signals = RunSignals::install(&interrupted)?;
-    if let Some(&cpu) = percore_runtime::allowed_cpus().first() {
-        let _ = percore_runtime::pin_current_thread(cpu);
-    }
-    let rt = percore_runtime::Builder::new()
-        .driver(shape.driver)
-        .build()?;
-    let core = Rc::new(Core::new(plan.clone(), live.clone()));
-    rt.block_on(async {
-        let relay = spawn_local(relay_signal(interrupted, stop));
-        let progress = progress.map(|p| spawn_local(p.run()));
-        run_core(core, shape.connections, results.clone()).await;
-        relay.abort();
-        if let Some(task) = progress {
-            task.abort();
-        }
-    });
-    Ok(())
-}
-
-/// Raises `stop` once `interrupted` is set (by a signal handler), looking
-/// as often as the watchdog does at most.
-async fn relay_signal(interrupted: Arc<AtomicBool>, stop: Shutdown) {
-    while !interrupted.load(Ordering::Relaxed) {
-        sleep(crate::io::MAX_TICK).await;
-    }
-    stop.trigger();
 }
 
 /// The connections of core `index` of `cores`, `total` spread evenly.

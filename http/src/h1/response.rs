@@ -279,7 +279,19 @@ pub fn frame_response_head(
     method: &Method,
     limits: &Limits,
 ) -> Result<Option<ResponseFrame>, ResponseError> {
-    match frame_head(buf, method, limits)? {
+    frame_of(frame_head(buf, method, limits)?, buf, method, limits)
+}
+
+/// [`frame_response_head`]'s answer from what [`frame_head`] found in
+/// `buf` (the allocating parser's for [`Framed::ManyFields`]).
+#[inline]
+pub(super) fn frame_of(
+    framed: Framed,
+    buf: &[u8],
+    method: &Method,
+    limits: &Limits,
+) -> Result<Option<ResponseFrame>, ResponseError> {
+    match framed {
         Framed::Incomplete => Ok(None),
         Framed::Head { frame, .. } => Ok(Some(frame)),
         Framed::ManyFields { skipped } => Ok(many_fields(buf, skipped, method, limits)?.map(

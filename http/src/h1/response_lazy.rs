@@ -9,7 +9,7 @@ use http::{HeaderMap, Method, StatusCode, Version};
 
 use super::memo::MissStreak;
 use super::response::{
-    frame_head, many_fields, parse_response_head, Framed, ResponseError, ResponseFrame,
+    frame_head, frame_of, many_fields, parse_response_head, Framed, ResponseError, ResponseFrame,
     ResponseFraming,
 };
 use super::MEMO_MAX_HEAD;
@@ -76,7 +76,19 @@ pub fn parse_response_head_lazy(
     method: &Method,
     limits: &Limits,
 ) -> Result<Option<LazyResponseHead>, ResponseError> {
-    match frame_head(buf, method, limits)? {
+    let framed = frame_head(buf, method, limits)?;
+    lazy_of(framed, buf, method, limits)
+}
+
+/// [`parse_response_head_lazy`]'s answer from what [`frame_head`] found
+/// in `buf`.
+fn lazy_of(
+    framed: Framed,
+    buf: &mut BytesMut,
+    method: &Method,
+    limits: &Limits,
+) -> Result<Option<LazyResponseHead>, ResponseError> {
+    match framed {
         Framed::Incomplete => Ok(None),
         Framed::Head { frame, coding } => Ok(Some(split_head(buf, &frame, coding))),
         Framed::ManyFields { skipped } => many_fields_lazy(buf, skipped, method, limits),
@@ -133,12 +145,13 @@ fn many_fields_lazy(
 
 /// A connection's last response head: its bytes (up to
 /// [`MEMO_MAX_HEAD`]), the request method and limits it was read under,
-/// and what it was framed into. Used by [`parse_response_head_memo`].
+/// and what it was framed into. Used by [`parse_response_head_memo`]
+/// and [`ResponseHeadMemo::frame`].
 #[derive(Debug, Default)]
 pub struct ResponseHeadMemo {
     bytes: Vec<u8>,
-    /// `None` while the memo holds no head.
-    method: Option<Method>,
+    /// The method the kept head answered (GET while there is none).
+    method: Method,
     limits: (usize, usize),
     frame: Option<(ResponseFrame, Option<(usize, usize)>)>,
     /// Heads in a row the memo did not answer: after a run of them only
@@ -156,17 +169,123 @@ impl ResponseHeadMemo {
 
     /// The frame (and `Content-Encoding` span) of the head at `buf`'s
     /// start, when it is the memo's.
+    #[inline]
     pub(super) fn answer(
         &self,
         buf: &[u8],
         method: &Method,
         limits: &Limits,
     ) -> Option<&(ResponseFrame, Option<(usize, usize)>)> {
-        let kept = self.frame.as_ref()?;
-        let same = buf.starts_with(&self.bytes)
-            && self.method.as_ref() == Some(method)
-            && self.limits == Self::key(limits);
-        same.then_some(kept)
+        match &self.frame {
+            // The keys first: the bytes' comparison is a call, and only
+            // the kept frame is needed after it.
+            Some(kept)
+                if self.limits == Self::key(limits)
+                    && self.method == *method
+                    && buf.starts_with(&self.bytes) =>
+            {
+                Some(kept)
+            }
+            _ => None,
+        }
+    }
+
+    /// [`frame_response_head`](super::frame_response_head) answered by
+    /// the memo: the same answer, `buf` not consumed, found by one
+    /// comparison when `buf` starts with the head the memo last kept (for
+    /// the same method and limits); any other head is framed, and kept as
+    /// [`parse_response_head_memo`] keeps it. For a reader that frames
+    /// heads in a buffer of its own and passes over them itself
+    /// (percore-load).
+    ///
+    /// ```
+    /// use http::Method;
+    /// use percore_http::{h1::{frame_response_head, ResponseHeadMemo}, Limits};
+    /// let (mut memo, limits) = (ResponseHeadMemo::default(), Limits::default());
+    /// let buf = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi";
+    /// let fresh = frame_response_head(buf, &Method::GET, &limits).unwrap();
+    /// for _ in 0..2 {
+    ///     // Framed, then answered by the memo.
+    ///     assert_eq!(memo.frame(buf, &Method::GET, &limits).unwrap(), fresh);
+    /// }
+    /// assert_eq!(fresh.unwrap().len, buf.len() - 2);
+    /// ```
+    #[inline(always)]
+    pub fn frame(
+        &mut self,
+        buf: &[u8],
+        method: &Method,
+        limits: &Limits,
+    ) -> Result<Option<ResponseFrame>, ResponseError> {
+        // Nothing read yet (a reader's first look for each response): no
+        // head, without a comparison or the framer's call.
+        if buf.is_empty() {
+            return Ok(None);
+        }
+        if let Some((frame, _)) = self.hit(buf, method, limits) {
+            return Ok(Some(frame));
+        }
+        self.frame_missed(buf, method, limits)
+    }
+
+    /// [`frame`](Self::frame) for a head the memo did not answer (out of
+    /// line: the reader's loop keeps only the hit).
+    #[inline(never)]
+    fn frame_missed(
+        &mut self,
+        buf: &[u8],
+        method: &Method,
+        limits: &Limits,
+    ) -> Result<Option<ResponseFrame>, ResponseError> {
+        let framed = self.framed(buf, method, limits)?;
+        frame_of(framed, buf, method, limits)
+    }
+
+    /// [`answer`](Self::answer), counted as a hit (inlined into the
+    /// reader's loop: a hit is a few comparisons).
+    #[inline(always)]
+    fn hit(
+        &mut self,
+        buf: &[u8],
+        method: &Method,
+        limits: &Limits,
+    ) -> Option<(ResponseFrame, Option<(usize, usize)>)> {
+        let &kept = self.answer(buf, method, limits)?;
+        self.misses.hit();
+        Some(kept)
+    }
+
+    /// A head the memo did not answer: [`frame_head`], an accepted head
+    /// kept when at most [`MEMO_MAX_HEAD`] bytes long (after a run of
+    /// misses, one in eight), else nothing kept.
+    #[inline(never)]
+    fn framed(
+        &mut self,
+        buf: &[u8],
+        method: &Method,
+        limits: &Limits,
+    ) -> Result<Framed, ResponseError> {
+        let framed = frame_head(buf, method, limits)?;
+        let Framed::Head { frame, coding } = framed else {
+            return Ok(framed);
+        };
+        let sampled = self.misses.miss_keeps();
+        match buf
+            .get(..frame.len)
+            .filter(|b| b.len() <= MEMO_MAX_HEAD && sampled)
+        {
+            Some(bytes) => {
+                self.bytes.clear();
+                self.bytes.extend_from_slice(bytes);
+                if self.method != *method {
+                    self.method = method.clone();
+                }
+                self.limits = Self::key(limits);
+                self.frame = Some((frame, coding));
+            }
+            None => self.frame = None,
+        }
+        Ok(framed)
     }
 }
 
@@ -204,33 +323,11 @@ pub fn parse_response_head_memo(
     limits: &Limits,
     memo: &mut ResponseHeadMemo,
 ) -> Result<Option<LazyResponseHead>, ResponseError> {
-    if let Some((frame, coding)) = memo.answer(buf, method, limits) {
-        let head = split_head(buf, frame, *coding);
-        memo.misses.hit();
-        return Ok(Some(head));
+    if let Some((frame, coding)) = memo.hit(buf, method, limits) {
+        return Ok(Some(split_head(buf, &frame, coding)));
     }
-    let (frame, coding) = match frame_head(buf, method, limits)? {
-        Framed::Incomplete => return Ok(None),
-        Framed::Head { frame, coding } => (frame, coding),
-        Framed::ManyFields { skipped } => return many_fields_lazy(buf, skipped, method, limits),
-    };
-    let sampled = memo.misses.miss_keeps();
-    match buf
-        .get(..frame.len)
-        .filter(|b| b.len() <= MEMO_MAX_HEAD && sampled)
-    {
-        Some(bytes) => {
-            memo.bytes.clear();
-            memo.bytes.extend_from_slice(bytes);
-            if memo.method.as_ref() != Some(method) {
-                memo.method = Some(method.clone());
-            }
-            memo.limits = ResponseHeadMemo::key(limits);
-            memo.frame = Some((frame, coding));
-        }
-        None => memo.frame = None,
-    }
-    Ok(Some(split_head(buf, &frame, coding)))
+    let framed = memo.framed(buf, method, limits)?;
+    lazy_of(framed, buf, method, limits)
 }
 
 /// The header map of a head [`parse_response_head_lazy`] accepted (its

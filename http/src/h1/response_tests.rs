@@ -38,6 +38,16 @@ fn parse_with(
         (Err(a), Err(b)) => assert_eq!(a, b, "{shown:?}"),
         _ => panic!("{shown:?}: parse {full:?}, frame {frame:?}"),
     }
+    // The memo's frame: the same answer, framed, then (a head it kept)
+    // from the memo.
+    let mut memo = ResponseHeadMemo::default();
+    for _ in 0..2 {
+        assert_eq!(memo.frame(input, method, limits), frame, "{shown:?}");
+    }
+    if let Ok(Some(f)) = &frame {
+        let kept = memo.answer(input, method, limits).is_some();
+        assert_eq!(kept, f.len <= MEMO_MAX_HEAD, "{shown:?}");
+    }
     lazy_agrees(input, method, limits, &full, buf.len());
     full
 }
@@ -116,7 +126,7 @@ fn check_lazy(
 /// The memo answers the head it kept and nothing else: not a part of
 /// it, nor the same bytes under another method or other limits, nor a
 /// head one byte apart; a head it did not accept, or a longer one than
-/// it keeps, leaves no answer for it.
+/// it keeps, leaves no answer for it. `frame` and the parser share it.
 #[test]
 fn the_memo_answers_the_same_head_and_nothing_else() {
     let head: &[u8] = b"HTTP/1.1 200 OK\r\nDate: Sun, 06 Dec 2026 12:00:00 GMT\r\nContent-Encoding: gzip\r\nContent-Length: 2\r\n\r\n";
@@ -160,6 +170,25 @@ fn the_memo_answers_the_same_head_and_nothing_else() {
     assert_eq!(got.map(|h| h.status), Some(StatusCode::OK));
     assert!(memo.answer(long.as_bytes(), &get, &limits).is_none());
     assert!(memo.answer(&input, &get, &limits).is_none());
+    // A head its `frame` framed is kept with its coding, for the parser;
+    // one the parser kept, `frame` answers. No input: no head, the memo's
+    // head kept.
+    let framed = memo.frame(&input, &get, &limits).unwrap().unwrap();
+    let length = ResponseFraming::Length(2);
+    assert_eq!((framed.len, framed.body), (head.len(), length));
+    assert_eq!(memo.frame(b"", &get, &limits), Ok(None));
+    let (_, coding) = *memo.answer(&input, &get, &limits).unwrap();
+    assert_eq!(coding.map(|(a, b)| &input[a..b]), Some(&b"gzip"[..]));
+    let mut buf = BytesMut::from(&input[..]);
+    let got = parse_response_head_memo(&mut buf, &get, &limits, &mut memo);
+    let coding = got.unwrap().unwrap().content_encoding().map(<[u8]>::to_vec);
+    assert_eq!(
+        (coding.as_deref(), &buf[..]),
+        (Some(&b"gzip"[..]), &b"hi"[..])
+    );
+    let mut other = ResponseHeadMemo::default();
+    let _ = parse_response_head_memo(&mut BytesMut::from(&input[..]), &get, &limits, &mut other);
+    assert_eq!(other.frame(&input, &get, &limits), Ok(Some(framed)));
 }
 
 /// The lazy head on heads with codings, many fields, odd values: the
