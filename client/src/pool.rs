@@ -121,10 +121,6 @@ impl Conn {
             permit,
         }))
     }
-
-    fn origin(&self) -> &Origin {
-        &self.permit.origin
-    }
 }
 
 impl ConnParts {
@@ -137,10 +133,9 @@ impl ConnParts {
 /// One unit of the pool's limits; given back when dropped.
 pub(crate) struct Permit {
     pool: Weak<RefCell<State>>,
-    origin: Origin,
     /// Its origin's [`Share`] (a key of `State::shares`, alive while the
-    /// origin has a permit): a connection goes back to its idle list
-    /// without a lookup by origin.
+    /// origin has a permit), which holds the origin: a connection goes
+    /// back to its idle list without a lookup by origin.
     share: usize,
 }
 
@@ -157,8 +152,8 @@ impl Drop for Permit {
                 if share.conns == 0 {
                     // No connection to the origin is left: neither is its
                     // (empty) idle list, kept only while it has some.
-                    st.shares.remove(self.share);
-                    st.origins.remove(&self.origin);
+                    let share = st.shares.remove(self.share);
+                    st.origins.remove(&share.origin);
                 }
             }
         }
@@ -323,10 +318,12 @@ impl Pool {
         conn.reused = true;
         let surplus = {
             let mut st = self.shared.borrow_mut();
-            let waiting = st
-                .waiters
-                .iter()
-                .position(|w| w.origin == *conn.origin() && !w.fresh_only);
+            let st = &mut *st;
+            let waiting = st.shares.get(conn.permit.share).and_then(|share| {
+                st.waiters
+                    .iter()
+                    .position(|w| w.origin == share.origin && !w.fresh_only)
+            });
             if let Some(i) = waiting {
                 if let Some(w) = st.waiters.remove(i) {
                     w.give(Acquired::Reused(conn));
@@ -447,7 +444,6 @@ impl State {
             }
             return Some(Acquired::Slot(Permit {
                 pool: Rc::downgrade(shared),
-                origin: origin.clone(),
                 share: key,
             }));
         }
