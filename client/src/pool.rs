@@ -319,7 +319,12 @@ impl Pool {
         let surplus = {
             let mut st = self.shared.borrow_mut();
             let st = &mut *st;
-            let waiting = st.shares.get(conn.permit.share).and_then(|share| {
+            // Its origin (its share's) only looked up when someone waits.
+            let share = match st.waiters.is_empty() {
+                true => None,
+                false => st.shares.get(conn.permit.share),
+            };
+            let waiting = share.and_then(|share| {
                 st.waiters
                     .iter()
                     .position(|w| w.origin == share.origin && !w.fresh_only)
