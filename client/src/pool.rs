@@ -316,6 +316,14 @@ impl Pool {
             "a pooled connection with a read in flight"
         );
         conn.reused = true;
+        // Its consumed input may be a piece of the core's read scratch
+        // block (epoll's reads, io_uring's copies out of provided buffers):
+        // empty, with no room, yet keeping the block (32 KiB) alive while
+        // the connection idles. The next read starts a new piece anyway.
+        let buf = conn.buf();
+        if buf.capacity() == 0 {
+            *buf = BytesMut::new();
+        }
         let surplus = {
             let mut st = self.shared.borrow_mut();
             let st = &mut *st;
@@ -553,3 +561,6 @@ async fn reap(pool: Weak<RefCell<State>>) {
         drop(expired);
     }
 }
+
+#[cfg(test)]
+mod tests;
