@@ -11,17 +11,10 @@
 use std::time::Duration;
 
 use percore_client::{Client, Url};
-use percore_runtime::{spawn_local, Builder, DriverChoice};
+use percore_runtime::{spawn_local, Builder};
 
-fn arg(name: &str) -> Option<String> {
-    let mut args = std::env::args();
-    while let Some(a) = args.next() {
-        if a == name {
-            return args.next();
-        }
-    }
-    None
-}
+mod common;
+use common::{arg, driver};
 
 /// Heap bytes in use and the resident set, in KiB, after giving free
 /// heap pages back.
@@ -44,12 +37,7 @@ fn memory() -> (usize, usize) {
 fn main() {
     let url: Url = arg("--url").expect("--url URL").parse().expect("a URL");
     let conns: usize = arg("--conns").map_or(500, |v| v.parse().expect("--conns N"));
-    let driver = match arg("--driver").as_deref() {
-        Some("epoll") => DriverChoice::Epoll,
-        Some("uring") => DriverChoice::Uring,
-        _ => DriverChoice::Auto,
-    };
-    let runtime = Builder::new().driver(driver).build().expect("a runtime");
+    let runtime = Builder::new().driver(driver()).build().expect("a runtime");
     runtime.block_on(async {
         let client = Client::builder()
             .limit(conns)
