@@ -15,17 +15,10 @@ use std::rc::Rc;
 use std::time::Instant;
 
 use percore_client::{Client, Url};
-use percore_runtime::{spawn_local, Builder, DriverChoice};
+use percore_runtime::{spawn_local, Builder};
 
-fn arg(name: &str) -> Option<String> {
-    let mut args = std::env::args();
-    while let Some(a) = args.next() {
-        if a == name {
-            return args.next();
-        }
-    }
-    None
-}
+mod common;
+use common::{arg, driver};
 
 fn main() {
     // Parsed once, as the peers do (hyper's Uri, reqwest's Url): the loop
@@ -34,12 +27,7 @@ fn main() {
     let conns: usize = arg("--conns").map_or(16, |v| v.parse().expect("--conns N"));
     let total: u64 = arg("--requests").map_or(100_000, |v| v.parse().expect("--requests N"));
     let h2 = std::env::args().any(|a| a == "--h2");
-    let driver = match arg("--driver").as_deref() {
-        Some("epoll") => DriverChoice::Epoll,
-        Some("uring") => DriverChoice::Uring,
-        _ => DriverChoice::Auto,
-    };
-    let runtime = Builder::new().driver(driver).build().expect("a runtime");
+    let runtime = Builder::new().driver(driver()).build().expect("a runtime");
     let left = Rc::new(Cell::new(total));
     let errors = Rc::new(Cell::new(0u64));
     let started = Instant::now();

@@ -19,21 +19,18 @@ use percore_http::h1::{
 };
 use percore_http::{Body, Limits};
 use percore_runtime::future::{race, Either};
-use percore_runtime::io::{OwnedRead, OwnedWrite, ReadBuffer};
+use percore_runtime::io::{OwnedWrite, ReadBuffer};
 use percore_runtime::time::{sleep, timeout_at};
 
 use crate::connect::Stream;
 use crate::error::{Error, ErrorKind, TimeoutKind};
 use crate::pool::{Conn, ConnParts, Pool};
-use crate::within::{Bounded, Clock, LazyTimer};
+use crate::within::{bounded, Bounded, Clock, LazyTimer};
 
 mod heads;
 mod send;
 pub(crate) use heads::Heads;
 use send::{send_body, write_all, write_one, SendError};
-
-/// Bytes the read buffer gains before a read when it has less room.
-const READ_RESERVE: usize = 16 * 1024;
 
 fn too_many_interim() -> Failure {
     Failure::Fatal(Error::new(
@@ -310,31 +307,12 @@ fn check_read(res: io::Result<usize>, buf: &BytesMut, nothing_yet: bool) -> Resu
     }
 }
 
-/// `buf` with room for a read.
-fn with_room(mut buf: BytesMut) -> BytesMut {
-    if buf.capacity() - buf.len() < READ_RESERVE / 2 {
-        buf.reserve(READ_RESERVE);
-    }
-    buf
-}
-
-/// One read, bounded by the read timeout and the total deadline, timed
-/// by `clock`; a timeout loses the buffer, and the connection must close.
-/// (The read's future inside one [`Bounded`], no `async fn` around it:
-/// each layer would move the read's future into its own on every read.)
-pub(crate) fn read_with<'a>(
-    stream: &'a Stream,
-    buf: BytesMut,
-    clock: Clock<'a>,
-    read_timeout: Option<Duration>,
-    total: Option<Instant>,
-) -> Bounded<'a, impl std::future::Future<Output = (io::Result<usize>, BytesMut)> + 'a> {
-    bounded(clock, read_timeout, total, stream.read(with_room(buf)))
-}
-
-/// One read into a connection's buffer, bounded as [`read_with`]'s; a
-/// timeout leaves the read in the buffer's keeping (and the connection
-/// must close: a response may be under way).
+/// One read into a connection's buffer, bounded by the read timeout and
+/// the total deadline, timed by `clock`; a timeout leaves the read in the
+/// buffer's keeping (and the connection must close: a response may be
+/// under way). (The read's future inside one [`Bounded`], no `async fn`
+/// around it: each layer would move the read's future into its own on
+/// every read.)
 fn fill_with<'a>(
     input: &'a mut ReadBuffer<Stream>,
     clock: Clock<'a>,
@@ -347,33 +325,6 @@ fn fill_with<'a>(
         total,
         poll_fn(move |cx| input.poll_fill(cx, None)),
     )
-}
-
-/// `fut`, failing with the read timeout after `read` or the total one at
-/// `total`, whichever comes first (on a timer of its own).
-pub(crate) fn read_bounded<F: std::future::Future>(
-    read: Option<Duration>,
-    total: Option<Instant>,
-    fut: F,
-) -> Bounded<'static, F> {
-    bounded(Clock::own(), read, total, fut)
-}
-
-/// [`read_bounded`] on `clock`.
-fn bounded<F: std::future::Future>(
-    clock: Clock<'_>,
-    read: Option<Duration>,
-    total: Option<Instant>,
-    fut: F,
-) -> Bounded<'_, F> {
-    let read_at = read.map(|d| crate::now() + d);
-    let (at, which) = match (read_at, total) {
-        (Some(r), Some(t)) if t < r => (Some(t), TimeoutKind::Total),
-        (Some(r), _) => (Some(r), TimeoutKind::Read),
-        (None, Some(t)) => (Some(t), TimeoutKind::Total),
-        (None, None) => (None, TimeoutKind::Read),
-    };
-    Bounded::new(at, which, clock, fut)
 }
 
 /// A response body read from its connection; the connection goes back to

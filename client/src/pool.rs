@@ -121,10 +121,6 @@ impl Conn {
             permit,
         }))
     }
-
-    fn origin(&self) -> &Origin {
-        &self.permit.origin
-    }
 }
 
 impl ConnParts {
@@ -137,10 +133,9 @@ impl ConnParts {
 /// One unit of the pool's limits; given back when dropped.
 pub(crate) struct Permit {
     pool: Weak<RefCell<State>>,
-    origin: Origin,
     /// Its origin's [`Share`] (a key of `State::shares`, alive while the
-    /// origin has a permit): a connection goes back to its idle list
-    /// without a lookup by origin.
+    /// origin has a permit), which holds the origin: a connection goes
+    /// back to its idle list without a lookup by origin.
     share: usize,
 }
 
@@ -157,8 +152,8 @@ impl Drop for Permit {
                 if share.conns == 0 {
                     // No connection to the origin is left: neither is its
                     // (empty) idle list, kept only while it has some.
-                    st.shares.remove(self.share);
-                    st.origins.remove(&self.origin);
+                    let share = st.shares.remove(self.share);
+                    st.origins.remove(&share.origin);
                 }
             }
         }
@@ -321,12 +316,27 @@ impl Pool {
             "a pooled connection with a read in flight"
         );
         conn.reused = true;
+        // Its consumed input may be a piece of the core's read scratch
+        // block (epoll's reads, io_uring's copies out of provided buffers):
+        // empty, with no room, yet keeping the block (32 KiB) alive while
+        // the connection idles. The next read starts a new piece anyway.
+        let buf = conn.buf();
+        if buf.capacity() == 0 {
+            *buf = BytesMut::new();
+        }
         let surplus = {
             let mut st = self.shared.borrow_mut();
-            let waiting = st
-                .waiters
-                .iter()
-                .position(|w| w.origin == *conn.origin() && !w.fresh_only);
+            let st = &mut *st;
+            // Its origin (its share's) only looked up when someone waits.
+            let share = match st.waiters.is_empty() {
+                true => None,
+                false => st.shares.get(conn.permit.share),
+            };
+            let waiting = share.and_then(|share| {
+                st.waiters
+                    .iter()
+                    .position(|w| w.origin == share.origin && !w.fresh_only)
+            });
             if let Some(i) = waiting {
                 if let Some(w) = st.waiters.remove(i) {
                     w.give(Acquired::Reused(conn));
@@ -447,7 +457,6 @@ impl State {
             }
             return Some(Acquired::Slot(Permit {
                 pool: Rc::downgrade(shared),
-                origin: origin.clone(),
                 share: key,
             }));
         }
@@ -552,3 +561,6 @@ async fn reap(pool: Weak<RefCell<State>>) {
         drop(expired);
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -21,7 +21,7 @@ use std::cell::Cell;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use percore_runtime::time::{coarse_now, sleep_until, Elapsed, Sleep};
 
@@ -201,6 +201,33 @@ impl<F: Future> Future for Bounded<'_, F> {
         *this.noted = true;
         Poll::Pending
     }
+}
+
+/// `fut`, failing with the read timeout after `read` or the total one at
+/// `total`, whichever comes first (on a timer of its own).
+pub(crate) fn read_bounded<F: Future>(
+    read: Option<Duration>,
+    total: Option<Instant>,
+    fut: F,
+) -> Bounded<'static, F> {
+    bounded(Clock::own(), read, total, fut)
+}
+
+/// [`read_bounded`] on `clock`.
+pub(crate) fn bounded<F: Future>(
+    clock: Clock<'_>,
+    read: Option<Duration>,
+    total: Option<Instant>,
+    fut: F,
+) -> Bounded<'_, F> {
+    let read_at = read.map(|d| crate::now() + d);
+    let (at, which) = match (read_at, total) {
+        (Some(r), Some(t)) if t < r => (Some(t), TimeoutKind::Total),
+        (Some(r), _) => (Some(r), TimeoutKind::Read),
+        (None, Some(t)) => (Some(t), TimeoutKind::Total),
+        (None, None) => (None, TimeoutKind::Read),
+    };
+    Bounded::new(at, which, clock, fut)
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@ use http::{Method, StatusCode, Version};
 use percore_http::h1::{encode_request_head, parse_response_head, RequestFraming, ResponseHead};
 use percore_http::server::Conn;
 use percore_http::upgrade::Protocol;
-use percore_runtime::io::write_all;
+use percore_runtime::io::{write_all, OwnedRead};
 use percore_runtime::time::timeout;
 use percore_ws::handshake::{self, HandshakeError, NegotiatedClient};
 use percore_ws::{Codec, Config, DeflateConfig, Role, WebSocket};
@@ -28,10 +28,13 @@ use crate::alpn::Proto;
 use crate::client::{host_header, Client};
 use crate::connect::{connect, Stream};
 use crate::error::{Error, ErrorKind, TimeoutKind};
-use crate::h1::read_with;
 use crate::h2;
 use crate::pool::Origin;
-use crate::within::Clock;
+use crate::within::read_bounded;
+
+/// Bytes the handshake's read buffer gains before a read when it has
+/// less than half of this free.
+const READ_RESERVE: usize = 16 * 1024;
 
 /// A WebSocket connection being set up; [`connect`](Self::connect) opens
 /// it. Errors in the parts (a bad URL or header) are reported by
@@ -400,8 +403,10 @@ impl WsBuilder {
                     ))
                 }
             }
-            let (read, back) =
-                read_with(stream, buf, Clock::own(), cfg.timeouts.read, None).await?;
+            if buf.capacity() - buf.len() < READ_RESERVE / 2 {
+                buf.reserve(READ_RESERVE);
+            }
+            let (read, back) = read_bounded(cfg.timeouts.read, None, stream.read(buf)).await?;
             buf = back;
             match read {
                 Ok(0) => {
