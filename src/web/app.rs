@@ -10,7 +10,7 @@ use bytes::Bytes;
 use http::header::ALLOW;
 use http::Method;
 use percore_http::h1::RawHead;
-use percore_http::{ConnState, Reply, Request as HttpRequest, RequestBody, Service};
+use percore_http::{CatchUnwind, ConnState, Reply, Request as HttpRequest, RequestBody, Service};
 
 use super::access_log::{self, LogFormat};
 use super::conn_slot::{self, Answer, LastRoute};
@@ -397,10 +397,8 @@ impl App {
     /// ```
     pub async fn oneshot<B: Into<Bytes>>(&self, req: http::Request<B>) -> Response {
         let req = req.map(|b| RequestBody::from_bytes(b.into()));
-        match super::testing::catch_unwind(Service::call(self, req)).await {
-            Ok(resp) => resp,
-            Err(_) => HttpError::internal("the handler panicked").into_response(),
-        }
+        let on_panic = |_| HttpError::internal("the handler panicked").into_response();
+        CatchUnwind::new(Service::call(self, req), on_panic).await
     }
 
     /// Handles one request (what the server calls). A panic propagates;
