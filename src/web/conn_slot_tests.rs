@@ -46,11 +46,17 @@ fn run(test: impl Future<Output = ()>) {
     crate::rt::Runtime::new().unwrap().block_on(test);
 }
 
+/// Handlers answering their name.
+async fn a(_req: Request) -> &'static str {
+    "a"
+}
+
+async fn b(_req: Request) -> &'static str {
+    "b"
+}
+
 #[test]
 fn requests_to_one_route_reuse_its_slot_and_another_route_replaces_it() {
-    async fn a(_req: Request) -> &'static str {
-        "a"
-    }
     let app = App::new().route("/a", get(a)).route(
         "/b",
         get(|req: Request| async move { format!("b {}", req.query_string().unwrap_or("")) }),
@@ -307,12 +313,6 @@ fn a_request_like_the_last_goes_where_it_went_and_any_other_is_routed() {
 
 #[test]
 fn a_connection_shared_by_two_apps_takes_each_request_to_its_own_app() {
-    async fn a(_req: Request) -> &'static str {
-        "a"
-    }
-    async fn b(_req: Request) -> &'static str {
-        "b"
-    }
     let first = App::new().route("/x", get(a));
     let second = App::new().route("/x", get(b));
     run(async {
@@ -341,12 +341,6 @@ fn apps_never_share_an_id() {
 
 #[test]
 fn a_kept_route_is_not_taken_by_an_app_made_where_a_freed_one_was() {
-    async fn a(_req: Request) -> &'static str {
-        "a"
-    }
-    async fn b(_req: Request) -> &'static str {
-        "b"
-    }
     run(async {
         let mut conn = ConnState::default();
         let mut same_place = 0;

@@ -144,7 +144,3 @@ impl<F: Dispatched> Future for Dispatch<'_, F> {
         self.poll_observed(cx)
     }
 }
-
-#[cfg(test)]
-#[path = "dispatch_tests.rs"]
-mod tests;
