@@ -61,7 +61,7 @@ impl Dispatched for ReplyFuture {
 
 /// What the metrics and the access log read of an answer: its status,
 /// its body's length when known, and its `x-request-id` field. Read from
-/// a [`Plain`] reply's parts as they are: no response is built for them.
+/// a [`Plain`](percore_http::Plain) reply's parts as they are: no response is built for them.
 #[derive(Clone, Copy)]
 pub(crate) struct Outcome<'a> {
     /// The status.
@@ -82,7 +82,7 @@ impl<'a> Outcome<'a> {
         }
     }
 
-    /// A reply's (a [`Plain`] one's as the response it stands for).
+    /// A reply's (a [`Plain`](percore_http::Plain) one's as the response it stands for).
     pub(crate) fn of_reply(reply: &'a Reply) -> Outcome<'a> {
         match reply {
             Reply::Response(resp) => Outcome::of_response(resp),
