@@ -363,6 +363,38 @@ both_drivers!(
     }
 );
 
+// Each way a request reaches a handler over HTTP/1.1 (its raw head, or
+// built into a request because it may switch protocols), each kind of
+// panic (while polled, before the future exists): the same 500, its body
+// and content-type, then the connection closes (a second request
+// pipelined behind it gets no answer).
+both_drivers!(
+    handler_panic_500_closes_the_connection,
+    |d: DriverChoice| {
+        let srv = TestServer::start(d);
+        for path in ["/panic", "/panic-sync"] {
+            for upgrade in ["", "Connection: upgrade\r\nUpgrade: foo\r\n"] {
+                let req = format!(
+                "GET {path} HTTP/1.1\r\nHost: x\r\n{upgrade}\r\nGET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n"
+            );
+                let raw = raw_exchange(srv.addr, req.as_bytes(), CLOSE_WITHIN);
+                let text = String::from_utf8_lossy(&raw);
+                let (head, body) = text.split_once("\r\n\r\n").expect("a whole answer");
+                assert!(
+                    head.starts_with("HTTP/1.1 500 "),
+                    "{path} {upgrade:?}: {text}"
+                );
+                assert!(
+                    head.to_ascii_lowercase()
+                        .contains("content-type: text/plain; charset=utf-8"),
+                    "{head}"
+                );
+                assert_eq!(body, "500 Internal Server Error\n", "{path} {upgrade:?}");
+            }
+        }
+    }
+);
+
 both_drivers!(two_thousand_concurrent_connections, |d: DriverChoice| {
     let srv = TestServer::start(d);
     let addr = srv.addr;

@@ -744,6 +744,103 @@ fn the_access_log_writes_combined_lines_with_fields() {
     }
 }
 
+/// `hello` as an in-memory answer (which an app with no middleware hands
+/// to the server as a `Plain` reply), or as a response with the same
+/// status and body (and `id` as its `x-request-id`, if any), with the
+/// metrics and the access log on.
+fn hello_app(metrics: &Metrics, plain: bool, id: Option<&'static str>) -> App {
+    let app = App::new()
+        .plugin(metrics.clone())
+        .plugin(AccessLog::common());
+    if plain {
+        return app.route("/x", web::get(|_r: Request| async { "hello" }));
+    }
+    app.route(
+        "/x",
+        web::get(move |_r: Request| async move {
+            let mut resp = "hello".into_response();
+            if let Some(id) = id {
+                resp.headers_mut()
+                    .insert("x-request-id", http::HeaderValue::from_static(id));
+            }
+            resp
+        }),
+    )
+}
+
+/// `app`'s answers to `GET /x` as the HTTP/1.1 server asks for them (a
+/// raw head, without and with the connection's state): whether each was
+/// a `Plain` reply.
+async fn hello_answers(app: &App) -> [bool; 2] {
+    use percore::http::{ConnState, Reply, RequestBody, Service};
+    let head = || {
+        let mut buf = bytes::BytesMut::from(&b"GET /x HTTP/1.1\r\nHost: x\r\n\r\n"[..]);
+        let parsed = percore::http::h1::parse_raw_head(&mut buf, &Default::default());
+        parsed.unwrap().unwrap()
+    };
+    let reply = app.call_head(head(), RequestBody::empty()).await;
+    let mut conn = ConnState::default();
+    let kept = app
+        .call_head_in(&mut conn, head(), RequestBody::empty())
+        .await;
+    [reply, kept].map(|r| {
+        assert_eq!(r.status(), 200);
+        matches!(r, Reply::Plain(_))
+    })
+}
+
+/// The access log's fields `status`, `bytes` and `request_id` (as
+/// `name=value`), and its line from the request line on, for each line.
+fn hello_logged(out: &Captured) -> Vec<String> {
+    let lines = out.lines_with("percore::access");
+    out.0.lock().unwrap().clear();
+    lines
+        .iter()
+        .map(|line| {
+            let field = |name: &str| {
+                let at = line.find(&format!(" {name}=")).expect(name) + 1;
+                line[at..].split(' ').next().unwrap().to_string()
+            };
+            let clf = &line[line.find("\"GET").expect("a request line")..];
+            let clf = clf.split(" method=").next().unwrap();
+            [
+                field("status"),
+                field("bytes"),
+                field("request_id"),
+                clf.into(),
+            ]
+            .join(" ")
+        })
+        .collect()
+}
+
+// The metrics and the access log read an in-memory answer as they read
+// the response it stands for, and leave it `Plain` for the server.
+#[test]
+fn plain_and_full_answers_are_counted_and_logged_alike_and_plain_stays_plain() {
+    let out = Captured::default();
+    let _guard = tracing::subscriber::set_default(subscriber(out.clone(), tracing::Level::INFO));
+    let (plain_metrics, full_metrics) = (Metrics::new(), Metrics::new());
+    let plain = hello_app(&plain_metrics, true, None);
+    let full = hello_app(&full_metrics, false, None);
+    let with_id = hello_app(&Metrics::new(), false, Some("rid-7"));
+    run(async {
+        assert_eq!(hello_answers(&plain).await, [true, true], "left plain");
+        let want = "status=200 bytes=5 request_id=- \"GET /x HTTP/1.1\" 200 5";
+        assert_eq!(hello_logged(&out), [want, want]);
+        assert_eq!(hello_answers(&full).await, [false, false]);
+        assert_eq!(hello_logged(&out), [want, want]);
+        assert_eq!(plain_metrics.render(), full_metrics.render());
+        assert!(plain_metrics
+            .render()
+            .contains("percore_response_body_bytes_total 10\n"));
+        // A response's own `x-request-id` is logged.
+        hello_answers(&with_id).await;
+        let want = "status=200 bytes=5 request_id=rid-7 \"GET /x HTTP/1.1\" 200 5";
+        assert_eq!(hello_logged(&out), [want, want]);
+    });
+}
+
 both_drivers!(
     access_log_and_request_ids_over_sockets,
     |d: DriverChoice| {

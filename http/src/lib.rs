@@ -24,4 +24,4 @@ pub use file_body::FileBody;
 pub use fx_hash::{FxBuildHasher, FxHasher};
 pub use limits::Limits;
 pub use reply::{typed_response, Plain, Reply};
-pub use service::{ConnState, FnService, Request, Response, Service};
+pub use service::{CatchUnwind, ConnState, FnService, Request, Response, Service};

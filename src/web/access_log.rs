@@ -8,7 +8,8 @@ use http::header::{REFERER, USER_AGENT};
 use http::{HeaderValue, Version};
 use tracing::Level;
 
-use super::request_id::{RequestId, X_REQUEST_ID};
+use super::dispatch::Outcome;
+use super::request_id::RequestId;
 use super::{App, IntoMiddleware, Next, Plugin, Request, Response};
 
 /// The target of access-log events: filter on it
@@ -96,7 +97,7 @@ async fn log(format: LogFormat, req: Request, next: Next) -> Response {
     let seen = arrival(format, &req);
     let resp = next.run(req).await;
     if let Some(seen) = seen {
-        departure(*seen, &resp);
+        departure(*seen, Outcome::of_response(&resp));
     }
     resp
 }
@@ -131,31 +132,21 @@ pub(crate) fn arrival(format: LogFormat, req: &Request) -> Option<Box<Seen>> {
 }
 
 /// Logs the answer to the request `seen` describes.
-pub(crate) fn departure(seen: Seen, resp: &Response) {
+pub(crate) fn departure(seen: Seen, answer: Outcome<'_>) {
     let elapsed = seen.start.elapsed();
     let combined = seen.combined;
-    let bytes = resp.body().size_hint();
+    let bytes = answer.body_len;
+    let status = answer.status.as_u16();
     let request_id = match &seen.request_id {
-        Some(id) => id.as_str().to_string(),
-        None => resp
-            .headers()
-            .get(X_REQUEST_ID)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("-")
-            .to_string(),
+        Some(id) => id.as_str(),
+        None => answer.request_id().unwrap_or("-"),
     };
-    let line = format_line(
-        &seen,
-        resp.status().as_u16(),
-        bytes,
-        SystemTime::now(),
-        combined,
-    );
+    let line = format_line(&seen, status, bytes, SystemTime::now(), combined);
     tracing::info!(
         target: ACCESS_LOG_TARGET,
         method = %seen.method,
         path = %seen.target,
-        status = resp.status().as_u16(),
+        status,
         bytes = bytes.map_or(-1, |b| b as i64),
         duration_us = elapsed.as_micros() as u64,
         protocol = protocol(seen.version),

@@ -3,14 +3,16 @@
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::future::Future;
+use std::num::NonZeroU64;
 use std::panic::{self, AssertUnwindSafe};
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
 use http::header::ALLOW;
 use http::Method;
 use percore_http::h1::RawHead;
-use percore_http::{ConnState, Reply, Request as HttpRequest, RequestBody, Service};
+use percore_http::{CatchUnwind, ConnState, Reply, Request as HttpRequest, RequestBody, Service};
 
 use super::access_log::{self, LogFormat};
 use super::conn_slot::{self, Answer, LastRoute};
@@ -42,8 +44,25 @@ impl AppState {
     }
 }
 
+/// An app's own number: no other app of this process has it, while it
+/// lives or after (a connection's kept route names its app by it; an
+/// address could be a freed app's, taken again by a new one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(super) struct AppId(NonZeroU64);
+
+impl AppId {
+    /// The next number (from 1; 2^64 apps do not get made).
+    fn next() -> AppId {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        let id = NEXT.fetch_add(1, Ordering::Relaxed);
+        AppId(NonZeroU64::new(id).expect("fewer than 2^64 apps"))
+    }
+}
+
 /// What one core serves: the app's middleware around its router.
 struct Core {
+    /// Which app this is ([`AppId`]).
+    id: AppId,
     router: Router,
     state: Rc<AppState>,
     middleware: Vec<Middleware>,
@@ -150,6 +169,7 @@ impl App {
     pub fn new() -> App {
         App {
             core: Rc::new(Core {
+                id: AppId::next(),
                 router: Router::default(),
                 state: Rc::new(AppState::default()),
                 middleware: Vec::new(),
@@ -158,6 +178,18 @@ impl App {
                 access_log: None,
             }),
         }
+    }
+
+    /// This app's [`AppId`].
+    #[cfg(test)]
+    pub(super) fn id(&self) -> AppId {
+        self.core.id
+    }
+
+    /// Where this app's core is (for tests of what is compared instead).
+    #[cfg(test)]
+    pub(super) fn core_address(&self) -> *const () {
+        Rc::as_ptr(&self.core).cast()
     }
 
     fn building(&mut self) -> &mut Core {
@@ -397,10 +429,8 @@ impl App {
     /// ```
     pub async fn oneshot<B: Into<Bytes>>(&self, req: http::Request<B>) -> Response {
         let req = req.map(|b| RequestBody::from_bytes(b.into()));
-        match super::testing::catch_unwind(Service::call(self, req)).await {
-            Ok(resp) => resp,
-            Err(_) => HttpError::internal("the handler panicked").into_response(),
-        }
+        let on_panic = |_| HttpError::internal("the handler panicked").into_response();
+        CatchUnwind::new(Service::call(self, req), on_panic).await
     }
 
     /// Handles one request (what the server calls). A panic propagates;
@@ -468,7 +498,7 @@ impl Core {
             return Answer::Boxed(self.start_reply(req));
         }
         let last = conn.get_or_insert_with(LastRoute::default);
-        let owner = Rc::as_ptr(self).cast::<()>();
+        let owner = self.id;
         // The same method and path as the last request an exact route of
         // this app took to the slot's handler: the same route, not looked
         // up again.

@@ -20,6 +20,7 @@ use std::task::{Context, Poll};
 
 use http::Method;
 
+use super::app::AppId;
 use super::handler::{Handler, ReplyFuture};
 use super::{IntoResponse, Reply, Request};
 
@@ -137,10 +138,11 @@ impl Drop for SlotCall<'_> {
 /// last request an exact route (no path parameters) took to it, with the
 /// app whose router did (a service may hand one connection's requests to
 /// several apps).
+#[derive(Default)]
 pub(super) struct LastRoute {
     slot: Option<Pin<Box<dyn ReplySlot>>>,
-    /// The app that routed them (its core's address, compared only).
-    owner: *const (),
+    /// The app that routed them (`None`: none yet).
+    owner: Option<AppId>,
     /// The method and path the slot's handler was last routed from
     /// (method `None`: none kept).
     method: Option<Method>,
@@ -150,17 +152,6 @@ pub(super) struct LastRoute {
 /// Longest path kept for [`LastRoute::routed`] (longer ones are routed
 /// every time).
 const KEPT_PATH_MAX: usize = 256;
-
-impl Default for LastRoute {
-    fn default() -> Self {
-        LastRoute {
-            slot: None,
-            owner: std::ptr::null(),
-            method: None,
-            path: Vec::new(),
-        }
-    }
-}
 
 impl LastRoute {
     /// The slot kept, if any (for tests: which one, where).
@@ -174,8 +165,8 @@ impl LastRoute {
     /// take this one to the same handler (an app's routes do not change
     /// while it serves).
     #[inline]
-    pub(super) fn routed(&self, owner: *const (), method: &Method, path: &[u8]) -> bool {
-        self.method.as_ref() == Some(method) && self.owner == owner && self.path == path
+    pub(super) fn routed(&self, owner: AppId, method: &Method, path: &[u8]) -> bool {
+        self.method.as_ref() == Some(method) && self.owner == Some(owner) && self.path == path
     }
 
     /// Starts `req`, which [`routed`](Self::routed) said goes where the
@@ -190,11 +181,11 @@ impl LastRoute {
 
     /// Keeps `req`'s method and path (an exact route of `owner`'s took it
     /// to the slot's handler), or forgets the last ones.
-    fn keep_route(&mut self, owner: *const (), req: &Request, exact: bool) {
+    fn keep_route(&mut self, owner: AppId, req: &Request, exact: bool) {
         let path = req.path_bytes();
         match req.raw_method() {
             Some(method) if exact && path.len() <= KEPT_PATH_MAX => {
-                self.owner = owner;
+                self.owner = Some(owner);
                 if self.method.as_ref() != Some(method) {
                     self.method = Some(method.clone());
                 }
@@ -236,7 +227,7 @@ impl Future for Answer<'_> {
 #[inline(always)]
 pub(super) fn start<'c>(
     last: &'c mut LastRoute,
-    owner: *const (),
+    owner: AppId,
     handler: &Rc<dyn Handler>,
     req: Request,
     exact: bool,

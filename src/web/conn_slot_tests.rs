@@ -46,11 +46,17 @@ fn run(test: impl Future<Output = ()>) {
     crate::rt::Runtime::new().unwrap().block_on(test);
 }
 
+/// Handlers answering their name.
+async fn a(_req: Request) -> &'static str {
+    "a"
+}
+
+async fn b(_req: Request) -> &'static str {
+    "b"
+}
+
 #[test]
 fn requests_to_one_route_reuse_its_slot_and_another_route_replaces_it() {
-    async fn a(_req: Request) -> &'static str {
-        "a"
-    }
     let app = App::new().route("/a", get(a)).route(
         "/b",
         get(|req: Request| async move { format!("b {}", req.query_string().unwrap_or("")) }),
@@ -229,8 +235,10 @@ async fn call_as(app: &App, conn: &mut ConnState, method: &str, path: &str) -> (
 /// Whether the connection would take `method path` to its slot without
 /// routing it.
 fn cached(conn: &mut ConnState, method: http::Method, path: &str) -> bool {
-    conn.get_mut::<LastRoute>()
-        .is_some_and(|last| last.routed(last.owner, &method, path.as_bytes()))
+    conn.get_mut::<LastRoute>().is_some_and(|last| {
+        last.owner
+            .is_some_and(|owner| last.routed(owner, &method, path.as_bytes()))
+    })
 }
 
 #[test]
@@ -305,12 +313,6 @@ fn a_request_like_the_last_goes_where_it_went_and_any_other_is_routed() {
 
 #[test]
 fn a_connection_shared_by_two_apps_takes_each_request_to_its_own_app() {
-    async fn a(_req: Request) -> &'static str {
-        "a"
-    }
-    async fn b(_req: Request) -> &'static str {
-        "b"
-    }
     let first = App::new().route("/x", get(a));
     let second = App::new().route("/x", get(b));
     run(async {
@@ -319,6 +321,43 @@ fn a_connection_shared_by_two_apps_takes_each_request_to_its_own_app() {
             assert_eq!(call_as(&first, &mut conn, "GET", "/x").await.1, "a");
             assert_eq!(call_as(&second, &mut conn, "GET", "/x").await.1, "b");
         }
+    });
+}
+
+#[test]
+fn apps_never_share_an_id() {
+    // Made on several threads at once, and one after another where the
+    // last was freed: every id differs.
+    let threads: Vec<_> = (0..4)
+        .map(|_| std::thread::spawn(|| (0..200).map(|_| App::new().id()).collect::<Vec<_>>()))
+        .collect();
+    let ids: Vec<_> = threads
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
+        .collect();
+    let distinct: std::collections::HashSet<_> = ids.iter().collect();
+    assert_eq!(distinct.len(), ids.len());
+}
+
+#[test]
+fn a_kept_route_is_not_taken_by_an_app_made_where_a_freed_one_was() {
+    run(async {
+        let mut conn = ConnState::default();
+        let mut same_place = 0;
+        for _ in 0..8 {
+            let first = App::new().route("/x", get(a));
+            assert_eq!(call_as(&first, &mut conn, "GET", "/x").await.1, "a");
+            let (place, id) = (first.core_address(), first.id());
+            drop(first);
+            // The connection still keeps the freed app's route (and its
+            // handler); a new app may be made at the same address.
+            let second = App::new().route("/x", get(b));
+            same_place += usize::from(second.core_address() == place);
+            assert_ne!(second.id(), id);
+            assert_eq!(call_as(&second, &mut conn, "GET", "/x").await.1, "b");
+        }
+        // (Otherwise this test would not show what it is for.)
+        assert!(same_place > 0, "no app was made where a freed one was");
     });
 }
 

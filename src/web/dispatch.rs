@@ -1,6 +1,6 @@
 //! The app's answer to one request on its way ([`Dispatch`]): the
 //! started handler's future, counted by the metrics and logged by the
-//! access log when it is ready.
+//! access log when it is ready (from its [`Outcome`]).
 
 use std::any::Any;
 use std::future::Future;
@@ -8,12 +8,14 @@ use std::panic;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use http::{HeaderMap, StatusCode};
 use percore_http::Reply;
 
 use super::access_log;
 use super::conn_slot::Answer;
 use super::handler::{BoxFuture, ReplyFuture};
 use super::metrics::{Arrival, Recorder};
+use super::request_id::X_REQUEST_ID;
 use super::Response;
 
 /// A started handler's future: a response's ([`BoxFuture`]) or a reply's
@@ -24,10 +26,7 @@ pub(super) trait Dispatched: Future + Unpin + Sized {
     fn replaying(payload: Box<dyn Any + Send>) -> Self;
 
     /// `answer` as the metrics and the access log read it.
-    fn as_response(answer: Self::Output) -> Response;
-
-    /// A response as this future's answer.
-    fn from_response(resp: Response) -> Self::Output;
+    fn outcome(answer: &Self::Output) -> Outcome<'_>;
 }
 
 impl Dispatched for BoxFuture {
@@ -35,12 +34,8 @@ impl Dispatched for BoxFuture {
         Box::pin(async move { panic::resume_unwind(payload) })
     }
 
-    fn as_response(answer: Response) -> Response {
-        answer
-    }
-
-    fn from_response(resp: Response) -> Response {
-        resp
+    fn outcome(answer: &Response) -> Outcome<'_> {
+        Outcome::of_response(answer)
     }
 }
 
@@ -49,12 +44,8 @@ impl Dispatched for Answer<'_> {
         Answer::Boxed(ReplyFuture::replaying(payload))
     }
 
-    fn as_response(answer: Reply) -> Response {
-        answer.into_response()
-    }
-
-    fn from_response(resp: Response) -> Reply {
-        Reply::from(resp)
+    fn outcome(answer: &Reply) -> Outcome<'_> {
+        Outcome::of_reply(answer)
     }
 }
 
@@ -63,12 +54,49 @@ impl Dispatched for ReplyFuture {
         ReplyFuture::Response(BoxFuture::replaying(payload))
     }
 
-    fn as_response(answer: Reply) -> Response {
-        answer.into_response()
+    fn outcome(answer: &Reply) -> Outcome<'_> {
+        Outcome::of_reply(answer)
+    }
+}
+
+/// What the metrics and the access log read of an answer: its status,
+/// its body's length when known, and its `x-request-id` field. Read from
+/// a [`Plain`](percore_http::Plain) reply's parts as they are: no response is built for them.
+#[derive(Clone, Copy)]
+pub(crate) struct Outcome<'a> {
+    /// The status.
+    pub(crate) status: StatusCode,
+    /// The body's length, when known.
+    pub(crate) body_len: Option<u64>,
+    /// The answer's fields (a `Plain` reply's only one is `content-type`).
+    headers: Option<&'a HeaderMap>,
+}
+
+impl<'a> Outcome<'a> {
+    /// A response's.
+    pub(crate) fn of_response(resp: &'a Response) -> Outcome<'a> {
+        Outcome {
+            status: resp.status(),
+            body_len: resp.body().size_hint(),
+            headers: Some(resp.headers()),
+        }
     }
 
-    fn from_response(resp: Response) -> Reply {
-        Reply::from(resp)
+    /// A reply's (a [`Plain`](percore_http::Plain) one's as the response it stands for).
+    pub(crate) fn of_reply(reply: &'a Reply) -> Outcome<'a> {
+        match reply {
+            Reply::Response(resp) => Outcome::of_response(resp),
+            Reply::Plain(plain) => Outcome {
+                status: plain.status,
+                body_len: Some(plain.body.len() as u64),
+                headers: None,
+            },
+        }
+    }
+
+    /// The answer's `x-request-id`, if it has a valid one.
+    pub(crate) fn request_id(&self) -> Option<&'a str> {
+        self.headers?.get(X_REQUEST_ID)?.to_str().ok()
     }
 }
 
@@ -83,7 +111,7 @@ pub(super) struct Dispatch<'a, F> {
 impl<F: Dispatched> Dispatch<'_, F> {
     /// [`poll`](Future::poll) when the metrics or the access log look at
     /// the answer: counts a wait, and counts and logs a finished answer
-    /// (as a response: what the metrics and the access log read).
+    /// (its [`Outcome`]).
     #[inline(never)]
     fn poll_observed(&mut self, cx: &mut Context<'_>) -> Poll<F::Output> {
         let Poll::Ready(answer) = Pin::new(&mut self.inner).poll(cx) else {
@@ -92,14 +120,14 @@ impl<F: Dispatched> Dispatch<'_, F> {
             }
             return Poll::Pending;
         };
-        let resp = F::as_response(answer);
+        let outcome = F::outcome(&answer);
         if let Some((recorder, started)) = self.recording.take() {
-            recorder.finish(started, &resp);
+            recorder.finish(started, outcome);
         }
         if let Some(seen) = self.logging.take() {
-            access_log::departure(*seen, &resp);
+            access_log::departure(*seen, outcome);
         }
-        Poll::Ready(F::from_response(resp))
+        Poll::Ready(answer)
     }
 }
 

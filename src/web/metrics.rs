@@ -21,6 +21,7 @@ use http::Version;
 use percore_http::server::{ConnProtocol, CoreConnections};
 use percore_runtime::time::coarse_now;
 
+use super::dispatch::Outcome;
 use super::{get, App, Plugin, Request, Response};
 
 /// Upper bounds of the latency histogram's buckets, in seconds (+Inf last).
@@ -334,7 +335,7 @@ impl Recorder {
     /// in, with no clock arithmetic; otherwise the difference, in
     /// nanoseconds (precision: a turn at either end).
     #[inline]
-    pub(crate) fn finish(&self, started: Arrival, resp: &Response) {
+    pub(crate) fn finish(&self, started: Arrival, answer: Outcome<'_>) {
         let latency = started.waited_since.and_then(|at| {
             let now = coarse_now();
             (now != at).then(|| {
@@ -347,8 +348,8 @@ impl Recorder {
         });
         self.counters.record(
             &started,
-            resp.status().as_u16(),
-            resp.body().size_hint().unwrap_or(0),
+            answer.status.as_u16(),
+            answer.body_len.unwrap_or(0),
             latency,
         );
     }

@@ -49,7 +49,8 @@ mod session;
 pub mod static_files;
 #[cfg(test)]
 mod test_heads;
-pub(crate) mod testing;
+#[cfg(test)]
+mod testing;
 mod url;
 mod vary;
 

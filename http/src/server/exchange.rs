@@ -3,12 +3,11 @@
 //! sent (a body that fails at once gets an honest status), and the rules
 //! about responses that carry no body.
 
+use std::any::Any;
 use std::cell::Cell;
 use std::future::Future;
 use std::io;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
-use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
@@ -17,18 +16,20 @@ use percore_runtime::future::{race, Either};
 use crate::body::{next_chunk, BodyError, BodyStream, RequestBody};
 use crate::h1::RawHead;
 use crate::reply::Reply;
-use crate::service::{
-    catch_unwind_future, panic_message, CatchUnwind, ConnState, Request, Response, Service,
-};
+use crate::service::{panic_message, CatchUnwind, ConnState, Request, Response, Service};
 
-/// Calls `service` with `req`, catching a panic: `Err` carries its
-/// message, for [`answer_panic`].
+/// Calls `service` with `req`; a panic is answered with the 500 of
+/// [`answer_panic`] and sets `panicked` (an HTTP/1.1 connection then
+/// closes; HTTP/2 answers the stream and goes on).
 #[inline]
-pub(crate) fn call_handler<S: Service>(
-    service: &S,
+pub(crate) fn call_handler<'a, S: Service>(
+    service: &'a S,
     req: Request,
-) -> CatchUnwind<impl Future<Output = Response> + '_> {
-    catch_unwind_future(service.call(req))
+    panicked: &'a Cell<bool>,
+) -> CatchUnwind<impl Future<Output = Response> + 'a, impl FnMut(Panic) -> Response + 'a> {
+    CatchUnwind::new(service.call(req), move |payload| {
+        answer_panic(panicked, payload)
+    })
 }
 
 /// Calls `service` with an HTTP/1.1 request still kept as its raw head,
@@ -41,51 +42,21 @@ pub(crate) fn call_handler_head<'a, S: Service>(
     head: RawHead,
     body: RequestBody,
     panicked: &'a Cell<bool>,
-) -> Answering<'a, impl Future<Output = Reply> + 'a> {
-    Answering {
-        inner: service.call_head_in(conn, head, body),
-        panicked,
-    }
+) -> CatchUnwind<impl Future<Output = Reply> + 'a, impl FnMut(Panic) -> Reply + 'a> {
+    CatchUnwind::new(service.call_head_in(conn, head, body), move |payload| {
+        answer_panic(panicked, payload).into()
+    })
 }
 
-pin_project_lite::pin_project! {
-    /// Runs a future whose answer goes to the client; a panic becomes the
-    /// 500 answer ([`answer_panic`]) and sets `panicked`. The answer is
-    /// returned as the inner future gave it (no `Result` to take it out
-    /// of: one copy of it less).
-    pub(crate) struct Answering<'k, F> {
-        #[pin]
-        inner: F,
-        panicked: &'k Cell<bool>,
-    }
-}
+/// A panic's payload.
+type Panic = Box<dyn Any + Send>;
 
-impl<F: Future> Future for Answering<'_, F>
-where
-    F::Output: From<Response>,
-{
-    type Output = F::Output;
-
-    #[inline]
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        let this = self.project();
-        let inner = this.inner;
-        match catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
-            Ok(poll) => poll,
-            Err(payload) => {
-                this.panicked.set(true);
-                let message = panic_message(&*payload);
-                Poll::Ready(answer_panic(&message).into())
-            }
-        }
-    }
-}
-
-/// Logs a handler's panic and gives the 500 that answers it (an HTTP/1.1
-/// connection closes after it).
+/// Logs a handler's panic, sets `panicked` and gives the 500 that
+/// answers it.
 #[cold]
-pub(crate) fn answer_panic(message: &str) -> Response {
-    tracing::error!("handler panicked: {message}");
+fn answer_panic(panicked: &Cell<bool>, payload: Panic) -> Response {
+    panicked.set(true);
+    tracing::error!("handler panicked: {}", panic_message(&*payload));
     internal_error()
 }
 

@@ -24,7 +24,7 @@ use input::ReadMore;
 pub(super) use input::{RequestInput, READ_CHUNK};
 use output::Output;
 
-use super::exchange::{answer_panic, call_handler, call_handler_head, internal_error};
+use super::exchange::{call_handler, call_handler_head, internal_error};
 use super::start::h2c_upgrade_settings;
 use super::{close_now, linger_close, ConnConfig, ConnProtocol};
 use crate::h1::{self, BodyKind, ResponseBody};
@@ -203,10 +203,7 @@ async fn work<S: Service>(
                     req.extensions_mut().insert(on_upgrade);
                     pending_upgrade = Some(pending);
                 }
-                Reply::from(answered(
-                    call_handler(service.as_ref(), *req).await,
-                    &mut keep_alive,
-                ))
+                Reply::from(call_handler(service.as_ref(), *req, &panicked).await)
             }
             Started::Raw(answer) => {
                 // The handler's first read of this body sends `100
@@ -216,14 +213,13 @@ async fn work<S: Service>(
                 if input.continue_pending() && !out.is_empty() && out.flush().await.is_err() {
                     return Turn::Ended(Handoff::Closed);
                 }
-                let reply = answer.await;
-                if panicked.get() {
-                    // A panic's 500: the connection closes after it.
-                    keep_alive = false;
-                }
-                reply
+                answer.await
             }
         };
+        if panicked.get() {
+            // A panic's 500: the connection closes after it.
+            keep_alive = false;
+        }
         if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
             match pending_upgrade.take() {
                 Some(pending) => {
@@ -295,16 +291,6 @@ async fn work<S: Service>(
             return Turn::Ended(Handoff::Closed);
         }
     }
-}
-
-/// The response to send for a handler's answer: a panic's is a 500, and
-/// the connection then closes.
-#[inline(always)]
-fn answered<R: From<Response>>(answer: Result<R, String>, keep_alive: &mut bool) -> R {
-    answer.unwrap_or_else(|panic| {
-        *keep_alive = false;
-        R::from(answer_panic(&panic))
-    })
 }
 
 /// A request handed to the service ([`work`]).

@@ -2,7 +2,7 @@
 //! response goes into the connection, at once when it is in memory, chunk
 //! by chunk with back-pressure when it streams.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::future::poll_fn;
 use std::pin::Pin;
 use std::rc::Rc;
@@ -21,7 +21,7 @@ use super::tunnel::H2Stream;
 use super::{ConnRef, StreamEntry, STREAM_HIGH_WATER};
 use crate::body::{Body, BodyError, BodyStream};
 use crate::h2::ErrorCode;
-use crate::server::exchange::{answer_panic, call_handler, has_no_body, PeekedBody};
+use crate::server::exchange::{call_handler, has_no_body, PeekedBody};
 use crate::server::header_cache::{date_value, length_value};
 use crate::server::Conn;
 use crate::service::{Request, Response, Service};
@@ -41,10 +41,8 @@ pub(super) fn start_stream<S: Service>(
     let service = service.clone();
     let task_shared = shared.clone();
     let task = spawn_local(async move {
-        let resp = match call_handler(service.as_ref(), req).await {
-            Ok(resp) => resp,
-            Err(panic) => answer_panic(&panic),
-        };
+        // (A panic's 500 answers this stream only: the connection goes on.)
+        let resp = call_handler(service.as_ref(), req, &Cell::new(false)).await;
         let resp = match upgrade {
             Some(pending) if resp.status().is_success() => {
                 match open_tunnel(&task_shared, id, resp, pending) {
