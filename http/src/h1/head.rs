@@ -1,6 +1,7 @@
 //! A request head that borrows: the head's bytes (split off the read
 //! buffer, shared, never copied; or, for a head a connection's
-//! `h1::HeadMemo` answered, the memo's copy of equal bytes, shared too)
+//! `h1::HeadMemo` answered, the memo's copy of equal bytes, shared
+//! through an `Rc`: no atomic reference count per request)
 //! plus the offsets of its method, target and fields. Every check of RFC 9112 / RFC 9110 (and every check the `http`
 //! crate's types make) is done when the head is parsed, so a [`RawHead`]
 //! is always a valid request; `http` types ([`Uri`], [`HeaderMap`]) are
@@ -18,6 +19,7 @@
 //! assert_eq!(head.headers().len(), 2); // built now
 //! ```
 
+use std::rc::Rc;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -107,7 +109,7 @@ impl Fields {
 /// See the [module documentation](self).
 #[derive(Clone)]
 pub struct RawHead {
-    bytes: Bytes,
+    bytes: HeadBytes,
     method: Method,
     version: Version,
     /// The request target, and where its query starts (past `?`) if any.
@@ -125,6 +127,33 @@ pub struct RawHead {
     expect_continue: bool,
     /// The first `Upgrade` field, when `Connection` lists `upgrade`.
     upgrade: Option<u32>,
+}
+
+/// A head's bytes: split off the read buffer, or a head memo's copy
+/// shared by every head it answers. The memo's copy is behind an `Rc`: a
+/// repeated head (every pipelined or keep-alive request of a benchmark,
+/// most of a real client's) takes and gives back a reference with no
+/// atomic operation (a `Bytes` clone and drop are two locked
+/// read-modify-writes, each draining the store buffer). A `RawHead` stays
+/// on its core (`!Send`), as a request does.
+#[derive(Clone)]
+enum HeadBytes {
+    /// Bytes of this head alone.
+    Own(Bytes),
+    /// A head memo's copy.
+    Kept(Rc<Bytes>),
+}
+
+impl std::ops::Deref for HeadBytes {
+    type Target = Bytes;
+
+    #[inline(always)]
+    fn deref(&self) -> &Bytes {
+        match self {
+            HeadBytes::Own(b) => b,
+            HeadBytes::Kept(b) => b,
+        }
+    }
 }
 
 impl std::fmt::Debug for RawHead {
@@ -319,11 +348,11 @@ pub(super) fn valid_name(name: &[u8]) -> bool {
 }
 
 impl RawHead {
-    /// This head on `bytes`, which must equal [`RawHead::as_bytes`]: the
-    /// offsets are those of equal bytes.
-    pub(super) fn with_bytes(&self, bytes: Bytes) -> RawHead {
+    /// This head on a copy of its bytes (a head memo's), which the heads
+    /// cloned from it share without atomic reference counts.
+    pub(super) fn kept_copy(&self) -> RawHead {
         RawHead {
-            bytes,
+            bytes: HeadBytes::Kept(Rc::new(Bytes::copy_from_slice(&self.bytes))),
             method: self.method.clone(),
             version: self.version,
             target: self.target,
@@ -363,7 +392,7 @@ impl RawHead {
             keep_alive: outcome.keep_alive,
             expect_continue: outcome.expect_continue,
             upgrade: outcome.upgrade_at.map(narrow),
-            bytes,
+            bytes: HeadBytes::Own(bytes),
         }
     }
 }

@@ -19,7 +19,7 @@
 //! `h1/tests/memo.rs` and the fuzz target `h1_head_memo` compare the memo
 //! with a fresh parse.
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Buf, BytesMut};
 
 use super::error::ParseError;
 use super::head::RawHead;
@@ -233,6 +233,6 @@ impl HeadMemo {
     /// that the heads it answers share.
     #[cold]
     pub(super) fn keep_head(&mut self, head: &RawHead) {
-        self.head = Some(head.with_bytes(Bytes::copy_from_slice(head.as_bytes())));
+        self.head = Some(head.kept_copy());
     }
 }

@@ -209,3 +209,26 @@ fn heads_that_keep_differing_are_sampled_and_repeats_are_found_again() {
         memo.hits
     );
 }
+
+#[test]
+fn a_head_from_the_memo_outlives_the_memo_and_its_next_head() {
+    let limits = Limits::default();
+    let first = b"GET /kept?q=1 HTTP/1.1\r\nHost: a\r\nX-A: 1\r\n\r\n";
+    let mut memo = primed(first, &limits);
+    let hits = memo.hits;
+    let from_memo = memo
+        .parse(&mut BytesMut::from(&first[..]), &limits)
+        .unwrap()
+        .unwrap();
+    assert_eq!(memo.hits, hits + 1, "answered by the memo");
+    let expected = verdict(&Ok(Some(from_memo.clone())), b"");
+    // The memo moves on to another head (twice: it keeps that one), then goes.
+    for _ in 0..2 {
+        let next = b"POST /other HTTP/1.1\r\nHost: b\r\nContent-Length: 0\r\n\r\n";
+        memo.parse(&mut BytesMut::from(&next[..]), &limits).unwrap();
+    }
+    drop(memo);
+    assert_eq!(verdict(&Ok(Some(from_memo.clone())), b""), expected);
+    assert_eq!(from_memo.path(), "/kept");
+    assert_eq!(from_memo.headers()["x-a"], "1");
+}
