@@ -39,7 +39,7 @@ impl Request {
     /// Wraps an `http::Request` (for tests and custom services).
     pub fn from_http(inner: http::Request<RequestBody>) -> Request {
         let (head, body) = inner.into_parts();
-        Request::new(Head::Http(head), body)
+        Request::new(Head::Http(Box::new(head)), body)
     }
 
     fn new(head: Head, body: RequestBody) -> Request {
@@ -474,9 +474,8 @@ impl Request {
     pub fn into_http(mut self) -> http::Request<RequestBody> {
         let body = std::mem::take(&mut self.0.body);
         // `Drop` still runs: leave it a head that owns nothing.
-        let placeholder = Head::Http(http::Request::new(()).into_parts().0);
-        let parts = match std::mem::replace(&mut self.0.head, placeholder) {
-            Head::Http(h) => h,
+        let parts = match std::mem::replace(&mut self.0.head, Head::Vacant) {
+            Head::Http(h) => *h,
             Head::Vacant => vacant(),
             Head::Raw(head) => {
                 let (mut parts, ()) = http::Request::new(()).into_parts();

@@ -70,7 +70,9 @@ pub(super) fn more_mut(more: &mut OnceCell<Box<More>>) -> &mut More {
 /// (bytes plus offsets: the method, path, query and field lookups come
 /// from it; its `Uri` and `HeaderMap` are built in `More` on first use).
 pub(super) enum Head {
-    Http(http::request::Parts),
+    /// Boxed: a `Head` is then 16 bytes and moves without a `memcpy`
+    /// call (the raw head, a pooled handle, is the common one).
+    Http(Box<http::request::Parts>),
     Raw(RawHead),
     /// A pooled box's head: it owns nothing (a raw head would keep its
     /// connection's read buffer shared). No live request has it.

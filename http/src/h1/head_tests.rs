@@ -251,3 +251,40 @@ fn malformed_heads_get_their_status() {
         assert!(matches!(raw(input), Ok(None)), "{input:?}");
     }
 }
+
+#[test]
+fn a_pooled_box_carries_nothing_of_the_head_it_held_before() {
+    let many: String = (0..12).map(|i| format!("X-F{i}: {i}\r\n")).collect();
+    let rich = format!(
+        "PURGE http://example.com/a?b=1 HTTP/1.1\r\nHost: example.com\r\n{many}\
+         Connection: upgrade\r\nUpgrade: websocket\r\nExpect: 100-continue\r\n\
+         Content-Length: 5\r\n\r\n"
+    );
+    let plain = b"GET /p HTTP/1.0\r\nHost: x\r\n\r\n";
+    let expected = crate::h1::reference::verdict(&raw(plain), b"");
+    for _ in 0..3 {
+        // The rich head's box goes back to the pool and serves the plain one.
+        let head = ok(rich.as_bytes());
+        assert!(head.wants_upgrade() && head.expect_continue());
+        assert_eq!(head.field_count(), 17);
+        drop(head);
+        let head = ok(plain);
+        assert_eq!(
+            crate::h1::reference::verdict(&Ok(Some(head.clone())), b""),
+            expected
+        );
+        assert_eq!(head.method(), Method::GET);
+        assert_eq!(head.uri(), "/p");
+        assert_eq!(head.field_count(), 1);
+        assert!(!head.wants_upgrade() && !head.expect_continue());
+        assert_eq!(head.body_kind(), BodyKind::Empty);
+        assert!(!head.keep_alive());
+        // A clone takes a box of its own, and outlives the original.
+        let copy = head.clone();
+        drop(head);
+        assert_eq!(
+            crate::h1::reference::verdict(&Ok(Some(copy)), b""),
+            expected
+        );
+    }
+}

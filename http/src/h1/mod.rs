@@ -59,7 +59,7 @@ pub use encode::{
 pub use error::{DecodeError, ParseError};
 pub use event::BodyEvent;
 pub use fields::BodyKind;
-pub use head::RawHead;
+pub use head::{RawHead, RawHeadParts};
 pub use memo::{HeadMemo, MEMO_MAX_HEAD};
 pub use parse::{parse_raw_head, parse_request_head, RequestHead};
 pub use request_encode::{
