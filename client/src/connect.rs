@@ -28,16 +28,6 @@ pub(crate) enum Stream {
 }
 
 impl Stream {
-    /// Sends some of `buf` at once when the socket takes it without
-    /// waiting (no future, no operation of the ring); `None` when it
-    /// would wait, or where the runtime has no such send (TLS, Unix).
-    pub(crate) fn try_write<B: IoBuf>(&self, buf: &B) -> Option<io::Result<usize>> {
-        match self {
-            Stream::Tcp(s) => s.try_write(buf),
-            _ => None,
-        }
-    }
-
     /// Whether ALPN chose HTTP/2 (TLS only).
     pub(crate) fn alpn_h2(&self) -> bool {
         match self {
@@ -81,6 +71,17 @@ impl OwnedWrite for Stream {
             Stream::Tcp(s) => s.writev(bufs).await,
             Stream::Unix(s) => s.writev(bufs).await,
             Stream::Tls(s) => s.writev(bufs).await,
+        }
+    }
+
+    /// In place on epoll for a plain socket (so `write_all` on the
+    /// stream sends at once); never under TLS.
+    #[inline]
+    fn try_write<B: IoBuf>(&self, buf: &B) -> Option<io::Result<usize>> {
+        match self {
+            Stream::Tcp(s) => OwnedWrite::try_write(s, buf),
+            Stream::Unix(s) => OwnedWrite::try_write(s, buf),
+            Stream::Tls(_) => None,
         }
     }
 }

@@ -143,7 +143,9 @@ pin_project_lite::pin_project! {
     /// Runs a future; a panic while it is polled ends it with the answer
     /// `on_panic` gives for the panic's payload (the server's 500, say).
     /// A ready answer is returned as the inner future gave it (no
-    /// `Result` to take it out of: one copy of it less).
+    /// `Result` to take it out of: one copy of it less). A panic while the
+    /// inner future is being made (before `new`) is not caught here. Like
+    /// any future, it is not to be polled again once ready.
     ///
     /// ```
     /// use percore_http::CatchUnwind;

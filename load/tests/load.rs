@@ -299,8 +299,9 @@ both_drivers!(h1_post_with_body_and_header, |driver, server_driver| {
 both_drivers!(sigint_ends_a_run_early, |driver, server_driver| {
     let demo = Demo::start(server_driver);
     let url = demo.url("http", "/plaintext");
-    // One core runs on the calling thread with a signal handler, more
-    // cores on worker threads with the runtime's signal thread.
+    // One core runs on the calling thread, the runtime's signal relay a
+    // task on it; more cores on worker threads with the runtime's signal
+    // thread.
     for cores in ["1", "2"] {
         let args = [
             &url[..],

@@ -82,7 +82,8 @@ pub trait OwnedWrite {
     /// stream knows the write will not wait (epoll, a socket known to be
     /// writable); `None` when it must go through [`write`](Self::write)
     /// (the default: io_uring, TLS, a socket whose buffer was full).
-    /// [`write_all`] and the other helpers here try it first.
+    /// [`write_all`] and [`write_all_timeout`] try it first (the vectored
+    /// helpers do not yet).
     #[inline]
     fn try_write<B: IoBuf>(&self, buf: &B) -> Option<io::Result<usize>> {
         let _ = buf;

@@ -176,6 +176,13 @@ mod tests {
     }
 
     #[test]
+    fn a_head_moves_without_a_memcpy_call() {
+        // A raw head is a pooled handle and `http` parts are boxed: a
+        // `Head` moves in two registers.
+        assert_eq!(std::mem::size_of::<Head>(), 16);
+    }
+
+    #[test]
     fn a_dropped_box_comes_back_empty_and_is_reused() {
         let first = parts();
         let state = first.state.clone().expect("set");

@@ -5,7 +5,7 @@
 //! plus the offsets of its method, target and fields. Every check of RFC 9112 / RFC 9110 (and every check the `http`
 //! crate's types make) is done when the head is parsed, so a [`RawHead`]
 //! is always a valid request; `http` types ([`Uri`], [`HeaderMap`]) are
-//! built only when asked for ([`RawHead::uri`], [`RawHead::headers`],
+//! built only when asked for ([`RawHeadParts::uri`], [`RawHeadParts::headers`],
 //! [`RawHead::into_request`]).
 //!
 //! ```
@@ -172,10 +172,16 @@ impl std::ops::Deref for HeadBytes {
     }
 }
 
+/// How many boxes of head parts a core keeps for reuse (192 bytes each:
+/// about 48 KiB at most). A core has one live head per connection between
+/// reading it and the handler dropping its request; more than this many
+/// at once allocate, and their boxes beyond the bound are freed.
+const MAX_POOLED_HEADS: usize = 256;
+
 thread_local! {
     /// This core's boxes of head parts, each owning nothing (see
     /// [`RawHead`]'s `Drop`).
-    static BOXES: LocalPool<Box<RawHeadParts>> = const { LocalPool::new(256) };
+    static BOXES: LocalPool<Box<RawHeadParts>> = const { LocalPool::new(MAX_POOLED_HEADS) };
 }
 
 /// Writes `value` over `slot`, whose old value owns nothing (a pooled
@@ -186,20 +192,66 @@ fn put<T>(slot: &mut T, value: T) {
 }
 
 impl RawHeadParts {
-    /// Writes `from`'s values into these parts, which own nothing.
+    /// Writes `from`'s values into these parts, which own nothing. (Every
+    /// field is named here, in [`RawHeadParts::write_copy`] and in
+    /// `RawHead`'s `Drop`: a new field does not compile until all three
+    /// handle it.)
     #[inline(always)]
     fn write(&mut self, from: RawHeadParts) {
-        put(&mut self.bytes, from.bytes);
-        put(&mut self.method, from.method);
-        self.version = from.version;
-        self.target = from.target;
-        self.query = from.query;
-        put(&mut self.uri, from.uri);
-        put(&mut self.fields, from.fields);
-        self.body = from.body;
-        self.keep_alive = from.keep_alive;
-        self.expect_continue = from.expect_continue;
-        self.upgrade = from.upgrade;
+        let RawHeadParts {
+            bytes,
+            method,
+            version,
+            target,
+            query,
+            uri,
+            fields,
+            body,
+            keep_alive,
+            expect_continue,
+            upgrade,
+        } = from;
+        put(&mut self.bytes, bytes);
+        put(&mut self.method, method);
+        self.version = version;
+        self.target = target;
+        self.query = query;
+        put(&mut self.uri, uri);
+        put(&mut self.fields, fields);
+        self.body = body;
+        self.keep_alive = keep_alive;
+        self.expect_continue = expect_continue;
+        self.upgrade = upgrade;
+    }
+
+    /// Writes copies of `from`'s values into these parts, which own
+    /// nothing (a clone, with no temporary of the whole parts).
+    #[inline(always)]
+    fn write_copy(&mut self, from: &RawHeadParts) {
+        let RawHeadParts {
+            bytes,
+            method,
+            version,
+            target,
+            query,
+            uri,
+            fields,
+            body,
+            keep_alive,
+            expect_continue,
+            upgrade,
+        } = from;
+        put(&mut self.bytes, bytes.clone());
+        put(&mut self.method, method.clone());
+        self.version = *version;
+        self.target = *target;
+        self.query = *query;
+        put(&mut self.uri, uri.clone());
+        put(&mut self.fields, fields.clone());
+        self.body = *body;
+        self.keep_alive = *keep_alive;
+        self.expect_continue = *expect_continue;
+        self.upgrade = *upgrade;
     }
 }
 
@@ -236,17 +288,7 @@ impl Clone for RawHead {
         let from: &RawHeadParts = self;
         match BOXES.try_with(LocalPool::pop).ok().flatten() {
             Some(mut slot) => {
-                put(&mut slot.bytes, from.bytes.clone());
-                put(&mut slot.method, from.method.clone());
-                slot.version = from.version;
-                slot.target = from.target;
-                slot.query = from.query;
-                put(&mut slot.uri, from.uri.clone());
-                put(&mut slot.fields, from.fields.clone());
-                slot.body = from.body;
-                slot.keep_alive = from.keep_alive;
-                slot.expect_continue = from.expect_continue;
-                slot.upgrade = from.upgrade;
+                slot.write_copy(from);
                 RawHead(Some(slot))
             }
             None => RawHead(Some(Box::new(from.clone()))),
@@ -262,12 +304,25 @@ impl Drop for RawHead {
         };
         // What the parts own is dropped here; the box goes back owning
         // nothing.
-        parts.bytes = HeadBytes::Own(Bytes::new());
-        parts.uri = None;
-        if !matches!(parts.fields, Fields::Inline { .. }) {
-            parts.fields = Fields::new();
+        let RawHeadParts {
+            bytes,
+            method,
+            uri,
+            fields,
+            version: _,
+            target: _,
+            query: _,
+            body: _,
+            keep_alive: _,
+            expect_continue: _,
+            upgrade: _,
+        } = &mut *parts;
+        *bytes = HeadBytes::Own(Bytes::new());
+        *uri = None;
+        if !matches!(fields, Fields::Inline { .. }) {
+            *fields = Fields::new();
         }
-        parts.method = Method::GET;
+        *method = Method::GET;
         let _ = BOXES.try_with(|pool| pool.push(parts));
     }
 }
@@ -331,7 +386,7 @@ impl RawHeadParts {
         }
     }
 
-    /// [`RawHead::path`] as bytes, without the UTF-8 check (the parser
+    /// [`RawHeadParts::path`] as bytes, without the UTF-8 check (the parser
     /// allows only ASCII in an origin-form path).
     pub fn path_bytes(&self) -> &[u8] {
         match &self.uri {

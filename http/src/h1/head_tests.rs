@@ -255,8 +255,9 @@ fn malformed_heads_get_their_status() {
 #[test]
 fn a_pooled_box_carries_nothing_of_the_head_it_held_before() {
     let many: String = (0..12).map(|i| format!("X-F{i}: {i}\r\n")).collect();
+    // An extension method longer than 15 bytes is allocated, not inline.
     let rich = format!(
-        "PURGE http://example.com/a?b=1 HTTP/1.1\r\nHost: example.com\r\n{many}\
+        "PURGE-EVERY-CACHED-COPY http://example.com/a?b=1 HTTP/1.1\r\nHost: example.com\r\n{many}\
          Connection: upgrade\r\nUpgrade: websocket\r\nExpect: 100-continue\r\n\
          Content-Length: 5\r\n\r\n"
     );
@@ -267,8 +268,14 @@ fn a_pooled_box_carries_nothing_of_the_head_it_held_before() {
         let head = ok(rich.as_bytes());
         assert!(head.wants_upgrade() && head.expect_continue());
         assert_eq!(head.field_count(), 17);
+        assert_eq!(head.method().as_str(), "PURGE-EVERY-CACHED-COPY");
+        let parts: *const RawHeadParts = &*head;
         drop(head);
         let head = ok(plain);
+        assert!(
+            std::ptr::eq(parts, &*head),
+            "the box came back from the pool"
+        );
         assert_eq!(
             crate::h1::reference::verdict(&Ok(Some(head.clone())), b""),
             expected
@@ -287,4 +294,10 @@ fn a_pooled_box_carries_nothing_of_the_head_it_held_before() {
             expected
         );
     }
+}
+
+#[test]
+fn a_head_moves_as_a_pointer() {
+    assert_eq!(std::mem::size_of::<RawHead>(), std::mem::size_of::<usize>());
+    assert!(std::mem::size_of::<crate::Reply>() <= 88);
 }

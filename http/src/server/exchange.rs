@@ -18,8 +18,10 @@ use crate::h1::RawHead;
 use crate::reply::Reply;
 use crate::service::{panic_message, CatchUnwind, ConnState, Request, Response, Service};
 
-/// Calls `service` with `req`; a panic is answered with the 500 of
-/// [`answer_panic`] and sets `panicked` (an HTTP/1.1 connection then
+/// Calls `service` with `req`; a panic while its future is polled is
+/// answered with the 500 of [`answer_panic`] and sets `panicked` (a panic
+/// in `call` itself, before the future exists, is the service's to catch,
+/// as the web `App` does) (an HTTP/1.1 connection then
 /// closes; HTTP/2 answers the stream and goes on).
 #[inline]
 pub(crate) fn call_handler<'a, S: Service>(
@@ -33,8 +35,9 @@ pub(crate) fn call_handler<'a, S: Service>(
 }
 
 /// Calls `service` with an HTTP/1.1 request still kept as its raw head,
-/// with its connection's [`ConnState`]; a panic is answered with the 500
-/// of [`answer_panic`] and sets `panicked` (the connection then closes).
+/// with its connection's [`ConnState`]; a panic while its future is
+/// polled is answered with the 500 of [`answer_panic`] and sets
+/// `panicked` (the connection then closes).
 #[inline]
 pub(crate) fn call_handler_head<'a, S: Service>(
     service: &'a S,
