@@ -391,6 +391,17 @@ both_drivers!(bad_framing_and_lengths_are_refused, |d| {
     }
 });
 
+/// POSTs the body "data" to `url` with `Expect: 100-continue`.
+async fn post_expecting_continue(client: &Client, url: String) -> percore::client::Response {
+    client
+        .post(url)
+        .header("expect", "100-continue")
+        .body("data")
+        .send()
+        .await
+        .unwrap()
+}
+
 both_drivers!(expect_continue_waits_then_sends, |d| {
     // The first server never sends 100: the body goes out after the
     // continue timeout. The second answers 417 at once: no body is sent.
@@ -411,21 +422,9 @@ both_drivers!(expect_continue_waits_then_sends, |d| {
             .continue_timeout(Duration::from_millis(100))
             .build()
             .unwrap();
-        let resp = client
-            .post(srv.url("/"))
-            .header("expect", "100-continue")
-            .body("data")
-            .send()
-            .await
-            .unwrap();
+        let resp = post_expecting_continue(&client, srv.url("/")).await;
         assert_eq!(resp.text().await.unwrap(), "ok");
-        let resp = client
-            .post(srv.url("/refuse"))
-            .header("expect", "100-continue")
-            .body("data")
-            .send()
-            .await
-            .unwrap();
+        let resp = post_expecting_continue(&client, srv.url("/refuse")).await;
         assert_eq!(resp.status(), 417);
     });
 });
@@ -457,13 +456,7 @@ both_drivers!(expect_continue_head_split_around_the_timeout, |d| {
             .read_timeout(Duration::from_secs(5))
             .build()
             .unwrap();
-        let resp = client
-            .post(srv.url("/"))
-            .header("expect", "100-continue")
-            .body("data")
-            .send()
-            .await
-            .unwrap();
+        let resp = post_expecting_continue(&client, srv.url("/")).await;
         assert_eq!(resp.status(), 201);
         assert_eq!(resp.text().await.unwrap(), "done");
         let resp = client.get(srv.url("/again")).send().await.unwrap();

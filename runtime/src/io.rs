@@ -128,6 +128,35 @@ pub async fn write_all_timeout<S: OwnedWrite + ?Sized, B: IoBuf>(
     write_all_within(stream, buf, Some(stall)).await
 }
 
+/// Sends what `stream` takes of `buf` at once, with no future
+/// ([`OwnedWrite::try_write`]): how many bytes went, `0` when nothing
+/// could be sent now (the write must wait, io_uring, TLS, an interrupted
+/// call). A send that took no byte of a non-empty buffer is
+/// [`io::ErrorKind::WriteZero`], as in [`write_all`]. The one in-place
+/// step of every whole-buffer write: [`write_all`] and
+/// [`write_all_timeout`] take it first, and so does a caller that would
+/// rather not make their future when the bytes go at once.
+///
+/// ```
+/// use percore_runtime::{io::write_now, net::UnixStream, Builder, DriverChoice};
+/// let rt = Builder::new().driver(DriverChoice::Epoll).build().unwrap();
+/// rt.block_on(async {
+///     let (a, _b) = UnixStream::pair().unwrap();
+///     // An idle socket on epoll takes a small buffer whole.
+///     assert_eq!(write_now(&a, &b"ping".to_vec()).unwrap(), 4);
+/// });
+/// ```
+#[inline(always)]
+pub fn write_now<S: OwnedWrite + ?Sized, B: IoBuf>(stream: &S, buf: &B) -> io::Result<usize> {
+    match stream.try_write(buf) {
+        Some(Ok(n)) if n > 0 => Ok(n),
+        Some(Ok(_)) if !buf.as_bytes().is_empty() => Err(io::ErrorKind::WriteZero.into()),
+        Some(Ok(_)) => Ok(0),
+        Some(Err(e)) if e.kind() != io::ErrorKind::Interrupted => Err(e),
+        Some(Err(_)) | None => Ok(0),
+    }
+}
+
 async fn write_all_within<S: OwnedWrite + ?Sized, B: IoBuf>(
     stream: &S,
     buf: B,
@@ -136,12 +165,10 @@ async fn write_all_within<S: OwnedWrite + ?Sized, B: IoBuf>(
     let total = buf.as_bytes().len();
     // An idle socket on epoll takes the bytes at once: one `send(2)`, with
     // no write future, timer or waker (the common case of an answer).
-    let mut written = match stream.try_write(&buf) {
-        Some(Ok(n)) if n == total => return (Ok(()), Some(buf)),
-        Some(Ok(0)) => return (Err(io::ErrorKind::WriteZero.into()), Some(buf)),
-        Some(Ok(n)) => n,
-        Some(Err(e)) if e.kind() != io::ErrorKind::Interrupted => return (Err(e), Some(buf)),
-        Some(Err(_)) | None => 0,
+    let mut written = match write_now(stream, &buf) {
+        Ok(n) if n == total => return (Ok(()), Some(buf)),
+        Ok(n) => n,
+        Err(e) => return (Err(e), Some(buf)),
     };
     let mut slice = Slice::new(buf, written);
     while written < total {

@@ -301,3 +301,16 @@ fn a_head_moves_as_a_pointer() {
     assert_eq!(std::mem::size_of::<RawHead>(), std::mem::size_of::<usize>());
     assert!(std::mem::size_of::<crate::Reply>() <= 88);
 }
+
+#[test]
+fn the_core_keeps_at_most_its_bound_of_head_boxes() {
+    let input = b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n";
+    // More live heads at once than the pool keeps, then all dropped.
+    let heads: Vec<RawHead> = (0..MAX_POOLED_HEADS + 40).map(|_| ok(input)).collect();
+    drop(heads);
+    assert_eq!(BOXES.with(|pool| pool.len()), MAX_POOLED_HEADS);
+    // Taken again, the kept boxes serve as many heads with no new box.
+    let again: Vec<RawHead> = (0..MAX_POOLED_HEADS).map(|_| ok(input)).collect();
+    assert_eq!(BOXES.with(|pool| pool.len()), 0);
+    assert!(again.iter().all(|h| h.path() == "/a"));
+}

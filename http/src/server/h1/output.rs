@@ -19,7 +19,7 @@ use http::{HeaderMap, StatusCode, Version};
 use percore_runtime::buf::Slice;
 use percore_runtime::buf_pool;
 use percore_runtime::fs::File;
-use percore_runtime::io::OwnedWrite;
+use percore_runtime::io::write_now;
 use percore_runtime::net::TcpStream;
 use percore_runtime::time::{timeout_from_wait, Elapsed};
 
@@ -154,18 +154,17 @@ impl Output {
             // here, before any write future is made (`write_all_timeout`
             // tries the same first, but its future costs about 45
             // instructions per request even when it is ready at once).
-            let from = match self.stream.try_write(&buf) {
-                Some(Ok(n)) if n == buf.len() => {
+            let from = match write_now(&*self.stream, &buf) {
+                Ok(n) if n == buf.len() => {
                     buf_pool::recycle(buf);
                     return Ok(());
                 }
-                Some(Err(e)) if e.kind() != io::ErrorKind::Interrupted => {
+                // A part sent (or none): the write sends the rest.
+                Ok(n) => n,
+                Err(e) => {
                     buf_pool::recycle(buf);
                     return Err(e);
                 }
-                // A part sent: the write sends the rest.
-                Some(Ok(n)) => n,
-                Some(Err(_)) | None => 0,
             };
             let (res, back) = self
                 .stream
