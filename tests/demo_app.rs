@@ -109,6 +109,12 @@ fn static_files_and_metrics(driver: &str) {
     for _ in 0..3 {
         curl(&[&url("/plaintext")]);
     }
+    // The benchmark answer: what TechEmpower's plaintext test names and the
+    // peers send (no charset), with the date RFC 9110 §6.6.1 asks for.
+    let plain = String::from_utf8(curl(&["-i", &url("/plaintext")]).stdout).unwrap();
+    assert!(plain.contains("content-type: text/plain\r\n"), "{plain}");
+    assert!(plain.contains("date: "), "{plain}");
+    assert!(plain.ends_with("\r\n\r\nHello, World!"), "{plain}");
     curl(&["--http2-prior-knowledge", &url("/json")]);
     let metrics = curl(&[&url("/metrics")]).stdout;
     let script = r#"

@@ -11,7 +11,7 @@ use percore::web::header::CONTENT_TYPE;
 use percore::web::HeaderValue;
 use percore::web::{
     get, post, App, Html, HttpError, IntoResponse, Json, Key, Metrics, Request, Response, Sessions,
-    StaticDir, StatusCode,
+    StaticDir, StatusCode, Typed,
 };
 use percore::ws::{DeflateConfig, Message as WsMessage, WebSocket};
 use serde::{Deserialize, Serialize};
@@ -28,8 +28,10 @@ async fn index(_req: Request) -> Html<&'static str> {
     Html(INDEX)
 }
 
-async fn plaintext(_req: Request) -> &'static str {
-    "Hello, World!"
+/// `text/plain` without a charset: the answer TechEmpower's plaintext test
+/// names, and the one the benchmark peers (hyper, may-minihttp) send.
+async fn plaintext(_req: Request) -> Typed<&'static str> {
+    Typed(HeaderValue::from_static("text/plain"), "Hello, World!")
 }
 
 /// Largest `/bytes/{kib}` body, in KiB.

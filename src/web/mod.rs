@@ -69,7 +69,7 @@ pub use percore_http::{Plain, Reply};
 pub use plugin::Plugin;
 pub use request::Request;
 pub use request_id::{RequestId, RequestIds, X_REQUEST_ID};
-pub use response::{Html, IntoResponse, Json, Response};
+pub use response::{Html, IntoResponse, Json, Response, Typed};
 pub use router::{any, delete, get, head, options, patch, post, put, MethodRouter};
 pub use session::{
     CookieStore, RedisSessionStore, Session, SessionData, SessionStore, Sessions, StoreFuture,

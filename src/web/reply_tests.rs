@@ -8,7 +8,7 @@ use http::{HeaderMap, StatusCode};
 use percore_http::{Body, Plain, Reply, RequestBody, Service};
 
 use crate::web::test_heads::{add_header, raw_request};
-use crate::web::{get, App, Html, HttpError, IntoResponse, Json, Request, Response};
+use crate::web::{get, App, Html, HttpError, IntoResponse, Json, Request, Response, Typed};
 
 /// The parts of a response a client sees (a streamed body is not read).
 fn seen(resp: Response) -> (StatusCode, HeaderMap, Option<Bytes>) {
@@ -37,6 +37,10 @@ fn replies_are_the_responses_into_response_gives() {
     same(|| b"vec".to_vec(), true);
     same(|| Json(serde_json::json!({"ok": true})), true);
     same(|| Html("<p>hi</p>"), true);
+    same(
+        || Typed(http::HeaderValue::from_static("text/plain"), "typed"),
+        true,
+    );
     same(|| (StatusCode::CREATED, "made"), true);
     same(
         || (StatusCode::ACCEPTED, (StatusCode::CREATED, "inner")),

@@ -262,6 +262,28 @@ impl<T: Into<Body>> IntoResponse for Html<T> {
     }
 }
 
+/// A body with the `content-type` you name (`.0`). In memory, it is
+/// written as a [`Plain`] answer, like `&str` or [`Html`].
+///
+/// ```
+/// use percore::web::{HeaderValue, IntoResponse, Typed};
+/// let r = Typed(HeaderValue::from_static("text/plain"), "Hello").into_response();
+/// assert_eq!(r.headers()["content-type"], "text/plain");
+/// ```
+#[derive(Debug, Clone)]
+pub struct Typed<T>(pub HeaderValue, pub T);
+
+impl<T: Into<Body>> IntoResponse for Typed<T> {
+    fn into_response(self) -> Response {
+        typed_response(self.1.into(), self.0)
+    }
+
+    #[inline]
+    fn into_reply(self) -> Reply {
+        reply_with_type(self.1.into(), self.0)
+    }
+}
+
 #[cfg(test)]
 #[path = "reply_tests.rs"]
 mod tests;
