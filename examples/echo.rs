@@ -13,8 +13,9 @@
 //! real unmask), the floor for any WebSocket server.
 //!
 //! With `--canned` it is the benchmarks' floor for HTTP/1.1 instead: for
-//! every `\r\n\r\n` it reads it writes one fixed `200 OK` response, with no
-//! parsing at all, so the gap between it and the demo's `/plaintext` is what
+//! every `\r\n\r\n` it reads it writes one pre-encoded `200 OK` response
+//! (the bytes of the demo's `/plaintext` answer, its `date` re-rendered
+//! once a second), with no parsing at all, so the gap between it and the demo's `/plaintext` is what
 //! the HTTP layer costs. With `--tls-cert FILE --tls-key FILE` as well it
 //! answers over TLS (percore-tls, ALPN `http/1.1`): the floor under an
 //! HTTPS server, records and socket calls and nothing else. `--help` lists
@@ -24,9 +25,11 @@ use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
+use std::time::UNIX_EPOCH;
 
 use clap::builder::RangedU64ValueParser;
 use clap::Parser;
+use percore::http::h1::DateCache;
 use percore::rt::future::{race, Either};
 use percore::rt::io::{write_all, OwnedRead, OwnedWrite};
 use percore::rt::net::{reserve_port, ListenOptions, TcpListener, TcpStream};
@@ -101,8 +104,16 @@ async fn echo(stream: TcpStream, buffer: usize, unmask_key: Option<[u8; 4]>) {
     }
 }
 
-const CANNED: &[u8] =
-    b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n\r\nHello, World!";
+/// The canned answer: the demo's `/plaintext` answer, byte for byte, dated
+/// `date` (an IMF-fixdate).
+fn canned_answer(date: &[u8]) -> Vec<u8> {
+    let mut answer = b"HTTP/1.1 200 OK\r\ndate: ".to_vec();
+    answer.extend_from_slice(date);
+    answer.extend_from_slice(
+        b"\r\ncontent-type: text/plain\r\ncontent-length: 13\r\n\r\nHello, World!",
+    );
+    answer
+}
 
 /// Counts request-head terminators in `bytes`, given the state left by the
 /// previous read (how many bytes of `\r\n\r\n` were already matched).
@@ -134,7 +145,9 @@ async fn canned_tls(acceptor: TlsAcceptor, stream: TcpStream) {
 
 async fn canned<S: OwnedRead + OwnedWrite>(stream: S) {
     let mut buf = Vec::with_capacity(16 * 1024);
-    let mut out = Vec::with_capacity(16 * CANNED.len());
+    let mut date = DateCache::EMPTY;
+    let (mut rendered, mut answer) = (u64::MAX, Vec::new());
+    let mut out = Vec::with_capacity(16 * 128);
     let mut matched = 0;
     loop {
         buf.clear();
@@ -148,9 +161,16 @@ async fn canned<S: OwnedRead + OwnedWrite>(stream: S) {
         if n == 0 {
             continue;
         }
+        let now = std::time::SystemTime::now();
+        let second = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        if second != rendered {
+            rendered = second;
+            date.update(now);
+            answer = canned_answer(date.get());
+        }
         out.clear();
         for _ in 0..n {
-            out.extend_from_slice(CANNED);
+            out.extend_from_slice(&answer);
         }
         let (res, o) = write_all(&stream, out).await;
         if res.is_err() {

@@ -386,14 +386,31 @@ fn echo_flags_reach_the_server_on_both_drivers() {
         let (_echo, addr) = start_echo(driver, &["--buffer", "7", "--unmask"]);
         assert_eq!(exchange(addr, &payload, payload.len()), payload, "{driver}");
 
-        // --canned answers each request head with one fixed response.
+        // --canned answers each request head with the demo's /plaintext
+        // answer, dated (115 bytes: the date is 29).
         let (_canned, addr) = start_echo(driver, &["--canned"]);
-        const OK: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n\r\nHello, World!";
+        const LEN: usize = 115;
         let two = exchange(
             addr,
             b"GET / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n",
-            2 * OK.len(),
+            2 * LEN,
         );
-        assert_eq!(two, [OK, OK].concat(), "{driver}");
+        assert_eq!(two.len(), 2 * LEN, "{driver}");
+        for answer in two.chunks(LEN) {
+            let text = std::str::from_utf8(answer).unwrap();
+            let (head, body) = text.split_once("\r\n\r\n").unwrap();
+            assert_eq!(body, "Hello, World!", "{driver}");
+            let lines: Vec<&str> = head.split("\r\n").collect();
+            assert_eq!(lines[0], "HTTP/1.1 200 OK", "{driver}");
+            assert!(
+                lines[1].starts_with("date: ") && lines[1].ends_with(" GMT"),
+                "{head}"
+            );
+            assert_eq!(
+                lines[2..],
+                ["content-type: text/plain", "content-length: 13"],
+                "{driver}"
+            );
+        }
     }
 }

@@ -4,9 +4,12 @@
 //! benchmarks pass `--cores 1`), each with its own
 //! SO_REUSEPORT listener and a plain level-triggered epoll loop: no runtime,
 //! no tasks, no parsing beyond what the wire needs. For HTTP/1.1 it writes
-//! one pre-encoded `200 OK` (the demo's `/plaintext` body) for every
-//! `\r\n\r\n` it reads, all the responses of one read in one write, so
-//! pipelined requests cost one `read` and one `write` per batch. A first
+//! one pre-encoded `200 OK` for every `\r\n\r\n` it reads: the bytes of
+//! the demo's `/plaintext` answer (and hyper's: `content-type: text/plain`,
+//! `content-length` and the `date` RFC 9110 asks for, re-rendered once a
+//! second), so that the floor sends what the servers it is the floor of
+//! send. All the responses of one read go in one write, so pipelined
+//! requests cost one `read` and one `write` per batch. A first
 //! request `GET /ws ...` is answered with `101 Switching Protocols` (the
 //! accept key derived from the request's) and the connection then echoes
 //! WebSocket frames: each client frame's payload unmasked and sent back in
@@ -21,8 +24,41 @@ use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::fd::{AsRawFd, FromRawFd, RawFd};
 
-const CANNED: &[u8] =
-    b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n\r\nHello, World!";
+/// The canned answer, with the date of the second it was rendered in.
+struct Canned {
+    bytes: Vec<u8>,
+    second: u64,
+}
+
+impl Canned {
+    fn new() -> Canned {
+        let mut canned = Canned {
+            bytes: Vec::new(),
+            second: u64::MAX,
+        };
+        canned.refresh();
+        canned
+    }
+
+    /// Renders the answer again when the second has changed (one clock
+    /// read per loop turn).
+    fn refresh(&mut self) {
+        let now = std::time::SystemTime::now();
+        let second = now
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        if second != self.second {
+            self.second = second;
+            self.bytes.clear();
+            self.bytes.extend_from_slice(
+                b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 13\r\ndate: ",
+            );
+            self.bytes
+                .extend_from_slice(httpdate::fmt_http_date(now).as_bytes());
+            self.bytes.extend_from_slice(b"\r\n\r\nHello, World!");
+        }
+    }
+}
 /// Largest WebSocket frame buffered before it is echoed.
 const MAX_FRAME: usize = 16 << 20;
 const LISTENER: u64 = u64::MAX;
@@ -117,8 +153,10 @@ fn serve(addr: SocketAddr) -> io::Result<()> {
     let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; 256];
     let mut scratch = vec![0u8; 64 * 1024];
     let mut reply = Vec::with_capacity(64 * 1024);
+    let mut canned = Canned::new();
     loop {
         let n = ep.wait(&mut events)?;
+        canned.refresh();
         for ev in &events[..n] {
             let (flags, key) = (ev.events, ev.u64);
             if key == LISTENER {
@@ -132,7 +170,7 @@ fn serve(addr: SocketAddr) -> io::Result<()> {
             let keep = if flags & libc::EPOLLOUT as u32 != 0 && !conn.out.is_empty() {
                 flush(&ep, conn)
             } else {
-                readable(&ep, conn, &mut scratch, &mut reply)
+                readable(&ep, conn, &canned.bytes, &mut scratch, &mut reply)
             };
             if !keep {
                 conns[fd] = None; // dropping the stream closes it (and leaves the epoll set)
@@ -174,7 +212,13 @@ fn accept_all(ep: &Epoll, listener: RawFd, conns: &mut Vec<Option<Conn>>) -> io:
 }
 
 /// One read and its answer; false when the connection is to be closed.
-fn readable(ep: &Epoll, conn: &mut Conn, scratch: &mut [u8], reply: &mut Vec<u8>) -> bool {
+fn readable(
+    ep: &Epoll,
+    conn: &mut Conn,
+    canned: &[u8],
+    scratch: &mut [u8],
+    reply: &mut Vec<u8>,
+) -> bool {
     let n = match conn.stream.read(scratch) {
         Ok(0) => return false,
         Ok(n) => n,
@@ -194,7 +238,7 @@ fn readable(ep: &Epoll, conn: &mut Conn, scratch: &mut [u8], reply: &mut Vec<u8>
         Mode::Fresh => unreachable!("set above"),
         Mode::Http(matched) => {
             for _ in 0..count_terminators(bytes, matched) {
-                reply.extend_from_slice(CANNED);
+                reply.extend_from_slice(canned);
             }
             true
         }

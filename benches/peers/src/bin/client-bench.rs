@@ -31,7 +31,10 @@ fn main() {
     let conns: usize = arg("--conns").map_or(16, |v| v.parse().unwrap());
     let total: u64 = arg("--requests").map_or(100_000, |v| v.parse().unwrap());
     let h2 = std::env::args().any(|a| a == "--h2");
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let local = tokio::task::LocalSet::new();
     let left = Rc::new(Cell::new(total));
     let errors = Rc::new(Cell::new(0u64));
@@ -47,11 +50,15 @@ fn main() {
                 }
                 let client: HyperClient<_, Empty<Bytes>> = b.build_http();
                 for _ in 0..conns {
-                    let (client, url, left, errors) = (client.clone(), url.clone(), left.clone(), errors.clone());
+                    let (client, url, left, errors) =
+                        (client.clone(), url.clone(), left.clone(), errors.clone());
                     tasks.push(tokio::task::spawn_local(async move {
                         while take(&left) {
                             let ok = match client.get(url.clone()).await {
-                                Ok(res) => res.status().is_success() && res.into_body().collect().await.is_ok(),
+                                Ok(res) => {
+                                    res.status().is_success()
+                                        && res.into_body().collect().await.is_ok()
+                                }
                                 Err(_) => false,
                             };
                             if !ok {
@@ -69,7 +76,8 @@ fn main() {
                 let client = b.build().unwrap();
                 let url = reqwest::Url::parse(&url.to_string()).expect("a URL");
                 for _ in 0..conns {
-                    let (client, url, left, errors) = (client.clone(), url.clone(), left.clone(), errors.clone());
+                    let (client, url, left, errors) =
+                        (client.clone(), url.clone(), left.clone(), errors.clone());
                     tasks.push(tokio::task::spawn_local(async move {
                         while take(&left) {
                             let ok = match client.get(url.clone()).send().await {

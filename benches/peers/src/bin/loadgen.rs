@@ -40,8 +40,10 @@ fn main() {
     let engine = flag(&args, "--engine", "tokio");
     match (mode.as_str(), engine.as_str()) {
         ("tcp-echo", "uring") => report(
-            uring_load::run(addr, conns, duration, |_| Ok(uring_load::TcpEcho::new(size)))
-                .expect("tcp-echo load"),
+            uring_load::run(addr, conns, duration, |_| {
+                Ok(uring_load::TcpEcho::new(size))
+            })
+            .expect("tcp-echo load"),
             duration,
         ),
         ("ws-echo", "uring") => report(
