@@ -1,7 +1,7 @@
 //! A request head that borrows: the head's bytes (split off the read
 //! buffer, shared, never copied; or, for a head a connection's
-//! `h1::HeadMemo` answered, the memo's copy of equal bytes, shared
-//! through an `Rc`: no atomic reference count per request)
+//! `h1::HeadMemo` answered, the memo's parsed head itself, shared through
+//! an `Rc`: no copy and no atomic reference count per request)
 //! plus the offsets of its method, target and fields. Every check of RFC 9112 / RFC 9110 (and every check the `http`
 //! crate's types make) is done when the head is parsed, so a [`RawHead`]
 //! is always a valid request; `http` types ([`Uri`], [`HeaderMap`]) are
@@ -111,21 +111,25 @@ impl Fields {
 /// See the [module documentation](self). Its accessors are those of
 /// [`RawHeadParts`], which it dereferences to.
 ///
-/// A `RawHead` is a handle: its parts live in a box from this core's pool
-/// (given back when the head is dropped), so moving a head (out of the
-/// parser, into the handler's request, into a pooled request box) moves
-/// one pointer. Moved as a value, the 184 bytes of parts were three
-/// `memcpy` calls per request, whose loads of bytes just written in
+/// A `RawHead` is a handle: its parts live behind an `Rc` from this
+/// core's pool (given back when the last handle is dropped), so moving a
+/// head (out of the parser, into the handler's request, into a pooled
+/// request box) moves one pointer, and a clone (what a connection's head
+/// memo hands out for a repeated head) takes a reference, not a copy of
+/// the parts. The parts are never changed once written, so sharing them
+/// is sharing equal values. Moved as a value, the 184 bytes of parts were
+/// three `memcpy` calls per request, whose loads of bytes just written in
 /// narrower stores stall on store forwarding (`memmove` was about a fifth
-/// of the server's user time on pipelined requests).
-pub struct RawHead(Option<Box<RawHeadParts>>);
+/// of the server's user time on pipelined requests); copied from the
+/// memo, they were 25 stores per request more.
+pub struct RawHead(Option<Rc<RawHeadParts>>);
 
 /// The parts of a [`RawHead`]: its bytes and the offsets of its method,
 /// target and fields, with the framing facts. Reached through a
 /// `RawHead` (`Deref`).
 #[derive(Clone)]
 pub struct RawHeadParts {
-    bytes: HeadBytes,
+    bytes: Bytes,
     method: Method,
     version: Version,
     /// The request target, and where its query starts (past `?`) if any.
@@ -145,43 +149,16 @@ pub struct RawHeadParts {
     upgrade: Option<u32>,
 }
 
-/// A head's bytes: split off the read buffer, or a head memo's copy
-/// shared by every head it answers. The memo's copy is behind an `Rc`: a
-/// repeated head (every pipelined or keep-alive request of a benchmark,
-/// most of a real client's) takes and gives back a reference with no
-/// atomic operation (a `Bytes` clone and drop are two locked
-/// read-modify-writes, each draining the store buffer). A `RawHead` stays
-/// on its core (`!Send`), as a request does.
-#[derive(Clone)]
-enum HeadBytes {
-    /// Bytes of this head alone.
-    Own(Bytes),
-    /// A head memo's copy.
-    Kept(Rc<Bytes>),
-}
-
-impl std::ops::Deref for HeadBytes {
-    type Target = Bytes;
-
-    #[inline(always)]
-    fn deref(&self) -> &Bytes {
-        match self {
-            HeadBytes::Own(b) => b,
-            HeadBytes::Kept(b) => b,
-        }
-    }
-}
-
-/// How many boxes of head parts a core keeps for reuse (192 bytes each:
-/// about 48 KiB at most). A core has one live head per connection between
+/// How many boxes of head parts a core keeps for reuse (about 200 bytes
+/// each: 50 KiB at most). A core has one live head per connection between
 /// reading it and the handler dropping its request; more than this many
 /// at once allocate, and their boxes beyond the bound are freed.
 const MAX_POOLED_HEADS: usize = 256;
 
 thread_local! {
-    /// This core's boxes of head parts, each owning nothing (see
-    /// [`RawHead`]'s `Drop`).
-    static BOXES: LocalPool<Box<RawHeadParts>> = const { LocalPool::new(MAX_POOLED_HEADS) };
+    /// This core's boxes of head parts, each owning nothing and held by
+    /// no one else (see [`RawHead`]'s `Drop`).
+    static BOXES: LocalPool<Rc<RawHeadParts>> = const { LocalPool::new(MAX_POOLED_HEADS) };
 }
 
 /// Writes `value` over `slot`, whose old value owns nothing (a pooled
@@ -193,9 +170,8 @@ fn put<T>(slot: &mut T, value: T) {
 
 impl RawHeadParts {
     /// Writes `from`'s values into these parts, which own nothing. (Every
-    /// field is named here, in [`RawHeadParts::write_copy`] and in
-    /// `RawHead`'s `Drop`: a new field does not compile until all three
-    /// handle it.)
+    /// field is named here and in `RawHead`'s `Drop`: a new field does not
+    /// compile until both handle it.)
     #[inline(always)]
     fn write(&mut self, from: RawHeadParts) {
         let RawHeadParts {
@@ -223,36 +199,6 @@ impl RawHeadParts {
         self.expect_continue = expect_continue;
         self.upgrade = upgrade;
     }
-
-    /// Writes copies of `from`'s values into these parts, which own
-    /// nothing (a clone, with no temporary of the whole parts).
-    #[inline(always)]
-    fn write_copy(&mut self, from: &RawHeadParts) {
-        let RawHeadParts {
-            bytes,
-            method,
-            version,
-            target,
-            query,
-            uri,
-            fields,
-            body,
-            keep_alive,
-            expect_continue,
-            upgrade,
-        } = from;
-        put(&mut self.bytes, bytes.clone());
-        put(&mut self.method, method.clone());
-        self.version = *version;
-        self.target = *target;
-        self.query = *query;
-        put(&mut self.uri, uri.clone());
-        put(&mut self.fields, fields.clone());
-        self.body = *body;
-        self.keep_alive = *keep_alive;
-        self.expect_continue = *expect_continue;
-        self.upgrade = *upgrade;
-    }
 }
 
 impl RawHead {
@@ -260,12 +206,14 @@ impl RawHead {
     /// this core's pool (or a new box).
     #[inline(always)]
     fn boxed(parts: RawHeadParts) -> RawHead {
-        match BOXES.try_with(LocalPool::pop).ok().flatten() {
-            Some(mut slot) => {
-                slot.write(parts);
-                RawHead(Some(slot))
+        let mut slot = BOXES.try_with(LocalPool::pop).ok().flatten();
+        // A pooled box is held by no one else (see `Drop`).
+        match slot.as_mut().and_then(Rc::get_mut) {
+            Some(room) => {
+                room.write(parts);
+                RawHead(slot)
             }
-            None => RawHead(Some(Box::new(parts))),
+            None => RawHead(Some(Rc::new(parts))),
         }
     }
 }
@@ -282,28 +230,27 @@ impl std::ops::Deref for RawHead {
     }
 }
 
+/// A clone shares the parts (they are never changed once written).
 impl Clone for RawHead {
     #[inline]
     fn clone(&self) -> RawHead {
-        let from: &RawHeadParts = self;
-        match BOXES.try_with(LocalPool::pop).ok().flatten() {
-            Some(mut slot) => {
-                slot.write_copy(from);
-                RawHead(Some(slot))
-            }
-            None => RawHead(Some(Box::new(from.clone()))),
-        }
+        RawHead(self.0.clone())
     }
 }
 
 impl Drop for RawHead {
     #[inline]
     fn drop(&mut self) {
-        let Some(mut parts) = self.0.take() else {
+        let Some(mut shared) = self.0.take() else {
+            return;
+        };
+        // Another handle holds the parts (a head memo's, or a clone's):
+        // this one only lets go of them.
+        let Some(parts) = Rc::get_mut(&mut shared) else {
             return;
         };
         // What the parts own is dropped here; the box goes back owning
-        // nothing.
+        // nothing, held by no one.
         let RawHeadParts {
             bytes,
             method,
@@ -316,14 +263,14 @@ impl Drop for RawHead {
             keep_alive: _,
             expect_continue: _,
             upgrade: _,
-        } = &mut *parts;
-        *bytes = HeadBytes::Own(Bytes::new());
+        } = parts;
+        *bytes = Bytes::new();
         *uri = None;
         if !matches!(fields, Fields::Inline { .. }) {
             *fields = Fields::new();
         }
         *method = Method::GET;
-        let _ = BOXES.try_with(|pool| pool.push(parts));
+        let _ = BOXES.try_with(|pool| pool.push(shared));
     }
 }
 
@@ -528,11 +475,11 @@ pub(super) fn valid_name(name: &[u8]) -> bool {
 }
 
 impl RawHead {
-    /// This head on a copy of its bytes (a head memo's), which the heads
-    /// cloned from it share without atomic reference counts.
+    /// This head on a copy of its bytes (a head memo's: it must not hold
+    /// the read buffer), whose parts the heads cloned from it share.
     pub(super) fn kept_copy(&self) -> RawHead {
         RawHead::boxed(RawHeadParts {
-            bytes: HeadBytes::Kept(Rc::new(Bytes::copy_from_slice(&self.bytes))),
+            bytes: Bytes::copy_from_slice(&self.bytes),
             method: self.method.clone(),
             version: self.version,
             target: self.target,
@@ -572,7 +519,7 @@ impl RawHead {
             keep_alive: outcome.keep_alive,
             expect_continue: outcome.expect_continue,
             upgrade: outcome.upgrade_at.map(narrow),
-            bytes: HeadBytes::Own(bytes),
+            bytes,
         })
     }
 }

@@ -286,14 +286,40 @@ fn a_pooled_box_carries_nothing_of_the_head_it_held_before() {
         assert!(!head.wants_upgrade() && !head.expect_continue());
         assert_eq!(head.body_kind(), BodyKind::Empty);
         assert!(!head.keep_alive());
-        // A clone takes a box of its own, and outlives the original.
+        // A clone shares the parts, and outlives the original.
         let copy = head.clone();
+        assert!(std::ptr::eq(&*copy, &*head), "a clone shares the parts");
         drop(head);
         assert_eq!(
             crate::h1::reference::verdict(&Ok(Some(copy)), b""),
             expected
         );
     }
+}
+
+#[test]
+fn memo_answered_heads_share_the_memos_parts_until_the_last_one_goes() {
+    let limits = crate::Limits::default();
+    let mut memo = crate::h1::HeadMemo::new();
+    let one = b"GET /m HTTP/1.1\r\nHost: x\r\n\r\n";
+    let mut buf = BytesMut::from(&one.repeat(4)[..]);
+    let mut next = || memo.parse(&mut buf, &limits).unwrap().unwrap();
+    let (first, second) = (next(), next()); // bytes kept, then the head kept
+    let (third, fourth) = (next(), next()); // both from the memo
+    assert!(std::ptr::eq(&*third, &*fourth), "one set of parts");
+    assert!(!std::ptr::eq(&*first, &*third) && !std::ptr::eq(&*second, &*third));
+    let before = BOXES.with(|pool| pool.len());
+    drop((third, fourth));
+    // The memo still holds the parts: nothing went back to the pool.
+    assert_eq!(BOXES.with(|pool| pool.len()), before);
+    drop(memo);
+    assert_eq!(
+        BOXES.with(|pool| pool.len()),
+        before + 1,
+        "the last handle gave the box back"
+    );
+    drop((first, second));
+    assert_eq!(BOXES.with(|pool| pool.len()), before + 3);
 }
 
 #[test]

@@ -223,6 +223,23 @@ fn idle(addr: std::net::SocketAddr, conns: usize, hold: Duration) {
             tasks.push(tokio::spawn(async move {
                 let permit = gate.acquire_owned().await.unwrap();
                 let sock = tokio::net::TcpSocket::new_v4().ok()?;
+                // The port is chosen by connect(), not bind(): connect may
+                // take a port whose old connections wait in TIME_WAIT (a
+                // run's earlier idle scenarios leave 10 000 of them), bind
+                // to port 0 may not.
+                let on: libc::c_int = 1;
+                // SAFETY: `sock` is an open socket; the option value is a
+                // c_int that outlives the call, its size passed with it.
+                let set = unsafe {
+                    libc::setsockopt(
+                        std::os::fd::AsRawFd::as_raw_fd(&sock),
+                        libc::IPPROTO_IP,
+                        libc::IP_BIND_ADDRESS_NO_PORT,
+                        (&on as *const libc::c_int).cast(),
+                        std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+                    )
+                };
+                (set == 0).then_some(())?;
                 sock.bind((source, 0).into()).ok()?;
                 let mut s = sock.connect(addr).await.ok()?;
                 s.set_nodelay(true).ok()?;
