@@ -15,8 +15,8 @@
 //! With `--canned` it is the benchmarks' floor for HTTP/1.1 instead: for
 //! every `\r\n\r\n` it reads it writes one pre-encoded `200 OK` response
 //! (the bytes of the demo's `/plaintext` answer, its `date` re-rendered
-//! once a second), with no parsing at all, so the gap between it and the demo's `/plaintext` is what
-//! the HTTP layer costs. With `--tls-cert FILE --tls-key FILE` as well it
+//! once a second), with no parsing at all, so the gap between it and the
+//! demo's `/plaintext` is what the HTTP layer costs. With `--tls-cert FILE --tls-key FILE` as well it
 //! answers over TLS (percore-tls, ALPN `http/1.1`): the floor under an
 //! HTTPS server, records and socket calls and nothing else. `--help` lists
 //! the options.
@@ -25,7 +25,6 @@ use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
-use std::time::UNIX_EPOCH;
 
 use clap::builder::RangedU64ValueParser;
 use clap::Parser;
@@ -145,8 +144,7 @@ async fn canned_tls(acceptor: TlsAcceptor, stream: TcpStream) {
 
 async fn canned<S: OwnedRead + OwnedWrite>(stream: S) {
     let mut buf = Vec::with_capacity(16 * 1024);
-    let mut date = DateCache::EMPTY;
-    let (mut rendered, mut answer) = (u64::MAX, Vec::new());
+    let (mut date, mut answer) = (DateCache::EMPTY, Vec::new());
     let mut out = Vec::with_capacity(16 * 128);
     let mut matched = 0;
     loop {
@@ -161,11 +159,7 @@ async fn canned<S: OwnedRead + OwnedWrite>(stream: S) {
         if n == 0 {
             continue;
         }
-        let now = std::time::SystemTime::now();
-        let second = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-        if second != rendered {
-            rendered = second;
-            date.update(now);
+        if date.update(std::time::SystemTime::now()) {
             answer = canned_answer(date.get());
         }
         out.clear();

@@ -8,8 +8,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// use percore_http::h1::DateCache;
 /// use std::time::{Duration, UNIX_EPOCH};
 /// let mut d = DateCache::new();
-/// d.update(UNIX_EPOCH + Duration::from_secs(784111777));
+/// assert!(d.update(UNIX_EPOCH + Duration::from_secs(784111777)));
 /// assert_eq!(d.get(), b"Sun, 06 Nov 1994 08:49:37 GMT");
+/// assert!(!d.update(UNIX_EPOCH + Duration::from_millis(784111777_900)));
 /// ```
 #[derive(Debug)]
 pub struct DateCache {
@@ -38,13 +39,16 @@ impl DateCache {
         d
     }
 
-    /// Reformats if `now` is in a different second than the cached value.
-    pub fn update(&mut self, now: SystemTime) {
+    /// Reformats if `now` is in a different second than the cached value;
+    /// whether it did (the text changed).
+    pub fn update(&mut self, now: SystemTime) -> bool {
         let secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-        if secs != self.second {
-            self.second = secs;
-            self.text = format_imf_fixdate(secs);
+        if secs == self.second {
+            return false;
         }
+        self.second = secs;
+        self.text = format_imf_fixdate(secs);
+        true
     }
 
     /// The cached value, e.g. `Sun, 06 Nov 1994 08:49:37 GMT`.

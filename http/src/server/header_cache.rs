@@ -39,22 +39,22 @@ impl Date {
         self.cache.get()
     }
 
-    /// Makes the text current, as of the turn's reading `now`; whether it
-    /// was formatted again (it may still read the same).
+    /// Makes the text current, as of the turn's reading `now`; whether the
+    /// text changed.
     #[inline]
     pub(crate) fn refresh(&mut self, now: Instant) -> bool {
         if self.until.is_some_and(|until| now < until) {
             return false;
         }
         let wall = SystemTime::now();
-        self.cache.update(wall);
+        let changed = self.cache.update(wall);
         let into_second = wall
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos());
         // `now` is at or before the wall reading: the text's end falls at
         // or before the true end of its second.
         self.until = Some(now + Duration::from_nanos(u64::from(1_000_000_000 - into_second)));
-        true
+        changed
     }
 }
 
@@ -86,7 +86,7 @@ thread_local! {
 }
 
 /// Runs `f` with the current IMF-fixdate (formatted at most once a
-/// second) and its generation (changed whenever the text may have).
+/// second) and its generation (changed whenever the text changes).
 #[inline]
 pub(crate) fn with_date<R>(f: impl FnOnce(&[u8], u64) -> R) -> R {
     DATE.with(|d| {
