@@ -105,8 +105,8 @@ impl LimitsKey {
 /// ```
 #[derive(Clone)]
 pub struct HeadMemo {
-    /// What the kept bytes parsed into (on a copy of them, which the heads
-    /// given out share), once they came twice in a row.
+    /// What the kept bytes parsed into (on a copy of them), once they
+    /// came twice in a row: the heads given out are this one, shared.
     head: Option<RawHead>,
     /// The limits the kept bytes were accepted under.
     key: LimitsKey,
@@ -184,8 +184,8 @@ impl HeadMemo {
                 {
                     self.hits += 1;
                 }
-                // The head shares the memo's copy of the bytes (equal to
-                // those in the buffer, which are passed over).
+                // The head is the memo's, shared (its bytes, the memo's
+                // copy, equal those in the buffer, which are passed over).
                 buf.advance(self.len);
                 return Ok(Some(head.clone()));
             }
@@ -229,8 +229,8 @@ impl HeadMemo {
         }
     }
 
-    /// Keeps what the kept bytes parsed into, with a copy of the bytes
-    /// that the heads it answers share.
+    /// Keeps what the kept bytes parsed into, on a copy of the bytes: the
+    /// heads it answers share it.
     #[cold]
     pub(super) fn keep_head(&mut self, head: &RawHead) {
         self.head = Some(head.kept_copy());
