@@ -199,10 +199,15 @@ def run_metadata(opts):
     }
 
 
-def cpu_ticks(pid):
+def cpu_ticks_split(pid):
+    """(utime, stime) of `pid`, all threads, in clock ticks."""
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])  # utime + stime (all threads)
+    return int(fields[11]), int(fields[12])
+
+
+def cpu_ticks(pid):
+    return sum(cpu_ticks_split(pid))  # utime + stime (all threads)
 
 
 def peak_rss_kib(pid):

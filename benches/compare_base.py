@@ -38,9 +38,7 @@ if SPLIT:
     split = []
 
     def cpu_ticks(pid):
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        user, system = int(fields[11]), int(fields[12])
+        user, system = compare.cpu_ticks_split(pid)
         first = seen.setdefault(pid, [(user, system), None])
         first[1] = (user, system)
         return user + system

@@ -12,6 +12,7 @@
 use bytes::Bytes;
 use http::header::{HeaderValue, CONTENT_TYPE};
 use http::StatusCode;
+use percore_runtime::local_pool::replace_empty;
 
 use crate::body::Body;
 use crate::service::Response;
@@ -80,11 +81,11 @@ impl Plain {
 #[inline]
 pub fn typed_response(body: Body, content_type: HeaderValue) -> Response {
     let mut r = Response::new(body);
-    // The default map owns no memory: forgetting it skips its drop glue.
-    std::mem::forget(std::mem::replace(
+    // The default map owns no memory: no drop glue for it.
+    replace_empty(
         r.headers_mut(),
         crate::header_pool::take_with(CONTENT_TYPE, content_type),
-    ));
+    );
     r
 }
 

@@ -62,3 +62,19 @@ impl<T> LocalPool<T> {
         self.len() == 0
     }
 }
+
+/// Writes `value` over `slot`, whose old value owns nothing (a pooled
+/// item given back emptied, a default that allocates nothing): no drop
+/// glue runs for the old value. A value that did own something is leaked,
+/// never freed twice.
+///
+/// ```
+/// use percore_runtime::local_pool::replace_empty;
+/// let mut slot: Vec<u8> = Vec::new();
+/// replace_empty(&mut slot, vec![1, 2]);
+/// assert_eq!(slot, [1, 2]);
+/// ```
+#[inline(always)]
+pub fn replace_empty<T>(slot: &mut T, value: T) {
+    std::mem::forget(std::mem::replace(slot, value));
+}

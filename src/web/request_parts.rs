@@ -16,7 +16,7 @@ use cookie::CookieJar;
 use http::{HeaderMap, Uri};
 use percore_http::h1::RawHead;
 use percore_http::RequestBody;
-use percore_runtime::local_pool::LocalPool;
+use percore_runtime::local_pool::{replace_empty, LocalPool};
 
 use super::app::AppState;
 use super::Session;
@@ -93,9 +93,9 @@ impl PartsBox {
             Some(mut slot) => {
                 // The values replaced own nothing (see `Drop`): forgotten,
                 // not dropped, so the new ones are written in place.
-                std::mem::forget(std::mem::replace(&mut slot.head, head));
-                std::mem::forget(std::mem::replace(&mut slot.body, body));
-                std::mem::forget(std::mem::replace(&mut slot.state, state));
+                replace_empty(&mut slot.head, head);
+                replace_empty(&mut slot.body, body);
+                replace_empty(&mut slot.state, state);
                 slot.body_read = false;
                 PartsBox(Some(slot))
             }

@@ -22,7 +22,7 @@
 use std::rc::Rc;
 use std::sync::Arc;
 
-use percore_runtime::local_pool::LocalPool;
+use percore_runtime::local_pool::{replace_empty, LocalPool};
 
 use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue};
@@ -127,7 +127,6 @@ pub struct RawHead(Option<Rc<RawHeadParts>>);
 /// The parts of a [`RawHead`]: its bytes and the offsets of its method,
 /// target and fields, with the framing facts. Reached through a
 /// `RawHead` (`Deref`).
-#[derive(Clone)]
 pub struct RawHeadParts {
     bytes: Bytes,
     method: Method,
@@ -161,13 +160,6 @@ thread_local! {
     static BOXES: LocalPool<Rc<RawHeadParts>> = const { LocalPool::new(MAX_POOLED_HEADS) };
 }
 
-/// Writes `value` over `slot`, whose old value owns nothing (a pooled
-/// box's): no drop glue runs for it.
-#[inline(always)]
-fn put<T>(slot: &mut T, value: T) {
-    std::mem::forget(std::mem::replace(slot, value));
-}
-
 impl RawHeadParts {
     /// Writes `from`'s values into these parts, which own nothing. (Every
     /// field is named here and in `RawHead`'s `Drop`: a new field does not
@@ -187,13 +179,13 @@ impl RawHeadParts {
             expect_continue,
             upgrade,
         } = from;
-        put(&mut self.bytes, bytes);
-        put(&mut self.method, method);
+        replace_empty(&mut self.bytes, bytes);
+        replace_empty(&mut self.method, method);
         self.version = version;
         self.target = target;
         self.query = query;
-        put(&mut self.uri, uri);
-        put(&mut self.fields, fields);
+        replace_empty(&mut self.uri, uri);
+        replace_empty(&mut self.fields, fields);
         self.body = body;
         self.keep_alive = keep_alive;
         self.expect_continue = expect_continue;
@@ -460,8 +452,8 @@ impl RawHead {
         let mut req = http::Request::new(body);
         *req.uri_mut() = self.uri();
         *req.version_mut() = self.version;
-        // The default map owns no memory: forgetting it skips its drop glue.
-        std::mem::forget(std::mem::replace(req.headers_mut(), self.headers()));
+        // The default map owns no memory: no drop glue for it.
+        replace_empty(req.headers_mut(), self.headers());
         *req.method_mut() = self.method.clone();
         req
     }

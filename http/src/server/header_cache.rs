@@ -167,6 +167,29 @@ mod tests {
     }
 
     #[test]
+    fn a_refresh_says_whether_the_text_changed() {
+        use super::Date;
+        use crate::h1::DateCache;
+        use std::time::Instant;
+        let mut d = Date {
+            cache: DateCache::EMPTY,
+            until: None,
+        };
+        assert!(d.refresh(Instant::now()), "the first text is new");
+        // Within the second: no clock read, no change.
+        let until = d.until.expect("a first refresh reads the clock");
+        assert!(!d.refresh(until - std::time::Duration::from_nanos(1)));
+        // A clock read that may land in the same second (the monotonic
+        // clock said it was over): true only if the text did change.
+        for _ in 0..3 {
+            let before = d.text().to_vec();
+            d.until = None;
+            let changed = d.refresh(Instant::now());
+            assert_eq!(changed, d.text() != before.as_slice());
+        }
+    }
+
+    #[test]
     fn cached_date_value_is_the_current_date() {
         // Retried: the second may turn between the two reads.
         let same = (0..3).any(|_| {
